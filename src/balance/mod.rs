@@ -1,0 +1,1 @@
+//! Backend choice: the stable seeded hash, Maglev tables and the immutable `Snapshot` workers read.

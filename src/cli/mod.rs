@@ -1,0 +1,7 @@
+//! Subcommand implementations behind the `vipmux` binary; one file per subcommand.
+
+pub mod check;
+pub mod run;
+
+/// What every subcommand returns: an exit code, or an error printed as `vipmux: <error>`.
+pub type CliResult = Result<std::process::ExitCode, Box<dyn std::error::Error>>;

@@ -1,0 +1,1 @@
+//! The TOML configuration model, its validation with precise errors, and compilation to a snapshot.

@@ -1,0 +1,1 @@
+//! The per-packet pipeline: classify, look up, decide, rewrite; drop reasons and counters.

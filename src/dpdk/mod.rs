@@ -1,0 +1,1 @@
+//! The only `unsafe` room: generated DPDK bindings, EAL, ports, queues, mempools and mbufs.

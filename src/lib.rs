@@ -1,0 +1,13 @@
+//! vipmux: a DPDK-accelerated L4 load-balancer MUX appliance.
+//!
+//! The crate is laid out as the architecture: pure packet logic (`wire`, `balance`, `flow`,
+//! `dataplane`) that works on byte buffers and never sees DPDK, the one `unsafe` FFI room
+//! (`dpdk`), and the appliance around them (`worker`, `slowpath`, `control`, `pktgen`, `cli`).
+
+pub mod balance;
+pub mod cli;
+pub mod config;
+pub mod dataplane;
+pub mod dpdk;
+pub mod flow;
+pub mod wire;
