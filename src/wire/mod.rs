@@ -6,7 +6,8 @@
 //!
 //! Every protocol has a view `Packet<T: AsRef<[u8]>>` (Ethernet: `Frame<T>`) wrapping a byte buffer
 //! without copying. Getters need `T: AsRef<[u8]>`, setters `T: AsMut<[u8]>`. Field offsets live in a
-//! private-by-convention `field` module per protocol (`pub mod field { pub const SRC_PORT: Field = 0..2; }`).
+//! `field` module per protocol (`pub mod field { pub const SRC_PORT: Field = 0..2; }`); a `Repr`
+//! per protocol parses a view into plain values and emits them back.
 //!
 //! * `new_unchecked(buffer)` wraps without any check; accessors may then panic on short buffers.
 //! * `check_len()` validates the buffer against the header's own length fields.
