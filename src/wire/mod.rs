@@ -1,1 +1,472 @@
-//! Zero-copy packet views and builders: Ethernet, ARP, IPv4, TCP, UDP, ICMP, checksums.
+//! Zero-copy packet views and builders: Ethernet (+ one 802.1Q tag), ARP, IPv4, TCP, UDP, ICMP,
+//! Internet checksums (full and RFC 1624 incremental), a small packet-buffer trait, and builders for
+//! the packets vipmux originates or encapsulates.
+//!
+//! # Views
+//!
+//! Every protocol has a view `Packet<T: AsRef<[u8]>>` (Ethernet: `Frame<T>`) wrapping a byte buffer
+//! without copying. Getters need `T: AsRef<[u8]>`, setters `T: AsMut<[u8]>`. Field offsets live in a
+//! `field` module per protocol (`pub mod field { pub const SRC_PORT: Field = 0..2; }`); a `Repr`
+//! per protocol parses a view into plain values and emits them back.
+//!
+//! * `new_unchecked(buffer)` wraps without any check; accessors may then panic on short buffers.
+//! * `check_len()` validates the buffer against the header's own length fields.
+//! * `new_checked(buffer)` = `new_unchecked` + `check_len`, the constructor for received bytes.
+//!
+//! **Contract:** once `check_len()` has returned `Ok(())` (or `new_checked` succeeded), no accessor,
+//! getter or setter, of that view panics, whatever the bytes are. Setters that change a length
+//! field (`set_header_len`, `set_total_len`, `set_len`, ...) can break that invariant; call
+//! `check_len()` again after using them on a buffer you did not size yourself. Nothing here uses
+//! `unsafe`.
+//!
+//! Accessors are `#[inline]` and do only the bounds-checked slice reads they name, so the data path
+//! can call them per packet.
+
+pub mod arp;
+pub mod buf;
+pub mod builder;
+pub mod checksum;
+pub mod ethernet;
+pub mod icmp;
+pub mod ipv4;
+pub mod tcp;
+pub mod udp;
+
+use core::fmt;
+
+pub use arp::{Packet as ArpPacket, Repr as ArpRepr};
+pub use buf::{PacketBuf, VecBuf};
+pub use builder::{EncapSpec, Endpoint, FrameSpec, IcmpErrorKind, L2Spec, L4Spec};
+pub use ethernet::{ethertype, Frame as EthernetFrame, L3Info, MacAddr, Repr as EthernetRepr};
+pub use icmp::{InnerFlow, Packet as IcmpPacket};
+pub use ipv4::{protocol, Packet as Ipv4Packet, Repr as Ipv4Repr};
+pub use std::net::Ipv4Addr;
+pub use tcp::{Flags as TcpFlags, Packet as TcpPacket};
+pub use udp::Packet as UdpPacket;
+
+/// A byte range of a header field, relative to the start of that header.
+pub type Field = core::ops::Range<usize>;
+/// A byte range from an offset to the end of the buffer.
+pub type Rest = core::ops::RangeFrom<usize>;
+
+/// The protocol layer an [`Error`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layer {
+    /// Ethernet II header.
+    Ethernet,
+    /// 802.1Q VLAN tag.
+    Vlan,
+    /// ARP packet.
+    Arp,
+    /// IPv4 header or packet.
+    Ipv4,
+    /// TCP segment.
+    Tcp,
+    /// UDP datagram.
+    Udp,
+    /// ICMP message (or the IPv4 header it quotes).
+    Icmp,
+    /// GUE encapsulation header.
+    Gue,
+    /// The packet buffer itself (headroom or output space).
+    Buffer,
+}
+
+/// What went wrong at an [`Error`]'s offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The buffer ends before `required` bytes; it holds `actual` (both counted from the layer start).
+    Truncated {
+        /// Bytes the layer needs.
+        required: usize,
+        /// Bytes the buffer holds.
+        actual: usize,
+    },
+    /// A header-length field (IPv4 IHL, TCP data offset) is below the minimum; value in bytes.
+    BadHeaderLen(usize),
+    /// A declared length (IPv4 total length, UDP length) does not fit the header or the buffer.
+    BadLength {
+        /// The length the header declares.
+        declared: usize,
+        /// The length available (buffer) or the minimum it must reach (header).
+        actual: usize,
+    },
+    /// The IP version nibble is not 4.
+    BadVersion(u8),
+    /// A field holds a value this code does not handle (ARP hardware/protocol type, ICMP type ...).
+    Unsupported(u16),
+    /// A buffer has no room: not enough headroom to prepend or output space to write.
+    NoRoom {
+        /// Bytes needed.
+        required: usize,
+        /// Bytes available.
+        available: usize,
+    },
+}
+
+/// A parse or build error: which layer, what kind, and at which byte offset.
+///
+/// `offset` is the offset of the offending field relative to the start of the buffer that was
+/// handed to the failing call (for a view constructor: the start of that layer's header). Use
+/// [`Error::shifted`] to re-base it onto an enclosing frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Error {
+    /// The layer that failed.
+    pub layer: Layer,
+    /// What failed.
+    pub kind: ErrorKind,
+    /// Byte offset of the offending field.
+    pub offset: usize,
+}
+
+impl Error {
+    /// Builds an error.
+    #[inline]
+    pub const fn new(layer: Layer, kind: ErrorKind, offset: usize) -> Self {
+        Error {
+            layer,
+            kind,
+            offset,
+        }
+    }
+
+    /// A `Truncated` error: the layer needs `required` bytes, the buffer has `actual`.
+    #[inline]
+    pub const fn truncated(layer: Layer, required: usize, actual: usize) -> Self {
+        Error::new(layer, ErrorKind::Truncated { required, actual }, actual)
+    }
+
+    /// A `NoRoom` error on the `Buffer` layer.
+    #[inline]
+    pub const fn no_room(required: usize, available: usize) -> Self {
+        Error::new(
+            Layer::Buffer,
+            ErrorKind::NoRoom {
+                required,
+                available,
+            },
+            0,
+        )
+    }
+
+    /// The same error with `base` added to its offset (re-based onto an enclosing buffer).
+    #[inline]
+    pub const fn shifted(self, base: usize) -> Self {
+        Error {
+            offset: self.offset + base,
+            ..self
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} at offset {}: ", self.layer, self.offset)?;
+        match self.kind {
+            ErrorKind::Truncated { required, actual } => {
+                write!(f, "truncated, need {required} bytes, have {actual}")
+            }
+            ErrorKind::BadHeaderLen(v) => write!(f, "header length {v} below minimum"),
+            ErrorKind::BadLength { declared, actual } => {
+                write!(f, "declared length {declared} does not fit {actual}")
+            }
+            ErrorKind::BadVersion(v) => write!(f, "IP version {v}, expected 4"),
+            ErrorKind::Unsupported(v) => write!(f, "unsupported value {v:#x}"),
+            ErrorKind::NoRoom {
+                required,
+                available,
+            } => write!(f, "no room: need {required} bytes, have {available}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result alias for this module.
+pub type Result<T> = core::result::Result<T, Error>;
+
+#[inline]
+pub(crate) fn get_u16(b: &[u8], f: Field) -> u16 {
+    let s = &b[f];
+    u16::from_be_bytes([s[0], s[1]])
+}
+
+#[inline]
+pub(crate) fn set_u16(b: &mut [u8], f: Field, v: u16) {
+    b[f].copy_from_slice(&v.to_be_bytes());
+}
+
+#[inline]
+pub(crate) fn get_u32(b: &[u8], f: Field) -> u32 {
+    let s = &b[f];
+    u32::from_be_bytes([s[0], s[1], s[2], s[3]])
+}
+
+#[inline]
+pub(crate) fn set_u32(b: &mut [u8], f: Field, v: u32) {
+    b[f].copy_from_slice(&v.to_be_bytes());
+}
+
+#[inline]
+pub(crate) fn get_addr(b: &[u8], f: Field) -> Ipv4Addr {
+    let s = &b[f];
+    Ipv4Addr::new(s[0], s[1], s[2], s[3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::SocketAddrV4;
+
+    /// Calls every getter, and setters that keep lengths, of every view that accepts `b`.
+    fn touch_all(b: &[u8]) {
+        let mut m = b.to_vec();
+        if let Ok(f) = EthernetFrame::new_checked(b) {
+            let _ = (
+                f.dst_addr(),
+                f.src_addr(),
+                f.ethertype(),
+                f.vlan_tci(),
+                f.payload(),
+            );
+            let _ = f.l3().map(|l| l.vlan_id());
+            let _ = EthernetRepr::parse(&f);
+            let mut f = EthernetFrame::new_unchecked(&mut m[..]);
+            f.swap_addrs();
+            f.set_vlan_tci(3);
+            let _ = f.payload_mut();
+        }
+        if let Ok(p) = ArpPacket::new_checked(b) {
+            let _ = (
+                p.hardware_type(),
+                p.protocol_type(),
+                p.operation(),
+                p.is_ethernet_ipv4(),
+            );
+            let _ = (
+                p.sender_hw_addr(),
+                p.sender_ip(),
+                p.target_hw_addr(),
+                p.target_ip(),
+            );
+            let _ = ArpRepr::parse(&p);
+        }
+        for hdr_only in [false, true] {
+            let p = if hdr_only {
+                Ipv4Packet::new_checked_header(b)
+            } else {
+                Ipv4Packet::new_checked(b)
+            };
+            if let Ok(p) = p {
+                let _ = (
+                    p.version(),
+                    p.header_len(),
+                    p.dscp(),
+                    p.ecn(),
+                    p.total_len(),
+                    p.ident(),
+                );
+                let _ = (
+                    p.dont_frag(),
+                    p.more_frags(),
+                    p.frag_offset(),
+                    p.is_fragment(),
+                );
+                let _ = (
+                    p.ttl(),
+                    p.protocol(),
+                    p.checksum(),
+                    p.src_addr(),
+                    p.dst_addr(),
+                );
+                let _ = (
+                    p.verify_checksum(),
+                    p.options(),
+                    p.payload(),
+                    p.pseudo_header_sum(),
+                );
+                let _ = (p.header(), Ipv4Repr::parse(&p));
+                let mut m = b.to_vec();
+                let mut q = Ipv4Packet::new_unchecked(&mut m[..]);
+                q.rewrite_src_addr(Ipv4Addr::LOCALHOST);
+                q.rewrite_dst_addr(Ipv4Addr::BROADCAST);
+                q.decrement_ttl();
+                q.set_dont_frag(true);
+                q.set_frag_offset(8);
+                let _ = q.payload_mut();
+                q.fill_checksum();
+                assert!(q.verify_checksum());
+            }
+        }
+        let (s, d) = (Ipv4Addr::new(1, 2, 3, 4), Ipv4Addr::new(5, 6, 7, 8));
+        if let Ok(p) = TcpPacket::new_checked(b) {
+            let _ = (
+                p.src_port(),
+                p.dst_port(),
+                p.seq_number(),
+                p.ack_number(),
+                p.flags(),
+            );
+            let _ = (
+                p.header_len(),
+                p.window(),
+                p.checksum(),
+                p.urgent(),
+                p.options(),
+            );
+            let _ = (p.payload(), p.verify_checksum(s, d), tcp::Repr::parse(&p));
+            let mut m = b.to_vec();
+            let mut q = TcpPacket::new_unchecked(&mut m[..]);
+            q.rewrite_src_port(1);
+            q.rewrite_dst_port(2);
+            q.update_checksum_for_addr(s, d);
+            q.set_flags(TcpFlags::RST);
+            let _ = q.payload_mut();
+            q.fill_checksum(s, d);
+            assert!(q.verify_checksum(s, d));
+        }
+        if let Ok(p) = UdpPacket::new_checked(b) {
+            let _ = (
+                p.src_port(),
+                p.dst_port(),
+                p.len(),
+                p.checksum(),
+                p.payload(),
+            );
+            let _ = (p.verify_checksum(s, d), udp::Repr::parse(&p));
+            let mut m = b.to_vec();
+            let mut q = UdpPacket::new_unchecked(&mut m[..]);
+            q.rewrite_src_port(1);
+            q.rewrite_dst_port(2);
+            q.update_checksum_for_addr(s, d);
+            let _ = q.payload_mut();
+            q.fill_checksum(s, d);
+            assert!(q.verify_checksum(s, d));
+        }
+        if let Ok(p) = IcmpPacket::new_checked(b) {
+            let _ = (
+                p.msg_type(),
+                p.code(),
+                p.checksum(),
+                p.rest_of_header(),
+                p.echo_ident(),
+            );
+            let _ = (p.echo_seq_no(), p.next_hop_mtu(), p.is_error(), p.data());
+            let _ = (
+                p.verify_checksum(),
+                p.inner_ipv4().map(|i| i.payload().len()),
+            );
+            let _ = p.inner_flow();
+            let mut m = b.to_vec();
+            let mut q = IcmpPacket::new_unchecked(&mut m[..]);
+            q.rewrite_type_code(0, 0);
+            let _ = q.data_mut();
+        }
+        // In-place builders and encapsulation on arbitrary input: errors, never panics.
+        let mut m = b.to_vec();
+        let _ = builder::icmp_echo_reply_in_place(&mut m);
+        let mut m = b.to_vec();
+        let _ = builder::arp_reply_in_place(&mut m, ethernet::MacAddr([2; 6]));
+        let l2 = L2Spec {
+            src_mac: ethernet::MacAddr([2; 6]),
+            dst_mac: ethernet::MacAddr([4; 6]),
+            vlan: None,
+        };
+        let mut out = [0u8; 256];
+        let _ = builder::icmp_error(&mut out, &l2, s, IcmpErrorKind::TTL_EXCEEDED, b);
+        let e = EncapSpec {
+            outer_src: s,
+            outer_dst: d,
+            ttl: 64,
+        };
+        let _ = builder::prepend_ipip(&mut VecBuf::from_slice(b), &e);
+        let _ = builder::prepend_gue(&mut VecBuf::from_slice(b), &e, 7, true);
+        let mut m = b.to_vec();
+        let _ = builder::rewrite_endpoint(&mut m, Endpoint::Dst, d, Some(5));
+    }
+
+    /// A few valid frames to mutate.
+    fn seeds() -> Vec<Vec<u8>> {
+        let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1000);
+        let c = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+        let mut v = vec![
+            FrameSpec::tcp(a, c, TcpFlags::SYN).to_vec(),
+            FrameSpec {
+                vlan: Some(5),
+                ..FrameSpec::udp(a, c, b"0123456789")
+            }
+            .to_vec(),
+            FrameSpec::echo_request(*a.ip(), *c.ip(), 1, 2).to_vec(),
+        ];
+        let mut arp = [0u8; 60];
+        builder::arp_request(&mut arp, ethernet::MacAddr([2; 6]), None, *a.ip(), *c.ip()).unwrap();
+        v.push(arp.to_vec());
+        let mut err = [0u8; 128];
+        let orig = v[1][18..].to_vec();
+        let n = builder::icmp_error(
+            &mut err,
+            &L2Spec {
+                src_mac: ethernet::MacAddr([2; 6]),
+                dst_mac: ethernet::MacAddr([4; 6]),
+                vlan: None,
+            },
+            *c.ip(),
+            IcmpErrorKind::FragNeeded { mtu: 1400 },
+            &orig,
+        )
+        .unwrap();
+        v.push(err[..n].to_vec());
+        v
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..120)) {
+            touch_all(&b);
+            // Also at every layer offset of a frame.
+            for off in [14usize, 18, 34, 38] {
+                if b.len() > off {
+                    touch_all(&b[off..]);
+                }
+            }
+        }
+
+        #[test]
+        fn mutated_frames_never_panic(
+            seed in 0usize..5,
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+            cut in any::<usize>(),
+        ) {
+            let mut f = seeds().swap_remove(seed);
+            for (i, v) in flips {
+                let i = i % f.len();
+                f[i] = v;
+            }
+            let cut = cut % (f.len() + 1);
+            let f = &f[..cut.max(f.len() / 2)];
+            touch_all(f);
+            if let Ok(e) = EthernetFrame::new_checked(f) {
+                if let Ok(l3) = e.l3() {
+                    let ip = &f[l3.offset..];
+                    touch_all(ip);
+                    if let Ok(p) = Ipv4Packet::new_checked(ip) {
+                        touch_all(p.payload());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn error_display_and_shift() {
+        let e = Error::truncated(Layer::Tcp, 20, 7).shifted(34);
+        assert_eq!(e.offset, 41);
+        assert_eq!(e.layer, Layer::Tcp);
+        let s = e.to_string();
+        assert!(
+            s.contains("Tcp") && s.contains("20") && s.contains('7'),
+            "{s}"
+        );
+    }
+}

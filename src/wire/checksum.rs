@@ -1,0 +1,236 @@
+//! Internet checksum (RFC 1071) over byte slices, the IPv4 pseudo-header sum, and RFC 1624
+//! incremental updates for address and port rewrites.
+//!
+//! Sums are carried as `u32` values already folded to 16 bits (`<= 0xffff`), so a handful of them can
+//! be added together and folded again without overflow. [`finish`] complements a sum into the value
+//! written to a checksum field.
+//!
+//! Incremental updates use RFC 1624 equation 3, `HC' = ~(~HC + ~m + m')`, which, unlike
+//! equation 2, never produces a `0x0000` where a full recompute gives `0xffff` (or vice versa) for a
+//! header whose checksum was valid. UDP over IPv4 reserves a transmitted `0` for "no checksum": the
+//! `update_udp_*` helpers leave `0` alone and turn a computed `0` into `0xffff`, as a full recompute
+//! with [`udp_finish`] does.
+
+use std::net::Ipv4Addr;
+
+/// Folds a 32/64-bit ones'-complement accumulator to 16 bits (end-around carry), not complemented.
+#[inline]
+pub const fn fold(mut sum: u64) -> u32 {
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum as u32
+}
+
+/// Ones'-complement sum of `data` as big-endian 16-bit words (odd tail padded with zero), folded.
+#[inline]
+pub fn sum(data: &[u8]) -> u32 {
+    let mut acc: u64 = 0;
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        acc += u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64;
+    }
+    let rest = chunks.remainder();
+    match rest.len() {
+        1 => acc += (rest[0] as u64) << 8,
+        2 => acc += u16::from_be_bytes([rest[0], rest[1]]) as u64,
+        3 => acc += (u16::from_be_bytes([rest[0], rest[1]]) as u64) + ((rest[2] as u64) << 8),
+        _ => {}
+    }
+    fold(acc)
+}
+
+/// Adds two folded sums, folded again.
+#[inline]
+pub const fn add(a: u32, b: u32) -> u32 {
+    fold(a as u64 + b as u64)
+}
+
+/// Complements a folded sum into the value for a checksum field.
+#[inline]
+pub const fn finish(sum: u32) -> u16 {
+    !(fold(sum as u64) as u16)
+}
+
+/// Like [`finish`] but for UDP over IPv4: a computed `0` is sent as `0xffff` (0 means "none").
+#[inline]
+pub const fn udp_finish(sum: u32) -> u16 {
+    match finish(sum) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+/// Internet checksum of `data` (with the checksum field zeroed, this is the value to store).
+#[inline]
+pub fn checksum(data: &[u8]) -> u16 {
+    finish(sum(data))
+}
+
+/// True when `data`, checksum field included, sums to all ones (valid Internet checksum).
+#[inline]
+pub fn verify(data: &[u8]) -> bool {
+    sum(data) == 0xffff
+}
+
+/// Folded sum of the IPv4 pseudo-header: source, destination, zero + protocol, L4 length.
+#[inline]
+pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4_len: u16) -> u32 {
+    let s = u32::from(src) as u64;
+    let d = u32::from(dst) as u64;
+    fold(s + d + protocol as u64 + l4_len as u64)
+}
+
+/// RFC 1624 eqn. 3: the checksum `hc` after a 16-bit word of the covered data changed `old` -> `new`.
+#[inline]
+pub const fn update_u16(hc: u16, old: u16, new: u16) -> u16 {
+    let s = (!hc) as u64 + (!old) as u64 + new as u64;
+    !(fold(s) as u16)
+}
+
+/// RFC 1624 eqn. 3 for a changed 32-bit value (two adjacent words, e.g. an IPv4 address).
+#[inline]
+pub const fn update_u32(hc: u16, old: u32, new: u32) -> u16 {
+    let s = (!hc) as u64
+        + (!(old >> 16) & 0xffff) as u64
+        + (!old & 0xffff) as u64
+        + (new >> 16) as u64
+        + (new & 0xffff) as u64;
+    !(fold(s) as u16)
+}
+
+/// [`update_u32`] for an IPv4 address change (header checksum, or TCP/UDP via the pseudo-header).
+#[inline]
+pub fn update_addr(hc: u16, old: Ipv4Addr, new: Ipv4Addr) -> u16 {
+    update_u32(hc, u32::from(old), u32::from(new))
+}
+
+/// [`update_u16`] for a UDP checksum: `0` ("no checksum") stays `0`, a computed `0` becomes `0xffff`.
+#[inline]
+pub const fn update_udp_u16(hc: u16, old: u16, new: u16) -> u16 {
+    if hc == 0 {
+        return 0;
+    }
+    match update_u16(hc, old, new) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+/// [`update_u32`] for a UDP checksum, with the same `0` rules as [`update_udp_u16`].
+#[inline]
+pub const fn update_udp_u32(hc: u16, old: u32, new: u32) -> u16 {
+    if hc == 0 {
+        return 0;
+    }
+    match update_u32(hc, old, new) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+/// [`update_udp_u32`] for an IPv4 address change.
+#[inline]
+pub fn update_udp_addr(hc: u16, old: Ipv4Addr, new: Ipv4Addr) -> u16 {
+    update_udp_u32(hc, u32::from(old), u32::from(new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(data: &[u8]) -> u16 {
+        let mut s: u32 = 0;
+        for c in data.chunks(2) {
+            let w = if c.len() == 2 {
+                u16::from_be_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], 0])
+            };
+            s += w as u32;
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3 example: words 0001 f203 f4f5 f6f7 sum to ddf2.
+        let d = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(sum(&d), 0xddf2);
+        assert_eq!(checksum(&d), !0xddf2);
+    }
+
+    #[test]
+    fn known_ipv4_header() {
+        // Classic example header, checksum 0xb861.
+        let mut h = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&h), 0xb861);
+        h[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
+        assert!(verify(&h));
+    }
+
+    #[test]
+    fn odd_lengths_match_naive() {
+        let data: Vec<u8> = (0..37u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
+        for n in 0..data.len() {
+            assert_eq!(checksum(&data[..n]), naive(&data[..n]), "len {n}");
+        }
+    }
+
+    #[test]
+    fn rfc1624_zero_cases() {
+        // RFC 1624 section 3 example: HC 0xdd2f, m 0x5555 -> m' 0x3285 gives 0x0000 with eqn 3.
+        assert_eq!(update_u16(0xdd2f, 0x5555, 0x3285), 0x0000);
+        // UDP: 0 stays "no checksum"; a computed 0 is sent as 0xffff.
+        assert_eq!(update_udp_u16(0, 0x1234, 0x4321), 0);
+        assert_eq!(update_udp_u16(0xdd2f, 0x5555, 0x3285), 0xffff);
+        // Identity update leaves the checksum unchanged.
+        assert_eq!(update_u32(0x1234, 0xdead_beef, 0xdead_beef), 0x1234);
+    }
+
+    #[test]
+    fn pseudo_header() {
+        let s = pseudo_header_sum(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            6,
+            20,
+        );
+        let mut b = Vec::new();
+        b.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2, 0, 6, 0, 20]);
+        assert_eq!(s, sum(&b));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sum_matches_naive(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            proptest::prop_assert_eq!(checksum(&data), naive(&data));
+        }
+
+        #[test]
+        fn incremental_word_matches_recompute(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 4..64),
+            idx in 0usize..32, new in proptest::num::u16::ANY,
+        ) {
+            let mut d = data.clone();
+            d[0] |= 1; // keep the data nonzero, as every real header is
+            let words = d.len() / 2;
+            let i = (idx % words) * 2;
+            let hc = checksum(&d);
+            let old = u16::from_be_bytes([d[i], d[i + 1]]);
+            d[i..i + 2].copy_from_slice(&new.to_be_bytes());
+            let full = checksum(&d);
+            if i == 0 && new == 0 && d.iter().all(|&b| b == 0) {
+                return Ok(());
+            }
+            proptest::prop_assert_eq!(update_u16(hc, old, new), full);
+        }
+    }
+}
