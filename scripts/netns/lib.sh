@@ -6,6 +6,8 @@
 #   VIPMUX_NS_PREFIX      name prefix (default: vmx<pid of the calling shell>); namespaces are "<prefix>-<role>"
 #   VIPMUX_NS_STATE_ROOT  parent of the per-run state directories (default: ${TMPDIR:-/tmp}/vipmux-netns)
 #   VIPMUX_NS_STATE       this run's state directory (default: $VIPMUX_NS_STATE_ROOT/$VIPMUX_NS_PREFIX)
+#   VIPMUX_NS_OWNER_PID   optional PID of the process owning the topology (a test binary); once it is gone,
+#                         cleanup-stale.sh may tear the topology down
 # The state directory holds the PIDs this run started (only those are killed on teardown), server logs,
 # health flags and topology.env (the KEY=VALUE description printed by `up`).
 #
@@ -44,6 +46,7 @@ nsl_init() {
     mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/health"
     mkdir -p "$NSL_STATE_ROOT"
     printf '%s\n' "$PREFIX" >"$NSL_STATE_ROOT/last"
+    if [ -n "${VIPMUX_NS_OWNER_PID:-}" ]; then printf '%s\n' "$VIPMUX_NS_OWNER_PID" >"$STATE/owner"; fi
   fi
 }
 
@@ -195,7 +198,7 @@ nsl_teardown() {
   done
   case $STATE in
     */"$PREFIX") rm -rf "$STATE" ;;
-    *) [ ! -d "$STATE" ] || rm -rf "$STATE/pids" "$STATE/logs" "$STATE/health" "$STATE/namespaces" "$STATE/topology.env" ;;
+    *) [ ! -d "$STATE" ] || rm -rf "$STATE/pids" "$STATE/logs" "$STATE/health" "$STATE/namespaces" "$STATE/topology.env" "$STATE/owner" ;;
   esac
   if [ -r "$NSL_STATE_ROOT/last" ] && [ "$(cat "$NSL_STATE_ROOT/last")" = "$PREFIX" ]; then
     rm -f "$NSL_STATE_ROOT/last"

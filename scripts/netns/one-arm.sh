@@ -60,6 +60,7 @@ up() {
   case $ret in gateway | policy | dsr) ;; *) nsl_die "--return must be gateway, policy or dsr" ;; esac
   nsl_require_tools ip python3 nft
   [ -z "$(nsl_prefix_namespaces)" ] || nsl_die "namespaces with prefix $PREFIX already exist (run down first)"
+  creating=1
   : >"$STATE/topology.env"
 
   local i roles=() ips=() macs=() nss=()
@@ -186,7 +187,8 @@ EOF
 nsl_init "$action"
 case $action in
   up)
-    trap 'rc=$?; if [ $rc -ne 0 ]; then nsl_log "up failed; tearing down"; nsl_teardown || true; fi' EXIT
+    creating=0
+    trap 'rc=$?; if [ $rc -ne 0 ] && [ $creating = 1 ]; then nsl_log "up failed; tearing down"; nsl_teardown || true; fi' EXIT
     up
     trap - EXIT
     ;;

@@ -53,6 +53,7 @@ up() {
   case $mux in dpdk | kernel) ;; *) nsl_die "--mux must be dpdk or kernel" ;; esac
   nsl_require_tools ip python3 nft
   [ -z "$(nsl_prefix_namespaces)" ] || nsl_die "namespaces with prefix $PREFIX already exist (run down first)"
+  creating=1
   : >"$STATE/topology.env"
 
   local i r roles=() ips=() macs=() nss=()
@@ -145,7 +146,8 @@ EOF
 nsl_init "$action"
 case $action in
   up)
-    trap 'rc=$?; if [ $rc -ne 0 ]; then nsl_log "up failed; tearing down"; nsl_teardown || true; fi' EXIT
+    creating=0
+    trap 'rc=$?; if [ $rc -ne 0 ] && [ $creating = 1 ]; then nsl_log "up failed; tearing down"; nsl_teardown || true; fi' EXIT
     up
     trap - EXIT
     ;;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Once;
 
 use super::{scripts_dir, unique_prefix};
 
@@ -21,6 +22,7 @@ impl Topology {
     ///
     /// On failure the script has already torn down what it made; the error carries its stderr.
     pub fn up(script: &str, args: &[&str]) -> Result<Self, String> {
+        cleanup_stale_once();
         let prefix = unique_prefix();
         let state = std::env::temp_dir().join("vipmux-netns").join(&prefix);
         let mut topo = Topology {
@@ -57,7 +59,8 @@ impl Topology {
         let mut c = Command::new("bash");
         c.arg(scripts_dir().join(script_file))
             .env("VIPMUX_NS_PREFIX", &self.prefix)
-            .env("VIPMUX_NS_STATE", &self.state);
+            .env("VIPMUX_NS_STATE", &self.state)
+            .env("VIPMUX_NS_OWNER_PID", std::process::id().to_string());
         c
     }
 
@@ -143,6 +146,24 @@ impl Topology {
             ))
         }
     }
+}
+
+/// Once per process: tear down topologies left behind by test processes that no longer exist.
+fn cleanup_stale_once() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let out = Command::new("bash")
+            .arg(scripts_dir().join("cleanup-stale.sh"))
+            .output();
+        if let Ok(out) = out {
+            if !out.status.success() {
+                eprintln!(
+                    "cleanup-stale.sh failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+    });
 }
 
 impl Drop for Topology {
