@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{
-    curl_from, http_status_from, namespaces_with_prefix, skip_unless_root, tcp_from, udp_from,
-    wait_until, BackendReply, Topology,
+    curl_from, http_status_from, namespaces_with_prefix, skip_unless_root, spawn_in_ns, tcp_from,
+    udp_from, wait_until, BackendReply, Topology,
 };
 
 const REQUESTS: usize = 30;
@@ -117,6 +117,21 @@ fn one_arm_kernel_mux_dsr() {
 }
 
 #[test]
+fn one_arm_kernel_mux_policy_return() {
+    if skip_unless_root("one_arm_kernel_mux_policy_return") {
+        return;
+    }
+    let topo = Topology::up("one-arm", &["--mux", "kernel", "--return", "policy"])
+        .expect("one-arm policy up");
+    let prefix = topo.prefix().to_string();
+    let seen = http_spread(&topo);
+    assert_spread(&topo, &seen, false);
+    assert_echo(&topo);
+    topo.down().expect("one-arm policy down");
+    assert_gone(&prefix);
+}
+
+#[test]
 fn two_arm_kernel_mux_nat_and_outbound() {
     if skip_unless_root("two_arm_kernel_mux_nat_and_outbound") {
         return;
@@ -131,21 +146,26 @@ fn two_arm_kernel_mux_nat_and_outbound() {
 
     // Outbound rule: a backend's own connection leaves with the VIP as source.
     let echo = common::scripts_dir().join("echo.py");
+    let echo = echo.to_string_lossy();
+    // In pids/ so that teardown also stops it should this test fail before the guard drops.
     let pidfile = topo.state_dir().join("pids").join("client-udp.pid");
-    let mut server = std::process::Command::new("ip")
-        .args(["netns", "exec", &topo.ns("client"), "python3"])
-        .arg(&echo)
-        .args([
+    let pidfile_s = pidfile.to_string_lossy();
+    let server = spawn_in_ns(
+        &topo.ns("client"),
+        &[
+            "python3",
+            &echo,
             "udp-server",
             "--name",
             "client",
             "--port",
             "9999",
             "--pidfile",
-        ])
-        .arg(&pidfile)
-        .spawn()
-        .expect("start client udp server");
+            &pidfile_s,
+        ],
+        &topo.state_dir().join("logs").join("client-udp.log"),
+    )
+    .expect("start client udp server");
     assert!(
         wait_until(Duration::from_secs(10), || pidfile.exists()),
         "client udp server did not start"
@@ -155,8 +175,7 @@ fn two_arm_kernel_mux_nat_and_outbound() {
         &format!("{}:9999", topo.get("CLIENT_IP")),
         "whoami",
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let who = who.expect("backend -> client udp");
     let who = BackendReply::parse(&who).unwrap_or_else(|| panic!("answer {who:?}"));
     assert_eq!(who.client_ip, topo.get("VIP"), "outbound SNAT source");

@@ -7,7 +7,7 @@
 pub mod topology;
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -107,6 +107,52 @@ pub fn http_status_from(ns: &str, url: &str) -> Option<u16> {
         .parse()
         .ok()
         .filter(|c| *c != 0)
+}
+
+/// A process started inside a namespace; killed (by its PID) and reaped when dropped.
+#[derive(Debug)]
+pub struct NsChild {
+    child: Child,
+}
+
+impl NsChild {
+    /// OS process id (`ip netns exec` execs the command, so this is the command's own PID).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Access to the underlying child (for its stdout/stderr pipes or exit status).
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for NsChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cmd` in namespace `ns` with stdin closed and stdout/stderr appended to `log`.
+pub fn spawn_in_ns(ns: &str, cmd: &[&str], log: &std::path::Path) -> std::io::Result<NsChild> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()?;
+    Ok(NsChild { child })
 }
 
 /// Sends one UDP datagram `data` from `ns` to `to` (`IP:PORT`) and returns the reply (2 s limit).
