@@ -1,0 +1,282 @@
+//! Shared support for integration tests: network-namespace topologies, commands run inside namespaces,
+//! clients for the backend servers, and bounded polling.
+//!
+//! Include with `mod common;` from a file in `tests/`. Not every test binary uses every helper.
+#![allow(dead_code)]
+
+pub mod topology;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use topology::Topology;
+
+/// Directory holding the namespace topology scripts (`scripts/netns`).
+pub fn scripts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join("netns")
+}
+
+/// True when the test process runs with effective UID 0.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Returns true (after printing why) when a namespace test must be skipped because we are not root.
+/// With `VIPMUX_REQUIRE_NETNS=1` in the environment a missing privilege is a failure instead.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    if std::env::var("VIPMUX_REQUIRE_NETNS").as_deref() == Ok("1") {
+        panic!("{test}: needs root for network namespaces and VIPMUX_REQUIRE_NETNS=1");
+    }
+    eprintln!("SKIP {test}: needs root (network namespaces)");
+    true
+}
+
+/// A name prefix unique to this process and call: `vmx<pid>_<n>`.
+pub fn unique_prefix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "vmx{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `cmd` inside network namespace `ns` (`ip netns exec`) and returns its output.
+pub fn ns_exec(ns: &str, cmd: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `ip netns exec {ns} {}`: {e}", cmd.join(" ")))
+}
+
+/// Runs `cmd` in `ns`; stdout on success, else an error naming the command, status and stderr.
+pub fn ns_exec_ok(ns: &str, cmd: &[&str]) -> Result<String, String> {
+    let out = ns_exec(ns, cmd);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{}` in {ns} failed ({}): {}{}",
+            cmd.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ))
+    }
+}
+
+/// HTTP GET of `url` from namespace `ns` with curl (5 s limit); the body when the status is 2xx.
+pub fn curl_from(ns: &str, url: &str) -> Result<String, String> {
+    ns_exec_ok(ns, &["curl", "-sS", "--fail", "-m", "5", url])
+}
+
+/// HTTP status code of a GET of `url` from `ns` (`None` when no answer came within 5 s).
+pub fn http_status_from(ns: &str, url: &str) -> Option<u16> {
+    let out = ns_exec(
+        ns,
+        &[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-m",
+            "5",
+            url,
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .ok()
+        .filter(|c| *c != 0)
+}
+
+/// A process started inside a namespace; killed (by its PID) and reaped when dropped.
+#[derive(Debug)]
+pub struct NsChild {
+    child: Child,
+}
+
+impl NsChild {
+    /// OS process id (`ip netns exec` execs the command, so this is the command's own PID).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Access to the underlying child (for its stdout/stderr pipes or exit status).
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for NsChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cmd` in namespace `ns` with stdin closed and stdout/stderr appended to `log`.
+pub fn spawn_in_ns(ns: &str, cmd: &[&str], log: &std::path::Path) -> std::io::Result<NsChild> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()?;
+    Ok(NsChild { child })
+}
+
+/// Sends one UDP datagram `data` from `ns` to `to` (`IP:PORT`) and returns the reply (2 s limit).
+pub fn udp_from(ns: &str, to: &str, data: &str) -> Result<String, String> {
+    let script = scripts_dir().join("echo.py");
+    let script = script.to_string_lossy();
+    ns_exec_ok(
+        ns,
+        &["python3", &script, "udp-client", "--to", to, "--data", data],
+    )
+    .map(|s| s.trim_end().to_string())
+}
+
+/// Sends `data` over a new TCP connection from `ns` to `to`, half-closes, returns everything read.
+pub fn tcp_from(ns: &str, to: &str, data: &str) -> Result<String, String> {
+    let script = scripts_dir().join("echo.py");
+    let script = script.to_string_lossy();
+    ns_exec_ok(
+        ns,
+        &["python3", &script, "tcp-client", "--to", to, "--data", data],
+    )
+    .map(|s| s.trim_end().to_string())
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    wait_for(timeout, || cond().then_some(())).is_some()
+}
+
+/// Polls `f` every 20 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Names of the existing network namespaces that start with `<prefix>-`.
+pub fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("cannot run `ip netns list`");
+    let want = format!("{prefix}-");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&want))
+        .map(str::to_string)
+        .collect()
+}
+
+/// One answer of a backend server: `backend=<name> client=<ip>:<port> dst=<ip> dport=<port>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendReply {
+    /// Backend role name (`b1`, `b2`, ...).
+    pub backend: String,
+    /// Source address the backend saw.
+    pub client_ip: String,
+    /// Source port the backend saw.
+    pub client_port: u16,
+    /// Local address the request arrived on (the DIP, or the VIP with floating IP).
+    pub dst: String,
+    /// Local port the request arrived on.
+    pub dport: u16,
+}
+
+impl BackendReply {
+    /// Parses one answer line; `None` when it is not in the servers' format.
+    pub fn parse(line: &str) -> Option<Self> {
+        let mut backend = None;
+        let mut client = None;
+        let mut dst = None;
+        let mut dport = None;
+        for field in line.split_whitespace() {
+            let (k, v) = field.split_once('=')?;
+            match k {
+                "backend" => backend = Some(v.to_string()),
+                "client" => client = Some(v.rsplit_once(':')?),
+                "dst" => dst = Some(v.to_string()),
+                "dport" => dport = v.parse().ok(),
+                _ => {}
+            }
+        }
+        let (cip, cport) = client?;
+        Some(Self {
+            backend: backend?,
+            client_ip: cip.to_string(),
+            client_port: cport.parse().ok()?,
+            dst: dst?,
+            dport: dport?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_backend_reply() {
+        let r = BackendReply::parse("backend=b2 client=10.9.0.10:40000 dst=10.1.0.12 dport=80\n")
+            .expect("parse");
+        assert_eq!(r.backend, "b2");
+        assert_eq!(r.client_ip, "10.9.0.10");
+        assert_eq!(r.client_port, 40000);
+        assert_eq!(r.dst, "10.1.0.12");
+        assert_eq!(r.dport, 80);
+        assert!(BackendReply::parse("hello").is_none());
+    }
+
+    #[test]
+    fn wait_until_is_bounded() {
+        assert!(!wait_until(Duration::from_millis(50), || false));
+        let mut n = 0;
+        assert!(wait_until(Duration::from_secs(5), || {
+            n += 1;
+            n == 3
+        }));
+    }
+}
