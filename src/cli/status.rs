@@ -34,8 +34,10 @@ pub fn main(args: Args) -> CliResult {
                 .unwrap_or(false),
             Err(_) => false,
         };
-        let retry = !forwarding && deadline.is_some_and(|d| Instant::now() < d);
-        if retry && !matches!(answer, Err(ControlError::Remote(_))) {
+        // Retry while waiting only when the appliance may still come up: not forwarding yet, or
+        // its socket not there / not answering yet.
+        let transient = matches!(answer, Ok(_) | Err(ControlError::Io(..)));
+        if !forwarding && transient && deadline.is_some_and(|d| Instant::now() < d) {
             std::thread::sleep(Duration::from_millis(200));
             continue;
         }

@@ -42,9 +42,7 @@ impl ClientArgs {
 
     /// Connect, send `request`, return the answer's data.
     pub fn request(&self, request: &Request) -> Result<Value, ControlError> {
-        let path = self
-            .socket_path()
-            .map_err(|e| ControlError::Io(PathBuf::new(), std::io::Error::other(e)))?;
+        let path = self.socket_path().map_err(ControlError::Config)?;
         ControlClient::connect_with_timeout(&path, self.timeout())?.request(request)
     }
 }

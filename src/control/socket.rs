@@ -366,6 +366,8 @@ pub enum ControlError {
     Protocol(String),
     /// The appliance answered with `"ok": false` and this error.
     Remote(String),
+    /// The socket path could not be determined (e.g. an unreadable `--config` file).
+    Config(String),
 }
 
 impl ControlError {
@@ -386,9 +388,22 @@ impl fmt::Display for ControlError {
                     path.display()
                 )
             }
+            ControlError::Io(path, e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                write!(
+                    f,
+                    "control socket {}: {e} (is vipmux running?)",
+                    path.display()
+                )
+            }
             ControlError::Io(path, e) => write!(f, "control socket {}: {e}", path.display()),
             ControlError::Protocol(m) => write!(f, "bad answer from the appliance: {m}"),
             ControlError::Remote(m) => f.write_str(m),
+            ControlError::Config(m) => write!(f, "cannot find the control socket: {m}"),
         }
     }
 }
