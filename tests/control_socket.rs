@@ -330,3 +330,26 @@ fn many_clients_at_once() {
         t.join().unwrap();
     }
 }
+
+#[test]
+fn shutdown_leaves_a_successors_socket_alone() {
+    let dir = TempDir::new("ctl-succ");
+    let (first, _fake, path) = start(&dir);
+    // Someone removes our socket file and a new server takes the path.
+    fs::remove_file(&path).unwrap();
+    let second = ControlServer::start(&path, Arc::new(Fake::default())).unwrap();
+    drop(first);
+    assert!(
+        path.exists(),
+        "the successor's socket must survive the first server's shutdown"
+    );
+    assert_eq!(
+        ControlClient::connect(&path)
+            .unwrap()
+            .request(&Request::Status)
+            .unwrap()["workers"],
+        2
+    );
+    second.shutdown();
+    assert!(!path.exists());
+}

@@ -13,7 +13,7 @@
 use std::fmt;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -164,6 +164,8 @@ pub fn dispatch(handler: &dyn ControlHandler, line: &str) -> Response {
 /// A running control server; dropping it stops the server and removes the socket file.
 pub struct ControlServer {
     path: PathBuf,
+    /// (device, inode) of the socket file we placed, so shutdown never removes someone else's.
+    identity: Option<(u64, u64)>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -181,6 +183,7 @@ impl ControlServer {
     /// replaced only if nothing listens on it) and serve `handler` on a new thread.
     pub fn start(path: &Path, handler: Arc<dyn ControlHandler>) -> io::Result<ControlServer> {
         let listener = bind_socket(path)?;
+        let identity = fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()));
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -188,6 +191,7 @@ impl ControlServer {
             .spawn(move || accept_loop(listener, handler, stop2))?;
         Ok(ControlServer {
             path: path.to_path_buf(),
+            identity,
             stop,
             thread: Some(thread),
         })
@@ -209,10 +213,14 @@ impl ControlServer {
         };
         self.stop.store(true, Ordering::SeqCst);
         // Wake the blocking accept; if the file is gone we cannot, so leave the thread behind.
-        if UnixStream::connect(&self.path).is_ok() {
+        let ours =
+            |p: &Path| fs::symlink_metadata(p).ok().map(|m| (m.dev(), m.ino())) == self.identity;
+        if ours(&self.path) && UnixStream::connect(&self.path).is_ok() {
             let _ = thread.join();
         }
-        let _ = fs::remove_file(&self.path);
+        if ours(&self.path) {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
