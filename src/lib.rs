@@ -7,6 +7,7 @@
 pub mod balance;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod dataplane;
 pub mod dpdk;
 pub mod flow;

@@ -19,6 +19,14 @@ enum Command {
     Run(cli::run::Args),
     /// Validate a configuration file and print the compiled summary.
     Check(cli::check::Args),
+    /// Show the appliance's state; exits 0 only while it is forwarding.
+    Status(cli::status::Args),
+    /// List flow-table entries.
+    Flows(cli::flows::Args),
+    /// Run the troubleshooting checklist and print its findings.
+    Diagnose(cli::diagnose::Args),
+    /// Reload the configuration of the running appliance.
+    Reload(cli::reload::Args),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +34,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cli::run::main(args),
         Command::Check(args) => cli::check::main(args),
+        Command::Status(args) => cli::status::main(args),
+        Command::Flows(args) => cli::flows::main(args),
+        Command::Diagnose(args) => cli::diagnose::main(args),
+        Command::Reload(args) => cli::reload::main(args),
     };
     match result {
         Ok(code) => code,

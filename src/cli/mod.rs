@@ -1,7 +1,11 @@
 //! Subcommand implementations behind the `vipmux` binary; one file per subcommand.
 
 pub mod check;
+pub mod diagnose;
+pub mod flows;
+pub mod reload;
 pub mod run;
+pub mod status;
 
 /// What every subcommand returns: an exit code, or an error printed as `vipmux: <error>`.
 pub type CliResult = Result<std::process::ExitCode, Box<dyn std::error::Error>>;

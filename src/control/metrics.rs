@@ -1,0 +1,702 @@
+//! Prometheus metrics: a text-exposition encoder (format 0.0.4), the appliance's metric set
+//! (SPEC 3.9) as plain data, and a small HTTP server answering `GET /metrics`.
+//!
+//! The appliance implements [`MetricsSource`] — most simply by filling an [`ApplianceMetrics`] from
+//! its aggregated counters and calling [`ApplianceMetrics::render`] — and starts a [`MetricsServer`].
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Content type of the text exposition format served on `/metrics`.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Largest HTTP request head the server reads before answering 431.
+pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+
+/// Read and write timeout on a scrape connection.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Type of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    /// Monotonic counter (name should end in `_total`).
+    Counter,
+    /// Value that goes up and down.
+    Gauge,
+    /// No type information.
+    Untyped,
+}
+
+impl MetricType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Untyped => "untyped",
+        }
+    }
+}
+
+/// A value a sample can carry: integers are written exactly, floats in Prometheus notation.
+pub trait PromValue {
+    /// Append the value's text form to `out`.
+    fn write_to(&self, out: &mut String);
+}
+
+macro_rules! int_value {
+    ($($t:ty),*) => {$(
+        impl PromValue for $t {
+            fn write_to(&self, out: &mut String) {
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+int_value!(u8, u16, u32, u64, usize, i32, i64);
+
+impl PromValue for f64 {
+    fn write_to(&self, out: &mut String) {
+        if self.is_nan() {
+            out.push_str("NaN");
+        } else if self.is_infinite() {
+            out.push_str(if *self > 0.0 { "+Inf" } else { "-Inf" });
+        } else {
+            let _ = write!(out, "{self}");
+        }
+    }
+}
+
+impl PromValue for bool {
+    fn write_to(&self, out: &mut String) {
+        out.push(if *self { '1' } else { '0' });
+    }
+}
+
+#[derive(Debug)]
+struct Family {
+    name: String,
+    help: String,
+    kind: MetricType,
+    body: String,
+}
+
+/// Builds a text exposition: families (one `# HELP` and `# TYPE` each) and their samples.
+///
+/// Selecting a family that already exists appends to it, so samples of one family stay together
+/// whatever order the caller emits them in. Invalid characters in metric and label names become `_`.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    families: Vec<Family>,
+    index: HashMap<String, usize>,
+    current: Option<usize>,
+}
+
+impl Encoder {
+    /// An empty exposition.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Select (creating if new) the family `name` of type `kind` with `help`; later samples go to it.
+    /// For an existing family, the first type and help text are kept.
+    pub fn family(&mut self, name: &str, kind: MetricType, help: &str) -> &mut Self {
+        let name = sanitize_name(name, true);
+        let idx = match self.index.get(&name) {
+            Some(&i) => i,
+            None => {
+                self.families.push(Family {
+                    name: name.clone(),
+                    help: help.to_string(),
+                    kind,
+                    body: String::new(),
+                });
+                self.index.insert(name, self.families.len() - 1);
+                self.families.len() - 1
+            }
+        };
+        self.current = Some(idx);
+        self
+    }
+
+    /// Add a sample with `labels` to the selected family (ignored if no family is selected).
+    pub fn sample<V: PromValue>(&mut self, labels: &[(&str, &str)], value: V) -> &mut Self {
+        let Some(idx) = self.current else { return self };
+        let fam = &mut self.families[idx];
+        fam.body.push_str(&fam.name);
+        if !labels.is_empty() {
+            fam.body.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    fam.body.push(',');
+                }
+                fam.body.push_str(&sanitize_name(k, false));
+                fam.body.push_str("=\"");
+                escape_label_value(v, &mut fam.body);
+                fam.body.push('"');
+            }
+            fam.body.push('}');
+        }
+        fam.body.push(' ');
+        value.write_to(&mut fam.body);
+        fam.body.push('\n');
+        self
+    }
+
+    /// Shorthand: select counter family `name` and add one sample.
+    pub fn counter<V: PromValue>(&mut self, name: &str, help: &str, labels: &[(&str, &str)], v: V) {
+        self.family(name, MetricType::Counter, help)
+            .sample(labels, v);
+    }
+
+    /// Shorthand: select gauge family `name` and add one sample.
+    pub fn gauge<V: PromValue>(&mut self, name: &str, help: &str, labels: &[(&str, &str)], v: V) {
+        self.family(name, MetricType::Gauge, help).sample(labels, v);
+    }
+
+    /// The exposition text (families in first-use order; families without samples still listed).
+    pub fn finish(self) -> String {
+        let mut out = String::new();
+        for f in &self.families {
+            out.push_str("# HELP ");
+            out.push_str(&f.name);
+            out.push(' ');
+            escape_help(&f.help, &mut out);
+            out.push('\n');
+            let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind.as_str());
+            out.push_str(&f.body);
+        }
+        out
+    }
+}
+
+/// Replace characters not allowed in a metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`) or a label name
+/// (`[a-zA-Z_][a-zA-Z0-9_]*`) with `_`.
+pub fn sanitize_name(name: &str, metric: bool) -> String {
+    let mut out = String::with_capacity(name.len() + 1);
+    for (i, c) in name.chars().enumerate() {
+        let ok = c.is_ascii_alphabetic()
+            || c == '_'
+            || (metric && c == ':')
+            || (i > 0 && c.is_ascii_digit());
+        if ok {
+            out.push(c);
+        } else if i == 0 && c.is_ascii_digit() {
+            out.push('_');
+            out.push(c);
+        } else {
+            out.push('_');
+        }
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+/// Escape a label value: backslash, double quote and newline.
+pub fn escape_label_value(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escape a HELP text: backslash and newline.
+pub fn escape_help(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Something that writes the current metrics into an [`Encoder`]; called once per scrape, from the
+/// metrics thread.
+pub trait MetricsSource: Send + Sync {
+    /// Write every family and sample of the current state.
+    fn render(&self, enc: &mut Encoder);
+}
+
+/// Metric names of SPEC 3.9, so the appliance, the docs and the tests agree.
+pub mod names {
+    /// Counter: packets received from the ports.
+    pub const PACKETS_RECEIVED: &str = "vipmux_packets_received_total";
+    /// Counter: packets transmitted on the ports.
+    pub const PACKETS_TRANSMITTED: &str = "vipmux_packets_transmitted_total";
+    /// Counter `{reason}`: packets dropped.
+    pub const DROPS: &str = "vipmux_drops_total";
+    /// Counter `{frontend,rule}`: packets matched by a rule.
+    pub const RULE_PACKETS: &str = "vipmux_rule_packets_total";
+    /// Counter `{frontend,rule}`: bytes matched by a rule.
+    pub const RULE_BYTES: &str = "vipmux_rule_bytes_total";
+    /// Counter `{frontend,rule}`: TCP SYNs matched by a rule.
+    pub const RULE_SYNS: &str = "vipmux_rule_syns_total";
+    /// Counter `{frontend,rule}`: flows created on a rule.
+    pub const RULE_NEW_FLOWS: &str = "vipmux_rule_new_flows_total";
+    /// Gauge `{frontend,rule}`: active flows on a rule.
+    pub const RULE_ACTIVE_FLOWS: &str = "vipmux_rule_active_flows";
+    /// Counter `{pool,member}`: flows sent to a member.
+    pub const MEMBER_NEW_FLOWS: &str = "vipmux_member_new_flows_total";
+    /// Gauge `{pool,member}`: active flows to a member.
+    pub const MEMBER_ACTIVE_FLOWS: &str = "vipmux_member_active_flows";
+    /// Gauge `{pool,member}`: 1 if the member takes new flows, else 0.
+    pub const MEMBER_HEALTH: &str = "vipmux_member_health";
+    /// Gauge `{rule,pool,member}`: SNAT ports allocated to a member by an outbound rule.
+    pub const SNAT_ALLOCATED_PORTS: &str = "vipmux_snat_allocated_ports";
+    /// Gauge `{rule,pool,member}`: SNAT ports in use.
+    pub const SNAT_USED_PORTS: &str = "vipmux_snat_used_ports";
+    /// Gauge `{rule,pool,member}`: outbound connections waiting for their first answer.
+    pub const SNAT_PENDING: &str = "vipmux_snat_connections_pending";
+    /// Counter `{rule,pool,member,state}`: outbound connections by result (`successful`, `failed`).
+    pub const SNAT_CONNECTIONS: &str = "vipmux_snat_connections_total";
+    /// Gauge: 1 while the appliance forwards traffic.
+    pub const FORWARDING: &str = "vipmux_forwarding";
+    /// Gauge: configuration generation (1 after start, +1 per reload).
+    pub const CONFIG_GENERATION: &str = "vipmux_config_generation";
+}
+
+/// Per-rule figures in [`ApplianceMetrics`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleMetrics {
+    /// Frontend name.
+    pub frontend: String,
+    /// Rule name.
+    pub rule: String,
+    /// Packets matched.
+    pub packets: u64,
+    /// Bytes matched.
+    pub bytes: u64,
+    /// TCP SYNs matched.
+    pub syns: u64,
+    /// Flows created.
+    pub new_flows: u64,
+    /// Flows active now.
+    pub active_flows: u64,
+}
+
+/// Per-member figures in [`ApplianceMetrics`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberMetrics {
+    /// Pool name.
+    pub pool: String,
+    /// Member name.
+    pub member: String,
+    /// Flows sent to it.
+    pub new_flows: u64,
+    /// Flows active now.
+    pub active_flows: u64,
+    /// Takes new flows.
+    pub healthy: bool,
+}
+
+/// Per outbound rule and member SNAT figures in [`ApplianceMetrics`] (Azure's metric set).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SnatMetrics {
+    /// Outbound rule name.
+    pub rule: String,
+    /// Pool name.
+    pub pool: String,
+    /// Member name.
+    pub member: String,
+    /// Ports allocated.
+    pub allocated_ports: u64,
+    /// Ports in use.
+    pub used_ports: u64,
+    /// Connections waiting for their first answer.
+    pub pending: u64,
+    /// Connections that got an answer.
+    pub successful: u64,
+    /// Connections that failed (no port, timeout, reset).
+    pub failed: u64,
+}
+
+/// The whole SPEC 3.9 metric set as plain data; [`render`](Self::render) writes every family.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApplianceMetrics {
+    /// Whether the appliance is forwarding.
+    pub forwarding: bool,
+    /// Configuration generation.
+    pub config_generation: u64,
+    /// Packets received.
+    pub received: u64,
+    /// Packets transmitted.
+    pub transmitted: u64,
+    /// Drops by reason name (every reason listed, zeros included, so rates work from the start).
+    pub drops: Vec<(String, u64)>,
+    /// Per frontend and rule.
+    pub rules: Vec<RuleMetrics>,
+    /// Per pool member.
+    pub members: Vec<MemberMetrics>,
+    /// Per outbound rule and member.
+    pub snat: Vec<SnatMetrics>,
+}
+
+impl ApplianceMetrics {
+    /// Write all families of SPEC 3.9 (families with no samples are still declared).
+    pub fn render(&self, enc: &mut Encoder) {
+        use names::*;
+        use MetricType::{Counter, Gauge};
+        enc.gauge(
+            FORWARDING,
+            "1 while the appliance forwards traffic.",
+            &[],
+            self.forwarding,
+        );
+        enc.gauge(
+            CONFIG_GENERATION,
+            "Configuration generation, +1 per reload.",
+            &[],
+            self.config_generation,
+        );
+        enc.counter(
+            PACKETS_RECEIVED,
+            "Packets received from the ports.",
+            &[],
+            self.received,
+        );
+        enc.counter(
+            PACKETS_TRANSMITTED,
+            "Packets transmitted on the ports.",
+            &[],
+            self.transmitted,
+        );
+        enc.family(DROPS, Counter, "Packets dropped, by reason.");
+        for (reason, n) in &self.drops {
+            enc.sample(&[("reason", reason)], *n);
+        }
+        type RuleField = fn(&RuleMetrics) -> u64;
+        let rule_families: [(&str, MetricType, &str, RuleField); 5] = [
+            (RULE_PACKETS, Counter, "Packets matched by a rule.", |r| {
+                r.packets
+            }),
+            (RULE_BYTES, Counter, "Bytes matched by a rule.", |r| r.bytes),
+            (RULE_SYNS, Counter, "TCP SYNs matched by a rule.", |r| {
+                r.syns
+            }),
+            (RULE_NEW_FLOWS, Counter, "Flows created on a rule.", |r| {
+                r.new_flows
+            }),
+            (RULE_ACTIVE_FLOWS, Gauge, "Flows active on a rule.", |r| {
+                r.active_flows
+            }),
+        ];
+        for (name, kind, help, field) in rule_families {
+            enc.family(name, kind, help);
+            for r in &self.rules {
+                enc.sample(&[("frontend", &r.frontend), ("rule", &r.rule)], field(r));
+            }
+        }
+        enc.family(MEMBER_NEW_FLOWS, Counter, "Flows sent to a pool member.");
+        for m in &self.members {
+            enc.sample(&[("pool", &m.pool), ("member", &m.member)], m.new_flows);
+        }
+        enc.family(MEMBER_ACTIVE_FLOWS, Gauge, "Flows active to a pool member.");
+        for m in &self.members {
+            enc.sample(&[("pool", &m.pool), ("member", &m.member)], m.active_flows);
+        }
+        enc.family(
+            MEMBER_HEALTH,
+            Gauge,
+            "1 if the pool member takes new flows, else 0.",
+        );
+        for m in &self.members {
+            enc.sample(&[("pool", &m.pool), ("member", &m.member)], m.healthy);
+        }
+        type SnatField = fn(&SnatMetrics) -> u64;
+        let snat_gauges: [(&str, &str, SnatField); 3] = [
+            (
+                SNAT_ALLOCATED_PORTS,
+                "SNAT ports allocated to a member by an outbound rule.",
+                |s| s.allocated_ports,
+            ),
+            (SNAT_USED_PORTS, "SNAT ports in use by a member.", |s| {
+                s.used_ports
+            }),
+            (
+                SNAT_PENDING,
+                "Outbound connections waiting for their first answer.",
+                |s| s.pending,
+            ),
+        ];
+        for (name, help, field) in snat_gauges {
+            enc.family(name, Gauge, help);
+            for s in &self.snat {
+                enc.sample(
+                    &[("rule", &s.rule), ("pool", &s.pool), ("member", &s.member)],
+                    field(s),
+                );
+            }
+        }
+        enc.family(
+            SNAT_CONNECTIONS,
+            Counter,
+            "Outbound (SNAT) connections, by result.",
+        );
+        for s in &self.snat {
+            for (state, n) in [("successful", s.successful), ("failed", s.failed)] {
+                enc.sample(
+                    &[
+                        ("rule", &s.rule),
+                        ("pool", &s.pool),
+                        ("member", &s.member),
+                        ("state", state),
+                    ],
+                    n,
+                );
+            }
+        }
+    }
+}
+
+impl MetricsSource for ApplianceMetrics {
+    fn render(&self, enc: &mut Encoder) {
+        ApplianceMetrics::render(self, enc);
+    }
+}
+
+/// Render `source` into a complete exposition text.
+pub fn render_text(source: &dyn MetricsSource) -> String {
+    let mut enc = Encoder::new();
+    source.render(&mut enc);
+    enc.finish()
+}
+
+/// A running metrics HTTP server; dropping it stops the server.
+pub struct MetricsServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MetricsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl MetricsServer {
+    /// Listen on `addr` (e.g. "127.0.0.1:9469"; port 0 picks one) and serve `source` on a new thread,
+    /// one request at a time.
+    pub fn start(
+        addr: impl ToSocketAddrs,
+        source: Arc<dyn MetricsSource>,
+    ) -> io::Result<MetricsServer> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("vipmux-metrics".into())
+            .spawn(move || serve(listener, source, stop2))?;
+        Ok(MetricsServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop the server and wait for its thread.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        if TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+fn serve(listener: TcpListener, source: Arc<dyn MetricsSource>, stop: Arc<AtomicBool>) {
+    for conn in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        match conn {
+            Ok(stream) => {
+                if let Err(e) = handle(stream, source.as_ref()) {
+                    tracing::debug!(error = %e, "metrics: request failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: accept failed"),
+        }
+    }
+}
+
+/// Read a request head (bounded), answer it, close.
+fn handle(mut stream: TcpStream, source: &dyn MetricsSource) -> io::Result<()> {
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    let complete = loop {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+            break true;
+        }
+        if head.len() > MAX_REQUEST_HEAD {
+            break false;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break !head.is_empty();
+        }
+        head.extend_from_slice(&buf[..n]);
+    };
+    if !complete {
+        return respond(
+            &mut stream,
+            "431 Request Header Fields Too Large",
+            "text/plain",
+            b"request too large\n",
+            true,
+        );
+    }
+    let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let first = String::from_utf8_lossy(first);
+    let mut parts = first.trim_end().split(' ');
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    match (method, path) {
+        ("GET" | "HEAD", "/metrics") => {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render_text(source))) {
+                Ok(text) => respond(
+                    &mut stream,
+                    "200 OK",
+                    CONTENT_TYPE,
+                    text.as_bytes(),
+                    method == "GET",
+                ),
+                Err(_) => respond(
+                    &mut stream,
+                    "500 Internal Server Error",
+                    "text/plain",
+                    b"metrics source failed\n",
+                    true,
+                ),
+            }
+        }
+        ("GET" | "HEAD", _) => respond(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            b"not found; try /metrics\n",
+            method == "GET",
+        ),
+        _ => respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"method not allowed\n",
+            true,
+        ),
+    }
+}
+
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &[u8],
+    with_body: bool,
+) -> io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    if with_body {
+        stream.write_all(body)?;
+    }
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoder_groups_families_and_escapes() {
+        let mut e = Encoder::new();
+        e.counter("a_total", "first\\line\nsecond", &[("k", "v")], 1u64);
+        e.gauge("b", "bee", &[], 2.5f64);
+        e.counter("a_total", "ignored", &[("k", "x\"y\\z\nw")], 3u64);
+        e.gauge("c", "inf", &[("bad-name", "v")], f64::INFINITY);
+        e.gauge("d", "nan", &[], f64::NAN);
+        let t = e.finish();
+        assert_eq!(
+            t,
+            "# HELP a_total first\\\\line\\nsecond\n# TYPE a_total counter\na_total{k=\"v\"} 1\n\
+             a_total{k=\"x\\\"y\\\\z\\nw\"} 3\n# HELP b bee\n# TYPE b gauge\nb 2.5\n\
+             # HELP c inf\n# TYPE c gauge\nc{bad_name=\"v\"} +Inf\n# HELP d nan\n# TYPE d gauge\nd NaN\n"
+        );
+    }
+
+    #[test]
+    fn sample_without_family_is_ignored() {
+        let mut e = Encoder::new();
+        e.sample(&[], 1u64);
+        assert_eq!(e.finish(), "");
+    }
+
+    #[test]
+    fn names_are_sanitized() {
+        assert_eq!(sanitize_name("ok_name:x", true), "ok_name:x");
+        assert_eq!(sanitize_name("ok:x", false), "ok_x");
+        assert_eq!(sanitize_name("9lives", false), "_9lives");
+        assert_eq!(sanitize_name("", true), "_");
+        assert_eq!(sanitize_name("a-b.c", true), "a_b_c");
+    }
+
+    #[test]
+    fn appliance_metrics_declare_every_family() {
+        let t = render_text(&ApplianceMetrics::default());
+        for name in [
+            names::PACKETS_RECEIVED,
+            names::DROPS,
+            names::RULE_ACTIVE_FLOWS,
+            names::MEMBER_HEALTH,
+            names::SNAT_CONNECTIONS,
+        ] {
+            assert!(
+                t.contains(&format!("# TYPE {name} ")),
+                "{name} missing in\n{t}"
+            );
+        }
+    }
+}

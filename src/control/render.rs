@@ -1,0 +1,346 @@
+//! Human-readable rendering of control-socket answers: plain aligned text tables.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::report::{DiagnoseReport, FlowsReport, StatusReport};
+
+/// A text table: a header row and data rows, columns padded to their widest cell.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub fn new(header: &[&str]) -> Self {
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Append a row (missing cells print empty, extra cells are dropped).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Whether no rows were added.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The table as text, one line per row, each ending with a newline.
+    pub fn render(&self) -> String {
+        let n = self.header.len();
+        let mut width: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().take(n).enumerate() {
+                width[i] = width[i].max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+            let mut s = String::new();
+            for (i, w) in width.iter().enumerate() {
+                let cell = cells.next().unwrap_or("");
+                if i + 1 == n {
+                    s.push_str(cell);
+                } else {
+                    let _ = write!(s, "{cell:<w$}  ");
+                }
+            }
+            out.push_str(s.trim_end());
+            out.push('\n');
+        };
+        line(&mut self.header.iter().map(String::as_str));
+        for row in &self.rows {
+            line(&mut row.iter().map(String::as_str));
+        }
+        out
+    }
+}
+
+fn or_dash(s: &str) -> String {
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s.to_string()
+    }
+}
+
+fn port(p: u16) -> String {
+    if p == 0 {
+        "all".into()
+    } else {
+        p.to_string()
+    }
+}
+
+/// `status` as text: a summary line, the rules table and the members table.
+pub fn status(r: &StatusReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "forwarding: {}   version: {}   uptime: {}s   workers: {}   config: {} (generation {})",
+        if r.forwarding { "yes" } else { "NO" },
+        or_dash(&r.version),
+        r.uptime_secs,
+        r.workers,
+        r.config_path.as_deref().unwrap_or("-"),
+        r.config_generation
+    );
+    let mut rules = Table::new(&[
+        "FRONTEND",
+        "ADDRESS",
+        "ANNOUNCED",
+        "RULE",
+        "KIND",
+        "PROTO",
+        "PORT",
+        "BACKEND_PORT",
+        "POOL",
+        "HEALTHY",
+        "FLOWS",
+    ]);
+    for fe in &r.frontends {
+        let announced = match fe.announced {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        };
+        if fe.rules.is_empty() {
+            rules.row(vec![fe.name.clone(), fe.address.clone(), announced.into()]);
+        }
+        for rule in &fe.rules {
+            rules.row(vec![
+                fe.name.clone(),
+                fe.address.clone(),
+                announced.into(),
+                rule.name.clone(),
+                or_dash(&rule.kind),
+                or_dash(&rule.protocol),
+                port(rule.frontend_port),
+                port(rule.backend_port),
+                or_dash(&rule.pool),
+                format!("{}/{}", rule.healthy_members, rule.total_members),
+                rule.active_flows.to_string(),
+            ]);
+        }
+    }
+    if !rules.is_empty() {
+        out.push('\n');
+        out.push_str(&rules.render());
+    }
+    let mut members = Table::new(&[
+        "POOL",
+        "MEMBER",
+        "ADDRESS",
+        "HEALTH",
+        "ADMIN",
+        "LAST_PROBE",
+        "AGE",
+        "FLOWS",
+    ]);
+    for pool in &r.pools {
+        for m in &pool.members {
+            members.row(vec![
+                pool.name.clone(),
+                m.name.clone(),
+                m.address.clone(),
+                if m.healthy { "up" } else { "down" }.into(),
+                or_dash(&m.admin_state),
+                m.last_probe.clone().unwrap_or_else(|| "-".into()),
+                m.last_probe_age_secs
+                    .map(|a| format!("{a:.1}s"))
+                    .unwrap_or_else(|| "-".into()),
+                m.active_flows.to_string(),
+            ]);
+        }
+    }
+    if !members.is_empty() {
+        out.push('\n');
+        out.push_str(&members.render());
+    }
+    out
+}
+
+/// `flows` as a table, with a note when the list was cut.
+pub fn flows(r: &FlowsReport) -> String {
+    let mut t = Table::new(&[
+        "FRONTEND", "RULE", "PROTO", "CLIENT", "VIP", "BACKEND", "MEMBER", "STATE", "IDLE",
+        "PACKETS", "BYTES", "WORKER",
+    ]);
+    for f in &r.flows {
+        t.row(vec![
+            f.frontend.clone(),
+            f.rule.clone(),
+            f.protocol.clone(),
+            f.client.clone(),
+            f.vip.clone(),
+            f.backend.clone(),
+            or_dash(&f.member),
+            or_dash(&f.state),
+            format!("{}s", f.idle_secs),
+            f.packets.to_string(),
+            f.bytes.to_string(),
+            f.worker.to_string(),
+        ]);
+    }
+    let mut out = t.render();
+    let shown = r.flows.len();
+    match (r.total, r.truncated) {
+        (Some(total), _) => {
+            let _ = writeln!(out, "{shown} of {total} flows shown");
+        }
+        (None, true) => {
+            let _ = writeln!(out, "{shown} flows shown (list cut at the limit)");
+        }
+        (None, false) => {
+            let _ = writeln!(out, "{shown} flows");
+        }
+    }
+    out
+}
+
+/// `diagnose` findings as a list: severity, check and subject, then what was seen and what to change.
+pub fn diagnose(r: &DiagnoseReport) -> String {
+    let mut out = String::new();
+    if r.findings.is_empty() {
+        let _ = writeln!(out, "no problems found ({} checks run)", r.checks_run.len());
+        return out;
+    }
+    for f in &r.findings {
+        let _ = writeln!(
+            out,
+            "[{}] {}: {}",
+            f.severity.to_uppercase(),
+            f.check,
+            f.subject
+        );
+        if !f.seen.is_empty() {
+            let _ = writeln!(out, "    seen: {}", f.seen);
+        }
+        if !f.fix.is_empty() {
+            let _ = writeln!(out, "    fix:  {}", f.fix);
+        }
+    }
+    let errors = r.findings.iter().filter(|f| f.severity == "error").count();
+    let _ = writeln!(out, "{} findings ({} errors)", r.findings.len(), errors);
+    out
+}
+
+/// Parse `data` as `T` and render it with `f`, or fall back to pretty JSON if it has another shape.
+pub fn typed_or_json<T: serde::de::DeserializeOwned>(data: &Value, f: fn(&T) -> String) -> String {
+    match serde_json::from_value::<T>(data.clone()) {
+        Ok(t) => f(&t),
+        Err(_) => pretty_json(data),
+    }
+}
+
+/// `data` as indented JSON with a trailing newline.
+pub fn pretty_json(data: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(data).unwrap_or_else(|_| data.to_string());
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::report::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let mut t = Table::new(&["A", "LONGER"]);
+        t.row(vec!["wide cell".into(), "x".into()]);
+        t.row(vec!["b".into()]);
+        assert_eq!(t.render(), "A          LONGER\nwide cell  x\nb\n");
+    }
+
+    #[test]
+    fn status_shows_rules_and_members() {
+        let r = StatusReport {
+            forwarding: true,
+            version: "0.1.0".into(),
+            workers: 2,
+            config_generation: 1,
+            frontends: vec![FrontendStatus {
+                name: "web".into(),
+                address: "10.0.0.10".into(),
+                announced: None,
+                rules: vec![RuleStatus {
+                    name: "https".into(),
+                    kind: "lb".into(),
+                    protocol: "tcp".into(),
+                    frontend_port: 443,
+                    backend_port: 8443,
+                    pool: "be".into(),
+                    healthy_members: 1,
+                    total_members: 2,
+                    active_flows: 7,
+                }],
+            }],
+            pools: vec![PoolStatus {
+                name: "be".into(),
+                members: vec![MemberStatus {
+                    name: "vm1".into(),
+                    address: "10.1.0.4".into(),
+                    healthy: false,
+                    admin_state: "up".into(),
+                    last_probe: Some("HTTP 503".into()),
+                    last_probe_age_secs: Some(1.5),
+                    active_flows: 3,
+                }],
+            }],
+            ..Default::default()
+        };
+        let s = status(&r);
+        assert!(s.starts_with("forwarding: yes"));
+        assert!(s.contains("https"), "{s}");
+        assert!(s.contains("8443") && s.contains("1/2"), "{s}");
+        assert!(s.contains("HTTP 503") && s.contains("1.5s"), "{s}");
+    }
+
+    #[test]
+    fn flows_and_diagnose_render() {
+        let r = FlowsReport {
+            flows: vec![FlowEntry {
+                client: "1.2.3.4:5555".into(),
+                ..Default::default()
+            }],
+            total: Some(10),
+            truncated: true,
+        };
+        let s = flows(&r);
+        assert!(
+            s.contains("1.2.3.4:5555") && s.ends_with("1 of 10 flows shown\n"),
+            "{s}"
+        );
+        let d = DiagnoseReport {
+            findings: vec![Finding {
+                severity: "error".into(),
+                check: "backend_port_closed".into(),
+                subject: "rule web/sql".into(),
+                seen: "nothing listens on 1443".into(),
+                fix: "set backend_port = 1433".into(),
+            }],
+            checks_run: vec![],
+        };
+        let s = diagnose(&d);
+        assert!(
+            s.starts_with("[ERROR] backend_port_closed: rule web/sql\n"),
+            "{s}"
+        );
+        assert!(s.contains("fix:  set backend_port = 1433"));
+        assert!(diagnose(&DiagnoseReport::default()).starts_with("no problems found"));
+    }
+
+    #[test]
+    fn unexpected_shapes_fall_back_to_json() {
+        let v = serde_json::json!({"flows": "not a list"});
+        assert_eq!(typed_or_json(&v, flows), pretty_json(&v));
+    }
+}

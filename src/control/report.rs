@@ -1,0 +1,166 @@
+//! The shapes of the `status`, `flows` and `diagnose` answers on the control socket.
+//!
+//! The appliance builds these and returns them with `serde_json::to_value(..)` from its
+//! [`ControlHandler`](super::socket::ControlHandler); the CLI parses them back to print tables.
+//! Every field has a default, so a partial report still renders; unknown fields are ignored, so
+//! either side may add fields without breaking the other.
+
+use serde::{Deserialize, Serialize};
+
+/// Answer to `status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusReport {
+    /// True once the appliance is forwarding traffic (ports started, workers polling, config loaded).
+    pub forwarding: bool,
+    /// Program version.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// Configuration file in use.
+    pub config_path: Option<String>,
+    /// Incremented at every successful reload (1 after start).
+    pub config_generation: u64,
+    /// Number of forwarding workers.
+    pub workers: u32,
+    /// Frontends and their rules.
+    pub frontends: Vec<FrontendStatus>,
+    /// Backend pools and their members.
+    pub pools: Vec<PoolStatus>,
+}
+
+/// One frontend in [`StatusReport`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FrontendStatus {
+    /// Frontend name.
+    pub name: String,
+    /// Its address (the VIP).
+    pub address: String,
+    /// Whether the VIP is announced to the routers (scale-out); `None` when there is no BGP driver.
+    pub announced: Option<bool>,
+    /// Its load-balancing and inbound NAT rules.
+    pub rules: Vec<RuleStatus>,
+}
+
+/// One rule in [`FrontendStatus`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RuleStatus {
+    /// Rule name.
+    pub name: String,
+    /// Kind of rule: "lb", "inbound_nat" or "outbound".
+    pub kind: String,
+    /// "tcp", "udp" or "all".
+    pub protocol: String,
+    /// Frontend port (0 for HA ports).
+    pub frontend_port: u16,
+    /// Backend port (0 for HA ports).
+    pub backend_port: u16,
+    /// Backend pool name.
+    pub pool: String,
+    /// Members of the pool currently eligible for new flows.
+    pub healthy_members: u32,
+    /// Members of the pool.
+    pub total_members: u32,
+    /// Active flows on this rule, summed over workers.
+    pub active_flows: u64,
+}
+
+/// One backend pool in [`StatusReport`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PoolStatus {
+    /// Pool name.
+    pub name: String,
+    /// Its members.
+    pub members: Vec<MemberStatus>,
+}
+
+/// One pool member in [`PoolStatus`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MemberStatus {
+    /// Member name.
+    pub name: String,
+    /// Its address.
+    pub address: String,
+    /// Eligible for new flows (probe up and admin state up).
+    pub healthy: bool,
+    /// Administrative state: "up" or "down".
+    pub admin_state: String,
+    /// Last probe result, e.g. "up", "refused", "timeout", "HTTP 503", "TLS error".
+    pub last_probe: Option<String>,
+    /// Seconds since the last probe.
+    pub last_probe_age_secs: Option<f64>,
+    /// Active flows to this member, summed over workers.
+    pub active_flows: u64,
+}
+
+/// Answer to `flows`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlowsReport {
+    /// The flows listed (at most the requested limit).
+    pub flows: Vec<FlowEntry>,
+    /// Flows matching the filter in total, when known.
+    pub total: Option<u64>,
+    /// True when `flows` was cut at the limit.
+    pub truncated: bool,
+}
+
+/// One flow-table entry in [`FlowsReport`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlowEntry {
+    /// Frontend name.
+    pub frontend: String,
+    /// Rule name.
+    pub rule: String,
+    /// "tcp" or "udp".
+    pub protocol: String,
+    /// Client address and port, "ip:port".
+    pub client: String,
+    /// Frontend address and port, "ip:port".
+    pub vip: String,
+    /// Backend address and port, "ip:port".
+    pub backend: String,
+    /// Pool member name.
+    pub member: String,
+    /// TCP state ("syn", "established", "fin", ...) or "udp".
+    pub state: String,
+    /// Seconds since the last packet.
+    pub idle_secs: u64,
+    /// Packets seen on the flow.
+    pub packets: u64,
+    /// Bytes seen on the flow.
+    pub bytes: u64,
+    /// Worker owning the entry.
+    pub worker: u32,
+}
+
+/// Answer to `diagnose`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiagnoseReport {
+    /// What the checklist found, most severe first.
+    pub findings: Vec<Finding>,
+    /// Names of the checks that ran.
+    pub checks_run: Vec<String>,
+}
+
+/// One finding of `diagnose`: what was seen and what to change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Finding {
+    /// "error", "warning" or "info".
+    pub severity: String,
+    /// Check identifier, e.g. "probe_failing", "backend_port_closed", "snat_exhausted".
+    pub check: String,
+    /// What it is about, e.g. "pool web member vm1" or "rule web/https".
+    pub subject: String,
+    /// What was seen (counters, probe results).
+    pub seen: String,
+    /// What to change.
+    pub fix: String,
+}
