@@ -366,7 +366,7 @@ fn https_to_plain_server_is_tls_error() {
 fn threshold_three_needs_three_consecutive_results() {
     let status = Arc::new(AtomicU16::new(200));
     let server = Server::start(lo(9), Mode::Http(status.clone()));
-    let spec = ProbeSpec::http(server.port(), "/", secs(0.25), 3);
+    let spec = ProbeSpec::http(server.port(), "/", secs(0.4), 3);
     let prober = Prober::spawn(vec![ProbeTarget::new(11, lo(9), spec)], None).unwrap();
     let mut changes = Changes::of(&prober);
 
@@ -407,7 +407,7 @@ fn unknown_to_down_needs_threshold_failures() {
 #[test]
 fn server_going_away_flips_and_emits_change() {
     let mut server = Server::start(lo(11), Mode::Accept);
-    let spec = ProbeSpec::tcp(server.port(), secs(0.3), 1);
+    let spec = ProbeSpec::tcp(server.port(), secs(0.5), 1);
     let prober = Prober::spawn(vec![ProbeTarget::new(13, lo(11), spec)], None).unwrap();
     let mut changes = Changes::of(&prober);
     assert!(changes.next(13).up);
@@ -435,8 +435,8 @@ fn probes_originate_from_the_source_address() {
 fn update_targets_keeps_state_of_targets_that_stay() {
     let a = Server::start(lo(13), Mode::Accept);
     let b = Server::start(lo(14), Mode::Accept);
-    let spec_a = ProbeSpec::tcp(a.port(), secs(0.5), 1);
-    let spec_b = ProbeSpec::tcp(b.port(), secs(0.5), 1);
+    let spec_a = ProbeSpec::tcp(a.port(), secs(1.0), 1);
+    let spec_b = ProbeSpec::tcp(b.port(), secs(1.0), 1);
     let prober = Prober::spawn(
         vec![
             ProbeTarget::new(1, lo(13), spec_a.clone()),
@@ -453,7 +453,7 @@ fn update_targets_keeps_state_of_targets_that_stay() {
     let before = prober.status(1).unwrap();
 
     let mut slower_b = spec_b.clone();
-    slower_b.interval = secs(0.7);
+    slower_b.interval = secs(1.5);
     let report = prober
         .update_targets(vec![
             ProbeTarget::new(1, lo(13), spec_a.clone()), // identical: kept
