@@ -11,4 +11,5 @@ pub mod control;
 pub mod dataplane;
 pub mod dpdk;
 pub mod flow;
+pub mod slowpath;
 pub mod wire;

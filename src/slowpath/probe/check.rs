@@ -1,0 +1,121 @@
+//! Running one probe against one member: connect, optional TLS, optional HTTP exchange.
+
+use super::http::{self, StatusLine};
+use super::{ProbeProtocol, ProbeReason, ProbeSpec};
+use rustls::pki_types::ServerName;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::TlsConnector;
+
+/// Probes `addr` once as `spec` says, from `source` if given; bounded by `spec.timeout()`.
+pub(crate) async fn probe_once(
+    addr: Ipv4Addr,
+    spec: &ProbeSpec,
+    source: Option<Ipv4Addr>,
+    tls: &TlsConnector,
+) -> ProbeReason {
+    match tokio::time::timeout(spec.timeout(), probe_inner(addr, spec, source, tls)).await {
+        Ok(reason) => reason,
+        Err(_) => ProbeReason::Timeout,
+    }
+}
+
+async fn probe_inner(
+    addr: Ipv4Addr,
+    spec: &ProbeSpec,
+    source: Option<Ipv4Addr>,
+    tls: &TlsConnector,
+) -> ProbeReason {
+    let stream = match connect(addr, spec.port, source).await {
+        Ok(s) => s,
+        Err(e) => return connect_error(&e),
+    };
+    match spec.protocol {
+        ProbeProtocol::Tcp => {
+            // Handshake completed: success. Dropping the stream closes it with a FIN.
+            ProbeReason::Ok
+        }
+        ProbeProtocol::Http => {
+            let host = http::host_header(addr, spec.port, false);
+            http_exchange(stream, &spec.request_path, &host).await
+        }
+        ProbeProtocol::Https => {
+            let name = ServerName::IpAddress(addr.into());
+            let stream = match tls.connect(name, stream).await {
+                Ok(s) => s,
+                Err(e) => return ProbeReason::TlsError(e.to_string()),
+            };
+            let host = http::host_header(addr, spec.port, true);
+            http_exchange(stream, &spec.request_path, &host).await
+        }
+    }
+}
+
+async fn connect(addr: Ipv4Addr, port: u16, source: Option<Ipv4Addr>) -> io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    if let Some(src) = source {
+        // Probes to many members share the source address; let the ephemeral port of a probe
+        // still in TIME_WAIT be reused for another destination.
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::V4(SocketAddrV4::new(src, 0)))?;
+    }
+    let stream = socket
+        .connect(SocketAddr::V4(SocketAddrV4::new(addr, port)))
+        .await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+fn connect_error(e: &io::Error) -> ProbeReason {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => ProbeReason::Refused,
+        io::ErrorKind::TimedOut => ProbeReason::Timeout,
+        _ => ProbeReason::ConnectError(e.to_string()),
+    }
+}
+
+fn io_error(e: &io::Error) -> ProbeReason {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => ProbeReason::Reset,
+        io::ErrorKind::TimedOut => ProbeReason::Timeout,
+        _ => ProbeReason::ConnectError(e.to_string()),
+    }
+}
+
+/// Sends the GET and reads until the status line is complete.
+async fn http_exchange<S>(mut stream: S, path: &str, host: &str) -> ProbeReason
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let request = http::build_request(path, host);
+    if let Err(e) = stream.write_all(&request).await {
+        return io_error(&e);
+    }
+    if let Err(e) = stream.flush().await {
+        return io_error(&e);
+    }
+    let mut buf = vec![0u8; http::MAX_STATUS_LINE];
+    let mut len = 0;
+    loop {
+        let n = match stream.read(&mut buf[len..]).await {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return io_error(&e),
+        };
+        if n == 0 {
+            return ProbeReason::BadResponse;
+        }
+        len += n;
+        match http::parse_status_line(&buf[..len]) {
+            StatusLine::Status(200) => return ProbeReason::Ok,
+            StatusLine::Status(code) => return ProbeReason::HttpStatus(code),
+            StatusLine::Invalid => return ProbeReason::BadResponse,
+            StatusLine::Incomplete if len == buf.len() => return ProbeReason::BadResponse,
+            StatusLine::Incomplete => {}
+        }
+    }
+}
