@@ -10,4 +10,5 @@ pub mod config;
 pub mod dataplane;
 pub mod dpdk;
 pub mod flow;
+pub mod slowpath;
 pub mod wire;
