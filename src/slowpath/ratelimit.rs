@@ -69,7 +69,7 @@ impl TokenBucket {
     fn refill(&mut self, now: Nanos) {
         if now > self.last {
             let earned = (now - self.last) as u128 * self.spec.per_second as u128;
-            self.credit = (self.credit + earned).min(self.capacity());
+            self.credit = self.credit.saturating_add(earned).min(self.capacity());
             self.last = now;
         }
     }
