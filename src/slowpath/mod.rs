@@ -1,3 +1,541 @@
 //! The slow-path control thread: exception path, ARP/neighbours, probes, ICMP, fragments, reload.
+//!
+//! This module holds the pure, I/O-free decision logic the slow-path thread runs on frames the
+//! workers hand over ([`Exception`] says why) and the time the thread passes in ([`Nanos`] of a
+//! monotonic clock). [`SlowPath::handle`] decides the fate of one frame as one [`Action`]: send
+//! it back rewritten in place, send a new frame, pass it to the kernel TAP of its port, deliver
+//! it to a load-balanced flow (ICMP errors), or drop it with a [`DropReason`].
+//!
+//! * [`ratelimit`]: token bucket on a virtual clock (all originated ICMP, rate-limited logs).
+//! * [`neighbours`]: IPv4 -> MAC table of members, gateways and on-link hosts, with active
+//!   resolution, refresh with backoff, and an immutable [`NeighbourMap`] for workers.
+//! * [`arp`]: answers ARP for frontends, passes ARP for the appliance's own address to the
+//!   kernel, learns neighbours, builds gratuitous ARPs.
+//! * [`icmp`]: echo for frontends, ICMP errors to flows, originated errors (fragmentation
+//!   needed, time exceeded).
+//! * [`probe`]: TCP/HTTP/HTTPS health probes of all members on one thread.
+//! * [`fragments`]: counts, logs (rate-limited) and drops IP fragments.
+//!
+//! Each call returns exactly one [`Action`]: every frame has exactly one fate, so no array of
+//! actions is needed, and side effects (learned neighbours, counters) live in [`SlowPath`].
 
+pub mod arp;
+pub mod fragments;
+pub mod icmp;
+pub mod neighbours;
 pub mod probe;
+pub mod ratelimit;
+
+pub use icmp::{FlowTuple, IcmpErrorInfo, IcmpSide};
+pub use neighbours::{
+    ArpRequestToSend, Learned, NeighbourMap, NeighbourState, NeighbourTable, NeighbourTimers,
+};
+pub use ratelimit::{LogLimiter, Nanos, RateSpec, TokenBucket};
+
+use crate::wire::MacAddr;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+/// Index of an interface (DPDK port) in the slow path's interface list.
+pub type IfIndex = usize;
+
+/// One interface (port) of the appliance as the slow path needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    /// Configured name (for logs).
+    pub name: String,
+    /// The port's MAC address.
+    pub mac: MacAddr,
+    /// The appliance's own address on this port.
+    pub addr: Ipv4Addr,
+    /// Prefix length of `addr`'s subnet.
+    pub prefix_len: u8,
+    /// Default gateway reached through this port, if any.
+    pub gateway: Option<Ipv4Addr>,
+    /// 802.1Q TCI to tag originated frames with (ARP requests, gratuitous ARPs), if tagged.
+    pub vlan: Option<u16>,
+}
+
+impl InterfaceInfo {
+    /// An untagged interface.
+    pub fn new(
+        name: &str,
+        mac: MacAddr,
+        addr: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+    ) -> Self {
+        InterfaceInfo {
+            name: name.to_string(),
+            mac,
+            addr,
+            prefix_len,
+            gateway,
+            vlan: None,
+        }
+    }
+
+    /// The subnet mask.
+    pub fn netmask(&self) -> u32 {
+        match self.prefix_len {
+            0 => 0,
+            p => u32::MAX << (32 - u32::from(p.min(32))),
+        }
+    }
+
+    /// True when `ip` is in this interface's subnet.
+    pub fn on_link(&self, ip: Ipv4Addr) -> bool {
+        let m = self.netmask();
+        u32::from(ip) & m == u32::from(self.addr) & m
+    }
+
+    /// The subnet's directed broadcast address.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !self.netmask())
+    }
+
+    /// True when `ip` can be a neighbour on this interface: on-link, not the network or
+    /// broadcast address (for prefixes up to /30), not our own address, not 0.0.0.0.
+    pub fn is_neighbour_addr(&self, ip: Ipv4Addr) -> bool {
+        if !self.on_link(ip) || ip == self.addr || ip.is_unspecified() {
+            return false;
+        }
+        if self.prefix_len <= 30 {
+            let m = self.netmask();
+            let host = u32::from(ip) & !m;
+            if host == 0 || host == !m {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The next hop toward `dst`: `dst` if on-link, else the gateway.
+    pub fn next_hop(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if self.on_link(dst) {
+            Some(dst)
+        } else {
+            self.gateway
+        }
+    }
+}
+
+/// A frontend (VIP) as the slow path needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrontendInfo {
+    /// The frontend address.
+    pub addr: Ipv4Addr,
+    /// Interface on which ARP for it is answered.
+    pub iface: IfIndex,
+    /// True while at least one member of one of its rules is eligible (answers pings).
+    pub any_member_up: bool,
+}
+
+/// The frontends, by address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontends {
+    by_addr: HashMap<Ipv4Addr, FrontendInfo>,
+}
+
+impl Frontends {
+    /// The set of `frontends` (a later duplicate address replaces an earlier one).
+    pub fn new<I: IntoIterator<Item = FrontendInfo>>(frontends: I) -> Self {
+        Frontends {
+            by_addr: frontends.into_iter().map(|f| (f.addr, f)).collect(),
+        }
+    }
+    /// The frontend at `addr`.
+    pub fn get(&self, addr: Ipv4Addr) -> Option<&FrontendInfo> {
+        self.by_addr.get(&addr)
+    }
+    /// Sets whether `addr` has an eligible member; false if no such frontend.
+    pub fn set_up(&mut self, addr: Ipv4Addr, up: bool) -> bool {
+        match self.by_addr.get_mut(&addr) {
+            Some(f) => {
+                f.any_member_up = up;
+                true
+            }
+            None => false,
+        }
+    }
+    /// The frontends answered on `iface`, sorted by address.
+    pub fn on_iface(&self, iface: IfIndex) -> Vec<FrontendInfo> {
+        let mut v: Vec<_> = self
+            .by_addr
+            .values()
+            .filter(|f| f.iface == iface)
+            .copied()
+            .collect();
+        v.sort_unstable_by_key(|f| f.addr);
+        v
+    }
+    /// Number of frontends.
+    pub fn len(&self) -> usize {
+        self.by_addr.len()
+    }
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_addr.is_empty()
+    }
+}
+
+/// Why a worker handed a frame to the slow path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exception {
+    /// An ARP frame.
+    Arp,
+    /// An ICMP message addressed to a frontend (echo, or an error about a flow).
+    IcmpToFrontend,
+    /// A frame for the appliance's own interface address: goes to the kernel TAP.
+    ToAppliance,
+    /// An IP fragment (rejected).
+    Fragment,
+    /// A packet too big for the egress MTU after encapsulation; `mtu` is the usable MTU to report.
+    TooBig {
+        /// Largest IPv4 packet the sender may send (the egress MTU minus encapsulation).
+        mtu: u16,
+    },
+    /// A forwarded packet with TTL <= 1.
+    TtlExceeded,
+    /// An ICMP error in transit (not addressed to a frontend), e.g. from a backend toward a
+    /// client in a two-arm NAT deployment; one addressed to a frontend is handled as
+    /// [`Exception::IcmpToFrontend`].
+    IcmpError,
+}
+
+/// Why the slow path dropped a frame (one name and one counter each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Not parsable as what the exception says (short, bad header, wrong ethertype).
+    Malformed,
+    /// IPv4 header or ICMP checksum wrong.
+    BadChecksum,
+    /// Not for one of our addresses on that interface.
+    NotForUs,
+    /// The interface index is unknown.
+    UnknownInterface,
+    /// Another host claims one of our addresses (logged, rate-limited).
+    AddressConflict,
+    /// Our own frame came back (sender MAC is the port's).
+    OwnFrame,
+    /// An ARP operation or ICMP type this appliance does not handle.
+    Unsupported,
+    /// An ICMP message we would have originated was over the rate limit.
+    RateLimited,
+    /// No ICMP error may be sent about this packet (an ICMP error, a non-first fragment, a
+    /// broadcast/multicast/invalid source or a broadcast/multicast destination).
+    IcmpSuppressed,
+    /// An IP fragment (the fragment policy: vipmux forwards no fragments).
+    Fragment,
+    /// Too big for the egress MTU and DF clear: dropped without an ICMP error.
+    TooBigNoDf,
+    /// An ICMP error whose quoted packet is not TCP/UDP of a load-balanced flow.
+    NoFlow,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; 12] = [
+        DropReason::Malformed,
+        DropReason::BadChecksum,
+        DropReason::NotForUs,
+        DropReason::UnknownInterface,
+        DropReason::AddressConflict,
+        DropReason::OwnFrame,
+        DropReason::Unsupported,
+        DropReason::RateLimited,
+        DropReason::IcmpSuppressed,
+        DropReason::Fragment,
+        DropReason::TooBigNoDf,
+        DropReason::NoFlow,
+    ];
+    /// Number of reasons.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Index of this reason in [`DropReason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The counter name (snake case).
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::BadChecksum => "bad_checksum",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::UnknownInterface => "unknown_interface",
+            DropReason::AddressConflict => "address_conflict",
+            DropReason::OwnFrame => "own_frame",
+            DropReason::Unsupported => "unsupported",
+            DropReason::RateLimited => "rate_limited",
+            DropReason::IcmpSuppressed => "icmp_suppressed",
+            DropReason::Fragment => "fragment",
+            DropReason::TooBigNoDf => "too_big_no_df",
+            DropReason::NoFlow => "no_flow",
+        }
+    }
+}
+
+/// The fate of one frame handed to [`SlowPath::handle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send the input buffer, rewritten in place, cut to its first `len` bytes, out of `iface`
+    /// (ARP reply for a frontend, ICMP echo reply).
+    ReplyInPlace {
+        /// Egress interface.
+        iface: IfIndex,
+        /// Length of the frame to send.
+        len: usize,
+    },
+    /// Send `frame`, a new frame, out of `iface`; the input frame is dropped (ICMP errors the
+    /// MUX originates).
+    SendOnPort {
+        /// Egress interface.
+        iface: IfIndex,
+        /// The whole Ethernet frame.
+        frame: Vec<u8>,
+    },
+    /// Pass the input frame unchanged to the kernel TAP of `iface`.
+    ToKernel {
+        /// The interface whose TAP receives it.
+        iface: IfIndex,
+    },
+    /// The input frame is an ICMP error about a load-balanced flow: look the flow up by `flow`
+    /// and forward the error to that flow's backend (see [`IcmpSide`] for the orientation).
+    DeliverToFlow {
+        /// Ingress interface.
+        iface: IfIndex,
+        /// The flow's 5-tuple.
+        flow: FlowTuple,
+        /// Which way the error travels, and so how `flow` is oriented.
+        side: IcmpSide,
+        /// Type, code and MTU of the error.
+        error: IcmpErrorInfo,
+    },
+    /// Drop the input frame.
+    Drop(DropReason),
+}
+
+/// Counters of the slow path (plain integers, read by the control thread).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlowPathCounters {
+    /// Frames handled, all exceptions.
+    pub handled: u64,
+    /// ARP replies sent for frontends.
+    pub arp_replies: u64,
+    /// Frames passed to a kernel TAP.
+    pub to_kernel: u64,
+    /// ICMP echo replies sent for frontends.
+    pub echo_replies: u64,
+    /// Destination-unreachable (host) sent for echo requests to frontends with no member up.
+    pub unreachable_sent: u64,
+    /// Fragmentation-needed errors sent.
+    pub frag_needed_sent: u64,
+    /// Time-exceeded errors sent.
+    pub time_exceeded_sent: u64,
+    /// ICMP errors handed back for delivery to a flow.
+    pub icmp_errors_to_flows: u64,
+    /// Neighbour MACs learned or changed from ARP.
+    pub neighbours_learned: u64,
+    /// Drops, indexed by [`DropReason::index`].
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl SlowPathCounters {
+    /// Drops counted for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()]
+    }
+}
+
+/// Everything [`SlowPath`] is configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlowPathConfig {
+    /// Interfaces, indexed by [`IfIndex`].
+    pub interfaces: Vec<InterfaceInfo>,
+    /// Frontends.
+    pub frontends: Vec<FrontendInfo>,
+    /// Rate of every ICMP message the MUX originates, echo replies included (default 1000/s,
+    /// burst 50: Linux's `icmp_msgs_per_sec` / `icmp_msgs_burst`).
+    pub icmp_rate: RateSpec,
+    /// Rate of slow-path log lines of one kind (default 1/s, burst 5).
+    pub log_rate: RateSpec,
+    /// Neighbour-table timers.
+    pub neighbour_timers: NeighbourTimers,
+}
+
+impl SlowPathConfig {
+    /// A configuration with default rates and timers.
+    pub fn new(interfaces: Vec<InterfaceInfo>, frontends: Vec<FrontendInfo>) -> Self {
+        SlowPathConfig {
+            interfaces,
+            frontends,
+            icmp_rate: RateSpec::new(1000, 50),
+            log_rate: RateSpec::new(1, 5),
+            neighbour_timers: NeighbourTimers::default(),
+        }
+    }
+}
+
+/// The slow path's state: interfaces, frontends, neighbour table, rate limiters, counters.
+#[derive(Debug, Clone)]
+pub struct SlowPath {
+    interfaces: Vec<InterfaceInfo>,
+    frontends: Frontends,
+    neighbours: NeighbourTable,
+    icmp_limiter: TokenBucket,
+    conflict_log: LogLimiter,
+    fragments: fragments::FragmentRejector,
+    counters: SlowPathCounters,
+}
+
+impl SlowPath {
+    /// A slow path for `cfg`, its clocks starting at `now`.
+    pub fn new(cfg: SlowPathConfig, now: Nanos) -> Self {
+        SlowPath {
+            neighbours: NeighbourTable::new(cfg.interfaces.clone(), cfg.neighbour_timers),
+            interfaces: cfg.interfaces,
+            frontends: Frontends::new(cfg.frontends),
+            icmp_limiter: TokenBucket::new(cfg.icmp_rate, now),
+            conflict_log: LogLimiter::new(cfg.log_rate, now),
+            fragments: fragments::FragmentRejector::new(cfg.log_rate, now),
+            counters: SlowPathCounters::default(),
+        }
+    }
+
+    /// Applies a new configuration (reload), keeping learned neighbours still on-link, counters
+    /// and rate-limiter credit. Wanted neighbours are set by the caller
+    /// ([`NeighbourTable::set_wanted`] through [`SlowPath::neighbours_mut`]).
+    pub fn reconfigure(&mut self, cfg: SlowPathConfig, now: Nanos) {
+        self.neighbours.set_interfaces(cfg.interfaces.clone());
+        self.interfaces = cfg.interfaces;
+        self.frontends = Frontends::new(cfg.frontends);
+        self.icmp_limiter.set_spec(cfg.icmp_rate, now);
+        self.conflict_log.set_spec(cfg.log_rate, now);
+        self.fragments.set_log_rate(cfg.log_rate, now);
+    }
+
+    /// Records whether frontend `addr` has an eligible member (health change); false if unknown.
+    pub fn set_frontend_up(&mut self, addr: Ipv4Addr, up: bool) -> bool {
+        self.frontends.set_up(addr, up)
+    }
+
+    /// The interfaces.
+    pub fn interfaces(&self) -> &[InterfaceInfo] {
+        &self.interfaces
+    }
+
+    /// The frontends.
+    pub fn frontends(&self) -> &Frontends {
+        &self.frontends
+    }
+
+    /// The neighbour table.
+    pub fn neighbours(&self) -> &NeighbourTable {
+        &self.neighbours
+    }
+
+    /// The neighbour table, to want addresses or feed the kernel's entries.
+    pub fn neighbours_mut(&mut self) -> &mut NeighbourTable {
+        &mut self.neighbours
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &SlowPathCounters {
+        &self.counters
+    }
+
+    /// Advances timers to `now` and returns the ARP requests to send
+    /// ([`NeighbourTable::poll`]).
+    pub fn poll(&mut self, now: Nanos) -> Vec<ArpRequestToSend> {
+        self.neighbours.poll(now)
+    }
+
+    /// Gratuitous ARPs announcing every frontend answered on `iface` (at start and after a
+    /// reload), one frame each.
+    pub fn gratuitous_arps(&self, iface: IfIndex) -> Vec<Vec<u8>> {
+        match self.interfaces.get(iface) {
+            Some(i) => arp::gratuitous_arps(i, &self.frontends.on_iface(iface)),
+            None => Vec::new(),
+        }
+    }
+
+    /// Decides the fate of `frame` (a whole Ethernet frame received on `iface`, handed over for
+    /// `why`) at time `now`. May rewrite `frame` (only for [`Action::ReplyInPlace`]). Never
+    /// panics, whatever the bytes.
+    pub fn handle(
+        &mut self,
+        why: Exception,
+        frame: &mut [u8],
+        iface: IfIndex,
+        now: Nanos,
+    ) -> Action {
+        self.counters.handled += 1;
+        let action = match self.interfaces.get(iface) {
+            None => Action::Drop(DropReason::UnknownInterface),
+            Some(info) => match why {
+                Exception::Arp => {
+                    let ctx = arp::ArpCtx {
+                        iface,
+                        info,
+                        frontends: &self.frontends,
+                    };
+                    let out = arp::handle_arp(frame, &ctx, &mut self.neighbours, now);
+                    if out.learned {
+                        self.counters.neighbours_learned += 1;
+                    }
+                    if let Action::Drop(DropReason::AddressConflict) = out.action {
+                        if let Some(suppressed) = self.conflict_log.check(now) {
+                            tracing::warn!(
+                                interface = %info.name,
+                                suppressed,
+                                "ARP from another host claims one of our addresses"
+                            );
+                        }
+                    }
+                    out.action
+                }
+                Exception::IcmpToFrontend | Exception::IcmpError => icmp::handle_icmp(
+                    frame,
+                    iface,
+                    info,
+                    &self.frontends,
+                    &mut self.icmp_limiter,
+                    now,
+                ),
+                Exception::ToAppliance => Action::ToKernel { iface },
+                Exception::Fragment => {
+                    self.fragments.reject(frame, info, now);
+                    Action::Drop(DropReason::Fragment)
+                }
+                Exception::TooBig { mtu } => {
+                    icmp::frag_needed(frame, iface, info, mtu, &mut self.icmp_limiter, now)
+                }
+                Exception::TtlExceeded => {
+                    icmp::time_exceeded(frame, iface, info, &mut self.icmp_limiter, now)
+                }
+            },
+        };
+        self.count(why, &action);
+        action
+    }
+
+    fn count(&mut self, why: Exception, action: &Action) {
+        let c = &mut self.counters;
+        match action {
+            Action::ReplyInPlace { .. } if why == Exception::Arp => c.arp_replies += 1,
+            Action::ReplyInPlace { .. } => c.echo_replies += 1,
+            Action::SendOnPort { .. } => match why {
+                Exception::TooBig { .. } => c.frag_needed_sent += 1,
+                Exception::TtlExceeded => c.time_exceeded_sent += 1,
+                _ => c.unreachable_sent += 1,
+            },
+            Action::ToKernel { .. } => c.to_kernel += 1,
+            Action::DeliverToFlow { .. } => c.icmp_errors_to_flows += 1,
+            Action::Drop(r) => c.drops[r.index()] += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
