@@ -408,3 +408,347 @@ impl core::fmt::Debug for FlowTable {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::entry::{FlowFlags, FlowState};
+    use crate::flow::recent::RecentlyExpired;
+    use crate::flow::tcp::{tcp_flags, track, Direction};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    fn key(i: u32) -> FlowKey {
+        FlowKey::new(0x0a00_0000 | i, 0xc000_0201, (1024 + i % 50_000) as u16, 80, 6)
+    }
+
+    fn entry(i: u32, now: u32) -> FlowEntry {
+        FlowEntry::new(i, 0x0a01_0000 | i, 8080, i, FlowFlags::NONE, 240, now)
+    }
+
+    fn established(i: u32, now: u32) -> FlowEntry {
+        let mut e = entry(i, now);
+        track(&mut e, Direction::ClientToServer, tcp_flags::SYN, 1, 0, 0, now);
+        track(&mut e, Direction::ClientToServer, tcp_flags::ACK, 2, 9, 0, now);
+        e
+    }
+
+    fn half_open(i: u32, now: u32) -> FlowEntry {
+        let mut e = entry(i, now);
+        track(&mut e, Direction::ClientToServer, tcp_flags::SYN, 1, 0, 0, now);
+        e
+    }
+
+    /// Keys that all land in bucket 0 of a one-bucket table (every key does).
+    fn one_bucket() -> FlowTable {
+        FlowTable::new(1)
+    }
+
+    #[test]
+    fn layout_sizes() {
+        assert_eq!(SLOT_BYTES, 48);
+        assert_eq!(BUCKET_BYTES, 832);
+        assert_eq!(BUCKET_BYTES % 64, 0);
+    }
+
+    #[test]
+    fn capacity_rounding() {
+        assert_eq!(FlowTable::new(0).capacity(), 16);
+        assert_eq!(FlowTable::new(16).capacity(), 16);
+        assert_eq!(FlowTable::new(17).capacity(), 32);
+        assert_eq!(FlowTable::new(1000).capacity(), 1024);
+        assert_eq!(FlowTable::new(1024).capacity(), 1024);
+        let t = FlowTable::new(100_000);
+        assert_eq!(t.capacity(), 131_072);
+        assert_eq!(t.buckets(), 8192);
+        assert_eq!(t.memory_bytes(), 8192 * 832);
+    }
+
+    #[test]
+    fn insert_lookup_remove() {
+        let mut t = FlowTable::new(1024);
+        for i in 0..500 {
+            let k = key(i);
+            assert_eq!(t.insert(k, k.table_hash(), entry(i, 0), 0), InsertResult::Inserted);
+        }
+        assert_eq!(t.len(), 500);
+        for i in 0..500 {
+            let k = key(i);
+            assert_eq!(t.lookup(&k, k.table_hash()).map(|e| e.rule_id), Some(i));
+        }
+        assert!(t.lookup(&key(999), key(999).table_hash()).is_none());
+        let k = key(7);
+        t.lookup(&k, k.table_hash()).unwrap().backend_port = 1;
+        assert_eq!(t.remove(&k, k.table_hash()).map(|e| e.backend_port), Some(1));
+        assert!(t.lookup(&k, k.table_hash()).is_none());
+        assert_eq!(t.remove(&k, k.table_hash()), None);
+        assert_eq!(t.len(), 499);
+        let k = key(8);
+        assert!(matches!(
+            t.insert(k, k.table_hash(), entry(80, 0), 0),
+            InsertResult::Replaced(e) if e.rule_id == 8
+        ));
+        assert_eq!(t.len(), 499);
+        assert_eq!(t.iter().count(), 499);
+        t.clear();
+        assert!(t.is_empty());
+        assert!(t.lookup(&k, k.table_hash()).is_none());
+    }
+
+    #[test]
+    fn burst_lookup_and_slot_guard() {
+        let mut t = FlowTable::new(4096);
+        let keys: Vec<FlowKey> = (0..70).map(key).collect();
+        for (i, k) in keys.iter().enumerate().step_by(2) {
+            t.insert(*k, k.table_hash(), entry(i as u32, 0), 0);
+        }
+        let mut hashes = vec![0u64; keys.len()];
+        crate::flow::key::hash_burst(&keys, crate::flow::key::DEFAULT_TABLE_SEED, &mut hashes);
+        t.prefetch_burst(&hashes);
+        let mut out = vec![None; keys.len()];
+        assert_eq!(t.lookup_burst(&keys, &hashes, &mut out), 35);
+        for (i, k) in keys.iter().enumerate() {
+            match out[i] {
+                Some(id) => {
+                    assert_eq!(i % 2, 0);
+                    assert_eq!(t.slot_mut(id, k).unwrap().rule_id, i as u32);
+                    assert_eq!(t.slot(id).unwrap().0, k);
+                    // A different key at the same slot is refused.
+                    assert!(t.slot_mut(id, &key(10_000)).is_none());
+                }
+                None => assert_eq!(i % 2, 1),
+            }
+        }
+        assert!(t.slot_mut(SlotId(u32::MAX), &keys[0]).is_none());
+    }
+
+    #[test]
+    fn idle_expiry_exact_time_and_callback() {
+        let mut t = FlowTable::new(64);
+        let k = key(1);
+        let h = k.table_hash();
+        t.insert(k, h, established(1, 100), 100);
+        let mut seen = Vec::new();
+        // 239 s of silence: still there.
+        assert_eq!(t.expire_step(339, t.buckets(), |k, e| seen.push((*k, *e))), 0);
+        assert!(t.lookup(&k, h).is_some());
+        // A packet at 300 refreshes it.
+        t.lookup(&k, h).unwrap().touch(300);
+        assert_eq!(t.expire_step(539, t.buckets(), |k, e| seen.push((*k, *e))), 0);
+        assert_eq!(t.expire_step(540, t.buckets(), |k, e| seen.push((*k, *e))), 1);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, k);
+        assert_eq!(seen[0].1.rule_id, 1);
+        assert_eq!(seen[0].1.state, FlowState::Established);
+        assert_eq!(seen[0].1.rst_to_client_seq(), Some(9));
+        assert_eq!(seen[0].1.rst_to_backend_seq(), Some(2));
+        assert!(t.lookup(&k, h).is_none());
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn half_open_short_timeout() {
+        let mut t = FlowTable::new(64);
+        let (k1, k2) = (key(1), key(2));
+        t.insert(k1, k1.table_hash(), half_open(1, 0), 0);
+        t.insert(k2, k2.table_hash(), established(2, 0), 0);
+        let mut gone = Vec::new();
+        t.expire_step(9, t.buckets(), |k, _| gone.push(*k));
+        assert!(gone.is_empty());
+        t.expire_step(10, t.buckets(), |k, _| gone.push(*k));
+        assert_eq!(gone, vec![k1]);
+        assert!(t.lookup(&k2, k2.table_hash()).is_some());
+    }
+
+    #[test]
+    fn expired_key_goes_to_recent_record_and_is_forgotten() {
+        let mut t = FlowTable::new(64);
+        let mut r = RecentlyExpired::new(64, 240);
+        let k = key(3);
+        t.insert(k, k.table_hash(), established(3, 0), 0);
+        t.expire_step(240, t.buckets(), |k, e| {
+            if e.should_record_expiry() {
+                r.note_expired(k.table_hash(), 240);
+            }
+        });
+        assert!(t.lookup(&k, k.table_hash()).is_none());
+        assert!(r.recently_expired(k.table_hash(), 241));
+        assert!(r.recently_expired(k.table_hash(), 479));
+        assert!(!r.recently_expired(k.table_hash(), 480));
+        assert!(!r.recently_expired(key(4).table_hash(), 241));
+    }
+
+    #[test]
+    fn expire_step_is_bounded_and_walks_everything() {
+        let mut t = FlowTable::new(1024); // 64 buckets
+        for i in 0..600 {
+            let k = key(i);
+            t.insert(k, k.table_hash(), entry(i, 0), 0);
+        }
+        let mut total = 0;
+        for _ in 0..8 {
+            total += t.expire_step(1000, 8, |_, _| {});
+        }
+        assert_eq!(total, 600);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn full_bucket_evicts_untrusted_keeps_established() {
+        let mut t = one_bucket();
+        for i in 0..12 {
+            let k = key(i);
+            assert_eq!(t.insert(k, k.table_hash(), established(i, 50), 50), InsertResult::Inserted);
+        }
+        for i in 12..16 {
+            let k = key(i);
+            // Older half-open entries first: 12 is the oldest.
+            assert_eq!(t.insert(k, k.table_hash(), half_open(i, 40 + i), 40 + i), InsertResult::Inserted);
+        }
+        let k = key(100);
+        match t.insert(k, k.table_hash(), half_open(100, 57), 57) {
+            InsertResult::EvictedUntrusted(ek, ee) => {
+                assert_eq!(ek, key(12));
+                assert_eq!(ee.state, FlowState::SynSent);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        for i in 0..12 {
+            assert!(t.lookup(&key(i), key(i).table_hash()).is_some());
+        }
+        assert!(t.lookup(&key(100), key(100).table_hash()).is_some());
+        assert_eq!(t.len(), 16);
+    }
+
+    #[test]
+    fn full_bucket_evicts_expired_first() {
+        let mut t = one_bucket();
+        for i in 0..16 {
+            let k = key(i);
+            // Key 5 was last seen long ago: expired at 300.
+            let now = if i == 5 { 0 } else { 200 };
+            t.insert(k, k.table_hash(), established(i, now), now);
+        }
+        let k = key(100);
+        match t.insert(k, k.table_hash(), half_open(100, 300), 300) {
+            InsertResult::EvictedExpired(ek, _) => assert_eq!(ek, key(5)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_of_established_is_full() {
+        let mut t = one_bucket();
+        for i in 0..16 {
+            let k = key(i);
+            t.insert(k, k.table_hash(), established(i, 0), 0);
+        }
+        let k = key(100);
+        assert_eq!(t.insert(k, k.table_hash(), half_open(100, 1), 1), InsertResult::Full);
+        assert!(t.lookup(&k, k.table_hash()).is_none());
+        for i in 0..16 {
+            assert!(t.lookup(&key(i), key(i).table_hash()).is_some());
+        }
+        // A closed (RST) flow is evictable again.
+        track(
+            t.lookup(&key(3), key(3).table_hash()).unwrap(),
+            Direction::ClientToServer,
+            tcp_flags::RST,
+            0,
+            0,
+            0,
+            1,
+        );
+        assert!(matches!(
+            t.insert(k, k.table_hash(), half_open(100, 1), 1),
+            InsertResult::EvictedUntrusted(ek, _) if ek == key(3)
+        ));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(u32, u32),
+        Lookup(u32),
+        Touch(u32),
+        Remove(u32),
+        Advance(u32),
+        Expire(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..64u32, 1..50u32).prop_map(|(k, t)| Op::Insert(k, t)),
+            (0..64u32).prop_map(Op::Lookup),
+            (0..64u32).prop_map(Op::Touch),
+            (0..64u32).prop_map(Op::Remove),
+            (0..30u32).prop_map(Op::Advance),
+            (1..20usize).prop_map(Op::Expire),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_hashmap_model(ops in proptest::collection::vec(op(), 1..300)) {
+            // 256 buckets for at most 64 keys: no bucket overflows, so the table is exact.
+            let mut t = FlowTable::new(4096);
+            let mut m: HashMap<FlowKey, FlowEntry> = HashMap::new();
+            let mut now = 0u32;
+            for op in ops {
+                match op {
+                    Op::Insert(i, idle) => {
+                        let k = key(i);
+                        let mut e = entry(i, now);
+                        e.idle_timeout = idle;
+                        let r = t.insert(k, k.table_hash(), e, now);
+                        match m.insert(k, e) {
+                            Some(old) => prop_assert_eq!(r, InsertResult::Replaced(old)),
+                            None => prop_assert_eq!(r, InsertResult::Inserted),
+                        }
+                    }
+                    Op::Lookup(i) => {
+                        let k = key(i);
+                        prop_assert_eq!(t.lookup(&k, k.table_hash()).copied(), m.get(&k).copied());
+                    }
+                    Op::Touch(i) => {
+                        let k = key(i);
+                        if let Some(e) = t.lookup(&k, k.table_hash()) {
+                            e.touch(now);
+                        }
+                        if let Some(e) = m.get_mut(&k) {
+                            e.touch(now);
+                        }
+                    }
+                    Op::Remove(i) => {
+                        let k = key(i);
+                        prop_assert_eq!(t.remove(&k, k.table_hash()), m.remove(&k));
+                    }
+                    Op::Advance(d) => now += d,
+                    Op::Expire(budget) => {
+                        // A bounded step removes only expired entries; a full sweep removes all of them.
+                        let mut got = Vec::new();
+                        t.expire_step(now, budget, |k, e| got.push((*k, *e)));
+                        for (k, e) in &got {
+                            prop_assert!(e.is_expired(now));
+                            prop_assert_eq!(m.remove(k), Some(*e));
+                        }
+                        got.clear();
+                        t.expire_step(now, t.buckets(), |k, e| got.push((*k, *e)));
+                        let mut want: Vec<FlowKey> =
+                            m.iter().filter(|(_, e)| e.is_expired(now)).map(|(k, _)| *k).collect();
+                        let mut gotk: Vec<FlowKey> = got.iter().map(|(k, _)| *k).collect();
+                        want.sort();
+                        gotk.sort();
+                        prop_assert_eq!(&gotk, &want);
+                        m.retain(|_, e| !e.is_expired(now));
+                    }
+                }
+                prop_assert_eq!(t.len(), m.len());
+            }
+            let mut all: Vec<(FlowKey, FlowEntry)> = t.iter().map(|(k, e)| (*k, *e)).collect();
+            let mut want: Vec<(FlowKey, FlowEntry)> = m.into_iter().collect();
+            all.sort_by_key(|(k, _)| *k);
+            want.sort_by_key(|(k, _)| *k);
+            prop_assert_eq!(all, want);
+        }
+    }
+}
