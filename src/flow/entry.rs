@@ -192,9 +192,9 @@ impl FlowEntry {
     #[inline]
     pub fn wants_reset_on_expiry(&self) -> bool {
         self.state == FlowState::Established
-            && self.flags.contains(
-                FlowFlags::RESET_ENABLED | FlowFlags::SEQ_VALID | FlowFlags::ACK_VALID,
-            )
+            && self
+                .flags
+                .contains(FlowFlags::RESET_ENABLED | FlowFlags::SEQ_VALID | FlowFlags::ACK_VALID)
     }
 
     /// Sequence number for a RST to the client (the client's last ACK), if known.

@@ -105,7 +105,13 @@ mod tests {
         let mut low = HashSet::new();
         let mut high = HashSet::new();
         for i in 0..4096u32 {
-            let k = FlowKey::new(0x0a00_0000 + (i >> 4), 0xc000_0201, 1024 + (i & 15) as u16, 80, 6);
+            let k = FlowKey::new(
+                0x0a00_0000 + (i >> 4),
+                0xc000_0201,
+                1024 + (i & 15) as u16,
+                80,
+                6,
+            );
             let h = k.table_hash();
             low.insert(h & 0xfff);
             high.insert(h >> 32);

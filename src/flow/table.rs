@@ -419,7 +419,13 @@ mod tests {
     use std::collections::HashMap;
 
     fn key(i: u32) -> FlowKey {
-        FlowKey::new(0x0a00_0000 | i, 0xc000_0201, (1024 + i % 50_000) as u16, 80, 6)
+        FlowKey::new(
+            0x0a00_0000 | i,
+            0xc000_0201,
+            (1024 + i % 50_000) as u16,
+            80,
+            6,
+        )
     }
 
     fn entry(i: u32, now: u32) -> FlowEntry {
@@ -428,14 +434,38 @@ mod tests {
 
     fn established(i: u32, now: u32) -> FlowEntry {
         let mut e = entry(i, now);
-        track(&mut e, Direction::ClientToServer, tcp_flags::SYN, 1, 0, 0, now);
-        track(&mut e, Direction::ClientToServer, tcp_flags::ACK, 2, 9, 0, now);
+        track(
+            &mut e,
+            Direction::ClientToServer,
+            tcp_flags::SYN,
+            1,
+            0,
+            0,
+            now,
+        );
+        track(
+            &mut e,
+            Direction::ClientToServer,
+            tcp_flags::ACK,
+            2,
+            9,
+            0,
+            now,
+        );
         e
     }
 
     fn half_open(i: u32, now: u32) -> FlowEntry {
         let mut e = entry(i, now);
-        track(&mut e, Direction::ClientToServer, tcp_flags::SYN, 1, 0, 0, now);
+        track(
+            &mut e,
+            Direction::ClientToServer,
+            tcp_flags::SYN,
+            1,
+            0,
+            0,
+            now,
+        );
         e
     }
 
@@ -469,7 +499,10 @@ mod tests {
         let mut t = FlowTable::new(1024);
         for i in 0..500 {
             let k = key(i);
-            assert_eq!(t.insert(k, k.table_hash(), entry(i, 0), 0), InsertResult::Inserted);
+            assert_eq!(
+                t.insert(k, k.table_hash(), entry(i, 0), 0),
+                InsertResult::Inserted
+            );
         }
         assert_eq!(t.len(), 500);
         for i in 0..500 {
@@ -479,7 +512,10 @@ mod tests {
         assert!(t.lookup(&key(999), key(999).table_hash()).is_none());
         let k = key(7);
         t.lookup(&k, k.table_hash()).unwrap().backend_port = 1;
-        assert_eq!(t.remove(&k, k.table_hash()).map(|e| e.backend_port), Some(1));
+        assert_eq!(
+            t.remove(&k, k.table_hash()).map(|e| e.backend_port),
+            Some(1)
+        );
         assert!(t.lookup(&k, k.table_hash()).is_none());
         assert_eq!(t.remove(&k, k.table_hash()), None);
         assert_eq!(t.len(), 499);
@@ -530,12 +566,21 @@ mod tests {
         t.insert(k, h, established(1, 100), 100);
         let mut seen = Vec::new();
         // 239 s of silence: still there.
-        assert_eq!(t.expire_step(339, t.buckets(), |k, e| seen.push((*k, *e))), 0);
+        assert_eq!(
+            t.expire_step(339, t.buckets(), |k, e| seen.push((*k, *e))),
+            0
+        );
         assert!(t.lookup(&k, h).is_some());
         // A packet at 300 refreshes it.
         t.lookup(&k, h).unwrap().touch(300);
-        assert_eq!(t.expire_step(539, t.buckets(), |k, e| seen.push((*k, *e))), 0);
-        assert_eq!(t.expire_step(540, t.buckets(), |k, e| seen.push((*k, *e))), 1);
+        assert_eq!(
+            t.expire_step(539, t.buckets(), |k, e| seen.push((*k, *e))),
+            0
+        );
+        assert_eq!(
+            t.expire_step(540, t.buckets(), |k, e| seen.push((*k, *e))),
+            1
+        );
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].0, k);
         assert_eq!(seen[0].1.rule_id, 1);
@@ -598,12 +643,18 @@ mod tests {
         let mut t = one_bucket();
         for i in 0..12 {
             let k = key(i);
-            assert_eq!(t.insert(k, k.table_hash(), established(i, 50), 50), InsertResult::Inserted);
+            assert_eq!(
+                t.insert(k, k.table_hash(), established(i, 50), 50),
+                InsertResult::Inserted
+            );
         }
         for i in 12..16 {
             let k = key(i);
             // Older half-open entries first: 12 is the oldest.
-            assert_eq!(t.insert(k, k.table_hash(), half_open(i, 40 + i), 40 + i), InsertResult::Inserted);
+            assert_eq!(
+                t.insert(k, k.table_hash(), half_open(i, 40 + i), 40 + i),
+                InsertResult::Inserted
+            );
         }
         let k = key(100);
         match t.insert(k, k.table_hash(), half_open(100, 57), 57) {
@@ -644,7 +695,10 @@ mod tests {
             t.insert(k, k.table_hash(), established(i, 0), 0);
         }
         let k = key(100);
-        assert_eq!(t.insert(k, k.table_hash(), half_open(100, 1), 1), InsertResult::Full);
+        assert_eq!(
+            t.insert(k, k.table_hash(), half_open(100, 1), 1),
+            InsertResult::Full
+        );
         assert!(t.lookup(&k, k.table_hash()).is_none());
         for i in 0..16 {
             assert!(t.lookup(&key(i), key(i).table_hash()).is_some());
