@@ -161,6 +161,34 @@ fn insert(c: &mut Criterion) {
             total
         })
     });
+    // The data path's order: a burst of 32 new flows is hashed and prefetched (its lookups missed),
+    // then inserted.
+    g.bench_function("new_flow_burst32_prefetched_2M_slots_to_50pct", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            let mut keys = [FlowKey::default(); BURST];
+            let mut hashes = [0u64; BURST];
+            while left > 0 {
+                if t.len() + BURST >= (CAP / 2) as usize {
+                    t.clear();
+                }
+                for k in keys.iter_mut() {
+                    *k = key(next);
+                    next = next.wrapping_add(1);
+                }
+                let start = Instant::now();
+                hash_burst(&keys, DEFAULT_TABLE_SEED, &mut hashes);
+                t.prefetch_burst(&hashes);
+                for (k, h) in keys.iter().zip(hashes) {
+                    black_box(t.insert(*k, h, entry(1), 0));
+                }
+                total += start.elapsed();
+                left = left.saturating_sub(BURST as u64);
+            }
+            total
+        })
+    });
     g.finish();
 }
 

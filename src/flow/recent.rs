@@ -10,7 +10,9 @@
 //! Entries are forgotten `window` seconds after they were noted (never permanent). When a bucket is
 //! full of live records, the one closest to being forgotten is overwritten: the record then forgets a
 //! key early (a false negative), which only means that key's late packet is re-hashed — the default
-//! behaviour for unknown flows. Size it like the flow table to keep that rare.
+//! behaviour for unknown flows. Retention follows the Poisson tail of 8-slot buckets: with as many
+//! live records as capacity about 86 % are kept (measured 901 670 of 1 048 576), at half that load
+//! about 99 %; so size it at twice the expirations expected within one window.
 
 /// Longest window accepted, seconds (one hour; longer windows are clamped).
 pub const MAX_WINDOW_SECS: u32 = 3600;
@@ -200,6 +202,10 @@ mod tests {
         let fp = (N..N + 10 * N)
             .filter(|&i| r.recently_expired(h(i), 11))
             .count();
+        eprintln!(
+            "recently-expired: kept {kept} of {N}, {fp} false positives in {} queries",
+            10 * N
+        );
         // Balls into 8-slot bins at load 1.0 keep ~87 %; the rest were overwritten (false negatives).
         assert!(kept as f64 > 0.8 * f64::from(N), "kept {kept}");
         assert!(fp <= 2, "false positives {fp}");

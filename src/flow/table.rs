@@ -17,6 +17,13 @@
 //! Between sweeps an expired entry can still be found by `lookup`: check
 //! [`FlowEntry::is_expired`] on a hit.
 //!
+//! Why not hashbrown + aHash: measured with the bench `flow_table` (bursts of 32 random hits, one
+//! shared 2-core VM under load), this table with its burst prefetch is faster at the sizes that
+//! matter (1 M live flows: 34 ns vs 45 ns per lookup; 10 M: 60 ns vs 66 ns), only slower when
+//! everything fits in cache (100 K: 32 ns vs 21 ns), uses less memory (832 MiB vs about 900 MiB at
+//! 10 M flows), and gives what a swiss table does not: a fixed footprint with lossy,
+//! policy-driven eviction instead of growth, and a resumable expiry cursor.
+//!
 //! Prefetching: the crate allows `unsafe` only in the DPDK room, and `_mm_prefetch` is still an
 //! `unsafe` call, so [`FlowTable::prefetch`] issues a plain load of the bucket's first word through
 //! `std::hint::black_box`; out-of-order execution overlaps the misses of a whole burst.
