@@ -290,6 +290,21 @@ impl FlowTable {
         (b.sig[w] != 0).then(|| (&b.slots[w].key, &b.slots[w].entry))
     }
 
+    /// Removes the entry at `id` if it still holds `key` (e.g. a burst hit found expired) and returns it.
+    #[inline]
+    pub fn remove_slot(&mut self, id: SlotId, key: &FlowKey) -> Option<FlowEntry> {
+        let i = id.0 as usize;
+        let b = self.buckets.get_mut(i / WAYS)?;
+        let w = i % WAYS;
+        if b.sig[w] != 0 && b.slots[w].key == *key {
+            b.sig[w] = 0;
+            self.len -= 1;
+            Some(b.slots[w].entry)
+        } else {
+            None
+        }
+    }
+
     /// Stores `entry` for `key`, evicting per the module policy when the bucket is full.
     #[inline]
     pub fn insert(&mut self, key: FlowKey, hash: u64, entry: FlowEntry, now: u32) -> InsertResult {
@@ -563,6 +578,12 @@ mod tests {
             }
         }
         assert!(t.slot_mut(SlotId(u32::MAX), &keys[0]).is_none());
+        let id = out[0].unwrap();
+        assert!(t.remove_slot(id, &key(10_000)).is_none());
+        assert_eq!(t.remove_slot(id, &keys[0]).map(|e| e.rule_id), Some(0));
+        assert!(t.remove_slot(id, &keys[0]).is_none());
+        assert!(t.lookup(&keys[0], hashes[0]).is_none());
+        assert_eq!(t.len(), 34);
     }
 
     #[test]
