@@ -1,1 +1,24 @@
 //! The per-worker flow table, TCP tracking, idle expiry and the recently-expired record.
+//!
+//! - [`key`]: [`FlowKey`] (IPv4 5-tuple) and its fast table hash.
+//! - [`entry`]: [`FlowEntry`] (32 bytes: rewrite target, TCP state, RST numbers, timers) and the
+//!   documented per-state timeouts.
+//! - [`tcp`]: [`track`] / [`track_udp`], the state machine driven mostly by client packets.
+//! - [`table`]: [`FlowTable`], fixed-capacity 16-way set-associative buckets, lossy insert with
+//!   Ananta's trusted/untrusted eviction, amortised expiry.
+//! - [`recent`]: [`RecentlyExpired`], a compact time-bounded record of expired keys (SPEC 3.7).
+//!
+//! Time is always a parameter (`now`, u32 seconds of the worker's coarse clock): nothing here reads
+//! a clock, allocates after construction, or panics on packet input.
+
+pub mod entry;
+pub mod key;
+pub mod recent;
+pub mod table;
+pub mod tcp;
+
+pub use entry::{FlowEntry, FlowFlags, FlowState};
+pub use key::{hash_burst, FlowKey, DEFAULT_TABLE_SEED, PROTO_TCP, PROTO_UDP};
+pub use recent::RecentlyExpired;
+pub use table::{FlowTable, InsertResult, SlotId};
+pub use tcp::{seq_after, tcp_flags, track, track_udp, Direction};

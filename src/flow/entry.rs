@@ -1,0 +1,283 @@
+//! One flow's record: the rewrite target, TCP state, what a reset needs, and its timers.
+//!
+//! The entry is self-contained (member address and backend port, not indices into a configuration
+//! snapshot), so a reload can never make an existing flow point somewhere else. It is 32 bytes
+//! (`repr(C)`, checked by a test); with its 16-byte key a table slot is 48 bytes.
+//!
+//! Timeouts (seconds of silence after the last packet, either direction), each capped by the entry's
+//! own idle timeout when that is shorter:
+//!
+//! | state                         | timeout                 | why |
+//! |-------------------------------|-------------------------|-----|
+//! | `New` (UDP, other protocols)  | idle timeout            | SPEC 3.6 |
+//! | `SynSent` (half-open)         | [`SYN_TIMEOUT`] = 10 s  | bounds SYN floods; a client retransmitting its SYN refreshes it |
+//! | `Established`                 | idle timeout            | SPEC 3.6 |
+//! | `Closing`, one FIN seen       | [`FIN_ONE_TIMEOUT`] = 60 s | a half-closed connection may still carry data one way |
+//! | `Closing`, FIN both ways      | [`FIN_BOTH_TIMEOUT`] = 10 s | only the last ACK and retransmits remain |
+//! | `Closed` (RST seen)           | [`RST_TIMEOUT`] = 5 s   | lets retransmitted RSTs follow the same path |
+//!
+//! Expiry is exact: an entry last seen at `t` with timeout `T` is expired at `now >= t + T` and not
+//! before (arithmetic wraps, so the u32 seconds clock may roll over).
+
+/// Timeout of a half-open TCP flow (SYN seen, handshake not completed), seconds.
+pub const SYN_TIMEOUT: u32 = 10;
+/// Timeout of a TCP flow after a FIN from one side only, seconds.
+pub const FIN_ONE_TIMEOUT: u32 = 60;
+/// Timeout of a TCP flow after FINs from both sides, seconds.
+pub const FIN_BOTH_TIMEOUT: u32 = 10;
+/// Timeout of a TCP flow after a RST, seconds.
+pub const RST_TIMEOUT: u32 = 5;
+
+/// Per-flow flag bits (one byte).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct FlowFlags(pub u8);
+
+impl FlowFlags {
+    /// No flag set.
+    pub const NONE: FlowFlags = FlowFlags(0);
+    /// The rule uses floating IP (DSR): the destination stays the VIP.
+    pub const FLOATING: FlowFlags = FlowFlags(1 << 0);
+    /// The rule has `enable_tcp_reset`: send RSTs both ways when an established flow idles out.
+    pub const RESET_ENABLED: FlowFlags = FlowFlags(1 << 1);
+    /// Trusted (Ananta): handshake completed (TCP) or a second packet seen (UDP); never evicted.
+    pub const TRUSTED: FlowFlags = FlowFlags(1 << 2);
+    /// `client_next_seq` holds a real value.
+    pub const SEQ_VALID: FlowFlags = FlowFlags(1 << 3);
+    /// `client_ack` holds a real value.
+    pub const ACK_VALID: FlowFlags = FlowFlags(1 << 4);
+    /// A FIN from the client was seen.
+    pub const FIN_CLIENT: FlowFlags = FlowFlags(1 << 5);
+    /// A FIN from the server (NAT-mode reply) was seen.
+    pub const FIN_SERVER: FlowFlags = FlowFlags(1 << 6);
+    /// At least one packet was tracked (used for UDP trust).
+    pub const SEEN: FlowFlags = FlowFlags(1 << 7);
+
+    /// True when every bit of `other` is set.
+    #[inline(always)]
+    pub const fn contains(self, other: FlowFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Sets the bits of `other`.
+    #[inline(always)]
+    pub fn insert(&mut self, other: FlowFlags) {
+        self.0 |= other.0;
+    }
+
+    /// Clears the bits of `other`.
+    #[inline(always)]
+    pub fn remove(&mut self, other: FlowFlags) {
+        self.0 &= !other.0;
+    }
+}
+
+impl core::ops::BitOr for FlowFlags {
+    type Output = FlowFlags;
+    #[inline(always)]
+    fn bitor(self, rhs: FlowFlags) -> FlowFlags {
+        FlowFlags(self.0 | rhs.0)
+    }
+}
+
+/// Connection state of a flow as the MUX sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FlowState {
+    /// Created, no TCP handshake seen: UDP and other protocols stay here (idle timeout).
+    #[default]
+    New = 0,
+    /// TCP SYN seen, handshake not completed (half-open, untrusted).
+    SynSent = 1,
+    /// TCP handshake completed, or a mid-flow ACK adopted after a rehash (trusted).
+    Established = 2,
+    /// TCP FIN seen from one or both sides (see [`FlowFlags::FIN_CLIENT`] / [`FlowFlags::FIN_SERVER`]).
+    Closing = 3,
+    /// TCP RST seen.
+    Closed = 4,
+}
+
+/// One flow's record (32 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct FlowEntry {
+    /// Rule the flow matched (index or id in the configuration that created it; informational).
+    pub rule_id: u32,
+    /// Rewrite target: the member's IPv4 address (host byte order).
+    pub member_addr: u32,
+    /// Hint: the member's id in the snapshot that created the flow (for per-member counters).
+    pub member_id: u32,
+    /// Client's next sequence number (last seq + payload, +1 for SYN and FIN): seq of a RST to the backend.
+    pub client_next_seq: u32,
+    /// Client's latest acknowledgement number: seq of a RST to the client.
+    pub client_ack: u32,
+    /// Time of the last packet (seconds of the worker's coarse clock).
+    pub last_seen: u32,
+    /// The rule's idle timeout, seconds.
+    pub idle_timeout: u32,
+    /// Rewrite target: backend port.
+    pub backend_port: u16,
+    /// Flag bits.
+    pub flags: FlowFlags,
+    /// Connection state.
+    pub state: FlowState,
+}
+
+impl FlowEntry {
+    /// A fresh entry in state `New`, last seen at `now`; `flags` are usually `FLOATING` / `RESET_ENABLED`.
+    #[inline]
+    pub fn new(
+        rule_id: u32,
+        member_addr: u32,
+        backend_port: u16,
+        member_id: u32,
+        flags: FlowFlags,
+        idle_timeout: u32,
+        now: u32,
+    ) -> Self {
+        FlowEntry {
+            rule_id,
+            member_addr,
+            member_id,
+            client_next_seq: 0,
+            client_ack: 0,
+            last_seen: now,
+            idle_timeout,
+            backend_port,
+            flags,
+            state: FlowState::New,
+        }
+    }
+
+    /// The timeout that applies in the current state (see the module table).
+    #[inline]
+    pub fn timeout(&self) -> u32 {
+        let short = match self.state {
+            FlowState::New | FlowState::Established => return self.idle_timeout,
+            FlowState::SynSent => SYN_TIMEOUT,
+            FlowState::Closing => {
+                if self
+                    .flags
+                    .contains(FlowFlags::FIN_CLIENT | FlowFlags::FIN_SERVER)
+                {
+                    FIN_BOTH_TIMEOUT
+                } else {
+                    FIN_ONE_TIMEOUT
+                }
+            }
+            FlowState::Closed => RST_TIMEOUT,
+        };
+        short.min(self.idle_timeout)
+    }
+
+    /// True when no packet was seen for the current timeout: `now - last_seen >= timeout()`.
+    #[inline]
+    pub fn is_expired(&self, now: u32) -> bool {
+        now.wrapping_sub(self.last_seen) >= self.timeout()
+    }
+
+    /// Refreshes the last-seen time.
+    #[inline(always)]
+    pub fn touch(&mut self, now: u32) {
+        self.last_seen = now;
+    }
+
+    /// Trusted (never evicted): flagged trusted and not closed.
+    #[inline]
+    pub fn is_trusted(&self) -> bool {
+        self.flags.contains(FlowFlags::TRUSTED) && self.state != FlowState::Closed
+    }
+
+    /// At idle expiry, should the data path send RSTs both ways (reset enabled, established, seq/ack known)?
+    #[inline]
+    pub fn wants_reset_on_expiry(&self) -> bool {
+        self.state == FlowState::Established
+            && self
+                .flags
+                .contains(FlowFlags::RESET_ENABLED | FlowFlags::SEQ_VALID | FlowFlags::ACK_VALID)
+    }
+
+    /// Sequence number for a RST to the client (the client's last ACK), if known.
+    #[inline]
+    pub fn rst_to_client_seq(&self) -> Option<u32> {
+        self.flags
+            .contains(FlowFlags::ACK_VALID)
+            .then_some(self.client_ack)
+    }
+
+    /// Sequence number for a RST to the backend (the client's next sequence), if known.
+    #[inline]
+    pub fn rst_to_backend_seq(&self) -> Option<u32> {
+        self.flags
+            .contains(FlowFlags::SEQ_VALID)
+            .then_some(self.client_next_seq)
+    }
+
+    /// Should an expiry of this entry go to the recently-expired record? (A live connection idled out:
+    /// `New` with at least one packet, `Established`, or `Closing`; not half-open, not reset.)
+    #[inline]
+    pub fn should_record_expiry(&self) -> bool {
+        match self.state {
+            FlowState::Established | FlowState::Closing => true,
+            FlowState::New => self.flags.contains(FlowFlags::SEEN),
+            FlowState::SynSent | FlowState::Closed => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_is_32_bytes() {
+        assert_eq!(core::mem::size_of::<FlowEntry>(), 32);
+    }
+
+    #[test]
+    fn idle_expiry_exact() {
+        let e = FlowEntry::new(1, 2, 3, 4, FlowFlags::NONE, 240, 1000);
+        assert!(!e.is_expired(1000));
+        assert!(!e.is_expired(1239));
+        assert!(e.is_expired(1240));
+        assert!(e.is_expired(5000));
+    }
+
+    #[test]
+    fn expiry_across_clock_wrap() {
+        let e = FlowEntry::new(1, 2, 3, 4, FlowFlags::NONE, 100, u32::MAX - 10);
+        assert!(!e.is_expired(u32::MAX));
+        assert!(!e.is_expired(88));
+        assert!(e.is_expired(89));
+    }
+
+    #[test]
+    fn short_timeouts_by_state() {
+        let mut e = FlowEntry::new(1, 2, 3, 4, FlowFlags::NONE, 240, 0);
+        e.state = FlowState::SynSent;
+        assert_eq!(e.timeout(), SYN_TIMEOUT);
+        e.state = FlowState::Closing;
+        e.flags.insert(FlowFlags::FIN_CLIENT);
+        assert_eq!(e.timeout(), FIN_ONE_TIMEOUT);
+        e.flags.insert(FlowFlags::FIN_SERVER);
+        assert_eq!(e.timeout(), FIN_BOTH_TIMEOUT);
+        e.state = FlowState::Closed;
+        assert_eq!(e.timeout(), RST_TIMEOUT);
+        // A shorter idle timeout wins.
+        e.idle_timeout = 2;
+        assert_eq!(e.timeout(), 2);
+        e.state = FlowState::Established;
+        assert_eq!(e.timeout(), 2);
+    }
+
+    #[test]
+    fn reset_needs_established_and_numbers() {
+        let mut e = FlowEntry::new(1, 2, 3, 4, FlowFlags::RESET_ENABLED, 240, 0);
+        e.state = FlowState::Established;
+        assert!(!e.wants_reset_on_expiry());
+        e.flags.insert(FlowFlags::SEQ_VALID | FlowFlags::ACK_VALID);
+        assert!(e.wants_reset_on_expiry());
+        e.state = FlowState::SynSent;
+        assert!(!e.wants_reset_on_expiry());
+    }
+}

@@ -1,0 +1,836 @@
+//! The per-worker flow table: fixed capacity, set-associative, lossy, allocation-free after `new`.
+//!
+//! Layout (after VPP's `lbhash`, widened): the table is an array of buckets, one per hash value's
+//! low bits. A bucket is 832 bytes, 64-byte aligned: one cache line of 16 × u32 signatures (the high
+//! 32 bits of the key's hash; 0 = empty slot), then 16 slots of 48 bytes (16-byte key + 32-byte
+//! entry). A lookup reads the signature line (compared with SIMD by the compiler: four 128-bit
+//! compares), then only the slot whose signature matches (one or two lines), and compares the full
+//! key. Sixteen ways keep bucket overflow rare up to ~70 % load (Poisson tail), where VPP's 4-way
+//! buckets lose inserts much earlier. Memory: 52 bytes per slot (48 + 4 of signature).
+//!
+//! Full bucket (Ananta's trusted/untrusted split): an insert takes an empty slot; else evicts an
+//! expired entry; else the least recently seen *untrusted* entry (half-open TCP, single-packet
+//! UDP, reset flows); never a trusted (established or closing) one. If none qualifies it returns
+//! [`InsertResult::Full`] and the data path forwards the packet by hash, untracked.
+//!
+//! Expiry is amortised: [`FlowTable::expire_step`] walks a bounded number of buckets from a cursor.
+//! Between sweeps an expired entry can still be found by `lookup`: check
+//! [`FlowEntry::is_expired`] on a hit.
+//!
+//! Why not hashbrown + aHash: measured with the bench `flow_table` (bursts of 32 random hits, one
+//! shared 2-core VM under load), this table with its burst prefetch is faster at the sizes that
+//! matter (1 M live flows: 34 ns vs 45 ns per lookup; 10 M: 60 ns vs 66 ns), only slower when
+//! everything fits in cache (100 K: 32 ns vs 21 ns), uses less memory (832 MiB vs about 900 MiB at
+//! 10 M flows), and gives what a swiss table does not: a fixed footprint with lossy,
+//! policy-driven eviction instead of growth, and a resumable expiry cursor.
+//!
+//! Prefetching: the crate allows `unsafe` only in the DPDK room, and `_mm_prefetch` is still an
+//! `unsafe` call, so [`FlowTable::prefetch`] issues a plain load of the bucket's first word through
+//! `std::hint::black_box`; out-of-order execution overlaps the misses of a whole burst.
+
+use super::entry::FlowEntry;
+use super::key::FlowKey;
+
+/// Slots per bucket.
+pub const WAYS: usize = 16;
+/// Largest number of slots a table can have (slot ids are u32).
+pub const MAX_SLOTS: usize = 1 << 31;
+/// Size of one burst handled by the batch helpers at a time.
+pub const BURST: usize = 32;
+
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct Slot {
+    key: FlowKey,
+    entry: FlowEntry,
+}
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Bucket {
+    sig: [u32; WAYS],
+    slots: [Slot; WAYS],
+}
+
+const EMPTY_BUCKET: Bucket = Bucket {
+    sig: [0; WAYS],
+    slots: [Slot {
+        key: FlowKey::new(0, 0, 0, 0, 0),
+        entry: FlowEntry {
+            rule_id: 0,
+            member_addr: 0,
+            member_id: 0,
+            client_next_seq: 0,
+            client_ack: 0,
+            last_seen: 0,
+            idle_timeout: 0,
+            backend_port: 0,
+            flags: super::entry::FlowFlags::NONE,
+            state: super::entry::FlowState::New,
+        },
+    }; WAYS],
+};
+
+/// Bytes of one bucket (16 slots).
+pub const BUCKET_BYTES: usize = core::mem::size_of::<Bucket>();
+/// Bytes of one slot (key + entry), excluding its 4-byte signature.
+pub const SLOT_BYTES: usize = core::mem::size_of::<Slot>();
+
+/// Where an entry lives: valid until the table is next modified (insert/remove/expire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotId(pub u32);
+
+/// Outcome of [`FlowTable::insert`]; evicted entries are returned so the caller can account for them
+/// (and, for an expired established flow with reset enabled, send its RSTs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertResult {
+    /// Stored in a free slot.
+    Inserted,
+    /// The key was present: its entry was replaced (the old one is returned).
+    Replaced(FlowEntry),
+    /// Stored in place of an expired entry.
+    EvictedExpired(FlowKey, FlowEntry),
+    /// Stored in place of the least recently seen untrusted entry.
+    EvictedUntrusted(FlowKey, FlowEntry),
+    /// Bucket full of trusted, live entries: not stored (forward by hash, count `flow_table_full`).
+    Full,
+}
+
+/// Signature of a hash: its high 32 bits, never 0 (0 marks an empty slot).
+#[inline(always)]
+fn sig_of(hash: u64) -> u32 {
+    let s = (hash >> 32) as u32;
+    if s == 0 {
+        1
+    } else {
+        s
+    }
+}
+
+/// Bit `i` set when `sig[i] == s` (vectorised by the compiler).
+#[inline(always)]
+fn match_mask(sig: &[u32; WAYS], s: u32) -> u32 {
+    let mut m = 0u32;
+    for (i, &x) in sig.iter().enumerate() {
+        m |= u32::from(x == s) << i;
+    }
+    m
+}
+
+/// A per-worker flow table (see the module documentation).
+pub struct FlowTable {
+    buckets: Box<[Bucket]>,
+    mask: usize,
+    len: usize,
+    cursor: usize,
+}
+
+impl FlowTable {
+    /// A table for at least `capacity` flows: rounded up to a power of two, at least one bucket (16),
+    /// at most [`MAX_SLOTS`]. All memory is allocated and written here, never afterwards.
+    pub fn new(capacity: usize) -> Self {
+        let slots = capacity.clamp(WAYS, MAX_SLOTS).next_power_of_two();
+        let nb = slots / WAYS;
+        FlowTable {
+            buckets: vec![EMPTY_BUCKET; nb].into_boxed_slice(),
+            mask: nb - 1,
+            len: 0,
+            cursor: 0,
+        }
+    }
+
+    /// Number of slots (the rounded capacity).
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.buckets.len() * WAYS
+    }
+
+    /// Number of buckets.
+    #[inline]
+    pub fn buckets(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Number of stored entries (live or not yet swept).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no entry is stored.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes of memory held by the table.
+    pub fn memory_bytes(&self) -> usize {
+        self.buckets.len() * BUCKET_BYTES
+    }
+
+    #[inline(always)]
+    fn bucket_index(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+
+    /// Touches the bucket of `hash` so its signature line is on its way to the cache.
+    #[inline(always)]
+    pub fn prefetch(&self, hash: u64) {
+        let b = &self.buckets[self.bucket_index(hash)];
+        std::hint::black_box(b.sig[0]);
+    }
+
+    /// Prefetches the buckets of every hash of a burst.
+    #[inline]
+    pub fn prefetch_burst(&self, hashes: &[u64]) {
+        for &h in hashes {
+            self.prefetch(h);
+        }
+    }
+
+    /// The entry of `key` (`hash` = its table hash), expired or not.
+    #[inline]
+    pub fn lookup(&mut self, key: &FlowKey, hash: u64) -> Option<&mut FlowEntry> {
+        let bi = self.bucket_index(hash);
+        let b = &mut self.buckets[bi];
+        let mut m = match_mask(&b.sig, sig_of(hash));
+        while m != 0 {
+            let w = m.trailing_zeros() as usize;
+            if b.slots[w].key == *key {
+                return Some(&mut b.slots[w].entry);
+            }
+            m &= m - 1;
+        }
+        None
+    }
+
+    #[inline(always)]
+    fn find(&self, key: &FlowKey, hash: u64) -> Option<SlotId> {
+        let bi = self.bucket_index(hash);
+        let b = &self.buckets[bi];
+        let mut m = match_mask(&b.sig, sig_of(hash));
+        while m != 0 {
+            let w = m.trailing_zeros() as usize;
+            if b.slots[w].key == *key {
+                return Some(SlotId((bi * WAYS + w) as u32));
+            }
+            m &= m - 1;
+        }
+        None
+    }
+
+    /// Looks up a burst: `out[i]` gets the slot of `keys[i]` or `None`; returns the number of hits.
+    ///
+    /// Two passes per group of [`BURST`] keys: signatures first (touching the slot each candidate
+    /// points at), then full-key checks, so the slot misses of a burst overlap. Call
+    /// [`prefetch_burst`](Self::prefetch_burst) earlier for the signature lines.
+    pub fn lookup_burst(
+        &self,
+        keys: &[FlowKey],
+        hashes: &[u64],
+        out: &mut [Option<SlotId>],
+    ) -> usize {
+        let n = keys.len().min(hashes.len()).min(out.len());
+        let mut hits = 0;
+        let mut start = 0;
+        while start < n {
+            let end = (start + BURST).min(n);
+            let mut masks = [0u32; BURST];
+            for i in start..end {
+                let bi = self.bucket_index(hashes[i]);
+                let b = &self.buckets[bi];
+                let m = match_mask(&b.sig, sig_of(hashes[i]));
+                masks[i - start] = m;
+                if m != 0 {
+                    let w = m.trailing_zeros() as usize;
+                    std::hint::black_box(b.slots[w].key.src_ip);
+                    std::hint::black_box(b.slots[w].entry.last_seen);
+                }
+            }
+            for i in start..end {
+                let bi = self.bucket_index(hashes[i]);
+                let b = &self.buckets[bi];
+                let mut m = masks[i - start];
+                out[i] = None;
+                while m != 0 {
+                    let w = m.trailing_zeros() as usize;
+                    if b.slots[w].key == keys[i] {
+                        out[i] = Some(SlotId((bi * WAYS + w) as u32));
+                        hits += 1;
+                        break;
+                    }
+                    m &= m - 1;
+                }
+            }
+            start = end;
+        }
+        hits
+    }
+
+    /// The entry at `id` if it still holds `key` (guards against an insert earlier in the same burst
+    /// having reused the slot).
+    #[inline]
+    pub fn slot_mut(&mut self, id: SlotId, key: &FlowKey) -> Option<&mut FlowEntry> {
+        let i = id.0 as usize;
+        let b = self.buckets.get_mut(i / WAYS)?;
+        let w = i % WAYS;
+        if b.sig[w] != 0 && b.slots[w].key == *key {
+            Some(&mut b.slots[w].entry)
+        } else {
+            None
+        }
+    }
+
+    /// The key and entry at `id`, if the slot is occupied.
+    #[inline]
+    pub fn slot(&self, id: SlotId) -> Option<(&FlowKey, &FlowEntry)> {
+        let i = id.0 as usize;
+        let b = self.buckets.get(i / WAYS)?;
+        let w = i % WAYS;
+        (b.sig[w] != 0).then(|| (&b.slots[w].key, &b.slots[w].entry))
+    }
+
+    /// Removes the entry at `id` if it still holds `key` (e.g. a burst hit found expired) and returns it.
+    #[inline]
+    pub fn remove_slot(&mut self, id: SlotId, key: &FlowKey) -> Option<FlowEntry> {
+        let i = id.0 as usize;
+        let b = self.buckets.get_mut(i / WAYS)?;
+        let w = i % WAYS;
+        if b.sig[w] != 0 && b.slots[w].key == *key {
+            b.sig[w] = 0;
+            self.len -= 1;
+            Some(b.slots[w].entry)
+        } else {
+            None
+        }
+    }
+
+    /// Stores `entry` for `key`, evicting per the module policy when the bucket is full.
+    #[inline]
+    pub fn insert(&mut self, key: FlowKey, hash: u64, entry: FlowEntry, now: u32) -> InsertResult {
+        let s = sig_of(hash);
+        let bi = self.bucket_index(hash);
+        let b = &mut self.buckets[bi];
+        let mut m = match_mask(&b.sig, s);
+        while m != 0 {
+            let w = m.trailing_zeros() as usize;
+            if b.slots[w].key == key {
+                let old = b.slots[w].entry;
+                b.slots[w].entry = entry;
+                return InsertResult::Replaced(old);
+            }
+            m &= m - 1;
+        }
+        let free = match_mask(&b.sig, 0);
+        if free != 0 {
+            let w = free.trailing_zeros() as usize;
+            b.sig[w] = s;
+            b.slots[w] = Slot { key, entry };
+            self.len += 1;
+            return InsertResult::Inserted;
+        }
+        // Bucket full: first expired, else the oldest untrusted.
+        let mut victim_untrusted: Option<(usize, u32)> = None;
+        for w in 0..WAYS {
+            let e = &b.slots[w].entry;
+            if e.is_expired(now) {
+                let old = b.slots[w];
+                b.sig[w] = s;
+                b.slots[w] = Slot { key, entry };
+                return InsertResult::EvictedExpired(old.key, old.entry);
+            }
+            if !e.is_trusted() {
+                let age = now.wrapping_sub(e.last_seen);
+                if victim_untrusted.is_none_or(|(_, a)| age > a) {
+                    victim_untrusted = Some((w, age));
+                }
+            }
+        }
+        match victim_untrusted {
+            Some((w, _)) => {
+                let old = b.slots[w];
+                b.sig[w] = s;
+                b.slots[w] = Slot { key, entry };
+                InsertResult::EvictedUntrusted(old.key, old.entry)
+            }
+            None => InsertResult::Full,
+        }
+    }
+
+    /// Removes `key`'s entry and returns it.
+    #[inline]
+    pub fn remove(&mut self, key: &FlowKey, hash: u64) -> Option<FlowEntry> {
+        let id = self.find(key, hash)?;
+        let i = id.0 as usize;
+        let b = &mut self.buckets[i / WAYS];
+        b.sig[i % WAYS] = 0;
+        self.len -= 1;
+        Some(b.slots[i % WAYS].entry)
+    }
+
+    /// Walks at most `budget` buckets from the cursor; every entry expired at `now` is passed to
+    /// `on_expired` and removed. Returns the number removed. A full sweep takes
+    /// `buckets() / budget` calls.
+    pub fn expire_step<F: FnMut(&FlowKey, &FlowEntry)>(
+        &mut self,
+        now: u32,
+        budget: usize,
+        mut on_expired: F,
+    ) -> usize {
+        let nb = self.buckets.len();
+        let mut removed = 0;
+        let mut c = self.cursor;
+        for _ in 0..budget.min(nb) {
+            let b = &mut self.buckets[c];
+            let mut occ = !match_mask(&b.sig, 0) & ((1u32 << WAYS) - 1);
+            while occ != 0 {
+                let w = occ.trailing_zeros() as usize;
+                occ &= occ - 1;
+                let slot = &b.slots[w];
+                if slot.entry.is_expired(now) {
+                    on_expired(&slot.key, &slot.entry);
+                    b.sig[w] = 0;
+                    removed += 1;
+                }
+            }
+            c = (c + 1) & self.mask;
+        }
+        self.cursor = c;
+        self.len -= removed;
+        removed
+    }
+
+    /// Every stored entry (for `vipmux flows`; walks the whole table).
+    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &FlowEntry)> + '_ {
+        self.buckets.iter().flat_map(|b| {
+            b.sig
+                .iter()
+                .zip(b.slots.iter())
+                .filter(|(s, _)| **s != 0)
+                .map(|(_, slot)| (&slot.key, &slot.entry))
+        })
+    }
+
+    /// Removes every entry (keeps the memory).
+    pub fn clear(&mut self) {
+        for b in self.buckets.iter_mut() {
+            b.sig = [0; WAYS];
+        }
+        self.len = 0;
+        self.cursor = 0;
+    }
+}
+
+impl core::fmt::Debug for FlowTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FlowTable")
+            .field("capacity", &self.capacity())
+            .field("len", &self.len)
+            .field("cursor", &self.cursor)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::entry::{FlowFlags, FlowState};
+    use crate::flow::recent::RecentlyExpired;
+    use crate::flow::tcp::{tcp_flags, track, Direction};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    fn key(i: u32) -> FlowKey {
+        FlowKey::new(
+            0x0a00_0000 | i,
+            0xc000_0201,
+            (1024 + i % 50_000) as u16,
+            80,
+            6,
+        )
+    }
+
+    fn entry(i: u32, now: u32) -> FlowEntry {
+        FlowEntry::new(i, 0x0a01_0000 | i, 8080, i, FlowFlags::NONE, 240, now)
+    }
+
+    fn established(i: u32, now: u32) -> FlowEntry {
+        let mut e = entry(i, now);
+        track(
+            &mut e,
+            Direction::ClientToServer,
+            tcp_flags::SYN,
+            1,
+            0,
+            0,
+            now,
+        );
+        track(
+            &mut e,
+            Direction::ClientToServer,
+            tcp_flags::ACK,
+            2,
+            9,
+            0,
+            now,
+        );
+        e
+    }
+
+    fn half_open(i: u32, now: u32) -> FlowEntry {
+        let mut e = entry(i, now);
+        track(
+            &mut e,
+            Direction::ClientToServer,
+            tcp_flags::SYN,
+            1,
+            0,
+            0,
+            now,
+        );
+        e
+    }
+
+    /// Keys that all land in bucket 0 of a one-bucket table (every key does).
+    fn one_bucket() -> FlowTable {
+        FlowTable::new(1)
+    }
+
+    #[test]
+    fn layout_sizes() {
+        assert_eq!(SLOT_BYTES, 48);
+        assert_eq!(BUCKET_BYTES, 832);
+        assert_eq!(BUCKET_BYTES % 64, 0);
+    }
+
+    #[test]
+    fn capacity_rounding() {
+        assert_eq!(FlowTable::new(0).capacity(), 16);
+        assert_eq!(FlowTable::new(16).capacity(), 16);
+        assert_eq!(FlowTable::new(17).capacity(), 32);
+        assert_eq!(FlowTable::new(1000).capacity(), 1024);
+        assert_eq!(FlowTable::new(1024).capacity(), 1024);
+        let t = FlowTable::new(100_000);
+        assert_eq!(t.capacity(), 131_072);
+        assert_eq!(t.buckets(), 8192);
+        assert_eq!(t.memory_bytes(), 8192 * 832);
+    }
+
+    #[test]
+    fn insert_lookup_remove() {
+        let mut t = FlowTable::new(1024);
+        for i in 0..500 {
+            let k = key(i);
+            assert_eq!(
+                t.insert(k, k.table_hash(), entry(i, 0), 0),
+                InsertResult::Inserted
+            );
+        }
+        assert_eq!(t.len(), 500);
+        for i in 0..500 {
+            let k = key(i);
+            assert_eq!(t.lookup(&k, k.table_hash()).map(|e| e.rule_id), Some(i));
+        }
+        assert!(t.lookup(&key(999), key(999).table_hash()).is_none());
+        let k = key(7);
+        t.lookup(&k, k.table_hash()).unwrap().backend_port = 1;
+        assert_eq!(
+            t.remove(&k, k.table_hash()).map(|e| e.backend_port),
+            Some(1)
+        );
+        assert!(t.lookup(&k, k.table_hash()).is_none());
+        assert_eq!(t.remove(&k, k.table_hash()), None);
+        assert_eq!(t.len(), 499);
+        let k = key(8);
+        assert!(matches!(
+            t.insert(k, k.table_hash(), entry(80, 0), 0),
+            InsertResult::Replaced(e) if e.rule_id == 8
+        ));
+        assert_eq!(t.len(), 499);
+        assert_eq!(t.iter().count(), 499);
+        t.clear();
+        assert!(t.is_empty());
+        assert!(t.lookup(&k, k.table_hash()).is_none());
+    }
+
+    #[test]
+    fn burst_lookup_and_slot_guard() {
+        let mut t = FlowTable::new(4096);
+        let keys: Vec<FlowKey> = (0..70).map(key).collect();
+        for (i, k) in keys.iter().enumerate().step_by(2) {
+            t.insert(*k, k.table_hash(), entry(i as u32, 0), 0);
+        }
+        let mut hashes = vec![0u64; keys.len()];
+        crate::flow::key::hash_burst(&keys, crate::flow::key::DEFAULT_TABLE_SEED, &mut hashes);
+        t.prefetch_burst(&hashes);
+        let mut out = vec![None; keys.len()];
+        assert_eq!(t.lookup_burst(&keys, &hashes, &mut out), 35);
+        for (i, k) in keys.iter().enumerate() {
+            match out[i] {
+                Some(id) => {
+                    assert_eq!(i % 2, 0);
+                    assert_eq!(t.slot_mut(id, k).unwrap().rule_id, i as u32);
+                    assert_eq!(t.slot(id).unwrap().0, k);
+                    // A different key at the same slot is refused.
+                    assert!(t.slot_mut(id, &key(10_000)).is_none());
+                }
+                None => assert_eq!(i % 2, 1),
+            }
+        }
+        assert!(t.slot_mut(SlotId(u32::MAX), &keys[0]).is_none());
+        let id = out[0].unwrap();
+        assert!(t.remove_slot(id, &key(10_000)).is_none());
+        assert_eq!(t.remove_slot(id, &keys[0]).map(|e| e.rule_id), Some(0));
+        assert!(t.remove_slot(id, &keys[0]).is_none());
+        assert!(t.lookup(&keys[0], hashes[0]).is_none());
+        assert_eq!(t.len(), 34);
+    }
+
+    #[test]
+    fn idle_expiry_exact_time_and_callback() {
+        let mut t = FlowTable::new(64);
+        let k = key(1);
+        let h = k.table_hash();
+        t.insert(k, h, established(1, 100), 100);
+        let mut seen = Vec::new();
+        // 239 s of silence: still there.
+        assert_eq!(
+            t.expire_step(339, t.buckets(), |k, e| seen.push((*k, *e))),
+            0
+        );
+        assert!(t.lookup(&k, h).is_some());
+        // A packet at 300 refreshes it.
+        t.lookup(&k, h).unwrap().touch(300);
+        assert_eq!(
+            t.expire_step(539, t.buckets(), |k, e| seen.push((*k, *e))),
+            0
+        );
+        assert_eq!(
+            t.expire_step(540, t.buckets(), |k, e| seen.push((*k, *e))),
+            1
+        );
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, k);
+        assert_eq!(seen[0].1.rule_id, 1);
+        assert_eq!(seen[0].1.state, FlowState::Established);
+        assert_eq!(seen[0].1.rst_to_client_seq(), Some(9));
+        assert_eq!(seen[0].1.rst_to_backend_seq(), Some(2));
+        assert!(t.lookup(&k, h).is_none());
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn half_open_short_timeout() {
+        let mut t = FlowTable::new(64);
+        let (k1, k2) = (key(1), key(2));
+        t.insert(k1, k1.table_hash(), half_open(1, 0), 0);
+        t.insert(k2, k2.table_hash(), established(2, 0), 0);
+        let mut gone = Vec::new();
+        t.expire_step(9, t.buckets(), |k, _| gone.push(*k));
+        assert!(gone.is_empty());
+        t.expire_step(10, t.buckets(), |k, _| gone.push(*k));
+        assert_eq!(gone, vec![k1]);
+        assert!(t.lookup(&k2, k2.table_hash()).is_some());
+    }
+
+    #[test]
+    fn expired_key_goes_to_recent_record_and_is_forgotten() {
+        let mut t = FlowTable::new(64);
+        let mut r = RecentlyExpired::new(64, 240);
+        let k = key(3);
+        t.insert(k, k.table_hash(), established(3, 0), 0);
+        t.expire_step(240, t.buckets(), |k, e| {
+            if e.should_record_expiry() {
+                r.note_expired(k.table_hash(), 240);
+            }
+        });
+        assert!(t.lookup(&k, k.table_hash()).is_none());
+        assert!(r.recently_expired(k.table_hash(), 241));
+        assert!(r.recently_expired(k.table_hash(), 479));
+        assert!(!r.recently_expired(k.table_hash(), 480));
+        assert!(!r.recently_expired(key(4).table_hash(), 241));
+    }
+
+    #[test]
+    fn expire_step_is_bounded_and_walks_everything() {
+        let mut t = FlowTable::new(1024); // 64 buckets
+        for i in 0..600 {
+            let k = key(i);
+            t.insert(k, k.table_hash(), entry(i, 0), 0);
+        }
+        let mut total = 0;
+        for _ in 0..8 {
+            total += t.expire_step(1000, 8, |_, _| {});
+        }
+        assert_eq!(total, 600);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn full_bucket_evicts_untrusted_keeps_established() {
+        let mut t = one_bucket();
+        for i in 0..12 {
+            let k = key(i);
+            assert_eq!(
+                t.insert(k, k.table_hash(), established(i, 50), 50),
+                InsertResult::Inserted
+            );
+        }
+        for i in 12..16 {
+            let k = key(i);
+            // Older half-open entries first: 12 is the oldest.
+            assert_eq!(
+                t.insert(k, k.table_hash(), half_open(i, 40 + i), 40 + i),
+                InsertResult::Inserted
+            );
+        }
+        let k = key(100);
+        match t.insert(k, k.table_hash(), half_open(100, 57), 57) {
+            InsertResult::EvictedUntrusted(ek, ee) => {
+                assert_eq!(ek, key(12));
+                assert_eq!(ee.state, FlowState::SynSent);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        for i in 0..12 {
+            assert!(t.lookup(&key(i), key(i).table_hash()).is_some());
+        }
+        assert!(t.lookup(&key(100), key(100).table_hash()).is_some());
+        assert_eq!(t.len(), 16);
+    }
+
+    #[test]
+    fn full_bucket_evicts_expired_first() {
+        let mut t = one_bucket();
+        for i in 0..16 {
+            let k = key(i);
+            // Key 5 was last seen long ago: expired at 300.
+            let now = if i == 5 { 0 } else { 200 };
+            t.insert(k, k.table_hash(), established(i, now), now);
+        }
+        let k = key(100);
+        match t.insert(k, k.table_hash(), half_open(100, 300), 300) {
+            InsertResult::EvictedExpired(ek, _) => assert_eq!(ek, key(5)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_of_established_is_full() {
+        let mut t = one_bucket();
+        for i in 0..16 {
+            let k = key(i);
+            t.insert(k, k.table_hash(), established(i, 0), 0);
+        }
+        let k = key(100);
+        assert_eq!(
+            t.insert(k, k.table_hash(), half_open(100, 1), 1),
+            InsertResult::Full
+        );
+        assert!(t.lookup(&k, k.table_hash()).is_none());
+        for i in 0..16 {
+            assert!(t.lookup(&key(i), key(i).table_hash()).is_some());
+        }
+        // A closed (RST) flow is evictable again.
+        track(
+            t.lookup(&key(3), key(3).table_hash()).unwrap(),
+            Direction::ClientToServer,
+            tcp_flags::RST,
+            0,
+            0,
+            0,
+            1,
+        );
+        assert!(matches!(
+            t.insert(k, k.table_hash(), half_open(100, 1), 1),
+            InsertResult::EvictedUntrusted(ek, _) if ek == key(3)
+        ));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(u32, u32),
+        Lookup(u32),
+        Touch(u32),
+        Remove(u32),
+        Advance(u32),
+        Expire(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..64u32, 1..50u32).prop_map(|(k, t)| Op::Insert(k, t)),
+            (0..64u32).prop_map(Op::Lookup),
+            (0..64u32).prop_map(Op::Touch),
+            (0..64u32).prop_map(Op::Remove),
+            (0..30u32).prop_map(Op::Advance),
+            (1..20usize).prop_map(Op::Expire),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_hashmap_model(ops in proptest::collection::vec(op(), 1..300)) {
+            // 256 buckets for at most 64 keys: no bucket overflows, so the table is exact.
+            let mut t = FlowTable::new(4096);
+            let mut m: HashMap<FlowKey, FlowEntry> = HashMap::new();
+            let mut now = 0u32;
+            for op in ops {
+                match op {
+                    Op::Insert(i, idle) => {
+                        let k = key(i);
+                        let mut e = entry(i, now);
+                        e.idle_timeout = idle;
+                        let r = t.insert(k, k.table_hash(), e, now);
+                        match m.insert(k, e) {
+                            Some(old) => prop_assert_eq!(r, InsertResult::Replaced(old)),
+                            None => prop_assert_eq!(r, InsertResult::Inserted),
+                        }
+                    }
+                    Op::Lookup(i) => {
+                        let k = key(i);
+                        prop_assert_eq!(t.lookup(&k, k.table_hash()).copied(), m.get(&k).copied());
+                    }
+                    Op::Touch(i) => {
+                        let k = key(i);
+                        if let Some(e) = t.lookup(&k, k.table_hash()) {
+                            e.touch(now);
+                        }
+                        if let Some(e) = m.get_mut(&k) {
+                            e.touch(now);
+                        }
+                    }
+                    Op::Remove(i) => {
+                        let k = key(i);
+                        prop_assert_eq!(t.remove(&k, k.table_hash()), m.remove(&k));
+                    }
+                    Op::Advance(d) => now += d,
+                    Op::Expire(budget) => {
+                        // A bounded step removes only expired entries; a full sweep removes all of them.
+                        let mut got = Vec::new();
+                        t.expire_step(now, budget, |k, e| got.push((*k, *e)));
+                        for (k, e) in &got {
+                            prop_assert!(e.is_expired(now));
+                            prop_assert_eq!(m.remove(k), Some(*e));
+                        }
+                        got.clear();
+                        t.expire_step(now, t.buckets(), |k, e| got.push((*k, *e)));
+                        let mut want: Vec<FlowKey> =
+                            m.iter().filter(|(_, e)| e.is_expired(now)).map(|(k, _)| *k).collect();
+                        let mut gotk: Vec<FlowKey> = got.iter().map(|(k, _)| *k).collect();
+                        want.sort();
+                        gotk.sort();
+                        prop_assert_eq!(&gotk, &want);
+                        m.retain(|_, e| !e.is_expired(now));
+                    }
+                }
+                prop_assert_eq!(t.len(), m.len());
+            }
+            let mut all: Vec<(FlowKey, FlowEntry)> = t.iter().map(|(k, e)| (*k, *e)).collect();
+            let mut want: Vec<(FlowKey, FlowEntry)> = m.into_iter().collect();
+            all.sort_by_key(|(k, _)| *k);
+            want.sort_by_key(|(k, _)| *k);
+            prop_assert_eq!(all, want);
+        }
+    }
+}
