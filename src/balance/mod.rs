@@ -1,1 +1,4 @@
 //! Backend choice: the stable seeded hash, Maglev tables and the immutable `Snapshot` workers read.
+
+pub mod hash;
+pub mod maglev;
