@@ -2,3 +2,6 @@
 
 pub mod hash;
 pub mod maglev;
+pub mod snapshot;
+
+pub use snapshot::{Health, MemberId, ProbeState, Rule, RuleId, RuleKind, Snapshot};
