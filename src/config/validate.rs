@@ -527,8 +527,8 @@ impl<'a> Validator<'a> {
                     );
                 }
             }
-            let ha = r.frontend_port == 0;
-            if ha && r.protocol != Protocol::All {
+            let ha = r.frontend_port == 0 && r.protocol == Protocol::All;
+            if r.frontend_port == 0 && r.protocol != Protocol::All {
                 self.err(
                     e("must be 1..=65535 (0 means HA ports and needs protocol = \"all\")")
                         .field("frontend_port")
@@ -547,7 +547,7 @@ impl<'a> Validator<'a> {
                         .field("backend_port")
                         .value(bp.to_string()),
                 ),
-                Some(bp) if !ha && !port_ok(bp) => self.err(
+                Some(bp) if !ha && !port_ok(bp) && r.frontend_port != 0 => self.err(
                     e("must be 1..=65535 (0 only on HA-ports rules)")
                         .field("backend_port")
                         .value(bp.to_string()),
@@ -771,7 +771,7 @@ impl<'a> Validator<'a> {
                         .value("0"),
                     );
                 }
-                for m in &pool.members {
+                'members: for m in &pool.members {
                     for proto in expand(r.protocol) {
                         let owner = Owner {
                             table: T,
@@ -791,7 +791,7 @@ impl<'a> Validator<'a> {
                                     .field("backend_pool")
                                     .value(q(&r.backend_pool)),
                                 );
-                                break;
+                                break 'members;
                             }
                         } else {
                             taken.insert((m.address, proto), owner);
