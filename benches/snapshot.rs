@@ -49,8 +49,18 @@ fn compile(c: &mut Criterion) {
     g.bench_function("compile_1000_frontends_10000_members", |b| {
         b.iter(|| Snapshot::compile(black_box(&config), black_box(&health)))
     });
+    let first = Snapshot::compile(&config, &health);
+    let mut changed = health.clone();
+    changed.set(
+        "p",
+        config.backend_pools[0].members[0].address,
+        vipmux::balance::ProbeState::Down,
+    );
+    g.bench_function("recompile_after_one_health_change", |b| {
+        b.iter(|| Snapshot::compile_with_previous(black_box(&config), &changed, Some(&first)))
+    });
     g.finish();
-    let snap = Snapshot::compile(&config, &health);
+    let snap = first;
     let vip = u32::from(std::net::Ipv4Addr::new(10, 200, 1, 7));
     c.bench_function("snapshot_lookup_and_pick", |b| {
         b.iter(|| {

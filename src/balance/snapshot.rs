@@ -15,6 +15,7 @@
 //! `down` is then treated as eligible. Inbound NAT rules have no probe.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::maglev::{Maglev, MaglevMember};
 use crate::config::{
@@ -88,7 +89,7 @@ pub enum ProbeState {
 /// Probe results keyed by (probe name, member address): what the slow path measures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Health {
-    states: std::collections::HashMap<(String, Ipv4Addr), ProbeState>,
+    states: std::collections::HashMap<String, std::collections::HashMap<Ipv4Addr, ProbeState>>,
 }
 
 impl Health {
@@ -112,13 +113,17 @@ impl Health {
 
     /// Records the state of `probe` against `addr`.
     pub fn set(&mut self, probe: &str, addr: Ipv4Addr, state: ProbeState) {
-        self.states.insert((probe.to_string(), addr), state);
+        self.states
+            .entry(probe.to_string())
+            .or_default()
+            .insert(addr, state);
     }
 
     /// The state of `probe` against `addr` (`Unknown` if never set).
     pub fn get(&self, probe: &str, addr: Ipv4Addr) -> ProbeState {
         self.states
-            .get(&(probe.to_string(), addr))
+            .get(probe)
+            .and_then(|m| m.get(&addr))
             .copied()
             .unwrap_or_default()
     }
@@ -368,7 +373,8 @@ pub struct Snapshot {
     pub rules: Vec<Rule>,
     /// Outbound rules.
     pub outbound: Vec<OutboundInfo>,
-    tables: Vec<Maglev>,
+    tables: Vec<Arc<Maglev>>,
+    table_keys: Vec<TableKey>,
     frontend_by_addr: Map<u32, FrontendId>,
     by_key: Map<u64, RuleId>,
     ha_by_addr: Map<u32, RuleId>,
@@ -378,6 +384,9 @@ pub struct Snapshot {
     pool_member_by_addr: Map<(PoolId, u32), MemberId>,
     outbound_by_member: Map<(u32, u8), (usize, usize)>,
 }
+
+/// What a Maglev table depends on besides the seed: (name, weight, eligible) of each member.
+type TableKey = Vec<(String, u32, bool)>;
 
 #[inline]
 fn key(ip: u32, proto: u8, port: u16) -> u64 {
@@ -438,6 +447,7 @@ impl Snapshot {
             rules: Vec::new(),
             outbound: Vec::new(),
             tables: Vec::new(),
+            table_keys: Vec::new(),
             frontend_by_addr: Map::default(),
             by_key: Map::default(),
             ha_by_addr: Map::default(),
@@ -552,7 +562,12 @@ impl Snapshot {
                 .position(|p| p.name == name)
                 .map(|p| ProbeId(p as u32))
         };
-        let mut table_cache: Map<(PoolId, Vec<bool>), usize> = Map::default();
+        let mut table_cache: Map<TableKey, usize> = Map::default();
+        // Tables of the previous snapshot, reused when members, weights and health are unchanged.
+        let reusable: Map<&TableKey, &Arc<Maglev>> = previous
+            .filter(|p| p.hash_seed == s.hash_seed)
+            .map(|p| p.table_keys.iter().zip(&p.tables).collect())
+            .unwrap_or_default();
 
         for r in &config.load_balancing_rules {
             let (Some(fe), Some(pool)) = (fe_id(&r.frontend), pool_id(&r.backend_pool)) else {
@@ -569,24 +584,37 @@ impl Snapshot {
                 }
             }
             let (eligible, all_down) = s.eligibility(&members, probe, health);
-            let ti = *table_cache
-                .entry((pool, eligible.clone()))
-                .or_insert_with(|| {
-                    let mm: Vec<MaglevMember<'_>> = members
-                        .iter()
-                        .zip(&eligible)
-                        .map(|(m, e)| {
-                            let info = &s.members[m.index()];
-                            MaglevMember {
-                                name: &info.name,
-                                weight: info.weight,
-                                eligible: *e,
-                            }
-                        })
-                        .collect();
-                    s.tables.push(Maglev::build(s.hash_seed, &mm));
+            let tkey: TableKey = members
+                .iter()
+                .zip(&eligible)
+                .map(|(m, e)| {
+                    let info = &s.members[m.index()];
+                    (info.name.clone(), info.weight, *e)
+                })
+                .collect();
+            let ti = match table_cache.get(&tkey) {
+                Some(ti) => *ti,
+                None => {
+                    let table = match reusable.get(&tkey) {
+                        Some(t) => Arc::clone(t),
+                        None => {
+                            let mm: Vec<MaglevMember<'_>> = tkey
+                                .iter()
+                                .map(|(name, weight, eligible)| MaglevMember {
+                                    name,
+                                    weight: *weight,
+                                    eligible: *eligible,
+                                })
+                                .collect();
+                            Arc::new(Maglev::build(s.hash_seed, &mm))
+                        }
+                    };
+                    s.tables.push(table);
+                    s.table_keys.push(tkey.clone());
+                    table_cache.insert(tkey, s.tables.len() - 1);
                     s.tables.len() - 1
-                });
+                }
+            };
             let ha = r.frontend_port == 0 && r.protocol == Protocol::All;
             let fport = port16(r.frontend_port);
             let bport = if ha {
@@ -758,10 +786,9 @@ impl Snapshot {
             let oi = s.outbound.len();
             let mut blocks = Vec::with_capacity(members.len());
             for (k, m) in members.iter().enumerate() {
-                let (fi, bi) = if per_fe == 0 {
-                    (usize::MAX, 0)
-                } else {
-                    (k / per_fe, k % per_fe)
+                let (fi, bi) = match k.checked_div(per_fe) {
+                    Some(fi) => (fi, k % per_fe),
+                    None => (usize::MAX, 0),
                 };
                 let Some(fa) = frontends.get(fi) else {
                     continue;
@@ -943,9 +970,11 @@ impl Snapshot {
         self.rule(rule)
             .and_then(|r| r.table)
             .and_then(|t| self.tables.get(t))
+            .map(|t| &**t)
     }
 
-    /// Number of distinct Maglev tables (rules over the same pool and health share one).
+    /// Number of distinct Maglev tables (rules with the same members, weights and health share
+    /// one; `compile_with_previous` reuses the previous snapshot's unchanged tables).
     pub fn table_count(&self) -> usize {
         self.tables.len()
     }

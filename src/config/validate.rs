@@ -84,6 +84,12 @@ struct Validator<'a> {
     errors: Vec<ConfigError>,
 }
 
+/// Per frontend: the owners of HA-ports rules, and every rule with its floating-IP flag.
+type FrontendRules = (Vec<Owner>, Vec<(Owner, bool)>);
+
+/// A non-floating rule's backend use: owner, (member name, address)s, protocol, port, HA ports.
+type BackendUse = (Owner, Vec<(String, Ipv4Addr)>, Protocol, u32, bool);
+
 /// Who owns a frontend key or backend destination, for conflict messages.
 #[derive(Clone)]
 struct Owner {
@@ -815,7 +821,7 @@ impl<'a> Validator<'a> {
         let c = self.c;
         let mut keys: HashMap<(&str, u8, u32), Owner> = HashMap::new();
         // frontend -> (owner of HA rule, all rules as (owner, floating))
-        let mut per_fe: HashMap<&str, (Vec<Owner>, Vec<(Owner, bool)>)> = HashMap::new();
+        let mut per_fe: HashMap<&str, FrontendRules> = HashMap::new();
         for (i, r) in c.load_balancing_rules.iter().enumerate() {
             let owner = Owner {
                 table: "load_balancing_rules",
@@ -944,7 +950,7 @@ impl<'a> Validator<'a> {
         // member address -> [(proto (0 = HA: every protocol and port), port, owner)]
         let mut dests: HashMap<Ipv4Addr, Vec<(u8, u32, Owner)>> = HashMap::new();
         let pool = |n: &str| c.backend_pools.iter().find(|p| p.name == n);
-        let mut work: Vec<(Owner, Vec<(String, Ipv4Addr)>, Protocol, u32, bool)> = Vec::new();
+        let mut work: Vec<BackendUse> = Vec::new();
         for (i, r) in c.load_balancing_rules.iter().enumerate() {
             if r.enable_floating_ip {
                 continue;

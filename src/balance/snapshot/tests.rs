@@ -320,3 +320,27 @@ fn same_config_same_choice() {
         assert_eq!(a.pick(web, h), b.pick(web, h));
     }
 }
+
+#[test]
+fn unchanged_tables_are_reused_after_a_health_change() {
+    let c = config(BASE);
+    let mut h = Health::all_up(&c);
+    let s1 = Snapshot::compile(&c, &h);
+    let web = s1.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
+    let ha = s1.lookup_id(ip("10.1.0.101"), IPPROTO_TCP, 1).unwrap();
+    h.set("p", "10.1.0.12".parse().unwrap(), ProbeState::Down);
+    let s2 = Snapshot::compile_with_previous(&c, &h, Some(&s1));
+    assert!(std::ptr::eq(s1.maglev(ha).unwrap(), s2.maglev(ha).unwrap()));
+    assert!(!std::ptr::eq(
+        s1.maglev(web).unwrap(),
+        s2.maglev(web).unwrap()
+    ));
+    // Flows on vm1 stay on vm1 (Maglev minimal disruption with only two eligible members).
+    let vm1 = s1.member_by_addr(ip("10.1.0.11")).unwrap();
+    for k in 0..2000u32 {
+        let hsh = hash_5tuple(42, k, 1, 6, 2, 80);
+        if s1.pick(web, hsh) == Some(vm1) {
+            assert_eq!(s2.pick(web, hsh), Some(vm1));
+        }
+    }
+}
