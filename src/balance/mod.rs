@@ -1,1 +1,7 @@
 //! Backend choice: the stable seeded hash, Maglev tables and the immutable `Snapshot` workers read.
+
+pub mod hash;
+pub mod maglev;
+pub mod snapshot;
+
+pub use snapshot::{Health, MemberId, ProbeState, Rule, RuleId, RuleKind, Snapshot};

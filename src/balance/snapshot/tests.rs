@@ -1,0 +1,346 @@
+//! Tests of snapshot compilation and lookups.
+
+use super::*;
+use crate::balance::hash::hash_5tuple;
+
+const BASE: &str = r#"
+[appliance]
+hash_seed = 42
+
+[[interfaces]]
+name = "dc"
+port = "p0"
+address = "10.1.0.2/24"
+gateway = "10.1.0.1"
+
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+interface = "dc"
+
+[[frontends]]
+name = "ha"
+address = "10.1.0.101"
+
+[[backend_pools]]
+name = "web"
+members = [
+  { name = "vm1", address = "10.1.0.11" },
+  { name = "vm2", address = "10.1.0.12", weight = 2 },
+  { name = "vm3", address = "10.9.0.13", admin_state = "down" },
+]
+
+[[backend_pools]]
+name = "fw"
+members = [
+  { name = "fw1", address = "10.1.0.21" },
+  { name = "fw2", address = "10.1.0.22", admin_state = "down" },
+]
+
+[[probes]]
+name = "p"
+protocol = "tcp"
+port = 80
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 8080
+backend_pool = "web"
+probe = "p"
+idle_timeout_seconds = 30
+
+[[load_balancing_rules]]
+name = "all"
+frontend = "ha"
+protocol = "all"
+frontend_port = 0
+backend_pool = "fw"
+
+[[inbound_nat_rules]]
+name = "rdp"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 50001
+target = { pool = "web", member = "vm1" }
+backend_port = 3389
+
+[[inbound_nat_rules]]
+name = "ssh"
+frontend = "fe"
+protocol = "tcp"
+frontend_port_range_start = 50100
+frontend_port_range_end = 50109
+backend_pool = "web"
+backend_port = 22
+
+[[outbound_rules]]
+name = "out"
+frontends = ["fe"]
+backend_pool = "web"
+"#;
+
+fn ip(s: &str) -> u32 {
+    u32::from(s.parse::<Ipv4Addr>().unwrap())
+}
+
+fn config(text: &str) -> Config {
+    Config::from_str(text, "t.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn all_up(c: &Config) -> Snapshot {
+    Snapshot::compile(c, &Health::all_up(c))
+}
+
+#[test]
+fn lookup_by_frontend_protocol_port() {
+    let s = all_up(&config(BASE));
+    let r = s.lookup(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
+    assert_eq!(r.name, "web");
+    assert_eq!(r.kind, RuleKind::LoadBalancing);
+    assert_eq!(r.backend_port, 8080);
+    assert_eq!(r.idle_timeout_secs, 30);
+    assert!(s.lookup(ip("10.1.0.100"), IPPROTO_UDP, 80).is_none());
+    assert!(s.lookup(ip("10.1.0.100"), IPPROTO_TCP, 81).is_none());
+    assert!(s.is_frontend(ip("10.1.0.100")));
+    assert!(!s.is_frontend(ip("10.1.0.11")));
+    let nat = s.lookup(ip("10.1.0.100"), IPPROTO_TCP, 50001).unwrap();
+    assert_eq!((nat.kind, nat.backend_port), (RuleKind::InboundNat, 3389));
+    assert_eq!(nat.idle_timeout_secs, 240, "default 4 minutes");
+}
+
+#[test]
+fn ha_ports_match_any_protocol_and_port() {
+    let s = all_up(&config(BASE));
+    for (proto, port) in [(IPPROTO_TCP, 1), (IPPROTO_UDP, 53), (1, 0), (47, 0)] {
+        let r = s.lookup(ip("10.1.0.101"), proto, port).unwrap();
+        assert_eq!(r.name, "all");
+        assert!(r.ha_ports);
+        assert_eq!(r.backend_port_for(port), port);
+    }
+}
+
+#[test]
+fn eligibility_follows_probe_and_admin_state() {
+    let c = config(BASE);
+    let mut h = Health::new();
+    h.set("p", "10.1.0.11".parse().unwrap(), ProbeState::Up);
+    h.set("p", "10.1.0.12".parse().unwrap(), ProbeState::Down);
+    h.set("p", "10.9.0.13".parse().unwrap(), ProbeState::Up);
+    let s = Snapshot::compile(&c, &h);
+    let web = s.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
+    let vm1 = s.member_by_addr(ip("10.1.0.11")).unwrap();
+    let vm2 = s.member_by_addr(ip("10.1.0.12")).unwrap();
+    let vm3 = s.member_by_addr(ip("10.9.0.13")).unwrap();
+    assert!(s.is_eligible(web, vm1));
+    assert!(!s.is_eligible(web, vm2), "probe down");
+    assert!(!s.is_eligible(web, vm3), "admin down beats probe up");
+    for k in 0..1000u32 {
+        assert_eq!(s.pick(web, hash_5tuple(1, k, 2, 6, 3, 4)), Some(vm1));
+    }
+    // The HA rule has no probe: everyone but the admin-down member.
+    let ha = s.lookup_id(ip("10.1.0.101"), IPPROTO_TCP, 1).unwrap();
+    let fw1 = s.member_by_addr(ip("10.1.0.21")).unwrap();
+    let fw2 = s.member_by_addr(ip("10.1.0.22")).unwrap();
+    assert!(s.is_eligible(ha, fw1) && !s.is_eligible(ha, fw2));
+    assert!(!s.is_eligible(ha, vm1), "not a member of that rule");
+}
+
+#[test]
+fn admin_up_overrides_probe() {
+    let text = BASE.replace(
+        "{ name = \"vm1\", address = \"10.1.0.11\" }",
+        "{ name = \"vm1\", address = \"10.1.0.11\", admin_state = \"up\" }",
+    );
+    let s = Snapshot::compile(&config(&text), &Health::new());
+    let web = s.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
+    let vm1 = s.member_by_addr(ip("10.1.0.11")).unwrap();
+    assert!(s.is_eligible(web, vm1));
+    assert_eq!(s.pick(web, 12345), Some(vm1));
+}
+
+#[test]
+fn all_down_drops_or_spreads() {
+    let c = config(BASE);
+    let s = Snapshot::compile(&c, &Health::new());
+    let web = s.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
+    assert!(s.rule(web).unwrap().all_down);
+    assert_eq!(s.pick(web, 1), None);
+    assert!(
+        s.frontend_has_healthy_member(FrontendId(0)),
+        "NAT rules have no probe"
+    );
+
+    let text = BASE.replace(
+        "hash_seed = 42",
+        "hash_seed = 42\nno_healthy_backends = \"all\"",
+    );
+    let s = Snapshot::compile(&config(&text), &Health::new());
+    let r = s.rule(web).unwrap();
+    assert!(r.all_down);
+    let vm3 = s.member_by_addr(ip("10.9.0.13")).unwrap();
+    let picked: std::collections::HashSet<_> = (0..1000u32)
+        .filter_map(|k| s.pick(web, hash_5tuple(1, k, 2, 6, 3, 4)))
+        .collect();
+    assert_eq!(picked.len(), 2, "vm1 and vm2, never the admin-down vm3");
+    assert!(!picked.contains(&vm3));
+}
+
+#[test]
+fn weights_reach_the_table() {
+    let s = all_up(&config(BASE));
+    let web = s.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
+    let t = s.maglev(web).unwrap();
+    let c = t.counts(3);
+    assert_eq!(c[2], 0);
+    let ratio = f64::from(c[1]) / f64::from(c[0]);
+    assert!((ratio - 2.0).abs() < 0.02, "{c:?}");
+}
+
+#[test]
+fn reverse_nat_maps_replies_back() {
+    let s = all_up(&config(BASE));
+    let rev = s.reverse_nat(ip("10.1.0.12"), IPPROTO_TCP, 8080).unwrap();
+    assert_eq!(s.rule(rev.rule).unwrap().name, "web");
+    assert_eq!((rev.vip, rev.vip_port), ("10.1.0.100".parse().unwrap(), 80));
+    let rev = s.reverse_nat(ip("10.1.0.11"), IPPROTO_TCP, 3389).unwrap();
+    assert_eq!(rev.vip_port, 50001);
+    // Range: vm2 holds slot 1.
+    let rev = s.reverse_nat(ip("10.1.0.12"), IPPROTO_TCP, 22).unwrap();
+    assert_eq!(rev.vip_port, 50101);
+    // HA ports, non-floating: any port, kept.
+    let rev = s.reverse_nat(ip("10.1.0.21"), IPPROTO_UDP, 5353).unwrap();
+    assert_eq!(
+        (rev.vip, rev.vip_port),
+        ("10.1.0.101".parse().unwrap(), 5353)
+    );
+    assert!(s.reverse(ip("10.1.0.200"), IPPROTO_TCP, 8080).is_none());
+}
+
+#[test]
+fn range_slots_and_choose() {
+    let s = all_up(&config(BASE));
+    let ssh = s.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 50100).unwrap();
+    let r = s.rule(ssh).unwrap();
+    assert_eq!(r.kind, RuleKind::InboundNatRange);
+    assert_eq!((r.frontend_port, r.frontend_port_end), (50100, 50109));
+    let vm2 = s.member_by_addr(ip("10.1.0.12")).unwrap();
+    assert_eq!(s.nat_slot_member(ssh, 50101), Some(vm2));
+    assert_eq!(s.choose(ssh, 50101, 0), Some(vm2));
+    assert_eq!(s.choose(ssh, 50102, 0), None, "vm3 is admin down");
+    assert_eq!(s.choose(ssh, 50103, 0), None, "empty slot");
+    assert!(s.lookup(ip("10.1.0.100"), IPPROTO_TCP, 50109).is_some());
+    assert!(s.lookup(ip("10.1.0.100"), IPPROTO_TCP, 50110).is_none());
+}
+
+#[test]
+fn range_slots_are_stable_across_reloads() {
+    let c1 = config(BASE);
+    let s1 = all_up(&c1);
+    // vm1 leaves, vm4 joins: vm2 and vm3 keep slots 1 and 2, vm4 takes the lowest free (0).
+    let text = BASE
+        .replace("  { name = \"vm1\", address = \"10.1.0.11\" },\n", "")
+        .replacen(
+            "admin_state = \"down\" },\n]",
+            "admin_state = \"down\" },\n  { name = \"vm4\", address = \"10.1.0.14\" },\n]",
+            1,
+        )
+        .replace(
+            "target = { pool = \"web\", member = \"vm1\" }",
+            "target = { pool = \"web\", member = \"vm2\" }",
+        );
+    let c2 = config(&text);
+    let s2 = Snapshot::compile_with_previous(&c2, &Health::all_up(&c2), Some(&s1));
+    assert_eq!(s2.epoch, s1.epoch + 1);
+    let ssh = s2.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 50100).unwrap();
+    let name = |p: u16| {
+        s2.nat_slot_member(ssh, p)
+            .map(|m| s2.member(m).unwrap().name.clone())
+    };
+    assert_eq!(name(50100).as_deref(), Some("vm4"));
+    assert_eq!(name(50101).as_deref(), Some("vm2"));
+    assert_eq!(name(50102).as_deref(), Some("vm3"));
+    // Without the previous snapshot, pool order decides.
+    let fresh = Snapshot::compile(&c2, &Health::all_up(&c2));
+    let m = fresh.nat_slot_member(ssh, 50100).unwrap();
+    assert_eq!(fresh.member(m).unwrap().name, "vm2");
+}
+
+#[test]
+fn members_know_their_next_hop() {
+    let s = all_up(&config(BASE));
+    let vm1 = s
+        .member(s.member_by_addr(ip("10.1.0.11")).unwrap())
+        .unwrap();
+    assert!(vm1.on_link);
+    assert_eq!(vm1.next_hop, Some("10.1.0.11".parse().unwrap()));
+    assert_eq!(vm1.interface, Some(InterfaceId(0)));
+    let vm3 = s
+        .member(s.member_by_addr(ip("10.9.0.13")).unwrap())
+        .unwrap();
+    assert!(!vm3.on_link);
+    assert_eq!(vm3.next_hop, Some("10.1.0.1".parse().unwrap()));
+}
+
+#[test]
+fn outbound_blocks_follow_the_default_table() {
+    let s = all_up(&config(BASE));
+    let (o, b) = s.outbound_for(ip("10.1.0.12"), IPPROTO_UDP).unwrap();
+    assert_eq!(o.ports_per_member, 1024);
+    assert_eq!(b.frontend_addr, "10.1.0.100".parse::<Ipv4Addr>().unwrap());
+    assert_eq!((b.first_port, b.count), (1024 + 1024, 1024));
+    assert!(s.outbound_for(ip("10.1.0.99"), IPPROTO_TCP).is_none());
+    assert_eq!(default_snat_ports(51), 512);
+    assert_eq!(default_snat_ports(1000), 32);
+}
+
+#[test]
+fn rules_over_the_same_pool_and_health_share_a_table() {
+    let text = format!(
+        "{BASE}\n[[load_balancing_rules]]\nname = \"web2\"\nfrontend = \"fe\"\nprotocol = \"tcp\"\nfrontend_port = 443\nbackend_pool = \"web\"\nprobe = \"p\"\n"
+    );
+    let s = all_up(&config(&text));
+    // web and web2 (same pool and eligible set) share a table; the HA rule has its own.
+    assert_eq!(s.table_count(), 2);
+    let a = s.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
+    let b = s.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 443).unwrap();
+    assert_eq!(s.pick(a, 99), s.pick(b, 99));
+}
+
+#[test]
+fn same_config_same_choice() {
+    let c = config(BASE);
+    let a = all_up(&c);
+    let b = all_up(&c);
+    let web = a.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
+    for k in 0..2000u32 {
+        let h = hash_5tuple(a.hash_seed, k, ip("10.1.0.100"), 6, 1000, 80);
+        assert_eq!(a.pick(web, h), b.pick(web, h));
+    }
+}
+
+#[test]
+fn unchanged_tables_are_reused_after_a_health_change() {
+    let c = config(BASE);
+    let mut h = Health::all_up(&c);
+    let s1 = Snapshot::compile(&c, &h);
+    let web = s1.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
+    let ha = s1.lookup_id(ip("10.1.0.101"), IPPROTO_TCP, 1).unwrap();
+    h.set("p", "10.1.0.12".parse().unwrap(), ProbeState::Down);
+    let s2 = Snapshot::compile_with_previous(&c, &h, Some(&s1));
+    assert!(std::ptr::eq(s1.maglev(ha).unwrap(), s2.maglev(ha).unwrap()));
+    assert!(!std::ptr::eq(
+        s1.maglev(web).unwrap(),
+        s2.maglev(web).unwrap()
+    ));
+    // Flows on vm1 stay on vm1 (Maglev minimal disruption with only two eligible members).
+    let vm1 = s1.member_by_addr(ip("10.1.0.11")).unwrap();
+    for k in 0..2000u32 {
+        let hsh = hash_5tuple(42, k, 1, 6, 2, 80);
+        if s1.pick(web, hsh) == Some(vm1) {
+            assert_eq!(s2.pick(web, hsh), Some(vm1));
+        }
+    }
+}

@@ -1,0 +1,1070 @@
+//! Semantic validation of a deserialized [`Config`]: ranges, references, duplicate names and
+//! conflicts between rules. Every error is collected; nothing stops at the first.
+//!
+//! Rules (SPEC section 2, plus the obvious ones):
+//! - names are non-empty and unique per table (members: unique per pool, as are their addresses);
+//! - references (frontend, interface, pool, member, probe) exist;
+//! - ports are 1..=65535; port 0 only as HA ports (`protocol = "all"`, load-balancing rule, backend
+//!   port 0 or omitted);
+//! - weights 1..=1000, probe interval 1..=3600 s, probe threshold 1..=100, workers 1..=128, flow
+//!   table capacity 1..=2^28, interface MTU 576..=9216, prefix length 1..=32, gateway on-link;
+//! - idle timeouts: minutes 4..=100 (load-balancing, inbound NAT) or 4..=120 (outbound), or the
+//!   extension `idle_timeout_seconds` 1..=86400, never both;
+//! - probes: `request_path` (starting with `/`) required for http/https, not allowed for tcp;
+//! - two rules must not produce the same (frontend, protocol, port), port ranges included;
+//! - two non-floating rules must not produce the same (member address, protocol, backend port);
+//! - a frontend with an HA-ports rule carries only floating-IP rules;
+//! - floating IP with `dsr_encapsulation = "none"` needs every member on-link of an interface;
+//! - a member that is neither on-link nor behind a gateway is unreachable (when interfaces exist);
+//! - inbound NAT: exactly one of the single (`frontend_port` + `target`) and range
+//!   (`frontend_port_range_start/end` + `backend_pool`) forms; a range holds every member;
+//! - outbound: at least one frontend; `allocated_outbound_ports` a multiple of 8, and ports ×
+//!   members within 64,000 × frontends; the default table needs a pool of at most 1000; a member
+//!   address in at most one outbound rule per protocol.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use super::error::ConfigError;
+use super::model::*;
+
+/// Highest weight accepted.
+pub const MAX_WEIGHT: u32 = 1000;
+/// SNAT ports available per frontend IP (Azure: 64,000).
+pub const SNAT_PORTS_PER_FRONTEND: u64 = 64_000;
+/// Largest pool Azure's default SNAT port table covers.
+pub const DEFAULT_SNAT_TABLE_MAX_POOL: usize = 1000;
+
+/// Checks everything and returns every error found (empty = valid).
+pub fn validate(c: &Config) -> Vec<ConfigError> {
+    let mut v = Validator {
+        c,
+        errors: Vec::new(),
+    };
+    v.appliance();
+    v.dataplane();
+    v.control();
+    v.interfaces();
+    v.frontends();
+    v.pools();
+    v.probes();
+    v.lb_rules();
+    v.nat_rules();
+    v.outbound_rules();
+    v.frontend_conflicts();
+    v.backend_conflicts();
+    v.errors
+}
+
+fn q(s: &str) -> String {
+    format!("\"{s}\"")
+}
+
+/// Whether `port` is a valid non-zero port.
+fn port_ok(p: u32) -> bool {
+    (1..=65535).contains(&p)
+}
+
+/// The idle timeout in seconds a rule ends up with (default 4 minutes).
+pub fn idle_timeout_seconds(minutes: Option<u32>, seconds: Option<u32>) -> u32 {
+    match (seconds, minutes) {
+        (Some(s), _) => s,
+        (None, Some(m)) => m.saturating_mul(60),
+        (None, None) => 240,
+    }
+}
+
+/// Whether `ip` is on-link of one of the interfaces.
+pub fn on_link(c: &Config, ip: Ipv4Addr) -> bool {
+    c.interfaces.iter().any(|i| i.address.contains(ip))
+}
+
+struct Validator<'a> {
+    c: &'a Config,
+    errors: Vec<ConfigError>,
+}
+
+/// Per frontend: the owners of HA-ports rules, and every rule with its floating-IP flag.
+type FrontendRules = (Vec<Owner>, Vec<(Owner, bool)>);
+
+/// A non-floating rule's backend use: owner, (member name, address)s, protocol, port, HA ports.
+type BackendUse = (Owner, Vec<(String, Ipv4Addr)>, Protocol, u32, bool);
+
+/// Who owns a frontend key or backend destination, for conflict messages.
+#[derive(Clone)]
+struct Owner {
+    table: &'static str,
+    index: usize,
+    name: String,
+}
+
+impl Owner {
+    fn describe(&self) -> String {
+        format!("{}[{}] (\"{}\")", self.table, self.index, self.name)
+    }
+}
+
+impl<'a> Validator<'a> {
+    fn err(&mut self, e: ConfigError) {
+        self.errors.push(e);
+    }
+
+    fn names<'n>(&mut self, table: &str, names: impl Iterator<Item = &'n str>) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in names.enumerate() {
+            if n.is_empty() {
+                self.err(
+                    ConfigError::new(table, "name must not be empty")
+                        .entry(i, None)
+                        .field("name")
+                        .value("\"\""),
+                );
+            } else if let Some(first) = seen.get(n) {
+                let msg = format!("duplicate name; already used by {table}[{first}]");
+                self.err(
+                    ConfigError::new(table, msg)
+                        .entry(i, Some(n))
+                        .field("name")
+                        .value(q(n)),
+                );
+            } else {
+                seen.insert(n, i);
+            }
+        }
+    }
+
+    fn appliance(&mut self) {
+        if self.c.appliance.name.is_empty() {
+            self.err(
+                ConfigError::new("appliance", "name must not be empty")
+                    .field("name")
+                    .value("\"\""),
+            );
+        }
+    }
+
+    fn dataplane(&mut self) {
+        let d = &self.c.dataplane;
+        if !(1..=128).contains(&d.workers) {
+            self.err(
+                ConfigError::new("dataplane", "must be 1..=128")
+                    .field("workers")
+                    .value(d.workers.to_string()),
+            );
+        }
+        if !(1..=(1u64 << 28)).contains(&d.flow_table_capacity) {
+            self.err(
+                ConfigError::new("dataplane", "must be 1..=268435456 (2^28) flows per worker")
+                    .field("flow_table_capacity")
+                    .value(d.flow_table_capacity.to_string()),
+            );
+        }
+    }
+
+    fn control(&mut self) {
+        let ctl = &self.c.control;
+        if ctl.socket.is_empty() {
+            self.err(
+                ConfigError::new(
+                    "control",
+                    "must be a path, e.g. \"/run/vipmux/vipmux.sock\"",
+                )
+                .field("socket")
+                .value("\"\""),
+            );
+        }
+        if !ctl.metrics.is_empty() && ctl.metrics.parse::<std::net::SocketAddr>().is_err() {
+            self.err(
+                ConfigError::new(
+                    "control",
+                    "must be IP:PORT such as \"127.0.0.1:9469\", or \"\" to disable metrics",
+                )
+                .field("metrics")
+                .value(q(&ctl.metrics)),
+            );
+        }
+    }
+
+    fn interfaces(&mut self) {
+        let c = self.c;
+        self.names("interfaces", c.interfaces.iter().map(|i| i.name.as_str()));
+        let mut ports: HashMap<&str, usize> = HashMap::new();
+        for (i, itf) in c.interfaces.iter().enumerate() {
+            let e = |m: String| ConfigError::new("interfaces", m).entry(i, Some(&itf.name));
+            if itf.address.prefix_len == 0 {
+                self.err(
+                    e("prefix length must be 1..=32".into())
+                        .field("address")
+                        .value(q(&itf.address.to_string())),
+                );
+            }
+            if let Some(gw) = itf.gateway {
+                if itf.address.prefix_len > 0 && !itf.address.contains(gw) || gw == itf.address.addr
+                {
+                    self.err(
+                        e(format!(
+                            "gateway must be another address inside the interface's subnet {}",
+                            itf.address
+                        ))
+                        .field("gateway")
+                        .value(q(&gw.to_string())),
+                    );
+                }
+            }
+            if !(576..=9216).contains(&itf.mtu) {
+                self.err(
+                    e("must be 576..=9216".into())
+                        .field("mtu")
+                        .value(itf.mtu.to_string()),
+                );
+            }
+            if itf.port.is_empty() {
+                self.err(
+                    e("must name a DPDK port of the profile, e.g. \"net_af_packet0\"".into())
+                        .field("port")
+                        .value("\"\""),
+                );
+            } else if let Some(first) = ports.get(itf.port.as_str()) {
+                self.err(
+                    e(format!(
+                        "DPDK port already used by interfaces[{first}]; one interface per port"
+                    ))
+                    .field("port")
+                    .value(q(&itf.port)),
+                );
+            } else {
+                ports.insert(&itf.port, i);
+            }
+        }
+    }
+
+    fn frontends(&mut self) {
+        let c = self.c;
+        self.names("frontends", c.frontends.iter().map(|f| f.name.as_str()));
+        let mut addrs: HashMap<Ipv4Addr, usize> = HashMap::new();
+        for (i, fe) in c.frontends.iter().enumerate() {
+            let e = |m: String| ConfigError::new("frontends", m).entry(i, Some(&fe.name));
+            if let Some(itf) = &fe.interface {
+                if !c.interfaces.iter().any(|x| &x.name == itf) {
+                    let valid = list(c.interfaces.iter().map(|x| x.name.as_str()));
+                    self.err(
+                        e(format!("no such interface; defined interfaces: {valid}"))
+                            .field("interface")
+                            .value(q(itf)),
+                    );
+                }
+            }
+            if let Some(first) = addrs.get(&fe.address) {
+                self.err(
+                    e(format!("address already used by frontends[{first}]"))
+                        .field("address")
+                        .value(q(&fe.address.to_string())),
+                );
+            } else {
+                addrs.insert(fe.address, i);
+            }
+            if let Some(itf) = c.interfaces.iter().find(|x| x.address.addr == fe.address) {
+                self.err(
+                    e(format!(
+                        "address is the appliance's own address on interface \"{}\"; a frontend needs its own",
+                        itf.name
+                    ))
+                    .field("address")
+                    .value(q(&fe.address.to_string())),
+                );
+            }
+            if fe.address.is_unspecified() || fe.address.is_broadcast() || fe.address.is_multicast()
+            {
+                self.err(
+                    e("must be a unicast address".into())
+                        .field("address")
+                        .value(q(&fe.address.to_string())),
+                );
+            }
+        }
+    }
+
+    fn pools(&mut self) {
+        let c = self.c;
+        self.names(
+            "backend_pools",
+            c.backend_pools.iter().map(|p| p.name.as_str()),
+        );
+        let reachable_via_gateway = c.interfaces.iter().any(|i| i.gateway.is_some());
+        for (i, pool) in c.backend_pools.iter().enumerate() {
+            let e = |m: String| ConfigError::new("backend_pools", m).entry(i, Some(&pool.name));
+            if !port_ok(pool.gue_port) {
+                self.err(
+                    e("must be 1..=65535".into())
+                        .field("gue_port")
+                        .value(pool.gue_port.to_string()),
+                );
+            }
+            let mut names: HashMap<&str, usize> = HashMap::new();
+            let mut addrs: HashMap<Ipv4Addr, usize> = HashMap::new();
+            for (j, m) in pool.members.iter().enumerate() {
+                let f = |k: &str| format!("members[{j}].{k}");
+                if m.name.is_empty() {
+                    self.err(
+                        e("member name must not be empty".into())
+                            .field(f("name"))
+                            .value("\"\""),
+                    );
+                } else if let Some(first) = names.get(m.name.as_str()) {
+                    self.err(
+                        e(format!(
+                            "duplicate member name; already used by members[{first}] of this pool"
+                        ))
+                        .field(f("name"))
+                        .value(q(&m.name)),
+                    );
+                } else {
+                    names.insert(&m.name, j);
+                }
+                if let Some(first) = addrs.get(&m.address) {
+                    self.err(
+                        e(format!(
+                            "duplicate member address; already used by members[{first}] of this pool"
+                        ))
+                        .field(f("address"))
+                        .value(q(&m.address.to_string())),
+                    );
+                } else {
+                    addrs.insert(m.address, j);
+                }
+                if m.address.is_unspecified()
+                    || m.address.is_broadcast()
+                    || m.address.is_multicast()
+                {
+                    self.err(
+                        e("must be a unicast address".into())
+                            .field(f("address"))
+                            .value(q(&m.address.to_string())),
+                    );
+                } else if !c.interfaces.is_empty()
+                    && !on_link(c, m.address)
+                    && !reachable_via_gateway
+                {
+                    self.err(
+                        e("unreachable: not on-link of any interface and no interface has a gateway"
+                            .into())
+                        .field(f("address"))
+                        .value(q(&m.address.to_string())),
+                    );
+                }
+                if !(1..=MAX_WEIGHT).contains(&m.weight) {
+                    self.err(
+                        e(format!("must be 1..={MAX_WEIGHT}"))
+                            .field(f("weight"))
+                            .value(m.weight.to_string()),
+                    );
+                }
+            }
+        }
+    }
+
+    fn probes(&mut self) {
+        let c = self.c;
+        self.names("probes", c.probes.iter().map(|p| p.name.as_str()));
+        for (i, p) in c.probes.iter().enumerate() {
+            let e = |m: &str| ConfigError::new("probes", m).entry(i, Some(&p.name));
+            if !port_ok(p.port) {
+                self.err(
+                    e("must be 1..=65535")
+                        .field("port")
+                        .value(p.port.to_string()),
+                );
+            }
+            match (p.protocol, &p.request_path) {
+                (ProbeProtocol::Tcp, Some(path)) => self.err(
+                    e("not allowed with protocol = \"tcp\"; remove it or use \"http\"/\"https\"")
+                        .field("request_path")
+                        .value(q(path)),
+                ),
+                (ProbeProtocol::Http | ProbeProtocol::Https, None) => self.err(
+                    e("required with protocol = \"http\" or \"https\", e.g. \"/health\"")
+                        .field("request_path"),
+                ),
+                (ProbeProtocol::Http | ProbeProtocol::Https, Some(path))
+                    if !path.starts_with('/') || path.chars().any(|ch| ch.is_whitespace()) =>
+                {
+                    self.err(
+                        e("must start with \"/\" and contain no whitespace, e.g. \"/health\"")
+                            .field("request_path")
+                            .value(q(path)),
+                    )
+                }
+                _ => {}
+            }
+            if !(1..=3600).contains(&p.interval_seconds) {
+                self.err(
+                    e("must be 1..=3600 seconds")
+                        .field("interval_seconds")
+                        .value(p.interval_seconds.to_string()),
+                );
+            }
+            if !(1..=100).contains(&p.probe_threshold) {
+                self.err(
+                    e("must be 1..=100")
+                        .field("probe_threshold")
+                        .value(p.probe_threshold.to_string()),
+                );
+            }
+        }
+    }
+
+    fn idle(
+        &mut self,
+        table: &str,
+        i: usize,
+        name: &str,
+        minutes: Option<u32>,
+        seconds: Option<u32>,
+        max_minutes: u32,
+    ) {
+        let e = |m: String| ConfigError::new(table, m).entry(i, Some(name));
+        if let (Some(_), Some(s)) = (minutes, seconds) {
+            self.err(
+                e("set idle_timeout_minutes or idle_timeout_seconds, not both".into())
+                    .field("idle_timeout_seconds")
+                    .value(s.to_string()),
+            );
+        }
+        if let Some(m) = minutes {
+            if !(4..=max_minutes).contains(&m) {
+                self.err(
+                    e(format!("must be 4..={max_minutes} minutes"))
+                        .field("idle_timeout_minutes")
+                        .value(m.to_string()),
+                );
+            }
+        }
+        if let Some(s) = seconds {
+            if !(1..=86400).contains(&s) {
+                self.err(
+                    e("must be 1..=86400 seconds".into())
+                        .field("idle_timeout_seconds")
+                        .value(s.to_string()),
+                );
+            }
+        }
+    }
+
+    fn frontend_ref(&mut self, table: &str, i: usize, name: &str, field: &str, fe: &str) -> bool {
+        if self.c.frontends.iter().any(|f| f.name == fe) {
+            return true;
+        }
+        let valid = list(self.c.frontends.iter().map(|f| f.name.as_str()));
+        self.err(
+            ConfigError::new(
+                table,
+                format!("no such frontend; defined frontends: {valid}"),
+            )
+            .entry(i, Some(name))
+            .field(field)
+            .value(q(fe)),
+        );
+        false
+    }
+
+    fn pool_ref(
+        &mut self,
+        table: &str,
+        i: usize,
+        name: &str,
+        field: &str,
+        pool: &str,
+    ) -> Option<&'a BackendPool> {
+        let found = self.c.backend_pools.iter().find(|p| p.name == pool);
+        if found.is_none() {
+            let valid = list(self.c.backend_pools.iter().map(|p| p.name.as_str()));
+            self.err(
+                ConfigError::new(
+                    table,
+                    format!("no such backend pool; defined pools: {valid}"),
+                )
+                .entry(i, Some(name))
+                .field(field)
+                .value(q(pool)),
+            );
+        }
+        found
+    }
+
+    /// Floating IP without encapsulation needs every member on-link.
+    fn floating_on_link(&mut self, table: &str, i: usize, name: &str, members: &[&Member]) {
+        for m in members {
+            if !on_link(self.c, m.address) {
+                self.err(
+                    ConfigError::new(
+                        table,
+                        format!(
+                            "floating IP with dsr_encapsulation = \"none\" needs on-link members, but member \"{}\" ({}) is not on-link of any interface; set the pool's dsr_encapsulation to \"ipip\" or \"gue\"",
+                            m.name, m.address
+                        ),
+                    )
+                    .entry(i, Some(name))
+                    .field("enable_floating_ip")
+                    .value("true"),
+                );
+            }
+        }
+    }
+
+    fn lb_rules(&mut self) {
+        let c = self.c;
+        self.names(
+            "load_balancing_rules",
+            c.load_balancing_rules.iter().map(|r| r.name.as_str()),
+        );
+        const T: &str = "load_balancing_rules";
+        for (i, r) in c.load_balancing_rules.iter().enumerate() {
+            let e = |m: &str| ConfigError::new(T, m).entry(i, Some(&r.name));
+            self.frontend_ref(T, i, &r.name, "frontend", &r.frontend);
+            let pool = self.pool_ref(T, i, &r.name, "backend_pool", &r.backend_pool);
+            if let Some(p) = &r.probe {
+                if !c.probes.iter().any(|x| &x.name == p) {
+                    let valid = list(c.probes.iter().map(|x| x.name.as_str()));
+                    self.err(
+                        ConfigError::new(T, format!("no such probe; defined probes: {valid}"))
+                            .entry(i, Some(&r.name))
+                            .field("probe")
+                            .value(q(p)),
+                    );
+                }
+            }
+            let ha = r.frontend_port == 0 && r.protocol == Protocol::All;
+            if r.frontend_port == 0 && r.protocol != Protocol::All {
+                self.err(
+                    e("must be 1..=65535 (0 means HA ports and needs protocol = \"all\")")
+                        .field("frontend_port")
+                        .value("0"),
+                );
+            } else if !ha && !port_ok(r.frontend_port) {
+                self.err(
+                    e("must be 1..=65535, or 0 with protocol = \"all\" for HA ports")
+                        .field("frontend_port")
+                        .value(r.frontend_port.to_string()),
+                );
+            }
+            match r.backend_port {
+                Some(bp) if ha && bp != 0 => self.err(
+                    e("an HA-ports rule keeps every port: backend_port must be 0 or omitted")
+                        .field("backend_port")
+                        .value(bp.to_string()),
+                ),
+                Some(bp) if !ha && !port_ok(bp) && r.frontend_port != 0 => self.err(
+                    e("must be 1..=65535 (0 only on HA-ports rules)")
+                        .field("backend_port")
+                        .value(bp.to_string()),
+                ),
+                _ => {}
+            }
+            self.idle(
+                T,
+                i,
+                &r.name,
+                r.idle_timeout_minutes,
+                r.idle_timeout_seconds,
+                100,
+            );
+            if let Some(pool) = pool {
+                if r.enable_floating_ip && pool.dsr_encapsulation == DsrEncapsulation::None {
+                    let members: Vec<&Member> = pool.members.iter().collect();
+                    self.floating_on_link(T, i, &r.name, &members);
+                }
+            }
+        }
+    }
+
+    fn nat_rules(&mut self) {
+        let c = self.c;
+        const T: &str = "inbound_nat_rules";
+        self.names(T, c.inbound_nat_rules.iter().map(|r| r.name.as_str()));
+        for (i, r) in c.inbound_nat_rules.iter().enumerate() {
+            let e = |m: String| ConfigError::new(T, m).entry(i, Some(&r.name));
+            self.frontend_ref(T, i, &r.name, "frontend", &r.frontend);
+            let single = r.frontend_port.is_some() || r.target.is_some();
+            let range = r.frontend_port_range_start.is_some()
+                || r.frontend_port_range_end.is_some()
+                || r.backend_pool.is_some();
+            if single && range {
+                self.err(e(
+                    "use either frontend_port + target (one member) or frontend_port_range_start/end + backend_pool (a pool), not both".into(),
+                ));
+            } else if !single && !range {
+                self.err(e(
+                    "missing the mapping: give frontend_port + target = { pool, member }, or frontend_port_range_start/end + backend_pool".into(),
+                ));
+            }
+            let mut members: Vec<&Member> = Vec::new();
+            let mut dsr = DsrEncapsulation::None;
+            if single && !range {
+                match r.frontend_port {
+                    None => self.err(
+                        e("required with target: the frontend port, 1..=65535".into())
+                            .field("frontend_port"),
+                    ),
+                    Some(p) if !port_ok(p) => self.err(
+                        e("must be 1..=65535".into())
+                            .field("frontend_port")
+                            .value(p.to_string()),
+                    ),
+                    _ => {}
+                }
+                match &r.target {
+                    None => self.err(
+                        e("required with frontend_port: target = { pool = \"...\", member = \"...\" }".into())
+                            .field("target"),
+                    ),
+                    Some(t) => {
+                        if let Some(pool) = self.pool_ref(T, i, &r.name, "target.pool", &t.pool) {
+                            dsr = pool.dsr_encapsulation;
+                            match pool.members.iter().find(|m| m.name == t.member) {
+                                Some(m) => members.push(m),
+                                None => {
+                                    let valid = list(pool.members.iter().map(|m| m.name.as_str()));
+                                    self.err(
+                                        e(format!(
+                                            "no such member in pool \"{}\"; its members: {valid}",
+                                            pool.name
+                                        ))
+                                        .field("target.member")
+                                        .value(q(&t.member)),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if range && !single {
+                let start = r.frontend_port_range_start;
+                let end = r.frontend_port_range_end;
+                for (field, v) in [
+                    ("frontend_port_range_start", start),
+                    ("frontend_port_range_end", end),
+                ] {
+                    match v {
+                        None => self.err(
+                            e("required in the port-range form, 1..=65535".into()).field(field),
+                        ),
+                        Some(p) if !port_ok(p) => self.err(
+                            e("must be 1..=65535".into())
+                                .field(field)
+                                .value(p.to_string()),
+                        ),
+                        _ => {}
+                    }
+                }
+                if let (Some(s), Some(en)) = (start, end) {
+                    if port_ok(s) && port_ok(en) && en < s {
+                        self.err(
+                            e(format!("must be >= frontend_port_range_start ({s})"))
+                                .field("frontend_port_range_end")
+                                .value(en.to_string()),
+                        );
+                    }
+                }
+                match &r.backend_pool {
+                    None => self.err(
+                        e("required in the port-range form: the pool whose members take the slots"
+                            .into())
+                        .field("backend_pool"),
+                    ),
+                    Some(p) => {
+                        if let Some(pool) = self.pool_ref(T, i, &r.name, "backend_pool", p) {
+                            dsr = pool.dsr_encapsulation;
+                            members.extend(pool.members.iter());
+                            if let (Some(s), Some(en)) = (start, end) {
+                                let slots = (en as usize + 1).saturating_sub(s as usize);
+                                if en >= s && slots < pool.members.len() {
+                                    self.err(
+                                        e(format!(
+                                            "the range holds {slots} ports but pool \"{}\" has {} members; make the range at least as large as the pool",
+                                            pool.name,
+                                            pool.members.len()
+                                        ))
+                                        .field("frontend_port_range_end")
+                                        .value(en.to_string()),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if !port_ok(r.backend_port) {
+                self.err(
+                    e("must be 1..=65535".into())
+                        .field("backend_port")
+                        .value(r.backend_port.to_string()),
+                );
+            }
+            self.idle(
+                T,
+                i,
+                &r.name,
+                r.idle_timeout_minutes,
+                r.idle_timeout_seconds,
+                100,
+            );
+            if r.enable_floating_ip && dsr == DsrEncapsulation::None {
+                self.floating_on_link(T, i, &r.name, &members);
+            }
+        }
+    }
+
+    fn outbound_rules(&mut self) {
+        let c = self.c;
+        const T: &str = "outbound_rules";
+        self.names(T, c.outbound_rules.iter().map(|r| r.name.as_str()));
+        // (member address, tcp?, udp?) -> owner, for the one-rule-per-member check.
+        let mut taken: HashMap<(Ipv4Addr, u8), Owner> = HashMap::new();
+        for (i, r) in c.outbound_rules.iter().enumerate() {
+            let e = |m: String| ConfigError::new(T, m).entry(i, Some(&r.name));
+            if r.frontends.is_empty() {
+                self.err(
+                    e("needs at least one frontend name".into())
+                        .field("frontends")
+                        .value("[]"),
+                );
+            }
+            let mut seen: Vec<&str> = Vec::new();
+            for (k, fe) in r.frontends.iter().enumerate() {
+                let field = format!("frontends[{k}]");
+                if seen.contains(&fe.as_str()) {
+                    self.err(
+                        e("frontend listed twice".into())
+                            .field(field.clone())
+                            .value(q(fe)),
+                    );
+                }
+                seen.push(fe);
+                self.frontend_ref(T, i, &r.name, &field, fe);
+            }
+            let pool = self.pool_ref(T, i, &r.name, "backend_pool", &r.backend_pool);
+            let a = r.allocated_outbound_ports;
+            if a % 8 != 0 {
+                self.err(
+                    e("must be 0 (Azure's default table) or a multiple of 8".into())
+                        .field("allocated_outbound_ports")
+                        .value(a.to_string()),
+                );
+            }
+            let nfe = r.frontends.len().max(1) as u64;
+            if let Some(pool) = pool {
+                let members = pool.members.len() as u64;
+                let limit = SNAT_PORTS_PER_FRONTEND * nfe;
+                if a > 0 && u64::from(a) * members.max(1) > limit {
+                    self.err(
+                        e(format!(
+                            "{a} ports x {} members exceeds the {limit} SNAT ports of {nfe} frontend(s) (64,000 each); lower it or add frontends",
+                            members.max(1)
+                        ))
+                        .field("allocated_outbound_ports")
+                        .value(a.to_string()),
+                    );
+                }
+                if a == 0 && pool.members.len() > DEFAULT_SNAT_TABLE_MAX_POOL {
+                    self.err(
+                        e(format!(
+                            "the default SNAT table covers pools of up to {DEFAULT_SNAT_TABLE_MAX_POOL} members but pool \"{}\" has {}; set a multiple of 8",
+                            pool.name,
+                            pool.members.len()
+                        ))
+                        .field("allocated_outbound_ports")
+                        .value("0"),
+                    );
+                }
+                'members: for m in &pool.members {
+                    for proto in expand(r.protocol) {
+                        let owner = Owner {
+                            table: T,
+                            index: i,
+                            name: r.name.clone(),
+                        };
+                        if let Some(prev) = taken.get(&(m.address, proto)) {
+                            if prev.index != i {
+                                self.err(
+                                    e(format!(
+                                        "member \"{}\" ({}) already gets {} SNAT from {}; a member may be in one outbound rule per protocol",
+                                        m.name,
+                                        m.address,
+                                        proto_name(proto),
+                                        prev.describe()
+                                    ))
+                                    .field("backend_pool")
+                                    .value(q(&r.backend_pool)),
+                                );
+                                break 'members;
+                            }
+                        } else {
+                            taken.insert((m.address, proto), owner);
+                        }
+                    }
+                }
+            }
+            self.idle(
+                T,
+                i,
+                &r.name,
+                r.idle_timeout_minutes,
+                r.idle_timeout_seconds,
+                120,
+            );
+        }
+    }
+
+    /// Unique (frontend, protocol, port); HA ports only with floating-IP rules.
+    fn frontend_conflicts(&mut self) {
+        let c = self.c;
+        let mut keys: HashMap<(&str, u8, u32), Owner> = HashMap::new();
+        // frontend -> (owner of HA rule, all rules as (owner, floating))
+        let mut per_fe: HashMap<&str, FrontendRules> = HashMap::new();
+        for (i, r) in c.load_balancing_rules.iter().enumerate() {
+            let owner = Owner {
+                table: "load_balancing_rules",
+                index: i,
+                name: r.name.clone(),
+            };
+            let entry = per_fe.entry(&r.frontend).or_default();
+            entry.1.push((owner.clone(), r.enable_floating_ip));
+            if r.frontend_port == 0 {
+                if r.protocol == Protocol::All {
+                    entry.0.push(owner.clone());
+                    self.claim(&mut keys, &r.frontend, 0, 0, 0, &owner, "frontend_port");
+                }
+                continue;
+            }
+            for p in expand(r.protocol) {
+                self.claim(
+                    &mut keys,
+                    &r.frontend,
+                    p,
+                    r.frontend_port,
+                    r.frontend_port,
+                    &owner,
+                    "frontend_port",
+                );
+            }
+        }
+        for (i, r) in c.inbound_nat_rules.iter().enumerate() {
+            let owner = Owner {
+                table: "inbound_nat_rules",
+                index: i,
+                name: r.name.clone(),
+            };
+            per_fe
+                .entry(&r.frontend)
+                .or_default()
+                .1
+                .push((owner.clone(), r.enable_floating_ip));
+            let (lo, hi, field) = match (
+                r.frontend_port,
+                r.frontend_port_range_start,
+                r.frontend_port_range_end,
+            ) {
+                (Some(p), None, None) => (p, p, "frontend_port"),
+                (None, Some(s), Some(e)) if s <= e => (s, e, "frontend_port_range_start"),
+                _ => continue,
+            };
+            for p in expand(r.protocol) {
+                self.claim(&mut keys, &r.frontend, p, lo, hi, &owner, field);
+            }
+        }
+        let mut fes: Vec<_> = per_fe.into_iter().collect();
+        fes.sort_by_key(|(f, _)| *f);
+        for (fe, (ha, rules)) in fes {
+            let Some(ha_owner) = ha.first() else { continue };
+            if rules.len() < 2 {
+                continue;
+            }
+            for (owner, floating) in &rules {
+                if !floating {
+                    self.err(
+                        ConfigError::new(
+                            owner.table,
+                            format!(
+                                "frontend \"{fe}\" has the HA-ports rule {}; every rule on that frontend, the HA-ports rule included, must set enable_floating_ip = true",
+                                ha_owner.describe()
+                            ),
+                        )
+                        .entry(owner.index, Some(&owner.name))
+                        .field("enable_floating_ip")
+                        .value("false"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Claims frontend ports lo..=hi of `proto` (0 = HA ports) for `owner`.
+    #[allow(clippy::too_many_arguments)]
+    fn claim<'k>(
+        &mut self,
+        keys: &mut HashMap<(&'k str, u8, u32), Owner>,
+        fe: &'k str,
+        proto: u8,
+        lo: u32,
+        hi: u32,
+        owner: &Owner,
+        field: &str,
+    ) {
+        for port in lo..=hi.min(65535) {
+            if let Some(prev) = keys.get(&(fe, proto, port)) {
+                let what = if proto == 0 {
+                    format!(
+                        "frontend \"{fe}\" already has the HA-ports rule {}",
+                        prev.describe()
+                    )
+                } else if lo == hi {
+                    format!(
+                        "frontend \"{fe}\" {} port {port} is already used by {}",
+                        proto_name(proto),
+                        prev.describe()
+                    )
+                } else {
+                    format!(
+                        "port range {lo}..={hi} overlaps {} on frontend \"{fe}\" {} port {port}",
+                        prev.describe(),
+                        proto_name(proto)
+                    )
+                };
+                let value = lo.to_string();
+                self.err(
+                    ConfigError::new(owner.table, what)
+                        .entry(owner.index, Some(&owner.name))
+                        .field(field)
+                        .value(value),
+                );
+                return;
+            }
+            keys.insert((fe, proto, port), owner.clone());
+        }
+    }
+
+    /// Unique (member address, protocol, backend port) among non-floating rules.
+    fn backend_conflicts(&mut self) {
+        let c = self.c;
+        // member address -> [(proto (0 = HA: every protocol and port), port, owner)]
+        let mut dests: HashMap<Ipv4Addr, Vec<(u8, u32, Owner)>> = HashMap::new();
+        let pool = |n: &str| c.backend_pools.iter().find(|p| p.name == n);
+        let mut work: Vec<BackendUse> = Vec::new();
+        for (i, r) in c.load_balancing_rules.iter().enumerate() {
+            if r.enable_floating_ip {
+                continue;
+            }
+            let Some(p) = pool(&r.backend_pool) else {
+                continue;
+            };
+            let ha = r.frontend_port == 0 && r.protocol == Protocol::All;
+            let bp = if ha {
+                0
+            } else {
+                r.backend_port.unwrap_or(r.frontend_port)
+            };
+            let ms = p
+                .members
+                .iter()
+                .map(|m| (m.name.clone(), m.address))
+                .collect();
+            let owner = Owner {
+                table: "load_balancing_rules",
+                index: i,
+                name: r.name.clone(),
+            };
+            work.push((owner, ms, r.protocol, bp, ha));
+        }
+        for (i, r) in c.inbound_nat_rules.iter().enumerate() {
+            if r.enable_floating_ip {
+                continue;
+            }
+            let ms: Vec<(String, Ipv4Addr)> = match (&r.target, &r.backend_pool) {
+                (Some(t), None) => pool(&t.pool)
+                    .and_then(|p| p.members.iter().find(|m| m.name == t.member))
+                    .map(|m| vec![(m.name.clone(), m.address)])
+                    .unwrap_or_default(),
+                (None, Some(p)) => pool(p)
+                    .map(|p| {
+                        p.members
+                            .iter()
+                            .map(|m| (m.name.clone(), m.address))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => continue,
+            };
+            let owner = Owner {
+                table: "inbound_nat_rules",
+                index: i,
+                name: r.name.clone(),
+            };
+            work.push((owner, ms, r.protocol, r.backend_port, false));
+        }
+        for (owner, members, protocol, bp, ha) in work {
+            let protos: Vec<u8> = if ha { vec![0] } else { expand(protocol) };
+            'members: for (mname, addr) in members {
+                let list = dests.entry(addr).or_default();
+                for &proto in &protos {
+                    let clash = list.iter().find(|(p2, port2, o2)| {
+                        !(o2.table == owner.table && o2.index == owner.index)
+                            && (proto == 0 || *p2 == 0 || (*p2 == proto && *port2 == bp))
+                    });
+                    if let Some((_, _, prev)) = clash {
+                        let what = if proto == 0 {
+                            "every port".to_string()
+                        } else {
+                            format!("{} port {bp}", proto_name(proto))
+                        };
+                        let msg = format!(
+                            "member \"{mname}\" ({addr}) {what} is already the backend destination of non-floating {}; each non-floating rule needs a unique backend destination (use another backend_port or enable_floating_ip)",
+                            prev.describe()
+                        );
+                        let field = if owner.table == "load_balancing_rules" && ha {
+                            "frontend_port"
+                        } else {
+                            "backend_port"
+                        };
+                        self.errors.push(
+                            ConfigError::new(owner.table, msg)
+                                .entry(owner.index, Some(&owner.name))
+                                .field(field)
+                                .value(bp.to_string()),
+                        );
+                        break 'members;
+                    }
+                }
+                for &proto in &protos {
+                    list.push((proto, bp, owner.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// IP protocol numbers a rule protocol covers (`all` = TCP and UDP).
+fn expand(p: Protocol) -> Vec<u8> {
+    match p {
+        Protocol::Tcp => vec![6],
+        Protocol::Udp => vec![17],
+        Protocol::All => vec![6, 17],
+    }
+}
+
+fn proto_name(p: u8) -> &'static str {
+    match p {
+        6 => "tcp",
+        17 => "udp",
+        _ => "any",
+    }
+}
+
+fn list<'n>(names: impl Iterator<Item = &'n str>) -> String {
+    let v: Vec<String> = names.map(q).collect();
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(", ")
+    }
+}

@@ -1,0 +1,595 @@
+//! One test per validation rule of SPEC section 2 (and the obvious ones), checking the message.
+
+use vipmux::config::{Config, ConfigErrors};
+
+/// A small valid configuration the tests break one piece at a time.
+const BASE: &str = r#"
+[appliance]
+name = "t"
+
+[[interfaces]]
+name = "dc"
+port = "p0"
+address = "10.1.0.2/24"
+gateway = "10.1.0.1"
+
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+interface = "dc"
+
+[[backend_pools]]
+name = "web"
+members = [
+  { name = "vm1", address = "10.1.0.11" },
+  { name = "vm2", address = "10.1.0.12" },
+]
+
+[[probes]]
+name = "hp"
+protocol = "http"
+port = 80
+request_path = "/health"
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 8080
+backend_pool = "web"
+probe = "hp"
+"#;
+
+fn errors(text: &str) -> ConfigErrors {
+    match Config::from_str(text, "t.toml") {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// Asserts exactly one error, containing every fragment.
+fn one(text: &str, fragments: &[&str]) {
+    let e = errors(text);
+    let s = e.to_string();
+    assert_eq!(e.len(), 1, "expected one error, got:\n{s}");
+    for f in fragments {
+        assert!(s.contains(f), "missing `{f}` in:\n{s}");
+    }
+    assert!(s.starts_with("t.toml:"), "{s}");
+}
+
+fn with(extra: &str) -> String {
+    format!("{BASE}\n{extra}")
+}
+
+fn replace(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "{from}");
+    BASE.replacen(from, to, 1)
+}
+
+#[test]
+fn base_is_valid() {
+    Config::from_str(BASE, "t.toml").unwrap();
+}
+
+#[test]
+fn unknown_key_is_reported_with_position() {
+    one(
+        &replace("name = \"t\"", "name = \"t\"\nbogus = 1"),
+        &["t.toml:4:9: appliance.bogus", "unknown key `bogus`"],
+    );
+}
+
+#[test]
+fn unknown_key_in_entry() {
+    one(
+        &replace("probe = \"hp\"", "probe = \"hp\"\nfloating = true"),
+        &[
+            "load_balancing_rules[0] (\"web\") floating",
+            "unknown key `floating`, expected one of",
+        ],
+    );
+}
+
+#[test]
+fn unknown_table() {
+    one(
+        &with("[[backends]]\nname = \"x\"\n"),
+        &["t.toml:38:1: [backends]: unknown table; valid tables: appliance"],
+    );
+}
+
+#[test]
+fn missing_required_key() {
+    one(
+        &replace("backend_pool = \"web\"\nprobe", "probe"),
+        &["load_balancing_rules[0] (\"web\") backend_pool: required key is missing"],
+    );
+}
+
+#[test]
+fn wrong_type() {
+    one(
+        &replace("frontend_port = 80", "frontend_port = \"80\""),
+        &[
+            "load_balancing_rules[0] (\"web\") frontend_port",
+            "invalid type: string \"80\"",
+        ],
+    );
+}
+
+#[test]
+fn bad_enum_value() {
+    one(
+        &replace("protocol = \"tcp\"", "protocol = \"sctp\""),
+        &[
+            "protocol",
+            "unknown variant `sctp`, expected one of `tcp`, `udp`, `all`",
+        ],
+    );
+}
+
+#[test]
+fn address_must_parse() {
+    one(
+        &replace("address = \"10.1.0.100\"", "address = \"10.1.0.300\""),
+        &[
+            "frontends[0] (\"fe\") address",
+            "invalid IPv4 address \"10.1.0.300\"",
+        ],
+    );
+}
+
+#[test]
+fn interface_address_needs_prefix() {
+    one(
+        &replace("address = \"10.1.0.2/24\"", "address = \"10.1.0.2\""),
+        &["interfaces[0] (\"dc\") address", "expected ADDRESS/PREFIX"],
+    );
+}
+
+#[test]
+fn syntax_error_has_position() {
+    one(
+        &replace("port = 80\n", "port = = 80\n"),
+        &["t.toml:26:8: TOML syntax error: invalid string"],
+    );
+}
+
+#[test]
+fn all_errors_are_collected() {
+    let text = replace("frontend_port = 80", "frontend_port = 70000")
+        .replacen("port = 80\n", "port = 0\n", 1)
+        .replacen("name = \"vm2\"", "name = \"vm1\"", 1);
+    let e = errors(&text);
+    assert_eq!(e.len(), 3, "{e}");
+}
+
+#[test]
+fn duplicate_names() {
+    one(
+        &with("[[frontends]]\nname = \"fe\"\naddress = \"10.1.0.101\"\n"),
+        &["frontends[1] (\"fe\") name = \"fe\": duplicate name; already used by frontends[0]"],
+    );
+}
+
+#[test]
+fn duplicate_member_names() {
+    one(
+        &replace("name = \"vm2\"", "name = \"vm1\""),
+        &["backend_pools[0] (\"web\") members[1].name = \"vm1\": duplicate member name"],
+    );
+}
+
+#[test]
+fn duplicate_member_addresses() {
+    one(
+        &replace("10.1.0.12", "10.1.0.11"),
+        &["members[1].address = \"10.1.0.11\": duplicate member address"],
+    );
+}
+
+#[test]
+fn dangling_frontend() {
+    one(
+        &replace("frontend = \"fe\"", "frontend = \"nope\""),
+        &["load_balancing_rules[0] (\"web\") frontend = \"nope\": no such frontend; defined frontends: \"fe\""],
+    );
+}
+
+#[test]
+fn dangling_pool() {
+    one(
+        &replace("backend_pool = \"web\"", "backend_pool = \"api\""),
+        &["backend_pool = \"api\": no such backend pool; defined pools: \"web\""],
+    );
+}
+
+#[test]
+fn dangling_probe() {
+    one(
+        &replace("probe = \"hp\"", "probe = \"x\""),
+        &["probe = \"x\": no such probe; defined probes: \"hp\""],
+    );
+}
+
+#[test]
+fn dangling_interface() {
+    one(
+        &replace("interface = \"dc\"", "interface = \"lan\""),
+        &["interface = \"lan\": no such interface"],
+    );
+}
+
+#[test]
+fn port_range() {
+    one(
+        &replace("frontend_port = 80", "frontend_port = 65536"),
+        &["t.toml:33:17: load_balancing_rules[0] (\"web\") frontend_port = 65536: must be 1..=65535, or 0 with protocol = \"all\" for HA ports"],
+    );
+}
+
+#[test]
+fn port_zero_needs_protocol_all() {
+    one(
+        &replace("frontend_port = 80", "frontend_port = 0"),
+        &["frontend_port = 0: must be 1..=65535 (0 means HA ports and needs protocol = \"all\")"],
+    );
+}
+
+#[test]
+fn ha_ports_backend_port_must_be_zero() {
+    one(
+        &replace("protocol = \"tcp\"\nfrontend_port = 80", "protocol = \"all\"\nfrontend_port = 0"),
+        &["backend_port = 8080: an HA-ports rule keeps every port: backend_port must be 0 or omitted"],
+    );
+}
+
+#[test]
+fn backend_port_range() {
+    one(
+        &replace("backend_port = 8080", "backend_port = 0"),
+        &["backend_port = 0: must be 1..=65535 (0 only on HA-ports rules)"],
+    );
+}
+
+#[test]
+fn probe_port_range() {
+    one(
+        &replace("port = 80\n", "port = 0\n"),
+        &["probes[0] (\"hp\") port = 0: must be 1..=65535"],
+    );
+}
+
+#[test]
+fn weight_at_least_one() {
+    one(
+        &replace(
+            "address = \"10.1.0.12\" }",
+            "address = \"10.1.0.12\", weight = 0 }",
+        ),
+        &["members[1].weight = 0: must be 1..=1000"],
+    );
+}
+
+#[test]
+fn interval_at_least_one() {
+    one(
+        &replace("request_path", "interval_seconds = 0\nrequest_path"),
+        &["interval_seconds = 0: must be 1..=3600 seconds"],
+    );
+}
+
+#[test]
+fn threshold_at_least_one() {
+    one(
+        &replace("request_path", "probe_threshold = 0\nrequest_path"),
+        &["probe_threshold = 0: must be 1..=100"],
+    );
+}
+
+#[test]
+fn http_probe_needs_path() {
+    one(
+        &replace("request_path = \"/health\"\n", ""),
+        &["request_path: required with protocol = \"http\" or \"https\""],
+    );
+}
+
+#[test]
+fn tcp_probe_has_no_path() {
+    one(
+        &replace("protocol = \"http\"", "protocol = \"tcp\""),
+        &["request_path = \"/health\": not allowed with protocol = \"tcp\""],
+    );
+}
+
+#[test]
+fn request_path_starts_with_slash() {
+    one(
+        &replace("\"/health\"", "\"health\""),
+        &["request_path = \"health\": must start with \"/\""],
+    );
+}
+
+#[test]
+fn lb_idle_timeout_minutes_range() {
+    one(
+        &with_rule_field("idle_timeout_minutes = 101"),
+        &["idle_timeout_minutes = 101: must be 4..=100 minutes"],
+    );
+    one(
+        &with_rule_field("idle_timeout_minutes = 3"),
+        &["idle_timeout_minutes = 3: must be 4..=100 minutes"],
+    );
+}
+
+fn with_rule_field(line: &str) -> String {
+    replace("probe = \"hp\"", &format!("probe = \"hp\"\n{line}"))
+}
+
+#[test]
+fn idle_timeout_seconds_extension() {
+    Config::from_str(&with_rule_field("idle_timeout_seconds = 1"), "t.toml").unwrap();
+    one(
+        &with_rule_field("idle_timeout_seconds = 0"),
+        &["idle_timeout_seconds = 0: must be 1..=86400 seconds"],
+    );
+}
+
+#[test]
+fn idle_timeout_not_both() {
+    one(
+        &with_rule_field("idle_timeout_minutes = 5\nidle_timeout_seconds = 30"),
+        &["idle_timeout_seconds = 30: set idle_timeout_minutes or idle_timeout_seconds, not both"],
+    );
+}
+
+const RULE2: &str =
+    "[[load_balancing_rules]]\nname = \"web2\"\nfrontend = \"fe\"\nbackend_pool = \"web\"\n";
+
+#[test]
+fn same_frontend_protocol_port() {
+    one(
+        &with(&format!("{RULE2}protocol = \"tcp\"\nfrontend_port = 80\nbackend_port = 9090\n")),
+        &["load_balancing_rules[1] (\"web2\") frontend_port = 80: frontend \"fe\" tcp port 80 is already used by load_balancing_rules[0] (\"web\")"],
+    );
+}
+
+#[test]
+fn protocol_all_claims_tcp_and_udp() {
+    one(
+        &with(&format!(
+            "{RULE2}protocol = \"all\"\nfrontend_port = 80\nbackend_port = 9090\n"
+        )),
+        &["frontend \"fe\" tcp port 80 is already used by load_balancing_rules[0]"],
+    );
+}
+
+#[test]
+fn same_backend_destination_for_non_floating_rules() {
+    one(
+        &with(&format!("{RULE2}protocol = \"tcp\"\nfrontend_port = 81\nbackend_port = 8080\n")),
+        &["load_balancing_rules[1] (\"web2\") backend_port = 8080: member \"vm1\" (10.1.0.11) tcp port 8080 is already the backend destination of non-floating load_balancing_rules[0] (\"web\")"],
+    );
+}
+
+#[test]
+fn same_backend_destination_allowed_with_floating_ip() {
+    Config::from_str(
+        &with(&format!("{RULE2}protocol = \"tcp\"\nfrontend_port = 81\nbackend_port = 8080\nenable_floating_ip = true\n")),
+        "t.toml",
+    )
+    .unwrap();
+}
+
+#[test]
+fn ha_ports_mixed_with_non_floating_rules() {
+    let e = errors(&with(&format!(
+        "{RULE2}protocol = \"all\"\nfrontend_port = 0\nenable_floating_ip = true\n"
+    )));
+    let s = e.to_string();
+    assert_eq!(e.len(), 1, "{s}");
+    assert!(s.contains("load_balancing_rules[0] (\"web\") enable_floating_ip = false: frontend \"fe\" has the HA-ports rule load_balancing_rules[1] (\"web2\"); every rule on that frontend"), "{s}");
+}
+
+#[test]
+fn floating_ip_needs_on_link_members_without_encapsulation() {
+    let text = replace("address = \"10.1.0.12\" }", "address = \"10.5.0.12\" }").replacen(
+        "probe = \"hp\"",
+        "probe = \"hp\"\nenable_floating_ip = true",
+        1,
+    );
+    one(&text, &["enable_floating_ip = true: floating IP with dsr_encapsulation = \"none\" needs on-link members, but member \"vm2\" (10.5.0.12) is not on-link"]);
+    let ipip = text.replacen(
+        "name = \"web\"\nmembers",
+        "name = \"web\"\ndsr_encapsulation = \"ipip\"\nmembers",
+        1,
+    );
+    Config::from_str(&ipip, "t.toml").unwrap();
+}
+
+#[test]
+fn unreachable_member() {
+    one(
+        &replace("gateway = \"10.1.0.1\"\n", "").replacen("10.1.0.12", "10.5.0.12", 1),
+        &["members[1].address = \"10.5.0.12\": unreachable: not on-link of any interface and no interface has a gateway"],
+    );
+}
+
+#[test]
+fn gateway_inside_subnet() {
+    one(&replace("gateway = \"10.1.0.1\"", "gateway = \"10.2.0.1\""), &["gateway = \"10.2.0.1\": gateway must be another address inside the interface's subnet 10.1.0.2/24"]);
+}
+
+#[test]
+fn frontend_addresses_unique() {
+    one(
+        &with("[[frontends]]\nname = \"fe2\"\naddress = \"10.1.0.100\"\n"),
+        &["frontends[1] (\"fe2\") address = \"10.1.0.100\": address already used by frontends[0]"],
+    );
+}
+
+#[test]
+fn dataplane_ranges() {
+    one(
+        &with("[dataplane]\nworkers = 0\n"),
+        &["dataplane.workers = 0: must be 1..=128"],
+    );
+    one(
+        &with("[dataplane]\nflow_table_capacity = 0\n"),
+        &["flow_table_capacity = 0: must be 1..=268435456"],
+    );
+}
+
+#[test]
+fn metrics_address() {
+    one(
+        &with("[control]\nmetrics = \"localhost\"\n"),
+        &["control.metrics = \"localhost\": must be IP:PORT"],
+    );
+}
+
+const NAT: &str = "[[inbound_nat_rules]]\nname = \"n\"\nfrontend = \"fe\"\nprotocol = \"tcp\"\nbackend_port = 22\n";
+
+#[test]
+fn nat_single_member_form() {
+    Config::from_str(
+        &with(&format!(
+            "{NAT}frontend_port = 50001\ntarget = {{ pool = \"web\", member = \"vm1\" }}\n"
+        )),
+        "t.toml",
+    )
+    .unwrap();
+    one(
+        &with(&format!("{NAT}frontend_port = 50001\ntarget = {{ pool = \"web\", member = \"vm9\" }}\n")),
+        &["inbound_nat_rules[0] (\"n\") target.member = \"vm9\": no such member in pool \"web\"; its members: \"vm1\", \"vm2\""],
+    );
+    one(
+        &with(&format!("{NAT}frontend_port = 50001\n")),
+        &["inbound_nat_rules[0] (\"n\") target: required with frontend_port"],
+    );
+}
+
+#[test]
+fn nat_forms_are_exclusive() {
+    one(
+        &with(&format!("{NAT}frontend_port = 50001\nbackend_pool = \"web\"\n")),
+        &["inbound_nat_rules[0] (\"n\"): use either frontend_port + target (one member) or frontend_port_range_start/end + backend_pool"],
+    );
+    one(
+        &with(NAT),
+        &["inbound_nat_rules[0] (\"n\"): missing the mapping"],
+    );
+}
+
+#[test]
+fn nat_range_form() {
+    let ok = format!("{NAT}frontend_port_range_start = 50100\nfrontend_port_range_end = 50101\nbackend_pool = \"web\"\n");
+    Config::from_str(&with(&ok), "t.toml").unwrap();
+    one(
+        &with(&ok.replace("50101", "50099")),
+        &["frontend_port_range_end = 50099: must be >= frontend_port_range_start (50100)"],
+    );
+    one(
+        &with(&ok.replace("50101", "50100")),
+        &["frontend_port_range_end = 50100: the range holds 1 ports but pool \"web\" has 2 members"],
+    );
+    one(
+        &with(&ok.replace("frontend_port_range_end = 50101\n", "")),
+        &["frontend_port_range_end: required in the port-range form"],
+    );
+}
+
+#[test]
+fn nat_range_overlapping_rules() {
+    one(
+        &with(&format!("{NAT}frontend_port_range_start = 79\nfrontend_port_range_end = 90\nbackend_pool = \"web\"\n")),
+        &["inbound_nat_rules[0] (\"n\") frontend_port_range_start = 79: port range 79..=90 overlaps load_balancing_rules[0] (\"web\") on frontend \"fe\" tcp port 80"],
+    );
+}
+
+#[test]
+fn nat_backend_destination_conflicts_with_lb() {
+    one(
+        &with(&format!("{NAT}frontend_port = 50001\ntarget = {{ pool = \"web\", member = \"vm2\" }}\n").replace("backend_port = 22", "backend_port = 8080")),
+        &["inbound_nat_rules[0] (\"n\") backend_port = 8080: member \"vm2\" (10.1.0.12) tcp port 8080 is already the backend destination"],
+    );
+}
+
+const OUT: &str = "[[outbound_rules]]\nname = \"o\"\nbackend_pool = \"web\"\n";
+
+#[test]
+fn outbound_ports_multiple_of_8() {
+    one(
+        &with(&format!("{OUT}frontends = [\"fe\"]\nallocated_outbound_ports = 100\n")),
+        &["outbound_rules[0] (\"o\") allocated_outbound_ports = 100: must be 0 (Azure's default table) or a multiple of 8"],
+    );
+}
+
+#[test]
+fn outbound_ports_within_frontend_capacity() {
+    one(
+        &with(&format!(
+            "{OUT}frontends = [\"fe\"]\nallocated_outbound_ports = 32008\n"
+        )),
+        &["allocated_outbound_ports = 32008: 32008 ports x 2 members exceeds"],
+    );
+    let e = errors(&with(&format!(
+        "{OUT}frontends = [\"fe\"]\nallocated_outbound_ports = 64008\n"
+    )));
+    assert!(
+        e.to_string()
+            .contains("64008 ports x 2 members exceeds the 64000 SNAT ports of 1 frontend(s)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn outbound_needs_frontends() {
+    one(
+        &with(&format!("{OUT}frontends = []\n")),
+        &["frontends = []: needs at least one frontend name"],
+    );
+    one(
+        &with(&format!("{OUT}frontends = [\"x\"]\n")),
+        &["outbound_rules[0] (\"o\") frontends[0] = \"x\": no such frontend"],
+    );
+}
+
+#[test]
+fn outbound_idle_timeout_range() {
+    Config::from_str(
+        &with(&format!(
+            "{OUT}frontends = [\"fe\"]\nidle_timeout_minutes = 120\n"
+        )),
+        "t.toml",
+    )
+    .unwrap();
+    one(
+        &with(&format!(
+            "{OUT}frontends = [\"fe\"]\nidle_timeout_minutes = 121\n"
+        )),
+        &["idle_timeout_minutes = 121: must be 4..=120 minutes"],
+    );
+}
+
+#[test]
+fn member_in_one_outbound_rule_per_protocol() {
+    let two = format!(
+        "{OUT}frontends = [\"fe\"]\n{}",
+        OUT.replace("\"o\"", "\"o2\"") + "frontends = [\"fe\"]\nprotocol = \"udp\"\n"
+    );
+    one(&with(&two), &["outbound_rules[1] (\"o2\") backend_pool = \"web\": member \"vm1\" (10.1.0.11) already gets udp SNAT from outbound_rules[0] (\"o\")"]);
+}
+
+#[test]
+fn empty_names_rejected() {
+    let e = errors(&replace("name = \"hp\"", "name = \"\""));
+    assert!(
+        e.to_string()
+            .contains("probes[0] name = \"\": name must not be empty"),
+        "{e}"
+    );
+}
