@@ -42,12 +42,21 @@ print("sent", flush=True)
 "#;
 
 fn payload(seq: u32) -> Vec<u8> {
-    (0..100u32).map(|i| (seq.wrapping_mul(7).wrapping_add(i) & 0xff) as u8).collect()
+    (0..100u32)
+        .map(|i| (seq.wrapping_mul(7).wrapping_add(i) & 0xff) as u8)
+        .collect()
 }
 
 fn run(cmd: &[&str]) {
-    let out = Command::new(cmd[0]).args(&cmd[1..]).output().expect("spawn");
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Owns the namespace, the veth pair and the helper; removes them on drop.
@@ -68,7 +77,10 @@ impl Topology {
             helper: None,
         };
         run(&["ip", "netns", "add", &t.ns]);
-        run(&["ip", "link", "add", &t.host_if, "type", "veth", "peer", "name", &t.peer_if, "netns", &t.ns]);
+        run(&[
+            "ip", "link", "add", &t.host_if, "type", "veth", "peer", "name", &t.peer_if, "netns",
+            &t.ns,
+        ]);
         run(&["ip", "link", "set", &t.host_if, "up"]);
         run(&["ip", "-n", &t.ns, "link", "set", &t.peer_if, "up"]);
         t
@@ -76,7 +88,16 @@ impl Topology {
 
     fn spawn_helper(&mut self) -> (ChildStdin, BufReader<ChildStdout>) {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "python3", "-c", HELPER, &self.peer_if, &FRAMES.to_string()])
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                "python3",
+                "-c",
+                HELPER,
+                &self.peer_if,
+                &FRAMES.to_string(),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -94,7 +115,9 @@ impl Drop for Topology {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = Command::new("ip").args(["link", "del", &self.host_if]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
     }
 }
@@ -116,10 +139,18 @@ fn af_packet_frames_cross_both_ways() {
         topo.host_if
     );
     let profile = Profile::parse(&text, "tests/dpdk_af_packet.rs").expect("profile");
-    let plan = profile.eal_plan(&[], HugepageStatus::detect(), std::process::id()).expect("plan");
+    let plan = profile
+        .eal_plan(&[], HugepageStatus::detect(), std::process::id())
+        .expect("plan");
     let eal = Eal::init(&plan.args).expect("EAL init");
     let pool = Mempool::from_profile(eal, "afp_pool", &profile.mempool).expect("mempool");
-    let port = Port::open(eal, "net_af_packet0", &PortConfig::from(&profile.ports[0]), &pool).expect("port");
+    let port = Port::open(
+        eal,
+        "net_af_packet0",
+        &PortConfig::from(&profile.ports[0]),
+        &pool,
+    )
+    .expect("port");
     let mut rxq = port.rx_queue(QueueId(0)).expect("rx queue");
     let mut txq = port.tx_queue(QueueId(0)).expect("tx queue");
 
@@ -155,7 +186,10 @@ fn af_packet_frames_cross_both_ways() {
     let mut count = 0;
     let give_up = Instant::now() + Duration::from_secs(30);
     while count < FRAMES {
-        assert!(Instant::now() < give_up, "only {count} of {FRAMES} frames from the namespace arrived");
+        assert!(
+            Instant::now() < give_up,
+            "only {count} of {FRAMES} frames from the namespace arrived"
+        );
         rxq.rx_burst(&mut burst);
         for m in burst.iter() {
             let d = m.data();
