@@ -1,1 +1,32 @@
 //! The only `unsafe` room: generated DPDK bindings, EAL, ports, queues, mempools and mbufs.
+//!
+//! Everything above this module is safe Rust. The pieces:
+//! - [`Eal`]: `rte_eal_init` once per process, from a [`Profile`] or raw arguments.
+//! - [`Mempool`]: a pktmbuf pool; [`Mbuf`]: one owned packet buffer, freed on drop.
+//! - [`Burst`]: up to [`BURST_SIZE`] mbufs in a fixed array, for the hot loop.
+//! - [`Port`]: configure/start/stop/close, [`RxQueue`]/[`TxQueue`] handles, link, MAC, counters.
+//! - [`DpdkThread`]: a pinned `std::thread` registered as a DPDK thread.
+//! - [`signal`]: SIGINT/SIGTERM as a stop flag.
+//!
+//! Every `unsafe` block carries a `// SAFETY:` comment.
+
+mod eal;
+mod error;
+mod mbuf;
+mod mempool;
+mod port;
+pub mod profile;
+pub mod signal;
+mod sys;
+mod thread;
+
+pub use eal::Eal;
+pub use error::{strerror, DpdkError};
+pub use mbuf::{Burst, Mbuf, BURST_SIZE};
+pub use mempool::Mempool;
+pub use port::{
+    port_by_name, port_count, port_name, rss_wanted, LinkStatus, MacAddr, Port, PortConfig, PortId,
+    PortInfo, PortStats, QueueId, RxQueue, TxOutcome, TxQueue,
+};
+pub use profile::{HugepageMode, HugepageStatus, MemoryPlan, Profile, ProfileError};
+pub use thread::{DpdkThread, Lcore};

@@ -1,0 +1,54 @@
+/*
+ * vipmux DPDK shim: real symbols for the static-inline functions and the function-like-macro
+ * constants of DPDK that the Rust side uses. bindgen reads this header (which includes the DPDK
+ * headers) and build.rs compiles shim.c with the flags of `pkg-config --cflags libdpdk`.
+ */
+#ifndef VIPMUX_DPDK_SHIM_H
+#define VIPMUX_DPDK_SHIM_H
+
+#include <stdint.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+/* RSS hash types (function-like macros in rte_ethdev.h). */
+extern const uint64_t VIPMUX_ETH_RSS_IP;
+extern const uint64_t VIPMUX_ETH_RSS_TCP;
+extern const uint64_t VIPMUX_ETH_RSS_UDP;
+/* Default mbuf data room (RTE_MBUF_DEFAULT_BUF_SIZE: data room plus headroom). */
+extern const uint16_t VIPMUX_MBUF_DEFAULT_BUF_SIZE;
+/* rte_lcore_id() of a thread that is not a DPDK thread. */
+extern const unsigned VIPMUX_LCORE_ID_ANY;
+/* SOCKET_ID_ANY. */
+extern const int VIPMUX_SOCKET_ID_ANY;
+
+/* rte_errno of the calling thread. */
+int vipmux_errno(void);
+/* rte_lcore_id() of the calling thread. */
+unsigned vipmux_lcore_id(void);
+
+uint16_t vipmux_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+uint16_t vipmux_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+
+struct rte_mbuf *vipmux_pktmbuf_alloc(struct rte_mempool *mp);
+int vipmux_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned count);
+void vipmux_pktmbuf_free(struct rte_mbuf *m);
+/* Returns the new data start, or NULL (mbuf unchanged) when the space is missing. */
+char *vipmux_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
+char *vipmux_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
+char *vipmux_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
+/* 0 on success, -1 (mbuf unchanged) when len exceeds the last segment. */
+int vipmux_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
+char *vipmux_pktmbuf_mtod(struct rte_mbuf *m);
+uint16_t vipmux_pktmbuf_data_len(const struct rte_mbuf *m);
+uint32_t vipmux_pktmbuf_pkt_len(const struct rte_mbuf *m);
+uint16_t vipmux_pktmbuf_headroom(const struct rte_mbuf *m);
+uint16_t vipmux_pktmbuf_tailroom(const struct rte_mbuf *m);
+uint16_t vipmux_pktmbuf_nb_segs(const struct rte_mbuf *m);
+uint16_t vipmux_pktmbuf_port(const struct rte_mbuf *m);
+void vipmux_pktmbuf_reset(struct rte_mbuf *m);
+
+#endif
