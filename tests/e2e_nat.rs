@@ -1,0 +1,238 @@
+//! End to end through the appliance: the one-arm topology with vipmux on `net_af_packet` in the
+//! MUX namespace, real curl clients and Python HTTP backends. 100 requests through the VIP all
+//! succeed, spread over the three backends, which see the client's address; then one backend's
+//! HTTP server stops: its probe fails, `vipmux status --json` shows it down with the probe's
+//! reason, and it gets no new flows. Needs root; skipped otherwise.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{
+    curl_from, skip_unless_root, spawn_in_ns, wait_for, wait_until, BackendReply, NsChild, Topology,
+};
+
+const VIPMUX: &str = env!("CARGO_BIN_EXE_vipmux");
+const PROBE_INTERVAL_SECS: u64 = 1;
+const PROBE_THRESHOLD: u64 = 2;
+
+fn write_config(dir: &Path, socket: &Path) -> PathBuf {
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config/ci-af-packet.toml");
+    let text = format!(
+        r#"[appliance]
+name = "e2e"
+
+[dataplane]
+dpdk_profile = "{profile}"
+workers = 1
+flow_table_capacity = 65536
+
+[control]
+socket = "{socket}"
+metrics = ""
+
+[[interfaces]]
+name = "dc"
+port = "net_af_packet0"
+address = "10.1.0.2/24"
+gateway = "10.1.0.1"
+
+[[frontends]]
+name = "web-fe"
+address = "10.1.0.100"
+interface = "dc"
+
+[[backend_pools]]
+name = "web"
+members = [
+  {{ name = "b1", address = "10.1.0.11" }},
+  {{ name = "b2", address = "10.1.0.12" }},
+  {{ name = "b3", address = "10.1.0.13" }},
+]
+
+[[probes]]
+name = "http-80"
+protocol = "http"
+port = 80
+request_path = "/health"
+interval_seconds = {PROBE_INTERVAL_SECS}
+probe_threshold = {PROBE_THRESHOLD}
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "web-fe"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 80
+backend_pool = "web"
+probe = "http-80"
+"#,
+        profile = profile.display(),
+        socket = socket.display(),
+    );
+    let path = dir.join("vipmux.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// `vipmux status --json` parsed, if the appliance answers.
+fn status(socket: &Path) -> Option<serde_json::Value> {
+    let out = Command::new(VIPMUX)
+        .args(["status", "--json", "--socket"])
+        .arg(socket)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// (healthy, last_probe) of member `name`.
+fn member(status: &serde_json::Value, name: &str) -> Option<(bool, String)> {
+    status["pools"].as_array()?.iter().find_map(|p| {
+        p["members"].as_array()?.iter().find_map(|m| {
+            (m["name"] == name).then(|| {
+                (
+                    m["healthy"].as_bool().unwrap_or(false),
+                    m["last_probe"].as_str().unwrap_or("").to_string(),
+                )
+            })
+        })
+    })
+}
+
+fn requests(topo: &Topology, n: usize) -> Result<BTreeMap<String, Vec<BackendReply>>, String> {
+    let client = topo.ns("client");
+    let url = format!("http://{}:{}/", topo.get("VIP"), topo.get("HTTP_PORT"));
+    let mut seen: BTreeMap<String, Vec<BackendReply>> = BTreeMap::new();
+    for i in 0..n {
+        let body = curl_from(&client, &url).map_err(|e| format!("request {i}: {e}"))?;
+        let reply = BackendReply::parse(&body)
+            .ok_or_else(|| format!("request {i}: unexpected answer {body:?}"))?;
+        seen.entry(reply.backend.clone()).or_default().push(reply);
+    }
+    Ok(seen)
+}
+
+/// Stops vipmux with SIGTERM and waits (bounded) for it to exit; true when it exited cleanly.
+fn stop(mut child: NsChild) -> bool {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let exited = wait_until(Duration::from_secs(20), || !child.is_running());
+    let ok = exited
+        && child
+            .child_mut()
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.success());
+    drop(child);
+    ok
+}
+
+fn scenario(topo: &Topology, socket: &Path) -> Result<(), String> {
+    let st = wait_for(Duration::from_secs(60), || {
+        status(socket).filter(|s| s["forwarding"] == true)
+    })
+    .ok_or("vipmux status never reported forwarding")?;
+    let _ = st;
+    let all_up = wait_for(Duration::from_secs(30), || {
+        let s = status(socket)?;
+        ["b1", "b2", "b3"]
+            .iter()
+            .all(|m| member(&s, m).is_some_and(|(h, _)| h))
+            .then_some(s)
+    });
+    if all_up.is_none() {
+        return Err(format!(
+            "members never all healthy: {}",
+            status(socket)
+                .map(|s| s["pools"].to_string())
+                .unwrap_or_default()
+        ));
+    }
+    let seen = requests(topo, 100)?;
+    for b in topo.list("BACKEND_ROLES") {
+        if !seen.contains_key(&b) {
+            return Err(format!(
+                "backend {b} got none of 100 requests: {:?}",
+                seen.keys()
+            ));
+        }
+    }
+    for r in seen.values().flatten() {
+        if r.client_ip != topo.get("CLIENT_IP") {
+            return Err(format!(
+                "backend saw source {} instead of the client: {r:?}",
+                r.client_ip
+            ));
+        }
+    }
+    eprintln!(
+        "spread over backends: {:?}",
+        seen.iter()
+            .map(|(k, v)| (k.clone(), v.len()))
+            .collect::<Vec<_>>()
+    );
+
+    // b2's HTTP server stops: its probe fails and it takes no new flows.
+    topo.backend("stop", "b2", &["http"])?;
+    let bound = Duration::from_secs(PROBE_INTERVAL_SECS * PROBE_THRESHOLD + 1 + 5);
+    let down = wait_for(bound, || {
+        let s = status(socket)?;
+        member(&s, "b2").filter(|(h, _)| !h)
+    })
+    .ok_or("b2 never reported down")?;
+    if !down.1.contains("down") || !(down.1.contains("refused") || down.1.contains("timeout")) {
+        return Err(format!("b2 down without its probe reason: {:?}", down.1));
+    }
+    eprintln!("b2: {}", down.1);
+    let after = requests(topo, 30)?;
+    if after.contains_key("b2") {
+        return Err(format!(
+            "b2 still got new flows after going down: {:?}",
+            after.keys()
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn nat_through_vip_and_probe_down() {
+    if skip_unless_root("nat_through_vip_and_probe_down") {
+        return;
+    }
+    let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
+    let socket = topo.state_dir().join("vipmux.sock");
+    let config = write_config(topo.state_dir(), &socket);
+    let log = topo.state_dir().join("vipmux.log");
+    let child = spawn_in_ns(
+        &topo.ns("mux"),
+        &[
+            VIPMUX,
+            "run",
+            "--config",
+            &config.to_string_lossy(),
+            "--eal=--vdev=net_af_packet0,iface=mux0",
+        ],
+        &log,
+    )
+    .expect("start vipmux");
+    let result = scenario(&topo, &socket);
+    let clean = stop(child);
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let socket_left = socket.exists();
+    let down = topo.down();
+    if let Err(e) = &result {
+        eprintln!("--- vipmux log ---\n{log_text}");
+        panic!("{e}");
+    }
+    assert!(clean, "vipmux did not exit cleanly on SIGTERM:\n{log_text}");
+    assert!(!socket_left, "control socket left behind");
+    down.expect("topology down");
+}
