@@ -105,12 +105,12 @@ impl Worker<'_> {
                     &mut verdicts[..n],
                     now,
                 );
+                let mut fwd_fail = 0usize;
                 burst.drain_each(|i, m| match &verdicts[i] {
                     Verdict::Forward { port } => {
                         if let Some(out) = outs.get_mut(*port) {
                             if let Err(m) = out.push(m) {
-                                let o = self.tx[*port].tx_burst(out);
-                                tx_full += o.unsent as u64;
+                                fwd_fail += self.tx[*port].tx_burst(out).unsent;
                                 let _ = out.push(m);
                             }
                         }
@@ -124,8 +124,11 @@ impl Worker<'_> {
                 });
                 for (p, out) in outs.iter_mut().enumerate() {
                     if !out.is_empty() {
-                        tx_full += self.tx[p].tx_burst(out).unsent as u64;
+                        fwd_fail += self.tx[p].tx_burst(out).unsent;
                     }
+                }
+                if fwd_fail > 0 {
+                    pipeline.note_tx(fwd_fail);
                 }
             }
             if !slot.inject.is_empty() {

@@ -2,7 +2,9 @@
 //! MUX namespace, real curl clients and Python HTTP backends. 100 requests through the VIP all
 //! succeed, spread over the three backends, which see the client's address; then one backend's
 //! HTTP server stops: its probe fails, `vipmux status --json` shows it down with the probe's
-//! reason, and it gets no new flows. Needs root; skipped otherwise.
+//! reason, and it gets no new flows. A second test drives the control surfaces: `flows`,
+//! `diagnose`, the Prometheus endpoint, and `reload` (a broken file changes nothing; a valid one
+//! removing a member applies at once). Needs root; skipped otherwise.
 
 mod common;
 
@@ -12,12 +14,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    curl_from, skip_unless_root, spawn_in_ns, wait_for, wait_until, BackendReply, NsChild, Topology,
+    curl_from, ns_exec, skip_unless_root, spawn_in_ns, wait_for, wait_until, BackendReply, NsChild,
+    Topology,
 };
 
 const VIPMUX: &str = env!("CARGO_BIN_EXE_vipmux");
 const PROBE_INTERVAL_SECS: u64 = 1;
 const PROBE_THRESHOLD: u64 = 2;
+const METRICS: &str = "127.0.0.1:19469";
 
 fn write_config(dir: &Path, socket: &Path) -> PathBuf {
     let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config/ci-af-packet.toml");
@@ -32,7 +36,7 @@ flow_table_capacity = 65536
 
 [control]
 socket = "{socket}"
-metrics = ""
+metrics = "{METRICS}"
 
 [[interfaces]]
 name = "dc"
@@ -135,12 +139,27 @@ fn stop(mut child: NsChild) -> bool {
     ok
 }
 
-fn scenario(topo: &Topology, socket: &Path) -> Result<(), String> {
-    let st = wait_for(Duration::from_secs(60), || {
+/// Runs `vipmux <args> --socket S`; (exit success, stdout, stderr).
+fn cli(socket: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(VIPMUX)
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .output()
+        .expect("run vipmux client");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits (bounded) until the appliance forwards and every member is healthy.
+fn wait_ready(socket: &Path) -> Result<(), String> {
+    wait_for(Duration::from_secs(60), || {
         status(socket).filter(|s| s["forwarding"] == true)
     })
     .ok_or("vipmux status never reported forwarding")?;
-    let _ = st;
     let all_up = wait_for(Duration::from_secs(30), || {
         let s = status(socket)?;
         ["b1", "b2", "b3"]
@@ -156,6 +175,11 @@ fn scenario(topo: &Topology, socket: &Path) -> Result<(), String> {
                 .unwrap_or_default()
         ));
     }
+    Ok(())
+}
+
+fn scenario(topo: &Topology, socket: &Path) -> Result<(), String> {
+    wait_ready(socket)?;
     let seen = requests(topo, 100)?;
     for b in topo.list("BACKEND_ROLES") {
         if !seen.contains_key(&b) {
@@ -202,9 +226,13 @@ fn scenario(topo: &Topology, socket: &Path) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn nat_through_vip_and_probe_down() {
-    if skip_unless_root("nat_through_vip_and_probe_down") {
+/// Starts vipmux in the one-arm topology, runs `scenario`, stops vipmux (SIGTERM) and tears the
+/// topology down whatever happened; panics with the vipmux log on failure.
+fn with_appliance(
+    name: &str,
+    scenario: impl FnOnce(&Topology, &Path, &Path) -> Result<(), String>,
+) {
+    if skip_unless_root(name) {
         return;
     }
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
@@ -223,7 +251,7 @@ fn nat_through_vip_and_probe_down() {
         &log,
     )
     .expect("start vipmux");
-    let result = scenario(&topo, &socket);
+    let result = scenario(&topo, &socket, &config);
     let clean = stop(child);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     let socket_left = socket.exists();
@@ -235,4 +263,116 @@ fn nat_through_vip_and_probe_down() {
     assert!(clean, "vipmux did not exit cleanly on SIGTERM:\n{log_text}");
     assert!(!socket_left, "control socket left behind");
     down.expect("topology down");
+}
+
+#[test]
+fn nat_through_vip_and_probe_down() {
+    with_appliance("nat_through_vip_and_probe_down", |topo, socket, _| {
+        scenario(topo, socket)
+    });
+}
+
+fn control_scenario(topo: &Topology, socket: &Path, config: &Path) -> Result<(), String> {
+    wait_ready(socket)?;
+    requests(topo, 20)?;
+
+    // flows: the connections just made are listed (closing flows linger briefly).
+    let (ok, out, err) = cli(socket, &["flows", "--json"]);
+    if !ok {
+        return Err(format!("vipmux flows failed: {err}"));
+    }
+    let flows: serde_json::Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
+    let listed = flows["flows"].as_array().map(Vec::len).unwrap_or(0);
+    if listed == 0
+        || flows["flows"][0]["client"]
+            .as_str()
+            .is_none_or(|c| !c.starts_with(topo.get("CLIENT_IP")))
+    {
+        return Err(format!("flows does not list the client's flows: {}", out));
+    }
+
+    // metrics on the namespace's loopback.
+    let mux = topo.ns("mux");
+    ns_exec(&mux, &["ip", "link", "set", "lo", "up"]);
+    let url = format!("http://{METRICS}/metrics");
+    let metrics = wait_for(Duration::from_secs(10), || {
+        let out = ns_exec(&mux, &["curl", "-s", "-m", "2", &url]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("vipmux_forwarding 1").then_some(text)
+    })
+    .ok_or("metrics endpoint never reported vipmux_forwarding 1")?;
+    let new_flows: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("vipmux_rule_new_flows_total{frontend=\"web-fe\",rule=\"web\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .ok_or_else(|| format!("no rule new-flows sample in:\n{metrics}"))?;
+    if new_flows < 20 {
+        return Err(format!("rule new flows {new_flows} < 20 requests"));
+    }
+
+    // diagnose: a member whose probe fails is reported (once down) with the reason.
+    topo.backend("stop", "b1", &["http"])?;
+    let finding = wait_for(Duration::from_secs(10), || {
+        let (ok, out, _) = cli(socket, &["diagnose", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+        ok.then_some(())?;
+        v["findings"].as_array()?.iter().find_map(|f| {
+            (f["check"] == "probe_failing"
+                && f["severity"] == "error"
+                && f["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("10.1.0.11")))
+            .then(|| f["seen"].as_str().unwrap_or("").to_string())
+        })
+    })
+    .ok_or("diagnose never reported b1's failing probe")?;
+    if !finding.contains("refused") {
+        return Err(format!("diagnose finding without the reason: {finding}"));
+    }
+
+    // reload: a broken file is refused and changes nothing.
+    let text = std::fs::read_to_string(config).map_err(|e| e.to_string())?;
+    let bad = config.with_file_name("bad.toml");
+    std::fs::write(
+        &bad,
+        text.replace("probe = \"http-80\"", "probe = \"nope\""),
+    )
+    .map_err(|e| e.to_string())?;
+    let (ok, _, err) = cli(socket, &["reload", "--file", &bad.to_string_lossy()]);
+    if ok || !err.contains("nope") {
+        return Err(format!(
+            "broken reload not refused with the error: ok={ok} {err}"
+        ));
+    }
+    let gen = status(socket).ok_or("no status")?["config_generation"].clone();
+    if gen != 1 {
+        return Err(format!("generation changed by a refused reload: {gen}"));
+    }
+    // A valid file without b3 applies at once.
+    let two = config.with_file_name("two.toml");
+    let without_b3: String = text
+        .lines()
+        .filter(|l| !l.contains("\"b3\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&two, without_b3).map_err(|e| e.to_string())?;
+    let (ok, out, err) = cli(socket, &["reload", "--file", &two.to_string_lossy()]);
+    if !ok {
+        return Err(format!("valid reload failed: {out} {err}"));
+    }
+    let st = status(socket).ok_or("no status")?;
+    if st["config_generation"] != 2 || member(&st, "b3").is_some() {
+        return Err(format!("reload not applied: {st}"));
+    }
+    // b1 is down and b3 gone: every new flow goes to b2.
+    let after = requests(topo, 20)?;
+    if after.keys().any(|k| k != "b2") {
+        return Err(format!("flows after reload went to {:?}", after.keys()));
+    }
+    Ok(())
+}
+
+#[test]
+fn control_surfaces_and_reload() {
+    with_appliance("control_surfaces_and_reload", control_scenario);
 }

@@ -205,7 +205,7 @@ impl ApplianceControl {
             "received": c.rx,
             "transmitted": c.tx,
             "drops": drops,
-            "tx_full": tx_full,
+            "tx_full_originated": tx_full,
             "exception_queue_full": exc_drops,
             "untracked": c.untracked,
             "expired_flows": c.expired_flows,
@@ -234,9 +234,11 @@ impl ApplianceControl {
         let (c, exc_drops, tx_full) = self.shared.aggregate();
         let mut drops: Vec<(String, u64)> = DropReason::ALL
             .iter()
-            .map(|r| (r.name().to_string(), c.drop_count(*r)))
+            .map(|r| {
+                let extra = if *r == DropReason::TxFull { tx_full } else { 0 };
+                (r.name().to_string(), c.drop_count(*r) + extra)
+            })
             .collect();
-        drops.push(("tx_full".into(), tx_full));
         drops.push(("slow_path_queue_full".into(), exc_drops));
         ApplianceMetrics {
             forwarding: self.shared.forwarding.load(Ordering::SeqCst),

@@ -64,7 +64,9 @@ pub struct WorkerSlot {
     pub inject: ArrayQueue<(Mbuf, usize)>,
     /// Frames dropped because `exceptions` was full.
     pub exception_drops: AtomicU64,
-    /// Frames the tx queues refused (freed).
+    /// Frames the worker originated or transmitted for the slow path (RSTs, injected frames)
+    /// that the tx queues refused (freed); refused forwarded frames are in the pipeline's
+    /// `tx_full` counter.
     pub tx_full: AtomicU64,
     /// The worker's counters as of its last publication.
     pub counters: Mutex<WorkerCounters>,

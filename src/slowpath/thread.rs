@@ -341,7 +341,11 @@ impl Loop<'_, '_> {
 
     fn apply_health(&mut self, change: &HealthChange) {
         let meta = self.t.shared.targets.load();
-        let Some(m) = meta.get(change.id as usize) else {
+        // A change queued before a reload may name an id that now stands for another member.
+        let Some(m) = meta
+            .get(change.id as usize)
+            .filter(|m| m.addr == change.addr)
+        else {
             return;
         };
         let state = if change.up {
@@ -420,8 +424,23 @@ impl Loop<'_, '_> {
         shared.snapshot.store(Arc::new(snap));
         shared.targets.store(Arc::new(meta));
         if let Some(p) = shared.prober.get() {
-            if let Err(e) = p.update_targets(targets) {
-                tracing::warn!("prober update failed: {e}");
+            match p.update_targets(targets) {
+                Ok(report) => {
+                    // New targets, and those whose probe changed, start over as Unknown (a
+                    // stale result of an earlier configuration must not keep them up).
+                    let meta = shared.targets.load();
+                    let mut changed = false;
+                    for id in report.added.iter().chain(&report.reset) {
+                        if let Some(m) = meta.get(*id as usize) {
+                            self.health.set(&m.probe, m.addr, ProbeState::Unknown);
+                            changed = true;
+                        }
+                    }
+                    if changed {
+                        self.recompile();
+                    }
+                }
+                Err(e) => tracing::warn!("prober update failed: {e}"),
             }
         }
         if let Ok(mut p) = shared.config_path.lock() {
