@@ -4,7 +4,9 @@
 //! HTTP server stops: its probe fails, `vipmux status --json` shows it down with the probe's
 //! reason, and it gets no new flows. A second test drives the control surfaces: `flows`,
 //! `diagnose`, the Prometheus endpoint, and `reload` (a broken file changes nothing; a valid one
-//! removing a member applies at once). Needs root; skipped otherwise.
+//! removing a member applies at once). The first test runs on the built-in default DPDK profile,
+//! the second on `dpdk-config/ci-af-packet.toml`; both take hugepages when the machine has them,
+//! else the `--no-huge` fallback. Needs root; skipped otherwise.
 
 mod common;
 
@@ -23,14 +25,21 @@ const PROBE_INTERVAL_SECS: u64 = 1;
 const PROBE_THRESHOLD: u64 = 2;
 const METRICS: &str = "127.0.0.1:19469";
 
-fn write_config(dir: &Path, socket: &Path) -> PathBuf {
-    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config/ci-af-packet.toml");
+/// Writes the test configuration; `with_profile` names the CI profile, else the built-in default
+/// profile is used.
+fn write_config(dir: &Path, socket: &Path, with_profile: bool) -> PathBuf {
+    let profile = if with_profile {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config/ci-af-packet.toml");
+        format!("dpdk_profile = \"{}\"", p.display())
+    } else {
+        String::new()
+    };
     let text = format!(
         r#"[appliance]
 name = "e2e"
 
 [dataplane]
-dpdk_profile = "{profile}"
+{profile}
 workers = 1
 flow_table_capacity = 65536
 
@@ -74,7 +83,6 @@ backend_port = 80
 backend_pool = "web"
 probe = "http-80"
 "#,
-        profile = profile.display(),
         socket = socket.display(),
     );
     let path = dir.join("vipmux.toml");
@@ -230,6 +238,7 @@ fn scenario(topo: &Topology, socket: &Path) -> Result<(), String> {
 /// topology down whatever happened; panics with the vipmux log on failure.
 fn with_appliance(
     name: &str,
+    with_profile: bool,
     scenario: impl FnOnce(&Topology, &Path, &Path) -> Result<(), String>,
 ) {
     if skip_unless_root(name) {
@@ -237,7 +246,7 @@ fn with_appliance(
     }
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
     let socket = topo.state_dir().join("vipmux.sock");
-    let config = write_config(topo.state_dir(), &socket);
+    let config = write_config(topo.state_dir(), &socket, with_profile);
     let log = topo.state_dir().join("vipmux.log");
     let child = spawn_in_ns(
         &topo.ns("mux"),
@@ -267,9 +276,11 @@ fn with_appliance(
 
 #[test]
 fn nat_through_vip_and_probe_down() {
-    with_appliance("nat_through_vip_and_probe_down", |topo, socket, _| {
-        scenario(topo, socket)
-    });
+    with_appliance(
+        "nat_through_vip_and_probe_down",
+        false,
+        |topo, socket, _| scenario(topo, socket),
+    );
 }
 
 fn control_scenario(topo: &Topology, socket: &Path, config: &Path) -> Result<(), String> {
@@ -374,5 +385,5 @@ fn control_scenario(topo: &Topology, socket: &Path, config: &Path) -> Result<(),
 
 #[test]
 fn control_surfaces_and_reload() {
-    with_appliance("control_surfaces_and_reload", control_scenario);
+    with_appliance("control_surfaces_and_reload", true, control_scenario);
 }

@@ -34,8 +34,9 @@ use crate::slowpath::thread::{SlowPathThread, SlowTx};
 use crate::wire::MacAddr;
 use crate::worker::Worker;
 
-/// The profile used when the configuration names none: EAL main core 0, workers from core 1,
-/// hugepages if available; the ports come from `--eal` vdevs.
+/// The start of the profile used when the configuration names none: EAL main core 0, workers
+/// from core 1, hugepages if available; [`default_profile`] adds one port per interface, whose
+/// device comes from `--eal` (`--vdev=...` or `-a PCI`).
 pub const DEFAULT_PROFILE: &str = r#"
 cores = [0, 1]
 hugepages = "auto"
@@ -44,6 +45,15 @@ adaptive_polling = true
 [eal]
 args = ["--no-pci", "--log-level=*:notice"]
 "#;
+
+/// The built-in profile for `config`: [`DEFAULT_PROFILE`] plus a `[[ports]]` table per interface.
+pub fn default_profile(config: &Config) -> Result<Profile, crate::dpdk::ProfileError> {
+    let mut text = DEFAULT_PROFILE.to_string();
+    for ifc in &config.interfaces {
+        text.push_str(&format!("\n[[ports]]\nname = {:?}\n", ifc.port));
+    }
+    Profile::parse(&text, "built-in default profile")
+}
 
 /// Recently-expired record size per worker.
 const RECENT_CAPACITY: usize = 65_536;
@@ -113,7 +123,7 @@ pub fn run(config_path: &Path, eal_extra: &[String]) -> Result<ExitCode, BoxErro
             let path = resolve_profile(config_path, p);
             Profile::load(&path).map_err(|e| format!("{}: {e}", path.display()))?
         }
-        None => Profile::parse(DEFAULT_PROFILE, "built-in default profile")?,
+        None => default_profile(&config)?,
     };
     let workers = config.dataplane.workers.max(1) as usize;
     signal::install_stop_handler()?;
@@ -339,4 +349,52 @@ pub fn run(config_path: &Path, eal_extra: &[String]) -> Result<ExitCode, BoxErro
     result?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_str(
+            "[[interfaces]]\nname = \"dc\"\nport = \"net_af_packet0\"\naddress = \"10.1.0.2/24\"\n",
+            "test",
+        )
+        .expect("valid config")
+    }
+
+    #[test]
+    fn default_profile_has_the_interfaces_ports() {
+        let p = default_profile(&config()).expect("default profile");
+        assert_eq!(p.main_core(), Some(0));
+        assert_eq!(p.worker_cores(), &[1]);
+        assert_eq!(p.ports.len(), 1);
+        assert_eq!(p.ports[0].name, "net_af_packet0");
+        assert!(p.ports[0].vdev.is_none());
+    }
+
+    #[test]
+    fn profile_relative_to_config_dir() {
+        let dir = std::env::temp_dir().join(format!("vipmux-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("p.toml"), "").expect("write");
+        let cfg = dir.join("vipmux.toml");
+        assert_eq!(resolve_profile(&cfg, "p.toml"), dir.join("p.toml"));
+        assert_eq!(
+            resolve_profile(&cfg, "missing.toml"),
+            PathBuf::from("missing.toml")
+        );
+        assert_eq!(
+            resolve_profile(&cfg, "/abs/x.toml"),
+            PathBuf::from("/abs/x.toml")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn workers_get_profile_cores_round_robin() {
+        let p = default_profile(&config()).expect("default profile");
+        assert_eq!(worker_cores(&p, 3), vec![Some(1), Some(1), Some(1)]);
+        assert_eq!(tap_port_name(2), "net_tap_vmx2");
+    }
 }

@@ -297,10 +297,10 @@ impl Loop<'_, '_> {
                         self.send_frame(iface, &frame);
                     }
                     Action::ToKernel { iface } => self.send_tap(iface, m),
-                    Action::DeliverToFlow { .. } => {
-                        // ICMP errors about flows are not forwarded to backends yet: counted.
-                        shared.slow_tx_drops.fetch_add(1, Ordering::Relaxed);
-                    }
+                    // ICMP errors about flows are not yet forwarded to the flow's backend (that
+                    // needs a lookup in the owning worker's table): dropped, counted by the slow
+                    // path as `icmp_errors_to_flows`.
+                    Action::DeliverToFlow { .. } => {}
                     Action::Drop(_) => {}
                 }
             }
@@ -518,5 +518,109 @@ impl SlowPathThread<'_> {
         }
         l.flush();
         tracing::info!("slow path stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::Health;
+
+    const CONFIG: &str = r#"
+[[interfaces]]
+name = "dc"
+port = "net_af_packet0"
+address = "10.1.0.2/24"
+gateway = "10.1.0.1"
+
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+interface = "dc"
+
+[[backend_pools]]
+name = "web"
+members = [
+  { name = "a", address = "10.1.0.11" },
+  { name = "b", address = "10.2.0.12" },
+]
+
+[[probes]]
+name = "http"
+protocol = "http"
+port = 80
+request_path = "/health"
+interval_seconds = 2
+probe_threshold = 3
+
+[[probes]]
+name = "tcp"
+protocol = "tcp"
+port = 22
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_pool = "web"
+probe = "http"
+
+[[load_balancing_rules]]
+name = "ssh"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 22
+backend_pool = "web"
+probe = "tcp"
+"#;
+
+    fn snapshot() -> Snapshot {
+        let c = Config::from_str(CONFIG, "test").expect("valid config");
+        Snapshot::compile(&c, &Health::new())
+    }
+
+    #[test]
+    fn one_target_per_probe_and_member() {
+        let (targets, meta) = probe_targets(&snapshot());
+        assert_eq!(targets.len(), 4);
+        assert_eq!(meta.len(), 4);
+        for (i, t) in targets.iter().enumerate() {
+            assert_eq!(t.id as usize, i);
+            assert_eq!(t.addr, meta[i].addr);
+        }
+        let http: Vec<_> = targets
+            .iter()
+            .zip(&meta)
+            .filter(|(_, m)| m.probe == "http")
+            .collect();
+        assert_eq!(http.len(), 2);
+        assert_eq!(http[0].0.spec.protocol, ProbeProtocol::Http);
+        assert_eq!(http[0].0.spec.request_path, "/health");
+        assert_eq!(http[0].0.spec.interval, Duration::from_secs(2));
+        assert_eq!(http[0].0.spec.threshold, 3);
+    }
+
+    #[test]
+    fn wants_next_hops_and_gateway() {
+        let w = wanted_neighbours(&snapshot());
+        let gw = Ipv4Addr::new(10, 1, 0, 1);
+        assert!(w.contains(&(Ipv4Addr::new(10, 1, 0, 11), 0)));
+        assert!(w.contains(&(gw, 0)), "gateway wanted: {w:?}");
+        // the off-link member is reached through the gateway: no entry for it
+        assert!(!w.iter().any(|(ip, _)| *ip == Ipv4Addr::new(10, 2, 0, 12)));
+    }
+
+    #[test]
+    fn frontends_down_until_probed() {
+        let f = frontends_of(&snapshot());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].addr, Ipv4Addr::new(10, 1, 0, 100));
+        assert_eq!(f[0].iface, 0);
+        assert!(!f[0].any_member_up);
+        let i = interfaces_of(&snapshot(), &[MacAddr([2, 0, 0, 0, 0, 1])]);
+        assert_eq!(i[0].addr, Ipv4Addr::new(10, 1, 0, 2));
+        assert_eq!(i[0].gateway, Some(Ipv4Addr::new(10, 1, 0, 1)));
+        assert_eq!(i[0].mac, MacAddr([2, 0, 0, 0, 0, 1]));
     }
 }
