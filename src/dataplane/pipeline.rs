@@ -266,21 +266,24 @@ fn handle<B: PacketBuf>(
     slot: Option<SlotId>,
     now: u32,
 ) -> Verdict {
-    let valid = slot.filter(|id| cx.table.slot(*id).is_some_and(|(k, _)| k == key));
-    let entry = if let Some(id) = valid {
-        cx.table.slot_mut(id, key)
-    } else if cx.inserted {
-        cx.table.lookup(key, hash)
-    } else {
-        None
-    };
-    let expired = match entry {
-        Some(e) if !e.is_expired(now) => {
-            return known(cx.counters, cx.hops, view, buf, m, e, now);
+    let mut expired = None;
+    if let Some(id) = slot {
+        if let Some(e) = cx.table.slot_mut(id, key) {
+            if !e.is_expired(now) {
+                return known(cx.counters, cx.hops, view, buf, m, e, now);
+            }
+            expired = Some(*e);
         }
-        Some(e) => Some(*e),
-        None => None,
-    };
+    }
+    if expired.is_none() && cx.inserted {
+        // An insert earlier in this burst may have stored this key (or moved nothing: re-check).
+        if let Some(e) = cx.table.lookup(key, hash) {
+            if !e.is_expired(now) {
+                return known(cx.counters, cx.hops, view, buf, m, e, now);
+            }
+            expired = Some(*e);
+        }
+    }
     if let Some(old) = expired {
         // Expired before the sweep got there: remove, remember, queue its RSTs.
         if cx.table.remove(key, hash).is_some() {

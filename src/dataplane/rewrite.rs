@@ -61,7 +61,7 @@ enum End {
 
 /// Rewrites an address and (for TCP/UDP with `port` Some) a port, updating the IPv4 and L4
 /// checksums incrementally. The frame was validated by `classify`; every access is still checked.
-#[inline]
+#[inline(always)]
 fn nat(frame: &mut [u8], m: &Meta, end: End, addr: u32, port: Option<u16>) {
     let (l3, l4, end_ip) = (
         usize::from(m.l3),
@@ -115,7 +115,7 @@ fn nat(frame: &mut [u8], m: &Meta, end: End, addr: u32, port: Option<u16>) {
 }
 
 /// Changes only the destination port (floating IP with a backend port ≠ frontend port).
-#[inline]
+#[inline(always)]
 fn dst_port_only(frame: &mut [u8], m: &Meta, port: u16) {
     if port == m.dport {
         return;
@@ -136,7 +136,7 @@ fn dst_port_only(frame: &mut [u8], m: &Meta, port: u16) {
 }
 
 /// Decrements the TTL with an incremental checksum update.
-#[inline]
+#[inline(always)]
 fn decrement_ttl(frame: &mut [u8], m: &Meta) {
     let l3 = usize::from(m.l3);
     if let Some(ipb) = frame.get_mut(l3..l3 + 20) {
@@ -145,7 +145,7 @@ fn decrement_ttl(frame: &mut [u8], m: &Meta) {
 }
 
 /// Writes the Ethernet addresses of `hop`.
-#[inline]
+#[inline(always)]
 fn set_macs(frame: &mut [u8], hop: &Hop) {
     if let Some(h) = frame.get_mut(..12) {
         h[..6].copy_from_slice(&hop.dst_mac.0);
@@ -154,7 +154,7 @@ fn set_macs(frame: &mut [u8], hop: &Hop) {
 }
 
 /// The MTU verdict for a packet of `m.ip_len` bytes plus `overhead` leaving by `hop`.
-#[inline]
+#[inline(always)]
 fn mtu_check(view: &View<'_>, hop: &Hop, m: &Meta, overhead: usize) -> Option<Verdict> {
     let mtu = usize::from(view.ports.get(hop.port).map_or(u16::MAX, |p| p.mtu));
     if usize::from(m.ip_len) + overhead <= mtu {
@@ -193,6 +193,7 @@ pub fn to_member<B: PacketBuf + ?Sized>(
     }
     let has_ports = matches!(m.proto, protocol::TCP | protocol::UDP);
     if encap == DsrEncapsulation::None {
+        // NAT / MAC rewrite: in place.
         let f = buf.data_mut();
         if t.floating {
             if has_ports {
@@ -205,12 +206,26 @@ pub fn to_member<B: PacketBuf + ?Sized>(
         set_macs(f, hop);
         return Verdict::Forward { port: hop.port };
     }
-    // Encapsulation: room for the outer headers in front of the L3 header.
+    encapsulate(buf, m, t, hop, view, encap, overhead)
+}
+
+/// The IPIP/GUE delivery (out of line: the NAT fast path stays small).
+#[inline(never)]
+fn encapsulate<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    m: &Meta,
+    t: &Target,
+    hop: &Hop,
+    view: &View<'_>,
+    encap: DsrEncapsulation,
+    overhead: usize,
+) -> Verdict {
+    // Room for the outer headers in front of the L3 header.
     let l3 = usize::from(m.l3);
     if buf.headroom() + l3 < overhead + l3 || buf.len() < l3 {
         return Verdict::Drop(DropReason::NoHeadroom);
     }
-    if has_ports {
+    if matches!(m.proto, protocol::TCP | protocol::UDP) {
         dst_port_only(buf.data_mut(), m, t.port);
     }
     let Some(port_info) = view.ports.get(hop.port) else {
