@@ -4,6 +4,7 @@
 //! `dataplane`) that works on byte buffers and never sees DPDK, the one `unsafe` FFI room
 //! (`dpdk`), and the appliance around them (`worker`, `slowpath`, `control`, `pktgen`, `cli`).
 
+pub mod appliance;
 pub mod balance;
 pub mod cli;
 pub mod config;
@@ -13,3 +14,4 @@ pub mod dpdk;
 pub mod flow;
 pub mod slowpath;
 pub mod wire;
+pub mod worker;

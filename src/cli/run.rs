@@ -1,4 +1,4 @@
-//! `vipmux run`: the appliance in the foreground (`--config`, not built yet), or ports-only mode
+//! `vipmux run`: the appliance in the foreground (`--config`, see `crate::appliance`), or ports-only mode
 //! (`--profile`): EAL, ports up, link state, per-second port counters until SIGINT/SIGTERM, and
 //! optionally a forwarding worker (`--forward io|macswap`) to measure the tight-loop rate.
 
@@ -33,6 +33,9 @@ pub struct Args {
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long)]
     pub duration: Option<u64>,
+    /// Log format on stderr (filter from VIPMUX_LOG or RUST_LOG, default info).
+    #[arg(long, value_enum, default_value_t = crate::control::LogFormat::Human)]
+    pub log_format: crate::control::LogFormat,
 }
 
 /// What a forwarding worker does to each packet.
@@ -46,6 +49,10 @@ pub enum ForwardMode {
 
 /// Entry point of `vipmux run`.
 pub fn main(args: Args) -> CliResult {
+    if let Some(config) = &args.config {
+        crate::control::init_logging(args.log_format, "info")?;
+        return crate::appliance::run(config, &args.eal);
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -53,12 +60,9 @@ pub fn main(args: Args) -> CliResult {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    match (&args.config, &args.profile) {
-        (Some(config), _) => {
-            Err(format!("run --config {}: appliance not built yet", config.display()).into())
-        }
-        (None, Some(profile)) => ports_only(profile, &args),
-        (None, None) => Err("run: give --config FILE or --profile FILE".into()),
+    match &args.profile {
+        Some(profile) => ports_only(profile, &args),
+        None => Err("run: give --config FILE or --profile FILE".into()),
     }
 }
 

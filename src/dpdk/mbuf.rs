@@ -174,6 +174,44 @@ impl Mbuf {
     }
 }
 
+impl crate::wire::PacketBuf for Mbuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        Mbuf::data(self)
+    }
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        Mbuf::data_mut(self)
+    }
+    #[inline]
+    fn headroom(&self) -> usize {
+        Mbuf::headroom(self)
+    }
+    #[inline]
+    fn tailroom(&self) -> usize {
+        Mbuf::tailroom(self)
+    }
+    #[inline]
+    fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
+        Mbuf::prepend(self, n)
+    }
+    #[inline]
+    fn append(&mut self, n: usize) -> Option<&mut [u8]> {
+        Mbuf::append(self, n)
+    }
+    #[inline]
+    fn trim_front(&mut self, n: usize) -> bool {
+        self.adj(n)
+    }
+    #[inline]
+    fn truncate(&mut self, len: usize) {
+        let cur = Mbuf::len(self);
+        if len < cur {
+            self.trim(cur - len);
+        }
+    }
+}
+
 impl Drop for Mbuf {
     fn drop(&mut self) {
         // SAFETY: we own the mbuf and drop it exactly once; rte_pktmbuf_free frees every segment.
@@ -312,6 +350,20 @@ impl Burst {
         }
         self.len = kept;
         len - kept
+    }
+
+    /// Hands every mbuf, in order, with its index, to `f` (which takes ownership); the burst is
+    /// empty afterwards.
+    #[inline]
+    pub fn drain_each(&mut self, mut f: impl FnMut(usize, Mbuf)) {
+        let len = self.len;
+        // Mark the burst empty first so a panic in `f` leaks rather than double-frees.
+        self.len = 0;
+        for i in 0..len {
+            // SAFETY: slot i is initialised (i < old len) and read exactly once.
+            let m = unsafe { self.slots[i].assume_init_read() };
+            f(i, m);
+        }
     }
 
     /// Frees every mbuf held.

@@ -25,8 +25,8 @@ pub use error::{strerror, DpdkError};
 pub use mbuf::{Burst, Mbuf, BURST_SIZE};
 pub use mempool::Mempool;
 pub use port::{
-    port_by_name, port_count, port_name, rss_wanted, LinkStatus, MacAddr, Port, PortConfig, PortId,
-    PortInfo, PortStats, QueueId, RxQueue, TxOutcome, TxQueue,
+    port_by_name, port_count, port_name, port_queue_limits, rss_wanted, LinkStatus, MacAddr, Port,
+    PortConfig, PortId, PortInfo, PortStats, QueueId, RxQueue, TxOutcome, TxQueue,
 };
 pub use profile::{HugepageMode, HugepageStatus, MemoryPlan, Profile, ProfileError};
 pub use thread::{DpdkThread, Lcore};

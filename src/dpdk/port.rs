@@ -198,6 +198,16 @@ fn check(ret: i32, call: &'static str, detail: impl FnOnce() -> String) -> Resul
     }
 }
 
+/// The most rx and tx queues the device named `name` supports (before configuring it).
+pub fn port_queue_limits(eal: &Eal, name: &str) -> Result<(u16, u16), DpdkError> {
+    let id = port_by_name(eal, name)?;
+    let mut info = sys::rte_eth_dev_info::default();
+    // SAFETY: valid port id (just looked up) and out pointer to a properly sized struct.
+    let ret = unsafe { sys::rte_eth_dev_info_get(id.0, &mut info) };
+    check(ret, "rte_eth_dev_info_get", || name.to_owned())?;
+    Ok((info.max_rx_queues, info.max_tx_queues))
+}
+
 /// A configured port. Stopped and closed on drop (or explicitly with `close`).
 ///
 /// Queue handles borrow the port, so it cannot be stopped or closed while a worker still holds

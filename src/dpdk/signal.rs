@@ -4,9 +4,11 @@ use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static RELOAD: AtomicBool = AtomicBool::new(false);
 
 const SIGINT: c_int = 2;
 const SIGTERM: c_int = 15;
+const SIGHUP: c_int = 1;
 const SIG_ERR: usize = usize::MAX;
 
 extern "C" {
@@ -29,6 +31,26 @@ pub fn install_stop_handler() -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+extern "C" fn on_reload_signal(_signum: c_int) {
+    // Only an atomic store: async-signal-safe.
+    RELOAD.store(true, Ordering::Relaxed);
+}
+
+/// Installs a handler so SIGHUP requests a reload (see [`take_reload_request`]).
+pub fn install_reload_handler() -> std::io::Result<()> {
+    // SAFETY: as in `install_stop_handler`: the handler only performs an atomic store.
+    let previous = unsafe { signal(SIGHUP, on_reload_signal) };
+    if previous == SIG_ERR {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// True (once) when SIGHUP arrived since the last call.
+pub fn take_reload_request() -> bool {
+    RELOAD.swap(false, Ordering::Relaxed)
 }
 
 /// True once SIGINT or SIGTERM arrived (or [`request_stop`] was called).

@@ -1,0 +1,548 @@
+//! The appliance's control surfaces: [`ControlHandler`] (status, flows, diagnose, reload,
+//! counters) and [`MetricsSource`] over the shared state.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Value};
+
+use super::state::{FlowRequest, ReloadRequest, Shared};
+use crate::balance::{RuleKind, Snapshot};
+use crate::config::AdminState;
+use crate::control::metrics::{ApplianceMetrics, MemberMetrics, RuleMetrics};
+use crate::control::report::{
+    DiagnoseReport, Finding, FlowEntry as FlowRow, FlowsReport, FrontendStatus, MemberStatus,
+    PoolStatus, RuleStatus, StatusReport,
+};
+use crate::control::{Encoder, FlowFilter, MetricsSource};
+use crate::dataplane::{DropReason, WorkerCounters};
+use crate::slowpath::probe::{HealthState, TargetStatus};
+
+/// How long a control request waits for a worker or the slow path.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default and maximum number of flows listed.
+const DEFAULT_FLOW_LIMIT: usize = 1000;
+
+/// The control handler and metrics source of a running appliance.
+#[derive(Debug, Clone)]
+pub struct ApplianceControl {
+    shared: Arc<Shared>,
+}
+
+impl ApplianceControl {
+    /// A handler over `shared`.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        ApplianceControl { shared }
+    }
+
+    fn probe_statuses(&self) -> Vec<(String, TargetStatus)> {
+        let Some(p) = self.shared.prober.get() else {
+            return Vec::new();
+        };
+        let meta = self.shared.targets.load();
+        p.snapshot()
+            .into_iter()
+            .filter_map(|s| meta.get(s.id as usize).map(|m| (m.probe.clone(), s)))
+            .collect()
+    }
+
+    /// The full status report (typed).
+    pub fn status_report(&self) -> StatusReport {
+        let snap = self.shared.snapshot.load();
+        let (counters, _, _) = self.shared.aggregate();
+        let probes = self.probe_statuses();
+        let mut by_addr: HashMap<Ipv4Addr, Vec<&(String, TargetStatus)>> = HashMap::new();
+        for p in &probes {
+            by_addr.entry(p.1.addr).or_default().push(p);
+        }
+        let frontends = snap
+            .frontends
+            .iter()
+            .map(|fe| FrontendStatus {
+                name: fe.name.clone(),
+                address: fe.addr.to_string(),
+                announced: None,
+                rules: fe
+                    .rules
+                    .iter()
+                    .filter_map(|r| snap.rule(*r))
+                    .map(|r| RuleStatus {
+                        name: r.name.clone(),
+                        kind: match r.kind {
+                            RuleKind::LoadBalancing => "lb",
+                            _ => "inbound_nat",
+                        }
+                        .into(),
+                        protocol: format!("{:?}", r.protocol).to_lowercase(),
+                        frontend_port: r.frontend_port,
+                        backend_port: r.backend_port,
+                        pool: snap
+                            .pools
+                            .get(r.pool.index())
+                            .map(|p| p.name.clone())
+                            .unwrap_or_default(),
+                        healthy_members: r.eligible.iter().filter(|e| **e).count() as u32,
+                        total_members: r.members.len() as u32,
+                        active_flows: counters
+                            .rules
+                            .get(r.id.index())
+                            .map(|c| c.active_flows())
+                            .unwrap_or(0),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let now = SystemTime::now();
+        let pools = snap
+            .pools
+            .iter()
+            .map(|pool| PoolStatus {
+                name: pool.name.clone(),
+                members: pool
+                    .members
+                    .iter()
+                    .filter_map(|m| snap.member(*m).map(|info| (*m, info)))
+                    .map(|(id, m)| {
+                        let results = by_addr.get(&m.addr).cloned().unwrap_or_default();
+                        let latest = results.iter().max_by_key(|p| p.1.last_probe);
+                        MemberStatus {
+                            name: m.name.clone(),
+                            address: m.addr.to_string(),
+                            healthy: member_healthy(&snap, id),
+                            admin_state: match m.admin_state {
+                                AdminState::Down => "down",
+                                AdminState::Up => "up",
+                                _ => "none",
+                            }
+                            .into(),
+                            last_probe: latest.map(|p| {
+                                let reason =
+                                    p.1.last_reason
+                                        .as_ref()
+                                        .map(|r| r.to_string())
+                                        .unwrap_or_else(|| "no result yet".into());
+                                format!("{} ({reason}, probe {})", p.1.state, p.0)
+                            }),
+                            last_probe_age_secs: latest.and_then(|p| {
+                                p.1.last_probe
+                                    .and_then(|t| now.duration_since(t).ok())
+                                    .map(|d| d.as_secs_f64())
+                            }),
+                            active_flows: counters
+                                .members
+                                .get(id.index())
+                                .map(|c| c.active_flows())
+                                .unwrap_or(0),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        StatusReport {
+            forwarding: self.shared.forwarding.load(Ordering::SeqCst),
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_secs: self.shared.started.elapsed().as_secs(),
+            config_path: self
+                .shared
+                .config_path
+                .lock()
+                .ok()
+                .map(|p| p.display().to_string()),
+            config_generation: self.shared.generation.load(Ordering::SeqCst),
+            workers: self.shared.workers.len() as u32,
+            frontends,
+            pools,
+        }
+    }
+
+    /// Inbound NAT port mappings: one entry per (rule, frontend port, member).
+    fn nat_mappings(snap: &Snapshot) -> Vec<Value> {
+        let mut out = Vec::new();
+        for r in &snap.rules {
+            if r.kind == RuleKind::LoadBalancing {
+                continue;
+            }
+            for m in &r.members {
+                let Some(info) = snap.member(*m) else {
+                    continue;
+                };
+                if let Some(fp) = r.frontend_port_of(*m) {
+                    out.push(json!({
+                        "rule": r.name,
+                        "frontend": format!("{}:{fp}", r.frontend_addr),
+                        "member": info.name,
+                        "backend": format!("{}:{}", info.addr, r.backend_port),
+                    }));
+                }
+            }
+        }
+        out
+    }
+
+    /// Aggregated counters as JSON.
+    pub fn counters_value(&self) -> Value {
+        let (c, exc_drops, tx_full) = self.shared.aggregate();
+        let drops: serde_json::Map<String, Value> = DropReason::ALL
+            .iter()
+            .map(|r| (r.name().to_string(), json!(c.drop_count(*r))))
+            .collect();
+        let slow = self
+            .shared
+            .slow_counters
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let slow_drops: serde_json::Map<String, Value> = crate::slowpath::DropReason::ALL
+            .iter()
+            .map(|r| (r.name().to_string(), json!(slow.dropped(*r))))
+            .collect();
+        json!({
+            "received": c.rx,
+            "transmitted": c.tx,
+            "drops": drops,
+            "tx_full_originated": tx_full,
+            "exception_queue_full": exc_drops,
+            "untracked": c.untracked,
+            "expired_flows": c.expired_flows,
+            "resets_sent": c.resets_sent,
+            "exceptions": crate::dataplane::counters::EXCEPTION_NAMES.iter().zip(c.exceptions.iter())
+                .map(|(n, v)| (n.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "slow_path": {
+                "handled": slow.handled,
+                "arp_replies": slow.arp_replies,
+                "to_kernel": slow.to_kernel,
+                "echo_replies": slow.echo_replies,
+                "unreachable_sent": slow.unreachable_sent,
+                "frag_needed_sent": slow.frag_needed_sent,
+                "time_exceeded_sent": slow.time_exceeded_sent,
+                "icmp_errors_to_flows": slow.icmp_errors_to_flows,
+                "neighbours_learned": slow.neighbours_learned,
+                "tx_dropped": self.shared.slow_tx_drops.load(Ordering::Relaxed),
+                "drops": slow_drops,
+            },
+        })
+    }
+
+    /// The metrics view of the aggregated counters.
+    pub fn metrics(&self) -> ApplianceMetrics {
+        let snap = self.shared.snapshot.load();
+        let (c, exc_drops, tx_full) = self.shared.aggregate();
+        let mut drops: Vec<(String, u64)> = DropReason::ALL
+            .iter()
+            .map(|r| {
+                let extra = if *r == DropReason::TxFull { tx_full } else { 0 };
+                (r.name().to_string(), c.drop_count(*r) + extra)
+            })
+            .collect();
+        drops.push(("slow_path_queue_full".into(), exc_drops));
+        ApplianceMetrics {
+            forwarding: self.shared.forwarding.load(Ordering::SeqCst),
+            config_generation: self.shared.generation.load(Ordering::SeqCst),
+            received: c.rx,
+            transmitted: c.tx,
+            drops,
+            rules: rule_metrics(&snap, &c),
+            members: snap
+                .members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let mc = c.members.get(i).copied().unwrap_or_default();
+                    MemberMetrics {
+                        pool: snap
+                            .pools
+                            .get(m.pool.index())
+                            .map(|p| p.name.clone())
+                            .unwrap_or_default(),
+                        member: m.name.clone(),
+                        new_flows: mc.new_flows,
+                        active_flows: mc.active_flows(),
+                        healthy: member_healthy(&snap, crate::balance::MemberId(i as u32)),
+                    }
+                })
+                .collect(),
+            snat: Vec::new(),
+        }
+    }
+
+    fn diagnose_report(&self) -> DiagnoseReport {
+        let snap = self.shared.snapshot.load();
+        let (c, _, _) = self.shared.aggregate();
+        let mut findings = Vec::new();
+        for (probe, s) in self.probe_statuses() {
+            if s.state == HealthState::Down
+                || s.last_reason.as_ref().is_some_and(|r| !r.is_success())
+            {
+                let reason = s
+                    .last_reason
+                    .as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default();
+                let fix = match reason.as_str() {
+                    "connection refused" => format!("nothing listens on {}:{}: start the service or fix the probe port", s.addr, s.spec.port),
+                    "timeout" => format!("no answer from {}:{} within the probe timeout: check that the backend's firewall allows probes from the appliance address and that the service is not hung", s.addr, s.spec.port),
+                    r if r.starts_with("HTTP") => format!("the health endpoint {} answers {r}: it must answer 200", s.spec.request_path),
+                    _ => "check the backend and the probe settings".into(),
+                };
+                findings.push(Finding {
+                    severity: if s.state == HealthState::Down {
+                        "error"
+                    } else {
+                        "warning"
+                    }
+                    .into(),
+                    check: "probe_failing".into(),
+                    subject: format!("probe {probe} member {}", s.addr),
+                    seen: format!(
+                        "state {}, last result {reason}, {} consecutive",
+                        s.state, s.consecutive
+                    ),
+                    fix,
+                });
+            }
+        }
+        for r in &snap.rules {
+            if r.all_down && !r.members.is_empty() {
+                findings.push(Finding {
+                    severity: "error".into(),
+                    check: "rule_all_members_down".into(),
+                    subject: format!("rule {}", r.name),
+                    seen: format!("none of {} members is eligible; new flows are dropped (no_healthy_backend {})", r.members.len(), c.drop_count(DropReason::NoHealthyBackend)),
+                    fix: "bring a member up (probe or admin_state), or set no_healthy_backends = \"all\"".into(),
+                });
+            }
+        }
+        let frag = c.drop_count(DropReason::Fragment);
+        if frag > 0 {
+            findings.push(Finding {
+                severity: "warning".into(),
+                check: "fragments_dropped".into(),
+                subject: "data path".into(),
+                seen: format!("{frag} IP fragments dropped"),
+                fix: "vipmux (like Azure LB) forwards no fragments: lower the sender's packet size (UDP payload <= 1472 bytes at MTU 1500) or enable path MTU discovery".into(),
+            });
+        }
+        let big = c.drop_count(DropReason::TooBig);
+        if big > 0 {
+            findings.push(Finding {
+                severity: "warning".into(),
+                check: "oversize_dropped".into(),
+                subject: "data path".into(),
+                seen: format!("{big} packets larger than the egress MTU dropped"),
+                fix: "send smaller packets (UDP payload <= 1472 bytes at MTU 1500, less with encapsulation)".into(),
+            });
+        }
+        let idle = c.drop_count(DropReason::IdleExpired);
+        if idle > 0 {
+            let no_reset: Vec<&str> = snap
+                .rules
+                .iter()
+                .filter(|r| !r.enable_tcp_reset)
+                .map(|r| r.name.as_str())
+                .collect();
+            if !no_reset.is_empty() {
+                findings.push(Finding {
+                    severity: "warning".into(),
+                    check: "idle_timeout_without_reset".into(),
+                    subject: format!("rules {}", no_reset.join(", ")),
+                    seen: format!("{idle} packets of flows lost to the idle timeout were dropped silently"),
+                    fix: "set enable_tcp_reset = true so both ends learn at once, raise idle_timeout_minutes, or use TCP keepalives shorter than the idle timeout".into(),
+                });
+            }
+        }
+        findings.sort_by_key(|f| match f.severity.as_str() {
+            "error" => 0,
+            "warning" => 1,
+            _ => 2,
+        });
+        DiagnoseReport {
+            findings,
+            checks_run: [
+                "probe_failing",
+                "rule_all_members_down",
+                "fragments_dropped",
+                "oversize_dropped",
+                "idle_timeout_without_reset",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        }
+    }
+}
+
+/// A member is healthy when it is eligible in at least one rule that uses it (or, unused, when
+/// its admin state is not down).
+fn member_healthy(snap: &Snapshot, id: crate::balance::MemberId) -> bool {
+    let mut used = false;
+    for r in &snap.rules {
+        if let Some(pos) = r.members.iter().position(|m| *m == id) {
+            used = true;
+            if r.eligible.get(pos).copied().unwrap_or(false) && !r.all_down {
+                return true;
+            }
+        }
+    }
+    !used
+        && snap
+            .member(id)
+            .is_some_and(|m| m.admin_state != AdminState::Down)
+}
+
+fn rule_metrics(snap: &Snapshot, c: &WorkerCounters) -> Vec<RuleMetrics> {
+    snap.rules
+        .iter()
+        .map(|r| {
+            let rc = c.rules.get(r.id.index()).copied().unwrap_or_default();
+            RuleMetrics {
+                frontend: snap
+                    .frontends
+                    .get(r.frontend.index())
+                    .map(|f| f.name.clone())
+                    .unwrap_or_default(),
+                rule: r.name.clone(),
+                packets: rc.packets + rc.reply_packets,
+                bytes: rc.bytes + rc.reply_bytes,
+                syns: rc.syns,
+                new_flows: rc.new_flows,
+                active_flows: rc.active_flows(),
+            }
+        })
+        .collect()
+}
+
+fn tcp_state_name(e: &crate::flow::FlowEntry) -> String {
+    format!("{:?}", e.state).to_lowercase()
+}
+
+impl crate::control::ControlHandler for ApplianceControl {
+    fn status(&self) -> Value {
+        let report = self.status_report();
+        let snap = self.shared.snapshot.load();
+        let mut v = serde_json::to_value(report).unwrap_or(Value::Null);
+        if let Value::Object(o) = &mut v {
+            o.insert(
+                "nat_mappings".into(),
+                Value::Array(Self::nat_mappings(&snap)),
+            );
+            let (c, _, _) = self.shared.aggregate();
+            let active: u64 = c.rules.iter().map(|r| r.active_flows()).sum();
+            o.insert("active_flows".into(), json!(active));
+        }
+        v
+    }
+
+    fn flows(&self, filter: &FlowFilter) -> Result<Value, String> {
+        let snap = self.shared.snapshot.load();
+        if let Some(fe) = &filter.frontend {
+            if !snap.frontends.iter().any(|f| &f.name == fe) {
+                return Err(format!("unknown frontend {fe:?}"));
+            }
+        }
+        if let Some(rule) = &filter.rule {
+            if !snap.rules.iter().any(|r| &r.name == rule) {
+                return Err(format!("unknown rule {rule:?}"));
+            }
+        }
+        let limit = filter
+            .limit
+            .unwrap_or(DEFAULT_FLOW_LIMIT)
+            .min(DEFAULT_FLOW_LIMIT * 10);
+        let mut report = FlowsReport::default();
+        let mut total = 0u64;
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        for (w, slot) in self.shared.workers.iter().enumerate() {
+            let (tx, rx) = crossbeam::channel::bounded(1);
+            if slot
+                .flow_requests
+                .send_timeout(FlowRequest { limit, reply: tx }, REQUEST_TIMEOUT)
+                .is_err()
+            {
+                return Err(format!("worker {w} does not answer"));
+            }
+            let listing = rx
+                .recv_deadline(deadline)
+                .map_err(|_| format!("worker {w} did not answer in time"))?;
+            total += listing.total;
+            for (k, e) in listing.flows {
+                let Some(rule) = snap.rule(crate::balance::RuleId(e.rule_id)) else {
+                    continue;
+                };
+                let frontend = snap
+                    .frontends
+                    .get(rule.frontend.index())
+                    .map(|f| f.name.clone())
+                    .unwrap_or_default();
+                if filter.frontend.as_ref().is_some_and(|f| *f != frontend)
+                    || filter.rule.as_ref().is_some_and(|r| *r != rule.name)
+                {
+                    continue;
+                }
+                if report.flows.len() >= limit {
+                    report.truncated = true;
+                    continue;
+                }
+                let member = snap
+                    .member(crate::balance::MemberId(e.member_id))
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default();
+                report.flows.push(FlowRow {
+                    frontend,
+                    rule: rule.name.clone(),
+                    protocol: match k.proto {
+                        6 => "tcp".into(),
+                        17 => "udp".into(),
+                        p => p.to_string(),
+                    },
+                    client: format!("{}:{}", Ipv4Addr::from(k.src_ip), k.src_port),
+                    vip: format!("{}:{}", Ipv4Addr::from(k.dst_ip), k.dst_port),
+                    backend: format!("{}:{}", Ipv4Addr::from(e.member_addr), e.backend_port),
+                    member,
+                    state: if k.proto == 17 {
+                        "udp".into()
+                    } else {
+                        tcp_state_name(&e)
+                    },
+                    idle_secs: u64::from(listing.now.saturating_sub(e.last_seen)),
+                    packets: 0,
+                    bytes: 0,
+                    worker: w as u32,
+                });
+            }
+        }
+        report.total = Some(total);
+        if total > report.flows.len() as u64 && filter.frontend.is_none() && filter.rule.is_none() {
+            report.truncated = true;
+        }
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+
+    fn diagnose(&self) -> Value {
+        serde_json::to_value(self.diagnose_report()).unwrap_or(Value::Null)
+    }
+
+    fn reload(&self, path: Option<PathBuf>) -> Result<String, String> {
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        self.shared
+            .reload_tx
+            .send_timeout(ReloadRequest { path, reply: tx }, REQUEST_TIMEOUT)
+            .map_err(|_| "the slow path does not take reload requests".to_string())?;
+        rx.recv_timeout(REQUEST_TIMEOUT * 2)
+            .map_err(|_| "the slow path did not answer the reload in time".to_string())?
+    }
+
+    fn counters(&self) -> Value {
+        self.counters_value()
+    }
+}
+
+impl MetricsSource for ApplianceControl {
+    fn render(&self, enc: &mut Encoder) {
+        self.metrics().render(enc);
+    }
+}

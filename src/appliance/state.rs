@@ -1,0 +1,221 @@
+//! State shared between the workers, the slow-path thread and the control surfaces.
+//!
+//! Workers only read the snapshot and neighbour map (`arc-swap` loads, no locks) and publish
+//! their counters every [`COUNTER_PUBLISH_INTERVAL`] with a `try_lock` that never waits. The
+//! slow path is the only writer of the snapshot and neighbour map. Control requests that need a
+//! worker (flow listing) or the slow path (reload) travel over bounded channels with a timeout.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use crossbeam::channel::{Receiver, Sender};
+use crossbeam::queue::ArrayQueue;
+
+use crate::balance::Snapshot;
+use crate::config::Config;
+use crate::dataplane::{PortInfo, WorkerCounters};
+use crate::dpdk::Mbuf;
+use crate::flow::{FlowEntry, FlowKey};
+use crate::slowpath::probe::ProberHandle;
+use crate::slowpath::{Exception, NeighbourMap, SlowPathCounters};
+
+/// How often a worker copies its counters into its [`WorkerSlot`].
+pub const COUNTER_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Frames one worker may have queued for the slow path before it drops (and counts) more.
+pub const EXCEPTION_QUEUE_DEPTH: usize = 1024;
+
+/// The most flows one worker returns to one `flows` request.
+pub const MAX_FLOWS_PER_REQUEST: usize = 10_000;
+
+/// A frame handed from a worker to the slow path: the mbuf, its ingress interface, why.
+pub type ExceptionItem = (Mbuf, usize, Exception);
+
+/// A worker's answer to a flow listing: up to the limit flows and the worker's total.
+#[derive(Debug, Clone, Default)]
+pub struct FlowListing {
+    /// The flows returned.
+    pub flows: Vec<(FlowKey, FlowEntry)>,
+    /// Flows in the worker's table (may exceed `flows.len()`).
+    pub total: u64,
+    /// The worker's coarse clock (seconds) when it answered, to compute idle times.
+    pub now: u32,
+}
+
+/// A request to list a worker's flows.
+#[derive(Debug)]
+pub struct FlowRequest {
+    /// At most this many flows.
+    pub limit: usize,
+    /// Where the answer goes.
+    pub reply: Sender<FlowListing>,
+}
+
+/// One worker's mailbox: exception queue, published counters, flow-request channel.
+pub struct WorkerSlot {
+    /// Frames for the slow path (bounded, lock-free).
+    pub exceptions: ArrayQueue<ExceptionItem>,
+    /// Frames the slow path asks this worker to transmit (port index), for ports without a
+    /// dedicated slow-path tx queue.
+    pub inject: ArrayQueue<(Mbuf, usize)>,
+    /// Frames dropped because `exceptions` was full.
+    pub exception_drops: AtomicU64,
+    /// Frames the worker originated or transmitted for the slow path (RSTs, injected frames)
+    /// that the tx queues refused (freed); refused forwarded frames are in the pipeline's
+    /// `tx_full` counter.
+    pub tx_full: AtomicU64,
+    /// The worker's counters as of its last publication.
+    pub counters: Mutex<WorkerCounters>,
+    /// Flow-listing requests (sender side; the worker holds the receiver).
+    pub flow_requests: Sender<FlowRequest>,
+}
+
+impl std::fmt::Debug for WorkerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerSlot")
+            .field("queued", &self.exceptions.len())
+            .finish()
+    }
+}
+
+/// A reload request to the slow path: optional other file, and where the answer goes.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    /// File to load instead of the current one.
+    pub path: Option<PathBuf>,
+    /// The summary or the error.
+    pub reply: Sender<Result<String, String>>,
+}
+
+/// Which (probe, member) a prober target id stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetMeta {
+    /// Probe name.
+    pub probe: String,
+    /// Member address.
+    pub addr: Ipv4Addr,
+}
+
+/// Everything shared, behind one `Arc`.
+pub struct Shared {
+    /// The compiled configuration workers use.
+    pub snapshot: ArcSwap<Snapshot>,
+    /// The configuration it was compiled from.
+    pub config: ArcSwap<Config>,
+    /// Neighbour MACs for workers.
+    pub neighbours: ArcSwap<NeighbourMap>,
+    /// Per interface: MAC, address, MTU (fixed at start).
+    pub ports: Vec<PortInfo>,
+    /// Interface names, parallel to `ports`.
+    pub port_names: Vec<String>,
+    /// One slot per worker.
+    pub workers: Vec<WorkerSlot>,
+    /// True once ports are up and every worker polls.
+    pub forwarding: AtomicBool,
+    /// Workers that entered their loop.
+    pub workers_running: AtomicU64,
+    /// Configuration generation (1 after start).
+    pub generation: AtomicU64,
+    /// Start time.
+    pub started: Instant,
+    /// The configuration file.
+    pub config_path: Mutex<PathBuf>,
+    /// Reload requests to the slow path.
+    pub reload_tx: Sender<ReloadRequest>,
+    /// The prober (set by the slow path once spawned).
+    pub prober: OnceLock<Arc<ProberHandle>>,
+    /// Prober target ids -> (probe, member).
+    pub targets: ArcSwap<Vec<TargetMeta>>,
+    /// Slow-path counters, published by the slow path.
+    pub slow_counters: Mutex<SlowPathCounters>,
+    /// Slow-path frames that the physical or TAP tx queues refused, and DeliverToFlow drops.
+    pub slow_tx_drops: AtomicU64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("ports", &self.port_names)
+            .field("workers", &self.workers.len())
+            .finish()
+    }
+}
+
+impl Shared {
+    /// Shared state for `workers` workers; returns it with the workers' flow-request receivers
+    /// and the slow path's reload receiver.
+    #[allow(clippy::type_complexity)]
+    pub fn new(
+        config: Config,
+        config_path: PathBuf,
+        snapshot: Snapshot,
+        ports: Vec<PortInfo>,
+        port_names: Vec<String>,
+        workers: usize,
+    ) -> (
+        Arc<Shared>,
+        Vec<Receiver<FlowRequest>>,
+        Receiver<ReloadRequest>,
+    ) {
+        let mut slots = Vec::with_capacity(workers);
+        let mut receivers = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = crossbeam::channel::bounded(4);
+            slots.push(WorkerSlot {
+                exceptions: ArrayQueue::new(EXCEPTION_QUEUE_DEPTH),
+                inject: ArrayQueue::new(EXCEPTION_QUEUE_DEPTH),
+                exception_drops: AtomicU64::new(0),
+                tx_full: AtomicU64::new(0),
+                counters: Mutex::new(WorkerCounters::default()),
+                flow_requests: tx,
+            });
+            receivers.push(rx);
+        }
+        let (reload_tx, reload_rx) = crossbeam::channel::bounded(4);
+        let shared = Arc::new(Shared {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            config: ArcSwap::from_pointee(config),
+            neighbours: ArcSwap::from_pointee(NeighbourMap::default()),
+            ports,
+            port_names,
+            workers: slots,
+            forwarding: AtomicBool::new(false),
+            workers_running: AtomicU64::new(0),
+            generation: AtomicU64::new(1),
+            started: Instant::now(),
+            config_path: Mutex::new(config_path),
+            reload_tx,
+            prober: OnceLock::new(),
+            targets: ArcSwap::from_pointee(Vec::new()),
+            slow_counters: Mutex::new(SlowPathCounters::default()),
+            slow_tx_drops: AtomicU64::new(0),
+        });
+        (shared, receivers, reload_rx)
+    }
+
+    /// The workers' counters summed, plus the exception-queue and tx-full drops.
+    pub fn aggregate(&self) -> (WorkerCounters, u64, u64) {
+        let mut total = WorkerCounters::default();
+        let (mut exc, mut txf) = (0, 0);
+        for w in &self.workers {
+            if let Ok(c) = w.counters.lock() {
+                total.add(&c);
+            }
+            exc += w.exception_drops.load(Ordering::Relaxed);
+            txf += w.tx_full.load(Ordering::Relaxed);
+        }
+        (total, exc, txf)
+    }
+
+    /// Frees every frame still queued for the slow path (at shutdown, before the mempool goes).
+    pub fn drain_exceptions(&self) {
+        for w in &self.workers {
+            while w.exceptions.pop().is_some() {}
+            while w.inject.pop().is_some() {}
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Classification of one received frame: Ethernet (one optional 802.1Q tag) → IPv4 → TCP, UDP,
+//! ICMP or another protocol, into a [`Meta`] the rest of the pipeline works from, or an early
+//! verdict (slow path or drop).
+//!
+//! Order of checks: ARP → slow path; other non-IPv4 ethertypes → `unsupported`; IPv4 header
+//! (version, IHL, total length within the frame; IP options are accepted and skipped) →
+//! `bad_header`; destination = an appliance interface address → slow path (`ToAppliance`, the
+//! kernel reassembles and answers); fragments → slow path, counted `fragment`; ICMP to a frontend
+//! → slow path; ICMP errors in transit → slow path; TTL ≤ 1 → slow path, counted `ttl`; TCP data
+//! offset and UDP length → `bad_header`. Every read is bounds-checked by the `wire` views, so no
+//! input can make it read past the frame or panic.
+
+use super::reason::DropReason;
+use super::{Verdict, View};
+use crate::slowpath::Exception;
+use crate::wire::{ethertype, protocol, EthernetFrame, Ipv4Packet, TcpPacket, UdpPacket};
+
+/// What the pipeline needs to know about a classified IPv4 packet (offsets into the frame).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// Offset of the IPv4 header (14, or 18 behind a tag).
+    pub l3: u16,
+    /// Offset of the transport header.
+    pub l4: u16,
+    /// IPv4 total length.
+    pub ip_len: u16,
+    /// 802.1Q TCI of the received frame, if tagged (kept on output).
+    pub vlan: Option<u16>,
+    /// IP protocol.
+    pub proto: u8,
+    /// TTL as received.
+    pub ttl: u8,
+    /// DF flag.
+    pub df: bool,
+    /// TCP flags byte (0 for other protocols).
+    pub tcp_flags: u8,
+    /// Source address (host order).
+    pub src: u32,
+    /// Destination address (host order).
+    pub dst: u32,
+    /// Source port (0 without ports).
+    pub sport: u16,
+    /// Destination port (0 without ports).
+    pub dport: u16,
+    /// TCP sequence number.
+    pub seq: u32,
+    /// TCP acknowledgement number.
+    pub ack: u32,
+    /// TCP payload length.
+    pub payload: u32,
+}
+
+/// ICMP types that are errors about another packet (unreachable, time exceeded, parameter problem).
+#[inline]
+fn is_icmp_error(t: u8) -> bool {
+    matches!(t, 3 | 4 | 5 | 11 | 12)
+}
+
+/// Classifies `frame`. `Err` carries the final verdict (already decided here).
+#[inline]
+pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
+    let bad = Err(Verdict::Drop(DropReason::BadHeader));
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return bad;
+    };
+    let Ok(l3) = eth.l3() else {
+        return bad;
+    };
+    if l3.ethertype != ethertype::IPV4 {
+        return Err(if l3.ethertype == ethertype::ARP {
+            Verdict::ToSlowPath(Exception::Arp)
+        } else {
+            Verdict::Drop(DropReason::Unsupported)
+        });
+    }
+    let off = l3.offset;
+    let Some(ipb) = frame.get(off..) else {
+        return bad;
+    };
+    let Ok(ip) = Ipv4Packet::new_checked(ipb) else {
+        return bad;
+    };
+    let dst = u32::from(ip.dst_addr());
+    if view.ports.iter().any(|p| u32::from(p.addr) == dst) {
+        return Err(Verdict::ToSlowPath(Exception::ToAppliance));
+    }
+    if ip.is_fragment() {
+        return Err(Verdict::ToSlowPath(Exception::Fragment));
+    }
+    let hl = ip.header_len();
+    let ip_len = ip.total_len() as usize;
+    let proto = ip.protocol();
+    let l4 = off + hl;
+    let mut m = Meta {
+        l3: off as u16,
+        l4: l4 as u16,
+        ip_len: ip_len as u16,
+        vlan: l3.vlan_tci,
+        proto,
+        ttl: ip.ttl(),
+        df: ip.dont_frag(),
+        tcp_flags: 0,
+        src: u32::from(ip.src_addr()),
+        dst,
+        sport: 0,
+        dport: 0,
+        seq: 0,
+        ack: 0,
+        payload: 0,
+    };
+    let Some(seg) = frame.get(l4..off + ip_len) else {
+        return bad;
+    };
+    match proto {
+        protocol::TCP => {
+            let Ok(t) = TcpPacket::new_checked(seg) else {
+                return bad;
+            };
+            m.sport = t.src_port();
+            m.dport = t.dst_port();
+            m.seq = t.seq_number();
+            m.ack = t.ack_number();
+            m.tcp_flags = seg[13];
+            m.payload = (seg.len() - t.header_len()) as u32;
+        }
+        protocol::UDP => {
+            let Ok(u) = UdpPacket::new_checked(seg) else {
+                return bad;
+            };
+            m.sport = u.src_port();
+            m.dport = u.dst_port();
+        }
+        protocol::ICMP => {
+            let Some(&t) = seg.first() else {
+                return bad;
+            };
+            if view.snapshot.is_frontend(dst) {
+                return Err(Verdict::ToSlowPath(Exception::IcmpToFrontend));
+            }
+            if is_icmp_error(t) {
+                return Err(Verdict::ToSlowPath(Exception::IcmpError));
+            }
+        }
+        _ => {}
+    }
+    if m.ttl <= 1 {
+        return Err(Verdict::ToSlowPath(Exception::TtlExceeded));
+    }
+    Ok(m)
+}

@@ -1,0 +1,240 @@
+//! [`WorkerCounters`]: plain per-worker integers (no atomics, no sharing) that the slow path
+//! aggregates: received, transmitted, one counter per [`DropReason`], one per slow-path
+//! [`Exception`] kind, and per rule / per member counters indexed by the snapshot's `RuleId` /
+//! `MemberId`.
+//!
+//! Active-flow gauges are derived: flows created minus flows removed (expired, evicted,
+//! replaced), so the packet path only ever increments. The per-rule and per-member vectors grow
+//! (never shrink) when a snapshot with more rules or members arrives; that allocation happens once
+//! per such snapshot, between bursts, never per packet. Indices are those of the snapshot current
+//! when the event happened: after a reload that renumbers rules, the slow path (which knows both
+//! snapshots) attributes them.
+
+use super::reason::DropReason;
+use crate::slowpath::Exception;
+
+/// Number of [`Exception`] kinds counted in [`WorkerCounters::exceptions`].
+pub const EXCEPTION_KINDS: usize = 7;
+
+/// Counter index of an exception kind (stable order: arp, icmp_to_frontend, to_appliance,
+/// fragment, too_big, ttl_exceeded, icmp_error).
+#[inline]
+pub const fn exception_index(e: Exception) -> usize {
+    match e {
+        Exception::Arp => 0,
+        Exception::IcmpToFrontend => 1,
+        Exception::ToAppliance => 2,
+        Exception::Fragment => 3,
+        Exception::TooBig { .. } => 4,
+        Exception::TtlExceeded => 5,
+        Exception::IcmpError => 6,
+    }
+}
+
+/// Names of the exception counters, parallel to [`WorkerCounters::exceptions`].
+pub const EXCEPTION_NAMES: [&str; EXCEPTION_KINDS] = [
+    "arp",
+    "icmp_to_frontend",
+    "to_appliance",
+    "fragment",
+    "too_big",
+    "ttl_exceeded",
+    "icmp_error",
+];
+
+/// Counters of one rule on one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleCounters {
+    /// Client-to-backend packets forwarded.
+    pub packets: u64,
+    /// Client-to-backend bytes forwarded (IPv4 total length, before encapsulation).
+    pub bytes: u64,
+    /// NAT replies (backend to client) forwarded.
+    pub reply_packets: u64,
+    /// NAT reply bytes forwarded.
+    pub reply_bytes: u64,
+    /// TCP SYNs (without ACK) received for the rule.
+    pub syns: u64,
+    /// Flows created (new flows, including rehashed mid-flow packets).
+    pub new_flows: u64,
+    /// Flows removed (expired, evicted, replaced).
+    pub removed_flows: u64,
+}
+
+impl RuleCounters {
+    /// Live flows of this rule on this worker (created minus removed).
+    #[inline]
+    pub fn active_flows(&self) -> u64 {
+        self.new_flows.saturating_sub(self.removed_flows)
+    }
+}
+
+/// Counters of one member on one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemberCounters {
+    /// Flows assigned to the member (new flows and UDP flows moved to it).
+    pub new_flows: u64,
+    /// Flows that left the member (removed, or UDP flows moved away).
+    pub removed_flows: u64,
+}
+
+impl MemberCounters {
+    /// Live flows of this member on this worker.
+    #[inline]
+    pub fn active_flows(&self) -> u64 {
+        self.new_flows.saturating_sub(self.removed_flows)
+    }
+}
+
+/// All counters of one worker (see the module documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerCounters {
+    /// Frames received (passed to `Pipeline::process`).
+    pub rx: u64,
+    /// Frames given a `Forward` verdict (the worker reports ring-full failures via `note_tx`).
+    pub tx: u64,
+    /// One counter per [`DropReason`], indexed by [`DropReason::index`].
+    pub drops: [u64; DropReason::COUNT],
+    /// Frames handed to the slow path, per [`exception_index`].
+    pub exceptions: [u64; EXCEPTION_KINDS],
+    /// Packets forwarded without a flow entry (table full).
+    pub untracked: u64,
+    /// Flows expired by the idle sweep (or found expired on lookup).
+    pub expired_flows: u64,
+    /// RST frames emitted at idle expiry.
+    pub resets_sent: u64,
+    /// Per rule, indexed by `RuleId`.
+    pub rules: Vec<RuleCounters>,
+    /// Per member, indexed by `MemberId`.
+    pub members: Vec<MemberCounters>,
+}
+
+impl WorkerCounters {
+    /// Zeroed counters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The counter of `reason`.
+    #[inline]
+    pub fn drop_count(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()]
+    }
+
+    /// The counter of exception kind `e`.
+    #[inline]
+    pub fn exception_count(&self, e: Exception) -> u64 {
+        self.exceptions[exception_index(e)]
+    }
+
+    /// Counts one `reason` event.
+    #[inline(always)]
+    pub fn count_drop(&mut self, reason: DropReason) {
+        self.drops[reason.index()] += 1;
+    }
+
+    /// Counts one hand-off to the slow path.
+    #[inline(always)]
+    pub fn count_exception(&mut self, e: Exception) {
+        self.exceptions[exception_index(e)] += 1;
+    }
+
+    /// Grows the per-rule and per-member vectors to at least these sizes (between bursts).
+    #[inline]
+    pub fn ensure(&mut self, rules: usize, members: usize) {
+        if self.rules.len() < rules {
+            self.rules.resize(rules, RuleCounters::default());
+        }
+        if self.members.len() < members {
+            self.members.resize(members, MemberCounters::default());
+        }
+    }
+
+    /// Adds `other` into `self` (the slow path's aggregation over workers).
+    pub fn add(&mut self, other: &WorkerCounters) {
+        self.rx += other.rx;
+        self.tx += other.tx;
+        for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.exceptions.iter_mut().zip(other.exceptions.iter()) {
+            *a += b;
+        }
+        self.untracked += other.untracked;
+        self.expired_flows += other.expired_flows;
+        self.resets_sent += other.resets_sent;
+        self.ensure(other.rules.len(), other.members.len());
+        for (a, b) in self.rules.iter_mut().zip(other.rules.iter()) {
+            a.packets += b.packets;
+            a.bytes += b.bytes;
+            a.reply_packets += b.reply_packets;
+            a.reply_bytes += b.reply_bytes;
+            a.syns += b.syns;
+            a.new_flows += b.new_flows;
+            a.removed_flows += b.removed_flows;
+        }
+        for (a, b) in self.members.iter_mut().zip(other.members.iter()) {
+            a.new_flows += b.new_flows;
+            a.removed_flows += b.removed_flows;
+        }
+    }
+
+    /// Accounts a flow of `rule` to `member` being created.
+    #[inline(always)]
+    pub(crate) fn flow_created(&mut self, rule: u32, member: u32) {
+        if let Some(r) = self.rules.get_mut(rule as usize) {
+            r.new_flows += 1;
+        }
+        if let Some(m) = self.members.get_mut(member as usize) {
+            m.new_flows += 1;
+        }
+    }
+
+    /// Accounts a flow of `rule` to `member` being removed.
+    #[inline(always)]
+    pub(crate) fn flow_removed(&mut self, rule: u32, member: u32) {
+        if let Some(r) = self.rules.get_mut(rule as usize) {
+            r.removed_flows += 1;
+        }
+        if let Some(m) = self.members.get_mut(member as usize) {
+            m.removed_flows += 1;
+        }
+    }
+
+    /// Accounts a flow moving from member `from` to member `to`.
+    #[inline]
+    pub(crate) fn flow_moved(&mut self, from: u32, to: u32) {
+        if let Some(m) = self.members.get_mut(from as usize) {
+            m.removed_flows += 1;
+        }
+        if let Some(m) = self.members.get_mut(to as usize) {
+            m.new_flows += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauges_and_aggregation() {
+        let mut a = WorkerCounters::new();
+        a.ensure(2, 3);
+        a.flow_created(1, 2);
+        a.flow_created(1, 2);
+        a.flow_removed(1, 2);
+        a.flow_created(9, 9); // out of range: ignored, no panic
+        assert_eq!(a.rules[1].active_flows(), 1);
+        assert_eq!(a.members[2].active_flows(), 1);
+        a.count_drop(DropReason::NoRule);
+        a.count_exception(Exception::TooBig { mtu: 1400 });
+        let mut total = WorkerCounters::new();
+        total.add(&a);
+        total.add(&a);
+        assert_eq!(total.drop_count(DropReason::NoRule), 2);
+        assert_eq!(total.exception_count(Exception::TooBig { mtu: 0 }), 2);
+        assert_eq!(total.rules[1].active_flows(), 2);
+        assert_eq!(EXCEPTION_NAMES.len(), EXCEPTION_KINDS);
+    }
+}

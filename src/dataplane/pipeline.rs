@@ -1,0 +1,500 @@
+//! [`Pipeline`]: one worker's data path state (flow table, recently-expired record, counters,
+//! next-hop cache, scratch) and the burst loop `process` (see the parent module for the
+//! decisions it implements).
+
+use super::classify::{classify, Meta};
+use super::counters::WorkerCounters;
+use super::expiry::{Pending, Scratch};
+use super::reason::DropReason;
+use super::rewrite::{reply_to_client, to_member, Target};
+use super::route::{client_hop, HopCache};
+use super::{PipelineConfig, Verdict, View, BURST};
+use crate::balance::hash::flow_hash;
+use crate::balance::snapshot::{MemberId, Rule};
+use crate::config::{MissingFlow, Protocol};
+use crate::flow::{
+    hash_burst, tcp_flags, track, track_udp, Direction, FlowEntry, FlowFlags, FlowKey, FlowTable,
+    InsertResult, RecentlyExpired, SlotId, DEFAULT_TABLE_SEED,
+};
+use crate::slowpath::Exception;
+use crate::wire::{protocol, PacketBuf};
+use std::net::Ipv4Addr;
+
+/// One worker's data path (see the module documentation).
+pub struct Pipeline {
+    pub(super) table: FlowTable,
+    pub(super) recent: RecentlyExpired,
+    pub(super) counters: WorkerCounters,
+    pub(super) hops: HopCache,
+    pub(super) pending: Pending,
+    pub(super) scratch: Scratch,
+    pub(super) seed: u64,
+    keys: [FlowKey; BURST],
+    hashes: [u64; BURST],
+    slots: [Option<SlotId>; BURST],
+    metas: [Meta; BURST],
+    idx: [u8; BURST],
+}
+
+/// The mutable state one packet's decision touches (disjoint borrows of the pipeline).
+struct Cx<'p> {
+    table: &'p mut FlowTable,
+    recent: &'p mut RecentlyExpired,
+    counters: &'p mut WorkerCounters,
+    hops: &'p mut HopCache,
+    pending: &'p mut Pending,
+    seed: u64,
+    /// An insert happened earlier in this burst: burst lookup results may be stale.
+    inserted: bool,
+}
+
+impl Pipeline {
+    /// A pipeline with all its memory allocated (flow table, recently-expired record, scratch).
+    pub fn new(cfg: &PipelineConfig) -> Self {
+        Pipeline {
+            table: FlowTable::new(cfg.flow_capacity),
+            recent: RecentlyExpired::new(cfg.recent_capacity, cfg.recent_window_secs),
+            counters: WorkerCounters::new(),
+            hops: HopCache::new(),
+            pending: Pending::new(),
+            scratch: Scratch::new(),
+            seed: DEFAULT_TABLE_SEED,
+            keys: [FlowKey::default(); BURST],
+            hashes: [0; BURST],
+            slots: [None; BURST],
+            metas: [Meta::default(); BURST],
+            idx: [0; BURST],
+        }
+    }
+
+    /// This worker's counters.
+    pub fn counters(&self) -> &WorkerCounters {
+        &self.counters
+    }
+
+    /// Every flow entry of this worker (walks the whole table: for `vipmux flows`, not per packet).
+    pub fn flows(&self) -> impl Iterator<Item = (&FlowKey, &FlowEntry)> {
+        self.table.iter()
+    }
+
+    /// Number of flow entries stored (live or not yet swept).
+    pub fn flow_count(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Bytes held by the flow table and the recently-expired record.
+    pub fn memory_bytes(&self) -> usize {
+        self.table.memory_bytes() + self.recent.memory_bytes()
+    }
+
+    /// Buckets of the flow table (a full expiry sweep is `buckets / budget` calls of `expire`).
+    pub fn flow_buckets(&self) -> usize {
+        self.table.buckets()
+    }
+
+    /// The worker reports what `tx_burst` did with the forwarded frames: `failed` count as
+    /// `tx_full` and are taken back from `tx`.
+    pub fn note_tx(&mut self, failed: usize) {
+        self.counters.tx = self.counters.tx.saturating_sub(failed as u64);
+        self.counters.drops[DropReason::TxFull.index()] += failed as u64;
+    }
+
+    /// Grows counters and refreshes the next-hop cache for `view` (between bursts).
+    pub(super) fn prepare(&mut self, view: &View<'_>) {
+        let s = view.snapshot;
+        self.counters.ensure(s.rules.len(), s.members.len());
+        self.hops.refresh(view);
+    }
+
+    /// Processes a burst: one verdict per frame in `verdicts[i]`, frames rewritten in place
+    /// (encapsulation prepends into the headroom). Handles `min(pkts.len(), verdicts.len())`
+    /// frames, in chunks of [`BURST`].
+    pub fn process<B: PacketBuf>(
+        &mut self,
+        view: &View<'_>,
+        in_port: usize,
+        pkts: &mut [B],
+        verdicts: &mut [Verdict],
+        now: u32,
+    ) {
+        let _ = in_port; // all ports are one routing domain; kept for per-port policy later
+        let n = pkts.len().min(verdicts.len());
+        self.prepare(view);
+        let mut start = 0;
+        while start < n {
+            let end = (start + BURST).min(n);
+            self.burst(view, &mut pkts[start..end], &mut verdicts[start..end], now);
+            start = end;
+        }
+    }
+
+    #[inline]
+    fn burst<B: PacketBuf>(
+        &mut self,
+        view: &View<'_>,
+        pkts: &mut [B],
+        verdicts: &mut [Verdict],
+        now: u32,
+    ) {
+        let n = pkts.len();
+        let Pipeline {
+            table,
+            recent,
+            counters,
+            hops,
+            pending,
+            seed,
+            keys,
+            hashes,
+            slots,
+            metas,
+            idx,
+            ..
+        } = self;
+        counters.rx += n as u64;
+        // 1. classify
+        let mut c = 0;
+        for (i, p) in pkts.iter().enumerate() {
+            match classify(p.data(), view) {
+                Ok(m) => {
+                    metas[c] = m;
+                    keys[c] = FlowKey::new(m.src, m.dst, m.sport, m.dport, m.proto);
+                    idx[c] = i as u8;
+                    c += 1;
+                }
+                Err(v) => verdicts[i] = v,
+            }
+        }
+        // 2. hash, prefetch, look up the whole burst
+        hash_burst(&keys[..c], *seed, &mut hashes[..c]);
+        table.prefetch_burst(&hashes[..c]);
+        table.lookup_burst(&keys[..c], &hashes[..c], &mut slots[..c]);
+        // 3. decide and rewrite
+        let mut cx = Cx {
+            table,
+            recent,
+            counters,
+            hops,
+            pending,
+            seed: *seed,
+            inserted: false,
+        };
+        for j in 0..c {
+            let i = usize::from(idx[j]);
+            if let Some(p) = pkts.get_mut(i) {
+                verdicts[i] = handle(
+                    &mut cx, view, p, &metas[j], &keys[j], hashes[j], slots[j], now,
+                );
+            }
+        }
+        // 4. count verdicts
+        let counters = cx.counters;
+        for v in verdicts.iter().take(n) {
+            match *v {
+                Verdict::Forward { .. } => counters.tx += 1,
+                Verdict::Drop(r) => counters.count_drop(r),
+                Verdict::ToSlowPath(e) => {
+                    counters.count_exception(e);
+                    match e {
+                        Exception::Fragment => counters.count_drop(DropReason::Fragment),
+                        Exception::TtlExceeded => counters.count_drop(DropReason::Ttl),
+                        Exception::TooBig { .. } => counters.count_drop(DropReason::TooBig),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Does `r` match a packet to `m.dst:m.dport` with `m.proto`?
+#[inline(always)]
+fn rule_matches(r: &Rule, m: &Meta) -> bool {
+    if u32::from(r.frontend_addr) != m.dst {
+        return false;
+    }
+    if r.ha_ports {
+        return true;
+    }
+    let proto_ok = match r.protocol {
+        Protocol::Tcp => m.proto == protocol::TCP,
+        Protocol::Udp => m.proto == protocol::UDP,
+        Protocol::All => m.proto == protocol::TCP || m.proto == protocol::UDP,
+    };
+    proto_ok && m.dport >= r.frontend_port && m.dport <= r.frontend_port_end
+}
+
+#[inline(always)]
+fn is_syn(m: &Meta) -> bool {
+    m.proto == protocol::TCP && m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+}
+
+#[inline(always)]
+fn dist_hash(view: &View<'_>, rule: &Rule, m: &Meta) -> u64 {
+    flow_hash(
+        view.snapshot.hash_seed,
+        rule.load_distribution,
+        m.src,
+        m.dst,
+        m.proto,
+        m.sport,
+        m.dport,
+    )
+}
+
+#[inline(always)]
+fn track_packet(e: &mut FlowEntry, m: &Meta, dir: Direction, now: u32) {
+    if m.proto == protocol::TCP {
+        track(e, dir, m.tcp_flags, m.seq, m.ack, m.payload, now);
+    } else if dir == Direction::ClientToServer {
+        track_udp(e, now);
+    } else {
+        e.touch(now);
+    }
+}
+
+/// One packet's decision and rewrite.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn handle<B: PacketBuf>(
+    cx: &mut Cx<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    m: &Meta,
+    key: &FlowKey,
+    hash: u64,
+    slot: Option<SlotId>,
+    now: u32,
+) -> Verdict {
+    let mut expired = None;
+    if let Some(id) = slot {
+        if let Some(e) = cx.table.slot_mut(id, key) {
+            if !e.is_expired(now) {
+                return known(cx.counters, cx.hops, view, buf, m, e, now);
+            }
+            expired = Some(*e);
+        }
+    }
+    if expired.is_none() && cx.inserted {
+        // An insert earlier in this burst may have stored this key (or moved nothing: re-check).
+        if let Some(e) = cx.table.lookup(key, hash) {
+            if !e.is_expired(now) {
+                return known(cx.counters, cx.hops, view, buf, m, e, now);
+            }
+            expired = Some(*e);
+        }
+    }
+    if let Some(old) = expired {
+        // Expired before the sweep got there: remove, remember, queue its RSTs.
+        if cx.table.remove(key, hash).is_some() {
+            cx.counters.flow_removed(old.rule_id, old.member_id);
+            cx.counters.expired_flows += 1;
+        }
+        if old.should_record_expiry() {
+            cx.recent.note_expired(hash, now);
+        }
+        if old.wants_reset_on_expiry() {
+            cx.pending.push(*key, old);
+        }
+    }
+    miss(cx, view, buf, m, key, hash, now)
+}
+
+/// A packet of a known, live flow.
+#[inline]
+fn known<B: PacketBuf>(
+    counters: &mut WorkerCounters,
+    hops: &mut HopCache,
+    view: &View<'_>,
+    buf: &mut B,
+    m: &Meta,
+    e: &mut FlowEntry,
+    now: u32,
+) -> Verdict {
+    let snap = view.snapshot;
+    let rule = match snap.rules.get(e.rule_id as usize) {
+        Some(r) if rule_matches(r, m) => r,
+        _ => match snap.lookup(m.dst, m.proto, m.dport) {
+            Some(r) => {
+                e.rule_id = r.id.0;
+                r
+            }
+            None => return Verdict::Drop(DropReason::NoRule),
+        },
+    };
+    let rid = rule.id;
+    let mid = match snap.members.get(e.member_id as usize) {
+        Some(mi) if u32::from(mi.addr) == e.member_addr && mi.pool == rule.pool => {
+            Some(MemberId(e.member_id))
+        }
+        _ => snap.rule_member_by_addr(rid, e.member_addr),
+    };
+    let tcp = m.proto == protocol::TCP;
+    let mid = match mid {
+        Some(x) if tcp || snap.is_eligible(rid, x) => x,
+        _ => {
+            // Member gone (reload) or a non-TCP flow whose member is no longer eligible: move.
+            let h = dist_hash(view, rule, m);
+            let Some(n) = snap.choose(rid, m.dport, h) else {
+                return Verdict::Drop(DropReason::NoHealthyBackend);
+            };
+            let Some(info) = snap.member(n) else {
+                return Verdict::Drop(DropReason::NoRoute);
+            };
+            counters.flow_moved(e.member_id, n.0);
+            e.member_id = n.0;
+            e.member_addr = u32::from(info.addr);
+            e.backend_port = rule.backend_port_for(m.dport);
+            n
+        }
+    };
+    track_packet(e, m, Direction::ClientToServer, now);
+    if let Some(rc) = counters.rules.get_mut(rid.index()) {
+        rc.packets += 1;
+        rc.bytes += u64::from(m.ip_len);
+        rc.syns += u64::from(is_syn(m));
+    }
+    let t = Target {
+        addr: e.member_addr,
+        port: e.backend_port,
+        floating: e.flags.contains(FlowFlags::FLOATING),
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+    };
+    match hops.member(view, mid) {
+        Ok(hop) => to_member(buf, m, &t, &hop, view),
+        Err(r) => Verdict::Drop(r),
+    }
+}
+
+/// A packet without a (live) flow entry.
+#[inline(never)]
+fn miss<B: PacketBuf>(
+    cx: &mut Cx<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    m: &Meta,
+    key: &FlowKey,
+    hash: u64,
+    now: u32,
+) -> Verdict {
+    let snap = view.snapshot;
+    let Some(rule) = snap.lookup(m.dst, m.proto, m.dport) else {
+        return not_inbound(cx, view, buf, m, now);
+    };
+    let rid = rule.id;
+    let tcp = m.proto == protocol::TCP;
+    let syn = is_syn(m);
+    if let Some(rc) = cx.counters.rules.get_mut(rid.index()) {
+        rc.packets += 1;
+        rc.bytes += u64::from(m.ip_len);
+        rc.syns += u64::from(syn);
+    }
+    if tcp && !syn {
+        if cx.recent.recently_expired(hash, now) {
+            return Verdict::Drop(DropReason::IdleExpired);
+        }
+        if snap.missing_flow == MissingFlow::Drop {
+            return Verdict::Drop(DropReason::NoFlow);
+        }
+    } else if syn {
+        cx.recent.forget(hash);
+    }
+    let h = dist_hash(view, rule, m);
+    let Some(mid) = snap.choose(rid, m.dport, h) else {
+        return Verdict::Drop(DropReason::NoHealthyBackend);
+    };
+    let Some(info) = snap.member(mid) else {
+        return Verdict::Drop(DropReason::NoRoute);
+    };
+    let mut flags = FlowFlags::NONE;
+    if rule.floating_ip {
+        flags.insert(FlowFlags::FLOATING);
+    }
+    if rule.enable_tcp_reset && tcp {
+        flags.insert(FlowFlags::RESET_ENABLED);
+    }
+    let mut e = FlowEntry::new(
+        rid.0,
+        u32::from(info.addr),
+        rule.backend_port_for(m.dport),
+        mid.0,
+        flags,
+        rule.idle_timeout_secs.max(1),
+        now,
+    );
+    track_packet(&mut e, m, Direction::ClientToServer, now);
+    let c = &mut *cx.counters;
+    match cx.table.insert(*key, hash, e, now) {
+        InsertResult::Inserted => c.flow_created(rid.0, mid.0),
+        InsertResult::Replaced(old) | InsertResult::EvictedUntrusted(_, old) => {
+            c.flow_removed(old.rule_id, old.member_id);
+            c.flow_created(rid.0, mid.0);
+        }
+        InsertResult::EvictedExpired(k, old) => {
+            c.flow_removed(old.rule_id, old.member_id);
+            c.expired_flows += 1;
+            let kh = k.hash_seeded(cx.seed);
+            if old.should_record_expiry() {
+                cx.recent.note_expired(kh, now);
+            }
+            if old.wants_reset_on_expiry() {
+                cx.pending.push(k, old);
+            }
+            c.flow_created(rid.0, mid.0);
+        }
+        InsertResult::Full => {
+            c.count_drop(DropReason::FlowTableFull);
+            c.untracked += 1;
+        }
+    }
+    cx.inserted = true;
+    let t = Target {
+        addr: e.member_addr,
+        port: e.backend_port,
+        floating: rule.floating_ip,
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+    };
+    match cx.hops.member(view, mid) {
+        Ok(hop) => to_member(buf, m, &t, &hop, view),
+        Err(r) => Verdict::Drop(r),
+    }
+}
+
+/// Not addressed to a rule: a NAT reply from a member, or a drop.
+#[inline(never)]
+fn not_inbound<B: PacketBuf>(
+    cx: &mut Cx<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    m: &Meta,
+    now: u32,
+) -> Verdict {
+    let snap = view.snapshot;
+    if let Some(rn) = snap.reverse_nat(m.src, m.proto, m.sport) {
+        let vip = u32::from(rn.vip);
+        // Refresh the flow if this worker holds it (replies may arrive on any worker).
+        let okey = FlowKey::new(m.dst, vip, m.dport, rn.vip_port, m.proto);
+        if let Some(e) = cx.table.lookup(&okey, okey.hash_seeded(cx.seed)) {
+            if !e.is_expired(now) {
+                track_packet(e, m, Direction::ServerToClient, now);
+            }
+        }
+        if let Some(rc) = cx.counters.rules.get_mut(rn.rule.index()) {
+            rc.reply_packets += 1;
+            rc.reply_bytes += u64::from(m.ip_len);
+        }
+        return match client_hop(view, Ipv4Addr::from(m.dst)) {
+            Ok(hop) => reply_to_client(buf, m, vip, rn.vip_port, &hop, view),
+            Err(r) => Verdict::Drop(r),
+        };
+    }
+    if snap.is_frontend(m.dst) {
+        return Verdict::Drop(DropReason::NoRule);
+    }
+    if !snap.outbound.is_empty() && snap.member_by_addr(m.src).is_some() {
+        return Verdict::Drop(DropReason::NoOutboundRule);
+    }
+    Verdict::Drop(DropReason::NoRule)
+}

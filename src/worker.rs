@@ -1,0 +1,205 @@
+//! The poll loop of one forwarding worker: rx burst -> pipeline -> tx burst, pinned to a core.
+//!
+//! Each worker owns a [`Pipeline`] (flow table, counters), one rx queue on every port and one tx
+//! queue on every port (its own index; the slow path uses the last tx queue). Per loop iteration
+//! it loads the current snapshot and neighbour map (two `arc-swap` loads, no locks), and for every
+//! port receives a burst, runs the pipeline over it and dispatches the verdicts: `Forward` into
+//! the egress port's out-burst, `ToSlowPath` into its bounded exception queue (dropped and counted
+//! when full), `Drop` freed. Then it runs a small idle-expiry step and sends the RSTs it emits.
+//! Every [`COUNTER_PUBLISH_INTERVAL`] it publishes its counters (a `try_lock` that never waits)
+//! and answers pending flow-listing requests. Nothing on the packet path allocates, locks, logs
+//! or makes a syscall.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::Receiver;
+
+use crate::appliance::state::{FlowListing, FlowRequest, Shared, COUNTER_PUBLISH_INTERVAL};
+use crate::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict, View};
+use crate::dpdk::{signal, Burst, DpdkThread, Eal, Mempool, RxQueue, TxQueue, BURST_SIZE};
+
+/// Hash buckets visited by one idle-expiry step per loop iteration.
+pub const EXPIRE_BUDGET: usize = 8;
+
+/// Empty polls after which an adaptive worker starts sleeping briefly between polls.
+const IDLE_ROUNDS_BEFORE_SLEEP: u32 = 2048;
+
+/// What one worker needs: its queues, the shared state, the pool for RST frames.
+pub struct Worker<'p> {
+    /// Worker index (0-based).
+    pub id: usize,
+    /// CPU core to pin to, if any.
+    pub core: Option<usize>,
+    /// One rx queue per port (interface order).
+    pub rx: Vec<RxQueue<'p>>,
+    /// One tx queue per port (interface order).
+    pub tx: Vec<TxQueue<'p>>,
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// Flow-listing requests.
+    pub flow_requests: Receiver<FlowRequest>,
+    /// Pool for frames the worker originates (RSTs at idle expiry).
+    pub pool: &'p Mempool,
+    /// Pipeline sizes.
+    pub pipeline: PipelineConfig,
+    /// Back off with short sleeps when idle.
+    pub adaptive: bool,
+}
+
+impl std::fmt::Debug for Worker<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .field("core", &self.core)
+            .finish()
+    }
+}
+
+impl Worker<'_> {
+    /// Runs until the stop flag is set; the thread is pinned (when `core` is set) and registered
+    /// with DPDK first.
+    pub fn run(mut self, eal: &Eal) -> Result<(), crate::dpdk::DpdkError> {
+        let _reg = match self.core {
+            Some(core) => DpdkThread::pin_and_register(eal, core),
+            None => DpdkThread::register(eal),
+        }
+        .inspect_err(|_| signal::request_stop())?;
+        tracing::info!(worker = self.id, core = ?self.core, ports = self.rx.len(), "worker polling");
+        let mut pipeline = Pipeline::new(&self.pipeline);
+        let nports = self.rx.len();
+        let mut burst = Burst::new();
+        let mut outs: Vec<Burst> = (0..nports).map(|_| Burst::new()).collect();
+        let mut verdicts: Vec<Verdict> = (0..BURST_SIZE)
+            .map(|_| Verdict::Drop(DropReason::BadHeader))
+            .collect();
+        let slot = &self.shared.workers[self.id];
+        let start = Instant::now();
+        let mut next_publish = start;
+        let mut idle_rounds = 0u32;
+        let mut tx_full = 0u64;
+        let mut exc_drops = 0u64;
+        self.shared.workers_running.fetch_add(1, Ordering::SeqCst);
+        while !signal::stop_requested() {
+            let snapshot = self.shared.snapshot.load();
+            let neighbours = self.shared.neighbours.load();
+            let view = View {
+                snapshot: &snapshot,
+                neighbours: &neighbours,
+                ports: &self.shared.ports,
+            };
+            let instant = Instant::now();
+            let now = instant.duration_since(start).as_secs() as u32;
+            let mut busy = false;
+            for in_port in 0..nports {
+                let n = self.rx[in_port].rx_burst(&mut burst);
+                if n == 0 {
+                    continue;
+                }
+                busy = true;
+                pipeline.process(
+                    &view,
+                    in_port,
+                    burst.as_mut_slice(),
+                    &mut verdicts[..n],
+                    now,
+                );
+                let mut fwd_fail = 0usize;
+                burst.drain_each(|i, m| match &verdicts[i] {
+                    Verdict::Forward { port } => {
+                        if let Some(out) = outs.get_mut(*port) {
+                            if let Err(m) = out.push(m) {
+                                fwd_fail += self.tx[*port].tx_burst(out).unsent;
+                                let _ = out.push(m);
+                            }
+                        }
+                    }
+                    Verdict::ToSlowPath(e) => {
+                        if slot.exceptions.push((m, in_port, *e)).is_err() {
+                            exc_drops += 1;
+                        }
+                    }
+                    Verdict::Drop(_) => drop(m),
+                });
+                for (p, out) in outs.iter_mut().enumerate() {
+                    if !out.is_empty() {
+                        fwd_fail += self.tx[p].tx_burst(out).unsent;
+                    }
+                }
+                if fwd_fail > 0 {
+                    pipeline.note_tx(fwd_fail);
+                }
+            }
+            if !slot.inject.is_empty() {
+                while let Some((m, port)) = slot.inject.pop() {
+                    if let Some(out) = outs.get_mut(port) {
+                        if let Err(m) = out.push(m) {
+                            tx_full += self.tx[port].tx_burst(out).unsent as u64;
+                            let _ = out.push(m);
+                        }
+                    }
+                }
+                for (p, out) in outs.iter_mut().enumerate() {
+                    if !out.is_empty() {
+                        tx_full += self.tx[p].tx_burst(out).unsent as u64;
+                    }
+                }
+            }
+            let pool = self.pool;
+            let expired = pipeline.expire(&view, now, EXPIRE_BUDGET, |port, frame| {
+                if let (Some(out), Some(mut m)) = (outs.get_mut(port), pool.alloc()) {
+                    if m.extend_from_slice(frame) {
+                        let _ = out.push(m);
+                    }
+                }
+            });
+            if expired > 0 {
+                for (p, out) in outs.iter_mut().enumerate() {
+                    if !out.is_empty() {
+                        tx_full += self.tx[p].tx_burst(out).unsent as u64;
+                    }
+                }
+            }
+            if instant >= next_publish {
+                next_publish = instant + COUNTER_PUBLISH_INTERVAL;
+                if let Ok(mut c) = slot.counters.try_lock() {
+                    c.clone_from(pipeline.counters());
+                }
+                slot.tx_full.store(tx_full, Ordering::Relaxed);
+                slot.exception_drops.store(exc_drops, Ordering::Relaxed);
+                while let Ok(req) = self.flow_requests.try_recv() {
+                    let limit = req
+                        .limit
+                        .min(super::appliance::state::MAX_FLOWS_PER_REQUEST);
+                    let mut listing = FlowListing {
+                        now,
+                        ..FlowListing::default()
+                    };
+                    for (k, e) in pipeline.flows() {
+                        listing.total += 1;
+                        if listing.flows.len() < limit {
+                            listing.flows.push((*k, *e));
+                        }
+                    }
+                    let _ = req.reply.try_send(listing);
+                }
+            }
+            if self.adaptive {
+                if busy {
+                    idle_rounds = 0;
+                } else {
+                    idle_rounds = idle_rounds.saturating_add(1);
+                    if idle_rounds > IDLE_ROUNDS_BEFORE_SLEEP {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
+                }
+            }
+        }
+        if let Ok(mut c) = slot.counters.lock() {
+            c.clone_from(pipeline.counters());
+        }
+        tracing::info!(worker = self.id, "worker stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,645 @@
+//! Behaviour of the pipeline over (virtual) time: idle expiry, silent vs reset, recently expired
+//! vs rehash, health changes, all members down, a full flow table, and a counter for every drop.
+
+mod dataplane_common;
+
+use dataplane_common::*;
+use std::net::Ipv4Addr;
+use vipmux::balance::ProbeState;
+use vipmux::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict};
+use vipmux::flow::FlowState;
+use vipmux::slowpath::Exception;
+use vipmux::wire::{FrameSpec, PacketBuf, TcpFlags, VecBuf};
+
+const FWD: Verdict = Verdict::Forward { port: 0 };
+
+/// Destination IP of a forwarded frame (untagged).
+fn dst_ip(frame: &[u8]) -> Ipv4Addr {
+    Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33])
+}
+
+fn expire_all(p: &mut Pipeline, w: &World, now: u32) -> (usize, Vec<Vec<u8>>) {
+    let mut out = Vec::new();
+    let b = p.flow_buckets();
+    let n = p.expire(&w.view(), now, b, |_, f| out.push(f.to_vec()));
+    (n, out)
+}
+
+/// SYN then ACK of a client on the "web" rule; returns the member's address.
+fn establish(p: &mut Pipeline, w: &World, client: Ipv4Addr, port: u16, now: u32) -> Ipv4Addr {
+    let (v, out) = run(
+        p,
+        w,
+        &tcp(sa(client, port), sa(VIP_NAT, 80), TcpFlags::SYN, 1, 0, &[]),
+        now,
+    );
+    assert_eq!(v, FWD);
+    let (v, out2) = run(
+        p,
+        w,
+        &tcp(sa(client, port), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]),
+        now,
+    );
+    assert_eq!(v, FWD);
+    assert_eq!(dst_ip(&out), dst_ip(&out2));
+    dst_ip(&out)
+}
+
+#[test]
+fn idle_expiry_at_configured_time_and_silent() {
+    let w = World::standard();
+    let mut p = pipeline();
+    establish(&mut p, &w, CLIENT, 1000, 100);
+    // web: idle_timeout_seconds = 60.
+    assert_eq!(expire_all(&mut p, &w, 159), (0, vec![]));
+    assert_eq!(p.flows().count(), 1);
+    assert_eq!(
+        expire_all(&mut p, &w, 160),
+        (1, vec![]),
+        "expires silently at 60 s"
+    );
+    assert_eq!(p.flows().count(), 0);
+    assert_eq!(p.counters().expired_flows, 1);
+    assert_eq!(p.counters().resets_sent, 0);
+    let web = w
+        .snapshot
+        .rules
+        .iter()
+        .position(|r| r.name == "web")
+        .unwrap();
+    assert_eq!(p.counters().rules[web].active_flows(), 0);
+    assert_eq!(p.counters().rules[web].new_flows, 1);
+}
+
+#[test]
+fn refresh_postpones_expiry() {
+    let w = World::standard();
+    let mut p = pipeline();
+    establish(&mut p, &w, CLIENT, 1000, 100);
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 1000), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]),
+        150,
+    );
+    assert_eq!(v, FWD);
+    assert_eq!(expire_all(&mut p, &w, 160).0, 0);
+    assert_eq!(expire_all(&mut p, &w, 209).0, 0);
+    assert_eq!(expire_all(&mut p, &w, 210).0, 1);
+}
+
+#[test]
+fn no_reset_for_a_flow_never_established() {
+    let w = World::standard();
+    let mut p = pipeline();
+    // Rule "rst" has enable_tcp_reset; a half-open flow expires (SYN timeout) without RSTs.
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 2000), sa(VIP_RST, 80), TcpFlags::SYN, 1, 0, &[]),
+        0,
+    );
+    assert_eq!(v, FWD);
+    assert_eq!(p.flows().next().unwrap().1.state, FlowState::SynSent);
+    let (n, frames) = expire_all(&mut p, &w, 10);
+    assert_eq!(n, 1);
+    assert!(frames.is_empty());
+}
+
+#[test]
+fn late_packet_idle_expired_but_unknown_mid_flow_rehashed() {
+    let w = World::standard();
+    let mut p = pipeline();
+    let m = establish(&mut p, &w, CLIENT, 3000, 0);
+    assert_eq!(expire_all(&mut p, &w, 60).0, 1);
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 3000), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]),
+        61,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::IdleExpired));
+    assert_eq!(p.counters().drop_count(DropReason::IdleExpired), 1);
+    // A never-seen mid-flow packet (e.g. after a MUX restart) is re-hashed and adopted.
+    let (v, out) = run(
+        &mut p,
+        &w,
+        &tcp(
+            sa(CLIENT, 3001),
+            sa(VIP_NAT, 80),
+            TcpFlags::ACK,
+            50,
+            60,
+            &[],
+        ),
+        61,
+    );
+    assert_eq!(v, FWD);
+    let (_, e) = p
+        .flows()
+        .find(|(k, _)| k.src_port == 3001)
+        .expect("flow created");
+    assert_eq!(e.state, FlowState::Established);
+    assert_eq!(u32::from(dst_ip(&out)), e.member_addr);
+    // A new SYN on the expired 5-tuple starts a fresh flow.
+    let (v, out) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 3000), sa(VIP_NAT, 80), TcpFlags::SYN, 9, 0, &[]),
+        62,
+    );
+    assert_eq!(v, FWD);
+    assert_eq!(dst_ip(&out), m, "same hash, same member");
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 3000), sa(VIP_NAT, 80), TcpFlags::ACK, 10, 1, &[]),
+        62,
+    );
+    assert_eq!(v, FWD);
+}
+
+#[test]
+fn flow_found_expired_on_lookup_is_treated_as_expired() {
+    let w = World::standard();
+    let mut p = pipeline();
+    establish(&mut p, &w, CLIENT, 3100, 0);
+    // No sweep ran: the packet at t = 60 finds the entry expired.
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 3100), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]),
+        60,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::IdleExpired));
+    assert_eq!(p.flows().count(), 0);
+}
+
+#[test]
+fn missing_flow_drop() {
+    let w = World::new(&CONFIG.replace("missing_flow = \"rehash\"", "missing_flow = \"drop\""));
+    let mut p = pipeline();
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(
+            sa(CLIENT, 3002),
+            sa(VIP_NAT, 80),
+            TcpFlags::ACK,
+            50,
+            60,
+            &[],
+        ),
+        1,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::NoFlow));
+    assert_eq!(p.counters().drop_count(DropReason::NoFlow), 1);
+    assert_eq!(p.flows().count(), 0);
+}
+
+#[test]
+fn probe_down_tcp_flow_kept_new_flows_avoid_member() {
+    let mut w = World::standard();
+    let mut p = pipeline();
+    let m = establish(&mut p, &w, CLIENT, 4000, 0);
+    w.set_health(m, ProbeState::Down);
+    for i in 0..5 {
+        let (v, out) = run(
+            &mut p,
+            &w,
+            &tcp(
+                sa(CLIENT, 4000),
+                sa(VIP_NAT, 80),
+                TcpFlags::ACK,
+                2 + i,
+                1,
+                &[],
+            ),
+            1,
+        );
+        assert_eq!(v, FWD);
+        assert_eq!(dst_ip(&out), m, "established TCP keeps its member");
+    }
+    for port in 5000..5100 {
+        let (v, out) = run(
+            &mut p,
+            &w,
+            &tcp(sa(CLIENT, port), sa(VIP_NAT, 80), TcpFlags::SYN, 1, 0, &[]),
+            1,
+        );
+        assert_eq!(v, FWD);
+        assert_ne!(dst_ip(&out), m, "no new flow to a probe-down member");
+    }
+}
+
+#[test]
+fn udp_flow_moves_when_member_goes_down() {
+    let mut w = World::standard();
+    let mut p = pipeline();
+    let (v, out) = run(&mut p, &w, &udp(sa(CLIENT, 6000), sa(VIP_NAT, 53), b"q"), 0);
+    assert_eq!(v, FWD);
+    let m = dst_ip(&out);
+    w.set_health(m, ProbeState::Down);
+    let (v, out) = run(&mut p, &w, &udp(sa(CLIENT, 6000), sa(VIP_NAT, 53), b"q"), 1);
+    assert_eq!(v, FWD);
+    let m2 = dst_ip(&out);
+    assert_ne!(m2, m, "UDP flow moved");
+    check(&out);
+    let (_, e) = p.flows().next().unwrap();
+    assert_eq!(e.member_addr, u32::from(m2));
+    // The member comes back: the flow stays where it is.
+    w.set_health(m, ProbeState::Up);
+    let (_, out) = run(&mut p, &w, &udp(sa(CLIENT, 6000), sa(VIP_NAT, 53), b"q"), 2);
+    assert_eq!(dst_ip(&out), m2);
+}
+
+#[test]
+fn all_members_down() {
+    let mut w = World::standard();
+    let mut p = pipeline();
+    let m = establish(&mut p, &w, CLIENT, 7000, 0);
+    let (_, _) = run(&mut p, &w, &udp(sa(CLIENT, 7001), sa(VIP_NAT, 53), b"q"), 0);
+    for a in [VM1, VM2, VM3] {
+        w.set_health(a, ProbeState::Down);
+    }
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 7002), sa(VIP_NAT, 80), TcpFlags::SYN, 1, 0, &[]),
+        1,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::NoHealthyBackend));
+    let (v, out) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 7000), sa(VIP_NAT, 80), TcpFlags::ACK, 3, 1, &[]),
+        1,
+    );
+    assert_eq!(v, FWD, "established TCP continues");
+    assert_eq!(dst_ip(&out), m);
+    let (v, _) = run(&mut p, &w, &udp(sa(CLIENT, 7001), sa(VIP_NAT, 53), b"q"), 1);
+    assert_eq!(v, Verdict::Drop(DropReason::NoHealthyBackend), "UDP stops");
+    assert_eq!(p.counters().drop_count(DropReason::NoHealthyBackend), 2);
+}
+
+#[test]
+fn all_members_down_with_no_healthy_backends_all() {
+    let mut w = World::new(&CONFIG.replace(
+        "no_healthy_backends = \"drop\"",
+        "no_healthy_backends = \"all\"",
+    ));
+    let mut p = pipeline();
+    for a in [VM1, VM2, VM3] {
+        w.set_health(a, ProbeState::Down);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for port in 0..60 {
+        let (v, out) = run(
+            &mut p,
+            &w,
+            &tcp(
+                sa(CLIENT, 8000 + port),
+                sa(VIP_NAT, 80),
+                TcpFlags::SYN,
+                1,
+                0,
+                &[],
+            ),
+            1,
+        );
+        assert_eq!(v, FWD);
+        seen.insert(dst_ip(&out));
+    }
+    assert_eq!(seen.len(), 3, "spread over all members as if up");
+    let (v, _) = run(&mut p, &w, &udp(sa(CLIENT, 1), sa(VIP_NAT, 53), b"q"), 1);
+    assert_eq!(v, FWD);
+}
+
+#[test]
+fn table_full_keeps_established_flows() {
+    let w = World::standard();
+    // 16 slots: one bucket.
+    let mut p = Pipeline::new(&PipelineConfig {
+        flow_capacity: 16,
+        recent_capacity: 64,
+        recent_window_secs: 600,
+    });
+    let mut members = Vec::new();
+    for i in 0..15u16 {
+        members.push(establish(&mut p, &w, CLIENT, 9000 + i, 0));
+    }
+    // One half-open flow: the first victim.
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 9100), sa(VIP_NAT, 80), TcpFlags::SYN, 1, 0, &[]),
+        0,
+    );
+    assert_eq!(v, FWD);
+    assert_eq!(p.flows().count(), 16);
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 9101), sa(VIP_NAT, 80), TcpFlags::SYN, 1, 0, &[]),
+        1,
+    );
+    assert_eq!(v, FWD);
+    assert!(
+        p.flows().all(|(k, _)| k.src_port != 9100),
+        "half-open evicted first"
+    );
+    assert_eq!(p.counters().drop_count(DropReason::FlowTableFull), 0);
+    // Complete it: now 16 established flows.
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 9101), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]),
+        1,
+    );
+    assert_eq!(v, FWD);
+    // Full of established flows: new flows still forward, untracked, counted.
+    for i in 0..10u16 {
+        let (v, out) = run(
+            &mut p,
+            &w,
+            &tcp(
+                sa(CLIENT, 9200 + i),
+                sa(VIP_NAT, 80),
+                TcpFlags::SYN,
+                1,
+                0,
+                &[],
+            ),
+            2,
+        );
+        assert_eq!(v, FWD);
+        check(&out);
+    }
+    assert_eq!(p.counters().drop_count(DropReason::FlowTableFull), 10);
+    assert_eq!(p.counters().untracked, 10);
+    assert_eq!(p.flows().count(), 16);
+    for (i, m) in members.iter().enumerate() {
+        let (v, out) = run(
+            &mut p,
+            &w,
+            &tcp(
+                sa(CLIENT, 9000 + i as u16),
+                sa(VIP_NAT, 80),
+                TcpFlags::ACK,
+                3,
+                1,
+                &[],
+            ),
+            3,
+        );
+        assert_eq!(v, FWD);
+        assert_eq!(dst_ip(&out), *m, "established flow preserved");
+    }
+}
+
+fn frame_with<'a>(f: impl FnOnce(&mut FrameSpec<'a>)) -> Vec<u8> {
+    let mut s = FrameSpec::udp(sa(CLIENT, 5555), sa(VIP_NAT, 53), b"payload");
+    s.src_mac = GW_MAC;
+    s.dst_mac = PORT_MAC;
+    f(&mut s);
+    s.to_vec()
+}
+
+#[test]
+fn every_drop_and_exception_has_its_counter() {
+    let mut w = World::new(&format!(
+        "{CONFIG}\n[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"nat\"]\nbackend_pool = \"web\"\nprotocol = \"all\"\n"
+    ));
+    let mut p = pipeline();
+    let expect =
+        |p: &mut Pipeline, w: &World, frame: &[u8], v: Verdict, reason: Option<DropReason>| {
+            let before = reason.map(|r| p.counters().drop_count(r));
+            let (got, _) = run(p, w, frame, 1);
+            assert_eq!(got, v);
+            if let (Some(r), Some(b)) = (reason, before) {
+                assert_eq!(p.counters().drop_count(r), b + 1, "{}", r.name());
+            }
+        };
+    let good = frame_with(|_| {});
+    expect(
+        &mut p,
+        &w,
+        &good[..30],
+        Verdict::Drop(DropReason::BadHeader),
+        Some(DropReason::BadHeader),
+    );
+    let mut bad_ihl = good.clone();
+    bad_ihl[14] = 0x44;
+    expect(
+        &mut p,
+        &w,
+        &bad_ihl,
+        Verdict::Drop(DropReason::BadHeader),
+        Some(DropReason::BadHeader),
+    );
+    let mut long = good.clone();
+    long[16..18].copy_from_slice(&2000u16.to_be_bytes());
+    expect(
+        &mut p,
+        &w,
+        &long,
+        Verdict::Drop(DropReason::BadHeader),
+        Some(DropReason::BadHeader),
+    );
+    let mut bad_doff = tcp(sa(CLIENT, 1), sa(VIP_NAT, 80), TcpFlags::SYN, 1, 0, &[]);
+    bad_doff[46] = 0x20;
+    expect(
+        &mut p,
+        &w,
+        &bad_doff,
+        Verdict::Drop(DropReason::BadHeader),
+        Some(DropReason::BadHeader),
+    );
+    let mut v6 = good.clone();
+    v6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    expect(
+        &mut p,
+        &w,
+        &v6,
+        Verdict::Drop(DropReason::Unsupported),
+        Some(DropReason::Unsupported),
+    );
+    let mut arp = good.clone();
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    expect(&mut p, &w, &arp, Verdict::ToSlowPath(Exception::Arp), None);
+    expect(
+        &mut p,
+        &w,
+        &frame_with(|s| s.dst_ip = PORT_ADDR),
+        Verdict::ToSlowPath(Exception::ToAppliance),
+        None,
+    );
+    let ping = {
+        let mut s = FrameSpec::echo_request(CLIENT, VIP_NAT, 1, 1);
+        s.dst_mac = PORT_MAC;
+        s.to_vec()
+    };
+    expect(
+        &mut p,
+        &w,
+        &ping,
+        Verdict::ToSlowPath(Exception::IcmpToFrontend),
+        None,
+    );
+    let mut frag = good.clone();
+    frag[20] |= 0x20; // MF
+    expect(
+        &mut p,
+        &w,
+        &frag,
+        Verdict::ToSlowPath(Exception::Fragment),
+        Some(DropReason::Fragment),
+    );
+    expect(
+        &mut p,
+        &w,
+        &frame_with(|s| s.ttl = 1),
+        Verdict::ToSlowPath(Exception::TtlExceeded),
+        Some(DropReason::Ttl),
+    );
+    let big = vec![0u8; 1480];
+    expect(
+        &mut p,
+        &w,
+        &frame_with(|s| {
+            s.payload = &big;
+            s.dont_frag = false;
+        }),
+        Verdict::Drop(DropReason::TooBig),
+        Some(DropReason::TooBig),
+    );
+    expect(
+        &mut p,
+        &w,
+        &frame_with(|s| s.payload = &big),
+        Verdict::ToSlowPath(Exception::TooBig { mtu: 1500 }),
+        Some(DropReason::TooBig),
+    );
+    expect(
+        &mut p,
+        &w,
+        &frame_with(|s| s.dst_ip = Ipv4Addr::new(10, 1, 0, 250)),
+        Verdict::Drop(DropReason::NoRule),
+        Some(DropReason::NoRule),
+    );
+    expect(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 1), sa(VIP_NAT, 81), TcpFlags::SYN, 1, 0, &[]),
+        Verdict::Drop(DropReason::NoRule),
+        Some(DropReason::NoRule),
+    );
+    // A member's own traffic that is no NAT reply, with outbound rules configured.
+    expect(
+        &mut p,
+        &w,
+        &tcp(sa(VM1, 33333), sa(CLIENT, 443), TcpFlags::SYN, 1, 0, &[]),
+        Verdict::Drop(DropReason::NoOutboundRule),
+        Some(DropReason::NoOutboundRule),
+    );
+    // No neighbour for the member yet.
+    let saved = std::mem::take(&mut w.neighbours);
+    expect(
+        &mut p,
+        &w,
+        &tcp(sa(CLIENT, 2), sa(VIP_NAT, 80), TcpFlags::SYN, 1, 0, &[]),
+        Verdict::Drop(DropReason::NoNeighbour),
+        Some(DropReason::NoNeighbour),
+    );
+    w.neighbours = saved;
+    // No headroom to encapsulate.
+    let ipip = tcp(sa(CLIENT, 3), sa(VIP_IPIP, 443), TcpFlags::SYN, 1, 0, &[]);
+    let mut bufs = [VecBuf::with_room(8, &ipip, 0)];
+    let mut v = [Verdict::Drop(DropReason::TxFull)];
+    p.process(&w.view(), 0, &mut bufs, &mut v, 1);
+    assert_eq!(v[0], Verdict::Drop(DropReason::NoHeadroom));
+    assert_eq!(p.counters().drop_count(DropReason::NoHeadroom), 1);
+    // tx ring full, reported by the worker.
+    let tx = p.counters().tx;
+    p.note_tx(2);
+    assert_eq!(p.counters().drop_count(DropReason::TxFull), 2);
+    assert_eq!(p.counters().tx, tx.saturating_sub(2));
+    // Exceptions are counted per kind.
+    assert_eq!(p.counters().exception_count(Exception::Arp), 1);
+    assert_eq!(p.counters().exception_count(Exception::ToAppliance), 1);
+    assert_eq!(p.counters().exception_count(Exception::IcmpToFrontend), 1);
+    assert_eq!(p.counters().rx, 17);
+}
+
+#[test]
+fn no_route_without_gateway() {
+    let w = World::new(
+        r#"
+[[interfaces]]
+name = "dc"
+port = "p0"
+address = "10.1.0.2/24"
+
+[[frontends]]
+name = "nat"
+address = "10.1.0.100"
+
+[[backend_pools]]
+name = "web"
+members = [ { name = "vm1", address = "10.1.0.11" } ]
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "nat"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 8080
+backend_pool = "web"
+"#,
+    );
+    let mut p = pipeline();
+    // A NAT reply toward a client that is neither on-link nor reachable by a gateway.
+    let (v, _) = run(
+        &mut p,
+        &w,
+        &tcp(sa(VM1, 8080), sa(CLIENT, 1), TcpFlags::ACK, 1, 1, &[]),
+        1,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::NoRoute));
+    assert_eq!(p.counters().drop_count(DropReason::NoRoute), 1);
+}
+
+#[test]
+fn vlan_tag_is_kept() {
+    let w = World::standard();
+    let mut p = pipeline();
+    let mut s = FrameSpec::tcp(sa(CLIENT, 1234), sa(VIP_NAT, 80), TcpFlags::SYN);
+    s.vlan = Some(100);
+    s.dst_mac = PORT_MAC;
+    let (v, out) = run(&mut p, &w, &s.to_vec(), 1);
+    assert_eq!(v, FWD);
+    assert_eq!(&out[12..16], &[0x81, 0x00, 0x00, 100]);
+    check(&out);
+}
+
+#[test]
+fn burst_with_duplicate_new_flow_creates_one_entry() {
+    let w = World::standard();
+    let mut p = pipeline();
+    let f = udp(sa(CLIENT, 4444), sa(VIP_NAT, 53), b"x");
+    let mut bufs: Vec<VecBuf> = (0..32).map(|_| VecBuf::with_room(128, &f, 0)).collect();
+    let mut v = [Verdict::Drop(DropReason::TxFull); 32];
+    p.process(&w.view(), 0, &mut bufs, &mut v, 1);
+    assert!(v.iter().all(|x| *x == FWD));
+    assert_eq!(p.flows().count(), 1);
+    assert!(bufs.windows(2).all(|b| b[0].data() == b[1].data()));
+    let dns = w
+        .snapshot
+        .rules
+        .iter()
+        .position(|r| r.name == "dns")
+        .unwrap();
+    assert_eq!(p.counters().rules[dns].new_flows, 1);
+    assert_eq!(p.counters().rules[dns].packets, 32);
+    assert_eq!(p.counters().tx, 32);
+}
