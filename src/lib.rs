@@ -11,5 +11,6 @@ pub mod control;
 pub mod dataplane;
 pub mod dpdk;
 pub mod flow;
+pub mod pktgen;
 pub mod slowpath;
 pub mod wire;
