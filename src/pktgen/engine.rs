@@ -69,6 +69,7 @@ pub struct Options {
 }
 
 const TEMPLATE_BUDGET: usize = 64 << 20;
+const LINK_WAIT: Duration = Duration::from_secs(30);
 const ARP_WAIT: Duration = Duration::from_secs(1);
 const ARP_RETRY: Duration = Duration::from_millis(100);
 const DRAIN_MAX: Duration = Duration::from_millis(200);
@@ -176,6 +177,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
                 seen: 0,
                 rx: 0,
             };
+            w.wait_link();
             let dst_mac = match opts.dst_mac {
                 Some(m) => m,
                 None => w.resolve(own_mac, gen_ip, flowset.targets[0].vip),
@@ -343,6 +345,29 @@ impl Worker<'_, '_> {
             self.txq.tx_burst(rxb);
         }
         n
+    }
+
+    /// Waits (bounded) for the link to come up: a memif server has no link until its client
+    /// connects, and the send clock should not count that time.
+    fn wait_link(&mut self) {
+        let start = Instant::now();
+        let mut rxb = Burst::new();
+        loop {
+            match self.rxq.port().link() {
+                Ok(l) if l.up => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("link state: {e}");
+                    return;
+                }
+            }
+            if start.elapsed() >= LINK_WAIT || signal::stop_requested() {
+                tracing::warn!("link still down after {LINK_WAIT:?}: sending anyway");
+                return;
+            }
+            self.poll_rx(&mut rxb);
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Asks for the MAC of `vip` (ARP, up to a second); broadcast when nobody answers.
