@@ -207,7 +207,9 @@ fn pktgen_against_testpmd_macswap_over_memif() {
                 "pktgen",
                 "--profile",
                 &repo("dpdk-config/memif-pktgen.toml"),
-                &format!("--eal=--vdev=net_memif0,role=server,socket={sock},id=0,socket-abstract=no"),
+                &format!(
+                    "--eal=--vdev=net_memif0,role=server,socket={sock},id=0,socket-abstract=no"
+                ),
                 "--config",
                 &repo("examples/spec-example.toml"),
                 "--flows",

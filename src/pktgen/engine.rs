@@ -195,7 +195,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
             let out = w.send(&flowset, &templates, opts);
             Ok::<_, crate::dpdk::DpdkError>(out)
         });
-        monitor(&shared, opts.live);
+        monitor(&shared, opts.live, || worker.is_finished());
         signal::request_stop();
         worker
             .join()
@@ -266,13 +266,13 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
 }
 
 /// Prints the live line once per second while the worker runs.
-fn monitor(shared: &Shared, live: bool) {
+fn monitor(shared: &Shared, live: bool, finished: impl Fn() -> bool) {
     let start = Instant::now();
     let (mut last_tx, mut last_rx, mut last_t) = (0u64, 0u64, start);
     let mut next = start + Duration::from_secs(1);
     loop {
         std::thread::sleep(Duration::from_millis(20));
-        if shared.sending.load(Ordering::Relaxed) == 2 || signal::stop_requested() {
+        if shared.sending.load(Ordering::Relaxed) == 2 || signal::stop_requested() || finished() {
             return;
         }
         let now = Instant::now();
