@@ -12,6 +12,7 @@ pub mod control;
 pub mod dataplane;
 pub mod dpdk;
 pub mod flow;
+pub mod pktgen;
 pub mod slowpath;
 pub mod wire;
 pub mod worker;

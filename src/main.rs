@@ -27,6 +27,8 @@ enum Command {
     Diagnose(cli::diagnose::Args),
     /// Reload the configuration of the running appliance.
     Reload(cli::reload::Args),
+    /// DPDK traffic generator: send flows toward a config's VIPs and check what comes back.
+    Pktgen(cli::pktgen::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Flows(args) => cli::flows::main(args),
         Command::Diagnose(args) => cli::diagnose::main(args),
         Command::Reload(args) => cli::reload::main(args),
+        Command::Pktgen(args) => cli::pktgen::main(args),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod diagnose;
 pub mod flows;
+pub mod pktgen;
 pub mod reload;
 pub mod run;
 pub mod status;

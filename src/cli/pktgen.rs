@@ -1,0 +1,161 @@
+//! `vipmux pktgen`: the DPDK traffic generator (see `vipmux::pktgen`). Live line per second on
+//! stderr, the summary on stdout (text, or JSON with `--json`).
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::CliResult;
+use crate::config::Config;
+use crate::dpdk::Profile;
+use crate::pktgen::{self, Expect, Mode, Options, TemplateChoice};
+use crate::wire::MacAddr;
+
+/// Arguments of `vipmux pktgen`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// DPDK profile: port (vdev or NIC), cores, mempool (e.g. dpdk-config/memif-pktgen.toml).
+    #[arg(long)]
+    pub profile: PathBuf,
+    /// Extra EAL argument appended to the profile's (repeatable), e.g. --eal=--file-prefix=gen.
+    #[arg(long = "eal", allow_hyphen_values = true)]
+    pub eal: Vec<String>,
+    /// vipmux configuration whose load-balancing rules' frontends are the targets.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Number of distinct flows (client ip:port), spread over the targets.
+    #[arg(long, default_value_t = 1024)]
+    pub flows: u32,
+    /// Send only to this rule (load-balancing or inbound NAT).
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Traffic: SYNs, established data segments, a mix, or a SYN flood from random sources.
+    #[arg(long, value_enum, default_value_t = Mode::Established)]
+    pub mode: Mode,
+    /// Frame size in bytes including the FCS (64..=1518).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(64..=1518))]
+    pub size: u16,
+    /// Packets per second (0 = as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Seconds to send.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Print the final summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// What returned frames must look like: rewritten per the config, or echoed unchanged
+    /// (a reflector such as dpdk-testpmd --forward-mode=macswap).
+    #[arg(long, value_enum, default_value_t = ExpectArg::Rewrite)]
+    pub expect: ExpectArg,
+    /// Frame templates: one per flow, one per target patched per packet, or auto (per flow up to 64 MiB).
+    #[arg(long, value_enum, default_value_t = TemplatesArg::Auto)]
+    pub templates: TemplatesArg,
+    /// Verify IP/L4 checksums on every N-th received frame (1 = all, 0 = none).
+    #[arg(long, default_value_t = 64)]
+    pub checksum_every: u32,
+    /// Destination MAC of generated frames (default: ARP for the first VIP, else broadcast).
+    #[arg(long)]
+    pub dst_mac: Option<String>,
+    /// The generator's own IPv4 address (default: the first interface's last host but one).
+    #[arg(long)]
+    pub gen_ip: Option<Ipv4Addr>,
+    /// DPDK port name from the profile (default: its first port).
+    #[arg(long)]
+    pub port: Option<String>,
+}
+
+/// `--expect` values.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectArg {
+    /// Rewritten by vipmux per the configuration.
+    Rewrite,
+    /// Returned unchanged (MACs aside).
+    Echo,
+}
+
+/// `--templates` values.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplatesArg {
+    /// Per flow when it fits 64 MiB, else patch.
+    Auto,
+    /// One pre-built frame per flow.
+    PerFlow,
+    /// One frame per target, patched per packet.
+    Patch,
+}
+
+fn parse_mac(s: &str) -> Result<MacAddr, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let mut mac = [0u8; 6];
+    if parts.len() != 6 {
+        return Err(format!(
+            "--dst-mac {s:?}: expected six hex bytes like 02:00:00:00:00:01"
+        ));
+    }
+    for (b, p) in mac.iter_mut().zip(parts) {
+        *b = u8::from_str_radix(p, 16)
+            .map_err(|_| format!("--dst-mac {s:?}: {p:?} is not a hex byte"))?;
+    }
+    Ok(MacAddr(mac))
+}
+
+/// Entry point of `vipmux pktgen`.
+pub fn main(args: Args) -> CliResult {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let profile = Profile::load(&args.profile)?;
+    let config = Config::load(&args.config)?;
+    let opts = Options {
+        profile,
+        eal: args.eal,
+        config,
+        flows: args.flows,
+        rule: args.rule,
+        mode: args.mode,
+        size: usize::from(args.size),
+        rate: args.rate,
+        duration: Duration::from_secs(args.duration),
+        expect: match args.expect {
+            ExpectArg::Rewrite => Expect::Rewrite,
+            ExpectArg::Echo => Expect::Echo,
+        },
+        templates: match args.templates {
+            TemplatesArg::Auto => TemplateChoice::Auto,
+            TemplatesArg::PerFlow => TemplateChoice::PerFlow,
+            TemplatesArg::Patch => TemplateChoice::Patch,
+        },
+        checksum_every: args.checksum_every,
+        dst_mac: args.dst_mac.as_deref().map(parse_mac).transpose()?,
+        gen_ip: args.gen_ip,
+        port: args.port,
+        live: true,
+    };
+    let summary = pktgen::run(&opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", summary.to_text());
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_parsing() {
+        assert_eq!(
+            parse_mac("02:00:00:0a:0B:ff").unwrap(),
+            MacAddr([2, 0, 0, 0xa, 0xb, 0xff])
+        );
+        assert!(parse_mac("02:00:00").is_err());
+        assert!(parse_mac("02:00:00:00:00:zz").is_err());
+    }
+}

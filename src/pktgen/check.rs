@@ -1,0 +1,756 @@
+//! The receive side: checks that every returned frame was rewritten as the configuration says,
+//! counts mismatches by kind and the spread over members, and answers ARP as the network's
+//! neighbours (members, gateway) so the device under test can resolve its next hops.
+//!
+//! Neighbour MACs encode the address they answer for (`02:76:a:b:c:d` for a.b.c.d), so a frame
+//! delivered by MAC rewrite (floating IP, `dsr_encapsulation = "none"`) names its member, and a NAT
+//! frame's next-hop MAC can be checked.
+//!
+//! Every generated frame carries its target's index in the IPv4 identification (kept by every
+//! rewrite), so synflood frames with random sources can still be matched to their rule.
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use super::flows::{is_client_addr, FlowSet};
+use crate::balance::snapshot::{MemberId, RuleKind, Snapshot};
+use crate::config::DsrEncapsulation;
+use crate::wire::builder::{arp_reply_in_place, GUE_HEADER_LEN};
+use crate::wire::{
+    arp, ethertype, protocol, ArpPacket, EthernetFrame, Ipv4Packet, MacAddr, TcpPacket, UdpPacket,
+};
+
+/// What the returned frames are expected to look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    /// Rewritten by a vipmux running the same configuration (NAT, floating IP, IPIP, GUE).
+    Rewrite,
+    /// Returned unchanged apart from MACs (a reflector such as testpmd in macswap mode).
+    Echo,
+}
+
+/// Kinds of mismatch; each bad frame counts once, under the first kind found in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MismatchKind {
+    /// Not parseable as Ethernet/IPv4/TCP|UDP (or a truncated encapsulation).
+    Malformed,
+    /// Bad IPv4 header checksum (outer or inner).
+    BadIpChecksum,
+    /// Bad TCP/UDP checksum.
+    BadL4Checksum,
+    /// Source is not the flow's client ip:port (or not a client address at all).
+    WrongSrc,
+    /// Destination address or port is not what the rule produces.
+    WrongDst,
+    /// Encapsulation missing, unexpected or of the wrong type.
+    WrongEncap,
+    /// Destination MAC is not the next hop's (or names no member for MAC-rewrite delivery).
+    WrongMac,
+    /// A flow seen at a member other than the one it went to before.
+    Moved,
+}
+
+impl MismatchKind {
+    /// All kinds, in priority order.
+    pub const ALL: [MismatchKind; 8] = [
+        MismatchKind::Malformed,
+        MismatchKind::BadIpChecksum,
+        MismatchKind::BadL4Checksum,
+        MismatchKind::WrongSrc,
+        MismatchKind::WrongDst,
+        MismatchKind::WrongEncap,
+        MismatchKind::WrongMac,
+        MismatchKind::Moved,
+    ];
+
+    /// The snake_case name used in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            MismatchKind::Malformed => "malformed",
+            MismatchKind::BadIpChecksum => "bad_ip_checksum",
+            MismatchKind::BadL4Checksum => "bad_l4_checksum",
+            MismatchKind::WrongSrc => "wrong_src",
+            MismatchKind::WrongDst => "wrong_dst",
+            MismatchKind::WrongEncap => "wrong_encap",
+            MismatchKind::WrongMac => "wrong_mac",
+            MismatchKind::Moved => "moved",
+        }
+    }
+}
+
+/// Mismatch counters, one per [`MismatchKind`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Mismatches {
+    /// See [`MismatchKind::Malformed`].
+    pub malformed: u64,
+    /// See [`MismatchKind::BadIpChecksum`].
+    pub bad_ip_checksum: u64,
+    /// See [`MismatchKind::BadL4Checksum`].
+    pub bad_l4_checksum: u64,
+    /// See [`MismatchKind::WrongSrc`].
+    pub wrong_src: u64,
+    /// See [`MismatchKind::WrongDst`].
+    pub wrong_dst: u64,
+    /// See [`MismatchKind::WrongEncap`].
+    pub wrong_encap: u64,
+    /// See [`MismatchKind::WrongMac`].
+    pub wrong_mac: u64,
+    /// See [`MismatchKind::Moved`].
+    pub moved: u64,
+}
+
+impl Mismatches {
+    /// The counter of `kind`.
+    pub fn get(&self, kind: MismatchKind) -> u64 {
+        match kind {
+            MismatchKind::Malformed => self.malformed,
+            MismatchKind::BadIpChecksum => self.bad_ip_checksum,
+            MismatchKind::BadL4Checksum => self.bad_l4_checksum,
+            MismatchKind::WrongSrc => self.wrong_src,
+            MismatchKind::WrongDst => self.wrong_dst,
+            MismatchKind::WrongEncap => self.wrong_encap,
+            MismatchKind::WrongMac => self.wrong_mac,
+            MismatchKind::Moved => self.moved,
+        }
+    }
+
+    fn bump(&mut self, kind: MismatchKind) {
+        let c = match kind {
+            MismatchKind::Malformed => &mut self.malformed,
+            MismatchKind::BadIpChecksum => &mut self.bad_ip_checksum,
+            MismatchKind::BadL4Checksum => &mut self.bad_l4_checksum,
+            MismatchKind::WrongSrc => &mut self.wrong_src,
+            MismatchKind::WrongDst => &mut self.wrong_dst,
+            MismatchKind::WrongEncap => &mut self.wrong_encap,
+            MismatchKind::WrongMac => &mut self.wrong_mac,
+            MismatchKind::Moved => &mut self.moved,
+        };
+        *c += 1;
+    }
+
+    /// Sum over all kinds.
+    pub fn total(&self) -> u64 {
+        MismatchKind::ALL.iter().map(|k| self.get(*k)).sum()
+    }
+}
+
+/// What [`Checker::handle`] made of one received frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A data frame rewritten correctly (to this member, when the rewrite names one).
+    Ok(Option<MemberId>),
+    /// A data frame with this mismatch.
+    Mismatch(MismatchKind),
+    /// An ARP request answered in place: send the first `len` bytes back.
+    ArpReply(usize),
+    /// Anything else (ARP not to answer, other ethertypes): dropped silently.
+    Ignored,
+}
+
+/// The MAC the generator answers ARP with for `ip`: `02:76:` followed by the address.
+#[inline]
+pub fn neighbour_mac(ip: Ipv4Addr) -> MacAddr {
+    let o = ip.octets();
+    MacAddr([0x02, 0x76, o[0], o[1], o[2], o[3]])
+}
+
+/// The address a [`neighbour_mac`] stands for.
+#[inline]
+pub fn neighbour_ip(mac: MacAddr) -> Option<Ipv4Addr> {
+    let b = mac.0;
+    (b[0] == 0x02 && b[1] == 0x76).then(|| Ipv4Addr::new(b[2], b[3], b[4], b[5]))
+}
+
+const NO_MEMBER: u32 = u32::MAX;
+
+/// The receive-side checker and ARP responder.
+#[derive(Debug)]
+pub struct Checker {
+    snapshot: Snapshot,
+    flows: FlowSet,
+    expect: Expect,
+    synflood: bool,
+    own_mac: MacAddr,
+    own_ip: Ipv4Addr,
+    dut_addrs: Vec<Ipv4Addr>,
+    gue_ports: Vec<u16>,
+    flow_member: Vec<u32>,
+    /// Frames per member, indexed by `MemberId`.
+    pub member_packets: Vec<u64>,
+    /// Mismatch counters.
+    pub mismatches: Mismatches,
+    /// Data frames that passed.
+    pub ok: u64,
+    /// Frames whose checksums were verified.
+    pub checksums_checked: u64,
+    /// ARP requests answered.
+    pub arp_replies: u64,
+    /// Frames ignored (ARP not for a neighbour, other ethertypes).
+    pub ignored: u64,
+    /// Address whose ARP reply is awaited (the VIP), and the MAC learned for it.
+    pub resolve: Option<(Ipv4Addr, Option<MacAddr>)>,
+}
+
+impl Checker {
+    /// A checker for `flows` generated from `snapshot`; `own_mac`/`own_ip` are the generator's
+    /// (never answered for); `synflood` means sources are random client addresses.
+    pub fn new(
+        snapshot: Snapshot,
+        flows: FlowSet,
+        expect: Expect,
+        synflood: bool,
+        own_mac: MacAddr,
+        own_ip: Ipv4Addr,
+    ) -> Checker {
+        let mut dut_addrs: Vec<Ipv4Addr> = snapshot.frontends.iter().map(|f| f.addr).collect();
+        dut_addrs.extend(snapshot.interfaces.iter().map(|i| i.address.addr));
+        let mut gue_ports: Vec<u16> = snapshot
+            .pools
+            .iter()
+            .filter(|p| p.dsr_encapsulation == DsrEncapsulation::Gue)
+            .map(|p| p.gue_port)
+            .collect();
+        gue_ports.sort_unstable();
+        gue_ports.dedup();
+        let flow_member = if synflood {
+            Vec::new()
+        } else {
+            vec![NO_MEMBER; flows.count as usize]
+        };
+        let members = snapshot.members.len();
+        Checker {
+            snapshot,
+            flows,
+            expect,
+            synflood,
+            own_mac,
+            own_ip,
+            dut_addrs,
+            gue_ports,
+            flow_member,
+            member_packets: vec![0; members],
+            mismatches: Mismatches::default(),
+            ok: 0,
+            checksums_checked: 0,
+            arp_replies: 0,
+            ignored: 0,
+            resolve: None,
+        }
+    }
+
+    /// The snapshot the expectations come from.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Distinct flows seen at each member, indexed by `MemberId` (empty for synflood).
+    pub fn member_flows(&self) -> Vec<u64> {
+        let mut out = vec![0u64; self.member_packets.len()];
+        for &m in &self.flow_member {
+            if let Some(c) = out.get_mut(m as usize) {
+                *c += 1;
+            }
+        }
+        out
+    }
+
+    /// Handles one received frame: answers ARP in place, or checks a data frame (checksums too
+    /// when `verify_checksums`), updating the counters. Never panics on any input.
+    pub fn handle(&mut self, frame: &mut [u8], verify_checksums: bool) -> Outcome {
+        let Ok(eth) = EthernetFrame::new_checked(&frame[..]) else {
+            return self.count(Outcome::Mismatch(MismatchKind::Malformed));
+        };
+        let Ok(l3) = eth.l3() else {
+            return self.count(Outcome::Mismatch(MismatchKind::Malformed));
+        };
+        let dst_mac = eth.dst_addr();
+        match l3.ethertype {
+            ethertype::ARP => {
+                let out = self.arp(frame, l3.offset);
+                self.count(out)
+            }
+            ethertype::IPV4 => {
+                let out = match self.data(&frame[l3.offset..], dst_mac, verify_checksums) {
+                    Ok(m) => Outcome::Ok(m),
+                    Err(k) => Outcome::Mismatch(k),
+                };
+                self.count(out)
+            }
+            _ => self.count(Outcome::Ignored),
+        }
+    }
+
+    fn count(&mut self, out: Outcome) -> Outcome {
+        match out {
+            Outcome::Ok(m) => {
+                self.ok += 1;
+                if let Some(c) = m.and_then(|m| self.member_packets.get_mut(m.index())) {
+                    *c += 1;
+                }
+            }
+            Outcome::Mismatch(k) => self.mismatches.bump(k),
+            Outcome::ArpReply(_) => self.arp_replies += 1,
+            Outcome::Ignored => self.ignored += 1,
+        }
+        out
+    }
+
+    fn arp(&mut self, frame: &mut [u8], l3: usize) -> Outcome {
+        let Some(Ok(a)) = frame.get(l3..).map(ArpPacket::new_checked) else {
+            return Outcome::Ignored;
+        };
+        if !a.is_ethernet_ipv4() {
+            return Outcome::Ignored;
+        }
+        let (op, sender_ip, sender_mac, target_ip) = (
+            a.operation(),
+            a.sender_ip(),
+            a.sender_hw_addr(),
+            a.target_ip(),
+        );
+        if op == arp::OP_REPLY {
+            if let Some((want, got)) = &mut self.resolve {
+                if sender_ip == *want && neighbour_ip(sender_mac).is_none() {
+                    *got = Some(sender_mac);
+                }
+            }
+            return Outcome::Ignored;
+        }
+        let answer = op == arp::OP_REQUEST
+            && sender_mac != self.own_mac
+            && neighbour_ip(sender_mac).is_none()
+            && target_ip != sender_ip
+            && target_ip != self.own_ip
+            && !target_ip.is_unspecified()
+            && !self.dut_addrs.contains(&target_ip);
+        if !answer {
+            return Outcome::Ignored;
+        }
+        match arp_reply_in_place(frame, neighbour_mac(target_ip)) {
+            Ok(len) => Outcome::ArpReply(len),
+            Err(_) => Outcome::Ignored,
+        }
+    }
+
+    /// Checks one IPv4 packet (`ip` starts at the IPv4 header).
+    fn data(
+        &mut self,
+        ip: &[u8],
+        dst_mac: MacAddr,
+        verify: bool,
+    ) -> Result<Option<MemberId>, MismatchKind> {
+        use MismatchKind::*;
+        let outer = Ipv4Packet::new_checked(ip).map_err(|_| Malformed)?;
+        if verify {
+            self.checksums_checked += 1;
+            if !outer.verify_checksum() {
+                return Err(BadIpChecksum);
+            }
+        }
+        // Decapsulate IPIP, or GUE to one of the pools' GUE ports.
+        let (encap, inner_bytes) = match outer.protocol() {
+            protocol::IPIP => (Some(DsrEncapsulation::Ipip), outer.payload()),
+            protocol::UDP => {
+                let u = UdpPacket::new_checked(outer.payload()).map_err(|_| Malformed)?;
+                if self.gue_ports.contains(&u.dst_port()) && !is_client_addr(outer.src_addr()) {
+                    if verify && !u.verify_checksum(outer.src_addr(), outer.dst_addr()) {
+                        return Err(BadL4Checksum);
+                    }
+                    let inner_at = crate::wire::udp::HEADER_LEN + GUE_HEADER_LEN;
+                    (
+                        Some(DsrEncapsulation::Gue),
+                        outer.payload().get(inner_at..).ok_or(Malformed)?,
+                    )
+                } else {
+                    (None, outer.payload())
+                }
+            }
+            _ => (None, ip),
+        };
+        let inner = match encap {
+            Some(_) => Ipv4Packet::new_checked(inner_bytes).map_err(|_| Malformed)?,
+            None => Ipv4Packet::new_checked(ip).map_err(|_| Malformed)?,
+        };
+        if verify && encap.is_some() && !inner.verify_checksum() {
+            return Err(BadIpChecksum);
+        }
+        let (src, dst, proto) = (inner.src_addr(), inner.dst_addr(), inner.protocol());
+        let (sport, dport) = match proto {
+            protocol::TCP => {
+                let t = TcpPacket::new_checked(inner.payload()).map_err(|_| Malformed)?;
+                if verify && !t.verify_checksum(src, dst) {
+                    return Err(BadL4Checksum);
+                }
+                (t.src_port(), t.dst_port())
+            }
+            protocol::UDP => {
+                let u = UdpPacket::new_checked(inner.payload()).map_err(|_| Malformed)?;
+                if verify && !u.verify_checksum(src, dst) {
+                    return Err(BadL4Checksum);
+                }
+                (u.src_port(), u.dst_port())
+            }
+            _ => return Err(Malformed),
+        };
+
+        // Which flow, which target.
+        let flow = if self.synflood {
+            if !is_client_addr(src) {
+                return Err(WrongSrc);
+            }
+            None
+        } else {
+            Some(self.flows.index_of(src, sport).ok_or(WrongSrc)?)
+        };
+        let target = match flow {
+            Some(i) => *self.flows.target(i),
+            None => *self
+                .flows
+                .targets
+                .get(usize::from(inner.ident()))
+                .ok_or(WrongDst)?,
+        };
+        if proto != target.proto {
+            return Err(WrongDst);
+        }
+        if self.expect == Expect::Echo {
+            if encap.is_some() {
+                return Err(WrongEncap);
+            }
+            if dst != target.vip || dport != target.port {
+                return Err(WrongDst);
+            }
+            return Ok(None);
+        }
+
+        let rule = self.snapshot.rule(target.rule).ok_or(WrongDst)?;
+        let backend_port = rule.backend_port_for(target.port);
+        let member = if !rule.floating_ip {
+            if encap.is_some() {
+                return Err(WrongEncap);
+            }
+            let m = self
+                .snapshot
+                .rule_member_by_addr(rule.id, u32::from(dst))
+                .ok_or(WrongDst)?;
+            if rule.kind == RuleKind::InboundNatRange
+                && self.snapshot.nat_slot_member(rule.id, target.port) != Some(m)
+            {
+                return Err(WrongDst);
+            }
+            if dport != backend_port {
+                return Err(WrongDst);
+            }
+            if let Some(info) = self.snapshot.member(m) {
+                let hop = info.next_hop.unwrap_or(info.addr);
+                if dst_mac != neighbour_mac(hop) {
+                    return Err(WrongMac);
+                }
+            }
+            m
+        } else {
+            if dst != target.vip || dport != backend_port {
+                return Err(WrongDst);
+            }
+            match (rule.dsr_encapsulation, encap) {
+                (DsrEncapsulation::None, None) => {
+                    let by_mac = neighbour_ip(dst_mac).ok_or(WrongMac)?;
+                    self.snapshot
+                        .rule_member_by_addr(rule.id, u32::from(by_mac))
+                        .ok_or(WrongMac)?
+                }
+                (want, Some(got)) if want == got => self
+                    .snapshot
+                    .rule_member_by_addr(rule.id, u32::from(outer.dst_addr()))
+                    .ok_or(WrongDst)?,
+                _ => return Err(WrongEncap),
+            }
+        };
+        if let Some(slot) = flow.and_then(|i| self.flow_member.get_mut(i as usize)) {
+            if *slot == NO_MEMBER {
+                *slot = member.0;
+            } else if *slot != member.0 {
+                return Err(Moved);
+            }
+        }
+        Ok(Some(member))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::snapshot::Health;
+    use crate::config::Config;
+    use crate::pktgen::flows::{targets, FlowSet};
+    use crate::pktgen::frames::{build, FrameKind, Macs, L3_OFFSET};
+    use crate::wire::builder::{prepend_ipip, rewrite_endpoint, EncapSpec, Endpoint};
+    use crate::wire::{PacketBuf, VecBuf};
+
+    const CONFIG: &str = r#"
+[appliance]
+name = "t"
+[[interfaces]]
+name = "dc"
+port = "net_memif0"
+address = "10.1.0.2/24"
+gateway = "10.1.0.1"
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+interface = "dc"
+[[backend_pools]]
+name = "web"
+members = [ { name = "vm1", address = "10.1.0.11" }, { name = "vm2", address = "10.1.0.12" } ]
+[[backend_pools]]
+name = "tun"
+dsr_encapsulation = "ipip"
+members = [ { name = "t1", address = "10.9.0.1" } ]
+[[probes]]
+name = "p"
+protocol = "tcp"
+port = 8080
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 8080
+backend_pool = "web"
+probe = "p"
+[[load_balancing_rules]]
+name = "tun"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 443
+backend_port = 443
+backend_pool = "tun"
+probe = "p"
+enable_floating_ip = true
+"#;
+
+    const GEN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x99]);
+
+    fn checker(rule: &str) -> Checker {
+        let cfg = Config::from_str(CONFIG, "test.toml").expect("config");
+        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+        let t = targets(&snap, Some(rule)).unwrap();
+        let flows = FlowSet::new(8, t);
+        Checker::new(
+            snap,
+            flows,
+            Expect::Rewrite,
+            false,
+            GEN_MAC,
+            Ipv4Addr::new(10, 1, 0, 254),
+        )
+    }
+
+    fn sent(c: &Checker, flow: u32) -> Vec<u8> {
+        let mut f = vec![0; 60];
+        let macs = Macs {
+            src: GEN_MAC,
+            dst: MacAddr([2, 0, 0, 0, 0, 1]),
+        };
+        let t = flow as usize % c.flows.targets.len();
+        let target = c.flows.targets[t];
+        build(
+            &mut f,
+            macs,
+            c.flows.client(flow),
+            &target,
+            t as u16,
+            FrameKind::Syn,
+            1,
+        );
+        f
+    }
+
+    fn nat(frame: &mut [u8], ip: Ipv4Addr, port: u16) {
+        rewrite_endpoint(&mut frame[L3_OFFSET..], Endpoint::Dst, ip, Some(port)).unwrap();
+        frame[..6].copy_from_slice(&neighbour_mac(ip).0);
+    }
+
+    #[test]
+    fn nat_rewrite_passes_and_mismatches_are_classified() {
+        let mut c = checker("web");
+        let vm1 = Ipv4Addr::new(10, 1, 0, 11);
+        let mut f = sent(&c, 0);
+        nat(&mut f, vm1, 8080);
+        assert!(matches!(c.handle(&mut f, true), Outcome::Ok(Some(_))));
+        // The same flow at another member.
+        let mut g = sent(&c, 0);
+        nat(&mut g, Ipv4Addr::new(10, 1, 0, 12), 8080);
+        assert_eq!(
+            c.handle(&mut g, true),
+            Outcome::Mismatch(MismatchKind::Moved)
+        );
+        // Not a member / wrong port.
+        let mut h = sent(&c, 1);
+        nat(&mut h, Ipv4Addr::new(10, 1, 0, 13), 8080);
+        assert_eq!(
+            c.handle(&mut h, true),
+            Outcome::Mismatch(MismatchKind::WrongDst)
+        );
+        let mut h = sent(&c, 1);
+        nat(&mut h, vm1, 8081);
+        assert_eq!(
+            c.handle(&mut h, true),
+            Outcome::Mismatch(MismatchKind::WrongDst)
+        );
+        // Unchanged (not rewritten at all).
+        let mut h = sent(&c, 2);
+        assert_eq!(
+            c.handle(&mut h, true),
+            Outcome::Mismatch(MismatchKind::WrongDst)
+        );
+        // Source changed.
+        let mut h = sent(&c, 3);
+        nat(&mut h, vm1, 8080);
+        rewrite_endpoint(
+            &mut h[L3_OFFSET..],
+            Endpoint::Src,
+            Ipv4Addr::new(10, 1, 0, 2),
+            Some(5555),
+        )
+        .unwrap();
+        assert_eq!(
+            c.handle(&mut h, true),
+            Outcome::Mismatch(MismatchKind::WrongSrc)
+        );
+        // Bad checksums: IP header, then TCP.
+        let mut h = sent(&c, 4);
+        nat(&mut h, vm1, 8080);
+        h[L3_OFFSET + 10] ^= 0xff;
+        assert_eq!(
+            c.handle(&mut h, true),
+            Outcome::Mismatch(MismatchKind::BadIpChecksum)
+        );
+        let mut h = sent(&c, 4);
+        nat(&mut h, vm1, 8080);
+        h[L3_OFFSET + 20 + 16] ^= 0xff;
+        assert_eq!(
+            c.handle(&mut h, true),
+            Outcome::Mismatch(MismatchKind::BadL4Checksum)
+        );
+        // Not verified when sampling skips the frame.
+        let mut h = sent(&c, 5);
+        nat(&mut h, vm1, 8080);
+        h[L3_OFFSET + 20 + 16] ^= 0xff;
+        assert!(matches!(c.handle(&mut h, false), Outcome::Ok(_)));
+        // Wrong next-hop MAC.
+        let mut h = sent(&c, 6);
+        nat(&mut h, vm1, 8080);
+        h[..6].copy_from_slice(&[2, 0, 0, 0, 0, 7]);
+        assert_eq!(
+            c.handle(&mut h, true),
+            Outcome::Mismatch(MismatchKind::WrongMac)
+        );
+        // Truncated.
+        let mut h = sent(&c, 7)[..30].to_vec();
+        assert_eq!(
+            c.handle(&mut h, true),
+            Outcome::Mismatch(MismatchKind::Malformed)
+        );
+
+        let m = c.mismatches;
+        assert_eq!(
+            (
+                m.moved,
+                m.wrong_dst,
+                m.wrong_src,
+                m.bad_ip_checksum,
+                m.bad_l4_checksum
+            ),
+            (1, 3, 1, 1, 1)
+        );
+        assert_eq!((m.wrong_mac, m.malformed, c.ok), (1, 1, 2));
+        assert_eq!(c.member_packets.iter().sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn ipip_delivery_is_checked_by_outer_destination() {
+        let mut c = checker("tun");
+        let f = sent(&c, 0);
+        let mut buf = VecBuf::with_room(64, &f[L3_OFFSET..], 0);
+        let spec = EncapSpec {
+            outer_src: Ipv4Addr::new(10, 1, 0, 2),
+            outer_dst: Ipv4Addr::new(10, 9, 0, 1),
+            ttl: 64,
+        };
+        prepend_ipip(&mut buf, &spec).unwrap();
+        let mut out = f[..L3_OFFSET].to_vec();
+        out.extend_from_slice(buf.data());
+        assert!(matches!(
+            c.handle(&mut out.clone(), true),
+            Outcome::Ok(Some(_))
+        ));
+        // Plain (not encapsulated) delivery of a floating IPIP rule.
+        let mut plain = f.clone();
+        assert_eq!(
+            c.handle(&mut plain, true),
+            Outcome::Mismatch(MismatchKind::WrongEncap)
+        );
+    }
+
+    #[test]
+    fn arp_answered_for_neighbours_only() {
+        let mut c = checker("web");
+        let dut = MacAddr([2, 0, 0, 0, 0, 0x10]);
+        let mut req = vec![0; 60];
+        let n = crate::wire::builder::arp_request(
+            &mut req,
+            dut,
+            None,
+            Ipv4Addr::new(10, 1, 0, 2),
+            Ipv4Addr::new(10, 1, 0, 11),
+        )
+        .unwrap();
+        assert_eq!(c.handle(&mut req[..n], false), Outcome::ArpReply(60));
+        let a = ArpPacket::new_checked(&req[14..]).unwrap();
+        assert_eq!(
+            a.sender_hw_addr(),
+            neighbour_mac(Ipv4Addr::new(10, 1, 0, 11))
+        );
+        assert_eq!(&req[..6], &dut.0);
+        // Requests for the VIP, the generator itself and gratuitous ARP are not answered.
+        for (sender, target) in [
+            ([10, 1, 0, 2], [10, 1, 0, 100]),
+            ([10, 1, 0, 2], [10, 1, 0, 254]),
+            ([10, 1, 0, 2], [10, 1, 0, 2]),
+        ] {
+            let mut req = vec![0; 60];
+            crate::wire::builder::arp_request(&mut req, dut, None, sender.into(), target.into())
+                .unwrap();
+            assert_eq!(c.handle(&mut req, false), Outcome::Ignored);
+        }
+        assert_eq!(c.arp_replies, 1);
+    }
+
+    #[test]
+    fn echo_mode_accepts_unchanged_frames() {
+        let cfg = Config::from_str(CONFIG, "test.toml").unwrap();
+        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+        let flows = FlowSet::new(4, targets(&snap, None).unwrap());
+        let mut c = Checker::new(
+            snap,
+            flows,
+            Expect::Echo,
+            false,
+            GEN_MAC,
+            Ipv4Addr::LOCALHOST,
+        );
+        for i in 0..4 {
+            let mut f = sent(&c, i);
+            assert_eq!(c.handle(&mut f, true), Outcome::Ok(None));
+        }
+        let mut f = sent(&c, 0);
+        nat(&mut f, Ipv4Addr::new(10, 1, 0, 11), 8080);
+        assert_eq!(
+            c.handle(&mut f, true),
+            Outcome::Mismatch(MismatchKind::WrongDst)
+        );
+    }
+}

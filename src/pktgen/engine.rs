@@ -1,0 +1,496 @@
+//! The DPDK side: EAL and port from a profile, one pinned DPDK-registered thread that sends bursts
+//! of 32 from pre-built templates (token-bucket paced) and receives, checks and answers ARP on
+//! the same port, and a monitor printing the live line once per second.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::check::{Checker, Expect, Outcome};
+use super::flows::{self, FlowSet};
+use super::frames::{patch_client, FrameKind, Macs, TemplateRef, Templates, XorShift};
+use super::pace::TokenBucket;
+use super::report::{self, MemberSpread, Summary};
+use super::Mode;
+use crate::balance::snapshot::{Health, Snapshot};
+use crate::config::Config;
+use crate::dpdk::{
+    signal, Burst, DpdkThread, Eal, Mbuf, Mempool, Port, PortConfig, Profile, QueueId, RxQueue,
+    TxQueue, BURST_SIZE,
+};
+use crate::wire::{builder::arp_request, MacAddr};
+
+/// Template strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateChoice {
+    /// Per flow when that takes at most 64 MiB, else per target.
+    Auto,
+    /// One pre-built frame per flow, copied into each mbuf.
+    PerFlow,
+    /// One frame per target, copied and patched to the flow's client per packet.
+    Patch,
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// DPDK profile (EAL arguments, port, cores, mempool).
+    pub profile: Profile,
+    /// Extra EAL arguments, appended to the profile's.
+    pub eal: Vec<String>,
+    /// The vipmux configuration whose rules are the targets.
+    pub config: Config,
+    /// Number of flows.
+    pub flows: u32,
+    /// Send only to this rule.
+    pub rule: Option<String>,
+    /// Traffic mode.
+    pub mode: Mode,
+    /// Frame size, FCS included.
+    pub size: usize,
+    /// Packets per second (0 = as fast as possible).
+    pub rate: u64,
+    /// How long to send.
+    pub duration: Duration,
+    /// What returned frames should look like.
+    pub expect: Expect,
+    /// Template strategy.
+    pub templates: TemplateChoice,
+    /// Verify checksums on every N-th received frame (1 = all, 0 = none).
+    pub checksum_every: u32,
+    /// Destination MAC (else resolved by ARP for the first VIP, else broadcast).
+    pub dst_mac: Option<MacAddr>,
+    /// The generator's own address (never answered for; ARP requests come from it).
+    pub gen_ip: Option<Ipv4Addr>,
+    /// Port to use (default: the profile's first).
+    pub port: Option<String>,
+    /// Print the live line (to stderr) once per second.
+    pub live: bool,
+}
+
+const TEMPLATE_BUDGET: usize = 64 << 20;
+const LINK_WAIT: Duration = Duration::from_secs(30);
+const ARP_WAIT: Duration = Duration::from_secs(1);
+const ARP_RETRY: Duration = Duration::from_millis(100);
+const DRAIN_MAX: Duration = Duration::from_millis(200);
+const DRAIN_QUIET: Duration = Duration::from_millis(20);
+
+/// Counters the worker publishes for the monitor.
+#[derive(Debug, Default)]
+struct Shared {
+    tx: AtomicU64,
+    rx: AtomicU64,
+    errors: AtomicU64,
+    sending: AtomicU64,
+}
+
+/// The default generator address: the last host of the first interface's subnet but one.
+fn default_gen_ip(snapshot: &Snapshot) -> Ipv4Addr {
+    match snapshot.interfaces.first() {
+        Some(i) => {
+            let c = i.address;
+            let mask = c.mask();
+            let bcast = (u32::from(c.addr) & mask) | !mask;
+            Ipv4Addr::from(bcast.wrapping_sub(1))
+        }
+        None => Ipv4Addr::new(198, 19, 255, 254),
+    }
+}
+
+/// Runs the generator and returns its summary.
+pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
+    let snapshot = Snapshot::compile(&opts.config, &Health::all_up(&opts.config));
+    let targets = flows::targets(&snapshot, opts.rule.as_deref())?;
+    if targets.len() > usize::from(u16::MAX) {
+        return Err("more than 65535 targets".into());
+    }
+    let flowset = FlowSet::new(opts.flows, targets);
+    let gen_ip = opts.gen_ip.unwrap_or_else(|| default_gen_ip(&snapshot));
+    let synflood = opts.mode == Mode::Synflood;
+    let kinds: &[FrameKind] = match opts.mode {
+        Mode::Syn | Mode::Synflood => &[FrameKind::Syn],
+        Mode::Established => &[FrameKind::Data],
+        Mode::Mix => &[FrameKind::Syn, FrameKind::Data],
+    };
+    let per_flow = !synflood
+        && match opts.templates {
+            TemplateChoice::PerFlow => true,
+            TemplateChoice::Patch => false,
+            TemplateChoice::Auto => {
+                Templates::per_flow_bytes(flowset.count, kinds.len(), opts.size) <= TEMPLATE_BUDGET
+            }
+        };
+
+    signal::install_stop_handler()?;
+    let (eal, _plan) = Eal::init_profile(&opts.profile, &opts.eal)?;
+    let port_profile = match &opts.port {
+        Some(name) => opts.profile.ports.iter().find(|p| &p.name == name),
+        None => opts.profile.ports.first(),
+    }
+    .ok_or("the profile names no such port")?;
+    let pool = Mempool::from_profile(eal, "pktgen_pool", &opts.profile.mempool)?;
+    let port = Port::open(
+        eal,
+        &port_profile.name,
+        &PortConfig::from(port_profile),
+        &pool,
+    )?;
+    let driver = port.info()?.driver;
+    let own_mac = MacAddr(port.mac_addr()?.0);
+    let core = opts
+        .profile
+        .worker_cores()
+        .first()
+        .copied()
+        .or(opts.profile.main_core())
+        .unwrap_or(0);
+    tracing::info!(
+        "pktgen on {} ({driver}), mac {own_mac}, address {gen_ip}, core {core}, {} flows over {} targets",
+        port.name(),
+        flowset.count,
+        flowset.targets.len()
+    );
+    let mut checker = Checker::new(
+        snapshot,
+        flowset.clone(),
+        opts.expect,
+        synflood,
+        own_mac,
+        gen_ip,
+    );
+    let shared = Shared::default();
+    let mut rxq = port.rx_queue(QueueId(0))?;
+    let mut txq = port.tx_queue(QueueId(0))?;
+
+    let result = std::thread::scope(|s| {
+        let worker = s.spawn(|| {
+            let reg =
+                DpdkThread::pin_and_register(eal, core).inspect_err(|_| signal::request_stop())?;
+            let _ = reg.lcore();
+            let mut w = Worker {
+                pool: &pool,
+                rxq: &mut rxq,
+                txq: &mut txq,
+                checker: &mut checker,
+                shared: &shared,
+                checksum_every: opts.checksum_every,
+                seen: 0,
+                rx: 0,
+            };
+            w.wait_link();
+            let dst_mac = match opts.dst_mac {
+                Some(m) => m,
+                None => w.resolve(own_mac, gen_ip, flowset.targets[0].vip),
+            };
+            let templates = Templates::build(
+                &flowset,
+                kinds,
+                opts.size,
+                Macs {
+                    src: own_mac,
+                    dst: dst_mac,
+                },
+                per_flow,
+            );
+            let out = w.send(&flowset, &templates, opts);
+            Ok::<_, crate::dpdk::DpdkError>(out)
+        });
+        monitor(&shared, opts.live, || worker.is_finished());
+        signal::request_stop();
+        worker
+            .join()
+            .map_err(|_| "pktgen worker panicked".to_owned())
+    });
+    let (tx, secs) = result??;
+    drop(rxq);
+    drop(txq);
+    port.close()?;
+
+    let rx = checker.ok + checker.mismatches.total();
+    let snap = checker.snapshot();
+    let member_flows = checker.member_flows();
+    let mut members = Vec::new();
+    if opts.expect == Expect::Rewrite {
+        for (i, m) in snap.members.iter().enumerate() {
+            let packets = checker.member_packets[i];
+            let in_targets = flowset.targets.iter().any(|t| {
+                snap.rule(t.rule)
+                    .is_some_and(|r| r.members.iter().any(|x| x.index() == i))
+            });
+            if packets == 0 && !in_targets {
+                continue;
+            }
+            members.push(MemberSpread {
+                pool: snap
+                    .pools
+                    .get(m.pool.index())
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                name: m.name.clone(),
+                address: m.addr.to_string(),
+                packets,
+                flows: member_flows[i],
+                share_percent: if checker.ok > 0 {
+                    packets as f64 * 100.0 / checker.ok as f64
+                } else {
+                    0.0
+                },
+            });
+        }
+    }
+    Ok(Summary {
+        port: port_profile.name.clone(),
+        driver,
+        hugepages: eal.hugepages(),
+        core,
+        mode: opts.mode,
+        expect: opts.expect,
+        flows: flowset.count,
+        targets: flowset.targets.len(),
+        size: opts.size,
+        rate_limit_pps: opts.rate,
+        templates: if per_flow { "per_flow" } else { "patch" }.into(),
+        duration_secs: secs,
+        tx_packets: tx,
+        rx_packets: rx,
+        tx_mpps: report::mpps(tx, secs),
+        rx_mpps: report::mpps(rx, secs),
+        loss_percent: report::loss_percent(tx, rx),
+        errors: checker.mismatches.total(),
+        mismatches: checker.mismatches,
+        checksums_checked: checker.checksums_checked,
+        arp_replies: checker.arp_replies,
+        ignored: checker.ignored,
+        members,
+    })
+}
+
+/// Prints the live line once per second while the worker runs.
+fn monitor(shared: &Shared, live: bool, finished: impl Fn() -> bool) {
+    let start = Instant::now();
+    let (mut last_tx, mut last_rx, mut last_t) = (0u64, 0u64, start);
+    let mut next = start + Duration::from_secs(1);
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        if shared.sending.load(Ordering::Relaxed) == 2 || signal::stop_requested() || finished() {
+            return;
+        }
+        let now = Instant::now();
+        if now < next {
+            continue;
+        }
+        next += Duration::from_secs(1);
+        let (tx, rx) = (
+            shared.tx.load(Ordering::Relaxed),
+            shared.rx.load(Ordering::Relaxed),
+        );
+        if live {
+            eprintln!(
+                "{}",
+                report::live_line(
+                    now.duration_since(start).as_secs(),
+                    tx - last_tx,
+                    rx - last_rx,
+                    now.duration_since(last_t).as_secs_f64(),
+                    shared.errors.load(Ordering::Relaxed)
+                )
+            );
+        }
+        (last_tx, last_rx, last_t) = (tx, rx, now);
+    }
+}
+
+/// The send/receive loop's state.
+struct Worker<'a, 'p> {
+    pool: &'a Mempool,
+    rxq: &'a mut RxQueue<'p>,
+    txq: &'a mut TxQueue<'p>,
+    checker: &'a mut Checker,
+    shared: &'a Shared,
+    checksum_every: u32,
+    seen: u32,
+    rx: u64,
+}
+
+impl Worker<'_, '_> {
+    /// Receives one burst: checks data frames, answers ARP. Returns frames received.
+    #[inline]
+    fn poll_rx(&mut self, rxb: &mut Burst) -> usize {
+        let n = self.rxq.rx_burst(rxb);
+        if n == 0 {
+            return 0;
+        }
+        let every = self.checksum_every;
+        let (checker, seen) = (&mut *self.checker, &mut self.seen);
+        let mut data = 0u64;
+        rxb.retain(|m: &mut Mbuf| {
+            let verify = every != 0 && *seen % every == 0;
+            *seen = seen.wrapping_add(1);
+            match checker.handle(m.data_mut(), verify) {
+                Outcome::ArpReply(len) => {
+                    if len < m.len() {
+                        m.trim(m.len() - len);
+                    }
+                    true
+                }
+                Outcome::Ok(_) | Outcome::Mismatch(_) => {
+                    data += 1;
+                    false
+                }
+                Outcome::Ignored => false,
+            }
+        });
+        self.rx += data;
+        if !rxb.is_empty() {
+            self.txq.tx_burst(rxb);
+        }
+        n
+    }
+
+    /// Waits (bounded) for the link to come up: a memif server has no link until its client
+    /// connects, and the send clock should not count that time.
+    fn wait_link(&mut self) {
+        let start = Instant::now();
+        let mut rxb = Burst::new();
+        loop {
+            match self.rxq.port().link() {
+                Ok(l) if l.up => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("link state: {e}");
+                    return;
+                }
+            }
+            if start.elapsed() >= LINK_WAIT || signal::stop_requested() {
+                tracing::warn!("link still down after {LINK_WAIT:?}: sending anyway");
+                return;
+            }
+            self.poll_rx(&mut rxb);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Asks for the MAC of `vip` (ARP, up to a second); broadcast when nobody answers.
+    fn resolve(&mut self, own_mac: MacAddr, own_ip: Ipv4Addr, vip: Ipv4Addr) -> MacAddr {
+        self.checker.resolve = Some((vip, None));
+        let start = Instant::now();
+        let mut last_ask: Option<Instant> = None;
+        let mut rxb = Burst::new();
+        while start.elapsed() < ARP_WAIT && !signal::stop_requested() {
+            if last_ask.is_none_or(|t| t.elapsed() >= ARP_RETRY) {
+                last_ask = Some(Instant::now());
+                if let Some(mut m) = self.pool.alloc() {
+                    let mut buf = [0u8; 64];
+                    if let Ok(n) = arp_request(&mut buf, own_mac, None, own_ip, vip) {
+                        if m.extend_from_slice(&buf[..n]) {
+                            let mut b = Burst::new();
+                            let _ = b.push(m);
+                            self.txq.tx_burst(&mut b);
+                        }
+                    }
+                }
+            }
+            self.poll_rx(&mut rxb);
+            if let Some((_, Some(mac))) = self.checker.resolve {
+                tracing::info!("{vip} is at {mac}");
+                self.checker.resolve = None;
+                return mac;
+            }
+        }
+        self.checker.resolve = None;
+        tracing::warn!("no ARP reply for {vip}: sending to ff:ff:ff:ff:ff:ff (give --dst-mac)");
+        MacAddr::BROADCAST
+    }
+
+    /// Sends for the run's duration, then drains; returns (frames sent, seconds of sending).
+    fn send(&mut self, flows: &FlowSet, templates: &Templates, opts: &Options) -> (u64, f64) {
+        let mut txb = Burst::new();
+        let mut rxb = Burst::new();
+        let mut rng = XorShift::new(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
+        let start = Instant::now();
+        let deadline = start + opts.duration;
+        let mut bucket = TokenBucket::new(opts.rate, (BURST_SIZE * 4) as u32, start);
+        let (count, ntargets) = (flows.count, flows.targets.len());
+        let (mut flow, mut round, mut tgt) = (0u32, 0u32, 0usize);
+        let mut tx = 0u64;
+        let mut loops = 0u32;
+        self.shared.sending.store(1, Ordering::Relaxed);
+        loop {
+            let now = Instant::now();
+            if now >= deadline || signal::stop_requested() {
+                break;
+            }
+            let room = txb.room();
+            let want = bucket.available(now, room);
+            if want > 0 {
+                let old = txb.len();
+                let got = self.pool.alloc_bulk(&mut txb, want);
+                for m in &mut txb.as_mut_slice()[old..old + got] {
+                    if opts.mode == Mode::Synflood {
+                        if let Some(f) = templates.target_frame(tgt, FrameKind::Syn) {
+                            if m.extend_from_slice(f) {
+                                patch_client(m.data_mut(), rng.client());
+                            }
+                        }
+                        tgt += 1;
+                        if tgt == ntargets {
+                            tgt = 0;
+                        }
+                        continue;
+                    }
+                    let kind = match opts.mode {
+                        Mode::Syn => FrameKind::Syn,
+                        Mode::Mix if round % 8 == 0 => FrameKind::Syn,
+                        _ => FrameKind::Data,
+                    };
+                    match templates.get(flows, flow, kind) {
+                        TemplateRef::Ready(f) => {
+                            m.extend_from_slice(f);
+                        }
+                        TemplateRef::Patch(f, client) => {
+                            if m.extend_from_slice(f) {
+                                patch_client(m.data_mut(), client);
+                            }
+                        }
+                    }
+                    flow += 1;
+                    if flow == count {
+                        flow = 0;
+                        round = round.wrapping_add(1);
+                    }
+                }
+            }
+            if !txb.is_empty() {
+                let out = self.txq.tx_burst_keep(&mut txb);
+                tx += out.sent as u64;
+                bucket.consume(out.sent);
+            }
+            self.poll_rx(&mut rxb);
+            loops = loops.wrapping_add(1);
+            if loops % 64 == 0 {
+                self.publish(tx);
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        txb.clear();
+        // Drain: keep receiving until quiet (or a bound), so in-flight frames are not lost.
+        let drain_start = Instant::now();
+        let mut last_rx = Instant::now();
+        while drain_start.elapsed() < DRAIN_MAX && last_rx.elapsed() < DRAIN_QUIET {
+            if self.poll_rx(&mut rxb) > 0 {
+                last_rx = Instant::now();
+            }
+        }
+        self.publish(tx);
+        self.shared.sending.store(2, Ordering::Relaxed);
+        (tx, secs)
+    }
+
+    fn publish(&self, tx: u64) {
+        self.shared.tx.store(tx, Ordering::Relaxed);
+        self.shared.rx.store(self.rx, Ordering::Relaxed);
+        self.shared
+            .errors
+            .store(self.checker.mismatches.total(), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,298 @@
+//! `vipmux pktgen`: the rewrite checker on hand-built frames, and a short run against
+//! dpdk-testpmd reflecting frames (macswap) over memif, the two-process benchmark setup.
+//!
+//! The DPDK test needs root, free hugepages and `dpdk-testpmd`; without them it says why and
+//! passes (set VIPMUX_REQUIRE_DPDK=1 to make a missing prerequisite a failure).
+
+use std::io::Read;
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vipmux::balance::{Health, Snapshot};
+use vipmux::config::Config;
+use vipmux::pktgen::flows::{targets, FlowSet};
+use vipmux::pktgen::frames::{build, FrameKind, Macs, L3_OFFSET};
+use vipmux::pktgen::{neighbour_mac, Checker, Expect, MismatchKind, Outcome};
+use vipmux::wire::builder::{rewrite_endpoint, Endpoint};
+use vipmux::wire::MacAddr;
+
+fn repo(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A checker for the load-balancing rule of the SPEC example (10.1.0.100:80 -> web:8080).
+fn spec_checker(flows: u32) -> Checker {
+    let cfg = Config::load(repo("examples/spec-example.toml")).expect("config");
+    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+    let fs = FlowSet::new(flows, targets(&snap, None).expect("targets"));
+    Checker::new(
+        snap,
+        fs,
+        Expect::Rewrite,
+        false,
+        MacAddr([2, 0, 0, 0, 0, 0x99]),
+        Ipv4Addr::new(10, 1, 0, 254),
+    )
+}
+
+/// The frame pktgen sends for `flow` (10.1.0.100:80 is the only target).
+fn sent(flow: u32) -> Vec<u8> {
+    let cfg = Config::load(repo("examples/spec-example.toml")).expect("config");
+    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+    let fs = FlowSet::new(16, targets(&snap, None).expect("targets"));
+    let mut f = vec![0; 60];
+    let macs = Macs {
+        src: MacAddr([2, 0, 0, 0, 0, 0x99]),
+        dst: MacAddr([2, 0, 0, 0, 0, 1]),
+    };
+    build(
+        &mut f,
+        macs,
+        fs.client(flow),
+        fs.target(flow),
+        0,
+        FrameKind::Data,
+        1,
+    );
+    f
+}
+
+/// What vipmux does in NAT mode: destination to member:port, next-hop MAC.
+fn nat(frame: &mut [u8], member: Ipv4Addr, port: u16) {
+    rewrite_endpoint(&mut frame[L3_OFFSET..], Endpoint::Dst, member, Some(port)).expect("rewrite");
+    frame[..6].copy_from_slice(&neighbour_mac(member).0);
+}
+
+#[test]
+fn checker_classifies_hand_built_frames() {
+    let mut c = spec_checker(16);
+    let (vm1, vm2) = (Ipv4Addr::new(10, 1, 0, 11), Ipv4Addr::new(10, 1, 0, 12));
+
+    let mut ok = sent(0);
+    nat(&mut ok, vm1, 8080);
+    assert!(matches!(c.handle(&mut ok, true), Outcome::Ok(Some(_))));
+    let mut ok2 = sent(1);
+    nat(&mut ok2, vm2, 8080);
+    assert!(matches!(c.handle(&mut ok2, true), Outcome::Ok(Some(_))));
+
+    let mut not_member = sent(2);
+    nat(&mut not_member, Ipv4Addr::new(10, 1, 0, 99), 8080);
+    assert_eq!(
+        c.handle(&mut not_member, true),
+        Outcome::Mismatch(MismatchKind::WrongDst)
+    );
+    let mut wrong_port = sent(3);
+    nat(&mut wrong_port, vm1, 80);
+    assert_eq!(
+        c.handle(&mut wrong_port, true),
+        Outcome::Mismatch(MismatchKind::WrongDst)
+    );
+    let mut bad_ip = sent(4);
+    nat(&mut bad_ip, vm1, 8080);
+    bad_ip[L3_OFFSET + 8] ^= 1; // TTL changed without fixing the header checksum
+    assert_eq!(
+        c.handle(&mut bad_ip, true),
+        Outcome::Mismatch(MismatchKind::BadIpChecksum)
+    );
+    let mut bad_l4 = sent(5);
+    nat(&mut bad_l4, vm1, 8080);
+    let last = bad_l4.len() - 1;
+    bad_l4[last] ^= 0x55; // payload byte changed without fixing the TCP checksum
+    assert_eq!(
+        c.handle(&mut bad_l4, true),
+        Outcome::Mismatch(MismatchKind::BadL4Checksum)
+    );
+    let mut moved = sent(0);
+    nat(&mut moved, vm2, 8080);
+    assert_eq!(
+        c.handle(&mut moved, true),
+        Outcome::Mismatch(MismatchKind::Moved)
+    );
+    let mut snat = sent(6);
+    nat(&mut snat, vm1, 8080);
+    rewrite_endpoint(
+        &mut snat[L3_OFFSET..],
+        Endpoint::Src,
+        Ipv4Addr::new(10, 1, 0, 2),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        c.handle(&mut snat, true),
+        Outcome::Mismatch(MismatchKind::WrongSrc)
+    );
+
+    let m = c.mismatches;
+    assert_eq!(
+        (
+            m.wrong_dst,
+            m.bad_ip_checksum,
+            m.bad_l4_checksum,
+            m.moved,
+            m.wrong_src
+        ),
+        (2, 1, 1, 1, 1)
+    );
+    assert_eq!(m.total(), 6);
+    assert_eq!(c.ok, 2);
+    let spread: Vec<u64> = c
+        .member_packets
+        .iter()
+        .copied()
+        .filter(|p| *p > 0)
+        .collect();
+    assert_eq!(spread, vec![1, 1], "one frame at each member");
+}
+
+/// Kills and reaps a child process on drop (by its own PID, nothing else).
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn missing(what: &str) -> bool {
+    if std::env::var_os("VIPMUX_REQUIRE_DPDK").is_some_and(|v| v == "1") {
+        panic!("prerequisite missing: {what}");
+    }
+    eprintln!("skipping: {what}");
+    true
+}
+
+fn hugepages_free() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("HugePages_Free:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn pktgen_against_testpmd_macswap_over_memif() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !uid && missing("not root") {
+        return;
+    }
+    if hugepages_free() < 256 && missing("fewer than 256 free hugepages") {
+        return;
+    }
+    let testpmd = ["/usr/bin/dpdk-testpmd", "/usr/local/bin/dpdk-testpmd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(testpmd) = testpmd else {
+        assert!(!missing("dpdk-testpmd not installed"));
+        return;
+    };
+    let sock = std::env::temp_dir().join(format!("vipmux-pktgen-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let sock = sock.display().to_string();
+
+    let mut gen = Reaper(
+        Command::new(env!("CARGO_BIN_EXE_vipmux"))
+            .args([
+                "pktgen",
+                "--profile",
+                &repo("dpdk-config/memif-pktgen.toml"),
+                &format!(
+                    "--eal=--vdev=net_memif0,role=server,socket={sock},id=0,socket-abstract=no"
+                ),
+                "--config",
+                &repo("examples/spec-example.toml"),
+                "--flows",
+                "1024",
+                "--size",
+                "64",
+                "--duration",
+                "3",
+                "--expect",
+                "echo",
+                "--dst-mac",
+                "02:00:00:00:00:01",
+                "--json",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start vipmux pktgen"),
+    );
+    let appeared = Instant::now() + Duration::from_secs(30);
+    while !std::path::Path::new(&sock).exists() {
+        if let Some(st) = gen.0.try_wait().expect("wait pktgen") {
+            panic!("pktgen exited before listening: {st}");
+        }
+        assert!(Instant::now() < appeared, "no memif socket after 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // testpmd is the memif client: it connects once, so the server (pktgen) goes first and
+    // waits for it (pktgen starts its clock when the link comes up).
+    let _reflector = Reaper(
+        Command::new(testpmd)
+            .args([
+                "--lcores=0@1,1@1",
+                "--in-memory",
+                "--single-file-segments",
+                "--no-pci",
+                "--log-level=*:warning",
+                &format!("--vdev=net_memif0,role=client,socket={sock},id=0,socket-abstract=no"),
+                "--",
+                "--forward-mode=macswap",
+                "--auto-start",
+                "--stats-period=1",
+                "--total-num-mbufs=8192",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dpdk-testpmd"),
+    );
+    // Bounded wait for pktgen to finish (it sends for 3 s and drains for at most 0.2 s).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = gen.0.try_wait().expect("wait pktgen") {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "pktgen did not finish in 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    gen.0
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read stdout");
+    let _ = std::fs::remove_file(&sock);
+    assert!(status.success(), "pktgen failed: {status}\n{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON summary");
+    let tx = v["tx_packets"].as_u64().expect("tx_packets");
+    let rx = v["rx_packets"].as_u64().expect("rx_packets");
+    eprintln!(
+        "pktgen via testpmd macswap: tx {tx} ({} Mpps), rx {rx} ({} Mpps), errors {}",
+        v["tx_mpps"], v["rx_mpps"], v["errors"]
+    );
+    assert!(tx > 0, "nothing sent: {out}");
+    assert!(rx > 0, "nothing came back: {out}");
+    assert_eq!(
+        v["errors"].as_u64(),
+        Some(0),
+        "echoed frames are unchanged: {out}"
+    );
+    assert_eq!(v["mode"], "established");
+}
