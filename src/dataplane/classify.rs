@@ -148,3 +148,116 @@ pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
     }
     Ok(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::{Health, Snapshot};
+    use crate::config::Config;
+    use crate::dataplane::PortInfo;
+    use crate::slowpath::NeighbourMap;
+    use crate::wire::{FrameSpec, MacAddr, TcpFlags};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    const CFG: &str = r#"
+[[interfaces]]
+name = "dc"
+port = "p0"
+address = "10.1.0.2/24"
+
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+
+[[backend_pools]]
+name = "web"
+members = [ { name = "vm1", address = "10.1.0.11" } ]
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 8080
+backend_pool = "web"
+"#;
+
+    fn with_view<R>(f: impl FnOnce(&View<'_>) -> R) -> R {
+        let c = Config::from_str(CFG, "t.toml").unwrap();
+        let s = Snapshot::compile(&c, &Health::all_up(&c));
+        let n = NeighbourMap::default();
+        let ports = [PortInfo {
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            addr: Ipv4Addr::new(10, 1, 0, 2),
+            mtu: 1500,
+        }];
+        f(&View {
+            snapshot: &s,
+            neighbours: &n,
+            ports: &ports,
+        })
+    }
+
+    #[test]
+    fn tagged_tcp_meta() {
+        let mut spec = FrameSpec::tcp(
+            SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 4000),
+            SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), 80),
+            TcpFlags::SYN | TcpFlags::ACK,
+        );
+        spec.vlan = Some(7);
+        spec.payload = b"abc";
+        let f = spec.to_vec();
+        let m = with_view(|v| classify(&f, v)).unwrap();
+        assert_eq!((m.l3, m.l4, m.ip_len), (18, 38, 43));
+        assert_eq!(m.vlan, Some(7));
+        assert_eq!((m.sport, m.dport, m.payload), (4000, 80, 3));
+        assert_eq!(m.tcp_flags, 0x12);
+        assert_eq!(m.dst, u32::from(Ipv4Addr::new(10, 1, 0, 100)));
+    }
+
+    #[test]
+    fn every_truncation_is_bad_header_or_slow_path() {
+        let f = FrameSpec::tcp(
+            SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 4000),
+            SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), 80),
+            TcpFlags::SYN,
+        )
+        .to_vec();
+        with_view(|v| {
+            assert!(classify(&f, v).is_ok());
+            for n in 0..f.len() {
+                assert_eq!(
+                    classify(&f[..n], v),
+                    Err(Verdict::Drop(DropReason::BadHeader)),
+                    "cut at {n}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn appliance_address_and_ttl() {
+        let to_us = FrameSpec::tcp(
+            SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 11), 1),
+            SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 2), 22),
+            TcpFlags::SYN,
+        );
+        let mut ttl1 = FrameSpec::udp(
+            SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 1),
+            SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), 53),
+            b"",
+        );
+        ttl1.ttl = 1;
+        with_view(|v| {
+            assert_eq!(
+                classify(&to_us.to_vec(), v),
+                Err(Verdict::ToSlowPath(Exception::ToAppliance))
+            );
+            assert_eq!(
+                classify(&ttl1.to_vec(), v),
+                Err(Verdict::ToSlowPath(Exception::TtlExceeded))
+            );
+        });
+    }
+}

@@ -86,7 +86,7 @@ impl Scratch {
     }
 
     fn set_len(&mut self, n: usize) {
-        self.end = (self.start + n).min(SCRATCH_LEN);
+        self.end = self.start.saturating_add(n).min(SCRATCH_LEN);
     }
 }
 
@@ -265,5 +265,39 @@ impl Pipeline {
                 counters.resets_sent += send_resets(view, hops, scratch, k, e, &mut emit);
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_is_a_bounded_packet_buf() {
+        let mut s = Scratch::new();
+        s.reset();
+        assert_eq!(s.len(), 0);
+        s.space()[..4].copy_from_slice(&[1, 2, 3, 4]);
+        s.set_len(4);
+        assert_eq!(s.data(), &[1, 2, 3, 4]);
+        assert!(s.prepend(SCRATCH_HEADROOM + 1).is_none());
+        assert_eq!(s.prepend(2).map(|b| b.len()), Some(2));
+        assert_eq!(s.len(), 6);
+        assert!(s.trim_front(2));
+        assert!(!s.trim_front(5));
+        s.truncate(1);
+        assert_eq!(s.data(), &[1]);
+        assert!(s.append(SCRATCH_LEN).is_none());
+        s.set_len(usize::MAX / 2);
+        assert!(s.len() <= SCRATCH_LEN);
+    }
+
+    #[test]
+    fn pending_is_bounded() {
+        let mut p = Pending::new();
+        for _ in 0..PENDING_RESETS + 5 {
+            p.push(FlowKey::default(), FlowEntry::default());
+        }
+        assert_eq!(p.len, PENDING_RESETS);
     }
 }

@@ -148,8 +148,7 @@ fn decrement_ttl(frame: &mut [u8], m: &Meta) {
 #[inline(always)]
 fn set_macs(frame: &mut [u8], hop: &Hop) {
     if let Some(h) = frame.get_mut(..12) {
-        h[..6].copy_from_slice(&hop.dst_mac.0);
-        h[6..12].copy_from_slice(&hop.src_mac.0);
+        h.copy_from_slice(&hop.macs);
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Hop {
     pub src_mac: MacAddr,
     /// Ethernet destination (the next hop's MAC).
     pub dst_mac: MacAddr,
+    /// The first 12 bytes of the Ethernet header (destination, then source), written in one copy.
+    pub macs: [u8; 12],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,9 +127,13 @@ fn resolve(view: &View<'_>, port: usize, next_hop: Ipv4Addr) -> Result<Hop, Drop
         .neighbours
         .get(next_hop)
         .ok_or(DropReason::NoNeighbour)?;
+    let mut macs = [0u8; 12];
+    macs[..6].copy_from_slice(&mac.0);
+    macs[6..].copy_from_slice(&p.mac.0);
     Ok(Hop {
         port,
         src_mac: p.mac,
         dst_mac: mac,
+        macs,
     })
 }
