@@ -641,3 +641,28 @@ impl TcpSession {
         self.child.is_running()
     }
 }
+
+/// One HTTP GET of `url` from namespace `ns` (from source address `src` if given), parsed as a
+/// backend answer.
+pub fn http_backend(ns: &str, url: &str, src: Option<&str>) -> Result<super::BackendReply, String> {
+    let mut cmd = vec!["curl", "-sS", "--fail", "-m", "5"];
+    if let Some(s) = src {
+        cmd.extend(["--interface", s]);
+    }
+    cmd.push(url);
+    let body = super::ns_exec_ok(ns, &cmd)?;
+    super::BackendReply::parse(&body)
+        .ok_or_else(|| format!("unexpected answer {body:?} from {url}"))
+}
+
+/// `whoami` over a new TCP connection from `ns` to `to`, parsed as a backend answer.
+pub fn tcp_whoami(ns: &str, to: &str) -> Result<super::BackendReply, String> {
+    let got = super::tcp_from(ns, to, "whoami")?;
+    super::BackendReply::parse(&got).ok_or_else(|| format!("unexpected answer {got:?} from {to}"))
+}
+
+/// Starts the appliance for `topo` with `config`, panicking with the reason (and the vipmux log)
+/// when it does not come up.
+pub fn start_or_panic(topo: &Topology, config: &ConfigBuilder) -> Appliance {
+    Appliance::start(topo, &config.build(topo)).unwrap_or_else(|e| panic!("{e}"))
+}
