@@ -28,7 +28,9 @@ const THRESHOLD: u32 = 2;
 const FLIP_BOUND: Duration = Duration::from_secs((INTERVAL * THRESHOLD) as u64 + 1 + 10);
 
 fn config() -> ConfigBuilder {
+    // missing_flow = "drop": the connection to b2 can only survive through its flow entry.
     ConfigBuilder::one_arm()
+        .appliance("missing_flow = \"drop\"")
         .pool("web", &ALL, "")
         .probe_tcp("tcp-80", 80, INTERVAL, THRESHOLD)
         .lb_rule("echo", "tcp", 7000, 7000, "web", Some("tcp-80"), "")

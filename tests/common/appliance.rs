@@ -308,6 +308,23 @@ impl Appliance {
         }
     }
 
+    /// Process id of vipmux (while running).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Sends SIGHUP (reload the configuration file it was started with).
+    pub fn sighup(&self) -> Result<(), String> {
+        let pid = self.pid().ok_or("vipmux is not running")?;
+        let st = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .map_err(|e| e.to_string())?;
+        st.success()
+            .then_some(())
+            .ok_or_else(|| format!("kill -HUP {pid} failed"))
+    }
+
     /// The control socket path.
     pub fn socket(&self) -> &Path {
         &self.socket
