@@ -1,0 +1,144 @@
+//! End to end, hitless reload (SPEC 2, "Reload"): the one-arm topology with four backends, b4 not
+//! in the first configuration. Long-lived TCP echo connections are opened through the VIP; then a
+//! reload adds b4 to the pool, changes the echo rule's idle timeout and adds a second rule (HTTP on
+//! port 80). Every established connection keeps exchanging data on the same socket with the same
+//! backend, new flows reach b4, and the new rule answers. A second reload, by SIGHUP after
+//! rewriting the original file, changes the idle timeout again with the same guarantees. The
+//! appliance runs with `missing_flow = "drop"`, so a connection survives only through its flow
+//! entry (a rehash cannot hide a lost entry), and `no_flow`/`idle_expired` stay 0.
+//! Needs root; skipped otherwise.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::appliance::{check, http_backend, start_or_panic, tcp_whoami};
+use common::{skip_unless_root, wait_until, Appliance, ConfigBuilder, TcpSession, Topology};
+
+const SESSIONS: usize = 9;
+
+fn config(members: &[&str], idle: &str, with_http: bool) -> ConfigBuilder {
+    // With missing_flow = "drop", a connection survives only if its flow entry does (no rehash).
+    let c = ConfigBuilder::one_arm()
+        .appliance("missing_flow = \"drop\"")
+        .pool("web", members, "")
+        .probe_tcp("tcp-80", 80, 1, 2)
+        .lb_rule("echo", "tcp", 7000, 7000, "web", Some("tcp-80"), idle);
+    if with_http {
+        c.lb_rule("web", "tcp", 80, 80, "web", Some("tcp-80"), "")
+    } else {
+        c
+    }
+}
+
+/// Every session still echoes and is still served by the backend it started on.
+fn exchange_all(sessions: &mut [(String, TcpSession)], tag: &str) -> Result<(), String> {
+    for (i, (backend, s)) in sessions.iter_mut().enumerate() {
+        s.echo(&format!("{tag} {i}"))
+            .map_err(|e| format!("connection {i} to {backend} {tag}: {e}"))?;
+        let who = s
+            .whoami()
+            .map_err(|e| format!("connection {i} {tag}: {e}"))?;
+        if who.backend != *backend {
+            return Err(format!(
+                "connection {i} moved from {backend} to {} {tag}",
+                who.backend
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn generation(app: &Appliance) -> Option<u64> {
+    app.status_json().ok()?["config_generation"].as_u64()
+}
+
+fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    app.wait_members_healthy(&["b1", "b2", "b3"], Duration::from_secs(30))?;
+    let client = topo.ns("client");
+    let vip = topo.get("VIP");
+    let to = format!("{vip}:7000");
+
+    let mut sessions = Vec::new();
+    for _ in 0..SESSIONS {
+        let mut s = TcpSession::connect(&client, &to, None)?;
+        let who = s.whoami()?;
+        if who.backend == "b4" {
+            return Err("a flow reached b4 before it was configured".into());
+        }
+        sessions.push((who.backend, s));
+    }
+    let used: BTreeSet<_> = sessions.iter().map(|(b, _)| b.clone()).collect();
+    eprintln!("{SESSIONS} long-lived connections on {used:?}");
+    exchange_all(&mut sessions, "before reload")?;
+
+    // Reload 1: add b4, change the idle timeout, add an HTTP rule.
+    let text = config(&["b1", "b2", "b3", "b4"], "idle_timeout_minutes = 10", true).build(topo);
+    let summary = app.reload_text("reload1.toml", &text)?;
+    eprintln!("reload 1: {}", summary.trim());
+    if generation(app) != Some(2) {
+        return Err(format!("generation after reload 1: {:?}", generation(app)));
+    }
+    exchange_all(&mut sessions, "after reload 1")?;
+    app.wait_members_healthy(&["b1", "b2", "b3", "b4"], Duration::from_secs(15))?;
+    let reached_b4 = (0..60).any(|_| tcp_whoami(&client, &to).is_ok_and(|r| r.backend == "b4"));
+    if !reached_b4 {
+        return Err("60 new connections after adding b4, none reached it".into());
+    }
+    let mut http_seen = BTreeSet::new();
+    for i in 0..20 {
+        let r = http_backend(&client, &format!("http://{vip}/"), None)
+            .map_err(|e| format!("new HTTP rule, request {i}: {e}"))?;
+        http_seen.insert(r.backend);
+    }
+    if http_seen.len() < 2 {
+        return Err(format!(
+            "new HTTP rule sent 20 requests only to {http_seen:?}"
+        ));
+    }
+    exchange_all(&mut sessions, "after new flows")?;
+
+    // Reload 2 by SIGHUP: the original file rewritten with another idle timeout.
+    let text = config(
+        &["b1", "b2", "b3", "b4"],
+        "idle_timeout_seconds = 900",
+        true,
+    )
+    .build(topo);
+    std::fs::write(app.config_path(), text).map_err(|e| e.to_string())?;
+    app.sighup()?;
+    if !wait_until(Duration::from_secs(10), || generation(app) == Some(3)) {
+        return Err(format!(
+            "SIGHUP reload not applied: generation {:?}",
+            generation(app)
+        ));
+    }
+    exchange_all(&mut sessions, "after SIGHUP reload")?;
+    for (i, (b, s)) in sessions.iter_mut().enumerate() {
+        if !s.is_alive() {
+            return Err(format!("connection {i} to {b} closed"));
+        }
+    }
+    let lost = app.drop_count("no_flow")? + app.drop_count("idle_expired")?;
+    if lost != 0 {
+        return Err(format!(
+            "{lost} packets dropped for a missing or expired flow"
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn reload_keeps_established_and_adds_backend() {
+    if skip_unless_root("reload_keeps_established_and_adds_backend") {
+        return;
+    }
+    let topo =
+        Topology::up("one-arm", &["--return", "gateway", "--backends", "4"]).expect("topology up");
+    let app = start_or_panic(
+        &topo,
+        &config(&["b1", "b2", "b3"], "idle_timeout_minutes = 4", false),
+    );
+    check(&app, scenario(&topo, &app));
+}
