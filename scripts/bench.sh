@@ -137,7 +137,8 @@ topo_down() {
 start_bg() {
   local name=$1 role=$2
   shift 2
-  nsx "$role" "$@" </dev/null >>"$STATE/bench/$name.log" 2>&1 &
+  # Not through the nsx function: a backgrounded function is a subshell, and $! would be its PID.
+  ip netns exec "$(nsl_ns "$role")" "$@" </dev/null >>"$STATE/bench/$name.log" 2>&1 &
   OWN_PIDS+=("$!")
   nsl_record_pid "bench-$name" "$!"
 }
@@ -260,22 +261,30 @@ to_ms() {
 
 # load PEER MODE — one wrk run (MODE keepalive|close) with CPU accounting; emits its metrics.
 load() {
-  local peer=$1 mode=$2 hdr=() res s0 s1 t0 t1 p0 p1 el rps p99 errs cpu sirq
+  local peer=$1 mode=$2 hdr=() res s0 s1 t0 t1 p0 p1 el rps p99 errs cpu sirq wpid wrc
   [ "$mode" = close ] && hdr=(-H "Connection: close")
   p0=$(bench_proc_ticks "${MUX_PIDS[@]}")
   s0=$(bench_stat_snapshot)
   t0=$(bench_now)
-  res=$(timeout $((wrk_secs + 30)) ip netns exec "$(nsl_ns client)" \
-    wrk -t "$threads" -c "$conns" -d "${wrk_secs}s" --timeout 5s --latency "${hdr[@]}" http://10.1.0.100/ 2>&1) || {
-    log "$peer/$mode: wrk failed: $res"
+  # wrk in the background and `wait`: a signal to this script runs the trap at once (which kills wrk).
+  timeout $((wrk_secs + 30)) ip netns exec "$(nsl_ns client)" \
+    wrk -t "$threads" -c "$conns" -d "${wrk_secs}s" --timeout 5s --latency "${hdr[@]}" http://10.1.0.100/ \
+    >"$out/wrk-$peer-$mode.txt" 2>&1 </dev/null &
+  wpid=$!
+  OWN_PIDS+=("$wpid")
+  wrc=0
+  wait "$wpid" || wrc=$?
+  unset 'OWN_PIDS[-1]'
+  if [ "$wrc" != 0 ]; then
+    log "$peer/$mode: wrk failed: $(cat "$out/wrk-$peer-$mode.txt")"
     failures+=("$peer:$mode")
     return 0
-  }
+  fi
   t1=$(bench_now)
   s1=$(bench_stat_snapshot)
   p1=$(bench_proc_ticks "${MUX_PIDS[@]}")
   el=$(bench_elapsed "$t0" "$t1")
-  printf '%s\n' "$res" >"$out/wrk-$peer-$mode.txt"
+  res=$(cat "$out/wrk-$peer-$mode.txt")
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$res")
   p99=$(awk '$1 == "99%" { print $2 }' <<<"$res")
   errs=$(awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 }

@@ -4,9 +4,10 @@
 Walks CRITERION_DIR (target/criterion) for */new/estimates.json and writes one row per benchmark:
 date, machine, bench, ns_per_iter_median, packets_per_iter, ns_per_packet, mpps.
 
-Packets per iteration: a bench id containing `burstN` (e.g. `burst32`, as in `dataplane/burst32/nat`)
-means N packets per iteration; otherwise a criterion `Throughput::Elements(N)` recorded in
-benchmark.json is used. Without either, the packet columns stay empty.
+Naming convention: a bench id containing `burstN` (e.g. `burst32`, as in `lookup_hit_burst32/plain/1000`)
+means N packets per iteration, so ns/packet = median / N and Mpps = 1000 / (ns/packet). Any other bench
+leaves the packet columns empty (criterion's Throughput::Elements is not taken as packets: it often counts
+table entries or buckets).
 """
 
 import argparse
@@ -19,14 +20,11 @@ import sys
 BURST = re.compile(r"burst(\d+)")
 
 
-def packets_per_iter(bench_id, meta):
-    """Packets per iteration from the id (`burstN`) or from criterion's Elements throughput."""
+def packets_per_iter(bench_id):
+    """Packets per iteration from the id (`burstN`), or None."""
     m = BURST.search(bench_id)
     if m and int(m.group(1)) > 0:
         return int(m.group(1))
-    thr = meta.get("throughput") or {}
-    if isinstance(thr, dict) and isinstance(thr.get("Elements"), int) and thr["Elements"] > 0:
-        return thr["Elements"]
     return None
 
 
@@ -48,7 +46,7 @@ def collect(root, since):
                 meta = json.load(f)
         bench_id = meta.get("full_id") or os.path.relpath(os.path.dirname(dirpath), root)
         median = float(est["median"]["point_estimate"])
-        rows.append((bench_id, median, packets_per_iter(bench_id, meta)))
+        rows.append((bench_id, median, packets_per_iter(bench_id)))
     rows.sort()
     return rows
 
