@@ -342,6 +342,8 @@ run_peer() {
     return 0
   fi
   emit "$peer" available 1 bool
+  # Other work on the machine skews every figure: keep the 1-minute load average next to them.
+  emit "$peer" loadavg1_before "$(cut -d' ' -f1 /proc/loadavg)" load
   if [ ${#MUX_PIDS[@]} -gt 0 ]; then
     idle=$("$ROOT/scripts/bench/cpu_pct.sh" "${MUX_PIDS[0]}" "$idle_secs")
     emit "$peer" idle_mux_cpu "$idle" "% of one core"

@@ -100,6 +100,9 @@ def main():
             "and nginx); for the kernel peer the MUX work is softirq time, so that is its CPU figure.",
             "",
         ]
+        loads = [f"{r['peer']} {r['value']}" for r in e2e if r["metric"] == "loadavg1_before"]
+        if loads:
+            lines += [f"1-minute load average before each peer's run: {', '.join(loads)}.", ""]
     if crit:
         lines += ["Micro-benchmarks (criterion; a bench id with `burstN` counts N packets per iteration):", ""]
         lines += criterion_table(crit) + [""]
