@@ -9,6 +9,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 PACKAGES=(
   dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config build-essential
   iproute2 iputils-ping procps curl python3 python3-scapy python3-prometheus-client nftables tcpdump ethtool
+  wrk haproxy nginx-light python3-matplotlib
 )
 
 missing=()
@@ -20,6 +21,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The benchmarks run their own nginx/haproxy in namespaces: stop a system daemon the packages started,
+  # by the PID in its own pidfile.
+  for pf in /run/nginx.pid /run/haproxy.pid; do
+    pid=$(cat "$pf" 2>/dev/null || true)
+    case $pid in '' | *[!0-9]*) continue ;; esac
+    case $(cat "/proc/$pid/comm" 2>/dev/null) in nginx | haproxy) kill "$pid" 2>/dev/null || true ;; esac
+  done
 else
   log "Debian packages present"
 fi

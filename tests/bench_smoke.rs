@@ -1,0 +1,258 @@
+//! Smoke test of the benchmark harness: `scripts/bench.sh --quick --no-criterion` against the
+//! kernel and HAProxy peers (and vipmux once it serves), then checks that the CSVs exist and parse, the
+//! README table and the plots exist — never the numbers (timing lives in the benchmarks, not in tests).
+//! The criterion part is skipped with `--no-criterion` (the test suite already runs that code); the
+//! criterion-to-CSV converter is exercised on a synthetic criterion tree instead.
+//! Needs root and wrk, nginx, haproxy, python3-matplotlib (scripts/setup.sh); skipped otherwise unless
+//! `VIPMUX_REQUIRE_NETNS=1`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A scratch directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh directory under the system temp dir, unique to this process and tag.
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("vipmux-bench-{}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Repository root (where Cargo.toml is).
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// True when the test must skip (not root, or a tool missing), printing why.
+fn skip(test: &str) -> bool {
+    let require = std::env::var("VIPMUX_REQUIRE_NETNS").as_deref() == Ok("1");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let mut missing: Vec<&str> = ["wrk", "nginx", "haproxy", "nft", "curl", "ip"]
+        .into_iter()
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        })
+        .collect();
+    let matplotlib = ["/usr/bin/python3", "python3"].iter().any(|py| {
+        Command::new(py)
+            .args(["-c", "import matplotlib"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    if !matplotlib {
+        missing.push("python3-matplotlib");
+    }
+    let why = if !is_root {
+        "needs root (network namespaces)".to_string()
+    } else if !missing.is_empty() {
+        format!("missing {} (run scripts/setup.sh)", missing.join(", "))
+    } else {
+        return false;
+    };
+    assert!(!require, "{test}: {why} and VIPMUX_REQUIRE_NETNS=1");
+    eprintln!("SKIP {test}: {why}");
+    true
+}
+
+/// Parses a CSV without quoting (the harness never quotes): header and rows, each row as wide as the header.
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("{} unreadable: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap_or_else(|| panic!("{} is empty", path.display()))
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows: Vec<Vec<String>> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    for r in &rows {
+        assert_eq!(
+            r.len(),
+            header.len(),
+            "{}: row {r:?} does not match header {header:?}",
+            path.display()
+        );
+    }
+    (header, rows)
+}
+
+/// Asserts a file exists and starts with the PNG signature.
+fn assert_png(path: &Path) {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{} missing: {e}", path.display()));
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{} is not a PNG",
+        path.display()
+    );
+}
+
+#[test]
+fn quick_run_writes_csv_table_and_plots() {
+    if skip("quick_run_writes_csv_table_and_plots") {
+        return;
+    }
+    let out = TempDir::new("out");
+    // A synthetic data-plane result so the Mpps-vs-flows plot path runs too.
+    fs::write(
+        out.0.join("dataplane.csv"),
+        "date,machine,config,flows,mpps\n\
+         2026-01-01,m,af_packet,1,1.5\n2026-01-01,m,af_packet,1000,1.4\n2026-01-01,m,af_packet,1000000,1.1\n",
+    )
+    .expect("write dataplane.csv");
+    // `timeout -s INT` bounds the run; the script's trap tears the namespaces down on SIGINT.
+    let res = Command::new("timeout")
+        .args(["-s", "INT", "280"])
+        .arg(root().join("scripts/bench.sh"))
+        .args(["--quick", "--no-criterion", "--out"])
+        .arg(&out.0)
+        .current_dir(root())
+        .output()
+        .expect("run scripts/bench.sh");
+    let log = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "bench.sh failed: {log}");
+
+    let (header, rows) = read_csv(&out.0.join("e2e.csv"));
+    assert_eq!(
+        header,
+        ["date", "machine", "peer", "metric", "value", "unit"]
+    );
+    for r in &rows {
+        r[4].parse::<f64>()
+            .unwrap_or_else(|e| panic!("value of {r:?} is not a number: {e}"));
+        assert!(
+            r[1].contains("nproc=") && r[1].contains("kernel="),
+            "machine info missing: {r:?}"
+        );
+        assert!(!r[0].is_empty(), "date missing: {r:?}");
+    }
+    for peer in ["kernel", "haproxy"] {
+        for metric in [
+            "rps_keepalive",
+            "cps_close",
+            "p99_keepalive",
+            "p99_close",
+            "machine_cpu_keepalive",
+            "softirq_close",
+        ] {
+            assert!(
+                rows.iter().any(|r| r[2] == peer && r[3] == metric),
+                "e2e.csv lacks {peer}/{metric}: {rows:?}"
+            );
+        }
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r[2] == "haproxy" && r[3] == "mux_cpu_keepalive"),
+        "e2e.csv lacks haproxy process CPU"
+    );
+    assert!(
+        rows.iter().any(|r| r[2] == "vipmux" && r[3] == "available"),
+        "the vipmux peer left no trace"
+    );
+    let table = fs::read_to_string(out.0.join("README-table.md")).expect("README-table.md");
+    assert!(table.contains("| kernel |") && table.contains("| haproxy |"));
+    assert_png(&out.0.join("e2e.png"));
+    assert_png(&out.0.join("dataplane.png"));
+    // Nothing left behind: no namespace of this run remains.
+    let ns = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let prefix = format!("vb{}", res_pid_hint(&log));
+    assert!(
+        prefix == "vb" || !String::from_utf8_lossy(&ns.stdout).contains(&prefix),
+        "namespaces {prefix}* remain"
+    );
+}
+
+/// The shell PID in the harness's namespace prefix (from its "prefix vbNNNN" log lines), or "".
+fn res_pid_hint(log: &str) -> String {
+    log.split("prefix vb")
+        .nth(1)
+        .map(|s| s.chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn criterion_csv_counts_burst32_packets() {
+    let dir = TempDir::new("crit");
+    let crit = dir.0.join("criterion");
+    let put = |rel: &str, full_id: &str, median: f64| {
+        let d = crit.join(rel).join("new");
+        fs::create_dir_all(&d).expect("mkdir");
+        fs::write(
+            d.join("estimates.json"),
+            format!("{{\"median\":{{\"point_estimate\":{median}}}}}"),
+        )
+        .expect("write estimates");
+        fs::write(
+            d.join("benchmark.json"),
+            format!("{{\"full_id\":\"{full_id}\"}}"),
+        )
+        .expect("write benchmark");
+    };
+    put("nat/burst32", "nat/burst32", 640.0);
+    put("parse", "parse", 12.5);
+    let csv = dir.0.join("criterion.csv");
+    let st = Command::new("python3")
+        .arg(root().join("scripts/bench/criterion_csv.py"))
+        .arg("--criterion-dir")
+        .arg(&crit)
+        .arg("--out")
+        .arg(&csv)
+        .args(["--date", "d", "--machine", "m"])
+        .status();
+    match st {
+        Ok(s) => assert!(s.success(), "criterion_csv.py failed"),
+        Err(e) => {
+            eprintln!("SKIP criterion_csv_counts_burst32_packets: no python3 ({e})");
+            return;
+        }
+    }
+    let (header, rows) = read_csv(&csv);
+    assert_eq!(
+        header,
+        [
+            "date",
+            "machine",
+            "bench",
+            "ns_per_iter_median",
+            "packets_per_iter",
+            "ns_per_packet",
+            "mpps"
+        ]
+    );
+    let burst = rows
+        .iter()
+        .find(|r| r[2] == "nat/burst32")
+        .expect("burst row");
+    assert_eq!(burst[4], "32");
+    assert_eq!(burst[5].parse::<f64>().expect("ns/packet"), 20.0);
+    assert_eq!(burst[6].parse::<f64>().expect("mpps"), 50.0);
+    let plain = rows.iter().find(|r| r[2] == "parse").expect("plain row");
+    assert_eq!(plain[4], "");
+}
