@@ -4,6 +4,7 @@
 //! Include with `mod common;` from a file in `tests/`. Not every test binary uses every helper.
 #![allow(dead_code)]
 
+pub mod appliance;
 pub mod topology;
 
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
+pub use appliance::{Appliance, ConfigBuilder, TcpSession};
 pub use topology::Topology;
 
 /// Directory holding the namespace topology scripts (`scripts/netns`).

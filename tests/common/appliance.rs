@@ -1,0 +1,643 @@
+//! The appliance under test: configuration files for the namespace topologies, and [`Appliance`], a
+//! guard around `vipmux run` in the topology's MUX namespace with its control surfaces
+//! (`status --json`, the `counters` socket command, `reload`, the metrics endpoint).
+//!
+//! ```ignore
+//! let topo = Topology::up("one-arm", &["--return", "gateway"])?;
+//! let cfg = ConfigBuilder::one_arm().pool_of(&topo, "web", &["b1", "b2", "b3"]).probe_http("http-80", 80, 1, 2)
+//!     .lb_rule("web", "tcp", 80, 80, "web", Some("http-80"), "");
+//! let app = Appliance::start(&topo, &cfg.build(&topo))?;
+//! app.wait_members_healthy(&["b1", "b2", "b3"], Duration::from_secs(30))?;
+//! ```
+//!
+//! Every wait is a bounded poll for a condition. Dropping an [`Appliance`] sends SIGTERM, waits
+//! (bounded) and then SIGKILLs; the topology guard then tears the namespaces down.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vipmux::control::{ControlClient, Request};
+
+use super::{ns_exec, spawn_in_ns, wait_for, wait_until, NsChild, Topology};
+
+/// The vipmux binary built for this test run.
+pub const VIPMUX: &str = env!("CARGO_BIN_EXE_vipmux");
+
+/// Metrics listen address written into every configuration (the MUX namespace's own loopback).
+pub const METRICS_ADDR: &str = "127.0.0.1:19469";
+
+/// How long `start` waits for `vipmux status` to report forwarding.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long `Drop`/`stop` wait after SIGTERM before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Builds a vipmux configuration: the fixed `[appliance]`, `[dataplane]`, `[control]` and
+/// `[[interfaces]]` parts for a topology, plus frontends, pools, probes and rules given as TOML
+/// fragments (or through the helpers, which write such fragments).
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    two_arm: bool,
+    appliance_extra: String,
+    profile: Option<PathBuf>,
+    body: String,
+    frontend_written: bool,
+}
+
+impl ConfigBuilder {
+    /// A configuration for the one-arm topology: one interface `dc` (`net_af_packet0`,
+    /// 10.1.0.2/24, gateway 10.1.0.1) and the frontend `fe` on the VIP 10.1.0.100.
+    pub fn one_arm() -> Self {
+        Self::new(false)
+    }
+
+    /// A configuration for the two-arm topology: interfaces `client` (`net_af_packet0`,
+    /// 10.9.0.2/24) and `dc` (`net_af_packet1`, 10.1.0.2/24), frontend `fe` on 10.9.0.100.
+    pub fn two_arm() -> Self {
+        Self::new(true)
+    }
+
+    fn new(two_arm: bool) -> Self {
+        ConfigBuilder {
+            two_arm,
+            appliance_extra: String::new(),
+            profile: None,
+            body: String::new(),
+            frontend_written: false,
+        }
+    }
+
+    /// Use the CI DPDK profile file (`dpdk-config/ci-af-packet.toml`) instead of the built-in one
+    /// (one-arm only: the file names one port).
+    pub fn with_ci_profile(mut self) -> Self {
+        self.profile =
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config/ci-af-packet.toml"));
+        self
+    }
+
+    /// Extra lines for the `[appliance]` table (e.g. `missing_flow = "drop"`).
+    pub fn appliance(mut self, lines: &str) -> Self {
+        self.appliance_extra.push_str(lines);
+        self.appliance_extra.push('\n');
+        self
+    }
+
+    /// Appends a raw TOML fragment (frontends, pools, probes, rules, ...).
+    pub fn raw(mut self, toml: &str) -> Self {
+        self.body.push_str(toml);
+        self.body.push('\n');
+        self
+    }
+
+    /// A `[[backend_pools]]` named `name` of the topology's backends `roles` (`b1`, ...), each a
+    /// member of the same name; `extra` goes into the table (e.g. `dsr_encapsulation = "none"`).
+    pub fn pool(self, name: &str, roles: &[&str], extra: &str) -> Self {
+        let mut t = format!("[[backend_pools]]\nname = \"{name}\"\n{extra}\nmembers = [\n");
+        for r in roles {
+            let _ = writeln!(
+                t,
+                "  {{ name = \"{r}\", address = \"{}\" }},",
+                backend_ip(r)
+            );
+        }
+        t.push_str("]\n");
+        self.raw(&t)
+    }
+
+    /// An HTTP probe `GET /health` on `port`.
+    pub fn probe_http(self, name: &str, port: u16, interval: u32, threshold: u32) -> Self {
+        let t = format!(
+            "[[probes]]\nname = \"{name}\"\nprotocol = \"http\"\nport = {port}\nrequest_path = \"/health\"\ninterval_seconds = {interval}\nprobe_threshold = {threshold}\n"
+        );
+        self.raw(&t)
+    }
+
+    /// A TCP (handshake) probe on `port`.
+    pub fn probe_tcp(self, name: &str, port: u16, interval: u32, threshold: u32) -> Self {
+        let t = format!(
+            "[[probes]]\nname = \"{name}\"\nprotocol = \"tcp\"\nport = {port}\ninterval_seconds = {interval}\nprobe_threshold = {threshold}\n"
+        );
+        self.raw(&t)
+    }
+
+    /// A `[[load_balancing_rules]]` on frontend `fe`; `extra` lines go into the table
+    /// (e.g. `load_distribution = "source_ip"`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn lb_rule(
+        self,
+        name: &str,
+        protocol: &str,
+        frontend_port: u16,
+        backend_port: u16,
+        pool: &str,
+        probe: Option<&str>,
+        extra: &str,
+    ) -> Self {
+        let probe = probe
+            .map(|p| format!("probe = \"{p}\"\n"))
+            .unwrap_or_default();
+        let t = format!(
+            "[[load_balancing_rules]]\nname = \"{name}\"\nfrontend = \"fe\"\nprotocol = \"{protocol}\"\nfrontend_port = {frontend_port}\nbackend_port = {backend_port}\nbackend_pool = \"{pool}\"\n{probe}{extra}\n"
+        );
+        self.raw(&t)
+    }
+
+    /// An `[[inbound_nat_rules]]` on frontend `fe` to one member of `pool`.
+    pub fn nat_rule_member(
+        self,
+        name: &str,
+        protocol: &str,
+        frontend_port: u16,
+        pool: &str,
+        member: &str,
+        backend_port: u16,
+    ) -> Self {
+        let t = format!(
+            "[[inbound_nat_rules]]\nname = \"{name}\"\nfrontend = \"fe\"\nprotocol = \"{protocol}\"\nfrontend_port = {frontend_port}\ntarget = {{ pool = \"{pool}\", member = \"{member}\" }}\nbackend_port = {backend_port}\n"
+        );
+        self.raw(&t)
+    }
+
+    /// A port-range `[[inbound_nat_rules]]` on frontend `fe` over `pool`.
+    pub fn nat_rule_range(
+        self,
+        name: &str,
+        protocol: &str,
+        start: u16,
+        end: u16,
+        pool: &str,
+        backend_port: u16,
+    ) -> Self {
+        let t = format!(
+            "[[inbound_nat_rules]]\nname = \"{name}\"\nfrontend = \"fe\"\nprotocol = \"{protocol}\"\nfrontend_port_range_start = {start}\nfrontend_port_range_end = {end}\nbackend_pool = \"{pool}\"\nbackend_port = {backend_port}\n"
+        );
+        self.raw(&t)
+    }
+
+    /// Leave out the default frontend `fe` (the fragments then define their own frontends).
+    pub fn without_default_frontend(mut self) -> Self {
+        self.frontend_written = true;
+        self
+    }
+
+    /// The configuration text for `topo`, with the control socket in its state directory.
+    pub fn build(&self, topo: &Topology) -> String {
+        self.build_with_socket(&socket_path(topo))
+    }
+
+    /// The configuration text with the control socket at `socket`.
+    pub fn build_with_socket(&self, socket: &Path) -> String {
+        let profile = self
+            .profile
+            .as_ref()
+            .map(|p| format!("dpdk_profile = \"{}\"\n", p.display()))
+            .unwrap_or_default();
+        let mut t = format!(
+            "[appliance]\nname = \"e2e\"\n{extra}\n[dataplane]\n{profile}workers = 1\nflow_table_capacity = 65536\n\n[control]\nsocket = \"{socket}\"\nmetrics = \"{METRICS_ADDR}\"\n\n",
+            extra = self.appliance_extra,
+            socket = socket.display(),
+        );
+        let vip = if self.two_arm {
+            t.push_str(
+                "[[interfaces]]\nname = \"client\"\nport = \"net_af_packet0\"\naddress = \"10.9.0.2/24\"\n\n[[interfaces]]\nname = \"dc\"\nport = \"net_af_packet1\"\naddress = \"10.1.0.2/24\"\n\n",
+            );
+            ("10.9.0.100", "client")
+        } else {
+            t.push_str(
+                "[[interfaces]]\nname = \"dc\"\nport = \"net_af_packet0\"\naddress = \"10.1.0.2/24\"\ngateway = \"10.1.0.1\"\n\n",
+            );
+            ("10.1.0.100", "dc")
+        };
+        if !self.frontend_written {
+            let _ = write!(
+                t,
+                "[[frontends]]\nname = \"fe\"\naddress = \"{}\"\ninterface = \"{}\"\n\n",
+                vip.0, vip.1
+            );
+        }
+        t.push_str(&self.body);
+        t
+    }
+}
+
+/// Address of backend role `bI` in both topologies: 10.1.0.(10+I).
+pub fn backend_ip(role: &str) -> String {
+    let i: u32 = role
+        .strip_prefix('b')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a backend role: {role}"));
+    format!("10.1.0.{}", 10 + i)
+}
+
+/// The control socket path used for `topo` (in its state directory).
+pub fn socket_path(topo: &Topology) -> PathBuf {
+    topo.state_dir().join("vipmux.sock")
+}
+
+/// A running `vipmux run` in the topology's MUX namespace. Dropped: SIGTERM, bounded wait, SIGKILL.
+#[derive(Debug)]
+pub struct Appliance {
+    child: Option<NsChild>,
+    socket: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    mux_ns: String,
+}
+
+impl Appliance {
+    /// Writes `config_text` to the topology's state directory as `vipmux.toml`, starts vipmux in
+    /// `<prefix>-mux` with one `net_af_packet` vdev per MUX interface, and waits (bounded) until
+    /// `vipmux status` exits 0 (forwarding). On failure the error carries the vipmux log.
+    pub fn start(topo: &Topology, config_text: &str) -> Result<Appliance, String> {
+        let dir = topo.state_dir();
+        let config = dir.join("vipmux.toml");
+        std::fs::write(&config, config_text).map_err(|e| format!("write config: {e}"))?;
+        let log = dir.join("vipmux.log");
+        let mut cmd: Vec<String> = vec![
+            VIPMUX.into(),
+            "run".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
+        let two_arm = topo.vars().contains_key("MUX_BACKEND_IF");
+        if two_arm {
+            cmd.push(format!(
+                "--eal=--vdev=net_af_packet0,iface={}",
+                topo.get("MUX_CLIENT_IF")
+            ));
+            cmd.push(format!(
+                "--eal=--vdev=net_af_packet1,iface={}",
+                topo.get("MUX_BACKEND_IF")
+            ));
+        } else {
+            cmd.push(format!(
+                "--eal=--vdev=net_af_packet0,iface={}",
+                topo.get("MUX_IF")
+            ));
+        }
+        let mux_ns = topo.ns("mux");
+        // The metrics endpoint listens on the namespace's loopback.
+        ns_exec(&mux_ns, &["ip", "link", "set", "lo", "up"]);
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let child = spawn_in_ns(&mux_ns, &args, &log).map_err(|e| format!("start vipmux: {e}"))?;
+        let mut app = Appliance {
+            child: Some(child),
+            socket: socket_path(topo),
+            config,
+            log,
+            mux_ns,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if app.cli(&["status"]).0 {
+                return Ok(app);
+            }
+            if !app.is_running() {
+                return Err(format!("vipmux exited during start:\n{}", app.log_text()));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "vipmux status never reported forwarding within {START_TIMEOUT:?}:\n{}",
+                    app.log_text()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The control socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The configuration file the appliance was started with.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Everything vipmux wrote to stdout/stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// True while the vipmux process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.is_running())
+    }
+
+    /// Runs `vipmux <args> --socket S`: (exit success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(VIPMUX)
+            .args(args)
+            .arg("--socket")
+            .arg(&self.socket)
+            .output()
+            .expect("run vipmux client");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `vipmux status --json` parsed (also while not forwarding), or why not.
+    pub fn status_json(&self) -> Result<Value, String> {
+        let (_, out, err) = self.cli(&["status", "--json"]);
+        serde_json::from_str(&out).map_err(|e| format!("status --json: {e}: {out} {err}"))
+    }
+
+    /// One request on the control socket; the answer's data.
+    pub fn request(&self, request: &Request) -> Result<Value, String> {
+        ControlClient::connect_with_timeout(&self.socket, Duration::from_secs(10))
+            .and_then(|mut c| c.request(request))
+            .map_err(|e| format!("control request {request:?}: {e}"))
+    }
+
+    /// The aggregated counters (the control socket's `counters` command).
+    pub fn counters_json(&self) -> Result<Value, String> {
+        self.request(&Request::Counters)
+    }
+
+    /// The data path's drop counter for `reason` (e.g. `no_rule`, `no_healthy_backend`).
+    pub fn drop_count(&self, reason: &str) -> Result<u64, String> {
+        let c = self.counters_json()?;
+        c["drops"][reason]
+            .as_u64()
+            .ok_or_else(|| format!("no drop counter {reason:?} in {c}"))
+    }
+
+    /// Frames received by the data path (all workers).
+    pub fn rx_count(&self) -> Result<u64, String> {
+        let c = self.counters_json()?;
+        c["received"]
+            .as_u64()
+            .ok_or_else(|| format!("no received counter in {c}"))
+    }
+
+    /// `vipmux reload --file FILE`: the CLI's stdout on success, else its stderr.
+    pub fn reload(&self, file: &Path) -> Result<String, String> {
+        let (ok, out, err) = self.cli(&["reload", "--file", &file.to_string_lossy()]);
+        if ok {
+            Ok(out)
+        } else {
+            Err(format!("{err}{out}"))
+        }
+    }
+
+    /// Writes `config_text` next to the running config as `name` and reloads it.
+    pub fn reload_text(&self, name: &str, config_text: &str) -> Result<String, String> {
+        let file = self.config.with_file_name(name);
+        std::fs::write(&file, config_text).map_err(|e| format!("write {name}: {e}"))?;
+        self.reload(&file)
+    }
+
+    /// `vipmux flows --json` parsed.
+    pub fn flows_json(&self) -> Result<Value, String> {
+        let (ok, out, err) = self.cli(&["flows", "--json"]);
+        if !ok {
+            return Err(format!("vipmux flows failed: {err}"));
+        }
+        serde_json::from_str(&out).map_err(|e| format!("flows --json: {e}: {out}"))
+    }
+
+    /// One scrape of the Prometheus endpoint (from inside the MUX namespace).
+    pub fn metrics_text(&self) -> Result<String, String> {
+        let url = format!("http://{METRICS_ADDR}/metrics");
+        let out = ns_exec(&self.mux_ns, &["curl", "-sS", "-m", "2", &url]);
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "metrics scrape failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// The value of the first sample whose line starts with `series` (name plus labels).
+    pub fn metric(&self, series: &str) -> Result<f64, String> {
+        let text = self.metrics_text()?;
+        metric_value(&text, series).ok_or_else(|| format!("no sample {series} in:\n{text}"))
+    }
+
+    /// Member `name`'s (healthy, last_probe) from a status report.
+    pub fn member(status: &Value, name: &str) -> Option<(bool, String)> {
+        member(status, name)
+    }
+
+    /// Waits (bounded) until every member in `names` is healthy; the status then.
+    pub fn wait_members_healthy(&self, names: &[&str], timeout: Duration) -> Result<Value, String> {
+        wait_for(timeout, || {
+            let s = self.status_json().ok()?;
+            names
+                .iter()
+                .all(|m| member(&s, m).is_some_and(|(h, _)| h))
+                .then_some(s)
+        })
+        .ok_or_else(|| {
+            format!(
+                "members {names:?} never all healthy within {timeout:?}: {}",
+                self.status_json()
+                    .map(|s| s["pools"].to_string())
+                    .unwrap_or_else(|e| e)
+            )
+        })
+    }
+
+    /// Waits (bounded) until member `name`'s health is `healthy`; its last_probe then.
+    pub fn wait_member(
+        &self,
+        name: &str,
+        healthy: bool,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        wait_for(timeout, || {
+            let s = self.status_json().ok()?;
+            member(&s, name)
+                .filter(|(h, _)| *h == healthy)
+                .map(|(_, p)| p)
+        })
+        .ok_or_else(|| format!("member {name} never became healthy={healthy} within {timeout:?}"))
+    }
+
+    /// Stops vipmux now: SIGTERM, bounded wait, SIGKILL if needed. True when it exited 0 on SIGTERM.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let exited = wait_until(STOP_TIMEOUT, || !child.is_running());
+        let ok = exited
+            && child
+                .child_mut()
+                .try_wait()
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.success());
+        // NsChild's Drop SIGKILLs (if still running) and reaps.
+        drop(child);
+        ok
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        if self.child.is_some() && !self.stop() && std::thread::panicking() {
+            eprintln!("--- vipmux log ---\n{}", self.log_text());
+        }
+    }
+}
+
+/// Member `name`'s (healthy, last_probe) in a `status --json` report.
+pub fn member(status: &Value, name: &str) -> Option<(bool, String)> {
+    status["pools"].as_array()?.iter().find_map(|p| {
+        p["members"].as_array()?.iter().find_map(|m| {
+            (m["name"] == name).then(|| {
+                (
+                    m["healthy"].as_bool().unwrap_or(false),
+                    m["last_probe"].as_str().unwrap_or("").to_string(),
+                )
+            })
+        })
+    })
+}
+
+/// The value of the first Prometheus sample line starting with `series`.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Runs a scenario against an appliance and, when it fails, panics with the error and the vipmux
+/// log; the appliance and topology guards clean up either way.
+pub fn check(app: &Appliance, result: Result<(), String>) {
+    if let Err(e) = result {
+        panic!("{e}\n--- vipmux log ---\n{}", app.log_text());
+    }
+}
+
+/// The client side of [`TcpSession`]: connects (optionally from a given source address), then
+/// for every line on stdin sends it and prints the first reply line, or `ERR <why>`.
+const SESSION_CLIENT: &str = r#"
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+src = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
+try:
+    s = socket.create_connection((host, int(port)), timeout=5, source_address=(src, 0) if src else None)
+except OSError as e:
+    print(f"ERR connect: {e}", flush=True)
+    sys.exit(1)
+print("CONNECTED", flush=True)
+buf = b""
+for line in sys.stdin:
+    try:
+        s.sendall(line.encode())
+        while b"\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                print("ERR closed by peer", flush=True)
+                sys.exit(1)
+            buf += d
+        reply, buf = buf.split(b"\n", 1)
+        print(reply.decode(errors="replace"), flush=True)
+    except OSError as e:
+        print(f"ERR {e}", flush=True)
+        sys.exit(1)
+"#;
+
+/// A long-lived TCP connection from a namespace (a small Python client): each [`exchange`]
+/// sends one line on the same connection and returns the first line that comes back.
+///
+/// [`exchange`]: TcpSession::exchange
+#[derive(Debug)]
+pub struct TcpSession {
+    child: NsChild,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl TcpSession {
+    /// Connects from namespace `ns` to `to` (`IP:PORT`), from source address `src` if given;
+    /// waits (bounded) for the connection to be established.
+    pub fn connect(ns: &str, to: &str, src: Option<&str>) -> Result<TcpSession, String> {
+        use std::io::BufRead;
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "python3",
+                "-c",
+                SESSION_CLIENT,
+                to,
+                src.unwrap_or(""),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("start TCP session client: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let session = TcpSession {
+            child: NsChild { child },
+            stdin,
+            lines,
+        };
+        match session.lines.recv_timeout(Duration::from_secs(10)) {
+            Ok(l) if l == "CONNECTED" => Ok(session),
+            Ok(l) => Err(format!("TCP session to {to}: {l}")),
+            Err(_) => Err(format!("TCP session to {to}: no connection within 10 s")),
+        }
+    }
+
+    /// Sends `line` (a newline is added) and waits up to 5 s for the first reply line.
+    pub fn exchange(&mut self, line: &str) -> Result<String, String> {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}").map_err(|e| format!("session client gone: {e}"))?;
+        self.stdin
+            .flush()
+            .map_err(|e| format!("session client gone: {e}"))?;
+        match self.lines.recv_timeout(Duration::from_secs(5)) {
+            Ok(l) if l.starts_with("ERR ") => Err(l),
+            Ok(l) => Ok(l),
+            Err(_) => Err(format!("no reply to {line:?} within 5 s")),
+        }
+    }
+
+    /// Sends `data` and checks it is echoed back unchanged.
+    pub fn echo(&mut self, data: &str) -> Result<(), String> {
+        let got = self.exchange(data)?;
+        if got == data {
+            Ok(())
+        } else {
+            Err(format!("echo of {data:?} came back as {got:?}"))
+        }
+    }
+
+    /// Asks the echo server who it is (`whoami`) on this connection.
+    pub fn whoami(&mut self) -> Result<super::BackendReply, String> {
+        let got = self.exchange("whoami")?;
+        super::BackendReply::parse(&got).ok_or_else(|| format!("unexpected whoami answer {got:?}"))
+    }
+
+    /// True while the client process runs (the connection has not failed).
+    pub fn is_alive(&mut self) -> bool {
+        self.child.is_running()
+    }
+}
