@@ -60,7 +60,9 @@ fn wait_counter(app: &Appliance, pointer: &str, before: u64, n: u64) -> Result<u
     .ok_or_else(|| {
         format!(
             "counter {pointer} did not grow by {n} from {before}: {}",
-            app.counters_json().map(|c| c.to_string()).unwrap_or_default()
+            app.counters_json()
+                .map(|c| c.to_string())
+                .unwrap_or_default()
         )
     })
 }
@@ -105,7 +107,10 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     // (`fragment`). Either way nothing may reach a backend and the drop must be counted.
     let reasons = ["/drops/fragment", "/drops/bad_header", "/drops/too_big"];
     let sum = |app: &Appliance| -> Result<u64, String> {
-        reasons.iter().map(|r| counter(app, r)).sum::<Result<u64, String>>()
+        reasons
+            .iter()
+            .map(|r| counter(app, r))
+            .sum::<Result<u64, String>>()
     };
     let before = sum(app)?;
     let res = big_udp(topo, 7000, 3000)?;
@@ -120,7 +125,9 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     .ok_or_else(|| {
         format!(
             "the fragmented datagram was not counted as a drop: {}",
-            app.counters_json().map(|c| c.to_string()).unwrap_or_default()
+            app.counters_json()
+                .map(|c| c.to_string())
+                .unwrap_or_default()
         )
     })?;
     let c = app.counters_json()?;

@@ -21,8 +21,8 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
 use common::appliance::check;
-use common::{skip_unless_root, wait_for, wait_until, Appliance, BackendReply, ConfigBuilder};
 use common::Topology;
+use common::{skip_unless_root, wait_for, wait_until, Appliance, BackendReply, ConfigBuilder};
 
 /// The rule's idle timeout.
 const IDLE_SECS: u64 = 3;
@@ -222,7 +222,9 @@ fn reset_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     .ok_or_else(|| {
         format!(
             "counters never showed the expiry and its two resets: {}",
-            app.counters_json().map(|c| c.to_string()).unwrap_or_default()
+            app.counters_json()
+                .map(|c| c.to_string())
+                .unwrap_or_default()
         )
     })?;
     Ok(())
@@ -267,7 +269,9 @@ fn silent_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     .ok_or_else(|| {
         format!(
             "idle_expired never counted the late segment: {}",
-            app.counters_json().map(|c| c.to_string()).unwrap_or_default()
+            app.counters_json()
+                .map(|c| c.to_string())
+                .unwrap_or_default()
         )
     })?;
     let late = client.line(Duration::from_secs(10))?;

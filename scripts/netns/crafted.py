@@ -22,7 +22,7 @@ Kinds (the SPEC 3.1 drop reason the MUX should count is in brackets):
   no_flags       TCP with no flag at all to VIP:port
   all_flags      TCP with every flag (FSRPAUEC) to VIP:port
   ipv6           an IPv6 packet                                          [unsupported]
-  lldp           an LLDP frame (ethertype 0x88cc)                        [unsupported]
+  lldp           an LLDP frame (0x88cc) to the MUX's MAC                  [unsupported]
   random_type    ethertype 0x1234 with junk                              [unsupported]
   arp_short      ARP with the header cut after 4 bytes                   (slow path: malformed)
   vlan_junk      802.1Q tag, ethertype IPv4, 8 bytes of junk             [bad_header]
@@ -98,7 +98,8 @@ def frame(kind: str, eth: Ether, src: str, vip: str, port: int, n: int) -> bytes
         e.type = 0x86DD
         return bytes(e / IPv6(src="fd00::1", dst="fd00::2") / UDP(sport=sport, dport=port))
     if kind == "lldp":
-        e = Ether(src=eth.src, dst="01:80:c2:00:00:0e", type=0x88CC)
+        # To the MUX's own MAC: a bridge does not forward the LLDP group address 01:80:c2:00:00:0e.
+        e = Ether(src=eth.src, dst=eth.dst, type=0x88CC)
         return bytes(e / Raw(b"\x02\x07\x04" + bytes(6) + b"\x04\x02\x07\x31\x06\x02\x00\x78\x00\x00"))
     if kind == "random_type":
         e = eth.copy()
