@@ -1,0 +1,294 @@
+//! Idle timeout end to end (SPEC 3.6, 3.7): vipmux in the one-arm topology, a real kernel TCP
+//! connection from the client through the VIP to a backend's echo server (port 7000), with a rule
+//! whose idle timeout is 3 s (`idle_timeout_seconds`, the vipmux extension).
+//!
+//! - `enable_tcp_reset = true`: after the data exchange the connection goes idle; a blocking read
+//!   on the client fails with ECONNRESET about the timeout later, and the backend's socket for
+//!   that connection disappears (`ss` in the backend namespace) — both stacks accepted the RSTs.
+//! - without it: nothing is sent (the client's read does not fail before it gives up at
+//!   timeout + 2 s, and the backend still holds the connection); a late data segment from the
+//!   client is then dropped (no echo comes back) and counted `idle_expired`.
+//!
+//! The behaviour under test *is* time passing, so the client measures how long its read waited
+//! and the tests check that loosely (between 2/3 of the timeout and timeout + 3 s); every other
+//! wait is a bounded poll for an event. Needs root; skipped otherwise.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+use common::appliance::check;
+use common::Topology;
+use common::{skip_unless_root, wait_for, wait_until, Appliance, BackendReply, ConfigBuilder};
+
+/// The rule's idle timeout.
+const IDLE_SECS: u64 = 3;
+/// Echo port on every backend.
+const ECHO: u16 = 7000;
+
+/// The client: connects to argv[1], asks `whoami`, prints `READY <local port> <answer>`, then
+/// blocks in `recv` for at most argv[2] seconds and prints `RESET|EOF|DATA|TIMEOUT <elapsed>`.
+/// With argv[3] == "late" it then waits for a line on stdin, sends `late\n` on the same
+/// connection and prints `LATE_REPLY|LATE_EOF|LATE_RESET|LATE_TIMEOUT` (3 s limit).
+const IDLE_CLIENT: &str = r#"
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+wait = float(sys.argv[2])
+late = len(sys.argv) > 3 and sys.argv[3] == "late"
+try:
+    s = socket.create_connection((host, int(port)), timeout=5)
+    s.sendall(b"whoami\n")
+    buf = b""
+    while b"\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            print("ERR eof before the whoami answer", flush=True)
+            sys.exit(1)
+        buf += d
+except OSError as e:
+    print(f"ERR {e}", flush=True)
+    sys.exit(1)
+print("READY", s.getsockname()[1], buf.split(b"\n")[0].decode(), flush=True)
+t0 = time.monotonic()
+s.settimeout(wait)
+try:
+    d = s.recv(4096)
+    print("DATA" if d else "EOF", f"{time.monotonic() - t0:.3f}", flush=True)
+    sys.exit(0)
+except ConnectionResetError:
+    print("RESET", f"{time.monotonic() - t0:.3f}", flush=True)
+    sys.exit(0)
+except socket.timeout:
+    print("TIMEOUT", f"{time.monotonic() - t0:.3f}", flush=True)
+if late:
+    sys.stdin.readline()
+    s.settimeout(3)
+    try:
+        s.sendall(b"late\n")
+        d = s.recv(4096)
+        print("LATE_REPLY" if d else "LATE_EOF", flush=True)
+    except ConnectionResetError:
+        print("LATE_RESET", flush=True)
+    except socket.timeout:
+        print("LATE_TIMEOUT", flush=True)
+"#;
+
+/// The Python client running in the client namespace, its stdout as a channel of lines.
+struct IdleClient {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+}
+
+impl IdleClient {
+    fn start(ns: &str, to: &str, wait_secs: u64, late: bool) -> Result<IdleClient, String> {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "python3", "-c", IDLE_CLIENT, to])
+            .arg(wait_secs.to_string())
+            .arg(if late { "late" } else { "" })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("start the idle client: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(IdleClient {
+            child,
+            stdin,
+            lines,
+        })
+    }
+
+    /// The next line the client prints, waiting at most `timeout`.
+    fn line(&self, timeout: Duration) -> Result<String, String> {
+        self.lines
+            .recv_timeout(timeout)
+            .map_err(|_| format!("the idle client printed nothing within {timeout:?}"))
+    }
+
+    /// Lets the client send its late segment.
+    fn go_late(&mut self) -> Result<(), String> {
+        writeln!(self.stdin).map_err(|e| format!("idle client gone: {e}"))?;
+        self.stdin
+            .flush()
+            .map_err(|e| format!("idle client gone: {e}"))
+    }
+}
+
+impl Drop for IdleClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `READY <port> <whoami answer>` → (client port, answer).
+fn parse_ready(line: &str) -> Result<(u16, BackendReply), String> {
+    let rest = line
+        .strip_prefix("READY ")
+        .ok_or_else(|| format!("client: {line}"))?;
+    let (port, answer) = rest
+        .split_once(' ')
+        .ok_or_else(|| format!("client: {line}"))?;
+    let port = port.parse().map_err(|_| format!("client: {line}"))?;
+    let reply = BackendReply::parse(answer).ok_or_else(|| format!("whoami answer {answer:?}"))?;
+    Ok((port, reply))
+}
+
+/// `WORD <elapsed>` → (word, elapsed seconds).
+fn parse_outcome(line: &str) -> Result<(String, f64), String> {
+    let (word, secs) = line
+        .split_once(' ')
+        .ok_or_else(|| format!("client: {line}"))?;
+    let secs = secs.parse().map_err(|_| format!("client: {line}"))?;
+    Ok((word.to_string(), secs))
+}
+
+/// Lines of `ss -tnH` in backend `role`'s namespace for connections from the client's `port`.
+fn backend_sockets(topo: &Topology, role: &str, port: u16) -> String {
+    let filter = format!("( sport = :{ECHO} and dport = :{port} )");
+    let out = common::ns_exec(&topo.ns(role), &["ss", "-tnH", "state", "all", &filter]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Echo on the VIP over b1..b3 (no probe: members count as up) with the short idle timeout.
+fn config(reset: bool) -> ConfigBuilder {
+    let extra = format!("idle_timeout_seconds = {IDLE_SECS}\nenable_tcp_reset = {reset}\n");
+    ConfigBuilder::one_arm()
+        .pool("echo", &["b1", "b2", "b3"], "")
+        .lb_rule("echo", "tcp", ECHO, ECHO, "echo", None, &extra)
+}
+
+fn start(reset: bool) -> (Topology, Appliance) {
+    let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
+    let app = Appliance::start(&topo, &config(reset).build(&topo)).expect("vipmux start");
+    (topo, app)
+}
+
+fn reset_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let to = format!("{}:{ECHO}", topo.get("VIP"));
+    // The client waits up to timeout + 5 s for the reset; the test bounds every wait.
+    let client = IdleClient::start(&topo.ns("client"), &to, IDLE_SECS + 5, false)?;
+    let (port, who) = parse_ready(&client.line(Duration::from_secs(10))?)?;
+    let before = backend_sockets(topo, &who.backend, port);
+    if !before.contains("ESTAB") {
+        return Err(format!(
+            "backend {} does not show the connection from port {port}: {before:?}",
+            who.backend
+        ));
+    }
+    let (word, secs) = parse_outcome(&client.line(Duration::from_secs(IDLE_SECS + 10))?)?;
+    eprintln!("client read ended with {word} after {secs:.3} s (idle timeout {IDLE_SECS} s)");
+    if word != "RESET" {
+        return Err(format!(
+            "client read ended with {word} after {secs} s, not ECONNRESET"
+        ));
+    }
+    let lo = IDLE_SECS as f64 * 2.0 / 3.0;
+    let hi = IDLE_SECS as f64 + 3.0;
+    if secs < lo || secs > hi {
+        return Err(format!(
+            "reset after {secs} s, outside the loose window {lo}..{hi} s"
+        ));
+    }
+    let gone = wait_until(Duration::from_secs(5), || {
+        backend_sockets(topo, &who.backend, port).is_empty()
+    });
+    if !gone {
+        return Err(format!(
+            "backend {} still holds the connection after the reset: {}",
+            who.backend,
+            backend_sockets(topo, &who.backend, port)
+        ));
+    }
+    // Workers publish their counters every 100 ms: wait for the pair to show.
+    wait_for(Duration::from_secs(5), || {
+        let c = app.counters_json().ok()?;
+        (c["resets_sent"].as_u64()? >= 2 && c["expired_flows"].as_u64()? >= 1).then_some(())
+    })
+    .ok_or_else(|| {
+        format!(
+            "counters never showed the expiry and its two resets: {}",
+            app.counters_json()
+                .map(|c| c.to_string())
+                .unwrap_or_default()
+        )
+    })?;
+    Ok(())
+}
+
+#[test]
+fn idle_timeout_with_tcp_reset_closes_both_sockets() {
+    if skip_unless_root("idle_timeout_with_tcp_reset_closes_both_sockets") {
+        return;
+    }
+    let (topo, app) = start(true);
+    check(&app, reset_scenario(&topo, &app));
+}
+
+fn silent_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let to = format!("{}:{ECHO}", topo.get("VIP"));
+    // The client gives up at timeout + 2 s; nothing must arrive before.
+    let mut client = IdleClient::start(&topo.ns("client"), &to, IDLE_SECS + 2, true)?;
+    let (port, who) = parse_ready(&client.line(Duration::from_secs(10))?)?;
+    let (word, secs) = parse_outcome(&client.line(Duration::from_secs(IDLE_SECS + 10))?)?;
+    eprintln!("client read ended with {word} after {secs:.3} s (idle timeout {IDLE_SECS} s)");
+    if word != "TIMEOUT" {
+        return Err(format!(
+            "without enable_tcp_reset the client's read ended with {word} after {secs} s"
+        ));
+    }
+    let held = backend_sockets(topo, &who.backend, port);
+    if !held.contains("ESTAB") {
+        return Err(format!(
+            "without enable_tcp_reset backend {} lost the connection: {held:?}",
+            who.backend
+        ));
+    }
+    // The flow has expired (timeout + 2 s passed): a late segment is dropped and counted.
+    let expired_before = app.drop_count("idle_expired")?;
+    client.go_late()?;
+    let counted = wait_for(Duration::from_secs(5), || {
+        app.drop_count("idle_expired")
+            .ok()
+            .filter(|n| *n > expired_before)
+    })
+    .ok_or_else(|| {
+        format!(
+            "idle_expired never counted the late segment: {}",
+            app.counters_json()
+                .map(|c| c.to_string())
+                .unwrap_or_default()
+        )
+    })?;
+    let late = client.line(Duration::from_secs(10))?;
+    eprintln!("late segment: {late}, idle_expired = {counted}");
+    if late != "LATE_TIMEOUT" {
+        return Err(format!(
+            "the late segment was not dropped: the client saw {late}"
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn idle_timeout_without_reset_is_silent_then_drops_late_packets() {
+    if skip_unless_root("idle_timeout_without_reset_is_silent_then_drops_late_packets") {
+        return;
+    }
+    let (topo, app) = start(false);
+    check(&app, silent_scenario(&topo, &app));
+}
