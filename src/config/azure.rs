@@ -640,6 +640,8 @@ enum NatRule {
         c: Common,
         frontend_port: Option<u32>,
         nic: Option<String>,
+        /// The pool that lists the same NIC IP configuration, if any.
+        pool: Option<String>,
     },
     Range {
         c: Common,
@@ -1289,10 +1291,17 @@ impl<'a> Importer<'a, '_> {
                         None => "a NIC IP configuration that the input does not show (it is set on the NIC)".to_string(),
                     }
                 ));
+                let pool = nic.as_ref().and_then(|n| {
+                    m.pools
+                        .iter()
+                        .find(|p| p.nic_members.contains(n))
+                        .map(|p| p.name.clone())
+                });
                 m.nat_rules.push(NatRule::Single {
                     c,
                     frontend_port: Some(frontend_port),
                     nic,
+                    pool,
                 });
             }
         }
@@ -1395,17 +1404,20 @@ impl<'a> Importer<'a, '_> {
         let _ = writeln!(w, "# name = {}", q(lb_name));
         let _ = writeln!(
             w,
-            "# hash_seed = 0x0                 # FILL IN: shared by every MUX of one cluster"
+            "# hash_seed = 0x0                # FILL IN: shared by every MUX of one cluster"
         );
         let _ = writeln!(
             w,
             "# missing_flow = \"rehash\"        # \"rehash\" | \"drop\""
         );
-        let _ =
-            writeln!(
+        let _ = writeln!(
             w,
-            "# no_healthy_backends = {}        # \"drop\" = AllProbedDown, \"all\" = AllProbedUp",
-            if m.all_probed_up { "\"all\"" } else { "\"drop\"" }
+            "# no_healthy_backends = {}   # \"drop\" = AllProbedDown, \"all\" = AllProbedUp",
+            if m.all_probed_up {
+                "\"all\""
+            } else {
+                "\"drop\""
+            }
         );
         let _ = writeln!(w, "#\n# [dataplane]");
         let _ = writeln!(
@@ -1577,6 +1589,7 @@ impl<'a> Importer<'a, '_> {
                     c,
                     frontend_port,
                     nic,
+                    pool,
                 } => {
                     let _ = writeln!(
                         w,
@@ -1595,7 +1608,8 @@ impl<'a> Importer<'a, '_> {
                     }
                     let _ = writeln!(
                         w,
-                        "# target = {{ pool = \"FILL IN\", member = {} }}",
+                        "# target = {{ pool = {}, member = {} }}",
+                        q(pool.as_deref().unwrap_or("FILL IN")),
                         q(nic
                             .as_deref()
                             .and_then(|n| n.split('/').next())
