@@ -717,13 +717,28 @@ impl<'a> Importer<'a, '_> {
     /// Finds the load balancer to import; returns it and its name.
     fn select(&mut self, root: &'a Value) -> Result<(Node<'a>, String), ImportError> {
         let candidates: Vec<Node<'a>> = if let Some(res) = Node::new(root, "").get("resources") {
-            let Some(arr) = res.v.as_array() else {
-                return Err(ImportError::new(res.path, "expected an array of resources"));
+            // An array, or (template language 2.0) an object keyed by symbolic name.
+            let entries: Vec<Node<'a>> = match res.v {
+                Value::Array(a) => a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| Node::new(r, format!("{}[{i}]", res.path)))
+                    .collect(),
+                Value::Object(o) => o
+                    .iter()
+                    .map(|(k, r)| Node::new(r, join(&res.path, k)))
+                    .collect(),
+                _ => {
+                    return Err(ImportError::new(
+                        res.path,
+                        "expected an array (or object) of resources",
+                    ))
+                }
             };
             let mut lbs = Vec::new();
             let mut types = BTreeSet::new();
-            for (i, r) in arr.iter().enumerate() {
-                let node = Node::new(r, format!("{}[{i}]", res.path));
+            for node in entries {
+                let r = node.v;
                 let ty = node
                     .get("type")
                     .and_then(|t| t.v.as_str())
@@ -790,7 +805,7 @@ impl<'a> Importer<'a, '_> {
             named.push((c, name));
         }
         let names: Vec<String> = named.iter().map(|(_, n)| n.clone()).collect();
-        let chosen = match &self.opts.name {
+        let chosen: (Node<'a>, String) = match &self.opts.name {
             Some(want) => named.into_iter().find(|(_, n)| n == want).ok_or_else(|| {
                 ImportError::new(
                     "--name",
@@ -815,6 +830,14 @@ impl<'a> Importer<'a, '_> {
                 .next()
                 .ok_or_else(|| ImportError::new("<root>", "no load balancer in the input"))?,
         };
+        if let Some(children) = chosen.0.v.get("resources") {
+            if children.as_array().is_some_and(|a| !a.is_empty()) {
+                self.warn(format!(
+                    "{}: nested child resources are not imported; declare them in the load balancer's properties instead",
+                    join(&chosen.0.path, "resources")
+                ));
+            }
+        }
         Ok(chosen)
     }
 
@@ -1822,5 +1845,22 @@ mod tests {
         let e = import(&lb, &ImportOptions::default()).unwrap_err();
         assert_eq!(e.field, "properties.probes[0].properties.protocol");
         assert!(e.message.contains("required"), "{e}");
+    }
+
+    #[test]
+    fn symbolic_name_resources_and_nested_children() {
+        let t = json!({ "languageVersion": "2.0", "resources": {
+            "lb": { "type": "Microsoft.Network/loadBalancers", "name": "lb1", "properties": {
+                "frontendIPConfigurations": [{ "name": "fe", "properties": { "privateIPAddress": "10.0.0.9" } }] },
+                "resources": [{ "type": "inboundNatRules", "name": "n" }] },
+            "pip": { "type": "Microsoft.Network/publicIPAddresses", "name": "pip" }
+        }});
+        let imp = import(&t, &ImportOptions::default()).unwrap();
+        assert_eq!(imp.load_balancer, "lb1");
+        assert!(
+            imp.warnings[0].starts_with("resources.lb.resources: nested child resources"),
+            "{:?}",
+            imp.warnings
+        );
     }
 }
