@@ -19,6 +19,8 @@ enum Command {
     Run(cli::run::Args),
     /// Validate a configuration file and print the compiled summary.
     Check(cli::check::Args),
+    /// Convert an Azure load balancer (ARM template or `az network lb show` JSON) into a config.
+    ImportAzure(cli::import_azure::Args),
     /// Show the appliance's state; exits 0 only while it is forwarding.
     Status(cli::status::Args),
     /// List flow-table entries.
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cli::run::main(args),
         Command::Check(args) => cli::check::main(args),
+        Command::ImportAzure(args) => cli::import_azure::main(args),
         Command::Status(args) => cli::status::main(args),
         Command::Flows(args) => cli::flows::main(args),
         Command::Diagnose(args) => cli::diagnose::main(args),

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod diagnose;
 pub mod flows;
+pub mod import_azure;
 pub mod pktgen;
 pub mod reload;
 pub mod run;

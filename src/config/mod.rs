@@ -9,6 +9,7 @@
 //!
 //! Compilation of a valid config into the data path's view is `crate::balance::Snapshot::compile`.
 
+pub mod azure;
 pub mod error;
 pub mod model;
 pub mod validate;

@@ -1,0 +1,509 @@
+//! `vipmux import-azure`: the shipped Azure examples import into configurations that validate and
+//! compile to the expected rules and members; incomplete inputs produce placeholders, warnings
+//! and validation errors; malformed inputs fail with errors naming the JSON field.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::json;
+use vipmux::balance::snapshot::RuleKind;
+use vipmux::balance::{Health, Snapshot};
+use vipmux::config::azure::{import, import_str, ImportOptions};
+use vipmux::config::{AdminState, Config, DsrEncapsulation, LoadDistribution, ProbeProtocol};
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(example(name)).unwrap()
+}
+
+fn vipmux(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vipmux"))
+        .args(args)
+        .output()
+        .expect("run vipmux")
+}
+
+fn ip(s: &str) -> u32 {
+    u32::from(s.parse::<Ipv4Addr>().unwrap())
+}
+
+/// A scratch directory unique to this test process and test name, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("vipmux-azure-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn standard_template_imports_validates_and_compiles() {
+    let opts = ImportOptions {
+        source: "azure-standard-lb.json".into(),
+        ..ImportOptions::default()
+    };
+    let imp = import_str(&read("azure-standard-lb.json"), &opts).unwrap();
+    assert_eq!(imp.load_balancer, "lb-web");
+    assert!(imp.warnings.is_empty(), "{:?}", imp.warnings);
+    assert_eq!(imp.placeholders, 0);
+    let c = Config::from_str(&imp.toml, "imported").unwrap_or_else(|e| panic!("{e}\n{}", imp.toml));
+
+    // Model-level checks.
+    assert_eq!(c.frontends.len(), 2);
+    assert_eq!(c.frontends[0].name, "fe-web");
+    assert_eq!(c.frontends[0].interface, None);
+    let pool = &c.backend_pools[0];
+    assert_eq!(pool.name, "pool-web");
+    assert_eq!(pool.dsr_encapsulation, DsrEncapsulation::Ipip);
+    let names: Vec<&str> = pool.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["vm1", "vm2", "vm3"]);
+    assert_eq!(pool.members[2].admin_state, AdminState::Down);
+    let http = &c.probes[0];
+    assert_eq!(http.protocol, ProbeProtocol::Http);
+    assert_eq!(http.request_path.as_deref(), Some("/health"));
+    assert_eq!(
+        (http.port, http.interval_seconds, http.probe_threshold),
+        (8080, 5, 2)
+    );
+    let tcp = &c.probes[1];
+    assert_eq!(tcp.protocol, ProbeProtocol::Tcp);
+    assert_eq!(
+        (tcp.port, tcp.interval_seconds, tcp.probe_threshold),
+        (443, 15, 3)
+    );
+    let web = &c.load_balancing_rules[0];
+    assert_eq!(web.load_distribution, LoadDistribution::SourceIp);
+    assert_eq!(web.idle_timeout_minutes, Some(15));
+    assert!(web.enable_tcp_reset && !web.enable_floating_ip);
+    assert_eq!(c.outbound_rules[0].allocated_outbound_ports, 1024);
+
+    // Compiled snapshot.
+    let s = Snapshot::compile(&c, &Health::all_up(&c));
+    let r = s.lookup(ip("10.1.0.100"), 6, 80).expect("web rule");
+    assert_eq!(r.name, "web");
+    assert_eq!(r.kind, RuleKind::LoadBalancing);
+    assert_eq!(r.backend_port, 8080);
+    assert_eq!(r.members.len(), 3);
+    assert!(r.enable_tcp_reset);
+    assert_eq!(r.idle_timeout_secs, 15 * 60);
+    assert!(s.lookup(ip("10.1.0.100"), 17, 80).is_none());
+
+    let ha = s.lookup(ip("10.1.0.101"), 17, 5353).expect("HA ports rule");
+    assert_eq!(ha.name, "ha-ports");
+    assert!(ha.ha_ports && ha.floating_ip);
+    assert_eq!(ha.dsr_encapsulation, DsrEncapsulation::Ipip);
+    assert_eq!(
+        s.lookup(ip("10.1.0.101"), 6, 443).map(|r| r.name.as_str()),
+        Some("ha-ports")
+    );
+
+    let nat = s
+        .lookup(ip("10.1.0.100"), 6, 50001)
+        .expect("NAT range rule");
+    assert_eq!(nat.name, "ssh-pool");
+    assert_eq!(nat.kind, RuleKind::InboundNatRange);
+    assert_eq!((nat.frontend_port, nat.frontend_port_end), (50000, 50099));
+    assert_eq!(nat.backend_port, 22);
+    let slotted: Vec<Ipv4Addr> = nat
+        .slots
+        .iter()
+        .flatten()
+        .filter_map(|m| s.member(*m))
+        .map(|m| m.addr)
+        .collect();
+    assert_eq!(slotted.len(), 3, "{slotted:?}");
+    assert!(s.lookup(ip("10.1.0.100"), 6, 50100).is_none());
+
+    let ob = &s.outbound[0];
+    assert_eq!(ob.name, "egress");
+    assert_eq!(
+        ob.frontends,
+        vec!["10.1.0.100".parse::<Ipv4Addr>().unwrap()]
+    );
+    assert_eq!(ob.ports_per_member, 1024);
+    assert_eq!(ob.blocks.len(), 3);
+    assert_eq!(ob.idle_timeout_secs, 15 * 60);
+
+    // Nothing in this template is ignored (disableOutboundSnat is true, probe counts agree).
+    assert!(imp.notes.is_empty(), "{:?}", imp.notes);
+}
+
+#[test]
+fn cli_writes_stdout_or_file_and_check_accepts_it() {
+    let path = example("azure-standard-lb.json");
+    let out = vipmux(&["import-azure", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let toml = String::from_utf8(out.stdout).unwrap();
+    Config::from_str(&toml, "stdout").unwrap();
+    assert!(toml.contains("# [appliance]") && toml.contains("# [[interfaces]]"));
+    assert!(stderr.contains("the configuration validates"), "{stderr}");
+
+    let dir = Scratch::new("cli");
+    let file = dir.0.join("lb.toml");
+    let out = vipmux(&[
+        "import-azure",
+        path.to_str().unwrap(),
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let check = vipmux(&["check", file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{text}");
+    assert!(text.contains("rule ha-ports: HA ports"), "{text}");
+    assert!(
+        text.contains("inbound NAT ssh-pool: tcp 50000..=50099"),
+        "{text}"
+    );
+}
+
+#[test]
+fn az_show_output_needs_the_public_address() {
+    let path = example("azure-lb-show.json");
+    // Without the address: TOML with placeholders, warnings, validation errors, exit 1.
+    let out = vipmux(&["import-azure", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("# address = \"FILL IN\""), "{stdout}");
+    assert!(
+        stderr.contains("warning: frontend \"fe-public\": public IP address \"pip-web\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("frontends[0] (\"fe-public\") address: required key is missing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 error in the imported configuration"),
+        "{stderr}"
+    );
+
+    // With the address: valid, with the NIC-based parts left as commented placeholders.
+    let out = vipmux(&[
+        "import-azure",
+        path.to_str().unwrap(),
+        "--frontend-address",
+        "fe-public=20.50.60.70",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    let c = Config::from_str(&stdout, "stdout").unwrap();
+    assert_eq!(c.frontends[0].address, Ipv4Addr::new(20, 50, 60, 70));
+    assert!(c.backend_pools[0].members.is_empty());
+    assert!(c.inbound_nat_rules.is_empty());
+    assert!(
+        stdout.contains("# { name = \"vm1-nic\", address = \"FILL IN\" },"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("# [[inbound_nat_rules]]"), "{stdout}");
+    assert!(
+        stdout.contains("# target = { pool = \"pool-vms\", member = \"vm1-nic\" }"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("NIC IP configurations (vm1-nic/ipconfig1, vm2-nic/ipconfig1)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("inbound NAT rule \"rdp-vm1\""), "{stderr}");
+    assert!(
+        stderr.contains("note: load-balancing rule \"http\": disableOutboundSnat ignored"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 placeholders (FILL IN) left"), "{stderr}");
+
+    // --strict turns the warnings into a failure.
+    let out = vipmux(&[
+        "import-azure",
+        path.to_str().unwrap(),
+        "--frontend-address",
+        "fe-public=20.50.60.70",
+        "--strict",
+    ]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn rest_form_of_one_resource_matches_the_template() {
+    // The load balancer resource on its own (as `az resource show` or a template snippet gives it).
+    let template: serde_json::Value =
+        serde_json::from_str(&read("azure-standard-lb.json")).unwrap();
+    let mut lb = template["resources"][1].clone();
+    // Outside the template the expressions cannot be evaluated: use plain ids and names.
+    let text = serde_json::to_string(&lb).unwrap();
+    let text = text
+        .replace("[parameters('lbName')]", "lb-web")
+        .replace("[variables('feWeb')]", "fe-web")
+        .replace("[variables('poolName')]", "pool-web");
+    lb = serde_json::from_str(&text).unwrap();
+    let e = import(&lb, &ImportOptions::default()).unwrap_err();
+    // The first unresolvable reference is named by its JSON path.
+    assert_eq!(
+        e.field,
+        "properties.loadBalancingRules[0].properties.frontendIPConfiguration.id"
+    );
+    assert!(
+        e.message.contains("cannot resolve the ARM expression"),
+        "{e}"
+    );
+
+    // With the template's variables and parameters it works and matches the template import.
+    let mut wrapped =
+        json!({ "parameters": template["parameters"], "variables": template["variables"] });
+    wrapped["resources"] = json!([template["resources"][1].clone()]);
+    let a = import(&wrapped, &ImportOptions::default()).unwrap();
+    let b = import(&template, &ImportOptions::default()).unwrap();
+    assert_eq!(a.toml, b.toml);
+}
+
+fn lb(name: &str, props: serde_json::Value) -> serde_json::Value {
+    json!({ "type": "Microsoft.Network/loadBalancers", "name": name, "properties": props })
+}
+
+fn minimal_props() -> serde_json::Value {
+    json!({
+        "frontendIPConfigurations": [{ "name": "fe", "properties": { "privateIPAddress": "10.0.0.9" } }],
+        "backendAddressPools": [{ "name": "p", "properties": { "loadBalancerBackendAddresses": [
+            { "name": "a", "properties": { "ipAddress": "10.0.0.4" } },
+            { "properties": { "ipAddress": "10.0.0.5" } } ] } }],
+        "loadBalancingRules": [{ "name": "r", "properties": {
+            "frontendIPConfiguration": { "id": "/x/frontendIPConfigurations/fe" },
+            "backendAddressPool": { "id": "/x/backendAddressPools/p" },
+            "protocol": "Udp", "frontendPort": 53, "backendPort": 5353 } }]
+    })
+}
+
+#[test]
+fn several_load_balancers_need_a_name() {
+    let t = json!({ "resources": [
+        { "type": "Microsoft.Network/publicIPAddresses", "name": "pip" },
+        lb("lb-a", minimal_props()),
+        lb("lb-b", minimal_props()),
+    ]});
+    let e = import(&t, &ImportOptions::default()).unwrap_err();
+    assert_eq!(e.field, "--name");
+    assert!(
+        e.message.contains("2 load balancers (\"lb-a\", \"lb-b\")"),
+        "{e}"
+    );
+
+    let opts = ImportOptions {
+        name: Some("lb-b".into()),
+        ..ImportOptions::default()
+    };
+    let imp = import(&t, &opts).unwrap();
+    assert_eq!(imp.load_balancer, "lb-b");
+    let c = Config::from_str(&imp.toml, "t").unwrap();
+    // An unnamed member gets a generated name.
+    assert_eq!(c.backend_pools[0].members[1].name, "member-2");
+    let s = Snapshot::compile(&c, &Health::all_up(&c));
+    let r = s.lookup(ip("10.0.0.9"), 17, 53).unwrap();
+    assert_eq!((r.name.as_str(), r.backend_port), ("r", 5353));
+
+    let opts = ImportOptions {
+        name: Some("lb-c".into()),
+        ..ImportOptions::default()
+    };
+    let e = import(&t, &opts).unwrap_err();
+    assert!(e.message.contains("no load balancer named \"lb-c\""), "{e}");
+
+    let t =
+        json!({ "resources": [{ "type": "Microsoft.Network/publicIPAddresses", "name": "pip" }] });
+    let e = import(&t, &ImportOptions::default()).unwrap_err();
+    assert_eq!(e.field, "resources");
+    assert!(
+        e.message.contains("Microsoft.Network/publicIPAddresses"),
+        "{e}"
+    );
+
+    let e = import(&json!({ "hello": 1 }), &ImportOptions::default()).unwrap_err();
+    assert_eq!(e.field, "<root>");
+    let e = import_str("{ not json", &ImportOptions::default()).unwrap_err();
+    assert!(e.message.contains("not valid JSON"), "{e}");
+}
+
+#[test]
+fn bad_values_name_the_field() {
+    let cases: Vec<(serde_json::Value, &str, &str)> = vec![
+        (
+            json!({ "loadBalancingRules": [{ "name": "r", "properties": { "protocol": "Icmp" } }] }),
+            "properties.loadBalancingRules[0].properties.protocol",
+            "unsupported value \"Icmp\"; valid: Tcp, Udp, All",
+        ),
+        (
+            json!({ "loadBalancingRules": [{ "name": "r", "properties": {
+                "frontendIPConfiguration": { "id": "/x/frontendIPConfigurations/nope" } } }] }),
+            "properties.loadBalancingRules[0].properties.frontendIPConfiguration.id",
+            "refers to frontend IP configuration \"nope\"",
+        ),
+        (
+            json!({ "loadBalancingRules": [{ "name": "r", "properties": {
+                "frontendIPConfiguration": { "id": "[reference('fe').id]" } } }] }),
+            "properties.loadBalancingRules[0].properties.frontendIPConfiguration.id",
+            "cannot resolve the ARM expression",
+        ),
+        (
+            json!({ "loadBalancingRules": [{ "name": "r", "properties": {
+                "probe": { "id": "/x/probes/missing" } } }] }),
+            "properties.loadBalancingRules[0].properties.probe.id",
+            "refers to probe \"missing\"",
+        ),
+        (
+            json!({ "loadBalancingRules": [{ "name": "r", "properties": { "frontendPort": -1 } }] }),
+            "properties.loadBalancingRules[0].properties.frontendPort",
+            "expected a non-negative integer",
+        ),
+        (
+            json!({ "loadBalancingRules": [{ "name": "r", "properties": { "loadDistribution": "Sticky" } }] }),
+            "properties.loadBalancingRules[0].properties.loadDistribution",
+            "valid: Default, SourceIP, SourceIPProtocol",
+        ),
+        (
+            json!({ "probes": [{ "name": "p", "properties": { "protocol": "Http" } }] }),
+            "properties.probes[0].properties.port",
+            "required property is missing",
+        ),
+        (
+            json!({ "backendAddressPools": [{ "name": "p", "properties": {
+                "loadBalancerBackendAddresses": [{ "name": "m", "properties": { "ipAddress": "10.0.0" } }] } }] }),
+            "properties.backendAddressPools[0].properties.loadBalancerBackendAddresses[0].properties.ipAddress",
+            "is not an IP address",
+        ),
+        (
+            json!({ "inboundNatRules": [{ "name": "n", "properties": {
+                "frontendIPConfiguration": { "id": "/x/frontendIPConfigurations/fe" },
+                "protocol": "Tcp", "frontendPortRangeStart": 100, "frontendPortRangeEnd": 200, "backendPort": 22 } }] }),
+            "properties.inboundNatRules[0].properties.backendAddressPool",
+            "required with frontendPortRangeStart/End",
+        ),
+        (
+            json!({ "outboundRules": [{ "name": "o", "properties": {
+                "frontendIPConfigurations": [{ "id": "/x/frontendIPConfigurations/fe" }],
+                "backendAddressPool": { "id": "/x/backendAddressPools/gone" } } }] }),
+            "properties.outboundRules[0].properties.backendAddressPool.id",
+            "refers to backend pool \"gone\"",
+        ),
+    ];
+    for (patch, field, msg) in cases {
+        let mut props = minimal_props();
+        for (k, v) in patch.as_object().unwrap() {
+            if k == "loadBalancingRules" {
+                // Merge into the one valid rule so only the patched field is wrong.
+                let rule = &mut props["loadBalancingRules"][0]["properties"];
+                for (rk, rv) in v[0]["properties"].as_object().unwrap() {
+                    rule[rk] = rv.clone();
+                }
+            } else {
+                props[k] = v.clone();
+            }
+        }
+        let e = import(&lb("lb", props), &ImportOptions::default())
+            .err()
+            .unwrap_or_else(|| panic!("{field}: expected an error"));
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.message.contains(msg), "{e}\nexpected: {msg}");
+    }
+}
+
+#[test]
+fn cli_errors_name_the_file_and_field() {
+    let dir = Scratch::new("err");
+    let file = dir.0.join("bad.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string(&lb(
+            "lb",
+            json!({ "probes": [{ "name": "p", "properties": { "protocol": "Udp", "port": 53 } }] }),
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let out = vipmux(&["import-azure", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("bad.json: properties.probes[0].properties.protocol: unsupported value \"Udp\"; valid: Tcp, Http, Https"),
+        "{stderr}"
+    );
+    let out = vipmux(&[
+        "import-azure",
+        example("azure-standard-lb.json").to_str().unwrap(),
+        "--frontend-address",
+        "nope=1.2.3.4",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--frontend-address: no frontend named \"nope\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn floating_ip_encapsulation_is_an_option() {
+    let mut props = minimal_props();
+    props["loadBalancingRules"][0]["properties"]["enableFloatingIP"] = json!(true);
+    let opts = ImportOptions {
+        floating_ip_encapsulation: DsrEncapsulation::Gue,
+        ..ImportOptions::default()
+    };
+    let imp = import(&lb("lb", props.clone()), &opts).unwrap();
+    let c = Config::from_str(&imp.toml, "t").unwrap();
+    assert_eq!(c.backend_pools[0].dsr_encapsulation, DsrEncapsulation::Gue);
+    assert!(c.load_balancing_rules[0].enable_floating_ip);
+    // "none" needs on-link members, which only [[interfaces]] can provide: validation says so.
+    let opts = ImportOptions {
+        floating_ip_encapsulation: DsrEncapsulation::None,
+        ..ImportOptions::default()
+    };
+    let imp = import(&lb("lb", props), &opts).unwrap();
+    let e = Config::from_str(&imp.toml, "t").unwrap_err().to_string();
+    assert!(e.contains("needs on-link members"), "{e}");
+}
+
+#[test]
+fn ipv6_and_nat_pools_are_skipped_with_warnings() {
+    let mut props = minimal_props();
+    props["frontendIPConfigurations"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "fe6", "properties": { "privateIPAddress": "fd00::9", "privateIPAddressVersion": "IPv6" } }));
+    props["loadBalancingRules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "r6", "properties": {
+        "frontendIPConfiguration": { "id": "/x/frontendIPConfigurations/fe6" },
+        "backendAddressPool": { "id": "/x/backendAddressPools/p" },
+        "protocol": "Tcp", "frontendPort": 80, "backendPort": 80 } }));
+    props["inboundNatPools"] = json!([{ "name": "np", "properties": { "protocol": "Tcp" } }]);
+    let imp = import(&lb("lb", props), &ImportOptions::default()).unwrap();
+    let c = Config::from_str(&imp.toml, "t").unwrap();
+    assert_eq!(c.frontends.len(), 1);
+    assert_eq!(c.load_balancing_rules.len(), 1);
+    let w = imp.warnings.join("\n");
+    assert!(w.contains("IPv6 address fd00::9 skipped"), "{w}");
+    assert!(w.contains("rule \"r6\" skipped"), "{w}");
+    assert!(w.contains("inbound NAT pools"), "{w}");
+}
