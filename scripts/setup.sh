@@ -32,6 +32,23 @@ else
   log "Debian packages present"
 fi
 
+# Rust: the project needs cargo/rustc >= 1.85 (Debian 12's own rustc is 1.63, too old). The machine
+# image provides a rustup toolchain; say so plainly when it is missing rather than fail later.
+if ! command -v cargo >/dev/null 2>&1; then
+  for d in "$HOME/.cargo/bin" /usr/local/cargo/bin; do
+    [ -x "$d/cargo" ] && export PATH="$d:$PATH" && break
+  done
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  log "no Rust toolchain found: install Rust >= 1.85 (rustup) and rerun"
+  exit 1
+fi
+rust_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+if [ "${rust_minor:-0}" -lt 85 ]; then
+  log "rustc $(rustc --version) is too old: vipmux needs Rust >= 1.85"
+  exit 1
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install --locked cargo-nextest

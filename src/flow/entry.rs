@@ -16,8 +16,10 @@
 //! | `Closing`, FIN both ways      | [`FIN_BOTH_TIMEOUT`] = 10 s | only the last ACK and retransmits remain |
 //! | `Closed` (RST seen)           | [`RST_TIMEOUT`] = 5 s   | lets retransmitted RSTs follow the same path |
 //!
-//! Expiry is exact: an entry last seen at `t` with timeout `T` is expired at `now >= t + T` and not
-//! before (arithmetic wraps, so the u32 seconds clock may roll over).
+//! Expiry never comes early: the clock counts whole seconds, so a packet seen at real time 10.9 s
+//! is recorded as `t = 10`; an entry with timeout `T` is expired once `now > t + T`, i.e. after at
+//! least `T` and less than `T + 1` seconds of real idleness (arithmetic wraps, so the u32 seconds
+//! clock may roll over).
 
 /// Timeout of a half-open TCP flow (SYN seen, handshake not completed), seconds.
 pub const SYN_TIMEOUT: u32 = 10;
@@ -170,10 +172,11 @@ impl FlowEntry {
         short.min(self.idle_timeout)
     }
 
-    /// True when no packet was seen for the current timeout: `now - last_seen >= timeout()`.
+    /// True when no packet was seen for more than the current timeout: `now - last_seen >
+    /// timeout()` on the whole-second clock (see the module doc: never early, at most 1 s late).
     #[inline]
     pub fn is_expired(&self, now: u32) -> bool {
-        now.wrapping_sub(self.last_seen) >= self.timeout()
+        now.wrapping_sub(self.last_seen) > self.timeout()
     }
 
     /// Refreshes the last-seen time.
@@ -235,11 +238,11 @@ mod tests {
     }
 
     #[test]
-    fn idle_expiry_exact() {
+    fn idle_expiry_never_early() {
         let e = FlowEntry::new(1, 2, 3, 4, FlowFlags::NONE, 240, 1000);
         assert!(!e.is_expired(1000));
-        assert!(!e.is_expired(1239));
-        assert!(e.is_expired(1240));
+        assert!(!e.is_expired(1240));
+        assert!(e.is_expired(1241));
         assert!(e.is_expired(5000));
     }
 
@@ -247,8 +250,8 @@ mod tests {
     fn expiry_across_clock_wrap() {
         let e = FlowEntry::new(1, 2, 3, 4, FlowFlags::NONE, 100, u32::MAX - 10);
         assert!(!e.is_expired(u32::MAX));
-        assert!(!e.is_expired(88));
-        assert!(e.is_expired(89));
+        assert!(!e.is_expired(89));
+        assert!(e.is_expired(90));
     }
 
     #[test]

@@ -587,26 +587,26 @@ mod tests {
     }
 
     #[test]
-    fn idle_expiry_exact_time_and_callback() {
+    fn idle_expiry_after_timeout_and_callback() {
         let mut t = FlowTable::new(64);
         let k = key(1);
         let h = k.table_hash();
         t.insert(k, h, established(1, 100), 100);
         let mut seen = Vec::new();
-        // 239 s of silence: still there.
+        // 240 s of silence: still there.
         assert_eq!(
-            t.expire_step(339, t.buckets(), |k, e| seen.push((*k, *e))),
+            t.expire_step(340, t.buckets(), |k, e| seen.push((*k, *e))),
             0
         );
         assert!(t.lookup(&k, h).is_some());
         // A packet at 300 refreshes it.
         t.lookup(&k, h).unwrap().touch(300);
         assert_eq!(
-            t.expire_step(539, t.buckets(), |k, e| seen.push((*k, *e))),
+            t.expire_step(540, t.buckets(), |k, e| seen.push((*k, *e))),
             0
         );
         assert_eq!(
-            t.expire_step(540, t.buckets(), |k, e| seen.push((*k, *e))),
+            t.expire_step(541, t.buckets(), |k, e| seen.push((*k, *e))),
             1
         );
         assert_eq!(seen.len(), 1);
@@ -626,9 +626,9 @@ mod tests {
         t.insert(k1, k1.table_hash(), half_open(1, 0), 0);
         t.insert(k2, k2.table_hash(), established(2, 0), 0);
         let mut gone = Vec::new();
-        t.expire_step(9, t.buckets(), |k, _| gone.push(*k));
-        assert!(gone.is_empty());
         t.expire_step(10, t.buckets(), |k, _| gone.push(*k));
+        assert!(gone.is_empty());
+        t.expire_step(11, t.buckets(), |k, _| gone.push(*k));
         assert_eq!(gone, vec![k1]);
         assert!(t.lookup(&k2, k2.table_hash()).is_some());
     }
@@ -639,7 +639,7 @@ mod tests {
         let mut r = RecentlyExpired::new(64, 240);
         let k = key(3);
         t.insert(k, k.table_hash(), established(3, 0), 0);
-        t.expire_step(240, t.buckets(), |k, e| {
+        t.expire_step(241, t.buckets(), |k, e| {
             if e.should_record_expiry() {
                 r.note_expired(k.table_hash(), 240);
             }
