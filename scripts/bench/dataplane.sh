@@ -74,12 +74,15 @@ dp_vipmux_config() {
 # dp_point DUT MODE FLOWS SECS — one run; prints "tx_mpps rx_mpps loss_percent errors ns_per_packet cpu_share"
 # or nothing on failure (the logs stay in $DP_SOCKDIR).
 dp_point() {
-  local dut=$1 mode=$2 flows=$3 secs=$4 tag sock cfg gen dutpid expect=rewrite extra=() i t0 t1 c0 c1 res
+  local dut=$1 mode=$2 flows=$3 secs=$4 tag sock cfg gen dutpid expect=rewrite extra=() i t0 t1 c0 c1 res base ovs
   tag="$dut-$mode-$flows-$RANDOM"
   sock=$DP_SOCKDIR/$tag.sock
   cfg=$DP_SOCKDIR/vipmux-$flows.toml
   dp_vipmux_config "$cfg" "$DP_SOCKDIR/$tag.ctl" "$flows"
   if [ "$dut" = testpmd ]; then expect=echo extra=(--dst-mac 02:00:00:00:00:01); fi
+  # OVS answers no ARP for the VIP: frames go to a fixed MAC (its netdev bridge takes them all).
+  if [ "$dut" = ovs ]; then extra=(--dst-mac 02:00:00:00:00:01); fi
+  base=${#OWN_PIDS[@]}
   RUST_LOG=warn "$VIPMUX_BIN" pktgen --profile "$ROOT/dpdk-config/memif-pktgen.toml" \
     "--eal=--vdev=net_memif0,role=server,socket=$sock,id=0,socket-abstract=no" \
     --config "$cfg" --flows "$flows" --size 64 --duration "$secs" --mode "$mode" --expect "$expect" \
@@ -93,8 +96,7 @@ dp_point() {
   done
   if [ ! -S "$sock" ]; then
     log "dataplane $tag: pktgen did not listen: $(tail -n 3 "$DP_SOCKDIR/$tag.gen.log" | tr '\n' ' ')"
-    nsl_kill_pids "$gen"
-    unset 'OWN_PIDS[-1]'
+    dp_stop "$base"
     return 0
   fi
   case $dut in
@@ -109,17 +111,29 @@ dp_point() {
         "--eal=--vdev=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no" \
         </dev/null >"$DP_SOCKDIR/$tag.dut.log" 2>&1 &
       ;;
+    ovs)
+      ovs=$(dp_start_ovs "$sock" "$DP_SOCKDIR/$tag-ovs" 2>>"$DP_SOCKDIR/$tag.dut.log" || true)
+      while read -r i dutpid; do [ "$i" = pid ] && OWN_PIDS+=("$dutpid"); done <<<"$ovs"
+      if [ "$(tail -n 1 <<<"$ovs")" != ok ]; then
+        log "dataplane $tag: OVS did not come up: $(tail -n 3 "$DP_SOCKDIR/$tag-ovs/vswitchd.log" "$DP_SOCKDIR/$tag.dut.log" 2>/dev/null | tr '\n' ' ')"
+        dp_stop "$base"
+        return 0
+      fi
+      ;;
   esac
-  dutpid=$!
-  OWN_PIDS+=("$dutpid")
+  if [ "$dut" = ovs ]; then
+    dutpid=${OWN_PIDS[-1]}
+  else
+    dutpid=$!
+    OWN_PIDS+=("$dutpid")
+  fi
   # The sending window starts with the first live line that shows traffic (link up, ARP resolved).
   for i in $(seq 1 $((10 * (secs + 40)))); do
     grep -qE 'tx +[0-9]*[1-9][0-9]*\.[0-9]+ Mpps|tx +0\.[0-9]*[1-9][0-9]* Mpps' "$DP_SOCKDIR/$tag.gen.log" && break
     kill -0 "$gen" 2>/dev/null || break
     if ! kill -0 "$dutpid" 2>/dev/null; then
       log "dataplane $tag: the DUT exited: $(tail -n 3 "$DP_SOCKDIR/$tag.dut.log" | tr '\n' ' ')"
-      nsl_kill_pids "$gen"
-      OWN_PIDS=("${OWN_PIDS[@]:0:${#OWN_PIDS[@]}-2}")
+      dp_stop "$base"
       return 0
     fi
     sleep 0.1
@@ -131,8 +145,7 @@ dp_point() {
   done
   t1=$(bench_now) c1=$(dp_sched_ns "$dutpid")
   wait "$gen" 2>/dev/null || true
-  nsl_kill_pids "$gen" "$dutpid"
-  OWN_PIDS=("${OWN_PIDS[@]:0:${#OWN_PIDS[@]}-2}")
+  dp_stop "$base"
   res=$("$PY" - "$DP_SOCKDIR/$tag.json" "$t0" "$t1" "$c0" "$c1" <<'EOF'
 import json, sys
 try:
@@ -151,6 +164,13 @@ EOF
     return 0
   fi
   echo "$res"
+}
+
+# dp_stop BASE — kill the processes recorded in OWN_PIDS from index BASE on and forget them.
+dp_stop() {
+  local pids=("${OWN_PIDS[@]:$1}")
+  if [ ${#pids[@]} -gt 0 ]; then nsl_kill_pids "${pids[@]}"; fi
+  OWN_PIDS=("${OWN_PIDS[@]:0:$1}")
 }
 
 # dp_median — reads "tx rx loss errors ns share" lines, prints the one with the median rx Mpps.
@@ -210,4 +230,51 @@ run_dataplane() {
       "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" >>"$csv"
   done
   dp_cleanup
+}
+
+# dp_start_ovs SOCK DIR — Open vSwitch with the DPDK datapath (Debian openvswitch-switch-dpdk) as the DUT:
+# ovsdb-server and ovs-vswitchd-dpdk with a private run/db directory DIR in the DUT namespace, one netdev
+# bridge with the memif client port, and the OVN-style load balancer: a select group over the members, each
+# bucket ct(commit, nat(dst=member:8080)); established flows take their NAT from conntrack. Runs in a
+# command substitution: prints "pid N" for every process it starts (the caller records them) and "ok"
+# last when everything is set up.
+dp_start_ovs() {
+  local sock=$1 dir=$2 db vs i buckets="" vsctl ofctl
+  mkdir -p "$dir"
+  export OVS_RUNDIR=$dir OVS_LOGDIR=$dir OVS_DBDIR=$dir OVS_SYSCONFDIR=$dir
+  ovsdb-tool create "$dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema || return 0
+  ip netns exec "$DP_NS" ovsdb-server "$dir/conf.db" --remote="punix:$dir/db.sock" \
+    --unixctl="$dir/ovsdb.ctl" --log-file="$dir/ovsdb.log" </dev/null >/dev/null 2>&1 &
+  db=$!
+  echo "pid $db"
+  for i in $(seq 1 100); do [ -S "$dir/db.sock" ] && break; sleep 0.05; done
+  vsctl=(ovs-vsctl --db="unix:$dir/db.sock" --timeout=30)
+  "${vsctl[@]}" --no-wait init
+  "${vsctl[@]}" --no-wait set Open_vSwitch . other_config:dpdk-init=true other_config:dpdk-lcore-mask=0x1 \
+    other_config:pmd-cpu-mask=0x2 other_config:dpdk-socket-mem=256 \
+    "other_config:dpdk-extra=--no-pci --single-file-segments --in-memory"
+  ip netns exec "$DP_NS" /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk "unix:$dir/db.sock" \
+    --unixctl="$dir/vswitchd.ctl" --log-file="$dir/vswitchd.log" </dev/null >/dev/null 2>&1 &
+  vs=$!
+  echo "pid $vs"
+  "${vsctl[@]}" add-br br0 -- set bridge br0 datapath_type=netdev || return 0
+  "${vsctl[@]}" add-port br0 m0 -- set Interface m0 type=dpdk \
+    "options:dpdk-devargs=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no" || return 0
+  ofctl=(ovs-ofctl -O OpenFlow15)
+  for i in $(seq 1 8); do
+    buckets+=",bucket=bucket_id:$i,actions=ct(commit,zone=1,table=2,nat(dst=10.1.0.$((10 + i)):8080))"
+  done
+  "${ofctl[@]}" add-group "unix:$dir/br0.mgmt" "group_id=1,type=select,selection_method=hash,fields(ip_src,ip_dst,tcp_src,tcp_dst)$buckets" || return 0
+  {
+    echo "table=0,priority=100,tcp,nw_dst=10.1.0.100,tp_dst=80,actions=ct(zone=1,table=1,nat)"
+    echo "table=0,priority=0,actions=drop"
+    echo "table=1,priority=100,ct_state=+new+trk,tcp,actions=group:1"
+    echo "table=1,priority=50,ct_state=+est+trk,actions=resubmit(,2)"
+    echo "table=1,priority=0,actions=drop"
+    for i in $(seq 1 8); do
+      printf 'table=2,priority=100,ip,nw_dst=10.1.0.%d,actions=mod_dl_dst:02:76:0a:01:00:%02x,in_port\n' $((10 + i)) $((10 + i))
+    done
+  } >"$dir/flows.txt"
+  "${ofctl[@]}" add-flows "unix:$dir/br0.mgmt" "$dir/flows.txt" || return 0
+  echo ok
 }

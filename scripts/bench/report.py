@@ -96,6 +96,10 @@ def dataplane_table(rows):
             ratios.append(f"{fmt(r['flows'])} flows {float(r['mpps']) / ref[r['flows']]:.2f}")
     if ratios:
         out += ["", "vipmux / testpmd macswap (rx Mpps): " + ", ".join(ratios) + "."]
+    if rows and all(r.get("loss_percent") not in (None, "") and float(r["loss_percent"]) < 1 for r in rows):
+        out += ["", "Every row lost under 1 %: the DUTs kept up with what the generator sent, so the Mpps show the "
+                "generator's rate (on a shared or loaded machine, with the DUT's core share in `dut_cpu_share`), "
+                "not the DUT's limit; ns/packet is then an upper bound that includes empty polls."]
     syn = [r for r in rows if r.get("mode") == "synflood"]
     for r in syn:
         out += ["", f"SYN flood (every frame a new flow from a random source): vipmux forwarded "
