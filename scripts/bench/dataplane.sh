@@ -7,6 +7,8 @@
 #                testpmd  dpdk-testpmd --forward-mode=macswap: the limit of the setup (pktgen --expect echo)
 #                vipmux   `vipmux run --config` with one load-balancing (NAT) rule on the memif port; the
 #                         members are on-link and pktgen answers their ARP (pktgen --expect rewrite)
+#                ovs      Open vSwitch with the DPDK datapath (full runs only): OVN-style LB, a select group
+#                         over the same members, buckets ct(commit, nat(dst=member:8080)) (--expect rewrite)
 #
 # Points: established traffic (64-byte frames) for each flow count of DP_FLOWS, and a SYN flood
 # (--mode synflood: every frame a new flow from a random source) against vipmux. Each point runs
@@ -18,7 +20,8 @@
 # then ns_per_packet * the nominal clock (cpu MHz of /proc/cpuinfo) and marked "derived".
 #
 # Environment: DP_FLOWS (quick "1000", full "1000 100000 1000000"), DP_SECS (quick 3, full 10),
-#   DP_REPEAT (quick 1, full 3), DP_DUTS (default "testpmd vipmux"), DP_SYNFLOOD (1 = run it; default 1).
+#   DP_REPEAT (quick 1, full 3), DP_DUTS (quick "testpmd vipmux", full "testpmd vipmux ovs"),
+#   DP_SYNFLOOD (1 = run it; default 1).
 
 DP_SOCKDIR=""
 DP_NS=""   # the DUT runs in its own network namespace (vipmux makes a kernel exception tap per interface)
@@ -83,7 +86,10 @@ dp_point() {
   # OVS answers no ARP for the VIP: frames go to a fixed MAC (its netdev bridge takes them all).
   if [ "$dut" = ovs ]; then extra=(--dst-mac 02:00:00:00:00:01); fi
   base=${#OWN_PIDS[@]}
-  RUST_LOG=warn "$VIPMUX_BIN" pktgen --profile "$ROOT/dpdk-config/memif-pktgen.toml" \
+  # OVS connects two tx rings (main thread and PMD): the server must offer two.
+  local gprof=memif-pktgen.toml
+  [ "$dut" = ovs ] && gprof=memif-pktgen-2q.toml
+  RUST_LOG=warn "$VIPMUX_BIN" pktgen --profile "$ROOT/dpdk-config/$gprof" \
     "--eal=--vdev=net_memif0,role=server,socket=$sock,id=0,socket-abstract=no" \
     --config "$cfg" --flows "$flows" --size 64 --duration "$secs" --mode "$mode" --expect "$expect" \
     "${extra[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
@@ -190,8 +196,12 @@ run_dataplane() {
   else
     flows_list=${DP_FLOWS:-"1000 100000 1000000"} secs=${DP_SECS:-10} repeat=${DP_REPEAT:-3}
   fi
-  duts=${DP_DUTS:-"testpmd vipmux"}
-  command -v dpdk-testpmd >/dev/null || { log "dataplane: dpdk-testpmd missing; vipmux only"; duts=${duts//testpmd/}; }
+  if [ "$quick" = 1 ]; then duts=${DP_DUTS:-"testpmd vipmux"}; else duts=${DP_DUTS:-"testpmd vipmux ovs"}; fi
+  command -v dpdk-testpmd >/dev/null || { log "dataplane: dpdk-testpmd missing; no reference"; duts=${duts//testpmd/}; }
+  if [[ " $duts " == *" ovs "* ]] && [ ! -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ]; then
+    log "dataplane: Open vSwitch DPDK missing (Debian openvswitch-switch-dpdk); no OVS peer"
+    duts=${duts//ovs/}
+  fi
   DP_SOCKDIR=$(mktemp -d /tmp/vipmux-dp.XXXXXX)
   DP_NS="vb$$-dut"
   ip netns add "$DP_NS"
@@ -225,6 +235,7 @@ run_dataplane() {
     local cfgname=$dut
     [ "$dut" = testpmd ] && cfgname="testpmd-macswap"
     [ "$dut" = vipmux ] && cfgname="vipmux-nat"
+    [ "$dut" = ovs ] && cfgname="ovs-dpdk-ct-lb"
     [ "$mode" = synflood ] && cfgname="vipmux-synflood"
     printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
       "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" >>"$csv"
@@ -258,8 +269,6 @@ dp_start_ovs() {
   vs=$!
   echo "pid $vs"
   "${vsctl[@]}" add-br br0 -- set bridge br0 datapath_type=netdev || return 0
-  "${vsctl[@]}" add-port br0 m0 -- set Interface m0 type=dpdk \
-    "options:dpdk-devargs=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no" || return 0
   ofctl=(ovs-ofctl -O OpenFlow15)
   for i in $(seq 1 8); do
     buckets+=",bucket=bucket_id:$i,actions=ct(commit,zone=1,table=2,nat(dst=10.1.0.$((10 + i)):8080))"
@@ -276,5 +285,8 @@ dp_start_ovs() {
     done
   } >"$dir/flows.txt"
   "${ofctl[@]}" add-flows "unix:$dir/br0.mgmt" "$dir/flows.txt" || return 0
+  # The port last: the memif link (and pktgen's traffic) starts with it, the tables are in place.
+  "${vsctl[@]}" add-port br0 m0 -- set Interface m0 type=dpdk \
+    "options:dpdk-devargs=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no" || return 0
   echo ok
 }
