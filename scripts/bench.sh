@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark harness: criterion micro-benchmarks and an end-to-end peer comparison of MUXes.
 #
-# Usage: scripts/bench.sh [--quick] [--out DIR] [--no-criterion] [--peers LIST]
+# Usage: scripts/bench.sh [--quick] [--out DIR] [--no-criterion] [--peers LIST] [--no-dataplane]
 #   --quick         short runs (criterion 2 s per bench, wrk 3 s per load) instead of full (10 s, 15 s)
 #   --out DIR       where the CSVs, plots and README-table.md go (default benches/results)
 #   --no-criterion  skip part (a) (the test suite already runs the code; the smoke test uses this)
 #   --peers LIST    comma-separated end-to-end peers (default kernel,haproxy,vipmux; "" = none)
+#   --no-dataplane  skip part (d), the memif data-plane runs
 # Environment: BENCH_CONNS (wrk connections, 32 quick / 64 full), BENCH_THREADS (wrk threads, 1),
 #   BENCH_SECS (wrk seconds), VIPMUX_BIN (default $CARGO_TARGET_DIR/release/vipmux).
 #
@@ -19,7 +20,10 @@
 #     wrk measures req/s with keep-alive and conn/s without (Connection: close), with p99 latency;
 #     CPU: the mux processes' utime+stime (% of one core) and /proc/stat of the whole machine
 #     (busy and softirq, % of all cores) -> e2e.csv (date, machine, peer, metric, value, unit).
-# (c) scripts/bench/cpu_pct.sh PID SECONDS: idle CPU of a process (used here for the process peers).
+# (c) scripts/bench/cpu_pct.sh PID SECONDS: idle CPU of a process (used here for the process peers), and
+#     the idle CPU of vipmux with adaptive polling on and off (idle.csv).
+# (d) memif data plane (scripts/bench/dataplane.sh): vipmux pktgen (memif server, core 0) against
+#     dpdk-testpmd macswap and vipmux run (memif client, core 1) -> dataplane.csv.
 # Then e2e.png / dataplane.png (scripts/bench/plot.py) and README-table.md (scripts/bench/report.py).
 # Everything started is killed by PID and the namespaces torn down on exit, failure or Ctrl-C.
 set -euo pipefail
@@ -29,9 +33,11 @@ cd "$ROOT"
 . "$ROOT/scripts/bench/lib.sh"
 # shellcheck source=netns/lib.sh
 . "$ROOT/scripts/netns/lib.sh"
+# shellcheck source=bench/dataplane.sh
+. "$ROOT/scripts/bench/dataplane.sh"
 
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -40,12 +46,14 @@ quick=0
 out=benches/results
 criterion=1
 peers=kernel,haproxy,vipmux
+dataplane=1
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; shift ;;
     --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
     --no-criterion) criterion=0; shift ;;
     --peers) [ $# -ge 2 ] || usage; peers=$2; shift 2 ;;
+    --no-dataplane) dataplane=0; shift ;;
     -h | --help) usage ;;
     *) usage ;;
   esac
@@ -76,6 +84,7 @@ cleanup() {
   trap - EXIT INT TERM
   if [ ${#OWN_PIDS[@]} -gt 0 ]; then nsl_kill_pids "${OWN_PIDS[@]}"; fi
   OWN_PIDS=()
+  dp_cleanup
   if [ -n "$TOPO_PREFIX" ]; then
     VIPMUX_NS_PREFIX=$TOPO_PREFIX VIPMUX_NS_STATE="" "$ROOT/scripts/netns/one-arm.sh" down >/dev/null 2>&1 ||
       log "teardown of $TOPO_PREFIX failed"
@@ -207,8 +216,10 @@ vipmux_supported() {
   [ -x "$VIPMUX_BIN" ] && "$VIPMUX_BIN" run --help 2>/dev/null | grep -q -- '--config'
 }
 
-# start_vipmux — vipmux run in the mux namespace on mux0 (one-arm, NAT, replies via the MUX as gateway).
-# The config follows SPEC section 2; the lead adjusts it (and the EAL arguments) as `run` takes shape.
+# start_vipmux — `vipmux run --config` in the mux namespace on mux0 (one-arm, NAT, the backends reply through
+# the MUX as their gateway): interface 10.1.0.2/24 on net_af_packet0, gateway 10.1.0.1, the VIP 10.1.0.100,
+# one TCP rule 80 -> 80 over the backends. Bounded by af_packet (one copy each way through the kernel,
+# ~0.7 Mpps on this kind of machine) and by the nginx backends, not by the data path.
 start_vipmux() {
   local i cfg=$STATE/bench/vipmux.toml
   {
@@ -223,6 +234,10 @@ start_vipmux() {
     printf '[[load_balancing_rules]]\nname = "web"\nfrontend = "vip"\nprotocol = "tcp"\nfrontend_port = 80\n'
     printf 'backend_port = 80\nbackend_pool = "web"\n'
   } >"$cfg"
+  "$VIPMUX_BIN" check "$cfg" >>"$STATE/bench/vipmux.log" 2>&1 ||
+    log "vipmux: check --config failed: $(tail -n 3 "$STATE/bench/vipmux.log" | tr '\n' ' ')"
+  # The metrics endpoint listens on the namespace's loopback.
+  nsx mux ip link set lo up
   start_bg vipmux mux "$VIPMUX_BIN" run --config "$cfg" --eal=--vdev=net_af_packet0,iface=mux0
   MUX_PIDS=("${OWN_PIDS[-1]}")
 }
@@ -347,10 +362,31 @@ run_peer() {
   if [ ${#MUX_PIDS[@]} -gt 0 ]; then
     idle=$("$ROOT/scripts/bench/cpu_pct.sh" "${MUX_PIDS[0]}" "$idle_secs")
     emit "$peer" idle_mux_cpu "$idle" "% of one core"
+    idle_on=$idle
   fi
   load "$peer" keepalive
   load "$peer" close
+  if [ "$peer" = vipmux ]; then vipmux_idle_busy; fi
   topo_down
+}
+
+# vipmux_idle_busy — idle CPU of vipmux with adaptive polling off (the e2e run above had it on: the
+# ci-af-packet profile): restart vipmux with a copy of the profile, wait until it serves, measure.
+vipmux_idle_busy() {
+  local cfg=$STATE/bench/vipmux.toml prof=$STATE/bench/af-packet-busy.toml idle
+  sed 's/^adaptive_polling = true/adaptive_polling = false/' "$ROOT/dpdk-config/ci-af-packet.toml" >"$prof"
+  nsl_kill_pids "${MUX_PIDS[@]}"
+  sed -i "s|^dpdk_profile = .*|dpdk_profile = \"$prof\"|" "$cfg"
+  start_bg vipmux-busy mux "$VIPMUX_BIN" run --config "$cfg" --eal=--vdev=net_af_packet0,iface=mux0
+  MUX_PIDS=("${OWN_PIDS[-1]}")
+  if ! vip_ready 20; then
+    log "vipmux: restart with adaptive polling off did not serve; no idle figure"
+    return 0
+  fi
+  sleep 1
+  idle=$("$ROOT/scripts/bench/cpu_pct.sh" "${MUX_PIDS[0]}" "$idle_secs")
+  emit vipmux idle_mux_cpu_busy_poll "$idle" "% of one core"
+  log "vipmux idle CPU: adaptive polling on ${idle_on:-?} %, off $idle %"
 }
 
 run_e2e() {
@@ -366,6 +402,7 @@ run_e2e() {
 log "$DATE $MACHINE -> $out"
 if [ $criterion = 1 ]; then run_criterion; fi
 if [ -n "$peers" ]; then run_e2e; fi
+if [ $dataplane = 1 ]; then run_dataplane; fi
 "$PY" "$ROOT/scripts/bench/report.py" "$out"
 if "$PY" -c 'import matplotlib' 2>/dev/null; then
   "$PY" "$ROOT/scripts/bench/plot.py" "$out"

@@ -9,6 +9,10 @@
 //! Every [`COUNTER_PUBLISH_INTERVAL`] it publishes its counters (a `try_lock` that never waits)
 //! and answers pending flow-listing requests. Nothing on the packet path allocates, locks, logs
 //! or makes a syscall.
+//!
+//! With adaptive polling (profile `adaptive_polling = true`) a worker whose queues stay empty backs
+//! off ([`idle_action`]): full-speed polls, then polls with CPU pause hints, then sleeps growing to
+//! [`IDLE_SLEEP_MAX`]; the first packet puts it back to full-speed polling.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,8 +27,43 @@ use crate::dpdk::{signal, Burst, DpdkThread, Eal, Mempool, RxQueue, TxQueue, BUR
 /// Hash buckets visited by one idle-expiry step per loop iteration.
 pub const EXPIRE_BUDGET: usize = 8;
 
-/// Empty polls after which an adaptive worker starts sleeping briefly between polls.
-const IDLE_ROUNDS_BEFORE_SLEEP: u32 = 2048;
+/// Empty polls an adaptive worker makes at full speed before backing off.
+pub const IDLE_SPIN_ROUNDS: u32 = 1024;
+/// Further empty polls with a CPU pause hint ([`PAUSES_PER_ROUND`] `spin_loop` hints) after each.
+pub const IDLE_PAUSE_ROUNDS: u32 = 4096;
+/// `spin_loop` hints per pausing round.
+pub const PAUSES_PER_ROUND: u32 = 32;
+/// First sleep once pausing is over; each further empty round doubles it up to [`IDLE_SLEEP_MAX`].
+pub const IDLE_SLEEP_MIN: Duration = Duration::from_micros(16);
+/// Longest sleep between two polls: below the time a 512-slot rx ring takes to fill at 1 Mpps
+/// (so the first burst after a quiet spell is not lost), few enough wake-ups to idle near 0 %.
+pub const IDLE_SLEEP_MAX: Duration = Duration::from_micros(500);
+
+/// What an adaptive worker does after a loop iteration that found no packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleAction {
+    /// Poll again at once.
+    Poll,
+    /// Spin with [`PAUSES_PER_ROUND`] pause hints, then poll.
+    Pause,
+    /// Sleep this long, then poll.
+    Sleep(Duration),
+}
+
+/// The back-off after `idle_rounds` consecutive empty loop iterations (1 = the first empty one):
+/// full polling, then pause hints, then sleeps doubling from [`IDLE_SLEEP_MIN`] to
+/// [`IDLE_SLEEP_MAX`]. Any packet resets the count to 0 (full polling again).
+pub fn idle_action(idle_rounds: u32) -> IdleAction {
+    if idle_rounds <= IDLE_SPIN_ROUNDS {
+        IdleAction::Poll
+    } else if idle_rounds <= IDLE_SPIN_ROUNDS + IDLE_PAUSE_ROUNDS {
+        IdleAction::Pause
+    } else {
+        let k = idle_rounds - IDLE_SPIN_ROUNDS - IDLE_PAUSE_ROUNDS - 1;
+        let sleep = IDLE_SLEEP_MIN.saturating_mul(1u32 << k.min(16));
+        IdleAction::Sleep(sleep.min(IDLE_SLEEP_MAX))
+    }
+}
 
 /// What one worker needs: its queues, the shared state, the pool for RST frames.
 pub struct Worker<'p> {
@@ -190,8 +229,14 @@ impl Worker<'_> {
                     idle_rounds = 0;
                 } else {
                     idle_rounds = idle_rounds.saturating_add(1);
-                    if idle_rounds > IDLE_ROUNDS_BEFORE_SLEEP {
-                        std::thread::sleep(Duration::from_micros(50));
+                    match idle_action(idle_rounds) {
+                        IdleAction::Poll => {}
+                        IdleAction::Pause => {
+                            for _ in 0..PAUSES_PER_ROUND {
+                                std::hint::spin_loop();
+                            }
+                        }
+                        IdleAction::Sleep(d) => std::thread::sleep(d),
                     }
                 }
             }
@@ -201,5 +246,30 @@ impl Worker<'_> {
         }
         tracing::info!(worker = self.id, "worker stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_polls_then_pauses_then_sleeps_longer_up_to_the_cap() {
+        assert_eq!(idle_action(0), IdleAction::Poll);
+        assert_eq!(idle_action(IDLE_SPIN_ROUNDS), IdleAction::Poll);
+        assert_eq!(idle_action(IDLE_SPIN_ROUNDS + 1), IdleAction::Pause);
+        let first_sleep = IDLE_SPIN_ROUNDS + IDLE_PAUSE_ROUNDS + 1;
+        assert_eq!(idle_action(first_sleep - 1), IdleAction::Pause);
+        assert_eq!(idle_action(first_sleep), IdleAction::Sleep(IDLE_SLEEP_MIN));
+        let mut last = Duration::ZERO;
+        for r in first_sleep..first_sleep + 64 {
+            let IdleAction::Sleep(d) = idle_action(r) else {
+                panic!("round {r} does not sleep");
+            };
+            assert!(d >= last && d <= IDLE_SLEEP_MAX, "round {r}: {d:?}");
+            last = d;
+        }
+        assert_eq!(last, IDLE_SLEEP_MAX);
+        assert_eq!(idle_action(u32::MAX), IdleAction::Sleep(IDLE_SLEEP_MAX));
     }
 }

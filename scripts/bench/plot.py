@@ -4,7 +4,8 @@
 Usage: plot.py OUT_DIR
   OUT_DIR/e2e.csv       -> OUT_DIR/e2e.png        requests/s per peer (keep-alive, and connections/s without)
   OUT_DIR/dataplane.csv -> OUT_DIR/dataplane.png  Mpps vs number of flows, one line per `config`
-                           (columns: date, machine, config, flows, mpps; other columns are ignored)
+                           (columns: date, machine, config, flows, mpps; rows with mode=synflood become a
+                           note with the new-flow rate; other columns are ignored)
 A missing or empty input is skipped with a note.
 """
 
@@ -59,9 +60,13 @@ def plot_e2e(rows, out):
 
 
 def plot_dataplane(rows, out):
-    """Mpps vs flows, one line per config."""
+    """Mpps vs flows, one line per config; SYN-flood rows (mode synflood) are a note, not a line."""
     series = OrderedDict()
+    notes = []
     for r in rows:
+        if r.get("mode") == "synflood":
+            notes.append(f"{r.get('config')}: {float(r['mpps']):.2f} M new flows/s")
+            continue
         series.setdefault(r.get("config") or "vipmux", []).append((float(r["flows"]), float(r["mpps"])))
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, pts in series.items():
@@ -69,11 +74,14 @@ def plot_dataplane(rows, out):
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
     ax.set_xscale("log")
     ax.set_xlabel("flows")
-    ax.set_ylabel("Mpps")
+    ax.set_ylabel("Mpps (received back by the generator)")
     ax.set_ylim(bottom=0)
     ax.set_title(f"Data plane throughput vs flows ({rows[0].get('date', '')})")
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    if series:
+        ax.legend()
+    if notes:
+        ax.text(0.02, 0.04, "\n".join(notes), transform=ax.transAxes, fontsize=8)
     fig.text(0.01, 0.01, rows[0].get("machine", ""), fontsize=6)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(out, dpi=110)

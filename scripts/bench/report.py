@@ -12,7 +12,8 @@ import sys
 PEER_NOTES = {
     "kernel": "nftables DNAT + conntrack in the mux namespace (kube-proxy style); backends see the client address",
     "haproxy": "HAProxy TCP mode (1 thread), VIP on the mux namespace; backends see the HAProxy address 10.1.0.2",
-    "vipmux": "vipmux (DPDK, net_af_packet on the veth); backends see the client address",
+    "vipmux": "vipmux (DPDK, net_af_packet on the veth, adaptive polling); backends see the client address. "
+    "Bounded by af_packet (~0.7 Mpps) and the nginx backends, not by its data path (see the memif table)",
 }
 
 
@@ -43,7 +44,8 @@ def e2e_table(rows):
         by[r["peer"]][r["metric"]] = r["value"]
     out = [
         "| peer | req/s keep-alive | p99 ms | conn/s (no keep-alive) | p99 ms | mux CPU % of 1 core "
-        "(keep-alive / close) | machine CPU % (keep-alive / close) | softirq % of machine | idle mux CPU % |",
+        "(keep-alive / close) | machine CPU % (keep-alive / close) | softirq % of machine | idle mux CPU % "
+        "(busy-poll) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in peers:
@@ -54,9 +56,12 @@ def e2e_table(rows):
         mux = "-" if "mux_cpu_keepalive" not in m else f"{fmt(m['mux_cpu_keepalive'])} / {fmt(m.get('mux_cpu_close'))}"
         mach = f"{fmt(m.get('machine_cpu_keepalive'))} / {fmt(m.get('machine_cpu_close'))}"
         sirq = f"{fmt(m.get('softirq_keepalive'))} / {fmt(m.get('softirq_close'))}"
+        idle = fmt(m.get("idle_mux_cpu"), 1)
+        if "idle_mux_cpu_busy_poll" in m:
+            idle += f" ({fmt(m['idle_mux_cpu_busy_poll'], 1)})"
         out.append(
             f"| {p} | {fmt(m.get('rps_keepalive'))} | {fmt(m.get('p99_keepalive'), 2)} | {fmt(m.get('cps_close'))} "
-            f"| {fmt(m.get('p99_close'), 2)} | {mux} | {mach} | {sirq} | {fmt(m.get('idle_mux_cpu'), 1)} |"
+            f"| {fmt(m.get('p99_close'), 2)} | {mux} | {mach} | {sirq} | {idle} |"
         )
     notes = [f"- **{p}**: {PEER_NOTES.get(p, '')}" for p in peers if p in PEER_NOTES]
     return out + [""] + notes
@@ -72,10 +77,34 @@ def criterion_table(rows):
 
 
 def dataplane_table(rows):
-    """Data-plane throughput by number of flows."""
-    out = ["| config | flows | Mpps |", "|---|---:|---:|"]
+    """Data-plane throughput by number of flows (extra columns of bench.sh's memif runs when present),
+    then vipmux / testpmd ratios at equal flow counts."""
+    out = [
+        "| config | mode | flows | rx Mpps | tx Mpps | loss % | errors | ns/packet (DUT) | cycles/packet | runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        out.append(f"| {r.get('config', '')} | {fmt(r['flows'])} | {fmt(r['mpps'], 2)} |")
+        out.append(
+            f"| {r.get('config', '')} | {r.get('mode') or '-'} | {fmt(r['flows'])} | {fmt(r['mpps'], 2)} "
+            f"| {fmt(r.get('tx_mpps'), 2)} | {fmt(r.get('loss_percent'), 1)} | {fmt(r.get('errors'))} "
+            f"| {fmt(r.get('ns_per_packet'), 0)} | {fmt(r.get('cycles_per_packet'))} | {r.get('runs') or '-'} |"
+        )
+    ref = {r["flows"]: float(r["mpps"]) for r in rows if r.get("dut") == "testpmd" and r.get("mpps")}
+    ratios = []
+    for r in rows:
+        if r.get("dut") == "vipmux" and r.get("mode") == "established" and ref.get(r["flows"]):
+            ratios.append(f"{fmt(r['flows'])} flows {float(r['mpps']) / ref[r['flows']]:.2f}")
+    if ratios:
+        out += ["", "vipmux / testpmd macswap (rx Mpps): " + ", ".join(ratios) + "."]
+    out += ["", "memif has back-pressure: the generator's tx burst takes only what fits in the ring, so a DUT that "
+            "cannot keep up shows as a lower tx rate, not as loss; the rates are the DUT's (testpmd: the setup's) "
+            "limit under the CPU share it got (`dut_cpu_share`, the DUT process's on-CPU time over the window; "
+            "vipmux's includes its control and slow-path threads on core 0). On a shared machine compare "
+            "ns/packet, the on-CPU cost, rather than Mpps."]
+    syn = [r for r in rows if r.get("mode") == "synflood"]
+    for r in syn:
+        out += ["", f"SYN flood (every frame a new flow from a random source): vipmux forwarded "
+                f"{fmt(float(r['mpps']) * 1e6)} new flows/s ({fmt(r.get('loss_percent'), 1)} % of the SYNs sent lost)."]
     return out
 
 
@@ -107,7 +136,12 @@ def main():
         lines += ["Micro-benchmarks (criterion; a bench id with `burstN` counts N packets per iteration):", ""]
         lines += criterion_table(crit) + [""]
     if dp:
-        lines += ["Data plane (`dataplane.csv`):", ""] + dataplane_table(dp) + [""]
+        lines += [
+            "Data plane (`dataplane.csv`): `vipmux pktgen` (memif server, core 0) against the DUT (memif client, "
+            "core 1), 64-byte frames, median of the runs; ns/packet is the DUT's on-CPU time over the packets it "
+            "forwarded, cycles/packet that times the nominal clock (no hardware counters in this VM):",
+            "",
+        ] + dataplane_table(dp) + [""]
     path = os.path.join(d, "README-table.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))

@@ -160,7 +160,14 @@ pub fn run(config_path: &Path, eal_extra: &[String]) -> Result<ExitCode, BoxErro
             .into());
         }
         pc.rx_queues = workers as u16;
-        pc.tx_queues = (workers as u16 + 1).min(max_tx);
+        // A memif peer accepts only as many client rings as it configured itself (pktgen, testpmd
+        // and VPP by default: one per worker), so a memif port gets no dedicated slow-path queue.
+        let slow_extra = if ifc.port.starts_with("net_memif") {
+            0
+        } else {
+            1
+        };
+        pc.tx_queues = (workers as u16 + slow_extra).min(max_tx);
         if ifc.mtu > 0 && ifc.mtu != 1500 {
             pc.mtu = u16::try_from(ifc.mtu).ok();
         }

@@ -159,7 +159,11 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
         gen_ip,
     );
     let shared = Shared::default();
-    let mut rxq = port.rx_queue(QueueId(0))?;
+    // Every rx queue of the port is polled: a memif client (e.g. Open vSwitch) may send on any of
+    // the rings the server offers.
+    let mut rxqs = (0..port_profile.rx_queues.max(1))
+        .map(|q| port.rx_queue(QueueId(q)))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut txq = port.tx_queue(QueueId(0))?;
 
     let result = std::thread::scope(|s| {
@@ -169,7 +173,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
             let _ = reg.lcore();
             let mut w = Worker {
                 pool: &pool,
-                rxq: &mut rxq,
+                rxqs: &mut rxqs,
                 txq: &mut txq,
                 checker: &mut checker,
                 shared: &shared,
@@ -202,7 +206,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
             .map_err(|_| "pktgen worker panicked".to_owned())
     });
     let (tx, secs) = result??;
-    drop(rxq);
+    drop(rxqs);
     drop(txq);
     port.close()?;
 
@@ -303,7 +307,7 @@ fn monitor(shared: &Shared, live: bool, finished: impl Fn() -> bool) {
 /// The send/receive loop's state.
 struct Worker<'a, 'p> {
     pool: &'a Mempool,
-    rxq: &'a mut RxQueue<'p>,
+    rxqs: &'a mut [RxQueue<'p>],
     txq: &'a mut TxQueue<'p>,
     checker: &'a mut Checker,
     shared: &'a Shared,
@@ -313,10 +317,20 @@ struct Worker<'a, 'p> {
 }
 
 impl Worker<'_, '_> {
-    /// Receives one burst: checks data frames, answers ARP. Returns frames received.
+    /// Receives one burst from every rx queue. Returns frames received.
     #[inline]
     fn poll_rx(&mut self, rxb: &mut Burst) -> usize {
-        let n = self.rxq.rx_burst(rxb);
+        let mut n = 0;
+        for q in 0..self.rxqs.len() {
+            n += self.poll_queue(q, rxb);
+        }
+        n
+    }
+
+    /// Receives one burst from rx queue `q`: checks data frames, answers ARP. Returns frames received.
+    #[inline]
+    fn poll_queue(&mut self, q: usize, rxb: &mut Burst) -> usize {
+        let n = self.rxqs[q].rx_burst(rxb);
         if n == 0 {
             return 0;
         }
@@ -353,7 +367,7 @@ impl Worker<'_, '_> {
         let start = Instant::now();
         let mut rxb = Burst::new();
         loop {
-            match self.rxq.port().link() {
+            match self.rxqs[0].port().link() {
                 Ok(l) if l.up => return,
                 Ok(_) => {}
                 Err(e) => {

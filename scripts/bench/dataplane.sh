@@ -1,0 +1,292 @@
+# shellcheck shell=bash
+# Data-plane part of the benchmark harness (sourced by scripts/bench.sh, which owns the trap, OWN_PIDS,
+# DATE, MACHINE, VIPMUX_BIN, log, failures): two DPDK processes joined by one memif link.
+#
+#   generator  `vipmux pktgen`, memif SERVER, core 0 (dpdk-config/memif-pktgen.toml)
+#   DUT        memif CLIENT, core 1 (dpdk-config/memif-dut.toml):
+#                testpmd  dpdk-testpmd --forward-mode=macswap: the limit of the setup (pktgen --expect echo)
+#                vipmux   `vipmux run --config` with one load-balancing (NAT) rule on the memif port; the
+#                         members are on-link and pktgen answers their ARP (pktgen --expect rewrite)
+#                ovs      Open vSwitch with the DPDK datapath (full runs only): OVN-style LB, a select group
+#                         over the same members, buckets ct(commit, nat(dst=member:8080)) (--expect rewrite)
+#
+# Points: established traffic (64-byte frames) for each flow count of DP_FLOWS, and a SYN flood
+# (--mode synflood: every frame a new flow from a random source) against vipmux. Each point runs
+# DP_REPEAT times; dataplane.csv gets the median by rx Mpps (the whole row of that run).
+#
+# Cost per packet: `perf stat -e cycles` when the CPU exposes the counter, else the DUT's on-CPU time
+# (sum of /proc/PID/task/*/schedstat run time) over the sending window divided by the packets
+# forwarded in it: ns_per_packet = on-CPU share of the window * 1000 / rx Mpps. cycles_per_packet is
+# then ns_per_packet * the nominal clock (cpu MHz of /proc/cpuinfo) and marked "derived".
+#
+# Environment: DP_FLOWS (quick "1000", full "1000 100000 1000000"), DP_SECS (quick 3, full 10),
+#   DP_REPEAT (quick 1, full 3), DP_DUTS (quick "testpmd vipmux", full "testpmd vipmux ovs"),
+#   DP_SYNFLOOD (1 = run it; default 1).
+
+DP_SOCKDIR=""
+DP_NS=""   # the DUT runs in its own network namespace (vipmux makes a kernel exception tap per interface)
+
+# dp_cleanup — remove the socket directory and the DUT namespace (the caller's trap calls this).
+dp_cleanup() {
+  if [ -n "$DP_SOCKDIR" ]; then rm -rf "$DP_SOCKDIR"; fi
+  if [ -n "$DP_NS" ]; then ip netns del "$DP_NS" 2>/dev/null || true; fi
+  DP_SOCKDIR="" DP_NS=""
+}
+
+# dp_prereq — why the data-plane part cannot run ("" when it can).
+dp_prereq() {
+  local free
+  [ "$(id -u)" = 0 ] || { echo "needs root"; return; }
+  [ -x "$VIPMUX_BIN" ] || { echo "$VIPMUX_BIN missing"; return; }
+  "$VIPMUX_BIN" pktgen --help >/dev/null 2>&1 || { echo "vipmux has no pktgen"; return; }
+  free=$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)
+  [ "${free:-0}" -ge 256 ] || { echo "fewer than 256 free hugepages"; return; }
+  echo ""
+}
+
+# dp_sched_ns PID — on-CPU nanoseconds of all threads of PID (schedstat field 1), 0 when gone.
+dp_sched_ns() {
+  local f s=0 v
+  for f in /proc/"$1"/task/*/schedstat; do
+    { read -r v _ <"$f"; } 2>/dev/null || continue
+    s=$((s + v))
+  done
+  echo "$s"
+}
+
+# dp_vipmux_config FILE SOCKET FLOWS — the DUT configuration: one interface on net_memif0, the VIP
+# 10.1.0.100, a TCP 80 rule over 8 on-link members 10.1.0.11..18 (NAT to port 8080).
+dp_vipmux_config() {
+  local i cap=1048576
+  [ "$3" -gt 500000 ] && cap=2097152
+  {
+    printf '[appliance]\nname = "bench-memif"\nhash_seed = 0x5eedcafe\n\n'
+    printf '[dataplane]\ndpdk_profile = "%s/dpdk-config/memif-dut.toml"\nworkers = 1\nflow_table_capacity = %s\n\n' \
+      "$ROOT" "$cap"
+    printf '[control]\nsocket = "%s"\nmetrics = ""\n\n' "$2"
+    printf '[[interfaces]]\nname = "lan"\nport = "net_memif0"\naddress = "10.1.0.2/24"\n\n'
+    printf '[[frontends]]\nname = "vip"\naddress = "10.1.0.100"\ninterface = "lan"\n\n'
+    printf '[[backend_pools]]\nname = "web"\nmembers = [\n'
+    for i in $(seq 1 8); do printf '  { name = "b%d", address = "10.1.0.%d" },\n' "$i" $((10 + i)); done
+    printf ']\n\n'
+    printf '[[load_balancing_rules]]\nname = "web"\nfrontend = "vip"\nprotocol = "tcp"\nfrontend_port = 80\n'
+    printf 'backend_port = 8080\nbackend_pool = "web"\n'
+  } >"$1"
+}
+
+# dp_point DUT MODE FLOWS SECS — one run; prints "tx_mpps rx_mpps loss_percent errors ns_per_packet cpu_share"
+# or nothing on failure (the logs stay in $DP_SOCKDIR).
+dp_point() {
+  local dut=$1 mode=$2 flows=$3 secs=$4 tag sock cfg gen dutpid expect=rewrite extra=() i t0 t1 c0 c1 res base ovs
+  tag="$dut-$mode-$flows-$RANDOM"
+  sock=$DP_SOCKDIR/$tag.sock
+  cfg=$DP_SOCKDIR/vipmux-$flows.toml
+  dp_vipmux_config "$cfg" "$DP_SOCKDIR/$tag.ctl" "$flows"
+  if [ "$dut" = testpmd ]; then expect=echo extra=(--dst-mac 02:00:00:00:00:01); fi
+  # OVS answers no ARP for the VIP: frames go to a fixed MAC (its netdev bridge takes them all).
+  if [ "$dut" = ovs ]; then extra=(--dst-mac 02:00:00:00:00:01); fi
+  base=${#OWN_PIDS[@]}
+  # OVS connects two tx rings (main thread and PMD): the server must offer two.
+  local gprof=memif-pktgen.toml
+  [ "$dut" = ovs ] && gprof=memif-pktgen-2q.toml
+  RUST_LOG=warn "$VIPMUX_BIN" pktgen --profile "$ROOT/dpdk-config/$gprof" \
+    "--eal=--vdev=net_memif0,role=server,socket=$sock,id=0,socket-abstract=no" \
+    --config "$cfg" --flows "$flows" --size 64 --duration "$secs" --mode "$mode" --expect "$expect" \
+    "${extra[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
+  gen=$!
+  OWN_PIDS+=("$gen")
+  for i in $(seq 1 300); do
+    [ -S "$sock" ] && break
+    kill -0 "$gen" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ ! -S "$sock" ]; then
+    log "dataplane $tag: pktgen did not listen: $(tail -n 3 "$DP_SOCKDIR/$tag.gen.log" | tr '\n' ' ')"
+    dp_stop "$base"
+    return 0
+  fi
+  case $dut in
+    testpmd)
+      ip netns exec "$DP_NS" dpdk-testpmd --lcores=0@1,1@1 --in-memory --single-file-segments --no-pci --log-level='*:warning' \
+        "--vdev=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no" -- \
+        --forward-mode=macswap --auto-start --stats-period=1 --total-num-mbufs=8192 \
+        </dev/null >"$DP_SOCKDIR/$tag.dut.log" 2>&1 &
+      ;;
+    vipmux)
+      ip netns exec "$DP_NS" "$VIPMUX_BIN" run --config "$cfg" \
+        "--eal=--vdev=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no" \
+        </dev/null >"$DP_SOCKDIR/$tag.dut.log" 2>&1 &
+      ;;
+    ovs)
+      ovs=$(dp_start_ovs "$sock" "$DP_SOCKDIR/$tag-ovs" 2>>"$DP_SOCKDIR/$tag.dut.log" || true)
+      while read -r i dutpid; do [ "$i" = pid ] && OWN_PIDS+=("$dutpid"); done <<<"$ovs"
+      if [ "$(tail -n 1 <<<"$ovs")" != ok ]; then
+        log "dataplane $tag: OVS did not come up: $(tail -n 3 "$DP_SOCKDIR/$tag-ovs/vswitchd.log" "$DP_SOCKDIR/$tag.dut.log" 2>/dev/null | tr '\n' ' ')"
+        dp_stop "$base"
+        return 0
+      fi
+      ;;
+  esac
+  if [ "$dut" = ovs ]; then
+    dutpid=${OWN_PIDS[-1]}
+  else
+    dutpid=$!
+    OWN_PIDS+=("$dutpid")
+  fi
+  # The sending window starts with the first live line that shows traffic (link up, ARP resolved).
+  for i in $(seq 1 $((10 * (secs + 40)))); do
+    grep -qE 'tx +[0-9]*[1-9][0-9]*\.[0-9]+ Mpps|tx +0\.[0-9]*[1-9][0-9]* Mpps' "$DP_SOCKDIR/$tag.gen.log" && break
+    kill -0 "$gen" 2>/dev/null || break
+    if ! kill -0 "$dutpid" 2>/dev/null; then
+      log "dataplane $tag: the DUT exited: $(tail -n 3 "$DP_SOCKDIR/$tag.dut.log" | tr '\n' ' ')"
+      dp_stop "$base"
+      return 0
+    fi
+    sleep 0.1
+  done
+  t0=$(bench_now) c0=$(dp_sched_ns "$dutpid")
+  for i in $(seq 1 $((20 * (secs + 40)))); do
+    kill -0 "$gen" 2>/dev/null || break
+    sleep 0.05
+  done
+  t1=$(bench_now) c1=$(dp_sched_ns "$dutpid")
+  wait "$gen" 2>/dev/null || true
+  dp_stop "$base"
+  res=$("$PY" - "$DP_SOCKDIR/$tag.json" "$t0" "$t1" "$c0" "$c1" <<'EOF'
+import json, sys
+try:
+    s = json.load(open(sys.argv[1]))
+except Exception:
+    sys.exit(0)
+t0, t1, c0, c1 = (float(x) for x in sys.argv[2:6])
+share = (c1 - c0) / 1e9 / (t1 - t0) if t1 > t0 else 0.0
+rx = s["rx_mpps"]
+ns = share * 1000.0 / rx if rx > 0 else 0.0
+print(f'{s["tx_mpps"]:.4f} {rx:.4f} {s["loss_percent"]:.2f} {s["errors"]} {ns:.1f} {share:.2f}')
+EOF
+)
+  if [ -z "$res" ]; then
+    log "dataplane $tag: no summary: $(tail -n 3 "$DP_SOCKDIR/$tag.gen.log" "$DP_SOCKDIR/$tag.dut.log" | tr '\n' ' ')"
+    return 0
+  fi
+  echo "$res"
+}
+
+# dp_stop BASE — kill the processes recorded in OWN_PIDS from index BASE on and forget them.
+dp_stop() {
+  local pids=("${OWN_PIDS[@]:$1}")
+  if [ ${#pids[@]} -gt 0 ]; then nsl_kill_pids "${pids[@]}"; fi
+  OWN_PIDS=("${OWN_PIDS[@]:0:$1}")
+}
+
+# dp_median — reads "tx rx loss errors ns share" lines, prints the one with the median rx Mpps.
+dp_median() {
+  sort -k2,2g | awk '{ l[NR] = $0 } END { if (NR) print l[int((NR + 1) / 2)] }'
+}
+
+run_dataplane() {
+  local flows_list secs repeat duts why dut flows mode r line mhz cyc all n load1 tx rx loss errs ns share p points
+  why=$(dp_prereq)
+  if [ -n "$why" ]; then
+    log "dataplane: skipped ($why)"
+    return 0
+  fi
+  if [ "$quick" = 1 ]; then
+    flows_list=${DP_FLOWS:-1000} secs=${DP_SECS:-3} repeat=${DP_REPEAT:-1}
+  else
+    flows_list=${DP_FLOWS:-"1000 100000 1000000"} secs=${DP_SECS:-10} repeat=${DP_REPEAT:-3}
+  fi
+  if [ "$quick" = 1 ]; then duts=${DP_DUTS:-"testpmd vipmux"}; else duts=${DP_DUTS:-"testpmd vipmux ovs"}; fi
+  command -v dpdk-testpmd >/dev/null || { log "dataplane: dpdk-testpmd missing; no reference"; duts=${duts//testpmd/}; }
+  if [[ " $duts " == *" ovs "* ]] && [ ! -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ]; then
+    log "dataplane: Open vSwitch DPDK missing (Debian openvswitch-switch-dpdk); no OVS peer"
+    duts=${duts//ovs/}
+  fi
+  DP_SOCKDIR=$(mktemp -d /tmp/vipmux-dp.XXXXXX)
+  DP_NS="vb$$-dut"
+  ip netns add "$DP_NS"
+  ip netns exec "$DP_NS" ip link set lo up
+  mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
+  local csv=$out/dataplane.csv
+  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1\n' >"$csv"
+  points=()
+  for dut in $duts; do
+    for flows in $flows_list; do points+=("$dut established $flows"); done
+  done
+  if [[ " $duts " == *" vipmux "* ]] && [ "${DP_SYNFLOOD:-1}" = 1 ]; then
+    points+=("vipmux synflood $(set -- $flows_list; echo "$1")")
+  fi
+  for p in "${points[@]}"; do
+    read -r dut mode flows <<<"$p"
+    all=""
+    for r in $(seq 1 "$repeat"); do
+      line=$(dp_point "$dut" "$mode" "$flows" "$secs")
+      log "dataplane $dut $mode $flows flows run $r: ${line:-failed} (tx rx Mpps, loss %, errors, ns/pkt, DUT CPU share)"
+      [ -n "$line" ] && all+="$line"$'\n'
+    done
+    n=$(grep -c . <<<"$all" || true)
+    if [ "$n" = 0 ]; then
+      failures+=("dataplane:$dut:$mode:$flows")
+      continue
+    fi
+    read -r tx rx loss errs ns share <<<"$(printf '%s' "$all" | dp_median)"
+    load1=$(cut -d' ' -f1 /proc/loadavg)
+    cyc=$(awk -v n="$ns" -v m="${mhz:-0}" 'BEGIN { if (m > 0) printf "%.0f", n * m / 1000 }')
+    local cfgname=$dut
+    [ "$dut" = testpmd ] && cfgname="testpmd-macswap"
+    [ "$dut" = vipmux ] && cfgname="vipmux-nat"
+    [ "$dut" = ovs ] && cfgname="ovs-dpdk-ct-lb"
+    [ "$mode" = synflood ] && cfgname="vipmux-synflood"
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
+      "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" >>"$csv"
+  done
+  dp_cleanup
+}
+
+# dp_start_ovs SOCK DIR — Open vSwitch with the DPDK datapath (Debian openvswitch-switch-dpdk) as the DUT:
+# ovsdb-server and ovs-vswitchd-dpdk with a private run/db directory DIR in the DUT namespace, one netdev
+# bridge with the memif client port, and the OVN-style load balancer: a select group over the members, each
+# bucket ct(commit, nat(dst=member:8080)); established flows take their NAT from conntrack. Runs in a
+# command substitution: prints "pid N" for every process it starts (the caller records them) and "ok"
+# last when everything is set up.
+dp_start_ovs() {
+  local sock=$1 dir=$2 db vs i buckets="" vsctl ofctl
+  mkdir -p "$dir"
+  export OVS_RUNDIR=$dir OVS_LOGDIR=$dir OVS_DBDIR=$dir OVS_SYSCONFDIR=$dir
+  ovsdb-tool create "$dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema || return 0
+  ip netns exec "$DP_NS" ovsdb-server "$dir/conf.db" --remote="punix:$dir/db.sock" \
+    --unixctl="$dir/ovsdb.ctl" --log-file="$dir/ovsdb.log" </dev/null >/dev/null 2>&1 &
+  db=$!
+  echo "pid $db"
+  for i in $(seq 1 100); do [ -S "$dir/db.sock" ] && break; sleep 0.05; done
+  vsctl=(ovs-vsctl --db="unix:$dir/db.sock" --timeout=30)
+  "${vsctl[@]}" --no-wait init
+  "${vsctl[@]}" --no-wait set Open_vSwitch . other_config:dpdk-init=true other_config:dpdk-lcore-mask=0x1 \
+    other_config:pmd-cpu-mask=0x2 other_config:dpdk-socket-mem=256 \
+    "other_config:dpdk-extra=--no-pci --single-file-segments --in-memory"
+  ip netns exec "$DP_NS" /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk "unix:$dir/db.sock" \
+    --unixctl="$dir/vswitchd.ctl" --log-file="$dir/vswitchd.log" </dev/null >/dev/null 2>&1 &
+  vs=$!
+  echo "pid $vs"
+  "${vsctl[@]}" add-br br0 -- set bridge br0 datapath_type=netdev || return 0
+  ofctl=(ovs-ofctl -O OpenFlow15)
+  for i in $(seq 1 8); do
+    buckets+=",bucket=bucket_id:$i,actions=ct(commit,zone=1,table=2,nat(dst=10.1.0.$((10 + i)):8080))"
+  done
+  "${ofctl[@]}" add-group "unix:$dir/br0.mgmt" "group_id=1,type=select,selection_method=hash,fields(ip_src,ip_dst,tcp_src,tcp_dst)$buckets" || return 0
+  {
+    echo "table=0,priority=100,tcp,nw_dst=10.1.0.100,tp_dst=80,actions=ct(zone=1,table=1,nat)"
+    echo "table=0,priority=0,actions=drop"
+    echo "table=1,priority=100,ct_state=+new+trk,tcp,actions=group:1"
+    echo "table=1,priority=50,ct_state=+est+trk,actions=resubmit(,2)"
+    echo "table=1,priority=0,actions=drop"
+    for i in $(seq 1 8); do
+      printf 'table=2,priority=100,ip,nw_dst=10.1.0.%d,actions=mod_dl_dst:02:76:0a:01:00:%02x,in_port\n' $((10 + i)) $((10 + i))
+    done
+  } >"$dir/flows.txt"
+  "${ofctl[@]}" add-flows "unix:$dir/br0.mgmt" "$dir/flows.txt" || return 0
+  # The port last: the memif link (and pktgen's traffic) starts with it, the tables are in place.
+  "${vsctl[@]}" add-port br0 m0 -- set Interface m0 type=dpdk \
+    "options:dpdk-devargs=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no" || return 0
+  echo ok
+}
