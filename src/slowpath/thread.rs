@@ -35,8 +35,20 @@ const EXCEPTIONS_PER_ROUND: usize = 64;
 /// How often timers (neighbours, counters) are serviced.
 const TICK: Duration = Duration::from_millis(50);
 
-/// Sleep when a loop iteration found nothing to do.
+/// First sleep when a loop iteration found nothing to do; it doubles while the slow path stays
+/// idle, up to [`IDLE_SLEEP_MAX`], and returns to the minimum as soon as there is work.
 const IDLE_SLEEP: Duration = Duration::from_micros(200);
+
+/// Longest idle sleep: bounds the extra latency of ARP, ping and the kernel's TAP traffic, and keeps
+/// a worker's 1024-frame exception queue from filling at exception rates below 500 K/s.
+const IDLE_SLEEP_MAX: Duration = Duration::from_millis(2);
+
+/// The idle sleep after `idle_rounds` consecutive empty loop iterations.
+fn idle_sleep(idle_rounds: u32) -> Duration {
+    IDLE_SLEEP
+        .saturating_mul(1 << idle_rounds.min(4))
+        .min(IDLE_SLEEP_MAX)
+}
 
 /// How the slow path transmits on one physical port.
 #[derive(Debug)]
@@ -488,6 +500,7 @@ impl SlowPathThread<'_> {
         l.tick();
         l.flush();
         let mut next_tick = Instant::now() + TICK;
+        let mut idle_rounds = 0u32;
         while !signal::stop_requested() {
             let mut work = l.pump_taps();
             work += l.pump_exceptions();
@@ -513,7 +526,10 @@ impl SlowPathThread<'_> {
             }
             l.flush();
             if work == 0 {
-                std::thread::sleep(IDLE_SLEEP);
+                std::thread::sleep(idle_sleep(idle_rounds));
+                idle_rounds = idle_rounds.saturating_add(1);
+            } else {
+                idle_rounds = 0;
             }
         }
         l.flush();
@@ -523,6 +539,14 @@ impl SlowPathThread<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn idle_sleep_backs_off_and_is_capped() {
+        use super::{idle_sleep, IDLE_SLEEP, IDLE_SLEEP_MAX};
+        assert_eq!(idle_sleep(0), IDLE_SLEEP);
+        assert!(idle_sleep(1) > idle_sleep(0));
+        assert_eq!(idle_sleep(1000), IDLE_SLEEP_MAX);
+    }
+
     use super::*;
     use crate::balance::Health;
 
