@@ -7,6 +7,7 @@
 //! - [`Port`]: configure/start/stop/close, [`RxQueue`]/[`TxQueue`] handles, link, MAC, counters.
 //! - [`DpdkThread`]: a pinned `std::thread` registered as a DPDK thread.
 //! - [`signal`]: SIGINT/SIGTERM as a stop flag.
+//! - [`prefetch`](mod@prefetch): the safe cache-prefetch hint the packet path uses (`rte_prefetch0`).
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment.
 
@@ -15,6 +16,7 @@ mod error;
 mod mbuf;
 mod mempool;
 mod port;
+pub mod prefetch;
 pub mod profile;
 pub mod signal;
 mod sys;
@@ -28,5 +30,6 @@ pub use port::{
     port_by_name, port_count, port_name, port_queue_limits, rss_wanted, LinkStatus, MacAddr, Port,
     PortConfig, PortId, PortInfo, PortStats, QueueId, RxQueue, TxOutcome, TxQueue,
 };
+pub use prefetch::{prefetch, prefetch_at, prefetch_index};
 pub use profile::{HugepageMode, HugepageStatus, MemoryPlan, Profile, ProfileError};
 pub use thread::{DpdkThread, Lcore};

@@ -24,12 +24,18 @@
 //! 10 M flows), and gives what a swiss table does not: a fixed footprint with lossy,
 //! policy-driven eviction instead of growth, and a resumable expiry cursor.
 //!
-//! Prefetching: the crate allows `unsafe` only in the DPDK room, and `_mm_prefetch` is still an
-//! `unsafe` call, so [`FlowTable::prefetch`] issues a plain load of the bucket's first word through
-//! `std::hint::black_box`; out-of-order execution overlaps the misses of a whole burst.
+//! Prefetching (VPP style): the caller hashes a whole burst and calls [`FlowTable::prefetch`] /
+//! [`FlowTable::prefetch_burst`] for every key before any bucket is read; [`FlowTable::lookup_burst`]
+//! then reads each signature line (by now in flight or cached) and prefetches the one slot each
+//! candidate points at (or, for a miss, the free slot an insert would take) before it compares any
+//! full key, so the misses of a burst overlap instead of queueing. The hint itself is
+//! [`crate::dpdk::prefetch`] (`prefetcht0`, DPDK's `rte_prefetch0`): `_mm_prefetch` is an `unsafe`
+//! intrinsic and the crate allows `unsafe` only in the DPDK room, so this module depends on that
+//! one safe function of `dpdk` (nothing else of DPDK).
 
 use super::entry::FlowEntry;
 use super::key::FlowKey;
+use crate::dpdk::prefetch::{prefetch, prefetch_at};
 
 /// Slots per bucket.
 pub const WAYS: usize = 16;
@@ -75,6 +81,8 @@ const EMPTY_BUCKET: Bucket = Bucket {
 pub const BUCKET_BYTES: usize = core::mem::size_of::<Bucket>();
 /// Bytes of one slot (key + entry), excluding its 4-byte signature.
 pub const SLOT_BYTES: usize = core::mem::size_of::<Slot>();
+/// Offset of the first slot in a bucket (after the signature line).
+const SLOT_OFFSET: usize = core::mem::offset_of!(Bucket, slots);
 
 /// Where an entry lives: valid until the table is next modified (insert/remove/expire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,11 +181,20 @@ impl FlowTable {
         hash as usize & self.mask
     }
 
-    /// Touches the bucket of `hash` so its signature line is on its way to the cache.
+    /// Starts loading the signature line of `hash`'s bucket into the cache (a hint: never blocks).
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
-        let b = &self.buckets[self.bucket_index(hash)];
-        std::hint::black_box(b.sig[0]);
+        if let Some(b) = self.buckets.get(self.bucket_index(hash)) {
+            prefetch(&b.sig);
+        }
+    }
+
+    /// Prefetches the line(s) of slot `w` of `b` (a 48-byte slot may straddle two lines).
+    #[inline(always)]
+    fn prefetch_slot(b: &Bucket, w: usize) {
+        let off = SLOT_OFFSET + w * SLOT_BYTES;
+        prefetch_at(b, off);
+        prefetch_at(b, off + SLOT_BYTES - 1);
     }
 
     /// Prefetches the buckets of every hash of a burst.
@@ -221,9 +238,10 @@ impl FlowTable {
 
     /// Looks up a burst: `out[i]` gets the slot of `keys[i]` or `None`; returns the number of hits.
     ///
-    /// Two passes per group of [`BURST`] keys: signatures first (touching the slot each candidate
-    /// points at), then full-key checks, so the slot misses of a burst overlap. Call
-    /// [`prefetch_burst`](Self::prefetch_burst) earlier for the signature lines.
+    /// Two passes per group of [`BURST`] keys: signatures first (prefetching the slot each candidate
+    /// points at, or for a miss the free slot an insert would take), then full-key checks, so the
+    /// slot misses of a burst overlap. Call [`prefetch_burst`](Self::prefetch_burst) earlier for
+    /// the signature lines.
     pub fn lookup_burst(
         &self,
         keys: &[FlowKey],
@@ -242,9 +260,13 @@ impl FlowTable {
                 let m = match_mask(&b.sig, sig_of(hashes[i]));
                 masks[i - start] = m;
                 if m != 0 {
-                    let w = m.trailing_zeros() as usize;
-                    std::hint::black_box(b.slots[w].key.src_ip);
-                    std::hint::black_box(b.slots[w].entry.last_seen);
+                    Self::prefetch_slot(b, m.trailing_zeros() as usize);
+                } else {
+                    // A miss is often followed by an insert into the first free slot.
+                    let free = match_mask(&b.sig, 0);
+                    if free != 0 {
+                        Self::prefetch_slot(b, free.trailing_zeros() as usize);
+                    }
                 }
             }
             for i in start..end {
