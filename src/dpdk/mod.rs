@@ -8,6 +8,7 @@
 //! - [`DpdkThread`]: a pinned `std::thread` registered as a DPDK thread.
 //! - [`signal`]: SIGINT/SIGTERM as a stop flag.
 //! - [`prefetch`](mod@prefetch): the safe cache-prefetch hint the packet path uses (`rte_prefetch0`).
+//! - [`simd`]: the SSE2 signature compare of the flow tables.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment.
 
@@ -19,6 +20,7 @@ mod port;
 pub mod prefetch;
 pub mod profile;
 pub mod signal;
+pub mod simd;
 mod sys;
 mod thread;
 

@@ -3,8 +3,8 @@
 //! Layout (after VPP's `lbhash`, widened): the table is an array of buckets, one per hash value's
 //! low bits. A bucket is 832 bytes, 64-byte aligned: one cache line of 16 × u32 signatures (the high
 //! 32 bits of the key's hash; 0 = empty slot), then 16 slots of 48 bytes (16-byte key + 32-byte
-//! entry). A lookup reads the signature line (compared with SIMD by the compiler: four 128-bit
-//! compares), then only the slot whose signature matches (one or two lines), and compares the full
+//! entry). A lookup reads the signature line (compared with SSE2: four 128-bit
+//! compares and a movemask), then only the slot whose signature matches (one or two lines), and compares the full
 //! key. Sixteen ways keep bucket overflow rare up to ~70 % load (Poisson tail), where VPP's 4-way
 //! buckets lose inserts much earlier. Memory: 52 bytes per slot (48 + 4 of signature).
 //!
@@ -31,11 +31,13 @@
 //! full key, so the misses of a burst overlap instead of queueing. The hint itself is
 //! [`crate::dpdk::prefetch`] (`prefetcht0`, DPDK's `rte_prefetch0`): `_mm_prefetch` is an `unsafe`
 //! intrinsic and the crate allows `unsafe` only in the DPDK room, so this module depends on that
-//! one safe function of `dpdk` (nothing else of DPDK).
+//! safe function of `dpdk`, and on [`crate::dpdk::simd::eq_mask16`] for the SSE2 signature compare
+//! (nothing else of DPDK).
 
 use super::entry::FlowEntry;
 use super::key::FlowKey;
 use crate::dpdk::prefetch::{prefetch, prefetch_at};
+use crate::dpdk::simd::eq_mask16;
 
 /// Slots per bucket.
 pub const WAYS: usize = 16;
@@ -115,14 +117,10 @@ fn sig_of(hash: u64) -> u32 {
     }
 }
 
-/// Bit `i` set when `sig[i] == s` (vectorised by the compiler).
+/// Bit `i` set when `sig[i] == s` (SSE2: four compares, two packs, one movemask).
 #[inline(always)]
 fn match_mask(sig: &[u32; WAYS], s: u32) -> u32 {
-    let mut m = 0u32;
-    for (i, &x) in sig.iter().enumerate() {
-        m |= u32::from(x == s) << i;
-    }
-    m
+    eq_mask16(sig, s)
 }
 
 /// A per-worker flow table (see the module documentation).
