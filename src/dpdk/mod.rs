@@ -9,11 +9,13 @@
 //! - [`signal`]: SIGINT/SIGTERM as a stop flag.
 //! - [`prefetch`](mod@prefetch): the safe cache-prefetch hint the packet path uses (`rte_prefetch0`).
 //! - [`simd`]: the SSE2 signature compare of the flow tables.
+//! - [`hugepage_hint`]: `madvise(MADV_HUGEPAGE)` for the large per-worker tables.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment.
 
 mod eal;
 mod error;
+pub mod hugepage_hint;
 mod mbuf;
 mod mempool;
 mod port;

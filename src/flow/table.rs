@@ -30,12 +30,15 @@
 //! candidate points at (or, for a miss, the free slot an insert would take) before it compares any
 //! full key, so the misses of a burst overlap instead of queueing. The hint itself is
 //! [`crate::dpdk::prefetch`] (`prefetcht0`, DPDK's `rte_prefetch0`): `_mm_prefetch` is an `unsafe`
-//! intrinsic and the crate allows `unsafe` only in the DPDK room, so this module depends on that
-//! safe function of `dpdk`, and on [`crate::dpdk::simd::eq_mask16`] for the SSE2 signature compare
-//! (nothing else of DPDK).
+//! intrinsic and the crate allows `unsafe` only in the DPDK room, so this module depends on three
+//! small safe helpers of `dpdk` and nothing else of it: that prefetch,
+//! [`crate::dpdk::simd::eq_mask16`] (the SSE2 signature compare) and
+//! [`crate::dpdk::hugepage_hint::advise_huge_pages`] (the table asks for transparent huge pages
+//! before its memory is first written, so random lookups in a large table miss the TLB less).
 
 use super::entry::FlowEntry;
 use super::key::FlowKey;
+use crate::dpdk::hugepage_hint::advise_huge_pages;
 use crate::dpdk::prefetch::{prefetch, prefetch_at};
 use crate::dpdk::simd::eq_mask16;
 
@@ -137,8 +140,13 @@ impl FlowTable {
     pub fn new(capacity: usize) -> Self {
         let slots = capacity.clamp(WAYS, MAX_SLOTS).next_power_of_two();
         let nb = slots / WAYS;
+        // Transparent huge pages before the first touch: random lookups in a large table then
+        // miss the TLB far less often.
+        let mut v = Vec::with_capacity(nb);
+        advise_huge_pages(&mut v);
+        v.resize(nb, EMPTY_BUCKET);
         FlowTable {
-            buckets: vec![EMPTY_BUCKET; nb].into_boxed_slice(),
+            buckets: v.into_boxed_slice(),
             mask: nb - 1,
             len: 0,
             cursor: 0,
