@@ -66,8 +66,10 @@
 //! 1 M 157 → 129 (7.8), 10 M 183 → 138 (7.2); new flows (SYN) into a table with room 297 → 105
 //! (9.6 M new flows/s), into a full table of half-open flows (every insert evicts) 516 → 477. The
 //! transparent-huge-page hint then took 1 M flows from 106–117 to 84–95 and SYNs from 120 to 99.
-//! In quieter moments the same binaries ran established NAT at 1 K flows in 52 ns (19 Mpps) and
-//! 1 M in 84 ns (12 Mpps), SYNs in 99–110 ns (9–10 M new flows/s).
+//! Final full bench run with everything: 1 K flows 103 (a noisy moment: 100 K ran at 73 = 13.7
+//! Mpps), 1 M 89.5 (11.2 Mpps), 10 M 113 (8.8 Mpps), SYN 106 (9.4 M new flows/s), evicting 394.
+//! In quieter moments the same code ran established NAT at 1 K flows in 52 ns (19 Mpps) and 1 M
+//! in 84 ns (12 Mpps), SYNs in 99–110 ns (9–10 M new flows/s).
 //!
 //! Instructions per packet (callgrind, repeatable regardless of load): established NAT 881 → 860
 //! (every packet still parses, looks up, tracks, rewrites with checksums and counts), new flow
