@@ -377,12 +377,61 @@ pub struct Snapshot {
     table_keys: Vec<TableKey>,
     frontend_by_addr: Map<u32, FrontendId>,
     by_key: Map<u64, RuleId>,
+    /// Direct-mapped copy of `by_key` for the packet path (see [`RuleCache`]).
+    rule_cache: RuleCache,
     ha_by_addr: Map<u32, RuleId>,
     reverse_by_key: Map<u64, RuleId>,
     reverse_ha: Map<u32, RuleId>,
     member_by_addr: Map<u32, MemberId>,
     pool_member_by_addr: Map<(PoolId, u32), MemberId>,
     outbound_by_member: Map<(u32, u8), (usize, usize)>,
+}
+
+/// A direct-mapped array of (key, rule) copied from the `(address, protocol, port) → rule` map:
+/// one multiply, one load and one compare instead of a hash-map probe. A key that collides with
+/// an earlier one is simply not copied; lookups that miss here fall back to the map, so the
+/// result is always the map's. Up to [`RuleCache::MAX_SLOTS`] slots (16 bytes each), at least
+/// twice the number of keys when that fits.
+#[derive(Debug, Clone, Default)]
+struct RuleCache {
+    slots: Box<[(u64, u32)]>,
+    shift: u32,
+}
+
+impl RuleCache {
+    /// Largest number of slots (256 KiB).
+    const MAX_SLOTS: usize = 1 << 14;
+    /// Rule value of an empty slot.
+    const EMPTY: u32 = u32::MAX;
+
+    fn build(map: &Map<u64, RuleId>) -> RuleCache {
+        let n = (map.len() * 2)
+            .clamp(16, Self::MAX_SLOTS)
+            .next_power_of_two();
+        let mut slots = vec![(0u64, Self::EMPTY); n].into_boxed_slice();
+        let shift = 64 - n.trailing_zeros();
+        // Deterministic: fill in key order so that collisions resolve the same way every time.
+        let mut keys: Vec<(u64, RuleId)> = map.iter().map(|(k, r)| (*k, *r)).collect();
+        keys.sort_unstable();
+        for (k, r) in keys {
+            let i = Self::index(k, shift);
+            if slots[i].1 == Self::EMPTY && r.0 != Self::EMPTY {
+                slots[i] = (k, r.0);
+            }
+        }
+        RuleCache { slots, shift }
+    }
+
+    #[inline(always)]
+    fn index(k: u64, shift: u32) -> usize {
+        (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+    }
+
+    #[inline(always)]
+    fn get(&self, k: u64) -> Option<RuleId> {
+        let &(sk, r) = self.slots.get(Self::index(k, self.shift))?;
+        (sk == k && r != Self::EMPTY).then_some(RuleId(r))
+    }
 }
 
 /// What a Maglev table depends on besides the seed: (name, weight, eligible) of each member.
@@ -450,6 +499,7 @@ impl Snapshot {
             table_keys: Vec::new(),
             frontend_by_addr: Map::default(),
             by_key: Map::default(),
+            rule_cache: RuleCache::default(),
             ha_by_addr: Map::default(),
             reverse_by_key: Map::default(),
             reverse_ha: Map::default(),
@@ -821,6 +871,7 @@ impl Snapshot {
                 blocks,
             });
         }
+        s.rule_cache = RuleCache::build(&s.by_key);
         s
     }
 
@@ -901,7 +952,11 @@ impl Snapshot {
     /// The rule for a packet to `dst_ip:dst_port` with IP protocol `proto` (HA ports: any).
     #[inline]
     pub fn lookup_id(&self, dst_ip: u32, proto: u8, dst_port: u16) -> Option<RuleId> {
-        if let Some(r) = self.by_key.get(&key(dst_ip, proto, dst_port)) {
+        let k = key(dst_ip, proto, dst_port);
+        if let Some(r) = self.rule_cache.get(k) {
+            return Some(r);
+        }
+        if let Some(r) = self.by_key.get(&k) {
             return Some(*r);
         }
         self.ha_by_addr.get(&dst_ip).copied()

@@ -7,16 +7,22 @@
 //! - [`Port`]: configure/start/stop/close, [`RxQueue`]/[`TxQueue`] handles, link, MAC, counters.
 //! - [`DpdkThread`]: a pinned `std::thread` registered as a DPDK thread.
 //! - [`signal`]: SIGINT/SIGTERM as a stop flag.
+//! - [`prefetch`](mod@prefetch): the safe cache-prefetch hint the packet path uses (`rte_prefetch0`).
+//! - [`simd`]: the SSE2 signature compare of the flow tables.
+//! - [`hugepage_hint`]: `madvise(MADV_HUGEPAGE)` for the large per-worker tables.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment.
 
 mod eal;
 mod error;
+pub mod hugepage_hint;
 mod mbuf;
 mod mempool;
 mod port;
+pub mod prefetch;
 pub mod profile;
 pub mod signal;
+pub mod simd;
 mod sys;
 mod thread;
 
@@ -28,5 +34,6 @@ pub use port::{
     port_by_name, port_count, port_name, port_queue_limits, rss_wanted, LinkStatus, MacAddr, Port,
     PortConfig, PortId, PortInfo, PortStats, QueueId, RxQueue, TxOutcome, TxQueue,
 };
+pub use prefetch::{prefetch, prefetch_at, prefetch_index};
 pub use profile::{HugepageMode, HugepageStatus, MemoryPlan, Profile, ProfileError};
 pub use thread::{DpdkThread, Lcore};

@@ -3,8 +3,8 @@
 //! Layout (after VPP's `lbhash`, widened): the table is an array of buckets, one per hash value's
 //! low bits. A bucket is 832 bytes, 64-byte aligned: one cache line of 16 × u32 signatures (the high
 //! 32 bits of the key's hash; 0 = empty slot), then 16 slots of 48 bytes (16-byte key + 32-byte
-//! entry). A lookup reads the signature line (compared with SIMD by the compiler: four 128-bit
-//! compares), then only the slot whose signature matches (one or two lines), and compares the full
+//! entry). A lookup reads the signature line (compared with SSE2: four 128-bit
+//! compares and a movemask), then only the slot whose signature matches (one or two lines), and compares the full
 //! key. Sixteen ways keep bucket overflow rare up to ~70 % load (Poisson tail), where VPP's 4-way
 //! buckets lose inserts much earlier. Memory: 52 bytes per slot (48 + 4 of signature).
 //!
@@ -24,12 +24,23 @@
 //! 10 M flows), and gives what a swiss table does not: a fixed footprint with lossy,
 //! policy-driven eviction instead of growth, and a resumable expiry cursor.
 //!
-//! Prefetching: the crate allows `unsafe` only in the DPDK room, and `_mm_prefetch` is still an
-//! `unsafe` call, so [`FlowTable::prefetch`] issues a plain load of the bucket's first word through
-//! `std::hint::black_box`; out-of-order execution overlaps the misses of a whole burst.
+//! Prefetching (VPP style): the caller hashes a whole burst and calls [`FlowTable::prefetch`] /
+//! [`FlowTable::prefetch_burst`] for every key before any bucket is read; [`FlowTable::lookup_burst`]
+//! then reads each signature line (by now in flight or cached) and prefetches the one slot each
+//! candidate points at (or, for a miss, the free slot an insert would take) before it compares any
+//! full key, so the misses of a burst overlap instead of queueing. The hint itself is
+//! [`crate::dpdk::prefetch`] (`prefetcht0`, DPDK's `rte_prefetch0`): `_mm_prefetch` is an `unsafe`
+//! intrinsic and the crate allows `unsafe` only in the DPDK room, so this module depends on three
+//! small safe helpers of `dpdk` and nothing else of it: that prefetch,
+//! [`crate::dpdk::simd::eq_mask16`] (the SSE2 signature compare) and
+//! [`crate::dpdk::hugepage_hint::advise_huge_pages`] (the table asks for transparent huge pages
+//! before its memory is first written, so random lookups in a large table miss the TLB less).
 
 use super::entry::FlowEntry;
 use super::key::FlowKey;
+use crate::dpdk::hugepage_hint::advise_huge_pages;
+use crate::dpdk::prefetch::{prefetch, prefetch_at};
+use crate::dpdk::simd::eq_mask16;
 
 /// Slots per bucket.
 pub const WAYS: usize = 16;
@@ -75,6 +86,8 @@ const EMPTY_BUCKET: Bucket = Bucket {
 pub const BUCKET_BYTES: usize = core::mem::size_of::<Bucket>();
 /// Bytes of one slot (key + entry), excluding its 4-byte signature.
 pub const SLOT_BYTES: usize = core::mem::size_of::<Slot>();
+/// Offset of the first slot in a bucket (after the signature line).
+const SLOT_OFFSET: usize = core::mem::offset_of!(Bucket, slots);
 
 /// Where an entry lives: valid until the table is next modified (insert/remove/expire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,14 +120,10 @@ fn sig_of(hash: u64) -> u32 {
     }
 }
 
-/// Bit `i` set when `sig[i] == s` (vectorised by the compiler).
+/// Bit `i` set when `sig[i] == s` (SSE2: four compares, two packs, one movemask).
 #[inline(always)]
 fn match_mask(sig: &[u32; WAYS], s: u32) -> u32 {
-    let mut m = 0u32;
-    for (i, &x) in sig.iter().enumerate() {
-        m |= u32::from(x == s) << i;
-    }
-    m
+    eq_mask16(sig, s)
 }
 
 /// A per-worker flow table (see the module documentation).
@@ -131,8 +140,13 @@ impl FlowTable {
     pub fn new(capacity: usize) -> Self {
         let slots = capacity.clamp(WAYS, MAX_SLOTS).next_power_of_two();
         let nb = slots / WAYS;
+        // Transparent huge pages before the first touch: random lookups in a large table then
+        // miss the TLB far less often.
+        let mut v = Vec::with_capacity(nb);
+        advise_huge_pages(&mut v);
+        v.resize(nb, EMPTY_BUCKET);
         FlowTable {
-            buckets: vec![EMPTY_BUCKET; nb].into_boxed_slice(),
+            buckets: v.into_boxed_slice(),
             mask: nb - 1,
             len: 0,
             cursor: 0,
@@ -173,11 +187,20 @@ impl FlowTable {
         hash as usize & self.mask
     }
 
-    /// Touches the bucket of `hash` so its signature line is on its way to the cache.
+    /// Starts loading the signature line of `hash`'s bucket into the cache (a hint: never blocks).
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
-        let b = &self.buckets[self.bucket_index(hash)];
-        std::hint::black_box(b.sig[0]);
+        if let Some(b) = self.buckets.get(self.bucket_index(hash)) {
+            prefetch(&b.sig);
+        }
+    }
+
+    /// Prefetches the line(s) of slot `w` of `b` (a 48-byte slot may straddle two lines).
+    #[inline(always)]
+    fn prefetch_slot(b: &Bucket, w: usize) {
+        let off = SLOT_OFFSET + w * SLOT_BYTES;
+        prefetch_at(b, off);
+        prefetch_at(b, off + SLOT_BYTES - 1);
     }
 
     /// Prefetches the buckets of every hash of a burst.
@@ -221,9 +244,10 @@ impl FlowTable {
 
     /// Looks up a burst: `out[i]` gets the slot of `keys[i]` or `None`; returns the number of hits.
     ///
-    /// Two passes per group of [`BURST`] keys: signatures first (touching the slot each candidate
-    /// points at), then full-key checks, so the slot misses of a burst overlap. Call
-    /// [`prefetch_burst`](Self::prefetch_burst) earlier for the signature lines.
+    /// Two passes per group of [`BURST`] keys: signatures first (prefetching the slot each candidate
+    /// points at, or for a miss the free slot an insert would take), then full-key checks, so the
+    /// slot misses of a burst overlap. Call [`prefetch_burst`](Self::prefetch_burst) earlier for
+    /// the signature lines.
     pub fn lookup_burst(
         &self,
         keys: &[FlowKey],
@@ -242,9 +266,13 @@ impl FlowTable {
                 let m = match_mask(&b.sig, sig_of(hashes[i]));
                 masks[i - start] = m;
                 if m != 0 {
-                    let w = m.trailing_zeros() as usize;
-                    std::hint::black_box(b.slots[w].key.src_ip);
-                    std::hint::black_box(b.slots[w].entry.last_seen);
+                    Self::prefetch_slot(b, m.trailing_zeros() as usize);
+                } else {
+                    // A miss is often followed by an insert into the first free slot.
+                    let free = match_mask(&b.sig, 0);
+                    if free != 0 {
+                        Self::prefetch_slot(b, free.trailing_zeros() as usize);
+                    }
                 }
             }
             for i in start..end {

@@ -344,3 +344,32 @@ fn unchanged_tables_are_reused_after_a_health_change() {
         }
     }
 }
+
+#[test]
+fn rule_cache_agrees_with_the_map() {
+    let mut map: Map<u64, RuleId> = Map::default();
+    // More keys than the cache holds, with collisions, plus a value equal to the empty marker.
+    for i in 0..40_000u64 {
+        map.insert(
+            i.wrapping_mul(0x1_0001_0003) ^ (i << 40),
+            RuleId(i as u32 % 977),
+        );
+    }
+    map.insert(7, RuleId(u32::MAX));
+    let c = RuleCache::build(&map);
+    let mut hits = 0;
+    for (k, r) in &map {
+        if let Some(x) = c.get(*k) {
+            assert_eq!(x, *r);
+            hits += 1;
+        }
+    }
+    assert!(hits > 5_000, "hits {hits}");
+    assert_eq!(c.get(7), None);
+    for k in 1_000_000..1_010_000u64 {
+        if !map.contains_key(&k) {
+            assert_eq!(c.get(k), None);
+        }
+    }
+    assert_eq!(RuleCache::default().get(0), None);
+}
