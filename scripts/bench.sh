@@ -67,10 +67,14 @@ threads=${BENCH_THREADS:-1}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-VIPMUX_BIN=${VIPMUX_BIN:-$TARGET_DIR/release/vipmux}
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 MACHINE=$(bench_machine)
 failures=()
+if [ -z "${VIPMUX_BIN:-}" ]; then
+  VIPMUX_BIN=$TARGET_DIR/release/vipmux
+  log "building the release binary"
+  (cd "$ROOT" && cargo build --release --quiet) || failures+=("cargo build --release")
+fi
 
 # Python: Debian's (matplotlib is a Debian package) when it is there.
 PY=python3

@@ -129,6 +129,8 @@ fn quick_run_writes_csv_table_and_plots() {
         .arg(root().join("scripts/bench.sh"))
         .args(["--quick", "--no-criterion", "--out"])
         .arg(&out.0)
+        // The binary this test run built, so the vipmux peer and the memif runs really happen.
+        .env("VIPMUX_BIN", env!("CARGO_BIN_EXE_vipmux"))
         .current_dir(root())
         .output()
         .expect("run scripts/bench.sh");
