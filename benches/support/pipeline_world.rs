@@ -1,0 +1,181 @@
+//! The pipeline workload shared by the `pipeline` bench and the `pipeline_ir` example (callgrind):
+//! one NAT rule over four members, a port and its neighbours, 60-byte TCP frames of numbered
+//! flows, and helpers to feed bursts and to measure on-CPU time.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use vipmux::balance::{Health, Snapshot};
+use vipmux::config::Config;
+use vipmux::dataplane::{Pipeline, PortInfo, Verdict, View};
+use vipmux::slowpath::{InterfaceInfo, NeighbourMap, NeighbourTable, NeighbourTimers};
+use vipmux::wire::{FrameSpec, L4Spec, MacAddr, PacketBuf, TcpFlags, VecBuf};
+
+/// Packets per burst.
+pub const BURST: usize = 32;
+/// Frame length without the FCS (64 bytes on the wire).
+pub const FRAME_LEN: usize = 60;
+/// The rule's VIP.
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 100);
+/// The port's MAC.
+pub const PORT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xaa]);
+
+/// One NAT rule, four members, long idle timeout.
+pub const CONFIG: &str = r#"
+[appliance]
+hash_seed = 1
+
+[[interfaces]]
+name = "dc"
+port = "p0"
+address = "10.1.0.2/24"
+gateway = "10.1.0.1"
+
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+
+[[backend_pools]]
+name = "web"
+members = [
+  { name = "vm1", address = "10.1.0.11" },
+  { name = "vm2", address = "10.1.0.12" },
+  { name = "vm3", address = "10.1.0.13" },
+  { name = "vm4", address = "10.1.0.14" },
+]
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 8080
+backend_pool = "web"
+idle_timeout_minutes = 30
+"#;
+
+/// Everything a `View` borrows.
+pub struct World {
+    snapshot: Snapshot,
+    neighbours: NeighbourMap,
+    ports: Vec<PortInfo>,
+}
+
+impl World {
+    /// The compiled configuration with every member's MAC known.
+    pub fn new() -> World {
+        let config = Config::from_str(CONFIG, "bench.toml").expect("config");
+        let snapshot = Snapshot::compile(&config, &Health::all_up(&config));
+        let mut t = NeighbourTable::new(
+            vec![InterfaceInfo::new(
+                "dc",
+                PORT_MAC,
+                Ipv4Addr::new(10, 1, 0, 2),
+                24,
+                Some(Ipv4Addr::new(10, 1, 0, 1)),
+            )],
+            NeighbourTimers::default(),
+        );
+        for last in [1u8, 11, 12, 13, 14] {
+            t.learn(
+                0,
+                Ipv4Addr::new(10, 1, 0, last),
+                MacAddr([2, 0, 0, 0, 0, last]),
+                0,
+                true,
+            );
+        }
+        World {
+            snapshot,
+            neighbours: t.snapshot(),
+            ports: vec![PortInfo {
+                mac: PORT_MAC,
+                addr: Ipv4Addr::new(10, 1, 0, 2),
+                mtu: 1500,
+            }],
+        }
+    }
+
+    /// The view the pipeline reads.
+    pub fn view(&self) -> View<'_> {
+        View {
+            snapshot: &self.snapshot,
+            neighbours: &self.neighbours,
+            ports: &self.ports,
+        }
+    }
+}
+
+/// Client of flow `i`: 16 M distinct (address, port) pairs.
+pub fn client(i: u32) -> SocketAddrV4 {
+    SocketAddrV4::new(
+        Ipv4Addr::from(0x6400_0000 | (i >> 8)),
+        1024 + (i & 0xff) as u16,
+    )
+}
+
+/// The frame of flow `i` toward VIP:80 with `flags`.
+pub fn frame(i: u32, flags: TcpFlags) -> [u8; FRAME_LEN] {
+    let mut out = [0u8; FRAME_LEN];
+    FrameSpec {
+        src_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+        dst_mac: PORT_MAC,
+        proto: L4Spec::Tcp {
+            sport: client(i).port(),
+            dport: 80,
+            seq: 1,
+            ack: 1,
+            flags,
+            window: 1024,
+        },
+        ..FrameSpec::tcp(client(i), SocketAddrV4::new(VIP, 80), flags)
+    }
+    .build(&mut out);
+    out
+}
+
+/// Rewrites a frame built by [`frame`] into one of flow `i` (address and port only; the checksums
+/// stay as built, which the decision path does not check).
+pub fn patch_client(d: &mut [u8], i: u32) {
+    let cl = client(i);
+    d[26..30].copy_from_slice(&cl.ip().octets());
+    d[34..36].copy_from_slice(&cl.port().to_be_bytes());
+}
+
+/// A fixed pseudo-random sequence (splitmix64).
+pub fn splitmix(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A burst of buffers with 128 bytes of headroom.
+pub fn bufs() -> Vec<VecBuf> {
+    (0..BURST)
+        .map(|_| VecBuf::with_room(128, &[0u8; FRAME_LEN], 0))
+        .collect()
+}
+
+/// Runs `frames` through `p` in bursts (flow preparation).
+pub fn feed(p: &mut Pipeline, view: &View<'_>, frames: impl Iterator<Item = [u8; FRAME_LEN]>) {
+    let mut b = bufs();
+    let mut v = [Verdict::Forward { port: 0 }; BURST];
+    let mut n = 0;
+    for f in frames {
+        b[n].data_mut().copy_from_slice(&f);
+        n += 1;
+        if n == BURST {
+            p.process(view, 0, &mut b[..n], &mut v[..n], 1);
+            n = 0;
+        }
+    }
+    p.process(view, 0, &mut b[..n], &mut v[..n], 1);
+}
+
+/// On-CPU time of this thread, ns (`/proc/thread-self/schedstat`, first field): unlike wall time it
+/// does not count the time other processes of a shared machine hold the core.
+pub fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
