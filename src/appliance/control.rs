@@ -16,7 +16,7 @@ use crate::config::AdminState;
 use crate::control::metrics::{ApplianceMetrics, MemberMetrics, RuleMetrics};
 use crate::control::report::{
     DiagnoseReport, Finding, FlowEntry as FlowRow, FlowsReport, FrontendStatus, MemberStatus,
-    PoolStatus, RuleStatus, StatusReport,
+    NatMapping, PoolStatus, RuleStatus, StatusReport,
 };
 use crate::control::{Encoder, FlowFilter, MetricsSource};
 use crate::dataplane::{DropReason, WorkerCounters};
@@ -157,11 +157,12 @@ impl ApplianceControl {
             workers: self.shared.workers.len() as u32,
             frontends,
             pools,
+            nat_mappings: Self::nat_mappings(&self.shared.snapshot.load()),
         }
     }
 
     /// Inbound NAT port mappings: one entry per (rule, frontend port, member).
-    fn nat_mappings(snap: &Snapshot) -> Vec<Value> {
+    fn nat_mappings(snap: &Snapshot) -> Vec<NatMapping> {
         let mut out = Vec::new();
         for r in &snap.rules {
             if r.kind == RuleKind::LoadBalancing {
@@ -172,12 +173,12 @@ impl ApplianceControl {
                     continue;
                 };
                 if let Some(fp) = r.frontend_port_of(*m) {
-                    out.push(json!({
-                        "rule": r.name,
-                        "frontend": format!("{}:{fp}", r.frontend_addr),
-                        "member": info.name,
-                        "backend": format!("{}:{}", info.addr, r.backend_port),
-                    }));
+                    out.push(NatMapping {
+                        rule: r.name.clone(),
+                        frontend: format!("{}:{fp}", r.frontend_addr),
+                        member: info.name.clone(),
+                        backend: format!("{}:{}", info.addr, r.backend_port),
+                    });
                 }
             }
         }
@@ -423,13 +424,8 @@ fn tcp_state_name(e: &crate::flow::FlowEntry) -> String {
 impl crate::control::ControlHandler for ApplianceControl {
     fn status(&self) -> Value {
         let report = self.status_report();
-        let snap = self.shared.snapshot.load();
         let mut v = serde_json::to_value(report).unwrap_or(Value::Null);
         if let Value::Object(o) = &mut v {
-            o.insert(
-                "nat_mappings".into(),
-                Value::Array(Self::nat_mappings(&snap)),
-            );
             let (c, _, _) = self.shared.aggregate();
             let active: u64 = c.rules.iter().map(|r| r.active_flows()).sum();
             o.insert("active_flows".into(), json!(active));

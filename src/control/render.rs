@@ -164,6 +164,19 @@ pub fn status(r: &StatusReport) -> String {
         out.push('\n');
         out.push_str(&members.render());
     }
+    let mut nat = Table::new(&["NAT_RULE", "FRONTEND", "MEMBER", "BACKEND"]);
+    for m in &r.nat_mappings {
+        nat.row(vec![
+            m.rule.clone(),
+            m.frontend.clone(),
+            m.member.clone(),
+            m.backend.clone(),
+        ]);
+    }
+    if !nat.is_empty() {
+        out.push('\n');
+        out.push_str(&nat.render());
+    }
     out
 }
 
@@ -295,9 +308,19 @@ mod tests {
                     active_flows: 3,
                 }],
             }],
+            nat_mappings: vec![NatMapping {
+                rule: "ssh".into(),
+                frontend: "10.0.0.10:50100".into(),
+                member: "vm1".into(),
+                backend: "10.1.0.4:22".into(),
+            }],
             ..Default::default()
         };
         let s = status(&r);
+        assert!(
+            s.contains("10.0.0.10:50100") && s.contains("10.1.0.4:22"),
+            "{s}"
+        );
         assert!(s.starts_with("forwarding: yes"));
         assert!(s.contains("https"), "{s}");
         assert!(s.contains("8443") && s.contains("1/2"), "{s}");

@@ -27,6 +27,22 @@ pub struct StatusReport {
     pub frontends: Vec<FrontendStatus>,
     /// Backend pools and their members.
     pub pools: Vec<PoolStatus>,
+    /// Inbound NAT port mappings: frontend ip:port to member ip:port, per rule.
+    pub nat_mappings: Vec<NatMapping>,
+}
+
+/// One inbound NAT port mapping in [`StatusReport`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatMapping {
+    /// Inbound NAT rule name.
+    pub rule: String,
+    /// Frontend `ip:port`.
+    pub frontend: String,
+    /// Member name.
+    pub member: String,
+    /// Member `ip:port` the frontend port maps to.
+    pub backend: String,
 }
 
 /// One frontend in [`StatusReport`].
