@@ -22,7 +22,7 @@ use crossbeam::channel::Receiver;
 
 use crate::appliance::state::{FlowListing, FlowRequest, Shared, COUNTER_PUBLISH_INTERVAL};
 use crate::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict, View};
-use crate::dpdk::{signal, Burst, DpdkThread, Eal, Mempool, RxQueue, TxQueue, BURST_SIZE};
+use crate::dpdk::{signal, Burst, DpdkThread, Eal, Mbuf, Mempool, RxQueue, TxQueue, BURST_SIZE};
 
 /// Hash buckets visited by one idle-expiry step per loop iteration.
 pub const EXPIRE_BUDGET: usize = 8;
@@ -63,6 +63,35 @@ pub fn idle_action(idle_rounds: u32) -> IdleAction {
         let sleep = IDLE_SLEEP_MIN.saturating_mul(1u32 << k.min(16));
         IdleAction::Sleep(sleep.min(IDLE_SLEEP_MAX))
     }
+}
+
+/// Queues `m` on `port`'s pending burst, sending the burst first when it is full; returns the
+/// frames the device refused (freed and counted by the queue). An unknown port frees `m`.
+#[inline]
+fn push_or_flush(outs: &mut [Burst], tx: &mut [TxQueue<'_>], port: usize, m: Mbuf) -> usize {
+    let (Some(out), Some(q)) = (outs.get_mut(port), tx.get_mut(port)) else {
+        return 0;
+    };
+    match out.push(m) {
+        Ok(()) => 0,
+        Err(m) => {
+            let unsent = q.tx_burst(out).unsent;
+            let _ = out.push(m);
+            unsent
+        }
+    }
+}
+
+/// Sends every pending burst; returns the frames the devices refused.
+#[inline]
+fn flush_all(outs: &mut [Burst], tx: &mut [TxQueue<'_>]) -> usize {
+    let mut unsent = 0;
+    for (out, q) in outs.iter_mut().zip(tx.iter_mut()) {
+        if !out.is_empty() {
+            unsent += q.tx_burst(out).unsent;
+        }
+    }
+    unsent
 }
 
 /// What one worker needs: its queues, the shared state, the pool for RST frames.
@@ -145,14 +174,10 @@ impl Worker<'_> {
                     now,
                 );
                 let mut fwd_fail = 0usize;
+                let tx = &mut self.tx;
                 burst.drain_each(|i, m| match &verdicts[i] {
                     Verdict::Forward { port } => {
-                        if let Some(out) = outs.get_mut(*port) {
-                            if let Err(m) = out.push(m) {
-                                fwd_fail += self.tx[*port].tx_burst(out).unsent;
-                                let _ = out.push(m);
-                            }
-                        }
+                        fwd_fail += push_or_flush(&mut outs, tx, *port, m);
                     }
                     Verdict::ToSlowPath(e) => {
                         if slot.exceptions.push((m, in_port, *e)).is_err() {
@@ -161,44 +186,28 @@ impl Worker<'_> {
                     }
                     Verdict::Drop(_) => drop(m),
                 });
-                for (p, out) in outs.iter_mut().enumerate() {
-                    if !out.is_empty() {
-                        fwd_fail += self.tx[p].tx_burst(out).unsent;
-                    }
-                }
+                fwd_fail += flush_all(&mut outs, &mut self.tx);
                 if fwd_fail > 0 {
                     pipeline.note_tx(fwd_fail);
                 }
             }
             if !slot.inject.is_empty() {
                 while let Some((m, port)) = slot.inject.pop() {
-                    if let Some(out) = outs.get_mut(port) {
-                        if let Err(m) = out.push(m) {
-                            tx_full += self.tx[port].tx_burst(out).unsent as u64;
-                            let _ = out.push(m);
-                        }
-                    }
+                    tx_full += push_or_flush(&mut outs, &mut self.tx, port, m) as u64;
                 }
-                for (p, out) in outs.iter_mut().enumerate() {
-                    if !out.is_empty() {
-                        tx_full += self.tx[p].tx_burst(out).unsent as u64;
-                    }
-                }
+                tx_full += flush_all(&mut outs, &mut self.tx) as u64;
             }
             let pool = self.pool;
+            let tx = &mut self.tx;
             let expired = pipeline.expire(&view, now, EXPIRE_BUDGET, |port, frame| {
-                if let (Some(out), Some(mut m)) = (outs.get_mut(port), pool.alloc()) {
+                if let Some(mut m) = pool.alloc() {
                     if m.extend_from_slice(frame) {
-                        let _ = out.push(m);
+                        tx_full += push_or_flush(&mut outs, tx, port, m) as u64;
                     }
                 }
             });
             if expired > 0 {
-                for (p, out) in outs.iter_mut().enumerate() {
-                    if !out.is_empty() {
-                        tx_full += self.tx[p].tx_burst(out).unsent as u64;
-                    }
-                }
+                tx_full += flush_all(&mut outs, &mut self.tx) as u64;
             }
             if instant >= next_publish {
                 next_publish = instant + COUNTER_PUBLISH_INTERVAL;
