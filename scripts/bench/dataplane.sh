@@ -19,11 +19,19 @@
 # forwarded in it: ns_per_packet = on-CPU share of the window * 1000 / rx Mpps. cycles_per_packet is
 # then ns_per_packet * the nominal clock (cpu MHz of /proc/cpuinfo) and marked "derived".
 #
+# memif mode (DP_MEMIF): every DUT is the memif client with the same setting, so the comparison stays
+# fair. "copy" (the PMD's default): each side copies frames between its mbufs and the shared rings.
+# "zero-copy": the client's own mbufs are the ring buffers (zero-copy=yes; the generator, the server,
+# still copies), which is how a memif client in production (VPP, a container) runs. Every zero-copy
+# client gets --socket-mem so its heap never grows after start: DPDK 22.11's memif maps its regions
+# inside a memory-segment walk and can deadlock against a concurrent heap expansion.
+#
 # Environment: DP_FLOWS (quick "1000", full "1000 100000 1000000"), DP_SECS (quick 3, full 10),
 #   DP_REPEAT (quick 1, full 3), DP_DUTS (quick "testpmd vipmux", full "testpmd vipmux ovs"),
 #   DP_SYNFLOOD (1 = run it; default 1).
 
 DP_SOCKDIR=""
+DP_MEMIF=${DP_MEMIF:-copy}
 DP_NS=""   # the DUT runs in its own network namespace (vipmux makes a kernel exception tap per interface)
 
 # dp_cleanup — remove the socket directory and the DUT namespace (the caller's trap calls this).
@@ -78,6 +86,8 @@ dp_vipmux_config() {
 # or nothing on failure (the logs stay in $DP_SOCKDIR).
 dp_point() {
   local dut=$1 mode=$2 flows=$3 secs=$4 tag sock cfg gen dutpid expect=rewrite extra=() i t0 t1 c0 c1 res base ovs
+  local zc="" zmem=()
+  if [ "$DP_MEMIF" = zero-copy ]; then zc=",zero-copy=yes" zmem=(--socket-mem=256); fi
   tag="$dut-$mode-$flows-$RANDOM"
   sock=$DP_SOCKDIR/$tag.sock
   cfg=$DP_SOCKDIR/vipmux-$flows.toml
@@ -108,13 +118,13 @@ dp_point() {
   case $dut in
     testpmd)
       ip netns exec "$DP_NS" dpdk-testpmd --lcores=0@1,1@1 --in-memory --single-file-segments --no-pci --log-level='*:warning' \
-        "--vdev=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no" -- \
+        "${zmem[@]}" "--vdev=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no$zc" -- \
         --forward-mode=macswap --auto-start --stats-period=1 --total-num-mbufs=8192 \
         </dev/null >"$DP_SOCKDIR/$tag.dut.log" 2>&1 &
       ;;
     vipmux)
-      ip netns exec "$DP_NS" "$VIPMUX_BIN" run --config "$cfg" \
-        "--eal=--vdev=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no" \
+      ip netns exec "$DP_NS" "$VIPMUX_BIN" run --config "$cfg" "${zmem[@]/#/--eal=}" \
+        "--eal=--vdev=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no$zc" \
         </dev/null >"$DP_SOCKDIR/$tag.dut.log" 2>&1 &
       ;;
     ovs)
@@ -250,7 +260,8 @@ run_dataplane() {
 # command substitution: prints "pid N" for every process it starts (the caller records them) and "ok"
 # last when everything is set up.
 dp_start_ovs() {
-  local sock=$1 dir=$2 db vs i buckets="" vsctl ofctl
+  local sock=$1 dir=$2 db vs i buckets="" vsctl ofctl zc=""
+  [ "$DP_MEMIF" = zero-copy ] && zc=",zero-copy=yes"
   mkdir -p "$dir"
   export OVS_RUNDIR=$dir OVS_LOGDIR=$dir OVS_DBDIR=$dir OVS_SYSCONFDIR=$dir
   ovsdb-tool create "$dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema || return 0
@@ -287,6 +298,6 @@ dp_start_ovs() {
   "${ofctl[@]}" add-flows "unix:$dir/br0.mgmt" "$dir/flows.txt" || return 0
   # The port last: the memif link (and pktgen's traffic) starts with it, the tables are in place.
   "${vsctl[@]}" add-port br0 m0 -- set Interface m0 type=dpdk \
-    "options:dpdk-devargs=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no" || return 0
+    "options:dpdk-devargs=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no$zc" || return 0
   echo ok
 }

@@ -228,6 +228,11 @@ fn account(counters: &mut WorkerCounters, e: &FlowEntry) {
 }
 
 impl Pipeline {
+    /// RSTs queued by the packet path (sent by the next [`Pipeline::expire`] call).
+    pub fn pending_resets(&self) -> usize {
+        self.pending.len
+    }
+
     /// Expires idle flows in at most `budget_buckets` buckets of the flow table (a full sweep
     /// takes `flow_buckets() / budget` calls), first sending the RSTs queued by the packet path.
     /// RST frames are built in an internal scratch buffer and handed to `emit(port, frame)`;
