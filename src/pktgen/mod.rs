@@ -17,7 +17,9 @@ pub mod frames;
 pub mod pace;
 pub mod report;
 
-pub use check::{neighbour_mac, Checker, Expect, MismatchKind, Mismatches, Outcome};
+pub use check::{
+    neighbour_mac, Checker, Class, ClassCounts, Expect, MismatchKind, Mismatches, Outcome,
+};
 pub use engine::{run, Options, TemplateChoice};
 pub use flows::{FlowSet, Target};
 pub use report::Summary;
