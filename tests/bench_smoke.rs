@@ -239,6 +239,7 @@ fn check_synflood_established(out: &Path, table: &str) {
         table.contains("M new flows/s while established flows lose"),
         "README-table.md lacks the SYN-flood line"
     );
+    eprintln!("memif part ran: synflood-established row and table line checked");
 }
 
 /// The shell PID in the harness's namespace prefix (from its "prefix vbNNNN" log lines), or "".
