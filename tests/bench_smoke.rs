@@ -1,6 +1,7 @@
 //! Smoke test of the benchmark harness: `scripts/bench.sh --quick --no-criterion` against the
 //! kernel and HAProxy peers (and vipmux once it serves), then checks that the CSVs exist and parse, the
-//! README table and the plots exist — never the numbers (timing lives in the benchmarks, not in tests).
+//! README table and the plots exist — never the numbers (timing lives in the benchmarks, not in tests);
+//! when the memif part runs, that its SYN flood with established traffic left a row and a table line.
 //! The criterion part is skipped with `--no-criterion` (the test suite already runs that code); the
 //! criterion-to-CSV converter is exercised on a synthetic criterion tree instead.
 //! Needs root and wrk, nginx, haproxy, python3-matplotlib (scripts/setup.sh); skipped otherwise unless
@@ -179,6 +180,9 @@ fn quick_run_writes_csv_table_and_plots() {
     assert!(table.contains("| kernel |") && table.contains("| haproxy |"));
     assert_png(&out.0.join("e2e.png"));
     assert_png(&out.0.join("dataplane.png"));
+    if !log.contains("dataplane: skipped") {
+        check_synflood_established(&out.0, &table);
+    }
     // Nothing left behind: no namespace of this run remains.
     let ns = Command::new("ip")
         .args(["netns", "list"])
@@ -189,6 +193,53 @@ fn quick_run_writes_csv_table_and_plots() {
         prefix == "vb" || !String::from_utf8_lossy(&ns.stdout).contains(&prefix),
         "namespaces {prefix}* remain"
     );
+}
+
+/// The memif part ran: dataplane.csv carries the SYN flood with established traffic (the flood split
+/// columns at the end of the header, numbers that parse) and the README table its line.
+fn check_synflood_established(out: &Path, table: &str) {
+    if std::env::var("DP_SYNFLOOD").as_deref() == Ok("0") {
+        return;
+    }
+    let (header, rows) = read_csv(&out.join("dataplane.csv"));
+    assert_eq!(
+        header[..5],
+        ["date", "machine", "config", "flows", "mpps"],
+        "plot.py and report.py rely on the first columns"
+    );
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("dataplane.csv lacks {name}: {header:?}"))
+    };
+    let mode = col("mode");
+    let row = rows
+        .iter()
+        .find(|r| r[mode] == "synflood-established")
+        .unwrap_or_else(|| panic!("no synflood-established row: {rows:?}"));
+    for name in [
+        "est_share_percent",
+        "est_tx_mpps",
+        "est_rx_mpps",
+        "est_loss_percent",
+        "est_errors",
+        "syn_rx_mpps",
+        "est_only_loss_percent",
+    ] {
+        row[col(name)]
+            .parse::<f64>()
+            .unwrap_or_else(|e| panic!("{name} of {row:?} is not a number: {e}"));
+    }
+    assert!(
+        col("est_only_loss_percent") == header.len() - 1,
+        "the new columns come last: {header:?}"
+    );
+    assert!(
+        table.contains("M new flows/s while established flows lose"),
+        "README-table.md lacks the SYN-flood line"
+    );
+    eprintln!("memif part ran: synflood-established row and table line checked");
 }
 
 /// The shell PID in the harness's namespace prefix (from its "prefix vbNNNN" log lines), or "".

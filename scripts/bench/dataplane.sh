@@ -10,9 +10,13 @@
 #                ovs      Open vSwitch with the DPDK datapath (full runs only): OVN-style LB, a select group
 #                         over the same members, buckets ct(commit, nat(dst=member:8080)) (--expect rewrite)
 #
-# Points: established traffic (64-byte frames) for each flow count of DP_FLOWS, and a SYN flood
-# (--mode synflood: every frame a new flow from a random source) against vipmux. Each point runs
-# DP_REPEAT times; dataplane.csv gets the median by rx Mpps (the whole row of that run).
+# Points: established traffic (64-byte frames) for each flow count of DP_FLOWS, a SYN flood
+# (--mode synflood: every frame a new flow from a random source) against vipmux, and the same flood
+# with established traffic mixed in ("synflood-established": --established-share DP_FLOOD_EST_SHARE
+# percent of the frames are data segments of the established flows, the rest flood SYNs), followed by
+# the established traffic alone at the rate it had in the flood (--established-share 100 --rate R),
+# the loss to compare with. Each point runs DP_REPEAT times; dataplane.csv gets the median by rx Mpps
+# (the whole row of that run).
 #
 # Cost per packet: `perf stat -e cycles` when the CPU exposes the counter, else the DUT's on-CPU time
 # (sum of /proc/PID/task/*/schedstat run time) over the sending window divided by the packets
@@ -28,7 +32,8 @@
 #
 # Environment: DP_FLOWS (quick "1000", full "1000 100000 1000000"), DP_SECS (quick 3, full 10),
 #   DP_REPEAT (quick 1, full 3), DP_DUTS (quick "testpmd vipmux", full "testpmd vipmux ovs"),
-#   DP_SYNFLOOD (1 = run it; default 1).
+#   DP_SYNFLOOD (1 = run the two flood points; default 1), DP_FLOOD_EST_SHARE (percent of established
+#   frames in the synflood-established point; default 25).
 
 DP_SOCKDIR=""
 DP_MEMIF=${DP_MEMIF:-copy}
@@ -82,12 +87,16 @@ dp_vipmux_config() {
   } >"$1"
 }
 
-# dp_point DUT MODE FLOWS SECS — one run; prints "tx_mpps rx_mpps loss_percent errors ns_per_packet cpu_share"
-# or nothing on failure (the logs stay in $DP_SOCKDIR).
+# dp_point DUT MODE FLOWS SECS [PKTGEN_ARG...] — one run; prints "tx_mpps rx_mpps loss_percent errors
+# ns_per_packet cpu_share est_tx_mpps est_rx_mpps est_loss_percent est_errors syn_rx_mpps" (the last five
+# from pktgen's flood split in mode synflood, "-" otherwise) or nothing on failure (the logs stay in
+# $DP_SOCKDIR).
 dp_point() {
   local dut=$1 mode=$2 flows=$3 secs=$4 tag sock cfg gen dutpid expect=rewrite extra=() i t0 t1 c0 c1 res base ovs
   local zc="" zmem=()
   if [ "$DP_MEMIF" = zero-copy ]; then zc=",zero-copy=yes" zmem=(--socket-mem=256); fi
+  shift 4
+  local pgargs=("$@")
   tag="$dut-$mode-$flows-$RANDOM"
   sock=$DP_SOCKDIR/$tag.sock
   cfg=$DP_SOCKDIR/vipmux-$flows.toml
@@ -102,7 +111,7 @@ dp_point() {
   RUST_LOG=warn "$VIPMUX_BIN" pktgen --profile "$ROOT/dpdk-config/$gprof" \
     "--eal=--vdev=net_memif0,role=server,socket=$sock,id=0,socket-abstract=no" \
     --config "$cfg" --flows "$flows" --size 64 --duration "$secs" --mode "$mode" --expect "$expect" \
-    "${extra[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
+    "${extra[@]}" "${pgargs[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
   gen=$!
   OWN_PIDS+=("$gen")
   for i in $(seq 1 300); do
@@ -172,7 +181,10 @@ t0, t1, c0, c1 = (float(x) for x in sys.argv[2:6])
 share = (c1 - c0) / 1e9 / (t1 - t0) if t1 > t0 else 0.0
 rx = s["rx_mpps"]
 ns = share * 1000.0 / rx if rx > 0 else 0.0
-print(f'{s["tx_mpps"]:.4f} {rx:.4f} {s["loss_percent"]:.2f} {s["errors"]} {ns:.1f} {share:.2f}')
+f = s.get("flood")
+split = (f'{f["established_tx_mpps"]:.4f} {f["established_rx_mpps"]:.4f} {f["established_loss_percent"]:.3f} '
+         f'{f["established_errors"]} {f["syn_rx_mpps"]:.4f}') if f else "- - - - -"
+print(f'{s["tx_mpps"]:.4f} {rx:.4f} {s["loss_percent"]:.2f} {s["errors"]} {ns:.1f} {share:.2f} {split}')
 EOF
 )
   if [ -z "$res" ]; then
@@ -189,13 +201,14 @@ dp_stop() {
   OWN_PIDS=("${OWN_PIDS[@]:0:$1}")
 }
 
-# dp_median — reads "tx rx loss errors ns share" lines, prints the one with the median rx Mpps.
+# dp_median — reads dp_point lines, prints the one with the median rx Mpps.
 dp_median() {
   sort -k2,2g | awk '{ l[NR] = $0 } END { if (NR) print l[int((NR + 1) / 2)] }'
 }
 
 run_dataplane() {
   local flows_list secs repeat duts why dut flows mode r line mhz cyc all n load1 tx rx loss errs ns share p points
+  local pmode pgargs etx erx eloss eerrs srx eshare oline orx oloss rate oall
   why=$(dp_prereq)
   if [ -n "$why" ]; then
     log "dataplane: skipped ($why)"
@@ -218,20 +231,24 @@ run_dataplane() {
   ip netns exec "$DP_NS" ip link set lo up
   mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
   local csv=$out/dataplane.csv
-  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1\n' >"$csv"
+  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent\n' >"$csv"
   points=()
   for dut in $duts; do
     for flows in $flows_list; do points+=("$dut established $flows"); done
   done
   if [[ " $duts " == *" vipmux "* ]] && [ "${DP_SYNFLOOD:-1}" = 1 ]; then
     points+=("vipmux synflood $(set -- $flows_list; echo "$1")")
+    points+=("vipmux synflood-established $(set -- $flows_list; echo "$1")")
   fi
+  eshare=${DP_FLOOD_EST_SHARE:-25}
   for p in "${points[@]}"; do
     read -r dut mode flows <<<"$p"
+    pmode=$mode pgargs=()
+    if [ "$mode" = synflood-established ]; then pmode=synflood pgargs=(--established-share "$eshare"); fi
     all=""
     for r in $(seq 1 "$repeat"); do
-      line=$(dp_point "$dut" "$mode" "$flows" "$secs")
-      log "dataplane $dut $mode $flows flows run $r: ${line:-failed} (tx rx Mpps, loss %, errors, ns/pkt, DUT CPU share)"
+      line=$(dp_point "$dut" "$pmode" "$flows" "$secs" "${pgargs[@]}")
+      log "dataplane $dut $mode $flows flows run $r: ${line:-failed} (tx rx Mpps, loss %, errors, ns/pkt, DUT CPU share; flood split: est tx rx Mpps, est loss %, est errors, SYN rx Mpps)"
       [ -n "$line" ] && all+="$line"$'\n'
     done
     n=$(grep -c . <<<"$all" || true)
@@ -239,7 +256,24 @@ run_dataplane() {
       failures+=("dataplane:$dut:$mode:$flows")
       continue
     fi
-    read -r tx rx loss errs ns share <<<"$(printf '%s' "$all" | dp_median)"
+    read -r tx rx loss errs ns share etx erx eloss eerrs srx <<<"$(printf '%s' "$all" | dp_median)"
+    orx="" oloss=""
+    if [ "$mode" = synflood-established ] && [ "$etx" != - ]; then
+      # The established traffic alone, at the rate it had during the flood: the loss to compare with.
+      rate=$(awk -v m="$etx" 'BEGIN { printf "%.0f", m * 1e6 }')
+      oall=""
+      for r in $(seq 1 "$repeat"); do
+        oline=$(dp_point vipmux synflood "$flows" "$secs" --established-share 100 --rate "$rate")
+        log "dataplane vipmux established-only $flows flows at $rate pps run $r: ${oline:-failed}"
+        [ -n "$oline" ] && oall+="$oline"$'\n'
+      done
+      if [ -n "$oall" ]; then
+        read -r _ _ _ _ _ _ _ orx oloss _ _ <<<"$(printf '%s' "$oall" | dp_median)"
+      else
+        failures+=("dataplane:vipmux:established-only:$flows")
+      fi
+    fi
+    if [ "$etx" = - ]; then etx="" erx="" eloss="" eerrs="" srx=""; fi
     load1=$(cut -d' ' -f1 /proc/loadavg)
     cyc=$(awk -v n="$ns" -v m="${mhz:-0}" 'BEGIN { if (m > 0) printf "%.0f", n * m / 1000 }')
     local cfgname=$dut
@@ -247,8 +281,13 @@ run_dataplane() {
     [ "$dut" = vipmux ] && cfgname="vipmux-nat"
     [ "$dut" = ovs ] && cfgname="ovs-dpdk-ct-lb"
     [ "$mode" = synflood ] && cfgname="vipmux-synflood"
-    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
-      "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" >>"$csv"
+    [ "$mode" = synflood-established ] && cfgname="vipmux-synflood-established"
+    local pshare=""
+    [ "$mode" = synflood ] && pshare=0
+    [ "$mode" = synflood-established ] && pshare=$eshare
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
+      "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" \
+      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" >>"$csv"
   done
   dp_cleanup
 }

@@ -4,8 +4,9 @@
 Usage: plot.py OUT_DIR
   OUT_DIR/e2e.csv       -> OUT_DIR/e2e.png        requests/s per peer (keep-alive, and connections/s without)
   OUT_DIR/dataplane.csv -> OUT_DIR/dataplane.png  Mpps vs number of flows, one line per `config`
-                           (columns: date, machine, config, flows, mpps; rows with mode=synflood become a
-                           note with the new-flow rate; other columns are ignored)
+                           (columns: date, machine, config, flows, mpps; rows with mode=synflood or
+                           synflood-established become a note with the new-flow rate (and the established
+                           loss); other columns are ignored)
 A missing or empty input is skipped with a note.
 """
 
@@ -66,6 +67,11 @@ def plot_dataplane(rows, out):
     for r in rows:
         if r.get("mode") == "synflood":
             notes.append(f"{r.get('config')}: {float(r['mpps']):.2f} M new flows/s")
+            continue
+        if r.get("mode") == "synflood-established":
+            if r.get("syn_rx_mpps"):
+                notes.append(f"{r.get('config')}: {float(r['syn_rx_mpps']):.2f} M new flows/s, established "
+                             f"loss {float(r.get('est_loss_percent') or 0):.3f} %")
             continue
         series.setdefault(r.get("config") or "vipmux", []).append((float(r["flows"]), float(r["mpps"])))
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -105,7 +105,25 @@ def dataplane_table(rows):
     for r in syn:
         out += ["", f"SYN flood (every frame a new flow from a random source): vipmux forwarded "
                 f"{fmt(float(r['mpps']) * 1e6)} new flows/s ({fmt(r.get('loss_percent'), 1)} % of the SYNs sent lost)."]
+    for r in rows:
+        if r.get("mode") == "synflood-established":
+            out += ["", flood_established_line(r)]
     return out
+
+
+def flood_established_line(r):
+    """The SYN flood with established traffic: new flows/s beside the established flows' loss, and the
+    loss of the same established traffic without the flood when it was measured."""
+    if not r.get("syn_rx_mpps"):
+        return "SYN flood with established flows: no flood split in the row."
+    line = (f"SYN flood {float(r['syn_rx_mpps']):.2f} M new flows/s while established flows lose "
+            f"{fmt(r.get('est_loss_percent'), 3)} % ({fmt(r.get('est_share_percent'))} % of the frames were data "
+            f"segments of the {fmt(r['flows'])} established flows: {fmt(r.get('est_rx_mpps'), 2)} Mpps received "
+            f"back, {fmt(r.get('est_errors'))} rewrite errors)")
+    if r.get("est_only_loss_percent"):
+        line += (f"; the same established traffic alone at the same rate loses "
+                 f"{fmt(r['est_only_loss_percent'], 3)} %")
+    return line + "."
 
 
 def main():

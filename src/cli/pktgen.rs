@@ -32,6 +32,10 @@ pub struct Args {
     /// Traffic: SYNs, established data segments, a mix, or a SYN flood from random sources.
     #[arg(long, value_enum, default_value_t = Mode::Established)]
     pub mode: Mode,
+    /// With --mode synflood: percent of frames that are data segments of the --flows established
+    /// flows (the rest are random-source SYNs); the summary reports both parts apart.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub established_share: u8,
     /// Frame size in bytes including the FCS (64..=1518).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(64..=1518))]
     pub size: u16,
@@ -118,6 +122,7 @@ pub fn main(args: Args) -> CliResult {
         flows: args.flows,
         rule: args.rule,
         mode: args.mode,
+        established_share: args.established_share,
         size: usize::from(args.size),
         rate: args.rate,
         duration: Duration::from_secs(args.duration),

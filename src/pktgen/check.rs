@@ -8,12 +8,16 @@
 //!
 //! Every generated frame carries its target's index in the IPv4 identification (kept by every
 //! rewrite), so synflood frames with random sources can still be matched to their rule.
+//!
+//! Returned frames are also sorted by source into two classes, counted apart: the flows' own
+//! (198.18.0.0/16) and the SYN flood's random sources (198.19.0.0/16), so a flood run can show
+//! what happened to established flows while it went on.
 
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use super::flows::{is_client_addr, FlowSet};
+use super::flows::{is_client_addr, is_flood_addr, FlowSet};
 use crate::balance::snapshot::{MemberId, RuleKind, Snapshot};
 use crate::config::DsrEncapsulation;
 use crate::wire::builder::{arp_reply_in_place, GUE_HEADER_LEN};
@@ -136,6 +140,43 @@ impl Mismatches {
     }
 }
 
+/// Which part of the traffic a returned data frame belongs to, by its (inner) source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// From a flow's client (198.18.0.0/16, or any non-flood source).
+    Established,
+    /// From a SYN-flood source (198.19.0.0/16).
+    Flood,
+}
+
+impl Class {
+    /// The class of a frame whose client-side source is `src`.
+    #[inline]
+    pub fn of(src: Ipv4Addr) -> Class {
+        if is_flood_addr(src) {
+            Class::Flood
+        } else {
+            Class::Established
+        }
+    }
+}
+
+/// Returned data frames of one [`Class`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClassCounts {
+    /// Rewritten correctly.
+    pub ok: u64,
+    /// With a mismatch.
+    pub mismatches: u64,
+}
+
+impl ClassCounts {
+    /// All returned frames of the class.
+    pub fn received(&self) -> u64 {
+        self.ok + self.mismatches
+    }
+}
+
 /// What [`Checker::handle`] made of one received frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -183,6 +224,12 @@ pub struct Checker {
     pub mismatches: Mismatches,
     /// Data frames that passed.
     pub ok: u64,
+    /// Data frames from the flows' clients. Frames whose source could not be read (malformed, or
+    /// a bad outer checksum of an encapsulation) count in neither class.
+    pub established: ClassCounts,
+    /// Data frames from SYN-flood sources.
+    pub flood: ClassCounts,
+    class: Option<Class>,
     /// Frames whose checksums were verified.
     pub checksums_checked: u64,
     /// ARP requests answered.
@@ -195,7 +242,8 @@ pub struct Checker {
 
 impl Checker {
     /// A checker for `flows` generated from `snapshot`; `own_mac`/`own_ip` are the generator's
-    /// (never answered for); `synflood` means sources are random client addresses.
+    /// (never answered for); `synflood` means frames from flood sources (198.19.0.0/16) are
+    /// expected besides the flows' own.
     pub fn new(
         snapshot: Snapshot,
         flows: FlowSet,
@@ -214,11 +262,7 @@ impl Checker {
             .collect();
         gue_ports.sort_unstable();
         gue_ports.dedup();
-        let flow_member = if synflood {
-            Vec::new()
-        } else {
-            vec![NO_MEMBER; flows.count as usize]
-        };
+        let flow_member = vec![NO_MEMBER; flows.count as usize];
         let members = snapshot.members.len();
         Checker {
             snapshot,
@@ -233,6 +277,9 @@ impl Checker {
             member_packets: vec![0; members],
             mismatches: Mismatches::default(),
             ok: 0,
+            established: ClassCounts::default(),
+            flood: ClassCounts::default(),
+            class: None,
             checksums_checked: 0,
             arp_replies: 0,
             ignored: 0,
@@ -245,7 +292,7 @@ impl Checker {
         &self.snapshot
     }
 
-    /// Distinct flows seen at each member, indexed by `MemberId` (empty for synflood).
+    /// Distinct flows seen at each member, indexed by `MemberId` (flood sources are no flows).
     pub fn member_flows(&self) -> Vec<u64> {
         let mut out = vec![0u64; self.member_packets.len()];
         for &m in &self.flow_member {
@@ -272,6 +319,7 @@ impl Checker {
                 self.count(out)
             }
             ethertype::IPV4 => {
+                self.class = None;
                 let out = match self.data(&frame[l3.offset..], dst_mac, verify_checksums) {
                     Ok(m) => Outcome::Ok(m),
                     Err(k) => Outcome::Mismatch(k),
@@ -286,11 +334,23 @@ impl Checker {
         match out {
             Outcome::Ok(m) => {
                 self.ok += 1;
+                match self.class {
+                    Some(Class::Established) => self.established.ok += 1,
+                    Some(Class::Flood) => self.flood.ok += 1,
+                    None => {}
+                }
                 if let Some(c) = m.and_then(|m| self.member_packets.get_mut(m.index())) {
                     *c += 1;
                 }
             }
-            Outcome::Mismatch(k) => self.mismatches.bump(k),
+            Outcome::Mismatch(k) => {
+                self.mismatches.bump(k);
+                match self.class {
+                    Some(Class::Established) => self.established.mismatches += 1,
+                    Some(Class::Flood) => self.flood.mismatches += 1,
+                    None => {}
+                }
+            }
             Outcome::ArpReply(_) => self.arp_replies += 1,
             Outcome::Ignored => self.ignored += 1,
         }
@@ -343,6 +403,11 @@ impl Checker {
     ) -> Result<Option<MemberId>, MismatchKind> {
         use MismatchKind::*;
         let outer = Ipv4Packet::new_checked(ip).map_err(|_| Malformed)?;
+        // Unencapsulated frames keep the client as source; an encapsulation's outer source is the
+        // MUX, and the class waits for the inner header.
+        if is_client_addr(outer.src_addr()) {
+            self.class = Some(Class::of(outer.src_addr()));
+        }
         if verify {
             self.checksums_checked += 1;
             if !outer.verify_checksum() {
@@ -377,6 +442,7 @@ impl Checker {
             return Err(BadIpChecksum);
         }
         let (src, dst, proto) = (inner.src_addr(), inner.dst_addr(), inner.protocol());
+        self.class = Some(Class::of(src));
         let (sport, dport) = match proto {
             protocol::TCP => {
                 let t = TcpPacket::new_checked(inner.payload()).map_err(|_| Malformed)?;
@@ -396,10 +462,7 @@ impl Checker {
         };
 
         // Which flow, which target.
-        let flow = if self.synflood {
-            if !is_client_addr(src) {
-                return Err(WrongSrc);
-            }
+        let flow = if self.synflood && is_flood_addr(src) {
             None
         } else {
             Some(self.flows.index_of(src, sport).ok_or(WrongSrc)?)
@@ -752,5 +815,109 @@ enable_floating_ip = true
             c.handle(&mut f, true),
             Outcome::Mismatch(MismatchKind::WrongDst)
         );
+    }
+
+    #[test]
+    fn flood_and_established_frames_are_counted_apart() {
+        let cfg = Config::from_str(CONFIG, "test.toml").expect("config");
+        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+        let flows = FlowSet::new(8, targets(&snap, Some("web")).unwrap());
+        let mut c = Checker::new(
+            snap,
+            flows,
+            Expect::Rewrite,
+            true,
+            GEN_MAC,
+            Ipv4Addr::new(10, 1, 0, 254),
+        );
+        let (vm1, vm2) = (Ipv4Addr::new(10, 1, 0, 11), Ipv4Addr::new(10, 1, 0, 12));
+        // An established flow's frame, rewritten correctly.
+        let mut f = sent(&c, 0);
+        nat(&mut f, vm1, 8080);
+        assert!(matches!(c.handle(&mut f, true), Outcome::Ok(Some(_))));
+        // Flood SYNs from random sources, to either member: fine, and no flow is tracked.
+        let mut rng = crate::pktgen::frames::XorShift::new(3);
+        for vm in [vm1, vm2, vm1] {
+            let mut g = sent(&c, 1);
+            crate::pktgen::frames::patch_client(&mut g, rng.client());
+            nat(&mut g, vm, 8080);
+            assert!(matches!(c.handle(&mut g, true), Outcome::Ok(Some(_))));
+        }
+        // A flood frame rewritten to the wrong port, an established one moved to another member.
+        let mut g = sent(&c, 1);
+        crate::pktgen::frames::patch_client(&mut g, rng.client());
+        nat(&mut g, vm1, 9999);
+        assert_eq!(
+            c.handle(&mut g, true),
+            Outcome::Mismatch(MismatchKind::WrongDst)
+        );
+        let mut f = sent(&c, 0);
+        nat(&mut f, vm2, 8080);
+        assert_eq!(
+            c.handle(&mut f, true),
+            Outcome::Mismatch(MismatchKind::Moved)
+        );
+        // A client address that is neither a flow nor a flood source.
+        let mut h = sent(&c, 2);
+        crate::pktgen::frames::patch_client(&mut h, "198.18.200.1:1024".parse().unwrap());
+        nat(&mut h, vm1, 8080);
+        assert_eq!(
+            c.handle(&mut h, true),
+            Outcome::Mismatch(MismatchKind::WrongSrc)
+        );
+        // A flood frame with a broken TCP checksum still counts as flood.
+        let mut g = sent(&c, 1);
+        crate::pktgen::frames::patch_client(&mut g, rng.client());
+        nat(&mut g, vm1, 8080);
+        g[L3_OFFSET + 20 + 16] ^= 0xff;
+        assert_eq!(
+            c.handle(&mut g, true),
+            Outcome::Mismatch(MismatchKind::BadL4Checksum)
+        );
+        // Garbage belongs to neither class.
+        let mut junk = sent(&c, 3)[..30].to_vec();
+        assert_eq!(
+            c.handle(&mut junk, true),
+            Outcome::Mismatch(MismatchKind::Malformed)
+        );
+        assert_eq!(
+            c.established,
+            ClassCounts {
+                ok: 1,
+                mismatches: 2
+            }
+        );
+        assert_eq!(
+            c.flood,
+            ClassCounts {
+                ok: 3,
+                mismatches: 2
+            }
+        );
+        assert_eq!(c.ok, 4);
+        assert_eq!(c.mismatches.total(), 5);
+        assert_eq!(
+            c.established.received() + c.flood.received(),
+            8,
+            "all but the malformed frame"
+        );
+        assert_eq!(
+            c.member_flows().iter().sum::<u64>(),
+            1,
+            "only flow 0 is tracked"
+        );
+    }
+
+    #[test]
+    fn without_synflood_a_flood_source_is_a_wrong_source() {
+        let mut c = checker("web");
+        let mut g = sent(&c, 1);
+        crate::pktgen::frames::patch_client(&mut g, "198.19.1.2:3000".parse().unwrap());
+        nat(&mut g, Ipv4Addr::new(10, 1, 0, 11), 8080);
+        assert_eq!(
+            c.handle(&mut g, true),
+            Outcome::Mismatch(MismatchKind::WrongSrc)
+        );
+        assert_eq!(c.flood.mismatches, 1);
     }
 }

@@ -1,6 +1,10 @@
 //! The DPDK side: EAL and port from a profile, one pinned DPDK-registered thread that sends bursts
 //! of 32 from pre-built templates (token-bucket paced) and receives, checks and answers ARP on
 //! the same port, and a monitor printing the live line once per second.
+//!
+//! In mode synflood with an established share, a [`ShareMix`] picks per frame between the next
+//! established flow's data segment and a random-source SYN, and a [`BurstClasses`] mask follows
+//! the frames through partial sends so the established ones are counted as the device takes them.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use super::check::{Checker, Expect, Outcome};
 use super::flows::{self, FlowSet};
-use super::frames::{patch_client, FrameKind, Macs, TemplateRef, Templates, XorShift};
+use super::frames::{
+    patch_client, BurstClasses, FrameKind, Macs, ShareMix, TemplateRef, Templates, XorShift,
+};
 use super::pace::TokenBucket;
-use super::report::{self, MemberSpread, Summary};
+use super::report::{self, FloodSplit, MemberSpread, Summary};
 use super::Mode;
 use crate::balance::snapshot::{Health, Snapshot};
 use crate::config::Config;
@@ -46,6 +52,9 @@ pub struct Options {
     pub rule: Option<String>,
     /// Traffic mode.
     pub mode: Mode,
+    /// Mode synflood: percent of frames (0..=100) that are data segments of the established
+    /// flows instead of random-source SYNs.
+    pub established_share: u8,
     /// Frame size, FCS included.
     pub size: usize,
     /// Packets per second (0 = as fast as possible).
@@ -82,6 +91,9 @@ struct Shared {
     rx: AtomicU64,
     errors: AtomicU64,
     sending: AtomicU64,
+    est_tx: AtomicU64,
+    est_rx: AtomicU64,
+    flood_rx: AtomicU64,
 }
 
 /// The default generator address: the last host of the first interface's subnet but one.
@@ -107,7 +119,14 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
     let flowset = FlowSet::new(opts.flows, targets);
     let gen_ip = opts.gen_ip.unwrap_or_else(|| default_gen_ip(&snapshot));
     let synflood = opts.mode == Mode::Synflood;
+    if opts.established_share > 100 {
+        return Err("--established-share is a percentage (0..=100)".into());
+    }
+    if opts.established_share > 0 && !synflood {
+        return Err("--established-share needs --mode synflood".into());
+    }
     let kinds: &[FrameKind] = match opts.mode {
+        Mode::Synflood if opts.established_share > 0 => &[FrameKind::Syn, FrameKind::Data],
         Mode::Syn | Mode::Synflood => &[FrameKind::Syn],
         Mode::Established => &[FrameKind::Data],
         Mode::Mix => &[FrameKind::Syn, FrameKind::Data],
@@ -199,13 +218,14 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
             let out = w.send(&flowset, &templates, opts);
             Ok::<_, crate::dpdk::DpdkError>(out)
         });
-        monitor(&shared, opts.live, || worker.is_finished());
+        let split = synflood && opts.established_share > 0;
+        monitor(&shared, opts.live, split, || worker.is_finished());
         signal::request_stop();
         worker
             .join()
             .map_err(|_| "pktgen worker panicked".to_owned())
     });
-    let (tx, secs) = result??;
+    let (tx, est_tx, secs) = result??;
     drop(rxqs);
     drop(txq);
     port.close()?;
@@ -266,13 +286,25 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
         arp_replies: checker.arp_replies,
         ignored: checker.ignored,
         members,
+        flood: synflood.then(|| {
+            FloodSplit::new(
+                opts.established_share,
+                tx,
+                est_tx,
+                checker.established,
+                checker.flood,
+                secs,
+            )
+        }),
     })
 }
 
 /// Prints the live line once per second while the worker runs.
-fn monitor(shared: &Shared, live: bool, finished: impl Fn() -> bool) {
+/// With `split`, the line also shows the established flows and the flood apart.
+fn monitor(shared: &Shared, live: bool, split: bool, finished: impl Fn() -> bool) {
     let start = Instant::now();
     let (mut last_tx, mut last_rx, mut last_t) = (0u64, 0u64, start);
+    let (mut last_etx, mut last_erx, mut last_frx) = (0u64, 0u64, 0u64);
     let mut next = start + Duration::from_secs(1);
     loop {
         std::thread::sleep(Duration::from_millis(20));
@@ -288,19 +320,32 @@ fn monitor(shared: &Shared, live: bool, finished: impl Fn() -> bool) {
             shared.tx.load(Ordering::Relaxed),
             shared.rx.load(Ordering::Relaxed),
         );
+        let (etx, erx, frx) = (
+            shared.est_tx.load(Ordering::Relaxed),
+            shared.est_rx.load(Ordering::Relaxed),
+            shared.flood_rx.load(Ordering::Relaxed),
+        );
         if live {
-            eprintln!(
-                "{}",
-                report::live_line(
-                    now.duration_since(start).as_secs(),
-                    tx - last_tx,
-                    rx - last_rx,
-                    now.duration_since(last_t).as_secs_f64(),
-                    shared.errors.load(Ordering::Relaxed)
-                )
+            let secs = now.duration_since(last_t).as_secs_f64();
+            let mut line = report::live_line(
+                now.duration_since(start).as_secs(),
+                tx - last_tx,
+                rx - last_rx,
+                secs,
+                shared.errors.load(Ordering::Relaxed),
             );
+            if split {
+                line.push_str(&report::live_split(
+                    etx - last_etx,
+                    erx - last_erx,
+                    frx - last_frx,
+                    secs,
+                ));
+            }
+            eprintln!("{line}");
         }
         (last_tx, last_rx, last_t) = (tx, rx, now);
+        (last_etx, last_erx, last_frx) = (etx, erx, frx);
     }
 }
 
@@ -416,8 +461,9 @@ impl Worker<'_, '_> {
         MacAddr::BROADCAST
     }
 
-    /// Sends for the run's duration, then drains; returns (frames sent, seconds of sending).
-    fn send(&mut self, flows: &FlowSet, templates: &Templates, opts: &Options) -> (u64, f64) {
+    /// Sends for the run's duration, then drains; returns (frames sent, established-flow frames
+    /// among them, seconds of sending).
+    fn send(&mut self, flows: &FlowSet, templates: &Templates, opts: &Options) -> (u64, u64, f64) {
         let mut txb = Burst::new();
         let mut rxb = Burst::new();
         let mut rng = XorShift::new(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
@@ -427,6 +473,9 @@ impl Worker<'_, '_> {
         let (count, ntargets) = (flows.count, flows.targets.len());
         let (mut flow, mut round, mut tgt) = (0u32, 0u32, 0usize);
         let mut tx = 0u64;
+        let mut est_tx = 0u64;
+        let mut mix = ShareMix::new(opts.established_share);
+        let mut classes = BurstClasses::default();
         let mut loops = 0u32;
         self.shared.sending.store(1, Ordering::Relaxed);
         loop {
@@ -440,7 +489,9 @@ impl Worker<'_, '_> {
                 let old = txb.len();
                 let got = self.pool.alloc_bulk(&mut txb, want);
                 for m in &mut txb.as_mut_slice()[old..old + got] {
-                    if opts.mode == Mode::Synflood {
+                    let flood = opts.mode == Mode::Synflood && !mix.next_is_established();
+                    classes.push(!flood);
+                    if flood {
                         if let Some(f) = templates.target_frame(tgt, FrameKind::Syn) {
                             if m.extend_from_slice(f) {
                                 patch_client(m.data_mut(), rng.client());
@@ -454,6 +505,7 @@ impl Worker<'_, '_> {
                     }
                     let kind = match opts.mode {
                         Mode::Syn => FrameKind::Syn,
+                        Mode::Synflood => FrameKind::Data,
                         Mode::Mix if round % 8 == 0 => FrameKind::Syn,
                         _ => FrameKind::Data,
                     };
@@ -477,12 +529,13 @@ impl Worker<'_, '_> {
             if !txb.is_empty() {
                 let out = self.txq.tx_burst_keep(&mut txb);
                 tx += out.sent as u64;
+                est_tx += u64::from(classes.sent(out.sent));
                 bucket.consume(out.sent);
             }
             self.poll_rx(&mut rxb);
             loops = loops.wrapping_add(1);
             if loops % 64 == 0 {
-                self.publish(tx);
+                self.publish(tx, est_tx);
             }
         }
         let secs = start.elapsed().as_secs_f64();
@@ -495,13 +548,20 @@ impl Worker<'_, '_> {
                 last_rx = Instant::now();
             }
         }
-        self.publish(tx);
+        self.publish(tx, est_tx);
         self.shared.sending.store(2, Ordering::Relaxed);
-        (tx, secs)
+        (tx, est_tx, secs)
     }
 
-    fn publish(&self, tx: u64) {
+    fn publish(&self, tx: u64, est_tx: u64) {
         self.shared.tx.store(tx, Ordering::Relaxed);
+        self.shared.est_tx.store(est_tx, Ordering::Relaxed);
+        self.shared
+            .est_rx
+            .store(self.checker.established.received(), Ordering::Relaxed);
+        self.shared
+            .flood_rx
+            .store(self.checker.flood.received(), Ordering::Relaxed);
         self.shared.rx.store(self.rx, Ordering::Relaxed);
         self.shared
             .errors

@@ -4,6 +4,8 @@
 //! Clients live in 198.18.0.0/15 (RFC 2544 benchmarking range): flow `i` is
 //! `198.18.0.1 + (i % 4096)` port `1024 + i / 4096`, so a returned frame's source finds its flow
 //! without a hash table, and 4096 distinct client addresses spread even 2-tuple distributions.
+//! Flows only use 198.18.0.0/16; SYN-flood sources are drawn from the other half, 198.19.0.0/16,
+//! so a returned frame tells by its source whether it belongs to a flow or to the flood.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -18,10 +20,14 @@ pub const CLIENT_ADDRS: u32 = 4096;
 pub const CLIENT_PORT_BASE: u16 = 1024;
 /// The most flows the addressing can express.
 pub const MAX_FLOWS: u32 = CLIENT_ADDRS * (65535 - CLIENT_PORT_BASE as u32 + 1);
-/// The client network 198.18.0.0/15 (synflood sources are drawn from it).
+/// The client network 198.18.0.0/15 (flows and synflood sources).
 pub const CLIENT_NET: u32 = u32::from_be_bytes([198, 18, 0, 0]);
 /// Mask of [`CLIENT_NET`].
 pub const CLIENT_MASK: u32 = 0xfffe_0000;
+/// Where synflood sources come from: 198.19.0.0/16, the half of [`CLIENT_NET`] no flow uses.
+pub const FLOOD_NET: u32 = u32::from_be_bytes([198, 19, 0, 0]);
+/// Mask of [`FLOOD_NET`].
+pub const FLOOD_MASK: u32 = 0xffff_0000;
 /// Destination port used for HA-ports rules (which match every port).
 pub const HA_PORTS_DST: u16 = 80;
 
@@ -161,6 +167,12 @@ pub fn is_client_addr(ip: Ipv4Addr) -> bool {
     u32::from(ip) & CLIENT_MASK == CLIENT_NET
 }
 
+/// True when `ip` is a synflood source (198.19.0.0/16), never a flow's client.
+#[inline]
+pub fn is_flood_addr(ip: Ipv4Addr) -> bool {
+    u32::from(ip) & FLOOD_MASK == FLOOD_NET
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +191,7 @@ mod tests {
         for i in [0, 1, 4095, 4096, 4097, 99_999] {
             let c = fs.client(i);
             assert!(is_client_addr(*c.ip()));
+            assert!(!is_flood_addr(*c.ip()));
             assert_eq!(fs.index_of(*c.ip(), c.port()), Some(i), "flow {i}");
         }
         let c = client_of(100_000);
@@ -186,6 +199,10 @@ mod tests {
         assert_eq!(fs.index_of(Ipv4Addr::new(10, 0, 0, 1), 2000), None);
         assert_eq!(client_of(0), "198.18.0.1:1024".parse().unwrap());
         assert_eq!(client_of(4096), "198.18.0.1:1025".parse().unwrap());
+        // Even the last flow the addressing can express stays out of the flood range.
+        assert!(!is_flood_addr(*client_of(MAX_FLOWS - 1).ip()));
+        assert!(is_flood_addr(Ipv4Addr::new(198, 19, 255, 255)));
+        assert!(!is_flood_addr(Ipv4Addr::new(198, 20, 0, 0)));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::flows::{FlowSet, Target, CLIENT_MASK, CLIENT_NET};
+use super::flows::{FlowSet, Target, FLOOD_MASK, FLOOD_NET};
 use crate::balance::snapshot::IPPROTO_UDP;
 use crate::wire::{ethernet, ipv4, tcp, FrameSpec, Ipv4Packet, L4Spec, MacAddr, TcpFlags};
 
@@ -262,13 +262,87 @@ impl XorShift {
         x
     }
 
-    /// A random client in 198.18.0.0/15 with a port in 1024..=65535.
+    /// A random synflood source in 198.19.0.0/16 (never a flow's client) with a port in
+    /// 1024..=65535.
     #[inline]
     pub fn client(&mut self) -> SocketAddrV4 {
         let r = self.next_u64();
-        let ip = CLIENT_NET | (r as u32 & !CLIENT_MASK);
+        let ip = FLOOD_NET | (r as u32 & !FLOOD_MASK);
         let port = 1024 + ((r >> 32) as u16 % (65535 - 1024 + 1));
         SocketAddrV4::new(Ipv4Addr::from(ip), port)
+    }
+}
+
+/// The frame mix of a SYN flood with established traffic: which frames are established-flow data
+/// segments when `share` percent of them should be, spread evenly (a Bresenham accumulator, so
+/// any 100 consecutive frames hold exactly `share` established ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShareMix {
+    share: u32,
+    acc: u32,
+}
+
+impl ShareMix {
+    /// A mix with `share` percent (clamped to 0..=100) established frames.
+    pub fn new(share: u8) -> ShareMix {
+        ShareMix {
+            share: u32::from(share.min(100)),
+            acc: 0,
+        }
+    }
+
+    /// True when the next frame is an established-flow frame, false for a flood SYN.
+    #[inline]
+    pub fn next_is_established(&mut self) -> bool {
+        self.acc += self.share;
+        if self.acc >= 100 {
+            self.acc -= 100;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Which of the frames waiting in a tx burst (at most 64, in send order) are established-flow
+/// frames, so that what the device actually takes can be counted per class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BurstClasses {
+    bits: u64,
+    len: u32,
+}
+
+impl BurstClasses {
+    /// Records the class of the next frame appended to the burst (ignored beyond 64 frames).
+    #[inline]
+    pub fn push(&mut self, established: bool) {
+        if self.len < 64 {
+            self.bits |= u64::from(established) << self.len;
+            self.len += 1;
+        }
+    }
+
+    /// The first `n` frames were sent: forgets them and returns how many were established.
+    #[inline]
+    pub fn sent(&mut self, n: usize) -> u32 {
+        let n = (n as u32).min(self.len);
+        let mask = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+        let est = (self.bits & mask).count_ones();
+        self.bits = if n >= 64 { 0 } else { self.bits >> n };
+        self.len -= n;
+        est
+    }
+
+    /// Frames recorded and not yet sent.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True when no frame is waiting.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
@@ -381,6 +455,57 @@ mod tests {
                 );
                 assert_eq!(x[L4_OFFSET..L4_OFFSET + 4], y[L4_OFFSET..L4_OFFSET + 4]);
             }
+        }
+    }
+
+    #[test]
+    fn share_mix_is_exact_over_every_hundred_frames() {
+        for share in [0u8, 1, 25, 33, 50, 99, 100, 200] {
+            let mut m = ShareMix::new(share);
+            let picks: Vec<bool> = (0..1000).map(|_| m.next_is_established()).collect();
+            let want = usize::from(share.min(100));
+            for w in picks.chunks(100) {
+                assert_eq!(w.iter().filter(|x| **x).count(), want, "share {share}");
+            }
+            // Evenly spread: never more than one extra established frame in any 10-frame window.
+            for w in picks.windows(10) {
+                let est = w.iter().filter(|x| **x).count();
+                assert!(est.abs_diff(want / 10) <= 1, "share {share}: {est} in 10");
+            }
+        }
+    }
+
+    #[test]
+    fn burst_classes_count_what_was_sent() {
+        let mut c = BurstClasses::default();
+        for est in [true, false, true, true, false] {
+            c.push(est);
+        }
+        assert_eq!(c.len(), 5);
+        assert_eq!(c.sent(2), 1);
+        assert_eq!(c.len(), 3);
+        // Frames appended after a partial send queue up behind the unsent ones.
+        c.push(true);
+        assert_eq!(c.sent(3), 2);
+        assert_eq!(c.sent(10), 1, "more than recorded is clamped");
+        assert!(c.is_empty());
+        for i in 0..70 {
+            c.push(i % 2 == 0);
+        }
+        assert_eq!(c.len(), 64);
+        assert_eq!(c.sent(64), 32);
+        assert_eq!(c.sent(0), 0);
+    }
+
+    #[test]
+    fn flood_sources_stay_out_of_the_flows() {
+        let mut rng = XorShift::new(7);
+        let flows = FlowSet::new(crate::pktgen::flows::MAX_FLOWS, vec![target(IPPROTO_TCP)]);
+        for _ in 0..10_000 {
+            let c = rng.client();
+            assert!(crate::pktgen::flows::is_flood_addr(*c.ip()));
+            assert!(c.port() >= 1024);
+            assert_eq!(flows.index_of(*c.ip(), c.port()), None);
         }
     }
 }

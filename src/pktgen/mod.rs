@@ -1,7 +1,8 @@
 //! `vipmux pktgen`: a DPDK traffic generator for throughput tests.
 //!
 //! It builds frames for N flows toward the frontends of a vipmux configuration (SYNs, data
-//! segments, a mix, or a SYN flood from random sources), sends them in bursts of 32 from a pinned
+//! segments, a mix, or a SYN flood from random sources, optionally with established traffic
+//! mixed in and reported apart), sends them in bursts of 32 from a pinned
 //! DPDK thread at the highest or a set rate, receives what comes back on the same port, checks
 //! every returned frame against the rewrite the configuration prescribes (NAT, floating IP, IPIP,
 //! GUE), answers ARP for the network's neighbours, and reports rates, loss, mismatches by kind and
@@ -17,7 +18,9 @@ pub mod frames;
 pub mod pace;
 pub mod report;
 
-pub use check::{neighbour_mac, Checker, Expect, MismatchKind, Mismatches, Outcome};
+pub use check::{
+    neighbour_mac, Checker, Class, ClassCounts, Expect, MismatchKind, Mismatches, Outcome,
+};
 pub use engine::{run, Options, TemplateChoice};
 pub use flows::{FlowSet, Target};
 pub use report::Summary;
@@ -34,6 +37,7 @@ pub enum Mode {
     Established,
     /// Every flow opens with a SYN, then seven rounds of data segments, repeated.
     Mix,
-    /// SYNs from a random source address (198.18.0.0/15) and port per packet.
+    /// SYNs from a random source address (198.19.0.0/16) and port per packet; with
+    /// `--established-share P`, P % of the frames are data segments of the established flows.
     Synflood,
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::check::{Expect, MismatchKind, Mismatches};
+use super::check::{ClassCounts, Expect, MismatchKind, Mismatches};
 use super::Mode;
 
 /// Packets of one member in the summary.
@@ -23,6 +23,72 @@ pub struct MemberSpread {
     pub flows: u64,
     /// Share of all correctly rewritten frames, in percent.
     pub share_percent: f64,
+}
+
+/// A SYN flood's two parts (mode synflood): the established flows' data segments and the
+/// random-source SYNs, each sent, received back and lost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FloodSplit {
+    /// Percent of frames that were established-flow data segments (`--established-share`).
+    pub established_share_percent: u8,
+    /// Established-flow frames sent.
+    pub established_tx_packets: u64,
+    /// Established-flow frames received back (correct or not).
+    pub established_rx_packets: u64,
+    /// Established-flow frames sent and not received back.
+    pub established_lost: u64,
+    /// `established_lost` in percent of `established_tx_packets`.
+    pub established_loss_percent: f64,
+    /// Established-flow send rate.
+    pub established_tx_mpps: f64,
+    /// Established-flow receive rate.
+    pub established_rx_mpps: f64,
+    /// Established-flow frames received with a rewrite mismatch.
+    pub established_errors: u64,
+    /// Flood SYNs sent.
+    pub syn_tx_packets: u64,
+    /// Flood SYNs received back (each a new flow the device forwarded).
+    pub syn_rx_packets: u64,
+    /// Flood SYNs sent and not received back, in percent.
+    pub syn_loss_percent: f64,
+    /// Flood send rate.
+    pub syn_tx_mpps: f64,
+    /// Flood SYNs forwarded per second, in millions: the new-flow rate.
+    pub syn_rx_mpps: f64,
+    /// Flood SYNs received with a rewrite mismatch.
+    pub syn_errors: u64,
+}
+
+impl FloodSplit {
+    /// The split from the per-class counts: frames sent (`est_tx` of them established), the
+    /// checker's per-class receive counts, and the seconds of sending.
+    pub fn new(
+        share: u8,
+        tx: u64,
+        est_tx: u64,
+        established: ClassCounts,
+        flood: ClassCounts,
+        secs: f64,
+    ) -> FloodSplit {
+        let syn_tx = tx.saturating_sub(est_tx);
+        let (est_rx, syn_rx) = (established.received(), flood.received());
+        FloodSplit {
+            established_share_percent: share,
+            established_tx_packets: est_tx,
+            established_rx_packets: est_rx,
+            established_lost: est_tx.saturating_sub(est_rx),
+            established_loss_percent: loss_percent(est_tx, est_rx),
+            established_tx_mpps: mpps(est_tx, secs),
+            established_rx_mpps: mpps(est_rx, secs),
+            established_errors: established.mismatches,
+            syn_tx_packets: syn_tx,
+            syn_rx_packets: syn_rx,
+            syn_loss_percent: loss_percent(syn_tx, syn_rx),
+            syn_tx_mpps: mpps(syn_tx, secs),
+            syn_rx_mpps: mpps(syn_rx, secs),
+            syn_errors: flood.mismatches,
+        }
+    }
 }
 
 /// The final summary of a run.
@@ -74,6 +140,9 @@ pub struct Summary {
     pub ignored: u64,
     /// Spread over members (empty in echo mode).
     pub members: Vec<MemberSpread>,
+    /// Mode synflood: established flows and flood SYNs apart (absent in other modes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood: Option<FloodSplit>,
 }
 
 /// Mpps from a packet count and seconds.
@@ -101,6 +170,18 @@ pub fn live_line(elapsed_secs: u64, dtx: u64, drx: u64, secs: f64, errors: u64) 
         mpps(dtx, secs),
         mpps(drx, secs),
         loss_percent(dtx, drx)
+    )
+}
+
+/// What the live line adds in a SYN flood with established traffic, for one interval:
+/// established frames sent and received, flood SYNs received.
+pub fn live_split(dest_tx: u64, dest_rx: u64, dsyn_rx: u64, secs: f64) -> String {
+    format!(
+        "  | established tx {:>6.2} rx {:>6.2} Mpps loss {:>6.2} %  | SYN rx {:>6.2} M new flows/s",
+        mpps(dest_tx, secs),
+        mpps(dest_rx, secs),
+        loss_percent(dest_tx, dest_rx),
+        mpps(dsyn_rx, secs)
     )
 }
 
@@ -153,6 +234,30 @@ impl Summary {
             "; ARP replies {}, ignored {}",
             self.arp_replies, self.ignored
         );
+        if let Some(f) = &self.flood {
+            let _ = writeln!(
+                s,
+                "established ({} % of frames): sent {} ({:.2} Mpps), received {} ({:.2} Mpps), lost {} ({:.3} %), errors {}",
+                f.established_share_percent,
+                f.established_tx_packets,
+                f.established_tx_mpps,
+                f.established_rx_packets,
+                f.established_rx_mpps,
+                f.established_lost,
+                f.established_loss_percent,
+                f.established_errors
+            );
+            let _ = writeln!(
+                s,
+                "SYN flood: sent {} ({:.2} Mpps), received {} ({:.2} M new flows/s), loss {:.3} %, errors {}",
+                f.syn_tx_packets,
+                f.syn_tx_mpps,
+                f.syn_rx_packets,
+                f.syn_rx_mpps,
+                f.syn_loss_percent,
+                f.syn_errors
+            );
+        }
         for m in &self.members {
             let _ = writeln!(
                 s,
@@ -176,5 +281,46 @@ mod tests {
         assert_eq!(loss_percent(200, 150), 25.0);
         assert_eq!(loss_percent(100, 120), 0.0);
         assert!(live_line(3, 1_000_000, 500_000, 1.0, 2).contains("loss  50.00 %"));
+    }
+
+    #[test]
+    fn flood_split_counts_each_part() {
+        let est = ClassCounts {
+            ok: 240,
+            mismatches: 10,
+        };
+        let flood = ClassCounts {
+            ok: 600,
+            mismatches: 0,
+        };
+        let f = FloodSplit::new(25, 1000, 250, est, flood, 2.0);
+        assert_eq!(f.established_tx_packets, 250);
+        assert_eq!(f.established_rx_packets, 250);
+        assert_eq!(f.established_lost, 0);
+        assert_eq!(f.established_errors, 10);
+        assert_eq!(f.syn_tx_packets, 750);
+        assert_eq!(f.syn_rx_packets, 600);
+        assert_eq!(f.syn_loss_percent, 20.0);
+        assert_eq!(f.syn_rx_mpps, 300.0 / 1e6);
+        let lossy = FloodSplit::new(
+            50,
+            100,
+            50,
+            ClassCounts {
+                ok: 40,
+                mismatches: 0,
+            },
+            flood,
+            1.0,
+        );
+        assert_eq!(
+            (lossy.established_lost, lossy.established_loss_percent),
+            (10, 20.0)
+        );
+        let line = live_split(1_000_000, 500_000, 2_000_000, 1.0);
+        assert!(
+            line.contains("loss  50.00 %") && line.contains("SYN rx   2.00"),
+            "{line}"
+        );
     }
 }
