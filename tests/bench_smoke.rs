@@ -196,7 +196,7 @@ fn quick_run_writes_csv_table_and_plots() {
 }
 
 /// The memif part ran: dataplane.csv carries the SYN flood with established traffic (the flood split
-/// columns at the end of the header, numbers that parse) and the README table its line.
+/// columns, then the memif mode, at the end of the header, numbers that parse) and the README table its line.
 fn check_synflood_established(out: &Path, table: &str) {
     if std::env::var("DP_SYNFLOOD").as_deref() == Ok("0") {
         return;
@@ -232,8 +232,13 @@ fn check_synflood_established(out: &Path, table: &str) {
             .unwrap_or_else(|e| panic!("{name} of {row:?} is not a number: {e}"));
     }
     assert!(
-        col("est_only_loss_percent") == header.len() - 1,
+        col("est_only_loss_percent") == header.len() - 2 && col("memif") == header.len() - 1,
         "the new columns come last: {header:?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r[col("memif")] == "copy" || r[col("memif")] == "zero-copy"),
+        "memif mode column: {rows:?}"
     );
     assert!(
         table.contains("M new flows/s while established flows lose"),

@@ -57,12 +57,15 @@ dp_prereq() {
   echo ""
 }
 
-# dp_sched_ns PID — on-CPU nanoseconds of all threads of PID (schedstat field 1), 0 when gone.
+# dp_sched_ns PID — on-CPU nanoseconds of each thread of PID (schedstat field 1) as "tid:ns,tid:ns,..."
+# ("" when gone). The window's CPU time is summed over the threads alive at both ends, so a thread
+# that exits or starts inside the window cannot make it negative or inflate it.
 dp_sched_ns() {
-  local f s=0 v
+  local f s="" v t
   for f in /proc/"$1"/task/*/schedstat; do
     { read -r v _ <"$f"; } 2>/dev/null || continue
-    s=$((s + v))
+    t=${f%/schedstat}
+    s+="${t##*/}:$v,"
   done
   echo "$s"
 }
@@ -177,8 +180,12 @@ try:
     s = json.load(open(sys.argv[1]))
 except Exception:
     sys.exit(0)
-t0, t1, c0, c1 = (float(x) for x in sys.argv[2:6])
-share = (c1 - c0) / 1e9 / (t1 - t0) if t1 > t0 else 0.0
+t0, t1 = float(sys.argv[2]), float(sys.argv[3])
+def threads(arg):
+    return {t: int(v) for t, v in (p.split(":") for p in arg.split(",") if p)}
+c0, c1 = threads(sys.argv[4]), threads(sys.argv[5])
+cpu_ns = sum(max(0, c1[t] - c0[t]) for t in c0.keys() & c1.keys())
+share = cpu_ns / 1e9 / (t1 - t0) if t1 > t0 else 0.0
 rx = s["rx_mpps"]
 ns = share * 1000.0 / rx if rx > 0 else 0.0
 f = s.get("flood")
@@ -231,7 +238,7 @@ run_dataplane() {
   ip netns exec "$DP_NS" ip link set lo up
   mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
   local csv=$out/dataplane.csv
-  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent\n' >"$csv"
+  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,memif\n' >"$csv"
   points=()
   for dut in $duts; do
     for flows in $flows_list; do points+=("$dut established $flows"); done
@@ -285,9 +292,9 @@ run_dataplane() {
     local pshare=""
     [ "$mode" = synflood ] && pshare=0
     [ "$mode" = synflood-established ] && pshare=$eshare
-    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
       "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" \
-      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" >>"$csv"
+      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$DP_MEMIF" >>"$csv"
   done
   dp_cleanup
 }

@@ -96,6 +96,10 @@ def dataplane_table(rows):
             ratios.append(f"{fmt(r['flows'])} flows {float(r['mpps']) / ref[r['flows']]:.2f}")
     if ratios:
         out += ["", "vipmux / testpmd macswap (rx Mpps): " + ", ".join(ratios) + "."]
+    modes = sorted({r.get("memif") for r in rows if r.get("memif")})
+    if modes:
+        out += ["", "memif mode of every device under test (the memif client): " + ", ".join(modes)
+                + " (zero-copy: the client's mbufs are the ring buffers and only the generator copies)."]
     out += ["", "memif has back-pressure: the generator's tx burst takes only what fits in the ring, so a DUT that "
             "cannot keep up shows as a lower tx rate, not as loss; the rates are the DUT's (testpmd: the setup's) "
             "limit under the CPU share it got (`dut_cpu_share`, the DUT process's on-CPU time over the window; "
