@@ -17,8 +17,9 @@
 //! single cost of the loop at 5 Mpps: ~25 ns per packet); paced, a 1 M-flow table costs ~130 K
 //! bucket reads per second whatever the packet rate. RSTs queued by the packet path go out on the
 //! next loop iteration regardless.
-//! Every [`COUNTER_PUBLISH_INTERVAL`] it publishes its counters (a `try_lock` that never waits)
-//! and answers pending flow-listing requests. Nothing on the packet path allocates, locks, logs
+//! Every [`COUNTER_PUBLISH_INTERVAL`] it publishes its counters (a `try_lock` that never waits) and
+//! its runtime (iterations, busy iterations and their time, the worker's true cost per packet: see
+//! [`crate::appliance::state::WorkerRuntime`]), and answers pending flow-listing requests. Nothing on the packet path allocates, locks, logs
 //! or makes a syscall.
 //!
 //! With adaptive polling (profile `adaptive_polling = true`) a worker whose queues stay empty backs
@@ -203,6 +204,8 @@ impl Worker<'_> {
         let start = Instant::now();
         let mut next_publish = start;
         let mut idle_rounds = 0u32;
+        let (mut polls, mut busy_polls, mut busy_ns) = (0u64, 0u64, 0u64);
+        let mut last_busy_start: Option<Instant> = None;
         let mut tx_full = 0u64;
         let mut exc_drops = 0u64;
         shared.workers_running.fetch_add(1, Ordering::SeqCst);
@@ -214,6 +217,11 @@ impl Worker<'_> {
             };
             let instant = Instant::now();
             let now = instant.duration_since(start).as_secs() as u32;
+            // A busy iteration lasts until the next one starts (no second clock read).
+            if let Some(t) = last_busy_start.take() {
+                busy_ns += instant.duration_since(t).as_nanos() as u64;
+            }
+            polls += 1;
             let mut busy = false;
             for in_port in 0..nports {
                 let n = self.rx[in_port].rx_burst(&mut burst);
@@ -247,6 +255,10 @@ impl Worker<'_> {
                     pipeline.note_tx(fwd_fail);
                 }
             }
+            if busy {
+                busy_polls += 1;
+                last_busy_start = Some(instant);
+            }
             if !slot.inject.is_empty() {
                 while let Some((m, port)) = slot.inject.pop() {
                     tx_full += push_or_flush(&mut outs, &mut self.tx, port, m) as u64;
@@ -276,6 +288,9 @@ impl Worker<'_> {
                     c.clone_from(pipeline.counters());
                 }
                 slot.tx_full.store(tx_full, Ordering::Relaxed);
+                slot.runtime.polls.store(polls, Ordering::Relaxed);
+                slot.runtime.busy_polls.store(busy_polls, Ordering::Relaxed);
+                slot.runtime.busy_ns.store(busy_ns, Ordering::Relaxed);
                 slot.exception_drops.store(exc_drops, Ordering::Relaxed);
                 while let Ok(req) = self.flow_requests.try_recv() {
                     let limit = req

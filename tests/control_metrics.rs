@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use vipmux::control::metrics::{
-    names, ApplianceMetrics, MemberMetrics, RuleMetrics, SnatMetrics, CONTENT_TYPE,
+    names, ApplianceMetrics, MemberMetrics, RuleMetrics, SnatMetrics, WorkerMetrics, CONTENT_TYPE,
 };
 use vipmux::control::{Encoder, MetricType, MetricsServer, MetricsSource};
 
@@ -192,6 +192,12 @@ fn test_source() -> ApplianceMetrics {
             successful: 300,
             failed: 5,
         }],
+        workers: vec![WorkerMetrics {
+            worker: "0".into(),
+            polls: 1000,
+            busy_polls: 400,
+            busy_ns: 2_500_000_000,
+        }],
     }
 }
 
@@ -293,6 +299,24 @@ fn scrape_appliance_metrics_and_parse() {
     let with_state = |s| [snat[0], snat[1], snat[2], ("state", s)];
     assert_eq!(value_of(conns, &with_state("successful")), 300.0);
     assert_eq!(value_of(conns, &with_state("failed")), 5.0);
+
+    let polls = family(&fams, "vipmux_worker_polls");
+    assert_eq!(polls.kind, "counter");
+    assert_eq!(
+        value_of(polls, &[("worker", "0"), ("result", "busy")]),
+        400.0
+    );
+    assert_eq!(
+        value_of(polls, &[("worker", "0"), ("result", "empty")]),
+        600.0
+    );
+    assert_eq!(
+        value_of(
+            family(&fams, "vipmux_worker_busy_seconds"),
+            &[("worker", "0")]
+        ),
+        2.5
+    );
 
     // Every family is declared exactly once.
     let mut seen: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();

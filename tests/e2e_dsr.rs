@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use common::appliance::{check, http_backend, start_or_panic};
 use common::{
-    ns_exec_ok, skip_unless_root, udp_from, Appliance, BackendReply, ConfigBuilder, Topology,
+    ns_exec_ok, skip_unless_root, udp_from, wait_for, Appliance, BackendReply, ConfigBuilder,
+    Topology,
 };
 
 const ALL: [&str; 3] = ["b1", "b2", "b3"];
@@ -117,6 +118,27 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
             "{via_mux} of {total} reply packets came through the MUX"
         ));
     }
+    // The worker's runtime accounting saw the traffic: busy iterations with time, never more
+    // busy iterations than iterations or than frames.
+    let runtime = wait_for(Duration::from_secs(5), || {
+        app.worker_runtime()
+            .ok()
+            .filter(|&(rx, _, busy, ns)| rx >= rx_delta && busy > 0 && ns > 0)
+    })
+    .ok_or_else(|| {
+        format!(
+            "worker runtime never showed the traffic: {:?}",
+            app.worker_runtime()
+        )
+    })?;
+    let (rx, polls, busy, ns) = runtime;
+    if busy > polls || busy > rx {
+        return Err(format!("inconsistent runtime: {runtime:?}"));
+    }
+    eprintln!(
+        "worker 0: {polls} polls, {busy} busy, {rx} frames, {:.0} ns busy per frame",
+        ns as f64 / rx as f64
+    );
 
     // UDP with floating IP: the reply comes from the VIP, the backend saw the VIP.
     for i in 0..10 {

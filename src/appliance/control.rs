@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::state::{FlowRequest, ReloadRequest, Shared};
 use crate::balance::{RuleKind, Snapshot};
 use crate::config::AdminState;
-use crate::control::metrics::{ApplianceMetrics, MemberMetrics, RuleMetrics};
+use crate::control::metrics::{ApplianceMetrics, MemberMetrics, RuleMetrics, WorkerMetrics};
 use crate::control::report::{
     DiagnoseReport, Finding, FlowEntry as FlowRow, FlowsReport, FrontendStatus, MemberStatus,
     NatMapping, PoolStatus, RuleStatus, StatusReport,
@@ -202,9 +202,29 @@ impl ApplianceControl {
             .iter()
             .map(|r| (r.name().to_string(), json!(slow.dropped(*r))))
             .collect();
+        let workers: Vec<Value> = self
+            .shared
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let (polls, busy_polls, busy_ns) = w.runtime.read();
+                let rx = w.counters.lock().map(|c| c.rx).unwrap_or(0);
+                json!({
+                    "worker": i,
+                    "received": rx,
+                    "polls": polls,
+                    "busy_polls": busy_polls,
+                    "busy_ns": busy_ns,
+                    "busy_ns_per_packet": if rx > 0 { busy_ns as f64 / rx as f64 } else { 0.0 },
+                    "packets_per_busy_poll": if busy_polls > 0 { rx as f64 / busy_polls as f64 } else { 0.0 },
+                })
+            })
+            .collect();
         json!({
             "received": c.rx,
             "transmitted": c.tx,
+            "workers": workers,
             "drops": drops,
             "tx_full_originated": tx_full,
             "exception_queue_full": exc_drops,
@@ -268,6 +288,21 @@ impl ApplianceControl {
                 })
                 .collect(),
             snat: Vec::new(),
+            workers: self
+                .shared
+                .workers
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let (polls, busy_polls, busy_ns) = w.runtime.read();
+                    WorkerMetrics {
+                        worker: i.to_string(),
+                        polls,
+                        busy_polls,
+                        busy_ns,
+                    }
+                })
+                .collect(),
         }
     }
 

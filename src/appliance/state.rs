@@ -55,6 +55,31 @@ pub struct FlowRequest {
     pub reply: Sender<FlowListing>,
 }
 
+/// Where a worker's time goes, like VPP's `show runtime`: loop iterations that found packets
+/// ("busy") and their wall time, and the empty ones. Busy time over packets is the worker's real
+/// cost per packet whatever its headroom (a polling core is always 100 % on-CPU, so on-CPU time
+/// over packets overstates the cost of a worker that is not saturated).
+#[derive(Debug, Default)]
+pub struct WorkerRuntime {
+    /// Loop iterations.
+    pub polls: AtomicU64,
+    /// Loop iterations that received at least one frame.
+    pub busy_polls: AtomicU64,
+    /// Nanoseconds spent in busy iterations (each from its start to the next one's start).
+    pub busy_ns: AtomicU64,
+}
+
+impl WorkerRuntime {
+    /// (polls, busy polls, busy nanoseconds) as last published.
+    pub fn read(&self) -> (u64, u64, u64) {
+        (
+            self.polls.load(Ordering::Relaxed),
+            self.busy_polls.load(Ordering::Relaxed),
+            self.busy_ns.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// One worker's mailbox: exception queue, published counters, flow-request channel.
 pub struct WorkerSlot {
     /// Frames for the slow path (bounded, lock-free).
@@ -70,6 +95,8 @@ pub struct WorkerSlot {
     pub tx_full: AtomicU64,
     /// The worker's counters as of its last publication.
     pub counters: Mutex<WorkerCounters>,
+    /// Poll-loop time accounting (published with the counters).
+    pub runtime: WorkerRuntime,
     /// Flow-listing requests (sender side; the worker holds the receiver).
     pub flow_requests: Sender<FlowRequest>,
 }
@@ -171,6 +198,7 @@ impl Shared {
                 exception_drops: AtomicU64::new(0),
                 tx_full: AtomicU64::new(0),
                 counters: Mutex::new(WorkerCounters::default()),
+                runtime: WorkerRuntime::default(),
                 flow_requests: tx,
             });
             receivers.push(rx);

@@ -259,6 +259,10 @@ pub mod names {
     pub const SNAT_USED_PORTS: &str = "vipmux_snat_used_ports";
     /// Gauge `{rule,pool,member}`: outbound connections waiting for their first answer.
     pub const SNAT_PENDING: &str = "vipmux_snat_connections_pending";
+    /// Counter `{worker,result}`: poll-loop iterations (`busy`: received frames, `empty`).
+    pub const WORKER_POLLS: &str = "vipmux_worker_polls_total";
+    /// Counter `{worker}`: seconds spent in busy poll-loop iterations.
+    pub const WORKER_BUSY_SECONDS: &str = "vipmux_worker_busy_seconds_total";
     /// Counter `{rule,pool,member,state}`: outbound connections by result (`successful`, `failed`).
     pub const SNAT_CONNECTIONS: &str = "vipmux_snat_connections_total";
     /// Gauge: 1 while the appliance forwards traffic.
@@ -322,6 +326,19 @@ pub struct SnatMetrics {
     pub failed: u64,
 }
 
+/// One worker's poll-loop runtime in [`ApplianceMetrics`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkerMetrics {
+    /// Worker index.
+    pub worker: String,
+    /// Loop iterations.
+    pub polls: u64,
+    /// Iterations that received frames.
+    pub busy_polls: u64,
+    /// Nanoseconds spent in busy iterations.
+    pub busy_ns: u64,
+}
+
 /// The whole SPEC 3.9 metric set as plain data; [`render`](Self::render) writes every family.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApplianceMetrics {
@@ -341,6 +358,8 @@ pub struct ApplianceMetrics {
     pub members: Vec<MemberMetrics>,
     /// Per outbound rule and member.
     pub snat: Vec<SnatMetrics>,
+    /// Per forwarding worker.
+    pub workers: Vec<WorkerMetrics>,
 }
 
 impl ApplianceMetrics {
@@ -438,6 +457,25 @@ impl ApplianceMetrics {
                     field(s),
                 );
             }
+        }
+        enc.family(
+            WORKER_POLLS,
+            Counter,
+            "Poll-loop iterations of a worker, by whether they received frames.",
+        );
+        for w in &self.workers {
+            let empty = w.polls.saturating_sub(w.busy_polls);
+            for (result, n) in [("busy", w.busy_polls), ("empty", empty)] {
+                enc.sample(&[("worker", &w.worker), ("result", result)], n);
+            }
+        }
+        enc.family(
+            WORKER_BUSY_SECONDS,
+            Counter,
+            "Time a worker spent in iterations that received frames (busy time / packets = cost per packet).",
+        );
+        for w in &self.workers {
+            enc.sample(&[("worker", &w.worker)], w.busy_ns as f64 / 1e9);
         }
         enc.family(
             SNAT_CONNECTIONS,

@@ -386,6 +386,22 @@ impl Appliance {
             .ok_or_else(|| format!("no drop counter {reason:?} in {c}"))
     }
 
+    /// Worker 0's published runtime: (received, polls, busy polls, busy ns).
+    pub fn worker_runtime(&self) -> Result<(u64, u64, u64, u64), String> {
+        let c = self.counters_json()?;
+        let w = &c["workers"][0];
+        let get = |k: &str| {
+            w[k].as_u64()
+                .ok_or_else(|| format!("no workers[0].{k} in {c}"))
+        };
+        Ok((
+            get("received")?,
+            get("polls")?,
+            get("busy_polls")?,
+            get("busy_ns")?,
+        ))
+    }
+
     /// Frames received by the data path (all workers).
     pub fn rx_count(&self) -> Result<u64, String> {
         let c = self.counters_json()?;
