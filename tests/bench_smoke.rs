@@ -232,7 +232,9 @@ fn check_synflood_established(out: &Path, table: &str) {
             .unwrap_or_else(|e| panic!("{name} of {row:?} is not a number: {e}"));
     }
     assert!(
-        col("est_only_loss_percent") == header.len() - 2 && col("memif") == header.len() - 1,
+        col("est_only_loss_percent") == header.len() - 3
+            && col("busy_cycles_per_packet") == header.len() - 2
+            && col("memif") == header.len() - 1,
         "the new columns come last: {header:?}"
     );
     assert!(
@@ -240,6 +242,16 @@ fn check_synflood_established(out: &Path, table: &str) {
             .all(|r| r[col("memif")] == "copy" || r[col("memif")] == "zero-copy"),
         "memif mode column: {rows:?}"
     );
+    // vipmux's forwarding row carries its own busy-cycles count (worker runtime over the socket).
+    let dut = col("dut");
+    let vip = rows
+        .iter()
+        .find(|r| r[dut] == "vipmux" && r[mode] == "established")
+        .unwrap_or_else(|| panic!("no vipmux established row: {rows:?}"));
+    let busy: f64 = vip[col("busy_cycles_per_packet")]
+        .parse()
+        .unwrap_or_else(|e| panic!("busy cycles of {vip:?}: {e}"));
+    assert!(busy > 0.0, "busy cycles {busy} in {vip:?}");
     assert!(
         table.contains("M new flows/s while established flows lose"),
         "README-table.md lacks the SYN-flood line"

@@ -70,6 +70,54 @@ dp_sched_ns() {
   echo "$s"
 }
 
+# dp_vipmux_runtime SOCKET — "received busy_ns" of vipmux's worker 0 from its control socket ("" if
+# it does not answer): the worker's own accounting of the iterations that found frames.
+dp_vipmux_runtime() {
+  "$PY" - "$1" <<'EOF' 2>/dev/null || true
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(b'{"cmd":"counters"}\n')
+buf = b""
+while not buf.endswith(b"\n"):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+w = json.loads(buf)["data"]["workers"][0]
+print(w["received"], w["busy_ns"])
+EOF
+}
+
+# dp_busy_cycles DUT TAG MHZ B0 B1 — the forwarding core's busy cycles per packet as the DUT itself
+# counts them ("" when unknown): vipmux's worker runtime between the window's ends B0 and B1 (busy
+# ns x MHz), testpmd's --record-core-cycles busy total (printed at exit) over the frames it returned, OVS's
+# pmd-stats-show ("avg processing cycles per packet", cleared at the window start). Unlike the on-CPU
+# figure, these leave out empty polls, so they are the cost of a packet, not of the core's idle time.
+dp_busy_cycles() {
+  local dut=$1 tag=$2 mhz=$3 b0=$4 b1=$5
+  case $dut in
+    vipmux)
+      [ -n "$b0" ] && [ -n "$b1" ] || return 0
+      awk -v a="$b0" -v b="$b1" -v m="$mhz" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        if (y[1] > x[1] && m > 0) printf "%.0f\n", (y[2] - x[2]) / (y[1] - x[1]) * m / 1000 }'
+      ;;
+    testpmd)
+      # Its own packets/cycle ratio is wrong here: memif zeroes its counters when the generator
+      # disconnects. The busy-cycle total is right; the packets it forwarded are pktgen's rx count.
+      local cyc pk
+      cyc=$(sed -n 's/.*total cycles=\([0-9]*\).*/\1/p' "$DP_SOCKDIR/$tag.dut.log" | tail -n 1)
+      pk=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["rx_packets"])' "$DP_SOCKDIR/$tag.json" 2>/dev/null)
+      [ -n "$cyc" ] && [ -n "$pk" ] && [ "$pk" -gt 0 ] && awk -v c="$cyc" -v p="$pk" 'BEGIN { printf "%.0f\n", c / p }'
+      ;;
+    ovs)
+      sed -n 's/.*avg processing cycles per packet: \([0-9.]*\).*/\1/p' "$DP_SOCKDIR/$tag-ovs/pmd-stats.txt" 2>/dev/null |
+        head -n 1 | awk '{ printf "%.0f\n", $1 }'
+      ;;
+  esac
+}
+
 # dp_vipmux_config FILE SOCKET FLOWS — the DUT configuration: one interface on net_memif0, the VIP
 # 10.1.0.100, a TCP 80 rule over 8 on-link members 10.1.0.11..18 (NAT to port 8080).
 dp_vipmux_config() {
@@ -91,8 +139,9 @@ dp_vipmux_config() {
 }
 
 # dp_point DUT MODE FLOWS SECS [PKTGEN_ARG...] — one run; prints "tx_mpps rx_mpps loss_percent errors
-# ns_per_packet cpu_share est_tx_mpps est_rx_mpps est_loss_percent est_errors syn_rx_mpps" (the last five
-# from pktgen's flood split in mode synflood, "-" otherwise) or nothing on failure (the logs stay in
+# ns_per_packet cpu_share est_tx_mpps est_rx_mpps est_loss_percent est_errors syn_rx_mpps busy_cycles" (the
+# five est/syn fields from pktgen's flood split in mode synflood, "-" otherwise; busy_cycles from
+# dp_busy_cycles, "-" when unknown) or nothing on failure (the logs stay in
 # $DP_SOCKDIR).
 dp_point() {
   local dut=$1 mode=$2 flows=$3 secs=$4 tag sock cfg gen dutpid expect=rewrite extra=() i t0 t1 c0 c1 res base ovs
@@ -131,7 +180,7 @@ dp_point() {
     testpmd)
       ip netns exec "$DP_NS" dpdk-testpmd --lcores=0@1,1@1 --in-memory --single-file-segments --no-pci --log-level='*:warning' \
         "${zmem[@]}" "--vdev=net_memif0,role=client,socket=$sock,id=0,socket-abstract=no$zc" -- \
-        --forward-mode=macswap --auto-start --stats-period=1 --total-num-mbufs=8192 \
+        --forward-mode=macswap --auto-start --stats-period=1 --total-num-mbufs=8192 --record-core-cycles \
         </dev/null >"$DP_SOCKDIR/$tag.dut.log" 2>&1 &
       ;;
     vipmux)
@@ -166,15 +215,25 @@ dp_point() {
     fi
     sleep 0.1
   done
+  local b0="" b1="" octl=(ovs-appctl -t "$DP_SOCKDIR/$tag-ovs/vswitchd.ctl")
+  [ "$dut" = vipmux ] && b0=$(dp_vipmux_runtime "$DP_SOCKDIR/$tag.ctl")
+  [ "$dut" = ovs ] && "${octl[@]}" dpif-netdev/pmd-stats-clear >/dev/null 2>&1
   t0=$(bench_now) c0=$(dp_sched_ns "$dutpid")
+  # The window ends shortly before pktgen's own end (it stops sending at --duration), so the
+  # DUT-side readings cover sending time only.
   for i in $(seq 1 $((20 * (secs + 40)))); do
     kill -0 "$gen" 2>/dev/null || break
+    [ "$(bench_elapsed "$t0" "$(bench_now)" | cut -d. -f1)" -ge $((secs - 1)) ] && break
     sleep 0.05
   done
   t1=$(bench_now) c1=$(dp_sched_ns "$dutpid")
+  [ "$dut" = vipmux ] && b1=$(dp_vipmux_runtime "$DP_SOCKDIR/$tag.ctl")
+  [ "$dut" = ovs ] && "${octl[@]}" dpif-netdev/pmd-stats-show >"$DP_SOCKDIR/$tag-ovs/pmd-stats.txt" 2>&1
   wait "$gen" 2>/dev/null || true
   dp_stop "$base"
-  res=$("$PY" - "$DP_SOCKDIR/$tag.json" "$t0" "$t1" "$c0" "$c1" <<'EOF'
+  local busy
+  busy=$(dp_busy_cycles "$dut" "$tag" "${DP_MHZ:-0}" "$b0" "$b1")
+  res=$("$PY" - "$DP_SOCKDIR/$tag.json" "$t0" "$t1" "$c0" "$c1" "${busy:--}" <<'EOF'
 import json, sys
 try:
     s = json.load(open(sys.argv[1]))
@@ -191,7 +250,7 @@ ns = share * 1000.0 / rx if rx > 0 else 0.0
 f = s.get("flood")
 split = (f'{f["established_tx_mpps"]:.4f} {f["established_rx_mpps"]:.4f} {f["established_loss_percent"]:.3f} '
          f'{f["established_errors"]} {f["syn_rx_mpps"]:.4f}') if f else "- - - - -"
-print(f'{s["tx_mpps"]:.4f} {rx:.4f} {s["loss_percent"]:.2f} {s["errors"]} {ns:.1f} {share:.2f} {split}')
+print(f'{s["tx_mpps"]:.4f} {rx:.4f} {s["loss_percent"]:.2f} {s["errors"]} {ns:.1f} {share:.2f} {split} {sys.argv[6]}')
 EOF
 )
   if [ -z "$res" ]; then
@@ -237,8 +296,9 @@ run_dataplane() {
   ip netns add "$DP_NS"
   ip netns exec "$DP_NS" ip link set lo up
   mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
+  DP_MHZ=${mhz:-0}
   local csv=$out/dataplane.csv
-  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,memif\n' >"$csv"
+  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif\n' >"$csv"
   points=()
   for dut in $duts; do
     for flows in $flows_list; do points+=("$dut established $flows"); done
@@ -255,7 +315,7 @@ run_dataplane() {
     all=""
     for r in $(seq 1 "$repeat"); do
       line=$(dp_point "$dut" "$pmode" "$flows" "$secs" "${pgargs[@]}")
-      log "dataplane $dut $mode $flows flows run $r: ${line:-failed} (tx rx Mpps, loss %, errors, ns/pkt, DUT CPU share; flood split: est tx rx Mpps, est loss %, est errors, SYN rx Mpps)"
+      log "dataplane $dut $mode $flows flows run $r: ${line:-failed} (tx rx Mpps, loss %, errors, on-CPU ns/pkt, DUT CPU share; flood split: est tx rx Mpps, est loss %, est errors, SYN rx Mpps; DUT busy cycles/pkt)"
       [ -n "$line" ] && all+="$line"$'\n'
     done
     n=$(grep -c . <<<"$all" || true)
@@ -263,7 +323,8 @@ run_dataplane() {
       failures+=("dataplane:$dut:$mode:$flows")
       continue
     fi
-    read -r tx rx loss errs ns share etx erx eloss eerrs srx <<<"$(printf '%s' "$all" | dp_median)"
+    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy <<<"$(printf '%s' "$all" | dp_median)"
+    [ "$busy" = - ] && busy=""
     orx="" oloss=""
     if [ "$mode" = synflood-established ] && [ "$etx" != - ]; then
       # The established traffic alone, at the rate it had during the flood: the loss to compare with.
@@ -275,7 +336,7 @@ run_dataplane() {
         [ -n "$oline" ] && oall+="$oline"$'\n'
       done
       if [ -n "$oall" ]; then
-        read -r _ _ _ _ _ _ _ orx oloss _ _ <<<"$(printf '%s' "$oall" | dp_median)"
+        read -r _ _ _ _ _ _ _ orx oloss _ _ _ <<<"$(printf '%s' "$oall" | dp_median)"
       else
         failures+=("dataplane:vipmux:established-only:$flows")
       fi
@@ -292,9 +353,9 @@ run_dataplane() {
     local pshare=""
     [ "$mode" = synflood ] && pshare=0
     [ "$mode" = synflood-established ] && pshare=$eshare
-    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
       "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" \
-      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$DP_MEMIF" >>"$csv"
+      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" >>"$csv"
   done
   dp_cleanup
 }
