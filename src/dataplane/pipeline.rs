@@ -362,7 +362,7 @@ fn known<B: PacketBuf>(
         gue_port: rule.gue_port,
     };
     match hops.member(view, mid) {
-        Ok(hop) => to_member(buf, m, &t, &hop, view),
+        Ok(hop) => to_member(buf, m, &t, hop, view),
         Err(r) => Verdict::Drop(r),
     }
 }
@@ -457,7 +457,7 @@ fn miss<B: PacketBuf>(
         gue_port: rule.gue_port,
     };
     match cx.hops.member(view, mid) {
-        Ok(hop) => to_member(buf, m, &t, &hop, view),
+        Ok(hop) => to_member(buf, m, &t, hop, view),
         Err(r) => Verdict::Drop(r),
     }
 }
