@@ -59,6 +59,14 @@ fn is_icmp_error(t: u8) -> bool {
 /// Classifies `frame`. `Err` carries the final verdict (already decided here).
 #[inline]
 pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
+    let mut m = Meta::default();
+    classify_into(frame, view, &mut m).map(|()| m)
+}
+
+/// [`classify`] writing the result into `m` (the pipeline's burst array: no copy of the struct).
+/// On `Err`, `m` holds unspecified values.
+#[inline(always)]
+pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), Verdict> {
     let bad = Err(Verdict::Drop(DropReason::BadHeader));
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
         return bad;
@@ -91,7 +99,7 @@ pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
     let ip_len = ip.total_len() as usize;
     let proto = ip.protocol();
     let l4 = off + hl;
-    let mut m = Meta {
+    *m = Meta {
         l3: off as u16,
         l4: l4 as u16,
         ip_len: ip_len as u16,
@@ -146,7 +154,7 @@ pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
     if m.ttl <= 1 {
         return Err(Verdict::ToSlowPath(Exception::TtlExceeded));
     }
-    Ok(m)
+    Ok(())
 }
 
 #[cfg(test)]

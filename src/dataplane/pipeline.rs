@@ -2,7 +2,7 @@
 //! next-hop cache, scratch) and the burst loop `process` (see the parent module for the
 //! decisions it implements).
 
-use super::classify::{classify, Meta};
+use super::classify::{classify_into, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
 use super::reason::DropReason;
@@ -155,9 +155,9 @@ impl Pipeline {
         // 1. classify
         let mut c = 0;
         for (i, p) in pkts.iter().enumerate() {
-            match classify(p.data(), view) {
-                Ok(m) => {
-                    metas[c] = m;
+            let m = &mut metas[c];
+            match classify_into(p.data(), view, m) {
+                Ok(()) => {
                     keys[c] = FlowKey::new(m.src, m.dst, m.sport, m.dport, m.proto);
                     idx[c] = i as u8;
                     c += 1;
@@ -268,7 +268,13 @@ fn handle<B: PacketBuf>(
 ) -> Verdict {
     let mut expired = None;
     if let Some(id) = slot {
-        if let Some(e) = cx.table.slot_mut(id, key) {
+        // Without an insert since the burst lookup, the slot still holds `key` unless emptied.
+        let e = if cx.inserted {
+            cx.table.slot_mut(id, key)
+        } else {
+            cx.table.occupied_mut(id)
+        };
+        if let Some(e) = e {
             if !e.is_expired(now) {
                 return known(cx.counters, cx.hops, view, buf, m, e, now);
             }
@@ -301,7 +307,7 @@ fn handle<B: PacketBuf>(
 }
 
 /// A packet of a known, live flow.
-#[inline]
+#[inline(always)]
 fn known<B: PacketBuf>(
     counters: &mut WorkerCounters,
     hops: &mut HopCache,
