@@ -162,7 +162,10 @@ impl Pipeline {
                     idx[c] = i as u8;
                     c += 1;
                 }
-                Err(v) => verdicts[i] = v,
+                Err(v) => {
+                    count_verdict(counters, v);
+                    verdicts[i] = v;
+                }
             }
         }
         // 2. hash, prefetch, look up the whole burst
@@ -182,28 +185,36 @@ impl Pipeline {
         for j in 0..c {
             let i = usize::from(idx[j]);
             if let Some(p) = pkts.get_mut(i) {
-                verdicts[i] = handle(
+                let v = handle(
                     &mut cx, view, p, &metas[j], &keys[j], hashes[j], slots[j], now,
                 );
+                count_verdict(cx.counters, v);
+                verdicts[i] = v;
             }
         }
-        // 4. count verdicts
-        let counters = cx.counters;
-        for v in verdicts.iter().take(n) {
-            match *v {
-                Verdict::Forward { .. } => counters.tx += 1,
-                Verdict::Drop(r) => counters.count_drop(r),
-                Verdict::ToSlowPath(e) => {
-                    counters.count_exception(e);
-                    match e {
-                        Exception::Fragment => counters.count_drop(DropReason::Fragment),
-                        Exception::TtlExceeded => counters.count_drop(DropReason::Ttl),
-                        Exception::TooBig { .. } => counters.count_drop(DropReason::TooBig),
-                        _ => {}
-                    }
-                }
-            }
-        }
+    }
+}
+
+/// Counts one verdict (`tx` for forwards, the drop reason or exception otherwise).
+#[inline(always)]
+fn count_verdict(counters: &mut WorkerCounters, v: Verdict) {
+    match v {
+        Verdict::Forward { .. } => counters.tx += 1,
+        Verdict::Drop(r) => counters.count_drop(r),
+        Verdict::ToSlowPath(e) => count_exception(counters, e),
+    }
+}
+
+/// Counts an exception (and the drop reason some of them also count under).
+#[cold]
+#[inline(never)]
+fn count_exception(counters: &mut WorkerCounters, e: Exception) {
+    counters.count_exception(e);
+    match e {
+        Exception::Fragment => counters.count_drop(DropReason::Fragment),
+        Exception::TtlExceeded => counters.count_drop(DropReason::Ttl),
+        Exception::TooBig { .. } => counters.count_drop(DropReason::TooBig),
+        _ => {}
     }
 }
 
