@@ -182,14 +182,18 @@ impl Pipeline {
             seed: *seed,
             inserted: false,
         };
-        for j in 0..c {
-            let i = usize::from(idx[j]);
-            if let Some(p) = pkts.get_mut(i) {
-                let v = handle(
-                    &mut cx, view, p, &metas[j], &keys[j], hashes[j], slots[j], now,
-                );
+        let work = idx[..c]
+            .iter()
+            .zip(&metas[..c])
+            .zip(&keys[..c])
+            .zip(&hashes[..c])
+            .zip(&slots[..c]);
+        for ((((&i, m), key), &hash), &slot) in work {
+            let i = usize::from(i);
+            if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
+                let v = handle(&mut cx, view, p, m, key, hash, slot, now);
                 count_verdict(cx.counters, v);
-                verdicts[i] = v;
+                *out = v;
             }
         }
     }

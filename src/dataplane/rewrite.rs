@@ -146,11 +146,12 @@ fn nat_dst_and_ttl(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>) {
     }
 }
 
-/// Folds a small ones'-complement accumulator (under 2^32, as a few 16-bit terms are) to 16 bits.
+/// Folds a small ones'-complement accumulator to 16 bits: two end-around carries are enough for
+/// any sum up to 16 × 0xffff (the updates here add at most seven 16-bit terms).
 #[inline(always)]
 fn fold_small(sum: u64) -> u16 {
+    debug_assert!(sum <= 16 * 0xffff);
     let s = (sum & 0xffff) + (sum >> 16);
-    let s = (s & 0xffff) + (s >> 16);
     let s = (s & 0xffff) + (s >> 16);
     s as u16
 }
@@ -182,12 +183,12 @@ fn nat_dst_and_ttl_fast(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>
     let old_dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
     let ttl = ip[8];
     let new_ttl = ttl.saturating_sub(1);
-    // Only the TTL byte (the high half of its word) changes.
-    let old_tw = u16::from(ttl) << 8;
-    let new_tw = u16::from(new_ttl) << 8;
+    // Only the TTL byte (the high half of its word) changes: `!(ttl << 8) + ((ttl - 1) << 8)`
+    // is 0xfeff whenever the TTL was not already 0.
+    let d_ttl = if ttl == 0 { 0xffff } else { 0xfeff };
     let hc = u16::from_be_bytes([ip[10], ip[11]]);
     let d_addr = delta_u32(old_dst, addr);
-    let sum = u64::from(!hc) + d_addr + delta_u16(old_tw, new_tw);
+    let sum = u64::from(!hc) + d_addr + d_ttl;
     let c = !fold_small(sum);
     ip[16..20].copy_from_slice(&addr.to_be_bytes());
     ip[8] = new_ttl;
