@@ -128,7 +128,7 @@ impl Pipeline {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn burst<B: PacketBuf>(
         &mut self,
         view: &View<'_>,
@@ -270,7 +270,7 @@ fn track_packet(e: &mut FlowEntry, m: &Meta, dir: Direction, now: u32) {
 
 /// One packet's decision and rewrite.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn handle<B: PacketBuf>(
     cx: &mut Cx<'_>,
     view: &View<'_>,
