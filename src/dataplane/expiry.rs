@@ -214,7 +214,7 @@ fn send_resets<F: FnMut(usize, &[u8])>(
         encap: pool.dsr_encapsulation,
         gue_port: pool.gue_port,
     };
-    if let Verdict::Forward { port } = to_member(scratch, &m, &t, &hop, view) {
+    if let Verdict::Forward { port } = to_member(scratch, &m, &t, hop, view) {
         emit(port, scratch.data());
         sent += 1;
     }

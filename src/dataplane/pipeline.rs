@@ -2,7 +2,7 @@
 //! next-hop cache, scratch) and the burst loop `process` (see the parent module for the
 //! decisions it implements).
 
-use super::classify::{classify, Meta};
+use super::classify::{classify_into, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
 use super::reason::DropReason;
@@ -128,7 +128,7 @@ impl Pipeline {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn burst<B: PacketBuf>(
         &mut self,
         view: &View<'_>,
@@ -155,14 +155,17 @@ impl Pipeline {
         // 1. classify
         let mut c = 0;
         for (i, p) in pkts.iter().enumerate() {
-            match classify(p.data(), view) {
-                Ok(m) => {
-                    metas[c] = m;
+            let m = &mut metas[c];
+            match classify_into(p.data(), view, m) {
+                Ok(()) => {
                     keys[c] = FlowKey::new(m.src, m.dst, m.sport, m.dport, m.proto);
                     idx[c] = i as u8;
                     c += 1;
                 }
-                Err(v) => verdicts[i] = v,
+                Err(v) => {
+                    count_verdict(counters, v);
+                    verdicts[i] = v;
+                }
             }
         }
         // 2. hash, prefetch, look up the whole burst
@@ -179,31 +182,43 @@ impl Pipeline {
             seed: *seed,
             inserted: false,
         };
-        for j in 0..c {
-            let i = usize::from(idx[j]);
-            if let Some(p) = pkts.get_mut(i) {
-                verdicts[i] = handle(
-                    &mut cx, view, p, &metas[j], &keys[j], hashes[j], slots[j], now,
-                );
+        let work = idx[..c]
+            .iter()
+            .zip(&metas[..c])
+            .zip(&keys[..c])
+            .zip(&hashes[..c])
+            .zip(&slots[..c]);
+        for ((((&i, m), key), &hash), &slot) in work {
+            let i = usize::from(i);
+            if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
+                let v = handle(&mut cx, view, p, m, key, hash, slot, now);
+                count_verdict(cx.counters, v);
+                *out = v;
             }
         }
-        // 4. count verdicts
-        let counters = cx.counters;
-        for v in verdicts.iter().take(n) {
-            match *v {
-                Verdict::Forward { .. } => counters.tx += 1,
-                Verdict::Drop(r) => counters.count_drop(r),
-                Verdict::ToSlowPath(e) => {
-                    counters.count_exception(e);
-                    match e {
-                        Exception::Fragment => counters.count_drop(DropReason::Fragment),
-                        Exception::TtlExceeded => counters.count_drop(DropReason::Ttl),
-                        Exception::TooBig { .. } => counters.count_drop(DropReason::TooBig),
-                        _ => {}
-                    }
-                }
-            }
-        }
+    }
+}
+
+/// Counts one verdict (`tx` for forwards, the drop reason or exception otherwise).
+#[inline(always)]
+fn count_verdict(counters: &mut WorkerCounters, v: Verdict) {
+    match v {
+        Verdict::Forward { .. } => counters.tx += 1,
+        Verdict::Drop(r) => counters.count_drop(r),
+        Verdict::ToSlowPath(e) => count_exception(counters, e),
+    }
+}
+
+/// Counts an exception (and the drop reason some of them also count under).
+#[cold]
+#[inline(never)]
+fn count_exception(counters: &mut WorkerCounters, e: Exception) {
+    counters.count_exception(e);
+    match e {
+        Exception::Fragment => counters.count_drop(DropReason::Fragment),
+        Exception::TtlExceeded => counters.count_drop(DropReason::Ttl),
+        Exception::TooBig { .. } => counters.count_drop(DropReason::TooBig),
+        _ => {}
     }
 }
 
@@ -255,7 +270,7 @@ fn track_packet(e: &mut FlowEntry, m: &Meta, dir: Direction, now: u32) {
 
 /// One packet's decision and rewrite.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn handle<B: PacketBuf>(
     cx: &mut Cx<'_>,
     view: &View<'_>,
@@ -268,7 +283,13 @@ fn handle<B: PacketBuf>(
 ) -> Verdict {
     let mut expired = None;
     if let Some(id) = slot {
-        if let Some(e) = cx.table.slot_mut(id, key) {
+        // Without an insert since the burst lookup, the slot still holds `key` unless emptied.
+        let e = if cx.inserted {
+            cx.table.slot_mut(id, key)
+        } else {
+            cx.table.occupied_mut(id)
+        };
+        if let Some(e) = e {
             if !e.is_expired(now) {
                 return known(cx.counters, cx.hops, view, buf, m, e, now);
             }
@@ -301,7 +322,7 @@ fn handle<B: PacketBuf>(
 }
 
 /// A packet of a known, live flow.
-#[inline]
+#[inline(always)]
 fn known<B: PacketBuf>(
     counters: &mut WorkerCounters,
     hops: &mut HopCache,
@@ -362,7 +383,7 @@ fn known<B: PacketBuf>(
         gue_port: rule.gue_port,
     };
     match hops.member(view, mid) {
-        Ok(hop) => to_member(buf, m, &t, &hop, view),
+        Ok(hop) => to_member(buf, m, &t, hop, view),
         Err(r) => Verdict::Drop(r),
     }
 }
@@ -457,7 +478,7 @@ fn miss<B: PacketBuf>(
         gue_port: rule.gue_port,
     };
     match cx.hops.member(view, mid) {
-        Ok(hop) => to_member(buf, m, &t, &hop, view),
+        Ok(hop) => to_member(buf, m, &t, hop, view),
         Err(r) => Verdict::Drop(r),
     }
 }

@@ -34,7 +34,7 @@ use crate::wire::builder::{
     gue_source_port, prepend_ethernet, prepend_gue, prepend_ipip, EncapSpec, L2Spec, DEFAULT_TTL,
     GUE_OVERHEAD, IPIP_OVERHEAD,
 };
-use crate::wire::{checksum, ethertype, protocol, Ipv4Packet, PacketBuf, TcpPacket, UdpPacket};
+use crate::wire::{ethertype, protocol, Ipv4Packet, PacketBuf, TcpPacket, UdpPacket};
 use std::net::Ipv4Addr;
 
 /// Where a client-to-backend packet goes and how it is delivered.
@@ -140,59 +140,97 @@ fn delta_u16(old: u16, new: u16) -> u64 {
 /// the field-by-field way.
 #[inline(always)]
 fn nat_dst_and_ttl(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>) {
+    if nat_dst_and_ttl_fast(frame, m, addr, port).is_none() {
+        nat(frame, m, End::Dst, addr, port);
+        decrement_ttl(frame, m);
+    }
+}
+
+/// Folds a small ones'-complement accumulator to 16 bits: two end-around carries are enough for
+/// any sum up to 16 × 0xffff (the updates here add at most seven 16-bit terms).
+#[inline(always)]
+fn fold_small(sum: u64) -> u16 {
+    debug_assert!(sum <= 16 * 0xffff);
+    let s = (sum & 0xffff) + (sum >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// [`nat_dst_and_ttl`] on a frame whose headers are where `m` says (what `classify` promises):
+/// fixed-size views of the IPv4 and transport headers, so no access needs its own bounds check.
+/// `None` (nothing written) when the frame is shorter than `m` claims.
+#[inline(always)]
+fn nat_dst_and_ttl_fast(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>) -> Option<()> {
     let (l3, l4, end_ip) = (
         usize::from(m.l3),
         usize::from(m.l4),
         usize::from(m.l3) + usize::from(m.ip_len),
     );
-    let Some(ipb) = frame.get_mut(l3..end_ip) else {
-        nat(frame, m, End::Dst, addr, port);
-        decrement_ttl(frame, m);
-        return;
+    let ipb = frame.get_mut(l3..end_ip)?;
+    let (iph, seg) = ipb.split_at_mut_checked(l4.checked_sub(l3)?)?;
+    let ip = iph.first_chunk_mut::<20>()?;
+    // Transport header length needed (none for other protocols).
+    let (need, udp) = match m.proto {
+        protocol::TCP => (20, false),
+        protocol::UDP => (8, true),
+        _ => (0, false),
     };
-    let Some((ip, seg)) = (l4 >= l3 + 20)
-        .then(|| ipb.split_at_mut_checked(l4 - l3))
-        .flatten()
-    else {
-        nat(frame, m, End::Dst, addr, port);
-        decrement_ttl(frame, m);
-        return;
-    };
+    if seg.len() < need {
+        return None;
+    }
     // IPv4 header: destination (16..20), TTL (8, with the protocol byte as one 16-bit word),
     // checksum (10..12).
     let old_dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
     let ttl = ip[8];
     let new_ttl = ttl.saturating_sub(1);
-    let old_tw = u16::from_be_bytes([ttl, ip[9]]);
-    let new_tw = u16::from_be_bytes([new_ttl, ip[9]]);
+    // Only the TTL byte (the high half of its word) changes: `!(ttl << 8) + ((ttl - 1) << 8)`
+    // is 0xfeff whenever the TTL was not already 0.
+    let d_ttl = if ttl == 0 { 0xffff } else { 0xfeff };
     let hc = u16::from_be_bytes([ip[10], ip[11]]);
-    let sum = u64::from(!hc) + delta_u32(old_dst, addr) + delta_u16(old_tw, new_tw);
-    let c = !(checksum::fold(sum) as u16);
+    let d_addr = delta_u32(old_dst, addr);
+    let sum = u64::from(!hc) + d_addr + d_ttl;
+    let c = !fold_small(sum);
     ip[16..20].copy_from_slice(&addr.to_be_bytes());
     ip[8] = new_ttl;
     ip[10..12].copy_from_slice(&c.to_be_bytes());
+    if need == 0 {
+        return Some(());
+    }
     // Transport: pseudo-header destination, destination port.
-    let (csum_at, udp) = match m.proto {
-        protocol::TCP if seg.len() >= 20 => (16, false),
-        protocol::UDP if seg.len() >= 8 => (6, true),
-        _ => return,
-    };
-    let hc = u16::from_be_bytes([seg[csum_at], seg[csum_at + 1]]);
-    let mut sum = u64::from(!hc) + delta_u32(old_dst, addr);
-    if let Some(p) = port.filter(|&p| p != m.dport) {
-        let old_port = u16::from_be_bytes([seg[2], seg[3]]);
-        seg[2..4].copy_from_slice(&p.to_be_bytes());
+    match seg.first_chunk_mut::<20>() {
+        Some(h) if !udp => l4_nat_dst::<20, 16>(h, false, d_addr, port, m.dport),
+        _ => l4_nat_dst::<8, 6>(seg.first_chunk_mut::<8>()?, udp, d_addr, port, m.dport),
+    }
+    Some(())
+}
+
+/// The transport part of [`nat_dst_and_ttl_fast`] on a header of at least `N` bytes with its
+/// checksum at `C`: destination port (bytes 2..4) and the checksum update for `d_addr` (the
+/// address delta) and the port. UDP: a zero checksum stays zero, a computed zero becomes `0xffff`.
+#[inline(always)]
+fn l4_nat_dst<const N: usize, const C: usize>(
+    h: &mut [u8; N],
+    udp: bool,
+    d_addr: u64,
+    port: Option<u16>,
+    old_dport: u16,
+) {
+    let hc = u16::from_be_bytes([h[C], h[C + 1]]);
+    let mut sum = u64::from(!hc) + d_addr;
+    if let Some(p) = port.filter(|&p| p != old_dport) {
+        let old_port = u16::from_be_bytes([h[2], h[3]]);
+        h[2..4].copy_from_slice(&p.to_be_bytes());
         sum += delta_u16(old_port, p);
     }
     let c = if udp && hc == 0 {
         0
     } else {
-        match !(checksum::fold(sum) as u16) {
+        match !fold_small(sum) {
             0 if udp => 0xffff,
             c => c,
         }
     };
-    seg[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+    h[C..C + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Changes only the destination port (floating IP with a backend port ≠ frontend port).
@@ -233,13 +271,21 @@ fn set_macs(frame: &mut [u8], hop: &Hop) {
     }
 }
 
-/// The MTU verdict for a packet of `m.ip_len` bytes plus `overhead` leaving by `hop`.
+/// The MTU verdict for a packet of `m.ip_len` bytes plus `overhead` leaving by `hop` (the hop
+/// carries its port's MTU).
 #[inline(always)]
-fn mtu_check(view: &View<'_>, hop: &Hop, m: &Meta, overhead: usize) -> Option<Verdict> {
-    let mtu = usize::from(view.ports.get(hop.port).map_or(u16::MAX, |p| p.mtu));
+fn mtu_check(hop: &Hop, m: &Meta, overhead: usize) -> Option<Verdict> {
+    let mtu = usize::from(hop.mtu);
     if usize::from(m.ip_len) + overhead <= mtu {
         return None;
     }
+    too_big(m, mtu, overhead)
+}
+
+/// The verdict of a packet over the MTU (out of line: rare).
+#[cold]
+#[inline(never)]
+fn too_big(m: &Meta, mtu: usize, overhead: usize) -> Option<Verdict> {
     Some(if m.df {
         Verdict::ToSlowPath(Exception::TooBig {
             mtu: mtu.saturating_sub(overhead) as u16,
@@ -250,8 +296,30 @@ fn mtu_check(view: &View<'_>, hop: &Hop, m: &Meta, overhead: usize) -> Option<Ve
 }
 
 /// Rewrites a client-to-backend packet for `t` and sends it by `hop`.
-#[inline]
+#[inline(always)]
 pub fn to_member<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    m: &Meta,
+    t: &Target,
+    hop: &Hop,
+    view: &View<'_>,
+) -> Verdict {
+    if !t.floating && matches!(m.proto, protocol::TCP | protocol::UDP) {
+        // The common case (NAT of TCP/UDP), kept small enough to inline into the burst loop.
+        if let Some(v) = mtu_check(hop, m, 0) {
+            return v;
+        }
+        let f = buf.data_mut();
+        nat_dst_and_ttl(f, m, t.addr, Some(t.port));
+        set_macs(f, hop);
+        return Verdict::Forward { port: hop.port };
+    }
+    to_member_other(buf, m, t, hop, view)
+}
+
+/// [`to_member`] for floating IP and protocols without ports.
+#[inline(never)]
+fn to_member_other<B: PacketBuf + ?Sized>(
     buf: &mut B,
     m: &Meta,
     t: &Target,
@@ -268,7 +336,7 @@ pub fn to_member<B: PacketBuf + ?Sized>(
         DsrEncapsulation::Ipip => IPIP_OVERHEAD,
         DsrEncapsulation::Gue => GUE_OVERHEAD,
     };
-    if let Some(v) = mtu_check(view, hop, m, overhead) {
+    if let Some(v) = mtu_check(hop, m, overhead) {
         return v;
     }
     let has_ports = matches!(m.proto, protocol::TCP | protocol::UDP);
@@ -364,7 +432,8 @@ pub fn reply_to_client<B: PacketBuf + ?Sized>(
     hop: &Hop,
     view: &View<'_>,
 ) -> Verdict {
-    if let Some(v) = mtu_check(view, hop, m, 0) {
+    let _ = view;
+    if let Some(v) = mtu_check(hop, m, 0) {
         return v;
     }
     let has_ports = matches!(m.proto, protocol::TCP | protocol::UDP);

@@ -28,6 +28,8 @@ pub struct Hop {
     pub dst_mac: MacAddr,
     /// The first 12 bytes of the Ethernet header (destination, then source), written in one copy.
     pub macs: [u8; 12],
+    /// IP MTU of the egress port.
+    pub mtu: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,20 +82,33 @@ impl HopCache {
     }
 
     /// The hop toward member `id` (computed on first use after a refresh).
-    #[inline]
-    pub fn member(&mut self, view: &View<'_>, id: MemberId) -> Result<Hop, DropReason> {
+    #[inline(always)]
+    pub fn member(&mut self, view: &View<'_>, id: MemberId) -> Result<&Hop, DropReason> {
         match self.members.get(id.index()) {
-            Some(Cached::Ok(h)) => Ok(*h),
+            Some(Cached::Ok(_)) => {}
+            Some(Cached::Err(e)) => return Err(*e),
+            _ => self.fill(view, id),
+        }
+        match self.members.get(id.index()) {
+            Some(Cached::Ok(h)) => Ok(h),
             Some(Cached::Err(e)) => Err(*e),
-            Some(Cached::Unknown) => {
-                let r = member_hop(view, id);
-                self.members[id.index()] = match r {
-                    Ok(h) => Cached::Ok(h),
-                    Err(e) => Cached::Err(e),
-                };
-                r
-            }
-            None => member_hop(view, id),
+            _ => Err(DropReason::NoRoute),
+        }
+    }
+
+    /// Computes the hop of `id` into the cache (refreshing a cache not yet sized for `view`).
+    #[cold]
+    #[inline(never)]
+    fn fill(&mut self, view: &View<'_>, id: MemberId) {
+        if id.index() >= self.members.len() {
+            // Not refreshed for this view yet (a refreshed cache covers every member id).
+            self.refresh(view);
+        }
+        if let Some(c) = self.members.get_mut(id.index()) {
+            *c = match member_hop(view, id) {
+                Ok(h) => Cached::Ok(h),
+                Err(e) => Cached::Err(e),
+            };
         }
     }
 }
@@ -135,5 +150,6 @@ fn resolve(view: &View<'_>, port: usize, next_hop: Ipv4Addr) -> Result<Hop, Drop
         src_mac: p.mac,
         dst_mac: mac,
         macs,
+        mtu: p.mtu,
     })
 }

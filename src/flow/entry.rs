@@ -174,9 +174,14 @@ impl FlowEntry {
 
     /// True when no packet was seen for more than the current timeout: `now - last_seen >
     /// timeout()` on the whole-second clock (see the module doc: never early, at most 1 s late).
-    #[inline]
+    #[inline(always)]
     pub fn is_expired(&self, now: u32) -> bool {
-        now.wrapping_sub(self.last_seen) > self.timeout()
+        let idle = now.wrapping_sub(self.last_seen);
+        // The common states first: their timeout is the idle timeout itself.
+        if matches!(self.state, FlowState::New | FlowState::Established) {
+            return idle > self.idle_timeout;
+        }
+        idle > self.timeout()
     }
 
     /// Refreshes the last-seen time.

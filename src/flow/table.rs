@@ -309,6 +309,21 @@ impl FlowTable {
         }
     }
 
+    /// The entry at `id` if the slot is occupied, without comparing keys: for a slot id that
+    /// [`lookup_burst`](Self::lookup_burst) returned when nothing was inserted since (an insert is
+    /// the only way another key gets into a slot; a removal empties it).
+    #[inline(always)]
+    pub fn occupied_mut(&mut self, id: SlotId) -> Option<&mut FlowEntry> {
+        let i = id.0 as usize;
+        let b = self.buckets.get_mut(i / WAYS)?;
+        let w = i % WAYS;
+        if b.sig[w] != 0 {
+            Some(&mut b.slots[w].entry)
+        } else {
+            None
+        }
+    }
+
     /// The key and entry at `id`, if the slot is occupied.
     #[inline]
     pub fn slot(&self, id: SlotId) -> Option<(&FlowKey, &FlowEntry)> {
@@ -598,6 +613,7 @@ mod tests {
                 Some(id) => {
                     assert_eq!(i % 2, 0);
                     assert_eq!(t.slot_mut(id, k).unwrap().rule_id, i as u32);
+                    assert_eq!(t.occupied_mut(id).unwrap().rule_id, i as u32);
                     assert_eq!(t.slot(id).unwrap().0, k);
                     // A different key at the same slot is refused.
                     assert!(t.slot_mut(id, &key(10_000)).is_none());
@@ -610,6 +626,8 @@ mod tests {
         assert!(t.remove_slot(id, &key(10_000)).is_none());
         assert_eq!(t.remove_slot(id, &keys[0]).map(|e| e.rule_id), Some(0));
         assert!(t.remove_slot(id, &keys[0]).is_none());
+        assert!(t.occupied_mut(id).is_none());
+        assert!(t.occupied_mut(SlotId(u32::MAX)).is_none());
         assert!(t.lookup(&keys[0], hashes[0]).is_none());
         assert_eq!(t.len(), 34);
     }
