@@ -36,7 +36,7 @@
 #   frames in the synflood-established point; default 25).
 
 DP_SOCKDIR=""
-DP_MEMIF=${DP_MEMIF:-copy}
+DP_MEMIF=${DP_MEMIF:-zero-copy}
 DP_NS=""   # the DUT runs in its own network namespace (vipmux makes a kernel exception tap per interface)
 
 # dp_cleanup — remove the socket directory and the DUT namespace (the caller's trap calls this).
