@@ -24,9 +24,9 @@
 # then ns_per_packet * the nominal clock (cpu MHz of /proc/cpuinfo) and marked "derived".
 #
 # memif mode (DP_MEMIF): every DUT is the memif client with the same setting, so the comparison stays
-# fair. "copy" (the PMD's default): each side copies frames between its mbufs and the shared rings.
-# "zero-copy": the client's own mbufs are the ring buffers (zero-copy=yes; the generator, the server,
-# still copies), which is how a memif client in production (VPP, a container) runs. Every zero-copy
+# fair. "zero-copy" (default): the client's own mbufs are the ring buffers (zero-copy=yes; the
+# generator, the server, still copies), which is how a memif client in production (VPP, a container)
+# runs. "copy" (the PMD's own default): each side copies frames between its mbufs and the shared rings. Every zero-copy
 # client gets --socket-mem so its heap never grows after start: DPDK 22.11's memif maps its regions
 # inside a memory-segment walk and can deadlock against a concurrent heap expansion.
 #
