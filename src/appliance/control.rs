@@ -203,21 +203,21 @@ impl ApplianceControl {
             .map(|r| (r.name().to_string(), json!(slow.dropped(*r))))
             .collect();
         let workers: Vec<Value> = self
-            .shared
-            .workers
-            .iter()
+            .worker_runtime()
+            .into_iter()
+            .zip(&self.shared.workers)
             .enumerate()
-            .map(|(i, w)| {
-                let (polls, busy_polls, busy_ns) = w.runtime.read();
-                let rx = w.counters.lock().map(|c| c.rx).unwrap_or(0);
+            .map(|(i, (w, slot))| {
+                let rx = slot.counters.lock().map(|c| c.rx).unwrap_or(0);
+                let per = |n: u64, d: u64| if d > 0 { n as f64 / d as f64 } else { 0.0 };
                 json!({
                     "worker": i,
                     "received": rx,
-                    "polls": polls,
-                    "busy_polls": busy_polls,
-                    "busy_ns": busy_ns,
-                    "busy_ns_per_packet": if rx > 0 { busy_ns as f64 / rx as f64 } else { 0.0 },
-                    "packets_per_busy_poll": if busy_polls > 0 { rx as f64 / busy_polls as f64 } else { 0.0 },
+                    "polls": w.polls,
+                    "busy_polls": w.busy_polls,
+                    "busy_ns": w.busy_ns,
+                    "busy_ns_per_packet": per(w.busy_ns, rx),
+                    "packets_per_busy_poll": per(rx, w.busy_polls),
                 })
             })
             .collect();
@@ -288,22 +288,26 @@ impl ApplianceControl {
                 })
                 .collect(),
             snat: Vec::new(),
-            workers: self
-                .shared
-                .workers
-                .iter()
-                .enumerate()
-                .map(|(i, w)| {
-                    let (polls, busy_polls, busy_ns) = w.runtime.read();
-                    WorkerMetrics {
-                        worker: i.to_string(),
-                        polls,
-                        busy_polls,
-                        busy_ns,
-                    }
-                })
-                .collect(),
+            workers: self.worker_runtime(),
         }
+    }
+
+    /// Every worker's published poll-loop runtime.
+    fn worker_runtime(&self) -> Vec<WorkerMetrics> {
+        self.shared
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let (polls, busy_polls, busy_ns) = w.runtime.read();
+                WorkerMetrics {
+                    worker: i.to_string(),
+                    polls,
+                    busy_polls,
+                    busy_ns,
+                }
+            })
+            .collect()
     }
 
     fn diagnose_report(&self) -> DiagnoseReport {
