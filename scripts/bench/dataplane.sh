@@ -230,6 +230,11 @@ dp_point() {
   [ "$dut" = vipmux ] && b1=$(dp_vipmux_runtime "$DP_SOCKDIR/$tag.ctl")
   [ "$dut" = ovs ] && "${octl[@]}" dpif-netdev/pmd-stats-show >"$DP_SOCKDIR/$tag-ovs/pmd-stats.txt" 2>&1
   wait "$gen" 2>/dev/null || true
+  if [ "$dut" = testpmd ]; then
+    # testpmd prints its cycle totals while it shuts down: give it time before dp_stop's SIGKILL.
+    kill -INT "$dutpid" 2>/dev/null || true
+    for i in $(seq 1 200); do kill -0 "$dutpid" 2>/dev/null || break; sleep 0.05; done
+  fi
   dp_stop "$base"
   local busy
   busy=$(dp_busy_cycles "$dut" "$tag" "${DP_MHZ:-0}" "$b0" "$b1")
@@ -316,7 +321,9 @@ run_dataplane() {
     for r in $(seq 1 "$repeat"); do
       line=$(dp_point "$dut" "$pmode" "$flows" "$secs" "${pgargs[@]}")
       log "dataplane $dut $mode $flows flows run $r: ${line:-failed} (tx rx Mpps, loss %, errors, on-CPU ns/pkt, DUT CPU share; flood split: est tx rx Mpps, est loss %, est errors, SYN rx Mpps; DUT busy cycles/pkt)"
-      [ -n "$line" ] && all+="$line"$'\n'
+      # A run that got nothing back (the DUT never forwarded: link or ARP never came up) is a
+      # failed run, not a zero to take the median of.
+      if [ -n "$line" ] && awk '{ exit !($2 > 0) }' <<<"$line"; then all+="$line"$'\n'; fi
     done
     n=$(grep -c . <<<"$all" || true)
     if [ "$n" = 0 ]; then
