@@ -74,7 +74,7 @@ fn main() {
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
         .allowlist_function("rte_mempool_(free|avail_count|in_use_count|lookup)")
         .allowlist_function(
-            "rte_(thread_register|thread_unregister|strerror|socket_id|lcore_count)",
+            "rte_(thread_register|thread_unregister|strerror|socket_id|lcore_count|get_tsc_hz)",
         )
         .allowlist_function("vipmux_.*")
         .allowlist_var("VIPMUX_.*")

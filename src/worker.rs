@@ -28,14 +28,16 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::Cache;
 use crossbeam::channel::Receiver;
 
 use crate::appliance::state::{FlowListing, FlowRequest, Shared, COUNTER_PUBLISH_INTERVAL};
 use crate::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict, View};
-use crate::dpdk::{signal, Burst, DpdkThread, Eal, Mbuf, Mempool, RxQueue, TxQueue, BURST_SIZE};
+use crate::dpdk::{
+    signal, Burst, DpdkThread, Eal, Mbuf, Mempool, RxQueue, TscClock, TxQueue, BURST_SIZE,
+};
 
 /// Time in which idle expiry visits every bucket of the flow table once (flows therefore expire
 /// at most this long after their timeout, on top of the whole-second flow clock).
@@ -201,11 +203,13 @@ impl Worker<'_> {
         let mut snapshots = Cache::new(&shared.snapshot);
         let mut neighbour_maps = Cache::new(&shared.neighbours);
         let slot = &shared.workers[self.id];
-        let start = Instant::now();
-        let mut next_publish = start;
+        // The loop's clock: the time-stamp counter (one instruction per read, no vDSO call).
+        let clock = TscClock::new(eal);
+        let publish_every = COUNTER_PUBLISH_INTERVAL.as_nanos() as u64;
+        let mut next_publish = 0u64;
         let mut idle_rounds = 0u32;
         let (mut polls, mut busy_polls, mut busy_ns) = (0u64, 0u64, 0u64);
-        let mut last_busy_start: Option<Instant> = None;
+        let mut last_busy_start: Option<u64> = None;
         let mut tx_full = 0u64;
         let mut exc_drops = 0u64;
         shared.workers_running.fetch_add(1, Ordering::SeqCst);
@@ -215,11 +219,11 @@ impl Worker<'_> {
                 neighbours: neighbour_maps.load(),
                 ports: &shared.ports,
             };
-            let instant = Instant::now();
-            let now = instant.duration_since(start).as_secs() as u32;
+            let t_ns = clock.now_ns();
+            let now = (t_ns / 1_000_000_000) as u32;
             // A busy iteration lasts until the next one starts (no second clock read).
             if let Some(t) = last_busy_start.take() {
-                busy_ns += instant.duration_since(t).as_nanos() as u64;
+                busy_ns += t_ns.saturating_sub(t);
             }
             polls += 1;
             let mut busy = false;
@@ -257,7 +261,7 @@ impl Worker<'_> {
             }
             if busy {
                 busy_polls += 1;
-                last_busy_start = Some(instant);
+                last_busy_start = Some(t_ns);
             }
             if !slot.inject.is_empty() {
                 while let Some((m, port)) = slot.inject.pop() {
@@ -265,7 +269,7 @@ impl Worker<'_> {
                 }
                 tx_full += flush_all(&mut outs, &mut self.tx) as u64;
             }
-            let step = pacer.due(instant.duration_since(start));
+            let step = pacer.due(Duration::from_nanos(t_ns));
             if step > 0 || pipeline.pending_resets() > 0 {
                 let pool = self.pool;
                 let tx = &mut self.tx;
@@ -282,8 +286,8 @@ impl Worker<'_> {
                     tx_full += flush_all(&mut outs, &mut self.tx) as u64;
                 }
             }
-            if instant >= next_publish {
-                next_publish = instant + COUNTER_PUBLISH_INTERVAL;
+            if t_ns >= next_publish {
+                next_publish = t_ns + publish_every;
                 if let Ok(mut c) = slot.counters.try_lock() {
                     c.clone_from(pipeline.counters());
                 }

@@ -10,6 +10,7 @@
 //! - [`prefetch`](mod@prefetch): the safe cache-prefetch hint the packet path uses (`rte_prefetch0`).
 //! - [`simd`]: the SSE2 signature compare of the flow tables.
 //! - [`hugepage_hint`]: `madvise(MADV_HUGEPAGE)` for the large per-worker tables.
+//! - [`tsc`]: the time-stamp counter as the poll loops' clock.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment.
 
@@ -25,6 +26,7 @@ pub mod signal;
 pub mod simd;
 mod sys;
 mod thread;
+pub mod tsc;
 
 pub use eal::Eal;
 pub use error::{strerror, DpdkError};
@@ -37,3 +39,4 @@ pub use port::{
 pub use prefetch::{prefetch, prefetch_at, prefetch_index};
 pub use profile::{HugepageMode, HugepageStatus, MemoryPlan, Profile, ProfileError};
 pub use thread::{DpdkThread, Lcore};
+pub use tsc::TscClock;

@@ -13,6 +13,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_cycles.h>
 
 /* RSS hash types (function-like macros in rte_ethdev.h). */
 extern const uint64_t VIPMUX_ETH_RSS_IP;
