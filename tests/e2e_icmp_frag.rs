@@ -20,7 +20,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::appliance::check;
+use common::appliance::{check, start_or_panic};
 use common::{
     ns_exec, ns_exec_ok, scripts_dir, skip_unless_root, udp_from, wait_for, Appliance,
     ConfigBuilder, Topology,
@@ -186,6 +186,6 @@ fn fragments_dropped_df_too_big_answered_ping_answered() {
         return;
     }
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
-    let app = Appliance::start(&topo, &config().build(&topo)).expect("vipmux start");
+    let app = start_or_panic(&topo, &config());
     check(&app, scenario(&topo, &app));
 }

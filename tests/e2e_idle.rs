@@ -15,14 +15,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
 use common::appliance::check;
-use common::Topology;
 use common::{skip_unless_root, wait_for, wait_until, Appliance, BackendReply, ConfigBuilder};
+use common::{NsScript, Topology};
 
 /// The rule's idle timeout.
 const IDLE_SECS: u64 = 3;
@@ -76,66 +73,27 @@ if late:
         print("LATE_TIMEOUT", flush=True)
 "#;
 
-/// The Python client running in the client namespace, its stdout as a channel of lines.
-struct IdleClient {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
-}
+/// The idle client running in the client namespace.
+struct IdleClient(NsScript);
 
 impl IdleClient {
     fn start(ns: &str, to: &str, wait_secs: u64, late: bool) -> Result<IdleClient, String> {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, "python3", "-c", IDLE_CLIENT, to])
-            .arg(wait_secs.to_string())
-            .arg(if late { "late" } else { "" })
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("start the idle client: {e}"))?;
-        let stdin = child.stdin.take().ok_or("no stdin")?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(IdleClient {
-            child,
-            stdin,
-            lines,
-        })
+        let wait = wait_secs.to_string();
+        let late = if late { "late" } else { "" };
+        NsScript::start(ns, IDLE_CLIENT, &[to, &wait, late]).map(IdleClient)
     }
 
     /// The next line the client prints, waiting at most `timeout`.
     fn line(&self, timeout: Duration) -> Result<String, String> {
-        self.lines
-            .recv_timeout(timeout)
-            .map_err(|_| format!("the idle client printed nothing within {timeout:?}"))
+        self.0.line(timeout)
     }
 
     /// Lets the client send its late segment.
     fn go_late(&mut self) -> Result<(), String> {
-        writeln!(self.stdin).map_err(|e| format!("idle client gone: {e}"))?;
-        self.stdin
-            .flush()
-            .map_err(|e| format!("idle client gone: {e}"))
+        self.0.send_line("")
     }
 }
 
-impl Drop for IdleClient {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `READY <port> <whoami answer>` → (client port, answer).
 fn parse_ready(line: &str) -> Result<(u16, BackendReply), String> {
     let rest = line
         .strip_prefix("READY ")

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vipmux::control::{ControlClient, Request};
 
-use super::{ns_exec, spawn_in_ns, wait_for, wait_until, NsChild, Topology};
+use super::{ns_exec, spawn_in_ns, wait_for, wait_until, NsChild, NsScript, Topology};
 
 /// The vipmux binary built for this test run.
 pub const VIPMUX: &str = env!("CARGO_BIN_EXE_vipmux");
@@ -590,50 +590,16 @@ for line in sys.stdin:
 /// [`exchange`]: TcpSession::exchange
 #[derive(Debug)]
 pub struct TcpSession {
-    child: NsChild,
-    stdin: std::process::ChildStdin,
-    lines: std::sync::mpsc::Receiver<String>,
+    client: NsScript,
 }
 
 impl TcpSession {
     /// Connects from namespace `ns` to `to` (`IP:PORT`), from source address `src` if given;
     /// waits (bounded) for the connection to be established.
     pub fn connect(ns: &str, to: &str, src: Option<&str>) -> Result<TcpSession, String> {
-        use std::io::BufRead;
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                "python3",
-                "-c",
-                SESSION_CLIENT,
-                to,
-                src.unwrap_or(""),
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("start TCP session client: {e}"))?;
-        let stdin = child.stdin.take().ok_or("no stdin")?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let session = TcpSession {
-            child: NsChild { child },
-            stdin,
-            lines,
-        };
-        match session.lines.recv_timeout(Duration::from_secs(10)) {
-            Ok(l) if l == "CONNECTED" => Ok(session),
+        let client = NsScript::start(ns, SESSION_CLIENT, &[to, src.unwrap_or("")])?;
+        match client.line(Duration::from_secs(10)) {
+            Ok(l) if l == "CONNECTED" => Ok(TcpSession { client }),
             Ok(l) => Err(format!("TCP session to {to}: {l}")),
             Err(_) => Err(format!("TCP session to {to}: no connection within 10 s")),
         }
@@ -641,12 +607,8 @@ impl TcpSession {
 
     /// Sends `line` (a newline is added) and waits up to 5 s for the first reply line.
     pub fn exchange(&mut self, line: &str) -> Result<String, String> {
-        use std::io::Write;
-        writeln!(self.stdin, "{line}").map_err(|e| format!("session client gone: {e}"))?;
-        self.stdin
-            .flush()
-            .map_err(|e| format!("session client gone: {e}"))?;
-        match self.lines.recv_timeout(Duration::from_secs(5)) {
+        self.client.send_line(line)?;
+        match self.client.line(Duration::from_secs(5)) {
             Ok(l) if l.starts_with("ERR ") => Err(l),
             Ok(l) => Ok(l),
             Err(_) => Err(format!("no reply to {line:?} within 5 s")),
@@ -671,7 +633,7 @@ impl TcpSession {
 
     /// True while the client process runs (the connection has not failed).
     pub fn is_alive(&mut self) -> bool {
-        self.child.is_running()
+        self.client.is_running()
     }
 }
 

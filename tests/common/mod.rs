@@ -142,6 +142,65 @@ impl Drop for NsChild {
     }
 }
 
+/// A Python script run in a namespace, talked to by lines: its stdin is a pipe and every line it
+/// prints arrives on a channel (read by a helper thread); killed and reaped when dropped.
+#[derive(Debug)]
+pub struct NsScript {
+    child: NsChild,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl NsScript {
+    /// Runs `python3 -c script args...` in namespace `ns` (stderr goes to the test's output).
+    pub fn start(ns: &str, script: &str, args: &[&str]) -> Result<NsScript, String> {
+        use std::io::BufRead;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "python3", "-c", script])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("start a python client in {ns}: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(NsScript {
+            child: NsChild { child },
+            stdin,
+            lines,
+        })
+    }
+
+    /// The next line the script prints, waiting at most `timeout`.
+    pub fn line(&self, timeout: Duration) -> Result<String, String> {
+        self.lines
+            .recv_timeout(timeout)
+            .map_err(|_| format!("the client printed nothing within {timeout:?}"))
+    }
+
+    /// Writes `line` and a newline to the script's stdin.
+    pub fn send_line(&mut self, line: &str) -> Result<(), String> {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}").map_err(|e| format!("client gone: {e}"))?;
+        self.stdin.flush().map_err(|e| format!("client gone: {e}"))
+    }
+
+    /// True while the script runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.is_running()
+    }
+}
+
 /// Starts `cmd` in namespace `ns` with stdin closed and stdout/stderr appended to `log`.
 pub fn spawn_in_ns(ns: &str, cmd: &[&str], log: &std::path::Path) -> std::io::Result<NsChild> {
     let file = std::fs::OpenOptions::new()
