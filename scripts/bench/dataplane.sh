@@ -33,7 +33,8 @@
 # Environment: DP_FLOWS (quick "1000", full "1000 100000 1000000"), DP_SECS (quick 3, full 10),
 #   DP_REPEAT (quick 1, full 3), DP_DUTS (quick "testpmd vipmux", full "testpmd vipmux ovs"),
 #   DP_SYNFLOOD (1 = run the two flood points; default 1), DP_FLOOD_EST_SHARE (percent of established
-#   frames in the synflood-established point; default 25).
+#   frames in the synflood-established point; default 25), PKTGEN_BIN (the generator's binary, default
+#   VIPMUX_BIN: set it to compare two builds of the DUT against one generator).
 
 DP_SOCKDIR=""
 DP_MEMIF=${DP_MEMIF:-zero-copy}
@@ -160,7 +161,7 @@ dp_point() {
   # OVS connects two tx rings (main thread and PMD): the server must offer two.
   local gprof=memif-pktgen.toml
   [ "$dut" = ovs ] && gprof=memif-pktgen-2q.toml
-  RUST_LOG=warn "$VIPMUX_BIN" pktgen --profile "$ROOT/dpdk-config/$gprof" \
+  RUST_LOG=warn "${PKTGEN_BIN:-$VIPMUX_BIN}" pktgen --profile "$ROOT/dpdk-config/$gprof" \
     "--eal=--vdev=net_memif0,role=server,socket=$sock,id=0,socket-abstract=no" \
     --config "$cfg" --flows "$flows" --size 64 --duration "$secs" --mode "$mode" --expect "$expect" \
     "${extra[@]}" "${pgargs[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
