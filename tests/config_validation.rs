@@ -1,4 +1,4 @@
-//! One test per validation rule of SPEC section 2 (and the obvious ones), checking the message.
+//! One test per configuration validation rule, checking the message.
 
 use vipmux::config::{Config, ConfigErrors};
 

@@ -1,5 +1,5 @@
-//! Golden packets: for each rule kind and delivery mode, an input frame through the pipeline and the
-//! expected output, both built from named fields by the test's own frame builder (etherparse). The
+//! Golden packets: for each rule kind and delivery mode, an input frame through the pipeline and
+//! the expected output, both built from named fields by the test's own frame builder (etherparse). The
 //! output is read back layer by layer with an independent parser — Ethernet, the tunnel's outer
 //! IPv4/UDP/GUE, IPv4, TCP/UDP, every checksum — and then compared byte for byte. The member each
 //! flow must reach is a pinned literal (see [`pinned`]), never asked of the code under test. Plus

@@ -1,5 +1,5 @@
-//! Frames built from named fields, independently of vipmux's own packet code: headers are written by
-//! etherparse, so an input or an expected output never depends on the code under test.
+//! Frames built from named fields, independently of vipmux's own packet code: headers are written
+//! by etherparse, so an input or an expected output never depends on the code under test.
 //!
 //! ```ignore
 //! let syn = Frame::tcp().from(CLIENT, 40000).to(VIP_NAT, 80).flags(SYN).seq(1000);
