@@ -1,5 +1,5 @@
-//! The shipped examples: the SPEC's example validates and compiles; the broken one fails with
-//! precise messages; `vipmux check` exits accordingly.
+//! The shipped examples: the reference example (`examples/spec-example.toml`) validates and
+//! compiles; the broken one fails with precise messages; `vipmux check` exits accordingly.
 
 use std::process::Command;
 

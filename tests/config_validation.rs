@@ -1,45 +1,10 @@
-//! One test per validation rule of SPEC section 2 (and the obvious ones), checking the message.
+//! One test per configuration validation rule, checking the message.
 
 use vipmux::config::{Config, ConfigErrors};
 
 /// A small valid configuration the tests break one piece at a time.
-const BASE: &str = r#"
-[appliance]
-name = "t"
-
-[[interfaces]]
-name = "dc"
-port = "p0"
-address = "10.1.0.2/24"
-gateway = "10.1.0.1"
-
-[[frontends]]
-name = "fe"
-address = "10.1.0.100"
-interface = "dc"
-
-[[backend_pools]]
-name = "web"
-members = [
-  { name = "vm1", address = "10.1.0.11" },
-  { name = "vm2", address = "10.1.0.12" },
-]
-
-[[probes]]
-name = "hp"
-protocol = "http"
-port = 80
-request_path = "/health"
-
-[[load_balancing_rules]]
-name = "web"
-frontend = "fe"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web"
-probe = "hp"
-"#;
+/// (One header line, then `[appliance]` on line 2: the expected messages carry line numbers.)
+const BASE: &str = include_str!("fixtures/validation_base.toml");
 
 fn errors(text: &str) -> ConfigErrors {
     match Config::from_str(text, "t.toml") {

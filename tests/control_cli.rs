@@ -227,8 +227,15 @@ fn socket_from_config_file() {
     let dir = TempDir::new("cli-config");
     let (_s, sock) = serve(&dir, Appliance::new(0));
     let cfg = dir.0.join("vipmux.toml");
-    fs::write(&cfg, format!("[control]\nsocket = {sock:?}\nmetrics = \"127.0.0.1:0\"\n\n[[frontends]]\nname = \"x\"\n"))
-        .unwrap();
+    let mut doc = toml::Table::new();
+    let mut control = toml::Table::new();
+    control.insert("socket".into(), sock.clone().into());
+    control.insert("metrics".into(), "127.0.0.1:0".into());
+    doc.insert("control".into(), control.into());
+    let mut frontend = toml::Table::new();
+    frontend.insert("name".into(), "x".into());
+    doc.insert("frontends".into(), vec![toml::Value::from(frontend)].into());
+    fs::write(&cfg, toml::to_string(&doc).unwrap()).unwrap();
     let out = vipmux(&["status", "--config", cfg.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // --socket wins over the config.

@@ -178,7 +178,9 @@ fn flow_found_expired_on_lookup_is_treated_as_expired() {
 
 #[test]
 fn missing_flow_drop() {
-    let w = World::new(&CONFIG.replace("missing_flow = \"rehash\"", "missing_flow = \"drop\""));
+    let w = World::new(&config_with(|t| {
+        table(t, "appliance").insert("missing_flow".into(), "drop".into());
+    }));
     let mut p = pipeline();
     let (v, _) = run(
         &mut p,
@@ -285,10 +287,9 @@ fn all_members_down() {
 
 #[test]
 fn all_members_down_with_no_healthy_backends_all() {
-    let mut w = World::new(&CONFIG.replace(
-        "no_healthy_backends = \"drop\"",
-        "no_healthy_backends = \"all\"",
-    ));
+    let mut w = World::new(&config_with(|t| {
+        table(t, "appliance").insert("no_healthy_backends".into(), "all".into());
+    }));
     let mut p = pipeline();
     for a in [VM1, VM2, VM3] {
         w.set_health(a, ProbeState::Down);
@@ -408,9 +409,18 @@ fn frame_with<'a>(f: impl FnOnce(&mut FrameSpec<'a>)) -> Vec<u8> {
 
 #[test]
 fn every_drop_and_exception_has_its_counter() {
-    let mut w = World::new(&format!(
-        "{CONFIG}\n[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"nat\"]\nbackend_pool = \"web\"\nprotocol = \"all\"\n"
-    ));
+    let mut w = World::new(&config_with(|t| {
+        let egress: toml::Table = toml::toml! {
+            name = "egress"
+            frontends = ["nat"]
+            backend_pool = "web"
+            protocol = "all"
+        };
+        t.insert(
+            "outbound_rules".into(),
+            vec![toml::Value::from(egress)].into(),
+        );
+    }));
     let mut p = pipeline();
     let expect =
         |p: &mut Pipeline, w: &World, frame: &[u8], v: Verdict, reason: Option<DropReason>| {
@@ -574,30 +584,7 @@ fn every_drop_and_exception_has_its_counter() {
 
 #[test]
 fn no_route_without_gateway() {
-    let w = World::new(
-        r#"
-[[interfaces]]
-name = "dc"
-port = "p0"
-address = "10.1.0.2/24"
-
-[[frontends]]
-name = "nat"
-address = "10.1.0.100"
-
-[[backend_pools]]
-name = "web"
-members = [ { name = "vm1", address = "10.1.0.11" } ]
-
-[[load_balancing_rules]]
-name = "web"
-frontend = "nat"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web"
-"#,
-    );
+    let w = World::new(include_str!("fixtures/dataplane_no_gateway.toml"));
     let mut p = pipeline();
     // A NAT reply toward a client that is neither on-link nor reachable by a gateway.
     let (v, _) = run(

@@ -7,6 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod dpdk_profiles;
+
 use vipmux::dpdk::{Burst, Eal, HugepageStatus, Mempool, Port, PortConfig, Profile, QueueId};
 
 const FRAMES: u32 = 200;
@@ -131,13 +133,7 @@ fn line(out: &mut BufReader<ChildStdout>) -> String {
 #[test]
 fn af_packet_frames_cross_both_ways() {
     let mut topo = Topology::new();
-    let mode = std::env::var("VIPMUX_TEST_HUGEPAGES").unwrap_or_else(|_| "auto".into());
-    let text = format!(
-        "hugepages = {mode:?}\ncores = [0]\n[eal]\nargs = [\"--no-pci\", \"--log-level=*:warning\"]\n\
-         [mempool]\nmbufs = 4095\n[[ports]]\nname = \"net_af_packet0\"\n\
-         vdev = \"net_af_packet0,iface={}\"\nrx_descriptors = 512\ntx_descriptors = 512\n",
-        topo.host_if
-    );
+    let text = dpdk_profiles::af_packet(&dpdk_profiles::hugepages_mode(), &topo.host_if);
     let profile = Profile::parse(&text, "tests/dpdk_af_packet.rs").expect("profile");
     let plan = profile
         .eal_plan(&[], HugepageStatus::detect(), std::process::id())

@@ -21,7 +21,8 @@ fn repo(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A checker for the load-balancing rule of the SPEC example (10.1.0.100:80 -> web:8080).
+/// A checker for the load-balancing rule of `examples/spec-example.toml`
+/// (10.1.0.100:80 -> web:8080).
 fn spec_checker(flows: u32) -> Checker {
     let cfg = Config::load(repo("examples/spec-example.toml")).expect("config");
     let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));

@@ -2,34 +2,16 @@
 //! checked; `Mbuf` edits (prepend/append/adj/trim) on real mbufs. Runs as root, with or without
 //! hugepages (the profile's `auto` mode picks).
 
+mod dpdk_profiles;
+
 use vipmux::dpdk::{Burst, Eal, HugepageStatus, Mbuf, Mempool, Port, PortConfig, Profile, QueueId};
 
-/// The profile, with `hugepages` from VIPMUX_TEST_HUGEPAGES (auto | on | off; default auto).
-fn profile_text() -> String {
-    let mode = std::env::var("VIPMUX_TEST_HUGEPAGES").unwrap_or_else(|_| "auto".into());
-    format!("hugepages = {mode:?}\n{PROFILE}")
-}
-
-const PROFILE: &str = r#"
-cores = [0]
-[eal]
-args = ["--no-pci", "--log-level=*:warning"]
-[mempool]
-mbufs = 4095
-[[ports]]
-name = "net_ring0"
-vdev = "net_ring0"
-rx_descriptors = 512
-tx_descriptors = 512
-[[ports]]
-name = "net_ring1"
-vdev = "net_ring1"
-rx_descriptors = 512
-tx_descriptors = 512
-"#;
-
 fn eal() -> &'static Eal {
-    let profile = Profile::parse(&profile_text(), "tests/dpdk_ring.rs").expect("profile");
+    let profile = Profile::parse(
+        &dpdk_profiles::ring_pair(&dpdk_profiles::hugepages_mode()),
+        "tests/dpdk_ring.rs",
+    )
+    .expect("profile");
     let plan = profile
         .eal_plan(&[], HugepageStatus::detect(), std::process::id())
         .expect("plan");

@@ -1,4 +1,4 @@
-//! Crafted and malformed frames at the MUX (SPEC 3.1): vipmux in the one-arm topology with HTTP on
+//! Crafted and malformed frames at the MUX: vipmux in the one-arm topology with HTTP on
 //! the VIP; `scripts/netns/crafted.py` (scapy, Debian's python3-scapy under `/usr/bin/python3`)
 //! sends each kind of frame from the router's LAN interface straight to the MUX's MAC: short
 //! frames, bad IHL, bad version, total length beyond the frame, IP options, bad TCP data offsets,

@@ -1,4 +1,4 @@
-//! End to end, `load_distribution = "source_ip"` (SPEC 3.3, 2-tuple): the one-arm topology with
+//! End to end, `load_distribution = "source_ip"` (the 2-tuple hash): the one-arm topology with
 //! eight client addresses (10.9.0.10 and 10.9.0.11..17 added to the client namespace). 50 HTTP
 //! connections from one address all land on one backend; every address sticks to one backend
 //! across its connections, and the addresses together use more than one backend. A second rule on

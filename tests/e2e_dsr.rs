@@ -1,4 +1,4 @@
-//! End to end, Floating IP with MAC rewrite (SPEC 3.5, `dsr_encapsulation = "none"`): the one-arm
+//! End to end, Floating IP with MAC rewrite (`dsr_encapsulation = "none"`): the one-arm
 //! topology with `--return dsr` (backends hold the VIP on `lo`, default route via the router).
 //! HTTP and UDP through the VIP succeed; the backends see the VIP as destination (the servers'
 //! `dst=` field) and the client as source; and the replies reach the router straight from the

@@ -1,4 +1,4 @@
-//! End to end, probe failover (SPEC 3.8, 4): the one-arm topology; a TCP rule and a UDP rule on the
+//! End to end, probe failover: the one-arm topology; a TCP rule and a UDP rule on the
 //! echo port 7000 whose probe is a TCP handshake on port 80, so stopping a backend's HTTP server
 //! marks it down while its echo servers keep running. Before the failover, long-lived TCP
 //! connections through the VIP are opened until one reaches b2, and a UDP source port whose flow

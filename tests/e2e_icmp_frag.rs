@@ -1,4 +1,4 @@
-//! Fragments, oversize packets and ICMP end to end (SPEC 3.2, 4): vipmux in the one-arm topology
+//! Fragments, oversize packets and ICMP end to end: vipmux in the one-arm topology
 //! with a NAT UDP rule (VIP:7000 → the backends' UDP echo on 7000) and a floating-IP UDP rule
 //! delivered by IPv4-in-IPv4 (VIP:7001, pool with `dsr_encapsulation = "ipip"`).
 //!

@@ -1,4 +1,4 @@
-//! Idle timeout end to end (SPEC 3.6, 3.7): vipmux in the one-arm topology, a real kernel TCP
+//! Idle timeout end to end: vipmux in the one-arm topology, a real kernel TCP
 //! connection from the client through the VIP to a backend's echo server (port 7000), with a rule
 //! whose idle timeout is 3 s (`idle_timeout_seconds`, the vipmux extension).
 //!
@@ -156,7 +156,7 @@ fn reset_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
         ));
     }
     // Never before the idle timeout (the MUX's last packet of the flow comes after the client's
-    // clock started; 50 ms absorbs rounding), and within the SPEC's timeout + 1 s, plus 1 s of
+    // clock started; 50 ms absorbs rounding), and within the documented timeout + 1 s, plus 1 s of
     // margin for a loaded machine.
     let lo = IDLE_SECS as f64 - 0.05;
     let hi = IDLE_SECS as f64 + 2.0;

@@ -1,8 +1,8 @@
-//! End to end, inbound NAT (SPEC 3.5): the one-arm topology. A single-member rule maps frontend
+//! End to end, inbound NAT: the one-arm topology. A single-member rule maps frontend
 //! port 50001 to b2's echo port only; a port-range rule maps 50100..=50102 to port 80 of the pool's
 //! members, one frontend port per member. The mapping `vipmux status --json` shows (`nat_mappings`)
 //! must match which backend answers on each port; a port outside every rule gets no answer and is
-//! counted as `no_rule`. After a reload removing b1, b2 and b3 keep their slots (SPEC 3.5) and b1's
+//! counted as `no_rule`. After a reload removing b1, b2 and b3 keep their slots and b1's
 //! port stops answering. Needs root; skipped otherwise.
 
 mod common;

@@ -1,4 +1,4 @@
-//! End to end, hitless reload (SPEC 2, "Reload"): the one-arm topology with four backends, b4 not
+//! End to end, hitless reload: the one-arm topology with four backends, b4 not
 //! in the first configuration. Long-lived TCP echo connections are opened through the VIP; then a
 //! reload adds b4 to the pool, changes the echo rule's idle timeout and adds a second rule (HTTP on
 //! port 80). Every established connection keeps exchanging data on the same socket with the same

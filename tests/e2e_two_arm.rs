@@ -1,4 +1,4 @@
-//! End to end on the two-arm topology (SPEC 1.2): vipmux with two `net_af_packet` ports, the
+//! End to end on the two-arm topology: vipmux with two `net_af_packet` ports, the
 //! client side (VIP 10.9.0.100 on-link, answered by the MUX's ARP) and the backend LAN. HTTP and UDP
 //! through the VIP reach every backend, which see the client's own address, and the replies come
 //! back through the MUX. Also exercises the harness's two-arm configuration. Needs root; skipped

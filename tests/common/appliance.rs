@@ -13,7 +13,6 @@
 //! Every wait is a bounded poll for a condition. Dropping an [`Appliance`] sends SIGTERM, waits
 //! (bounded) and then SIGKILLs; the topology guard then tears the namespaces down.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -35,16 +34,28 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long `Drop`/`stop` wait after SIGTERM before SIGKILL.
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Builds a vipmux configuration: the fixed `[appliance]`, `[dataplane]`, `[control]` and
-/// `[[interfaces]]` parts for a topology, plus frontends, pools, probes and rules given as TOML
-/// fragments (or through the helpers, which write such fragments).
+/// Builds a vipmux configuration as a TOML document: the fixed `[appliance]`, `[dataplane]`,
+/// `[control]` and `[[interfaces]]` parts for a topology, plus frontends, pools, probes and rules
+/// added through the helpers (or as TOML fragments), serialized by the `toml` crate.
 #[derive(Debug, Clone)]
 pub struct ConfigBuilder {
     two_arm: bool,
-    appliance_extra: String,
+    appliance_extra: toml::Table,
     profile: Option<PathBuf>,
-    body: String,
+    /// Entries of the arrays of tables (`backend_pools`, `probes`, ...), in the order added.
+    body: Vec<(String, toml::Table)>,
     frontend_written: bool,
+}
+
+/// Parses a TOML fragment of key/value lines (e.g. `dsr_encapsulation = "none"`).
+fn fragment(text: &str) -> toml::Table {
+    text.parse()
+        .unwrap_or_else(|e| panic!("not a TOML fragment: {text:?}: {e}"))
+}
+
+/// A table of `(key, value)` pairs.
+fn table<const N: usize>(pairs: [(&str, toml::Value); N]) -> toml::Table {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 impl ConfigBuilder {
@@ -63,9 +74,9 @@ impl ConfigBuilder {
     fn new(two_arm: bool) -> Self {
         ConfigBuilder {
             two_arm,
-            appliance_extra: String::new(),
+            appliance_extra: toml::Table::new(),
             profile: None,
-            body: String::new(),
+            body: Vec::new(),
             frontend_written: false,
         }
     }
@@ -78,52 +89,72 @@ impl ConfigBuilder {
         self
     }
 
-    /// Extra lines for the `[appliance]` table (e.g. `missing_flow = "drop"`).
+    /// Extra keys for the `[appliance]` table, as TOML (e.g. `missing_flow = "drop"`).
     pub fn appliance(mut self, lines: &str) -> Self {
-        self.appliance_extra.push_str(lines);
-        self.appliance_extra.push('\n');
+        self.appliance_extra.extend(fragment(lines));
         self
     }
 
-    /// Appends a raw TOML fragment (frontends, pools, probes, rules, ...).
+    /// Adds a TOML fragment of arrays of tables (`[[frontends]]`, `[[backend_pools]]`, ...).
     pub fn raw(mut self, toml: &str) -> Self {
-        self.body.push_str(toml);
-        self.body.push('\n');
+        for (key, value) in fragment(toml) {
+            let toml::Value::Array(entries) = value else {
+                panic!("raw fragment: `{key}` is not an array of tables");
+            };
+            for e in entries {
+                let toml::Value::Table(t) = e else {
+                    panic!("raw fragment: an entry of `{key}` is not a table");
+                };
+                self = self.entry(&key, t);
+            }
+        }
+        self
+    }
+
+    /// Appends one entry to the array of tables `array`.
+    fn entry(mut self, array: &str, t: toml::Table) -> Self {
+        self.body.push((array.to_owned(), t));
         self
     }
 
     /// A `[[backend_pools]]` named `name` of the topology's backends `roles` (`b1`, ...), each a
-    /// member of the same name; `extra` goes into the table (e.g. `dsr_encapsulation = "none"`).
+    /// member of the same name; `extra` is TOML for the table (e.g. `dsr_encapsulation = "none"`).
     pub fn pool(self, name: &str, roles: &[&str], extra: &str) -> Self {
-        let mut t = format!("[[backend_pools]]\nname = \"{name}\"\n{extra}\nmembers = [\n");
-        for r in roles {
-            let _ = writeln!(
-                t,
-                "  {{ name = \"{r}\", address = \"{}\" }},",
-                backend_ip(r)
-            );
-        }
-        t.push_str("]\n");
-        self.raw(&t)
+        let members: Vec<toml::Value> = roles
+            .iter()
+            .map(|r| table([("name", (*r).into()), ("address", backend_ip(r).into())]).into())
+            .collect();
+        let mut t = table([("name", name.into()), ("members", members.into())]);
+        t.extend(fragment(extra));
+        self.entry("backend_pools", t)
     }
 
     /// An HTTP probe `GET /health` on `port`.
     pub fn probe_http(self, name: &str, port: u16, interval: u32, threshold: u32) -> Self {
-        let t = format!(
-            "[[probes]]\nname = \"{name}\"\nprotocol = \"http\"\nport = {port}\nrequest_path = \"/health\"\ninterval_seconds = {interval}\nprobe_threshold = {threshold}\n"
-        );
-        self.raw(&t)
+        let t = table([
+            ("name", name.into()),
+            ("protocol", "http".into()),
+            ("port", i64::from(port).into()),
+            ("request_path", "/health".into()),
+            ("interval_seconds", i64::from(interval).into()),
+            ("probe_threshold", i64::from(threshold).into()),
+        ]);
+        self.entry("probes", t)
     }
 
     /// A TCP (handshake) probe on `port`.
     pub fn probe_tcp(self, name: &str, port: u16, interval: u32, threshold: u32) -> Self {
-        let t = format!(
-            "[[probes]]\nname = \"{name}\"\nprotocol = \"tcp\"\nport = {port}\ninterval_seconds = {interval}\nprobe_threshold = {threshold}\n"
-        );
-        self.raw(&t)
+        let t = table([
+            ("name", name.into()),
+            ("protocol", "tcp".into()),
+            ("port", i64::from(port).into()),
+            ("interval_seconds", i64::from(interval).into()),
+            ("probe_threshold", i64::from(threshold).into()),
+        ]);
+        self.entry("probes", t)
     }
 
-    /// A `[[load_balancing_rules]]` on frontend `fe`; `extra` lines go into the table
+    /// A `[[load_balancing_rules]]` on frontend `fe`; `extra` is TOML for the table
     /// (e.g. `load_distribution = "source_ip"`).
     #[allow(clippy::too_many_arguments)]
     pub fn lb_rule(
@@ -136,13 +167,19 @@ impl ConfigBuilder {
         probe: Option<&str>,
         extra: &str,
     ) -> Self {
-        let probe = probe
-            .map(|p| format!("probe = \"{p}\"\n"))
-            .unwrap_or_default();
-        let t = format!(
-            "[[load_balancing_rules]]\nname = \"{name}\"\nfrontend = \"fe\"\nprotocol = \"{protocol}\"\nfrontend_port = {frontend_port}\nbackend_port = {backend_port}\nbackend_pool = \"{pool}\"\n{probe}{extra}\n"
-        );
-        self.raw(&t)
+        let mut t = table([
+            ("name", name.into()),
+            ("frontend", "fe".into()),
+            ("protocol", protocol.into()),
+            ("frontend_port", i64::from(frontend_port).into()),
+            ("backend_port", i64::from(backend_port).into()),
+            ("backend_pool", pool.into()),
+        ]);
+        if let Some(p) = probe {
+            t.insert("probe".into(), p.into());
+        }
+        t.extend(fragment(extra));
+        self.entry("load_balancing_rules", t)
     }
 
     /// An `[[inbound_nat_rules]]` on frontend `fe` to one member of `pool`.
@@ -155,10 +192,18 @@ impl ConfigBuilder {
         member: &str,
         backend_port: u16,
     ) -> Self {
-        let t = format!(
-            "[[inbound_nat_rules]]\nname = \"{name}\"\nfrontend = \"fe\"\nprotocol = \"{protocol}\"\nfrontend_port = {frontend_port}\ntarget = {{ pool = \"{pool}\", member = \"{member}\" }}\nbackend_port = {backend_port}\n"
-        );
-        self.raw(&t)
+        let t = table([
+            ("name", name.into()),
+            ("frontend", "fe".into()),
+            ("protocol", protocol.into()),
+            ("frontend_port", i64::from(frontend_port).into()),
+            (
+                "target",
+                table([("pool", pool.into()), ("member", member.into())]).into(),
+            ),
+            ("backend_port", i64::from(backend_port).into()),
+        ]);
+        self.entry("inbound_nat_rules", t)
     }
 
     /// A port-range `[[inbound_nat_rules]]` on frontend `fe` over `pool`.
@@ -171,10 +216,16 @@ impl ConfigBuilder {
         pool: &str,
         backend_port: u16,
     ) -> Self {
-        let t = format!(
-            "[[inbound_nat_rules]]\nname = \"{name}\"\nfrontend = \"fe\"\nprotocol = \"{protocol}\"\nfrontend_port_range_start = {start}\nfrontend_port_range_end = {end}\nbackend_pool = \"{pool}\"\nbackend_port = {backend_port}\n"
-        );
-        self.raw(&t)
+        let t = table([
+            ("name", name.into()),
+            ("frontend", "fe".into()),
+            ("protocol", protocol.into()),
+            ("frontend_port_range_start", i64::from(start).into()),
+            ("frontend_port_range_end", i64::from(end).into()),
+            ("backend_pool", pool.into()),
+            ("backend_port", i64::from(backend_port).into()),
+        ]);
+        self.entry("inbound_nat_rules", t)
     }
 
     /// Leave out the default frontend `fe` (the fragments then define their own frontends).
@@ -190,36 +241,80 @@ impl ConfigBuilder {
 
     /// The configuration text with the control socket at `socket`.
     pub fn build_with_socket(&self, socket: &Path) -> String {
-        let profile = self
-            .profile
-            .as_ref()
-            .map(|p| format!("dpdk_profile = \"{}\"\n", p.display()))
-            .unwrap_or_default();
-        let mut t = format!(
-            "[appliance]\nname = \"e2e\"\n{extra}\n[dataplane]\n{profile}workers = 1\nflow_table_capacity = 65536\n\n[control]\nsocket = \"{socket}\"\nmetrics = \"{METRICS_ADDR}\"\n\n",
-            extra = self.appliance_extra,
-            socket = socket.display(),
-        );
-        let vip = if self.two_arm {
-            t.push_str(
-                "[[interfaces]]\nname = \"client\"\nport = \"net_af_packet0\"\naddress = \"10.9.0.2/24\"\n\n[[interfaces]]\nname = \"dc\"\nport = \"net_af_packet1\"\naddress = \"10.1.0.2/24\"\n\n",
-            );
-            ("10.9.0.100", "client")
-        } else {
-            t.push_str(
-                "[[interfaces]]\nname = \"dc\"\nport = \"net_af_packet0\"\naddress = \"10.1.0.2/24\"\ngateway = \"10.1.0.1\"\n\n",
-            );
-            ("10.1.0.100", "dc")
-        };
-        if !self.frontend_written {
-            let _ = write!(
-                t,
-                "[[frontends]]\nname = \"fe\"\naddress = \"{}\"\ninterface = \"{}\"\n\n",
-                vip.0, vip.1
-            );
+        toml::to_string(&self.document(socket)).expect("serialize the configuration")
+    }
+
+    /// The configuration document with the control socket at `socket`.
+    pub fn document(&self, socket: &Path) -> toml::Table {
+        let mut appliance = table([("name", "e2e".into())]);
+        appliance.extend(self.appliance_extra.clone());
+        let mut dataplane = toml::Table::new();
+        if let Some(p) = &self.profile {
+            dataplane.insert("dpdk_profile".into(), p.display().to_string().into());
         }
-        t.push_str(&self.body);
-        t
+        dataplane.insert("workers".into(), 1.into());
+        dataplane.insert("flow_table_capacity".into(), 65536.into());
+        let control = table([
+            ("socket", socket.display().to_string().into()),
+            ("metrics", METRICS_ADDR.into()),
+        ]);
+        let mut doc = table([
+            ("appliance", appliance.into()),
+            ("dataplane", dataplane.into()),
+            ("control", control.into()),
+        ]);
+        let mut arrays: Vec<(String, toml::Table)> = self.interfaces();
+        if !self.frontend_written {
+            let (vip, interface) = if self.two_arm {
+                ("10.9.0.100", "client")
+            } else {
+                ("10.1.0.100", "dc")
+            };
+            let fe = table([
+                ("name", "fe".into()),
+                ("address", vip.into()),
+                ("interface", interface.into()),
+            ]);
+            arrays.push(("frontends".into(), fe));
+        }
+        arrays.extend(self.body.iter().cloned());
+        for (array, t) in arrays {
+            let entries = doc
+                .entry(array)
+                .or_insert_with(|| toml::Value::Array(Vec::new()));
+            entries
+                .as_array_mut()
+                .expect("an array of tables")
+                .push(t.into());
+        }
+        doc
+    }
+
+    /// The `[[interfaces]]` of the topology.
+    fn interfaces(&self) -> Vec<(String, toml::Table)> {
+        let iface = |name: &str, port: &str, address: &str| {
+            table([
+                ("name", name.into()),
+                ("port", port.into()),
+                ("address", address.into()),
+            ])
+        };
+        if self.two_arm {
+            vec![
+                (
+                    "interfaces".into(),
+                    iface("client", "net_af_packet0", "10.9.0.2/24"),
+                ),
+                (
+                    "interfaces".into(),
+                    iface("dc", "net_af_packet1", "10.1.0.2/24"),
+                ),
+            ]
+        } else {
+            let mut dc = iface("dc", "net_af_packet0", "10.1.0.2/24");
+            dc.insert("gateway".into(), "10.1.0.1".into());
+            vec![("interfaces".into(), dc)]
+        }
     }
 }
 

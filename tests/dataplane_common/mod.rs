@@ -1,6 +1,16 @@
-//! Shared fixtures of the dataplane integration tests: a configuration with every rule kind, a
-//! published neighbour map, the port table, frame builders and etherparse cross-checks.
+//! Shared fixtures of the dataplane integration tests: a configuration with every rule kind
+//! (`tests/fixtures/dataplane_every_rule.toml`), a published neighbour map, the port table, frame
+//! builders ([`frame`]: named fields, written by etherparse) and the independent read-back of an
+//! output frame ([`layers`]).
 #![allow(dead_code)]
+
+pub mod frame;
+pub mod layers;
+
+#[allow(unused_imports)]
+pub use frame::{flags, Frame, Tunnel};
+#[allow(unused_imports)]
+pub use layers::assert_frame;
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -41,182 +51,23 @@ pub fn mac_of(ip: Ipv4Addr) -> MacAddr {
     MacAddr([0x02, 0, 0, 0, 0, ip.octets()[3]])
 }
 
-pub const CONFIG: &str = r#"
-[appliance]
-name = "t"
-hash_seed = 0x5eedcafe
-missing_flow = "rehash"
-no_healthy_backends = "drop"
+/// The standard configuration: every rule kind and delivery mode (see the fixture's header).
+pub const CONFIG: &str = include_str!("../fixtures/dataplane_every_rule.toml");
 
-[[interfaces]]
-name = "dc"
-port = "p0"
-address = "10.1.0.2/24"
-gateway = "10.1.0.1"
+/// The standard configuration edited as a TOML document (e.g. one `[appliance]` key changed, a
+/// table appended), serialized back to text.
+pub fn config_with(edit: impl FnOnce(&mut toml::Table)) -> String {
+    let mut t: toml::Table = CONFIG.parse().expect("the standard configuration is TOML");
+    edit(&mut t);
+    toml::to_string(&t).expect("serialize the configuration")
+}
 
-[[frontends]]
-name = "nat"
-address = "10.1.0.100"
-interface = "dc"
-
-[[frontends]]
-name = "float"
-address = "10.1.0.101"
-interface = "dc"
-
-[[frontends]]
-name = "ipip"
-address = "10.1.0.102"
-
-[[frontends]]
-name = "gue"
-address = "10.1.0.103"
-
-[[frontends]]
-name = "ha"
-address = "10.1.0.104"
-
-[[frontends]]
-name = "sip"
-address = "10.1.0.105"
-
-[[frontends]]
-name = "sipp"
-address = "10.1.0.106"
-
-[[frontends]]
-name = "rst"
-address = "10.1.0.107"
-
-[[backend_pools]]
-name = "web"
-members = [
-  { name = "vm1", address = "10.1.0.11" },
-  { name = "vm2", address = "10.1.0.12" },
-  { name = "vm3", address = "10.1.0.13" },
-]
-
-[[backend_pools]]
-name = "fw"
-members = [ { name = "fw1", address = "10.1.0.21" } ]
-
-[[backend_pools]]
-name = "tun"
-dsr_encapsulation = "ipip"
-members = [ { name = "t1", address = "10.9.0.31" } ]
-
-[[backend_pools]]
-name = "guep"
-dsr_encapsulation = "gue"
-gue_port = 6081
-members = [ { name = "g1", address = "10.9.0.41" } ]
-
-[[probes]]
-name = "p"
-protocol = "tcp"
-port = 8080
-
-[[load_balancing_rules]]
-name = "web"
-frontend = "nat"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web"
-probe = "p"
-idle_timeout_seconds = 60
-
-[[load_balancing_rules]]
-name = "dns"
-frontend = "nat"
-protocol = "udp"
-frontend_port = 53
-backend_port = 5353
-backend_pool = "web"
-probe = "p"
-idle_timeout_seconds = 30
-
-[[load_balancing_rules]]
-name = "float"
-frontend = "float"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web"
-enable_floating_ip = true
-probe = "p"
-
-[[load_balancing_rules]]
-name = "ipip"
-frontend = "ipip"
-protocol = "tcp"
-frontend_port = 443
-backend_port = 443
-backend_pool = "tun"
-enable_floating_ip = true
-
-[[load_balancing_rules]]
-name = "gue"
-frontend = "gue"
-protocol = "all"
-frontend_port = 443
-backend_port = 443
-backend_pool = "guep"
-enable_floating_ip = true
-
-[[load_balancing_rules]]
-name = "ha"
-frontend = "ha"
-protocol = "all"
-frontend_port = 0
-backend_port = 0
-backend_pool = "fw"
-
-[[load_balancing_rules]]
-name = "sip"
-frontend = "sip"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8081
-backend_pool = "web"
-load_distribution = "source_ip"
-
-[[load_balancing_rules]]
-name = "sipp"
-frontend = "sipp"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8082
-backend_pool = "web"
-load_distribution = "source_ip_protocol"
-
-[[load_balancing_rules]]
-name = "rst"
-frontend = "rst"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8083
-backend_pool = "web"
-idle_timeout_seconds = 120
-enable_tcp_reset = true
-
-[[inbound_nat_rules]]
-name = "rdp"
-frontend = "nat"
-protocol = "tcp"
-frontend_port = 50001
-target = { pool = "web", member = "vm1" }
-backend_port = 3389
-
-[[inbound_nat_rules]]
-name = "ssh"
-frontend = "nat"
-protocol = "tcp"
-frontend_port_range_start = 50100
-frontend_port_range_end = 50199
-backend_pool = "web"
-backend_port = 22
-"#;
+/// The table `name` of a configuration document (e.g. `appliance`).
+pub fn table<'a>(t: &'a mut toml::Table, name: &str) -> &'a mut toml::Table {
+    t.get_mut(name)
+        .and_then(toml::Value::as_table_mut)
+        .unwrap_or_else(|| panic!("no [{name}]"))
+}
 
 /// Everything a `View` borrows.
 pub struct World {
@@ -363,114 +214,4 @@ pub fn check(frame: &[u8]) -> SlicedPacket<'_> {
         _ => {}
     }
     s
-}
-
-/// Independent expected-frame builder (etherparse, full checksums).
-pub mod expect {
-    use etherparse::{EtherType, Ethernet2Header, IpNumber, Ipv4Header, TcpHeader, UdpHeader};
-    use std::net::Ipv4Addr;
-    use vipmux::wire::MacAddr;
-
-    pub struct Ip {
-        pub src: Ipv4Addr,
-        pub dst: Ipv4Addr,
-        pub ttl: u8,
-        pub ident: u16,
-        pub df: bool,
-    }
-
-    pub fn eth(src: MacAddr, dst: MacAddr) -> Vec<u8> {
-        let mut v = Vec::new();
-        Ethernet2Header {
-            source: src.0,
-            destination: dst.0,
-            ether_type: EtherType::IPV4,
-        }
-        .write(&mut v)
-        .unwrap();
-        v
-    }
-
-    fn ipv4(ip: &Ip, proto: IpNumber, payload_len: usize) -> Ipv4Header {
-        let mut h = Ipv4Header::new(
-            payload_len as u16,
-            ip.ttl,
-            proto,
-            ip.src.octets(),
-            ip.dst.octets(),
-        )
-        .unwrap();
-        h.identification = ip.ident;
-        h.dont_fragment = ip.df;
-        h
-    }
-
-    /// IPv4 + TCP packet (no Ethernet).
-    #[allow(clippy::too_many_arguments)]
-    pub fn tcp_packet(
-        ip: &Ip,
-        sport: u16,
-        dport: u16,
-        seq: u32,
-        ack: u32,
-        syn: bool,
-        ackf: bool,
-        rst: bool,
-        psh: bool,
-        window: u16,
-        payload: &[u8],
-    ) -> Vec<u8> {
-        let h = ipv4(ip, IpNumber::TCP, 20 + payload.len());
-        let mut t = TcpHeader::new(sport, dport, seq, window);
-        t.acknowledgment_number = ack;
-        t.syn = syn;
-        t.ack = ackf;
-        t.rst = rst;
-        t.psh = psh;
-        t.checksum = t.calc_checksum_ipv4(&h, payload).unwrap();
-        let mut v = Vec::new();
-        h.write(&mut v).unwrap();
-        t.write(&mut v).unwrap();
-        v.extend_from_slice(payload);
-        v
-    }
-
-    /// IPv4 + UDP packet (no Ethernet).
-    pub fn udp_packet(ip: &Ip, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-        let h = ipv4(ip, IpNumber::UDP, 8 + payload.len());
-        let u = UdpHeader::with_ipv4_checksum(sport, dport, &h, payload).unwrap();
-        let mut v = Vec::new();
-        h.write(&mut v).unwrap();
-        u.write(&mut v).unwrap();
-        v.extend_from_slice(payload);
-        v
-    }
-
-    /// Outer IPv4 (protocol 4) in front of `inner`.
-    pub fn ipip(outer: &Ip, inner: &[u8]) -> Vec<u8> {
-        let h = ipv4(outer, IpNumber::IPV4, inner.len());
-        let mut v = Vec::new();
-        h.write(&mut v).unwrap();
-        v.extend_from_slice(inner);
-        v
-    }
-
-    /// Outer IPv4 + UDP (checksum 0) + GUE v0 header (proto 4) in front of `inner`.
-    pub fn gue(outer: &Ip, sport: u16, dport: u16, inner: &[u8]) -> Vec<u8> {
-        let udp_len = 8 + 4 + inner.len();
-        let h = ipv4(outer, IpNumber::UDP, udp_len);
-        let mut v = Vec::new();
-        h.write(&mut v).unwrap();
-        UdpHeader {
-            source_port: sport,
-            destination_port: dport,
-            length: udp_len as u16,
-            checksum: 0,
-        }
-        .write(&mut v)
-        .unwrap();
-        v.extend_from_slice(&[0, 4, 0, 0]);
-        v.extend_from_slice(inner);
-        v
-    }
 }
