@@ -239,10 +239,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Evaluates `e` to text.
     fn eval_str(&self, e: &Expr, depth: usize) -> Result<String, String> {
         self.eval(e, depth).map(|v| v.to_text())
     }
 
+    /// Evaluates `e`; `depth` bounds the nesting.
     fn eval(&self, e: &Expr, depth: usize) -> Result<Val, String> {
         if depth > MAX_DEPTH {
             return Err("expressions nest too deeply".to_string());
@@ -253,95 +255,98 @@ impl<'a> Ctx<'a> {
             Expr::Access(_) => {
                 Err("property access (`.x`, `[i]`) is evaluated only at deployment".to_string())
             }
-            Expr::Call(f, args) => {
-                let f = f.to_ascii_lowercase();
-                let arg = |i: usize| {
-                    args.get(i)
-                        .ok_or_else(|| format!("{f}() needs an argument"))
-                        .and_then(|a| self.eval(a, depth + 1))
-                };
-                match f.as_str() {
-                    "variables" => {
-                        let n = arg(0)?.to_text();
-                        let v = self
-                            .variables
-                            .and_then(|m| find_ci(m, &n))
-                            .ok_or_else(|| {
-                                format!("variables('{n}') is not defined in the template")
-                            })?;
-                        self.value(v.1, depth + 1)
-                            .map_err(|m| format!("variables('{n}'): {m}"))
-                    }
-                    "parameters" => {
-                        let n = arg(0)?.to_text();
-                        let p = self
-                            .parameters
-                            .and_then(|m| find_ci(m, &n))
-                            .ok_or_else(|| {
-                                format!("parameters('{n}') is not declared in the template")
-                            })?;
-                        let d = p
-                            .1
-                            .as_object()
-                            .and_then(|o| find_ci(o, "defaultValue"))
-                            .ok_or_else(|| {
-                                format!("parameters('{n}') has no defaultValue, so its value is known only at deployment")
-                            })?;
-                        self.value(d.1, depth + 1)
-                            .map_err(|m| format!("parameters('{n}'): {m}"))
-                    }
-                    "resourceid"
-                    | "subscriptionresourceid"
-                    | "tenantresourceid"
-                    | "extensionresourceid"
-                    | "managementgroupresourceid" => {
-                        // Only the last name segment matters for references.
-                        let last = args
-                            .last()
-                            .ok_or_else(|| format!("{f}() needs arguments"))?;
-                        Ok(Val::Str(self.eval_str(last, depth + 1)?))
-                    }
-                    "concat" => {
-                        let mut s = String::new();
-                        for a in args {
-                            s.push_str(&self.eval_str(a, depth + 1)?);
-                        }
-                        Ok(Val::Str(s))
-                    }
-                    "format" => {
-                        let mut s = arg(0)?.to_text();
-                        for i in 1..args.len() {
-                            s = s.replace(&format!("{{{}}}", i - 1), &arg(i)?.to_text());
-                        }
-                        Ok(Val::Str(s))
-                    }
-                    "string" => Ok(Val::Str(arg(0)?.to_text())),
-                    "int" => match arg(0)? {
-                        Val::Num(n) => Ok(Val::Num(n)),
-                        v => v
-                            .to_text()
-                            .trim()
-                            .parse()
-                            .map(Val::Num)
-                            .map_err(|_| format!("int() of {:?}", v.to_text())),
-                    },
-                    "bool" => match arg(0)? {
-                        Val::Bool(b) => Ok(Val::Bool(b)),
-                        v => match v.to_text().to_ascii_lowercase().as_str() {
-                            "true" => Ok(Val::Bool(true)),
-                            "false" => Ok(Val::Bool(false)),
-                            t => Err(format!("bool() of {t:?}")),
-                        },
-                    },
+            Expr::Call(f, args) => self.call(f, args, depth),
+        }
+    }
+
+    /// Evaluates the function call `f(args)`.
+    fn call(&self, f: &str, args: &[Expr], depth: usize) -> Result<Val, String> {
+        let f = f.to_ascii_lowercase();
+        let arg = |i: usize| {
+            args.get(i)
+                .ok_or_else(|| format!("{f}() needs an argument"))
+                .and_then(|a| self.eval(a, depth + 1))
+        };
+        match f.as_str() {
+            "variables" => {
+                let n = arg(0)?.to_text();
+                let v = self
+                    .variables
+                    .and_then(|m| find_ci(m, &n))
+                    .ok_or_else(|| {
+                        format!("variables('{n}') is not defined in the template")
+                    })?;
+                self.value(v.1, depth + 1)
+                    .map_err(|m| format!("variables('{n}'): {m}"))
+            }
+            "parameters" => {
+                let n = arg(0)?.to_text();
+                let p = self
+                    .parameters
+                    .and_then(|m| find_ci(m, &n))
+                    .ok_or_else(|| {
+                        format!("parameters('{n}') is not declared in the template")
+                    })?;
+                let d = p
+                    .1
+                    .as_object()
+                    .and_then(|o| find_ci(o, "defaultValue"))
+                    .ok_or_else(|| {
+                        format!("parameters('{n}') has no defaultValue, so its value is known only at deployment")
+                    })?;
+                self.value(d.1, depth + 1)
+                    .map_err(|m| format!("parameters('{n}'): {m}"))
+            }
+            "resourceid"
+            | "subscriptionresourceid"
+            | "tenantresourceid"
+            | "extensionresourceid"
+            | "managementgroupresourceid" => {
+                // Only the last name segment matters for references.
+                let last = args
+                    .last()
+                    .ok_or_else(|| format!("{f}() needs arguments"))?;
+                Ok(Val::Str(self.eval_str(last, depth + 1)?))
+            }
+            "concat" => {
+                let mut s = String::new();
+                for a in args {
+                    s.push_str(&self.eval_str(a, depth + 1)?);
+                }
+                Ok(Val::Str(s))
+            }
+            "format" => {
+                let mut s = arg(0)?.to_text();
+                for i in 1..args.len() {
+                    s = s.replace(&format!("{{{}}}", i - 1), &arg(i)?.to_text());
+                }
+                Ok(Val::Str(s))
+            }
+            "string" => Ok(Val::Str(arg(0)?.to_text())),
+            "int" => match arg(0)? {
+                Val::Num(n) => Ok(Val::Num(n)),
+                v => v
+                    .to_text()
+                    .trim()
+                    .parse()
+                    .map(Val::Num)
+                    .map_err(|_| format!("int() of {:?}", v.to_text())),
+            },
+            "bool" => match arg(0)? {
+                Val::Bool(b) => Ok(Val::Bool(b)),
+                v => match v.to_text().to_ascii_lowercase().as_str() {
                     "true" => Ok(Val::Bool(true)),
                     "false" => Ok(Val::Bool(false)),
-                    "tolower" => Ok(Val::Str(arg(0)?.to_text().to_lowercase())),
-                    "toupper" => Ok(Val::Str(arg(0)?.to_text().to_uppercase())),
-                    _ => Err(format!(
-                        "function {f}() is evaluated only at deployment; the importer evaluates literals, variables(), parameters() defaults, resourceId(), concat() and format()"
-                    )),
-                }
-            }
+                    t => Err(format!("bool() of {t:?}")),
+                },
+            },
+            "true" => Ok(Val::Bool(true)),
+            "false" => Ok(Val::Bool(false)),
+            "tolower" => Ok(Val::Str(arg(0)?.to_text().to_lowercase())),
+            "toupper" => Ok(Val::Str(arg(0)?.to_text().to_uppercase())),
+            _ => Err(format!(
+                "function {f}() is evaluated only at deployment; the importer evaluates literals, variables(), parameters() defaults, resourceId(), concat() and format()"
+            )),
         }
     }
 

@@ -21,11 +21,10 @@
 //! single-VM inbound NAT rules given as NIC IP configurations have no address (commented
 //! placeholders); the appliance tables (`[appliance]`, `[dataplane]`, `[[interfaces]]`) become
 //! commented placeholders. Each of these produces a warning in [`Imported::warnings`].
-
 //!
-//! The import is four rooms: [`json`] walks the input with the path of every value, [`expr`]
-//! evaluates the ARM expressions that name things, [`select`] and [`read`] (with the typed field
-//! accessors of [`importer`]) turn the template into the importer's [`model`], and [`render`]
+//! The import is split by concern: `json` walks the input with the path of every value, `expr`
+//! evaluates the ARM expressions that name things, `select` and `read` (with the typed field
+//! accessors of `importer`) turn the template into the importer's `model`, and `render`
 //! writes that model as a TOML document (through `toml_edit`, so the placeholders and notes stay
 //! as comments).
 
