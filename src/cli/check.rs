@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use super::CliResult;
-use crate::balance::snapshot::{RuleKind, Snapshot};
+use crate::balance::snapshot::{OutboundInfo, PoolInfo, Rule, RuleKind, Snapshot};
 use crate::balance::Health;
 use crate::config::Config;
 
@@ -56,132 +56,147 @@ pub fn summary(origin: &str, s: &Snapshot) -> String {
         );
     }
     for p in &s.pools {
-        let _ = writeln!(
-            o,
-            "pool {} ({} members, dsr_encapsulation {:?}):",
-            p.name,
-            p.members.len(),
-            p.dsr_encapsulation
-        );
-        for m in p.members.iter().filter_map(|m| s.member(*m)) {
-            let hop = match (m.on_link, m.next_hop) {
-                (true, _) => "on-link".to_string(),
-                (false, Some(g)) => format!("via {g}"),
-                (false, None) => "no route".to_string(),
-            };
-            let _ = writeln!(
-                o,
-                "  member {} {} weight {} admin_state {:?} ({hop})",
-                m.name, m.addr, m.weight, m.admin_state
-            );
-        }
+        pool_lines(&mut o, s, p);
     }
     for fe in &s.frontends {
         let _ = writeln!(o, "frontend {} {}:", fe.name, fe.addr);
         for r in fe.rules.iter().filter_map(|r| s.rule(*r)) {
-            let pool = s
-                .pools
-                .get(r.pool.index())
+            rule_lines(&mut o, s, r);
+        }
+    }
+    for ob in &s.outbound {
+        outbound_line(&mut o, s, ob);
+    }
+    o
+}
+
+/// A pool and its members with how each is reached.
+fn pool_lines(o: &mut String, s: &Snapshot, p: &PoolInfo) {
+    let _ = writeln!(
+        o,
+        "pool {} ({} members, dsr_encapsulation {:?}):",
+        p.name,
+        p.members.len(),
+        p.dsr_encapsulation
+    );
+    for m in p.members.iter().filter_map(|m| s.member(*m)) {
+        let hop = match (m.on_link, m.next_hop) {
+            (true, _) => "on-link".to_string(),
+            (false, Some(g)) => format!("via {g}"),
+            (false, None) => "no route".to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "  member {} {} weight {} admin_state {:?} ({hop})",
+            m.name, m.addr, m.weight, m.admin_state
+        );
+    }
+}
+
+/// A rule of a frontend (and, for a port range, its slots).
+fn rule_lines(o: &mut String, s: &Snapshot, r: &Rule) {
+    let pool = s
+        .pools
+        .get(r.pool.index())
+        .map(|p| p.name.as_str())
+        .unwrap_or("?");
+    let mode = if r.floating_ip {
+        format!("floating IP ({:?})", r.dsr_encapsulation)
+    } else {
+        "NAT".to_string()
+    };
+    let reset = if r.enable_tcp_reset {
+        ", tcp reset"
+    } else {
+        ""
+    };
+    match r.kind {
+        RuleKind::LoadBalancing => {
+            let ports = if r.ha_ports {
+                "HA ports (every protocol and port)".to_string()
+            } else {
+                format!(
+                    "{} {} -> {}",
+                    r.protocol.as_str(),
+                    r.frontend_port,
+                    r.backend_port
+                )
+            };
+            let probe = r
+                .probe
+                .and_then(|p| s.probes.get(p.index()))
                 .map(|p| p.name.as_str())
-                .unwrap_or("?");
-            let mode = if r.floating_ip {
-                format!("floating IP ({:?})", r.dsr_encapsulation)
-            } else {
-                "NAT".to_string()
-            };
-            let reset = if r.enable_tcp_reset {
-                ", tcp reset"
-            } else {
-                ""
-            };
-            match r.kind {
-                RuleKind::LoadBalancing => {
-                    let ports = if r.ha_ports {
-                        "HA ports (every protocol and port)".to_string()
-                    } else {
-                        format!(
-                            "{} {} -> {}",
-                            r.protocol.as_str(),
-                            r.frontend_port,
-                            r.backend_port
-                        )
-                    };
-                    let probe = r
-                        .probe
-                        .and_then(|p| s.probes.get(p.index()))
-                        .map(|p| p.name.as_str())
-                        .unwrap_or("none");
-                    let size = s.maglev(r.id).map(|t| t.size()).unwrap_or(0);
+                .unwrap_or("none");
+            let size = s.maglev(r.id).map(|t| t.size()).unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "  rule {}: {ports}, pool {pool} ({} members), probe {probe}, {:?} distribution, {mode}, idle {} s{reset}, maglev {size} entries",
+                r.name,
+                r.members.len(),
+                r.load_distribution,
+                r.idle_timeout_secs
+            );
+        }
+        RuleKind::InboundNat => {
+            let target = r
+                .members
+                .first()
+                .and_then(|m| s.member(*m))
+                .map(|m| format!("{} ({})", m.name, m.addr))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  inbound NAT {}: {} {} -> {target}:{}, {mode}, idle {} s{reset}",
+                r.name,
+                r.protocol.as_str(),
+                r.frontend_port,
+                r.backend_port,
+                r.idle_timeout_secs
+            );
+        }
+        RuleKind::InboundNatRange => {
+            let _ = writeln!(
+                o,
+                "  inbound NAT {}: {} {}..={} -> pool {pool} port {}, {mode}, idle {} s{reset}",
+                r.name,
+                r.protocol.as_str(),
+                r.frontend_port,
+                r.frontend_port_end,
+                r.backend_port,
+                r.idle_timeout_secs
+            );
+            for (slot, m) in r.slots.iter().enumerate() {
+                if let Some(m) = m.and_then(|m| s.member(m)) {
                     let _ = writeln!(
                         o,
-                        "  rule {}: {ports}, pool {pool} ({} members), probe {probe}, {:?} distribution, {mode}, idle {} s{reset}, maglev {size} entries",
-                        r.name,
-                        r.members.len(),
-                        r.load_distribution,
-                        r.idle_timeout_secs
+                        "    {} -> {} ({}):{}",
+                        usize::from(r.frontend_port) + slot,
+                        m.name,
+                        m.addr,
+                        r.backend_port
                     );
-                }
-                RuleKind::InboundNat => {
-                    let target = r
-                        .members
-                        .first()
-                        .and_then(|m| s.member(*m))
-                        .map(|m| format!("{} ({})", m.name, m.addr))
-                        .unwrap_or_default();
-                    let _ = writeln!(
-                        o,
-                        "  inbound NAT {}: {} {} -> {target}:{}, {mode}, idle {} s{reset}",
-                        r.name,
-                        r.protocol.as_str(),
-                        r.frontend_port,
-                        r.backend_port,
-                        r.idle_timeout_secs
-                    );
-                }
-                RuleKind::InboundNatRange => {
-                    let _ = writeln!(
-                        o,
-                        "  inbound NAT {}: {} {}..={} -> pool {pool} port {}, {mode}, idle {} s{reset}",
-                        r.name,
-                        r.protocol.as_str(),
-                        r.frontend_port,
-                        r.frontend_port_end,
-                        r.backend_port,
-                        r.idle_timeout_secs
-                    );
-                    for (slot, m) in r.slots.iter().enumerate() {
-                        if let Some(m) = m.and_then(|m| s.member(m)) {
-                            let _ = writeln!(
-                                o,
-                                "    {} -> {} ({}):{}",
-                                usize::from(r.frontend_port) + slot,
-                                m.name,
-                                m.addr,
-                                r.backend_port
-                            );
-                        }
-                    }
                 }
             }
         }
     }
-    for ob in &s.outbound {
-        let fes: Vec<String> = ob.frontends.iter().map(|f| f.to_string()).collect();
-        let pool = s
-            .pools
-            .get(ob.pool.index())
-            .map(|p| p.name.as_str())
-            .unwrap_or("?");
-        let _ = writeln!(
-            o,
-            "outbound {}: pool {pool} ({} members) -> {} ({}), {} ports per member, idle {} s",
-            ob.name,
-            ob.blocks.len(),
-            fes.join(", "),
-            ob.protocol.as_str(),
-            ob.ports_per_member,
-            ob.idle_timeout_secs
-        );
-    }
-    o
+}
+
+/// An outbound rule.
+fn outbound_line(o: &mut String, s: &Snapshot, ob: &OutboundInfo) {
+    let fes: Vec<String> = ob.frontends.iter().map(|f| f.to_string()).collect();
+    let pool = s
+        .pools
+        .get(ob.pool.index())
+        .map(|p| p.name.as_str())
+        .unwrap_or("?");
+    let _ = writeln!(
+        o,
+        "outbound {}: pool {pool} ({} members) -> {} ({}), {} ports per member, idle {} s",
+        ob.name,
+        ob.blocks.len(),
+        fes.join(", "),
+        ob.protocol.as_str(),
+        ob.ports_per_member,
+        ob.idle_timeout_secs
+    );
 }

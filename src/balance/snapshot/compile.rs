@@ -1,0 +1,640 @@
+//! Compilation (cold, once per configuration or health change): a validated [`Config`] and a
+//! [`Health`] view become a [`Snapshot`], one named step per part — interfaces, frontends, pools
+//! and members (stable ids, next hops), probes, load-balancing rules with their Maglev tables
+//! (reusing the previous snapshot's unchanged ones), inbound NAT rules (range slots kept across
+//! reloads), the lookup maps, and the outbound rules' SNAT blocks.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use super::super::maglev::{Maglev, MaglevMember};
+use super::{
+    key, FrontendId, FrontendInfo, Health, InterfaceId, InterfaceInfo, Map, MemberId, MemberInfo,
+    OutboundInfo, PoolId, PoolInfo, ProbeId, ProbeInfo, ProbeState, Rule, RuleCache, RuleId,
+    RuleKind, Snapshot, SnatBlock, IPPROTO_TCP, IPPROTO_UDP, SNAT_FIRST_PORT,
+};
+use crate::config::validate::idle_timeout_seconds;
+use crate::config::{
+    AdminState, Config, InboundNatRule, LoadBalancingRule, LoadDistribution, NoHealthyBackends,
+    OutboundRule, Protocol,
+};
+
+/// What a Maglev table depends on besides the seed: (name, weight, eligible) of each member.
+pub(super) type TableKey = Vec<(String, u32, bool)>;
+
+/// The IP protocol numbers a rule's protocol covers.
+fn protos(p: Protocol) -> &'static [u8] {
+    match p {
+        Protocol::Tcp => &[IPPROTO_TCP],
+        Protocol::Udp => &[IPPROTO_UDP],
+        Protocol::All => &[IPPROTO_TCP, IPPROTO_UDP],
+    }
+}
+
+/// Azure's default SNAT ports per member by pool size (0 above 1000 members).
+pub fn default_snat_ports(pool_size: usize) -> u16 {
+    match pool_size {
+        0..=50 => 1024,
+        51..=100 => 512,
+        101..=200 => 256,
+        201..=400 => 128,
+        401..=800 => 64,
+        801..=1000 => 32,
+        _ => 0,
+    }
+}
+
+/// A configured port as a port (0 when out of range; validation rejects that).
+fn port16(p: u32) -> u16 {
+    u16::try_from(p).unwrap_or(0)
+}
+
+/// Ids of the configuration's named objects (by position, as the snapshot numbers them).
+struct Ids<'c>(&'c Config);
+
+impl Ids<'_> {
+    fn interface(&self, name: &str) -> Option<InterfaceId> {
+        let i = self.0.interfaces.iter().position(|i| i.name == name)?;
+        Some(InterfaceId(i as u32))
+    }
+
+    fn frontend(&self, name: &str) -> Option<FrontendId> {
+        let f = self.0.frontends.iter().position(|f| f.name == name)?;
+        Some(FrontendId(f as u32))
+    }
+
+    fn pool(&self, name: &str) -> Option<PoolId> {
+        let p = self.0.backend_pools.iter().position(|p| p.name == name)?;
+        Some(PoolId(p as u32))
+    }
+
+    fn probe(&self, name: &str) -> Option<ProbeId> {
+        let p = self.0.probes.iter().position(|p| p.name == name)?;
+        Some(ProbeId(p as u32))
+    }
+}
+
+/// Maglev tables being built: those of this snapshot by key, and the previous snapshot's.
+struct Tables<'p> {
+    /// Tables of this snapshot, by what they depend on (rules with equal keys share one).
+    built: Map<TableKey, usize>,
+    /// Tables of the previous snapshot, reused when members, weights and health are unchanged.
+    reusable: Map<&'p TableKey, &'p Arc<Maglev>>,
+}
+
+impl Snapshot {
+    /// Compiles a validated config with a health view (range slots in pool order).
+    pub fn compile(config: &Config, health: &Health) -> Snapshot {
+        Snapshot::compile_with_previous(config, health, None)
+    }
+
+    /// Compiles, keeping the inbound-NAT range slots of members that stay in their rule.
+    ///
+    /// A config that did not pass validation compiles without panicking, but dangling
+    /// references are skipped.
+    pub fn compile_with_previous(
+        config: &Config,
+        health: &Health,
+        previous: Option<&Snapshot>,
+    ) -> Snapshot {
+        let ids = Ids(config);
+        let mut s = Snapshot::empty(config, previous);
+        s.interfaces = compile_interfaces(config);
+        s.compile_frontends(config, &ids);
+        s.compile_pools(config);
+        s.probes = compile_probes(config);
+        s.compile_lb_rules(config, &ids, health, previous);
+        s.compile_nat_rules(config, &ids, health, previous);
+        s.index_rules();
+        s.compile_outbound(config, &ids);
+        s.rule_cache = RuleCache::build(&s.by_key);
+        s
+    }
+
+    /// The appliance settings of `config`, with no objects yet.
+    fn empty(config: &Config, previous: Option<&Snapshot>) -> Snapshot {
+        Snapshot {
+            epoch: previous.map(|p| p.epoch + 1).unwrap_or(0),
+            name: config.appliance.name.clone(),
+            hash_seed: config.appliance.hash_seed,
+            missing_flow: config.appliance.missing_flow,
+            no_healthy_backends: config.appliance.no_healthy_backends,
+            interfaces: Vec::new(),
+            frontends: Vec::new(),
+            pools: Vec::new(),
+            members: Vec::new(),
+            probes: Vec::new(),
+            rules: Vec::new(),
+            outbound: Vec::new(),
+            tables: Vec::new(),
+            table_keys: Vec::new(),
+            frontend_by_addr: Map::default(),
+            by_key: Map::default(),
+            rule_cache: RuleCache::default(),
+            ha_by_addr: Map::default(),
+            reverse_by_key: Map::default(),
+            reverse_ha: Map::default(),
+            member_by_addr: Map::default(),
+            pool_member_by_addr: Map::default(),
+            outbound_by_member: Map::default(),
+        }
+    }
+
+    /// Frontends, and the address → frontend map.
+    fn compile_frontends(&mut self, config: &Config, ids: &Ids<'_>) {
+        for (i, fe) in config.frontends.iter().enumerate() {
+            self.frontend_by_addr
+                .insert(u32::from(fe.address), FrontendId(i as u32));
+            self.frontends.push(FrontendInfo {
+                name: fe.name.clone(),
+                addr: fe.address,
+                interface: fe.interface.as_deref().and_then(|n| ids.interface(n)),
+                rules: Vec::new(),
+            });
+        }
+    }
+
+    /// Pools and their members: one member id per pool membership, in config order, with the
+    /// interface and next hop that reach it; and the address → member maps.
+    fn compile_pools(&mut self, config: &Config) {
+        for (pi, pool) in config.backend_pools.iter().enumerate() {
+            let pid = PoolId(pi as u32);
+            let mut ids = Vec::with_capacity(pool.members.len());
+            for m in &pool.members {
+                let id = MemberId(self.members.len() as u32);
+                let (interface, next_hop, on_link) = member_route(config, m.address);
+                self.members.push(MemberInfo {
+                    name: m.name.clone(),
+                    pool: pid,
+                    addr: m.address,
+                    weight: m.weight.max(1),
+                    admin_state: m.admin_state,
+                    interface,
+                    next_hop,
+                    on_link,
+                });
+                self.member_by_addr
+                    .entry(u32::from(m.address))
+                    .or_insert(id);
+                self.pool_member_by_addr
+                    .entry((pid, u32::from(m.address)))
+                    .or_insert(id);
+                ids.push(id);
+            }
+            self.pools.push(PoolInfo {
+                name: pool.name.clone(),
+                dsr_encapsulation: pool.dsr_encapsulation,
+                gue_port: port16(pool.gue_port),
+                members: ids,
+            });
+        }
+    }
+
+    /// Load-balancing rules, each with its Maglev table (shared or reused when equal).
+    fn compile_lb_rules(
+        &mut self,
+        config: &Config,
+        ids: &Ids<'_>,
+        health: &Health,
+        previous: Option<&Snapshot>,
+    ) {
+        let mut tables = Tables {
+            built: Map::default(),
+            reusable: previous
+                .filter(|p| p.hash_seed == self.hash_seed)
+                .map(|p| p.table_keys.iter().zip(&p.tables).collect())
+                .unwrap_or_default(),
+        };
+        for r in &config.load_balancing_rules {
+            let (Some(fe), Some(pool)) = (ids.frontend(&r.frontend), ids.pool(&r.backend_pool))
+            else {
+                continue;
+            };
+            let probe = r.probe.as_deref().and_then(|n| ids.probe(n));
+            let members = self.pools[pool.index()].members.clone();
+            if let Some(p) = probe {
+                let pm = &mut self.probes[p.index()].members;
+                for m in &members {
+                    if !pm.contains(m) {
+                        pm.push(*m);
+                    }
+                }
+            }
+            let (eligible, all_down) = self.eligibility(&members, probe, health);
+            let ti = self.table_for(&members, &eligible, &mut tables);
+            self.push_lb_rule(r, fe, pool, probe, members, eligible, all_down, ti);
+        }
+    }
+
+    /// The index of the Maglev table for `members` with `eligible`: one already built for an
+    /// equal key, else the previous snapshot's for an equal key, else a new one.
+    fn table_for(&mut self, members: &[MemberId], eligible: &[bool], tables: &mut Tables) -> usize {
+        let tkey: TableKey = members
+            .iter()
+            .zip(eligible)
+            .map(|(m, e)| {
+                let info = &self.members[m.index()];
+                (info.name.clone(), info.weight, *e)
+            })
+            .collect();
+        if let Some(ti) = tables.built.get(&tkey) {
+            return *ti;
+        }
+        let table = match tables.reusable.get(&tkey) {
+            Some(t) => Arc::clone(t),
+            None => {
+                let mm: Vec<MaglevMember<'_>> = tkey
+                    .iter()
+                    .map(|(name, weight, eligible)| MaglevMember {
+                        name,
+                        weight: *weight,
+                        eligible: *eligible,
+                    })
+                    .collect();
+                Arc::new(Maglev::build(self.hash_seed, &mm))
+            }
+        };
+        self.tables.push(table);
+        self.table_keys.push(tkey.clone());
+        tables.built.insert(tkey, self.tables.len() - 1);
+        self.tables.len() - 1
+    }
+
+    /// Appends the compiled load-balancing rule `r`.
+    #[allow(clippy::too_many_arguments)]
+    fn push_lb_rule(
+        &mut self,
+        r: &LoadBalancingRule,
+        fe: FrontendId,
+        pool: PoolId,
+        probe: Option<ProbeId>,
+        members: Vec<MemberId>,
+        eligible: Vec<bool>,
+        all_down: bool,
+        table: usize,
+    ) {
+        let ha = r.frontend_port == 0 && r.protocol == Protocol::All;
+        let fport = port16(r.frontend_port);
+        let bport = if ha {
+            0
+        } else {
+            port16(r.backend_port.unwrap_or(r.frontend_port))
+        };
+        let p = &self.pools[pool.index()];
+        self.rules.push(Rule {
+            id: RuleId(self.rules.len() as u32),
+            name: r.name.clone(),
+            kind: RuleKind::LoadBalancing,
+            frontend: fe,
+            frontend_addr: self.frontends[fe.index()].addr,
+            protocol: r.protocol,
+            ha_ports: ha,
+            frontend_port: fport,
+            frontend_port_end: fport,
+            backend_port: bport,
+            floating_ip: r.enable_floating_ip,
+            dsr_encapsulation: p.dsr_encapsulation,
+            gue_port: p.gue_port,
+            load_distribution: r.load_distribution,
+            idle_timeout_secs: idle_timeout_seconds(r.idle_timeout_minutes, r.idle_timeout_seconds),
+            enable_tcp_reset: r.enable_tcp_reset,
+            pool,
+            probe,
+            members,
+            eligible,
+            all_down,
+            slots: Vec::new(),
+            table: Some(table),
+        });
+    }
+
+    /// Inbound NAT rules: single-member ones and port ranges over a pool, whose slots keep the
+    /// previous snapshot's assignment for members that stay.
+    fn compile_nat_rules(
+        &mut self,
+        config: &Config,
+        ids: &Ids<'_>,
+        health: &Health,
+        previous: Option<&Snapshot>,
+    ) {
+        for r in &config.inbound_nat_rules {
+            let Some(fe) = ids.frontend(&r.frontend) else {
+                continue;
+            };
+            let Some((kind, pool, members, lo, hi)) = self.nat_target(r, ids) else {
+                continue;
+            };
+            let (eligible, all_down) = self.eligibility(&members, None, health);
+            let slots = if kind == RuleKind::InboundNatRange {
+                let prev_rule = previous.and_then(|p| {
+                    p.rules
+                        .iter()
+                        .find(|x| {
+                            x.name == r.name
+                                && x.kind == RuleKind::InboundNatRange
+                                && p.pools[x.pool.index()].name == self.pools[pool.index()].name
+                        })
+                        .map(|x| (p, x))
+                });
+                self.assign_slots(&members, usize::from(hi - lo) + 1, prev_rule)
+            } else {
+                Vec::new()
+            };
+            let p = &self.pools[pool.index()];
+            self.rules.push(Rule {
+                id: RuleId(self.rules.len() as u32),
+                name: r.name.clone(),
+                kind,
+                frontend: fe,
+                frontend_addr: self.frontends[fe.index()].addr,
+                protocol: r.protocol,
+                ha_ports: false,
+                frontend_port: lo,
+                frontend_port_end: hi,
+                backend_port: port16(r.backend_port),
+                floating_ip: r.enable_floating_ip,
+                dsr_encapsulation: p.dsr_encapsulation,
+                gue_port: p.gue_port,
+                load_distribution: LoadDistribution::Default,
+                idle_timeout_secs: idle_timeout_seconds(
+                    r.idle_timeout_minutes,
+                    r.idle_timeout_seconds,
+                ),
+                enable_tcp_reset: r.enable_tcp_reset,
+                pool,
+                probe: None,
+                members,
+                eligible,
+                all_down,
+                slots,
+                table: None,
+            });
+        }
+    }
+
+    /// What an inbound NAT rule targets: (kind, pool, members, first port, last port); `None`
+    /// when a reference dangles.
+    fn nat_target(
+        &self,
+        r: &InboundNatRule,
+        ids: &Ids<'_>,
+    ) -> Option<(RuleKind, PoolId, Vec<MemberId>, u16, u16)> {
+        match (&r.target, &r.backend_pool) {
+            (Some(t), _) => {
+                let pool = ids.pool(&t.pool)?;
+                let m = self.pools[pool.index()]
+                    .members
+                    .iter()
+                    .copied()
+                    .find(|m| self.members[m.index()].name == t.member)?;
+                let p = port16(r.frontend_port.unwrap_or(0));
+                Some((RuleKind::InboundNat, pool, vec![m], p, p))
+            }
+            (None, Some(pn)) => {
+                let pool = ids.pool(pn)?;
+                let lo = port16(r.frontend_port_range_start.unwrap_or(0));
+                let hi = port16(r.frontend_port_range_end.unwrap_or(0)).max(lo);
+                let members = self.pools[pool.index()].members.clone();
+                Some((RuleKind::InboundNatRange, pool, members, lo, hi))
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// The lookup maps of the rules: frontend → rules, (VIP, protocol, port) → rule, HA ports
+    /// by VIP, and the reverse maps of non-floating rules by member address.
+    fn index_rules(&mut self) {
+        for ri in 0..self.rules.len() {
+            let r = &self.rules[ri];
+            let id = r.id;
+            let vip = u32::from(r.frontend_addr);
+            self.frontends[r.frontend.index()].rules.push(id);
+            if r.ha_ports {
+                self.ha_by_addr.entry(vip).or_insert(id);
+            } else {
+                for &p in protos(r.protocol) {
+                    for port in r.frontend_port..=r.frontend_port_end {
+                        self.by_key.entry(key(vip, p, port)).or_insert(id);
+                    }
+                }
+            }
+            if !r.floating_ip {
+                for m in &r.members {
+                    let addr = u32::from(self.members[m.index()].addr);
+                    if r.ha_ports {
+                        self.reverse_ha.entry(addr).or_insert(id);
+                    } else {
+                        for &p in protos(r.protocol) {
+                            self.reverse_by_key
+                                .entry(key(addr, p, r.backend_port))
+                                .or_insert(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Outbound rules and their SNAT blocks, and the (member, protocol) → block map.
+    fn compile_outbound(&mut self, config: &Config, ids: &Ids<'_>) {
+        for r in &config.outbound_rules {
+            let Some(pool) = ids.pool(&r.backend_pool) else {
+                continue;
+            };
+            let frontends: Vec<Ipv4Addr> = r
+                .frontends
+                .iter()
+                .filter_map(|f| ids.frontend(f))
+                .map(|f| self.frontends[f.index()].addr)
+                .collect();
+            let members = self.pools[pool.index()].members.clone();
+            let ppm = if r.allocated_outbound_ports == 0 {
+                default_snat_ports(members.len())
+            } else {
+                u16::try_from(r.allocated_outbound_ports).unwrap_or(0)
+            };
+            let blocks = self.snat_blocks(r, &members, &frontends, ppm);
+            self.outbound.push(OutboundInfo {
+                name: r.name.clone(),
+                frontends,
+                pool,
+                protocol: r.protocol,
+                ports_per_member: ppm,
+                idle_timeout_secs: idle_timeout_seconds(
+                    r.idle_timeout_minutes,
+                    r.idle_timeout_seconds,
+                ),
+                enable_tcp_reset: r.enable_tcp_reset,
+                blocks,
+            });
+        }
+    }
+
+    /// The SNAT blocks of the outbound rule `r` (the next in [`Snapshot::outbound`]): `ppm`
+    /// ports per member, 64,000 / `ppm` members per frontend address in order; members past
+    /// the last frontend get none. Indexes each block by (member address, protocol).
+    fn snat_blocks(
+        &mut self,
+        r: &OutboundRule,
+        members: &[MemberId],
+        frontends: &[Ipv4Addr],
+        ppm: u16,
+    ) -> Vec<SnatBlock> {
+        let per_fe = if ppm == 0 {
+            0
+        } else {
+            64_000 / usize::from(ppm)
+        };
+        let oi = self.outbound.len();
+        let mut blocks = Vec::with_capacity(members.len());
+        for (k, m) in members.iter().enumerate() {
+            let (fi, bi) = match k.checked_div(per_fe) {
+                Some(fi) => (fi, k % per_fe),
+                None => (usize::MAX, 0),
+            };
+            let Some(fa) = frontends.get(fi) else {
+                continue;
+            };
+            let first = usize::from(SNAT_FIRST_PORT) + bi * usize::from(ppm);
+            blocks.push(SnatBlock {
+                member: *m,
+                frontend_addr: *fa,
+                first_port: u16::try_from(first).unwrap_or(0),
+                count: ppm,
+            });
+            let addr = u32::from(self.members[m.index()].addr);
+            for &p in protos(r.protocol) {
+                self.outbound_by_member
+                    .entry((addr, p))
+                    .or_insert((oi, blocks.len() - 1));
+            }
+        }
+        blocks
+    }
+
+    /// Effective eligibility of `members` for a rule with `probe`, and whether all are down.
+    fn eligibility(
+        &self,
+        members: &[MemberId],
+        probe: Option<ProbeId>,
+        health: &Health,
+    ) -> (Vec<bool>, bool) {
+        let probe_name = probe.map(|p| self.probes[p.index()].name.as_str());
+        let mut eligible: Vec<bool> = members
+            .iter()
+            .map(|m| {
+                let info = &self.members[m.index()];
+                let probe_up = match probe_name {
+                    Some(p) => health.get(p, info.addr) == ProbeState::Up,
+                    None => true,
+                };
+                (probe_up || info.admin_state == AdminState::Up)
+                    && info.admin_state != AdminState::Down
+            })
+            .collect();
+        let all_down = !eligible.iter().any(|e| *e);
+        if all_down && self.no_healthy_backends == NoHealthyBackends::All {
+            for (e, m) in eligible.iter_mut().zip(members) {
+                *e = self.members[m.index()].admin_state != AdminState::Down;
+            }
+        }
+        (eligible, all_down)
+    }
+
+    /// Range slots: members keep their previous slot, new members take the lowest free one.
+    fn assign_slots(
+        &self,
+        members: &[MemberId],
+        n: usize,
+        previous: Option<(&Snapshot, &Rule)>,
+    ) -> Vec<Option<MemberId>> {
+        let mut slots: Vec<Option<MemberId>> = vec![None; n];
+        let mut placed = vec![false; members.len()];
+        if let Some((ps, pr)) = previous {
+            for (slot, pm) in pr.slots.iter().enumerate() {
+                let Some(pm) = pm else { continue };
+                let Some(pname) = ps.members.get(pm.index()).map(|m| &m.name) else {
+                    continue;
+                };
+                if slot >= n {
+                    continue;
+                }
+                if let Some(k) = members
+                    .iter()
+                    .position(|m| &self.members[m.index()].name == pname)
+                {
+                    if !placed[k] {
+                        slots[slot] = Some(members[k]);
+                        placed[k] = true;
+                    }
+                }
+            }
+        }
+        let mut free = 0usize;
+        for (k, m) in members.iter().enumerate() {
+            if placed[k] {
+                continue;
+            }
+            while free < n && slots[free].is_some() {
+                free += 1;
+            }
+            if free < n {
+                slots[free] = Some(*m);
+                free += 1;
+            }
+        }
+        slots
+    }
+}
+
+/// Interfaces.
+fn compile_interfaces(config: &Config) -> Vec<InterfaceInfo> {
+    config
+        .interfaces
+        .iter()
+        .map(|i| InterfaceInfo {
+            name: i.name.clone(),
+            port: i.port.clone(),
+            address: i.address,
+            gateway: i.gateway,
+            mtu: u16::try_from(i.mtu).unwrap_or(1500),
+        })
+        .collect()
+}
+
+/// How a member at `addr` is reached: (interface, next hop, on-link). On-link of the first
+/// interface whose subnet holds it, else through the first interface with a gateway.
+fn member_route(config: &Config, addr: Ipv4Addr) -> (Option<InterfaceId>, Option<Ipv4Addr>, bool) {
+    let onlink = config
+        .interfaces
+        .iter()
+        .position(|i| i.address.contains(addr));
+    match onlink {
+        Some(i) => (Some(InterfaceId(i as u32)), Some(addr), true),
+        None => match config.interfaces.iter().position(|i| i.gateway.is_some()) {
+            Some(i) => (
+                Some(InterfaceId(i as u32)),
+                config.interfaces[i].gateway,
+                false,
+            ),
+            None => (None, None, false),
+        },
+    }
+}
+
+/// Probes (their member lists are filled in by the rules that use them).
+fn compile_probes(config: &Config) -> Vec<ProbeInfo> {
+    config
+        .probes
+        .iter()
+        .map(|p| ProbeInfo {
+            name: p.name.clone(),
+            protocol: p.protocol,
+            port: port16(p.port),
+            request_path: p.request_path.clone(),
+            interval_seconds: p.interval_seconds,
+            probe_threshold: p.probe_threshold,
+            members: Vec::new(),
+        })
+        .collect()
+}

@@ -1,0 +1,231 @@
+//! Lookups (hot: called per packet by the workers): the rule of a destination, the reverse
+//! rule of a reply, the member for a new flow (Maglev table, NAT target or range slot),
+//! eligibility, members by address and SNAT blocks. Reads only; no allocation.
+
+use super::super::maglev::Maglev;
+use super::{
+    FrontendId, Map, MemberId, MemberInfo, OutboundInfo, ReverseNat, Rule, RuleId, RuleKind,
+    Snapshot, SnatBlock,
+};
+
+/// A direct-mapped array of (key, rule) copied from the `(address, protocol, port) → rule` map:
+/// one multiply, one load and one compare instead of a hash-map probe. A key that collides with
+/// an earlier one is simply not copied; lookups that miss here fall back to the map, so the
+/// result is always the map's. Up to [`RuleCache::MAX_SLOTS`] slots (16 bytes each), at least
+/// twice the number of keys when that fits.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RuleCache {
+    slots: Box<[(u64, u32)]>,
+    shift: u32,
+}
+
+impl RuleCache {
+    /// Largest number of slots (256 KiB).
+    const MAX_SLOTS: usize = 1 << 14;
+    /// Rule value of an empty slot.
+    const EMPTY: u32 = u32::MAX;
+
+    /// Copies `map` into a new cache.
+    pub(super) fn build(map: &Map<u64, RuleId>) -> RuleCache {
+        let n = (map.len() * 2)
+            .clamp(16, Self::MAX_SLOTS)
+            .next_power_of_two();
+        let mut slots = vec![(0u64, Self::EMPTY); n].into_boxed_slice();
+        let shift = 64 - n.trailing_zeros();
+        // Deterministic: fill in key order so that collisions resolve the same way every time.
+        let mut keys: Vec<(u64, RuleId)> = map.iter().map(|(k, r)| (*k, *r)).collect();
+        keys.sort_unstable();
+        for (k, r) in keys {
+            let i = Self::index(k, shift);
+            if slots[i].1 == Self::EMPTY && r.0 != Self::EMPTY {
+                slots[i] = (k, r.0);
+            }
+        }
+        RuleCache { slots, shift }
+    }
+
+    /// The slot of key `k`.
+    #[inline(always)]
+    fn index(k: u64, shift: u32) -> usize {
+        (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+    }
+
+    /// The rule of key `k`, if the cache holds it.
+    #[inline(always)]
+    pub(super) fn get(&self, k: u64) -> Option<RuleId> {
+        let &(sk, r) = self.slots.get(Self::index(k, self.shift))?;
+        (sk == k && r != Self::EMPTY).then_some(RuleId(r))
+    }
+}
+
+/// The lookup key of (address, IP protocol, port).
+#[inline]
+pub(super) fn key(ip: u32, proto: u8, port: u16) -> u64 {
+    (u64::from(ip) << 32) | (u64::from(proto) << 16) | u64::from(port)
+}
+
+impl Snapshot {
+    /// The rule for a packet to `dst_ip:dst_port` with IP protocol `proto` (HA ports: any).
+    #[inline]
+    pub fn lookup_id(&self, dst_ip: u32, proto: u8, dst_port: u16) -> Option<RuleId> {
+        let k = key(dst_ip, proto, dst_port);
+        if let Some(r) = self.rule_cache.get(k) {
+            return Some(r);
+        }
+        if let Some(r) = self.by_key.get(&k) {
+            return Some(*r);
+        }
+        self.ha_by_addr.get(&dst_ip).copied()
+    }
+
+    /// Like [`Snapshot::lookup_id`], returning the rule.
+    #[inline]
+    pub fn lookup(&self, dst_ip: u32, proto: u8, dst_port: u16) -> Option<&Rule> {
+        self.lookup_id(dst_ip, proto, dst_port)
+            .and_then(|r| self.rules.get(r.index()))
+    }
+
+    /// Whether `ip` is a frontend address.
+    #[inline]
+    pub fn is_frontend(&self, ip: u32) -> bool {
+        self.frontend_by_addr.contains_key(&ip)
+    }
+
+    /// The frontend with address `ip`.
+    #[inline]
+    pub fn frontend_by_addr(&self, ip: u32) -> Option<FrontendId> {
+        self.frontend_by_addr.get(&ip).copied()
+    }
+
+    /// The non-floating rule a reply from `src_ip:src_port` (a member) belongs to.
+    #[inline]
+    pub fn reverse(&self, src_ip: u32, proto: u8, src_port: u16) -> Option<&Rule> {
+        self.reverse_by_key
+            .get(&key(src_ip, proto, src_port))
+            .or_else(|| self.reverse_ha.get(&src_ip))
+            .and_then(|r| self.rules.get(r.index()))
+    }
+
+    /// The translation of a NAT reply from `src_ip:src_port`: VIP and frontend port to restore.
+    pub fn reverse_nat(&self, src_ip: u32, proto: u8, src_port: u16) -> Option<ReverseNat> {
+        let r = self.reverse(src_ip, proto, src_port)?;
+        let vip_port = match r.kind {
+            RuleKind::InboundNatRange => {
+                let m = self.rule_member_by_addr(r.id, src_ip)?;
+                r.frontend_port_of(m)?
+            }
+            _ if r.ha_ports => src_port,
+            _ => r.frontend_port,
+        };
+        Some(ReverseNat {
+            rule: r.id,
+            vip: r.frontend_addr,
+            vip_port,
+        })
+    }
+
+    /// The rule with id `id`.
+    #[inline]
+    pub fn rule(&self, id: RuleId) -> Option<&Rule> {
+        self.rules.get(id.index())
+    }
+
+    /// The member with id `id`.
+    #[inline]
+    pub fn member(&self, id: MemberId) -> Option<&MemberInfo> {
+        self.members.get(id.index())
+    }
+
+    /// The rule's Maglev table (load-balancing rules).
+    pub fn maglev(&self, rule: RuleId) -> Option<&Maglev> {
+        self.rule(rule)
+            .and_then(|r| r.table)
+            .and_then(|t| self.tables.get(t))
+            .map(|t| &**t)
+    }
+
+    /// Number of distinct Maglev tables (rules with the same members, weights and health share
+    /// one; `compile_with_previous` reuses the previous snapshot's unchanged tables).
+    pub fn table_count(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// Member for a new flow of a load-balancing rule (Maglev) or single-member NAT rule
+    /// (the target if eligible); `None` when nothing is eligible or for range rules.
+    #[inline]
+    pub fn pick(&self, rule: RuleId, hash: u64) -> Option<MemberId> {
+        let r = self.rule(rule)?;
+        match r.kind {
+            RuleKind::LoadBalancing => {
+                let t = self.tables.get(r.table?)?;
+                let i = t.lookup(hash)? as usize;
+                r.members.get(i).copied()
+            }
+            RuleKind::InboundNat => {
+                if *r.eligible.first()? {
+                    r.members.first().copied()
+                } else {
+                    None
+                }
+            }
+            RuleKind::InboundNatRange => None,
+        }
+    }
+
+    /// Member for a new flow of any rule kind: ranges use the slot of `dst_port`.
+    #[inline]
+    pub fn choose(&self, rule: RuleId, dst_port: u16, hash: u64) -> Option<MemberId> {
+        let r = self.rule(rule)?;
+        if r.kind == RuleKind::InboundNatRange {
+            let m = self.nat_slot_member(rule, dst_port)?;
+            return self.is_eligible(rule, m).then_some(m);
+        }
+        self.pick(rule, hash)
+    }
+
+    /// The member in the slot of `dst_port` of a range rule (eligible or not).
+    #[inline]
+    pub fn nat_slot_member(&self, rule: RuleId, dst_port: u16) -> Option<MemberId> {
+        let r = self.rule(rule)?;
+        let slot = dst_port.checked_sub(r.frontend_port)?;
+        r.slots.get(usize::from(slot)).copied().flatten()
+    }
+
+    /// Whether `member` may receive new flows of `rule` (effective eligibility).
+    pub fn is_eligible(&self, rule: RuleId, member: MemberId) -> bool {
+        self.rule(rule)
+            .and_then(|r| r.position(member).map(|i| r.eligible[i]))
+            .unwrap_or(false)
+    }
+
+    /// The first member (in config order) with address `ip`.
+    #[inline]
+    pub fn member_by_addr(&self, ip: u32) -> Option<MemberId> {
+        self.member_by_addr.get(&ip).copied()
+    }
+
+    /// The member of `rule`'s pool with address `ip`.
+    #[inline]
+    pub fn rule_member_by_addr(&self, rule: RuleId, ip: u32) -> Option<MemberId> {
+        let r = self.rule(rule)?;
+        let m = *self.pool_member_by_addr.get(&(r.pool, ip))?;
+        r.members.contains(&m).then_some(m)
+    }
+
+    /// Whether any rule on the frontend has an eligible member (answers ICMP echo).
+    pub fn frontend_has_healthy_member(&self, fe: FrontendId) -> bool {
+        self.frontends.get(fe.index()).is_some_and(|f| {
+            f.rules
+                .iter()
+                .filter_map(|r| self.rule(*r))
+                .any(|r| !r.all_down)
+        })
+    }
+
+    /// The outbound rule and SNAT block of a member sending with IP protocol `proto`.
+    pub fn outbound_for(&self, member_ip: u32, proto: u8) -> Option<(&OutboundInfo, &SnatBlock)> {
+        let (o, b) = self.outbound_by_member.get(&(member_ip, proto))?;
+        let ob = self.outbound.get(*o)?;
+        Some((ob, ob.blocks.get(*b)?))
+    }
+}

@@ -1,0 +1,156 @@
+//! The importer's model: what was read from the template, before it is written as TOML.
+//!
+//! It is closer to the template than to [`crate::config::Config`]: it keeps what the output needs
+//! as comments (a frontend's missing address and why, NIC IP configurations that are members
+//! without an address, single-VM NAT rules) and the settings as Azure gave them (minutes).
+
+use std::net::Ipv4Addr;
+
+/// A frontend IP configuration.
+#[derive(Debug)]
+pub(super) struct Fe {
+    /// Its name.
+    pub(super) name: String,
+    /// Its IPv4 address, when the input (or the operator) gives it.
+    pub(super) addr: Option<Ipv4Addr>,
+    /// Why the address is missing (placeholder comment).
+    pub(super) missing: Option<String>,
+}
+
+/// A pool member with an address.
+#[derive(Debug)]
+pub(super) struct Mem {
+    /// Its name (the backend address's, or `member-N`).
+    pub(super) name: String,
+    /// Its address.
+    pub(super) addr: Ipv4Addr,
+    /// `up` or `down`; `None` when Azure says `None` or nothing.
+    pub(super) admin_state: Option<&'static str>,
+}
+
+/// A backend address pool.
+#[derive(Debug)]
+pub(super) struct Pool {
+    /// Its name.
+    pub(super) name: String,
+    /// Members with an address.
+    pub(super) members: Vec<Mem>,
+    /// NIC IP configurations (`nic/ipconfig`) that are members without an address here.
+    pub(super) nic_members: Vec<String>,
+}
+
+/// A health probe.
+#[derive(Debug)]
+pub(super) struct ProbeM {
+    /// Its name.
+    pub(super) name: String,
+    /// `tcp`, `http` or `https`.
+    pub(super) protocol: &'static str,
+    /// The probed port.
+    pub(super) port: Option<u32>,
+    /// The HTTP(S) path.
+    pub(super) request_path: Option<String>,
+    /// Seconds between probes.
+    pub(super) interval: Option<u32>,
+    /// Consecutive results that change the state.
+    pub(super) threshold: Option<u32>,
+}
+
+/// Fields shared by load-balancing and inbound NAT rules.
+#[derive(Debug, Default)]
+pub(super) struct Common {
+    /// The rule's name.
+    pub(super) name: String,
+    /// Its frontend's name.
+    pub(super) frontend: String,
+    /// `tcp`, `udp` or `all`.
+    pub(super) protocol: &'static str,
+    /// The members' port.
+    pub(super) backend_port: Option<u32>,
+    /// Floating IP (direct server return).
+    pub(super) floating: bool,
+    /// Idle timeout in minutes.
+    pub(super) idle: Option<u32>,
+    /// TCP reset on idle timeout.
+    pub(super) reset: bool,
+}
+
+/// A load-balancing rule.
+#[derive(Debug)]
+pub(super) struct LbRule {
+    /// The fields it shares with NAT rules.
+    pub(super) c: Common,
+    /// The frontend port (0 with protocol `all` = HA ports).
+    pub(super) frontend_port: Option<u32>,
+    /// Its backend pool.
+    pub(super) pool: String,
+    /// Its probe.
+    pub(super) probe: Option<String>,
+    /// `source_ip` or `source_ip_protocol`; `None` = the default 5-tuple.
+    pub(super) distribution: Option<&'static str>,
+}
+
+/// An inbound NAT rule.
+#[derive(Debug)]
+pub(super) enum NatRule {
+    /// Single-VM rule whose target is a NIC IP configuration: emitted commented out.
+    Single {
+        /// The fields it shares with load-balancing rules.
+        c: Common,
+        /// The frontend port.
+        frontend_port: Option<u32>,
+        /// The target NIC IP configuration (`nic/ipconfig`), when the input shows it.
+        nic: Option<String>,
+        /// The pool that lists the same NIC IP configuration, if any.
+        pool: Option<String>,
+    },
+    /// A port range over the members of a pool.
+    Range {
+        /// The fields it shares with load-balancing rules.
+        c: Common,
+        /// First frontend port.
+        start: Option<u32>,
+        /// Last frontend port.
+        end: Option<u32>,
+        /// The pool whose members take the ports.
+        pool: String,
+    },
+}
+
+/// An outbound rule.
+#[derive(Debug)]
+pub(super) struct Outbound {
+    /// Its name.
+    pub(super) name: String,
+    /// Its (IPv4) frontends.
+    pub(super) frontends: Vec<String>,
+    /// The pool whose members get SNAT.
+    pub(super) pool: String,
+    /// `tcp`, `udp` or `all`.
+    pub(super) protocol: Option<&'static str>,
+    /// Ports allocated to each member.
+    pub(super) ports: Option<u32>,
+    /// Idle timeout in minutes.
+    pub(super) idle: Option<u32>,
+    /// TCP reset on idle timeout.
+    pub(super) reset: bool,
+}
+
+/// Everything read from one load balancer.
+#[derive(Debug, Default)]
+pub(super) struct Model {
+    /// Frontends (IPv4 ones; IPv6 ones are skipped with a warning).
+    pub(super) frontends: Vec<Fe>,
+    /// Backend pools.
+    pub(super) pools: Vec<Pool>,
+    /// Probes.
+    pub(super) probes: Vec<ProbeM>,
+    /// Load-balancing rules.
+    pub(super) lb_rules: Vec<LbRule>,
+    /// Inbound NAT rules.
+    pub(super) nat_rules: Vec<NatRule>,
+    /// Outbound rules.
+    pub(super) outbound: Vec<Outbound>,
+    /// Some probe asked for `noHealthyBackendsBehavior = AllProbedUp`.
+    pub(super) all_probed_up: bool,
+}

@@ -1,0 +1,81 @@
+//! Builders for the packets vipmux originates or encapsulates, in four rooms:
+//! - [`encap`]: IPv4-in-IPv4 and GUE encapsulation and the Ethernet header, prepended into a
+//!   [`PacketBuf`](super::buf::PacketBuf) — the data path's per-packet work;
+//! - [`nat`]: in-place rewrite of one endpoint (address and port) with incremental checksums;
+//! - [`originate`]: frames the appliance itself sends: TCP RST, ICMP echo reply (in place), ICMP
+//!   errors (destination unreachable, fragmentation needed, time exceeded), ARP request/reply;
+//! - [`spec`]: [`FrameSpec`], a test- and generator-friendly builder of whole
+//!   Ethernet/IPv4/TCP|UDP|ICMP frames with correct checksums.
+//!
+//! Every builder writes into caller-provided memory, returns the length written, and reports lack of
+//! room or malformed input as an [`Error`] instead of panicking (except [`FrameSpec::build`], a
+//! convenience for tests and the traffic generator). Everything is re-exported here, so
+//! `crate::wire::builder::X` names every builder.
+
+pub mod encap;
+pub mod nat;
+pub mod originate;
+pub mod spec;
+#[cfg(test)]
+mod testing;
+
+pub use encap::{
+    gue_source_port, prepend_ethernet, prepend_gue, prepend_ipip, EncapSpec, GUE_HEADER_LEN,
+    GUE_OVERHEAD, GUE_PORT, IPIP_OVERHEAD,
+};
+pub use nat::{rewrite_endpoint, Endpoint};
+pub use originate::{
+    arp_reply_in_place, arp_request, icmp_echo_reply_in_place, icmp_error, tcp_rst, IcmpErrorKind,
+};
+pub use spec::{FrameSpec, L4Spec};
+
+use super::ethernet::{self, MacAddr};
+use super::{Error, Result};
+
+/// Default TTL of packets vipmux originates.
+pub const DEFAULT_TTL: u8 = 64;
+
+/// Link-layer addressing of a frame to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L2Spec {
+    /// Source MAC (the egress port).
+    pub src_mac: MacAddr,
+    /// Destination MAC (next hop).
+    pub dst_mac: MacAddr,
+    /// 802.1Q TCI to tag with, if any.
+    pub vlan: Option<u16>,
+}
+
+impl L2Spec {
+    /// Ethernet header length (14 or 18).
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        if self.vlan.is_some() {
+            ethernet::TAGGED_HEADER_LEN
+        } else {
+            ethernet::HEADER_LEN
+        }
+    }
+
+    /// Writes the Ethernet header carrying `ethertype` at the front of `out`; returns its length.
+    #[inline]
+    fn emit(&self, out: &mut [u8], ethertype: u16) -> Result<usize> {
+        ethernet::Repr {
+            src_addr: self.src_mac,
+            dst_addr: self.dst_mac,
+            vlan_tci: self.vlan,
+            ethertype,
+        }
+        .emit(out)
+    }
+}
+
+/// `NoRoom` unless `out` holds `n` bytes.
+#[inline]
+fn room(out: &[u8], n: usize) -> Result<()> {
+    if out.len() < n {
+        Err(Error::no_room(n, out.len()))
+    } else {
+        Ok(())
+    }
+}
