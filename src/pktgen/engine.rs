@@ -21,9 +21,10 @@ use super::Mode;
 use crate::balance::snapshot::{Health, Snapshot};
 use crate::config::Config;
 use crate::dpdk::{
-    signal, Burst, DpdkThread, Eal, Mbuf, Mempool, Port, PortConfig, Profile, QueueId, RxQueue,
-    TxQueue, BURST_SIZE,
+    Burst, DpdkThread, Eal, Mbuf, Mempool, Port, PortConfig, Profile, QueueId, RxQueue, TxQueue,
+    BURST_SIZE,
 };
+use crate::platform::signal;
 use crate::wire::{builder::arp_request, MacAddr};
 
 /// Template strategy.
