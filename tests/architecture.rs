@@ -79,10 +79,7 @@ const LONG_FN_ALLOWED: &[(&str, &str, &str)] = &[
     ("src/appliance/mod.rs", "run", "being split"),
     ("src/worker.rs", "run", "being split"),
     ("src/cli/check.rs", "summary", "being split"),
-    ("src/control/metrics.rs", "render", "being split"),
-    ("src/pktgen/check.rs", "data", "being split"),
     ("src/pktgen/engine.rs", "run", "being split"),
-    ("src/wire/mod.rs", "touch_all", "being split"),
 ];
 
 // ---------------------------------------------------------------------------------------------
