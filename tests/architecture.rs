@@ -79,7 +79,6 @@ const LONG_FN_ALLOWED: &[(&str, &str, &str)] = &[
     ("src/appliance/mod.rs", "run", "being split"),
     ("src/worker.rs", "run", "being split"),
     ("src/cli/check.rs", "summary", "being split"),
-    ("src/pktgen/engine.rs", "run", "being split"),
 ];
 
 // ---------------------------------------------------------------------------------------------
