@@ -29,7 +29,7 @@
 //! then reads each signature line (by now in flight or cached) and prefetches the one slot each
 //! candidate points at (or, for a miss, the free slot an insert would take) before it compares any
 //! full key, so the misses of a burst overlap instead of queueing. The hint itself is
-//! [`crate::platform::prefetch`] (`prefetcht0`, the instruction of DPDK's `rte_prefetch0`):
+//! [`crate::platform::prefetch()`] (`prefetcht0`, the instruction of DPDK's `rte_prefetch0`):
 //! `_mm_prefetch` is an `unsafe` intrinsic and the crate allows `unsafe` only in the `platform` and
 //! `dpdk` rooms, so this module uses three small safe helpers of `platform`: that prefetch,
 //! [`crate::platform::simd::eq_mask16`] (the SSE2 signature compare) and
