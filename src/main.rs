@@ -1,5 +1,7 @@
 //! The `vipmux` command line: one binary for the appliance, its checks and its clients.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -35,9 +35,8 @@ use crossbeam::channel::Receiver;
 
 use crate::appliance::state::{FlowListing, FlowRequest, Shared, COUNTER_PUBLISH_INTERVAL};
 use crate::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict, View};
-use crate::dpdk::{
-    signal, Burst, DpdkThread, Eal, Mbuf, Mempool, RxQueue, TscClock, TxQueue, BURST_SIZE,
-};
+use crate::dpdk::{Burst, DpdkThread, Eal, Mbuf, Mempool, RxQueue, TxQueue, BURST_SIZE};
+use crate::platform::{signal, TscClock};
 
 /// Time in which idle expiry visits every bucket of the flow table once (flows therefore expire
 /// at most this long after their timeout, on top of the whole-second flow clock).

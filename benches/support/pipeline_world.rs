@@ -6,8 +6,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
+use vipmux::dataplane::NeighbourMap;
 use vipmux::dataplane::{Pipeline, PortInfo, Verdict, View};
-use vipmux::slowpath::{InterfaceInfo, NeighbourMap, NeighbourTable, NeighbourTimers};
+use vipmux::slowpath::{InterfaceInfo, NeighbourTable, NeighbourTimers};
 use vipmux::wire::{FrameSpec, L4Spec, MacAddr, PacketBuf, TcpFlags, VecBuf};
 
 /// Packets per burst.

@@ -13,7 +13,8 @@ use libfuzzer_sys::fuzz_target;
 use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
 use vipmux::dataplane::{Pipeline, PipelineConfig, PortInfo, Verdict, View};
-use vipmux::slowpath::{InterfaceInfo, NeighbourMap, NeighbourTable, NeighbourTimers};
+use vipmux::dataplane::NeighbourMap;
+use vipmux::slowpath::{InterfaceInfo, NeighbourTable, NeighbourTimers};
 use vipmux::wire::{MacAddr, PacketBuf, VecBuf};
 
 const CONFIG: &str = include_str!("pipeline.toml");

@@ -28,8 +28,9 @@ use crate::balance::{Health, Snapshot};
 use crate::config::Config;
 use crate::dataplane::{PipelineConfig, PortInfo};
 use crate::dpdk::{
-    port_queue_limits, signal, DpdkThread, Eal, Mempool, Port, PortConfig, Profile, QueueId,
+    port_queue_limits, DpdkThread, Eal, Mempool, Port, PortConfig, Profile, QueueId,
 };
+use crate::platform::signal;
 use crate::slowpath::thread::{SlowPathThread, SlowTx};
 use crate::wire::MacAddr;
 use crate::worker::Worker;

@@ -9,9 +9,10 @@ use clap::ArgGroup;
 
 use super::CliResult;
 use crate::dpdk::{
-    self, signal, Burst, DpdkThread, Eal, Mempool, Port, PortConfig, PortStats, Profile, QueueId,
-    RxQueue, TxQueue,
+    self, Burst, DpdkThread, Eal, Mempool, Port, PortConfig, PortStats, Profile, QueueId, RxQueue,
+    TxQueue,
 };
+use crate::platform::signal;
 
 /// Arguments of `vipmux run`.
 #[derive(clap::Args, Debug)]

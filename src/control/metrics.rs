@@ -365,8 +365,18 @@ pub struct ApplianceMetrics {
 impl ApplianceMetrics {
     /// Write all families of SPEC 3.9 (families with no samples are still declared).
     pub fn render(&self, enc: &mut Encoder) {
+        self.render_totals(enc);
+        self.render_rules(enc);
+        self.render_members(enc);
+        self.render_snat_ports(enc);
+        self.render_workers(enc);
+        self.render_snat_connections(enc);
+    }
+
+    /// State, generation, packet totals and drops by reason.
+    fn render_totals(&self, enc: &mut Encoder) {
         use names::*;
-        use MetricType::{Counter, Gauge};
+        use MetricType::Counter;
         enc.gauge(
             FORWARDING,
             "1 while the appliance forwards traffic.",
@@ -395,6 +405,12 @@ impl ApplianceMetrics {
         for (reason, n) in &self.drops {
             enc.sample(&[("reason", reason)], *n);
         }
+    }
+
+    /// The per frontend and rule families.
+    fn render_rules(&self, enc: &mut Encoder) {
+        use names::*;
+        use MetricType::{Counter, Gauge};
         type RuleField = fn(&RuleMetrics) -> u64;
         let rule_families: [(&str, MetricType, &str, RuleField); 5] = [
             (RULE_PACKETS, Counter, "Packets matched by a rule.", |r| {
@@ -417,6 +433,12 @@ impl ApplianceMetrics {
                 enc.sample(&[("frontend", &r.frontend), ("rule", &r.rule)], field(r));
             }
         }
+    }
+
+    /// The per pool member families.
+    fn render_members(&self, enc: &mut Encoder) {
+        use names::*;
+        use MetricType::{Counter, Gauge};
         enc.family(MEMBER_NEW_FLOWS, Counter, "Flows sent to a pool member.");
         for m in &self.members {
             enc.sample(&[("pool", &m.pool), ("member", &m.member)], m.new_flows);
@@ -433,6 +455,12 @@ impl ApplianceMetrics {
         for m in &self.members {
             enc.sample(&[("pool", &m.pool), ("member", &m.member)], m.healthy);
         }
+    }
+
+    /// The per outbound rule and member SNAT port gauges.
+    fn render_snat_ports(&self, enc: &mut Encoder) {
+        use names::*;
+        use MetricType::Gauge;
         type SnatField = fn(&SnatMetrics) -> u64;
         let snat_gauges: [(&str, &str, SnatField); 3] = [
             (
@@ -458,6 +486,12 @@ impl ApplianceMetrics {
                 );
             }
         }
+    }
+
+    /// The per worker poll-loop families.
+    fn render_workers(&self, enc: &mut Encoder) {
+        use names::*;
+        use MetricType::Counter;
         enc.family(
             WORKER_POLLS,
             Counter,
@@ -477,6 +511,12 @@ impl ApplianceMetrics {
         for w in &self.workers {
             enc.sample(&[("worker", &w.worker)], w.busy_ns as f64 / 1e9);
         }
+    }
+
+    /// The SNAT connections by result.
+    fn render_snat_connections(&self, enc: &mut Encoder) {
+        use names::*;
+        use MetricType::Counter;
         enc.family(
             SNAT_CONNECTIONS,
             Counter,

@@ -219,8 +219,8 @@ mod tests {
     use super::*;
     use crate::balance::{Health, Snapshot};
     use crate::config::Config;
+    use crate::dataplane::NeighbourMap;
     use crate::dataplane::PortInfo;
-    use crate::slowpath::NeighbourMap;
     use crate::wire::{FrameSpec, MacAddr, TcpFlags};
     use std::net::{Ipv4Addr, SocketAddrV4};
 

@@ -7,6 +7,7 @@
 //! - [`reason`]: [`DropReason`], one enum, one counter, one name per reason.
 //! - [`counters`]: [`WorkerCounters`], plain per-worker integers.
 //! - [`classify`]: Ethernet/802.1Q/IPv4/L4 parsing into a [`classify::Meta`] or an early verdict.
+//! - [`neighbours`]: [`NeighbourMap`], the published ip -> MAC map next hops are resolved in.
 //! - [`route`]: next hops toward members (cached per member) and clients.
 //! - [`rewrite`]: NAT, reverse NAT, floating IP by MAC rewrite, IPIP and GUE, TTL, MTU.
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions of SPEC 3.3–3.8.
@@ -105,17 +106,19 @@
 pub mod classify;
 pub mod counters;
 pub mod expiry;
+pub mod neighbours;
 pub mod pipeline;
 pub mod reason;
 pub mod rewrite;
 pub mod route;
 
 pub use counters::{MemberCounters, RuleCounters, WorkerCounters};
+pub use neighbours::{IfIndex, NeighbourMap};
 pub use pipeline::Pipeline;
 pub use reason::DropReason;
 
 use crate::balance::Snapshot;
-use crate::slowpath::{Exception, NeighbourMap};
+use crate::slowpath::Exception;
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
 

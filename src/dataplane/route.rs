@@ -2,7 +2,7 @@
 //!
 //! - Toward a member: the member's interface (the one it is on-link of, else one with a gateway,
 //!   as the snapshot compiled it), next hop = the member if on-link else the gateway, MAC from the
-//!   published [`NeighbourMap`](crate::slowpath::NeighbourMap). Results (including failures) are
+//!   published [`NeighbourMap`](super::NeighbourMap). Results (including failures) are
 //!   cached per `MemberId` and the cache is dropped whenever the snapshot, the neighbour map or
 //!   the port table changes (checked once per burst), so the packet path does an indexed load.
 //! - Toward a client (NAT replies, RSTs to clients): the interface on-link with the destination,

@@ -148,6 +148,14 @@ fn file_prefix(args: &[String]) -> Option<&str> {
     })
 }
 
+impl crate::platform::tsc::TscFrequency for Eal {
+    /// The time-stamp counter frequency DPDK calibrated at EAL start (`rte_get_tsc_hz`).
+    fn tsc_hz(&self) -> u64 {
+        // SAFETY: plain getter of a value set by rte_eal_init, which `Eal` proves has run.
+        unsafe { sys::rte_get_tsc_hz() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

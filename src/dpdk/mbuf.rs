@@ -358,7 +358,7 @@ impl Burst {
     pub fn prefetch_data(&self) {
         for m in self.iter() {
             if let Some(b) = m.data().first() {
-                super::prefetch::prefetch(b);
+                crate::platform::prefetch(b);
             }
         }
     }

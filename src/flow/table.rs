@@ -29,18 +29,18 @@
 //! then reads each signature line (by now in flight or cached) and prefetches the one slot each
 //! candidate points at (or, for a miss, the free slot an insert would take) before it compares any
 //! full key, so the misses of a burst overlap instead of queueing. The hint itself is
-//! [`crate::dpdk::prefetch`] (`prefetcht0`, DPDK's `rte_prefetch0`): `_mm_prefetch` is an `unsafe`
-//! intrinsic and the crate allows `unsafe` only in the DPDK room, so this module depends on three
-//! small safe helpers of `dpdk` and nothing else of it: that prefetch,
-//! [`crate::dpdk::simd::eq_mask16`] (the SSE2 signature compare) and
-//! [`crate::dpdk::hugepage_hint::advise_huge_pages`] (the table asks for transparent huge pages
+//! [`crate::platform::prefetch()`] (`prefetcht0`, the instruction of DPDK's `rte_prefetch0`):
+//! `_mm_prefetch` is an `unsafe` intrinsic and the crate allows `unsafe` only in the `platform` and
+//! `dpdk` rooms, so this module uses three small safe helpers of `platform`: that prefetch,
+//! [`crate::platform::simd::eq_mask16`] (the SSE2 signature compare) and
+//! [`crate::platform::hugepage_hint::advise_huge_pages`] (the table asks for transparent huge pages
 //! before its memory is first written, so random lookups in a large table miss the TLB less).
 
 use super::entry::FlowEntry;
 use super::key::FlowKey;
-use crate::dpdk::hugepage_hint::advise_huge_pages;
-use crate::dpdk::prefetch::{prefetch, prefetch_at};
-use crate::dpdk::simd::eq_mask16;
+use crate::platform::hugepage_hint::advise_huge_pages;
+use crate::platform::prefetch::{prefetch, prefetch_at};
+use crate::platform::simd::eq_mask16;
 
 /// Slots per bucket.
 pub const WAYS: usize = 16;

@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use super::flows::{is_client_addr, is_flood_addr, FlowSet};
+use super::flows::{is_client_addr, is_flood_addr, FlowSet, Target};
 use crate::balance::snapshot::{MemberId, RuleKind, Snapshot};
 use crate::config::DsrEncapsulation;
 use crate::wire::builder::{arp_reply_in_place, GUE_HEADER_LEN};
@@ -415,6 +415,47 @@ impl Checker {
     ) -> Result<Option<MemberId>, MismatchKind> {
         use MismatchKind::*;
         let outer = Ipv4Packet::new_checked(ip).map_err(|_| Malformed)?;
+        let (encap, inner) = self.decapsulate(ip, &outer, verify)?;
+        let (src, dst, proto) = (inner.src_addr(), inner.dst_addr(), inner.protocol());
+        self.class = Some(Class::of(src));
+        let (sport, dport) = l4_ports(&inner, verify)?;
+        let (flow, target) = self.flow_and_target(src, sport, inner.ident())?;
+        if proto != target.proto {
+            return Err(WrongDst);
+        }
+        let seen = Verified {
+            dst: u32::from(dst),
+            dport,
+            mac: dst_mac,
+        };
+        if encap.is_none() && self.expect == Expect::Rewrite {
+            if let Some(m) = self.verified_before(flow, seen) {
+                return Ok(Some(m));
+            }
+        }
+        if self.expect == Expect::Echo {
+            if encap.is_some() {
+                return Err(WrongEncap);
+            }
+            if dst != target.vip || dport != target.port {
+                return Err(WrongDst);
+            }
+            return Ok(None);
+        }
+        let member = self.expected_member(&target, encap, outer.dst_addr(), seen)?;
+        self.record(flow, member, encap, seen)?;
+        Ok(Some(member))
+    }
+
+    /// Verifies the outer header and strips IPIP, or GUE to one of the pools' GUE ports:
+    /// (encapsulation, the client's packet, which is `outer` itself when not encapsulated).
+    fn decapsulate<'a>(
+        &mut self,
+        ip: &'a [u8],
+        outer: &'a Ipv4Packet<&'a [u8]>,
+        verify: bool,
+    ) -> Result<(Option<DsrEncapsulation>, Ipv4Packet<&'a [u8]>), MismatchKind> {
+        use MismatchKind::*;
         // Unencapsulated frames keep the client as source; an encapsulation's outer source is the
         // MUX, and the class waits for the inner header.
         if is_client_addr(outer.src_addr()) {
@@ -453,27 +494,17 @@ impl Checker {
         if verify && encap.is_some() && !inner.verify_checksum() {
             return Err(BadIpChecksum);
         }
-        let (src, dst, proto) = (inner.src_addr(), inner.dst_addr(), inner.protocol());
-        self.class = Some(Class::of(src));
-        let (sport, dport) = match proto {
-            protocol::TCP => {
-                let t = TcpPacket::new_checked(inner.payload()).map_err(|_| Malformed)?;
-                if verify && !t.verify_checksum(src, dst) {
-                    return Err(BadL4Checksum);
-                }
-                (t.src_port(), t.dst_port())
-            }
-            protocol::UDP => {
-                let u = UdpPacket::new_checked(inner.payload()).map_err(|_| Malformed)?;
-                if verify && !u.verify_checksum(src, dst) {
-                    return Err(BadL4Checksum);
-                }
-                (u.src_port(), u.dst_port())
-            }
-            _ => return Err(Malformed),
-        };
+        Ok((encap, inner))
+    }
 
-        // Which flow, which target.
+    /// The flow index (none for synflood sources) and the target the packet was sent to.
+    fn flow_and_target(
+        &self,
+        src: Ipv4Addr,
+        sport: u16,
+        ident: u16,
+    ) -> Result<(Option<u32>, Target), MismatchKind> {
+        use MismatchKind::*;
         let flow = if self.synflood && is_flood_addr(src) {
             None
         } else {
@@ -481,42 +512,31 @@ impl Checker {
         };
         let target = match flow {
             Some(i) => *self.flows.target(i),
-            None => *self
-                .flows
-                .targets
-                .get(usize::from(inner.ident()))
-                .ok_or(WrongDst)?,
+            None => *self.flows.targets.get(usize::from(ident)).ok_or(WrongDst)?,
         };
-        if proto != target.proto {
-            return Err(WrongDst);
-        }
-        let seen = Verified {
-            dst: u32::from(dst),
-            dport,
-            mac: dst_mac,
-        };
-        if encap.is_none() && self.expect == Expect::Rewrite {
-            if let Some(i) = flow {
-                let i = i as usize;
-                if let (Some(Some(v)), Some(&m)) =
-                    (self.flow_verified.get(i), self.flow_member.get(i))
-                {
-                    if *v == seen {
-                        return Ok(Some(MemberId(m)));
-                    }
-                }
-            }
-        }
-        if self.expect == Expect::Echo {
-            if encap.is_some() {
-                return Err(WrongEncap);
-            }
-            if dst != target.vip || dport != target.port {
-                return Err(WrongDst);
-            }
-            return Ok(None);
-        }
+        Ok((flow, target))
+    }
 
+    /// The member of `flow` when its rewrite was already checked exactly as `seen`.
+    fn verified_before(&self, flow: Option<u32>, seen: Verified) -> Option<MemberId> {
+        let i = flow? as usize;
+        match (self.flow_verified.get(i), self.flow_member.get(i)) {
+            (Some(Some(v)), Some(&m)) if *v == seen => Some(MemberId(m)),
+            _ => None,
+        }
+    }
+
+    /// The member the snapshot says the packet must have gone to, checking destination, port,
+    /// MAC and encapsulation against the target's rule.
+    fn expected_member(
+        &self,
+        target: &Target,
+        encap: Option<DsrEncapsulation>,
+        outer_dst: Ipv4Addr,
+        seen: Verified,
+    ) -> Result<MemberId, MismatchKind> {
+        use MismatchKind::*;
+        let (dst, dport, dst_mac) = (Ipv4Addr::from(seen.dst), seen.dport, seen.mac);
         let rule = self.snapshot.rule(target.rule).ok_or(WrongDst)?;
         let backend_port = rule.backend_port_for(target.port);
         let member = if !rule.floating_ip {
@@ -555,11 +575,24 @@ impl Checker {
                 }
                 (want, Some(got)) if want == got => self
                     .snapshot
-                    .rule_member_by_addr(rule.id, u32::from(outer.dst_addr()))
+                    .rule_member_by_addr(rule.id, u32::from(outer_dst))
                     .ok_or(WrongDst)?,
                 _ => return Err(WrongEncap),
             }
         };
+        Ok(member)
+    }
+
+    /// Remembers the flow's member (a flow that moves is an error) and, unencapsulated, its
+    /// checked rewrite.
+    fn record(
+        &mut self,
+        flow: Option<u32>,
+        member: MemberId,
+        encap: Option<DsrEncapsulation>,
+        seen: Verified,
+    ) -> Result<(), MismatchKind> {
+        use MismatchKind::*;
         if let Some(slot) = flow.and_then(|i| self.flow_member.get_mut(i as usize)) {
             if *slot == NO_MEMBER {
                 *slot = member.0;
@@ -572,7 +605,30 @@ impl Checker {
                 *v = Some(seen);
             }
         }
-        Ok(Some(member))
+        Ok(())
+    }
+}
+
+/// The L4 ports of the client's packet, verifying the L4 checksum when asked.
+fn l4_ports(inner: &Ipv4Packet<&[u8]>, verify: bool) -> Result<(u16, u16), MismatchKind> {
+    use MismatchKind::*;
+    let (src, dst) = (inner.src_addr(), inner.dst_addr());
+    match inner.protocol() {
+        protocol::TCP => {
+            let t = TcpPacket::new_checked(inner.payload()).map_err(|_| Malformed)?;
+            if verify && !t.verify_checksum(src, dst) {
+                return Err(BadL4Checksum);
+            }
+            Ok((t.src_port(), t.dst_port()))
+        }
+        protocol::UDP => {
+            let u = UdpPacket::new_checked(inner.payload()).map_err(|_| Malformed)?;
+            if verify && !u.verify_checksum(src, dst) {
+                return Err(BadL4Checksum);
+            }
+            Ok((u.src_port(), u.dst_port()))
+        }
+        _ => Err(Malformed),
     }
 }
 

@@ -20,10 +20,12 @@ use super::report::{self, FloodSplit, MemberSpread, Summary};
 use super::Mode;
 use crate::balance::snapshot::{Health, Snapshot};
 use crate::config::Config;
+use crate::dpdk::profile::PortProfile;
 use crate::dpdk::{
-    signal, Burst, DpdkThread, Eal, Mbuf, Mempool, Port, PortConfig, Profile, QueueId, RxQueue,
-    TxQueue, BURST_SIZE,
+    Burst, DpdkThread, Eal, Mbuf, Mempool, Port, PortConfig, Profile, QueueId, RxQueue, TxQueue,
+    BURST_SIZE,
 };
+use crate::platform::signal;
 use crate::wire::{builder::arp_request, MacAddr};
 
 /// Template strategy.
@@ -109,8 +111,18 @@ fn default_gen_ip(snapshot: &Snapshot) -> Ipv4Addr {
     }
 }
 
-/// Runs the generator and returns its summary.
-pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
+/// What the generator sends, decided from the options before any port is opened.
+struct Plan {
+    snapshot: Snapshot,
+    flowset: FlowSet,
+    gen_ip: Ipv4Addr,
+    synflood: bool,
+    kinds: &'static [FrameKind],
+    per_flow: bool,
+}
+
+/// Compiles the configuration, picks the targets and flows, and checks the mode's options.
+fn plan(opts: &Options) -> Result<Plan, Box<dyn std::error::Error>> {
     let snapshot = Snapshot::compile(&opts.config, &Health::all_up(&opts.config));
     let targets = flows::targets(&snapshot, opts.rule.as_deref())?;
     if targets.len() > usize::from(u16::MAX) {
@@ -125,7 +137,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
     if opts.established_share > 0 && !synflood {
         return Err("--established-share needs --mode synflood".into());
     }
-    let kinds: &[FrameKind] = match opts.mode {
+    let kinds: &'static [FrameKind] = match opts.mode {
         Mode::Synflood if opts.established_share > 0 => &[FrameKind::Syn, FrameKind::Data],
         Mode::Syn | Mode::Synflood => &[FrameKind::Syn],
         Mode::Established => &[FrameKind::Data],
@@ -139,30 +151,33 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
                 Templates::per_flow_bytes(flowset.count, kinds.len(), opts.size) <= TEMPLATE_BUDGET
             }
         };
+    Ok(Plan {
+        snapshot,
+        flowset,
+        gen_ip,
+        synflood,
+        kinds,
+        per_flow,
+    })
+}
+
+/// Runs the generator and returns its summary.
+pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
+    let Plan {
+        snapshot,
+        flowset,
+        gen_ip,
+        synflood,
+        kinds,
+        per_flow,
+    } = plan(opts)?;
 
     signal::install_stop_handler()?;
     let (eal, _plan) = Eal::init_profile(&opts.profile, &opts.eal)?;
-    let port_profile = match &opts.port {
-        Some(name) => opts.profile.ports.iter().find(|p| &p.name == name),
-        None => opts.profile.ports.first(),
-    }
-    .ok_or("the profile names no such port")?;
-    let pool = Mempool::from_profile(eal, "pktgen_pool", &opts.profile.mempool)?;
-    let port = Port::open(
-        eal,
-        &port_profile.name,
-        &PortConfig::from(port_profile),
-        &pool,
-    )?;
+    let (port_profile, pool, port) = open_port(eal, opts)?;
     let driver = port.info()?.driver;
     let own_mac = MacAddr(port.mac_addr()?.0);
-    let core = opts
-        .profile
-        .worker_cores()
-        .first()
-        .copied()
-        .or(opts.profile.main_core())
-        .unwrap_or(0);
+    let core = generator_core(&opts.profile);
     tracing::info!(
         "pktgen on {} ({driver}), mac {own_mac}, address {gen_ip}, core {core}, {} flows over {} targets",
         port.name(),
@@ -200,22 +215,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
                 seen: 0,
                 rx: 0,
             };
-            w.wait_link();
-            let dst_mac = match opts.dst_mac {
-                Some(m) => m,
-                None => w.resolve(own_mac, gen_ip, flowset.targets[0].vip),
-            };
-            let templates = Templates::build(
-                &flowset,
-                kinds,
-                opts.size,
-                Macs {
-                    src: own_mac,
-                    dst: dst_mac,
-                },
-                per_flow,
-            );
-            let out = w.send(&flowset, &templates, opts);
+            let out = w.generate(opts, &flowset, kinds, per_flow, own_mac, gen_ip);
             Ok::<_, crate::dpdk::DpdkError>(out)
         });
         let split = synflood && opts.established_share > 0;
@@ -231,37 +231,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
     port.close()?;
 
     let rx = checker.ok + checker.mismatches.total();
-    let snap = checker.snapshot();
-    let member_flows = checker.member_flows();
-    let mut members = Vec::new();
-    if opts.expect == Expect::Rewrite {
-        for (i, m) in snap.members.iter().enumerate() {
-            let packets = checker.member_packets[i];
-            let in_targets = flowset.targets.iter().any(|t| {
-                snap.rule(t.rule)
-                    .is_some_and(|r| r.members.iter().any(|x| x.index() == i))
-            });
-            if packets == 0 && !in_targets {
-                continue;
-            }
-            members.push(MemberSpread {
-                pool: snap
-                    .pools
-                    .get(m.pool.index())
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default(),
-                name: m.name.clone(),
-                address: m.addr.to_string(),
-                packets,
-                flows: member_flows[i],
-                share_percent: if checker.ok > 0 {
-                    packets as f64 * 100.0 / checker.ok as f64
-                } else {
-                    0.0
-                },
-            });
-        }
-    }
+    let members = member_spread(&checker, &flowset, opts.expect);
     Ok(Summary {
         port: port_profile.name.clone(),
         driver,
@@ -297,6 +267,73 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
             )
         }),
     })
+}
+
+/// Each member's share of the received flows and packets (rewrite mode: members of the targets'
+/// rules, and any other member that got packets).
+fn member_spread(checker: &Checker, flowset: &FlowSet, expect: Expect) -> Vec<MemberSpread> {
+    let snap = checker.snapshot();
+    let member_flows = checker.member_flows();
+    let mut members = Vec::new();
+    if expect == Expect::Rewrite {
+        for (i, m) in snap.members.iter().enumerate() {
+            let packets = checker.member_packets[i];
+            let in_targets = flowset.targets.iter().any(|t| {
+                snap.rule(t.rule)
+                    .is_some_and(|r| r.members.iter().any(|x| x.index() == i))
+            });
+            if packets == 0 && !in_targets {
+                continue;
+            }
+            members.push(MemberSpread {
+                pool: snap
+                    .pools
+                    .get(m.pool.index())
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                name: m.name.clone(),
+                address: m.addr.to_string(),
+                packets,
+                flows: member_flows[i],
+                share_percent: if checker.ok > 0 {
+                    packets as f64 * 100.0 / checker.ok as f64
+                } else {
+                    0.0
+                },
+            });
+        }
+    }
+    members
+}
+
+/// The profile's port the options name (else its first), opened with a mempool of its own.
+fn open_port<'a>(
+    eal: &Eal,
+    opts: &'a Options,
+) -> Result<(&'a PortProfile, Mempool, Port), Box<dyn std::error::Error>> {
+    let port_profile = match &opts.port {
+        Some(name) => opts.profile.ports.iter().find(|p| &p.name == name),
+        None => opts.profile.ports.first(),
+    }
+    .ok_or("the profile names no such port")?;
+    let pool = Mempool::from_profile(eal, "pktgen_pool", &opts.profile.mempool)?;
+    let port = Port::open(
+        eal,
+        &port_profile.name,
+        &PortConfig::from(port_profile),
+        &pool,
+    )?;
+    Ok((port_profile, pool, port))
+}
+
+/// The core the generator's thread runs on: the profile's first worker core, else its main core.
+fn generator_core(profile: &Profile) -> usize {
+    profile
+        .worker_cores()
+        .first()
+        .copied()
+        .or(profile.main_core())
+        .unwrap_or(0)
 }
 
 /// Prints the live line once per second while the worker runs.
@@ -407,6 +444,35 @@ impl Worker<'_, '_> {
     }
 
     /// Waits (bounded) for the link to come up: a memif server has no link until its client
+    /// Waits for the link, finds the destination MAC (given, else by ARP for the first target),
+    /// builds the templates and sends; returns what [`Worker::send`] returns.
+    fn generate(
+        &mut self,
+        opts: &Options,
+        flowset: &FlowSet,
+        kinds: &[FrameKind],
+        per_flow: bool,
+        own_mac: MacAddr,
+        gen_ip: Ipv4Addr,
+    ) -> (u64, u64, f64) {
+        self.wait_link();
+        let dst_mac = match opts.dst_mac {
+            Some(m) => m,
+            None => self.resolve(own_mac, gen_ip, flowset.targets[0].vip),
+        };
+        let templates = Templates::build(
+            flowset,
+            kinds,
+            opts.size,
+            Macs {
+                src: own_mac,
+                dst: dst_mac,
+            },
+            per_flow,
+        );
+        self.send(flowset, &templates, opts)
+    }
+
     /// connects, and the send clock should not count that time.
     fn wait_link(&mut self) {
         let start = Instant::now();

@@ -8,7 +8,8 @@
 //!
 //! * [`ratelimit`]: token bucket on a virtual clock (all originated ICMP, rate-limited logs).
 //! * [`neighbours`]: IPv4 -> MAC table of members, gateways and on-link hosts, with active
-//!   resolution, refresh with backoff, and an immutable [`NeighbourMap`] for workers.
+//!   resolution, refresh with backoff; it publishes an immutable
+//!   [`NeighbourMap`](crate::dataplane::NeighbourMap) for workers.
 //! * [`arp`]: answers ARP for frontends, passes ARP for the appliance's own address to the
 //!   kernel, learns neighbours, builds gratuitous ARPs.
 //! * [`icmp`]: echo for frontends, ICMP errors to flows, originated errors (fragmentation
@@ -28,17 +29,14 @@ pub mod ratelimit;
 pub mod thread;
 
 pub use icmp::{FlowTuple, IcmpErrorInfo, IcmpSide};
-pub use neighbours::{
-    ArpRequestToSend, Learned, NeighbourMap, NeighbourState, NeighbourTable, NeighbourTimers,
-};
+pub use neighbours::{ArpRequestToSend, Learned, NeighbourState, NeighbourTable, NeighbourTimers};
 pub use ratelimit::{LogLimiter, Nanos, RateSpec, TokenBucket};
 
 use crate::wire::MacAddr;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-/// Index of an interface (DPDK port) in the slow path's interface list.
-pub type IfIndex = usize;
+pub use crate::dataplane::IfIndex;
 
 /// One interface (port) of the appliance as the slow path needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The neighbour table: IPv4 -> MAC for members, gateways and on-link hosts, learned from ARP and
 //! from an external source (the kernel's neighbour table), refreshed by ARP requests with backoff,
-//! and published to workers as an immutable [`NeighbourMap`].
+//! and published to workers as an immutable [`NeighbourMap`] (the dataplane's read side).
 //!
 //! Two kinds of entries:
 //!
@@ -18,6 +18,7 @@
 
 use super::ratelimit::{Nanos, NANOS_PER_SEC};
 use super::{IfIndex, InterfaceInfo};
+use crate::dataplane::NeighbourMap;
 use crate::wire::{builder, ethernet, MacAddr};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -149,40 +150,6 @@ impl ArpRequestToSend {
         let n = self.build(&mut v).unwrap_or(0);
         v.truncate(n);
         v
-    }
-}
-
-/// The immutable neighbour map workers read: ip -> (MAC, interface), sorted by address.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NeighbourMap {
-    entries: Vec<(Ipv4Addr, MacAddr, IfIndex)>,
-    generation: u64,
-}
-
-impl NeighbourMap {
-    /// The MAC and interface of `ip`, if known.
-    #[inline]
-    pub fn get(&self, ip: Ipv4Addr) -> Option<(MacAddr, IfIndex)> {
-        self.entries
-            .binary_search_by_key(&ip, |e| e.0)
-            .ok()
-            .map(|i| (self.entries[i].1, self.entries[i].2))
-    }
-    /// The table generation this map was published at.
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-    /// All entries, sorted by address.
-    pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, MacAddr, IfIndex)> + '_ {
-        self.entries.iter().copied()
     }
 }
 
@@ -491,16 +458,12 @@ impl NeighbourTable {
 
     /// The map to publish to workers: every entry with a MAC (reachable or stale).
     pub fn snapshot(&self) -> NeighbourMap {
-        let mut entries: Vec<_> = self
+        let entries = self
             .entries
             .values()
             .filter_map(|n| n.mac.map(|m| (n.ip, m, n.iface)))
             .collect();
-        entries.sort_unstable_by_key(|e| e.0);
-        NeighbourMap {
-            entries,
-            generation: self.generation,
-        }
+        NeighbourMap::from_entries(entries, self.generation)
     }
 }
 

@@ -219,9 +219,28 @@ mod tests {
     use proptest::prelude::*;
     use std::net::SocketAddrV4;
 
-    /// Calls every getter, and setters that keep lengths, of every view that accepts `b`.
+    /// Calls every getter, and setters that keep lengths, of every view that accepts `b`, and the
+    /// builders that take arbitrary input: one step per view.
     fn touch_all(b: &[u8]) {
-        let mut m = b.to_vec();
+        let steps: [fn(&[u8]); 7] = [
+            touch_ethernet,
+            touch_arp,
+            touch_ipv4,
+            touch_tcp,
+            touch_udp,
+            touch_icmp,
+            touch_builders,
+        ];
+        for step in steps {
+            step(b);
+        }
+    }
+
+    /// The (source, destination) addresses the L4 checksum steps use.
+    const S_D: (Ipv4Addr, Ipv4Addr) = (Ipv4Addr::new(1, 2, 3, 4), Ipv4Addr::new(5, 6, 7, 8));
+
+    /// [`EthernetFrame`] getters and in-place setters.
+    fn touch_ethernet(b: &[u8]) {
         if let Ok(f) = EthernetFrame::new_checked(b) {
             let _ = (
                 f.dst_addr(),
@@ -232,11 +251,16 @@ mod tests {
             );
             let _ = f.l3().map(|l| l.vlan_id());
             let _ = EthernetRepr::parse(&f);
+            let mut m = b.to_vec();
             let mut f = EthernetFrame::new_unchecked(&mut m[..]);
             f.swap_addrs();
             f.set_vlan_tci(3);
             let _ = f.payload_mut();
         }
+    }
+
+    /// [`ArpPacket`] getters and [`ArpRepr`].
+    fn touch_arp(b: &[u8]) {
         if let Ok(p) = ArpPacket::new_checked(b) {
             let _ = (
                 p.hardware_type(),
@@ -252,6 +276,10 @@ mod tests {
             );
             let _ = ArpRepr::parse(&p);
         }
+    }
+
+    /// [`Ipv4Packet`] (checked whole and header-only) getters and setters.
+    fn touch_ipv4(b: &[u8]) {
         for hdr_only in [false, true] {
             let p = if hdr_only {
                 Ipv4Packet::new_checked_header(b)
@@ -299,7 +327,11 @@ mod tests {
                 assert!(q.verify_checksum());
             }
         }
-        let (s, d) = (Ipv4Addr::new(1, 2, 3, 4), Ipv4Addr::new(5, 6, 7, 8));
+    }
+
+    /// [`TcpPacket`] getters and checksum-keeping setters.
+    fn touch_tcp(b: &[u8]) {
+        let (s, d) = S_D;
         if let Ok(p) = TcpPacket::new_checked(b) {
             let _ = (
                 p.src_port(),
@@ -326,6 +358,11 @@ mod tests {
             q.fill_checksum(s, d);
             assert!(q.verify_checksum(s, d));
         }
+    }
+
+    /// [`UdpPacket`] getters and checksum-keeping setters.
+    fn touch_udp(b: &[u8]) {
+        let (s, d) = S_D;
         if let Ok(p) = UdpPacket::new_checked(b) {
             let _ = (
                 p.src_port(),
@@ -344,6 +381,10 @@ mod tests {
             q.fill_checksum(s, d);
             assert!(q.verify_checksum(s, d));
         }
+    }
+
+    /// [`IcmpPacket`] getters and setters.
+    fn touch_icmp(b: &[u8]) {
         if let Ok(p) = IcmpPacket::new_checked(b) {
             let _ = (
                 p.msg_type(),
@@ -363,7 +404,11 @@ mod tests {
             q.rewrite_type_code(0, 0);
             let _ = q.data_mut();
         }
-        // In-place builders and encapsulation on arbitrary input: errors, never panics.
+    }
+
+    /// In-place builders and encapsulation on arbitrary input: errors, never panics.
+    fn touch_builders(b: &[u8]) {
+        let (s, d) = S_D;
         let mut m = b.to_vec();
         let _ = builder::icmp_echo_reply_in_place(&mut m);
         let mut m = b.to_vec();

@@ -16,8 +16,9 @@ use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use vipmux::balance::{Health, ProbeState, Snapshot};
 use vipmux::config::Config;
+use vipmux::dataplane::NeighbourMap;
 use vipmux::dataplane::{Pipeline, PipelineConfig, PortInfo, Verdict, View};
-use vipmux::slowpath::{InterfaceInfo, NeighbourMap, NeighbourTable, NeighbourTimers};
+use vipmux::slowpath::{InterfaceInfo, NeighbourTable, NeighbourTimers};
 use vipmux::wire::{FrameSpec, MacAddr, PacketBuf, TcpFlags, VecBuf};
 
 pub const PORT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xaa]);

@@ -1,14 +1,27 @@
-//! The CPU's time-stamp counter as the poll loops' clock (DPDK's `rte_rdtsc` and `rte_get_tsc_hz`).
+//! The CPU's time-stamp counter as the poll loops' clock (what DPDK's `rte_rdtsc` reads).
 //!
 //! A worker reads the time once per loop iteration, empty polls included: through the vDSO that is
-//! a `clock_gettime` call (about 20 ns here, 4 % of a saturated worker in a profile), while `rdtsc`
-//! is one instruction. DPDK calibrates the counter's frequency at EAL start; on the CPUs DPDK
-//! supports the counter is invariant (`constant_tsc`, `nonstop_tsc`), so it is a monotonic clock
-//! across cores. Off x86-64 the clock falls back to [`std::time::Instant`].
+//! a `clock_gettime` call, while `rdtsc` is one instruction. On the CPUs DPDK supports the counter
+//! is invariant (`constant_tsc`, `nonstop_tsc`), so it is a monotonic clock across cores. Off
+//! x86-64 the clock falls back to [`std::time::Instant`].
+//!
+//! The counter's frequency is not measured here: whoever already knows it provides it through
+//! [`TscFrequency`]. The runtime passes the DPDK EAL, which calibrated the counter at start
+//! (`rte_get_tsc_hz`), so the loops keep exactly that calibration; tests pass a plain `u64`.
 
 use std::time::Instant;
 
-use super::{sys, Eal};
+/// Something that knows the time-stamp counter's frequency (ticks per second, 0 if unknown).
+pub trait TscFrequency {
+    /// Ticks per second of the time-stamp counter, or 0 when unknown.
+    fn tsc_hz(&self) -> u64;
+}
+
+impl TscFrequency for u64 {
+    fn tsc_hz(&self) -> u64 {
+        *self
+    }
+}
 
 /// A monotonic nanosecond clock started at creation, read with the time-stamp counter.
 #[derive(Debug, Clone, Copy)]
@@ -35,11 +48,10 @@ fn rdtsc() -> u64 {
 }
 
 impl TscClock {
-    /// A clock starting now, with the counter frequency DPDK calibrated at EAL start.
-    pub fn new(_eal: &Eal) -> TscClock {
-        // SAFETY: plain getter of a value set by rte_eal_init, which `Eal` proves has run.
-        let hz = unsafe { sys::rte_get_tsc_hz() };
-        Self::with_hz(hz)
+    /// A clock starting now, with the counter frequency `source` knows (the EAL's calibration in
+    /// the runtime).
+    pub fn new(source: &impl TscFrequency) -> TscClock {
+        Self::with_hz(source.tsc_hz())
     }
 
     /// A clock for a counter of `hz` ticks per second (0, or no counter: `Instant` instead).

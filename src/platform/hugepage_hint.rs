@@ -6,7 +6,7 @@
 //! the kernel for transparent huge pages before their memory is first touched. Kernels with THP
 //! set to `madvise` (the common default) honour the hint, `always` does not need it, `never`
 //! ignores it; the hint never changes contents or behaviour, only page size, and errors are
-//! ignored. Lives in the DPDK room only because the system call is an `unsafe` FFI call.
+//! ignored. Lives in the platform room because the system call is an `unsafe` FFI call.
 
 #[cfg(target_os = "linux")]
 mod sys {

@@ -1,4 +1,5 @@
-//! Software prefetch (DPDK's `rte_prefetch0`): a safe wrapper over the CPU's prefetch hint.
+//! Software prefetch (the instruction DPDK's `rte_prefetch0` emits): a safe wrapper over the CPU's
+//! prefetch hint.
 //!
 //! A prefetch asks the core to start loading a cache line into all cache levels and returns at
 //! once; the load that needs the line later then finds it (or finds it on its way). Unlike a plain
@@ -6,8 +7,8 @@
 //! On x86-64 it is `prefetcht0` (`_mm_prefetch` with `_MM_HINT_T0`, part of SSE, which every
 //! x86-64 CPU has); on other architectures these functions do nothing.
 //!
-//! It lives in the DPDK room only because `_mm_prefetch` is an `unsafe` intrinsic; it touches
-//! no DPDK state and is usable from any thread.
+//! It lives in the platform room because `_mm_prefetch` is an `unsafe` intrinsic; it is usable
+//! from any thread.
 
 /// Hints the CPU to bring the cache line holding `*r` into all cache levels (never blocks, never faults).
 #[inline(always)]

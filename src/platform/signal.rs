@@ -1,0 +1,48 @@
+//! SIGINT/SIGTERM as a stop flag and SIGHUP as a reload request, through the `signal-hook` crate.
+//!
+//! The flags are plain statics so that the poll loops' per-iteration check
+//! ([`stop_requested`]) stays one relaxed load of a fixed address. The handlers registered with
+//! `signal-hook` do nothing but an atomic store, which is async-signal-safe.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static RELOAD: AtomicBool = AtomicBool::new(false);
+
+/// Registers `action` for `signal`; it must only store to an atomic.
+fn register_store(signal: i32, action: fn()) -> std::io::Result<()> {
+    // SAFETY: `action` is one of this module's flag setters, which only perform an atomic store:
+    // no allocation, no lock, nothing that is not async-signal-safe.
+    unsafe { signal_hook::low_level::register(signal, action) }.map(|_| ())
+}
+
+/// Installs handlers so SIGINT and SIGTERM set the stop flag instead of killing the process.
+pub fn install_stop_handler() -> std::io::Result<()> {
+    for sig in [SIGINT, SIGTERM] {
+        register_store(sig, request_stop)?;
+    }
+    Ok(())
+}
+
+/// Installs a handler so SIGHUP requests a reload (see [`take_reload_request`]).
+pub fn install_reload_handler() -> std::io::Result<()> {
+    register_store(SIGHUP, || RELOAD.store(true, Ordering::Relaxed))
+}
+
+/// True (once) when SIGHUP arrived since the last call.
+pub fn take_reload_request() -> bool {
+    RELOAD.swap(false, Ordering::Relaxed)
+}
+
+/// True once SIGINT or SIGTERM arrived (or [`request_stop`] was called).
+#[inline]
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+/// Sets the stop flag from code, as a signal would.
+pub fn request_stop() {
+    STOP.store(true, Ordering::Relaxed);
+}
