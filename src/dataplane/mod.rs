@@ -119,9 +119,6 @@ use crate::slowpath::{Exception, NeighbourMap};
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
 
-/// Largest burst [`Pipeline::process`] handles at once (longer slices are processed in chunks).
-pub const BURST: usize = 32;
-
 /// One appliance port, indexed by interface index (= the snapshot's interface order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortInfo {

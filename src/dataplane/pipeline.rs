@@ -8,7 +8,7 @@ use super::expiry::{Pending, Scratch};
 use super::reason::DropReason;
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
-use super::{PipelineConfig, Verdict, View, BURST};
+use super::{PipelineConfig, Verdict, View};
 use crate::balance::hash::flow_hash;
 use crate::balance::snapshot::{MemberId, Rule};
 use crate::config::{MissingFlow, Protocol};
@@ -17,7 +17,7 @@ use crate::flow::{
     InsertResult, RecentlyExpired, SlotId, DEFAULT_TABLE_SEED,
 };
 use crate::slowpath::Exception;
-use crate::wire::{protocol, PacketBuf};
+use crate::wire::{protocol, PacketBuf, BURST};
 use std::net::Ipv4Addr;
 
 /// One worker's data path (see the module documentation).

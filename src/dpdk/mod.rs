@@ -3,7 +3,7 @@
 //! Everything above this module is safe Rust. The pieces:
 //! - [`Eal`]: `rte_eal_init` once per process, from a [`Profile`] or raw arguments.
 //! - [`Mempool`]: a pktmbuf pool; [`Mbuf`]: one owned packet buffer, freed on drop.
-//! - [`Burst`]: up to [`BURST_SIZE`] mbufs in a fixed array, for the hot loop.
+//! - [`Burst`]: up to [`BURST`](crate::wire::BURST) mbufs in a fixed array, for the hot loop.
 //! - [`Port`]: configure/start/stop/close, [`RxQueue`]/[`TxQueue`] handles, link, MAC, counters.
 //! - [`DpdkThread`]: a pinned `std::thread` registered as a DPDK thread.
 //! - [`signal`]: SIGINT/SIGTERM as a stop flag.
@@ -30,10 +30,10 @@ pub mod tsc;
 
 pub use eal::Eal;
 pub use error::{strerror, DpdkError};
-pub use mbuf::{Burst, Mbuf, BURST_SIZE};
+pub use mbuf::{Burst, Mbuf};
 pub use mempool::Mempool;
 pub use port::{
-    port_by_name, port_count, port_name, port_queue_limits, rss_wanted, LinkStatus, MacAddr, Port,
+    port_by_name, port_count, port_name, port_queue_limits, rss_wanted, LinkStatus, Port,
     PortConfig, PortId, PortInfo, PortStats, QueueId, RxQueue, TxOutcome, TxQueue,
 };
 pub use prefetch::{prefetch, prefetch_at, prefetch_index};
