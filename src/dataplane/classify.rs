@@ -10,9 +10,8 @@
 //! offset and UDP length → `bad_header`. Every read is bounds-checked by the `wire` views, so no
 //! input can make it read past the frame or panic.
 
-use super::reason::DropReason;
+use super::reason::{DropReason, Exception};
 use super::{Verdict, View};
-use crate::slowpath::Exception;
 use crate::wire::{ethertype, protocol, EthernetFrame, Ipv4Packet, TcpPacket, UdpPacket};
 
 /// What the pipeline needs to know about a classified IPv4 packet (offsets into the frame).

@@ -4,7 +4,8 @@
 //! frames, an immutable [`View`] (configuration snapshot, neighbour map, port table) and a time
 //! `now` in seconds; a DPDK worker drives it with mbufs, tests with `VecBuf`s.
 //!
-//! - [`reason`]: [`DropReason`], one enum, one counter, one name per reason.
+//! - [`reason`]: [`DropReason`] and [`Exception`], one enum each, one counter and one name per
+//!   kind (the `reasons!` macro).
 //! - [`counters`]: [`WorkerCounters`], plain per-worker integers.
 //! - [`classify`]: Ethernet/802.1Q/IPv4/L4 parsing into a [`classify::Meta`] or an early verdict.
 //! - [`route`]: next hops toward members (cached per member) and clients.
@@ -112,10 +113,10 @@ pub mod route;
 
 pub use counters::{MemberCounters, RuleCounters, WorkerCounters};
 pub use pipeline::Pipeline;
-pub use reason::DropReason;
+pub use reason::{DropReason, Exception};
 
 use crate::balance::Snapshot;
-use crate::slowpath::{Exception, NeighbourMap};
+use crate::slowpath::NeighbourMap;
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
 

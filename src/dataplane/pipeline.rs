@@ -5,7 +5,7 @@
 use super::classify::{classify_into, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
-use super::reason::DropReason;
+use super::reason::{DropReason, Exception};
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
 use super::{PipelineConfig, Verdict, View};
@@ -16,7 +16,6 @@ use crate::flow::{
     hash_burst, tcp_flags, track, track_udp, Direction, FlowEntry, FlowFlags, FlowKey, FlowTable,
     InsertResult, RecentlyExpired, SlotId, DEFAULT_TABLE_SEED,
 };
-use crate::slowpath::Exception;
 use crate::wire::{protocol, PacketBuf, BURST};
 use std::net::Ipv4Addr;
 

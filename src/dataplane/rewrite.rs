@@ -24,12 +24,11 @@
 //! counted `too_big`.
 
 use super::classify::Meta;
-use super::reason::DropReason;
+use super::reason::{DropReason, Exception};
 use super::route::Hop;
 use super::{Verdict, View};
 use crate::balance::hash::hash_5tuple;
 use crate::config::DsrEncapsulation;
-use crate::slowpath::Exception;
 use crate::wire::builder::{
     gue_source_port, prepend_ethernet, prepend_gue, prepend_ipip, EncapSpec, L2Spec, DEFAULT_TTL,
     GUE_OVERHEAD, IPIP_OVERHEAD,

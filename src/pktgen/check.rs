@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::flows::{is_client_addr, is_flood_addr, FlowSet};
 use crate::balance::snapshot::{MemberId, RuleKind, Snapshot};
 use crate::config::DsrEncapsulation;
+use crate::dataplane::reason::reasons;
 use crate::wire::builder::{arp_reply_in_place, GUE_HEADER_LEN};
 use crate::wire::{
     arp, ethertype, protocol, ArpPacket, EthernetFrame, Ipv4Packet, MacAddr, TcpPacket, UdpPacket,
@@ -35,52 +36,25 @@ pub enum Expect {
     Echo,
 }
 
-/// Kinds of mismatch; each bad frame counts once, under the first kind found in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MismatchKind {
-    /// Not parseable as Ethernet/IPv4/TCP|UDP (or a truncated encapsulation).
-    Malformed,
-    /// Bad IPv4 header checksum (outer or inner).
-    BadIpChecksum,
-    /// Bad TCP/UDP checksum.
-    BadL4Checksum,
-    /// Source is not the flow's client ip:port (or not a client address at all).
-    WrongSrc,
-    /// Destination address or port is not what the rule produces.
-    WrongDst,
-    /// Encapsulation missing, unexpected or of the wrong type.
-    WrongEncap,
-    /// Destination MAC is not the next hop's (or names no member for MAC-rewrite delivery).
-    WrongMac,
-    /// A flow seen at a member other than the one it went to before.
-    Moved,
-}
-
-impl MismatchKind {
-    /// All kinds, in priority order.
-    pub const ALL: [MismatchKind; 8] = [
-        MismatchKind::Malformed,
-        MismatchKind::BadIpChecksum,
-        MismatchKind::BadL4Checksum,
-        MismatchKind::WrongSrc,
-        MismatchKind::WrongDst,
-        MismatchKind::WrongEncap,
-        MismatchKind::WrongMac,
-        MismatchKind::Moved,
-    ];
-
-    /// The snake_case name used in the summary.
-    pub fn name(self) -> &'static str {
-        match self {
-            MismatchKind::Malformed => "malformed",
-            MismatchKind::BadIpChecksum => "bad_ip_checksum",
-            MismatchKind::BadL4Checksum => "bad_l4_checksum",
-            MismatchKind::WrongSrc => "wrong_src",
-            MismatchKind::WrongDst => "wrong_dst",
-            MismatchKind::WrongEncap => "wrong_encap",
-            MismatchKind::WrongMac => "wrong_mac",
-            MismatchKind::Moved => "moved",
-        }
+reasons! {
+    /// Kinds of mismatch; each bad frame counts once, under the first kind found in this order.
+    pub enum MismatchKind {
+        /// Not parseable as Ethernet/IPv4/TCP|UDP (or a truncated encapsulation).
+        Malformed => "malformed",
+        /// Bad IPv4 header checksum (outer or inner).
+        BadIpChecksum => "bad_ip_checksum",
+        /// Bad TCP/UDP checksum.
+        BadL4Checksum => "bad_l4_checksum",
+        /// Source is not the flow's client ip:port (or not a client address at all).
+        WrongSrc => "wrong_src",
+        /// Destination address or port is not what the rule produces.
+        WrongDst => "wrong_dst",
+        /// Encapsulation missing, unexpected or of the wrong type.
+        WrongEncap => "wrong_encap",
+        /// Destination MAC is not the next hop's (or names no member for MAC-rewrite delivery).
+        WrongMac => "wrong_mac",
+        /// A flow seen at a member other than the one it went to before.
+        Moved => "moved",
     }
 }
 
