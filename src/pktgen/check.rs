@@ -15,7 +15,8 @@
 
 use std::net::Ipv4Addr;
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 
 use super::flows::{is_client_addr, is_flood_addr, FlowSet};
 use crate::balance::snapshot::{MemberId, RuleKind, Snapshot};
@@ -58,59 +59,34 @@ reasons! {
     }
 }
 
-/// Mismatch counters, one per [`MismatchKind`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Mismatches {
-    /// See [`MismatchKind::Malformed`].
-    pub malformed: u64,
-    /// See [`MismatchKind::BadIpChecksum`].
-    pub bad_ip_checksum: u64,
-    /// See [`MismatchKind::BadL4Checksum`].
-    pub bad_l4_checksum: u64,
-    /// See [`MismatchKind::WrongSrc`].
-    pub wrong_src: u64,
-    /// See [`MismatchKind::WrongDst`].
-    pub wrong_dst: u64,
-    /// See [`MismatchKind::WrongEncap`].
-    pub wrong_encap: u64,
-    /// See [`MismatchKind::WrongMac`].
-    pub wrong_mac: u64,
-    /// See [`MismatchKind::Moved`].
-    pub moved: u64,
-}
+/// Mismatch counters, one per [`MismatchKind`]; serialized as an object keyed by the kinds'
+/// names, in [`MismatchKind::ALL`] order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mismatches([u64; MismatchKind::COUNT]);
 
 impl Mismatches {
     /// The counter of `kind`.
     pub fn get(&self, kind: MismatchKind) -> u64 {
-        match kind {
-            MismatchKind::Malformed => self.malformed,
-            MismatchKind::BadIpChecksum => self.bad_ip_checksum,
-            MismatchKind::BadL4Checksum => self.bad_l4_checksum,
-            MismatchKind::WrongSrc => self.wrong_src,
-            MismatchKind::WrongDst => self.wrong_dst,
-            MismatchKind::WrongEncap => self.wrong_encap,
-            MismatchKind::WrongMac => self.wrong_mac,
-            MismatchKind::Moved => self.moved,
-        }
+        self.0[kind.index()]
     }
 
     fn bump(&mut self, kind: MismatchKind) {
-        let c = match kind {
-            MismatchKind::Malformed => &mut self.malformed,
-            MismatchKind::BadIpChecksum => &mut self.bad_ip_checksum,
-            MismatchKind::BadL4Checksum => &mut self.bad_l4_checksum,
-            MismatchKind::WrongSrc => &mut self.wrong_src,
-            MismatchKind::WrongDst => &mut self.wrong_dst,
-            MismatchKind::WrongEncap => &mut self.wrong_encap,
-            MismatchKind::WrongMac => &mut self.wrong_mac,
-            MismatchKind::Moved => &mut self.moved,
-        };
-        *c += 1;
+        self.0[kind.index()] += 1;
     }
 
     /// Sum over all kinds.
     pub fn total(&self) -> u64 {
-        MismatchKind::ALL.iter().map(|k| self.get(*k)).sum()
+        self.0.iter().sum()
+    }
+}
+
+impl Serialize for Mismatches {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(MismatchKind::COUNT))?;
+        for k in MismatchKind::ALL {
+            map.serialize_entry(k.name(), &self.get(k))?;
+        }
+        map.end()
     }
 }
 
@@ -745,18 +721,24 @@ enable_floating_ip = true
             Outcome::Mismatch(MismatchKind::Malformed)
         );
 
-        let m = c.mismatches;
+        let m = |k| c.mismatches.get(k);
+        use MismatchKind::*;
         assert_eq!(
             (
-                m.moved,
-                m.wrong_dst,
-                m.wrong_src,
-                m.bad_ip_checksum,
-                m.bad_l4_checksum
+                m(Moved),
+                m(WrongDst),
+                m(WrongSrc),
+                m(BadIpChecksum),
+                m(BadL4Checksum)
             ),
             (1, 4, 1, 1, 1)
         );
-        assert_eq!((m.wrong_mac, m.malformed, c.ok), (2, 1, 5));
+        assert_eq!((m(WrongMac), m(Malformed), c.ok), (2, 1, 5));
+        // The JSON keys are the kinds' names, in order.
+        assert_eq!(
+            serde_json::to_string(&c.mismatches).unwrap(),
+            r#"{"malformed":1,"bad_ip_checksum":1,"bad_l4_checksum":1,"wrong_src":1,"wrong_dst":4,"wrong_encap":0,"wrong_mac":2,"moved":1}"#
+        );
         assert_eq!(c.member_packets.iter().sum::<u64>(), 5);
     }
 
