@@ -1,7 +1,7 @@
 //! Why a packet left the fast path: [`DropReason`] (the data path did not forward it, or counted an
 //! event while still handling it) and [`Exception`] (it was handed to the slow path), and the
-//! [`reasons!`](crate::dataplane::reason::reasons) macro every counted list of kinds in the crate
-//! is declared with (these two, the slow path's drops, the traffic generator's mismatches).
+//! crate-internal `reasons!` macro every counted list of kinds in the crate is declared with
+//! (these two, the slow path's drops, the traffic generator's mismatches).
 //!
 //! One list, one counter and one snake_case name per kind, in the style of VPP's
 //! `foreach_lb_error`: `ALL` lists the kinds in counter order, `index` is a kind's position there
