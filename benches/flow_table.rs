@@ -10,8 +10,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use vipmux::flow::{
     hash_burst, FlowEntry, FlowFlags, FlowKey, FlowTable, SlotId, DEFAULT_TABLE_SEED,
 };
+use vipmux::wire::BURST;
 
-const BURST: usize = 32;
 const QUERIES: usize = 1 << 16;
 
 fn key(i: u32) -> FlowKey {

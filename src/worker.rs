@@ -35,8 +35,9 @@ use crossbeam::channel::Receiver;
 
 use crate::appliance::state::{FlowListing, FlowRequest, Shared, COUNTER_PUBLISH_INTERVAL};
 use crate::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict, View};
-use crate::dpdk::{Burst, DpdkThread, Eal, Mbuf, Mempool, RxQueue, TxQueue, BURST_SIZE};
+use crate::dpdk::{Burst, DpdkThread, Eal, Mbuf, Mempool, RxQueue, TxQueue};
 use crate::platform::{signal, TscClock};
+use crate::wire::BURST;
 
 /// Time in which idle expiry visits every bucket of the flow table once (flows therefore expire
 /// at most this long after their timeout, on top of the whole-second flow clock).
@@ -193,7 +194,7 @@ impl Worker<'_> {
         let nports = self.rx.len();
         let mut burst = Burst::new();
         let mut outs: Vec<Burst> = (0..nports).map(|_| Burst::new()).collect();
-        let mut verdicts: Vec<Verdict> = (0..BURST_SIZE)
+        let mut verdicts: Vec<Verdict> = (0..BURST)
             .map(|_| Verdict::Drop(DropReason::BadHeader))
             .collect();
         // Cached handles: a load is one relaxed pointer compare unless the slow path published a

@@ -6,9 +6,8 @@ mod dataplane_common;
 use dataplane_common::*;
 use std::net::Ipv4Addr;
 use vipmux::balance::ProbeState;
-use vipmux::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict};
+use vipmux::dataplane::{DropReason, Exception, Pipeline, PipelineConfig, Verdict};
 use vipmux::flow::FlowState;
-use vipmux::slowpath::Exception;
 use vipmux::wire::{FrameSpec, PacketBuf, TcpFlags, VecBuf};
 
 const FWD: Verdict = Verdict::Forward { port: 0 };

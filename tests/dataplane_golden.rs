@@ -206,7 +206,7 @@ fn gue_mtu_too_big() {
     let (v, out) = run(&mut p, &w, &input, 1);
     assert_eq!(
         v,
-        Verdict::ToSlowPath(vipmux::slowpath::Exception::TooBig { mtu: 1468 })
+        Verdict::ToSlowPath(vipmux::dataplane::Exception::TooBig { mtu: 1468 })
     );
     assert_eq!(out, input, "a TooBig frame reaches the slow path untouched");
 }

@@ -124,18 +124,18 @@ fn checker_classifies_hand_built_frames() {
         Outcome::Mismatch(MismatchKind::WrongSrc)
     );
 
-    let m = c.mismatches;
+    let m = |k| c.mismatches.get(k);
     assert_eq!(
         (
-            m.wrong_dst,
-            m.bad_ip_checksum,
-            m.bad_l4_checksum,
-            m.moved,
-            m.wrong_src
+            m(MismatchKind::WrongDst),
+            m(MismatchKind::BadIpChecksum),
+            m(MismatchKind::BadL4Checksum),
+            m(MismatchKind::Moved),
+            m(MismatchKind::WrongSrc)
         ),
         (2, 1, 1, 1, 1)
     );
-    assert_eq!(m.total(), 6);
+    assert_eq!(c.mismatches.total(), 6);
     assert_eq!(c.ok, 2);
     let spread: Vec<u64> = c
         .member_packets

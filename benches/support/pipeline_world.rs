@@ -11,8 +11,7 @@ use vipmux::dataplane::{Pipeline, PortInfo, Verdict, View};
 use vipmux::slowpath::{InterfaceInfo, NeighbourTable, NeighbourTimers};
 use vipmux::wire::{FrameSpec, L4Spec, MacAddr, PacketBuf, TcpFlags, VecBuf};
 
-/// Packets per burst.
-pub const BURST: usize = 32;
+pub use vipmux::wire::BURST;
 /// Frame length without the FCS (64 bytes on the wire).
 pub const FRAME_LEN: usize = 60;
 /// The rule's VIP.

@@ -198,7 +198,7 @@ impl ApplianceControl {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default();
-        let slow_drops: serde_json::Map<String, Value> = crate::slowpath::DropReason::ALL
+        let slow_drops: serde_json::Map<String, Value> = crate::slowpath::SlowPathDrop::ALL
             .iter()
             .map(|r| (r.name().to_string(), json!(slow.dropped(*r))))
             .collect();
@@ -231,8 +231,8 @@ impl ApplianceControl {
             "untracked": c.untracked,
             "expired_flows": c.expired_flows,
             "resets_sent": c.resets_sent,
-            "exceptions": crate::dataplane::counters::EXCEPTION_NAMES.iter().zip(c.exceptions.iter())
-                .map(|(n, v)| (n.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "exceptions": crate::dataplane::Exception::ALL.iter().zip(c.exceptions.iter())
+                .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "slow_path": {
                 "handled": slow.handled,
                 "arp_replies": slow.arp_replies,

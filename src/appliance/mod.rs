@@ -32,7 +32,6 @@ use crate::dpdk::{
 };
 use crate::platform::signal;
 use crate::slowpath::thread::{SlowPathThread, SlowTx};
-use crate::wire::MacAddr;
 use crate::worker::Worker;
 
 /// The start of the profile used when the configuration names none: EAL main core 0, workers
@@ -189,7 +188,7 @@ pub fn run(config_path: &Path, eal_extra: &[String]) -> Result<ExitCode, BoxErro
     let mut macs = Vec::new();
     let mut port_infos = Vec::new();
     for (ifc, port) in config.interfaces.iter().zip(&ports) {
-        let mac = MacAddr(port.mac_addr()?.0);
+        let mac = port.mac_addr()?;
         macs.push(mac);
         port_infos.push(PortInfo {
             mac,

@@ -17,12 +17,12 @@ use crossbeam::queue::ArrayQueue;
 
 use crate::balance::Snapshot;
 use crate::config::Config;
-use crate::dataplane::NeighbourMap;
+use crate::dataplane::{Exception, NeighbourMap};
 use crate::dataplane::{PortInfo, WorkerCounters};
 use crate::dpdk::Mbuf;
 use crate::flow::{FlowEntry, FlowKey};
 use crate::slowpath::probe::ProberHandle;
-use crate::slowpath::{Exception, SlowPathCounters};
+use crate::slowpath::SlowPathCounters;
 
 /// How often a worker copies its counters into its [`WorkerSlot`].
 pub const COUNTER_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);

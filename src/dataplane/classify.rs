@@ -10,10 +10,11 @@
 //! offset and UDP length → `bad_header`. Every read is bounds-checked by the `wire` views, so no
 //! input can make it read past the frame or panic.
 
-use super::reason::DropReason;
+use super::reason::{DropReason, Exception};
 use super::{Verdict, View};
-use crate::slowpath::Exception;
-use crate::wire::{ethertype, protocol, EthernetFrame, Ipv4Packet, TcpPacket, UdpPacket};
+use crate::wire::{
+    ethertype, ipv4, protocol, tcp, EthernetFrame, Ipv4Packet, TcpPacket, UdpPacket,
+};
 
 /// What the pipeline needs to know about a classified IPv4 packet (offsets into the frame).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,50 +74,103 @@ pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), 
     classify_general(frame, view, m)
 }
 
+/// Offsets in the frame shape [`classify_tcp_fast`] takes: an untagged Ethernet header, an IPv4
+/// header without options, a TCP header (each field named by its `wire` module).
+mod at {
+    use crate::wire::{ethernet, ipv4, tcp};
+
+    /// The IPv4 header.
+    pub const IP: usize = ethernet::HEADER_LEN;
+    /// The TCP header.
+    pub const TCP: usize = IP + ipv4::HEADER_LEN;
+    /// The end of the option-less TCP header: the bytes the fast path reads.
+    pub const END: usize = TCP + tcp::HEADER_LEN;
+
+    /// Ethernet: the ethertype.
+    pub const ETHERTYPE: usize = ethernet::field::ETHERTYPE.start;
+    /// IPv4: version and header length.
+    pub const VER_IHL: usize = IP + ipv4::field::VER_IHL;
+    /// IPv4: total length.
+    pub const LENGTH: usize = IP + ipv4::field::LENGTH.start;
+    /// IPv4: flags and fragment offset.
+    pub const FLG_OFF: usize = IP + ipv4::field::FLG_OFF.start;
+    /// IPv4: TTL.
+    pub const TTL: usize = IP + ipv4::field::TTL;
+    /// IPv4: protocol.
+    pub const PROTOCOL: usize = IP + ipv4::field::PROTOCOL;
+    /// IPv4: source address.
+    pub const SRC_ADDR: usize = IP + ipv4::field::SRC_ADDR.start;
+    /// IPv4: destination address.
+    pub const DST_ADDR: usize = IP + ipv4::field::DST_ADDR.start;
+    /// TCP: source port.
+    pub const SRC_PORT: usize = TCP + tcp::field::SRC_PORT.start;
+    /// TCP: destination port.
+    pub const DST_PORT: usize = TCP + tcp::field::DST_PORT.start;
+    /// TCP: sequence number.
+    pub const SEQ_NUM: usize = TCP + tcp::field::SEQ_NUM.start;
+    /// TCP: acknowledgement number.
+    pub const ACK_NUM: usize = TCP + tcp::field::ACK_NUM.start;
+    /// TCP: data offset.
+    pub const DATA_OFF: usize = TCP + tcp::field::DATA_OFF;
+    /// TCP: flag bits.
+    pub const FLAG_BITS: usize = TCP + tcp::field::FLAG_BITS;
+}
+
+/// The big-endian 16-bit word at `i` of `h` (`i` is a constant offset of [`at`]).
+#[inline(always)]
+fn be16(h: &[u8; at::END], i: usize) -> u16 {
+    u16::from_be_bytes([h[i], h[i + 1]])
+}
+
+/// The big-endian 32-bit word at `i` of `h` (`i` is a constant offset of [`at`]).
+#[inline(always)]
+fn be32(h: &[u8; at::END], i: usize) -> u32 {
+    u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]])
+}
+
 /// The common case in one pass over fixed offsets: an untagged IPv4 frame without options or
 /// fragmentation carrying TCP, TTL > 1, not to an appliance address, lengths consistent. Fills
 /// `m` exactly as [`classify_general`] would and returns true; false (with `m` untouched) for
 /// anything else, which then takes the general path (and gets its verdict there).
 #[inline(always)]
 fn classify_tcp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> bool {
-    // Ethernet 14 + IPv4 20 + TCP 20.
-    let Some(h) = frame.first_chunk::<54>() else {
+    let Some(h) = frame.first_chunk::<{ at::END }>() else {
         return false;
     };
-    let ff = u16::from_be_bytes([h[20], h[21]]);
-    if u16::from_be_bytes([h[12], h[13]]) != ethertype::IPV4
-        || h[14] != 0x45
-        || h[23] != protocol::TCP
-        || h[22] <= 1
-        || ff & 0x3fff != 0
+    let ff = be16(h, at::FLG_OFF);
+    if be16(h, at::ETHERTYPE) != ethertype::IPV4
+        || h[at::VER_IHL] != ipv4::VER_IHL_NO_OPTIONS
+        || h[at::PROTOCOL] != protocol::TCP
+        || h[at::TTL] <= 1
+        || ff & ipv4::FRAGMENT_MASK != 0
     {
         return false;
     }
-    let ip_len = usize::from(u16::from_be_bytes([h[16], h[17]]));
-    let thl = usize::from(h[46] >> 4) * 4;
-    if ip_len + 14 > frame.len() || thl < 20 || 20 + thl > ip_len {
+    let ip_len = usize::from(be16(h, at::LENGTH));
+    let thl = usize::from(h[at::DATA_OFF] >> 4) * 4;
+    if ip_len + at::IP > frame.len() || thl < tcp::HEADER_LEN || ipv4::HEADER_LEN + thl > ip_len {
         return false;
     }
-    let dst = u32::from_be_bytes([h[30], h[31], h[32], h[33]]);
+    let dst = be32(h, at::DST_ADDR);
     if view.ports.iter().any(|p| u32::from(p.addr) == dst) {
         return false;
     }
     *m = Meta {
-        l3: 14,
-        l4: 34,
+        l3: at::IP as u16,
+        l4: at::TCP as u16,
         ip_len: ip_len as u16,
         vlan: None,
         proto: protocol::TCP,
-        ttl: h[22],
-        df: ff & 0x4000 != 0,
-        tcp_flags: h[47],
-        src: u32::from_be_bytes([h[26], h[27], h[28], h[29]]),
+        ttl: h[at::TTL],
+        df: ff & ipv4::FLAG_DF != 0,
+        tcp_flags: h[at::FLAG_BITS],
+        src: be32(h, at::SRC_ADDR),
         dst,
-        sport: u16::from_be_bytes([h[34], h[35]]),
-        dport: u16::from_be_bytes([h[36], h[37]]),
-        seq: u32::from_be_bytes([h[38], h[39], h[40], h[41]]),
-        ack: u32::from_be_bytes([h[42], h[43], h[44], h[45]]),
-        payload: (ip_len - 20 - thl) as u32,
+        sport: be16(h, at::SRC_PORT),
+        dport: be16(h, at::DST_PORT),
+        seq: be32(h, at::SEQ_NUM),
+        ack: be32(h, at::ACK_NUM),
+        payload: (ip_len - ipv4::HEADER_LEN - thl) as u32,
     };
     true
 }
@@ -185,7 +239,7 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), V
             m.dport = t.dst_port();
             m.seq = t.seq_number();
             m.ack = t.ack_number();
-            m.tcp_flags = seg[13];
+            m.tcp_flags = seg[tcp::field::FLAG_BITS];
             m.payload = (seg.len() - t.header_len()) as u32;
         }
         protocol::UDP => {

@@ -10,37 +10,7 @@
 //! when the event happened: after a reload that renumbers rules, the slow path (which knows both
 //! snapshots) attributes them.
 
-use super::reason::DropReason;
-use crate::slowpath::Exception;
-
-/// Number of [`Exception`] kinds counted in [`WorkerCounters::exceptions`].
-pub const EXCEPTION_KINDS: usize = 7;
-
-/// Counter index of an exception kind (stable order: arp, icmp_to_frontend, to_appliance,
-/// fragment, too_big, ttl_exceeded, icmp_error).
-#[inline]
-pub const fn exception_index(e: Exception) -> usize {
-    match e {
-        Exception::Arp => 0,
-        Exception::IcmpToFrontend => 1,
-        Exception::ToAppliance => 2,
-        Exception::Fragment => 3,
-        Exception::TooBig { .. } => 4,
-        Exception::TtlExceeded => 5,
-        Exception::IcmpError => 6,
-    }
-}
-
-/// Names of the exception counters, parallel to [`WorkerCounters::exceptions`].
-pub const EXCEPTION_NAMES: [&str; EXCEPTION_KINDS] = [
-    "arp",
-    "icmp_to_frontend",
-    "to_appliance",
-    "fragment",
-    "too_big",
-    "ttl_exceeded",
-    "icmp_error",
-];
+use super::reason::{DropReason, Exception};
 
 /// Counters of one rule on one worker (one cache line: a packet touches only its rule's line).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -96,8 +66,9 @@ pub struct WorkerCounters {
     pub tx: u64,
     /// One counter per [`DropReason`], indexed by [`DropReason::index`].
     pub drops: [u64; DropReason::COUNT],
-    /// Frames handed to the slow path, per [`exception_index`].
-    pub exceptions: [u64; EXCEPTION_KINDS],
+    /// Frames handed to the slow path, one counter per [`Exception`] kind, indexed by
+    /// [`Exception::index`].
+    pub exceptions: [u64; Exception::COUNT],
     /// Packets forwarded without a flow entry (table full).
     pub untracked: u64,
     /// Flows expired by the idle sweep (or found expired on lookup).
@@ -125,7 +96,7 @@ impl WorkerCounters {
     /// The counter of exception kind `e`.
     #[inline]
     pub fn exception_count(&self, e: Exception) -> u64 {
-        self.exceptions[exception_index(e)]
+        self.exceptions[e.index()]
     }
 
     /// Counts one `reason` event.
@@ -137,7 +108,7 @@ impl WorkerCounters {
     /// Counts one hand-off to the slow path.
     #[inline(always)]
     pub fn count_exception(&mut self, e: Exception) {
-        self.exceptions[exception_index(e)] += 1;
+        self.exceptions[e.index()] += 1;
     }
 
     /// Grows the per-rule and per-member vectors to at least these sizes (between bursts).
@@ -236,6 +207,5 @@ mod tests {
         assert_eq!(total.drop_count(DropReason::NoRule), 2);
         assert_eq!(total.exception_count(Exception::TooBig { mtu: 0 }), 2);
         assert_eq!(total.rules[1].active_flows(), 2);
-        assert_eq!(EXCEPTION_NAMES.len(), EXCEPTION_KINDS);
     }
 }

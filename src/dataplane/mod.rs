@@ -4,7 +4,8 @@
 //! frames, an immutable [`View`] (configuration snapshot, neighbour map, port table) and a time
 //! `now` in seconds; a DPDK worker drives it with mbufs, tests with `VecBuf`s.
 //!
-//! - [`reason`]: [`DropReason`], one enum, one counter, one name per reason.
+//! - [`reason`]: [`DropReason`] and [`Exception`], one enum each, one counter and one name per
+//!   kind (the `reasons!` macro).
 //! - [`counters`]: [`WorkerCounters`], plain per-worker integers.
 //! - [`classify`]: Ethernet/802.1Q/IPv4/L4 parsing into a [`classify::Meta`] or an early verdict.
 //! - [`neighbours`]: [`NeighbourMap`], the published ip -> MAC map next hops are resolved in.
@@ -115,15 +116,11 @@ pub mod route;
 pub use counters::{MemberCounters, RuleCounters, WorkerCounters};
 pub use neighbours::{IfIndex, NeighbourMap};
 pub use pipeline::Pipeline;
-pub use reason::DropReason;
+pub use reason::{DropReason, Exception};
 
 use crate::balance::Snapshot;
-use crate::slowpath::Exception;
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
-
-/// Largest burst [`Pipeline::process`] handles at once (longer slices are processed in chunks).
-pub const BURST: usize = 32;
 
 /// One appliance port, indexed by interface index (= the snapshot's interface order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,10 +5,10 @@
 use super::classify::{classify_into, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
-use super::reason::DropReason;
+use super::reason::{DropReason, Exception};
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
-use super::{PipelineConfig, Verdict, View, BURST};
+use super::{PipelineConfig, Verdict, View};
 use crate::balance::hash::flow_hash;
 use crate::balance::snapshot::{MemberId, Rule};
 use crate::config::{MissingFlow, Protocol};
@@ -16,8 +16,7 @@ use crate::flow::{
     hash_burst, tcp_flags, track, track_udp, Direction, FlowEntry, FlowFlags, FlowKey, FlowTable,
     InsertResult, RecentlyExpired, SlotId, DEFAULT_TABLE_SEED,
 };
-use crate::slowpath::Exception;
-use crate::wire::{protocol, PacketBuf};
+use crate::wire::{protocol, PacketBuf, BURST};
 use std::net::Ipv4Addr;
 
 /// One worker's data path (see the module documentation).
@@ -34,6 +33,21 @@ pub struct Pipeline {
     slots: [Option<SlotId>; BURST],
     metas: [Meta; BURST],
     idx: [u8; BURST],
+}
+
+/// One packet as its decision sees it: what classify found, its flow key and table hash, and the
+/// time. Built once per packet in the burst loop and passed down by reference: one packet
+/// description instead of the same arguments on every step (the burst lookup's slot goes to
+/// [`handle`] alone, the only step that reads it).
+struct Pkt<'b> {
+    /// The classification.
+    m: &'b Meta,
+    /// The flow key (client-to-server orientation).
+    key: &'b FlowKey,
+    /// The per-worker table hash of `key`.
+    hash: u64,
+    /// Now, in seconds.
+    now: u32,
 }
 
 /// The mutable state one packet's decision touches (disjoint borrows of the pipeline).
@@ -191,10 +205,11 @@ impl Pipeline {
         for ((((&i, m), key), &hash), &slot) in work {
             let i = usize::from(i);
             if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
+                let pkt = Pkt { m, key, hash, now };
                 // Written straight into the verdict array, then counted from there: building
                 // it in a temporary and copying it out cost a store-forwarding stall per packet
                 // (a 16-byte reload of a verdict just written field by field).
-                *out = handle(&mut cx, view, p, m, key, hash, slot, now);
+                *out = handle(&mut cx, view, p, &pkt, slot);
                 count_verdict(cx.counters, *out);
             }
         }
@@ -270,19 +285,16 @@ fn track_packet(e: &mut FlowEntry, m: &Meta, dir: Direction, now: u32) {
     }
 }
 
-/// One packet's decision and rewrite.
-#[allow(clippy::too_many_arguments)]
+/// One packet's decision and rewrite; `slot` is what the burst lookup found for its key.
 #[inline(always)]
 fn handle<B: PacketBuf>(
     cx: &mut Cx<'_>,
     view: &View<'_>,
     buf: &mut B,
-    m: &Meta,
-    key: &FlowKey,
-    hash: u64,
+    pkt: &Pkt<'_>,
     slot: Option<SlotId>,
-    now: u32,
 ) -> Verdict {
+    let Pkt { key, hash, now, .. } = *pkt;
     let mut expired = None;
     if let Some(id) = slot {
         // Without an insert since the burst lookup, the slot still holds `key` unless emptied.
@@ -293,7 +305,7 @@ fn handle<B: PacketBuf>(
         };
         if let Some(e) = e {
             if !e.is_expired(now) {
-                return known(cx.counters, cx.hops, view, buf, m, e, now);
+                return known(cx.counters, cx.hops, view, buf, pkt, e);
             }
             expired = Some(*e);
         }
@@ -302,7 +314,7 @@ fn handle<B: PacketBuf>(
         // An insert earlier in this burst may have stored this key (or moved nothing: re-check).
         if let Some(e) = cx.table.lookup(key, hash) {
             if !e.is_expired(now) {
-                return known(cx.counters, cx.hops, view, buf, m, e, now);
+                return known(cx.counters, cx.hops, view, buf, pkt, e);
             }
             expired = Some(*e);
         }
@@ -320,7 +332,7 @@ fn handle<B: PacketBuf>(
             cx.pending.push(*key, old);
         }
     }
-    miss(cx, view, buf, m, key, hash, now)
+    miss(cx, view, buf, pkt)
 }
 
 /// A packet of a known, live flow.
@@ -330,10 +342,10 @@ fn known<B: PacketBuf>(
     hops: &mut HopCache,
     view: &View<'_>,
     buf: &mut B,
-    m: &Meta,
+    pkt: &Pkt<'_>,
     e: &mut FlowEntry,
-    now: u32,
 ) -> Verdict {
+    let Pkt { m, now, .. } = *pkt;
     let snap = view.snapshot;
     let rule = match snap.rules.get(e.rule_id as usize) {
         Some(r) if rule_matches(r, m) => r,
@@ -392,18 +404,13 @@ fn known<B: PacketBuf>(
 
 /// A packet without a (live) flow entry.
 #[inline(never)]
-fn miss<B: PacketBuf>(
-    cx: &mut Cx<'_>,
-    view: &View<'_>,
-    buf: &mut B,
-    m: &Meta,
-    key: &FlowKey,
-    hash: u64,
-    now: u32,
-) -> Verdict {
+fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'_>) -> Verdict {
+    let Pkt {
+        m, key, hash, now, ..
+    } = *pkt;
     let snap = view.snapshot;
     let Some(rule) = snap.lookup(m.dst, m.proto, m.dport) else {
-        return not_inbound(cx, view, buf, m, now);
+        return not_inbound(cx, view, buf, pkt);
     };
     let rid = rule.id;
     let tcp = m.proto == protocol::TCP;
@@ -491,9 +498,9 @@ fn not_inbound<B: PacketBuf>(
     cx: &mut Cx<'_>,
     view: &View<'_>,
     buf: &mut B,
-    m: &Meta,
-    now: u32,
+    pkt: &Pkt<'_>,
 ) -> Verdict {
+    let Pkt { m, now, .. } = *pkt;
     let snap = view.snapshot;
     if let Some(rn) = snap.reverse_nat(m.src, m.proto, m.sport) {
         let vip = u32::from(rn.vip);

@@ -24,17 +24,19 @@
 //! counted `too_big`.
 
 use super::classify::Meta;
-use super::reason::DropReason;
+use super::reason::{DropReason, Exception};
 use super::route::Hop;
 use super::{Verdict, View};
 use crate::balance::hash::hash_5tuple;
 use crate::config::DsrEncapsulation;
-use crate::slowpath::Exception;
 use crate::wire::builder::{
     gue_source_port, prepend_ethernet, prepend_gue, prepend_ipip, EncapSpec, L2Spec, DEFAULT_TTL,
     GUE_OVERHEAD, IPIP_OVERHEAD,
 };
-use crate::wire::{ethertype, protocol, Ipv4Packet, PacketBuf, TcpPacket, UdpPacket};
+use crate::wire::checksum::{apply, apply_udp, delta_ttl_decrement, delta_u16, delta_u32};
+use crate::wire::{
+    ethernet, ethertype, ipv4, protocol, tcp, udp, Ipv4Packet, PacketBuf, TcpPacket, UdpPacket,
+};
 use std::net::Ipv4Addr;
 
 /// Where a client-to-backend packet goes and how it is delivered.
@@ -71,7 +73,7 @@ fn nat(frame: &mut [u8], m: &Meta, end: End, addr: u32, port: Option<u16>) {
     let Some(ipb) = frame.get_mut(l3..end_ip) else {
         return;
     };
-    if ipb.len() < 20 {
+    if ipb.len() < ipv4::HEADER_LEN {
         return;
     }
     let new = Ipv4Addr::from(addr);
@@ -84,7 +86,7 @@ fn nat(frame: &mut [u8], m: &Meta, end: End, addr: u32, port: Option<u16>) {
         return;
     };
     match m.proto {
-        protocol::TCP if seg.len() >= 20 => {
+        protocol::TCP if seg.len() >= tcp::HEADER_LEN => {
             let mut t = TcpPacket::new_unchecked(seg);
             t.update_checksum_for_addr(old, new);
             match (end, port) {
@@ -97,7 +99,7 @@ fn nat(frame: &mut [u8], m: &Meta, end: End, addr: u32, port: Option<u16>) {
                 _ => {}
             }
         }
-        protocol::UDP if seg.len() >= 8 => {
+        protocol::UDP if seg.len() >= udp::HEADER_LEN => {
             let mut u = UdpPacket::new_unchecked(seg);
             u.update_checksum_for_addr(old, new);
             match (end, port) {
@@ -112,22 +114,6 @@ fn nat(frame: &mut [u8], m: &Meta, end: End, addr: u32, port: Option<u16>) {
         }
         _ => {}
     }
-}
-
-/// Ones'-complement terms (not folded) of replacing the 32-bit value `old` by `new` in a checksum:
-/// `~old_hi + ~old_lo + new_hi + new_lo`, as in RFC 1624 equation 3.
-#[inline(always)]
-fn delta_u32(old: u32, new: u32) -> u64 {
-    u64::from(!(old >> 16) & 0xffff)
-        + u64::from(!old & 0xffff)
-        + u64::from(new >> 16)
-        + u64::from(new & 0xffff)
-}
-
-/// Like [`delta_u32`] for a 16-bit value.
-#[inline(always)]
-fn delta_u16(old: u16, new: u16) -> u64 {
-    u64::from(!old) + u64::from(new)
 }
 
 /// The NAT of a client-to-member packet and its TTL decrement in one pass: destination address,
@@ -146,16 +132,6 @@ fn nat_dst_and_ttl(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>) {
     }
 }
 
-/// Folds a small ones'-complement accumulator to 16 bits: two end-around carries are enough for
-/// any sum up to 16 × 0xffff (the updates here add at most seven 16-bit terms).
-#[inline(always)]
-fn fold_small(sum: u64) -> u16 {
-    debug_assert!(sum <= 16 * 0xffff);
-    let s = (sum & 0xffff) + (sum >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    s as u16
-}
-
 /// [`nat_dst_and_ttl`] on a frame whose headers are where `m` says (what `classify` promises):
 /// fixed-size views of the IPv4 and transport headers, so no access needs its own bounds check.
 /// `None` (nothing written) when the frame is shorter than `m` claims.
@@ -168,67 +144,85 @@ fn nat_dst_and_ttl_fast(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>
     );
     let ipb = frame.get_mut(l3..end_ip)?;
     let (iph, seg) = ipb.split_at_mut_checked(l4.checked_sub(l3)?)?;
-    let ip = iph.first_chunk_mut::<20>()?;
+    let ip = iph.first_chunk_mut::<{ ipv4::HEADER_LEN }>()?;
     // Transport header length needed (none for other protocols).
     let (need, udp) = match m.proto {
-        protocol::TCP => (20, false),
-        protocol::UDP => (8, true),
+        protocol::TCP => (tcp::HEADER_LEN, false),
+        protocol::UDP => (udp::HEADER_LEN, true),
         _ => (0, false),
     };
     if seg.len() < need {
         return None;
     }
-    // IPv4 header: destination (16..20), TTL (8, with the protocol byte as one 16-bit word),
-    // checksum (10..12).
-    let old_dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-    let ttl = ip[8];
-    let new_ttl = ttl.saturating_sub(1);
-    // Only the TTL byte (the high half of its word) changes: `!(ttl << 8) + ((ttl - 1) << 8)`
-    // is 0xfeff whenever the TTL was not already 0.
-    let d_ttl = if ttl == 0 { 0xffff } else { 0xfeff };
-    let hc = u16::from_be_bytes([ip[10], ip[11]]);
+    // IPv4 header: destination, TTL (one 16-bit word with the protocol byte), checksum.
+    let old_dst = be32(ip, ipv4::field::DST_ADDR.start);
+    let ttl = ip[ipv4::field::TTL];
+    let hc = be16(ip, ipv4::field::CHECKSUM.start);
     let d_addr = delta_u32(old_dst, addr);
-    let sum = u64::from(!hc) + d_addr + d_ttl;
-    let c = !fold_small(sum);
-    ip[16..20].copy_from_slice(&addr.to_be_bytes());
-    ip[8] = new_ttl;
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let c = apply(hc, d_addr + delta_ttl_decrement(ttl));
+    ip[ipv4::field::DST_ADDR].copy_from_slice(&addr.to_be_bytes());
+    ip[ipv4::field::TTL] = ttl.saturating_sub(1);
+    ip[ipv4::field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
     if need == 0 {
         return Some(());
     }
     // Transport: pseudo-header destination, destination port.
-    match seg.first_chunk_mut::<20>() {
-        Some(h) if !udp => l4_nat_dst::<20, 16>(h, false, d_addr, port, m.dport),
-        _ => l4_nat_dst::<8, 6>(seg.first_chunk_mut::<8>()?, udp, d_addr, port, m.dport),
+    const TCP_LEN: usize = tcp::HEADER_LEN;
+    const TCP_PORT: usize = tcp::field::DST_PORT.start;
+    const TCP_SUM: usize = tcp::field::CHECKSUM.start;
+    const UDP_LEN: usize = udp::HEADER_LEN;
+    const UDP_PORT: usize = udp::field::DST_PORT.start;
+    const UDP_SUM: usize = udp::field::CHECKSUM.start;
+    match seg.first_chunk_mut::<TCP_LEN>() {
+        Some(h) if !udp => {
+            l4_nat_dst::<TCP_LEN, TCP_PORT, TCP_SUM>(h, false, d_addr, port, m.dport)
+        }
+        _ => l4_nat_dst::<UDP_LEN, UDP_PORT, UDP_SUM>(
+            seg.first_chunk_mut::<UDP_LEN>()?,
+            udp,
+            d_addr,
+            port,
+            m.dport,
+        ),
     }
     Some(())
 }
 
-/// The transport part of [`nat_dst_and_ttl_fast`] on a header of at least `N` bytes with its
-/// checksum at `C`: destination port (bytes 2..4) and the checksum update for `d_addr` (the
-/// address delta) and the port. UDP: a zero checksum stays zero, a computed zero becomes `0xffff`.
+/// The big-endian 16-bit word at `at` of a fixed-size header (`at` is a constant field offset).
 #[inline(always)]
-fn l4_nat_dst<const N: usize, const C: usize>(
+fn be16<const N: usize>(h: &[u8; N], at: usize) -> u16 {
+    u16::from_be_bytes([h[at], h[at + 1]])
+}
+
+/// The big-endian 32-bit word at `at` of a fixed-size header (`at` is a constant field offset).
+#[inline(always)]
+fn be32<const N: usize>(h: &[u8; N], at: usize) -> u32 {
+    u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]])
+}
+
+/// The transport part of [`nat_dst_and_ttl_fast`] on a header of at least `N` bytes with its
+/// destination port at `P` and its checksum at `C`: the port and the checksum update for `d_addr`
+/// (the address delta) and the port. UDP: a zero checksum stays zero, a computed zero becomes
+/// `0xffff`.
+#[inline(always)]
+fn l4_nat_dst<const N: usize, const P: usize, const C: usize>(
     h: &mut [u8; N],
     udp: bool,
     d_addr: u64,
     port: Option<u16>,
     old_dport: u16,
 ) {
-    let hc = u16::from_be_bytes([h[C], h[C + 1]]);
-    let mut sum = u64::from(!hc) + d_addr;
+    let hc = be16(h, C);
+    let mut delta = d_addr;
     if let Some(p) = port.filter(|&p| p != old_dport) {
-        let old_port = u16::from_be_bytes([h[2], h[3]]);
-        h[2..4].copy_from_slice(&p.to_be_bytes());
-        sum += delta_u16(old_port, p);
+        let old_port = be16(h, P);
+        h[P..P + 2].copy_from_slice(&p.to_be_bytes());
+        delta += delta_u16(old_port, p);
     }
-    let c = if udp && hc == 0 {
-        0
+    let c = if udp {
+        apply_udp(hc, delta)
     } else {
-        match !fold_small(sum) {
-            0 if udp => 0xffff,
-            c => c,
-        }
+        apply(hc, delta)
     };
     h[C..C + 2].copy_from_slice(&c.to_be_bytes());
 }
@@ -244,10 +238,10 @@ fn dst_port_only(frame: &mut [u8], m: &Meta, port: u16) {
         return;
     };
     match m.proto {
-        protocol::TCP if seg.len() >= 20 => {
+        protocol::TCP if seg.len() >= tcp::HEADER_LEN => {
             TcpPacket::new_unchecked(seg).rewrite_dst_port(port);
         }
-        protocol::UDP if seg.len() >= 8 => {
+        protocol::UDP if seg.len() >= udp::HEADER_LEN => {
             UdpPacket::new_unchecked(seg).rewrite_dst_port(port);
         }
         _ => {}
@@ -258,15 +252,15 @@ fn dst_port_only(frame: &mut [u8], m: &Meta, port: u16) {
 #[inline(always)]
 fn decrement_ttl(frame: &mut [u8], m: &Meta) {
     let l3 = usize::from(m.l3);
-    if let Some(ipb) = frame.get_mut(l3..l3 + 20) {
+    if let Some(ipb) = frame.get_mut(l3..l3 + ipv4::HEADER_LEN) {
         Ipv4Packet::new_unchecked(ipb).decrement_ttl();
     }
 }
 
-/// Writes the Ethernet addresses of `hop`.
+/// Writes the Ethernet addresses of `hop` (destination then source, the first 12 bytes).
 #[inline(always)]
 fn set_macs(frame: &mut [u8], hop: &Hop) {
-    if let Some(h) = frame.get_mut(..12) {
+    if let Some(h) = frame.get_mut(..ethernet::field::SOURCE.end) {
         h.copy_from_slice(&hop.macs);
     }
 }
@@ -399,7 +393,8 @@ fn encapsulate<B: PacketBuf + ?Sized>(
             );
             let r = prepend_gue(buf, &spec, h as u32, false);
             if r.is_ok() && t.gue_port != crate::wire::builder::GUE_PORT {
-                if let Some(u) = buf.data_mut().get_mut(20..28) {
+                let outer_udp = ipv4::HEADER_LEN..ipv4::HEADER_LEN + udp::HEADER_LEN;
+                if let Some(u) = buf.data_mut().get_mut(outer_udp) {
                     // Checksum 0 ("none"): no update needed.
                     UdpPacket::new_unchecked(u).set_dst_port(t.gue_port);
                 }
@@ -501,7 +496,8 @@ mod tests {
         ) {
             let proto = if udp { protocol::UDP } else { protocol::TCP };
             let (mut a, m) = frame(proto, ihl, if udp { 8 } else { 20 } + extra, &fill);
-            let at = usize::from(m.l4) + if udp { 6 } else { 16 };
+            let at = usize::from(m.l4)
+                + if udp { udp::field::CHECKSUM.start } else { tcp::field::CHECKSUM.start };
             a[at..at + 2].copy_from_slice(&csum.to_be_bytes());
             let port = if same_port { Some(m.dport) } else { port };
             let mut b = a.clone();

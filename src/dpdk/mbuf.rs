@@ -1,4 +1,4 @@
-//! `Mbuf`: an owned `rte_mbuf` freed on drop; `Burst`: up to 32 of them in a fixed array.
+//! `Mbuf`: an owned `rte_mbuf` freed on drop; `Burst`: up to [`BURST`] of them in a fixed array.
 
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -6,9 +6,7 @@ use std::ptr::NonNull;
 
 use super::port::PortId;
 use super::sys;
-
-/// Packets per burst: the size of every `Burst`.
-pub const BURST_SIZE: usize = 32;
+use crate::wire::BURST;
 
 /// One packet buffer, owned: freed (returned to its mempool) on drop.
 ///
@@ -228,12 +226,12 @@ impl fmt::Debug for Mbuf {
     }
 }
 
-/// Up to [`BURST_SIZE`] owned mbufs in a fixed array: no allocation, usable in a hot loop.
+/// Up to [`BURST`] owned mbufs in a fixed array: no allocation, usable in a hot loop.
 ///
 /// Filled by `RxQueue::rx_burst` or `Mempool::alloc_bulk`/`push`, emptied by
 /// `TxQueue::tx_burst`; whatever is left is freed on drop or `clear`.
 pub struct Burst {
-    slots: [MaybeUninit<Mbuf>; BURST_SIZE],
+    slots: [MaybeUninit<Mbuf>; BURST],
     len: usize,
 }
 
@@ -247,7 +245,7 @@ impl Burst {
     /// An empty burst.
     pub const fn new() -> Burst {
         Burst {
-            slots: [const { MaybeUninit::uninit() }; BURST_SIZE],
+            slots: [const { MaybeUninit::uninit() }; BURST],
             len: 0,
         }
     }
@@ -264,16 +262,16 @@ impl Burst {
         self.len == 0
     }
 
-    /// True when [`BURST_SIZE`] mbufs are held.
+    /// True when [`BURST`] mbufs are held.
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.len == BURST_SIZE
+        self.len == BURST
     }
 
     /// Free slots.
     #[inline]
     pub fn room(&self) -> usize {
-        BURST_SIZE - self.len
+        BURST - self.len
     }
 
     /// The mbufs held.
@@ -303,7 +301,7 @@ impl Burst {
     /// Adds an mbuf at the end; gives it back when the burst is full.
     #[inline]
     pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
-        if self.len == BURST_SIZE {
+        if self.len == BURST {
             return Err(m);
         }
         self.slots[self.len].write(m);
@@ -393,7 +391,7 @@ impl Burst {
 
     /// Pointer to the first free slot and the number of free slots, for DPDK to fill.
     pub(crate) fn free_slots(&mut self) -> (*mut *mut sys::rte_mbuf, usize) {
-        // SAFETY: len <= BURST_SIZE, so the pointer stays within (or one past) the array.
+        // SAFETY: len <= BURST, so the pointer stays within (or one past) the array.
         (
             unsafe {
                 self.slots
@@ -401,7 +399,7 @@ impl Burst {
                     .add(self.len)
                     .cast::<*mut sys::rte_mbuf>()
             },
-            BURST_SIZE - self.len,
+            BURST - self.len,
         )
     }
 
@@ -410,7 +408,7 @@ impl Burst {
     /// # Safety
     /// The `n` slots after the live range must hold valid mbufs owned by nobody else.
     pub(crate) unsafe fn commit(&mut self, n: usize) {
-        debug_assert!(self.len + n <= BURST_SIZE);
+        debug_assert!(self.len + n <= BURST);
         self.len += n;
     }
 

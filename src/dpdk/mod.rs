@@ -4,7 +4,7 @@
 //! Rust. The pieces:
 //! - [`Eal`]: `rte_eal_init` once per process, from a [`Profile`] or raw arguments.
 //! - [`Mempool`]: a pktmbuf pool; [`Mbuf`]: one owned packet buffer, freed on drop.
-//! - [`Burst`]: up to [`BURST_SIZE`] mbufs in a fixed array, for the hot loop.
+//! - [`Burst`]: up to [`BURST`](crate::wire::BURST) mbufs in a fixed array, for the hot loop.
 //! - [`Port`]: configure/start/stop/close, [`RxQueue`]/[`TxQueue`] handles, link, MAC, counters.
 //! - [`DpdkThread`]: a pinned `std::thread` registered as a DPDK thread.
 //! - [`Eal`] also provides the time-stamp counter frequency DPDK calibrated, for
@@ -26,10 +26,10 @@ mod thread;
 
 pub use eal::Eal;
 pub use error::{strerror, DpdkError};
-pub use mbuf::{Burst, Mbuf, BURST_SIZE};
+pub use mbuf::{Burst, Mbuf};
 pub use mempool::Mempool;
 pub use port::{
-    port_by_name, port_count, port_name, port_queue_limits, rss_wanted, LinkStatus, MacAddr, Port,
+    port_by_name, port_count, port_name, port_queue_limits, rss_wanted, LinkStatus, Port,
     PortConfig, PortId, PortInfo, PortStats, QueueId, RxQueue, TxOutcome, TxQueue,
 };
 pub use profile::{HugepageMode, HugepageStatus, MemoryPlan, Profile, ProfileError};

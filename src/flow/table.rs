@@ -41,13 +41,12 @@ use super::key::FlowKey;
 use crate::platform::hugepage_hint::advise_huge_pages;
 use crate::platform::prefetch::{prefetch, prefetch_at};
 use crate::platform::simd::eq_mask16;
+use crate::wire::BURST;
 
 /// Slots per bucket.
 pub const WAYS: usize = 16;
 /// Largest number of slots a table can have (slot ids are u32).
 pub const MAX_SLOTS: usize = 1 << 31;
-/// Size of one burst handled by the batch helpers at a time.
-pub const BURST: usize = 32;
 
 #[derive(Clone, Copy, Default)]
 #[repr(C)]

@@ -15,11 +15,13 @@
 
 use std::net::Ipv4Addr;
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 
 use super::flows::{is_client_addr, is_flood_addr, FlowSet, Target};
 use crate::balance::snapshot::{MemberId, RuleKind, Snapshot};
 use crate::config::DsrEncapsulation;
+use crate::dataplane::reason::reasons;
 use crate::wire::builder::{arp_reply_in_place, GUE_HEADER_LEN};
 use crate::wire::{
     arp, ethertype, protocol, ArpPacket, EthernetFrame, Ipv4Packet, MacAddr, TcpPacket, UdpPacket,
@@ -35,108 +37,56 @@ pub enum Expect {
     Echo,
 }
 
-/// Kinds of mismatch; each bad frame counts once, under the first kind found in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MismatchKind {
-    /// Not parseable as Ethernet/IPv4/TCP|UDP (or a truncated encapsulation).
-    Malformed,
-    /// Bad IPv4 header checksum (outer or inner).
-    BadIpChecksum,
-    /// Bad TCP/UDP checksum.
-    BadL4Checksum,
-    /// Source is not the flow's client ip:port (or not a client address at all).
-    WrongSrc,
-    /// Destination address or port is not what the rule produces.
-    WrongDst,
-    /// Encapsulation missing, unexpected or of the wrong type.
-    WrongEncap,
-    /// Destination MAC is not the next hop's (or names no member for MAC-rewrite delivery).
-    WrongMac,
-    /// A flow seen at a member other than the one it went to before.
-    Moved,
-}
-
-impl MismatchKind {
-    /// All kinds, in priority order.
-    pub const ALL: [MismatchKind; 8] = [
-        MismatchKind::Malformed,
-        MismatchKind::BadIpChecksum,
-        MismatchKind::BadL4Checksum,
-        MismatchKind::WrongSrc,
-        MismatchKind::WrongDst,
-        MismatchKind::WrongEncap,
-        MismatchKind::WrongMac,
-        MismatchKind::Moved,
-    ];
-
-    /// The snake_case name used in the summary.
-    pub fn name(self) -> &'static str {
-        match self {
-            MismatchKind::Malformed => "malformed",
-            MismatchKind::BadIpChecksum => "bad_ip_checksum",
-            MismatchKind::BadL4Checksum => "bad_l4_checksum",
-            MismatchKind::WrongSrc => "wrong_src",
-            MismatchKind::WrongDst => "wrong_dst",
-            MismatchKind::WrongEncap => "wrong_encap",
-            MismatchKind::WrongMac => "wrong_mac",
-            MismatchKind::Moved => "moved",
-        }
+reasons! {
+    /// Kinds of mismatch; each bad frame counts once, under the first kind found in this order.
+    pub enum MismatchKind {
+        /// Not parseable as Ethernet/IPv4/TCP|UDP (or a truncated encapsulation).
+        Malformed => "malformed",
+        /// Bad IPv4 header checksum (outer or inner).
+        BadIpChecksum => "bad_ip_checksum",
+        /// Bad TCP/UDP checksum.
+        BadL4Checksum => "bad_l4_checksum",
+        /// Source is not the flow's client ip:port (or not a client address at all).
+        WrongSrc => "wrong_src",
+        /// Destination address or port is not what the rule produces.
+        WrongDst => "wrong_dst",
+        /// Encapsulation missing, unexpected or of the wrong type.
+        WrongEncap => "wrong_encap",
+        /// Destination MAC is not the next hop's (or names no member for MAC-rewrite delivery).
+        WrongMac => "wrong_mac",
+        /// A flow seen at a member other than the one it went to before.
+        Moved => "moved",
     }
 }
 
-/// Mismatch counters, one per [`MismatchKind`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Mismatches {
-    /// See [`MismatchKind::Malformed`].
-    pub malformed: u64,
-    /// See [`MismatchKind::BadIpChecksum`].
-    pub bad_ip_checksum: u64,
-    /// See [`MismatchKind::BadL4Checksum`].
-    pub bad_l4_checksum: u64,
-    /// See [`MismatchKind::WrongSrc`].
-    pub wrong_src: u64,
-    /// See [`MismatchKind::WrongDst`].
-    pub wrong_dst: u64,
-    /// See [`MismatchKind::WrongEncap`].
-    pub wrong_encap: u64,
-    /// See [`MismatchKind::WrongMac`].
-    pub wrong_mac: u64,
-    /// See [`MismatchKind::Moved`].
-    pub moved: u64,
-}
+/// Mismatch counters, one per [`MismatchKind`]; serialized as an object keyed by the kinds'
+/// names, in [`MismatchKind::ALL`] order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mismatches([u64; MismatchKind::COUNT]);
 
 impl Mismatches {
     /// The counter of `kind`.
     pub fn get(&self, kind: MismatchKind) -> u64 {
-        match kind {
-            MismatchKind::Malformed => self.malformed,
-            MismatchKind::BadIpChecksum => self.bad_ip_checksum,
-            MismatchKind::BadL4Checksum => self.bad_l4_checksum,
-            MismatchKind::WrongSrc => self.wrong_src,
-            MismatchKind::WrongDst => self.wrong_dst,
-            MismatchKind::WrongEncap => self.wrong_encap,
-            MismatchKind::WrongMac => self.wrong_mac,
-            MismatchKind::Moved => self.moved,
-        }
+        self.0[kind.index()]
     }
 
     fn bump(&mut self, kind: MismatchKind) {
-        let c = match kind {
-            MismatchKind::Malformed => &mut self.malformed,
-            MismatchKind::BadIpChecksum => &mut self.bad_ip_checksum,
-            MismatchKind::BadL4Checksum => &mut self.bad_l4_checksum,
-            MismatchKind::WrongSrc => &mut self.wrong_src,
-            MismatchKind::WrongDst => &mut self.wrong_dst,
-            MismatchKind::WrongEncap => &mut self.wrong_encap,
-            MismatchKind::WrongMac => &mut self.wrong_mac,
-            MismatchKind::Moved => &mut self.moved,
-        };
-        *c += 1;
+        self.0[kind.index()] += 1;
     }
 
     /// Sum over all kinds.
     pub fn total(&self) -> u64 {
-        MismatchKind::ALL.iter().map(|k| self.get(*k)).sum()
+        self.0.iter().sum()
+    }
+}
+
+impl Serialize for Mismatches {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(MismatchKind::COUNT))?;
+        for k in MismatchKind::ALL {
+            map.serialize_entry(k.name(), &self.get(k))?;
+        }
+        map.end()
     }
 }
 
@@ -827,18 +777,24 @@ enable_floating_ip = true
             Outcome::Mismatch(MismatchKind::Malformed)
         );
 
-        let m = c.mismatches;
+        let m = |k| c.mismatches.get(k);
+        use MismatchKind::*;
         assert_eq!(
             (
-                m.moved,
-                m.wrong_dst,
-                m.wrong_src,
-                m.bad_ip_checksum,
-                m.bad_l4_checksum
+                m(Moved),
+                m(WrongDst),
+                m(WrongSrc),
+                m(BadIpChecksum),
+                m(BadL4Checksum)
             ),
             (1, 4, 1, 1, 1)
         );
-        assert_eq!((m.wrong_mac, m.malformed, c.ok), (2, 1, 5));
+        assert_eq!((m(WrongMac), m(Malformed), c.ok), (2, 1, 5));
+        // The JSON keys are the kinds' names, in order.
+        assert_eq!(
+            serde_json::to_string(&c.mismatches).unwrap(),
+            r#"{"malformed":1,"bad_ip_checksum":1,"bad_l4_checksum":1,"wrong_src":1,"wrong_dst":4,"wrong_encap":0,"wrong_mac":2,"moved":1}"#
+        );
         assert_eq!(c.member_packets.iter().sum::<u64>(), 5);
     }
 

@@ -23,10 +23,9 @@ use crate::config::Config;
 use crate::dpdk::profile::PortProfile;
 use crate::dpdk::{
     Burst, DpdkThread, Eal, Mbuf, Mempool, Port, PortConfig, Profile, QueueId, RxQueue, TxQueue,
-    BURST_SIZE,
 };
 use crate::platform::signal;
-use crate::wire::{builder::arp_request, MacAddr};
+use crate::wire::{builder::arp_request, MacAddr, BURST};
 
 /// Template strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +175,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
     let (eal, _plan) = Eal::init_profile(&opts.profile, &opts.eal)?;
     let (port_profile, pool, port) = open_port(eal, opts)?;
     let driver = port.info()?.driver;
-    let own_mac = MacAddr(port.mac_addr()?.0);
+    let own_mac = port.mac_addr()?;
     let core = generator_core(&opts.profile);
     tracing::info!(
         "pktgen on {} ({driver}), mac {own_mac}, address {gen_ip}, core {core}, {} flows over {} targets",
@@ -535,7 +534,7 @@ impl Worker<'_, '_> {
         let mut rng = XorShift::new(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
         let start = Instant::now();
         let deadline = start + opts.duration;
-        let mut bucket = TokenBucket::new(opts.rate, (BURST_SIZE * 4) as u32, start);
+        let mut bucket = TokenBucket::new(opts.rate, (BURST * 4) as u32, start);
         let (count, ntargets) = (flows.count, flows.targets.len());
         let (mut flow, mut round, mut tgt) = (0u32, 0u32, 0usize);
         let mut tx = 0u64;

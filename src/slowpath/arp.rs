@@ -22,7 +22,7 @@
 
 use super::neighbours::{Learned, NeighbourTable};
 use super::ratelimit::Nanos;
-use super::{Action, DropReason, FrontendInfo, Frontends, IfIndex, InterfaceInfo};
+use super::{Action, FrontendInfo, Frontends, IfIndex, InterfaceInfo, SlowPathDrop};
 use crate::wire::{arp as warp, builder, ethernet, ArpPacket, ArpRepr, EthernetFrame, MacAddr};
 
 /// What [`handle_arp`] needs to know about the ingress interface.
@@ -46,7 +46,7 @@ pub struct ArpOutcome {
 }
 
 impl ArpOutcome {
-    fn drop(r: DropReason) -> Self {
+    fn drop(r: SlowPathDrop) -> Self {
         ArpOutcome {
             action: Action::Drop(r),
             learned: false,
@@ -63,30 +63,30 @@ pub fn handle_arp(
     now: Nanos,
 ) -> ArpOutcome {
     let Ok(eth) = EthernetFrame::new_checked(&frame[..]) else {
-        return ArpOutcome::drop(DropReason::Malformed);
+        return ArpOutcome::drop(SlowPathDrop::Malformed);
     };
     let Ok(l3) = eth.l3() else {
-        return ArpOutcome::drop(DropReason::Malformed);
+        return ArpOutcome::drop(SlowPathDrop::Malformed);
     };
     if l3.ethertype != ethernet::ethertype::ARP {
-        return ArpOutcome::drop(DropReason::Malformed);
+        return ArpOutcome::drop(SlowPathDrop::Malformed);
     }
     let Ok(pkt) = ArpPacket::new_checked(&frame[l3.offset..]) else {
-        return ArpOutcome::drop(DropReason::Malformed);
+        return ArpOutcome::drop(SlowPathDrop::Malformed);
     };
     let Ok(req) = ArpRepr::parse(&pkt) else {
-        return ArpOutcome::drop(DropReason::Unsupported);
+        return ArpOutcome::drop(SlowPathDrop::Unsupported);
     };
     let info = ctx.info;
     if req.sender_hw_addr == info.mac {
-        return ArpOutcome::drop(DropReason::OwnFrame);
+        return ArpOutcome::drop(SlowPathDrop::OwnFrame);
     }
     if req.sender_hw_addr.is_multicast() || req.sender_hw_addr == MacAddr::ZERO {
-        return ArpOutcome::drop(DropReason::Malformed);
+        return ArpOutcome::drop(SlowPathDrop::Malformed);
     }
     let is_ours = |ip| ip == info.addr || ctx.frontends.get(ip).is_some();
     if is_ours(req.sender_ip) {
-        return ArpOutcome::drop(DropReason::AddressConflict);
+        return ArpOutcome::drop(SlowPathDrop::AddressConflict);
     }
     let gratuitous = req.sender_ip == req.target_ip;
     let our_frontend = ctx
@@ -101,12 +101,12 @@ pub fn handle_arp(
                 iface: ctx.iface,
                 len,
             },
-            Err(_) => Action::Drop(DropReason::Malformed),
+            Err(_) => Action::Drop(SlowPathDrop::Malformed),
         },
         warp::OP_REQUEST if for_us || gratuitous => Action::ToKernel { iface: ctx.iface },
-        warp::OP_REQUEST => Action::Drop(DropReason::NotForUs),
+        warp::OP_REQUEST => Action::Drop(SlowPathDrop::NotForUs),
         warp::OP_REPLY => Action::ToKernel { iface: ctx.iface },
-        _ => return ArpOutcome::drop(DropReason::Unsupported),
+        _ => return ArpOutcome::drop(SlowPathDrop::Unsupported),
     };
     let learned = !req.sender_ip.is_unspecified()
         && matches!(
@@ -225,7 +225,7 @@ mod tests {
         };
         let mut fr = arp(warp::OP_REQUEST, CLIENT_MAC, CLIENT, VIP, None);
         let out = handle_arp(&mut fr, &ctx, &mut n, 0);
-        assert_eq!(out.action, Action::Drop(DropReason::NotForUs));
+        assert_eq!(out.action, Action::Drop(SlowPathDrop::NotForUs));
         assert!(
             n.get(CLIENT).is_none(),
             "not addressed to us: no passive entry"
@@ -272,27 +272,27 @@ mod tests {
         let cases = [
             (
                 arp(warp::OP_REQUEST, CLIENT_MAC, CLIENT, other, None),
-                DropReason::NotForUs,
+                SlowPathDrop::NotForUs,
             ),
             (
                 arp(warp::OP_REQUEST, CLIENT_MAC, VIP, VIP, None),
-                DropReason::AddressConflict,
+                SlowPathDrop::AddressConflict,
             ),
             (
                 arp(warp::OP_REPLY, CLIENT_MAC, OWN, CLIENT, None),
-                DropReason::AddressConflict,
+                SlowPathDrop::AddressConflict,
             ),
             (
                 arp(warp::OP_REQUEST, OUR_MAC, OWN, CLIENT, None),
-                DropReason::OwnFrame,
+                SlowPathDrop::OwnFrame,
             ),
             (
                 arp(3, CLIENT_MAC, CLIENT, VIP, None),
-                DropReason::Unsupported,
+                SlowPathDrop::Unsupported,
             ),
             (
                 arp(warp::OP_REQUEST, MacAddr::BROADCAST, CLIENT, VIP, None),
-                DropReason::Malformed,
+                SlowPathDrop::Malformed,
             ),
         ];
         for (mut f, want) in cases {
@@ -303,19 +303,19 @@ mod tests {
         short.truncate(30);
         assert_eq!(
             run(&mut short, 0).0.action,
-            Action::Drop(DropReason::Malformed)
+            Action::Drop(SlowPathDrop::Malformed)
         );
         let mut ipv4 = arp(warp::OP_REQUEST, CLIENT_MAC, CLIENT, VIP, None);
         ipv4[12..14].copy_from_slice(&[8, 0]);
         assert_eq!(
             run(&mut ipv4, 0).0.action,
-            Action::Drop(DropReason::Malformed)
+            Action::Drop(SlowPathDrop::Malformed)
         );
         let mut htype = arp(warp::OP_REQUEST, CLIENT_MAC, CLIENT, VIP, None);
         htype[14] = 9;
         assert_eq!(
             run(&mut htype, 0).0.action,
-            Action::Drop(DropReason::Unsupported)
+            Action::Drop(SlowPathDrop::Unsupported)
         );
     }
 

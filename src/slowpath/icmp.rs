@@ -16,7 +16,7 @@
 //!   class-E source or the subnet broadcast, or a packet to a broadcast/multicast address.
 
 use super::ratelimit::{Nanos, TokenBucket};
-use super::{Action, DropReason, Frontends, IfIndex, InterfaceInfo};
+use super::{Action, Frontends, IfIndex, InterfaceInfo, SlowPathDrop};
 use crate::wire::icmp::msg_type;
 use crate::wire::{
     builder, ethernet, icmp as wicmp, ipv4, protocol, EthernetFrame, IcmpErrorKind, IcmpPacket,
@@ -69,11 +69,11 @@ pub struct IcmpErrorInfo {
 pub const MIN_IPV4_MTU: u16 = 68;
 
 /// Finds the IPv4 packet of an Ethernet frame: (L3 offset, VLAN TCI) or `Malformed`.
-fn ipv4_offset(frame: &[u8]) -> Result<(usize, Option<u16>), DropReason> {
-    let eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
-    let l3 = eth.l3().map_err(|_| DropReason::Malformed)?;
+fn ipv4_offset(frame: &[u8]) -> Result<(usize, Option<u16>), SlowPathDrop> {
+    let eth = EthernetFrame::new_checked(frame).map_err(|_| SlowPathDrop::Malformed)?;
+    let l3 = eth.l3().map_err(|_| SlowPathDrop::Malformed)?;
     if l3.ethertype != ethernet::ethertype::IPV4 {
-        return Err(DropReason::Malformed);
+        return Err(SlowPathDrop::Malformed);
     }
     Ok((l3.offset, l3.vlan_tci))
 }
@@ -101,34 +101,34 @@ fn handle_icmp_inner(
     frontends: &Frontends,
     limiter: &mut TokenBucket,
     now: Nanos,
-) -> Result<Action, DropReason> {
+) -> Result<Action, SlowPathDrop> {
     let (l3, vlan) = ipv4_offset(frame)?;
-    let ip = Ipv4Packet::new_checked(&frame[l3..]).map_err(|_| DropReason::Malformed)?;
+    let ip = Ipv4Packet::new_checked(&frame[l3..]).map_err(|_| SlowPathDrop::Malformed)?;
     if !ip.verify_checksum() {
-        return Err(DropReason::BadChecksum);
+        return Err(SlowPathDrop::BadChecksum);
     }
     if ip.protocol() != protocol::ICMP {
-        return Err(DropReason::Unsupported);
+        return Err(SlowPathDrop::Unsupported);
     }
     if ip.is_fragment() {
-        return Err(DropReason::Fragment);
+        return Err(SlowPathDrop::Fragment);
     }
-    let icmp = IcmpPacket::new_checked(ip.payload()).map_err(|_| DropReason::Malformed)?;
+    let icmp = IcmpPacket::new_checked(ip.payload()).map_err(|_| SlowPathDrop::Malformed)?;
     if !icmp.verify_checksum() {
-        return Err(DropReason::BadChecksum);
+        return Err(SlowPathDrop::BadChecksum);
     }
     let frontend = frontends.get(ip.dst_addr()).copied();
     if icmp.is_echo_request() {
         let Some(fe) = frontend else {
-            return Err(DropReason::NotForUs);
+            return Err(SlowPathDrop::NotForUs);
         };
         suppress_check(frame, l3, info)?;
         if !limiter.try_take(now) {
-            return Err(DropReason::RateLimited);
+            return Err(SlowPathDrop::RateLimited);
         }
         if fe.any_member_up {
             let len =
-                builder::icmp_echo_reply_in_place(frame).map_err(|_| DropReason::Malformed)?;
+                builder::icmp_echo_reply_in_place(frame).map_err(|_| SlowPathDrop::Malformed)?;
             return Ok(Action::ReplyInPlace { iface, len });
         }
         let out = build_error(
@@ -146,14 +146,14 @@ fn handle_icmp_inner(
         t,
         msg_type::DEST_UNREACHABLE | msg_type::TIME_EXCEEDED | msg_type::PARAM_PROBLEM
     ) {
-        return Err(DropReason::Unsupported);
+        return Err(SlowPathDrop::Unsupported);
     }
-    let inner = icmp.inner_flow().map_err(|_| DropReason::Malformed)?;
+    let inner = icmp.inner_flow().map_err(|_| SlowPathDrop::Malformed)?;
     let Some((sport, dport)) = inner
         .ports
         .filter(|_| matches!(inner.protocol, protocol::TCP | protocol::UDP))
     else {
-        return Err(DropReason::NoFlow);
+        return Err(SlowPathDrop::NoFlow);
     };
     let error = IcmpErrorInfo {
         msg_type: t,
@@ -165,7 +165,7 @@ fn handle_icmp_inner(
     let (flow, side) = if frontend.is_some() {
         // The quoted packet was sent from the frontend; it must say so.
         if inner.src_addr != ip.dst_addr() {
-            return Err(DropReason::NoFlow);
+            return Err(SlowPathDrop::NoFlow);
         }
         (
             FlowTuple {
@@ -214,29 +214,29 @@ fn informational(t: u8) -> bool {
 
 /// Checks that an ICMP error may be sent about the IPv4 packet at `frame[l3..]` (header
 /// already checked): RFC 1122 3.2.2 / RFC 1812 4.3.2.7.
-fn suppress_check(frame: &[u8], l3: usize, info: &InterfaceInfo) -> Result<(), DropReason> {
-    let ip = Ipv4Packet::new_checked_header(&frame[l3..]).map_err(|_| DropReason::Malformed)?;
+fn suppress_check(frame: &[u8], l3: usize, info: &InterfaceInfo) -> Result<(), SlowPathDrop> {
+    let ip = Ipv4Packet::new_checked_header(&frame[l3..]).map_err(|_| SlowPathDrop::Malformed)?;
     let eth = EthernetFrame::new_unchecked(frame);
     if eth.src_addr().is_multicast() || eth.dst_addr().is_multicast() {
-        return Err(DropReason::IcmpSuppressed);
+        return Err(SlowPathDrop::IcmpSuppressed);
     }
     if bad_source(ip.src_addr(), info) {
-        return Err(DropReason::IcmpSuppressed);
+        return Err(SlowPathDrop::IcmpSuppressed);
     }
     let dst = ip.dst_addr();
     if dst.is_broadcast()
         || dst.is_multicast()
         || (info.prefix_len <= 30 && dst == info.broadcast())
     {
-        return Err(DropReason::IcmpSuppressed);
+        return Err(SlowPathDrop::IcmpSuppressed);
     }
     if ip.frag_offset() != 0 {
-        return Err(DropReason::IcmpSuppressed);
+        return Err(SlowPathDrop::IcmpSuppressed);
     }
     if ip.protocol() == protocol::ICMP {
         match ip.payload().first() {
             Some(&t) if informational(t) => {}
-            _ => return Err(DropReason::IcmpSuppressed),
+            _ => return Err(SlowPathDrop::IcmpSuppressed),
         }
     }
     Ok(())
@@ -250,8 +250,8 @@ fn build_error(
     src_mac: MacAddr,
     src_ip: Ipv4Addr,
     kind: IcmpErrorKind,
-) -> Result<Vec<u8>, DropReason> {
-    let ip = Ipv4Packet::new_checked_header(&frame[l3..]).map_err(|_| DropReason::Malformed)?;
+) -> Result<Vec<u8>, SlowPathDrop> {
+    let ip = Ipv4Packet::new_checked_header(&frame[l3..]).map_err(|_| SlowPathDrop::Malformed)?;
     // Quote only the datagram itself, not Ethernet padding behind it.
     let end = (l3 + ip.total_len() as usize).clamp(l3 + ip.header_len(), frame.len());
     let original = &frame[l3..end];
@@ -263,7 +263,7 @@ fn build_error(
     // Room for the headers and the largest quote: a 60-byte IPv4 header + 8 bytes.
     let mut out = vec![0u8; l2.header_len() + ipv4::HEADER_LEN + wicmp::HEADER_LEN + 60 + 8];
     let n = builder::icmp_error(&mut out, &l2, src_ip, kind, original)
-        .map_err(|_| DropReason::Malformed)?;
+        .map_err(|_| SlowPathDrop::Malformed)?;
     out.truncate(n);
     Ok(out)
 }
@@ -280,10 +280,10 @@ pub fn originate_error(
 ) -> Action {
     let res = (|| {
         let (l3, vlan) = ipv4_offset(frame)?;
-        Ipv4Packet::new_checked_header(&frame[l3..]).map_err(|_| DropReason::Malformed)?;
+        Ipv4Packet::new_checked_header(&frame[l3..]).map_err(|_| SlowPathDrop::Malformed)?;
         suppress_check(frame, l3, info)?;
         if !limiter.try_take(now) {
-            return Err(DropReason::RateLimited);
+            return Err(SlowPathDrop::RateLimited);
         }
         build_error(frame, l3, vlan, info.mac, info.addr, kind)
     })();
@@ -309,8 +309,8 @@ pub fn frag_needed(
             .map(|ip| ip.dont_frag())
     });
     match df {
-        None => Action::Drop(DropReason::Malformed),
-        Some(false) => Action::Drop(DropReason::TooBigNoDf),
+        None => Action::Drop(SlowPathDrop::Malformed),
+        Some(false) => Action::Drop(SlowPathDrop::TooBigNoDf),
         Some(true) => originate_error(
             frame,
             iface,

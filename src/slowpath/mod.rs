@@ -4,7 +4,7 @@
 //! workers hand over ([`Exception`] says why) and the time the thread passes in ([`Nanos`] of a
 //! monotonic clock). [`SlowPath::handle`] decides the fate of one frame as one [`Action`]: send
 //! it back rewritten in place, send a new frame, pass it to the kernel TAP of its port, deliver
-//! it to a load-balanced flow (ICMP errors), or drop it with a [`DropReason`].
+//! it to a load-balanced flow (ICMP errors), or drop it with a [`SlowPathDrop`].
 //!
 //! * [`ratelimit`]: token bucket on a virtual clock (all originated ICMP, rate-limited logs).
 //! * [`neighbours`]: IPv4 -> MAC table of members, gateways and on-link hosts, with active
@@ -32,6 +32,8 @@ pub use icmp::{FlowTuple, IcmpErrorInfo, IcmpSide};
 pub use neighbours::{ArpRequestToSend, Learned, NeighbourState, NeighbourTable, NeighbourTimers};
 pub use ratelimit::{LogLimiter, Nanos, RateSpec, TokenBucket};
 
+use crate::dataplane::reason::reasons;
+use crate::dataplane::Exception;
 use crate::wire::MacAddr;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -178,100 +180,34 @@ impl Frontends {
     }
 }
 
-/// Why a worker handed a frame to the slow path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Exception {
-    /// An ARP frame.
-    Arp,
-    /// An ICMP message addressed to a frontend (echo, or an error about a flow).
-    IcmpToFrontend,
-    /// A frame for the appliance's own interface address: goes to the kernel TAP.
-    ToAppliance,
-    /// An IP fragment (rejected).
-    Fragment,
-    /// A packet too big for the egress MTU after encapsulation; `mtu` is the usable MTU to report.
-    TooBig {
-        /// Largest IPv4 packet the sender may send (the egress MTU minus encapsulation).
-        mtu: u16,
-    },
-    /// A forwarded packet with TTL <= 1.
-    TtlExceeded,
-    /// An ICMP error in transit (not addressed to a frontend), e.g. from a backend toward a
-    /// client in a two-arm NAT deployment; one addressed to a frontend is handled as
-    /// [`Exception::IcmpToFrontend`].
-    IcmpError,
-}
-
-/// Why the slow path dropped a frame (one name and one counter each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DropReason {
-    /// Not parsable as what the exception says (short, bad header, wrong ethertype).
-    Malformed,
-    /// IPv4 header or ICMP checksum wrong.
-    BadChecksum,
-    /// Not for one of our addresses on that interface.
-    NotForUs,
-    /// The interface index is unknown.
-    UnknownInterface,
-    /// Another host claims one of our addresses (logged, rate-limited).
-    AddressConflict,
-    /// Our own frame came back (sender MAC is the port's).
-    OwnFrame,
-    /// An ARP operation or ICMP type this appliance does not handle.
-    Unsupported,
-    /// An ICMP message we would have originated was over the rate limit.
-    RateLimited,
-    /// No ICMP error may be sent about this packet (an ICMP error, a non-first fragment, a
-    /// broadcast/multicast/invalid source or a broadcast/multicast destination).
-    IcmpSuppressed,
-    /// An IP fragment (the fragment policy: vipmux forwards no fragments).
-    Fragment,
-    /// Too big for the egress MTU and DF clear: dropped without an ICMP error.
-    TooBigNoDf,
-    /// An ICMP error whose quoted packet is not TCP/UDP of a load-balanced flow.
-    NoFlow,
-}
-
-impl DropReason {
-    /// Every reason, in counter order.
-    pub const ALL: [DropReason; 12] = [
-        DropReason::Malformed,
-        DropReason::BadChecksum,
-        DropReason::NotForUs,
-        DropReason::UnknownInterface,
-        DropReason::AddressConflict,
-        DropReason::OwnFrame,
-        DropReason::Unsupported,
-        DropReason::RateLimited,
-        DropReason::IcmpSuppressed,
-        DropReason::Fragment,
-        DropReason::TooBigNoDf,
-        DropReason::NoFlow,
-    ];
-    /// Number of reasons.
-    pub const COUNT: usize = Self::ALL.len();
-
-    /// Index of this reason in [`DropReason::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The counter name (snake case).
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::Malformed => "malformed",
-            DropReason::BadChecksum => "bad_checksum",
-            DropReason::NotForUs => "not_for_us",
-            DropReason::UnknownInterface => "unknown_interface",
-            DropReason::AddressConflict => "address_conflict",
-            DropReason::OwnFrame => "own_frame",
-            DropReason::Unsupported => "unsupported",
-            DropReason::RateLimited => "rate_limited",
-            DropReason::IcmpSuppressed => "icmp_suppressed",
-            DropReason::Fragment => "fragment",
-            DropReason::TooBigNoDf => "too_big_no_df",
-            DropReason::NoFlow => "no_flow",
-        }
+reasons! {
+    /// Why the slow path dropped a frame (one name and one counter each).
+    pub enum SlowPathDrop {
+        /// Not parsable as what the exception says (short, bad header, wrong ethertype).
+        Malformed => "malformed",
+        /// IPv4 header or ICMP checksum wrong.
+        BadChecksum => "bad_checksum",
+        /// Not for one of our addresses on that interface.
+        NotForUs => "not_for_us",
+        /// The interface index is unknown.
+        UnknownInterface => "unknown_interface",
+        /// Another host claims one of our addresses (logged, rate-limited).
+        AddressConflict => "address_conflict",
+        /// Our own frame came back (sender MAC is the port's).
+        OwnFrame => "own_frame",
+        /// An ARP operation or ICMP type this appliance does not handle.
+        Unsupported => "unsupported",
+        /// An ICMP message we would have originated was over the rate limit.
+        RateLimited => "rate_limited",
+        /// No ICMP error may be sent about this packet (an ICMP error, a non-first fragment, a
+        /// broadcast/multicast/invalid source or a broadcast/multicast destination).
+        IcmpSuppressed => "icmp_suppressed",
+        /// An IP fragment (the fragment policy: vipmux forwards no fragments).
+        Fragment => "fragment",
+        /// Too big for the egress MTU and DF clear: dropped without an ICMP error.
+        TooBigNoDf => "too_big_no_df",
+        /// An ICMP error whose quoted packet is not TCP/UDP of a load-balanced flow.
+        NoFlow => "no_flow",
     }
 }
 
@@ -312,7 +248,7 @@ pub enum Action {
         error: IcmpErrorInfo,
     },
     /// Drop the input frame.
-    Drop(DropReason),
+    Drop(SlowPathDrop),
 }
 
 /// Counters of the slow path (plain integers, read by the control thread).
@@ -336,13 +272,13 @@ pub struct SlowPathCounters {
     pub icmp_errors_to_flows: u64,
     /// Neighbour MACs learned or changed from ARP.
     pub neighbours_learned: u64,
-    /// Drops, indexed by [`DropReason::index`].
-    pub drops: [u64; DropReason::COUNT],
+    /// Drops, indexed by [`SlowPathDrop::index`].
+    pub drops: [u64; SlowPathDrop::COUNT],
 }
 
 impl SlowPathCounters {
     /// Drops counted for `reason`.
-    pub fn dropped(&self, reason: DropReason) -> u64 {
+    pub fn dropped(&self, reason: SlowPathDrop) -> u64 {
         self.drops[reason.index()]
     }
 }
@@ -471,7 +407,7 @@ impl SlowPath {
     ) -> Action {
         self.counters.handled += 1;
         let action = match self.interfaces.get(iface) {
-            None => Action::Drop(DropReason::UnknownInterface),
+            None => Action::Drop(SlowPathDrop::UnknownInterface),
             Some(info) => match why {
                 Exception::Arp => {
                     let ctx = arp::ArpCtx {
@@ -483,7 +419,7 @@ impl SlowPath {
                     if out.learned {
                         self.counters.neighbours_learned += 1;
                     }
-                    if let Action::Drop(DropReason::AddressConflict) = out.action {
+                    if let Action::Drop(SlowPathDrop::AddressConflict) = out.action {
                         if let Some(suppressed) = self.conflict_log.check(now) {
                             tracing::warn!(
                                 interface = %info.name,
@@ -505,7 +441,7 @@ impl SlowPath {
                 Exception::ToAppliance => Action::ToKernel { iface },
                 Exception::Fragment => {
                     self.fragments.reject(frame, info, now);
-                    Action::Drop(DropReason::Fragment)
+                    Action::Drop(SlowPathDrop::Fragment)
                 }
                 Exception::TooBig { mtu } => {
                     icmp::frag_needed(frame, iface, info, mtu, &mut self.icmp_limiter, now)

@@ -79,13 +79,13 @@ fn parse_icmp(f: &[u8]) -> ([u8; 6], [u8; 6], Ipv4Header, Icmpv4Slice<'_>) {
 
 #[test]
 fn drop_reason_table_is_consistent() {
-    for (i, r) in DropReason::ALL.iter().enumerate() {
+    for (i, r) in SlowPathDrop::ALL.iter().enumerate() {
         assert_eq!(r.index(), i);
     }
-    let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+    let mut names: Vec<_> = SlowPathDrop::ALL.iter().map(|r| r.name()).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), DropReason::COUNT);
+    assert_eq!(names.len(), SlowPathDrop::COUNT);
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn icmp_rate_limit_caps_on_virtual_clock() {
         let mut f = req.clone();
         match sp.handle(Exception::IcmpToFrontend, &mut f, 0, k * 2 * MS) {
             Action::ReplyInPlace { .. } => sent += 1,
-            Action::Drop(DropReason::RateLimited) => limited += 1,
+            Action::Drop(SlowPathDrop::RateLimited) => limited += 1,
             other => panic!("{other:?}"),
         }
     }
@@ -223,13 +223,13 @@ fn icmp_rate_limit_caps_on_virtual_clock() {
         "the 2 s mark itself is not reached (last at 1.998 s)"
     );
     assert_eq!(limited, 1000 - sent);
-    assert_eq!(sp.counters().dropped(DropReason::RateLimited), limited);
+    assert_eq!(sp.counters().dropped(SlowPathDrop::RateLimited), limited);
     // Originated errors share the same budget.
     let big = big_udp(true);
     let mut f = big.clone();
     assert_eq!(
         sp.handle(Exception::TooBig { mtu: 1400 }, &mut f, 0, 1999 * MS),
-        Action::Drop(DropReason::RateLimited)
+        Action::Drop(SlowPathDrop::RateLimited)
     );
     let mut f = big.clone();
     assert!(matches!(
@@ -282,7 +282,7 @@ fn frag_needed_carries_mtu_and_quoted_header() {
     let mut f = big_udp(false);
     assert_eq!(
         sp.handle(Exception::TooBig { mtu: 1480 }, &mut f, 0, 0),
-        Action::Drop(DropReason::TooBigNoDf)
+        Action::Drop(SlowPathDrop::TooBigNoDf)
     );
 }
 
@@ -347,7 +347,7 @@ fn no_icmp_error_about_icmp_errors_fragments_or_broadcasts() {
         let mut f = err.clone();
         assert_eq!(
             sp.handle(why, &mut f, 0, 0),
-            Action::Drop(DropReason::IcmpSuppressed)
+            Action::Drop(SlowPathDrop::IcmpSuppressed)
         );
     }
     // A non-first fragment.
@@ -359,7 +359,7 @@ fn no_icmp_error_about_icmp_errors_fragments_or_broadcasts() {
     }
     assert_eq!(
         sp.handle(Exception::TtlExceeded, &mut frag, 0, 0),
-        Action::Drop(DropReason::IcmpSuppressed)
+        Action::Drop(SlowPathDrop::IcmpSuppressed)
     );
     // Broadcast / multicast sources, broadcast destination, multicast MAC.
     for (src, dst) in [
@@ -375,7 +375,7 @@ fn no_icmp_error_about_icmp_errors_fragments_or_broadcasts() {
         });
         assert_eq!(
             sp.handle(Exception::TtlExceeded, &mut f, 0, 0),
-            Action::Drop(DropReason::IcmpSuppressed),
+            Action::Drop(SlowPathDrop::IcmpSuppressed),
             "{src} -> {dst}"
         );
     }
@@ -383,7 +383,7 @@ fn no_icmp_error_about_icmp_errors_fragments_or_broadcasts() {
     f[0..6].copy_from_slice(&[0xff; 6]);
     assert_eq!(
         sp.handle(Exception::TtlExceeded, &mut f, 0, 0),
-        Action::Drop(DropReason::IcmpSuppressed)
+        Action::Drop(SlowPathDrop::IcmpSuppressed)
     );
     // An echo request (informational) may get an error.
     let mut f = echo(Ipv4Addr::new(203, 0, 113, 1), b"");
@@ -391,7 +391,7 @@ fn no_icmp_error_about_icmp_errors_fragments_or_broadcasts() {
         sp.handle(Exception::TtlExceeded, &mut f, 0, 0),
         Action::SendOnPort { .. }
     ));
-    assert_eq!(sp.counters().dropped(DropReason::IcmpSuppressed), 9);
+    assert_eq!(sp.counters().dropped(SlowPathDrop::IcmpSuppressed), 9);
 }
 
 #[test]
@@ -487,7 +487,7 @@ fn icmp_errors_that_belong_to_no_flow_are_dropped() {
     let mut e = icmp_error_about(&as_from_vip, ROUTER, IcmpErrorKind::HOST_UNREACHABLE);
     assert_eq!(
         sp.handle(Exception::IcmpToFrontend, &mut e, 0, 0),
-        Action::Drop(DropReason::NoFlow)
+        Action::Drop(SlowPathDrop::NoFlow)
     );
     // Quoting a packet that did not come from that frontend.
     let other = from_peer(FrameSpec::tcp(
@@ -503,7 +503,7 @@ fn icmp_errors_that_belong_to_no_flow_are_dropped() {
     }
     assert_eq!(
         sp.handle(Exception::IcmpToFrontend, &mut e, 0, 0),
-        Action::Drop(DropReason::NoFlow)
+        Action::Drop(SlowPathDrop::NoFlow)
     );
     // A corrupted ICMP checksum.
     let reply = from_peer(FrameSpec::tcp(
@@ -515,13 +515,13 @@ fn icmp_errors_that_belong_to_no_flow_are_dropped() {
     e[14 + 20 + 2] ^= 0xff;
     assert_eq!(
         sp.handle(Exception::IcmpToFrontend, &mut e, 0, 0),
-        Action::Drop(DropReason::BadChecksum)
+        Action::Drop(SlowPathDrop::BadChecksum)
     );
     // An echo to a non-frontend address.
     let mut f = echo(Ipv4Addr::new(10, 1, 0, 9), b"");
     assert_eq!(
         sp.handle(Exception::IcmpToFrontend, &mut f, 0, 0),
-        Action::Drop(DropReason::NotForUs)
+        Action::Drop(SlowPathDrop::NotForUs)
     );
 }
 
@@ -536,16 +536,16 @@ fn appliance_fragments_and_unknown_interfaces() {
     let mut f = big_udp(false);
     assert_eq!(
         sp.handle(Exception::Fragment, &mut f, 0, 0),
-        Action::Drop(DropReason::Fragment)
+        Action::Drop(SlowPathDrop::Fragment)
     );
     assert_eq!(
         sp.handle(Exception::ToAppliance, &mut f, 7, 0),
-        Action::Drop(DropReason::UnknownInterface)
+        Action::Drop(SlowPathDrop::UnknownInterface)
     );
     let c = sp.counters();
     assert_eq!(c.handled, 3);
-    assert_eq!(c.dropped(DropReason::Fragment), 1);
-    assert_eq!(c.dropped(DropReason::UnknownInterface), 1);
+    assert_eq!(c.dropped(SlowPathDrop::Fragment), 1);
+    assert_eq!(c.dropped(SlowPathDrop::UnknownInterface), 1);
 }
 
 #[test]
@@ -560,7 +560,7 @@ fn reconfigure_keeps_neighbours_and_applies_frontends() {
     let mut f = echo(VIP, b"");
     assert_eq!(
         sp.handle(Exception::IcmpToFrontend, &mut f, 0, 0),
-        Action::Drop(DropReason::NotForUs)
+        Action::Drop(SlowPathDrop::NotForUs)
     );
     assert_eq!(sp.gratuitous_arps(0).len(), 1);
 }

@@ -4,6 +4,10 @@
 //! The data region is `data()`; bytes before it are headroom that [`PacketBuf::prepend`] can claim
 //! (for encapsulation headers) and bytes after it are tailroom that [`PacketBuf::append`] can claim.
 
+/// Packets handled together: the size of a receive/transmit burst, of the pipeline's per-burst
+/// arrays and of the flow table's batch lookups (one value for every room that works in bursts).
+pub const BURST: usize = 32;
+
 /// Headroom [`VecBuf::from_slice`] reserves, matching DPDK's default `RTE_PKTMBUF_HEADROOM`.
 pub const DEFAULT_HEADROOM: usize = 128;
 

@@ -10,6 +10,13 @@
 //! header whose checksum was valid. UDP over IPv4 reserves a transmitted `0` for "no checksum": the
 //! `update_udp_*` helpers leave `0` alone and turn a computed `0` into `0xffff`, as a full recompute
 //! with [`udp_finish`] does.
+//!
+//! One set of building blocks serves every incremental update, the wire views' field-by-field
+//! rewrites and the data path's one-pass NAT alike: a change contributes its unfolded terms
+//! ([`delta_u16`], [`delta_u32`], [`delta_ttl_decrement`]), the terms of several changes to one
+//! checksum may be added first, and [`apply`] (or [`apply_udp`]) folds them into the checksum once.
+//! Ones'-complement addition is associative, so one application of the summed deltas equals the
+//! field-by-field updates bit for bit.
 
 use std::net::Ipv4Addr;
 
@@ -82,22 +89,75 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4_len: u16
     fold(s + d + protocol as u64 + l4_len as u64)
 }
 
+/// Ones'-complement terms (not folded) of replacing the 16-bit word `old` by `new` in covered
+/// data: `~old + new`, the `~m + m'` of RFC 1624 equation 3.
+#[inline(always)]
+pub const fn delta_u16(old: u16, new: u16) -> u64 {
+    (!old) as u64 + new as u64
+}
+
+/// [`delta_u16`] for a 32-bit value (two adjacent words, e.g. an IPv4 address):
+/// `~old_hi + ~old_lo + new_hi + new_lo`.
+#[inline(always)]
+pub const fn delta_u32(old: u32, new: u32) -> u64 {
+    (!(old >> 16) & 0xffff) as u64
+        + (!old & 0xffff) as u64
+        + (new >> 16) as u64
+        + (new & 0xffff) as u64
+}
+
+/// [`delta_u16`] of the IPv4 TTL/protocol word when the TTL goes from `ttl` to `ttl - 1`
+/// (saturating at 0): only the high byte changes, so `~(ttl << 8 | p) + ((ttl - 1) << 8 | p)` is
+/// `0xfeff` whatever the protocol byte `p`, and `0xffff` (no change) when the TTL was already 0.
+#[inline(always)]
+pub const fn delta_ttl_decrement(ttl: u8) -> u64 {
+    if ttl == 0 {
+        0xffff
+    } else {
+        0xfeff
+    }
+}
+
+/// Folds a small ones'-complement accumulator to 16 bits: two end-around carries are enough for
+/// any sum up to 16 × 0xffff (an update adds the old checksum and a few deltas, far below that).
+#[inline(always)]
+pub const fn fold_small(sum: u64) -> u16 {
+    debug_assert!(sum <= 16 * 0xffff);
+    let s = (sum & 0xffff) + (sum >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// RFC 1624 eqn. 3, `HC' = ~(~HC + Σ(~m + m'))`: the checksum `hc` after the changes whose
+/// [`delta_u16`] / [`delta_u32`] / [`delta_ttl_decrement`] terms add up to `delta` (at most 15
+/// words' worth, so one pass can update for several fields at once).
+#[inline(always)]
+pub const fn apply(hc: u16, delta: u64) -> u16 {
+    !fold_small((!hc) as u64 + delta)
+}
+
+/// [`apply`] for a UDP checksum: `0` ("no checksum") stays `0`, a computed `0` becomes `0xffff`.
+#[inline(always)]
+pub const fn apply_udp(hc: u16, delta: u64) -> u16 {
+    if hc == 0 {
+        return 0;
+    }
+    match apply(hc, delta) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
 /// RFC 1624 eqn. 3: the checksum `hc` after a 16-bit word of the covered data changed `old` -> `new`.
 #[inline]
 pub const fn update_u16(hc: u16, old: u16, new: u16) -> u16 {
-    let s = (!hc) as u64 + (!old) as u64 + new as u64;
-    !(fold(s) as u16)
+    apply(hc, delta_u16(old, new))
 }
 
 /// RFC 1624 eqn. 3 for a changed 32-bit value (two adjacent words, e.g. an IPv4 address).
 #[inline]
 pub const fn update_u32(hc: u16, old: u32, new: u32) -> u16 {
-    let s = (!hc) as u64
-        + (!(old >> 16) & 0xffff) as u64
-        + (!old & 0xffff) as u64
-        + (new >> 16) as u64
-        + (new & 0xffff) as u64;
-    !(fold(s) as u16)
+    apply(hc, delta_u32(old, new))
 }
 
 /// [`update_u32`] for an IPv4 address change (header checksum, or TCP/UDP via the pseudo-header).
@@ -109,25 +169,13 @@ pub fn update_addr(hc: u16, old: Ipv4Addr, new: Ipv4Addr) -> u16 {
 /// [`update_u16`] for a UDP checksum: `0` ("no checksum") stays `0`, a computed `0` becomes `0xffff`.
 #[inline]
 pub const fn update_udp_u16(hc: u16, old: u16, new: u16) -> u16 {
-    if hc == 0 {
-        return 0;
-    }
-    match update_u16(hc, old, new) {
-        0 => 0xffff,
-        c => c,
-    }
+    apply_udp(hc, delta_u16(old, new))
 }
 
 /// [`update_u32`] for a UDP checksum, with the same `0` rules as [`update_udp_u16`].
 #[inline]
 pub const fn update_udp_u32(hc: u16, old: u32, new: u32) -> u16 {
-    if hc == 0 {
-        return 0;
-    }
-    match update_u32(hc, old, new) {
-        0 => 0xffff,
-        c => c,
-    }
+    apply_udp(hc, delta_u32(old, new))
 }
 
 /// [`update_udp_u32`] for an IPv4 address change.
@@ -196,6 +244,23 @@ mod tests {
     }
 
     #[test]
+    fn ttl_decrement_delta_is_the_word_delta() {
+        for ttl in 0..=255u8 {
+            for proto in [0u8, 1, 6, 17, 255] {
+                let old = u16::from_be_bytes([ttl, proto]);
+                let new = u16::from_be_bytes([ttl.saturating_sub(1), proto]);
+                for hc in [0u16, 1, 0x1234, 0xfffe, 0xffff] {
+                    assert_eq!(
+                        apply(hc, delta_ttl_decrement(ttl)),
+                        update_u16(hc, old, new),
+                        "ttl {ttl} proto {proto} hc {hc:#x}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn pseudo_header() {
         let s = pseudo_header_sum(
             Ipv4Addr::new(10, 0, 0, 1),
@@ -209,6 +274,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Summing the deltas of several changes and applying them once equals updating for each
+        /// change in turn (the data path's one-pass NAT relies on it).
+        #[test]
+        fn summed_deltas_match_one_by_one(
+            hc in proptest::num::u16::ANY,
+            a in proptest::num::u32::ANY, b in proptest::num::u32::ANY,
+            c in proptest::num::u16::ANY, d in proptest::num::u16::ANY, ttl in proptest::num::u8::ANY,
+        ) {
+            let one_by_one = update_u16(update_u16(update_u32(hc, a, b), c, d), u16::from(ttl) << 8,
+                u16::from(ttl.saturating_sub(1)) << 8);
+            let once = apply(hc, delta_u32(a, b) + delta_u16(c, d) + delta_ttl_decrement(ttl));
+            proptest::prop_assert_eq!(once, one_by_one);
+        }
+
         #[test]
         fn sum_matches_naive(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             proptest::prop_assert_eq!(checksum(&data), naive(&data));

@@ -50,6 +50,10 @@ pub const FLAG_DF: u16 = 0x4000;
 pub const FLAG_MF: u16 = 0x2000;
 /// Mask of the fragment offset (8-byte units).
 pub const FRAG_OFFSET_MASK: u16 = 0x1fff;
+/// The bits of the FLG_OFF word that make a packet a fragment (more fragments, or an offset).
+pub const FRAGMENT_MASK: u16 = FLAG_MF | FRAG_OFFSET_MASK;
+/// The VER_IHL byte of an IPv4 header without options (version 4, 5 words).
+pub const VER_IHL_NO_OPTIONS: u8 = 0x45;
 
 /// A view of an IPv4 packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,7 +202,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// True for any fragment: MF set or offset != 0.
     #[inline]
     pub fn is_fragment(&self) -> bool {
-        self.flags_frag_word() & (FLAG_MF | FRAG_OFFSET_MASK) != 0
+        self.flags_frag_word() & FRAGMENT_MASK != 0
     }
     /// Time to live.
     #[inline]

@@ -35,7 +35,7 @@ pub mod udp;
 use core::fmt;
 
 pub use arp::{Packet as ArpPacket, Repr as ArpRepr};
-pub use buf::{PacketBuf, VecBuf};
+pub use buf::{PacketBuf, VecBuf, BURST};
 pub use builder::{EncapSpec, Endpoint, FrameSpec, IcmpErrorKind, L2Spec, L4Spec};
 pub use ethernet::{ethertype, Frame as EthernetFrame, L3Info, MacAddr, Repr as EthernetRepr};
 pub use icmp::{InnerFlow, Packet as IcmpPacket};

@@ -22,6 +22,10 @@ pub mod field {
     pub const ACK_NUM: Field = 8..12;
     /// Data offset (high nibble of byte 12) and flags (low 12 bits).
     pub const FLAGS: Field = 12..14;
+    /// The byte whose high nibble is the data offset (header length in 32-bit words).
+    pub const DATA_OFF: usize = 12;
+    /// The low byte of [`FLAGS`]: FIN, SYN, RST, PSH, ACK, URG, ECE, CWR.
+    pub const FLAG_BITS: usize = 13;
     /// Window.
     pub const WINDOW: Field = 14..16;
     /// Checksum.
