@@ -10,7 +10,7 @@ so run it with /usr/bin/python3 inside a namespace of a test topology).
       (layer 3) and wait for ICMP "fragmentation needed"; prints
       "icmp type=3 code=4 mtu=M src=S inner_dst=D inner_dport=P" or "none"
 
-Kinds (the SPEC 3.1 drop reason the MUX should count is in brackets):
+Kinds (the drop reason the MUX should count, docs/design.md §3.1, is in brackets):
   short          14-byte Ethernet header plus 6 bytes of IPv4            [bad_header]
   bad_ihl        IPv4 with IHL 3                                         [bad_header]
   bad_version    IPv4 header with version 6 under ethertype 0x0800       [bad_header]

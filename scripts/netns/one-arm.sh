@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-arm topology (SPEC 1.1, Ananta layout): client -> router -> LAN bridge shared by the MUX and backends.
+# One-arm topology (docs/design.md §1.2, Ananta layout): client -> router -> LAN bridge shared by the MUX and backends.
 #
 # Usage: one-arm.sh up   [--backends N] [--mux dpdk|kernel] [--return gateway|policy|dsr] [--no-servers]
 #        one-arm.sh down

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Two-arm gateway topology (SPEC 1.2): client on one MUX port, backends on a bridge behind the other.
+# Two-arm gateway topology (docs/design.md §1.3): client on one MUX port, backends on a bridge behind the other.
 #
 # Usage: two-arm.sh up   [--backends N] [--mux dpdk|kernel] [--no-servers]
 #        two-arm.sh down

@@ -20,7 +20,7 @@ pub const SKIP_SEED: u64 = 0x5851_f42d_4c95_7f2d;
 /// Default table size (the paper's 65537).
 pub const DEFAULT_TABLE_SIZE: u32 = 65_537;
 
-/// The table must have at least this many slots per member (SPEC 3.3).
+/// The table must have at least this many slots per member (docs/design.md §3.3.2).
 pub const SLOTS_PER_MEMBER: u64 = 100;
 
 /// One member as Maglev sees it.

@@ -55,10 +55,11 @@ pub struct Appliance {
     /// Seed of the distribution hash; every MUX of one cluster must share it. Default: `0`.
     #[serde(default)]
     pub hash_seed: u64,
-    /// What a non-SYN TCP packet without a flow entry does (SPEC 3.7). Default: `rehash`.
+    /// What a non-SYN TCP packet without a flow entry does (docs/design.md §3.7).
+    /// Default: `rehash`.
     #[serde(default)]
     pub missing_flow: MissingFlow,
-    /// What a rule with no eligible member does (SPEC 3.8). Default: `drop`.
+    /// What a rule with no eligible member does (docs/design.md §3.8). Default: `drop`.
     #[serde(default)]
     pub no_healthy_backends: NoHealthyBackends,
 }

@@ -1,7 +1,7 @@
 //! Semantic validation of a deserialized [`Config`]: ranges, references, duplicate names and
 //! conflicts between rules. Every error is collected; nothing stops at the first.
 //!
-//! Rules (SPEC section 2, plus the obvious ones):
+//! Rules (docs/design.md §2.2 lists them with their reasons):
 //! - names are non-empty and unique per table (members: unique per pool, as are their addresses);
 //! - references (frontend, interface, pool, member, probe) exist;
 //! - ports are 1..=65535; port 0 only as HA ports (`protocol = "all"`, load-balancing rule, backend

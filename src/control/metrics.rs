@@ -1,5 +1,5 @@
 //! Prometheus metrics: a text-exposition encoder (format 0.0.4), the appliance's metric set
-//! (SPEC 3.9) as plain data, and a small HTTP server answering `GET /metrics`.
+//! (docs/design.md §3.9) as plain data, and a small HTTP server answering `GET /metrics`.
 //!
 //! The appliance implements [`MetricsSource`] — most simply by filling an [`ApplianceMetrics`] from
 //! its aggregated counters and calling [`ApplianceMetrics::render`] — and starts a [`MetricsServer`].
@@ -229,7 +229,8 @@ pub trait MetricsSource: Send + Sync {
     fn render(&self, enc: &mut Encoder);
 }
 
-/// Metric names of SPEC 3.9, so the appliance, the docs and the tests agree.
+/// Metric names (docs/design.md §3.9), in one place so the appliance, the docs and the tests
+/// agree.
 pub mod names {
     /// Counter: packets received from the ports.
     pub const PACKETS_RECEIVED: &str = "vipmux_packets_received_total";
@@ -339,7 +340,8 @@ pub struct WorkerMetrics {
     pub busy_ns: u64,
 }
 
-/// The whole SPEC 3.9 metric set as plain data; [`render`](Self::render) writes every family.
+/// The appliance's whole metric set (docs/design.md §3.9) as plain data;
+/// [`render`](Self::render) writes every family.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApplianceMetrics {
     /// Whether the appliance is forwarding.
@@ -363,7 +365,7 @@ pub struct ApplianceMetrics {
 }
 
 impl ApplianceMetrics {
-    /// Write all families of SPEC 3.9 (families with no samples are still declared).
+    /// Write every metric family (families with no samples are still declared).
     pub fn render(&self, enc: &mut Encoder) {
         self.render_totals(enc);
         self.render_rules(enc);

@@ -1,4 +1,4 @@
-//! Idle expiry and the RST pair of `enable_tcp_reset` (SPEC 3.6).
+//! Idle expiry and the RST pair of `enable_tcp_reset` (docs/design.md §3.6).
 //!
 //! [`Pipeline::expire`] walks a bounded number of flow-table buckets (amortised sweep). Each expired
 //! entry is removed, counted, recorded in the recently-expired record when it was a live

@@ -1,8 +1,9 @@
 //! The per-packet pipeline: classify, look up, decide, rewrite; drop reasons and counters.
 //!
-//! Pure and I/O-free (ARCHITECTURE principle 1): it works on [`PacketBuf`](crate::wire::PacketBuf)
-//! frames, an immutable [`View`] (configuration snapshot, neighbour map, port table) and a time
-//! `now` in seconds; a DPDK worker drives it with mbufs, tests with `VecBuf`s.
+//! Pure and I/O-free (docs/architecture.md §2, rule 1): it works on
+//! [`PacketBuf`](crate::wire::PacketBuf) frames, an immutable [`View`] (configuration snapshot,
+//! neighbour map, port table) and a time `now` in seconds; a DPDK worker drives it with mbufs,
+//! tests with `VecBuf`s.
 //!
 //! - [`reason`]: [`DropReason`] and [`Exception`], one enum each, one counter and one name per
 //!   kind (the `reasons!` macro).
@@ -11,7 +12,8 @@
 //! - [`neighbours`]: [`NeighbourMap`], the published ip -> MAC map next hops are resolved in.
 //! - [`route`]: next hops toward members (cached per member) and clients.
 //! - [`rewrite`]: NAT, reverse NAT, floating IP by MAC rewrite, IPIP and GUE, TTL, MTU.
-//! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions of SPEC 3.3–3.8.
+//! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
+//!   §3.3–3.8).
 //! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`.
 //!
 //! # A burst (VPP `lb` node style)
@@ -30,7 +32,7 @@
 //! scratch) and, between bursts, when a snapshot with more rules/members than ever arrives (counter
 //! and next-hop cache vectors grow).
 //!
-//! # Decisions (SPEC 3.3–3.8)
+//! # Decisions (docs/design.md §3.3–3.8)
 //!
 //! - New flow: TCP SYN (without ACK) or any UDP packet (or any packet of another protocol to an
 //!   HA-ports rule); member = `Snapshot::choose(rule, dst_port, flow_hash(hash_seed, distribution,
@@ -53,56 +55,31 @@
 //! - Packets from a member that are not NAT replies: `no_outbound_rule` when the configuration has
 //!   outbound rules, else `no_rule` (SNAT below is not built yet).
 //!
-//! # Performance (bench `pipeline`, 60-byte TCP frames, bursts of 32, one core)
+//! # What keeps the burst cheap
 //!
-//! Release build, pure pipeline (no DPDK, no hugepages needed: the flow table asks for
-//! transparent huge pages itself), measured on a shared 2-vCPU VM whose speed varied by about 2×
-//! during the day while other builds ran (load 3–10). Wall-clock criterion figures are therefore
-//! unreliable; the bench also prints on-CPU time per packet (`/proc/thread-self/schedstat`), and
-//! `examples/pipeline_ir` gives the same workload for callgrind instruction counts. Each figure
-//! includes copying the 32 frames into the buffers.
+//! - Plain IPv4 TCP without options or VLAN tag, the common case, is classified in one pass
+//!   straight into the burst's `Meta` array; everything else takes the general path.
+//! - The flow keys of a whole burst are hashed and their buckets prefetched before any is read
+//!   (see [`crate::flow::FlowTable`]).
+//! - The NAT rewrite of a known flow has an inlined fast path over fixed-size header views; the
+//!   next hop is borrowed from a per-member cache (it carries the egress MTU), not copied.
+//! - While nothing was inserted in a burst, burst hits need no second key compare.
+//! - Verdicts are counted where they are decided, in plain per-worker integers.
 //!
-//! Back-to-back runs under the same (slow) conditions, on-CPU ns/packet (Mpps per core), before →
-//! after the prefetch, SSE2 signature compare, one-pass NAT checksum and rule-cache work (without
-//! the huge-page hint): established NAT at 1 K flows 115 → 102 (9.8 Mpps), 100 K 128 → 114 (8.8),
-//! 1 M 157 → 129 (7.8), 10 M 183 → 138 (7.2); new flows (SYN) into a table with room 297 → 105
-//! (9.6 M new flows/s), into a full table of half-open flows (every insert evicts) 516 → 477. The
-//! transparent-huge-page hint then took 1 M flows from 106–117 to 84–95 and SYNs from 120 to 99.
-//! Final full bench run with everything: 1 K flows 103 (a noisy moment: 100 K ran at 73 = 13.7
-//! Mpps), 1 M 89.5 (11.2 Mpps), 10 M 113 (8.8 Mpps), SYN 106 (9.4 M new flows/s), evicting 394.
-//! In quieter moments the same code ran established NAT at 1 K flows in 52 ns (19 Mpps) and 1 M
-//! in 84 ns (12 Mpps), SYNs in 99–110 ns (9–10 M new flows/s).
+//! How to measure it: the criterion bench `pipeline` (established flows at several table sizes,
+//! and the new-flow path) gives time per packet; `examples/pipeline_ir` runs the same workload
+//! for instruction counts under callgrind, which stay repeatable on a loaded machine. Results and
+//! their history are in benches/README.md.
 //!
-//! Instructions per packet (callgrind, repeatable regardless of load): established NAT 881 → 860
-//! (every packet still parses, looks up, tracks, rewrites with checksums and counts), new flow
-//! 1184 → 1063. Then 860 → 627 established and 1063 → 888 new flow (each figure includes about
-//! 25 instructions of copying the frame into its buffer) from: a one-pass classify fast path for
-//! untagged option-less IPv4 TCP written straight into the burst's `Meta` array; an inlined
-//! NAT fast path over fixed-size header views (MTU carried in the cached hop, which is borrowed,
-//! not copied); no second key compare on burst hits while nothing was inserted; the known-flow
-//! handler inlined into the burst loop; verdicts counted where they are decided. Memory: 52 bytes per flow-table slot (48 + 4 of signature); the table rounds
-//! `flow_capacity` up to a power of two, so 87–136 bytes per live flow at 1.5× sizing (832 MiB
-//! for 10 M flows).
+//! Memory: a flow-table slot is 52 bytes (48 + 4 of signature) and the table rounds
+//! `flow_capacity` up to a power of two; size it with headroom (buckets stay mostly
+//! overflow-free up to about 70 % load).
 //!
-//! # Outbound SNAT (design, not built yet)
+//! # Outbound SNAT
 //!
-//! The problem: a member's outbound connection is translated on the worker that receives it, but
-//! the reply (to frontend IP:SNAT port) is received by whichever worker RSS picks. Options weighed:
-//! a shared lock-free port map (every reply pays a shared-cache-line lookup, and allocation needs
-//! atomics: contention on exactly the path that must scale); a hand-off ring (an extra copy and
-//! queue per reply packet); or **per-worker disjoint port sub-blocks**, which we choose: each
-//! member's SNAT block (`SnatBlock { first_port, count }`) is split into `workers` equal
-//! sub-blocks (multiples of 8, as Azure allocates), worker `w` allocates only from sub-block `w`
-//! with its own lowest-free bitmap and its own per-worker SNAT flow table, so allocation needs no
-//! atomics and port exhaustion (`snat_exhausted`) is per worker and member. The reply's destination
-//! port then identifies the owning worker (`(port - first_port) / sub_block_len`). Steering replies
-//! there: with a NIC, an rte_flow rule per worker matching (frontend IP, dst port range) → that
-//! worker's queue (one rule per worker per frontend, ranges are contiguous); without flow rules
-//! (af_packet, memif, or too many frontends), a worker receiving a reply for another worker's
-//! sub-block forwards it over a per-pair single-producer/single-consumer ring (crossbeam
-//! `ArrayQueue` of buffers), which only costs on the vdevs where throughput is low anyway.
-//! Timers follow SPEC 3.5 (FIN → 240 s, RST → 15 s, else the outbound idle timeout) on the owning
-//! worker's table, so freeing a port is also local.
+//! Not built yet: packets from members that are not NAT replies are dropped
+//! (`no_outbound_rule` when outbound rules exist, else `no_rule`). Its design (per-worker port
+//! sub-blocks, replies steered to the owning worker) is in docs/design.md §3.5.6.
 
 pub mod classify;
 pub mod counters;

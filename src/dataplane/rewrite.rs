@@ -1,5 +1,5 @@
-//! In-place rewrites of a classified frame (SPEC 3.5), all with incremental checksum updates
-//! (RFC 1624) through the `wire` views:
+//! In-place rewrites of a classified frame (docs/design.md §3.5), all with incremental checksum
+//! updates (RFC 1624) through the `wire` views:
 //!
 //! - **NAT**: destination VIP:frontend_port → DIP:backend_port; replies: source DIP:backend_port →
 //!   VIP:frontend_port.

@@ -30,8 +30,8 @@ impl Lcore {
 
 /// The calling thread registered as a DPDK (non-EAL) thread; unregisters on drop.
 ///
-/// Registration gives the thread an lcore id and thus a mempool cache (about 2x faster mbuf
-/// alloc/free). The guard is neither `Send` nor `Sync`: it must be dropped on its own thread.
+/// Registration gives the thread an lcore id and thus a per-lcore mempool cache, so mbuf
+/// alloc/free stay off the pool's shared ring. The guard is neither `Send` nor `Sync`: it must be dropped on its own thread.
 #[derive(Debug)]
 pub struct DpdkThread {
     lcore: Lcore,

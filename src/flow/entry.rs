@@ -9,9 +9,9 @@
 //!
 //! | state                         | timeout                 | why |
 //! |-------------------------------|-------------------------|-----|
-//! | `New` (UDP, other protocols)  | idle timeout            | SPEC 3.6 |
+//! | `New` (UDP, other protocols)  | idle timeout            | docs/design.md §3.6 |
 //! | `SynSent` (half-open)         | [`SYN_TIMEOUT`] = 10 s  | bounds SYN floods; a client retransmitting its SYN refreshes it |
-//! | `Established`                 | idle timeout            | SPEC 3.6 |
+//! | `Established`                 | idle timeout            | docs/design.md §3.6 |
 //! | `Closing`, one FIN seen       | [`FIN_ONE_TIMEOUT`] = 60 s | a half-closed connection may still carry data one way |
 //! | `Closing`, FIN both ways      | [`FIN_BOTH_TIMEOUT`] = 10 s | only the last ACK and retransmits remain |
 //! | `Closed` (RST seen)           | [`RST_TIMEOUT`] = 5 s   | lets retransmitted RSTs follow the same path |

@@ -6,7 +6,8 @@
 //! - [`tcp`]: [`track`] / [`track_udp`], the state machine driven mostly by client packets.
 //! - [`table`]: [`FlowTable`], fixed-capacity 16-way set-associative buckets, lossy insert with
 //!   Ananta's trusted/untrusted eviction, amortised expiry.
-//! - [`recent`]: [`RecentlyExpired`], a compact time-bounded record of expired keys (SPEC 3.7).
+//! - [`recent`]: [`RecentlyExpired`], a compact time-bounded record of expired keys
+//!   (docs/design.md §3.7).
 //!
 //! Time is always a parameter (`now`, u32 seconds of the worker's coarse clock): nothing here reads
 //! a clock, allocates after construction, or panics on packet input.

@@ -1,18 +1,18 @@
-//! The recently-expired record (SPEC 3.7): which flows this worker expired lately.
+//! The recently-expired record (docs/design.md §3.7): which flows this worker expired lately.
 //!
 //! A non-SYN TCP packet with no flow entry is dropped (`idle_expired`) when its key is found here,
 //! instead of being re-hashed into a new flow. The record is a fixed array of 64-byte buckets, each
 //! holding 8 × (u32 signature, u32 forget-time); a key's bucket is chosen by the low bits of its table
 //! hash and its signature is the high 32 bits, so a false positive needs a 32-bit signature collision
-//! inside one bucket: at most 8 / 2^32 ≈ 1.9e-9 per query when every slot is live (measured: none in
-//! 10^7 queries against 10^6 recorded keys, see the tests).
+//! inside one bucket: at most 8 / 2^32 (about 2e-9) per query when every slot is live; a test
+//! checks the rate stays there.
 //!
 //! Entries are forgotten `window` seconds after they were noted (never permanent). When a bucket is
 //! full of live records, the one closest to being forgotten is overwritten: the record then forgets a
 //! key early (a false negative), which only means that key's late packet is re-hashed — the default
 //! behaviour for unknown flows. Retention follows the Poisson tail of 8-slot buckets: with as many
-//! live records as capacity about 86 % are kept (measured 901 670 of 1 048 576), at half that load
-//! about 99 %; so size it at twice the expirations expected within one window.
+//! live records as capacity about 86 % are kept, at half that load about 99 % (a test checks the
+//! retention at full load); so size it at twice the expirations expected within one window.
 
 /// Longest window accepted, seconds (one hour; longer windows are clamped).
 pub const MAX_WINDOW_SECS: u32 = 3600;

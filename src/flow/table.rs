@@ -17,12 +17,12 @@
 //! Between sweeps an expired entry can still be found by `lookup`: check
 //! [`FlowEntry::is_expired`] on a hit.
 //!
-//! Why not hashbrown + aHash: measured with the bench `flow_table` (bursts of 32 random hits, one
-//! shared 2-core VM under load), this table with its burst prefetch is faster at the sizes that
-//! matter (1 M live flows: 34 ns vs 45 ns per lookup; 10 M: 60 ns vs 66 ns), only slower when
-//! everything fits in cache (100 K: 32 ns vs 21 ns), uses less memory (832 MiB vs about 900 MiB at
-//! 10 M flows), and gives what a swiss table does not: a fixed footprint with lossy,
-//! policy-driven eviction instead of growth, and a resumable expiry cursor.
+//! Why not a general-purpose hash map (hashbrown + aHash): once the table is much larger than
+//! the caches, which is the case that matters, this layout with its burst prefetch looks up
+//! faster (the bench `flow_table` compares both), it uses less memory per flow, and it gives
+//! what a growing map does not: a fixed footprint with lossy, policy-driven eviction instead
+//! of growth, and a resumable expiry cursor. When everything fits in cache a swiss table is
+//! faster; that case is not the one to optimise for.
 //!
 //! Prefetching (VPP style): the caller hashes a whole burst and calls [`FlowTable::prefetch`] /
 //! [`FlowTable::prefetch_burst`] for every key before any bucket is read; [`FlowTable::lookup_burst`]

@@ -6,7 +6,7 @@
 //! - client SYN (no ACK) on a new, half-open or finished flow → `SynSent` (untrusted); on an
 //!   established flow it is a retransmission and changes nothing;
 //! - client ACK while `New` or `SynSent` → `Established` and trusted (this also adopts a flow created
-//!   mid-connection by a rehash, SPEC 3.7);
+//!   mid-connection by a rehash, docs/design.md §3.7);
 //! - FIN (either side) → `Closing`, remembering which side sent it;
 //! - RST (either side) → `Closed`.
 //!

@@ -2,8 +2,8 @@
 //! its buckets): which of 16 `u32` signatures equal a value, as a 16-bit mask.
 //!
 //! Written with SSE2 intrinsics because the compiler does not turn the portable loop into
-//! `pcmpeqd` + `movmsk` (it emits about 45 instructions, partly scalar, against 13 here); SSE2 is
-//! part of the x86-64 baseline. Other architectures get the portable loop. It lives in the platform
+//! `pcmpeqd` + `movmsk` (it emits a much longer, partly scalar sequence); SSE2 is part of the
+//! x86-64 baseline. Other architectures get the portable loop. It lives in the platform
 //! room because `core::arch` intrinsics are `unsafe` to call.
 
 /// Bit `i` of the result is set when `sig[i] == s`.

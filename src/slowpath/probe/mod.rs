@@ -1,4 +1,4 @@
-//! Health probes of backend pool members (SPEC section 4, "Health probes").
+//! Health probes of backend pool members (docs/design.md §4.3).
 //!
 //! One [`Prober`] thread runs every probe of every member on a single-threaded async runtime, so
 //! thousands of members at a 5 s interval need one thread, not thousands. Each target is probed
