@@ -2,7 +2,9 @@
 //!
 //! The crate is laid out as the architecture: pure packet logic (`wire`, `balance`, `flow`,
 //! `dataplane`) that works on byte buffers and never sees DPDK, the one `unsafe` FFI room
-//! (`dpdk`), and the appliance around them (`worker`, `slowpath`, `control`, `pktgen`, `cli`).
+//! (`dpdk`), the threads that run (`runtime`: workers' poll loops, the slow-path thread and the
+//! hub they share), and the appliance around them (`slowpath`, `appliance`, `control`, `pktgen`,
+//! `cli`).
 
 pub mod appliance;
 pub mod balance;
@@ -13,6 +15,6 @@ pub mod dataplane;
 pub mod dpdk;
 pub mod flow;
 pub mod pktgen;
+pub mod runtime;
 pub mod slowpath;
 pub mod wire;
-pub mod worker;
