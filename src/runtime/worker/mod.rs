@@ -81,40 +81,36 @@ impl std::fmt::Debug for Worker<'_> {
 impl Worker<'_> {
     /// Runs until the stop flag is set; the thread is pinned (when `core` is set) and registered
     /// with DPDK first.
-    pub fn run(self, eal: &Eal) -> Result<(), DpdkError> {
+    pub fn run(mut self, eal: &Eal) -> Result<(), DpdkError> {
         let _reg = match self.core {
             Some(core) => DpdkThread::pin_and_register(eal, core),
             None => DpdkThread::register(eal),
         }
         .inspect_err(|_| signal::request_stop())?;
         tracing::info!(worker = self.id, core = ?self.core, ports = self.rx.len(), "worker polling");
-        let Worker {
-            id,
-            rx,
-            tx,
-            shared,
-            flow_requests,
-            pool,
-            pipeline,
-            adaptive,
-            ..
-        } = self;
-        let pipeline = Pipeline::new(&pipeline);
+        // What the loop owns stays in `self` and in locals of this function; the loop state below
+        // only borrows it (no drop glue of its own), so the compiler keeps each value in its own
+        // stack slot or register, as if the loop were written out in one body.
+        let mut pipeline = Pipeline::new(&self.pipeline);
+        let mut pacer = ExpiryPacer::new(pipeline.flow_buckets(), EXPIRY_SWEEP);
+        let mut burst = Burst::new();
+        let mut outs: Vec<Burst> = (0..self.rx.len()).map(|_| Burst::new()).collect();
+        let mut verdicts: Vec<Verdict> = (0..BURST_SIZE)
+            .map(|_| Verdict::Drop(DropReason::BadHeader))
+            .collect();
+        let shared = Arc::clone(&self.shared);
         let mut l = PollLoop {
-            pacer: ExpiryPacer::new(pipeline.flow_buckets(), EXPIRY_SWEEP),
-            outs: (0..rx.len()).map(|_| Burst::new()).collect(),
-            burst: Burst::new(),
-            verdicts: (0..BURST_SIZE)
-                .map(|_| Verdict::Drop(DropReason::BadHeader))
-                .collect(),
-            rx,
-            tx,
-            pool,
-            slot: &shared.workers[id],
-            flow_requests,
-            pipeline,
+            rx: &mut self.rx,
+            tx: &mut self.tx,
+            outs: &mut outs,
+            burst: &mut burst,
+            verdicts: &mut verdicts,
+            pool: self.pool,
+            slot: &shared.workers[self.id],
+            flow_requests: &self.flow_requests,
+            pipeline: &mut pipeline,
             tally: Tally::default(),
-            adaptive,
+            adaptive: self.adaptive,
             idle_rounds: 0,
         };
         // Cached handles: a load is one relaxed pointer compare unless the slow path published a
@@ -138,7 +134,7 @@ impl Worker<'_> {
             let busy = l.poll_ports(&view, now);
             l.tally.end_iteration(busy, t_ns);
             l.drain_injected();
-            l.expiry_step(&view, now, t_ns);
+            l.expiry_step(&view, now, pacer.due(Duration::from_nanos(t_ns)));
             if t_ns >= next_publish {
                 next_publish = t_ns + publish_every;
                 l.publish_counters();
@@ -147,7 +143,7 @@ impl Worker<'_> {
             l.back_off(busy);
         }
         l.publish_final_counters();
-        tracing::info!(worker = id, "worker stopped");
+        tracing::info!(worker = self.id, "worker stopped");
         Ok(())
     }
 }
@@ -190,31 +186,31 @@ impl Tally {
     }
 }
 
-/// A running worker's state: its queues, pending out-bursts, pipeline and tallies.
+/// A running worker's state: its queues, pending out-bursts, pipeline (borrowed from
+/// [`Worker::run`]'s locals) and tallies.
 ///
 /// Each step below has one call site in [`Worker::run`] and is `#[inline(always)]`, so the loop
 /// still compiles to one function body: naming the steps adds no call and no per-packet work.
-struct PollLoop<'s, 'p> {
-    rx: Vec<RxQueue<'p>>,
-    tx: Vec<TxQueue<'p>>,
+struct PollLoop<'a, 's, 'p> {
+    rx: &'a mut [RxQueue<'p>],
+    tx: &'a mut [TxQueue<'p>],
     /// One pending out-burst per port.
-    outs: Vec<Burst>,
+    outs: &'a mut [Burst],
     /// The burst being received and dispatched.
-    burst: Burst,
+    burst: &'a mut Burst,
     /// The pipeline's verdicts for `burst` (one per frame, `BURST_SIZE` long).
-    verdicts: Vec<Verdict>,
+    verdicts: &'a mut [Verdict],
     pool: &'p Mempool,
     slot: &'s WorkerSlot,
-    flow_requests: Receiver<FlowRequest>,
-    pipeline: Pipeline,
-    pacer: ExpiryPacer,
+    flow_requests: &'a Receiver<FlowRequest>,
+    pipeline: &'a mut Pipeline,
     tally: Tally,
     adaptive: bool,
     /// Consecutive iterations without a frame (adaptive polling only).
     idle_rounds: u32,
 }
 
-impl PollLoop<'_, '_> {
+impl PollLoop<'_, '_, '_> {
     /// Polls every port once; true if any had frames.
     #[inline(always)]
     fn poll_ports(&mut self, view: &View<'_>, now: u32) -> bool {
@@ -229,7 +225,7 @@ impl PollLoop<'_, '_> {
     /// false if the queue was empty.
     #[inline(always)]
     fn poll_port(&mut self, view: &View<'_>, in_port: usize, now: u32) -> bool {
-        let n = self.rx[in_port].rx_burst(&mut self.burst);
+        let n = self.rx[in_port].rx_burst(self.burst);
         if n == 0 {
             return false;
         }
@@ -248,31 +244,26 @@ impl PollLoop<'_, '_> {
     /// Carries out the verdicts of the received burst: forward, hand to the slow path, or free.
     #[inline(always)]
     fn dispatch(&mut self, in_port: usize) {
-        let PollLoop {
-            burst,
-            verdicts,
-            outs,
-            tx,
-            slot,
-            pipeline,
-            tally,
-            ..
-        } = self;
+        // The closure captures what it uses, never the loop state as a whole.
+        // Cut to the burst's length: one check per burst, none per frame.
+        let verdicts = &self.verdicts[..self.burst.len()];
+        let (outs, tx, slot) = (&mut *self.outs, &mut *self.tx, self.slot);
+        let exc_drops = &mut self.tally.exc_drops;
         let mut fwd_fail = 0usize;
-        burst.drain_each(|i, m| match &verdicts[i] {
+        self.burst.drain_each(|i, m| match &verdicts[i] {
             Verdict::Forward { port } => {
                 fwd_fail += push_or_flush(outs, tx, *port, m);
             }
             Verdict::ToSlowPath(e) => {
                 if slot.exceptions.push((m, in_port, *e)).is_err() {
-                    tally.exc_drops += 1;
+                    *exc_drops += 1;
                 }
             }
             Verdict::Drop(_) => drop(m),
         });
         fwd_fail += flush_all(outs, tx);
         if fwd_fail > 0 {
-            pipeline.note_tx(fwd_fail);
+            self.pipeline.note_tx(fwd_fail);
         }
     }
 
@@ -283,38 +274,33 @@ impl PollLoop<'_, '_> {
             return;
         }
         while let Some((m, port)) = self.slot.inject.pop() {
-            self.tally.tx_full += push_or_flush(&mut self.outs, &mut self.tx, port, m) as u64;
+            self.tally.tx_full += push_or_flush(self.outs, self.tx, port, m) as u64;
         }
-        self.tally.tx_full += flush_all(&mut self.outs, &mut self.tx) as u64;
+        self.tally.tx_full += flush_all(self.outs, self.tx) as u64;
     }
 
-    /// Visits the buckets the pacer says are due at `t_ns` and sends the RSTs of expired or
-    /// reset flows.
+    /// Visits the `step` buckets the pacer says are due and sends the RSTs of expired or reset
+    /// flows.
     #[inline(always)]
-    fn expiry_step(&mut self, view: &View<'_>, now: u32, t_ns: u64) {
-        let step = self.pacer.due(Duration::from_nanos(t_ns));
+    fn expiry_step(&mut self, view: &View<'_>, now: u32, step: usize) {
         if step == 0 && self.pipeline.pending_resets() == 0 {
             return;
         }
-        let PollLoop {
-            pipeline,
-            pool,
-            outs,
-            tx,
-            tally,
-            ..
-        } = self;
+        // The closure (run out of line by the pipeline) captures what it uses, never the loop
+        // state as a whole.
+        let (pool, outs, tx) = (self.pool, &mut *self.outs, &mut *self.tx);
+        let tx_full = &mut self.tally.tx_full;
         let mut emitted = 0usize;
-        pipeline.expire(view, now, step, |port, frame| {
+        self.pipeline.expire(view, now, step, |port, frame| {
             if let Some(mut m) = pool.alloc() {
                 if m.extend_from_slice(frame) {
                     emitted += 1;
-                    tally.tx_full += push_or_flush(outs, tx, port, m) as u64;
+                    *tx_full += push_or_flush(outs, tx, port, m) as u64;
                 }
             }
         });
         if emitted > 0 {
-            tally.tx_full += flush_all(outs, tx) as u64;
+            *tx_full += flush_all(outs, tx) as u64;
         }
     }
 
@@ -343,7 +329,7 @@ impl PollLoop<'_, '_> {
     #[inline(always)]
     fn answer_flow_listings(&mut self, now: u32) {
         while let Ok(req) = self.flow_requests.try_recv() {
-            let listing = flow_listing(&self.pipeline, req.limit, now);
+            let listing = flow_listing(self.pipeline, req.limit, now);
             let _ = req.reply.try_send(listing);
         }
     }
@@ -363,6 +349,7 @@ impl PollLoop<'_, '_> {
     }
 
     /// The last counters, once the loop stopped (waits for the lock).
+    #[inline(always)]
     fn publish_final_counters(&self) {
         if let Ok(mut c) = self.slot.counters.lock() {
             c.clone_from(self.pipeline.counters());
