@@ -1,5 +1,5 @@
-//! The appliance's control surfaces: [`ControlHandler`] (status, flows, diagnose, reload,
-//! counters) and [`MetricsSource`] over the shared state.
+//! The appliance's control surfaces: [`ControlHandler`](crate::control::ControlHandler) (status,
+//! flows, diagnose, reload, counters) and [`MetricsSource`] over the hub the threads share.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

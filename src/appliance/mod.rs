@@ -1,4 +1,4 @@
-//! The appliance (`vipmux run --config FILE`): bring-up, the threads, shutdown.
+//! The appliance (`vipmux run --config FILE`): bring-up, supervision, shutdown.
 //!
 //! Bring-up order: load and validate the configuration (errors as `check` prints them); load the
 //! DPDK profile (`[dataplane] dpdk_profile`, relative to the configuration file's directory, else

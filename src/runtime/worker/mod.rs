@@ -244,8 +244,8 @@ impl PollLoop<'_, '_, '_> {
     /// Carries out the verdicts of the received burst: forward, hand to the slow path, or free.
     #[inline(always)]
     fn dispatch(&mut self, in_port: usize) {
-        // The closure captures what it uses, never the loop state as a whole.
-        // Cut to the burst's length: one check per burst, none per frame.
+        // The closure captures what it uses, never the loop state as a whole; the verdicts are
+        // cut to the burst's length (one check per burst, none per frame).
         let verdicts = &self.verdicts[..self.burst.len()];
         let (outs, tx, slot) = (&mut *self.outs, &mut *self.tx, self.slot);
         let exc_drops = &mut self.tally.exc_drops;
