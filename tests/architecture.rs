@@ -2,14 +2,14 @@
 //! is crossed.
 //!
 //! 1. The pure rooms (`wire`, `config`, `balance`, `flow`, `dataplane`) refer to no room that does
-//!    I/O (`dpdk`, `slowpath`, `runtime`, `appliance`, `worker`, `control`, `cli`, `pktgen`). Of
+//!    I/O (`dpdk`, `slowpath`, `runtime`, `appliance`, `control`, `cli`, `pktgen`). Of
 //!    `platform` they may use only the safe CPU hints ([`PLATFORM_FOR_PURE`]: prefetch, the SIMD
 //!    compare, the huge-page hint), not its clock or signal flags: the pipeline gets its time as a
 //!    parameter.
 //! 2. `unsafe` appears as code only under `src/dpdk/` and `src/platform/` (the crate root also
 //!    denies `unsafe_code` elsewhere; this catches tests, benches, examples and fuzz targets too).
-//!    [`BOUNDARY_ALLOWED`] lists crossings that work in progress is removing.
-//! 3. No function in `src/` is longer than [`MAX_FN_LINES`] lines unless [`LONG_FN_ALLOWED`] names
+//! 3. The runtime (the loops and their hub) refers to nothing above it (`appliance`, `cli`).
+//! 4. No function in `src/` is longer than [`MAX_FN_LINES`] lines unless [`LONG_FN_ALLOWED`] names
 //!    it with a reason; an entry that is no longer needed fails too, so the list only shrinks.
 //!
 //! The checks run on the code with comments and string/char literals blanked out (line structure
@@ -25,25 +25,18 @@ const IMPURE_ROOMS: &[&str] = &[
     "slowpath",
     "runtime",
     "appliance",
-    "worker",
     "control",
     "cli",
     "pktgen",
 ];
 /// The `platform` modules the pure rooms may use: CPU hints without state or I/O per call.
 const PLATFORM_FOR_PURE: &[&str] = &["prefetch", "simd", "hugepage_hint"];
-/// Known crossings of the pure-room boundary being removed by work in progress: (file, path after
-/// `crate::`, reason). An entry no longer needed fails the test, so the list only shrinks.
-const BOUNDARY_ALLOWED: &[(&str, &str, &str)] = &[];
 /// The rooms allowed `unsafe` code.
 const UNSAFE_ROOMS: &[&str] = &["src/dpdk/", "src/platform/"];
 /// Longest function (signature to closing brace) not needing an entry in [`LONG_FN_ALLOWED`].
 const MAX_FN_LINES: usize = 120;
 /// Functions allowed past [`MAX_FN_LINES`]: (file, function name, reason).
-const LONG_FN_ALLOWED: &[(&str, &str, &str)] = &[
-    ("src/appliance/mod.rs", "run", "being split"),
-    ("src/worker.rs", "run", "being split"),
-];
+const LONG_FN_ALLOWED: &[(&str, &str, &str)] = &[];
 
 // ---------------------------------------------------------------------------------------------
 // The scanner.
@@ -396,34 +389,38 @@ fn fail_with(what: &str, problems: &[String]) {
 #[test]
 fn pure_rooms_refer_to_nothing_impure() {
     let mut problems = Vec::new();
-    let mut used = vec![false; BOUNDARY_ALLOWED.len()];
     for room in PURE_ROOMS {
         let files = rust_files(&format!("src/{room}"));
         assert!(!files.is_empty(), "no sources under src/{room}");
         for (file, code) in files {
             for (line, path) in crate_paths(&code, module_depth(&file)) {
-                let Some(why) = forbidden_for_pure(&path) else {
-                    continue;
-                };
-                let joined = path.join("::");
-                match BOUNDARY_ALLOWED
-                    .iter()
-                    .position(|&(f, p, _)| f == file && p == joined)
-                {
-                    Some(k) => used[k] = true,
-                    None => problems.push(format!("{file}:{line}: {why}")),
+                if let Some(why) = forbidden_for_pure(&path) {
+                    problems.push(format!("{file}:{line}: {why}"));
                 }
             }
         }
     }
-    for (k, &(file, path, _)) in BOUNDARY_ALLOWED.iter().enumerate() {
-        if !used[k] {
-            problems.push(format!(
-                "{file}: `crate::{path}` is allowed but no longer used: remove it from BOUNDARY_ALLOWED"
-            ));
+    fail_with("pure rooms crossing their boundary", &problems);
+}
+
+/// The rooms above the runtime: it is started by them and must not call up into them.
+const ABOVE_RUNTIME: &[&str] = &["appliance", "cli"];
+
+#[test]
+fn runtime_does_not_reach_up() {
+    let mut problems = Vec::new();
+    let files = rust_files("src/runtime");
+    assert!(!files.is_empty(), "no sources under src/runtime");
+    for (file, code) in files {
+        for (line, path) in crate_paths(&code, module_depth(&file)) {
+            if let Some(room) = path.first().filter(|r| ABOVE_RUNTIME.contains(&r.as_str())) {
+                problems.push(format!(
+                    "{file}:{line}: the runtime refers to `crate::{room}`, a room above it"
+                ));
+            }
         }
     }
-    fail_with("pure rooms crossing their boundary", &problems);
+    fail_with("the runtime reaching up", &problems);
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! The appliance's control surfaces: [`ControlHandler`] (status, flows, diagnose, reload,
-//! counters) and [`MetricsSource`] over the shared state.
+//! The appliance's control surfaces: [`ControlHandler`](crate::control::ControlHandler) (status,
+//! flows, diagnose, reload, counters) and [`MetricsSource`] over the hub the threads share.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -10,7 +10,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
-use super::state::{FlowRequest, ReloadRequest, Shared};
 use crate::balance::{RuleKind, Snapshot};
 use crate::config::AdminState;
 use crate::control::metrics::{ApplianceMetrics, MemberMetrics, RuleMetrics, WorkerMetrics};
@@ -20,6 +19,7 @@ use crate::control::report::{
 };
 use crate::control::{Encoder, FlowFilter, MetricsSource};
 use crate::dataplane::{DropReason, WorkerCounters};
+use crate::runtime::{FlowRequest, ReloadRequest, Shared};
 use crate::slowpath::probe::{HealthState, TargetStatus};
 
 /// How long a control request waits for a worker or the slow path.

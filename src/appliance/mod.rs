@@ -1,4 +1,4 @@
-//! The appliance (`vipmux run --config FILE`): bring-up, the threads, shutdown.
+//! The appliance (`vipmux run --config FILE`): bring-up, supervision, shutdown.
 //!
 //! Bring-up order: load and validate the configuration (errors as `check` prints them); load the
 //! DPDK profile (`[dataplane] dpdk_profile`, relative to the configuration file's directory, else
@@ -10,29 +10,35 @@
 //! socket and the metrics endpoint; run the workers and the slow-path thread until SIGINT/SIGTERM;
 //! then stop, drain, close the ports and remove the socket.
 //!
-//! - [`state`]: what the threads share.
+//! The threads themselves (the workers' poll loops, the slow-path thread) and the hub they share
+//! live below, in [`crate::runtime`]; this room only brings them up and down.
+//!
 //! - [`control`]: the control handler and metrics source.
 //! - [`kernel`]: the kernel side of the TAPs.
+//! - `devices`: the ports and TAPs; `threads`: spawning, supervising and joining the threads;
+//!   `servers`: the control socket and metrics endpoint.
 
 pub mod control;
+mod devices;
 pub mod kernel;
-pub mod state;
+mod servers;
+mod threads;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+
+use crossbeam::channel::Receiver;
 
 use crate::balance::{Health, Snapshot};
 use crate::config::Config;
-use crate::dataplane::{PipelineConfig, PortInfo};
-use crate::dpdk::{
-    port_queue_limits, DpdkThread, Eal, Mempool, Port, PortConfig, Profile, QueueId,
-};
+use crate::dataplane::PipelineConfig;
+use crate::dpdk::{Eal, Mempool, Profile, ProfileError};
 use crate::platform::signal;
-use crate::slowpath::thread::{SlowPathThread, SlowTx};
-use crate::worker::Worker;
+use crate::runtime::{FlowRequest, ReloadRequest, Shared};
+use devices::Devices;
+use servers::Servers;
+use threads::ThreadPlan;
 
 /// The start of the profile used when the configuration names none: EAL main core 0, workers
 /// from core 1, hugepages if available; [`default_profile`] adds one port per interface, whose
@@ -46,13 +52,32 @@ adaptive_polling = true
 args = ["--no-pci", "--log-level=*:notice"]
 "#;
 
-/// The built-in profile for `config`: [`DEFAULT_PROFILE`] plus a `[[ports]]` table per interface.
-pub fn default_profile(config: &Config) -> Result<Profile, crate::dpdk::ProfileError> {
-    let mut text = DEFAULT_PROFILE.to_string();
-    for ifc in &config.interfaces {
-        text.push_str(&format!("\n[[ports]]\nname = {:?}\n", ifc.port));
-    }
-    Profile::parse(&text, "built-in default profile")
+/// Names the built-in profile in errors.
+const DEFAULT_PROFILE_FILE: &str = "built-in default profile";
+
+/// The built-in profile for `config`: [`DEFAULT_PROFILE`] plus a `[[ports]]` table per interface,
+/// built as a TOML document (so any port name is quoted as TOML quotes it).
+pub fn default_profile(config: &Config) -> Result<Profile, ProfileError> {
+    let error = |message: String| ProfileError {
+        file: DEFAULT_PROFILE_FILE.to_owned(),
+        field: String::new(),
+        message,
+    };
+    let mut doc: toml::Table = DEFAULT_PROFILE
+        .parse()
+        .map_err(|e: toml::de::Error| error(e.to_string()))?;
+    let ports = config
+        .interfaces
+        .iter()
+        .map(|ifc| {
+            let mut port = toml::Table::new();
+            port.insert("name".into(), toml::Value::String(ifc.port.clone()));
+            toml::Value::Table(port)
+        })
+        .collect();
+    doc.insert("ports".into(), toml::Value::Array(ports));
+    let text = toml::to_string(&doc).map_err(|e| error(e.to_string()))?;
+    Profile::parse(&text, DEFAULT_PROFILE_FILE)
 }
 
 /// Recently-expired record size per worker.
@@ -105,6 +130,40 @@ fn worker_cores(profile: &Profile, workers: usize) -> Vec<Option<usize>> {
 /// Runs the appliance from the configuration at `config_path` with `eal_extra` appended to the
 /// profile's EAL arguments. Logging must be initialised by the caller.
 pub fn run(config_path: &Path, eal_extra: &[String]) -> Result<ExitCode, BoxError> {
+    let Some((config, profile)) = load(config_path)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let workers = config.dataplane.workers.max(1) as usize;
+    signal::install_stop_handler()?;
+    signal::install_reload_handler()?;
+
+    let taps = tap_names(&config);
+    let (eal, plan) = Eal::init_profile(&profile, &eal_args(eal_extra, &taps))?;
+    let pool = Mempool::from_profile(eal, "vipmux_pool", &profile.mempool)?;
+    let devices = Devices::open(eal, &pool, &config, &profile, workers)?;
+    devices.configure_kernel(&config, &taps, &plan.args)?;
+
+    let thread_plan = thread_plan(&config, &profile, workers);
+    let (shared, flow_rxs, reload_rx) = share(config, config_path, &devices, workers);
+    let servers = Servers::start(&shared)?;
+    let result = threads::run(
+        eal,
+        &pool,
+        &devices,
+        &shared,
+        flow_rxs,
+        reload_rx,
+        &thread_plan,
+    );
+    shut_down(servers, &shared, devices);
+    result?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration at `config_path` and the DPDK profile it names (else the built-in one);
+/// `None` after printing the configuration's errors as `check` does.
+fn load(config_path: &Path) -> Result<Option<(Config, Profile)>, BoxError> {
     let config = match Config::load(config_path) {
         Ok(c) => c,
         Err(errors) => {
@@ -115,7 +174,7 @@ pub fn run(config_path: &Path, eal_extra: &[String]) -> Result<ExitCode, BoxErro
                 errors.len(),
                 if errors.len() == 1 { "" } else { "s" }
             );
-            return Ok(ExitCode::FAILURE);
+            return Ok(None);
         }
     };
     let profile = match &config.dataplane.dpdk_profile {
@@ -125,237 +184,74 @@ pub fn run(config_path: &Path, eal_extra: &[String]) -> Result<ExitCode, BoxErro
         }
         None => default_profile(&config)?,
     };
-    let workers = config.dataplane.workers.max(1) as usize;
-    signal::install_stop_handler()?;
-    signal::install_reload_handler()?;
+    Ok(Some((config, profile)))
+}
 
-    let mut extra = eal_extra.to_vec();
-    let taps: Vec<String> = config
+/// The kernel names of the interfaces' TAPs, in interface order.
+fn tap_names(config: &Config) -> Vec<String> {
+    config
         .interfaces
         .iter()
         .enumerate()
         .map(|(i, ifc)| kernel::tap_name(i, &ifc.name))
-        .collect();
+        .collect()
+}
+
+/// The extra EAL arguments: `eal_extra`, then one `net_tap` vdev per TAP.
+fn eal_args(eal_extra: &[String], taps: &[String]) -> Vec<String> {
+    let mut extra = eal_extra.to_vec();
     for (i, tap) in taps.iter().enumerate() {
         extra.push(format!("--vdev={},iface={tap}", tap_port_name(i)));
     }
-    let (eal, plan) = Eal::init_profile(&profile, &extra)?;
-    let pool = Mempool::from_profile(eal, "vipmux_pool", &profile.mempool)?;
+    extra
+}
 
-    let mut ports = Vec::new();
-    let mut slow_queue = Vec::new();
-    for ifc in &config.interfaces {
-        let mut pc = profile
-            .ports
-            .iter()
-            .find(|p| p.name == ifc.port)
-            .map(PortConfig::from)
-            .unwrap_or_default();
-        let (max_rx, max_tx) = port_queue_limits(eal, &ifc.port)?;
-        if usize::from(max_rx) < workers || usize::from(max_tx) < workers {
-            return Err(format!(
-                "port {} supports {max_rx} rx / {max_tx} tx queues, {workers} workers need as many (lower [dataplane] workers or give the device more queues)",
-                ifc.port
-            )
-            .into());
-        }
-        pc.rx_queues = workers as u16;
-        // A memif peer accepts only as many client rings as it configured itself (pktgen, testpmd
-        // and VPP by default: one per worker), so a memif port gets no dedicated slow-path queue.
-        let slow_extra = if ifc.port.starts_with("net_memif") {
-            0
-        } else {
-            1
-        };
-        pc.tx_queues = (workers as u16 + slow_extra).min(max_tx);
-        if ifc.mtu > 0 && ifc.mtu != 1500 {
-            pc.mtu = u16::try_from(ifc.mtu).ok();
-        }
-        slow_queue.push(usize::from(pc.tx_queues) > workers);
-        let port = Port::open(eal, &ifc.port, &pc, &pool)?;
-        tracing::info!(port = %ifc.port, mac = %port.mac_addr()?, link = %port.link()?, rx_queues = pc.rx_queues, tx_queues = pc.tx_queues, "port up");
-        ports.push(port);
+/// Where the threads run and the workers' pipeline sizes.
+fn thread_plan(config: &Config, profile: &Profile, workers: usize) -> ThreadPlan {
+    ThreadPlan {
+        cores: worker_cores(profile, workers),
+        main_core: profile.main_core(),
+        adaptive: profile.adaptive_polling,
+        pipeline: PipelineConfig {
+            flow_capacity: usize::try_from(config.dataplane.flow_table_capacity).unwrap_or(1 << 20),
+            recent_capacity: RECENT_CAPACITY,
+            recent_window_secs: RECENT_WINDOW_SECS,
+        },
+        source: config.interfaces.first().map(|i| i.address.addr),
     }
-    let mut tap_ports = Vec::new();
-    for i in 0..taps.len() {
-        let pc = PortConfig {
-            rx_queues: 1,
-            tx_queues: 1,
-            ..PortConfig::default()
-        };
-        tap_ports.push(Port::open(eal, &tap_port_name(i), &pc, &pool)?);
-    }
-    let mut macs = Vec::new();
-    let mut port_infos = Vec::new();
-    for (ifc, port) in config.interfaces.iter().zip(&ports) {
-        let mac = port.mac_addr()?;
-        macs.push(mac);
-        port_infos.push(PortInfo {
-            mac,
-            addr: ifc.address.addr,
-            mtu: u16::try_from(ifc.mtu).unwrap_or(1500),
-        });
-    }
-    for (i, ifc) in config.interfaces.iter().enumerate() {
-        if let Some(dev) = kernel::af_packet_iface(&plan.args, &ifc.port) {
-            kernel::silence_af_packet_iface(dev);
-        }
-        kernel::configure_tap(
-            &taps[i],
-            macs[i],
-            ifc.address.addr,
-            ifc.address.prefix_len,
-            ifc.gateway,
-        )
-        .map_err(|e| format!("configuring the kernel TAP of interface {}: {e}", ifc.name))?;
-        tracing::info!(interface = %ifc.name, tap = %taps[i], address = %ifc.address, "kernel exception port up");
-    }
+}
 
+/// The hub for `workers` workers (the configuration, its compiled snapshot, the ports), with
+/// the workers' flow-request receivers and the slow path's reload receiver.
+#[allow(clippy::type_complexity)]
+fn share(
+    config: Config,
+    config_path: &Path,
+    devices: &Devices,
+    workers: usize,
+) -> (
+    Arc<Shared>,
+    Vec<Receiver<FlowRequest>>,
+    Receiver<ReloadRequest>,
+) {
     let snapshot = Snapshot::compile(&config, &Health::new());
-    let socket = PathBuf::from(&config.control.socket);
-    let metrics_addr = config.control.metrics.clone();
-    let pipeline_cfg = PipelineConfig {
-        flow_capacity: usize::try_from(config.dataplane.flow_table_capacity).unwrap_or(1 << 20),
-        recent_capacity: RECENT_CAPACITY,
-        recent_window_secs: RECENT_WINDOW_SECS,
-    };
-    let source = config.interfaces.first().map(|i| i.address.addr);
     let names = config.interfaces.iter().map(|i| i.name.clone()).collect();
-    let (shared, flow_rxs, reload_rx) = state::Shared::new(
+    Shared::new(
         config,
         config_path.to_path_buf(),
         snapshot,
-        port_infos,
+        devices.infos.clone(),
         names,
         workers,
-    );
+    )
+}
 
-    let handler = Arc::new(control::ApplianceControl::new(Arc::clone(&shared)));
-    if let Some(dir) = socket.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let control_server = crate::control::ControlServer::start(&socket, handler.clone())
-        .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
-    let metrics_server = if metrics_addr.is_empty() {
-        None
-    } else {
-        match crate::control::MetricsServer::start(metrics_addr.as_str(), handler.clone()) {
-            Ok(s) => {
-                tracing::info!(addr = %s.local_addr(), "metrics endpoint up");
-                Some(s)
-            }
-            Err(e) => {
-                tracing::error!("metrics endpoint {metrics_addr}: {e}; continuing without");
-                None
-            }
-        }
-    };
-
-    let cores = worker_cores(&profile, workers);
-    let adaptive = profile.adaptive_polling;
-    let result = std::thread::scope(|s| -> Result<(), BoxError> {
-        let mut handles = Vec::new();
-        for (w, flow_rx) in flow_rxs.into_iter().enumerate() {
-            let q = QueueId(w as u16);
-            let mut rx = Vec::new();
-            let mut tx = Vec::new();
-            for port in &ports {
-                rx.push(port.rx_queue(q)?);
-                tx.push(port.tx_queue(q)?);
-            }
-            let worker = Worker {
-                id: w,
-                core: cores[w],
-                rx,
-                tx,
-                shared: Arc::clone(&shared),
-                flow_requests: flow_rx,
-                pool: &pool,
-                pipeline: pipeline_cfg,
-                adaptive,
-            };
-            handles.push(
-                std::thread::Builder::new()
-                    .name(format!("vipmux-w{w}"))
-                    .spawn_scoped(s, move || worker.run(eal))?,
-            );
-        }
-        let mut phys_tx = Vec::new();
-        for (port, dedicated) in ports.iter().zip(&slow_queue) {
-            phys_tx.push(if *dedicated {
-                SlowTx::Queue(port.tx_queue(QueueId(workers as u16))?)
-            } else {
-                SlowTx::ViaWorker(0)
-            });
-        }
-        let mut tap_rx = Vec::new();
-        let mut tap_tx = Vec::new();
-        for t in &tap_ports {
-            tap_rx.push(t.rx_queue(QueueId(0))?);
-            tap_tx.push(t.tx_queue(QueueId(0))?);
-        }
-        let slow = SlowPathThread {
-            tap_rx,
-            tap_tx,
-            phys_tx,
-            macs: macs.clone(),
-            pool: &pool,
-            shared: Arc::clone(&shared),
-            reloads: reload_rx,
-        };
-        let main_core = profile.main_core();
-        let slow_handle = std::thread::Builder::new()
-            .name("vipmux-slow".into())
-            .spawn_scoped(s, move || {
-                let reg = match main_core {
-                    Some(c) => DpdkThread::pin_and_register(eal, c),
-                    None => DpdkThread::register(eal),
-                };
-                if let Err(e) = &reg {
-                    tracing::warn!("slow path thread not registered with DPDK: {e}");
-                }
-                slow.run(source);
-            })?;
-        while !signal::stop_requested() {
-            let running = shared.workers_running.load(Ordering::SeqCst) as usize;
-            if running == workers && !shared.forwarding.load(Ordering::SeqCst) {
-                shared.forwarding.store(true, Ordering::SeqCst);
-                tracing::info!(workers, "forwarding");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        tracing::info!("stopping");
-        shared.forwarding.store(false, Ordering::SeqCst);
-        let mut first_err: Option<BoxError> = None;
-        for h in handles {
-            match h.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => first_err = first_err.or(Some(e.into())),
-                Err(_) => first_err = first_err.or(Some("a worker panicked".into())),
-            }
-        }
-        if slow_handle.join().is_err() {
-            first_err = first_err.or(Some("the slow path panicked".into()));
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    });
-    drop(control_server);
-    if let Some(m) = metrics_server {
-        m.shutdown();
-    }
+/// Stops the servers, frees the frames still queued for the slow path (before the mempool goes)
+/// and closes the ports.
+fn shut_down(servers: Servers, shared: &Shared, devices: Devices) {
+    servers.stop();
     shared.drain_exceptions();
-    for port in ports.into_iter().chain(tap_ports) {
-        let name = port.name().to_owned();
-        if let Err(e) = port.close() {
-            tracing::warn!("closing {name}: {e}");
-        }
-    }
-    result?;
-    tracing::info!("stopped");
-    Ok(ExitCode::SUCCESS)
+    devices.close();
 }
 
 #[cfg(test)]
@@ -378,6 +274,27 @@ mod tests {
         assert_eq!(p.ports.len(), 1);
         assert_eq!(p.ports[0].name, "net_af_packet0");
         assert!(p.ports[0].vdev.is_none());
+    }
+
+    #[test]
+    fn default_profile_equals_the_written_out_document() {
+        let written = format!("{DEFAULT_PROFILE}\n[[ports]]\nname = \"net_af_packet0\"\n");
+        let expected = Profile::parse(&written, "test").expect("written profile");
+        assert_eq!(
+            default_profile(&config()).expect("default profile"),
+            expected
+        );
+    }
+
+    #[test]
+    fn default_profile_keeps_any_port_name_exactly() {
+        let mut c = config();
+        // Quotes, a backslash and a control character: TOML escapes, not Rust's `{:?}` ones.
+        let name = "net_x\"y\\z\u{1}";
+        c.interfaces[0].port = name.to_owned();
+        let p = default_profile(&c).expect("default profile");
+        assert_eq!(p.ports.len(), 1);
+        assert_eq!(p.ports[0].name, name);
     }
 
     #[test]

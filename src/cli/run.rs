@@ -1,6 +1,7 @@
 //! `vipmux run`: the appliance in the foreground (`--config`, see `crate::appliance`), or ports-only mode
 //! (`--profile`): EAL, ports up, link state, per-second port counters until SIGINT/SIGTERM, and
-//! optionally a forwarding worker (`--forward io|macswap`) to measure the tight-loop rate.
+//! optionally forwarding workers (`--forward io|macswap`, the loop in `crate::runtime::forward`) to
+//! measure the tight-loop rate.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -8,11 +9,9 @@ use std::time::{Duration, Instant};
 use clap::ArgGroup;
 
 use super::CliResult;
-use crate::dpdk::{
-    self, Burst, DpdkThread, Eal, Mempool, Port, PortConfig, PortStats, Profile, QueueId, RxQueue,
-    TxQueue,
-};
+use crate::dpdk::{Eal, Mempool, Port, PortConfig, PortStats, Profile, QueueId};
 use crate::platform::signal;
+use crate::runtime::forward::{self, forward_worker, ForwardTotals};
 
 /// Arguments of `vipmux run`.
 #[derive(clap::Args, Debug)]
@@ -48,6 +47,15 @@ pub enum ForwardMode {
     Macswap,
 }
 
+impl From<ForwardMode> for forward::ForwardMode {
+    fn from(mode: ForwardMode) -> Self {
+        match mode {
+            ForwardMode::Io => forward::ForwardMode::Io,
+            ForwardMode::Macswap => forward::ForwardMode::Macswap,
+        }
+    }
+}
+
 /// Entry point of `vipmux run`.
 pub fn main(args: Args) -> CliResult {
     if let Some(config) = &args.config {
@@ -65,17 +73,6 @@ pub fn main(args: Args) -> CliResult {
         Some(profile) => ports_only(profile, &args),
         None => Err("run: give --config FILE or --profile FILE".into()),
     }
-}
-
-/// One forwarding lane: a receive queue and the transmit queue its packets leave by.
-type Lane<'p> = (RxQueue<'p>, TxQueue<'p>);
-
-/// What one worker did.
-#[derive(Debug, Default, Clone, Copy)]
-struct WorkerTotals {
-    rx: u64,
-    tx: u64,
-    tx_dropped: u64,
 }
 
 fn ports_only(profile_path: &std::path::Path, args: &Args) -> CliResult {
@@ -135,16 +132,12 @@ fn ports_only(profile_path: &std::path::Path, args: &Args) -> CliResult {
         .duration
         .map(|s| Instant::now() + Duration::from_secs(s));
     let totals = std::thread::scope(
-        |s| -> Result<Vec<WorkerTotals>, Box<dyn std::error::Error>> {
+        |s| -> Result<Vec<ForwardTotals>, Box<dyn std::error::Error>> {
             let mut handles = Vec::new();
             if let Some(mode) = args.forward {
+                let mode = forward::ForwardMode::from(mode);
                 for (w, &core) in workers.iter().enumerate() {
-                    let q = QueueId(w as u16);
-                    let mut lanes: Vec<Lane<'_>> = Vec::new();
-                    for (i, port) in ports.iter().enumerate() {
-                        let peer = if i ^ 1 < ports.len() { i ^ 1 } else { i };
-                        lanes.push((port.rx_queue(q)?, ports[peer].tx_queue(q)?));
-                    }
+                    let lanes = forward::lanes(&ports, QueueId(w as u16))?;
                     let adaptive = profile.adaptive_polling;
                     handles.push(s.spawn(move || forward_worker(eal, core, mode, lanes, adaptive)));
                 }
@@ -224,57 +217,4 @@ fn monitor(ports: &[Port], deadline: Option<Instant>, workers: usize) {
         }
         println!("{line}");
     }
-}
-
-/// A forwarding worker: pinned to `core`, registered with DPDK, polling its lanes until stop.
-fn forward_worker(
-    eal: &Eal,
-    core: usize,
-    mode: ForwardMode,
-    mut lanes: Vec<Lane<'_>>,
-    adaptive: bool,
-) -> Result<WorkerTotals, dpdk::DpdkError> {
-    let reg = DpdkThread::pin_and_register(eal, core).inspect_err(|_| signal::request_stop())?;
-    tracing::info!(
-        "forwarding worker on core {core} ({}), {} lanes, mode {mode:?}",
-        reg.lcore(),
-        lanes.len()
-    );
-    let mut burst = Burst::new();
-    let mut totals = WorkerTotals::default();
-    let mut idle_rounds = 0u32;
-    while !signal::stop_requested() {
-        let mut busy = false;
-        for (rx, tx) in lanes.iter_mut() {
-            let n = rx.rx_burst(&mut burst);
-            if n == 0 {
-                continue;
-            }
-            busy = true;
-            if mode == ForwardMode::Macswap {
-                for m in burst.iter_mut() {
-                    let d = m.data_mut();
-                    if d.len() >= 12 {
-                        let (dst, rest) = d.split_at_mut(6);
-                        dst.swap_with_slice(&mut rest[..6]);
-                    }
-                }
-            }
-            let out = tx.tx_burst(&mut burst);
-            totals.rx += n as u64;
-            totals.tx += out.sent as u64;
-            totals.tx_dropped += out.unsent as u64;
-        }
-        if adaptive {
-            if busy {
-                idle_rounds = 0;
-            } else {
-                idle_rounds = idle_rounds.saturating_add(1);
-                if idle_rounds > 1024 {
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-            }
-        }
-    }
-    Ok(totals)
 }

@@ -26,7 +26,6 @@ pub mod icmp;
 pub mod neighbours;
 pub mod probe;
 pub mod ratelimit;
-pub mod thread;
 
 pub use icmp::{FlowTuple, IcmpErrorInfo, IcmpSide};
 pub use neighbours::{ArpRequestToSend, Learned, NeighbourState, NeighbourTable, NeighbourTimers};

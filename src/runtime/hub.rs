@@ -1,4 +1,7 @@
-//! State shared between the workers, the slow-path thread and the control surfaces.
+//! The hub: state shared between the workers, the slow-path thread and the control surfaces.
+//!
+//! The running threads meet here and nowhere else: the bring-up code builds one [`Shared`] and
+//! hands an `Arc` of it to every thread and to the control handler.
 //!
 //! Workers only read the snapshot and neighbour map (`arc-swap` loads, no locks) and publish
 //! their counters every [`COUNTER_PUBLISH_INTERVAL`] with a `try_lock` that never waits. The

@@ -1,0 +1,147 @@
+//! The appliance's devices: one DPDK port per interface (with a slow-path tx queue when the
+//! device allows it) and one `net_tap` port per interface, whose kernel side is the interface's
+//! exception port.
+
+use crate::config::{Config, Interface};
+use crate::dataplane::PortInfo;
+use crate::dpdk::{port_queue_limits, Eal, Mempool, Port, PortConfig, Profile};
+use crate::wire::MacAddr;
+
+use super::{kernel, tap_port_name, BoxError};
+
+/// The ports the appliance opened, in interface order.
+#[derive(Debug)]
+pub(super) struct Devices {
+    /// The physical ports.
+    pub(super) ports: Vec<Port>,
+    /// Per physical port: whether it has a tx queue of its own for the slow path.
+    pub(super) slow_queue: Vec<bool>,
+    /// The TAP ports.
+    pub(super) taps: Vec<Port>,
+    /// Per physical port: MAC, address, MTU.
+    pub(super) infos: Vec<PortInfo>,
+}
+
+impl Devices {
+    /// Opens every interface's port (`workers` rx queues, `workers + 1` tx queues where the
+    /// device allows) and its TAP port.
+    pub(super) fn open(
+        eal: &Eal,
+        pool: &Mempool,
+        config: &Config,
+        profile: &Profile,
+        workers: usize,
+    ) -> Result<Devices, BoxError> {
+        let mut ports = Vec::new();
+        let mut slow_queue = Vec::new();
+        for ifc in &config.interfaces {
+            let (port, dedicated) = open_port(eal, pool, ifc, profile, workers)?;
+            ports.push(port);
+            slow_queue.push(dedicated);
+        }
+        let mut taps = Vec::new();
+        for i in 0..config.interfaces.len() {
+            let pc = PortConfig {
+                rx_queues: 1,
+                tx_queues: 1,
+                ..PortConfig::default()
+            };
+            taps.push(Port::open(eal, &tap_port_name(i), &pc, pool)?);
+        }
+        let mut infos = Vec::new();
+        for (ifc, port) in config.interfaces.iter().zip(&ports) {
+            infos.push(PortInfo {
+                mac: port.mac_addr()?,
+                addr: ifc.address.addr,
+                mtu: u16::try_from(ifc.mtu).unwrap_or(1500),
+            });
+        }
+        Ok(Devices {
+            ports,
+            slow_queue,
+            taps,
+            infos,
+        })
+    }
+
+    /// The physical ports' MACs, in interface order.
+    pub(super) fn macs(&self) -> Vec<MacAddr> {
+        self.infos.iter().map(|p| p.mac).collect()
+    }
+
+    /// Configures the kernel side of every TAP (MAC, address, route), named `taps`, and keeps
+    /// the kernel off the interfaces the `af_packet` ports in `eal_args` sit on.
+    pub(super) fn configure_kernel(
+        &self,
+        config: &Config,
+        taps: &[String],
+        eal_args: &[String],
+    ) -> Result<(), BoxError> {
+        for (i, ifc) in config.interfaces.iter().enumerate() {
+            if let Some(dev) = kernel::af_packet_iface(eal_args, &ifc.port) {
+                kernel::silence_af_packet_iface(dev);
+            }
+            kernel::configure_tap(
+                &taps[i],
+                self.infos[i].mac,
+                ifc.address.addr,
+                ifc.address.prefix_len,
+                ifc.gateway,
+            )
+            .map_err(|e| format!("configuring the kernel TAP of interface {}: {e}", ifc.name))?;
+            tracing::info!(interface = %ifc.name, tap = %taps[i], address = %ifc.address, "kernel exception port up");
+        }
+        Ok(())
+    }
+
+    /// Stops and closes every port (physical first, then the TAPs); failures are logged.
+    pub(super) fn close(self) {
+        for port in self.ports.into_iter().chain(self.taps) {
+            let name = port.name().to_owned();
+            if let Err(e) = port.close() {
+                tracing::warn!("closing {name}: {e}");
+            }
+        }
+    }
+}
+
+/// Opens interface `ifc`'s port: one rx queue per worker, one tx queue per worker plus one for
+/// the slow path when the device has it; returns the port and whether it got that queue.
+fn open_port(
+    eal: &Eal,
+    pool: &Mempool,
+    ifc: &Interface,
+    profile: &Profile,
+    workers: usize,
+) -> Result<(Port, bool), BoxError> {
+    let mut pc = profile
+        .ports
+        .iter()
+        .find(|p| p.name == ifc.port)
+        .map(PortConfig::from)
+        .unwrap_or_default();
+    let (max_rx, max_tx) = port_queue_limits(eal, &ifc.port)?;
+    if usize::from(max_rx) < workers || usize::from(max_tx) < workers {
+        return Err(format!(
+            "port {} supports {max_rx} rx / {max_tx} tx queues, {workers} workers need as many (lower [dataplane] workers or give the device more queues)",
+            ifc.port
+        )
+        .into());
+    }
+    pc.rx_queues = workers as u16;
+    // A memif peer accepts only as many client rings as it configured itself (pktgen, testpmd
+    // and VPP by default: one per worker), so a memif port gets no dedicated slow-path queue.
+    let slow_extra = if ifc.port.starts_with("net_memif") {
+        0
+    } else {
+        1
+    };
+    pc.tx_queues = (workers as u16 + slow_extra).min(max_tx);
+    if ifc.mtu > 0 && ifc.mtu != 1500 {
+        pc.mtu = u16::try_from(ifc.mtu).ok();
+    }
+    let dedicated = usize::from(pc.tx_queues) > workers;
+    let port = Port::open(eal, &ifc.port, &pc, pool)?;
+    tracing::info!(port = %ifc.port, mac = %port.mac_addr()?, link = %port.link()?, rx_queues = pc.rx_queues, tx_queues = pc.tx_queues, "port up");
+    Ok((port, dedicated))
+}

@@ -1,0 +1,181 @@
+//! The appliance's threads: the workers and the slow-path thread spawned on their cores,
+//! supervised until a stop signal, then joined.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::Duration;
+
+use crossbeam::channel::Receiver;
+
+use super::devices::Devices;
+use super::BoxError;
+use crate::dataplane::PipelineConfig;
+use crate::dpdk::{DpdkError, DpdkThread, Eal, Mempool, QueueId};
+use crate::platform::signal;
+use crate::runtime::{FlowRequest, ReloadRequest, Shared, SlowPathThread, SlowTx, Worker};
+
+/// How often the supervisor checks the stop flag and whether every worker is polling.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(20);
+
+/// Where and how the threads run.
+#[derive(Debug, Clone)]
+pub(super) struct ThreadPlan {
+    /// Per worker: the core to pin to, if any.
+    pub(super) cores: Vec<Option<usize>>,
+    /// The slow-path thread's core (the EAL main core), if any.
+    pub(super) main_core: Option<usize>,
+    /// Workers back off when idle.
+    pub(super) adaptive: bool,
+    /// Every worker's pipeline sizes.
+    pub(super) pipeline: PipelineConfig,
+    /// The probes' source address.
+    pub(super) source: Option<Ipv4Addr>,
+}
+
+/// A worker thread's handle.
+type WorkerHandle<'scope> = ScopedJoinHandle<'scope, Result<(), DpdkError>>;
+
+/// Runs the workers (one per flow-request receiver) and the slow-path thread until the stop
+/// flag is set, and joins them; the first error or panic is returned.
+pub(super) fn run(
+    eal: &'static Eal,
+    pool: &Mempool,
+    devices: &Devices,
+    shared: &Arc<Shared>,
+    flow_rxs: Vec<Receiver<FlowRequest>>,
+    reload_rx: Receiver<ReloadRequest>,
+    plan: &ThreadPlan,
+) -> Result<(), BoxError> {
+    std::thread::scope(|s| -> Result<(), BoxError> {
+        let workers = spawn_workers(s, eal, pool, devices, shared, flow_rxs, plan)?;
+        let slow = spawn_slow_path(s, eal, pool, devices, shared, reload_rx, plan)?;
+        supervise(shared, workers.len());
+        join(workers, slow)
+    })
+}
+
+/// Spawns one worker per flow-request receiver, each with queue `w` of every port.
+fn spawn_workers<'scope, 'env>(
+    s: &'scope Scope<'scope, 'env>,
+    eal: &'static Eal,
+    pool: &'env Mempool,
+    devices: &'env Devices,
+    shared: &Arc<Shared>,
+    flow_rxs: Vec<Receiver<FlowRequest>>,
+    plan: &ThreadPlan,
+) -> Result<Vec<WorkerHandle<'scope>>, BoxError> {
+    let mut handles = Vec::new();
+    for (w, flow_rx) in flow_rxs.into_iter().enumerate() {
+        let q = QueueId(w as u16);
+        let mut rx = Vec::new();
+        let mut tx = Vec::new();
+        for port in &devices.ports {
+            rx.push(port.rx_queue(q)?);
+            tx.push(port.tx_queue(q)?);
+        }
+        let worker = Worker {
+            id: w,
+            core: plan.cores[w],
+            rx,
+            tx,
+            shared: Arc::clone(shared),
+            flow_requests: flow_rx,
+            pool,
+            pipeline: plan.pipeline,
+            adaptive: plan.adaptive,
+        };
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("vipmux-w{w}"))
+                .spawn_scoped(s, move || worker.run(eal))?,
+        );
+    }
+    Ok(handles)
+}
+
+/// Spawns the slow-path thread: the TAPs' queues, and per physical port its own tx queue (the
+/// one after the workers') or worker 0's inject queue.
+fn spawn_slow_path<'scope, 'env>(
+    s: &'scope Scope<'scope, 'env>,
+    eal: &'static Eal,
+    pool: &'env Mempool,
+    devices: &'env Devices,
+    shared: &Arc<Shared>,
+    reload_rx: Receiver<ReloadRequest>,
+    plan: &ThreadPlan,
+) -> Result<ScopedJoinHandle<'scope, ()>, BoxError> {
+    let workers = plan.cores.len();
+    let mut phys_tx = Vec::new();
+    for (port, dedicated) in devices.ports.iter().zip(&devices.slow_queue) {
+        phys_tx.push(if *dedicated {
+            SlowTx::Queue(port.tx_queue(QueueId(workers as u16))?)
+        } else {
+            SlowTx::ViaWorker(0)
+        });
+    }
+    let mut tap_rx = Vec::new();
+    let mut tap_tx = Vec::new();
+    for t in &devices.taps {
+        tap_rx.push(t.rx_queue(QueueId(0))?);
+        tap_tx.push(t.tx_queue(QueueId(0))?);
+    }
+    let slow = SlowPathThread {
+        tap_rx,
+        tap_tx,
+        phys_tx,
+        macs: devices.macs(),
+        pool,
+        shared: Arc::clone(shared),
+        reloads: reload_rx,
+    };
+    let (main_core, source) = (plan.main_core, plan.source);
+    let handle = std::thread::Builder::new()
+        .name("vipmux-slow".into())
+        .spawn_scoped(s, move || {
+            let reg = match main_core {
+                Some(c) => DpdkThread::pin_and_register(eal, c),
+                None => DpdkThread::register(eal),
+            };
+            if let Err(e) = &reg {
+                tracing::warn!("slow path thread not registered with DPDK: {e}");
+            }
+            slow.run(source);
+        })?;
+    Ok(handle)
+}
+
+/// Waits for the stop flag; marks the appliance forwarding once all `workers` poll, and not
+/// forwarding once stopping.
+fn supervise(shared: &Shared, workers: usize) {
+    while !signal::stop_requested() {
+        let running = shared.workers_running.load(Ordering::SeqCst) as usize;
+        if running == workers && !shared.forwarding.load(Ordering::SeqCst) {
+            shared.forwarding.store(true, Ordering::SeqCst);
+            tracing::info!(workers, "forwarding");
+        }
+        std::thread::sleep(SUPERVISE_EVERY);
+    }
+    tracing::info!("stopping");
+    shared.forwarding.store(false, Ordering::SeqCst);
+}
+
+/// Joins every thread; the first worker error, else the first panic, is returned.
+fn join(workers: Vec<WorkerHandle<'_>>, slow: ScopedJoinHandle<'_, ()>) -> Result<(), BoxError> {
+    let mut first_err: Option<BoxError> = None;
+    for h in workers {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => first_err = first_err.or(Some(e.into())),
+            Err(_) => first_err = first_err.or(Some("a worker panicked".into())),
+        }
+    }
+    if slow.join().is_err() {
+        first_err = first_err.or(Some("the slow path panicked".into()));
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

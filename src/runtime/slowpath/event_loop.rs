@@ -1,0 +1,183 @@
+//! The slow-path thread's loop state and its I/O steps: moving frames between the workers'
+//! exception queues, the kernel TAPs and the physical ports, and the periodic tick.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{SlowPathThread, EXCEPTIONS_PER_ROUND};
+use crate::balance::Health;
+use crate::dpdk::{Burst, Mbuf};
+use crate::slowpath::{Action, Nanos, SlowPath};
+
+/// The running slow path: its thread's queues, the pure [`SlowPath`], the health it has seen,
+/// and one pending burst per physical port and per TAP.
+pub(super) struct Loop<'a, 'p> {
+    pub(super) t: &'a mut SlowPathThread<'p>,
+    pub(super) sp: SlowPath,
+    pub(super) health: Health,
+    pub(super) start: Instant,
+    pub(super) phys_out: Vec<Burst>,
+    pub(super) tap_out: Vec<Burst>,
+    pub(super) neigh_generation: u64,
+}
+
+impl Loop<'_, '_> {
+    /// Nanoseconds since the loop started (the pure slow path's clock).
+    pub(super) fn now(&self) -> Nanos {
+        self.start.elapsed().as_nanos() as Nanos
+    }
+
+    /// Queues `m` on physical port `iface`, sending the pending burst first when it is full.
+    fn send_phys(&mut self, iface: usize, m: Mbuf) {
+        let Some(out) = self.phys_out.get_mut(iface) else {
+            return;
+        };
+        if let Err(m) = out.push(m) {
+            let unsent = self.t.phys_tx[iface].send(&self.t.shared, iface, out);
+            self.t
+                .shared
+                .slow_tx_drops
+                .fetch_add(unsent as u64, Ordering::Relaxed);
+            let _ = out.push(m);
+        }
+    }
+
+    /// Queues `m` for the kernel on interface `iface`'s TAP, sending the pending burst first when
+    /// it is full.
+    fn send_tap(&mut self, iface: usize, m: Mbuf) {
+        let Some(out) = self.tap_out.get_mut(iface) else {
+            return;
+        };
+        if let Err(m) = out.push(m) {
+            let o = self.t.tap_tx[iface].tx_burst(out);
+            self.t
+                .shared
+                .slow_tx_drops
+                .fetch_add(o.unsent as u64, Ordering::Relaxed);
+            let _ = out.push(m);
+        }
+    }
+
+    /// Copies `frame` into a new mbuf and queues it on physical port `iface` (dropped when the
+    /// pool is empty).
+    fn send_frame(&mut self, iface: usize, frame: &[u8]) {
+        if let Some(mut m) = self.t.pool.alloc() {
+            if m.extend_from_slice(frame) {
+                self.send_phys(iface, m);
+            }
+        }
+    }
+
+    /// Sends every pending burst; refused frames are counted as slow-path tx drops.
+    pub(super) fn flush(&mut self) {
+        let mut unsent = 0;
+        for (i, out) in self.phys_out.iter_mut().enumerate() {
+            if !out.is_empty() {
+                unsent += self.t.phys_tx[i].send(&self.t.shared, i, out);
+            }
+        }
+        for (i, out) in self.tap_out.iter_mut().enumerate() {
+            if !out.is_empty() {
+                unsent += self.t.tap_tx[i].tx_burst(out).unsent;
+            }
+        }
+        if unsent > 0 {
+            self.t
+                .shared
+                .slow_tx_drops
+                .fetch_add(unsent as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Kernel -> wire for every TAP; returns frames moved.
+    pub(super) fn pump_taps(&mut self) -> usize {
+        let mut moved = 0;
+        let mut burst = Burst::new();
+        for i in 0..self.t.tap_rx.len() {
+            let n = self.t.tap_rx[i].rx_burst(&mut burst);
+            if n == 0 {
+                continue;
+            }
+            moved += n;
+            let unsent = self.t.phys_tx[i].send(&self.t.shared, i, &mut burst);
+            if unsent > 0 {
+                self.t
+                    .shared
+                    .slow_tx_drops
+                    .fetch_add(unsent as u64, Ordering::Relaxed);
+            }
+        }
+        moved
+    }
+
+    /// Handles queued exceptions; returns how many.
+    pub(super) fn pump_exceptions(&mut self) -> usize {
+        let mut handled = 0;
+        let shared = Arc::clone(&self.t.shared);
+        for slot in &shared.workers {
+            for _ in 0..EXCEPTIONS_PER_ROUND {
+                let Some((mut m, iface, why)) = slot.exceptions.pop() else {
+                    break;
+                };
+                handled += 1;
+                let now = self.now();
+                match self.sp.handle(why, m.data_mut(), iface, now) {
+                    Action::ReplyInPlace { iface, len } => {
+                        let cur = m.len();
+                        if len < cur {
+                            m.trim(cur - len);
+                        }
+                        self.send_phys(iface, m);
+                    }
+                    Action::SendOnPort { iface, frame } => {
+                        drop(m);
+                        self.send_frame(iface, &frame);
+                    }
+                    Action::ToKernel { iface } => self.send_tap(iface, m),
+                    // ICMP errors about flows are not yet forwarded to the flow's backend (that
+                    // needs a lookup in the owning worker's table): dropped, counted by the slow
+                    // path as `icmp_errors_to_flows`.
+                    Action::DeliverToFlow { .. } => {}
+                    Action::Drop(_) => {}
+                }
+            }
+        }
+        handled
+    }
+
+    /// Publishes a new neighbour map for the workers when the table's generation changed.
+    fn publish_neighbours(&mut self) {
+        let gen = self.sp.neighbours().generation();
+        if gen != self.neigh_generation {
+            self.neigh_generation = gen;
+            self.t
+                .shared
+                .neighbours
+                .store(Arc::new(self.sp.neighbours().snapshot()));
+        }
+    }
+
+    /// The periodic step: ARP requests the neighbour table wants sent, the neighbour map, the
+    /// counters.
+    pub(super) fn tick(&mut self) {
+        let now = self.now();
+        for req in self.sp.poll(now) {
+            let frame = req.to_vec();
+            self.send_frame(req.iface, &frame);
+        }
+        self.publish_neighbours();
+        if let Ok(mut c) = self.t.shared.slow_counters.lock() {
+            c.clone_from(self.sp.counters());
+        }
+    }
+
+    /// Announces every interface's addresses (at start and after a reload).
+    pub(super) fn gratuitous_arps(&mut self) {
+        for i in 0..self.t.phys_tx.len() {
+            for frame in self.sp.gratuitous_arps(i) {
+                self.send_frame(i, &frame);
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The slow-path thread's setup helpers: what it derives from a snapshot to configure the pure
+//! slow path, the neighbour table and the prober (at start and on every reload).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::balance::Snapshot;
+use crate::config;
+use crate::runtime::hub::TargetMeta;
+use crate::slowpath::probe::{ProbeProtocol, ProbeSpec, ProbeTarget};
+use crate::slowpath::{FrontendInfo, InterfaceInfo};
+use crate::wire::MacAddr;
+
+/// The slow path's view of a snapshot's interfaces (with the ports' MACs).
+pub fn interfaces_of(snapshot: &Snapshot, macs: &[MacAddr]) -> Vec<InterfaceInfo> {
+    snapshot
+        .interfaces
+        .iter()
+        .enumerate()
+        .map(|(i, ifc)| {
+            InterfaceInfo::new(
+                &ifc.name,
+                macs.get(i).copied().unwrap_or(MacAddr([0; 6])),
+                ifc.address.addr,
+                ifc.address.prefix_len,
+                ifc.gateway,
+            )
+        })
+        .collect()
+}
+
+/// The slow path's view of a snapshot's frontends.
+pub fn frontends_of(snapshot: &Snapshot) -> Vec<FrontendInfo> {
+    snapshot
+        .frontends
+        .iter()
+        .enumerate()
+        .map(|(i, fe)| FrontendInfo {
+            addr: fe.addr,
+            iface: fe.interface.map(|x| x.index()).unwrap_or(0),
+            any_member_up: snapshot
+                .frontend_has_healthy_member(crate::balance::snapshot::FrontendId(i as u32)),
+        })
+        .collect()
+}
+
+/// Neighbours to keep resolved: members' next hops and interface gateways.
+pub fn wanted_neighbours(snapshot: &Snapshot) -> Vec<(Ipv4Addr, usize)> {
+    let mut set = BTreeSet::new();
+    for m in &snapshot.members {
+        if let (Some(nh), Some(ifc)) = (m.next_hop, m.interface) {
+            set.insert((nh, ifc.index()));
+        }
+    }
+    for (i, ifc) in snapshot.interfaces.iter().enumerate() {
+        if let Some(gw) = ifc.gateway {
+            set.insert((gw, i));
+        }
+    }
+    set.into_iter().collect()
+}
+
+/// Prober targets for a snapshot: one per (probe, member address) of the probes' members.
+pub fn probe_targets(snapshot: &Snapshot) -> (Vec<ProbeTarget>, Vec<TargetMeta>) {
+    let mut targets = Vec::new();
+    let mut meta = Vec::new();
+    for p in &snapshot.probes {
+        let protocol = match p.protocol {
+            config::ProbeProtocol::Tcp => ProbeProtocol::Tcp,
+            config::ProbeProtocol::Http => ProbeProtocol::Http,
+            config::ProbeProtocol::Https => ProbeProtocol::Https,
+        };
+        let spec = ProbeSpec {
+            protocol,
+            port: p.port,
+            request_path: p.request_path.clone().unwrap_or_else(|| "/".into()),
+            interval: Duration::from_secs(u64::from(p.interval_seconds.max(1))),
+            threshold: p.probe_threshold.max(1),
+        };
+        let addrs: BTreeSet<Ipv4Addr> = p
+            .members
+            .iter()
+            .filter_map(|m| snapshot.member(*m))
+            .map(|m| m.addr)
+            .collect();
+        for addr in addrs {
+            let id = targets.len() as u32;
+            targets.push(ProbeTarget::new(id, addr, spec.clone()));
+            meta.push(TargetMeta {
+                probe: p.name.clone(),
+                addr,
+            });
+        }
+    }
+    (targets, meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::Health;
+    use crate::config::Config;
+
+    const CONFIG: &str = r#"
+[[interfaces]]
+name = "dc"
+port = "net_af_packet0"
+address = "10.1.0.2/24"
+gateway = "10.1.0.1"
+
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+interface = "dc"
+
+[[backend_pools]]
+name = "web"
+members = [
+  { name = "a", address = "10.1.0.11" },
+  { name = "b", address = "10.2.0.12" },
+]
+
+[[probes]]
+name = "http"
+protocol = "http"
+port = 80
+request_path = "/health"
+interval_seconds = 2
+probe_threshold = 3
+
+[[probes]]
+name = "tcp"
+protocol = "tcp"
+port = 22
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_pool = "web"
+probe = "http"
+
+[[load_balancing_rules]]
+name = "ssh"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 22
+backend_pool = "web"
+probe = "tcp"
+"#;
+
+    fn snapshot() -> Snapshot {
+        let c = Config::from_str(CONFIG, "test").expect("valid config");
+        Snapshot::compile(&c, &Health::new())
+    }
+
+    #[test]
+    fn one_target_per_probe_and_member() {
+        let (targets, meta) = probe_targets(&snapshot());
+        assert_eq!(targets.len(), 4);
+        assert_eq!(meta.len(), 4);
+        for (i, t) in targets.iter().enumerate() {
+            assert_eq!(t.id as usize, i);
+            assert_eq!(t.addr, meta[i].addr);
+        }
+        let http: Vec<_> = targets
+            .iter()
+            .zip(&meta)
+            .filter(|(_, m)| m.probe == "http")
+            .collect();
+        assert_eq!(http.len(), 2);
+        assert_eq!(http[0].0.spec.protocol, ProbeProtocol::Http);
+        assert_eq!(http[0].0.spec.request_path, "/health");
+        assert_eq!(http[0].0.spec.interval, Duration::from_secs(2));
+        assert_eq!(http[0].0.spec.threshold, 3);
+    }
+
+    #[test]
+    fn wants_next_hops_and_gateway() {
+        let w = wanted_neighbours(&snapshot());
+        let gw = Ipv4Addr::new(10, 1, 0, 1);
+        assert!(w.contains(&(Ipv4Addr::new(10, 1, 0, 11), 0)));
+        assert!(w.contains(&(gw, 0)), "gateway wanted: {w:?}");
+        // the off-link member is reached through the gateway: no entry for it
+        assert!(!w.iter().any(|(ip, _)| *ip == Ipv4Addr::new(10, 2, 0, 12)));
+    }
+
+    #[test]
+    fn frontends_down_until_probed() {
+        let f = frontends_of(&snapshot());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].addr, Ipv4Addr::new(10, 1, 0, 100));
+        assert_eq!(f[0].iface, 0);
+        assert!(!f[0].any_member_up);
+        let i = interfaces_of(&snapshot(), &[MacAddr([2, 0, 0, 0, 0, 1])]);
+        assert_eq!(i[0].addr, Ipv4Addr::new(10, 1, 0, 2));
+        assert_eq!(i[0].gateway, Some(Ipv4Addr::new(10, 1, 0, 1)));
+        assert_eq!(i[0].mac, MacAddr([2, 0, 0, 0, 0, 1]));
+    }
+}

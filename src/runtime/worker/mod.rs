@@ -1,0 +1,374 @@
+//! The poll loop of one forwarding worker: rx burst -> pipeline -> tx burst, pinned to a core.
+//!
+//! Each worker owns a [`Pipeline`] (flow table, counters), one rx queue on every port and one tx
+//! queue on every port (its own index; the slow path uses the last tx queue). Per loop iteration
+//! it loads the current snapshot and neighbour map (two cached `arc-swap` loads: a pointer compare
+//! each while nothing changed; no locks) and runs these steps:
+//!
+//! 1. **poll each port**: receive a burst, prefetch the first cache line of every frame (so the
+//!    misses of a burst whose bytes another core just wrote, a zero-copy memif or a NIC's DMA,
+//!    overlap instead of stalling classification one frame at a time), run the pipeline over it
+//!    and dispatch the verdicts: `Forward` into the egress port's out-burst (`tx`),
+//!    `ToSlowPath` into its bounded exception queue (dropped and counted when full), `Drop` freed;
+//! 2. **drain injected frames**: what the slow path asked this worker to send for it;
+//! 3. **expiry step**: idle expiry paced by time, not by loop iterations ([`ExpiryPacer`]); RSTs
+//!    queued by the packet path go out on the next iteration regardless;
+//! 4. every [`COUNTER_PUBLISH_INTERVAL`]: **publish counters** (a `try_lock` that never waits) and
+//!    its runtime (iterations, busy iterations and their time, the worker's true cost per
+//!    packet: see [`WorkerRuntime`](crate::runtime::hub::WorkerRuntime)), and **answer flow
+//!    listings**;
+//! 5. **back off** when adaptive polling is on and the queues stayed empty ([`idle_action`]).
+//!
+//! Nothing on the packet path allocates, locks, logs or makes a syscall.
+
+pub mod idle;
+pub mod pacing;
+mod tx;
+
+pub use idle::{
+    idle_action, IdleAction, IDLE_PAUSE_ROUNDS, IDLE_SLEEP_MAX, IDLE_SLEEP_MIN, IDLE_SPIN_ROUNDS,
+    PAUSES_PER_ROUND,
+};
+pub use pacing::{ExpiryPacer, EXPIRE_MAX_STEP, EXPIRE_MIN_STEP, EXPIRY_SWEEP};
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::Cache;
+use crossbeam::channel::Receiver;
+
+use super::hub::{
+    FlowListing, FlowRequest, Shared, WorkerSlot, COUNTER_PUBLISH_INTERVAL, MAX_FLOWS_PER_REQUEST,
+};
+use crate::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict, View};
+use crate::dpdk::{Burst, DpdkError, DpdkThread, Eal, Mempool, RxQueue, TxQueue};
+use crate::platform::{signal, TscClock};
+use crate::wire::BURST;
+use tx::{flush_all, push_or_flush};
+
+/// What one worker needs: its queues, the shared state, the pool for RST frames.
+pub struct Worker<'p> {
+    /// Worker index (0-based).
+    pub id: usize,
+    /// CPU core to pin to, if any.
+    pub core: Option<usize>,
+    /// One rx queue per port (interface order).
+    pub rx: Vec<RxQueue<'p>>,
+    /// One tx queue per port (interface order).
+    pub tx: Vec<TxQueue<'p>>,
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// Flow-listing requests.
+    pub flow_requests: Receiver<FlowRequest>,
+    /// Pool for frames the worker originates (RSTs at idle expiry).
+    pub pool: &'p Mempool,
+    /// Pipeline sizes.
+    pub pipeline: PipelineConfig,
+    /// Back off with short sleeps when idle.
+    pub adaptive: bool,
+}
+
+impl std::fmt::Debug for Worker<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .field("core", &self.core)
+            .finish()
+    }
+}
+
+impl Worker<'_> {
+    /// Runs until the stop flag is set; the thread is pinned (when `core` is set) and registered
+    /// with DPDK first.
+    pub fn run(mut self, eal: &Eal) -> Result<(), DpdkError> {
+        let _reg = match self.core {
+            Some(core) => DpdkThread::pin_and_register(eal, core),
+            None => DpdkThread::register(eal),
+        }
+        .inspect_err(|_| signal::request_stop())?;
+        tracing::info!(worker = self.id, core = ?self.core, ports = self.rx.len(), "worker polling");
+        // What the loop owns stays in `self` and in locals of this function; the loop state below
+        // only borrows it (no drop glue of its own), so the compiler keeps each value in its own
+        // stack slot or register, as if the loop were written out in one body.
+        let mut pipeline = Pipeline::new(&self.pipeline);
+        let mut pacer = ExpiryPacer::new(pipeline.flow_buckets(), EXPIRY_SWEEP);
+        let mut burst = Burst::new();
+        let mut outs: Vec<Burst> = (0..self.rx.len()).map(|_| Burst::new()).collect();
+        let mut verdicts: Vec<Verdict> = (0..BURST)
+            .map(|_| Verdict::Drop(DropReason::BadHeader))
+            .collect();
+        let shared = Arc::clone(&self.shared);
+        let mut l = PollLoop {
+            rx: &mut self.rx,
+            tx: &mut self.tx,
+            outs: &mut outs,
+            burst: &mut burst,
+            verdicts: &mut verdicts,
+            pool: self.pool,
+            slot: &shared.workers[self.id],
+            flow_requests: &self.flow_requests,
+            pipeline: &mut pipeline,
+            tally: Tally::default(),
+            adaptive: self.adaptive,
+            idle_rounds: 0,
+        };
+        // Cached handles: a load is one relaxed pointer compare unless the slow path published a
+        // new snapshot or neighbour map (then a full load, once).
+        let mut snapshots = Cache::new(&shared.snapshot);
+        let mut neighbour_maps = Cache::new(&shared.neighbours);
+        // The loop's clock: the time-stamp counter (one instruction per read, no vDSO call).
+        let clock = TscClock::new(eal);
+        let publish_every = COUNTER_PUBLISH_INTERVAL.as_nanos() as u64;
+        let mut next_publish = 0u64;
+        shared.workers_running.fetch_add(1, Ordering::SeqCst);
+        while !signal::stop_requested() {
+            let view = View {
+                snapshot: snapshots.load(),
+                neighbours: neighbour_maps.load(),
+                ports: &shared.ports,
+            };
+            let t_ns = clock.now_ns();
+            let now = (t_ns / 1_000_000_000) as u32;
+            l.tally.begin_iteration(t_ns);
+            let busy = l.poll_ports(&view, now);
+            l.tally.end_iteration(busy, t_ns);
+            l.drain_injected();
+            l.expiry_step(&view, now, pacer.due(Duration::from_nanos(t_ns)));
+            if t_ns >= next_publish {
+                next_publish = t_ns + publish_every;
+                l.publish_counters();
+                l.answer_flow_listings(now);
+            }
+            l.back_off(busy);
+        }
+        l.publish_final_counters();
+        tracing::info!(worker = self.id, "worker stopped");
+        Ok(())
+    }
+}
+
+/// What the loop counts between publications (plain integers on the worker's own stack).
+#[derive(Debug, Default)]
+struct Tally {
+    /// Loop iterations.
+    polls: u64,
+    /// Iterations that received at least one frame.
+    busy_polls: u64,
+    /// Time spent in busy iterations, nanoseconds.
+    busy_ns: u64,
+    /// Start of the previous iteration, if it was busy.
+    last_busy_start: Option<u64>,
+    /// Originated or injected frames the tx queues refused.
+    tx_full: u64,
+    /// Frames dropped because the exception queue was full.
+    exc_drops: u64,
+}
+
+impl Tally {
+    /// Counts an iteration starting at `t_ns`; a busy iteration lasts until the next one starts
+    /// (no second clock read).
+    #[inline(always)]
+    fn begin_iteration(&mut self, t_ns: u64) {
+        if let Some(t) = self.last_busy_start.take() {
+            self.busy_ns += t_ns.saturating_sub(t);
+        }
+        self.polls += 1;
+    }
+
+    /// Marks the iteration started at `t_ns` busy if it received frames.
+    #[inline(always)]
+    fn end_iteration(&mut self, busy: bool, t_ns: u64) {
+        if busy {
+            self.busy_polls += 1;
+            self.last_busy_start = Some(t_ns);
+        }
+    }
+}
+
+/// A running worker's state: its queues, pending out-bursts, pipeline (borrowed from
+/// [`Worker::run`]'s locals) and tallies.
+///
+/// Each step below has one call site in [`Worker::run`] and is `#[inline(always)]`, so the loop
+/// still compiles to one function body: naming the steps adds no call and no per-packet work.
+struct PollLoop<'a, 's, 'p> {
+    rx: &'a mut [RxQueue<'p>],
+    tx: &'a mut [TxQueue<'p>],
+    /// One pending out-burst per port.
+    outs: &'a mut [Burst],
+    /// The burst being received and dispatched.
+    burst: &'a mut Burst,
+    /// The pipeline's verdicts for `burst` (one per frame, `BURST` long).
+    verdicts: &'a mut [Verdict],
+    pool: &'p Mempool,
+    slot: &'s WorkerSlot,
+    flow_requests: &'a Receiver<FlowRequest>,
+    pipeline: &'a mut Pipeline,
+    tally: Tally,
+    adaptive: bool,
+    /// Consecutive iterations without a frame (adaptive polling only).
+    idle_rounds: u32,
+}
+
+impl PollLoop<'_, '_, '_> {
+    /// Polls every port once; true if any had frames.
+    #[inline(always)]
+    fn poll_ports(&mut self, view: &View<'_>, now: u32) -> bool {
+        let mut busy = false;
+        for in_port in 0..self.rx.len() {
+            busy |= self.poll_port(view, in_port, now);
+        }
+        busy
+    }
+
+    /// Receives a burst on `in_port`, runs the pipeline over it and dispatches the verdicts;
+    /// false if the queue was empty.
+    #[inline(always)]
+    fn poll_port(&mut self, view: &View<'_>, in_port: usize, now: u32) -> bool {
+        let n = self.rx[in_port].rx_burst(self.burst);
+        if n == 0 {
+            return false;
+        }
+        self.burst.prefetch_data();
+        self.pipeline.process(
+            view,
+            in_port,
+            self.burst.as_mut_slice(),
+            &mut self.verdicts[..n],
+            now,
+        );
+        self.dispatch(in_port);
+        true
+    }
+
+    /// Carries out the verdicts of the received burst: forward, hand to the slow path, or free.
+    #[inline(always)]
+    fn dispatch(&mut self, in_port: usize) {
+        // The closure captures what it uses, never the loop state as a whole; the verdicts are
+        // cut to the burst's length (one check per burst, none per frame).
+        let verdicts = &self.verdicts[..self.burst.len()];
+        let (outs, tx, slot) = (&mut *self.outs, &mut *self.tx, self.slot);
+        let exc_drops = &mut self.tally.exc_drops;
+        let mut fwd_fail = 0usize;
+        self.burst.drain_each(|i, m| match &verdicts[i] {
+            Verdict::Forward { port } => {
+                fwd_fail += push_or_flush(outs, tx, *port, m);
+            }
+            Verdict::ToSlowPath(e) => {
+                if slot.exceptions.push((m, in_port, *e)).is_err() {
+                    *exc_drops += 1;
+                }
+            }
+            Verdict::Drop(_) => drop(m),
+        });
+        fwd_fail += flush_all(outs, tx);
+        if fwd_fail > 0 {
+            self.pipeline.note_tx(fwd_fail);
+        }
+    }
+
+    /// Sends the frames the slow path queued on this worker for it.
+    #[inline(always)]
+    fn drain_injected(&mut self) {
+        if self.slot.inject.is_empty() {
+            return;
+        }
+        while let Some((m, port)) = self.slot.inject.pop() {
+            self.tally.tx_full += push_or_flush(self.outs, self.tx, port, m) as u64;
+        }
+        self.tally.tx_full += flush_all(self.outs, self.tx) as u64;
+    }
+
+    /// Visits the `step` buckets the pacer says are due and sends the RSTs of expired or reset
+    /// flows.
+    #[inline(always)]
+    fn expiry_step(&mut self, view: &View<'_>, now: u32, step: usize) {
+        if step == 0 && self.pipeline.pending_resets() == 0 {
+            return;
+        }
+        // The closure (run out of line by the pipeline) captures what it uses, never the loop
+        // state as a whole.
+        let (pool, outs, tx) = (self.pool, &mut *self.outs, &mut *self.tx);
+        let tx_full = &mut self.tally.tx_full;
+        let mut emitted = 0usize;
+        self.pipeline.expire(view, now, step, |port, frame| {
+            if let Some(mut m) = pool.alloc() {
+                if m.extend_from_slice(frame) {
+                    emitted += 1;
+                    *tx_full += push_or_flush(outs, tx, port, m) as u64;
+                }
+            }
+        });
+        if emitted > 0 {
+            *tx_full += flush_all(outs, tx) as u64;
+        }
+    }
+
+    /// Copies the counters and the runtime tallies into the worker's slot (never waits).
+    #[inline(always)]
+    fn publish_counters(&mut self) {
+        let slot = self.slot;
+        if let Ok(mut c) = slot.counters.try_lock() {
+            c.clone_from(self.pipeline.counters());
+        }
+        slot.tx_full.store(self.tally.tx_full, Ordering::Relaxed);
+        slot.runtime
+            .polls
+            .store(self.tally.polls, Ordering::Relaxed);
+        slot.runtime
+            .busy_polls
+            .store(self.tally.busy_polls, Ordering::Relaxed);
+        slot.runtime
+            .busy_ns
+            .store(self.tally.busy_ns, Ordering::Relaxed);
+        slot.exception_drops
+            .store(self.tally.exc_drops, Ordering::Relaxed);
+    }
+
+    /// Answers every pending flow-listing request (`now` is the flow clock, seconds).
+    #[inline(always)]
+    fn answer_flow_listings(&mut self, now: u32) {
+        while let Ok(req) = self.flow_requests.try_recv() {
+            let listing = flow_listing(self.pipeline, req.limit, now);
+            let _ = req.reply.try_send(listing);
+        }
+    }
+
+    /// After an iteration: nothing when busy or not adaptive, else the idle back-off.
+    #[inline(always)]
+    fn back_off(&mut self, busy: bool) {
+        if !self.adaptive {
+            return;
+        }
+        if busy {
+            self.idle_rounds = 0;
+        } else {
+            self.idle_rounds = self.idle_rounds.saturating_add(1);
+            idle_action(self.idle_rounds).wait();
+        }
+    }
+
+    /// The last counters, once the loop stopped (waits for the lock).
+    #[inline(always)]
+    fn publish_final_counters(&self) {
+        if let Ok(mut c) = self.slot.counters.lock() {
+            c.clone_from(self.pipeline.counters());
+        }
+    }
+}
+
+/// Up to `limit` (capped at [`MAX_FLOWS_PER_REQUEST`]) of the pipeline's flows and their total.
+fn flow_listing(pipeline: &Pipeline, limit: usize, now: u32) -> FlowListing {
+    let limit = limit.min(MAX_FLOWS_PER_REQUEST);
+    let mut listing = FlowListing {
+        now,
+        ..FlowListing::default()
+    };
+    for (k, e) in pipeline.flows() {
+        listing.total += 1;
+        if listing.flows.len() < limit {
+            listing.flows.push((*k, *e));
+        }
+    }
+    listing
+}
