@@ -185,11 +185,13 @@ fn control_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
         return Err(format!("generation changed by a refused reload: {gen}"));
     }
     // A valid file without b3 applies at once.
-    let without_b3: String = text
-        .lines()
-        .filter(|l| !l.contains("\"b3\""))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let mut doc: toml::Table = text.parse().map_err(|e| format!("config text: {e}"))?;
+    for pool in doc["backend_pools"].as_array_mut().into_iter().flatten() {
+        if let Some(members) = pool.get_mut("members").and_then(|m| m.as_array_mut()) {
+            members.retain(|m| m.get("name").and_then(|n| n.as_str()) != Some("b3"));
+        }
+    }
+    let without_b3 = toml::to_string(&doc).map_err(|e| format!("config text: {e}"))?;
     app.reload_text("two.toml", &without_b3)
         .map_err(|e| format!("valid reload failed: {e}"))?;
     let st = app.status_json()?;
