@@ -9,7 +9,8 @@
 //! 2. `unsafe` appears as code only under `src/dpdk/` and `src/platform/` (the crate root also
 //!    denies `unsafe_code` elsewhere; this catches tests, benches, examples and fuzz targets too).
 //! 3. The runtime (the loops and their hub) refers to nothing above it (`appliance`, `cli`).
-//! 4. No function in `src/` is longer than [`MAX_FN_LINES`] lines unless [`LONG_FN_ALLOWED`] names
+//! 4. No two public types in `src/` share a name (except [`SHARED_TYPE_NAMES`]).
+//! 5. No function in `src/` is longer than [`MAX_FN_LINES`] lines unless [`LONG_FN_ALLOWED`] names
 //!    it with a reason; an entry that is no longer needed fails too, so the list only shrinks.
 //!
 //! The checks run on the code with comments and string/char literals blanked out (line structure
@@ -437,6 +438,50 @@ fn unsafe_only_in_dpdk_and_platform() {
         }
     }
     fail_with("`unsafe` outside src/dpdk and src/platform", &problems);
+}
+
+/// Public type names that several modules define on purpose: one `Args` per CLI subcommand, and
+/// one `Packet` view and `Repr` per wire protocol module (`ipv4::Packet`, `tcp::Packet`, ...).
+const SHARED_TYPE_NAMES: &[&str] = &["Args", "Packet", "Repr"];
+
+/// The public type names (`pub struct|enum|type|trait Name`) a stripped source file defines.
+fn public_types(code: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for w in words.windows(3) {
+            if w[0] == "pub" && matches!(w[1], "struct" | "enum" | "type" | "trait") {
+                let name: String = w[2].chars().take_while(|&c| is_ident(c)).collect();
+                if !name.is_empty() {
+                    out.push((n + 1, name));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_two_public_types_share_a_name() {
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (file, code) in rust_files("src") {
+        for (line, name) in public_types(&code) {
+            seen.entry(name).or_default().push(format!("{file}:{line}"));
+        }
+    }
+    let problems: Vec<String> = seen
+        .iter()
+        .filter(|(name, at)| at.len() > 1 && !SHARED_TYPE_NAMES.contains(&name.as_str()))
+        .map(|(name, at)| format!("`{name}` is defined at {}", at.join(", ")))
+        .collect();
+    fail_with("one name, one type", &problems);
+}
+
+#[test]
+fn public_types_are_found() {
+    let code = strip("pub struct A;\n// pub struct B;\npub(crate) struct C;\n  pub enum D<T> {}\n");
+    let names: Vec<String> = public_types(&code).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, ["A", "D"]);
 }
 
 #[test]

@@ -96,7 +96,7 @@ impl ControlHandler for Appliance {
     fn flows(&self, filter: &FlowFilter) -> Result<Value, String> {
         *self.last_filter.lock().unwrap() = Some(filter.clone());
         Ok(serde_json::to_value(FlowsReport {
-            flows: vec![FlowEntry {
+            flows: vec![FlowRow {
                 frontend: "web".into(),
                 rule: "http".into(),
                 protocol: "tcp".into(),

@@ -7,8 +7,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
 use vipmux::dataplane::NeighbourMap;
-use vipmux::dataplane::{Pipeline, PortInfo, Verdict, View};
-use vipmux::slowpath::{InterfaceInfo, NeighbourTable, NeighbourTimers};
+use vipmux::dataplane::{EgressPort, Pipeline, Verdict, View};
+use vipmux::slowpath::{NeighbourTable, NeighbourTimers, SlowPathInterface};
 use vipmux::wire::{FrameSpec, L4Spec, MacAddr, PacketBuf, TcpFlags, VecBuf};
 
 pub use vipmux::wire::BURST;
@@ -57,7 +57,7 @@ idle_timeout_minutes = 30
 pub struct World {
     snapshot: Snapshot,
     neighbours: NeighbourMap,
-    ports: Vec<PortInfo>,
+    ports: Vec<EgressPort>,
 }
 
 impl World {
@@ -66,7 +66,7 @@ impl World {
         let config = Config::from_str(CONFIG, "bench.toml").expect("config");
         let snapshot = Snapshot::compile(&config, &Health::all_up(&config));
         let mut t = NeighbourTable::new(
-            vec![InterfaceInfo::new(
+            vec![SlowPathInterface::new(
                 "dc",
                 PORT_MAC,
                 Ipv4Addr::new(10, 1, 0, 2),
@@ -87,7 +87,7 @@ impl World {
         World {
             snapshot,
             neighbours: t.snapshot(),
-            ports: vec![PortInfo {
+            ports: vec![EgressPort {
                 mac: PORT_MAC,
                 addr: Ipv4Addr::new(10, 1, 0, 2),
                 mtu: 1500,

@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
-use vipmux::dataplane::{Pipeline, PipelineConfig, PortInfo, Verdict, View};
 use vipmux::dataplane::NeighbourMap;
-use vipmux::slowpath::{InterfaceInfo, NeighbourTable, NeighbourTimers};
+use vipmux::dataplane::{EgressPort, Pipeline, PipelineConfig, Verdict, View};
+use vipmux::slowpath::{NeighbourTable, NeighbourTimers, SlowPathInterface};
 use vipmux::wire::{MacAddr, PacketBuf, VecBuf};
 
 const CONFIG: &str = include_str!("pipeline.toml");
@@ -26,7 +26,7 @@ const ROOM: usize = 2048;
 struct World {
     snapshot: Snapshot,
     neighbours: NeighbourMap,
-    ports: Vec<PortInfo>,
+    ports: Vec<EgressPort>,
 }
 
 fn world() -> &'static World {
@@ -35,7 +35,7 @@ fn world() -> &'static World {
         let config = Config::from_str(CONFIG, "pipeline.toml").expect("fuzz config is valid");
         let snapshot = Snapshot::compile(&config, &Health::all_up(&config));
         let mut table = NeighbourTable::new(
-            vec![InterfaceInfo::new(
+            vec![SlowPathInterface::new(
                 "dc",
                 PORT_MAC,
                 PORT_ADDR,
@@ -51,7 +51,7 @@ fn world() -> &'static World {
         World {
             neighbours: table.snapshot(),
             snapshot,
-            ports: vec![PortInfo {
+            ports: vec![EgressPort {
                 mac: PORT_MAC,
                 addr: PORT_ADDR,
                 mtu: 1500,

@@ -14,8 +14,8 @@ use crate::balance::{RuleKind, Snapshot};
 use crate::config::AdminState;
 use crate::control::metrics::{ApplianceMetrics, MemberMetrics, RuleMetrics, WorkerMetrics};
 use crate::control::report::{
-    DiagnoseReport, Finding, FlowEntry as FlowRow, FlowsReport, FrontendStatus, MemberStatus,
-    NatMapping, PoolStatus, RuleStatus, StatusReport,
+    DiagnoseReport, Finding, FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping,
+    PoolStatus, RuleStatus, StatusReport,
 };
 use crate::control::{Encoder, FlowFilter, MetricsSource};
 use crate::dataplane::{DropReason, WorkerCounters};

@@ -3,7 +3,7 @@
 //! exception port.
 
 use crate::config::{Config, Interface};
-use crate::dataplane::PortInfo;
+use crate::dataplane::EgressPort;
 use crate::dpdk::{port_queue_limits, Eal, Mempool, Port, PortConfig, Profile};
 use crate::wire::MacAddr;
 
@@ -19,7 +19,7 @@ pub(super) struct Devices {
     /// The TAP ports.
     pub(super) taps: Vec<Port>,
     /// Per physical port: MAC, address, MTU.
-    pub(super) infos: Vec<PortInfo>,
+    pub(super) infos: Vec<EgressPort>,
 }
 
 impl Devices {
@@ -50,7 +50,7 @@ impl Devices {
         }
         let mut infos = Vec::new();
         for (ifc, port) in config.interfaces.iter().zip(&ports) {
-            infos.push(PortInfo {
+            infos.push(EgressPort {
                 mac: port.mac_addr()?,
                 addr: ifc.address.addr,
                 mtu: u16::try_from(ifc.mtu).unwrap_or(1500),

@@ -29,7 +29,7 @@ pub struct Args {
     /// Ports-only mode: forward between ports on pinned workers (port 2k <-> 2k+1; a lone port
     /// sends back out of itself).
     #[arg(long, value_enum, requires = "profile")]
-    pub forward: Option<ForwardMode>,
+    pub forward: Option<ForwardArg>,
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long)]
     pub duration: Option<u64>,
@@ -40,18 +40,18 @@ pub struct Args {
 
 /// What a forwarding worker does to each packet.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForwardMode {
+pub enum ForwardArg {
     /// Send packets out unchanged.
     Io,
     /// Swap source and destination MAC addresses.
     Macswap,
 }
 
-impl From<ForwardMode> for forward::ForwardMode {
-    fn from(mode: ForwardMode) -> Self {
+impl From<ForwardArg> for forward::ForwardMode {
+    fn from(mode: ForwardArg) -> Self {
         match mode {
-            ForwardMode::Io => forward::ForwardMode::Io,
-            ForwardMode::Macswap => forward::ForwardMode::Macswap,
+            ForwardArg::Io => forward::ForwardMode::Io,
+            ForwardArg::Macswap => forward::ForwardMode::Macswap,
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -376,7 +376,7 @@ fn default_threshold() -> u32 {
 }
 
 /// Probe protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeProtocol {
     /// TCP handshake.
@@ -385,6 +385,16 @@ pub enum ProbeProtocol {
     Http,
     /// HTTPS GET without certificate checks, 200 = up.
     Https,
+}
+
+impl std::fmt::Display for ProbeProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProbeProtocol::Tcp => "tcp",
+            ProbeProtocol::Http => "http",
+            ProbeProtocol::Https => "https",
+        })
+    }
 }
 
 /// Transport protocol of a rule.

@@ -330,7 +330,7 @@ mod tests {
     #[test]
     fn flows_and_diagnose_render() {
         let r = FlowsReport {
-            flows: vec![FlowEntry {
+            flows: vec![FlowRow {
                 client: "1.2.3.4:5555".into(),
                 ..Default::default()
             }],

@@ -118,7 +118,7 @@ pub struct MemberStatus {
 #[serde(default)]
 pub struct FlowsReport {
     /// The flows listed (at most the requested limit).
-    pub flows: Vec<FlowEntry>,
+    pub flows: Vec<FlowRow>,
     /// Flows matching the filter in total, when known.
     pub total: Option<u64>,
     /// True when `flows` was cut at the limit.
@@ -128,7 +128,7 @@ pub struct FlowsReport {
 /// One flow-table entry in [`FlowsReport`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct FlowEntry {
+pub struct FlowRow {
     /// Frontend name.
     pub frontend: String,
     /// Rule name.

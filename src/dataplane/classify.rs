@@ -273,8 +273,8 @@ mod tests {
     use super::*;
     use crate::balance::{Health, Snapshot};
     use crate::config::Config;
+    use crate::dataplane::EgressPort;
     use crate::dataplane::NeighbourMap;
-    use crate::dataplane::PortInfo;
     use crate::wire::{FrameSpec, MacAddr, TcpFlags};
     use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -305,7 +305,7 @@ backend_pool = "web"
         let c = Config::from_str(CFG, "t.toml").unwrap();
         let s = Snapshot::compile(&c, &Health::all_up(&c));
         let n = NeighbourMap::default();
-        let ports = [PortInfo {
+        let ports = [EgressPort {
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
             addr: Ipv4Addr::new(10, 1, 0, 2),
             mtu: 1500,

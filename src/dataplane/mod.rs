@@ -99,9 +99,10 @@ use crate::balance::Snapshot;
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
 
-/// One appliance port, indexed by interface index (= the snapshot's interface order).
+/// What the rewrite needs of one egress port (its MAC, own address and MTU), indexed by interface
+/// index (= the snapshot's interface order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortInfo {
+pub struct EgressPort {
     /// The port's MAC address.
     pub mac: MacAddr,
     /// The appliance's own address on the port.
@@ -118,7 +119,7 @@ pub struct View<'a> {
     /// The neighbour map (IPv4 → MAC).
     pub neighbours: &'a NeighbourMap,
     /// The ports, indexed like `snapshot.interfaces`.
-    pub ports: &'a [PortInfo],
+    pub ports: &'a [EgressPort],
 }
 
 /// The fate of one frame.

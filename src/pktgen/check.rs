@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use super::flows::{is_client_addr, is_flood_addr, FlowSet, Target};
+use super::flows::{is_client_addr, is_flood_addr, FlowSet, VipTarget};
 use crate::balance::snapshot::{MemberId, RuleKind, Snapshot};
 use crate::config::DsrEncapsulation;
 use crate::dataplane::reason::reasons;
@@ -453,7 +453,7 @@ impl Checker {
         src: Ipv4Addr,
         sport: u16,
         ident: u16,
-    ) -> Result<(Option<u32>, Target), MismatchKind> {
+    ) -> Result<(Option<u32>, VipTarget), MismatchKind> {
         use MismatchKind::*;
         let flow = if self.synflood && is_flood_addr(src) {
             None
@@ -480,7 +480,7 @@ impl Checker {
     /// MAC and encapsulation against the target's rule.
     fn expected_member(
         &self,
-        target: &Target,
+        target: &VipTarget,
         encap: Option<DsrEncapsulation>,
         outer_dst: Ipv4Addr,
         seen: Verified,

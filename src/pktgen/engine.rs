@@ -15,7 +15,7 @@ use super::flows::{self, FlowSet};
 use super::frames::{
     patch_client, BurstClasses, FrameKind, Macs, ShareMix, TemplateRef, Templates, XorShift,
 };
-use super::pace::TokenBucket;
+use super::pace::RatePacer;
 use super::report::{self, FloodSplit, MemberSpread, Summary};
 use super::Mode;
 use crate::balance::snapshot::{Health, Snapshot};
@@ -534,7 +534,7 @@ impl Worker<'_, '_> {
         let mut rng = XorShift::new(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
         let start = Instant::now();
         let deadline = start + opts.duration;
-        let mut bucket = TokenBucket::new(opts.rate, (BURST * 4) as u32, start);
+        let mut bucket = RatePacer::new(opts.rate, (BURST * 4) as u32, start);
         let (count, ntargets) = (flows.count, flows.targets.len());
         let (mut flow, mut round, mut tgt) = (0u32, 0u32, 0usize);
         let mut tx = 0u64;

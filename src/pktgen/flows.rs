@@ -33,7 +33,7 @@ pub const HA_PORTS_DST: u16 = 80;
 
 /// One destination the generator sends to: a rule's frontend address, port and protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target {
+pub struct VipTarget {
     /// The rule whose frontend this is.
     pub rule: RuleId,
     /// The VIP.
@@ -65,7 +65,7 @@ fn proto_of(p: Protocol) -> u8 {
 
 /// The targets of a snapshot: every load-balancing rule's frontend ip:port, or only those of the
 /// rule named `only` (any kind; a port-range NAT rule gives one target per occupied slot).
-pub fn targets(snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<Target>, TargetError> {
+pub fn targets(snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<VipTarget>, TargetError> {
     let mut out = Vec::new();
     for r in &snapshot.rules {
         let chosen = match only {
@@ -81,7 +81,7 @@ pub fn targets(snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<Target>, T
                 for (slot, m) in r.slots.iter().enumerate() {
                     let port = usize::from(r.frontend_port) + slot;
                     if let (Some(_), Ok(port)) = (m, u16::try_from(port)) {
-                        out.push(Target {
+                        out.push(VipTarget {
                             rule: r.id,
                             vip: r.frontend_addr,
                             port,
@@ -90,7 +90,7 @@ pub fn targets(snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<Target>, T
                     }
                 }
             }
-            _ => out.push(Target {
+            _ => out.push(VipTarget {
                 rule: r.id,
                 vip: r.frontend_addr,
                 port: if r.ha_ports {
@@ -117,12 +117,12 @@ pub struct FlowSet {
     /// Number of flows.
     pub count: u32,
     /// The targets, in the order flows cycle through them.
-    pub targets: Vec<Target>,
+    pub targets: Vec<VipTarget>,
 }
 
 impl FlowSet {
     /// `count` flows (clamped to 1..=[`MAX_FLOWS`]) over `targets` (must not be empty).
-    pub fn new(count: u32, targets: Vec<Target>) -> FlowSet {
+    pub fn new(count: u32, targets: Vec<VipTarget>) -> FlowSet {
         FlowSet {
             count: count.clamp(1, MAX_FLOWS),
             targets,
@@ -137,7 +137,7 @@ impl FlowSet {
 
     /// The target of flow `i`.
     #[inline]
-    pub fn target(&self, i: u32) -> &Target {
+    pub fn target(&self, i: u32) -> &VipTarget {
         &self.targets[i as usize % self.targets.len()]
     }
 
@@ -181,7 +181,7 @@ mod tests {
     fn client_mapping_round_trips() {
         let fs = FlowSet::new(
             100_000,
-            vec![Target {
+            vec![VipTarget {
                 rule: RuleId(0),
                 vip: Ipv4Addr::new(10, 1, 0, 100),
                 port: 80,

@@ -8,7 +8,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::flows::{FlowSet, Target, FLOOD_MASK, FLOOD_NET};
+use super::flows::{FlowSet, VipTarget, FLOOD_MASK, FLOOD_NET};
 use crate::balance::snapshot::IPPROTO_UDP;
 use crate::wire::{ethernet, ipv4, tcp, FrameSpec, Ipv4Packet, L4Spec, MacAddr, TcpFlags};
 
@@ -60,7 +60,7 @@ pub fn build(
     out: &mut [u8],
     macs: Macs,
     client: SocketAddrV4,
-    target: &Target,
+    target: &VipTarget,
     ident: u16,
     kind: FrameKind,
     isn: u32,
@@ -357,8 +357,8 @@ mod tests {
         dst: MacAddr::BROADCAST,
     };
 
-    fn target(proto: u8) -> Target {
-        Target {
+    fn target(proto: u8) -> VipTarget {
+        VipTarget {
             rule: RuleId(0),
             vip: Ipv4Addr::new(10, 1, 0, 100),
             port: 80,

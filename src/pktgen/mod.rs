@@ -22,7 +22,7 @@ pub use check::{
     neighbour_mac, Checker, Class, ClassCounts, Expect, MismatchKind, Mismatches, Outcome,
 };
 pub use engine::{run, Options, TemplateChoice};
-pub use flows::{FlowSet, Target};
+pub use flows::{FlowSet, VipTarget};
 pub use report::Summary;
 
 use serde::Serialize;

@@ -5,17 +5,17 @@ use std::time::Instant;
 
 /// A token bucket: `rate` packets per second, holding at most `depth` tokens.
 #[derive(Debug, Clone)]
-pub struct TokenBucket {
+pub struct RatePacer {
     rate: f64,
     depth: f64,
     tokens: f64,
     last: Instant,
 }
 
-impl TokenBucket {
+impl RatePacer {
     /// A bucket filling at `rate` packets/s (0 = unlimited), at most `depth` tokens, starting empty.
-    pub fn new(rate: u64, depth: u32, now: Instant) -> TokenBucket {
-        TokenBucket {
+    pub fn new(rate: u64, depth: u32, now: Instant) -> RatePacer {
+        RatePacer {
             rate: rate as f64,
             depth: f64::from(depth.max(1)),
             tokens: 0.0,
@@ -58,14 +58,14 @@ mod tests {
     #[test]
     fn fills_at_rate_up_to_depth() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(1_000_000, 64, t0);
+        let mut b = RatePacer::new(1_000_000, 64, t0);
         assert_eq!(b.available(t0, 32), 0);
         assert_eq!(b.available(t0 + Duration::from_micros(10), 32), 10);
         b.consume(10);
         assert_eq!(b.available(t0 + Duration::from_micros(20), 32), 10);
         // A long pause is capped at the depth.
         assert_eq!(b.available(t0 + Duration::from_secs(1), 1000), 64);
-        let mut u = TokenBucket::new(0, 32, t0);
+        let mut u = RatePacer::new(0, 32, t0);
         assert!(u.unlimited());
         assert_eq!(u.available(t0, 32), 32);
     }

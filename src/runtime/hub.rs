@@ -20,8 +20,8 @@ use crossbeam::queue::ArrayQueue;
 
 use crate::balance::Snapshot;
 use crate::config::Config;
+use crate::dataplane::{EgressPort, WorkerCounters};
 use crate::dataplane::{Exception, NeighbourMap};
-use crate::dataplane::{PortInfo, WorkerCounters};
 use crate::dpdk::Mbuf;
 use crate::flow::{FlowEntry, FlowKey};
 use crate::slowpath::probe::ProberHandle;
@@ -140,7 +140,7 @@ pub struct Shared {
     /// Neighbour MACs for workers.
     pub neighbours: ArcSwap<NeighbourMap>,
     /// Per interface: MAC, address, MTU (fixed at start).
-    pub ports: Vec<PortInfo>,
+    pub ports: Vec<EgressPort>,
     /// Interface names, parallel to `ports`.
     pub port_names: Vec<String>,
     /// One slot per worker.
@@ -184,7 +184,7 @@ impl Shared {
         config: Config,
         config_path: PathBuf,
         snapshot: Snapshot,
-        ports: Vec<PortInfo>,
+        ports: Vec<EgressPort>,
         port_names: Vec<String>,
         workers: usize,
     ) -> (

@@ -22,7 +22,7 @@
 
 use super::neighbours::{Learned, NeighbourTable};
 use super::ratelimit::Nanos;
-use super::{Action, FrontendInfo, Frontends, IfIndex, InterfaceInfo, SlowPathDrop};
+use super::{Action, Frontends, IfIndex, SlowPathDrop, SlowPathFrontend, SlowPathInterface};
 use crate::wire::{arp as warp, builder, ethernet, ArpPacket, ArpRepr, EthernetFrame, MacAddr};
 
 /// What [`handle_arp`] needs to know about the ingress interface.
@@ -31,7 +31,7 @@ pub struct ArpCtx<'a> {
     /// Ingress interface index.
     pub iface: IfIndex,
     /// Ingress interface.
-    pub info: &'a InterfaceInfo,
+    pub info: &'a SlowPathInterface,
     /// All frontends (only those answered on `iface` are answered).
     pub frontends: &'a Frontends,
 }
@@ -124,7 +124,7 @@ pub fn handle_arp(
 
 /// Gratuitous ARP requests (sender IP = target IP = the frontend, from the port's MAC, to
 /// broadcast) for `frontends` on the interface `info`.
-pub fn gratuitous_arps(info: &InterfaceInfo, frontends: &[FrontendInfo]) -> Vec<Vec<u8>> {
+pub fn gratuitous_arps(info: &SlowPathInterface, frontends: &[SlowPathFrontend]) -> Vec<Vec<u8>> {
     frontends
         .iter()
         .filter_map(|f| {
@@ -148,9 +148,9 @@ mod tests {
     const OWN: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
     const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 50);
 
-    fn setup() -> (InterfaceInfo, Frontends, NeighbourTable) {
-        let i = InterfaceInfo::new("dc", OUR_MAC, OWN, 24, None);
-        let f = Frontends::new([FrontendInfo {
+    fn setup() -> (SlowPathInterface, Frontends, NeighbourTable) {
+        let i = SlowPathInterface::new("dc", OUR_MAC, OWN, 24, None);
+        let f = Frontends::new([SlowPathFrontend {
             addr: VIP,
             iface: 0,
             any_member_up: true,

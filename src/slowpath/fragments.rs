@@ -3,7 +3,7 @@
 //! protocol, identification, offset) and dropped.
 
 use super::ratelimit::{LogLimiter, Nanos, RateSpec};
-use super::InterfaceInfo;
+use super::SlowPathInterface;
 use crate::wire::{ethernet, EthernetFrame, Ipv4Packet};
 use std::net::Ipv4Addr;
 
@@ -70,7 +70,7 @@ impl FragmentRejector {
     pub fn reject(
         &mut self,
         frame: &[u8],
-        iface: &InterfaceInfo,
+        iface: &SlowPathInterface,
         now: Nanos,
     ) -> Option<FragmentInfo> {
         self.rejected += 1;
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn reads_the_fragment_and_rate_limits_logs() {
-        let i = InterfaceInfo::new("dc", MacAddr([2; 6]), Ipv4Addr::new(10, 1, 0, 2), 24, None);
+        let i = SlowPathInterface::new("dc", MacAddr([2; 6]), Ipv4Addr::new(10, 1, 0, 2), 24, None);
         let mut r = FragmentRejector::new(RateSpec::new(1, 2), 0);
         let f = frag();
         let info = r.reject(&f, &i, 0).unwrap();

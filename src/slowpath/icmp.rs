@@ -16,7 +16,7 @@
 //!   class-E source or the subnet broadcast, or a packet to a broadcast/multicast address.
 
 use super::ratelimit::{Nanos, TokenBucket};
-use super::{Action, Frontends, IfIndex, InterfaceInfo, SlowPathDrop};
+use super::{Action, Frontends, IfIndex, SlowPathDrop, SlowPathInterface};
 use crate::wire::icmp::msg_type;
 use crate::wire::{
     builder, ethernet, icmp as wicmp, ipv4, protocol, EthernetFrame, IcmpErrorKind, IcmpPacket,
@@ -83,7 +83,7 @@ fn ipv4_offset(frame: &[u8]) -> Result<(usize, Option<u16>), SlowPathDrop> {
 pub fn handle_icmp(
     frame: &mut [u8],
     iface: IfIndex,
-    info: &InterfaceInfo,
+    info: &SlowPathInterface,
     frontends: &Frontends,
     limiter: &mut TokenBucket,
     now: Nanos,
@@ -97,7 +97,7 @@ pub fn handle_icmp(
 fn handle_icmp_inner(
     frame: &mut [u8],
     iface: IfIndex,
-    info: &InterfaceInfo,
+    info: &SlowPathInterface,
     frontends: &Frontends,
     limiter: &mut TokenBucket,
     now: Nanos,
@@ -198,7 +198,7 @@ fn handle_icmp_inner(
 }
 
 /// True when no ICMP error may be sent from or to `ip` as the offending packet's source.
-fn bad_source(ip: Ipv4Addr, info: &InterfaceInfo) -> bool {
+fn bad_source(ip: Ipv4Addr, info: &SlowPathInterface) -> bool {
     ip.is_broadcast()
         || ip.is_multicast()
         || ip.is_unspecified()
@@ -214,7 +214,7 @@ fn informational(t: u8) -> bool {
 
 /// Checks that an ICMP error may be sent about the IPv4 packet at `frame[l3..]` (header
 /// already checked): RFC 1122 3.2.2 / RFC 1812 4.3.2.7.
-fn suppress_check(frame: &[u8], l3: usize, info: &InterfaceInfo) -> Result<(), SlowPathDrop> {
+fn suppress_check(frame: &[u8], l3: usize, info: &SlowPathInterface) -> Result<(), SlowPathDrop> {
     let ip = Ipv4Packet::new_checked_header(&frame[l3..]).map_err(|_| SlowPathDrop::Malformed)?;
     let eth = EthernetFrame::new_unchecked(frame);
     if eth.src_addr().is_multicast() || eth.dst_addr().is_multicast() {
@@ -273,7 +273,7 @@ fn build_error(
 pub fn originate_error(
     frame: &[u8],
     iface: IfIndex,
-    info: &InterfaceInfo,
+    info: &SlowPathInterface,
     kind: IcmpErrorKind,
     limiter: &mut TokenBucket,
     now: Nanos,
@@ -298,7 +298,7 @@ pub fn originate_error(
 pub fn frag_needed(
     frame: &[u8],
     iface: IfIndex,
-    info: &InterfaceInfo,
+    info: &SlowPathInterface,
     mtu: u16,
     limiter: &mut TokenBucket,
     now: Nanos,
@@ -328,7 +328,7 @@ pub fn frag_needed(
 pub fn time_exceeded(
     frame: &[u8],
     iface: IfIndex,
-    info: &InterfaceInfo,
+    info: &SlowPathInterface,
     limiter: &mut TokenBucket,
     now: Nanos,
 ) -> Action {

@@ -41,7 +41,7 @@ pub use crate::dataplane::IfIndex;
 
 /// One interface (port) of the appliance as the slow path needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InterfaceInfo {
+pub struct SlowPathInterface {
     /// Configured name (for logs).
     pub name: String,
     /// The port's MAC address.
@@ -56,7 +56,7 @@ pub struct InterfaceInfo {
     pub vlan: Option<u16>,
 }
 
-impl InterfaceInfo {
+impl SlowPathInterface {
     /// An untagged interface.
     pub fn new(
         name: &str,
@@ -65,7 +65,7 @@ impl InterfaceInfo {
         prefix_len: u8,
         gateway: Option<Ipv4Addr>,
     ) -> Self {
-        InterfaceInfo {
+        SlowPathInterface {
             name: name.to_string(),
             mac,
             addr,
@@ -122,7 +122,7 @@ impl InterfaceInfo {
 
 /// A frontend (VIP) as the slow path needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrontendInfo {
+pub struct SlowPathFrontend {
     /// The frontend address.
     pub addr: Ipv4Addr,
     /// Interface on which ARP for it is answered.
@@ -134,18 +134,18 @@ pub struct FrontendInfo {
 /// The frontends, by address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Frontends {
-    by_addr: HashMap<Ipv4Addr, FrontendInfo>,
+    by_addr: HashMap<Ipv4Addr, SlowPathFrontend>,
 }
 
 impl Frontends {
     /// The set of `frontends` (a later duplicate address replaces an earlier one).
-    pub fn new<I: IntoIterator<Item = FrontendInfo>>(frontends: I) -> Self {
+    pub fn new<I: IntoIterator<Item = SlowPathFrontend>>(frontends: I) -> Self {
         Frontends {
             by_addr: frontends.into_iter().map(|f| (f.addr, f)).collect(),
         }
     }
     /// The frontend at `addr`.
-    pub fn get(&self, addr: Ipv4Addr) -> Option<&FrontendInfo> {
+    pub fn get(&self, addr: Ipv4Addr) -> Option<&SlowPathFrontend> {
         self.by_addr.get(&addr)
     }
     /// Sets whether `addr` has an eligible member; false if no such frontend.
@@ -159,7 +159,7 @@ impl Frontends {
         }
     }
     /// The frontends answered on `iface`, sorted by address.
-    pub fn on_iface(&self, iface: IfIndex) -> Vec<FrontendInfo> {
+    pub fn on_iface(&self, iface: IfIndex) -> Vec<SlowPathFrontend> {
         let mut v: Vec<_> = self
             .by_addr
             .values()
@@ -286,9 +286,9 @@ impl SlowPathCounters {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlowPathConfig {
     /// Interfaces, indexed by [`IfIndex`].
-    pub interfaces: Vec<InterfaceInfo>,
+    pub interfaces: Vec<SlowPathInterface>,
     /// Frontends.
-    pub frontends: Vec<FrontendInfo>,
+    pub frontends: Vec<SlowPathFrontend>,
     /// Rate of every ICMP message the MUX originates, echo replies included (default 1000/s,
     /// burst 50: Linux's `icmp_msgs_per_sec` / `icmp_msgs_burst`).
     pub icmp_rate: RateSpec,
@@ -300,7 +300,7 @@ pub struct SlowPathConfig {
 
 impl SlowPathConfig {
     /// A configuration with default rates and timers.
-    pub fn new(interfaces: Vec<InterfaceInfo>, frontends: Vec<FrontendInfo>) -> Self {
+    pub fn new(interfaces: Vec<SlowPathInterface>, frontends: Vec<SlowPathFrontend>) -> Self {
         SlowPathConfig {
             interfaces,
             frontends,
@@ -314,7 +314,7 @@ impl SlowPathConfig {
 /// The slow path's state: interfaces, frontends, neighbour table, rate limiters, counters.
 #[derive(Debug, Clone)]
 pub struct SlowPath {
-    interfaces: Vec<InterfaceInfo>,
+    interfaces: Vec<SlowPathInterface>,
     frontends: Frontends,
     neighbours: NeighbourTable,
     icmp_limiter: TokenBucket,
@@ -355,7 +355,7 @@ impl SlowPath {
     }
 
     /// The interfaces.
-    pub fn interfaces(&self) -> &[InterfaceInfo] {
+    pub fn interfaces(&self) -> &[SlowPathInterface] {
         &self.interfaces
     }
 

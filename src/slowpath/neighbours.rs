@@ -17,7 +17,7 @@
 //! the map's content (ip -> mac, interface) changes, so the slow path republishes only then.
 
 use super::ratelimit::{Nanos, NANOS_PER_SEC};
-use super::{IfIndex, InterfaceInfo};
+use super::{IfIndex, SlowPathInterface};
 use crate::dataplane::NeighbourMap;
 use crate::wire::{builder, ethernet, MacAddr};
 use std::collections::HashMap;
@@ -156,7 +156,7 @@ impl ArpRequestToSend {
 /// The neighbour table owned by the slow-path thread.
 #[derive(Debug, Clone)]
 pub struct NeighbourTable {
-    interfaces: Vec<InterfaceInfo>,
+    interfaces: Vec<SlowPathInterface>,
     entries: HashMap<Ipv4Addr, Neighbour>,
     timers: NeighbourTimers,
     generation: u64,
@@ -165,7 +165,7 @@ pub struct NeighbourTable {
 
 impl NeighbourTable {
     /// An empty table for `interfaces` (indexed by position).
-    pub fn new(interfaces: Vec<InterfaceInfo>, timers: NeighbourTimers) -> Self {
+    pub fn new(interfaces: Vec<SlowPathInterface>, timers: NeighbourTimers) -> Self {
         NeighbourTable {
             interfaces,
             entries: HashMap::new(),
@@ -176,12 +176,12 @@ impl NeighbourTable {
     }
 
     /// The interfaces the table works on.
-    pub fn interfaces(&self) -> &[InterfaceInfo] {
+    pub fn interfaces(&self) -> &[SlowPathInterface] {
         &self.interfaces
     }
 
     /// Replaces the interfaces (on reload): entries no longer on-link of their interface go.
-    pub fn set_interfaces(&mut self, interfaces: Vec<InterfaceInfo>) {
+    pub fn set_interfaces(&mut self, interfaces: Vec<SlowPathInterface>) {
         self.interfaces = interfaces;
         let ifs = &self.interfaces;
         let before = self.entries.len();
@@ -473,16 +473,16 @@ mod tests {
 
     const S: u64 = NANOS_PER_SEC;
 
-    fn ifaces() -> Vec<InterfaceInfo> {
+    fn ifaces() -> Vec<SlowPathInterface> {
         vec![
-            InterfaceInfo::new(
+            SlowPathInterface::new(
                 "dc",
                 MacAddr([2, 0, 0, 0, 0, 0xaa]),
                 Ipv4Addr::new(10, 1, 0, 2),
                 24,
                 Some(Ipv4Addr::new(10, 1, 0, 1)),
             ),
-            InterfaceInfo::new(
+            SlowPathInterface::new(
                 "be",
                 MacAddr([2, 0, 0, 0, 0, 0xbb]),
                 Ipv4Addr::new(10, 2, 0, 2),

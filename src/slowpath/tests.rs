@@ -22,16 +22,16 @@ const DIP: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 11);
 fn config() -> SlowPathConfig {
     SlowPathConfig::new(
         vec![
-            InterfaceInfo::new("dc", OUR_MAC, OWN, 24, Some(ROUTER)),
-            InterfaceInfo::new("be", BE_MAC, Ipv4Addr::new(10, 2, 0, 2), 24, None),
+            SlowPathInterface::new("dc", OUR_MAC, OWN, 24, Some(ROUTER)),
+            SlowPathInterface::new("be", BE_MAC, Ipv4Addr::new(10, 2, 0, 2), 24, None),
         ],
         vec![
-            FrontendInfo {
+            SlowPathFrontend {
                 addr: VIP,
                 iface: 0,
                 any_member_up: true,
             },
-            FrontendInfo {
+            SlowPathFrontend {
                 addr: DOWN_VIP,
                 iface: 0,
                 any_member_up: false,

@@ -17,8 +17,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use vipmux::balance::{Health, ProbeState, Snapshot};
 use vipmux::config::Config;
 use vipmux::dataplane::NeighbourMap;
-use vipmux::dataplane::{Pipeline, PipelineConfig, PortInfo, Verdict, View};
-use vipmux::slowpath::{InterfaceInfo, NeighbourTable, NeighbourTimers};
+use vipmux::dataplane::{EgressPort, Pipeline, PipelineConfig, Verdict, View};
+use vipmux::slowpath::{NeighbourTable, NeighbourTimers, SlowPathInterface};
 use vipmux::wire::{FrameSpec, MacAddr, PacketBuf, TcpFlags, VecBuf};
 
 pub const PORT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xaa]);
@@ -76,7 +76,7 @@ pub struct World {
     pub health: Health,
     pub snapshot: Snapshot,
     pub neighbours: NeighbourMap,
-    pub ports: Vec<PortInfo>,
+    pub ports: Vec<EgressPort>,
 }
 
 impl World {
@@ -85,7 +85,13 @@ impl World {
         let health = Health::all_up(&config);
         let snapshot = Snapshot::compile(&config, &health);
         let mut t = NeighbourTable::new(
-            vec![InterfaceInfo::new("dc", PORT_MAC, PORT_ADDR, 24, Some(GW))],
+            vec![SlowPathInterface::new(
+                "dc",
+                PORT_MAC,
+                PORT_ADDR,
+                24,
+                Some(GW),
+            )],
             NeighbourTimers::default(),
         );
         for ip in [GW, CLIENT_LOCAL, VM1, VM2, VM3, FW1] {
@@ -98,7 +104,7 @@ impl World {
             health,
             snapshot,
             neighbours,
-            ports: vec![PortInfo {
+            ports: vec![EgressPort {
                 mac: PORT_MAC,
                 addr: PORT_ADDR,
                 mtu: 1500,

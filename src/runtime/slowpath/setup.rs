@@ -6,20 +6,19 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::balance::Snapshot;
-use crate::config;
 use crate::runtime::hub::TargetMeta;
-use crate::slowpath::probe::{ProbeProtocol, ProbeSpec, ProbeTarget};
-use crate::slowpath::{FrontendInfo, InterfaceInfo};
+use crate::slowpath::probe::{ProbeSpec, ProbeTarget};
+use crate::slowpath::{SlowPathFrontend, SlowPathInterface};
 use crate::wire::MacAddr;
 
 /// The slow path's view of a snapshot's interfaces (with the ports' MACs).
-pub fn interfaces_of(snapshot: &Snapshot, macs: &[MacAddr]) -> Vec<InterfaceInfo> {
+pub fn interfaces_of(snapshot: &Snapshot, macs: &[MacAddr]) -> Vec<SlowPathInterface> {
     snapshot
         .interfaces
         .iter()
         .enumerate()
         .map(|(i, ifc)| {
-            InterfaceInfo::new(
+            SlowPathInterface::new(
                 &ifc.name,
                 macs.get(i).copied().unwrap_or(MacAddr([0; 6])),
                 ifc.address.addr,
@@ -31,12 +30,12 @@ pub fn interfaces_of(snapshot: &Snapshot, macs: &[MacAddr]) -> Vec<InterfaceInfo
 }
 
 /// The slow path's view of a snapshot's frontends.
-pub fn frontends_of(snapshot: &Snapshot) -> Vec<FrontendInfo> {
+pub fn frontends_of(snapshot: &Snapshot) -> Vec<SlowPathFrontend> {
     snapshot
         .frontends
         .iter()
         .enumerate()
-        .map(|(i, fe)| FrontendInfo {
+        .map(|(i, fe)| SlowPathFrontend {
             addr: fe.addr,
             iface: fe.interface.map(|x| x.index()).unwrap_or(0),
             any_member_up: snapshot
@@ -66,13 +65,8 @@ pub fn probe_targets(snapshot: &Snapshot) -> (Vec<ProbeTarget>, Vec<TargetMeta>)
     let mut targets = Vec::new();
     let mut meta = Vec::new();
     for p in &snapshot.probes {
-        let protocol = match p.protocol {
-            config::ProbeProtocol::Tcp => ProbeProtocol::Tcp,
-            config::ProbeProtocol::Http => ProbeProtocol::Http,
-            config::ProbeProtocol::Https => ProbeProtocol::Https,
-        };
         let spec = ProbeSpec {
-            protocol,
+            protocol: p.protocol,
             port: p.port,
             request_path: p.request_path.clone().unwrap_or_else(|| "/".into()),
             interval: Duration::from_secs(u64::from(p.interval_seconds.max(1))),
@@ -171,7 +165,7 @@ probe = "tcp"
             .filter(|(_, m)| m.probe == "http")
             .collect();
         assert_eq!(http.len(), 2);
-        assert_eq!(http[0].0.spec.protocol, ProbeProtocol::Http);
+        assert_eq!(http[0].0.spec.protocol, crate::config::ProbeProtocol::Http);
         assert_eq!(http[0].0.spec.request_path, "/health");
         assert_eq!(http[0].0.spec.interval, Duration::from_secs(2));
         assert_eq!(http[0].0.spec.threshold, 3);

@@ -48,27 +48,7 @@ pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The shortest interval the prober will run at (a zero interval would spin).
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Protocol of a health probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProbeProtocol {
-    /// TCP handshake only.
-    Tcp,
-    /// Plain HTTP/1.1 GET.
-    Http,
-    /// HTTP/1.1 GET over TLS, certificate not checked.
-    Https,
-}
-
-impl fmt::Display for ProbeProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ProbeProtocol::Tcp => "tcp",
-            ProbeProtocol::Http => "http",
-            ProbeProtocol::Https => "https",
-        })
-    }
-}
+pub use crate::config::ProbeProtocol;
 
 /// How to probe a member: the compiled form of one `[[probes]]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
