@@ -1415,8 +1415,8 @@ impl<'a> Importer<'a, '_> {
         let _ = writeln!(
             w,
             "# vipmux configuration imported by `vipmux import-azure` from load balancer {} ({}).",
-            q(lb_name),
-            self.opts.source
+            qc(lb_name),
+            comment_text(&self.opts.source)
         );
         let _ = writeln!(
             w,
@@ -1424,7 +1424,7 @@ impl<'a> Importer<'a, '_> {
         );
         let _ = writeln!(w, "#\n# The appliance tables have no Azure equivalent:");
         let _ = writeln!(w, "# [appliance]");
-        let _ = writeln!(w, "# name = {}", q(lb_name));
+        let _ = writeln!(w, "# name = {}", qc(lb_name));
         let _ = writeln!(
             w,
             "# hash_seed = 0x0                # FILL IN: shared by every MUX of one cluster"
@@ -1476,8 +1476,8 @@ impl<'a> Importer<'a, '_> {
                     let _ = writeln!(
                         w,
                         "# FILL IN: {}; or rerun with --frontend-address {}=IP",
-                        why.as_deref().unwrap_or("address unknown"),
-                        f.name
+                        comment_text(why.as_deref().unwrap_or("address unknown")),
+                        comment_text(&f.name)
                     );
                     let _ = writeln!(w, "# address = \"FILL IN\"");
                 }
@@ -1529,12 +1529,13 @@ impl<'a> Importer<'a, '_> {
             for nic in &p.nic_members {
                 let _ = writeln!(
                     w,
-                    "  # FILL IN: NIC IP configuration {nic} is a member; its address is not in the input"
+                    "  # FILL IN: NIC IP configuration {} is a member; its address is not in the input",
+                    comment_text(nic)
                 );
                 let _ = writeln!(
                     w,
                     "  # {{ name = {}, address = \"FILL IN\" }},",
-                    q(nic.split('/').next().unwrap_or(nic))
+                    qc(nic.split('/').next().unwrap_or(nic))
                 );
             }
             let _ = writeln!(w, "]");
@@ -1618,13 +1619,13 @@ impl<'a> Importer<'a, '_> {
                         w,
                         "\n# FILL IN: this rule targets {}; add that VM to a pool as a member, set",
                         nic.as_deref()
-                            .map(|n| format!("NIC IP configuration {n}"))
+                            .map(|n| format!("NIC IP configuration {}", comment_text(n)))
                             .unwrap_or_else(|| "one VM's NIC".to_string())
                     );
                     let _ = writeln!(w, "# `target` and uncomment the rule.");
                     let _ = writeln!(w, "# [[inbound_nat_rules]]");
-                    let _ = writeln!(w, "# name = {}", q(&c.name));
-                    let _ = writeln!(w, "# frontend = {}", q(&c.frontend));
+                    let _ = writeln!(w, "# name = {}", qc(&c.name));
+                    let _ = writeln!(w, "# frontend = {}", qc(&c.frontend));
                     let _ = writeln!(w, "# protocol = {}", q(c.protocol));
                     if let Some(p) = frontend_port {
                         let _ = writeln!(w, "# frontend_port = {p}");
@@ -1632,8 +1633,8 @@ impl<'a> Importer<'a, '_> {
                     let _ = writeln!(
                         w,
                         "# target = {{ pool = {}, member = {} }}",
-                        q(pool.as_deref().unwrap_or("FILL IN")),
-                        q(nic
+                        qc(pool.as_deref().unwrap_or("FILL IN")),
+                        qc(nic
                             .as_deref()
                             .and_then(|n| n.split('/').next())
                             .unwrap_or("FILL IN"))
@@ -1685,6 +1686,25 @@ fn tail(w: &mut String, prefix: &str, c: &Common) {
 /// A TOML basic string.
 fn q(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
+}
+
+/// A TOML basic string inside a `#` comment: [`q`], kept on one line by [`comment_text`].
+fn qc(s: &str) -> String {
+    comment_text(&q(s))
+}
+
+/// Input text for a `#` comment: control characters (a newline would end the comment, and TOML
+/// forbids the others in comments) are written as escapes, so the output stays valid TOML.
+fn comment_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `nic/ipconfig` from a NIC IP configuration id (`.../networkInterfaces/NIC/ipConfigurations/IPC`).
