@@ -108,8 +108,14 @@ for t in "${targets[@]}"; do
   findings=$(wc -l <"$scratch/$t.new")
   if [ "$status" -ne 0 ] || [ "$findings" -gt 0 ]; then
     failed=1
-    log "$t FAILED (exit $status); the end of its log:"
-    grep -v '^#' "$out" | tail -40 >&2
+    log "$t FAILED (exit $status):"
+    # The panic (or libFuzzer's own error) and the reproduction line; not the input's byte dump.
+    if grep -q 'panicked at' "$out"; then
+      grep -A12 'panicked at' "$out" | head -30 >&2
+    else
+      grep -E '^==[0-9]+==|ERROR|SUMMARY' "$out" | head -20 >&2 || tail -20 "$out" >&2
+    fi
+    grep -A2 '^Reproduce with:' "$out" | grep 'cargo fuzz' >&2 || true
     sed 's/^/[fuzz]   finding: /' "$scratch/$t.new" >&2
   fi
   summary+=("$(printf '%-12s %10s runs %8s exec/s  corpus %5s -> %-5s findings %s%s' "$t" "${runs:-?}" \

@@ -2,9 +2,11 @@
 //! output) to import.
 //!
 //! Contract checked: the import never panics; a successful import yields syntactically valid TOML,
-//! and loading that TOML (which may still hold placeholders to fill in) never panics either.
+//! and loading that TOML never panics either; importing is deterministic. The output need not
+//! validate: placeholders aside, the importer carries the template's values over as they are
+//! (missing ports, out-of-range timeouts) and leaves the verdict to the validation the CLI runs next.
 //!
-//! Run: `scripts/fuzz.sh arm_import` (or `cargo fuzz run arm_import` from the repository root).
+//! Run: `scripts/fuzz.sh arm_import` (or `cargo fuzz run -s none arm_import` from the repository root).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,6 +23,11 @@ fuzz_target!(|data: &[u8]| {
                 panic!("import emitted invalid TOML: {e}\n{}", imported.toml);
             }
             let _ = Config::from_str(&imported.toml, "imported.toml");
+            assert_eq!(
+                import_str(text, &ImportOptions::default()).as_ref(),
+                Ok(&imported),
+                "importing is deterministic"
+            );
         }
         Err(e) => {
             assert!(!e.field.is_empty(), "an import error names its field");

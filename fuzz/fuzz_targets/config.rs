@@ -5,7 +5,7 @@
 //! recompiles against that snapshot. A config that decodes but fails validation also compiles
 //! without panicking (dangling references are skipped), as the compiler promises.
 //!
-//! Run: `scripts/fuzz.sh config` (or `cargo fuzz run config` from the repository root).
+//! Run: `scripts/fuzz.sh config` (or `cargo fuzz run -s none config` from the repository root).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

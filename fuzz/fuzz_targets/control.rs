@@ -4,7 +4,7 @@
 //! the same request; answering any line through `dispatch` never panics and yields one versioned
 //! JSON response line.
 //!
-//! Run: `scripts/fuzz.sh control` (or `cargo fuzz run control` from the repository root).
+//! Run: `scripts/fuzz.sh control` (or `cargo fuzz run -s none control` from the repository root).
 #![no_main]
 
 use std::path::PathBuf;

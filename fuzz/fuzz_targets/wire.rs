@@ -6,7 +6,7 @@
 //! of that view panics, whatever the bytes; a `Repr` parsed from a view emits bytes that parse back
 //! to the same `Repr`.
 //!
-//! Run: `scripts/fuzz.sh wire` (or `cargo fuzz run wire` from the repository root).
+//! Run: `scripts/fuzz.sh wire` (or `cargo fuzz run -s none wire` from the repository root).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
