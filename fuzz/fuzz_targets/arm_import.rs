@@ -4,9 +4,10 @@
 //! Contract checked: the import never panics; a successful import yields syntactically valid TOML,
 //! and loading that TOML never panics either; importing is deterministic. The output need not
 //! validate: placeholders aside, the importer carries the template's values over as they are
-//! (missing ports, out-of-range timeouts) and leaves the verdict to the validation the CLI runs next.
+//! (missing ports, out-of-range timeouts) and leaves the verdict to the validation the CLI runs.
 //!
-//! Run: `scripts/fuzz.sh arm_import` (or `cargo fuzz run -s none arm_import` from the repository root).
+//! Run: `scripts/fuzz.sh arm_import`, or from the repository root
+//! `cargo fuzz run -s none arm_import`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

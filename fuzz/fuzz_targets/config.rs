@@ -1,11 +1,11 @@
 //! Fuzz target: arbitrary bytes as a TOML configuration file.
 //!
 //! Contract checked: loading (parse, typed decode, validation) never panics and is deterministic;
-//! every error renders; a valid config compiles to a snapshot that knows every frontend address, and
-//! recompiles against that snapshot. A config that decodes but fails validation also compiles
+//! every error renders; a valid config compiles to a snapshot that knows every frontend address,
+//! and recompiles against that snapshot. A config that decodes but fails validation also compiles
 //! without panicking (dangling references are skipped), as the compiler promises.
 //!
-//! Run: `scripts/fuzz.sh config` (or `cargo fuzz run -s none config` from the repository root).
+//! Run: `scripts/fuzz.sh config`, or `cargo fuzz run -s none config` from the repository root.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

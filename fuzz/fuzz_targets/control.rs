@@ -1,10 +1,10 @@
 //! Fuzz target: arbitrary bytes as one control-socket request line.
 //!
-//! Contract checked: parsing never panics; a parsed request serializes to a line that parses back to
-//! the same request; answering any line through `dispatch` never panics and yields one versioned
+//! Contract checked: parsing never panics; a parsed request serializes to a line that parses back
+//! to the same request; answering any line through `dispatch` never panics and yields one versioned
 //! JSON response line.
 //!
-//! Run: `scripts/fuzz.sh control` (or `cargo fuzz run -s none control` from the repository root).
+//! Run: `scripts/fuzz.sh control`, or `cargo fuzz run -s none control` from the repository root.
 #![no_main]
 
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 //! (classify, flow lookup, decide, rewrite, expiry with resets). The pipeline must never panic, must
 //! give every frame a verdict, and must never grow a frame past its buffer.
 //!
-//! Run: `scripts/fuzz.sh pipeline` (or `cargo fuzz run -s none pipeline` from the repository root;
-//! stable Rust is enough without a sanitizer).
+//! Run: `scripts/fuzz.sh pipeline`, or from the repository root
+//! `cargo fuzz run -s none pipeline`.
 #![no_main]
 
 use std::net::Ipv4Addr;

@@ -1,12 +1,13 @@
 //! Fuzz target: arbitrary bytes as a received frame, walked through every wire view the way the
-//! classifier and the slow path do: Ethernet (+ one 802.1Q tag), then ARP or IPv4 (whole packet and
-//! header-only, as quoted in ICMP errors), then TCP, UDP or ICMP (with the quoted flow of an error).
+//! classifier and the slow path do: Ethernet (+ one 802.1Q tag), then ARP or IPv4 (whole packet
+//! and header-only, as quoted in ICMP errors), then TCP, UDP or ICMP (and the flow an ICMP error
+//! quotes).
 //!
-//! Contract checked: once a `new_checked` constructor succeeded, no getter, setter or checksum helper
-//! of that view panics, whatever the bytes; a `Repr` parsed from a view emits bytes that parse back
-//! to the same `Repr`.
+//! Contract checked: once a `new_checked` constructor succeeded, no getter, setter or checksum
+//! helper of that view panics, whatever the bytes; a `Repr` parsed from a view emits bytes that
+//! parse back to the same `Repr`; filled and incrementally updated checksums verify.
 //!
-//! Run: `scripts/fuzz.sh wire` (or `cargo fuzz run -s none wire` from the repository root).
+//! Run: `scripts/fuzz.sh wire`, or `cargo fuzz run -s none wire` from the repository root.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
