@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent machine setup for vipmux: Debian packages, hugepages, release build.
+# Idempotent machine setup for vipmux: Debian packages, test tools, hugepages, release build.
 # Usage: scripts/setup.sh [--no-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +52,12 @@ fi
 if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+
+# cargo-fuzz runs the fuzz targets (scripts/fuzz.sh) on the stable toolchain, without a sanitizer.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "installing cargo-fuzz"
+  cargo install --locked cargo-fuzz
 fi
 
 # Hugepages: 1024 x 2 MiB. DPDK runs without them (--no-huge --file-prefix), 40-60 % slower.

@@ -507,3 +507,19 @@ fn ipv6_and_nat_pools_are_skipped_with_warnings() {
     assert!(w.contains("rule \"r6\" skipped"), "{w}");
     assert!(w.contains("inbound NAT pools"), "{w}");
 }
+
+#[test]
+fn names_with_control_characters_stay_inside_their_comments() {
+    // A NIC name quoted in a `# FILL IN` comment: a newline must not end the comment and inject a
+    // line, and TOML forbids other control characters (DEL here) in comments.
+    let text = read("azure-lb-show.json").replace("vm1-nic", "vm1\\n[appliance]\\u007f");
+    let imported = import_str(&text, &ImportOptions::default()).unwrap();
+    let table: toml::Table = toml::from_str(&imported.toml)
+        .unwrap_or_else(|e| panic!("invalid TOML: {e}\n{}", imported.toml));
+    assert!(!table.contains_key("appliance"), "{}", imported.toml);
+    assert!(
+        imported.toml.contains("vm1\\n[appliance]\\u{7f}"),
+        "{}",
+        imported.toml
+    );
+}

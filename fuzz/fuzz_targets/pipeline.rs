@@ -2,8 +2,8 @@
 //! (classify, flow lookup, decide, rewrite, expiry with resets). The pipeline must never panic, must
 //! give every frame a verdict, and must never grow a frame past its buffer.
 //!
-//! Run: `cargo fuzz run pipeline` from the repository root (cargo-fuzz, nightly or
-//! `RUSTC_BOOTSTRAP=1`).
+//! Run: `scripts/fuzz.sh pipeline`, or from the repository root
+//! `cargo fuzz run -s none pipeline`.
 #![no_main]
 
 use std::net::Ipv4Addr;

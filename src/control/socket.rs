@@ -140,11 +140,18 @@ pub trait ControlHandler: Send + Sync {
     fn counters(&self) -> Value;
 }
 
+/// Parses one request line (surrounding whitespace and the newline allowed): the request, or the
+/// error message a client is answered with. Pure, and never panics on malformed input.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    let line = std::str::from_utf8(line).map_err(|_| "bad request: not UTF-8".to_string())?;
+    serde_json::from_str(line.trim()).map_err(|e| format!("bad request: {e}"))
+}
+
 /// Answer one request line with `handler`: never panics on malformed input.
 pub fn dispatch(handler: &dyn ControlHandler, line: &str) -> Response {
-    let request: Request = match serde_json::from_str(line.trim()) {
+    let request = match parse_request(line.as_bytes()) {
         Ok(r) => r,
-        Err(e) => return Response::err(format!("bad request: {e}")),
+        Err(e) => return Response::err(e),
     };
     match request {
         Request::Status => Response::ok(handler.status()),
@@ -552,6 +559,21 @@ mod tests {
             serde_json::to_string(&Request::Status).unwrap(),
             r#"{"cmd":"status"}"#
         );
+    }
+
+    #[test]
+    fn parse_request_takes_a_raw_line() {
+        assert_eq!(
+            parse_request(b" {\"cmd\":\"diagnose\"}\n"),
+            Ok(Request::Diagnose)
+        );
+        assert_eq!(
+            parse_request(b"\xff"),
+            Err("bad request: not UTF-8".to_string())
+        );
+        assert!(parse_request(b"{}")
+            .unwrap_err()
+            .starts_with("bad request: "));
     }
 
     #[test]

@@ -92,7 +92,22 @@ fn commented(text: &str) -> String {
             if l.is_empty() {
                 "#\n".to_string()
             } else {
-                format!("# {l}\n")
+                format!("# {}\n", comment_text(l))
+            }
+        })
+        .collect()
+}
+
+/// Input text made fit for a `#` comment: control characters (a newline would end the comment,
+/// and TOML forbids the others in comments) are written as escapes, so the output stays valid TOML
+/// and a name from the template cannot inject a line.
+fn comment_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
             }
         })
         .collect()
@@ -116,6 +131,7 @@ fn set_noted(t: &mut Table, key: &str, value: impl Into<Value>, note: &str) {
     let mut value = value.into();
     let width = key.len() + " = ".len() + value.to_string().len();
     let pad = NOTE_COLUMN.saturating_sub(width).max(2);
+    let note = comment_text(note);
     value.decor_mut().set_suffix(format!("{:pad$}# {note}", ""));
     t.insert(key, Item::Value(value));
 }
@@ -123,6 +139,7 @@ fn set_noted(t: &mut Table, key: &str, value: impl Into<Value>, note: &str) {
 /// Sets `key = value` in `t` with an end-of-line note two spaces after the value.
 fn set_with_note(t: &mut Table, key: &str, value: impl Into<Value>, note: &str) {
     let mut value = value.into();
+    let note = comment_text(note);
     value.decor_mut().set_suffix(format!("  # {note}"));
     t.insert(key, Item::Value(value));
 }
@@ -266,8 +283,9 @@ fn pool(out: &mut Out, p: &Pool, encapsulation: Option<DsrEncapsulation>) {
         m.insert("name", Value::from(nic.split('/').next().unwrap_or(nic)));
         m.insert("address", Value::from("FILL IN"));
         trailing.push_str(&format!(
-            "\n  # FILL IN: NIC IP configuration {nic} is a member; its address is not in the input\n  # {},",
-            Value::InlineTable(m)
+            "\n  # FILL IN: NIC IP configuration {} is a member; its address is not in the input\n  # {},",
+            comment_text(nic),
+            comment_text(&Value::InlineTable(m).to_string())
         ));
     }
     if !members.is_empty() || !trailing.is_empty() {
