@@ -1,7 +1,7 @@
 //! Configuration errors: each names the file, table, entry, field, bad value and what is valid,
 //! with the `line:column` of the offending text when the TOML parser knows it.
 //!
-//! Locations come from a span tree ([`SpanTree`]) built by a second, schema-free parse of the
+//! Locations come from a span tree (`SpanTree`) built by a second, schema-free parse of the
 //! same text with `toml::Spanned`, so validation errors found after deserialization can still
 //! point at the line of the field (or of the entry, when the field is absent).
 

@@ -12,10 +12,10 @@ use super::DEFAULT_SOCKET_PATH;
 /// Arguments every client command takes.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ClientArgs {
-    /// Control socket of the appliance [default: the config's [control] socket, else /run/vipmux/vipmux.sock].
+    /// Control socket of the appliance (default: the config's `[control]` socket, else /run/vipmux/vipmux.sock).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Configuration file whose [control] socket to use (ignored when --socket is given).
+    /// Configuration file whose `[control]` socket to use (ignored when --socket is given).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Print the raw JSON answer instead of a table.

@@ -241,7 +241,7 @@ pub enum MemoryPlan {
     Hugepages,
     /// No hugepages: `--no-huge --file-prefix <prefix>`; the reason is for the log.
     NoHuge {
-        /// The `--file-prefix` used (runtime files live in /var/run/dpdk/<prefix>).
+        /// The `--file-prefix` used (runtime files live in `/var/run/dpdk/<prefix>`).
         file_prefix: String,
         /// Why hugepages are not used.
         reason: String,
