@@ -29,6 +29,25 @@ fn vipmux(args: &[&str]) -> Output {
         .expect("run vipmux")
 }
 
+/// `toml` with its placeholder members filled in (uncommented, with addresses 10.77.0.1...),
+/// as an operator would.
+fn fill(toml: &str) -> String {
+    let mut n = 0;
+    toml.lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if t.starts_with("# { name = ") && t.contains("address = \"FILL IN\"") {
+                n += 1;
+                t.trim_start_matches("# ")
+                    .replace("FILL IN", &format!("10.77.0.{n}"))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn ip(s: &str) -> u32 {
     u32::from(s.parse::<Ipv4Addr>().unwrap())
 }
@@ -52,8 +71,10 @@ impl Drop for Scratch {
 
 #[test]
 fn standard_template_imports_validates_and_compiles() {
+    // The example's members are routed, not on-link: its floating-IP pool decapsulates (IPIP).
     let opts = ImportOptions {
         source: "azure-standard-lb.json".into(),
+        floating_ip_encapsulation: DsrEncapsulation::Ipip,
         ..ImportOptions::default()
     };
     let imp = import_str(&read("azure-standard-lb.json"), &opts).unwrap();
@@ -138,14 +159,26 @@ fn standard_template_imports_validates_and_compiles() {
     assert_eq!(ob.blocks.len(), 3);
     assert_eq!(ob.idle_timeout_secs, 15 * 60);
 
-    // Nothing in this template is ignored (disableOutboundSnat is true, probe counts agree).
-    assert!(imp.notes.is_empty(), "{:?}", imp.notes);
+    // Nothing in this template is ignored (disableOutboundSnat is true, as vipmux does; probe
+    // counts agree).
+    assert!(
+        imp.notes
+            .iter()
+            .all(|n| n.contains("disableOutboundSnat = true is vipmux's behaviour")),
+        "{:?}",
+        imp.notes
+    );
 }
 
 #[test]
 fn cli_writes_stdout_or_file_and_check_accepts_it() {
     let path = example("azure-standard-lb.json");
-    let out = vipmux(&["import-azure", path.to_str().unwrap()]);
+    let out = vipmux(&[
+        "import-azure",
+        path.to_str().unwrap(),
+        "--dsr-encapsulation",
+        "ipip",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let toml = String::from_utf8(out.stdout).unwrap();
@@ -160,6 +193,8 @@ fn cli_writes_stdout_or_file_and_check_accepts_it() {
         path.to_str().unwrap(),
         "--output",
         file.to_str().unwrap(),
+        "--dsr-encapsulation",
+        "ipip",
     ]);
     assert!(
         out.status.success(),
@@ -180,11 +215,12 @@ fn cli_writes_stdout_or_file_and_check_accepts_it() {
 #[test]
 fn az_show_output_needs_the_public_address() {
     let path = example("azure-lb-show.json");
-    // Without the address: TOML with placeholders, warnings, validation errors, exit 1.
+    // Without the address: TOML with placeholders, warnings, the validation errors they cause,
+    // exit 0 (the import did its part); --strict fails.
     let out = vipmux(&["import-azure", path.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success());
+    assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("# address = \"FILL IN\""), "{stdout}");
     assert!(
         stderr.contains("warning: frontend \"fe-public\": public IP address \"pip-web\""),
@@ -195,11 +231,14 @@ fn az_show_output_needs_the_public_address() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("1 error in the imported configuration"),
+        stderr.contains("the errors above remain until they are filled in"),
         "{stderr}"
     );
+    let strict = vipmux(&["import-azure", path.to_str().unwrap(), "--strict"]);
+    assert!(!strict.status.success());
 
-    // With the address: valid, with the NIC-based parts left as commented placeholders.
+    // With the address: the NIC-based members are commented placeholders; the NAT rule targets
+    // one of them, so the configuration validates once they are filled in.
     let out = vipmux(&[
         "import-azure",
         path.to_str().unwrap(),
@@ -209,31 +248,39 @@ fn az_show_output_needs_the_public_address() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}");
-    let c = Config::from_str(&stdout, "stdout").unwrap();
+    assert!(Config::from_str(&stdout, "stdout").is_err());
+    let c = Config::from_str(&fill(&stdout), "filled").unwrap();
     assert_eq!(c.frontends[0].address, Ipv4Addr::new(20, 50, 60, 70));
-    assert!(c.backend_pools[0].members.is_empty());
-    assert!(c.inbound_nat_rules.is_empty());
+    assert_eq!(c.backend_pools[0].members.len(), 2);
+    assert_eq!(c.inbound_nat_rules.len(), 1);
     assert!(
         stdout.contains("# { name = \"vm1-nic\", address = \"FILL IN\" },"),
         "{stdout}"
     );
-    assert!(stdout.contains("# [[inbound_nat_rules]]"), "{stdout}");
     assert!(
-        stdout.contains("# target = { pool = \"pool-vms\", member = \"vm1-nic\" }"),
+        stdout.contains("target = { pool = \"pool-vms\", member = \"vm1-nic\" }"),
         "{stdout}"
     );
     assert!(
-        stderr.contains("NIC IP configurations (vm1-nic/ipconfig1, vm2-nic/ipconfig1)"),
+        stderr.contains(
+            "(NIC IP configuration vm1-nic/ipconfig1, NIC IP configuration vm2-nic/ipconfig1)"
+        ),
         "{stderr}"
     );
-    assert!(stderr.contains("inbound NAT rule \"rdp-vm1\""), "{stderr}");
     assert!(
-        stderr.contains("note: load-balancing rule \"http\": disableOutboundSnat ignored"),
+        stderr.contains(
+            "warning: NOT TRANSLATED: load-balancing rule \"http\": disableOutboundSnat = false"
+        ),
         "{stderr}"
     );
-    assert!(stderr.contains("3 placeholders (FILL IN) left"), "{stderr}");
+    assert!(stderr.contains("3 placeholders left"), "{stderr}");
+    // Every warning is in the output too.
+    assert!(
+        stdout.contains("# - NOT TRANSLATED: load-balancing rule \"http\": disableOutboundSnat"),
+        "{stdout}"
+    );
 
-    // --strict turns the warnings into a failure.
+    // --strict fails while placeholders are left.
     let out = vipmux(&[
         "import-azure",
         path.to_str().unwrap(),
@@ -497,15 +544,31 @@ fn ipv6_and_nat_pools_are_skipped_with_warnings() {
         "frontendIPConfiguration": { "id": "/x/frontendIPConfigurations/fe6" },
         "backendAddressPool": { "id": "/x/backendAddressPools/p" },
         "protocol": "Tcp", "frontendPort": 80, "backendPort": 80 } }));
-    props["inboundNatPools"] = json!([{ "name": "np", "properties": { "protocol": "Tcp" } }]);
+    // A NAT pool that no scale set of the input uses has no members to map onto.
+    props["inboundNatPools"] = json!([{ "name": "np", "properties": {
+        "frontendIPConfiguration": { "id": "/x/frontendIPConfigurations/fe" },
+        "protocol": "Tcp", "frontendPortRangeStart": 50000, "frontendPortRangeEnd": 50010,
+        "backendPort": 22 } }]);
     let imp = import(&lb("lb", props), &ImportOptions::default()).unwrap();
     let c = Config::from_str(&imp.toml, "t").unwrap();
     assert_eq!(c.frontends.len(), 1);
     assert_eq!(c.load_balancing_rules.len(), 1);
+    assert_eq!(imp.placeholders, 3, "{:?}", imp.warnings);
     let w = imp.warnings.join("\n");
-    assert!(w.contains("IPv6 address fd00::9 skipped"), "{w}");
-    assert!(w.contains("rule \"r6\" skipped"), "{w}");
-    assert!(w.contains("inbound NAT pools"), "{w}");
+    assert!(
+        w.contains("frontend \"fe6\" (fd00::9): IPv6 is not supported yet"),
+        "{w}"
+    );
+    assert!(
+        w.contains("rule \"r6\" on frontend \"fe6\": IPv6 is not supported yet"),
+        "{w}"
+    );
+    assert!(w.contains("inbound NAT pool \"np\""), "{w}");
+    assert!(
+        imp.toml.contains("# NOT TRANSLATED: frontend \"fe6\""),
+        "{}",
+        imp.toml
+    );
 }
 
 #[test]

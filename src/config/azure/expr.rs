@@ -171,10 +171,12 @@ impl ExprParser<'_> {
     }
 }
 
-/// The template's `variables` and `parameters`, for expression evaluation.
+/// The template's `variables` and `parameters`, and the parameter values the operator gave,
+/// for expression evaluation.
 pub(super) struct Ctx<'a> {
     variables: Option<&'a Map<String, Value>>,
     parameters: Option<&'a Map<String, Value>>,
+    given: &'a [(String, Value)],
 }
 
 /// How deeply expressions and variables may nest (a cycle of variables stops here).
@@ -200,8 +202,9 @@ pub(super) fn last_segment(s: &str) -> Option<String> {
 }
 
 impl<'a> Ctx<'a> {
-    /// The `variables` and `parameters` of the template `root`.
-    pub(super) fn of(root: &'a Value) -> Self {
+    /// The `variables` and `parameters` of the template `root`, with the operator's parameter
+    /// values `given` (the last one of a name wins; they override the defaults).
+    pub(super) fn of(root: &'a Value, given: &'a [(String, Value)]) -> Self {
         let obj = |k: &str| {
             root.as_object()
                 .and_then(|o| find_ci(o, k))
@@ -210,6 +213,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             variables: obj("variables"),
             parameters: obj("parameters"),
+            given,
         }
     }
 
@@ -281,6 +285,16 @@ impl<'a> Ctx<'a> {
             }
             "parameters" => {
                 let n = arg(0)?.to_text();
+                if let Some((_, v)) = self
+                    .given
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&n))
+                {
+                    return self
+                        .value(v, depth + 1)
+                        .map_err(|m| format!("parameters('{n}') as given: {m}"));
+                }
                 let p = self
                     .parameters
                     .and_then(|m| find_ci(m, &n))
@@ -292,7 +306,7 @@ impl<'a> Ctx<'a> {
                     .as_object()
                     .and_then(|o| find_ci(o, "defaultValue"))
                     .ok_or_else(|| {
-                        format!("parameters('{n}') has no defaultValue, so its value is known only at deployment")
+                        format!("parameters('{n}') has no defaultValue; give its value with --parameter {n}=VALUE or --parameters FILE")
                     })?;
                 self.value(d.1, depth + 1)
                     .map_err(|m| format!("parameters('{n}'): {m}"))
@@ -301,13 +315,7 @@ impl<'a> Ctx<'a> {
             | "subscriptionresourceid"
             | "tenantresourceid"
             | "extensionresourceid"
-            | "managementgroupresourceid" => {
-                // Only the last name segment matters for references.
-                let last = args
-                    .last()
-                    .ok_or_else(|| format!("{f}() needs arguments"))?;
-                Ok(Val::Str(self.eval_str(last, depth + 1)?))
-            }
+            | "managementgroupresourceid" => self.resource_id(&f, args, depth),
             "concat" => {
                 let mut s = String::new();
                 for a in args {
@@ -347,6 +355,47 @@ impl<'a> Ctx<'a> {
             _ => Err(format!(
                 "function {f}() is evaluated only at deployment; the importer evaluates literals, variables(), parameters() defaults, resourceId(), concat() and format()"
             )),
+        }
+    }
+
+    /// `resourceId()` and its siblings: `Namespace/type1/name1/type2/name2` when the type and
+    /// the names line up (so that the parent's name is known too), else the last name argument.
+    /// Arguments before the type (subscription, resource group) are not evaluated.
+    fn resource_id(&self, f: &str, args: &[Expr], depth: usize) -> Result<Val, String> {
+        let last = args
+            .last()
+            .ok_or_else(|| format!("{f}() needs arguments"))?;
+        let ty = args
+            .iter()
+            .position(|a| matches!(a, Expr::Str(s) if s.contains('/')));
+        if let Some(t) = ty {
+            let Expr::Str(ty) = &args[t] else {
+                unreachable!("matched above")
+            };
+            let mut types = ty.split('/');
+            let ns = types.next().unwrap_or("");
+            let types: Vec<&str> = types.collect();
+            let names = &args[t + 1..];
+            if names.len() == types.len() {
+                let mut out = ns.to_string();
+                for (ty, n) in types.iter().zip(names) {
+                    out.push_str(&format!("/{ty}/{}", self.eval_str(n, depth + 1)?));
+                }
+                return Ok(Val::Str(out));
+            }
+        }
+        Ok(Val::Str(self.eval_str(last, depth + 1)?))
+    }
+
+    /// An id after evaluating an expression (the whole text, not only its last segment).
+    pub(super) fn id_text(&self, raw: &str) -> Result<String, String> {
+        match expression_text(raw) {
+            None => Ok(raw.to_string()),
+            Some(text) => {
+                let expr = ExprParser::parse(text)
+                    .map_err(|m| format!("cannot parse the ARM expression {raw:?}: {m}"))?;
+                self.eval(&expr, 0).map(|v| v.to_text())
+            }
         }
     }
 
@@ -397,7 +446,7 @@ mod tests {
     #[test]
     fn ids_resolve_by_last_segment() {
         let root = json!({});
-        let c = Ctx::of(&root);
+        let c = Ctx::of(&root, &[]);
         assert_eq!(
             c.id_name("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe1").unwrap(),
             "fe1"
@@ -415,7 +464,7 @@ mod tests {
             json!({ "lbName": "lb1", "feName": "[concat('fe-', parameters('env'))]" }),
             json!({ "env": { "type": "string", "defaultValue": "prod" }, "nodefault": { "type": "string" } }),
         );
-        let c = Ctx::of(&root);
+        let c = Ctx::of(&root, &[]);
         assert_eq!(
             c.id_name("[resourceId('Microsoft.Network/loadBalancers/frontendIPConfigurations', variables('lbName'), variables('feName'))]").unwrap(),
             "fe-prod"
@@ -450,7 +499,7 @@ mod tests {
     #[test]
     fn string_literal_escapes_and_bracket_escape() {
         let root = json!({});
-        let c = Ctx::of(&root);
+        let c = Ctx::of(&root, &[]);
         assert_eq!(
             c.value(&json!("[concat('it''s', '-x')]"), 0).unwrap(),
             Val::Str("it's-x".into())
@@ -468,7 +517,7 @@ mod tests {
             json!({ "a": "[variables('b')]", "b": "[variables('a')]" }),
             json!({}),
         );
-        let c = Ctx::of(&root);
+        let c = Ctx::of(&root, &[]);
         assert!(c.id_name("[variables('a')]").is_err());
     }
 }
