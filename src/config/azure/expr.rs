@@ -343,19 +343,43 @@ impl<'a> Ctx<'a> {
             "bool" => match arg(0)? {
                 Val::Bool(b) => Ok(Val::Bool(b)),
                 v => match v.to_text().to_ascii_lowercase().as_str() {
-                    "true" => Ok(Val::Bool(true)),
+                    "add" | "sub" | "mul" | "div" | "mod" => self.arith(&f, arg(0)?, arg(1)?),
+            "true" => Ok(Val::Bool(true)),
                     "false" => Ok(Val::Bool(false)),
                     t => Err(format!("bool() of {t:?}")),
                 },
             },
+            "add" | "sub" | "mul" | "div" | "mod" => self.arith(&f, arg(0)?, arg(1)?),
             "true" => Ok(Val::Bool(true)),
             "false" => Ok(Val::Bool(false)),
             "tolower" => Ok(Val::Str(arg(0)?.to_text().to_lowercase())),
             "toupper" => Ok(Val::Str(arg(0)?.to_text().to_uppercase())),
             _ => Err(format!(
-                "function {f}() is evaluated only at deployment; the importer evaluates literals, variables(), parameters() defaults, resourceId(), concat() and format()"
+                "function {f}() is evaluated only at deployment; the importer evaluates literals, variables(), parameters(), resourceId(), concat(), format() and integer arithmetic"
             )),
         }
+    }
+
+    /// `add()`, `sub()`, `mul()`, `div()`, `mod()` of two integers.
+    fn arith(&self, f: &str, a: Val, b: Val) -> Result<Val, String> {
+        let int = |v: &Val| match v {
+            Val::Num(n) => Ok(*n),
+            other => other
+                .to_text()
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{f}() of {:?}", other.to_text())),
+        };
+        let (a, b) = (int(&a)?, int(&b)?);
+        let r = match f {
+            "add" => a.checked_add(b),
+            "sub" => a.checked_sub(b),
+            "mul" => a.checked_mul(b),
+            "div" => a.checked_div(b),
+            _ => a.checked_rem(b),
+        };
+        r.map(Val::Num)
+            .ok_or_else(|| format!("{f}({a}, {b}) overflows or divides by zero"))
     }
 
     /// `resourceId()` and its siblings: `Namespace/type1/name1/type2/name2` when the type and
@@ -509,6 +533,11 @@ mod tests {
             Val::Str("[not an expression]".into())
         );
         assert_eq!(c.value(&json!("[int('42')]"), 0).unwrap(), Val::Num(42));
+        assert_eq!(
+            c.value(&json!("[add(8080, 2)]"), 0).unwrap(),
+            Val::Num(8082)
+        );
+        assert!(c.value(&json!("[div(1, 0)]"), 0).is_err());
     }
 
     #[test]

@@ -64,7 +64,9 @@ fn report(out: &mut Out, warnings: &[String], notes: &[String]) {
     if warnings.is_empty() && notes.is_empty() {
         return;
     }
-    let mut text = String::from("\nWhat the import could not translate as is:\n");
+    let mut text = String::from(
+        "\nLeft for the operator by the import (also printed as warnings and notes):\n",
+    );
     for w in warnings {
         text.push_str(&format!("- {w}\n"));
     }
