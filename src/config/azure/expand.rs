@@ -3,6 +3,8 @@
 //! generates. `copyIndex()` is replaced in the copies by the iteration's number, so that the
 //! rest of the importer sees the template as it would be deployed.
 
+use std::cell::Cell;
+
 use serde_json::{Map, Value};
 
 use super::expr::Ctx;
@@ -11,14 +13,29 @@ use super::ImportError;
 
 /// The most copies a loop may make (Azure's own limit).
 const MAX_COPIES: i64 = 800;
+/// The most copies all the loops of one input may make together (nested loops multiply).
+const MAX_TOTAL_COPIES: i64 = 20_000;
 
 /// `root` with its copy loops expanded.
 pub(super) fn expand(root: &Value, ctx: &Ctx) -> Result<Value, ImportError> {
-    walk(root, "", ctx)
+    walk(
+        root,
+        "",
+        &Expansion {
+            ctx,
+            budget: Cell::new(MAX_TOTAL_COPIES),
+        },
+    )
+}
+
+/// The expression context and what is left of the copy budget.
+struct Expansion<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    budget: Cell<i64>,
 }
 
 /// Expands the loops of `v` (at `path`) and of everything under it.
-fn walk(v: &Value, path: &str, ctx: &Ctx) -> Result<Value, ImportError> {
+fn walk(v: &Value, path: &str, ctx: &Expansion) -> Result<Value, ImportError> {
     match v {
         Value::Object(o) => {
             let mut out = Map::new();
@@ -45,7 +62,7 @@ fn walk(v: &Value, path: &str, ctx: &Ctx) -> Result<Value, ImportError> {
 }
 
 /// A `resources` array (or object of symbolic names) with each resource loop unrolled.
-fn resources(v: &Value, path: &str, ctx: &Ctx) -> Result<Value, ImportError> {
+fn resources(v: &Value, path: &str, ctx: &Expansion) -> Result<Value, ImportError> {
     match v {
         Value::Array(a) => {
             let mut out = Vec::new();
@@ -80,7 +97,11 @@ fn resources(v: &Value, path: &str, ctx: &Ctx) -> Result<Value, ImportError> {
 }
 
 /// The copies of a resource with a `copy` object, or `None` when it has none.
-fn resource_loop(r: &Value, path: &str, ctx: &Ctx) -> Result<Option<Vec<Value>>, ImportError> {
+fn resource_loop(
+    r: &Value,
+    path: &str,
+    ctx: &Expansion,
+) -> Result<Option<Vec<Value>>, ImportError> {
     let Some(obj) = r.as_object() else {
         return Ok(None);
     };
@@ -109,7 +130,7 @@ fn resource_loop(r: &Value, path: &str, ctx: &Ctx) -> Result<Option<Vec<Value>>,
 fn property_loops(
     loops: &Value,
     path: &str,
-    ctx: &Ctx,
+    ctx: &Expansion,
     out: &mut Map<String, Value>,
 ) -> Result<(), ImportError> {
     for (i, l) in loops.as_array().into_iter().flatten().enumerate() {
@@ -151,7 +172,7 @@ fn property_loops(
 }
 
 /// The `count` of a loop, evaluated (0..=800).
-fn count_of(copy: &Value, path: &str, ctx: &Ctx) -> Result<i64, ImportError> {
+fn count_of(copy: &Value, path: &str, ctx: &Expansion) -> Result<i64, ImportError> {
     let Some((k, c)) = copy.as_object().and_then(|o| find_ci(o, "count")) else {
         return Err(ImportError::new(
             join(path, "count"),
@@ -159,7 +180,7 @@ fn count_of(copy: &Value, path: &str, ctx: &Ctx) -> Result<i64, ImportError> {
         ));
     };
     let cpath = join(path, k);
-    let n = match ctx.value(c, 0) {
+    let n = match ctx.ctx.value(c, 0) {
         Ok(v) => v.to_text().trim().parse::<i64>().map_err(|_| {
             ImportError::new(
                 &cpath,
@@ -174,6 +195,14 @@ fn count_of(copy: &Value, path: &str, ctx: &Ctx) -> Result<i64, ImportError> {
             format!("{n} copies: Azure allows 0..={MAX_COPIES}"),
         ));
     }
+    let left = ctx.budget.get() - n;
+    if left < 0 {
+        return Err(ImportError::new(
+            cpath,
+            format!("the copy loops of the input make more than {MAX_TOTAL_COPIES} copies"),
+        ));
+    }
+    ctx.budget.set(left);
     Ok(n)
 }
 
@@ -290,5 +319,14 @@ mod tests {
             "[concat('ipc', 1)]"
         );
         assert!(r[0].get("copy").is_none());
+    }
+
+    #[test]
+    fn nested_loops_have_a_budget() {
+        let t = json!({ "resources": [{ "type": "x", "name": "n",
+            "copy": { "name": "a", "count": 800 },
+            "properties": { "copy": [{ "name": "p", "count": 800, "input": {} }] } }] });
+        let e = expand(&t, &Ctx::of(&t, &[])).unwrap_err();
+        assert!(e.message.contains("more than 20000 copies"), "{e}");
     }
 }

@@ -402,10 +402,17 @@ impl<'a> Ctx<'a> {
             let names = &args[t + 1..];
             if names.len() == types.len() {
                 let mut out = ns.to_string();
+                let mut complete = true;
                 for (ty, n) in types.iter().zip(names) {
-                    out.push_str(&format!("/{ty}/{}", self.eval_str(n, depth + 1)?));
+                    match self.eval_str(n, depth + 1) {
+                        Ok(n) => out.push_str(&format!("/{ty}/{n}")),
+                        // A parent name known only at deployment: the last name still names it.
+                        Err(_) => complete = false,
+                    }
                 }
-                return Ok(Val::Str(out));
+                if complete {
+                    return Ok(Val::Str(out));
+                }
             }
         }
         Ok(Val::Str(self.eval_str(last, depth + 1)?))
@@ -496,6 +503,16 @@ mod tests {
         assert_eq!(
             c.id_name("[concat(resourceId('Microsoft.Network/loadBalancers', variables('lbName')), '/backendAddressPools/pool1')]").unwrap(),
             "pool1"
+        );
+        // The whole id, with the parent's name, when every name is known.
+        assert_eq!(
+            c.id_text("[resourceId('rg', 'Microsoft.Network/loadBalancers/probes', variables('lbName'), 'p')]").unwrap(),
+            "Microsoft.Network/loadBalancers/lb1/probes/p"
+        );
+        // A parent known only at deployment: the last name still resolves.
+        assert_eq!(
+            c.id_name("[resourceId('Microsoft.Network/loadBalancers/probes', parameters('nodefault'), 'p3')]").unwrap(),
+            "p3"
         );
         // Unknown prefix, literal tail: the tail names it.
         assert_eq!(

@@ -143,9 +143,11 @@ impl<'a> Importer<'a, '_> {
             return Ok(());
         };
         let count = capacity.unwrap_or(1).min(1000);
+        let mut member_of = false;
         for nc in profile.items("networkInterfaceConfigurations")? {
             for ipc in nc.items("ipConfigurations")? {
                 let pools = self.own_pools(&ipc, "loadBalancerBackendAddressPools", &m.pools)?;
+                member_of |= !pools.is_empty();
                 for pool in &pools {
                     for i in 0..count {
                         let member = format!("{name}_{i}");
@@ -161,7 +163,7 @@ impl<'a> Importer<'a, '_> {
                 }
             }
         }
-        if capacity.is_none() {
+        if member_of && capacity.is_none() {
             self.warn(format!("scale set \"{name}\": no sku.capacity in the input; one placeholder member is written per pool"));
         }
         Ok(())
