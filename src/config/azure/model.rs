@@ -33,7 +33,8 @@ pub(super) struct Mem {
 pub(super) struct Pending {
     /// The member's name in the output.
     pub(super) name: String,
-    /// What it is in the template (`NIC IP configuration nic1/ipconfig1`, a scale-set instance).
+    /// What it is in the template (`NIC IP configuration nic1/ipconfig1`, a scale-set instance);
+    /// empty when the input names no member of the pool at all.
     pub(super) what: String,
 }
 

@@ -79,8 +79,19 @@ impl<'a> Importer<'a, '_> {
             m.pools.push(pool);
         }
         self.read_resource_members(m)?;
-        for pool in &m.pools {
-            if !pool.pending.is_empty() {
+        for pool in &mut m.pools {
+            if pool.members.is_empty() && pool.pending.is_empty() {
+                // Without members every rule of the pool drops its traffic: ask for them.
+                self.placeholders += 1;
+                self.warnings.push(format!(
+                    "pool \"{}\": the input names no member (they are added outside it); fill in its members (a commented placeholder in the output)",
+                    pool.name
+                ));
+                pool.pending.push(Pending {
+                    name: "member-1".to_string(),
+                    what: String::new(),
+                });
+            } else if !pool.pending.is_empty() {
                 self.placeholders += pool.pending.len();
                 self.warnings.push(format!(
                     "pool \"{}\": {} member(s) without an address in the input ({}); fill in their addresses (commented placeholders in the output)",

@@ -301,9 +301,16 @@ fn pool(out: &mut Out, p: &Pool, encapsulation: Option<DsrEncapsulation>) {
         let mut m = InlineTable::new();
         m.insert("name", Value::from(&pending.name));
         m.insert("address", Value::from("FILL IN"));
+        let why = if pending.what.is_empty() {
+            "the input names no member of this pool; add its members".to_string()
+        } else {
+            format!(
+                "{} is a member; its address is not in the input",
+                comment_text(&pending.what)
+            )
+        };
         trailing.push_str(&format!(
-            "\n  # FILL IN: {} is a member; its address is not in the input\n  # {},",
-            comment_text(&pending.what),
+            "\n  # FILL IN: {why}\n  # {},",
             comment_text(&Value::InlineTable(m).to_string())
         ));
     }

@@ -91,3 +91,23 @@ fn names_with_quotes_and_backslashes_render_as_valid_toml() {
     assert_eq!(c.backend_pools[0].name, "p'1");
     assert_eq!(c.backend_pools[0].members[0].name, "a\"b");
 }
+
+#[test]
+fn a_pool_without_members_is_a_placeholder() {
+    let lb = json!({
+        "type": "Microsoft.Network/loadBalancers", "name": "lb",
+        "properties": {
+            "frontendIPConfigurations": [{ "name": "fe", "properties": { "privateIPAddress": "10.0.0.9" } }],
+            "backendAddressPools": [{ "name": "empty" }]
+        }
+    });
+    let imp = import(&lb, &ImportOptions::default()).unwrap();
+    assert_eq!(imp.placeholders, 1);
+    assert!(
+        imp.toml
+            .contains("# FILL IN: the input names no member of this pool; add its members"),
+        "{}",
+        imp.toml
+    );
+    assert!(imp.warnings[0].contains("the input names no member"));
+}
