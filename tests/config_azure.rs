@@ -29,6 +29,25 @@ fn vipmux(args: &[&str]) -> Output {
         .expect("run vipmux")
 }
 
+/// `toml` with its placeholder members filled in (uncommented, with addresses 10.77.0.1...),
+/// as an operator would.
+fn fill(toml: &str) -> String {
+    let mut n = 0;
+    toml.lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if t.starts_with("# { name = ") && t.contains("address = \"FILL IN\"") {
+                n += 1;
+                t.trim_start_matches("# ")
+                    .replace("FILL IN", &format!("10.77.0.{n}"))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn ip(s: &str) -> u32 {
     u32::from(s.parse::<Ipv4Addr>().unwrap())
 }
@@ -52,8 +71,10 @@ impl Drop for Scratch {
 
 #[test]
 fn standard_template_imports_validates_and_compiles() {
+    // The example's members are routed, not on-link: its floating-IP pool decapsulates (IPIP).
     let opts = ImportOptions {
         source: "azure-standard-lb.json".into(),
+        floating_ip_encapsulation: DsrEncapsulation::Ipip,
         ..ImportOptions::default()
     };
     let imp = import_str(&read("azure-standard-lb.json"), &opts).unwrap();
@@ -138,14 +159,26 @@ fn standard_template_imports_validates_and_compiles() {
     assert_eq!(ob.blocks.len(), 3);
     assert_eq!(ob.idle_timeout_secs, 15 * 60);
 
-    // Nothing in this template is ignored (disableOutboundSnat is true, probe counts agree).
-    assert!(imp.notes.is_empty(), "{:?}", imp.notes);
+    // Nothing in this template is ignored (disableOutboundSnat is true, as vipmux does; probe
+    // counts agree).
+    assert!(
+        imp.notes
+            .iter()
+            .all(|n| n.contains("disableOutboundSnat = true is vipmux's behaviour")),
+        "{:?}",
+        imp.notes
+    );
 }
 
 #[test]
 fn cli_writes_stdout_or_file_and_check_accepts_it() {
     let path = example("azure-standard-lb.json");
-    let out = vipmux(&["import-azure", path.to_str().unwrap()]);
+    let out = vipmux(&[
+        "import-azure",
+        path.to_str().unwrap(),
+        "--dsr-encapsulation",
+        "ipip",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let toml = String::from_utf8(out.stdout).unwrap();
@@ -160,6 +193,8 @@ fn cli_writes_stdout_or_file_and_check_accepts_it() {
         path.to_str().unwrap(),
         "--output",
         file.to_str().unwrap(),
+        "--dsr-encapsulation",
+        "ipip",
     ]);
     assert!(
         out.status.success(),
@@ -180,11 +215,12 @@ fn cli_writes_stdout_or_file_and_check_accepts_it() {
 #[test]
 fn az_show_output_needs_the_public_address() {
     let path = example("azure-lb-show.json");
-    // Without the address: TOML with placeholders, warnings, validation errors, exit 1.
+    // Without the address: TOML with placeholders, warnings, the validation errors they cause,
+    // exit 0 (the import did its part); --strict fails.
     let out = vipmux(&["import-azure", path.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success());
+    assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("# address = \"FILL IN\""), "{stdout}");
     assert!(
         stderr.contains("warning: frontend \"fe-public\": public IP address \"pip-web\""),
@@ -195,11 +231,14 @@ fn az_show_output_needs_the_public_address() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("1 error in the imported configuration"),
+        stderr.contains("the errors above remain until they are filled in"),
         "{stderr}"
     );
+    let strict = vipmux(&["import-azure", path.to_str().unwrap(), "--strict"]);
+    assert!(!strict.status.success());
 
-    // With the address: valid, with the NIC-based parts left as commented placeholders.
+    // With the address: the NIC-based members are commented placeholders; the NAT rule targets
+    // one of them, so the configuration validates once they are filled in.
     let out = vipmux(&[
         "import-azure",
         path.to_str().unwrap(),
@@ -209,31 +248,39 @@ fn az_show_output_needs_the_public_address() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}");
-    let c = Config::from_str(&stdout, "stdout").unwrap();
+    assert!(Config::from_str(&stdout, "stdout").is_err());
+    let c = Config::from_str(&fill(&stdout), "filled").unwrap();
     assert_eq!(c.frontends[0].address, Ipv4Addr::new(20, 50, 60, 70));
-    assert!(c.backend_pools[0].members.is_empty());
-    assert!(c.inbound_nat_rules.is_empty());
+    assert_eq!(c.backend_pools[0].members.len(), 2);
+    assert_eq!(c.inbound_nat_rules.len(), 1);
     assert!(
         stdout.contains("# { name = \"vm1-nic\", address = \"FILL IN\" },"),
         "{stdout}"
     );
-    assert!(stdout.contains("# [[inbound_nat_rules]]"), "{stdout}");
     assert!(
-        stdout.contains("# target = { pool = \"pool-vms\", member = \"vm1-nic\" }"),
+        stdout.contains("target = { pool = \"pool-vms\", member = \"vm1-nic\" }"),
         "{stdout}"
     );
     assert!(
-        stderr.contains("NIC IP configurations (vm1-nic/ipconfig1, vm2-nic/ipconfig1)"),
+        stderr.contains(
+            "(NIC IP configuration vm1-nic/ipconfig1, NIC IP configuration vm2-nic/ipconfig1)"
+        ),
         "{stderr}"
     );
-    assert!(stderr.contains("inbound NAT rule \"rdp-vm1\""), "{stderr}");
     assert!(
-        stderr.contains("note: load-balancing rule \"http\": disableOutboundSnat ignored"),
+        stderr.contains(
+            "warning: NOT TRANSLATED: load-balancing rule \"http\": disableOutboundSnat = false"
+        ),
         "{stderr}"
     );
-    assert!(stderr.contains("3 placeholders (FILL IN) left"), "{stderr}");
+    assert!(stderr.contains("3 placeholders left"), "{stderr}");
+    // Every warning is in the output too.
+    assert!(
+        stdout.contains("# - NOT TRANSLATED: load-balancing rule \"http\": disableOutboundSnat"),
+        "{stdout}"
+    );
 
-    // --strict turns the warnings into a failure.
+    // --strict fails while placeholders are left.
     let out = vipmux(&[
         "import-azure",
         path.to_str().unwrap(),
@@ -497,15 +544,31 @@ fn ipv6_and_nat_pools_are_skipped_with_warnings() {
         "frontendIPConfiguration": { "id": "/x/frontendIPConfigurations/fe6" },
         "backendAddressPool": { "id": "/x/backendAddressPools/p" },
         "protocol": "Tcp", "frontendPort": 80, "backendPort": 80 } }));
-    props["inboundNatPools"] = json!([{ "name": "np", "properties": { "protocol": "Tcp" } }]);
+    // A NAT pool that no scale set of the input uses has no members to map onto.
+    props["inboundNatPools"] = json!([{ "name": "np", "properties": {
+        "frontendIPConfiguration": { "id": "/x/frontendIPConfigurations/fe" },
+        "protocol": "Tcp", "frontendPortRangeStart": 50000, "frontendPortRangeEnd": 50010,
+        "backendPort": 22 } }]);
     let imp = import(&lb("lb", props), &ImportOptions::default()).unwrap();
     let c = Config::from_str(&imp.toml, "t").unwrap();
     assert_eq!(c.frontends.len(), 1);
     assert_eq!(c.load_balancing_rules.len(), 1);
+    assert_eq!(imp.placeholders, 3, "{:?}", imp.warnings);
     let w = imp.warnings.join("\n");
-    assert!(w.contains("IPv6 address fd00::9 skipped"), "{w}");
-    assert!(w.contains("rule \"r6\" skipped"), "{w}");
-    assert!(w.contains("inbound NAT pools"), "{w}");
+    assert!(
+        w.contains("frontend \"fe6\" (fd00::9): IPv6 is not supported yet"),
+        "{w}"
+    );
+    assert!(
+        w.contains("rule \"r6\" on frontend \"fe6\": IPv6 is not supported yet"),
+        "{w}"
+    );
+    assert!(w.contains("inbound NAT pool \"np\""), "{w}");
+    assert!(
+        imp.toml.contains("# NOT TRANSLATED: frontend \"fe6\""),
+        "{}",
+        imp.toml
+    );
 }
 
 #[test]
@@ -521,5 +584,314 @@ fn names_with_control_characters_stay_inside_their_comments() {
         imported.toml.contains("vm1\\n[appliance]\\u{7f}"),
         "{}",
         imported.toml
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The corpus: templates written for the project in the shapes people have (parameters without
+// defaults, membership from the NIC and scale-set side, copy loops, child-resource NAT rules, NAT
+// pools, case-mismatched references, several load balancers, the Global tier, IPv6).
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/azure")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs `vipmux import-azure` on the fixture `name` with `args`: (status ok, stdout, stderr).
+fn import_fixture(name: &str, args: &[&str]) -> (bool, String, String) {
+    let path = fixture(name);
+    let mut all = vec!["import-azure", path.as_str()];
+    all.extend_from_slice(args);
+    let out = vipmux(&all);
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Every name is in the output, as a value or in a comment.
+fn assert_accounted(toml: &str, names: &[&str]) {
+    for n in names {
+        assert!(toml.contains(&format!("\"{n}\"")), "{n} missing:\n{toml}");
+    }
+}
+
+/// Fills the placeholders of `toml` (members; an interface on the members' subnet when asked)
+/// and runs `vipmux check` on the result, which must pass.
+fn check_filled(tag: &str, toml: &str, interface: bool) -> String {
+    let mut filled = fill(toml);
+    if interface {
+        filled.push_str(
+            "\n[dataplane]\ndpdk_profile = \"p\"\n\n[[interfaces]]\nname = \"lan\"\nport = \"net_af_packet0\"\naddress = \"10.77.0.254/24\"\n",
+        );
+    }
+    let dir = Scratch::new(tag);
+    let file = dir.0.join("filled.toml");
+    std::fs::write(&file, &filled).unwrap();
+    let out = vipmux(&["check", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}\n{filled}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn corpus_parameters_file_nic_members_and_child_nat_rules() {
+    let params = fixture("nic-members.parameters.json");
+    let (ok, toml, stderr) = import_fixture("nic-members.json", &["--parameters", &params]);
+    assert!(ok, "{stderr}");
+    assert_accounted(
+        &toml,
+        &[
+            "fe-app",
+            "Pool-App",
+            "probe-http",
+            "app-https",
+            "ssh-0",
+            "ssh-1",
+            "app-nic-0",
+            "app-nic-1",
+            "app-nic-static",
+        ],
+    );
+    // Case-mismatched references resolve to the defined spelling; Azure's 15 s probe default.
+    let c = Config::from_str(&fill(&toml), "filled").unwrap();
+    let r = &c.load_balancing_rules[0];
+    assert_eq!(
+        (
+            r.frontend.as_str(),
+            r.backend_pool.as_str(),
+            r.probe.as_deref()
+        ),
+        ("fe-app", "Pool-App", Some("probe-http"))
+    );
+    assert_eq!(c.probes[0].interval_seconds, 15);
+    // The static NIC is a member; the dynamic ones (a copy loop) are placeholders that the NAT
+    // rules (child resources, a copy loop) target.
+    assert!(toml.contains("{ name = \"app-nic-static\", address = \"10.77.0.100\" }"));
+    assert!(toml.contains("# { name = \"app-nic-1\", address = \"FILL IN\" },"));
+    assert_eq!(c.inbound_nat_rules.len(), 2);
+    assert_eq!(c.inbound_nat_rules[1].frontend_port, Some(2201));
+    assert!(stderr.contains("2 placeholders left"), "{stderr}");
+    check_filled("nic", &toml, false);
+
+    // The same values as --parameter give the same output; --strict fails on the placeholders.
+    let (ok, same, _) = import_fixture(
+        "nic-members.json",
+        &[
+            "--parameter",
+            "lbName=lb-app",
+            "--parameter",
+            "appCount=2",
+            "--parameter",
+            "frontendIp=10.77.0.10",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(same, toml);
+    let (ok, _, _) = import_fixture("nic-members.json", &["--parameters", &params, "--strict"]);
+    assert!(!ok);
+    // Without the values, the error says how to give them.
+    let (ok, _, stderr) = import_fixture("nic-members.json", &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("parameters('appCount') has no defaultValue; give its value with --parameter appCount=VALUE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn corpus_scale_set_nat_pool_and_property_copy_loop() {
+    let (ok, toml, stderr) = import_fixture(
+        "scale-set.json",
+        &[
+            "--parameter",
+            "instanceCount=3",
+            "--frontend-address",
+            "fe-web=20.1.2.3",
+            "--frontend-address",
+            "fe-egress=20.1.2.4",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert_accounted(
+        &toml,
+        &[
+            "fe-web",
+            "fe-egress",
+            "bepool",
+            "tcp-80",
+            "web-0",
+            "web-1",
+            "natpool-ssh",
+            "egress",
+            "vmss-web_0",
+            "vmss-web_1",
+            "vmss-web_2",
+        ],
+    );
+    let c = Config::from_str(&fill(&toml), "filled").unwrap();
+    // Both --frontend-address options are honoured.
+    assert_eq!(c.frontends[0].address, Ipv4Addr::new(20, 1, 2, 3));
+    assert_eq!(c.frontends[1].address, Ipv4Addr::new(20, 1, 2, 4));
+    // The property copy loop made two rules; the NAT pool is a port range over the instances.
+    let ports: Vec<u32> = c
+        .load_balancing_rules
+        .iter()
+        .map(|r| r.frontend_port)
+        .collect();
+    assert_eq!(ports, [80, 443]);
+    assert_eq!(c.backend_pools[0].members.len(), 3);
+    let nat = &c.inbound_nat_rules[0];
+    assert_eq!(nat.name, "natpool-ssh");
+    assert_eq!(
+        (nat.frontend_port_range_start, nat.frontend_port_range_end),
+        (Some(50000), Some(50099))
+    );
+    assert!(stderr.contains("3 placeholders left"), "{stderr}");
+    let summary = check_filled("vmss", &toml, false);
+    assert!(summary.contains("natpool-ssh"), "{summary}");
+    let (ok, _, _) = import_fixture(
+        "scale-set.json",
+        &["--parameter", "instanceCount=3", "--strict"],
+    );
+    assert!(!ok);
+}
+
+#[test]
+fn corpus_several_load_balancers_keep_to_their_own() {
+    // The SQL listener: floating IP, unencapsulated as in Azure; nothing of lb-web leaks in.
+    let (ok, toml, stderr) = import_fixture("two-load-balancers.json", &["--name", "LB-SQL"]);
+    assert!(ok, "{stderr}");
+    assert_accounted(
+        &toml,
+        &[
+            "fe-listener",
+            "pool-sql",
+            "probe-ag",
+            "ag-listener",
+            "sql-nic-1",
+            "sql-nic-2",
+        ],
+    );
+    for other in ["lb-web", "rdp", "web-nic", "pool-web", "http"] {
+        assert!(!toml.contains(other), "{other}:\n{toml}");
+        assert!(
+            !stderr.contains(&format!("\"{other}\"")),
+            "{other}:\n{stderr}"
+        );
+    }
+    assert!(toml.contains("dsr_encapsulation = \"none\""), "{toml}");
+    assert!(stderr.contains("1 placeholder left"), "{stderr}");
+    let summary = check_filled("sql", &toml, true);
+    assert!(summary.contains("floating IP (None)"), "{summary}");
+    let (ok, _, _) = import_fixture("two-load-balancers.json", &["--name", "lb-sql", "--strict"]);
+    assert!(!ok);
+    // Members that decapsulate: nothing left to fill in, so --strict passes.
+    let (ok, _, stderr) = import_fixture(
+        "two-load-balancers.json",
+        &[
+            "--name",
+            "lb-sql",
+            "--dsr-encapsulation",
+            "ipip",
+            "--strict",
+        ],
+    );
+    assert!(ok, "{stderr}");
+
+    // The web balancer: its child NAT rule (target not in the input) and implicit outbound SNAT
+    // are placeholders with their reasons, in the output.
+    let (ok, toml, stderr) = import_fixture(
+        "two-load-balancers.json",
+        &["--name", "lb-web", "--frontend-address", "fe-web=20.1.2.3"],
+    );
+    assert!(ok, "{stderr}");
+    assert_accounted(
+        &toml,
+        &["fe-web", "pool-web", "http", "rdp", "web-nic", "sql-nic-1"],
+    );
+    assert!(toml.contains("# [[inbound_nat_rules]]"), "{toml}");
+    assert!(
+        toml.contains(
+            "# - NOT TRANSLATED: load-balancing rule \"http\": disableOutboundSnat = false"
+        ),
+        "{toml}"
+    );
+    assert!(!toml.contains("ag-listener") && !stderr.contains("ag-listener"));
+    check_filled("web", &toml, false);
+}
+
+#[test]
+fn corpus_global_tier_and_ipv6_are_placeholders_with_reasons() {
+    let params = format!("@{}", fixture("global-ipv6.parameters.json"));
+    let (ok, toml, stderr) = import_fixture(
+        "global-ipv6.json",
+        &[
+            "--parameters",
+            &params,
+            "--frontend-address",
+            "fe-v4=20.1.2.3",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert_accounted(
+        &toml,
+        &[
+            "fe-v4", "fe-v6", "regions", "east", "west", "https-v4", "https-v6",
+        ],
+    );
+    assert!(
+        toml.contains("# - NOT TRANSLATED: sku tier Global"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("# NOT TRANSLATED: frontend \"fe-v6\" (IPv6): IPv6 is not supported yet"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("rule \"https-v6\" on frontend \"fe-v6\": IPv6 is not supported yet"),
+        "{toml}"
+    );
+    assert!(stderr.contains("5 placeholders left"), "{stderr}");
+    check_filled("global", &toml, false);
+    // An IPv6 address given on the command line is accepted, and makes a placeholder.
+    let (ok, toml, stderr) = import_fixture(
+        "global-ipv6.json",
+        &[
+            "--parameters",
+            &params,
+            "--frontend-address",
+            "fe-v4=2001:db8::4",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        toml.contains("frontend \"fe-v4\" (2001:db8::4): IPv6 is not supported yet"),
+        "{toml}"
+    );
+}
+
+#[test]
+fn strict_passes_when_nothing_is_left() {
+    let path = example("azure-standard-lb.json");
+    let out = vipmux(&[
+        "import-azure",
+        path.to_str().unwrap(),
+        "--dsr-encapsulation",
+        "ipip",
+        "--strict",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

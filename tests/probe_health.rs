@@ -363,7 +363,7 @@ fn https_to_plain_server_is_tls_error() {
 }
 
 #[test]
-fn threshold_three_needs_three_consecutive_results() {
+fn threshold_three_counts_successes_but_not_an_http_status() {
     let status = Arc::new(AtomicU16::new(200));
     let server = Server::start(lo(9), Mode::Http(status.clone()));
     let spec = ProbeSpec::http(server.port(), "/", secs(0.4), 3);
@@ -374,11 +374,12 @@ fn threshold_three_needs_three_consecutive_results() {
     assert!(up.up);
     assert_eq!(up.consecutive, 1);
 
+    // An HTTP status other than 200 marks the member down at once, whatever the threshold.
     status.store(503, Ordering::SeqCst);
     let down = changes.next(11);
     assert!(!down.up, "the first change after 503 must be down");
     assert_eq!(down.previous, HealthState::Up);
-    assert_eq!(down.consecutive, 3);
+    assert_eq!(down.consecutive, 1);
     assert_eq!(down.reason, ProbeReason::HttpStatus(503));
 
     status.store(200, Ordering::SeqCst);

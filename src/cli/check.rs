@@ -1,7 +1,9 @@
 //! `vipmux check`: validate a configuration file and print what it compiles to.
 //!
 //! On success the summary is compiled as if every probe were up (the running appliance starts
-//! with probes unknown). On error every error is printed, one per line, and the exit code is 1.
+//! with probes unknown), and what is valid but probably not meant is printed as warnings on
+//! stderr (a pool without members, a floating-IP rule whose replies would show the backend
+//! port). On error every error is printed, one per line, and the exit code is 1.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -22,6 +24,9 @@ pub struct Args {
 pub fn main(args: Args) -> CliResult {
     match Config::load(&args.file) {
         Ok(config) => {
+            for w in warnings(&config) {
+                eprintln!("{}: warning: {w}", args.file.display());
+            }
             let snap = Snapshot::compile(&config, &Health::all_up(&config));
             print!("{}", summary(&args.file.display().to_string(), &snap));
             Ok(ExitCode::SUCCESS)
@@ -37,6 +42,29 @@ pub fn main(args: Args) -> CliResult {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// What is valid but probably not what the operator means.
+pub fn warnings(c: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in c.backend_pools.iter().filter(|p| p.members.is_empty()) {
+        out.push(format!(
+            "backend_pools \"{}\" has no members: the rules that use it drop all their traffic",
+            p.name
+        ));
+    }
+    for r in &c.load_balancing_rules {
+        match r.backend_port {
+            Some(b) if r.enable_floating_ip && r.frontend_port != 0 && b != r.frontend_port => {
+                out.push(format!(
+                    "load_balancing_rules \"{}\": floating IP with backend_port {b} != frontend_port {}: the members' replies bypass the MUX, so the client would see port {b}; the member must answer on the frontend port",
+                    r.name, r.frontend_port
+                ));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The human-readable summary of a compiled snapshot.
@@ -199,4 +227,43 @@ fn outbound_line(o: &mut String, s: &Snapshot, ob: &OutboundInfo) {
         ob.ports_per_member,
         ob.idle_timeout_secs
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_on_empty_pools_and_floating_port_changes() {
+        let c = Config::from_str(
+            r#"
+[appliance]
+name = "t"
+[[frontends]]
+name = "fe"
+address = "10.0.0.9"
+[[backend_pools]]
+name = "empty"
+members = []
+[[backend_pools]]
+name = "p"
+dsr_encapsulation = "ipip"
+members = [{ name = "a", address = "10.0.1.4" }]
+[[load_balancing_rules]]
+name = "r"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 8080
+backend_pool = "p"
+enable_floating_ip = true
+"#,
+            "t",
+        )
+        .unwrap();
+        let w = warnings(&c);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("\"empty\" has no members"), "{w:?}");
+        assert!(w[1].contains("client would see port 8080"), "{w:?}");
+    }
 }

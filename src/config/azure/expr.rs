@@ -171,10 +171,12 @@ impl ExprParser<'_> {
     }
 }
 
-/// The template's `variables` and `parameters`, for expression evaluation.
+/// The template's `variables` and `parameters`, and the parameter values the operator gave,
+/// for expression evaluation.
 pub(super) struct Ctx<'a> {
     variables: Option<&'a Map<String, Value>>,
     parameters: Option<&'a Map<String, Value>>,
+    given: &'a [(String, Value)],
 }
 
 /// How deeply expressions and variables may nest (a cycle of variables stops here).
@@ -200,8 +202,9 @@ pub(super) fn last_segment(s: &str) -> Option<String> {
 }
 
 impl<'a> Ctx<'a> {
-    /// The `variables` and `parameters` of the template `root`.
-    pub(super) fn of(root: &'a Value) -> Self {
+    /// The `variables` and `parameters` of the template `root`, with the operator's parameter
+    /// values `given` (the last one of a name wins; they override the defaults).
+    pub(super) fn of(root: &'a Value, given: &'a [(String, Value)]) -> Self {
         let obj = |k: &str| {
             root.as_object()
                 .and_then(|o| find_ci(o, k))
@@ -210,6 +213,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             variables: obj("variables"),
             parameters: obj("parameters"),
+            given,
         }
     }
 
@@ -281,6 +285,16 @@ impl<'a> Ctx<'a> {
             }
             "parameters" => {
                 let n = arg(0)?.to_text();
+                if let Some((_, v)) = self
+                    .given
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&n))
+                {
+                    return self
+                        .value(v, depth + 1)
+                        .map_err(|m| format!("parameters('{n}') as given: {m}"));
+                }
                 let p = self
                     .parameters
                     .and_then(|m| find_ci(m, &n))
@@ -292,7 +306,7 @@ impl<'a> Ctx<'a> {
                     .as_object()
                     .and_then(|o| find_ci(o, "defaultValue"))
                     .ok_or_else(|| {
-                        format!("parameters('{n}') has no defaultValue, so its value is known only at deployment")
+                        format!("parameters('{n}') has no defaultValue; give its value with --parameter {n}=VALUE or --parameters FILE")
                     })?;
                 self.value(d.1, depth + 1)
                     .map_err(|m| format!("parameters('{n}'): {m}"))
@@ -301,13 +315,7 @@ impl<'a> Ctx<'a> {
             | "subscriptionresourceid"
             | "tenantresourceid"
             | "extensionresourceid"
-            | "managementgroupresourceid" => {
-                // Only the last name segment matters for references.
-                let last = args
-                    .last()
-                    .ok_or_else(|| format!("{f}() needs arguments"))?;
-                Ok(Val::Str(self.eval_str(last, depth + 1)?))
-            }
+            | "managementgroupresourceid" => self.resource_id(&f, args, depth),
             "concat" => {
                 let mut s = String::new();
                 for a in args {
@@ -335,18 +343,90 @@ impl<'a> Ctx<'a> {
             "bool" => match arg(0)? {
                 Val::Bool(b) => Ok(Val::Bool(b)),
                 v => match v.to_text().to_ascii_lowercase().as_str() {
-                    "true" => Ok(Val::Bool(true)),
+                    "add" | "sub" | "mul" | "div" | "mod" => self.arith(&f, arg(0)?, arg(1)?),
+            "true" => Ok(Val::Bool(true)),
                     "false" => Ok(Val::Bool(false)),
                     t => Err(format!("bool() of {t:?}")),
                 },
             },
+            "add" | "sub" | "mul" | "div" | "mod" => self.arith(&f, arg(0)?, arg(1)?),
             "true" => Ok(Val::Bool(true)),
             "false" => Ok(Val::Bool(false)),
             "tolower" => Ok(Val::Str(arg(0)?.to_text().to_lowercase())),
             "toupper" => Ok(Val::Str(arg(0)?.to_text().to_uppercase())),
             _ => Err(format!(
-                "function {f}() is evaluated only at deployment; the importer evaluates literals, variables(), parameters() defaults, resourceId(), concat() and format()"
+                "function {f}() is evaluated only at deployment; the importer evaluates literals, variables(), parameters(), resourceId(), concat(), format() and integer arithmetic"
             )),
+        }
+    }
+
+    /// `add()`, `sub()`, `mul()`, `div()`, `mod()` of two integers.
+    fn arith(&self, f: &str, a: Val, b: Val) -> Result<Val, String> {
+        let int = |v: &Val| match v {
+            Val::Num(n) => Ok(*n),
+            other => other
+                .to_text()
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{f}() of {:?}", other.to_text())),
+        };
+        let (a, b) = (int(&a)?, int(&b)?);
+        let r = match f {
+            "add" => a.checked_add(b),
+            "sub" => a.checked_sub(b),
+            "mul" => a.checked_mul(b),
+            "div" => a.checked_div(b),
+            _ => a.checked_rem(b),
+        };
+        r.map(Val::Num)
+            .ok_or_else(|| format!("{f}({a}, {b}) overflows or divides by zero"))
+    }
+
+    /// `resourceId()` and its siblings: `Namespace/type1/name1/type2/name2` when the type and
+    /// the names line up (so that the parent's name is known too), else the last name argument.
+    /// Arguments before the type (subscription, resource group) are not evaluated.
+    fn resource_id(&self, f: &str, args: &[Expr], depth: usize) -> Result<Val, String> {
+        let last = args
+            .last()
+            .ok_or_else(|| format!("{f}() needs arguments"))?;
+        let ty = args
+            .iter()
+            .position(|a| matches!(a, Expr::Str(s) if s.contains('/')));
+        if let Some(t) = ty {
+            let Expr::Str(ty) = &args[t] else {
+                unreachable!("matched above")
+            };
+            let mut types = ty.split('/');
+            let ns = types.next().unwrap_or("");
+            let types: Vec<&str> = types.collect();
+            let names = &args[t + 1..];
+            if names.len() == types.len() {
+                let mut out = ns.to_string();
+                let mut complete = true;
+                for (ty, n) in types.iter().zip(names) {
+                    match self.eval_str(n, depth + 1) {
+                        Ok(n) => out.push_str(&format!("/{ty}/{n}")),
+                        // A parent name known only at deployment: the last name still names it.
+                        Err(_) => complete = false,
+                    }
+                }
+                if complete {
+                    return Ok(Val::Str(out));
+                }
+            }
+        }
+        Ok(Val::Str(self.eval_str(last, depth + 1)?))
+    }
+
+    /// An id after evaluating an expression (the whole text, not only its last segment).
+    pub(super) fn id_text(&self, raw: &str) -> Result<String, String> {
+        match expression_text(raw) {
+            None => Ok(raw.to_string()),
+            Some(text) => {
+                let expr = ExprParser::parse(text)
+                    .map_err(|m| format!("cannot parse the ARM expression {raw:?}: {m}"))?;
+                self.eval(&expr, 0).map(|v| v.to_text())
+            }
         }
     }
 
@@ -397,7 +477,7 @@ mod tests {
     #[test]
     fn ids_resolve_by_last_segment() {
         let root = json!({});
-        let c = Ctx::of(&root);
+        let c = Ctx::of(&root, &[]);
         assert_eq!(
             c.id_name("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb/frontendIPConfigurations/fe1").unwrap(),
             "fe1"
@@ -415,7 +495,7 @@ mod tests {
             json!({ "lbName": "lb1", "feName": "[concat('fe-', parameters('env'))]" }),
             json!({ "env": { "type": "string", "defaultValue": "prod" }, "nodefault": { "type": "string" } }),
         );
-        let c = Ctx::of(&root);
+        let c = Ctx::of(&root, &[]);
         assert_eq!(
             c.id_name("[resourceId('Microsoft.Network/loadBalancers/frontendIPConfigurations', variables('lbName'), variables('feName'))]").unwrap(),
             "fe-prod"
@@ -423,6 +503,16 @@ mod tests {
         assert_eq!(
             c.id_name("[concat(resourceId('Microsoft.Network/loadBalancers', variables('lbName')), '/backendAddressPools/pool1')]").unwrap(),
             "pool1"
+        );
+        // The whole id, with the parent's name, when every name is known.
+        assert_eq!(
+            c.id_text("[resourceId('rg', 'Microsoft.Network/loadBalancers/probes', variables('lbName'), 'p')]").unwrap(),
+            "Microsoft.Network/loadBalancers/lb1/probes/p"
+        );
+        // A parent known only at deployment: the last name still resolves.
+        assert_eq!(
+            c.id_name("[resourceId('Microsoft.Network/loadBalancers/probes', parameters('nodefault'), 'p3')]").unwrap(),
+            "p3"
         );
         // Unknown prefix, literal tail: the tail names it.
         assert_eq!(
@@ -450,7 +540,7 @@ mod tests {
     #[test]
     fn string_literal_escapes_and_bracket_escape() {
         let root = json!({});
-        let c = Ctx::of(&root);
+        let c = Ctx::of(&root, &[]);
         assert_eq!(
             c.value(&json!("[concat('it''s', '-x')]"), 0).unwrap(),
             Val::Str("it's-x".into())
@@ -460,6 +550,11 @@ mod tests {
             Val::Str("[not an expression]".into())
         );
         assert_eq!(c.value(&json!("[int('42')]"), 0).unwrap(), Val::Num(42));
+        assert_eq!(
+            c.value(&json!("[add(8080, 2)]"), 0).unwrap(),
+            Val::Num(8082)
+        );
+        assert!(c.value(&json!("[div(1, 0)]"), 0).is_err());
     }
 
     #[test]
@@ -468,7 +563,7 @@ mod tests {
             json!({ "a": "[variables('b')]", "b": "[variables('a')]" }),
             json!({}),
         );
-        let c = Ctx::of(&root);
+        let c = Ctx::of(&root, &[]);
         assert!(c.id_name("[variables('a')]").is_err());
     }
 }

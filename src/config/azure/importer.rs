@@ -1,7 +1,7 @@
 //! The importer's state (options, warnings, notes, placeholder count) and typed reading of
 //! template fields: every accessor evaluates ARM expressions and names the JSON path on error.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::expr::{last_segment, Ctx, Val};
 use super::json::{join, Node};
@@ -19,6 +19,13 @@ pub(super) struct Importer<'a, 'o> {
     pub(super) notes: Vec<String>,
     /// See [`super::Imported::placeholders`].
     pub(super) placeholders: usize,
+    /// The name of the load balancer being imported (once selected).
+    pub(super) lb_name: String,
+    /// The template's resources (network interfaces and scale sets are read for membership).
+    pub(super) resources: Vec<Node<'a>>,
+    /// Child resources of the load balancer (`inboundNatRules`, `backendAddressPools`), whether
+    /// top-level (`lb/name`) or nested in its `resources`.
+    pub(super) children: Vec<Node<'a>>,
 }
 
 /// `"a", "b"`, for messages.
@@ -39,7 +46,17 @@ impl<'a, 'o> Importer<'a, 'o> {
             warnings: Vec::new(),
             notes: Vec::new(),
             placeholders: 0,
+            lb_name: String::new(),
+            resources: Vec::new(),
+            children: Vec::new(),
         }
+    }
+
+    /// Records an input that is not translated: a placeholder (counted, so that `--strict`
+    /// fails) whose reason the output carries as a comment.
+    pub(super) fn untranslated(&mut self, m: impl Into<String>) {
+        self.placeholders += 1;
+        self.warnings.push(format!("NOT TRANSLATED: {}", m.into()));
     }
 
     /// Records a warning: something needs the operator.
@@ -70,10 +87,13 @@ impl<'a, 'o> Importer<'a, 'o> {
         parent.get(key).map(|n| self.string(&n)).transpose()
     }
 
-    /// The `name` of a sub-resource; `what` says which kind in the error.
+    /// The `name` of a sub-resource; `what` says which kind in the error. A child resource's
+    /// `parent/child` name is its last segment.
     pub(super) fn name_of(&self, n: &Node, what: &str) -> Result<String, ImportError> {
         match self.opt_string(n, "name")? {
-            Some(s) if !s.is_empty() => Ok(s),
+            Some(s) if !s.trim_end_matches('/').is_empty() => {
+                Ok(last_segment(&s).unwrap_or_default())
+            }
             _ => Err(ImportError::new(
                 join(&n.path, "name"),
                 format!("every {what} needs a name"),
@@ -186,16 +206,17 @@ impl<'a, 'o> Importer<'a, 'o> {
         v.ok_or_else(|| ImportError::new(parent.path_of(key), "required property is missing"))
     }
 
-    /// Checks that `name` (from the reference at `path`) is one of `defined`.
+    /// Checks that `name` (from the reference at `path`) is one of `defined`, case-insensitively
+    /// as Azure matches names; returns the defined spelling.
     pub(super) fn check_ref(
         &self,
         name: &str,
         path: &str,
         what: &str,
         defined: &[String],
-    ) -> Result<(), ImportError> {
-        if defined.iter().any(|d| d == name) {
-            Ok(())
+    ) -> Result<String, ImportError> {
+        if let Some(d) = find_name(defined, name) {
+            Ok(d.to_string())
         } else {
             Err(ImportError::new(
                 path,
@@ -212,9 +233,17 @@ impl<'a, 'o> Importer<'a, 'o> {
     }
 
     /// The frontend addresses given on the command line.
-    pub(super) fn opt_overrides(&self) -> impl Iterator<Item = &(String, Ipv4Addr)> {
+    pub(super) fn opt_overrides(&self) -> impl Iterator<Item = &(String, IpAddr)> {
         self.opts.frontend_addresses.iter()
     }
+}
+
+/// The element of `names` equal to `name` ignoring ASCII case (Azure's names are).
+pub(super) fn find_name<'n>(names: &'n [String], name: &str) -> Option<&'n str> {
+    names
+        .iter()
+        .find(|d| d.eq_ignore_ascii_case(name))
+        .map(String::as_str)
 }
 
 /// `nic/ipconfig` from a NIC IP configuration id (`.../networkInterfaces/NIC/ipConfigurations/IPC`).

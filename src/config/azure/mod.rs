@@ -10,28 +10,40 @@
 //!
 //! Property names are matched case-insensitively (the az CLI spells `frontendIpConfigurations`,
 //! `enableFloatingIp`), and every sub-resource may carry its fields under `properties` or directly.
-//! References (`frontendIPConfiguration.id`, `backendAddressPool.id`, `probe.id`) become names by
-//! their last path segment. ARM template expressions are evaluated for the small subset that
-//! names things: string and number literals, `variables()` and `parameters()` (literal values
-//! and default values), `resourceId()` and its siblings (the last name argument), `concat()` and
-//! `format()`. An id or name that cannot be resolved is an [`ImportError`] naming the JSON field.
+//! Names are matched case-insensitively, as Azure does. References (`frontendIPConfiguration.id`,
+//! `backendAddressPool.id`, `probe.id`) become names by their last path segment. ARM template
+//! expressions are evaluated for the small subset that names things: string and number
+//! literals, `variables()` and `parameters()` (the values the operator gives in
+//! [`ImportOptions::parameters`], else the default values), `resourceId()` and its siblings,
+//! `concat()` and `format()`. Copy loops (of resources and of properties) are expanded first.
+//! An id or name that cannot be resolved is an [`ImportError`] naming the JSON field.
 //!
-//! What the template cannot say is reported, not guessed: a public IP frontend has no address in
-//! the template (placeholder, or [`ImportOptions::frontend_addresses`]); pool members and
-//! single-VM inbound NAT rules given as NIC IP configurations have no address (commented
-//! placeholders); the appliance tables (`[appliance]`, `[dataplane]`, `[[interfaces]]`) become
-//! commented placeholders. Each of these produces a warning in [`Imported::warnings`].
+//! Membership is read from both sides: the pool's own addresses, and the template's network
+//! interfaces and scale sets that name the pool. Child resources of the load balancer
+//! (`inboundNatRules`, `backendAddressPools`) and inbound NAT pools (as port-range NAT rules)
+//! are imported.
+//!
+//! What the template cannot say is reported, not guessed, and always in the output: a public
+//! IP frontend has no address in the template (placeholder, or
+//! [`ImportOptions::frontend_addresses`]); members without a static address become commented
+//! placeholder members; what vipmux cannot express (IPv6, the Global tier, implicit outbound
+//! SNAT) becomes a `NOT TRANSLATED` comment with its reason. Each of these counts in
+//! [`Imported::placeholders`] and has its warning, listed at the end of the output too.
 //!
 //! The import is split by concern: `json` walks the input with the path of every value, `expr`
-//! evaluates the ARM expressions that name things, `select` and `read` (with the typed field
+//! evaluates the ARM expressions that name things, `params` reads the operator's parameter
+//! values, `expand` unrolls copy loops, `select`, `read` and `members` (with the typed field
 //! accessors of `importer`) turn the template into the importer's `model`, and `render`
 //! writes that model as a TOML document (through `toml_edit`, so the placeholders and notes stay
 //! as comments).
 
+mod expand;
 mod expr;
 mod importer;
 mod json;
+mod members;
 mod model;
+mod params;
 mod read;
 mod render;
 mod select;
@@ -39,13 +51,14 @@ mod select;
 mod tests;
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde_json::Value;
 
 use super::model::DsrEncapsulation;
 use expr::Ctx;
 use importer::Importer;
+pub use params::{parse_parameter, parse_parameters_file};
 
 /// The ARM resource type of a load balancer.
 pub const LOAD_BALANCER_TYPE: &str = "Microsoft.Network/loadBalancers";
@@ -56,10 +69,14 @@ pub struct ImportOptions {
     /// Which load balancer to import when the input holds several (by resource name).
     pub name: Option<String>,
     /// Frontend addresses given by the operator (`--frontend-address NAME=IP`); they override
-    /// the template's and fill in frontends that have none (public IPs).
-    pub frontend_addresses: Vec<(String, Ipv4Addr)>,
-    /// `dsr_encapsulation` of pools that serve floating-IP rules. Default: `ipip` (as in Ananta),
-    /// because `none` needs members on-link of an interface, which the template cannot say.
+    /// the template's and fill in frontends that have none (public IPs). An IPv6 one makes
+    /// the frontend a placeholder (IPv6 is not supported yet).
+    pub frontend_addresses: Vec<(String, IpAddr)>,
+    /// Template parameter values (`--parameters FILE`, `--parameter NAME=VALUE`), in the order
+    /// given; the last of a name wins, and they override the template's default values.
+    pub parameters: Vec<(String, Value)>,
+    /// `dsr_encapsulation` of pools that serve floating-IP rules. Default: `none`, as Azure
+    /// delivers floating-IP traffic unencapsulated (the members must be on-link of an interface).
     pub floating_ip_encapsulation: DsrEncapsulation,
     /// Name of the input shown in the header comment of the output (usually the file name).
     pub source: String,
@@ -70,7 +87,8 @@ impl Default for ImportOptions {
         ImportOptions {
             name: None,
             frontend_addresses: Vec::new(),
-            floating_ip_encapsulation: DsrEncapsulation::Ipip,
+            parameters: Vec::new(),
+            floating_ip_encapsulation: DsrEncapsulation::None,
             source: "template".to_string(),
         }
     }
@@ -87,7 +105,8 @@ pub struct Imported {
     pub warnings: Vec<String>,
     /// Azure settings that vipmux ignores or maps differently; informational.
     pub notes: Vec<String>,
-    /// Number of `FILL IN` placeholders that the output still needs to work as intended.
+    /// Number of placeholders (`FILL IN`, or inputs not translated) that the output still
+    /// needs to work as the template intends; `--strict` fails when it is not zero.
     pub placeholders: usize,
 }
 
@@ -140,10 +159,12 @@ pub fn import_str(text: &str, opts: &ImportOptions) -> Result<Imported, ImportEr
 
 /// Imports one load balancer of `input` into vipmux's TOML format.
 pub fn import(input: &Value, opts: &ImportOptions) -> Result<Imported, ImportError> {
-    let mut imp = Importer::new(Ctx::of(input), opts);
-    let (lb, lb_name) = imp.select(input)?;
+    let ctx = Ctx::of(input, &opts.parameters);
+    let expanded = expand::expand(input, &ctx)?;
+    let mut imp = Importer::new(ctx, opts);
+    let (lb, lb_name) = imp.select(&expanded)?;
     let model = imp.read(&lb)?;
-    let toml = render::render(&lb_name, &model, opts);
+    let toml = render::render(&lb_name, &model, opts, &imp.warnings, &imp.notes);
     Ok(Imported {
         load_balancer: lb_name,
         toml,

@@ -28,6 +28,16 @@ pub(super) struct Mem {
     pub(super) admin_state: Option<&'static str>,
 }
 
+/// A pool member whose address the input does not give (a placeholder in the output).
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
+    /// The member's name in the output.
+    pub(super) name: String,
+    /// What it is in the template (`NIC IP configuration nic1/ipconfig1`, a scale-set instance);
+    /// empty when the input names no member of the pool at all.
+    pub(super) what: String,
+}
+
 /// A backend address pool.
 #[derive(Debug)]
 pub(super) struct Pool {
@@ -35,8 +45,21 @@ pub(super) struct Pool {
     pub(super) name: String,
     /// Members with an address.
     pub(super) members: Vec<Mem>,
-    /// NIC IP configurations (`nic/ipconfig`) that are members without an address here.
-    pub(super) nic_members: Vec<String>,
+    /// Members without an address here (NIC IP configurations, scale-set instances).
+    pub(super) pending: Vec<Pending>,
+}
+
+impl Pool {
+    /// Whether a member (with or without an address) is named `name`.
+    pub(super) fn has_member(&self, name: &str) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.name.eq_ignore_ascii_case(name))
+            || self
+                .pending
+                .iter()
+                .any(|m| m.name.eq_ignore_ascii_case(name))
+    }
 }
 
 /// A health probe.
@@ -93,7 +116,8 @@ pub(super) struct LbRule {
 /// An inbound NAT rule.
 #[derive(Debug)]
 pub(super) enum NatRule {
-    /// Single-VM rule whose target is a NIC IP configuration: emitted commented out.
+    /// Single-VM rule whose target is a NIC IP configuration: emitted with its target when the
+    /// template makes that NIC a member of a pool, else commented out.
     Single {
         /// The fields it shares with load-balancing rules.
         c: Common,
@@ -101,8 +125,8 @@ pub(super) enum NatRule {
         frontend_port: Option<u32>,
         /// The target NIC IP configuration (`nic/ipconfig`), when the input shows it.
         nic: Option<String>,
-        /// The pool that lists the same NIC IP configuration, if any.
-        pool: Option<String>,
+        /// The target as a pool member (`pool`, `member`), when the template says it.
+        target: Option<(String, String)>,
     },
     /// A port range over the members of a pool.
     Range {
@@ -139,7 +163,7 @@ pub(super) struct Outbound {
 /// Everything read from one load balancer.
 #[derive(Debug, Default)]
 pub(super) struct Model {
-    /// Frontends (IPv4 ones; IPv6 ones are skipped with a warning).
+    /// Frontends (IPv4 ones; IPv6 ones are in `ipv6_frontends`).
     pub(super) frontends: Vec<Fe>,
     /// Backend pools.
     pub(super) pools: Vec<Pool>,
@@ -153,4 +177,36 @@ pub(super) struct Model {
     pub(super) outbound: Vec<Outbound>,
     /// Some probe asked for `noHealthyBackendsBehavior = AllProbedUp`.
     pub(super) all_probed_up: bool,
+    /// IPv6 frontends (name, address or `IPv6`): placeholders, as IPv6 is not supported yet.
+    pub(super) ipv6_frontends: Vec<(String, String)>,
+    /// Single-VM NAT rules a NIC names (`loadBalancerInboundNatRules`): rule, pool, member.
+    pub(super) nat_targets: Vec<NatTarget>,
+    /// Inbound NAT pools' members: the NAT pool and the backend pool that holds its instances.
+    pub(super) nat_pool_members: Vec<(String, String)>,
+}
+
+/// A single-VM NAT rule's target as the NIC side of the template names it.
+#[derive(Debug)]
+pub(super) struct NatTarget {
+    /// The NAT rule's name.
+    pub(super) rule: String,
+    /// `nic/ipconfig` of the target.
+    pub(super) nic: String,
+    /// The pool and member name it has in the output, when the NIC is in a pool.
+    pub(super) member: Option<(String, String)>,
+}
+
+impl Model {
+    /// The pools that serve floating-IP rules (they need a DSR encapsulation).
+    pub(super) fn floating_pools(&self) -> std::collections::BTreeSet<&str> {
+        self.lb_rules
+            .iter()
+            .filter(|r| r.c.floating)
+            .map(|r| r.pool.as_str())
+            .chain(self.nat_rules.iter().filter_map(|r| match r {
+                NatRule::Range { c, pool, .. } if c.floating => Some(pool.as_str()),
+                _ => None,
+            }))
+            .collect()
+    }
 }

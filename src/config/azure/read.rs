@@ -4,10 +4,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::importer::{nic_label, quoted_list, Importer};
-use super::json::{join, Node};
-use super::model::{Common, Fe, LbRule, Mem, Model, NatRule, Outbound, Pool, ProbeM};
+use super::importer::{find_name, nic_label, quoted_list, Importer};
+use super::json::Node;
+use super::model::{Common, Fe, LbRule, Mem, Model, NatRule, Outbound, Pending, Pool, ProbeM};
 use super::ImportError;
+use crate::config::DsrEncapsulation;
 
 /// Azure's rule protocols and vipmux's names for them.
 const PROTO: &[(&str, &str)] = &[("Tcp", "tcp"), ("Udp", "udp"), ("All", "all")];
@@ -31,15 +32,12 @@ impl<'a> Importer<'a, '_> {
         self.report_unsupported(lb)?;
         let mut skipped_frontends = Vec::new();
         for fe in lb.items("frontendIPConfigurations")? {
-            if let Some(f) = self.read_frontend(&fe, &mut skipped_frontends)? {
+            if let Some(f) = self.read_frontend(&fe, &mut skipped_frontends, &mut m)? {
                 m.frontends.push(f);
             }
         }
         self.check_overrides(&m)?;
-        for p in lb.items("backendAddressPools")? {
-            let pool = self.read_pool(&p)?;
-            m.pools.push(pool);
-        }
+        self.read_pools(lb, &mut m)?;
         for p in lb.items("probes")? {
             let probe = self.read_probe(&p, &mut m)?;
             m.probes.push(probe);
@@ -52,56 +50,141 @@ impl<'a> Importer<'a, '_> {
             pools: m.pools.iter().map(|p| p.name.clone()).collect(),
             probes: m.probes.iter().map(|p| p.name.clone()).collect(),
         };
+        self.read_rules(lb, &defined, &mut m)?;
+        self.floating_needs_interface(&m);
+        Ok(m)
+    }
+
+    /// Floating-IP pools delivered unencapsulated need their members on-link of an interface,
+    /// which only the operator can declare: one placeholder.
+    fn floating_needs_interface(&mut self, m: &Model) {
+        let pools = m.floating_pools();
+        if pools.is_empty() || self.opts.floating_ip_encapsulation != DsrEncapsulation::None {
+            return;
+        }
+        self.placeholders += 1;
+        self.warn(format!(
+            "pools {} serve floating-IP rules, which Azure delivers unencapsulated (dsr_encapsulation = \"none\"): declare the [[interfaces]] entry whose subnet holds their members (FILL IN in the header), or rerun with --dsr-encapsulation ipip|gue if the members decapsulate",
+            pools.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+
+    /// The pools (the load balancer's, its child resources', and the members the NICs and scale
+    /// sets of the template add), then a warning per pool with placeholder members.
+    fn read_pools(&mut self, lb: &Node<'a>, m: &mut Model) -> Result<(), ImportError> {
+        let mut pools = lb.items("backendAddressPools")?;
+        pools.extend(self.children_of_type("backendAddressPools"));
+        for p in pools {
+            let pool = self.read_pool(&p)?;
+            m.pools.push(pool);
+        }
+        self.read_resource_members(m)?;
+        for pool in &mut m.pools {
+            if pool.members.is_empty() && pool.pending.is_empty() {
+                // Without members every rule of the pool drops its traffic: ask for them.
+                self.placeholders += 1;
+                self.warnings.push(format!(
+                    "pool \"{}\": the input names no member (they are added outside it); fill in its members (a commented placeholder in the output)",
+                    pool.name
+                ));
+                pool.pending.push(Pending {
+                    name: "member-1".to_string(),
+                    what: String::new(),
+                });
+            } else if !pool.pending.is_empty() {
+                self.placeholders += pool.pending.len();
+                self.warnings.push(format!(
+                    "pool \"{}\": {} member(s) without an address in the input ({}); fill in their addresses (commented placeholders in the output)",
+                    pool.name,
+                    pool.pending.len(),
+                    pool.pending.iter().map(|p| p.what.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The load-balancing, inbound NAT (the child resources' too), NAT pool and outbound rules.
+    fn read_rules(
+        &mut self,
+        lb: &Node<'a>,
+        defined: &Defined,
+        m: &mut Model,
+    ) -> Result<(), ImportError> {
         for r in lb.items("loadBalancingRules")? {
-            if let Some(rule) = self.read_lb_rule(&r, &defined)? {
+            if let Some(rule) = self.read_lb_rule(&r, defined)? {
                 m.lb_rules.push(rule);
             }
         }
-        for r in lb.items("inboundNatRules")? {
-            if let Some(rule) = self.read_nat_rule(&r, &defined, &m.pools)? {
+        let mut nat = lb.items("inboundNatRules")?;
+        nat.extend(self.children_of_type("inboundNatRules"));
+        for r in nat {
+            if let Some(rule) = self.read_nat_rule(&r, defined, m)? {
+                m.nat_rules.push(rule);
+            }
+        }
+        for r in lb.items("inboundNatPools")? {
+            if let Some(rule) = self.read_nat_pool(&r, defined, m)? {
                 m.nat_rules.push(rule);
             }
         }
         for r in lb.items("outboundRules")? {
-            if let Some(rule) = self.read_outbound(&r, &defined)? {
+            if let Some(rule) = self.read_outbound(&r, defined)? {
                 m.outbound.push(rule);
             }
         }
-        Ok(m)
+        for c in self.children.clone() {
+            let ty = c.get("type").and_then(|t| t.v.as_str()).unwrap_or("");
+            let kind = ty.rsplit('/').next().unwrap_or("");
+            if !kind.eq_ignore_ascii_case("inboundNatRules")
+                && !kind.eq_ignore_ascii_case("backendAddressPools")
+            {
+                self.untranslated(format!(
+                    "{}: child resource of type {ty} has no vipmux equivalent",
+                    c.path
+                ));
+            }
+        }
+        Ok(())
     }
 
-    /// Notes and warnings about load-balancer-wide features vipmux does not import.
+    /// The child resources whose type ends with `/kind` (or is `kind`, nested).
+    fn children_of_type(&self, kind: &str) -> Vec<Node<'a>> {
+        self.children
+            .iter()
+            .filter(|c| {
+                let ty = c.get("type").and_then(|t| t.v.as_str()).unwrap_or("");
+                ty.rsplit('/')
+                    .next()
+                    .is_some_and(|k| k.eq_ignore_ascii_case(kind))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Notes and placeholders about load-balancer-wide features vipmux does not import.
     fn report_unsupported(&mut self, lb: &Node<'a>) -> Result<(), ImportError> {
         if let Some(sku) = lb.get("sku") {
             let tier = sku.get("name").and_then(|n| n.v.as_str()).unwrap_or("");
             if tier.eq_ignore_ascii_case("Basic") {
                 self.note("sku Basic: vipmux implements Standard SKU semantics");
             } else if tier.eq_ignore_ascii_case("Gateway") {
-                self.warn("sku Gateway: gateway load balancer chaining is not supported; the rules are imported as ordinary rules");
+                self.untranslated("sku Gateway: gateway load balancer chaining is not supported; the rules are imported as ordinary rules");
             }
-        }
-        if let Some(props) = lb.get("properties") {
-            if props.get("copy").is_some() {
-                self.warn(format!(
-                    "{}: property copy loops are not expanded; the arrays they generate are missing",
-                    join(&props.path, "copy")
-                ));
+            let t = sku.get("tier").and_then(|n| n.v.as_str()).unwrap_or("");
+            if t.eq_ignore_ascii_case("Global") {
+                self.untranslated("sku tier Global (cross-region load balancer): vipmux balances within one region; its members (regional load balancers' frontends) are placeholders to replace with the regional backends");
             }
-        }
-        if !lb.items("inboundNatPools")?.is_empty() {
-            self.warn(format!(
-                "{}: inbound NAT pools (virtual machine scale sets) are not imported; use an inbound NAT rule with frontendPortRangeStart/End and a backendAddressPool",
-                lb.path_of("inboundNatPools")
-            ));
         }
         Ok(())
     }
 
-    /// One frontend; `None` (and its name in `skipped`) when it is IPv6.
+    /// One frontend; `None` (and its name in `skipped`, its placeholder in `m`) when it is IPv6.
     fn read_frontend(
         &mut self,
         fe: &Node<'a>,
         skipped: &mut Vec<String>,
+        m: &mut Model,
     ) -> Result<Option<Fe>, ImportError> {
         let name = self.name_of(fe, "frontend IP configuration")?;
         let ipv6 = self
@@ -110,47 +193,43 @@ impl<'a> Importer<'a, '_> {
         let private = self.opt_string(fe, "privateIPAddress")?;
         let over = self
             .opt_overrides()
-            .find(|(n, _)| n == &name)
+            .filter(|(n, _)| n.eq_ignore_ascii_case(&name))
+            .last()
             .map(|(_, a)| *a);
+        let given = match over {
+            Some(a) => Some(a),
+            None => match private.as_deref().filter(|p| !p.is_empty()) {
+                Some(p) => Some(p.parse::<IpAddr>().map_err(|_| {
+                    ImportError::new(
+                        fe.path_of("privateIPAddress"),
+                        format!("{p:?} is not an IP address"),
+                    )
+                })?),
+                None => None,
+            },
+        };
+        let v6 = match given {
+            Some(IpAddr::V6(a)) => Some(a.to_string()),
+            None if ipv6 => Some("IPv6".to_string()),
+            _ => None,
+        };
+        if let Some(a) = v6 {
+            self.untranslated(format!(
+                "frontend \"{name}\" ({a}): IPv6 is not supported yet; it and the rules that use it are left out"
+            ));
+            m.ipv6_frontends.push((name.clone(), a));
+            skipped.push(name);
+            return Ok(None);
+        }
         let mut f = Fe {
             name: name.clone(),
             addr: None,
             missing: None,
         };
-        if let Some(a) = over {
+        if let Some(IpAddr::V4(a)) = given {
             f.addr = Some(a);
-        } else if let Some(p) = private.as_deref().filter(|p| !p.is_empty()) {
-            match p.parse::<IpAddr>() {
-                Ok(IpAddr::V4(a)) => f.addr = Some(a),
-                Ok(IpAddr::V6(_)) => {
-                    self.warn(format!("frontend \"{name}\": IPv6 address {p} skipped (vipmux is IPv4 only), with the rules that use it"));
-                    skipped.push(name);
-                    return Ok(None);
-                }
-                Err(_) => {
-                    return Err(ImportError::new(
-                        fe.path_of("privateIPAddress"),
-                        format!("{p:?} is not an IP address"),
-                    ))
-                }
-            }
-        } else if ipv6 {
-            self.warn(format!("frontend \"{name}\": IPv6 frontend skipped (vipmux is IPv4 only), with the rules that use it"));
-            skipped.push(name);
-            return Ok(None);
-        } else if let Some((pip, _)) = self.ref_name(fe, "publicIPAddress")? {
-            f.missing = Some(format!(
-                "public IP address \"{pip}\" is referenced by id and its address is not in the input"
-            ));
-        } else if let Some((pfx, _)) = self.ref_name(fe, "publicIPPrefix")? {
-            f.missing = Some(format!(
-                "public IP prefix \"{pfx}\" is referenced by id and its addresses are not in the input"
-            ));
         } else {
-            f.missing = Some(
-                "no privateIPAddress (dynamic allocation is decided by Azure at deployment)"
-                    .to_string(),
-            );
+            f.missing = Some(self.missing_address(fe)?);
         }
         if let Some(why) = &f.missing {
             self.placeholders += 1;
@@ -166,11 +245,30 @@ impl<'a> Importer<'a, '_> {
         Ok(Some(f))
     }
 
+    /// Why a frontend without a private address has no address in the input.
+    fn missing_address(&self, fe: &Node<'a>) -> Result<String, ImportError> {
+        Ok(
+            if let Some((pip, _)) = self.ref_name(fe, "publicIPAddress")? {
+                format!(
+                "public IP address \"{pip}\" is referenced by id and its address is not in the input"
+            )
+            } else if let Some((pfx, _)) = self.ref_name(fe, "publicIPPrefix")? {
+                format!(
+                "public IP prefix \"{pfx}\" is referenced by id and its addresses are not in the input"
+            )
+            } else {
+                "no privateIPAddress (dynamic allocation is decided by Azure at deployment)"
+                    .to_string()
+            },
+        )
+    }
+
     /// Every `--frontend-address` must name a frontend that was read.
     fn check_overrides(&self, m: &Model) -> Result<(), ImportError> {
         for (n, _) in self.opt_overrides() {
-            if !m.frontends.iter().any(|f| &f.name == n) {
-                let names: Vec<String> = m.frontends.iter().map(|f| f.name.clone()).collect();
+            let mut names: Vec<String> = m.frontends.iter().map(|f| f.name.clone()).collect();
+            names.extend(m.ipv6_frontends.iter().map(|f| f.0.clone()));
+            if find_name(&names, n).is_none() {
                 return Err(ImportError::new(
                     "--frontend-address",
                     format!(
@@ -189,7 +287,7 @@ impl<'a> Importer<'a, '_> {
         let mut pool = Pool {
             name: name.clone(),
             members: Vec::new(),
-            nic_members: Vec::new(),
+            pending: Vec::new(),
         };
         for (i, a) in p
             .items("loadBalancerBackendAddresses")?
@@ -204,18 +302,7 @@ impl<'a> Importer<'a, '_> {
                 .and_then(|i| i.v.as_str())
                 .unwrap_or("")
                 .to_string();
-            let label = nic_label(&id);
-            if !pool.nic_members.contains(&label) {
-                pool.nic_members.push(label);
-            }
-        }
-        if !pool.nic_members.is_empty() {
-            self.placeholders += pool.nic_members.len();
-            self.warn(format!(
-                "pool \"{name}\": {} member(s) are NIC IP configurations ({}) whose addresses are not in the input; add them as members (commented placeholders in the output)",
-                pool.nic_members.len(),
-                pool.nic_members.join(", ")
-            ));
+            push_nic(&mut pool, &nic_label(&id));
         }
         if !p.items("tunnelInterfaces")?.is_empty() {
             self.note(format!(
@@ -237,9 +324,19 @@ impl<'a> Importer<'a, '_> {
         let Some(ip) = ip.filter(|s| !s.is_empty()) else {
             if let Some(nic) = a.get("networkInterfaceIPConfiguration") {
                 let (_, _) = self.ref_of(&nic)?;
-                pool.nic_members.push(nic_label(
-                    nic.get("id").and_then(|i| i.v.as_str()).unwrap_or(""),
-                ));
+                let label = nic_label(nic.get("id").and_then(|i| i.v.as_str()).unwrap_or(""));
+                push_nic(pool, &label);
+                return Ok(());
+            }
+            if let Some(fe) = a.get("loadBalancerFrontendIPConfiguration") {
+                let (fe, _) = self.ref_of(&fe)?;
+                let name = mname
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| format!("member-{}", i + 1));
+                pool.pending.push(Pending {
+                    name,
+                    what: format!("regional load balancer frontend {fe}"),
+                });
                 return Ok(());
             }
             return Err(ImportError::new(
@@ -250,8 +347,8 @@ impl<'a> Importer<'a, '_> {
         let addr: Ipv4Addr = match ip.parse::<IpAddr>() {
             Ok(IpAddr::V4(x)) => x,
             Ok(IpAddr::V6(_)) => {
-                self.warn(format!(
-                    "pool \"{}\": IPv6 member {ip} skipped (vipmux is IPv4 only)",
+                self.untranslated(format!(
+                    "pool \"{}\": member {ip}: IPv6 is not supported yet",
                     pool.name
                 ));
                 return Ok(());
@@ -316,7 +413,8 @@ impl<'a> Importer<'a, '_> {
             protocol,
             port: Some(self.required(self.opt_u32(p, "port")?, p, "port")?),
             request_path,
-            interval: self.opt_u32(p, "intervalInSeconds")?,
+            // Azure probes every 15 s when the template does not say.
+            interval: Some(self.opt_u32(p, "intervalInSeconds")?.unwrap_or(15)),
             threshold: threshold.or(number),
         })
     }
@@ -339,7 +437,7 @@ impl<'a> Importer<'a, '_> {
             }
         }
         if plural.len() > 1 {
-            self.warn(format!(
+            self.untranslated(format!(
                 "load-balancing rule \"{name}\": {} backend pools; vipmux uses one, \"{}\"",
                 plural.len(),
                 pool.as_ref().map(|p| p.0.as_str()).unwrap_or("")
@@ -351,12 +449,9 @@ impl<'a> Importer<'a, '_> {
             ));
             return Ok(None);
         };
-        self.check_ref(&pool, &pool_path, "backend pool", &defined.pools)?;
+        let pool = self.check_ref(&pool, &pool_path, "backend pool", &defined.pools)?;
         let probe = match self.ref_name(r, "probe")? {
-            Some((p, path)) => {
-                self.check_ref(&p, &path, "probe", &defined.probes)?;
-                Some(p)
-            }
+            Some((p, path)) => Some(self.check_ref(&p, &path, "probe", &defined.probes)?),
             None => None,
         };
         let distribution = self.enum_field(
@@ -368,8 +463,10 @@ impl<'a> Importer<'a, '_> {
                 ("SourceIPProtocol", "source_ip_protocol"),
             ],
         )?;
-        if self.opt_bool(r, "disableOutboundSnat")? == Some(false) {
-            self.note(format!("load-balancing rule \"{name}\": disableOutboundSnat ignored; vipmux gives members outbound SNAT only through outbound rules"));
+        match self.opt_bool(r, "disableOutboundSnat")? {
+            Some(true) => self.note(format!("load-balancing rule \"{name}\": disableOutboundSnat = true is vipmux's behaviour: members get outbound SNAT only through outbound rules")),
+            Some(false) => self.untranslated(format!("load-balancing rule \"{name}\": disableOutboundSnat = false (outbound SNAT through this rule's frontend) is not supported; add an [[outbound_rules]] entry for the pool")),
+            None => {}
         }
         let frontend_port = self.opt_u32(r, "frontendPort")?;
         let frontend_port = self.required(frontend_port, r, "frontendPort")?;
@@ -382,13 +479,13 @@ impl<'a> Importer<'a, '_> {
         }))
     }
 
-    /// One inbound NAT rule: a port range over a pool, or a single-VM rule (commented out in
-    /// the output); `None` when it is skipped (IPv6 frontend).
+    /// One inbound NAT rule: a port range over a pool, or a single-VM rule; `None` when it is
+    /// skipped (IPv6 frontend).
     fn read_nat_rule(
         &mut self,
         r: &Node<'a>,
         defined: &Defined,
-        pools: &[Pool],
+        m: &Model,
     ) -> Result<Option<NatRule>, ImportError> {
         let name = self.name_of(r, "inbound NAT rule")?;
         let Some(c) = self.common(r, &name, PROTO, defined)? else {
@@ -404,7 +501,7 @@ impl<'a> Importer<'a, '_> {
                     "required with frontendPortRangeStart/End: the pool whose members take the ports",
                 ));
             };
-            self.check_ref(&pool, &path, "backend pool", &defined.pools)?;
+            let pool = self.check_ref(&pool, &path, "backend pool", &defined.pools)?;
             let start = self.required(start, r, "frontendPortRangeStart")?;
             let end = self.required(end, r, "frontendPortRangeEnd")?;
             return Ok(Some(NatRule::Range {
@@ -414,44 +511,94 @@ impl<'a> Importer<'a, '_> {
                 pool,
             }));
         }
-        self.read_single_nat_rule(r, c, pools).map(Some)
+        self.read_single_nat_rule(r, c, m).map(Some)
     }
 
-    /// A single-VM inbound NAT rule (its target is a NIC IP configuration).
+    /// A single-VM inbound NAT rule (its target is a NIC IP configuration, named on the rule
+    /// or, in templates, on the NIC).
     fn read_single_nat_rule(
         &mut self,
         r: &Node<'a>,
         c: Common,
-        pools: &[Pool],
+        m: &Model,
     ) -> Result<NatRule, ImportError> {
         let frontend_port = self.opt_u32(r, "frontendPort")?;
         let frontend_port = self.required(frontend_port, r, "frontendPort")?;
+        let from_nic = m
+            .nat_targets
+            .iter()
+            .find(|t| t.rule.eq_ignore_ascii_case(&c.name));
         let nic = r
             .get("backendIPConfiguration")
             .and_then(|b| b.get("id"))
             .and_then(|i| i.v.as_str())
-            .map(nic_label);
-        self.placeholders += 1;
-        self.warn(format!(
-            "inbound NAT rule \"{}\": its target is {}, not a pool member; it is emitted commented out: add the VM as a member and set target = {{ pool, member }}",
-            c.name,
-            match &nic {
-                Some(n) => format!("NIC IP configuration {n}"),
-                None => "a NIC IP configuration that the input does not show (it is set on the NIC)".to_string(),
-            }
-        ));
-        let pool = nic.as_ref().and_then(|n| {
-            pools
-                .iter()
-                .find(|p| p.nic_members.contains(n))
-                .map(|p| p.name.clone())
+            .map(nic_label)
+            .or_else(|| from_nic.map(|t| t.nic.clone()));
+        let target = from_nic.and_then(|t| t.member.clone()).or_else(|| {
+            let n = nic.as_ref()?;
+            let what = format!("NIC IP configuration {n}");
+            m.pools.iter().find_map(|p| {
+                let mem = p.pending.iter().find(|x| x.what == what)?;
+                Some((p.name.clone(), mem.name.clone()))
+            })
         });
+        if target.is_none() {
+            self.placeholders += 1;
+            self.warn(format!(
+                "inbound NAT rule \"{}\": its target is {}, not a pool member; it is emitted commented out: add the VM as a member and set target = {{ pool, member }}",
+                c.name,
+                match &nic {
+                    Some(n) => format!("NIC IP configuration {n}"),
+                    None => "a NIC IP configuration that the input does not show".to_string(),
+                }
+            ));
+        }
         Ok(NatRule::Single {
             c,
             frontend_port: Some(frontend_port),
             nic,
-            pool,
+            target,
         })
+    }
+
+    /// One inbound NAT pool (scale sets): a port range rule over the backend pool that holds the
+    /// scale set's instances; `None` when it is skipped (IPv6 frontend, no such pool).
+    fn read_nat_pool(
+        &mut self,
+        r: &Node<'a>,
+        defined: &Defined,
+        m: &Model,
+    ) -> Result<Option<NatRule>, ImportError> {
+        let name = self.name_of(r, "inbound NAT pool")?;
+        let Some(c) = self.common(r, &name, PROTO, defined)? else {
+            return Ok(None);
+        };
+        let start = self.opt_u32(r, "frontendPortRangeStart")?;
+        let start = self.required(start, r, "frontendPortRangeStart")?;
+        let end = self.opt_u32(r, "frontendPortRangeEnd")?;
+        let end = self.required(end, r, "frontendPortRangeEnd")?;
+        let pool = m
+            .nat_pool_members
+            .iter()
+            .find(|(np, p)| np.eq_ignore_ascii_case(&name) && !p.is_empty())
+            .map(|(_, p)| p.clone());
+        let Some(pool) = pool else {
+            self.untranslated(format!(
+                "inbound NAT pool \"{name}\" ({} ports {start}-{end} to port {}): no scale set of the input puts its instances in a backend pool of this load balancer, and vipmux maps a port range onto a pool's members",
+                c.protocol,
+                c.backend_port.unwrap_or(0)
+            ));
+            return Ok(None);
+        };
+        self.note(format!(
+            "inbound NAT pool \"{name}\": imported as a port-range NAT rule over pool \"{pool}\" (the scale set's instances, in member order)"
+        ));
+        Ok(Some(NatRule::Range {
+            c,
+            start: Some(start),
+            end: Some(end),
+            pool,
+        }))
     }
 
     /// One outbound rule; `None` when it has no IPv4 frontend.
@@ -464,10 +611,10 @@ impl<'a> Importer<'a, '_> {
         let mut frontends = Vec::new();
         for f in r.items("frontendIPConfigurations")? {
             let (fe, path) = self.ref_of(&f)?;
-            self.check_ref(&fe, &path, "frontend IP configuration", &defined.frontends)?;
+            let fe = self.check_ref(&fe, &path, "frontend IP configuration", &defined.frontends)?;
             if defined.skipped_frontends.contains(&fe) {
-                self.warn(format!(
-                    "outbound rule \"{name}\": IPv6 frontend \"{fe}\" dropped"
+                self.untranslated(format!(
+                    "outbound rule \"{name}\": frontend \"{fe}\": IPv6 is not supported yet"
                 ));
                 continue;
             }
@@ -484,7 +631,7 @@ impl<'a> Importer<'a, '_> {
             r,
             "backendAddressPool",
         )?;
-        self.check_ref(&pool, &path, "backend pool", &defined.pools)?;
+        let pool = self.check_ref(&pool, &path, "backend pool", &defined.pools)?;
         Ok(Some(Outbound {
             name,
             frontends,
@@ -509,15 +656,15 @@ impl<'a> Importer<'a, '_> {
             r,
             "frontendIPConfiguration",
         )?;
-        self.check_ref(
+        let frontend = self.check_ref(
             &frontend,
             &path,
             "frontend IP configuration",
             &defined.frontends,
         )?;
         if defined.skipped_frontends.contains(&frontend) {
-            self.warn(format!(
-                "rule \"{name}\" skipped: its frontend \"{frontend}\" is IPv6"
+            self.untranslated(format!(
+                "rule \"{name}\" on frontend \"{frontend}\": IPv6 is not supported yet"
             ));
             return Ok(None);
         }
@@ -532,4 +679,17 @@ impl<'a> Importer<'a, '_> {
             reset: self.opt_bool(r, "enableTcpReset")?.unwrap_or(false),
         }))
     }
+}
+
+/// Adds the NIC IP configuration `label` to `pool` as a placeholder member (once).
+fn push_nic(pool: &mut Pool, label: &str) {
+    let what = format!("NIC IP configuration {label}");
+    if pool.pending.iter().any(|p| p.what == what) {
+        return;
+    }
+    let mut name = label.split('/').next().unwrap_or(label).to_string();
+    if pool.has_member(&name) {
+        name = label.replace('/', "-");
+    }
+    pool.pending.push(Pending { name, what });
 }

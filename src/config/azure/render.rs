@@ -6,8 +6,6 @@
 //! as pending text and becomes the leading comment of the next table header (or the document's
 //! trailing text when no table follows), which is where it prints.
 
-use std::collections::BTreeSet;
-
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
 use super::model::{Common, Fe, LbRule, Model, NatRule, Outbound, Pool, ProbeM};
@@ -18,7 +16,13 @@ use crate::config::DsrEncapsulation;
 const NOTE_COLUMN: usize = 31;
 
 /// Renders `m`, the load balancer `lb_name`, as a commented TOML configuration.
-pub(super) fn render(lb_name: &str, m: &Model, opts: &ImportOptions) -> String {
+pub(super) fn render(
+    lb_name: &str,
+    m: &Model,
+    opts: &ImportOptions,
+    warnings: &[String],
+    notes: &[String],
+) -> String {
     let mut out = Out {
         doc: DocumentMut::new(),
         pending: header(lb_name, m, &opts.source),
@@ -26,7 +30,12 @@ pub(super) fn render(lb_name: &str, m: &Model, opts: &ImportOptions) -> String {
     for f in &m.frontends {
         frontend(&mut out, f);
     }
-    let floating = floating_pools(m);
+    for (name, addr) in &m.ipv6_frontends {
+        out.comment(&commented(&format!(
+            "\nNOT TRANSLATED: frontend \"{name}\" ({addr}): IPv6 is not supported yet; it and the rules that use it are left out."
+        )));
+    }
+    let floating = m.floating_pools();
     for p in &m.pools {
         let enc = floating
             .contains(p.name.as_str())
@@ -45,7 +54,26 @@ pub(super) fn render(lb_name: &str, m: &Model, opts: &ImportOptions) -> String {
     for r in &m.outbound {
         outbound(&mut out, r);
     }
+    report(&mut out, warnings, notes);
     out.finish()
+}
+
+/// Every warning and note of the import, as comments at the end of the output: what needs the
+/// operator is never only on the terminal.
+fn report(out: &mut Out, warnings: &[String], notes: &[String]) {
+    if warnings.is_empty() && notes.is_empty() {
+        return;
+    }
+    let mut text = String::from(
+        "\nLeft for the operator by the import (also printed as warnings and notes):\n",
+    );
+    for w in warnings {
+        text.push_str(&format!("- {w}\n"));
+    }
+    for n in notes {
+        text.push_str(&format!("- note: {n}\n"));
+    }
+    out.comment(&commented(&text));
 }
 
 /// The document being built and the comment text waiting for the next table.
@@ -234,19 +262,6 @@ fn frontend(out: &mut Out, f: &Fe) {
     }
 }
 
-/// The pools that serve floating-IP rules (they need a DSR encapsulation).
-fn floating_pools(m: &Model) -> BTreeSet<&str> {
-    m.lb_rules
-        .iter()
-        .filter(|r| r.c.floating)
-        .map(|r| r.pool.as_str())
-        .chain(m.nat_rules.iter().filter_map(|r| match r {
-            NatRule::Range { c, pool, .. } if c.floating => Some(pool.as_str()),
-            _ => None,
-        }))
-        .collect()
-}
-
 /// A `[[backend_pools]]` table; `encapsulation` is set for pools that serve floating-IP rules.
 /// Members without an address (NIC IP configurations) become commented placeholders.
 fn pool(out: &mut Out, p: &Pool, encapsulation: Option<DsrEncapsulation>) {
@@ -262,7 +277,11 @@ fn pool(out: &mut Out, p: &Pool, encapsulation: Option<DsrEncapsulation>) {
             t,
             "dsr_encapsulation",
             enc,
-            "serves floating-IP rules; \"none\" (MAC rewrite) needs members on-link of an interface",
+            if enc == "none" {
+                "serves floating-IP rules, delivered unencapsulated as in Azure: the members must be on-link of an interface"
+            } else {
+                "serves floating-IP rules; the members decapsulate"
+            },
         );
     }
     let mut members = Array::new();
@@ -278,13 +297,20 @@ fn pool(out: &mut Out, p: &Pool, encapsulation: Option<DsrEncapsulation>) {
         members.push_formatted(v);
     }
     let mut trailing = String::new();
-    for nic in &p.nic_members {
+    for pending in &p.pending {
         let mut m = InlineTable::new();
-        m.insert("name", Value::from(nic.split('/').next().unwrap_or(nic)));
+        m.insert("name", Value::from(&pending.name));
         m.insert("address", Value::from("FILL IN"));
+        let why = if pending.what.is_empty() {
+            "the input names no member of this pool; add its members".to_string()
+        } else {
+            format!(
+                "{} is a member; its address is not in the input",
+                comment_text(&pending.what)
+            )
+        };
         trailing.push_str(&format!(
-            "\n  # FILL IN: NIC IP configuration {} is a member; its address is not in the input\n  # {},",
-            comment_text(nic),
+            "\n  # FILL IN: {why}\n  # {},",
             comment_text(&Value::InlineTable(m).to_string())
         ));
     }
@@ -367,36 +393,58 @@ fn nat_rule(out: &mut Out, r: &NatRule) {
             c,
             frontend_port,
             nic,
-            pool,
-        } => {
-            let mut t = Table::new();
-            head(&mut t, c);
-            if let Some(p) = frontend_port {
-                t.insert("frontend_port", toml_edit::value(i64::from(*p)));
-            }
-            let mut target = InlineTable::new();
-            target.insert("pool", Value::from(pool.as_deref().unwrap_or("FILL IN")));
-            let member = nic.as_deref().and_then(|n| n.split('/').next());
-            target.insert("member", Value::from(member.unwrap_or("FILL IN")));
-            t.insert("target", toml_edit::value(target));
-            if let Some(p) = c.backend_port {
-                t.insert("backend_port", toml_edit::value(i64::from(p)));
-            }
-            tail(&mut t, c);
-            let what = nic
-                .as_deref()
-                .map(|n| format!("NIC IP configuration {n}"))
-                .unwrap_or_else(|| "one VM's NIC".to_string());
-            out.comment(&format!(
-                "\n{}",
-                commented(&format!(
-                    "FILL IN: this rule targets {what}; add that VM to a pool as a member, set\n\
-                     `target` and uncomment the rule.\n{}",
-                    standalone("inbound_nat_rules", t, true)
-                ))
-            ));
-        }
+            target,
+        } => single_nat_rule(out, c, *frontend_port, nic.as_deref(), target.as_ref()),
     }
+}
+
+/// A single-VM NAT rule: a table when its target member is known, else commented out with
+/// what the operator must do.
+fn single_nat_rule(
+    out: &mut Out,
+    c: &Common,
+    frontend_port: Option<u32>,
+    nic: Option<&str>,
+    target: Option<&(String, String)>,
+) {
+    let mut t = Table::new();
+    head(&mut t, c);
+    if let Some(p) = frontend_port {
+        t.insert("frontend_port", toml_edit::value(i64::from(p)));
+    }
+    let mut it = InlineTable::new();
+    let (pool, member) = match target {
+        Some((p, m)) => (p.as_str(), m.as_str()),
+        None => (
+            "FILL IN",
+            nic.and_then(|n| n.split('/').next()).unwrap_or("FILL IN"),
+        ),
+    };
+    it.insert("pool", Value::from(pool));
+    it.insert("member", Value::from(member));
+    t.insert("target", toml_edit::value(it));
+    if let Some(p) = c.backend_port {
+        t.insert("backend_port", toml_edit::value(i64::from(p)));
+    }
+    tail(&mut t, c);
+    if target.is_some() {
+        let slot = out.table("inbound_nat_rules");
+        let decor = slot.decor().clone();
+        *slot = t;
+        *slot.decor_mut() = decor;
+        return;
+    }
+    let what = nic
+        .map(|n| format!("NIC IP configuration {n}"))
+        .unwrap_or_else(|| "one VM's NIC".to_string());
+    out.comment(&format!(
+        "\n{}",
+        commented(&format!(
+            "FILL IN: this rule targets {what}; add that VM to a pool as a member, set\n\
+             `target` and uncomment the rule.\n{}",
+            standalone("inbound_nat_rules", t, true)
+        ))
+    ));
 }
 
 /// An `[[outbound_rules]]` table.

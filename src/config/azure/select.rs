@@ -36,15 +36,32 @@ impl<'a> Importer<'a, '_> {
         }
         let named = self.named(candidates);
         let chosen = self.choose(named)?;
-        if let Some(children) = chosen.0.v.get("resources") {
-            if children.as_array().is_some_and(|a| !a.is_empty()) {
-                self.warn(format!(
-                    "{}: nested child resources are not imported; declare them in the load balancer's properties instead",
-                    join(&chosen.0.path, "resources")
-                ));
+        self.lb_name = chosen.1.clone();
+        self.keep_own_children();
+        if let Some(nested) = chosen.0.v.as_object().and_then(|o| find_ci(o, "resources")) {
+            let path = join(&chosen.0.path, nested.0);
+            for (i, c) in nested.1.as_array().into_iter().flatten().enumerate() {
+                self.children.push(Node::new(c, format!("{path}[{i}]")));
             }
         }
         Ok(chosen)
+    }
+
+    /// Keeps, of the top-level child resources (`lb/child`), those of the chosen load balancer;
+    /// another load balancer's are not this import's business.
+    fn keep_own_children(&mut self) {
+        let children = std::mem::take(&mut self.children);
+        for c in children {
+            let name = c
+                .get("name")
+                .and_then(|n| self.ctx.value(n.v, 0).ok())
+                .map(|v| v.to_text())
+                .unwrap_or_default();
+            let parent = name.split('/').next().unwrap_or("");
+            if parent.eq_ignore_ascii_case(&self.lb_name) {
+                self.children.push(c);
+            }
+        }
     }
 
     /// The load balancers of the input, whatever its form.
@@ -103,12 +120,10 @@ impl<'a> Importer<'a, '_> {
                 .to_ascii_lowercase()
                 .starts_with(&format!("{}/", LOAD_BALANCER_TYPE.to_ascii_lowercase()))
             {
-                self.warn(format!(
-                    "{}: child resource of type {ty} is not imported; declare it in the load balancer's properties instead",
-                    node.path
-                ));
+                self.children.push(node);
             } else if !ty.is_empty() {
                 types.insert(ty);
+                self.resources.push(node);
             }
         }
         if lbs.is_empty() {
@@ -149,15 +164,18 @@ impl<'a> Importer<'a, '_> {
     fn choose(&self, named: Vec<(Node<'a>, String)>) -> Result<(Node<'a>, String), ImportError> {
         let names: Vec<String> = named.iter().map(|(_, n)| n.clone()).collect();
         match &self.opts.name {
-            Some(want) => named.into_iter().find(|(_, n)| n == want).ok_or_else(|| {
-                ImportError::new(
-                    "--name",
-                    format!(
-                        "no load balancer named \"{want}\"; the input has {}",
-                        quoted_list(&names)
-                    ),
-                )
-            }),
+            Some(want) => named
+                .into_iter()
+                .find(|(_, n)| n.eq_ignore_ascii_case(want))
+                .ok_or_else(|| {
+                    ImportError::new(
+                        "--name",
+                        format!(
+                            "no load balancer named \"{want}\"; the input has {}",
+                            quoted_list(&names)
+                        ),
+                    )
+                }),
             None if named.len() > 1 => Err(ImportError::new(
                 "--name",
                 format!(

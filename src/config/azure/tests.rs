@@ -55,16 +55,20 @@ fn symbolic_name_resources_and_nested_children() {
     let t = json!({ "languageVersion": "2.0", "resources": {
         "lb": { "type": "Microsoft.Network/loadBalancers", "name": "lb1", "properties": {
             "frontendIPConfigurations": [{ "name": "fe", "properties": { "privateIPAddress": "10.0.0.9" } }] },
-            "resources": [{ "type": "inboundNatRules", "name": "n" }] },
+            "resources": [{ "type": "inboundNatRules", "name": "n", "properties": {
+                "frontendIPConfiguration": { "id": "x/frontendIPConfigurations/FE" },
+                "protocol": "Tcp", "frontendPort": 2200, "backendPort": 22 } }] },
+        "other": { "type": "Microsoft.Network/loadBalancers/inboundNatRules", "name": "lb2/m" },
         "pip": { "type": "Microsoft.Network/publicIPAddresses", "name": "pip" }
     }});
     let imp = import(&t, &ImportOptions::default()).unwrap();
     assert_eq!(imp.load_balancer, "lb1");
-    assert!(
-        imp.warnings[0].starts_with("resources.lb.resources: nested child resources"),
-        "{:?}",
-        imp.warnings
-    );
+    // The nested NAT rule is read (its target NIC is not in the input: commented out); the other
+    // load balancer's child is not this import's business.
+    assert_eq!(imp.placeholders, 1, "{:?}", imp.warnings);
+    assert!(imp.toml.contains("# name = \"n\""), "{}", imp.toml);
+    assert!(imp.toml.contains("# frontend = \"fe\""), "{}", imp.toml);
+    assert!(!imp.toml.contains("lb2"), "{}", imp.toml);
 }
 
 #[test]
@@ -86,4 +90,24 @@ fn names_with_quotes_and_backslashes_render_as_valid_toml() {
     assert_eq!(c.frontends[0].name, "fe\\1");
     assert_eq!(c.backend_pools[0].name, "p'1");
     assert_eq!(c.backend_pools[0].members[0].name, "a\"b");
+}
+
+#[test]
+fn a_pool_without_members_is_a_placeholder() {
+    let lb = json!({
+        "type": "Microsoft.Network/loadBalancers", "name": "lb",
+        "properties": {
+            "frontendIPConfigurations": [{ "name": "fe", "properties": { "privateIPAddress": "10.0.0.9" } }],
+            "backendAddressPools": [{ "name": "empty" }]
+        }
+    });
+    let imp = import(&lb, &ImportOptions::default()).unwrap();
+    assert_eq!(imp.placeholders, 1);
+    assert!(
+        imp.toml
+            .contains("# FILL IN: the input names no member of this pool; add its members"),
+        "{}",
+        imp.toml
+    );
+    assert!(imp.warnings[0].contains("the input names no member"));
 }

@@ -21,7 +21,8 @@
 //! the **first success** marks it Up (Azure marks a new instance healthy after one successful
 //! probe) and `threshold` consecutive failures mark it Down. From Up, `threshold` consecutive
 //! failures mark it Down; from Down, `threshold` consecutive successes mark it Up
-//! (`probe_threshold` in Azure's sense).
+//! (`probe_threshold` in Azure's sense). An HTTP status other than 200 marks it Down at once,
+//! from Unknown or Up, as Azure does; the other failures count toward `threshold`.
 //!
 //! Publication never makes the data path wait: state transitions are sent as [`HealthChange`]
 //! events on an unbounded channel consumed by the slow path, and the per-target

@@ -239,7 +239,7 @@ impl Ctx {
         let previous = entry.tracker.state();
         let changed = entry
             .tracker
-            .record(reason.is_success(), entry.status.spec.effective_threshold());
+            .record_reason(&reason, entry.status.spec.effective_threshold());
         let st = &mut entry.status;
         st.state = entry.tracker.state();
         st.consecutive = entry.tracker.consecutive();

@@ -1,11 +1,13 @@
 //! The pure up/down decision of one member from its consecutive probe results.
 
-use super::HealthState;
+use super::{HealthState, ProbeReason};
 
 /// Counts consecutive successes and failures of one member and decides its [`HealthState`].
 ///
 /// Rules (see the module documentation): Unknown → Up on the first success; Unknown or Up → Down
-/// after `threshold` consecutive failures; Down → Up after `threshold` consecutive successes.
+/// after `threshold` consecutive failures; Down → Up after `threshold` consecutive successes. An
+/// HTTP answer other than 200 marks the member Down at once (Azure's behaviour): the member
+/// answered and said it is not healthy, which is not a transient loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthTracker {
     state: HealthState,
@@ -37,6 +39,16 @@ impl HealthTracker {
     /// Consecutive results equal in kind to the most recent one (0 before any result).
     pub fn consecutive(&self) -> u32 {
         self.successes.max(self.failures)
+    }
+
+    /// Records one probe outcome under `threshold`: an HTTP status other than 200 counts as
+    /// enough failures at once, every other failure counts toward `threshold`; returns the new
+    /// state when it changed.
+    pub fn record_reason(&mut self, reason: &ProbeReason, threshold: u32) -> Option<HealthState> {
+        match reason {
+            ProbeReason::HttpStatus(_) => self.record(false, 1),
+            r => self.record(r.is_success(), threshold),
+        }
     }
 
     /// Records one result under `threshold` (values below 1 count as 1); returns the new state
@@ -117,6 +129,33 @@ mod tests {
         assert_eq!(t.record(true, 2), None);
         assert_eq!(t.consecutive(), 1);
         assert_eq!(t.record(true, 2), Some(Up));
+    }
+
+    #[test]
+    fn http_status_marks_down_at_once_other_failures_count() {
+        let mut t = HealthTracker::new();
+        assert_eq!(t.record_reason(&ProbeReason::Ok, 3), Some(Up));
+        assert_eq!(t.record_reason(&ProbeReason::Timeout, 3), None);
+        assert_eq!(t.record_reason(&ProbeReason::Refused, 3), None);
+        assert_eq!(t.record_reason(&ProbeReason::Ok, 3), None);
+        assert_eq!(
+            t.record_reason(&ProbeReason::HttpStatus(503), 3),
+            Some(Down)
+        );
+        // Back up after `threshold` successes, as for any failure.
+        assert_eq!(t.record_reason(&ProbeReason::Ok, 3), None);
+        assert_eq!(t.record_reason(&ProbeReason::Ok, 3), None);
+        assert_eq!(t.record_reason(&ProbeReason::Ok, 3), Some(Up));
+        for _ in 0..2 {
+            assert_eq!(t.record_reason(&ProbeReason::BadResponse, 3), None);
+        }
+        assert_eq!(t.record_reason(&ProbeReason::BadResponse, 3), Some(Down));
+        // From Unknown too.
+        let mut t = HealthTracker::new();
+        assert_eq!(
+            t.record_reason(&ProbeReason::HttpStatus(404), 5),
+            Some(Down)
+        );
     }
 
     #[test]
