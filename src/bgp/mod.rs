@@ -31,6 +31,17 @@ pub struct Route {
     pub communities: Vec<String>,
 }
 
+/// What the BGP helper reports with each `bgp` control request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpReport {
+    /// Session state per peer address as the daemon last reported it (`up`, `down`, `connected`).
+    #[serde(default)]
+    pub sessions: std::collections::BTreeMap<String, String>,
+    /// What the daemon was told to announce.
+    #[serde(default)]
+    pub announced: Vec<Route>,
+}
+
 /// A BGP daemon driver: keeps the daemon's announcements equal to the wanted set.
 pub trait BgpSpeaker {
     /// Announces what `wanted` holds and the daemon lacks (or holds differently), withdraws what

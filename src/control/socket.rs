@@ -24,6 +24,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::bgp::BgpReport;
+
 /// Version number carried in every response as `"v"`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -87,17 +89,6 @@ pub enum Request {
 
 /// Default deadline of `vipmux drain`.
 pub const DEFAULT_DRAIN_DEADLINE: Duration = Duration::from_secs(60);
-
-/// What the BGP helper reports with each `bgp` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BgpReport {
-    /// Session state per peer address as the daemon last reported it (`up`, `down`, `connected`).
-    #[serde(default)]
-    pub sessions: std::collections::BTreeMap<String, String>,
-    /// What the daemon was told to announce.
-    #[serde(default)]
-    pub announced: Vec<crate::bgp::Route>,
-}
 
 /// One response on the control socket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

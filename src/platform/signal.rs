@@ -10,6 +10,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static RELOAD: AtomicBool = AtomicBool::new(false);
+static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
 /// Registers `action` for `signal`; it must only store to an atomic.
 fn register_store(signal: i32, action: fn()) -> std::io::Result<()> {
@@ -24,6 +25,21 @@ pub fn install_stop_handler() -> std::io::Result<()> {
         register_store(sig, request_stop)?;
     }
     Ok(())
+}
+
+/// Installs handlers so SIGINT and SIGTERM request a shutdown ([`shutdown_requested`]) instead of
+/// setting the stop flag: the caller's supervisor withdraws its announcements first and then
+/// calls [`request_stop`].
+pub fn install_shutdown_handler() -> std::io::Result<()> {
+    for sig in [SIGINT, SIGTERM] {
+        register_store(sig, || SHUTDOWN.store(true, Ordering::Relaxed))?;
+    }
+    Ok(())
+}
+
+/// True once SIGINT or SIGTERM arrived under [`install_shutdown_handler`].
+pub fn shutdown_requested() -> bool {
+    SHUTDOWN.load(Ordering::Relaxed)
 }
 
 /// Installs a handler so SIGHUP requests a reload (see [`take_reload_request`]).
