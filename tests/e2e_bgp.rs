@@ -9,6 +9,8 @@
 //!   through another MUX (same hash, `missing_flow = "rehash"`); the stall per connection is printed.
 //! - `vipmux drain` on a second MUX: its route leaves the router, the command returns once vipmux
 //!   stopped, and no connection breaks.
+//! - Every member's probe down (`no_healthy_backends = "drop"`): the VIP is withdrawn, and
+//!   re-announced when the members come back.
 //!
 //! Needs root, FRR and ExaBGP; skipped otherwise.
 
@@ -72,9 +74,9 @@ name = "web"
 members = [{members}]
 
 [[probes]]
-name = "echo"
+name = "http"
 protocol = "tcp"
-port = 7000
+port = 80
 interval_seconds = 1
 
 [[load_balancing_rules]]
@@ -83,7 +85,7 @@ frontend = "fe"
 protocol = "tcp"
 frontend_port = 7000
 backend_pool = "web"
-probe = "echo"
+probe = "http"
 enable_floating_ip = true
 
 [bgp]
@@ -227,6 +229,15 @@ fn scenario(topo: &Topology) -> Result<(), String> {
         sessions.push((who.backend, s));
     }
 
+    // ECMP spread the connections: every MUX holds some of them.
+    for i in 1..=MUXES {
+        let flows = status_json(topo, i)?["frontends"][0]["rules"][0]["active_flows"].clone();
+        eprintln!("mux{i}: {flows} connections");
+        if flows.as_u64().unwrap_or(0) == 0 {
+            return Err(format!("mux{i} carries none of the {SESSIONS} connections"));
+        }
+    }
+
     // kill -9 of mux1: withdrawn when the router's hold timer expires.
     let t = Instant::now();
     topo.script(&["mux-kill", "1"], &[])?;
@@ -279,5 +290,37 @@ fn scenario(topo: &Topology) -> Result<(), String> {
             "{broken} of {SESSIONS} connections broke during the drain"
         ));
     }
+    all_probes_down_withdraws(topo, &mux_ips[2])
+}
+
+/// Every member's probe fails (HTTP servers stopped): the VIP is withdrawn; back when they return.
+fn all_probes_down_withdraws(topo: &Topology, mux: &str) -> Result<(), String> {
+    let roles = topo.list("BACKEND_ROLES");
+    for r in &roles {
+        topo.backend("stop", r, &["http"])?;
+    }
+    if wait_for(WITHDRAW_BOUND, || routes(topo).is_empty().then_some(())).is_none() {
+        return Err(format!(
+            "all probes down, the VIP is still routed: {:?}",
+            routes(topo)
+        ));
+    }
+    let st = status_json(topo, 3)?;
+    if st["bgp"]["withdrawn"]["fe"] != "no_eligible_member" {
+        return Err(format!(
+            "status does not say why the VIP is withdrawn: {}",
+            st["bgp"]
+        ));
+    }
+    for r in &roles {
+        topo.backend("start", r, &[])?;
+    }
+    if wait_for(WITHDRAW_BOUND, || (routes(topo) == [mux]).then_some(())).is_none() {
+        return Err(format!(
+            "members back, the VIP is not re-announced: {:?}",
+            routes(topo)
+        ));
+    }
+    eprintln!("all probes down: withdrawn; members back: re-announced");
     Ok(())
 }
