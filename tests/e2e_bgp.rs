@@ -9,8 +9,11 @@
 //!   through another MUX (same hash, `missing_flow = "rehash"`); the stall per connection is printed.
 //! - `vipmux drain` on a second MUX: its route leaves the router, the command returns once vipmux
 //!   stopped, and no connection breaks.
+//! - The killed MUX's ExaBGP stops by itself (fate sharing).
 //! - Every member's probe down (`no_healthy_backends = "drop"`): the VIP is withdrawn, and
-//!   re-announced when the members come back.
+//!   re-announced when the members come back; `diagnose` names the withdrawn VIP.
+//! - The killed MUX rejoins: two next hops again, connections ECMP moves to it keep their backend,
+//!   new connections reach it.
 //!
 //! Needs root, FRR and ExaBGP; skipped otherwise.
 
@@ -251,6 +254,7 @@ fn scenario(topo: &Topology) -> Result<(), String> {
         "kill -9 of mux1: route withdrawn after {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    exabgp_follows(topo, 1)?;
     let (broken, worst) = check_sessions(&mut sessions);
     eprintln!("after the loss of mux1: {broken}/{SESSIONS} connections broken, longest exchange {worst:?}");
     if broken > 0 {
@@ -290,7 +294,75 @@ fn scenario(topo: &Topology) -> Result<(), String> {
             "{broken} of {SESSIONS} connections broke during the drain"
         ));
     }
-    all_probes_down_withdraws(topo, &mux_ips[2])
+    all_probes_down_withdraws(topo, &mux_ips[2])?;
+    rejoin(topo, &mut sessions, &env)
+}
+
+/// ExaBGP of mux `i` stops by itself once its vipmux is gone (the session shares vipmux's fate).
+fn exabgp_follows(topo: &Topology, i: usize) -> Result<(), String> {
+    let pidfile = topo.state_dir().join(format!("pids/mux{i}-exabgp.pid"));
+    let pid =
+        std::fs::read_to_string(&pidfile).map_err(|e| format!("{}: {e}", pidfile.display()))?;
+    let status = format!("/proc/{}/status", pid.trim());
+    let gone = || {
+        std::fs::read_to_string(&status).map_or(true, |s| {
+            s.lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'))
+        })
+    };
+    if wait_for(WITHDRAW_BOUND, || gone().then_some(())).is_none() {
+        return Err(format!("ExaBGP of mux{i} still runs after its vipmux died"));
+    }
+    Ok(())
+}
+
+/// mux1 comes back into the running pool: the router has two next hops again, the connections
+/// ECMP moves to it keep their backend (rehash), and new connections reach it.
+fn rejoin(
+    topo: &Topology,
+    sessions: &mut [(String, TcpSession)],
+    env: &[(&str, &str)],
+) -> Result<(), String> {
+    let path = topo.state_dir().join("mux1.toml");
+    topo.script(&["mux-start", "1", &path.display().to_string()], env)?;
+    let ips = topo.list("MUX_IPS");
+    let want = vec![ips[0].clone(), ips[2].clone()];
+    if wait_for(ROUTE_BOUND, || (routes(topo) == want).then_some(())).is_none() {
+        return Err(format!(
+            "mux1 rejoined but the router has {:?}",
+            routes(topo)
+        ));
+    }
+    let (broken, worst) = check_sessions(sessions);
+    eprintln!("mux1 rejoined: {broken}/{SESSIONS} connections broken, longest exchange {worst:?}");
+    if broken > 0 {
+        return Err(format!(
+            "{broken} of {SESSIONS} connections broke when mux1 rejoined"
+        ));
+    }
+    let moved = status_json(topo, 1)?["frontends"][0]["rules"][0]["active_flows"]
+        .as_u64()
+        .unwrap_or(0);
+    let clients = topo.list("CLIENT_IPS");
+    let to = format!("{}:7000", topo.get("VIP"));
+    let mut fresh = Vec::new();
+    for k in 0..SESSIONS {
+        let mut s =
+            TcpSession::connect(&topo.ns("client"), &to, Some(&clients[k % clients.len()]))?;
+        s.whoami()?;
+        fresh.push(s);
+    }
+    let now = status_json(topo, 1)?["frontends"][0]["rules"][0]["active_flows"]
+        .as_u64()
+        .unwrap_or(0);
+    eprintln!(
+        "mux1 rejoined: {moved} moved connections, then {} of {SESSIONS} new ones",
+        now.saturating_sub(moved)
+    );
+    if now <= moved {
+        return Err("no new connection reached the rejoined mux1".into());
+    }
+    Ok(())
 }
 
 /// Every member's probe fails (HTTP servers stopped): the VIP is withdrawn; back when they return.
@@ -303,6 +375,17 @@ fn all_probes_down_withdraws(topo: &Topology, mux: &str) -> Result<(), String> {
         return Err(format!(
             "all probes down, the VIP is still routed: {:?}",
             routes(topo)
+        ));
+    }
+    let diag = Command::new(VIPMUX)
+        .args(["diagnose", "--json", "--socket"])
+        .arg(topo.state_dir().join("mux3.sock"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !String::from_utf8_lossy(&diag.stdout).contains("vip_not_announced") {
+        return Err(format!(
+            "diagnose does not report the withdrawn VIP: {}",
+            String::from_utf8_lossy(&diag.stdout)
         ));
     }
     let st = status_json(topo, 3)?;

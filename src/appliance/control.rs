@@ -561,7 +561,9 @@ impl crate::control::ControlHandler for ApplianceControl {
     }
 
     fn diagnose(&self) -> Value {
-        serde_json::to_value(self.diagnose_report()).unwrap_or(Value::Null)
+        let mut report = self.diagnose_report();
+        super::bgp::diagnose(&self.shared, &mut report);
+        serde_json::to_value(report).unwrap_or(Value::Null)
     }
 
     fn reload(&self, path: Option<PathBuf>) -> Result<String, String> {
