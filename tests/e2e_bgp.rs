@@ -18,6 +18,7 @@
 //!   new connections reach it.
 //! - A member added by reload while the connections are open, then a MUX killed: the connections
 //!   broken are counted and compared with the Maglev disruption the new member's share predicts.
+//! - SIGTERM to the last MUX: its route leaves the router while vipmux still runs, then it stops.
 //!
 //! Needs root, FRR and ExaBGP; skipped otherwise.
 
@@ -342,7 +343,57 @@ fn scenario(topo: &Topology) -> Result<(), String> {
         topo,
         &mut held,
         SESSIONS as u64 - on_mux1.min(SESSIONS as u64),
-    )
+    )?;
+    sigterm_withdraws_first(topo)
+}
+
+/// SIGTERM to the last MUX (mux1): its route leaves the router before vipmux has exited (an
+/// explicit withdrawal, not the hold timer after the ports close), and vipmux then stops cleanly.
+fn sigterm_withdraws_first(topo: &Topology) -> Result<(), String> {
+    let pidfile = topo.state_dir().join("pids/mux1-vipmux.pid");
+    let pid =
+        std::fs::read_to_string(&pidfile).map_err(|e| format!("{}: {e}", pidfile.display()))?;
+    let pid = pid.trim().to_string();
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+            !s.lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'))
+        })
+    };
+    let t = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !ok.success() {
+        return Err(format!("kill -TERM {pid} failed"));
+    }
+    let withdrawn = wait_for(WITHDRAW_BOUND, || {
+        routes(topo).is_empty().then(|| (t.elapsed(), alive()))
+    });
+    let Some((at, still_running)) = withdrawn else {
+        return Err(format!(
+            "SIGTERM: the route is still there: {:?}",
+            routes(topo)
+        ));
+    };
+    if wait_for(WITHDRAW_BOUND, || (!alive()).then_some(())).is_none() {
+        return Err("SIGTERM: vipmux still runs".into());
+    }
+    eprintln!(
+        "SIGTERM to mux1: route withdrawn after {:.1} s (vipmux still running: {still_running}), vipmux exited after {:.1} s",
+        at.as_secs_f64(),
+        t.elapsed().as_secs_f64()
+    );
+    if !still_running {
+        return Err("SIGTERM: the route left only after vipmux had exited (no withdrawal)".into());
+    }
+    let log =
+        std::fs::read_to_string(topo.state_dir().join("logs/mux1-vipmux.log")).unwrap_or_default();
+    if !log.contains("stopped") {
+        return Err(format!("SIGTERM: vipmux did not stop cleanly:\n{log}"));
+    }
+    Ok(())
 }
 
 /// A member is added (reload on both running MUXes) while the connections are open, then mux3 is
