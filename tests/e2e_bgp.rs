@@ -566,3 +566,95 @@ fn all_probes_down_withdraws(topo: &Topology, mux: &str) -> Result<(), String> {
     eprintln!("all probes down: withdrawn; members back: re-announced");
     Ok(())
 }
+
+/// A peer that refuses the session (wrong AS) and a daemon that dies are reported by `status` and
+/// `diagnose`, and vipmux keeps forwarding.
+#[test]
+fn refused_session_and_missing_daemon_are_reported() {
+    if skip_unless_root("e2e_bgp") {
+        return;
+    }
+    if !tools_present() {
+        eprintln!("skipped: FRR (bgpd) or ExaBGP not installed (scripts/setup.sh)");
+        return;
+    }
+    let topo = Topology::up(
+        "scale-out",
+        &["--muxes", "1", "--backends", "1", "--clients", "1"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = reported(&topo) {
+        panic!("{e}\n{}", mux_logs(&topo));
+    }
+}
+
+fn diagnose_text(topo: &Topology) -> String {
+    let out = Command::new(VIPMUX)
+        .args(["diagnose", "--json", "--socket"])
+        .arg(topo.state_dir().join("mux1.sock"))
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn reported(topo: &Topology) -> Result<(), String> {
+    let wrong_as = format!("remote_as = {}", topo.get("ROUTER_AS"));
+    let config = mux_config(topo, 1, 1).replace(&wrong_as, "remote_as = 65999");
+    let path = topo.state_dir().join("mux1.toml");
+    std::fs::write(&path, config).map_err(|e| e.to_string())?;
+    topo.script(
+        &["mux-start", "1", &path.display().to_string()],
+        &[("VIPMUX_BIN", VIPMUX)],
+    )?;
+    // The daemon runs (its helper reports) but the session never comes up.
+    let running = wait_for(ROUTE_BOUND, || {
+        let st = status_json(topo, 1).ok()?;
+        (st["bgp"]["daemon_running"] == true).then_some(st)
+    });
+    let Some(st) = running else {
+        return Err("status never showed the daemon running".into());
+    };
+    let router = topo.get("ROUTER_LAN_IP");
+    if st["bgp"]["sessions"][router] == "up" {
+        return Err(format!("a session with the wrong AS is up: {}", st["bgp"]));
+    }
+    if !diagnose_text(topo).contains("bgp_session_down") {
+        return Err(format!(
+            "diagnose does not report the session: {}",
+            diagnose_text(topo)
+        ));
+    }
+    if !routes(topo).is_empty() {
+        return Err(format!(
+            "the router learned the VIP anyway: {:?}",
+            routes(topo)
+        ));
+    }
+    // The daemon dies: reported, and vipmux keeps forwarding.
+    let pidfile = topo.state_dir().join("pids/mux1-exabgp.pid");
+    let pid = std::fs::read_to_string(&pidfile).map_err(|e| e.to_string())?;
+    Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .map_err(|e| e.to_string())?;
+    let gone = wait_for(ROUTE_BOUND, || {
+        let st = status_json(topo, 1).ok()?;
+        (st["bgp"]["daemon_running"] == false).then_some(st)
+    });
+    let Some(st) = gone else {
+        return Err("status still shows the daemon running after it was killed".into());
+    };
+    if st["forwarding"] != true {
+        return Err(format!(
+            "vipmux stopped forwarding when its daemon died: {st}"
+        ));
+    }
+    if !diagnose_text(topo).contains("bgp_daemon_not_running") {
+        return Err(format!(
+            "diagnose does not report the daemon: {}",
+            diagnose_text(topo)
+        ));
+    }
+    eprintln!("refused session and dead daemon reported; forwarding continues");
+    Ok(())
+}
