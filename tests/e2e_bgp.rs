@@ -29,7 +29,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::appliance::VIPMUX;
-use common::{skip_unless_root, wait_for, NsScript, Topology};
+use common::{ns_exec_ok, skip_unless_root, wait_for, NsScript, Topology};
 
 const MUXES: usize = 3;
 /// Long-lived connections held through the scale-out events.
@@ -73,7 +73,7 @@ flow_table_capacity = 65536
 
 [control]
 socket = "{socket}"
-metrics = ""
+metrics = "127.0.0.1:9469"
 
 [[interfaces]]
 name = "dc"
@@ -282,6 +282,23 @@ fn scenario(topo: &Topology) -> Result<(), String> {
         return Err(format!(
             "status of mux1 does not show the VIP announced: {st}"
         ));
+    }
+    let metrics = ns_exec_ok(
+        &topo.ns("mux1"),
+        &["curl", "-sS", "-m", "5", "http://127.0.0.1:9469/metrics"],
+    )?;
+    let peer = format!(
+        "vipmux_bgp_session_up{{peer=\"{}\"}} 1",
+        topo.get("ROUTER_LAN_IP")
+    );
+    for want in [
+        "vipmux_bgp_announced{frontend=\"fe\"} 1",
+        &peer,
+        "vipmux_draining 0",
+    ] {
+        if !metrics.lines().any(|l| l == want) {
+            return Err(format!("metrics of mux1 lack `{want}`"));
+        }
     }
 
     let mut held = Held::open(topo, SESSIONS)?;
