@@ -9,8 +9,9 @@
 //!   time is printed: the router's hold time, as the dead MUX cannot close its session), and at
 //!   least 99.9 % of the connections (all 300) still reach the same backend through another MUX
 //!   (same hash, `missing_flow = "rehash"`); the longest stall and how many stalled are printed.
-//! - `vipmux drain` on a second MUX with a round running: its route leaves the router, the command
-//!   returns once vipmux stopped, and no connection breaks.
+//! - `vipmux drain` on a second MUX with a round running: the router sees its path with the
+//!   GRACEFUL_SHUTDOWN community, then the route leaves the router, the command returns once vipmux
+//!   stopped, and no connection breaks.
 //! - The killed MUX's ExaBGP stops by itself (fate sharing).
 //! - Every member's probe down (`no_healthy_backends = "drop"`): the VIP is withdrawn, and
 //!   re-announced when the members come back; `diagnose` names the withdrawn VIP.
@@ -125,6 +126,19 @@ hold_time_seconds = 3
 fn routes(topo: &Topology) -> Vec<String> {
     topo.script(&["routes"], &[])
         .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The router's BGP paths for the VIP (`vtysh` against the topology's own bgpd).
+fn router_bgp(topo: &Topology) -> String {
+    let vty = topo.state_dir().join("frr");
+    let cmd = format!("show bgp ipv4 unicast {}/32", topo.get("VIP"));
+    Command::new("ip")
+        .args(["netns", "exec", &topo.ns("router"), "vtysh", "--vty_socket"])
+        .arg(&vty)
+        .args(["-c", &cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default()
 }
 
@@ -338,7 +352,14 @@ fn scenario(topo: &Topology) -> Result<(), String> {
         .spawn()
         .map_err(|e| e.to_string())?;
     held.start_round()?;
+    // During the graceful phase the router sees mux2's path with GRACEFUL_SHUTDOWN.
+    let gshut = wait_for(Duration::from_secs(3), || {
+        router_bgp(topo).contains("graceful-shutdown").then_some(())
+    });
     let out = drain.wait_with_output().map_err(|e| e.to_string())?;
+    if gshut.is_none() {
+        return Err("the router never saw the GRACEFUL_SHUTDOWN community during the drain".into());
+    }
     if !out.status.success() {
         return Err("vipmux drain failed".into());
     }
