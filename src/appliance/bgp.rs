@@ -23,6 +23,8 @@ pub const HELPER_STALE_AFTER: Duration = Duration::from_secs(2);
 pub const GRACEFUL_PHASE: Duration = Duration::from_secs(2);
 /// Traffic counts as stopped once no packet reached a rule for this long.
 pub const QUIET_PERIOD: Duration = Duration::from_secs(1);
+/// Longest drain accepted (a longer request is shortened to this).
+pub const MAX_DRAIN_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 /// Deadline of the drain a stop signal starts.
 pub const SIGNAL_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// How often the drain thread looks at the counters and the helper's report.
@@ -242,6 +244,7 @@ pub fn render_metrics(shared: &Shared, enc: &mut Encoder) {
 /// Starts draining with `deadline` (a thread withdraws, waits, then stops the appliance); false
 /// if a drain is already under way.
 pub fn start_drain(shared: &Arc<Shared>, deadline: Duration) -> bool {
+    let deadline = deadline.min(MAX_DRAIN_DEADLINE);
     if !shared.bgp.start_draining() {
         return false;
     }

@@ -8,6 +8,8 @@ use super::CliResult;
 use crate::control::client::ClientArgs;
 use crate::control::{render, ControlError, Request};
 
+/// Longest deadline the appliance accepts (one day).
+const MAX_DEADLINE_SECS: f64 = 86_400.0;
 /// Extra time past the deadline the command waits for the appliance to exit.
 const EXIT_GRACE: Duration = Duration::from_secs(15);
 
@@ -30,7 +32,7 @@ pub fn main(args: Args) -> CliResult {
     let deadline_ms = args
         .deadline
         .filter(|d| d.is_finite() && *d >= 0.0)
-        .map(|d| (d * 1000.0) as u64);
+        .map(|d| (d.min(MAX_DEADLINE_SECS) * 1000.0) as u64);
     let data = args.client.request(&Request::Drain { deadline_ms })?;
     if args.client.json {
         print!("{}", render::pretty_json(&data));
