@@ -290,3 +290,23 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draining_starts_once_and_reports_age_out() {
+        let state = BgpState::default();
+        assert!(state.fresh_report(Duration::from_secs(2)).is_none());
+        *state.report.lock().unwrap() = Some((Instant::now(), BgpReport::default()));
+        assert!(state.fresh_report(Duration::from_secs(2)).is_some());
+        assert!(state.start_draining());
+        assert!(
+            !state.start_draining(),
+            "a second drain does not restart the clock"
+        );
+        assert!(state.draining.load(Ordering::SeqCst));
+        assert!(state.drain_started.lock().unwrap().is_some());
+    }
+}
