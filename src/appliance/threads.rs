@@ -150,7 +150,9 @@ fn spawn_slow_path<'scope, 'env>(
 /// forwarding once stopping.
 fn supervise(shared: &Arc<Shared>, workers: usize) {
     while !signal::stop_requested() {
-        if signal::shutdown_requested() && !shared.bgp.draining.load(Ordering::SeqCst) {
+        if signal::shutdown_insisted() {
+            signal::request_stop();
+        } else if signal::shutdown_requested() && !shared.bgp.draining.load(Ordering::SeqCst) {
             shutdown(shared);
         }
         let running = shared.workers_running.load(Ordering::SeqCst) as usize;
