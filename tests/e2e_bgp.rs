@@ -13,8 +13,9 @@
 //!   GRACEFUL_SHUTDOWN community, then the route leaves the router, the command returns once vipmux
 //!   stopped, and no connection breaks.
 //! - The killed MUX's ExaBGP stops by itself (fate sharing).
-//! - Every member's probe down (`no_healthy_backends = "drop"`): the VIP is withdrawn, and
-//!   re-announced when the members come back; `diagnose` names the withdrawn VIP.
+//! - Every member's probe down (`no_healthy_backends = "drop"`): the VIP is withdrawn by both
+//!   running MUXes, and re-announced by both when the members come back; `diagnose` names the
+//!   withdrawn VIP.
 //! - The killed MUX rejoins: two next hops again, connections ECMP moves to it keep their backend,
 //!   new connections reach it.
 //! - A member added by reload while the connections are open, then a MUX killed: the connections
@@ -375,8 +376,8 @@ fn scenario(topo: &Topology) -> Result<(), String> {
         ));
     }
     held.all_kept("after the drain of mux2")?;
-    all_probes_down_withdraws(topo, &mux_ips[2])?;
     let on_mux1 = rejoin(topo, &mut held, &env)?;
+    all_probes_down_withdraws(topo, &[mux_ips[0].clone(), mux_ips[2].clone()])?;
     member_added_then_mux_lost(
         topo,
         &mut held,
@@ -562,8 +563,9 @@ fn rejoin(topo: &Topology, held: &mut Held, env: &[(&str, &str)]) -> Result<u64,
     Ok(settled)
 }
 
-/// Every member's probe fails (HTTP servers stopped): the VIP is withdrawn; back when they return.
-fn all_probes_down_withdraws(topo: &Topology, mux: &str) -> Result<(), String> {
+/// Every member's probe fails (HTTP servers stopped): the VIP is withdrawn by every running MUX
+/// (`muxes`, the router's next hops before); announced again by all of them when members return.
+fn all_probes_down_withdraws(topo: &Topology, muxes: &[String]) -> Result<(), String> {
     let roles = topo.list("BACKEND_ROLES");
     for r in &roles {
         topo.backend("stop", r, &["http"])?;
@@ -595,7 +597,7 @@ fn all_probes_down_withdraws(topo: &Topology, mux: &str) -> Result<(), String> {
     for r in &roles {
         topo.backend("start", r, &[])?;
     }
-    if wait_for(WITHDRAW_BOUND, || (routes(topo) == [mux]).then_some(())).is_none() {
+    if wait_for(WITHDRAW_BOUND, || (routes(topo) == muxes).then_some(())).is_none() {
         return Err(format!(
             "members back, the VIP is not re-announced: {:?}",
             routes(topo)
