@@ -12,6 +12,7 @@
 
 pub mod appliance;
 pub mod balance;
+pub mod bgp;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -33,6 +33,12 @@ enum Command {
     Reload(cli::reload::Args),
     /// DPDK traffic generator: send flows toward a config's VIPs and check what comes back.
     Pktgen(cli::pktgen::Args),
+    /// Withdraw every VIP, forward until traffic stops or the deadline passes, then stop.
+    Drain(cli::drain::Args),
+    /// Print the BGP daemon's configuration (and environment) for a config's `[bgp]` table.
+    BgpConfig(cli::bgp::ConfigArgs),
+    /// The process the BGP daemon runs: relays vipmux's wanted announcements to it.
+    BgpHelper(cli::bgp::HelperArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +52,9 @@ fn main() -> ExitCode {
         Command::Diagnose(args) => cli::diagnose::main(args),
         Command::Reload(args) => cli::reload::main(args),
         Command::Pktgen(args) => cli::pktgen::main(args),
+        Command::Drain(args) => cli::drain::main(args),
+        Command::BgpConfig(args) => cli::bgp::config_main(args),
+        Command::BgpHelper(args) => cli::bgp::helper_main(args),
     };
     match result {
         Ok(code) => code,

@@ -85,3 +85,37 @@ fn check_command_exit_codes() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read file"));
 }
+
+#[test]
+fn scale_out_example_validates_and_renders_the_daemon_config() {
+    let c = Config::load(example("scale-out.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.frontends[0].announced(c.bgp.as_ref()));
+    let out = Command::new(env!("CARGO_BIN_EXE_vipmux"))
+        .args(["bgp-config", "--vipmux", "/usr/bin/vipmux", "--config"])
+        .arg(example("scale-out.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("neighbor 10.1.0.1 {"), "{text}");
+    assert!(
+        text.contains("run /usr/bin/vipmux bgp-helper --socket /run/vipmux/vipmux.sock;"),
+        "{text}"
+    );
+    assert!(text.contains("hold-time 3;"), "{text}");
+    let check = Command::new(env!("CARGO_BIN_EXE_vipmux"))
+        .arg("check")
+        .arg(example("scale-out.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        text.contains("bgp exabgp: AS 65010 router-id 10.1.0.2 next-hop 10.1.0.2"),
+        "{text}"
+    );
+    assert!(text.contains("  announces: web"), "{text}");
+}

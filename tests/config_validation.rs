@@ -558,3 +558,113 @@ fn empty_names_rejected() {
         "{e}"
     );
 }
+
+const BGP: &str = "[bgp]\nlocal_as = 65010\nrouter_id = \"10.1.0.2\"\n\n[[bgp.peers]]\naddress = \"10.1.0.1\"\nremote_as = 65000\n";
+
+#[test]
+fn bgp_base_is_valid_and_announces_by_default() {
+    let c = Config::from_str(&with(BGP), "t.toml").unwrap();
+    let bgp = c.bgp.as_ref().unwrap();
+    assert_eq!(bgp.peers[0].hold_time_seconds, 90);
+    assert!(bgp.graceful_shutdown);
+    assert!(c.frontends[0].announced(c.bgp.as_ref()));
+    let off = with(BGP).replacen(
+        "interface = \"dc\"",
+        "interface = \"dc\"\nannounce = false",
+        1,
+    );
+    let c = Config::from_str(&off, "t.toml").unwrap();
+    assert!(!c.frontends[0].announced(c.bgp.as_ref()));
+}
+
+#[test]
+fn bgp_as_numbers_are_checked() {
+    one(
+        &with(&BGP.replace("local_as = 65010", "local_as = 0")),
+        &["bgp.local_as = 0", "AS number 1..=4294967295"],
+    );
+    one(
+        &with(&BGP.replace("remote_as = 65000", "remote_as = 4294967296")),
+        &[
+            "bgp.peers[0].remote_as = 4294967296",
+            "AS number 1..=4294967295",
+        ],
+    );
+}
+
+#[test]
+fn bgp_router_id_next_hop_and_communities_are_checked() {
+    one(
+        &with(&BGP.replace("router_id = \"10.1.0.2\"", "router_id = \"0.0.0.0\"")),
+        &["router_id = \"0.0.0.0\"", "unicast IPv4 address"],
+    );
+    one(
+        &with(&BGP.replace(
+            "local_as = 65010",
+            "local_as = 65010\nnext_hop = \"10.1.0.100\"",
+        )),
+        &[
+            "next_hop = \"10.1.0.100\"",
+            "must not be a frontend address",
+        ],
+    );
+    one(
+        &with(&BGP.replace(
+            "local_as = 65010",
+            "local_as = 65010\ncommunities = [\"65000:1\", \"65000\"]",
+        )),
+        &[
+            "communities[1] = \"65000\"",
+            "\"ASN:VALUE\", each half 0..=65535",
+        ],
+    );
+    one(
+        &with(&BGP.replace("local_as = 65010", "local_as = 65010\nrouter_id_typo = 1")),
+        &["unknown key `router_id_typo`"],
+    );
+}
+
+#[test]
+fn bgp_peers_are_checked() {
+    one(
+        &with("[bgp]\nlocal_as = 65010\nrouter_id = \"10.1.0.2\"\n"),
+        &["bgp.peers:", "at least one [[bgp.peers]]"],
+    );
+    one(
+        &with(&format!(
+            "{BGP}\n[[bgp.peers]]\naddress = \"10.1.0.1\"\nremote_as = 65001\n"
+        )),
+        &[
+            "peers[1].address = \"10.1.0.1\"",
+            "duplicate peer; already defined by peers[0]",
+        ],
+    );
+    one(
+        &with(&BGP.replace(
+            "remote_as = 65000",
+            "remote_as = 65000\nhold_time_seconds = 2",
+        )),
+        &[
+            "peers[0].hold_time_seconds = 2",
+            "0 (no keepalives) or 3..=65535",
+        ],
+    );
+    one(
+        &with(
+            &BGP.replace("daemon_x", "")
+                .replace("[bgp]", "[bgp]\ndaemon = \"bird\""),
+        ),
+        &["unknown variant `bird`", "exabgp"],
+    );
+}
+
+#[test]
+fn announce_needs_bgp() {
+    one(
+        &replace("interface = \"dc\"", "interface = \"dc\"\nannounce = true"),
+        &[
+            "frontends[0] (\"fe\") announce = true",
+            "needs a [bgp] table",
+        ],
+    );
+}

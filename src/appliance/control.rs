@@ -158,6 +158,8 @@ impl ApplianceControl {
             frontends,
             pools,
             nat_mappings: Self::nat_mappings(&self.shared.snapshot.load()),
+            bgp: None,
+            draining: false,
         }
     }
 
@@ -462,7 +464,8 @@ fn tcp_state_name(e: &crate::flow::FlowEntry) -> String {
 
 impl crate::control::ControlHandler for ApplianceControl {
     fn status(&self) -> Value {
-        let report = self.status_report();
+        let mut report = self.status_report();
+        super::bgp::fill_status(&self.shared, &mut report);
         let mut v = serde_json::to_value(report).unwrap_or(Value::Null);
         if let Value::Object(o) = &mut v {
             let (c, _, _) = self.shared.aggregate();
@@ -558,7 +561,9 @@ impl crate::control::ControlHandler for ApplianceControl {
     }
 
     fn diagnose(&self) -> Value {
-        serde_json::to_value(self.diagnose_report()).unwrap_or(Value::Null)
+        let mut report = self.diagnose_report();
+        super::bgp::diagnose(&self.shared, &mut report);
+        serde_json::to_value(report).unwrap_or(Value::Null)
     }
 
     fn reload(&self, path: Option<PathBuf>) -> Result<String, String> {
@@ -574,10 +579,22 @@ impl crate::control::ControlHandler for ApplianceControl {
     fn counters(&self) -> Value {
         self.counters_value()
     }
+
+    fn bgp(&self, report: crate::bgp::BgpReport) -> Result<Value, String> {
+        super::bgp::answer_helper(&self.shared, report)
+    }
+
+    fn drain(&self, deadline: Duration) -> Result<Value, String> {
+        let started = super::bgp::start_drain(&self.shared, deadline);
+        Ok(
+            json!({ "draining": true, "already": !started, "deadline_secs": deadline.as_secs_f64() }),
+        )
+    }
 }
 
 impl MetricsSource for ApplianceControl {
     fn render(&self, enc: &mut Encoder) {
         self.metrics().render(enc);
+        super::bgp::render_metrics(&self.shared, enc);
     }
 }

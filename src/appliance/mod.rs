@@ -18,6 +18,7 @@
 //! - `devices`: the ports and TAPs; `threads`: spawning, supervising and joining the threads;
 //!   `servers`: the control socket and metrics endpoint.
 
+pub mod bgp;
 pub mod control;
 mod devices;
 pub mod kernel;
@@ -134,7 +135,7 @@ pub fn run(config_path: &Path, eal_extra: &[String]) -> Result<ExitCode, BoxErro
         return Ok(ExitCode::FAILURE);
     };
     let workers = config.dataplane.workers.max(1) as usize;
-    signal::install_stop_handler()?;
+    signal::install_shutdown_handler()?;
     signal::install_reload_handler()?;
 
     let taps = tap_names(&config);

@@ -148,8 +148,13 @@ fn spawn_slow_path<'scope, 'env>(
 
 /// Waits for the stop flag; marks the appliance forwarding once all `workers` poll, and not
 /// forwarding once stopping.
-fn supervise(shared: &Shared, workers: usize) {
+fn supervise(shared: &Arc<Shared>, workers: usize) {
     while !signal::stop_requested() {
+        if signal::shutdown_insisted() {
+            signal::request_stop();
+        } else if signal::shutdown_requested() && !shared.bgp.draining.load(Ordering::SeqCst) {
+            shutdown(shared);
+        }
         let running = shared.workers_running.load(Ordering::SeqCst) as usize;
         if running == workers && !shared.forwarding.load(Ordering::SeqCst) {
             shared.forwarding.store(true, Ordering::SeqCst);
@@ -159,6 +164,17 @@ fn supervise(shared: &Shared, workers: usize) {
     }
     tracing::info!("stopping");
     shared.forwarding.store(false, Ordering::SeqCst);
+}
+
+/// A stop signal: with `[bgp]`, drain briefly (withdraw first, so the routers move the VIPs
+/// before the ports close); without, stop now.
+fn shutdown(shared: &Arc<Shared>) {
+    if shared.config.load().bgp.is_some() && shared.forwarding.load(Ordering::SeqCst) {
+        tracing::info!("stop signal: withdrawing the VIPs before stopping");
+        super::bgp::start_drain(shared, super::bgp::SIGNAL_DRAIN_DEADLINE);
+    } else {
+        signal::request_stop();
+    }
 }
 
 /// Joins every thread; the first worker error, else the first panic, is returned.

@@ -29,6 +29,7 @@ pub fn main(args: Args) -> CliResult {
             }
             let snap = Snapshot::compile(&config, &Health::all_up(&config));
             print!("{}", summary(&args.file.display().to_string(), &snap));
+            print!("{}", bgp_summary(&config));
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -94,6 +95,56 @@ pub fn summary(origin: &str, s: &Snapshot) -> String {
     }
     for ob in &s.outbound {
         outbound_line(&mut o, s, ob);
+    }
+    o
+}
+
+/// The `[bgp]` lines of the summary: identity, next hop, peers, and which frontends are announced.
+pub fn bgp_summary(c: &Config) -> String {
+    let Some(b) = c.bgp.as_ref() else {
+        return String::new();
+    };
+    let mut o = String::new();
+    let nh = crate::bgp::decide::next_hop(c).map_or("-".into(), |n| n.to_string());
+    let _ = writeln!(
+        o,
+        "bgp {}: AS {} router-id {} next-hop {nh}{}",
+        match b.daemon {
+            crate::config::BgpDaemon::Exabgp => "exabgp",
+        },
+        b.local_as,
+        b.router_id,
+        if b.communities.is_empty() {
+            String::new()
+        } else {
+            format!(" communities {}", b.communities.join(" "))
+        }
+    );
+    for p in &b.peers {
+        let _ = writeln!(
+            o,
+            "  peer {} AS {} hold {} s",
+            p.address, p.remote_as, p.hold_time_seconds
+        );
+    }
+    let (on, off): (Vec<_>, Vec<_>) = c.frontends.iter().partition(|f| f.announced(Some(b)));
+    let names = |v: &[&crate::config::Frontend]| {
+        v.iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        o,
+        "  announces: {}",
+        if on.is_empty() {
+            "-".into()
+        } else {
+            names(&on)
+        }
+    );
+    if !off.is_empty() {
+        let _ = writeln!(o, "  not announced (announce = false): {}", names(&off));
     }
     o
 }

@@ -1,7 +1,9 @@
 //! Subcommand implementations behind the `vipmux` binary; one file per subcommand.
 
+pub mod bgp;
 pub mod check;
 pub mod diagnose;
+pub mod drain;
 pub mod flows;
 pub mod import_azure;
 pub mod pktgen;

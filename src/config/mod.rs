@@ -34,6 +34,7 @@ const TABLES: &[(&str, bool)] = &[
     ("load_balancing_rules", true),
     ("inbound_nat_rules", true),
     ("outbound_rules", true),
+    ("bgp", false),
 ];
 
 impl Config {
@@ -182,6 +183,7 @@ fn check_entry(table: &str, v: &toml::Value) -> Option<String> {
         "load_balancing_rules" => t::<LoadBalancingRule>(v),
         "inbound_nat_rules" => t::<InboundNatRule>(v),
         "outbound_rules" => t::<OutboundRule>(v),
+        "bgp" => t::<Bgp>(v),
         _ => None,
     }
 }

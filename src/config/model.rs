@@ -43,6 +43,9 @@ pub struct Config {
     /// `[[outbound_rules]]`. Default: none.
     #[serde(default)]
     pub outbound_rules: Vec<OutboundRule>,
+    /// `[bgp]`: announce the VIPs through a BGP daemon (scale-out). Default: none (no announcing).
+    #[serde(default)]
+    pub bgp: Option<Bgp>,
 }
 
 /// `[appliance]`.
@@ -276,6 +279,76 @@ pub struct Frontend {
     /// Interface on which ARP for the VIP is answered. Default: none (the VIP is routed to the MUX).
     #[serde(default)]
     pub interface: Option<String>,
+    /// Whether the VIP is announced over BGP. Default: true when `[bgp]` exists; `true` without
+    /// `[bgp]` is an error.
+    #[serde(default)]
+    pub announce: Option<bool>,
+}
+
+impl Frontend {
+    /// Whether this frontend is announced under `bgp` (absent `[bgp]`: never).
+    pub fn announced(&self, bgp: Option<&Bgp>) -> bool {
+        bgp.is_some() && self.announce.unwrap_or(true)
+    }
+}
+
+/// `[bgp]`: the BGP daemon vipmux drives to announce its VIPs (vipmux does not speak BGP itself).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bgp {
+    /// Which daemon is driven. Default: `exabgp`.
+    #[serde(default)]
+    pub daemon: BgpDaemon,
+    /// This MUX's autonomous system number, 1..=4294967295. Required.
+    pub local_as: u64,
+    /// BGP router identifier (an IPv4 address, unique per MUX). Required.
+    #[serde(deserialize_with = "de_ipv4")]
+    pub router_id: Ipv4Addr,
+    /// Next hop announced for the VIPs. Default: the first interface's address.
+    #[serde(default, deserialize_with = "de_opt_ipv4")]
+    pub next_hop: Option<Ipv4Addr>,
+    /// Standard communities attached to every announcement, `"ASN:VALUE"` (each 0..=65535).
+    /// Default: none.
+    #[serde(default)]
+    pub communities: Vec<String>,
+    /// On drain, re-announce with the GRACEFUL_SHUTDOWN community (65535:0) before withdrawing.
+    /// Default: `true`.
+    #[serde(default = "default_true")]
+    pub graceful_shutdown: bool,
+    /// `[[bgp.peers]]`: the routers to peer with (at least one). Required.
+    #[serde(default)]
+    pub peers: Vec<BgpPeer>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `daemon` of `[bgp]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BgpDaemon {
+    /// ExaBGP driven through its process API (default).
+    #[default]
+    Exabgp,
+}
+
+/// `[[bgp.peers]]`: one BGP neighbour.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpPeer {
+    /// The neighbour's address. Required.
+    #[serde(deserialize_with = "de_ipv4")]
+    pub address: Ipv4Addr,
+    /// The neighbour's autonomous system number, 1..=4294967295. Required.
+    pub remote_as: u64,
+    /// Hold time offered, 0 (no keepalives) or 3..=65535 seconds. Default: `90`.
+    #[serde(default = "default_hold_time")]
+    pub hold_time_seconds: u32,
+}
+
+fn default_hold_time() -> u32 {
+    90
 }
 
 /// `[[backend_pools]]`: a named set of members.

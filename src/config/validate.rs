@@ -20,7 +20,10 @@
 //!   (`frontend_port_range_start/end` + `backend_pool`) forms; a range holds every member;
 //! - outbound: at least one frontend; `allocated_outbound_ports` a multiple of 8, and ports ×
 //!   members within 64,000 × frontends; the default table needs a pool of at most 1000; a member
-//!   address in at most one outbound rule per protocol.
+//!   address in at most one outbound rule per protocol;
+//! - `[bgp]` and `announce`: see [`bgp`].
+
+pub mod bgp;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -53,6 +56,7 @@ pub fn validate(c: &Config) -> Vec<ConfigError> {
     v.outbound_rules();
     v.frontend_conflicts();
     v.backend_conflicts();
+    v.errors.extend(bgp::check(c));
     v.errors
 }
 

@@ -270,6 +270,12 @@ pub mod names {
     pub const FORWARDING: &str = "vipmux_forwarding";
     /// Gauge: configuration generation (1 after start, +1 per reload).
     pub const CONFIG_GENERATION: &str = "vipmux_config_generation";
+    /// Gauge `{frontend}`: 1 while the BGP daemon announces the VIP.
+    pub const BGP_ANNOUNCED: &str = "vipmux_bgp_announced";
+    /// Gauge `{peer}`: 1 while the BGP session with the peer is up.
+    pub const BGP_SESSION_UP: &str = "vipmux_bgp_session_up";
+    /// Gauge: 1 while draining.
+    pub const DRAINING: &str = "vipmux_draining";
 }
 
 /// Per-rule figures in [`ApplianceMetrics`].

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::report::{DiagnoseReport, FlowsReport, StatusReport};
+use super::report::{BgpStatus, DiagnoseReport, FlowsReport, StatusReport};
 
 /// A text table: a header row and data rows, columns padded to their widest cell.
 #[derive(Debug, Clone, Default)]
@@ -79,7 +79,41 @@ fn port(p: u16) -> String {
     }
 }
 
-/// `status` as text: a summary line, the rules table and the members table.
+/// The BGP lines of `status`: daemon, sessions, announcements, withdrawals and why.
+fn bgp_status(out: &mut String, b: &BgpStatus) {
+    let sessions: Vec<String> = b.sessions.iter().map(|(p, s)| format!("{p} {s}")).collect();
+    let _ = writeln!(
+        out,
+        "bgp: {} {}   sessions: {}",
+        or_dash(&b.daemon),
+        if b.daemon_running {
+            "running"
+        } else {
+            "NOT RUNNING"
+        },
+        if sessions.is_empty() {
+            "-".into()
+        } else {
+            sessions.join(", ")
+        }
+    );
+    let announced = if b.announced.is_empty() {
+        "-".into()
+    } else {
+        b.announced.join(", ")
+    };
+    let _ = writeln!(out, "bgp announced: {announced}");
+    if !b.withdrawn.is_empty() {
+        let w: Vec<String> = b
+            .withdrawn
+            .iter()
+            .map(|(f, why)| format!("{f} ({why})"))
+            .collect();
+        let _ = writeln!(out, "bgp withdrawn: {}", w.join(", "));
+    }
+}
+
+/// `status` as text: a summary line, the BGP lines, the rules table and the members table.
 pub fn status(r: &StatusReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -92,6 +126,14 @@ pub fn status(r: &StatusReport) -> String {
         r.config_path.as_deref().unwrap_or("-"),
         r.config_generation
     );
+    if r.draining {
+        out.push_str(
+            "draining: yes (VIPs withdrawn; stops once traffic stops or the deadline passes)\n",
+        );
+    }
+    if let Some(b) = &r.bgp {
+        bgp_status(&mut out, b);
+    }
     let mut rules = Table::new(&[
         "FRONTEND",
         "ADDRESS",
@@ -271,6 +313,37 @@ mod tests {
         t.row(vec!["wide cell".into(), "x".into()]);
         t.row(vec!["b".into()]);
         assert_eq!(t.render(), "A          LONGER\nwide cell  x\nb\n");
+    }
+
+    #[test]
+    fn status_shows_bgp_and_draining() {
+        let r = StatusReport {
+            draining: true,
+            bgp: Some(BgpStatus {
+                daemon: "exabgp".into(),
+                daemon_running: true,
+                sessions: [("10.1.0.1".to_string(), "up".to_string())].into(),
+                announced: vec!["10.9.0.1/32 next-hop 10.1.0.2".into()],
+                withdrawn: [("quiet".to_string(), "opted_out".to_string())].into(),
+            }),
+            ..Default::default()
+        };
+        let s = status(&r);
+        assert!(s.contains("draining: yes"), "{s}");
+        assert!(
+            s.contains("bgp: exabgp running   sessions: 10.1.0.1 up"),
+            "{s}"
+        );
+        assert!(
+            s.contains("bgp announced: 10.9.0.1/32 next-hop 10.1.0.2"),
+            "{s}"
+        );
+        assert!(s.contains("bgp withdrawn: quiet (opted_out)"), "{s}");
+        let stopped = StatusReport {
+            bgp: Some(BgpStatus::default()),
+            ..Default::default()
+        };
+        assert!(status(&stopped).contains("NOT RUNNING"));
     }
 
     #[test]

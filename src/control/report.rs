@@ -29,6 +29,26 @@ pub struct StatusReport {
     pub pools: Vec<PoolStatus>,
     /// Inbound NAT port mappings: frontend ip:port to member ip:port, per rule.
     pub nat_mappings: Vec<NatMapping>,
+    /// Scale-out: the BGP daemon's sessions and announcements; `None` without `[bgp]`.
+    pub bgp: Option<BgpStatus>,
+    /// True while draining (`vipmux drain` or a stop signal).
+    pub draining: bool,
+}
+
+/// The BGP part of [`StatusReport`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BgpStatus {
+    /// The daemon driven (`exabgp`).
+    pub daemon: String,
+    /// Whether the daemon's helper reported recently (else the daemon is not running).
+    pub daemon_running: bool,
+    /// Session state per configured peer (`up`, `down`, `connected`, or `unknown`).
+    pub sessions: std::collections::BTreeMap<String, String>,
+    /// Routes the daemon announces, `PREFIX next-hop NH`.
+    pub announced: Vec<String>,
+    /// Why each frontend not wanted announced is not (`no_eligible_member`, `draining`...).
+    pub withdrawn: std::collections::BTreeMap<String, String>,
 }
 
 /// One inbound NAT port mapping in [`StatusReport`].

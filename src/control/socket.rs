@@ -24,6 +24,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::bgp::BgpReport;
+
 /// Version number carried in every response as `"v"`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -74,7 +76,19 @@ pub enum Request {
     },
     /// The raw aggregated counters.
     Counters,
+    /// From the BGP helper: the daemon's sessions and what it announces; answered with the
+    /// routes vipmux wants announced (`{"wanted":[...]}`).
+    Bgp(BgpReport),
+    /// Withdraw every VIP, keep forwarding until traffic stops or the deadline passes, then stop.
+    Drain {
+        /// Longest drain in milliseconds (default: [`DEFAULT_DRAIN_DEADLINE`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline_ms: Option<u64>,
+    },
 }
+
+/// Default deadline of `vipmux drain`.
+pub const DEFAULT_DRAIN_DEADLINE: Duration = Duration::from_secs(60);
 
 /// One response on the control socket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +152,16 @@ pub trait ControlHandler: Send + Sync {
     fn reload(&self, path: Option<PathBuf>) -> Result<String, String>;
     /// The aggregated counters, free-form JSON.
     fn counters(&self) -> Value;
+    /// The BGP helper's report; the answer carries the wanted routes (`{"wanted":[...]}`).
+    fn bgp(&self, report: BgpReport) -> Result<Value, String> {
+        let _ = report;
+        Err("this appliance does not announce over BGP".into())
+    }
+    /// Start draining with `deadline`: a summary, or why not.
+    fn drain(&self, deadline: Duration) -> Result<Value, String> {
+        let _ = deadline;
+        Err("this appliance cannot drain".into())
+    }
 }
 
 /// Parses one request line (surrounding whitespace and the newline allowed): the request, or the
@@ -165,6 +189,17 @@ pub fn dispatch(handler: &dyn ControlHandler, line: &str) -> Response {
             Err(e) => Response::err(e),
         },
         Request::Counters => Response::ok(handler.counters()),
+        Request::Bgp(report) => match handler.bgp(report) {
+            Ok(v) => Response::ok(v),
+            Err(e) => Response::err(e),
+        },
+        Request::Drain { deadline_ms } => {
+            let deadline = deadline_ms.map_or(DEFAULT_DRAIN_DEADLINE, Duration::from_millis);
+            match handler.drain(deadline) {
+                Ok(v) => Response::ok(v),
+                Err(e) => Response::err(e),
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 
 use crate::balance::Snapshot;
+use crate::bgp::BgpReport;
 use crate::config::Config;
 use crate::dataplane::{EgressPort, WorkerCounters};
 use crate::dataplane::{Exception, NeighbourMap};
@@ -131,6 +132,41 @@ pub struct TargetMeta {
     pub addr: Ipv4Addr,
 }
 
+/// Scale-out state: draining, the first probe round, the BGP helper's last report.
+#[derive(Debug, Default)]
+pub struct BgpState {
+    /// True once draining started (`vipmux drain` or a stop signal); never cleared.
+    pub draining: AtomicBool,
+    /// When draining started.
+    pub drain_started: Mutex<Option<Instant>>,
+    /// Latched once every probe target had a first result: a reload's new targets do not make
+    /// the MUX withdraw its VIPs again.
+    pub first_round_done: AtomicBool,
+    /// The helper's last report and when it came.
+    pub report: Mutex<Option<(Instant, BgpReport)>>,
+}
+
+impl BgpState {
+    /// The helper's last report if it came within `max_age`.
+    pub fn fresh_report(&self, max_age: Duration) -> Option<BgpReport> {
+        let r = self.report.lock().ok()?;
+        r.as_ref()
+            .filter(|(at, _)| at.elapsed() <= max_age)
+            .map(|(_, rep)| rep.clone())
+    }
+
+    /// Starts draining now; false if it had already started.
+    pub fn start_draining(&self) -> bool {
+        if self.draining.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        if let Ok(mut t) = self.drain_started.lock() {
+            *t = Some(Instant::now());
+        }
+        true
+    }
+}
+
 /// Everything shared, behind one `Arc`.
 pub struct Shared {
     /// The compiled configuration workers use.
@@ -161,6 +197,8 @@ pub struct Shared {
     pub prober: OnceLock<Arc<ProberHandle>>,
     /// Prober target ids -> (probe, member).
     pub targets: ArcSwap<Vec<TargetMeta>>,
+    /// Scale-out: draining and the BGP helper's view.
+    pub bgp: BgpState,
     /// Slow-path counters, published by the slow path.
     pub slow_counters: Mutex<SlowPathCounters>,
     /// Slow-path frames that the physical or TAP tx queues refused, and DeliverToFlow drops.
@@ -223,6 +261,7 @@ impl Shared {
             reload_tx,
             prober: OnceLock::new(),
             targets: ArcSwap::from_pointee(Vec::new()),
+            bgp: BgpState::default(),
             slow_counters: Mutex::new(SlowPathCounters::default()),
             slow_tx_drops: AtomicU64::new(0),
         });
@@ -249,5 +288,25 @@ impl Shared {
             while w.exceptions.pop().is_some() {}
             while w.inject.pop().is_some() {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draining_starts_once_and_reports_age_out() {
+        let state = BgpState::default();
+        assert!(state.fresh_report(Duration::from_secs(2)).is_none());
+        *state.report.lock().unwrap() = Some((Instant::now(), BgpReport::default()));
+        assert!(state.fresh_report(Duration::from_secs(2)).is_some());
+        assert!(state.start_draining());
+        assert!(
+            !state.start_draining(),
+            "a second drain does not restart the clock"
+        );
+        assert!(state.draining.load(Ordering::SeqCst));
+        assert!(state.drain_started.lock().unwrap().is_some());
     }
 }

@@ -92,7 +92,7 @@ pub fn handle_arp(
     let our_frontend = ctx
         .frontends
         .get(req.target_ip)
-        .filter(|f| f.iface == ctx.iface)
+        .filter(|f| f.iface == Some(ctx.iface))
         .is_some();
     let for_us = our_frontend || req.target_ip == info.addr;
     let action = match req.operation {
@@ -152,7 +152,7 @@ mod tests {
         let i = SlowPathInterface::new("dc", OUR_MAC, OWN, 24, None);
         let f = Frontends::new([SlowPathFrontend {
             addr: VIP,
-            iface: 0,
+            iface: Some(0),
             any_member_up: true,
         }]);
         let n = NeighbourTable::new(vec![i.clone()], NeighbourTimers::default());
@@ -351,5 +351,26 @@ mod tests {
         assert_eq!(&a[14..18], &VIP.octets());
         assert_eq!(&a[24..28], &VIP.octets());
         assert!(gratuitous_arps(&i, &f.on_iface(3)).is_empty());
+    }
+
+    #[test]
+    fn routed_vip_is_neither_answered_nor_announced() {
+        const ROUTED: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+        let i = SlowPathInterface::new("dc", OUR_MAC, OWN, 24, None);
+        let f = Frontends::new([SlowPathFrontend {
+            addr: ROUTED,
+            iface: None,
+            any_member_up: true,
+        }]);
+        let mut n = NeighbourTable::new(vec![i.clone()], NeighbourTimers::default());
+        let ctx = ArpCtx {
+            iface: 0,
+            info: &i,
+            frontends: &f,
+        };
+        let mut req = arp(warp::OP_REQUEST, CLIENT_MAC, CLIENT, ROUTED, None);
+        let out = handle_arp(&mut req, &ctx, &mut n, 0);
+        assert_eq!(out.action, Action::Drop(SlowPathDrop::NotForUs));
+        assert!(gratuitous_arps(&i, &f.on_iface(0)).is_empty());
     }
 }

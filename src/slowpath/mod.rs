@@ -125,8 +125,9 @@ impl SlowPathInterface {
 pub struct SlowPathFrontend {
     /// The frontend address.
     pub addr: Ipv4Addr,
-    /// Interface on which ARP for it is answered.
-    pub iface: IfIndex,
+    /// Interface on which ARP for it is answered (and gratuitous ARP sent); `None` for a routed
+    /// VIP, which is never ARP-answered: several MUXes may share its LAN.
+    pub iface: Option<IfIndex>,
     /// True while at least one member of one of its rules is eligible (answers pings).
     pub any_member_up: bool,
 }
@@ -163,7 +164,7 @@ impl Frontends {
         let mut v: Vec<_> = self
             .by_addr
             .values()
-            .filter(|f| f.iface == iface)
+            .filter(|f| f.iface == Some(iface))
             .copied()
             .collect();
         v.sort_unstable_by_key(|f| f.addr);

@@ -28,12 +28,12 @@ fn config() -> SlowPathConfig {
         vec![
             SlowPathFrontend {
                 addr: VIP,
-                iface: 0,
+                iface: Some(0),
                 any_member_up: true,
             },
             SlowPathFrontend {
                 addr: DOWN_VIP,
-                iface: 0,
+                iface: Some(0),
                 any_member_up: false,
             },
         ],

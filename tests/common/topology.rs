@@ -120,6 +120,30 @@ impl Topology {
         }
     }
 
+    /// Runs this topology's own script with `args` (e.g. `scale-out.sh mux-kill 1`) and the extra
+    /// environment `env`; stdout on success.
+    pub fn script(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
+        let mut c = self.command(&format!("{}.sh", self.script));
+        c.args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c
+            .output()
+            .map_err(|e| format!("cannot run {}.sh: {e}", self.script))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "{}.sh {} failed ({}): {}",
+                self.script,
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
     /// Tears the topology down now and reports whether that worked (Drop then does nothing).
     pub fn down(mut self) -> Result<(), String> {
         self.teardown()

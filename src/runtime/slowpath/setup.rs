@@ -37,7 +37,7 @@ pub fn frontends_of(snapshot: &Snapshot) -> Vec<SlowPathFrontend> {
         .enumerate()
         .map(|(i, fe)| SlowPathFrontend {
             addr: fe.addr,
-            iface: fe.interface.map(|x| x.index()).unwrap_or(0),
+            iface: fe.interface.map(|x| x.index()),
             any_member_up: snapshot
                 .frontend_has_healthy_member(crate::balance::snapshot::FrontendId(i as u32)),
         })
@@ -186,7 +186,7 @@ probe = "tcp"
         let f = frontends_of(&snapshot());
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].addr, Ipv4Addr::new(10, 1, 0, 100));
-        assert_eq!(f[0].iface, 0);
+        assert_eq!(f[0].iface, Some(0));
         assert!(!f[0].any_member_up);
         let i = interfaces_of(&snapshot(), &[MacAddr([2, 0, 0, 0, 0, 1])]);
         assert_eq!(i[0].addr, Ipv4Addr::new(10, 1, 0, 2));

@@ -1,0 +1,355 @@
+//! The announce decision, pure: for each VIP, announce or withdraw (and why), from the MUX's
+//! readiness and what the compiled snapshot says about the VIP's members.
+//!
+//! A VIP is announced only while all of these hold: the MUX is forwarding; its first probe round
+//! is complete (a MUX that joins must not attract rehashed mid-flow packets before it knows which
+//! members are up); the VIP has a rule with an eligible member (which includes the
+//! `no_healthy_backends = "all"` fallback); the MUX is not draining; and the frontend does not opt
+//! out with `announce = false`. While draining with `graceful_shutdown`, routes stay announced for
+//! a short while carrying the GRACEFUL_SHUTDOWN community before they are withdrawn (the caller
+//! says which phase it is in).
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use super::{Route, GRACEFUL_SHUTDOWN};
+use crate::balance::snapshot::FrontendId;
+use crate::balance::Snapshot;
+use crate::config::Config;
+
+/// The MUX-wide conditions of the decision.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Ports up and every worker polling.
+    pub forwarding: bool,
+    /// Every probe target has a first result (or there is none).
+    pub probes_complete: bool,
+    /// Draining (`vipmux drain` or a stop signal).
+    pub draining: bool,
+    /// Draining, but still in the GRACEFUL_SHUTDOWN phase (routes re-announced with it).
+    pub graceful_phase: bool,
+}
+
+/// Why a VIP is not announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawReason {
+    /// `announce = false`, or no `[bgp]` table.
+    OptedOut,
+    /// The MUX is not forwarding yet (or any more).
+    NotForwarding,
+    /// The first probe round has not completed.
+    FirstProbeRound,
+    /// No rule of the VIP has an eligible member.
+    NoEligibleMember,
+    /// The MUX is draining.
+    Draining,
+}
+
+impl WithdrawReason {
+    /// The snake_case name shown in status.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WithdrawReason::OptedOut => "opted_out",
+            WithdrawReason::NotForwarding => "not_forwarding",
+            WithdrawReason::FirstProbeRound => "first_probe_round",
+            WithdrawReason::NoEligibleMember => "no_eligible_member",
+            WithdrawReason::Draining => "draining",
+        }
+    }
+}
+
+/// The decision for one VIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnounceVerdict {
+    /// Announce (with GRACEFUL_SHUTDOWN added when `graceful` is set).
+    Announce {
+        /// Add the GRACEFUL_SHUTDOWN community.
+        graceful: bool,
+    },
+    /// Withdraw, for this reason.
+    Withdraw(WithdrawReason),
+}
+
+/// The decision for one VIP from the MUX's readiness, whether the frontend is announced at all
+/// (`opted_in`) and whether one of its rules has an eligible member (`can_serve`).
+pub fn decide(r: &Readiness, opted_in: bool, can_serve: bool) -> AnnounceVerdict {
+    use WithdrawReason::*;
+    if !opted_in {
+        AnnounceVerdict::Withdraw(OptedOut)
+    } else if !r.forwarding {
+        AnnounceVerdict::Withdraw(NotForwarding)
+    } else if !r.probes_complete {
+        AnnounceVerdict::Withdraw(FirstProbeRound)
+    } else if !can_serve {
+        AnnounceVerdict::Withdraw(NoEligibleMember)
+    } else if r.draining && !r.graceful_phase {
+        AnnounceVerdict::Withdraw(Draining)
+    } else {
+        AnnounceVerdict::Announce {
+            graceful: r.draining,
+        }
+    }
+}
+
+/// One frontend's decision with the route it would announce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipDecision {
+    /// The route (communities include GRACEFUL_SHUTDOWN in the graceful phase).
+    pub route: Route,
+    /// Announce or withdraw.
+    pub verdict: AnnounceVerdict,
+}
+
+/// Whether a frontend of `snapshot` has a rule with an eligible member (`"all"` fallback included).
+pub fn can_serve(snapshot: &Snapshot, fe: FrontendId) -> bool {
+    snapshot.frontends.get(fe.index()).is_some_and(|f| {
+        f.rules
+            .iter()
+            .filter_map(|r| snapshot.rule(*r))
+            .any(|r| r.eligible.iter().any(|e| *e))
+    })
+}
+
+/// The next hop announced: `[bgp] next_hop`, else the first interface's address.
+pub fn next_hop(config: &Config) -> Option<Ipv4Addr> {
+    let bgp = config.bgp.as_ref()?;
+    bgp.next_hop
+        .or_else(|| config.interfaces.first().map(|i| i.address.addr))
+}
+
+/// Every frontend's decision (empty without `[bgp]`), in configuration order.
+pub fn decisions(config: &Config, snapshot: &Snapshot, r: &Readiness) -> Vec<VipDecision> {
+    let (Some(bgp), Some(nh)) = (config.bgp.as_ref(), next_hop(config)) else {
+        return Vec::new();
+    };
+    config
+        .frontends
+        .iter()
+        .map(|fe| {
+            let id = snapshot
+                .frontends
+                .iter()
+                .position(|f| f.name == fe.name)
+                .map(|i| FrontendId(i as u32));
+            let serve = id.is_some_and(|id| can_serve(snapshot, id));
+            let verdict = decide(r, fe.announced(Some(bgp)), serve);
+            let mut communities = bgp.communities.clone();
+            if matches!(verdict, AnnounceVerdict::Announce { graceful: true }) {
+                communities.push(GRACEFUL_SHUTDOWN.to_string());
+            }
+            VipDecision {
+                route: Route {
+                    frontend: fe.name.clone(),
+                    prefix: fe.address,
+                    next_hop: nh,
+                    communities,
+                },
+                verdict,
+            }
+        })
+        .collect()
+}
+
+/// The routes to announce among `decisions`.
+pub fn wanted(decisions: &[VipDecision]) -> Vec<Route> {
+    decisions
+        .iter()
+        .filter(|d| matches!(d.verdict, AnnounceVerdict::Announce { .. }))
+        .map(|d| d.route.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::Health;
+
+    const READY: Readiness = Readiness {
+        forwarding: true,
+        probes_complete: true,
+        draining: false,
+        graceful_phase: false,
+    };
+
+    #[test]
+    fn table_of_cases() {
+        use WithdrawReason::*;
+        let not = |f: fn(&mut Readiness)| {
+            let mut r = READY;
+            f(&mut r);
+            r
+        };
+        let announce = AnnounceVerdict::Announce { graceful: false };
+        let cases: &[(Readiness, bool, bool, AnnounceVerdict)] = &[
+            (READY, true, true, announce),
+            (READY, false, true, AnnounceVerdict::Withdraw(OptedOut)),
+            (
+                READY,
+                true,
+                false,
+                AnnounceVerdict::Withdraw(NoEligibleMember),
+            ),
+            (
+                not(|r| r.forwarding = false),
+                true,
+                true,
+                AnnounceVerdict::Withdraw(NotForwarding),
+            ),
+            (
+                not(|r| r.probes_complete = false),
+                true,
+                true,
+                AnnounceVerdict::Withdraw(FirstProbeRound),
+            ),
+            (
+                not(|r| r.draining = true),
+                true,
+                true,
+                AnnounceVerdict::Withdraw(Draining),
+            ),
+            (
+                not(|r| {
+                    r.draining = true;
+                    r.graceful_phase = true
+                }),
+                true,
+                true,
+                AnnounceVerdict::Announce { graceful: true },
+            ),
+            // A VIP that cannot serve is withdrawn even in the graceful phase.
+            (
+                not(|r| {
+                    r.draining = true;
+                    r.graceful_phase = true
+                }),
+                true,
+                false,
+                AnnounceVerdict::Withdraw(NoEligibleMember),
+            ),
+            // Opting out wins over everything.
+            (
+                not(|r| r.forwarding = false),
+                false,
+                false,
+                AnnounceVerdict::Withdraw(OptedOut),
+            ),
+        ];
+        for (i, (r, opted, serve, want)) in cases.iter().enumerate() {
+            assert_eq!(
+                decide(r, *opted, *serve),
+                *want,
+                "case {i}: {r:?} {opted} {serve}"
+            );
+        }
+    }
+
+    const CONFIG: &str = r#"
+[[interfaces]]
+name = "dc"
+port = "p0"
+address = "10.1.0.2/24"
+
+[[frontends]]
+name = "web"
+address = "10.9.0.1"
+
+[[frontends]]
+name = "quiet"
+address = "10.9.0.2"
+announce = false
+
+[[frontends]]
+name = "all"
+address = "10.9.0.3"
+
+[[backend_pools]]
+name = "p"
+members = [{ name = "a", address = "10.1.0.11" }]
+
+[[probes]]
+name = "tcp"
+protocol = "tcp"
+port = 80
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "web"
+protocol = "tcp"
+frontend_port = 80
+backend_pool = "p"
+probe = "tcp"
+
+[[load_balancing_rules]]
+name = "quiet"
+frontend = "quiet"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 81
+backend_pool = "p"
+
+[bgp]
+local_as = 65010
+router_id = "10.1.0.2"
+communities = ["65010:1"]
+
+[[bgp.peers]]
+address = "10.1.0.1"
+remote_as = 65000
+"#;
+
+    #[test]
+    fn decisions_follow_probes_and_flags() {
+        let c = Config::from_str(CONFIG, "t").unwrap();
+        let snap = Snapshot::compile(&c, &Health::new());
+        let d = decisions(&c, &snap, &READY);
+        assert_eq!(d.len(), 3);
+        assert_eq!(d[0].route.next_hop, Ipv4Addr::new(10, 1, 0, 2));
+        assert_eq!(d[0].route.communities, vec!["65010:1".to_string()]);
+        // web: probed, member not up yet; quiet: opted out; all: no rule at all.
+        assert_eq!(
+            d[0].verdict,
+            AnnounceVerdict::Withdraw(WithdrawReason::NoEligibleMember)
+        );
+        assert_eq!(
+            d[1].verdict,
+            AnnounceVerdict::Withdraw(WithdrawReason::OptedOut)
+        );
+        assert_eq!(
+            d[2].verdict,
+            AnnounceVerdict::Withdraw(WithdrawReason::NoEligibleMember)
+        );
+        assert!(wanted(&d).is_empty());
+
+        let all = CONFIG.replace(
+            "[[interfaces]]",
+            "[appliance]\nno_healthy_backends = \"all\"\n\n[[interfaces]]",
+        );
+        let c = Config::from_str(&all, "t").unwrap();
+        let snap = Snapshot::compile(&c, &Health::new());
+        let graceful = Readiness {
+            draining: true,
+            graceful_phase: true,
+            ..READY
+        };
+        let w = wanted(&decisions(&c, &snap, &graceful));
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].prefix, Ipv4Addr::new(10, 9, 0, 1));
+        assert_eq!(
+            w[0].communities,
+            vec!["65010:1".to_string(), GRACEFUL_SHUTDOWN.to_string()]
+        );
+    }
+
+    #[test]
+    fn nothing_without_bgp() {
+        let c = Config::from_str(
+            &CONFIG[..CONFIG.find("[bgp]").unwrap()].replace("announce = false\n", ""),
+            "t",
+        )
+        .unwrap();
+        let snap = Snapshot::compile(&c, &Health::new());
+        assert!(decisions(&c, &snap, &READY).is_empty());
+    }
+}

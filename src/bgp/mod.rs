@@ -1,0 +1,55 @@
+//! Scale-out: announcing the VIPs to the routers through a BGP daemon.
+//!
+//! vipmux does not speak BGP itself. It decides, per VIP, whether this MUX should attract its
+//! traffic ([`decide`], pure), and a daemon-specific driver behind the [`BgpSpeaker`] trait turns
+//! the wanted set into the daemon's commands ([`exabgp`]: ExaBGP's process API, with the
+//! `vipmux bgp-helper` process of [`helper`] as the bridge between the control socket and the
+//! daemon). When vipmux dies the helper fails to reach it and exits, ExaBGP stops with it, and the
+//! routers withdraw the routes with the session.
+
+pub mod decide;
+pub mod exabgp;
+pub mod helper;
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+pub use decide::{decide, AnnounceVerdict, Readiness, VipDecision, WithdrawReason};
+
+/// One announcement: a VIP as a /32 with its next hop and communities.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Route {
+    /// The frontend's name.
+    pub frontend: String,
+    /// The VIP (announced as a /32).
+    pub prefix: Ipv4Addr,
+    /// Next hop the routers forward the VIP's traffic to.
+    pub next_hop: Ipv4Addr,
+    /// Standard communities `"ASN:VALUE"`.
+    #[serde(default)]
+    pub communities: Vec<String>,
+}
+
+/// What the BGP helper reports with each `bgp` control request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpReport {
+    /// Session state per peer address as the daemon last reported it (`up`, `down`, `connected`).
+    #[serde(default)]
+    pub sessions: std::collections::BTreeMap<String, String>,
+    /// What the daemon was told to announce.
+    #[serde(default)]
+    pub announced: Vec<Route>,
+}
+
+/// A BGP daemon driver: keeps the daemon's announcements equal to the wanted set.
+pub trait BgpSpeaker {
+    /// Announces what `wanted` holds and the daemon lacks (or holds differently), withdraws what
+    /// the daemon announces and `wanted` lacks; returns how many commands were sent.
+    fn apply(&mut self, wanted: &[Route]) -> std::io::Result<usize>;
+    /// What the daemon was last told to announce, by VIP.
+    fn announced(&self) -> Vec<Route>;
+}
+
+/// GRACEFUL_SHUTDOWN well-known community (RFC 8326): routers lower the route's preference.
+pub const GRACEFUL_SHUTDOWN: &str = "65535:0";
