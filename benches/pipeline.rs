@@ -42,7 +42,6 @@ fn prepare(w: &World, flows: u32) -> (Pipeline, Vec<[u8; FRAME_LEN]>) {
     let mut p = Pipeline::new(&PipelineConfig {
         flow_capacity: (flows as usize * 3 / 2).max(4096),
         recent_capacity: 1024,
-        recent_window_secs: 600,
     });
     feed(
         &mut p,
@@ -124,7 +123,6 @@ fn new_flows(c: &mut Criterion) {
     let mut p = Pipeline::new(&PipelineConfig {
         flow_capacity: 1 << 20,
         recent_capacity: 1024,
-        recent_window_secs: 600,
     });
     let mut b = bufs();
     let mut v = [Verdict::Forward { port: 0 }; BURST];

@@ -67,7 +67,6 @@ fn main() {
         let p = Pipeline::new(&PipelineConfig {
             flow_capacity: 1 << 20,
             recent_capacity: 1024,
-            recent_window_secs: 600,
         });
         (p, Source::Fresh(frame(0, TcpFlags::SYN)), bursts)
     } else {
@@ -76,7 +75,6 @@ fn main() {
         let mut p = Pipeline::new(&PipelineConfig {
             flow_capacity: (flows as usize * 3 / 2).max(4096),
             recent_capacity: 1024,
-            recent_window_secs: 600,
         });
         feed(&mut p, &view, (0..flows).map(|i| frame(i, TcpFlags::SYN)));
         feed(&mut p, &view, (0..flows).map(|i| frame(i, TcpFlags::ACK)));

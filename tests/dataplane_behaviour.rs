@@ -175,6 +175,60 @@ fn flow_found_expired_on_lookup_is_treated_as_expired() {
     assert_eq!(p.flows().count(), 0);
 }
 
+/// The standard configuration with rule "web" at a 10-minute idle timeout (the longest).
+fn web_idle_ten_minutes() -> World {
+    World::new(&config_with(|t| {
+        let rules = t
+            .get_mut("load_balancing_rules")
+            .and_then(toml::Value::as_array_mut)
+            .expect("[[load_balancing_rules]]");
+        let web = rules
+            .iter_mut()
+            .filter_map(toml::Value::as_table_mut)
+            .find(|r| r.get("name").and_then(toml::Value::as_str) == Some("web"))
+            .expect("rule web");
+        web.remove("idle_timeout_seconds");
+        web.insert("idle_timeout_minutes".into(), 10.into());
+    }))
+}
+
+#[test]
+fn recently_expired_covers_the_longest_idle_timeout() {
+    let w = web_idle_ten_minutes();
+    assert_eq!(w.snapshot.longest_idle_timeout_secs, 600);
+    let mut p = pipeline();
+    establish(&mut p, &w, CLIENT, 3200, 0);
+    assert_eq!(expire_all(&mut p, &w, 600).0, 0);
+    assert_eq!(expire_all(&mut p, &w, 601).0, 1);
+    // Well past a fixed 120 s, within the 10 minutes: still the expired connection.
+    let late = tcp(sa(CLIENT, 3200), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]);
+    let (v, _) = run(&mut p, &w, &late, 601 + 599);
+    assert_eq!(v, Verdict::Drop(DropReason::IdleExpired));
+    // Once the window has passed it is forgotten: re-hashed like any unknown flow.
+    let (v, _) = run(&mut p, &w, &late, 601 + 600);
+    assert_eq!(v, FWD);
+}
+
+#[test]
+fn reload_changing_the_longest_idle_timeout_applies_at_once() {
+    let short = World::standard();
+    let long = web_idle_ten_minutes();
+    assert_eq!(short.snapshot.longest_idle_timeout_secs, 240);
+    let mut p = pipeline();
+    // A flow expired under the 240 s configuration is remembered 240 s.
+    establish(&mut p, &short, CLIENT, 3300, 0);
+    assert_eq!(expire_all(&mut p, &short, 61).0, 1);
+    let late = |port| tcp(sa(CLIENT, port), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]);
+    // Reload to 10 minutes: flows expired from now on are remembered 600 s.
+    establish(&mut p, &long, CLIENT, 3301, 100);
+    assert_eq!(expire_all(&mut p, &long, 701).0, 1);
+    let (v, _) = run(&mut p, &long, &late(3301), 701 + 500);
+    assert_eq!(v, Verdict::Drop(DropReason::IdleExpired));
+    // The key noted before the reload kept its 240 s.
+    let (v, _) = run(&mut p, &long, &late(3300), 61 + 240);
+    assert_eq!(v, FWD);
+}
+
 #[test]
 fn missing_flow_drop() {
     let w = World::new(&config_with(|t| {
@@ -323,7 +377,6 @@ fn table_full_keeps_established_flows() {
     let mut p = Pipeline::new(&PipelineConfig {
         flow_capacity: 16,
         recent_capacity: 64,
-        recent_window_secs: 600,
     });
     let mut members = Vec::new();
     for i in 0..15u16 {

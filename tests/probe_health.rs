@@ -433,6 +433,43 @@ fn probes_originate_from_the_source_address() {
 }
 
 #[test]
+fn a_target_leaves_from_its_own_source_else_the_default() {
+    let own = Server::start(lo(16), Mode::Accept);
+    let default = Server::start(lo(17), Mode::Accept);
+    let spec_own = ProbeSpec::tcp(own.port(), secs(1.0), 1);
+    let spec_default = ProbeSpec::tcp(default.port(), secs(1.0), 1);
+    let prober = Prober::spawn(
+        vec![
+            ProbeTarget::new(1, lo(16), spec_own.clone()).with_source(Some(lo(98))),
+            ProbeTarget::new(2, lo(17), spec_default),
+        ],
+        Some(lo(99)),
+    )
+    .unwrap();
+    let seen = own.seen.recv_timeout(WAIT).expect("connection seen");
+    assert_eq!(seen.peer, lo(98), "the target's own source");
+    let seen = default.seen.recv_timeout(WAIT).expect("connection seen");
+    assert_eq!(seen.peer, lo(99), "the prober's default source");
+    // A reload moving the target to another source restarts it from there, state kept.
+    let report = prober
+        .update_targets(vec![
+            ProbeTarget::new(1, lo(16), spec_own).with_source(Some(lo(97)))
+        ])
+        .unwrap();
+    assert_eq!(report.retimed, vec![1]);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = own.seen.recv_timeout(WAIT).expect("connection seen");
+        if seen.peer == lo(97) {
+            break;
+        }
+        assert_eq!(seen.peer, lo(98), "only the old source before the new one");
+        assert!(Instant::now() < deadline, "no probe from the new source");
+    }
+    prober.shutdown();
+}
+
+#[test]
 fn update_targets_keeps_state_of_targets_that_stay() {
     let a = Server::start(lo(13), Mode::Accept);
     let b = Server::start(lo(14), Mode::Accept);

@@ -70,7 +70,6 @@ fuzz_target!(|data: &[u8]| {
     let mut pipeline = Pipeline::new(&PipelineConfig {
         flow_capacity: 256,
         recent_capacity: 256,
-        recent_window_secs: 600,
     });
     // Input: [time step, then frames as (length byte, bytes)...], repeated bursts.
     let mut rest = data;

@@ -81,11 +81,16 @@ pub fn default_profile(config: &Config) -> Result<Profile, ProfileError> {
     Profile::parse(&text, DEFAULT_PROFILE_FILE)
 }
 
-/// Recently-expired record size per worker.
-const RECENT_CAPACITY: usize = 65_536;
+/// Fewest recently-expired records per worker (8 bytes each: 512 KiB).
+const RECENT_MIN_CAPACITY: usize = 65_536;
 
-/// How long the recently-expired record remembers a flow, seconds.
-const RECENT_WINDOW_SECS: u32 = 120;
+/// Recently-expired records per worker for a flow table of `flow_capacity` entries: one per two
+/// entries (8 bytes a record against the table's hundred-odd bytes an entry), at least
+/// [`RECENT_MIN_CAPACITY`]. Its window, the longest idle timeout configured, comes with each
+/// snapshot and does not change the memory.
+fn recent_capacity(flow_capacity: usize) -> usize {
+    (flow_capacity / 2).max(RECENT_MIN_CAPACITY)
+}
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -213,12 +218,17 @@ fn thread_plan(config: &Config, profile: &Profile, workers: usize) -> ThreadPlan
         cores: worker_cores(profile, workers),
         main_core: profile.main_core(),
         adaptive: profile.adaptive_polling,
-        pipeline: PipelineConfig {
-            flow_capacity: usize::try_from(config.dataplane.flow_table_capacity).unwrap_or(1 << 20),
-            recent_capacity: RECENT_CAPACITY,
-            recent_window_secs: RECENT_WINDOW_SECS,
-        },
+        pipeline: pipeline_config(config),
         source: config.interfaces.first().map(|i| i.address.addr),
+    }
+}
+
+/// A worker's pipeline sizes: the configured flow table and a recently-expired record sized to it.
+fn pipeline_config(config: &Config) -> PipelineConfig {
+    let flow_capacity = usize::try_from(config.dataplane.flow_table_capacity).unwrap_or(1 << 20);
+    PipelineConfig {
+        flow_capacity,
+        recent_capacity: recent_capacity(flow_capacity),
     }
 }
 

@@ -384,6 +384,10 @@ pub struct Snapshot {
     pub rules: Vec<Rule>,
     /// Outbound rules.
     pub outbound: Vec<OutboundInfo>,
+    /// The longest idle timeout of the load-balancing and inbound NAT rules, seconds (0 without
+    /// rules): how long a worker remembers a flow it expired, so that a late packet of any rule's
+    /// flow is still recognised.
+    pub longest_idle_timeout_secs: u32,
     tables: Vec<Arc<Maglev>>,
     table_keys: Vec<TableKey>,
     frontend_by_addr: Map<u32, FrontendId>,

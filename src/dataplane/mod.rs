@@ -141,10 +141,9 @@ pub enum Verdict {
 pub struct PipelineConfig {
     /// Flow table capacity (rounded up to a power of two).
     pub flow_capacity: usize,
-    /// Recently-expired record capacity (about twice the expirations expected in one window).
+    /// Recently-expired record capacity (about twice the expirations expected in one window;
+    /// the window is the snapshot's longest idle timeout).
     pub recent_capacity: usize,
-    /// How long an expired flow is remembered, seconds (e.g. the longest idle timeout).
-    pub recent_window_secs: u32,
 }
 
 impl Default for PipelineConfig {
@@ -152,7 +151,6 @@ impl Default for PipelineConfig {
         PipelineConfig {
             flow_capacity: 1 << 20,
             recent_capacity: 1 << 18,
-            recent_window_secs: 6000,
         }
     }
 }

@@ -67,7 +67,7 @@ impl Pipeline {
     pub fn new(cfg: &PipelineConfig) -> Self {
         Pipeline {
             table: FlowTable::new(cfg.flow_capacity),
-            recent: RecentlyExpired::new(cfg.recent_capacity, cfg.recent_window_secs),
+            recent: RecentlyExpired::new(cfg.recent_capacity, 0),
             counters: WorkerCounters::new(),
             hops: HopCache::new(),
             pending: Pending::new(),
@@ -113,11 +113,14 @@ impl Pipeline {
         self.counters.drops[DropReason::TxFull.index()] += failed as u64;
     }
 
-    /// Grows counters and refreshes the next-hop cache for `view` (between bursts).
+    /// Grows counters, refreshes the next-hop cache and sets the recently-expired window for
+    /// `view` (between bursts).
     pub(super) fn prepare(&mut self, view: &View<'_>) {
         let s = view.snapshot;
         self.counters.ensure(s.rules.len(), s.members.len());
         self.hops.refresh(view);
+        // The record's window follows the configuration (one store; a reload applies at once).
+        self.recent.set_window(s.longest_idle_timeout_secs);
     }
 
     /// Processes a burst: one verdict per frame in `verdicts[i]`, frames rewritten in place

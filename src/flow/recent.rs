@@ -2,20 +2,26 @@
 //!
 //! A non-SYN TCP packet with no flow entry is dropped (`idle_expired`) when its key is found here,
 //! instead of being re-hashed into a new flow. The record is a fixed array of 64-byte buckets, each
-//! holding 8 × (u32 signature, u32 forget-time); a key's bucket is chosen by the low bits of its table
-//! hash and its signature is the high 32 bits, so a false positive needs a 32-bit signature collision
-//! inside one bucket: at most 8 / 2^32 (about 2e-9) per query when every slot is live; a test
-//! checks the rate stays there.
+//! holding 8 × (u32 signature, u32 forget-time), so a record costs 8 bytes; a key's bucket is
+//! chosen by the low bits of its table hash and its signature is the high 32 bits, so a false
+//! positive needs a 32-bit signature collision inside one bucket: at most 8 / 2^32 (about 2e-9)
+//! per query when every slot is live; a test checks the rate stays there.
 //!
-//! Entries are forgotten `window` seconds after they were noted (never permanent). When a bucket is
-//! full of live records, the one closest to being forgotten is overwritten: the record then forgets a
-//! key early (a false negative), which only means that key's late packet is re-hashed — the default
-//! behaviour for unknown flows. Retention follows the Poisson tail of 8-slot buckets: with as many
-//! live records as capacity about 86 % are kept, at half that load about 99 % (a test checks the
-//! retention at full load); so size it at twice the expirations expected within one window.
+//! Entries are forgotten `window` seconds after they were noted (never permanent). The window is
+//! the longest idle timeout of the configuration, so that a late packet of any rule's flow is
+//! recognised; it can change at any time ([`RecentlyExpired::set_window`], e.g. on reload) and
+//! applies to keys noted from then on, while a key already noted keeps the forget-time it was
+//! given. The memory does not depend on the window: it is fixed at construction. When a bucket is
+//! full of live records, the one closest to being forgotten is overwritten: the record then forgets
+//! a key early (a false negative), which only means that key's late packet is re-hashed — the
+//! default behaviour for unknown flows. Retention follows the Poisson tail of 8-slot buckets: with
+//! as many live records as capacity about 86 % are kept, at half that load about 99 % (a test
+//! checks the retention at full load); so size it at twice the expirations expected within one
+//! window.
 
-/// Longest window accepted, seconds (one hour; longer windows are clamped).
-pub const MAX_WINDOW_SECS: u32 = 3600;
+/// Longest window accepted, seconds (one day, the longest idle timeout a configuration may set;
+/// longer windows are clamped).
+pub const MAX_WINDOW_SECS: u32 = 86_400;
 /// Records per bucket.
 pub const RECENT_WAYS: usize = 8;
 
@@ -78,6 +84,13 @@ impl RecentlyExpired {
     /// How long a record is kept, seconds.
     pub fn window(&self) -> u32 {
         self.window
+    }
+
+    /// Keeps keys noted from now on for `window_secs` (clamped to [`MAX_WINDOW_SECS`]; 0 stops
+    /// noting). Keys already noted keep their forget-time. No allocation: the capacity stays.
+    #[inline]
+    pub fn set_window(&mut self, window_secs: u32) {
+        self.window = window_secs.min(MAX_WINDOW_SECS);
     }
 
     /// Bytes of memory held.
@@ -174,6 +187,27 @@ mod tests {
         let mut r = RecentlyExpired::new(8, 0);
         r.note_expired(h(1), 5);
         assert!(!r.recently_expired(h(1), 5));
+    }
+
+    #[test]
+    fn a_new_window_applies_to_keys_noted_afterwards() {
+        let mut r = RecentlyExpired::new(1024, 120);
+        r.note_expired(h(1), 1000);
+        r.set_window(600);
+        r.note_expired(h(2), 1000);
+        assert!(!r.recently_expired(h(1), 1120), "noted under 120 s");
+        assert!(r.recently_expired(h(2), 1599));
+        assert!(!r.recently_expired(h(2), 1600));
+        r.set_window(100_000);
+        assert_eq!(r.window(), MAX_WINDOW_SECS);
+        let bytes = r.memory_bytes();
+        r.set_window(30);
+        assert_eq!(
+            r.memory_bytes(),
+            bytes,
+            "the window does not change the memory"
+        );
+        assert_eq!(bytes, r.capacity() * 8, "8 bytes a record");
     }
 
     #[test]

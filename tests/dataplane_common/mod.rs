@@ -141,7 +141,6 @@ pub fn pipeline() -> Pipeline {
     Pipeline::new(&PipelineConfig {
         flow_capacity: 4096,
         recent_capacity: 4096,
-        recent_window_secs: 600,
     })
 }
 

@@ -106,6 +106,12 @@ impl Snapshot {
         s.compile_lb_rules(config, &ids, health, previous);
         s.compile_nat_rules(config, &ids, health, previous);
         s.index_rules();
+        s.longest_idle_timeout_secs = s
+            .rules
+            .iter()
+            .map(|r| r.idle_timeout_secs)
+            .max()
+            .unwrap_or(0);
         s.compile_outbound(config, &ids);
         s.rule_cache = RuleCache::build(&s.by_key);
         s
@@ -126,6 +132,7 @@ impl Snapshot {
             probes: Vec::new(),
             rules: Vec::new(),
             outbound: Vec::new(),
+            longest_idle_timeout_secs: 0,
             tables: Vec::new(),
             table_keys: Vec::new(),
             frontend_by_addr: Map::default(),

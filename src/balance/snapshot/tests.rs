@@ -109,6 +109,15 @@ fn lookup_by_frontend_protocol_port() {
     let nat = s.lookup(ip("10.1.0.100"), IPPROTO_TCP, 50001).unwrap();
     assert_eq!((nat.kind, nat.backend_port), (RuleKind::InboundNat, 3389));
     assert_eq!(nat.idle_timeout_secs, 240, "default 4 minutes");
+    let longest = s.rules.iter().map(|r| r.idle_timeout_secs).max().unwrap();
+    assert_eq!(s.longest_idle_timeout_secs, longest);
+    assert!(longest >= 240);
+}
+
+#[test]
+fn longest_idle_timeout_follows_the_rules() {
+    let c = config(&BASE.replace("idle_timeout_seconds = 30", "idle_timeout_seconds = 5400"));
+    assert_eq!(all_up(&c).longest_idle_timeout_secs, 5400);
 }
 
 #[test]

@@ -119,7 +119,9 @@ impl std::fmt::Debug for SlowPathThread<'_> {
 }
 
 impl SlowPathThread<'_> {
-    /// Runs the slow path until the stop flag is set. `source` is the probes' source address.
+    /// Runs the slow path until the stop flag is set. `source` is the probes' default source
+    /// address (each target carries its own interface's address; this serves members with no
+    /// route).
     pub fn run(mut self, source: Option<Ipv4Addr>) {
         let start = Instant::now();
         let (sp, changes) = self.start(source);

@@ -1,10 +1,11 @@
 //! The slow-path thread's setup helpers: what it derives from a snapshot to configure the pure
 //! slow path, the neighbour table and the prober (at start and on every reload).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::balance::snapshot::MemberInfo;
 use crate::balance::Snapshot;
 use crate::runtime::hub::TargetMeta;
 use crate::slowpath::probe::{ProbeSpec, ProbeTarget};
@@ -60,7 +61,17 @@ pub fn wanted_neighbours(snapshot: &Snapshot) -> Vec<(Ipv4Addr, usize)> {
     set.into_iter().collect()
 }
 
-/// Prober targets for a snapshot: one per (probe, member address) of the probes' members.
+/// The address probes to `member` leave from: the appliance's address on the interface the
+/// data path reaches the member through (the interface it is on-link with, else the gateway's),
+/// so the member sees its probes come from the subnet it answers; `None` when the member has no
+/// route (the prober's default source is used).
+pub fn probe_source(snapshot: &Snapshot, member: &MemberInfo) -> Option<Ipv4Addr> {
+    let ifc = snapshot.interfaces.get(member.interface?.index())?;
+    Some(ifc.address.addr)
+}
+
+/// Prober targets for a snapshot: one per (probe, member address) of the probes' members, each
+/// leaving from [`probe_source`].
 pub fn probe_targets(snapshot: &Snapshot) -> (Vec<ProbeTarget>, Vec<TargetMeta>) {
     let mut targets = Vec::new();
     let mut meta = Vec::new();
@@ -72,15 +83,16 @@ pub fn probe_targets(snapshot: &Snapshot) -> (Vec<ProbeTarget>, Vec<TargetMeta>)
             interval: Duration::from_secs(u64::from(p.interval_seconds.max(1))),
             threshold: p.probe_threshold.max(1),
         };
-        let addrs: BTreeSet<Ipv4Addr> = p
+        // One target per address (the same address has the same route in every pool).
+        let addrs: BTreeMap<Ipv4Addr, Option<Ipv4Addr>> = p
             .members
             .iter()
             .filter_map(|m| snapshot.member(*m))
-            .map(|m| m.addr)
+            .map(|m| (m.addr, probe_source(snapshot, m)))
             .collect();
-        for addr in addrs {
+        for (addr, source) in addrs {
             let id = targets.len() as u32;
-            targets.push(ProbeTarget::new(id, addr, spec.clone()));
+            targets.push(ProbeTarget::new(id, addr, spec.clone()).with_source(source));
             meta.push(TargetMeta {
                 probe: p.name.clone(),
                 addr,
@@ -169,6 +181,36 @@ probe = "tcp"
         assert_eq!(http[0].0.spec.request_path, "/health");
         assert_eq!(http[0].0.spec.interval, Duration::from_secs(2));
         assert_eq!(http[0].0.spec.threshold, 3);
+    }
+
+    #[test]
+    fn probes_leave_from_the_interface_toward_the_member() {
+        // A first interface without a gateway, then the gateway's: on-link members get their
+        // interface's address, an off-link member the gateway interface's (not the first one).
+        let two_arms = CONFIG.replacen(
+            "[[interfaces]]",
+            "[[interfaces]]\nname = \"be\"\nport = \"net_af_packet1\"\naddress = \"10.3.0.2/24\"\n\n[[interfaces]]",
+            1,
+        )
+        .replace(
+            "{ name = \"a\", address = \"10.1.0.11\" },",
+            "{ name = \"a\", address = \"10.1.0.11\" },\n  { name = \"c\", address = \"10.3.0.13\" },",
+        );
+        let c = Config::from_str(&two_arms, "test").expect("valid config");
+        let s = Snapshot::compile(&c, &Health::new());
+        let ip = |a, b, c, d| Ipv4Addr::new(a, b, c, d);
+        let source_of = |addr| {
+            let m = s.members.iter().find(|m| m.addr == addr).expect("member");
+            probe_source(&s, m)
+        };
+        assert_eq!(source_of(ip(10, 3, 0, 13)), Some(ip(10, 3, 0, 2)));
+        assert_eq!(source_of(ip(10, 1, 0, 11)), Some(ip(10, 1, 0, 2)));
+        assert_eq!(source_of(ip(10, 2, 0, 12)), Some(ip(10, 1, 0, 2)));
+        let (targets, _) = probe_targets(&s);
+        assert_eq!(targets.len(), 6);
+        for t in &targets {
+            assert_eq!(t.source, source_of(t.addr), "{t:?}");
+        }
     }
 
     #[test]

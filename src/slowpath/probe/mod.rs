@@ -130,12 +130,25 @@ pub struct ProbeTarget {
     pub addr: Ipv4Addr,
     /// How to probe it.
     pub spec: ProbeSpec,
+    /// The address its probes leave from (the appliance's address on the interface toward the
+    /// member); `None`: the prober's default source.
+    pub source: Option<Ipv4Addr>,
 }
 
 impl ProbeTarget {
-    /// A target `id` at `addr` probed as `spec`.
+    /// A target `id` at `addr` probed as `spec`, from the prober's default source.
     pub fn new(id: u32, addr: Ipv4Addr, spec: ProbeSpec) -> Self {
-        ProbeTarget { id, addr, spec }
+        ProbeTarget {
+            id,
+            addr,
+            spec,
+            source: None,
+        }
+    }
+
+    /// The same target, its probes leaving from `source` (`None`: the prober's default).
+    pub fn with_source(self, source: Option<Ipv4Addr>) -> Self {
+        ProbeTarget { source, ..self }
     }
 }
 

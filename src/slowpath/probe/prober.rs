@@ -21,8 +21,8 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
 /// Options of a prober beyond its targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProberOptions {
-    /// Source address every probe binds to (the appliance's interface address); `None` lets
-    /// the kernel choose.
+    /// Source address the probes of a target without its own [`ProbeTarget::source`] bind to;
+    /// `None` lets the kernel choose.
     pub source_addr: Option<Ipv4Addr>,
     /// Most probes in flight at once; a probe due while the cap is reached waits for a slot.
     pub max_in_flight: usize,
@@ -44,7 +44,8 @@ pub struct UpdateReport {
     pub added: Vec<u32>,
     /// Ids identical to before: untouched, schedule and state kept.
     pub kept: Vec<u32>,
-    /// Same id, address and probe, but a new interval or threshold: state kept, rescheduled.
+    /// Same id, address and probe, but a new interval, threshold or source: state kept,
+    /// rescheduled.
     pub retimed: Vec<u32>,
     /// Same id but a new address, protocol, port or path: state reset to Unknown.
     pub reset: Vec<u32>,
@@ -59,7 +60,8 @@ pub struct UpdateReport {
 pub struct Prober;
 
 impl Prober {
-    /// Starts one thread probing `targets`, binding probes to `source_addr` when given.
+    /// Starts one thread probing `targets`, binding each probe to its target's source, else to
+    /// `source_addr` when given.
     pub fn spawn(
         targets: Vec<ProbeTarget>,
         source_addr: Option<Ipv4Addr>,
@@ -388,7 +390,8 @@ async fn run_target(target: ProbeTarget, generation: u64, offset: Duration, ctx:
             return;
         };
         let started = Instant::now();
-        let reason = probe_once(target.addr, &target.spec, ctx.source, &ctx.tls).await;
+        let source = target.source.or(ctx.source);
+        let reason = probe_once(target.addr, &target.spec, source, &ctx.tls).await;
         drop(permit);
         ctx.record(target.id, generation, reason, started.elapsed());
     }
