@@ -1,7 +1,7 @@
 //! The appliance's side of scale-out: answering the BGP helper with the routes to announce,
 //! the BGP part of `status` and metrics, and draining (withdraw, wait for traffic to stop, stop).
 //!
-//! The decision itself is [`crate::bgp::decide`]; this room gathers its inputs from the hub.
+//! The decision itself is [`crate::bgp::decide`](mod@crate::bgp::decide); this room gathers its inputs from the hub.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;

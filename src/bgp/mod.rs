@@ -1,7 +1,7 @@
 //! Scale-out: announcing the VIPs to the routers through a BGP daemon.
 //!
 //! vipmux does not speak BGP itself. It decides, per VIP, whether this MUX should attract its
-//! traffic ([`decide`], pure), and a daemon-specific driver behind the [`BgpSpeaker`] trait turns
+//! traffic ([`decide`](mod@decide), pure), and a daemon-specific driver behind the [`BgpSpeaker`] trait turns
 //! the wanted set into the daemon's commands ([`exabgp`]: ExaBGP's process API, with the
 //! `vipmux bgp-helper` process of [`helper`] as the bridge between the control socket and the
 //! daemon). When vipmux dies the helper fails to reach it and exits, ExaBGP stops with it, and the
