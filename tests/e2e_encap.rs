@@ -1,0 +1,288 @@
+//! End to end, Floating IP delivered through a tunnel (`dsr_encapsulation = "ipip"` and `"gue"`),
+//! checked against a real decapsulating receiver: the one-arm topology with `--return dsr`
+//! (backends hold the VIP on `lo`, default route via the router), and in every backend namespace
+//! `scripts/netns/decap.py`, which strips the outer header (IPv4, or IPv4 + UDP + GUE) and hands
+//! the inner packet to the namespace's stack through a TUN device (the kernel needs no ipip or fou
+//! module). The GUE pool uses a non-default `gue_port`, and the receiver listens only there.
+//!
+//! HTTP and UDP through the VIP succeed; the backends see the VIP as destination and the client as
+//! source; the requests spread over more than one backend; every answering backend's TUN device
+//! received packets through its receiver, which rejected none and exits on SIGTERM; and the replies
+//! reach the router straight from the backends (nftables counters in the router namespace, by
+//! source MAC: none from the MUX's MAC). Needs root; skipped otherwise (a failure with
+//! `VIPMUX_REQUIRE_NETNS=1`).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::appliance::{check, http_backend, start_or_panic};
+use common::{
+    ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, udp_from, wait_until, Appliance,
+    BackendReply, ConfigBuilder, NsChild, Topology,
+};
+
+const ALL: [&str; 3] = ["b1", "b2", "b3"];
+const REQUESTS: usize = 40;
+/// The TUN device each receiver creates.
+const DEV: &str = "decap0";
+/// The GUE pool's port: not the default, so the test sees the pool's setting honoured.
+const GUE_PORT: u16 = 6081;
+
+/// The tunnel under test.
+#[derive(Debug, Clone, Copy)]
+enum Tunnel {
+    Ipip,
+    Gue,
+}
+
+impl Tunnel {
+    fn pool_extra(self) -> String {
+        match self {
+            Tunnel::Ipip => "dsr_encapsulation = \"ipip\"".to_string(),
+            Tunnel::Gue => format!("dsr_encapsulation = \"gue\"\ngue_port = {GUE_PORT}"),
+        }
+    }
+
+    fn receiver_args(self) -> Vec<String> {
+        match self {
+            Tunnel::Ipip => vec!["ipip".into()],
+            Tunnel::Gue => vec!["gue".into(), "--port".into(), GUE_PORT.to_string()],
+        }
+    }
+}
+
+fn config(tunnel: Tunnel) -> ConfigBuilder {
+    ConfigBuilder::one_arm()
+        .pool("web", &ALL, &tunnel.pool_extra())
+        .probe_http("http-80", 80, 1, 2)
+        .lb_rule(
+            "web",
+            "tcp",
+            80,
+            80,
+            "web",
+            Some("http-80"),
+            "enable_floating_ip = true",
+        )
+        .lb_rule(
+            "echo-udp",
+            "udp",
+            7000,
+            7000,
+            "web",
+            Some("http-80"),
+            "enable_floating_ip = true",
+        )
+}
+
+/// One receiver per backend, killed (by PID) when the list is dropped.
+struct Receivers {
+    children: Vec<(String, NsChild, PathBuf)>,
+}
+
+impl Receivers {
+    /// Starts `decap.py` in every backend namespace and waits (bounded) until each says `ready`.
+    fn start(topo: &Topology, tunnel: Tunnel) -> Result<Self, String> {
+        let script = scripts_dir().join("decap.py");
+        let script = script.to_string_lossy().into_owned();
+        let mut cmd = vec!["python3".to_string(), script];
+        cmd.extend(tunnel.receiver_args());
+        cmd.extend(["--dev".to_string(), DEV.to_string()]);
+        let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let mut children = Vec::new();
+        for role in ALL {
+            let log = topo.state_dir().join(format!("decap-{role}.log"));
+            let child = spawn_in_ns(&topo.ns(role), &cmd, &log)
+                .map_err(|e| format!("start decap.py in {role}: {e}"))?;
+            children.push((role.to_string(), child, log));
+        }
+        let mut me = Receivers { children };
+        for i in 0..me.children.len() {
+            let ready = wait_until(Duration::from_secs(10), || {
+                let (_, child, log) = &mut me.children[i];
+                !child.is_running() || read(log).contains("ready")
+            });
+            let (role, child, log) = &mut me.children[i];
+            if !ready || !child.is_running() {
+                return Err(format!(
+                    "decap.py in {role} not ready:\n{}",
+                    read(log).trim()
+                ));
+            }
+        }
+        Ok(me)
+    }
+
+    /// Sends SIGTERM to every receiver, waits (bounded) for each to exit and checks from the
+    /// counts it prints that it rejected nothing; returns them.
+    fn stop(&mut self) -> Result<String, String> {
+        for (role, child, _) in &mut self.children {
+            let pid = child.id().to_string();
+            let status = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .map_err(|e| format!("kill {role}'s decap.py: {e}"))?;
+            if !status.success() {
+                return Err(format!("kill -TERM {pid} ({role}) failed: {status}"));
+            }
+        }
+        let mut summary = Vec::new();
+        for (role, child, log) in &mut self.children {
+            if !wait_until(Duration::from_secs(5), || !child.is_running()) {
+                return Err(format!("decap.py in {role} ignored SIGTERM"));
+            }
+            let text = read(log);
+            let counts = text
+                .lines()
+                .find(|l| l.starts_with("decapsulated="))
+                .ok_or_else(|| format!("decap.py in {role} printed no counts:\n{text}"))?;
+            if !counts.ends_with(" rejected=0") {
+                return Err(format!("decap.py in {role} rejected packets: {counts}"));
+            }
+            summary.push(format!("{role}: {counts}"));
+        }
+        Ok(summary.join(", "))
+    }
+
+    /// Every receiver's log (for a failure message).
+    fn logs(&self) -> String {
+        self.children
+            .iter()
+            .map(|(role, _, log)| format!("{role}: {}", read(log).trim()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Packets the kernel received on a backend's TUN device (what its receiver wrote).
+fn tun_rx_packets(topo: &Topology, role: &str) -> Result<u64, String> {
+    let path = format!("/sys/class/net/{DEV}/statistics/rx_packets");
+    let out = ns_exec_ok(&topo.ns(role), &["cat", &path])?;
+    out.trim()
+        .parse()
+        .map_err(|e| format!("{role}: rx_packets {out:?}: {e}"))
+}
+
+/// nftables counters in the router: reply packets from VIP:80 entering on the LAN side (eth1),
+/// first those whose source MAC is the MUX's, then all of them.
+fn install_reply_counters(topo: &Topology) -> Result<(), String> {
+    let rules = format!(
+        "table ip e2e_encap {{\n  chain pre {{\n    type filter hook prerouting priority -300; policy accept;\n    iifname \"eth1\" ip saddr {vip} tcp sport 80 ether saddr {mac} counter\n    iifname \"eth1\" ip saddr {vip} tcp sport 80 counter\n  }}\n}}\n",
+        vip = topo.get("VIP"),
+        mac = topo.get("MUX_MAC"),
+    );
+    let file = topo.state_dir().join("e2e_encap.nft");
+    std::fs::write(&file, rules).map_err(|e| e.to_string())?;
+    ns_exec_ok(&topo.ns("router"), &["nft", "-f", &file.to_string_lossy()]).map(|_| ())
+}
+
+/// (via the MUX's MAC, total) reply packets counted by the router.
+fn reply_counters(topo: &Topology) -> Result<(u64, u64), String> {
+    let out = ns_exec_ok(
+        &topo.ns("router"),
+        &["nft", "list", "table", "ip", "e2e_encap"],
+    )?;
+    let counts: Vec<u64> = out
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "packets")
+        .filter_map(|w| w[1].parse().ok())
+        .collect();
+    match counts.as_slice() {
+        [mux, total] => Ok((*mux, *total)),
+        _ => Err(format!("unexpected nft listing:\n{out}")),
+    }
+}
+
+/// Checks one backend answer: the VIP as destination, the client as source.
+fn check_reply(topo: &Topology, what: &str, r: &BackendReply) -> Result<(), String> {
+    if r.dst != topo.get("VIP") {
+        return Err(format!("{what}: backend saw destination {}: {r:?}", r.dst));
+    }
+    if r.client_ip != topo.get("CLIENT_IP") {
+        return Err(format!("{what}: backend saw source {}: {r:?}", r.client_ip));
+    }
+    Ok(())
+}
+
+fn scenario(topo: &Topology, app: &Appliance, rx: &mut Receivers) -> Result<(), String> {
+    app.wait_members_healthy(&ALL, Duration::from_secs(30))?;
+    install_reply_counters(topo)?;
+    let client = topo.ns("client");
+    let vip = topo.get("VIP");
+    let url = format!("http://{vip}:{}/", topo.get("HTTP_PORT"));
+    let mut seen = BTreeSet::new();
+    for i in 0..REQUESTS {
+        let what = format!("request {i}");
+        let r = http_backend(&client, &url, None)
+            .map_err(|e| format!("{what}: {e}\nreceivers:\n{}", rx.logs()))?;
+        check_reply(topo, &what, &r)?;
+        if r.dport != 80 {
+            return Err(format!("{what}: backend saw port {}: {r:?}", r.dport));
+        }
+        seen.insert(r.backend);
+    }
+    if seen.len() < 2 {
+        return Err(format!("{REQUESTS} requests all went to {seen:?}"));
+    }
+    for role in &seen {
+        let n = tun_rx_packets(topo, role)?;
+        if n < 3 {
+            return Err(format!(
+                "{role} answered but its {DEV} received only {n} packets"
+            ));
+        }
+    }
+    let (via_mux, total) = reply_counters(topo)?;
+    eprintln!(
+        "{REQUESTS} requests over {seen:?}: router saw {total} reply packets from the backends, \
+         {via_mux} from the MUX's MAC"
+    );
+    if total < REQUESTS as u64 * 3 {
+        return Err(format!(
+            "router counted only {total} reply packets for {REQUESTS} requests"
+        ));
+    }
+    if via_mux != 0 {
+        return Err(format!(
+            "{via_mux} of {total} reply packets came through the MUX"
+        ));
+    }
+    for i in 0..10 {
+        let what = format!("udp {i}");
+        let got = udp_from(&client, &format!("{vip}:7000"), "whoami")
+            .map_err(|e| format!("{what}: {e}"))?;
+        let r = BackendReply::parse(&got).ok_or_else(|| format!("{what}: unexpected {got:?}"))?;
+        check_reply(topo, &what, &r)?;
+    }
+    eprintln!("receivers: {}", rx.stop()?);
+    Ok(())
+}
+
+fn run(test: &str, tunnel: Tunnel) {
+    if skip_unless_root(test) {
+        return;
+    }
+    let topo = Topology::up("one-arm", &["--return", "dsr"]).expect("topology up");
+    let mut rx = Receivers::start(&topo, tunnel).unwrap_or_else(|e| panic!("{e}"));
+    let app = start_or_panic(&topo, &config(tunnel));
+    check(&app, scenario(&topo, &app, &mut rx));
+}
+
+#[test]
+fn floating_ip_ipip_to_decapsulating_backends() {
+    run("floating_ip_ipip_to_decapsulating_backends", Tunnel::Ipip);
+}
+
+#[test]
+fn floating_ip_gue_to_decapsulating_backends() {
+    run("floating_ip_gue_to_decapsulating_backends", Tunnel::Gue);
+}
