@@ -37,13 +37,15 @@ pub fn is_root() -> bool {
 }
 
 /// Returns true (after printing why) when a namespace test must be skipped because we are not root.
-/// With `VIPMUX_REQUIRE_NETNS=1` in the environment a missing privilege is a failure instead.
+/// With `CI=true` or `VIPMUX_REQUIRE_NETNS=1` in the environment a missing privilege is a failure instead.
 pub fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    if std::env::var("VIPMUX_REQUIRE_NETNS").as_deref() == Ok("1") {
-        panic!("{test}: needs root for network namespaces and VIPMUX_REQUIRE_NETNS=1");
+    let required = std::env::var("VIPMUX_REQUIRE_NETNS").as_deref() == Ok("1")
+        || std::env::var("CI").as_deref() == Ok("true");
+    if required {
+        panic!("{test}: needs root for network namespaces (CI=true or VIPMUX_REQUIRE_NETNS=1)");
     }
     eprintln!("SKIP {test}: needs root (network namespaces)");
     true
