@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use common::appliance::{check, http_backend, start_or_panic};
 use common::{
-    ns_exec_ok, skip_unless_root, udp_from, wait_for, Appliance, BackendReply, ConfigBuilder,
-    Topology,
+    skip_unless_root, udp_from, wait_for, Appliance, BackendReply, ConfigBuilder, Topology,
 };
 
 const ALL: [&str; 3] = ["b1", "b2", "b3"];
@@ -43,41 +42,9 @@ fn config() -> ConfigBuilder {
         )
 }
 
-/// nftables counters in the router: reply packets from VIP:80 entering on the LAN side (eth1),
-/// first those whose source MAC is the MUX's, then all of them.
-fn install_reply_counters(topo: &Topology) -> Result<(), String> {
-    let rules = format!(
-        "table ip e2e_dsr {{\n  chain pre {{\n    type filter hook prerouting priority -300; policy accept;\n    iifname \"eth1\" ip saddr {vip} tcp sport 80 ether saddr {mac} counter\n    iifname \"eth1\" ip saddr {vip} tcp sport 80 counter\n  }}\n}}\n",
-        vip = topo.get("VIP"),
-        mac = topo.get("MUX_MAC"),
-    );
-    let file = topo.state_dir().join("e2e_dsr.nft");
-    std::fs::write(&file, rules).map_err(|e| e.to_string())?;
-    ns_exec_ok(&topo.ns("router"), &["nft", "-f", &file.to_string_lossy()]).map(|_| ())
-}
-
-/// (via the MUX's MAC, total) reply packets counted by the router.
-fn reply_counters(topo: &Topology) -> Result<(u64, u64), String> {
-    let out = ns_exec_ok(
-        &topo.ns("router"),
-        &["nft", "list", "table", "ip", "e2e_dsr"],
-    )?;
-    let counts: Vec<u64> = out
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "packets")
-        .filter_map(|w| w[1].parse().ok())
-        .collect();
-    match counts.as_slice() {
-        [mux, total] => Ok((*mux, *total)),
-        _ => Err(format!("unexpected nft listing:\n{out}")),
-    }
-}
-
 fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     app.wait_members_healthy(&ALL, Duration::from_secs(30))?;
-    install_reply_counters(topo)?;
+    topo.install_reply_counters("e2e_dsr")?;
     let client = topo.ns("client");
     let vip = topo.get("VIP");
     let url = format!("http://{vip}:{}/", topo.get("HTTP_PORT"));
@@ -103,7 +70,7 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     if seen.len() < 2 {
         return Err(format!("{REQUESTS} requests all went to {seen:?}"));
     }
-    let (via_mux, total) = reply_counters(topo)?;
+    let (via_mux, total) = topo.reply_counters("e2e_dsr")?;
     eprintln!(
         "{REQUESTS} requests over {seen:?}: router saw {total} reply packets from the backends, \
          {via_mux} from the MUX's MAC; MUX received {rx_delta} frames"

@@ -170,38 +170,6 @@ fn tun_rx_packets(topo: &Topology, role: &str) -> Result<u64, String> {
         .map_err(|e| format!("{role}: rx_packets {out:?}: {e}"))
 }
 
-/// nftables counters in the router: reply packets from VIP:80 entering on the LAN side (eth1),
-/// first those whose source MAC is the MUX's, then all of them.
-fn install_reply_counters(topo: &Topology) -> Result<(), String> {
-    let rules = format!(
-        "table ip e2e_encap {{\n  chain pre {{\n    type filter hook prerouting priority -300; policy accept;\n    iifname \"eth1\" ip saddr {vip} tcp sport 80 ether saddr {mac} counter\n    iifname \"eth1\" ip saddr {vip} tcp sport 80 counter\n  }}\n}}\n",
-        vip = topo.get("VIP"),
-        mac = topo.get("MUX_MAC"),
-    );
-    let file = topo.state_dir().join("e2e_encap.nft");
-    std::fs::write(&file, rules).map_err(|e| e.to_string())?;
-    ns_exec_ok(&topo.ns("router"), &["nft", "-f", &file.to_string_lossy()]).map(|_| ())
-}
-
-/// (via the MUX's MAC, total) reply packets counted by the router.
-fn reply_counters(topo: &Topology) -> Result<(u64, u64), String> {
-    let out = ns_exec_ok(
-        &topo.ns("router"),
-        &["nft", "list", "table", "ip", "e2e_encap"],
-    )?;
-    let counts: Vec<u64> = out
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "packets")
-        .filter_map(|w| w[1].parse().ok())
-        .collect();
-    match counts.as_slice() {
-        [mux, total] => Ok((*mux, *total)),
-        _ => Err(format!("unexpected nft listing:\n{out}")),
-    }
-}
-
 /// Checks one backend answer: the VIP as destination, the client as source.
 fn check_reply(topo: &Topology, what: &str, r: &BackendReply) -> Result<(), String> {
     if r.dst != topo.get("VIP") {
@@ -215,7 +183,7 @@ fn check_reply(topo: &Topology, what: &str, r: &BackendReply) -> Result<(), Stri
 
 fn scenario(topo: &Topology, app: &Appliance, rx: &mut Receivers) -> Result<(), String> {
     app.wait_members_healthy(&ALL, Duration::from_secs(30))?;
-    install_reply_counters(topo)?;
+    topo.install_reply_counters("e2e_encap")?;
     let client = topo.ns("client");
     let vip = topo.get("VIP");
     let url = format!("http://{vip}:{}/", topo.get("HTTP_PORT"));
@@ -241,7 +209,7 @@ fn scenario(topo: &Topology, app: &Appliance, rx: &mut Receivers) -> Result<(), 
             ));
         }
     }
-    let (via_mux, total) = reply_counters(topo)?;
+    let (via_mux, total) = topo.reply_counters("e2e_encap")?;
     eprintln!(
         "{REQUESTS} requests over {seen:?}: router saw {total} reply packets from the backends, \
          {via_mux} from the MUX's MAC"

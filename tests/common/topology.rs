@@ -18,6 +18,36 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// nftables counters in the router, in table `table`: reply packets from VIP:80 entering on
+    /// the LAN side (eth1), first those whose source MAC is the MUX's, then all of them (the
+    /// one-arm topology; replies that bypass the MUX show as the difference).
+    pub fn install_reply_counters(&self, table: &str) -> Result<(), String> {
+        let rules = format!(
+            "table ip {table} {{\n  chain pre {{\n    type filter hook prerouting priority -300; policy accept;\n    iifname \"eth1\" ip saddr {vip} tcp sport 80 ether saddr {mac} counter\n    iifname \"eth1\" ip saddr {vip} tcp sport 80 counter\n  }}\n}}\n",
+            vip = self.get("VIP"),
+            mac = self.get("MUX_MAC"),
+        );
+        let file = self.state_dir().join(format!("{table}.nft"));
+        std::fs::write(&file, rules).map_err(|e| e.to_string())?;
+        super::ns_exec_ok(&self.ns("router"), &["nft", "-f", &file.to_string_lossy()]).map(|_| ())
+    }
+
+    /// (via the MUX's MAC, total) reply packets counted by [`Self::install_reply_counters`].
+    pub fn reply_counters(&self, table: &str) -> Result<(u64, u64), String> {
+        let out = super::ns_exec_ok(&self.ns("router"), &["nft", "list", "table", "ip", table])?;
+        let counts: Vec<u64> = out
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0] == "packets")
+            .filter_map(|w| w[1].parse().ok())
+            .collect();
+        match counts.as_slice() {
+            [mux, total] => Ok((*mux, *total)),
+            _ => Err(format!("unexpected nft listing:\n{out}")),
+        }
+    }
+
     /// Brings up `scripts/netns/<script>.sh up <args>` under a fresh unique prefix.
     ///
     /// On failure the script has already torn down what it made; the error carries its stderr.
