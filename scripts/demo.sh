@@ -230,7 +230,7 @@ requests through VIP $VIP   : $OK ok, $FAILED failed (of $TOTAL)
 spread, first $FIRST_REQUESTS          : $SPREAD_BEFORE
 spread, b2 probe failing   : $SPREAD_FAILOVER   (b2 must get none)
 spread, b2 back            : $SPREAD_RECOVERY
-failover (503 -> b2 down)   : $FAILOVER_TIME s   (probe interval 1 s, threshold 2)
+failover (503 -> b2 down)   : $FAILOVER_TIME s   (probe interval 1 s; a non-200 answer marks down at once)
 recovery (200 -> b2 up)     : $RECOVERY_TIME s
 inbound NAT :7001 -> b1     : ${NAT_REPLY:-no reply}
 metrics ($METRICS):
