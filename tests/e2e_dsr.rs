@@ -19,27 +19,7 @@ const ALL: [&str; 3] = ["b1", "b2", "b3"];
 const REQUESTS: usize = 40;
 
 fn config() -> ConfigBuilder {
-    ConfigBuilder::one_arm()
-        .pool("web", &ALL, "dsr_encapsulation = \"none\"")
-        .probe_http("http-80", 80, 1, 2)
-        .lb_rule(
-            "web",
-            "tcp",
-            80,
-            80,
-            "web",
-            Some("http-80"),
-            "enable_floating_ip = true",
-        )
-        .lb_rule(
-            "echo-udp",
-            "udp",
-            7000,
-            7000,
-            "web",
-            Some("http-80"),
-            "enable_floating_ip = true",
-        )
+    ConfigBuilder::one_arm_floating("dsr_encapsulation = \"none\"")
 }
 
 fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {

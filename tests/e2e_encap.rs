@@ -55,27 +55,7 @@ impl Tunnel {
 }
 
 fn config(tunnel: Tunnel) -> ConfigBuilder {
-    ConfigBuilder::one_arm()
-        .pool("web", &ALL, &tunnel.pool_extra())
-        .probe_http("http-80", 80, 1, 2)
-        .lb_rule(
-            "web",
-            "tcp",
-            80,
-            80,
-            "web",
-            Some("http-80"),
-            "enable_floating_ip = true",
-        )
-        .lb_rule(
-            "echo-udp",
-            "udp",
-            7000,
-            7000,
-            "web",
-            Some("http-80"),
-            "enable_floating_ip = true",
-        )
+    ConfigBuilder::one_arm_floating(&tunnel.pool_extra())
 }
 
 /// One receiver per backend, killed (by PID) when the list is dropped.

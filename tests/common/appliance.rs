@@ -65,6 +65,26 @@ impl ConfigBuilder {
         Self::new(false)
     }
 
+    /// The one-arm floating-IP (DSR) setup: pool `web` of b1..b3 with `pool_extra` (its delivery,
+    /// e.g. `dsr_encapsulation = "none"`), an HTTP probe on port 80, and floating-IP rules for
+    /// TCP 80 and UDP 7000.
+    pub fn one_arm_floating(pool_extra: &str) -> Self {
+        let floating = "enable_floating_ip = true";
+        Self::one_arm()
+            .pool("web", &["b1", "b2", "b3"], pool_extra)
+            .probe_http("http-80", 80, 1, 2)
+            .lb_rule("web", "tcp", 80, 80, "web", Some("http-80"), floating)
+            .lb_rule(
+                "echo-udp",
+                "udp",
+                7000,
+                7000,
+                "web",
+                Some("http-80"),
+                floating,
+            )
+    }
+
     /// A configuration for the two-arm topology: interfaces `client` (`net_af_packet0`,
     /// 10.9.0.2/24) and `dc` (`net_af_packet1`, 10.1.0.2/24), frontend `fe` on 10.9.0.100.
     pub fn two_arm() -> Self {
