@@ -182,8 +182,10 @@ fn gue_encapsulation() {
         .from(CLIENT, 7000)
         .to(VIP_GUE, 443)
         .payload(b"quic");
+    // The pinned port must itself be in the ephemeral range (a re-pin from a broken hash would
+    // not be): checked when the test compiles.
+    const _: () = assert!(pinned::GUE_SPORT_7000 >= 0xc000);
     let sport = pinned::GUE_SPORT_7000;
-    assert!(sport >= 0xc000, "GUE source port in the ephemeral range");
     // Outer UDP to the pool's gue_port 6081, checksum 0; outer DF/ident copied from the inner.
     let outer = Tunnel::gue(PORT_ADDR, GUE1, sport, 6081)
         .ttl(64)
@@ -331,6 +333,8 @@ fn distribution_modes() {
             assert_frame(&out, &want);
             seen.insert((client, m));
         }
+        // Each output matched the pinned member above; these check that the pinned tables
+        // themselves have the mode's property, so a re-pin from a broken hash fails here.
         let used: std::collections::HashSet<_> = seen.iter().map(|x| x.1).collect();
         if affinity {
             // One member per client whatever the source port.

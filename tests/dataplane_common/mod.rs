@@ -130,11 +130,6 @@ impl World {
         self.snapshot =
             Snapshot::compile_with_previous(&self.config, &self.health, Some(&self.snapshot));
     }
-
-    /// Removes the neighbour map (nothing resolved).
-    pub fn forget_neighbours(&mut self) {
-        self.neighbours = NeighbourMap::default();
-    }
 }
 
 pub fn pipeline() -> Pipeline {
