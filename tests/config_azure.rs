@@ -235,7 +235,7 @@ fn az_show_output_needs_the_public_address() {
         "{stderr}"
     );
     let strict = vipmux(&["import-azure", path.to_str().unwrap(), "--strict"]);
-    assert!(!strict.status.success());
+    assert_strict_refused(&strict);
 
     // With the address: the NIC-based members are commented placeholders; the NAT rule targets
     // one of them, so the configuration validates once they are filled in.
@@ -288,7 +288,18 @@ fn az_show_output_needs_the_public_address() {
         "fe-public=20.50.60.70",
         "--strict",
     ]);
-    assert!(!out.status.success());
+    assert_strict_refused(&out);
+}
+
+/// `--strict` failed because placeholders are left (not for another reason, such as a bad
+/// argument).
+fn assert_strict_refused(out: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("placeholders left and --strict"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -696,8 +707,12 @@ fn corpus_parameters_file_nic_members_and_child_nat_rules() {
     );
     assert!(ok);
     assert_eq!(same, toml);
-    let (ok, _, _) = import_fixture("nic-members.json", &["--parameters", &params, "--strict"]);
-    assert!(!ok);
+    let (ok, _, stderr) =
+        import_fixture("nic-members.json", &["--parameters", &params, "--strict"]);
+    assert!(
+        !ok && stderr.contains("placeholders left and --strict"),
+        "{stderr}"
+    );
     // Without the values, the error says how to give them.
     let (ok, _, stderr) = import_fixture("nic-members.json", &[]);
     assert!(!ok);
@@ -758,11 +773,14 @@ fn corpus_scale_set_nat_pool_and_property_copy_loop() {
     assert!(stderr.contains("3 placeholders left"), "{stderr}");
     let summary = check_filled("vmss", &toml, false);
     assert!(summary.contains("natpool-ssh"), "{summary}");
-    let (ok, _, _) = import_fixture(
+    let (ok, _, stderr) = import_fixture(
         "scale-set.json",
         &["--parameter", "instanceCount=3", "--strict"],
     );
-    assert!(!ok);
+    assert!(
+        !ok && stderr.contains("placeholders left and --strict"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -792,8 +810,12 @@ fn corpus_several_load_balancers_keep_to_their_own() {
     assert!(stderr.contains("1 placeholder left"), "{stderr}");
     let summary = check_filled("sql", &toml, true);
     assert!(summary.contains("floating IP (None)"), "{summary}");
-    let (ok, _, _) = import_fixture("two-load-balancers.json", &["--name", "lb-sql", "--strict"]);
-    assert!(!ok);
+    let (ok, _, stderr) =
+        import_fixture("two-load-balancers.json", &["--name", "lb-sql", "--strict"]);
+    assert!(
+        !ok && stderr.contains("placeholders left and --strict"),
+        "{stderr}"
+    );
     // Members that decapsulate: nothing left to fill in, so --strict passes.
     let (ok, _, stderr) = import_fixture(
         "two-load-balancers.json",
