@@ -25,9 +25,6 @@ impl Servers {
         let socket = PathBuf::from(&config.control.socket);
         let metrics_addr = config.control.metrics.as_str();
         let handler = Arc::new(ApplianceControl::new(Arc::clone(shared)));
-        if let Some(dir) = socket.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
         let control = ControlServer::start(&socket, handler.clone())
             .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
         let metrics = if metrics_addr.is_empty() {

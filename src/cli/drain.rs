@@ -46,6 +46,8 @@ pub fn main(args: Args) -> CliResult {
     let until = Instant::now() + limit;
     while Instant::now() < until {
         match args.client.request(&Request::Status) {
+            // A busy appliance times out: keep waiting; any other I/O error means it is gone.
+            Err(e) if e.is_timeout() => {}
             Err(ControlError::Io(..)) => {
                 if !args.client.json {
                     println!("stopped");
