@@ -36,14 +36,14 @@ pub fn readiness(shared: &Shared) -> Readiness {
     if !state.first_round_done.load(Ordering::SeqCst) && first_round_complete(shared) {
         state.first_round_done.store(true, Ordering::SeqCst);
     }
-    let draining = state.draining.load(Ordering::SeqCst);
+    let started = state.drain_started.get().copied();
+    let draining = started.is_some();
     let graceful = shared
         .config
         .load()
         .bgp
         .as_ref()
         .is_some_and(|b| b.graceful_shutdown);
-    let started = state.drain_started.lock().ok().and_then(|t| *t);
     Readiness {
         forwarding: shared.forwarding.load(Ordering::SeqCst),
         probes_complete: state.first_round_done.load(Ordering::SeqCst),
@@ -84,7 +84,7 @@ pub fn answer_helper(shared: &Shared, report: BgpReport) -> Result<Value, String
 
 /// Fills the BGP part of `status`: the helper's report and each frontend's announced flag.
 pub fn fill_status(shared: &Shared, report: &mut StatusReport) {
-    report.draining = shared.bgp.draining.load(Ordering::SeqCst);
+    report.draining = shared.bgp.draining();
     let config = shared.config.load();
     let Some(bgp) = config.bgp.as_ref() else {
         return;
@@ -212,7 +212,7 @@ pub fn render_metrics(shared: &Shared, enc: &mut Encoder) {
         DRAINING,
         "1 while draining.",
         &[],
-        u64::from(shared.bgp.draining.load(Ordering::SeqCst)),
+        u64::from(shared.bgp.draining()),
     );
     enc.family(
         BGP_ANNOUNCED,

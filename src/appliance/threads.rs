@@ -152,7 +152,7 @@ fn supervise(shared: &Arc<Shared>, workers: usize) {
     while !signal::stop_requested() {
         if signal::shutdown_insisted() {
             signal::request_stop();
-        } else if signal::shutdown_requested() && !shared.bgp.draining.load(Ordering::SeqCst) {
+        } else if signal::shutdown_requested() && !shared.bgp.draining() {
             shutdown(shared);
         }
         let running = shared.workers_running.load(Ordering::SeqCst) as usize;

@@ -135,10 +135,9 @@ pub struct TargetMeta {
 /// Scale-out state: draining, the first probe round, the BGP helper's last report.
 #[derive(Debug, Default)]
 pub struct BgpState {
-    /// True once draining started (`vipmux drain` or a stop signal); never cleared.
-    pub draining: AtomicBool,
-    /// When draining started.
-    pub drain_started: Mutex<Option<Instant>>,
+    /// When draining started (`vipmux drain` or a stop signal): set once, never cleared, so
+    /// "draining" and its start time are one fact.
+    pub drain_started: OnceLock<Instant>,
     /// Latched once every probe target had a first result: a reload's new targets do not make
     /// the MUX withdraw its VIPs again.
     pub first_round_done: AtomicBool,
@@ -157,13 +156,12 @@ impl BgpState {
 
     /// Starts draining now; false if it had already started.
     pub fn start_draining(&self) -> bool {
-        if self.draining.swap(true, Ordering::SeqCst) {
-            return false;
-        }
-        if let Ok(mut t) = self.drain_started.lock() {
-            *t = Some(Instant::now());
-        }
-        true
+        self.drain_started.set(Instant::now()).is_ok()
+    }
+
+    /// Whether draining has started.
+    pub fn draining(&self) -> bool {
+        self.drain_started.get().is_some()
     }
 }
 
@@ -306,7 +304,7 @@ mod tests {
             !state.start_draining(),
             "a second drain does not restart the clock"
         );
-        assert!(state.draining.load(Ordering::SeqCst));
-        assert!(state.drain_started.lock().unwrap().is_some());
+        assert!(state.draining());
+        assert!(state.drain_started.get().is_some());
     }
 }
