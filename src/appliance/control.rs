@@ -32,12 +32,16 @@ const DEFAULT_FLOW_LIMIT: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct ApplianceControl {
     shared: Arc<Shared>,
+    captures: Arc<super::capture::Captures>,
 }
 
 impl ApplianceControl {
     /// A handler over `shared`.
     pub fn new(shared: Arc<Shared>) -> Self {
-        ApplianceControl { shared }
+        ApplianceControl {
+            shared,
+            captures: Arc::default(),
+        }
     }
 
     fn probe_statuses(&self) -> Vec<(String, TargetStatus)> {
@@ -582,6 +586,10 @@ impl crate::control::ControlHandler for ApplianceControl {
 
     fn bgp(&self, report: crate::bgp::BgpReport) -> Result<Value, String> {
         super::bgp::answer_helper(&self.shared, report)
+    }
+
+    fn capture(&self, op: crate::control::capture::CaptureOp) -> Result<Value, String> {
+        self.captures.handle(&self.shared, op)
     }
 
     fn drain(&self, deadline: Duration) -> Result<Value, String> {

@@ -38,6 +38,7 @@ use std::time::Duration;
 use arc_swap::Cache;
 use crossbeam::channel::Receiver;
 
+use super::capture::tap_burst;
 use super::hub::{
     FlowListing, FlowRequest, Shared, WorkerSlot, COUNTER_PUBLISH_INTERVAL, MAX_FLOWS_PER_REQUEST,
 };
@@ -237,6 +238,15 @@ impl PollLoop<'_, '_, '_> {
             &mut self.verdicts[..n],
             now,
         );
+        // `vipmux capture`: one relaxed load per burst; the copy is out of line.
+        if self.slot.capture.armed.load(Ordering::Relaxed) {
+            tap_burst(
+                &self.slot.capture,
+                in_port,
+                self.burst.as_slice(),
+                &self.verdicts[..n],
+            );
+        }
         self.dispatch(in_port);
         true
     }

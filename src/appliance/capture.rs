@@ -1,0 +1,212 @@
+//! The appliance side of `vipmux capture`: compiles a [`CaptureSpec`] against the running
+//! snapshot, arms one [`CaptureRing`] per worker, and drains the rings into the JSON batches the
+//! control socket answers (docs/design.md §9). One capture at a time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::balance::Snapshot;
+use crate::config::Protocol;
+use crate::control::capture::{
+    to_hex, CaptureBatch, CaptureOp, CaptureRecord, CaptureSpec, CaptureStarted, CAPTURE_LEASE,
+    CAPTURE_READ_WAIT, DEFAULT_SNAPLEN,
+};
+use crate::dataplane::capture::{CaptureMatch, FlowTuple, FrontendMatch};
+use crate::runtime::capture::{CaptureRing, CAPTURE_RING_SLOTS, MAX_SNAPLEN};
+use crate::runtime::Shared;
+
+/// The running capture.
+#[derive(Debug)]
+struct Session {
+    id: u64,
+    rings: Vec<Arc<CaptureRing>>,
+    last_read: Instant,
+}
+
+impl Session {
+    /// Takes every copied record and the tallies.
+    fn drain(&self) -> CaptureBatch {
+        let mut batch = CaptureBatch::default();
+        for ring in &self.rings {
+            ring.drain(|worker, slot| {
+                batch.records.push(CaptureRecord {
+                    worker: worker as u32,
+                    interface: u32::from(slot.port),
+                    what: slot.kind.describe(),
+                    ts_ns: slot.ts_ns,
+                    orig_len: slot.orig_len,
+                    data: to_hex(slot.bytes()),
+                });
+            });
+            batch.matched += ring.matched.load(Ordering::Relaxed);
+            batch.lost += ring.lost.load(Ordering::Relaxed);
+        }
+        batch.records.sort_by_key(|r| r.ts_ns);
+        batch
+    }
+}
+
+/// The capture state of the appliance (at most one capture).
+#[derive(Debug, Default)]
+pub struct Captures {
+    current: Mutex<Option<Session>>,
+    next_id: AtomicU64,
+}
+
+/// The filter `spec` asks for, with frontend and rule names resolved in `snap`.
+pub fn compile_filter(spec: &CaptureSpec, snap: &Snapshot) -> Result<CaptureMatch, String> {
+    let mut m = CaptureMatch::default();
+    for r in &spec.reasons {
+        m.add_reason(r)?;
+    }
+    if spec.exceptions {
+        m.exceptions = u64::MAX;
+    }
+    m.forwarded = spec.forwarded;
+    if spec.reasons.is_empty() && !spec.exceptions && !spec.forwarded {
+        m.drops = CaptureMatch::all_drops().drops;
+    }
+    if let Some(name) = &spec.frontend {
+        let fe = snap
+            .frontends
+            .iter()
+            .find(|f| &f.name == name)
+            .ok_or_else(|| format!("unknown frontend {name:?}"))?;
+        m.frontend = Some(FrontendMatch {
+            addr: fe.addr,
+            proto: 0,
+            ports: (0, u16::MAX),
+        });
+    }
+    if let Some(name) = &spec.rule {
+        let rule = snap
+            .rules
+            .iter()
+            .find(|r| &r.name == name)
+            .ok_or_else(|| format!("unknown rule {name:?}"))?;
+        if m.frontend.is_some_and(|f| f.addr != rule.frontend_addr) {
+            return Err(format!(
+                "rule {name:?} is not on frontend {:?}",
+                spec.frontend
+            ));
+        }
+        let any = rule.ha_ports || rule.protocol == Protocol::All;
+        m.frontend = Some(FrontendMatch {
+            addr: rule.frontend_addr,
+            proto: match rule.protocol {
+                _ if any => 0,
+                Protocol::Tcp => 6,
+                _ => 17,
+            },
+            ports: if rule.ha_ports {
+                (0, u16::MAX)
+            } else {
+                (rule.frontend_port, rule.frontend_port_end)
+            },
+        });
+    }
+    if let Some(flow) = &spec.flow {
+        m.flow = Some(FlowTuple::parse(flow)?);
+    }
+    Ok(m)
+}
+
+impl Captures {
+    /// Answers one `capture` request.
+    pub fn handle(&self, shared: &Shared, op: CaptureOp) -> Result<serde_json::Value, String> {
+        let value = match op {
+            CaptureOp::Start(spec) => serde_json::to_value(self.start(shared, &spec)?),
+            CaptureOp::Read { id } => serde_json::to_value(self.read(id)?),
+            CaptureOp::Stop { id } => serde_json::to_value(self.stop(shared, id)?),
+        };
+        value.map_err(|e| e.to_string())
+    }
+
+    fn start(&self, shared: &Shared, spec: &CaptureSpec) -> Result<CaptureStarted, String> {
+        let filter = Arc::new(compile_filter(spec, &shared.snapshot.load())?);
+        let snaplen = spec.snaplen.unwrap_or(DEFAULT_SNAPLEN);
+        if !(14..=MAX_SNAPLEN).contains(&snaplen) {
+            return Err(format!(
+                "snaplen {snaplen}: expected 14 to {MAX_SNAPLEN} bytes"
+            ));
+        }
+        let mut current = self.current.lock().map_err(|_| "capture state poisoned")?;
+        if let Some(s) = current.as_ref() {
+            if s.last_read.elapsed() < CAPTURE_LEASE {
+                return Err(format!("capture {} is already running", s.id));
+            }
+            disarm(shared);
+        }
+        let rings: Vec<Arc<CaptureRing>> = (0..shared.workers.len())
+            .map(|w| {
+                Arc::new(CaptureRing::new(
+                    Arc::clone(&filter),
+                    w,
+                    CAPTURE_RING_SLOTS,
+                    snaplen,
+                ))
+            })
+            .collect();
+        for (slot, ring) in shared.workers.iter().zip(&rings) {
+            slot.capture.arm(Arc::clone(ring));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        *current = Some(Session {
+            id,
+            rings,
+            last_read: Instant::now(),
+        });
+        tracing::info!(id, ?spec, "capture armed");
+        Ok(CaptureStarted {
+            id,
+            interfaces: shared.port_names.clone(),
+            workers: shared.workers.len() as u32,
+            snaplen,
+        })
+    }
+
+    /// The records since the last read, waiting up to [`CAPTURE_READ_WAIT`] for a first one.
+    fn read(&self, id: u64) -> Result<CaptureBatch, String> {
+        let deadline = Instant::now() + CAPTURE_READ_WAIT;
+        loop {
+            let batch = {
+                let mut current = self.current.lock().map_err(|_| "capture state poisoned")?;
+                let s = current
+                    .as_mut()
+                    .filter(|s| s.id == id)
+                    .ok_or_else(|| format!("no capture {id} is running"))?;
+                s.last_read = Instant::now();
+                s.drain()
+            };
+            if !batch.records.is_empty() || Instant::now() >= deadline {
+                return Ok(batch);
+            }
+            std::thread::sleep(CAPTURE_READ_WAIT / 20);
+        }
+    }
+
+    fn stop(&self, shared: &Shared, id: u64) -> Result<CaptureBatch, String> {
+        let mut current = self.current.lock().map_err(|_| "capture state poisoned")?;
+        if current.as_ref().map(|s| s.id) != Some(id) {
+            return Err(format!("no capture {id} is running"));
+        }
+        disarm(shared);
+        let s = current.take().ok_or("no capture is running")?;
+        let batch = s.drain();
+        tracing::info!(
+            id,
+            matched = batch.matched,
+            lost = batch.lost,
+            "capture stopped"
+        );
+        Ok(batch)
+    }
+}
+
+/// Disarms every worker.
+fn disarm(shared: &Shared) {
+    for slot in &shared.workers {
+        slot.capture.disarm();
+    }
+}
