@@ -2,8 +2,8 @@
 //! (`ttl`) armed with `vipmux capture --reason ttl`, then crafted frames of three drop reasons
 //! (`bad_header`, `unsupported`, `ttl`; `scripts/netns/crafted.py`, which prints the bytes it
 //! sends) from the router straight to the MUX's MAC. After Ctrl-C the pcapng file must hold exactly
-//! the `ttl` frames, byte for byte, each with its reason in the packet comment (read back with
-//! scapy's pcapng reader), and `tcpdump -r` must read it. Needs root; skipped otherwise.
+//! the `ttl` frames, byte for byte (read back with scapy), each with its reason, worker and
+//! interface in the packet comment (read with tshark), and `tcpdump -r` must read it. Needs root; skipped otherwise.
 
 mod common;
 
@@ -59,33 +59,52 @@ fn send(topo: &Topology, kind: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// Reads a pcapng file with scapy: one (hex, comment) per packet.
-fn read_pcapng(file: &Path) -> Result<Vec<(String, String)>, String> {
-    let code = "import sys, os\n\
-        os.environ.setdefault('SCAPY_USE_LIBPCAP', 'no')\n\
-        from scapy.utils import PcapNgReader\n\
-        for p in PcapNgReader(sys.argv[1]):\n\
-        \x20   c = getattr(p, 'comment', None) or b''\n\
-        \x20   print(bytes(p).hex(), c.decode() if isinstance(c, bytes) else c)\n";
-    let out = Command::new("/usr/bin/python3")
-        .args(["-c", code])
+/// Runs a reader over `file`: its stdout lines, or why it failed.
+fn reader_lines(program: &str, args: &[&str], file: &Path) -> Result<Vec<String>, String> {
+    let out = Command::new(program)
+        .args(args)
         .arg(file)
         .output()
-        .map_err(|e| format!("python3: {e}"))?;
+        .map_err(|e| format!("{program}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "scapy cannot read {}: {}",
+            "{program} cannot read {}: {}",
             file.display(),
             String::from_utf8_lossy(&out.stderr)
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| {
-            let (hex, comment) = l.split_once(' ').unwrap_or((l, ""));
-            (hex.to_string(), comment.to_string())
-        })
+        .map(str::to_string)
         .collect())
+}
+
+/// The frames of a pcapng file in hex, read with scapy.
+fn frames_hex(file: &Path) -> Result<Vec<String>, String> {
+    let code = "import sys, os\n\
+        os.environ.setdefault('SCAPY_USE_LIBPCAP', 'no')\n\
+        from scapy.utils import PcapNgReader\n\
+        for p in PcapNgReader(sys.argv[1]):\n\
+        \x20   print(bytes(p).hex())\n";
+    reader_lines("/usr/bin/python3", &["-c", code], file)
+}
+
+/// The packet comments of a pcapng file, read with tshark.
+fn comments(file: &Path) -> Result<Vec<String>, String> {
+    reader_lines(
+        "tshark",
+        &["-T", "fields", "-e", "frame.comment", "-r"],
+        file,
+    )
+}
+
+/// The interface names of a pcapng file's packets, read with tshark.
+fn interfaces(file: &Path) -> Result<Vec<String>, String> {
+    reader_lines(
+        "tshark",
+        &["-T", "fields", "-e", "frame.interface_name", "-r"],
+        file,
+    )
 }
 
 /// Packets `tcpdump -r` reads from `file`.
@@ -163,22 +182,68 @@ fn scenario(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
     if summary["captured"] != COUNT || summary["matched"] != COUNT || summary["lost"] != 0 {
         return Err(format!("summary {summary}"));
     }
-    let packets = read_pcapng(&file)?;
-    let got: Vec<&String> = packets.iter().map(|(h, _)| h).collect();
-    let want: Vec<&String> = expected.iter().collect();
-    if got != want {
+    let got = frames_hex(&file)?;
+    if got != expected {
         return Err(format!(
-            "captured {got:?}\nexpected the ttl1 frames {want:?}"
+            "captured {got:?}\nexpected the ttl1 frames {expected:?}"
         ));
     }
-    for (_, comment) in &packets {
-        if !comment.contains("(drop ttl)") || !comment.contains("worker 0") {
-            return Err(format!("comment {comment:?} lacks the reason or worker"));
-        }
+    let comments = comments(&file)?;
+    let want = "exception ttl_exceeded (drop ttl); worker 0; interface dc";
+    if comments.len() != COUNT || comments.iter().any(|c| c != want) {
+        return Err(format!("comments {comments:?}, expected {want:?} each"));
+    }
+    let names = interfaces(&file)?;
+    if names.len() != COUNT || names.iter().any(|n| n != "dc") {
+        return Err(format!("interface names {names:?}"));
     }
     match tcpdump_count(&file)? {
-        n if n == COUNT => Ok(()),
-        n => Err(format!("tcpdump -r read {n} packets, expected {COUNT}")),
+        n if n == COUNT => {}
+        n => return Err(format!("tcpdump -r read {n} packets, expected {COUNT}")),
+    }
+    count_stops_a_classic_pcap_capture(topo, app)
+}
+
+/// `--count 2 --format pcap`: the capture ends by itself after two of three `bad_header` frames
+/// and `tcpdump -r` reads both.
+fn count_stops_a_classic_pcap_capture(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let file = topo.state_dir().join("bad.pcap");
+    let log_before = app.log_text().matches("capture armed").count();
+    let capture = Command::new(VIPMUX)
+        .args(["capture", "--reason", "bad_header", "--count", "2"])
+        .args(["--format", "pcap", "--seconds", "60", "--json", "-w"])
+        .arg(&file)
+        .arg("--socket")
+        .arg(app.socket())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("vipmux capture: {e}"))?;
+    wait_for(Duration::from_secs(10), || {
+        (app.log_text().matches("capture armed").count() > log_before).then_some(())
+    })
+    .ok_or("second capture never armed")?;
+    send(topo, "bad_ihl")?;
+    // Ends by itself once two frames are in (the --seconds limit is far away).
+    let out = capture
+        .wait_with_output()
+        .map_err(|e| format!("vipmux capture: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|e| {
+        format!(
+            "summary {stdout:?}: {e}; stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    if summary["captured"] != 2 {
+        return Err(format!("summary {summary}"));
+    }
+    match tcpdump_count(&file)? {
+        2 => Ok(()),
+        n => Err(format!(
+            "tcpdump -r read {n} packets from {}, expected 2",
+            file.display()
+        )),
     }
 }
 
