@@ -8,55 +8,52 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::appliance::{check, VIPMUX};
-use common::{
-    ns_exec, scripts_dir, skip_unless_root, wait_for, Appliance, ConfigBuilder, Topology,
-};
+use common::{crafted_send, skip_unless_root, wait_for, Appliance, ConfigBuilder, Topology};
 
 /// Frames sent per kind.
 const COUNT: usize = 3;
 
 /// Sends `COUNT` crafted frames of `kind`; the hex of each frame sent.
 fn send(topo: &Topology, kind: &str) -> Result<Vec<String>, String> {
-    let script = scripts_dir().join("crafted.py");
-    let count = COUNT.to_string();
-    let out = ns_exec(
-        &topo.ns("router"),
-        &[
-            "/usr/bin/python3",
-            &script.to_string_lossy(),
-            "send",
-            kind,
-            "--iface",
-            "eth1",
-            "--dst-mac",
-            topo.get("MUX_MAC"),
-            "--src-ip",
-            topo.get("ROUTER_LAN_IP"),
-            "--vip",
-            topo.get("VIP"),
-            "--port",
-            "80",
-            "--count",
-            &count,
-            "--print-hex",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "crafted.py send {kind} failed: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(stdout
+    let out = crafted_send(topo, kind, COUNT as u64, &["--print-hex"])?;
+    Ok(out
         .lines()
         .filter(|l| !l.starts_with("sent "))
         .map(str::to_string)
         .collect())
+}
+
+/// Starts `vipmux capture ARGS --json -w FILE` against `app` and waits until the appliance
+/// logged one more armed capture.
+fn spawn_capture(app: &Appliance, args: &[&str], file: &Path) -> Result<Child, String> {
+    let armed_before = app.log_text().matches("capture armed").count();
+    let mut child = Command::new(VIPMUX)
+        .arg("capture")
+        .args(args)
+        .args(["--json", "-w"])
+        .arg(file)
+        .arg("--socket")
+        .arg(app.socket())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("vipmux capture: {e}"))?;
+    let armed = wait_for(Duration::from_secs(10), || {
+        (app.log_text().matches("capture armed").count() > armed_before).then_some(())
+    });
+    if armed.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "capture {args:?} never armed; log:\n{}",
+            app.log_text()
+        ));
+    }
+    Ok(child)
 }
 
 /// Runs a reader over `file`: its stdout lines, or why it failed.
@@ -126,30 +123,7 @@ fn tcpdump_count(file: &Path) -> Result<usize, String> {
 fn scenario(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
     app.wait_members_healthy(&["b1", "b2", "b3"], Duration::from_secs(30))?;
     let file = topo.state_dir().join("ttl.pcapng");
-    let mut capture = Command::new(VIPMUX)
-        .args([
-            "capture",
-            "--reason",
-            "ttl",
-            "--frontend",
-            "fe",
-            "--json",
-            "-w",
-        ])
-        .arg(&file)
-        .arg("--socket")
-        .arg(app.socket())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("vipmux capture: {e}"))?;
-    let armed = wait_for(Duration::from_secs(10), || {
-        app.log_text().contains("capture armed").then_some(())
-    });
-    if armed.is_none() {
-        let _ = capture.kill();
-        return Err(format!("capture never armed; log:\n{}", app.log_text()));
-    }
+    let capture = spawn_capture(app, &["--reason", "ttl", "--frontend", "fe"], &file)?;
     let before = app.drop_count("ttl")?;
     let mut expected = Vec::new();
     for kind in ["bad_ihl", "ttl1", "ipv6"] {
@@ -208,21 +182,8 @@ fn scenario(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
 /// and `tcpdump -r` reads both.
 fn count_stops_a_classic_pcap_capture(topo: &Topology, app: &Appliance) -> Result<(), String> {
     let file = topo.state_dir().join("bad.pcap");
-    let log_before = app.log_text().matches("capture armed").count();
-    let capture = Command::new(VIPMUX)
-        .args(["capture", "--reason", "bad_header", "--count", "2"])
-        .args(["--format", "pcap", "--seconds", "60", "--json", "-w"])
-        .arg(&file)
-        .arg("--socket")
-        .arg(app.socket())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("vipmux capture: {e}"))?;
-    wait_for(Duration::from_secs(10), || {
-        (app.log_text().matches("capture armed").count() > log_before).then_some(())
-    })
-    .ok_or("second capture never armed")?;
+    let args = ["--reason", "bad_header", "--count", "2", "--format", "pcap"];
+    let capture = spawn_capture(app, &[&args[..], &["--seconds", "60"]].concat(), &file)?;
     send(topo, "bad_ihl")?;
     // Ends by itself once two frames are in (the --seconds limit is far away).
     let out = capture

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::appliance::check;
 use common::{
-    curl_from, ns_exec, scripts_dir, skip_unless_root, wait_for, Appliance, BackendReply,
-    ConfigBuilder, Topology,
+    crafted_send, curl_from, skip_unless_root, wait_for, Appliance, BackendReply, ConfigBuilder,
+    Topology,
 };
 
 /// Frames sent per kind.
@@ -97,38 +97,7 @@ fn http_ok(topo: &Topology) -> Result<BackendReply, String> {
 }
 
 fn send(topo: &Topology, kind: &str) -> Result<(), String> {
-    let script = scripts_dir().join("crafted.py");
-    let count = COUNT.to_string();
-    let out = ns_exec(
-        &topo.ns("router"),
-        &[
-            "/usr/bin/python3",
-            &script.to_string_lossy(),
-            "send",
-            kind,
-            "--iface",
-            "eth1",
-            "--dst-mac",
-            topo.get("MUX_MAC"),
-            "--src-ip",
-            topo.get("ROUTER_LAN_IP"),
-            "--vip",
-            topo.get("VIP"),
-            "--port",
-            "80",
-            "--count",
-            &count,
-        ],
-    );
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "crafted.py send {kind} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    crafted_send(topo, kind, COUNT, &[]).map(drop)
 }
 
 fn scenario(topo: &Topology, app: &mut Appliance) -> Result<(), String> {

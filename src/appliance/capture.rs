@@ -12,7 +12,7 @@ use crate::control::capture::{
     to_hex, CaptureBatch, CaptureOp, CaptureRecord, CaptureSpec, CaptureStarted, CAPTURE_LEASE,
     CAPTURE_READ_WAIT, DEFAULT_SNAPLEN,
 };
-use crate::dataplane::capture::{CaptureMatch, FlowTuple, FrontendMatch};
+use crate::dataplane::capture::{CaptureFlow, CaptureMatch, FrontendMatch};
 use crate::runtime::capture::{CaptureRing, CAPTURE_RING_SLOTS, MAX_SNAPLEN};
 use crate::runtime::Shared;
 
@@ -107,7 +107,7 @@ pub fn compile_filter(spec: &CaptureSpec, snap: &Snapshot) -> Result<CaptureMatc
         });
     }
     if let Some(flow) = &spec.flow {
-        m.flow = Some(FlowTuple::parse(flow)?);
+        m.flow = Some(CaptureFlow::parse(flow)?);
     }
     Ok(m)
 }

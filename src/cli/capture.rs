@@ -134,8 +134,8 @@ fn stream(
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let mut tally = Tally::default();
     while !signal::stop_requested()
-        && !deadline.is_some_and(|d| Instant::now() >= d)
-        && !args.count.is_some_and(|n| tally.captured >= n)
+        && deadline.is_none_or(|d| Instant::now() < d)
+        && args.count.is_none_or(|n| tally.captured < n)
     {
         let batch =
             serde_json::from_value(client.request(&Request::Capture(CaptureOp::Read { id }))?)?;

@@ -57,7 +57,7 @@ pub fn counted_drop(e: Exception) -> Option<DropReason> {
 
 /// One flow's endpoints: frames of either direction match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FlowTuple {
+pub struct CaptureFlow {
     /// IP protocol (6 TCP, 17 UDP).
     pub proto: u8,
     /// One endpoint.
@@ -66,9 +66,9 @@ pub struct FlowTuple {
     pub b: (Ipv4Addr, u16),
 }
 
-impl FlowTuple {
+impl CaptureFlow {
     /// Parses `SRC:PORT-DST:PORT/PROTO` (`PROTO` is `tcp` or `udp`).
-    pub fn parse(s: &str) -> Result<FlowTuple, String> {
+    pub fn parse(s: &str) -> Result<CaptureFlow, String> {
         let bad = || {
             format!("flow {s:?}: expected SRC:PORT-DST:PORT/PROTO, e.g. 10.0.0.1:40000-192.0.2.10:80/tcp")
         };
@@ -86,7 +86,7 @@ impl FlowTuple {
                 port.parse().map_err(|_| bad())?,
             ))
         };
-        Ok(FlowTuple {
+        Ok(CaptureFlow {
             proto,
             a: end(a)?,
             b: end(b)?,
@@ -171,7 +171,7 @@ pub struct CaptureMatch {
     /// Only frames to this frontend (or rule).
     pub frontend: Option<FrontendMatch>,
     /// Only frames of this flow (either direction).
-    pub flow: Option<FlowTuple>,
+    pub flow: Option<CaptureFlow>,
 }
 
 impl CaptureMatch {
@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn flow_limit_matches_both_directions() {
-        let flow = FlowTuple::parse("10.0.0.1:40000-192.0.2.10:80/tcp").unwrap();
+        let flow = CaptureFlow::parse("10.0.0.1:40000-192.0.2.10:80/tcp").unwrap();
         let m = CaptureMatch {
             forwarded: true,
             flow: Some(flow),
@@ -339,7 +339,7 @@ mod tests {
             "10.0.0.1-10.0.0.2:2/tcp",
             "x:1-10.0.0.2:2/udp",
         ] {
-            assert!(FlowTuple::parse(bad).is_err(), "{bad}");
+            assert!(CaptureFlow::parse(bad).is_err(), "{bad}");
         }
     }
 
