@@ -1,6 +1,6 @@
 //! The appliance side of `vipmux capture`: compiles a [`CaptureSpec`] against the running
 //! snapshot, arms one [`CaptureRing`] per worker, and drains the rings into the JSON batches the
-//! control socket answers (docs/design.md §9). One capture at a time.
+//! control socket answers (docs/design.md §4.8). One capture at a time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

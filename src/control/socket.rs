@@ -2,7 +2,8 @@
 //!
 //! Each request is one JSON object on one line, e.g. `{"cmd":"status"}`,
 //! `{"cmd":"flows","frontend":"web","limit":100}`, `{"cmd":"diagnose"}`,
-//! `{"cmd":"reload","path":"/etc/vipmux/vipmux.toml"}` or `{"cmd":"counters"}`. Each answer is one
+//! `{"cmd":"reload","path":"/etc/vipmux/vipmux.toml"}`, `{"cmd":"counters"}` or
+//! `{"cmd":"capture","op":"start","reasons":["no_rule"]}` (see [`super::capture`]). Each answer is one
 //! JSON object on one line: `{"v":1,"ok":true,"data":...}` or `{"v":1,"ok":false,"error":"..."}`.
 //! A connection may carry several requests in turn; the server closes it on EOF, on a read timeout or
 //! after a line longer than [`MAX_REQUEST_BYTES`].

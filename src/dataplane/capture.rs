@@ -1,5 +1,5 @@
 //! Which frames `vipmux capture` copies: a [`CaptureMatch`] decides from a frame's verdict and
-//! bytes whether the worker copies it into its capture ring (docs/design.md §9).
+//! bytes whether the worker copies it into its capture ring (docs/design.md §4.8).
 //!
 //! The worker consults it only while a capture is armed; the decision reads the verdict first
 //! (a mask test) and parses headers only for verdicts that pass, with every read bounds-checked.

@@ -1,5 +1,5 @@
 //! The capture tap of one worker: a bounded ring of fixed-size slots the worker copies matching
-//! frames into while `vipmux capture` runs, and the control thread drains (docs/design.md §9).
+//! frames into while `vipmux capture` runs, and the control thread drains (docs/design.md §4.8).
 //!
 //! A [`CaptureRing`] owns every slot it will ever use, allocated when the capture is armed: the
 //! slots circulate between two lock-free bounded queues, `free` and `full`. The worker (the only
