@@ -210,3 +210,104 @@ fn disarm(shared: &Shared) {
         slot.capture.disarm();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::balance::Health;
+    use crate::config::Config;
+    use crate::dataplane::DropReason;
+
+    fn snapshot() -> Snapshot {
+        let text = include_str!("../../examples/demo.toml");
+        let c = Config::from_str(text, "demo.toml").expect("valid config");
+        Snapshot::compile(&c, &Health::new())
+    }
+
+    #[test]
+    fn names_resolve_to_addresses_protocols_and_ports() {
+        let snap = snapshot();
+        let vip = Ipv4Addr::new(10, 1, 0, 100);
+        let spec = CaptureSpec {
+            frontend: Some("web-fe".into()),
+            ..CaptureSpec::default()
+        };
+        let m = compile_filter(&spec, &snap).unwrap();
+        assert_eq!(m.drops, CaptureMatch::all_drops().drops);
+        assert_eq!(
+            m.frontend,
+            Some(FrontendMatch {
+                addr: vip,
+                proto: 0,
+                ports: (0, u16::MAX)
+            })
+        );
+        let spec = CaptureSpec {
+            reasons: vec!["no_healthy_backend".into()],
+            rule: Some("echo-b1".into()),
+            flow: Some("10.0.0.1:5-10.1.0.100:7001/tcp".into()),
+            ..CaptureSpec::default()
+        };
+        let m = compile_filter(&spec, &snap).unwrap();
+        assert_eq!(m.drops, 1 << DropReason::NoHealthyBackend.index());
+        assert_eq!(
+            m.frontend,
+            Some(FrontendMatch {
+                addr: vip,
+                proto: 6,
+                ports: (7001, 7001)
+            })
+        );
+        assert!(m.flow.is_some());
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        let snap = snapshot();
+        for (spec, want) in [
+            (
+                CaptureSpec {
+                    frontend: Some("nope".into()),
+                    ..CaptureSpec::default()
+                },
+                "unknown frontend \"nope\"",
+            ),
+            (
+                CaptureSpec {
+                    rule: Some("nope".into()),
+                    ..CaptureSpec::default()
+                },
+                "unknown rule \"nope\"",
+            ),
+            (
+                CaptureSpec {
+                    reasons: vec!["nope".into()],
+                    ..CaptureSpec::default()
+                },
+                "unknown reason \"nope\"",
+            ),
+        ] {
+            let err = compile_filter(&spec, &snap).unwrap_err();
+            assert!(err.starts_with(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn exceptions_and_forwarded_replace_the_all_drops_default() {
+        let snap = snapshot();
+        let spec = CaptureSpec {
+            exceptions: true,
+            ..CaptureSpec::default()
+        };
+        let m = compile_filter(&spec, &snap).unwrap();
+        assert_eq!((m.drops, m.exceptions, m.forwarded), (0, u64::MAX, false));
+        let spec = CaptureSpec {
+            forwarded: true,
+            ..CaptureSpec::default()
+        };
+        let m = compile_filter(&spec, &snap).unwrap();
+        assert_eq!((m.drops, m.exceptions, m.forwarded), (0, 0, true));
+    }
+}
