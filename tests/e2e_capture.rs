@@ -3,7 +3,9 @@
 //! (`bad_header`, `unsupported`, `ttl`; `scripts/netns/crafted.py`, which prints the bytes it
 //! sends) from the router straight to the MUX's MAC. After Ctrl-C the pcapng file must hold exactly
 //! the `ttl` frames, byte for byte (read back with scapy), each with its reason, worker and
-//! interface in the packet comment (read with tshark), and `tcpdump -r` must read it. Needs root; skipped otherwise.
+//! interface in the packet comment (read with tshark), and `tcpdump -r` must read it. Then a
+//! capture whose command is killed is disarmed by the appliance, and a `--count 2 --format pcap`
+//! capture ends by itself with a file tcpdump reads. Needs root; skipped otherwise.
 
 mod common;
 
@@ -175,7 +177,21 @@ fn scenario(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
         n if n == COUNT => {}
         n => return Err(format!("tcpdump -r read {n} packets, expected {COUNT}")),
     }
+    abandoned_capture_is_disarmed(topo, app)?;
     count_stops_a_classic_pcap_capture(topo, app)
+}
+
+/// A capture whose command is killed (no Ctrl-C, no `stop`) is disarmed by the appliance.
+fn abandoned_capture_is_disarmed(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let file = topo.state_dir().join("abandoned.pcapng");
+    let mut capture = spawn_capture(app, &[], &file)?;
+    let _ = capture.kill();
+    let _ = capture.wait();
+    wait_for(Duration::from_secs(30), || {
+        app.log_text().contains("capture abandoned").then_some(())
+    })
+    .map(drop)
+    .ok_or_else(|| format!("killed capture never disarmed; log:\n{}", app.log_text()))
 }
 
 /// `--count 2 --format pcap`: the capture ends by itself after two of three `bad_header` frames

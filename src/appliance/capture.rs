@@ -1,6 +1,7 @@
 //! The appliance side of `vipmux capture`: compiles a [`CaptureSpec`] against the running
 //! snapshot, arms one [`CaptureRing`] per worker, and drains the rings into the JSON batches the
-//! control socket answers (docs/design.md §4.8). One capture at a time.
+//! control socket answers (docs/design.md §4.8). One capture at a time; one nobody reads for
+//! [`CAPTURE_LEASE`] is disarmed by a watchdog thread.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -114,9 +115,17 @@ pub fn compile_filter(spec: &CaptureSpec, snap: &Snapshot) -> Result<CaptureMatc
 
 impl Captures {
     /// Answers one `capture` request.
-    pub fn handle(&self, shared: &Shared, op: CaptureOp) -> Result<serde_json::Value, String> {
+    pub fn handle(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        op: CaptureOp,
+    ) -> Result<serde_json::Value, String> {
         let value = match op {
-            CaptureOp::Start(spec) => serde_json::to_value(self.start(shared, &spec)?),
+            CaptureOp::Start(spec) => {
+                let started = self.start(shared, &spec)?;
+                self.watch(shared, started.id);
+                serde_json::to_value(started)
+            }
             CaptureOp::Read { id } => serde_json::to_value(self.read(id)?),
             CaptureOp::Stop { id } => serde_json::to_value(self.stop(shared, id)?),
         };
@@ -133,10 +142,7 @@ impl Captures {
         }
         let mut current = self.current.lock().map_err(|_| "capture state poisoned")?;
         if let Some(s) = current.as_ref() {
-            if s.last_read.elapsed() < CAPTURE_LEASE {
-                return Err(format!("capture {} is already running", s.id));
-            }
-            disarm(shared);
+            return Err(format!("capture {} is already running", s.id));
         }
         let rings: Vec<Arc<CaptureRing>> = (0..shared.workers.len())
             .map(|w| {
@@ -164,6 +170,33 @@ impl Captures {
             workers: shared.workers.len() as u32,
             snaplen,
         })
+    }
+
+    /// Disarms capture `id` once nobody read it for [`CAPTURE_LEASE`] (its command was killed),
+    /// from a thread of its own that ends with the capture.
+    fn watch(self: &Arc<Self>, shared: &Arc<Shared>, id: u64) {
+        let (me, shared) = (Arc::clone(self), Arc::clone(shared));
+        let spawned = std::thread::Builder::new()
+            .name("vipmux-capture-lease".into())
+            .spawn(move || loop {
+                std::thread::sleep(CAPTURE_LEASE / 5);
+                let Ok(mut current) = me.current.lock() else {
+                    return;
+                };
+                match current.as_ref() {
+                    Some(s) if s.id == id && s.last_read.elapsed() >= CAPTURE_LEASE => {
+                        disarm(&shared);
+                        *current = None;
+                        tracing::warn!(id, "capture abandoned: not read for {CAPTURE_LEASE:?}");
+                        return;
+                    }
+                    Some(s) if s.id == id => {}
+                    _ => return,
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "capture: no lease watchdog; an abandoned capture stays armed");
+        }
     }
 
     /// The records since the last read, waiting up to [`CAPTURE_READ_WAIT`] for a first one.

@@ -5,7 +5,7 @@
 //! `{"id":1,"interfaces":["lan"],"workers":2}`; `{"cmd":"capture","op":"read","id":1}` answers
 //! `{"records":[...],"matched":M,"lost":L}` (waiting up to [`CAPTURE_READ_WAIT`] for a first
 //! record); `{"cmd":"capture","op":"stop","id":1}` disarms and answers the last records. A capture
-//! nobody reads for [`CAPTURE_LEASE`] may be replaced by the next `start`.
+//! nobody reads for [`CAPTURE_LEASE`] is disarmed.
 
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// How long a `read` waits for a first record before answering an empty batch.
 pub const CAPTURE_READ_WAIT: Duration = Duration::from_millis(200);
 
-/// A capture not read for this long is abandoned: the next `start` replaces it.
+/// A capture not read for this long is abandoned: the appliance disarms it.
 pub const CAPTURE_LEASE: Duration = Duration::from_secs(5);
 
 /// Default snap length of `vipmux capture`, bytes.
