@@ -125,6 +125,7 @@ impl ControlHandler for Appliance {
                 fix: "start the service on port 8080 or fix the probe port".into(),
             }],
             checks_run: vec!["probes".into()],
+            ..Default::default()
         })
         .unwrap()
     }

@@ -30,7 +30,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::appliance::VIPMUX;
+use common::appliance::{diagnose_names, VIPMUX};
 use common::{ns_exec_ok, skip_unless_root, wait_for, NsScript, Topology};
 
 const MUXES: usize = 3;
@@ -606,7 +606,7 @@ fn all_probes_down_withdraws(topo: &Topology, muxes: &[String]) -> Result<(), St
         .arg(topo.state_dir().join("mux3.sock"))
         .output()
         .map_err(|e| e.to_string())?;
-    if !String::from_utf8_lossy(&diag.stdout).contains("vip_not_announced") {
+    if !diagnose_names(&String::from_utf8_lossy(&diag.stdout), "vip_not_announced") {
         return Err(format!(
             "diagnose does not report the withdrawn VIP: {}",
             String::from_utf8_lossy(&diag.stdout)
@@ -691,7 +691,7 @@ fn reported(topo: &Topology) -> Result<(), String> {
             st["bgp"]
         ));
     }
-    if !diagnose_text(topo).contains("bgp_session_down") {
+    if !diagnose_names(&diagnose_text(topo), "bgp_session_down") {
         return Err(format!(
             "diagnose does not report the session: {}",
             diagnose_text(topo)
@@ -722,7 +722,7 @@ fn reported(topo: &Topology) -> Result<(), String> {
             "vipmux stopped forwarding when its daemon died: {st}"
         ));
     }
-    if !diagnose_text(topo).contains("bgp_daemon_not_running") {
+    if !diagnose_names(&diagnose_text(topo), "bgp_daemon_not_running") {
         return Err(format!(
             "diagnose does not report the daemon: {}",
             diagnose_text(topo)
