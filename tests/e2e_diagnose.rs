@@ -194,35 +194,20 @@ fn backend_port_and_admin_state(topo: &Topology, app: &Appliance) -> Result<(), 
     wait_cleared(app, "member_admin_down", no_traffic)
 }
 
+/// Points `role`'s default route at the topology's address `via` (a key such as `MUX_IP`).
+fn default_route(topo: &Topology, role: &str, via: &str) -> Result<(), String> {
+    let cmd = ["ip", "route", "replace", "default", "via", topo.get(via)];
+    ns_exec_ok(&topo.ns(role), &cmd).map(|_| ())
+}
+
 /// With b2 administratively down every flow of rule `web` goes to b1.
 fn nat_replies(topo: &Topology, app: &Appliance) -> Result<(), String> {
-    let b1 = topo.ns("b1");
     findings(app, "nat_replies_missing")?; // a fresh counter window
-    ns_exec_ok(
-        &b1,
-        &[
-            "ip",
-            "route",
-            "replace",
-            "default",
-            "via",
-            topo.get("ROUTER_LAN_IP"),
-        ],
-    )?;
+    default_route(topo, "b1", "ROUTER_LAN_IP")?;
     let broken = wait_named(app, "nat_replies_missing", "member b1", || {
         tcp_attempt(topo, 80)
     });
-    ns_exec_ok(
-        &b1,
-        &[
-            "ip",
-            "route",
-            "replace",
-            "default",
-            "via",
-            topo.get("MUX_IP"),
-        ],
-    )?;
+    default_route(topo, "b1", "MUX_IP")?;
     broken?;
     wait_cleared(app, "nat_replies_missing", || tcp_ok(topo, 80))
 }
@@ -246,19 +231,8 @@ fn probe_port_differs(topo: &Topology, app: &Appliance) -> Result<(), String> {
 }
 
 fn floating_ip(topo: &Topology, app: &Appliance) -> Result<(), String> {
-    let b3 = topo.ns("b3");
     // Floating IP: b3 answers clients directly, through the router.
-    ns_exec_ok(
-        &b3,
-        &[
-            "ip",
-            "route",
-            "replace",
-            "default",
-            "via",
-            topo.get("ROUTER_LAN_IP"),
-        ],
-    )?;
+    default_route(topo, "b3", "ROUTER_LAN_IP")?;
     app.wait_members_healthy(&["b3"], BOUND)?;
     findings(app, "floating_ip_no_answer")?;
     wait_named(app, "floating_ip_no_answer", "member b3", || {

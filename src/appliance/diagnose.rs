@@ -133,7 +133,8 @@ fn backend_ports(snap: &Snapshot) -> HashMap<(Ipv4Addr, u16), ProbeReason> {
         if probe_port(snap, r) == Some(r.backend_port) {
             continue;
         }
-        for m in r.members.iter().filter_map(|m| snap.member(*m)) {
+        let members = r.members.iter().filter_map(|m| snap.member(*m));
+        for m in members.filter(|m| m.admin_state != AdminState::Down) {
             if wanted.len() < MAX_CONNECTS {
                 wanted.insert((m.addr, r.backend_port), probe_source(snap, m));
             }
@@ -428,25 +429,134 @@ fn idle_check(
 
 /// Check 6: fragments and packets over the egress MTU dropped.
 fn drop_checks(report: &mut DiagnoseReport, delta: &WorkerCounters, window: Duration) {
-    let secs = window.as_secs();
-    let frag = delta.drop_count(DropReason::Fragment);
-    if frag > 0 {
-        report.add(
+    let checks = [
+        (
+            DropReason::Fragment,
             "fragments_dropped",
-            "warn",
-            "data path".into(),
-            format!("{frag} IP fragments dropped in the last {secs}s"),
+            "IP fragments dropped",
             "vipmux (like Azure LB) forwards no fragments: lower the sender's packet size (UDP payload <= 1472 bytes at MTU 1500) or enable path MTU discovery",
-        );
-    }
-    let big = delta.drop_count(DropReason::TooBig);
-    if big > 0 {
-        report.add(
+        ),
+        (
+            DropReason::TooBig,
             "oversize_dropped",
-            "warn",
-            "data path".into(),
-            format!("{big} packets larger than the egress MTU dropped in the last {secs}s"),
+            "packets larger than the egress MTU dropped",
             "send smaller packets (UDP payload <= 1472 bytes at MTU 1500, less with encapsulation)",
-        );
+        ),
+    ];
+    for (reason, check, what, fix) in checks {
+        let n = delta.drop_count(reason);
+        if n > 0 {
+            let seen = format!("{n} {what} in the last {}s", window.as_secs());
+            report.add(check, "warn", "data path".into(), seen, fix);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::Health;
+    use crate::config::Config;
+
+    const CONFIG: &str = r#"
+[[interfaces]]
+name = "dc"
+port = "p0"
+address = "10.1.0.2/24"
+
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+
+[[backend_pools]]
+name = "nat"
+members = [{ name = "n1", address = "10.1.0.11" }, { name = "n2", address = "10.1.0.12", admin_state = "down" }]
+
+[[backend_pools]]
+name = "dsr"
+members = [{ name = "d1", address = "10.1.0.21" }]
+
+[[probes]]
+name = "p"
+protocol = "tcp"
+port = 80
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_pool = "nat"
+probe = "p"
+idle_timeout_seconds = 30
+
+[[load_balancing_rules]]
+name = "float"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 81
+backend_pool = "dsr"
+enable_floating_ip = true
+enable_tcp_reset = true
+"#;
+
+    fn snapshot() -> Snapshot {
+        let c = Config::from_str(CONFIG, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        Snapshot::compile(&c, &Health::all_up(&c))
+    }
+
+    fn rows<'r>(r: &'r DiagnoseReport, check: &str) -> Vec<&'r crate::control::report::CheckRow> {
+        r.checks.iter().filter(|c| c.check == check).collect()
+    }
+
+    #[test]
+    fn unanswered_syns_admin_state_idle_and_drops_are_named() {
+        let snap = snapshot();
+        let id = |name: &str| snap.members.iter().position(|m| m.name == name).unwrap();
+        let mut c = WorkerCounters::default();
+        c.ensure(snap.rules.len(), snap.members.len());
+        c.members[id("n1")].syns = 3;
+        c.members[id("n1")].packets = 3;
+        c.members[id("d1")].syns = 2;
+        c.members[id("d1")].packets = 2;
+        c.rule_idle[0].expired = 4;
+        c.rule_idle[0].late_packets = 5;
+        c.rule_idle[1].late_packets = 5; // resets enabled: not a finding
+        c.count_drop(DropReason::Fragment);
+        let baseline = Baseline::default();
+        let mut r = run(&snap, &[], &baseline, c.clone(), Instant::now());
+        r.finish(&CHECKS);
+        let names = |r: &DiagnoseReport| -> Vec<(String, String)> {
+            r.findings
+                .iter()
+                .map(|f| (f.check.clone(), f.subject.clone()))
+                .collect()
+        };
+        let found = names(&r);
+        for (check, subject) in [
+            ("nat_replies_missing", "member n1"),
+            ("floating_ip_no_answer", "member d1"),
+            ("member_admin_down", "member n2"),
+            ("idle_timeout_without_reset", "rule web"),
+            ("fragments_dropped", "data path"),
+        ] {
+            assert!(
+                found.iter().any(|(c, s)| c == check && s.contains(subject)),
+                "{check} {subject}: {found:?}"
+            );
+        }
+        assert_eq!(found.len(), 5, "{found:?}");
+        assert_eq!(rows(&r, "snat_exhausted")[0].status, "n/a");
+        assert_eq!(rows(&r, "probe_failing")[0].status, "ok");
+        // The next call looks only at what changed since: replies and ACKs came, nothing else.
+        c.members[id("n1")].replies = 1;
+        c.members[id("d1")].syns = 4;
+        c.members[id("d1")].packets = 5;
+        let mut r = run(&snap, &[], &baseline, c, Instant::now());
+        r.finish(&CHECKS);
+        let found = names(&r);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "member_admin_down");
+        assert_eq!(r.checks.len(), CHECKS.len());
     }
 }
