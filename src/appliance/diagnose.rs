@@ -181,6 +181,20 @@ fn rules_of_probe<'s>(snap: &'s Snapshot, name: &str) -> Vec<&'s Rule> {
         .collect()
 }
 
+/// The fix for a failing probe of `s`; `serving` is a backend port of the member's rules that
+/// accepts connections while the probe's port does not.
+fn probe_fix(s: &TargetStatus, serving: Option<u16>) -> String {
+    let (addr, port) = (s.addr, s.spec.port);
+    match (&s.last_reason, serving) {
+        (Some(ProbeReason::Refused), Some(bp)) => format!("the service listens on port {bp} but the probe watches {port}: set the probe's port to {bp} or serve the probe on {port}"),
+        (Some(ProbeReason::Refused), None) => format!("nothing listens on {addr}:{port}: start the service or fix the probe port"),
+        (Some(ProbeReason::Timeout), _) => format!("no answer from {addr}:{port} within the probe timeout: let the appliance's address through the member's firewall and check that the service is not hung"),
+        (Some(ProbeReason::HttpStatus(code)), _) => format!("the health endpoint {} answers HTTP {code}: it must answer 200", s.spec.request_path),
+        (Some(ProbeReason::TlsError(_)), _) => "the TLS handshake fails: check the member's certificate setup and protocol versions".into(),
+        _ => "check the member and the probe settings".into(),
+    }
+}
+
 /// Check 1: failing probes, why, and what listens on the rules' backend ports of that member.
 fn probe_checks(
     report: &mut DiagnoseReport,
@@ -218,13 +232,7 @@ fn probe_checks(
                 }
             }
         }
-        let fix = match (reason.as_str(), serving_port) {
-            ("connection refused", Some(bp)) => format!("the service listens on port {bp} but the probe watches {}: set the probe's port to {bp} or serve the probe on {}", s.spec.port, s.spec.port),
-            ("connection refused", None) => format!("nothing listens on {}:{}: start the service or fix the probe port", s.addr, s.spec.port),
-            ("timeout", _) => format!("no answer from {}:{} within the probe timeout: let the appliance's address through the member's firewall and check that the service is not hung", s.addr, s.spec.port),
-            (r, _) if r.starts_with("HTTP") => format!("the health endpoint {} answers {r}: it must answer 200", s.spec.request_path),
-            _ => "check the member and the probe settings".into(),
-        };
+        let fix = probe_fix(s, serving_port);
         let status = if s.state == HealthState::Down {
             "fail"
         } else {
