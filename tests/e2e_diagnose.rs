@@ -10,7 +10,9 @@
 //!   bypass the MUX; fixed by putting the route back.
 //! - `probe_failing` with a probe port other than the rule's: b1's TCP echo (the probe's port)
 //!   stops while its HTTP server (rule `web`'s port 80) still serves: the finding says port 80 is
-//!   open and to move the probe there; cleared when the echo server starts again.
+//!   open and to move the probe there; cleared when the echo server starts again. While it is
+//!   down, b2's echo server stops as well: `rule_all_members_down` names rule `web` until b2's
+//!   starts again.
 //! - `floating_ip_no_answer`: the floating-IP rule `dsr` sends to b3, which does not hold the VIP;
 //!   fixed by adding the VIP to b3's loopback.
 //! - `oversize_dropped`: a 1500-byte UDP datagram with DF for the IPIP floating-IP rule `ipip`
@@ -225,6 +227,11 @@ fn probe_port_differs(topo: &Topology, app: &Appliance) -> Result<(), String> {
     if !fix.contains("listens on port 80 but the probe watches 7000") {
         return Err(format!("probe_failing without the probe-port fix: {f}"));
     }
+    // b2's probe fails too: rule web has no eligible member left.
+    topo.backend("stop", "b2", &["tcp"])?;
+    wait_named(app, "rule_all_members_down", "rule web", no_fault)?;
+    topo.backend("start", "b2", &[])?;
+    wait_cleared(app, "rule_all_members_down", no_traffic)?;
     topo.backend("start", "b1", &[])?;
     app.wait_members_healthy(&["b1", "b2"], BOUND)?;
     wait_cleared(app, "probe_failing", no_traffic)
