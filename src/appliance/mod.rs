@@ -21,6 +21,7 @@
 pub mod bgp;
 pub mod control;
 mod devices;
+pub mod diagnose;
 pub mod kernel;
 mod servers;
 mod threads;
