@@ -22,6 +22,7 @@ pub mod bgp;
 pub mod capture;
 pub mod control;
 mod devices;
+pub mod diagnose;
 pub mod kernel;
 mod servers;
 mod threads;

@@ -91,7 +91,7 @@ pub mod reason;
 pub mod rewrite;
 pub mod route;
 
-pub use counters::{MemberCounters, RuleCounters, WorkerCounters};
+pub use counters::{MemberCounters, RuleCounters, RuleIdleCounters, WorkerCounters};
 pub use neighbours::{IfIndex, NeighbourMap};
 pub use pipeline::Pipeline;
 pub use reason::{DropReason, Exception};
