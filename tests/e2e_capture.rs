@@ -230,10 +230,7 @@ fn capture_writes_exactly_the_frames_of_one_reason() {
         return;
     }
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
-    let cfg = ConfigBuilder::one_arm()
-        .pool("web", &["b1", "b2", "b3"], "")
-        .probe_http("http-80", 80, 1, 2)
-        .lb_rule("web", "tcp", 80, 80, "web", Some("http-80"), "");
+    let cfg = ConfigBuilder::one_arm_web();
     let mut app = Appliance::start(&topo, &cfg.build(&topo)).expect("vipmux start");
     let result = scenario(&topo, &mut app);
     check(&app, result);

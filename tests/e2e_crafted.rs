@@ -151,10 +151,7 @@ fn crafted_frames_are_counted_and_forwarding_continues() {
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
     // scripts/netns/lib.sh keeps br_netfilter from validating headers on the LAN bridge, so the
     // malformed frames reach the MUX as they would through a physical switch.
-    let cfg = ConfigBuilder::one_arm()
-        .pool("web", &["b1", "b2", "b3"], "")
-        .probe_http("http-80", 80, 1, 2)
-        .lb_rule("web", "tcp", 80, 80, "web", Some("http-80"), "");
+    let cfg = ConfigBuilder::one_arm_web();
     let mut app = Appliance::start(&topo, &cfg.build(&topo)).expect("vipmux start");
     let result = scenario(&topo, &mut app);
     check(&app, result);
