@@ -32,6 +32,7 @@ const DEFAULT_FLOW_LIMIT: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct ApplianceControl {
     shared: Arc<Shared>,
+    captures: Arc<super::capture::Captures>,
     baseline: Arc<super::diagnose::Baseline>,
 }
 
@@ -40,6 +41,7 @@ impl ApplianceControl {
     pub fn new(shared: Arc<Shared>) -> Self {
         ApplianceControl {
             shared,
+            captures: Arc::default(),
             baseline: Arc::default(),
         }
     }
@@ -491,6 +493,10 @@ impl crate::control::ControlHandler for ApplianceControl {
 
     fn bgp(&self, report: crate::bgp::BgpReport) -> Result<Value, String> {
         super::bgp::answer_helper(&self.shared, report)
+    }
+
+    fn capture(&self, op: crate::control::capture::CaptureOp) -> Result<Value, String> {
+        self.captures.handle(&self.shared, op)
     }
 
     fn drain(&self, deadline: Duration) -> Result<Value, String> {

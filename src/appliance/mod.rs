@@ -19,6 +19,7 @@
 //!   `servers`: the control socket and metrics endpoint.
 
 pub mod bgp;
+pub mod capture;
 pub mod control;
 mod devices;
 pub mod diagnose;

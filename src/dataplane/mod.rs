@@ -81,6 +81,7 @@
 //! (`no_outbound_rule` when outbound rules exist, else `no_rule`). Its design (per-worker port
 //! sub-blocks, replies steered to the owning worker) is in docs/design.md §3.5.6.
 
+pub mod capture;
 pub mod classify;
 pub mod counters;
 pub mod expiry;

@@ -65,6 +65,15 @@ impl ConfigBuilder {
         Self::new(false)
     }
 
+    /// The one-arm NAT setup: pool `web` of b1..b3, an HTTP probe on port 80 and the rule `web`
+    /// for TCP 80.
+    pub fn one_arm_web() -> Self {
+        Self::one_arm()
+            .pool("web", &["b1", "b2", "b3"], "")
+            .probe_http("http-80", 80, 1, 2)
+            .lb_rule("web", "tcp", 80, 80, "web", Some("http-80"), "")
+    }
+
     /// The one-arm floating-IP (DSR) setup: pool `web` of b1..b3 with `pool_extra` (its delivery,
     /// e.g. `dsr_encapsulation = "none"`), an HTTP probe on port 80, and floating-IP rules for
     /// TCP 80 and UDP 7000.
