@@ -75,7 +75,10 @@ pub fn config_of_kind(kind: &str) -> Option<String> {
     let c = CONFIG.to_string();
     Some(match kind {
         "nat" => c,
-        "3tuple" => c.replace(rule, &format!("{rule}load_distribution = \"source_ip_protocol\"\n")),
+        "3tuple" => c.replace(
+            rule,
+            &format!("{rule}load_distribution = \"source_ip_protocol\"\n"),
+        ),
         "2tuple" => c.replace(rule, &format!("{rule}load_distribution = \"source_ip\"\n")),
         "weighted" => c
             .replace("\"10.1.0.12\" }", "\"10.1.0.12\", weight = 2 }")

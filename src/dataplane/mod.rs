@@ -83,6 +83,7 @@
 
 pub mod classify;
 pub mod counters;
+pub mod encap;
 pub mod expiry;
 pub mod neighbours;
 pub mod pipeline;
