@@ -162,7 +162,7 @@ dp_vipmux_config() {
       printf '[[load_balancing_rules]]\nname = "web"\nfrontend = "vip"\nprotocol = "tcp"\nfrontend_port = 80\n'
       printf 'backend_port = %s\nbackend_pool = "web"\nload_distribution = "%s"\nenable_floating_ip = %s\n' \
         "$bport" "$dist" "$fip"
-      printf "$extra"
+      printf '%b' "$extra"
     fi
   } >"$1"
 }
