@@ -84,6 +84,7 @@
 pub mod capture;
 pub mod classify;
 pub mod counters;
+pub mod encap;
 pub mod expiry;
 pub mod neighbours;
 pub mod pipeline;
