@@ -5,8 +5,11 @@
 //! - The port's link goes down and up (`ip link set mux0 down/up` in the MUX namespace): traffic
 //!   through the VIP works again within a bounded wait after the link is back, and the appliance
 //!   never stopped.
+//! - A member's MAC changes: its probe fails, it goes down, and once it is back up new connections
+//!   reach it (the data path is not left on the stale MAC).
 //! - The kernel exception TAP is deleted from outside: the data path keeps forwarding through the
-//!   VIP, the control socket keeps answering.
+//!   VIP, the control socket keeps answering; the probes, which went out through the TAP, fail and
+//!   status says why (the TAP is not recreated: known limit, a restart brings it back).
 //! - Hugepages missing at start (vipmux started in a private mount namespace without hugetlbfs):
 //!   with `hugepages = "auto"` it falls back to `--no-huge`, says so in its log and forwards; with
 //!   `hugepages = "on"` it exits non-zero with a message naming the profile field and the cause.
@@ -79,6 +82,38 @@ fn scenario_link_flap(topo: &Topology, app: &mut Appliance) -> Result<(), String
     Ok(())
 }
 
+/// A member's MAC changes (its interface replaced, as after a VM move): the probe through the old
+/// MAC fails, the member goes down, and once it is up again new connections reach it, so the data
+/// path is not left on the stale MAC.
+fn scenario_member_mac_change(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
+    let b1 = topo.ns("b1");
+    ns_exec_ok(
+        &b1,
+        &["ip", "link", "set", "eth0", "address", "02:00:00:0f:a0:17"],
+    )?;
+    let t0 = std::time::Instant::now();
+    app.wait_member("b1", false, RECOVERY)?;
+    let down = t0.elapsed();
+    app.wait_member("b1", true, Duration::from_secs(120))?;
+    let up = t0.elapsed();
+    let to = format!("{}:7000", topo.get("VIP"));
+    let mut seen = Vec::new();
+    for _ in 0..40 {
+        let who = tcp_whoami(&topo.ns("client"), &to)
+            .map_err(|e| format!("after b1's MAC changed and it came back: {e}"))?;
+        if who.backend == "b1" {
+            eprintln!(
+                "MAC change: b1 down after {down:?}, up after {up:?}, reached after {seen:?}"
+            );
+            return Ok(());
+        }
+        seen.push(who.backend);
+    }
+    Err(format!(
+        "b1 up again but 40 connections never reached it: {seen:?}"
+    ))
+}
+
 fn scenario_tap_deleted(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
     let mux = topo.ns("mux");
     let links = ns_exec_ok(&mux, &["ip", "-o", "link", "show"])?;
@@ -91,6 +126,13 @@ fn scenario_tap_deleted(topo: &Topology, app: &mut Appliance) -> Result<(), Stri
         .to_string();
     ns_exec_ok(&mux, &["ip", "link", "del", &tap])?;
     forwarding_again(topo, "TAP deleted")?;
+    // Probes went out through the TAP: they now fail, and status says why (the TAP is not
+    // recreated; a restart brings it back).
+    let why = app.wait_member("b1", false, RECOVERY)?;
+    eprintln!("TAP deleted: b1 then reported {why:?}");
+    if !why.contains("os error") {
+        return Err(format!("b1 down after the TAP was deleted, reason {why:?}"));
+    }
     app.status_json()
         .map_err(|e| format!("status after the TAP was deleted: {e}"))?;
     if !app.is_running() {
@@ -166,6 +208,8 @@ fn survives_link_flap_tap_loss_and_missing_hugepages() {
     let mut app = start_or_panic(&topo, &config());
     let flap = scenario_link_flap(&topo, &mut app);
     check(&app, flap);
+    let mac = scenario_member_mac_change(&topo, &mut app);
+    check(&app, mac);
     let tap = scenario_tap_deleted(&topo, &mut app);
     check(&app, tap);
     drop(app);
