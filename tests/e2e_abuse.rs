@@ -29,9 +29,9 @@ const ALL: [&str; 3] = ["b1", "b2", "b3"];
 const IDLE_CLIENTS: usize = 500;
 /// Control-socket clients that send many requests and never read.
 const NON_READERS: usize = 20;
-/// Most threads vipmux may gain during the abuse (the control and metrics servers' bounded
-/// handler pools, plus slack for threads that come and go on their own, e.g. the prober's).
-const THREAD_SLACK: u64 = 8;
+/// Most threads vipmux may gain during the abuse: the control and metrics servers' bounded
+/// handler pools, plus slack for threads that come and go on their own (not one per client).
+const THREAD_SLACK: u64 = 2 * vipmux::control::serve::HANDLER_THREADS as u64 + 4;
 /// Most resident memory vipmux may gain during the abuse, in kB.
 const RSS_SLACK_KB: u64 = 64 * 1024;
 

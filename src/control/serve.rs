@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, Semaphore};
 
-/// Most threads running handler calls (status, reload, metrics rendering) at the same time, per server.
-pub const HANDLER_THREADS: usize = 2;
+/// Most threads running handler calls (status, reload, diagnose, metrics rendering) at the same
+/// time, per server: enough that a slow `diagnose` does not hold up the BGP helper's polls.
+pub const HANDLER_THREADS: usize = 8;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
