@@ -407,3 +407,20 @@ fn http_edges() {
     }
     server.shutdown();
 }
+
+#[test]
+fn idle_and_partial_connections_do_not_block_scrapes() {
+    let server = MetricsServer::start("127.0.0.1:0", Arc::new(test_source())).unwrap();
+    let addr = server.local_addr();
+    // Connections that never send, and one stuck in the middle of its request head.
+    let mut held: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let mut partial = TcpStream::connect(addr).unwrap();
+    partial
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x")
+        .unwrap();
+    held.push(partial);
+    assert!(scrape(addr).contains(names::PACKETS_RECEIVED));
+    drop(held);
+}

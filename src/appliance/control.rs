@@ -473,6 +473,16 @@ impl crate::control::ControlHandler for ApplianceControl {
             self.shared.started,
         );
         super::bgp::diagnose(&self.shared, &mut report);
+        let taps = super::tap_names(&self.shared.config.load());
+        for tap in super::kernel::missing_taps(&taps) {
+            report.add(
+                "exception_tap_missing",
+                "fail",
+                format!("TAP {tap}"),
+                "its kernel interface is gone (deleted from outside?): the appliance's own address, ARP for it and health probes no longer work".into(),
+                "restart vipmux (it creates its TAPs at start); established flows survive the restart",
+            );
+        }
         report.finish(&super::diagnose::CHECKS);
         serde_json::to_value(report).unwrap_or(Value::Null)
     }

@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn default_profile_equals_the_written_out_document() {
         let written = format!("{DEFAULT_PROFILE}\n[[ports]]\nname = \"net_af_packet0\"\n");
-        let expected = Profile::parse(&written, "test").expect("written profile");
+        let expected = Profile::parse(&written, DEFAULT_PROFILE_FILE).expect("written profile");
         assert_eq!(
             default_profile(&config()).expect("default profile"),
             expected

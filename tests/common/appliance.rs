@@ -376,16 +376,27 @@ impl Appliance {
     /// `<prefix>-mux` with one `net_af_packet` vdev per MUX interface, and waits (bounded) until
     /// `vipmux status` exits 0 (forwarding). On failure the error carries the vipmux log.
     pub fn start(topo: &Topology, config_text: &str) -> Result<Appliance, String> {
+        Appliance::start_wrapped(topo, config_text, &[])
+    }
+
+    /// [`Appliance::start`] with vipmux's command line run by `wrapper` (a command that execs
+    /// its arguments, e.g. `unshare -m ...`) inside the MUX namespace.
+    pub fn start_wrapped(
+        topo: &Topology,
+        config_text: &str,
+        wrapper: &[&str],
+    ) -> Result<Appliance, String> {
         let dir = topo.state_dir();
         let config = dir.join("vipmux.toml");
         std::fs::write(&config, config_text).map_err(|e| format!("write config: {e}"))?;
         let log = dir.join("vipmux.log");
-        let mut cmd: Vec<String> = vec![
+        let mut cmd: Vec<String> = wrapper.iter().map(|a| a.to_string()).collect();
+        cmd.extend([
             VIPMUX.into(),
             "run".into(),
             "--config".into(),
             config.display().to_string(),
-        ];
+        ]);
         let two_arm = topo.vars().contains_key("MUX_BACKEND_IF");
         if two_arm {
             cmd.push(format!(
