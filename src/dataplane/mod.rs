@@ -85,6 +85,7 @@ pub mod classify;
 pub mod counters;
 pub mod expiry;
 pub mod neighbours;
+pub mod owner;
 pub mod pipeline;
 pub mod reason;
 pub mod rewrite;
