@@ -5,6 +5,7 @@
 use crate::config::{Config, Interface};
 use crate::dataplane::EgressPort;
 use crate::dpdk::{port_queue_limits, Eal, Mempool, Port, PortConfig, Profile};
+use crate::runtime::hub::{PortQueues, Steering};
 use crate::wire::MacAddr;
 
 use super::{kernel, tap_port_name, BoxError};
@@ -20,6 +21,8 @@ pub(super) struct Devices {
     pub(super) taps: Vec<Port>,
     /// Per physical port: MAC, address, MTU.
     pub(super) infos: Vec<EgressPort>,
+    /// Per physical port: queues and steering mode.
+    pub(super) queues: Vec<PortQueues>,
 }
 
 impl Devices {
@@ -34,8 +37,14 @@ impl Devices {
     ) -> Result<Devices, BoxError> {
         let mut ports = Vec::new();
         let mut slow_queue = Vec::new();
+        let mut queues = Vec::new();
         for ifc in &config.interfaces {
             let (port, dedicated) = open_port(eal, pool, ifc, profile, workers)?;
+            queues.push(PortQueues {
+                port: ifc.port.clone(),
+                rx_queues: port.rx_queue_count(),
+                steering: steering(workers),
+            });
             ports.push(port);
             slow_queue.push(dedicated);
         }
@@ -61,6 +70,7 @@ impl Devices {
             slow_queue,
             taps,
             infos,
+            queues,
         })
     }
 
@@ -102,6 +112,16 @@ impl Devices {
                 tracing::warn!("closing {name}: {e}");
             }
         }
+    }
+}
+
+/// How flows reach their owner with `workers` workers: software hand-off whenever there are
+/// several (NIC steering is not programmed yet, docs/design.md §6.2).
+fn steering(workers: usize) -> Steering {
+    if workers > 1 {
+        Steering::SoftwareHandoff
+    } else {
+        Steering::SingleQueue
     }
 }
 

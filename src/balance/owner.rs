@@ -112,11 +112,46 @@ mod tests {
     /// hash, IPv4+TCP hash): input = source address, destination address[, source port,
     /// destination port].
     const VECTORS: [(&str, u16, &str, u16, u32, u32); 5] = [
-        ("161.142.100.80", 1766, "66.9.149.187", 2794, 0x323e_8fc2, 0x51cc_c178),
-        ("65.69.140.83", 4739, "199.92.111.2", 14230, 0xd718_262a, 0xc626_b0ea),
-        ("12.22.207.184", 38024, "24.19.198.95", 12898, 0xd2d0_a5de, 0x5c2b_394a),
-        ("209.142.163.6", 2217, "38.27.205.30", 48228, 0x8298_9176, 0xafc7_327f),
-        ("202.188.127.2", 1303, "153.39.163.191", 44251, 0x5d18_09c5, 0x10e8_28a2),
+        (
+            "161.142.100.80",
+            1766,
+            "66.9.149.187",
+            2794,
+            0x323e_8fc2,
+            0x51cc_c178,
+        ),
+        (
+            "65.69.140.83",
+            4739,
+            "199.92.111.2",
+            14230,
+            0xd718_262a,
+            0xc626_b0ea,
+        ),
+        (
+            "12.22.207.184",
+            38024,
+            "24.19.198.95",
+            12898,
+            0xd2d0_a5de,
+            0x5c2b_394a,
+        ),
+        (
+            "209.142.163.6",
+            2217,
+            "38.27.205.30",
+            48228,
+            0x8298_9176,
+            0xafc7_327f,
+        ),
+        (
+            "202.188.127.2",
+            1303,
+            "153.39.163.191",
+            44251,
+            0x5d18_09c5,
+            0x10e8_28a2,
+        ),
     ];
 
     #[test]
@@ -128,7 +163,11 @@ mod tests {
             assert_eq!(toeplitz(&RSS_KEY, &input), h_ip, "{src} -> {dst}");
             input.extend_from_slice(&sport.to_be_bytes());
             input.extend_from_slice(&dport.to_be_bytes());
-            assert_eq!(toeplitz(&RSS_KEY, &input), h_tcp, "{src}:{sport} -> {dst}:{dport}");
+            assert_eq!(
+                toeplitz(&RSS_KEY, &input),
+                h_tcp,
+                "{src}:{sport} -> {dst}:{dport}"
+            );
         }
     }
 

@@ -67,6 +67,14 @@ pub struct Args {
     /// DPDK port name from the profile (default: its first port).
     #[arg(long)]
     pub port: Option<String>,
+    /// Queue pairs to open on the port; flow i leaves on tx queue i mod N (0 = the profile's
+    /// queues, sending on queue 0).
+    #[arg(long, default_value_t = 0)]
+    pub queues: u16,
+    /// Stop after sending this many frames (0 = run for --duration); flow i of n then gets
+    /// count / n frames, plus one when i < count mod n.
+    #[arg(long, default_value_t = 0)]
+    pub count: u64,
 }
 
 /// `--expect` values.
@@ -139,6 +147,8 @@ pub fn main(args: Args) -> CliResult {
         dst_mac: args.dst_mac.as_deref().map(parse_mac).transpose()?,
         gen_ip: args.gen_ip,
         port: args.port,
+        queues: args.queues,
+        count: args.count,
         live: true,
     };
     let summary = pktgen::run(&opts)?;

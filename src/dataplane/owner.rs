@@ -3,12 +3,14 @@
 //!
 //! - to a frontend (client → VIP, inbound NAT, DSR): the client is the source (address, port);
 //! - a NAT reply from a member (member → client): the client is the destination;
-//! - anything else (ARP, fragments, traffic to the appliance, packets of no rule): no owner, the
+//! - anything else (ARP, fragments, traffic to the appliance's own addresses — probe answers
+//!   included —, packets of no rule): no owner, the
 //!   receiving worker handles it (the pipeline sends it to the slow path or drops it).
 //!
 //! [`quoted_owner`] does the same for the IPv4 header an ICMP error quotes, for the code that
 //! forwards ICMP errors to a flow's owner. Reads are bounds-checked; no input panics.
 
+use super::View;
 use crate::balance::{Reta, Snapshot};
 use crate::wire::{ethernet, ethertype, ipv4, protocol};
 
@@ -86,8 +88,12 @@ fn ipv4_offset(frame: &[u8]) -> Option<usize> {
 /// documentation). With one worker the answer is `Some(0)` for flow packets, computed without a
 /// hash.
 #[inline]
-pub fn frame_owner(frame: &[u8], snapshot: &Snapshot, reta: &Reta) -> Option<usize> {
+pub fn frame_owner(frame: &[u8], view: &View<'_>, reta: &Reta) -> Option<usize> {
     let e = endpoints(frame.get(ipv4_offset(frame)?..)?)?;
+    let snapshot = view.snapshot;
+    if view.ports.iter().any(|p| u32::from(p.addr) == e.dst) {
+        return None;
+    }
     if snapshot.is_frontend(e.dst) {
         return Some(reta.owner(e.src, e.sport));
     }
@@ -116,6 +122,8 @@ mod tests {
     use super::*;
     use crate::balance::Health;
     use crate::config::Config;
+    use crate::dataplane::{EgressPort, NeighbourMap};
+    use crate::wire::MacAddr;
     use std::net::Ipv4Addr;
 
     /// 10.1.0.100:80 (TCP) -> web members 10.1.0.11, 10.1.0.12 port 8080 (NAT).
@@ -142,6 +150,22 @@ mod tests {
         f
     }
 
+    /// `frame_owner` over `snap` with the appliance address 10.1.0.2.
+    fn owner(f: &[u8], snap: &Snapshot, reta: &Reta) -> Option<usize> {
+        let ports = [EgressPort {
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            addr: Ipv4Addr::new(10, 1, 0, 2),
+            mtu: 1500,
+        }];
+        let neighbours = NeighbourMap::default();
+        let view = View {
+            snapshot: snap,
+            neighbours: &neighbours,
+            ports: &ports,
+        };
+        frame_owner(f, &view, reta)
+    }
+
     const CLIENT: [u8; 4] = [198, 18, 0, 7];
     const VIP: [u8; 4] = [10, 1, 0, 100];
     const MEMBER: [u8; 4] = [10, 1, 0, 11];
@@ -156,9 +180,9 @@ mod tests {
             let inbound = frame(CLIENT, port, VIP, 80, false);
             let reply = frame(MEMBER, 8080, CLIENT, port, false);
             let tagged = frame(MEMBER, 8080, CLIENT, port, true);
-            assert_eq!(frame_owner(&inbound, &snap, &reta), Some(want));
-            assert_eq!(frame_owner(&reply, &snap, &reta), Some(want));
-            assert_eq!(frame_owner(&tagged, &snap, &reta), Some(want));
+            assert_eq!(owner(&inbound, &snap, &reta), Some(want));
+            assert_eq!(owner(&reply, &snap, &reta), Some(want));
+            assert_eq!(owner(&tagged, &snap, &reta), Some(want));
         }
     }
 
@@ -168,24 +192,33 @@ mod tests {
         let reta = Reta::new(2);
         // Not to a frontend, not from a member's backend port.
         assert_eq!(
-            frame_owner(&frame(CLIENT, 1, [10, 1, 0, 50], 80, false), &snap, &reta),
+            owner(&frame(CLIENT, 1, [10, 1, 0, 50], 80, false), &snap, &reta),
             None
         );
         assert_eq!(
-            frame_owner(&frame(MEMBER, 9, CLIENT, 5000, false), &snap, &reta),
+            owner(&frame(MEMBER, 9, CLIENT, 5000, false), &snap, &reta),
+            None
+        );
+        // A probe's answer from a member's backend port to the appliance.
+        assert_eq!(
+            owner(
+                &frame(MEMBER, 8080, [10, 1, 0, 2], 5000, false),
+                &snap,
+                &reta
+            ),
             None
         );
         // ARP, a truncated frame, a later fragment.
         let mut arp = frame(CLIENT, 1, VIP, 80, false);
         arp[12..14].copy_from_slice(&ethertype::ARP.to_be_bytes());
-        assert_eq!(frame_owner(&arp, &snap, &reta), None);
+        assert_eq!(owner(&arp, &snap, &reta), None);
         let full = frame(CLIENT, 1, VIP, 80, false);
         for n in 0..ethernet::HEADER_LEN + ipv4::HEADER_LEN {
-            assert_eq!(frame_owner(&full[..n], &snap, &reta), None, "{n} bytes");
+            assert_eq!(owner(&full[..n], &snap, &reta), None, "{n} bytes");
         }
         let mut frag = full.clone();
         frag[ethernet::HEADER_LEN + 7] = 8;
-        assert_eq!(frame_owner(&frag, &snap, &reta), None);
+        assert_eq!(owner(&frag, &snap, &reta), None);
     }
 
     #[test]

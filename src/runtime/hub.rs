@@ -34,6 +34,14 @@ pub const COUNTER_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 /// Frames one worker may have queued for the slow path before it drops (and counts) more.
 pub const EXCEPTION_QUEUE_DEPTH: usize = 1024;
 
+/// Frames one worker may have queued for another (one ring per ordered pair of workers)
+/// before it drops (and counts) more.
+pub const HANDOFF_RING_DEPTH: usize = 1024;
+
+/// A frame handed from the worker that received it to its owner: the mbuf and its ingress
+/// interface.
+pub type HandoffItem = (Mbuf, u8);
+
 /// The most flows one worker returns to one `flows` request.
 pub const MAX_FLOWS_PER_REQUEST: usize = 10_000;
 
@@ -72,9 +80,24 @@ pub struct WorkerRuntime {
     pub busy_polls: AtomicU64,
     /// Nanoseconds spent in busy iterations (each from its start to the next one's start).
     pub busy_ns: AtomicU64,
+    /// Frames this worker received but handed to their owner (docs/design.md §6.2).
+    pub handoff_sent: AtomicU64,
+    /// Frames other workers handed to this one.
+    pub handoff_received: AtomicU64,
+    /// Frames dropped because the owner's hand-off ring from this worker was full.
+    pub handoff_full: AtomicU64,
 }
 
 impl WorkerRuntime {
+    /// (sent, received, dropped on a full ring) hand-offs as last published.
+    pub fn handoffs(&self) -> (u64, u64, u64) {
+        (
+            self.handoff_sent.load(Ordering::Relaxed),
+            self.handoff_received.load(Ordering::Relaxed),
+            self.handoff_full.load(Ordering::Relaxed),
+        )
+    }
+
     /// (polls, busy polls, busy nanoseconds) as last published.
     pub fn read(&self) -> (u64, u64, u64) {
         (
@@ -104,6 +127,9 @@ pub struct WorkerSlot {
     pub runtime: WorkerRuntime,
     /// Flow-listing requests (sender side; the worker holds the receiver).
     pub flow_requests: Sender<FlowRequest>,
+    /// Frames other workers handed to this one, one ring per sending worker (indexed by its
+    /// id; single producer, single consumer; empty with one worker).
+    pub handoff: Vec<ArrayQueue<HandoffItem>>,
 }
 
 impl std::fmt::Debug for WorkerSlot {
@@ -112,6 +138,39 @@ impl std::fmt::Debug for WorkerSlot {
             .field("queued", &self.exceptions.len())
             .finish()
     }
+}
+
+/// How a port delivers each flow's packets to its owning worker (docs/design.md §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steering {
+    /// The NIC's RSS, programmed with the ownership key and table: no hand-off.
+    Rss,
+    /// Any queue may receive a flow's packets; the receiving worker hands them to the owner.
+    SoftwareHandoff,
+    /// One worker, one queue: nothing to steer.
+    SingleQueue,
+}
+
+impl Steering {
+    /// The name `vipmux status` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Steering::Rss => "rss-steering",
+            Steering::SoftwareHandoff => "software-handoff",
+            Steering::SingleQueue => "single-queue",
+        }
+    }
+}
+
+/// One interface's port as opened: its name, rx queues and steering mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortQueues {
+    /// DPDK port name.
+    pub port: String,
+    /// Rx queues (one per worker).
+    pub rx_queues: u16,
+    /// How flows reach their owner.
+    pub steering: Steering,
 }
 
 /// A reload request to the slow path: optional other file, and where the answer goes.
@@ -177,6 +236,8 @@ pub struct Shared {
     pub ports: Vec<EgressPort>,
     /// Interface names, parallel to `ports`.
     pub port_names: Vec<String>,
+    /// Per interface: the port's queues and steering mode (set once the ports are open).
+    pub port_queues: OnceLock<Vec<PortQueues>>,
     /// One slot per worker.
     pub workers: Vec<WorkerSlot>,
     /// True once ports are up and every worker polls.
@@ -240,6 +301,13 @@ impl Shared {
                 counters: Mutex::new(WorkerCounters::default()),
                 runtime: WorkerRuntime::default(),
                 flow_requests: tx,
+                handoff: if workers > 1 {
+                    (0..workers)
+                        .map(|_| ArrayQueue::new(HANDOFF_RING_DEPTH))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             });
             receivers.push(rx);
         }
@@ -250,6 +318,7 @@ impl Shared {
             neighbours: ArcSwap::from_pointee(NeighbourMap::default()),
             ports,
             port_names,
+            port_queues: OnceLock::new(),
             workers: slots,
             forwarding: AtomicBool::new(false),
             workers_running: AtomicU64::new(0),
@@ -280,11 +349,14 @@ impl Shared {
         (total, exc, txf)
     }
 
-    /// Frees every frame still queued for the slow path (at shutdown, before the mempool goes).
+    /// Frees every frame still queued for the slow path or another worker (at shutdown, before the mempool goes).
     pub fn drain_exceptions(&self) {
         for w in &self.workers {
             while w.exceptions.pop().is_some() {}
             while w.inject.pop().is_some() {}
+            for ring in &w.handoff {
+                while ring.pop().is_some() {}
+            }
         }
     }
 }

@@ -5,26 +5,32 @@
 //! it loads the current snapshot and neighbour map (two cached `arc-swap` loads: a pointer compare
 //! each while nothing changed; no locks) and runs these steps:
 //!
-//! 1. **poll each port**: receive a burst, prefetch the first cache line of every frame (so the
+//! 1. **poll each port**: receive a burst; with several workers, hand every frame whose owner
+//!    (docs/design.md §6.2, [`frame_owner`]) is another worker to that worker's ring from this
+//!    one ([`handoff`]); prefetch the first cache line of every frame (so the
 //!    misses of a burst whose bytes another core just wrote, a zero-copy memif or a NIC's DMA,
 //!    overlap instead of stalling classification one frame at a time), run the pipeline over it
 //!    and dispatch the verdicts: `Forward` into the egress port's out-burst (`tx`),
 //!    `ToSlowPath` into its bounded exception queue (dropped and counted when full), `Drop` freed;
-//! 2. **drain injected frames**: what the slow path asked this worker to send for it;
-//! 3. **expiry step**: idle expiry paced by time, not by loop iterations ([`ExpiryPacer`]); RSTs
+//! 2. **drain hand-off rings**: frames other workers received for this one, processed as if
+//!    received here (grouped by ingress port, at most [`HANDOFF_DRAIN_MAX`] per ring);
+//! 3. **drain injected frames**: what the slow path asked this worker to send for it;
+//! 4. **expiry step**: idle expiry paced by time, not by loop iterations ([`ExpiryPacer`]); RSTs
 //!    queued by the packet path go out on the next iteration regardless;
-//! 4. every [`COUNTER_PUBLISH_INTERVAL`]: **publish counters** (a `try_lock` that never waits) and
+//! 5. every [`COUNTER_PUBLISH_INTERVAL`]: **publish counters** (a `try_lock` that never waits) and
 //!    its runtime (iterations, busy iterations and their time, the worker's true cost per
 //!    packet: see [`WorkerRuntime`](crate::runtime::hub::WorkerRuntime)), and **answer flow
 //!    listings**;
-//! 5. **back off** when adaptive polling is on and the queues stayed empty ([`idle_action`]).
+//! 6. **back off** when adaptive polling is on and the queues stayed empty ([`idle_action`]).
 //!
 //! Nothing on the packet path allocates, locks, logs or makes a syscall.
 
+pub mod handoff;
 pub mod idle;
 pub mod pacing;
 mod tx;
 
+pub use handoff::HANDOFF_DRAIN_MAX;
 pub use idle::{
     idle_action, IdleAction, IDLE_PAUSE_ROUNDS, IDLE_SLEEP_MAX, IDLE_SLEEP_MIN, IDLE_SPIN_ROUNDS,
     PAUSES_PER_ROUND,
@@ -41,6 +47,8 @@ use crossbeam::channel::Receiver;
 use super::hub::{
     FlowListing, FlowRequest, Shared, WorkerSlot, COUNTER_PUBLISH_INTERVAL, MAX_FLOWS_PER_REQUEST,
 };
+use crate::balance::Reta;
+use crate::dataplane::owner::frame_owner;
 use crate::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict, View};
 use crate::dpdk::{Burst, DpdkError, DpdkThread, Eal, Mempool, RxQueue, TxQueue};
 use crate::platform::{signal, TscClock};
@@ -99,6 +107,7 @@ impl Worker<'_> {
             .map(|_| Verdict::Drop(DropReason::BadHeader))
             .collect();
         let shared = Arc::clone(&self.shared);
+        let reta = Reta::new(shared.workers.len());
         let mut l = PollLoop {
             rx: &mut self.rx,
             tx: &mut self.tx,
@@ -107,6 +116,9 @@ impl Worker<'_> {
             verdicts: &mut verdicts,
             pool: self.pool,
             slot: &shared.workers[self.id],
+            me: self.id,
+            peers: &shared.workers,
+            reta: &reta,
             flow_requests: &self.flow_requests,
             pipeline: &mut pipeline,
             tally: Tally::default(),
@@ -131,7 +143,7 @@ impl Worker<'_> {
             let t_ns = clock.now_ns();
             let now = (t_ns / 1_000_000_000) as u32;
             l.tally.begin_iteration(t_ns);
-            let busy = l.poll_ports(&view, now);
+            let busy = l.poll_ports(&view, now) | l.drain_handoff(&view, now);
             l.tally.end_iteration(busy, t_ns);
             l.drain_injected();
             l.expiry_step(&view, now, pacer.due(Duration::from_nanos(t_ns)));
@@ -163,6 +175,12 @@ struct Tally {
     tx_full: u64,
     /// Frames dropped because the exception queue was full.
     exc_drops: u64,
+    /// Frames handed to their owner.
+    handoff_sent: u64,
+    /// Frames received from other workers.
+    handoff_received: u64,
+    /// Frames dropped because a hand-off ring was full.
+    handoff_full: u64,
 }
 
 impl Tally {
@@ -202,6 +220,12 @@ struct PollLoop<'a, 's, 'p> {
     verdicts: &'a mut [Verdict],
     pool: &'p Mempool,
     slot: &'s WorkerSlot,
+    /// This worker's index.
+    me: usize,
+    /// Every worker's slot (hand-off rings).
+    peers: &'s [WorkerSlot],
+    /// Flow ownership (one entry per worker).
+    reta: &'a Reta,
     flow_requests: &'a Receiver<FlowRequest>,
     pipeline: &'a mut Pipeline,
     tally: Tally,
@@ -225,9 +249,23 @@ impl PollLoop<'_, '_, '_> {
     /// false if the queue was empty.
     #[inline(always)]
     fn poll_port(&mut self, view: &View<'_>, in_port: usize, now: u32) -> bool {
-        let n = self.rx[in_port].rx_burst(self.burst);
-        if n == 0 {
+        if self.rx[in_port].rx_burst(self.burst) == 0 {
             return false;
+        }
+        if self.reta.workers() > 1 {
+            self.hand_off(view, in_port);
+        }
+        self.run_burst(view, in_port, now);
+        true
+    }
+
+    /// Runs the pipeline over the frames in `burst` (received on `in_port`) and dispatches the
+    /// verdicts.
+    #[inline(always)]
+    fn run_burst(&mut self, view: &View<'_>, in_port: usize, now: u32) {
+        let n = self.burst.len();
+        if n == 0 {
+            return;
         }
         self.burst.prefetch_data();
         self.pipeline.process(
@@ -238,6 +276,48 @@ impl PollLoop<'_, '_, '_> {
             now,
         );
         self.dispatch(in_port);
+    }
+
+    /// Moves the frames of `burst` that another worker owns to that worker's ring from this one
+    /// (a full ring drops and counts the frame); the rest stay.
+    #[inline(always)]
+    fn hand_off(&mut self, view: &View<'_>, in_port: usize) {
+        let (me, peers, reta) = (self.me, self.peers, self.reta);
+        let t = &mut self.tally;
+        self.burst
+            .keep_or_take(|m| match frame_owner(m.data(), view, reta) {
+                Some(owner) if owner != me => {
+                    match handoff::send(peers, owner, me, m, in_port) {
+                        Ok(()) => t.handoff_sent += 1,
+                        Err(()) => t.handoff_full += 1,
+                    }
+                    None
+                }
+                _ => Some(m),
+            });
+    }
+
+    /// Processes what other workers handed to this one; true if there was anything.
+    #[inline(always)]
+    fn drain_handoff(&mut self, view: &View<'_>, now: u32) -> bool {
+        let rings = &self.slot.handoff;
+        if rings.iter().all(|r| r.is_empty()) {
+            return false;
+        }
+        let mut port = usize::MAX;
+        for ring in rings {
+            for _ in 0..HANDOFF_DRAIN_MAX {
+                let Some((m, p)) = ring.pop() else { break };
+                let p = usize::from(p);
+                if !self.burst.is_empty() && (p != port || self.burst.is_full()) {
+                    self.run_burst(view, port, now);
+                }
+                port = p;
+                let _ = self.burst.push(m);
+                self.tally.handoff_received += 1;
+            }
+        }
+        self.run_burst(view, port, now);
         true
     }
 
@@ -323,6 +403,15 @@ impl PollLoop<'_, '_, '_> {
             .store(self.tally.busy_ns, Ordering::Relaxed);
         slot.exception_drops
             .store(self.tally.exc_drops, Ordering::Relaxed);
+        slot.runtime
+            .handoff_sent
+            .store(self.tally.handoff_sent, Ordering::Relaxed);
+        slot.runtime
+            .handoff_received
+            .store(self.tally.handoff_received, Ordering::Relaxed);
+        slot.runtime
+            .handoff_full
+            .store(self.tally.handoff_full, Ordering::Relaxed);
     }
 
     /// Answers every pending flow-listing request (`now` is the flow clock, seconds).
