@@ -292,7 +292,10 @@ impl Port {
         if config.rx_queues > 1 {
             let hf = rss_wanted() & info.flow_type_rss_offloads;
             if hf == 0 {
-                tracing::warn!(port = %name, "device advertises no RSS hash types: rx queues other than 0 get no traffic");
+                // Its queues are filled by whatever the device does (a memif peer's rings, the
+                // kernel's af_packet fanout, net_tap's queues); the workers hand frames to each
+                // flow's owner (docs/design.md §6.2).
+                tracing::info!(port = %name, "device advertises no RSS hash types: its rx queues are filled by the device's own spreading");
             } else {
                 conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
                 conf.rx_adv_conf.rss_conf.rss_hf = hf;

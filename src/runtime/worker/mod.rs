@@ -391,27 +391,19 @@ impl PollLoop<'_, '_, '_> {
         if let Ok(mut c) = slot.counters.try_lock() {
             c.clone_from(self.pipeline.counters());
         }
-        slot.tx_full.store(self.tally.tx_full, Ordering::Relaxed);
-        slot.runtime
-            .polls
-            .store(self.tally.polls, Ordering::Relaxed);
-        slot.runtime
-            .busy_polls
-            .store(self.tally.busy_polls, Ordering::Relaxed);
-        slot.runtime
-            .busy_ns
-            .store(self.tally.busy_ns, Ordering::Relaxed);
-        slot.exception_drops
-            .store(self.tally.exc_drops, Ordering::Relaxed);
-        slot.runtime
-            .handoff_sent
-            .store(self.tally.handoff_sent, Ordering::Relaxed);
-        slot.runtime
-            .handoff_received
-            .store(self.tally.handoff_received, Ordering::Relaxed);
-        slot.runtime
-            .handoff_full
-            .store(self.tally.handoff_full, Ordering::Relaxed);
+        let (rt, t) = (&slot.runtime, &self.tally);
+        for (cell, value) in [
+            (&slot.tx_full, t.tx_full),
+            (&slot.exception_drops, t.exc_drops),
+            (&rt.polls, t.polls),
+            (&rt.busy_polls, t.busy_polls),
+            (&rt.busy_ns, t.busy_ns),
+            (&rt.handoff_sent, t.handoff_sent),
+            (&rt.handoff_received, t.handoff_received),
+            (&rt.handoff_full, t.handoff_full),
+        ] {
+            cell.store(value, Ordering::Relaxed);
+        }
     }
 
     /// Answers every pending flow-listing request (`now` is the flow clock, seconds).
