@@ -568,6 +568,29 @@ impl Appliance {
             ));
         }
         eprintln!("hand-offs: {} frames", last.0);
+        self.check_flow_owners()
+    }
+
+    /// Checks that every listed flow sits in the table of its owner: the worker the ownership
+    /// rule (docs/design.md §6.2) computes from its client endpoint.
+    pub fn check_flow_owners(&self) -> Result<(), String> {
+        let workers = self.counters_json()?["workers"]
+            .as_array()
+            .map_or(1, Vec::len);
+        let reta = vipmux::balance::Reta::new(workers);
+        let flows = self.flows_json()?;
+        let rows = flows["flows"].as_array().cloned().unwrap_or_default();
+        for f in &rows {
+            let client: std::net::SocketAddrV4 = f["client"]
+                .as_str()
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("flow without a client: {f}"))?;
+            let owner = reta.owner(u32::from(*client.ip()), client.port());
+            if f["worker"].as_u64() != Some(owner as u64) {
+                return Err(format!("flow held by a worker other than {owner}: {f}"));
+            }
+        }
+        eprintln!("{} flows, each on its owner", rows.len());
         Ok(())
     }
 
