@@ -138,7 +138,7 @@ fn handoffs(c: &Value) -> (u64, u64, u64) {
 }
 
 /// Starts pktgen (memif server) and waits for its socket; the summary comes on its stdout.
-fn start_pktgen(config: &Path, sock: &str) -> Reaper {
+fn start_pktgen(config: &Path, sock: &str, spread: &str) -> Reaper {
     let mut gen = Reaper(
         Command::new(env!("CARGO_BIN_EXE_vipmux"))
             .args([
@@ -158,6 +158,7 @@ fn start_pktgen(config: &Path, sock: &str) -> Reaper {
                 &QUEUES.to_string(),
             ])
             .args(["--count", &FRAMES.to_string(), "--rate", "20000"])
+            .args(["--spread", spread])
             .args(["--duration", "60", "--mode", "established", "--json"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -172,6 +173,18 @@ fn start_pktgen(config: &Path, sock: &str) -> Reaper {
 
 #[test]
 fn two_workers_on_two_memif_queues_hand_each_frame_to_its_owner() {
+    two_workers("flow");
+}
+
+/// pktgen puts each flow on its owner's queue (`--spread owner`, what NIC steering by the
+/// ownership rule delivers): no frame needs a hand-off.
+#[test]
+fn two_workers_fed_by_owner_need_no_handoff() {
+    two_workers("owner");
+}
+
+/// The run with pktgen's `--spread` = `spread` (`flow`: i mod 2, `owner`: the owner's queue).
+fn two_workers(spread: &str) {
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -182,15 +195,21 @@ fn two_workers_on_two_memif_queues_hand_each_frame_to_its_owner() {
     if hugepages_free() < 512 && skip("fewer than 512 free hugepages") {
         return;
     }
-    let dir = Scratch(std::env::temp_dir().join(format!("vipmux-workers-{}", std::process::id())));
+    let dir = Scratch(
+        std::env::temp_dir().join(format!("vipmux-workers-{}-{spread}", std::process::id())),
+    );
     std::fs::create_dir_all(&dir.0).expect("scratch dir");
     let ctl = dir.0.join("vipmux.sock");
     let config = dir.0.join("vipmux.toml");
     std::fs::write(&config, config_text(&ctl, usize::from(QUEUES))).expect("write config");
     let sock = dir.0.join("memif.sock").display().to_string();
-    let predicted = predicted_handoffs(&config);
+    let predicted = if spread == "owner" {
+        0
+    } else {
+        predicted_handoffs(&config)
+    };
 
-    let mut gen = start_pktgen(&config, &sock);
+    let mut gen = start_pktgen(&config, &sock, spread);
     let ns = Netns::add();
     let log = dir.0.join("vipmux.log");
     let cfg_arg = config.display().to_string();
@@ -223,12 +242,13 @@ fn two_workers_on_two_memif_queues_hand_each_frame_to_its_owner() {
     assert!(summary["rx_packets"].as_u64().unwrap_or(0) > 0, "{summary}");
 
     // The counters are published every 100 ms: wait until the receiving side caught up.
-    let mut last = (0, 0, 0);
+    let (mut last, mut rx) = ((0, 0, 0), 0);
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Some(c) = counters(&ctl) {
             last = handoffs(&c);
-            if last.0 >= predicted && last.1 == last.0 {
+            rx = c["received"].as_u64().unwrap_or(0);
+            if last.0 >= predicted && last.1 == last.0 && rx >= FRAMES {
                 break;
             }
         }
@@ -244,12 +264,13 @@ fn two_workers_on_two_memif_queues_hand_each_frame_to_its_owner() {
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     eprintln!("hand-offs (sent, received, dropped) {last:?}, predicted {predicted}");
     assert!(
-        predicted > 0,
+        spread == "owner" || predicted > 0,
         "the flow set puts some flows on the wrong queue"
     );
     assert_eq!(last.0, predicted, "hand-offs sent\n{log_text}");
     assert_eq!(last.1, predicted, "hand-offs received\n{log_text}");
     assert_eq!(last.2, 0, "frames dropped on a full hand-off ring");
+    assert!(rx >= FRAMES, "the DUT received {rx} frames of {FRAMES}");
     assert!(
         status.contains("port lan (net_memif0): 2 rx queues, software-handoff"),
         "status: {status}"

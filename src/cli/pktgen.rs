@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::CliResult;
 use crate::config::Config;
 use crate::dpdk::Profile;
+use crate::pktgen::engine::QueueChoice;
 use crate::pktgen::{self, Expect, Mode, Options, TemplateChoice};
 use crate::wire::MacAddr;
 
@@ -75,6 +76,10 @@ pub struct Args {
     /// count / n frames, plus one when i < count mod n.
     #[arg(long, default_value_t = 0)]
     pub count: u64,
+    /// With --queues above 1: flow i on queue i mod N (`flow`), or each flow on the queue of the
+    /// worker that owns it (`owner`, what a NIC steering by the ownership rule delivers).
+    #[arg(long, value_enum, default_value_t = QueueChoice::Flow)]
+    pub spread: QueueChoice,
 }
 
 /// `--expect` values.
@@ -149,6 +154,7 @@ pub fn main(args: Args) -> CliResult {
         port: args.port,
         queues: args.queues,
         count: args.count,
+        spread: args.spread,
         live: true,
     };
     let summary = pktgen::run(&opts)?;

@@ -19,6 +19,7 @@ use super::pace::RatePacer;
 use super::report::{self, FloodSplit, MemberSpread, Summary};
 use super::Mode;
 use crate::balance::snapshot::{Health, Snapshot};
+use crate::balance::Reta;
 use crate::config::Config;
 use crate::dpdk::profile::PortProfile;
 use crate::dpdk::{
@@ -79,9 +80,23 @@ pub struct Options {
     /// Queue pairs to open and spread flows over (flow `i` leaves on tx queue `i mod queues`);
     /// 0 = the profile's queue counts, sending on queue 0.
     pub queues: u16,
+    /// Which queue each flow leaves on when `queues` > 1.
+    pub spread: QueueChoice,
     /// Stop after this many frames (0 = run for `duration`): with it, flow `i` of `n` gets
     /// exactly `count / n` frames, plus one when `i < count mod n`.
     pub count: u64,
+}
+
+/// How flows are spread over several tx queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum QueueChoice {
+    /// Flow `i` on queue `i mod queues` ([`queue_of_flow`]): about `1 - 1/queues` of the flows land
+    /// on a queue whose worker does not own them (the software hand-off's load).
+    #[default]
+    Flow,
+    /// Each flow on the queue of its owner (docs/design.md §6.2), as a NIC steering by the
+    /// ownership rule would deliver it: no hand-off.
+    Owner,
 }
 
 /// The tx queue flow `flow` leaves on when flows are spread over `queues` queues.
@@ -411,15 +426,29 @@ struct Spread {
     pending: Vec<Burst>,
     /// The queue of each frame of the allocation being filled.
     queue: [u16; BURST],
+    /// With [`QueueChoice::Owner`]: the queue of every flow (computed once).
+    owner_queue: Vec<u16>,
 }
 
 impl Spread {
-    /// Spreading over `queues` queues (off for one).
-    fn new(queues: usize) -> Spread {
+    /// Spreading `flows` over `queues` queues as `choice` says (off for one queue).
+    fn new(queues: usize, flows: &FlowSet, choice: QueueChoice) -> Spread {
         let n = if queues > 1 { queues } else { 0 };
+        let owner_queue = if n > 0 && choice == QueueChoice::Owner {
+            let reta = Reta::new(n);
+            (0..flows.count)
+                .map(|f| {
+                    let c = flows.client(f);
+                    reta.owner(u32::from(*c.ip()), c.port()) as u16
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Spread {
             pending: (0..n).map(|_| Burst::new()).collect(),
             queue: [0; BURST],
+            owner_queue,
         }
     }
 
@@ -446,7 +475,10 @@ impl Spread {
     /// Records that frame `i` of the allocation belongs to flow `flow`.
     fn note(&mut self, i: usize, flow: u32) {
         if self.is_on() {
-            self.queue[i] = queue_of_flow(flow, self.pending.len() as u16);
+            self.queue[i] = match self.owner_queue.get(flow as usize) {
+                Some(q) => *q,
+                None => queue_of_flow(flow, self.pending.len() as u16),
+            };
         }
     }
 
@@ -623,7 +655,7 @@ impl Worker<'_, '_> {
         let mut mix = ShareMix::new(opts.established_share);
         let mut classes = BurstClasses::default();
         let mut loops = 0u32;
-        let mut spread = Spread::new(self.txqs.len());
+        let mut spread = Spread::new(self.txqs.len(), flows, opts.spread);
         let mut left = if opts.count > 0 { opts.count } else { u64::MAX };
         self.shared.sending.store(1, Ordering::Relaxed);
         loop {
