@@ -41,12 +41,59 @@ pub fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
     hash
 }
 
-/// The RSS hash of a client endpoint: Toeplitz over address then port, both in network order.
+/// Bytes of a client endpoint's hash input: address (4) then port (2).
+const CLIENT_INPUT: usize = 6;
+
+/// The 32 key bits starting at bit `bit` of [`RSS_KEY`].
+const fn key_window(bit: usize) -> u32 {
+    let mut w = 0u32;
+    let mut i = 0;
+    while i < 32 {
+        let k = bit + i;
+        let b = (RSS_KEY[k / 8] >> (7 - k % 8)) & 1;
+        w = (w << 1) | b as u32;
+        i += 1;
+    }
+    w
+}
+
+/// Per input byte position and value, its share of the Toeplitz hash (the hash is the XOR of
+/// the shares of its bytes): six lookups per endpoint instead of 48 bit steps.
+const CLIENT_TABLE: [[u32; 256]; CLIENT_INPUT] = {
+    let mut t = [[0u32; 256]; CLIENT_INPUT];
+    let mut pos = 0;
+    while pos < CLIENT_INPUT {
+        let mut v = 0;
+        while v < 256 {
+            let mut h = 0u32;
+            let mut bit = 0;
+            while bit < 8 {
+                if v & (0x80 >> bit) != 0 {
+                    h ^= key_window(pos * 8 + bit);
+                }
+                bit += 1;
+            }
+            t[pos][v] = h;
+            v += 1;
+        }
+        pos += 1;
+    }
+    t
+};
+
+/// The RSS hash of a client endpoint: Toeplitz over address then port, both in network order
+/// (equal to [`toeplitz`] over those six bytes, from a precomputed table).
 #[inline]
 pub fn client_hash(addr: u32, port: u16) -> u32 {
     let a = addr.to_be_bytes();
     let p = port.to_be_bytes();
-    toeplitz(&RSS_KEY, &[a[0], a[1], a[2], a[3], p[0], p[1]])
+    let t = &CLIENT_TABLE;
+    t[0][usize::from(a[0])]
+        ^ t[1][usize::from(a[1])]
+        ^ t[2][usize::from(a[2])]
+        ^ t[3][usize::from(a[3])]
+        ^ t[4][usize::from(p[0])]
+        ^ t[5][usize::from(p[1])]
 }
 
 /// A redirection table: RSS hash -> worker.
@@ -178,6 +225,20 @@ mod tests {
         input.extend_from_slice(&p.to_be_bytes());
         assert_eq!(client_hash(a, p), toeplitz(&RSS_KEY, &input));
         assert_ne!(client_hash(a, p), client_hash(a, p + 1));
+    }
+
+    #[test]
+    fn the_client_table_equals_the_bitwise_hash() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (addr, port) = (x as u32, (x >> 32) as u16);
+            let mut input = addr.to_be_bytes().to_vec();
+            input.extend_from_slice(&port.to_be_bytes());
+            assert_eq!(client_hash(addr, port), toeplitz(&RSS_KEY, &input));
+        }
     }
 
     #[test]
