@@ -404,9 +404,15 @@ impl Appliance {
         } else {
             &["MUX_IF"]
         };
+        // One queue pair per worker; with one worker the vdev keeps its defaults.
+        let qpairs = if qpairs > 1 {
+            format!(",qpairs={qpairs}")
+        } else {
+            String::new()
+        };
         for (i, var) in ifaces.iter().enumerate() {
             cmd.push(format!(
-                "--eal=--vdev=net_af_packet{i},iface={},qpairs={qpairs}",
+                "--eal=--vdev=net_af_packet{i},iface={}{qpairs}",
                 topo.get(var)
             ));
         }
