@@ -40,6 +40,9 @@ impl Devices {
         let mut queues = Vec::new();
         for ifc in &config.interfaces {
             let (port, dedicated) = open_port(eal, pool, ifc, profile, workers)?;
+            if workers > 1 && port.info()?.can_steer_by_endpoint() {
+                tracing::info!(port = %ifc.port, "the device can hash on source-only/destination-only fields: NIC steering by flow owner is possible but not programmed yet, frames are handed over in software");
+            }
             queues.push(PortQueues {
                 port: ifc.port.clone(),
                 rx_queues: port.rx_queue_count(),
