@@ -40,7 +40,7 @@ pub const HANDOFF_RING_DEPTH: usize = 1024;
 
 /// A frame handed from the worker that received it to its owner: the mbuf and its ingress
 /// interface.
-pub type HandoffItem = (Mbuf, u8);
+pub type HandoffItem = (Mbuf, u16);
 
 /// The most flows one worker returns to one `flows` request.
 pub const MAX_FLOWS_PER_REQUEST: usize = 10_000;

@@ -23,5 +23,5 @@ pub(super) fn send(
     let Some(ring) = peers.get(owner).and_then(|p| p.handoff.get(from)) else {
         return Err(());
     };
-    ring.push((m, in_port as u8)).map_err(drop)
+    ring.push((m, in_port as u16)).map_err(drop)
 }
