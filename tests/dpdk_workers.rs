@@ -276,3 +276,60 @@ fn two_workers(spread: &str) {
         "status: {status}"
     );
 }
+
+/// `workers = 2` on a port that can give one queue pair only (`net_af_packet` without `qpairs`, on
+/// the namespace's loopback) is refused at start,
+/// and the message says what the port can do and what to change.
+#[test]
+fn too_few_queues_are_refused_with_what_to_change() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root && skip("not root") {
+        return;
+    }
+    let dir = Scratch(
+        std::env::temp_dir().join(format!("vipmux-workers-{}-refusal", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0).expect("scratch dir");
+    let ctl = dir.0.join("vipmux.sock");
+    let config = dir.0.join("vipmux.toml");
+    let text = config_text(&ctl, 2)
+        .replace("net_memif0", "net_af_packet0")
+        .lines()
+        .filter(|l| !l.starts_with("dpdk_profile"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, text).expect("write config");
+    let ns = Netns::add();
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            env!("CARGO_BIN_EXE_vipmux"),
+            "run",
+            "--config",
+        ])
+        .arg(&config)
+        .args([
+            "--eal=--vdev=net_af_packet0,iface=lo",
+            "--eal=--no-huge",
+            "--eal=-m",
+            "--eal=256",
+        ])
+        .output()
+        .expect("run vipmux");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "started with too few queues: {stderr}"
+    );
+    assert!(
+        stderr.contains("interface lan: port net_af_packet0 can give 1 rx / 1 tx queues")
+            && stderr.contains("workers = 2 needs one queue pair per worker")
+            && stderr.contains("add qpairs=2 to its vdev arguments"),
+        "{stderr}"
+    );
+}
