@@ -137,6 +137,30 @@ fn handoffs(c: &Value) -> (u64, u64, u64) {
     )
 }
 
+/// Flows in `vipmux flows` held by another worker than their owner; `Err` when the listing does
+/// not have all [`FLOWS`] flows.
+fn flows_off_owner(ctl: &Path) -> Result<usize, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_vipmux"))
+        .args(["flows", "--json", "--socket"])
+        .arg(ctl)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    let rows = v["flows"].as_array().cloned().unwrap_or_default();
+    if rows.len() != FLOWS as usize {
+        return Err(format!("{} flows listed of {FLOWS}: {v}", rows.len()));
+    }
+    let reta = Reta::new(usize::from(QUEUES));
+    Ok(rows
+        .iter()
+        .filter(|f| {
+            let c: Option<std::net::SocketAddrV4> =
+                f["client"].as_str().and_then(|c| c.parse().ok());
+            c.map(|c| reta.owner(u32::from(*c.ip()), c.port()) as u64) != f["worker"].as_u64()
+        })
+        .count())
+}
+
 /// Starts pktgen (memif server) and waits for its socket; the summary comes on its stdout.
 fn start_pktgen(config: &Path, sock: &str, spread: &str) -> Reaper {
     let mut gen = Reaper(
@@ -260,6 +284,7 @@ fn two_workers(spread: &str) {
         .output()
         .expect("vipmux status");
     let status = String::from_utf8_lossy(&status.stdout).to_string();
+    let misplaced = flows_off_owner(&ctl);
     drop(dut);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     eprintln!("hand-offs (sent, received, dropped) {last:?}, predicted {predicted}");
@@ -271,6 +296,11 @@ fn two_workers(spread: &str) {
     assert_eq!(last.1, predicted, "hand-offs received\n{log_text}");
     assert_eq!(last.2, 0, "frames dropped on a full hand-off ring");
     assert!(rx >= FRAMES, "the DUT received {rx} frames of {FRAMES}");
+    assert_eq!(
+        misplaced,
+        Ok(0),
+        "flows held by a worker other than their owner"
+    );
     assert!(
         status.contains("port lan (net_memif0): 2 rx queues, software-handoff"),
         "status: {status}"
