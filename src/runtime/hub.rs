@@ -25,6 +25,7 @@ use crate::dataplane::{EgressPort, WorkerCounters};
 use crate::dataplane::{Exception, NeighbourMap};
 use crate::dpdk::Mbuf;
 use crate::flow::{FlowEntry, FlowKey};
+use crate::platform::{spsc, SpscConsumer, SpscProducer};
 use crate::slowpath::probe::ProberHandle;
 use crate::slowpath::SlowPathCounters;
 
@@ -41,6 +42,44 @@ pub const HANDOFF_RING_DEPTH: usize = 1024;
 /// A frame handed from the worker that received it to its owner: the mbuf and its ingress
 /// interface.
 pub type HandoffItem = (Mbuf, u16);
+
+/// One worker's ends of the hand-off rings: to each other worker (`None` at its own index) and
+/// from each other worker.
+pub struct HandoffEnds {
+    /// Producer ends, indexed by the receiving worker.
+    pub to: Vec<Option<SpscProducer<HandoffItem>>>,
+    /// Consumer ends, one per other worker.
+    pub from: Vec<SpscConsumer<HandoffItem>>,
+}
+
+impl std::fmt::Debug for HandoffEnds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandoffEnds")
+            .field("from", &self.from.len())
+            .finish()
+    }
+}
+
+/// The hand-off rings of `workers` workers, one per ordered pair of distinct workers
+/// ([`HANDOFF_RING_DEPTH`] frames each), as each worker's ends (none with one worker).
+pub fn handoff_rings(workers: usize) -> Vec<HandoffEnds> {
+    let mut ends: Vec<HandoffEnds> = (0..workers)
+        .map(|_| HandoffEnds {
+            to: (0..workers).map(|_| None).collect(),
+            from: Vec::new(),
+        })
+        .collect();
+    for from in 0..workers {
+        for to in 0..workers {
+            if from != to {
+                let (p, c) = spsc(HANDOFF_RING_DEPTH);
+                ends[from].to[to] = Some(p);
+                ends[to].from.push(c);
+            }
+        }
+    }
+    ends
+}
 
 /// The most flows one worker returns to one `flows` request.
 pub const MAX_FLOWS_PER_REQUEST: usize = 10_000;
@@ -127,9 +166,6 @@ pub struct WorkerSlot {
     pub runtime: WorkerRuntime,
     /// Flow-listing requests (sender side; the worker holds the receiver).
     pub flow_requests: Sender<FlowRequest>,
-    /// Frames other workers handed to this one, one ring per sending worker (indexed by its
-    /// id; single producer, single consumer; empty with one worker).
-    pub handoff: Vec<ArrayQueue<HandoffItem>>,
 }
 
 impl std::fmt::Debug for WorkerSlot {
@@ -301,13 +337,6 @@ impl Shared {
                 counters: Mutex::new(WorkerCounters::default()),
                 runtime: WorkerRuntime::default(),
                 flow_requests: tx,
-                handoff: if workers > 1 {
-                    (0..workers)
-                        .map(|_| ArrayQueue::new(HANDOFF_RING_DEPTH))
-                        .collect()
-                } else {
-                    Vec::new()
-                },
             });
             receivers.push(rx);
         }
@@ -349,14 +378,11 @@ impl Shared {
         (total, exc, txf)
     }
 
-    /// Frees every frame still queued for the slow path or another worker (at shutdown, before the mempool goes).
+    /// Frees every frame still queued for the slow path (at shutdown, before the mempool goes).
     pub fn drain_exceptions(&self) {
         for w in &self.workers {
             while w.exceptions.pop().is_some() {}
             while w.inject.pop().is_some() {}
-            for ring in &w.handoff {
-                while ring.pop().is_some() {}
-            }
         }
     }
 }

@@ -45,13 +45,15 @@ use arc_swap::Cache;
 use crossbeam::channel::Receiver;
 
 use super::hub::{
-    FlowListing, FlowRequest, Shared, WorkerSlot, COUNTER_PUBLISH_INTERVAL, MAX_FLOWS_PER_REQUEST,
+    FlowListing, FlowRequest, HandoffEnds, Shared, WorkerSlot, COUNTER_PUBLISH_INTERVAL,
+    MAX_FLOWS_PER_REQUEST,
 };
 use crate::balance::Reta;
 use crate::dataplane::owner::frame_owner;
 use crate::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict, View};
 use crate::dpdk::{Burst, DpdkError, DpdkThread, Eal, Mempool, RxQueue, TxQueue};
-use crate::platform::{signal, TscClock};
+use crate::platform::{signal, SpscConsumer, SpscProducer, TscClock};
+use crate::runtime::hub::HandoffItem;
 use crate::wire::BURST;
 use tx::{flush_all, push_or_flush};
 
@@ -75,6 +77,8 @@ pub struct Worker<'p> {
     pub pipeline: PipelineConfig,
     /// Back off with short sleeps when idle.
     pub adaptive: bool,
+    /// This worker's ends of the hand-off rings (docs/design.md §6.2).
+    pub handoff: HandoffEnds,
 }
 
 impl std::fmt::Debug for Worker<'_> {
@@ -117,7 +121,8 @@ impl Worker<'_> {
             pool: self.pool,
             slot: &shared.workers[self.id],
             me: self.id,
-            peers: &shared.workers,
+            handoff_to: &mut self.handoff.to,
+            handoff_from: &mut self.handoff.from,
             reta: &reta,
             flow_requests: &self.flow_requests,
             pipeline: &mut pipeline,
@@ -222,8 +227,10 @@ struct PollLoop<'a, 's, 'p> {
     slot: &'s WorkerSlot,
     /// This worker's index.
     me: usize,
-    /// Every worker's slot (hand-off rings).
-    peers: &'s [WorkerSlot],
+    /// The hand-off rings to each other worker (indexed by worker).
+    handoff_to: &'a mut [Option<SpscProducer<HandoffItem>>],
+    /// The hand-off rings from each other worker.
+    handoff_from: &'a mut [SpscConsumer<HandoffItem>],
     /// Flow ownership (one entry per worker).
     reta: &'a Reta,
     flow_requests: &'a Receiver<FlowRequest>,
@@ -282,32 +289,40 @@ impl PollLoop<'_, '_, '_> {
     /// (a full ring drops and counts the frame); the rest stay.
     #[inline(always)]
     fn hand_off(&mut self, view: &View<'_>, in_port: usize) {
-        let (me, peers, reta) = (self.me, self.peers, self.reta);
-        let t = &mut self.tally;
+        let (me, reta) = (self.me, self.reta);
+        let (t, to) = (&mut self.tally, &mut *self.handoff_to);
+        let mut dirty = 0u128;
         self.burst
             .keep_or_take(|m| match frame_owner(m.data(), view, reta) {
                 Some(owner) if owner != me => {
-                    match handoff::send(peers, owner, me, m, in_port) {
-                        Ok(()) => t.handoff_sent += 1,
+                    match handoff::send(to, owner, m, in_port) {
+                        Ok(()) => {
+                            t.handoff_sent += 1;
+                            dirty |= 1u128 << (owner & 127);
+                        }
                         Err(()) => t.handoff_full += 1,
                     }
                     None
                 }
                 _ => Some(m),
             });
+        handoff::publish(to, dirty);
     }
 
     /// Processes what other workers handed to this one; true if there was anything.
     #[inline(always)]
     fn drain_handoff(&mut self, view: &View<'_>, now: u32) -> bool {
-        let rings = &self.slot.handoff;
-        if rings.iter().all(|r| r.is_empty()) {
-            return false;
-        }
+        let mut got = false;
         let mut port = usize::MAX;
-        for ring in rings {
+        for r in 0..self.handoff_from.len() {
+            if self.handoff_from[r].is_empty() {
+                continue;
+            }
+            got = true;
             for _ in 0..HANDOFF_DRAIN_MAX {
-                let Some((m, p)) = ring.pop() else { break };
+                let Some((m, p)) = self.handoff_from[r].pop() else {
+                    break;
+                };
                 let p = usize::from(p);
                 if !self.burst.is_empty() && (p != port || self.burst.is_full()) {
                     self.run_burst(view, port, now);
@@ -316,9 +331,10 @@ impl PollLoop<'_, '_, '_> {
                 let _ = self.burst.push(m);
                 self.tally.handoff_received += 1;
             }
+            self.handoff_from[r].release();
         }
         self.run_burst(view, port, now);
-        true
+        got
     }
 
     /// Carries out the verdicts of the received burst: forward, hand to the slow path, or free.
