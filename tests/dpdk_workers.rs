@@ -66,6 +66,23 @@ impl Drop for Netns {
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
 
+impl Scratch {
+    /// A fresh directory for this process and `tag`.
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("vipmux-workers-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+}
+
+/// True when this process runs as root.
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -209,22 +226,14 @@ fn two_workers_fed_by_owner_need_no_handoff() {
 
 /// The run with pktgen's `--spread` = `spread` (`flow`: i mod 2, `owner`: the owner's queue).
 fn two_workers(spread: &str) {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root && skip("not root") {
+    if !is_root() && skip("not root") {
         return;
     }
     if hugepages_free() < 512 && skip("fewer than 512 free hugepages") {
         return;
     }
-    let dir = Scratch(
-        std::env::temp_dir().join(format!("vipmux-workers-{}-{spread}", std::process::id())),
-    );
-    std::fs::create_dir_all(&dir.0).expect("scratch dir");
-    let ctl = dir.0.join("vipmux.sock");
-    let config = dir.0.join("vipmux.toml");
+    let dir = Scratch::new(spread);
+    let (ctl, config) = (dir.0.join("vipmux.sock"), dir.0.join("vipmux.toml"));
     std::fs::write(&config, config_text(&ctl, usize::from(QUEUES))).expect("write config");
     let sock = dir.0.join("memif.sock").display().to_string();
     let predicted = if spread == "owner" {
@@ -312,19 +321,11 @@ fn two_workers(spread: &str) {
 /// and the message says what the port can do and what to change.
 #[test]
 fn too_few_queues_are_refused_with_what_to_change() {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root && skip("not root") {
+    if !is_root() && skip("not root") {
         return;
     }
-    let dir = Scratch(
-        std::env::temp_dir().join(format!("vipmux-workers-{}-refusal", std::process::id())),
-    );
-    std::fs::create_dir_all(&dir.0).expect("scratch dir");
-    let ctl = dir.0.join("vipmux.sock");
-    let config = dir.0.join("vipmux.toml");
+    let dir = Scratch::new("refusal");
+    let (ctl, config) = (dir.0.join("vipmux.sock"), dir.0.join("vipmux.toml"));
     let text = config_text(&ctl, 2)
         .replace("net_memif0", "net_af_packet0")
         .lines()
