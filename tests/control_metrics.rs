@@ -197,6 +197,9 @@ fn test_source() -> ApplianceMetrics {
             polls: 1000,
             busy_polls: 400,
             busy_ns: 2_500_000_000,
+            handoff_sent: 7,
+            handoff_received: 5,
+            handoff_full: 1,
         }],
     }
 }
@@ -317,6 +320,14 @@ fn scrape_appliance_metrics_and_parse() {
         ),
         2.5
     );
+    let handoffs = family(&fams, "vipmux_worker_handoffs");
+    assert_eq!(handoffs.kind, "counter");
+    for (direction, n) in [("sent", 7.0), ("received", 5.0), ("dropped", 1.0)] {
+        assert_eq!(
+            value_of(handoffs, &[("worker", "0"), ("direction", direction)]),
+            n
+        );
+    }
 
     // Every family is declared exactly once.
     let mut seen: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();

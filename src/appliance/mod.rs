@@ -249,14 +249,16 @@ fn share(
 ) {
     let snapshot = Snapshot::compile(&config, &Health::new());
     let names = config.interfaces.iter().map(|i| i.name.clone()).collect();
-    Shared::new(
+    let shared = Shared::new(
         config,
         config_path.to_path_buf(),
         snapshot,
         devices.infos.clone(),
         names,
         workers,
-    )
+    );
+    let _ = shared.0.port_queues.set(devices.queues.clone());
+    shared
 }
 
 /// Stops the servers, frees the frames still queued for the slow path (before the mempool goes)

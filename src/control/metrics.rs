@@ -270,6 +270,9 @@ pub mod names {
     pub const WORKER_POLLS: &str = "vipmux_worker_polls_total";
     /// Counter `{worker}`: seconds spent in busy poll-loop iterations.
     pub const WORKER_BUSY_SECONDS: &str = "vipmux_worker_busy_seconds_total";
+    /// Counter `{worker,direction}`: frames handed between workers (`sent` to their owner,
+    /// `received` from another worker, `dropped` on a full ring).
+    pub const WORKER_HANDOFFS: &str = "vipmux_worker_handoffs_total";
     /// Counter `{rule,pool,member,state}`: outbound connections by result (`successful`, `failed`).
     pub const SNAT_CONNECTIONS: &str = "vipmux_snat_connections_total";
     /// Gauge: 1 while the appliance forwards traffic.
@@ -350,6 +353,12 @@ pub struct WorkerMetrics {
     pub busy_polls: u64,
     /// Nanoseconds spent in busy iterations.
     pub busy_ns: u64,
+    /// Frames handed to their owning worker.
+    pub handoff_sent: u64,
+    /// Frames received from other workers.
+    pub handoff_received: u64,
+    /// Frames dropped because a hand-off ring was full.
+    pub handoff_full: u64,
 }
 
 /// The appliance's whole metric set (docs/design.md §3.9) as plain data;
@@ -524,6 +533,20 @@ impl ApplianceMetrics {
         );
         for w in &self.workers {
             enc.sample(&[("worker", &w.worker)], w.busy_ns as f64 / 1e9);
+        }
+        enc.family(
+            WORKER_HANDOFFS,
+            Counter,
+            "Frames handed between workers so each flow's packets meet its owner (sent, received, dropped on a full ring).",
+        );
+        for w in &self.workers {
+            for (direction, n) in [
+                ("sent", w.handoff_sent),
+                ("received", w.handoff_received),
+                ("dropped", w.handoff_full),
+            ] {
+                enc.sample(&[("worker", &w.worker), ("direction", direction)], n);
+            }
         }
     }
 

@@ -87,6 +87,7 @@ pub mod counters;
 pub mod encap;
 pub mod expiry;
 pub mod neighbours;
+pub mod owner;
 pub mod pipeline;
 pub mod reason;
 pub mod rewrite;
