@@ -362,7 +362,6 @@ pub fn crafted_send(
     }
 }
 
-
 /// Free 2 MiB hugepages (`HugePages_Free` of /proc/meminfo; 0 when unreadable).
 pub fn hugepages_free() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
