@@ -241,6 +241,9 @@ impl ApplianceControl {
             "resets_sent": c.resets_sent,
             "exceptions": crate::dataplane::Exception::ALL.iter().zip(c.exceptions.iter())
                 .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "icmp_errors": crate::dataplane::icmp_error::IcmpErrorOutcome::ALL.iter()
+                .zip(c.icmp_errors.iter())
+                .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "slow_path": {
                 "handled": slow.handled,
                 "arp_replies": slow.arp_replies,
