@@ -14,8 +14,9 @@ use etherparse::{EtherType, Ethernet2Header, Icmpv4Header, Icmpv4Type, IpNumber,
 use proptest::prelude::*;
 use std::net::Ipv4Addr;
 use vipmux::balance::ProbeState;
-use vipmux::dataplane::icmp_error::IcmpErrorOutcome;
+use vipmux::dataplane::icmp_error::{quoted_flow, IcmpErrorOutcome, Quote};
 use vipmux::dataplane::{DropReason, Exception, Pipeline, Verdict};
+use vipmux::flow::FlowKey;
 use vipmux::wire::MacAddr;
 
 const FWD: Verdict = Verdict::Forward { port: 0 };
@@ -153,6 +154,34 @@ fn nat_frag_needed_reaches_the_flow_member_rewritten() {
         assert_reaches_member((&mut p, &w), (ROUTER, FRAG_NEEDED), quotes, WEB_40000);
     }
     assert_eq!(outcome(&p, IcmpErrorOutcome::ToMember), 3);
+}
+
+/// The one parser of quotes names the client's flow the way the flow table keys it (what worker
+/// ownership of errors will hash), and the quote as is.
+#[test]
+fn quoted_flow_names_the_clients_flow() {
+    let input = frag_needed_to(VIP_NAT, &web_reply_from_vip(), 28);
+    let Quote::Flow(q) = quoted_flow(&input) else {
+        panic!("no flow quoted");
+    };
+    let (client, vip) = (u32::from(CLIENT), u32::from(VIP_NAT));
+    assert_eq!(q.client_key(), FlowKey::new(client, vip, 40000, 80, 6));
+    assert_eq!(q.quoted_key(), FlowKey::new(vip, client, 80, 40000, 6));
+    assert_eq!((q.outer_src, q.outer_dst), (u32::from(ROUTER), vip));
+    let echo = Icmpv4Type::EchoRequest(etherparse::IcmpEchoHeader { id: 1, seq: 1 });
+    let ping = eth(
+        GW_MAC,
+        PORT_MAC,
+        &icmp_error_ip(CLIENT, VIP_NAT, 64, echo, b"x"),
+    );
+    assert_eq!(quoted_flow(&ping), Quote::NotFlowError);
+    assert_eq!(
+        quoted_flow(&input[..14 + 20 + 8 + 20 + 4]),
+        Quote::NotFlowError
+    );
+    let mut short = input[..14 + 20 + 8 + 20 + 4].to_vec();
+    short[14 + 3] = (20 + 8 + 20 + 4) as u8; // total length fits the cut frame
+    assert_eq!(quoted_flow(&short), Quote::Malformed);
 }
 
 #[test]
