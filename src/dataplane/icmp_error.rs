@@ -411,7 +411,7 @@ fn flow_member(
         .lookup(&key, key.hash_seeded(cx.seed))
         .filter(|e| !e.is_expired(now))
         .map(|e| *e);
-    if let Some(found) = entry.and_then(|e| entry_member(view, &e)) {
+    if let Some(found) = entry.and_then(|e| entry_member(view, &e, key.dst_ip)) {
         return Some((IcmpErrorOutcome::ToMember, found.0, found.1));
     }
     let rule = snap.lookup(key.dst_ip, q.proto, key.dst_port)?;
@@ -436,10 +436,14 @@ fn flow_member(
     Some((IcmpErrorOutcome::ToMemberHashed, mid, t))
 }
 
-/// The member and delivery of a live flow entry, while its rule and member still exist.
-fn entry_member(view: &View<'_>, e: &FlowEntry) -> Option<(MemberId, Target)> {
+/// The member and delivery of a live flow entry to `vip`, while its rule (still on that frontend
+/// after a reload) and member exist.
+fn entry_member(view: &View<'_>, e: &FlowEntry, vip: u32) -> Option<(MemberId, Target)> {
     let snap = view.snapshot;
-    let rule = snap.rules.get(e.rule_id as usize)?;
+    let rule = snap
+        .rules
+        .get(e.rule_id as usize)
+        .filter(|r| u32::from(r.frontend_addr) == vip)?;
     let mid = match snap.members.get(e.member_id as usize) {
         Some(mi) if u32::from(mi.addr) == e.member_addr && mi.pool == rule.pool => {
             MemberId(e.member_id)
