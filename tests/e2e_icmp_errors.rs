@@ -1,4 +1,7 @@
-//! Path-MTU discovery through the MUX (docs/design.md §4.4), end to end on the one-arm topology
+//! ICMP errors about flows through the MUX (docs/design.md §4.4), end to end on the one-arm
+//! topology.
+//!
+//! Path-MTU discovery, on the one-arm topology
 //! with one backend: the router's link toward the client gets MTU 1000 (the client's side keeps
 //! 1500, so the client advertises an MSS of 1460 and the member sends full-size segments). The
 //! router cannot forward them and answers "fragmentation needed, MTU 1000" to their source:
@@ -14,6 +17,11 @@
 //! MTU: without the delivery the transfer stalls (Linux's default `tcp_mtu_probing = 0` never
 //! recovers from a black hole) and curl times out. The test also checks that the member's kernel
 //! cached the lowered MTU (`ip route get` in its namespace) and the MUX's `icmp_errors` counter.
+//!
+//! The other direction: a client's UDP datagram to a rule whose member has nothing listening earns
+//! a port unreachable from the member, which the MUX must reverse-translate (source and quoted
+//! destination → the VIP) so that the client's connected socket sees the refusal.
+//!
 //! Needs root; skipped otherwise.
 
 mod common;
@@ -100,6 +108,59 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
         c["icmp_errors"]
     );
     Ok(())
+}
+
+/// A UDP datagram from a connected client socket to VIP:7100 (no listener on the member) must be
+/// refused: the member's port unreachable reached the client as from the VIP.
+fn refused_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    const SCRIPT: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((sys.argv[1], 7100))
+result = "TIMEOUT"
+for attempt in range(5):
+    try:
+        s.send(b"x")
+        s.recv(100)
+        result = "ANSWER"
+        break
+    except ConnectionRefusedError:
+        result = "REFUSED"
+        break
+    except socket.timeout:
+        pass
+print(result)
+"#;
+    let vip = topo.get("VIP");
+    let got = ns_exec_ok(&topo.ns("client"), &["python3", "-c", SCRIPT, vip])?;
+    if got.trim() != "REFUSED" {
+        return Err(format!("the client's datagram was not refused: {got}"));
+    }
+    let c = wait_for(Duration::from_secs(10), || {
+        app.counters_json()
+            .ok()
+            .filter(|c| c["icmp_errors"]["to_client"].as_u64().unwrap_or(0) > 0)
+    })
+    .ok_or("no ICMP error counted to_client")?;
+    eprintln!(
+        "port unreachable reached the client: icmp_errors {}",
+        c["icmp_errors"]
+    );
+    Ok(())
+}
+
+#[test]
+fn member_port_unreachable_reaches_the_client() {
+    if skip_unless_root("member_port_unreachable_reaches_the_client") {
+        return;
+    }
+    let topo = Topology::up("one-arm", &["--backends", "1"]).expect("topology up");
+    let config = ConfigBuilder::one_arm()
+        .pool("web", &["b1"], "")
+        .lb_rule("closed", "udp", 7100, 7100, "web", None, "");
+    let app = start_or_panic(&topo, &config);
+    check(&app, refused_scenario(&topo, &app));
 }
 
 /// Runs the scenario on the one-arm topology (one backend, `--return ret`) with rule `extra`.
