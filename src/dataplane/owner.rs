@@ -7,8 +7,8 @@
 //!   included —, packets of no rule): no owner, the
 //!   receiving worker handles it (the pipeline sends it to the slow path or drops it).
 //!
-//! [`quoted_owner`] does the same for the IPv4 header an ICMP error quotes, for the code that
-//! forwards ICMP errors to a flow's owner. Reads are bounds-checked; no input panics.
+//! An ICMP error's owner is its quoted flow's ([`quoted_owner`] reads the IPv4 header the error
+//! quotes), so the worker holding the flow's entry forwards it; ICMP queries have no owner. Reads are bounds-checked; no input panics.
 
 use super::View;
 use crate::balance::{Reta, Snapshot};
@@ -89,10 +89,14 @@ fn ipv4_offset(frame: &[u8]) -> Option<usize> {
 /// hash.
 #[inline]
 pub fn frame_owner(frame: &[u8], view: &View<'_>, reta: &Reta) -> Option<usize> {
-    let e = endpoints(frame.get(ipv4_offset(frame)?..)?)?;
+    let ip = frame.get(ipv4_offset(frame)?..)?;
+    let e = endpoints(ip)?;
     let snapshot = view.snapshot;
     if view.ports.iter().any(|p| u32::from(p.addr) == e.dst) {
         return None;
+    }
+    if e.proto == protocol::ICMP {
+        return icmp_error_owner(ip, snapshot, reta);
     }
     if snapshot.is_frontend(e.dst) {
         return Some(reta.owner(e.src, e.sport));
@@ -101,6 +105,21 @@ pub fn frame_owner(frame: &[u8], view: &View<'_>, reta: &Reta) -> Option<usize> 
         return Some(reta.owner(e.dst, e.dport));
     }
     None
+}
+
+/// ICMP types that quote the packet they are about: destination unreachable, time exceeded,
+/// parameter problem.
+const ICMP_ERROR_TYPES: [u8; 3] = [3, 11, 12];
+
+/// The owner of an ICMP message to or through the MUX: an error's is its quoted flow's owner
+/// (so the worker that holds the flow's entry forwards it); echo and other queries have none.
+#[inline]
+fn icmp_error_owner(ip: &[u8], snapshot: &Snapshot, reta: &Reta) -> Option<usize> {
+    let hl = usize::from(*ip.get(ipv4::field::VER_IHL)? & 0x0f) * 4;
+    if !ICMP_ERROR_TYPES.contains(ip.get(hl)?) {
+        return None;
+    }
+    quoted_owner(ip.get(hl + 8..)?, snapshot, reta)
 }
 
 /// The owner of the flow an ICMP error is about, from the IPv4 header (and 8 bytes after it) the
@@ -235,5 +254,15 @@ mod tests {
         assert_eq!(quoted_owner(&to_client[l3..], &snap, &reta), Some(want));
         assert_eq!(quoted_owner(&to_vip[l3..], &snap, &reta), Some(want));
         assert_eq!(quoted_owner(&to_member[l3..l3 + 8], &snap, &reta), None);
+        // A whole frame: a router's Fragmentation Needed to the VIP quoting VIP -> client is owned
+        // by the client's flow, not by the router's address; an echo request has no owner.
+        let mut err = frame([192, 0, 2, 1], 0, VIP, 0, false);
+        err.truncate(l3 + ipv4::HEADER_LEN);
+        err[l3 + ipv4::field::PROTOCOL] = protocol::ICMP;
+        err.extend_from_slice(&[3, 4, 0, 0, 0, 0, 0x05, 0xdc]);
+        err.extend_from_slice(&to_client[l3..l3 + ipv4::HEADER_LEN + 8]);
+        assert_eq!(owner(&err, &snap, &reta), Some(want));
+        err[l3 + ipv4::HEADER_LEN] = 8;
+        assert_eq!(owner(&err, &snap, &reta), None);
     }
 }
