@@ -198,6 +198,7 @@ fn test_source() -> ApplianceMetrics {
             busy_polls: 400,
             busy_ns: 2_500_000_000,
         }],
+        ..ApplianceMetrics::default()
     }
 }
 

@@ -18,6 +18,7 @@
 //! - `devices`: the ports and TAPs; `threads`: spawning, supervising and joining the threads;
 //!   `servers`: the control socket and metrics endpoint.
 
+mod azure_metrics;
 pub mod bgp;
 pub mod control;
 mod devices;
