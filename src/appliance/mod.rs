@@ -174,13 +174,12 @@ fn load(config_path: &Path) -> Result<Option<(Config, Profile)>, BoxError> {
     let config = match Config::load(config_path) {
         Ok(c) => c,
         Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!(
-                "{}: {} error{}, nothing applied",
+            crate::control::logging::eprint_error(&format!(
+                "{errors}\n{}: {} error{}, nothing applied",
                 config_path.display(),
                 errors.len(),
                 if errors.len() == 1 { "" } else { "s" }
-            );
+            ));
             return Ok(None);
         }
     };
