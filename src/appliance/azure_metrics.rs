@@ -114,3 +114,153 @@ pub fn lb_backends(snap: &Snapshot) -> Vec<LbBackendMetrics> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::{Health, ProbeState};
+    use crate::config::Config;
+    use crate::dataplane::{EgressPort, NeighbourMap};
+    use crate::slowpath::{NeighbourTable, NeighbourTimers, SlowPathInterface};
+    use crate::wire::MacAddr;
+
+    const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xaa]);
+
+    /// A TCP rule over a probed pool, a UDP rule over an unprobed one.
+    const CONFIG: &str = r#"
+[[interfaces]]
+name = "dc"
+port = "p0"
+address = "10.1.0.2/24"
+gateway = "10.1.0.1"
+
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+interface = "dc"
+
+[[backend_pools]]
+name = "web"
+members = [{ name = "vm1", address = "10.1.0.11" }, { name = "vm2", address = "10.1.0.12" }]
+
+[[backend_pools]]
+name = "dns"
+members = [{ name = "ns1", address = "10.1.0.21" }]
+
+[[probes]]
+name = "tcp-80"
+protocol = "tcp"
+port = 80
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 8080
+backend_pool = "web"
+probe = "tcp-80"
+
+[[load_balancing_rules]]
+name = "dns"
+frontend = "fe"
+protocol = "udp"
+frontend_port = 53
+backend_port = 53
+backend_pool = "dns"
+"#;
+
+    /// The neighbour map with `known` hosts' MACs learned.
+    fn neighbours(known: &[u8]) -> NeighbourMap {
+        let mut t = NeighbourTable::new(
+            vec![SlowPathInterface::new(
+                "dc",
+                MAC,
+                Ipv4Addr::new(10, 1, 0, 2),
+                24,
+                Some(Ipv4Addr::new(10, 1, 0, 1)),
+            )],
+            NeighbourTimers::default(),
+        );
+        for last in known {
+            t.learn(
+                0,
+                Ipv4Addr::new(10, 1, 0, *last),
+                MacAddr([2, 0, 0, 0, 0, *last]),
+                0,
+                true,
+            );
+        }
+        t.snapshot()
+    }
+
+    /// (vip_available per rule, available per rule member) for `health` and `known` MACs.
+    fn availability(health: &Health, known: &[u8], forwarding: bool) -> (Vec<bool>, Vec<bool>) {
+        let config = Config::from_str(CONFIG, "test.toml").expect("config");
+        let snapshot = Snapshot::compile(&config, health);
+        let neighbours = neighbours(known);
+        let ports = [EgressPort {
+            mac: MAC,
+            addr: Ipv4Addr::new(10, 1, 0, 2),
+            mtu: 1500,
+        }];
+        let view = View {
+            snapshot: &snapshot,
+            neighbours: &neighbours,
+            ports: &ports,
+        };
+        let c = WorkerCounters::default();
+        let fe = lb_frontends(&view, &c, forwarding);
+        let be = lb_backends(&snapshot);
+        assert_eq!(
+            (fe[0].protocol.as_str(), fe[0].frontend_port.as_str()),
+            ("tcp", "80")
+        );
+        assert_eq!(
+            (fe[1].protocol.as_str(), fe[1].frontend_port.as_str()),
+            ("udp", "53")
+        );
+        assert_eq!(be[0].backend_ip, "10.1.0.11");
+        assert_eq!(be[0].backend_port, "8080");
+        (
+            fe.iter().map(|f| f.vip_available).collect(),
+            be.iter().map(|b| b.available).collect(),
+        )
+    }
+
+    #[test]
+    fn synthetic_connection_reaches_a_member_of_each_rule() {
+        let config = Config::from_str(CONFIG, "test.toml").expect("config");
+        let all = [11, 12, 21];
+        let up = Health::all_up(&config);
+        assert_eq!(
+            availability(&up, &all, true),
+            (vec![true, true], vec![true, true, true])
+        );
+        // Not forwarding: nothing is available.
+        assert_eq!(availability(&up, &all, false).0, vec![false, false]);
+    }
+
+    #[test]
+    fn probes_down_and_unknown_next_hops_make_the_vip_unavailable() {
+        let all = [11, 12, 21];
+        let mut down = Health::new();
+        down.set("tcp-80", Ipv4Addr::new(10, 1, 0, 11), ProbeState::Down);
+        down.set("tcp-80", Ipv4Addr::new(10, 1, 0, 12), ProbeState::Up);
+        assert_eq!(
+            availability(&down, &all, true),
+            (vec![true, true], vec![false, true, true])
+        );
+        down.set("tcp-80", Ipv4Addr::new(10, 1, 0, 12), ProbeState::Down);
+        assert_eq!(
+            availability(&down, &all, true),
+            (vec![false, true], vec![false, false, true])
+        );
+        // Members up but no MAC known for the DNS member: the frame could not leave.
+        let config = Config::from_str(CONFIG, "test.toml").expect("config");
+        assert_eq!(
+            availability(&Health::all_up(&config), &[11, 12], true).0,
+            vec![true, false]
+        );
+    }
+}
