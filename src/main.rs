@@ -33,6 +33,8 @@ enum Command {
     Reload(cli::reload::Args),
     /// DPDK traffic generator: send flows toward a config's VIPs and check what comes back.
     Pktgen(cli::pktgen::Args),
+    /// Copy the frames of matching drops (or exceptions, or one flow) to a pcapng/pcap file.
+    Capture(cli::capture::Args),
     /// Withdraw every VIP, forward until traffic stops or the deadline passes, then stop.
     Drain(cli::drain::Args),
     /// Print the BGP daemon's configuration (and environment) for a config's `[bgp]` table.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Diagnose(args) => cli::diagnose::main(args),
         Command::Reload(args) => cli::reload::main(args),
         Command::Pktgen(args) => cli::pktgen::main(args),
+        Command::Capture(args) => cli::capture::main(args),
         Command::Drain(args) => cli::drain::main(args),
         Command::BgpConfig(args) => cli::bgp::config_main(args),
         Command::BgpHelper(args) => cli::bgp::helper_main(args),

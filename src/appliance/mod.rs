@@ -20,8 +20,10 @@
 
 mod azure_metrics;
 pub mod bgp;
+pub mod capture;
 pub mod control;
 mod devices;
+pub mod diagnose;
 pub mod kernel;
 mod servers;
 mod threads;

@@ -1,6 +1,7 @@
 //! Subcommand implementations behind the `vipmux` binary; one file per subcommand.
 
 pub mod bgp;
+pub mod capture;
 pub mod check;
 pub mod diagnose;
 pub mod drain;

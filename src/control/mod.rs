@@ -3,9 +3,11 @@
 //!
 //! The appliance plugs in by implementing [`socket::ControlHandler`] and [`metrics::MetricsSource`].
 
+pub mod capture;
 pub mod client;
 pub mod logging;
 pub mod metrics;
+pub mod pcap;
 pub mod render;
 pub mod report;
 pub mod socket;

@@ -2,7 +2,8 @@
 //!
 //! Each request is one JSON object on one line, e.g. `{"cmd":"status"}`,
 //! `{"cmd":"flows","frontend":"web","limit":100}`, `{"cmd":"diagnose"}`,
-//! `{"cmd":"reload","path":"/etc/vipmux/vipmux.toml"}` or `{"cmd":"counters"}`. Each answer is one
+//! `{"cmd":"reload","path":"/etc/vipmux/vipmux.toml"}`, `{"cmd":"counters"}` or
+//! `{"cmd":"capture","op":"start","reasons":["no_rule"]}` (see [`super::capture`]). Each answer is one
 //! JSON object on one line: `{"v":1,"ok":true,"data":...}` or `{"v":1,"ok":false,"error":"..."}`.
 //! A connection may carry several requests in turn; the server closes it on EOF, on a read timeout or
 //! after a line longer than [`MAX_REQUEST_BYTES`].
@@ -24,6 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::capture::CaptureOp;
 pub use crate::bgp::BgpReport;
 
 /// Version number carried in every response as `"v"`.
@@ -85,6 +87,8 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline_ms: Option<u64>,
     },
+    /// `vipmux capture`: arm, read or stop a capture of dropped (or other) frames.
+    Capture(CaptureOp),
 }
 
 /// Default deadline of `vipmux drain`.
@@ -157,6 +161,11 @@ pub trait ControlHandler: Send + Sync {
         let _ = report;
         Err("this appliance does not announce over BGP".into())
     }
+    /// A capture request (see [`crate::control::capture`]): its answer, or why not.
+    fn capture(&self, op: CaptureOp) -> Result<Value, String> {
+        let _ = op;
+        Err("this appliance cannot capture".into())
+    }
     /// Start draining with `deadline`: a summary, or why not.
     fn drain(&self, deadline: Duration) -> Result<Value, String> {
         let _ = deadline;
@@ -190,6 +199,10 @@ pub fn dispatch(handler: &dyn ControlHandler, line: &str) -> Response {
         },
         Request::Counters => Response::ok(handler.counters()),
         Request::Bgp(report) => match handler.bgp(report) {
+            Ok(v) => Response::ok(v),
+            Err(e) => Response::err(e),
+        },
+        Request::Capture(op) => match handler.capture(op) {
             Ok(v) => Response::ok(v),
             Err(e) => Response::err(e),
         },

@@ -81,6 +81,7 @@
 //! (`no_outbound_rule` when outbound rules exist, else `no_rule`). Its design (per-worker port
 //! sub-blocks, replies steered to the owning worker) is in docs/design.md §3.5.6.
 
+pub mod capture;
 pub mod classify;
 pub mod counters;
 pub mod expiry;
@@ -90,7 +91,7 @@ pub mod reason;
 pub mod rewrite;
 pub mod route;
 
-pub use counters::{MemberCounters, RuleCounters, WorkerCounters};
+pub use counters::{MemberCounters, RuleCounters, RuleIdleCounters, WorkerCounters};
 pub use neighbours::{IfIndex, NeighbourMap};
 pub use pipeline::Pipeline;
 pub use reason::{DropReason, Exception};

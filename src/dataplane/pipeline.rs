@@ -326,7 +326,7 @@ fn handle<B: PacketBuf>(
         // Expired before the sweep got there: remove, remember, queue its RSTs.
         if cx.table.remove(key, hash).is_some() {
             cx.counters.flow_removed(old.rule_id, old.member_id);
-            cx.counters.expired_flows += 1;
+            cx.counters.flow_expired(old.rule_id);
         }
         if old.should_record_expiry() {
             cx.recent.note_expired(hash, now);
@@ -387,11 +387,13 @@ fn known<B: PacketBuf>(
         }
     };
     track_packet(e, m, Direction::ClientToServer, now);
+    let syn = is_syn(m);
     if let Some(rc) = counters.rules.get_mut(rid.index()) {
         rc.packets += 1;
         rc.bytes += u64::from(m.ip_len);
-        rc.syns += u64::from(is_syn(m));
+        rc.syns += u64::from(syn);
     }
+    counters.member_forwarded(mid.0, syn);
     let t = Target {
         addr: e.member_addr,
         port: e.backend_port,
@@ -425,6 +427,7 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
     }
     if tcp && !syn {
         if cx.recent.recently_expired(hash, now) {
+            cx.counters.idle_late_packet(rid.0);
             return Verdict::Drop(DropReason::IdleExpired);
         }
         if snap.missing_flow == MissingFlow::Drop {
@@ -466,7 +469,7 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         }
         InsertResult::EvictedExpired(k, old) => {
             c.flow_removed(old.rule_id, old.member_id);
-            c.expired_flows += 1;
+            c.flow_expired(old.rule_id);
             let kh = k.hash_seeded(cx.seed);
             if old.should_record_expiry() {
                 cx.recent.note_expired(kh, now);
@@ -482,6 +485,7 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         }
     }
     cx.inserted = true;
+    c.member_forwarded(mid.0, syn);
     let t = Target {
         addr: e.member_addr,
         port: e.backend_port,
@@ -518,6 +522,7 @@ fn not_inbound<B: PacketBuf>(
             rc.reply_packets += 1;
             rc.reply_bytes += u64::from(m.ip_len);
         }
+        cx.counters.member_replied(rn.member.0);
         return match client_hop(view, Ipv4Addr::from(m.dst)) {
             Ok(hop) => reply_to_client(buf, m, vip, rn.vip_port, &hop, view),
             Err(r) => Verdict::Drop(r),

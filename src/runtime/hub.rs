@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 
+use super::capture::CaptureTap;
 use crate::balance::Snapshot;
 use crate::bgp::BgpReport;
 use crate::config::Config;
@@ -104,6 +105,8 @@ pub struct WorkerSlot {
     pub runtime: WorkerRuntime,
     /// Flow-listing requests (sender side; the worker holds the receiver).
     pub flow_requests: Sender<FlowRequest>,
+    /// `vipmux capture`: armed flag and ring.
+    pub capture: CaptureTap,
 }
 
 impl std::fmt::Debug for WorkerSlot {
@@ -240,6 +243,7 @@ impl Shared {
                 counters: Mutex::new(WorkerCounters::default()),
                 runtime: WorkerRuntime::default(),
                 flow_requests: tx,
+                capture: CaptureTap::default(),
             });
             receivers.push(rx);
         }

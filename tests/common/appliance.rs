@@ -65,6 +65,15 @@ impl ConfigBuilder {
         Self::new(false)
     }
 
+    /// The one-arm NAT setup: pool `web` of b1..b3, an HTTP probe on port 80 and the rule `web`
+    /// for TCP 80.
+    pub fn one_arm_web() -> Self {
+        Self::one_arm()
+            .pool("web", &["b1", "b2", "b3"], "")
+            .probe_http("http-80", 80, 1, 2)
+            .lb_rule("web", "tcp", 80, 80, "web", Some("http-80"), "")
+    }
+
     /// The one-arm floating-IP (DSR) setup: pool `web` of b1..b3 with `pool_extra` (its delivery,
     /// e.g. `dsr_encapsulation = "none"`), an HTTP probe on port 80, and floating-IP rules for
     /// TCP 80 and UDP 7000.
@@ -488,6 +497,12 @@ impl Appliance {
             .map_err(|e| format!("control request {request:?}: {e}"))
     }
 
+    /// `vipmux diagnose --json` parsed, or why not.
+    pub fn diagnose_json(&self) -> Result<Value, String> {
+        let (_, out, err) = self.cli(&["diagnose", "--json"]);
+        serde_json::from_str(&out).map_err(|e| format!("diagnose --json: {e}: {out} {err}"))
+    }
+
     /// The aggregated counters (the control socket's `counters` command).
     pub fn counters_json(&self) -> Result<Value, String> {
         self.request(&Request::Counters)
@@ -653,6 +668,19 @@ pub fn member(status: &Value, name: &str) -> Option<(bool, String)> {
             })
         })
     })
+}
+
+/// The findings (warn or fail rows) of check `check` in a `diagnose --json` report.
+pub fn findings_of(diagnose: &Value, check: &str) -> Vec<Value> {
+    diagnose["findings"]
+        .as_array()
+        .map(|f| f.iter().filter(|x| x["check"] == check).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Whether `diagnose --json` output (text) names `check` among its findings.
+pub fn diagnose_names(diagnose_json: &str, check: &str) -> bool {
+    serde_json::from_str::<Value>(diagnose_json).is_ok_and(|v| !findings_of(&v, check).is_empty())
 }
 
 /// The value of the first Prometheus sample line starting with `series`.

@@ -318,6 +318,50 @@ impl BackendReply {
     }
 }
 
+/// Sends `count` frames of a `scripts/netns/crafted.py` kind from the router's LAN interface
+/// straight to the MUX's MAC (to the VIP, port 80), with `extra` arguments: the script's stdout.
+pub fn crafted_send(
+    topo: &Topology,
+    kind: &str,
+    count: u64,
+    extra: &[&str],
+) -> Result<String, String> {
+    let script = scripts_dir()
+        .join("crafted.py")
+        .to_string_lossy()
+        .into_owned();
+    let count = count.to_string();
+    let mut args = vec![
+        "/usr/bin/python3",
+        &script,
+        "send",
+        kind,
+        "--iface",
+        "eth1",
+        "--dst-mac",
+        topo.get("MUX_MAC"),
+        "--src-ip",
+        topo.get("ROUTER_LAN_IP"),
+        "--vip",
+        topo.get("VIP"),
+        "--port",
+        "80",
+        "--count",
+        &count,
+    ];
+    args.extend_from_slice(extra);
+    let out = ns_exec(&topo.ns("router"), &args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "crafted.py send {kind} failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,9 @@
 //!
 //! 1. **poll each port**: receive a burst, prefetch the first cache line of every frame (so the
 //!    misses of a burst whose bytes another core just wrote, a zero-copy memif or a NIC's DMA,
-//!    overlap instead of stalling classification one frame at a time), run the pipeline over it
-//!    and dispatch the verdicts: `Forward` into the egress port's out-burst (`tx`),
+//!    overlap instead of stalling classification one frame at a time), run the pipeline over it,
+//!    copy the frames an armed `vipmux capture` wants (one flag read per burst otherwise; see
+//!    [`capture`](super::capture)) and dispatch the verdicts: `Forward` into the egress port's out-burst (`tx`),
 //!    `ToSlowPath` into its bounded exception queue (dropped and counted when full), `Drop` freed;
 //! 2. **drain injected frames**: what the slow path asked this worker to send for it;
 //! 3. **expiry step**: idle expiry paced by time, not by loop iterations ([`ExpiryPacer`]); RSTs
@@ -38,6 +39,7 @@ use std::time::Duration;
 use arc_swap::Cache;
 use crossbeam::channel::Receiver;
 
+use super::capture::tap_burst;
 use super::hub::{
     FlowListing, FlowRequest, Shared, WorkerSlot, COUNTER_PUBLISH_INTERVAL, MAX_FLOWS_PER_REQUEST,
 };
@@ -237,6 +239,15 @@ impl PollLoop<'_, '_, '_> {
             &mut self.verdicts[..n],
             now,
         );
+        // `vipmux capture`: one relaxed load per burst; the copy is out of line.
+        if self.slot.capture.armed.load(Ordering::Relaxed) {
+            tap_burst(
+                &self.slot.capture,
+                in_port,
+                self.burst.as_slice(),
+                &self.verdicts[..n],
+            );
+        }
         self.dispatch(in_port);
         true
     }
