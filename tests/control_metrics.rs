@@ -197,6 +197,9 @@ fn test_source() -> ApplianceMetrics {
             polls: 1000,
             busy_polls: 400,
             busy_ns: 2_500_000_000,
+            handoff_sent: 7,
+            handoff_received: 5,
+            handoff_full: 1,
         }],
         ..ApplianceMetrics::default()
     }
@@ -318,6 +321,14 @@ fn scrape_appliance_metrics_and_parse() {
         ),
         2.5
     );
+    let handoffs = family(&fams, "vipmux_worker_handoffs");
+    assert_eq!(handoffs.kind, "counter");
+    for (direction, n) in [("sent", 7.0), ("received", 5.0), ("dropped", 1.0)] {
+        assert_eq!(
+            value_of(handoffs, &[("worker", "0"), ("direction", direction)]),
+            n
+        );
+    }
 
     // Every family is declared exactly once.
     let mut seen: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();
@@ -407,4 +418,21 @@ fn http_edges() {
         parse(&scrape(addr));
     }
     server.shutdown();
+}
+
+#[test]
+fn idle_and_partial_connections_do_not_block_scrapes() {
+    let server = MetricsServer::start("127.0.0.1:0", Arc::new(test_source())).unwrap();
+    let addr = server.local_addr();
+    // Connections that never send, and one stuck in the middle of its request head.
+    let mut held: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let mut partial = TcpStream::connect(addr).unwrap();
+    partial
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x")
+        .unwrap();
+    held.push(partial);
+    assert!(scrape(addr).contains(names::PACKETS_RECEIVED));
+    drop(held);
 }

@@ -4,11 +4,13 @@
 //! The DPDK test needs root, free hugepages and `dpdk-testpmd`; without them it says why and
 //! passes (set VIPMUX_REQUIRE_DPDK=1 to make a missing prerequisite a failure).
 
-use std::io::Read;
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+mod common;
+
+use common::{hugepages_free, pktgen_summary, wait_pktgen_listening, Reaper};
 use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
 use vipmux::pktgen::flows::{targets, FlowSet};
@@ -146,33 +148,12 @@ fn checker_classifies_hand_built_frames() {
     assert_eq!(spread, vec![1, 1], "one frame at each member");
 }
 
-/// Kills and reaps a child process on drop (by its own PID, nothing else).
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn missing(what: &str) -> bool {
     if std::env::var_os("VIPMUX_REQUIRE_DPDK").is_some_and(|v| v == "1") {
         panic!("prerequisite missing: {what}");
     }
     eprintln!("skipping: {what}");
     true
-}
-
-fn hugepages_free() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("HugePages_Free:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 #[test]
@@ -232,14 +213,7 @@ fn pktgen_against_testpmd_macswap_over_memif() {
             .spawn()
             .expect("start vipmux pktgen"),
     );
-    let appeared = Instant::now() + Duration::from_secs(30);
-    while !std::path::Path::new(&sock).exists() {
-        if let Some(st) = gen.0.try_wait().expect("wait pktgen") {
-            panic!("pktgen exited before listening: {st}");
-        }
-        assert!(Instant::now() < appeared, "no memif socket after 30 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_pktgen_listening(&mut gen, std::path::Path::new(&sock));
     // testpmd is the memif client: it connects once, so the server (pktgen) goes first and
     // waits for it (pktgen starts its clock when the link comes up).
     let _reflector = Reaper(
@@ -264,24 +238,9 @@ fn pktgen_against_testpmd_macswap_over_memif() {
             .expect("start dpdk-testpmd"),
     );
     // Bounded wait for pktgen to finish (it sends for 3 s and drains for at most 0.2 s).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = gen.0.try_wait().expect("wait pktgen") {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "pktgen did not finish in 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut out = String::new();
-    gen.0
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read stdout");
+    let v = pktgen_summary(&mut gen, Duration::from_secs(60), || {});
     let _ = std::fs::remove_file(&sock);
-    assert!(status.success(), "pktgen failed: {status}\n{out}");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON summary");
+    let out = v.to_string();
     let tx = v["tx_packets"].as_u64().expect("tx_packets");
     let rx = v["rx_packets"].as_u64().expect("rx_packets");
     eprintln!(

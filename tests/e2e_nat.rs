@@ -23,8 +23,8 @@ const PROBE_THRESHOLD: u32 = 2;
 const ALL: [&str; 3] = ["b1", "b2", "b3"];
 
 /// The test configuration: HTTP on the VIP over b1..b3 with an HTTP probe.
-fn config(with_profile: bool) -> ConfigBuilder {
-    let c = ConfigBuilder::one_arm();
+fn config(with_profile: bool, workers: usize) -> ConfigBuilder {
+    let c = ConfigBuilder::one_arm().workers(workers);
     let c = if with_profile { c.with_ci_profile() } else { c };
     c.pool("web", &ALL, "")
         .probe_http("http-80", 80, PROBE_INTERVAL_SECS, PROBE_THRESHOLD)
@@ -93,13 +93,14 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
 fn with_appliance(
     name: &str,
     with_profile: bool,
+    workers: usize,
     scenario: impl FnOnce(&Topology, &Appliance) -> Result<(), String>,
 ) {
     if skip_unless_root(name) {
         return;
     }
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
-    let mut app = Appliance::start(&topo, &config(with_profile).build(&topo))
+    let mut app = Appliance::start(&topo, &config(with_profile, workers).build(&topo))
         .unwrap_or_else(|e| panic!("{e}"));
     let result = scenario(&topo, &app);
     let clean = app.stop();
@@ -118,7 +119,22 @@ fn with_appliance(
 
 #[test]
 fn nat_through_vip_and_probe_down() {
-    with_appliance("nat_through_vip_and_probe_down", false, scenario);
+    with_appliance("nat_through_vip_and_probe_down", false, 1, scenario);
+}
+
+/// The same with two workers on two `af_packet` queue pairs: the kernel's fanout spreads each
+/// direction of a NAT flow by its own tuple, so the replies meet their flow through the hand-off.
+#[test]
+fn nat_through_vip_and_probe_down_two_workers() {
+    with_appliance(
+        "nat_through_vip_and_probe_down_two_workers",
+        false,
+        2,
+        |topo, app| {
+            scenario(topo, app)?;
+            app.check_handoffs()
+        },
+    );
 }
 
 fn control_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
@@ -208,7 +224,7 @@ fn control_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
 
 #[test]
 fn control_surfaces_and_reload() {
-    with_appliance("control_surfaces_and_reload", true, control_scenario);
+    with_appliance("control_surfaces_and_reload", true, 1, control_scenario);
 }
 
 /// Every family and sample name of an exposition, as the reference Prometheus parser (Python
@@ -341,5 +357,10 @@ fn azure_metrics_scenario(topo: &Topology, app: &Appliance) -> Result<(), String
 
 #[test]
 fn azure_metrics_and_dashboard() {
-    with_appliance("azure_metrics_and_dashboard", false, azure_metrics_scenario);
+    with_appliance(
+        "azure_metrics_and_dashboard",
+        false,
+        1,
+        azure_metrics_scenario,
+    );
 }

@@ -14,8 +14,8 @@ use crate::balance::{RuleKind, Snapshot};
 use crate::config::AdminState;
 use crate::control::metrics::{ApplianceMetrics, MemberMetrics, RuleMetrics, WorkerMetrics};
 use crate::control::report::{
-    FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, PoolStatus, RuleStatus,
-    StatusReport,
+    FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, PoolStatus, PortStatus,
+    RuleStatus, StatusReport,
 };
 use crate::control::{Encoder, FlowFilter, MetricsSource};
 use crate::dataplane::{DropReason, WorkerCounters};
@@ -166,6 +166,7 @@ impl ApplianceControl {
             nat_mappings: Self::nat_mappings(&self.shared.snapshot.load()),
             bgp: None,
             draining: false,
+            ports: self.port_statuses(),
         }
     }
 
@@ -226,6 +227,9 @@ impl ApplianceControl {
                     "busy_ns": w.busy_ns,
                     "busy_ns_per_packet": per(w.busy_ns, rx),
                     "packets_per_busy_poll": per(rx, w.busy_polls),
+                    "handoff_sent": w.handoff_sent,
+                    "handoff_received": w.handoff_received,
+                    "handoff_full": w.handoff_full,
                 })
             })
             .collect();
@@ -269,6 +273,13 @@ impl ApplianceControl {
             })
             .collect();
         drops.push(("slow_path_queue_full".into(), exc_drops));
+        let handoff_full = self
+            .shared
+            .workers
+            .iter()
+            .map(|w| w.runtime.handoffs().2)
+            .sum();
+        drops.push(("handoff_full".into(), handoff_full));
         let forwarding = self.shared.forwarding.load(Ordering::SeqCst);
         let neighbours = self.shared.neighbours.load();
         let view = crate::dataplane::View {
@@ -309,6 +320,27 @@ impl ApplianceControl {
         }
     }
 
+    /// Every interface's port: queues and steering mode.
+    fn port_statuses(&self) -> Vec<PortStatus> {
+        let queues = self
+            .shared
+            .port_queues
+            .get()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        self.shared
+            .port_names
+            .iter()
+            .zip(queues)
+            .map(|(name, q)| PortStatus {
+                interface: name.clone(),
+                port: q.port.clone(),
+                rx_queues: q.rx_queues,
+                steering: q.steering.name().into(),
+            })
+            .collect()
+    }
+
     /// Every worker's published poll-loop runtime.
     fn worker_runtime(&self) -> Vec<WorkerMetrics> {
         self.shared
@@ -317,11 +349,15 @@ impl ApplianceControl {
             .enumerate()
             .map(|(i, w)| {
                 let (polls, busy_polls, busy_ns) = w.runtime.read();
+                let (handoff_sent, handoff_received, handoff_full) = w.runtime.handoffs();
                 WorkerMetrics {
                     worker: i.to_string(),
                     polls,
                     busy_polls,
                     busy_ns,
+                    handoff_sent,
+                    handoff_received,
+                    handoff_full,
                 }
             })
             .collect()
@@ -482,6 +518,16 @@ impl crate::control::ControlHandler for ApplianceControl {
             self.shared.started,
         );
         super::bgp::diagnose(&self.shared, &mut report);
+        let taps = super::tap_names(&self.shared.config.load());
+        for tap in super::kernel::missing_taps(&taps) {
+            report.add(
+                "exception_tap_missing",
+                "fail",
+                format!("TAP {tap}"),
+                "its kernel interface is gone (deleted from outside?): the appliance's own address, ARP for it and health probes no longer work".into(),
+                "restart vipmux (it creates its TAPs at start); established flows survive the restart",
+            );
+        }
         report.finish(&super::diagnose::CHECKS);
         serde_json::to_value(report).unwrap_or(Value::Null)
     }

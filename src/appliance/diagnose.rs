@@ -18,7 +18,7 @@ use crate::runtime::slowpath::setup::probe_source;
 use crate::slowpath::probe::{tcp_reachability, HealthState, ProbeReason, TargetStatus};
 
 /// Every check, in the order of the table.
-pub const CHECKS: [&str; 13] = [
+pub const CHECKS: [&str; 14] = [
     "probe_failing",
     "backend_port_closed",
     "rule_all_members_down",
@@ -32,6 +32,7 @@ pub const CHECKS: [&str; 13] = [
     "bgp_daemon_not_running",
     "bgp_session_down",
     "vip_not_announced",
+    "exception_tap_missing",
 ];
 
 /// SYNs forwarded to a member without any answer before the member is reported.

@@ -249,14 +249,16 @@ fn share(
 ) {
     let snapshot = Snapshot::compile(&config, &Health::new());
     let names = config.interfaces.iter().map(|i| i.name.clone()).collect();
-    Shared::new(
+    let shared = Shared::new(
         config,
         config_path.to_path_buf(),
         snapshot,
         devices.infos.clone(),
         names,
         workers,
-    )
+    );
+    let _ = shared.0.port_queues.set(devices.queues.clone());
+    shared
 }
 
 /// Stops the servers, frees the frames still queued for the slow path (before the mempool goes)
@@ -292,7 +294,7 @@ mod tests {
     #[test]
     fn default_profile_equals_the_written_out_document() {
         let written = format!("{DEFAULT_PROFILE}\n[[ports]]\nname = \"net_af_packet0\"\n");
-        let expected = Profile::parse(&written, "test").expect("written profile");
+        let expected = Profile::parse(&written, DEFAULT_PROFILE_FILE).expect("written profile");
         assert_eq!(
             default_profile(&config()).expect("default profile"),
             expected

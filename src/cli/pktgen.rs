@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::CliResult;
 use crate::config::Config;
 use crate::dpdk::Profile;
+use crate::pktgen::engine::QueueChoice;
 use crate::pktgen::{self, Expect, Mode, Options, TemplateChoice};
 use crate::wire::MacAddr;
 
@@ -67,6 +68,18 @@ pub struct Args {
     /// DPDK port name from the profile (default: its first port).
     #[arg(long)]
     pub port: Option<String>,
+    /// Queue pairs to open on the port; flow i leaves on tx queue i mod N (0 = the profile's
+    /// queues, sending on queue 0).
+    #[arg(long, default_value_t = 0)]
+    pub queues: u16,
+    /// Stop after sending this many frames (0 = run for --duration); flow i of n then gets
+    /// count / n frames, plus one when i < count mod n.
+    #[arg(long, default_value_t = 0)]
+    pub count: u64,
+    /// With --queues above 1: flow i on queue i mod N (`flow`), or each flow on the queue of the
+    /// worker that owns it (`owner`, what a NIC steering by the ownership rule delivers).
+    #[arg(long, value_enum, default_value_t = QueueChoice::Flow)]
+    pub spread: QueueChoice,
 }
 
 /// `--expect` values.
@@ -139,6 +152,9 @@ pub fn main(args: Args) -> CliResult {
         dst_mac: args.dst_mac.as_deref().map(parse_mac).transpose()?,
         gen_ip: args.gen_ip,
         port: args.port,
+        queues: args.queues,
+        count: args.count,
+        spread: args.spread,
         live: true,
     };
     let summary = pktgen::run(&opts)?;

@@ -6,12 +6,15 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::serve::{self, ServerThread};
 
 /// Content type of the text exposition format served on `/metrics`.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -19,8 +22,11 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Largest HTTP request head the server reads before answering 431.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
-/// Read and write timeout on a scrape connection.
+/// How long a scrape connection has to send its whole request head, and again to take the answer.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most scrape connections served at the same time; more are answered 503 and closed.
+pub const MAX_CONNECTIONS: usize = 256;
 
 /// Type of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,6 +270,9 @@ pub mod names {
     pub const WORKER_POLLS: &str = "vipmux_worker_polls_total";
     /// Counter `{worker}`: seconds spent in busy poll-loop iterations.
     pub const WORKER_BUSY_SECONDS: &str = "vipmux_worker_busy_seconds_total";
+    /// Counter `{worker,direction}`: frames handed between workers (`sent` to their owner,
+    /// `received` from another worker, `dropped` on a full ring).
+    pub const WORKER_HANDOFFS: &str = "vipmux_worker_handoffs_total";
     /// Counter `{rule,pool,member,state}`: outbound connections by result (`successful`, `failed`).
     pub const SNAT_CONNECTIONS: &str = "vipmux_snat_connections_total";
     /// Gauge: 1 while the appliance forwards traffic.
@@ -396,6 +405,12 @@ pub struct WorkerMetrics {
     pub busy_polls: u64,
     /// Nanoseconds spent in busy iterations.
     pub busy_ns: u64,
+    /// Frames handed to their owning worker.
+    pub handoff_sent: u64,
+    /// Frames received from other workers.
+    pub handoff_received: u64,
+    /// Frames dropped because a hand-off ring was full.
+    pub handoff_full: u64,
 }
 
 /// The appliance's whole metric set (docs/design.md §3.9) as plain data;
@@ -631,6 +646,20 @@ impl ApplianceMetrics {
         for w in &self.workers {
             enc.sample(&[("worker", &w.worker)], w.busy_ns as f64 / 1e9);
         }
+        enc.family(
+            WORKER_HANDOFFS,
+            Counter,
+            "Frames handed between workers so each flow's packets meet its owner (sent, received, dropped on a full ring).",
+        );
+        for w in &self.workers {
+            for (direction, n) in [
+                ("sent", w.handoff_sent),
+                ("received", w.handoff_received),
+                ("dropped", w.handoff_full),
+            ] {
+                enc.sample(&[("worker", &w.worker), ("direction", direction)], n);
+            }
+        }
     }
 
     /// The SNAT connections by result.
@@ -689,8 +718,7 @@ pub fn render_text(source: &dyn MetricsSource) -> String {
 /// A running metrics HTTP server; dropping it stops the server.
 pub struct MetricsServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: ServerThread,
 }
 
 impl std::fmt::Debug for MetricsServer {
@@ -702,24 +730,19 @@ impl std::fmt::Debug for MetricsServer {
 }
 
 impl MetricsServer {
-    /// Listen on `addr` (e.g. "127.0.0.1:9469"; port 0 picks one) and serve `source` on a new thread,
-    /// one request at a time.
+    /// Listen on `addr` (e.g. "127.0.0.1:9469"; port 0 picks one) and serve `source` on a new
+    /// thread: at most [`MAX_CONNECTIONS`] requests at once, each read and answered within
+    /// [`IO_TIMEOUT`].
     pub fn start(
         addr: impl ToSocketAddrs,
         source: Arc<dyn MetricsSource>,
     ) -> io::Result<MetricsServer> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("vipmux-metrics".into())
-            .spawn(move || serve(listener, source, stop2))?;
-        Ok(MetricsServer {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
+        listener.set_nonblocking(true)?;
+        let thread =
+            ServerThread::spawn("vipmux-metrics", move |stop| serve(listener, source, stop))?;
+        Ok(MetricsServer { addr, thread })
     }
 
     /// The address actually bound.
@@ -729,119 +752,140 @@ impl MetricsServer {
 
     /// Stop the server and wait for its thread.
     pub fn shutdown(mut self) {
-        self.stop_now();
+        self.thread.stop();
     }
+}
 
-    fn stop_now(&mut self) {
-        let Some(thread) = self.thread.take() else {
+async fn serve(
+    listener: TcpListener,
+    source: Arc<dyn MetricsSource>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "metrics: cannot serve");
             return;
-        };
-        self.stop.store(true, Ordering::SeqCst);
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match wake.ip() {
-                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            });
         }
-        if TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stop_now();
-    }
-}
-
-fn serve(listener: TcpListener, source: Arc<dyn MetricsSource>, stop: Arc<AtomicBool>) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        match conn {
-            Ok(stream) => {
-                if let Err(e) = handle(stream, source.as_ref()) {
-                    tracing::debug!(error = %e, "metrics: request failed");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "metrics: accept failed"),
-        }
-    }
-}
-
-/// Read a request head (bounded), answer it, close.
-fn handle(mut stream: TcpStream, source: &dyn MetricsSource) -> io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    let complete = loop {
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-            break true;
-        }
-        if head.len() > MAX_REQUEST_HEAD {
-            break false;
-        }
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break !head.is_empty();
-        }
-        head.extend_from_slice(&buf[..n]);
     };
-    if !complete {
-        return respond(
+    let handle = |conn| {
+        let source = Arc::clone(&source);
+        async move {
+            if let Err(e) = handle(conn, source).await {
+                tracing::debug!(error = %e, "metrics: request failed");
+            }
+        }
+    };
+    let busy = |mut conn: TcpStream| async move {
+        let answer = respond(
+            &mut conn,
+            "503 Service Unavailable",
+            "text/plain",
+            b"busy\n",
+            true,
+        );
+        let _ = tokio::time::timeout(IO_TIMEOUT, answer).await;
+    };
+    serve::accept_loop(listener, MAX_CONNECTIONS, handle, busy, stop).await;
+}
+
+/// Read a request head (bounded in size, whole within [`IO_TIMEOUT`]), answer it, close.
+async fn handle(mut stream: TcpStream, source: Arc<dyn MetricsSource>) -> io::Result<()> {
+    let head = match tokio::time::timeout(IO_TIMEOUT, read_head(&mut stream)).await {
+        Ok(head) => head?,
+        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+    };
+    let Some(head) = head else {
+        let answer = respond(
             &mut stream,
             "431 Request Header Fields Too Large",
             "text/plain",
             b"request too large\n",
             true,
         );
-    }
+        return within_timeout(answer).await;
+    };
     let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let first = String::from_utf8_lossy(first);
     let mut parts = first.trim_end().split(' ');
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
-    match (method, path) {
-        ("GET" | "HEAD", "/metrics") => {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render_text(source))) {
-                Ok(text) => respond(
+    let with_body = method == "GET";
+    let answer = async {
+        match (method, path) {
+            ("GET" | "HEAD", "/metrics") => {
+                match serve::off_thread(move || render_text(source.as_ref())).await {
+                    Some(text) => {
+                        respond(
+                            &mut stream,
+                            "200 OK",
+                            CONTENT_TYPE,
+                            text.as_bytes(),
+                            with_body,
+                        )
+                        .await
+                    }
+                    None => {
+                        let body = b"metrics source failed\n";
+                        respond(
+                            &mut stream,
+                            "500 Internal Server Error",
+                            "text/plain",
+                            body,
+                            true,
+                        )
+                        .await
+                    }
+                }
+            }
+            ("GET" | "HEAD", _) => {
+                let body = b"not found; try /metrics\n";
+                respond(&mut stream, "404 Not Found", "text/plain", body, with_body).await
+            }
+            _ => {
+                respond(
                     &mut stream,
-                    "200 OK",
-                    CONTENT_TYPE,
-                    text.as_bytes(),
-                    method == "GET",
-                ),
-                Err(_) => respond(
-                    &mut stream,
-                    "500 Internal Server Error",
+                    "405 Method Not Allowed",
                     "text/plain",
-                    b"metrics source failed\n",
+                    b"method not allowed\n",
                     true,
-                ),
+                )
+                .await
             }
         }
-        ("GET" | "HEAD", _) => respond(
-            &mut stream,
-            "404 Not Found",
-            "text/plain",
-            b"not found; try /metrics\n",
-            method == "GET",
-        ),
-        _ => respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "text/plain",
-            b"method not allowed\n",
-            true,
-        ),
+    };
+    within_timeout(answer).await
+}
+
+/// The request head up to its blank line; `None` when it passes [`MAX_REQUEST_HEAD`] first.
+async fn read_head(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    loop {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+            return Ok(Some(head));
+        }
+        if head.len() > MAX_REQUEST_HEAD {
+            return Ok(None);
+        }
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((!head.is_empty()).then_some(head));
+        }
+        head.extend_from_slice(&buf[..n]);
     }
 }
 
-fn respond(
+async fn within_timeout(
+    answer: impl std::future::Future<Output = io::Result<()>>,
+) -> io::Result<()> {
+    match tokio::time::timeout(IO_TIMEOUT, answer).await {
+        Ok(r) => r,
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
+}
+
+async fn respond(
     stream: &mut TcpStream,
     status: &str,
     ctype: &str,
@@ -852,11 +896,11 @@ fn respond(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes())?;
+    stream.write_all(head.as_bytes()).await?;
     if with_body {
-        stream.write_all(body)?;
+        stream.write_all(body).await?;
     }
-    stream.flush()
+    stream.flush().await
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod pcap;
 pub mod render;
 pub mod report;
+pub mod serve;
 pub mod socket;
 
 pub use logging::{init_logging, LogFormat};

@@ -84,8 +84,10 @@
 pub mod capture;
 pub mod classify;
 pub mod counters;
+pub mod encap;
 pub mod expiry;
 pub mod neighbours;
+pub mod owner;
 pub mod pipeline;
 pub mod reason;
 pub mod rewrite;

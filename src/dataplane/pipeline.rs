@@ -188,7 +188,17 @@ impl Pipeline {
         // 2. hash, prefetch, look up the whole burst
         hash_burst(&keys[..c], *seed, &mut hashes[..c]);
         table.prefetch_burst(&hashes[..c]);
-        table.lookup_burst(&keys[..c], &hashes[..c], &mut slots[..c]);
+        let hits = table.lookup_burst(&keys[..c], &hashes[..c], &mut slots[..c]);
+        // A miss reads the recently-expired record (a SYN forgets its key there, another packet
+        // checks it): start loading those buckets now, so their cache misses overlap (a burst
+        // of established flows has no miss and skips the loop).
+        if hits < c {
+            for (&h, s) in hashes[..c].iter().zip(&slots[..c]) {
+                if s.is_none() {
+                    recent.prefetch(h);
+                }
+            }
+        }
         // 3. decide and rewrite
         let mut cx = Cx {
             table,
