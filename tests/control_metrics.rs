@@ -149,6 +149,7 @@ fn test_source() -> ApplianceMetrics {
             ("fragment".into(), 2),
             ("tx_full".into(), 0),
         ],
+        icmp_errors: vec![("to_member".into(), 4), ("no_flow".into(), 1)],
         rules: vec![
             RuleMetrics {
                 frontend: "web".into(),
@@ -254,6 +255,10 @@ fn scrape_appliance_metrics_and_parse() {
     assert_eq!(value_of(drops, &[("reason", "no_rule")]), 7.0);
     assert_eq!(value_of(drops, &[("reason", "fragment")]), 2.0);
     assert_eq!(value_of(drops, &[("reason", "tx_full")]), 0.0);
+    let icmp = family(&fams, "vipmux_icmp_errors");
+    assert_eq!(icmp.kind, "counter");
+    assert_eq!(value_of(icmp, &[("outcome", "to_member")]), 4.0);
+    assert_eq!(value_of(icmp, &[("outcome", "no_flow")]), 1.0);
 
     let web = [("frontend", "web"), ("rule", "https")];
     assert_eq!(value_of(family(&fams, "vipmux_rule_packets"), &web), 5000.0);

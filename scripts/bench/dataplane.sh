@@ -219,7 +219,7 @@ dp_point() {
   RUST_LOG=warn "${PKTGEN_BIN:-$VIPMUX_BIN}" pktgen --profile "$ROOT/dpdk-config/$gprof" \
     "--eal=--vdev=net_memif0,role=server,socket=$sock,id=0,socket-abstract=no" \
     --config "$cfg" --flows "$flows" --size 64 --duration "$secs" --mode "$mode" --expect "$expect" \
-    "${extra[@]}" "${pgargs[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
+    --sample-checksums 64 "${extra[@]}" "${pgargs[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
   gen=$!
   OWN_PIDS+=("$gen")
   for i in $(seq 1 300); do
@@ -285,6 +285,7 @@ dp_point() {
   t1=$(bench_now) c1=$(dp_sched_ns "$dutpid")
   [ "$dut" = vipmux ] && b1=$(dp_vipmux_runtime "$DP_SOCKDIR/$tag.ctl")
   [ "$dut" = ovs ] && "${octl[@]}" dpif-netdev/pmd-stats-show >"$DP_SOCKDIR/$tag-ovs/pmd-stats.txt" 2>&1
+  # A non-zero exit (wrong frames) still leaves the JSON summary, whose errors the row records.
   wait "$gen" 2>/dev/null || true
   if [ "$dut" = testpmd ]; then
     # testpmd prints its cycle totals while it shuts down: give it time before dp_stop's SIGKILL.

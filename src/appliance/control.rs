@@ -18,6 +18,7 @@ use crate::control::report::{
     RuleStatus, StatusReport,
 };
 use crate::control::{Encoder, FlowFilter, MetricsSource};
+use crate::dataplane::icmp_error::IcmpErrorOutcome;
 use crate::dataplane::{DropReason, WorkerCounters};
 use crate::runtime::{FlowRequest, ReloadRequest, Shared};
 use crate::slowpath::probe::TargetStatus;
@@ -245,6 +246,9 @@ impl ApplianceControl {
             "resets_sent": c.resets_sent,
             "exceptions": crate::dataplane::Exception::ALL.iter().zip(c.exceptions.iter())
                 .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "icmp_errors": IcmpErrorOutcome::ALL.iter()
+                .zip(c.icmp_errors.iter())
+                .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "slow_path": {
                 "handled": slow.handled,
                 "arp_replies": slow.arp_replies,
@@ -295,6 +299,10 @@ impl ApplianceControl {
             received: c.rx,
             transmitted: c.tx,
             drops,
+            icmp_errors: IcmpErrorOutcome::ALL
+                .iter()
+                .map(|o| (o.name().to_string(), c.icmp_errors[o.index()]))
+                .collect(),
             rules: rule_metrics(&snap, &c),
             members: snap
                 .members

@@ -244,6 +244,8 @@ pub mod names {
     pub const PACKETS_TRANSMITTED: &str = "vipmux_packets_transmitted_total";
     /// Counter `{reason}`: packets dropped.
     pub const DROPS: &str = "vipmux_drops_total";
+    /// Counter `{outcome}`: ICMP errors about flows, by what the data path did with them.
+    pub const ICMP_ERRORS: &str = "vipmux_icmp_errors_total";
     /// Counter `{frontend,rule}`: packets matched by a rule.
     pub const RULE_PACKETS: &str = "vipmux_rule_packets_total";
     /// Counter `{frontend,rule}`: bytes matched by a rule.
@@ -427,6 +429,8 @@ pub struct ApplianceMetrics {
     pub transmitted: u64,
     /// Drops by reason name (every reason listed, zeros included, so rates work from the start).
     pub drops: Vec<(String, u64)>,
+    /// ICMP errors about flows by outcome (every outcome listed, zeros included).
+    pub icmp_errors: Vec<(String, u64)>,
     /// Per frontend and rule.
     pub rules: Vec<RuleMetrics>,
     /// Per pool member.
@@ -539,6 +543,14 @@ impl ApplianceMetrics {
         enc.family(DROPS, Counter, "Packets dropped, by reason.");
         for (reason, n) in &self.drops {
             enc.sample(&[("reason", reason)], *n);
+        }
+        enc.family(
+            ICMP_ERRORS,
+            Counter,
+            "ICMP errors about flows, by what the data path did with them.",
+        );
+        for (outcome, n) in &self.icmp_errors {
+            enc.sample(&[("outcome", outcome)], *n);
         }
     }
 
@@ -946,6 +958,7 @@ mod tests {
         for name in [
             names::PACKETS_RECEIVED,
             names::DROPS,
+            names::ICMP_ERRORS,
             names::RULE_ACTIVE_FLOWS,
             names::MEMBER_HEALTH,
             names::SNAT_CONNECTIONS,
