@@ -202,6 +202,7 @@ fn test_source() -> ApplianceMetrics {
             handoff_received: 5,
             handoff_full: 1,
         }],
+        ..ApplianceMetrics::default()
     }
 }
 

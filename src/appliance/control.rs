@@ -284,8 +284,17 @@ impl ApplianceControl {
             .map(|w| w.runtime.handoffs().2)
             .sum();
         drops.push(("handoff_full".into(), handoff_full));
+        let forwarding = self.shared.forwarding.load(Ordering::SeqCst);
+        let neighbours = self.shared.neighbours.load();
+        let view = crate::dataplane::View {
+            snapshot: &snap,
+            neighbours: &neighbours,
+            ports: &self.shared.ports,
+        };
         ApplianceMetrics {
-            forwarding: self.shared.forwarding.load(Ordering::SeqCst),
+            lb_frontends: super::azure_metrics::lb_frontends(&view, &c, forwarding),
+            lb_backends: super::azure_metrics::lb_backends(&snap),
+            forwarding,
             config_generation: self.shared.generation.load(Ordering::SeqCst),
             received: c.rx,
             transmitted: c.tx,

@@ -18,6 +18,7 @@
 //! - `devices`: the ports and TAPs; `threads`: spawning, supervising and joining the threads;
 //!   `servers`: the control socket and metrics endpoint.
 
+mod azure_metrics;
 pub mod bgp;
 pub mod capture;
 pub mod control;
@@ -175,13 +176,12 @@ fn load(config_path: &Path) -> Result<Option<(Config, Profile)>, BoxError> {
     let config = match Config::load(config_path) {
         Ok(c) => c,
         Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!(
-                "{}: {} error{}, nothing applied",
+            crate::control::logging::eprint_error(&format!(
+                "{errors}\n{}: {} error{}, nothing applied",
                 config_path.display(),
                 errors.len(),
                 if errors.len() == 1 { "" } else { "s" }
-            );
+            ));
             return Ok(None);
         }
     };
