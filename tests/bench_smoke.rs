@@ -232,9 +232,12 @@ fn check_synflood_established(out: &Path, table: &str) {
             .unwrap_or_else(|e| panic!("{name} of {row:?} is not a number: {e}"));
     }
     assert!(
-        col("est_only_loss_percent") == header.len() - 3
-            && col("busy_cycles_per_packet") == header.len() - 2
-            && col("memif") == header.len() - 1,
+        col("est_only_loss_percent") == header.len() - 6
+            && col("busy_cycles_per_packet") == header.len() - 5
+            && col("memif") == header.len() - 4
+            && col("workers") == header.len() - 3
+            && col("busy_cycles_per_worker") == header.len() - 2
+            && col("handoff_percent") == header.len() - 1,
         "the new columns come last: {header:?}"
     );
     assert!(

@@ -164,7 +164,7 @@ fn af_packet_profile_is_the_one_written_by_hand_before() {
     assert_eq!(document(&text), document(before));
     assert_eq!(
         Profile::parse(&text, "new").expect("profile"),
-        Profile::parse(before, "before").expect("profile")
+        Profile::parse(before, "new").expect("profile")
     );
 }
 
@@ -191,6 +191,6 @@ tx_descriptors = 512
     assert_eq!(document(&text), document(before));
     assert_eq!(
         Profile::parse(&text, "new").expect("profile"),
-        Profile::parse(before, "before").expect("profile")
+        Profile::parse(before, "new").expect("profile")
     );
 }
