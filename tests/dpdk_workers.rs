@@ -316,18 +316,14 @@ fn two_workers(spread: &str) {
     );
 }
 
-/// `workers = 2` on a port that can give one queue pair only (`net_af_packet` without `qpairs`, on
-/// the namespace's loopback) is refused at start,
-/// and the message says what the port can do and what to change.
-#[test]
-fn too_few_queues_are_refused_with_what_to_change() {
-    if !is_root() && skip("not root") {
-        return;
-    }
-    let dir = Scratch::new("refusal");
+/// Runs `vipmux run` in a fresh namespace with the memif test configuration turned to `workers`
+/// workers on port `port` (vdev `vdev`, no hugepages) and returns its stderr; it must refuse to
+/// start.
+fn refusal(name: &str, workers: usize, port: &str, vdev: &str) -> String {
+    let dir = Scratch::new(name);
     let (ctl, config) = (dir.0.join("vipmux.sock"), dir.0.join("vipmux.toml"));
-    let text = config_text(&ctl, 2)
-        .replace("net_memif0", "net_af_packet0")
+    let text = config_text(&ctl, workers)
+        .replace("net_memif0", port)
         .lines()
         .filter(|l| !l.starts_with("dpdk_profile"))
         .collect::<Vec<_>>()
@@ -345,22 +341,50 @@ fn too_few_queues_are_refused_with_what_to_change() {
         ])
         .arg(&config)
         .args([
-            "--eal=--vdev=net_af_packet0,iface=lo",
+            &format!("--eal=--vdev={vdev}"),
             "--eal=--no-huge",
             "--eal=-m",
             "--eal=256",
         ])
         .output()
         .expect("run vipmux");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         !out.status.success(),
         "started with too few queues: {stderr}"
     );
+    stderr
+}
+
+/// `workers = 2` on a port that can give one queue pair only (`net_af_packet` without `qpairs`, on
+/// the namespace's loopback) is refused at start,
+/// and the message says what the port can do and what to change.
+#[test]
+fn too_few_queues_are_refused_with_what_to_change() {
+    if !is_root() && skip("not root") {
+        return;
+    }
+    let stderr = refusal("refusal", 2, "net_af_packet0", "net_af_packet0,iface=lo");
     assert!(
         stderr.contains("interface lan: port net_af_packet0 can give 1 rx / 1 tx queues")
             && stderr.contains("workers = 2 needs one queue pair per worker")
             && stderr.contains("add qpairs=2 to its vdev arguments"),
+        "{stderr}"
+    );
+}
+
+/// More workers than a `net_tap` port has TAP queues is refused at start with its limit and
+/// what to change.
+#[test]
+fn more_workers_than_tap_queues_are_refused() {
+    if !is_root() && skip("not root") {
+        return;
+    }
+    let stderr = refusal("tap-refusal", 64, "net_tap0", "net_tap0,iface=wtap0");
+    assert!(
+        stderr.contains("interface lan: port net_tap0 can give ")
+            && stderr.contains("workers = 64 needs one queue pair per worker")
+            && stderr.contains("one queue of its multi-queue TAP per worker"),
         "{stderr}"
     );
 }

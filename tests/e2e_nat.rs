@@ -6,7 +6,8 @@
 //! `diagnose`, the Prometheus endpoint, and `reload` (a broken file changes nothing; a valid one
 //! removing a member applies at once). The first test runs on the built-in default DPDK profile,
 //! the second on `dpdk-config/ci-af-packet.toml`; both take hugepages when the machine has them,
-//! else the `--no-huge` fallback. Needs root; skipped otherwise.
+//! else the `--no-huge` fallback. The two-worker NAT test runs again on a `net_tap` port (a
+//! multi-queue TAP bridged to the MUX's veth). Needs root; skipped otherwise.
 
 mod common;
 
@@ -96,12 +97,32 @@ fn with_appliance(
     workers: usize,
     scenario: impl FnOnce(&Topology, &Appliance) -> Result<(), String>,
 ) {
+    let config = config(with_profile, workers);
+    run(
+        name,
+        |topo| Appliance::start(topo, &config.build(topo)),
+        scenario,
+    );
+}
+
+/// Brings the one-arm topology up, starts vipmux with `start`, runs `scenario`, stops vipmux
+/// (SIGTERM) and tears the topology down whatever happened; panics with the vipmux log on failure.
+fn run(
+    name: &str,
+    start: impl FnOnce(&Topology) -> Result<Appliance, String>,
+    scenario: impl FnOnce(&Topology, &Appliance) -> Result<(), String>,
+) {
     if skip_unless_root(name) {
         return;
     }
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
-    let mut app = Appliance::start(&topo, &config(with_profile, workers).build(&topo))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut app = match start(&topo) {
+        Ok(app) => app,
+        Err(e) => {
+            let _ = topo.down();
+            panic!("{e}");
+        }
+    };
     let result = scenario(&topo, &app);
     let clean = app.stop();
     let log_text = app.log_text();
@@ -133,6 +154,44 @@ fn nat_through_vip_and_probe_down_two_workers() {
         |topo, app| {
             scenario(topo, app)?;
             app.check_handoffs()
+        },
+    );
+}
+
+/// The same NAT through the VIP with two workers on a `net_tap` port: vipmux's multi-queue TAP
+/// bridged to the MUX's veth, whose kernel side picks a queue per flow hash. Status shows two rx
+/// queues and the software hand-off, both workers hand frames over, every flow is on its owner.
+#[test]
+fn nat_through_vip_two_workers_on_net_tap() {
+    let config = config(false, 2).data_port("net_tap0");
+    run(
+        "nat_through_vip_two_workers_on_net_tap",
+        |topo| Appliance::start_on_tap(topo, &config.build(topo)),
+        |topo, app| {
+            app.wait_members_healthy(&ALL, Duration::from_secs(30))?;
+            let seen = requests(topo, 100)?;
+            if seen.len() != ALL.len() {
+                return Err(format!("100 requests reached only {:?}", seen.keys()));
+            }
+            let (_, status, _) = app.cli(&["status"]);
+            if !status.contains("port dc (net_tap0): 2 rx queues, software-handoff") {
+                return Err(format!(
+                    "status does not show the TAP's two queues: {status}"
+                ));
+            }
+            app.check_handoffs()?;
+            let counters = app.counters_json()?;
+            let workers = counters["workers"].as_array().cloned().unwrap_or_default();
+            let each = |k: &str| workers.iter().map(|w| w[k].as_u64().unwrap_or(0)).collect();
+            let (sent, received): (Vec<u64>, Vec<u64>) =
+                (each("handoff_sent"), each("handoff_received"));
+            eprintln!("per worker: sent {sent:?}, received {received:?}");
+            if workers.len() != 2 || sent.contains(&0) || received.contains(&0) {
+                return Err(format!(
+                    "not both workers handed frames over: sent {sent:?}, received {received:?}"
+                ));
+            }
+            Ok(())
         },
     );
 }

@@ -125,6 +125,8 @@ fn queue_hint(port: &str, workers: usize) -> String {
         format!("add qpairs={workers} to its vdev arguments ({lower})")
     } else if port.starts_with("net_memif") {
         format!("the memif peer must offer {workers} queue pairs ({lower})")
+    } else if port.starts_with("net_tap") {
+        format!("a net_tap port opens one queue of its multi-queue TAP per worker, up to that limit ({lower})")
     } else if port.starts_with("net_") {
         format!("this virtual device cannot give more queues: use workers = 1 with it ({lower})")
     } else {
@@ -139,6 +141,18 @@ fn steering(workers: usize) -> Steering {
         Steering::SoftwareHandoff
     } else {
         Steering::SingleQueue
+    }
+}
+
+/// Whether port `port` can take a tx queue for the slow path beside the workers' pairs (1) or
+/// not (0). A memif peer accepts only as many client rings as it configured itself (pktgen,
+/// testpmd and VPP by default: one per worker); `net_tap` opens one TAP queue per rx/tx pair and
+/// refuses unequal counts. Those share a worker's queue with the slow path instead.
+fn slow_queue_extra(port: &str) -> u16 {
+    if port.starts_with("net_memif") || port.starts_with("net_tap") {
+        0
+    } else {
+        1
     }
 }
 
@@ -168,14 +182,7 @@ fn open_port(
         .into());
     }
     pc.rx_queues = workers as u16;
-    // A memif peer accepts only as many client rings as it configured itself (pktgen, testpmd
-    // and VPP by default: one per worker), so a memif port gets no dedicated slow-path queue.
-    let slow_extra = if ifc.port.starts_with("net_memif") {
-        0
-    } else {
-        1
-    };
-    pc.tx_queues = (workers as u16 + slow_extra).min(max_tx);
+    pc.tx_queues = (workers as u16 + slow_queue_extra(&ifc.port)).min(max_tx);
     if ifc.mtu > 0 && ifc.mtu != 1500 {
         pc.mtu = u16::try_from(ifc.mtu).ok();
     }
@@ -193,7 +200,11 @@ mod tests {
     fn the_refusal_says_what_to_change_per_device_kind() {
         assert!(queue_hint("net_af_packet0", 2).contains("qpairs=2"));
         assert!(queue_hint("net_memif0", 4).contains("offer 4 queue pairs"));
+        assert!(queue_hint("net_tap0", 32).contains("multi-queue TAP per worker"));
         assert!(queue_hint("net_ring0", 2).contains("workers = 1"));
+        assert_eq!(slow_queue_extra("net_tap0"), 0);
+        assert_eq!(slow_queue_extra("net_memif0"), 0);
+        assert_eq!(slow_queue_extra("net_af_packet0"), 1);
         assert!(queue_hint("0000:3b:00.0", 8).contains("NIC"));
         assert_eq!(steering(1), Steering::SingleQueue);
         assert_eq!(steering(2), Steering::SoftwareHandoff);

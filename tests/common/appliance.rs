@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vipmux::control::{ControlClient, Request};
 
-use super::{ns_exec, spawn_in_ns, wait_for, wait_until, NsChild, NsScript, Topology};
+use super::{ns_exec, ns_exec_ok, spawn_in_ns, wait_for, wait_until, NsChild, NsScript, Topology};
 
 /// The vipmux binary built for this test run.
 pub const VIPMUX: &str = env!("CARGO_BIN_EXE_vipmux");
@@ -46,6 +46,8 @@ pub struct ConfigBuilder {
     body: Vec<(String, toml::Table)>,
     frontend_written: bool,
     workers: usize,
+    /// The one-arm interface's DPDK port (`net_af_packet0` unless set).
+    data_port: String,
 }
 
 /// Parses a TOML fragment of key/value lines (e.g. `dsr_encapsulation = "none"`).
@@ -109,6 +111,7 @@ impl ConfigBuilder {
             body: Vec::new(),
             frontend_written: false,
             workers: 1,
+            data_port: "net_af_packet0".into(),
         }
     }
 
@@ -117,6 +120,13 @@ impl ConfigBuilder {
     /// two directions may arrive on different workers and meet through the hand-off.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
+        self
+    }
+
+    /// The one-arm interface's DPDK port instead of `net_af_packet0` (e.g. `net_tap0` for
+    /// [`Appliance::start_on_tap`]).
+    pub fn data_port(mut self, port: &str) -> Self {
+        self.data_port = port.into();
         self
     }
 
@@ -350,7 +360,7 @@ impl ConfigBuilder {
                 ),
             ]
         } else {
-            let mut dc = iface("dc", "net_af_packet0", "10.1.0.2/24");
+            let mut dc = iface("dc", &self.data_port, "10.1.0.2/24");
             dc.insert("gateway".into(), "10.1.0.1".into());
             vec![("interfaces".into(), dc)]
         }
@@ -406,17 +416,6 @@ impl Appliance {
         config_text: &str,
         wrapper: &[&str],
     ) -> Result<Appliance, String> {
-        let dir = topo.state_dir();
-        let config = dir.join("vipmux.toml");
-        std::fs::write(&config, config_text).map_err(|e| format!("write config: {e}"))?;
-        let log = dir.join("vipmux.log");
-        let mut cmd: Vec<String> = wrapper.iter().map(|a| a.to_string()).collect();
-        cmd.extend([
-            VIPMUX.into(),
-            "run".into(),
-            "--config".into(),
-            config.display().to_string(),
-        ]);
         let two_arm = topo.vars().contains_key("MUX_BACKEND_IF");
         let qpairs = configured_workers(config_text);
         let ifaces: &[&str] = if two_arm {
@@ -430,12 +429,64 @@ impl Appliance {
         } else {
             String::new()
         };
-        for (i, var) in ifaces.iter().enumerate() {
-            cmd.push(format!(
-                "--eal=--vdev=net_af_packet{i},iface={}{qpairs}",
-                topo.get(var)
-            ));
+        let vdevs = ifaces
+            .iter()
+            .enumerate()
+            .map(|(i, var)| format!("--vdev=net_af_packet{i},iface={}{qpairs}", topo.get(var)))
+            .collect::<Vec<_>>();
+        Appliance::start_with(topo, config_text, wrapper, &vdevs)
+    }
+
+    /// [`Appliance::start`] in the one-arm topology with the MUX interface on a `net_tap` port
+    /// (`config_text` names it `net_tap0`, see [`ConfigBuilder::data_port`]): vipmux creates the
+    /// TAP `dtap0` in the MUX namespace, with one queue per worker (a multi-queue TAP whose
+    /// kernel side picks a queue per flow), and the TAP is bridged to the MUX's veth once
+    /// vipmux runs, so the kernel's frames from the LAN reach the port and back.
+    pub fn start_on_tap(topo: &Topology, config_text: &str) -> Result<Appliance, String> {
+        const TAP: &str = "dtap0";
+        const BRIDGE: &str = "dtapbr";
+        const TAP_KERNEL_MAC: &str = "02:00:00:00:0d:01";
+        let ns = topo.ns("mux");
+        let mux_if = topo.get("MUX_IF");
+        let disable_v6 = format!("net.ipv6.conf.{BRIDGE}.disable_ipv6=1");
+        for cmd in [
+            &["ip", "link", "add", BRIDGE, "type", "bridge"][..],
+            &["sysctl", "-qw", &disable_v6],
+            &["ip", "link", "set", mux_if, "master", BRIDGE],
+            &["ip", "link", "set", BRIDGE, "up"],
+        ] {
+            ns_exec_ok(&ns, cmd)?;
         }
+        let vdev = format!("--vdev=net_tap0,iface={TAP}");
+        let app = Appliance::start_with(topo, config_text, &[], &[vdev])?;
+        // The PMD gives the TAP's kernel side the port's own MAC, which a bridge would take for
+        // a local address (frames to the port would end in the bridge's stack): the kernel side
+        // gets another one; the TAP hands every frame to the port whatever its destination.
+        ns_exec_ok(&ns, &["ip", "link", "set", TAP, "address", TAP_KERNEL_MAC])?;
+        ns_exec_ok(&ns, &["ip", "link", "set", TAP, "master", BRIDGE, "up"])?;
+        Ok(app)
+    }
+
+    /// Starts vipmux (its command line run by `wrapper`) with the EAL arguments `eal` (the data
+    /// ports' vdevs) and waits until it is forwarding.
+    fn start_with(
+        topo: &Topology,
+        config_text: &str,
+        wrapper: &[&str],
+        eal: &[String],
+    ) -> Result<Appliance, String> {
+        let dir = topo.state_dir();
+        let config = dir.join("vipmux.toml");
+        std::fs::write(&config, config_text).map_err(|e| format!("write config: {e}"))?;
+        let log = dir.join("vipmux.log");
+        let mut cmd: Vec<String> = wrapper.iter().map(|a| a.to_string()).collect();
+        cmd.extend([
+            VIPMUX.into(),
+            "run".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ]);
+        cmd.extend(eal.iter().map(|a| format!("--eal={a}")));
         let mux_ns = topo.ns("mux");
         // The metrics endpoint listens on the namespace's loopback.
         ns_exec(&mux_ns, &["ip", "link", "set", "lo", "up"]);
