@@ -138,8 +138,9 @@ pub struct BgpState {
     /// When draining started (`vipmux drain` or a stop signal): set once, never cleared, so
     /// "draining" and its start time are one fact.
     pub drain_started: OnceLock<Instant>,
-    /// Latched once every probe target had a first result: a reload's new targets do not make
-    /// the MUX withdraw its VIPs again.
+    /// Latched by the slow path once every probe target had a first result (the end of the
+    /// settling period, docs/design.md §3.8): a reload's new targets do not make the MUX withdraw
+    /// its VIPs again.
     pub first_round_done: AtomicBool,
     /// The helper's last report and when it came.
     pub report: Mutex<Option<(Instant, BgpReport)>>,

@@ -633,6 +633,24 @@ impl Appliance {
     }
 }
 
+impl Appliance {
+    /// Kills vipmux with SIGKILL (no drain, no cleanup: a crash) and reaps it.
+    pub fn kill(&mut self) -> Result<(), String> {
+        let mut child = self.child.take().ok_or("vipmux is not running")?;
+        let st = Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err(format!("kill -KILL {} failed", child.id()));
+        }
+        if !wait_until(STOP_TIMEOUT, || !child.is_running()) {
+            return Err("vipmux still running after SIGKILL".into());
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Appliance {
     fn drop(&mut self) {
         if self.child.is_some() && !self.stop() && std::thread::panicking() {
