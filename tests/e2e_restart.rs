@@ -13,7 +13,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::appliance::check;
+use common::appliance::{check, sessions_continue};
 use common::{skip_unless_root, Appliance, ConfigBuilder, TcpSession, Topology};
 
 const ALL: [&str; 3] = ["b1", "b2", "b3"];
@@ -54,35 +54,17 @@ fn sessions_on_every_member(topo: &Topology) -> Result<Vec<(String, TcpSession)>
     ))
 }
 
-/// Every session echoes and is still answered by its backend; a failure names the connection.
-fn all_continue(sessions: &mut [(String, TcpSession)], tag: &str) -> Result<(), String> {
-    for (i, (backend, s)) in sessions.iter_mut().enumerate() {
-        s.echo(&format!("{tag} {i}"))
-            .map_err(|e| format!("connection {i} to {backend} {tag}: {e}"))?;
-        let who = s
-            .whoami()
-            .map_err(|e| format!("connection {i} {tag}: {e}"))?;
-        if who.backend != *backend {
-            return Err(format!(
-                "connection {i} moved from {backend} to {} {tag}",
-                who.backend
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn scenario(topo: &Topology, app: &mut Appliance, text: &str) -> Result<(), String> {
     app.wait_members_healthy(&ALL, Duration::from_secs(30))?;
     let mut sessions = sessions_on_every_member(topo)?;
-    all_continue(&mut sessions, "before restarts")?;
+    sessions_continue(&mut sessions, "before restarts")?;
     for round in 1..=RESTARTS {
         let killed = Instant::now();
         app.kill()?;
         let started = Instant::now();
         *app = Appliance::start(topo, text)?;
         let to_forwarding = started.elapsed();
-        all_continue(&mut sessions, &format!("after restart {round}"))?;
+        sessions_continue(&mut sessions, &format!("after restart {round}"))?;
         eprintln!(
             "restart {round}: {} of {} connections continue; kill -> all answered {} ms, run -> forwarding {} ms",
             sessions.len(),
@@ -95,6 +77,18 @@ fn scenario(topo: &Topology, app: &mut Appliance, text: &str) -> Result<(), Stri
         if !s.is_alive() {
             return Err(format!("connection {i} to {b} closed"));
         }
+    }
+    // The reliability gauges are published: the worst busy iteration and the pool's mbufs in use
+    // (the receive rings hold some at all times).
+    let c = app.counters_json()?;
+    let max_busy = c["workers"][0]["max_busy_iteration_ns"]
+        .as_u64()
+        .unwrap_or(0);
+    let mbufs = c["mbufs_in_use"].as_u64().unwrap_or(0);
+    if max_busy == 0 || mbufs == 0 {
+        return Err(format!(
+            "max_busy_iteration_ns {max_busy}, mbufs_in_use {mbufs} in {c}"
+        ));
     }
     Ok(())
 }

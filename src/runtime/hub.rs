@@ -72,6 +72,9 @@ pub struct WorkerRuntime {
     pub busy_polls: AtomicU64,
     /// Nanoseconds spent in busy iterations (each from its start to the next one's start).
     pub busy_ns: AtomicU64,
+    /// The longest busy iteration so far, nanoseconds: the worst gap between two polls under
+    /// load (a stall shows here).
+    pub max_busy_ns: AtomicU64,
 }
 
 impl WorkerRuntime {
@@ -198,6 +201,9 @@ pub struct Shared {
     pub targets: ArcSwap<Vec<TargetMeta>>,
     /// Scale-out: draining and the BGP helper's view.
     pub bgp: BgpState,
+    /// Mbufs of the packet pool in use (`rte_mempool_in_use_count`), published by the slow path
+    /// on its tick.
+    pub mbufs_in_use: AtomicU64,
     /// Slow-path counters, published by the slow path.
     pub slow_counters: Mutex<SlowPathCounters>,
     /// Slow-path frames that the physical or TAP tx queues refused, and DeliverToFlow drops.
@@ -261,6 +267,7 @@ impl Shared {
             prober: OnceLock::new(),
             targets: ArcSwap::from_pointee(Vec::new()),
             bgp: BgpState::default(),
+            mbufs_in_use: AtomicU64::new(0),
             slow_counters: Mutex::new(SlowPathCounters::default()),
             slow_tx_drops: AtomicU64::new(0),
         });

@@ -770,6 +770,25 @@ impl TcpSession {
     }
 }
 
+/// Every session echoes a line tagged `tag` and is still answered by the backend it started on
+/// (`(backend, session)` pairs); a failure names the connection.
+pub fn sessions_continue(sessions: &mut [(String, TcpSession)], tag: &str) -> Result<(), String> {
+    for (i, (backend, s)) in sessions.iter_mut().enumerate() {
+        s.echo(&format!("{tag} {i}"))
+            .map_err(|e| format!("connection {i} to {backend} {tag}: {e}"))?;
+        let who = s
+            .whoami()
+            .map_err(|e| format!("connection {i} {tag}: {e}"))?;
+        if who.backend != *backend {
+            return Err(format!(
+                "connection {i} moved from {backend} to {} {tag}",
+                who.backend
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// One HTTP GET of `url` from namespace `ns` (from source address `src` if given), parsed as a
 /// backend answer.
 pub fn http_backend(ns: &str, url: &str, src: Option<&str>) -> Result<super::BackendReply, String> {

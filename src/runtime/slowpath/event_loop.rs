@@ -168,6 +168,10 @@ impl Loop<'_, '_> {
         }
         self.publish_neighbours();
         self.settle_after_first_round();
+        self.t
+            .shared
+            .mbufs_in_use
+            .store(u64::from(self.t.pool.in_use()), Ordering::Relaxed);
         if let Ok(mut c) = self.t.shared.slow_counters.lock() {
             c.clone_from(self.sp.counters());
         }
