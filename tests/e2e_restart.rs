@@ -24,7 +24,9 @@ fn config() -> ConfigBuilder {
     ConfigBuilder::one_arm()
         .appliance("missing_flow = \"rehash\"")
         .pool("web", &ALL, "")
-        .probe_tcp("tcp-80", 80, 1, 2)
+        // A 5 s interval spreads the first probes of a restart over 5 s: the connections are
+        // checked while most members have no result yet (the window the restart rule covers).
+        .probe_tcp("tcp-80", 80, 5, 2)
         .lb_rule("echo", "tcp", 7000, 7000, "web", Some("tcp-80"), "")
 }
 
