@@ -78,6 +78,10 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   if [ ${#OWN_PIDS[@]} -gt 0 ]; then nsl_kill_pids "${OWN_PIDS[@]}"; fi
+  if [ "$rc" != 0 ] && [ -n "$DP_SOCKDIR" ]; then
+    log "logs kept in $DP_SOCKDIR"
+    DP_SOCKDIR=""
+  fi
   dp_cleanup
   exit "$rc"
 }
@@ -207,6 +211,11 @@ while kill -0 "$GEN" 2>/dev/null; do
 done
 wait "$GEN" || true
 elapsed=$(($(date +%s) - t0))
+sleep 0.5
+if ! kill -0 "$MUX" 2>/dev/null; then
+  log "FAIL vipmux exited when the load stopped (pktgen, the memif server, went away): $(tail -n 3 "$DP_SOCKDIR/soak.mux.log" | tr '\n' ' ')"
+  exit 1
+fi
 # The load stopped: let the pool settle (three equal readings in a row, bounded).
 prev="" same=0 counters=""
 for _ in $(seq 1 50); do
@@ -259,8 +268,4 @@ check "$([ "$mbufs1" -le $((mbufs0 + slack)) ] && echo 1)" "mbufs back to the le
 check "$([ "$growth" -le $((table_kib + 16384)) ] && echo 1)" "no memory growth beyond the flow table"
 check "$([ "$max_busy" -le 10000000 ] && echo 1)" "no worker stall over 10 ms"
 check "$([ "$log_bad" = 0 ] && echo 1)" "no panic or ERROR in the log"
-if [ "$fail" != 0 ]; then
-  log "logs kept in $DP_SOCKDIR"
-  DP_SOCKDIR=""
-  exit 1
-fi
+[ "$fail" = 0 ] || exit 1
