@@ -162,13 +162,13 @@ start_vipmux() {
     </dev/null >"$DP_SOCKDIR/$1.mux.log" 2>&1 &
   MUX=$!
   OWN_PIDS+=("$MUX")
-  local i
-  for i in $(seq 1 600); do
+  local deadline=$((SECONDS + 60))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     [ -n "$(ctl_json status)" ] && return 0
     kill -0 "$MUX" 2>/dev/null || break
     sleep 0.1
   done
-  log "vipmux did not come up: $(tail -n 5 "$DP_SOCKDIR/$1.mux.log" | tr '\n' ' ')"
+  log "vipmux did not come up within 60 s: $(tail -n 5 "$DP_SOCKDIR/$1.mux.log" | tr '\n' ' ')"
   exit 1
 }
 
