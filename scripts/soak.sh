@@ -14,8 +14,9 @@
 # Setup as in scripts/bench/dataplane.sh: pktgen is the memif server on core 0, vipmux the memif
 # client (its worker on core 1) in its own network namespace, one NAT rule over 8 on-link members
 # whose ARP pktgen answers. First a 5 s run at full speed measures the maximum; then the soak sends
-# `--mode mix` (every flow opens with a SYN, then data segments; flows churn: new flows, established
-# ones and, with the short idle timeouts below, idle expiry) at P % of it. Every S seconds the
+# `--mode mix` (every flow opens with a SYN, then data segments, repeated: new flows and established
+# ones) at P % of it. The short idle timeouts below expire flows only when each flow comes back less
+# often than that (pktgen sends its flows in turn: every flows / rate seconds). Every S seconds the
 # configuration alternates between two versions of the rule: idle_timeout_seconds 3 without reset,
 # and idle_timeout_seconds 2 with enable_tcp_reset plus an extra rule on port 81 (the members stay
 # the same, so pktgen's check that no flow moved holds).
