@@ -200,7 +200,9 @@ reloads=0 reload_failures=0 next=a t0=$(date +%s)
 sleep 3
 drops0=$(field "$(ctl_json counters)" 'sum(d["drops"].values())')
 while kill -0 "$GEN" 2>/dev/null; do
-  sleep "$reload_every"
+  # Sleep until the next reload, or until the load ends.
+  until_reload=$((SECONDS + reload_every))
+  while [ "$SECONDS" -lt "$until_reload" ] && kill -0 "$GEN" 2>/dev/null; do sleep 0.2; done
   kill -0 "$GEN" 2>/dev/null || break
   if [ "$next" = a ]; then file=$cfg_b next=b; else file=$cfg_a next=a; fi
   if "$VIPMUX_BIN" reload --socket "$ctl" --file "$file" >>"$DP_SOCKDIR/reloads.log" 2>&1; then
