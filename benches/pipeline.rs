@@ -1,6 +1,8 @@
 //! Pipeline benchmarks: 60-byte TCP frames (64 on the wire with the FCS) in bursts of 32 through
 //! `Pipeline::process`, established-flow NAT forwarding at 1 K, 100 K, 1 M and 10 M live flows, and
-//! the new-flow (SYN) path. Every iteration copies 32 pre-built frames (a rotating set of 64 K
+//! the new-flow (SYN) path; established flows at 1 K under every other rule kind of the memif bench
+//! (`pipeline_established_kind`: 3-tuple, 2-tuple, weighted, floating IP, GUE, inbound NAT,
+//! reset-on-idle). Every iteration copies 32 pre-built frames (a rotating set of 64 K
 //! frames over random flows) into the 32 buffers first: that 32 × 60-byte copy is part of the
 //! measured cost, as a real rx ring's DMA would be. Time per iteration / 32 = time per packet.
 //!
@@ -159,5 +161,47 @@ fn new_flows(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, established, new_flows);
+/// Refills the 32 buffers from `pool` at `at` (moving on) and runs them through `p`.
+#[inline(always)]
+fn one_burst(
+    p: &mut Pipeline,
+    w: &World,
+    pool: &[[u8; FRAME_LEN]],
+    at: &mut usize,
+    b: &mut [VecBuf],
+    v: &mut [Verdict; BURST],
+) {
+    for (buf, f) in b.iter_mut().zip(&pool[*at..*at + BURST]) {
+        refill(buf, f);
+    }
+    *at = (*at + BURST) % FRAMES;
+    p.process(&w.view(), 0, b, v, 1);
+    black_box(&v);
+}
+
+/// Established flows at 1 K under each rule kind other than NAT (the frames are the same: every
+/// kind's rule or port range takes VIP:80).
+fn established_kinds(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pipeline_established_kind");
+    g.throughput(Throughput::Elements(BURST as u64));
+    for kind in KINDS.into_iter().filter(|k| *k != "nat") {
+        let w = World::of_kind(kind).expect("known kind");
+        let mut state: Option<(Pipeline, Vec<[u8; FRAME_LEN]>)> = None;
+        let mut b = bufs();
+        let mut v = [Verdict::Forward { port: 0 }; BURST];
+        let mut at = 0usize;
+        g.bench_function(BenchmarkId::new("burst32_1000", kind), |bench| {
+            let (p, pool) = state.get_or_insert_with(|| prepare(&w, 1000));
+            bench.iter(|| one_burst(p, &w, pool, &mut at, &mut b, &mut v));
+            let fwd = v
+                .iter()
+                .filter(|x| matches!(x, Verdict::Forward { .. }))
+                .count();
+            assert_eq!(fwd, BURST, "{kind}: all forwarded: {v:?}");
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, established, established_kinds, new_flows);
 criterion_main!(benches);

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use vipmux::cli;
 
 /// vipmux: a DPDK-accelerated L4 load-balancer MUX with Azure Load Balancer semantics.
@@ -33,12 +33,18 @@ enum Command {
     Reload(cli::reload::Args),
     /// DPDK traffic generator: send flows toward a config's VIPs and check what comes back.
     Pktgen(cli::pktgen::Args),
+    /// Copy the frames of matching drops (or exceptions, or one flow) to a pcapng/pcap file.
+    Capture(cli::capture::Args),
     /// Withdraw every VIP, forward until traffic stops or the deadline passes, then stop.
     Drain(cli::drain::Args),
     /// Print the BGP daemon's configuration (and environment) for a config's `[bgp]` table.
     BgpConfig(cli::bgp::ConfigArgs),
     /// The process the BGP daemon runs: relays vipmux's wanted announcements to it.
     BgpHelper(cli::bgp::HelperArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, ...).
+    Completions(cli::generate::CompletionArgs),
+    /// Print the manual page (roff), generated from this command line.
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -52,14 +58,17 @@ fn main() -> ExitCode {
         Command::Diagnose(args) => cli::diagnose::main(args),
         Command::Reload(args) => cli::reload::main(args),
         Command::Pktgen(args) => cli::pktgen::main(args),
+        Command::Capture(args) => cli::capture::main(args),
         Command::Drain(args) => cli::drain::main(args),
         Command::BgpConfig(args) => cli::bgp::config_main(args),
         Command::BgpHelper(args) => cli::bgp::helper_main(args),
+        Command::Completions(args) => cli::generate::completions(args, Cli::command()),
+        Command::Man => cli::generate::man(Cli::command()),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("vipmux: {err}");
+            vipmux::control::logging::eprint_error(&format!("vipmux: {err}"));
             ExitCode::FAILURE
         }
     }

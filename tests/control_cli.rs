@@ -124,7 +124,23 @@ impl ControlHandler for Appliance {
                 seen: "TCP probe to 10.1.0.6:8080 refused 3 times".into(),
                 fix: "start the service on port 8080 or fix the probe port".into(),
             }],
-            checks_run: vec!["probes".into()],
+            checks_run: vec!["probe_failing".into(), "snat_exhausted".into()],
+            checks: vec![
+                CheckRow {
+                    check: "probe_failing".into(),
+                    status: "fail".into(),
+                    subject: "pool be member vm3".into(),
+                    evidence: "TCP probe to 10.1.0.6:8080 refused 3 times".into(),
+                    fix: "start the service on port 8080 or fix the probe port".into(),
+                },
+                CheckRow {
+                    check: "snat_exhausted".into(),
+                    status: "n/a".into(),
+                    evidence: "not applicable: outbound SNAT not built".into(),
+                    ..Default::default()
+                },
+            ],
+            window_secs: 5.0,
         })
         .unwrap()
     }
@@ -284,11 +300,28 @@ fn flows_and_diagnose() {
     let out = vipmux(&["diagnose", "--socket", &sock]);
     assert!(out.status.success());
     let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
     assert!(
-        stdout.starts_with("[ERROR] probe_failing: pool be member vm3"),
+        lines[0].starts_with("CHECK") && lines[0].contains("STATUS"),
         "{stdout}"
     );
-    assert!(stdout.contains("fix:  start the service"), "{stdout}");
+    assert!(
+        lines[1].starts_with("probe_failing")
+            && lines[1].contains("fail  pool be member vm3: TCP probe"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].trim_start().starts_with("fix: start the service"),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].starts_with("snat_exhausted") && lines[3].contains("n/a"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("1 fail, 0 warn, 0 ok, 1 n/a (counters over the last 5s)\n"),
+        "{stdout}"
+    );
 
     let out = vipmux(&["diagnose", "--socket", &sock, "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -149,6 +149,7 @@ fn test_source() -> ApplianceMetrics {
             ("fragment".into(), 2),
             ("tx_full".into(), 0),
         ],
+        icmp_errors: vec![("to_member".into(), 4), ("no_flow".into(), 1)],
         rules: vec![
             RuleMetrics {
                 frontend: "web".into(),
@@ -198,8 +199,12 @@ fn test_source() -> ApplianceMetrics {
             busy_polls: 400,
             busy_ns: 2_500_000_000,
             max_busy_ns: 3_000_000,
+            handoff_sent: 7,
+            handoff_received: 5,
+            handoff_full: 1,
         }],
         mbufs_in_use: 1234,
+        ..ApplianceMetrics::default()
     }
 }
 
@@ -252,6 +257,10 @@ fn scrape_appliance_metrics_and_parse() {
     assert_eq!(value_of(drops, &[("reason", "no_rule")]), 7.0);
     assert_eq!(value_of(drops, &[("reason", "fragment")]), 2.0);
     assert_eq!(value_of(drops, &[("reason", "tx_full")]), 0.0);
+    let icmp = family(&fams, "vipmux_icmp_errors");
+    assert_eq!(icmp.kind, "counter");
+    assert_eq!(value_of(icmp, &[("outcome", "to_member")]), 4.0);
+    assert_eq!(value_of(icmp, &[("outcome", "no_flow")]), 1.0);
 
     let web = [("frontend", "web"), ("rule", "https")];
     assert_eq!(value_of(family(&fams, "vipmux_rule_packets"), &web), 5000.0);
@@ -319,6 +328,14 @@ fn scrape_appliance_metrics_and_parse() {
         ),
         2.5
     );
+    let handoffs = family(&fams, "vipmux_worker_handoffs");
+    assert_eq!(handoffs.kind, "counter");
+    for (direction, n) in [("sent", 7.0), ("received", 5.0), ("dropped", 1.0)] {
+        assert_eq!(
+            value_of(handoffs, &[("worker", "0"), ("direction", direction)]),
+            n
+        );
+    }
 
     assert_eq!(
         value_of(
@@ -417,4 +434,21 @@ fn http_edges() {
         parse(&scrape(addr));
     }
     server.shutdown();
+}
+
+#[test]
+fn idle_and_partial_connections_do_not_block_scrapes() {
+    let server = MetricsServer::start("127.0.0.1:0", Arc::new(test_source())).unwrap();
+    let addr = server.local_addr();
+    // Connections that never send, and one stuck in the middle of its request head.
+    let mut held: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let mut partial = TcpStream::connect(addr).unwrap();
+    partial
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x")
+        .unwrap();
+    held.push(partial);
+    assert!(scrape(addr).contains(names::PACKETS_RECEIVED));
+    drop(held);
 }

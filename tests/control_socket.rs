@@ -353,3 +353,16 @@ fn shutdown_leaves_a_successors_socket_alone() {
     second.shutdown();
     assert!(!path.exists());
 }
+
+#[test]
+fn idle_clients_do_not_lock_others_out() {
+    let dir = TempDir::new("ctl-idle");
+    let (_server, _fake, path) = start(&dir);
+    // More idle connections than the server had threads for before: each is only a task now.
+    let idle: Vec<UnixStream> = (0..200)
+        .map(|_| UnixStream::connect(&path).unwrap())
+        .collect();
+    let mut c = ControlClient::connect(&path).unwrap();
+    assert_eq!(c.request(&Request::Counters).unwrap()["transmitted"], 9);
+    drop(idle);
+}

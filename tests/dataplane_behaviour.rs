@@ -725,3 +725,36 @@ fn restart_rehash_waits_for_the_first_probe_round() {
     assert_eq!(v, FWD);
     assert_eq!(dst_ip(&out), VM1);
 }
+
+#[test]
+fn member_and_idle_counters_read_by_diagnose() {
+    let w = World::standard();
+    let mut p = pipeline();
+    let m = establish(&mut p, &w, CLIENT, 3000, 0);
+    let reply = tcp(sa(m, 8080), sa(CLIENT, 3000), TcpFlags::ACK, 1, 2, &[]);
+    assert_eq!(run(&mut p, &w, &reply, 1).0, FWD);
+    let used: Vec<_> = p
+        .counters()
+        .members
+        .iter()
+        .filter(|c| c.packets > 0)
+        .copied()
+        .collect();
+    assert_eq!(used.len(), 1, "{used:?}");
+    assert_eq!((used[0].packets, used[0].syns, used[0].replies), (2, 1, 1));
+    assert_eq!(expire_all(&mut p, &w, 62).0, 1);
+    let late = tcp(sa(CLIENT, 3000), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]);
+    assert_eq!(
+        run(&mut p, &w, &late, 63).0,
+        Verdict::Drop(DropReason::IdleExpired)
+    );
+    let idle: Vec<_> = p
+        .counters()
+        .rule_idle
+        .iter()
+        .filter(|r| r.expired > 0 || r.late_packets > 0)
+        .copied()
+        .collect();
+    assert_eq!(idle.len(), 1, "{idle:?}");
+    assert_eq!((idle[0].expired, idle[0].late_packets), (1, 1));
+}

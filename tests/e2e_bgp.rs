@@ -30,7 +30,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::appliance::VIPMUX;
+use common::appliance::{diagnose_names, VIPMUX};
 use common::{ns_exec_ok, skip_unless_root, wait_for, NsScript, Topology};
 
 const MUXES: usize = 3;
@@ -601,15 +601,10 @@ fn all_probes_down_withdraws(topo: &Topology, muxes: &[String]) -> Result<(), St
             routes(topo)
         ));
     }
-    let diag = Command::new(VIPMUX)
-        .args(["diagnose", "--json", "--socket"])
-        .arg(topo.state_dir().join("mux3.sock"))
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !String::from_utf8_lossy(&diag.stdout).contains("vip_not_announced") {
+    let diag = mux_diagnose(topo, 3);
+    if !diagnose_names(&diag, "vip_not_announced") {
         return Err(format!(
-            "diagnose does not report the withdrawn VIP: {}",
-            String::from_utf8_lossy(&diag.stdout)
+            "diagnose does not report the withdrawn VIP: {diag}"
         ));
     }
     let st = status_json(topo, 3)?;
@@ -626,6 +621,15 @@ fn all_probes_down_withdraws(topo: &Topology, muxes: &[String]) -> Result<(), St
         return Err(format!(
             "members back, the VIP is not re-announced: {:?}",
             routes(topo)
+        ));
+    }
+    let cleared = wait_for(ROUTE_BOUND, || {
+        (!diagnose_names(&mux_diagnose(topo, 3), "vip_not_announced")).then_some(())
+    });
+    if cleared.is_none() {
+        return Err(format!(
+            "diagnose still reports the re-announced VIP: {}",
+            mux_diagnose(topo, 3)
         ));
     }
     eprintln!("all probes down: withdrawn; members back: re-announced");
@@ -653,9 +657,14 @@ fn refused_session_and_missing_daemon_are_reported() {
 }
 
 fn diagnose_text(topo: &Topology) -> String {
+    mux_diagnose(topo, 1)
+}
+
+/// `vipmux diagnose --json` of MUX `n` (empty when it cannot run).
+fn mux_diagnose(topo: &Topology, n: u32) -> String {
     let out = Command::new(VIPMUX)
         .args(["diagnose", "--json", "--socket"])
-        .arg(topo.state_dir().join("mux1.sock"))
+        .arg(topo.state_dir().join(format!("mux{n}.sock")))
         .output();
     out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default()
@@ -691,7 +700,7 @@ fn reported(topo: &Topology) -> Result<(), String> {
             st["bgp"]
         ));
     }
-    if !diagnose_text(topo).contains("bgp_session_down") {
+    if !diagnose_names(&diagnose_text(topo), "bgp_session_down") {
         return Err(format!(
             "diagnose does not report the session: {}",
             diagnose_text(topo)
@@ -722,7 +731,7 @@ fn reported(topo: &Topology) -> Result<(), String> {
             "vipmux stopped forwarding when its daemon died: {st}"
         ));
     }
-    if !diagnose_text(topo).contains("bgp_daemon_not_running") {
+    if !diagnose_names(&diagnose_text(topo), "bgp_daemon_not_running") {
         return Err(format!(
             "diagnose does not report the daemon: {}",
             diagnose_text(topo)

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::appliance::check;
 use common::{
-    curl_from, ns_exec, scripts_dir, skip_unless_root, wait_for, Appliance, BackendReply,
-    ConfigBuilder, Topology,
+    crafted_send, curl_from, skip_unless_root, wait_for, Appliance, BackendReply, ConfigBuilder,
+    Topology,
 };
 
 /// Frames sent per kind.
@@ -97,38 +97,7 @@ fn http_ok(topo: &Topology) -> Result<BackendReply, String> {
 }
 
 fn send(topo: &Topology, kind: &str) -> Result<(), String> {
-    let script = scripts_dir().join("crafted.py");
-    let count = COUNT.to_string();
-    let out = ns_exec(
-        &topo.ns("router"),
-        &[
-            "/usr/bin/python3",
-            &script.to_string_lossy(),
-            "send",
-            kind,
-            "--iface",
-            "eth1",
-            "--dst-mac",
-            topo.get("MUX_MAC"),
-            "--src-ip",
-            topo.get("ROUTER_LAN_IP"),
-            "--vip",
-            topo.get("VIP"),
-            "--port",
-            "80",
-            "--count",
-            &count,
-        ],
-    );
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "crafted.py send {kind} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    crafted_send(topo, kind, COUNT, &[]).map(drop)
 }
 
 fn scenario(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
@@ -182,10 +151,7 @@ fn crafted_frames_are_counted_and_forwarding_continues() {
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
     // scripts/netns/lib.sh keeps br_netfilter from validating headers on the LAN bridge, so the
     // malformed frames reach the MUX as they would through a physical switch.
-    let cfg = ConfigBuilder::one_arm()
-        .pool("web", &["b1", "b2", "b3"], "")
-        .probe_http("http-80", 80, 1, 2)
-        .lb_rule("web", "tcp", 80, 80, "web", Some("http-80"), "");
+    let cfg = ConfigBuilder::one_arm_web();
     let mut app = Appliance::start(&topo, &cfg.build(&topo)).expect("vipmux start");
     let result = scenario(&topo, &mut app);
     check(&app, result);

@@ -53,6 +53,61 @@ backend_pool = "web"
 idle_timeout_minutes = 30
 "#;
 
+/// The rule kinds of [`config_of_kind`] (the memif bench's `DP_RULES` kinds).
+pub const KINDS: [&str; 8] = [
+    "nat",
+    "3tuple",
+    "2tuple",
+    "weighted",
+    "floating",
+    "gue",
+    "inbound-nat",
+    "reset-idle",
+];
+
+/// [`CONFIG`] with its rule turned into `kind`: "nat" (as is), "3tuple" / "2tuple" (load
+/// distribution), "weighted" (weights 1..4), "floating" (floating IP by MAC rewrite, backend port
+/// 80), "gue" (floating IP in GUE), "inbound-nat" (an inbound NAT port range 80-143 over the pool
+/// instead of the rule), "reset-idle" (TCP reset on idle). `None` for another kind.
+pub fn config_of_kind(kind: &str) -> Option<String> {
+    let rule = "backend_port = 8080\nbackend_pool = \"web\"\n";
+    let pool = "[[backend_pools]]\nname = \"web\"\n";
+    let c = CONFIG.to_string();
+    Some(match kind {
+        "nat" => c,
+        "3tuple" => c.replace(
+            rule,
+            &format!("{rule}load_distribution = \"source_ip_protocol\"\n"),
+        ),
+        "2tuple" => c.replace(rule, &format!("{rule}load_distribution = \"source_ip\"\n")),
+        "weighted" => c
+            .replace("\"10.1.0.12\" }", "\"10.1.0.12\", weight = 2 }")
+            .replace("\"10.1.0.13\" }", "\"10.1.0.13\", weight = 3 }")
+            .replace("\"10.1.0.14\" }", "\"10.1.0.14\", weight = 4 }"),
+        "floating" => c.replace(
+            rule,
+            "backend_port = 80\nbackend_pool = \"web\"\nenable_floating_ip = true\n",
+        ),
+        "gue" => c
+            .replace(
+                rule,
+                "backend_port = 80\nbackend_pool = \"web\"\nenable_floating_ip = true\n",
+            )
+            .replace(pool, &format!("{pool}dsr_encapsulation = \"gue\"\n")),
+        "inbound-nat" => {
+            let at = c.find("[[load_balancing_rules]]")?;
+            format!(
+                "{}[[inbound_nat_rules]]\nname = \"ssh\"\nfrontend = \"fe\"\nprotocol = \"tcp\"\n\
+                 frontend_port_range_start = 80\nfrontend_port_range_end = 143\n\
+                 backend_pool = \"web\"\nbackend_port = 22\nidle_timeout_minutes = 30\n",
+                &c[..at]
+            )
+        }
+        "reset-idle" => c.replace(rule, &format!("{rule}enable_tcp_reset = true\n")),
+        _ => return None,
+    })
+}
+
 /// Everything a `View` borrows.
 pub struct World {
     snapshot: Snapshot,
@@ -63,7 +118,17 @@ pub struct World {
 impl World {
     /// The compiled configuration with every member's MAC known.
     pub fn new() -> World {
-        let config = Config::from_str(CONFIG, "bench.toml").expect("config");
+        World::with_config(CONFIG)
+    }
+
+    /// [`World::new`] with the rule of `kind` (see [`config_of_kind`]); `None` for an unknown kind.
+    pub fn of_kind(kind: &str) -> Option<World> {
+        config_of_kind(kind).map(|c| World::with_config(&c))
+    }
+
+    /// The compiled configuration `toml` (a variant of [`CONFIG`]) with every member's MAC known.
+    pub fn with_config(toml: &str) -> World {
+        let config = Config::from_str(toml, "bench.toml").expect("config");
         let snapshot = Snapshot::compile(&config, &Health::all_up(&config));
         let mut t = NeighbourTable::new(
             vec![SlowPathInterface::new(
@@ -153,8 +218,30 @@ pub fn splitmix(x: &mut u64) -> u64 {
 /// A burst of buffers with 128 bytes of headroom.
 pub fn bufs() -> Vec<VecBuf> {
     (0..BURST)
-        .map(|_| VecBuf::with_room(128, &[0u8; FRAME_LEN], 0))
+        .map(|_| VecBuf::with_room(HEADROOM, &[0u8; FRAME_LEN], 0))
         .collect()
+}
+
+/// Headroom of the [`bufs`] buffers.
+pub const HEADROOM: usize = 128;
+
+/// Puts `f` into `buf` in place of what the pipeline left there, with [`HEADROOM`] in front again
+/// (an encapsulated frame starts earlier and its inner packet was cut to its IPv4 length).
+#[inline(always)]
+pub fn refill(buf: &mut VecBuf, f: &[u8]) {
+    if buf.len() != f.len() || buf.headroom() != HEADROOM {
+        buf.truncate(0);
+        let h = buf.headroom();
+        if h > HEADROOM {
+            buf.prepend(h - HEADROOM);
+            buf.truncate(0);
+        } else {
+            buf.append(HEADROOM - h);
+            buf.trim_front(HEADROOM - h);
+        }
+        buf.append(f.len());
+    }
+    buf.data_mut().copy_from_slice(f);
 }
 
 /// Runs `frames` through `p` in bursts (flow preparation).
@@ -163,7 +250,7 @@ pub fn feed(p: &mut Pipeline, view: &View<'_>, frames: impl Iterator<Item = [u8;
     let mut v = [Verdict::Forward { port: 0 }; BURST];
     let mut n = 0;
     for f in frames {
-        b[n].data_mut().copy_from_slice(&f);
+        refill(&mut b[n], &f);
         n += 1;
         if n == BURST {
             p.process(view, 0, &mut b[..n], &mut v[..n], 1);

@@ -34,7 +34,9 @@
 #   DP_REPEAT (quick 1, full 3), DP_DUTS (quick "testpmd vipmux", full "testpmd vipmux ovs"),
 #   DP_SYNFLOOD (1 = run the two flood points; default 1), DP_FLOOD_EST_SHARE (percent of established
 #   frames in the synflood-established point; default 25), PKTGEN_BIN (the generator's binary, default
-#   VIPMUX_BIN: set it to compare two builds of the DUT against one generator).
+#   VIPMUX_BIN: set it to compare two builds of the DUT against one generator), DP_RULES (rule kinds
+#   of the vipmux established points, see dp_vipmux_config: quick "nat", full all of DP_KINDS; the nat
+#   points are always run, the config column names the kind: vipmux-nat, vipmux-gue, ...).
 
 DP_SOCKDIR=""
 DP_MEMIF=${DP_MEMIF:-zero-copy}
@@ -71,8 +73,10 @@ dp_sched_ns() {
   echo "$s"
 }
 
-# dp_vipmux_runtime SOCKET — "received busy_ns" of vipmux's worker 0 from its control socket ("" if
-# it does not answer): the worker's own accounting of the iterations that found frames.
+# dp_vipmux_runtime SOCKET — "received busy_ns handoffs per_worker" of vipmux from its control socket
+# ("" if it does not answer): frames received and busy nanoseconds summed over the workers (the
+# workers' own accounting of the iterations that found frames), frames handed between workers, and
+# "received:busy_ns" of each worker joined by ";".
 dp_vipmux_runtime() {
   "$PY" - "$1" <<'EOF' 2>/dev/null || true
 import json, socket, sys
@@ -86,8 +90,25 @@ while not buf.endswith(b"\n"):
     if not chunk:
         break
     buf += chunk
-w = json.loads(buf)["data"]["workers"][0]
-print(w["received"], w["busy_ns"])
+ws = json.loads(buf)["data"]["workers"]
+print(sum(w["received"] for w in ws), sum(w["busy_ns"] for w in ws),
+      sum(w.get("handoff_sent", 0) for w in ws),
+      ";".join(f'{w["received"]}:{w["busy_ns"]}' for w in ws))
+EOF
+}
+
+# dp_worker_stats MHZ B0 B1 — from two dp_vipmux_runtime readings: "cycles;cycles… handoff_percent",
+# each worker's busy cycles per packet it received and the share of frames handed between workers
+# ("- -" when unknown).
+dp_worker_stats() {
+  "$PY" - "$1" "$2" "$3" <<'EOF' 2>/dev/null || echo "- -"
+import sys
+mhz, a, b = float(sys.argv[1]), sys.argv[2].split(), sys.argv[3].split()
+w0 = [tuple(map(int, x.split(":"))) for x in a[3].split(";")]
+w1 = [tuple(map(int, x.split(":"))) for x in b[3].split(";")]
+cyc = [f"{(b1 - b0) * mhz / 1000 / (r1 - r0):.0f}" if r1 > r0 else "-" for (r0, b0), (r1, b1) in zip(w0, w1)]
+rx = int(b[0]) - int(a[0])
+print(";".join(cyc), f"{100.0 * (int(b[2]) - int(a[2])) / rx:.1f}" if rx > 0 else "-")
 EOF
 }
 
@@ -119,41 +140,75 @@ dp_busy_cycles() {
   esac
 }
 
-# dp_vipmux_config FILE SOCKET FLOWS — the DUT configuration: one interface on net_memif0, the VIP
-# 10.1.0.100, a TCP 80 rule over 8 on-link members 10.1.0.11..18 (NAT to port 8080).
+# dp_vipmux_config FILE SOCKET FLOWS [KIND] [WORKERS] — the DUT configuration: one interface on net_memif0, the
+# VIP 10.1.0.100, 8 on-link members 10.1.0.11..18 and one rule of KIND (default nat; see DP_RULES):
+#   nat          TCP 80 load-balancing rule, NAT to port 8080, 5-tuple distribution
+#   3tuple       the same with load_distribution = "source_ip_protocol"
+#   2tuple       the same with load_distribution = "source_ip"
+#   weighted     the same with member weights 1, 2, 3, 4, 1, 2, 3, 4
+#   floating     floating IP delivered by MAC rewrite (dsr_encapsulation "none"), backend port 80
+#   gue          floating IP in GUE (UDP 6080) to the member's address, backend port 80
+#   inbound-nat  no load-balancing rule: an inbound NAT port range 50000-50063 over the pool, to port 22
+#   reset-idle   the nat rule with enable_tcp_reset = true and idle_timeout_seconds = 60
+# WORKERS (1 or 2, default 1) workers, two on memif-dut-2w.toml.
 dp_vipmux_config() {
-  local i cap=1048576
+  local i cap=1048576 kind=${4:-nat} dist=default fip=false bport=8080 encap=none extra="" w workers=${5:-1} prof=memif-dut.toml
   [ "$3" -gt 500000 ] && cap=2097152
+  [ "$workers" = 2 ] && prof=memif-dut-2w.toml
+  case $kind in
+    3tuple) dist=source_ip_protocol ;;
+    2tuple) dist=source_ip ;;
+    floating) fip=true bport=80 ;;
+    gue) fip=true bport=80 encap=gue ;;
+    reset-idle) extra='enable_tcp_reset = true\nidle_timeout_seconds = 60\n' ;;
+  esac
   {
     printf '[appliance]\nname = "bench-memif"\nhash_seed = 0x5eedcafe\n\n'
-    printf '[dataplane]\ndpdk_profile = "%s/dpdk-config/memif-dut.toml"\nworkers = 1\nflow_table_capacity = %s\n\n' \
-      "$ROOT" "$cap"
+    printf '[dataplane]\ndpdk_profile = "%s/dpdk-config/%s"\nworkers = %s\nflow_table_capacity = %s\n\n' \
+      "$ROOT" "$prof" "$workers" "$cap"
     printf '[control]\nsocket = "%s"\nmetrics = ""\n\n' "$2"
     printf '[[interfaces]]\nname = "lan"\nport = "net_memif0"\naddress = "10.1.0.2/24"\n\n'
     printf '[[frontends]]\nname = "vip"\naddress = "10.1.0.100"\ninterface = "lan"\n\n'
-    printf '[[backend_pools]]\nname = "web"\nmembers = [\n'
-    for i in $(seq 1 8); do printf '  { name = "b%d", address = "10.1.0.%d" },\n' "$i" $((10 + i)); done
+    printf '[[backend_pools]]\nname = "web"\ndsr_encapsulation = "%s"\nmembers = [\n' "$encap"
+    for i in $(seq 1 8); do
+      w=1
+      [ "$kind" = weighted ] && w=$(((i - 1) % 4 + 1))
+      printf '  { name = "b%d", address = "10.1.0.%d", weight = %d },\n' "$i" $((10 + i)) "$w"
+    done
     printf ']\n\n'
-    printf '[[load_balancing_rules]]\nname = "web"\nfrontend = "vip"\nprotocol = "tcp"\nfrontend_port = 80\n'
-    printf 'backend_port = 8080\nbackend_pool = "web"\n'
+    if [ "$kind" = inbound-nat ]; then
+      printf '[[inbound_nat_rules]]\nname = "ssh"\nfrontend = "vip"\nprotocol = "tcp"\n'
+      printf 'frontend_port_range_start = 50000\nfrontend_port_range_end = 50063\nbackend_pool = "web"\nbackend_port = 22\n'
+    else
+      printf '[[load_balancing_rules]]\nname = "web"\nfrontend = "vip"\nprotocol = "tcp"\nfrontend_port = 80\n'
+      printf 'backend_port = %s\nbackend_pool = "web"\nload_distribution = "%s"\nenable_floating_ip = %s\n' \
+        "$bport" "$dist" "$fip"
+      printf '%b' "$extra"
+    fi
   } >"$1"
 }
 
-# dp_point DUT MODE FLOWS SECS [PKTGEN_ARG...] — one run; prints "tx_mpps rx_mpps loss_percent errors
+# dp_kinds — the rule kinds dp_vipmux_config knows.
+DP_KINDS="nat 3tuple 2tuple weighted floating gue inbound-nat reset-idle"
+
+# dp_point DUT MODE FLOWS SECS KIND [PKTGEN_ARG...] — one run (vipmux runs a rule of KIND, see
+# dp_vipmux_config; pktgen checks that rule's rewrite); prints "tx_mpps rx_mpps loss_percent errors
 # ns_per_packet cpu_share est_tx_mpps est_rx_mpps est_loss_percent est_errors syn_rx_mpps busy_cycles" (the
 # five est/syn fields from pktgen's flood split in mode synflood, "-" otherwise; busy_cycles from
 # dp_busy_cycles, "-" when unknown) or nothing on failure (the logs stay in
 # $DP_SOCKDIR).
 dp_point() {
-  local dut=$1 mode=$2 flows=$3 secs=$4 tag sock cfg gen dutpid expect=rewrite extra=() i t0 t1 c0 c1 res base ovs
+  local dut=$1 mode=$2 flows=$3 secs=$4 kind=$5 tag sock cfg gen dutpid expect=rewrite extra=() i t0 t1 c0 c1 res base ovs
   local zc="" zmem=()
   if [ "$DP_MEMIF" = zero-copy ]; then zc=",zero-copy=yes" zmem=(--socket-mem=256); fi
-  shift 4
+  shift 5
   local pgargs=("$@")
-  tag="$dut-$mode-$flows-$RANDOM"
+  # pktgen targets every load-balancing rule by default; the inbound NAT rule is named.
+  [ "$kind" = inbound-nat ] && pgargs+=(--rule ssh)
+  tag="$dut-$kind-$mode-$flows-$RANDOM"
   sock=$DP_SOCKDIR/$tag.sock
-  cfg=$DP_SOCKDIR/vipmux-$flows.toml
-  dp_vipmux_config "$cfg" "$DP_SOCKDIR/$tag.ctl" "$flows"
+  cfg=$DP_SOCKDIR/vipmux-$kind-$flows-${DP_WORKERS:-1}w.toml
+  dp_vipmux_config "$cfg" "$DP_SOCKDIR/$tag.ctl" "$flows" "$kind" "${DP_WORKERS:-1}"
   if [ "$dut" = testpmd ]; then expect=echo extra=(--dst-mac 02:00:00:00:00:01); fi
   # OVS answers no ARP for the VIP: frames go to a fixed MAC (its netdev bridge takes them all).
   if [ "$dut" = ovs ]; then extra=(--dst-mac 02:00:00:00:00:01); fi
@@ -164,7 +219,7 @@ dp_point() {
   RUST_LOG=warn "${PKTGEN_BIN:-$VIPMUX_BIN}" pktgen --profile "$ROOT/dpdk-config/$gprof" \
     "--eal=--vdev=net_memif0,role=server,socket=$sock,id=0,socket-abstract=no" \
     --config "$cfg" --flows "$flows" --size 64 --duration "$secs" --mode "$mode" --expect "$expect" \
-    "${extra[@]}" "${pgargs[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
+    --sample-checksums 64 "${extra[@]}" "${pgargs[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
   gen=$!
   OWN_PIDS+=("$gen")
   for i in $(seq 1 300); do
@@ -230,6 +285,7 @@ dp_point() {
   t1=$(bench_now) c1=$(dp_sched_ns "$dutpid")
   [ "$dut" = vipmux ] && b1=$(dp_vipmux_runtime "$DP_SOCKDIR/$tag.ctl")
   [ "$dut" = ovs ] && "${octl[@]}" dpif-netdev/pmd-stats-show >"$DP_SOCKDIR/$tag-ovs/pmd-stats.txt" 2>&1
+  # A non-zero exit (wrong frames) still leaves the JSON summary, whose errors the row records.
   wait "$gen" 2>/dev/null || true
   if [ "$dut" = testpmd ]; then
     # testpmd prints its cycle totals while it shuts down: give it time before dp_stop's SIGKILL.
@@ -237,9 +293,10 @@ dp_point() {
     for i in $(seq 1 200); do kill -0 "$dutpid" 2>/dev/null || break; sleep 0.05; done
   fi
   dp_stop "$base"
-  local busy
+  local busy wstats="- -"
   busy=$(dp_busy_cycles "$dut" "$tag" "${DP_MHZ:-0}" "$b0" "$b1")
-  res=$("$PY" - "$DP_SOCKDIR/$tag.json" "$t0" "$t1" "$c0" "$c1" "${busy:--}" <<'EOF'
+  [ "$dut" = vipmux ] && [ -n "$b0" ] && [ -n "$b1" ] && wstats=$(dp_worker_stats "${DP_MHZ:-0}" "$b0" "$b1")
+  res=$("$PY" - "$DP_SOCKDIR/$tag.json" "$t0" "$t1" "$c0" "$c1" "${busy:--} $wstats" <<'EOF'
 import json, sys
 try:
     s = json.load(open(sys.argv[1]))
@@ -279,8 +336,8 @@ dp_median() {
 }
 
 run_dataplane() {
-  local flows_list secs repeat duts why dut flows mode r line mhz cyc all n load1 tx rx loss errs ns share p points
-  local pmode pgargs etx erx eloss eerrs srx eshare oline orx oloss rate oall
+  local flows_list secs repeat duts rules kind why dut flows mode r line mhz cyc all n load1 tx rx loss errs ns share p points
+  local pmode pgargs wcyc hpct etx erx eloss eerrs srx eshare oline orx oloss rate oall
   why=$(dp_prereq)
   if [ -n "$why" ]; then
     log "dataplane: skipped ($why)"
@@ -292,6 +349,10 @@ run_dataplane() {
     flows_list=${DP_FLOWS:-"1000 100000 1000000"} secs=${DP_SECS:-10} repeat=${DP_REPEAT:-3}
   fi
   if [ "$quick" = 1 ]; then duts=${DP_DUTS:-"testpmd vipmux"}; else duts=${DP_DUTS:-"testpmd vipmux ovs"}; fi
+  if [ "$quick" = 1 ]; then rules=${DP_RULES:-nat}; else rules=${DP_RULES:-$DP_KINDS}; fi
+  for kind in $rules; do
+    [[ " $DP_KINDS " == *" $kind "* ]] || { log "dataplane: unknown rule kind $kind in DP_RULES (known: $DP_KINDS)"; failures+=("dataplane:DP_RULES"); return 0; }
+  done
   command -v dpdk-testpmd >/dev/null || { log "dataplane: dpdk-testpmd missing; no reference"; duts=${duts//testpmd/}; }
   if [[ " $duts " == *" ovs "* ]] && [ ! -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ]; then
     log "dataplane: Open vSwitch DPDK missing (Debian openvswitch-switch-dpdk); no OVS peer"
@@ -304,24 +365,42 @@ run_dataplane() {
   mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
   DP_MHZ=${mhz:-0}
   local csv=$out/dataplane.csv
-  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif\n' >"$csv"
+  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif,workers,busy_cycles_per_worker,handoff_percent\n' >"$csv"
   points=()
   for dut in $duts; do
-    for flows in $flows_list; do points+=("$dut established $flows"); done
+    for flows in $flows_list; do points+=("$dut established $flows nat"); done
   done
+  # The other rule kinds (vipmux only): every kind of DP_RULES at every flow count.
+  if [[ " $duts " == *" vipmux "* ]]; then
+    for kind in $rules; do
+      [ "$kind" = nat ] && continue
+      for flows in $flows_list; do points+=("vipmux established $flows $kind"); done
+    done
+  fi
+  if [[ " $duts " == *" vipmux "* ]] && [ "${DP_WORKERS2:-1}" = 1 ]; then
+    # Two workers at the first flow count: pktgen spreads flow i on queue i mod 2 (half the frames
+    # land on a worker that does not own their flow: software hand-off), then each flow on its
+    # owner's queue (what NIC steering would deliver: no hand-off). The difference is the hand-off.
+    points+=("vipmux established-2w-handoff $(set -- $flows_list; echo "$1") nat")
+    points+=("vipmux established-2w-steered $(set -- $flows_list; echo "$1") nat")
+  fi
   if [[ " $duts " == *" vipmux "* ]] && [ "${DP_SYNFLOOD:-1}" = 1 ]; then
-    points+=("vipmux synflood $(set -- $flows_list; echo "$1")")
-    points+=("vipmux synflood-established $(set -- $flows_list; echo "$1")")
+    points+=("vipmux synflood $(set -- $flows_list; echo "$1") nat")
+    points+=("vipmux synflood-established $(set -- $flows_list; echo "$1") nat")
   fi
   eshare=${DP_FLOOD_EST_SHARE:-25}
   for p in "${points[@]}"; do
-    read -r dut mode flows <<<"$p"
-    pmode=$mode pgargs=()
+    read -r dut mode flows kind <<<"$p"
+    pmode=$mode pgargs=() DP_WORKERS=1
+    case $mode in
+      established-2w-handoff) pmode=established pgargs=(--queues 2 --spread flow) DP_WORKERS=2 ;;
+      established-2w-steered) pmode=established pgargs=(--queues 2 --spread owner) DP_WORKERS=2 ;;
+    esac
     if [ "$mode" = synflood-established ]; then pmode=synflood pgargs=(--established-share "$eshare"); fi
     all=""
     for r in $(seq 1 "$repeat"); do
-      line=$(dp_point "$dut" "$pmode" "$flows" "$secs" "${pgargs[@]}")
-      log "dataplane $dut $mode $flows flows run $r: ${line:-failed} (tx rx Mpps, loss %, errors, on-CPU ns/pkt, DUT CPU share; flood split: est tx rx Mpps, est loss %, est errors, SYN rx Mpps; DUT busy cycles/pkt)"
+      line=$(dp_point "$dut" "$pmode" "$flows" "$secs" "$kind" "${pgargs[@]}")
+      log "dataplane $dut $kind $mode $flows flows run $r: ${line:-failed} (tx rx Mpps, loss %, errors, on-CPU ns/pkt, DUT CPU share; flood split: est tx rx Mpps, est loss %, est errors, SYN rx Mpps; DUT busy cycles/pkt)"
       # A run that got nothing back (the DUT never forwarded: link or ARP never came up) is a
       # failed run, not a zero to take the median of.
       if [ -n "$line" ] && awk '{ exit !($2 > 0) }' <<<"$line"; then all+="$line"$'\n'; fi
@@ -331,7 +410,7 @@ run_dataplane() {
       failures+=("dataplane:$dut:$mode:$flows")
       continue
     fi
-    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy <<<"$(printf '%s' "$all" | dp_median)"
+    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy wcyc hpct <<<"$(printf '%s' "$all" | dp_median)"
     [ "$busy" = - ] && busy=""
     orx="" oloss=""
     if [ "$mode" = synflood-established ] && [ "$etx" != - ]; then
@@ -339,12 +418,12 @@ run_dataplane() {
       rate=$(awk -v m="$etx" 'BEGIN { printf "%.0f", m * 1e6 }')
       oall=""
       for r in $(seq 1 "$repeat"); do
-        oline=$(dp_point vipmux synflood "$flows" "$secs" --established-share 100 --rate "$rate")
+        oline=$(dp_point vipmux synflood "$flows" "$secs" nat --established-share 100 --rate "$rate")
         log "dataplane vipmux established-only $flows flows at $rate pps run $r: ${oline:-failed}"
         [ -n "$oline" ] && oall+="$oline"$'\n'
       done
       if [ -n "$oall" ]; then
-        read -r _ _ _ _ _ _ _ orx oloss _ _ _ <<<"$(printf '%s' "$oall" | dp_median)"
+        read -r _ _ _ _ _ _ _ orx oloss _ _ _ _ _ <<<"$(printf '%s' "$oall" | dp_median)"
       else
         failures+=("dataplane:vipmux:established-only:$flows")
       fi
@@ -354,16 +433,20 @@ run_dataplane() {
     cyc=$(awk -v n="$ns" -v m="${mhz:-0}" 'BEGIN { if (m > 0) printf "%.0f", n * m / 1000 }')
     local cfgname=$dut
     [ "$dut" = testpmd ] && cfgname="testpmd-macswap"
-    [ "$dut" = vipmux ] && cfgname="vipmux-nat"
+    [ "$dut" = vipmux ] && cfgname="vipmux-$kind"
     [ "$dut" = ovs ] && cfgname="ovs-dpdk-ct-lb"
     [ "$mode" = synflood ] && cfgname="vipmux-synflood"
     [ "$mode" = synflood-established ] && cfgname="vipmux-synflood-established"
+    [ "$mode" = established-2w-handoff ] && cfgname="vipmux-nat-2w-handoff"
+    [ "$mode" = established-2w-steered ] && cfgname="vipmux-nat-2w-steered"
+    [ "$wcyc" = - ] && wcyc=""
+    [ "$hpct" = - ] && hpct=""
     local pshare=""
     [ "$mode" = synflood ] && pshare=0
     [ "$mode" = synflood-established ] && pshare=$eshare
-    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
       "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" \
-      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" >>"$csv"
+      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" "$DP_WORKERS" "$wcyc" "$hpct" >>"$csv"
   done
   dp_cleanup
 }

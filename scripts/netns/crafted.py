@@ -5,6 +5,7 @@ so run it with /usr/bin/python3 inside a namespace of a test topology).
   crafted.py list                                   the kinds, one per line
   crafted.py send KIND --iface IF --dst-mac MAC --src-ip IP --vip VIP [--port P] [--count N]
       send N frames of KIND on IF (layer 2, to the MUX's MAC); prints "sent KIND N"
+      (with --print-hex, first each frame's bytes in hex, one line each)
   crafted.py too-big --vip VIP --port P [--size 1500] [--timeout 5]
       send one UDP datagram with DF set and total length SIZE through the routing table
       (layer 3) and wait for ICMP "fragmentation needed"; prints
@@ -126,6 +127,9 @@ def cmd_send(a) -> int:
         return 2
     eth = Ether(src=get_if_hwaddr(a.iface), dst=a.dst_mac, type=0x0800)
     frames = [frame(a.kind, eth, a.src_ip, a.vip, a.port, i) for i in range(a.count)]
+    if a.print_hex:
+        for f in frames:
+            print(f.hex())
     sendp([Raw(f) for f in frames], iface=a.iface)
     print(f"sent {a.kind} {len(frames)}", flush=True)
     return 0
@@ -175,6 +179,7 @@ def main() -> int:
     s.add_argument("--vip", required=True)
     s.add_argument("--port", type=int, default=80)
     s.add_argument("--count", type=int, default=1)
+    s.add_argument("--print-hex", action="store_true")
     t = sub.add_parser("too-big")
     t.add_argument("--vip", required=True)
     t.add_argument("--port", type=int, required=True)

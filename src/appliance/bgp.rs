@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::bgp::decide::{decisions, wanted, Readiness, VipDecision};
 use crate::bgp::{AnnounceVerdict, BgpReport};
-use crate::control::report::{BgpStatus, DiagnoseReport, Finding, StatusReport};
+use crate::control::report::{BgpStatus, DiagnoseReport, StatusReport};
 use crate::control::{Encoder, MetricType};
 use crate::platform::signal;
 use crate::runtime::Shared;
@@ -117,59 +117,75 @@ pub fn fill_status(shared: &Shared, report: &mut StatusReport) {
 /// The BGP checks of `diagnose`: the daemon not running, sessions not established, VIPs that
 /// cannot be announced. Forwarding is never affected by these.
 pub fn diagnose(shared: &Shared, report: &mut DiagnoseReport) {
-    report.checks_run.extend(
-        [
-            "bgp_daemon_not_running",
-            "bgp_session_down",
-            "vip_not_announced",
-        ]
-        .map(String::from),
-    );
+    const CHECKS: [&str; 3] = [
+        "bgp_daemon_not_running",
+        "bgp_session_down",
+        "vip_not_announced",
+    ];
     let config = shared.config.load();
     let Some(bgp) = config.bgp.as_ref() else {
+        for check in CHECKS {
+            let why = "not applicable: no [bgp] section (the VIPs are not announced by vipmux)";
+            report.add(check, "n/a", String::new(), why.into(), "");
+        }
         return;
     };
-    let finding = |severity: &str, check: &str, subject: String, seen: String, fix: &str| Finding {
-        severity: severity.into(),
-        check: check.into(),
-        subject,
-        seen,
-        fix: fix.into(),
-    };
     let Some(helper) = shared.bgp.fresh_report(HELPER_STALE_AFTER) else {
-        report.findings.insert(0, finding(
-            "error",
-            "bgp_daemon_not_running",
+        report.add(
+            CHECKS[0],
+            "fail",
             "bgp daemon exabgp".into(),
             format!("no report from its helper in the last {}s: nothing is announced", HELPER_STALE_AFTER.as_secs()),
             "start it with the files of `vipmux bgp-config --config FILE -o exabgp.conf --env exabgp.env` (`exabgp --env exabgp.env exabgp.conf`) and check its log",
-        ));
+        );
+        for check in &CHECKS[1..] {
+            report.add(
+                check,
+                "n/a",
+                String::new(),
+                "not applicable: the BGP daemon is not running".into(),
+                "",
+            );
+        }
         return;
     };
+    report.add(
+        CHECKS[0],
+        "ok",
+        String::new(),
+        "the helper reports".into(),
+        "",
+    );
     for p in &bgp.peers {
         let addr = p.address.to_string();
         let state = helper.sessions.get(&addr).map_or("unknown", String::as_str);
-        if state != "up" {
-            report.findings.push(finding(
-                "error",
-                "bgp_session_down",
-                format!("bgp peer {addr}"),
-                format!("session {state}"),
-                "check the peer's address, AS numbers and reachability from the MUX's own address (TCP 179), and the daemon's log",
-            ));
-        }
+        let status = if state == "up" { "ok" } else { "fail" };
+        report.add(
+            CHECKS[1],
+            status,
+            format!("bgp peer {addr}"),
+            format!("session {state}"),
+            if state == "up" { "" } else { "check the peer's address, AS numbers and reachability from the MUX's own address (TCP 179), and the daemon's log" },
+        );
     }
     for d in current_decisions(shared) {
-        if let AnnounceVerdict::Withdraw(why) = d.verdict {
-            if why != crate::bgp::WithdrawReason::OptedOut {
-                report.findings.push(finding(
-                    "warning",
-                    "vip_not_announced",
+        match d.verdict {
+            AnnounceVerdict::Withdraw(why) if why != crate::bgp::WithdrawReason::OptedOut => {
+                report.add(
+                    CHECKS[2],
+                    "warn",
                     format!("frontend {}", d.route.frontend),
                     format!("withdrawn: {}", why.name()),
-                    "see the frontend's rules and members in `vipmux status`",
-                ));
+                    "see the frontend's rules and members in `vipmux status` (draining, no healthy member, no session)",
+                );
             }
+            _ => report.add(
+                CHECKS[2],
+                "ok",
+                format!("frontend {}", d.route.frontend),
+                "announced".into(),
+                "",
+            ),
         }
     }
 }

@@ -14,13 +14,14 @@ use crate::balance::{RuleKind, Snapshot};
 use crate::config::AdminState;
 use crate::control::metrics::{ApplianceMetrics, MemberMetrics, RuleMetrics, WorkerMetrics};
 use crate::control::report::{
-    DiagnoseReport, Finding, FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping,
-    PoolStatus, RuleStatus, StatusReport,
+    FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, PoolStatus, PortStatus,
+    RuleStatus, StatusReport,
 };
 use crate::control::{Encoder, FlowFilter, MetricsSource};
+use crate::dataplane::icmp_error::IcmpErrorOutcome;
 use crate::dataplane::{DropReason, WorkerCounters};
 use crate::runtime::{FlowRequest, ReloadRequest, Shared};
-use crate::slowpath::probe::{HealthState, TargetStatus};
+use crate::slowpath::probe::TargetStatus;
 
 /// How long a control request waits for a worker or the slow path.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,12 +33,18 @@ const DEFAULT_FLOW_LIMIT: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct ApplianceControl {
     shared: Arc<Shared>,
+    captures: Arc<super::capture::Captures>,
+    baseline: Arc<super::diagnose::Baseline>,
 }
 
 impl ApplianceControl {
     /// A handler over `shared`.
     pub fn new(shared: Arc<Shared>) -> Self {
-        ApplianceControl { shared }
+        ApplianceControl {
+            shared,
+            captures: Arc::default(),
+            baseline: Arc::default(),
+        }
     }
 
     fn probe_statuses(&self) -> Vec<(String, TargetStatus)> {
@@ -160,6 +167,7 @@ impl ApplianceControl {
             nat_mappings: Self::nat_mappings(&self.shared.snapshot.load()),
             bgp: None,
             draining: false,
+            ports: self.port_statuses(),
         }
     }
 
@@ -221,6 +229,9 @@ impl ApplianceControl {
                     "max_busy_iteration_ns": w.max_busy_ns,
                     "busy_ns_per_packet": per(w.busy_ns, rx),
                     "packets_per_busy_poll": per(rx, w.busy_polls),
+                    "handoff_sent": w.handoff_sent,
+                    "handoff_received": w.handoff_received,
+                    "handoff_full": w.handoff_full,
                 })
             })
             .collect();
@@ -236,6 +247,9 @@ impl ApplianceControl {
             "expired_flows": c.expired_flows,
             "resets_sent": c.resets_sent,
             "exceptions": crate::dataplane::Exception::ALL.iter().zip(c.exceptions.iter())
+                .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "icmp_errors": IcmpErrorOutcome::ALL.iter()
+                .zip(c.icmp_errors.iter())
                 .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "slow_path": {
                 "handled": slow.handled,
@@ -265,12 +279,32 @@ impl ApplianceControl {
             })
             .collect();
         drops.push(("slow_path_queue_full".into(), exc_drops));
+        let handoff_full = self
+            .shared
+            .workers
+            .iter()
+            .map(|w| w.runtime.handoffs().2)
+            .sum();
+        drops.push(("handoff_full".into(), handoff_full));
+        let forwarding = self.shared.forwarding.load(Ordering::SeqCst);
+        let neighbours = self.shared.neighbours.load();
+        let view = crate::dataplane::View {
+            snapshot: &snap,
+            neighbours: &neighbours,
+            ports: &self.shared.ports,
+        };
         ApplianceMetrics {
-            forwarding: self.shared.forwarding.load(Ordering::SeqCst),
+            lb_frontends: super::azure_metrics::lb_frontends(&view, &c, forwarding),
+            lb_backends: super::azure_metrics::lb_backends(&snap),
+            forwarding,
             config_generation: self.shared.generation.load(Ordering::SeqCst),
             received: c.rx,
             transmitted: c.tx,
             drops,
+            icmp_errors: IcmpErrorOutcome::ALL
+                .iter()
+                .map(|o| (o.name().to_string(), c.icmp_errors[o.index()]))
+                .collect(),
             rules: rule_metrics(&snap, &c),
             members: snap
                 .members
@@ -297,6 +331,27 @@ impl ApplianceControl {
         }
     }
 
+    /// Every interface's port: queues and steering mode.
+    fn port_statuses(&self) -> Vec<PortStatus> {
+        let queues = self
+            .shared
+            .port_queues
+            .get()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        self.shared
+            .port_names
+            .iter()
+            .zip(queues)
+            .map(|(name, q)| PortStatus {
+                interface: name.clone(),
+                port: q.port.clone(),
+                rx_queues: q.rx_queues,
+                steering: q.steering.name().into(),
+            })
+            .collect()
+    }
+
     /// Every worker's published poll-loop runtime.
     fn worker_runtime(&self) -> Vec<WorkerMetrics> {
         self.shared
@@ -305,120 +360,19 @@ impl ApplianceControl {
             .enumerate()
             .map(|(i, w)| {
                 let (polls, busy_polls, busy_ns) = w.runtime.read();
+                let (handoff_sent, handoff_received, handoff_full) = w.runtime.handoffs();
                 WorkerMetrics {
                     worker: i.to_string(),
                     polls,
                     busy_polls,
                     busy_ns,
                     max_busy_ns: w.runtime.max_busy_ns.load(Ordering::Relaxed),
+                    handoff_sent,
+                    handoff_received,
+                    handoff_full,
                 }
             })
             .collect()
-    }
-
-    fn diagnose_report(&self) -> DiagnoseReport {
-        let snap = self.shared.snapshot.load();
-        let (c, _, _) = self.shared.aggregate();
-        let mut findings = Vec::new();
-        for (probe, s) in self.probe_statuses() {
-            if s.state == HealthState::Down
-                || s.last_reason.as_ref().is_some_and(|r| !r.is_success())
-            {
-                let reason = s
-                    .last_reason
-                    .as_ref()
-                    .map(|r| r.to_string())
-                    .unwrap_or_default();
-                let fix = match reason.as_str() {
-                    "connection refused" => format!("nothing listens on {}:{}: start the service or fix the probe port", s.addr, s.spec.port),
-                    "timeout" => format!("no answer from {}:{} within the probe timeout: check that the backend's firewall allows probes from the appliance address and that the service is not hung", s.addr, s.spec.port),
-                    r if r.starts_with("HTTP") => format!("the health endpoint {} answers {r}: it must answer 200", s.spec.request_path),
-                    _ => "check the backend and the probe settings".into(),
-                };
-                findings.push(Finding {
-                    severity: if s.state == HealthState::Down {
-                        "error"
-                    } else {
-                        "warning"
-                    }
-                    .into(),
-                    check: "probe_failing".into(),
-                    subject: format!("probe {probe} member {}", s.addr),
-                    seen: format!(
-                        "state {}, last result {reason}, {} consecutive",
-                        s.state, s.consecutive
-                    ),
-                    fix,
-                });
-            }
-        }
-        for r in &snap.rules {
-            if r.all_down && !r.members.is_empty() {
-                findings.push(Finding {
-                    severity: "error".into(),
-                    check: "rule_all_members_down".into(),
-                    subject: format!("rule {}", r.name),
-                    seen: format!("none of {} members is eligible; new flows are dropped (no_healthy_backend {})", r.members.len(), c.drop_count(DropReason::NoHealthyBackend)),
-                    fix: "bring a member up (probe or admin_state), or set no_healthy_backends = \"all\"".into(),
-                });
-            }
-        }
-        let frag = c.drop_count(DropReason::Fragment);
-        if frag > 0 {
-            findings.push(Finding {
-                severity: "warning".into(),
-                check: "fragments_dropped".into(),
-                subject: "data path".into(),
-                seen: format!("{frag} IP fragments dropped"),
-                fix: "vipmux (like Azure LB) forwards no fragments: lower the sender's packet size (UDP payload <= 1472 bytes at MTU 1500) or enable path MTU discovery".into(),
-            });
-        }
-        let big = c.drop_count(DropReason::TooBig);
-        if big > 0 {
-            findings.push(Finding {
-                severity: "warning".into(),
-                check: "oversize_dropped".into(),
-                subject: "data path".into(),
-                seen: format!("{big} packets larger than the egress MTU dropped"),
-                fix: "send smaller packets (UDP payload <= 1472 bytes at MTU 1500, less with encapsulation)".into(),
-            });
-        }
-        let idle = c.drop_count(DropReason::IdleExpired);
-        if idle > 0 {
-            let no_reset: Vec<&str> = snap
-                .rules
-                .iter()
-                .filter(|r| !r.enable_tcp_reset)
-                .map(|r| r.name.as_str())
-                .collect();
-            if !no_reset.is_empty() {
-                findings.push(Finding {
-                    severity: "warning".into(),
-                    check: "idle_timeout_without_reset".into(),
-                    subject: format!("rules {}", no_reset.join(", ")),
-                    seen: format!("{idle} packets of flows lost to the idle timeout were dropped silently"),
-                    fix: "set enable_tcp_reset = true so both ends learn at once, raise idle_timeout_minutes, or use TCP keepalives shorter than the idle timeout".into(),
-                });
-            }
-        }
-        findings.sort_by_key(|f| match f.severity.as_str() {
-            "error" => 0,
-            "warning" => 1,
-            _ => 2,
-        });
-        DiagnoseReport {
-            findings,
-            checks_run: [
-                "probe_failing",
-                "rule_all_members_down",
-                "fragments_dropped",
-                "oversize_dropped",
-                "idle_timeout_without_reset",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        }
     }
 }
 
@@ -565,8 +519,28 @@ impl crate::control::ControlHandler for ApplianceControl {
     }
 
     fn diagnose(&self) -> Value {
-        let mut report = self.diagnose_report();
+        let snap = self.shared.snapshot.load();
+        let (counters, _, _) = self.shared.aggregate();
+        let probes = self.probe_statuses();
+        let mut report = super::diagnose::run(
+            &snap,
+            &probes,
+            &self.baseline,
+            counters,
+            self.shared.started,
+        );
         super::bgp::diagnose(&self.shared, &mut report);
+        let taps = super::tap_names(&self.shared.config.load());
+        for tap in super::kernel::missing_taps(&taps) {
+            report.add(
+                "exception_tap_missing",
+                "fail",
+                format!("TAP {tap}"),
+                "its kernel interface is gone (deleted from outside?): the appliance's own address, ARP for it and health probes no longer work".into(),
+                "restart vipmux (it creates its TAPs at start); established flows survive the restart",
+            );
+        }
+        report.finish(&super::diagnose::CHECKS);
         serde_json::to_value(report).unwrap_or(Value::Null)
     }
 
@@ -586,6 +560,10 @@ impl crate::control::ControlHandler for ApplianceControl {
 
     fn bgp(&self, report: crate::bgp::BgpReport) -> Result<Value, String> {
         super::bgp::answer_helper(&self.shared, report)
+    }
+
+    fn capture(&self, op: crate::control::capture::CaptureOp) -> Result<Value, String> {
+        self.captures.handle(&self.shared, op)
     }
 
     fn drain(&self, deadline: Duration) -> Result<Value, String> {

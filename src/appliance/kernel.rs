@@ -25,6 +25,15 @@ pub fn tap_name(index: usize, name: &str) -> String {
     }
 }
 
+/// The TAPs of `taps` whose kernel interface no longer exists (deleted from outside): the
+/// appliance's own address, ARP for it and health probes no longer work through them.
+pub fn missing_taps(taps: &[String]) -> Vec<String> {
+    taps.iter()
+        .filter(|t| !std::path::Path::new("/sys/class/net").join(t).exists())
+        .cloned()
+        .collect()
+}
+
 /// Runs a command; its failure text on error.
 fn run(args: &[&str]) -> Result<(), String> {
     let out = Command::new(args[0])

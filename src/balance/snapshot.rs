@@ -387,6 +387,8 @@ pub struct ReverseNat {
     pub vip: Ipv4Addr,
     /// The frontend port (new source port).
     pub vip_port: u16,
+    /// The member the reply comes from.
+    pub member: MemberId,
 }
 
 /// The compiled, immutable configuration the data path reads.
@@ -430,8 +432,8 @@ pub struct Snapshot {
     /// Direct-mapped copy of `by_key` for the packet path (see [`RuleCache`]).
     rule_cache: RuleCache,
     ha_by_addr: Map<u32, RuleId>,
-    reverse_by_key: Map<u64, RuleId>,
-    reverse_ha: Map<u32, RuleId>,
+    reverse_by_key: Map<u64, (RuleId, MemberId)>,
+    reverse_ha: Map<u32, (RuleId, MemberId)>,
     member_by_addr: Map<u32, MemberId>,
     pool_member_by_addr: Map<(PoolId, u32), MemberId>,
     outbound_by_member: Map<(u32, u8), (usize, usize)>,

@@ -1,10 +1,12 @@
 //! Subcommand implementations behind the `vipmux` binary; one file per subcommand.
 
 pub mod bgp;
+pub mod capture;
 pub mod check;
 pub mod diagnose;
 pub mod drain;
 pub mod flows;
+pub mod generate;
 pub mod import_azure;
 pub mod pktgen;
 pub mod reload;

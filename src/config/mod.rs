@@ -37,12 +37,33 @@ const TABLES: &[(&str, bool)] = &[
     ("bgp", false),
 ];
 
+/// Longest configuration file accepted, in bytes.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The file's text, or an error when it cannot be read, is not UTF-8 or is longer than
+/// [`MAX_CONFIG_BYTES`].
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("longer than {MAX_CONFIG_BYTES} bytes (the limit)"),
+        ));
+    }
+    Ok(text)
+}
+
 impl Config {
-    /// Reads, parses and validates the file at `path`; errors are named after the path.
+    /// Reads, parses and validates the file at `path`; errors are named after the path. A file
+    /// longer than [`MAX_CONFIG_BYTES`] is refused without reading it all.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigErrors> {
         let path = path.as_ref();
         let origin = path.display().to_string();
-        match std::fs::read_to_string(path) {
+        match read_bounded(path) {
             Ok(text) => Config::from_str(&text, &origin),
             Err(e) => {
                 let mut err = ConfigError::new("", format!("cannot read file: {e}"));

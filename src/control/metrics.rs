@@ -6,12 +6,15 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::serve::{self, ServerThread};
 
 /// Content type of the text exposition format served on `/metrics`.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -19,8 +22,11 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Largest HTTP request head the server reads before answering 431.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
-/// Read and write timeout on a scrape connection.
+/// How long a scrape connection has to send its whole request head, and again to take the answer.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most scrape connections served at the same time; more are answered 503 and closed.
+pub const MAX_CONNECTIONS: usize = 256;
 
 /// Type of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +244,8 @@ pub mod names {
     pub const PACKETS_TRANSMITTED: &str = "vipmux_packets_transmitted_total";
     /// Counter `{reason}`: packets dropped.
     pub const DROPS: &str = "vipmux_drops_total";
+    /// Counter `{outcome}`: ICMP errors about flows, by what the data path did with them.
+    pub const ICMP_ERRORS: &str = "vipmux_icmp_errors_total";
     /// Counter `{frontend,rule}`: packets matched by a rule.
     pub const RULE_PACKETS: &str = "vipmux_rule_packets_total";
     /// Counter `{frontend,rule}`: bytes matched by a rule.
@@ -268,6 +276,9 @@ pub mod names {
     pub const WORKER_MAX_BUSY_ITERATION: &str = "vipmux_worker_max_busy_iteration_seconds";
     /// Gauge: mbufs of the packet pool in use.
     pub const MBUFS_IN_USE: &str = "vipmux_mbufs_in_use";
+    /// Counter `{worker,direction}`: frames handed between workers (`sent` to their owner,
+    /// `received` from another worker, `dropped` on a full ring).
+    pub const WORKER_HANDOFFS: &str = "vipmux_worker_handoffs_total";
     /// Counter `{rule,pool,member,state}`: outbound connections by result (`successful`, `failed`).
     pub const SNAT_CONNECTIONS: &str = "vipmux_snat_connections_total";
     /// Gauge: 1 while the appliance forwards traffic.
@@ -280,6 +291,58 @@ pub mod names {
     pub const BGP_SESSION_UP: &str = "vipmux_bgp_session_up";
     /// Gauge: 1 while draining.
     pub const DRAINING: &str = "vipmux_draining";
+    /// Gauge `{frontend_ip,frontend_port,protocol}`: Azure's data path availability
+    /// (`VipAvailability`): 1 while a new connection to the frontend would reach a member.
+    pub const LB_VIP_AVAILABILITY: &str = "vipmux_lb_vip_availability";
+    /// Gauge `{frontend_ip,frontend_port,backend_ip,backend_port,protocol}`: Azure's health probe
+    /// status (`DipAvailability`): 1 while the member takes new flows of the rule.
+    pub const LB_DIP_AVAILABILITY: &str = "vipmux_lb_dip_availability";
+    /// Counter `{frontend_ip,frontend_port,protocol,direction}`: Azure's packet count.
+    pub const LB_PACKETS: &str = "vipmux_lb_packets_total";
+    /// Counter `{frontend_ip,frontend_port,protocol,direction}`: Azure's byte count.
+    pub const LB_BYTES: &str = "vipmux_lb_bytes_total";
+    /// Counter `{frontend_ip,frontend_port,protocol,direction}`: Azure's SYN count.
+    pub const LB_SYNS: &str = "vipmux_lb_syns_total";
+}
+
+/// One frontend IP, port and protocol (one rule) with Azure's dimensions in [`ApplianceMetrics`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LbFrontendMetrics {
+    /// Frontend IP (the VIP).
+    pub frontend_ip: String,
+    /// Frontend port (`start-end` for an inbound NAT port range, `0` for HA ports).
+    pub frontend_port: String,
+    /// Protocol (`tcp`, `udp`, `all`).
+    pub protocol: String,
+    /// Packets from clients (direction `in`).
+    pub packets_in: u64,
+    /// Packets back to clients (direction `out`).
+    pub packets_out: u64,
+    /// Bytes from clients.
+    pub bytes_in: u64,
+    /// Bytes back to clients.
+    pub bytes_out: u64,
+    /// SYNs from clients.
+    pub syns_in: u64,
+    /// A new connection to the frontend reaches a member (data path availability).
+    pub vip_available: bool,
+}
+
+/// One member of one rule with Azure's dimensions in [`ApplianceMetrics`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LbBackendMetrics {
+    /// Frontend IP.
+    pub frontend_ip: String,
+    /// Frontend port.
+    pub frontend_port: String,
+    /// Backend (member) IP.
+    pub backend_ip: String,
+    /// Backend port.
+    pub backend_port: String,
+    /// Protocol.
+    pub protocol: String,
+    /// The member takes new flows of the rule (health probe status).
+    pub available: bool,
 }
 
 /// Per-rule figures in [`ApplianceMetrics`].
@@ -350,6 +413,12 @@ pub struct WorkerMetrics {
     pub busy_ns: u64,
     /// The longest busy iteration, nanoseconds.
     pub max_busy_ns: u64,
+    /// Frames handed to their owning worker.
+    pub handoff_sent: u64,
+    /// Frames received from other workers.
+    pub handoff_received: u64,
+    /// Frames dropped because a hand-off ring was full.
+    pub handoff_full: u64,
 }
 
 /// The appliance's whole metric set (docs/design.md §3.9) as plain data;
@@ -366,6 +435,8 @@ pub struct ApplianceMetrics {
     pub transmitted: u64,
     /// Drops by reason name (every reason listed, zeros included, so rates work from the start).
     pub drops: Vec<(String, u64)>,
+    /// ICMP errors about flows by outcome (every outcome listed, zeros included).
+    pub icmp_errors: Vec<(String, u64)>,
     /// Per frontend and rule.
     pub rules: Vec<RuleMetrics>,
     /// Per pool member.
@@ -376,6 +447,10 @@ pub struct ApplianceMetrics {
     pub workers: Vec<WorkerMetrics>,
     /// Mbufs of the packet pool in use.
     pub mbufs_in_use: u64,
+    /// Per frontend IP, port and protocol (Azure's dimensions).
+    pub lb_frontends: Vec<LbFrontendMetrics>,
+    /// Per rule and member (Azure's dimensions).
+    pub lb_backends: Vec<LbBackendMetrics>,
 }
 
 impl ApplianceMetrics {
@@ -387,6 +462,62 @@ impl ApplianceMetrics {
         self.render_snat_ports(enc);
         self.render_workers(enc);
         self.render_snat_connections(enc);
+        self.render_azure(enc);
+    }
+
+    /// Azure's metric set with Azure's dimensions as labels (README "Metrics").
+    fn render_azure(&self, enc: &mut Encoder) {
+        use names::*;
+        use MetricType::{Counter, Gauge};
+        enc.family(
+            LB_VIP_AVAILABILITY,
+            Gauge,
+            "Data path availability: 1 while a new connection to the frontend reaches a member (Azure VipAvailability).",
+        );
+        for f in &self.lb_frontends {
+            enc.sample(&f.labels(None), f.vip_available);
+        }
+        enc.family(
+            LB_DIP_AVAILABILITY,
+            Gauge,
+            "Health probe status: 1 while the member takes new flows of the rule (Azure DipAvailability).",
+        );
+        for b in &self.lb_backends {
+            let labels = [
+                ("frontend_ip", b.frontend_ip.as_str()),
+                ("frontend_port", &b.frontend_port),
+                ("backend_ip", &b.backend_ip),
+                ("backend_port", &b.backend_port),
+                ("protocol", &b.protocol),
+            ];
+            enc.sample(&labels, b.available);
+        }
+        type Dir = fn(&LbFrontendMetrics) -> [(&'static str, u64); 2];
+        let traffic: [(&str, &str, Dir); 3] = [
+            (
+                LB_PACKETS,
+                "Packets by frontend and direction (Azure PacketCount).",
+                |f| [("in", f.packets_in), ("out", f.packets_out)],
+            ),
+            (
+                LB_BYTES,
+                "Bytes by frontend and direction (Azure ByteCount).",
+                |f| [("in", f.bytes_in), ("out", f.bytes_out)],
+            ),
+            (
+                LB_SYNS,
+                "TCP SYNs by frontend and direction (Azure SYNCount; out comes with SNAT).",
+                |f| [("in", f.syns_in), ("out", 0)],
+            ),
+        ];
+        for (name, help, dirs) in traffic {
+            enc.family(name, Counter, help);
+            for f in &self.lb_frontends {
+                for (dir, n) in dirs(f) {
+                    enc.sample(&f.labels(Some(dir)), n);
+                }
+            }
+        }
     }
 
     /// State, generation, packet totals and drops by reason.
@@ -420,6 +551,14 @@ impl ApplianceMetrics {
         enc.family(DROPS, Counter, "Packets dropped, by reason.");
         for (reason, n) in &self.drops {
             enc.sample(&[("reason", reason)], *n);
+        }
+        enc.family(
+            ICMP_ERRORS,
+            Counter,
+            "ICMP errors about flows, by what the data path did with them.",
+        );
+        for (outcome, n) in &self.icmp_errors {
+            enc.sample(&[("outcome", outcome)], *n);
         }
     }
 
@@ -541,6 +680,20 @@ impl ApplianceMetrics {
             &[],
             self.mbufs_in_use,
         );
+        enc.family(
+            WORKER_HANDOFFS,
+            Counter,
+            "Frames handed between workers so each flow's packets meet its owner (sent, received, dropped on a full ring).",
+        );
+        for w in &self.workers {
+            for (direction, n) in [
+                ("sent", w.handoff_sent),
+                ("received", w.handoff_received),
+                ("dropped", w.handoff_full),
+            ] {
+                enc.sample(&[("worker", &w.worker), ("direction", direction)], n);
+            }
+        }
     }
 
     /// The SNAT connections by result.
@@ -568,6 +721,21 @@ impl ApplianceMetrics {
     }
 }
 
+impl LbFrontendMetrics {
+    /// The Azure dimensions of this frontend, with `direction` when given.
+    fn labels(&self, direction: Option<&'static str>) -> Vec<(&str, &str)> {
+        let mut l = vec![
+            ("frontend_ip", self.frontend_ip.as_str()),
+            ("frontend_port", self.frontend_port.as_str()),
+            ("protocol", self.protocol.as_str()),
+        ];
+        if let Some(d) = direction {
+            l.push(("direction", d));
+        }
+        l
+    }
+}
+
 impl MetricsSource for ApplianceMetrics {
     fn render(&self, enc: &mut Encoder) {
         ApplianceMetrics::render(self, enc);
@@ -584,8 +752,7 @@ pub fn render_text(source: &dyn MetricsSource) -> String {
 /// A running metrics HTTP server; dropping it stops the server.
 pub struct MetricsServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: ServerThread,
 }
 
 impl std::fmt::Debug for MetricsServer {
@@ -597,24 +764,19 @@ impl std::fmt::Debug for MetricsServer {
 }
 
 impl MetricsServer {
-    /// Listen on `addr` (e.g. "127.0.0.1:9469"; port 0 picks one) and serve `source` on a new thread,
-    /// one request at a time.
+    /// Listen on `addr` (e.g. "127.0.0.1:9469"; port 0 picks one) and serve `source` on a new
+    /// thread: at most [`MAX_CONNECTIONS`] requests at once, each read and answered within
+    /// [`IO_TIMEOUT`].
     pub fn start(
         addr: impl ToSocketAddrs,
         source: Arc<dyn MetricsSource>,
     ) -> io::Result<MetricsServer> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("vipmux-metrics".into())
-            .spawn(move || serve(listener, source, stop2))?;
-        Ok(MetricsServer {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
+        listener.set_nonblocking(true)?;
+        let thread =
+            ServerThread::spawn("vipmux-metrics", move |stop| serve(listener, source, stop))?;
+        Ok(MetricsServer { addr, thread })
     }
 
     /// The address actually bound.
@@ -624,119 +786,140 @@ impl MetricsServer {
 
     /// Stop the server and wait for its thread.
     pub fn shutdown(mut self) {
-        self.stop_now();
+        self.thread.stop();
     }
+}
 
-    fn stop_now(&mut self) {
-        let Some(thread) = self.thread.take() else {
+async fn serve(
+    listener: TcpListener,
+    source: Arc<dyn MetricsSource>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "metrics: cannot serve");
             return;
-        };
-        self.stop.store(true, Ordering::SeqCst);
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match wake.ip() {
-                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            });
         }
-        if TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stop_now();
-    }
-}
-
-fn serve(listener: TcpListener, source: Arc<dyn MetricsSource>, stop: Arc<AtomicBool>) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        match conn {
-            Ok(stream) => {
-                if let Err(e) = handle(stream, source.as_ref()) {
-                    tracing::debug!(error = %e, "metrics: request failed");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "metrics: accept failed"),
-        }
-    }
-}
-
-/// Read a request head (bounded), answer it, close.
-fn handle(mut stream: TcpStream, source: &dyn MetricsSource) -> io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    let complete = loop {
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-            break true;
-        }
-        if head.len() > MAX_REQUEST_HEAD {
-            break false;
-        }
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break !head.is_empty();
-        }
-        head.extend_from_slice(&buf[..n]);
     };
-    if !complete {
-        return respond(
+    let handle = |conn| {
+        let source = Arc::clone(&source);
+        async move {
+            if let Err(e) = handle(conn, source).await {
+                tracing::debug!(error = %e, "metrics: request failed");
+            }
+        }
+    };
+    let busy = |mut conn: TcpStream| async move {
+        let answer = respond(
+            &mut conn,
+            "503 Service Unavailable",
+            "text/plain",
+            b"busy\n",
+            true,
+        );
+        let _ = tokio::time::timeout(IO_TIMEOUT, answer).await;
+    };
+    serve::accept_loop(listener, MAX_CONNECTIONS, handle, busy, stop).await;
+}
+
+/// Read a request head (bounded in size, whole within [`IO_TIMEOUT`]), answer it, close.
+async fn handle(mut stream: TcpStream, source: Arc<dyn MetricsSource>) -> io::Result<()> {
+    let head = match tokio::time::timeout(IO_TIMEOUT, read_head(&mut stream)).await {
+        Ok(head) => head?,
+        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+    };
+    let Some(head) = head else {
+        let answer = respond(
             &mut stream,
             "431 Request Header Fields Too Large",
             "text/plain",
             b"request too large\n",
             true,
         );
-    }
+        return within_timeout(answer).await;
+    };
     let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let first = String::from_utf8_lossy(first);
     let mut parts = first.trim_end().split(' ');
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
-    match (method, path) {
-        ("GET" | "HEAD", "/metrics") => {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render_text(source))) {
-                Ok(text) => respond(
+    let with_body = method == "GET";
+    let answer = async {
+        match (method, path) {
+            ("GET" | "HEAD", "/metrics") => {
+                match serve::off_thread(move || render_text(source.as_ref())).await {
+                    Some(text) => {
+                        respond(
+                            &mut stream,
+                            "200 OK",
+                            CONTENT_TYPE,
+                            text.as_bytes(),
+                            with_body,
+                        )
+                        .await
+                    }
+                    None => {
+                        let body = b"metrics source failed\n";
+                        respond(
+                            &mut stream,
+                            "500 Internal Server Error",
+                            "text/plain",
+                            body,
+                            true,
+                        )
+                        .await
+                    }
+                }
+            }
+            ("GET" | "HEAD", _) => {
+                let body = b"not found; try /metrics\n";
+                respond(&mut stream, "404 Not Found", "text/plain", body, with_body).await
+            }
+            _ => {
+                respond(
                     &mut stream,
-                    "200 OK",
-                    CONTENT_TYPE,
-                    text.as_bytes(),
-                    method == "GET",
-                ),
-                Err(_) => respond(
-                    &mut stream,
-                    "500 Internal Server Error",
+                    "405 Method Not Allowed",
                     "text/plain",
-                    b"metrics source failed\n",
+                    b"method not allowed\n",
                     true,
-                ),
+                )
+                .await
             }
         }
-        ("GET" | "HEAD", _) => respond(
-            &mut stream,
-            "404 Not Found",
-            "text/plain",
-            b"not found; try /metrics\n",
-            method == "GET",
-        ),
-        _ => respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "text/plain",
-            b"method not allowed\n",
-            true,
-        ),
+    };
+    within_timeout(answer).await
+}
+
+/// The request head up to its blank line; `None` when it passes [`MAX_REQUEST_HEAD`] first.
+async fn read_head(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    loop {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+            return Ok(Some(head));
+        }
+        if head.len() > MAX_REQUEST_HEAD {
+            return Ok(None);
+        }
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((!head.is_empty()).then_some(head));
+        }
+        head.extend_from_slice(&buf[..n]);
     }
 }
 
-fn respond(
+async fn within_timeout(
+    answer: impl std::future::Future<Output = io::Result<()>>,
+) -> io::Result<()> {
+    match tokio::time::timeout(IO_TIMEOUT, answer).await {
+        Ok(r) => r,
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
+}
+
+async fn respond(
     stream: &mut TcpStream,
     status: &str,
     ctype: &str,
@@ -747,11 +930,11 @@ fn respond(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes())?;
+    stream.write_all(head.as_bytes()).await?;
     if with_body {
-        stream.write_all(body)?;
+        stream.write_all(body).await?;
     }
-    stream.flush()
+    stream.flush().await
 }
 
 #[cfg(test)]
@@ -797,6 +980,7 @@ mod tests {
         for name in [
             names::PACKETS_RECEIVED,
             names::DROPS,
+            names::ICMP_ERRORS,
             names::RULE_ACTIVE_FLOWS,
             names::MEMBER_HEALTH,
             names::SNAT_CONNECTIONS,
@@ -805,6 +989,45 @@ mod tests {
                 t.contains(&format!("# TYPE {name} ")),
                 "{name} missing in\n{t}"
             );
+        }
+    }
+
+    #[test]
+    fn azure_families_carry_azure_dimensions() {
+        let m = ApplianceMetrics {
+            lb_frontends: vec![LbFrontendMetrics {
+                frontend_ip: "10.0.0.1".into(),
+                frontend_port: "80".into(),
+                protocol: "tcp".into(),
+                packets_in: 5,
+                packets_out: 4,
+                bytes_in: 500,
+                bytes_out: 400,
+                syns_in: 1,
+                vip_available: true,
+            }],
+            lb_backends: vec![LbBackendMetrics {
+                frontend_ip: "10.0.0.1".into(),
+                frontend_port: "80".into(),
+                backend_ip: "10.1.0.11".into(),
+                backend_port: "8080".into(),
+                protocol: "tcp".into(),
+                available: false,
+            }],
+            ..ApplianceMetrics::default()
+        };
+        let t = render_text(&m);
+        let fe = "frontend_ip=\"10.0.0.1\",frontend_port=\"80\",protocol=\"tcp\"";
+        for line in [
+            format!("vipmux_lb_vip_availability{{{fe}}} 1"),
+            format!("vipmux_lb_packets_total{{{fe},direction=\"out\"}} 4"),
+            format!("vipmux_lb_bytes_total{{{fe},direction=\"in\"}} 500"),
+            format!("vipmux_lb_syns_total{{{fe},direction=\"in\"}} 1"),
+            "vipmux_lb_dip_availability{frontend_ip=\"10.0.0.1\",frontend_port=\"80\",\
+             backend_ip=\"10.1.0.11\",backend_port=\"8080\",protocol=\"tcp\"} 0"
+                .to_string(),
+        ] {
+            assert!(t.lines().any(|l| l == line), "{line} missing in\n{t}");
         }
     }
 }

@@ -3,11 +3,14 @@
 //!
 //! The appliance plugs in by implementing [`socket::ControlHandler`] and [`metrics::MetricsSource`].
 
+pub mod capture;
 pub mod client;
 pub mod logging;
 pub mod metrics;
+pub mod pcap;
 pub mod render;
 pub mod report;
+pub mod serve;
 pub mod socket;
 
 pub use logging::{init_logging, LogFormat};

@@ -126,6 +126,17 @@ pub fn status(r: &StatusReport) -> String {
         r.config_path.as_deref().unwrap_or("-"),
         r.config_generation
     );
+    for p in &r.ports {
+        let _ = writeln!(
+            out,
+            "port {} ({}): {} rx queue{}, {}",
+            p.interface,
+            p.port,
+            p.rx_queues,
+            if p.rx_queues == 1 { "" } else { "s" },
+            p.steering
+        );
+    }
     if r.draining {
         out.push_str(
             "draining: yes (VIPs withdrawn; stops once traffic stops or the deadline passes)\n",
@@ -260,8 +271,50 @@ pub fn flows(r: &FlowsReport) -> String {
     out
 }
 
-/// `diagnose` findings as a list: severity, check and subject, then what was seen and what to change.
+/// Width of the check column of the `diagnose` table.
+const CHECK_WIDTH: usize = 28;
+
+/// The `diagnose` table: check, status, subject and evidence, then the fix under each row that has
+/// one; a report without table rows (an older appliance) as its list of findings.
 pub fn diagnose(r: &DiagnoseReport) -> String {
+    if r.checks.is_empty() {
+        return diagnose_findings(r);
+    }
+    let mut out = String::new();
+    let pad = " ".repeat(CHECK_WIDTH + 7);
+    let _ = writeln!(out, "{:<CHECK_WIDTH$} {:<5} EVIDENCE", "CHECK", "STATUS");
+    for row in &r.checks {
+        let _ = write!(out, "{:<CHECK_WIDTH$} {:<5} ", row.check, row.status);
+        match (row.subject.is_empty(), row.evidence.is_empty()) {
+            (true, _) => {
+                let _ = writeln!(out, "{}", row.evidence);
+            }
+            (false, true) => {
+                let _ = writeln!(out, "{}", row.subject);
+            }
+            (false, false) => {
+                let _ = writeln!(out, "{}: {}", row.subject, row.evidence);
+            }
+        }
+        if !row.fix.is_empty() {
+            let _ = writeln!(out, "{pad}fix: {}", row.fix);
+        }
+    }
+    let count = |s: &str| r.checks.iter().filter(|c| c.status == s).count();
+    let _ = writeln!(
+        out,
+        "{} fail, {} warn, {} ok, {} n/a (counters over the last {:.0}s)",
+        count("fail"),
+        count("warn"),
+        count("ok"),
+        count("n/a"),
+        r.window_secs
+    );
+    out
+}
+
+/// `diagnose` findings as a list: severity, check and subject, then what was seen and what to change.
+fn diagnose_findings(r: &DiagnoseReport) -> String {
     let mut out = String::new();
     if r.findings.is_empty() {
         let _ = writeln!(out, "no problems found ({} checks run)", r.checks_run.len());
@@ -313,6 +366,24 @@ mod tests {
         t.row(vec!["wide cell".into(), "x".into()]);
         t.row(vec!["b".into()]);
         assert_eq!(t.render(), "A          LONGER\nwide cell  x\nb\n");
+    }
+
+    #[test]
+    fn status_shows_each_ports_steering() {
+        let r = StatusReport {
+            ports: vec![PortStatus {
+                interface: "dc".into(),
+                port: "net_memif0".into(),
+                rx_queues: 2,
+                steering: "software-handoff".into(),
+            }],
+            ..Default::default()
+        };
+        assert!(
+            status(&r).contains("port dc (net_memif0): 2 rx queues, software-handoff"),
+            "{}",
+            status(&r)
+        );
     }
 
     #[test]
@@ -423,7 +494,7 @@ mod tests {
                 seen: "nothing listens on 1443".into(),
                 fix: "set backend_port = 1433".into(),
             }],
-            checks_run: vec![],
+            ..Default::default()
         };
         let s = diagnose(&d);
         assert!(
@@ -432,6 +503,51 @@ mod tests {
         );
         assert!(s.contains("fix:  set backend_port = 1433"));
         assert!(diagnose(&DiagnoseReport::default()).starts_with("no problems found"));
+    }
+
+    #[test]
+    fn diagnose_table_has_every_status() {
+        let mut d = DiagnoseReport::default();
+        d.add(
+            "probe_failing",
+            "fail",
+            "probe p member vm1".into(),
+            "refused".into(),
+            "start it",
+        );
+        d.add(
+            "snat_exhausted",
+            "n/a",
+            String::new(),
+            "not built".into(),
+            "",
+        );
+        d.finish(&["probe_failing", "backend_port_closed", "snat_exhausted"]);
+        d.window_secs = 12.0;
+        let s = diagnose(&d);
+        let lines: Vec<&str> = s.lines().collect();
+        assert!(
+            lines[0].starts_with("CHECK") && lines[0].ends_with("STATUS EVIDENCE"),
+            "{s}"
+        );
+        assert!(
+            lines[1].starts_with("probe_failing")
+                && lines[1].contains(" fail  probe p member vm1: refused"),
+            "{s}"
+        );
+        assert!(lines[2].trim_start().starts_with("fix: start it"), "{s}");
+        assert!(
+            lines[3].starts_with("backend_port_closed") && lines[3].contains(" ok "),
+            "{s}"
+        );
+        assert!(lines[4].contains(" n/a   not built"), "{s}");
+        assert_eq!(
+            lines[5],
+            "1 fail, 0 warn, 1 ok, 1 n/a (counters over the last 12s)"
+        );
+        assert_eq!(d.findings.len(), 1);
+        assert_eq!(d.findings[0].severity, "error");
+        assert_eq!(d.checks_run.len(), 3);
     }
 
     #[test]

@@ -33,6 +33,23 @@ pub struct StatusReport {
     pub bgp: Option<BgpStatus>,
     /// True while draining (`vipmux drain` or a stop signal).
     pub draining: bool,
+    /// Each interface's port: queues and how flows reach their owning worker.
+    pub ports: Vec<PortStatus>,
+}
+
+/// One interface's DPDK port in [`StatusReport`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortStatus {
+    /// Interface name.
+    pub interface: String,
+    /// DPDK port name.
+    pub port: String,
+    /// Rx queues (one per worker).
+    pub rx_queues: u16,
+    /// How each flow's packets reach their owner: `rss-steering` (the NIC), `software-handoff`
+    /// (worker to worker over rings) or `single-queue` (one worker).
+    pub steering: String,
 }
 
 /// The BGP part of [`StatusReport`].
@@ -183,6 +200,86 @@ pub struct DiagnoseReport {
     pub findings: Vec<Finding>,
     /// Names of the checks that ran.
     pub checks_run: Vec<String>,
+    /// The checklist as a table: one row per check, or per subject where a check found something.
+    pub checks: Vec<CheckRow>,
+    /// Seconds the counter-based checks look back over (since the previous `diagnose`, or start).
+    pub window_secs: f64,
+}
+
+/// One row of the `diagnose` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckRow {
+    /// Check identifier, e.g. "backend_port_closed".
+    pub check: String,
+    /// "ok", "warn", "fail" or "n/a".
+    pub status: String,
+    /// What it is about ("" for the whole appliance).
+    pub subject: String,
+    /// What was seen (counters, probe and connect results), or why the check does not apply.
+    pub evidence: String,
+    /// What to change ("" when nothing).
+    pub fix: String,
+}
+
+impl DiagnoseReport {
+    /// Adds a row (and, for "warn" and "fail", the matching finding).
+    pub fn add(&mut self, check: &str, status: &str, subject: String, evidence: String, fix: &str) {
+        let severity = match status {
+            "fail" => Some("error"),
+            "warn" => Some("warning"),
+            _ => None,
+        };
+        if let Some(severity) = severity {
+            self.findings.push(Finding {
+                severity: severity.into(),
+                check: check.into(),
+                subject: subject.clone(),
+                seen: evidence.clone(),
+                fix: fix.into(),
+            });
+        }
+        self.checks.push(CheckRow {
+            check: check.into(),
+            status: status.into(),
+            subject,
+            evidence,
+            fix: fix.into(),
+        });
+    }
+
+    /// Orders the table by `order` (checks with no row get an "ok" row; an "ok" row of a check
+    /// that also has other rows is dropped), sorts the findings most severe first and lists
+    /// `order` as the checks run.
+    pub fn finish(&mut self, order: &[&str]) {
+        let mut rows = std::mem::take(&mut self.checks);
+        for check in order {
+            let mine: Vec<CheckRow> = rows.iter().filter(|r| r.check == *check).cloned().collect();
+            rows.retain(|r| r.check != *check);
+            let problems = mine
+                .iter()
+                .any(|r| r.status == "fail" || r.status == "warn");
+            let kept: Vec<CheckRow> = mine
+                .into_iter()
+                .filter(|r| !problems || r.status == "fail" || r.status == "warn")
+                .collect();
+            if kept.is_empty() {
+                self.checks.push(CheckRow {
+                    check: check.to_string(),
+                    status: "ok".into(),
+                    ..Default::default()
+                });
+            }
+            self.checks.extend(kept);
+        }
+        self.checks.extend(rows);
+        self.findings.sort_by_key(|f| match f.severity.as_str() {
+            "error" => 0,
+            "warning" => 1,
+            _ => 2,
+        });
+        self.checks_run = order.iter().map(|s| s.to_string()).collect();
+    }
 }
 
 /// One finding of `diagnose`: what was seen and what to change.

@@ -2,13 +2,15 @@
 //!
 //! Each request is one JSON object on one line, e.g. `{"cmd":"status"}`,
 //! `{"cmd":"flows","frontend":"web","limit":100}`, `{"cmd":"diagnose"}`,
-//! `{"cmd":"reload","path":"/etc/vipmux/vipmux.toml"}` or `{"cmd":"counters"}`. Each answer is one
+//! `{"cmd":"reload","path":"/etc/vipmux/vipmux.toml"}`, `{"cmd":"counters"}` or
+//! `{"cmd":"capture","op":"start","reasons":["no_rule"]}` (see [`super::capture`]). Each answer is one
 //! JSON object on one line: `{"v":1,"ok":true,"data":...}` or `{"v":1,"ok":false,"error":"..."}`.
 //! A connection may carry several requests in turn; the server closes it on EOF, on a read timeout or
 //! after a line longer than [`MAX_REQUEST_BYTES`].
 //!
-//! The server runs on its own thread and hands each connection to a short-lived thread (at most
-//! [`MAX_CONNECTIONS`] at once); the appliance answers through [`ControlHandler`].
+//! The server runs on its own thread, holding each connection as an async task (at most
+//! [`MAX_CONNECTIONS`] at once, see [`super::serve`]); the appliance answers through
+//! [`ControlHandler`], called on a small bounded pool of threads.
 
 use std::fmt;
 use std::fs;
@@ -16,15 +18,18 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::capture::CaptureOp;
 pub use crate::bgp::BgpReport;
+
+use super::serve::{self, ServerThread};
 
 /// Version number carried in every response as `"v"`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -35,11 +40,16 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Longest response line the client accepts, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Most connections the server serves at the same time; more are answered with an error and closed.
-pub const MAX_CONNECTIONS: usize = 16;
+/// Most connections the server holds open at the same time; more are answered with an error and
+/// closed. Each costs a task and at most [`MAX_REQUEST_BYTES`] of buffer, not a thread.
+pub const MAX_CONNECTIONS: usize = 640;
 
-/// How long the server waits for a request line on an open connection.
+/// How long the server waits for a whole request line on an open connection (idle time included),
+/// and for the client to take its answer.
 pub const SERVER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a connection over [`MAX_CONNECTIONS`] is given to take its "busy" answer.
+const BUSY_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Default client timeout for connecting, sending and waiting for the answer.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,6 +95,8 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline_ms: Option<u64>,
     },
+    /// `vipmux capture`: arm, read or stop a capture of dropped (or other) frames.
+    Capture(CaptureOp),
 }
 
 /// Default deadline of `vipmux drain`.
@@ -157,6 +169,11 @@ pub trait ControlHandler: Send + Sync {
         let _ = report;
         Err("this appliance does not announce over BGP".into())
     }
+    /// A capture request (see [`crate::control::capture`]): its answer, or why not.
+    fn capture(&self, op: CaptureOp) -> Result<Value, String> {
+        let _ = op;
+        Err("this appliance cannot capture".into())
+    }
     /// Start draining with `deadline`: a summary, or why not.
     fn drain(&self, deadline: Duration) -> Result<Value, String> {
         let _ = deadline;
@@ -193,6 +210,10 @@ pub fn dispatch(handler: &dyn ControlHandler, line: &str) -> Response {
             Ok(v) => Response::ok(v),
             Err(e) => Response::err(e),
         },
+        Request::Capture(op) => match handler.capture(op) {
+            Ok(v) => Response::ok(v),
+            Err(e) => Response::err(e),
+        },
         Request::Drain { deadline_ms } => {
             let deadline = deadline_ms.map_or(DEFAULT_DRAIN_DEADLINE, Duration::from_millis);
             match handler.drain(deadline) {
@@ -208,8 +229,7 @@ pub struct ControlServer {
     path: PathBuf,
     /// (device, inode) of the socket file we placed, so shutdown never removes someone else's.
     identity: Option<(u64, u64)>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<ServerThread>,
 }
 
 impl fmt::Debug for ControlServer {
@@ -226,15 +246,12 @@ impl ControlServer {
     pub fn start(path: &Path, handler: Arc<dyn ControlHandler>) -> io::Result<ControlServer> {
         let listener = bind_socket(path)?;
         let identity = fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("vipmux-control".into())
-            .spawn(move || accept_loop(listener, handler, stop2))?;
+        let thread = ServerThread::spawn("vipmux-control", move |stop| {
+            serve_socket(listener, handler, stop)
+        })?;
         Ok(ControlServer {
             path: path.to_path_buf(),
             identity,
-            stop,
             thread: Some(thread),
         })
     }
@@ -250,16 +267,12 @@ impl ControlServer {
     }
 
     fn stop_now(&mut self) {
-        let Some(thread) = self.thread.take() else {
+        let Some(mut thread) = self.thread.take() else {
             return;
         };
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept; if the file is gone we cannot, so leave the thread behind.
+        thread.stop();
         let ours =
             |p: &Path| fs::symlink_metadata(p).ok().map(|m| (m.dev(), m.ino())) == self.identity;
-        if ours(&self.path) && UnixStream::connect(&self.path).is_ok() {
-            let _ = thread.join();
-        }
         if ours(&self.path) {
             let _ = fs::remove_file(&self.path);
         }
@@ -329,82 +342,78 @@ fn bind_socket(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-fn accept_loop(listener: UnixListener, handler: Arc<dyn ControlHandler>, stop: Arc<AtomicBool>) {
-    let active = Arc::new(AtomicUsize::new(0));
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
+/// Serve `handler` on `listener` until `stop`: at most [`MAX_CONNECTIONS`] connections at once.
+async fn serve_socket(
+    listener: UnixListener,
+    handler: Arc<dyn ControlHandler>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let listener = match listener
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixListener::from_std(listener))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "control socket: cannot serve");
+            return;
         }
-        let mut stream = match conn {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "control socket: accept failed");
-                continue;
-            }
-        };
-        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            active.fetch_sub(1, Ordering::SeqCst);
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = stream.write_all(
-                Response::err("server busy: too many connections")
-                    .to_line()
-                    .as_bytes(),
-            );
-            continue;
-        }
-        let handler = Arc::clone(&handler);
-        let active2 = Arc::clone(&active);
-        let spawned = std::thread::Builder::new()
-            .name("vipmux-control-conn".into())
-            .spawn(move || {
-                serve_connection(stream, handler.as_ref());
-                active2.fetch_sub(1, Ordering::SeqCst);
-            });
-        if let Err(e) = spawned {
-            active.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!(error = %e, "control socket: cannot spawn connection thread");
-        }
-    }
+    };
+    let serve = |conn| serve_connection(conn, Arc::clone(&handler));
+    serve::accept_loop(listener, MAX_CONNECTIONS, serve, answer_busy, stop).await;
 }
 
-/// Serve requests on one connection until EOF, timeout, an oversize line or a write error.
-fn serve_connection(stream: UnixStream, handler: &dyn ControlHandler) {
-    let _ = stream.set_read_timeout(Some(SERVER_READ_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(SERVER_READ_TIMEOUT));
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
+/// Tell a connection over the limit that the server is busy, and close it.
+async fn answer_busy(mut conn: tokio::net::UnixStream) {
+    let line = Response::err("server busy: too many connections").to_line();
+    let _ = tokio::time::timeout(BUSY_WRITE_TIMEOUT, conn.write_all(line.as_bytes())).await;
+}
+
+/// Serve requests on one connection until EOF, an oversize line, a request not complete within
+/// [`SERVER_READ_TIMEOUT`] or an answer not taken within it.
+async fn serve_connection(stream: tokio::net::UnixStream, handler: Arc<dyn ControlHandler>) {
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = tokio::io::BufReader::new(reader);
     loop {
         let mut buf = Vec::new();
-        let n = match (&mut reader)
-            .take(MAX_REQUEST_BYTES as u64)
-            .read_until(b'\n', &mut buf)
-        {
-            Ok(n) => n,
-            Err(_) => return,
+        let limited = (&mut reader).take(MAX_REQUEST_BYTES as u64);
+        let read = tokio::time::timeout(SERVER_READ_TIMEOUT, read_line(limited, &mut buf)).await;
+        let n = match read {
+            Ok(Ok(n)) => n,
+            _ => return,
         };
         if n == 0 {
             return;
         }
         let complete = buf.last() == Some(&b'\n');
-        if !complete && n >= MAX_REQUEST_BYTES {
-            let resp = Response::err(format!("request longer than {MAX_REQUEST_BYTES} bytes"));
-            let _ = writer.write_all(resp.to_line().as_bytes());
-            return;
-        }
-        let resp = match std::str::from_utf8(&buf) {
-            Ok(line) if line.trim().is_empty() => continue,
-            Ok(line) => dispatch(handler, line),
-            Err(_) => Response::err("bad request: not UTF-8"),
+        let resp = if !complete && n >= MAX_REQUEST_BYTES {
+            Response::err(format!("request longer than {MAX_REQUEST_BYTES} bytes"))
+        } else {
+            match String::from_utf8(buf) {
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => {
+                    let handler = Arc::clone(&handler);
+                    serve::off_thread(move || dispatch(handler.as_ref(), &line))
+                        .await
+                        .unwrap_or_else(|| Response::err("internal error answering the request"))
+                }
+                Err(_) => Response::err("bad request: not UTF-8"),
+            }
         };
-        if writer.write_all(resp.to_line().as_bytes()).is_err() {
-            return;
-        }
-        if !complete {
+        let line = resp.to_line();
+        let wrote =
+            tokio::time::timeout(SERVER_READ_TIMEOUT, writer.write_all(line.as_bytes())).await;
+        if !matches!(wrote, Ok(Ok(()))) || !complete {
             return;
         }
     }
+}
+
+/// Read up to and including a newline from `r` into `buf`.
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
+    mut r: R,
+    buf: &mut Vec<u8>,
+) -> io::Result<usize> {
+    r.read_until(b'\n', buf).await
 }
 
 /// Why a control request failed.

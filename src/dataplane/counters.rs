@@ -1,6 +1,7 @@
 //! [`WorkerCounters`]: plain per-worker integers (no atomics, no sharing) that the slow path
 //! aggregates: received, transmitted, one counter per [`DropReason`], one per slow-path
-//! [`Exception`] kind, and per rule / per member counters indexed by the snapshot's `RuleId` /
+//! [`Exception`] kind, and per rule / per member counters (forwarded, SYNs and NAT replies per
+//! member, idle expiries and their late packets per rule) indexed by the snapshot's `RuleId` /
 //! `MemberId`.
 //!
 //! Active-flow gauges are derived: flows created minus flows removed (expired, evicted,
@@ -10,6 +11,7 @@
 //! when the event happened: after a reload that renumbers rules, the slow path (which knows both
 //! snapshots) attributes them.
 
+use super::icmp_error::IcmpErrorOutcome;
 use super::reason::{DropReason, Exception};
 
 /// Counters of one rule on one worker (one cache line: a packet touches only its rule's line).
@@ -47,6 +49,12 @@ pub struct MemberCounters {
     pub new_flows: u64,
     /// Flows that left the member (removed, or UDP flows moved away).
     pub removed_flows: u64,
+    /// Client-to-backend packets forwarded to the member.
+    pub packets: u64,
+    /// Of those, TCP SYNs (without ACK).
+    pub syns: u64,
+    /// NAT replies from the member forwarded back to clients.
+    pub replies: u64,
 }
 
 impl MemberCounters {
@@ -55,6 +63,16 @@ impl MemberCounters {
     pub fn active_flows(&self) -> u64 {
         self.new_flows.saturating_sub(self.removed_flows)
     }
+}
+
+/// Idle-timeout counters of one rule on one worker (kept apart from [`RuleCounters`]: they
+/// change on expiry and on misses, never on a packet of a live flow).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleIdleCounters {
+    /// Flows of the rule removed by the idle timeout.
+    pub expired: u64,
+    /// Later TCP packets of such flows, dropped as `idle_expired` (recently-expired record).
+    pub late_packets: u64,
 }
 
 /// All counters of one worker (see the module documentation).
@@ -69,6 +87,8 @@ pub struct WorkerCounters {
     /// Frames handed to the slow path, one counter per [`Exception`] kind, indexed by
     /// [`Exception::index`].
     pub exceptions: [u64; Exception::COUNT],
+    /// ICMP errors about flows, one counter per [`IcmpErrorOutcome`], indexed by its `index`.
+    pub icmp_errors: [u64; IcmpErrorOutcome::COUNT],
     /// Packets forwarded without a flow entry (table full).
     pub untracked: u64,
     /// Flows expired by the idle sweep (or found expired on lookup).
@@ -79,6 +99,8 @@ pub struct WorkerCounters {
     pub rules: Vec<RuleCounters>,
     /// Per member, indexed by `MemberId`.
     pub members: Vec<MemberCounters>,
+    /// Per rule idle-timeout counters, indexed by `RuleId`.
+    pub rule_idle: Vec<RuleIdleCounters>,
 }
 
 impl WorkerCounters {
@@ -116,6 +138,7 @@ impl WorkerCounters {
     pub fn ensure(&mut self, rules: usize, members: usize) {
         if self.rules.len() < rules {
             self.rules.resize(rules, RuleCounters::default());
+            self.rule_idle.resize(rules, RuleIdleCounters::default());
         }
         if self.members.len() < members {
             self.members.resize(members, MemberCounters::default());
@@ -130,6 +153,9 @@ impl WorkerCounters {
             *a += b;
         }
         for (a, b) in self.exceptions.iter_mut().zip(other.exceptions.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.icmp_errors.iter_mut().zip(other.icmp_errors.iter()) {
             *a += b;
         }
         self.untracked += other.untracked;
@@ -148,6 +174,48 @@ impl WorkerCounters {
         for (a, b) in self.members.iter_mut().zip(other.members.iter()) {
             a.new_flows += b.new_flows;
             a.removed_flows += b.removed_flows;
+            a.packets += b.packets;
+            a.syns += b.syns;
+            a.replies += b.replies;
+        }
+        for (a, b) in self.rule_idle.iter_mut().zip(other.rule_idle.iter()) {
+            a.expired += b.expired;
+            a.late_packets += b.late_packets;
+        }
+    }
+
+    /// Accounts one client packet forwarded to `member` (`syn`: a SYN without ACK).
+    #[inline(always)]
+    pub(crate) fn member_forwarded(&mut self, member: u32, syn: bool) {
+        if let Some(m) = self.members.get_mut(member as usize) {
+            m.packets += 1;
+            m.syns += u64::from(syn);
+        }
+    }
+
+    /// Accounts one NAT reply from `member`.
+    #[inline(always)]
+    pub(crate) fn member_replied(&mut self, member: u32) {
+        if let Some(m) = self.members.get_mut(member as usize) {
+            m.replies += 1;
+        }
+    }
+
+    /// Accounts a flow of `rule` removed by the idle timeout (after [`Self::flow_removed`]).
+    #[inline]
+    pub(crate) fn flow_expired(&mut self, rule: u32) {
+        self.expired_flows += 1;
+        if let Some(r) = self.rule_idle.get_mut(rule as usize) {
+            r.expired += 1;
+        }
+    }
+
+    /// Accounts a late packet of an expired flow of `rule` (the caller counts its
+    /// `idle_expired` drop).
+    #[inline]
+    pub(crate) fn idle_late_packet(&mut self, rule: u32) {
+        if let Some(r) = self.rule_idle.get_mut(rule as usize) {
+            r.late_packets += 1;
         }
     }
 
@@ -197,6 +265,13 @@ mod tests {
         a.flow_created(1, 2);
         a.flow_removed(1, 2);
         a.flow_created(9, 9); // out of range: ignored, no panic
+        a.member_forwarded(2, true);
+        a.member_forwarded(2, false);
+        a.member_replied(2);
+        a.member_replied(9);
+        a.flow_expired(1);
+        a.idle_late_packet(1);
+        a.idle_late_packet(7);
         assert_eq!(a.rules[1].active_flows(), 1);
         assert_eq!(a.members[2].active_flows(), 1);
         a.count_drop(DropReason::NoRule);
@@ -207,5 +282,15 @@ mod tests {
         assert_eq!(total.drop_count(DropReason::NoRule), 2);
         assert_eq!(total.exception_count(Exception::TooBig { mtu: 0 }), 2);
         assert_eq!(total.rules[1].active_flows(), 2);
+        let m = total.members[2];
+        assert_eq!((m.packets, m.syns, m.replies), (4, 2, 2));
+        assert_eq!(
+            total.rule_idle[1],
+            RuleIdleCounters {
+                expired: 2,
+                late_packets: 2
+            }
+        );
+        assert_eq!(total.expired_flows, 2);
     }
 }

@@ -224,7 +224,7 @@ fn send_resets<F: FnMut(usize, &[u8])>(
 #[inline]
 fn account(counters: &mut WorkerCounters, e: &FlowEntry) {
     counters.flow_removed(e.rule_id, e.member_id);
-    counters.expired_flows += 1;
+    counters.flow_expired(e.rule_id);
 }
 
 impl Pipeline {

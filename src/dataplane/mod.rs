@@ -15,6 +15,8 @@
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
 //!   §3.3–3.8).
 //! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`.
+//! - [`icmp_error`]: ICMP errors about a flow, sent on to its member or client (docs/design.md
+//!   §4.4).
 //!
 //! # A burst (VPP `lb` node style)
 //!
@@ -81,16 +83,20 @@
 //! (`no_outbound_rule` when outbound rules exist, else `no_rule`). Its design (per-worker port
 //! sub-blocks, replies steered to the owning worker) is in docs/design.md §3.5.6.
 
+pub mod capture;
 pub mod classify;
 pub mod counters;
+pub mod encap;
 pub mod expiry;
+pub mod icmp_error;
 pub mod neighbours;
+pub mod owner;
 pub mod pipeline;
 pub mod reason;
 pub mod rewrite;
 pub mod route;
 
-pub use counters::{MemberCounters, RuleCounters, WorkerCounters};
+pub use counters::{MemberCounters, RuleCounters, RuleIdleCounters, WorkerCounters};
 pub use neighbours::{IfIndex, NeighbourMap};
 pub use pipeline::Pipeline;
 pub use reason::{DropReason, Exception};

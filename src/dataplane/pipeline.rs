@@ -5,6 +5,7 @@
 use super::classify::{classify_into, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
+use super::icmp_error::{self, IcmpCx};
 use super::reason::{DropReason, Exception};
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
@@ -171,7 +172,7 @@ impl Pipeline {
         counters.rx += n as u64;
         // 1. classify
         let mut c = 0;
-        for (i, p) in pkts.iter().enumerate() {
+        for (i, p) in pkts.iter_mut().enumerate() {
             let m = &mut metas[c];
             match classify_into(p.data(), view, m) {
                 Ok(()) => {
@@ -179,7 +180,18 @@ impl Pipeline {
                     idx[c] = i as u8;
                     c += 1;
                 }
-                Err(v) => {
+                Err(mut v) => {
+                    if let Verdict::ToSlowPath(Exception::IcmpError | Exception::IcmpToFrontend) = v
+                    {
+                        // Errors about flows are delivered here (no insert: lookups stay valid).
+                        let mut icx = IcmpCx {
+                            table,
+                            counters,
+                            hops,
+                            seed: *seed,
+                        };
+                        v = icmp_error::handle(&mut icx, view, p, now).unwrap_or(v);
+                    }
                     count_verdict(counters, v);
                     verdicts[i] = v;
                 }
@@ -188,7 +200,17 @@ impl Pipeline {
         // 2. hash, prefetch, look up the whole burst
         hash_burst(&keys[..c], *seed, &mut hashes[..c]);
         table.prefetch_burst(&hashes[..c]);
-        table.lookup_burst(&keys[..c], &hashes[..c], &mut slots[..c]);
+        let hits = table.lookup_burst(&keys[..c], &hashes[..c], &mut slots[..c]);
+        // A miss reads the recently-expired record (a SYN forgets its key there, another packet
+        // checks it): start loading those buckets now, so their cache misses overlap (a burst
+        // of established flows has no miss and skips the loop).
+        if hits < c {
+            for (&h, s) in hashes[..c].iter().zip(&slots[..c]) {
+                if s.is_none() {
+                    recent.prefetch(h);
+                }
+            }
+        }
         // 3. decide and rewrite
         let mut cx = Cx {
             table,
@@ -326,7 +348,7 @@ fn handle<B: PacketBuf>(
         // Expired before the sweep got there: remove, remember, queue its RSTs.
         if cx.table.remove(key, hash).is_some() {
             cx.counters.flow_removed(old.rule_id, old.member_id);
-            cx.counters.expired_flows += 1;
+            cx.counters.flow_expired(old.rule_id);
         }
         if old.should_record_expiry() {
             cx.recent.note_expired(hash, now);
@@ -387,11 +409,13 @@ fn known<B: PacketBuf>(
         }
     };
     track_packet(e, m, Direction::ClientToServer, now);
+    let syn = is_syn(m);
     if let Some(rc) = counters.rules.get_mut(rid.index()) {
         rc.packets += 1;
         rc.bytes += u64::from(m.ip_len);
-        rc.syns += u64::from(is_syn(m));
+        rc.syns += u64::from(syn);
     }
+    counters.member_forwarded(mid.0, syn);
     let t = Target {
         addr: e.member_addr,
         port: e.backend_port,
@@ -425,6 +449,7 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
     }
     if tcp && !syn {
         if cx.recent.recently_expired(hash, now) {
+            cx.counters.idle_late_packet(rid.0);
             return Verdict::Drop(DropReason::IdleExpired);
         }
         if snap.missing_flow == MissingFlow::Drop {
@@ -469,7 +494,7 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         }
         InsertResult::EvictedExpired(k, old) => {
             c.flow_removed(old.rule_id, old.member_id);
-            c.expired_flows += 1;
+            c.flow_expired(old.rule_id);
             let kh = k.hash_seeded(cx.seed);
             if old.should_record_expiry() {
                 cx.recent.note_expired(kh, now);
@@ -485,6 +510,7 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         }
     }
     cx.inserted = true;
+    c.member_forwarded(mid.0, syn);
     let t = Target {
         addr: e.member_addr,
         port: e.backend_port,
@@ -521,6 +547,7 @@ fn not_inbound<B: PacketBuf>(
             rc.reply_packets += 1;
             rc.reply_bytes += u64::from(m.ip_len);
         }
+        cx.counters.member_replied(rn.member.0);
         return match client_hop(view, Ipv4Addr::from(m.dst)) {
             Ok(hop) => reply_to_client(buf, m, vip, rn.vip_port, &hop, view),
             Err(r) => Verdict::Drop(r),

@@ -107,6 +107,8 @@ reasons! {
         /// A TCP SYN to a rule with a probe while the first probe round after a start is under
         /// way (held until it is known which members are up; the client retransmits).
         ProbesPending => "probes_pending",
+        /// An ICMP error quoting no flow of a rule (docs/design.md §4.4).
+        IcmpNoFlow => "icmp_no_flow",
     }
 }
 
@@ -115,7 +117,8 @@ reasons! {
     pub enum Exception {
         /// An ARP frame.
         Arp => "arp",
-        /// An ICMP message addressed to a frontend (echo, or an error about a flow).
+        /// An ICMP message addressed to a frontend that is not an error about a flow (echo,
+        /// redirect); errors about flows are delivered by the data path.
         IcmpToFrontend => "icmp_to_frontend",
         /// A frame for the appliance's own interface address: goes to the kernel TAP.
         ToAppliance => "to_appliance",
@@ -129,8 +132,8 @@ reasons! {
         } => "too_big",
         /// A forwarded packet with TTL <= 1.
         TtlExceeded => "ttl_exceeded",
-        /// An ICMP error in transit (not addressed to a frontend), e.g. from a backend toward a
-        /// client in a two-arm NAT deployment; one addressed to a frontend is handled as
+        /// An ICMP message in transit (not addressed to a frontend) that is not an error about a
+        /// flow (redirect, source quench); one addressed to a frontend is handled as
         /// [`Exception::IcmpToFrontend`].
         IcmpError => "icmp_error",
     }

@@ -24,6 +24,7 @@
 //! counted `too_big`.
 
 use super::classify::Meta;
+use super::encap::{encapsulate_untagged, Outer};
 use super::reason::{DropReason, Exception};
 use super::route::Hop;
 use super::{Verdict, View};
@@ -373,6 +374,18 @@ fn encapsulate<B: PacketBuf + ?Sized>(
     let Some(port_info) = view.ports.get(hop.port) else {
         return Verdict::Drop(DropReason::NoRoute);
     };
+    let outer = Outer {
+        src: u32::from(port_info.addr),
+        dst: t.addr,
+        sport: match encap {
+            DsrEncapsulation::Gue => gue_port_for(view, m),
+            _ => 0,
+        },
+        dport: t.gue_port,
+    };
+    if encapsulate_untagged(buf, m, hop, encap, &outer) {
+        return Verdict::Forward { port: hop.port };
+    }
     let spec = EncapSpec {
         outer_src: port_info.addr,
         outer_dst: Ipv4Addr::from(t.addr),
@@ -383,15 +396,8 @@ fn encapsulate<B: PacketBuf + ?Sized>(
     }
     let r = match encap {
         DsrEncapsulation::Gue => {
-            let h = hash_5tuple(
-                view.snapshot.hash_seed,
-                m.src,
-                m.dst,
-                m.proto,
-                m.sport,
-                m.dport,
-            );
-            let r = prepend_gue(buf, &spec, h as u32, false);
+            // A GUE port is its own flow hash (`gue_source_port` keeps a port in its range).
+            let r = prepend_gue(buf, &spec, u32::from(gue_port_for(view, m)), false);
             if r.is_ok() && t.gue_port != crate::wire::builder::GUE_PORT {
                 let outer_udp = ipv4::HEADER_LEN..ipv4::HEADER_LEN + udp::HEADER_LEN;
                 if let Some(u) = buf.data_mut().get_mut(outer_udp) {
@@ -440,6 +446,7 @@ pub fn reply_to_client<B: PacketBuf + ?Sized>(
 }
 
 /// GUE outer source port a flow gets (exposed for tests and the traffic generator's checks).
+#[inline]
 pub fn gue_port_for(view: &View<'_>, m: &Meta) -> u16 {
     gue_source_port(hash_5tuple(
         view.snapshot.hash_seed,

@@ -74,6 +74,9 @@ pub struct Profile {
     /// Workers back off after many empty polls.
     #[serde(default)]
     pub adaptive_polling: bool,
+    /// Where the profile came from (its file, or how it was built), for error messages.
+    #[serde(skip)]
+    pub origin: String,
 }
 
 /// `[eal]`: arguments given to `rte_eal_init` as written.
@@ -273,12 +276,13 @@ impl Profile {
 
     /// Parses and validates profile text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, ProfileError> {
-        let profile: Profile = toml::from_str(text).map_err(|e| ProfileError {
+        let mut profile: Profile = toml::from_str(text).map_err(|e| ProfileError {
             file: file.to_owned(),
             field: String::new(),
             message: e.to_string().trim_end().to_owned(),
         })?;
         profile.validate(file)?;
+        profile.origin = file.to_owned();
         Ok(profile)
     }
 
@@ -459,7 +463,7 @@ impl Profile {
             match (self.hugepages, reason) {
                 (HugepageMode::On, Some(reason)) => {
                     return Err(ProfileError {
-                        file: String::new(),
+                        file: self.origin.clone(),
                         field: "hugepages".into(),
                         message: format!("\"on\" but {reason}"),
                     })

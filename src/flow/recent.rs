@@ -19,6 +19,8 @@
 //! checks the retention at full load); so size it at twice the expirations expected within one
 //! window.
 
+use crate::platform::prefetch::prefetch;
+
 /// Longest window accepted, seconds (one day, the longest idle timeout a configuration may set;
 /// longer windows are clamped).
 pub const MAX_WINDOW_SECS: u32 = 86_400;
@@ -134,6 +136,16 @@ impl RecentlyExpired {
         let s = sig_of(key_hash);
         let b = &self.buckets[key_hash as usize & self.mask];
         (0..RECENT_WAYS).any(|w| b.sig[w] == s && live(b.until[w], now))
+    }
+
+    /// Starts loading the bucket of `key_hash` into the cache (a hint: never blocks). The burst
+    /// loop calls it for every packet the flow table missed, before it decides any of them: a
+    /// SYN then forgets its key, another packet checks it, in a bucket already on its way.
+    #[inline(always)]
+    pub fn prefetch(&self, key_hash: u64) {
+        if let Some(b) = self.buckets.get(key_hash as usize & self.mask) {
+            prefetch(b);
+        }
     }
 
     /// Forgets `key_hash` (e.g. when a SYN re-creates the flow).

@@ -16,6 +16,7 @@
 //! supervising and shutting down) lives above, in `appliance`; nothing here reaches up into it
 //! or into the command line.
 
+pub mod capture;
 pub mod forward;
 pub mod hub;
 pub mod slowpath;

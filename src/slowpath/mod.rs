@@ -197,7 +197,7 @@ reasons! {
         OwnFrame => "own_frame",
         /// An ARP operation or ICMP type this appliance does not handle.
         Unsupported => "unsupported",
-        /// An ICMP message we would have originated was over the rate limit.
+        /// An ICMP message or ARP reply we would have originated was over the rate limit.
         RateLimited => "rate_limited",
         /// No ICMP error may be sent about this packet (an ICMP error, a non-first fragment, a
         /// broadcast/multicast/invalid source or a broadcast/multicast destination).
@@ -293,6 +293,9 @@ pub struct SlowPathConfig {
     /// Rate of every ICMP message the MUX originates, echo replies included (default 1000/s,
     /// burst 50: Linux's `icmp_msgs_per_sec` / `icmp_msgs_burst`).
     pub icmp_rate: RateSpec,
+    /// Rate of ARP replies the MUX originates for its frontends (default 1000/s, burst 100);
+    /// requests over it are dropped `rate_limited`.
+    pub arp_rate: RateSpec,
     /// Rate of slow-path log lines of one kind (default 1/s, burst 5).
     pub log_rate: RateSpec,
     /// Neighbour-table timers.
@@ -306,6 +309,7 @@ impl SlowPathConfig {
             interfaces,
             frontends,
             icmp_rate: RateSpec::new(1000, 50),
+            arp_rate: RateSpec::new(1000, 100),
             log_rate: RateSpec::new(1, 5),
             neighbour_timers: NeighbourTimers::default(),
         }
@@ -319,6 +323,7 @@ pub struct SlowPath {
     frontends: Frontends,
     neighbours: NeighbourTable,
     icmp_limiter: TokenBucket,
+    arp_limiter: TokenBucket,
     conflict_log: LogLimiter,
     fragments: fragments::FragmentRejector,
     counters: SlowPathCounters,
@@ -332,6 +337,7 @@ impl SlowPath {
             interfaces: cfg.interfaces,
             frontends: Frontends::new(cfg.frontends),
             icmp_limiter: TokenBucket::new(cfg.icmp_rate, now),
+            arp_limiter: TokenBucket::new(cfg.arp_rate, now),
             conflict_log: LogLimiter::new(cfg.log_rate, now),
             fragments: fragments::FragmentRejector::new(cfg.log_rate, now),
             counters: SlowPathCounters::default(),
@@ -346,6 +352,7 @@ impl SlowPath {
         self.interfaces = cfg.interfaces;
         self.frontends = Frontends::new(cfg.frontends);
         self.icmp_limiter.set_spec(cfg.icmp_rate, now);
+        self.arp_limiter.set_spec(cfg.arp_rate, now);
         self.conflict_log.set_spec(cfg.log_rate, now);
         self.fragments.set_log_rate(cfg.log_rate, now);
     }
@@ -428,7 +435,12 @@ impl SlowPath {
                             );
                         }
                     }
-                    out.action
+                    match out.action {
+                        Action::ReplyInPlace { .. } if !self.arp_limiter.try_take(now) => {
+                            Action::Drop(SlowPathDrop::RateLimited)
+                        }
+                        action => action,
+                    }
                 }
                 Exception::IcmpToFrontend | Exception::IcmpError => icmp::handle_icmp(
                     frame,

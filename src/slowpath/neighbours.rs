@@ -283,6 +283,21 @@ impl NeighbourTable {
         true
     }
 
+    /// Asks again for wanted entry `ip` at the next [`NeighbourTable::poll`] (a broadcast request,
+    /// the retry backoff restarted), keeping its MAC until an answer replaces it: called when a
+    /// member's health changes, since a member that went away and came back may have a new MAC.
+    /// False if `ip` is not a wanted entry.
+    pub fn revalidate(&mut self, ip: Ipv4Addr, now: Nanos) -> bool {
+        match self.entries.get_mut(&ip) {
+            Some(n) if n.wanted => {
+                n.attempts = 0;
+                n.next_request_at = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Wants the next hop toward `dst` out of `iface` (the member itself if on-link, else the
     /// gateway); returns that next hop.
     pub fn want_next_hop(&mut self, dst: Ipv4Addr, iface: IfIndex, now: Nanos) -> Option<Ipv4Addr> {
@@ -548,6 +563,29 @@ mod tests {
         assert_eq!(t.get(m).unwrap().state, NeighbourState::Reachable);
         assert!(t.poll(214 * S).is_empty());
         assert_eq!(targets(&t.poll(215 * S)), vec![m]);
+    }
+
+    #[test]
+    fn revalidate_asks_at_once_and_takes_a_new_mac() {
+        let mut t = NeighbourTable::new(ifaces(), NeighbourTimers::default());
+        let m = Ipv4Addr::new(10, 1, 0, 11);
+        assert!(t.want(m, 0, 0));
+        assert_eq!(targets(&t.poll(0)), vec![m]);
+        assert_eq!(t.learn(0, m, mac(1), S, false), Learned::New);
+        assert!(t.poll(2 * S).is_empty(), "reachable: next refresh at 46 s");
+        // The member's health changed at 2 s: asked again at once, the old MAC still published.
+        assert!(t.revalidate(m, 2 * S));
+        assert_eq!(targets(&t.poll(2 * S)), vec![m]);
+        assert_eq!(t.snapshot().get(m), Some((mac(1), 0)));
+        // Its answer carries a new MAC, which replaces the old one in the published map.
+        assert_eq!(t.learn(0, m, mac(2), 2 * S, false), Learned::Changed);
+        assert_eq!(t.snapshot().get(m), Some((mac(2), 0)));
+        // Unanswered, the request is retried with the backoff restarted (1 s later).
+        assert!(t.revalidate(m, 10 * S));
+        assert_eq!(targets(&t.poll(10 * S)), vec![m]);
+        assert_eq!(targets(&t.poll(11 * S)), vec![m]);
+        // Only wanted entries are revalidated.
+        assert!(!t.revalidate(Ipv4Addr::new(10, 1, 0, 99), 0));
     }
 
     #[test]

@@ -651,3 +651,27 @@ proptest! {
         let _ = sp.neighbours().snapshot();
     }
 }
+
+#[test]
+fn arp_replies_are_rate_limited_on_virtual_clock() {
+    let mut cfg = config();
+    cfg.arp_rate = RateSpec::new(10, 5);
+    let mut sp = SlowPath::new(cfg, 0);
+    let mut req = vec![0u8; 64];
+    let n = builder::arp_request(&mut req, PEER_MAC, None, CLIENT, VIP).unwrap();
+    req.truncate(n);
+    let (mut sent, mut limited) = (0, 0);
+    // 1000 requests for a frontend over 2 virtual seconds: burst 5 + 10/s x 2 s.
+    for k in 0..1000u64 {
+        let mut f = req.clone();
+        match sp.handle(Exception::Arp, &mut f, 0, k * 2 * MS) {
+            Action::ReplyInPlace { .. } => sent += 1,
+            Action::Drop(SlowPathDrop::RateLimited) => limited += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sent, 5 + 19);
+    assert_eq!(sp.counters().arp_replies, sent);
+    assert_eq!(sp.counters().dropped(SlowPathDrop::RateLimited), limited);
+    assert_eq!(limited, 1000 - sent);
+}

@@ -431,12 +431,12 @@ impl Snapshot {
                 for m in &r.members {
                     let addr = u32::from(self.members[m.index()].addr);
                     if r.ha_ports {
-                        self.reverse_ha.entry(addr).or_insert(id);
+                        self.reverse_ha.entry(addr).or_insert((id, *m));
                     } else {
                         for &p in protos(r.protocol) {
                             self.reverse_by_key
                                 .entry(key(addr, p, r.backend_port))
-                                .or_insert(id);
+                                .or_insert((id, *m));
                         }
                     }
                 }

@@ -100,15 +100,23 @@ impl Snapshot {
     /// The non-floating rule a reply from `src_ip:src_port` (a member) belongs to.
     #[inline]
     pub fn reverse(&self, src_ip: u32, proto: u8, src_port: u16) -> Option<&Rule> {
+        self.reverse_member(src_ip, proto, src_port)
+            .and_then(|(r, _)| self.rules.get(r.index()))
+    }
+
+    /// The non-floating rule and member a reply from `src_ip:src_port` belongs to.
+    #[inline]
+    fn reverse_member(&self, src_ip: u32, proto: u8, src_port: u16) -> Option<(RuleId, MemberId)> {
         self.reverse_by_key
             .get(&key(src_ip, proto, src_port))
             .or_else(|| self.reverse_ha.get(&src_ip))
-            .and_then(|r| self.rules.get(r.index()))
+            .copied()
     }
 
     /// The translation of a NAT reply from `src_ip:src_port`: VIP and frontend port to restore.
     pub fn reverse_nat(&self, src_ip: u32, proto: u8, src_port: u16) -> Option<ReverseNat> {
-        let r = self.reverse(src_ip, proto, src_port)?;
+        let (rid, member) = self.reverse_member(src_ip, proto, src_port)?;
+        let r = self.rules.get(rid.index())?;
         let vip_port = match r.kind {
             RuleKind::InboundNatRange => {
                 let m = self.rule_member_by_addr(r.id, src_ip)?;
@@ -121,6 +129,7 @@ impl Snapshot {
             rule: r.id,
             vip: r.frontend_addr,
             vip_port,
+            member,
         })
     }
 

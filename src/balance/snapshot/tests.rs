@@ -213,6 +213,10 @@ fn reverse_nat_maps_replies_back() {
     let s = all_up(&config(BASE));
     let rev = s.reverse_nat(ip("10.1.0.12"), IPPROTO_TCP, 8080).unwrap();
     assert_eq!(s.rule(rev.rule).unwrap().name, "web");
+    assert_eq!(
+        u32::from(s.member(rev.member).unwrap().addr),
+        ip("10.1.0.12")
+    );
     assert_eq!((rev.vip, rev.vip_port), ("10.1.0.100".parse().unwrap(), 80));
     let rev = s.reverse_nat(ip("10.1.0.11"), IPPROTO_TCP, 3389).unwrap();
     assert_eq!(rev.vip_port, 50001);

@@ -31,6 +31,9 @@ impl Loop<'_, '_> {
         };
         tracing::info!(probe = %m.probe, member = %m.addr, state = ?state, reason = %change.reason, "health change");
         self.health.set(&m.probe, m.addr, state);
+        // Whether it went away or came back, its MAC may have changed: ask again now.
+        let now = self.now();
+        self.sp.neighbours_mut().revalidate(m.addr, now);
         self.recompile();
     }
 

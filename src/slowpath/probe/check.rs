@@ -119,3 +119,62 @@ where
         }
     }
 }
+
+/// Connects once over TCP to each `(address, port, source)` of `targets`, all at once, each
+/// bounded by `timeout`, and closes at once: the outcome of each, in order. A check run on
+/// demand (by `diagnose`, to see whether anything listens on a rule's backend port), not a probe.
+pub fn tcp_reachability(
+    targets: &[(Ipv4Addr, u16, Option<Ipv4Addr>)],
+    timeout: std::time::Duration,
+) -> Vec<ProbeReason> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return vec![ProbeReason::ConnectError(e.to_string()); targets.len()],
+    };
+    runtime.block_on(async {
+        let tasks: Vec<_> = targets
+            .iter()
+            .map(|&(addr, port, source)| {
+                tokio::spawn(async move {
+                    match tokio::time::timeout(timeout, connect(addr, port, source)).await {
+                        Ok(Ok(_)) => ProbeReason::Ok,
+                        Ok(Err(e)) => connect_error(&e),
+                        Err(_) => ProbeReason::Timeout,
+                    }
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            out.push(
+                t.await
+                    .unwrap_or_else(|e| ProbeReason::ConnectError(e.to_string())),
+            );
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reachability_tells_open_from_refused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap().port();
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let lo = Ipv4Addr::LOCALHOST;
+        let got = tcp_reachability(
+            &[(lo, open, None), (lo, closed, Some(lo))],
+            std::time::Duration::from_secs(5),
+        );
+        assert_eq!(got, vec![ProbeReason::Ok, ProbeReason::Refused]);
+    }
+}

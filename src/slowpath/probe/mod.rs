@@ -35,6 +35,7 @@ mod prober;
 mod tls;
 mod tracker;
 
+pub use check::tcp_reachability;
 pub use prober::{Prober, ProberHandle, ProberOptions, UpdateReport, DEFAULT_MAX_IN_FLIGHT};
 pub use tracker::HealthTracker;
 

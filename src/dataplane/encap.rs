@@ -1,0 +1,274 @@
+//! The IPIP/GUE delivery of an untagged frame written in one pass (docs/design.md §3.5): the
+//! Ethernet, outer IPv4 and (GUE) UDP + GUE headers go straight into the bytes in front of the
+//! inner packet, from fields `classify` already read, with the outer header checksum summed over
+//! words the code has in registers. The general builder path (`wire::builder`: parse the inner
+//! header again, emit the outer header through a `Repr`, then prepend Ethernet through an
+//! `L2Spec`) costs about 360 instructions a packet; this one about a fifth of that. Its output is
+//! byte for byte the builder's (the tests compare them); tagged frames keep the builder path.
+
+use super::classify::Meta;
+use super::route::Hop;
+use crate::config::DsrEncapsulation;
+use crate::wire::builder::{DEFAULT_TTL, GUE_HEADER_LEN, GUE_OVERHEAD, IPIP_OVERHEAD};
+use crate::wire::checksum::fold_small;
+use crate::wire::{ethernet, ethertype, ipv4, protocol, udp, PacketBuf};
+
+/// Ethernet header length of an untagged frame.
+const ETH: usize = ethernet::HEADER_LEN;
+/// The DF bit of the IPv4 flags/fragment word.
+const DF: u16 = 0x4000;
+
+/// Outer addressing and ports of one encapsulated packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outer {
+    /// Outer source (the egress interface's address, host order).
+    pub src: u32,
+    /// Outer destination (the member, host order).
+    pub dst: u32,
+    /// GUE: UDP source port (from the flow hash); unused for IPIP.
+    pub sport: u16,
+    /// GUE: UDP destination port (the pool's `gue_port`); unused for IPIP.
+    pub dport: u16,
+}
+
+/// Encapsulates the untagged frame `buf` holds (inner IPv4 packet at offset 14, `m.ip_len` long)
+/// for `encap` (IPIP or GUE) and rewrites its Ethernet header for `hop`. Returns false, with the
+/// buffer unchanged, when the fast path does not apply (a tagged frame, a frame shorter than its
+/// IPv4 length, too little headroom): the caller then takes the builder path.
+#[inline]
+pub fn encapsulate_untagged<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    m: &Meta,
+    hop: &Hop,
+    encap: DsrEncapsulation,
+    outer: &Outer,
+) -> bool {
+    let ip_len = usize::from(m.ip_len);
+    let overhead = match encap {
+        DsrEncapsulation::Gue => GUE_OVERHEAD,
+        DsrEncapsulation::Ipip => IPIP_OVERHEAD,
+        DsrEncapsulation::None => return false,
+    };
+    if m.vlan.is_some() || usize::from(m.l3) != ETH || buf.headroom() < overhead {
+        return false;
+    }
+    // The inner header's TOS, ident and DF, copied to the outer header.
+    let Some(inner) = buf
+        .data()
+        .get(ETH..ETH + ip_len)
+        .and_then(|d| d.first_chunk::<{ ipv4::HEADER_LEN }>())
+    else {
+        return false;
+    };
+    let tos = inner[1];
+    let ident = u16::from_be_bytes([inner[4], inner[5]]);
+    let flags = u16::from_be_bytes([inner[6], inner[7]]) & DF;
+    // Trailing bytes past the inner packet (Ethernet padding) go, as the builder drops them.
+    buf.truncate(ETH + ip_len);
+    if buf.prepend(overhead).is_none() {
+        return false;
+    }
+    let d = buf.data_mut();
+    match encap {
+        DsrEncapsulation::Gue => {
+            let Some(h) = d.first_chunk_mut::<{ ETH + GUE_OVERHEAD }>() else {
+                return false;
+            };
+            let udp_len = (udp::HEADER_LEN + GUE_HEADER_LEN + ip_len) as u16;
+            let total = ipv4::HEADER_LEN as u16 + udp_len;
+            write_outer_ipv4(h, hop, outer, (tos, ident, flags), protocol::UDP, total);
+            let u = ETH + ipv4::HEADER_LEN;
+            h[u..u + 2].copy_from_slice(&outer.sport.to_be_bytes());
+            h[u + 2..u + 4].copy_from_slice(&outer.dport.to_be_bytes());
+            h[u + 4..u + 6].copy_from_slice(&udp_len.to_be_bytes());
+            // UDP checksum 0 ("none"); GUE v0, no extensions, protocol 4 (IPv4).
+            h[u + 6..u + 12].copy_from_slice(&[0, 0, 0, protocol::IPIP, 0, 0]);
+        }
+        _ => {
+            let Some(h) = d.first_chunk_mut::<{ ETH + IPIP_OVERHEAD }>() else {
+                return false;
+            };
+            let total = (ipv4::HEADER_LEN + ip_len) as u16;
+            write_outer_ipv4(h, hop, outer, (tos, ident, flags), protocol::IPIP, total);
+        }
+    }
+    true
+}
+
+/// Writes the Ethernet header for `hop` and the outer IPv4 header (TTL 64, `inner` = TOS, ident
+/// and flags word copied from the inner header, checksum filled) at the front of `h`.
+#[inline(always)]
+fn write_outer_ipv4<const N: usize>(
+    h: &mut [u8; N],
+    hop: &Hop,
+    outer: &Outer,
+    inner: (u8, u16, u16),
+    proto: u8,
+    total: u16,
+) {
+    let (tos, ident, flags) = inner;
+    h[..12].copy_from_slice(&hop.macs);
+    h[12..ETH].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+    let w0 = 0x4500 | u16::from(tos);
+    let w4 = u16::from(DEFAULT_TTL) << 8 | u16::from(proto);
+    let sum = u64::from(w0)
+        + u64::from(total)
+        + u64::from(ident)
+        + u64::from(flags)
+        + u64::from(w4)
+        + u64::from(outer.src >> 16)
+        + u64::from(outer.src & 0xffff)
+        + u64::from(outer.dst >> 16)
+        + u64::from(outer.dst & 0xffff);
+    let csum = !fold_small(sum);
+    let ip = ETH;
+    h[ip..ip + 2].copy_from_slice(&w0.to_be_bytes());
+    h[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
+    h[ip + 4..ip + 6].copy_from_slice(&ident.to_be_bytes());
+    h[ip + 6..ip + 8].copy_from_slice(&flags.to_be_bytes());
+    h[ip + 8..ip + 10].copy_from_slice(&w4.to_be_bytes());
+    h[ip + 10..ip + 12].copy_from_slice(&csum.to_be_bytes());
+    h[ip + 12..ip + 16].copy_from_slice(&outer.src.to_be_bytes());
+    h[ip + 16..ip + 20].copy_from_slice(&outer.dst.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::builder::{
+        prepend_ethernet, prepend_gue, prepend_ipip, EncapSpec, FrameSpec, L2Spec,
+    };
+    use crate::wire::{MacAddr, TcpFlags, VecBuf};
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    const SRC_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xaa]);
+    const DST_MAC: MacAddr = MacAddr([2, 0x76, 10, 1, 0, 11]);
+
+    fn hop() -> Hop {
+        let mut macs = [0u8; 12];
+        macs[..6].copy_from_slice(&DST_MAC.0);
+        macs[6..].copy_from_slice(&SRC_MAC.0);
+        Hop {
+            port: 0,
+            src_mac: SRC_MAC,
+            dst_mac: DST_MAC,
+            macs,
+            mtu: 1500,
+        }
+    }
+
+    /// An untagged frame (TCP or UDP) with `tos`, `ident`, DF and `pad` bytes of Ethernet padding.
+    fn frame(udp: bool, tos: u8, ident: u16, df: bool, payload: &[u8], pad: usize) -> Vec<u8> {
+        let (a, b) = (
+            SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 40000),
+            SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), 80),
+        );
+        let base = if udp {
+            FrameSpec::udp(a, b, payload)
+        } else {
+            FrameSpec {
+                payload,
+                ..FrameSpec::tcp(a, b, TcpFlags::ACK)
+            }
+        };
+        let mut f = FrameSpec {
+            ident,
+            dont_frag: df,
+            ..base
+        }
+        .to_vec();
+        f[ETH + 1] = tos;
+        f.extend(std::iter::repeat_n(0xee, pad));
+        f
+    }
+
+    fn meta(f: &[u8]) -> Meta {
+        Meta {
+            l3: ETH as u16,
+            l4: (ETH + ipv4::HEADER_LEN) as u16,
+            ip_len: u16::from_be_bytes([f[ETH + 2], f[ETH + 3]]),
+            ..Meta::default()
+        }
+    }
+
+    /// What the builder path makes of `f`.
+    fn by_builder(f: &[u8], encap: DsrEncapsulation, outer: &Outer) -> Vec<u8> {
+        let mut b = VecBuf::from_slice(f);
+        assert!(b.trim_front(ETH));
+        let spec = EncapSpec {
+            outer_src: Ipv4Addr::from(outer.src),
+            outer_dst: Ipv4Addr::from(outer.dst),
+            ttl: DEFAULT_TTL,
+        };
+        if encap == DsrEncapsulation::Gue {
+            // The flow hash whose port is `outer.sport` (the port keeps the hash's low 14 bits).
+            prepend_gue(&mut b, &spec, u32::from(outer.sport & 0x3fff), false).expect("gue");
+            let u = ipv4::HEADER_LEN;
+            b.data_mut()[u + 2..u + 4].copy_from_slice(&outer.dport.to_be_bytes());
+        } else {
+            prepend_ipip(&mut b, &spec).expect("ipip");
+        }
+        let l2 = L2Spec {
+            src_mac: SRC_MAC,
+            dst_mac: DST_MAC,
+            vlan: None,
+        };
+        prepend_ethernet(&mut b, &l2, ethertype::IPV4).expect("ethernet");
+        b.to_vec()
+    }
+
+    proptest! {
+        #[test]
+        fn same_bytes_as_the_builder(
+            udp: bool,
+            gue: bool,
+            tos: u8,
+            ident: u16,
+            df: bool,
+            len in 0usize..64,
+            pad in 0usize..8,
+            src: u32,
+            dst: u32,
+            sport in 0xc000u16..=0xffff,
+            dport in 1u16..,
+        ) {
+            let payload = vec![0x5a; len];
+            let f = frame(udp, tos, ident, df, &payload, pad);
+            let encap = if gue { DsrEncapsulation::Gue } else { DsrEncapsulation::Ipip };
+            let outer = Outer { src, dst, sport, dport };
+            let mut b = VecBuf::from_slice(&f);
+            prop_assert!(encapsulate_untagged(&mut b, &meta(&f), &hop(), encap, &outer));
+            prop_assert_eq!(b.to_vec(), by_builder(&f, encap, &outer));
+        }
+    }
+
+    /// Whether the fast path declines `f` in `b` (with meta `m`) and leaves the buffer as it was.
+    fn declined(mut b: VecBuf, m: &Meta, encap: DsrEncapsulation) -> bool {
+        let before = b.to_vec();
+        let outer = Outer {
+            src: 1,
+            dst: 2,
+            sport: 0xc000,
+            dport: 6080,
+        };
+        !encapsulate_untagged(&mut b, m, &hop(), encap, &outer) && b.to_vec() == before
+    }
+
+    #[test]
+    fn declines_what_it_cannot_do_and_leaves_the_frame() {
+        let f = frame(false, 0, 1, true, b"x", 0);
+        let gue = DsrEncapsulation::Gue;
+        let too_little_headroom = VecBuf::with_room(GUE_OVERHEAD - 1, &f, 0);
+        assert!(declined(too_little_headroom, &meta(&f), gue));
+        let tagged = Meta {
+            vlan: Some(7),
+            ..meta(&f)
+        };
+        assert!(declined(VecBuf::from_slice(&f), &tagged, gue));
+        let shorter_than_its_ipv4_length = VecBuf::from_slice(&f[..f.len() - 1]);
+        assert!(declined(shorter_than_its_ipv4_length, &meta(&f), gue));
+        let none = DsrEncapsulation::None;
+        assert!(declined(VecBuf::from_slice(&f), &meta(&f), none));
+    }
+}
