@@ -198,10 +198,12 @@ fn test_source() -> ApplianceMetrics {
             polls: 1000,
             busy_polls: 400,
             busy_ns: 2_500_000_000,
+            max_busy_ns: 3_000_000,
             handoff_sent: 7,
             handoff_received: 5,
             handoff_full: 1,
         }],
+        mbufs_in_use: 1234,
         ..ApplianceMetrics::default()
     }
 }
@@ -334,6 +336,15 @@ fn scrape_appliance_metrics_and_parse() {
             n
         );
     }
+
+    assert_eq!(
+        value_of(
+            family(&fams, "vipmux_worker_max_busy_iteration_seconds"),
+            &[("worker", "0")]
+        ),
+        0.003
+    );
+    assert_eq!(value_of(family(&fams, "vipmux_mbufs_in_use"), &[]), 1234.0);
 
     // Every family is declared exactly once.
     let mut seen: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();

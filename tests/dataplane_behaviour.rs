@@ -684,6 +684,48 @@ fn burst_with_duplicate_new_flow_creates_one_entry() {
     assert_eq!(p.counters().tx, 32);
 }
 
+/// A restart with `missing_flow = "rehash"`: while the first probe round is under way (one member
+/// answered, the others unknown), every mid-flow packet still goes to the member it went to before
+/// (unknown counts as up, docs/design.md §3.8) and SYNs are held as `probes_pending`; once the
+/// round is complete, unknown members count as down again.
+#[test]
+fn restart_rehash_waits_for_the_first_probe_round() {
+    let w = World::standard();
+    let mut before = pipeline();
+    let clients: Vec<(u16, Ipv4Addr)> = (0..64u16)
+        .map(|i| (5000 + i, establish(&mut before, &w, CLIENT, 5000 + i, 0)))
+        .collect();
+    let used: std::collections::BTreeSet<_> = clients.iter().map(|(_, m)| *m).collect();
+    assert!(used.len() >= 2, "64 flows on one member: {used:?}");
+
+    // The restarted MUX: empty flow table, only VM1's first probe answered so far.
+    let mut health = vipmux::balance::Health::at_start();
+    health.set("p", VM1, ProbeState::Up);
+    let mut restarted = World::standard();
+    restarted.health = health;
+    restarted.snapshot = vipmux::balance::Snapshot::compile(&restarted.config, &restarted.health);
+    let mut p = pipeline();
+    for (port, member) in &clients {
+        let ack = tcp(sa(CLIENT, *port), sa(VIP_NAT, 80), TcpFlags::ACK, 9, 9, &[]);
+        let (v, out) = run(&mut p, &restarted, &ack, 1);
+        assert_eq!(v, FWD, "port {port}");
+        assert_eq!(dst_ip(&out), *member, "port {port} rehashed elsewhere");
+    }
+    let syn = tcp(sa(CLIENT, 6000), sa(VIP_NAT, 80), TcpFlags::SYN, 1, 0, &[]);
+    assert_eq!(
+        run(&mut p, &restarted, &syn, 1).0,
+        Verdict::Drop(DropReason::ProbesPending)
+    );
+    assert_eq!(p.counters().drop_count(DropReason::ProbesPending), 1);
+
+    // Round complete with VM2 and VM3 still unknown: they count as down, new flows go to VM1.
+    restarted.health.set_settling(false);
+    restarted.snapshot = vipmux::balance::Snapshot::compile(&restarted.config, &restarted.health);
+    let (v, out) = run(&mut p, &restarted, &syn, 2);
+    assert_eq!(v, FWD);
+    assert_eq!(dst_ip(&out), VM1);
+}
+
 #[test]
 fn member_and_idle_counters_read_by_diagnose() {
     let w = World::standard();

@@ -147,6 +147,19 @@ fn checker_classifies_hand_built_frames() {
         .filter(|p| *p > 0)
         .collect();
     assert_eq!(spread, vec![1, 1], "one frame at each member");
+    // Per flow: its first member, whether it moved since, its frames that passed.
+    let outcomes: Vec<_> = c.flow_outcomes().collect();
+    let member_of = |ip| c.snapshot().members.iter().position(|m| m.addr == ip);
+    let (o0, o1) = (outcomes[0], outcomes[1]);
+    assert_eq!(o0.0.map(|m| m.index()), member_of(vm1));
+    assert_eq!((o0.1, o0.2), (true, 1), "flow 0 moved after one good frame");
+    assert_eq!(o1.0.map(|m| m.index()), member_of(vm2));
+    assert_eq!((o1.1, o1.2), (false, 1));
+    assert_eq!(
+        outcomes[2],
+        (None, false, 0),
+        "a rejected frame is not received"
+    );
 }
 
 /// Kills and reaps a child process on drop (by its own PID, nothing else).

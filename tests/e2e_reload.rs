@@ -13,7 +13,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::appliance::{check, http_backend, start_or_panic, tcp_whoami};
+use common::appliance::{check, http_backend, sessions_continue, start_or_panic, tcp_whoami};
 use common::{skip_unless_root, wait_until, Appliance, ConfigBuilder, TcpSession, Topology};
 
 const SESSIONS: usize = 9;
@@ -31,24 +31,6 @@ fn config(workers: usize, members: &[&str], idle: &str, with_http: bool) -> Conf
     } else {
         c
     }
-}
-
-/// Every session still echoes and is still served by the backend it started on.
-fn exchange_all(sessions: &mut [(String, TcpSession)], tag: &str) -> Result<(), String> {
-    for (i, (backend, s)) in sessions.iter_mut().enumerate() {
-        s.echo(&format!("{tag} {i}"))
-            .map_err(|e| format!("connection {i} to {backend} {tag}: {e}"))?;
-        let who = s
-            .whoami()
-            .map_err(|e| format!("connection {i} {tag}: {e}"))?;
-        if who.backend != *backend {
-            return Err(format!(
-                "connection {i} moved from {backend} to {} {tag}",
-                who.backend
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn generation(app: &Appliance) -> Option<u64> {
@@ -72,7 +54,7 @@ fn scenario(topo: &Topology, app: &Appliance, workers: usize) -> Result<(), Stri
     }
     let used: BTreeSet<_> = sessions.iter().map(|(b, _)| b.clone()).collect();
     eprintln!("{SESSIONS} long-lived connections on {used:?}");
-    exchange_all(&mut sessions, "before reload")?;
+    sessions_continue(&mut sessions, "before reload")?;
 
     // Reload 1: add b4, change the idle timeout, add an HTTP rule.
     let text = config(
@@ -87,7 +69,7 @@ fn scenario(topo: &Topology, app: &Appliance, workers: usize) -> Result<(), Stri
     if generation(app) != Some(2) {
         return Err(format!("generation after reload 1: {:?}", generation(app)));
     }
-    exchange_all(&mut sessions, "after reload 1")?;
+    sessions_continue(&mut sessions, "after reload 1")?;
     app.wait_members_healthy(&["b1", "b2", "b3", "b4"], Duration::from_secs(15))?;
     let reached_b4 = (0..60).any(|_| tcp_whoami(&client, &to).is_ok_and(|r| r.backend == "b4"));
     if !reached_b4 {
@@ -104,7 +86,7 @@ fn scenario(topo: &Topology, app: &Appliance, workers: usize) -> Result<(), Stri
             "new HTTP rule sent 20 requests only to {http_seen:?}"
         ));
     }
-    exchange_all(&mut sessions, "after new flows")?;
+    sessions_continue(&mut sessions, "after new flows")?;
 
     // Reload 2 by SIGHUP: the original file rewritten with another idle timeout.
     let text = config(
@@ -122,7 +104,7 @@ fn scenario(topo: &Topology, app: &Appliance, workers: usize) -> Result<(), Stri
             generation(app)
         ));
     }
-    exchange_all(&mut sessions, "after SIGHUP reload")?;
+    sessions_continue(&mut sessions, "after SIGHUP reload")?;
     for (i, (b, s)) in sessions.iter_mut().enumerate() {
         if !s.is_alive() {
             return Err(format!("connection {i} to {b} closed"));

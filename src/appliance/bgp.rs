@@ -30,12 +30,10 @@ pub const SIGNAL_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// How often the drain thread looks at the counters and the helper's report.
 const DRAIN_POLL: Duration = Duration::from_millis(50);
 
-/// The MUX-wide inputs of the announce decision, latching the first probe round.
+/// The MUX-wide inputs of the announce decision (the first probe round is latched by the slow
+/// path).
 pub fn readiness(shared: &Shared) -> Readiness {
     let state = &shared.bgp;
-    if !state.first_round_done.load(Ordering::SeqCst) && first_round_complete(shared) {
-        state.first_round_done.store(true, Ordering::SeqCst);
-    }
     let started = state.drain_started.get().copied();
     let draining = started.is_some();
     let graceful = shared
@@ -51,14 +49,6 @@ pub fn readiness(shared: &Shared) -> Readiness {
         graceful_phase: draining
             && graceful
             && started.is_some_and(|t| t.elapsed() < GRACEFUL_PHASE),
-    }
-}
-
-/// Whether every probe target has had a first result (true without probes).
-fn first_round_complete(shared: &Shared) -> bool {
-    match shared.prober.get() {
-        Some(p) => p.snapshot().iter().all(|t| t.probes > 0),
-        None => shared.snapshot.load().probes.is_empty(),
     }
 }
 

@@ -226,6 +226,7 @@ impl ApplianceControl {
                     "polls": w.polls,
                     "busy_polls": w.busy_polls,
                     "busy_ns": w.busy_ns,
+                    "max_busy_iteration_ns": w.max_busy_ns,
                     "busy_ns_per_packet": per(w.busy_ns, rx),
                     "packets_per_busy_poll": per(rx, w.busy_polls),
                     "handoff_sent": w.handoff_sent,
@@ -241,6 +242,7 @@ impl ApplianceControl {
             "drops": drops,
             "tx_full_originated": tx_full,
             "exception_queue_full": exc_drops,
+            "mbufs_in_use": self.shared.mbufs_in_use.load(Ordering::Relaxed),
             "untracked": c.untracked,
             "expired_flows": c.expired_flows,
             "resets_sent": c.resets_sent,
@@ -325,6 +327,7 @@ impl ApplianceControl {
                 .collect(),
             snat: Vec::new(),
             workers: self.worker_runtime(),
+            mbufs_in_use: self.shared.mbufs_in_use.load(Ordering::Relaxed),
         }
     }
 
@@ -363,6 +366,7 @@ impl ApplianceControl {
                     polls,
                     busy_polls,
                     busy_ns,
+                    max_busy_ns: w.runtime.max_busy_ns.load(Ordering::Relaxed),
                     handoff_sent,
                     handoff_received,
                     handoff_full,

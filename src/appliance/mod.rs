@@ -247,7 +247,7 @@ fn share(
     Vec<Receiver<FlowRequest>>,
     Receiver<ReloadRequest>,
 ) {
-    let snapshot = Snapshot::compile(&config, &Health::new());
+    let snapshot = Snapshot::compile(&config, &Health::at_start());
     let names = config.interfaces.iter().map(|i| i.name.clone()).collect();
     let shared = Shared::new(
         config,

@@ -98,15 +98,47 @@ pub enum ProbeState {
 }
 
 /// Probe results keyed by (probe name, member address): what the slow path measures.
+///
+/// While `settling` (after a start, until every probe target has its first result; docs/design.md
+/// §3.8), an `Unknown` member counts as up in the Maglev tables, so a mid-flow packet rehashed
+/// after a restart goes where it went before; new TCP flows to probed rules are held meanwhile.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Health {
     states: std::collections::HashMap<String, std::collections::HashMap<Ipv4Addr, ProbeState>>,
+    settling: bool,
 }
 
 impl Health {
-    /// No results: every probed member is `Unknown`.
+    /// No results: every probed member is `Unknown` (and counts as not up).
     pub fn new() -> Self {
         Health::default()
+    }
+
+    /// No results yet, at start: settling until the first probe round completes.
+    pub fn at_start() -> Self {
+        Health {
+            settling: true,
+            ..Health::default()
+        }
+    }
+
+    /// Whether the first probe round is still under way (`Unknown` counts as up).
+    pub fn settling(&self) -> bool {
+        self.settling
+    }
+
+    /// Ends (or restarts) the settling period.
+    pub fn set_settling(&mut self, settling: bool) {
+        self.settling = settling;
+    }
+
+    /// Whether `probe` against `addr` counts as up: `Up`, or `Unknown` while settling.
+    pub fn counts_up(&self, probe: &str, addr: Ipv4Addr) -> bool {
+        match self.get(probe, addr) {
+            ProbeState::Up => true,
+            ProbeState::Unknown => self.settling,
+            ProbeState::Down => false,
+        }
     }
 
     /// Every probe of `config` up on every member of every pool (for `check` and tests).
@@ -370,6 +402,9 @@ pub struct Snapshot {
     pub hash_seed: u64,
     /// Non-SYN TCP without a flow entry.
     pub missing_flow: MissingFlow,
+    /// The first probe round is under way (docs/design.md §3.8): unknown members count as up and
+    /// SYNs to rules with a probe are dropped as `probes_pending`.
+    pub probes_settling: bool,
     /// All-members-down behaviour.
     pub no_healthy_backends: NoHealthyBackends,
     /// Interfaces.

@@ -272,6 +272,10 @@ pub mod names {
     pub const WORKER_POLLS: &str = "vipmux_worker_polls_total";
     /// Counter `{worker}`: seconds spent in busy poll-loop iterations.
     pub const WORKER_BUSY_SECONDS: &str = "vipmux_worker_busy_seconds_total";
+    /// Gauge `{worker}`: seconds of the longest poll-loop iteration that received frames.
+    pub const WORKER_MAX_BUSY_ITERATION: &str = "vipmux_worker_max_busy_iteration_seconds";
+    /// Gauge: mbufs of the packet pool in use.
+    pub const MBUFS_IN_USE: &str = "vipmux_mbufs_in_use";
     /// Counter `{worker,direction}`: frames handed between workers (`sent` to their owner,
     /// `received` from another worker, `dropped` on a full ring).
     pub const WORKER_HANDOFFS: &str = "vipmux_worker_handoffs_total";
@@ -407,6 +411,8 @@ pub struct WorkerMetrics {
     pub busy_polls: u64,
     /// Nanoseconds spent in busy iterations.
     pub busy_ns: u64,
+    /// The longest busy iteration, nanoseconds.
+    pub max_busy_ns: u64,
     /// Frames handed to their owning worker.
     pub handoff_sent: u64,
     /// Frames received from other workers.
@@ -439,6 +445,8 @@ pub struct ApplianceMetrics {
     pub snat: Vec<SnatMetrics>,
     /// Per forwarding worker.
     pub workers: Vec<WorkerMetrics>,
+    /// Mbufs of the packet pool in use.
+    pub mbufs_in_use: u64,
     /// Per frontend IP, port and protocol (Azure's dimensions).
     pub lb_frontends: Vec<LbFrontendMetrics>,
     /// Per rule and member (Azure's dimensions).
@@ -658,6 +666,20 @@ impl ApplianceMetrics {
         for w in &self.workers {
             enc.sample(&[("worker", &w.worker)], w.busy_ns as f64 / 1e9);
         }
+        enc.family(
+            WORKER_MAX_BUSY_ITERATION,
+            MetricType::Gauge,
+            "The longest poll-loop iteration of a worker that received frames (a stall under load).",
+        );
+        for w in &self.workers {
+            enc.sample(&[("worker", &w.worker)], w.max_busy_ns as f64 / 1e9);
+        }
+        enc.gauge(
+            MBUFS_IN_USE,
+            "Mbufs of the packet pool in use (back to the idle level once traffic stops).",
+            &[],
+            self.mbufs_in_use,
+        );
         enc.family(
             WORKER_HANDOFFS,
             Counter,

@@ -456,6 +456,9 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
             return Verdict::Drop(DropReason::NoFlow);
         }
     } else if syn {
+        if snap.probes_settling && rule.probe.is_some() {
+            return Verdict::Drop(DropReason::ProbesPending);
+        }
         cx.recent.forget(hash);
     }
     let h = dist_hash(view, rule, m);

@@ -104,6 +104,9 @@ reasons! {
         NoNeighbour => "no_neighbour",
         /// Not enough headroom in the buffer to prepend an encapsulation header.
         NoHeadroom => "no_headroom",
+        /// A TCP SYN to a rule with a probe while the first probe round after a start is under
+        /// way (held until it is known which members are up; the client retransmits).
+        ProbesPending => "probes_pending",
         /// An ICMP error quoting no flow of a rule (docs/design.md §4.4).
         IcmpNoFlow => "icmp_no_flow",
     }

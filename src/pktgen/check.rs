@@ -179,6 +179,10 @@ pub struct Checker {
     gue_ports: Vec<u16>,
     flow_member: Vec<u32>,
     flow_verified: Vec<Option<Verified>>,
+    /// Frames of each flow that passed (saturating), for the loss of each flow.
+    flow_rx: Vec<u32>,
+    /// Flows seen at a second member (their later frames count as `moved`, not as received).
+    flow_moved: Vec<bool>,
     /// Frames per member, indexed by `MemberId`.
     pub member_packets: Vec<u64>,
     /// Mismatch counters.
@@ -235,6 +239,8 @@ impl Checker {
             dut_addrs,
             gue_ports,
             flow_verified: vec![None; flow_member.len()],
+            flow_rx: vec![0; flow_member.len()],
+            flow_moved: vec![false; flow_member.len()],
             flow_member,
             member_packets: vec![0; members],
             mismatches: Mismatches::default(),
@@ -252,6 +258,22 @@ impl Checker {
     /// The snapshot the expectations come from.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
+    }
+
+    /// Each flow's first member (`None` while none of its frames came back), whether it moved
+    /// since, and its frames that passed.
+    pub fn flow_outcomes(&self) -> impl Iterator<Item = (Option<MemberId>, bool, u64)> + '_ {
+        self.flow_member
+            .iter()
+            .zip(&self.flow_moved)
+            .zip(&self.flow_rx)
+            .map(|((&m, &moved), &rx)| {
+                (
+                    (m != NO_MEMBER).then_some(MemberId(m)),
+                    moved,
+                    u64::from(rx),
+                )
+            })
     }
 
     /// Distinct flows seen at each member, indexed by `MemberId` (flood sources are no flows).
@@ -373,6 +395,30 @@ impl Checker {
         if proto != target.proto {
             return Err(WrongDst);
         }
+        let member = self.data_member(flow, &target, encap, &outer, dst, dport, dst_mac)?;
+        if let Some(rx) = member
+            .and(flow)
+            .and_then(|i| self.flow_rx.get_mut(i as usize))
+        {
+            *rx = rx.saturating_add(1);
+        }
+        Ok(member)
+    }
+
+    /// The member a flow's frame reached, checked against the configuration and the flow's
+    /// earlier frames (`None` when echoed).
+    #[allow(clippy::too_many_arguments)]
+    fn data_member(
+        &mut self,
+        flow: Option<u32>,
+        target: &VipTarget,
+        encap: Option<DsrEncapsulation>,
+        outer: &Ipv4Packet<&[u8]>,
+        dst: Ipv4Addr,
+        dport: u16,
+        dst_mac: MacAddr,
+    ) -> Result<Option<MemberId>, MismatchKind> {
+        use MismatchKind::*;
         let seen = Verified {
             dst: u32::from(dst),
             dport,
@@ -392,7 +438,7 @@ impl Checker {
             }
             return Ok(None);
         }
-        let member = self.expected_member(&target, encap, outer.dst_addr(), seen)?;
+        let member = self.expected_member(target, encap, outer.dst_addr(), seen)?;
         self.record(flow, member, encap, seen)?;
         Ok(Some(member))
     }
@@ -547,6 +593,9 @@ impl Checker {
             if *slot == NO_MEMBER {
                 *slot = member.0;
             } else if *slot != member.0 {
+                if let Some(moved) = flow.and_then(|i| self.flow_moved.get_mut(i as usize)) {
+                    *moved = true;
+                }
                 return Err(Moved);
             }
         }

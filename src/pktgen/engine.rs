@@ -263,7 +263,9 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
     port.close()?;
 
     let rx = checker.ok + checker.mismatches.total();
-    let members = member_spread(&checker, &flowset, opts.expect);
+    let flow_tx = if synflood { est_tx } else { tx };
+    let mut members = member_spread(&checker, &flowset, opts.expect);
+    let unanswered_flows = attribute_loss(&checker, &mut members, flowset.count, flow_tx);
     Ok(Summary {
         port: port_profile.name.clone(),
         driver,
@@ -288,6 +290,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
         arp_replies: checker.arp_replies,
         ignored: checker.ignored,
         members,
+        unanswered_flows,
         flood: synflood.then(|| {
             FloodSplit::new(
                 opts.established_share,
@@ -332,10 +335,46 @@ fn member_spread(checker: &Checker, flowset: &FlowSet, expect: Expect) -> Vec<Me
                 } else {
                     0.0
                 },
+                lost: 0,
+                moved_flows: 0,
             });
         }
     }
     members
+}
+
+/// Adds each member's lost frames and moved flows to `members` (matched by address), from each
+/// flow's outcome and its share of `flow_tx` frames sent in turn over `count` flows; returns the
+/// flows that never answered.
+fn attribute_loss(
+    checker: &Checker,
+    members: &mut [MemberSpread],
+    count: u32,
+    flow_tx: u64,
+) -> u64 {
+    let snap = checker.snapshot();
+    let count = u64::from(count.max(1));
+    let mut unanswered = 0;
+    for (f, (member, moved, rx)) in checker.flow_outcomes().enumerate() {
+        let sent = flow_tx / count + u64::from((f as u64) < flow_tx % count);
+        let Some(m) = member else {
+            unanswered += u64::from(sent > 0);
+            continue;
+        };
+        let addr = snap
+            .member(m)
+            .map(|i| i.addr.to_string())
+            .unwrap_or_default();
+        let Some(spread) = members.iter_mut().find(|s| s.address == addr) else {
+            continue;
+        };
+        if moved {
+            spread.moved_flows += 1;
+        } else {
+            spread.lost += sent.saturating_sub(rx);
+        }
+    }
+    unanswered
 }
 
 /// The profile's port the options name (else its first), opened with a mempool of its own.

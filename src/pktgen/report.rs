@@ -23,6 +23,11 @@ pub struct MemberSpread {
     pub flows: u64,
     /// Share of all correctly rewritten frames, in percent.
     pub share_percent: f64,
+    /// Frames sent and not received back, of the flows first seen here that never moved (flows
+    /// are sent in turn, so each flow's sent count follows from the total).
+    pub lost: u64,
+    /// Flows first seen here and later at another member.
+    pub moved_flows: u64,
 }
 
 /// A SYN flood's two parts (mode synflood): the established flows' data segments and the
@@ -140,6 +145,8 @@ pub struct Summary {
     pub ignored: u64,
     /// Spread over members (empty in echo mode).
     pub members: Vec<MemberSpread>,
+    /// Flows none of whose frames came back (their loss belongs to no member).
+    pub unanswered_flows: u64,
     /// Mode synflood: established flows and flood SYNs apart (absent in other modes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flood: Option<FloodSplit>,
@@ -261,8 +268,15 @@ impl Summary {
         for m in &self.members {
             let _ = writeln!(
                 s,
-                "  {}/{} {}: {} packets ({:.1} %), {} flows",
-                m.pool, m.name, m.address, m.packets, m.share_percent, m.flows
+                "  {}/{} {}: {} packets ({:.1} %), {} flows, lost {}, moved flows {}",
+                m.pool,
+                m.name,
+                m.address,
+                m.packets,
+                m.share_percent,
+                m.flows,
+                m.lost,
+                m.moved_flows
             );
         }
         s

@@ -120,6 +120,9 @@ pub struct WorkerRuntime {
     pub busy_polls: AtomicU64,
     /// Nanoseconds spent in busy iterations (each from its start to the next one's start).
     pub busy_ns: AtomicU64,
+    /// The longest busy iteration so far, nanoseconds: the worst gap between two polls under
+    /// load (a stall shows here).
+    pub max_busy_ns: AtomicU64,
     /// Frames this worker received but handed to their owner (docs/design.md §6.2).
     pub handoff_sent: AtomicU64,
     /// Frames other workers handed to this one.
@@ -236,8 +239,9 @@ pub struct BgpState {
     /// When draining started (`vipmux drain` or a stop signal): set once, never cleared, so
     /// "draining" and its start time are one fact.
     pub drain_started: OnceLock<Instant>,
-    /// Latched once every probe target had a first result: a reload's new targets do not make
-    /// the MUX withdraw its VIPs again.
+    /// Latched by the slow path once every probe target had a first result (the end of the
+    /// settling period, docs/design.md §3.8): a reload's new targets do not make the MUX withdraw
+    /// its VIPs again.
     pub first_round_done: AtomicBool,
     /// The helper's last report and when it came.
     pub report: Mutex<Option<(Instant, BgpReport)>>,
@@ -297,6 +301,9 @@ pub struct Shared {
     pub targets: ArcSwap<Vec<TargetMeta>>,
     /// Scale-out: draining and the BGP helper's view.
     pub bgp: BgpState,
+    /// Mbufs of the packet pool in use (`rte_mempool_in_use_count`), published by the slow path
+    /// on its tick.
+    pub mbufs_in_use: AtomicU64,
     /// Slow-path counters, published by the slow path.
     pub slow_counters: Mutex<SlowPathCounters>,
     /// Slow-path frames that the physical or TAP tx queues refused, and DeliverToFlow drops.
@@ -362,6 +369,7 @@ impl Shared {
             prober: OnceLock::new(),
             targets: ArcSwap::from_pointee(Vec::new()),
             bgp: BgpState::default(),
+            mbufs_in_use: AtomicU64::new(0),
             slow_counters: Mutex::new(SlowPathCounters::default()),
             slow_tx_drops: AtomicU64::new(0),
         });

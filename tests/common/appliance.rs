@@ -793,6 +793,24 @@ impl Appliance {
     }
 }
 
+impl Appliance {
+    /// Kills vipmux with SIGKILL (no drain, no cleanup: a crash) and reaps it.
+    pub fn kill(&mut self) -> Result<(), String> {
+        let mut child = self.child.take().ok_or("vipmux is not running")?;
+        let st = Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err(format!("kill -KILL {} failed", child.id()));
+        }
+        if !wait_until(STOP_TIMEOUT, || !child.is_running()) {
+            return Err("vipmux still running after SIGKILL".into());
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Appliance {
     fn drop(&mut self) {
         if self.child.is_some() && !self.stop() && std::thread::panicking() {
@@ -923,6 +941,25 @@ impl TcpSession {
     pub fn is_alive(&mut self) -> bool {
         self.client.is_running()
     }
+}
+
+/// Every session echoes a line tagged `tag` and is still answered by the backend it started on
+/// (`(backend, session)` pairs); a failure names the connection.
+pub fn sessions_continue(sessions: &mut [(String, TcpSession)], tag: &str) -> Result<(), String> {
+    for (i, (backend, s)) in sessions.iter_mut().enumerate() {
+        s.echo(&format!("{tag} {i}"))
+            .map_err(|e| format!("connection {i} to {backend} {tag}: {e}"))?;
+        let who = s
+            .whoami()
+            .map_err(|e| format!("connection {i} {tag}: {e}"))?;
+        if who.backend != *backend {
+            return Err(format!(
+                "connection {i} moved from {backend} to {} {tag}",
+                who.backend
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One HTTP GET of `url` from namespace `ns` (from source address `src` if given), parsed as a

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use super::super::maglev::{Maglev, MaglevMember};
 use super::{
     key, FrontendId, FrontendInfo, Health, InterfaceId, InterfaceInfo, Map, MemberId, MemberInfo,
-    OutboundInfo, PoolId, PoolInfo, ProbeId, ProbeInfo, ProbeState, Rule, RuleCache, RuleId,
-    RuleKind, Snapshot, SnatBlock, IPPROTO_TCP, IPPROTO_UDP, SNAT_FIRST_PORT,
+    OutboundInfo, PoolId, PoolInfo, ProbeId, ProbeInfo, Rule, RuleCache, RuleId, RuleKind,
+    Snapshot, SnatBlock, IPPROTO_TCP, IPPROTO_UDP, SNAT_FIRST_PORT,
 };
 use crate::config::validate::idle_timeout_seconds;
 use crate::config::{
@@ -99,6 +99,7 @@ impl Snapshot {
     ) -> Snapshot {
         let ids = Ids(config);
         let mut s = Snapshot::empty(config, previous);
+        s.probes_settling = health.settling();
         s.interfaces = compile_interfaces(config);
         s.compile_frontends(config, &ids);
         s.compile_pools(config);
@@ -124,6 +125,7 @@ impl Snapshot {
             name: config.appliance.name.clone(),
             hash_seed: config.appliance.hash_seed,
             missing_flow: config.appliance.missing_flow,
+            probes_settling: false,
             no_healthy_backends: config.appliance.no_healthy_backends,
             interfaces: Vec::new(),
             frontends: Vec::new(),
@@ -532,7 +534,7 @@ impl Snapshot {
             .map(|m| {
                 let info = &self.members[m.index()];
                 let probe_up = match probe_name {
-                    Some(p) => health.get(p, info.addr) == ProbeState::Up,
+                    Some(p) => health.counts_up(p, info.addr),
                     None => true,
                 };
                 (probe_up || info.admin_state == AdminState::Up)

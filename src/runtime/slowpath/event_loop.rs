@@ -158,8 +158,8 @@ impl Loop<'_, '_> {
         }
     }
 
-    /// The periodic step: ARP requests the neighbour table wants sent, the neighbour map, the
-    /// counters.
+    /// The periodic step: ARP requests the neighbour table wants sent, the neighbour map, the end
+    /// of the first probe round, the counters.
     pub(super) fn tick(&mut self) {
         let now = self.now();
         for req in self.sp.poll(now) {
@@ -167,6 +167,11 @@ impl Loop<'_, '_> {
             self.send_frame(req.iface, &frame);
         }
         self.publish_neighbours();
+        self.settle_after_first_round();
+        self.t
+            .shared
+            .mbufs_in_use
+            .store(u64::from(self.t.pool.in_use()), Ordering::Relaxed);
         if let Ok(mut c) = self.t.shared.slow_counters.lock() {
             c.clone_from(self.sp.counters());
         }

@@ -129,7 +129,7 @@ impl SlowPathThread<'_> {
         let mut l = Loop {
             t: &mut self,
             sp,
-            health: Health::new(),
+            health: Health::at_start(),
             start,
             phys_out: (0..n).map(|_| Burst::new()).collect(),
             tap_out: (0..n).map(|_| Burst::new()).collect(),

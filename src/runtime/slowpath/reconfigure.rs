@@ -10,7 +10,7 @@ use super::setup::{frontends_of, interfaces_of, probe_targets, wanted_neighbours
 use crate::balance::{ProbeState, Snapshot};
 use crate::config::Config;
 use crate::runtime::hub::Shared;
-use crate::slowpath::probe::{HealthChange, ProbeTarget};
+use crate::slowpath::probe::{HealthChange, HealthState, ProbeTarget};
 use crate::slowpath::SlowPathConfig;
 
 impl Loop<'_, '_> {
@@ -35,6 +35,48 @@ impl Loop<'_, '_> {
         let now = self.now();
         self.sp.neighbours_mut().revalidate(m.addr, now);
         self.recompile();
+    }
+
+    /// Ends the settling period after a start (docs/design.md §3.8) once every probe target has
+    /// had a first result (at once without a prober: probed members then stay down), and
+    /// recompiles so unknown members stop counting as up.
+    pub(super) fn settle_after_first_round(&mut self) {
+        if !self.health.settling() {
+            return;
+        }
+        let statuses = match self.t.shared.prober.get() {
+            Some(p) => p.snapshot(),
+            None => Vec::new(),
+        };
+        let meta = self.t.shared.targets.load();
+        // Every target the slow path asked for is known to the prober and has a result (the
+        // prober takes its targets asynchronously: an empty list is not a complete round).
+        let started = self.t.shared.prober.get().is_none() || statuses.len() >= meta.len();
+        if started && statuses.iter().all(|t| t.probes > 0) {
+            // Take the decided states from the statuses too: a change still queued on the
+            // channel must not leave its member unknown (down) for a moment.
+            for t in &statuses {
+                let state = match t.state {
+                    HealthState::Up => ProbeState::Up,
+                    HealthState::Down => ProbeState::Down,
+                    HealthState::Unknown => continue,
+                };
+                if let Some(m) = meta.get(t.id as usize).filter(|m| m.addr == t.addr) {
+                    self.health.set(&m.probe, m.addr, state);
+                }
+            }
+            self.health.set_settling(false);
+            self.recompile();
+            self.t
+                .shared
+                .bgp
+                .first_round_done
+                .store(true, Ordering::SeqCst);
+            tracing::info!(
+                after_ms = self.start.elapsed().as_millis() as u64,
+                "first probe round complete: unknown members no longer count as up"
+            );
+        }
     }
 
     /// Compiles the current configuration with the current health (keeping the previous

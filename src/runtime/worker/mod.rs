@@ -176,6 +176,8 @@ struct Tally {
     busy_polls: u64,
     /// Time spent in busy iterations, nanoseconds.
     busy_ns: u64,
+    /// The longest busy iteration, nanoseconds.
+    max_busy_ns: u64,
     /// Start of the previous iteration, if it was busy.
     last_busy_start: Option<u64>,
     /// Originated or injected frames the tx queues refused.
@@ -196,7 +198,9 @@ impl Tally {
     #[inline(always)]
     fn begin_iteration(&mut self, t_ns: u64) {
         if let Some(t) = self.last_busy_start.take() {
-            self.busy_ns += t_ns.saturating_sub(t);
+            let took = t_ns.saturating_sub(t);
+            self.busy_ns += took;
+            self.max_busy_ns = self.max_busy_ns.max(took);
         }
         self.polls += 1;
     }
@@ -425,6 +429,7 @@ impl PollLoop<'_, '_, '_> {
             (&rt.polls, t.polls),
             (&rt.busy_polls, t.busy_polls),
             (&rt.busy_ns, t.busy_ns),
+            (&rt.max_busy_ns, t.max_busy_ns),
             (&rt.handoff_sent, t.handoff_sent),
             (&rt.handoff_received, t.handoff_received),
             (&rt.handoff_full, t.handoff_full),
@@ -479,4 +484,23 @@ fn flow_listing(pipeline: &Pipeline, limit: usize, now: u32) -> FlowListing {
         }
     }
     listing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn tally_keeps_the_longest_busy_iteration_only() {
+        let mut t = Tally::default();
+        // Busy at 0, next at 100; busy at 100, next at 5_100 (a stall); idle at 5_100, next 90_000.
+        for (start, busy) in [(0, true), (100, true), (5_100, false), (90_000, true)] {
+            t.begin_iteration(start);
+            t.end_iteration(busy, start);
+        }
+        t.begin_iteration(90_050);
+        assert_eq!(t.max_busy_ns, 5_000);
+        assert_eq!(t.busy_ns, 100 + 5_000 + 50);
+        assert_eq!((t.polls, t.busy_polls), (5, 3));
+    }
 }
