@@ -48,6 +48,9 @@ pub const DEFAULT_MBUFS: u32 = 8191;
 pub const DEFAULT_CACHE: u32 = 256;
 /// Default mbuf data room (DPDK's default: 2048 + 128 bytes of headroom).
 pub const DEFAULT_DATA_ROOM: u16 = 2176;
+/// Receive descriptors of the exception TAP each interface gets: `net_tap` fills its rx ring
+/// with mbufs of the pool when the port starts, so the pool must hold them too.
+pub const TAP_RX_DESCRIPTORS: u16 = 1024;
 const MAX_QUEUES: u16 = 1024;
 const MAX_CACHE: u32 = 512;
 const HEADROOM: u32 = 128;
@@ -364,12 +367,13 @@ impl Profile {
                 format!("{}: must be at most {MAX_CACHE}", m.cache),
             ));
         }
-        let needed = rx_descs + tx_descs + 1024;
+        let tap_descs = self.ports.len() as u64 * u64::from(TAP_RX_DESCRIPTORS);
+        let needed = rx_descs + tx_descs + tap_descs + 1024;
         if u64::from(m.mbufs) < needed {
             return Err(err(
                 "mempool.mbufs".into(),
                 format!(
-                    "{}: too few for the ports' descriptors ({rx_descs} rx + {tx_descs} tx + 1024 in flight); use at least {needed}",
+                    "{}: too few for the ports' descriptors ({rx_descs} rx + {tx_descs} tx + {tap_descs} exception-TAP rx + 1024 in flight); use at least {needed}",
                     m.mbufs
                 ),
             ));
@@ -651,6 +655,7 @@ mod tests {
         assert_eq!(e.field, "ports[0].vdev");
         let e = Profile::parse(&format!("{BASIC}\n[mempool]\nmbufs = 10\n"), "p.toml").unwrap_err();
         assert_eq!(e.field, "mempool.mbufs");
+        assert!(e.message.contains(" + 1024 exception-TAP rx + "), "{e}");
         let e = Profile::parse("hugepages = \"maybe\"\n", "p.toml").unwrap_err();
         assert!(e.to_string().starts_with("p.toml: "), "{e}");
         assert!(e.message.contains("maybe"), "{e}");
