@@ -54,9 +54,9 @@ const SMALL_POOL: [(&str, &str); 5] = [
     ("rx_descriptors = 512", "rx_descriptors = 32"),
     ("tx_descriptors = 512", "tx_descriptors = 32"),
 ];
-/// Datagrams per burst, and bursts.
+/// Datagrams per burst, and bursts at most.
 const BURST: u32 = 20_000;
-const BURSTS: u32 = 2;
+const MAX_BURSTS: u32 = 6;
 /// Sends argv[2] empty UDP datagrams to argv[1]:9 as fast as Python can, from four processes.
 const SENDER: &str = "import os, socket, sys
 for _ in range(3):
@@ -259,7 +259,10 @@ fn pool_burst(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
     forwarding_again(topo, "on the smallest pool")?;
     let before = app.counters_json()?;
     let queue_full = |c: &serde_json::Value| c["exception_queue_full"].as_u64().unwrap_or(0);
-    for _ in 0..BURSTS {
+    // The worker counts what the full slow-path queue refused; a loaded machine may drain a burst
+    // in time, so bursts repeat (a few at most) until one overflows the queue.
+    let mut bursts = 0;
+    let after = loop {
         ns_exec_ok(
             &topo.ns("router"),
             &[
@@ -270,23 +273,26 @@ fn pool_burst(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
                 &BURST.to_string(),
             ],
         )?;
-    }
-    // The worker counts what the full slow-path queue refused; the slow path publishes the port
-    // counters every 50 ms.
-    let after = wait_for(Duration::from_secs(5), || {
-        app.counters_json()
-            .ok()
-            .filter(|c| queue_full(c) > queue_full(&before))
-    })
-    .ok_or_else(|| {
-        format!(
-            "{BURSTS} bursts of {BURST} datagrams to the appliance overflowed nothing: {}",
-            app.counters_json().unwrap_or_default()
-        )
-    })?;
+        bursts += 1;
+        let overflowed = wait_for(Duration::from_secs(2), || {
+            app.counters_json()
+                .ok()
+                .filter(|c| queue_full(c) > queue_full(&before))
+        });
+        match overflowed {
+            Some(c) => break c,
+            None if bursts >= MAX_BURSTS => {
+                return Err(format!(
+                    "{bursts} bursts of {BURST} datagrams to the appliance overflowed nothing: {}",
+                    app.counters_json().unwrap_or_default()
+                ))
+            }
+            None => {}
+        }
+    };
     let port = &after["ports"][0];
     eprintln!(
-        "burst: received {} -> {}, exception_queue_full {} -> {}, port {port}",
+        "{bursts} burst(s): received {} -> {}, exception_queue_full {} -> {}, port {port}",
         before["received"],
         after["received"],
         queue_full(&before),
