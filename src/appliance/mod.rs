@@ -308,6 +308,23 @@ mod tests {
     }
 
     #[test]
+    fn default_profile_pool_holds_the_ports_and_taps() {
+        assert_eq!(default_profile(&config()).unwrap().mempool.mbufs, 8191);
+        let three = Config::from_str(
+            "[[interfaces]]\nname = \"a\"\nport = \"net_ring0\"\naddress = \"10.1.0.2/24\"\n\
+             [[interfaces]]\nname = \"b\"\nport = \"net_ring1\"\naddress = \"10.2.0.2/24\"\n\
+             [[interfaces]]\nname = \"c\"\nport = \"net_ring2\"\naddress = \"10.3.0.2/24\"\n",
+            "test",
+        )
+        .expect("valid config");
+        let p = default_profile(&three).expect("default profile");
+        let (needed, ..) = p.mbufs_needed(3);
+        assert!(needed > 8191, "{needed}");
+        assert_eq!(u64::from(p.mempool.mbufs), needed);
+        p.check_pool_for_taps(3).expect("fits");
+    }
+
+    #[test]
     fn default_profile_keeps_any_port_name_exactly() {
         let mut c = config();
         // Quotes, a backslash and a control character: TOML escapes, not Rust's `{:?}` ones.
