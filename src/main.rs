@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use vipmux::cli;
 
 /// vipmux: a DPDK-accelerated L4 load-balancer MUX with Azure Load Balancer semantics.
@@ -41,6 +41,10 @@ enum Command {
     BgpConfig(cli::bgp::ConfigArgs),
     /// The process the BGP daemon runs: relays vipmux's wanted announcements to it.
     BgpHelper(cli::bgp::HelperArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, ...).
+    Completions(cli::generate::CompletionArgs),
+    /// Print the manual page (roff), generated from this command line.
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -58,11 +62,13 @@ fn main() -> ExitCode {
         Command::Drain(args) => cli::drain::main(args),
         Command::BgpConfig(args) => cli::bgp::config_main(args),
         Command::BgpHelper(args) => cli::bgp::helper_main(args),
+        Command::Completions(args) => cli::generate::completions(args, Cli::command()),
+        Command::Man => cli::generate::man(Cli::command()),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("vipmux: {err}");
+            vipmux::control::logging::eprint_error(&format!("vipmux: {err}"));
             ExitCode::FAILURE
         }
     }

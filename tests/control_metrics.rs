@@ -150,6 +150,7 @@ fn test_source() -> ApplianceMetrics {
             ("fragment".into(), 2),
             ("tx_full".into(), 0),
         ],
+        icmp_errors: vec![("to_member".into(), 4), ("no_flow".into(), 1)],
         rules: vec![
             RuleMetrics {
                 frontend: "web".into(),
@@ -198,6 +199,9 @@ fn test_source() -> ApplianceMetrics {
             polls: 1000,
             busy_polls: 400,
             busy_ns: 2_500_000_000,
+            handoff_sent: 7,
+            handoff_received: 5,
+            handoff_full: 1,
         }],
         ports: vec![PortMetrics {
             interface: "dc".into(),
@@ -206,6 +210,7 @@ fn test_source() -> ApplianceMetrics {
             rx_errors: 13,
             tx_errors: 14,
         }],
+        ..ApplianceMetrics::default()
     }
 }
 
@@ -258,6 +263,10 @@ fn scrape_appliance_metrics_and_parse() {
     assert_eq!(value_of(drops, &[("reason", "no_rule")]), 7.0);
     assert_eq!(value_of(drops, &[("reason", "fragment")]), 2.0);
     assert_eq!(value_of(drops, &[("reason", "tx_full")]), 0.0);
+    let icmp = family(&fams, "vipmux_icmp_errors");
+    assert_eq!(icmp.kind, "counter");
+    assert_eq!(value_of(icmp, &[("outcome", "to_member")]), 4.0);
+    assert_eq!(value_of(icmp, &[("outcome", "no_flow")]), 1.0);
 
     let web = [("frontend", "web"), ("rule", "https")];
     assert_eq!(value_of(family(&fams, "vipmux_rule_packets"), &web), 5000.0);
@@ -334,6 +343,14 @@ fn scrape_appliance_metrics_and_parse() {
         let fam = family(&fams, name);
         assert_eq!(fam.kind, "counter", "{name}");
         assert_eq!(value_of(fam, &[("interface", "dc")]), v, "{name}");
+    }
+    let handoffs = family(&fams, "vipmux_worker_handoffs");
+    assert_eq!(handoffs.kind, "counter");
+    for (direction, n) in [("sent", 7.0), ("received", 5.0), ("dropped", 1.0)] {
+        assert_eq!(
+            value_of(handoffs, &[("worker", "0"), ("direction", direction)]),
+            n
+        );
     }
 
     // Every family is declared exactly once.

@@ -1,5 +1,7 @@
-//! `vipmux pktgen`: the rewrite checker on hand-built frames, and a short run against
-//! dpdk-testpmd reflecting frames (macswap) over memif, the two-process benchmark setup.
+//! `vipmux pktgen`: the rewrite checker on hand-built frames, and short runs over memif, the
+//! two-process benchmark setup: against dpdk-testpmd reflecting frames (macswap), once with the
+//! right expectation (exit 0, every checksum verified) and once with a deliberately wrong one
+//! (pktgen must exit non-zero: the gate), and against vipmux itself (the gate passes).
 //!
 //! The DPDK test needs root, free hugepages and `dpdk-testpmd`; without them it says why and
 //! passes (set VIPMUX_REQUIRE_DPDK=1 to make a missing prerequisite a failure).
@@ -7,6 +9,7 @@
 use std::io::Read;
 use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use vipmux::balance::{Health, Snapshot};
@@ -175,8 +178,9 @@ fn hugepages_free() -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn pktgen_against_testpmd_macswap_over_memif() {
+/// True when the DPDK runs can go ahead (root, 256 free hugepages); otherwise says why (and fails
+/// under VIPMUX_REQUIRE_DPDK=1).
+fn dpdk_ready() -> bool {
     let uid = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -186,22 +190,38 @@ fn pktgen_against_testpmd_macswap_over_memif() {
         })
         .unwrap_or(false);
     if !uid && missing("not root") {
-        return;
+        return false;
     }
-    if hugepages_free() < 256 && missing("fewer than 256 free hugepages") {
-        return;
-    }
-    let testpmd = ["/usr/bin/dpdk-testpmd", "/usr/local/bin/dpdk-testpmd"]
+    !(hugepages_free() < 256 && missing("fewer than 256 free hugepages"))
+}
+
+/// The installed dpdk-testpmd, if any (a missing one is reported as [`missing`] does).
+fn testpmd() -> Option<&'static str> {
+    let found = ["/usr/bin/dpdk-testpmd", "/usr/local/bin/dpdk-testpmd"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists());
-    let Some(testpmd) = testpmd else {
-        assert!(!missing("dpdk-testpmd not installed"));
-        return;
-    };
-    let sock = std::env::temp_dir().join(format!("vipmux-pktgen-{}.sock", std::process::id()));
+    if found.is_none() {
+        assert!(missing("dpdk-testpmd not installed"));
+    }
+    found
+}
+
+/// Runs `vipmux pktgen` as the memif server on a fresh socket for 3 s with `config` and `args`,
+/// starts the device under test with `peer(socket)` once pktgen listens, and returns pktgen's exit
+/// status and stdout (its JSON summary).
+fn pktgen_run(
+    config: &str,
+    args: &[&str],
+    peer: impl FnOnce(&str) -> Command,
+) -> (std::process::ExitStatus, String) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let sock = std::env::temp_dir().join(format!(
+        "vipmux-pktgen-{}-{}.sock",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_file(&sock);
     let sock = sock.display().to_string();
-
     let mut gen = Reaper(
         Command::new(env!("CARGO_BIN_EXE_vipmux"))
             .args([
@@ -212,19 +232,16 @@ fn pktgen_against_testpmd_macswap_over_memif() {
                     "--eal=--vdev=net_memif0,role=server,socket={sock},id=0,socket-abstract=no"
                 ),
                 "--config",
-                &repo("examples/spec-example.toml"),
+                config,
                 "--flows",
                 "1024",
                 "--size",
                 "64",
                 "--duration",
                 "3",
-                "--expect",
-                "echo",
-                "--dst-mac",
-                "02:00:00:00:00:01",
                 "--json",
             ])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -240,36 +257,23 @@ fn pktgen_against_testpmd_macswap_over_memif() {
         assert!(Instant::now() < appeared, "no memif socket after 30 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // testpmd is the memif client: it connects once, so the server (pktgen) goes first and
+    // The peer is the memif client: it connects once, so the server (pktgen) goes first and
     // waits for it (pktgen starts its clock when the link comes up).
-    let _reflector = Reaper(
-        Command::new(testpmd)
-            .args([
-                "--lcores=0@1,1@1",
-                "--in-memory",
-                "--single-file-segments",
-                "--no-pci",
-                "--log-level=*:warning",
-                &format!("--vdev=net_memif0,role=client,socket={sock},id=0,socket-abstract=no"),
-                "--",
-                "--forward-mode=macswap",
-                "--auto-start",
-                "--stats-period=1",
-                "--total-num-mbufs=8192",
-            ])
+    let _peer = Reaper(
+        peer(&sock)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start dpdk-testpmd"),
+            .expect("start the device under test"),
     );
-    // Bounded wait for pktgen to finish (it sends for 3 s and drains for at most 0.2 s).
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Bounded wait for pktgen to finish (it sends for 3 s and drains briefly).
+    let deadline = Instant::now() + Duration::from_secs(90);
     let status = loop {
         if let Some(st) = gen.0.try_wait().expect("wait pktgen") {
             break st;
         }
-        assert!(Instant::now() < deadline, "pktgen did not finish in 60 s");
+        assert!(Instant::now() < deadline, "pktgen did not finish in 90 s");
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut out = String::new();
@@ -280,20 +284,158 @@ fn pktgen_against_testpmd_macswap_over_memif() {
         .read_to_string(&mut out)
         .expect("read stdout");
     let _ = std::fs::remove_file(&sock);
+    (status, out)
+}
+
+/// dpdk-testpmd reflecting frames (macswap) as the memif client on `sock`.
+fn testpmd_macswap(testpmd: &str, sock: &str) -> Command {
+    let mut c = Command::new(testpmd);
+    c.args([
+        "--lcores=0@1,1@1",
+        "--in-memory",
+        "--single-file-segments",
+        "--no-pci",
+        "--log-level=*:warning",
+        &format!("--vdev=net_memif0,role=client,socket={sock},id=0,socket-abstract=no"),
+        "--",
+        "--forward-mode=macswap",
+        "--auto-start",
+        "--stats-period=1",
+        "--total-num-mbufs=8192",
+    ]);
+    c
+}
+
+/// pktgen with `--expect expect` against testpmd reflecting its frames, for the rule of
+/// `examples/spec-example.toml`; `None` (after saying why) without the prerequisites.
+fn against_testpmd(expect: &str) -> Option<(std::process::ExitStatus, String)> {
+    if !dpdk_ready() {
+        return None;
+    }
+    let testpmd = testpmd()?;
+    let spec = repo("examples/spec-example.toml");
+    let args = ["--expect", expect, "--dst-mac", "02:00:00:00:00:01"];
+    Some(pktgen_run(&spec, &args, |s| testpmd_macswap(testpmd, s)))
+}
+
+/// The JSON summary's `key` as a number.
+fn num(v: &serde_json::Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+#[test]
+fn pktgen_against_testpmd_macswap_over_memif() {
+    let Some((status, out)) = against_testpmd("echo") else {
+        return;
+    };
     assert!(status.success(), "pktgen failed: {status}\n{out}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON summary");
-    let tx = v["tx_packets"].as_u64().expect("tx_packets");
-    let rx = v["rx_packets"].as_u64().expect("rx_packets");
+    let (tx, rx) = (num(&v, "tx_packets"), num(&v, "rx_packets"));
     eprintln!(
         "pktgen via testpmd macswap: tx {tx} ({} Mpps), rx {rx} ({} Mpps), errors {}",
         v["tx_mpps"], v["rx_mpps"], v["errors"]
     );
     assert!(tx > 0, "nothing sent: {out}");
     assert!(rx > 0, "nothing came back: {out}");
+    assert_eq!(num(&v, "errors"), 0, "echoed frames are unchanged: {out}");
     assert_eq!(
-        v["errors"].as_u64(),
-        Some(0),
-        "echoed frames are unchanged: {out}"
+        num(&v, "checksums_checked"),
+        rx,
+        "without --sample-checksums every returned frame's checksums are verified: {out}"
     );
     assert_eq!(v["mode"], "established");
+}
+
+/// The gate: expecting vipmux's rewrite from a reflector that returns frames unchanged (a
+/// deliberately wrong expectation, as a broken rewrite would look) makes pktgen exit with its
+/// wrong-frames code, after printing the summary that counts them.
+#[test]
+fn pktgen_exits_non_zero_on_wrong_frames() {
+    let Some((status, out)) = against_testpmd("rewrite") else {
+        return;
+    };
+    assert_eq!(status.code(), Some(3), "pktgen must fail the gate: {out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON summary");
+    assert!(num(&v, "rx_packets") > 0, "frames came back: {out}");
+    assert_eq!(
+        num(&v, "errors"),
+        num(&v, "rx_packets"),
+        "every one is wrong: {out}"
+    );
+}
+
+/// A network namespace for the device under test (its kernel TAP must not touch the host's
+/// routes), deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("vmxpg{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip netns add {name}");
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// The gate against vipmux itself: `vipmux run` (memif client, in a namespace) load-balances
+/// pktgen's flows over 8 on-link members; every returned frame must carry the configuration's NAT
+/// rewrite with correct checksums (all verified), or pktgen exits non-zero.
+#[test]
+fn pktgen_gate_against_vipmux() {
+    if !dpdk_ready() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-gate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let cfg = dir.join("vipmux.toml");
+    let members: Vec<String> = (1..=8)
+        .map(|i| format!("{{ name = \"b{i}\", address = \"10.1.0.{}\" }}", 10 + i))
+        .collect();
+    let text = format!(
+        "[appliance]\nname = \"pktgen-gate\"\n\n[dataplane]\ndpdk_profile = \"{}\"\nworkers = 1\n\n\
+         [control]\nsocket = \"{}\"\nmetrics = \"\"\n\n\
+         [[interfaces]]\nname = \"lan\"\nport = \"net_memif0\"\naddress = \"10.1.0.2/24\"\n\n\
+         [[frontends]]\nname = \"vip\"\naddress = \"10.1.0.100\"\ninterface = \"lan\"\n\n\
+         [[backend_pools]]\nname = \"web\"\nmembers = [{}]\n\n\
+         [[load_balancing_rules]]\nname = \"web\"\nfrontend = \"vip\"\nprotocol = \"tcp\"\n\
+         frontend_port = 80\nbackend_port = 8080\nbackend_pool = \"web\"\n",
+        repo("dpdk-config/memif-dut.toml"),
+        dir.join("ctl.sock").display(),
+        members.join(", ")
+    );
+    std::fs::write(&cfg, text).expect("write config");
+    let ns = Netns::new();
+    let cfg = cfg.display().to_string();
+    let (status, out) = pktgen_run(&cfg, &["--expect", "rewrite"], |s| {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_vipmux"), "run"])
+            .args(["--config", &cfg])
+            .arg(format!(
+                "--eal=--vdev=net_memif0,role=client,socket={s},id=0,socket-abstract=no"
+            ));
+        c
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        status.success(),
+        "pktgen against vipmux failed: {status}\n{out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON summary");
+    let rx = num(&v, "rx_packets");
+    eprintln!(
+        "pktgen via vipmux: tx {} ({} Mpps), rx {rx} ({} Mpps), errors {}, checksums checked {}",
+        v["tx_packets"], v["tx_mpps"], v["rx_mpps"], v["errors"], v["checksums_checked"]
+    );
+    assert!(rx > 0, "nothing came back: {out}");
+    assert_eq!(num(&v, "errors"), 0, "{out}");
+    assert_eq!(num(&v, "checksums_checked"), rx, "{out}");
 }

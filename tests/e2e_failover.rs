@@ -27,9 +27,10 @@ const THRESHOLD: u32 = 2;
 /// Generous bound for a health flip: interval × threshold + 1 s, plus slack for a loaded machine.
 const FLIP_BOUND: Duration = Duration::from_secs((INTERVAL * THRESHOLD) as u64 + 1 + 10);
 
-fn config() -> ConfigBuilder {
+fn config(workers: usize) -> ConfigBuilder {
     // missing_flow = "drop": the connection to b2 can only survive through its flow entry.
     ConfigBuilder::one_arm()
+        .workers(workers)
         .appliance("missing_flow = \"drop\"")
         .pool("web", &ALL, "")
         .probe_tcp("tcp-80", 80, INTERVAL, THRESHOLD)
@@ -149,12 +150,27 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn probe_failover_keeps_established() {
-    if skip_unless_root("probe_failover_keeps_established") {
+/// Runs the scenario with `workers` workers (two: the established connection's packets meet
+/// their owner through the hand-off).
+fn failover_with(name: &str, workers: usize) {
+    if skip_unless_root(name) {
         return;
     }
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
-    let app = start_or_panic(&topo, &config());
-    check(&app, scenario(&topo, &app));
+    let app = start_or_panic(&topo, &config(workers));
+    let result = match scenario(&topo, &app) {
+        Ok(()) if workers > 1 => app.check_handoffs(),
+        r => r,
+    };
+    check(&app, result);
+}
+
+#[test]
+fn probe_failover_keeps_established() {
+    failover_with("probe_failover_keeps_established", 1);
+}
+
+#[test]
+fn probe_failover_keeps_established_two_workers() {
+    failover_with("probe_failover_keeps_established_two_workers", 2);
 }

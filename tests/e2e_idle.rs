@@ -123,16 +123,17 @@ fn backend_sockets(topo: &Topology, role: &str, port: u16) -> String {
 }
 
 /// Echo on the VIP over b1..b3 (no probe: members count as up) with the short idle timeout.
-fn config(reset: bool) -> ConfigBuilder {
+fn config(reset: bool, workers: usize) -> ConfigBuilder {
     let extra = format!("idle_timeout_seconds = {IDLE_SECS}\nenable_tcp_reset = {reset}\n");
     ConfigBuilder::one_arm()
+        .workers(workers)
         .pool("echo", &["b1", "b2", "b3"], "")
         .lb_rule("echo", "tcp", ECHO, ECHO, "echo", None, &extra)
 }
 
-fn start(reset: bool) -> (Topology, Appliance) {
+fn start(reset: bool, workers: usize) -> (Topology, Appliance) {
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
-    let app = Appliance::start(&topo, &config(reset).build(&topo)).expect("vipmux start");
+    let app = Appliance::start(&topo, &config(reset, workers).build(&topo)).expect("vipmux start");
     (topo, app)
 }
 
@@ -196,8 +197,33 @@ fn idle_timeout_with_tcp_reset_closes_both_sockets() {
     if skip_unless_root("idle_timeout_with_tcp_reset_closes_both_sockets") {
         return;
     }
-    let (topo, app) = start(true);
+    let (topo, app) = start(true, 1);
     check(&app, reset_scenario(&topo, &app));
+}
+
+/// The reset scenario until one connection's packets crossed workers (the kernel's fanout picks
+/// the queue of each direction by its own tuple: about three connections in four cross), at most
+/// four times; then the hand-off counters must agree.
+fn reset_crossing_workers(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    for attempt in 1..=4 {
+        reset_scenario(topo, app)?;
+        if app.handoffs()?.0 > 0 {
+            break;
+        }
+        eprintln!("attempt {attempt}: the connection stayed on one worker, once more");
+    }
+    app.check_handoffs()
+}
+
+/// The same with two workers: the reply direction, handled by the flow's owner through the
+/// hand-off, keeps the sequence numbers the RSTs need current.
+#[test]
+fn idle_timeout_with_tcp_reset_closes_both_sockets_two_workers() {
+    if skip_unless_root("idle_timeout_with_tcp_reset_closes_both_sockets_two_workers") {
+        return;
+    }
+    let (topo, app) = start(true, 2);
+    check(&app, reset_crossing_workers(&topo, &app));
 }
 
 fn silent_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
@@ -250,6 +276,6 @@ fn idle_timeout_without_reset_is_silent_then_drops_late_packets() {
     if skip_unless_root("idle_timeout_without_reset_is_silent_then_drops_late_packets") {
         return;
     }
-    let (topo, app) = start(false);
+    let (topo, app) = start(false, 1);
     check(&app, silent_scenario(&topo, &app));
 }

@@ -23,8 +23,8 @@ const PROBE_THRESHOLD: u32 = 2;
 const ALL: [&str; 3] = ["b1", "b2", "b3"];
 
 /// The test configuration: HTTP on the VIP over b1..b3 with an HTTP probe.
-fn config(with_profile: bool) -> ConfigBuilder {
-    let c = ConfigBuilder::one_arm();
+fn config(with_profile: bool, workers: usize) -> ConfigBuilder {
+    let c = ConfigBuilder::one_arm().workers(workers);
     let c = if with_profile { c.with_ci_profile() } else { c };
     c.pool("web", &ALL, "")
         .probe_http("http-80", 80, PROBE_INTERVAL_SECS, PROBE_THRESHOLD)
@@ -93,13 +93,14 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
 fn with_appliance(
     name: &str,
     with_profile: bool,
+    workers: usize,
     scenario: impl FnOnce(&Topology, &Appliance) -> Result<(), String>,
 ) {
     if skip_unless_root(name) {
         return;
     }
     let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
-    let mut app = Appliance::start(&topo, &config(with_profile).build(&topo))
+    let mut app = Appliance::start(&topo, &config(with_profile, workers).build(&topo))
         .unwrap_or_else(|e| panic!("{e}"));
     let result = scenario(&topo, &app);
     let clean = app.stop();
@@ -118,7 +119,22 @@ fn with_appliance(
 
 #[test]
 fn nat_through_vip_and_probe_down() {
-    with_appliance("nat_through_vip_and_probe_down", false, scenario);
+    with_appliance("nat_through_vip_and_probe_down", false, 1, scenario);
+}
+
+/// The same with two workers on two `af_packet` queue pairs: the kernel's fanout spreads each
+/// direction of a NAT flow by its own tuple, so the replies meet their flow through the hand-off.
+#[test]
+fn nat_through_vip_and_probe_down_two_workers() {
+    with_appliance(
+        "nat_through_vip_and_probe_down_two_workers",
+        false,
+        2,
+        |topo, app| {
+            scenario(topo, app)?;
+            app.check_handoffs()
+        },
+    );
 }
 
 fn control_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
@@ -208,5 +224,143 @@ fn control_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
 
 #[test]
 fn control_surfaces_and_reload() {
-    with_appliance("control_surfaces_and_reload", true, control_scenario);
+    with_appliance("control_surfaces_and_reload", true, 1, control_scenario);
+}
+
+/// Every family and sample name of an exposition, as the reference Prometheus parser (Python
+/// `prometheus_client`, Debian `python3-prometheus-client`) reads it; a parse error is an error.
+fn parsed_metric_names(text: &str) -> Result<std::collections::BTreeSet<String>, String> {
+    use std::io::Write;
+    const SCRIPT: &str =
+        "import sys\nfrom prometheus_client.parser import text_string_to_metric_families\n\
+        for f in text_string_to_metric_families(sys.stdin.read()):\n    print(f.name)\n    \
+        for s in f.samples: print(s.name)\n";
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("/usr/bin/python3: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(text.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "the Prometheus parser rejects the scrape: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The metric names used by every query expression of the Grafana dashboard in the repository.
+fn dashboard_metric_names() -> Vec<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards/vipmux.json");
+    let text = std::fs::read_to_string(path).expect("dashboards/vipmux.json");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
+    let mut out = Vec::new();
+    let mut exprs = Vec::new();
+    for panel in doc["panels"].as_array().expect("panels") {
+        for t in panel["targets"].as_array().expect("targets") {
+            exprs.push(t["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    for q in doc["templating"]["list"].as_array().into_iter().flatten() {
+        exprs.push(q["query"].as_str().unwrap_or("").to_string());
+    }
+    for e in exprs {
+        let mut rest = e.as_str();
+        while let Some(at) = rest.find("vipmux_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(tail.len());
+            out.push((tail[..end].to_string(), e.clone()));
+            rest = &tail[end..];
+        }
+    }
+    out
+}
+
+fn azure_metrics_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    app.wait_members_healthy(&ALL, Duration::from_secs(30))?;
+    requests(topo, 20)?;
+    let vip = topo.get("VIP");
+    let fe = format!("frontend_ip=\"{vip}\",frontend_port=\"80\",protocol=\"tcp\"");
+    let vip_up = format!("vipmux_lb_vip_availability{{{fe}}}");
+    // Counters are published every 100 ms; wait until the 20 requests' SYNs are in.
+    let syns = format!("vipmux_lb_syns_total{{{fe},direction=\"in\"}}");
+    wait_for(Duration::from_secs(10), || {
+        (app.metric(&syns).ok()? >= 20.0).then_some(())
+    })
+    .ok_or_else(|| format!("{syns} never reached 20: {:?}", app.metric(&syns)))?;
+    for dir in ["in", "out"] {
+        for family in ["vipmux_lb_packets_total", "vipmux_lb_bytes_total"] {
+            let v = app.metric(&format!("{family}{{{fe},direction=\"{dir}\"}}"))?;
+            if v < 20.0 {
+                return Err(format!("{family} direction {dir} = {v} after 20 requests"));
+            }
+        }
+    }
+    if app.metric(&vip_up)? != 1.0 {
+        return Err(format!("{vip_up} not 1 with every member up"));
+    }
+
+    // Every metric a dashboard query uses is exported by the running appliance (a sample, or a
+    // declared family without samples yet, e.g. SNAT's: the parser names a counter family
+    // without its `_total`).
+    let text = app.metrics_text()?;
+    let exported = parsed_metric_names(&text)?;
+    for (name, expr) in dashboard_metric_names() {
+        let family = name.strip_suffix("_total").unwrap_or(&name);
+        if !exported.contains(&name) && !exported.contains(family) {
+            return Err(format!(
+                "dashboard query {expr:?} uses {name}, which the appliance does not export"
+            ));
+        }
+    }
+
+    // Health probe status follows each member; data path availability falls when none is left.
+    let ips = topo.list("BACKEND_IPS");
+    let dip = |ip: &str| {
+        format!(
+            "vipmux_lb_dip_availability{{frontend_ip=\"{vip}\",frontend_port=\"80\",\
+             backend_ip=\"{ip}\",backend_port=\"80\",protocol=\"tcp\"}}"
+        )
+    };
+    for ip in &ips {
+        if app.metric(&dip(ip))? != 1.0 {
+            return Err(format!("{} not 1 with the member up", dip(ip)));
+        }
+    }
+    for role in ALL {
+        topo.backend("stop", role, &["http"])?;
+    }
+    let wait = Duration::from_secs(20);
+    wait_for(wait, || (app.metric(&vip_up).ok()? == 0.0).then_some(()))
+        .ok_or_else(|| format!("{vip_up} still 1 with every member's probe failing"))?;
+    for ip in &ips {
+        if app.metric(&dip(ip))? != 0.0 {
+            return Err(format!("{} not 0 with the member down", dip(ip)));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn azure_metrics_and_dashboard() {
+    with_appliance(
+        "azure_metrics_and_dashboard",
+        false,
+        1,
+        azure_metrics_scenario,
+    );
 }

@@ -18,9 +18,10 @@ use common::{skip_unless_root, wait_until, Appliance, ConfigBuilder, TcpSession,
 
 const SESSIONS: usize = 9;
 
-fn config(members: &[&str], idle: &str, with_http: bool) -> ConfigBuilder {
+fn config(workers: usize, members: &[&str], idle: &str, with_http: bool) -> ConfigBuilder {
     // With missing_flow = "drop", a connection survives only if its flow entry does (no rehash).
     let c = ConfigBuilder::one_arm()
+        .workers(workers)
         .appliance("missing_flow = \"drop\"")
         .pool("web", members, "")
         .probe_tcp("tcp-80", 80, 1, 2)
@@ -54,7 +55,7 @@ fn generation(app: &Appliance) -> Option<u64> {
     app.status_json().ok()?["config_generation"].as_u64()
 }
 
-fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
+fn scenario(topo: &Topology, app: &Appliance, workers: usize) -> Result<(), String> {
     app.wait_members_healthy(&["b1", "b2", "b3"], Duration::from_secs(30))?;
     let client = topo.ns("client");
     let vip = topo.get("VIP");
@@ -74,7 +75,13 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     exchange_all(&mut sessions, "before reload")?;
 
     // Reload 1: add b4, change the idle timeout, add an HTTP rule.
-    let text = config(&["b1", "b2", "b3", "b4"], "idle_timeout_minutes = 10", true).build(topo);
+    let text = config(
+        workers,
+        &["b1", "b2", "b3", "b4"],
+        "idle_timeout_minutes = 10",
+        true,
+    )
+    .build(topo);
     let summary = app.reload_text("reload1.toml", &text)?;
     eprintln!("reload 1: {}", summary.trim());
     if generation(app) != Some(2) {
@@ -101,6 +108,7 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
 
     // Reload 2 by SIGHUP: the original file rewritten with another idle timeout.
     let text = config(
+        workers,
         &["b1", "b2", "b3", "b4"],
         "idle_timeout_seconds = 900",
         true,
@@ -129,16 +137,37 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn reload_keeps_established_and_adds_backend() {
-    if skip_unless_root("reload_keeps_established_and_adds_backend") {
+/// Runs the scenario with `workers` workers (two: every connection meets its owner through the
+/// hand-off, before and after the reloads).
+fn reload_with(name: &str, workers: usize) {
+    if skip_unless_root(name) {
         return;
     }
     let topo =
         Topology::up("one-arm", &["--return", "gateway", "--backends", "4"]).expect("topology up");
     let app = start_or_panic(
         &topo,
-        &config(&["b1", "b2", "b3"], "idle_timeout_minutes = 4", false),
+        &config(
+            workers,
+            &["b1", "b2", "b3"],
+            "idle_timeout_minutes = 4",
+            false,
+        ),
     );
-    check(&app, scenario(&topo, &app));
+    let result = scenario(&topo, &app, workers);
+    let result = match result {
+        Ok(()) if workers > 1 => app.check_handoffs(),
+        r => r,
+    };
+    check(&app, result);
+}
+
+#[test]
+fn reload_keeps_established_and_adds_backend() {
+    reload_with("reload_keeps_established_and_adds_backend", 1);
+}
+
+#[test]
+fn reload_keeps_established_and_adds_backend_two_workers() {
+    reload_with("reload_keeps_established_and_adds_backend_two_workers", 2);
 }

@@ -73,8 +73,10 @@ dp_sched_ns() {
   echo "$s"
 }
 
-# dp_vipmux_runtime SOCKET — "received busy_ns" of vipmux's worker 0 from its control socket ("" if
-# it does not answer): the worker's own accounting of the iterations that found frames.
+# dp_vipmux_runtime SOCKET — "received busy_ns handoffs per_worker" of vipmux from its control socket
+# ("" if it does not answer): frames received and busy nanoseconds summed over the workers (the
+# workers' own accounting of the iterations that found frames), frames handed between workers, and
+# "received:busy_ns" of each worker joined by ";".
 dp_vipmux_runtime() {
   "$PY" - "$1" <<'EOF' 2>/dev/null || true
 import json, socket, sys
@@ -88,8 +90,25 @@ while not buf.endswith(b"\n"):
     if not chunk:
         break
     buf += chunk
-w = json.loads(buf)["data"]["workers"][0]
-print(w["received"], w["busy_ns"])
+ws = json.loads(buf)["data"]["workers"]
+print(sum(w["received"] for w in ws), sum(w["busy_ns"] for w in ws),
+      sum(w.get("handoff_sent", 0) for w in ws),
+      ";".join(f'{w["received"]}:{w["busy_ns"]}' for w in ws))
+EOF
+}
+
+# dp_worker_stats MHZ B0 B1 — from two dp_vipmux_runtime readings: "cycles;cycles… handoff_percent",
+# each worker's busy cycles per packet it received and the share of frames handed between workers
+# ("- -" when unknown).
+dp_worker_stats() {
+  "$PY" - "$1" "$2" "$3" <<'EOF' 2>/dev/null || echo "- -"
+import sys
+mhz, a, b = float(sys.argv[1]), sys.argv[2].split(), sys.argv[3].split()
+w0 = [tuple(map(int, x.split(":"))) for x in a[3].split(";")]
+w1 = [tuple(map(int, x.split(":"))) for x in b[3].split(";")]
+cyc = [f"{(b1 - b0) * mhz / 1000 / (r1 - r0):.0f}" if r1 > r0 else "-" for (r0, b0), (r1, b1) in zip(w0, w1)]
+rx = int(b[0]) - int(a[0])
+print(";".join(cyc), f"{100.0 * (int(b[2]) - int(a[2])) / rx:.1f}" if rx > 0 else "-")
 EOF
 }
 
@@ -121,7 +140,7 @@ dp_busy_cycles() {
   esac
 }
 
-# dp_vipmux_config FILE SOCKET FLOWS [KIND] — the DUT configuration: one interface on net_memif0, the
+# dp_vipmux_config FILE SOCKET FLOWS [KIND] [WORKERS] — the DUT configuration: one interface on net_memif0, the
 # VIP 10.1.0.100, 8 on-link members 10.1.0.11..18 and one rule of KIND (default nat; see DP_RULES):
 #   nat          TCP 80 load-balancing rule, NAT to port 8080, 5-tuple distribution
 #   3tuple       the same with load_distribution = "source_ip_protocol"
@@ -131,9 +150,11 @@ dp_busy_cycles() {
 #   gue          floating IP in GUE (UDP 6080) to the member's address, backend port 80
 #   inbound-nat  no load-balancing rule: an inbound NAT port range 50000-50063 over the pool, to port 22
 #   reset-idle   the nat rule with enable_tcp_reset = true and idle_timeout_seconds = 60
+# WORKERS (1 or 2, default 1) workers, two on memif-dut-2w.toml.
 dp_vipmux_config() {
-  local i cap=1048576 kind=${4:-nat} dist=default fip=false bport=8080 encap=none extra="" w
+  local i cap=1048576 kind=${4:-nat} dist=default fip=false bport=8080 encap=none extra="" w workers=${5:-1} prof=memif-dut.toml
   [ "$3" -gt 500000 ] && cap=2097152
+  [ "$workers" = 2 ] && prof=memif-dut-2w.toml
   case $kind in
     3tuple) dist=source_ip_protocol ;;
     2tuple) dist=source_ip ;;
@@ -143,8 +164,8 @@ dp_vipmux_config() {
   esac
   {
     printf '[appliance]\nname = "bench-memif"\nhash_seed = 0x5eedcafe\n\n'
-    printf '[dataplane]\ndpdk_profile = "%s/dpdk-config/memif-dut.toml"\nworkers = 1\nflow_table_capacity = %s\n\n' \
-      "$ROOT" "$cap"
+    printf '[dataplane]\ndpdk_profile = "%s/dpdk-config/%s"\nworkers = %s\nflow_table_capacity = %s\n\n' \
+      "$ROOT" "$prof" "$workers" "$cap"
     printf '[control]\nsocket = "%s"\nmetrics = ""\n\n' "$2"
     printf '[[interfaces]]\nname = "lan"\nport = "net_memif0"\naddress = "10.1.0.2/24"\n\n'
     printf '[[frontends]]\nname = "vip"\naddress = "10.1.0.100"\ninterface = "lan"\n\n'
@@ -186,8 +207,8 @@ dp_point() {
   [ "$kind" = inbound-nat ] && pgargs+=(--rule ssh)
   tag="$dut-$kind-$mode-$flows-$RANDOM"
   sock=$DP_SOCKDIR/$tag.sock
-  cfg=$DP_SOCKDIR/vipmux-$kind-$flows.toml
-  dp_vipmux_config "$cfg" "$DP_SOCKDIR/$tag.ctl" "$flows" "$kind"
+  cfg=$DP_SOCKDIR/vipmux-$kind-$flows-${DP_WORKERS:-1}w.toml
+  dp_vipmux_config "$cfg" "$DP_SOCKDIR/$tag.ctl" "$flows" "$kind" "${DP_WORKERS:-1}"
   if [ "$dut" = testpmd ]; then expect=echo extra=(--dst-mac 02:00:00:00:00:01); fi
   # OVS answers no ARP for the VIP: frames go to a fixed MAC (its netdev bridge takes them all).
   if [ "$dut" = ovs ]; then extra=(--dst-mac 02:00:00:00:00:01); fi
@@ -198,7 +219,7 @@ dp_point() {
   RUST_LOG=warn "${PKTGEN_BIN:-$VIPMUX_BIN}" pktgen --profile "$ROOT/dpdk-config/$gprof" \
     "--eal=--vdev=net_memif0,role=server,socket=$sock,id=0,socket-abstract=no" \
     --config "$cfg" --flows "$flows" --size 64 --duration "$secs" --mode "$mode" --expect "$expect" \
-    "${extra[@]}" "${pgargs[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
+    --sample-checksums 64 "${extra[@]}" "${pgargs[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
   gen=$!
   OWN_PIDS+=("$gen")
   for i in $(seq 1 300); do
@@ -264,6 +285,7 @@ dp_point() {
   t1=$(bench_now) c1=$(dp_sched_ns "$dutpid")
   [ "$dut" = vipmux ] && b1=$(dp_vipmux_runtime "$DP_SOCKDIR/$tag.ctl")
   [ "$dut" = ovs ] && "${octl[@]}" dpif-netdev/pmd-stats-show >"$DP_SOCKDIR/$tag-ovs/pmd-stats.txt" 2>&1
+  # A non-zero exit (wrong frames) still leaves the JSON summary, whose errors the row records.
   wait "$gen" 2>/dev/null || true
   if [ "$dut" = testpmd ]; then
     # testpmd prints its cycle totals while it shuts down: give it time before dp_stop's SIGKILL.
@@ -271,9 +293,10 @@ dp_point() {
     for i in $(seq 1 200); do kill -0 "$dutpid" 2>/dev/null || break; sleep 0.05; done
   fi
   dp_stop "$base"
-  local busy
+  local busy wstats="- -"
   busy=$(dp_busy_cycles "$dut" "$tag" "${DP_MHZ:-0}" "$b0" "$b1")
-  res=$("$PY" - "$DP_SOCKDIR/$tag.json" "$t0" "$t1" "$c0" "$c1" "${busy:--}" <<'EOF'
+  [ "$dut" = vipmux ] && [ -n "$b0" ] && [ -n "$b1" ] && wstats=$(dp_worker_stats "${DP_MHZ:-0}" "$b0" "$b1")
+  res=$("$PY" - "$DP_SOCKDIR/$tag.json" "$t0" "$t1" "$c0" "$c1" "${busy:--} $wstats" <<'EOF'
 import json, sys
 try:
     s = json.load(open(sys.argv[1]))
@@ -314,7 +337,7 @@ dp_median() {
 
 run_dataplane() {
   local flows_list secs repeat duts rules kind why dut flows mode r line mhz cyc all n load1 tx rx loss errs ns share p points
-  local pmode pgargs etx erx eloss eerrs srx eshare oline orx oloss rate oall
+  local pmode pgargs wcyc hpct etx erx eloss eerrs srx eshare oline orx oloss rate oall
   why=$(dp_prereq)
   if [ -n "$why" ]; then
     log "dataplane: skipped ($why)"
@@ -342,7 +365,7 @@ run_dataplane() {
   mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
   DP_MHZ=${mhz:-0}
   local csv=$out/dataplane.csv
-  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif\n' >"$csv"
+  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif,workers,busy_cycles_per_worker,handoff_percent\n' >"$csv"
   points=()
   for dut in $duts; do
     for flows in $flows_list; do points+=("$dut established $flows nat"); done
@@ -354,6 +377,13 @@ run_dataplane() {
       for flows in $flows_list; do points+=("vipmux established $flows $kind"); done
     done
   fi
+  if [[ " $duts " == *" vipmux "* ]] && [ "${DP_WORKERS2:-1}" = 1 ]; then
+    # Two workers at the first flow count: pktgen spreads flow i on queue i mod 2 (half the frames
+    # land on a worker that does not own their flow: software hand-off), then each flow on its
+    # owner's queue (what NIC steering would deliver: no hand-off). The difference is the hand-off.
+    points+=("vipmux established-2w-handoff $(set -- $flows_list; echo "$1") nat")
+    points+=("vipmux established-2w-steered $(set -- $flows_list; echo "$1") nat")
+  fi
   if [[ " $duts " == *" vipmux "* ]] && [ "${DP_SYNFLOOD:-1}" = 1 ]; then
     points+=("vipmux synflood $(set -- $flows_list; echo "$1") nat")
     points+=("vipmux synflood-established $(set -- $flows_list; echo "$1") nat")
@@ -361,7 +391,11 @@ run_dataplane() {
   eshare=${DP_FLOOD_EST_SHARE:-25}
   for p in "${points[@]}"; do
     read -r dut mode flows kind <<<"$p"
-    pmode=$mode pgargs=()
+    pmode=$mode pgargs=() DP_WORKERS=1
+    case $mode in
+      established-2w-handoff) pmode=established pgargs=(--queues 2 --spread flow) DP_WORKERS=2 ;;
+      established-2w-steered) pmode=established pgargs=(--queues 2 --spread owner) DP_WORKERS=2 ;;
+    esac
     if [ "$mode" = synflood-established ]; then pmode=synflood pgargs=(--established-share "$eshare"); fi
     all=""
     for r in $(seq 1 "$repeat"); do
@@ -376,7 +410,7 @@ run_dataplane() {
       failures+=("dataplane:$dut:$mode:$flows")
       continue
     fi
-    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy <<<"$(printf '%s' "$all" | dp_median)"
+    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy wcyc hpct <<<"$(printf '%s' "$all" | dp_median)"
     [ "$busy" = - ] && busy=""
     orx="" oloss=""
     if [ "$mode" = synflood-established ] && [ "$etx" != - ]; then
@@ -389,7 +423,7 @@ run_dataplane() {
         [ -n "$oline" ] && oall+="$oline"$'\n'
       done
       if [ -n "$oall" ]; then
-        read -r _ _ _ _ _ _ _ orx oloss _ _ _ <<<"$(printf '%s' "$oall" | dp_median)"
+        read -r _ _ _ _ _ _ _ orx oloss _ _ _ _ _ <<<"$(printf '%s' "$oall" | dp_median)"
       else
         failures+=("dataplane:vipmux:established-only:$flows")
       fi
@@ -403,12 +437,16 @@ run_dataplane() {
     [ "$dut" = ovs ] && cfgname="ovs-dpdk-ct-lb"
     [ "$mode" = synflood ] && cfgname="vipmux-synflood"
     [ "$mode" = synflood-established ] && cfgname="vipmux-synflood-established"
+    [ "$mode" = established-2w-handoff ] && cfgname="vipmux-nat-2w-handoff"
+    [ "$mode" = established-2w-steered ] && cfgname="vipmux-nat-2w-steered"
+    [ "$wcyc" = - ] && wcyc=""
+    [ "$hpct" = - ] && hpct=""
     local pshare=""
     [ "$mode" = synflood ] && pshare=0
     [ "$mode" = synflood-established ] && pshare=$eshare
-    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
       "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" \
-      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" >>"$csv"
+      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" "$DP_WORKERS" "$wcyc" "$hpct" >>"$csv"
   done
   dp_cleanup
 }

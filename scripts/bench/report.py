@@ -76,6 +76,27 @@ def criterion_table(rows):
     return out
 
 
+def workers_lines(rows):
+    """One line on the two-worker points: busy cycles per packet per worker with the software hand-off
+    and with flows steered to their owner, and the extra cycles of a handed-off packet derived from
+    the two (difference of the busy cycles per packet over the share of frames handed over)."""
+    by = {r.get("config"): r for r in rows}
+    h, st = by.get("vipmux-nat-2w-handoff"), by.get("vipmux-nat-2w-steered")
+    if not h or not st:
+        return []
+    line = (f"Two workers, {fmt(h['flows'])} flows: busy cycles/packet per worker "
+            f"{h.get('busy_cycles_per_worker') or '-'} with {h.get('handoff_percent') or '-'} % of the frames "
+            f"handed over, {st.get('busy_cycles_per_worker') or '-'} with every flow steered to its owner")
+    try:
+        share = float(h["handoff_percent"]) / 100
+        extra = float(h["busy_cycles_per_packet"]) - float(st["busy_cycles_per_packet"])
+        if share > 0:
+            line += f"; a handed-off packet costs about {extra / share:.0f} cycles more"
+    except (KeyError, TypeError, ValueError):
+        pass
+    return ["", line + "."]
+
+
 def dataplane_table(rows):
     """Data-plane throughput by number of flows (extra columns of bench.sh's memif runs when present),
     then vipmux / testpmd ratios at equal flow counts."""
@@ -98,6 +119,7 @@ def dataplane_table(rows):
             ratios.append(f"{fmt(r['flows'])} flows {float(r['mpps']) / ref[r['flows']]:.2f}")
     if ratios:
         out += ["", "vipmux / testpmd macswap (rx Mpps): " + ", ".join(ratios) + "."]
+    out += workers_lines(rows)
     modes = sorted({r.get("memif") for r in rows if r.get("memif")})
     if modes:
         out += ["", "memif mode of every device under test (the memif client): " + ", ".join(modes)

@@ -3,6 +3,7 @@
 
 GET /        -> 200 "backend=<name> client=<ip>:<port> dst=<local ip> dport=<local port>\n"
 GET /health  -> 200 "ok\n", or 503 "unhealthy\n" while the health file exists
+GET /bytes/N -> 200 with a body of N bytes (N <= 64 MiB), for bulk transfers
 Any other path answers like "/". The PID is written to --pidfile once the socket listens.
 """
 
@@ -33,6 +34,8 @@ def main() -> int:
                     status, body = 503, "unhealthy\n"
                 else:
                     status, body = 200, "ok\n"
+            elif self.path.startswith("/bytes/") and self.path[7:].isdigit():
+                status, body = 200, "x" * min(int(self.path[7:]), 64 << 20)
             else:
                 cip, cport = self.client_address[:2]
                 lip, lport = self.connection.getsockname()[:2]

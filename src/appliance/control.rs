@@ -16,10 +16,11 @@ use crate::control::metrics::{
     ApplianceMetrics, MemberMetrics, PortMetrics, RuleMetrics, WorkerMetrics,
 };
 use crate::control::report::{
-    FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, PoolStatus, RuleStatus,
-    StatusReport,
+    FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, PoolStatus, PortStatus,
+    RuleStatus, StatusReport,
 };
 use crate::control::{Encoder, FlowFilter, MetricsSource};
+use crate::dataplane::icmp_error::IcmpErrorOutcome;
 use crate::dataplane::{DropReason, WorkerCounters};
 use crate::runtime::{FlowRequest, ReloadRequest, Shared};
 use crate::slowpath::probe::TargetStatus;
@@ -168,6 +169,7 @@ impl ApplianceControl {
             nat_mappings: Self::nat_mappings(&self.shared.snapshot.load()),
             bgp: None,
             draining: false,
+            ports: self.port_statuses(),
         }
     }
 
@@ -228,6 +230,9 @@ impl ApplianceControl {
                     "busy_ns": w.busy_ns,
                     "busy_ns_per_packet": per(w.busy_ns, rx),
                     "packets_per_busy_poll": per(rx, w.busy_polls),
+                    "handoff_sent": w.handoff_sent,
+                    "handoff_received": w.handoff_received,
+                    "handoff_full": w.handoff_full,
                 })
             })
             .collect();
@@ -244,6 +249,9 @@ impl ApplianceControl {
             "exceptions": crate::dataplane::Exception::ALL.iter().zip(c.exceptions.iter())
                 .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "ports": self.port_counters(),
+            "icmp_errors": IcmpErrorOutcome::ALL.iter()
+                .zip(c.icmp_errors.iter())
+                .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "slow_path": {
                 "handled": slow.handled,
                 "arp_replies": slow.arp_replies,
@@ -311,12 +319,32 @@ impl ApplianceControl {
             })
             .collect();
         drops.push(("slow_path_queue_full".into(), exc_drops));
+        let handoff_full = self
+            .shared
+            .workers
+            .iter()
+            .map(|w| w.runtime.handoffs().2)
+            .sum();
+        drops.push(("handoff_full".into(), handoff_full));
+        let forwarding = self.shared.forwarding.load(Ordering::SeqCst);
+        let neighbours = self.shared.neighbours.load();
+        let view = crate::dataplane::View {
+            snapshot: &snap,
+            neighbours: &neighbours,
+            ports: &self.shared.ports,
+        };
         ApplianceMetrics {
-            forwarding: self.shared.forwarding.load(Ordering::SeqCst),
+            lb_frontends: super::azure_metrics::lb_frontends(&view, &c, forwarding),
+            lb_backends: super::azure_metrics::lb_backends(&snap),
+            forwarding,
             config_generation: self.shared.generation.load(Ordering::SeqCst),
             received: c.rx,
             transmitted: c.tx,
             drops,
+            icmp_errors: IcmpErrorOutcome::ALL
+                .iter()
+                .map(|o| (o.name().to_string(), c.icmp_errors[o.index()]))
+                .collect(),
             rules: rule_metrics(&snap, &c),
             members: snap
                 .members
@@ -343,6 +371,27 @@ impl ApplianceControl {
         }
     }
 
+    /// Every interface's port: queues and steering mode.
+    fn port_statuses(&self) -> Vec<PortStatus> {
+        let queues = self
+            .shared
+            .port_queues
+            .get()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        self.shared
+            .port_names
+            .iter()
+            .zip(queues)
+            .map(|(name, q)| PortStatus {
+                interface: name.clone(),
+                port: q.port.clone(),
+                rx_queues: q.rx_queues,
+                steering: q.steering.name().into(),
+            })
+            .collect()
+    }
+
     /// Every worker's published poll-loop runtime.
     fn worker_runtime(&self) -> Vec<WorkerMetrics> {
         self.shared
@@ -351,11 +400,15 @@ impl ApplianceControl {
             .enumerate()
             .map(|(i, w)| {
                 let (polls, busy_polls, busy_ns) = w.runtime.read();
+                let (handoff_sent, handoff_received, handoff_full) = w.runtime.handoffs();
                 WorkerMetrics {
                     worker: i.to_string(),
                     polls,
                     busy_polls,
                     busy_ns,
+                    handoff_sent,
+                    handoff_received,
+                    handoff_full,
                 }
             })
             .collect()

@@ -5,6 +5,7 @@
 use crate::config::{Config, Interface};
 use crate::dataplane::EgressPort;
 use crate::dpdk::{port_queue_limits, Eal, Mempool, Port, PortConfig, Profile, TAP_RX_DESCRIPTORS};
+use crate::runtime::hub::{PortQueues, Steering};
 use crate::wire::MacAddr;
 
 use super::{kernel, tap_port_name, BoxError};
@@ -20,6 +21,8 @@ pub(super) struct Devices {
     pub(super) taps: Vec<Port>,
     /// Per physical port: MAC, address, MTU.
     pub(super) infos: Vec<EgressPort>,
+    /// Per physical port: queues and steering mode.
+    pub(super) queues: Vec<PortQueues>,
 }
 
 impl Devices {
@@ -34,8 +37,17 @@ impl Devices {
     ) -> Result<Devices, BoxError> {
         let mut ports = Vec::new();
         let mut slow_queue = Vec::new();
+        let mut queues = Vec::new();
         for ifc in &config.interfaces {
             let (port, dedicated) = open_port(eal, pool, ifc, profile, workers)?;
+            if workers > 1 && port.info()?.can_steer_by_endpoint() {
+                tracing::info!(port = %ifc.port, "the device can hash on source-only/destination-only fields: NIC steering by flow owner is possible but not programmed yet, frames are handed over in software");
+            }
+            queues.push(PortQueues {
+                port: ifc.port.clone(),
+                rx_queues: port.rx_queue_count(),
+                steering: steering(workers),
+            });
             ports.push(port);
             slow_queue.push(dedicated);
         }
@@ -62,6 +74,7 @@ impl Devices {
             slow_queue,
             taps,
             infos,
+            queues,
         })
     }
 
@@ -106,6 +119,30 @@ impl Devices {
     }
 }
 
+/// What to change when port `port` cannot give `workers` queue pairs, by device kind.
+fn queue_hint(port: &str, workers: usize) -> String {
+    let lower = "or lower [dataplane] workers";
+    if port.starts_with("net_af_packet") {
+        format!("add qpairs={workers} to its vdev arguments ({lower})")
+    } else if port.starts_with("net_memif") {
+        format!("the memif peer must offer {workers} queue pairs ({lower})")
+    } else if port.starts_with("net_") {
+        format!("this virtual device cannot give more queues: use workers = 1 with it ({lower})")
+    } else {
+        format!("the NIC has fewer queues than workers ({lower})")
+    }
+}
+
+/// How flows reach their owner with `workers` workers: software hand-off whenever there are
+/// several (NIC steering is not programmed yet, docs/design.md §6.2).
+fn steering(workers: usize) -> Steering {
+    if workers > 1 {
+        Steering::SoftwareHandoff
+    } else {
+        Steering::SingleQueue
+    }
+}
+
 /// Opens interface `ifc`'s port: one rx queue per worker, one tx queue per worker plus one for
 /// the slow path when the device has it; returns the port and whether it got that queue.
 fn open_port(
@@ -124,8 +161,10 @@ fn open_port(
     let (max_rx, max_tx) = port_queue_limits(eal, &ifc.port)?;
     if usize::from(max_rx) < workers || usize::from(max_tx) < workers {
         return Err(format!(
-            "port {} supports {max_rx} rx / {max_tx} tx queues, {workers} workers need as many (lower [dataplane] workers or give the device more queues)",
-            ifc.port
+            "interface {}: port {} can give {max_rx} rx / {max_tx} tx queues, [dataplane] workers = {workers} needs one queue pair per worker: {}",
+            ifc.name,
+            ifc.port,
+            queue_hint(&ifc.port, workers)
         )
         .into());
     }
@@ -145,4 +184,19 @@ fn open_port(
     let port = Port::open(eal, &ifc.port, &pc, pool)?;
     tracing::info!(port = %ifc.port, mac = %port.mac_addr()?, link = %port.link()?, rx_queues = pc.rx_queues, tx_queues = pc.tx_queues, "port up");
     Ok((port, dedicated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_says_what_to_change_per_device_kind() {
+        assert!(queue_hint("net_af_packet0", 2).contains("qpairs=2"));
+        assert!(queue_hint("net_memif0", 4).contains("offer 4 queue pairs"));
+        assert!(queue_hint("net_ring0", 2).contains("workers = 1"));
+        assert!(queue_hint("0000:3b:00.0", 8).contains("NIC"));
+        assert_eq!(steering(1), Steering::SingleQueue);
+        assert_eq!(steering(2), Steering::SoftwareHandoff);
+    }
 }

@@ -18,6 +18,7 @@
 //! - `devices`: the ports and TAPs; `threads`: spawning, supervising and joining the threads;
 //!   `servers`: the control socket and metrics endpoint.
 
+mod azure_metrics;
 pub mod bgp;
 pub mod capture;
 pub mod control;
@@ -180,13 +181,12 @@ fn load(config_path: &Path) -> Result<Option<(Config, Profile)>, BoxError> {
     let config = match Config::load(config_path) {
         Ok(c) => c,
         Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!(
-                "{}: {} error{}, nothing applied",
+            crate::control::logging::eprint_error(&format!(
+                "{errors}\n{}: {} error{}, nothing applied",
                 config_path.display(),
                 errors.len(),
                 if errors.len() == 1 { "" } else { "s" }
-            );
+            ));
             return Ok(None);
         }
     };
@@ -257,14 +257,16 @@ fn share(
 ) {
     let snapshot = Snapshot::compile(&config, &Health::new());
     let names = config.interfaces.iter().map(|i| i.name.clone()).collect();
-    Shared::new(
+    let shared = Shared::new(
         config,
         config_path.to_path_buf(),
         snapshot,
         devices.infos.clone(),
         names,
         workers,
-    )
+    );
+    let _ = shared.0.port_queues.set(devices.queues.clone());
+    shared
 }
 
 /// Stops the servers, frees the frames still queued for the slow path (before the mempool goes)

@@ -14,6 +14,7 @@ use super::BoxError;
 use crate::dataplane::PipelineConfig;
 use crate::dpdk::{DpdkError, DpdkThread, Eal, Mempool, QueueId};
 use crate::platform::signal;
+use crate::runtime::hub::handoff_rings;
 use crate::runtime::{FlowRequest, ReloadRequest, Shared, SlowPathThread, SlowTx, Worker};
 
 /// How often the supervisor checks the stop flag and whether every worker is polling.
@@ -67,7 +68,8 @@ fn spawn_workers<'scope, 'env>(
     plan: &ThreadPlan,
 ) -> Result<Vec<WorkerHandle<'scope>>, BoxError> {
     let mut handles = Vec::new();
-    for (w, flow_rx) in flow_rxs.into_iter().enumerate() {
+    let rings = handoff_rings(flow_rxs.len());
+    for ((w, flow_rx), handoff) in flow_rxs.into_iter().enumerate().zip(rings) {
         let q = QueueId(w as u16);
         let mut rx = Vec::new();
         let mut tx = Vec::new();
@@ -85,6 +87,7 @@ fn spawn_workers<'scope, 'env>(
             pool,
             pipeline: plan.pipeline,
             adaptive: plan.adaptive,
+            handoff,
         };
         handles.push(
             std::thread::Builder::new()

@@ -2,6 +2,8 @@
 
 pub mod hash;
 pub mod maglev;
+pub mod owner;
 pub mod snapshot;
 
+pub use owner::Reta;
 pub use snapshot::{Health, MemberId, ProbeState, Rule, RuleId, RuleKind, Snapshot};

@@ -6,6 +6,7 @@ pub mod check;
 pub mod diagnose;
 pub mod drain;
 pub mod flows;
+pub mod generate;
 pub mod import_azure;
 pub mod pktgen;
 pub mod reload;

@@ -1,5 +1,10 @@
 //! `vipmux pktgen`: the DPDK traffic generator (see `vipmux::pktgen`). Live line per second on
 //! stderr, the summary on stdout (text, or JSON with `--json`).
+//!
+//! It is also a gate: the exit code is [`EXIT_WRONG_FRAMES`] when any returned frame was wrong
+//! (a rewrite other than the configuration's, a bad IPv4 or TCP/UDP checksum) or when no frame
+//! came back at all, after the summary is printed. Every returned frame's checksums are verified
+//! unless `--sample-checksums N` asks for every N-th only (the benchmarks' setting).
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -8,6 +13,7 @@ use std::time::Duration;
 use super::CliResult;
 use crate::config::Config;
 use crate::dpdk::Profile;
+use crate::pktgen::engine::QueueChoice;
 use crate::pktgen::{self, Expect, Mode, Options, TemplateChoice};
 use crate::wire::MacAddr;
 
@@ -55,8 +61,9 @@ pub struct Args {
     /// Frame templates: one per flow, one per target patched per packet, or auto (per flow up to 64 MiB).
     #[arg(long, value_enum, default_value_t = TemplatesArg::Auto)]
     pub templates: TemplatesArg,
-    /// Verify IP/L4 checksums on every N-th received frame (1 = all, 0 = none).
-    #[arg(long, default_value_t = 64)]
+    /// Verify IP/L4 checksums on every N-th received frame only (default: every frame).
+    #[arg(long = "sample-checksums", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub checksum_every: u32,
     /// Destination MAC of generated frames (default: ARP for the first VIP, else broadcast).
     #[arg(long)]
@@ -67,7 +74,22 @@ pub struct Args {
     /// DPDK port name from the profile (default: its first port).
     #[arg(long)]
     pub port: Option<String>,
+    /// Queue pairs to open on the port; flow i leaves on tx queue i mod N (0 = the profile's
+    /// queues, sending on queue 0).
+    #[arg(long, default_value_t = 0)]
+    pub queues: u16,
+    /// Stop after sending this many frames (0 = run for --duration); flow i of n then gets
+    /// count / n frames, plus one when i < count mod n.
+    #[arg(long, default_value_t = 0)]
+    pub count: u64,
+    /// With --queues above 1: flow i on queue i mod N (`flow`), or each flow on the queue of the
+    /// worker that owns it (`owner`, what a NIC steering by the ownership rule delivers).
+    #[arg(long, value_enum, default_value_t = QueueChoice::Flow)]
+    pub spread: QueueChoice,
 }
+
+/// Exit code when a returned frame was wrong or none came back (1 is any other failure).
+pub const EXIT_WRONG_FRAMES: u8 = 3;
 
 /// `--expect` values.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +161,9 @@ pub fn main(args: Args) -> CliResult {
         dst_mac: args.dst_mac.as_deref().map(parse_mac).transpose()?,
         gen_ip: args.gen_ip,
         port: args.port,
+        queues: args.queues,
+        count: args.count,
+        spread: args.spread,
         live: true,
     };
     let summary = pktgen::run(&opts)?;
@@ -146,6 +171,13 @@ pub fn main(args: Args) -> CliResult {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print!("{}", summary.to_text());
+    }
+    if summary.errors > 0 || summary.rx_packets == 0 {
+        eprintln!(
+            "pktgen: FAILED: {} of {} returned frames were wrong (see the summary's mismatches), {} sent",
+            summary.errors, summary.rx_packets, summary.tx_packets
+        );
+        return Ok(std::process::ExitCode::from(EXIT_WRONG_FRAMES));
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

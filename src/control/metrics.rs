@@ -244,6 +244,8 @@ pub mod names {
     pub const PACKETS_TRANSMITTED: &str = "vipmux_packets_transmitted_total";
     /// Counter `{reason}`: packets dropped.
     pub const DROPS: &str = "vipmux_drops_total";
+    /// Counter `{outcome}`: ICMP errors about flows, by what the data path did with them.
+    pub const ICMP_ERRORS: &str = "vipmux_icmp_errors_total";
     /// Counter `{frontend,rule}`: packets matched by a rule.
     pub const RULE_PACKETS: &str = "vipmux_rule_packets_total";
     /// Counter `{frontend,rule}`: bytes matched by a rule.
@@ -280,6 +282,9 @@ pub mod names {
     pub const PORT_RX_ERRORS: &str = "vipmux_port_rx_errors_total";
     /// Counter `{interface}`: failed transmissions (`rte_eth_stats.oerrors`).
     pub const PORT_TX_ERRORS: &str = "vipmux_port_tx_errors_total";
+    /// Counter `{worker,direction}`: frames handed between workers (`sent` to their owner,
+    /// `received` from another worker, `dropped` on a full ring).
+    pub const WORKER_HANDOFFS: &str = "vipmux_worker_handoffs_total";
     /// Counter `{rule,pool,member,state}`: outbound connections by result (`successful`, `failed`).
     pub const SNAT_CONNECTIONS: &str = "vipmux_snat_connections_total";
     /// Gauge: 1 while the appliance forwards traffic.
@@ -292,6 +297,58 @@ pub mod names {
     pub const BGP_SESSION_UP: &str = "vipmux_bgp_session_up";
     /// Gauge: 1 while draining.
     pub const DRAINING: &str = "vipmux_draining";
+    /// Gauge `{frontend_ip,frontend_port,protocol}`: Azure's data path availability
+    /// (`VipAvailability`): 1 while a new connection to the frontend would reach a member.
+    pub const LB_VIP_AVAILABILITY: &str = "vipmux_lb_vip_availability";
+    /// Gauge `{frontend_ip,frontend_port,backend_ip,backend_port,protocol}`: Azure's health probe
+    /// status (`DipAvailability`): 1 while the member takes new flows of the rule.
+    pub const LB_DIP_AVAILABILITY: &str = "vipmux_lb_dip_availability";
+    /// Counter `{frontend_ip,frontend_port,protocol,direction}`: Azure's packet count.
+    pub const LB_PACKETS: &str = "vipmux_lb_packets_total";
+    /// Counter `{frontend_ip,frontend_port,protocol,direction}`: Azure's byte count.
+    pub const LB_BYTES: &str = "vipmux_lb_bytes_total";
+    /// Counter `{frontend_ip,frontend_port,protocol,direction}`: Azure's SYN count.
+    pub const LB_SYNS: &str = "vipmux_lb_syns_total";
+}
+
+/// One frontend IP, port and protocol (one rule) with Azure's dimensions in [`ApplianceMetrics`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LbFrontendMetrics {
+    /// Frontend IP (the VIP).
+    pub frontend_ip: String,
+    /// Frontend port (`start-end` for an inbound NAT port range, `0` for HA ports).
+    pub frontend_port: String,
+    /// Protocol (`tcp`, `udp`, `all`).
+    pub protocol: String,
+    /// Packets from clients (direction `in`).
+    pub packets_in: u64,
+    /// Packets back to clients (direction `out`).
+    pub packets_out: u64,
+    /// Bytes from clients.
+    pub bytes_in: u64,
+    /// Bytes back to clients.
+    pub bytes_out: u64,
+    /// SYNs from clients.
+    pub syns_in: u64,
+    /// A new connection to the frontend reaches a member (data path availability).
+    pub vip_available: bool,
+}
+
+/// One member of one rule with Azure's dimensions in [`ApplianceMetrics`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LbBackendMetrics {
+    /// Frontend IP.
+    pub frontend_ip: String,
+    /// Frontend port.
+    pub frontend_port: String,
+    /// Backend (member) IP.
+    pub backend_ip: String,
+    /// Backend port.
+    pub backend_port: String,
+    /// Protocol.
+    pub protocol: String,
+    /// The member takes new flows of the rule (health probe status).
+    pub available: bool,
 }
 
 /// Per-rule figures in [`ApplianceMetrics`].
@@ -360,6 +417,12 @@ pub struct WorkerMetrics {
     pub busy_polls: u64,
     /// Nanoseconds spent in busy iterations.
     pub busy_ns: u64,
+    /// Frames handed to their owning worker.
+    pub handoff_sent: u64,
+    /// Frames received from other workers.
+    pub handoff_received: u64,
+    /// Frames dropped because a hand-off ring was full.
+    pub handoff_full: u64,
 }
 
 /// One physical port's drop and error counters (`rte_eth_stats`) in [`ApplianceMetrics`].
@@ -391,6 +454,8 @@ pub struct ApplianceMetrics {
     pub transmitted: u64,
     /// Drops by reason name (every reason listed, zeros included, so rates work from the start).
     pub drops: Vec<(String, u64)>,
+    /// ICMP errors about flows by outcome (every outcome listed, zeros included).
+    pub icmp_errors: Vec<(String, u64)>,
     /// Per frontend and rule.
     pub rules: Vec<RuleMetrics>,
     /// Per pool member.
@@ -401,6 +466,10 @@ pub struct ApplianceMetrics {
     pub workers: Vec<WorkerMetrics>,
     /// Per physical port, in interface order.
     pub ports: Vec<PortMetrics>,
+    /// Per frontend IP, port and protocol (Azure's dimensions).
+    pub lb_frontends: Vec<LbFrontendMetrics>,
+    /// Per rule and member (Azure's dimensions).
+    pub lb_backends: Vec<LbBackendMetrics>,
 }
 
 impl ApplianceMetrics {
@@ -413,6 +482,62 @@ impl ApplianceMetrics {
         self.render_workers(enc);
         self.render_snat_connections(enc);
         self.render_ports(enc);
+        self.render_azure(enc);
+    }
+
+    /// Azure's metric set with Azure's dimensions as labels (README "Metrics").
+    fn render_azure(&self, enc: &mut Encoder) {
+        use names::*;
+        use MetricType::{Counter, Gauge};
+        enc.family(
+            LB_VIP_AVAILABILITY,
+            Gauge,
+            "Data path availability: 1 while a new connection to the frontend reaches a member (Azure VipAvailability).",
+        );
+        for f in &self.lb_frontends {
+            enc.sample(&f.labels(None), f.vip_available);
+        }
+        enc.family(
+            LB_DIP_AVAILABILITY,
+            Gauge,
+            "Health probe status: 1 while the member takes new flows of the rule (Azure DipAvailability).",
+        );
+        for b in &self.lb_backends {
+            let labels = [
+                ("frontend_ip", b.frontend_ip.as_str()),
+                ("frontend_port", &b.frontend_port),
+                ("backend_ip", &b.backend_ip),
+                ("backend_port", &b.backend_port),
+                ("protocol", &b.protocol),
+            ];
+            enc.sample(&labels, b.available);
+        }
+        type Dir = fn(&LbFrontendMetrics) -> [(&'static str, u64); 2];
+        let traffic: [(&str, &str, Dir); 3] = [
+            (
+                LB_PACKETS,
+                "Packets by frontend and direction (Azure PacketCount).",
+                |f| [("in", f.packets_in), ("out", f.packets_out)],
+            ),
+            (
+                LB_BYTES,
+                "Bytes by frontend and direction (Azure ByteCount).",
+                |f| [("in", f.bytes_in), ("out", f.bytes_out)],
+            ),
+            (
+                LB_SYNS,
+                "TCP SYNs by frontend and direction (Azure SYNCount; out comes with SNAT).",
+                |f| [("in", f.syns_in), ("out", 0)],
+            ),
+        ];
+        for (name, help, dirs) in traffic {
+            enc.family(name, Counter, help);
+            for f in &self.lb_frontends {
+                for (dir, n) in dirs(f) {
+                    enc.sample(&f.labels(Some(dir)), n);
+                }
+            }
+        }
     }
 
     /// The per port drop and error counters of the devices.
@@ -476,6 +601,14 @@ impl ApplianceMetrics {
         enc.family(DROPS, Counter, "Packets dropped, by reason.");
         for (reason, n) in &self.drops {
             enc.sample(&[("reason", reason)], *n);
+        }
+        enc.family(
+            ICMP_ERRORS,
+            Counter,
+            "ICMP errors about flows, by what the data path did with them.",
+        );
+        for (outcome, n) in &self.icmp_errors {
+            enc.sample(&[("outcome", outcome)], *n);
         }
     }
 
@@ -583,6 +716,20 @@ impl ApplianceMetrics {
         for w in &self.workers {
             enc.sample(&[("worker", &w.worker)], w.busy_ns as f64 / 1e9);
         }
+        enc.family(
+            WORKER_HANDOFFS,
+            Counter,
+            "Frames handed between workers so each flow's packets meet its owner (sent, received, dropped on a full ring).",
+        );
+        for w in &self.workers {
+            for (direction, n) in [
+                ("sent", w.handoff_sent),
+                ("received", w.handoff_received),
+                ("dropped", w.handoff_full),
+            ] {
+                enc.sample(&[("worker", &w.worker), ("direction", direction)], n);
+            }
+        }
     }
 
     /// The SNAT connections by result.
@@ -607,6 +754,21 @@ impl ApplianceMetrics {
                 );
             }
         }
+    }
+}
+
+impl LbFrontendMetrics {
+    /// The Azure dimensions of this frontend, with `direction` when given.
+    fn labels(&self, direction: Option<&'static str>) -> Vec<(&str, &str)> {
+        let mut l = vec![
+            ("frontend_ip", self.frontend_ip.as_str()),
+            ("frontend_port", self.frontend_port.as_str()),
+            ("protocol", self.protocol.as_str()),
+        ];
+        if let Some(d) = direction {
+            l.push(("direction", d));
+        }
+        l
     }
 }
 
@@ -854,6 +1016,7 @@ mod tests {
         for name in [
             names::PACKETS_RECEIVED,
             names::DROPS,
+            names::ICMP_ERRORS,
             names::RULE_ACTIVE_FLOWS,
             names::MEMBER_HEALTH,
             names::SNAT_CONNECTIONS,
@@ -862,6 +1025,45 @@ mod tests {
                 t.contains(&format!("# TYPE {name} ")),
                 "{name} missing in\n{t}"
             );
+        }
+    }
+
+    #[test]
+    fn azure_families_carry_azure_dimensions() {
+        let m = ApplianceMetrics {
+            lb_frontends: vec![LbFrontendMetrics {
+                frontend_ip: "10.0.0.1".into(),
+                frontend_port: "80".into(),
+                protocol: "tcp".into(),
+                packets_in: 5,
+                packets_out: 4,
+                bytes_in: 500,
+                bytes_out: 400,
+                syns_in: 1,
+                vip_available: true,
+            }],
+            lb_backends: vec![LbBackendMetrics {
+                frontend_ip: "10.0.0.1".into(),
+                frontend_port: "80".into(),
+                backend_ip: "10.1.0.11".into(),
+                backend_port: "8080".into(),
+                protocol: "tcp".into(),
+                available: false,
+            }],
+            ..ApplianceMetrics::default()
+        };
+        let t = render_text(&m);
+        let fe = "frontend_ip=\"10.0.0.1\",frontend_port=\"80\",protocol=\"tcp\"";
+        for line in [
+            format!("vipmux_lb_vip_availability{{{fe}}} 1"),
+            format!("vipmux_lb_packets_total{{{fe},direction=\"out\"}} 4"),
+            format!("vipmux_lb_bytes_total{{{fe},direction=\"in\"}} 500"),
+            format!("vipmux_lb_syns_total{{{fe},direction=\"in\"}} 1"),
+            "vipmux_lb_dip_availability{frontend_ip=\"10.0.0.1\",frontend_port=\"80\",\
+             backend_ip=\"10.1.0.11\",backend_port=\"8080\",protocol=\"tcp\"} 0"
+                .to_string(),
+        ] {
+            assert!(t.lines().any(|l| l == line), "{line} missing in\n{t}");
         }
     }
 }

@@ -126,6 +126,17 @@ pub fn status(r: &StatusReport) -> String {
         r.config_path.as_deref().unwrap_or("-"),
         r.config_generation
     );
+    for p in &r.ports {
+        let _ = writeln!(
+            out,
+            "port {} ({}): {} rx queue{}, {}",
+            p.interface,
+            p.port,
+            p.rx_queues,
+            if p.rx_queues == 1 { "" } else { "s" },
+            p.steering
+        );
+    }
     if r.draining {
         out.push_str(
             "draining: yes (VIPs withdrawn; stops once traffic stops or the deadline passes)\n",
@@ -355,6 +366,24 @@ mod tests {
         t.row(vec!["wide cell".into(), "x".into()]);
         t.row(vec!["b".into()]);
         assert_eq!(t.render(), "A          LONGER\nwide cell  x\nb\n");
+    }
+
+    #[test]
+    fn status_shows_each_ports_steering() {
+        let r = StatusReport {
+            ports: vec![PortStatus {
+                interface: "dc".into(),
+                port: "net_memif0".into(),
+                rx_queues: 2,
+                steering: "software-handoff".into(),
+            }],
+            ..Default::default()
+        };
+        assert!(
+            status(&r).contains("port dc (net_memif0): 2 rx queues, software-handoff"),
+            "{}",
+            status(&r)
+        );
     }
 
     #[test]

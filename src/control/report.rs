@@ -33,6 +33,23 @@ pub struct StatusReport {
     pub bgp: Option<BgpStatus>,
     /// True while draining (`vipmux drain` or a stop signal).
     pub draining: bool,
+    /// Each interface's port: queues and how flows reach their owning worker.
+    pub ports: Vec<PortStatus>,
+}
+
+/// One interface's DPDK port in [`StatusReport`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortStatus {
+    /// Interface name.
+    pub interface: String,
+    /// DPDK port name.
+    pub port: String,
+    /// Rx queues (one per worker).
+    pub rx_queues: u16,
+    /// How each flow's packets reach their owner: `rss-steering` (the NIC), `software-handoff`
+    /// (worker to worker over rings) or `single-queue` (one worker).
+    pub steering: String,
 }
 
 /// The BGP part of [`StatusReport`].

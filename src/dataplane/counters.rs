@@ -11,6 +11,7 @@
 //! when the event happened: after a reload that renumbers rules, the slow path (which knows both
 //! snapshots) attributes them.
 
+use super::icmp_error::IcmpErrorOutcome;
 use super::reason::{DropReason, Exception};
 
 /// Counters of one rule on one worker (one cache line: a packet touches only its rule's line).
@@ -86,6 +87,8 @@ pub struct WorkerCounters {
     /// Frames handed to the slow path, one counter per [`Exception`] kind, indexed by
     /// [`Exception::index`].
     pub exceptions: [u64; Exception::COUNT],
+    /// ICMP errors about flows, one counter per [`IcmpErrorOutcome`], indexed by its `index`.
+    pub icmp_errors: [u64; IcmpErrorOutcome::COUNT],
     /// Packets forwarded without a flow entry (table full).
     pub untracked: u64,
     /// Flows expired by the idle sweep (or found expired on lookup).
@@ -150,6 +153,9 @@ impl WorkerCounters {
             *a += b;
         }
         for (a, b) in self.exceptions.iter_mut().zip(other.exceptions.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.icmp_errors.iter_mut().zip(other.icmp_errors.iter()) {
             *a += b;
         }
         self.untracked += other.untracked;

@@ -15,6 +15,8 @@
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
 //!   §3.3–3.8).
 //! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`.
+//! - [`icmp_error`]: ICMP errors about a flow, sent on to its member or client (docs/design.md
+//!   §4.4).
 //!
 //! # A burst (VPP `lb` node style)
 //!
@@ -86,7 +88,9 @@ pub mod classify;
 pub mod counters;
 pub mod encap;
 pub mod expiry;
+pub mod icmp_error;
 pub mod neighbours;
+pub mod owner;
 pub mod pipeline;
 pub mod reason;
 pub mod rewrite;

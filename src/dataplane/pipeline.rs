@@ -5,6 +5,7 @@
 use super::classify::{classify_into, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
+use super::icmp_error::{self, IcmpCx};
 use super::reason::{DropReason, Exception};
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
@@ -171,7 +172,7 @@ impl Pipeline {
         counters.rx += n as u64;
         // 1. classify
         let mut c = 0;
-        for (i, p) in pkts.iter().enumerate() {
+        for (i, p) in pkts.iter_mut().enumerate() {
             let m = &mut metas[c];
             match classify_into(p.data(), view, m) {
                 Ok(()) => {
@@ -179,7 +180,18 @@ impl Pipeline {
                     idx[c] = i as u8;
                     c += 1;
                 }
-                Err(v) => {
+                Err(mut v) => {
+                    if let Verdict::ToSlowPath(Exception::IcmpError | Exception::IcmpToFrontend) = v
+                    {
+                        // Errors about flows are delivered here (no insert: lookups stay valid).
+                        let mut icx = IcmpCx {
+                            table,
+                            counters,
+                            hops,
+                            seed: *seed,
+                        };
+                        v = icmp_error::handle(&mut icx, view, p, now).unwrap_or(v);
+                    }
                     count_verdict(counters, v);
                     verdicts[i] = v;
                 }

@@ -104,6 +104,8 @@ reasons! {
         NoNeighbour => "no_neighbour",
         /// Not enough headroom in the buffer to prepend an encapsulation header.
         NoHeadroom => "no_headroom",
+        /// An ICMP error quoting no flow of a rule (docs/design.md §4.4).
+        IcmpNoFlow => "icmp_no_flow",
     }
 }
 
@@ -112,7 +114,8 @@ reasons! {
     pub enum Exception {
         /// An ARP frame.
         Arp => "arp",
-        /// An ICMP message addressed to a frontend (echo, or an error about a flow).
+        /// An ICMP message addressed to a frontend that is not an error about a flow (echo,
+        /// redirect); errors about flows are delivered by the data path.
         IcmpToFrontend => "icmp_to_frontend",
         /// A frame for the appliance's own interface address: goes to the kernel TAP.
         ToAppliance => "to_appliance",
@@ -126,8 +129,8 @@ reasons! {
         } => "too_big",
         /// A forwarded packet with TTL <= 1.
         TtlExceeded => "ttl_exceeded",
-        /// An ICMP error in transit (not addressed to a frontend), e.g. from a backend toward a
-        /// client in a two-arm NAT deployment; one addressed to a frontend is handled as
+        /// An ICMP message in transit (not addressed to a frontend) that is not an error about a
+        /// flow (redirect, source quench); one addressed to a frontend is handled as
         /// [`Exception::IcmpToFrontend`].
         IcmpError => "icmp_error",
     }

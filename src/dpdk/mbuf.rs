@@ -350,6 +350,26 @@ impl Burst {
         len - kept
     }
 
+    /// Hands every mbuf, in order, to `f`, which keeps ownership of those it takes and gives
+    /// back (`Some`) those that stay in the burst (order preserved).
+    #[inline]
+    pub fn keep_or_take(&mut self, mut f: impl FnMut(Mbuf) -> Option<Mbuf>) {
+        let mut kept = 0;
+        let len = self.len;
+        // As in `retain`: the burst is marked empty first so a panic in `f` leaks rather than
+        // double-frees.
+        self.len = 0;
+        for i in 0..len {
+            // SAFETY: slot i is initialised and not yet visited; it is read exactly once.
+            let m = unsafe { self.slots[i].assume_init_read() };
+            if let Some(m) = f(m) {
+                self.slots[kept].write(m);
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+
     /// Prefetches the first cache line of every frame's data (issue right after `rx_burst`, so
     /// the burst's misses overlap).
     #[inline]

@@ -153,6 +153,17 @@ pub fn rss_wanted() -> u64 {
     unsafe { sys::VIPMUX_ETH_RSS_IP | sys::VIPMUX_ETH_RSS_TCP | sys::VIPMUX_ETH_RSS_UDP }
 }
 
+impl PortInfo {
+    /// Whether the device can hash on the source or the destination endpoint alone (L3 and L4
+    /// `SRC_ONLY`/`DST_ONLY`), what steering each flow to its owning worker in the NIC needs
+    /// (docs/design.md §6.2).
+    pub fn can_steer_by_endpoint(&self) -> bool {
+        // SAFETY: reading an immutable exported constant.
+        let want = unsafe { sys::VIPMUX_ETH_RSS_ENDPOINT_ONLY };
+        self.flow_type_rss_offloads & want == want
+    }
+}
+
 /// Finds a port by its DPDK device name.
 pub fn port_by_name(_eal: &Eal, name: &str) -> Result<PortId, DpdkError> {
     let cname = CString::new(name)
@@ -292,7 +303,10 @@ impl Port {
         if config.rx_queues > 1 {
             let hf = rss_wanted() & info.flow_type_rss_offloads;
             if hf == 0 {
-                tracing::warn!(port = %name, "device advertises no RSS hash types: rx queues other than 0 get no traffic");
+                // Its queues are filled by whatever the device does (a memif peer's rings, the
+                // kernel's af_packet fanout, net_tap's queues); the workers hand frames to each
+                // flow's owner (docs/design.md §6.2).
+                tracing::info!(port = %name, "device advertises no RSS hash types: its rx queues are filled by the device's own spreading");
             } else {
                 conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
                 conf.rx_adv_conf.rss_conf.rss_hf = hf;
@@ -669,6 +683,21 @@ mod tests {
         };
         assert_eq!(b.since(&a).ipackets, 15);
         assert_eq!(b.since(&a).opackets, 1);
+    }
+
+    #[test]
+    fn endpoint_steering_needs_all_four_modifiers() {
+        let info = |hf: u64| PortInfo {
+            driver: "test".into(),
+            max_rx_queues: 4,
+            max_tx_queues: 4,
+            flow_type_rss_offloads: hf,
+        };
+        // The modifiers are the four top bits of the RSS type mask (L3/L4, SRC_ONLY/DST_ONLY).
+        let four = 0xf << 60;
+        assert!(info(four | rss_wanted()).can_steer_by_endpoint());
+        assert!(!info(rss_wanted()).can_steer_by_endpoint());
+        assert!(!info(1 << 63 | 1 << 61).can_steer_by_endpoint());
     }
 
     #[test]

@@ -19,6 +19,8 @@
 extern const uint64_t VIPMUX_ETH_RSS_IP;
 extern const uint64_t VIPMUX_ETH_RSS_TCP;
 extern const uint64_t VIPMUX_ETH_RSS_UDP;
+/* The source-only / destination-only RSS modifiers (L3 and L4) flow steering by endpoint needs. */
+extern const uint64_t VIPMUX_ETH_RSS_ENDPOINT_ONLY;
 /* Default mbuf data room (RTE_MBUF_DEFAULT_BUF_SIZE: data room plus headroom). */
 extern const uint16_t VIPMUX_MBUF_DEFAULT_BUF_SIZE;
 /* rte_lcore_id() of a thread that is not a DPDK thread. */

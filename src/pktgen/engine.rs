@@ -19,6 +19,7 @@ use super::pace::RatePacer;
 use super::report::{self, FloodSplit, MemberSpread, Summary};
 use super::Mode;
 use crate::balance::snapshot::{Health, Snapshot};
+use crate::balance::Reta;
 use crate::config::Config;
 use crate::dpdk::profile::PortProfile;
 use crate::dpdk::{
@@ -76,6 +77,31 @@ pub struct Options {
     pub port: Option<String>,
     /// Print the live line (to stderr) once per second.
     pub live: bool,
+    /// Queue pairs to open and spread flows over (flow `i` leaves on tx queue `i mod queues`);
+    /// 0 = the profile's queue counts, sending on queue 0.
+    pub queues: u16,
+    /// Which queue each flow leaves on when `queues` > 1.
+    pub spread: QueueChoice,
+    /// Stop after this many frames (0 = run for `duration`): with it, flow `i` of `n` gets
+    /// exactly `count / n` frames, plus one when `i < count mod n`.
+    pub count: u64,
+}
+
+/// How flows are spread over several tx queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum QueueChoice {
+    /// Flow `i` on queue `i mod queues` ([`queue_of_flow`]): about `1 - 1/queues` of the flows land
+    /// on a queue whose worker does not own them (the software hand-off's load).
+    #[default]
+    Flow,
+    /// Each flow on the queue of its owner (docs/design.md §6.2), as a NIC steering by the
+    /// ownership rule would deliver it: no hand-off.
+    Owner,
+}
+
+/// The tx queue flow `flow` leaves on when flows are spread over `queues` queues.
+pub fn queue_of_flow(flow: u32, queues: u16) -> u16 {
+    (flow % u32::from(queues.max(1))) as u16
 }
 
 const TEMPLATE_BUDGET: usize = 64 << 20;
@@ -136,6 +162,11 @@ fn plan(opts: &Options) -> Result<Plan, Box<dyn std::error::Error>> {
     if opts.established_share > 0 && !synflood {
         return Err("--established-share needs --mode synflood".into());
     }
+    if synflood && opts.queues > 1 {
+        return Err(
+            "--queues above 1 spreads flows: use it with --mode syn, established or mix".into(),
+        );
+    }
     let kinds: &'static [FrameKind] = match opts.mode {
         Mode::Synflood if opts.established_share > 0 => &[FrameKind::Syn, FrameKind::Data],
         Mode::Syn | Mode::Synflood => &[FrameKind::Syn],
@@ -194,10 +225,12 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
     let shared = Shared::default();
     // Every rx queue of the port is polled: a memif client (e.g. Open vSwitch) may send on any of
     // the rings the server offers.
-    let mut rxqs = (0..port_profile.rx_queues.max(1))
+    let mut rxqs = (0..port.rx_queue_count().max(1))
         .map(|q| port.rx_queue(QueueId(q)))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut txq = port.tx_queue(QueueId(0))?;
+    let mut txqs = (0..opts.queues.max(1))
+        .map(|q| port.tx_queue(QueueId(q)))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let result = std::thread::scope(|s| {
         let worker = s.spawn(|| {
@@ -207,7 +240,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
             let mut w = Worker {
                 pool: &pool,
                 rxqs: &mut rxqs,
-                txq: &mut txq,
+                txqs: &mut txqs,
                 checker: &mut checker,
                 shared: &shared,
                 checksum_every: opts.checksum_every,
@@ -226,7 +259,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
     });
     let (tx, est_tx, secs) = result??;
     drop(rxqs);
-    drop(txq);
+    drop(txqs);
     port.close()?;
 
     let rx = checker.ok + checker.mismatches.total();
@@ -316,12 +349,12 @@ fn open_port<'a>(
     }
     .ok_or("the profile names no such port")?;
     let pool = Mempool::from_profile(eal, "pktgen_pool", &opts.profile.mempool)?;
-    let port = Port::open(
-        eal,
-        &port_profile.name,
-        &PortConfig::from(port_profile),
-        &pool,
-    )?;
+    let mut pc = PortConfig::from(port_profile);
+    if opts.queues > 0 {
+        pc.rx_queues = opts.queues;
+        pc.tx_queues = opts.queues;
+    }
+    let port = Port::open(eal, &port_profile.name, &pc, &pool)?;
     Ok((port_profile, pool, port))
 }
 
@@ -385,11 +418,91 @@ fn monitor(shared: &Shared, live: bool, split: bool, finished: impl Fn() -> bool
     }
 }
 
+/// Flows spread over several tx queues: the frames of one allocation are moved, by flow, to one
+/// pending burst per queue ([`queue_of_flow`]) and each is sent (what a queue refuses stays for
+/// the next round, in order, so each queue sends its flows round-robin).
+struct Spread {
+    /// One pending burst per queue (empty when sending on one queue).
+    pending: Vec<Burst>,
+    /// The queue of each frame of the allocation being filled.
+    queue: [u16; BURST],
+    /// With [`QueueChoice::Owner`]: the queue of every flow (computed once).
+    owner_queue: Vec<u16>,
+}
+
+impl Spread {
+    /// Spreading `flows` over `queues` queues as `choice` says (off for one queue).
+    fn new(queues: usize, flows: &FlowSet, choice: QueueChoice) -> Spread {
+        let n = if queues > 1 { queues } else { 0 };
+        let owner_queue = if n > 0 && choice == QueueChoice::Owner {
+            let reta = Reta::new(n);
+            (0..flows.count)
+                .map(|f| {
+                    let c = flows.client(f);
+                    reta.owner(u32::from(*c.ip()), c.port()) as u16
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Spread {
+            pending: (0..n).map(|_| Burst::new()).collect(),
+            queue: [0; BURST],
+            owner_queue,
+        }
+    }
+
+    /// True when spreading.
+    fn is_on(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// True when no frame waits on any queue.
+    fn is_empty(&self) -> bool {
+        self.pending.iter().all(Burst::is_empty)
+    }
+
+    /// Frames the next allocation may take: `txb`'s room, or when spreading the least room of
+    /// the queues (so every frame finds a place).
+    fn room(&self, txb: &Burst) -> usize {
+        self.pending
+            .iter()
+            .map(Burst::room)
+            .min()
+            .unwrap_or(txb.room())
+    }
+
+    /// Records that frame `i` of the allocation belongs to flow `flow`.
+    fn note(&mut self, i: usize, flow: u32) {
+        if self.is_on() {
+            self.queue[i] = match self.owner_queue.get(flow as usize) {
+                Some(q) => *q,
+                None => queue_of_flow(flow, self.pending.len() as u16),
+            };
+        }
+    }
+
+    /// Moves `txb`'s frames to their queues and sends every queue; returns the frames sent.
+    fn send(&mut self, txb: &mut Burst, txqs: &mut [TxQueue<'_>]) -> usize {
+        let (pending, queue) = (&mut self.pending, &self.queue);
+        txb.drain_each(|i, m| {
+            let _ = pending[usize::from(queue[i])].push(m);
+        });
+        pending
+            .iter_mut()
+            .zip(txqs.iter_mut())
+            .filter(|(b, _)| !b.is_empty())
+            .map(|(b, q)| q.tx_burst_keep(b).sent)
+            .sum()
+    }
+}
+
 /// The send/receive loop's state.
 struct Worker<'a, 'p> {
     pool: &'a Mempool,
     rxqs: &'a mut [RxQueue<'p>],
-    txq: &'a mut TxQueue<'p>,
+    /// One tx queue per spread queue (queue 0 also answers ARP).
+    txqs: &'a mut [TxQueue<'p>],
     checker: &'a mut Checker,
     shared: &'a Shared,
     checksum_every: u32,
@@ -437,7 +550,7 @@ impl Worker<'_, '_> {
         });
         self.rx += data;
         if !rxb.is_empty() {
-            self.txq.tx_burst(rxb);
+            self.txqs[0].tx_burst(rxb);
         }
         n
     }
@@ -509,7 +622,7 @@ impl Worker<'_, '_> {
                         if m.extend_from_slice(&buf[..n]) {
                             let mut b = Burst::new();
                             let _ = b.push(m);
-                            self.txq.tx_burst(&mut b);
+                            self.txqs[0].tx_burst(&mut b);
                         }
                     }
                 }
@@ -542,18 +655,27 @@ impl Worker<'_, '_> {
         let mut mix = ShareMix::new(opts.established_share);
         let mut classes = BurstClasses::default();
         let mut loops = 0u32;
+        let mut spread = Spread::new(self.txqs.len(), flows, opts.spread);
+        let mut left = if opts.count > 0 { opts.count } else { u64::MAX };
         self.shared.sending.store(1, Ordering::Relaxed);
         loop {
             let now = Instant::now();
             if now >= deadline || signal::stop_requested() {
                 break;
             }
-            let room = txb.room();
+            if left == 0 && txb.is_empty() && spread.is_empty() {
+                break;
+            }
+            let room = spread
+                .room(&txb)
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
             let want = bucket.available(now, room);
             if want > 0 {
                 let old = txb.len();
                 let got = self.pool.alloc_bulk(&mut txb, want);
-                for m in &mut txb.as_mut_slice()[old..old + got] {
+                left -= got as u64;
+                for (i, m) in txb.as_mut_slice()[old..old + got].iter_mut().enumerate() {
+                    spread.note(old + i, flow);
                     let flood = opts.mode == Mode::Synflood && !mix.next_is_established();
                     classes.push(!flood);
                     if flood {
@@ -591,8 +713,12 @@ impl Worker<'_, '_> {
                     }
                 }
             }
-            if !txb.is_empty() {
-                let out = self.txq.tx_burst_keep(&mut txb);
+            if spread.is_on() {
+                let sent = spread.send(&mut txb, self.txqs);
+                tx += sent as u64;
+                bucket.consume(sent);
+            } else if !txb.is_empty() {
+                let out = self.txqs[0].tx_burst_keep(&mut txb);
                 tx += out.sent as u64;
                 est_tx += u64::from(classes.sent(out.sent));
                 bucket.consume(out.sent);
@@ -605,6 +731,7 @@ impl Worker<'_, '_> {
         }
         let secs = start.elapsed().as_secs_f64();
         txb.clear();
+        drop(spread);
         // Drain: keep receiving until quiet (or a bound), so in-flight frames are not lost.
         let drain_start = Instant::now();
         let mut last_rx = Instant::now();

@@ -12,12 +12,15 @@
 //! - [`hugepage_hint`]: `madvise(MADV_HUGEPAGE)` for the large per-worker tables.
 //! - [`tsc`]: the time-stamp counter as the poll loops' clock.
 //! - [`signal`]: SIGINT/SIGTERM as a stop flag, SIGHUP as a reload request.
+//! - [`spsc`](mod@spsc): the bounded single-producer single-consumer ring of the workers' hand-off.
 
 pub mod hugepage_hint;
 pub mod prefetch;
 pub mod signal;
 pub mod simd;
+pub mod spsc;
 pub mod tsc;
 
 pub use prefetch::{prefetch, prefetch_at, prefetch_index};
+pub use spsc::{spsc, SpscConsumer, SpscProducer};
 pub use tsc::{TscClock, TscFrequency};

@@ -26,6 +26,7 @@ use crate::dataplane::{EgressPort, WorkerCounters};
 use crate::dataplane::{Exception, NeighbourMap};
 use crate::dpdk::{Mbuf, PortStats};
 use crate::flow::{FlowEntry, FlowKey};
+use crate::platform::{spsc, SpscConsumer, SpscProducer};
 use crate::slowpath::probe::ProberHandle;
 use crate::slowpath::SlowPathCounters;
 
@@ -34,6 +35,52 @@ pub const COUNTER_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Frames one worker may have queued for the slow path before it drops (and counts) more.
 pub const EXCEPTION_QUEUE_DEPTH: usize = 1024;
+
+/// Frames one worker may have queued for another (one ring per ordered pair of workers)
+/// before it drops (and counts) more.
+pub const HANDOFF_RING_DEPTH: usize = 1024;
+
+/// A frame handed from the worker that received it to its owner: the mbuf and its ingress
+/// interface.
+pub type HandoffItem = (Mbuf, u16);
+
+/// One worker's ends of the hand-off rings: to each other worker (`None` at its own index) and
+/// from each other worker.
+pub struct HandoffEnds {
+    /// Producer ends, indexed by the receiving worker.
+    pub to: Vec<Option<SpscProducer<HandoffItem>>>,
+    /// Consumer ends, one per other worker.
+    pub from: Vec<SpscConsumer<HandoffItem>>,
+}
+
+impl std::fmt::Debug for HandoffEnds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandoffEnds")
+            .field("from", &self.from.len())
+            .finish()
+    }
+}
+
+/// The hand-off rings of `workers` workers, one per ordered pair of distinct workers
+/// ([`HANDOFF_RING_DEPTH`] frames each), as each worker's ends (none with one worker).
+pub fn handoff_rings(workers: usize) -> Vec<HandoffEnds> {
+    let mut ends: Vec<HandoffEnds> = (0..workers)
+        .map(|_| HandoffEnds {
+            to: (0..workers).map(|_| None).collect(),
+            from: Vec::new(),
+        })
+        .collect();
+    for from in 0..workers {
+        for to in 0..workers {
+            if from != to {
+                let (p, c) = spsc(HANDOFF_RING_DEPTH);
+                ends[from].to[to] = Some(p);
+                ends[to].from.push(c);
+            }
+        }
+    }
+    ends
+}
 
 /// The most flows one worker returns to one `flows` request.
 pub const MAX_FLOWS_PER_REQUEST: usize = 10_000;
@@ -73,9 +120,24 @@ pub struct WorkerRuntime {
     pub busy_polls: AtomicU64,
     /// Nanoseconds spent in busy iterations (each from its start to the next one's start).
     pub busy_ns: AtomicU64,
+    /// Frames this worker received but handed to their owner (docs/design.md §6.2).
+    pub handoff_sent: AtomicU64,
+    /// Frames other workers handed to this one.
+    pub handoff_received: AtomicU64,
+    /// Frames dropped because the owner's hand-off ring from this worker was full.
+    pub handoff_full: AtomicU64,
 }
 
 impl WorkerRuntime {
+    /// (sent, received, dropped on a full ring) hand-offs as last published.
+    pub fn handoffs(&self) -> (u64, u64, u64) {
+        (
+            self.handoff_sent.load(Ordering::Relaxed),
+            self.handoff_received.load(Ordering::Relaxed),
+            self.handoff_full.load(Ordering::Relaxed),
+        )
+    }
+
     /// (polls, busy polls, busy nanoseconds) as last published.
     pub fn read(&self) -> (u64, u64, u64) {
         (
@@ -115,6 +177,39 @@ impl std::fmt::Debug for WorkerSlot {
             .field("queued", &self.exceptions.len())
             .finish()
     }
+}
+
+/// How a port delivers each flow's packets to its owning worker (docs/design.md §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steering {
+    /// The NIC's RSS, programmed with the ownership key and table: no hand-off.
+    Rss,
+    /// Any queue may receive a flow's packets; the receiving worker hands them to the owner.
+    SoftwareHandoff,
+    /// One worker, one queue: nothing to steer.
+    SingleQueue,
+}
+
+impl Steering {
+    /// The name `vipmux status` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Steering::Rss => "rss-steering",
+            Steering::SoftwareHandoff => "software-handoff",
+            Steering::SingleQueue => "single-queue",
+        }
+    }
+}
+
+/// One interface's port as opened: its name, rx queues and steering mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortQueues {
+    /// DPDK port name.
+    pub port: String,
+    /// Rx queues (one per worker).
+    pub rx_queues: u16,
+    /// How flows reach their owner.
+    pub steering: Steering,
 }
 
 /// A reload request to the slow path: optional other file, and where the answer goes.
@@ -180,6 +275,8 @@ pub struct Shared {
     pub ports: Vec<EgressPort>,
     /// Interface names, parallel to `ports`.
     pub port_names: Vec<String>,
+    /// Per interface: the port's queues and steering mode (set once the ports are open).
+    pub port_queues: OnceLock<Vec<PortQueues>>,
     /// One slot per worker.
     pub workers: Vec<WorkerSlot>,
     /// True once ports are up and every worker polls.
@@ -257,6 +354,7 @@ impl Shared {
             neighbours: ArcSwap::from_pointee(NeighbourMap::default()),
             ports,
             port_names,
+            port_queues: OnceLock::new(),
             workers: slots,
             forwarding: AtomicBool::new(false),
             workers_running: AtomicU64::new(0),

@@ -6,8 +6,9 @@
 //!   (*host unreachable*), from the frontend address: the VIP exists but no host behind it can
 //!   take traffic, which is what Azure answers when every probe is down. Both are rate-limited.
 //! * **ICMP error** (destination unreachable incl. fragmentation needed, time exceeded,
-//!   parameter problem) quoting a TCP/UDP packet: returned as [`Action::DeliverToFlow`] with the
-//!   flow's 5-tuple; the appliance looks the flow up and forwards the error to its backend.
+//!   parameter problem) quoting a TCP/UDP packet: the workers deliver these themselves
+//!   (`dataplane::icmp_error`, docs/design.md §4.4); one handed over anyway is returned as
+//!   [`Action::DeliverToFlow`] with the flow's 5-tuple, which the appliance drops and counts.
 //!   Redirects and source quench are dropped (`Unsupported`).
 //! * **Originated errors** go to the previous hop (the received frame's source MAC) out of the
 //!   ingress port, from the ingress interface's own address (as a router would), quoting the

@@ -45,6 +45,7 @@ pub struct ConfigBuilder {
     /// Entries of the arrays of tables (`backend_pools`, `probes`, ...), in the order added.
     body: Vec<(String, toml::Table)>,
     frontend_written: bool,
+    workers: usize,
 }
 
 /// Parses a TOML fragment of key/value lines (e.g. `dsr_encapsulation = "none"`).
@@ -107,7 +108,16 @@ impl ConfigBuilder {
             profile: None,
             body: Vec::new(),
             frontend_written: false,
+            workers: 1,
         }
+    }
+
+    /// Forwarding workers (`[dataplane] workers`; 1 unless set). With more than one, the MUX's
+    /// `net_af_packet` ports get one queue pair per worker (`qpairs`, kernel fanout), so a flow's
+    /// two directions may arrive on different workers and meet through the hand-off.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
     }
 
     /// Use the CI DPDK profile file (`dpdk-config/ci-af-packet.toml`) instead of the built-in one
@@ -281,7 +291,7 @@ impl ConfigBuilder {
         if let Some(p) = &self.profile {
             dataplane.insert("dpdk_profile".into(), p.display().to_string().into());
         }
-        dataplane.insert("workers".into(), 1.into());
+        dataplane.insert("workers".into(), (self.workers as i64).into());
         dataplane.insert("flow_table_capacity".into(), 65536.into());
         let control = table([
             ("socket", socket.display().to_string().into()),
@@ -371,6 +381,16 @@ pub struct Appliance {
     mux_ns: String,
 }
 
+/// `[dataplane] workers` of a configuration text (1 when absent or unreadable).
+fn configured_workers(config_text: &str) -> i64 {
+    config_text
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("dataplane")?.get("workers")?.as_integer())
+        .unwrap_or(1)
+        .max(1)
+}
+
 impl Appliance {
     /// Writes `config_text` to the topology's state directory as `vipmux.toml`, starts vipmux in
     /// `<prefix>-mux` with one `net_af_packet` vdev per MUX interface, and waits (bounded) until
@@ -398,19 +418,22 @@ impl Appliance {
             config.display().to_string(),
         ]);
         let two_arm = topo.vars().contains_key("MUX_BACKEND_IF");
-        if two_arm {
-            cmd.push(format!(
-                "--eal=--vdev=net_af_packet0,iface={}",
-                topo.get("MUX_CLIENT_IF")
-            ));
-            cmd.push(format!(
-                "--eal=--vdev=net_af_packet1,iface={}",
-                topo.get("MUX_BACKEND_IF")
-            ));
+        let qpairs = configured_workers(config_text);
+        let ifaces: &[&str] = if two_arm {
+            &["MUX_CLIENT_IF", "MUX_BACKEND_IF"]
         } else {
+            &["MUX_IF"]
+        };
+        // One queue pair per worker; with one worker the vdev keeps its defaults.
+        let qpairs = if qpairs > 1 {
+            format!(",qpairs={qpairs}")
+        } else {
+            String::new()
+        };
+        for (i, var) in ifaces.iter().enumerate() {
             cmd.push(format!(
-                "--eal=--vdev=net_af_packet0,iface={}",
-                topo.get("MUX_IF")
+                "--eal=--vdev=net_af_packet{i},iface={}{qpairs}",
+                topo.get(var)
             ));
         }
         let mux_ns = topo.ns("mux");
@@ -541,6 +564,66 @@ impl Appliance {
             get("busy_polls")?,
             get("busy_ns")?,
         ))
+    }
+
+    /// Hand-offs summed over the workers: (sent, received, dropped on a full ring).
+    pub fn handoffs(&self) -> Result<(u64, u64, u64), String> {
+        let c = self.counters_json()?;
+        let workers = c["workers"]
+            .as_array()
+            .ok_or_else(|| format!("no workers in {c}"))?;
+        let sum = |k: &str| workers.iter().filter_map(|w| w[k].as_u64()).sum::<u64>();
+        Ok((
+            sum("handoff_sent"),
+            sum("handoff_received"),
+            sum("handoff_full"),
+        ))
+    }
+
+    /// Checks, for a run with several workers, that flows met their owner through the hand-off
+    /// (some frames were handed over, every one arrived, none was dropped on a full ring) and
+    /// that `vipmux status` names the mode.
+    pub fn check_handoffs(&self) -> Result<(), String> {
+        let (ok, out, err) = self.cli(&["status"]);
+        if !ok || !out.contains("software-handoff") {
+            return Err(format!("status does not say software-handoff: {out}{err}"));
+        }
+        // Counters are published every 100 ms: wait for the two sides to agree.
+        let mut last = (0, 0, 0);
+        let agreed = wait_until(Duration::from_secs(5), || {
+            last = self.handoffs().unwrap_or_default();
+            last.0 > 0 && last.0 == last.1
+        });
+        if !agreed || last.2 != 0 {
+            return Err(format!(
+                "hand-offs (sent, received, dropped) = {last:?}: expected sent = received > 0, none dropped"
+            ));
+        }
+        eprintln!("hand-offs: {} frames", last.0);
+        self.check_flow_owners()
+    }
+
+    /// Checks that every listed flow sits in the table of its owner: the worker the ownership
+    /// rule (docs/design.md §6.2) computes from its client endpoint.
+    pub fn check_flow_owners(&self) -> Result<(), String> {
+        let workers = self.counters_json()?["workers"]
+            .as_array()
+            .map_or(1, Vec::len);
+        let reta = vipmux::balance::Reta::new(workers);
+        let flows = self.flows_json()?;
+        let rows = flows["flows"].as_array().cloned().unwrap_or_default();
+        for f in &rows {
+            let client: std::net::SocketAddrV4 = f["client"]
+                .as_str()
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("flow without a client: {f}"))?;
+            let owner = reta.owner(u32::from(*client.ip()), client.port());
+            if f["worker"].as_u64() != Some(owner as u64) {
+                return Err(format!("flow held by a worker other than {owner}: {f}"));
+            }
+        }
+        eprintln!("{} flows, each on its owner", rows.len());
+        Ok(())
     }
 
     /// Frames received by the data path (all workers).

@@ -362,6 +362,68 @@ pub fn crafted_send(
     }
 }
 
+/// Free 2 MiB hugepages (`HugePages_Free` of /proc/meminfo; 0 when unreadable).
+pub fn hugepages_free() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("HugePages_Free:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Kills and reaps a child process on drop (by its own PID, nothing else).
+pub struct Reaper(pub Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (bounded, 30 s) until the `vipmux pktgen` in `gen` listens on its memif socket `sock`.
+pub fn wait_pktgen_listening(gen: &mut Reaper, sock: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        if let Some(st) = gen.0.try_wait().expect("wait pktgen") {
+            panic!("pktgen exited before listening: {st}");
+        }
+        assert!(Instant::now() < deadline, "no memif socket after 30 s");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (at most `limit`; `check` runs between polls and may panic) for the `vipmux pktgen
+/// --json` in `gen` to exit successfully, and returns its summary.
+pub fn pktgen_summary(
+    gen: &mut Reaper,
+    limit: Duration,
+    mut check: impl FnMut(),
+) -> serde_json::Value {
+    use std::io::Read;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = gen.0.try_wait().expect("wait pktgen") {
+            break st;
+        }
+        check();
+        assert!(
+            Instant::now() < deadline,
+            "pktgen did not finish in {limit:?}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    if let Some(mut stdout) = gen.0.stdout.take() {
+        stdout.read_to_string(&mut out).expect("read stdout");
+    }
+    assert!(status.success(), "pktgen failed: {status}\n{out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("pktgen summary: {e}: {out}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,9 +135,9 @@ impl Loop<'_, '_> {
                         self.send_frame(iface, &frame);
                     }
                     Action::ToKernel { iface } => self.send_tap(iface, m),
-                    // ICMP errors about flows are not yet forwarded to the flow's backend (that
-                    // needs a lookup in the owning worker's table): dropped, counted by the slow
-                    // path as `icmp_errors_to_flows`.
+                    // The workers deliver ICMP errors about flows themselves (they hold the flow
+                    // tables, docs/design.md §4.4); one that still reaches here is dropped, counted
+                    // by the slow path as `icmp_errors_to_flows`.
                     Action::DeliverToFlow { .. } => {}
                     Action::Drop(_) => {}
                 }

@@ -5,27 +5,33 @@
 //! it loads the current snapshot and neighbour map (two cached `arc-swap` loads: a pointer compare
 //! each while nothing changed; no locks) and runs these steps:
 //!
-//! 1. **poll each port**: receive a burst, prefetch the first cache line of every frame (so the
+//! 1. **poll each port**: receive a burst; with several workers, hand every frame whose owner
+//!    (docs/design.md §6.2, [`frame_owner`]) is another worker to that worker's ring from this
+//!    one ([`handoff`]); prefetch the first cache line of every frame (so the
 //!    misses of a burst whose bytes another core just wrote, a zero-copy memif or a NIC's DMA,
 //!    overlap instead of stalling classification one frame at a time), run the pipeline over it,
 //!    copy the frames an armed `vipmux capture` wants (one flag read per burst otherwise; see
 //!    [`capture`](super::capture)) and dispatch the verdicts: `Forward` into the egress port's out-burst (`tx`),
 //!    `ToSlowPath` into its bounded exception queue (dropped and counted when full), `Drop` freed;
-//! 2. **drain injected frames**: what the slow path asked this worker to send for it;
-//! 3. **expiry step**: idle expiry paced by time, not by loop iterations ([`ExpiryPacer`]); RSTs
+//! 2. **drain hand-off rings**: frames other workers received for this one, processed as if
+//!    received here (grouped by ingress port, at most [`HANDOFF_DRAIN_MAX`] per ring);
+//! 3. **drain injected frames**: what the slow path asked this worker to send for it;
+//! 4. **expiry step**: idle expiry paced by time, not by loop iterations ([`ExpiryPacer`]); RSTs
 //!    queued by the packet path go out on the next iteration regardless;
-//! 4. every [`COUNTER_PUBLISH_INTERVAL`]: **publish counters** (a `try_lock` that never waits) and
+//! 5. every [`COUNTER_PUBLISH_INTERVAL`]: **publish counters** (a `try_lock` that never waits) and
 //!    its runtime (iterations, busy iterations and their time, the worker's true cost per
 //!    packet: see [`WorkerRuntime`](crate::runtime::hub::WorkerRuntime)), and **answer flow
 //!    listings**;
-//! 5. **back off** when adaptive polling is on and the queues stayed empty ([`idle_action`]).
+//! 6. **back off** when adaptive polling is on and the queues stayed empty ([`idle_action`]).
 //!
 //! Nothing on the packet path allocates, locks, logs or makes a syscall.
 
+pub mod handoff;
 pub mod idle;
 pub mod pacing;
 mod tx;
 
+pub use handoff::HANDOFF_DRAIN_MAX;
 pub use idle::{
     idle_action, IdleAction, IDLE_PAUSE_ROUNDS, IDLE_SLEEP_MAX, IDLE_SLEEP_MIN, IDLE_SPIN_ROUNDS,
     PAUSES_PER_ROUND,
@@ -41,11 +47,15 @@ use crossbeam::channel::Receiver;
 
 use super::capture::tap_burst;
 use super::hub::{
-    FlowListing, FlowRequest, Shared, WorkerSlot, COUNTER_PUBLISH_INTERVAL, MAX_FLOWS_PER_REQUEST,
+    FlowListing, FlowRequest, HandoffEnds, Shared, WorkerSlot, COUNTER_PUBLISH_INTERVAL,
+    MAX_FLOWS_PER_REQUEST,
 };
+use crate::balance::Reta;
+use crate::dataplane::owner::frame_owner;
 use crate::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict, View};
 use crate::dpdk::{Burst, DpdkError, DpdkThread, Eal, Mempool, RxQueue, TxQueue};
-use crate::platform::{signal, TscClock};
+use crate::platform::{signal, SpscConsumer, SpscProducer, TscClock};
+use crate::runtime::hub::HandoffItem;
 use crate::wire::BURST;
 use tx::{flush_all, push_or_flush};
 
@@ -69,6 +79,8 @@ pub struct Worker<'p> {
     pub pipeline: PipelineConfig,
     /// Back off with short sleeps when idle.
     pub adaptive: bool,
+    /// This worker's ends of the hand-off rings (docs/design.md §6.2).
+    pub handoff: HandoffEnds,
 }
 
 impl std::fmt::Debug for Worker<'_> {
@@ -101,6 +113,7 @@ impl Worker<'_> {
             .map(|_| Verdict::Drop(DropReason::BadHeader))
             .collect();
         let shared = Arc::clone(&self.shared);
+        let reta = Reta::new(shared.workers.len());
         let mut l = PollLoop {
             rx: &mut self.rx,
             tx: &mut self.tx,
@@ -109,6 +122,10 @@ impl Worker<'_> {
             verdicts: &mut verdicts,
             pool: self.pool,
             slot: &shared.workers[self.id],
+            me: self.id,
+            handoff_to: &mut self.handoff.to,
+            handoff_from: &mut self.handoff.from,
+            reta: &reta,
             flow_requests: &self.flow_requests,
             pipeline: &mut pipeline,
             tally: Tally::default(),
@@ -133,7 +150,7 @@ impl Worker<'_> {
             let t_ns = clock.now_ns();
             let now = (t_ns / 1_000_000_000) as u32;
             l.tally.begin_iteration(t_ns);
-            let busy = l.poll_ports(&view, now);
+            let busy = l.poll_ports(&view, now) | l.drain_handoff(&view, now);
             l.tally.end_iteration(busy, t_ns);
             l.drain_injected();
             l.expiry_step(&view, now, pacer.due(Duration::from_nanos(t_ns)));
@@ -165,6 +182,12 @@ struct Tally {
     tx_full: u64,
     /// Frames dropped because the exception queue was full.
     exc_drops: u64,
+    /// Frames handed to their owner.
+    handoff_sent: u64,
+    /// Frames received from other workers.
+    handoff_received: u64,
+    /// Frames dropped because a hand-off ring was full.
+    handoff_full: u64,
 }
 
 impl Tally {
@@ -204,6 +227,14 @@ struct PollLoop<'a, 's, 'p> {
     verdicts: &'a mut [Verdict],
     pool: &'p Mempool,
     slot: &'s WorkerSlot,
+    /// This worker's index.
+    me: usize,
+    /// The hand-off rings to each other worker (indexed by worker).
+    handoff_to: &'a mut [Option<SpscProducer<HandoffItem>>],
+    /// The hand-off rings from each other worker.
+    handoff_from: &'a mut [SpscConsumer<HandoffItem>],
+    /// Flow ownership (one entry per worker).
+    reta: &'a Reta,
     flow_requests: &'a Receiver<FlowRequest>,
     pipeline: &'a mut Pipeline,
     tally: Tally,
@@ -227,9 +258,23 @@ impl PollLoop<'_, '_, '_> {
     /// false if the queue was empty.
     #[inline(always)]
     fn poll_port(&mut self, view: &View<'_>, in_port: usize, now: u32) -> bool {
-        let n = self.rx[in_port].rx_burst(self.burst);
-        if n == 0 {
+        if self.rx[in_port].rx_burst(self.burst) == 0 {
             return false;
+        }
+        if self.reta.workers() > 1 {
+            self.hand_off(view, in_port);
+        }
+        self.run_burst(view, in_port, now);
+        true
+    }
+
+    /// Runs the pipeline over the frames in `burst` (received on `in_port`) and dispatches the
+    /// verdicts.
+    #[inline(always)]
+    fn run_burst(&mut self, view: &View<'_>, in_port: usize, now: u32) {
+        let n = self.burst.len();
+        if n == 0 {
+            return;
         }
         self.burst.prefetch_data();
         self.pipeline.process(
@@ -249,7 +294,58 @@ impl PollLoop<'_, '_, '_> {
             );
         }
         self.dispatch(in_port);
-        true
+    }
+
+    /// Moves the frames of `burst` that another worker owns to that worker's ring from this one
+    /// (a full ring drops and counts the frame); the rest stay.
+    #[inline(always)]
+    fn hand_off(&mut self, view: &View<'_>, in_port: usize) {
+        let (me, reta) = (self.me, self.reta);
+        let (t, to) = (&mut self.tally, &mut *self.handoff_to);
+        let mut dirty = 0u128;
+        self.burst
+            .keep_or_take(|m| match frame_owner(m.data(), view, reta) {
+                Some(owner) if owner != me => {
+                    match handoff::send(to, owner, m, in_port) {
+                        Ok(()) => {
+                            t.handoff_sent += 1;
+                            dirty |= 1u128 << (owner & 127);
+                        }
+                        Err(()) => t.handoff_full += 1,
+                    }
+                    None
+                }
+                _ => Some(m),
+            });
+        handoff::publish(to, dirty);
+    }
+
+    /// Processes what other workers handed to this one; true if there was anything.
+    #[inline(always)]
+    fn drain_handoff(&mut self, view: &View<'_>, now: u32) -> bool {
+        let mut got = false;
+        let mut port = usize::MAX;
+        for r in 0..self.handoff_from.len() {
+            if self.handoff_from[r].is_empty() {
+                continue;
+            }
+            got = true;
+            for _ in 0..HANDOFF_DRAIN_MAX {
+                let Some((m, p)) = self.handoff_from[r].pop() else {
+                    break;
+                };
+                let p = usize::from(p);
+                if !self.burst.is_empty() && (p != port || self.burst.is_full()) {
+                    self.run_burst(view, port, now);
+                }
+                port = p;
+                let _ = self.burst.push(m);
+                self.tally.handoff_received += 1;
+            }
+            self.handoff_from[r].release();
+        }
+        self.run_burst(view, port, now);
+        got
     }
 
     /// Carries out the verdicts of the received burst: forward, hand to the slow path, or free.
@@ -322,18 +418,19 @@ impl PollLoop<'_, '_, '_> {
         if let Ok(mut c) = slot.counters.try_lock() {
             c.clone_from(self.pipeline.counters());
         }
-        slot.tx_full.store(self.tally.tx_full, Ordering::Relaxed);
-        slot.runtime
-            .polls
-            .store(self.tally.polls, Ordering::Relaxed);
-        slot.runtime
-            .busy_polls
-            .store(self.tally.busy_polls, Ordering::Relaxed);
-        slot.runtime
-            .busy_ns
-            .store(self.tally.busy_ns, Ordering::Relaxed);
-        slot.exception_drops
-            .store(self.tally.exc_drops, Ordering::Relaxed);
+        let (rt, t) = (&slot.runtime, &self.tally);
+        for (cell, value) in [
+            (&slot.tx_full, t.tx_full),
+            (&slot.exception_drops, t.exc_drops),
+            (&rt.polls, t.polls),
+            (&rt.busy_polls, t.busy_polls),
+            (&rt.busy_ns, t.busy_ns),
+            (&rt.handoff_sent, t.handoff_sent),
+            (&rt.handoff_received, t.handoff_received),
+            (&rt.handoff_full, t.handoff_full),
+        ] {
+            cell.store(value, Ordering::Relaxed);
+        }
     }
 
     /// Answers every pending flow-listing request (`now` is the flow clock, seconds).

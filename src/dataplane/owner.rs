@@ -1,0 +1,268 @@
+//! Which worker owns a received frame (docs/design.md §6.2): the frame-level half of
+//! [`crate::balance::owner`], which says how a client endpoint maps to a worker.
+//!
+//! - to a frontend (client → VIP, inbound NAT, DSR): the client is the source (address, port);
+//! - a NAT reply from a member (member → client): the client is the destination;
+//! - anything else (ARP, fragments, traffic to the appliance's own addresses — probe answers
+//!   included —, packets of no rule): no owner, the
+//!   receiving worker handles it (the pipeline sends it to the slow path or drops it).
+//!
+//! An ICMP error's owner is its quoted flow's ([`quoted_owner`] reads the IPv4 header the error
+//! quotes), so the worker holding the flow's entry forwards it; ICMP queries have no owner. Reads are bounds-checked; no input panics.
+
+use super::View;
+use crate::balance::{Reta, Snapshot};
+use crate::wire::{ethernet, ethertype, ipv4, protocol};
+
+/// The fields of an IPv4 header (and the ports after it) ownership needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Endpoints {
+    proto: u8,
+    src: u32,
+    dst: u32,
+    sport: u16,
+    dport: u16,
+}
+
+/// The big-endian u16 at `i` of `b`, if inside.
+#[inline(always)]
+fn be16(b: &[u8], i: usize) -> Option<u16> {
+    b.get(i..i + 2).map(|s| u16::from_be_bytes([s[0], s[1]]))
+}
+
+/// The big-endian u32 at `i` of `b`, if inside.
+#[inline(always)]
+fn be32(b: &[u8], i: usize) -> Option<u32> {
+    b.get(i..i + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Endpoints of the IPv4 header at the start of `ip` (`None` for fragments after the first and
+/// short headers; ports read as 0 when absent, as for protocols without ports).
+#[inline(always)]
+fn endpoints(ip: &[u8]) -> Option<Endpoints> {
+    let ver_ihl = *ip.get(ipv4::field::VER_IHL)?;
+    if ver_ihl >> 4 != 4 {
+        return None;
+    }
+    let hl = usize::from(ver_ihl & 0x0f) * 4;
+    if hl < ipv4::HEADER_LEN {
+        return None;
+    }
+    let proto = *ip.get(ipv4::field::PROTOCOL)?;
+    let src = be32(ip, ipv4::field::SRC_ADDR.start)?;
+    let dst = be32(ip, ipv4::field::DST_ADDR.start)?;
+    let frag = be16(ip, ipv4::field::FLG_OFF.start)?;
+    if frag & 0x1fff != 0 {
+        return None;
+    }
+    let (sport, dport) = if proto == protocol::TCP || proto == protocol::UDP {
+        (be16(ip, hl).unwrap_or(0), be16(ip, hl + 2).unwrap_or(0))
+    } else {
+        (0, 0)
+    };
+    Some(Endpoints {
+        proto,
+        src,
+        dst,
+        sport,
+        dport,
+    })
+}
+
+/// The offset of the IPv4 header of `frame` (untagged or one 802.1Q tag), if it carries IPv4.
+#[inline(always)]
+fn ipv4_offset(frame: &[u8]) -> Option<usize> {
+    match be16(frame, ethernet::field::ETHERTYPE.start)? {
+        ethertype::IPV4 => Some(ethernet::HEADER_LEN),
+        ethertype::VLAN
+            if be16(frame, ethernet::field::VLAN_ETHERTYPE.start)? == ethertype::IPV4 =>
+        {
+            Some(ethernet::TAGGED_HEADER_LEN)
+        }
+        _ => None,
+    }
+}
+
+/// The worker that owns `frame`, or `None` when any worker may handle it (see the module
+/// documentation). With one worker the answer is `Some(0)` for flow packets, computed without a
+/// hash.
+#[inline]
+pub fn frame_owner(frame: &[u8], view: &View<'_>, reta: &Reta) -> Option<usize> {
+    let ip = frame.get(ipv4_offset(frame)?..)?;
+    let e = endpoints(ip)?;
+    let snapshot = view.snapshot;
+    if view.ports.iter().any(|p| u32::from(p.addr) == e.dst) {
+        return None;
+    }
+    if e.proto == protocol::ICMP {
+        return icmp_error_owner(ip, snapshot, reta);
+    }
+    if snapshot.is_frontend(e.dst) {
+        return Some(reta.owner(e.src, e.sport));
+    }
+    if snapshot.reverse(e.src, e.proto, e.sport).is_some() {
+        return Some(reta.owner(e.dst, e.dport));
+    }
+    None
+}
+
+/// ICMP types that quote the packet they are about: destination unreachable, time exceeded,
+/// parameter problem.
+const ICMP_ERROR_TYPES: [u8; 3] = [3, 11, 12];
+
+/// The owner of an ICMP message to or through the MUX: an error's is its quoted flow's owner
+/// (so the worker that holds the flow's entry forwards it); echo and other queries have none.
+#[inline]
+fn icmp_error_owner(ip: &[u8], snapshot: &Snapshot, reta: &Reta) -> Option<usize> {
+    let hl = usize::from(*ip.get(ipv4::field::VER_IHL)? & 0x0f) * 4;
+    if !ICMP_ERROR_TYPES.contains(ip.get(hl)?) {
+        return None;
+    }
+    quoted_owner(ip.get(hl + 8..)?, snapshot, reta)
+}
+
+/// The owner of the flow an ICMP error is about, from the IPv4 header (and 8 bytes after it) the
+/// error quotes: a packet the MUX sent toward a member (client → member or VIP: the client is its
+/// source) or toward a client (VIP → client after reverse NAT: the client is its destination).
+pub fn quoted_owner(quoted: &[u8], snapshot: &Snapshot, reta: &Reta) -> Option<usize> {
+    let e = endpoints(quoted)?;
+    if snapshot.is_frontend(e.src) {
+        return Some(reta.owner(e.dst, e.dport));
+    }
+    if snapshot.is_frontend(e.dst) || snapshot.reverse(e.dst, e.proto, e.dport).is_some() {
+        return Some(reta.owner(e.src, e.sport));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::Health;
+    use crate::config::Config;
+    use crate::dataplane::{EgressPort, NeighbourMap};
+    use crate::wire::MacAddr;
+    use std::net::Ipv4Addr;
+
+    /// 10.1.0.100:80 (TCP) -> web members 10.1.0.11, 10.1.0.12 port 8080 (NAT).
+    fn snapshot() -> Snapshot {
+        let path = format!("{}/examples/spec-example.toml", env!("CARGO_MANIFEST_DIR"));
+        let cfg = Config::load(path).expect("config");
+        Snapshot::compile(&cfg, &Health::all_up(&cfg))
+    }
+
+    /// An untagged Ethernet + IPv4 + TCP frame (no checksums: ownership does not read them).
+    fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, vlan: bool) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        if vlan {
+            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+        }
+        f.extend_from_slice(&[0x08, 0x00]);
+        let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, protocol::TCP, 0, 0];
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        ip.extend_from_slice(&sport.to_be_bytes());
+        ip.extend_from_slice(&dport.to_be_bytes());
+        ip.extend_from_slice(&[0; 16]);
+        f.extend_from_slice(&ip);
+        f
+    }
+
+    /// `frame_owner` over `snap` with the appliance address 10.1.0.2.
+    fn owner(f: &[u8], snap: &Snapshot, reta: &Reta) -> Option<usize> {
+        let ports = [EgressPort {
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            addr: Ipv4Addr::new(10, 1, 0, 2),
+            mtu: 1500,
+        }];
+        let neighbours = NeighbourMap::default();
+        let view = View {
+            snapshot: snap,
+            neighbours: &neighbours,
+            ports: &ports,
+        };
+        frame_owner(f, &view, reta)
+    }
+
+    const CLIENT: [u8; 4] = [198, 18, 0, 7];
+    const VIP: [u8; 4] = [10, 1, 0, 100];
+    const MEMBER: [u8; 4] = [10, 1, 0, 11];
+
+    #[test]
+    fn both_directions_of_a_nat_flow_have_one_owner() {
+        let snap = snapshot();
+        let reta = Reta::new(4);
+        let client = u32::from(Ipv4Addr::from(CLIENT));
+        for port in 40_000u16..40_064 {
+            let want = reta.owner(client, port);
+            let inbound = frame(CLIENT, port, VIP, 80, false);
+            let reply = frame(MEMBER, 8080, CLIENT, port, false);
+            let tagged = frame(MEMBER, 8080, CLIENT, port, true);
+            assert_eq!(owner(&inbound, &snap, &reta), Some(want));
+            assert_eq!(owner(&reply, &snap, &reta), Some(want));
+            assert_eq!(owner(&tagged, &snap, &reta), Some(want));
+        }
+    }
+
+    #[test]
+    fn packets_of_no_flow_have_no_owner() {
+        let snap = snapshot();
+        let reta = Reta::new(2);
+        // Not to a frontend, not from a member's backend port.
+        assert_eq!(
+            owner(&frame(CLIENT, 1, [10, 1, 0, 50], 80, false), &snap, &reta),
+            None
+        );
+        assert_eq!(
+            owner(&frame(MEMBER, 9, CLIENT, 5000, false), &snap, &reta),
+            None
+        );
+        // A probe's answer from a member's backend port to the appliance.
+        assert_eq!(
+            owner(
+                &frame(MEMBER, 8080, [10, 1, 0, 2], 5000, false),
+                &snap,
+                &reta
+            ),
+            None
+        );
+        // ARP, a truncated frame, a later fragment.
+        let mut arp = frame(CLIENT, 1, VIP, 80, false);
+        arp[12..14].copy_from_slice(&ethertype::ARP.to_be_bytes());
+        assert_eq!(owner(&arp, &snap, &reta), None);
+        let full = frame(CLIENT, 1, VIP, 80, false);
+        for n in 0..ethernet::HEADER_LEN + ipv4::HEADER_LEN {
+            assert_eq!(owner(&full[..n], &snap, &reta), None, "{n} bytes");
+        }
+        let mut frag = full.clone();
+        frag[ethernet::HEADER_LEN + 7] = 8;
+        assert_eq!(owner(&frag, &snap, &reta), None);
+    }
+
+    #[test]
+    fn an_icmp_error_quoting_either_direction_finds_the_owner() {
+        let snap = snapshot();
+        let reta = Reta::new(8);
+        let want = reta.owner(u32::from(Ipv4Addr::from(CLIENT)), 51_000);
+        let l3 = ethernet::HEADER_LEN;
+        // The MUX's packet toward the member (after NAT) and toward the client (after reverse NAT).
+        let to_member = frame(CLIENT, 51_000, MEMBER, 8080, false);
+        let to_client = frame(VIP, 80, CLIENT, 51_000, false);
+        let to_vip = frame(CLIENT, 51_000, VIP, 80, false);
+        assert_eq!(quoted_owner(&to_member[l3..], &snap, &reta), Some(want));
+        assert_eq!(quoted_owner(&to_client[l3..], &snap, &reta), Some(want));
+        assert_eq!(quoted_owner(&to_vip[l3..], &snap, &reta), Some(want));
+        assert_eq!(quoted_owner(&to_member[l3..l3 + 8], &snap, &reta), None);
+        // A whole frame: a router's Fragmentation Needed to the VIP quoting VIP -> client is owned
+        // by the client's flow, not by the router's address; an echo request has no owner.
+        let mut err = frame([192, 0, 2, 1], 0, VIP, 0, false);
+        err.truncate(l3 + ipv4::HEADER_LEN);
+        err[l3 + ipv4::field::PROTOCOL] = protocol::ICMP;
+        err.extend_from_slice(&[3, 4, 0, 0, 0, 0, 0x05, 0xdc]);
+        err.extend_from_slice(&to_client[l3..l3 + ipv4::HEADER_LEN + 8]);
+        assert_eq!(owner(&err, &snap, &reta), Some(want));
+        err[l3 + ipv4::HEADER_LEN] = 8;
+        assert_eq!(owner(&err, &snap, &reta), None);
+    }
+}
