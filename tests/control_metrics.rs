@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use vipmux::control::metrics::{
-    names, ApplianceMetrics, MemberMetrics, RuleMetrics, SnatMetrics, WorkerMetrics, CONTENT_TYPE,
+    names, ApplianceMetrics, MemberMetrics, PortMetrics, RuleMetrics, SnatMetrics, WorkerMetrics,
+    CONTENT_TYPE,
 };
 use vipmux::control::{Encoder, MetricType, MetricsServer, MetricsSource};
 
@@ -204,6 +205,13 @@ fn test_source() -> ApplianceMetrics {
             handoff_full: 1,
         }],
         mbufs_in_use: 1234,
+        ports: vec![PortMetrics {
+            interface: "dc".into(),
+            rx_missed: 11,
+            rx_nombuf: 12,
+            rx_errors: 13,
+            tx_errors: 14,
+        }],
         ..ApplianceMetrics::default()
     }
 }
@@ -328,6 +336,16 @@ fn scrape_appliance_metrics_and_parse() {
         ),
         2.5
     );
+    for (name, v) in [
+        ("vipmux_port_rx_missed", 11.0),
+        ("vipmux_port_rx_nombuf", 12.0),
+        ("vipmux_port_rx_errors", 13.0),
+        ("vipmux_port_tx_errors", 14.0),
+    ] {
+        let fam = family(&fams, name);
+        assert_eq!(fam.kind, "counter", "{name}");
+        assert_eq!(value_of(fam, &[("interface", "dc")]), v, "{name}");
+    }
     let handoffs = family(&fams, "vipmux_worker_handoffs");
     assert_eq!(handoffs.kind, "counter");
     for (direction, n) in [("sent", 7.0), ("received", 5.0), ("dropped", 1.0)] {

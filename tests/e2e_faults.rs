@@ -14,6 +14,13 @@
 //! - Hugepages missing at start (vipmux started in a private mount namespace without hugetlbfs):
 //!   with `hugepages = "auto"` it falls back to `--no-huge`, says so in its log and forwards; with
 //!   `hugepages = "on"` it exits non-zero with a message naming the profile field and the cause.
+//! - A burst on the smallest packet pool the profile validation accepts (no per-core cache):
+//!   bursts of datagrams to the appliance's own address (exceptions, which hold their mbufs in the
+//!   worker's slow-path queue until the slow path hands them to the kernel) overflow that queue;
+//!   the worker counts the refused frames (`exception_queue_full`), the port's device counters
+//!   (`rx_nombuf`, `imissed`, `ierrors`, `oerrors`) are in `counters` and as `vipmux_port_*_total`
+//!   series, vipmux keeps running and connections through the VIP work again afterwards. (The
+//!   pool holds the full queue and a receive burst, so the port does not run out of mbufs here.)
 //!
 //! Needs root; skipped otherwise (fails when CI=true).
 
@@ -36,6 +43,34 @@ const MAC_BOUND: Duration = Duration::from_secs(20);
 /// Unmounts every hugetlbfs of a private mount namespace, then runs its arguments.
 const NO_HUGETLBFS: &str =
     "for m in $(awk '$3 == \"hugetlbfs\" { print $2 }' /proc/mounts); do umount \"$m\" || exit 1; done; exec \"$@\"";
+
+/// The smallest pool the CI profile's validation accepts (32 rx + 32 tx descriptors, the exception
+/// TAP's 1024, 1024 in flight), no per-core cache, and a large kernel ring so a burst arrives at
+/// once.
+const SMALL_POOL: [(&str, &str); 5] = [
+    ("mbufs = 8191", "mbufs = 2112"),
+    ("cache = 256", "cache = 0"),
+    ("framecnt=512", "framecnt=4096"),
+    ("rx_descriptors = 512", "rx_descriptors = 32"),
+    ("tx_descriptors = 512", "tx_descriptors = 32"),
+];
+/// Datagrams per burst, and bursts at most.
+const BURST: u32 = 20_000;
+const MAX_BURSTS: u32 = 6;
+/// Sends argv[2] empty UDP datagrams to argv[1]:9 as fast as Python can, from four processes.
+const SENDER: &str = "import os, socket, sys
+for _ in range(3):
+    if os.fork() == 0:
+        break
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+a = (sys.argv[1], 9)
+for _ in range(int(sys.argv[2]) // 4):
+    try:
+        s.sendto(b'', a)
+    except OSError:
+        pass
+";
 
 fn config() -> ConfigBuilder {
     ConfigBuilder::one_arm()
@@ -181,6 +216,112 @@ fn scenario_tap_deleted(topo: &Topology, app: &mut Appliance) -> Result<(), Stri
     Ok(())
 }
 
+/// The configuration of these tests on the CI af_packet profile with `edits` (text replacements)
+/// applied, written as `file` in the topology's state directory.
+fn config_with_ci_profile(
+    topo: &Topology,
+    file: &str,
+    edits: &[(&str, &str)],
+) -> Result<String, String> {
+    let mut profile = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config/ci-af-packet.toml"),
+    )
+    .map_err(|e| e.to_string())?;
+    for (from, to) in edits {
+        if !profile.contains(from) {
+            return Err(format!("the CI profile has no {from:?}"));
+        }
+        profile = profile.replace(from, to);
+    }
+    let path = topo.state_dir().join(file);
+    std::fs::write(&path, profile).map_err(|e| e.to_string())?;
+    Ok(config().build(topo).replace(
+        "[dataplane]",
+        &format!(
+            "[dataplane]\ndpdk_profile = {:?}",
+            path.display().to_string()
+        ),
+    ))
+}
+
+fn scenario_pool_burst(topo: &Topology) -> Result<(), String> {
+    let text = config_with_ci_profile(topo, "small-pool.toml", &SMALL_POOL)?;
+    let mut app = Appliance::start(topo, &text)?;
+    let result = pool_burst(topo, &mut app);
+    if result.is_err() {
+        eprintln!("--- vipmux log ---\n{}", app.log_text());
+    }
+    result
+}
+
+fn pool_burst(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
+    app.wait_members_healthy(&ALL, RECOVERY)?;
+    forwarding_again(topo, "on the smallest pool")?;
+    let before = app.counters_json()?;
+    let queue_full = |c: &serde_json::Value| c["exception_queue_full"].as_u64().unwrap_or(0);
+    // The worker counts what the full slow-path queue refused; a loaded machine may drain a burst
+    // in time, so bursts repeat (a few at most) until one overflows the queue.
+    let mut bursts = 0;
+    let after = loop {
+        ns_exec_ok(
+            &topo.ns("router"),
+            &[
+                "python3",
+                "-c",
+                SENDER,
+                topo.get("MUX_IP"),
+                &BURST.to_string(),
+            ],
+        )?;
+        bursts += 1;
+        let overflowed = wait_for(Duration::from_secs(2), || {
+            app.counters_json()
+                .ok()
+                .filter(|c| queue_full(c) > queue_full(&before))
+        });
+        match overflowed {
+            Some(c) => break c,
+            None if bursts >= MAX_BURSTS => {
+                return Err(format!(
+                    "{bursts} bursts of {BURST} datagrams to the appliance overflowed nothing: {}",
+                    app.counters_json().unwrap_or_default()
+                ))
+            }
+            None => {}
+        }
+    };
+    let port = &after["ports"][0];
+    eprintln!(
+        "{bursts} burst(s): received {} -> {}, exception_queue_full {} -> {}, port {port}",
+        before["received"],
+        after["received"],
+        queue_full(&before),
+        queue_full(&after)
+    );
+    if port["interface"] != "dc" {
+        return Err(format!("no port counters for interface dc: {after}"));
+    }
+    for (field, series) in [
+        ("rx_nombuf", "vipmux_port_rx_nombuf_total"),
+        ("imissed", "vipmux_port_rx_missed_total"),
+        ("ierrors", "vipmux_port_rx_errors_total"),
+        ("oerrors", "vipmux_port_tx_errors_total"),
+    ] {
+        let counted = port[field]
+            .as_u64()
+            .ok_or_else(|| format!("no ports[0].{field} in {after}"))?;
+        let metric = app.metric(&format!("{series}{{interface=\"dc\"}}"))?;
+        if metric < counted as f64 {
+            return Err(format!("{series} says {metric}, counters said {counted}"));
+        }
+    }
+    forwarding_again(topo, "after the burst")?;
+    if !app.is_running() {
+        return Err("vipmux exited after the burst".into());
+    }
+    Ok(())
+}
+
 fn scenario_no_hugepages(topo: &Topology) -> Result<(), String> {
     let wrapper = [
         "unshare",
@@ -206,23 +347,11 @@ fn scenario_no_hugepages(topo: &Topology) -> Result<(), String> {
     forwarding_again(topo, "without hugepages")?;
     drop(app);
 
-    let profile = topo.state_dir().join("huge-on.toml");
-    let ci = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config/ci-af-packet.toml"),
-    )
-    .map_err(|e| e.to_string())?;
-    std::fs::write(
-        &profile,
-        ci.replace("hugepages = \"auto\"", "hugepages = \"on\""),
-    )
-    .map_err(|e| e.to_string())?;
-    let text = config().build(topo).replace(
-        "[dataplane]",
-        &format!(
-            "[dataplane]\ndpdk_profile = {:?}",
-            profile.display().to_string()
-        ),
-    );
+    let text = config_with_ci_profile(
+        topo,
+        "huge-on.toml",
+        &[("hugepages = \"auto\"", "hugepages = \"on\"")],
+    )?;
     match Appliance::start_wrapped(topo, &text, &wrapper) {
         Ok(_) => Err("hugepages = \"on\" without hugetlbfs started anyway".into()),
         Err(e) if e.contains("huge-on.toml: hugepages: \"on\" but no hugetlbfs mounted") => {
@@ -254,6 +383,9 @@ fn survives_link_flap_tap_loss_and_missing_hugepages() {
     check(&app, tap);
     drop(app);
     if let Err(e) = scenario_no_hugepages(&topo) {
+        panic!("{e}");
+    }
+    if let Err(e) = scenario_pool_burst(&topo) {
         panic!("{e}");
     }
 }

@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 
 use crate::balance::{RuleKind, Snapshot};
 use crate::config::AdminState;
-use crate::control::metrics::{ApplianceMetrics, MemberMetrics, RuleMetrics, WorkerMetrics};
+use crate::control::metrics::{
+    ApplianceMetrics, MemberMetrics, PortMetrics, RuleMetrics, WorkerMetrics,
+};
 use crate::control::report::{
     FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, PoolStatus, PortStatus,
     RuleStatus, StatusReport,
@@ -248,6 +250,7 @@ impl ApplianceControl {
             "resets_sent": c.resets_sent,
             "exceptions": crate::dataplane::Exception::ALL.iter().zip(c.exceptions.iter())
                 .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "ports": self.port_counters(),
             "icmp_errors": IcmpErrorOutcome::ALL.iter()
                 .zip(c.icmp_errors.iter())
                 .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
@@ -265,6 +268,45 @@ impl ApplianceControl {
                 "drops": slow_drops,
             },
         })
+    }
+
+    /// The physical ports' last published counters with their interface names.
+    fn port_metrics(&self) -> Vec<PortMetrics> {
+        let stats = self
+            .shared
+            .port_stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        self.shared
+            .port_names
+            .iter()
+            .zip(stats)
+            .map(|(name, s)| PortMetrics {
+                interface: name.clone(),
+                rx_missed: s.imissed,
+                rx_nombuf: s.rx_nombuf,
+                rx_errors: s.ierrors,
+                tx_errors: s.oerrors,
+            })
+            .collect()
+    }
+
+    /// The `ports` part of `counters`: per interface, the device's drop and error counters under
+    /// their DPDK names.
+    fn port_counters(&self) -> Vec<Value> {
+        self.port_metrics()
+            .into_iter()
+            .map(|p| {
+                json!({
+                    "interface": p.interface,
+                    "imissed": p.rx_missed,
+                    "rx_nombuf": p.rx_nombuf,
+                    "ierrors": p.rx_errors,
+                    "oerrors": p.tx_errors,
+                })
+            })
+            .collect()
     }
 
     /// The metrics view of the aggregated counters.
@@ -328,6 +370,7 @@ impl ApplianceControl {
             snat: Vec::new(),
             workers: self.worker_runtime(),
             mbufs_in_use: self.shared.mbufs_in_use.load(Ordering::Relaxed),
+            ports: self.port_metrics(),
         }
     }
 

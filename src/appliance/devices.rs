@@ -4,7 +4,7 @@
 
 use crate::config::{Config, Interface};
 use crate::dataplane::EgressPort;
-use crate::dpdk::{port_queue_limits, Eal, Mempool, Port, PortConfig, Profile};
+use crate::dpdk::{port_queue_limits, Eal, Mempool, Port, PortConfig, Profile, TAP_RX_DESCRIPTORS};
 use crate::runtime::hub::{PortQueues, Steering};
 use crate::wire::MacAddr;
 
@@ -56,6 +56,7 @@ impl Devices {
             let pc = PortConfig {
                 rx_queues: 1,
                 tx_queues: 1,
+                rx_descriptors: TAP_RX_DESCRIPTORS,
                 ..PortConfig::default()
             };
             taps.push(Port::open(eal, &tap_port_name(i), &pc, pool)?);

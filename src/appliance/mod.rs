@@ -60,7 +60,8 @@ args = ["--no-pci", "--log-level=*:notice"]
 const DEFAULT_PROFILE_FILE: &str = "built-in default profile";
 
 /// The built-in profile for `config`: [`DEFAULT_PROFILE`] plus a `[[ports]]` table per interface,
-/// built as a TOML document (so any port name is quoted as TOML quotes it).
+/// built as a TOML document (so any port name is quoted as TOML quotes it), its pool raised to
+/// what the ports and the interfaces' exception TAPs need when that is more.
 pub fn default_profile(config: &Config) -> Result<Profile, ProfileError> {
     let error = |message: String| ProfileError {
         file: DEFAULT_PROFILE_FILE.to_owned(),
@@ -81,7 +82,11 @@ pub fn default_profile(config: &Config) -> Result<Profile, ProfileError> {
         .collect();
     doc.insert("ports".into(), toml::Value::Array(ports));
     let text = toml::to_string(&doc).map_err(|e| error(e.to_string()))?;
-    Profile::parse(&text, DEFAULT_PROFILE_FILE)
+    let mut profile = Profile::parse(&text, DEFAULT_PROFILE_FILE)?;
+    let (needed, ..) = profile.mbufs_needed(config.interfaces.len());
+    let needed = u32::try_from(needed).map_err(|_| error(format!("{needed} mbufs needed")))?;
+    profile.mempool.mbufs = profile.mempool.mbufs.max(needed);
+    Ok(profile)
 }
 
 /// Fewest recently-expired records per worker (8 bytes each: 512 KiB).
@@ -192,6 +197,9 @@ fn load(config_path: &Path) -> Result<Option<(Config, Profile)>, BoxError> {
         }
         None => default_profile(&config)?,
     };
+    profile
+        .check_pool_for_taps(config.interfaces.len())
+        .map_err(|e| e.to_string())?;
     Ok(Some((config, profile)))
 }
 
@@ -299,6 +307,23 @@ mod tests {
             default_profile(&config()).expect("default profile"),
             expected
         );
+    }
+
+    #[test]
+    fn default_profile_pool_holds_the_ports_and_taps() {
+        assert_eq!(default_profile(&config()).unwrap().mempool.mbufs, 8191);
+        let three = Config::from_str(
+            "[[interfaces]]\nname = \"a\"\nport = \"net_ring0\"\naddress = \"10.1.0.2/24\"\n\
+             [[interfaces]]\nname = \"b\"\nport = \"net_ring1\"\naddress = \"10.2.0.2/24\"\n\
+             [[interfaces]]\nname = \"c\"\nport = \"net_ring2\"\naddress = \"10.3.0.2/24\"\n",
+            "test",
+        )
+        .expect("valid config");
+        let p = default_profile(&three).expect("default profile");
+        let (needed, ..) = p.mbufs_needed(3);
+        assert!(needed > 8191, "{needed}");
+        assert_eq!(u64::from(p.mempool.mbufs), needed);
+        p.check_pool_for_taps(3).expect("fits");
     }
 
     #[test]

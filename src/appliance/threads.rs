@@ -129,6 +129,7 @@ fn spawn_slow_path<'scope, 'env>(
         tap_tx,
         phys_tx,
         macs: devices.macs(),
+        ports: &devices.ports,
         pool,
         shared: Arc::clone(shared),
         reloads: reload_rx,

@@ -276,6 +276,16 @@ pub mod names {
     pub const WORKER_MAX_BUSY_ITERATION: &str = "vipmux_worker_max_busy_iteration_seconds";
     /// Gauge: mbufs of the packet pool in use.
     pub const MBUFS_IN_USE: &str = "vipmux_mbufs_in_use";
+    /// Counter `{interface}`: frames the port's device dropped because its rx queues were full
+    /// (`rte_eth_stats.imissed`).
+    pub const PORT_RX_MISSED: &str = "vipmux_port_rx_missed_total";
+    /// Counter `{interface}`: frames the port could not receive for want of an mbuf
+    /// (`rte_eth_stats.rx_nombuf`, the packet pool was empty).
+    pub const PORT_RX_NOMBUF: &str = "vipmux_port_rx_nombuf_total";
+    /// Counter `{interface}`: erroneous frames received (`rte_eth_stats.ierrors`).
+    pub const PORT_RX_ERRORS: &str = "vipmux_port_rx_errors_total";
+    /// Counter `{interface}`: failed transmissions (`rte_eth_stats.oerrors`).
+    pub const PORT_TX_ERRORS: &str = "vipmux_port_tx_errors_total";
     /// Counter `{worker,direction}`: frames handed between workers (`sent` to their owner,
     /// `received` from another worker, `dropped` on a full ring).
     pub const WORKER_HANDOFFS: &str = "vipmux_worker_handoffs_total";
@@ -421,6 +431,21 @@ pub struct WorkerMetrics {
     pub handoff_full: u64,
 }
 
+/// One physical port's drop and error counters (`rte_eth_stats`) in [`ApplianceMetrics`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PortMetrics {
+    /// Interface name.
+    pub interface: String,
+    /// Frames dropped by the device, rx queues full (`imissed`).
+    pub rx_missed: u64,
+    /// Frames not received for want of an mbuf (`rx_nombuf`).
+    pub rx_nombuf: u64,
+    /// Erroneous frames received (`ierrors`).
+    pub rx_errors: u64,
+    /// Failed transmissions (`oerrors`).
+    pub tx_errors: u64,
+}
+
 /// The appliance's whole metric set (docs/design.md §3.9) as plain data;
 /// [`render`](Self::render) writes every family.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -447,6 +472,8 @@ pub struct ApplianceMetrics {
     pub workers: Vec<WorkerMetrics>,
     /// Mbufs of the packet pool in use.
     pub mbufs_in_use: u64,
+    /// Per physical port, in interface order.
+    pub ports: Vec<PortMetrics>,
     /// Per frontend IP, port and protocol (Azure's dimensions).
     pub lb_frontends: Vec<LbFrontendMetrics>,
     /// Per rule and member (Azure's dimensions).
@@ -462,6 +489,7 @@ impl ApplianceMetrics {
         self.render_snat_ports(enc);
         self.render_workers(enc);
         self.render_snat_connections(enc);
+        self.render_ports(enc);
         self.render_azure(enc);
     }
 
@@ -516,6 +544,36 @@ impl ApplianceMetrics {
                 for (dir, n) in dirs(f) {
                     enc.sample(&f.labels(Some(dir)), n);
                 }
+            }
+        }
+    }
+
+    /// The per port drop and error counters of the devices.
+    fn render_ports(&self, enc: &mut Encoder) {
+        use names::*;
+        type Field = fn(&PortMetrics) -> u64;
+        let families: [(&str, &str, Field); 4] = [
+            (
+                PORT_RX_MISSED,
+                "Frames the port's device dropped because its rx queues were full.",
+                |p| p.rx_missed,
+            ),
+            (
+                PORT_RX_NOMBUF,
+                "Frames the port could not receive because the packet pool was empty.",
+                |p| p.rx_nombuf,
+            ),
+            (PORT_RX_ERRORS, "Erroneous frames the port received.", |p| {
+                p.rx_errors
+            }),
+            (PORT_TX_ERRORS, "Failed transmissions of the port.", |p| {
+                p.tx_errors
+            }),
+        ];
+        for (name, help, field) in families {
+            enc.family(name, MetricType::Counter, help);
+            for p in &self.ports {
+                enc.sample(&[("interface", &p.interface)], field(p));
             }
         }
     }

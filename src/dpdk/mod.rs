@@ -32,5 +32,7 @@ pub use port::{
     port_by_name, port_count, port_name, port_queue_limits, rss_wanted, LinkStatus, Port,
     PortConfig, PortId, PortInfo, PortStats, QueueId, RxQueue, TxOutcome, TxQueue,
 };
-pub use profile::{HugepageMode, HugepageStatus, MemoryPlan, Profile, ProfileError};
+pub use profile::{
+    HugepageMode, HugepageStatus, MemoryPlan, Profile, ProfileError, TAP_RX_DESCRIPTORS,
+};
 pub use thread::{DpdkThread, Lcore};

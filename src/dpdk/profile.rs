@@ -48,6 +48,9 @@ pub const DEFAULT_MBUFS: u32 = 8191;
 pub const DEFAULT_CACHE: u32 = 256;
 /// Default mbuf data room (DPDK's default: 2048 + 128 bytes of headroom).
 pub const DEFAULT_DATA_ROOM: u16 = 2176;
+/// Receive descriptors of the exception TAP each interface gets: `net_tap` fills its rx ring
+/// with mbufs of the pool when the port starts, so the pool must hold them too.
+pub const TAP_RX_DESCRIPTORS: u16 = 1024;
 const MAX_QUEUES: u16 = 1024;
 const MAX_CACHE: u32 = 512;
 const HEADROOM: u32 = 128;
@@ -286,6 +289,56 @@ impl Profile {
         Ok(profile)
     }
 
+    /// Checks that the pool also holds the receive rings of `taps` exception TAPs (the appliance
+    /// opens one per interface; `net_tap` fills its ring with mbufs of the pool at start).
+    pub fn check_pool_for_taps(&self, taps: usize) -> Result<(), ProfileError> {
+        self.check_mbufs(&self.origin, taps)
+    }
+
+    /// The fewest mbufs the pool may have: every port's descriptors, `taps` TAP receive rings and
+    /// 1024 frames in flight, as (needed, rx, tx, TAP rx).
+    pub fn mbufs_needed(&self, taps: usize) -> (u64, u64, u64, u64) {
+        let rx_descs: u64 = self
+            .ports
+            .iter()
+            .map(|p| u64::from(p.rx_queues) * u64::from(p.rx_descriptors))
+            .sum();
+        let tx_descs: u64 = self
+            .ports
+            .iter()
+            .map(|p| u64::from(p.tx_queues) * u64::from(p.tx_descriptors))
+            .sum();
+        let tap_descs = taps as u64 * u64::from(TAP_RX_DESCRIPTORS);
+        (
+            rx_descs + tx_descs + tap_descs + 1024,
+            rx_descs,
+            tx_descs,
+            tap_descs,
+        )
+    }
+
+    /// `mempool.mbufs` holds every port's descriptors, `taps` TAP receive rings and 1024 frames in
+    /// flight.
+    fn check_mbufs(&self, file: &str, taps: usize) -> Result<(), ProfileError> {
+        let (needed, rx_descs, tx_descs, tap_descs) = self.mbufs_needed(taps);
+        let mbufs = self.mempool.mbufs;
+        if u64::from(mbufs) >= needed {
+            return Ok(());
+        }
+        let taps = if taps > 0 {
+            format!(" + {tap_descs} exception-TAP rx")
+        } else {
+            String::new()
+        };
+        Err(ProfileError {
+            file: file.to_owned(),
+            field: "mempool.mbufs".into(),
+            message: format!(
+                "{mbufs}: too few for the ports' descriptors ({rx_descs} rx + {tx_descs} tx{taps} + 1024 in flight); use at least {needed}"
+            ),
+        })
+    }
+
     fn validate(&self, file: &str) -> Result<(), ProfileError> {
         let err = |field: String, message: String| ProfileError {
             file: file.to_owned(),
@@ -299,8 +352,6 @@ impl Profile {
             ));
         }
         let mut names = HashSet::new();
-        let mut rx_descs: u64 = 0;
-        let mut tx_descs: u64 = 0;
         for (i, p) in self.ports.iter().enumerate() {
             let f = |name: &str| format!("ports[{i}].{name}");
             if p.name.is_empty() || p.name.len() > 63 || p.name.contains(char::is_whitespace) {
@@ -354,8 +405,6 @@ impl Profile {
                     return Err(err(f("mtu"), format!("{mtu}: must be between 68 and 9600")));
                 }
             }
-            rx_descs += u64::from(p.rx_queues) * u64::from(p.rx_descriptors);
-            tx_descs += u64::from(p.tx_queues) * u64::from(p.tx_descriptors);
         }
         let m = &self.mempool;
         if m.cache > MAX_CACHE {
@@ -364,16 +413,7 @@ impl Profile {
                 format!("{}: must be at most {MAX_CACHE}", m.cache),
             ));
         }
-        let needed = rx_descs + tx_descs + 1024;
-        if u64::from(m.mbufs) < needed {
-            return Err(err(
-                "mempool.mbufs".into(),
-                format!(
-                    "{}: too few for the ports' descriptors ({rx_descs} rx + {tx_descs} tx + 1024 in flight); use at least {needed}",
-                    m.mbufs
-                ),
-            ));
-        }
+        self.check_mbufs(file, 0)?;
         if u64::from(m.cache) * 3 / 2 > u64::from(m.mbufs) {
             return Err(err(
                 "mempool.cache".into(),
@@ -651,6 +691,14 @@ mod tests {
         assert_eq!(e.field, "ports[0].vdev");
         let e = Profile::parse(&format!("{BASIC}\n[mempool]\nmbufs = 10\n"), "p.toml").unwrap_err();
         assert_eq!(e.field, "mempool.mbufs");
+        let p = Profile::parse(&format!("{BASIC}\n[mempool]\nmbufs = 4000\n"), "p.toml").unwrap();
+        let e = p.check_pool_for_taps(2).unwrap_err();
+        assert_eq!(e.field, "mempool.mbufs");
+        assert!(e.message.contains(" + 2048 exception-TAP rx + "), "{e}");
+        assert!(
+            e.to_string().starts_with("p.toml: mempool.mbufs: 4000: "),
+            "{e}"
+        );
         let e = Profile::parse("hugepages = \"maybe\"\n", "p.toml").unwrap_err();
         assert!(e.to_string().starts_with("p.toml: "), "{e}");
         assert!(e.message.contains("maybe"), "{e}");

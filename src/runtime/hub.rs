@@ -24,7 +24,7 @@ use crate::bgp::BgpReport;
 use crate::config::Config;
 use crate::dataplane::{EgressPort, WorkerCounters};
 use crate::dataplane::{Exception, NeighbourMap};
-use crate::dpdk::Mbuf;
+use crate::dpdk::{Mbuf, PortStats};
 use crate::flow::{FlowEntry, FlowKey};
 use crate::platform::{spsc, SpscConsumer, SpscProducer};
 use crate::slowpath::probe::ProberHandle;
@@ -308,6 +308,9 @@ pub struct Shared {
     pub slow_counters: Mutex<SlowPathCounters>,
     /// Slow-path frames that the physical or TAP tx queues refused, and DeliverToFlow drops.
     pub slow_tx_drops: AtomicU64,
+    /// The physical ports' counters (`rte_eth_stats`) in interface order, published by the slow
+    /// path on its tick.
+    pub port_stats: Mutex<Vec<PortStats>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -372,6 +375,7 @@ impl Shared {
             mbufs_in_use: AtomicU64::new(0),
             slow_counters: Mutex::new(SlowPathCounters::default()),
             slow_tx_drops: AtomicU64::new(0),
+            port_stats: Mutex::new(Vec::new()),
         });
         (shared, receivers, reload_rx)
     }

@@ -175,6 +175,21 @@ impl Loop<'_, '_> {
         if let Ok(mut c) = self.t.shared.slow_counters.lock() {
             c.clone_from(self.sp.counters());
         }
+        self.publish_port_stats();
+    }
+
+    /// Publishes the physical ports' counters (a port whose counters cannot be read keeps its
+    /// last ones).
+    fn publish_port_stats(&mut self) {
+        let Ok(mut stats) = self.t.shared.port_stats.lock() else {
+            return;
+        };
+        stats.resize(self.t.ports.len(), Default::default());
+        for (slot, port) in stats.iter_mut().zip(self.t.ports) {
+            if let Ok(s) = port.stats() {
+                *slot = s;
+            }
+        }
     }
 
     /// Announces every interface's addresses (at start and after a reload).

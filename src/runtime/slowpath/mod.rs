@@ -31,7 +31,7 @@ use crossbeam::channel::Receiver;
 
 use super::hub::{ReloadRequest, Shared};
 use crate::balance::Health;
-use crate::dpdk::{Burst, Mempool, RxQueue, TxQueue};
+use crate::dpdk::{Burst, Mempool, Port, RxQueue, TxQueue};
 use crate::platform::signal;
 use crate::slowpath::probe::{HealthChange, Prober};
 use crate::slowpath::{SlowPath, SlowPathConfig};
@@ -102,6 +102,8 @@ pub struct SlowPathThread<'p> {
     pub phys_tx: Vec<SlowTx<'p>>,
     /// Per interface: the physical port's MAC.
     pub macs: Vec<MacAddr>,
+    /// The physical ports, whose counters the tick publishes.
+    pub ports: &'p [Port],
     /// Pool for frames the slow path originates.
     pub pool: &'p Mempool,
     /// Shared state.
