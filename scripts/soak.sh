@@ -8,6 +8,9 @@
 #   --share P         percent of the measured maximum rate to send at (default 80; 50 with --hitless)
 #   --reload-every S  seconds between reloads (default 3; 2 with --hitless)
 #   --flows N         distinct flows (default 100000)
+#   --max-stall-ms M  the longest busy poll-loop iteration allowed (default 10; scripts/test.sh allows
+#                     100: on a two-core machine the generator, the worker and the script's own
+#                     checks share the cores, so the scheduler preempts the worker for tens of ms)
 #   --hitless         the hitless-reload run instead (below)
 # Environment: VIPMUX_BIN (default target/release/vipmux, built when missing).
 #
@@ -40,7 +43,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-secs=1800 share="" reload_every="" flows=100000 hitless=0
+secs=1800 share="" reload_every="" flows=100000 hitless=0 max_stall_ms=10
 while [ $# -gt 0 ]; do
   case $1 in
     --minutes) secs=$(($2 * 60)); shift 2 ;;
@@ -48,8 +51,9 @@ while [ $# -gt 0 ]; do
     --share) share=$2; shift 2 ;;
     --reload-every) reload_every=$2; shift 2 ;;
     --flows) flows=$2; shift 2 ;;
+    --max-stall-ms) max_stall_ms=$2; shift 2 ;;
     --hitless) hitless=1; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "soak: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -269,6 +273,6 @@ check "$([ "$errors" = 0 ] && echo 1)" "no rewrite error"
 check "$([ "$reloads" -gt 0 ] && [ "$reload_failures" = 0 ] && echo 1)" "every reload applied"
 check "$([ "$mbufs1" -le $((mbufs0 + slack)) ] && echo 1)" "mbufs back to the level before the load"
 check "$([ "$growth" -le $((table_kib + 16384)) ] && echo 1)" "no memory growth beyond the flow table"
-check "$([ "$max_busy" -le 10000000 ] && echo 1)" "no worker stall over 10 ms"
+check "$([ "$max_busy" -le $((max_stall_ms * 1000000)) ] && echo 1)" "no worker stall over $max_stall_ms ms"
 check "$([ "$log_bad" = 0 ] && echo 1)" "no panic or ERROR in the log"
 [ "$fail" = 0 ] || exit 1
