@@ -14,8 +14,8 @@ use crate::balance::hash::flow_hash;
 use crate::balance::snapshot::{MemberId, Rule};
 use crate::config::{MissingFlow, Protocol};
 use crate::flow::{
-    hash_burst, tcp_flags, track, track_udp, Direction, FlowEntry, FlowFlags, FlowKey, FlowTable,
-    InsertResult, RecentlyExpired, SlotId, DEFAULT_TABLE_SEED,
+    hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowFlags,
+    FlowKey, FlowTable, InsertResult, RecentlyExpired, SlotId, DEFAULT_TABLE_SEED,
 };
 use crate::wire::{protocol, PacketBuf, BURST};
 use std::net::Ipv4Addr;
@@ -231,11 +231,19 @@ impl Pipeline {
             let i = usize::from(i);
             if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
                 let pkt = Pkt { m, key, hash, now };
-                // Written straight into the verdict array, then counted from there: building
-                // it in a temporary and copying it out cost a store-forwarding stall per packet
-                // (a 16-byte reload of a verdict just written field by field).
-                *out = handle(&mut cx, view, p, &pkt, slot);
-                count_verdict(cx.counters, *out);
+                // A forward (the common verdict) is counted and stored from its port alone: no
+                // copy of the whole verdict through a temporary, no reload of what was just
+                // stored (a store-forwarding stall per packet).
+                match handle(&mut cx, view, p, &pkt, slot) {
+                    Verdict::Forward { port } => {
+                        cx.counters.tx += 1;
+                        *out = Verdict::Forward { port };
+                    }
+                    v => {
+                        *out = v;
+                        count_verdict(cx.counters, v);
+                    }
+                }
             }
         }
     }
@@ -303,7 +311,26 @@ fn dist_hash(view: &View<'_>, rule: &Rule, m: &Meta) -> u64 {
 fn track_packet(e: &mut FlowEntry, m: &Meta, dir: Direction, now: u32) {
     if m.proto == protocol::TCP {
         track(e, dir, m.tcp_flags, m.seq, m.ack, m.payload, now);
-    } else if dir == Direction::ClientToServer {
+    } else {
+        track_other(e, dir, now);
+    }
+}
+
+/// [`track_packet`] for a new flow's first packet (TCP: no plain-ACK fast path to try).
+#[inline(always)]
+fn track_first(e: &mut FlowEntry, m: &Meta, now: u32) {
+    let dir = Direction::ClientToServer;
+    if m.proto == protocol::TCP {
+        track_general(e, dir, m.tcp_flags, m.seq, m.ack, m.payload, now);
+    } else {
+        track_other(e, dir, now);
+    }
+}
+
+/// [`track_packet`] for UDP and protocols without ports.
+#[inline(always)]
+fn track_other(e: &mut FlowEntry, dir: Direction, now: u32) {
+    if dir == Direction::ClientToServer {
         track_udp(e, now);
     } else {
         e.touch(now);
@@ -484,7 +511,7 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         rule.idle_timeout_secs.max(1),
         now,
     );
-    track_packet(&mut e, m, Direction::ClientToServer, now);
+    track_first(&mut e, m, now);
     let c = &mut *cx.counters;
     match cx.table.insert(*key, hash, e, now) {
         InsertResult::Inserted => c.flow_created(rid.0, mid.0),

@@ -22,4 +22,4 @@ pub use entry::{FlowEntry, FlowFlags, FlowState};
 pub use key::{hash_burst, FlowKey, DEFAULT_TABLE_SEED, PROTO_TCP, PROTO_UDP};
 pub use recent::RecentlyExpired;
 pub use table::{FlowTable, InsertResult, SlotId};
-pub use tcp::{seq_after, tcp_flags, track, track_udp, Direction};
+pub use tcp::{seq_after, tcp_flags, track, track_general, track_udp, Direction};
