@@ -33,10 +33,12 @@
 # --hitless: established flows only (`--mode established`) at a fixed rate below the maximum while
 # each reload swaps member b8 for b9 and changes the rule's idle timeout. pktgen checks against the
 # union of both member sets and reports, per member, the frames lost by the flows first seen there
-# that never moved. Fails when a flow of a member that stays (b1..b7) moved, when those flows lost
-# more frames than vipmux dropped before the first reload (next hops still resolving at the start:
-# pktgen cannot tell those apart per flow, so they bound the figure), or on any rewrite error other
-# than the moves of b8's flows.
+# that never moved. Fails when a flow of a member that stays (b1..b7) moved, when vipmux dropped
+# anything after the first reload for another reason than a full transmit ring toward the generator
+# (`tx_full`: on a shared core the generator is sometimes descheduled), when those flows lost more
+# frames than vipmux dropped before the first reload (next hops still resolving at the start: pktgen
+# cannot tell those apart per flow) plus those tx_full drops, or on any rewrite error other than the
+# moves of b8's flows.
 # Probe flaps are not part of it yet: the memif members are pktgen's ARP answers, not hosts a probe
 # could reach.
 set -euo pipefail
@@ -202,7 +204,9 @@ rss0=$(rss_kib)
 reloads=0 reload_failures=0 next=a t0=$(date +%s)
 # Packets dropped before the first reload: the start's (next hops not resolved yet).
 sleep 3
-drops0=$(field "$(ctl_json counters)" 'sum(d["drops"].values())')
+counters0=$(ctl_json counters)
+drops0=$(field "$counters0" 'sum(d["drops"].values())')
+txfull0=$(field "$counters0" 'd["drops"].get("tx_full", 0)')
 while kill -0 "$GEN" 2>/dev/null; do
   # Sleep until the next reload, or until the load ends.
   until_reload=$((SECONDS + reload_every))
@@ -264,9 +268,14 @@ if [ "$hitless" = 1 ]; then
   stay_moved=$(field "$summary" 'sum(m["moved_flows"] for m in d["members"] if m["name"] not in ("b8", "b9"))')
   echo "soak: hitless: lost by flows of members that stay $stay_lost (vipmux drops before the first reload $drops0, after it $((drops1 - drops0))); moved flows of members that stay $stay_moved; frames of moved flows $moved"
   echo "soak: per member (lost, moved flows): $(field "$summary" '" ".join("%s=%d,%d" % (m["name"], m["lost"], m["moved_flows"]) for m in d["members"])'); unanswered flows $(field "$summary" 'd["unanswered_flows"]')"
-  # The flows' losses include the start's drops (before the first reload): they bound the
-  # staying members' share of them.
-  check "$([ "$stay_lost" -le "$drops0" ] && [ "$stay_moved" = 0 ] && echo 1)" "no flow of a member that stays moved or lost a frame after the start"
+  # The flows' losses include the start's drops (before the first reload) and, after it, frames the
+  # worker could not queue toward the generator (`tx_full`: the generator's share of a shared core,
+  # not the reload). Every other drop after the first reload would be the reload's doing: none may
+  # happen, and the staying members' losses must be covered by those two counts.
+  txfull1=$(field "$counters" 'd["drops"].get("tx_full", 0)')
+  other1=$((drops1 - drops0 - (txfull1 - txfull0)))
+  echo "soak: hitless: drops after the first reload other than tx_full $other1"
+  check "$([ "$stay_lost" -le $((drops0 + txfull1 - txfull0)) ] && [ "$other1" = 0 ] && [ "$stay_moved" = 0 ] && echo 1)" "no flow of a member that stays moved or lost a frame to a reload"
   errors=$((errors - moved))
 fi
 check "$([ "$errors" = 0 ] && echo 1)" "no rewrite error"

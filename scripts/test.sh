@@ -18,4 +18,4 @@ scripts/fuzz.sh --seconds 20 --ci
 cargo nextest run --workspace --no-fail-fast
 # The debug binary the tests built: no release build in the suite (the figures come from release runs).
 VIPMUX_BIN="${CARGO_TARGET_DIR:-target}/debug/vipmux" scripts/soak.sh --minutes 2 --max-stall-ms 100
-VIPMUX_BIN="${CARGO_TARGET_DIR:-target}/debug/vipmux" scripts/soak.sh --hitless --seconds 30
+VIPMUX_BIN="${CARGO_TARGET_DIR:-target}/debug/vipmux" scripts/soak.sh --hitless --seconds 30 --max-stall-ms 100
