@@ -681,17 +681,17 @@ fn reported(topo: &Topology) -> Result<(), String> {
     refused_session_named(topo, &path)?;
     // The peer fixed: ExaBGP restarted with the right AS, the session comes up.
     std::fs::write(&path, mux_config(topo, 1, 1)).map_err(|e| e.to_string())?;
+    let start_exabgp = || {
+        topo.script(
+            &["exabgp-start", "1", &path.display().to_string()],
+            &[("VIPMUX_BIN", VIPMUX)],
+        )
+    };
     kill_exabgp(topo)?;
-    topo.script(
-        &["exabgp-start", "1", &path.display().to_string()],
-        &[("VIPMUX_BIN", VIPMUX)],
-    )?;
+    start_exabgp()?;
     cleared(topo, "bgp_session_down")?;
     dead_daemon_named(topo)?;
-    topo.script(
-        &["exabgp-start", "1", &path.display().to_string()],
-        &[("VIPMUX_BIN", VIPMUX)],
-    )?;
+    start_exabgp()?;
     cleared(topo, "bgp_daemon_not_running")?;
     eprintln!(
         "refused session and dead daemon named, then cleared once fixed; forwarding continues"
