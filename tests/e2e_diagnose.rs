@@ -202,8 +202,30 @@ fn backend_port_and_admin_state(topo: &Topology, app: &Appliance) -> Result<(), 
 
 /// Points `role`'s default route at the topology's address `via` (a key such as `MUX_IP`).
 /// The figure `field` of the entry of `list` (`rules` or `members`) in the `counters` JSON that
-/// carries `labels`, and the Prometheus sample of `family` with those labels: both at least `min`.
+/// carries `labels`, and the Prometheus sample of `family` with those labels: both reach at least
+/// `min` (polled: the workers publish their counters every 100 ms).
 fn exported(
+    app: &Appliance,
+    list: &str,
+    labels: &[(&str, &str)],
+    figure: (&str, &str),
+    min: u64,
+) -> Result<(), String> {
+    let mut last = String::new();
+    let reached = wait_for(BOUND, || {
+        match exported_now(app, list, labels, figure, min) {
+            Ok(()) => Some(()),
+            Err(e) => {
+                last = e;
+                None
+            }
+        }
+    });
+    reached.ok_or(last)
+}
+
+/// One reading of [`exported`].
+fn exported_now(
     app: &Appliance,
     list: &str,
     labels: &[(&str, &str)],
