@@ -160,6 +160,8 @@ fn test_source() -> ApplianceMetrics {
                 syns: 100,
                 new_flows: 99,
                 active_flows: 12,
+                idle_expired_flows: 6,
+                idle_late_packets: 3,
             },
             RuleMetrics {
                 frontend: "dns".into(),
@@ -175,12 +177,16 @@ fn test_source() -> ApplianceMetrics {
                 new_flows: 60,
                 active_flows: 8,
                 healthy: true,
+                ..Default::default()
             },
             MemberMetrics {
                 pool: "be".into(),
                 member: ODD.into(),
                 new_flows: 39,
                 active_flows: 4,
+                packets: 410,
+                syns: 41,
+                replies: 377,
                 healthy: false,
             },
         ],
@@ -285,6 +291,33 @@ fn scrape_appliance_metrics_and_parse() {
         value_of(active, &[("frontend", "dns"), ("rule", "udp53")]),
         0.0
     );
+
+    // Idle-timeout counters per rule.
+    let expired = family(&fams, "vipmux_rule_idle_expired_flows");
+    assert_eq!(expired.kind, "counter");
+    assert_eq!(expired.samples[0].name, names::RULE_IDLE_EXPIRED_FLOWS);
+    assert_eq!(value_of(expired, &web), 6.0);
+    let late = family(&fams, "vipmux_rule_idle_late_packets");
+    assert_eq!(late.kind, "counter");
+    assert_eq!(value_of(late, &web), 3.0);
+    assert_eq!(
+        value_of(late, &[("frontend", "dns"), ("rule", "udp53")]),
+        0.0
+    );
+
+    // Per-member packets, SYNs and NAT replies.
+    let odd = [("pool", "be"), ("member", ODD)];
+    for (fam, name, want) in [
+        ("vipmux_member_packets", names::MEMBER_PACKETS, 410.0),
+        ("vipmux_member_syns", names::MEMBER_SYNS, 41.0),
+        ("vipmux_member_replies", names::MEMBER_REPLIES, 377.0),
+    ] {
+        let f = family(&fams, fam);
+        assert_eq!(f.kind, "counter", "{fam}");
+        assert_eq!(f.samples[0].name, name);
+        assert_eq!(value_of(f, &odd), want, "{fam}");
+        assert_eq!(value_of(f, &[("pool", "be"), ("member", "vm1")]), 0.0);
+    }
 
     let health = family(&fams, names::MEMBER_HEALTH);
     assert_eq!(health.kind, "gauge");

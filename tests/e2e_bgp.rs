@@ -21,6 +21,9 @@
 //! - A member added by reload while the connections are open, then a MUX killed: the connections
 //!   broken are counted and compared with the Maglev disruption the new member's share predicts.
 //! - SIGTERM to the last MUX: its route leaves the router while vipmux still runs, then it stops.
+//! - A peer refusing the session (wrong AS), then a dead ExaBGP (one MUX): `diagnose` names
+//!   `bgp_session_down`, then `bgp_daemon_not_running`, and each clears once fixed (ExaBGP
+//!   restarted with the right AS; started again) while vipmux keeps forwarding.
 //!
 //! Needs root, FRR and ExaBGP; skipped otherwise.
 
@@ -30,7 +33,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::appliance::{diagnose_names, VIPMUX};
+use common::appliance::{diagnose_names, findings_of, VIPMUX};
 use common::{ns_exec_ok, skip_unless_root, wait_for, NsScript, Topology};
 
 const MUXES: usize = 3;
@@ -637,7 +640,7 @@ fn all_probes_down_withdraws(topo: &Topology, muxes: &[String]) -> Result<(), St
 }
 
 /// A peer that refuses the session (wrong AS) and a daemon that dies are reported by `status` and
-/// `diagnose`, and vipmux keeps forwarding.
+/// `diagnose` and cleared once fixed, and vipmux keeps forwarding.
 #[test]
 fn refused_session_and_missing_daemon_are_reported() {
     if skip_unless_root("e2e_bgp") {
@@ -670,11 +673,38 @@ fn mux_diagnose(topo: &Topology, n: u32) -> String {
         .unwrap_or_default()
 }
 
+/// A refused session, then a dead daemon: each is named by `diagnose` while it lasts and cleared
+/// once fixed (ExaBGP restarted with the right peer AS; ExaBGP started again), and vipmux keeps
+/// forwarding throughout.
 fn reported(topo: &Topology) -> Result<(), String> {
+    let path = topo.state_dir().join("mux1.toml");
+    refused_session_named(topo, &path)?;
+    // The peer fixed: ExaBGP restarted with the right AS, the session comes up.
+    std::fs::write(&path, mux_config(topo, 1, 1)).map_err(|e| e.to_string())?;
+    let start_exabgp = || {
+        topo.script(
+            &["exabgp-start", "1", &path.display().to_string()],
+            &[("VIPMUX_BIN", VIPMUX)],
+        )
+    };
+    kill_exabgp(topo)?;
+    start_exabgp()?;
+    cleared(topo, "bgp_session_down")?;
+    dead_daemon_named(topo)?;
+    start_exabgp()?;
+    cleared(topo, "bgp_daemon_not_running")?;
+    eprintln!(
+        "refused session and dead daemon named, then cleared once fixed; forwarding continues"
+    );
+    Ok(())
+}
+
+/// MUX 1 started with a wrong peer AS: the daemon runs, the session never comes up, `diagnose`
+/// names `bgp_session_down` and the router learns nothing.
+fn refused_session_named(topo: &Topology, path: &Path) -> Result<(), String> {
     let wrong_as = format!("remote_as = {}", topo.get("ROUTER_AS"));
     let config = mux_config(topo, 1, 1).replace(&wrong_as, "remote_as = 65999");
-    let path = topo.state_dir().join("mux1.toml");
-    std::fs::write(&path, config).map_err(|e| e.to_string())?;
+    std::fs::write(path, config).map_err(|e| e.to_string())?;
     topo.script(
         &["mux-start", "1", &path.display().to_string()],
         &[("VIPMUX_BIN", VIPMUX)],
@@ -712,13 +742,23 @@ fn reported(topo: &Topology) -> Result<(), String> {
             routes(topo)
         ));
     }
-    // The daemon dies: reported, and vipmux keeps forwarding.
+    Ok(())
+}
+
+/// SIGKILL to MUX 1's ExaBGP (its pid file is the topology's own).
+fn kill_exabgp(topo: &Topology) -> Result<(), String> {
     let pidfile = topo.state_dir().join("pids/mux1-exabgp.pid");
     let pid = std::fs::read_to_string(&pidfile).map_err(|e| e.to_string())?;
     Command::new("kill")
         .args(["-KILL", pid.trim()])
         .status()
         .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The daemon dies: `status` and `diagnose` report it, and vipmux keeps forwarding.
+fn dead_daemon_named(topo: &Topology) -> Result<(), String> {
+    kill_exabgp(topo)?;
     let gone = wait_for(ROUTE_BOUND, || {
         let st = status_json(topo, 1).ok()?;
         (st["bgp"]["daemon_running"] == false).then_some(st)
@@ -737,6 +777,33 @@ fn reported(topo: &Topology) -> Result<(), String> {
             diagnose_text(topo)
         ));
     }
-    eprintln!("refused session and dead daemon reported; forwarding continues");
+    Ok(())
+}
+
+/// Once fixed, `check` clears: the router routes the VIP through MUX 1, and `diagnose` runs the
+/// check with status "ok" (not merely "n/a") and no longer names it.
+fn cleared(topo: &Topology, check: &str) -> Result<(), String> {
+    let want = vec![topo.list("MUX_IPS")[0].clone()];
+    let ok = wait_for(ROUTE_BOUND, || {
+        let diag: serde_json::Value = serde_json::from_str(&diagnose_text(topo)).ok()?;
+        let rows: Vec<&serde_json::Value> = diag["checks"]
+            .as_array()?
+            .iter()
+            .filter(|r| r["check"] == check)
+            .collect();
+        let all_ok = !rows.is_empty() && rows.iter().all(|r| r["status"] == "ok");
+        (all_ok && findings_of(&diag, check).is_empty() && routes(topo) == want).then_some(())
+    });
+    if ok.is_none() {
+        return Err(format!(
+            "{check} did not clear once fixed (router routes {:?}): {}",
+            routes(topo),
+            diagnose_text(topo)
+        ));
+    }
+    let st = status_json(topo, 1)?;
+    if st["forwarding"] != true || st["bgp"]["sessions"][topo.get("ROUTER_LAN_IP")] != "up" {
+        return Err(format!("{check} cleared but status disagrees: {st}"));
+    }
     Ok(())
 }

@@ -23,6 +23,10 @@
 //! - `idle_timeout_without_reset`: a connection of rule `echo` (idle timeout 3 s, no reset) goes
 //!   idle past the timeout and then sends; fixed by a reload with `enable_tcp_reset = true`.
 //!
+//! The per-member and per-rule counters behind the reply, floating-IP and idle checks are read back
+//! from the `counters` JSON and the Prometheus scrape (replies of b1, SYNs and packets to b3, idle
+//! expiries and late packets of rule `echo`).
+//!
 //! The BGP checks are covered by `e2e_bgp`; `snat_exhausted` is always "n/a" (checked here).
 //! Needs root; fails instead of skipping under `CI=true`.
 
@@ -197,6 +201,62 @@ fn backend_port_and_admin_state(topo: &Topology, app: &Appliance) -> Result<(), 
 }
 
 /// Points `role`'s default route at the topology's address `via` (a key such as `MUX_IP`).
+/// The figure `field` of the entry of `list` (`rules` or `members`) in the `counters` JSON that
+/// carries `labels`, and the Prometheus sample of `family` with those labels: both reach at least
+/// `min` (polled: the workers publish their counters every 100 ms).
+fn exported(
+    app: &Appliance,
+    list: &str,
+    labels: &[(&str, &str)],
+    figure: (&str, &str),
+    min: u64,
+) -> Result<(), String> {
+    let mut last = String::new();
+    let reached = wait_for(BOUND, || {
+        match exported_now(app, list, labels, figure, min) {
+            Ok(()) => Some(()),
+            Err(e) => {
+                last = e;
+                None
+            }
+        }
+    });
+    reached.ok_or(last)
+}
+
+/// One reading of [`exported`].
+fn exported_now(
+    app: &Appliance,
+    list: &str,
+    labels: &[(&str, &str)],
+    (field, family): (&str, &str),
+    min: u64,
+) -> Result<(), String> {
+    let c = app.counters_json()?;
+    let entry = c[list]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| labels.iter().all(|(k, v)| x[*k] == *v)));
+    let value = entry.and_then(|x| x[field].as_u64());
+    if value.is_none_or(|v| v < min) {
+        return Err(format!(
+            "counters {list} {labels:?} {field} is {value:?}, want at least {min}: {}",
+            c[list]
+        ));
+    }
+    let text = app.metrics_text()?;
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    let sample = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{family}{{")) && pairs.iter().all(|p| l.contains(p)))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    if sample.is_none_or(|v| v < min as f64) {
+        return Err(format!(
+            "{family} {labels:?} is {sample:?}, want at least {min}"
+        ));
+    }
+    Ok(())
+}
+
 fn default_route(topo: &Topology, role: &str, via: &str) -> Result<(), String> {
     let cmd = ["ip", "route", "replace", "default", "via", topo.get(via)];
     ns_exec_ok(&topo.ns(role), &cmd).map(|_| ())
@@ -211,7 +271,15 @@ fn nat_replies(topo: &Topology, app: &Appliance) -> Result<(), String> {
     });
     default_route(topo, "b1", "MUX_IP")?;
     broken?;
-    wait_cleared(app, "nat_replies_missing", || tcp_ok(topo, 80))
+    wait_cleared(app, "nat_replies_missing", || tcp_ok(topo, 80))?;
+    let b1 = [("pool", "web"), ("member", "b1")];
+    exported(
+        app,
+        "members",
+        &b1,
+        ("replies", "vipmux_member_replies_total"),
+        1,
+    )
 }
 
 fn probe_port_differs(topo: &Topology, app: &Appliance) -> Result<(), String> {
@@ -245,6 +313,16 @@ fn floating_ip(topo: &Topology, app: &Appliance) -> Result<(), String> {
     wait_named(app, "floating_ip_no_answer", "member b3", || {
         tcp_attempt(topo, 7000)
     })?;
+    // The counters behind the finding are exported: SYNs and packets to b3.
+    let b3 = [("pool", "dsr"), ("member", "b3")];
+    exported(app, "members", &b3, ("syns", "vipmux_member_syns_total"), 2)?;
+    exported(
+        app,
+        "members",
+        &b3,
+        ("packets", "vipmux_member_packets_total"),
+        2,
+    )?;
     topo.backend("vip-add", "b3", &[topo.get("VIP")])?;
     wait_cleared(app, "floating_ip_no_answer", || tcp_ok(topo, 7000))
 }
@@ -292,6 +370,21 @@ fn idle_timeout(topo: &Topology, app: &Appliance) -> Result<(), String> {
         return Err("a late segment of an expired flow was answered".into());
     }
     wait_named(app, "idle_timeout_without_reset", "rule echo", no_fault)?;
+    let echo = [("rule", "echo")];
+    exported(
+        app,
+        "rules",
+        &echo,
+        ("idle_expired_flows", "vipmux_rule_idle_expired_flows_total"),
+        1,
+    )?;
+    exported(
+        app,
+        "rules",
+        &echo,
+        ("idle_late_packets", "vipmux_rule_idle_late_packets_total"),
+        1,
+    )?;
     let fixed = Stage {
         echo_backend: 7000,
         b2_down: false,

@@ -199,6 +199,7 @@ impl ApplianceControl {
 
     /// Aggregated counters as JSON.
     pub fn counters_value(&self) -> Value {
+        let snap = self.shared.snapshot.load();
         let (c, exc_drops, tx_full) = self.shared.aggregate();
         let drops: serde_json::Map<String, Value> = DropReason::ALL
             .iter()
@@ -248,6 +249,8 @@ impl ApplianceControl {
             "untracked": c.untracked,
             "expired_flows": c.expired_flows,
             "resets_sent": c.resets_sent,
+            "rules": rule_metrics(&snap, &c),
+            "members": member_metrics(&snap, &c),
             "exceptions": crate::dataplane::Exception::ALL.iter().zip(c.exceptions.iter())
                 .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "ports": self.port_counters(),
@@ -348,25 +351,7 @@ impl ApplianceControl {
                 .map(|o| (o.name().to_string(), c.icmp_errors[o.index()]))
                 .collect(),
             rules: rule_metrics(&snap, &c),
-            members: snap
-                .members
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    let mc = c.members.get(i).copied().unwrap_or_default();
-                    MemberMetrics {
-                        pool: snap
-                            .pools
-                            .get(m.pool.index())
-                            .map(|p| p.name.clone())
-                            .unwrap_or_default(),
-                        member: m.name.clone(),
-                        new_flows: mc.new_flows,
-                        active_flows: mc.active_flows(),
-                        healthy: member_healthy(&snap, crate::balance::MemberId(i as u32)),
-                    }
-                })
-                .collect(),
+            members: member_metrics(&snap, &c),
             snat: Vec::new(),
             workers: self.worker_runtime(),
             mbufs_in_use: self.shared.mbufs_in_use.load(Ordering::Relaxed),
@@ -437,11 +422,38 @@ fn member_healthy(snap: &Snapshot, id: crate::balance::MemberId) -> bool {
             .is_some_and(|m| m.admin_state != AdminState::Down)
 }
 
+/// Per pool member figures (metrics and the `counters` JSON).
+fn member_metrics(snap: &Snapshot, c: &WorkerCounters) -> Vec<MemberMetrics> {
+    snap.members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mc = c.members.get(i).copied().unwrap_or_default();
+            MemberMetrics {
+                pool: snap
+                    .pools
+                    .get(m.pool.index())
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                member: m.name.clone(),
+                new_flows: mc.new_flows,
+                active_flows: mc.active_flows(),
+                packets: mc.packets,
+                syns: mc.syns,
+                replies: mc.replies,
+                healthy: member_healthy(snap, crate::balance::MemberId(i as u32)),
+            }
+        })
+        .collect()
+}
+
+/// Per frontend and rule figures (metrics and the `counters` JSON).
 fn rule_metrics(snap: &Snapshot, c: &WorkerCounters) -> Vec<RuleMetrics> {
     snap.rules
         .iter()
         .map(|r| {
             let rc = c.rules.get(r.id.index()).copied().unwrap_or_default();
+            let idle = c.rule_idle.get(r.id.index()).copied().unwrap_or_default();
             RuleMetrics {
                 frontend: snap
                     .frontends
@@ -454,6 +466,8 @@ fn rule_metrics(snap: &Snapshot, c: &WorkerCounters) -> Vec<RuleMetrics> {
                 syns: rc.syns,
                 new_flows: rc.new_flows,
                 active_flows: rc.active_flows(),
+                idle_expired_flows: idle.expired,
+                idle_late_packets: idle.late_packets,
             }
         })
         .collect()

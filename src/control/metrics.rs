@@ -256,10 +256,20 @@ pub mod names {
     pub const RULE_NEW_FLOWS: &str = "vipmux_rule_new_flows_total";
     /// Gauge `{frontend,rule}`: active flows on a rule.
     pub const RULE_ACTIVE_FLOWS: &str = "vipmux_rule_active_flows";
+    /// Counter `{frontend,rule}`: flows of a rule removed by its idle timeout.
+    pub const RULE_IDLE_EXPIRED_FLOWS: &str = "vipmux_rule_idle_expired_flows_total";
+    /// Counter `{frontend,rule}`: later TCP packets of such flows (dropped as `idle_expired`).
+    pub const RULE_IDLE_LATE_PACKETS: &str = "vipmux_rule_idle_late_packets_total";
     /// Counter `{pool,member}`: flows sent to a member.
     pub const MEMBER_NEW_FLOWS: &str = "vipmux_member_new_flows_total";
     /// Gauge `{pool,member}`: active flows to a member.
     pub const MEMBER_ACTIVE_FLOWS: &str = "vipmux_member_active_flows";
+    /// Counter `{pool,member}`: client packets forwarded to a member.
+    pub const MEMBER_PACKETS: &str = "vipmux_member_packets_total";
+    /// Counter `{pool,member}`: of those, TCP SYNs (without ACK).
+    pub const MEMBER_SYNS: &str = "vipmux_member_syns_total";
+    /// Counter `{pool,member}`: NAT replies from a member forwarded back to clients.
+    pub const MEMBER_REPLIES: &str = "vipmux_member_replies_total";
     /// Gauge `{pool,member}`: 1 if the member takes new flows, else 0.
     pub const MEMBER_HEALTH: &str = "vipmux_member_health";
     /// Gauge `{rule,pool,member}`: SNAT ports allocated to a member by an outbound rule.
@@ -315,6 +325,26 @@ pub mod names {
     pub const LB_SYNS: &str = "vipmux_lb_syns_total";
 }
 
+/// One family of a per-row table: name, type, help and the row's figure.
+type FamilyOf<T> = (&'static str, MetricType, &'static str, fn(&T) -> u64);
+
+/// Writes one family per `(name, type, help, field)` of `families`, with one sample per row of
+/// `rows` labelled by `labels`.
+fn render_families<T>(
+    enc: &mut Encoder,
+    families: &[FamilyOf<T>],
+    rows: &[T],
+    labels: fn(&T) -> [(&'static str, &String); 2],
+) {
+    for (name, kind, help, field) in families {
+        enc.family(name, *kind, help);
+        for row in rows {
+            let l = labels(row);
+            enc.sample(&[(l[0].0, l[0].1), (l[1].0, l[1].1)], field(row));
+        }
+    }
+}
+
 /// One frontend IP, port and protocol (one rule) with Azure's dimensions in [`ApplianceMetrics`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LbFrontendMetrics {
@@ -356,7 +386,7 @@ pub struct LbBackendMetrics {
 }
 
 /// Per-rule figures in [`ApplianceMetrics`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct RuleMetrics {
     /// Frontend name.
     pub frontend: String,
@@ -372,10 +402,14 @@ pub struct RuleMetrics {
     pub new_flows: u64,
     /// Flows active now.
     pub active_flows: u64,
+    /// Flows removed by the idle timeout.
+    pub idle_expired_flows: u64,
+    /// Later TCP packets of idle-expired flows (dropped).
+    pub idle_late_packets: u64,
 }
 
 /// Per-member figures in [`ApplianceMetrics`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct MemberMetrics {
     /// Pool name.
     pub pool: String,
@@ -385,6 +419,12 @@ pub struct MemberMetrics {
     pub new_flows: u64,
     /// Flows active now.
     pub active_flows: u64,
+    /// Client packets forwarded to it.
+    pub packets: u64,
+    /// Of those, TCP SYNs.
+    pub syns: u64,
+    /// NAT replies from it forwarded back to clients.
+    pub replies: u64,
     /// Takes new flows.
     pub healthy: bool,
 }
@@ -624,8 +664,7 @@ impl ApplianceMetrics {
     fn render_rules(&self, enc: &mut Encoder) {
         use names::*;
         use MetricType::{Counter, Gauge};
-        type RuleField = fn(&RuleMetrics) -> u64;
-        let rule_families: [(&str, MetricType, &str, RuleField); 5] = [
+        let rule_families: [FamilyOf<RuleMetrics>; 7] = [
             (RULE_PACKETS, Counter, "Packets matched by a rule.", |r| {
                 r.packets
             }),
@@ -639,27 +678,63 @@ impl ApplianceMetrics {
             (RULE_ACTIVE_FLOWS, Gauge, "Flows active on a rule.", |r| {
                 r.active_flows
             }),
+            (
+                RULE_IDLE_EXPIRED_FLOWS,
+                Counter,
+                "Flows of a rule removed by its idle timeout.",
+                |r| r.idle_expired_flows,
+            ),
+            (
+                RULE_IDLE_LATE_PACKETS,
+                Counter,
+                "Later TCP packets of idle-expired flows of a rule, dropped.",
+                |r| r.idle_late_packets,
+            ),
         ];
-        for (name, kind, help, field) in rule_families {
-            enc.family(name, kind, help);
-            for r in &self.rules {
-                enc.sample(&[("frontend", &r.frontend), ("rule", &r.rule)], field(r));
-            }
-        }
+        render_families(enc, &rule_families, &self.rules, |r| {
+            [("frontend", &r.frontend), ("rule", &r.rule)]
+        });
     }
 
     /// The per pool member families.
     fn render_members(&self, enc: &mut Encoder) {
         use names::*;
         use MetricType::{Counter, Gauge};
-        enc.family(MEMBER_NEW_FLOWS, Counter, "Flows sent to a pool member.");
-        for m in &self.members {
-            enc.sample(&[("pool", &m.pool), ("member", &m.member)], m.new_flows);
-        }
-        enc.family(MEMBER_ACTIVE_FLOWS, Gauge, "Flows active to a pool member.");
-        for m in &self.members {
-            enc.sample(&[("pool", &m.pool), ("member", &m.member)], m.active_flows);
-        }
+        let member_families: [FamilyOf<MemberMetrics>; 5] = [
+            (
+                MEMBER_NEW_FLOWS,
+                Counter,
+                "Flows sent to a pool member.",
+                |m| m.new_flows,
+            ),
+            (
+                MEMBER_ACTIVE_FLOWS,
+                Gauge,
+                "Flows active to a pool member.",
+                |m| m.active_flows,
+            ),
+            (
+                MEMBER_PACKETS,
+                Counter,
+                "Client packets forwarded to a pool member.",
+                |m| m.packets,
+            ),
+            (
+                MEMBER_SYNS,
+                Counter,
+                "TCP SYNs forwarded to a pool member.",
+                |m| m.syns,
+            ),
+            (
+                MEMBER_REPLIES,
+                Counter,
+                "NAT replies from a pool member forwarded back to clients.",
+                |m| m.replies,
+            ),
+        ];
+        render_families(enc, &member_families, &self.members, |m| {
+            [("pool", &m.pool), ("member", &m.member)]
+        });
         enc.family(
             MEMBER_HEALTH,
             Gauge,
