@@ -23,7 +23,7 @@ use crate::control::{Encoder, FlowFilter, MetricsSource};
 use crate::dataplane::icmp_error::IcmpErrorOutcome;
 use crate::dataplane::{DropReason, WorkerCounters};
 use crate::runtime::{FlowRequest, ReloadRequest, Shared};
-use crate::slowpath::probe::TargetStatus;
+use crate::slowpath::probe::{HealthState, TargetStatus};
 
 /// How long a control request waits for a worker or the slow path.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -122,7 +122,8 @@ impl ApplianceControl {
                         MemberStatus {
                             name: m.name.clone(),
                             address: m.addr.to_string(),
-                            healthy: member_healthy(&snap, id),
+                            healthy: member_healthy(&snap, id)
+                                && !awaiting_first_probe(&snap, &results),
                             admin_state: match m.admin_state {
                                 AdminState::Down => "down",
                                 AdminState::Up => "up",
@@ -402,6 +403,14 @@ impl ApplianceControl {
             })
             .collect()
     }
+}
+
+/// While the first probe round after a start settles, a member counts as up for rehashing
+/// (docs/design.md §3.8) but is not reported healthy until one of its probes has answered.
+fn awaiting_first_probe(snap: &Snapshot, results: &[&(String, TargetStatus)]) -> bool {
+    snap.probes_settling
+        && !results.is_empty()
+        && !results.iter().any(|p| p.1.state == HealthState::Up)
 }
 
 /// A member is healthy when it is eligible in at least one rule that uses it (or, unused, when
