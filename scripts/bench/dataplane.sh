@@ -36,7 +36,8 @@
 #   frames in the synflood-established point; default 25), PKTGEN_BIN (the generator's binary, default
 #   VIPMUX_BIN: set it to compare two builds of the DUT against one generator), DP_RULES (rule kinds
 #   of the vipmux established points, see dp_vipmux_config: quick "nat", full all of DP_KINDS; the nat
-#   points are always run, the config column names the kind: vipmux-nat, vipmux-gue, ...).
+#   points are always run, the config column names the kind: vipmux-nat, vipmux-gue, ...),
+#   DP_WORKERS2 (1: the two two-worker points; full runs 1, quick runs 0).
 
 DP_SOCKDIR=""
 DP_MEMIF=${DP_MEMIF:-zero-copy}
@@ -336,7 +337,7 @@ dp_median() {
 }
 
 run_dataplane() {
-  local flows_list secs repeat duts rules kind why dut flows mode r line mhz cyc all n load1 tx rx loss errs ns share p points
+  local flows_list secs repeat duts rules workers2 kind why dut flows mode r line mhz cyc all n load1 tx rx loss errs ns share p points
   local pmode pgargs wcyc hpct etx erx eloss eerrs srx eshare oline orx oloss rate oall
   why=$(dp_prereq)
   if [ -n "$why" ]; then
@@ -350,6 +351,8 @@ run_dataplane() {
   fi
   if [ "$quick" = 1 ]; then duts=${DP_DUTS:-"testpmd vipmux"}; else duts=${DP_DUTS:-"testpmd vipmux ovs"}; fi
   if [ "$quick" = 1 ]; then rules=${DP_RULES:-nat}; else rules=${DP_RULES:-$DP_KINDS}; fi
+  # The two-worker points: full runs only, unless DP_WORKERS2=1 asks for them in a quick run.
+  if [ "$quick" = 1 ]; then workers2=${DP_WORKERS2:-0}; else workers2=${DP_WORKERS2:-1}; fi
   for kind in $rules; do
     [[ " $DP_KINDS " == *" $kind "* ]] || { log "dataplane: unknown rule kind $kind in DP_RULES (known: $DP_KINDS)"; failures+=("dataplane:DP_RULES"); return 0; }
   done
@@ -377,7 +380,7 @@ run_dataplane() {
       for flows in $flows_list; do points+=("vipmux established $flows $kind"); done
     done
   fi
-  if [[ " $duts " == *" vipmux "* ]] && [ "${DP_WORKERS2:-1}" = 1 ]; then
+  if [[ " $duts " == *" vipmux "* ]] && [ "$workers2" = 1 ]; then
     # Two workers at the first flow count: pktgen spreads flow i on queue i mod 2 (half the frames
     # land on a worker that does not own their flow: software hand-off), then each flow on its
     # owner's queue (what NIC steering would deliver: no hand-off). The difference is the hand-off.
