@@ -73,7 +73,7 @@
 //! for instruction counts under callgrind, which stay repeatable on a loaded machine. Results and
 //! their history are in benches/README.md.
 //!
-//! Memory: a flow-table slot is 52 bytes (48 + 4 of signature) and the table rounds
+//! Memory: a flow-table slot is 68 bytes (a 64-byte line + 4 of signature) and the table rounds
 //! `flow_capacity` up to a power of two; size it with headroom (buckets stay mostly
 //! overflow-free up to about 70 % load).
 //!
