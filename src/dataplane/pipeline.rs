@@ -513,7 +513,9 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
     );
     track_first(&mut e, m, now);
     let c = &mut *cx.counters;
-    match cx.table.insert(*key, hash, e, now) {
+    // `handle` comes here only once the key is known not to be stored (the burst lookup or a
+    // lookup since the last insert missed it, or its expired entry was just removed).
+    match cx.table.insert_absent(*key, hash, e, now) {
         InsertResult::Inserted => c.flow_created(rid.0, mid.0),
         InsertResult::Replaced(old) | InsertResult::EvictedUntrusted(_, old) => {
             c.flow_removed(old.rule_id, old.member_id);

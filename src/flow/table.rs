@@ -365,6 +365,27 @@ impl FlowTable {
             }
             m &= m - 1;
         }
+        self.insert_absent(key, hash, entry, now)
+    }
+
+    /// [`insert`](Self::insert) of a key the caller knows is not stored (a lookup since the last
+    /// insert missed it, or it was just removed): skips the probe for an entry to replace, so it
+    /// never returns [`InsertResult::Replaced`]. Storing a key that is present leaves two entries
+    /// for it (the first one found wins on lookups), which is why the caller must know.
+    #[inline]
+    pub fn insert_absent(
+        &mut self,
+        key: FlowKey,
+        hash: u64,
+        entry: FlowEntry,
+        now: u32,
+    ) -> InsertResult {
+        debug_assert!(
+            self.find(&key, hash).is_none(),
+            "insert_absent of a stored key"
+        );
+        let s = sig_of(hash);
+        let b = &mut self.buckets[self.bucket_index(hash)];
         let free = match_mask(&b.sig, 0);
         if free != 0 {
             let w = free.trailing_zeros() as usize;
@@ -795,9 +816,46 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn insert_absent_fills_free_slots_then_evicts_like_insert() {
+        let mut t = one_bucket();
+        for i in 0..15 {
+            let k = key(i);
+            assert_eq!(
+                t.insert_absent(k, k.table_hash(), established(i, 50), 50),
+                InsertResult::Inserted
+            );
+        }
+        let k = key(15);
+        assert_eq!(
+            t.insert_absent(k, k.table_hash(), half_open(15, 50), 50),
+            InsertResult::Inserted
+        );
+        assert_eq!(t.len(), 16);
+        for i in 0..16 {
+            assert_eq!(
+                t.lookup(&key(i), key(i).table_hash()).map(|e| e.rule_id),
+                Some(i)
+            );
+        }
+        // Full bucket: the same policy as `insert` (the half-open entry goes).
+        let k = key(100);
+        assert!(matches!(
+            t.insert_absent(k, k.table_hash(), half_open(100, 55), 55),
+            InsertResult::EvictedUntrusted(ek, _) if ek == key(15)
+        ));
+        let k = key(101);
+        assert_eq!(
+            t.insert_absent(k, k.table_hash(), half_open(101, 56), 56),
+            InsertResult::EvictedUntrusted(key(100), half_open(100, 55))
+        );
+        assert_eq!(t.len(), 16);
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         Insert(u32, u32),
+        InsertAbsent(u32),
         Lookup(u32),
         Touch(u32),
         Remove(u32),
@@ -808,6 +866,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0..64u32, 1..50u32).prop_map(|(k, t)| Op::Insert(k, t)),
+            (0..64u32).prop_map(Op::InsertAbsent),
             (0..64u32).prop_map(Op::Lookup),
             (0..64u32).prop_map(Op::Touch),
             (0..64u32).prop_map(Op::Remove),
@@ -833,6 +892,15 @@ mod tests {
                         match m.insert(k, e) {
                             Some(old) => prop_assert_eq!(r, InsertResult::Replaced(old)),
                             None => prop_assert_eq!(r, InsertResult::Inserted),
+                        }
+                    }
+                    Op::InsertAbsent(i) => {
+                        // Only for a key the model does not hold (the caller's promise).
+                        let k = key(i);
+                        if let std::collections::hash_map::Entry::Vacant(slot) = m.entry(k) {
+                            let e = entry(i, now);
+                            prop_assert_eq!(t.insert_absent(k, k.table_hash(), e, now), InsertResult::Inserted);
+                            slot.insert(e);
                         }
                     }
                     Op::Lookup(i) => {
