@@ -15,6 +15,7 @@
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
 //!   §3.3–3.8).
 //! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`.
+//! - [`synthetic`]: the synthetic connection of data path availability (`VipAvailability`).
 //! - [`icmp_error`]: ICMP errors about a flow, sent on to its member or client (docs/design.md
 //!   §4.4).
 //!
@@ -95,6 +96,7 @@ pub mod pipeline;
 pub mod reason;
 pub mod rewrite;
 pub mod route;
+pub mod synthetic;
 
 pub use counters::{MemberCounters, RuleCounters, RuleIdleCounters, WorkerCounters};
 pub use neighbours::{IfIndex, NeighbourMap};
