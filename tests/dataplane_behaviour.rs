@@ -288,6 +288,66 @@ fn probe_down_tcp_flow_kept_new_flows_avoid_member() {
     }
 }
 
+/// A client reusing a closed connection's 5-tuple opens a new connection: when the old member
+/// went down meanwhile, the SYN is balanced afresh instead of following the stale entry (the
+/// member, its service stopped, would refuse it).
+#[test]
+fn syn_reusing_a_closed_flow_avoids_a_down_member() {
+    for close in [TcpFlags::FIN | TcpFlags::ACK, TcpFlags::RST] {
+        let mut w = World::standard();
+        let mut p = pipeline();
+        let m = establish(&mut p, &w, CLIENT, 4000, 0);
+        let (v, _) = run(
+            &mut p,
+            &w,
+            &tcp(sa(CLIENT, 4000), sa(VIP_NAT, 80), close, 2, 1, &[]),
+            1,
+        );
+        assert_eq!(v, FWD);
+        w.set_health(m, ProbeState::Down);
+        let (v, out) = run(
+            &mut p,
+            &w,
+            &tcp(
+                sa(CLIENT, 4000),
+                sa(VIP_NAT, 80),
+                TcpFlags::SYN,
+                9000,
+                0,
+                &[],
+            ),
+            2,
+        );
+        assert_eq!(v, FWD);
+        let m2 = dst_ip(&out);
+        assert_ne!(
+            m2, m,
+            "a new connection on a closed 5-tuple went to the down member"
+        );
+        check(&out);
+        let (_, e) = p.flows().next().unwrap();
+        assert_eq!(
+            (e.member_addr, e.state),
+            (u32::from(m2), FlowState::SynSent)
+        );
+        // The new connection then stays with its new member.
+        let (v, out) = run(
+            &mut p,
+            &w,
+            &tcp(
+                sa(CLIENT, 4000),
+                sa(VIP_NAT, 80),
+                TcpFlags::ACK,
+                9001,
+                1,
+                &[],
+            ),
+            2,
+        );
+        assert_eq!((v, dst_ip(&out)), (FWD, m2));
+    }
+}
+
 #[test]
 fn udp_flow_moves_when_member_goes_down() {
     let mut w = World::standard();
