@@ -542,6 +542,17 @@ fn outbound_blocks_must_fit_around_rule_ports() {
 }
 
 #[test]
+fn outbound_not_on_an_ha_ports_frontend() {
+    let text = with(&format!(
+        "[[frontends]]\nname = \"ha\"\naddress = \"10.1.0.101\"\n[[load_balancing_rules]]\nname = \"all\"\nfrontend = \"ha\"\nprotocol = \"all\"\nfrontend_port = 0\nbackend_pool = \"web\"\nenable_floating_ip = true\n{OUT}frontends = [\"fe\", \"ha\"]\n"
+    ));
+    one(
+        &text,
+        &["outbound_rules[0] (\"o\") frontends[1] = \"ha\": frontend \"ha\" carries the HA-ports rule load_balancing_rules[1] (\"all\"), which takes every port"],
+    );
+}
+
+#[test]
 fn outbound_blocks_split_over_the_workers() {
     let text = with(&format!(
         "{OUT}frontends = [\"fe\"]\nallocated_outbound_ports = 8\n"

@@ -20,9 +20,10 @@
 //!   (`frontend_port_range_start/end` + `backend_pool`) forms; a range holds every member;
 //! - outbound: at least one frontend; `allocated_outbound_ports` a multiple of 8, ports per
 //!   member per frontend IP, ports × members within the 64,000 SNAT ports of each frontend IP;
-//!   the default table needs a pool of at most 1000; at least one port per worker; a member
-//!   address in at most one outbound rule per protocol; once all else holds, every SNAT block
-//!   fits around the ports of rules on its frontend IP (the plan of [`super::snat_plan`]);
+//!   the default table needs a pool of at most 1000; at least one port per worker; no frontend
+//!   with an HA-ports rule; a member address in at most one outbound rule per protocol; once all
+//!   else holds, every SNAT block fits around the ports of rules on its frontend IP (the plan of
+//!   [`super::snat_plan`]);
 //! - `[bgp]` and `announce`: see [`bgp`].
 
 pub mod bgp;
@@ -817,6 +818,20 @@ impl<'a> Validator<'a> {
                 }
                 seen.push(fe);
                 self.frontend_ref(T, i, &r.name, &field, fe);
+                let ha = c.load_balancing_rules.iter().enumerate().find(|(_, l)| {
+                    &l.frontend == fe && l.frontend_port == 0 && l.protocol == Protocol::All
+                });
+                if let Some((k, l)) = ha {
+                    self.err(
+                        e(format!(
+                            "frontend {} carries the HA-ports rule load_balancing_rules[{k}] (\"{}\"), which takes every port, so no SNAT port is left; valid: a frontend without an HA-ports rule",
+                            q(fe),
+                            l.name
+                        ))
+                        .field(field.clone())
+                        .value(q(fe)),
+                    );
+                }
             }
             let pool = self.pool_ref(T, i, &r.name, "backend_pool", &r.backend_pool);
             let a = r.allocated_outbound_ports;
