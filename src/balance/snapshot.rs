@@ -371,8 +371,8 @@ impl SnatBlock {
     }
 
     /// The sub-block worker `worker` of `workers` allocates from: (first port, number of
-    /// ports). The block is cut into `workers` contiguous sub-blocks in worker order, the first
-    /// `count % workers` one port longer (docs/design.md §6.2).
+    /// ports). The block is cut into `workers` contiguous sub-blocks of `count / workers` ports
+    /// in worker order, the last also taking the remainder (docs/design.md §3.5.6, §6.2).
     pub fn worker_ports(&self, worker: u16, workers: u16) -> (u16, u16) {
         crate::config::snat_plan::sub_block(self.first_port, self.count, worker, workers)
     }

@@ -450,35 +450,34 @@ fn rule_port_field(c: &Config, table: &str, index: usize) -> (&'static str, Stri
 }
 
 /// The worker that owns `port` of a block of `count` ports from `first` split over `workers`:
-/// the block is cut into `workers` contiguous sub-blocks in worker order, the first
-/// `count % workers` of them one port longer. `None` when the port is outside the block.
+/// the block is cut into `workers` contiguous sub-blocks of `count / workers` ports in worker
+/// order, the last worker also taking the remainder (a block with fewer ports than workers,
+/// which validation refuses, belongs whole to worker 0). `None` when the port is outside the
+/// block.
 #[inline]
 pub fn sub_block_owner(first: u16, count: u16, port: u16, workers: u16) -> Option<u16> {
     let off = port.checked_sub(first).filter(|o| *o < count)?;
     let w = workers.max(1);
-    let (q, r) = (count / w, count % w);
-    let long = r * (q + 1);
-    if off < long {
-        Some(off / (q + 1))
-    } else {
-        Some(r + (off - long) / q)
+    let q = count / w;
+    if q == 0 {
+        return Some(0);
     }
+    Some((off / q).min(w - 1))
 }
 
 /// The sub-block of worker `w` of a block of `count` ports from `first` split over `workers`:
 /// (first port, number of ports); see [`sub_block_owner`].
 pub fn sub_block(first: u16, count: u16, w: u16, workers: u16) -> (u16, u16) {
     let n = workers.max(1);
-    let (q, r) = (count / n, count % n);
-    let start = w.saturating_mul(q).saturating_add(w.min(r));
-    let len = if w < r {
-        q + 1
-    } else if w < n {
-        q
-    } else {
-        0
-    };
-    (first.saturating_add(start), len)
+    let q = count / n;
+    if w >= n {
+        return (first, 0);
+    }
+    if q == 0 {
+        return (first, if w == 0 { count } else { 0 });
+    }
+    let len = if w + 1 == n { count - w * q } else { q };
+    (first.saturating_add(w * q), len)
 }
 
 #[cfg(test)]
