@@ -2,7 +2,8 @@
 //! [`Health`] view become a [`Snapshot`], one named step per part — interfaces, frontends, pools
 //! and members (stable ids, next hops), probes, load-balancing rules with their Maglev tables
 //! (reusing the previous snapshot's unchanged ones), inbound NAT rules (range slots kept across
-//! reloads), the lookup maps, and the outbound rules' SNAT blocks.
+//! reloads), the lookup maps, and the outbound rules' SNAT blocks (planned by
+//! `config::snat_plan`, the previous snapshot's blocks kept in place).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;

@@ -42,6 +42,13 @@ allocated_outbound_ports = {ports}
     )
 }
 
+/// A load-balancing rule `name` on frontend "a" over pool "p".
+fn lb_rule(name: &str, protocol: &str, port: u16) -> String {
+    format!(
+        "[[load_balancing_rules]]\nname = \"{name}\"\nfrontend = \"a\"\nprotocol = \"{protocol}\"\nfrontend_port = {port}\nbackend_pool = \"p\"\n"
+    )
+}
+
 fn config(t: &str) -> Config {
     Config::from_str(t, "t.toml").unwrap_or_else(|e| panic!("{e}"))
 }
@@ -140,15 +147,8 @@ fn the_whole_frontend_fits_and_one_port_more_does_not() {
     assert_eq!(p.blocks.last().unwrap().first_port, SNAT_LAST_PORT - 63);
     // One rule port inside the space leaves no room for the last member: planning says so
     // (validation runs the same plan, so `check` reports it).
-    let extra = r#"
-[[load_balancing_rules]]
-name = "web"
-frontend = "a"
-protocol = "tcp"
-frontend_port = 8080
-backend_pool = "p"
-"#;
-    let c = config_unvalidated(&text(&members, &["a"], 64, extra));
+    let extra = lb_rule("web", "tcp", 8080);
+    let c = config_unvalidated(&text(&members, &["a"], 64, &extra));
     let p = plan(&c, &[]);
     assert_eq!(p.blocks.len(), 999);
     assert_eq!(p.errors.len(), 1);
@@ -174,13 +174,8 @@ fn config_unvalidated(t: &str) -> Config {
 
 #[test]
 fn blocks_are_carved_around_rule_ports_of_the_same_protocol() {
-    let extra = r#"
-[[load_balancing_rules]]
-name = "web"
-frontend = "a"
-protocol = "tcp"
-frontend_port = 1100
-backend_pool = "p"
+    let extra = lb_rule("web", "tcp", 1100)
+        + r#"
 [[inbound_nat_rules]]
 name = "ssh"
 frontend = "a"
@@ -197,7 +192,7 @@ frontend_port = 1030
 target = { pool = "p", member = "m1" }
 backend_port = 53
 "#;
-    let c = config(&text(&[1, 2, 3], &["a", "b"], 64, extra));
+    let c = config(&text(&[1, 2, 3], &["a", "b"], 64, &extra));
     let p = plan(&c, &[]);
     assert!(p.errors.is_empty(), "{:?}", p.errors);
     let blocks = named(&c, &p);
@@ -208,7 +203,7 @@ backend_port = 53
     let on_b: Vec<u16> = blocks.iter().filter(|b| b.1 == B).map(|b| b.2).collect();
     assert_eq!(on_b, vec![1031, 1095, 1159]);
     // A TCP-only outbound rule is not stopped by the UDP port.
-    let c = config(&text(&[1], &["b"], 64, extra).replace(
+    let c = config(&text(&[1], &["b"], 64, &extra).replace(
         "allocated_outbound_ports = 64",
         "allocated_outbound_ports = 64\nprotocol = \"tcp\"",
     ));
@@ -217,16 +212,8 @@ backend_port = 53
 
 #[test]
 fn an_ha_ports_frontend_has_no_snat_room() {
-    let extra = r#"
-[[load_balancing_rules]]
-name = "ha"
-frontend = "a"
-protocol = "all"
-frontend_port = 0
-backend_pool = "p"
-enable_floating_ip = true
-"#;
-    let c = config_unvalidated(&text(&[1], &["a"], 64, extra));
+    let extra = lb_rule("ha", "all", 0) + "enable_floating_ip = true\n";
+    let c = config_unvalidated(&text(&[1], &["a"], 64, &extra));
     let p = plan(&c, &[]);
     assert!(p.blocks.is_empty());
     assert!(p.errors[0].to_string().contains("0 free in all"));
@@ -284,15 +271,8 @@ fn a_smaller_block_shrinks_in_place_and_a_larger_one_moves() {
 fn a_reload_refuses_a_rule_port_inside_a_kept_block() {
     let c1 = config(&text(&[1, 2], &["a"], 64, ""));
     let p1 = plan(&c1, &[]);
-    let extra = r#"
-[[load_balancing_rules]]
-name = "web"
-frontend = "a"
-protocol = "tcp"
-frontend_port = 1100
-backend_pool = "p"
-"#;
-    let c2 = config(&text(&[1, 2], &["a"], 64, extra));
+    let extra = lb_rule("web", "tcp", 1100);
+    let c2 = config(&text(&[1, 2], &["a"], 64, &extra));
     let p2 = plan(&c2, &kept(&c1, &p1));
     assert_eq!(p2.errors.len(), 1);
     let e = p2.errors[0].to_string();
@@ -391,7 +371,7 @@ proptest! {
         seq in steps(),
         ports in prop::sample::select(vec![8u32, 64, 512, 1024]),
     ) {
-        let extra = "[[load_balancing_rules]]\nname = \"web\"\nfrontend = \"a\"\nprotocol = \"tcp\"\nfrontend_port = 3000\nbackend_pool = \"p\"\n";
+        let extra = lb_rule("web", "tcp", 3000);
         let mut members: Vec<u32> = vec![0];
         let mut prev: Option<(Config, SnatPlan)> = None;
         for step in seq {
@@ -400,7 +380,7 @@ proptest! {
                 Step::Remove(i) if members.len() > 1 => { members.remove(i % members.len()); }
                 _ => continue,
             }
-            let c = config_unvalidated(&text(&members, &["a", "b"], ports, extra));
+            let c = config_unvalidated(&text(&members, &["a", "b"], ports, &extra));
             let before = prev.as_ref().map(|(pc, pp)| kept(pc, pp)).unwrap_or_default();
             let p = plan(&c, &before);
             let now = named(&c, &p);
