@@ -15,6 +15,7 @@
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
 //!   §3.3–3.8).
 //! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`.
+//! - [`synthetic`]: the synthetic connection of data path availability (`VipAvailability`).
 //! - [`icmp_error`]: ICMP errors about a flow, sent on to its member or client (docs/design.md
 //!   §4.4).
 //!
@@ -47,7 +48,9 @@
 //!   no longer eligible (probe down, admin down, all down). A UDP flow whose member is no longer
 //!   eligible moves to a newly chosen eligible member on its next packet, or is dropped
 //!   (`no_healthy_backend`) when there is none. A flow whose member left the configuration is
-//!   re-chosen (TCP and UDP). A flow whose rule disappeared is dropped (`no_rule`).
+//!   re-chosen (TCP and UDP). A flow whose rule disappeared is dropped (`no_rule`). A SYN on a
+//!   closed or closing TCP entry (a new connection reusing the 5-tuple) keeps the member only
+//!   while it is eligible, else it is re-chosen like a new flow.
 //! - Table full (bucket of established flows): forwarded to the hashed member without state,
 //!   counted `flow_table_full` (an event, not a drop); the table evicts half-open/untrusted
 //!   entries first.
@@ -95,6 +98,7 @@ pub mod pipeline;
 pub mod reason;
 pub mod rewrite;
 pub mod route;
+pub mod synthetic;
 
 pub use counters::{MemberCounters, RuleCounters, RuleIdleCounters, WorkerCounters};
 pub use neighbours::{IfIndex, NeighbourMap};
