@@ -29,6 +29,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 
@@ -40,7 +41,8 @@ pub use builder::{EncapSpec, Endpoint, FrameSpec, IcmpErrorKind, L2Spec, L4Spec}
 pub use ethernet::{ethertype, Frame as EthernetFrame, L3Info, MacAddr, Repr as EthernetRepr};
 pub use icmp::{InnerFlow, Packet as IcmpPacket};
 pub use ipv4::{protocol, Packet as Ipv4Packet, Repr as Ipv4Repr};
-pub use std::net::Ipv4Addr;
+pub use ipv6::{Packet as Ipv6Packet, Repr as Ipv6Repr};
+pub use std::net::{Ipv4Addr, Ipv6Addr};
 pub use tcp::{Flags as TcpFlags, Packet as TcpPacket};
 pub use udp::Packet as UdpPacket;
 
@@ -60,12 +62,16 @@ pub enum Layer {
     Arp,
     /// IPv4 header or packet.
     Ipv4,
+    /// IPv6 header, packet or extension header.
+    Ipv6,
     /// TCP segment.
     Tcp,
     /// UDP datagram.
     Udp,
     /// ICMP message (or the IPv4 header it quotes).
     Icmp,
+    /// ICMPv6 message (or the IPv6 header it quotes, or a Neighbour Discovery option).
+    Icmpv6,
     /// GUE encapsulation header.
     Gue,
     /// The packet buffer itself (headroom or output space).
@@ -91,8 +97,11 @@ pub enum ErrorKind {
         /// The length available (buffer) or the minimum it must reach (header).
         actual: usize,
     },
-    /// The IP version nibble is not 4.
+    /// The IP version nibble is not the one of the view (4 or 6).
     BadVersion(u8),
+    /// A chain of headers or options (IPv6 extension headers, Neighbour Discovery options) is
+    /// longer than the walk's bound, given here.
+    ChainTooLong(usize),
     /// A field holds a value this code does not handle (ARP hardware/protocol type, ICMP type ...).
     Unsupported(u16),
     /// A buffer has no room: not enough headroom to prepend or output space to write.
@@ -170,7 +179,8 @@ impl fmt::Display for Error {
             ErrorKind::BadLength { declared, actual } => {
                 write!(f, "declared length {declared} does not fit {actual}")
             }
-            ErrorKind::BadVersion(v) => write!(f, "IP version {v}, expected 4"),
+            ErrorKind::BadVersion(v) => write!(f, "unexpected IP version {v}"),
+            ErrorKind::ChainTooLong(n) => write!(f, "more than {n} chained headers or options"),
             ErrorKind::Unsupported(v) => write!(f, "unsupported value {v:#x}"),
             ErrorKind::NoRoom {
                 required,
@@ -212,6 +222,16 @@ pub(crate) fn get_addr(b: &[u8], f: Field) -> Ipv4Addr {
     let s = &b[f];
     Ipv4Addr::new(s[0], s[1], s[2], s[3])
 }
+
+#[inline]
+pub(crate) fn get_addr6(b: &[u8], f: Field) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b[f]);
+    Ipv6Addr::from(a)
+}
+
+#[cfg(test)]
+pub(crate) mod golden6;
 
 #[cfg(test)]
 mod tests {
