@@ -1,6 +1,7 @@
-//! Zero-copy packet views and builders: Ethernet (+ one 802.1Q tag), ARP, IPv4, TCP, UDP, ICMP,
-//! Internet checksums (full and RFC 1624 incremental), a small packet-buffer trait, and builders for
-//! the packets vipmux originates or encapsulates.
+//! Zero-copy packet views and builders: Ethernet (+ one 802.1Q tag), ARP, IPv4, IPv6 (with its
+//! extension-header walk), TCP, UDP, ICMP, ICMPv6 (with Neighbour Discovery), Internet checksums
+//! (full and RFC 1624 incremental, IPv4 and IPv6 pseudo-headers), a small packet-buffer trait, and
+//! builders for the packets vipmux originates or encapsulates.
 //!
 //! # Views
 //!
@@ -28,6 +29,7 @@ pub mod builder;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod tcp;
@@ -40,6 +42,7 @@ pub use buf::{PacketBuf, VecBuf, BURST};
 pub use builder::{EncapSpec, Endpoint, FrameSpec, IcmpErrorKind, L2Spec, L4Spec};
 pub use ethernet::{ethertype, Frame as EthernetFrame, L3Info, MacAddr, Repr as EthernetRepr};
 pub use icmp::{InnerFlow, Packet as IcmpPacket};
+pub use icmpv6::{InnerFlowV6, NdRepr, Packet as Icmpv6Packet};
 pub use ipv4::{protocol, Packet as Ipv4Packet, Repr as Ipv4Repr};
 pub use ipv6::{Packet as Ipv6Packet, Repr as Ipv6Repr};
 pub use std::net::{Ipv4Addr, Ipv6Addr};
