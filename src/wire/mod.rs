@@ -105,6 +105,8 @@ pub enum ErrorKind {
     /// A chain of headers or options (IPv6 extension headers, Neighbour Discovery options) is
     /// longer than the walk's bound, given here.
     ChainTooLong(usize),
+    /// A checksum the message must carry correctly is wrong (a Neighbour Solicitation to answer).
+    BadChecksum,
     /// A field holds a value this code does not handle (ARP hardware/protocol type, ICMP type ...).
     Unsupported(u16),
     /// A buffer has no room: not enough headroom to prepend or output space to write.
@@ -184,6 +186,7 @@ impl fmt::Display for Error {
             }
             ErrorKind::BadVersion(v) => write!(f, "unexpected IP version {v}"),
             ErrorKind::ChainTooLong(n) => write!(f, "more than {n} chained headers or options"),
+            ErrorKind::BadChecksum => write!(f, "bad checksum"),
             ErrorKind::Unsupported(v) => write!(f, "unsupported value {v:#x}"),
             ErrorKind::NoRoom {
                 required,

@@ -1,9 +1,12 @@
-//! Builders for the packets vipmux originates or encapsulates, in four rooms:
+//! Builders for the packets vipmux originates or encapsulates, in these rooms:
 //! - [`encap`]: IPv4-in-IPv4 and GUE encapsulation and the Ethernet header, prepended into a
 //!   [`PacketBuf`](super::buf::PacketBuf) — the data path's per-packet work;
 //! - [`nat`]: in-place rewrite of one endpoint (address and port) with incremental checksums;
 //! - [`originate`]: frames the appliance itself sends: TCP RST, ICMP echo reply (in place), ICMP
 //!   errors (destination unreachable, fragmentation needed, time exceeded), ARP request/reply;
+//! - [`originate6`]: the same over IPv6: ICMPv6 echo reply (in place), ICMPv6 errors (Packet Too
+//!   Big, destination unreachable, time exceeded), Neighbour Advertisement and Solicitation;
+//! - [`encap6`]: IPv6 outer headers: IPv6-in-IPv6 (or IPv4-in-IPv6) and GUE over IPv6;
 //! - [`spec`]: [`FrameSpec`], a test- and generator-friendly builder of whole
 //!   Ethernet/IPv4/TCP|UDP|ICMP frames with correct checksums.
 //!
@@ -15,6 +18,7 @@
 pub mod encap;
 pub mod nat;
 pub mod originate;
+pub mod originate6;
 pub mod spec;
 #[cfg(test)]
 mod testing;
@@ -26,6 +30,11 @@ pub use encap::{
 pub use nat::{rewrite_endpoint, Endpoint};
 pub use originate::{
     arp_reply_in_place, arp_request, icmp_echo_reply_in_place, icmp_error, tcp_rst, IcmpErrorKind,
+};
+pub use originate6::{
+    icmpv6_echo_reply_in_place, icmpv6_error, multicast_mac, neighbor_advert,
+    neighbor_advert_reply, neighbor_solicit, solicited_node, unsolicited_advert, Icmpv6ErrorKind,
+    ALL_NODES, MAX_ERROR_QUOTE,
 };
 pub use spec::{FrameSpec, L4Spec};
 
