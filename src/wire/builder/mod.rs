@@ -16,6 +16,7 @@
 //! `crate::wire::builder::X` names every builder.
 
 pub mod encap;
+pub mod encap6;
 pub mod nat;
 pub mod originate;
 pub mod originate6;
@@ -26,6 +27,9 @@ mod testing;
 pub use encap::{
     gue_source_port, prepend_ethernet, prepend_gue, prepend_ipip, EncapSpec, GUE_HEADER_LEN,
     GUE_OVERHEAD, GUE_PORT, IPIP_OVERHEAD,
+};
+pub use encap6::{
+    flow_label, prepend_gue6, prepend_ip6ip6, EncapSpecV6, GUE6_OVERHEAD, IP6IP6_OVERHEAD,
 };
 pub use nat::{rewrite_endpoint, Endpoint};
 pub use originate::{
