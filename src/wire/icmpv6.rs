@@ -697,6 +697,25 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A Neighbour Discovery message built from an `NdRepr` parses back to it.
+        #[test]
+        fn nd_repr_round_trip(
+            advert in proptest::bool::ANY, flags in proptest::num::u8::ANY,
+            target in proptest::num::u128::ANY, mac in proptest::option::of(proptest::array::uniform6(0u8..)),
+        ) {
+            let (target, ll) = (Ipv6Addr::from_bits(target), mac.map(MacAddr));
+            let r = if advert {
+                NdRepr::Advert { flags: flags & 0xe0, target, target_ll: ll }
+            } else {
+                NdRepr::Solicit { target, source_ll: ll }
+            };
+            let mut b = [0u8; 40];
+            let n = r.emit(&mut b, CLIENT, SERVER).unwrap();
+            let p = Packet::new_checked(&b[..n]).unwrap();
+            proptest::prop_assert!(p.verify_checksum(CLIENT, SERVER));
+            proptest::prop_assert_eq!(NdRepr::parse(&p).unwrap(), r);
+        }
+
         /// Incremental type and address updates equal a full recompute.
         #[test]
         fn incremental_equals_recompute(

@@ -719,4 +719,81 @@ mod tests {
         .emit(&mut [0u8; 40])
         .is_err());
     }
+
+    /// Builds a packet whose payload is the chain `exts` (next header, length byte) then `last`.
+    fn build_chain(exts: &[(u8, u8)], last: u8) -> (Vec<u8>, usize) {
+        let mut payload = Vec::new();
+        for (i, &(nh, l)) in exts.iter().enumerate() {
+            let len = ext_header_len(nh, l).unwrap();
+            let next = exts.get(i + 1).map_or(last, |e| e.0);
+            let mut h = vec![0u8; len];
+            h[0] = next;
+            h[1] = l;
+            payload.extend_from_slice(&h);
+        }
+        let upper = payload.len();
+        payload.extend_from_slice(&[0xa5; 8]);
+        let mut b = vec![0u8; HEADER_LEN];
+        Repr {
+            src_addr: CLIENT,
+            dst_addr: SERVER,
+            next_header: exts.first().map_or(last, |e| e.0),
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+            payload_len: payload.len(),
+        }
+        .emit(&mut b)
+        .unwrap();
+        b.extend_from_slice(&payload);
+        (b, HEADER_LEN + upper)
+    }
+
+    proptest::proptest! {
+        /// A header built from a `Repr` parses back to it.
+        #[test]
+        fn repr_round_trip(
+            src in proptest::num::u128::ANY, dst in proptest::num::u128::ANY,
+            nh in proptest::num::u8::ANY, hops in proptest::num::u8::ANY,
+            tc in proptest::num::u8::ANY, flow in 0u32..0x10_0000, len in 0usize..300,
+        ) {
+            let r = Repr {
+                src_addr: Ipv6Addr::from_bits(src),
+                dst_addr: Ipv6Addr::from_bits(dst),
+                next_header: nh,
+                hop_limit: hops,
+                traffic_class: tc,
+                flow_label: flow,
+                payload_len: len,
+            };
+            let mut b = vec![0u8; HEADER_LEN + len];
+            r.emit(&mut b).unwrap();
+            proptest::prop_assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap()).unwrap(), r);
+        }
+
+        /// The walk finds the upper layer behind any chain of known extension headers up to the
+        /// bound, and refuses a longer one.
+        #[test]
+        fn walk_finds_built_chains(
+            kinds in proptest::collection::vec((0usize..3, 0u8..4), 0..12),
+            hbh_first in proptest::bool::ANY,
+            last in proptest::sample::select(vec![next_header::TCP, next_header::UDP, next_header::ICMPV6, next_header::ESP, next_header::NO_NEXT]),
+        ) {
+            let mut exts: Vec<(u8, u8)> = kinds
+                .iter()
+                .map(|&(k, l)| ([next_header::DEST_OPTS, next_header::ROUTING, next_header::AH][k], l))
+                .collect();
+            if hbh_first {
+                exts.insert(0, (next_header::HOP_BY_HOP, 0));
+            }
+            let (b, upper) = build_chain(&exts, last);
+            let got = Packet::new_checked(&b[..]).unwrap().upper_layer();
+            if exts.len() <= MAX_EXT_HEADERS {
+                let u = got.unwrap();
+                proptest::prop_assert_eq!((u.protocol, u.offset, u.fragment), (last, upper, None));
+            } else {
+                proptest::prop_assert_eq!(got.unwrap_err().kind, ErrorKind::ChainTooLong(MAX_EXT_HEADERS));
+            }
+        }
+    }
 }

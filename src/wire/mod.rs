@@ -40,7 +40,9 @@ use core::fmt;
 pub use arp::{Packet as ArpPacket, Repr as ArpRepr};
 pub use buf::{PacketBuf, VecBuf, BURST};
 pub use builder::{EncapSpec, Endpoint, FrameSpec, IcmpErrorKind, L2Spec, L4Spec};
-pub use ethernet::{ethertype, Frame as EthernetFrame, L3Info, MacAddr, Repr as EthernetRepr};
+pub use ethernet::{
+    ethertype, Frame as EthernetFrame, L3Info, L3Protocol, MacAddr, Repr as EthernetRepr,
+};
 pub use icmp::{InnerFlow, Packet as IcmpPacket};
 pub use icmpv6::{InnerFlowV6, NdRepr, Packet as Icmpv6Packet};
 pub use ipv4::{protocol, Packet as Ipv4Packet, Repr as Ipv4Repr};
@@ -248,14 +250,17 @@ mod tests {
     /// Calls every getter, and setters that keep lengths, of every view that accepts `b`, and the
     /// builders that take arbitrary input: one step per view.
     fn touch_all(b: &[u8]) {
-        let steps: [fn(&[u8]); 7] = [
+        let steps: [fn(&[u8]); 10] = [
             touch_ethernet,
             touch_arp,
             touch_ipv4,
+            touch_ipv6,
             touch_tcp,
             touch_udp,
             touch_icmp,
+            touch_icmpv6,
             touch_builders,
+            touch_builders6,
         ];
         for step in steps {
             step(b);
@@ -355,6 +360,65 @@ mod tests {
         }
     }
 
+    /// The (source, destination) addresses the IPv6 checksum steps use.
+    const S_D6: (Ipv6Addr, Ipv6Addr) = (
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+        Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2),
+    );
+
+    /// [`Ipv6Packet`] (checked whole and header-only) getters, the extension-header walk, setters.
+    fn touch_ipv6(b: &[u8]) {
+        for hdr_only in [false, true] {
+            let p = if hdr_only {
+                Ipv6Packet::new_checked_header(b)
+            } else {
+                Ipv6Packet::new_checked(b)
+            };
+            if let Ok(p) = p {
+                let _ = (p.version(), p.traffic_class(), p.dscp(), p.ecn());
+                let _ = (p.flow_label(), p.payload_len(), p.total_len());
+                let _ = (p.next_header(), p.hop_limit(), p.src_addr(), p.dst_addr());
+                let _ = (p.header(), p.payload(), p.pseudo_header_sum(6, 20));
+                if let Ok(u) = p.upper_layer() {
+                    assert!(u.offset <= ipv6::HEADER_LEN + p.payload().len());
+                    let _ = u.is_fragment();
+                }
+                let _ = (p.upper_layer_payload(), Ipv6Repr::parse(&p));
+                let mut m = b.to_vec();
+                let mut q = Ipv6Packet::new_unchecked(&mut m[..]);
+                q.set_traffic_class(1);
+                q.set_flow_label(2);
+                q.decrement_hop_limit();
+                q.set_src_addr(Ipv6Addr::LOCALHOST);
+                let _ = q.payload_mut();
+            }
+        }
+    }
+
+    /// [`Icmpv6Packet`] getters, Neighbour Discovery and setters.
+    fn touch_icmpv6(b: &[u8]) {
+        let (s, d) = S_D6;
+        if let Ok(p) = Icmpv6Packet::new_checked(b) {
+            let _ = (p.msg_type(), p.code(), p.checksum(), p.rest_of_header());
+            let _ = (p.echo_ident(), p.echo_seq_no(), p.mtu(), p.is_error());
+            let _ = (p.data(), p.verify_checksum(s, d), p.inner_flow());
+            let _ = (p.inner_ipv6().map(|i| i.payload().len()), p.nd_flags());
+            let _ = (
+                p.nd_target(),
+                p.nd_options(),
+                p.nd_ll_addr(1),
+                NdRepr::parse(&p),
+            );
+            let mut m = b.to_vec();
+            let mut q = Icmpv6Packet::new_unchecked(&mut m[..]);
+            q.rewrite_type_code(129, 0);
+            q.update_checksum_for_addr_v6(s, d);
+            let _ = q.data_mut();
+            q.fill_checksum(s, d);
+            assert!(q.verify_checksum(s, d));
+        }
+    }
+
     /// [`TcpPacket`] getters and checksum-keeping setters.
     fn touch_tcp(b: &[u8]) {
         let (s, d) = S_D;
@@ -383,6 +447,10 @@ mod tests {
             let _ = q.payload_mut();
             q.fill_checksum(s, d);
             assert!(q.verify_checksum(s, d));
+            let (s6, d6) = S_D6;
+            q.fill_checksum_v6(s6, d6);
+            q.update_checksum_for_addr_v6(d6, s6);
+            assert!(q.verify_checksum_v6(s6, s6));
         }
     }
 
@@ -406,6 +474,10 @@ mod tests {
             let _ = q.payload_mut();
             q.fill_checksum(s, d);
             assert!(q.verify_checksum(s, d));
+            let (s6, d6) = S_D6;
+            q.fill_checksum_v6(s6, d6);
+            q.update_checksum_for_addr_v6(d6, s6);
+            assert!(q.verify_checksum_v6(s6, s6));
         }
     }
 
@@ -457,6 +529,54 @@ mod tests {
         let _ = builder::rewrite_endpoint(&mut m, Endpoint::Dst, d, Some(5));
     }
 
+    /// The IPv6 builders on arbitrary input: errors, never panics.
+    fn touch_builders6(b: &[u8]) {
+        let (s, d) = S_D6;
+        let mut m = b.to_vec();
+        let _ = builder::icmpv6_echo_reply_in_place(&mut m);
+        let mut out = [0u8; 1400];
+        let _ = builder::neighbor_advert_reply(&mut out, b, ethernet::MacAddr([2; 6]));
+        let l2 = L2Spec {
+            src_mac: ethernet::MacAddr([2; 6]),
+            dst_mac: ethernet::MacAddr([4; 6]),
+            vlan: None,
+        };
+        let kind = builder::Icmpv6ErrorKind::PacketTooBig { mtu: 1280 };
+        let _ = builder::icmpv6_error(&mut out, &l2, s, kind, b);
+        let e = builder::EncapSpecV6 {
+            outer_src: s,
+            outer_dst: d,
+            hop_limit: 64,
+        };
+        let _ = builder::prepend_ip6ip6(&mut VecBuf::from_slice(b), &e, 7);
+        let _ = builder::prepend_gue6(&mut VecBuf::from_slice(b), &e, 7);
+    }
+
+    /// Valid IPv6 frames to mutate: the golden ones, behind Ethernet where they are bare.
+    fn seeds6() -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        for g in [
+            golden6::UDP_EXT,
+            golden6::TCP_SYN,
+            golden6::UDP,
+            golden6::FRAGMENT,
+        ] {
+            let mut f = vec![2u8; 12];
+            f.extend_from_slice(&ethertype::IPV6.to_be_bytes());
+            f.extend_from_slice(&golden6::bytes(g));
+            v.push(f);
+        }
+        for g in [
+            golden6::ECHO_REQUEST,
+            golden6::NS,
+            golden6::NA,
+            golden6::PTB,
+        ] {
+            v.push(golden6::bytes(g));
+        }
+        v
+    }
+
     /// A few valid frames to mutate.
     fn seeds() -> Vec<Vec<u8>> {
         let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1000);
@@ -488,6 +608,7 @@ mod tests {
         )
         .unwrap();
         v.push(err[..n].to_vec());
+        v.extend(seeds6());
         v
     }
 
@@ -496,7 +617,7 @@ mod tests {
         fn random_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..120)) {
             touch_all(&b);
             // Also at every layer offset of a frame.
-            for off in [14usize, 18, 34, 38] {
+            for off in [14usize, 18, 34, 38, 54, 58] {
                 if b.len() > off {
                     touch_all(&b[off..]);
                 }
@@ -505,7 +626,7 @@ mod tests {
 
         #[test]
         fn mutated_frames_never_panic(
-            seed in 0usize..5,
+            seed in 0usize..13,
             flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
             cut in any::<usize>(),
         ) {
@@ -523,6 +644,11 @@ mod tests {
                     touch_all(ip);
                     if let Ok(p) = Ipv4Packet::new_checked(ip) {
                         touch_all(p.payload());
+                    }
+                    if let Some((_, l4)) = Ipv6Packet::new_checked(ip).ok().and_then(|p| {
+                        p.upper_layer_payload().map(|(u, b)| (u, b.to_vec()))
+                    }) {
+                        touch_all(&l4);
                     }
                 }
             }
