@@ -63,7 +63,7 @@ pub const MIN_MTU: usize = 1280;
 
 /// What a Fragment header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FragmentInfo {
+pub struct FragmentHeader {
     /// Offset of the Fragment header, counted like [`UpperLayer::offset`].
     pub header_offset: usize,
     /// Fragment offset in bytes.
@@ -74,7 +74,7 @@ pub struct FragmentInfo {
     pub ident: u32,
 }
 
-impl FragmentInfo {
+impl FragmentHeader {
     /// True for an atomic fragment (offset 0, no more fragments; RFC 6946): a whole packet.
     #[inline]
     pub fn is_atomic(&self) -> bool {
@@ -92,7 +92,7 @@ pub struct UpperLayer {
     /// [`Packet::upper_layer`], from the start of the walked bytes for [`walk_extension_headers`].
     pub offset: usize,
     /// The Fragment header, when the walk met one (it stops there).
-    pub fragment: Option<FragmentInfo>,
+    pub fragment: Option<FragmentHeader>,
 }
 
 impl UpperLayer {
@@ -124,7 +124,7 @@ fn fragment_at(bytes: &[u8], off: usize) -> UpperLayer {
     UpperLayer {
         protocol: bytes[off],
         offset: off + FRAGMENT_HEADER_LEN,
-        fragment: Some(FragmentInfo {
+        fragment: Some(FragmentHeader {
             header_offset: off,
             offset: w & 0xfff8,
             more: w & 1 != 0,
