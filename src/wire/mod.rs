@@ -550,6 +550,8 @@ mod tests {
         };
         let _ = builder::prepend_ip6ip6(&mut VecBuf::from_slice(b), &e, 7);
         let _ = builder::prepend_gue6(&mut VecBuf::from_slice(b), &e, 7);
+        let mut m = b.to_vec();
+        let _ = builder::rewrite_endpoint_v6(&mut m, builder::Endpoint::Src, d, Some(5));
     }
 
     /// Valid IPv6 frames to mutate: the golden ones, behind Ethernet where they are bare.

@@ -2,6 +2,7 @@
 //! - [`encap`]: IPv4-in-IPv4 and GUE encapsulation and the Ethernet header, prepended into a
 //!   [`PacketBuf`](super::buf::PacketBuf) — the data path's per-packet work;
 //! - [`nat`]: in-place rewrite of one endpoint (address and port) with incremental checksums;
+//!   [`nat6`] the same for IPv6 (NAT66);
 //! - [`originate`]: frames the appliance itself sends: TCP RST, ICMP echo reply (in place), ICMP
 //!   errors (destination unreachable, fragmentation needed, time exceeded), ARP request/reply;
 //! - [`originate6`]: the same over IPv6: ICMPv6 echo reply (in place), ICMPv6 errors (Packet Too
@@ -18,6 +19,7 @@
 pub mod encap;
 pub mod encap6;
 pub mod nat;
+pub mod nat6;
 pub mod originate;
 pub mod originate6;
 pub mod spec;
@@ -32,6 +34,7 @@ pub use encap6::{
     flow_label, prepend_gue6, prepend_ip6ip6, EncapSpecV6, GUE6_OVERHEAD, IP6IP6_OVERHEAD,
 };
 pub use nat::{rewrite_endpoint, Endpoint};
+pub use nat6::rewrite_endpoint_v6;
 pub use originate::{
     arp_reply_in_place, arp_request, icmp_echo_reply_in_place, icmp_error, tcp_rst, IcmpErrorKind,
 };
