@@ -185,19 +185,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checks.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wraps `buffer` after [`Packet::check_len`].
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
+    icmp_shared_getters!();
 
     /// Checks that the 8-byte header fits (Neighbour Discovery accessors check their own length).
     #[inline]
@@ -210,61 +198,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
     }
 
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Message type.
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
-    }
-    /// Code.
-    #[inline]
-    pub fn code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-    /// Checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        get_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-    /// The 4 type-specific bytes as one word.
-    #[inline]
-    pub fn rest_of_header(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::REST)
-    }
-    /// Echo identifier.
-    #[inline]
-    pub fn echo_ident(&self) -> u16 {
-        get_u16(self.buffer.as_ref(), field::ECHO_IDENT)
-    }
-    /// Echo sequence number.
-    #[inline]
-    pub fn echo_seq_no(&self) -> u16 {
-        get_u16(self.buffer.as_ref(), field::ECHO_SEQNO)
-    }
     /// MTU (meaningful for Packet Too Big).
     #[inline]
     pub fn mtu(&self) -> u32 {
         get_u32(self.buffer.as_ref(), field::MTU)
     }
-    /// True for an echo request.
-    #[inline]
-    pub fn is_echo_request(&self) -> bool {
-        self.msg_type() == msg_type::ECHO_REQUEST
-    }
     /// True for error messages (types 0..=127), which quote the offending packet.
     #[inline]
     pub fn is_error(&self) -> bool {
         self.msg_type() < 128
-    }
-    /// Bytes after the 8-byte header (echo data, or the quoted packet of an error).
-    #[inline]
-    pub fn data(&self) -> &[u8] {
-        &self.buffer.as_ref()[field::DATA..]
     }
     /// Sum of the pseudo-header and the message.
     #[inline]
@@ -359,36 +301,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Sets message type (checksum untouched).
-    #[inline]
-    pub fn set_msg_type(&mut self, v: u8) {
-        self.buffer.as_mut()[field::TYPE] = v
-    }
-    /// Sets code (checksum untouched).
-    #[inline]
-    pub fn set_code(&mut self, v: u8) {
-        self.buffer.as_mut()[field::CODE] = v
-    }
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        set_u16(self.buffer.as_mut(), field::CHECKSUM, v)
-    }
-    /// Sets the 4 type-specific bytes.
-    #[inline]
-    pub fn set_rest_of_header(&mut self, v: u32) {
-        set_u32(self.buffer.as_mut(), field::REST, v)
-    }
-    /// Sets the echo identifier.
-    #[inline]
-    pub fn set_echo_ident(&mut self, v: u16) {
-        set_u16(self.buffer.as_mut(), field::ECHO_IDENT, v)
-    }
-    /// Sets the echo sequence number.
-    #[inline]
-    pub fn set_echo_seq_no(&mut self, v: u16) {
-        set_u16(self.buffer.as_mut(), field::ECHO_SEQNO, v)
-    }
+    icmp_shared_setters!();
+
     /// Sets the MTU of Packet Too Big.
     #[inline]
     pub fn set_mtu(&mut self, v: u32) {
@@ -401,26 +315,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let c = !(self.sum_with(src, dst) as u16);
         self.set_checksum(c);
     }
-    /// Replaces type and code, updating the checksum incrementally.
-    #[inline]
-    pub fn rewrite_type_code(&mut self, t: u8, code: u8) {
-        let old = u16::from_be_bytes([self.msg_type(), self.code()]);
-        let new = u16::from_be_bytes([t, code]);
-        self.set_msg_type(t);
-        self.set_code(code);
-        let c = checksum::update_u16(self.checksum(), old, new);
-        self.set_checksum(c);
-    }
     /// Updates the checksum for an address change in the pseudo-header.
     #[inline]
     pub fn update_checksum_for_addr_v6(&mut self, old: Ipv6Addr, new: Ipv6Addr) {
         let c = checksum::update_addr_v6(self.checksum(), old, new);
         self.set_checksum(c);
-    }
-    /// Data after the header, writable.
-    #[inline]
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[field::DATA..]
     }
 }
 

@@ -23,6 +23,122 @@
 //! Accessors are `#[inline]` and do only the bounds-checked slice reads they name, so the data path
 //! can call them per packet.
 
+/// The accessors ICMP and ICMPv6 share (one header layout: type, code, checksum, four
+/// type-specific bytes, then data), expanded inside each view's `impl` blocks, where `field` and
+/// `msg_type` are that protocol's.
+macro_rules! icmp_shared_getters {
+    () => {
+        /// Wraps `buffer` without checks.
+        #[inline]
+        pub const fn new_unchecked(buffer: T) -> Self {
+            Packet { buffer }
+        }
+        /// Wraps `buffer` after [`Packet::check_len`].
+        #[inline]
+        pub fn new_checked(buffer: T) -> Result<Self> {
+            let p = Self::new_unchecked(buffer);
+            p.check_len()?;
+            Ok(p)
+        }
+        /// The wrapped buffer.
+        #[inline]
+        pub fn into_inner(self) -> T {
+            self.buffer
+        }
+        /// Message type.
+        #[inline]
+        pub fn msg_type(&self) -> u8 {
+            self.buffer.as_ref()[field::TYPE]
+        }
+        /// Code.
+        #[inline]
+        pub fn code(&self) -> u8 {
+            self.buffer.as_ref()[field::CODE]
+        }
+        /// Checksum field.
+        #[inline]
+        pub fn checksum(&self) -> u16 {
+            get_u16(self.buffer.as_ref(), field::CHECKSUM)
+        }
+        /// The 4 type-specific bytes after the checksum as one word.
+        #[inline]
+        pub fn rest_of_header(&self) -> u32 {
+            get_u32(self.buffer.as_ref(), field::REST)
+        }
+        /// Echo identifier.
+        #[inline]
+        pub fn echo_ident(&self) -> u16 {
+            get_u16(self.buffer.as_ref(), field::ECHO_IDENT)
+        }
+        /// Echo sequence number.
+        #[inline]
+        pub fn echo_seq_no(&self) -> u16 {
+            get_u16(self.buffer.as_ref(), field::ECHO_SEQNO)
+        }
+        /// True for an echo request.
+        #[inline]
+        pub fn is_echo_request(&self) -> bool {
+            self.msg_type() == msg_type::ECHO_REQUEST
+        }
+        /// Bytes after the 8-byte header (echo data, or the quoted packet of an error).
+        #[inline]
+        pub fn data(&self) -> &[u8] {
+            &self.buffer.as_ref()[field::DATA..]
+        }
+    };
+}
+
+/// The setters ICMP and ICMPv6 share (see `icmp_shared_getters`).
+macro_rules! icmp_shared_setters {
+    () => {
+        /// Sets message type (checksum untouched).
+        #[inline]
+        pub fn set_msg_type(&mut self, v: u8) {
+            self.buffer.as_mut()[field::TYPE] = v
+        }
+        /// Sets code (checksum untouched).
+        #[inline]
+        pub fn set_code(&mut self, v: u8) {
+            self.buffer.as_mut()[field::CODE] = v
+        }
+        /// Sets the checksum field.
+        #[inline]
+        pub fn set_checksum(&mut self, v: u16) {
+            set_u16(self.buffer.as_mut(), field::CHECKSUM, v)
+        }
+        /// Sets the 4 type-specific bytes.
+        #[inline]
+        pub fn set_rest_of_header(&mut self, v: u32) {
+            set_u32(self.buffer.as_mut(), field::REST, v)
+        }
+        /// Sets the echo identifier.
+        #[inline]
+        pub fn set_echo_ident(&mut self, v: u16) {
+            set_u16(self.buffer.as_mut(), field::ECHO_IDENT, v)
+        }
+        /// Sets the echo sequence number.
+        #[inline]
+        pub fn set_echo_seq_no(&mut self, v: u16) {
+            set_u16(self.buffer.as_mut(), field::ECHO_SEQNO, v)
+        }
+        /// Replaces type and code, updating the checksum incrementally.
+        #[inline]
+        pub fn rewrite_type_code(&mut self, t: u8, code: u8) {
+            let old = u16::from_be_bytes([self.msg_type(), self.code()]);
+            let new = u16::from_be_bytes([t, code]);
+            self.set_msg_type(t);
+            self.set_code(code);
+            let c = checksum::update_u16(self.checksum(), old, new);
+            self.set_checksum(c);
+        }
+        /// Data after the header, writable.
+        #[inline]
+        pub fn data_mut(&mut self) -> &mut [u8] {
+            &mut self.buffer.as_mut()[field::DATA..]
+        }
+    };
+}
+
 pub mod arp;
 pub mod buf;
 pub mod builder;
