@@ -370,6 +370,22 @@ mod tests {
     }
 
     #[test]
+    fn tagged_solicitation_is_answered_on_its_vlan() {
+        let ns = bytes(golden6::NS);
+        let mut tagged = ns[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x2a]);
+        tagged.extend_from_slice(&ns[12..]);
+        let mut out = [0u8; 128];
+        let n = neighbor_advert_reply(&mut out, &tagged, MAC2).unwrap();
+        let l3 = ethernet::Frame::new_checked(&out[..n])
+            .unwrap()
+            .l3()
+            .unwrap();
+        assert_eq!((l3.vlan_id(), l3.offset), (Some(42), 18));
+        assert_eq!(&out[18..n], &bytes(golden6::NA)[14..]);
+    }
+
+    #[test]
     fn duplicate_address_detection_and_unsolicited_adverts_go_to_all_nodes() {
         let mut ns = bytes(golden6::NS);
         // DAD: unspecified source, no source link-layer option.
