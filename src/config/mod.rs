@@ -1,11 +1,13 @@
 //! The TOML configuration model, its validation with precise errors, and compilation to a snapshot.
 //!
 //! [`Config::load`] / [`Config::from_str`] parse and validate a file and return either a valid
-//! [`Config`] or every error found ([`ConfigErrors`]). Parsing happens in three passes:
-//! 1. a schema-free parse that records the span of every value (syntax errors stop here);
-//! 2. typed deserialization; if it fails, every table entry is deserialized on its own so that all
-//!    unknown keys, missing fields and wrong types are reported, not just the first;
-//! 3. [`validate::validate`], which checks ranges, references, duplicates and conflicts.
+//! [`Config`] or every error found ([`ConfigErrors`]). Parsing happens in up to three passes:
+//! 1. typed deserialization, then [`validate::validate`], which checks ranges, references,
+//!    duplicates and conflicts: a valid text ends here;
+//! 2. otherwise a schema-free parse that records the span of every value, to locate the errors
+//!    (syntax errors stop here);
+//! 3. if typed deserialization failed, every table entry is deserialized on its own so that all
+//!    unknown keys, missing fields and wrong types are reported, not just the first.
 //!
 //! Compilation of a valid config into the data path's view is `crate::balance::Snapshot::compile`.
 
@@ -75,8 +77,21 @@ impl Config {
     }
 
     /// Parses and validates `text`; `origin` names it in error messages (usually the file name).
+    ///
+    /// A valid text is parsed once; the span tree that locates errors (a second, schema-free
+    /// parse) is built only when there is an error to locate.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
+        let typed = match toml::from_str::<Config>(text) {
+            Ok(config) => {
+                let errors = validate::validate(&config);
+                if errors.is_empty() {
+                    return Ok(config);
+                }
+                Ok(errors)
+            }
+            Err(first) => Err(first),
+        };
         let tree: Spanned<SpanTree> = match toml::from_str(text) {
             Ok(t) => t,
             Err(e) => {
@@ -92,14 +107,8 @@ impl Config {
                 return Err(ConfigErrors(vec![err]));
             }
         };
-        let errors = match toml::from_str::<Config>(text) {
-            Ok(config) => {
-                let errors = validate::validate(&config);
-                if errors.is_empty() {
-                    return Ok(config);
-                }
-                errors
-            }
+        let errors = match typed {
+            Ok(errors) => errors,
             Err(first) => {
                 let mut errors = structural_errors(text);
                 if errors.is_empty() {

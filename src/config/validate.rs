@@ -28,7 +28,7 @@
 
 pub mod bgp;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use super::error::ConfigError;
@@ -43,6 +43,9 @@ pub fn validate(c: &Config) -> Vec<ConfigError> {
     let mut v = Validator {
         c,
         errors: Vec::new(),
+        frontend_names: c.frontends.iter().map(|f| f.name.as_str()).collect(),
+        pools_by_name: first_by_name(&c.backend_pools, |p| &p.name),
+        probe_names: c.probes.iter().map(|p| p.name.as_str()).collect(),
     };
     v.appliance();
     v.dataplane();
@@ -87,9 +90,25 @@ pub fn on_link(c: &Config, ip: Ipv4Addr) -> bool {
     c.interfaces.iter().any(|i| i.address.contains(ip))
 }
 
+/// Name → the first entry of `items` with that name.
+fn first_by_name<'a, T>(
+    items: &'a [T],
+    name: impl Fn(&'a T) -> &'a str,
+) -> HashMap<&'a str, &'a T> {
+    let mut map = HashMap::with_capacity(items.len());
+    for item in items {
+        map.entry(name(item)).or_insert(item);
+    }
+    map
+}
+
 struct Validator<'a> {
     c: &'a Config,
     errors: Vec<ConfigError>,
+    /// Names that references resolve against (looked up once per reference, not by a scan).
+    frontend_names: HashSet<&'a str>,
+    pools_by_name: HashMap<&'a str, &'a BackendPool>,
+    probe_names: HashSet<&'a str>,
 }
 
 /// Per frontend: the owners of HA-ports rules, and every rule with its floating-IP flag.
@@ -467,7 +486,7 @@ impl<'a> Validator<'a> {
     }
 
     fn frontend_ref(&mut self, table: &str, i: usize, name: &str, field: &str, fe: &str) -> bool {
-        if self.c.frontends.iter().any(|f| f.name == fe) {
+        if self.frontend_names.contains(fe) {
             return true;
         }
         let valid = list(self.c.frontends.iter().map(|f| f.name.as_str()));
@@ -491,7 +510,7 @@ impl<'a> Validator<'a> {
         field: &str,
         pool: &str,
     ) -> Option<&'a BackendPool> {
-        let found = self.c.backend_pools.iter().find(|p| p.name == pool);
+        let found = self.pools_by_name.get(pool).copied();
         if found.is_none() {
             let valid = list(self.c.backend_pools.iter().map(|p| p.name.as_str()));
             self.err(
@@ -539,7 +558,7 @@ impl<'a> Validator<'a> {
             self.frontend_ref(T, i, &r.name, "frontend", &r.frontend);
             let pool = self.pool_ref(T, i, &r.name, "backend_pool", &r.backend_pool);
             if let Some(p) = &r.probe {
-                if !c.probes.iter().any(|x| &x.name == p) {
+                if !self.probe_names.contains(p.as_str()) {
                     let valid = list(c.probes.iter().map(|x| x.name.as_str()));
                     self.err(
                         ConfigError::new(T, format!("no such probe; defined probes: {valid}"))
@@ -1043,7 +1062,8 @@ impl<'a> Validator<'a> {
         let c = self.c;
         // member address -> [(proto (0 = HA: every protocol and port), port, owner)]
         let mut dests: HashMap<Ipv4Addr, Vec<(u8, u32, Owner)>> = HashMap::new();
-        let pool = |n: &str| c.backend_pools.iter().find(|p| p.name == n);
+        let pools = &self.pools_by_name;
+        let pool = |n: &str| pools.get(n).copied();
         let mut work: Vec<BackendUse> = Vec::new();
         for (i, r) in c.load_balancing_rules.iter().enumerate() {
             if r.enable_floating_ip {

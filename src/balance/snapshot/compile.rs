@@ -37,28 +37,48 @@ fn port16(p: u32) -> u16 {
     u16::try_from(p).unwrap_or(0)
 }
 
-/// Ids of the configuration's named objects (by position, as the snapshot numbers them).
-struct Ids<'c>(&'c Config);
+/// Ids of the configuration's named objects (by position, as the snapshot numbers them), found
+/// by name in maps built once, so that resolving every rule's references stays linear.
+struct Ids<'c> {
+    interfaces: Map<&'c str, u32>,
+    frontends: Map<&'c str, u32>,
+    pools: Map<&'c str, u32>,
+    probes: Map<&'c str, u32>,
+}
 
-impl Ids<'_> {
+/// Name → position of the first object with each name (duplicates fail validation).
+fn positions<'c, T>(items: &'c [T], name: impl Fn(&'c T) -> &'c str) -> Map<&'c str, u32> {
+    let mut map = Map::with_capacity_and_hasher(items.len(), Default::default());
+    for (i, item) in items.iter().enumerate() {
+        map.entry(name(item)).or_insert(i as u32);
+    }
+    map
+}
+
+impl<'c> Ids<'c> {
+    fn new(c: &'c Config) -> Self {
+        Ids {
+            interfaces: positions(&c.interfaces, |i| &i.name),
+            frontends: positions(&c.frontends, |f| &f.name),
+            pools: positions(&c.backend_pools, |p| &p.name),
+            probes: positions(&c.probes, |p| &p.name),
+        }
+    }
+
     fn interface(&self, name: &str) -> Option<InterfaceId> {
-        let i = self.0.interfaces.iter().position(|i| i.name == name)?;
-        Some(InterfaceId(i as u32))
+        self.interfaces.get(name).map(|i| InterfaceId(*i))
     }
 
     fn frontend(&self, name: &str) -> Option<FrontendId> {
-        let f = self.0.frontends.iter().position(|f| f.name == name)?;
-        Some(FrontendId(f as u32))
+        self.frontends.get(name).map(|i| FrontendId(*i))
     }
 
     fn pool(&self, name: &str) -> Option<PoolId> {
-        let p = self.0.backend_pools.iter().position(|p| p.name == name)?;
-        Some(PoolId(p as u32))
+        self.pools.get(name).map(|i| PoolId(*i))
     }
 
     fn probe(&self, name: &str) -> Option<ProbeId> {
-        let p = self.0.probes.iter().position(|p| p.name == name)?;
-        Some(ProbeId(p as u32))
+        self.probes.get(name).map(|i| ProbeId(*i))
     }
 }
 
@@ -109,7 +129,7 @@ impl Snapshot {
         health: &Health,
         previous: Option<&Snapshot>,
     ) -> Snapshot {
-        let ids = Ids(config);
+        let ids = Ids::new(config);
         let mut s = Snapshot::empty(config, previous);
         s.probes_settling = health.settling();
         s.interfaces = compile_interfaces(config);
@@ -228,6 +248,10 @@ impl Snapshot {
                 .map(|p| p.table_keys.iter().zip(&p.tables).collect())
                 .unwrap_or_default(),
         };
+        // A probe watches the members of each pool it is used on once; member ids are per pool
+        // membership, so pools never share one and a pool seen before adds nothing.
+        let mut watched: hashbrown::HashSet<(ProbeId, PoolId), ahash::RandomState> =
+            Default::default();
         for r in &config.load_balancing_rules {
             let (Some(fe), Some(pool)) = (ids.frontend(&r.frontend), ids.pool(&r.backend_pool))
             else {
@@ -236,11 +260,8 @@ impl Snapshot {
             let probe = r.probe.as_deref().and_then(|n| ids.probe(n));
             let members = self.pools[pool.index()].members.clone();
             if let Some(p) = probe {
-                let pm = &mut self.probes[p.index()].members;
-                for m in &members {
-                    if !pm.contains(m) {
-                        pm.push(*m);
-                    }
+                if watched.insert((p, pool)) {
+                    self.probes[p.index()].members.extend_from_slice(&members);
                 }
             }
             let (eligible, all_down) = self.eligibility(&members, probe, health);

@@ -504,3 +504,18 @@ fn rule_cache_agrees_with_the_map() {
     }
     assert_eq!(RuleCache::default().get(0), None);
 }
+
+#[test]
+fn a_probe_watches_each_member_of_its_pools_once() {
+    // A second rule on "web" with the same probe adds nothing; a rule on "fw" adds its members.
+    let text = format!(
+        "{BASE}\n[[load_balancing_rules]]\nname = \"web2\"\nfrontend = \"fe\"\nprotocol = \"tcp\"\nfrontend_port = 81\nbackend_port = 8081\nbackend_pool = \"web\"\nprobe = \"p\"\n\n[[load_balancing_rules]]\nname = \"fw\"\nfrontend = \"fe\"\nprotocol = \"udp\"\nfrontend_port = 53\nbackend_pool = \"fw\"\nprobe = \"p\"\nenable_floating_ip = true\n"
+    );
+    let s = all_up(&config(&text));
+    let watched: Vec<&str> = s.probes[0]
+        .members
+        .iter()
+        .map(|m| s.members[m.index()].name.as_str())
+        .collect();
+    assert_eq!(watched, ["vm1", "vm2", "vm3", "fw1", "fw2"]);
+}
