@@ -20,6 +20,7 @@
 
 mod compile;
 mod lookup;
+mod snat_ports;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -437,6 +438,8 @@ pub struct Snapshot {
     member_by_addr: Map<u32, MemberId>,
     pool_member_by_addr: Map<(PoolId, u32), MemberId>,
     outbound_by_member: Map<(u32, u8), (usize, usize)>,
+    /// Every SNAT block, sorted by (frontend IP, first port) (see `snat_ports`).
+    snat_ports: Vec<SnatBlock>,
 }
 
 #[cfg(test)]

@@ -114,6 +114,7 @@ impl Snapshot {
             .max()
             .unwrap_or(0);
         s.compile_outbound(config, &ids);
+        s.index_snat_ports();
         s.rule_cache = RuleCache::build(&s.by_key);
         s
     }
@@ -146,6 +147,7 @@ impl Snapshot {
             member_by_addr: Map::default(),
             pool_member_by_addr: Map::default(),
             outbound_by_member: Map::default(),
+            snat_ports: Vec::new(),
         }
     }
 

@@ -63,8 +63,11 @@ pub struct Translation {
     pub snat_port: u16,
     /// Index of the outbound rule in the snapshot that created it (informational).
     pub outbound: u32,
-    /// TCP state, timers and reset numbers; the member is the client, `member_id` a hint.
+    /// TCP state, timers and reset numbers; the member is the client, `member_id` a hint,
+    /// `member_addr`/`backend_port` the frontend IP and SNAT port.
     pub entry: FlowEntry,
+    /// A packet came back from the remote side.
+    pub answered: bool,
 }
 
 impl Translation {
@@ -270,6 +273,15 @@ impl SnatTable {
             .filter_map(|(t, l)| l.then_some(t))
     }
 
+    /// Translations using `port` of `frontend`.
+    #[inline]
+    pub fn port_uses(&self, frontend: u32, port: u16) -> u16 {
+        self.spaces
+            .iter()
+            .find(|s| s.addr == frontend)
+            .map_or(0, |s| s.uses(port))
+    }
+
     /// Ports of `frontend` in `first..first + count` in use by this table.
     pub fn used_ports(&self, frontend: u32, first: u16, count: u16) -> u32 {
         self.spaces
@@ -312,6 +324,7 @@ impl SnatTable {
                 n.idle_timeout.max(1),
                 now,
             ),
+            answered: false,
         };
         if !self.egress.insert(t.egress_key(), slot) {
             return Err(SnatError::TableFull);
@@ -390,8 +403,9 @@ impl SnatTable {
     }
 
     /// Releases expired translations among the next `budget` slots (a full sweep takes
-    /// `capacity / budget` calls), calling `f` on each before it goes; returns how many.
-    pub fn expire_step<F: FnMut(&Translation)>(
+    /// `capacity / budget` calls), calling `f` on each once it is gone, with whether its port
+    /// is free now; returns how many.
+    pub fn expire_step<F: FnMut(&Translation, bool)>(
         &mut self,
         now: u32,
         budget: usize,
@@ -405,13 +419,12 @@ impl SnatTable {
         for _ in 0..budget.min(n) {
             let slot = self.cursor as u32;
             self.cursor = (self.cursor + 1) % n;
-            if let Some(t) = self.get(slot) {
-                if t.is_expired(now) {
-                    f(t);
-                    self.remove(slot);
-                    expired += 1;
-                }
-            }
+            let Some(t) = self.get(slot).filter(|t| t.is_expired(now)).copied() else {
+                continue;
+            };
+            self.remove(slot);
+            f(&t, self.port_uses(t.frontend, t.snat_port) == 0);
+            expired += 1;
         }
         expired
     }

@@ -105,7 +105,7 @@ fn a_freed_port_returns_only_after_its_release_timer() {
                 }
             }
         }
-        t.expire_step(now, 1024, |_| {});
+        t.expire_step(now, 1024, |_, _| {});
         assert_eq!(
             t.create(&conn(41000, REMOTE, 443, PROTO_TCP), now),
             Err(SnatError::Exhausted),
@@ -121,8 +121,11 @@ fn a_freed_port_returns_only_after_its_release_timer() {
         x.entry.touch(10);
     }
     let mut released = Vec::new();
-    assert_eq!(t.expire_step(251, 1024, |x| released.push(x.snat_port)), 1);
-    assert_eq!(released, vec![1027]);
+    assert_eq!(
+        t.expire_step(251, 1024, |x, freed| released.push((x.snat_port, freed))),
+        1
+    );
+    assert_eq!(released, vec![(1027, true)]);
     let slot = t.create(&conn(41000, REMOTE, 443, PROTO_TCP), 251).unwrap();
     assert_eq!(port_of(&t, slot), 1027);
 }
@@ -244,11 +247,11 @@ fn the_sweep_releases_every_idle_translation() {
     for i in 0..10u16 {
         t.create(&conn(100 + i, REMOTE, 80, PROTO_UDP), 0).unwrap();
     }
-    assert_eq!(t.expire_step(IDLE, 1024, |_| {}), 0);
+    assert_eq!(t.expire_step(IDLE, 1024, |_, _| {}), 0);
     let mut n = 0;
     // In small steps: the cursor wraps over the whole table.
     for _ in 0..200 {
-        n += t.expire_step(IDLE + 1, 8, |_| {});
+        n += t.expire_step(IDLE + 1, 8, |_, _| {});
     }
     assert_eq!(n, 10);
     assert!(t.is_empty());

@@ -106,6 +106,7 @@ impl Worker<'_> {
         // only borrows it (no drop glue of its own), so the compiler keeps each value in its own
         // stack slot or register, as if the loop were written out in one body.
         let mut pipeline = Pipeline::new(&self.pipeline);
+        pipeline.set_worker(self.id, self.shared.workers.len());
         let mut pacer = ExpiryPacer::new(pipeline.flow_buckets(), EXPIRY_SWEEP);
         let mut burst = Burst::new();
         let mut outs: Vec<Burst> = (0..self.rx.len()).map(|_| Burst::new()).collect();
