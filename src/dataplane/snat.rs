@@ -103,6 +103,11 @@ pub(super) fn egress<B: PacketBuf>(
     block: &SnatBlock,
 ) -> Verdict {
     let Pkt { m, key, now, .. } = *pkt;
+    // The way out first: a packet that cannot leave takes no port.
+    let hop = match client_hop(view, Ipv4Addr::from(m.dst)) {
+        Ok(hop) => hop,
+        Err(r) => return Verdict::Drop(r),
+    };
     let mut found = cx.snat.lookup_egress(key);
     if let Some(slot) = found {
         if cx.snat.get(slot).is_none_or(|t| t.is_expired(now)) {
@@ -125,11 +130,7 @@ pub(super) fn egress<B: PacketBuf>(
     let Some(t) = cx.snat.get(slot) else {
         return Verdict::Drop(DropReason::NoFlow);
     };
-    let (fip, port) = (t.frontend, t.snat_port);
-    match client_hop(view, Ipv4Addr::from(m.dst)) {
-        Ok(hop) => reply_to_client(buf, m, fip, port, &hop, view),
-        Err(r) => Verdict::Drop(r),
-    }
+    reply_to_client(buf, m, t.frontend, t.snat_port, &hop, view)
 }
 
 /// A new translation for the packet's connection, from this worker's part of `block`.

@@ -1,0 +1,374 @@
+//! Outbound SNAT end to end on the two-arm topology: the client namespace stands for the
+//! internet and its gateway (10.9.0.10, the MUX's `client` interface gateway, plus
+//! 198.51.100.7 on its loopback, a host behind that gateway), with real TCP and UDP echo servers
+//! that answer `whoami` with the peer address they see. The backends b1..b3 (default route via
+//! the MUX) open connections to it:
+//!
+//! - every member's TCP and UDP leave as the frontend IP 10.9.0.100, from a port of that
+//!   member's block (Azure's default for a pool of 3: 1,024 ports each, in pool order from
+//!   1024), and the answers reach the member;
+//! - 1,000 concurrent TCP connections from one member all work, each with its own port;
+//! - UDP is port-restricted cone: one member socket keeps its SNAT port toward one host and
+//!   gets another toward a second host;
+//! - with 16 ports per member, 17 simultaneous connections to one destination: 16 work, the 17th
+//!   does not and `snat_exhausted` counts it, another member still connects, and a connection
+//!   to another destination port reuses a port of the full block.
+//!
+//! Needs root; skipped otherwise (fails under CI=true).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::appliance::{check, socket_path};
+use common::{
+    ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, udp_from, wait_for, wait_until,
+    Appliance, BackendReply, ConfigBuilder, NsChild, Topology,
+};
+
+const ALL: [&str; 3] = ["b1", "b2", "b3"];
+/// The echo servers' ports on the internet host.
+const PORTS: [u16; 2] = [7000, 7001];
+/// A second internet host, behind the gateway (on the client namespace's loopback).
+const OTHER_HOST: &str = "198.51.100.7";
+
+/// Opens `count` TCP connections at once from this namespace, spread over the destinations
+/// `argv[1]` (`IP:PORT,IP:PORT...`), sends `whoami` on each and waits (at most `argv[3]`
+/// seconds) for every answer, all connections held open meanwhile. Prints one line
+/// `<answered> <failed> <peer> <peer> ...` (each peer: what the server saw, `IP:PORT`).
+const MANY_CLIENT: &str = r#"
+import selectors, socket, sys, time
+dests = [(h, int(p)) for h, p in (d.rsplit(":", 1) for d in sys.argv[1].split(","))]
+count, limit = int(sys.argv[2]), float(sys.argv[3])
+sel = selectors.DefaultSelector()
+conns = []
+for i in range(count):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(dests[i % len(dests)])
+    st = {"s": s, "buf": b"", "sent": False}
+    conns.append(st)
+    sel.register(s, selectors.EVENT_WRITE, st)
+peers, failed, pending = [], 0, count
+deadline = time.monotonic() + limit
+while pending and time.monotonic() < deadline:
+    for key, _ in sel.select(timeout=0.2):
+        st = key.data
+        s = st["s"]
+        try:
+            if not st["sent"]:
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    raise OSError(err, "connect")
+                s.send(b"whoami\n")
+                st["sent"] = True
+                sel.modify(s, selectors.EVENT_READ, st)
+                continue
+            d = s.recv(4096)
+            if not d:
+                raise OSError("eof")
+            st["buf"] += d
+            if b"\n" not in st["buf"]:
+                continue
+            who = [w[7:] for w in st["buf"].decode().split() if w.startswith("client=")]
+            peers.append(who[0] if who else "?")
+        except OSError:
+            failed += 1
+        sel.unregister(s)
+        pending -= 1
+print(len(peers), failed + pending, " ".join(peers), flush=True)
+"#;
+
+/// What [`MANY_CLIENT`] reported.
+#[derive(Debug)]
+struct Many {
+    failed: usize,
+    /// (address, port) each server saw.
+    peers: Vec<(String, u16)>,
+}
+
+/// Runs [`MANY_CLIENT`] in backend `role`.
+fn many(
+    topo: &Topology,
+    role: &str,
+    dests: &[String],
+    count: usize,
+    limit: u32,
+) -> Result<Many, String> {
+    let out = ns_exec_ok(
+        &topo.ns(role),
+        &[
+            "python3",
+            "-c",
+            MANY_CLIENT,
+            &dests.join(","),
+            &count.to_string(),
+            &limit.to_string(),
+        ],
+    )?;
+    let mut words = out.split_whitespace();
+    let mut num = || words.next().and_then(|w| w.parse::<usize>().ok());
+    let (Some(answered), Some(failed)) = (num(), num()) else {
+        return Err(format!("{role}: client printed {out:?}"));
+    };
+    let peers = out
+        .split_whitespace()
+        .skip(2)
+        .map(|p| {
+            let (ip, port) = p.rsplit_once(':').ok_or_else(|| format!("peer {p:?}"))?;
+            Ok((
+                ip.to_string(),
+                port.parse().map_err(|_| format!("peer {p:?}"))?,
+            ))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if peers.len() != answered {
+        return Err(format!(
+            "{role}: {answered} answered but {} peers",
+            peers.len()
+        ));
+    }
+    Ok(Many { failed, peers })
+}
+
+/// The internet host's echo servers (TCP and UDP on each of [`PORTS`]), stopped when dropped.
+struct Internet {
+    _servers: Vec<NsChild>,
+}
+
+impl Internet {
+    fn start(topo: &Topology) -> Result<Internet, String> {
+        let ns = topo.ns("client");
+        ns_exec_ok(
+            &ns,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("{OTHER_HOST}/32"),
+                "dev",
+                "lo",
+            ],
+        )?;
+        let echo = scripts_dir().join("echo.py");
+        let echo = echo.to_string_lossy();
+        let mut children = Vec::new();
+        let mut pidfiles = Vec::new();
+        for port in PORTS {
+            for kind in ["tcp-server", "udp-server"] {
+                let pidfile = topo.state_dir().join(format!("internet-{kind}-{port}.pid"));
+                let log = topo.state_dir().join(format!("internet-{kind}-{port}.log"));
+                let port = port.to_string();
+                let pf = pidfile.to_string_lossy().to_string();
+                let cmd = [
+                    "python3",
+                    &echo,
+                    kind,
+                    "--name",
+                    "internet",
+                    "--port",
+                    &port,
+                    "--pidfile",
+                    &pf,
+                ];
+                children.push(spawn_in_ns(&ns, &cmd, &log).map_err(|e| e.to_string())?);
+                pidfiles.push(pidfile);
+            }
+        }
+        if !wait_until(Duration::from_secs(20), || {
+            pidfiles.iter().all(|p| p.exists())
+        }) {
+            return Err("the internet host's servers did not start".into());
+        }
+        Ok(Internet {
+            _servers: children,
+        })
+    }
+}
+
+/// The first port of each member's block (pool order, `ports` each, from 1024).
+fn block_of(role: &str, ports: u16) -> std::ops::Range<u16> {
+    let i = ALL.iter().position(|r| *r == role).unwrap_or(0) as u16;
+    let first = 1024 + i * ports;
+    first..first + ports
+}
+
+/// Pool "web" of b1..b3 and outbound rule "egress" over it (`outbound_extra`: more of its
+/// keys), the `client` interface's gateway being the internet host.
+fn config(topo: &Topology, outbound_extra: &str) -> String {
+    let b = ConfigBuilder::two_arm().pool("web", &ALL, "").raw(&format!(
+        "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\nbackend_pool = \"web\"\n\
+         protocol = \"all\"\n{outbound_extra}\n"
+    ));
+    let mut doc = b.document(&socket_path(topo));
+    let client = doc
+        .get_mut("interfaces")
+        .and_then(|v| v.as_array_mut())
+        .and_then(|a| a.first_mut())
+        .and_then(|v| v.as_table_mut())
+        .expect("the client interface");
+    client.insert("gateway".into(), topo.get("CLIENT_IP").into());
+    toml::to_string(&doc).expect("serialize the configuration")
+}
+
+/// The topology and vipmux with [`config`].
+fn start(outbound_extra: &str) -> (Topology, Appliance) {
+    let topo = Topology::up("two-arm", &[]).expect("topology up");
+    let app =
+        Appliance::start(&topo, &config(&topo, outbound_extra)).unwrap_or_else(|e| panic!("{e}"));
+    (topo, app)
+}
+
+fn dest(port: u16) -> String {
+    format!("10.9.0.10:{port}")
+}
+
+/// Checks every peer is the frontend IP with a port of `role`'s block.
+fn from_block(topo: &Topology, role: &str, ports: u16, m: &Many) -> Result<(), String> {
+    let vip = topo.get("VIP");
+    let block = block_of(role, ports);
+    match m
+        .peers
+        .iter()
+        .find(|(ip, port)| ip != vip || !block.contains(port))
+    {
+        Some(p) => Err(format!(
+            "{role}: the server saw {p:?}, not {vip} in {block:?}"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The SNAT port the internet host saw for a UDP `whoami` from `role`'s `src_port` to `to`.
+fn udp_port(topo: &Topology, role: &str, src_port: u16, to: &str) -> Result<u16, String> {
+    let bind = format!("0.0.0.0:{src_port}");
+    let script = scripts_dir().join("echo.py");
+    let script = script.to_string_lossy();
+    let out = ns_exec_ok(
+        &topo.ns(role),
+        &[
+            "python3",
+            &script,
+            "udp-client",
+            "--to",
+            to,
+            "--data",
+            "whoami",
+            "--bind",
+            &bind,
+        ],
+    )?;
+    let r = BackendReply::parse(out.trim()).ok_or_else(|| format!("udp answer {out:?}"))?;
+    if r.client_ip != topo.get("VIP") {
+        return Err(format!(
+            "{role}: UDP left as {}:{}",
+            r.client_ip, r.client_port
+        ));
+    }
+    Ok(r.client_port)
+}
+
+fn default_blocks(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let _internet = Internet::start(topo)?;
+    for role in ALL {
+        let m = many(topo, role, &[dest(7000)], 4, 20)?;
+        if m.failed > 0 {
+            return Err(format!("{role}: {} of 4 TCP connections failed", m.failed));
+        }
+        from_block(topo, role, 1024, &m)?;
+        let r = udp_from(&topo.ns(role), &dest(7000), "whoami")?;
+        let r = BackendReply::parse(&r).ok_or_else(|| format!("udp answer {r:?}"))?;
+        let m = Many {
+            failed: 0,
+            peers: vec![(r.client_ip, r.client_port)],
+        };
+        from_block(topo, role, 1024, &m)?;
+    }
+    // 1,000 concurrent connections from one member, each with a port of its own.
+    let m = many(topo, "b1", &[dest(7000), dest(7001)], 1000, 60)?;
+    if m.failed > 0 {
+        return Err(format!(
+            "b1: {} of 1000 concurrent connections failed",
+            m.failed
+        ));
+    }
+    from_block(topo, "b1", 1024, &m)?;
+    let ports: BTreeSet<u16> = m.peers.iter().map(|p| p.1).collect();
+    eprintln!("1000 connections from b1 used {} SNAT ports", ports.len());
+    // UDP cone: one socket keeps its port toward one host, another host gets its own.
+    let a = udp_port(topo, "b2", 5555, &dest(7000))?;
+    let b = udp_port(topo, "b2", 5555, &dest(7001))?;
+    let c = udp_port(topo, "b2", 5555, &format!("{OTHER_HOST}:7000"))?;
+    if a != b || a == c {
+        return Err(format!(
+            "UDP from b2:5555 left by ports {a}, {b} (same host), {c} (other host)"
+        ));
+    }
+    let used = wait_for(Duration::from_secs(5), || {
+        let c = app.counters_json().ok()?;
+        let n = c["drops"]["snat_exhausted"].as_u64()?;
+        Some(n)
+    });
+    if used != Some(0) {
+        return Err(format!("snat_exhausted counted {used:?} with 1,024 ports"));
+    }
+    Ok(())
+}
+
+#[test]
+fn outbound_connections_leave_as_the_frontend() {
+    if skip_unless_root("outbound_connections_leave_as_the_frontend") {
+        return;
+    }
+    let (topo, app) = start("");
+    check(&app, default_blocks(&topo, &app));
+}
+
+fn small_block(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let _internet = Internet::start(topo)?;
+    let dests = vec![dest(7000); 17];
+    let m = many(topo, "b1", &dests, 17, 8)?;
+    if m.peers.len() != 16 || m.failed != 1 {
+        return Err(format!(
+            "17 connections with 16 ports: {m:?}; counters {}",
+            app.counters_json()
+                .map(|c| c.to_string())
+                .unwrap_or_default()
+        ));
+    }
+    from_block(topo, "b1", 16, &m)?;
+    let exhausted = wait_for(Duration::from_secs(5), || {
+        let n = app.drop_count("snat_exhausted").ok()?;
+        (n >= 1).then_some(n)
+    })
+    .ok_or("snat_exhausted never counted the 17th connection")?;
+    eprintln!("snat_exhausted = {exhausted} (the 17th SYN and its retransmissions)");
+    // Another member is not affected.
+    let other = many(topo, "b2", &[dest(7000)], 1, 10)?;
+    if other.failed > 0 {
+        return Err("b2 could not connect while b1's block was full".into());
+    }
+    from_block(topo, "b2", 16, &other)?;
+    // b1's 16 ports are still held (closed connections keep them 240 s), yet a new destination
+    // port may reuse one of them.
+    let reuse = many(topo, "b1", &[dest(7001)], 1, 10)?;
+    if reuse.failed > 0 {
+        return Err("b1 could not reach another destination port with a full block".into());
+    }
+    from_block(topo, "b1", 16, &reuse)?;
+    let again = many(topo, "b1", &[dest(7000)], 1, 5)?;
+    if again.failed != 1 {
+        return Err(format!("a port freed too early: {again:?}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_small_block_runs_out_for_its_member_only() {
+    if skip_unless_root("a_small_block_runs_out_for_its_member_only") {
+        return;
+    }
+    let (topo, app) = start("allocated_outbound_ports = 16");
+    check(&app, small_block(&topo, &app));
+}
