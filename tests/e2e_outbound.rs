@@ -12,7 +12,10 @@
 //!   gets another toward a second host;
 //! - with 16 ports per member, 17 simultaneous connections to one destination: 16 work, the 17th
 //!   does not and `snat_exhausted` counts it, another member still connects, and a connection
-//!   to another destination port reuses a port of the full block.
+//!   to another destination port reuses a port of the full block;
+//! - an outbound rule's idle timeout (3 s, `idle_timeout_seconds`) ends an idle connection: with
+//!   `enable_tcp_reset` both real stacks get a RST (the member's read fails with ECONNRESET, the
+//!   server's socket goes); without it nothing is sent and a late segment is dropped (`no_flow`).
 //!
 //! Needs root; skipped otherwise (fails under CI=true).
 
@@ -22,9 +25,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::appliance::{check, socket_path};
+use common::idle::{parse_outcome, parse_ready, IdleClient};
 use common::{
-    ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, udp_from, wait_for, wait_until,
-    Appliance, BackendReply, ConfigBuilder, NsChild, Topology,
+    ns_exec, ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, udp_from, wait_for,
+    wait_until, Appliance, BackendReply, ConfigBuilder, NsChild, Topology,
 };
 
 const ALL: [&str; 3] = ["b1", "b2", "b3"];
@@ -181,9 +185,7 @@ impl Internet {
         }) {
             return Err("the internet host's servers did not start".into());
         }
-        Ok(Internet {
-            _servers: children,
-        })
+        Ok(Internet { _servers: children })
     }
 }
 
@@ -371,4 +373,101 @@ fn a_small_block_runs_out_for_its_member_only() {
     }
     let (topo, app) = start("allocated_outbound_ports = 16");
     check(&app, small_block(&topo, &app));
+}
+
+/// The outbound rules' idle timeout in the idle tests.
+const IDLE_SECS: u64 = 3;
+
+/// Lines of `ss -tnH` on the internet host for the connection from SNAT port `port`.
+fn server_sockets(topo: &Topology, port: u16) -> String {
+    let filter = format!("( sport = :7000 and dport = :{port} )");
+    let out = ns_exec(&topo.ns("client"), &["ss", "-tnH", "state", "all", &filter]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// b1 connects to the internet host and goes idle; returns the client and its SNAT port.
+fn idle_connection(topo: &Topology, late: bool) -> Result<(IdleClient, u16), String> {
+    let wait = if late { IDLE_SECS + 2 } else { IDLE_SECS + 5 };
+    let client = IdleClient::start(&topo.ns("b1"), &dest(7000), wait, late)?;
+    let (_, who) = parse_ready(&client.line(Duration::from_secs(10))?)?;
+    let m = Many {
+        failed: 0,
+        peers: vec![(who.client_ip.clone(), who.client_port)],
+    };
+    from_block(topo, "b1", 1024, &m)?;
+    if !server_sockets(topo, who.client_port).contains("ESTAB") {
+        return Err(format!("the server does not show {who:?}"));
+    }
+    Ok((client, who.client_port))
+}
+
+fn idle_with_reset(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let _internet = Internet::start(topo)?;
+    let (client, port) = idle_connection(topo, false)?;
+    let (word, secs) = parse_outcome(&client.line(Duration::from_secs(IDLE_SECS + 10))?)?;
+    eprintln!("member's read ended with {word} after {secs:.3} s (idle timeout {IDLE_SECS} s)");
+    let (lo, hi) = (IDLE_SECS as f64 - 0.05, IDLE_SECS as f64 + 2.0);
+    if word != "RESET" || secs < lo || secs > hi {
+        return Err(format!(
+            "{word} after {secs} s, not ECONNRESET within {lo}..{hi} s"
+        ));
+    }
+    if !wait_until(Duration::from_secs(5), || {
+        server_sockets(topo, port).is_empty()
+    }) {
+        return Err(format!(
+            "the server still holds it: {}",
+            server_sockets(topo, port)
+        ));
+    }
+    wait_for(Duration::from_secs(5), || {
+        let c = app.counters_json().ok()?;
+        (c["resets_sent"].as_u64()? >= 2).then_some(())
+    })
+    .ok_or_else(|| "resets_sent never showed the pair".to_string())
+}
+
+#[test]
+fn outbound_idle_timeout_with_reset_closes_both_sockets() {
+    if skip_unless_root("outbound_idle_timeout_with_reset_closes_both_sockets") {
+        return;
+    }
+    let (topo, app) = start(&format!(
+        "idle_timeout_seconds = {IDLE_SECS}\nenable_tcp_reset = true"
+    ));
+    check(&app, idle_with_reset(&topo, &app));
+}
+
+fn idle_silent(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let _internet = Internet::start(topo)?;
+    let (mut client, port) = idle_connection(topo, true)?;
+    let (word, secs) = parse_outcome(&client.line(Duration::from_secs(IDLE_SECS + 10))?)?;
+    if word != "TIMEOUT" {
+        return Err(format!(
+            "without reset the member's read ended with {word} after {secs} s"
+        ));
+    }
+    if !server_sockets(topo, port).contains("ESTAB") {
+        return Err("without reset the server lost the connection".into());
+    }
+    let before = app.drop_count("no_flow")?;
+    client.go_late()?;
+    wait_for(Duration::from_secs(5), || {
+        app.drop_count("no_flow").ok().filter(|n| *n > before)
+    })
+    .ok_or("no_flow never counted the late segment")?;
+    let late = client.line(Duration::from_secs(10))?;
+    if late != "LATE_TIMEOUT" {
+        return Err(format!("the late segment was not dropped: {late}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn outbound_idle_timeout_without_reset_is_silent() {
+    if skip_unless_root("outbound_idle_timeout_without_reset_is_silent") {
+        return;
+    }
+    let (topo, app) = start(&format!("idle_timeout_seconds = {IDLE_SECS}"));
+    check(&app, idle_silent(&topo, &app));
 }
