@@ -363,6 +363,70 @@ fn small_block(topo: &Topology, app: &Appliance) -> Result<(), String> {
     if again.failed != 1 {
         return Err(format!("a port freed too early: {again:?}"));
     }
+    observed(topo, app)
+}
+
+/// What `status`, `flows` and the metrics show after [`small_block`]: b1 holds its 16 ports
+/// with 17 translations, b2 one port.
+fn observed(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let status = app.status_json()?;
+    let members = status["pools"][0]["members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ports = |name: &str| {
+        members.iter().find(|m| m["name"] == name).map(|m| {
+            (
+                m["snat_ports_used"].as_u64(),
+                m["snat_ports_allocated"].as_u64(),
+            )
+        })
+    };
+    let want = [("b1", 16), ("b2", 1)];
+    let ok = wait_until(Duration::from_secs(5), || {
+        let Ok(s) = app.status_json() else {
+            return false;
+        };
+        let ms = s["pools"][0]["members"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        want.iter().all(|(n, used)| {
+            ms.iter()
+                .any(|m| m["name"] == *n && m["snat_ports_used"].as_u64() == Some(*used))
+        })
+    });
+    if !ok {
+        return Err(format!(
+            "status: b1 {:?}, b2 {:?}",
+            ports("b1"),
+            ports("b2")
+        ));
+    }
+    let flows = app.flows_json()?;
+    let rows = flows["flows"].as_array().cloned().unwrap_or_default();
+    let vip = topo.get("VIP");
+    let b1: Vec<_> = rows
+        .iter()
+        .filter(|r| r["outbound"] == true && r["member"] == "b1")
+        .collect();
+    if b1.len() != 17
+        || !b1
+            .iter()
+            .all(|r| r["vip"].as_str().is_some_and(|v| v.starts_with(vip)))
+    {
+        return Err(format!("flows lists b1's translations as {b1:?}"));
+    }
+    let metrics = app.metrics_text()?;
+    let used = "vipmux_snat_used_ports{rule=\"egress\",pool=\"web\",member=\"b1\"} 16";
+    let allocated = "vipmux_snat_allocated_ports{rule=\"egress\",pool=\"web\",member=\"b1\"} 16";
+    if !metrics.contains(used) || !metrics.contains(allocated) {
+        let snat: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("vipmux_snat"))
+            .collect();
+        return Err(format!("metrics: {snat:#?}"));
+    }
     Ok(())
 }
 

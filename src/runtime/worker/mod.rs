@@ -484,6 +484,12 @@ fn flow_listing(pipeline: &Pipeline, limit: usize, now: u32) -> FlowListing {
             listing.flows.push((*k, *e));
         }
     }
+    for t in pipeline.snat_translations() {
+        listing.total += 1;
+        if listing.flows.len() + listing.snat.len() < limit {
+            listing.snat.push(*t);
+        }
+    }
     listing
 }
 
