@@ -27,7 +27,8 @@
 //! from the `counters` JSON and the Prometheus scrape (replies of b1, SYNs and packets to b3, idle
 //! expiries and late packets of rule `echo`).
 //!
-//! The BGP checks are covered by `e2e_bgp`; `snat_exhausted` is always "n/a" (checked here).
+//! The BGP checks are covered by `e2e_bgp`; `snat_exhausted` is "n/a" without outbound rules (checked
+//! here; `e2e_outbound` makes it fire).
 //! Needs root; fails instead of skipping under `CI=true`.
 
 mod common;
@@ -394,7 +395,7 @@ fn idle_timeout(topo: &Topology, app: &Appliance) -> Result<(), String> {
     wait_cleared(app, "idle_timeout_without_reset", no_traffic)
 }
 
-/// `snat_exhausted` is a row of its own, "n/a".
+/// `snat_exhausted` is a row of its own, "n/a" (no outbound rules here).
 fn snat_not_applicable(app: &Appliance) -> Result<(), String> {
     let d = app.diagnose_json()?;
     let row = d["checks"]

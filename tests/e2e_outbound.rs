@@ -417,6 +417,16 @@ fn observed(topo: &Topology, app: &Appliance) -> Result<(), String> {
     {
         return Err(format!("flows lists b1's translations as {b1:?}"));
     }
+    let d = app.diagnose_json()?;
+    let named = d["findings"].as_array().is_some_and(|f| {
+        f.iter().any(|x| {
+            x["check"] == "snat_exhausted"
+                && x["subject"].as_str().is_some_and(|s| s.contains("b1"))
+        })
+    });
+    if !named {
+        return Err(format!("diagnose does not name b1's exhaustion: {d}"));
+    }
     let metrics = app.metrics_text()?;
     let used = "vipmux_snat_used_ports{rule=\"egress\",pool=\"web\",member=\"b1\"} 16";
     let allocated = "vipmux_snat_allocated_ports{rule=\"egress\",pool=\"web\",member=\"b1\"} 16";
