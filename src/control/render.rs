@@ -187,6 +187,29 @@ pub fn status(r: &StatusReport) -> String {
         out.push('\n');
         out.push_str(&rules.render());
     }
+    let members = members_table(r);
+    if !members.is_empty() {
+        out.push('\n');
+        out.push_str(&members.render());
+    }
+    let mut nat = Table::new(&["NAT_RULE", "FRONTEND", "MEMBER", "BACKEND"]);
+    for m in &r.nat_mappings {
+        nat.row(vec![
+            m.rule.clone(),
+            m.frontend.clone(),
+            m.member.clone(),
+            m.backend.clone(),
+        ]);
+    }
+    if !nat.is_empty() {
+        out.push('\n');
+        out.push_str(&nat.render());
+    }
+    out
+}
+
+/// The pools' members in the `status` text: health, probe, flows and SNAT ports.
+fn members_table(r: &StatusReport) -> Table {
     let mut members = Table::new(&[
         "POOL",
         "MEMBER",
@@ -219,24 +242,7 @@ pub fn status(r: &StatusReport) -> String {
             ]);
         }
     }
-    if !members.is_empty() {
-        out.push('\n');
-        out.push_str(&members.render());
-    }
-    let mut nat = Table::new(&["NAT_RULE", "FRONTEND", "MEMBER", "BACKEND"]);
-    for m in &r.nat_mappings {
-        nat.row(vec![
-            m.rule.clone(),
-            m.frontend.clone(),
-            m.member.clone(),
-            m.backend.clone(),
-        ]);
-    }
-    if !nat.is_empty() {
-        out.push('\n');
-        out.push_str(&nat.render());
-    }
-    out
+    members
 }
 
 /// `flows` as a table, with a note when the list was cut.
