@@ -17,6 +17,9 @@
 //!   `enable_tcp_reset` both real stacks get a RST (the member's read fails with ECONNRESET, the
 //!   server's socket goes); without it nothing is sent and a late segment is dropped (`no_flow`).
 //!
+//! - with two workers, each translation sits on the worker that owns its member endpoint, with a
+//!   port of that worker's half of the block, and the replies reach it through the hand-off.
+//!
 //! Needs root; skipped otherwise (fails under CI=true).
 
 mod common;
@@ -198,11 +201,14 @@ fn block_of(role: &str, ports: u16) -> std::ops::Range<u16> {
 
 /// Pool "web" of b1..b3 and outbound rule "egress" over it (`outbound_extra`: more of its
 /// keys), the `client` interface's gateway being the internet host.
-fn config(topo: &Topology, outbound_extra: &str) -> String {
-    let b = ConfigBuilder::two_arm().pool("web", &ALL, "").raw(&format!(
-        "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\nbackend_pool = \"web\"\n\
+fn config(topo: &Topology, workers: usize, outbound_extra: &str) -> String {
+    let b = ConfigBuilder::two_arm()
+        .workers(workers)
+        .pool("web", &ALL, "")
+        .raw(&format!(
+            "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\nbackend_pool = \"web\"\n\
          protocol = \"all\"\n{outbound_extra}\n"
-    ));
+        ));
     let mut doc = b.document(&socket_path(topo));
     let client = doc
         .get_mut("interfaces")
@@ -216,9 +222,14 @@ fn config(topo: &Topology, outbound_extra: &str) -> String {
 
 /// The topology and vipmux with [`config`].
 fn start(outbound_extra: &str) -> (Topology, Appliance) {
+    start_workers(1, outbound_extra)
+}
+
+/// The topology and vipmux with [`config`] and `workers` workers.
+fn start_workers(workers: usize, outbound_extra: &str) -> (Topology, Appliance) {
     let topo = Topology::up("two-arm", &[]).expect("topology up");
-    let app =
-        Appliance::start(&topo, &config(&topo, outbound_extra)).unwrap_or_else(|e| panic!("{e}"));
+    let text = config(&topo, workers, outbound_extra);
+    let app = Appliance::start(&topo, &text).unwrap_or_else(|e| panic!("{e}"));
     (topo, app)
 }
 
@@ -544,4 +555,66 @@ fn outbound_idle_timeout_without_reset_is_silent() {
     }
     let (topo, app) = start(&format!("idle_timeout_seconds = {IDLE_SECS}"));
     check(&app, idle_silent(&topo, &app));
+}
+
+/// Two workers: connections from b1 until some crossed workers; every translation on its owner
+/// (f(member endpoint)) with a port of that worker's half of b1's block (1024..1536, 1536..2048).
+fn two_workers(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let _internet = Internet::start(topo)?;
+    for attempt in 1..=4 {
+        let m = many(topo, "b1", &[dest(7000), dest(7001)], 100, 30)?;
+        if m.failed > 0 {
+            return Err(format!(
+                "attempt {attempt}: {} of 100 connections failed",
+                m.failed
+            ));
+        }
+        from_block(topo, "b1", 1024, &m)?;
+        if app.handoffs()?.0 > 0 {
+            break;
+        }
+    }
+    let a = udp_port(topo, "b2", 5555, &dest(7000))?;
+    let b = udp_port(topo, "b2", 5555, &dest(7001))?;
+    if a != b {
+        return Err(format!(
+            "UDP from b2:5555 left by {a} and {b} with two workers"
+        ));
+    }
+    app.check_handoffs()?;
+    let rows = app.flows_json()?["flows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let b1: Vec<_> = rows
+        .iter()
+        .filter(|r| r["outbound"] == true && r["member"] == "b1")
+        .collect();
+    for r in &b1 {
+        let port: u16 = r["vip"]
+            .as_str()
+            .and_then(|v| v.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse().ok())
+            .ok_or_else(|| format!("row {r}"))?;
+        let half = if port < 1536 { 0 } else { 1 };
+        if r["worker"].as_u64() != Some(half) {
+            return Err(format!(
+                "translation on worker {} with port {port}: {r}",
+                r["worker"]
+            ));
+        }
+    }
+    if b1.len() < 100 {
+        return Err(format!("only {} of b1's translations listed", b1.len()));
+    }
+    Ok(())
+}
+
+#[test]
+fn outbound_connections_with_two_workers() {
+    if skip_unless_root("outbound_connections_with_two_workers") {
+        return;
+    }
+    let (topo, app) = start_workers(2, "");
+    check(&app, two_workers(&topo, &app));
 }
