@@ -17,6 +17,8 @@
 //!   `enable_tcp_reset` both real stacks get a RST (the member's read fails with ECONNRESET, the
 //!   server's socket goes); without it nothing is sent and a late segment is dropped (`no_flow`).
 //!
+//! - a reload that adds a member keeps every other member's outbound connections (same frontend
+//!   port, still echoing) and the new member gets a block after theirs;
 //! - with two workers, each translation sits on the worker that owns its member endpoint, with a
 //!   port of that worker's half of the block, and the replies reach it through the hand-off.
 //!
@@ -31,7 +33,7 @@ use common::appliance::{check, socket_path};
 use common::idle::{parse_outcome, parse_ready, IdleClient};
 use common::{
     ns_exec, ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, udp_from, wait_for,
-    wait_until, Appliance, BackendReply, ConfigBuilder, NsChild, Topology,
+    wait_until, Appliance, BackendReply, ConfigBuilder, NsChild, TcpSession, Topology,
 };
 
 const ALL: [&str; 3] = ["b1", "b2", "b3"];
@@ -202,9 +204,14 @@ fn block_of(role: &str, ports: u16) -> std::ops::Range<u16> {
 /// Pool "web" of b1..b3 and outbound rule "egress" over it (`outbound_extra`: more of its
 /// keys), the `client` interface's gateway being the internet host.
 fn config(topo: &Topology, workers: usize, outbound_extra: &str) -> String {
+    config_of(topo, workers, &ALL, outbound_extra)
+}
+
+/// [`config`] with pool "web" of `roles`.
+fn config_of(topo: &Topology, workers: usize, roles: &[&str], outbound_extra: &str) -> String {
     let b = ConfigBuilder::two_arm()
         .workers(workers)
-        .pool("web", &ALL, "")
+        .pool("web", roles, "")
         .raw(&format!(
             "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\nbackend_pool = \"web\"\n\
          protocol = \"all\"\n{outbound_extra}\n"
@@ -617,4 +624,51 @@ fn outbound_connections_with_two_workers() {
     }
     let (topo, app) = start_workers(2, "");
     check(&app, two_workers(&topo, &app));
+}
+
+/// Sessions from b1..b3 to the internet host survive a reload that adds b4 to the pool.
+fn reload_adds_a_member(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let _internet = Internet::start(topo)?;
+    let mut sessions = Vec::new();
+    for role in ALL {
+        let mut s = TcpSession::connect(&topo.ns(role), &dest(7000), None)?;
+        let who = s.whoami()?;
+        let m = Many {
+            failed: 0,
+            peers: vec![(who.client_ip.clone(), who.client_port)],
+        };
+        from_block(topo, role, 1024, &m)?;
+        sessions.push((role, s, who.client_port));
+    }
+    let text = config_of(topo, 1, &["b1", "b2", "b3", "b4"], "");
+    app.reload_text("reload-b4.toml", &text)?;
+    for (role, s, port) in &mut sessions {
+        let who = s
+            .whoami()
+            .map_err(|e| format!("{role} after the reload: {e}"))?;
+        if who.client_port != *port {
+            return Err(format!(
+                "{role}'s connection moved from port {port} to {who:?}"
+            ));
+        }
+        s.echo("still here")
+            .map_err(|e| format!("{role} after the reload: {e}"))?;
+    }
+    // The new member's block follows the others' (4 members: still 1,024 ports each).
+    let m = many(topo, "b4", &[dest(7000)], 1, 10)?;
+    match m.peers.first() {
+        Some((_, p)) if (4096..5120).contains(p) && m.failed == 0 => Ok(()),
+        _ => Err(format!("b4 after the reload: {m:?}")),
+    }
+}
+
+#[test]
+fn a_reload_that_adds_a_member_keeps_outbound_connections() {
+    if skip_unless_root("a_reload_that_adds_a_member_keeps_outbound_connections") {
+        return;
+    }
+    let topo = Topology::up("two-arm", &["--backends", "4"]).expect("topology up");
+    let text = config(&topo, 1, "");
+    let app = Appliance::start(&topo, &text).unwrap_or_else(|e| panic!("{e}"));
+    check(&app, reload_adds_a_member(&topo, &app));
 }
