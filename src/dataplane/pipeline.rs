@@ -650,7 +650,7 @@ fn not_inbound<B: PacketBuf>(
 }
 
 /// Translations a worker's SNAT table holds for a flow table of `flow_capacity`: a quarter of
-/// it, at least 4,096 and at most 262,144.
+/// it, at least 256 and at most 262,144.
 fn snat_capacity(flow_capacity: usize) -> usize {
-    (flow_capacity / 4).clamp(4096, 1 << 18)
+    (flow_capacity / 4).clamp(256, 1 << 18)
 }
