@@ -11,6 +11,7 @@
 #   BENCH_SECS (wrk seconds), VIPMUX_BIN (default $CARGO_TARGET_DIR/release/vipmux).
 #
 # (a) criterion: every [[bench]] of Cargo.toml, then target/criterion/**/new/estimates.json -> criterion.csv
+#     (the handoff bench prints the cost of a handed-off packet instead -> handoff.txt)
 #     (a bench id containing `burstN`, e.g. `burst32`, counts N packets per iteration -> ns/packet, Mpps).
 # (b) end to end on the one-arm namespaces (scripts/netns/one-arm.sh) with the same client and the same
 #     backends (nginx, short fixed body) for each peer:
@@ -115,6 +116,10 @@ run_criterion() {
       failures+=("criterion:$n")
     fi
   done
+  # The hand-off bench prints its figure (H of the README's cost model) instead of criterion files.
+  if grep -h '^handoff:' "$out/criterion-handoff.log" >"$out/handoff.txt" 2>/dev/null; then
+    log "$(cat "$out/handoff.txt")"
+  fi
   "$PY" "$ROOT/scripts/bench/criterion_csv.py" --criterion-dir "$TARGET_DIR/criterion" --out "$out/criterion.csv" \
     --date "$DATE" --machine "$MACHINE" --since "$since"
 }

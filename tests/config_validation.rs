@@ -499,16 +499,74 @@ fn outbound_ports_within_frontend_capacity() {
         &with(&format!(
             "{OUT}frontends = [\"fe\"]\nallocated_outbound_ports = 32008\n"
         )),
-        &["allocated_outbound_ports = 32008: 32008 ports x 2 members exceeds"],
+        &["allocated_outbound_ports = 32008: 32008 ports x 2 members = 64016 ports on each frontend IP, over its 64000 SNAT ports",
+          "valid: at most 32000 ports per member"],
     );
-    let e = errors(&with(&format!(
-        "{OUT}frontends = [\"fe\"]\nallocated_outbound_ports = 64008\n"
-    )));
-    assert!(
-        e.to_string()
-            .contains("64008 ports x 2 members exceeds the 64000 SNAT ports of 1 frontend(s)"),
-        "{e}"
+    one(
+        &with(&format!(
+            "{OUT}frontends = [\"fe\"]\nallocated_outbound_ports = 64008\n"
+        )),
+        &["64008 ports x 2 members = 128016 ports on each frontend IP"],
     );
+    // Ports are per member per frontend IP: a second frontend adds ports, not room per IP.
+    let two_fes = format!(
+        "[[frontends]]\nname = \"fe2\"\naddress = \"10.1.0.101\"\n{OUT}frontends = [\"fe\", \"fe2\"]\nallocated_outbound_ports = 32008\n"
+    );
+    one(
+        &with(&two_fes),
+        &["every one of the rule's 2 frontend IPs, 128032 in all, at most 64000 x 2"],
+    );
+    Config::from_str(&with(&two_fes.replace("32008", "32000")), "t.toml").unwrap();
+}
+
+#[test]
+fn outbound_blocks_must_fit_around_rule_ports() {
+    // 2 x 32000 ports fill the frontend's 64,000; the load-balancing rule on 8080 takes one.
+    let text = with(&format!(
+        "[[load_balancing_rules]]\nname = \"alt\"\nfrontend = \"fe\"\nprotocol = \"udp\"\nfrontend_port = 8080\nbackend_pool = \"web\"\n{OUT}frontends = [\"fe\"]\nallocated_outbound_ports = 32000\n"
+    ));
+    one(
+        &text,
+        &["outbound_rules[0] (\"o\") frontends[0] = \"fe\": no room for member \"vm2\"'s SNAT block on 10.1.0.100 (tcp and udp): 32000 ports asked, 31999 free in all",
+          "less the ports of load-balancing and inbound NAT rules"],
+    );
+    // A TCP-only outbound rule does not meet the UDP port.
+    Config::from_str(
+        &text.replace(
+            "allocated_outbound_ports = 32000",
+            "allocated_outbound_ports = 32000\nprotocol = \"tcp\"",
+        ),
+        "t.toml",
+    )
+    .unwrap();
+}
+
+#[test]
+fn outbound_not_on_an_ha_ports_frontend() {
+    let text = with(&format!(
+        "[[frontends]]\nname = \"ha\"\naddress = \"10.1.0.101\"\n[[load_balancing_rules]]\nname = \"all\"\nfrontend = \"ha\"\nprotocol = \"all\"\nfrontend_port = 0\nbackend_pool = \"web\"\nenable_floating_ip = true\n{OUT}frontends = [\"fe\", \"ha\"]\n"
+    ));
+    one(
+        &text,
+        &["outbound_rules[0] (\"o\") frontends[1] = \"ha\": frontend \"ha\" carries the HA-ports rule load_balancing_rules[1] (\"all\"), which takes every port"],
+    );
+}
+
+#[test]
+fn outbound_blocks_split_over_the_workers() {
+    let text = with(&format!(
+        "{OUT}frontends = [\"fe\"]\nallocated_outbound_ports = 8\n"
+    ))
+    .replace(
+        "name = \"t\"\n",
+        "name = \"t\"\n[dataplane]\nworkers = 16\n",
+    );
+    one(
+        &text,
+        &["outbound_rules[0] (\"o\") allocated_outbound_ports = 8: 8 SNAT ports per member cannot be split over the 16 workers",
+          "valid: at least 16 ports per member"],
+    );
+    Config::from_str(&text.replace("workers = 16", "workers = 8"), "t.toml").unwrap();
 }
 
 #[test]

@@ -260,19 +260,7 @@ fn probe_down_tcp_flow_kept_new_flows_avoid_member() {
     let m = establish(&mut p, &w, CLIENT, 4000, 0);
     w.set_health(m, ProbeState::Down);
     for i in 0..5 {
-        let (v, out) = run(
-            &mut p,
-            &w,
-            &tcp(
-                sa(CLIENT, 4000),
-                sa(VIP_NAT, 80),
-                TcpFlags::ACK,
-                2 + i,
-                1,
-                &[],
-            ),
-            1,
-        );
+        let (v, out) = web_segment(&mut p, &w, TcpFlags::ACK, 2 + i, 1, 1);
         assert_eq!(v, FWD);
         assert_eq!(dst_ip(&out), m, "established TCP keeps its member");
     }
@@ -285,6 +273,49 @@ fn probe_down_tcp_flow_kept_new_flows_avoid_member() {
         );
         assert_eq!(v, FWD);
         assert_ne!(dst_ip(&out), m, "no new flow to a probe-down member");
+    }
+}
+
+/// A segment from the client's port 4000 to the "web" rule at time `now`.
+fn web_segment(
+    p: &mut Pipeline,
+    w: &World,
+    flags: TcpFlags,
+    seq: u32,
+    ack: u32,
+    now: u32,
+) -> (Verdict, Vec<u8>) {
+    let frame = tcp(sa(CLIENT, 4000), sa(VIP_NAT, 80), flags, seq, ack, &[]);
+    run(p, w, &frame, now)
+}
+
+/// A client reusing a closed connection's 5-tuple opens a new connection: when the old member
+/// went down meanwhile, the SYN is balanced afresh instead of following the stale entry (the
+/// member, its service stopped, would refuse it).
+#[test]
+fn syn_reusing_a_closed_flow_avoids_a_down_member() {
+    for close in [TcpFlags::FIN | TcpFlags::ACK, TcpFlags::RST] {
+        let mut w = World::standard();
+        let mut p = pipeline();
+        let m = establish(&mut p, &w, CLIENT, 4000, 0);
+        assert_eq!(web_segment(&mut p, &w, close, 2, 1, 1).0, FWD);
+        w.set_health(m, ProbeState::Down);
+        let (v, out) = web_segment(&mut p, &w, TcpFlags::SYN, 9000, 0, 2);
+        assert_eq!(v, FWD);
+        let m2 = dst_ip(&out);
+        assert_ne!(
+            m2, m,
+            "a new connection on a closed 5-tuple went to the down member"
+        );
+        check(&out);
+        let (_, e) = p.flows().next().unwrap();
+        assert_eq!(
+            (e.member_addr, e.state),
+            (u32::from(m2), FlowState::SynSent)
+        );
+        // The new connection then stays with its new member.
+        let (v, out) = web_segment(&mut p, &w, TcpFlags::ACK, 9001, 1, 2);
+        assert_eq!((v, dst_ip(&out)), (FWD, m2));
     }
 }
 

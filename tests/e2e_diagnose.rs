@@ -17,9 +17,7 @@
 //!   fixed by adding the VIP to b3's loopback.
 //! - `oversize_dropped`: a 1500-byte UDP datagram with DF for the IPIP floating-IP rule `ipip`
 //!   does not fit the MTU once encapsulated; cleared by the next `diagnose` that sees only small
-//!   datagrams. (`fragments_dropped` reads the `fragment` drop counter the same way; on
-//!   `net_af_packet` the kernel reassembles fragments before the PMD sees them, so it is covered
-//!   by the check's unit test and the golden-packet tests of the counter.)
+//!   datagrams.
 //! - `idle_timeout_without_reset`: a connection of rule `echo` (idle timeout 3 s, no reset) goes
 //!   idle past the timeout and then sends; fixed by a reload with `enable_tcp_reset = true`.
 //!
@@ -27,8 +25,14 @@
 //! from the `counters` JSON and the Prometheus scrape (replies of b1, SYNs and packets to b3, idle
 //! expiries and late packets of rule `echo`).
 //!
-//! The BGP checks are covered by `e2e_bgp`; `snat_exhausted` is "n/a" without outbound rules (checked
-//! here; `e2e_outbound` makes it fire).
+//! `fragments_dropped` has a test of its own on a `net_tap` port (on `net_af_packet` the kernel
+//! reassembles fragments before the PMD sees them): the client's kernel fragments 3000-byte UDP
+//! datagrams, the fragments cross the bridge to vipmux's TAP whole, are dropped as `fragment`
+//! and named; cleared by the next `diagnose` that sees only datagrams that fit.
+//!
+//! The BGP checks are covered by `e2e_bgp`; `exception_tap_missing` by `e2e_faults`;
+//! `snat_exhausted` is "n/a" without outbound rules (checked here; `e2e_outbound`
+//! makes it fire).
 //! Needs root; fails instead of skipping under `CI=true`.
 
 mod common;
@@ -334,6 +338,62 @@ const DF_DATAGRAM: &str = "import socket, sys\n\
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
 s.setsockopt(socket.IPPROTO_IP, 10, 2)  # IP_MTU_DISCOVER = IP_PMTUDISC_DO\n\
 s.sendto(b'x' * int(sys.argv[3]), (sys.argv[1], int(sys.argv[2])))\n";
+
+/// A UDP datagram of `argv[3]` bytes from the client to (`argv[1]`, `argv[2]`), fragmented by
+/// the client's kernel when it exceeds the MTU.
+const DATAGRAM: &str = "import socket, sys\n\
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+s.sendto(b'x' * int(sys.argv[3]), (sys.argv[1], int(sys.argv[2])))\n";
+
+fn fragments(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let client = topo.ns("client");
+    let send = |size: &str| {
+        ns_exec_ok(
+            &client,
+            &["python3", "-c", DATAGRAM, topo.get("VIP"), "7000", size],
+        )
+        .map(|_| ())
+    };
+    app.wait_members_healthy(&["b1", "b2"], BOUND)?;
+    let before = app.drop_count("fragment")?;
+    findings(app, "fragments_dropped")?;
+    // The rule works for datagrams that fit (the first may wait for neighbour resolution).
+    let vip = format!("{}:7000", topo.get("VIP"));
+    wait_for(BOUND, || common::udp_from(&client, &vip, "whoami").ok())
+        .ok_or("no UDP echo through the VIP")?;
+    wait_named(app, "fragments_dropped", "data path", || {
+        let _ = send("3000");
+    })
+    .map_err(|e| format!("{e}\ncounters: {}", app.counters_json().unwrap_or_default()))?;
+    let after = app.drop_count("fragment")?;
+    if after < before + 2 {
+        return Err(format!(
+            "the fragments were not counted `fragment`: {before} -> {after}"
+        ));
+    }
+    wait_cleared(app, "fragments_dropped", || send("100"))
+}
+
+#[test]
+fn diagnose_names_dropped_fragments_on_a_tap_port() {
+    if skip_unless_root("diagnose_names_dropped_fragments_on_a_tap_port") {
+        return;
+    }
+    let topo = Topology::up("one-arm", &["--return", "gateway"]).expect("topology up");
+    let config = ConfigBuilder::one_arm()
+        .workers(2)
+        .data_port("net_tap0")
+        .pool("web", &["b1", "b2"], "")
+        .probe_tcp("echo-7000", 7000, 1, 2)
+        .lb_rule("udp", "udp", 7000, 7000, "web", Some("echo-7000"), "");
+    let mut app =
+        Appliance::start_on_tap(&topo, &config.build(&topo)).unwrap_or_else(|e| panic!("{e}"));
+    let result = fragments(&topo, &app);
+    check(&app, result);
+    app.stop();
+    drop(app);
+    topo.down().expect("topology down");
+}
 
 fn oversize(topo: &Topology, app: &Appliance) -> Result<(), String> {
     let client = topo.ns("client");

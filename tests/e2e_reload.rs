@@ -6,6 +6,8 @@
 //! rewriting the original file, changes the idle timeout again with the same guarantees. The
 //! appliance runs with `missing_flow = "drop"`, so a connection survives only through its flow
 //! entry (a rehash cannot hide a lost entry), and `no_flow`/`idle_expired` stay 0.
+//! A third test reloads files whose SNAT blocks would have to move: the running appliance refuses
+//! them with the rule, frontend IP and block named, and keeps its configuration.
 //! Needs root; skipped otherwise.
 
 mod common;
@@ -152,4 +154,66 @@ fn reload_keeps_established_and_adds_backend() {
 #[test]
 fn reload_keeps_established_and_adds_backend_two_workers() {
     reload_with("reload_keeps_established_and_adds_backend_two_workers", 2);
+}
+
+/// The one-arm configuration with an outbound rule of 64 ports per member over `members`, and
+/// the echo rule on `port`.
+fn snat_config(members: &[&str], port: u16) -> ConfigBuilder {
+    ConfigBuilder::one_arm()
+        .pool("web", members, "")
+        .lb_rule("echo", "tcp", port, 7000, "web", None, "")
+        .raw(
+            "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\nbackend_pool = \"web\"\nallocated_outbound_ports = 64\n",
+        )
+}
+
+#[test]
+fn reload_refuses_to_move_snat_blocks() {
+    if skip_unless_root("reload_refuses_to_move_snat_blocks") {
+        return;
+    }
+    let topo =
+        Topology::up("one-arm", &["--return", "gateway", "--backends", "3"]).expect("topology up");
+    let app = start_or_panic(&topo, &snat_config(&["b1", "b2"], 7000));
+    let result = (|| -> Result<(), String> {
+        // b2's block is 1088-1151: a rule on 1100 would have to move it.
+        let text = snat_config(&["b1", "b2"], 1100).build(&topo);
+        let err = match app.reload_text("snat-hit.toml", &text) {
+            Ok(out) => return Err(format!("reload moving a SNAT block applied: {out}")),
+            Err(e) => e,
+        };
+        for want in [
+            "snat-hit.toml",
+            "load_balancing_rules[0] (\"echo\") frontend_port = 1100: uses a port inside member \"b2\"'s SNAT block 1088-1151",
+            "1 error, nothing applied",
+        ] {
+            if !err.contains(want) {
+                return Err(format!("reload error lacks `{want}`: {err}"));
+            }
+        }
+        if generation(&app) != Some(1) {
+            return Err(format!(
+                "refused reload changed the generation: {:?}",
+                generation(&app)
+            ));
+        }
+        // b1 leaves and b3 comes: b2 keeps 1088-1151 (a fresh plan would give it 1024-1087 and
+        // carve b3's block around 1100), so 1100 is still refused; a port outside every block is
+        // applied.
+        let text = snat_config(&["b2", "b3"], 1100).build(&topo);
+        let err = app.reload_text("snat-hit2.toml", &text).unwrap_err();
+        if !err.contains("member \"b2\"'s SNAT block 1088-1151") {
+            return Err(format!("second refusal: {err}"));
+        }
+        let text = snat_config(&["b2", "b3"], 7000).build(&topo);
+        app.reload_text("snat-ok.toml", &text)?;
+        if generation(&app) != Some(2) {
+            return Err(format!(
+                "generation after the good reload: {:?}",
+                generation(&app)
+            ));
+        }
+        Ok(())
+    })();
+    check(&app, result);
 }

@@ -1,9 +1,23 @@
 //! The Debian package: `scripts/package.sh` builds it (from the test's own vipmux binary, so no
 //! release build is needed here), `dpkg-deb --info/--contents` show the metadata and files,
-//! `dpkg -x` installs it into a temporary root, `systemd-analyze verify` accepts the unit, and the
-//! installed binary validates the shipped example configuration, prints its man page and
-//! completions, and writes journal-style error lines. Needs `dpkg-deb`, `dpkg-shlibdeps`
-//! (dpkg-dev) and `systemd-analyze` (systemd), installed by scripts/setup.sh; fails without them.
+//! `dpkg -x` extracts it into a temporary root, `systemd-analyze verify` accepts the unit, and the
+//! extracted binary validates the shipped example configuration, prints its man page and
+//! completions, and writes journal-style error lines.
+//!
+//! Then it is installed for real, in a private copy of this system: in a mount namespace of its
+//! own (`unshare --mount`), an overlay whose lower layer is `/` and whose upper layer is a tmpfs
+//! becomes the root of a `chroot`, where `dpkg -i` installs the package against the system's
+//! package database (its dependencies must be installed, nothing is forced; the maintainer scripts
+//! and triggers run), `vipmux check` validates the installed `/etc/vipmux/vipmux.toml`,
+//! `systemd-analyze verify` accepts the installed unit at its real path, and `dpkg -r` / `dpkg -P`
+//! remove it (the conffiles stay until the purge). The host's files and package database are not
+//! touched: every write lands in the tmpfs, which goes with the namespace.
+//!
+//! Needs `dpkg-deb`, `dpkg-shlibdeps` (dpkg-dev) and `systemd-analyze` (systemd), installed by
+//! scripts/setup.sh, and root for the install (mounts); fails without them (the install part
+//! is skipped without root unless `CI=true`).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -52,6 +66,9 @@ fn debian_package() {
         installed_binary_checks_the_shipped_config(&root);
         errors_under_the_journal_carry_a_priority(&root);
         hugepage_setup_raises_and_never_lowers(&root);
+        if !common::skip_unless_root("debian_package (dpkg -i in a private copy of the system)") {
+            installs_in_a_private_copy_of_the_system(&deb, &dir);
+        }
     });
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(panic) = result {
@@ -190,4 +207,66 @@ fn hugepage_setup_raises_and_never_lowers(root: &Path) {
     assert_eq!(setup("16\n", "8"), (true, "16".into()));
     assert_eq!(setup("4\n", "0"), (true, "4".into()));
     assert!(!setup("4\n", "lots").0);
+}
+
+/// Run by `sh` in a private mount namespace with `$1` a scratch directory and `$2` the package:
+/// installs, checks and removes it in an overlay copy of `/`, printing one `ok STEP` line per
+/// step that passed (`set -e`: the first failure ends it).
+const INSTALL: &str = r#"
+set -eu
+dir=$1; deb=$2
+mkdir -p "$dir/layers" "$dir/merged"
+mount -t tmpfs vipmux-pkg "$dir/layers"
+mkdir "$dir/layers/upper" "$dir/layers/work"
+mount -t overlay vipmux-pkg -o "lowerdir=/,upperdir=$dir/layers/upper,workdir=$dir/layers/work" "$dir/merged"
+root=$dir/merged
+mount -t proc proc "$root/proc"
+mount --bind /dev "$root/dev"
+mount -t tmpfs vipmux-run "$root/run"
+cp "$deb" "$root/run/vipmux.deb"
+in_root() { chroot "$root" "$@"; }
+! in_root dpkg -s vipmux >/dev/null 2>&1
+echo "ok not installed before"
+in_root dpkg -i /run/vipmux.deb
+in_root dpkg -s vipmux | grep -qx 'Status: install ok installed'
+echo "ok dpkg -i"
+in_root vipmux check /etc/vipmux/vipmux.toml
+echo "ok vipmux check"
+verify=$(in_root systemd-analyze verify --man=no /lib/systemd/system/vipmux.service 2>&1)
+[ -z "$verify" ] || { echo "systemd-analyze verify: $verify"; exit 1; }
+echo "ok systemd-analyze verify"
+in_root dpkg -r vipmux
+[ ! -e "$root/usr/bin/vipmux" ] && [ -e "$root/etc/vipmux/vipmux.toml" ]
+echo "ok dpkg -r keeps the conffiles"
+in_root dpkg -P vipmux
+[ ! -e "$root/etc/vipmux/vipmux.toml" ]
+echo "ok dpkg -P"
+"#;
+
+/// `dpkg -i` in an overlay copy of the system (see the module doc); every step must pass.
+fn installs_in_a_private_copy_of_the_system(deb: &Path, dir: &Path) {
+    let scratch = dir.join("install");
+    let out = run(Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            INSTALL,
+            "sh",
+        ])
+        .arg(&scratch)
+        .arg(deb));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let steps: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ok ")).collect();
+    assert!(
+        out.status.success() && steps.len() == 6,
+        "install in a private copy of the system failed after {steps:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("/etc/vipmux/vipmux.toml: OK"),
+        "vipmux check in the installed system: {stdout}"
+    );
 }

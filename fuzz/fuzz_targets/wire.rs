@@ -1,7 +1,8 @@
 //! Fuzz target: arbitrary bytes as a received frame, walked through every wire view the way the
-//! classifier and the slow path do: Ethernet (+ one 802.1Q tag), then ARP or IPv4 (whole packet
-//! and header-only, as quoted in ICMP errors), then TCP, UDP or ICMP (and the flow an ICMP error
-//! quotes).
+//! classifier and the slow path do: Ethernet (+ one 802.1Q tag), then ARP, IPv4 (whole packet
+//! and header-only, as quoted in ICMP errors) or IPv6 (its extension-header walk), then TCP, UDP,
+//! ICMP or ICMPv6 (the flow an error quotes, Neighbour Discovery options), and the IPv6 builders
+//! that answer or encapsulate such frames.
 //!
 //! Contract checked: once a `new_checked` constructor succeeded, no getter, setter or checksum
 //! helper of that view panics, whatever the bytes; a `Repr` parsed from a view emits bytes that
@@ -11,9 +12,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use vipmux::wire::builder::{self, EncapSpecV6, Icmpv6ErrorKind, L2Spec};
+use vipmux::wire::ipv6::{self, next_header};
 use vipmux::wire::{
     checksum, ethertype, protocol, ArpPacket, ArpRepr, EthernetFrame, EthernetRepr, IcmpPacket,
-    Ipv4Addr, Ipv4Packet, Ipv4Repr, MacAddr, TcpPacket, UdpPacket,
+    Icmpv6Packet, Ipv4Addr, Ipv4Packet, Ipv4Repr, Ipv6Addr, Ipv6Packet, Ipv6Repr, MacAddr, NdRepr,
+    PacketBuf, TcpPacket, UdpPacket, VecBuf,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -24,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
     let mut packet = data.to_vec();
     walk_ipv4(&mut packet);
     walk_ipv4_header(data);
+    let mut packet = data.to_vec();
+    walk_ipv6(&mut packet);
+    build_ipv6(data);
 });
 
 fn walk_frame(frame: &mut [u8]) {
@@ -79,6 +86,7 @@ fn walk_frame(frame: &mut [u8]) {
             walk_ipv4(rest);
             walk_ipv4_header(rest);
         }
+        ethertype::IPV6 => walk_ipv6(rest),
         _ => {}
     }
 }
@@ -319,4 +327,214 @@ fn walk_icmp(msg: &mut [u8]) {
     p.fill_checksum();
     assert!(p.verify_checksum(), "a filled ICMP checksum verifies");
     let _ = p.data_mut().len();
+}
+
+/// A received IPv6 packet: checked lengths, the extension-header walk, then its upper layer.
+fn walk_ipv6(bytes: &mut [u8]) {
+    let (src, dst, upper) = {
+        let Ok(ip) = Ipv6Packet::new_checked(&*bytes) else {
+            if let Ok(h) = Ipv6Packet::new_checked_header(&*bytes) {
+                let _ = (h.payload().len(), h.upper_layer());
+            }
+            return;
+        };
+        let _ = (
+            ip.version(),
+            ip.traffic_class(),
+            ip.dscp(),
+            ip.ecn(),
+            ip.flow_label(),
+        );
+        let _ = (
+            ip.payload_len(),
+            ip.next_header(),
+            ip.hop_limit(),
+            ip.header().len(),
+        );
+        assert!(ip.total_len() <= bytes.len(), "checked lengths hold");
+        assert_eq!(ip.payload().len(), ip.payload_len() as usize);
+        if let Ok(repr) = Ipv6Repr::parse(&ip) {
+            let mut whole = vec![0u8; ipv6::HEADER_LEN + repr.payload_len];
+            repr.emit(&mut whole).expect("a parsed header emits");
+            let back = Ipv6Repr::parse(&Ipv6Packet::new_checked(&whole[..]).expect("emitted"))
+                .expect("an emitted IPv6 header parses");
+            assert_eq!(back, repr, "IPv6 repr round trip");
+        }
+        let upper = match ip.upper_layer() {
+            Ok(u) => u,
+            Err(e) => {
+                let _ = e.to_string();
+                return;
+            }
+        };
+        assert!(
+            upper.offset <= ip.total_len(),
+            "the walk stays in the payload"
+        );
+        if upper.is_fragment() {
+            return; // rejected like IPv4 fragments
+        }
+        (ip.src_addr(), ip.dst_addr(), upper)
+    };
+    {
+        let mut ip = Ipv6Packet::new_checked(&mut *bytes).expect("checked above");
+        let h = ip.hop_limit();
+        ip.decrement_hop_limit();
+        ip.set_hop_limit(h);
+        let _ = ip.payload_mut().len();
+    }
+    let end = ipv6::HEADER_LEN + Ipv6Packet::new_unchecked(&*bytes).payload_len() as usize;
+    let seg = &mut bytes[upper.offset..end];
+    match upper.protocol {
+        next_header::TCP => walk_tcp6(seg, src, dst),
+        next_header::UDP => walk_udp6(seg, src, dst),
+        next_header::ICMPV6 => walk_icmpv6(seg, src, dst),
+        _ => {}
+    }
+}
+
+fn walk_tcp6(seg: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) {
+    let Ok(mut t) = TcpPacket::new_checked(&mut *seg) else {
+        return;
+    };
+    let _ = t.verify_checksum_v6(src, dst);
+    t.fill_checksum_v6(src, dst);
+    assert!(
+        t.verify_checksum_v6(src, dst),
+        "a filled TCP checksum verifies"
+    );
+    let old = t.rewrite_dst_port(8080);
+    t.rewrite_dst_port(old);
+    t.update_checksum_for_addr_v6(dst, Ipv6Addr::LOCALHOST);
+    t.update_checksum_for_addr_v6(Ipv6Addr::LOCALHOST, dst);
+    assert!(
+        t.verify_checksum_v6(src, dst),
+        "NAT66 keeps the TCP checksum valid"
+    );
+}
+
+fn walk_udp6(seg: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) {
+    let Ok(mut u) = UdpPacket::new_checked(&mut *seg) else {
+        return;
+    };
+    let _ = u.verify_checksum_v6(src, dst);
+    u.fill_checksum_v6(src, dst);
+    assert!(
+        u.verify_checksum_v6(src, dst),
+        "a filled UDP checksum verifies"
+    );
+    let old = u.rewrite_src_port(5353);
+    u.rewrite_src_port(old);
+    u.update_checksum_for_addr_v6(src, Ipv6Addr::LOCALHOST);
+    u.update_checksum_for_addr_v6(Ipv6Addr::LOCALHOST, src);
+    assert!(
+        u.verify_checksum_v6(src, dst),
+        "NAT66 keeps the UDP checksum valid"
+    );
+}
+
+fn walk_icmpv6(msg: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) {
+    let Ok(p) = Icmpv6Packet::new_checked(&*msg) else {
+        return;
+    };
+    let _ = (
+        p.msg_type(),
+        p.code(),
+        p.checksum(),
+        p.rest_of_header(),
+        p.mtu(),
+    );
+    let _ = (
+        p.echo_ident(),
+        p.echo_seq_no(),
+        p.is_error(),
+        p.data().len(),
+    );
+    let _ = (
+        p.verify_checksum(src, dst),
+        p.nd_flags(),
+        p.nd_target(),
+        p.nd_options().len(),
+    );
+    if let Ok(flow) = p.inner_flow() {
+        assert!(
+            flow.l4_offset <= msg.len(),
+            "quoted L4 offset inside the message"
+        );
+    }
+    let _ = p.nd_ll_addr(1);
+    if let Ok(repr) = NdRepr::parse(&p) {
+        let mut out = [0u8; 32];
+        let n = repr
+            .emit(&mut out, src, dst)
+            .expect("32 bytes hold an ND message");
+        let back = NdRepr::parse(&Icmpv6Packet::new_checked(&out[..n]).expect("emitted"));
+        // Options other than the link-layer one are dropped; the repr is what was kept.
+        assert_eq!(
+            back.expect("an emitted ND message parses"),
+            repr,
+            "ND repr round trip"
+        );
+    }
+    let mut p = Icmpv6Packet::new_checked(&mut *msg).expect("checked above");
+    let (t, c) = (p.msg_type(), p.code());
+    p.fill_checksum(src, dst);
+    p.rewrite_type_code(t ^ 1, c);
+    p.rewrite_type_code(t, c);
+    assert!(
+        p.verify_checksum(src, dst),
+        "incremental updates keep the ICMPv6 checksum valid"
+    );
+}
+
+/// The IPv6 builders on the input as a frame and as a packet: errors, never panics; what they
+/// build parses.
+fn build_ipv6(data: &[u8]) {
+    let mut m = data.to_vec();
+    if let Ok(n) = builder::icmpv6_echo_reply_in_place(&mut m) {
+        assert!(n <= data.len());
+    }
+    let mut out = [0u8; 1400];
+    if let Ok(n) = builder::neighbor_advert_reply(&mut out, data, MacAddr([2; 6])) {
+        let eth = EthernetFrame::new_checked(&out[..n]).expect("an advert frame");
+        let at = eth.l3().expect("its tag fits").offset;
+        let ip = Ipv6Packet::new_checked(&out[at..n]).expect("an advert parses");
+        let msg = Icmpv6Packet::new_checked(ip.payload()).expect("an ICMPv6 advert");
+        assert!(msg.verify_checksum(ip.src_addr(), ip.dst_addr()));
+    }
+    let l2 = L2Spec {
+        src_mac: MacAddr([2; 6]),
+        dst_mac: MacAddr([4; 6]),
+        vlan: None,
+    };
+    let kind = Icmpv6ErrorKind::PacketTooBig { mtu: 1280 };
+    if let Ok(n) = builder::icmpv6_error(&mut out, &l2, Ipv6Addr::LOCALHOST, kind, data) {
+        assert!(
+            n - 14 <= ipv6::MIN_MTU,
+            "an ICMPv6 error fits the minimum MTU"
+        );
+    }
+    let spec = EncapSpecV6 {
+        outer_src: Ipv6Addr::LOCALHOST,
+        outer_dst: Ipv6Addr::UNSPECIFIED,
+        hop_limit: 64,
+    };
+    let mut buf = VecBuf::from_slice(data);
+    if builder::prepend_gue6(&mut buf, &spec, 9).is_ok() {
+        let ip = Ipv6Packet::new_checked(buf.data()).expect("the outer header parses");
+        let u = UdpPacket::new_checked(ip.payload()).expect("the outer UDP parses");
+        assert!(u.verify_checksum_v6(spec.outer_src, spec.outer_dst));
+    }
+    let _ = builder::prepend_ip6ip6(&mut VecBuf::from_slice(data), &spec, 9);
+    let mut m = data.to_vec();
+    if builder::rewrite_endpoint_v6(
+        &mut m,
+        builder::Endpoint::Dst,
+        Ipv6Addr::LOCALHOST,
+        Some(80),
+    )
+    .is_err()
+    {
+        assert_eq!(m, data, "a refused NAT66 leaves the packet untouched");
+    }
 }

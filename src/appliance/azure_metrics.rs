@@ -2,60 +2,18 @@
 //! port, protocol, direction), derived at scrape time from the snapshot and the aggregated
 //! counters — nothing is added to the packet path.
 //!
-//! Data path availability (`VipAvailability`) is a synthetic probe of each frontend IP, port and
-//! protocol run through the data path's own code: on every scrape a private [`Pipeline`] (the
-//! workers' code, not a copy) processes a crafted new connection (a TCP SYN, or a UDP datagram)
-//! from a documentation address to the frontend against the live snapshot, neighbour map and
-//! ports. The frontend is available when that frame would be forwarded to a member, i.e. the rule
-//! matches, a member is eligible, its next hop's MAC is known and the frame fits the egress MTU,
-//! and the appliance is forwarding. The member's own answer is what the health probe status
+//! Data path availability (`VipAvailability`) is what the slow path's synthetic rounds judged
+//! (see [`crate::runtime::synthetic`]): a crafted new connection to each rule's frontend, run by
+//! every worker thread through its pipeline code against the live snapshot, neighbour map and
+//! ports; available when every worker would have forwarded it to a member (the rule matches, a
+//! member is eligible, its next hop's MAC is known, the frame fits the egress MTU) and the
+//! appliance is forwarding. The member's own answer is what the health probe status
 //! (`DipAvailability`) measures.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
-
 use crate::balance::{Rule, RuleKind, Snapshot};
-use crate::config::Protocol;
 use crate::control::metrics::{LbBackendMetrics, LbFrontendMetrics};
-use crate::dataplane::{Pipeline, PipelineConfig, Verdict, View, WorkerCounters};
-use crate::wire::{FrameSpec, PacketBuf, TcpFlags, VecBuf};
-
-/// Source of the synthetic connection: TEST-NET-1 (RFC 5737), never a real client.
-pub const PROBE_CLIENT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40_000);
-
-/// Headroom of the probe frame's buffer (room for an encapsulation header).
-const PROBE_HEADROOM: usize = 128;
-
-/// The probe's frame: a [`VecBuf`] under its own type, so the pipeline instantiated here for it is
-/// not the one tests and benchmarks instantiate for `VecBuf` (sharing it changed their code
-/// generation, and with it the measured instructions per packet).
-struct ProbeFrame(VecBuf);
-
-impl PacketBuf for ProbeFrame {
-    fn data(&self) -> &[u8] {
-        self.0.data()
-    }
-    fn data_mut(&mut self) -> &mut [u8] {
-        self.0.data_mut()
-    }
-    fn headroom(&self) -> usize {
-        self.0.headroom()
-    }
-    fn tailroom(&self) -> usize {
-        self.0.tailroom()
-    }
-    fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
-        self.0.prepend(n)
-    }
-    fn append(&mut self, n: usize) -> Option<&mut [u8]> {
-        self.0.append(n)
-    }
-    fn trim_front(&mut self, n: usize) -> bool {
-        self.0.trim_front(n)
-    }
-    fn truncate(&mut self, len: usize) {
-        self.0.truncate(len)
-    }
-}
+use crate::dataplane::WorkerCounters;
+use crate::runtime::synthetic::VipAvailability;
 
 /// The frontend port label of a rule: the port, `start-end` for an inbound NAT range.
 fn frontend_port(r: &Rule) -> String {
@@ -66,18 +24,14 @@ fn frontend_port(r: &Rule) -> String {
     }
 }
 
-/// Per rule: traffic by direction and data path availability.
+/// Per rule: traffic by direction and data path availability (the latest synthetic round's).
 pub fn lb_frontends(
-    view: &View<'_>,
+    snap: &Snapshot,
     c: &WorkerCounters,
     forwarding: bool,
+    available: &VipAvailability,
 ) -> Vec<LbFrontendMetrics> {
-    let mut probe = Pipeline::new(&PipelineConfig {
-        flow_capacity: 64,
-        recent_capacity: 16,
-    });
-    view.snapshot
-        .rules
+    snap.rules
         .iter()
         .map(|r| {
             let rc = c.rules.get(r.id.index()).copied().unwrap_or_default();
@@ -90,46 +44,10 @@ pub fn lb_frontends(
                 bytes_in: rc.bytes,
                 bytes_out: rc.reply_bytes,
                 syns_in: rc.syns,
-                vip_available: forwarding && reaches_member(&mut probe, view, r),
+                vip_available: forwarding && available.get(&r.name),
             }
         })
         .collect()
-}
-
-/// Run one new connection to `r`'s frontend through `probe`: forwarded means available.
-fn reaches_member(probe: &mut Pipeline, view: &View<'_>, r: &Rule) -> bool {
-    let port_index = view
-        .snapshot
-        .frontends
-        .get(r.frontend.index())
-        .and_then(|f| f.interface)
-        .map_or(0, |i| i.index());
-    let Some(port) = view.ports.get(port_index) else {
-        return false;
-    };
-    // HA ports (port 0) take any port; probe a common one.
-    let dport = if r.frontend_port == 0 {
-        80
-    } else {
-        r.frontend_port
-    };
-    let dst = SocketAddrV4::new(r.frontend_addr, dport);
-    let payload = [0u8; 8];
-    let mut spec = match r.protocol {
-        Protocol::Udp => FrameSpec::udp(PROBE_CLIENT, dst, &payload),
-        Protocol::Tcp | Protocol::All => FrameSpec::tcp(PROBE_CLIENT, dst, TcpFlags::SYN),
-    };
-    spec.dst_mac = port.mac;
-    let mut frame = [0u8; 128];
-    let len = spec.build(&mut frame);
-    let mut bufs = [ProbeFrame(VecBuf::with_room(
-        PROBE_HEADROOM,
-        &frame[..len],
-        0,
-    ))];
-    let mut verdicts = [Verdict::Drop(crate::dataplane::DropReason::NoRule)];
-    probe.process(view, port_index, &mut bufs, &mut verdicts, 0);
-    matches!(verdicts[0], Verdict::Forward { .. })
 }
 
 /// Per rule and member: whether the member takes the rule's new flows (health probe status).
@@ -154,11 +72,16 @@ pub fn lb_backends(snap: &Snapshot) -> Vec<LbBackendMetrics> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+    use std::net::Ipv4Addr;
+
     use crate::balance::{Health, ProbeState};
     use crate::config::Config;
-    use crate::dataplane::{EgressPort, NeighbourMap};
+    use crate::dataplane::synthetic::{synthetic_frame, SYNTHETIC_FRAME_MAX};
+    use crate::dataplane::{EgressPort, NeighbourMap, Pipeline, PipelineConfig, Verdict, View};
     use crate::slowpath::{NeighbourTable, NeighbourTimers, SlowPathInterface};
     use crate::wire::MacAddr;
+    use crate::wire::VecBuf;
 
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xaa]);
 
@@ -230,6 +153,30 @@ backend_pool = "dns"
         t.snapshot()
     }
 
+    /// What a synthetic round over `view` would publish: each rule's synthetic frame run through
+    /// a pipeline as a worker runs it.
+    fn synthetic_round(view: &View<'_>) -> VipAvailability {
+        let mut pipeline = Pipeline::new(&PipelineConfig {
+            flow_capacity: 64,
+            recent_capacity: 16,
+        });
+        let mut judged = HashMap::new();
+        for r in &view.snapshot.rules {
+            let mut frame = [0u8; SYNTHETIC_FRAME_MAX];
+            let (port, len) = synthetic_frame(view, r, 1, &mut frame).expect("frame");
+            let mut bufs = [VecBuf::with_room(128, &frame[..len], 0)];
+            let mut verdict = [Verdict::Drop(crate::dataplane::DropReason::NoRule)];
+            pipeline.process(view, port, &mut bufs, &mut verdict, 0);
+            judged.insert(
+                r.name.clone(),
+                matches!(verdict[0], Verdict::Forward { .. }),
+            );
+        }
+        let available = VipAvailability::default();
+        available.publish(judged);
+        available
+    }
+
     /// (vip_available per rule, available per rule member) for `health` and `known` MACs.
     fn availability(health: &Health, known: &[u8], forwarding: bool) -> (Vec<bool>, Vec<bool>) {
         let config = Config::from_str(CONFIG, "test.toml").expect("config");
@@ -246,7 +193,7 @@ backend_pool = "dns"
             ports: &ports,
         };
         let c = WorkerCounters::default();
-        let fe = lb_frontends(&view, &c, forwarding);
+        let fe = lb_frontends(&snapshot, &c, forwarding, &synthetic_round(&view));
         let be = lb_backends(&snapshot);
         assert_eq!(
             (fe[0].protocol.as_str(), fe[0].frontend_port.as_str()),

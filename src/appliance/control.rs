@@ -344,14 +344,13 @@ impl ApplianceControl {
             .sum();
         drops.push(("handoff_full".into(), handoff_full));
         let forwarding = self.shared.forwarding.load(Ordering::SeqCst);
-        let neighbours = self.shared.neighbours.load();
-        let view = crate::dataplane::View {
-            snapshot: &snap,
-            neighbours: &neighbours,
-            ports: &self.shared.ports,
-        };
         ApplianceMetrics {
-            lb_frontends: super::azure_metrics::lb_frontends(&view, &c, forwarding),
+            lb_frontends: super::azure_metrics::lb_frontends(
+                &snap,
+                &c,
+                forwarding,
+                &self.shared.vip_availability,
+            ),
             lb_backends: super::azure_metrics::lb_backends(&snap),
             forwarding,
             config_generation: self.shared.generation.load(Ordering::SeqCst),

@@ -20,20 +20,19 @@
 
 mod compile;
 mod lookup;
-mod snat_ports;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::maglev::Maglev;
 use crate::config::{
-    AdminState, Config, DsrEncapsulation, Ipv4Cidr, LoadDistribution, MissingFlow,
+    AdminState, Config, ConfigError, DsrEncapsulation, Ipv4Cidr, LoadDistribution, MissingFlow,
     NoHealthyBackends, ProbeProtocol, Protocol,
 };
 use compile::TableKey;
 use lookup::{key, RuleCache};
 
-pub use compile::default_snat_ports;
+pub use crate::config::snat_plan::{default_snat_ports, SNAT_FIRST_PORT, SNAT_LAST_PORT};
 
 /// Lookup map type (per-process hasher: these maps are not the distribution hash).
 pub type Map<K, V> = hashbrown::HashMap<K, V, ahash::RandomState>;
@@ -42,8 +41,6 @@ pub type Map<K, V> = hashbrown::HashMap<K, V, ahash::RandomState>;
 pub const IPPROTO_TCP: u8 = 6;
 /// IP protocol number of UDP.
 pub const IPPROTO_UDP: u8 = 17;
-/// First SNAT port of each frontend IP; 64,000 ports follow (1024..=65023).
-pub const SNAT_FIRST_PORT: u16 = 1024;
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
@@ -345,7 +342,9 @@ impl Rule {
     }
 }
 
-/// The SNAT port block of one member under an outbound rule.
+/// The SNAT port block of one member under an outbound rule, on one of the rule's frontend IPs
+/// (a member has one block on each; docs/design.md §3.5.6). It stays where it is across reloads
+/// while the member stays in the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnatBlock {
     /// The member.
@@ -356,6 +355,44 @@ pub struct SnatBlock {
     pub first_port: u16,
     /// Number of ports.
     pub count: u16,
+}
+
+impl SnatBlock {
+    /// The last port of the block.
+    #[inline]
+    pub fn last_port(&self) -> u16 {
+        self.first_port.saturating_add(self.count.saturating_sub(1))
+    }
+
+    /// Whether `port` is in the block.
+    #[inline]
+    pub fn contains(&self, port: u16) -> bool {
+        port >= self.first_port && port <= self.last_port()
+    }
+
+    /// The sub-block worker `worker` of `workers` allocates from: (first port, number of
+    /// ports). The block is cut into `workers` contiguous sub-blocks of `count / workers` ports
+    /// in worker order, the last also taking the remainder (docs/design.md §3.5.6, §6.2).
+    pub fn worker_ports(&self, worker: u16, workers: u16) -> (u16, u16) {
+        crate::config::snat_plan::sub_block(self.first_port, self.count, worker, workers)
+    }
+}
+
+/// The worker that owns the SNAT translation of `port` in `block` with `workers` workers: the
+/// one whose sub-block holds the port, so a reply to frontend IP:port names its owner
+/// (docs/design.md §6.2). `None` when the port is not in the block.
+#[inline]
+pub fn snat_port_owner(block: &SnatBlock, port: u16, workers: u16) -> Option<u16> {
+    crate::config::snat_plan::sub_block_owner(block.first_port, block.count, port, workers)
+}
+
+/// One block's ports in the (frontend IP, protocol) → blocks index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SnatPortRange {
+    first: u16,
+    last: u16,
+    outbound: u32,
+    block: u32,
 }
 
 /// A compiled outbound rule.
@@ -375,7 +412,8 @@ pub struct OutboundInfo {
     pub idle_timeout_secs: u32,
     /// RST on idle expiry.
     pub enable_tcp_reset: bool,
-    /// One block per pool member, in pool order; frontends are filled one after another.
+    /// One block per pool member and frontend IP, member by member in pool order, each
+    /// member's in the order of `frontends`; a member whose block found no room has fewer.
     pub blocks: Vec<SnatBlock>,
 }
 
@@ -437,9 +475,12 @@ pub struct Snapshot {
     reverse_ha: Map<u32, (RuleId, MemberId)>,
     member_by_addr: Map<u32, MemberId>,
     pool_member_by_addr: Map<(PoolId, u32), MemberId>,
-    outbound_by_member: Map<(u32, u8), (usize, usize)>,
-    /// Every SNAT block, sorted by (frontend IP, first port) (see `snat_ports`).
-    snat_ports: Vec<SnatBlock>,
+    /// (member address, protocol) → (outbound rule, first block, number of blocks).
+    outbound_by_member: Map<(u32, u8), (usize, usize, usize)>,
+    /// (frontend IP, protocol) → the blocks on it, sorted by first port.
+    snat_by_port: Map<(u32, u8), Vec<SnatPortRange>>,
+    /// SNAT blocks that found no room (see `Snapshot::try_compile_with_previous`).
+    snat_errors: Vec<ConfigError>,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use super::CliResult;
-use crate::balance::snapshot::{OutboundInfo, PoolInfo, Rule, RuleKind, Snapshot};
+use crate::balance::snapshot::{OutboundInfo, PoolInfo, Rule, RuleKind, Snapshot, SnatBlock};
 use crate::balance::Health;
 use crate::config::Config;
 
@@ -28,7 +28,9 @@ pub fn main(args: Args) -> CliResult {
                 eprintln!("{}: warning: {w}", args.file.display());
             }
             let snap = Snapshot::compile(&config, &Health::all_up(&config));
-            print!("{}", summary(&args.file.display().to_string(), &snap));
+            let workers = u16::try_from(config.dataplane.workers).unwrap_or(1);
+            let origin = args.file.display().to_string();
+            print!("{}", summary(&origin, &snap, workers));
             print!("{}", bgp_summary(&config));
             Ok(ExitCode::SUCCESS)
         }
@@ -68,8 +70,8 @@ pub fn warnings(c: &Config) -> Vec<String> {
     out
 }
 
-/// The human-readable summary of a compiled snapshot.
-pub fn summary(origin: &str, s: &Snapshot) -> String {
+/// The human-readable summary of a compiled snapshot, SNAT blocks split over `workers`.
+pub fn summary(origin: &str, s: &Snapshot, workers: u16) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -94,7 +96,7 @@ pub fn summary(origin: &str, s: &Snapshot) -> String {
         }
     }
     for ob in &s.outbound {
-        outbound_line(&mut o, s, ob);
+        outbound_lines(&mut o, s, ob, workers);
     }
     o
 }
@@ -260,24 +262,58 @@ fn rule_lines(o: &mut String, s: &Snapshot, r: &Rule) {
     }
 }
 
-/// An outbound rule.
-fn outbound_line(o: &mut String, s: &Snapshot, ob: &OutboundInfo) {
+/// An outbound rule, then each member's SNAT blocks: frontend IP, first-last port and the
+/// sub-block of each of the `workers` workers (docs/design.md §6.2).
+fn outbound_lines(o: &mut String, s: &Snapshot, ob: &OutboundInfo, workers: u16) {
     let fes: Vec<String> = ob.frontends.iter().map(|f| f.to_string()).collect();
-    let pool = s
-        .pools
-        .get(ob.pool.index())
-        .map(|p| p.name.as_str())
-        .unwrap_or("?");
+    let pool = s.pools.get(ob.pool.index());
     let _ = writeln!(
         o,
-        "outbound {}: pool {pool} ({} members) -> {} ({}), {} ports per member, idle {} s",
+        "outbound {}: pool {} ({} members) -> {} ({}), {} ports per member per frontend IP, idle {} s",
         ob.name,
-        ob.blocks.len(),
+        pool.map(|p| p.name.as_str()).unwrap_or("?"),
+        pool.map(|p| p.members.len()).unwrap_or(0),
         fes.join(", "),
         ob.protocol.as_str(),
         ob.ports_per_member,
         ob.idle_timeout_secs
     );
+    for m in pool.map(|p| p.members.as_slice()).unwrap_or_default() {
+        let Some(info) = s.member(*m) else { continue };
+        let blocks: Vec<String> = ob
+            .blocks
+            .iter()
+            .filter(|b| b.member == *m)
+            .map(|b| block_text(b, workers))
+            .collect();
+        let blocks = if blocks.is_empty() {
+            "no block".to_string()
+        } else {
+            blocks.join("; ")
+        };
+        let _ = writeln!(o, "  {} {}: {blocks}", info.name, info.addr);
+    }
+}
+
+/// `ADDR ports FIRST-LAST (worker 0: A-B, ...)`; one worker: no split.
+fn block_text(b: &SnatBlock, workers: u16) -> String {
+    let mut t = format!(
+        "{} ports {}-{}",
+        b.frontend_addr,
+        b.first_port,
+        b.last_port()
+    );
+    if workers > 1 {
+        let split: Vec<String> = (0..workers)
+            .map(|w| {
+                let (first, n) = b.worker_ports(w, workers);
+                let last = first.saturating_add(n.saturating_sub(1));
+                format!("worker {w}: {first}-{last}")
+            })
+            .collect();
+        let _ = write!(t, " ({})", split.join(", "));
+    }
+    t
 }
 
 #[cfg(test)]
@@ -316,5 +352,46 @@ enable_floating_ip = true
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].contains("\"empty\" has no members"), "{w:?}");
         assert!(w[1].contains("client would see port 8080"), "{w:?}");
+    }
+
+    #[test]
+    fn shows_each_members_blocks_and_their_worker_split() {
+        let c = Config::from_str(
+            r#"
+[dataplane]
+workers = 2
+[[frontends]]
+name = "fe"
+address = "10.0.0.9"
+[[frontends]]
+name = "fe2"
+address = "10.0.0.10"
+[[backend_pools]]
+name = "p"
+members = [{ name = "a", address = "10.0.1.4" }, { name = "b", address = "10.0.1.5" }]
+[[outbound_rules]]
+name = "out"
+frontends = ["fe", "fe2"]
+backend_pool = "p"
+allocated_outbound_ports = 64
+"#,
+            "t",
+        )
+        .unwrap();
+        let snap = Snapshot::compile(&c, &Health::all_up(&c));
+        let text = summary("t", &snap, 2);
+        assert!(
+            text.contains("outbound out: pool p (2 members) -> 10.0.0.9, 10.0.0.10 (all), 64 ports per member per frontend IP, idle 240 s\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  b 10.0.1.5: 10.0.0.9 ports 1088-1151 (worker 0: 1088-1119, worker 1: 1120-1151); 10.0.0.10 ports 1088-1151 (worker 0: 1088-1119, worker 1: 1120-1151)\n"),
+            "{text}"
+        );
+        let one = summary("t", &snap, 1);
+        assert!(
+            one.contains("  a 10.0.1.4: 10.0.0.9 ports 1024-1087; 10.0.0.10 ports 1024-1087\n"),
+            "{one}"
+        );
     }
 }

@@ -12,6 +12,7 @@
 pub mod azure;
 pub mod error;
 pub mod model;
+pub mod snat_plan;
 pub mod validate;
 
 use std::path::Path;

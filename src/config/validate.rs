@@ -18,9 +18,12 @@
 //! - a member that is neither on-link nor behind a gateway is unreachable (when interfaces exist);
 //! - inbound NAT: exactly one of the single (`frontend_port` + `target`) and range
 //!   (`frontend_port_range_start/end` + `backend_pool`) forms; a range holds every member;
-//! - outbound: at least one frontend; `allocated_outbound_ports` a multiple of 8, and ports ×
-//!   members within 64,000 × frontends; the default table needs a pool of at most 1000; a member
-//!   address in at most one outbound rule per protocol;
+//! - outbound: at least one frontend; `allocated_outbound_ports` a multiple of 8, ports per
+//!   member per frontend IP, ports × members within the 64,000 SNAT ports of each frontend IP;
+//!   the default table needs a pool of at most 1000; at least one port per worker; no frontend
+//!   with an HA-ports rule; a member address in at most one outbound rule per protocol; once all
+//!   else holds, every SNAT block fits around the ports of rules on its frontend IP (the plan of
+//!   [`super::snat_plan`]);
 //! - `[bgp]` and `announce`: see [`bgp`].
 
 pub mod bgp;
@@ -33,10 +36,7 @@ use super::model::*;
 
 /// Highest weight accepted.
 pub const MAX_WEIGHT: u32 = 1000;
-/// SNAT ports available per frontend IP (Azure: 64,000).
-pub const SNAT_PORTS_PER_FRONTEND: u64 = 64_000;
-/// Largest pool Azure's default SNAT port table covers.
-pub const DEFAULT_SNAT_TABLE_MAX_POOL: usize = 1000;
+use super::snat_plan::{DEFAULT_SNAT_TABLE_MAX_POOL, SNAT_PORTS_PER_FRONTEND};
 
 /// Checks everything and returns every error found (empty = valid).
 pub fn validate(c: &Config) -> Vec<ConfigError> {
@@ -57,6 +57,10 @@ pub fn validate(c: &Config) -> Vec<ConfigError> {
     v.frontend_conflicts();
     v.backend_conflicts();
     v.errors.extend(bgp::check(c));
+    // Where the SNAT blocks go is only meaningful once everything else holds.
+    if v.errors.is_empty() {
+        v.errors.extend(super::snat_plan::plan(c, &[]).errors);
+    }
     v.errors
 }
 
@@ -769,6 +773,24 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// Every worker owns a sub-block of each member's SNAT block (docs/design.md §6.2), so a
+    /// block needs at least one port per worker.
+    fn snat_workers(&mut self, i: usize, r: &OutboundRule, pool: &BackendPool) {
+        let ppm = super::snat_plan::ports_per_member(r, pool.members.len());
+        let workers = self.c.dataplane.workers;
+        if ppm > 0 && u32::from(ppm) < workers {
+            let msg = format!(
+                "{ppm} SNAT ports per member cannot be split over the {workers} workers ([dataplane] workers): each worker owns a sub-block of every member's block; valid: at least {workers} ports per member (a multiple of 8), or fewer workers"
+            );
+            self.err(
+                ConfigError::new("outbound_rules", msg)
+                    .entry(i, Some(&r.name))
+                    .field("allocated_outbound_ports")
+                    .value(r.allocated_outbound_ports.to_string()),
+            );
+        }
+    }
+
     fn outbound_rules(&mut self) {
         let c = self.c;
         const T: &str = "outbound_rules";
@@ -796,6 +818,20 @@ impl<'a> Validator<'a> {
                 }
                 seen.push(fe);
                 self.frontend_ref(T, i, &r.name, &field, fe);
+                let ha = c.load_balancing_rules.iter().enumerate().find(|(_, l)| {
+                    &l.frontend == fe && l.frontend_port == 0 && l.protocol == Protocol::All
+                });
+                if let Some((k, l)) = ha {
+                    self.err(
+                        e(format!(
+                            "frontend {} carries the HA-ports rule load_balancing_rules[{k}] (\"{}\"), which takes every port, so no SNAT port is left; valid: a frontend without an HA-ports rule",
+                            q(fe),
+                            l.name
+                        ))
+                        .field(field.clone())
+                        .value(q(fe)),
+                    );
+                }
             }
             let pool = self.pool_ref(T, i, &r.name, "backend_pool", &r.backend_pool);
             let a = r.allocated_outbound_ports;
@@ -809,17 +845,21 @@ impl<'a> Validator<'a> {
             let nfe = r.frontends.len().max(1) as u64;
             if let Some(pool) = pool {
                 let members = pool.members.len() as u64;
-                let limit = SNAT_PORTS_PER_FRONTEND * nfe;
-                if a > 0 && u64::from(a) * members.max(1) > limit {
+                let per_fe = u64::from(SNAT_PORTS_PER_FRONTEND);
+                if a > 0 && u64::from(a) * members.max(1) > per_fe {
                     self.err(
                         e(format!(
-                            "{a} ports x {} members exceeds the {limit} SNAT ports of {nfe} frontend(s) (64,000 each); lower it or add frontends",
-                            members.max(1)
+                            "{a} ports x {} members = {} ports on each frontend IP, over its {per_fe} SNAT ports (each member gets {a} ports on every one of the rule's {nfe} frontend IPs, {} in all, at most {per_fe} x {nfe}); valid: at most {} ports per member, or fewer members",
+                            members.max(1),
+                            u64::from(a) * members.max(1),
+                            u64::from(a) * members.max(1) * nfe,
+                            (per_fe / members.max(1)) / 8 * 8
                         ))
                         .field("allocated_outbound_ports")
                         .value(a.to_string()),
                     );
                 }
+                self.snat_workers(i, r, pool);
                 if a == 0 && pool.members.len() > DEFAULT_SNAT_TABLE_MAX_POOL {
                     self.err(
                         e(format!(

@@ -16,6 +16,7 @@
 //!   §3.3–3.8).
 //! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`.
 //! - [`snat`]: outbound SNAT of members' connections and their replies (docs/design.md §3.5.6).
+//! - [`synthetic`]: the synthetic connection of data path availability (`VipAvailability`).
 //! - [`icmp_error`]: ICMP errors about a flow, sent on to its member or client (docs/design.md
 //!   §4.4).
 //!
@@ -48,7 +49,9 @@
 //!   no longer eligible (probe down, admin down, all down). A UDP flow whose member is no longer
 //!   eligible moves to a newly chosen eligible member on its next packet, or is dropped
 //!   (`no_healthy_backend`) when there is none. A flow whose member left the configuration is
-//!   re-chosen (TCP and UDP). A flow whose rule disappeared is dropped (`no_rule`).
+//!   re-chosen (TCP and UDP). A flow whose rule disappeared is dropped (`no_rule`). A SYN on a
+//!   closed or closing TCP entry (a new connection reusing the 5-tuple) keeps the member only
+//!   while it is eligible, else it is re-chosen like a new flow.
 //! - Table full (bucket of established flows): forwarded to the hashed member without state,
 //!   counted `flow_table_full` (an event, not a drop); the table evicts half-open/untrusted
 //!   entries first.
@@ -75,7 +78,7 @@
 //! for instruction counts under callgrind, which stay repeatable on a loaded machine. Results and
 //! their history are in benches/README.md.
 //!
-//! Memory: a flow-table slot is 52 bytes (48 + 4 of signature) and the table rounds
+//! Memory: a flow-table slot is 68 bytes (a 64-byte line + 4 of signature) and the table rounds
 //! `flow_capacity` up to a power of two; size it with headroom (buckets stay mostly
 //! overflow-free up to about 70 % load).
 //!
@@ -98,6 +101,7 @@ pub mod reason;
 pub mod rewrite;
 pub mod route;
 pub mod snat;
+pub mod synthetic;
 
 pub use counters::{MemberCounters, RuleCounters, RuleIdleCounters, SnatCounters, WorkerCounters};
 pub use neighbours::{IfIndex, NeighbourMap};

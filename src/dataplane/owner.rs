@@ -103,7 +103,7 @@ pub fn frame_owner(frame: &[u8], view: &View<'_>, reta: &Reta) -> Option<usize> 
         return icmp_error_owner(ip, snapshot, reta);
     }
     if snapshot.is_frontend(e.dst) {
-        if let Some(b) = snapshot.snat_block_at(e.dst, e.dport) {
+        if let Some((_, b)) = snapshot.snat_block_by_port(e.dst, e.proto, e.dport) {
             return Some(port_worker(b, e.dport, reta.workers()));
         }
         return Some(reta.owner(e.src, e.sport));

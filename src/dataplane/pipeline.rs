@@ -16,7 +16,7 @@ use crate::balance::snapshot::{MemberId, Rule, Snapshot};
 use crate::config::{MissingFlow, Protocol};
 use crate::flow::{
     hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowFlags,
-    FlowKey, FlowTable, InsertResult, RecentlyExpired, SlotId, SnatTable, Translation,
+    FlowKey, FlowState, FlowTable, InsertResult, RecentlyExpired, SlotId, SnatTable, Translation,
     DEFAULT_TABLE_SEED,
 };
 use crate::wire::{protocol, PacketBuf, BURST};
@@ -471,10 +471,14 @@ fn known<B: PacketBuf>(
         _ => snap.rule_member_by_addr(rid, e.member_addr),
     };
     let tcp = m.proto == protocol::TCP;
+    // A SYN on a closed (or closing) TCP entry is a new connection reusing the 5-tuple: it keeps
+    // the member only while that member is eligible, like any new flow.
+    let kept = tcp && !(is_syn(m) && matches!(e.state, FlowState::Closing | FlowState::Closed));
     let mid = match mid {
-        Some(x) if tcp || snap.is_eligible(rid, x) => x,
+        Some(x) if kept || snap.is_eligible(rid, x) => x,
         _ => {
-            // Member gone (reload) or a non-TCP flow whose member is no longer eligible: move.
+            // Member gone (reload), a non-TCP flow whose member is no longer eligible, or a new
+            // connection on a closed 5-tuple whose member is no longer eligible: move.
             let h = dist_hash(view, rule, m);
             let Some(n) = snap.choose(rid, m.dport, h) else {
                 return Verdict::Drop(DropReason::NoHealthyBackend);
@@ -567,7 +571,9 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
     );
     track_first(&mut e, m, now);
     let c = &mut *cx.counters;
-    match cx.table.insert(*key, hash, e, now) {
+    // `handle` comes here only once the key is known not to be stored (the burst lookup or a
+    // lookup since the last insert missed it, or its expired entry was just removed).
+    match cx.table.insert_absent(*key, hash, e, now) {
         InsertResult::Inserted => c.flow_created(rid.0, mid.0),
         InsertResult::Replaced(old) | InsertResult::EvictedUntrusted(_, old) => {
             c.flow_removed(old.rule_id, old.member_id);

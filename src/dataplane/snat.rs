@@ -26,42 +26,27 @@ use super::reason::DropReason;
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
 use super::{Verdict, View};
-use crate::balance::snapshot::{MemberId, OutboundInfo, Snapshot, SnatBlock};
+use crate::balance::snapshot::{snat_port_owner, MemberId, OutboundInfo, Snapshot, SnatBlock};
 use crate::config::DsrEncapsulation;
 use crate::flow::{Direction, FlowEntry, FlowKey, NewTranslation, SnatError, Translation};
 use crate::wire::builder::{tcp_rst, L2Spec};
 use crate::wire::{protocol, PacketBuf};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// The part of block `b` worker `worker` of `workers` allocates from, as (first port, count):
-/// equal parts in worker order, the last worker also taking the remainder; a block with fewer
-/// ports than workers belongs whole to worker 0.
+/// The sub-block of `b` worker `worker` of `workers` allocates from, as (first port, count)
+/// ([`SnatBlock::worker_ports`]: equal contiguous parts in worker order, the last also taking the
+/// remainder).
+#[inline]
 pub fn worker_range(b: &SnatBlock, worker: usize, workers: usize) -> (u16, u16) {
-    let workers = workers.max(1);
-    let worker = worker.min(workers - 1);
-    let count = usize::from(b.count);
-    let q = count / workers;
-    if q == 0 {
-        return (b.first_port, if worker == 0 { b.count } else { 0 });
-    }
-    let lo = usize::from(b.first_port) + worker * q;
-    let n = if worker + 1 == workers {
-        count - worker * q
-    } else {
-        q
-    };
-    (lo as u16, n as u16)
+    let w = u16::try_from(worker).unwrap_or(u16::MAX);
+    b.worker_ports(w, u16::try_from(workers).unwrap_or(u16::MAX))
 }
 
-/// The worker whose part of block `b` holds `port` (the inverse of [`worker_range`]).
+/// The worker whose sub-block of `b` holds `port` ([`snat_port_owner`]; 0 outside the block).
 #[inline]
 pub fn port_worker(b: &SnatBlock, port: u16, workers: usize) -> usize {
-    let workers = workers.max(1);
-    let q = usize::from(b.count) / workers;
-    if q == 0 {
-        return 0;
-    }
-    (usize::from(port.saturating_sub(b.first_port)) / q).min(workers - 1)
+    let n = u16::try_from(workers).unwrap_or(u16::MAX);
+    usize::from(snat_port_owner(b, port, n).unwrap_or(0))
 }
 
 /// The SNAT counters of member `id` (none past the vector, which `ensure` sizes per snapshot).
@@ -348,6 +333,5 @@ mod tests {
         assert_eq!(worker_range(&b, 0, 2), (1024, 8));
         assert_eq!(worker_range(&b, 1, 2), (1032, 8));
         assert_eq!(worker_range(&b, 0, 1), (1024, 16));
-        assert_eq!(worker_range(&block(1024, 3), 1, 4), (1024, 0));
     }
 }

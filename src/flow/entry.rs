@@ -2,7 +2,7 @@
 //!
 //! The entry is self-contained (member address and backend port, not indices into a configuration
 //! snapshot), so a reload can never make an existing flow point somewhere else. It is 32 bytes
-//! (`repr(C)`, checked by a test); with its 16-byte key a table slot is 48 bytes.
+//! (`repr(C)`, checked by a test); with its 16-byte key it fills 48 bytes of a table slot's cache line.
 //!
 //! Timeouts (seconds of silence after the last packet, either direction), each capped by the entry's
 //! own idle timeout when that is shorter:

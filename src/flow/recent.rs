@@ -20,6 +20,7 @@
 //! window.
 
 use crate::platform::prefetch::prefetch;
+use crate::platform::simd::eq_mask8;
 
 /// Longest window accepted, seconds (one day, the longest idle timeout a configuration may set;
 /// longer windows are clamped).
@@ -135,7 +136,15 @@ impl RecentlyExpired {
     pub fn recently_expired(&self, key_hash: u64, now: u32) -> bool {
         let s = sig_of(key_hash);
         let b = &self.buckets[key_hash as usize & self.mask];
-        (0..RECENT_WAYS).any(|w| b.sig[w] == s && live(b.until[w], now))
+        let mut m = eq_mask8(&b.sig, s);
+        while m != 0 {
+            let w = m.trailing_zeros() as usize;
+            if b.until.get(w).is_some_and(|&u| live(u, now)) {
+                return true;
+            }
+            m &= m - 1;
+        }
+        false
     }
 
     /// Starts loading the bucket of `key_hash` into the cache (a hint: never blocks). The burst
@@ -153,10 +162,13 @@ impl RecentlyExpired {
     pub fn forget(&mut self, key_hash: u64) {
         let s = sig_of(key_hash);
         let b = &mut self.buckets[key_hash as usize & self.mask];
-        for w in 0..RECENT_WAYS {
-            if b.sig[w] == s {
-                b.sig[w] = 0;
+        // Usually no record matches: one SIMD compare, no store.
+        let mut m = eq_mask8(&b.sig, s);
+        while m != 0 {
+            if let Some(x) = b.sig.get_mut(m.trailing_zeros() as usize) {
+                *x = 0;
             }
+            m &= m - 1;
         }
     }
 }

@@ -32,9 +32,10 @@ pub struct TscClock {
     start: Instant,
 }
 
-/// The raw time-stamp counter (0 off x86-64).
+/// The raw time-stamp counter (0 off x86-64): ticks for cycle counts of code sections (the
+/// benches' busy cycles), not a clock by itself.
 #[inline(always)]
-fn rdtsc() -> u64 {
+pub fn rdtsc() -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: `rdtsc` reads a CPU register; it has no memory effects and exists on every

@@ -19,6 +19,7 @@ use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 
 use super::capture::CaptureTap;
+use super::synthetic::{SyntheticQueues, VipAvailability};
 use crate::balance::Snapshot;
 use crate::bgp::BgpReport;
 use crate::config::Config;
@@ -174,6 +175,8 @@ pub struct WorkerSlot {
     pub flow_requests: Sender<FlowRequest>,
     /// `vipmux capture`: armed flag and ring.
     pub capture: CaptureTap,
+    /// Data path availability: synthetic frames to run and their verdicts.
+    pub synthetic: SyntheticQueues,
 }
 
 impl std::fmt::Debug for WorkerSlot {
@@ -313,6 +316,8 @@ pub struct Shared {
     /// The physical ports' counters (`rte_eth_stats`) in interface order, published by the slow
     /// path on its tick.
     pub port_stats: Mutex<Vec<PortStats>>,
+    /// Data path availability per rule, judged by the slow path's synthetic rounds.
+    pub vip_availability: VipAvailability,
 }
 
 impl std::fmt::Debug for Shared {
@@ -353,6 +358,7 @@ impl Shared {
                 runtime: WorkerRuntime::default(),
                 flow_requests: tx,
                 capture: CaptureTap::default(),
+                synthetic: SyntheticQueues::default(),
             });
             receivers.push(rx);
         }
@@ -378,6 +384,7 @@ impl Shared {
             slow_counters: Mutex::new(SlowPathCounters::default()),
             slow_tx_drops: AtomicU64::new(0),
             port_stats: Mutex::new(Vec::new()),
+            vip_availability: VipAvailability::default(),
         });
         (shared, receivers, reload_rx)
     }
@@ -401,6 +408,7 @@ impl Shared {
         for w in &self.workers {
             while w.exceptions.pop().is_some() {}
             while w.inject.pop().is_some() {}
+            while w.synthetic.input.pop().is_some() {}
         }
     }
 }

@@ -10,6 +10,8 @@
 //!   exceptions, the kernel TAPs, neighbours, health changes, reloads.
 //! - [`forward`]: the testpmd-like forward loop of ports-only mode (no pipeline), the baseline
 //!   the worker is measured against.
+//! - [`synthetic`]: data path availability, the slow path's synthetic connections run by every
+//!   worker.
 //! - [`hub`]: what the threads and the control surfaces share ([`Shared`]).
 //!
 //! Bring-up (loading the configuration, opening ports and TAPs, spawning these threads,
@@ -20,6 +22,7 @@ pub mod capture;
 pub mod forward;
 pub mod hub;
 pub mod slowpath;
+pub mod synthetic;
 pub mod worker;
 
 pub use hub::{

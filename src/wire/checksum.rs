@@ -1,5 +1,5 @@
-//! Internet checksum (RFC 1071) over byte slices, the IPv4 pseudo-header sum, and RFC 1624
-//! incremental updates for address and port rewrites.
+//! Internet checksum (RFC 1071) over byte slices, the IPv4 and IPv6 pseudo-header sums, and RFC
+//! 1624 incremental updates for address and port rewrites (IPv4 and IPv6 addresses alike).
 //!
 //! Sums are carried as `u32` values already folded to 16 bits (`<= 0xffff`), so a handful of them can
 //! be added together and folded again without overflow. [`finish`] complements a sum into the value
@@ -18,7 +18,7 @@
 //! Ones'-complement addition is associative, so one application of the summed deltas equals the
 //! field-by-field updates bit for bit.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Folds a 32/64-bit ones'-complement accumulator to 16 bits (end-around carry), not complemented.
 #[inline]
@@ -89,6 +89,30 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4_len: u16
     fold(s + d + protocol as u64 + l4_len as u64)
 }
 
+/// Unfolded ones'-complement sum of an IPv6 address as four 32-bit integers (fold it, or add it to
+/// other such sums first: a `u64` holds thousands of them).
+#[inline(always)]
+const fn addr6_terms(a: Ipv6Addr) -> u64 {
+    let v = a.to_bits();
+    (v as u32) as u64
+        + ((v >> 32) as u32) as u64
+        + ((v >> 64) as u32) as u64
+        + ((v >> 96) as u32) as u64
+}
+
+/// Folded sum of the IPv6 pseudo-header (RFC 8200 §8.1): source, destination, 32-bit upper-layer
+/// length, zero + next header. `next_header` is the upper-layer protocol, not the first extension
+/// header.
+#[inline]
+pub const fn pseudo_header_sum_v6(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next_header: u8,
+    l4_len: u32,
+) -> u32 {
+    fold(addr6_terms(src) + addr6_terms(dst) + l4_len as u64 + next_header as u64)
+}
+
 /// Ones'-complement terms (not folded) of replacing the 16-bit word `old` by `new` in covered
 /// data: `~old + new`, the `~m + m'` of RFC 1624 equation 3.
 #[inline(always)]
@@ -104,6 +128,19 @@ pub const fn delta_u32(old: u32, new: u32) -> u64 {
         + (!old & 0xffff) as u64
         + (new >> 16) as u64
         + (new & 0xffff) as u64
+}
+
+/// [`delta_u16`] for a 128-bit value (eight words, an IPv6 address), folded to 16 bits so that it
+/// counts as one word's worth in [`apply`]'s budget.
+#[inline(always)]
+pub const fn delta_u128(old: u128, new: u128) -> u64 {
+    let mut acc = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        acc += delta_u16((old >> (16 * i)) as u16, (new >> (16 * i)) as u16);
+        i += 1;
+    }
+    fold(acc) as u64
 }
 
 /// [`delta_u16`] of the IPv4 TTL/protocol word when the TTL goes from `ttl` to `ttl - 1`
@@ -182,6 +219,19 @@ pub const fn update_udp_u32(hc: u16, old: u32, new: u32) -> u16 {
 #[inline]
 pub fn update_udp_addr(hc: u16, old: Ipv4Addr, new: Ipv4Addr) -> u16 {
     update_udp_u32(hc, u32::from(old), u32::from(new))
+}
+
+/// RFC 1624 eqn. 3 for an IPv6 address change (TCP or ICMPv6 checksum, via the pseudo-header).
+#[inline]
+pub const fn update_addr_v6(hc: u16, old: Ipv6Addr, new: Ipv6Addr) -> u16 {
+    apply(hc, delta_u128(old.to_bits(), new.to_bits()))
+}
+
+/// [`update_addr_v6`] for a UDP checksum: a computed `0` becomes `0xffff`. A `0` stays `0`: over
+/// IPv6 it is not "no checksum" but invalid (RFC 8200 §8.1), and the packet stays invalid.
+#[inline]
+pub const fn update_udp_addr_v6(hc: u16, old: Ipv6Addr, new: Ipv6Addr) -> u16 {
+    apply_udp(hc, delta_u128(old.to_bits(), new.to_bits()))
 }
 
 #[cfg(test)]
@@ -273,7 +323,46 @@ mod tests {
         assert_eq!(s, sum(&b));
     }
 
+    #[test]
+    fn pseudo_header_v6() {
+        let (s, d) = (
+            "2001:db8::1".parse::<Ipv6Addr>().unwrap(),
+            "fe80::ffff:1:2:3".parse::<Ipv6Addr>().unwrap(),
+        );
+        let mut b = Vec::new();
+        b.extend_from_slice(&s.octets());
+        b.extend_from_slice(&d.octets());
+        b.extend_from_slice(&70000u32.to_be_bytes());
+        b.extend_from_slice(&[0, 0, 0, 58]);
+        assert_eq!(pseudo_header_sum_v6(s, d, 58, 70000), sum(&b));
+    }
+
     proptest::proptest! {
+        /// An IPv6 address change applied incrementally equals recomputing over the new bytes, and
+        /// its folded delta adds up with other deltas in one [`apply`].
+        #[test]
+        fn address_v6_update_matches_recompute(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            old in proptest::num::u128::ANY, new in proptest::num::u128::ANY,
+            p_old in proptest::num::u16::ANY, p_new in proptest::num::u16::ANY,
+        ) {
+            let (old, new) = (Ipv6Addr::from_bits(old), Ipv6Addr::from_bits(new));
+            let covered = |a: Ipv6Addr, port: u16| {
+                let mut b = vec![1u8, 0]; // nonzero, as every real header is; words aligned
+                b.extend_from_slice(&a.octets());
+                b.extend_from_slice(&port.to_be_bytes());
+                b.extend_from_slice(&data);
+                checksum(&b)
+            };
+            let hc = covered(old, p_old);
+            proptest::prop_assert_eq!(update_addr_v6(covered(old, p_new), old, new), covered(new, p_new));
+            let once = apply(hc, delta_u128(old.to_bits(), new.to_bits()) + delta_u16(p_old, p_new));
+            proptest::prop_assert_eq!(once, covered(new, p_new));
+            let u = update_udp_addr_v6(hc, old, new);
+            proptest::prop_assert!(u != 0);
+            proptest::prop_assert_eq!(update_udp_addr_v6(0, old, new), 0);
+        }
+
         /// Summing the deltas of several changes and applying them once equals updating for each
         /// change in turn (the data path's one-pass NAT relies on it).
         #[test]

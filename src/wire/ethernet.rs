@@ -1,7 +1,8 @@
 //! Ethernet II frames with at most one 802.1Q VLAN tag.
 //!
 //! [`Frame::l3`] finds the network layer: it returns the ethertype behind an optional 802.1Q tag
-//! and the offset of the L3 header in the frame.
+//! and the offset of the L3 header in the frame; [`L3Info::protocol`] names it (IPv4, IPv6, ARP or
+//! another EtherType).
 
 use super::{get_u16, set_u16, Error, ErrorKind, Layer, Result};
 use core::fmt;
@@ -131,7 +132,39 @@ pub struct L3Info {
     pub vlan_tci: Option<u16>,
 }
 
+/// The network protocol of a frame, as its EtherType says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum L3Protocol {
+    /// IPv4 (0x0800).
+    Ipv4,
+    /// IPv6 (0x86DD).
+    Ipv6,
+    /// ARP (0x0806).
+    Arp,
+    /// Any other EtherType (the value).
+    Other(u16),
+}
+
+impl L3Protocol {
+    /// The protocol an EtherType names.
+    #[inline]
+    pub const fn from_ethertype(t: u16) -> Self {
+        match t {
+            ethertype::IPV4 => L3Protocol::Ipv4,
+            ethertype::IPV6 => L3Protocol::Ipv6,
+            ethertype::ARP => L3Protocol::Arp,
+            t => L3Protocol::Other(t),
+        }
+    }
+}
+
 impl L3Info {
+    /// The network protocol of the L3 payload.
+    #[inline]
+    pub const fn protocol(&self) -> L3Protocol {
+        L3Protocol::from_ethertype(self.ethertype)
+    }
+
     /// The VLAN ID (low 12 bits of the TCI), if tagged.
     #[inline]
     pub fn vlan_id(&self) -> Option<u16> {
@@ -406,6 +439,33 @@ mod tests {
         let e = Frame::new_checked(&TAGGED[..16]).unwrap().l3().unwrap_err();
         assert_eq!(e.layer, Layer::Vlan);
         assert_eq!(e.offset, 14);
+    }
+
+    #[test]
+    fn l3_protocol_names_ipv6() {
+        assert_eq!(
+            Frame::new_checked(&UNTAGGED[..])
+                .unwrap()
+                .l3()
+                .unwrap()
+                .protocol(),
+            L3Protocol::Ipv4
+        );
+        assert_eq!(
+            Frame::new_checked(&TAGGED[..])
+                .unwrap()
+                .l3()
+                .unwrap()
+                .protocol(),
+            L3Protocol::Arp
+        );
+        let mut v6 = TAGGED;
+        v6[16..18].copy_from_slice(&[0x86, 0xdd]);
+        let l3 = Frame::new_checked(&v6[..]).unwrap().l3().unwrap();
+        assert_eq!((l3.protocol(), l3.offset), (L3Protocol::Ipv6, 18));
+        v6[16..18].copy_from_slice(&[0x88, 0xcc]);
+        let l3 = Frame::new_checked(&v6[..]).unwrap().l3().unwrap();
+        assert_eq!(l3.protocol(), L3Protocol::Other(0x88cc));
     }
 
     #[test]

@@ -101,19 +101,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checks.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wraps `buffer` after [`Packet::check_len`].
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
+    icmp_shared_getters!();
 
     /// Checks that the 8-byte header fits.
     #[inline]
@@ -126,51 +114,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
     }
 
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Message type.
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
-    }
-    /// Code.
-    #[inline]
-    pub fn code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-    /// Checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        get_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-    /// The 4-byte rest-of-header word.
-    #[inline]
-    pub fn rest_of_header(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::REST)
-    }
-    /// Echo identifier.
-    #[inline]
-    pub fn echo_ident(&self) -> u16 {
-        get_u16(self.buffer.as_ref(), field::ECHO_IDENT)
-    }
-    /// Echo sequence number.
-    #[inline]
-    pub fn echo_seq_no(&self) -> u16 {
-        get_u16(self.buffer.as_ref(), field::ECHO_SEQNO)
-    }
     /// Next-hop MTU (meaningful for destination unreachable / fragmentation needed).
     #[inline]
     pub fn next_hop_mtu(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::NEXT_HOP_MTU)
-    }
-    /// True for echo request.
-    #[inline]
-    pub fn is_echo_request(&self) -> bool {
-        self.msg_type() == msg_type::ECHO_REQUEST
     }
     /// True for error messages that quote an IPv4 header (types 3, 4, 5, 11, 12).
     #[inline]
@@ -183,11 +130,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
                 | msg_type::TIME_EXCEEDED
                 | msg_type::PARAM_PROBLEM
         )
-    }
-    /// Bytes after the 8-byte header (echo data, or the quoted packet of an error).
-    #[inline]
-    pub fn data(&self) -> &[u8] {
-        &self.buffer.as_ref()[field::DATA..]
     }
     /// True when the checksum over the whole message is valid.
     #[inline]
@@ -231,36 +173,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Sets message type (checksum untouched).
-    #[inline]
-    pub fn set_msg_type(&mut self, v: u8) {
-        self.buffer.as_mut()[field::TYPE] = v
-    }
-    /// Sets code (checksum untouched).
-    #[inline]
-    pub fn set_code(&mut self, v: u8) {
-        self.buffer.as_mut()[field::CODE] = v
-    }
-    /// Sets checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        set_u16(self.buffer.as_mut(), field::CHECKSUM, v)
-    }
-    /// Sets the rest-of-header word.
-    #[inline]
-    pub fn set_rest_of_header(&mut self, v: u32) {
-        set_u32(self.buffer.as_mut(), field::REST, v)
-    }
-    /// Sets echo identifier.
-    #[inline]
-    pub fn set_echo_ident(&mut self, v: u16) {
-        set_u16(self.buffer.as_mut(), field::ECHO_IDENT, v)
-    }
-    /// Sets echo sequence number.
-    #[inline]
-    pub fn set_echo_seq_no(&mut self, v: u16) {
-        set_u16(self.buffer.as_mut(), field::ECHO_SEQNO, v)
-    }
+    icmp_shared_setters!();
+
     /// Sets next-hop MTU (bytes 4..6 are left as they are; zero them for a fresh message).
     #[inline]
     pub fn set_next_hop_mtu(&mut self, v: u16) {
@@ -272,21 +186,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(0);
         let c = checksum::checksum(self.buffer.as_ref());
         self.set_checksum(c);
-    }
-    /// Replaces type and code, updating the checksum incrementally.
-    #[inline]
-    pub fn rewrite_type_code(&mut self, t: u8, code: u8) {
-        let old = u16::from_be_bytes([self.msg_type(), self.code()]);
-        let new = u16::from_be_bytes([t, code]);
-        self.set_msg_type(t);
-        self.set_code(code);
-        let c = checksum::update_u16(self.checksum(), old, new);
-        self.set_checksum(c);
-    }
-    /// Data after the header, writable.
-    #[inline]
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[field::DATA..]
     }
 }
 

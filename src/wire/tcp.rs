@@ -1,13 +1,14 @@
 //! TCP segments (RFC 9293): ports, sequence numbers, flags, data offset, and the checksum over the
-//! IPv4 pseudo-header, with checksum-preserving port and address rewrites.
+//! IPv4 or IPv6 pseudo-header (the `_v6` methods), with checksum-preserving port and address
+//! rewrites.
 //!
-//! A view must wrap exactly the TCP segment (the IPv4 payload): the checksum covers the whole buffer.
+//! A view must wrap exactly the TCP segment (the IP payload): the checksum covers the whole buffer.
 
 use super::checksum;
 use super::ipv4::protocol;
 use super::{get_u16, get_u32, set_u16, set_u32, Error, ErrorKind, Layer, Result};
 use core::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Field offsets.
 pub mod field {
@@ -260,12 +261,32 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn segment_len(&self) -> usize {
         self.buffer.as_ref().len()
     }
-    /// True when the checksum over pseudo-header + segment is valid.
+    /// The IPv4 pseudo-header sum of this segment.
+    #[inline]
+    fn pseudo_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
+        let n = self.segment_len() as u16;
+        checksum::pseudo_header_sum(src, dst, protocol::TCP, n)
+    }
+    /// The IPv6 pseudo-header sum of this segment.
+    #[inline]
+    fn pseudo_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u32 {
+        let n = self.segment_len() as u32;
+        checksum::pseudo_header_sum_v6(src, dst, protocol::TCP, n)
+    }
+    /// True when the checksum over pseudo-header (sum `ph`) + segment is valid.
+    #[inline]
+    fn verify_with(&self, ph: u32) -> bool {
+        checksum::add(ph, checksum::sum(self.buffer.as_ref())) == 0xffff
+    }
+    /// True when the checksum over the IPv4 pseudo-header + segment is valid.
     #[inline]
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header_sum(src, dst, protocol::TCP, b.len() as u16);
-        checksum::add(ph, checksum::sum(b)) == 0xffff
+        self.verify_with(self.pseudo_v4(src, dst))
+    }
+    /// True when the checksum over the IPv6 pseudo-header + segment is valid.
+    #[inline]
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.verify_with(self.pseudo_v6(src, dst))
     }
 }
 
@@ -318,14 +339,22 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_urgent(&mut self, v: u16) {
         set_u16(self.buffer.as_mut(), field::URGENT, v)
     }
-    /// Recomputes the checksum over the pseudo-header and the whole buffer.
+    /// Stores the checksum over the pseudo-header (sum `ph`) and the whole buffer.
+    #[inline]
+    fn fill_with(&mut self, ph: u32) {
+        self.set_checksum(0);
+        let c = checksum::finish(checksum::add(ph, checksum::sum(self.buffer.as_ref())));
+        self.set_checksum(c);
+    }
+    /// Recomputes the checksum over the IPv4 pseudo-header and the whole buffer.
     #[inline]
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
-        self.set_checksum(0);
-        let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header_sum(src, dst, protocol::TCP, b.len() as u16);
-        let c = checksum::finish(checksum::add(ph, checksum::sum(b)));
-        self.set_checksum(c);
+        self.fill_with(self.pseudo_v4(src, dst))
+    }
+    /// Recomputes the checksum over the IPv6 pseudo-header and the whole buffer.
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        self.fill_with(self.pseudo_v6(src, dst))
     }
     /// Replaces the source port with an incremental checksum update; returns the old port.
     #[inline]
@@ -349,6 +378,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn update_checksum_for_addr(&mut self, old: Ipv4Addr, new: Ipv4Addr) {
         let c = checksum::update_addr(self.checksum(), old, new);
+        self.set_checksum(c);
+    }
+    /// Updates the checksum for an IPv6 address change in the pseudo-header (NAT66).
+    #[inline]
+    pub fn update_checksum_for_addr_v6(&mut self, old: Ipv6Addr, new: Ipv6Addr) {
+        let c = checksum::update_addr_v6(self.checksum(), old, new);
         self.set_checksum(c);
     }
     /// Payload bytes, writable.
@@ -508,6 +543,43 @@ mod tests {
         assert_eq!(p.header_len(), 20);
         p.set_header_len(24);
         assert_eq!(p.flags(), Flags::RST);
+    }
+
+    #[test]
+    fn golden_ipv6_checksum() {
+        use crate::wire::golden6::{self, bytes, CLIENT, SERVER};
+        let b = bytes(golden6::TCP_SYN);
+        let p = Packet::new_checked(&b[40..]).unwrap();
+        assert_eq!(
+            (p.src_port(), p.dst_port(), p.flags()),
+            (49152, 80, Flags::SYN)
+        );
+        assert!(p.verify_checksum_v6(CLIENT, SERVER));
+        assert!(!p.verify_checksum_v6(CLIENT, CLIENT));
+        let mut m = b[40..].to_vec();
+        let mut q = Packet::new_unchecked(&mut m[..]);
+        q.fill_checksum_v6(CLIENT, SERVER);
+        assert_eq!(q.checksum(), p.checksum());
+    }
+
+    proptest::proptest! {
+        /// NAT66 of a segment: incremental port and address updates equal a full recompute.
+        #[test]
+        fn incremental_nat66_equals_recompute(
+            src in proptest::num::u128::ANY, dst in proptest::num::u128::ANY,
+            ndst in proptest::num::u128::ANY, nport in proptest::num::u16::ANY,
+        ) {
+            let (src, dst, ndst) = (Ipv6Addr::from_bits(src), Ipv6Addr::from_bits(dst), Ipv6Addr::from_bits(ndst));
+            let mut b = syn();
+            let mut p = Packet::new_unchecked(&mut b[..]);
+            p.fill_checksum_v6(src, dst);
+            p.rewrite_dst_port(nport);
+            p.update_checksum_for_addr_v6(dst, ndst);
+            proptest::prop_assert!(p.verify_checksum_v6(src, ndst));
+            let inc = p.checksum();
+            p.fill_checksum_v6(src, ndst);
+            proptest::prop_assert_eq!(inc, p.checksum());
+        }
     }
 
     proptest::proptest! {

@@ -1,10 +1,11 @@
-//! UDP datagrams (RFC 768) over IPv4: length check, checksum with pseudo-header where a transmitted
-//! `0` means "no checksum", and checksum-preserving port and address rewrites.
+//! UDP datagrams (RFC 768) over IPv4 and IPv6: length check, checksum with pseudo-header (over
+//! IPv4 a transmitted `0` means "no checksum"; over IPv6, the `_v6` methods, it is invalid), and
+//! checksum-preserving port and address rewrites.
 
 use super::checksum;
 use super::ipv4::protocol;
 use super::{get_u16, set_u16, Error, ErrorKind, Layer, Result};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Field offsets.
 pub mod field {
@@ -107,17 +108,35 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let end = self.datagram_end();
         &self.buffer.as_ref()[HEADER_LEN.min(end)..end]
     }
-    /// Checksum over pseudo-header + datagram, complemented (0 would be sent as 0xffff).
+    /// Sum over the IPv4 pseudo-header + datagram (not complemented).
     #[inline]
     fn compute(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
-        let d = &self.buffer.as_ref()[..self.datagram_end()];
-        let ph = checksum::pseudo_header_sum(src, dst, protocol::UDP, d.len() as u16);
-        checksum::add(ph, checksum::sum(d))
+        let n = self.datagram_end() as u16;
+        self.sum_with(checksum::pseudo_header_sum(src, dst, protocol::UDP, n))
     }
-    /// True when the checksum is absent (0) or valid.
+    /// Sum over the IPv6 pseudo-header + datagram (not complemented).
+    #[inline]
+    fn compute_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u32 {
+        let n = self.datagram_end() as u32;
+        self.sum_with(checksum::pseudo_header_sum_v6(src, dst, protocol::UDP, n))
+    }
+    /// Sum of a pseudo-header sum `ph` and the datagram.
+    #[inline]
+    fn sum_with(&self, ph: u32) -> u32 {
+        checksum::add(
+            ph,
+            checksum::sum(&self.buffer.as_ref()[..self.datagram_end()]),
+        )
+    }
+    /// True when the checksum is absent (0) or valid (over IPv4).
     #[inline]
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         self.checksum() == 0 || self.compute(src, dst) == 0xffff
+    }
+    /// True when the checksum is valid over IPv6; `0` is invalid there (RFC 8200 §8.1).
+    #[inline]
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.checksum() != 0 && self.compute_v6(src, dst) == 0xffff
     }
 }
 
@@ -142,11 +161,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_checksum(&mut self, v: u16) {
         set_u16(self.buffer.as_mut(), field::CHECKSUM, v)
     }
-    /// Computes and stores the checksum (a computed 0 is stored as 0xffff).
+    /// Computes and stores the checksum over IPv4 (a computed 0 is stored as 0xffff).
     #[inline]
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         self.set_checksum(0);
         let c = checksum::udp_finish(self.compute(src, dst));
+        self.set_checksum(c);
+    }
+    /// Computes and stores the checksum over IPv6 (a computed 0 is stored as 0xffff).
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        self.set_checksum(0);
+        let c = checksum::udp_finish(self.compute_v6(src, dst));
         self.set_checksum(c);
     }
     /// Replaces the source port, updating a present checksum incrementally; returns the old port.
@@ -171,6 +197,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn update_checksum_for_addr(&mut self, old: Ipv4Addr, new: Ipv4Addr) {
         let c = checksum::update_udp_addr(self.checksum(), old, new);
+        self.set_checksum(c);
+    }
+    /// Updates the checksum for an IPv6 address change in the pseudo-header (NAT66); a `0`
+    /// (invalid over IPv6) stays `0`.
+    #[inline]
+    pub fn update_checksum_for_addr_v6(&mut self, old: Ipv6Addr, new: Ipv6Addr) {
+        let c = checksum::update_udp_addr_v6(self.checksum(), old, new);
         self.set_checksum(c);
     }
     /// Payload, writable.
@@ -316,6 +349,51 @@ mod tests {
         let p = Packet::new_checked(&b[..n]).unwrap();
         assert_eq!(Repr::parse(&p).unwrap(), r);
         assert!(p.verify_checksum(SRC, DST));
+    }
+
+    #[test]
+    fn golden_ipv6_checksum_and_zero() {
+        use crate::wire::golden6::{self, bytes, CLIENT, SERVER};
+        let b = bytes(golden6::UDP);
+        let p = Packet::new_checked(&b[40..]).unwrap();
+        assert_eq!(
+            (p.src_port(), p.dst_port(), p.payload()),
+            (40000, 6080, &b"abc"[..])
+        );
+        assert!(p.verify_checksum_v6(CLIENT, SERVER));
+        let mut m = b[40..].to_vec();
+        let mut q = Packet::new_unchecked(&mut m[..]);
+        q.fill_checksum_v6(CLIENT, SERVER);
+        assert_eq!(q.checksum(), p.checksum());
+        // Over IPv6 a zero checksum is invalid, not "none".
+        q.set_checksum(0);
+        assert!(!q.verify_checksum_v6(CLIENT, SERVER));
+        assert!(q.verify_checksum(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST));
+        q.update_checksum_for_addr_v6(SERVER, CLIENT);
+        assert_eq!(q.checksum(), 0);
+    }
+
+    proptest::proptest! {
+        /// NAT66 of a datagram: incremental port and address updates equal a full recompute.
+        #[test]
+        fn incremental_nat66_equals_recompute(
+            src in proptest::num::u128::ANY, dst in proptest::num::u128::ANY,
+            nsrc in proptest::num::u128::ANY, nsport in proptest::num::u16::ANY,
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+        ) {
+            let (src, dst, nsrc) = (Ipv6Addr::from_bits(src), Ipv6Addr::from_bits(dst), Ipv6Addr::from_bits(nsrc));
+            let mut b = vec![0u8; 8 + payload.len()];
+            let mut p = Packet::new_unchecked(&mut b[..]);
+            p.set_len((8 + payload.len()) as u16);
+            p.payload_mut().copy_from_slice(&payload);
+            p.fill_checksum_v6(src, dst);
+            p.rewrite_src_port(nsport);
+            p.update_checksum_for_addr_v6(src, nsrc);
+            proptest::prop_assert!(p.verify_checksum_v6(nsrc, dst));
+            let inc = p.checksum();
+            p.fill_checksum_v6(nsrc, dst);
+            proptest::prop_assert_eq!(inc, p.checksum());
+        }
     }
 
     proptest::proptest! {

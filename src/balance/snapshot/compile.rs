@@ -2,7 +2,8 @@
 //! [`Health`] view become a [`Snapshot`], one named step per part — interfaces, frontends, pools
 //! and members (stable ids, next hops), probes, load-balancing rules with their Maglev tables
 //! (reusing the previous snapshot's unchanged ones), inbound NAT rules (range slots kept across
-//! reloads), the lookup maps, and the outbound rules' SNAT blocks.
+//! reloads), the lookup maps, and the outbound rules' SNAT blocks (planned by
+//! `config::snat_plan`, the previous snapshot's blocks kept in place).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -11,12 +12,12 @@ use super::super::maglev::{Maglev, MaglevMember};
 use super::{
     key, FrontendId, FrontendInfo, Health, InterfaceId, InterfaceInfo, Map, MemberId, MemberInfo,
     OutboundInfo, PoolId, PoolInfo, ProbeId, ProbeInfo, Rule, RuleCache, RuleId, RuleKind,
-    Snapshot, SnatBlock, IPPROTO_TCP, IPPROTO_UDP, SNAT_FIRST_PORT,
+    Snapshot, SnatBlock, SnatPortRange, IPPROTO_TCP, IPPROTO_UDP,
 };
 use crate::config::validate::idle_timeout_seconds;
 use crate::config::{
-    AdminState, Config, InboundNatRule, LoadBalancingRule, LoadDistribution, NoHealthyBackends,
-    OutboundRule, Protocol,
+    snat_plan, AdminState, Config, ConfigError, ConfigErrors, InboundNatRule, LoadBalancingRule,
+    LoadDistribution, NoHealthyBackends, Protocol,
 };
 
 /// What a Maglev table depends on besides the seed: (name, weight, eligible) of each member.
@@ -28,19 +29,6 @@ fn protos(p: Protocol) -> &'static [u8] {
         Protocol::Tcp => &[IPPROTO_TCP],
         Protocol::Udp => &[IPPROTO_UDP],
         Protocol::All => &[IPPROTO_TCP, IPPROTO_UDP],
-    }
-}
-
-/// Azure's default SNAT ports per member by pool size (0 above 1000 members).
-pub fn default_snat_ports(pool_size: usize) -> u16 {
-    match pool_size {
-        0..=50 => 1024,
-        51..=100 => 512,
-        101..=200 => 256,
-        201..=400 => 128,
-        401..=800 => 64,
-        801..=1000 => 32,
-        _ => 0,
     }
 }
 
@@ -88,10 +76,34 @@ impl Snapshot {
         Snapshot::compile_with_previous(config, health, None)
     }
 
-    /// Compiles, keeping the inbound-NAT range slots of members that stay in their rule.
+    /// Like [`Snapshot::compile_with_previous`], but refuses (with every error, each naming the
+    /// rule, the frontend IP and the ports asked and free) when a SNAT block cannot be placed
+    /// without moving a block of a member that stays: what a reload must use, so that a bad
+    /// configuration changes nothing.
+    pub fn try_compile_with_previous(
+        config: &Config,
+        health: &Health,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, ConfigErrors> {
+        let s = Snapshot::compile_with_previous(config, health, previous);
+        if s.snat_errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(ConfigErrors(s.snat_errors))
+        }
+    }
+
+    /// The SNAT placement errors of this compilation (empty when every block found room).
+    pub fn snat_errors(&self) -> &[ConfigError] {
+        &self.snat_errors
+    }
+
+    /// Compiles, keeping the inbound-NAT range slots of members that stay in their rule and the
+    /// SNAT blocks of members that stay in their outbound rule (docs/design.md §3.5.6).
     ///
     /// A config that did not pass validation compiles without panicking, but dangling
-    /// references are skipped.
+    /// references are skipped, and SNAT blocks that find no room are left out (see
+    /// [`Snapshot::try_compile_with_previous`]).
     pub fn compile_with_previous(
         config: &Config,
         health: &Health,
@@ -113,8 +125,7 @@ impl Snapshot {
             .map(|r| r.idle_timeout_secs)
             .max()
             .unwrap_or(0);
-        s.compile_outbound(config, &ids);
-        s.index_snat_ports();
+        s.compile_outbound(config, &ids, previous);
         s.rule_cache = RuleCache::build(&s.by_key);
         s
     }
@@ -147,7 +158,8 @@ impl Snapshot {
             member_by_addr: Map::default(),
             pool_member_by_addr: Map::default(),
             outbound_by_member: Map::default(),
-            snat_ports: Vec::new(),
+            snat_by_port: Map::default(),
+            snat_errors: Vec::new(),
         }
     }
 
@@ -446,9 +458,16 @@ impl Snapshot {
         }
     }
 
-    /// Outbound rules and their SNAT blocks, and the (member, protocol) → block map.
-    fn compile_outbound(&mut self, config: &Config, ids: &Ids<'_>) {
-        for r in &config.outbound_rules {
+    /// Outbound rules and their SNAT blocks (planned by [`snat_plan::plan`], keeping the previous
+    /// snapshot's blocks of members that stay), and the maps from (member, protocol) and from
+    /// (frontend IP, protocol, port) to blocks. Blocks that find no room are left out and their
+    /// errors kept for [`Snapshot::try_compile_with_previous`].
+    fn compile_outbound(&mut self, config: &Config, ids: &Ids<'_>, previous: Option<&Snapshot>) {
+        let kept = previous.map(Snapshot::kept_snat_blocks).unwrap_or_default();
+        let plan = snat_plan::plan(config, &kept);
+        self.snat_errors = plan.errors;
+        let mut planned = plan.blocks.iter().peekable();
+        for (ri, r) in config.outbound_rules.iter().enumerate() {
             let Some(pool) = ids.pool(&r.backend_pool) else {
                 continue;
             };
@@ -459,18 +478,27 @@ impl Snapshot {
                 .map(|f| self.frontends[f.index()].addr)
                 .collect();
             let members = self.pools[pool.index()].members.clone();
-            let ppm = if r.allocated_outbound_ports == 0 {
-                default_snat_ports(members.len())
-            } else {
-                u16::try_from(r.allocated_outbound_ports).unwrap_or(0)
-            };
-            let blocks = self.snat_blocks(r, &members, &frontends, ppm);
+            let mut blocks = Vec::new();
+            while let Some(b) = planned.next_if(|b| b.rule <= ri) {
+                if b.rule < ri {
+                    continue;
+                }
+                let Some(m) = members.get(b.member) else {
+                    continue;
+                };
+                blocks.push(SnatBlock {
+                    member: *m,
+                    frontend_addr: b.frontend_addr,
+                    first_port: b.first_port,
+                    count: b.count,
+                });
+            }
             self.outbound.push(OutboundInfo {
                 name: r.name.clone(),
                 frontends,
                 pool,
                 protocol: r.protocol,
-                ports_per_member: ppm,
+                ports_per_member: snat_plan::ports_per_member(r, members.len()),
                 idle_timeout_secs: idle_timeout_seconds(
                     r.idle_timeout_minutes,
                     r.idle_timeout_seconds,
@@ -479,48 +507,65 @@ impl Snapshot {
                 blocks,
             });
         }
+        self.index_snat_blocks();
     }
 
-    /// The SNAT blocks of the outbound rule `r` (the next in [`Snapshot::outbound`]): `ppm`
-    /// ports per member, 64,000 / `ppm` members per frontend address in order; members past
-    /// the last frontend get none. Indexes each block by (member address, protocol).
-    fn snat_blocks(
-        &mut self,
-        r: &OutboundRule,
-        members: &[MemberId],
-        frontends: &[Ipv4Addr],
-        ppm: u16,
-    ) -> Vec<SnatBlock> {
-        let per_fe = if ppm == 0 {
-            0
-        } else {
-            64_000 / usize::from(ppm)
-        };
-        let oi = self.outbound.len();
-        let mut blocks = Vec::with_capacity(members.len());
-        for (k, m) in members.iter().enumerate() {
-            let (fi, bi) = match k.checked_div(per_fe) {
-                Some(fi) => (fi, k % per_fe),
-                None => (usize::MAX, 0),
-            };
-            let Some(fa) = frontends.get(fi) else {
-                continue;
-            };
-            let first = usize::from(SNAT_FIRST_PORT) + bi * usize::from(ppm);
-            blocks.push(SnatBlock {
-                member: *m,
-                frontend_addr: *fa,
-                first_port: u16::try_from(first).unwrap_or(0),
-                count: ppm,
-            });
-            let addr = u32::from(self.members[m.index()].addr);
-            for &p in protos(r.protocol) {
-                self.outbound_by_member
-                    .entry((addr, p))
-                    .or_insert((oi, blocks.len() - 1));
+    /// The (member address, protocol) → (rule, first block, blocks) map (a member's blocks are
+    /// adjacent in its rule), and per (frontend IP, protocol) the blocks sorted by first port.
+    fn index_snat_blocks(&mut self) {
+        for (oi, ob) in self.outbound.iter().enumerate() {
+            let mut bi = 0;
+            while bi < ob.blocks.len() {
+                let member = ob.blocks[bi].member;
+                let n = ob.blocks[bi..]
+                    .iter()
+                    .take_while(|b| b.member == member)
+                    .count();
+                let addr = u32::from(self.members[member.index()].addr);
+                for &p in protos(ob.protocol) {
+                    self.outbound_by_member
+                        .entry((addr, p))
+                        .or_insert((oi, bi, n));
+                }
+                bi += n;
+            }
+            for (bi, b) in ob.blocks.iter().enumerate() {
+                for &p in protos(ob.protocol) {
+                    self.snat_by_port
+                        .entry((u32::from(b.frontend_addr), p))
+                        .or_default()
+                        .push(SnatPortRange {
+                            first: b.first_port,
+                            last: b.last_port(),
+                            outbound: oi as u32,
+                            block: bi as u32,
+                        });
+                }
             }
         }
-        blocks
+        for ranges in self.snat_by_port.values_mut() {
+            ranges.sort_unstable_by_key(|r| r.first);
+        }
+    }
+
+    /// The blocks of this snapshot, by rule, pool and member name, for the next compilation to
+    /// keep in place.
+    fn kept_snat_blocks(&self) -> Vec<snat_plan::KeptBlock> {
+        let mut out = Vec::new();
+        for ob in &self.outbound {
+            let pool = &self.pools[ob.pool.index()].name;
+            for b in &ob.blocks {
+                out.push(snat_plan::KeptBlock {
+                    rule: ob.name.clone(),
+                    pool: pool.clone(),
+                    member: self.members[b.member.index()].name.clone(),
+                    frontend_addr: b.frontend_addr,
+                    first_port: b.first_port,
+                    count: b.count,
+                });
+            }
+        }
+        out
     }
 
     /// Effective eligibility of `members` for a rule with `probe`, and whether all are down.

@@ -231,10 +231,49 @@ impl Snapshot {
         })
     }
 
-    /// The outbound rule and SNAT block of a member sending with IP protocol `proto`.
+    /// The outbound rule and SNAT block of a member sending with IP protocol `proto`: its block
+    /// on the rule's first frontend IP ([`Snapshot::outbound_blocks`] gives all of them).
     pub fn outbound_for(&self, member_ip: u32, proto: u8) -> Option<(&OutboundInfo, &SnatBlock)> {
-        let (o, b) = self.outbound_by_member.get(&(member_ip, proto))?;
-        let ob = self.outbound.get(*o)?;
-        Some((ob, ob.blocks.get(*b)?))
+        let (ob, blocks) = self.outbound_blocks(member_ip, proto)?;
+        Some((ob, blocks.first()?))
+    }
+
+    /// The outbound rule of a member sending with IP protocol `proto`, and its SNAT blocks: one
+    /// per frontend IP of the rule, in the rule's order.
+    #[inline]
+    pub fn outbound_blocks(
+        &self,
+        member_ip: u32,
+        proto: u8,
+    ) -> Option<(&OutboundInfo, &[SnatBlock])> {
+        let &(o, b, n) = self.outbound_by_member.get(&(member_ip, proto))?;
+        let ob = self.outbound.get(o)?;
+        Some((ob, ob.blocks.get(b..b + n)?))
+    }
+
+    /// The SNAT block of a member sending with `proto` on frontend IP `frontend_ip`.
+    #[inline]
+    pub fn snat_block(&self, member_ip: u32, proto: u8, frontend_ip: u32) -> Option<&SnatBlock> {
+        let (_, blocks) = self.outbound_blocks(member_ip, proto)?;
+        blocks
+            .iter()
+            .find(|b| u32::from(b.frontend_addr) == frontend_ip)
+    }
+
+    /// The outbound rule and SNAT block that hold `port` of frontend IP `frontend_ip` for
+    /// `proto`: where a reply to a translated connection belongs (binary search, no
+    /// allocation).
+    #[inline]
+    pub fn snat_block_by_port(
+        &self,
+        frontend_ip: u32,
+        proto: u8,
+        port: u16,
+    ) -> Option<(&OutboundInfo, &SnatBlock)> {
+        let ranges = self.snat_by_port.get(&(frontend_ip, proto))?;
+        let i = ranges.partition_point(|r| r.first <= port).checked_sub(1)?;
+        let r = ranges.get(i).filter(|r| port <= r.last)?;
+        let ob = self.outbound.get(r.outbound as usize)?;
+        Some((ob, ob.blocks.get(r.block as usize)?))
     }
 }

@@ -309,6 +309,124 @@ fn outbound_blocks_follow_the_default_table() {
     assert_eq!(default_snat_ports(1000), 32);
 }
 
+/// An outbound rule on two frontends, 64 ports per member, over members `vm<n>` (10.1.0.1n),
+/// and `extra` TOML.
+fn snat_config(members: &[u32], extra: &str) -> Config {
+    let ms: Vec<String> = members
+        .iter()
+        .map(|n| format!("{{ name = \"vm{n}\", address = \"10.1.0.{}\" }}", 10 + n))
+        .collect();
+    config(&format!(
+        r#"
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+[[frontends]]
+name = "fe2"
+address = "10.1.0.101"
+[[backend_pools]]
+name = "web"
+members = [{}]
+[[outbound_rules]]
+name = "out"
+frontends = ["fe", "fe2"]
+backend_pool = "web"
+allocated_outbound_ports = 64
+{extra}
+"#,
+        ms.join(", ")
+    ))
+}
+
+/// The first port of the TCP block of `vm<n>` on frontend IP `fe`.
+fn first_port(s: &Snapshot, n: u32, fe: &str) -> Option<u16> {
+    s.snat_block(ip(&format!("10.1.0.{}", 10 + n)), IPPROTO_TCP, ip(fe))
+        .map(|b| b.first_port)
+}
+
+#[test]
+fn a_member_has_a_block_on_each_frontend_and_replies_find_it() {
+    let s = all_up(&snat_config(&[1, 2], ""));
+    assert!(s.snat_errors().is_empty());
+    let (o, blocks) = s.outbound_blocks(ip("10.1.0.12"), IPPROTO_TCP).unwrap();
+    assert_eq!(o.name, "out");
+    let got: Vec<(Ipv4Addr, u16, u16)> = blocks
+        .iter()
+        .map(|b| (b.frontend_addr, b.first_port, b.last_port()))
+        .collect();
+    let (fe, fe2) = ("10.1.0.100", "10.1.0.101");
+    assert_eq!(
+        got,
+        vec![
+            (fe.parse().unwrap(), 1088, 1151),
+            (fe2.parse().unwrap(), 1088, 1151)
+        ]
+    );
+    assert_eq!(
+        s.outbound_for(ip("10.1.0.12"), IPPROTO_UDP).unwrap().1,
+        &blocks[0]
+    );
+    let b = s.snat_block(ip("10.1.0.12"), IPPROTO_UDP, ip(fe2)).unwrap();
+    assert_eq!(b, &blocks[1]);
+    assert!(s
+        .snat_block(ip("10.1.0.12"), IPPROTO_UDP, ip("10.1.0.102"))
+        .is_none());
+    // A reply to frontend IP:port finds the block that holds the port.
+    let (_, by_port) = s.snat_block_by_port(ip(fe2), IPPROTO_TCP, 1100).unwrap();
+    assert_eq!(by_port, b);
+    let (_, low) = s.snat_block_by_port(ip(fe), IPPROTO_UDP, 1087).unwrap();
+    assert_eq!(low.first_port, 1024);
+    assert!(s.snat_block_by_port(ip(fe), IPPROTO_TCP, 1152).is_none());
+    assert!(s.snat_block_by_port(ip(fe), IPPROTO_TCP, 1023).is_none());
+    assert!(s
+        .snat_block_by_port(ip("10.1.0.11"), IPPROTO_TCP, 1100)
+        .is_none());
+    // Two workers: 1088-1119 belong to worker 0, 1120-1151 to worker 1.
+    assert_eq!(b.worker_ports(1, 2), (1120, 32));
+    assert_eq!(snat_port_owner(b, 1119, 2), Some(0));
+    assert_eq!(snat_port_owner(b, 1120, 2), Some(1));
+    assert_eq!(snat_port_owner(b, 1152, 2), None);
+}
+
+#[test]
+fn blocks_stay_with_their_members_across_a_reload() {
+    let fe = "10.1.0.100";
+    let s1 = all_up(&snat_config(&[1, 2, 3], ""));
+    let firsts = |s: &Snapshot, ns: &[u32]| -> Vec<Option<u16>> {
+        ns.iter().map(|n| first_port(s, *n, fe)).collect()
+    };
+    assert_eq!(
+        firsts(&s1, &[1, 2, 3]),
+        vec![Some(1024), Some(1088), Some(1152)]
+    );
+    // vm2 leaves and vm4 comes first in the pool: vm1 and vm3 keep their ports on both
+    // frontend IPs, vm4 takes the hole.
+    let c2 = snat_config(&[4, 1, 3], "");
+    let s2 = Snapshot::try_compile_with_previous(&c2, &Health::all_up(&c2), Some(&s1)).unwrap();
+    assert_eq!(
+        firsts(&s2, &[4, 1, 3]),
+        vec![Some(1088), Some(1024), Some(1152)]
+    );
+    assert_eq!(first_port(&s2, 3, "10.1.0.101"), Some(1152));
+    // A health recompile keeps them too; without a previous snapshot the pool order decides.
+    let s3 = Snapshot::compile_with_previous(&c2, &Health::new(), Some(&s2));
+    assert_eq!(
+        firsts(&s3, &[4, 1, 3]),
+        vec![Some(1088), Some(1024), Some(1152)]
+    );
+    assert_eq!(first_port(&all_up(&c2), 4, fe), Some(1024));
+    // A reload whose new rule port lies in vm3's block is refused, naming both.
+    let rule = "[[load_balancing_rules]]\nname = \"x\"\nfrontend = \"fe\"\nprotocol = \"tcp\"\nfrontend_port = 1200\nbackend_port = 80\nbackend_pool = \"web\"\n";
+    let c4 = snat_config(&[4, 1, 3], rule);
+    let e = Snapshot::try_compile_with_previous(&c4, &Health::all_up(&c4), Some(&s3))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("load_balancing_rules[0] (\"x\") frontend_port = 1200: uses a port inside member \"vm3\"'s SNAT block 1152-1215 on 10.1.0.100"),
+        "{e}"
+    );
+}
+
 #[test]
 fn rules_over_the_same_pool_and_health_share_a_table() {
     let text = format!(

@@ -1,5 +1,6 @@
 //! The slow-path thread's loop state and its I/O steps: moving frames between the workers'
-//! exception queues, the kernel TAPs and the physical ports, and the periodic tick.
+//! exception queues, the kernel TAPs and the physical ports, and the periodic tick (with data path
+//! availability's synthetic rounds).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -7,7 +8,9 @@ use std::time::Instant;
 
 use super::{SlowPathThread, EXCEPTIONS_PER_ROUND};
 use crate::balance::Health;
+use crate::dataplane::View;
 use crate::dpdk::{Burst, Mbuf};
+use crate::runtime::synthetic::{SyntheticRounds, SYNTHETIC_INTERVAL};
 use crate::slowpath::{Action, Nanos, SlowPath};
 
 /// The running slow path: its thread's queues, the pure [`SlowPath`], the health it has seen,
@@ -20,6 +23,9 @@ pub(super) struct Loop<'a, 'p> {
     pub(super) phys_out: Vec<Burst>,
     pub(super) tap_out: Vec<Burst>,
     pub(super) neigh_generation: u64,
+    /// Data path availability's rounds, and when the next one is due.
+    pub(super) synthetic: SyntheticRounds,
+    pub(super) next_synthetic: Instant,
 }
 
 impl Loop<'_, '_> {
@@ -176,6 +182,26 @@ impl Loop<'_, '_> {
             c.clone_from(self.sp.counters());
         }
         self.publish_port_stats();
+        self.synthetic_round();
+    }
+
+    /// Every [`SYNTHETIC_INTERVAL`]: judges the synthetic round in flight and starts the next.
+    fn synthetic_round(&mut self) {
+        let now = Instant::now();
+        if now < self.next_synthetic {
+            return;
+        }
+        self.next_synthetic = now + SYNTHETIC_INTERVAL;
+        let shared = Arc::clone(&self.t.shared);
+        let (snapshot, neighbours) = (shared.snapshot.load(), shared.neighbours.load());
+        let view = View {
+            snapshot: &snapshot,
+            neighbours: &neighbours,
+            ports: &shared.ports,
+        };
+        let queues: Vec<_> = shared.workers.iter().map(|w| &w.synthetic).collect();
+        self.synthetic
+            .step(&queues, &shared.vip_availability, &view, self.t.pool);
     }
 
     /// Publishes the physical ports' counters (a port whose counters cannot be read keeps its

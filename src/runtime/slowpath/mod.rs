@@ -11,7 +11,9 @@
 //!   swaps it in (workers never wait);
 //! - reloads the configuration on SIGHUP or a control-socket request: validate, and on success
 //!   compile, swap, retarget the prober and neighbours; on failure change nothing;
-//! - publishes its counters for the control surfaces.
+//! - publishes its counters for the control surfaces;
+//! - runs data path availability's synthetic rounds through the workers
+//!   ([`synthetic`](super::synthetic)).
 //!
 //! - [`setup`]: what the thread derives from a snapshot (interfaces, frontends, wanted
 //!   neighbours, probe targets).
@@ -136,6 +138,8 @@ impl SlowPathThread<'_> {
             phys_out: (0..n).map(|_| Burst::new()).collect(),
             tap_out: (0..n).map(|_| Burst::new()).collect(),
             neigh_generation: u64::MAX,
+            synthetic: Default::default(),
+            next_synthetic: Instant::now(),
         };
         l.gratuitous_arps();
         l.tick();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::event_loop::Loop;
 use super::setup::{frontends_of, interfaces_of, probe_targets, wanted_neighbours};
 use crate::balance::{ProbeState, Snapshot};
-use crate::config::Config;
+use crate::config::{Config, ConfigErrors};
 use crate::runtime::hub::Shared;
 use crate::slowpath::probe::{HealthChange, HealthState, ProbeTarget};
 use crate::slowpath::SlowPathConfig;
@@ -99,7 +99,15 @@ impl Loop<'_, '_> {
         let shared = Arc::clone(&self.t.shared);
         let (path, config) = load_for_reload(&shared, path)?;
         let prev = shared.snapshot.load();
-        let snap = Snapshot::compile_with_previous(&config, &self.health, Some(&prev));
+        // SNAT blocks of members that stay never move (docs/design.md §3.5.6): a file whose new
+        // blocks do not fit around them is refused, and nothing changes.
+        let snap = Snapshot::try_compile_with_previous(&config, &self.health, Some(&prev))
+            .map_err(|mut e| {
+                for err in &mut e.0 {
+                    err.origin = path.display().to_string();
+                }
+                refusal(&path, &e)
+            })?;
         let now = self.now();
         let spc = SlowPathConfig::new(interfaces_of(&snap, &self.t.macs), frontends_of(&snap));
         self.sp.reconfigure(spc, now);
@@ -156,6 +164,16 @@ impl Loop<'_, '_> {
     }
 }
 
+/// The answer to a reload refused with `errors`.
+fn refusal(path: &std::path::Path, errors: &ConfigErrors) -> String {
+    format!(
+        "{errors}\n{}: {} error{}, nothing applied",
+        path.display(),
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    )
+}
+
 /// The configuration a reload would apply, from `path` or else the current file: valid, and
 /// with the same interfaces (ports, names, addresses are fixed at start).
 fn load_for_reload(shared: &Shared, path: Option<PathBuf>) -> Result<(PathBuf, Config), String> {
@@ -167,14 +185,7 @@ fn load_for_reload(shared: &Shared, path: Option<PathBuf>) -> Result<(PathBuf, C
             .map_err(|_| "config path lock poisoned".to_string())?
             .clone(),
     };
-    let config = Config::load(&path).map_err(|e| {
-        format!(
-            "{e}\n{}: {} error{}, nothing applied",
-            path.display(),
-            e.len(),
-            if e.len() == 1 { "" } else { "s" }
-        )
-    })?;
+    let config = Config::load(&path).map_err(|e| refusal(&path, &e))?;
     let old = shared.config.load();
     let same_ports = old.interfaces.len() == config.interfaces.len()
         && old

@@ -15,7 +15,10 @@
 //!    `ToSlowPath` into its bounded exception queue (dropped and counted when full), `Drop` freed;
 //! 2. **drain hand-off rings**: frames other workers received for this one, processed as if
 //!    received here (grouped by ingress port, at most [`HANDOFF_DRAIN_MAX`] per ring);
-//! 3. **drain injected frames**: what the slow path asked this worker to send for it;
+//! 3. **drain injected frames**: what the slow path asked this worker to send for it, and
+//!    **run synthetic frames** (data path availability, [`synthetic`](super::synthetic)) through
+//!    a pipeline of the worker's own beside the forwarding one, answering the verdict instead of
+//!    sending;
 //! 4. **expiry step**: idle expiry paced by time, not by loop iterations ([`ExpiryPacer`]); RSTs
 //!    queued by the packet path go out on the next iteration regardless;
 //! 5. every [`COUNTER_PUBLISH_INTERVAL`]: **publish counters** (a `try_lock` that never waits) and
@@ -56,8 +59,16 @@ use crate::dataplane::{DropReason, Pipeline, PipelineConfig, Verdict, View};
 use crate::dpdk::{Burst, DpdkError, DpdkThread, Eal, Mempool, RxQueue, TxQueue};
 use crate::platform::{signal, SpscConsumer, SpscProducer, TscClock};
 use crate::runtime::hub::HandoffItem;
+use crate::runtime::synthetic::SyntheticAnswer;
 use crate::wire::BURST;
 use tx::{flush_all, push_or_flush};
+
+/// Sizes of the pipeline synthetic frames run through: every round is a new flow, and a full
+/// table still forwards (evicting half-open entries first), so a small one serves.
+const SYNTHETIC_PIPELINE: PipelineConfig = PipelineConfig {
+    flow_capacity: 256,
+    recent_capacity: 16,
+};
 
 /// What one worker needs: its queues, the shared state, the pool for RST frames.
 pub struct Worker<'p> {
@@ -107,6 +118,7 @@ impl Worker<'_> {
         // stack slot or register, as if the loop were written out in one body.
         let mut pipeline = Pipeline::new(&self.pipeline);
         pipeline.set_worker(self.id, self.shared.workers.len());
+        let mut synthetic = Pipeline::new(&SYNTHETIC_PIPELINE);
         let mut pacer = ExpiryPacer::new(pipeline.flow_buckets(), EXPIRY_SWEEP);
         let mut burst = Burst::new();
         let mut outs: Vec<Burst> = (0..self.rx.len()).map(|_| Burst::new()).collect();
@@ -129,6 +141,7 @@ impl Worker<'_> {
             reta: &reta,
             flow_requests: &self.flow_requests,
             pipeline: &mut pipeline,
+            synthetic: &mut synthetic,
             tally: Tally::default(),
             adaptive: self.adaptive,
             idle_rounds: 0,
@@ -154,6 +167,7 @@ impl Worker<'_> {
             let busy = l.poll_ports(&view, now) | l.drain_handoff(&view, now);
             l.tally.end_iteration(busy, t_ns);
             l.drain_injected();
+            l.run_synthetic(&view, now);
             l.expiry_step(&view, now, pacer.due(Duration::from_nanos(t_ns)));
             if t_ns >= next_publish {
                 next_publish = t_ns + publish_every;
@@ -242,6 +256,8 @@ struct PollLoop<'a, 's, 'p> {
     reta: &'a Reta,
     flow_requests: &'a Receiver<FlowRequest>,
     pipeline: &'a mut Pipeline,
+    /// The pipeline synthetic frames run through (its flows and counters stay apart).
+    synthetic: &'a mut Pipeline,
     tally: Tally,
     adaptive: bool,
     /// Consecutive iterations without a frame (adaptive polling only).
@@ -389,6 +405,27 @@ impl PollLoop<'_, '_, '_> {
             self.tally.tx_full += push_or_flush(self.outs, self.tx, port, m) as u64;
         }
         self.tally.tx_full += flush_all(self.outs, self.tx) as u64;
+    }
+
+    /// Runs the slow path's synthetic frames through the synthetic pipeline and answers each
+    /// verdict (the frame is freed, never sent).
+    #[inline(always)]
+    fn run_synthetic(&mut self, view: &View<'_>, now: u32) {
+        let q = &self.slot.synthetic;
+        if q.input.is_empty() {
+            return;
+        }
+        let mut verdict = [Verdict::Drop(DropReason::BadHeader)];
+        while let Some(item) = q.input.pop() {
+            let mut frame = [item.frame];
+            self.synthetic
+                .process(view, item.port, &mut frame, &mut verdict, now);
+            let _ = q.answers.push(SyntheticAnswer {
+                rule: item.rule,
+                round: item.round,
+                forwarded: matches!(verdict[0], Verdict::Forward { .. }),
+            });
+        }
     }
 
     /// Visits the `step` buckets the pacer says are due and sends the RSTs of expired or reset

@@ -44,8 +44,9 @@ fn inner_ipv4<B: PacketBuf + ?Sized>(buf: &mut B) -> Result<(u8, bool, u16, usiz
     Ok(r)
 }
 
+/// Claims `n` bytes of headroom in front of the data, or `NoRoom` (buffer unchanged).
 #[inline]
-fn prepend_room<B: PacketBuf + ?Sized>(buf: &mut B, n: usize) -> Result<()> {
+pub(super) fn prepend_room<B: PacketBuf + ?Sized>(buf: &mut B, n: usize) -> Result<()> {
     if buf.headroom() < n {
         return Err(Error::no_room(n, buf.headroom()));
     }
@@ -124,20 +125,7 @@ pub fn prepend_gue<B: PacketBuf + ?Sized>(
     let d = buf.data_mut();
     outer_ipv4(d, spec, protocol::UDP, (tos, df, ident), udp_len)?;
     let u = &mut d[ipv4::HEADER_LEN..];
-    {
-        let mut p = udp::Packet::new_unchecked(&mut u[..udp::HEADER_LEN]);
-        p.set_src_port(gue_source_port(flow_hash));
-        p.set_dst_port(GUE_PORT);
-        p.set_len(udp_len as u16);
-        p.set_checksum(0);
-    }
-    // GUE v0: ver(2)=0 C(1)=0 hlen(5)=0 | proto 4 | flags 0.
-    u[udp::HEADER_LEN..udp::HEADER_LEN + GUE_HEADER_LEN].copy_from_slice(&[
-        0,
-        protocol::IPIP,
-        0,
-        0,
-    ]);
+    udp_gue_header(u, flow_hash, udp_len, protocol::IPIP);
     if udp_checksum {
         let c = checksum::udp_finish(checksum::add(
             checksum::pseudo_header_sum(
@@ -151,6 +139,19 @@ pub fn prepend_gue<B: PacketBuf + ?Sized>(
         udp::Packet::new_unchecked(&mut u[..udp::HEADER_LEN]).set_checksum(c);
     }
     Ok(buf.len())
+}
+
+/// Writes the UDP header (source port from `flow_hash`, destination [`GUE_PORT`], length
+/// `udp_len`, checksum 0) and the GUE v0 header (no extensions, inner protocol `proto`) at the
+/// front of `u`.
+pub(super) fn udp_gue_header(u: &mut [u8], flow_hash: u32, udp_len: usize, proto: u8) {
+    let mut p = udp::Packet::new_unchecked(&mut u[..udp::HEADER_LEN]);
+    p.set_src_port(gue_source_port(flow_hash));
+    p.set_dst_port(GUE_PORT);
+    p.set_len(udp_len as u16);
+    p.set_checksum(0);
+    // GUE v0: ver(2)=0 C(1)=0 hlen(5)=0 | proto | flags 0.
+    u[udp::HEADER_LEN..udp::HEADER_LEN + GUE_HEADER_LEN].copy_from_slice(&[0, proto, 0, 0]);
 }
 
 /// Prepends an Ethernet header (with the optional tag) carrying `ethertype`; returns the new length.

@@ -1,9 +1,13 @@
-//! Builders for the packets vipmux originates or encapsulates, in four rooms:
+//! Builders for the packets vipmux originates or encapsulates, in these rooms:
 //! - [`encap`]: IPv4-in-IPv4 and GUE encapsulation and the Ethernet header, prepended into a
 //!   [`PacketBuf`](super::buf::PacketBuf) — the data path's per-packet work;
 //! - [`nat`]: in-place rewrite of one endpoint (address and port) with incremental checksums;
+//!   [`nat6`] the same for IPv6 (NAT66);
 //! - [`originate`]: frames the appliance itself sends: TCP RST, ICMP echo reply (in place), ICMP
 //!   errors (destination unreachable, fragmentation needed, time exceeded), ARP request/reply;
+//! - [`originate6`]: the same over IPv6: ICMPv6 echo reply (in place), ICMPv6 errors (Packet Too
+//!   Big, destination unreachable, time exceeded), Neighbour Advertisement and Solicitation;
+//! - [`encap6`]: IPv6 outer headers: IPv6-in-IPv6 (or IPv4-in-IPv6) and GUE over IPv6;
 //! - [`spec`]: [`FrameSpec`], a test- and generator-friendly builder of whole
 //!   Ethernet/IPv4/TCP|UDP|ICMP frames with correct checksums.
 //!
@@ -13,8 +17,11 @@
 //! `crate::wire::builder::X` names every builder.
 
 pub mod encap;
+pub mod encap6;
 pub mod nat;
+pub mod nat6;
 pub mod originate;
+pub mod originate6;
 pub mod spec;
 #[cfg(test)]
 mod testing;
@@ -23,9 +30,18 @@ pub use encap::{
     gue_source_port, prepend_ethernet, prepend_gue, prepend_ipip, EncapSpec, GUE_HEADER_LEN,
     GUE_OVERHEAD, GUE_PORT, IPIP_OVERHEAD,
 };
+pub use encap6::{
+    flow_label, prepend_gue6, prepend_ip6ip6, EncapSpecV6, GUE6_OVERHEAD, IP6IP6_OVERHEAD,
+};
 pub use nat::{rewrite_endpoint, Endpoint};
+pub use nat6::rewrite_endpoint_v6;
 pub use originate::{
     arp_reply_in_place, arp_request, icmp_echo_reply_in_place, icmp_error, tcp_rst, IcmpErrorKind,
+};
+pub use originate6::{
+    icmpv6_echo_reply_in_place, icmpv6_error, multicast_mac, neighbor_advert,
+    neighbor_advert_reply, neighbor_solicit, solicited_node, unsolicited_advert, Icmpv6ErrorKind,
+    ALL_NODES, MAX_ERROR_QUOTE,
 };
 pub use spec::{FrameSpec, L4Spec};
 
