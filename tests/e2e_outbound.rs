@@ -194,6 +194,16 @@ impl Internet {
     }
 }
 
+/// Waits (bounded) until `role`'s UDP gets an answer from the internet host: the MUX resolves
+/// its gateway after start. Takes one SNAT port of `role`'s block.
+fn wait_ready(topo: &Topology, role: &str) -> Result<(), String> {
+    wait_for(Duration::from_secs(20), || {
+        udp_from(&topo.ns(role), &dest(7000), "whoami").ok()
+    })
+    .map(|_| ())
+    .ok_or_else(|| format!("{role}'s UDP never got an answer from the internet host"))
+}
+
 /// The first port of each member's block (pool order, `ports` each, from 1024).
 fn block_of(role: &str, ports: u16) -> std::ops::Range<u16> {
     let i = ALL.iter().position(|r| *r == role).unwrap_or(0) as u16;
@@ -347,6 +357,7 @@ fn outbound_connections_leave_as_the_frontend() {
 
 fn small_block(topo: &Topology, app: &Appliance) -> Result<(), String> {
     let _internet = Internet::start(topo)?;
+    wait_ready(topo, "b3")?;
     let dests = vec![dest(7000); 17];
     let m = many(topo, "b1", &dests, 17, 8)?;
     if m.peers.len() != 16 || m.failed != 1 {
@@ -479,6 +490,8 @@ fn server_sockets(topo: &Topology, port: u16) -> String {
 
 /// b1 connects to the internet host and goes idle; returns the client and its SNAT port.
 fn idle_connection(topo: &Topology, late: bool) -> Result<(IdleClient, u16), String> {
+    // The idle client allows 5 s to connect.
+    wait_ready(topo, "b1")?;
     let wait = if late { IDLE_SECS + 2 } else { IDLE_SECS + 5 };
     let client = IdleClient::start(&topo.ns("b1"), &dest(7000), wait, late)?;
     let (_, who) = parse_ready(&client.line(Duration::from_secs(10))?)?;
@@ -629,6 +642,7 @@ fn outbound_connections_with_two_workers() {
 /// Sessions from b1..b3 to the internet host survive a reload that adds b4 to the pool.
 fn reload_adds_a_member(topo: &Topology, app: &Appliance) -> Result<(), String> {
     let _internet = Internet::start(topo)?;
+    wait_ready(topo, "b1")?;
     let mut sessions = Vec::new();
     for role in ALL {
         let mut s = TcpSession::connect(&topo.ns(role), &dest(7000), None)?;
