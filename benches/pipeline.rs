@@ -215,16 +215,14 @@ fn established_outbound(c: &mut Criterion) {
         flow_capacity: 4096,
         recent_capacity: 1024,
     });
-    feed(
-        &mut p,
-        &w.view(),
-        (0..flows).map(|i| outbound_frame(i, TcpFlags::SYN)),
-    );
-    feed(
-        &mut p,
-        &w.view(),
-        (0..flows).map(|i| outbound_frame(i, TcpFlags::ACK)),
-    );
+    // Each connection's SYN, then its ACK: all established.
+    for flags in [TcpFlags::SYN, TcpFlags::ACK] {
+        feed(
+            &mut p,
+            &w.view(),
+            (0..flows).map(|i| outbound_frame(i, flags)),
+        );
+    }
     assert_eq!(p.snat_translations().count(), flows as usize);
     let mut s = 7u64;
     let pool: Vec<[u8; FRAME_LEN]> = (0..FRAMES)
