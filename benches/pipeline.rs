@@ -2,7 +2,8 @@
 //! `Pipeline::process`, established-flow NAT forwarding at 1 K, 100 K, 1 M and 10 M live flows, and
 //! the new-flow (SYN) path; established flows at 1 K under every other rule kind of the memif bench
 //! (`pipeline_established_kind`: 3-tuple, 2-tuple, weighted, floating IP, GUE, inbound NAT,
-//! reset-on-idle). Every iteration copies 32 pre-built frames (a rotating set of 64 K
+//! reset-on-idle), and the members' established outbound (SNAT) connections at 1 K
+//! (`pipeline_established_outbound`). Every iteration copies 32 pre-built frames (a rotating set of 64 K
 //! frames over random flows) into the 32 buffers first: that 32 × 60-byte copy is part of the
 //! measured cost, as a real rx ring's DMA would be. Time per iteration / 32 = time per packet.
 //!
@@ -203,5 +204,54 @@ fn established_kinds(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, established, established_kinds, new_flows);
+/// Established outbound (SNAT) connections of the members at 1 K, beside the inbound NAT point:
+/// each member packet is translated to the frontend IP and its SNAT port.
+fn established_outbound(c: &mut Criterion) {
+    let w = World::with_config(&config_with_outbound());
+    let mut g = c.benchmark_group("pipeline_established_outbound");
+    g.throughput(Throughput::Elements(BURST as u64));
+    let flows = 1000u32;
+    let mut p = Pipeline::new(&PipelineConfig {
+        flow_capacity: 4096,
+        recent_capacity: 1024,
+    });
+    // Each connection's SYN, then its ACK: all established.
+    for flags in [TcpFlags::SYN, TcpFlags::ACK] {
+        feed(
+            &mut p,
+            &w.view(),
+            (0..flows).map(|i| outbound_frame(i, flags)),
+        );
+    }
+    assert_eq!(p.snat_translations().count(), flows as usize);
+    let mut s = 7u64;
+    let pool: Vec<[u8; FRAME_LEN]> = (0..FRAMES)
+        .map(|_| outbound_frame((splitmix(&mut s) % u64::from(flows)) as u32, TcpFlags::ACK))
+        .collect();
+    let mut b = bufs();
+    let mut v = [Verdict::Forward { port: 0 }; BURST];
+    let mut at = 0usize;
+    g.bench_function(BenchmarkId::new("burst32", flows), |bench| {
+        bench.iter(|| one_burst(&mut p, &w, &pool, &mut at, &mut b, &mut v));
+        let fwd = v
+            .iter()
+            .filter(|x| matches!(x, Verdict::Forward { .. }))
+            .count();
+        assert_eq!(fwd, BURST, "all forwarded: {v:?}");
+    });
+    cpu_report(
+        "established outbound SNAT, 1000 connections",
+        200_000,
+        || one_burst(&mut p, &w, &pool, &mut at, &mut b, &mut v),
+    );
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    established,
+    established_kinds,
+    established_outbound,
+    new_flows
+);
 criterion_main!(benches);

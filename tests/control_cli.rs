@@ -87,6 +87,7 @@ impl ControlHandler for Appliance {
                     last_probe: Some("refused".into()),
                     last_probe_age_secs: Some(2.0),
                     active_flows: 0,
+                    ..Default::default()
                 }],
             }],
             ..Default::default()
@@ -109,6 +110,7 @@ impl ControlHandler for Appliance {
                 packets: 10,
                 bytes: 1200,
                 worker: 1,
+                ..Default::default()
             }],
             total: Some(1),
             truncated: false,

@@ -492,17 +492,13 @@ fn frame_with<'a>(f: impl FnOnce(&mut FrameSpec<'a>)) -> Vec<u8> {
 
 #[test]
 fn every_drop_and_exception_has_its_counter() {
-    let mut w = World::new(&config_with(|t| {
-        let egress: toml::Table = toml::toml! {
-            name = "egress"
-            frontends = ["nat"]
-            backend_pool = "web"
-            protocol = "all"
-        };
-        t.insert(
-            "outbound_rules".into(),
-            vec![toml::Value::from(egress)].into(),
-        );
+    // UDP only, 8 ports each: members' TCP has no outbound rule, their UDP can run out.
+    let mut w = World::new(&config_with_outbound(toml::toml! {
+        name = "egress"
+        frontends = ["nat"]
+        backend_pool = "web"
+        protocol = "udp"
+        allocated_outbound_ports = 8
     }));
     let mut p = pipeline();
     let expect =
@@ -628,13 +624,25 @@ fn every_drop_and_exception_has_its_counter() {
         Verdict::Drop(DropReason::NoRule),
         Some(DropReason::NoRule),
     );
-    // A member's own traffic that is no NAT reply, with outbound rules configured.
+    // A member's own traffic that is no NAT reply and that no outbound rule covers (TCP).
     expect(
         &mut p,
         &w,
         &tcp(sa(VM1, 33333), sa(CLIENT, 443), TcpFlags::SYN, 1, 0, &[]),
         Verdict::Drop(DropReason::NoOutboundRule),
         Some(DropReason::NoOutboundRule),
+    );
+    // Its UDP is translated, until the 8 ports of its block are taken.
+    for port in 0..8 {
+        let q = udp(sa(VM1, 30000 + port), sa(CLIENT, 53), b"q");
+        assert_eq!(run(&mut p, &w, &q, 1).0, FWD);
+    }
+    expect(
+        &mut p,
+        &w,
+        &udp(sa(VM1, 30008), sa(CLIENT, 53), b"q"),
+        Verdict::Drop(DropReason::SnatExhausted),
+        Some(DropReason::SnatExhausted),
     );
     // No neighbour for the member yet.
     let saved = std::mem::take(&mut w.neighbours);
@@ -662,7 +670,11 @@ fn every_drop_and_exception_has_its_counter() {
     assert_eq!(p.counters().exception_count(Exception::Arp), 1);
     assert_eq!(p.counters().exception_count(Exception::ToAppliance), 1);
     assert_eq!(p.counters().exception_count(Exception::IcmpToFrontend), 1);
-    assert_eq!(p.counters().rx, 17);
+    assert_eq!(
+        p.counters().rx,
+        17 + 9,
+        "17 frames, and 9 of a member's UDP"
+    );
 }
 
 #[test]

@@ -31,7 +31,8 @@
 //! and named; cleared by the next `diagnose` that sees only datagrams that fit.
 //!
 //! The BGP checks are covered by `e2e_bgp`; `exception_tap_missing` by `e2e_faults`;
-//! `snat_exhausted` is always "n/a" (checked here).
+//! `snat_exhausted` is "n/a" without outbound rules (checked here; `e2e_outbound`
+//! makes it fire).
 //! Needs root; fails instead of skipping under `CI=true`.
 
 mod common;
@@ -454,7 +455,7 @@ fn idle_timeout(topo: &Topology, app: &Appliance) -> Result<(), String> {
     wait_cleared(app, "idle_timeout_without_reset", no_traffic)
 }
 
-/// `snat_exhausted` is a row of its own, "n/a".
+/// `snat_exhausted` is a row of its own, "n/a" (no outbound rules here).
 fn snat_not_applicable(app: &Appliance) -> Result<(), String> {
     let d = app.diagnose_json()?;
     let row = d["checks"]

@@ -18,102 +18,13 @@ mod common;
 use std::time::Duration;
 
 use common::appliance::check;
-use common::{skip_unless_root, wait_for, wait_until, Appliance, BackendReply, ConfigBuilder};
-use common::{NsScript, Topology};
+use common::idle::{parse_outcome, parse_ready, IdleClient};
+use common::{skip_unless_root, wait_for, wait_until, Appliance, ConfigBuilder, Topology};
 
 /// The rule's idle timeout.
 const IDLE_SECS: u64 = 3;
 /// Echo port on every backend.
 const ECHO: u16 = 7000;
-
-/// The client: connects to argv[1], asks `whoami`, prints `READY <local port> <answer>`, then
-/// blocks in `recv` for at most argv[2] seconds and prints `RESET|EOF|DATA|TIMEOUT <elapsed>`.
-/// With argv[3] == "late" it then waits for a line on stdin, sends `late\n` on the same
-/// connection and prints `LATE_REPLY|LATE_EOF|LATE_RESET|LATE_TIMEOUT` (3 s limit).
-const IDLE_CLIENT: &str = r#"
-import socket, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-wait = float(sys.argv[2])
-late = len(sys.argv) > 3 and sys.argv[3] == "late"
-try:
-    s = socket.create_connection((host, int(port)), timeout=5)
-    s.sendall(b"whoami\n")
-    buf = b""
-    while b"\n" not in buf:
-        d = s.recv(4096)
-        if not d:
-            print("ERR eof before the whoami answer", flush=True)
-            sys.exit(1)
-        buf += d
-except OSError as e:
-    print(f"ERR {e}", flush=True)
-    sys.exit(1)
-print("READY", s.getsockname()[1], buf.split(b"\n")[0].decode(), flush=True)
-t0 = time.monotonic()
-s.settimeout(wait)
-try:
-    d = s.recv(4096)
-    print("DATA" if d else "EOF", f"{time.monotonic() - t0:.3f}", flush=True)
-    sys.exit(0)
-except ConnectionResetError:
-    print("RESET", f"{time.monotonic() - t0:.3f}", flush=True)
-    sys.exit(0)
-except socket.timeout:
-    print("TIMEOUT", f"{time.monotonic() - t0:.3f}", flush=True)
-if late:
-    sys.stdin.readline()
-    s.settimeout(3)
-    try:
-        s.sendall(b"late\n")
-        d = s.recv(4096)
-        print("LATE_REPLY" if d else "LATE_EOF", flush=True)
-    except ConnectionResetError:
-        print("LATE_RESET", flush=True)
-    except socket.timeout:
-        print("LATE_TIMEOUT", flush=True)
-"#;
-
-/// The idle client running in the client namespace.
-struct IdleClient(NsScript);
-
-impl IdleClient {
-    fn start(ns: &str, to: &str, wait_secs: u64, late: bool) -> Result<IdleClient, String> {
-        let wait = wait_secs.to_string();
-        let late = if late { "late" } else { "" };
-        NsScript::start(ns, IDLE_CLIENT, &[to, &wait, late]).map(IdleClient)
-    }
-
-    /// The next line the client prints, waiting at most `timeout`.
-    fn line(&self, timeout: Duration) -> Result<String, String> {
-        self.0.line(timeout)
-    }
-
-    /// Lets the client send its late segment.
-    fn go_late(&mut self) -> Result<(), String> {
-        self.0.send_line("")
-    }
-}
-
-fn parse_ready(line: &str) -> Result<(u16, BackendReply), String> {
-    let rest = line
-        .strip_prefix("READY ")
-        .ok_or_else(|| format!("client: {line}"))?;
-    let (port, answer) = rest
-        .split_once(' ')
-        .ok_or_else(|| format!("client: {line}"))?;
-    let port = port.parse().map_err(|_| format!("client: {line}"))?;
-    let reply = BackendReply::parse(answer).ok_or_else(|| format!("whoami answer {answer:?}"))?;
-    Ok((port, reply))
-}
-
-/// `WORD <elapsed>` → (word, elapsed seconds).
-fn parse_outcome(line: &str) -> Result<(String, f64), String> {
-    let (word, secs) = line
-        .split_once(' ')
-        .ok_or_else(|| format!("client: {line}"))?;
-    let secs = secs.parse().map_err(|_| format!("client: {line}"))?;
-    Ok((word.to_string(), secs))
-}
 
 /// Lines of `ss -tnH` in backend `role`'s namespace for connections from the client's `port`.
 fn backend_sockets(topo: &Topology, role: &str, port: u16) -> String {

@@ -108,6 +108,41 @@ pub fn config_of_kind(kind: &str) -> Option<String> {
     })
 }
 
+/// [`CONFIG`] plus an outbound rule over the pool on the frontend (1,024 SNAT ports per member):
+/// the members' own connections are translated.
+pub fn config_with_outbound() -> String {
+    format!(
+        "{CONFIG}\n[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\n\
+         backend_pool = \"web\"\nallocated_outbound_ports = 1024\nidle_timeout_minutes = 30\n"
+    )
+}
+
+/// The frame of outbound connection `i`: from member `10.1.0.(11 + i % 4)`, port `10000 + i / 4`,
+/// to `198.51.100.(i % 250):443` behind the gateway, with `flags`.
+pub fn outbound_frame(i: u32, flags: TcpFlags) -> [u8; FRAME_LEN] {
+    let member = SocketAddrV4::new(
+        Ipv4Addr::new(10, 1, 0, 11 + (i % 4) as u8),
+        10000 + (i / 4) as u16,
+    );
+    let remote = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, (i % 250) as u8), 443);
+    let mut out = [0u8; FRAME_LEN];
+    FrameSpec {
+        src_mac: MacAddr([2, 0, 0, 0, 0, 11]),
+        dst_mac: PORT_MAC,
+        proto: L4Spec::Tcp {
+            sport: member.port(),
+            dport: 443,
+            seq: 1,
+            ack: 1,
+            flags,
+            window: 1024,
+        },
+        ..FrameSpec::tcp(member, remote, flags)
+    }
+    .build(&mut out);
+    out
+}
+
 /// Everything a `View` borrows.
 pub struct World {
     snapshot: Snapshot,

@@ -1,6 +1,7 @@
 //! Fuzz target: arbitrary bytes, cut into a burst of frames, through the whole data path
-//! (classify, flow lookup, decide, rewrite, expiry with resets). The pipeline must never panic, must
-//! give every frame a verdict, and must never grow a frame past its buffer.
+//! (classify, flow lookup, decide, rewrite, outbound SNAT of the members' own traffic, expiry with
+//! resets). The pipeline must never panic, must give every frame a verdict, and must never grow a
+//! frame past its buffer.
 //!
 //! Run: `scripts/fuzz.sh pipeline`, or from the repository root
 //! `cargo fuzz run -s none pipeline`.

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::balance::{RuleKind, Snapshot};
 use crate::config::AdminState;
 use crate::control::metrics::{
-    ApplianceMetrics, MemberMetrics, PortMetrics, RuleMetrics, WorkerMetrics,
+    ApplianceMetrics, MemberMetrics, PortMetrics, RuleMetrics, SnatMetrics, WorkerMetrics,
 };
 use crate::control::report::{
     FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, PoolStatus, PortStatus,
@@ -21,7 +21,7 @@ use crate::control::report::{
 };
 use crate::control::{Encoder, FlowFilter, MetricsSource};
 use crate::dataplane::icmp_error::IcmpErrorOutcome;
-use crate::dataplane::{DropReason, WorkerCounters};
+use crate::dataplane::{DropReason, SnatCounters, WorkerCounters};
 use crate::runtime::{FlowRequest, ReloadRequest, Shared};
 use crate::slowpath::probe::{HealthState, TargetStatus};
 
@@ -148,6 +148,11 @@ impl ApplianceControl {
                                 .get(id.index())
                                 .map(|c| c.active_flows())
                                 .unwrap_or(0),
+                            snat_ports_allocated: snat_allocated(&snap, id),
+                            snat_ports_used: counters
+                                .snat
+                                .get(id.index())
+                                .map_or(0, |c| c.used_ports()),
                         }
                     })
                     .collect(),
@@ -252,6 +257,12 @@ impl ApplianceControl {
             "resets_sent": c.resets_sent,
             "rules": rule_metrics(&snap, &c),
             "members": member_metrics(&snap, &c),
+            "snat": snat_rows(&snap, &c).iter().map(|(s, sc)| json!({
+                "rule": s.rule, "pool": s.pool, "member": s.member,
+                "allocated_ports": s.allocated_ports, "used_ports": s.used_ports,
+                "pending": s.pending, "successful": s.successful, "failed": s.failed,
+                "exhausted": sc.exhausted,
+            })).collect::<Vec<_>>(),
             "exceptions": crate::dataplane::Exception::ALL.iter().zip(c.exceptions.iter())
                 .map(|(e, v)| (e.name().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "ports": self.port_counters(),
@@ -352,7 +363,7 @@ impl ApplianceControl {
                 .collect(),
             rules: rule_metrics(&snap, &c),
             members: member_metrics(&snap, &c),
-            snat: Vec::new(),
+            snat: snat_rows(&snap, &c).into_iter().map(|(m, _)| m).collect(),
             workers: self.worker_runtime(),
             mbufs_in_use: self.shared.mbufs_in_use.load(Ordering::Relaxed),
             ports: self.port_metrics(),
@@ -455,6 +466,44 @@ fn member_metrics(snap: &Snapshot, c: &WorkerCounters) -> Vec<MemberMetrics> {
         .collect()
 }
 
+/// SNAT ports of `member`'s blocks over every outbound rule.
+fn snat_allocated(snap: &Snapshot, member: crate::balance::MemberId) -> u64 {
+    snap.outbound
+        .iter()
+        .flat_map(|o| &o.blocks)
+        .filter(|b| b.member == member)
+        .map(|b| u64::from(b.count))
+        .sum()
+}
+
+/// Per outbound rule and member SNAT figures (metrics and the `counters` JSON): the block's
+/// size, and the member's SNAT counters summed over workers (a member under two outbound rules,
+/// one per protocol, shows the same counters under both).
+fn snat_rows(snap: &Snapshot, c: &WorkerCounters) -> Vec<(SnatMetrics, SnatCounters)> {
+    let mut v = Vec::new();
+    for o in &snap.outbound {
+        let pool = snap.pools.get(o.pool.index()).map(|p| p.name.clone());
+        for b in &o.blocks {
+            let sc = c.snat.get(b.member.index()).copied().unwrap_or_default();
+            let m = SnatMetrics {
+                rule: o.name.clone(),
+                pool: pool.clone().unwrap_or_default(),
+                member: snap
+                    .member(b.member)
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default(),
+                allocated_ports: u64::from(b.count),
+                used_ports: sc.used_ports(),
+                pending: sc.pending(),
+                successful: sc.successful,
+                failed: sc.failed(),
+            };
+            v.push((m, sc));
+        }
+    }
+    v
+}
+
 /// Per frontend and rule figures (metrics and the `counters` JSON).
 fn rule_metrics(snap: &Snapshot, c: &WorkerCounters) -> Vec<RuleMetrics> {
     snap.rules
@@ -485,6 +534,52 @@ fn tcp_state_name(e: &crate::flow::FlowEntry) -> String {
     format!("{:?}", e.state).to_lowercase()
 }
 
+/// The `flows` rows of a worker's SNAT translations (see [`FlowRow::outbound`]).
+fn snat_flow_rows(
+    snap: &Snapshot,
+    snat: &[crate::flow::Translation],
+    now: u32,
+    worker: u32,
+) -> Vec<FlowRow> {
+    let ep = |ip: u32, port: u16| format!("{}:{port}", Ipv4Addr::from(ip));
+    snat.iter()
+        .map(|t| FlowRow {
+            frontend: snap
+                .frontend_by_addr(t.frontend)
+                .and_then(|f| snap.frontends.get(f.index()))
+                .map(|f| f.name.clone())
+                .unwrap_or_default(),
+            rule: snap
+                .outbound
+                .get(t.outbound as usize)
+                .map(|o| o.name.clone())
+                .unwrap_or_default(),
+            protocol: match t.proto {
+                6 => "tcp".into(),
+                17 => "udp".into(),
+                p => p.to_string(),
+            },
+            client: ep(t.member, t.member_port),
+            vip: ep(t.frontend, t.snat_port),
+            backend: ep(t.remote, t.remote_port),
+            member: snap
+                .member(crate::balance::MemberId(t.entry.member_id))
+                .map(|m| m.name.clone())
+                .unwrap_or_default(),
+            state: if t.proto == 17 {
+                "udp".into()
+            } else {
+                tcp_state_name(&t.entry)
+            },
+            idle_secs: u64::from(now.saturating_sub(t.entry.last_seen)),
+            packets: 0,
+            bytes: 0,
+            worker,
+            outbound: true,
+        })
+        .collect()
+}
+
 impl crate::control::ControlHandler for ApplianceControl {
     fn status(&self) -> Value {
         let mut report = self.status_report();
@@ -506,7 +601,9 @@ impl crate::control::ControlHandler for ApplianceControl {
             }
         }
         if let Some(rule) = &filter.rule {
-            if !snap.rules.iter().any(|r| &r.name == rule) {
+            if !snap.rules.iter().any(|r| &r.name == rule)
+                && !snap.outbound.iter().any(|o| &o.name == rule)
+            {
                 return Err(format!("unknown rule {rule:?}"));
             }
         }
@@ -573,7 +670,20 @@ impl crate::control::ControlHandler for ApplianceControl {
                     packets: 0,
                     bytes: 0,
                     worker: w as u32,
+                    outbound: false,
                 });
+            }
+            for row in snat_flow_rows(&snap, &listing.snat, listing.now, w as u32) {
+                let wanted = filter.frontend.as_ref().is_none_or(|f| *f == row.frontend)
+                    && filter.rule.as_ref().is_none_or(|r| *r == row.rule);
+                if !wanted {
+                    continue;
+                }
+                if report.flows.len() >= limit {
+                    report.truncated = true;
+                    continue;
+                }
+                report.flows.push(row);
             }
         }
         report.total = Some(total);

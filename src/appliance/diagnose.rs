@@ -78,6 +78,9 @@ fn difference(now: &WorkerCounters, then: &WorkerCounters) -> WorkerCounters {
         a.expired = a.expired.saturating_sub(b.expired);
         a.late_packets = a.late_packets.saturating_sub(b.late_packets);
     }
+    for (a, b) in d.snat.iter_mut().zip(then.snat.iter()) {
+        a.exhausted = a.exhausted.saturating_sub(b.exhausted);
+    }
     d
 }
 
@@ -103,14 +106,45 @@ pub fn run(
     reply_checks(&mut report, snap, &delta, window);
     idle_check(&mut report, snap, &delta, window);
     drop_checks(&mut report, &delta, window);
-    report.add(
-        "snat_exhausted",
-        "n/a",
-        String::new(),
-        "not applicable: outbound SNAT not built".into(),
-        "",
-    );
+    snat_check(&mut report, snap, &delta, window);
     report
+}
+
+/// Members whose new outbound connections found no free SNAT port since the previous call.
+fn snat_check(
+    report: &mut DiagnoseReport,
+    snap: &Snapshot,
+    delta: &WorkerCounters,
+    window: Duration,
+) {
+    if snap.outbound.is_empty() {
+        let why = "not applicable: no outbound rules".into();
+        report.add("snat_exhausted", "n/a", String::new(), why, "");
+        return;
+    }
+    for o in &snap.outbound {
+        for b in &o.blocks {
+            let Some(s) = delta.snat.get(b.member.index()).filter(|s| s.exhausted > 0) else {
+                continue;
+            };
+            let name = snap.member(b.member).map_or("?", |m| m.name.as_str());
+            let seen = format!(
+                "{} new outbound connections found no free port in the last {}s ({} of {} ports in use)",
+                s.exhausted,
+                window.as_secs(),
+                s.used_ports(),
+                b.count
+            );
+            let fix = "raise allocated_outbound_ports (a multiple of 8), add frontend IPs to the outbound rule, or reuse connections";
+            report.add(
+                "snat_exhausted",
+                "warn",
+                format!("member {name} of outbound rule {}", o.name),
+                seen,
+                fix,
+            );
+        }
+    }
 }
 
 /// The probe's port of `rule`, if it has a probe.
@@ -512,6 +546,38 @@ enable_tcp_reset = true
     fn snapshot() -> Snapshot {
         let c = Config::from_str(CONFIG, "t.toml").unwrap_or_else(|e| panic!("{e}"));
         Snapshot::compile(&c, &Health::all_up(&c))
+    }
+
+    #[test]
+    fn a_member_out_of_snat_ports_is_named_until_it_stops() {
+        let text = format!(
+            "{CONFIG}\n[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\nbackend_pool = \"nat\"\nallocated_outbound_ports = 16\n"
+        );
+        let c = Config::from_str(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        let snap = Snapshot::compile(&c, &Health::all_up(&c));
+        let mut counters = WorkerCounters::default();
+        counters.ensure(snap.rules.len(), snap.members.len());
+        counters.snat[0].exhausted = 3;
+        counters.snat[0].ports_taken = 16;
+        let baseline = Baseline::default();
+        let r = run(&snap, &[], &baseline, counters.clone(), Instant::now());
+        let f: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.check == "snat_exhausted")
+            .collect();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].subject.contains("n1") && f[0].subject.contains("egress"),
+            "{f:?}"
+        );
+        assert!(
+            f[0].seen.starts_with("3 new outbound") && f[0].seen.contains("16 of 16"),
+            "{f:?}"
+        );
+        // Nothing more since: the finding clears.
+        let r = run(&snap, &[], &baseline, counters, Instant::now());
+        assert!(r.findings.iter().all(|f| f.check != "snat_exhausted"));
     }
 
     fn rows<'r>(r: &'r DiagnoseReport, check: &str) -> Vec<&'r crate::control::report::CheckRow> {

@@ -187,32 +187,7 @@ pub fn status(r: &StatusReport) -> String {
         out.push('\n');
         out.push_str(&rules.render());
     }
-    let mut members = Table::new(&[
-        "POOL",
-        "MEMBER",
-        "ADDRESS",
-        "HEALTH",
-        "ADMIN",
-        "LAST_PROBE",
-        "AGE",
-        "FLOWS",
-    ]);
-    for pool in &r.pools {
-        for m in &pool.members {
-            members.row(vec![
-                pool.name.clone(),
-                m.name.clone(),
-                m.address.clone(),
-                if m.healthy { "up" } else { "down" }.into(),
-                or_dash(&m.admin_state),
-                m.last_probe.clone().unwrap_or_else(|| "-".into()),
-                m.last_probe_age_secs
-                    .map(|a| format!("{a:.1}s"))
-                    .unwrap_or_else(|| "-".into()),
-                m.active_flows.to_string(),
-            ]);
-        }
-    }
+    let members = members_table(r);
     if !members.is_empty() {
         out.push('\n');
         out.push_str(&members.render());
@@ -233,6 +208,43 @@ pub fn status(r: &StatusReport) -> String {
     out
 }
 
+/// The pools' members in the `status` text: health, probe, flows and SNAT ports.
+fn members_table(r: &StatusReport) -> Table {
+    let mut members = Table::new(&[
+        "POOL",
+        "MEMBER",
+        "ADDRESS",
+        "HEALTH",
+        "ADMIN",
+        "LAST_PROBE",
+        "AGE",
+        "FLOWS",
+        "SNAT_PORTS",
+    ]);
+    for pool in &r.pools {
+        for m in &pool.members {
+            members.row(vec![
+                pool.name.clone(),
+                m.name.clone(),
+                m.address.clone(),
+                if m.healthy { "up" } else { "down" }.into(),
+                or_dash(&m.admin_state),
+                m.last_probe.clone().unwrap_or_else(|| "-".into()),
+                m.last_probe_age_secs
+                    .map(|a| format!("{a:.1}s"))
+                    .unwrap_or_else(|| "-".into()),
+                m.active_flows.to_string(),
+                if m.snat_ports_allocated == 0 {
+                    "-".into()
+                } else {
+                    format!("{}/{}", m.snat_ports_used, m.snat_ports_allocated)
+                },
+            ]);
+        }
+    }
+    members
+}
+
 /// `flows` as a table, with a note when the list was cut.
 pub fn flows(r: &FlowsReport) -> String {
     let mut t = Table::new(&[
@@ -242,7 +254,11 @@ pub fn flows(r: &FlowsReport) -> String {
     for f in &r.flows {
         t.row(vec![
             f.frontend.clone(),
-            f.rule.clone(),
+            if f.outbound {
+                format!("{} (outbound)", f.rule)
+            } else {
+                f.rule.clone()
+            },
             f.protocol.clone(),
             f.client.clone(),
             f.vip.clone(),
@@ -450,6 +466,8 @@ mod tests {
                     last_probe: Some("HTTP 503".into()),
                     last_probe_age_secs: Some(1.5),
                     active_flows: 3,
+                    snat_ports_allocated: 1024,
+                    snat_ports_used: 17,
                 }],
             }],
             nat_mappings: vec![NatMapping {
@@ -469,23 +487,32 @@ mod tests {
         assert!(s.contains("https"), "{s}");
         assert!(s.contains("8443") && s.contains("1/2"), "{s}");
         assert!(s.contains("HTTP 503") && s.contains("1.5s"), "{s}");
+        assert!(s.contains("SNAT_PORTS") && s.contains("17/1024"), "{s}");
     }
 
     #[test]
     fn flows_and_diagnose_render() {
         let r = FlowsReport {
-            flows: vec![FlowRow {
-                client: "1.2.3.4:5555".into(),
-                ..Default::default()
-            }],
+            flows: vec![
+                FlowRow {
+                    client: "1.2.3.4:5555".into(),
+                    ..Default::default()
+                },
+                FlowRow {
+                    rule: "egress".into(),
+                    outbound: true,
+                    ..Default::default()
+                },
+            ],
             total: Some(10),
             truncated: true,
         };
         let s = flows(&r);
         assert!(
-            s.contains("1.2.3.4:5555") && s.ends_with("1 of 10 flows shown\n"),
+            s.contains("1.2.3.4:5555") && s.ends_with("2 of 10 flows shown\n"),
             "{s}"
         );
+        assert!(s.contains("egress (outbound)"), "{s}");
         let d = DiagnoseReport {
             findings: vec![Finding {
                 severity: "error".into(),

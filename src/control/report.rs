@@ -148,6 +148,10 @@ pub struct MemberStatus {
     pub last_probe_age_secs: Option<f64>,
     /// Active flows to this member, summed over workers.
     pub active_flows: u64,
+    /// SNAT ports of its outbound rule's block (0 when no outbound rule covers it).
+    pub snat_ports_allocated: u64,
+    /// Of those, ports in use by its outbound connections, summed over workers.
+    pub snat_ports_used: u64,
 }
 
 /// Answer to `flows`.
@@ -190,6 +194,9 @@ pub struct FlowRow {
     pub bytes: u64,
     /// Worker owning the entry.
     pub worker: u32,
+    /// An outbound SNAT translation: `client` is the member's endpoint, `vip` the frontend IP
+    /// and SNAT port it leaves with, `backend` the remote endpoint, `rule` the outbound rule.
+    pub outbound: bool,
 }
 
 /// Answer to `diagnose`.

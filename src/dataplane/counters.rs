@@ -65,6 +65,54 @@ impl MemberCounters {
     }
 }
 
+/// Outbound SNAT counters of one member on one worker (docs/design.md §3.5.6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnatCounters {
+    /// Translations created (outbound connections).
+    pub connections: u64,
+    /// Of those, connections that got a first answer from the remote side.
+    pub successful: u64,
+    /// Translations released without any answer (timed out or refused).
+    pub unanswered: u64,
+    /// New connections dropped for want of a free port (`snat_exhausted`).
+    pub exhausted: u64,
+    /// Times a port of the member's block went from free to in use.
+    pub ports_taken: u64,
+    /// Times a port went back to free.
+    pub ports_released: u64,
+}
+
+impl SnatCounters {
+    /// Ports in use on this worker.
+    #[inline]
+    pub fn used_ports(&self) -> u64 {
+        self.ports_taken.saturating_sub(self.ports_released)
+    }
+
+    /// Connections waiting for their first answer.
+    #[inline]
+    pub fn pending(&self) -> u64 {
+        self.connections
+            .saturating_sub(self.successful)
+            .saturating_sub(self.unanswered)
+    }
+
+    /// Connections that failed: no port, or released without an answer.
+    #[inline]
+    pub fn failed(&self) -> u64 {
+        self.exhausted + self.unanswered
+    }
+
+    fn add(&mut self, o: &SnatCounters) {
+        self.connections += o.connections;
+        self.successful += o.successful;
+        self.unanswered += o.unanswered;
+        self.exhausted += o.exhausted;
+        self.ports_taken += o.ports_taken;
+        self.ports_released += o.ports_released;
+    }
+}
+
 /// Idle-timeout counters of one rule on one worker (kept apart from [`RuleCounters`]: they
 /// change on expiry and on misses, never on a packet of a live flow).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,6 +149,8 @@ pub struct WorkerCounters {
     pub members: Vec<MemberCounters>,
     /// Per rule idle-timeout counters, indexed by `RuleId`.
     pub rule_idle: Vec<RuleIdleCounters>,
+    /// Per member (snapshot member id): outbound SNAT.
+    pub snat: Vec<SnatCounters>,
 }
 
 impl WorkerCounters {
@@ -142,6 +192,7 @@ impl WorkerCounters {
         }
         if self.members.len() < members {
             self.members.resize(members, MemberCounters::default());
+            self.snat.resize(members, SnatCounters::default());
         }
     }
 
@@ -177,6 +228,9 @@ impl WorkerCounters {
             a.packets += b.packets;
             a.syns += b.syns;
             a.replies += b.replies;
+        }
+        for (a, b) in self.snat.iter_mut().zip(other.snat.iter()) {
+            a.add(b);
         }
         for (a, b) in self.rule_idle.iter_mut().zip(other.rule_idle.iter()) {
             a.expired += b.expired;

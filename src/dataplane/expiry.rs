@@ -22,6 +22,7 @@ use super::counters::WorkerCounters;
 use super::pipeline::Pipeline;
 use super::rewrite::{to_member, Target};
 use super::route::{client_hop, HopCache};
+use super::snat;
 use super::{Verdict, View};
 use crate::balance::snapshot::MemberId;
 use crate::flow::{FlowEntry, FlowFlags, FlowKey};
@@ -75,17 +76,17 @@ impl Scratch {
     }
 
     /// Empties the buffer, restoring the headroom.
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.start = SCRATCH_HEADROOM;
         self.end = SCRATCH_HEADROOM;
     }
 
     /// Room after the start, to build a frame into, then [`Scratch::set_len`].
-    fn space(&mut self) -> &mut [u8] {
+    pub(super) fn space(&mut self) -> &mut [u8] {
         &mut self.buf[self.start..]
     }
 
-    fn set_len(&mut self, n: usize) {
+    pub(super) fn set_len(&mut self, n: usize) {
         self.end = self.start.saturating_add(n).min(SCRATCH_LEN);
     }
 }
@@ -253,6 +254,8 @@ impl Pipeline {
             pending,
             scratch,
             seed,
+            snat,
+            snat_pending,
             ..
         } = self;
         for i in 0..pending.len.min(PENDING_RESETS) {
@@ -260,6 +263,25 @@ impl Pipeline {
             counters.resets_sent += send_resets(view, hops, scratch, &k, &e, &mut emit);
         }
         pending.len = 0;
+        for i in 0..snat_pending.len.min(PENDING_RESETS) {
+            let (k, e) = snat_pending.items[i];
+            counters.resets_sent += snat::send_resets(view, hops, scratch, &k, &e, &mut emit);
+        }
+        snat_pending.len = 0;
+        if !snat.is_empty() {
+            // The same share of the SNAT table per call as of the flow table: one full sweep of
+            // each in the same number of calls.
+            let budget = (budget_buckets * snat.capacity()).div_ceil(table.buckets().max(1));
+            snat.expire_step(now, budget, |t, freed| {
+                snat::account_released(counters, t, freed);
+                counters.expired_flows += 1;
+                if t.entry.wants_reset_on_expiry() {
+                    let k = t.egress_key();
+                    counters.resets_sent +=
+                        snat::send_resets(view, hops, scratch, &k, &t.entry, &mut emit);
+                }
+            });
+        }
         let seed = *seed;
         table.expire_step(now, budget_buckets, |k, e| {
             account(counters, e);

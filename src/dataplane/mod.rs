@@ -15,6 +15,7 @@
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
 //!   §3.3–3.8).
 //! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`.
+//! - [`snat`]: outbound SNAT of members' connections and their replies (docs/design.md §3.5.6).
 //! - [`synthetic`]: the synthetic connection of data path availability (`VipAvailability`).
 //! - [`icmp_error`]: ICMP errors about a flow, sent on to its member or client (docs/design.md
 //!   §4.4).
@@ -57,8 +58,9 @@
 //! - A flow found expired on lookup (before the sweep reached it) is removed, recorded as recently
 //!   expired and its RSTs (if due) are queued for the next [`Pipeline::expire`]; the packet is then
 //!   handled as a miss (a late non-SYN packet is `idle_expired`).
-//! - Packets from a member that are not NAT replies: `no_outbound_rule` when the configuration has
-//!   outbound rules, else `no_rule` (SNAT below is not built yet).
+//! - Packets from a member that are not NAT replies: translated by the outbound rule that covers
+//!   the member for the packet's protocol (see [`snat`]); `no_outbound_rule` when no rule covers
+//!   it but the configuration has outbound rules, else `no_rule`.
 //!
 //! # What keeps the burst cheap
 //!
@@ -82,9 +84,9 @@
 //!
 //! # Outbound SNAT
 //!
-//! Not built yet: packets from members that are not NAT replies are dropped
-//! (`no_outbound_rule` when outbound rules exist, else `no_rule`). Its design (per-worker port
-//! sub-blocks, replies steered to the owning worker) is in docs/design.md §3.5.6.
+//! In [`snat`]: each worker holds its own translations and allocates from its own part of each
+//! member's block, so a reply's destination port names the worker that owns it (docs/design.md
+//! §3.5.6, §6.2).
 
 pub mod capture;
 pub mod classify;
@@ -98,9 +100,10 @@ pub mod pipeline;
 pub mod reason;
 pub mod rewrite;
 pub mod route;
+pub mod snat;
 pub mod synthetic;
 
-pub use counters::{MemberCounters, RuleCounters, RuleIdleCounters, WorkerCounters};
+pub use counters::{MemberCounters, RuleCounters, RuleIdleCounters, SnatCounters, WorkerCounters};
 pub use neighbours::{IfIndex, NeighbourMap};
 pub use pipeline::Pipeline;
 pub use reason::{DropReason, Exception};

@@ -3,6 +3,9 @@
 //!
 //! - to a frontend (client → VIP, inbound NAT, DSR): the client is the source (address, port);
 //! - a NAT reply from a member (member → client): the client is the destination;
+//! - outbound SNAT: a member's packet under an outbound rule is owned by f(member endpoint); a
+//!   packet to a frontend IP's SNAT port by the worker whose part of the block holds the port
+//!   ([`port_worker`]), which is the worker that allocated it;
 //! - anything else (ARP, fragments, traffic to the appliance's own addresses — probe answers
 //!   included —, packets of no rule): no owner, the
 //!   receiving worker handles it (the pipeline sends it to the slow path or drops it).
@@ -10,6 +13,7 @@
 //! An ICMP error's owner is its quoted flow's ([`quoted_owner`] reads the IPv4 header the error
 //! quotes), so the worker holding the flow's entry forwards it; ICMP queries have no owner. Reads are bounds-checked; no input panics.
 
+use super::snat::port_worker;
 use super::View;
 use crate::balance::{Reta, Snapshot};
 use crate::wire::{ethernet, ethertype, ipv4, protocol};
@@ -99,10 +103,16 @@ pub fn frame_owner(frame: &[u8], view: &View<'_>, reta: &Reta) -> Option<usize> 
         return icmp_error_owner(ip, snapshot, reta);
     }
     if snapshot.is_frontend(e.dst) {
+        if let Some((_, b)) = snapshot.snat_block_by_port(e.dst, e.proto, e.dport) {
+            return Some(port_worker(b, e.dport, reta.workers()));
+        }
         return Some(reta.owner(e.src, e.sport));
     }
     if snapshot.reverse(e.src, e.proto, e.sport).is_some() {
         return Some(reta.owner(e.dst, e.dport));
+    }
+    if snapshot.outbound_for(e.src, e.proto).is_some() {
+        return Some(reta.owner(e.src, e.sport));
     }
     None
 }
@@ -206,16 +216,33 @@ mod tests {
     }
 
     #[test]
+    fn an_outbound_connection_is_owned_by_its_member_endpoint_and_its_snat_port() {
+        // Outbound rule "egress": pool "web" leaves as 10.1.0.100, 1024 ports per member;
+        // the first member's block is 1024..=2047, split 512 / 512 between two workers.
+        let snap = snapshot();
+        let reta = Reta::new(2);
+        let member = u32::from(Ipv4Addr::from(MEMBER));
+        for port in 30_000u16..30_032 {
+            let out = frame(MEMBER, port, CLIENT, 443, false);
+            assert_eq!(owner(&out, &snap, &reta), Some(reta.owner(member, port)));
+        }
+        for (snat_port, worker) in [(1024, 0), (1535, 0), (1536, 1), (2047, 1)] {
+            let reply = frame(CLIENT, 443, VIP, snat_port, false);
+            assert_eq!(
+                owner(&reply, &snap, &reta),
+                Some(worker),
+                "port {snat_port}"
+            );
+        }
+    }
+
+    #[test]
     fn packets_of_no_flow_have_no_owner() {
         let snap = snapshot();
         let reta = Reta::new(2);
         // Not to a frontend, not from a member's backend port.
         assert_eq!(
             owner(&frame(CLIENT, 1, [10, 1, 0, 50], 80, false), &snap, &reta),
-            None
-        );
-        assert_eq!(
-            owner(&frame(MEMBER, 9, CLIENT, 5000, false), &snap, &reta),
             None
         );
         // A probe's answer from a member's backend port to the appliance.

@@ -9,13 +9,15 @@ use super::icmp_error::{self, IcmpCx};
 use super::reason::{DropReason, Exception};
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
+use super::snat;
 use super::{PipelineConfig, Verdict, View};
 use crate::balance::hash::flow_hash;
-use crate::balance::snapshot::{MemberId, Rule};
+use crate::balance::snapshot::{MemberId, Rule, Snapshot};
 use crate::config::{MissingFlow, Protocol};
 use crate::flow::{
     hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowFlags,
-    FlowKey, FlowState, FlowTable, InsertResult, RecentlyExpired, SlotId, DEFAULT_TABLE_SEED,
+    FlowKey, FlowState, FlowTable, InsertResult, RecentlyExpired, SlotId, SnatTable, Translation,
+    DEFAULT_TABLE_SEED,
 };
 use crate::wire::{protocol, PacketBuf, BURST};
 use std::net::Ipv4Addr;
@@ -29,6 +31,14 @@ pub struct Pipeline {
     pub(super) pending: Pending,
     pub(super) scratch: Scratch,
     pub(super) seed: u64,
+    /// Outbound SNAT translations (allocated when a snapshot first has outbound rules).
+    pub(super) snat: SnatTable,
+    /// RSTs owed by SNAT translations found expired on the packet path.
+    pub(super) snat_pending: Pending,
+    /// Translations the SNAT table is allocated with.
+    snat_capacity: usize,
+    /// This worker's index and the number of workers (its part of each SNAT block).
+    pub(super) worker: (usize, usize),
     keys: [FlowKey; BURST],
     hashes: [u64; BURST],
     slots: [Option<SlotId>; BURST],
@@ -40,24 +50,28 @@ pub struct Pipeline {
 /// time. Built once per packet in the burst loop and passed down by reference: one packet
 /// description instead of the same arguments on every step (the burst lookup's slot goes to
 /// [`handle`] alone, the only step that reads it).
-struct Pkt<'b> {
+pub(super) struct Pkt<'b> {
     /// The classification.
-    m: &'b Meta,
+    pub(super) m: &'b Meta,
     /// The flow key (client-to-server orientation).
-    key: &'b FlowKey,
+    pub(super) key: &'b FlowKey,
     /// The per-worker table hash of `key`.
-    hash: u64,
+    pub(super) hash: u64,
     /// Now, in seconds.
-    now: u32,
+    pub(super) now: u32,
 }
 
 /// The mutable state one packet's decision touches (disjoint borrows of the pipeline).
-struct Cx<'p> {
+pub(super) struct Cx<'p> {
     table: &'p mut FlowTable,
     recent: &'p mut RecentlyExpired,
-    counters: &'p mut WorkerCounters,
-    hops: &'p mut HopCache,
+    pub(super) counters: &'p mut WorkerCounters,
+    pub(super) hops: &'p mut HopCache,
     pending: &'p mut Pending,
+    pub(super) snat: &'p mut SnatTable,
+    pub(super) snat_pending: &'p mut Pending,
+    /// This worker's index and the number of workers.
+    pub(super) worker: (usize, usize),
     seed: u64,
     /// An insert happened earlier in this burst: burst lookup results may be stale.
     inserted: bool,
@@ -74,12 +88,27 @@ impl Pipeline {
             pending: Pending::new(),
             scratch: Scratch::new(),
             seed: DEFAULT_TABLE_SEED,
+            snat: SnatTable::new(0),
+            snat_pending: Pending::new(),
+            snat_capacity: snat_capacity(cfg.flow_capacity),
+            worker: (0, 1),
             keys: [FlowKey::default(); BURST],
             hashes: [0; BURST],
             slots: [None; BURST],
             metas: [Meta::default(); BURST],
             idx: [0; BURST],
         }
+    }
+
+    /// Sets this worker's index among `workers` (default: the only one): it allocates SNAT
+    /// ports from its own part of each member's block (docs/design.md §6.2).
+    pub fn set_worker(&mut self, index: usize, workers: usize) {
+        self.worker = (index, workers.max(1));
+    }
+
+    /// Live outbound SNAT translations of this worker (walks the table: for listings).
+    pub fn snat_translations(&self) -> impl Iterator<Item = &Translation> {
+        self.snat.iter()
     }
 
     /// This worker's counters.
@@ -99,7 +128,7 @@ impl Pipeline {
 
     /// Bytes held by the flow table and the recently-expired record.
     pub fn memory_bytes(&self) -> usize {
-        self.table.memory_bytes() + self.recent.memory_bytes()
+        self.table.memory_bytes() + self.recent.memory_bytes() + self.snat.memory_bytes()
     }
 
     /// Buckets of the flow table (a full expiry sweep is `buckets / budget` calls of `expire`).
@@ -122,6 +151,25 @@ impl Pipeline {
         self.hops.refresh(view);
         // The record's window follows the configuration (one store; a reload applies at once).
         self.recent.set_window(s.longest_idle_timeout_secs);
+        if !s.outbound.is_empty() {
+            self.prepare_snat(s);
+        }
+    }
+
+    /// Allocates the SNAT table on the first snapshot with outbound rules and a port space for
+    /// each SNAT frontend IP not seen before (between bursts).
+    fn prepare_snat(&mut self, s: &Snapshot) {
+        if self.snat.capacity() == 0 {
+            self.snat = SnatTable::new(self.snat_capacity);
+        }
+        for o in &s.outbound {
+            for fa in &o.frontends {
+                let a = u32::from(*fa);
+                if !self.snat.has_frontend(a) {
+                    self.snat.add_frontend(a);
+                }
+            }
+        }
     }
 
     /// Processes a burst: one verdict per frame in `verdicts[i]`, frames rewritten in place
@@ -162,6 +210,9 @@ impl Pipeline {
             hops,
             pending,
             seed,
+            snat,
+            snat_pending,
+            worker,
             keys,
             hashes,
             slots,
@@ -218,6 +269,9 @@ impl Pipeline {
             counters,
             hops,
             pending,
+            snat,
+            snat_pending,
+            worker: *worker,
             seed: *seed,
             inserted: false,
         };
@@ -290,7 +344,7 @@ fn rule_matches(r: &Rule, m: &Meta) -> bool {
 }
 
 #[inline(always)]
-fn is_syn(m: &Meta) -> bool {
+pub(super) fn is_syn(m: &Meta) -> bool {
     m.proto == protocol::TCP && m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
 }
 
@@ -308,7 +362,7 @@ fn dist_hash(view: &View<'_>, rule: &Rule, m: &Meta) -> u64 {
 }
 
 #[inline(always)]
-fn track_packet(e: &mut FlowEntry, m: &Meta, dir: Direction, now: u32) {
+pub(super) fn track_packet(e: &mut FlowEntry, m: &Meta, dir: Direction, now: u32) {
     if m.proto == protocol::TCP {
         track(e, dir, m.tcp_flags, m.seq, m.ack, m.payload, now);
     } else {
@@ -318,7 +372,7 @@ fn track_packet(e: &mut FlowEntry, m: &Meta, dir: Direction, now: u32) {
 
 /// [`track_packet`] for a new flow's first packet (TCP: no plain-ACK fast path to try).
 #[inline(always)]
-fn track_first(e: &mut FlowEntry, m: &Meta, now: u32) {
+pub(super) fn track_first(e: &mut FlowEntry, m: &Meta, now: u32) {
     let dir = Direction::ClientToServer;
     if m.proto == protocol::TCP {
         track_general(e, dir, m.tcp_flags, m.seq, m.ack, m.payload, now);
@@ -587,10 +641,22 @@ fn not_inbound<B: PacketBuf>(
         };
     }
     if snap.is_frontend(m.dst) {
-        return Verdict::Drop(DropReason::NoRule);
+        return match snat::reply(cx, view, buf, pkt) {
+            Some(v) => v,
+            None => Verdict::Drop(DropReason::NoRule),
+        };
+    }
+    if let Some((rule, block)) = snap.outbound_for(m.src, m.proto) {
+        return snat::egress(cx, view, buf, pkt, rule, block);
     }
     if !snap.outbound.is_empty() && snap.member_by_addr(m.src).is_some() {
         return Verdict::Drop(DropReason::NoOutboundRule);
     }
     Verdict::Drop(DropReason::NoRule)
+}
+
+/// Translations a worker's SNAT table holds for a flow table of `flow_capacity`: a quarter of
+/// it, at least 256 and at most 262,144.
+fn snat_capacity(flow_capacity: usize) -> usize {
+    (flow_capacity / 4).clamp(256, 1 << 18)
 }

@@ -6,6 +6,7 @@
 //! - [`tcp`]: [`track`] / [`track_udp`], the state machine driven mostly by client packets.
 //! - [`table`]: [`FlowTable`], fixed-capacity 16-way set-associative buckets, lossy insert with
 //!   Ananta's trusted/untrusted eviction, amortised expiry.
+//! - [`snat`]: [`SnatTable`], one worker's outbound SNAT translations and port allocator.
 //! - [`recent`]: [`RecentlyExpired`], a compact time-bounded record of expired keys
 //!   (docs/design.md §3.7).
 //!
@@ -15,11 +16,13 @@
 pub mod entry;
 pub mod key;
 pub mod recent;
+pub mod snat;
 pub mod table;
 pub mod tcp;
 
 pub use entry::{FlowEntry, FlowFlags, FlowState};
 pub use key::{hash_burst, FlowKey, DEFAULT_TABLE_SEED, PROTO_TCP, PROTO_UDP};
 pub use recent::RecentlyExpired;
+pub use snat::{NewTranslation, SnatError, SnatTable, Translation};
 pub use table::{FlowTable, InsertResult, SlotId};
 pub use tcp::{seq_after, tcp_flags, track, track_general, track_udp, Direction};

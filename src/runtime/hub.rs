@@ -94,6 +94,8 @@ pub type ExceptionItem = (Mbuf, usize, Exception);
 pub struct FlowListing {
     /// The flows returned.
     pub flows: Vec<(FlowKey, FlowEntry)>,
+    /// The outbound SNAT translations returned (within the same limit).
+    pub snat: Vec<crate::flow::Translation>,
     /// Flows in the worker's table (may exceed `flows.len()`).
     pub total: u64,
     /// The worker's coarse clock (seconds) when it answered, to compute idle times.

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod appliance;
+pub mod idle;
 pub mod topology;
 
 use std::path::PathBuf;

@@ -63,6 +63,16 @@ pub fn config_with(edit: impl FnOnce(&mut toml::Table)) -> String {
     toml::to_string(&t).expect("serialize the configuration")
 }
 
+/// The standard configuration with one outbound rule (`rule`: its fields).
+pub fn config_with_outbound(rule: toml::Table) -> String {
+    config_with(|t| {
+        t.insert(
+            "outbound_rules".into(),
+            vec![toml::Value::from(rule)].into(),
+        );
+    })
+}
+
 /// The table `name` of a configuration document (e.g. `appliance`).
 pub fn table<'a>(t: &'a mut toml::Table, name: &str) -> &'a mut toml::Table {
     t.get_mut(name)

@@ -117,6 +117,7 @@ impl Worker<'_> {
         // only borrows it (no drop glue of its own), so the compiler keeps each value in its own
         // stack slot or register, as if the loop were written out in one body.
         let mut pipeline = Pipeline::new(&self.pipeline);
+        pipeline.set_worker(self.id, self.shared.workers.len());
         let mut synthetic = Pipeline::new(&SYNTHETIC_PIPELINE);
         let mut pacer = ExpiryPacer::new(pipeline.flow_buckets(), EXPIRY_SWEEP);
         let mut burst = Burst::new();
@@ -518,6 +519,12 @@ fn flow_listing(pipeline: &Pipeline, limit: usize, now: u32) -> FlowListing {
         listing.total += 1;
         if listing.flows.len() < limit {
             listing.flows.push((*k, *e));
+        }
+    }
+    for t in pipeline.snat_translations() {
+        listing.total += 1;
+        if listing.flows.len() + listing.snat.len() < limit {
+            listing.snat.push(*t);
         }
     }
     listing

@@ -1,0 +1,337 @@
+//! Outbound SNAT in the data path (docs/design.md §3.5.6): a member's connection leaves with a
+//! frontend IP and a port of the member's block, its replies come back to the member.
+//!
+//! - **Egress** (a packet from a member an outbound rule covers for its protocol, to an address
+//!   that is neither the appliance's nor a frontend): its translation is looked up by the
+//!   packet's own key, or created on a TCP SYN or any UDP packet; the source becomes frontend
+//!   IP:SNAT port (checksums updated incrementally, TTL decremented) and the frame is routed like
+//!   a NAT reply to a client. A TCP packet other than a SYN without a translation is dropped
+//!   (`no_flow`): the remote side would not know it. No free port: `snat_exhausted`, counted for
+//!   the member.
+//! - **Reply** (a packet to a frontend IP that no rule takes and whose key is a translation's
+//!   remote side): the destination becomes member:port and it goes to the member like a NAT
+//!   packet. Only remote endpoints the member sent to are answered (port-restricted).
+//! - **Ownership across workers** (docs/design.md §6.2): egress is owned by f(member endpoint),
+//!   the same Toeplitz rule as a client endpoint; each worker allocates only from its own part
+//!   of the block ([`worker_range`]), so a reply's destination port names its owner
+//!   ([`port_worker`]).
+//! - **Expiry**: the worker's sweep releases idle translations; with `enable_tcp_reset`, an
+//!   established connection gets a RST each way: to the member from remote:port, to the remote
+//!   from frontend IP:SNAT port, each with the sequence number the receiver expects.
+
+use super::counters::{SnatCounters, WorkerCounters};
+use super::expiry::Scratch;
+use super::pipeline::{is_syn, track_first, track_packet, Cx, Pkt};
+use super::reason::DropReason;
+use super::rewrite::{reply_to_client, to_member, Target};
+use super::route::{client_hop, HopCache};
+use super::{Verdict, View};
+use crate::balance::snapshot::{snat_port_owner, MemberId, OutboundInfo, Snapshot, SnatBlock};
+use crate::config::DsrEncapsulation;
+use crate::flow::{Direction, FlowEntry, FlowKey, NewTranslation, SnatError, Translation};
+use crate::wire::builder::{tcp_rst, L2Spec};
+use crate::wire::{protocol, PacketBuf};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// The sub-block of `b` worker `worker` of `workers` allocates from, as (first port, count)
+/// ([`SnatBlock::worker_ports`]: equal contiguous parts in worker order, the last also taking the
+/// remainder).
+#[inline]
+pub fn worker_range(b: &SnatBlock, worker: usize, workers: usize) -> (u16, u16) {
+    let w = u16::try_from(worker).unwrap_or(u16::MAX);
+    b.worker_ports(w, u16::try_from(workers).unwrap_or(u16::MAX))
+}
+
+/// The worker whose sub-block of `b` holds `port` ([`snat_port_owner`]; 0 outside the block).
+#[inline]
+pub fn port_worker(b: &SnatBlock, port: u16, workers: usize) -> usize {
+    let n = u16::try_from(workers).unwrap_or(u16::MAX);
+    usize::from(snat_port_owner(b, port, n).unwrap_or(0))
+}
+
+/// The SNAT counters of member `id` (none past the vector, which `ensure` sizes per snapshot).
+#[inline]
+fn member_counters(c: &mut WorkerCounters, id: u32) -> Option<&mut SnatCounters> {
+    c.snat.get_mut(id as usize)
+}
+
+/// Accounts a translation that is gone (`freed`: its port is free again).
+pub(super) fn account_released(c: &mut WorkerCounters, t: &Translation, freed: bool) {
+    if let Some(s) = member_counters(c, t.entry.member_id) {
+        s.unanswered += u64::from(!t.answered);
+        s.ports_released += u64::from(freed);
+    }
+}
+
+/// Removes the expired translation in `slot` found on the packet path, queueing its RSTs.
+#[cold]
+fn expire_found(cx: &mut Cx<'_>, slot: u32) {
+    let Some(t) = cx.snat.remove(slot) else {
+        return;
+    };
+    let freed = cx.snat.port_uses(t.frontend, t.snat_port) == 0;
+    account_released(cx.counters, &t, freed);
+    cx.counters.expired_flows += 1;
+    if t.entry.wants_reset_on_expiry() {
+        cx.snat_pending.push(t.egress_key(), t.entry);
+    }
+}
+
+/// A member's packet under outbound rule `rule` with block `block` (see the module doc).
+#[inline(never)]
+pub(super) fn egress<B: PacketBuf>(
+    cx: &mut Cx<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    pkt: &Pkt<'_>,
+    rule: &OutboundInfo,
+    block: &SnatBlock,
+) -> Verdict {
+    let Pkt { m, key, now, .. } = *pkt;
+    // The way out first: a packet that cannot leave takes no port.
+    let hop = match client_hop(view, Ipv4Addr::from(m.dst)) {
+        Ok(hop) => hop,
+        Err(r) => return Verdict::Drop(r),
+    };
+    let mut found = cx.snat.lookup_egress(key);
+    if let Some(slot) = found {
+        if cx.snat.get(slot).is_none_or(|t| t.is_expired(now)) {
+            expire_found(cx, slot);
+            found = None;
+        }
+    }
+    let slot = match found {
+        Some(slot) => {
+            if let Some(t) = cx.snat.get_mut(slot) {
+                track_packet(&mut t.entry, m, Direction::ClientToServer, now);
+            }
+            slot
+        }
+        None => match create(cx, view.snapshot, pkt, rule, block) {
+            Ok(slot) => slot,
+            Err(v) => return v,
+        },
+    };
+    let Some(t) = cx.snat.get(slot) else {
+        return Verdict::Drop(DropReason::NoFlow);
+    };
+    reply_to_client(buf, m, t.frontend, t.snat_port, &hop, view)
+}
+
+/// A new translation for the packet's connection, from this worker's part of `block`.
+#[cold]
+#[inline(never)]
+fn create(
+    cx: &mut Cx<'_>,
+    snap: &Snapshot,
+    pkt: &Pkt<'_>,
+    rule: &OutboundInfo,
+    block: &SnatBlock,
+) -> Result<u32, Verdict> {
+    let Pkt { m, key, now, .. } = *pkt;
+    if m.proto == protocol::TCP && !is_syn(m) {
+        return Err(Verdict::Drop(DropReason::NoFlow));
+    }
+    let (first_port, ports) = worker_range(block, cx.worker.0, cx.worker.1);
+    let frontend = u32::from(block.frontend_addr);
+    let outbound = snap
+        .outbound
+        .iter()
+        .position(|o| std::ptr::eq(o, rule))
+        .unwrap_or(0) as u32;
+    let n = NewTranslation {
+        key: *key,
+        frontend,
+        first_port,
+        ports,
+        outbound,
+        member_id: block.member.0,
+        idle_timeout: rule.idle_timeout_secs,
+        reset: rule.enable_tcp_reset,
+    };
+    let slot = match cx.snat.create(&n, now) {
+        Ok(slot) => slot,
+        Err(e) => {
+            let reason = match e {
+                SnatError::Exhausted => {
+                    if let Some(s) = member_counters(cx.counters, block.member.0) {
+                        s.exhausted += 1;
+                    }
+                    DropReason::SnatExhausted
+                }
+                SnatError::TableFull | SnatError::UnknownFrontend => DropReason::FlowTableFull,
+            };
+            return Err(Verdict::Drop(reason));
+        }
+    };
+    let port = cx.snat.get(slot).map_or(0, |t| t.snat_port);
+    let fresh = cx.snat.port_uses(frontend, port) == 1;
+    if let Some(s) = member_counters(cx.counters, block.member.0) {
+        s.connections += 1;
+        s.ports_taken += u64::from(fresh);
+    }
+    if let Some(t) = cx.snat.get_mut(slot) {
+        track_first(&mut t.entry, m, now);
+    }
+    Ok(slot)
+}
+
+/// A packet to a frontend IP no rule takes: the reply of a translation, or `None`.
+#[inline(never)]
+pub(super) fn reply<B: PacketBuf>(
+    cx: &mut Cx<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    pkt: &Pkt<'_>,
+) -> Option<Verdict> {
+    let Pkt { m, key, now, .. } = *pkt;
+    if cx.snat.is_empty() {
+        return None;
+    }
+    let slot = cx.snat.lookup_reply(key)?;
+    if cx.snat.get(slot).is_none_or(|t| t.is_expired(now)) {
+        expire_found(cx, slot);
+        return Some(Verdict::Drop(DropReason::IdleExpired));
+    }
+    let t = cx.snat.get_mut(slot)?;
+    track_packet(&mut t.entry, m, Direction::ServerToClient, now);
+    let first_answer = !t.answered;
+    t.answered = true;
+    let t = *t;
+    if first_answer {
+        if let Some(s) = member_counters(cx.counters, t.entry.member_id) {
+            s.successful += 1;
+        }
+    }
+    let snap = view.snapshot;
+    let Some(mid) = member_of(snap, &t.entry, t.member) else {
+        return Some(Verdict::Drop(DropReason::NoRoute));
+    };
+    let target = Target {
+        addr: t.member,
+        port: t.member_port,
+        floating: false,
+        encap: DsrEncapsulation::None,
+        gue_port: 0,
+    };
+    Some(match cx.hops.member(view, mid) {
+        Ok(hop) => to_member(buf, m, &target, hop, view),
+        Err(r) => Verdict::Drop(r),
+    })
+}
+
+/// The member a translation belongs to in `snap` (its id hint, else by address).
+fn member_of(snap: &Snapshot, e: &FlowEntry, addr: u32) -> Option<MemberId> {
+    match snap.members.get(e.member_id as usize) {
+        Some(mi) if u32::from(mi.addr) == addr => Some(MemberId(e.member_id)),
+        _ => snap.member_by_addr(addr),
+    }
+}
+
+/// Builds and emits the RSTs of an expired established translation (`key`: the member's
+/// side; `e.member_addr`/`e.backend_port`: frontend IP and SNAT port); returns how many.
+pub(super) fn send_resets<F: FnMut(usize, &[u8])>(
+    view: &View<'_>,
+    hops: &mut HopCache,
+    scratch: &mut Scratch,
+    key: &FlowKey,
+    e: &FlowEntry,
+    emit: &mut F,
+) -> u64 {
+    let (Some(to_member_seq), Some(to_remote_seq)) =
+        (e.rst_to_client_seq(), e.rst_to_backend_seq())
+    else {
+        return 0;
+    };
+    let member = SocketAddrV4::new(Ipv4Addr::from(key.src_ip), key.src_port);
+    let remote = SocketAddrV4::new(Ipv4Addr::from(key.dst_ip), key.dst_port);
+    let snat = SocketAddrV4::new(Ipv4Addr::from(e.member_addr), e.backend_port);
+    let mut sent = 0;
+    // To the member, from the remote endpoint.
+    if let Some(mid) = member_of(view.snapshot, e, key.src_ip) {
+        if let Ok(hop) = hops.member(view, mid) {
+            let l2 = L2Spec {
+                src_mac: hop.src_mac,
+                dst_mac: hop.dst_mac,
+                vlan: None,
+            };
+            let port = hop.port;
+            sent += emit_rst(scratch, &l2, remote, member, to_member_seq, port, emit);
+        }
+    }
+    // To the remote, from the frontend IP and SNAT port.
+    if let Ok(hop) = client_hop(view, *remote.ip()) {
+        let l2 = L2Spec {
+            src_mac: hop.src_mac,
+            dst_mac: hop.dst_mac,
+            vlan: None,
+        };
+        sent += emit_rst(scratch, &l2, snat, remote, to_remote_seq, hop.port, emit);
+    }
+    sent
+}
+
+/// Builds one RST in `scratch` and emits it on `port`; 1 when it did.
+fn emit_rst<F: FnMut(usize, &[u8])>(
+    scratch: &mut Scratch,
+    l2: &L2Spec,
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    seq: u32,
+    port: usize,
+    emit: &mut F,
+) -> u64 {
+    scratch.reset();
+    match tcp_rst(scratch.space(), l2, src, dst, seq, None) {
+        Ok(n) => {
+            scratch.set_len(n);
+            emit(port, scratch.data());
+            1
+        }
+        Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(first: u16, count: u16) -> SnatBlock {
+        SnatBlock {
+            member: MemberId(0),
+            frontend_addr: Ipv4Addr::new(10, 0, 0, 1),
+            first_port: first,
+            count,
+        }
+    }
+
+    #[test]
+    fn every_port_of_a_workers_part_names_that_worker() {
+        for count in [1u16, 7, 8, 16, 17, 1024, 64000] {
+            for workers in 1..=5usize {
+                let b = block(1024, count);
+                let mut covered = 0u32;
+                for w in 0..workers {
+                    let (lo, n) = worker_range(&b, w, workers);
+                    covered += u32::from(n);
+                    for p in lo..lo + n {
+                        assert_eq!(
+                            port_worker(&b, p, workers),
+                            w,
+                            "{count} ports, {workers} workers"
+                        );
+                    }
+                }
+                assert_eq!(covered, u32::from(count), "the parts cover the block");
+            }
+        }
+    }
+
+    #[test]
+    fn equal_parts_in_worker_order() {
+        let b = block(1024, 16);
+        assert_eq!(worker_range(&b, 0, 2), (1024, 8));
+        assert_eq!(worker_range(&b, 1, 2), (1032, 8));
+        assert_eq!(worker_range(&b, 0, 1), (1024, 16));
+    }
+}
