@@ -282,16 +282,28 @@ impl ApplianceControl {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default();
+        let links = self
+            .shared
+            .port_links
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
         self.shared
             .port_names
             .iter()
             .zip(stats)
-            .map(|(name, s)| PortMetrics {
-                interface: name.clone(),
-                rx_missed: s.imissed,
-                rx_nombuf: s.rx_nombuf,
-                rx_errors: s.ierrors,
-                tx_errors: s.oerrors,
+            .enumerate()
+            .map(|(i, (name, s))| {
+                let link = links.get(i).copied().unwrap_or_default();
+                PortMetrics {
+                    interface: name.clone(),
+                    rx_missed: s.imissed,
+                    rx_nombuf: s.rx_nombuf,
+                    rx_errors: s.ierrors,
+                    tx_errors: s.oerrors,
+                    link_downs: link.downs,
+                    link_ups: link.ups,
+                }
             })
             .collect()
     }
@@ -308,6 +320,8 @@ impl ApplianceControl {
                     "rx_nombuf": p.rx_nombuf,
                     "ierrors": p.rx_errors,
                     "oerrors": p.tx_errors,
+                    "link_downs": p.link_downs,
+                    "link_ups": p.link_ups,
                 })
             })
             .collect()

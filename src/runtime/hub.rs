@@ -24,6 +24,7 @@ use crate::bgp::BgpReport;
 use crate::config::Config;
 use crate::dataplane::{EgressPort, WorkerCounters};
 use crate::dataplane::{Exception, NeighbourMap};
+use crate::dpdk::link::LinkCounts;
 use crate::dpdk::{Mbuf, PortStats};
 use crate::flow::{FlowEntry, FlowKey};
 use crate::platform::{spsc, SpscConsumer, SpscProducer};
@@ -311,6 +312,9 @@ pub struct Shared {
     /// The physical ports' counters (`rte_eth_stats`) in interface order, published by the slow
     /// path on its tick.
     pub port_stats: Mutex<Vec<PortStats>>,
+    /// The physical ports' link state and transitions in interface order, published by the slow
+    /// path on its tick.
+    pub port_links: Mutex<Vec<LinkCounts>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -376,6 +380,7 @@ impl Shared {
             slow_counters: Mutex::new(SlowPathCounters::default()),
             slow_tx_drops: AtomicU64::new(0),
             port_stats: Mutex::new(Vec::new()),
+            port_links: Mutex::new(Vec::new()),
         });
         (shared, receivers, reload_rx)
     }

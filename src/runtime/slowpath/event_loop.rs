@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::{SlowPathThread, EXCEPTIONS_PER_ROUND};
 use crate::balance::Health;
+use crate::dpdk::link::LinkWatch;
 use crate::dpdk::{Burst, Mbuf};
 use crate::slowpath::{Action, Nanos, SlowPath};
 
@@ -20,6 +21,8 @@ pub(super) struct Loop<'a, 'p> {
     pub(super) phys_out: Vec<Burst>,
     pub(super) tap_out: Vec<Burst>,
     pub(super) neigh_generation: u64,
+    /// One link watch per physical port.
+    pub(super) links: Vec<LinkWatch>,
 }
 
 impl Loop<'_, '_> {
@@ -176,6 +179,8 @@ impl Loop<'_, '_> {
             c.clone_from(self.sp.counters());
         }
         self.publish_port_stats();
+        self.watch_links(true);
+        self.publish_link_counts();
     }
 
     /// Publishes the physical ports' counters (a port whose counters cannot be read keeps its

@@ -18,6 +18,7 @@
 //! - `event_loop`: the loop's state and its I/O steps; `reconfigure`: health changes and reloads.
 
 mod event_loop;
+mod links;
 mod reconfigure;
 pub mod setup;
 
@@ -128,6 +129,7 @@ impl SlowPathThread<'_> {
         let start = Instant::now();
         let (sp, changes) = self.start(source);
         let n = self.phys_tx.len();
+        let links = links::watches(self.ports);
         let mut l = Loop {
             t: &mut self,
             sp,
@@ -136,6 +138,7 @@ impl SlowPathThread<'_> {
             phys_out: (0..n).map(|_| Burst::new()).collect(),
             tap_out: (0..n).map(|_| Burst::new()).collect(),
             neigh_generation: u64::MAX,
+            links,
         };
         l.gratuitous_arps();
         l.tick();
@@ -190,6 +193,7 @@ impl Loop<'_, '_> {
     /// changes, a SIGHUP reload and control-socket reloads. Returns the frames and changes
     /// handled (reloads do not count).
     fn round(&mut self, changes: Option<&Receiver<HealthChange>>) -> usize {
+        self.watch_links(false);
         let mut work = self.pump_taps();
         work += self.pump_exceptions();
         if let Some(rx) = changes {
