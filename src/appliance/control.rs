@@ -282,12 +282,7 @@ impl ApplianceControl {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default();
-        let links = self
-            .shared
-            .port_links
-            .lock()
-            .map(|l| l.clone())
-            .unwrap_or_default();
+        let links = self.shared.link_counts();
         self.shared
             .port_names
             .iter()
@@ -382,15 +377,26 @@ impl ApplianceControl {
             .get()
             .map(Vec::as_slice)
             .unwrap_or(&[]);
+        let links = self.shared.link_counts();
+        let taps = super::tap_names(&self.shared.config.load());
+        let missing = super::kernel::missing_taps(&taps);
         self.shared
             .port_names
             .iter()
             .zip(queues)
-            .map(|(name, q)| PortStatus {
+            .enumerate()
+            .map(|(i, (name, q))| PortStatus {
                 interface: name.clone(),
                 port: q.port.clone(),
                 rx_queues: q.rx_queues,
                 steering: q.steering.name().into(),
+                link: match links.get(i) {
+                    Some(l) if l.up => "up".into(),
+                    Some(_) => "down".into(),
+                    None => String::new(),
+                },
+                link_downs: links.get(i).map_or(0, |l| l.downs),
+                exception_tap_missing: taps.get(i).is_some_and(|t| missing.contains(t)),
             })
             .collect()
     }

@@ -327,6 +327,14 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// The physical ports' last published link counts (empty before the slow path's first tick).
+    pub fn link_counts(&self) -> Vec<LinkCounts> {
+        self.port_links
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
     /// Shared state for `workers` workers; returns it with the workers' flow-request receivers
     /// and the slow path's reload receiver.
     #[allow(clippy::type_complexity)]
