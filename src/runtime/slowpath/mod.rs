@@ -11,7 +11,9 @@
 //!   swaps it in (workers never wait);
 //! - reloads the configuration on SIGHUP or a control-socket request: validate, and on success
 //!   compile, swap, retarget the prober and neighbours; on failure change nothing;
-//! - publishes its counters for the control surfaces.
+//! - publishes its counters for the control surfaces;
+//! - watches the physical ports' links (`links`): keeps the workers out of a memif port whose peer
+//!   went away and brings a memif client back (docs/design.md §5.1).
 //!
 //! - [`setup`]: what the thread derives from a snapshot (interfaces, frontends, wanted
 //!   neighbours, probe targets).
