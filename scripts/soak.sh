@@ -12,7 +12,7 @@
 #                     100: on a two-core machine the generator, the worker and the script's own
 #                     checks share the cores, so the scheduler preempts the worker for tens of ms)
 #   --hitless         the hitless-reload run instead (below)
-# Environment: VIPMUX_BIN (default target/release/vipmux, built when missing).
+# Environment: VIPMUX_BIN (default target/release/vipmux, built or brought up to date first).
 #
 # Setup as in scripts/bench/dataplane.sh: pktgen is the memif server on core 0, vipmux the memif
 # client (its worker on core 1) in its own network namespace, one NAT rule over 8 on-link members
@@ -76,8 +76,9 @@ PY=python3
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ -z "${VIPMUX_BIN:-}" ]; then
+  # Always through cargo, so the soak runs the current code (a no-op when the binary is up to date).
   VIPMUX_BIN=$TARGET_DIR/release/vipmux
-  [ -x "$VIPMUX_BIN" ] || cargo build --release --quiet
+  cargo build --release --quiet
 fi
 
 OWN_PIDS=()

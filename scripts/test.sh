@@ -4,8 +4,9 @@
 # by clippy and measured by scripts/bench.sh, not run here. The API docs build without a warning
 # (broken intra-doc links fail). Before the tests, every fuzz target runs
 # for 20 s (longer runs: scripts/fuzz.sh); a finding, or a cargo-fuzz that cannot be installed, fails
-# the suite. The soak (scripts/soak.sh) is not part of it yet: vipmux sometimes dies in DPDK's memif
-# driver when the generator, the memif server, exits at the end of the load (README, Reliability).
+# the suite. Then the 2-minute soak (scripts/soak.sh: memif load with reloads; it builds the
+# release binary when missing) runs before the tests so that the suite's output ends with the
+# test runner's summary; a failed soak still lets the tests run, then fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --no-build
@@ -13,5 +14,11 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
 scripts/fuzz.sh --seconds 20 --ci
+soak=0
+scripts/soak.sh --minutes 2 --max-stall-ms 100 || soak=$?
+if [ "$soak" != 0 ]; then
+  echo "test.sh: the soak FAILED (exit $soak, its report is above); the suite fails after the tests" >&2
+fi
 cargo nextest run --workspace --no-fail-fast
+exit "$soak"
 

@@ -217,6 +217,8 @@ fn test_source() -> ApplianceMetrics {
             rx_nombuf: 12,
             rx_errors: 13,
             tx_errors: 14,
+            link_downs: 2,
+            link_ups: 3,
         }],
         ..ApplianceMetrics::default()
     }
@@ -374,6 +376,8 @@ fn scrape_appliance_metrics_and_parse() {
         ("vipmux_port_rx_nombuf", 12.0),
         ("vipmux_port_rx_errors", 13.0),
         ("vipmux_port_tx_errors", 14.0),
+        ("vipmux_port_link_down", 2.0),
+        ("vipmux_port_link_up", 3.0),
     ] {
         let fam = family(&fams, name);
         assert_eq!(fam.kind, "counter", "{name}");

@@ -9,8 +9,9 @@
 //!   on the stale MAC until the neighbour table's 45 s refresh).
 //! - The kernel exception TAP is deleted from outside: the probes, which went out through the TAP,
 //!   fail and status says why, an established connection through the VIP keeps working, the control
-//!   socket keeps answering and `diagnose` reports `exception_tap_missing` (the TAP is not
-//!   recreated: a restart brings it back; new connections find every member down until then);
+//!   socket keeps answering, `diagnose` reports `exception_tap_missing`, `status` marks the port
+//!   `exception_tap_missing` and the log says so once (the TAP is not recreated: a restart brings
+//!   it back; new connections find every member down until then);
 //!   after a restart the members are healthy and the check has cleared.
 //! - Hugepages missing at start (vipmux started in a private mount namespace without hugetlbfs):
 //!   with `hugepages = "auto"` it falls back to `--no-huge`, says so in its log and forwards; with
@@ -209,8 +210,23 @@ fn scenario_tap_deleted(topo: &Topology, app: &mut Appliance) -> Result<(), Stri
             "diagnose does not report the missing TAP: {diagnose}"
         ));
     }
-    app.status_json()
+    let status = app
+        .status_json()
         .map_err(|e| format!("status after the TAP was deleted: {e}"))?;
+    if status["ports"][0]["exception_tap_missing"] != true {
+        return Err(format!("status does not say the TAP is missing: {status}"));
+    }
+    // The supervisor checks every second and logs the loss once.
+    let deadline = std::time::Instant::now() + RECOVERY;
+    while !app
+        .log_text()
+        .contains("exception TAP deleted from outside")
+    {
+        if std::time::Instant::now() > deadline {
+            return Err("no log line about the deleted TAP".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     if !app.is_running() {
         return Err("vipmux exited after its TAP was deleted".into());
     }

@@ -293,16 +293,23 @@ impl ApplianceControl {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default();
+        let links = self.shared.link_counts();
         self.shared
             .port_names
             .iter()
             .zip(stats)
-            .map(|(name, s)| PortMetrics {
-                interface: name.clone(),
-                rx_missed: s.imissed,
-                rx_nombuf: s.rx_nombuf,
-                rx_errors: s.ierrors,
-                tx_errors: s.oerrors,
+            .enumerate()
+            .map(|(i, (name, s))| {
+                let link = links.get(i).copied().unwrap_or_default();
+                PortMetrics {
+                    interface: name.clone(),
+                    rx_missed: s.imissed,
+                    rx_nombuf: s.rx_nombuf,
+                    rx_errors: s.ierrors,
+                    tx_errors: s.oerrors,
+                    link_downs: link.downs,
+                    link_ups: link.ups,
+                }
             })
             .collect()
     }
@@ -319,6 +326,8 @@ impl ApplianceControl {
                     "rx_nombuf": p.rx_nombuf,
                     "ierrors": p.rx_errors,
                     "oerrors": p.tx_errors,
+                    "link_downs": p.link_downs,
+                    "link_ups": p.link_ups,
                 })
             })
             .collect()
@@ -378,15 +387,26 @@ impl ApplianceControl {
             .get()
             .map(Vec::as_slice)
             .unwrap_or(&[]);
+        let links = self.shared.link_counts();
+        let taps = super::tap_names(&self.shared.config.load());
+        let missing = super::kernel::missing_taps(&taps);
         self.shared
             .port_names
             .iter()
             .zip(queues)
-            .map(|(name, q)| PortStatus {
+            .enumerate()
+            .map(|(i, (name, q))| PortStatus {
                 interface: name.clone(),
                 port: q.port.clone(),
                 rx_queues: q.rx_queues,
                 steering: q.steering.name().into(),
+                link: match links.get(i) {
+                    Some(l) if l.up => "up".into(),
+                    Some(_) => "down".into(),
+                    None => String::new(),
+                },
+                link_downs: links.get(i).map_or(0, |l| l.downs),
+                exception_tap_missing: taps.get(i).is_some_and(|t| missing.contains(t)),
             })
             .collect()
     }

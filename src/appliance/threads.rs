@@ -19,6 +19,8 @@ use crate::runtime::{FlowRequest, ReloadRequest, Shared, SlowPathThread, SlowTx,
 
 /// How often the supervisor checks the stop flag and whether every worker is polling.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(20);
+/// How often the supervisor checks that the exception TAPs still exist (in supervise rounds: 1 s).
+const TAP_CHECK_ROUNDS: u32 = 50;
 
 /// Where and how the threads run.
 #[derive(Debug, Clone)]
@@ -153,7 +155,13 @@ fn spawn_slow_path<'scope, 'env>(
 /// Waits for the stop flag; marks the appliance forwarding once all `workers` poll, and not
 /// forwarding once stopping.
 fn supervise(shared: &Arc<Shared>, workers: usize) {
+    let mut taps_gone: Vec<String> = Vec::new();
+    let mut round = 0u32;
     while !signal::stop_requested() {
+        round = round.wrapping_add(1);
+        if round % TAP_CHECK_ROUNDS == 0 {
+            report_missing_taps(shared, &mut taps_gone);
+        }
         if signal::shutdown_insisted() {
             signal::request_stop();
         } else if signal::shutdown_requested() && !shared.bgp.draining() {
@@ -168,6 +176,20 @@ fn supervise(shared: &Arc<Shared>, workers: usize) {
     }
     tracing::info!("stopping");
     shared.forwarding.store(false, Ordering::SeqCst);
+}
+
+/// Logs each exception TAP that disappeared since the last check (deleted from outside: vipmux does
+/// not recreate it; `status` and `diagnose` say so too) and each that came back.
+fn report_missing_taps(shared: &Shared, gone: &mut Vec<String>) {
+    let taps = super::tap_names(&shared.config.load());
+    let missing = super::kernel::missing_taps(&taps);
+    for tap in missing.iter().filter(|t| !gone.contains(t)) {
+        tracing::error!(tap = %tap, "exception TAP deleted from outside: the appliance's own address, ARP for it and health probes no longer work until vipmux restarts (established flows keep forwarding)");
+    }
+    for tap in gone.iter().filter(|t| !missing.contains(t)) {
+        tracing::info!(tap = %tap, "exception TAP present again");
+    }
+    *gone = missing;
 }
 
 /// A stop signal: with `[bgp]`, drain briefly (withdraw first, so the routers move the VIPs

@@ -296,6 +296,10 @@ pub mod names {
     pub const PORT_RX_ERRORS: &str = "vipmux_port_rx_errors_total";
     /// Counter `{interface}`: failed transmissions (`rte_eth_stats.oerrors`).
     pub const PORT_TX_ERRORS: &str = "vipmux_port_tx_errors_total";
+    /// Counter `{interface}`: times the port's link went down (a memif peer that went away).
+    pub const PORT_LINK_DOWNS: &str = "vipmux_port_link_down_total";
+    /// Counter `{interface}`: times the port's link came back up.
+    pub const PORT_LINK_UPS: &str = "vipmux_port_link_up_total";
     /// Counter `{worker,direction}`: frames handed between workers (`sent` to their owner,
     /// `received` from another worker, `dropped` on a full ring).
     pub const WORKER_HANDOFFS: &str = "vipmux_worker_handoffs_total";
@@ -484,6 +488,10 @@ pub struct PortMetrics {
     pub rx_errors: u64,
     /// Failed transmissions (`oerrors`).
     pub tx_errors: u64,
+    /// Times the link went down (seen by the slow path's link watch).
+    pub link_downs: u64,
+    /// Times the link came back up.
+    pub link_ups: u64,
 }
 
 /// The appliance's whole metric set (docs/design.md §3.9) as plain data;
@@ -592,7 +600,7 @@ impl ApplianceMetrics {
     fn render_ports(&self, enc: &mut Encoder) {
         use names::*;
         type Field = fn(&PortMetrics) -> u64;
-        let families: [(&str, &str, Field); 4] = [
+        let families: [(&str, &str, Field); 6] = [
             (
                 PORT_RX_MISSED,
                 "Frames the port's device dropped because its rx queues were full.",
@@ -608,6 +616,12 @@ impl ApplianceMetrics {
             }),
             (PORT_TX_ERRORS, "Failed transmissions of the port.", |p| {
                 p.tx_errors
+            }),
+            (PORT_LINK_DOWNS, "Times the port's link went down.", |p| {
+                p.link_downs
+            }),
+            (PORT_LINK_UPS, "Times the port's link came back up.", |p| {
+                p.link_ups
             }),
         ];
         for (name, help, field) in families {

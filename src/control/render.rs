@@ -127,7 +127,7 @@ pub fn status(r: &StatusReport) -> String {
         r.config_generation
     );
     for p in &r.ports {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "port {} ({}): {} rx queue{}, {}",
             p.interface,
@@ -136,6 +136,13 @@ pub fn status(r: &StatusReport) -> String {
             if p.rx_queues == 1 { "" } else { "s" },
             p.steering
         );
+        if !p.link.is_empty() {
+            let _ = write!(out, ", link {} ({} down since start)", p.link, p.link_downs);
+        }
+        if p.exception_tap_missing {
+            out.push_str(", exception TAP missing (deleted from outside: restart vipmux)");
+        }
+        out.push('\n');
     }
     if r.draining {
         out.push_str(
@@ -392,11 +399,16 @@ mod tests {
                 port: "net_memif0".into(),
                 rx_queues: 2,
                 steering: "software-handoff".into(),
+                link: "down".into(),
+                link_downs: 3,
+                exception_tap_missing: true,
             }],
             ..Default::default()
         };
         assert!(
-            status(&r).contains("port dc (net_memif0): 2 rx queues, software-handoff"),
+            status(&r).contains(
+                "port dc (net_memif0): 2 rx queues, software-handoff, link down (3 down since start), exception TAP missing"
+            ),
             "{}",
             status(&r)
         );

@@ -50,6 +50,12 @@ pub struct PortStatus {
     /// How each flow's packets reach their owner: `rss-steering` (the NIC), `software-handoff`
     /// (worker to worker over rings) or `single-queue` (one worker).
     pub steering: String,
+    /// Link state: `up`, `down` (not polled until it comes back), empty when not yet known.
+    pub link: String,
+    /// Times the link went down since start.
+    pub link_downs: u64,
+    /// The interface's exception TAP was deleted from outside (restart vipmux to get it back).
+    pub exception_tap_missing: bool,
 }
 
 /// The BGP part of [`StatusReport`].

@@ -6,6 +6,8 @@
 //! - [`Mempool`]: a pktmbuf pool; [`Mbuf`]: one owned packet buffer, freed on drop.
 //! - [`Burst`]: up to [`BURST`](crate::wire::BURST) mbufs in a fixed array, for the hot loop.
 //! - [`Port`]: configure/start/stop/close, [`RxQueue`]/[`TxQueue`] handles, link, MAC, counters.
+//! - [`link`]: the burst gate and link watch that keep the data path out of a port whose link
+//!   is down (a memif peer that went away) and bring a memif client back.
 //! - [`DpdkThread`]: a pinned `std::thread` registered as a DPDK thread.
 //! - [`Eal`] also provides the time-stamp counter frequency DPDK calibrated, for
 //!   [`crate::platform::TscClock`].
@@ -17,6 +19,7 @@
 
 mod eal;
 mod error;
+pub mod link;
 mod mbuf;
 mod mempool;
 mod port;

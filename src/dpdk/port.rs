@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::eal::Eal;
 use super::error::DpdkError;
+use super::link::BurstGate;
 use super::mbuf::Burst;
 use super::mempool::Mempool;
 use super::profile::PortProfile;
@@ -218,6 +219,8 @@ pub struct Port {
     rss_hf: u64,
     started: bool,
     closed: bool,
+    /// memif ports only: keeps bursts out while the link is down (docs/design.md §5.1).
+    gate: Option<BurstGate>,
 }
 
 impl Port {
@@ -243,8 +246,12 @@ impl Port {
             rss_hf: 0,
             started: false,
             closed: false,
+            gate: None,
         };
         port.configure(config, pool)?;
+        if port.info()?.driver == "net_memif" {
+            port.gate = Some(BurstGate::new(config.rx_queues, config.tx_queues));
+        }
         port.start()?;
         Ok(port)
     }
@@ -412,6 +419,46 @@ impl Port {
         check(ret, "rte_eth_dev_close", || self.name.clone())
     }
 
+    /// The burst gate of a memif port (`None` on other devices).
+    pub fn gate(&self) -> Option<&BurstGate> {
+        self.gate.as_ref()
+    }
+
+    /// Runs `burst` (an rx or tx burst of the queue at gate slot `slot`) unless the gate is
+    /// closed (then 0).
+    #[inline]
+    fn through_gate(&self, slot: usize, burst: impl FnOnce() -> usize) -> usize {
+        let Some(gate) = &self.gate else {
+            return burst();
+        };
+        if !gate.enter(slot) {
+            return 0;
+        }
+        let n = burst();
+        gate.leave(slot);
+        n
+    }
+
+    /// Stops and starts a port whose gate is closed (a memif client whose peer went away: the
+    /// start connects again). Does nothing while the gate is open or on a port without one;
+    /// a start that fails (no server yet) leaves the device stopped until the next try.
+    pub fn restart_closed(&self) {
+        if self.gate.as_ref().is_none_or(|g| g.is_open()) {
+            return;
+        }
+        // SAFETY: valid port id; the gate is closed and drained, so no queue handle is inside a
+        // burst and none enters one until the gate opens again.
+        let ret = unsafe { sys::rte_eth_dev_stop(self.id.0) };
+        if ret < 0 {
+            tracing::debug!(port = %self.name, ret, "restart: stop failed");
+        }
+        // SAFETY: as above; a configured port.
+        let ret = unsafe { sys::rte_eth_dev_start(self.id.0) };
+        if ret < 0 {
+            tracing::debug!(port = %self.name, ret, "restart: start failed (peer not back yet)");
+        }
+    }
+
     /// The port id.
     pub fn id(&self) -> PortId {
         self.id
@@ -532,6 +579,12 @@ impl RxQueue<'_> {
     /// Receives into the free slots of `burst`; returns how many mbufs were added.
     #[inline]
     pub fn rx_burst(&mut self, burst: &mut Burst) -> usize {
+        let port = self.port;
+        port.through_gate(usize::from(self.queue.0), || self.rx_burst_inner(burst))
+    }
+
+    #[inline]
+    fn rx_burst_inner(&mut self, burst: &mut Burst) -> usize {
         let (slots, room) = burst.free_slots();
         // SAFETY: `slots` has `room` (<= 32) free pointer slots; this handle is the only user of
         // the queue (taken once, `&mut self`), and the port is started and cannot be stopped
@@ -587,6 +640,16 @@ pub struct TxQueue<'p> {
 impl TxQueue<'_> {
     #[inline]
     fn send(&mut self, burst: &mut Burst) -> usize {
+        if burst.is_empty() {
+            return 0;
+        }
+        let port = self.port;
+        let slot = usize::from(port.rx_queue_count()) + usize::from(self.queue.0);
+        port.through_gate(slot, || self.send_inner(burst))
+    }
+
+    #[inline]
+    fn send_inner(&mut self, burst: &mut Burst) -> usize {
         let n = burst.len();
         if n == 0 {
             return 0;

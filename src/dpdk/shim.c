@@ -1,7 +1,12 @@
 /*
  * vipmux DPDK shim: see shim.h. Every function is a thin wrapper over a DPDK static-inline
- * function or macro; no logic lives here.
+ * function or macro; no logic lives here, except vipmux_memif_teardown_lock at the end (a
+ * lookup in the memif driver's private data, DPDK 22.11 only).
  */
+#include <string.h>
+#include <rte_spinlock.h>
+#include <rte_version.h>
+
 #include "shim.h"
 
 const uint64_t VIPMUX_ETH_RSS_IP = RTE_ETH_RSS_IP;
@@ -46,3 +51,83 @@ uint16_t vipmux_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_
 uint16_t vipmux_pktmbuf_nb_segs(const struct rte_mbuf *m) { return m->nb_segs; }
 uint16_t vipmux_pktmbuf_port(const struct rte_mbuf *m) { return m->port; }
 void vipmux_pktmbuf_reset(struct rte_mbuf *m) { rte_pktmbuf_reset(m); }
+
+/*
+ * DPDK 22.11's memif driver tears a connection down from the EAL interrupt thread (the peer
+ * closed the control socket): it clears its connected flag, takes the control-channel lock, and
+ * after releasing it unmaps the shared regions, while a worker may still be inside an rx or tx
+ * burst on the rings it unmaps (a segmentation fault). Holding that lock keeps the interrupt
+ * thread from getting past it, so the caller can first take every worker out of the device
+ * (docs/design.md section 5.1). The lock sits in driver-private structures no installed header
+ * describes; the declarations below give the leading fields of the three of 22.11 that lead to
+ * it (struct rte_eth_dev, struct rte_eth_dev_data, the memif driver's pmd_internals), and the
+ * lookup is refused unless the DPDK version is 22.11, the driver is net_memif, the device data
+ * found carries the port's own name, and the role field holds a valid role.
+ */
+struct vipmux_eth_dev_head {
+	void *burst_functions[6];
+	void *data;
+	void *process_private;
+	const void *dev_ops;
+	void *device;
+	void *intr_handle;
+	void *link_intr_callbacks[2];
+	void *post_rx_burst_callbacks[RTE_MAX_QUEUES_PER_PORT];
+	void *pre_tx_burst_callbacks[RTE_MAX_QUEUES_PER_PORT];
+	int state;
+	void *security_ctx;
+} __rte_cache_aligned;
+
+struct vipmux_eth_dev_data_head {
+	char name[RTE_ETH_NAME_MAX_LEN];
+	void **rx_queues;
+	void **tx_queues;
+	uint16_t nb_rx_queues;
+	uint16_t nb_tx_queues;
+	uint8_t sriov_active;
+	uint8_t sriov_nb_q_per_pool;
+	uint16_t sriov_def_vmdq_idx;
+	uint16_t sriov_def_pool_q_idx;
+	void *dev_private;
+};
+
+struct vipmux_memif_private_head {
+	uint32_t id;
+	int role; /* 0 server, 1 client */
+	uint32_t flags;
+	char *socket_filename;
+	char secret[24];
+	void *control_channel;
+	rte_spinlock_t control_channel_lock;
+};
+
+/* The ethdev library's device array (declared by its driver header, which is not installed). */
+extern struct vipmux_eth_dev_head rte_eth_devices[];
+
+void *vipmux_memif_teardown_lock(uint16_t port, int *client, int *zero_copy)
+{
+	struct rte_eth_dev_info info;
+	char name[RTE_ETH_NAME_MAX_LEN];
+	struct vipmux_eth_dev_data_head *data;
+	struct vipmux_memif_private_head *pmd;
+
+	if (strncmp(rte_version(), "DPDK 22.11", 10) != 0 || port >= RTE_MAX_ETHPORTS)
+		return NULL;
+	if (rte_eth_dev_info_get(port, &info) != 0 || info.driver_name == NULL ||
+	    strcmp(info.driver_name, "net_memif") != 0)
+		return NULL;
+	if (rte_eth_dev_get_name_by_port(port, name) != 0)
+		return NULL;
+	data = rte_eth_devices[port].data;
+	if (data == NULL || strncmp(data->name, name, sizeof(name)) != 0)
+		return NULL;
+	pmd = data->dev_private;
+	if (pmd == NULL || (pmd->role != 0 && pmd->role != 1))
+		return NULL;
+	*client = pmd->role;
+	*zero_copy = (pmd->flags & (1u << 2)) != 0; /* ETH_MEMIF_FLAG_ZERO_COPY */
+	return &pmd->control_channel_lock;
+}
+
+int vipmux_teardown_lock_try(void *lock) { return rte_spinlock_trylock(lock); }
+void vipmux_teardown_lock_release(void *lock) { rte_spinlock_unlock(lock); }

@@ -55,3 +55,14 @@ uint16_t vipmux_pktmbuf_port(const struct rte_mbuf *m);
 void vipmux_pktmbuf_reset(struct rte_mbuf *m);
 
 #endif
+
+/*
+ * The lock DPDK 22.11's memif driver takes in its disconnect path (the control-channel lock of
+ * its private device data) before it unmaps the shared regions; NULL unless port `port` is a
+ * memif device of DPDK 22.11 whose private data passes the layout checks. `*client` is set to 1
+ * for the client role (0: server), `*zero_copy` to 1 for a zero-copy device. See shim.c.
+ */
+void *vipmux_memif_teardown_lock(uint16_t port, int *client, int *zero_copy);
+/* rte_spinlock_trylock / rte_spinlock_unlock on a lock from vipmux_memif_teardown_lock. */
+int vipmux_teardown_lock_try(void *lock);
+void vipmux_teardown_lock_release(void *lock);

@@ -25,6 +25,7 @@ use crate::bgp::BgpReport;
 use crate::config::Config;
 use crate::dataplane::{EgressPort, WorkerCounters};
 use crate::dataplane::{Exception, NeighbourMap};
+use crate::dpdk::link::LinkCounts;
 use crate::dpdk::{Mbuf, PortStats};
 use crate::flow::{FlowEntry, FlowKey};
 use crate::platform::{spsc, SpscConsumer, SpscProducer};
@@ -318,6 +319,9 @@ pub struct Shared {
     pub port_stats: Mutex<Vec<PortStats>>,
     /// Data path availability per rule, judged by the slow path's synthetic rounds.
     pub vip_availability: VipAvailability,
+    /// The physical ports' link state and transitions in interface order, published by the slow
+    /// path on its tick.
+    pub port_links: Mutex<Vec<LinkCounts>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -330,6 +334,14 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// The physical ports' last published link counts (empty before the slow path's first tick).
+    pub fn link_counts(&self) -> Vec<LinkCounts> {
+        self.port_links
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
     /// Shared state for `workers` workers; returns it with the workers' flow-request receivers
     /// and the slow path's reload receiver.
     #[allow(clippy::type_complexity)]
@@ -385,6 +397,7 @@ impl Shared {
             slow_tx_drops: AtomicU64::new(0),
             port_stats: Mutex::new(Vec::new()),
             vip_availability: VipAvailability::default(),
+            port_links: Mutex::new(Vec::new()),
         });
         (shared, receivers, reload_rx)
     }

@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::{SlowPathThread, EXCEPTIONS_PER_ROUND};
 use crate::balance::Health;
 use crate::dataplane::View;
+use crate::dpdk::link::LinkWatch;
 use crate::dpdk::{Burst, Mbuf};
 use crate::runtime::synthetic::{SyntheticRounds, SYNTHETIC_INTERVAL};
 use crate::slowpath::{Action, Nanos, SlowPath};
@@ -26,6 +27,8 @@ pub(super) struct Loop<'a, 'p> {
     /// Data path availability's rounds, and when the next one is due.
     pub(super) synthetic: SyntheticRounds,
     pub(super) next_synthetic: Instant,
+    /// One link watch per physical port.
+    pub(super) links: Vec<LinkWatch>,
 }
 
 impl Loop<'_, '_> {
@@ -182,6 +185,8 @@ impl Loop<'_, '_> {
             c.clone_from(self.sp.counters());
         }
         self.publish_port_stats();
+        self.watch_links(true);
+        self.publish_link_counts();
         self.synthetic_round();
     }
 

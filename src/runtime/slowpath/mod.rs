@@ -14,12 +14,15 @@
 //! - publishes its counters for the control surfaces;
 //! - runs data path availability's synthetic rounds through the workers
 //!   ([`synthetic`](super::synthetic)).
+//! - watches the physical ports' links (`links`): keeps the workers out of a memif port whose peer
+//!   went away and brings a memif client back (docs/design.md §5.1).
 //!
 //! - [`setup`]: what the thread derives from a snapshot (interfaces, frontends, wanted
 //!   neighbours, probe targets).
 //! - `event_loop`: the loop's state and its I/O steps; `reconfigure`: health changes and reloads.
 
 mod event_loop;
+mod links;
 mod reconfigure;
 pub mod setup;
 
@@ -130,6 +133,7 @@ impl SlowPathThread<'_> {
         let start = Instant::now();
         let (sp, changes) = self.start(source);
         let n = self.phys_tx.len();
+        let links = links::watches(self.ports);
         let mut l = Loop {
             t: &mut self,
             sp,
@@ -140,6 +144,7 @@ impl SlowPathThread<'_> {
             neigh_generation: u64::MAX,
             synthetic: Default::default(),
             next_synthetic: Instant::now(),
+            links,
         };
         l.gratuitous_arps();
         l.tick();
@@ -194,6 +199,7 @@ impl Loop<'_, '_> {
     /// changes, a SIGHUP reload and control-socket reloads. Returns the frames and changes
     /// handled (reloads do not count).
     fn round(&mut self, changes: Option<&Receiver<HealthChange>>) -> usize {
+        self.watch_links(false);
         let mut work = self.pump_taps();
         work += self.pump_exceptions();
         if let Some(rx) = changes {
