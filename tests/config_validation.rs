@@ -118,7 +118,7 @@ fn interface_address_needs_prefix() {
 fn syntax_error_has_position() {
     one(
         &replace("port = 80\n", "port = = 80\n"),
-        &["t.toml:26:8: TOML syntax error: invalid string"],
+        &["t.toml:26:8: TOML syntax error: extra `=`"],
     );
 }
 

@@ -69,9 +69,8 @@ pub fn resolve_socket_path(
 
 /// The `socket` key of the `[control]` table of a TOML configuration text, if present.
 pub fn socket_from_config_text(text: &str) -> Result<Option<PathBuf>, String> {
-    let value: toml::Value = text
-        .parse()
-        .map_err(|e: toml::de::Error| e.message().to_string())?;
+    let value: toml::Table =
+        toml::from_str(text).map_err(|e: toml::de::Error| e.message().to_string())?;
     let Some(control) = value.get("control") else {
         return Ok(None);
     };
