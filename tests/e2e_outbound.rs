@@ -12,7 +12,9 @@
 //!   gets another toward a second host;
 //! - with 16 ports per member, 17 simultaneous connections to one destination: 16 work, the 17th
 //!   does not and `snat_exhausted` counts it, another member still connects, and a connection
-//!   to another destination port reuses a port of the full block;
+//!   to another destination port reuses a port of the full block; when one of a full block's
+//!   connections ends with a RST, a new connection to the same destination is refused until the
+//!   port is released (15 s after the RST, real time) and then gets that port;
 //! - an outbound rule's idle timeout (3 s, `idle_timeout_seconds`) ends an idle connection: with
 //!   `enable_tcp_reset` both real stacks get a RST (the member's read fails with ECONNRESET, the
 //!   server's socket goes); without it nothing is sent and a late segment is dropped (`no_flow`).
@@ -33,8 +35,9 @@ use common::appliance::{check, socket_path};
 use common::idle::{parse_outcome, parse_ready, IdleClient};
 use common::{
     ns_exec, ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, udp_from, wait_for,
-    wait_until, Appliance, BackendReply, ConfigBuilder, NsChild, TcpSession, Topology,
+    wait_until, Appliance, BackendReply, ConfigBuilder, NsChild, NsScript, TcpSession, Topology,
 };
+use std::time::Instant;
 
 const ALL: [&str; 3] = ["b1", "b2", "b3"];
 /// The echo servers' ports on the internet host.
@@ -87,6 +90,34 @@ while pending and time.monotonic() < deadline:
         sel.unregister(s)
         pending -= 1
 print(len(peers), failed + pending, " ".join(peers), flush=True)
+"#;
+
+/// Opens `argv[2]` TCP connections one after the other to `argv[1]` (`IP:PORT`), asks `whoami`
+/// on each and prints `HELD <peer> <peer> ...` (what the server saw, `IP:PORT`), holding them
+/// open. Each line on stdin then closes the last one still open with a RST (`SO_LINGER` 0) and
+/// prints `RST <peer>`; EOF ends it.
+const HOLD_CLIENT: &str = r#"
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+conns = []
+for _ in range(int(sys.argv[2])):
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(b"whoami\n")
+    buf = b""
+    while b"\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            print("ERR eof", flush=True)
+            sys.exit(1)
+        buf += d
+    who = [w[7:] for w in buf.decode().split() if w.startswith("client=")]
+    conns.append((s, who[0] if who else "?"))
+print("HELD", " ".join(w for _, w in conns), flush=True)
+for _ in sys.stdin:
+    s, who = conns.pop()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    print("RST", who, flush=True)
 "#;
 
 /// What [`MANY_CLIENT`] reported.
@@ -392,7 +423,65 @@ fn small_block(topo: &Topology, app: &Appliance) -> Result<(), String> {
     if again.failed != 1 {
         return Err(format!("a port freed too early: {again:?}"));
     }
-    observed(topo, app)
+    observed(topo, app)?;
+    reset_releases(topo, app)
+}
+
+/// The SNAT port of a peer `IP:PORT` as the server saw it.
+fn peer_port(peer: &str) -> Result<u16, String> {
+    peer.rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .ok_or_else(|| format!("peer {peer:?}"))
+}
+
+/// b3 (16 ports) holds 16 connections to one destination; one of them ends with a RST; a new
+/// connection there is refused until the MUX releases the port (15 s after the RST, real time)
+/// and then leaves by that port.
+fn reset_releases(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let mut held = NsScript::start(&topo.ns("b3"), HOLD_CLIENT, &[&dest(7000), "16"])?;
+    let line = held.line(Duration::from_secs(60))?;
+    let peers: Vec<&str> = line
+        .strip_prefix("HELD ")
+        .ok_or_else(|| format!("holder: {line}"))?
+        .split_whitespace()
+        .collect();
+    let ports = peers
+        .iter()
+        .map(|p| peer_port(p))
+        .collect::<Result<BTreeSet<u16>, String>>()?;
+    if ports.len() != 16 || !ports.iter().all(|p| block_of("b3", 16).contains(p)) {
+        return Err(format!("b3's 16 connections left by {peers:?}"));
+    }
+    let t0 = Instant::now();
+    held.send_line("")?;
+    let line = held.line(Duration::from_secs(10))?;
+    let freed = peer_port(line.strip_prefix("RST ").unwrap_or(&line))?;
+    // Refused before the release (the 15 s have not passed).
+    let before = many(topo, "b3", &[dest(7000)], 1, 3)?;
+    if before.failed != 1 || t0.elapsed() >= Duration::from_secs(15) {
+        return Err(format!(
+            "before the release: {before:?} at {:?}",
+            t0.elapsed()
+        ));
+    }
+    // Then, within a bounded deadline, a connection gets through with the freed port.
+    let m = wait_for(Duration::from_secs(40), || {
+        many(topo, "b3", &[dest(7000)], 1, 2)
+            .ok()
+            .filter(|m| m.failed == 0)
+    })
+    .ok_or_else(|| {
+        format!(
+            "no connection after the RST; counters {:?}",
+            app.counters_json()
+        )
+    })?;
+    let took = t0.elapsed();
+    eprintln!("a connection got b3's freed port {freed} {took:?} after the RST");
+    match m.peers.first() {
+        Some((_, p)) if *p == freed && took >= Duration::from_secs(15) => Ok(()),
+        _ => Err(format!("after {took:?}: {m:?}, freed port {freed}")),
+    }
 }
 
 /// What `status`, `flows` and the metrics show after [`small_block`]: b1 holds its 16 ports
