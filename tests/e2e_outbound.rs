@@ -24,6 +24,10 @@
 //! - with two workers, each translation sits on the worker that owns its member endpoint, with a
 //!   port of that worker's half of the block, and the replies reach it through the hand-off.
 //!
+//! - on the one-arm topology (members' default route via the MUX's address, the internet host
+//!   behind the router that is the MUX's gateway and routes the frontend IP to it), every
+//!   member's TCP and UDP leave as the frontend IP from its block and the answers come back.
+//!
 //! Needs root; skipped otherwise (fails under CI=true).
 
 mod common;
@@ -235,6 +239,10 @@ fn wait_ready(topo: &Topology, role: &str) -> Result<(), String> {
     .ok_or_else(|| format!("{role}'s UDP never got an answer from the internet host"))
 }
 
+/// Outbound rule "egress": pool "web" leaves as frontend "fe", TCP and UDP.
+const OUTBOUND: &str = "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\n\
+                        backend_pool = \"web\"\nprotocol = \"all\"\n";
+
 /// The first port of each member's block (pool order, `ports` each, from 1024).
 fn block_of(role: &str, ports: u16) -> std::ops::Range<u16> {
     let i = ALL.iter().position(|r| *r == role).unwrap_or(0) as u16;
@@ -253,10 +261,7 @@ fn config_of(topo: &Topology, workers: usize, roles: &[&str], outbound_extra: &s
     let b = ConfigBuilder::two_arm()
         .workers(workers)
         .pool("web", roles, "")
-        .raw(&format!(
-            "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\nbackend_pool = \"web\"\n\
-         protocol = \"all\"\n{outbound_extra}\n"
-        ));
+        .raw(&format!("{OUTBOUND}{outbound_extra}\n"));
     let mut doc = b.document(&socket_path(topo));
     let client = doc
         .get_mut("interfaces")
@@ -330,8 +335,9 @@ fn udp_port(topo: &Topology, role: &str, src_port: u16, to: &str) -> Result<u16,
     Ok(r.client_port)
 }
 
-fn default_blocks(topo: &Topology, app: &Appliance) -> Result<(), String> {
-    let _internet = Internet::start(topo)?;
+/// Every member's TCP (4 connections) and UDP leave as the frontend IP from its 1,024-port
+/// block and the answers come back.
+fn every_member_gets_out(topo: &Topology) -> Result<(), String> {
     for role in ALL {
         let m = many(topo, role, &[dest(7000)], 4, 20)?;
         if m.failed > 0 {
@@ -346,6 +352,12 @@ fn default_blocks(topo: &Topology, app: &Appliance) -> Result<(), String> {
         };
         from_block(topo, role, 1024, &m)?;
     }
+    Ok(())
+}
+
+fn default_blocks(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let _internet = Internet::start(topo)?;
+    every_member_gets_out(topo)?;
     // 1,000 concurrent connections from one member, each with a port of its own.
     let m = many(topo, "b1", &[dest(7000), dest(7001)], 1000, 60)?;
     if m.failed > 0 {
@@ -384,6 +396,28 @@ fn outbound_connections_leave_as_the_frontend() {
     }
     let (topo, app) = start("");
     check(&app, default_blocks(&topo, &app));
+}
+
+/// One arm: the members (default route via the MUX's address) reach the client namespace
+/// behind the router, the MUX's gateway; the router routes the frontend IP to the MUX.
+fn one_arm(topo: &Topology) -> Result<(), String> {
+    let _internet = Internet::start(topo)?;
+    wait_ready(topo, "b1")?;
+    every_member_gets_out(topo)
+}
+
+#[test]
+fn outbound_connections_leave_as_the_frontend_on_one_arm() {
+    if skip_unless_root("outbound_connections_leave_as_the_frontend_on_one_arm") {
+        return;
+    }
+    let topo = Topology::up("one-arm", &[]).expect("topology up");
+    let text = ConfigBuilder::one_arm()
+        .pool("web", &ALL, "")
+        .raw(OUTBOUND)
+        .build(&topo);
+    let app = Appliance::start(&topo, &text).unwrap_or_else(|e| panic!("{e}"));
+    check(&app, one_arm(&topo));
 }
 
 fn small_block(topo: &Topology, app: &Appliance) -> Result<(), String> {
