@@ -11,6 +11,7 @@ use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use proptest::prelude::*;
 use std::net::Ipv4Addr;
 use vipmux::dataplane::{DropReason, Pipeline, SnatCounters, Verdict};
+use vipmux::flow::PROTO_TCP;
 
 const FWD: Verdict = Verdict::Forward { port: 0 };
 const ROUTED_TTL: u8 = 63;
@@ -66,6 +67,22 @@ fn snat_of(p: &Pipeline, w: &World, member: Ipv4Addr) -> SnatCounters {
     p.counters().snat[id.index()]
 }
 
+/// REMOTE:443's SYN-ACK to frontend IP `fip`:`snat_port`, and how it reaches VM1's `port`.
+fn syn_ack_to(fip: Ipv4Addr, snat_port: u16, port: u16) -> (Frame, Frame) {
+    let syn_ack = Frame::tcp()
+        .from(REMOTE, 443)
+        .to(fip, snat_port)
+        .flags(SYN | ACK)
+        .seq(9000)
+        .ack(1001);
+    let back = syn_ack
+        .clone()
+        .eth(PORT_MAC, mac_of(VM1))
+        .to(VM1, port)
+        .ttl(ROUTED_TTL);
+    (syn_ack, back)
+}
+
 /// The source port of the frame `f` leaves with.
 fn out_sport(out: &[u8]) -> u16 {
     match SlicedPacket::from_ethernet(out).map(|s| s.transport) {
@@ -82,17 +99,7 @@ fn tcp_connection_out_and_back() {
     let syn = member_syn(VM1, 40000, REMOTE, 443);
     forwards(&mut p, &w, &syn, 10, &leaves(&syn, VM1_FIRST));
     // The answer to frontend IP:SNAT port goes back to the member's own endpoint.
-    let syn_ack = Frame::tcp()
-        .from(REMOTE, 443)
-        .to(VIP_NAT, VM1_FIRST)
-        .flags(SYN | ACK)
-        .seq(9000)
-        .ack(1001);
-    let back = syn_ack
-        .clone()
-        .eth(PORT_MAC, mac_of(VM1))
-        .to(VM1, 40000)
-        .ttl(ROUTED_TTL);
+    let (syn_ack, back) = syn_ack_to(VIP_NAT, VM1_FIRST, 40000);
     forwards(&mut p, &w, &syn_ack, 10, &back);
     let data = syn
         .clone()
@@ -419,4 +426,84 @@ proptest! {
             }
         }
     }
+}
+
+/// The outbound rule of [`world`] over two frontend IPs: "nat", then "float".
+fn world_two_frontends() -> World {
+    World::new(&config_with_outbound(toml::toml! {
+        name = "egress"
+        frontends = ["nat", "float"]
+        backend_pool = "web"
+        protocol = "all"
+        allocated_outbound_ports = 16
+        idle_timeout_minutes = 4
+    }))
+}
+
+#[test]
+fn a_second_frontend_ip_adds_ports_once_the_first_is_exhausted() {
+    let w = world_two_frontends();
+    let mut p = pipeline();
+    let float = w
+        .snapshot
+        .snat_block(u32::from(VM1), PROTO_TCP, u32::from(VIP_FLOAT))
+        .expect("VM1's block on the second frontend IP")
+        .first_port;
+    for i in 0..16u16 {
+        let syn = member_syn(VM1, 41000 + i, REMOTE, 443);
+        forwards(&mut p, &w, &syn, 1, &leaves(&syn, VM1_FIRST + i));
+    }
+    // The first frontend IP's block is full: the 17th leaves from the second's.
+    let syn17 = member_syn(VM1, 41016, REMOTE, 443);
+    let want = leaves(&syn17, float).from(VIP_FLOAT, float);
+    forwards(&mut p, &w, &syn17, 1, &want);
+    // Its reply, found by that block's port, reaches the member.
+    let (syn_ack, back) = syn_ack_to(VIP_FLOAT, float, 41016);
+    forwards(&mut p, &w, &syn_ack, 1, &back);
+    // UDP to the second frontend IP (the first is full).
+    let q = Frame::udp()
+        .eth(mac_of(VM1), PORT_MAC)
+        .from(VM1, 5000)
+        .to(REMOTE, 53)
+        .payload(b"q");
+    forwards(
+        &mut p,
+        &w,
+        &q,
+        1,
+        &leaves(&q, float + 1).from(VIP_FLOAT, float + 1),
+    );
+    // The rest of the second block (TCP reuses the UDP port last), then nothing is left.
+    for i in 0..15u16 {
+        let syn = member_syn(VM1, 41100 + i, REMOTE, 443);
+        let port = if i < 14 { float + 2 + i } else { float + 1 };
+        forwards(
+            &mut p,
+            &w,
+            &syn,
+            1,
+            &leaves(&syn, port).from(VIP_FLOAT, port),
+        );
+    }
+    let last = member_syn(VM1, 41200, REMOTE, 443);
+    assert_eq!(
+        run(&mut p, &w, &last.bytes(), 1).0,
+        Verdict::Drop(DropReason::SnatExhausted)
+    );
+    let c = snat_of(&p, &w, VM1);
+    assert_eq!((c.exhausted, c.used_ports()), (1, 32));
+    // A RST frees a port of the first frontend IP; the UDP socket's cone still keeps the second
+    // for another port of the same host.
+    let rst = Frame::tcp()
+        .from(REMOTE, 443)
+        .to(VIP_NAT, VM1_FIRST + 3)
+        .flags(RST | ACK)
+        .ack(1001);
+    assert_eq!(run(&mut p, &w, &rst.bytes(), 1).0, FWD);
+    p.expire(&w.view(), 17, 1 << 20, |_, _| {});
+    let q2 = q.clone().to(REMOTE, 5353);
+    let want = leaves(&q2, float + 1).from(VIP_FLOAT, float + 1);
+    forwards(&mut p, &w, &q2, 17, &want);
+    let syn = member_syn(VM1, 41300, REMOTE, 443);
+    forwards(&mut p, &w, &syn, 17, &leaves(&syn, VM1_FIRST + 3));
 }

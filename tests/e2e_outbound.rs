@@ -12,7 +12,9 @@
 //!   gets another toward a second host;
 //! - with 16 ports per member, 17 simultaneous connections to one destination: 16 work, the 17th
 //!   does not and `snat_exhausted` counts it, another member still connects, and a connection
-//!   to another destination port reuses a port of the full block;
+//!   to another destination port reuses a port of the full block; when one of a full block's
+//!   connections ends with a RST, a new connection to the same destination is refused until the
+//!   port is released (15 s after the RST, real time) and then gets that port;
 //! - an outbound rule's idle timeout (3 s, `idle_timeout_seconds`) ends an idle connection: with
 //!   `enable_tcp_reset` both real stacks get a RST (the member's read fails with ECONNRESET, the
 //!   server's socket goes); without it nothing is sent and a late segment is dropped (`no_flow`).
@@ -21,6 +23,10 @@
 //!   port, still echoing) and the new member gets a block after theirs;
 //! - with two workers, each translation sits on the worker that owns its member endpoint, with a
 //!   port of that worker's half of the block, and the replies reach it through the hand-off.
+//!
+//! - on the one-arm topology (members' default route via the MUX's address, the internet host
+//!   behind the router that is the MUX's gateway and routes the frontend IP to it), every
+//!   member's TCP and UDP leave as the frontend IP from its block and the answers come back.
 //!
 //! Needs root; skipped otherwise (fails under CI=true).
 
@@ -33,8 +39,9 @@ use common::appliance::{check, socket_path};
 use common::idle::{parse_outcome, parse_ready, IdleClient};
 use common::{
     ns_exec, ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, udp_from, wait_for,
-    wait_until, Appliance, BackendReply, ConfigBuilder, NsChild, TcpSession, Topology,
+    wait_until, Appliance, BackendReply, ConfigBuilder, NsChild, NsScript, TcpSession, Topology,
 };
+use std::time::Instant;
 
 const ALL: [&str; 3] = ["b1", "b2", "b3"];
 /// The echo servers' ports on the internet host.
@@ -87,6 +94,34 @@ while pending and time.monotonic() < deadline:
         sel.unregister(s)
         pending -= 1
 print(len(peers), failed + pending, " ".join(peers), flush=True)
+"#;
+
+/// Opens `argv[2]` TCP connections one after the other to `argv[1]` (`IP:PORT`), asks `whoami`
+/// on each and prints `HELD <peer> <peer> ...` (what the server saw, `IP:PORT`), holding them
+/// open. Each line on stdin then closes the last one still open with a RST (`SO_LINGER` 0) and
+/// prints `RST <peer>`; EOF ends it.
+const HOLD_CLIENT: &str = r#"
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+conns = []
+for _ in range(int(sys.argv[2])):
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(b"whoami\n")
+    buf = b""
+    while b"\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            print("ERR eof", flush=True)
+            sys.exit(1)
+        buf += d
+    who = [w[7:] for w in buf.decode().split() if w.startswith("client=")]
+    conns.append((s, who[0] if who else "?"))
+print("HELD", " ".join(w for _, w in conns), flush=True)
+for _ in sys.stdin:
+    s, who = conns.pop()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    print("RST", who, flush=True)
 "#;
 
 /// What [`MANY_CLIENT`] reported.
@@ -204,6 +239,10 @@ fn wait_ready(topo: &Topology, role: &str) -> Result<(), String> {
     .ok_or_else(|| format!("{role}'s UDP never got an answer from the internet host"))
 }
 
+/// Outbound rule "egress": pool "web" leaves as frontend "fe", TCP and UDP.
+const OUTBOUND: &str = "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\n\
+                        backend_pool = \"web\"\nprotocol = \"all\"\n";
+
 /// The first port of each member's block (pool order, `ports` each, from 1024).
 fn block_of(role: &str, ports: u16) -> std::ops::Range<u16> {
     let i = ALL.iter().position(|r| *r == role).unwrap_or(0) as u16;
@@ -222,10 +261,7 @@ fn config_of(topo: &Topology, workers: usize, roles: &[&str], outbound_extra: &s
     let b = ConfigBuilder::two_arm()
         .workers(workers)
         .pool("web", roles, "")
-        .raw(&format!(
-            "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\nbackend_pool = \"web\"\n\
-         protocol = \"all\"\n{outbound_extra}\n"
-        ));
+        .raw(&format!("{OUTBOUND}{outbound_extra}\n"));
     let mut doc = b.document(&socket_path(topo));
     let client = doc
         .get_mut("interfaces")
@@ -299,8 +335,9 @@ fn udp_port(topo: &Topology, role: &str, src_port: u16, to: &str) -> Result<u16,
     Ok(r.client_port)
 }
 
-fn default_blocks(topo: &Topology, app: &Appliance) -> Result<(), String> {
-    let _internet = Internet::start(topo)?;
+/// Every member's TCP (4 connections) and UDP leave as the frontend IP from its 1,024-port
+/// block and the answers come back.
+fn every_member_gets_out(topo: &Topology) -> Result<(), String> {
     for role in ALL {
         let m = many(topo, role, &[dest(7000)], 4, 20)?;
         if m.failed > 0 {
@@ -315,6 +352,12 @@ fn default_blocks(topo: &Topology, app: &Appliance) -> Result<(), String> {
         };
         from_block(topo, role, 1024, &m)?;
     }
+    Ok(())
+}
+
+fn default_blocks(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let _internet = Internet::start(topo)?;
+    every_member_gets_out(topo)?;
     // 1,000 concurrent connections from one member, each with a port of its own.
     let m = many(topo, "b1", &[dest(7000), dest(7001)], 1000, 60)?;
     if m.failed > 0 {
@@ -355,6 +398,28 @@ fn outbound_connections_leave_as_the_frontend() {
     check(&app, default_blocks(&topo, &app));
 }
 
+/// One arm: the members (default route via the MUX's address) reach the client namespace
+/// behind the router, the MUX's gateway; the router routes the frontend IP to the MUX.
+fn one_arm(topo: &Topology) -> Result<(), String> {
+    let _internet = Internet::start(topo)?;
+    wait_ready(topo, "b1")?;
+    every_member_gets_out(topo)
+}
+
+#[test]
+fn outbound_connections_leave_as_the_frontend_on_one_arm() {
+    if skip_unless_root("outbound_connections_leave_as_the_frontend_on_one_arm") {
+        return;
+    }
+    let topo = Topology::up("one-arm", &[]).expect("topology up");
+    let text = ConfigBuilder::one_arm()
+        .pool("web", &ALL, "")
+        .raw(OUTBOUND)
+        .build(&topo);
+    let app = Appliance::start(&topo, &text).unwrap_or_else(|e| panic!("{e}"));
+    check(&app, one_arm(&topo));
+}
+
 fn small_block(topo: &Topology, app: &Appliance) -> Result<(), String> {
     let _internet = Internet::start(topo)?;
     wait_ready(topo, "b3")?;
@@ -392,7 +457,65 @@ fn small_block(topo: &Topology, app: &Appliance) -> Result<(), String> {
     if again.failed != 1 {
         return Err(format!("a port freed too early: {again:?}"));
     }
-    observed(topo, app)
+    observed(topo, app)?;
+    reset_releases(topo, app)
+}
+
+/// The SNAT port of a peer `IP:PORT` as the server saw it.
+fn peer_port(peer: &str) -> Result<u16, String> {
+    peer.rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .ok_or_else(|| format!("peer {peer:?}"))
+}
+
+/// b3 (16 ports) holds 16 connections to one destination; one of them ends with a RST; a new
+/// connection there is refused until the MUX releases the port (15 s after the RST, real time)
+/// and then leaves by that port.
+fn reset_releases(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let mut held = NsScript::start(&topo.ns("b3"), HOLD_CLIENT, &[&dest(7000), "16"])?;
+    let line = held.line(Duration::from_secs(60))?;
+    let peers: Vec<&str> = line
+        .strip_prefix("HELD ")
+        .ok_or_else(|| format!("holder: {line}"))?
+        .split_whitespace()
+        .collect();
+    let ports = peers
+        .iter()
+        .map(|p| peer_port(p))
+        .collect::<Result<BTreeSet<u16>, String>>()?;
+    if ports.len() != 16 || !ports.iter().all(|p| block_of("b3", 16).contains(p)) {
+        return Err(format!("b3's 16 connections left by {peers:?}"));
+    }
+    let t0 = Instant::now();
+    held.send_line("")?;
+    let line = held.line(Duration::from_secs(10))?;
+    let freed = peer_port(line.strip_prefix("RST ").unwrap_or(&line))?;
+    // Refused before the release (the 15 s have not passed).
+    let before = many(topo, "b3", &[dest(7000)], 1, 3)?;
+    if before.failed != 1 || t0.elapsed() >= Duration::from_secs(15) {
+        return Err(format!(
+            "before the release: {before:?} at {:?}",
+            t0.elapsed()
+        ));
+    }
+    // Then, within a bounded deadline, a connection gets through with the freed port.
+    let m = wait_for(Duration::from_secs(40), || {
+        many(topo, "b3", &[dest(7000)], 1, 2)
+            .ok()
+            .filter(|m| m.failed == 0)
+    })
+    .ok_or_else(|| {
+        format!(
+            "no connection after the RST; counters {:?}",
+            app.counters_json()
+        )
+    })?;
+    let took = t0.elapsed();
+    eprintln!("a connection got b3's freed port {freed} {took:?} after the RST");
+    match m.peers.first() {
+        Some((_, p)) if *p == freed && took >= Duration::from_secs(15) => Ok(()),
+        _ => Err(format!("after {took:?}: {m:?}, freed port {freed}")),
+    }
 }
 
 /// What `status`, `flows` and the metrics show after [`small_block`]: b1 holds its 16 ports

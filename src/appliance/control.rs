@@ -496,23 +496,23 @@ fn snat_allocated(snap: &Snapshot, member: crate::balance::MemberId) -> u64 {
         .sum()
 }
 
-/// Per outbound rule and member SNAT figures (metrics and the `counters` JSON): the block's
-/// size, and the member's SNAT counters summed over workers (a member under two outbound rules,
+/// Per outbound rule and member SNAT figures (metrics and the `counters` JSON): the size of the
+/// member's blocks (over the rule's frontend IPs), and the member's SNAT counters summed over workers (a member under two outbound rules,
 /// one per protocol, shows the same counters under both).
 fn snat_rows(snap: &Snapshot, c: &WorkerCounters) -> Vec<(SnatMetrics, SnatCounters)> {
     let mut v = Vec::new();
     for o in &snap.outbound {
         let pool = snap.pools.get(o.pool.index()).map(|p| p.name.clone());
-        for b in &o.blocks {
-            let sc = c.snat.get(b.member.index()).copied().unwrap_or_default();
+        for (member, allocated) in o.ports_by_member() {
+            let sc = c.snat.get(member.index()).copied().unwrap_or_default();
             let m = SnatMetrics {
                 rule: o.name.clone(),
                 pool: pool.clone().unwrap_or_default(),
                 member: snap
-                    .member(b.member)
+                    .member(member)
                     .map(|m| m.name.clone())
                     .unwrap_or_default(),
-                allocated_ports: u64::from(b.count),
+                allocated_ports: allocated,
                 used_ports: sc.used_ports(),
                 pending: sc.pending(),
                 successful: sc.successful,

@@ -123,17 +123,17 @@ fn snat_check(
         return;
     }
     for o in &snap.outbound {
-        for b in &o.blocks {
-            let Some(s) = delta.snat.get(b.member.index()).filter(|s| s.exhausted > 0) else {
+        for (member, ports) in o.ports_by_member() {
+            let Some(s) = delta.snat.get(member.index()).filter(|s| s.exhausted > 0) else {
                 continue;
             };
-            let name = snap.member(b.member).map_or("?", |m| m.name.as_str());
+            let name = snap.member(member).map_or("?", |m| m.name.as_str());
             let seen = format!(
                 "{} new outbound connections found no free port in the last {}s ({} of {} ports in use)",
                 s.exhausted,
                 window.as_secs(),
                 s.used_ports(),
-                b.count
+                ports
             );
             let fix = "raise allocated_outbound_ports (a multiple of 8), add frontend IPs to the outbound rule, or reuse connections";
             report.add(

@@ -417,6 +417,19 @@ pub struct OutboundInfo {
     pub blocks: Vec<SnatBlock>,
 }
 
+impl OutboundInfo {
+    /// Each member with blocks and its ports over all of them (every frontend IP of the rule),
+    /// in pool order.
+    pub fn ports_by_member(&self) -> impl Iterator<Item = (MemberId, u64)> + '_ {
+        self.blocks
+            .chunk_by(|a, b| a.member == b.member)
+            .filter_map(|c| {
+                let ports = c.iter().map(|b| u64::from(b.count)).sum();
+                Some((c.first()?.member, ports))
+            })
+    }
+}
+
 /// Translation of a NAT reply from a member back to the VIP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReverseNat {

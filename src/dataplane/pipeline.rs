@@ -646,8 +646,8 @@ fn not_inbound<B: PacketBuf>(
             None => Verdict::Drop(DropReason::NoRule),
         };
     }
-    if let Some((rule, block)) = snap.outbound_for(m.src, m.proto) {
-        return snat::egress(cx, view, buf, pkt, rule, block);
+    if let Some((rule, blocks)) = snap.outbound_blocks(m.src, m.proto) {
+        return snat::egress(cx, view, buf, pkt, rule, blocks);
     }
     if !snap.outbound.is_empty() && snap.member_by_addr(m.src).is_some() {
         return Verdict::Drop(DropReason::NoOutboundRule);

@@ -15,6 +15,10 @@
 //!   the same Toeplitz rule as a client endpoint; each worker allocates only from its own part
 //!   of the block ([`worker_range`]), so a reply's destination port names its owner
 //!   ([`port_worker`]).
+//! - **Several frontend IPs** add ports: a new translation takes a port of the member's block on
+//!   the rule's first frontend IP, then on the next once that part is exhausted, and so on
+//!   (this worker's sub-block on each); a UDP member endpoint that already has a translation
+//!   toward the destination IP tries that frontend IP first (the cone keeps its mapping).
 //! - **Expiry**: the worker's sweep releases idle translations; with `enable_tcp_reset`, an
 //!   established connection gets a RST each way: to the member from remote:port, to the remote
 //!   from frontend IP:SNAT port, each with the sequence number the receiver expects.
@@ -77,7 +81,8 @@ fn expire_found(cx: &mut Cx<'_>, slot: u32) {
     }
 }
 
-/// A member's packet under outbound rule `rule` with block `block` (see the module doc).
+/// A member's packet under outbound rule `rule` with its blocks `blocks`, one per frontend IP
+/// in the rule's order (see the module doc).
 #[inline(never)]
 pub(super) fn egress<B: PacketBuf>(
     cx: &mut Cx<'_>,
@@ -85,7 +90,7 @@ pub(super) fn egress<B: PacketBuf>(
     buf: &mut B,
     pkt: &Pkt<'_>,
     rule: &OutboundInfo,
-    block: &SnatBlock,
+    blocks: &[SnatBlock],
 ) -> Verdict {
     let Pkt { m, key, now, .. } = *pkt;
     // The way out first: a packet that cannot leave takes no port.
@@ -107,7 +112,7 @@ pub(super) fn egress<B: PacketBuf>(
             }
             slot
         }
-        None => match create(cx, view.snapshot, pkt, rule, block) {
+        None => match create(cx, view.snapshot, pkt, rule, blocks) {
             Ok(slot) => slot,
             Err(v) => return v,
         },
@@ -118,7 +123,8 @@ pub(super) fn egress<B: PacketBuf>(
     reply_to_client(buf, m, t.frontend, t.snat_port, &hop, view)
 }
 
-/// A new translation for the packet's connection, from this worker's part of `block`.
+/// A new translation for the packet's connection, from this worker's part of the first of
+/// `blocks` with room (a UDP endpoint's kept frontend IP first).
 #[cold]
 #[inline(never)]
 fn create(
@@ -126,35 +132,52 @@ fn create(
     snap: &Snapshot,
     pkt: &Pkt<'_>,
     rule: &OutboundInfo,
-    block: &SnatBlock,
+    blocks: &[SnatBlock],
 ) -> Result<u32, Verdict> {
     let Pkt { m, key, now, .. } = *pkt;
     if m.proto == protocol::TCP && !is_syn(m) {
         return Err(Verdict::Drop(DropReason::NoFlow));
     }
-    let (first_port, ports) = worker_range(block, cx.worker.0, cx.worker.1);
-    let frontend = u32::from(block.frontend_addr);
+    let Some(first) = blocks.first() else {
+        return Err(Verdict::Drop(DropReason::NoOutboundRule));
+    };
+    let kept = cx.snat.cone_frontend(key);
+    let kept_first = blocks
+        .iter()
+        .filter(|b| Some(u32::from(b.frontend_addr)) == kept);
+    let others = blocks
+        .iter()
+        .filter(|b| Some(u32::from(b.frontend_addr)) != kept);
     let outbound = snap
         .outbound
         .iter()
         .position(|o| std::ptr::eq(o, rule))
         .unwrap_or(0) as u32;
-    let n = NewTranslation {
-        key: *key,
-        frontend,
-        first_port,
-        ports,
-        outbound,
-        member_id: block.member.0,
-        idle_timeout: rule.idle_timeout_secs,
-        reset: rule.enable_tcp_reset,
-    };
-    let slot = match cx.snat.create(&n, now) {
+    let mut result = Err(SnatError::Exhausted);
+    for block in kept_first.chain(others) {
+        let (first_port, ports) = worker_range(block, cx.worker.0, cx.worker.1);
+        let n = NewTranslation {
+            key: *key,
+            frontend: u32::from(block.frontend_addr),
+            first_port,
+            ports,
+            outbound,
+            member_id: block.member.0,
+            idle_timeout: rule.idle_timeout_secs,
+            reset: rule.enable_tcp_reset,
+        };
+        result = cx.snat.create(&n, now);
+        if result != Err(SnatError::Exhausted) {
+            break;
+        }
+    }
+    let member = first.member.0;
+    let slot = match result {
         Ok(slot) => slot,
         Err(e) => {
             let reason = match e {
                 SnatError::Exhausted => {
-                    if let Some(s) = member_counters(cx.counters, block.member.0) {
+                    if let Some(s) = member_counters(cx.counters, member) {
                         s.exhausted += 1;
                     }
                     DropReason::SnatExhausted
@@ -164,9 +187,12 @@ fn create(
             return Err(Verdict::Drop(reason));
         }
     };
-    let port = cx.snat.get(slot).map_or(0, |t| t.snat_port);
+    let (frontend, port) = cx
+        .snat
+        .get(slot)
+        .map_or((0, 0), |t| (t.frontend, t.snat_port));
     let fresh = cx.snat.port_uses(frontend, port) == 1;
-    if let Some(s) = member_counters(cx.counters, block.member.0) {
+    if let Some(s) = member_counters(cx.counters, member) {
         s.connections += 1;
         s.ports_taken += u64::from(fresh);
     }

@@ -371,6 +371,10 @@ fn a_member_has_a_block_on_each_frontend_and_replies_find_it() {
     assert!(s
         .snat_block(ip("10.1.0.12"), IPPROTO_UDP, ip("10.1.0.102"))
         .is_none());
+    // One figure per member over both frontend IPs.
+    let by_member: Vec<(MemberId, u64)> = o.ports_by_member().collect();
+    assert_eq!(by_member.len(), 2, "{by_member:?}");
+    assert!(by_member.iter().all(|(_, n)| *n == 128), "{by_member:?}");
     // A reply to frontend IP:port finds the block that holds the port.
     let (_, by_port) = s.snat_block_by_port(ip(fe2), IPPROTO_TCP, 1100).unwrap();
     assert_eq!(by_port, b);

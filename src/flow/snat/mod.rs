@@ -350,6 +350,18 @@ impl SnatTable {
         Ok(slot)
     }
 
+    /// The frontend IP of the translation a UDP member endpoint keeps toward `key`'s
+    /// destination IP (the cone), if any; `None` for TCP.
+    #[inline]
+    pub fn cone_frontend(&self, key: &FlowKey) -> Option<u32> {
+        if key.proto != PROTO_UDP {
+            return None;
+        }
+        let cone = cone_key(key.src_ip, key.src_port, key.dst_ip);
+        let slot = self.egress.get(&cone)?;
+        self.get(slot).map(|t| t.frontend)
+    }
+
     /// The port a new translation takes (see the module documentation).
     fn pick_port(&self, space: usize, n: &NewTranslation) -> Result<u16, SnatError> {
         let s = self.spaces.get(space).ok_or(SnatError::UnknownFrontend)?;

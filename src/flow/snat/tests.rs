@@ -317,3 +317,23 @@ mod model {
         }
     }
 }
+
+#[test]
+fn a_udp_endpoint_names_the_frontend_ip_of_its_cone() {
+    let mut t = table();
+    let other = FIP + 1;
+    t.add_frontend(other);
+    let udp = NewTranslation {
+        frontend: other,
+        ..conn(5000, REMOTE, 53, PROTO_UDP)
+    };
+    assert_eq!(t.cone_frontend(&udp.key), None);
+    t.create(&udp, 0).unwrap();
+    // Another port of the same host: the cone's frontend IP; another host or TCP: none.
+    let same_host = FlowKey::new(MEMBER, REMOTE, 5000, 5353, PROTO_UDP);
+    assert_eq!(t.cone_frontend(&same_host), Some(other));
+    let other_host = FlowKey::new(MEMBER, REMOTE + 1, 5000, 53, PROTO_UDP);
+    assert_eq!(t.cone_frontend(&other_host), None);
+    let tcp = FlowKey::new(MEMBER, REMOTE, 5000, 53, PROTO_TCP);
+    assert_eq!(t.cone_frontend(&tcp), None);
+}
