@@ -8,11 +8,12 @@
 # can to `vipmux run` (memif client in copy mode, --no-huge, else the memif-dut.toml profile and the benchmark's one NAT
 # rule, in its own network namespace) running under
 # `valgrind --tool=callgrind --toggle-collect='*Worker*run*'`: only the worker thread's loop is
-# counted. Under valgrind the worker is ~50x slower than the generator, so every poll returns a full
-# burst (the busy share is printed). Once traffic flows the counts are zeroed (callgrind_control -z),
-# SECS later dumped (-d), then an idle window measures an empty poll; the worker's own counters (received, polls, busy polls) are read at both
-# ends. Prints the total and, per group of functions (inclusive), instructions per packet.
-# Needs root, valgrind, hugepages; leaves nothing running.
+# counted. DPDK cannot get its hugepage address space under valgrind, hence --no-huge and memif copy
+# mode. Once traffic flows the counts are zeroed (callgrind_control -z), SECS later dumped (-d),
+# then a window without traffic (generator stopped) gives the instructions of one empty poll. Frames
+# and polls come from callgrind's call counts. Prints the whole worker's instructions per packet
+# with and without the empty polls and the split (rx, tx, pipeline, loop), inclusive.
+# Needs root, valgrind, hugepages (for the generator); leaves nothing running (KEEP=1 keeps the dumps).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:-$ROOT/target/release/vipmux}
@@ -91,27 +92,54 @@ callgrind_control -d "$DUT" >/dev/null
 kill "${OWN_PIDS[0]}" 2>/dev/null || true
 sleep 3
 callgrind_control -z "$DUT" >/dev/null
-r2=$(runtime)
 sleep 5
-r3=$(runtime)
 callgrind_control -d "$DUT" >/dev/null
 sleep 2
 dump=$DIR/cg.out.1
 [ -f "$dump" ] && [ -f "$DIR/cg.out.2" ] || { echo "no callgrind dumps" >&2; exit 1; }
 read -r rx0 p0 b0 tx0 <<<"$r0"
 read -r rx1 p1 b1 tx1 <<<"$r1"
-read -r _ p2 _ _ <<<"$r2"
-read -r _ p3 _ _ <<<"$r3"
 pk=$((rx1 - rx0))
-empty=$((p1 - p0 - (b1 - b0)))
-echo "window: $pk frames in $SECS s ($((tx1 - tx0)) forwarded), $((p1 - p0)) polls, $((b1 - b0)) busy, $((pk / (b1 - b0 > 0 ? b1 - b0 : 1))) frames per busy poll"
-idle=$(callgrind_annotate "$DIR/cg.out.2" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
-echo "idle window: $((p3 - p2)) empty polls, $((idle / (p3 - p2 > 0 ? p3 - p2 : 1))) Ir per empty poll"
+echo "counters over about the window: $pk frames ($((tx1 - tx0)) forwarded), $((p1 - p0)) polls, $((b1 - b0)) busy"
 callgrind_annotate --inclusive=yes "$dump" 2>/dev/null >"$DIR/annotate.txt"
-"$PY" - "$DIR/annotate.txt" "$pk" "$empty" "$idle" "$((p3 - p2))" <<'EOF'
+# Frames and polls come from callgrind's own call counts (the control socket answers seconds late
+# under valgrind): busy polls = calls of Pipeline::process, polls = calls of the rx burst, frames =
+# busy polls x the worker's frames per busy poll over the window.
+"$PY" - "$DIR/annotate.txt" "$dump" "$DIR/cg.out.2" "$pk" "$((b1 - b0))" <<'EOF'
 import re, sys
-text, pk = open(sys.argv[1]).read(), int(sys.argv[2])
-empty_ir = int(sys.argv[3]) * int(sys.argv[4]) / max(int(sys.argv[5]), 1)
+from collections import Counter
+def calls(path):
+    names, out, cfn = {}, Counter(), None
+    for line in open(path, errors="replace"):
+        m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line)
+        if m:
+            if m.group(2):
+                names[m.group(1)] = m.group(2).strip()
+            cfn = names.get(m.group(1), "")
+        elif line.startswith("fn="):
+            m = re.match(r"fn=\((\d+)\)(?: (.*))?", line)
+            if m and m.group(2):
+                names[m.group(1)] = m.group(2).strip()
+        elif line.startswith("calls=") and cfn is not None:
+            out[cfn] += int(line.split()[0][6:])
+    return out
+def grand_total(path):
+    for line in open(path, errors="replace"):
+        if line.startswith("summary:") or line.startswith("totals:"):
+            return int(line.split()[1])
+    return 0
+def count(c, pat):
+    return sum(n for name, n in c.items() if re.search(pat, name))
+text = open(sys.argv[1]).read()
+c1, c2 = calls(sys.argv[2]), calls(sys.argv[3])
+per_busy = int(sys.argv[4]) / max(int(sys.argv[5]), 1)
+busy, polls = count(c1, r"Pipeline.*::process$"), count(c1, r"^vipmux_rx_burst$")
+pk = busy * per_busy
+idle_polls = count(c2, r"^vipmux_rx_burst$")
+per_empty = grand_total(sys.argv[3]) / max(idle_polls, 1)
+empty_ir = (polls - busy) * per_empty
+print(f"window: {busy} busy polls x {per_busy:.2f} frames = {pk:.0f} frames, {polls - busy} empty polls")
+print(f"idle window: {idle_polls} empty polls, {per_empty:.1f} Ir each")
 rows = []
 for line in text.splitlines():
     m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)", line)
