@@ -11,7 +11,8 @@
 //!    misses of a burst whose bytes another core just wrote, a zero-copy memif or a NIC's DMA,
 //!    overlap instead of stalling classification one frame at a time), run the pipeline over it,
 //!    copy the frames an armed `vipmux capture` wants (one flag read per burst otherwise; see
-//!    [`capture`](super::capture)) and dispatch the verdicts: `Forward` into the egress port's out-burst (`tx`),
+//!    [`capture`](super::capture)) and dispatch the verdicts: a burst all forwarded to one port is sent as it is, else
+//!    `Forward` into the egress port's out-burst (`tx`),
 //!    `ToSlowPath` into its bounded exception queue (dropped and counted when full), `Drop` freed;
 //! 2. **drain hand-off rings**: frames other workers received for this one, processed as if
 //!    received here (grouped by ingress port, at most [`HANDOFF_DRAIN_MAX`] per ring);
@@ -61,7 +62,7 @@ use crate::platform::{signal, SpscConsumer, SpscProducer, TscClock};
 use crate::runtime::hub::HandoffItem;
 use crate::runtime::synthetic::SyntheticAnswer;
 use crate::wire::BURST;
-use tx::{flush_all, push_or_flush};
+use tx::{flush_all, one_egress, push_or_flush};
 
 /// Sizes of the pipeline synthetic frames run through: every round is a new flow, and a full
 /// table still forwards (evicting half-open entries first), so a small one serves.
@@ -372,6 +373,20 @@ impl PollLoop<'_, '_, '_> {
     /// Carries out the verdicts of the received burst: forward, hand to the slow path, or free.
     #[inline(always)]
     fn dispatch(&mut self, in_port: usize) {
+        // The common case, every frame forwarded to one port whose out-burst is empty: the
+        // received burst is the out-burst (one check per frame, no move per frame).
+        let n = self.burst.len();
+        if let Some(port) = one_egress(&self.verdicts[..n]) {
+            if let (Some(q), Some(out)) = (self.tx.get_mut(port), self.outs.get(port)) {
+                if out.is_empty() {
+                    let unsent = q.tx_burst(self.burst).unsent;
+                    if unsent > 0 {
+                        self.pipeline.note_tx(unsent);
+                    }
+                    return;
+                }
+            }
+        }
         // The closure captures what it uses, never the loop state as a whole; the verdicts are
         // cut to the burst's length (one check per burst, none per frame).
         let verdicts = &self.verdicts[..self.burst.len()];

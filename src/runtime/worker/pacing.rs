@@ -23,6 +23,9 @@ pub struct ExpiryPacer {
     buckets: u128,
     sweep_ns: u128,
     swept: u128,
+    /// The first instant (ns) at which [`EXPIRE_MIN_STEP`] more buckets are due: before it,
+    /// [`ExpiryPacer::due`] is one compare (no 128-bit division per loop iteration).
+    next_ns: u128,
 }
 
 impl ExpiryPacer {
@@ -32,21 +35,41 @@ impl ExpiryPacer {
             buckets: buckets as u128,
             sweep_ns: sweep.as_nanos().max(1),
             swept: 0,
+            next_ns: 0,
         }
     }
 
     /// Buckets to visit now, `elapsed` after the worker started: 0 while fewer than
     /// [`EXPIRE_MIN_STEP`] are due, at most [`EXPIRE_MAX_STEP`] (the rest of a larger backlog is
     /// dropped).
+    #[inline]
     pub fn due(&mut self, elapsed: Duration) -> usize {
-        let target = elapsed.as_nanos() * self.buckets / self.sweep_ns;
-        let due = target.saturating_sub(self.swept);
-        if due < EXPIRE_MIN_STEP as u128 {
+        let ns = elapsed.as_nanos();
+        if ns < self.next_ns {
             return 0;
         }
-        // Everything due is visited now, or forgiven beyond one step.
-        self.swept = target;
-        due.min(EXPIRE_MAX_STEP as u128) as usize
+        self.step(ns)
+    }
+
+    /// [`ExpiryPacer::due`] once the threshold passed: the step, and the next threshold.
+    #[inline(never)]
+    fn step(&mut self, ns: u128) -> usize {
+        let target = ns * self.buckets / self.sweep_ns;
+        let due = target.saturating_sub(self.swept);
+        let step = if due < EXPIRE_MIN_STEP as u128 {
+            0
+        } else {
+            // Everything due is visited now, or forgiven beyond one step.
+            self.swept = target;
+            due.min(EXPIRE_MAX_STEP as u128) as usize
+        };
+        // target >= swept + MIN  <=>  ns * buckets >= (swept + MIN) * sweep_ns.
+        let k = (self.swept + EXPIRE_MIN_STEP as u128) * self.sweep_ns;
+        self.next_ns = match self.buckets {
+            0 => u128::MAX,
+            b => k.div_ceil(b),
+        };
+        step
     }
 }
 
@@ -76,6 +99,28 @@ mod tests {
         );
         // Nothing is due twice at the same instant.
         assert_eq!(p.due(t), 0);
+    }
+
+    #[test]
+    fn pacer_threshold_gives_the_same_steps_as_dividing_on_every_call() {
+        for (buckets, sweep_ms) in [(65_536usize, 500u64), (16, 500), (1 << 21, 500), (1000, 7)] {
+            let sweep = Duration::from_millis(sweep_ms);
+            let mut p = ExpiryPacer::new(buckets, sweep);
+            let (mut swept, mut t) = (0u128, 0u64);
+            // Irregular loop times, some long gaps (backlogs), over two sweep periods.
+            for i in 0..200_000u64 {
+                t += 1 + (i * 7919) % 9_973 + if i % 5_000 == 0 { 40_000_000 } else { 0 };
+                let target = u128::from(t) * buckets as u128 / sweep.as_nanos();
+                let due = target - swept.min(target);
+                let want = if due < EXPIRE_MIN_STEP as u128 {
+                    0
+                } else {
+                    swept = target;
+                    due.min(EXPIRE_MAX_STEP as u128) as usize
+                };
+                assert_eq!(p.due(Duration::from_nanos(t)), want, "{buckets} at {t} ns");
+            }
+        }
     }
 
     #[test]

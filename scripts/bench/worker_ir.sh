@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Instructions per packet of the whole forwarding worker (rx burst, pipeline, tx burst, mbuf frees,
+# loop checks), counted by callgrind: repeatable on a loaded machine, unlike cycles.
+#
+#   scripts/bench/worker_ir.sh [VIPMUX_BIN] [FLOWS] [SECS]
+#
+# `vipmux pktgen` (memif server, not instrumented) sends 64-byte established NAT traffic as fast as it
+# can to `vipmux run` (memif client in copy mode, --no-huge, else the memif-dut.toml profile and the benchmark's one NAT
+# rule, in its own network namespace) running under
+# `valgrind --tool=callgrind --toggle-collect='*Worker*run*'`: only the worker thread's loop is
+# counted. DPDK cannot get its hugepage address space under valgrind, hence --no-huge and memif copy
+# mode. Once traffic flows the counts are zeroed (callgrind_control -z), SECS later dumped (-d),
+# then a window without traffic (generator stopped) gives the instructions of one empty poll. Frames
+# and polls come from callgrind's call counts. Prints the whole worker's instructions per packet
+# with and without the empty polls and the split (rx, tx, pipeline, loop), inclusive.
+# Needs root, valgrind, hugepages (for the generator); leaves nothing running (KEEP=1 keeps the dumps).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${1:-$ROOT/target/release/vipmux}
+FLOWS=${2:-1000}
+SECS=${3:-20}
+PY=python3
+DIR=$(mktemp -d /tmp/vipmux-worker-ir.XXXXXX)
+NS=vwir$$
+OWN_PIDS=()
+cleanup() {
+  local p
+  for p in "${OWN_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${OWN_PIDS[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  ip netns del "$NS" 2>/dev/null || true
+  [ -n "${KEEP:-}" ] || rm -rf "$DIR"
+}
+trap cleanup EXIT
+ip netns add "$NS"
+ip netns exec "$NS" ip link set lo up
+# shellcheck source=scripts/bench/dataplane.sh
+source "$ROOT/scripts/bench/dataplane.sh"
+dp_vipmux_config "$DIR/dut.toml" "$DIR/ctl.sock" "$FLOWS" nat 1
+# valgrind cannot give DPDK the address space hugepage memory wants: the DUT runs --no-huge (so
+# memif copies: a zero-copy client needs shareable hugepage memory), else as memif-dut.toml.
+sed -e 's/^hugepages = .*/hugepages = "off"/' -e 's/"--single-file-segments", "--socket-mem=256", //' \
+  "$ROOT/dpdk-config/memif-dut.toml" >"$DIR/dut-profile.toml"
+sed -i "s|^dpdk_profile = .*|dpdk_profile = \"$DIR/dut-profile.toml\"|" "$DIR/dut.toml"
+SOCK=$DIR/memif.sock
+# The worker's received frames, polls, busy polls and the frames sent, from its control socket.
+runtime() {
+  "$PY" - "$DIR/ctl.sock" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(300)  # valgrind runs one thread at a time: the control thread answers slowly
+s.connect(sys.argv[1])
+s.sendall(b'{"cmd":"counters"}\n')
+d = json.loads(s.makefile().readline())["data"]
+w = d["workers"][0]
+print(w["received"], w["polls"], w["busy_polls"], d["transmitted"])
+EOF
+}
+RUST_LOG=warn "$BIN" pktgen --profile "$ROOT/dpdk-config/memif-pktgen.toml" \
+  "--eal=--vdev=net_memif0,role=server,socket=$SOCK,id=0,socket-abstract=no" \
+  --config "$DIR/dut.toml" --flows "$FLOWS" --size 64 --duration $((SECS + 600)) --mode established \
+  --expect rewrite </dev/null >"$DIR/gen.json" 2>"$DIR/gen.log" &
+OWN_PIDS+=($!)
+for _ in $(seq 1 300); do [ -S "$SOCK" ] && break; sleep 0.1; done
+[ -S "$SOCK" ] || { echo "pktgen did not listen: $(tail -n 3 "$DIR/gen.log")" >&2; exit 1; }
+ip netns exec "$NS" valgrind --tool=callgrind --toggle-collect='*Worker*run*' \
+  --callgrind-out-file="$DIR/cg.out" "$BIN" run --config "$DIR/dut.toml" \
+  "--eal=--vdev=net_memif0,role=client,socket=$SOCK,id=0,socket-abstract=no" \
+  </dev/null >"$DIR/dut.log" 2>&1 &
+DUT=$!
+OWN_PIDS+=("$DUT")
+# Traffic flows once the DUT has forwarded frames (link up, the members' ARP answered).
+r0=""
+for _ in $(seq 1 1200); do
+  if [ -S "$DIR/ctl.sock" ]; then
+    r0=$(runtime 2>/dev/null || true)
+    [ -n "$r0" ] && [ "${r0##* }" -gt 100000 ] && break
+  fi
+  kill -0 "$DUT" 2>/dev/null || { echo "the DUT exited: $(tail -n 5 "$DIR/dut.log")" >&2; exit 1; }
+  sleep 0.5
+done
+callgrind_control -z "$DUT" >/dev/null
+r0=$(runtime)
+sleep "$SECS"
+r1=$(runtime)
+callgrind_control -d "$DUT" >/dev/null
+# The generator is slower than one full burst per poll here (load, valgrind's thread switching),
+# so the window has empty polls too: a second window without traffic (generator stopped, link
+# down) gives the instructions of one empty poll, taken off the total below.
+kill "${OWN_PIDS[0]}" 2>/dev/null || true
+sleep 3
+callgrind_control -z "$DUT" >/dev/null
+sleep 5
+callgrind_control -d "$DUT" >/dev/null
+sleep 2
+dump=$DIR/cg.out.1
+[ -f "$dump" ] && [ -f "$DIR/cg.out.2" ] || { echo "no callgrind dumps" >&2; exit 1; }
+read -r rx0 p0 b0 tx0 <<<"$r0"
+read -r rx1 p1 b1 tx1 <<<"$r1"
+pk=$((rx1 - rx0))
+echo "counters over about the window: $pk frames ($((tx1 - tx0)) forwarded), $((p1 - p0)) polls, $((b1 - b0)) busy"
+callgrind_annotate --inclusive=yes "$dump" 2>/dev/null >"$DIR/annotate.txt"
+# Frames and polls come from callgrind's own call counts (the control socket answers seconds late
+# under valgrind): busy polls = calls of Pipeline::process, polls = calls of the rx burst, frames =
+# busy polls x the worker's frames per busy poll over the window.
+"$PY" - "$DIR/annotate.txt" "$dump" "$DIR/cg.out.2" "$pk" "$((b1 - b0))" <<'EOF'
+import re, sys
+from collections import Counter
+def calls(path):
+    names, out, cfn = {}, Counter(), None
+    for line in open(path, errors="replace"):
+        m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line)
+        if m:
+            if m.group(2):
+                names[m.group(1)] = m.group(2).strip()
+            cfn = names.get(m.group(1), "")
+        elif line.startswith("fn="):
+            m = re.match(r"fn=\((\d+)\)(?: (.*))?", line)
+            if m and m.group(2):
+                names[m.group(1)] = m.group(2).strip()
+        elif line.startswith("calls=") and cfn is not None:
+            out[cfn] += int(line.split()[0][6:])
+    return out
+def grand_total(path):
+    for line in open(path, errors="replace"):
+        if line.startswith("summary:") or line.startswith("totals:"):
+            return int(line.split()[1])
+    return 0
+def count(c, pat):
+    return sum(n for name, n in c.items() if re.search(pat, name))
+text = open(sys.argv[1]).read()
+c1, c2 = calls(sys.argv[2]), calls(sys.argv[3])
+per_busy = int(sys.argv[4]) / max(int(sys.argv[5]), 1)
+busy, polls = count(c1, r"Pipeline.*::process$"), count(c1, r"^vipmux_rx_burst$")
+pk = busy * per_busy
+idle_polls = count(c2, r"^vipmux_rx_burst$")
+per_empty = grand_total(sys.argv[3]) / max(idle_polls, 1)
+empty_ir = (polls - busy) * per_empty
+print(f"window: {busy} busy polls x {per_busy:.2f} frames = {pk:.0f} frames, {polls - busy} empty polls")
+print(f"idle window: {idle_polls} empty polls, {per_empty:.1f} Ir each")
+rows = []
+for line in text.splitlines():
+    m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)", line)
+    if m:
+        rows.append((int(m.group(1).replace(",", "")), m.group(2)))
+def first(pat):
+    for ir, name in rows:
+        if re.search(pat, name):
+            return ir
+    return 0
+# Collection is on only inside the worker loop, so the program total is the worker's.
+total = first(r"PROGRAM TOTALS")
+print(f"whole worker: {total / pk:.1f} Ir/pkt with the empty polls, {(total - empty_ir) / pk:.1f} without")
+parts = [("PMD rx (rx burst call)", r"vipmux_rx_burst"),
+         ("PMD tx (tx burst call, incl. its mbuf frees)", r"vipmux_tx_burst"),
+         ("pipeline (Pipeline::process)", r"Pipeline>?::process$|Pipeline>?::process \["),
+         ("mbuf free outside tx (drops)", r"vipmux_pktmbuf_free")]
+rest = total
+for label, pat in parts:
+    ir = first(pat)
+    rest -= ir
+    print(f"  {label}: {ir / pk:.1f}")
+print(f"  loop (the rest: dispatch, checks, clock, counters): {rest / pk:.1f}")
+print(f"  of rx + loop, empty polls: {empty_ir / pk:.1f}")
+print("top inclusive:")
+for ir, name in rows[:25]:
+    print(f"  {ir / pk:9.1f}  {name[:110]}")
+EOF
