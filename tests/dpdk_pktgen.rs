@@ -8,7 +8,7 @@
 
 use std::io::Read;
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,9 @@ use vipmux::pktgen::frames::{build, FrameKind, Macs, L3_OFFSET};
 use vipmux::pktgen::{neighbour_mac, Checker, Expect, MismatchKind, Outcome};
 use vipmux::wire::builder::{rewrite_endpoint, Endpoint};
 use vipmux::wire::MacAddr;
+
+mod common;
+use common::{hugepages_free, Reaper};
 
 fn repo(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
@@ -162,16 +165,6 @@ fn checker_classifies_hand_built_frames() {
     );
 }
 
-/// Kills and reaps a child process on drop (by its own PID, nothing else).
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn missing(what: &str) -> bool {
     if std::env::var_os("VIPMUX_REQUIRE_DPDK").is_some_and(|v| v == "1")
         || std::env::var("CI").as_deref() == Ok("true")
@@ -180,17 +173,6 @@ fn missing(what: &str) -> bool {
     }
     eprintln!("skipping: {what}");
     true
-}
-
-fn hugepages_free() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("HugePages_Free:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// True when the DPDK runs can go ahead (root, 256 free hugepages); otherwise says why (and fails
