@@ -24,7 +24,7 @@ use super::rewrite::{to_member, Target};
 use super::route::{client_hop, HopCache};
 use super::snat;
 use super::{Verdict, View};
-use crate::balance::snapshot::MemberId;
+use crate::balance::snapshot::{MemberId, Snapshot};
 use crate::flow::{FlowEntry, FlowFlags, FlowKey};
 use crate::wire::builder::{tcp_rst, L2Spec};
 use crate::wire::{protocol, MacAddr, PacketBuf};
@@ -132,6 +132,36 @@ impl PacketBuf for Scratch {
     }
 }
 
+/// The member a flow or translation belongs to in `snap`: its id hint when that member still has
+/// the address `addr`, else the member with that address (ids move across reloads).
+pub(super) fn member_of(snap: &Snapshot, e: &FlowEntry, addr: u32) -> Option<MemberId> {
+    match snap.members.get(e.member_id as usize) {
+        Some(mi) if u32::from(mi.addr) == addr => Some(MemberId(e.member_id)),
+        _ => snap.member_by_addr(addr),
+    }
+}
+
+/// Builds one RST in `scratch` and emits it on `port`; 1 when it did.
+pub(super) fn emit_rst<F: FnMut(usize, &[u8])>(
+    scratch: &mut Scratch,
+    l2: &L2Spec,
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    seq: u32,
+    port: usize,
+    emit: &mut F,
+) -> u64 {
+    scratch.reset();
+    match tcp_rst(scratch.space(), l2, src, dst, seq, None) {
+        Ok(n) => {
+            scratch.set_len(n);
+            emit(port, scratch.data());
+            1
+        }
+        Err(_) => 0,
+    }
+}
+
 /// Builds and emits the two RSTs of an expired established flow; returns how many were emitted.
 fn send_resets<F: FnMut(usize, &[u8])>(
     view: &View<'_>,
@@ -151,25 +181,16 @@ fn send_resets<F: FnMut(usize, &[u8])>(
     let mut sent = 0;
     // To the client, from VIP:frontend_port.
     if let Ok(hop) = client_hop(view, *client.ip()) {
-        scratch.reset();
         let l2 = L2Spec {
             src_mac: hop.src_mac,
             dst_mac: hop.dst_mac,
             vlan: None,
         };
-        if let Ok(n) = tcp_rst(scratch.space(), &l2, vip, client, to_client_seq, None) {
-            scratch.set_len(n);
-            emit(hop.port, scratch.data());
-            sent += 1;
-        }
+        sent += emit_rst(scratch, &l2, vip, client, to_client_seq, hop.port, emit);
     }
     // To the backend, as the client's packets were forwarded.
     let snap = view.snapshot;
-    let mid = match snap.members.get(e.member_id as usize) {
-        Some(mi) if u32::from(mi.addr) == e.member_addr => Some(MemberId(e.member_id)),
-        _ => snap.member_by_addr(e.member_addr),
-    };
-    let Some(mid) = mid else {
+    let Some(mid) = member_of(snap, e, e.member_addr) else {
         return sent;
     };
     let Some(info) = snap.member(mid) else {

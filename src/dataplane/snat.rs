@@ -24,16 +24,16 @@
 //!   from frontend IP:SNAT port, each with the sequence number the receiver expects.
 
 use super::counters::{SnatCounters, WorkerCounters};
-use super::expiry::Scratch;
+use super::expiry::{emit_rst, member_of, Scratch};
 use super::pipeline::{is_syn, track_first, track_packet, Cx, Pkt};
 use super::reason::DropReason;
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
 use super::{Verdict, View};
-use crate::balance::snapshot::{snat_port_owner, MemberId, OutboundInfo, Snapshot, SnatBlock};
+use crate::balance::snapshot::{snat_port_owner, OutboundInfo, Snapshot, SnatBlock};
 use crate::config::DsrEncapsulation;
 use crate::flow::{Direction, FlowEntry, FlowKey, NewTranslation, SnatError, Translation};
-use crate::wire::builder::{tcp_rst, L2Spec};
+use crate::wire::builder::L2Spec;
 use crate::wire::{protocol, PacketBuf};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -246,14 +246,6 @@ pub(super) fn reply<B: PacketBuf>(
     })
 }
 
-/// The member a translation belongs to in `snap` (its id hint, else by address).
-fn member_of(snap: &Snapshot, e: &FlowEntry, addr: u32) -> Option<MemberId> {
-    match snap.members.get(e.member_id as usize) {
-        Some(mi) if u32::from(mi.addr) == addr => Some(MemberId(e.member_id)),
-        _ => snap.member_by_addr(addr),
-    }
-}
-
 /// Builds and emits the RSTs of an expired established translation (`key`: the member's
 /// side; `e.member_addr`/`e.backend_port`: frontend IP and SNAT port); returns how many.
 pub(super) fn send_resets<F: FnMut(usize, &[u8])>(
@@ -297,30 +289,10 @@ pub(super) fn send_resets<F: FnMut(usize, &[u8])>(
     sent
 }
 
-/// Builds one RST in `scratch` and emits it on `port`; 1 when it did.
-fn emit_rst<F: FnMut(usize, &[u8])>(
-    scratch: &mut Scratch,
-    l2: &L2Spec,
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
-    seq: u32,
-    port: usize,
-    emit: &mut F,
-) -> u64 {
-    scratch.reset();
-    match tcp_rst(scratch.space(), l2, src, dst, seq, None) {
-        Ok(n) => {
-            scratch.set_len(n);
-            emit(port, scratch.data());
-            1
-        }
-        Err(_) => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::balance::snapshot::MemberId;
 
     fn block(first: u16, count: u16) -> SnatBlock {
         SnatBlock {
