@@ -1,0 +1,283 @@
+//! NIC steering by flow owner (docs/design.md §6.2): the flow rules a port capable of
+//! source-only and destination-only RSS is given so that every frame of a flow arrives on its
+//! owner's queue, described as plain data from a [`Snapshot`] and the worker count. The DPDK
+//! side (`crate::dpdk`) turns each [`SteerRule`] into an `rte_flow` rule.
+//!
+//! Both rule kinds hash the **client endpoint** with the ownership key ([`RSS_KEY`]) over the
+//! workers' queues, so the NIC computes what [`Reta::owner`](super::Reta::owner) computes:
+//!
+//! - to a frontend address (client → VIP, per protocol): RSS on the source endpoint
+//!   (`L3_SRC_ONLY | L4_SRC_ONLY`);
+//! - from a member's backend port (a NAT reply, member → client): RSS on the destination
+//!   endpoint (`L3_DST_ONLY | L4_DST_ONLY`).
+//!
+//! Only TCP and UDP are described; everything else (ARP, ICMP, fragments, SNAT replies and a
+//! member's outbound connections) is spread by the port's own RSS and handed over in software.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use super::owner::RSS_KEY;
+use super::snapshot::Snapshot;
+use crate::config::Protocol;
+use crate::wire::ipv4::protocol;
+
+/// What a matched frame's queue is chosen by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SteerAction {
+    /// RSS over the workers' queues on the source endpoint (address, port) only.
+    HashSource,
+    /// RSS over the workers' queues on the destination endpoint (address, port) only.
+    HashDestination,
+    /// One queue.
+    Queue(u16),
+}
+
+/// One flow rule: an untagged IPv4 frame of `proto` matching every field given, and its action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SteerRule {
+    /// Destination address to match.
+    pub dst: Option<Ipv4Addr>,
+    /// Source address to match.
+    pub src: Option<Ipv4Addr>,
+    /// IP protocol (TCP or UDP).
+    pub proto: u8,
+    /// Source port to match.
+    pub src_port: Option<u16>,
+    /// The action.
+    pub action: SteerAction,
+}
+
+impl std::fmt::Display for SteerRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proto = match self.proto {
+            protocol::TCP => "tcp",
+            protocol::UDP => "udp",
+            _ => "ip",
+        };
+        write!(f, "ipv4")?;
+        if let Some(a) = self.src {
+            write!(f, " src {a}")?;
+        }
+        if let Some(a) = self.dst {
+            write!(f, " dst {a}")?;
+        }
+        write!(f, " {proto}")?;
+        if let Some(p) = self.src_port {
+            write!(f, " src port {p}")?;
+        }
+        match self.action {
+            SteerAction::HashSource => write!(f, " -> rss source endpoint"),
+            SteerAction::HashDestination => write!(f, " -> rss destination endpoint"),
+            SteerAction::Queue(q) => write!(f, " -> queue {q}"),
+        }
+    }
+}
+
+/// The rules of a port steered by flow owner, or why it cannot be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SteerPlan {
+    /// Workers (the RSS actions' queues are `0..workers`).
+    pub workers: u16,
+    /// The rules, frontends first, each once, in a stable order.
+    pub rules: Vec<SteerRule>,
+}
+
+impl SteerPlan {
+    /// The RSS key of every hashing rule: the ownership key.
+    pub fn key(&self) -> &'static [u8] {
+        &RSS_KEY
+    }
+
+    /// The queues every hashing rule spreads over: one per worker, in worker order.
+    pub fn queues(&self) -> Vec<u16> {
+        (0..self.workers).collect()
+    }
+}
+
+/// Why a port is not steered by flow owner in the NIC (shown in `vipmux status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SteerRefusal {
+    /// One worker: nothing to steer.
+    OneWorker,
+    /// The NIC fills its redirection table from the rule's queue list in turn; only a
+    /// power-of-two worker count gives every hash the queue the ownership table gives it.
+    NotPowerOfTwo(usize),
+    /// No frontend or NAT reply to steer.
+    NothingToSteer,
+}
+
+impl std::fmt::Display for SteerRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SteerRefusal::OneWorker => write!(f, "one worker"),
+            SteerRefusal::NotPowerOfTwo(n) => write!(
+                f,
+                "{n} workers is not a power of two: the NIC's table would not match the ownership rule"
+            ),
+            SteerRefusal::NothingToSteer => write!(f, "no frontend or NAT reply to steer"),
+        }
+    }
+}
+
+/// The IP protocols (TCP, UDP) a rule of `protocol` (HA ports: both) carries.
+fn protocols(p: Protocol) -> &'static [u8] {
+    match p {
+        Protocol::Tcp => &[protocol::TCP],
+        Protocol::Udp => &[protocol::UDP],
+        Protocol::All => &[protocol::TCP, protocol::UDP],
+    }
+}
+
+/// The rules that steer every TCP and UDP frame of `snapshot`'s frontends and NAT replies to its
+/// owner among `workers` workers (docs/design.md §6.2).
+pub fn steer_plan(snapshot: &Snapshot, workers: usize) -> Result<SteerPlan, SteerRefusal> {
+    if workers <= 1 {
+        return Err(SteerRefusal::OneWorker);
+    }
+    let n = u16::try_from(workers)
+        .ok()
+        .filter(|n| n.is_power_of_two())
+        .ok_or(SteerRefusal::NotPowerOfTwo(workers))?;
+    let mut to_frontends = BTreeSet::new();
+    let mut replies = BTreeSet::new();
+    for rule in &snapshot.rules {
+        for &proto in protocols(rule.protocol) {
+            to_frontends.insert(SteerRule {
+                dst: Some(rule.frontend_addr),
+                src: None,
+                proto,
+                src_port: None,
+                action: SteerAction::HashSource,
+            });
+            if rule.floating_ip {
+                // The member answers the client directly (DSR): no reply reaches the MUX.
+                continue;
+            }
+            for m in rule.members.iter().filter_map(|m| snapshot.member(*m)) {
+                replies.insert(SteerRule {
+                    dst: None,
+                    src: Some(m.addr),
+                    proto,
+                    src_port: (!rule.ha_ports).then_some(rule.backend_port),
+                    action: SteerAction::HashDestination,
+                });
+            }
+        }
+    }
+    if to_frontends.is_empty() {
+        return Err(SteerRefusal::NothingToSteer);
+    }
+    let rules = to_frontends.into_iter().chain(replies).collect();
+    Ok(SteerPlan { workers: n, rules })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::Health;
+    use crate::config::Config;
+
+    fn snapshot(text: &str) -> Snapshot {
+        let cfg = Config::from_str(text, "test.toml").expect("config");
+        Snapshot::compile(&cfg, &Health::all_up(&cfg))
+    }
+
+    fn example() -> Snapshot {
+        let path = format!("{}/examples/spec-example.toml", env!("CARGO_MANIFEST_DIR"));
+        let cfg = Config::load(path).expect("config");
+        Snapshot::compile(&cfg, &Health::all_up(&cfg))
+    }
+
+    fn ip(s: &str) -> Option<Ipv4Addr> {
+        Some(s.parse().expect("address"))
+    }
+
+    #[test]
+    fn frontends_hash_the_source_and_nat_replies_the_destination() {
+        let plan = steer_plan(&example(), 2).expect("plan");
+        assert_eq!(plan.workers, 2);
+        assert_eq!(plan.queues(), vec![0, 1]);
+        assert_eq!(plan.key(), &RSS_KEY);
+        let to_vip = SteerRule {
+            dst: ip("10.1.0.100"),
+            src: None,
+            proto: protocol::TCP,
+            src_port: None,
+            action: SteerAction::HashSource,
+        };
+        assert!(plan.rules.contains(&to_vip), "{:#?}", plan.rules);
+        for member in ["10.1.0.11", "10.1.0.12"] {
+            let reply = SteerRule {
+                dst: None,
+                src: ip(member),
+                proto: protocol::TCP,
+                src_port: Some(8080),
+                action: SteerAction::HashDestination,
+            };
+            assert!(plan.rules.contains(&reply), "{member}: {:#?}", plan.rules);
+        }
+        // Frontends come first, and no rule is described twice.
+        let first_reply = plan
+            .rules
+            .iter()
+            .position(|r| r.action == SteerAction::HashDestination)
+            .expect("a reply rule");
+        assert!(plan.rules[..first_reply]
+            .iter()
+            .all(|r| r.action == SteerAction::HashSource));
+        let unique: BTreeSet<_> = plan.rules.iter().collect();
+        assert_eq!(unique.len(), plan.rules.len());
+        assert_eq!(
+            to_vip.to_string(),
+            "ipv4 dst 10.1.0.100 tcp -> rss source endpoint"
+        );
+    }
+
+    /// `all` carries TCP and UDP; floating IP has no reply rule; HA ports match any source port.
+    #[test]
+    fn protocols_floating_ip_and_ha_ports() {
+        let text = |rule: &str| {
+            format!(
+                "[appliance]\nname = \"t\"\n\n[[interfaces]]\nname = \"lan\"\nport = \"net_ring0\"\n\
+                 address = \"10.1.0.2/24\"\n\n[[frontends]]\nname = \"vip\"\naddress = \"10.1.0.100\"\n\
+                 interface = \"lan\"\n\n[[backend_pools]]\nname = \"p\"\n\
+                 members = [{{ name = \"a\", address = \"10.1.0.11\" }}]\n\n\
+                 [[load_balancing_rules]]\nname = \"r\"\nfrontend = \"vip\"\nbackend_pool = \"p\"\n{rule}"
+            )
+        };
+        let dsr = snapshot(&text(
+            "protocol = \"all\"\nfrontend_port = 53\nbackend_port = 53\nenable_floating_ip = true\n",
+        ));
+        let plan = steer_plan(&dsr, 4).expect("plan");
+        let protos: Vec<_> = plan.rules.iter().map(|r| (r.proto, r.action)).collect();
+        assert_eq!(
+            protos,
+            vec![
+                (protocol::TCP, SteerAction::HashSource),
+                (protocol::UDP, SteerAction::HashSource)
+            ]
+        );
+        let ha = snapshot(&text(
+            "protocol = \"all\"\nfrontend_port = 0\nbackend_port = 0\n",
+        ));
+        let plan = steer_plan(&ha, 2).expect("plan");
+        assert!(plan
+            .rules
+            .iter()
+            .filter(|r| r.action == SteerAction::HashDestination)
+            .all(|r| r.src_port.is_none() && r.src == ip("10.1.0.11")));
+        assert_eq!(plan.rules.len(), 4);
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let snap = example();
+        assert_eq!(steer_plan(&snap, 1), Err(SteerRefusal::OneWorker));
+        assert_eq!(steer_plan(&snap, 3), Err(SteerRefusal::NotPowerOfTwo(3)));
+        assert!(SteerRefusal::NotPowerOfTwo(3)
+            .to_string()
+            .contains("not a power of two"));
+        assert!(steer_plan(&snap, 8).is_ok());
+    }
+}
