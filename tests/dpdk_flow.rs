@@ -23,6 +23,8 @@ fn to_vip() -> SteerRule {
         src: None,
         proto: protocol::TCP,
         src_port: None,
+        dst_ports: None,
+        priority: 0,
         action: SteerAction::HashSource,
     }
 }
@@ -104,9 +106,10 @@ fn drivers_answer_the_steering_rules_and_tap_takes_a_queue_rule() {
     let plan = SteerPlan {
         workers: 2,
         rules: vec![queue],
+        outbound: Vec::new(),
     };
     match FlowRules::program(&tap, &plan) {
-        Ok(mut created) => {
+        Ok((mut created, _)) => {
             assert_eq!(created.len(), 1);
             created.destroy_all().expect("destroy");
         }
@@ -117,6 +120,7 @@ fn drivers_answer_the_steering_rules_and_tap_takes_a_queue_rule() {
     let plan = SteerPlan {
         workers: 2,
         rules: vec![to_vip()],
+        outbound: Vec::new(),
     };
     let e = FlowRules::program(&ring, &plan).expect_err("net_ring has no rte_flow");
     let text = e.to_string();

@@ -162,7 +162,7 @@ fn program_steering(
     let (steering, note, rules) = steering_mode(workers, capable, snapshot, |plan| {
         FlowRules::program(port, plan)
     });
-    if steering == Steering::SoftwareHandoff && note.starts_with(REFUSED) {
+    if note.starts_with(REFUSED) || note.contains(OUTBOUND_REFUSED) {
         tracing::warn!(port = %port.name(), "NIC steering not possible, frames are handed over in software: {note}");
     }
     (steering, note, rules)
@@ -171,15 +171,19 @@ fn program_steering(
 /// The start of the note of a port whose driver refused a flow rule.
 const REFUSED: &str = "the device refused a flow rule";
 
+/// In the note of a port whose driver refused the outbound SNAT group.
+const OUTBOUND_REFUSED: &str = "handed over in software:";
+
 /// The steering of a port with `workers` workers whose device can (`capable`) or cannot hash
-/// on the source or destination endpoint alone, with `program` creating the rules of a plan:
-/// single queue with one worker; NIC steering when the device can and takes every rule of
+/// on the source or destination endpoint alone, with `program` creating the rules of a plan
+/// (and saying why its outbound group was left out, if it was): single queue with one worker;
+/// NIC steering when the device can and takes the frontend and NAT-reply rules of
 /// `snapshot`'s plan; else software hand-off. Returns the mode, why, and what `program` gave.
 fn steering_mode<R, E: std::fmt::Display>(
     workers: usize,
     capable: bool,
     snapshot: &Snapshot,
-    program: impl FnOnce(&SteerPlan) -> Result<R, E>,
+    program: impl FnOnce(&SteerPlan) -> Result<(R, Option<E>), E>,
 ) -> (Steering, String, Option<R>) {
     if workers <= 1 {
         return (Steering::SingleQueue, "one worker".into(), None);
@@ -193,9 +197,14 @@ fn steering_mode<R, E: std::fmt::Display>(
         Err(why) => return (Steering::SoftwareHandoff, why.to_string(), None),
     };
     match program(&plan) {
-        Ok(rules) => {
+        Ok((rules, None)) => {
+            let n = plan.rules.len() + plan.outbound.len();
+            let note = format!("{n} flow rules from the start configuration");
+            (Steering::NicSteering, note, Some(rules))
+        }
+        Ok((rules, Some(e))) => {
             let note = format!(
-                "{} flow rules from the start configuration",
+                "{} flow rules from the start configuration; SNAT replies and members' outbound connections {OUTBOUND_REFUSED} {e}",
                 plan.rules.len()
             );
             (Steering::NicSteering, note, Some(rules))
@@ -275,7 +284,7 @@ mod tests {
     }
 
     /// Programming that must not be reached.
-    fn unreachable_program(_: &SteerPlan) -> Result<(), String> {
+    fn unreachable_program(_: &SteerPlan) -> Result<((), Option<String>), String> {
         panic!("no rule may be programmed")
     }
 
@@ -292,7 +301,7 @@ mod tests {
         assert!(note.contains("3 workers is not a power of two"), "{note}");
         // The driver refuses a rule: the fallback carries its message.
         let (mode, note, rules) = steering_mode(2, true, &snap, |_| {
-            Err::<(), _>("rte_flow_validate failed (0000:3b:00.0): unsupported action")
+            Err::<((), _), _>("rte_flow_validate failed (0000:3b:00.0): unsupported action")
         });
         assert_eq!((mode, rules), (Steering::SoftwareHandoff, None));
         assert_eq!(
@@ -302,11 +311,20 @@ mod tests {
         // Every rule taken: NIC steering with the plan's rules over four queues.
         let (mode, note, rules) = steering_mode(4, true, &snap, |plan| {
             assert_eq!(plan.queues(), vec![0, 1, 2, 3]);
-            Ok::<_, String>(plan.rules.len())
+            Ok::<_, String>((plan.rules.len() + plan.outbound.len(), None))
         });
         assert_eq!(mode, Steering::NicSteering);
         assert_eq!(mode.name(), "nic-steering");
         let n = rules.expect("rules");
         assert_eq!(note, format!("{n} flow rules from the start configuration"));
+        // The outbound group refused (no rule priorities): the rest still steers.
+        let (mode, note, _) = steering_mode(2, true, &snap, |plan| {
+            Ok::<_, String>((plan.rules.len(), Some("priorities not supported".into())))
+        });
+        assert_eq!(mode, Steering::NicSteering);
+        assert!(
+            note.ends_with("SNAT replies and members' outbound connections handed over in software: priorities not supported"),
+            "{note}"
+        );
     }
 }

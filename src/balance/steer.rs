@@ -11,8 +11,16 @@
 //! - from a member's backend port (a NAT reply, member → client): RSS on the destination
 //!   endpoint (`L3_DST_ONLY | L4_DST_ONLY`).
 //!
-//! Only TCP and UDP are described; everything else (ARP, ICMP, fragments, SNAT replies and a
-//! member's outbound connections) is spread by the port's own RSS and handed over in software.
+//! Outbound SNAT (§3.5.6) adds a second group, which needs rule priorities:
+//!
+//! - from a member of an outbound rule (member → internet): RSS on the source endpoint, at the
+//!   lower priority (1), under the member's NAT-reply rules;
+//! - to a SNAT frontend IP, a worker's sub-block of a block: QUEUE to that worker, one rule per
+//!   aligned power-of-two port range the sub-block splits into ([`port_prefixes`]), at priority 0
+//!   above the frontend's RSS rule (then at priority 1).
+//!
+//! Only TCP and UDP are described; everything else (ARP, ICMP, fragments) is spread by the
+//! port's own RSS and handed over in software.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -44,6 +52,10 @@ pub struct SteerRule {
     pub proto: u8,
     /// Source port to match.
     pub src_port: Option<u16>,
+    /// Destination port to match: (value, mask).
+    pub dst_ports: Option<(u16, u16)>,
+    /// Priority among overlapping rules (0 first).
+    pub priority: u32,
     /// The action.
     pub action: SteerAction,
 }
@@ -66,6 +78,12 @@ impl std::fmt::Display for SteerRule {
         if let Some(p) = self.src_port {
             write!(f, " src port {p}")?;
         }
+        if let Some((p, m)) = self.dst_ports {
+            write!(f, " dst port {p}/{m:#06x}")?;
+        }
+        if self.priority > 0 {
+            write!(f, " priority {}", self.priority)?;
+        }
         match self.action {
             SteerAction::HashSource => write!(f, " -> rss source endpoint"),
             SteerAction::HashDestination => write!(f, " -> rss destination endpoint"),
@@ -81,6 +99,9 @@ pub struct SteerPlan {
     pub workers: u16,
     /// The rules, frontends first, each once, in a stable order.
     pub rules: Vec<SteerRule>,
+    /// The outbound SNAT group (empty without outbound rules): with it the frontends' rules
+    /// take priority 1 ([`SteerPlan::with_outbound`]).
+    pub outbound: Vec<SteerRule>,
 }
 
 impl SteerPlan {
@@ -93,6 +114,41 @@ impl SteerPlan {
     pub fn queues(&self) -> Vec<u16> {
         (0..self.workers).collect()
     }
+
+    /// Every rule with the outbound group: the frontends' rules move to priority 1 so that the
+    /// SNAT ports' QUEUE rules (priority 0) win over them.
+    pub fn with_outbound(&self) -> Vec<SteerRule> {
+        let lowered = self.rules.iter().map(|r| SteerRule {
+            priority: if r.action == SteerAction::HashSource {
+                1
+            } else {
+                r.priority
+            },
+            ..*r
+        });
+        lowered.chain(self.outbound.iter().copied()).collect()
+    }
+}
+
+/// The aligned power-of-two ranges that cover ports `first..=last` exactly, as (value, mask)
+/// pairs, lowest first (at most 30 for any range).
+pub fn port_prefixes(first: u16, last: u16) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    let (mut lo, hi) = (u32::from(first), u32::from(last));
+    while lo <= hi {
+        // The largest aligned block starting at `lo` that stays within `hi`.
+        let mut size = if lo == 0 {
+            1 << 16
+        } else {
+            1u32 << lo.trailing_zeros()
+        };
+        while lo + size - 1 > hi {
+            size /= 2;
+        }
+        out.push((lo as u16, !(size - 1) as u16));
+        lo += size;
+    }
+    out
 }
 
 /// Why a port is not steered by flow owner in the NIC (shown in `vipmux status`).
@@ -148,6 +204,8 @@ pub fn steer_plan(snapshot: &Snapshot, workers: usize) -> Result<SteerPlan, Stee
                 src: None,
                 proto,
                 src_port: None,
+                dst_ports: None,
+                priority: 0,
                 action: SteerAction::HashSource,
             });
             if rule.floating_ip {
@@ -160,6 +218,8 @@ pub fn steer_plan(snapshot: &Snapshot, workers: usize) -> Result<SteerPlan, Stee
                     src: Some(m.addr),
                     proto,
                     src_port: (!rule.ha_ports).then_some(rule.backend_port),
+                    dst_ports: None,
+                    priority: 0,
                     action: SteerAction::HashDestination,
                 });
             }
@@ -169,7 +229,53 @@ pub fn steer_plan(snapshot: &Snapshot, workers: usize) -> Result<SteerPlan, Stee
         return Err(SteerRefusal::NothingToSteer);
     }
     let rules = to_frontends.into_iter().chain(replies).collect();
-    Ok(SteerPlan { workers: n, rules })
+    Ok(SteerPlan {
+        workers: n,
+        rules,
+        outbound: outbound_rules(snapshot, n),
+    })
+}
+
+/// The outbound SNAT group of `snapshot` with `workers` workers (see the module documentation).
+fn outbound_rules(snapshot: &Snapshot, workers: u16) -> Vec<SteerRule> {
+    let mut from_members = BTreeSet::new();
+    let mut snat_ports = BTreeSet::new();
+    for ob in &snapshot.outbound {
+        for &proto in protocols(ob.protocol) {
+            for b in &ob.blocks {
+                if let Some(m) = snapshot.member(b.member) {
+                    from_members.insert(SteerRule {
+                        dst: None,
+                        src: Some(m.addr),
+                        proto,
+                        src_port: None,
+                        dst_ports: None,
+                        priority: 1,
+                        action: SteerAction::HashSource,
+                    });
+                }
+                for w in 0..workers {
+                    let (first, count) = b.worker_ports(w, workers);
+                    if count == 0 {
+                        continue;
+                    }
+                    let last = first.saturating_add(count - 1);
+                    for ports in port_prefixes(first, last) {
+                        snat_ports.insert(SteerRule {
+                            dst: Some(b.frontend_addr),
+                            src: None,
+                            proto,
+                            src_port: None,
+                            dst_ports: Some(ports),
+                            priority: 0,
+                            action: SteerAction::Queue(w),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    snat_ports.into_iter().chain(from_members).collect()
 }
 
 #[cfg(test)]
@@ -204,6 +310,8 @@ mod tests {
             src: None,
             proto: protocol::TCP,
             src_port: None,
+            dst_ports: None,
+            priority: 0,
             action: SteerAction::HashSource,
         };
         assert!(plan.rules.contains(&to_vip), "{:#?}", plan.rules);
@@ -213,6 +321,8 @@ mod tests {
                 src: ip(member),
                 proto: protocol::TCP,
                 src_port: Some(8080),
+                dst_ports: None,
+                priority: 0,
                 action: SteerAction::HashDestination,
             };
             assert!(plan.rules.contains(&reply), "{member}: {:#?}", plan.rules);
@@ -268,6 +378,77 @@ mod tests {
             .filter(|r| r.action == SteerAction::HashDestination)
             .all(|r| r.src_port.is_none() && r.src == ip("10.1.0.11")));
         assert_eq!(plan.rules.len(), 4);
+    }
+
+    /// Each worker's SNAT sub-block goes to its queue (the port alone names the owner, as
+    /// `snat_port_owner` says); members' outbound connections hash their source, under the
+    /// NAT-reply rules; with the group, the frontends' rules drop to priority 1.
+    #[test]
+    fn snat_sub_blocks_go_to_their_workers_queue() {
+        let snap = example();
+        let plan = steer_plan(&snap, 2).expect("plan");
+        let ob = &snap.outbound[0];
+        for b in &ob.blocks {
+            for port in [b.first_port, b.last_port(), b.first_port + b.count / 2] {
+                let owner = crate::balance::snapshot::snat_port_owner(b, port, 2).expect("owner");
+                let hits: Vec<_> = plan
+                    .outbound
+                    .iter()
+                    .filter(|r| r.dst == Some(b.frontend_addr) && r.proto == protocol::TCP)
+                    .filter(|r| r.dst_ports.is_some_and(|(v, m)| port & m == v))
+                    .collect();
+                assert_eq!(hits.len(), 1, "port {port}: {hits:?}");
+                assert_eq!(hits[0].action, SteerAction::Queue(owner), "port {port}");
+                assert_eq!(hits[0].priority, 0);
+            }
+        }
+        let member = snap.member(ob.blocks[0].member).expect("member").addr;
+        assert!(plan.outbound.contains(&SteerRule {
+            dst: None,
+            src: Some(member),
+            proto: protocol::UDP,
+            src_port: None,
+            dst_ports: None,
+            priority: 1,
+            action: SteerAction::HashSource,
+        }));
+        let all = plan.with_outbound();
+        assert_eq!(all.len(), plan.rules.len() + plan.outbound.len());
+        assert!(all
+            .iter()
+            .filter(|r| r.dst.is_some() && r.action == SteerAction::HashSource)
+            .all(|r| r.priority == 1));
+        assert!(all
+            .iter()
+            .filter(|r| r.action == SteerAction::HashDestination)
+            .all(|r| r.priority == 0));
+    }
+
+    #[test]
+    fn port_ranges_split_into_exact_aligned_prefixes() {
+        assert_eq!(port_prefixes(1024, 1535), vec![(1024, 0xfe00)]);
+        assert_eq!(port_prefixes(0, 65535), vec![(0, 0)]);
+        assert_eq!(port_prefixes(7, 7), vec![(7, 0xffff)]);
+        assert_eq!(
+            port_prefixes(1023, 1028),
+            vec![(1023, 0xffff), (1024, 0xfffc), (1028, 0xffff)]
+        );
+        // Exact cover, for ranges of every shape.
+        for (first, last) in [
+            (1, 65534),
+            (1024, 1535 + 3),
+            (40_000, 40_999),
+            (3, 3),
+            (65535, 65535),
+        ] {
+            let p = port_prefixes(first, last);
+            assert!(p.len() <= 30, "{first}..={last}: {}", p.len());
+            for port in first.saturating_sub(2)..=last.saturating_add(2) {
+                let n = p.iter().filter(|(v, m)| port & m == *v).count();
+                let want = usize::from((first..=last).contains(&port));
+                assert_eq!(n, want, "port {port} in {first}..={last}");
+            }
+        }
     }
 
     #[test]

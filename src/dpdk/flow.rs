@@ -23,6 +23,7 @@ fn spec(rule: &SteerRule, key: &[u8], queues: &[u16]) -> sys::vipmux_flow_spec {
     let (src, src_mask) = addr(rule.src);
     let (dst, dst_mask) = addr(rule.dst);
     let (sport, sport_mask) = rule.src_port.map_or((0, 0), |p| (p, u16::MAX));
+    let (dport, dport_mask) = rule.dst_ports.unwrap_or((0, 0));
     let (hash, queue) = match rule.action {
         SteerAction::Queue(q) => (0, q),
         SteerAction::HashSource => (1, 0),
@@ -36,9 +37,9 @@ fn spec(rule: &SteerRule, key: &[u8], queues: &[u16]) -> sys::vipmux_flow_spec {
         proto: rule.proto,
         sport,
         sport_mask,
-        dport: 0,
-        dport_mask: 0,
-        priority: 0,
+        dport,
+        dport_mask,
+        priority: rule.priority,
         hash,
         queue,
         key: key.as_ptr(),
@@ -181,22 +182,43 @@ impl FlowRules {
         Ok(())
     }
 
-    /// Validates every rule of `plan`, then creates them all; on the first failure destroys
-    /// what was created and returns the error (the port keeps no rule of the plan).
-    pub fn program(port: &Port, plan: &SteerPlan) -> Result<FlowRules, DpdkError> {
-        let mut rules = FlowRules::new(port);
+    /// Validates every rule of `rules`, then creates them all; on the first failure destroys
+    /// what was created and returns the error (the port keeps none of them).
+    pub fn program_rules(
+        port: &Port,
+        plan: &SteerPlan,
+        rules: &[SteerRule],
+    ) -> Result<FlowRules, DpdkError> {
+        let mut created = FlowRules::new(port);
         let queues = plan.queues();
-        for r in &plan.rules {
-            rules.validate(r, plan.key(), &queues)?;
+        for r in rules {
+            created.validate(r, plan.key(), &queues)?;
         }
-        for r in &plan.rules {
-            if let Err(e) = rules.create(r, plan.key(), &queues) {
-                if let Err(d) = rules.destroy_all() {
+        for r in rules {
+            if let Err(e) = created.create(r, plan.key(), &queues) {
+                if let Err(d) = created.destroy_all() {
                     tracing::warn!("{d}");
                 }
                 return Err(e);
             }
         }
-        Ok(rules)
+        Ok(created)
+    }
+
+    /// Programs `plan`: with its outbound SNAT group when it has one and the driver takes it
+    /// all, else its frontend and NAT-reply rules alone. Returns the rules and, when the
+    /// outbound group was refused, the refusal; the error when even the frontend and NAT-reply
+    /// rules are refused.
+    pub fn program(
+        port: &Port,
+        plan: &SteerPlan,
+    ) -> Result<(FlowRules, Option<DpdkError>), DpdkError> {
+        if plan.outbound.is_empty() {
+            return Ok((FlowRules::program_rules(port, plan, &plan.rules)?, None));
+        }
+        match FlowRules::program_rules(port, plan, &plan.with_outbound()) {
+            Ok(rules) => Ok((rules, None)),
+            Err(e) => Ok((FlowRules::program_rules(port, plan, &plan.rules)?, Some(e))),
+        }
     }
 }
