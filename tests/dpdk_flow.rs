@@ -20,12 +20,7 @@ use vipmux::wire::ipv4::protocol;
 fn to_vip() -> SteerRule {
     SteerRule {
         dst: Some(Ipv4Addr::new(10, 1, 0, 100)),
-        src: None,
-        proto: protocol::TCP,
-        src_port: None,
-        dst_ports: None,
-        priority: 0,
-        action: SteerAction::HashSource,
+        ..SteerRule::any(protocol::TCP, SteerAction::HashSource)
     }
 }
 

@@ -60,6 +60,22 @@ pub struct SteerRule {
     pub action: SteerAction,
 }
 
+impl SteerRule {
+    /// A rule matching every untagged IPv4 frame of `proto`, at priority 0, doing `action`
+    /// (narrowed with struct update syntax).
+    pub fn any(proto: u8, action: SteerAction) -> SteerRule {
+        SteerRule {
+            dst: None,
+            src: None,
+            proto,
+            src_port: None,
+            dst_ports: None,
+            priority: 0,
+            action,
+        }
+    }
+}
+
 impl std::fmt::Display for SteerRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let proto = match self.proto {
@@ -201,12 +217,7 @@ pub fn steer_plan(snapshot: &Snapshot, workers: usize) -> Result<SteerPlan, Stee
         for &proto in protocols(rule.protocol) {
             to_frontends.insert(SteerRule {
                 dst: Some(rule.frontend_addr),
-                src: None,
-                proto,
-                src_port: None,
-                dst_ports: None,
-                priority: 0,
-                action: SteerAction::HashSource,
+                ..SteerRule::any(proto, SteerAction::HashSource)
             });
             if rule.floating_ip {
                 // The member answers the client directly (DSR): no reply reaches the MUX.
@@ -214,13 +225,9 @@ pub fn steer_plan(snapshot: &Snapshot, workers: usize) -> Result<SteerPlan, Stee
             }
             for m in rule.members.iter().filter_map(|m| snapshot.member(*m)) {
                 replies.insert(SteerRule {
-                    dst: None,
                     src: Some(m.addr),
-                    proto,
                     src_port: (!rule.ha_ports).then_some(rule.backend_port),
-                    dst_ports: None,
-                    priority: 0,
-                    action: SteerAction::HashDestination,
+                    ..SteerRule::any(proto, SteerAction::HashDestination)
                 });
             }
         }
@@ -245,13 +252,9 @@ fn outbound_rules(snapshot: &Snapshot, workers: u16) -> Vec<SteerRule> {
             for b in &ob.blocks {
                 if let Some(m) = snapshot.member(b.member) {
                     from_members.insert(SteerRule {
-                        dst: None,
                         src: Some(m.addr),
-                        proto,
-                        src_port: None,
-                        dst_ports: None,
                         priority: 1,
-                        action: SteerAction::HashSource,
+                        ..SteerRule::any(proto, SteerAction::HashSource)
                     });
                 }
                 for w in 0..workers {
@@ -263,12 +266,8 @@ fn outbound_rules(snapshot: &Snapshot, workers: u16) -> Vec<SteerRule> {
                     for ports in port_prefixes(first, last) {
                         snat_ports.insert(SteerRule {
                             dst: Some(b.frontend_addr),
-                            src: None,
-                            proto,
-                            src_port: None,
                             dst_ports: Some(ports),
-                            priority: 0,
-                            action: SteerAction::Queue(w),
+                            ..SteerRule::any(proto, SteerAction::Queue(w))
                         });
                     }
                 }
@@ -307,23 +306,14 @@ mod tests {
         assert_eq!(plan.key(), &RSS_KEY);
         let to_vip = SteerRule {
             dst: ip("10.1.0.100"),
-            src: None,
-            proto: protocol::TCP,
-            src_port: None,
-            dst_ports: None,
-            priority: 0,
-            action: SteerAction::HashSource,
+            ..SteerRule::any(protocol::TCP, SteerAction::HashSource)
         };
         assert!(plan.rules.contains(&to_vip), "{:#?}", plan.rules);
         for member in ["10.1.0.11", "10.1.0.12"] {
             let reply = SteerRule {
-                dst: None,
                 src: ip(member),
-                proto: protocol::TCP,
                 src_port: Some(8080),
-                dst_ports: None,
-                priority: 0,
-                action: SteerAction::HashDestination,
+                ..SteerRule::any(protocol::TCP, SteerAction::HashDestination)
             };
             assert!(plan.rules.contains(&reply), "{member}: {:#?}", plan.rules);
         }
@@ -404,13 +394,9 @@ mod tests {
         }
         let member = snap.member(ob.blocks[0].member).expect("member").addr;
         assert!(plan.outbound.contains(&SteerRule {
-            dst: None,
             src: Some(member),
-            proto: protocol::UDP,
-            src_port: None,
-            dst_ports: None,
             priority: 1,
-            action: SteerAction::HashSource,
+            ..SteerRule::any(protocol::UDP, SteerAction::HashSource)
         }));
         let all = plan.with_outbound();
         assert_eq!(all.len(), plan.rules.len() + plan.outbound.len());
