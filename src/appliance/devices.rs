@@ -163,7 +163,7 @@ fn program_steering(
         FlowRules::program(port, plan)
     });
     if note.starts_with(REFUSED) || note.contains(OUTBOUND_REFUSED) {
-        tracing::warn!(port = %port.name(), "NIC steering not possible, frames are handed over in software: {note}");
+        tracing::warn!(port = %port.name(), steering = steering.name(), "NIC steering: {note}");
     }
     (steering, note, rules)
 }
