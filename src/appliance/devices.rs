@@ -49,7 +49,6 @@ impl Devices {
         for ifc in &config.interfaces {
             let (port, dedicated) = open_port(eal, pool, ifc, profile, workers)?;
             let (steering, note, rules) = program_steering(&port, &snapshot, workers);
-            tracing::info!(port = %ifc.port, steering = steering.name(), "{note}");
             flows.extend(rules);
             queues.push(PortQueues {
                 port: ifc.port.clone(),
@@ -152,7 +151,7 @@ fn queue_hint(port: &str, workers: usize) -> String {
 }
 
 /// How flows reach their owner on `port` with `workers` workers (docs/design.md §6.2), why,
-/// and the rules programmed; the driver's refusal is logged once, here.
+/// and the rules programmed; logged once, here (a driver's refusal as a warning).
 fn program_steering(
     port: &Port,
     snapshot: &Snapshot,
@@ -164,6 +163,8 @@ fn program_steering(
     });
     if note.starts_with(REFUSED) || note.contains(OUTBOUND_REFUSED) {
         tracing::warn!(port = %port.name(), steering = steering.name(), "NIC steering: {note}");
+    } else {
+        tracing::info!(port = %port.name(), steering = steering.name(), "{note}");
     }
     (steering, note, rules)
 }
