@@ -8,10 +8,13 @@
 //!   member's block (Azure's default for a pool of 3: 1,024 ports each, in pool order from
 //!   1024), and the answers reach the member;
 //! - 1,000 concurrent TCP connections from one member all work, each with its own port;
+//! - the internet host's port unreachable for a member's UDP reaches the member translated back
+//!   (its connected socket reads ECONNREFUSED);
 //! - UDP is port-restricted cone: one member socket keeps its SNAT port toward one host and
 //!   gets another toward a second host;
 //! - with 16 ports per member, 17 simultaneous connections to one destination: 16 work, the 17th
-//!   does not and `snat_exhausted` counts it, another member still connects, and a connection
+//!   does not and `snat_exhausted` counts it (`diagnose` names the member and its ports by
+//!   destination), another member still connects, and a connection
 //!   to another destination port reuses a port of the full block; when one of a full block's
 //!   connections ends with a RST, a new connection to the same destination is refused until the
 //!   port is released (15 s after the RST, real time) and then gets that port;
@@ -122,6 +125,27 @@ for _ in sys.stdin:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
     print("RST", who, flush=True)
+"#;
+
+/// Sends one datagram to `argv[1]` (`IP:PORT`, where nothing listens) from a connected UDP
+/// socket, up to 5 times, and prints `REFUSED` once a receive fails with ECONNREFUSED (the
+/// kernel saw the remote host's port unreachable), else `SILENT`.
+const REFUSED_CLIENT: &str = r#"
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((host, int(port)))
+s.settimeout(2)
+for _ in range(5):
+    try:
+        s.send(b"anyone?")
+        s.recv(100)
+    except ConnectionRefusedError:
+        print("REFUSED", flush=True)
+        sys.exit(0)
+    except (socket.timeout, OSError):
+        pass
+print("SILENT", flush=True)
 "#;
 
 /// What [`MANY_CLIENT`] reported.
@@ -378,6 +402,23 @@ fn default_blocks(topo: &Topology, app: &Appliance) -> Result<(), String> {
             "UDP from b2:5555 left by ports {a}, {b} (same host), {c} (other host)"
         ));
     }
+    // The internet host's port unreachable reaches the member's socket through the MUX.
+    let out = ns_exec_ok(
+        &topo.ns("b3"),
+        &["python3", "-c", REFUSED_CLIENT, &dest(7999)],
+    )?;
+    let translated = wait_for(Duration::from_secs(5), || {
+        let c = app.counters_json().ok()?;
+        c["icmp_errors"]["to_snat_member"]
+            .as_u64()
+            .filter(|n| *n > 0)
+    });
+    if out.trim() != "REFUSED" || translated.is_none() {
+        return Err(format!(
+            "UDP to a closed port: {out:?}, counters {:?}",
+            app.counters_json()
+        ));
+    }
     let used = wait_for(Duration::from_secs(5), || {
         let c = app.counters_json().ok()?;
         let n = c["drops"]["snat_exhausted"].as_u64()?;
@@ -569,11 +610,15 @@ fn observed(topo: &Topology, app: &Appliance) -> Result<(), String> {
     {
         return Err(format!("flows lists b1's translations as {b1:?}"));
     }
+    // diagnose names b1 and where its ports go: 16 toward 7000, one reused toward 7001.
     let d = app.diagnose_json()?;
     let named = d["findings"].as_array().is_some_and(|f| {
         f.iter().any(|x| {
             x["check"] == "snat_exhausted"
                 && x["subject"].as_str().is_some_and(|s| s.contains("b1"))
+                && x["seen"].as_str().is_some_and(|s| {
+                    s.contains("by destination: 10.9.0.10:7000 tcp 16, 10.9.0.10:7001 tcp 1)")
+                })
         })
     });
     if !named {

@@ -134,9 +134,14 @@ fn icmp_error_owner(ip: &[u8], snapshot: &Snapshot, reta: &Reta) -> Option<usize
 
 /// The owner of the flow an ICMP error is about, from the IPv4 header (and 8 bytes after it) the
 /// error quotes: a packet the MUX sent toward a member (client → member or VIP: the client is its
-/// source) or toward a client (VIP → client after reverse NAT: the client is its destination).
+/// source) or toward a client (VIP → client after reverse NAT: the client is its destination);
+/// a member's packet after SNAT (frontend IP:SNAT port → remote) names the worker whose part of
+/// the block holds the port.
 pub fn quoted_owner(quoted: &[u8], snapshot: &Snapshot, reta: &Reta) -> Option<usize> {
     let e = endpoints(quoted)?;
+    if let Some((_, b)) = snapshot.snat_block_by_port(e.src, e.proto, e.sport) {
+        return Some(port_worker(b, e.sport, reta.workers()));
+    }
     if snapshot.is_frontend(e.src) {
         return Some(reta.owner(e.dst, e.dport));
     }
@@ -233,6 +238,10 @@ mod tests {
                 Some(worker),
                 "port {snat_port}"
             );
+            // An ICMP error quoting the member's packet after SNAT: the same worker.
+            let out = frame(VIP, snat_port, CLIENT, 443, false);
+            let quoted = &out[ethernet::HEADER_LEN..];
+            assert_eq!(quoted_owner(quoted, &snap, &reta), Some(worker));
         }
     }
 

@@ -237,6 +237,7 @@ impl Pipeline {
                         // Errors about flows are delivered here (no insert: lookups stay valid).
                         let mut icx = IcmpCx {
                             table,
+                            snat,
                             counters,
                             hops,
                             seed: *seed,

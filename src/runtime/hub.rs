@@ -108,6 +108,8 @@ pub struct FlowListing {
 pub struct FlowRequest {
     /// At most this many flows.
     pub limit: usize,
+    /// Only the outbound SNAT translations (the inbound flows are neither listed nor counted).
+    pub outbound_only: bool,
     /// Where the answer goes.
     pub reply: Sender<FlowListing>,
 }
