@@ -22,6 +22,10 @@ use std::net::Ipv4Addr;
 use super::error::ConfigError;
 use super::model::{Config, OutboundRule, Protocol};
 
+mod space;
+
+use space::Space;
+
 /// First SNAT port of each frontend IP.
 pub const SNAT_FIRST_PORT: u16 = 1024;
 /// Last SNAT port of each frontend IP (64,000 ports from [`SNAT_FIRST_PORT`]).
@@ -136,87 +140,6 @@ enum User {
     Block,
 }
 
-/// A used range of one frontend IP's ports.
-#[derive(Debug, Clone)]
-struct Used {
-    lo: u16,
-    hi: u16,
-    bits: u8,
-    by: User,
-}
-
-/// The ports of one frontend IP: used ranges, sorted by first port.
-#[derive(Debug, Default)]
-struct Space {
-    used: Vec<Used>,
-}
-
-impl Space {
-    /// Marks `lo..=hi` used for `bits` (clamped to the SNAT ports; outside them it is ignored).
-    fn take(&mut self, lo: u16, hi: u16, bits: u8, by: User) {
-        let (lo, hi) = (lo.max(SNAT_FIRST_PORT), hi.min(SNAT_LAST_PORT));
-        if lo > hi {
-            return;
-        }
-        let at = self.used.partition_point(|u| u.lo <= lo);
-        self.used.insert(at, Used { lo, hi, bits, by });
-    }
-
-    /// Frees the block `take` marked from `lo` for `bits`.
-    fn release(&mut self, lo: u16, bits: u8) {
-        if let Some(i) = self
-            .used
-            .iter()
-            .position(|u| u.lo == lo && u.bits == bits && u.by == User::Block)
-        {
-            self.used.remove(i);
-        }
-    }
-
-    /// The first use of `lo..=hi` that conflicts with `bits`.
-    fn obstacle(&self, lo: u16, hi: u16, bits: u8) -> Option<&Used> {
-        self.used
-            .iter()
-            .take_while(|u| u.lo <= hi)
-            .find(|u| u.hi >= lo && u.bits & bits != 0)
-    }
-
-    /// The lowest first port of `count` free ports for `bits`.
-    fn lowest_fit(&self, count: u16, bits: u8) -> Option<u16> {
-        if count == 0 {
-            return None;
-        }
-        let mut cand = u32::from(SNAT_FIRST_PORT);
-        for u in self.used.iter().filter(|u| u.bits & bits != 0) {
-            if u32::from(u.hi) < cand {
-                continue;
-            }
-            if u32::from(u.lo) >= cand + u32::from(count) {
-                break;
-            }
-            cand = u32::from(u.hi) + 1;
-        }
-        let last = cand + u32::from(count) - 1;
-        (last <= u32::from(SNAT_LAST_PORT)).then_some(cand as u16)
-    }
-
-    /// Free ports for `bits`: (in all, in the largest free range).
-    fn free(&self, bits: u8) -> (u32, u32) {
-        let (mut total, mut largest, mut next) = (0u32, 0u32, u32::from(SNAT_FIRST_PORT));
-        let mut gap = |from: u32, to: u32| {
-            let n = to.saturating_sub(from);
-            total += n;
-            largest = largest.max(n);
-        };
-        for u in self.used.iter().filter(|u| u.bits & bits != 0) {
-            gap(next, u32::from(u.lo));
-            next = next.max(u32::from(u.hi) + 1);
-        }
-        gap(next, u32::from(SNAT_LAST_PORT) + 1);
-        (total, largest)
-    }
-}
-
 /// Plans every outbound rule's blocks of `c`, keeping `kept` where they are.
 pub fn plan(c: &Config, kept: &[KeptBlock]) -> SnatPlan {
     let mut spaces = reserve_rule_ports(c);
@@ -258,10 +181,7 @@ pub fn plan(c: &Config, kept: &[KeptBlock]) -> SnatPlan {
         let count = want.count.min(k.count);
         let (lo, hi) = (k.first_port, last_port(k.first_port, count));
         let grows = want.count > k.count;
-        match space
-            .obstacle(lo, hi, bits(r.protocol))
-            .map(|u| u.by.clone())
-        {
+        match space.obstacle(lo, hi, bits(r.protocol)) {
             None => {
                 space.take(lo, hi, bits(r.protocol), User::Block);
                 if grows {
