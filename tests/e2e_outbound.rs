@@ -625,6 +625,18 @@ fn observed(topo: &Topology, app: &Appliance) -> Result<(), String> {
         return Err(format!("diagnose does not name b1's exhaustion: {d}"));
     }
     let metrics = app.metrics_text()?;
+    let syns_out = format!(
+        "vipmux_lb_syns_total{{frontend_ip=\"{vip}\",frontend_port=\"snat\",protocol=\"tcp\",direction=\"out\"}} "
+    );
+    let counted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&syns_out))
+        .and_then(|n| n.parse::<u64>().ok());
+    // SYNs that left: b1's 16 and the one reusing a port, b2's one (b3's readiness is UDP; the
+    // refused connections' SYNs found no port and did not leave).
+    if counted.is_none_or(|n| n < 18) {
+        return Err(format!("outbound SYNs: {counted:?} in {syns_out}"));
+    }
     let used = "vipmux_snat_used_ports{rule=\"egress\",pool=\"web\",member=\"b1\"} 16";
     let allocated = "vipmux_snat_allocated_ports{rule=\"egress\",pool=\"web\",member=\"b1\"} 16";
     if !metrics.contains(used) || !metrics.contains(allocated) {

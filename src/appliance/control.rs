@@ -361,6 +361,7 @@ impl ApplianceControl {
                 &self.shared.vip_availability,
             ),
             lb_backends: super::azure_metrics::lb_backends(&snap),
+            snat_syns: super::azure_metrics::snat_syns(&snap, &c),
             forwarding,
             config_generation: self.shared.generation.load(Ordering::SeqCst),
             received: c.rx,

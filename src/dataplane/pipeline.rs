@@ -148,6 +148,7 @@ impl Pipeline {
     pub(super) fn prepare(&mut self, view: &View<'_>) {
         let s = view.snapshot;
         self.counters.ensure(s.rules.len(), s.members.len());
+        self.counters.ensure_frontends(s.frontends.len());
         self.hops.refresh(view);
         // The record's window follows the configuration (one store; a reload applies at once).
         self.recent.set_window(s.longest_idle_timeout_secs);
