@@ -25,7 +25,8 @@
 //! - a reload that adds a member keeps every other member's outbound connections (same frontend
 //!   port, still echoing) and the new member gets a block after theirs;
 //! - with two workers, each translation sits on the worker that owns its member endpoint, with a
-//!   port of that worker's half of the block, and the replies reach it through the hand-off.
+//!   port of that worker's half of the block, and the replies (and the internet host's port
+//!   unreachables) reach it through the hand-off.
 //!
 //! - on the one-arm topology (members' default route via the MUX's address, the internet host
 //!   behind the router that is the MUX's gateway and routes the frontend IP to it), every
@@ -359,6 +360,37 @@ fn udp_port(topo: &Topology, role: &str, src_port: u16, to: &str) -> Result<u16,
     Ok(r.client_port)
 }
 
+/// `times` runs of [`REFUSED_CLIENT`] from `role` (each from a new source port, so with several
+/// workers the translations fall on either): the internet host's port unreachable reaches the
+/// member's socket every time, translated back by the MUX (`to_snat_member`).
+fn refused_through_the_mux(
+    topo: &Topology,
+    app: &Appliance,
+    role: &str,
+    times: u64,
+) -> Result<(), String> {
+    let before = app.counters_json()?["icmp_errors"]["to_snat_member"]
+        .as_u64()
+        .unwrap_or(0);
+    for run in 1..=times {
+        let out = ns_exec_ok(
+            &topo.ns(role),
+            &["python3", "-c", REFUSED_CLIENT, &dest(7999)],
+        )?;
+        if out.trim() != "REFUSED" {
+            return Err(format!("{role}: UDP to a closed port, run {run}: {out:?}"));
+        }
+    }
+    wait_for(Duration::from_secs(5), || {
+        let c = app.counters_json().ok()?;
+        c["icmp_errors"]["to_snat_member"]
+            .as_u64()
+            .filter(|n| *n >= before + times)
+    })
+    .map(|_| ())
+    .ok_or_else(|| format!("to_snat_member not counted: {:?}", app.counters_json()))
+}
+
 /// Every member's TCP (4 connections) and UDP leave as the frontend IP from its 1,024-port
 /// block and the answers come back.
 fn every_member_gets_out(topo: &Topology) -> Result<(), String> {
@@ -403,22 +435,7 @@ fn default_blocks(topo: &Topology, app: &Appliance) -> Result<(), String> {
         ));
     }
     // The internet host's port unreachable reaches the member's socket through the MUX.
-    let out = ns_exec_ok(
-        &topo.ns("b3"),
-        &["python3", "-c", REFUSED_CLIENT, &dest(7999)],
-    )?;
-    let translated = wait_for(Duration::from_secs(5), || {
-        let c = app.counters_json().ok()?;
-        c["icmp_errors"]["to_snat_member"]
-            .as_u64()
-            .filter(|n| *n > 0)
-    });
-    if out.trim() != "REFUSED" || translated.is_none() {
-        return Err(format!(
-            "UDP to a closed port: {out:?}, counters {:?}",
-            app.counters_json()
-        ));
-    }
+    refused_through_the_mux(topo, app, "b3", 1)?;
     let used = wait_for(Duration::from_secs(5), || {
         let c = app.counters_json().ok()?;
         let n = c["drops"]["snat_exhausted"].as_u64()?;
@@ -781,6 +798,7 @@ fn two_workers(topo: &Topology, app: &Appliance) -> Result<(), String> {
             "UDP from b2:5555 left by {a} and {b} with two workers"
         ));
     }
+    refused_through_the_mux(topo, app, "b2", 4)?;
     app.check_handoffs()?;
     let rows = app.flows_json()?["flows"]
         .as_array()
