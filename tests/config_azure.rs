@@ -139,7 +139,7 @@ fn standard_template_imports_validates_and_compiles() {
     assert_eq!(nat.kind, RuleKind::InboundNatRange);
     assert_eq!((nat.frontend_port, nat.frontend_port_end), (50000, 50099));
     assert_eq!(nat.backend_port, 22);
-    let slotted: Vec<Ipv4Addr> = nat
+    let slotted: Vec<std::net::IpAddr> = nat
         .slots
         .iter()
         .flatten()
@@ -250,7 +250,10 @@ fn az_show_output_needs_the_public_address() {
     assert!(out.status.success(), "{stderr}");
     assert!(Config::from_str(&stdout, "stdout").is_err());
     let c = Config::from_str(&fill(&stdout), "filled").unwrap();
-    assert_eq!(c.frontends[0].address, Ipv4Addr::new(20, 50, 60, 70));
+    assert_eq!(
+        c.frontends[0].address4(),
+        Some(Ipv4Addr::new(20, 50, 60, 70))
+    );
     assert_eq!(c.backend_pools[0].members.len(), 2);
     assert_eq!(c.inbound_nat_rules.len(), 1);
     assert!(
@@ -754,8 +757,8 @@ fn corpus_scale_set_nat_pool_and_property_copy_loop() {
     );
     let c = Config::from_str(&fill(&toml), "filled").unwrap();
     // Both --frontend-address options are honoured.
-    assert_eq!(c.frontends[0].address, Ipv4Addr::new(20, 1, 2, 3));
-    assert_eq!(c.frontends[1].address, Ipv4Addr::new(20, 1, 2, 4));
+    assert_eq!(c.frontends[0].address4(), Some(Ipv4Addr::new(20, 1, 2, 3)));
+    assert_eq!(c.frontends[1].address4(), Some(Ipv4Addr::new(20, 1, 2, 4)));
     // The property copy loop made two rules; the NAT pool is a port range over the instances.
     let ports: Vec<u32> = c
         .load_balancing_rules
