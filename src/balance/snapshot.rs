@@ -8,7 +8,7 @@
 //! Addresses passed to lookups are host-order `u32` (`u32::from(Ipv4Addr)`); protocols are IP
 //! protocol numbers (6 = TCP, 17 = UDP).
 //!
-//! Families (docs/design.md §4.4): frontends, members and rules may be IPv6. The IPv4 maps and
+//! Families (docs/design.md §2.5): frontends, members and rules may be IPv6. The IPv4 maps and
 //! lookups are unchanged and hold IPv4 objects only; IPv6 objects are in parallel maps keyed by
 //! the host-order `u128` address (`u128::from(Ipv6Addr)`), read by the same lookups with a `6`
 //! suffix ([`Snapshot::lookup6`], [`Snapshot::reverse_nat6`], [`Snapshot::is_frontend6`],

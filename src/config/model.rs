@@ -51,7 +51,7 @@ pub struct Config {
 impl Config {
     /// One line per load-balancing or inbound NAT rule on an IPv6 frontend: such rules are
     /// validated and compiled, but the data path does not forward IPv6 yet (docs/design.md
-    /// §4.4), so `check` prints and `run` logs these as warnings.
+    /// §2.5), so `check` prints and `run` logs these as warnings.
     pub fn ipv6_not_forwarded(&self) -> Vec<String> {
         let lb = self
             .load_balancing_rules

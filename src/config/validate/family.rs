@@ -1,4 +1,4 @@
-//! Address families (docs/design.md §2.2): an interface's IPv6 address and gateway, a pool's
+//! Address families (docs/design.md §2.2 rule 12, §2.5): an interface's IPv6 address and gateway, a pool's
 //! members of one family, a rule's frontend and pool of one family (a dual-stack VIP is two
 //! frontends), and what is IPv4 only for now (outbound rules, encapsulated floating IP).
 
