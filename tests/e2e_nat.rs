@@ -260,7 +260,23 @@ probe = "tcp-80"
             if !text.contains("fd00:1::100") || !text.contains("fd00:1::11") {
                 return Err(format!("status text lacks the IPv6 addresses:\n{text}"));
             }
-            Ok(())
+            // A reload warns again; one changing the interface's address6 is refused.
+            let running = std::fs::read_to_string(app.config_path()).map_err(|e| e.to_string())?;
+            app.reload_text("same.toml", &running)?;
+            let warned = app
+                .log_text()
+                .matches("IPv6 forwarding is not built yet")
+                .count();
+            if warned != 2 {
+                return Err(format!(
+                    "expected a second IPv6 warning on reload, got {warned}"
+                ));
+            }
+            let moved = running.replace("fd00:1::2/64", "fd00:1::3/64");
+            match app.reload_text("moved.toml", &moved) {
+                Err(e) if e.contains("interfaces changed") => Ok(()),
+                other => Err(format!("an address6 change was not refused: {other:?}")),
+            }
         },
     );
 }

@@ -193,11 +193,12 @@ fn load_for_reload(shared: &Shared, path: Option<PathBuf>) -> Result<(PathBuf, C
     }
     let old = shared.config.load();
     let same_ports = old.interfaces.len() == config.interfaces.len()
-        && old
-            .interfaces
-            .iter()
-            .zip(&config.interfaces)
-            .all(|(a, b)| a.port == b.port && a.name == b.name && a.address == b.address);
+        && old.interfaces.iter().zip(&config.interfaces).all(|(a, b)| {
+            a.port == b.port
+                && a.name == b.name
+                && a.address == b.address
+                && a.address6 == b.address6
+        });
     if !same_ports {
         return Err(format!(
             "{}: interfaces changed (ports, names or addresses); they are fixed at start: restart vipmux to change them. Nothing applied",
