@@ -400,6 +400,7 @@ impl ApplianceControl {
                 port: q.port.clone(),
                 rx_queues: q.rx_queues,
                 steering: q.steering.name().into(),
+                steering_note: q.note.clone(),
                 link: match links.get(i) {
                     Some(l) if l.up => "up".into(),
                     Some(_) => "down".into(),

@@ -136,6 +136,9 @@ pub fn status(r: &StatusReport) -> String {
             if p.rx_queues == 1 { "" } else { "s" },
             p.steering
         );
+        if !p.steering_note.is_empty() && p.steering != "single-queue" {
+            let _ = write!(out, " ({})", p.steering_note);
+        }
         if !p.link.is_empty() {
             let _ = write!(out, ", link {} ({} down since start)", p.link, p.link_downs);
         }
@@ -399,6 +402,8 @@ mod tests {
                 port: "net_memif0".into(),
                 rx_queues: 2,
                 steering: "software-handoff".into(),
+                steering_note:
+                    "the device cannot hash on the source or the destination endpoint alone".into(),
                 link: "down".into(),
                 link_downs: 3,
                 exception_tap_missing: true,
@@ -407,7 +412,7 @@ mod tests {
         };
         assert!(
             status(&r).contains(
-                "port dc (net_memif0): 2 rx queues, software-handoff, link down (3 down since start), exception TAP missing"
+                "port dc (net_memif0): 2 rx queues, software-handoff (the device cannot hash on the source or the destination endpoint alone), link down (3 down since start), exception TAP missing"
             ),
             "{}",
             status(&r)

@@ -190,8 +190,9 @@ impl std::fmt::Debug for WorkerSlot {
 /// How a port delivers each flow's packets to its owning worker (docs/design.md §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Steering {
-    /// The NIC's RSS, programmed with the ownership key and table: no hand-off.
-    Rss,
+    /// `rte_flow` rules hash each frame's client endpoint with the ownership key over the
+    /// workers' queues: covered frames arrive on their owner's queue, nothing to hand over.
+    NicSteering,
     /// Any queue may receive a flow's packets; the receiving worker hands them to the owner.
     SoftwareHandoff,
     /// One worker, one queue: nothing to steer.
@@ -202,7 +203,7 @@ impl Steering {
     /// The name `vipmux status` shows.
     pub fn name(self) -> &'static str {
         match self {
-            Steering::Rss => "rss-steering",
+            Steering::NicSteering => "nic-steering",
             Steering::SoftwareHandoff => "software-handoff",
             Steering::SingleQueue => "single-queue",
         }
@@ -218,6 +219,8 @@ pub struct PortQueues {
     pub rx_queues: u16,
     /// How flows reach their owner.
     pub steering: Steering,
+    /// Why this mode (the refusal of NIC steering, or the rules programmed).
+    pub note: String,
 }
 
 /// A reload request to the slow path: optional other file, and where the answer goes.
