@@ -2,7 +2,7 @@
 //! flows, diagnose, reload, counters) and [`MetricsSource`] over the hub the threads share.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -65,7 +65,7 @@ impl ApplianceControl {
         let snap = self.shared.snapshot.load();
         let (counters, _, _) = self.shared.aggregate();
         let probes = self.probe_statuses();
-        let mut by_addr: HashMap<Ipv4Addr, Vec<&(String, TargetStatus)>> = HashMap::new();
+        let mut by_addr: HashMap<std::net::IpAddr, Vec<&(String, TargetStatus)>> = HashMap::new();
         for p in &probes {
             by_addr.entry(p.1.addr).or_default().push(p);
         }
@@ -193,9 +193,9 @@ impl ApplianceControl {
                 if let Some(fp) = r.frontend_port_of(*m) {
                     out.push(NatMapping {
                         rule: r.name.clone(),
-                        frontend: format!("{}:{fp}", r.frontend_addr),
+                        frontend: SocketAddr::new(r.frontend_addr, fp).to_string(),
                         member: info.name.clone(),
-                        backend: format!("{}:{}", info.addr, r.backend_port),
+                        backend: SocketAddr::new(info.addr, r.backend_port).to_string(),
                     });
                 }
             }

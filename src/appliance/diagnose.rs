@@ -5,7 +5,7 @@
 //! (or since start), so a fixed fault clears at the next call that sees new traffic.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -131,8 +131,8 @@ fn connectable(rule: &Rule) -> bool {
 
 /// Connects to each (member, backend port) of the TCP rules whose probe watches another port
 /// (or that have none): what listens there, by (address, port).
-fn backend_ports(snap: &Snapshot) -> HashMap<(Ipv4Addr, u16), ProbeReason> {
-    let mut wanted: BTreeMap<(Ipv4Addr, u16), Option<Ipv4Addr>> = BTreeMap::new();
+fn backend_ports(snap: &Snapshot) -> HashMap<(IpAddr, u16), ProbeReason> {
+    let mut wanted: BTreeMap<(IpAddr, u16), Option<IpAddr>> = BTreeMap::new();
     for r in snap.rules.iter().filter(|r| connectable(r)) {
         if probe_port(snap, r) == Some(r.backend_port) {
             continue;
@@ -144,7 +144,7 @@ fn backend_ports(snap: &Snapshot) -> HashMap<(Ipv4Addr, u16), ProbeReason> {
             }
         }
     }
-    let targets: Vec<(Ipv4Addr, u16, Option<Ipv4Addr>)> =
+    let targets: Vec<(IpAddr, u16, Option<IpAddr>)> =
         wanted.iter().map(|(&(a, p), &s)| (a, p, s)).collect();
     let results = tcp_reachability(&targets, CONNECT_TIMEOUT);
     targets
@@ -164,7 +164,7 @@ fn port_state(r: &ProbeReason) -> String {
 }
 
 /// The name of the member with address `addr` ("" if none).
-fn member_name(snap: &Snapshot, addr: Ipv4Addr) -> String {
+fn member_name(snap: &Snapshot, addr: IpAddr) -> String {
     snap.members
         .iter()
         .find(|m| m.addr == addr)
@@ -204,7 +204,7 @@ fn probe_checks(
     report: &mut DiagnoseReport,
     snap: &Snapshot,
     probes: &[(String, TargetStatus)],
-    ports: &HashMap<(Ipv4Addr, u16), ProbeReason>,
+    ports: &HashMap<(IpAddr, u16), ProbeReason>,
 ) {
     let mut up = 0;
     for (probe, s) in probes {
@@ -264,9 +264,9 @@ fn backend_port_check(
     report: &mut DiagnoseReport,
     snap: &Snapshot,
     probes: &[(String, TargetStatus)],
-    ports: &HashMap<(Ipv4Addr, u16), ProbeReason>,
+    ports: &HashMap<(IpAddr, u16), ProbeReason>,
 ) {
-    let state: HashMap<(&str, Ipv4Addr), HealthState> = probes
+    let state: HashMap<(&str, IpAddr), HealthState> = probes
         .iter()
         .map(|(p, s)| ((p.as_str(), s.addr), s.state))
         .collect();

@@ -26,7 +26,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use super::owner::RSS_KEY;
-use super::snapshot::Snapshot;
+use super::snapshot::{ipv4_of, Snapshot};
 use crate::config::Protocol;
 use crate::wire::ipv4::protocol;
 
@@ -214,18 +214,23 @@ pub fn steer_plan(snapshot: &Snapshot, workers: usize) -> Result<SteerPlan, Stee
     let mut to_frontends = BTreeSet::new();
     let mut replies = BTreeSet::new();
     for rule in &snapshot.rules {
+        // IPv6 rules are not forwarded yet (docs/design.md §2.5): nothing to steer.
+        let Some(vip) = ipv4_of(rule.frontend_addr) else {
+            continue;
+        };
         for &proto in protocols(rule.protocol) {
             to_frontends.insert(SteerRule {
-                dst: Some(rule.frontend_addr),
+                dst: Some(vip),
                 ..SteerRule::any(proto, SteerAction::HashSource)
             });
             if rule.floating_ip {
                 // The member answers the client directly (DSR): no reply reaches the MUX.
                 continue;
             }
-            for m in rule.members.iter().filter_map(|m| snapshot.member(*m)) {
+            let members = rule.members.iter().filter_map(|m| snapshot.member(*m));
+            for addr in members.filter_map(|m| ipv4_of(m.addr)) {
                 replies.insert(SteerRule {
-                    src: Some(m.addr),
+                    src: Some(addr),
                     src_port: (!rule.ha_ports).then_some(rule.backend_port),
                     ..SteerRule::any(proto, SteerAction::HashDestination)
                 });
@@ -250,9 +255,9 @@ fn outbound_rules(snapshot: &Snapshot, workers: u16) -> Vec<SteerRule> {
     for ob in &snapshot.outbound {
         for &proto in protocols(ob.protocol) {
             for b in &ob.blocks {
-                if let Some(m) = snapshot.member(b.member) {
+                if let Some(addr) = snapshot.member(b.member).and_then(|m| ipv4_of(m.addr)) {
                     from_members.insert(SteerRule {
-                        src: Some(m.addr),
+                        src: Some(addr),
                         priority: 1,
                         ..SteerRule::any(proto, SteerAction::HashSource)
                     });
@@ -296,6 +301,26 @@ mod tests {
 
     fn ip(s: &str) -> Option<Ipv4Addr> {
         Some(s.parse().expect("address"))
+    }
+
+    #[test]
+    fn ipv6_rules_are_not_steered() {
+        let dual = include_str!("../../tests/fixtures/dual_stack.toml");
+        let plan = steer_plan(&snapshot(dual), 2).expect("plan");
+        // Only the IPv4 VIP and the IPv4 members' replies are steered.
+        assert!(plan
+            .rules
+            .iter()
+            .all(|r| r.dst.is_none() || r.dst == ip("10.1.0.100")));
+        let sources: BTreeSet<_> = plan.rules.iter().filter_map(|r| r.src).collect();
+        assert_eq!(
+            sources,
+            [ip("10.1.0.11"), ip("10.1.0.12")]
+                .into_iter()
+                .flatten()
+                .collect()
+        );
+        assert!(plan.rules.iter().any(|r| r.dst == ip("10.1.0.100")));
     }
 
     #[test]
@@ -392,7 +417,7 @@ mod tests {
                 assert_eq!(hits[0].priority, 0);
             }
         }
-        let member = snap.member(ob.blocks[0].member).expect("member").addr;
+        let member = ipv4_of(snap.member(ob.blocks[0].member).expect("member").addr).unwrap();
         assert!(plan.outbound.contains(&SteerRule {
             src: Some(member),
             priority: 1,

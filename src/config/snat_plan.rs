@@ -297,7 +297,7 @@ fn wanted(c: &Config) -> Vec<PlannedBlock> {
             .enumerate()
             .filter_map(|(fi, name)| {
                 let fe = c.frontends.iter().find(|f| &f.name == name)?;
-                Some((fi, fe.address))
+                Some((fi, fe.address4()?))
             })
             .collect();
         for mi in 0..pool.members.len() {
@@ -328,7 +328,7 @@ fn reserve_rule_ports(c: &Config) -> BTreeMap<Ipv4Addr, Space> {
         c.frontends
             .iter()
             .find(|f| f.name == name)
-            .map(|f| f.address)
+            .and_then(|f| f.address4())
     };
     for (i, r) in c.load_balancing_rules.iter().enumerate() {
         let Some(a) = addr(&r.frontend) else { continue };

@@ -508,6 +508,51 @@ mod tests {
     }
 
     #[test]
+    fn status_aligns_ipv6_addresses() {
+        let fe = |name: &str, address: &str| FrontendStatus {
+            name: name.into(),
+            address: address.into(),
+            announced: None,
+            rules: vec![RuleStatus {
+                name: format!("r-{name}"),
+                kind: "lb".into(),
+                protocol: "tcp".into(),
+                frontend_port: 80,
+                backend_port: 8080,
+                pool: "p".into(),
+                healthy_members: 1,
+                total_members: 1,
+                active_flows: 0,
+            }],
+        };
+        let r = StatusReport {
+            forwarding: true,
+            frontends: vec![
+                fe("fe4", "10.0.0.10"),
+                fe("fe6", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:100"),
+            ],
+            nat_mappings: vec![NatMapping {
+                rule: "ssh6".into(),
+                frontend: "[2001:db8::100]:50100".into(),
+                member: "vm1".into(),
+                backend: "[2001:db8::11]:22".into(),
+            }],
+            ..Default::default()
+        };
+        let s = status(&r);
+        assert!(
+            s.contains("[2001:db8::100]:50100") && s.contains("[2001:db8::11]:22"),
+            "{s}"
+        );
+        let col = |needle: &str| {
+            let line = s.lines().find(|l| l.contains(needle)).unwrap();
+            line.find(needle).unwrap()
+        };
+        assert!(s.contains("2001:db8:aaaa:bbbb:cccc:dddd:eeee:100"), "{s}");
+        assert_eq!(col("r-fe4"), col("r-fe6"), "{s}");
+    }
+
+    #[test]
     fn flows_and_diagnose_render() {
         let r = FlowsReport {
             flows: vec![

@@ -468,7 +468,7 @@ fn flow_member(
     let mid = snap.choose(rule.id, key.dst_port, h)?;
     let info = snap.member(mid)?;
     let t = Target {
-        addr: u32::from(info.addr),
+        addr: info.addr4(),
         port: rule.backend_port_for(key.dst_port),
         floating: rule.floating_ip,
         encap: rule.dsr_encapsulation,
@@ -484,11 +484,9 @@ fn entry_member(view: &View<'_>, e: &FlowEntry, vip: u32) -> Option<(MemberId, T
     let rule = snap
         .rules
         .get(e.rule_id as usize)
-        .filter(|r| u32::from(r.frontend_addr) == vip)?;
+        .filter(|r| r.frontend_addr4() == vip)?;
     let mid = match snap.members.get(e.member_id as usize) {
-        Some(mi) if u32::from(mi.addr) == e.member_addr && mi.pool == rule.pool => {
-            MemberId(e.member_id)
-        }
+        Some(mi) if mi.addr4() == e.member_addr && mi.pool == rule.pool => MemberId(e.member_id),
         _ => snap.rule_member_by_addr(rule.id, e.member_addr)?,
     };
     let t = Target {

@@ -8,7 +8,6 @@
 //! slow path is the only writer of the snapshot and neighbour map. Control requests that need a
 //! worker (flow listing) or the slow path (reload) travel over bounded channels with a timeout.
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -240,8 +239,8 @@ pub struct ReloadRequest {
 pub struct TargetMeta {
     /// Probe name.
     pub probe: String,
-    /// Member address.
-    pub addr: Ipv4Addr,
+    /// Member address (IPv4 or IPv6).
+    pub addr: std::net::IpAddr,
 }
 
 /// Scale-out state: draining, the first probe round, the BGP helper's last report.
