@@ -5,6 +5,11 @@
 //! it loads the current snapshot and neighbour map (two cached `arc-swap` loads: a pointer compare
 //! each while nothing changed; no locks) and runs these steps:
 //!
+//! 0. **retry refused frames** (transmit back-pressure, [`tx`]): what a tx queue refused before is
+//!    sent first; while a queue still holds refused frames, nothing is received, injected or
+//!    originated (steps 1 and 2, the injected frames of step 3 and step 4 wait; synthetic frames,
+//!    which send nothing, still run), for at most [`TX_BLOCKED_MAX`]; then the frames are freed and
+//!    counted `tx_full`;
 //! 1. **poll each port**: receive a burst; with several workers, hand every frame whose owner
 //!    (docs/design.md §6.2, [`frame_owner`]) is another worker to that worker's ring from this
 //!    one ([`handoff`]); prefetch the first cache line of every frame (so the
