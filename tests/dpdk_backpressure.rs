@@ -2,7 +2,9 @@
 //! queue): the worker's out-bursts ([`EgressQueues`]) keep what a full tx ring refuses and send it
 //! once the ring drains, in order, with nothing freed; a ring that never drains has its frames
 //! freed at the bound (counted by the caller as `tx_full`), then sheds until a send is accepted
-//! whole, and every mbuf goes back to the pool. The clock is the test's: no sleeps.
+//! whole, and every mbuf goes back to the pool; on a memif port (server and client in this
+//! process) a link down, the burst gate closed, frees the held frames at once. The back-pressure
+//! clock is the test's: no sleeps.
 
 mod dpdk_profiles;
 
@@ -209,5 +211,87 @@ fn a_queue_blocked_past_the_bound_frees_its_frames_then_sheds_without_leaking() 
     }
     drop((rxq, tx));
     port.close().expect("close");
+    assert_eq!(pool.in_use(), baseline, "every mbuf went back to the pool");
+}
+
+/// The EAL with a memif server and client joined by one socket of this process (`net_memif0` the
+/// server, `net_memif1` the client: a memif port has the burst gate a link down closes).
+fn memif_eal() -> &'static Eal {
+    use vipmux::dpdk::{HugepageStatus, Profile};
+    let profile = Profile::parse(
+        &dpdk_profiles::ring_pair(&dpdk_profiles::hugepages_mode()),
+        "tests/dpdk_backpressure.rs",
+    )
+    .expect("profile");
+    let sock = std::env::temp_dir().join(format!("vipmux-bp-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let extra: Vec<String> = ["role=server,id=0", "role=client,id=0"]
+        .iter()
+        .enumerate()
+        .map(|(i, role)| {
+            format!(
+                "--vdev=net_memif{i},{role},socket={},socket-abstract=no",
+                sock.display()
+            )
+        })
+        .collect();
+    let plan = profile
+        .eal_plan(&extra, HugepageStatus::detect(), std::process::id())
+        .expect("plan");
+    Eal::init(&plan.args).expect("EAL init")
+}
+
+#[test]
+fn a_link_down_frees_held_frames_at_once() {
+    let eal = memif_eal();
+    let pool = Mempool::create(eal, "bp_link", 4095, 0, 2176, None).expect("mempool");
+    let baseline = pool.in_use();
+    let config = PortConfig::default();
+    let server = Port::open(eal, "net_memif0", &config, &pool).expect("memif server");
+    let client = Port::open(eal, "net_memif1", &config, &pool).expect("memif client");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !client.link().expect("link").up {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "memif never connected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut tx = [client.tx_queue(QueueId(0)).expect("tx queue")];
+    let mut outs = EgressQueues::new(1, TX_BLOCKED_MAX);
+    let (mut next, mut freed) = (0u32, 0usize);
+    // The server never receives: the client's ring toward it fills and the rest is held.
+    while !outs.is_blocked() {
+        freed += iteration(&mut outs, &mut tx, &pool, &mut next, u32::MAX, 0);
+        assert!(next < 10_000, "the memif ring never filled");
+    }
+    assert_eq!(freed, 0);
+    let held = outs.pending(0);
+    assert!(!tx[0].link_closed());
+    // The link goes down (what the link watch does: close the gate): freed at once, far within
+    // the bound, then shed.
+    let gate = client.gate().expect("a memif port has a burst gate");
+    gate.close_and_drain();
+    assert!(tx[0].link_closed());
+    assert_eq!(outs.retry(&mut tx, 1), held);
+    assert!(!outs.is_blocked());
+    assert_eq!(outs.tally(), TxBlockedTally { episodes: 1, ns: 1 });
+    let before = next;
+    let shed = iteration(&mut outs, &mut tx, &pool, &mut next, u32::MAX, 2);
+    assert_eq!(
+        shed as u32,
+        next - before,
+        "refused while down: freed at once"
+    );
+    gate.open();
+    // Nothing leaks: the server takes what the ring holds and frees it.
+    let mut rxq = server.rx_queue(QueueId(0)).expect("rx queue");
+    let mut rx = Burst::new();
+    while rxq.rx_burst(&mut rx) > 0 {
+        rx.clear();
+    }
+    drop((rxq, tx, outs));
+    client.close().expect("close client");
+    server.close().expect("close server");
     assert_eq!(pool.in_use(), baseline, "every mbuf went back to the pool");
 }
