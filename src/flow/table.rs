@@ -229,7 +229,7 @@ impl FlowTable {
         let mut m = match_mask(&b.sig, sig_of(hash));
         while m != 0 {
             let w = m.trailing_zeros() as usize;
-            if b.slots[w].key == *key {
+            if b.slots[w].key.same(key) {
                 return Some(&mut b.slots[w].entry);
             }
             m &= m - 1;
@@ -244,7 +244,7 @@ impl FlowTable {
         let mut m = match_mask(&b.sig, sig_of(hash));
         while m != 0 {
             let w = m.trailing_zeros() as usize;
-            if b.slots[w].key == *key {
+            if b.slots[w].key.same(key) {
                 return Some(SlotId((bi * WAYS + w) as u32));
             }
             m &= m - 1;
@@ -296,7 +296,7 @@ impl FlowTable {
                 out[i] = None;
                 while m != 0 {
                     let w = m.trailing_zeros() as usize;
-                    if b.slots[w].key == keys[i] {
+                    if b.slots[w].key.same(&keys[i]) {
                         out[i] = Some(SlotId((bi * WAYS + w) as u32));
                         hits += 1;
                         break;
@@ -316,7 +316,7 @@ impl FlowTable {
         let i = id.0 as usize;
         let b = self.buckets.get_mut(i / WAYS)?;
         let w = i % WAYS;
-        if b.sig[w] != 0 && b.slots[w].key == *key {
+        if b.sig[w] != 0 && b.slots[w].key.same(key) {
             Some(&mut b.slots[w].entry)
         } else {
             None
@@ -353,7 +353,7 @@ impl FlowTable {
         let i = id.0 as usize;
         let b = self.buckets.get_mut(i / WAYS)?;
         let w = i % WAYS;
-        if b.sig[w] != 0 && b.slots[w].key == *key {
+        if b.sig[w] != 0 && b.slots[w].key.same(key) {
             b.sig[w] = 0;
             self.len -= 1;
             Some(b.slots[w].entry)
@@ -371,7 +371,7 @@ impl FlowTable {
         let mut m = match_mask(&b.sig, s);
         while m != 0 {
             let w = m.trailing_zeros() as usize;
-            if b.slots[w].key == key {
+            if b.slots[w].key.same(&key) {
                 let old = b.slots[w].entry;
                 b.slots[w].entry = entry;
                 return InsertResult::Replaced(old);
