@@ -3,7 +3,9 @@
 //!
 //! `pipeline_ir est FLOWS BURSTS [KIND]` runs BURSTS bursts of 32 established-flow ACKs over FLOWS
 //! live flows (cycling through 64 K random frames); `pipeline_ir syn BURSTS [KIND]` runs BURSTS
-//! bursts of 32 SYNs of new flows into a 1 M table. KIND is the rule kind (default `nat`; the others
+//! bursts of 32 SYNs of new flows into a 1 M table; `pipeline_ir evict BURSTS [KIND]` the same into
+//! that table once full of half-open flows (every insert evicts, as in a long SYN flood; the fill
+//! is not measured). KIND is the rule kind (default `nat`; the others
 //! are the memif bench's: 3tuple, 2tuple, weighted, floating, gue, inbound-nat, reset-idle). It
 //! prints the on-CPU time per packet (meaningless under callgrind).
 //! Count only the measured bursts with
@@ -60,7 +62,7 @@ fn main() {
     let num = |i: usize, d: u32| -> u32 { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d) };
     let mode = args.first().map(String::as_str).unwrap_or("est");
     let kind = args
-        .get(if mode == "syn" { 2 } else { 3 })
+        .get(if mode == "est" { 3 } else { 2 })
         .map(String::as_str)
         .unwrap_or("nat");
     let Some(w) = World::of_kind(kind) else {
@@ -69,14 +71,28 @@ fn main() {
     };
     let view = w.view();
     let mut b = bufs();
-    let (mut p, src, bursts) = if mode == "syn" {
+    let (mut p, src, bursts) = if mode == "syn" || mode == "evict" {
         let bursts = num(1, 1000);
         // The recently-expired record the appliance gives a 1 M table (one record per two
         // entries): 4 MiB, so the record's buckets miss the cache as they do in production.
-        let p = Pipeline::new(&PipelineConfig {
+        let mut p = Pipeline::new(&PipelineConfig {
             flow_capacity: 1 << 20,
             recent_capacity: 1 << 19,
         });
+        if mode == "evict" {
+            // Client numbers from 2^24 up (never those of the measured SYNs): 2 M SYNs into
+            // 64 K buckets of 16 ways leave about one bucket in 1,000 with room.
+            let t = frame(0, TcpFlags::SYN);
+            feed(
+                &mut p,
+                &view,
+                (0..(1u32 << 21)).map(|i| {
+                    let mut f = t;
+                    patch_client(&mut f, (1 << 24) | i);
+                    f
+                }),
+            );
+        }
         (p, Source::Fresh(frame(0, TcpFlags::SYN)), bursts)
     } else {
         let flows = num(1, 1000);

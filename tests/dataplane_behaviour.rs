@@ -705,6 +705,15 @@ fn vlan_tag_is_kept() {
     check(&out);
 }
 
+/// The index of the rule named `name` in the world's snapshot.
+fn rule_index(w: &World, name: &str) -> usize {
+    w.snapshot
+        .rules
+        .iter()
+        .position(|r| r.name == name)
+        .unwrap()
+}
+
 #[test]
 fn burst_with_duplicate_new_flow_creates_one_entry() {
     let w = World::standard();
@@ -716,15 +725,32 @@ fn burst_with_duplicate_new_flow_creates_one_entry() {
     assert!(v.iter().all(|x| *x == FWD));
     assert_eq!(p.flows().count(), 1);
     assert!(bufs.windows(2).all(|b| b[0].data() == b[1].data()));
-    let dns = w
-        .snapshot
-        .rules
-        .iter()
-        .position(|r| r.name == "dns")
-        .unwrap();
+    let dns = rule_index(&w, "dns");
     assert_eq!(p.counters().rules[dns].new_flows, 1);
     assert_eq!(p.counters().rules[dns].packets, 32);
     assert_eq!(p.counters().tx, 32);
+}
+
+/// New flows of a burst, the first one's key again at the end: one entry per key, the repeat
+/// finds the entry inserted earlier in the burst among the other inserts.
+#[test]
+fn burst_of_new_flows_with_a_repeat_at_the_end_creates_one_entry_per_key() {
+    let w = World::standard();
+    let mut p = pipeline();
+    let f = |port| udp(sa(CLIENT, port), sa(VIP_NAT, 53), b"x");
+    let mut bufs: Vec<VecBuf> = (0..31)
+        .map(|i| f(5000 + i))
+        .chain([f(5000)])
+        .map(|f| VecBuf::with_room(128, &f, 0))
+        .collect();
+    let mut v = [Verdict::Drop(DropReason::TxFull); 32];
+    p.process(&w.view(), 0, &mut bufs, &mut v, 1);
+    assert!(v.iter().all(|x| *x == FWD));
+    assert_eq!(p.flows().count(), 31);
+    assert_eq!(bufs[0].data(), bufs[31].data());
+    let dns = rule_index(&w, "dns");
+    assert_eq!(p.counters().rules[dns].new_flows, 31);
+    assert_eq!(p.counters().rules[dns].packets, 32);
 }
 
 /// A restart with `missing_flow = "rehash"`: while the first probe round is under way (one member

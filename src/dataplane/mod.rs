@@ -70,7 +70,9 @@
 //!   (see [`crate::flow::FlowTable`]).
 //! - The NAT rewrite of a known flow has an inlined fast path over fixed-size header views; the
 //!   next hop is borrowed from a per-member cache (it carries the egress MTU), not copied.
-//! - While nothing was inserted in a burst, burst hits need no second key compare.
+//! - While nothing was inserted in a burst, burst hits need no second key compare; a burst
+//!   lookup miss is looked up again only when an insert of the burst may have stored its key
+//!   (a 64-bit mask of the inserted keys' hash bits, so a burst of SYNs probes the table once each).
 //! - Verdicts are counted where they are decided, in plain per-worker integers.
 //!
 //! How to measure it: the criterion bench `pipeline` (established flows at several table sizes,

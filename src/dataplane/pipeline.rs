@@ -73,8 +73,17 @@ pub(super) struct Cx<'p> {
     /// This worker's index and the number of workers.
     pub(super) worker: (usize, usize),
     seed: u64,
-    /// An insert happened earlier in this burst: burst lookup results may be stale.
-    inserted: bool,
+    /// The keys inserted earlier in this burst, one bit each ([`inserted_bit`] of the table hash;
+    /// 0: none). Any bit set: burst lookup results may be stale (a slot reused). A key's own bit
+    /// clear: no insert of this burst stored it, so a key the burst lookup missed is still absent.
+    inserted: u64,
+}
+
+/// The bit of [`Cx::inserted`] a key with table hash `hash` sets (its top 6 bits: the bucket
+/// index takes the low ones).
+#[inline(always)]
+fn inserted_bit(hash: u64) -> u64 {
+    1 << (hash >> 58)
 }
 
 impl Pipeline {
@@ -275,7 +284,7 @@ impl Pipeline {
             snat_pending,
             worker: *worker,
             seed: *seed,
-            inserted: false,
+            inserted: 0,
         };
         let work = idx[..c]
             .iter()
@@ -406,7 +415,7 @@ fn handle<B: PacketBuf>(
     let mut expired = None;
     if let Some(id) = slot {
         // Without an insert since the burst lookup, the slot still holds `key` unless emptied.
-        let e = if cx.inserted {
+        let e = if cx.inserted != 0 {
             cx.table.slot_mut(id, key)
         } else {
             cx.table.occupied_mut(id)
@@ -418,8 +427,9 @@ fn handle<B: PacketBuf>(
             expired = Some(*e);
         }
     }
-    if expired.is_none() && cx.inserted {
-        // An insert earlier in this burst may have stored this key (or moved nothing: re-check).
+    if expired.is_none() && cx.inserted & inserted_bit(hash) != 0 {
+        // An insert earlier in this burst may have stored this key (the same key sets the same
+        // bit; a key whose bit is clear was not inserted since the burst lookup: no re-check).
         if let Some(e) = cx.table.lookup(key, hash) {
             if !e.is_expired(now) {
                 return known(cx.counters, cx.hops, view, buf, pkt, e);
@@ -598,7 +608,7 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
             c.untracked += 1;
         }
     }
-    cx.inserted = true;
+    cx.inserted |= inserted_bit(hash);
     c.member_forwarded(mid.0, syn);
     let t = Target {
         addr: e.member_addr,

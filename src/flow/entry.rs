@@ -29,6 +29,21 @@ pub const FIN_ONE_TIMEOUT: u32 = 60;
 pub const FIN_BOTH_TIMEOUT: u32 = 10;
 /// Timeout of a TCP flow after a RST, seconds.
 pub const RST_TIMEOUT: u32 = 5;
+/// The shortest of the state timeouts ([`SYN_TIMEOUT`], [`FIN_ONE_TIMEOUT`], [`FIN_BOTH_TIMEOUT`],
+/// [`RST_TIMEOUT`]): no entry expires before `min(this, its idle timeout)` seconds of idleness.
+pub const SHORTEST_TIMEOUT: u32 = min(
+    min(SYN_TIMEOUT, FIN_ONE_TIMEOUT),
+    min(FIN_BOTH_TIMEOUT, RST_TIMEOUT),
+);
+
+/// The smaller of two (a `const fn`, for [`SHORTEST_TIMEOUT`]).
+const fn min(a: u32, b: u32) -> u32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
 
 /// Per-flow flag bits (one byte).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,6 +112,18 @@ pub enum FlowState {
     Closing = 3,
     /// TCP RST seen.
     Closed = 4,
+}
+
+impl FlowState {
+    /// Every state (for tests that walk them all).
+    #[cfg(test)]
+    pub(crate) const ALL: [FlowState; 5] = [
+        FlowState::New,
+        FlowState::SynSent,
+        FlowState::Established,
+        FlowState::Closing,
+        FlowState::Closed,
+    ];
 }
 
 /// One flow's record (32 bytes).
@@ -182,6 +209,15 @@ impl FlowEntry {
             return idle > self.idle_timeout;
         }
         self.idle_past_timeout(idle)
+    }
+
+    /// [`is_expired`](Self::is_expired) for a scan over many entries (a full bucket's eviction):
+    /// an entry idle for no longer than the shortest timeout any state has (capped by its own idle
+    /// timeout) is live whatever its state, decided inline without the out-of-line timeout.
+    #[inline(always)]
+    pub fn is_expired_scan(&self, now: u32) -> bool {
+        let idle = now.wrapping_sub(self.last_seen);
+        idle > SHORTEST_TIMEOUT.min(self.idle_timeout) && self.is_expired(now)
     }
 
     /// [`is_expired`](Self::is_expired) for the states with a shorter timeout (out of line, so
@@ -283,6 +319,24 @@ mod tests {
         assert_eq!(e.timeout(), 2);
         e.state = FlowState::Established;
         assert_eq!(e.timeout(), 2);
+    }
+
+    #[test]
+    fn scan_expiry_agrees_with_expiry() {
+        for state in FlowState::ALL {
+            for fins in [
+                FlowFlags::NONE,
+                FlowFlags::FIN_CLIENT | FlowFlags::FIN_SERVER,
+            ] {
+                for idle_timeout in [1, 3, 5, 10, 240] {
+                    let mut e = FlowEntry::new(1, 2, 3, 4, fins, idle_timeout, 1000);
+                    e.state = state;
+                    for now in (990..1300).chain([u32::MAX, 0]) {
+                        assert_eq!(e.is_expired_scan(now), e.is_expired(now), "{e:?} at {now}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

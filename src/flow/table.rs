@@ -204,6 +204,15 @@ impl FlowTable {
         prefetch_at(b, SLOT_OFFSET + w * SLOT_BYTES);
     }
 
+    /// Prefetches every slot of `b` (a full bucket an eviction will read; out of line, so the
+    /// burst lookup's loop stays as compact for hits).
+    #[inline(never)]
+    fn prefetch_all_slots(b: &Bucket) {
+        for w in 0..WAYS {
+            Self::prefetch_slot(b, w);
+        }
+    }
+
     /// Prefetches the buckets of every hash of a burst.
     #[inline]
     pub fn prefetch_burst(&self, hashes: &[u64]) {
@@ -220,7 +229,7 @@ impl FlowTable {
         let mut m = match_mask(&b.sig, sig_of(hash));
         while m != 0 {
             let w = m.trailing_zeros() as usize;
-            if b.slots[w].key == *key {
+            if b.slots[w].key.same(key) {
                 return Some(&mut b.slots[w].entry);
             }
             m &= m - 1;
@@ -235,7 +244,7 @@ impl FlowTable {
         let mut m = match_mask(&b.sig, sig_of(hash));
         while m != 0 {
             let w = m.trailing_zeros() as usize;
-            if b.slots[w].key == *key {
+            if b.slots[w].key.same(key) {
                 return Some(SlotId((bi * WAYS + w) as u32));
             }
             m &= m - 1;
@@ -269,10 +278,14 @@ impl FlowTable {
                 if m != 0 {
                     Self::prefetch_slot(b, m.trailing_zeros() as usize);
                 } else {
-                    // A miss is often followed by an insert into the first free slot.
+                    // A miss is often followed by an insert into the first free slot; into a
+                    // full bucket, by an eviction that reads every slot (a SYN flood into a full
+                    // table: start those lines now, so they overlap across the burst).
                     let free = match_mask(&b.sig, 0);
                     if free != 0 {
                         Self::prefetch_slot(b, free.trailing_zeros() as usize);
+                    } else {
+                        Self::prefetch_all_slots(b);
                     }
                 }
             }
@@ -283,7 +296,7 @@ impl FlowTable {
                 out[i] = None;
                 while m != 0 {
                     let w = m.trailing_zeros() as usize;
-                    if b.slots[w].key == keys[i] {
+                    if b.slots[w].key.same(&keys[i]) {
                         out[i] = Some(SlotId((bi * WAYS + w) as u32));
                         hits += 1;
                         break;
@@ -303,7 +316,7 @@ impl FlowTable {
         let i = id.0 as usize;
         let b = self.buckets.get_mut(i / WAYS)?;
         let w = i % WAYS;
-        if b.sig[w] != 0 && b.slots[w].key == *key {
+        if b.sig[w] != 0 && b.slots[w].key.same(key) {
             Some(&mut b.slots[w].entry)
         } else {
             None
@@ -340,7 +353,7 @@ impl FlowTable {
         let i = id.0 as usize;
         let b = self.buckets.get_mut(i / WAYS)?;
         let w = i % WAYS;
-        if b.sig[w] != 0 && b.slots[w].key == *key {
+        if b.sig[w] != 0 && b.slots[w].key.same(key) {
             b.sig[w] = 0;
             self.len -= 1;
             Some(b.slots[w].entry)
@@ -358,7 +371,7 @@ impl FlowTable {
         let mut m = match_mask(&b.sig, s);
         while m != 0 {
             let w = m.trailing_zeros() as usize;
-            if b.slots[w].key == key {
+            if b.slots[w].key.same(&key) {
                 let old = b.slots[w].entry;
                 b.slots[w].entry = entry;
                 return InsertResult::Replaced(old);
@@ -394,32 +407,35 @@ impl FlowTable {
             self.len += 1;
             return InsertResult::Inserted;
         }
-        // Bucket full: first expired, else the oldest untrusted.
-        let mut victim_untrusted: Option<(usize, u32)> = None;
+        // Bucket full: first expired, else the oldest untrusted (the first of equal age). Every
+        // slot is read here (a SYN flood into a full table comes here for every SYN), so the
+        // loop keeps its work inline and without branches where it can: the victim's rank is
+        // its age + 1, 0 for none (a trusted entry), and the oldest wins by a compare.
+        let (mut victim, mut rank) = (0usize, 0u64);
         for w in 0..WAYS {
             let e = &b.slots[w].entry;
-            if e.is_expired(now) {
+            if e.is_expired_scan(now) {
                 let old = b.slots[w];
                 b.sig[w] = s;
                 b.slots[w] = Slot { key, entry };
                 return InsertResult::EvictedExpired(old.key, old.entry);
             }
-            if !e.is_trusted() {
-                let age = now.wrapping_sub(e.last_seen);
-                if victim_untrusted.is_none_or(|(_, a)| age > a) {
-                    victim_untrusted = Some((w, age));
-                }
+            let r = if e.is_trusted() {
+                0
+            } else {
+                u64::from(now.wrapping_sub(e.last_seen)) + 1
+            };
+            if r > rank {
+                (victim, rank) = (w, r);
             }
         }
-        match victim_untrusted {
-            Some((w, _)) => {
-                let old = b.slots[w];
-                b.sig[w] = s;
-                b.slots[w] = Slot { key, entry };
-                InsertResult::EvictedUntrusted(old.key, old.entry)
-            }
-            None => InsertResult::Full,
+        if rank == 0 {
+            return InsertResult::Full;
         }
+        let old = b.slots[victim];
+        b.sig[victim] = s;
+        b.slots[victim] = Slot { key, entry };
+        InsertResult::EvictedUntrusted(old.key, old.entry)
     }
 
     /// Removes `key`'s entry and returns it.

@@ -89,12 +89,19 @@ pub(super) fn key(ip: u32, proto: u8, port: u16) -> u64 {
 
 impl Snapshot {
     /// The rule for a packet to `dst_ip:dst_port` with IP protocol `proto` (HA ports: any).
-    #[inline]
+    /// The direct-mapped cache is read inline (every new flow asks); the maps out of line.
+    #[inline(always)]
     pub fn lookup_id(&self, dst_ip: u32, proto: u8, dst_port: u16) -> Option<RuleId> {
         let k = key(dst_ip, proto, dst_port);
         if let Some(r) = self.rule_cache.get(k) {
             return Some(r);
         }
+        self.lookup_id_in_maps(k, dst_ip)
+    }
+
+    /// [`Snapshot::lookup_id`] past the cache: the exact map, then HA-ports rules by address.
+    #[inline(never)]
+    fn lookup_id_in_maps(&self, k: u64, dst_ip: u32) -> Option<RuleId> {
         if let Some(r) = self.by_key.get(&k) {
             return Some(*r);
         }
