@@ -8,7 +8,9 @@
 //! - [`reason`]: [`DropReason`] and [`Exception`], one enum each, one counter and one name per
 //!   kind (the `reasons!` macro).
 //! - [`counters`]: [`WorkerCounters`], plain per-worker integers.
-//! - [`classify`]: Ethernet/802.1Q/IPv4/L4 parsing into a [`classify::Meta`] or an early verdict.
+//! - [`classify`]: Ethernet/802.1Q/IPv4/L4 parsing into a [`classify::Meta`] or an early verdict;
+//!   [`classify6`]: the same for IPv6 frames (extension-header walk, ICMPv6 and Neighbour
+//!   Discovery), into a [`classify6::Meta6`].
 //! - [`neighbours`]: [`NeighbourMap`], the published ip -> MAC map next hops are resolved in.
 //! - [`route`]: next hops toward members (cached per member) and clients.
 //! - [`rewrite`]: NAT, reverse NAT, floating IP by MAC rewrite, IPIP and GUE, TTL, MTU.
@@ -90,6 +92,7 @@
 
 pub mod capture;
 pub mod classify;
+pub mod classify6;
 pub mod counters;
 pub mod encap;
 pub mod expiry;

@@ -136,6 +136,9 @@ reasons! {
         /// flow (redirect, source quench); one addressed to a frontend is handled as
         /// [`Exception::IcmpToFrontend`].
         IcmpError => "icmp_error",
+        /// An IPv6 Neighbour Discovery message (solicitation, advertisement, router messages,
+        /// redirect): IPv6's ARP.
+        NeighbourDiscovery => "neighbour_discovery",
     }
 }
 
@@ -168,7 +171,8 @@ mod tests {
                 "fragment",
                 "too_big",
                 "ttl_exceeded",
-                "icmp_error"
+                "icmp_error",
+                "neighbour_discovery"
             ]
         );
         for (i, e) in Exception::ALL.iter().enumerate() {

@@ -461,6 +461,9 @@ impl SlowPath {
                 Exception::TtlExceeded => {
                     icmp::time_exceeded(frame, iface, info, &mut self.icmp_limiter, now)
                 }
+                // Workers do not hand IPv6 over yet (they drop it `unsupported`); the answers
+                // are in `nd` and `icmp6`, to be wired with the IPv6 configuration.
+                Exception::NeighbourDiscovery => Action::Drop(SlowPathDrop::Unsupported),
             },
         };
         self.count(why, &action);
