@@ -13,10 +13,13 @@
 //!   Discovery), into a [`classify6::Meta6`].
 //! - [`neighbours`]: [`NeighbourMap`], the published ip -> MAC map next hops are resolved in.
 //! - [`route`]: next hops toward members (cached per member) and clients.
-//! - [`rewrite`]: NAT, reverse NAT, floating IP by MAC rewrite, IPIP and GUE, TTL, MTU.
+//! - [`rewrite`]: NAT, reverse NAT, floating IP by MAC rewrite, IPIP and GUE, TTL, MTU;
+//!   [`rewrite6`]: NAT66, its reverse, MAC rewrite, IPv6-in-IPv6 and GUE over IPv6, hop limit,
+//!   MTU (Packet Too Big).
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
 //!   §3.3–3.8).
-//! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`.
+//! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`; [`expiry6`]: the RST
+//!   pair of an IPv6 flow.
 //! - [`snat`]: outbound SNAT of members' connections and their replies (docs/design.md §3.5.6).
 //! - [`synthetic`]: the synthetic connection of data path availability (`VipAvailability`).
 //! - [`icmp_error`]: ICMP errors about a flow, sent on to its member or client (docs/design.md
@@ -96,12 +99,14 @@ pub mod classify6;
 pub mod counters;
 pub mod encap;
 pub mod expiry;
+pub mod expiry6;
 pub mod icmp_error;
 pub mod neighbours;
 pub mod owner;
 pub mod pipeline;
 pub mod reason;
 pub mod rewrite;
+pub mod rewrite6;
 pub mod route;
 pub mod snat;
 pub mod synthetic;
