@@ -89,22 +89,20 @@ fn by_builder(f: &[u8], which: Endpoint, addr: Ipv6Addr, port: u16) -> Vec<u8> {
     want
 }
 
+/// `f` classified and delivered to `t` in place (no encapsulation): the frame sent.
+fn delivered(f: &[u8], t: &Target6) -> Vec<u8> {
+    let mut b = VecBuf::from_slice(f);
+    let v = to_member6(&mut b, &meta(f), t, &hop(1500), 0, 0);
+    assert_eq!(v, Verdict::Forward { port: 1 });
+    b.to_vec()
+}
+
 #[test]
 fn nat66_to_member_matches_the_builder() {
     for f in client_frames() {
-        let m = meta(&f);
-        let mut b = VecBuf::from_slice(&f);
-        let v = to_member6(
-            &mut b,
-            &m,
-            &target(false, DsrEncapsulation::None),
-            &hop(1500),
-            0,
-            0,
-        );
-        assert_eq!(v, Verdict::Forward { port: 1 });
-        assert_eq!(b.to_vec(), by_builder(&f, Endpoint::Dst, MEMBER, 8080));
-        assert!(checksum_ok(&b.to_vec()));
+        let out = delivered(&f, &target(false, DsrEncapsulation::None));
+        assert_eq!(out, by_builder(&f, Endpoint::Dst, MEMBER, 8080));
+        assert!(checksum_ok(&out));
     }
 }
 
@@ -131,17 +129,7 @@ fn nat66_reply_matches_the_builder() {
 fn floating_ip_rewrites_macs_port_and_hop_limit_only() {
     for f in client_frames() {
         let m = meta(&f);
-        let mut b = VecBuf::from_slice(&f);
-        let v = to_member6(
-            &mut b,
-            &m,
-            &target(true, DsrEncapsulation::None),
-            &hop(1500),
-            0,
-            0,
-        );
-        assert_eq!(v, Verdict::Forward { port: 1 });
-        let out = b.to_vec();
+        let out = delivered(&f, &target(true, DsrEncapsulation::None));
         let ip = Ipv6Packet::new_checked(&out[14..]).unwrap();
         assert_eq!((ip.src_addr(), ip.dst_addr()), (CLIENT, SERVER));
         assert_eq!(ip.hop_limit(), 63);
