@@ -127,7 +127,8 @@ reasons! {
         /// A packet too big for the egress MTU after encapsulation; `mtu` is the usable MTU to
         /// report.
         TooBig {
-            /// Largest IPv4 packet the sender may send (the egress MTU minus encapsulation).
+            /// Largest packet the sender may send (the egress MTU minus encapsulation; for IPv6
+            /// at least 1280).
             mtu: u16 = 0,
         } => "too_big",
         /// A forwarded packet with TTL <= 1.
