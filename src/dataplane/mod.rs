@@ -23,7 +23,7 @@
 //! - [`snat`]: outbound SNAT of members' connections and their replies (docs/design.md §3.5.6).
 //! - [`synthetic`]: the synthetic connection of data path availability (`VipAvailability`).
 //! - [`icmp_error`]: ICMP errors about a flow, sent on to its member or client (docs/design.md
-//!   §4.4).
+//!   §4.4); [`icmp_error6`]: the quote of an ICMPv6 error and the rewrites that deliver it.
 //!
 //! # A burst (VPP `lb` node style)
 //!
@@ -101,6 +101,7 @@ pub mod encap;
 pub mod expiry;
 pub mod expiry6;
 pub mod icmp_error;
+pub mod icmp_error6;
 pub mod neighbours;
 pub mod owner;
 pub mod pipeline;
