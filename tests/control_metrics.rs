@@ -210,6 +210,7 @@ fn test_source() -> ApplianceMetrics {
             handoff_received: 5,
             handoff_full: 1,
         }],
+        snat_syns: vec![("10.1.0.100".into(), 321)],
         mbufs_in_use: 1234,
         ports: vec![PortMetrics {
             interface: "dc".into(),
@@ -320,6 +321,18 @@ fn scrape_appliance_metrics_and_parse() {
         assert_eq!(value_of(f, &odd), want, "{fam}");
         assert_eq!(value_of(f, &[("pool", "be"), ("member", "vm1")]), 0.0);
     }
+
+    // Outbound SYNs: Azure's SYN count with direction out, per SNAT frontend IP.
+    let syns = family(&fams, "vipmux_lb_syns");
+    assert_eq!(syns.kind, "counter");
+    assert_eq!(syns.samples[0].name, names::LB_SYNS);
+    let out = [
+        ("frontend_ip", "10.1.0.100"),
+        ("frontend_port", "snat"),
+        ("protocol", "tcp"),
+        ("direction", "out"),
+    ];
+    assert_eq!(value_of(syns, &out), 321.0);
 
     let health = family(&fams, names::MEMBER_HEALTH);
     assert_eq!(health.kind, "gauge");

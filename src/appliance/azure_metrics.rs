@@ -50,6 +50,16 @@ pub fn lb_frontends(
         .collect()
 }
 
+/// Per frontend IP of an outbound rule (in frontend order): TCP SYNs members sent out with it.
+pub fn snat_syns(snap: &Snapshot, c: &WorkerCounters) -> Vec<(String, u64)> {
+    snap.frontends
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| snap.outbound.iter().any(|o| o.frontends.contains(&f.addr)))
+        .map(|(i, f)| (f.addr.to_string(), c.snat_syns.get(i).copied().unwrap_or(0)))
+        .collect()
+}
+
 /// Per rule and member: whether the member takes the rule's new flows (health probe status).
 pub fn lb_backends(snap: &Snapshot) -> Vec<LbBackendMetrics> {
     let mut out = Vec::new();

@@ -526,6 +526,8 @@ pub struct ApplianceMetrics {
     pub lb_frontends: Vec<LbFrontendMetrics>,
     /// Per rule and member (Azure's dimensions).
     pub lb_backends: Vec<LbBackendMetrics>,
+    /// Per SNAT frontend IP: TCP SYNs members sent out through it (SYN count, direction `out`).
+    pub snat_syns: Vec<(String, u64)>,
 }
 
 impl ApplianceMetrics {
@@ -582,7 +584,7 @@ impl ApplianceMetrics {
             ),
             (
                 LB_SYNS,
-                "TCP SYNs by frontend and direction (Azure SYNCount; out comes with SNAT).",
+                "TCP SYNs by frontend and direction (Azure SYNCount; out: members' SYNs through outbound SNAT, frontend_port \"snat\").",
                 |f| [("in", f.syns_in), ("out", 0)],
             ),
         ];
@@ -591,6 +593,17 @@ impl ApplianceMetrics {
             for f in &self.lb_frontends {
                 for (dir, n) in dirs(f) {
                     enc.sample(&f.labels(Some(dir)), n);
+                }
+            }
+            if name == LB_SYNS {
+                for (ip, n) in &self.snat_syns {
+                    let labels = [
+                        ("frontend_ip", ip.as_str()),
+                        ("frontend_port", "snat"),
+                        ("protocol", "tcp"),
+                        ("direction", "out"),
+                    ];
+                    enc.sample(&labels, *n);
                 }
             }
         }

@@ -495,7 +495,7 @@ impl PollLoop<'_, '_, '_> {
     #[inline(always)]
     fn answer_flow_listings(&mut self, now: u32) {
         while let Ok(req) = self.flow_requests.try_recv() {
-            let listing = flow_listing(self.pipeline, req.limit, now);
+            let listing = flow_listing(self.pipeline, &req, now);
             let _ = req.reply.try_send(listing);
         }
     }
@@ -523,14 +523,16 @@ impl PollLoop<'_, '_, '_> {
     }
 }
 
-/// Up to `limit` (capped at [`MAX_FLOWS_PER_REQUEST`]) of the pipeline's flows and their total.
-fn flow_listing(pipeline: &Pipeline, limit: usize, now: u32) -> FlowListing {
-    let limit = limit.min(MAX_FLOWS_PER_REQUEST);
+/// Up to the request's limit (capped at [`MAX_FLOWS_PER_REQUEST`]) of the pipeline's flows
+/// and their total (only the SNAT translations when the request says so).
+fn flow_listing(pipeline: &Pipeline, req: &FlowRequest, now: u32) -> FlowListing {
+    let limit = req.limit.min(MAX_FLOWS_PER_REQUEST);
     let mut listing = FlowListing {
         now,
         ..FlowListing::default()
     };
-    for (k, e) in pipeline.flows() {
+    let inbound = pipeline.flows().filter(|_| !req.outbound_only);
+    for (k, e) in inbound {
         listing.total += 1;
         if listing.flows.len() < limit {
             listing.flows.push((*k, *e));
