@@ -209,6 +209,8 @@ fn test_source() -> ApplianceMetrics {
             handoff_sent: 7,
             handoff_received: 5,
             handoff_full: 1,
+            tx_blocked: 9,
+            tx_blocked_ns: 1_500_000_000,
         }],
         snat_syns: vec![("10.1.0.100".into(), 321)],
         mbufs_in_use: 1234,
@@ -405,6 +407,14 @@ fn scrape_appliance_metrics_and_parse() {
         );
     }
 
+    for (name, v) in [
+        ("vipmux_worker_tx_blocked", 9.0),
+        ("vipmux_worker_tx_blocked_seconds", 1.5),
+    ] {
+        let fam = family(&fams, name);
+        assert_eq!(fam.kind, "counter", "{name}");
+        assert_eq!(value_of(fam, &[("worker", "0")]), v, "{name}");
+    }
     assert_eq!(
         value_of(
             family(&fams, "vipmux_worker_max_busy_iteration_seconds"),

@@ -241,6 +241,8 @@ impl ApplianceControl {
                     "handoff_sent": w.handoff_sent,
                     "handoff_received": w.handoff_received,
                     "handoff_full": w.handoff_full,
+                    "tx_blocked": w.tx_blocked,
+                    "tx_blocked_ns": w.tx_blocked_ns,
                 })
             })
             .collect();
@@ -422,6 +424,7 @@ impl ApplianceControl {
             .map(|(i, w)| {
                 let (polls, busy_polls, busy_ns) = w.runtime.read();
                 let (handoff_sent, handoff_received, handoff_full) = w.runtime.handoffs();
+                let (tx_blocked, tx_blocked_ns) = w.runtime.tx_blocked();
                 WorkerMetrics {
                     worker: i.to_string(),
                     polls,
@@ -431,6 +434,8 @@ impl ApplianceControl {
                     handoff_sent,
                     handoff_received,
                     handoff_full,
+                    tx_blocked,
+                    tx_blocked_ns,
                 }
             })
             .collect()

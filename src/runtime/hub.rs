@@ -134,6 +134,11 @@ pub struct WorkerRuntime {
     pub handoff_received: AtomicU64,
     /// Frames dropped because the owner's hand-off ring from this worker was full.
     pub handoff_full: AtomicU64,
+    /// Back-pressure episodes: times a tx queue refused frames and the worker kept them and
+    /// stopped receiving until they were sent (or freed at the bound).
+    pub tx_blocked: AtomicU64,
+    /// Nanoseconds tx queues held refused frames (summed over queues).
+    pub tx_blocked_ns: AtomicU64,
 }
 
 impl WorkerRuntime {
@@ -143,6 +148,14 @@ impl WorkerRuntime {
             self.handoff_sent.load(Ordering::Relaxed),
             self.handoff_received.load(Ordering::Relaxed),
             self.handoff_full.load(Ordering::Relaxed),
+        )
+    }
+
+    /// (episodes, nanoseconds) of transmit back-pressure as last published.
+    pub fn tx_blocked(&self) -> (u64, u64) {
+        (
+            self.tx_blocked.load(Ordering::Relaxed),
+            self.tx_blocked_ns.load(Ordering::Relaxed),
         )
     }
 

@@ -42,7 +42,9 @@ pub fn snat_check(
             let ts = listed.get_or_insert_with(translations);
             let (name, addr) = snap
                 .member(member)
-                .map_or(("?", Ipv4Addr::UNSPECIFIED), |m| (m.name.as_str(), m.addr));
+                .map_or(("?", Ipv4Addr::UNSPECIFIED), |m| {
+                    (m.name.as_str(), Ipv4Addr::from(m.addr4()))
+                });
             let seen = format!(
                 "{} new outbound connections found no free port in the last {}s ({} of {} ports in use; by destination: {})",
                 s.exhausted,
