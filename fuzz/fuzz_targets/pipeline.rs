@@ -3,7 +3,8 @@
 //! resets). The pipeline must never panic, must give every frame a verdict, and must never grow a
 //! frame past its buffer. Every frame also goes through the IPv6 pieces the pipeline does not
 //! call yet: `classify6`, then the `rewrite6` delivery its bytes select (NAT66, its reverse, MAC
-//! rewrite, IPv6-in-IPv6 or GUE over IPv6), under the same rules.
+//! rewrite, IPv6-in-IPv6 or GUE over IPv6), and `icmp_error6`'s quote reading and rewrites, under
+//! the same rules.
 //!
 //! Run: `scripts/fuzz.sh pipeline`, or from the repository root
 //! `cargo fuzz run -s none pipeline`.
@@ -17,6 +18,8 @@ use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
 use vipmux::config::DsrEncapsulation;
 use vipmux::dataplane::classify6::{classify6, AddressList6};
+use vipmux::dataplane::icmp_error6::{quoted_flow6, rewrite_outer6, rewrite_quote6, Quote6};
+use vipmux::dataplane::rewrite6::End6;
 use vipmux::dataplane::rewrite6::{reply_to_client6, to_member6, Target6};
 use vipmux::dataplane::route::Hop;
 use vipmux::dataplane::NeighbourMap;
@@ -71,8 +74,17 @@ fn world() -> &'static World {
 const VIP6: u128 = 0x2001_0db8_0000_0001_0000_0000_0000_0002;
 const OWN6: u128 = 0x2001_0db8_0000_0001_0000_0000_0000_00fe;
 
-/// `frame` through `classify6` and, when it classifies, the `rewrite6` delivery `sel` picks.
+/// `frame` through `classify6` and, when it classifies, the `rewrite6` delivery `sel` picks; an
+/// ICMPv6 error's quote rewritten both ways.
 fn ipv6_path(frame: &[u8], sel: u8) {
+    if let Quote6::Flow(q) = quoted_flow6(frame) {
+        let mut f = frame.to_vec();
+        for end in [End6::Src, End6::Dst] {
+            rewrite_quote6(&mut f, &q, end, VIP6, u16::from(sel));
+            rewrite_outer6(&mut f, &q, end, Some(OWN6));
+        }
+        assert_eq!(f[q.end..], frame[q.end..], "an ICMPv6 error rewrite wrote past its packet");
+    }
     let addrs = AddressList6 {
         own: &[OWN6],
         frontends: &[VIP6],
