@@ -1,14 +1,22 @@
 //! The IPv6 frames the wire builders produce, read by an independent dissector (tshark, from
 //! `scripts/setup.sh`) with checksum validation on: Neighbour Solicitation and the Advertisement
 //! answering it, an unsolicited Advertisement, an ICMPv6 echo reply, Packet Too Big quoting a
-//! datagram, IPv6-in-IPv6, GUE over IPv6 and a NAT66-rewritten TCP segment. Every TCP, UDP and
-//! ICMPv6 checksum must be reported good and no frame malformed. Without tshark the test is
+//! datagram, IPv6-in-IPv6, GUE over IPv6 and a NAT66-rewritten TCP segment; and the frames the data
+//! path's IPv6 pieces make of classified packets: NAT66 toward a member and back, GUE over IPv6
+//! with the backend port, and an idle reset. Every TCP, UDP and ICMPv6 checksum must be reported
+//! good and no frame malformed. Without tshark the test is
 //! skipped, except with `CI=true`, where it fails.
 
 use std::io::Write;
 use std::net::Ipv6Addr;
 use std::process::Command;
 
+use vipmux::config::DsrEncapsulation;
+use vipmux::dataplane::classify6::{classify6, AddressList6};
+use vipmux::dataplane::expiry6::tcp_rst6;
+use vipmux::dataplane::rewrite6::{reply_to_client6, to_member6, Target6};
+use vipmux::dataplane::route::Hop;
+use vipmux::dataplane::Verdict;
 use vipmux::wire::builder::{self, EncapSpecV6, Endpoint, Icmpv6ErrorKind, L2Spec};
 use vipmux::wire::ipv6::next_header;
 use vipmux::wire::{
@@ -117,6 +125,59 @@ fn frames() -> Vec<(&'static str, Vec<u8>)> {
     v.push(("nat66 syn", framed(&syn)));
     assert!(Ipv6Packet::new_checked(&datagram[..]).is_ok());
     v.push(("ipv6 packet", framed(&datagram)));
+    v.extend(data_path_frames(&tcp, &udp));
+    v
+}
+
+/// What the data path's IPv6 pieces make of a client's SYN and a member's reply.
+fn data_path_frames(tcp: &[u8], udp: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let mut macs = [0u8; 12];
+    macs[..6].copy_from_slice(&PEER_MAC.0);
+    macs[6..].copy_from_slice(&MUX_MAC.0);
+    let hop = Hop {
+        port: 0,
+        src_mac: MUX_MAC,
+        dst_mac: PEER_MAC,
+        macs,
+        mtu: 1500,
+    };
+    let syn = framed(&ipv6_packet(CLIENT, VIP, next_header::TCP, tcp));
+    let m = classify6(&syn, &AddressList6::default()).unwrap();
+    let mut v = Vec::new();
+    for (what, floating, encap) in [
+        ("data path nat66", false, DsrEncapsulation::None),
+        ("data path gue over ipv6", true, DsrEncapsulation::Gue),
+    ] {
+        let t = Target6 {
+            addr: MEMBER.to_bits(),
+            port: 8080,
+            floating,
+            encap,
+            gue_port: builder::GUE_PORT,
+        };
+        let mut buf = VecBuf::with_room(128, &syn, 0);
+        let out = to_member6(&mut buf, &m, &t, &hop, VIP.to_bits(), 0x77);
+        assert_eq!(out, Verdict::Forward { port: 0 });
+        v.push((what, buf.to_vec()));
+    }
+    let reply = framed(&ipv6_packet(MEMBER, CLIENT, next_header::UDP, udp));
+    let m = classify6(&reply, &AddressList6::default()).unwrap();
+    let mut buf = VecBuf::from_slice(&reply);
+    let out = reply_to_client6(&mut buf, &m, VIP.to_bits(), 40080, &hop);
+    assert_eq!(out, Verdict::Forward { port: 0 });
+    v.push(("data path nat66 reply", buf.to_vec()));
+    let mut out = [0u8; 128];
+    let l2 = L2Spec {
+        src_mac: MUX_MAC,
+        dst_mac: PEER_MAC,
+        vlan: Some(3),
+    };
+    let (vip, client) = (
+        std::net::SocketAddrV6::new(VIP, 80, 0, 0),
+        std::net::SocketAddrV6::new(CLIENT, 40000, 0, 0),
+    );
+    let n = tcp_rst6(&mut out, &l2, vip, client, 12345).unwrap();
+    v.push(("data path idle reset", out[..n].to_vec()));
     v
 }
 
@@ -164,9 +225,10 @@ fn tshark_finds_every_ipv6_checksum_good() {
         assert!(!out.contains(bad), "tshark says {bad:?}:\n{out}");
     }
     // One good checksum per TCP/UDP/ICMPv6 header: 3 ND, echo, PTB, inner UDP of two tunnels plus
-    // the GUE UDP, the NAT66 SYN and the bare datagram.
+    // the GUE UDP, the NAT66 SYN and the bare datagram; then the data path's NAT66 SYN, GUE UDP
+    // (tshark shows what follows a GUE header as data), NAT66 reply and reset.
     let good = out.matches("[Checksum Status: Good]").count();
-    assert_eq!(good, 10, "{out}");
+    assert_eq!(good, 14, "{out}");
     for what in [
         "Neighbor Solicitation",
         "Neighbor Advertisement",
@@ -174,6 +236,9 @@ fn tshark_finds_every_ipv6_checksum_good() {
         "Packet Too Big",
         "Destination Port: 6080",
         "Destination Port: 8080",
+        "Source Port: 40080",
+        "Sequence Number (raw): 12345",
+        "Flags: 0x004 (RST)",
     ] {
         assert!(out.contains(what), "no {what:?} in:\n{out}");
     }

@@ -1,7 +1,10 @@
 //! Fuzz target: arbitrary bytes, cut into a burst of frames, through the whole data path
 //! (classify, flow lookup, decide, rewrite, outbound SNAT of the members' own traffic, expiry with
 //! resets). The pipeline must never panic, must give every frame a verdict, and must never grow a
-//! frame past its buffer.
+//! frame past its buffer. Every frame also goes through the IPv6 pieces the pipeline does not
+//! call yet: `classify6`, then the `rewrite6` delivery its bytes select (NAT66, its reverse, MAC
+//! rewrite, IPv6-in-IPv6 or GUE over IPv6), and `icmp_error6`'s quote reading and rewrites, under
+//! the same rules.
 //!
 //! Run: `scripts/fuzz.sh pipeline`, or from the repository root
 //! `cargo fuzz run -s none pipeline`.
@@ -13,6 +16,12 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
+use vipmux::config::DsrEncapsulation;
+use vipmux::dataplane::classify6::{classify6, AddressList6};
+use vipmux::dataplane::icmp_error6::{quoted_flow6, rewrite_outer6, rewrite_quote6, Quote6};
+use vipmux::dataplane::rewrite6::End6;
+use vipmux::dataplane::rewrite6::{reply_to_client6, to_member6, Target6};
+use vipmux::dataplane::route::Hop;
 use vipmux::dataplane::NeighbourMap;
 use vipmux::dataplane::{EgressPort, Pipeline, PipelineConfig, Verdict, View};
 use vipmux::slowpath::{NeighbourTable, NeighbourTimers, SlowPathInterface};
@@ -61,6 +70,59 @@ fn world() -> &'static World {
     })
 }
 
+/// The IPv6 frontend and appliance address the IPv6 pieces are given.
+const VIP6: u128 = 0x2001_0db8_0000_0001_0000_0000_0000_0002;
+const OWN6: u128 = 0x2001_0db8_0000_0001_0000_0000_0000_00fe;
+
+/// `frame` through `classify6` and, when it classifies, the `rewrite6` delivery `sel` picks; an
+/// ICMPv6 error's quote rewritten both ways.
+fn ipv6_path(frame: &[u8], sel: u8) {
+    if let Quote6::Flow(q) = quoted_flow6(frame) {
+        let mut f = frame.to_vec();
+        for end in [End6::Src, End6::Dst] {
+            rewrite_quote6(&mut f, &q, end, VIP6, u16::from(sel));
+            rewrite_outer6(&mut f, &q, end, Some(OWN6));
+        }
+        assert_eq!(f[q.end..], frame[q.end..], "an ICMPv6 error rewrite wrote past its packet");
+    }
+    let addrs = AddressList6 {
+        own: &[OWN6],
+        frontends: &[VIP6],
+    };
+    let Ok(m) = classify6(frame, &addrs) else {
+        return;
+    };
+    let hop = Hop {
+        port: 0,
+        src_mac: PORT_MAC,
+        dst_mac: MacAddr([2, 0, 0, 0, 0, sel]),
+        macs: [sel; 12],
+        mtu: 1280 + u16::from(sel) * 4,
+    };
+    let encap = match sel % 3 {
+        0 => DsrEncapsulation::None,
+        1 => DsrEncapsulation::Ipip,
+        _ => DsrEncapsulation::Gue,
+    };
+    let t = Target6 {
+        addr: u128::from(sel) << 64 | 0xfd00 << 112,
+        port: u16::from(sel) * 257,
+        floating: sel & 4 != 0,
+        encap,
+        gue_port: 6080,
+    };
+    let mut b = VecBuf::with_room(HEADROOM, frame, ROOM);
+    let v = if sel & 8 != 0 {
+        reply_to_client6(&mut b, &m, VIP6, 80, &hop)
+    } else {
+        to_member6(&mut b, &m, &t, &hop, OWN6, u32::from(sel))
+    };
+    assert!(b.len() <= HEADROOM + ROOM + 255, "IPv6 frame grew past its buffer");
+    if !matches!(v, Verdict::Forward { .. }) {
+        assert_eq!(b.data(), frame, "a refused IPv6 frame is left as it was");
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let w = world();
     let view = View {
@@ -84,6 +146,7 @@ fuzz_target!(|data: &[u8]| {
                 break;
             };
             let n = usize::from(len).min(tail.len());
+            ipv6_path(&tail[..n], step ^ len);
             bufs.push(VecBuf::with_room(HEADROOM, &tail[..n], ROOM));
             rest = &tail[n..];
             if len == 0 {

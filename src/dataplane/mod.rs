@@ -8,17 +8,22 @@
 //! - [`reason`]: [`DropReason`] and [`Exception`], one enum each, one counter and one name per
 //!   kind (the `reasons!` macro).
 //! - [`counters`]: [`WorkerCounters`], plain per-worker integers.
-//! - [`classify`]: Ethernet/802.1Q/IPv4/L4 parsing into a [`classify::Meta`] or an early verdict.
+//! - [`classify`]: Ethernet/802.1Q/IPv4/L4 parsing into a [`classify::Meta`] or an early verdict;
+//!   [`classify6`]: the same for IPv6 frames (extension-header walk, ICMPv6 and Neighbour
+//!   Discovery), into a [`classify6::Meta6`].
 //! - [`neighbours`]: [`NeighbourMap`], the published ip -> MAC map next hops are resolved in.
 //! - [`route`]: next hops toward members (cached per member) and clients.
-//! - [`rewrite`]: NAT, reverse NAT, floating IP by MAC rewrite, IPIP and GUE, TTL, MTU.
+//! - [`rewrite`]: NAT, reverse NAT, floating IP by MAC rewrite, IPIP and GUE, TTL, MTU;
+//!   [`rewrite6`]: NAT66, its reverse, MAC rewrite, IPv6-in-IPv6 and GUE over IPv6, hop limit,
+//!   MTU (Packet Too Big).
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
 //!   §3.3–3.8).
-//! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`.
+//! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`; [`expiry6`]: the RST
+//!   pair of an IPv6 flow.
 //! - [`snat`]: outbound SNAT of members' connections and their replies (docs/design.md §3.5.6).
 //! - [`synthetic`]: the synthetic connection of data path availability (`VipAvailability`).
 //! - [`icmp_error`]: ICMP errors about a flow, sent on to its member or client (docs/design.md
-//!   §4.4).
+//!   §4.4); [`icmp_error6`]: the quote of an ICMPv6 error and the rewrites that deliver it.
 //!
 //! # A burst (VPP `lb` node style)
 //!
@@ -92,15 +97,19 @@
 
 pub mod capture;
 pub mod classify;
+pub mod classify6;
 pub mod counters;
 pub mod encap;
 pub mod expiry;
+pub mod expiry6;
 pub mod icmp_error;
+pub mod icmp_error6;
 pub mod neighbours;
 pub mod owner;
 pub mod pipeline;
 pub mod reason;
 pub mod rewrite;
+pub mod rewrite6;
 pub mod route;
 pub mod snat;
 pub mod synthetic;

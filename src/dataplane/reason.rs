@@ -127,7 +127,8 @@ reasons! {
         /// A packet too big for the egress MTU after encapsulation; `mtu` is the usable MTU to
         /// report.
         TooBig {
-            /// Largest IPv4 packet the sender may send (the egress MTU minus encapsulation).
+            /// Largest packet the sender may send (the egress MTU minus encapsulation; for IPv6
+            /// at least 1280).
             mtu: u16 = 0,
         } => "too_big",
         /// A forwarded packet with TTL <= 1.
@@ -136,6 +137,9 @@ reasons! {
         /// flow (redirect, source quench); one addressed to a frontend is handled as
         /// [`Exception::IcmpToFrontend`].
         IcmpError => "icmp_error",
+        /// An IPv6 Neighbour Discovery message (solicitation, advertisement, router messages,
+        /// redirect): IPv6's ARP.
+        NeighbourDiscovery => "neighbour_discovery",
     }
 }
 
@@ -168,7 +172,8 @@ mod tests {
                 "fragment",
                 "too_big",
                 "ttl_exceeded",
-                "icmp_error"
+                "icmp_error",
+                "neighbour_discovery"
             ]
         );
         for (i, e) in Exception::ALL.iter().enumerate() {

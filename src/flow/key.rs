@@ -30,12 +30,27 @@ pub const PROTO_UDP: u8 = 17;
 /// Default key of the table hash (any odd-looking constant; not a security boundary by itself).
 pub const DEFAULT_TABLE_SEED: u64 = 0x5f0e_1d2c_3b4a_6978;
 
-const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
-const K3: u64 = 0x1656_67b1_9e37_79f9;
+pub(super) const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+pub(super) const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+pub(super) const K3: u64 = 0x1656_67b1_9e37_79f9;
 
+/// What a flow table needs of its key: an empty value to fill memory with, equality, and the
+/// seeded table hash. [`FlowKey`] (IPv4) and [`super::FlowKey6`] (IPv6) implement it.
+pub trait TableKey: Copy + PartialEq {
+    /// The value free slots hold (never compared: a zero signature marks a slot free).
+    const EMPTY: Self;
+    /// The table hash of the key under `seed`.
+    fn hash_seeded(&self, seed: u64) -> u64;
+    /// Key equality as the table compares stored keys (a key may compare fewer, wider words).
+    #[inline(always)]
+    fn same(&self, other: &Self) -> bool {
+        self == other
+    }
+}
+
+/// The 128-bit product of `a` and `b`, its halves XORed.
 #[inline(always)]
-fn fold_mul(a: u64, b: u64) -> u64 {
+pub(super) fn fold_mul(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ ((p >> 64) as u64)
 }
@@ -91,9 +106,21 @@ impl FlowKey {
     }
 }
 
+impl TableKey for FlowKey {
+    const EMPTY: Self = FlowKey::new(0, 0, 0, 0, 0);
+    #[inline(always)]
+    fn hash_seeded(&self, seed: u64) -> u64 {
+        FlowKey::hash_seeded(self, seed)
+    }
+    #[inline(always)]
+    fn same(&self, other: &Self) -> bool {
+        FlowKey::same(self, other)
+    }
+}
+
 /// Hashes every key of a burst into `hashes` (stops at the shorter of the two slices).
 #[inline]
-pub fn hash_burst(keys: &[FlowKey], seed: u64, hashes: &mut [u64]) {
+pub fn hash_burst<K: TableKey>(keys: &[K], seed: u64, hashes: &mut [u64]) {
     for (k, h) in keys.iter().zip(hashes.iter_mut()) {
         *h = k.hash_seeded(seed);
     }

@@ -11,6 +11,13 @@
 //! every other slot, 2.5 lines per hit: at a million flows the lookups are bound by how many lines
 //! the core can have in flight, so the padding buys fewer lines per packet with 31 % more memory.
 //!
+//! The table is generic over its key and entry ([`SetTable`]): [`FlowTable`] holds IPv4 flows in
+//! exactly the layout above; [`FlowTable6`] holds IPv6 flows ([`FlowKey6`] 48 bytes,
+//! [`FlowEntry6`] 48 bytes), whose 96-byte slots are padded to two cache lines: 2112-byte buckets,
+//! 132 bytes of memory per slot, three lines per hit (the signature line and the slot's two, which
+//! the adjacent-line prefetcher usually brings together). A separate instantiation keeps the IPv4
+//! table's memory and code exactly what they were.
+//!
 //! Full bucket (Ananta's trusted/untrusted split): an insert takes an empty slot; else evicts an
 //! expired entry; else the least recently seen *untrusted* entry (half-open TCP, single-packet
 //! UDP, reset flows); never a trusted (established or closing) one. If none qualifies it returns
@@ -18,7 +25,7 @@
 //!
 //! Expiry is amortised: [`FlowTable::expire_step`] walks a bounded number of buckets from a cursor.
 //! Between sweeps an expired entry can still be found by `lookup`: check
-//! [`FlowEntry::is_expired`] on a hit.
+//! [`E::is_expired`] on a hit.
 //!
 //! Why not a general-purpose hash map (hashbrown + aHash): once the table is much larger than
 //! the caches, which is the case that matters, this layout with its burst prefetch looks up
@@ -40,7 +47,9 @@
 //! before its memory is first written, so random lookups in a large table miss the TLB less).
 
 use super::entry::FlowEntry;
-use super::key::FlowKey;
+use super::entry6::FlowEntry6;
+use super::key::{FlowKey, TableKey};
+use super::key6::FlowKey6;
 use crate::platform::hugepage_hint::advise_huge_pages;
 use crate::platform::prefetch::{prefetch, prefetch_at};
 use crate::platform::simd::eq_mask16;
@@ -51,63 +60,112 @@ pub const WAYS: usize = 16;
 /// Largest number of slots a table can have (slot ids are u32).
 pub const MAX_SLOTS: usize = 1 << 31;
 
-/// A key and its entry in one cache line (48 bytes used, aligned so that no slot straddles two).
-#[derive(Clone, Copy, Default)]
+/// What the table needs of an entry: an empty value to fill memory with, and the expiry and
+/// trust the eviction policy reads.
+pub trait TableEntry: Copy {
+    /// The value free slots hold (never read: a zero signature marks a slot free).
+    const EMPTY: Self;
+    /// True once the entry's timeout has passed at `now`.
+    fn is_expired(&self, now: u32) -> bool;
+    /// Trusted entries are never evicted by an insert.
+    fn is_trusted(&self) -> bool;
+    /// Time of the entry's last packet (the oldest untrusted entry is evicted first).
+    fn last_seen(&self) -> u32;
+    /// [`is_expired`](Self::is_expired) as the eviction scan asks it (an entry may answer the
+    /// common case inline).
+    #[inline(always)]
+    fn is_expired_scan(&self, now: u32) -> bool {
+        self.is_expired(now)
+    }
+}
+
+impl TableEntry for FlowEntry {
+    const EMPTY: Self = FlowEntry {
+        rule_id: 0,
+        member_addr: 0,
+        member_id: 0,
+        client_next_seq: 0,
+        client_ack: 0,
+        last_seen: 0,
+        idle_timeout: 0,
+        backend_port: 0,
+        flags: super::entry::FlowFlags::NONE,
+        state: super::entry::FlowState::New,
+    };
+    #[inline(always)]
+    fn is_expired(&self, now: u32) -> bool {
+        FlowEntry::is_expired(self, now)
+    }
+    #[inline(always)]
+    fn is_trusted(&self) -> bool {
+        FlowEntry::is_trusted(self)
+    }
+    #[inline(always)]
+    fn last_seen(&self) -> u32 {
+        self.last_seen
+    }
+    #[inline(always)]
+    fn is_expired_scan(&self, now: u32) -> bool {
+        FlowEntry::is_expired_scan(self, now)
+    }
+}
+
+/// A key and its entry, aligned to cache lines so that no slot straddles more lines than it
+/// needs: IPv4 48 bytes in one line, IPv6 96 bytes in two.
+#[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Slot {
-    key: FlowKey,
-    entry: FlowEntry,
+struct Slot<K, E> {
+    key: K,
+    entry: E,
 }
 
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Bucket {
+struct Bucket<K, E> {
     sig: [u32; WAYS],
-    slots: [Slot; WAYS],
+    slots: [Slot<K, E>; WAYS],
 }
 
-const EMPTY_BUCKET: Bucket = Bucket {
-    sig: [0; WAYS],
-    slots: [Slot {
-        key: FlowKey::new(0, 0, 0, 0, 0),
-        entry: FlowEntry {
-            rule_id: 0,
-            member_addr: 0,
-            member_id: 0,
-            client_next_seq: 0,
-            client_ack: 0,
-            last_seen: 0,
-            idle_timeout: 0,
-            backend_port: 0,
-            flags: super::entry::FlowFlags::NONE,
-            state: super::entry::FlowState::New,
-        },
-    }; WAYS],
-};
+impl<K: TableKey, E: TableEntry> Bucket<K, E> {
+    const EMPTY: Self = Bucket {
+        sig: [0; WAYS],
+        slots: [Slot {
+            key: K::EMPTY,
+            entry: E::EMPTY,
+        }; WAYS],
+    };
+    /// Offset of the first slot in a bucket (after the signature line).
+    const SLOT_OFFSET: usize = core::mem::offset_of!(Self, slots);
+    /// Bytes of one slot.
+    const SLOT_BYTES: usize = core::mem::size_of::<Slot<K, E>>();
+}
 
-/// Bytes of one bucket (16 slots).
-pub const BUCKET_BYTES: usize = core::mem::size_of::<Bucket>();
-/// Bytes of one slot (key + entry, padded to a cache line), excluding its 4-byte signature.
-pub const SLOT_BYTES: usize = core::mem::size_of::<Slot>();
-/// Offset of the first slot in a bucket (after the signature line).
-const SLOT_OFFSET: usize = core::mem::offset_of!(Bucket, slots);
+/// Bytes of one IPv4 bucket (16 slots).
+pub const BUCKET_BYTES: usize = core::mem::size_of::<Bucket<FlowKey, FlowEntry>>();
+/// Bytes of one IPv4 slot (key + entry, padded to a cache line), excluding its 4-byte signature.
+pub const SLOT_BYTES: usize = core::mem::size_of::<Slot<FlowKey, FlowEntry>>();
+/// Bytes of one IPv6 bucket (16 slots).
+pub const BUCKET_BYTES6: usize = core::mem::size_of::<Bucket<FlowKey6, FlowEntry6>>();
+/// Bytes of one IPv6 slot (48-byte key + 48-byte entry, padded to two cache lines), excluding its
+/// 4-byte signature.
+pub const SLOT_BYTES6: usize = core::mem::size_of::<Slot<FlowKey6, FlowEntry6>>();
 
 /// Where an entry lives: valid until the table is next modified (insert/remove/expire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlotId(pub u32);
 
-/// Outcome of [`FlowTable::insert`]; evicted entries are returned so the caller can account for them
+/// Outcome of [`SetTable::insert`]; evicted entries are returned so the caller can account for them
 /// (and, for an expired established flow with reset enabled, send its RSTs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InsertResult {
+pub enum InsertResult<K = FlowKey, E = FlowEntry> {
     /// Stored in a free slot.
     Inserted,
     /// The key was present: its entry was replaced (the old one is returned).
-    Replaced(FlowEntry),
+    Replaced(E),
     /// Stored in place of an expired entry.
-    EvictedExpired(FlowKey, FlowEntry),
+    EvictedExpired(K, E),
     /// Stored in place of the least recently seen untrusted entry.
-    EvictedUntrusted(FlowKey, FlowEntry),
+    EvictedUntrusted(K, E),
     /// Bucket full of trusted, live entries: not stored (forward by hash, count `flow_table_full`).
     Full,
 }
@@ -129,15 +187,21 @@ fn match_mask(sig: &[u32; WAYS], s: u32) -> u32 {
     eq_mask16(sig, s)
 }
 
-/// A per-worker flow table (see the module documentation).
-pub struct FlowTable {
-    buckets: Box<[Bucket]>,
+/// A per-worker set-associative table of keys `K` and entries `E` (see the module
+/// documentation): [`FlowTable`] for IPv4 flows, [`FlowTable6`] for IPv6 flows.
+pub struct SetTable<K, E> {
+    buckets: Box<[Bucket<K, E>]>,
     mask: usize,
     len: usize,
     cursor: usize,
 }
 
-impl FlowTable {
+/// The IPv4 flow table: one 64-byte line per slot, 68 bytes of memory per flow.
+pub type FlowTable = SetTable<FlowKey, FlowEntry>;
+/// The IPv6 flow table: two 64-byte lines per slot, 132 bytes of memory per flow.
+pub type FlowTable6 = SetTable<FlowKey6, FlowEntry6>;
+
+impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// A table for at least `capacity` flows: rounded up to a power of two, at least one bucket (16),
     /// at most [`MAX_SLOTS`]. All memory is allocated and written here, never afterwards.
     pub fn new(capacity: usize) -> Self {
@@ -147,8 +211,8 @@ impl FlowTable {
         // miss the TLB far less often.
         let mut v = Vec::with_capacity(nb);
         advise_huge_pages(&mut v);
-        v.resize(nb, EMPTY_BUCKET);
-        FlowTable {
+        v.resize(nb, Bucket::EMPTY);
+        SetTable {
             buckets: v.into_boxed_slice(),
             mask: nb - 1,
             len: 0,
@@ -182,7 +246,7 @@ impl FlowTable {
 
     /// Bytes of memory held by the table.
     pub fn memory_bytes(&self) -> usize {
-        self.buckets.len() * BUCKET_BYTES
+        self.buckets.len() * core::mem::size_of::<Bucket<K, E>>()
     }
 
     #[inline(always)]
@@ -198,16 +262,19 @@ impl FlowTable {
         }
     }
 
-    /// Prefetches the line of slot `w` of `b` (each slot is one aligned cache line).
+    /// Prefetches the (first) line of slot `w` of `b` (each slot starts a cache line).
     #[inline(always)]
-    fn prefetch_slot(b: &Bucket, w: usize) {
-        prefetch_at(b, SLOT_OFFSET + w * SLOT_BYTES);
+    fn prefetch_slot(b: &Bucket<K, E>, w: usize) {
+        prefetch_at(
+            b,
+            Bucket::<K, E>::SLOT_OFFSET + w * Bucket::<K, E>::SLOT_BYTES,
+        );
     }
 
     /// Prefetches every slot of `b` (a full bucket an eviction will read; out of line, so the
     /// burst lookup's loop stays as compact for hits).
     #[inline(never)]
-    fn prefetch_all_slots(b: &Bucket) {
+    fn prefetch_all_slots(b: &Bucket<K, E>) {
         for w in 0..WAYS {
             Self::prefetch_slot(b, w);
         }
@@ -223,7 +290,7 @@ impl FlowTable {
 
     /// The entry of `key` (`hash` = its table hash), expired or not.
     #[inline]
-    pub fn lookup(&mut self, key: &FlowKey, hash: u64) -> Option<&mut FlowEntry> {
+    pub fn lookup(&mut self, key: &K, hash: u64) -> Option<&mut E> {
         let bi = self.bucket_index(hash);
         let b = &mut self.buckets[bi];
         let mut m = match_mask(&b.sig, sig_of(hash));
@@ -238,7 +305,7 @@ impl FlowTable {
     }
 
     #[inline(always)]
-    fn find(&self, key: &FlowKey, hash: u64) -> Option<SlotId> {
+    fn find(&self, key: &K, hash: u64) -> Option<SlotId> {
         let bi = self.bucket_index(hash);
         let b = &self.buckets[bi];
         let mut m = match_mask(&b.sig, sig_of(hash));
@@ -258,12 +325,7 @@ impl FlowTable {
     /// points at, or for a miss the free slot an insert would take), then full-key checks, so the
     /// slot misses of a burst overlap. Call [`prefetch_burst`](Self::prefetch_burst) earlier for
     /// the signature lines.
-    pub fn lookup_burst(
-        &self,
-        keys: &[FlowKey],
-        hashes: &[u64],
-        out: &mut [Option<SlotId>],
-    ) -> usize {
+    pub fn lookup_burst(&self, keys: &[K], hashes: &[u64], out: &mut [Option<SlotId>]) -> usize {
         let n = keys.len().min(hashes.len()).min(out.len());
         let mut hits = 0;
         let mut start = 0;
@@ -312,7 +374,7 @@ impl FlowTable {
     /// The entry at `id` if it still holds `key` (guards against an insert earlier in the same burst
     /// having reused the slot).
     #[inline]
-    pub fn slot_mut(&mut self, id: SlotId, key: &FlowKey) -> Option<&mut FlowEntry> {
+    pub fn slot_mut(&mut self, id: SlotId, key: &K) -> Option<&mut E> {
         let i = id.0 as usize;
         let b = self.buckets.get_mut(i / WAYS)?;
         let w = i % WAYS;
@@ -327,7 +389,7 @@ impl FlowTable {
     /// [`lookup_burst`](Self::lookup_burst) returned when nothing was inserted since (an insert is
     /// the only way another key gets into a slot; a removal empties it).
     #[inline(always)]
-    pub fn occupied_mut(&mut self, id: SlotId) -> Option<&mut FlowEntry> {
+    pub fn occupied_mut(&mut self, id: SlotId) -> Option<&mut E> {
         let i = id.0 as usize;
         let b = self.buckets.get_mut(i / WAYS)?;
         let w = i % WAYS;
@@ -340,7 +402,7 @@ impl FlowTable {
 
     /// The key and entry at `id`, if the slot is occupied.
     #[inline]
-    pub fn slot(&self, id: SlotId) -> Option<(&FlowKey, &FlowEntry)> {
+    pub fn slot(&self, id: SlotId) -> Option<(&K, &E)> {
         let i = id.0 as usize;
         let b = self.buckets.get(i / WAYS)?;
         let w = i % WAYS;
@@ -349,7 +411,7 @@ impl FlowTable {
 
     /// Removes the entry at `id` if it still holds `key` (e.g. a burst hit found expired) and returns it.
     #[inline]
-    pub fn remove_slot(&mut self, id: SlotId, key: &FlowKey) -> Option<FlowEntry> {
+    pub fn remove_slot(&mut self, id: SlotId, key: &K) -> Option<E> {
         let i = id.0 as usize;
         let b = self.buckets.get_mut(i / WAYS)?;
         let w = i % WAYS;
@@ -364,7 +426,7 @@ impl FlowTable {
 
     /// Stores `entry` for `key`, evicting per the module policy when the bucket is full.
     #[inline]
-    pub fn insert(&mut self, key: FlowKey, hash: u64, entry: FlowEntry, now: u32) -> InsertResult {
+    pub fn insert(&mut self, key: K, hash: u64, entry: E, now: u32) -> InsertResult<K, E> {
         let s = sig_of(hash);
         let bi = self.bucket_index(hash);
         let b = &mut self.buckets[bi];
@@ -386,13 +448,7 @@ impl FlowTable {
     /// never returns [`InsertResult::Replaced`]. Storing a key that is present leaves two entries
     /// for it (the first one found wins on lookups), which is why the caller must know.
     #[inline]
-    pub fn insert_absent(
-        &mut self,
-        key: FlowKey,
-        hash: u64,
-        entry: FlowEntry,
-        now: u32,
-    ) -> InsertResult {
+    pub fn insert_absent(&mut self, key: K, hash: u64, entry: E, now: u32) -> InsertResult<K, E> {
         debug_assert!(
             self.find(&key, hash).is_none(),
             "insert_absent of a stored key"
@@ -423,7 +479,7 @@ impl FlowTable {
             let r = if e.is_trusted() {
                 0
             } else {
-                u64::from(now.wrapping_sub(e.last_seen)) + 1
+                u64::from(now.wrapping_sub(e.last_seen())) + 1
             };
             if r > rank {
                 (victim, rank) = (w, r);
@@ -440,7 +496,7 @@ impl FlowTable {
 
     /// Removes `key`'s entry and returns it.
     #[inline]
-    pub fn remove(&mut self, key: &FlowKey, hash: u64) -> Option<FlowEntry> {
+    pub fn remove(&mut self, key: &K, hash: u64) -> Option<E> {
         let id = self.find(key, hash)?;
         let i = id.0 as usize;
         let b = &mut self.buckets[i / WAYS];
@@ -452,7 +508,7 @@ impl FlowTable {
     /// Walks at most `budget` buckets from the cursor; every entry expired at `now` is passed to
     /// `on_expired` and removed. Returns the number removed. A full sweep takes
     /// `buckets() / budget` calls.
-    pub fn expire_step<F: FnMut(&FlowKey, &FlowEntry)>(
+    pub fn expire_step<F: FnMut(&K, &E)>(
         &mut self,
         now: u32,
         budget: usize,
@@ -482,7 +538,7 @@ impl FlowTable {
     }
 
     /// Every stored entry (for `vipmux flows`; walks the whole table).
-    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &FlowEntry)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &E)> + '_ {
         self.buckets.iter().flat_map(|b| {
             b.sig
                 .iter()
@@ -502,9 +558,9 @@ impl FlowTable {
     }
 }
 
-impl core::fmt::Debug for FlowTable {
+impl<K: TableKey, E: TableEntry> core::fmt::Debug for SetTable<K, E> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("FlowTable")
+        f.debug_struct("SetTable")
             .field("capacity", &self.capacity())
             .field("len", &self.len)
             .field("cursor", &self.cursor)
@@ -518,6 +574,7 @@ mod tests {
     use crate::flow::entry::{FlowFlags, FlowState};
     use crate::flow::recent::RecentlyExpired;
     use crate::flow::tcp::{tcp_flags, track, Direction};
+    use crate::flow::{FlowEntry6, FlowKey6};
     use proptest::prelude::*;
     use std::collections::HashMap;
 
@@ -582,7 +639,7 @@ mod tests {
         assert_eq!(SLOT_BYTES, 64);
         assert_eq!(BUCKET_BYTES, 1088);
         assert_eq!(BUCKET_BYTES % 64, 0);
-        assert_eq!(SLOT_OFFSET % 64, 0);
+        assert_eq!(Bucket::<FlowKey, FlowEntry>::SLOT_OFFSET % 64, 0);
     }
 
     #[test]
@@ -866,6 +923,80 @@ mod tests {
             InsertResult::EvictedUntrusted(key(100), half_open(100, 55))
         );
         assert_eq!(t.len(), 16);
+    }
+
+    #[test]
+    fn ipv6_layout_sizes() {
+        assert_eq!(SLOT_BYTES6, 128);
+        assert_eq!(BUCKET_BYTES6, 64 + 16 * 128);
+        assert_eq!(Bucket::<FlowKey6, FlowEntry6>::SLOT_OFFSET, 64);
+        let t = FlowTable6::new(1000);
+        assert_eq!(t.capacity(), 1024);
+        assert_eq!(t.memory_bytes(), 64 * BUCKET_BYTES6);
+    }
+
+    fn key6(i: u32) -> FlowKey6 {
+        let client = 0x2001_0db8_0000_0000_0000_0000_0000_0000 | u128::from(i) << 64 | 7;
+        FlowKey6::new(
+            client,
+            0x2001_0db8_0000_0001_0000_0000_0000_0002,
+            1024,
+            80,
+            6,
+        )
+    }
+
+    fn entry6(i: u32, now: u32) -> FlowEntry6 {
+        let member = 0xfd00_0000_0000_0000_0000_0000_0000_0000 | u128::from(i);
+        FlowEntry6::new(i, member, 8080, i, FlowFlags::NONE, 240, now)
+    }
+
+    #[test]
+    fn ipv6_insert_lookup_burst_evict_expire() {
+        let mut t = FlowTable6::new(4096);
+        for i in 0..500 {
+            let k = key6(i);
+            assert_eq!(
+                t.insert(k, k.table_hash(), entry6(i, 0), 0),
+                InsertResult::Inserted
+            );
+        }
+        let keys: Vec<FlowKey6> = (0..600).map(key6).collect();
+        let mut hashes = vec![0u64; keys.len()];
+        crate::flow::key::hash_burst(&keys, crate::flow::DEFAULT_TABLE_SEED, &mut hashes);
+        t.prefetch_burst(&hashes);
+        let mut out = vec![None; keys.len()];
+        assert_eq!(t.lookup_burst(&keys, &hashes, &mut out), 500);
+        for (i, k) in keys.iter().enumerate() {
+            match out[i] {
+                Some(id) => assert_eq!(t.slot_mut(id, k).unwrap().member_addr & 0xffff, i as u128),
+                None => assert!(i >= 500),
+            }
+        }
+        let k = key6(7);
+        assert_eq!(
+            t.remove(&k, k.table_hash()).map(|e| e.flow.rule_id),
+            Some(7)
+        );
+        assert!(t.lookup(&k, k.table_hash()).is_none());
+        // Everything but one refreshed entry expires after the idle timeout.
+        let k = key6(8);
+        t.lookup(&k, k.table_hash()).unwrap().flow.touch(200);
+        let mut gone = 0;
+        assert_eq!(t.expire_step(241, t.buckets(), |_, _| gone += 1), 498);
+        assert_eq!((gone, t.len()), (498, 1));
+        assert_eq!(t.iter().next().map(|(k, _)| *k), Some(key6(8)));
+        // A full bucket evicts the oldest untrusted entry, as for IPv4.
+        let mut one = FlowTable6::new(1);
+        for i in 0..16 {
+            let k = key6(i);
+            one.insert(k, k.table_hash(), entry6(i, 10 + i), 10 + i);
+        }
+        let k = key6(100);
+        assert!(matches!(
+            one.insert(k, k.table_hash(), entry6(100, 40), 40),
+            InsertResult::EvictedUntrusted(ek, _) if ek == key6(0)
+        ));
     }
 
     #[derive(Clone, Debug)]

@@ -13,7 +13,10 @@
 //! * [`arp`]: answers ARP for frontends, passes ARP for the appliance's own address to the
 //!   kernel, learns neighbours, builds gratuitous ARPs.
 //! * [`icmp`]: echo for frontends, ICMP errors to flows, originated errors (fragmentation
-//!   needed, time exceeded).
+//!   needed, time exceeded); [`icmp6`]: the same for ICMPv6 (echo, Packet Too Big, Time
+//!   Exceeded).
+//! * [`nd`]: IPv6 Neighbour Discovery: advertisements answering solicitations, unsolicited
+//!   advertisements, solicitations, learning (pure functions, not wired yet: workers drop IPv6).
 //! * [`probe`]: TCP/HTTP/HTTPS health probes of all members on one thread.
 //! * [`fragments`]: counts, logs (rate-limited) and drops IP fragments.
 //!
@@ -23,6 +26,8 @@
 pub mod arp;
 pub mod fragments;
 pub mod icmp;
+pub mod icmp6;
+pub mod nd;
 pub mod neighbours;
 pub mod probe;
 pub mod ratelimit;
@@ -461,6 +466,9 @@ impl SlowPath {
                 Exception::TtlExceeded => {
                     icmp::time_exceeded(frame, iface, info, &mut self.icmp_limiter, now)
                 }
+                // Workers do not hand IPv6 over yet (they drop it `unsupported`); the answers
+                // are in `nd` and `icmp6`, to be wired with the IPv6 configuration.
+                Exception::NeighbourDiscovery => Action::Drop(SlowPathDrop::Unsupported),
             },
         };
         self.count(why, &action);

@@ -565,7 +565,7 @@ fn reconfigure_keeps_neighbours_and_applies_frontends() {
     assert_eq!(sp.gratuitous_arps(0).len(), 1);
 }
 
-const EXCEPTIONS: [Exception; 8] = [
+const EXCEPTIONS: [Exception; 9] = [
     Exception::Arp,
     Exception::IcmpToFrontend,
     Exception::ToAppliance,
@@ -574,6 +574,7 @@ const EXCEPTIONS: [Exception; 8] = [
     Exception::TooBig { mtu: 0 },
     Exception::TtlExceeded,
     Exception::IcmpError,
+    Exception::NeighbourDiscovery,
 ];
 
 fn seeds() -> Vec<Vec<u8>> {

@@ -1,0 +1,225 @@
+//! Classification of one received Ethernet/IPv6 frame: Ethernet (one optional 802.1Q tag) → IPv6
+//! → the bounded extension-header walk → TCP, UDP, ICMPv6 or another protocol, into a [`Meta6`]
+//! or an early verdict, in the order and with the verdicts [`super::classify`] gives IPv4 frames:
+//!
+//! - not IPv6 → `unsupported` (the caller dispatches by ethertype; IPv4 keeps its own classifier);
+//! - an unsound IPv6 header (version, payload length beyond the frame) → `bad_header`;
+//! - Neighbour Discovery (router solicitation/advertisement, neighbour solicitation and
+//!   advertisement, redirect), whatever its destination → slow path (`NeighbourDiscovery`, IPv6's
+//!   ARP);
+//! - destination = an appliance interface address → slow path (`ToAppliance`, the kernel
+//!   answers);
+//! - an extension-header chain that does not fit or is longer than
+//!   [`MAX_EXT_HEADERS`](crate::wire::ipv6::MAX_EXT_HEADERS) → `bad_header`;
+//! - a Fragment header (atomic fragments included) → slow path, counted `fragment`;
+//! - ICMPv6 to a frontend (echo, errors about its flows) → slow path / error path
+//!   (`IcmpToFrontend`); ICMPv6 errors in transit (destination unreachable, packet too big, time
+//!   exceeded, parameter problem) → `IcmpError`, as IPv4's ICMP errors;
+//! - hop limit ≤ 1 on a packet to forward → slow path, counted `ttl` (it answers time exceeded);
+//! - a TCP data offset or UDP length that does not fit, and a UDP checksum of 0 (invalid over
+//!   IPv6, RFC 8200 §8.1: receivers discard it) → `bad_header`.
+//!
+//! The addresses it needs (the appliance's own and the frontends) come through [`Addresses6`], so
+//! it works over whatever holds them (a test's lists, the configuration snapshot). Every read is
+//! bounds-checked by the `wire` views: no input makes it read past the frame or panic.
+
+use super::reason::{DropReason, Exception};
+use super::Verdict;
+use crate::wire::icmpv6::msg_type;
+use crate::wire::ipv6::next_header;
+use crate::wire::{ethertype, tcp, EthernetFrame, Ipv6Packet, TcpPacket, UdpPacket};
+
+/// The IPv6 addresses classification tells apart (as `u128::from(Ipv6Addr)`).
+pub trait Addresses6 {
+    /// True for one of the appliance's own interface addresses.
+    fn is_own(&self, addr: u128) -> bool;
+    /// True for a frontend (VIP) address.
+    fn is_frontend(&self, addr: u128) -> bool;
+}
+
+/// [`Addresses6`] over two short lists (tests, and the wiring until the snapshot carries them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddressList6<'a> {
+    /// The appliance's own interface addresses.
+    pub own: &'a [u128],
+    /// The frontend addresses.
+    pub frontends: &'a [u128],
+}
+
+impl Addresses6 for AddressList6<'_> {
+    #[inline]
+    fn is_own(&self, addr: u128) -> bool {
+        self.own.contains(&addr)
+    }
+    #[inline]
+    fn is_frontend(&self, addr: u128) -> bool {
+        self.frontends.contains(&addr)
+    }
+}
+
+/// What the pipeline needs to know about a classified IPv6 packet (offsets into the frame).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Meta6 {
+    /// Offset of the IPv6 header (14, or 18 behind a tag).
+    pub l3: u16,
+    /// Offset of the upper-layer header (after the extension headers).
+    pub l4: u16,
+    /// IPv6 packet length: 40 + payload length (up to 65,575).
+    pub ip_len: u32,
+    /// 802.1Q TCI of the received frame, if tagged (kept on output).
+    pub vlan: Option<u16>,
+    /// Upper-layer protocol after the extension headers.
+    pub proto: u8,
+    /// Hop limit as received.
+    pub hop_limit: u8,
+    /// TCP flags byte (0 for other protocols).
+    pub tcp_flags: u8,
+    /// Source address.
+    pub src: u128,
+    /// Destination address.
+    pub dst: u128,
+    /// Source port (0 without ports).
+    pub sport: u16,
+    /// Destination port (0 without ports).
+    pub dport: u16,
+    /// TCP sequence number.
+    pub seq: u32,
+    /// TCP acknowledgement number.
+    pub ack: u32,
+    /// TCP payload length.
+    pub payload: u32,
+}
+
+impl Meta6 {
+    /// The flow key of the packet as received.
+    #[inline]
+    pub fn key(&self) -> crate::flow::FlowKey6 {
+        crate::flow::FlowKey6::new(self.src, self.dst, self.sport, self.dport, self.proto)
+    }
+}
+
+/// ICMPv6 type of a Router Solicitation, the first Neighbour Discovery type (RFC 4861 §4.1).
+const ROUTER_SOLICIT: u8 = 133;
+/// ICMPv6 type of a Redirect, the last Neighbour Discovery type (RFC 4861 §4.5).
+const REDIRECT: u8 = 137;
+
+/// ICMPv6 types of Neighbour Discovery (RFC 4861: router solicitation 133 … redirect 137).
+#[inline]
+pub fn is_neighbour_discovery(t: u8) -> bool {
+    (ROUTER_SOLICIT..=REDIRECT).contains(&t)
+}
+
+/// ICMPv6 error types (destination unreachable, packet too big, time exceeded, parameter
+/// problem; RFC 4443: types below 128 are errors, these four are the defined ones).
+#[inline]
+pub fn is_icmpv6_error(t: u8) -> bool {
+    matches!(
+        t,
+        msg_type::DEST_UNREACHABLE
+            | msg_type::PACKET_TOO_BIG
+            | msg_type::TIME_EXCEEDED
+            | msg_type::PARAM_PROBLEM
+    )
+}
+
+/// Classifies the Ethernet/IPv6 `frame`. `Err` carries the final verdict (decided here).
+pub fn classify6<A: Addresses6 + ?Sized>(frame: &[u8], addrs: &A) -> Result<Meta6, Verdict> {
+    let bad = Err(Verdict::Drop(DropReason::BadHeader));
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return bad;
+    };
+    let Ok(l3) = eth.l3() else {
+        return bad;
+    };
+    if l3.ethertype != ethertype::IPV6 {
+        return Err(Verdict::Drop(DropReason::Unsupported));
+    }
+    let off = l3.offset;
+    let Some(Ok(ip)) = frame.get(off..).map(Ipv6Packet::new_checked) else {
+        return bad;
+    };
+    let dst = u128::from(ip.dst_addr());
+    let Ok(u) = ip.upper_layer() else {
+        return bad;
+    };
+    let ip_len = ip.total_len();
+    let Some(seg) = frame.get(off + u.offset..off + ip_len) else {
+        return bad;
+    };
+    if u.protocol == next_header::ICMPV6
+        && !u.is_fragment()
+        && seg.first().is_some_and(|&t| is_neighbour_discovery(t))
+    {
+        return Err(Verdict::ToSlowPath(Exception::NeighbourDiscovery));
+    }
+    if addrs.is_own(dst) {
+        return Err(Verdict::ToSlowPath(Exception::ToAppliance));
+    }
+    if u.is_fragment() {
+        return Err(Verdict::ToSlowPath(Exception::Fragment));
+    }
+    let mut m = Meta6 {
+        l3: off as u16,
+        l4: (off + u.offset) as u16,
+        ip_len: ip_len as u32,
+        vlan: l3.vlan_tci,
+        proto: u.protocol,
+        hop_limit: ip.hop_limit(),
+        src: u128::from(ip.src_addr()),
+        dst,
+        ..Meta6::default()
+    };
+    upper_layer(seg, &mut m, addrs)?;
+    if m.hop_limit <= 1 {
+        return Err(Verdict::ToSlowPath(Exception::TtlExceeded));
+    }
+    Ok(m)
+}
+
+/// Reads the upper layer `seg` into `m`: ports, TCP numbers and flags; ICMPv6 verdicts.
+fn upper_layer<A: Addresses6 + ?Sized>(
+    seg: &[u8],
+    m: &mut Meta6,
+    addrs: &A,
+) -> Result<(), Verdict> {
+    let bad = Err(Verdict::Drop(DropReason::BadHeader));
+    match m.proto {
+        next_header::TCP => {
+            let Ok(t) = TcpPacket::new_checked(seg) else {
+                return bad;
+            };
+            m.sport = t.src_port();
+            m.dport = t.dst_port();
+            m.seq = t.seq_number();
+            m.ack = t.ack_number();
+            m.tcp_flags = seg[tcp::field::FLAG_BITS];
+            m.payload = (seg.len() - t.header_len()) as u32;
+        }
+        next_header::UDP => {
+            let Ok(u) = UdpPacket::new_checked(seg) else {
+                return bad;
+            };
+            if u.checksum() == 0 {
+                return bad;
+            }
+            m.sport = u.src_port();
+            m.dport = u.dst_port();
+        }
+        next_header::ICMPV6 => {
+            let Some(&t) = seg.first() else {
+                return bad;
+            };
+            if addrs.is_frontend(m.dst) {
+                return Err(Verdict::ToSlowPath(Exception::IcmpToFrontend));
+            }
+            if is_icmpv6_error(t) {
+                return Err(Verdict::ToSlowPath(Exception::IcmpError));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
