@@ -691,7 +691,7 @@ pub(super) fn l4_ports(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::balance::snapshot::Health;
     use crate::config::Config;
@@ -700,7 +700,9 @@ mod tests {
     use crate::wire::builder::{prepend_ipip, rewrite_endpoint, EncapSpec, Endpoint};
     use crate::wire::{PacketBuf, VecBuf};
 
-    const CONFIG: &str = r#"
+    /// A configuration with a NAT rule over two on-link members and a floating-IP rule in IPIP
+    /// (the outbound tests add an outbound rule over pool "web").
+    pub(in crate::pktgen) const CONFIG: &str = r#"
 [appliance]
 name = "t"
 [[interfaces]]

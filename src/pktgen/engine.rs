@@ -246,6 +246,31 @@ fn plan_outbound(opts: &Options, snapshot: Snapshot) -> Result<Plan, Box<dyn std
     })
 }
 
+/// The receive side's checker of `flowset` (outbound when `outbound` is given); `own` is the
+/// generator's MAC and address.
+fn new_checker(
+    snapshot: Snapshot,
+    flowset: &FlowSet,
+    outbound: Option<&OutboundFlows>,
+    opts: &Options,
+    synflood: bool,
+    own: (MacAddr, Ipv4Addr),
+) -> Checker {
+    let check = outbound.map(|o| OutboundCheck::new(o.clone(), &snapshot));
+    let checker = Checker::new(
+        snapshot,
+        flowset.clone(),
+        opts.expect,
+        synflood,
+        own.0,
+        own.1,
+    );
+    match check {
+        Some(check) => checker.with_outbound(check),
+        None => checker,
+    }
+}
+
 /// Runs the generator and returns its summary.
 pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
     let Plan {
@@ -270,18 +295,14 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
         flowset.count,
         flowset.targets.len()
     );
-    let check = outbound.clone().map(|o| OutboundCheck::new(o, &snapshot));
-    let mut checker = Checker::new(
+    let mut checker = new_checker(
         snapshot,
-        flowset.clone(),
-        opts.expect,
+        &flowset,
+        outbound.as_ref(),
+        opts,
         synflood,
-        own_mac,
-        gen_ip,
+        (own_mac, gen_ip),
     );
-    if let Some(check) = check {
-        checker = checker.with_outbound(check);
-    }
     let shared = Shared::default();
     // Every rx queue of the port is polled: a memif client (e.g. Open vSwitch) may send on any of
     // the rings the server offers.

@@ -339,27 +339,12 @@ mod tests {
     use crate::pktgen::frames::{TemplateRef, L3_OFFSET};
     use crate::wire::builder::{rewrite_endpoint, Endpoint};
 
-    const CONFIG: &str = r#"
-[appliance]
-name = "t"
-[[interfaces]]
-name = "dc"
-port = "net_memif0"
-address = "10.1.0.2/24"
-gateway = "10.1.0.1"
-[[frontends]]
-name = "fe"
-address = "10.1.0.100"
-interface = "dc"
-[[backend_pools]]
-name = "web"
-members = [ { name = "vm1", address = "10.1.0.11" }, { name = "vm2", address = "10.1.0.12" } ]
-[[outbound_rules]]
-name = "egress"
-frontends = ["fe"]
-backend_pool = "web"
-allocated_outbound_ports = 64
-"#;
+    /// The checker tests' configuration plus an outbound rule over pool "web".
+    fn config() -> String {
+        let rule = "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\n\
+                    backend_pool = \"web\"\nallocated_outbound_ports = 64\n";
+        format!("{}\n{rule}", crate::pktgen::check::tests::CONFIG)
+    }
     const GEN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x99]);
     const DUT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
     const FE: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 100);
@@ -371,7 +356,7 @@ allocated_outbound_ports = 64
     }
 
     fn fixture(count: u32, replies: bool) -> Fixture {
-        let cfg = Config::from_str(CONFIG, "test.toml").expect("config");
+        let cfg = Config::from_str(&config(), "test.toml").expect("config");
         let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
         let flows = OutboundFlows::new(&snap, None, count, replies).expect("flows");
         let set = FlowSet::new(flows.units(), vec![flows.target()]);
@@ -435,7 +420,7 @@ allocated_outbound_ports = 64
         }
         assert_eq!(f.flows.member(0).1.port(), MEMBER_PORT_BASE);
         assert_eq!(f.flows.member(2).1.port(), MEMBER_PORT_BASE + 1);
-        let cfg = Config::from_str(CONFIG, "t.toml").unwrap();
+        let cfg = Config::from_str(&config(), "t.toml").unwrap();
         let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
         assert!(OutboundFlows::new(&snap, Some("nope"), 1, false).is_err());
     }
