@@ -117,8 +117,9 @@ const ARP_WAIT: Duration = Duration::from_secs(1);
 const ARP_RETRY: Duration = Duration::from_millis(100);
 const DRAIN_MAX: Duration = Duration::from_millis(200);
 const DRAIN_QUIET: Duration = Duration::from_millis(20);
-/// How long outbound flows may take to open.
-const OPEN_WAIT: Duration = Duration::from_secs(10);
+/// How long outbound flows may take to open (a device under test that is slow to start, e.g.
+/// under valgrind, answers late; the wait ends as soon as every flow is open).
+const OPEN_WAIT: Duration = Duration::from_secs(60);
 /// How long an opening round waits for answers before sending the missing flows' SYNs again.
 const OPEN_ROUND: Duration = Duration::from_millis(200);
 
