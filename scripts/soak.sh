@@ -35,7 +35,8 @@
 # union of both member sets and reports, per member, the frames lost by the flows first seen there
 # that never moved. Fails when a flow of a member that stays (b1..b7) moved, when vipmux dropped
 # anything after the first reload for another reason than a full transmit ring toward the generator
-# (`tx_full`: on a shared core the generator is sometimes descheduled), when those flows lost more
+# (`tx_full`: on a shared core the generator is sometimes descheduled for longer than the worker's
+# transmit back-pressure holds refused frames, 10 ms), when those flows lost more
 # frames than vipmux dropped before the first reload (next hops still resolving at the start: pktgen
 # cannot tell those apart per flow) plus those tx_full drops, or on any rewrite error other than the
 # moves of b8's flows.
@@ -270,8 +271,8 @@ if [ "$hitless" = 1 ]; then
   echo "soak: hitless: lost by flows of members that stay $stay_lost (vipmux drops before the first reload $drops0, after it $((drops1 - drops0))); moved flows of members that stay $stay_moved; frames of moved flows $moved"
   echo "soak: per member (lost, moved flows): $(field "$summary" '" ".join("%s=%d,%d" % (m["name"], m["lost"], m["moved_flows"]) for m in d["members"])'); unanswered flows $(field "$summary" 'd["unanswered_flows"]')"
   # The flows' losses include the start's drops (before the first reload) and, after it, frames the
-  # worker could not queue toward the generator (`tx_full`: the generator's share of a shared core,
-  # not the reload). Every other drop after the first reload would be the reload's doing: none may
+  # worker could not queue toward the generator (`tx_full`: the generator descheduled on a shared core
+  # for longer than the worker's 10 ms back-pressure bound, not the reload). Every other drop after the first reload would be the reload's doing: none may
   # happen, and the staying members' losses must be covered by those two counts.
   txfull1=$(field "$counters" 'd["drops"].get("tx_full", 0)')
   other1=$((drops1 - drops0 - (txfull1 - txfull0)))

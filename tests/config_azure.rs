@@ -2,7 +2,7 @@
 //! compile to the expected rules and members; incomplete inputs produce placeholders, warnings
 //! and validation errors; malformed inputs fail with errors naming the JSON field.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -139,7 +139,7 @@ fn standard_template_imports_validates_and_compiles() {
     assert_eq!(nat.kind, RuleKind::InboundNatRange);
     assert_eq!((nat.frontend_port, nat.frontend_port_end), (50000, 50099));
     assert_eq!(nat.backend_port, 22);
-    let slotted: Vec<Ipv4Addr> = nat
+    let slotted: Vec<std::net::IpAddr> = nat
         .slots
         .iter()
         .flatten()
@@ -250,7 +250,10 @@ fn az_show_output_needs_the_public_address() {
     assert!(out.status.success(), "{stderr}");
     assert!(Config::from_str(&stdout, "stdout").is_err());
     let c = Config::from_str(&fill(&stdout), "filled").unwrap();
-    assert_eq!(c.frontends[0].address, Ipv4Addr::new(20, 50, 60, 70));
+    assert_eq!(
+        c.frontends[0].address4(),
+        Some(Ipv4Addr::new(20, 50, 60, 70))
+    );
     assert_eq!(c.backend_pools[0].members.len(), 2);
     assert_eq!(c.inbound_nat_rules.len(), 1);
     assert!(
@@ -542,18 +545,22 @@ fn floating_ip_encapsulation_is_an_option() {
 }
 
 #[test]
-fn ipv6_and_nat_pools_are_skipped_with_warnings() {
+fn ipv6_frontends_and_pools_are_imported_and_nat_pools_warn() {
     let mut props = minimal_props();
     props["frontendIPConfigurations"]
         .as_array_mut()
         .unwrap()
         .push(json!({ "name": "fe6", "properties": { "privateIPAddress": "fd00::9", "privateIPAddressVersion": "IPv6" } }));
+    props["backendAddressPools"].as_array_mut().unwrap().push(
+        json!({ "name": "p6", "properties": { "loadBalancerBackendAddresses": [
+            { "name": "a6", "properties": { "ipAddress": "fd00::4" } } ] } }),
+    );
     props["loadBalancingRules"]
         .as_array_mut()
         .unwrap()
         .push(json!({ "name": "r6", "properties": {
         "frontendIPConfiguration": { "id": "/x/frontendIPConfigurations/fe6" },
-        "backendAddressPool": { "id": "/x/backendAddressPools/p" },
+        "backendAddressPool": { "id": "/x/backendAddressPools/p6" },
         "protocol": "Tcp", "frontendPort": 80, "backendPort": 80 } }));
     // A NAT pool that no scale set of the input uses has no members to map onto.
     props["inboundNatPools"] = json!([{ "name": "np", "properties": {
@@ -561,24 +568,93 @@ fn ipv6_and_nat_pools_are_skipped_with_warnings() {
         "protocol": "Tcp", "frontendPortRangeStart": 50000, "frontendPortRangeEnd": 50010,
         "backendPort": 22 } }]);
     let imp = import(&lb("lb", props), &ImportOptions::default()).unwrap();
-    let c = Config::from_str(&imp.toml, "t").unwrap();
-    assert_eq!(c.frontends.len(), 1);
-    assert_eq!(c.load_balancing_rules.len(), 1);
-    assert_eq!(imp.placeholders, 3, "{:?}", imp.warnings);
+    let c = Config::from_str(&imp.toml, "t").unwrap_or_else(|e| panic!("{e}\n{}", imp.toml));
+    assert_eq!(c.frontends.len(), 2);
+    assert_eq!(c.frontends[1].address, "fd00::9".parse::<IpAddr>().unwrap());
+    assert_eq!(c.load_balancing_rules.len(), 2);
+    assert_eq!(c.load_balancing_rules[1].backend_pool, "p6");
+    assert_eq!(
+        c.backend_pools[1].members[0].address,
+        "fd00::4".parse::<IpAddr>().unwrap()
+    );
+    let w = imp.warnings.join("\n");
+    assert!(!w.contains("IPv6"), "{w}");
+    assert!(w.contains("inbound NAT pool \"np\""), "{w}");
+    assert_eq!(imp.placeholders, 1, "{:?}", imp.warnings);
+}
+
+#[test]
+fn a_pool_serving_both_families_is_reported() {
+    let mut props = minimal_props();
+    props["frontendIPConfigurations"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "fe6", "properties": { "privateIPAddress": "fd00::9" } }));
+    props["loadBalancingRules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "r6", "properties": {
+        "frontendIPConfiguration": { "id": "/x/frontendIPConfigurations/fe6" },
+        "backendAddressPool": { "id": "/x/backendAddressPools/p" },
+        "protocol": "Tcp", "frontendPort": 80, "backendPort": 80 } }));
+    let imp = import(&lb("lb", props), &ImportOptions::default()).unwrap();
     let w = imp.warnings.join("\n");
     assert!(
-        w.contains("frontend \"fe6\" (fd00::9): IPv6 is not supported yet"),
+        w.contains("pool \"p\" serves rules on IPv4 and on IPv6 frontends; a vipmux rule's frontend and pool are of one family"),
         "{w}"
     );
-    assert!(
-        w.contains("rule \"r6\" on frontend \"fe6\": IPv6 is not supported yet"),
-        "{w}"
+    assert_eq!(imp.placeholders, 1, "{w}");
+}
+
+#[test]
+fn dual_stack_template_imports_both_families() {
+    let (ok, toml, stderr) = import_fixture("dual-stack.json", &[]);
+    assert!(ok, "{stderr}");
+    for line in [
+        "name = \"fe-v6\"\naddress = \"fd00:77::100\"",
+        "{ name = \"vm1-nic\", address = \"fd00:77::11\" },",
+        "name = \"http-v6\"\nfrontend = \"fe-v6\"",
+        "backend_pool = \"web-v6\"",
+        "# address6 = \"FILL IN\"",
+        "frontends = [\"fe-v4\"]",
+        "# - NOT TRANSLATED: outbound rule \"egress\": frontend \"fe-v6\" is IPv6: vipmux's outbound rules (SNAT) are IPv4 only for now",
+    ] {
+        assert!(toml.contains(line), "missing `{line}` in:\n{toml}");
+    }
+    assert!(stderr.contains("1 placeholder left"), "{stderr}");
+    // With an interface holding both families, `check` passes and prints the IPv6 objects.
+    let filled = format!(
+        "{toml}\n[dataplane]\ndpdk_profile = \"p\"\n\n[[interfaces]]\nname = \"lan\"\nport = \"net_af_packet0\"\naddress = \"10.77.0.254/24\"\naddress6 = \"fd00:77::fe/64\"\n"
     );
-    assert!(w.contains("inbound NAT pool \"np\""), "{w}");
+    let dir = Scratch::new("dual-stack");
+    let file = dir.0.join("filled.toml");
+    std::fs::write(&file, &filled).unwrap();
+    let out = vipmux(&["check", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        imp.toml.contains("# NOT TRANSLATED: frontend \"fe6\""),
-        "{}",
-        imp.toml
+        out.status.success(),
+        "{}\n{filled}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("frontend fe-v6 fd00:77::100:"), "{stdout}");
+    assert!(
+        stdout.contains("  rule http-v6: tcp 80 -> 8080, pool web-v6 (2 members)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  member vm2-nic fd00:77::12 weight 1"),
+        "{stdout}"
+    );
+    let c = Config::from_str(&filled, "filled.toml").unwrap();
+    let s = Snapshot::compile(&c, &Health::all_up(&c));
+    let vip6 = u128::from("fd00:77::100".parse::<std::net::Ipv6Addr>().unwrap());
+    assert_eq!(
+        s.lookup6(vip6, 6, 80).map(|r| r.name.as_str()),
+        Some("http-v6")
+    );
+    assert_eq!(
+        s.lookup(ip("10.77.0.100"), 6, 80).map(|r| r.name.as_str()),
+        Some("http-v4")
     );
 }
 
@@ -754,8 +830,8 @@ fn corpus_scale_set_nat_pool_and_property_copy_loop() {
     );
     let c = Config::from_str(&fill(&toml), "filled").unwrap();
     // Both --frontend-address options are honoured.
-    assert_eq!(c.frontends[0].address, Ipv4Addr::new(20, 1, 2, 3));
-    assert_eq!(c.frontends[1].address, Ipv4Addr::new(20, 1, 2, 4));
+    assert_eq!(c.frontends[0].address4(), Some(Ipv4Addr::new(20, 1, 2, 3)));
+    assert_eq!(c.frontends[1].address4(), Some(Ipv4Addr::new(20, 1, 2, 4)));
     // The property copy loop made two rules; the NAT pool is a port range over the instances.
     let ports: Vec<u32> = c
         .load_balancing_rules
@@ -861,6 +937,8 @@ fn corpus_global_tier_and_ipv6_are_placeholders_with_reasons() {
             &params,
             "--frontend-address",
             "fe-v4=20.1.2.3",
+            "--frontend-address",
+            "fe-v6=2001:db8::6",
         ],
     );
     assert!(ok, "{stderr}");
@@ -874,29 +952,35 @@ fn corpus_global_tier_and_ipv6_are_placeholders_with_reasons() {
         toml.contains("# - NOT TRANSLATED: sku tier Global"),
         "{toml}"
     );
+    // The IPv6 frontend is imported with its rule; the one pool serving both families is to
+    // split (a placeholder with its reason).
     assert!(
-        toml.contains("# NOT TRANSLATED: frontend \"fe-v6\" (IPv6): IPv6 is not supported yet"),
+        toml.contains("name = \"fe-v6\"\naddress = \"2001:db8::6\""),
         "{toml}"
     );
+    assert!(toml.contains("name = \"https-v6\""), "{toml}");
     assert!(
-        toml.contains("rule \"https-v6\" on frontend \"fe-v6\": IPv6 is not supported yet"),
+        toml.contains("pool \"regions\" serves rules on IPv4 and on IPv6 frontends"),
         "{toml}"
     );
-    assert!(stderr.contains("5 placeholders left"), "{stderr}");
-    check_filled("global", &toml, false);
-    // An IPv6 address given on the command line is accepted, and makes a placeholder.
-    let (ok, toml, stderr) = import_fixture(
-        "global-ipv6.json",
-        &[
-            "--parameters",
-            &params,
-            "--frontend-address",
-            "fe-v4=2001:db8::4",
-        ],
+    assert!(stderr.contains("4 placeholders left"), "{stderr}");
+    // Without the IPv6 rule (its pool is the IPv4 one until split), the rest checks.
+    let start = toml
+        .find("[[load_balancing_rules]]\nname = \"https-v6\"")
+        .unwrap();
+    let end = toml[start + 1..]
+        .find("\n[[")
+        .map_or(toml.len(), |e| start + 1 + e);
+    check_filled(
+        "global",
+        &format!("{}{}", &toml[..start], &toml[end..]),
+        false,
     );
+    // Without --frontend-address, the IPv6 public IP is a placeholder that says its family.
+    let (ok, toml, stderr) = import_fixture("global-ipv6.json", &["--parameters", &params]);
     assert!(ok, "{stderr}");
     assert!(
-        toml.contains("frontend \"fe-v4\" (2001:db8::4): IPv6 is not supported yet"),
+        toml.contains("frontend \"fe-v6\": public IP address \"pip-global-v6\" is referenced by id and its address is not in the input; fill in its IPv6 address"),
         "{toml}"
     );
 }

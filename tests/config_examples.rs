@@ -119,3 +119,37 @@ fn scale_out_example_validates_and_renders_the_daemon_config() {
     );
     assert!(text.contains("  announces: web"), "{text}");
 }
+
+#[test]
+fn check_accepts_and_prints_a_dual_stack_configuration() {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dual_stack.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_vipmux"))
+        .arg("check")
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for line in [
+        "interface dc on p0: 10.1.0.2/24 via 10.1.0.1, fd00:1::2/64 via fe80::1, mtu 1500",
+        "frontend fe6 fd00:1::100:",
+        "  rule web6: tcp 80 -> 8080, pool web6 (3 members)",
+        "  member vm3 fd00:2::13 weight 1 admin_state None (via fe80::1)",
+        "    50101 -> vm2 (fd00:1::12):22",
+    ] {
+        assert!(stdout.contains(line), "missing `{line}` in:\n{stdout}");
+    }
+    // One warning per IPv6 rule: validated and compiled, not forwarded yet.
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("IPv6 forwarding is not built yet"))
+        .collect();
+    assert_eq!(warned.len(), 2, "{stderr}");
+    assert!(
+        warned[0].contains("load_balancing_rules \"web6\": IPv6 frontend \"fe6\" (fd00:1::100)"),
+        "{stderr}"
+    );
+    assert!(warned[1].contains("inbound_nat_rules \"ssh6\""), "{stderr}");
+}

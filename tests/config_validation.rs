@@ -101,7 +101,7 @@ fn address_must_parse() {
         &replace("address = \"10.1.0.100\"", "address = \"10.1.0.300\""),
         &[
             "frontends[0] (\"fe\") address",
-            "invalid IPv4 address \"10.1.0.300\"",
+            "invalid IP address \"10.1.0.300\": expected an IPv4 address such as \"10.1.0.11\" or an IPv6 address",
         ],
     );
 }
@@ -379,7 +379,7 @@ fn floating_ip_needs_on_link_members_without_encapsulation() {
 fn unreachable_member() {
     one(
         &replace("gateway = \"10.1.0.1\"\n", "").replacen("10.1.0.12", "10.5.0.12", 1),
-        &["members[1].address = \"10.5.0.12\": unreachable: not on-link of any interface and no interface has a gateway"],
+        &["members[1].address = \"10.5.0.12\": unreachable: not on-link of any interface's address and no interface has a gateway"],
     );
 }
 
@@ -724,5 +724,193 @@ fn announce_needs_bgp() {
             "frontends[0] (\"fe\") announce = true",
             "needs a [bgp] table",
         ],
+    );
+}
+
+/// The dual-stack configuration the IPv6 tests break one piece at a time.
+const DUAL: &str = include_str!("fixtures/dual_stack.toml");
+
+fn dual(from: &str, to: &str) -> String {
+    assert!(DUAL.contains(from), "{from}");
+    DUAL.replacen(from, to, 1)
+}
+
+#[test]
+fn dual_stack_is_valid() {
+    let c = Config::from_str(DUAL, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.frontends[1].address.is_ipv6());
+    assert_eq!(
+        c.interfaces[0].address6.map(|a| a.to_string()),
+        Some("fd00:1::2/64".into())
+    );
+}
+
+#[test]
+fn ipv6_member_address_must_parse() {
+    one(
+        &dual("fd00:1::11", "fd00:1::g"),
+        &[
+            "t.toml:34:11: backend_pools[1] (\"web6\") members.address",
+            "invalid IP address \"fd00:1::g\"",
+        ],
+    );
+}
+
+#[test]
+fn rule_frontend_and_pool_are_one_family() {
+    one(
+        &dual(
+            "frontend_port = 80\nbackend_port = 8080\nbackend_pool = \"web4\"",
+            "frontend_port = 80\nbackend_port = 8081\nbackend_pool = \"web6\"",
+        ),
+        &["t.toml:52:16: load_balancing_rules[0] (\"web4\") backend_pool = \"web6\": pool \"web6\" has IPv6 members (\"vm1\" is fd00:1::11) but frontend \"fe4\" is IPv4 (10.1.0.100); a rule's frontend and pool must be one family (a dual-stack frontend is two frontends, one per family"],
+    );
+}
+
+#[test]
+fn nat_rule_frontend_and_pool_are_one_family() {
+    one(
+        &dual(
+            "frontend = \"fe6\"\nprotocol = \"tcp\"\nfrontend_port_range_start",
+            "frontend = \"fe4\"\nprotocol = \"tcp\"\nfrontend_port_range_start",
+        ),
+        &["inbound_nat_rules[0] (\"ssh6\") backend_pool = \"web6\": pool \"web6\" has IPv6 members", "but frontend \"fe4\" is IPv4"],
+    );
+}
+
+#[test]
+fn nat_target_member_is_of_the_frontend_family() {
+    one(
+        &with(
+            "[[frontends]]\nname = \"fe6\"\naddress = \"fd00:1::100\"\n\n[[inbound_nat_rules]]\nname = \"rdp\"\nfrontend = \"fe6\"\nprotocol = \"tcp\"\nfrontend_port = 3389\ntarget = { pool = \"web\", member = \"vm1\" }\nbackend_port = 3389\n",
+        ),
+        &["inbound_nat_rules[0] (\"rdp\") target.pool = \"web\": pool \"web\" has IPv4 members (\"vm1\" is 10.1.0.11) but frontend \"fe6\" is IPv6 (fd00:1::100)"],
+    );
+}
+
+#[test]
+fn pool_members_are_one_family() {
+    one(
+        &dual("{ name = \"vm2\", address = \"10.1.0.12\" }", "{ name = \"vm2\", address = \"fd00:1::99\" }"),
+        &["backend_pools[0] (\"web4\") members[1].address = \"fd00:1::99\": IPv6 address in a pool whose members[0] (\"vm1\") is IPv4; a pool's members are of one family"],
+    );
+}
+
+#[test]
+fn ipv6_member_needs_an_ipv6_route() {
+    one(
+        &dual("gateway6 = \"fe80::1\"\n", ""),
+        &["backend_pools[1] (\"web6\") members[2].address = \"fd00:2::13\": unreachable: not on-link of any interface's address6 and no interface has a gateway6"],
+    );
+}
+
+#[test]
+fn gateway6_needs_address6() {
+    one(
+        &dual("address6 = \"fd00:1::2/64\"\n", "").replace("fd00:2::13", "fd00:1::13"),
+        &["interfaces[0] (\"dc\") gateway6 = \"fe80::1\": gateway6 needs address6"],
+    );
+}
+
+#[test]
+fn gateway6_is_link_local_or_on_link() {
+    one(
+        &dual("gateway6 = \"fe80::1\"", "gateway6 = \"fd00:9::1\""),
+        &["interfaces[0] (\"dc\") gateway6 = \"fd00:9::1\": gateway6 must be a link-local address (fe80::/10) or another address inside the interface's prefix fd00:1::2/64"],
+    );
+}
+
+#[test]
+fn address6_must_be_ipv6_with_a_prefix() {
+    one(
+        &dual("address6 = \"fd00:1::2/64\"", "address6 = \"10.1.0.3/24\""),
+        &[
+            "interfaces[0] (\"dc\") address6",
+            "`10.1.0.3` is not an IPv6 address",
+        ],
+    );
+    one(
+        &dual(
+            "address6 = \"fd00:1::2/64\"",
+            "address6 = \"fd00:1::2/129\"",
+        ),
+        &[
+            "interfaces[0] (\"dc\") address6",
+            "prefix length `129` is not 0..=128",
+        ],
+    );
+}
+
+#[test]
+fn ipv6_frontend_is_not_the_interface_address6() {
+    one(
+        &dual("address = \"fd00:1::100\"", "address = \"fd00:1::2\""),
+        &["frontends[1] (\"fe6\") address = \"fd00:1::2\": address is the appliance's own address on interface \"dc\""],
+    );
+}
+
+#[test]
+fn ipv6_frontend_must_be_unicast() {
+    one(
+        &dual("address = \"fd00:1::100\"", "address = \"ff02::1\""),
+        &["frontends[1] (\"fe6\") address = \"ff02::1\": must be a unicast address"],
+    );
+}
+
+#[test]
+fn outbound_rules_are_ipv4_only() {
+    one(
+        &dual("frontends = [\"fe4\"]", "frontends = [\"fe6\"]"),
+        &["outbound_rules[0] (\"egress\") frontends[0] = \"fe6\": frontend \"fe6\" is IPv6 (fd00:1::100); outbound rules (SNAT) are IPv4 only for now; valid: an IPv4 frontend: \"fe4\""],
+    );
+    one(
+        &dual(
+            "frontends = [\"fe4\"]\nbackend_pool = \"web4\"",
+            "frontends = [\"fe4\"]\nbackend_pool = \"web6\"",
+        ),
+        &["outbound_rules[0] (\"egress\") backend_pool = \"web6\": pool \"web6\" has IPv6 members (\"vm1\" is fd00:1::11); outbound rules (SNAT) are IPv4 only for now"],
+    );
+}
+
+#[test]
+fn ipv6_floating_ip_is_not_encapsulated() {
+    one(
+        &dual("name = \"web6\"\nmembers", "name = \"web6\"\ndsr_encapsulation = \"ipip\"\nmembers")
+            .replace("backend_pool = \"web6\"\nprobe = \"hp\"", "backend_pool = \"web6\"\nprobe = \"hp\"\nenable_floating_ip = true"),
+        &["load_balancing_rules[1] (\"web6\") enable_floating_ip = true: floating IP to the IPv6 members of pool \"web6\" with dsr_encapsulation = \"ipip\" is not supported"],
+    );
+}
+
+#[test]
+fn ipv6_floating_ip_needs_on_link_members() {
+    one(
+        &dual("backend_pool = \"web6\"\nprobe = \"hp\"", "backend_pool = \"web6\"\nprobe = \"hp\"\nenable_floating_ip = true"),
+        &["load_balancing_rules[1] (\"web6\") enable_floating_ip = true: floating IP with dsr_encapsulation = \"none\" needs on-link members, but member \"vm3\" (fd00:2::13) is not on-link"],
+    );
+}
+
+#[test]
+fn ipv6_backend_destinations_are_unique() {
+    one(
+        &format!("{DUAL}\n[[load_balancing_rules]]\nname = \"web6b\"\nfrontend = \"fe6\"\nprotocol = \"tcp\"\nfrontend_port = 81\nbackend_port = 8080\nbackend_pool = \"web6\"\n"),
+        &["load_balancing_rules[2] (\"web6b\") backend_port = 8080: member \"vm1\" (fd00:1::11) tcp port 8080 is already the backend destination of non-floating load_balancing_rules[1] (\"web6\")"],
+    );
+}
+
+#[test]
+fn ipv6_vip_is_not_announced() {
+    let bgp = "[bgp]\nlocal_as = 65001\nrouter_id = \"10.1.0.2\"\npeers = [{ address = \"10.1.0.1\", remote_as = 65000 }]\n";
+    let c = Config::from_str(&format!("{DUAL}\n{bgp}"), "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.frontends[0].announced(c.bgp.as_ref()));
+    assert!(!c.frontends[1].announced(c.bgp.as_ref()));
+    one(
+        &format!(
+            "{}\n{bgp}",
+            dual(
+                "address = \"fd00:1::100\"",
+                "address = \"fd00:1::100\"\nannounce = true"
+            )
+        ),
+        &["frontends[1] (\"fe6\") announce = true: IPv6 VIP fd00:1::100 cannot be announced yet"],
     );
 }

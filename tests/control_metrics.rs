@@ -209,7 +209,10 @@ fn test_source() -> ApplianceMetrics {
             handoff_sent: 7,
             handoff_received: 5,
             handoff_full: 1,
+            tx_blocked: 9,
+            tx_blocked_ns: 1_500_000_000,
         }],
+        snat_syns: vec![("10.1.0.100".into(), 321)],
         mbufs_in_use: 1234,
         ports: vec![PortMetrics {
             interface: "dc".into(),
@@ -321,6 +324,18 @@ fn scrape_appliance_metrics_and_parse() {
         assert_eq!(value_of(f, &[("pool", "be"), ("member", "vm1")]), 0.0);
     }
 
+    // Outbound SYNs: Azure's SYN count with direction out, per SNAT frontend IP.
+    let syns = family(&fams, "vipmux_lb_syns");
+    assert_eq!(syns.kind, "counter");
+    assert_eq!(syns.samples[0].name, names::LB_SYNS);
+    let out = [
+        ("frontend_ip", "10.1.0.100"),
+        ("frontend_port", "snat"),
+        ("protocol", "tcp"),
+        ("direction", "out"),
+    ];
+    assert_eq!(value_of(syns, &out), 321.0);
+
     let health = family(&fams, names::MEMBER_HEALTH);
     assert_eq!(health.kind, "gauge");
     assert_eq!(value_of(health, &[("pool", "be"), ("member", "vm1")]), 1.0);
@@ -392,6 +407,14 @@ fn scrape_appliance_metrics_and_parse() {
         );
     }
 
+    for (name, v) in [
+        ("vipmux_worker_tx_blocked", 9.0),
+        ("vipmux_worker_tx_blocked_seconds", 1.5),
+    ] {
+        let fam = family(&fams, name);
+        assert_eq!(fam.kind, "counter", "{name}");
+        assert_eq!(value_of(fam, &[("worker", "0")]), v, "{name}");
+    }
     assert_eq!(
         value_of(
             family(&fams, "vipmux_worker_max_busy_iteration_seconds"),

@@ -411,3 +411,65 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn errors_about_outbound_connections_reach_the_member_translated_back() {
+    let w = World::new(&config_with_outbound(toml::toml! {
+        name = "egress"
+        frontends = ["nat"]
+        backend_pool = "web"
+        protocol = "all"
+        allocated_outbound_ports = 16
+    }));
+    let mut p = pipeline();
+    // VM1's datagram and SYN leave as VIP_NAT:1024 and :1025 (the first ports of its block).
+    let dgram = Frame::udp()
+        .eth(mac_of(VM1), PORT_MAC)
+        .from(VM1, 5000)
+        .to(CLIENT, 53)
+        .payload(b"query");
+    let syn = Frame::tcp()
+        .eth(mac_of(VM1), PORT_MAC)
+        .from(VM1, 40000)
+        .to(CLIENT, 443)
+        .flags(SYN)
+        .seq(1000)
+        .payload(&[0x55; 1200]);
+    for f in [&dgram, &syn] {
+        assert_eq!(run(&mut p, &w, &f.bytes(), 1).0, FWD);
+    }
+    let left = |f: &Frame, snat_port| {
+        f.clone()
+            .eth(PORT_MAC, GW_MAC)
+            .from(VIP_NAT, snat_port)
+            .ttl(63)
+    };
+    // The quotes the member must see: its own endpoint, as the MUX sent the packet on.
+    let (udp_sent, udp_back) = (left(&dgram, 1024), left(&dgram, 1024).from(VM1, 5000));
+    let (tcp_sent, tcp_back) = (left(&syn, 1025), left(&syn, 1025).from(VM1, 40000));
+    let port_unreachable = Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port);
+    let ttl_exceeded = Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit);
+    for n in [28, 33] {
+        let quotes = (&udp_sent, &udp_back, n);
+        let from = (CLIENT, port_unreachable.clone());
+        assert_reaches_member((&mut p, &w), from, quotes, VM1);
+    }
+    for (kind, n) in [
+        (ttl_exceeded, 28),
+        (FRAG_NEEDED, 40),
+        (FRAG_NEEDED, 576 - 28),
+    ] {
+        let quotes = (&tcp_sent, &tcp_back, n);
+        assert_reaches_member((&mut p, &w), (ROUTER, kind), quotes, VM1);
+    }
+    assert_eq!(outcome(&p, IcmpErrorOutcome::ToSnatMember), 5);
+    // Another remote port than the datagram's (the cone lets only its endpoints answer), and
+    // the translation once it idled out (the rule's 4 minutes): no flow.
+    let other = udp_sent.clone().to(CLIENT, 54);
+    let (v, _) = run(&mut p, &w, &frag_needed_to(VIP_NAT, &other, 28), 2);
+    assert_eq!(v, Verdict::Drop(DropReason::IcmpNoFlow));
+    let late = frag_needed_to(VIP_NAT, &udp_sent, 28);
+    let (v, _) = run(&mut p, &w, &late, 1 + 241);
+    assert_eq!(v, Verdict::Drop(DropReason::IcmpNoFlow));
+    assert_eq!(outcome(&p, IcmpErrorOutcome::NoFlow), 2);
+}

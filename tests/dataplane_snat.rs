@@ -111,6 +111,15 @@ fn tcp_connection_out_and_back() {
     let c = snat_of(&p, &w, VM1);
     assert_eq!((c.connections, c.successful, c.used_ports()), (1, 1, 1));
     assert_eq!(c.pending(), 0);
+    // The SYN counts for the frontend IP (direction out), the data segment does not; a
+    // retransmitted SYN counts again.
+    let fe = w
+        .snapshot
+        .frontend_by_addr(u32::from(VIP_NAT))
+        .expect("frontend");
+    assert_eq!(p.counters().snat_syns[fe.index()], 1);
+    forwards(&mut p, &w, &syn, 11, &leaves(&syn, VM1_FIRST));
+    assert_eq!(p.counters().snat_syns[fe.index()], 2);
     // Another member takes a port of its own block.
     let syn2 = member_syn(VM2, 40000, REMOTE, 443);
     forwards(&mut p, &w, &syn2, 12, &leaves(&syn2, VM2_FIRST));

@@ -4,18 +4,10 @@
 
 mod dpdk_profiles;
 
-use vipmux::dpdk::{Burst, Eal, HugepageStatus, Mbuf, Mempool, Port, PortConfig, Profile, QueueId};
+use vipmux::dpdk::{Burst, Eal, Mbuf, Mempool, Port, PortConfig, QueueId};
 
 fn eal() -> &'static Eal {
-    let profile = Profile::parse(
-        &dpdk_profiles::ring_pair(&dpdk_profiles::hugepages_mode()),
-        "tests/dpdk_ring.rs",
-    )
-    .expect("profile");
-    let plan = profile
-        .eal_plan(&[], HugepageStatus::detect(), std::process::id())
-        .expect("plan");
-    Eal::init(&plan.args).expect("EAL init")
+    dpdk_profiles::ring_pair_eal("tests/dpdk_ring.rs")
 }
 
 /// Frame `seq`: a length between 60 and 1514 and a pattern derived from `seq` in every byte.

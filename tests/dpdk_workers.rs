@@ -311,16 +311,14 @@ fn two_workers(spread: &str) {
         "flows held by a worker other than their owner"
     );
     assert!(
-        status.contains("port lan (net_memif0): 2 rx queues, software-handoff"),
+        status.contains("port lan (net_memif0): 2 rx queues, software-handoff (the device cannot hash on the source or the destination endpoint alone)"),
         "status: {status}"
     );
 }
 
-/// Runs `vipmux run` in a fresh namespace with the memif test configuration turned to `workers`
-/// workers on port `port` (vdev `vdev`, no hugepages) and returns its stderr; it must refuse to
-/// start.
-fn refusal(name: &str, workers: usize, port: &str, vdev: &str) -> String {
-    let dir = Scratch::new(name);
+/// Writes the memif test configuration turned to `workers` workers on port `port` (no DPDK
+/// profile: the default one) into `dir`; returns (control socket, configuration file).
+fn config_on_port(dir: &Scratch, workers: usize, port: &str) -> (PathBuf, PathBuf) {
     let (ctl, config) = (dir.0.join("vipmux.sock"), dir.0.join("vipmux.toml"));
     let text = config_text(&ctl, workers)
         .replace("net_memif0", port)
@@ -329,6 +327,25 @@ fn refusal(name: &str, workers: usize, port: &str, vdev: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&config, text).expect("write config");
+    (ctl, config)
+}
+
+/// The EAL arguments of a run with port `vdev` and no hugepages.
+fn no_huge_eal(vdev: &str) -> [String; 4] {
+    [
+        format!("--eal=--vdev={vdev}"),
+        "--eal=--no-huge".into(),
+        "--eal=-m".into(),
+        "--eal=512".into(),
+    ]
+}
+
+/// Runs `vipmux run` in a fresh namespace with the memif test configuration turned to `workers`
+/// workers on port `port` (vdev `vdev`, no hugepages) and returns its stderr; it must refuse to
+/// start.
+fn refusal(name: &str, workers: usize, port: &str, vdev: &str) -> String {
+    let dir = Scratch::new(name);
+    let (_, config) = config_on_port(&dir, workers, port);
     let ns = Netns::add();
     let out = Command::new("ip")
         .args([
@@ -340,12 +357,7 @@ fn refusal(name: &str, workers: usize, port: &str, vdev: &str) -> String {
             "--config",
         ])
         .arg(&config)
-        .args([
-            &format!("--eal=--vdev={vdev}"),
-            "--eal=--no-huge",
-            "--eal=-m",
-            "--eal=256",
-        ])
+        .args(no_huge_eal(vdev))
         .output()
         .expect("run vipmux");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -354,6 +366,81 @@ fn refusal(name: &str, workers: usize, port: &str, vdev: &str) -> String {
         "started with too few queues: {stderr}"
     );
     stderr
+}
+
+/// Starts `vipmux run` with two workers on port `port` (vdev `vdev`, no hugepages) in a fresh
+/// namespace, which has a veth pair `vmxa`/`vmxb` up for an `af_packet` port to bind to, and
+/// returns the port's line of `vipmux status` once it answers (60 s at most).
+fn steering_line(name: &str, port: &str, vdev: &str) -> String {
+    let dir = Scratch::new(name);
+    let (ctl, config) = config_on_port(&dir, 2, port);
+    let ns = Netns::add();
+    for args in [
+        &[
+            "link", "add", "vmxa", "type", "veth", "peer", "name", "vmxb",
+        ][..],
+        &["link", "set", "vmxa", "up"],
+        &["link", "set", "vmxb", "up"],
+    ] {
+        let ok = Command::new("ip")
+            .args(["-n", &ns.0])
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip -n {} {args:?}", ns.0);
+    }
+    let log = dir.0.join("vipmux.log");
+    let cfg_arg = config.display().to_string();
+    let eal = no_huge_eal(vdev);
+    let mut cmd = vec![env!("CARGO_BIN_EXE_vipmux"), "run", "--config", &cfg_arg];
+    cmd.extend(eal.iter().map(String::as_str));
+    let mut dut = common::spawn_in_ns(&ns.0, &cmd, &log).expect("start vipmux run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_vipmux"))
+            .args(["status", "--socket"])
+            .arg(&ctl)
+            .output()
+            .expect("vipmux status");
+        let status = String::from_utf8_lossy(&out.stdout).to_string();
+        if let Some(line) = status.lines().find(|l| l.starts_with("port lan ")) {
+            return line.to_owned();
+        }
+        assert!(
+            dut.is_running() && Instant::now() < deadline,
+            "no port line in the status:\n{status}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two workers on the virtual devices of this machine: none can hash on the source or the
+/// destination endpoint alone, so each port runs the software hand-off, and `vipmux status`
+/// says so and why (docs/design.md §6.2). Traffic through that fallback is checked by the
+/// memif tests above.
+#[test]
+fn two_workers_on_each_virtual_device_report_their_steering_and_why() {
+    if !is_root() && skip("not root") {
+        return;
+    }
+    let why =
+        "software-handoff (the device cannot hash on the source or the destination endpoint alone)";
+    for (name, port, vdev) in [
+        ("tap-steer", "net_tap0", "net_tap0,iface=wtap0"),
+        (
+            "afp-steer",
+            "net_af_packet0",
+            "net_af_packet0,iface=vmxa,qpairs=2",
+        ),
+    ] {
+        let line = steering_line(name, port, vdev);
+        eprintln!("{port}: {line}");
+        assert!(
+            line.starts_with(&format!("port lan ({port}): 2 rx queues, {why}")),
+            "{line}"
+        );
+    }
 }
 
 /// `workers = 2` on a port that can give one queue pair only (`net_af_packet` without `qpairs`, on

@@ -160,7 +160,8 @@ fn nat_through_vip_and_probe_down_two_workers() {
 
 /// The same NAT through the VIP with two workers on a `net_tap` port: vipmux's multi-queue TAP
 /// bridged to the MUX's veth, whose kernel side picks a queue per flow hash. Status shows two rx
-/// queues and the software hand-off, both workers hand frames over, every flow is on its owner.
+/// queues and the software hand-off (the fallback from NIC steering, and why), both workers hand
+/// frames over, every flow is on its owner.
 #[test]
 fn nat_through_vip_two_workers_on_net_tap() {
     let config = config(false, 2).data_port("net_tap0");
@@ -174,7 +175,8 @@ fn nat_through_vip_two_workers_on_net_tap() {
                 return Err(format!("100 requests reached only {:?}", seen.keys()));
             }
             let (_, status, _) = app.cli(&["status"]);
-            if !status.contains("port dc (net_tap0): 2 rx queues, software-handoff") {
+            // The fallback from NIC steering, with its reason (net_tap hashes no single endpoint).
+            if !status.contains("port dc (net_tap0): 2 rx queues, software-handoff (the device cannot hash on the source or the destination endpoint alone)") {
                 return Err(format!(
                     "status does not show the TAP's two queues: {status}"
                 ));
@@ -192,6 +194,91 @@ fn nat_through_vip_two_workers_on_net_tap() {
                 ));
             }
             Ok(())
+        },
+    );
+}
+
+/// A dual-stack configuration runs: the IPv6 frontend, pool and rule are accepted and shown by
+/// `status`, one warning says IPv6 is not forwarded yet, and the IPv4 half forwards as before.
+#[test]
+fn dual_stack_config_runs_its_ipv4_half_and_warns_about_ipv6() {
+    let config = config(false, 1)
+        .probe_tcp("tcp-80", 80, PROBE_INTERVAL_SECS, PROBE_THRESHOLD)
+        .raw(
+            r#"
+[[frontends]]
+name = "fe6"
+address = "fd00:1::100"
+
+[[backend_pools]]
+name = "web6"
+members = [{ name = "v6a", address = "fd00:1::11" }, { name = "v6b", address = "fd00:1::12" }]
+
+[[load_balancing_rules]]
+name = "web6"
+frontend = "fe6"
+protocol = "tcp"
+frontend_port = 80
+backend_pool = "web6"
+probe = "tcp-80"
+"#,
+        );
+    run(
+        "dual_stack_config_runs_its_ipv4_half_and_warns_about_ipv6",
+        |topo| {
+            let text = config.build(topo);
+            let gw = "gateway = \"10.1.0.1\"";
+            assert!(text.contains(gw), "{text}");
+            let text = text.replacen(gw, &format!("{gw}\naddress6 = \"fd00:1::2/64\""), 1);
+            Appliance::start(topo, &text)
+        },
+        |topo, app| {
+            app.wait_members_healthy(&ALL, Duration::from_secs(30))?;
+            let seen = requests(topo, 30)?;
+            if seen.len() != ALL.len() {
+                return Err(format!("30 requests reached only {:?}", seen.keys()));
+            }
+            let log = app.log_text();
+            let warned = log
+                .lines()
+                .filter(|l| l.contains("IPv6 forwarding is not built yet"))
+                .count();
+            if warned != 1 || !log.contains("load_balancing_rules \"web6\": IPv6 frontend \"fe6\"")
+            {
+                return Err(format!("expected one IPv6 warning, got {warned}"));
+            }
+            let s = app.status_json()?;
+            let fe6 = s["frontends"]
+                .as_array()
+                .and_then(|f| f.iter().find(|f| f["name"] == "fe6"))
+                .ok_or("status has no fe6")?;
+            if fe6["address"] != "fd00:1::100" {
+                return Err(format!("fe6 shown as {fe6}"));
+            }
+            if member(&s, "v6a").is_none() {
+                return Err(format!("status has no IPv6 member: {}", s["pools"]));
+            }
+            let (_, text, _) = app.cli(&["status"]);
+            if !text.contains("fd00:1::100") || !text.contains("fd00:1::11") {
+                return Err(format!("status text lacks the IPv6 addresses:\n{text}"));
+            }
+            // A reload warns again; one changing the interface's address6 is refused.
+            let running = std::fs::read_to_string(app.config_path()).map_err(|e| e.to_string())?;
+            app.reload_text("same.toml", &running)?;
+            let warned = app
+                .log_text()
+                .matches("IPv6 forwarding is not built yet")
+                .count();
+            if warned != 2 {
+                return Err(format!(
+                    "expected a second IPv6 warning on reload, got {warned}"
+                ));
+            }
+            let moved = running.replace("fd00:1::2/64", "fd00:1::3/64");
+            match app.reload_text("moved.toml", &moved) {
+                Err(e) if e.contains("interfaces changed") => Ok(()),
+                other => Err(format!("an address6 change was not refused: {other:?}")),
+            }
         },
     );
 }

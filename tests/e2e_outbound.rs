@@ -8,10 +8,13 @@
 //!   member's block (Azure's default for a pool of 3: 1,024 ports each, in pool order from
 //!   1024), and the answers reach the member;
 //! - 1,000 concurrent TCP connections from one member all work, each with its own port;
+//! - the internet host's port unreachable for a member's UDP reaches the member translated back
+//!   (its connected socket reads ECONNREFUSED);
 //! - UDP is port-restricted cone: one member socket keeps its SNAT port toward one host and
 //!   gets another toward a second host;
 //! - with 16 ports per member, 17 simultaneous connections to one destination: 16 work, the 17th
-//!   does not and `snat_exhausted` counts it, another member still connects, and a connection
+//!   does not and `snat_exhausted` counts it (`diagnose` names the member and its ports by
+//!   destination), another member still connects, and a connection
 //!   to another destination port reuses a port of the full block; when one of a full block's
 //!   connections ends with a RST, a new connection to the same destination is refused until the
 //!   port is released (15 s after the RST, real time) and then gets that port;
@@ -22,7 +25,8 @@
 //! - a reload that adds a member keeps every other member's outbound connections (same frontend
 //!   port, still echoing) and the new member gets a block after theirs;
 //! - with two workers, each translation sits on the worker that owns its member endpoint, with a
-//!   port of that worker's half of the block, and the replies reach it through the hand-off.
+//!   port of that worker's half of the block, and the replies (and the internet host's port
+//!   unreachables) reach it through the hand-off.
 //!
 //! - on the one-arm topology (members' default route via the MUX's address, the internet host
 //!   behind the router that is the MUX's gateway and routes the frontend IP to it), every
@@ -122,6 +126,27 @@ for _ in sys.stdin:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
     print("RST", who, flush=True)
+"#;
+
+/// Sends one datagram to `argv[1]` (`IP:PORT`, where nothing listens) from a connected UDP
+/// socket, up to 5 times, and prints `REFUSED` once a receive fails with ECONNREFUSED (the
+/// kernel saw the remote host's port unreachable), else `SILENT`.
+const REFUSED_CLIENT: &str = r#"
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((host, int(port)))
+s.settimeout(2)
+for _ in range(5):
+    try:
+        s.send(b"anyone?")
+        s.recv(100)
+    except ConnectionRefusedError:
+        print("REFUSED", flush=True)
+        sys.exit(0)
+    except (socket.timeout, OSError):
+        pass
+print("SILENT", flush=True)
 "#;
 
 /// What [`MANY_CLIENT`] reported.
@@ -335,6 +360,37 @@ fn udp_port(topo: &Topology, role: &str, src_port: u16, to: &str) -> Result<u16,
     Ok(r.client_port)
 }
 
+/// `times` runs of [`REFUSED_CLIENT`] from `role` (each from a new source port, so with several
+/// workers the translations fall on either): the internet host's port unreachable reaches the
+/// member's socket every time, translated back by the MUX (`to_snat_member`).
+fn refused_through_the_mux(
+    topo: &Topology,
+    app: &Appliance,
+    role: &str,
+    times: u64,
+) -> Result<(), String> {
+    let before = app.counters_json()?["icmp_errors"]["to_snat_member"]
+        .as_u64()
+        .unwrap_or(0);
+    for run in 1..=times {
+        let out = ns_exec_ok(
+            &topo.ns(role),
+            &["python3", "-c", REFUSED_CLIENT, &dest(7999)],
+        )?;
+        if out.trim() != "REFUSED" {
+            return Err(format!("{role}: UDP to a closed port, run {run}: {out:?}"));
+        }
+    }
+    wait_for(Duration::from_secs(5), || {
+        let c = app.counters_json().ok()?;
+        c["icmp_errors"]["to_snat_member"]
+            .as_u64()
+            .filter(|n| *n >= before + times)
+    })
+    .map(|_| ())
+    .ok_or_else(|| format!("to_snat_member not counted: {:?}", app.counters_json()))
+}
+
 /// Every member's TCP (4 connections) and UDP leave as the frontend IP from its 1,024-port
 /// block and the answers come back.
 fn every_member_gets_out(topo: &Topology) -> Result<(), String> {
@@ -378,6 +434,8 @@ fn default_blocks(topo: &Topology, app: &Appliance) -> Result<(), String> {
             "UDP from b2:5555 left by ports {a}, {b} (same host), {c} (other host)"
         ));
     }
+    // The internet host's port unreachable reaches the member's socket through the MUX.
+    refused_through_the_mux(topo, app, "b3", 1)?;
     let used = wait_for(Duration::from_secs(5), || {
         let c = app.counters_json().ok()?;
         let n = c["drops"]["snat_exhausted"].as_u64()?;
@@ -569,17 +627,33 @@ fn observed(topo: &Topology, app: &Appliance) -> Result<(), String> {
     {
         return Err(format!("flows lists b1's translations as {b1:?}"));
     }
+    // diagnose names b1 and where its ports go: 16 toward 7000, one reused toward 7001.
     let d = app.diagnose_json()?;
     let named = d["findings"].as_array().is_some_and(|f| {
         f.iter().any(|x| {
             x["check"] == "snat_exhausted"
                 && x["subject"].as_str().is_some_and(|s| s.contains("b1"))
+                && x["seen"].as_str().is_some_and(|s| {
+                    s.contains("by destination: 10.9.0.10:7000 tcp 16, 10.9.0.10:7001 tcp 1)")
+                })
         })
     });
     if !named {
         return Err(format!("diagnose does not name b1's exhaustion: {d}"));
     }
     let metrics = app.metrics_text()?;
+    let syns_out = format!(
+        "vipmux_lb_syns_total{{frontend_ip=\"{vip}\",frontend_port=\"snat\",protocol=\"tcp\",direction=\"out\"}} "
+    );
+    let counted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&syns_out))
+        .and_then(|n| n.parse::<u64>().ok());
+    // SYNs that left: b1's 16 and the one reusing a port, b2's one (b3's readiness is UDP; the
+    // refused connections' SYNs found no port and did not leave).
+    if counted.is_none_or(|n| n < 18) {
+        return Err(format!("outbound SYNs: {counted:?} in {syns_out}"));
+    }
     let used = "vipmux_snat_used_ports{rule=\"egress\",pool=\"web\",member=\"b1\"} 16";
     let allocated = "vipmux_snat_allocated_ports{rule=\"egress\",pool=\"web\",member=\"b1\"} 16";
     if !metrics.contains(used) || !metrics.contains(allocated) {
@@ -724,6 +798,7 @@ fn two_workers(topo: &Topology, app: &Appliance) -> Result<(), String> {
             "UDP from b2:5555 left by {a} and {b} with two workers"
         ));
     }
+    refused_through_the_mux(topo, app, "b2", 4)?;
     app.check_handoffs()?;
     let rows = app.flows_json()?["flows"]
         .as_array()

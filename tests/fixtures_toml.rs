@@ -46,6 +46,7 @@ fn every_configuration_fixture_validates() {
             "e2e_two_arm.toml",
             include_str!("fixtures/e2e_two_arm.toml"),
         ),
+        ("dual_stack.toml", include_str!("fixtures/dual_stack.toml")),
     ] {
         validates(text, name);
     }

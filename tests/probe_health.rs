@@ -425,7 +425,11 @@ fn probes_originate_from_the_source_address() {
     let server = Server::start(lo(12), Mode::Accept);
     let spec = ProbeSpec::tcp(server.port(), secs(1.0), 1);
     let source = lo(99);
-    let prober = Prober::spawn(vec![ProbeTarget::new(14, lo(12), spec)], Some(source)).unwrap();
+    let prober = Prober::spawn(
+        vec![ProbeTarget::new(14, lo(12), spec)],
+        Some(source.into()),
+    )
+    .unwrap();
     assert!(next_change(&prober, 14).up);
     let seen = server.seen.recv_timeout(WAIT).expect("connection seen");
     assert_eq!(seen.peer, source);
@@ -443,7 +447,7 @@ fn a_target_leaves_from_its_own_source_else_the_default() {
             ProbeTarget::new(1, lo(16), spec_own.clone()).with_source(Some(lo(98))),
             ProbeTarget::new(2, lo(17), spec_default),
         ],
-        Some(lo(99)),
+        Some(lo(99).into()),
     )
     .unwrap();
     let seen = own.seen.recv_timeout(WAIT).expect("connection seen");

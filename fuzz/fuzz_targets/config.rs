@@ -12,6 +12,14 @@ use libfuzzer_sys::fuzz_target;
 use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
 
+/// Whether `snapshot` answers for `addr`, in the lookups of its family.
+fn knows(snapshot: &Snapshot, addr: std::net::IpAddr) -> bool {
+    match addr {
+        std::net::IpAddr::V4(a) => snapshot.is_frontend(u32::from(a)),
+        std::net::IpAddr::V6(a) => snapshot.is_frontend6(u128::from(a)),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -27,14 +35,14 @@ fuzz_target!(|data: &[u8]| {
             let snapshot = Snapshot::compile(&config, &health);
             for fe in &config.frontends {
                 assert!(
-                    snapshot.is_frontend(u32::from(fe.address)),
+                    knows(&snapshot, fe.address),
                     "frontend {} missing from the snapshot",
                     fe.name
                 );
             }
             let again = Snapshot::compile_with_previous(&config, &health, Some(&snapshot));
             for fe in &config.frontends {
-                assert!(again.is_frontend(u32::from(fe.address)));
+                assert!(knows(&again, fe.address));
             }
         }
         Err(errors) => {

@@ -10,6 +10,8 @@
 //! appliance is forwarding. The member's own answer is what the health probe status
 //! (`DipAvailability`) measures.
 
+use std::net::IpAddr;
+
 use crate::balance::{Rule, RuleKind, Snapshot};
 use crate::control::metrics::{LbBackendMetrics, LbFrontendMetrics};
 use crate::dataplane::WorkerCounters;
@@ -47,6 +49,19 @@ pub fn lb_frontends(
                 vip_available: forwarding && available.get(&r.name),
             }
         })
+        .collect()
+}
+
+/// Per frontend IP of an outbound rule (in frontend order): TCP SYNs members sent out with it.
+pub fn snat_syns(snap: &Snapshot, c: &WorkerCounters) -> Vec<(String, u64)> {
+    snap.frontends
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            let IpAddr::V4(ip) = f.addr else { return false };
+            snap.outbound.iter().any(|o| o.frontends.contains(&ip))
+        })
+        .map(|(i, f)| (f.addr.to_string(), c.snat_syns.get(i).copied().unwrap_or(0)))
         .collect()
 }
 

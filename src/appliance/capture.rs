@@ -55,6 +55,12 @@ pub struct Captures {
     next_id: AtomicU64,
 }
 
+/// The IPv4 VIP a capture filter matches (the data path forwards IPv4 only so far).
+fn capture_addr(vip: std::net::IpAddr) -> Result<std::net::Ipv4Addr, String> {
+    crate::balance::snapshot::ipv4_of(vip)
+        .ok_or_else(|| format!("capture by IPv6 frontend {vip} is not supported yet"))
+}
+
 /// The filter `spec` asks for, with frontend and rule names resolved in `snap`.
 pub fn compile_filter(spec: &CaptureSpec, snap: &Snapshot) -> Result<CaptureMatch, String> {
     let mut m = CaptureMatch::default();
@@ -75,7 +81,7 @@ pub fn compile_filter(spec: &CaptureSpec, snap: &Snapshot) -> Result<CaptureMatc
             .find(|f| &f.name == name)
             .ok_or_else(|| format!("unknown frontend {name:?}"))?;
         m.frontend = Some(FrontendMatch {
-            addr: fe.addr,
+            addr: capture_addr(fe.addr)?,
             proto: 0,
             ports: (0, u16::MAX),
         });
@@ -86,7 +92,8 @@ pub fn compile_filter(spec: &CaptureSpec, snap: &Snapshot) -> Result<CaptureMatc
             .iter()
             .find(|r| &r.name == name)
             .ok_or_else(|| format!("unknown rule {name:?}"))?;
-        if m.frontend.is_some_and(|f| f.addr != rule.frontend_addr) {
+        let addr = capture_addr(rule.frontend_addr)?;
+        if m.frontend.is_some_and(|f| f.addr != addr) {
             return Err(format!(
                 "rule {name:?} is not on frontend {:?}",
                 spec.frontend
@@ -94,7 +101,7 @@ pub fn compile_filter(spec: &CaptureSpec, snap: &Snapshot) -> Result<CaptureMatc
         }
         let any = rule.ha_ports || rule.protocol == Protocol::All;
         m.frontend = Some(FrontendMatch {
-            addr: rule.frontend_addr,
+            addr,
             proto: match rule.protocol {
                 _ if any => 0,
                 Protocol::Tcp => 6,

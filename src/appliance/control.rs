@@ -2,7 +2,7 @@
 //! flows, diagnose, reload, counters) and [`MetricsSource`] over the hub the threads share.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use crate::control::report::{
 use crate::control::{Encoder, FlowFilter, MetricsSource};
 use crate::dataplane::icmp_error::IcmpErrorOutcome;
 use crate::dataplane::{DropReason, SnatCounters, WorkerCounters};
-use crate::runtime::{FlowRequest, ReloadRequest, Shared};
+use crate::runtime::{FlowListing, FlowRequest, ReloadRequest, Shared, MAX_FLOWS_PER_REQUEST};
 use crate::slowpath::probe::{HealthState, TargetStatus};
 
 /// How long a control request waits for a worker or the slow path.
@@ -65,7 +65,7 @@ impl ApplianceControl {
         let snap = self.shared.snapshot.load();
         let (counters, _, _) = self.shared.aggregate();
         let probes = self.probe_statuses();
-        let mut by_addr: HashMap<Ipv4Addr, Vec<&(String, TargetStatus)>> = HashMap::new();
+        let mut by_addr: HashMap<std::net::IpAddr, Vec<&(String, TargetStatus)>> = HashMap::new();
         for p in &probes {
             by_addr.entry(p.1.addr).or_default().push(p);
         }
@@ -193,9 +193,9 @@ impl ApplianceControl {
                 if let Some(fp) = r.frontend_port_of(*m) {
                     out.push(NatMapping {
                         rule: r.name.clone(),
-                        frontend: format!("{}:{fp}", r.frontend_addr),
+                        frontend: SocketAddr::new(r.frontend_addr, fp).to_string(),
                         member: info.name.clone(),
-                        backend: format!("{}:{}", info.addr, r.backend_port),
+                        backend: SocketAddr::new(info.addr, r.backend_port).to_string(),
                     });
                 }
             }
@@ -241,6 +241,8 @@ impl ApplianceControl {
                     "handoff_sent": w.handoff_sent,
                     "handoff_received": w.handoff_received,
                     "handoff_full": w.handoff_full,
+                    "tx_blocked": w.tx_blocked,
+                    "tx_blocked_ns": w.tx_blocked_ns,
                 })
             })
             .collect();
@@ -361,6 +363,7 @@ impl ApplianceControl {
                 &self.shared.vip_availability,
             ),
             lb_backends: super::azure_metrics::lb_backends(&snap),
+            snat_syns: super::azure_metrics::snat_syns(&snap, &c),
             forwarding,
             config_generation: self.shared.generation.load(Ordering::SeqCst),
             received: c.rx,
@@ -400,6 +403,7 @@ impl ApplianceControl {
                 port: q.port.clone(),
                 rx_queues: q.rx_queues,
                 steering: q.steering.name().into(),
+                steering_note: q.note.clone(),
                 link: match links.get(i) {
                     Some(l) if l.up => "up".into(),
                     Some(_) => "down".into(),
@@ -420,6 +424,7 @@ impl ApplianceControl {
             .map(|(i, w)| {
                 let (polls, busy_polls, busy_ns) = w.runtime.read();
                 let (handoff_sent, handoff_received, handoff_full) = w.runtime.handoffs();
+                let (tx_blocked, tx_blocked_ns) = w.runtime.tx_blocked();
                 WorkerMetrics {
                     worker: i.to_string(),
                     polls,
@@ -429,6 +434,8 @@ impl ApplianceControl {
                     handoff_sent,
                     handoff_received,
                     handoff_full,
+                    tx_blocked,
+                    tx_blocked_ns,
                 }
             })
             .collect()
@@ -600,6 +607,45 @@ fn snat_flow_rows(
         .collect()
 }
 
+impl ApplianceControl {
+    /// Each worker's listing of up to `limit` flows (only its SNAT translations with
+    /// `outbound_only`), in worker order: a control-time walk of its tables.
+    fn listings(&self, limit: usize, outbound_only: bool) -> Result<Vec<FlowListing>, String> {
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        let mut out = Vec::with_capacity(self.shared.workers.len());
+        for (w, slot) in self.shared.workers.iter().enumerate() {
+            let (tx, rx) = crossbeam::channel::bounded(1);
+            let req = FlowRequest {
+                limit,
+                outbound_only,
+                reply: tx,
+            };
+            if slot
+                .flow_requests
+                .send_timeout(req, REQUEST_TIMEOUT)
+                .is_err()
+            {
+                return Err(format!("worker {w} does not answer"));
+            }
+            let listing = rx
+                .recv_deadline(deadline)
+                .map_err(|_| format!("worker {w} did not answer in time"))?;
+            out.push(listing);
+        }
+        Ok(out)
+    }
+
+    /// Every worker's SNAT translations (up to [`MAX_FLOWS_PER_REQUEST`] each; none when a
+    /// worker does not answer), for `diagnose`.
+    fn snat_translations(&self) -> Vec<crate::flow::Translation> {
+        self.listings(MAX_FLOWS_PER_REQUEST, true)
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|l| l.snat)
+            .collect()
+    }
+}
+
 impl crate::control::ControlHandler for ApplianceControl {
     fn status(&self) -> Value {
         let mut report = self.status_report();
@@ -633,19 +679,7 @@ impl crate::control::ControlHandler for ApplianceControl {
             .min(DEFAULT_FLOW_LIMIT * 10);
         let mut report = FlowsReport::default();
         let mut total = 0u64;
-        let deadline = Instant::now() + REQUEST_TIMEOUT;
-        for (w, slot) in self.shared.workers.iter().enumerate() {
-            let (tx, rx) = crossbeam::channel::bounded(1);
-            if slot
-                .flow_requests
-                .send_timeout(FlowRequest { limit, reply: tx }, REQUEST_TIMEOUT)
-                .is_err()
-            {
-                return Err(format!("worker {w} does not answer"));
-            }
-            let listing = rx
-                .recv_deadline(deadline)
-                .map_err(|_| format!("worker {w} did not answer in time"))?;
+        for (w, listing) in self.listings(limit, false)?.into_iter().enumerate() {
             total += listing.total;
             for (k, e) in listing.flows {
                 let Some(rule) = snap.rule(crate::balance::RuleId(e.rule_id)) else {
@@ -723,6 +757,7 @@ impl crate::control::ControlHandler for ApplianceControl {
             &self.baseline,
             counters,
             self.shared.started,
+            &|| self.snat_translations(),
         );
         super::bgp::diagnose(&self.shared, &mut report);
         let taps = super::tap_names(&self.shared.config.load());

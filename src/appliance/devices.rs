@@ -2,9 +2,13 @@
 //! device allows it) and one `net_tap` port per interface, whose kernel side is the interface's
 //! exception port.
 
+use crate::balance::steer::{steer_plan, SteerPlan};
+use crate::balance::{Health, Snapshot};
 use crate::config::{Config, Interface};
 use crate::dataplane::EgressPort;
-use crate::dpdk::{port_queue_limits, Eal, Mempool, Port, PortConfig, Profile, TAP_RX_DESCRIPTORS};
+use crate::dpdk::{
+    port_queue_limits, Eal, FlowRules, Mempool, Port, PortConfig, Profile, TAP_RX_DESCRIPTORS,
+};
 use crate::runtime::hub::{PortQueues, Steering};
 use crate::wire::MacAddr;
 
@@ -23,6 +27,8 @@ pub(super) struct Devices {
     pub(super) infos: Vec<EgressPort>,
     /// Per physical port: queues and steering mode.
     pub(super) queues: Vec<PortQueues>,
+    /// Per physical port in NIC steering: the flow rules programmed at start.
+    flows: Vec<FlowRules>,
 }
 
 impl Devices {
@@ -38,15 +44,17 @@ impl Devices {
         let mut ports = Vec::new();
         let mut slow_queue = Vec::new();
         let mut queues = Vec::new();
+        let mut flows = Vec::new();
+        let snapshot = Snapshot::compile(config, &Health::all_up(config));
         for ifc in &config.interfaces {
             let (port, dedicated) = open_port(eal, pool, ifc, profile, workers)?;
-            if workers > 1 && port.info()?.can_steer_by_endpoint() {
-                tracing::info!(port = %ifc.port, "the device can hash on source-only/destination-only fields: NIC steering by flow owner is possible but not programmed yet, frames are handed over in software");
-            }
+            let (steering, note, rules) = program_steering(&port, &snapshot, workers);
+            flows.extend(rules);
             queues.push(PortQueues {
                 port: ifc.port.clone(),
                 rx_queues: port.rx_queue_count(),
-                steering: steering(workers),
+                steering,
+                note,
             });
             ports.push(port);
             slow_queue.push(dedicated);
@@ -75,6 +83,7 @@ impl Devices {
             taps,
             infos,
             queues,
+            flows,
         })
     }
 
@@ -108,8 +117,14 @@ impl Devices {
         Ok(())
     }
 
-    /// Stops and closes every port (physical first, then the TAPs); failures are logged.
-    pub(super) fn close(self) {
+    /// Destroys the flow rules, then stops and closes every port (physical first, then the
+    /// TAPs); failures are logged.
+    pub(super) fn close(mut self) {
+        for rules in &mut self.flows {
+            if let Err(e) = rules.destroy_all() {
+                tracing::warn!("{e}");
+            }
+        }
         for port in self.ports.into_iter().chain(self.taps) {
             let name = port.name().to_owned();
             if let Err(e) = port.close() {
@@ -135,13 +150,67 @@ fn queue_hint(port: &str, workers: usize) -> String {
     }
 }
 
-/// How flows reach their owner with `workers` workers: software hand-off whenever there are
-/// several (NIC steering is not programmed yet, docs/design.md §6.2).
-fn steering(workers: usize) -> Steering {
-    if workers > 1 {
-        Steering::SoftwareHandoff
+/// How flows reach their owner on `port` with `workers` workers (docs/design.md §6.2), why,
+/// and the rules programmed; logged once, here (a driver's refusal as a warning).
+fn program_steering(
+    port: &Port,
+    snapshot: &Snapshot,
+    workers: usize,
+) -> (Steering, String, Option<FlowRules>) {
+    let capable = workers > 1 && port.info().is_ok_and(|i| i.can_steer_by_endpoint());
+    let (steering, note, rules) = steering_mode(workers, capable, snapshot, |plan| {
+        FlowRules::program(port, plan)
+    });
+    if note.starts_with(REFUSED) || note.contains(OUTBOUND_REFUSED) {
+        tracing::warn!(port = %port.name(), steering = steering.name(), "NIC steering: {note}");
     } else {
-        Steering::SingleQueue
+        tracing::info!(port = %port.name(), steering = steering.name(), "{note}");
+    }
+    (steering, note, rules)
+}
+
+/// The start of the note of a port whose driver refused a flow rule.
+const REFUSED: &str = "the device refused a flow rule";
+
+/// In the note of a port whose driver refused the outbound SNAT group.
+const OUTBOUND_REFUSED: &str = "handed over in software:";
+
+/// The steering of a port with `workers` workers whose device can (`capable`) or cannot hash
+/// on the source or destination endpoint alone, with `program` creating the rules of a plan
+/// (and saying why its outbound group was left out, if it was): single queue with one worker;
+/// NIC steering when the device can and takes the frontend and NAT-reply rules of
+/// `snapshot`'s plan; else software hand-off. Returns the mode, why, and what `program` gave.
+fn steering_mode<R, E: std::fmt::Display>(
+    workers: usize,
+    capable: bool,
+    snapshot: &Snapshot,
+    program: impl FnOnce(&SteerPlan) -> Result<(R, Option<E>), E>,
+) -> (Steering, String, Option<R>) {
+    if workers <= 1 {
+        return (Steering::SingleQueue, "one worker".into(), None);
+    }
+    if !capable {
+        let why = "the device cannot hash on the source or the destination endpoint alone";
+        return (Steering::SoftwareHandoff, why.into(), None);
+    }
+    let plan = match steer_plan(snapshot, workers) {
+        Ok(plan) => plan,
+        Err(why) => return (Steering::SoftwareHandoff, why.to_string(), None),
+    };
+    match program(&plan) {
+        Ok((rules, None)) => {
+            let n = plan.rules.len() + plan.outbound.len();
+            let note = format!("{n} flow rules from the start configuration");
+            (Steering::NicSteering, note, Some(rules))
+        }
+        Ok((rules, Some(e))) => {
+            let note = format!(
+                "{} flow rules from the start configuration; SNAT replies and members' outbound connections {OUTBOUND_REFUSED} {e}",
+                plan.rules.len()
+            );
+            (Steering::NicSteering, note, Some(rules))
+        }
+        Err(e) => (Steering::SoftwareHandoff, format!("{REFUSED}: {e}"), None),
     }
 }
 
@@ -207,7 +276,56 @@ mod tests {
         assert_eq!(slow_queue_extra("net_memif0"), 0);
         assert_eq!(slow_queue_extra("net_af_packet0"), 1);
         assert!(queue_hint("0000:3b:00.0", 8).contains("NIC"));
-        assert_eq!(steering(1), Steering::SingleQueue);
-        assert_eq!(steering(2), Steering::SoftwareHandoff);
+    }
+
+    fn example() -> Snapshot {
+        let path = format!("{}/examples/spec-example.toml", env!("CARGO_MANIFEST_DIR"));
+        let cfg = Config::load(path).expect("config");
+        Snapshot::compile(&cfg, &Health::all_up(&cfg))
+    }
+
+    /// Programming that must not be reached.
+    fn unreachable_program(_: &SteerPlan) -> Result<((), Option<String>), String> {
+        panic!("no rule may be programmed")
+    }
+
+    #[test]
+    fn each_port_runs_the_mode_it_really_got_and_says_why() {
+        let snap = example();
+        let (mode, note, _) = steering_mode(1, true, &snap, unreachable_program);
+        assert_eq!((mode, note.as_str()), (Steering::SingleQueue, "one worker"));
+        let (mode, note, _) = steering_mode(2, false, &snap, unreachable_program);
+        assert_eq!(mode, Steering::SoftwareHandoff);
+        assert!(note.contains("cannot hash on the source"), "{note}");
+        let (mode, note, _) = steering_mode(3, true, &snap, unreachable_program);
+        assert_eq!(mode, Steering::SoftwareHandoff);
+        assert!(note.contains("3 workers is not a power of two"), "{note}");
+        // The driver refuses a rule: the fallback carries its message.
+        let (mode, note, rules) = steering_mode(2, true, &snap, |_| {
+            Err::<((), _), _>("rte_flow_validate failed (0000:3b:00.0): unsupported action")
+        });
+        assert_eq!((mode, rules), (Steering::SoftwareHandoff, None));
+        assert_eq!(
+            note,
+            "the device refused a flow rule: rte_flow_validate failed (0000:3b:00.0): unsupported action"
+        );
+        // Every rule taken: NIC steering with the plan's rules over four queues.
+        let (mode, note, rules) = steering_mode(4, true, &snap, |plan| {
+            assert_eq!(plan.queues(), vec![0, 1, 2, 3]);
+            Ok::<_, String>((plan.rules.len() + plan.outbound.len(), None))
+        });
+        assert_eq!(mode, Steering::NicSteering);
+        assert_eq!(mode.name(), "nic-steering");
+        let n = rules.expect("rules");
+        assert_eq!(note, format!("{n} flow rules from the start configuration"));
+        // The outbound group refused (no rule priorities): the rest still steers.
+        let (mode, note, _) = steering_mode(2, true, &snap, |plan| {
+            Ok::<_, String>((plan.rules.len(), Some("priorities not supported".into())))
+        });
+        assert_eq!(mode, Steering::NicSteering);
+        assert!(
+            note.ends_with("SNAT replies and members' outbound connections handed over in software: priorities not supported"),
+            "{note}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! (or since start), so a fixed fault clears at the next call that sees new traffic.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,10 @@ use crate::control::report::DiagnoseReport;
 use crate::dataplane::{DropReason, WorkerCounters};
 use crate::runtime::slowpath::setup::probe_source;
 use crate::slowpath::probe::{tcp_reachability, HealthState, ProbeReason, TargetStatus};
+
+mod snat;
+
+pub use snat::{by_destination, ports_by_destination, Destination, TOP_DESTINATIONS};
 
 /// Every check, in the order of the table.
 pub const CHECKS: [&str; 14] = [
@@ -86,13 +90,15 @@ fn difference(now: &WorkerCounters, then: &WorkerCounters) -> WorkerCounters {
 
 /// The checks that do not need the BGP state (`super::bgp::diagnose` adds those) over the
 /// snapshot, the latest probe results (probe name, status) and the counters, whose difference
-/// since the previous call (or since `started`) the counter-based checks read.
+/// since the previous call (or since `started`) the counter-based checks read; `translations`
+/// lists the workers' SNAT translations (called only when a member ran out of ports).
 pub fn run(
     snap: &Snapshot,
     probes: &[(String, TargetStatus)],
     baseline: &Baseline,
     counters: WorkerCounters,
     started: Instant,
+    translations: &dyn Fn() -> Vec<crate::flow::Translation>,
 ) -> DiagnoseReport {
     let (delta, window) = baseline.since(counters, started);
     let mut report = DiagnoseReport {
@@ -106,45 +112,8 @@ pub fn run(
     reply_checks(&mut report, snap, &delta, window);
     idle_check(&mut report, snap, &delta, window);
     drop_checks(&mut report, &delta, window);
-    snat_check(&mut report, snap, &delta, window);
+    snat::snat_check(&mut report, snap, &delta, window, translations);
     report
-}
-
-/// Members whose new outbound connections found no free SNAT port since the previous call.
-fn snat_check(
-    report: &mut DiagnoseReport,
-    snap: &Snapshot,
-    delta: &WorkerCounters,
-    window: Duration,
-) {
-    if snap.outbound.is_empty() {
-        let why = "not applicable: no outbound rules".into();
-        report.add("snat_exhausted", "n/a", String::new(), why, "");
-        return;
-    }
-    for o in &snap.outbound {
-        for (member, ports) in o.ports_by_member() {
-            let Some(s) = delta.snat.get(member.index()).filter(|s| s.exhausted > 0) else {
-                continue;
-            };
-            let name = snap.member(member).map_or("?", |m| m.name.as_str());
-            let seen = format!(
-                "{} new outbound connections found no free port in the last {}s ({} of {} ports in use)",
-                s.exhausted,
-                window.as_secs(),
-                s.used_ports(),
-                ports
-            );
-            let fix = "raise allocated_outbound_ports (a multiple of 8), add frontend IPs to the outbound rule, or reuse connections";
-            report.add(
-                "snat_exhausted",
-                "warn",
-                format!("member {name} of outbound rule {}", o.name),
-                seen,
-                fix,
-            );
-        }
-    }
 }
 
 /// The probe's port of `rule`, if it has a probe.
@@ -162,8 +131,8 @@ fn connectable(rule: &Rule) -> bool {
 
 /// Connects to each (member, backend port) of the TCP rules whose probe watches another port
 /// (or that have none): what listens there, by (address, port).
-fn backend_ports(snap: &Snapshot) -> HashMap<(Ipv4Addr, u16), ProbeReason> {
-    let mut wanted: BTreeMap<(Ipv4Addr, u16), Option<Ipv4Addr>> = BTreeMap::new();
+fn backend_ports(snap: &Snapshot) -> HashMap<(IpAddr, u16), ProbeReason> {
+    let mut wanted: BTreeMap<(IpAddr, u16), Option<IpAddr>> = BTreeMap::new();
     for r in snap.rules.iter().filter(|r| connectable(r)) {
         if probe_port(snap, r) == Some(r.backend_port) {
             continue;
@@ -175,7 +144,7 @@ fn backend_ports(snap: &Snapshot) -> HashMap<(Ipv4Addr, u16), ProbeReason> {
             }
         }
     }
-    let targets: Vec<(Ipv4Addr, u16, Option<Ipv4Addr>)> =
+    let targets: Vec<(IpAddr, u16, Option<IpAddr>)> =
         wanted.iter().map(|(&(a, p), &s)| (a, p, s)).collect();
     let results = tcp_reachability(&targets, CONNECT_TIMEOUT);
     targets
@@ -195,7 +164,7 @@ fn port_state(r: &ProbeReason) -> String {
 }
 
 /// The name of the member with address `addr` ("" if none).
-fn member_name(snap: &Snapshot, addr: Ipv4Addr) -> String {
+fn member_name(snap: &Snapshot, addr: IpAddr) -> String {
     snap.members
         .iter()
         .find(|m| m.addr == addr)
@@ -235,7 +204,7 @@ fn probe_checks(
     report: &mut DiagnoseReport,
     snap: &Snapshot,
     probes: &[(String, TargetStatus)],
-    ports: &HashMap<(Ipv4Addr, u16), ProbeReason>,
+    ports: &HashMap<(IpAddr, u16), ProbeReason>,
 ) {
     let mut up = 0;
     for (probe, s) in probes {
@@ -295,9 +264,9 @@ fn backend_port_check(
     report: &mut DiagnoseReport,
     snap: &Snapshot,
     probes: &[(String, TargetStatus)],
-    ports: &HashMap<(Ipv4Addr, u16), ProbeReason>,
+    ports: &HashMap<(IpAddr, u16), ProbeReason>,
 ) {
-    let state: HashMap<(&str, Ipv4Addr), HealthState> = probes
+    let state: HashMap<(&str, IpAddr), HealthState> = probes
         .iter()
         .map(|(p, s)| ((p.as_str(), s.addr), s.state))
         .collect();
@@ -560,7 +529,15 @@ enable_tcp_reset = true
         counters.snat[0].exhausted = 3;
         counters.snat[0].ports_taken = 16;
         let baseline = Baseline::default();
-        let r = run(&snap, &[], &baseline, counters.clone(), Instant::now());
+        let block = snap.outbound[0].blocks[0];
+        let r = run(
+            &snap,
+            &[],
+            &baseline,
+            counters.clone(),
+            Instant::now(),
+            &|| snat::tests::translations(block.first_port),
+        );
         let f: Vec<_> = r
             .findings
             .iter()
@@ -575,8 +552,14 @@ enable_tcp_reset = true
             f[0].seen.starts_with("3 new outbound") && f[0].seen.contains("16 of 16"),
             "{f:?}"
         );
+        assert!(
+            f[0].seen.ends_with(
+                "by destination: 192.0.2.1:443 tcp 3, 192.0.2.1:80 tcp 1, 198.51.100.7 udp 1)"
+            ),
+            "{f:?}"
+        );
         // Nothing more since: the finding clears.
-        let r = run(&snap, &[], &baseline, counters, Instant::now());
+        let r = run(&snap, &[], &baseline, counters, Instant::now(), &Vec::new);
         assert!(r.findings.iter().all(|f| f.check != "snat_exhausted"));
     }
 
@@ -599,7 +582,7 @@ enable_tcp_reset = true
         c.rule_idle[1].late_packets = 5; // resets enabled: not a finding
         c.count_drop(DropReason::Fragment);
         let baseline = Baseline::default();
-        let mut r = run(&snap, &[], &baseline, c.clone(), Instant::now());
+        let mut r = run(&snap, &[], &baseline, c.clone(), Instant::now(), &Vec::new);
         r.finish(&CHECKS);
         let names = |r: &DiagnoseReport| -> Vec<(String, String)> {
             r.findings
@@ -627,7 +610,7 @@ enable_tcp_reset = true
         c.members[id("n1")].replies = 1;
         c.members[id("d1")].syns = 4;
         c.members[id("d1")].packets = 5;
-        let mut r = run(&snap, &[], &baseline, c, Instant::now());
+        let mut r = run(&snap, &[], &baseline, c, Instant::now(), &Vec::new);
         r.finish(&CHECKS);
         let found = names(&r);
         assert_eq!(found.len(), 1, "{found:?}");

@@ -4,6 +4,7 @@ pub mod hash;
 pub mod maglev;
 pub mod owner;
 pub mod snapshot;
+pub mod steer;
 
 pub use owner::Reta;
 pub use snapshot::{Health, MemberId, ProbeState, Rule, RuleId, RuleKind, Snapshot};

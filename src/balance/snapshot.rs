@@ -8,6 +8,13 @@
 //! Addresses passed to lookups are host-order `u32` (`u32::from(Ipv4Addr)`); protocols are IP
 //! protocol numbers (6 = TCP, 17 = UDP).
 //!
+//! Families (docs/design.md §2.5): frontends, members and rules may be IPv6. The IPv4 maps and
+//! lookups are unchanged and hold IPv4 objects only; IPv6 objects are in parallel maps keyed by
+//! the host-order `u128` address (`u128::from(Ipv6Addr)`), read by the same lookups with a `6`
+//! suffix ([`Snapshot::lookup6`], [`Snapshot::reverse_nat6`], [`Snapshot::is_frontend6`],
+//! [`Snapshot::member_by_addr6`], ...). Validation makes a rule's frontend and members one
+//! family, so an IPv4 lookup only ever yields IPv4 members, and the other way round.
+//!
 //! Eligibility is per rule, because two rules over one pool may use different probes: a member
 //! is eligible for a rule when (its probe for that rule is up, or the rule has no probe, or its
 //! `admin_state` is `up`) and `admin_state != down`. When no member of a rule is eligible, the
@@ -21,16 +28,16 @@
 mod compile;
 mod lookup;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use super::maglev::Maglev;
 use crate::config::{
-    AdminState, Config, ConfigError, DsrEncapsulation, Ipv4Cidr, LoadDistribution, MissingFlow,
-    NoHealthyBackends, ProbeProtocol, Protocol,
+    AdminState, Config, ConfigError, DsrEncapsulation, Ipv4Cidr, Ipv6Cidr, LoadDistribution,
+    MissingFlow, NoHealthyBackends, ProbeProtocol, Protocol,
 };
 use compile::TableKey;
-use lookup::{key, RuleCache};
+use lookup::{key, Index6, RuleCache};
 
 pub use crate::config::snat_plan::{default_snat_ports, SNAT_FIRST_PORT, SNAT_LAST_PORT};
 
@@ -102,7 +109,7 @@ pub enum ProbeState {
 /// after a restart goes where it went before; new TCP flows to probed rules are held meanwhile.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Health {
-    states: std::collections::HashMap<String, std::collections::HashMap<Ipv4Addr, ProbeState>>,
+    states: std::collections::HashMap<String, std::collections::HashMap<IpAddr, ProbeState>>,
     settling: bool,
 }
 
@@ -131,7 +138,7 @@ impl Health {
     }
 
     /// Whether `probe` against `addr` counts as up: `Up`, or `Unknown` while settling.
-    pub fn counts_up(&self, probe: &str, addr: Ipv4Addr) -> bool {
+    pub fn counts_up(&self, probe: &str, addr: impl Into<IpAddr>) -> bool {
         match self.get(probe, addr) {
             ProbeState::Up => true,
             ProbeState::Unknown => self.settling,
@@ -153,18 +160,18 @@ impl Health {
     }
 
     /// Records the state of `probe` against `addr`.
-    pub fn set(&mut self, probe: &str, addr: Ipv4Addr, state: ProbeState) {
+    pub fn set(&mut self, probe: &str, addr: impl Into<IpAddr>, state: ProbeState) {
         self.states
             .entry(probe.to_string())
             .or_default()
-            .insert(addr, state);
+            .insert(addr.into(), state);
     }
 
     /// The state of `probe` against `addr` (`Unknown` if never set).
-    pub fn get(&self, probe: &str, addr: Ipv4Addr) -> ProbeState {
+    pub fn get(&self, probe: &str, addr: impl Into<IpAddr>) -> ProbeState {
         self.states
             .get(probe)
-            .and_then(|m| m.get(&addr))
+            .and_then(|m| m.get(&addr.into()))
             .copied()
             .unwrap_or_default()
     }
@@ -181,6 +188,10 @@ pub struct InterfaceInfo {
     pub address: Ipv4Cidr,
     /// Gateway, if any.
     pub gateway: Option<Ipv4Addr>,
+    /// Own IPv6 address and prefix, if any.
+    pub address6: Option<Ipv6Cidr>,
+    /// IPv6 gateway, if any.
+    pub gateway6: Option<Ipv6Addr>,
     /// IP MTU.
     pub mtu: u16,
 }
@@ -190,9 +201,9 @@ pub struct InterfaceInfo {
 pub struct FrontendInfo {
     /// Name from the config.
     pub name: String,
-    /// The VIP.
-    pub addr: Ipv4Addr,
-    /// Interface answering ARP for it, if any.
+    /// The VIP (IPv4 or IPv6).
+    pub addr: IpAddr,
+    /// Interface answering ARP (or neighbour solicitations) for it, if any.
     pub interface: Option<InterfaceId>,
     /// Rules on this frontend (load-balancing and inbound NAT).
     pub rules: Vec<RuleId>,
@@ -218,18 +229,66 @@ pub struct MemberInfo {
     pub name: String,
     /// Its pool.
     pub pool: PoolId,
-    /// The DIP.
-    pub addr: Ipv4Addr,
+    /// The DIP (IPv4 or IPv6).
+    pub addr: IpAddr,
     /// Weight (>= 1).
     pub weight: u32,
     /// Operator override.
     pub admin_state: AdminState,
     /// Egress interface: the one it is on-link of, else one with a gateway.
     pub interface: Option<InterfaceId>,
-    /// Next hop: the member itself when on-link, else the interface's gateway.
-    pub next_hop: Option<Ipv4Addr>,
+    /// Next hop: the member itself when on-link, else the interface's gateway of its family.
+    pub next_hop: Option<IpAddr>,
     /// Whether the member is on-link of `interface`.
     pub on_link: bool,
+}
+
+/// An IPv4 address as the IPv4 data path keys it (host-order `u32`); 0 for IPv6.
+#[inline]
+pub fn host4(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(_) => 0,
+    }
+}
+
+/// The IPv4 address of `ip`, if it is one (for the IPv4-only parts: ARP, BGP, SNAT).
+#[inline]
+pub fn ipv4_of(ip: IpAddr) -> Option<Ipv4Addr> {
+    match ip {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// An IPv6 address as the IPv6 lookups key it (host-order `u128`); 0 for IPv4.
+#[inline]
+pub fn host6(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V6(a) => u128::from(a),
+        IpAddr::V4(_) => 0,
+    }
+}
+
+impl MemberInfo {
+    /// The DIP as a host-order `u32` (the IPv4 data path's form); 0 for an IPv6 member, which
+    /// no IPv4 rule has.
+    #[inline]
+    pub fn addr4(&self) -> u32 {
+        host4(self.addr)
+    }
+
+    /// The DIP as a host-order `u128`; 0 for an IPv4 member.
+    #[inline]
+    pub fn addr6(&self) -> u128 {
+        host6(self.addr)
+    }
+
+    /// The next hop when it is IPv4.
+    #[inline]
+    pub fn next_hop4(&self) -> Option<Ipv4Addr> {
+        self.next_hop.and_then(ipv4_of)
+    }
 }
 
 /// A health probe.
@@ -273,8 +332,8 @@ pub struct Rule {
     pub kind: RuleKind,
     /// Frontend.
     pub frontend: FrontendId,
-    /// The VIP.
-    pub frontend_addr: Ipv4Addr,
+    /// The VIP (of the family of every member).
+    pub frontend_addr: IpAddr,
     /// Protocol (`All` = TCP and UDP, or every protocol when `ha_ports`).
     pub protocol: Protocol,
     /// HA ports: matches every protocol and port of the frontend; ports are kept.
@@ -314,6 +373,12 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The VIP as a host-order `u32` (the IPv4 data path's form); 0 for an IPv6 rule.
+    #[inline]
+    pub fn frontend_addr4(&self) -> u32 {
+        host4(self.frontend_addr)
+    }
+
     /// The backend port for a packet to `dst_port` (HA ports keep it).
     #[inline]
     pub fn backend_port_for(&self, dst_port: u16) -> u16 {
@@ -430,13 +495,14 @@ impl OutboundInfo {
     }
 }
 
-/// Translation of a NAT reply from a member back to the VIP.
+/// Translation of a NAT reply from a member back to the VIP: `ReverseNat` from
+/// [`Snapshot::reverse_nat`], `ReverseNat<Ipv6Addr>` from [`Snapshot::reverse_nat6`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReverseNat {
+pub struct ReverseNat<A = Ipv4Addr> {
     /// The rule the reply belongs to.
     pub rule: RuleId,
     /// The VIP (new source address).
-    pub vip: Ipv4Addr,
+    pub vip: A,
     /// The frontend port (new source port).
     pub vip_port: u16,
     /// The member the reply comes from.
@@ -494,7 +560,11 @@ pub struct Snapshot {
     snat_by_port: Map<(u32, u8), Vec<SnatPortRange>>,
     /// SNAT blocks that found no room (see `Snapshot::try_compile_with_previous`).
     snat_errors: Vec<ConfigError>,
+    /// The IPv6 frontends, rules and members, keyed by `u128` address.
+    v6: Index6,
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests6;

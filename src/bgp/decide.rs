@@ -127,7 +127,8 @@ pub fn decisions(config: &Config, snapshot: &Snapshot, r: &Readiness) -> Vec<Vip
     config
         .frontends
         .iter()
-        .map(|fe| {
+        .filter_map(|fe| Some((fe, fe.address4()?)))
+        .map(|(fe, prefix)| {
             let id = snapshot
                 .frontends
                 .iter()
@@ -142,7 +143,7 @@ pub fn decisions(config: &Config, snapshot: &Snapshot, r: &Readiness) -> Vec<Vip
             VipDecision {
                 route: Route {
                     frontend: fe.name.clone(),
-                    prefix: fe.address,
+                    prefix,
                     next_hop: nh,
                     communities,
                 },

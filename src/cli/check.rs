@@ -67,6 +67,7 @@ pub fn warnings(c: &Config) -> Vec<String> {
             _ => {}
         }
     }
+    out.extend(c.ipv6_not_forwarded());
     out
 }
 
@@ -80,10 +81,18 @@ pub fn summary(origin: &str, s: &Snapshot, workers: u16) -> String {
     );
     for i in &s.interfaces {
         let gw = i.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+        let v6 = i.address6.map(|a| {
+            let gw6 = i.gateway6.map(|g| format!(" via {g}")).unwrap_or_default();
+            format!(", {a}{gw6}")
+        });
         let _ = writeln!(
             o,
-            "interface {} on {}: {}{gw}, mtu {}",
-            i.name, i.port, i.address, i.mtu
+            "interface {} on {}: {}{gw}{}, mtu {}",
+            i.name,
+            i.port,
+            i.address,
+            v6.unwrap_or_default(),
+            i.mtu
         );
     }
     for p in &s.pools {

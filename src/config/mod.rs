@@ -306,7 +306,7 @@ mod tests {
         );
         assert!(s.contains("unknown key `bogus`"), "{s}");
         assert!(
-            s.contains("frontends[0] (\"a\") address: invalid IPv4 address \"1.2.3\""),
+            s.contains("frontends[0] (\"a\") address: invalid IP address \"1.2.3\""),
             "{s}"
         );
         assert!(

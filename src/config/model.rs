@@ -5,7 +5,7 @@
 //! checked by [`super::validate`], so a bad value gets a message that says what is valid and every
 //! such mistake in a file is reported at once. Defaults are documented on each field.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -46,6 +46,33 @@ pub struct Config {
     /// `[bgp]`: announce the VIPs through a BGP daemon (scale-out). Default: none (no announcing).
     #[serde(default)]
     pub bgp: Option<Bgp>,
+}
+
+impl Config {
+    /// One line per load-balancing or inbound NAT rule on an IPv6 frontend: such rules are
+    /// validated and compiled, but the data path does not forward IPv6 yet (docs/design.md
+    /// §2.5), so `check` prints and `run` logs these as warnings.
+    pub fn ipv6_not_forwarded(&self) -> Vec<String> {
+        let lb = self
+            .load_balancing_rules
+            .iter()
+            .map(|r| ("load_balancing_rules", &r.name, &r.frontend));
+        let nat = self
+            .inbound_nat_rules
+            .iter()
+            .map(|r| ("inbound_nat_rules", &r.name, &r.frontend));
+        lb.chain(nat)
+            .filter_map(|(table, name, fe)| {
+                let f = self.frontends.iter().find(|f| &f.name == fe)?;
+                f.address.is_ipv6().then(|| {
+                    format!(
+                        "{table} \"{name}\": IPv6 frontend \"{fe}\" ({}): IPv6 forwarding is not built yet; the rule is compiled but its packets are dropped as `unsupported`",
+                        f.address
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 /// `[appliance]`.
@@ -184,6 +211,14 @@ pub struct Interface {
     /// Next hop for destinations that are not on-link of any interface. Default: none.
     #[serde(default, deserialize_with = "de_opt_ipv4")]
     pub gateway: Option<Ipv4Addr>,
+    /// The appliance's own IPv6 address with prefix length, e.g. `fd00:1::2/64`, next to the IPv4
+    /// `address` (dual stack). Default: none (no IPv6 on this port).
+    #[serde(default, deserialize_with = "de_opt_cidr6")]
+    pub address6: Option<Ipv6Cidr>,
+    /// IPv6 next hop for IPv6 destinations that are not on-link of any interface: inside
+    /// `address6`'s prefix or link-local (`fe80::/10`); needs `address6`. Default: none.
+    #[serde(default, deserialize_with = "de_opt_ipv6")]
+    pub gateway6: Option<Ipv6Addr>,
     /// vipmux extension: IP MTU of the port, 576..=9216. Default: `1500`.
     #[serde(default = "default_mtu")]
     pub mtu: u32,
@@ -191,6 +226,41 @@ pub struct Interface {
 
 fn default_mtu() -> u32 {
     1500
+}
+
+impl Interface {
+    /// Whether `ip` lies in one of this interface's subnets (IPv4 `address` or IPv6 `address6`).
+    pub fn on_link(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => self.address.contains(a),
+            IpAddr::V6(a) => self.address6.is_some_and(|c| c.contains(a)),
+        }
+    }
+
+    /// The gateway of `ip`'s family, if any.
+    pub fn gateway_for(&self, ip: IpAddr) -> Option<IpAddr> {
+        match ip {
+            IpAddr::V4(_) => self.gateway.map(IpAddr::V4),
+            IpAddr::V6(_) => self.gateway6.map(IpAddr::V6),
+        }
+    }
+
+    /// Whether `ip` is one of the appliance's own addresses on this interface.
+    pub fn is_own(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => a == self.address.addr,
+            IpAddr::V6(a) => self.address6.is_some_and(|c| c.addr == a),
+        }
+    }
+}
+
+/// The family of an address, as configuration errors name it: `"IPv4"` or `"IPv6"`.
+pub fn family_name(ip: IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
 }
 
 /// An IPv4 address with a prefix length (`10.1.0.2/24`).
@@ -228,18 +298,69 @@ impl std::str::FromStr for Ipv4Cidr {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (a, p) = s
-            .split_once('/')
-            .ok_or_else(|| "expected ADDRESS/PREFIX, e.g. \"10.1.0.2/24\"".to_string())?;
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("`{a}` is not an IPv4 address; expected e.g. \"10.1.0.2/24\""))?;
-        let prefix_len: u8 = p
-            .parse()
-            .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(|| format!("prefix length `{p}` is not 0..=32"))?;
+        let (addr, prefix_len) = parse_cidr(s, 32, "IPv4", "10.1.0.2/24")?;
         Ok(Ipv4Cidr { addr, prefix_len })
+    }
+}
+
+/// `ADDRESS/PREFIX` of one family: the address and a prefix length of at most `max`.
+fn parse_cidr<A: std::str::FromStr>(
+    s: &str,
+    max: u8,
+    family: &str,
+    example: &str,
+) -> Result<(A, u8), String> {
+    let (a, p) = s
+        .split_once('/')
+        .ok_or_else(|| format!("expected ADDRESS/PREFIX, e.g. \"{example}\""))?;
+    let addr: A = a
+        .parse()
+        .map_err(|_| format!("`{a}` is not an {family} address; expected e.g. \"{example}\""))?;
+    let prefix_len: u8 = p
+        .parse()
+        .ok()
+        .filter(|p| *p <= max)
+        .ok_or_else(|| format!("prefix length `{p}` is not 0..={max}"))?;
+    Ok((addr, prefix_len))
+}
+
+/// An IPv6 address with a prefix length (`fd00:1::2/64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv6Cidr {
+    /// The address itself (the host part is kept).
+    pub addr: Ipv6Addr,
+    /// Prefix length, 0..=128.
+    pub prefix_len: u8,
+}
+
+impl Ipv6Cidr {
+    /// The network mask as a host-order integer.
+    pub fn mask(&self) -> u128 {
+        if self.prefix_len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(self.prefix_len.min(128)))
+        }
+    }
+
+    /// Whether `ip` lies in this address's prefix.
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        (u128::from(ip) & self.mask()) == (u128::from(self.addr) & self.mask())
+    }
+}
+
+impl std::fmt::Display for Ipv6Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+impl std::str::FromStr for Ipv6Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix_len) = parse_cidr(s, 128, "IPv6", "fd00:1::2/64")?;
+        Ok(Ipv6Cidr { addr, prefix_len })
     }
 }
 
@@ -247,6 +368,32 @@ fn de_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Cidr, D::Error> {
     let s = String::deserialize(d)?;
     s.parse()
         .map_err(|e| serde::de::Error::custom(format!("invalid address \"{s}\": {e}")))
+}
+
+fn de_opt_cidr6<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv6Cidr>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("invalid IPv6 address \"{s}\": {e}")))
+}
+
+fn de_opt_ipv6<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv6Addr>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "invalid IPv6 address \"{s}\": expected e.g. \"fd00:1::1\" or \"fe80::1\""
+        ))
+    })
+}
+
+/// An IPv4 or IPv6 address (frontends, members).
+fn de_ip<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "invalid IP address \"{s}\": expected an IPv4 address such as \"10.1.0.11\" or an IPv6 address such as \"fd00:1::11\""
+        ))
+    })
 }
 
 fn parse_ipv4<E: serde::de::Error>(s: &str) -> Result<Ipv4Addr, E> {
@@ -273,22 +420,30 @@ fn de_opt_ipv4<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv4Addr>, D::E
 pub struct Frontend {
     /// Unique name, referenced by rules. Required.
     pub name: String,
-    /// The VIP. Required.
-    #[serde(deserialize_with = "de_ipv4")]
-    pub address: Ipv4Addr,
-    /// Interface on which ARP for the VIP is answered. Default: none (the VIP is routed to the MUX).
+    /// The VIP, IPv4 or IPv6 (a dual-stack VIP is two frontends, one per family). Required.
+    #[serde(deserialize_with = "de_ip")]
+    pub address: IpAddr,
+    /// Interface on which ARP (IPv4) or neighbour solicitations (IPv6) for the VIP are answered. Default: none (the VIP is routed to the MUX).
     #[serde(default)]
     pub interface: Option<String>,
-    /// Whether the VIP is announced over BGP. Default: true when `[bgp]` exists; `true` without
-    /// `[bgp]` is an error.
+    /// Whether the VIP is announced over BGP. Default: true when `[bgp]` exists and the VIP is
+    /// IPv4; `true` without `[bgp]`, or on an IPv6 VIP (not announced yet), is an error.
     #[serde(default)]
     pub announce: Option<bool>,
 }
 
 impl Frontend {
-    /// Whether this frontend is announced under `bgp` (absent `[bgp]`: never).
+    /// The VIP when it is IPv4 (outbound SNAT and BGP announce IPv4 VIPs only).
+    pub fn address4(&self) -> Option<Ipv4Addr> {
+        match self.address {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    /// Whether this frontend is announced under `bgp` (absent `[bgp]`, or an IPv6 VIP: never).
     pub fn announced(&self, bgp: Option<&Bgp>) -> bool {
-        bgp.is_some() && self.announce.unwrap_or(true)
+        bgp.is_some() && self.address.is_ipv4() && self.announce.unwrap_or(true)
     }
 }
 
@@ -391,9 +546,10 @@ pub enum DsrEncapsulation {
 pub struct Member {
     /// Name, unique in its pool; it seeds the member's Maglev permutation. Required.
     pub name: String,
-    /// The member's address (DIP). Required.
-    #[serde(deserialize_with = "de_ipv4")]
-    pub address: Ipv4Addr,
+    /// The member's address (DIP), IPv4 or IPv6; every member of a pool that a rule uses has
+    /// the family of the rule's frontend. Required.
+    #[serde(deserialize_with = "de_ip")]
+    pub address: IpAddr,
     /// Relative share of new flows, 1..=1000. Default: `1`.
     #[serde(default = "default_weight")]
     pub weight: u32,

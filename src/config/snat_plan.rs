@@ -11,13 +11,20 @@
 //! The plan is a pure, deterministic function of the configuration and the blocks to keep:
 //! validation plans from scratch (so `vipmux check` finds what does not fit), compilation keeps
 //! the previous snapshot's blocks in place (so a reload never moves a surviving member's block)
-//! and places new ones in the lowest free range, in configuration order.
+//! and places new ones in the lowest free range, in configuration order. A kept block that
+//! shrinks keeps its first ports; one that grows keeps its place when the ports after it are
+//! free (no other block, no rule port, not past [`SNAT_LAST_PORT`]), and is placed anew only
+//! otherwise.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::error::ConfigError;
 use super::model::{Config, OutboundRule, Protocol};
+
+mod space;
+
+use space::Space;
 
 /// First SNAT port of each frontend IP.
 pub const SNAT_FIRST_PORT: u16 = 1024;
@@ -133,76 +140,6 @@ enum User {
     Block,
 }
 
-/// A used range of one frontend IP's ports.
-#[derive(Debug, Clone)]
-struct Used {
-    lo: u16,
-    hi: u16,
-    bits: u8,
-    by: User,
-}
-
-/// The ports of one frontend IP: used ranges, sorted by first port.
-#[derive(Debug, Default)]
-struct Space {
-    used: Vec<Used>,
-}
-
-impl Space {
-    /// Marks `lo..=hi` used for `bits` (clamped to the SNAT ports; outside them it is ignored).
-    fn take(&mut self, lo: u16, hi: u16, bits: u8, by: User) {
-        let (lo, hi) = (lo.max(SNAT_FIRST_PORT), hi.min(SNAT_LAST_PORT));
-        if lo > hi {
-            return;
-        }
-        let at = self.used.partition_point(|u| u.lo <= lo);
-        self.used.insert(at, Used { lo, hi, bits, by });
-    }
-
-    /// The first use of `lo..=hi` that conflicts with `bits`.
-    fn obstacle(&self, lo: u16, hi: u16, bits: u8) -> Option<&Used> {
-        self.used
-            .iter()
-            .take_while(|u| u.lo <= hi)
-            .find(|u| u.hi >= lo && u.bits & bits != 0)
-    }
-
-    /// The lowest first port of `count` free ports for `bits`.
-    fn lowest_fit(&self, count: u16, bits: u8) -> Option<u16> {
-        if count == 0 {
-            return None;
-        }
-        let mut cand = u32::from(SNAT_FIRST_PORT);
-        for u in self.used.iter().filter(|u| u.bits & bits != 0) {
-            if u32::from(u.hi) < cand {
-                continue;
-            }
-            if u32::from(u.lo) >= cand + u32::from(count) {
-                break;
-            }
-            cand = u32::from(u.hi) + 1;
-        }
-        let last = cand + u32::from(count) - 1;
-        (last <= u32::from(SNAT_LAST_PORT)).then_some(cand as u16)
-    }
-
-    /// Free ports for `bits`: (in all, in the largest free range).
-    fn free(&self, bits: u8) -> (u32, u32) {
-        let (mut total, mut largest, mut next) = (0u32, 0u32, u32::from(SNAT_FIRST_PORT));
-        let mut gap = |from: u32, to: u32| {
-            let n = to.saturating_sub(from);
-            total += n;
-            largest = largest.max(n);
-        };
-        for u in self.used.iter().filter(|u| u.bits & bits != 0) {
-            gap(next, u32::from(u.lo));
-            next = next.max(u32::from(u.hi) + 1);
-        }
-        gap(next, u32::from(SNAT_LAST_PORT) + 1);
-        (total, largest)
-    }
-}
-
 /// Plans every outbound rule's blocks of `c`, keeping `kept` where they are.
 pub fn plan(c: &Config, kept: &[KeptBlock]) -> SnatPlan {
     let mut spaces = reserve_rule_ports(c);
@@ -220,7 +157,9 @@ pub fn plan(c: &Config, kept: &[KeptBlock]) -> SnatPlan {
             (key, k)
         })
         .collect();
-    // First the blocks of members that stay, where they were; then the others, lowest first.
+    // First the blocks of members that stay, where they were (a growing one at its old size);
+    // then the growing ones grow in place or move; then the others, lowest first.
+    let mut growing: Vec<usize> = Vec::new();
     for want in wanted(c) {
         let r = &c.outbound_rules[want.rule];
         let m = &pool_of(c, r).map(|p| &p.members[want.member]);
@@ -232,35 +171,76 @@ pub fn plan(c: &Config, kept: &[KeptBlock]) -> SnatPlan {
                     m.name.as_str(),
                     want.frontend_addr,
                 ))
-                .filter(|k| k.count >= want.count)
+                .filter(|k| k.count > 0)
         });
         let Some(k) = k else {
             pending.push(want);
             continue;
         };
         let space = spaces.entry(want.frontend_addr).or_default();
-        let (lo, hi) = (k.first_port, last_port(k.first_port, want.count));
-        match space
-            .obstacle(lo, hi, bits(r.protocol))
-            .map(|u| u.by.clone())
-        {
+        let count = want.count.min(k.count);
+        let (lo, hi) = (k.first_port, last_port(k.first_port, count));
+        let grows = want.count > k.count;
+        match space.obstacle(lo, hi, bits(r.protocol)) {
             None => {
                 space.take(lo, hi, bits(r.protocol), User::Block);
+                if grows {
+                    growing.push(out.blocks.len());
+                }
                 out.blocks.push(PlannedBlock {
                     first_port: lo,
+                    count,
                     ..want
                 });
             }
             Some(User::Block) => pending.push(want),
+            Some(User::Rule(..)) if grows => pending.push(want),
             Some(User::Rule(table, index, name)) => {
                 out.errors
                     .push(kept_block_hit(c, &want, k, (table, index, &name)));
             }
         }
     }
+    let moved = grow_in_place(c, &mut spaces, &growing, &mut out.blocks);
+    if !moved.is_empty() {
+        pending.extend(moved);
+        pending.sort_by_key(|b| (b.rule, b.member, b.frontend));
+    }
     place_pending(c, &mut spaces, pending, !kept.is_empty(), &mut out);
     out.blocks.sort_by_key(|b| (b.rule, b.member, b.frontend));
     out
+}
+
+/// Grows each kept block of `blocks` at index `growing` (placed at its old size) to the size
+/// its rule asks for when the ports after it are free; frees and returns (at full size) the
+/// ones that cannot grow there, in order.
+fn grow_in_place(
+    c: &Config,
+    spaces: &mut BTreeMap<Ipv4Addr, Space>,
+    growing: &[usize],
+    blocks: &mut Vec<PlannedBlock>,
+) -> Vec<PlannedBlock> {
+    let mut moved = Vec::new();
+    for &i in growing {
+        let Some(b) = blocks.get_mut(i) else { continue };
+        let r = &c.outbound_rules[b.rule];
+        let bits = bits(r.protocol);
+        let want = pool_of(c, r).map_or(b.count, |p| ports_per_member(r, p.members.len()));
+        let space = spaces.entry(b.frontend_addr).or_default();
+        let end = u32::from(b.first_port) + u32::from(want) - 1;
+        let from = b.first_port.saturating_add(b.count);
+        let fits =
+            end <= u32::from(SNAT_LAST_PORT) && space.obstacle(from, end as u16, bits).is_none();
+        if fits {
+            space.take(from, end as u16, bits, User::Block);
+        } else {
+            space.release(b.first_port, bits);
+            moved.push(PlannedBlock { count: want, ..*b });
+        }
+        b.count = if fits { want } else { 0 };
+    }
+    blocks.retain(|b| b.count > 0);
+    moved
 }
 
 /// The last port of `count` ports from `first` (saturating).
@@ -317,7 +297,7 @@ fn wanted(c: &Config) -> Vec<PlannedBlock> {
             .enumerate()
             .filter_map(|(fi, name)| {
                 let fe = c.frontends.iter().find(|f| &f.name == name)?;
-                Some((fi, fe.address))
+                Some((fi, fe.address4()?))
             })
             .collect();
         for mi in 0..pool.members.len() {
@@ -348,7 +328,7 @@ fn reserve_rule_ports(c: &Config) -> BTreeMap<Ipv4Addr, Space> {
         c.frontends
             .iter()
             .find(|f| f.name == name)
-            .map(|f| f.address)
+            .and_then(|f| f.address4())
     };
     for (i, r) in c.load_balancing_rules.iter().enumerate() {
         let Some(a) = addr(&r.frontend) else { continue };

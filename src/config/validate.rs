@@ -24,12 +24,15 @@
 //!   with an HA-ports rule; a member address in at most one outbound rule per protocol; once all
 //!   else holds, every SNAT block fits around the ports of rules on its frontend IP (the plan of
 //!   [`super::snat_plan`]);
+//! - families: see [`family`] (a pool's members and a rule's frontend and pool are of one family;
+//!   an interface's `address6`/`gateway6`; outbound rules are IPv4 only for now);
 //! - `[bgp]` and `announce`: see [`bgp`].
 
 pub mod bgp;
+mod family;
 
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::error::ConfigError;
 use super::model::*;
@@ -85,9 +88,15 @@ pub fn idle_timeout_seconds(minutes: Option<u32>, seconds: Option<u32>) -> u32 {
     }
 }
 
-/// Whether `ip` is on-link of one of the interfaces.
-pub fn on_link(c: &Config, ip: Ipv4Addr) -> bool {
-    c.interfaces.iter().any(|i| i.address.contains(ip))
+/// Whether `ip` is on-link of one of the interfaces (IPv6: of an `address6`).
+pub fn on_link(c: &Config, ip: IpAddr) -> bool {
+    c.interfaces.iter().any(|i| i.on_link(ip))
+}
+
+/// Whether `ip` is a unicast address (not unspecified, multicast or IPv4 broadcast).
+fn unicast(ip: IpAddr) -> bool {
+    let broadcast = matches!(ip, IpAddr::V4(a) if a.is_broadcast());
+    !(ip.is_unspecified() || ip.is_multicast() || broadcast)
 }
 
 /// Name → the first entry of `items` with that name.
@@ -115,7 +124,7 @@ struct Validator<'a> {
 type FrontendRules = (Vec<Owner>, Vec<(Owner, bool)>);
 
 /// A non-floating rule's backend use: owner, (member name, address)s, protocol, port, HA ports.
-type BackendUse = (Owner, Vec<(String, Ipv4Addr)>, Protocol, u32, bool);
+type BackendUse = (Owner, Vec<(String, IpAddr)>, Protocol, u32, bool);
 
 /// The table of inbound NAT rules.
 const NAT: &str = "inbound_nat_rules";
@@ -246,6 +255,7 @@ impl<'a> Validator<'a> {
                     );
                 }
             }
+            self.interface6(i, itf);
             if !(576..=9216).contains(&itf.mtu) {
                 self.err(
                     e("must be 576..=9216".into())
@@ -276,7 +286,7 @@ impl<'a> Validator<'a> {
     fn frontends(&mut self) {
         let c = self.c;
         self.names("frontends", c.frontends.iter().map(|f| f.name.as_str()));
-        let mut addrs: HashMap<Ipv4Addr, usize> = HashMap::new();
+        let mut addrs: HashMap<IpAddr, usize> = HashMap::new();
         for (i, fe) in c.frontends.iter().enumerate() {
             let e = |m: String| ConfigError::new("frontends", m).entry(i, Some(&fe.name));
             if let Some(itf) = &fe.interface {
@@ -298,7 +308,7 @@ impl<'a> Validator<'a> {
             } else {
                 addrs.insert(fe.address, i);
             }
-            if let Some(itf) = c.interfaces.iter().find(|x| x.address.addr == fe.address) {
+            if let Some(itf) = c.interfaces.iter().find(|x| x.is_own(fe.address)) {
                 self.err(
                     e(format!(
                         "address is the appliance's own address on interface \"{}\"; a frontend needs its own",
@@ -308,8 +318,7 @@ impl<'a> Validator<'a> {
                     .value(q(&fe.address.to_string())),
                 );
             }
-            if fe.address.is_unspecified() || fe.address.is_broadcast() || fe.address.is_multicast()
-            {
+            if !unicast(fe.address) {
                 self.err(
                     e("must be a unicast address".into())
                         .field("address")
@@ -325,7 +334,8 @@ impl<'a> Validator<'a> {
             "backend_pools",
             c.backend_pools.iter().map(|p| p.name.as_str()),
         );
-        let reachable_via_gateway = c.interfaces.iter().any(|i| i.gateway.is_some());
+        let reachable_via_gateway =
+            |ip: IpAddr| c.interfaces.iter().any(|i| i.gateway_for(ip).is_some());
         for (i, pool) in c.backend_pools.iter().enumerate() {
             let e = |m: String| ConfigError::new("backend_pools", m).entry(i, Some(&pool.name));
             if !port_ok(pool.gue_port) {
@@ -336,7 +346,8 @@ impl<'a> Validator<'a> {
                 );
             }
             let mut names: HashMap<&str, usize> = HashMap::new();
-            let mut addrs: HashMap<Ipv4Addr, usize> = HashMap::new();
+            let mut addrs: HashMap<IpAddr, usize> = HashMap::new();
+            self.pool_family(i, pool);
             for (j, m) in pool.members.iter().enumerate() {
                 let f = |k: &str| format!("members[{j}].{k}");
                 if m.name.is_empty() {
@@ -367,10 +378,7 @@ impl<'a> Validator<'a> {
                 } else {
                     addrs.insert(m.address, j);
                 }
-                if m.address.is_unspecified()
-                    || m.address.is_broadcast()
-                    || m.address.is_multicast()
-                {
+                if !unicast(m.address) {
                     self.err(
                         e("must be a unicast address".into())
                             .field(f("address"))
@@ -378,11 +386,15 @@ impl<'a> Validator<'a> {
                     );
                 } else if !c.interfaces.is_empty()
                     && !on_link(c, m.address)
-                    && !reachable_via_gateway
+                    && !reachable_via_gateway(m.address)
                 {
+                    let (address, gateway) = if m.address.is_ipv4() {
+                        ("address", "gateway")
+                    } else {
+                        ("address6", "gateway6")
+                    };
                     self.err(
-                        e("unreachable: not on-link of any interface and no interface has a gateway"
-                            .into())
+                        e(format!("unreachable: not on-link of any interface's {address} and no interface has a {gateway}"))
                         .field(f("address"))
                         .value(q(&m.address.to_string())),
                     );
@@ -604,8 +616,11 @@ impl<'a> Validator<'a> {
                 100,
             );
             if let Some(pool) = pool {
-                if r.enable_floating_ip && pool.dsr_encapsulation == DsrEncapsulation::None {
-                    let members: Vec<&Member> = pool.members.iter().collect();
+                let members: Vec<&Member> = pool.members.iter().collect();
+                let floating = r.enable_floating_ip;
+                let (fe, field) = (&r.frontend, "backend_pool");
+                self.rule_family(T, i, &r.name, fe, field, pool, &members, floating);
+                if floating && pool.dsr_encapsulation == DsrEncapsulation::None {
                     self.floating_on_link(T, i, &r.name, &members);
                 }
             }
@@ -645,6 +660,18 @@ impl<'a> Validator<'a> {
         } else {
             (DsrEncapsulation::None, Vec::new())
         };
+        let pool_ref = match (&r.target, &r.backend_pool) {
+            (Some(t), _) => Some((&t.pool, "target.pool")),
+            (None, Some(p)) => Some((p, "backend_pool")),
+            (None, None) => None,
+        };
+        if let Some((pool, field)) = pool_ref.filter(|_| !members.is_empty()) {
+            if let Some(pool) = self.pools_by_name.get(pool.as_str()).copied() {
+                let floating = r.enable_floating_ip;
+                let fe = &r.frontend;
+                self.rule_family(NAT, i, &r.name, fe, field, pool, &members, floating);
+            }
+        }
         if !port_ok(r.backend_port) {
             self.err(
                 e("must be 1..=65535".into())
@@ -815,7 +842,7 @@ impl<'a> Validator<'a> {
         const T: &str = "outbound_rules";
         self.names(T, c.outbound_rules.iter().map(|r| r.name.as_str()));
         // (member address, tcp?, udp?) -> owner, for the one-rule-per-member check.
-        let mut taken: HashMap<(Ipv4Addr, u8), Owner> = HashMap::new();
+        let mut taken: HashMap<(IpAddr, u8), Owner> = HashMap::new();
         for (i, r) in c.outbound_rules.iter().enumerate() {
             let e = |m: String| ConfigError::new(T, m).entry(i, Some(&r.name));
             if r.frontends.is_empty() {
@@ -853,6 +880,7 @@ impl<'a> Validator<'a> {
                 }
             }
             let pool = self.pool_ref(T, i, &r.name, "backend_pool", &r.backend_pool);
+            self.outbound_family(i, r, pool);
             let a = r.allocated_outbound_ports;
             if a % 8 != 0 {
                 self.err(
@@ -1061,7 +1089,7 @@ impl<'a> Validator<'a> {
     fn backend_conflicts(&mut self) {
         let c = self.c;
         // member address -> [(proto (0 = HA: every protocol and port), port, owner)]
-        let mut dests: HashMap<Ipv4Addr, Vec<(u8, u32, Owner)>> = HashMap::new();
+        let mut dests: HashMap<IpAddr, Vec<(u8, u32, Owner)>> = HashMap::new();
         let pools = &self.pools_by_name;
         let pool = |n: &str| pools.get(n).copied();
         let mut work: Vec<BackendUse> = Vec::new();
@@ -1094,7 +1122,7 @@ impl<'a> Validator<'a> {
             if r.enable_floating_ip {
                 continue;
             }
-            let ms: Vec<(String, Ipv4Addr)> = match (&r.target, &r.backend_pool) {
+            let ms: Vec<(String, IpAddr)> = match (&r.target, &r.backend_pool) {
                 (Some(t), None) => pool(&t.pool)
                     .and_then(|p| p.members.iter().find(|m| m.name == t.member))
                     .map(|m| vec![(m.name.clone(), m.address)])

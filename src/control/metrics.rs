@@ -303,6 +303,11 @@ pub mod names {
     /// Counter `{worker,direction}`: frames handed between workers (`sent` to their owner,
     /// `received` from another worker, `dropped` on a full ring).
     pub const WORKER_HANDOFFS: &str = "vipmux_worker_handoffs_total";
+    /// Counter `{worker}`: transmit back-pressure episodes (a tx queue refused frames; the
+    /// worker kept them and stopped receiving until they were sent or freed at the bound).
+    pub const WORKER_TX_BLOCKED: &str = "vipmux_worker_tx_blocked_total";
+    /// Counter `{worker}`: seconds tx queues held refused frames (summed over queues).
+    pub const WORKER_TX_BLOCKED_SECONDS: &str = "vipmux_worker_tx_blocked_seconds_total";
     /// Counter `{rule,pool,member,state}`: outbound connections by result (`successful`, `failed`).
     pub const SNAT_CONNECTIONS: &str = "vipmux_snat_connections_total";
     /// Gauge: 1 while the appliance forwards traffic.
@@ -473,6 +478,10 @@ pub struct WorkerMetrics {
     pub handoff_received: u64,
     /// Frames dropped because a hand-off ring was full.
     pub handoff_full: u64,
+    /// Transmit back-pressure episodes.
+    pub tx_blocked: u64,
+    /// Nanoseconds tx queues held refused frames.
+    pub tx_blocked_ns: u64,
 }
 
 /// One physical port's drop and error counters (`rte_eth_stats`) in [`ApplianceMetrics`].
@@ -526,6 +535,8 @@ pub struct ApplianceMetrics {
     pub lb_frontends: Vec<LbFrontendMetrics>,
     /// Per rule and member (Azure's dimensions).
     pub lb_backends: Vec<LbBackendMetrics>,
+    /// Per SNAT frontend IP: TCP SYNs members sent out through it (SYN count, direction `out`).
+    pub snat_syns: Vec<(String, u64)>,
 }
 
 impl ApplianceMetrics {
@@ -582,7 +593,7 @@ impl ApplianceMetrics {
             ),
             (
                 LB_SYNS,
-                "TCP SYNs by frontend and direction (Azure SYNCount; out comes with SNAT).",
+                "TCP SYNs by frontend and direction (Azure SYNCount; out: members' SYNs through outbound SNAT, frontend_port \"snat\").",
                 |f| [("in", f.syns_in), ("out", 0)],
             ),
         ];
@@ -591,6 +602,17 @@ impl ApplianceMetrics {
             for f in &self.lb_frontends {
                 for (dir, n) in dirs(f) {
                     enc.sample(&f.labels(Some(dir)), n);
+                }
+            }
+            if name == LB_SYNS {
+                for (ip, n) in &self.snat_syns {
+                    let labels = [
+                        ("frontend_ip", ip.as_str()),
+                        ("frontend_port", "snat"),
+                        ("protocol", "tcp"),
+                        ("direction", "out"),
+                    ];
+                    enc.sample(&labels, *n);
                 }
             }
         }
@@ -840,6 +862,22 @@ impl ApplianceMetrics {
             ] {
                 enc.sample(&[("worker", &w.worker), ("direction", direction)], n);
             }
+        }
+        enc.family(
+            WORKER_TX_BLOCKED,
+            Counter,
+            "Times a worker's tx queue refused frames and the worker held them, receiving nothing, until sent or freed (tx_full).",
+        );
+        for w in &self.workers {
+            enc.sample(&[("worker", &w.worker)], w.tx_blocked);
+        }
+        enc.family(
+            WORKER_TX_BLOCKED_SECONDS,
+            Counter,
+            "Time a worker's tx queues held refused frames (transmit back-pressure).",
+        );
+        for w in &self.workers {
+            enc.sample(&[("worker", &w.worker)], w.tx_blocked_ns as f64 / 1e9);
         }
     }
 

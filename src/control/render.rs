@@ -136,6 +136,9 @@ pub fn status(r: &StatusReport) -> String {
             if p.rx_queues == 1 { "" } else { "s" },
             p.steering
         );
+        if !p.steering_note.is_empty() && p.steering != "single-queue" {
+            let _ = write!(out, " ({})", p.steering_note);
+        }
         if !p.link.is_empty() {
             let _ = write!(out, ", link {} ({} down since start)", p.link, p.link_downs);
         }
@@ -399,6 +402,8 @@ mod tests {
                 port: "net_memif0".into(),
                 rx_queues: 2,
                 steering: "software-handoff".into(),
+                steering_note:
+                    "the device cannot hash on the source or the destination endpoint alone".into(),
                 link: "down".into(),
                 link_downs: 3,
                 exception_tap_missing: true,
@@ -407,7 +412,7 @@ mod tests {
         };
         assert!(
             status(&r).contains(
-                "port dc (net_memif0): 2 rx queues, software-handoff, link down (3 down since start), exception TAP missing"
+                "port dc (net_memif0): 2 rx queues, software-handoff (the device cannot hash on the source or the destination endpoint alone), link down (3 down since start), exception TAP missing"
             ),
             "{}",
             status(&r)
@@ -500,6 +505,51 @@ mod tests {
         assert!(s.contains("8443") && s.contains("1/2"), "{s}");
         assert!(s.contains("HTTP 503") && s.contains("1.5s"), "{s}");
         assert!(s.contains("SNAT_PORTS") && s.contains("17/1024"), "{s}");
+    }
+
+    #[test]
+    fn status_aligns_ipv6_addresses() {
+        let fe = |name: &str, address: &str| FrontendStatus {
+            name: name.into(),
+            address: address.into(),
+            announced: None,
+            rules: vec![RuleStatus {
+                name: format!("r-{name}"),
+                kind: "lb".into(),
+                protocol: "tcp".into(),
+                frontend_port: 80,
+                backend_port: 8080,
+                pool: "p".into(),
+                healthy_members: 1,
+                total_members: 1,
+                active_flows: 0,
+            }],
+        };
+        let r = StatusReport {
+            forwarding: true,
+            frontends: vec![
+                fe("fe4", "10.0.0.10"),
+                fe("fe6", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:100"),
+            ],
+            nat_mappings: vec![NatMapping {
+                rule: "ssh6".into(),
+                frontend: "[2001:db8::100]:50100".into(),
+                member: "vm1".into(),
+                backend: "[2001:db8::11]:22".into(),
+            }],
+            ..Default::default()
+        };
+        let s = status(&r);
+        assert!(
+            s.contains("[2001:db8::100]:50100") && s.contains("[2001:db8::11]:22"),
+            "{s}"
+        );
+        let col = |needle: &str| {
+            let line = s.lines().find(|l| l.contains(needle)).unwrap();
+            line.find(needle).unwrap()
+        };
+        assert!(s.contains("2001:db8:aaaa:bbbb:cccc:dddd:eeee:100"), "{s}");
+        assert_eq!(col("r-fe4"), col("r-fe6"), "{s}");
     }
 
     #[test]

@@ -47,9 +47,11 @@ pub struct PortStatus {
     pub port: String,
     /// Rx queues (one per worker).
     pub rx_queues: u16,
-    /// How each flow's packets reach their owner: `rss-steering` (the NIC), `software-handoff`
-    /// (worker to worker over rings) or `single-queue` (one worker).
+    /// How each flow's packets reach their owner: `nic-steering` (the NIC's flow rules),
+    /// `software-handoff` (worker to worker over rings) or `single-queue` (one worker).
     pub steering: String,
+    /// Why the port runs that mode (e.g. the device's refusal of NIC steering).
+    pub steering_note: String,
     /// Link state: `up`, `down` (not polled until it comes back), empty when not yet known.
     pub link: String,
     /// Times the link went down since start.

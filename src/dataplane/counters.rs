@@ -151,6 +151,9 @@ pub struct WorkerCounters {
     pub rule_idle: Vec<RuleIdleCounters>,
     /// Per member (snapshot member id): outbound SNAT.
     pub snat: Vec<SnatCounters>,
+    /// Per frontend (snapshot frontend id): TCP SYNs members sent out through SNAT with its IP
+    /// (retransmissions included).
+    pub snat_syns: Vec<u64>,
 }
 
 impl WorkerCounters {
@@ -196,6 +199,13 @@ impl WorkerCounters {
         }
     }
 
+    /// Grows the per-frontend vector to at least `frontends` (between bursts).
+    pub fn ensure_frontends(&mut self, frontends: usize) {
+        if self.snat_syns.len() < frontends {
+            self.snat_syns.resize(frontends, 0);
+        }
+    }
+
     /// Adds `other` into `self` (the slow path's aggregation over workers).
     pub fn add(&mut self, other: &WorkerCounters) {
         self.rx += other.rx;
@@ -231,6 +241,10 @@ impl WorkerCounters {
         }
         for (a, b) in self.snat.iter_mut().zip(other.snat.iter()) {
             a.add(b);
+        }
+        self.ensure_frontends(other.snat_syns.len());
+        for (a, b) in self.snat_syns.iter_mut().zip(other.snat_syns.iter()) {
+            *a += b;
         }
         for (a, b) in self.rule_idle.iter_mut().zip(other.rule_idle.iter()) {
             a.expired += b.expired;

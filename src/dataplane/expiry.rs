@@ -136,7 +136,7 @@ impl PacketBuf for Scratch {
 /// the address `addr`, else the member with that address (ids move across reloads).
 pub(super) fn member_of(snap: &Snapshot, e: &FlowEntry, addr: u32) -> Option<MemberId> {
     match snap.members.get(e.member_id as usize) {
-        Some(mi) if u32::from(mi.addr) == addr => Some(MemberId(e.member_id)),
+        Some(mi) if mi.addr4() == addr => Some(MemberId(e.member_id)),
         _ => snap.member_by_addr(addr),
     }
 }

@@ -16,6 +16,12 @@
 //!   the ICMP checksum updated), TTL − 1. Floating IP: forwarded unchanged but for the MAC rewrite
 //!   and TTL (the member holds the VIP), or encapsulated toward the member with IPIP/GUE like the
 //!   flow's packets (as Katran and GLB do).
+//! - **About an outbound connection** (outer destination = a frontend IP, the quote =
+//!   frontend IP:SNAT port → remote, i.e. [`QuotedFlow::client_key`] is a live SNAT
+//!   translation's reply key): a host or router on the way to the remote endpoint reports a
+//!   member's packet after SNAT. The outer destination and the quoted source become the member
+//!   and its port (checksums as above), TTL − 1, and it goes to the member
+//!   ([`IcmpErrorOutcome::ToSnatMember`]).
 //! - **In transit** (outer destination not a frontend, quoted destination = a member and its
 //!   backend port of a NAT rule): a member, or a router between the MUX and the member, reports a
 //!   client's packet after NAT (client → member:backend_port). It goes to the client
@@ -29,13 +35,14 @@
 
 use super::classify::Meta;
 use super::counters::WorkerCounters;
+use super::expiry::member_of;
 use super::reason::{reasons, DropReason};
 use super::rewrite::{to_member, Target};
 use super::route::{client_hop, Hop, HopCache};
 use super::{Verdict, View};
 use crate::balance::hash::flow_hash;
 use crate::balance::snapshot::MemberId;
-use crate::flow::{FlowEntry, FlowFlags, FlowKey, FlowTable};
+use crate::flow::{FlowEntry, FlowFlags, FlowKey, FlowTable, SnatTable};
 use crate::wire::checksum::{apply, apply_udp, delta_ttl_decrement, delta_u16, delta_u32};
 use crate::wire::icmp::msg_type;
 use crate::wire::{
@@ -53,6 +60,8 @@ reasons! {
         /// From a member (or a hop before it) about a client's packet: reverse-translated to the
         /// client.
         ToClient => "to_client",
+        /// About a member's outbound connection (SNAT): translated back to the member.
+        ToSnatMember => "to_snat_member",
         /// The quote names no flow of a rule (dropped `icmp_no_flow`).
         NoFlow => "no_flow",
         /// The quote is too short or not IPv4 (dropped `bad_header`).
@@ -303,6 +312,8 @@ fn set_macs(f: &mut [u8], hop: &Hop) {
 pub(super) struct IcmpCx<'p> {
     /// The worker's flow table.
     pub table: &'p mut FlowTable,
+    /// The worker's outbound SNAT translations (only looked up).
+    pub snat: &'p SnatTable,
     /// The worker's counters.
     pub counters: &'p mut WorkerCounters,
     /// The worker's next hops toward members.
@@ -356,6 +367,9 @@ fn deliver<B: PacketBuf>(
         if q.src != q.outer_dst {
             return NO_FLOW;
         }
+        if let Some(found) = snat_member(cx, view, buf, q, now) {
+            return found;
+        }
         let Some((outcome, mid, t)) = flow_member(cx, view, q, now) else {
             return NO_FLOW;
         };
@@ -382,6 +396,33 @@ fn deliver<B: PacketBuf>(
         Verdict::Forward { port: hop.port }
     });
     (IcmpErrorOutcome::ToClient, v)
+}
+
+/// Sends an error about a live outbound translation on to its member: the outer destination
+/// and the quoted source become the member's endpoint; `None` when the quote names none.
+fn snat_member<B: PacketBuf>(
+    cx: &mut IcmpCx<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    q: &QuotedFlow,
+    now: u32,
+) -> Option<(IcmpErrorOutcome, Verdict)> {
+    if cx.snat.is_empty() {
+        return None;
+    }
+    let slot = cx.snat.lookup_reply(&q.client_key())?;
+    let t = *cx.snat.get(slot).filter(|t| !t.is_expired(now))?;
+    let outcome = IcmpErrorOutcome::ToSnatMember;
+    let Some(mid) = member_of(view.snapshot, &t.entry, t.member) else {
+        return Some((outcome, Verdict::Drop(DropReason::NoRoute)));
+    };
+    let hop = match cx.hops.member(view, mid) {
+        Ok(h) => h,
+        Err(r) => return Some((outcome, Verdict::Drop(r))),
+    };
+    let v = out_checks(buf, q, hop)
+        .unwrap_or_else(|| quote_source_to(buf.data_mut(), q, t.member, t.member_port, hop));
+    Some((outcome, v))
 }
 
 /// TTL and MTU checks before an in-place rewrite (no error is ever sent about an ICMP error).
@@ -427,7 +468,7 @@ fn flow_member(
     let mid = snap.choose(rule.id, key.dst_port, h)?;
     let info = snap.member(mid)?;
     let t = Target {
-        addr: u32::from(info.addr),
+        addr: info.addr4(),
         port: rule.backend_port_for(key.dst_port),
         floating: rule.floating_ip,
         encap: rule.dsr_encapsulation,
@@ -443,11 +484,9 @@ fn entry_member(view: &View<'_>, e: &FlowEntry, vip: u32) -> Option<(MemberId, T
     let rule = snap
         .rules
         .get(e.rule_id as usize)
-        .filter(|r| u32::from(r.frontend_addr) == vip)?;
+        .filter(|r| r.frontend_addr4() == vip)?;
     let mid = match snap.members.get(e.member_id as usize) {
-        Some(mi) if u32::from(mi.addr) == e.member_addr && mi.pool == rule.pool => {
-            MemberId(e.member_id)
-        }
+        Some(mi) if mi.addr4() == e.member_addr && mi.pool == rule.pool => MemberId(e.member_id),
         _ => snap.rule_member_by_addr(rule.id, e.member_addr)?,
     };
     let t = Target {
@@ -492,9 +531,14 @@ fn to_flow_member<B: PacketBuf>(
         };
         return to_member(buf, &m, t, hop, view);
     }
-    let f = buf.data_mut();
-    rewrite_quote(f, q, End::Src, t.addr, t.port);
-    rewrite_outer(f, q, End::Dst, Some(t.addr));
+    quote_source_to(buf.data_mut(), q, t.addr, t.port, hop)
+}
+
+/// Sends an error to a frontend on to `addr` by `hop`, the quoted source (the frontend's
+/// endpoint) rewritten to `addr:port` and the outer destination to `addr`.
+fn quote_source_to(f: &mut [u8], q: &QuotedFlow, addr: u32, port: u16, hop: &Hop) -> Verdict {
+    rewrite_quote(f, q, End::Src, addr, port);
+    rewrite_outer(f, q, End::Dst, Some(addr));
     set_macs(f, hop);
     Verdict::Forward { port: hop.port }
 }

@@ -134,9 +134,14 @@ fn icmp_error_owner(ip: &[u8], snapshot: &Snapshot, reta: &Reta) -> Option<usize
 
 /// The owner of the flow an ICMP error is about, from the IPv4 header (and 8 bytes after it) the
 /// error quotes: a packet the MUX sent toward a member (client → member or VIP: the client is its
-/// source) or toward a client (VIP → client after reverse NAT: the client is its destination).
+/// source) or toward a client (VIP → client after reverse NAT: the client is its destination);
+/// a member's packet after SNAT (frontend IP:SNAT port → remote) names the worker whose part of
+/// the block holds the port.
 pub fn quoted_owner(quoted: &[u8], snapshot: &Snapshot, reta: &Reta) -> Option<usize> {
     let e = endpoints(quoted)?;
+    if let Some((_, b)) = snapshot.snat_block_by_port(e.src, e.proto, e.sport) {
+        return Some(port_worker(b, e.sport, reta.workers()));
+    }
     if snapshot.is_frontend(e.src) {
         return Some(reta.owner(e.dst, e.dport));
     }
@@ -233,6 +238,10 @@ mod tests {
                 Some(worker),
                 "port {snat_port}"
             );
+            // An ICMP error quoting the member's packet after SNAT: the same worker.
+            let out = frame(VIP, snat_port, CLIENT, 443, false);
+            let quoted = &out[ethernet::HEADER_LEN..];
+            assert_eq!(quoted_owner(quoted, &snap, &reta), Some(worker));
         }
     }
 
@@ -291,5 +300,81 @@ mod tests {
         assert_eq!(owner(&err, &snap, &reta), Some(want));
         err[l3 + ipv4::HEADER_LEN] = 8;
         assert_eq!(owner(&err, &snap, &reta), None);
+    }
+
+    /// What a NIC given `rules` (docs/design.md §6.2) does with a TCP frame from `src:sport` to
+    /// `dst:dport`: the matching rule of the lowest priority number (only one may match there),
+    /// RSS with the ownership key and a table filled from the queue list in turn (`reta`), or
+    /// QUEUE; `None` when no rule matches (the port's own RSS, then a hand-off).
+    fn nic_queue(
+        rules: &[crate::balance::steer::SteerRule],
+        reta: &Reta,
+        (src, sport): (u32, u16),
+        (dst, dport): (u32, u16),
+    ) -> Option<usize> {
+        use crate::balance::steer::SteerAction;
+        let hits: Vec<_> = rules
+            .iter()
+            .filter(|r| r.proto == protocol::TCP)
+            .filter(|r| r.src.is_none_or(|a| u32::from(a) == src))
+            .filter(|r| r.dst.is_none_or(|a| u32::from(a) == dst))
+            .filter(|r| r.src_port.is_none_or(|p| p == sport))
+            .filter(|r| r.dst_ports.is_none_or(|(v, m)| dport & m == v))
+            .collect();
+        let top = hits.iter().map(|r| r.priority).min()?;
+        let first: Vec<_> = hits.iter().filter(|r| r.priority == top).collect();
+        assert_eq!(first.len(), 1, "ambiguous rules {first:?}");
+        Some(match first[0].action {
+            SteerAction::HashSource => reta.owner(src, sport),
+            SteerAction::HashDestination => reta.owner(dst, dport),
+            SteerAction::Queue(q) => usize::from(q),
+        })
+    }
+
+    /// The NIC steering rules put every frame they cover on the queue of the worker
+    /// `frame_owner` names: client → VIP, NAT replies, members' outbound connections and replies
+    /// to each worker's SNAT ports, for 2, 4 and 8 workers, with and without the outbound group
+    /// (a NIC computing RSS with the ownership key and its table filled from the queue list).
+    #[test]
+    fn nic_steering_rules_agree_with_the_ownership_rule() {
+        let snap = snapshot();
+        let ob = &snap.outbound[0];
+        let ip = |a: [u8; 4]| u32::from(Ipv4Addr::from(a));
+        for workers in [2usize, 4, 8] {
+            let reta = Reta::new(workers);
+            let plan = crate::balance::steer::steer_plan(&snap, workers).expect("plan");
+            // Without the outbound group a SNAT reply to a frontend that has load-balancing rules
+            // matches the frontend's RSS rule and lands on the client's queue: handed over, so
+            // only the full set is asked about SNAT replies.
+            for (rules, snat) in [(plan.rules.clone(), false), (plan.with_outbound(), true)] {
+                let mut frames = Vec::new();
+                for port in (40_000u16..40_256).step_by(7) {
+                    frames.push((CLIENT, port, VIP, 80));
+                    frames.push((MEMBER, 8080, CLIENT, port));
+                    frames.push((MEMBER, port, CLIENT, 443));
+                }
+                for b in ob.blocks.iter().filter(|_| snat) {
+                    let fe = b.frontend_addr.octets();
+                    for p in (b.first_port..=b.last_port()).step_by(61) {
+                        frames.push((CLIENT, 443, fe, p));
+                    }
+                    frames.push((CLIENT, 443, fe, b.last_port()));
+                }
+                let mut covered = 0;
+                for (s, sp, d, dp) in frames {
+                    let f = frame(s, sp, d, dp, false);
+                    let Some(q) = nic_queue(&rules, &reta, (ip(s), sp), (ip(d), dp)) else {
+                        continue;
+                    };
+                    covered += 1;
+                    assert_eq!(
+                        owner(&f, &snap, &reta),
+                        Some(q),
+                        "{workers} workers: {s:?}:{sp} -> {d:?}:{dp}"
+                    );
+                }
+                assert!(covered > 50, "{covered} frames covered");
+            }
+        }
     }
 }

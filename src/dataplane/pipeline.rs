@@ -148,6 +148,7 @@ impl Pipeline {
     pub(super) fn prepare(&mut self, view: &View<'_>) {
         let s = view.snapshot;
         self.counters.ensure(s.rules.len(), s.members.len());
+        self.counters.ensure_frontends(s.frontends.len());
         self.hops.refresh(view);
         // The record's window follows the configuration (one store; a reload applies at once).
         self.recent.set_window(s.longest_idle_timeout_secs);
@@ -237,6 +238,7 @@ impl Pipeline {
                         // Errors about flows are delivered here (no insert: lookups stay valid).
                         let mut icx = IcmpCx {
                             table,
+                            snat,
                             counters,
                             hops,
                             seed: *seed,
@@ -329,7 +331,7 @@ fn count_exception(counters: &mut WorkerCounters, e: Exception) {
 /// Does `r` match a packet to `m.dst:m.dport` with `m.proto`?
 #[inline(always)]
 fn rule_matches(r: &Rule, m: &Meta) -> bool {
-    if u32::from(r.frontend_addr) != m.dst {
+    if r.frontend_addr4() != m.dst {
         return false;
     }
     if r.ha_ports {
@@ -465,7 +467,7 @@ fn known<B: PacketBuf>(
     };
     let rid = rule.id;
     let mid = match snap.members.get(e.member_id as usize) {
-        Some(mi) if u32::from(mi.addr) == e.member_addr && mi.pool == rule.pool => {
+        Some(mi) if mi.addr4() == e.member_addr && mi.pool == rule.pool => {
             Some(MemberId(e.member_id))
         }
         _ => snap.rule_member_by_addr(rid, e.member_addr),
@@ -488,7 +490,7 @@ fn known<B: PacketBuf>(
             };
             counters.flow_moved(e.member_id, n.0);
             e.member_id = n.0;
-            e.member_addr = u32::from(info.addr);
+            e.member_addr = info.addr4();
             e.backend_port = rule.backend_port_for(m.dport);
             n
         }
@@ -562,7 +564,7 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
     }
     let mut e = FlowEntry::new(
         rid.0,
-        u32::from(info.addr),
+        info.addr4(),
         rule.backend_port_for(m.dport),
         mid.0,
         flags,

@@ -117,7 +117,7 @@ impl HopCache {
 pub fn member_hop(view: &View<'_>, id: MemberId) -> Result<Hop, DropReason> {
     let m = view.snapshot.member(id).ok_or(DropReason::NoRoute)?;
     let port = m.interface.ok_or(DropReason::NoRoute)?.index();
-    let nh = m.next_hop.ok_or(DropReason::NoRoute)?;
+    let nh = m.next_hop4().ok_or(DropReason::NoRoute)?;
     resolve(view, port, nh)
 }
 

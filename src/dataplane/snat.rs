@@ -7,7 +7,7 @@
 //!   IP:SNAT port (checksums updated incrementally, TTL decremented) and the frame is routed like
 //!   a NAT reply to a client. A TCP packet other than a SYN without a translation is dropped
 //!   (`no_flow`): the remote side would not know it. No free port: `snat_exhausted`, counted for
-//!   the member.
+//!   the member. A SYN that leaves counts for its frontend IP (`snat_syns`).
 //! - **Reply** (a packet to a frontend IP that no rule takes and whose key is a translation's
 //!   remote side): the destination becomes member:port and it goes to the member like a NAT
 //!   packet. Only remote endpoints the member sent to are answered (port-restricted).
@@ -120,6 +120,12 @@ pub(super) fn egress<B: PacketBuf>(
     let Some(t) = cx.snat.get(slot) else {
         return Verdict::Drop(DropReason::NoFlow);
     };
+    if is_syn(m) {
+        let fe = view.snapshot.frontend_by_addr(t.frontend);
+        if let Some(n) = fe.and_then(|f| cx.counters.snat_syns.get_mut(f.index())) {
+            *n += 1;
+        }
+    }
     reply_to_client(buf, m, t.frontend, t.snat_port, &hop, view)
 }
 

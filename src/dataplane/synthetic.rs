@@ -50,7 +50,8 @@ pub fn synthetic_frame(
     let port = view.ports.get(port_index)?;
     let sport = SYNTHETIC_PORT_BASE + (round % u32::from(SYNTHETIC_PORTS)) as u16;
     let src = SocketAddrV4::new(SYNTHETIC_CLIENT, sport);
-    let dst = SocketAddrV4::new(r.frontend_addr, probed_port(r));
+    let vip = crate::balance::snapshot::ipv4_of(r.frontend_addr)?;
+    let dst = SocketAddrV4::new(vip, probed_port(r));
     let payload = [0u8; 8];
     let mut spec = match r.protocol {
         Protocol::Udp => FrameSpec::udp(src, dst, &payload),

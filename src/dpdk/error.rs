@@ -26,6 +26,21 @@ impl DpdkError {
         }
     }
 
+    /// An error from a DPDK return code with the driver's own message before DPDK's text for
+    /// the number (an empty `driver` message leaves DPDK's text alone).
+    pub(crate) fn from_code_with(
+        call: &'static str,
+        detail: impl Into<String>,
+        code: i32,
+        driver: &str,
+    ) -> Self {
+        let mut e = Self::from_code(call, detail, code);
+        if !driver.is_empty() && driver != e.message {
+            e.message = format!("{driver}: {}", e.message);
+        }
+        e
+    }
+
     /// An error whose number is in `rte_errno` (calls that return NULL or -1).
     pub(crate) fn from_rte_errno(call: &'static str, detail: impl Into<String>) -> Self {
         // SAFETY: vipmux_errno only reads the calling thread's rte_errno TLS variable.

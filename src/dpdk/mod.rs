@@ -6,6 +6,7 @@
 //! - [`Mempool`]: a pktmbuf pool; [`Mbuf`]: one owned packet buffer, freed on drop.
 //! - [`Burst`]: up to [`BURST`](crate::wire::BURST) mbufs in a fixed array, for the hot loop.
 //! - [`Port`]: configure/start/stop/close, [`RxQueue`]/[`TxQueue`] handles, link, MAC, counters.
+//! - [`FlowRules`]: `rte_flow` rules steering each flow to its owner's queue (NIC steering).
 //! - [`link`]: the burst gate and link watch that keep the data path out of a port whose link
 //!   is down (a memif peer that went away) and bring a memif client back.
 //! - [`DpdkThread`]: a pinned `std::thread` registered as a DPDK thread.
@@ -19,6 +20,7 @@
 
 mod eal;
 mod error;
+mod flow;
 pub mod link;
 mod mbuf;
 mod mempool;
@@ -29,6 +31,7 @@ mod thread;
 
 pub use eal::Eal;
 pub use error::{strerror, DpdkError};
+pub use flow::FlowRules;
 pub use mbuf::{Burst, Mbuf};
 pub use mempool::Mempool;
 pub use port::{

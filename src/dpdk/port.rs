@@ -692,6 +692,13 @@ impl TxQueue<'_> {
         }
     }
 
+    /// True while the port's burst gate is closed (a memif port whose link is down): every send
+    /// is refused until the link comes back. Always false on ports without a gate.
+    #[inline]
+    pub fn link_closed(&self) -> bool {
+        self.port.gate.as_ref().is_some_and(|g| !g.is_open())
+    }
+
     /// Mbufs freed by `tx_burst` because the device refused them, since this handle was taken.
     pub fn dropped(&self) -> u64 {
         self.dropped

@@ -1,8 +1,11 @@
 /*
  * vipmux DPDK shim: see shim.h. Every function is a thin wrapper over a DPDK static-inline
- * function or macro; no logic lives here, except vipmux_memif_teardown_lock at the end (a
- * lookup in the memif driver's private data, DPDK 22.11 only).
+ * function or macro; no logic lives here, except the rte_flow rule builder (the item and action
+ * structures of one vipmux_flow_spec) and vipmux_memif_teardown_lock at the end (a lookup in
+ * the memif driver's private data, DPDK 22.11 only).
  */
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <rte_spinlock.h>
 #include <rte_version.h>
@@ -51,6 +54,152 @@ uint16_t vipmux_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_
 uint16_t vipmux_pktmbuf_nb_segs(const struct rte_mbuf *m) { return m->nb_segs; }
 uint16_t vipmux_pktmbuf_port(const struct rte_mbuf *m) { return m->port; }
 void vipmux_pktmbuf_reset(struct rte_mbuf *m) { rte_pktmbuf_reset(m); }
+
+/* The message of a failed rte_flow call into msg. */
+static void flow_message(const struct rte_flow_error *err, char *msg, size_t len)
+{
+	if (msg == NULL || len == 0)
+		return;
+	snprintf(msg, len, "%s", err->message != NULL ? err->message : "");
+}
+
+/* The items, actions and their specifications of one rule (see vipmux_flow_spec). */
+struct flow_parts {
+	struct rte_flow_attr attr;
+	struct rte_flow_item_ipv4 ip_spec, ip_mask;
+	struct rte_flow_item_tcp tcp_spec, tcp_mask;
+	struct rte_flow_item_udp udp_spec, udp_mask;
+	struct rte_flow_item pattern[4];
+	struct rte_flow_action_rss rss;
+	struct rte_flow_action_queue queue;
+	struct rte_flow_action actions[2];
+};
+
+/* The source and destination ports of spec into the L4 headers (packed) of an item's
+ * specification and mask. */
+#define FLOW_PORTS(spec, spec_hdr, mask_hdr)                                     \
+	do {                                                                      \
+		(spec_hdr).src_port = rte_cpu_to_be_16((spec)->sport);            \
+		(spec_hdr).dst_port = rte_cpu_to_be_16((spec)->dport);            \
+		(mask_hdr).src_port = rte_cpu_to_be_16((spec)->sport_mask);       \
+		(mask_hdr).dst_port = rte_cpu_to_be_16((spec)->dport_mask);       \
+	} while (0)
+
+/* The L4 item of spec into *item (TCP, UDP or the pattern's end). */
+static void flow_l4(const struct vipmux_flow_spec *spec, struct flow_parts *p,
+		    struct rte_flow_item *item)
+{
+	if (spec->proto == IPPROTO_TCP) {
+		FLOW_PORTS(spec, p->tcp_spec.hdr, p->tcp_mask.hdr);
+		item->type = RTE_FLOW_ITEM_TYPE_TCP;
+		item->spec = &p->tcp_spec;
+		item->mask = &p->tcp_mask;
+	} else if (spec->proto == IPPROTO_UDP) {
+		FLOW_PORTS(spec, p->udp_spec.hdr, p->udp_mask.hdr);
+		item->type = RTE_FLOW_ITEM_TYPE_UDP;
+		item->spec = &p->udp_spec;
+		item->mask = &p->udp_mask;
+	} else {
+		item->type = RTE_FLOW_ITEM_TYPE_END;
+	}
+}
+
+/* The RSS types of spec: its protocol's IPv4 type with the source-only or destination-only
+ * modifiers. */
+static uint64_t flow_rss_types(const struct vipmux_flow_spec *spec)
+{
+	uint64_t base = spec->proto == IPPROTO_TCP   ? RTE_ETH_RSS_NONFRAG_IPV4_TCP
+			: spec->proto == IPPROTO_UDP ? RTE_ETH_RSS_NONFRAG_IPV4_UDP
+						     : RTE_ETH_RSS_IPV4;
+	if (spec->hash == 1)
+		return base | RTE_ETH_RSS_L3_SRC_ONLY | RTE_ETH_RSS_L4_SRC_ONLY;
+	return base | RTE_ETH_RSS_L3_DST_ONLY | RTE_ETH_RSS_L4_DST_ONLY;
+}
+
+/* The attributes, pattern and actions of spec into *p. */
+static void flow_build(const struct vipmux_flow_spec *spec, struct flow_parts *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->attr.ingress = 1;
+	p->attr.priority = spec->priority;
+	p->ip_spec.hdr.src_addr = rte_cpu_to_be_32(spec->src);
+	p->ip_spec.hdr.dst_addr = rte_cpu_to_be_32(spec->dst);
+	p->ip_mask.hdr.src_addr = rte_cpu_to_be_32(spec->src_mask);
+	p->ip_mask.hdr.dst_addr = rte_cpu_to_be_32(spec->dst_mask);
+	if (spec->proto != 0) {
+		p->ip_spec.hdr.next_proto_id = spec->proto;
+		p->ip_mask.hdr.next_proto_id = 0xff;
+	}
+	p->pattern[0].type = RTE_FLOW_ITEM_TYPE_ETH;
+	p->pattern[1].type = RTE_FLOW_ITEM_TYPE_IPV4;
+	p->pattern[1].spec = &p->ip_spec;
+	p->pattern[1].mask = &p->ip_mask;
+	flow_l4(spec, p, &p->pattern[2]);
+	p->pattern[3].type = RTE_FLOW_ITEM_TYPE_END;
+	if (spec->hash == 0) {
+		p->queue.index = spec->queue;
+		p->actions[0].type = RTE_FLOW_ACTION_TYPE_QUEUE;
+		p->actions[0].conf = &p->queue;
+	} else {
+		p->rss.func = RTE_ETH_HASH_FUNCTION_TOEPLITZ;
+		p->rss.level = 0;
+		p->rss.types = flow_rss_types(spec);
+		p->rss.key = spec->key;
+		p->rss.key_len = spec->key_len;
+		p->rss.queue = spec->queues;
+		p->rss.queue_num = spec->queue_num;
+		p->actions[0].type = RTE_FLOW_ACTION_TYPE_RSS;
+		p->actions[0].conf = &p->rss;
+	}
+	p->actions[1].type = RTE_FLOW_ACTION_TYPE_END;
+}
+
+int vipmux_flow_validate(uint16_t port, const struct vipmux_flow_spec *spec, char *msg, size_t len)
+{
+	struct flow_parts p;
+	struct rte_flow_error err = {0};
+	int ret;
+
+	flow_build(spec, &p);
+	ret = rte_flow_validate(port, &p.attr, p.pattern, p.actions, &err);
+	if (ret != 0)
+		flow_message(&err, msg, len);
+	return ret;
+}
+
+struct rte_flow *vipmux_flow_create(uint16_t port, const struct vipmux_flow_spec *spec, char *msg,
+				    size_t len)
+{
+	struct flow_parts p;
+	struct rte_flow_error err = {0};
+	struct rte_flow *flow;
+
+	flow_build(spec, &p);
+	flow = rte_flow_create(port, &p.attr, p.pattern, p.actions, &err);
+	if (flow == NULL)
+		flow_message(&err, msg, len);
+	return flow;
+}
+
+int vipmux_flow_destroy(uint16_t port, struct rte_flow *flow, char *msg, size_t len)
+{
+	struct rte_flow_error err = {0};
+	int ret = rte_flow_destroy(port, flow, &err);
+
+	if (ret != 0)
+		flow_message(&err, msg, len);
+	return ret;
+}
+
+int vipmux_flow_flush(uint16_t port, char *msg, size_t len)
+{
+	struct rte_flow_error err = {0};
+	int ret = rte_flow_flush(port, &err);
+
+	if (ret != 0)
+		flow_message(&err, msg, len);
+	return ret;
+}
 
 /*
  * DPDK 22.11's memif driver tears a connection down from the EAL interrupt thread (the peer

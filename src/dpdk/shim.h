@@ -14,6 +14,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_cycles.h>
+#include <rte_flow.h>
 
 /* RSS hash types (function-like macros in rte_ethdev.h). */
 extern const uint64_t VIPMUX_ETH_RSS_IP;
@@ -53,6 +54,43 @@ uint16_t vipmux_pktmbuf_tailroom(const struct rte_mbuf *m);
 uint16_t vipmux_pktmbuf_nb_segs(const struct rte_mbuf *m);
 uint16_t vipmux_pktmbuf_port(const struct rte_mbuf *m);
 void vipmux_pktmbuf_reset(struct rte_mbuf *m);
+
+/*
+ * One rte_flow rule as vipmux builds them (docs/design.md section 6.2): pattern
+ * ETH / IPV4 (source and destination under masks) / TCP or UDP (ports under masks; no L4 item
+ * when proto is 0), ingress, at `priority`; action RSS over `queues` with `key` (Toeplitz, level
+ * 0) hashing the source endpoint only (hash 1) or the destination endpoint only (hash 2), or
+ * QUEUE to `queue` (hash 0). Addresses and ports in host order.
+ */
+struct vipmux_flow_spec {
+	uint32_t src;
+	uint32_t src_mask;
+	uint32_t dst;
+	uint32_t dst_mask;
+	uint8_t proto;
+	uint16_t sport;
+	uint16_t sport_mask;
+	uint16_t dport;
+	uint16_t dport_mask;
+	uint32_t priority;
+	int hash;
+	uint16_t queue;
+	const uint8_t *key;
+	uint32_t key_len;
+	const uint16_t *queues;
+	uint32_t queue_num;
+};
+
+/*
+ * rte_flow_validate / rte_flow_create / rte_flow_destroy / rte_flow_flush. On failure the
+ * driver's message (or "") is copied into msg (len bytes, NUL-terminated); validate, destroy and
+ * flush return a negative errno, create returns NULL with rte_errno set.
+ */
+int vipmux_flow_validate(uint16_t port, const struct vipmux_flow_spec *spec, char *msg, size_t len);
+struct rte_flow *vipmux_flow_create(uint16_t port, const struct vipmux_flow_spec *spec, char *msg,
+				    size_t len);
+int vipmux_flow_destroy(uint16_t port, struct rte_flow *flow, char *msg, size_t len);
+int vipmux_flow_flush(uint16_t port, char *msg, size_t len);
 
 #endif
 

@@ -225,7 +225,11 @@ impl Checker {
         own_mac: MacAddr,
         own_ip: Ipv4Addr,
     ) -> Checker {
-        let mut dut_addrs: Vec<Ipv4Addr> = snapshot.frontends.iter().map(|f| f.addr).collect();
+        let mut dut_addrs: Vec<Ipv4Addr> = snapshot
+            .frontends
+            .iter()
+            .filter_map(|f| crate::balance::snapshot::ipv4_of(f.addr))
+            .collect();
         dut_addrs.extend(snapshot.interfaces.iter().map(|i| i.address.addr));
         let mut gue_ports: Vec<u16> = snapshot
             .pools
@@ -608,7 +612,7 @@ impl Checker {
                 return Err(WrongDst);
             }
             if let Some(info) = self.snapshot.member(m) {
-                let hop = info.next_hop.unwrap_or(info.addr);
+                let hop = info.next_hop4().unwrap_or(Ipv4Addr::from(info.addr4()));
                 if dst_mac != neighbour_mac(hop) {
                     return Err(WrongMac);
                 }

@@ -7,7 +7,7 @@
 //! Flows only use 198.18.0.0/16; SYN-flood sources are drawn from the other half, 198.19.0.0/16,
 //! so a returned frame tells by its source whether it belongs to a flow or to the flood.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
 use crate::balance::snapshot::{RuleId, RuleKind, Snapshot, IPPROTO_TCP, IPPROTO_UDP};
 use crate::config::Protocol;
@@ -64,10 +64,14 @@ fn proto_of(p: Protocol) -> u8 {
 }
 
 /// The targets of a snapshot: every load-balancing rule's frontend ip:port, or only those of the
-/// rule named `only` (any kind; a port-range NAT rule gives one target per occupied slot).
+/// rule named `only` (any kind; a port-range NAT rule gives one target per occupied slot). The
+/// generator speaks IPv4: IPv6 rules give no target.
 pub fn targets(snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<VipTarget>, TargetError> {
     let mut out = Vec::new();
     for r in &snapshot.rules {
+        let IpAddr::V4(vip) = r.frontend_addr else {
+            continue;
+        };
         let chosen = match only {
             Some(name) => r.name == name,
             None => r.kind == RuleKind::LoadBalancing,
@@ -83,7 +87,7 @@ pub fn targets(snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<VipTarget>
                     if let (Some(_), Ok(port)) = (m, u16::try_from(port)) {
                         out.push(VipTarget {
                             rule: r.id,
-                            vip: r.frontend_addr,
+                            vip,
                             port,
                             proto,
                         });
@@ -92,7 +96,7 @@ pub fn targets(snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<VipTarget>
             }
             _ => out.push(VipTarget {
                 rule: r.id,
-                vip: r.frontend_addr,
+                vip,
                 port: if r.ha_ports {
                     HA_PORTS_DST
                 } else {

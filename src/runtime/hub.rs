@@ -8,7 +8,6 @@
 //! slow path is the only writer of the snapshot and neighbour map. Control requests that need a
 //! worker (flow listing) or the slow path (reload) travel over bounded channels with a timeout.
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -108,6 +107,8 @@ pub struct FlowListing {
 pub struct FlowRequest {
     /// At most this many flows.
     pub limit: usize,
+    /// Only the outbound SNAT translations (the inbound flows are neither listed nor counted).
+    pub outbound_only: bool,
     /// Where the answer goes.
     pub reply: Sender<FlowListing>,
 }
@@ -133,6 +134,11 @@ pub struct WorkerRuntime {
     pub handoff_received: AtomicU64,
     /// Frames dropped because the owner's hand-off ring from this worker was full.
     pub handoff_full: AtomicU64,
+    /// Back-pressure episodes: times a tx queue refused frames and the worker kept them and
+    /// stopped receiving until they were sent (or freed at the bound).
+    pub tx_blocked: AtomicU64,
+    /// Nanoseconds tx queues held refused frames (summed over queues).
+    pub tx_blocked_ns: AtomicU64,
 }
 
 impl WorkerRuntime {
@@ -142,6 +148,14 @@ impl WorkerRuntime {
             self.handoff_sent.load(Ordering::Relaxed),
             self.handoff_received.load(Ordering::Relaxed),
             self.handoff_full.load(Ordering::Relaxed),
+        )
+    }
+
+    /// (episodes, nanoseconds) of transmit back-pressure as last published.
+    pub fn tx_blocked(&self) -> (u64, u64) {
+        (
+            self.tx_blocked.load(Ordering::Relaxed),
+            self.tx_blocked_ns.load(Ordering::Relaxed),
         )
     }
 
@@ -191,8 +205,9 @@ impl std::fmt::Debug for WorkerSlot {
 /// How a port delivers each flow's packets to its owning worker (docs/design.md §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Steering {
-    /// The NIC's RSS, programmed with the ownership key and table: no hand-off.
-    Rss,
+    /// `rte_flow` rules hash each frame's client endpoint with the ownership key over the
+    /// workers' queues: covered frames arrive on their owner's queue, nothing to hand over.
+    NicSteering,
     /// Any queue may receive a flow's packets; the receiving worker hands them to the owner.
     SoftwareHandoff,
     /// One worker, one queue: nothing to steer.
@@ -203,7 +218,7 @@ impl Steering {
     /// The name `vipmux status` shows.
     pub fn name(self) -> &'static str {
         match self {
-            Steering::Rss => "rss-steering",
+            Steering::NicSteering => "nic-steering",
             Steering::SoftwareHandoff => "software-handoff",
             Steering::SingleQueue => "single-queue",
         }
@@ -219,6 +234,8 @@ pub struct PortQueues {
     pub rx_queues: u16,
     /// How flows reach their owner.
     pub steering: Steering,
+    /// Why this mode (the refusal of NIC steering, or the rules programmed).
+    pub note: String,
 }
 
 /// A reload request to the slow path: optional other file, and where the answer goes.
@@ -235,8 +252,8 @@ pub struct ReloadRequest {
 pub struct TargetMeta {
     /// Probe name.
     pub probe: String,
-    /// Member address.
-    pub addr: Ipv4Addr,
+    /// Member address (IPv4 or IPv6).
+    pub addr: std::net::IpAddr,
 }
 
 /// Scale-out state: draining, the first probe round, the BGP helper's last report.

@@ -30,6 +30,17 @@ pub fn ring_pair(hugepages: &str) -> String {
     serialize(&p)
 }
 
+/// The EAL of a test on the net_ring pair (`origin`: the test file, for errors), with the
+/// run's hugepage mode.
+pub fn ring_pair_eal(origin: &str) -> &'static vipmux::dpdk::Eal {
+    use vipmux::dpdk::{Eal, HugepageStatus, Profile};
+    let profile = Profile::parse(&ring_pair(&hugepages_mode()), origin).expect("profile");
+    let plan = profile
+        .eal_plan(&[], HugepageStatus::detect(), std::process::id())
+        .expect("plan");
+    Eal::init(&plan.args).expect("EAL init")
+}
+
 fn fixture(text: &str) -> toml::Table {
     text.parse().expect("the profile fixture is TOML")
 }

@@ -5,14 +5,14 @@
 //! reloads), the lookup maps, and the outbound rules' SNAT blocks (planned by
 //! `config::snat_plan`, the previous snapshot's blocks kept in place).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use super::super::maglev::{Maglev, MaglevMember};
 use super::{
-    key, FrontendId, FrontendInfo, Health, InterfaceId, InterfaceInfo, Map, MemberId, MemberInfo,
-    OutboundInfo, PoolId, PoolInfo, ProbeId, ProbeInfo, Rule, RuleCache, RuleId, RuleKind,
-    Snapshot, SnatBlock, SnatPortRange, IPPROTO_TCP, IPPROTO_UDP,
+    host4, host6, ipv4_of, key, FrontendId, FrontendInfo, Health, InterfaceId, InterfaceInfo, Map,
+    MemberId, MemberInfo, OutboundInfo, PoolId, PoolInfo, ProbeId, ProbeInfo, Rule, RuleCache,
+    RuleId, RuleKind, Snapshot, SnatBlock, SnatPortRange, IPPROTO_TCP, IPPROTO_UDP,
 };
 use crate::config::validate::idle_timeout_seconds;
 use crate::config::{
@@ -180,14 +180,18 @@ impl Snapshot {
             outbound_by_member: Map::default(),
             snat_by_port: Map::default(),
             snat_errors: Vec::new(),
+            v6: Default::default(),
         }
     }
 
     /// Frontends, and the address → frontend map.
     fn compile_frontends(&mut self, config: &Config, ids: &Ids<'_>) {
         for (i, fe) in config.frontends.iter().enumerate() {
-            self.frontend_by_addr
-                .insert(u32::from(fe.address), FrontendId(i as u32));
+            let id = FrontendId(i as u32);
+            match fe.address {
+                IpAddr::V4(a) => self.frontend_by_addr.insert(u32::from(a), id),
+                IpAddr::V6(a) => self.v6.frontend_by_addr.insert(u128::from(a), id),
+            };
             self.frontends.push(FrontendInfo {
                 name: fe.name.clone(),
                 addr: fe.address,
@@ -216,12 +220,15 @@ impl Snapshot {
                     next_hop,
                     on_link,
                 });
-                self.member_by_addr
-                    .entry(u32::from(m.address))
-                    .or_insert(id);
-                self.pool_member_by_addr
-                    .entry((pid, u32::from(m.address)))
-                    .or_insert(id);
+                if m.address.is_ipv4() {
+                    let a = host4(m.address);
+                    self.member_by_addr.entry(a).or_insert(id);
+                    self.pool_member_by_addr.entry((pid, a)).or_insert(id);
+                } else {
+                    let a = host6(m.address);
+                    self.v6.member_by_addr.entry(a).or_insert(id);
+                    self.v6.pool_member_by_addr.entry((pid, a)).or_insert(id);
+                }
                 ids.push(id);
             }
             self.pools.push(PoolInfo {
@@ -446,35 +453,94 @@ impl Snapshot {
     }
 
     /// The lookup maps of the rules: frontend → rules, (VIP, protocol, port) → rule, HA ports
-    /// by VIP, and the reverse maps of non-floating rules by member address.
+    /// by VIP, and the reverse maps of non-floating rules by member address; IPv4 rules in the
+    /// `u32`-keyed maps, IPv6 rules in those of [`super::Index6`].
     fn index_rules(&mut self) {
         for ri in 0..self.rules.len() {
             let r = &self.rules[ri];
-            let id = r.id;
-            let vip = u32::from(r.frontend_addr);
+            let (id, vip, ha) = (r.id, r.frontend_addr, r.ha_ports);
             self.frontends[r.frontend.index()].rules.push(id);
-            if r.ha_ports {
-                self.ha_by_addr.entry(vip).or_insert(id);
-            } else {
+            // (protocol, port) pairs of the frontend side, and of the backend side per member.
+            let mut ports: Vec<(u8, u16)> = Vec::new();
+            if !ha {
                 for &p in protos(r.protocol) {
-                    for port in r.frontend_port..=r.frontend_port_end {
-                        self.by_key.entry(key(vip, p, port)).or_insert(id);
-                    }
+                    ports.extend((r.frontend_port..=r.frontend_port_end).map(|port| (p, port)));
                 }
             }
-            if !r.floating_ip {
-                for m in &r.members {
-                    let addr = u32::from(self.members[m.index()].addr);
-                    if r.ha_ports {
-                        self.reverse_ha.entry(addr).or_insert((id, *m));
-                    } else {
-                        for &p in protos(r.protocol) {
-                            self.reverse_by_key
-                                .entry(key(addr, p, r.backend_port))
-                                .or_insert((id, *m));
-                        }
-                    }
-                }
+            let backend: Vec<(u8, u16)> = protos(r.protocol)
+                .iter()
+                .map(|&p| (p, r.backend_port))
+                .collect();
+            let members: Vec<(MemberId, IpAddr)> = if r.floating_ip {
+                Vec::new()
+            } else {
+                r.members
+                    .iter()
+                    .map(|m| (*m, self.members[m.index()].addr))
+                    .collect()
+            };
+            if vip.is_ipv4() {
+                self.index_rule4(id, host4(vip), ha, &ports, &backend, &members);
+            } else {
+                self.index_rule6(id, host6(vip), ha, &ports, &backend, &members);
+            }
+        }
+    }
+
+    /// Indexes IPv4 rule `id` (see [`Snapshot::index_rules`]).
+    fn index_rule4(
+        &mut self,
+        id: RuleId,
+        vip: u32,
+        ha: bool,
+        ports: &[(u8, u16)],
+        backend: &[(u8, u16)],
+        members: &[(MemberId, IpAddr)],
+    ) {
+        if ha {
+            self.ha_by_addr.entry(vip).or_insert(id);
+        }
+        for &(p, port) in ports {
+            self.by_key.entry(key(vip, p, port)).or_insert(id);
+        }
+        for &(m, addr) in members {
+            let addr = host4(addr);
+            if ha {
+                self.reverse_ha.entry(addr).or_insert((id, m));
+                continue;
+            }
+            for &(p, port) in backend {
+                let k = key(addr, p, port);
+                self.reverse_by_key.entry(k).or_insert((id, m));
+            }
+        }
+    }
+
+    /// Indexes IPv6 rule `id` (see [`Snapshot::index_rules`]).
+    fn index_rule6(
+        &mut self,
+        id: RuleId,
+        vip: u128,
+        ha: bool,
+        ports: &[(u8, u16)],
+        backend: &[(u8, u16)],
+        members: &[(MemberId, IpAddr)],
+    ) {
+        let v6 = &mut self.v6;
+        if ha {
+            v6.ha_by_addr.entry(vip).or_insert(id);
+        }
+        for &(p, port) in ports {
+            v6.by_key.entry((vip, p, port)).or_insert(id);
+        }
+        for &(m, addr) in members {
+            let addr = host6(addr);
+            if ha {
+                v6.reverse_ha.entry(addr).or_insert((id, m));
+                continue;
+            }
+            for &(p, port) in backend {
+                v6.reverse_by_key.entry((addr, p, port)).or_insert((id, m));
             }
         }
     }
@@ -496,7 +562,7 @@ impl Snapshot {
                 .frontends
                 .iter()
                 .filter_map(|f| ids.frontend(f))
-                .map(|f| self.frontends[f.index()].addr)
+                .filter_map(|f| ipv4_of(self.frontends[f.index()].addr))
                 .collect();
             let members = self.pools[pool.index()].members.clone();
             let mut blocks = Vec::new();
@@ -542,7 +608,7 @@ impl Snapshot {
                     .iter()
                     .take_while(|b| b.member == member)
                     .count();
-                let addr = u32::from(self.members[member.index()].addr);
+                let addr = self.members[member.index()].addr4();
                 for &p in protos(ob.protocol) {
                     self.outbound_by_member
                         .entry((addr, p))
@@ -674,26 +740,27 @@ fn compile_interfaces(config: &Config) -> Vec<InterfaceInfo> {
             port: i.port.clone(),
             address: i.address,
             gateway: i.gateway,
+            address6: i.address6,
+            gateway6: i.gateway6,
             mtu: u16::try_from(i.mtu).unwrap_or(1500),
         })
         .collect()
 }
 
 /// How a member at `addr` is reached: (interface, next hop, on-link). On-link of the first
-/// interface whose subnet holds it, else through the first interface with a gateway.
-fn member_route(config: &Config, addr: Ipv4Addr) -> (Option<InterfaceId>, Option<Ipv4Addr>, bool) {
-    let onlink = config
-        .interfaces
-        .iter()
-        .position(|i| i.address.contains(addr));
+/// interface whose subnet of `addr`'s family holds it, else through the first interface with a
+/// gateway of that family.
+fn member_route(config: &Config, addr: IpAddr) -> (Option<InterfaceId>, Option<IpAddr>, bool) {
+    let onlink = config.interfaces.iter().position(|i| i.on_link(addr));
     match onlink {
         Some(i) => (Some(InterfaceId(i as u32)), Some(addr), true),
-        None => match config.interfaces.iter().position(|i| i.gateway.is_some()) {
-            Some(i) => (
-                Some(InterfaceId(i as u32)),
-                config.interfaces[i].gateway,
-                false,
-            ),
+        None => match config
+            .interfaces
+            .iter()
+            .enumerate()
+            .find_map(|(i, itf)| Some((i, itf.gateway_for(addr)?)))
+        {
+            Some((i, gw)) => (Some(InterfaceId(i as u32)), Some(gw), false),
             None => (None, None, false),
         },
     }

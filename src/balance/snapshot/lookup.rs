@@ -1,12 +1,35 @@
 //! Lookups (hot: called per packet by the workers): the rule of a destination, the reverse
 //! rule of a reply, the member for a new flow (Maglev table, NAT target or range slot),
-//! eligibility, members by address and SNAT blocks. Reads only; no allocation.
+//! eligibility, members by address and SNAT blocks. Reads only; no allocation. IPv6 lookups
+//! carry a `6` suffix and read the parallel maps of [`Index6`].
+
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::super::maglev::Maglev;
 use super::{
-    FrontendId, Map, MemberId, MemberInfo, OutboundInfo, ReverseNat, Rule, RuleId, RuleKind,
-    Snapshot, SnatBlock,
+    FrontendId, Map, MemberId, MemberInfo, OutboundInfo, PoolId, ReverseNat, Rule, RuleId,
+    RuleKind, Snapshot, SnatBlock,
 };
+
+/// The IPv6 lookup maps, keyed by the host-order `u128` address: the same maps as the IPv4
+/// ones of [`Snapshot`] (which hold IPv4 objects only), without the direct-mapped cache.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Index6 {
+    /// VIP → frontend.
+    pub(super) frontend_by_addr: Map<u128, FrontendId>,
+    /// (VIP, protocol, port) → rule.
+    pub(super) by_key: Map<(u128, u8, u16), RuleId>,
+    /// VIP → HA-ports rule.
+    pub(super) ha_by_addr: Map<u128, RuleId>,
+    /// (member, protocol, backend port) → non-floating rule and member.
+    pub(super) reverse_by_key: Map<(u128, u8, u16), (RuleId, MemberId)>,
+    /// Member → non-floating HA-ports rule and member.
+    pub(super) reverse_ha: Map<u128, (RuleId, MemberId)>,
+    /// Member address → first member with it.
+    pub(super) member_by_addr: Map<u128, MemberId>,
+    /// (pool, member address) → member.
+    pub(super) pool_member_by_addr: Map<(PoolId, u128), MemberId>,
+}
 
 /// A direct-mapped array of (key, rule) copied from the `(address, protocol, port) → rule` map:
 /// one multiply, one load and one compare instead of a hash-map probe. A key that collides with
@@ -115,19 +138,34 @@ impl Snapshot {
 
     /// The translation of a NAT reply from `src_ip:src_port`: VIP and frontend port to restore.
     pub fn reverse_nat(&self, src_ip: u32, proto: u8, src_port: u16) -> Option<ReverseNat> {
-        let (rid, member) = self.reverse_member(src_ip, proto, src_port)?;
+        let found = self.reverse_member(src_ip, proto, src_port)?;
+        let range_member = |r: &Rule| self.rule_member_by_addr(r.id, src_ip);
+        self.reverse_nat_of(found, range_member, src_port, |vip| match vip {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        })
+    }
+
+    /// The translation of the reply matched as `(rule, member)`: the VIP (as `vip` reads it)
+    /// and the frontend port to restore, a range rule's slot of `range_member`, the reply's
+    /// own port under HA ports, else the rule's frontend port.
+    #[inline]
+    fn reverse_nat_of<A>(
+        &self,
+        (rid, member): (RuleId, MemberId),
+        range_member: impl FnOnce(&Rule) -> Option<MemberId>,
+        src_port: u16,
+        vip: impl FnOnce(IpAddr) -> Option<A>,
+    ) -> Option<ReverseNat<A>> {
         let r = self.rules.get(rid.index())?;
         let vip_port = match r.kind {
-            RuleKind::InboundNatRange => {
-                let m = self.rule_member_by_addr(r.id, src_ip)?;
-                r.frontend_port_of(m)?
-            }
+            RuleKind::InboundNatRange => r.frontend_port_of(range_member(r)?)?,
             _ if r.ha_ports => src_port,
             _ => r.frontend_port,
         };
         Some(ReverseNat {
             rule: r.id,
-            vip: r.frontend_addr,
+            vip: vip(r.frontend_addr)?,
             vip_port,
             member,
         })
@@ -275,5 +313,94 @@ impl Snapshot {
         let r = ranges.get(i).filter(|r| port <= r.last)?;
         let ob = self.outbound.get(r.outbound as usize)?;
         Some((ob, ob.blocks.get(r.block as usize)?))
+    }
+}
+
+/// The IPv6 lookups: the IPv4 ones of the same name without the suffix, for host-order `u128`
+/// addresses (`u128::from(Ipv6Addr)`).
+impl Snapshot {
+    /// The rule for an IPv6 packet to `dst_ip:dst_port` with protocol `proto` (HA ports: any).
+    #[inline]
+    pub fn lookup_id6(&self, dst_ip: u128, proto: u8, dst_port: u16) -> Option<RuleId> {
+        let v6 = &self.v6;
+        v6.by_key
+            .get(&(dst_ip, proto, dst_port))
+            .or_else(|| v6.ha_by_addr.get(&dst_ip))
+            .copied()
+    }
+
+    /// Like [`Snapshot::lookup_id6`], returning the rule.
+    #[inline]
+    pub fn lookup6(&self, dst_ip: u128, proto: u8, dst_port: u16) -> Option<&Rule> {
+        self.lookup_id6(dst_ip, proto, dst_port)
+            .and_then(|r| self.rules.get(r.index()))
+    }
+
+    /// Whether `ip` is an IPv6 frontend address.
+    #[inline]
+    pub fn is_frontend6(&self, ip: u128) -> bool {
+        self.v6.frontend_by_addr.contains_key(&ip)
+    }
+
+    /// The IPv6 frontend with address `ip`.
+    #[inline]
+    pub fn frontend_by_addr6(&self, ip: u128) -> Option<FrontendId> {
+        self.v6.frontend_by_addr.get(&ip).copied()
+    }
+
+    /// The non-floating IPv6 rule a reply from `src_ip:src_port` (a member) belongs to.
+    #[inline]
+    pub fn reverse6(&self, src_ip: u128, proto: u8, src_port: u16) -> Option<&Rule> {
+        self.reverse_member6(src_ip, proto, src_port)
+            .and_then(|(r, _)| self.rules.get(r.index()))
+    }
+
+    /// The non-floating IPv6 rule and member a reply from `src_ip:src_port` belongs to.
+    #[inline]
+    fn reverse_member6(
+        &self,
+        src_ip: u128,
+        proto: u8,
+        src_port: u16,
+    ) -> Option<(RuleId, MemberId)> {
+        self.v6
+            .reverse_by_key
+            .get(&(src_ip, proto, src_port))
+            .or_else(|| self.v6.reverse_ha.get(&src_ip))
+            .copied()
+    }
+
+    /// The translation of an IPv6 NAT reply from `src_ip:src_port`: VIP and port to restore.
+    pub fn reverse_nat6(
+        &self,
+        src_ip: u128,
+        proto: u8,
+        src_port: u16,
+    ) -> Option<ReverseNat<Ipv6Addr>> {
+        let found = self.reverse_member6(src_ip, proto, src_port)?;
+        let range_member = |r: &Rule| self.rule_member_by_addr6(r.id, src_ip);
+        self.reverse_nat_of(found, range_member, src_port, |vip| match vip {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        })
+    }
+
+    /// The first member (in config order) with IPv6 address `ip`.
+    #[inline]
+    pub fn member_by_addr6(&self, ip: u128) -> Option<MemberId> {
+        self.v6.member_by_addr.get(&ip).copied()
+    }
+
+    /// The member of `rule`'s pool with IPv6 address `ip`.
+    #[inline]
+    pub fn rule_member_by_addr6(&self, rule: RuleId, ip: u128) -> Option<MemberId> {
+        let r = self.rule(rule)?;
+        let m = *self.v6.pool_member_by_addr.get(&(r.pool, ip))?;
+        r.members.contains(&m).then_some(m)
+    }
+
+    /// Whether the snapshot has any IPv6 rule (which the data path does not forward yet).
+    pub fn has_ipv6_rules(&self) -> bool {
+        self.rules.iter().any(|r| r.frontend_addr.is_ipv6())
     }
 }

@@ -86,11 +86,11 @@ fn ip(s: &str) -> u32 {
     u32::from(s.parse::<Ipv4Addr>().unwrap())
 }
 
-fn config(text: &str) -> Config {
+pub(super) fn config(text: &str) -> Config {
     Config::from_str(text, "t.toml").unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn all_up(c: &Config) -> Snapshot {
+pub(super) fn all_up(c: &Config) -> Snapshot {
     Snapshot::compile(c, &Health::all_up(c))
 }
 
@@ -135,9 +135,13 @@ fn ha_ports_match_any_protocol_and_port() {
 fn eligibility_follows_probe_and_admin_state() {
     let c = config(BASE);
     let mut h = Health::new();
-    h.set("p", "10.1.0.11".parse().unwrap(), ProbeState::Up);
-    h.set("p", "10.1.0.12".parse().unwrap(), ProbeState::Down);
-    h.set("p", "10.9.0.13".parse().unwrap(), ProbeState::Up);
+    h.set("p", "10.1.0.11".parse::<IpAddr>().unwrap(), ProbeState::Up);
+    h.set(
+        "p",
+        "10.1.0.12".parse::<IpAddr>().unwrap(),
+        ProbeState::Down,
+    );
+    h.set("p", "10.9.0.13".parse::<IpAddr>().unwrap(), ProbeState::Up);
     let s = Snapshot::compile(&c, &h);
     let web = s.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
     let vm1 = s.member_by_addr(ip("10.1.0.11")).unwrap();
@@ -213,10 +217,7 @@ fn reverse_nat_maps_replies_back() {
     let s = all_up(&config(BASE));
     let rev = s.reverse_nat(ip("10.1.0.12"), IPPROTO_TCP, 8080).unwrap();
     assert_eq!(s.rule(rev.rule).unwrap().name, "web");
-    assert_eq!(
-        u32::from(s.member(rev.member).unwrap().addr),
-        ip("10.1.0.12")
-    );
+    assert_eq!(s.member(rev.member).unwrap().addr4(), ip("10.1.0.12"));
     assert_eq!((rev.vip, rev.vip_port), ("10.1.0.100".parse().unwrap(), 80));
     let rev = s.reverse_nat(ip("10.1.0.11"), IPPROTO_TCP, 3389).unwrap();
     assert_eq!(rev.vip_port, 50001);
@@ -463,7 +464,11 @@ fn unchanged_tables_are_reused_after_a_health_change() {
     let s1 = Snapshot::compile(&c, &h);
     let web = s1.lookup_id(ip("10.1.0.100"), IPPROTO_TCP, 80).unwrap();
     let ha = s1.lookup_id(ip("10.1.0.101"), IPPROTO_TCP, 1).unwrap();
-    h.set("p", "10.1.0.12".parse().unwrap(), ProbeState::Down);
+    h.set(
+        "p",
+        "10.1.0.12".parse::<IpAddr>().unwrap(),
+        ProbeState::Down,
+    );
     let s2 = Snapshot::compile_with_previous(&c, &h, Some(&s1));
     assert!(std::ptr::eq(s1.maglev(ha).unwrap(), s2.maglev(ha).unwrap()));
     assert!(!std::ptr::eq(

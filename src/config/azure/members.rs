@@ -1,11 +1,11 @@
 //! Membership declared from the other side: templates usually make a VM a member of a pool
 //! from its network interface (`ipConfigurations[].loadBalancerBackendAddressPools`) or, for a
 //! scale set, from its network profile, not from the pool. This step reads those resources:
-//! a NIC IP configuration with a static IPv4 address becomes a member, any other one (and
+//! a NIC IP configuration with a static address (IPv4 or IPv6) becomes a member, any other one (and
 //! every scale-set instance) a placeholder member; NAT rules and NAT pools named there get
 //! their targets.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use super::expr::last_segment;
 use super::importer::{find_name, Importer};
@@ -114,18 +114,15 @@ impl<'a> Importer<'a, '_> {
         Ok(())
     }
 
-    /// The static IPv4 address of a NIC IP configuration, if it has one.
-    fn static_address(&self, ipc: &Node) -> Result<Option<Ipv4Addr>, ImportError> {
+    /// The static address (IPv4 or IPv6) of a NIC IP configuration, if it has one.
+    fn static_address(&self, ipc: &Node) -> Result<Option<IpAddr>, ImportError> {
         let method = self.opt_string(ipc, "privateIPAllocationMethod")?;
         if !method.is_some_and(|s| s.eq_ignore_ascii_case("Static")) {
             return Ok(None);
         }
         Ok(self
             .opt_string(ipc, "privateIPAddress")?
-            .and_then(|a| match a.parse::<IpAddr>() {
-                Ok(IpAddr::V4(v4)) => Some(v4),
-                _ => None,
-            }))
+            .and_then(|a| a.parse::<IpAddr>().ok()))
     }
 
     /// One scale set: `capacity` placeholder members in each pool its network profile names,
@@ -172,7 +169,7 @@ impl<'a> Importer<'a, '_> {
 
 /// Adds `member` (a member, or a placeholder when `addr` is unknown) to the pool `pool`, unless
 /// the pool already has it.
-fn add_member(pools: &mut [Pool], pool: &str, member: &str, what: &str, addr: Option<Ipv4Addr>) {
+fn add_member(pools: &mut [Pool], pool: &str, member: &str, what: &str, addr: Option<IpAddr>) {
     let Some(p) = pools.iter_mut().find(|p| p.name == pool) else {
         return;
     };

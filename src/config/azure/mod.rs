@@ -26,8 +26,8 @@
 //! What the template cannot say is reported, not guessed, and always in the output: a public
 //! IP frontend has no address in the template (placeholder, or
 //! [`ImportOptions::frontend_addresses`]); members without a static address become commented
-//! placeholder members; what vipmux cannot express (IPv6, the Global tier, implicit outbound
-//! SNAT) becomes a `NOT TRANSLATED` comment with its reason. Each of these counts in
+//! placeholder members; what vipmux cannot express (IPv6 outbound rules, the Global tier,
+//! implicit outbound SNAT) becomes a `NOT TRANSLATED` comment with its reason. Each of these counts in
 //! [`Imported::placeholders`] and has its warning, listed at the end of the output too.
 //!
 //! The import is split by concern: `json` walks the input with the path of every value, `expr`
@@ -69,8 +69,7 @@ pub struct ImportOptions {
     /// Which load balancer to import when the input holds several (by resource name).
     pub name: Option<String>,
     /// Frontend addresses given by the operator (`--frontend-address NAME=IP`); they override
-    /// the template's and fill in frontends that have none (public IPs). An IPv6 one makes
-    /// the frontend a placeholder (IPv6 is not supported yet).
+    /// the template's and fill in frontends that have none (public IPs); IPv4 or IPv6.
     pub frontend_addresses: Vec<(String, IpAddr)>,
     /// Template parameter values (`--parameters FILE`, `--parameter NAME=VALUE`), in the order
     /// given; the last of a name wins, and they override the template's default values.

@@ -4,15 +4,17 @@
 //! as comments (a frontend's missing address and why, NIC IP configurations that are members
 //! without an address, single-VM NAT rules) and the settings as Azure gave them (minutes).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// A frontend IP configuration.
 #[derive(Debug)]
 pub(super) struct Fe {
     /// Its name.
     pub(super) name: String,
-    /// Its IPv4 address, when the input (or the operator) gives it.
-    pub(super) addr: Option<Ipv4Addr>,
+    /// Its address (IPv4 or IPv6), when the input (or the operator) gives it.
+    pub(super) addr: Option<IpAddr>,
+    /// Whether it is IPv6 (its address, or `privateIPAddressVersion = IPv6` without one).
+    pub(super) ipv6: bool,
     /// Why the address is missing (placeholder comment).
     pub(super) missing: Option<String>,
 }
@@ -22,8 +24,8 @@ pub(super) struct Fe {
 pub(super) struct Mem {
     /// Its name (the backend address's, or `member-N`).
     pub(super) name: String,
-    /// Its address.
-    pub(super) addr: Ipv4Addr,
+    /// Its address (IPv4 or IPv6).
+    pub(super) addr: IpAddr,
     /// `up` or `down`; `None` when Azure says `None` or nothing.
     pub(super) admin_state: Option<&'static str>,
 }
@@ -163,7 +165,7 @@ pub(super) struct Outbound {
 /// Everything read from one load balancer.
 #[derive(Debug, Default)]
 pub(super) struct Model {
-    /// Frontends (IPv4 ones; IPv6 ones are in `ipv6_frontends`).
+    /// Frontends, IPv4 and IPv6.
     pub(super) frontends: Vec<Fe>,
     /// Backend pools.
     pub(super) pools: Vec<Pool>,
@@ -177,8 +179,6 @@ pub(super) struct Model {
     pub(super) outbound: Vec<Outbound>,
     /// Some probe asked for `noHealthyBackendsBehavior = AllProbedUp`.
     pub(super) all_probed_up: bool,
-    /// IPv6 frontends (name, address or `IPv6`): placeholders, as IPv6 is not supported yet.
-    pub(super) ipv6_frontends: Vec<(String, String)>,
     /// Single-VM NAT rules a NIC names (`loadBalancerInboundNatRules`): rule, pool, member.
     pub(super) nat_targets: Vec<NatTarget>,
     /// Inbound NAT pools' members: the NAT pool and the backend pool that holds its instances.
@@ -197,6 +197,15 @@ pub(super) struct NatTarget {
 }
 
 impl Model {
+    /// Whether any frontend or member is IPv6 (the interface then needs an `address6`).
+    pub(super) fn has_ipv6(&self) -> bool {
+        self.frontends.iter().any(|f| f.ipv6)
+            || self
+                .pools
+                .iter()
+                .any(|p| p.members.iter().any(|m| m.addr.is_ipv6()))
+    }
+
     /// The pools that serve floating-IP rules (they need a DSR encapsulation).
     pub(super) fn floating_pools(&self) -> std::collections::BTreeSet<&str> {
         self.lb_rules

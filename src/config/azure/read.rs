@@ -2,7 +2,7 @@
 //! kind of sub-resource (frontends, pools, probes, load-balancing, inbound NAT and outbound
 //! rules). Every reference is checked against the names defined before it.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use super::importer::{find_name, nic_label, quoted_list, Importer};
 use super::json::Node;
@@ -15,10 +15,10 @@ const PROTO: &[(&str, &str)] = &[("Tcp", "tcp"), ("Udp", "udp"), ("All", "all")]
 
 /// The names rules may refer to.
 struct Defined {
-    /// Every frontend's name, the skipped (IPv6) ones included.
+    /// Every frontend's name.
     frontends: Vec<String>,
-    /// The frontends skipped because they are IPv6.
-    skipped_frontends: Vec<String>,
+    /// The IPv6 frontends (outbound rules leave them out: SNAT is IPv4 only).
+    ipv6_frontends: Vec<String>,
     /// The backend pools' names.
     pools: Vec<String>,
     /// The probes' names.
@@ -30,11 +30,9 @@ impl<'a> Importer<'a, '_> {
     pub(super) fn read(&mut self, lb: &Node<'a>) -> Result<Model, ImportError> {
         let mut m = Model::default();
         self.report_unsupported(lb)?;
-        let mut skipped_frontends = Vec::new();
         for fe in lb.items("frontendIPConfigurations")? {
-            if let Some(f) = self.read_frontend(&fe, &mut skipped_frontends, &mut m)? {
-                m.frontends.push(f);
-            }
+            let f = self.read_frontend(&fe)?;
+            m.frontends.push(f);
         }
         self.check_overrides(&m)?;
         self.read_pools(lb, &mut m)?;
@@ -42,17 +40,49 @@ impl<'a> Importer<'a, '_> {
             let probe = self.read_probe(&p, &mut m)?;
             m.probes.push(probe);
         }
-        let mut frontends: Vec<String> = m.frontends.iter().map(|f| f.name.clone()).collect();
-        frontends.extend(skipped_frontends.iter().cloned());
+        let names = |v6: bool| {
+            m.frontends
+                .iter()
+                .filter(|f| f.ipv6 || !v6)
+                .map(|f| f.name.clone())
+                .collect()
+        };
         let defined = Defined {
-            frontends,
-            skipped_frontends,
+            frontends: names(false),
+            ipv6_frontends: names(true),
             pools: m.pools.iter().map(|p| p.name.clone()).collect(),
             probes: m.probes.iter().map(|p| p.name.clone()).collect(),
         };
         self.read_rules(lb, &defined, &mut m)?;
         self.floating_needs_interface(&m);
+        self.one_family_per_pool(&m);
         Ok(m)
+    }
+
+    /// A vipmux rule's frontend and pool are of one family: a pool that serves rules on IPv4
+    /// and on IPv6 frontends (one Azure pool can, e.g. of the Global tier) needs splitting.
+    fn one_family_per_pool(&mut self, m: &Model) {
+        let ipv6 = |fe: &str| m.frontends.iter().find(|f| f.name == fe).map(|f| f.ipv6);
+        let lb = m.lb_rules.iter().map(|r| (&r.pool, &r.c.frontend));
+        let nat = m.nat_rules.iter().filter_map(|r| match r {
+            NatRule::Range { c, pool, .. } => Some((pool, &c.frontend)),
+            NatRule::Single { .. } => None,
+        });
+        let mut families: std::collections::BTreeMap<&str, (bool, bool)> = Default::default();
+        for (pool, fe) in lb.chain(nat) {
+            let e = families.entry(pool.as_str()).or_default();
+            match ipv6(fe) {
+                Some(true) => e.1 = true,
+                Some(false) => e.0 = true,
+                None => {}
+            }
+        }
+        for (pool, _) in families.into_iter().filter(|(_, f)| f.0 && f.1) {
+            self.placeholders += 1;
+            self.warn(format!(
+                "pool \"{pool}\" serves rules on IPv4 and on IPv6 frontends; a vipmux rule's frontend and pool are of one family: split the pool into one per family and point each rule at its family's pool"
+            ));
+        }
     }
 
     /// Floating-IP pools delivered unencapsulated need their members on-link of an interface,
@@ -79,6 +109,17 @@ impl<'a> Importer<'a, '_> {
             m.pools.push(pool);
         }
         self.read_resource_members(m)?;
+        for pool in &m.pools {
+            let v6 = pool.members.iter().filter(|x| x.addr.is_ipv6()).count();
+            if v6 > 0 && v6 < pool.members.len() {
+                // vipmux pools are of one family (a rule's frontend and pool are of one family).
+                self.placeholders += 1;
+                self.warn(format!(
+                    "pool \"{}\" holds IPv4 and IPv6 members; a vipmux pool is of one family: split it into two pools, one per family, and give each family's rules its pool",
+                    pool.name
+                ));
+            }
+        }
         for pool in &mut m.pools {
             if pool.members.is_empty() && pool.pending.is_empty() {
                 // Without members every rule of the pool drops its traffic: ask for them.
@@ -179,13 +220,8 @@ impl<'a> Importer<'a, '_> {
         Ok(())
     }
 
-    /// One frontend; `None` (and its name in `skipped`, its placeholder in `m`) when it is IPv6.
-    fn read_frontend(
-        &mut self,
-        fe: &Node<'a>,
-        skipped: &mut Vec<String>,
-        m: &mut Model,
-    ) -> Result<Option<Fe>, ImportError> {
+    /// One frontend, IPv4 or IPv6.
+    fn read_frontend(&mut self, fe: &Node<'a>) -> Result<Fe, ImportError> {
         let name = self.name_of(fe, "frontend IP configuration")?;
         let ipv6 = self
             .opt_string(fe, "privateIPAddressVersion")?
@@ -208,33 +244,20 @@ impl<'a> Importer<'a, '_> {
                 None => None,
             },
         };
-        let v6 = match given {
-            Some(IpAddr::V6(a)) => Some(a.to_string()),
-            None if ipv6 => Some("IPv6".to_string()),
-            _ => None,
-        };
-        if let Some(a) = v6 {
-            self.untranslated(format!(
-                "frontend \"{name}\" ({a}): IPv6 is not supported yet; it and the rules that use it are left out"
-            ));
-            m.ipv6_frontends.push((name.clone(), a));
-            skipped.push(name);
-            return Ok(None);
-        }
         let mut f = Fe {
             name: name.clone(),
-            addr: None,
+            addr: given,
+            ipv6: given.map_or(ipv6, |a| a.is_ipv6()),
             missing: None,
         };
-        if let Some(IpAddr::V4(a)) = given {
-            f.addr = Some(a);
-        } else {
+        if given.is_none() {
             f.missing = Some(self.missing_address(fe)?);
         }
         if let Some(why) = &f.missing {
             self.placeholders += 1;
+            let family = if f.ipv6 { "IPv6 " } else { "" };
             self.warn(format!(
-                "frontend \"{name}\": {why}; fill in its address or rerun with --frontend-address {name}=IP"
+                "frontend \"{name}\": {why}; fill in its {family}address or rerun with --frontend-address {name}=IP"
             ));
         }
         if fe.get("gatewayLoadBalancer").is_some() {
@@ -242,7 +265,7 @@ impl<'a> Importer<'a, '_> {
                 "frontend \"{name}\": gatewayLoadBalancer chaining ignored"
             ));
         }
-        Ok(Some(f))
+        Ok(f)
     }
 
     /// Why a frontend without a private address has no address in the input.
@@ -266,8 +289,7 @@ impl<'a> Importer<'a, '_> {
     /// Every `--frontend-address` must name a frontend that was read.
     fn check_overrides(&self, m: &Model) -> Result<(), ImportError> {
         for (n, _) in self.opt_overrides() {
-            let mut names: Vec<String> = m.frontends.iter().map(|f| f.name.clone()).collect();
-            names.extend(m.ipv6_frontends.iter().map(|f| f.0.clone()));
+            let names: Vec<String> = m.frontends.iter().map(|f| f.name.clone()).collect();
             if find_name(&names, n).is_none() {
                 return Err(ImportError::new(
                     "--frontend-address",
@@ -312,7 +334,7 @@ impl<'a> Importer<'a, '_> {
         Ok(pool)
     }
 
-    /// The `i`-th backend address of `pool`: a member, a NIC IP configuration, or skipped (IPv6).
+    /// The `i`-th backend address of `pool`: a member (IPv4 or IPv6) or a NIC IP configuration.
     fn read_backend_address(
         &mut self,
         a: &Node<'a>,
@@ -344,22 +366,12 @@ impl<'a> Importer<'a, '_> {
                 "a backend address needs an ipAddress (or a networkInterfaceIPConfiguration)",
             ));
         };
-        let addr: Ipv4Addr = match ip.parse::<IpAddr>() {
-            Ok(IpAddr::V4(x)) => x,
-            Ok(IpAddr::V6(_)) => {
-                self.untranslated(format!(
-                    "pool \"{}\": member {ip}: IPv6 is not supported yet",
-                    pool.name
-                ));
-                return Ok(());
-            }
-            Err(_) => {
-                return Err(ImportError::new(
-                    a.path_of("ipAddress"),
-                    format!("{ip:?} is not an IP address"),
-                ))
-            }
-        };
+        let addr: IpAddr = ip.parse().map_err(|_| {
+            ImportError::new(
+                a.path_of("ipAddress"),
+                format!("{ip:?} is not an IP address"),
+            )
+        })?;
         let admin_state = self.enum_field(
             a,
             "adminState",
@@ -612,9 +624,9 @@ impl<'a> Importer<'a, '_> {
         for f in r.items("frontendIPConfigurations")? {
             let (fe, path) = self.ref_of(&f)?;
             let fe = self.check_ref(&fe, &path, "frontend IP configuration", &defined.frontends)?;
-            if defined.skipped_frontends.contains(&fe) {
+            if defined.ipv6_frontends.contains(&fe) {
                 self.untranslated(format!(
-                    "outbound rule \"{name}\": frontend \"{fe}\": IPv6 is not supported yet"
+                    "outbound rule \"{name}\": frontend \"{fe}\" is IPv6: vipmux's outbound rules (SNAT) are IPv4 only for now"
                 ));
                 continue;
             }
@@ -662,12 +674,6 @@ impl<'a> Importer<'a, '_> {
             "frontend IP configuration",
             &defined.frontends,
         )?;
-        if defined.skipped_frontends.contains(&frontend) {
-            self.untranslated(format!(
-                "rule \"{name}\" on frontend \"{frontend}\": IPv6 is not supported yet"
-            ));
-            return Ok(None);
-        }
         let protocol = self.required(self.enum_field(r, "protocol", proto)?, r, "protocol")?;
         Ok(Some(Common {
             name: name.to_string(),

@@ -30,11 +30,6 @@ pub(super) fn render(
     for f in &m.frontends {
         frontend(&mut out, f);
     }
-    for (name, addr) in &m.ipv6_frontends {
-        out.comment(&commented(&format!(
-            "\nNOT TRANSLATED: frontend \"{name}\" ({addr}): IPv6 is not supported yet; it and the rules that use it are left out."
-        )));
-    }
     let floating = m.floating_pools();
     for p in &m.pools {
         let enc = floating
@@ -219,6 +214,15 @@ fn header(lb_name: &str, m: &Model, source: &str) -> String {
         "the appliance's own address, e.g. \"10.0.0.2/24\"",
     );
     set_noted(&mut interface, "gateway", "FILL IN", "optional");
+    if m.has_ipv6() {
+        set_noted(
+            &mut interface,
+            "address6",
+            "FILL IN",
+            "own IPv6 address, e.g. \"fd00::2/64\"",
+        );
+        set_noted(&mut interface, "gateway6", "FILL IN", "optional");
+    }
 
     let mut h = commented(&format!(
         "vipmux configuration imported by `vipmux import-azure` from load balancer {} ({source}).\n\

@@ -34,12 +34,26 @@ fn as_ok(asn: u64) -> bool {
     (1..=MAX_AS).contains(&asn)
 }
 
-/// `announce = true` needs a `[bgp]` table.
+/// `announce = true` needs a `[bgp]` table and an IPv4 VIP.
 fn announce_flags(c: &Config, errors: &mut Vec<ConfigError>) {
-    if c.bgp.is_some() {
-        return;
-    }
     for (i, fe) in c.frontends.iter().enumerate() {
+        if c.bgp.is_some() && fe.announce == Some(true) && fe.address.is_ipv6() {
+            errors.push(
+                ConfigError::new(
+                    "frontends",
+                    format!(
+                        "IPv6 VIP {} cannot be announced yet: vipmux announces IPv4 VIPs only; valid: remove `announce` (IPv6 VIPs are not announced) and route the VIP to the MUX statically",
+                        fe.address
+                    ),
+                )
+                .entry(i, Some(&fe.name))
+                .field("announce")
+                .value("true"),
+            );
+        }
+        if c.bgp.is_some() {
+            continue;
+        }
         if fe.announce == Some(true) {
             errors.push(
                 ConfigError::new(
@@ -76,7 +90,7 @@ fn identity(c: &Config, bgp: &Bgp, errors: &mut Vec<ConfigError>) {
             "next_hop",
             format!("\"{nh}\""),
         )),
-        Some(nh) if c.frontends.iter().any(|f| f.address == nh) => errors.push(e(
+        Some(nh) if c.frontends.iter().any(|f| f.address4() == Some(nh)) => errors.push(e(
             "must not be a frontend address: the router would route the VIP to itself",
             "next_hop",
             format!("\"{nh}\""),

@@ -179,7 +179,7 @@ impl SlowPathThread<'_> {
         sp.neighbours_mut().set_wanted(wanted_neighbours(&snap), 0);
         let (targets, meta) = probe_targets(&snap);
         self.shared.targets.store(Arc::new(meta));
-        let changes = match Prober::spawn(targets, source) {
+        let changes = match Prober::spawn(targets, source.map(std::net::IpAddr::V4)) {
             Ok(p) => {
                 let rx = p.changes();
                 let _ = self.shared.prober.set(Arc::new(p));

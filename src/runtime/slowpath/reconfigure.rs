@@ -33,7 +33,9 @@ impl Loop<'_, '_> {
         self.health.set(&m.probe, m.addr, state);
         // Whether it went away or came back, its MAC may have changed: ask again now.
         let now = self.now();
-        self.sp.neighbours_mut().revalidate(m.addr, now);
+        if let std::net::IpAddr::V4(a) = m.addr {
+            self.sp.neighbours_mut().revalidate(a, now);
+        }
         self.recompile();
     }
 
@@ -186,13 +188,17 @@ fn load_for_reload(shared: &Shared, path: Option<PathBuf>) -> Result<(PathBuf, C
             .clone(),
     };
     let config = Config::load(&path).map_err(|e| refusal(&path, &e))?;
+    for w in config.ipv6_not_forwarded() {
+        tracing::warn!("{}: {w}", path.display());
+    }
     let old = shared.config.load();
     let same_ports = old.interfaces.len() == config.interfaces.len()
-        && old
-            .interfaces
-            .iter()
-            .zip(&config.interfaces)
-            .all(|(a, b)| a.port == b.port && a.name == b.name && a.address == b.address);
+        && old.interfaces.iter().zip(&config.interfaces).all(|(a, b)| {
+            a.port == b.port
+                && a.name == b.name
+                && a.address == b.address
+                && a.address6 == b.address6
+        });
     if !same_ports {
         return Err(format!(
             "{}: interfaces changed (ports, names or addresses); they are fixed at start: restart vipmux to change them. Nothing applied",

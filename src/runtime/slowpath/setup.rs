@@ -2,10 +2,10 @@
 //! slow path, the neighbour table and the prober (at start and on every reload).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use crate::balance::snapshot::MemberInfo;
+use crate::balance::snapshot::{ipv4_of, MemberInfo};
 use crate::balance::Snapshot;
 use crate::runtime::hub::TargetMeta;
 use crate::slowpath::probe::{ProbeSpec, ProbeTarget};
@@ -30,14 +30,15 @@ pub fn interfaces_of(snapshot: &Snapshot, macs: &[MacAddr]) -> Vec<SlowPathInter
         .collect()
 }
 
-/// The slow path's view of a snapshot's frontends.
+/// The slow path's view of a snapshot's IPv4 frontends (it answers ARP and ICMP for IPv4 only).
 pub fn frontends_of(snapshot: &Snapshot) -> Vec<SlowPathFrontend> {
     snapshot
         .frontends
         .iter()
         .enumerate()
-        .map(|(i, fe)| SlowPathFrontend {
-            addr: fe.addr,
+        .filter_map(|(i, fe)| Some((i, fe, ipv4_of(fe.addr)?)))
+        .map(|(i, fe, addr)| SlowPathFrontend {
+            addr,
             iface: fe.interface.map(|x| x.index()),
             any_member_up: snapshot
                 .frontend_has_healthy_member(crate::balance::snapshot::FrontendId(i as u32)),
@@ -45,11 +46,11 @@ pub fn frontends_of(snapshot: &Snapshot) -> Vec<SlowPathFrontend> {
         .collect()
 }
 
-/// Neighbours to keep resolved: members' next hops and interface gateways.
+/// IPv4 neighbours to keep resolved: members' next hops and interface gateways.
 pub fn wanted_neighbours(snapshot: &Snapshot) -> Vec<(Ipv4Addr, usize)> {
     let mut set = BTreeSet::new();
     for m in &snapshot.members {
-        if let (Some(nh), Some(ifc)) = (m.next_hop, m.interface) {
+        if let (Some(nh), Some(ifc)) = (m.next_hop4(), m.interface) {
             set.insert((nh, ifc.index()));
         }
     }
@@ -64,10 +65,14 @@ pub fn wanted_neighbours(snapshot: &Snapshot) -> Vec<(Ipv4Addr, usize)> {
 /// The address probes to `member` leave from: the appliance's address on the interface the
 /// data path reaches the member through (the interface it is on-link with, else the gateway's),
 /// so the member sees its probes come from the subnet it answers; `None` when the member has no
-/// route (the prober's default source is used).
-pub fn probe_source(snapshot: &Snapshot, member: &MemberInfo) -> Option<Ipv4Addr> {
+/// route (the prober's default source is used). An IPv6 member's probes leave from the
+/// interface's `address6`.
+pub fn probe_source(snapshot: &Snapshot, member: &MemberInfo) -> Option<IpAddr> {
     let ifc = snapshot.interfaces.get(member.interface?.index())?;
-    Some(ifc.address.addr)
+    match member.addr {
+        IpAddr::V4(_) => Some(IpAddr::V4(ifc.address.addr)),
+        IpAddr::V6(_) => ifc.address6.map(|a| IpAddr::V6(a.addr)),
+    }
 }
 
 /// Prober targets for a snapshot: one per (probe, member address) of the probes' members, each
@@ -84,7 +89,7 @@ pub fn probe_targets(snapshot: &Snapshot) -> (Vec<ProbeTarget>, Vec<TargetMeta>)
             threshold: p.probe_threshold.max(1),
         };
         // One target per address (the same address has the same route in every pool).
-        let addrs: BTreeMap<Ipv4Addr, Option<Ipv4Addr>> = p
+        let addrs: BTreeMap<IpAddr, Option<IpAddr>> = p
             .members
             .iter()
             .filter_map(|m| snapshot.member(*m))
@@ -198,7 +203,7 @@ probe = "tcp"
         );
         let c = Config::from_str(&two_arms, "test").expect("valid config");
         let s = Snapshot::compile(&c, &Health::new());
-        let ip = |a, b, c, d| Ipv4Addr::new(a, b, c, d);
+        let ip = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
         let source_of = |addr| {
             let m = s.members.iter().find(|m| m.addr == addr).expect("member");
             probe_source(&s, m)

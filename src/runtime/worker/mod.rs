@@ -5,6 +5,11 @@
 //! it loads the current snapshot and neighbour map (two cached `arc-swap` loads: a pointer compare
 //! each while nothing changed; no locks) and runs these steps:
 //!
+//! 0. **retry refused frames** (transmit back-pressure, [`tx`]): what a tx queue refused before is
+//!    sent first; while a queue still holds refused frames, nothing is received, injected or
+//!    originated (steps 1 and 2, the injected frames of step 3 and step 4 wait; synthetic frames,
+//!    which send nothing, still run), for at most [`TX_BLOCKED_MAX`]; then the frames are freed and
+//!    counted `tx_full`;
 //! 1. **poll each port**: receive a burst; with several workers, hand every frame whose owner
 //!    (docs/design.md §6.2, [`frame_owner`]) is another worker to that worker's ring from this
 //!    one ([`handoff`]); prefetch the first cache line of every frame (so the
@@ -33,7 +38,7 @@
 pub mod handoff;
 pub mod idle;
 pub mod pacing;
-mod tx;
+pub mod tx;
 
 pub use handoff::HANDOFF_DRAIN_MAX;
 pub use idle::{
@@ -62,7 +67,7 @@ use crate::platform::{signal, SpscConsumer, SpscProducer, TscClock};
 use crate::runtime::hub::HandoffItem;
 use crate::runtime::synthetic::SyntheticAnswer;
 use crate::wire::BURST;
-use tx::{flush_all, one_egress, push_or_flush};
+use tx::{one_egress, EgressQueues, TX_BLOCKED_MAX};
 
 /// Sizes of the pipeline synthetic frames run through: every round is a new flow, and a full
 /// table still forwards (evicting half-open entries first), so a small one serves.
@@ -122,7 +127,8 @@ impl Worker<'_> {
         let mut synthetic = Pipeline::new(&SYNTHETIC_PIPELINE);
         let mut pacer = ExpiryPacer::new(pipeline.flow_buckets(), EXPIRY_SWEEP);
         let mut burst = Burst::new();
-        let mut outs: Vec<Burst> = (0..self.rx.len()).map(|_| Burst::new()).collect();
+        let mut outs = EgressQueues::new(self.tx.len(), TX_BLOCKED_MAX);
+        let mut handoff_carry = None;
         let mut verdicts: Vec<Verdict> = (0..BURST)
             .map(|_| Verdict::Drop(DropReason::BadHeader))
             .collect();
@@ -132,6 +138,7 @@ impl Worker<'_> {
             rx: &mut self.rx,
             tx: &mut self.tx,
             outs: &mut outs,
+            handoff_carry: &mut handoff_carry,
             burst: &mut burst,
             verdicts: &mut verdicts,
             pool: self.pool,
@@ -165,17 +172,26 @@ impl Worker<'_> {
             let t_ns = clock.now_ns();
             let now = (t_ns / 1_000_000_000) as u32;
             l.tally.begin_iteration(t_ns);
-            let busy = l.poll_ports(&view, now) | l.drain_handoff(&view, now);
+            // Back-pressure (see `tx`): a queue that refused frames is retried first, and while
+            // one still holds them nothing new is received, injected or originated.
+            let blocked = l.retry_tx(t_ns);
+            let mut busy = false;
+            if !blocked {
+                busy = l.poll_ports(&view, now) | l.drain_handoff(&view, now);
+            }
             l.tally.end_iteration(busy, t_ns);
-            l.drain_injected();
+            if !l.outs.is_blocked() {
+                l.drain_injected();
+                l.expiry_step(&view, now, pacer.due(Duration::from_nanos(t_ns)));
+            }
             l.run_synthetic(&view, now);
-            l.expiry_step(&view, now, pacer.due(Duration::from_nanos(t_ns)));
             if t_ns >= next_publish {
                 next_publish = t_ns + publish_every;
                 l.publish_counters();
                 l.answer_flow_listings(now);
             }
-            l.back_off(busy);
+            // A blocked worker polls its queues again at once (no sleep while frames wait).
+            l.back_off(busy || blocked);
         }
         l.publish_final_counters();
         tracing::info!(worker = self.id, "worker stopped");
@@ -239,8 +255,10 @@ impl Tally {
 struct PollLoop<'a, 's, 'p> {
     rx: &'a mut [RxQueue<'p>],
     tx: &'a mut [TxQueue<'p>],
-    /// One pending out-burst per port.
-    outs: &'a mut [Burst],
+    /// One out-burst per port, with the back-pressure state.
+    outs: &'a mut EgressQueues,
+    /// A frame taken from a hand-off ring when its queue blocked (processed first next time).
+    handoff_carry: &'a mut Option<HandoffItem>,
     /// The burst being received and dispatched.
     burst: &'a mut Burst,
     /// The pipeline's verdicts for `burst` (one per frame, `BURST` long).
@@ -266,11 +284,26 @@ struct PollLoop<'a, 's, 'p> {
 }
 
 impl PollLoop<'_, '_, '_> {
-    /// Polls every port once; true if any had frames.
+    /// Starts an iteration at `t_ns`: sends again what the tx queues refused before (frames
+    /// freed at the bound or on a link down count `tx_full`); true while some queue still holds
+    /// refused frames.
+    #[inline(always)]
+    fn retry_tx(&mut self, t_ns: u64) -> bool {
+        let freed = self.outs.retry(self.tx, t_ns);
+        if freed > 0 {
+            self.pipeline.note_tx(freed);
+        }
+        self.outs.is_blocked()
+    }
+
+    /// Polls every port once, stopping when a tx queue blocks; true if any had frames.
     #[inline(always)]
     fn poll_ports(&mut self, view: &View<'_>, now: u32) -> bool {
         let mut busy = false;
         for in_port in 0..self.rx.len() {
+            if self.outs.is_blocked() {
+                break;
+            }
             busy |= self.poll_port(view, in_port, now);
         }
         busy
@@ -342,23 +375,34 @@ impl PollLoop<'_, '_, '_> {
         handoff::publish(to, dirty);
     }
 
-    /// Processes what other workers handed to this one; true if there was anything.
+    /// Processes what other workers handed to this one; true if there was anything. Stops
+    /// taking frames when a tx queue blocks: the frame in hand then waits in `handoff_carry`.
     #[inline(always)]
     fn drain_handoff(&mut self, view: &View<'_>, now: u32) -> bool {
         let mut got = false;
         let mut port = usize::MAX;
-        for r in 0..self.handoff_from.len() {
+        if let Some((m, p)) = self.handoff_carry.take() {
+            (got, port) = (true, usize::from(p));
+            let _ = self.burst.push(m);
+            self.tally.handoff_received += 1;
+        }
+        'rings: for r in 0..self.handoff_from.len() {
             if self.handoff_from[r].is_empty() {
                 continue;
             }
             got = true;
             for _ in 0..HANDOFF_DRAIN_MAX {
-                let Some((m, p)) = self.handoff_from[r].pop() else {
+                let Some((m, p16)) = self.handoff_from[r].pop() else {
                     break;
                 };
-                let p = usize::from(p);
+                let p = usize::from(p16);
                 if !self.burst.is_empty() && (p != port || self.burst.is_full()) {
                     self.run_burst(view, port, now);
+                    if self.outs.is_blocked() {
+                        *self.handoff_carry = Some((m, p16));
+                        self.handoff_from[r].release();
+                        break 'rings;
+                    }
                 }
                 port = p;
                 let _ = self.burst.push(m);
@@ -377,14 +421,11 @@ impl PollLoop<'_, '_, '_> {
         // received burst is the out-burst (one check per frame, no move per frame).
         let n = self.burst.len();
         if let Some(port) = one_egress(&self.verdicts[..n]) {
-            if let (Some(q), Some(out)) = (self.tx.get_mut(port), self.outs.get(port)) {
-                if out.is_empty() {
-                    let unsent = q.tx_burst(self.burst).unsent;
-                    if unsent > 0 {
-                        self.pipeline.note_tx(unsent);
-                    }
-                    return;
+            if let Some(freed) = self.outs.send_whole(self.tx, port, self.burst) {
+                if freed > 0 {
+                    self.pipeline.note_tx(freed);
                 }
+                return;
             }
         }
         // The closure captures what it uses, never the loop state as a whole; the verdicts are
@@ -395,7 +436,7 @@ impl PollLoop<'_, '_, '_> {
         let mut fwd_fail = 0usize;
         self.burst.drain_each(|i, m| match &verdicts[i] {
             Verdict::Forward { port } => {
-                fwd_fail += push_or_flush(outs, tx, *port, m);
+                fwd_fail += outs.push(tx, *port, m);
             }
             Verdict::ToSlowPath(e) => {
                 if slot.exceptions.push((m, in_port, *e)).is_err() {
@@ -404,22 +445,26 @@ impl PollLoop<'_, '_, '_> {
             }
             Verdict::Drop(_) => drop(m),
         });
-        fwd_fail += flush_all(outs, tx);
+        fwd_fail += outs.flush(tx);
         if fwd_fail > 0 {
             self.pipeline.note_tx(fwd_fail);
         }
     }
 
-    /// Sends the frames the slow path queued on this worker for it.
+    /// Sends the frames the slow path queued on this worker for it, stopping when a tx queue
+    /// blocks (the rest stay queued).
     #[inline(always)]
     fn drain_injected(&mut self) {
         if self.slot.inject.is_empty() {
             return;
         }
-        while let Some((m, port)) = self.slot.inject.pop() {
-            self.tally.tx_full += push_or_flush(self.outs, self.tx, port, m) as u64;
+        while !self.outs.is_blocked() {
+            let Some((m, port)) = self.slot.inject.pop() else {
+                break;
+            };
+            self.tally.tx_full += self.outs.push(self.tx, port, m) as u64;
         }
-        self.tally.tx_full += flush_all(self.outs, self.tx) as u64;
+        self.tally.tx_full += self.outs.flush(self.tx) as u64;
     }
 
     /// Runs the slow path's synthetic frames through the synthetic pipeline and answers each
@@ -459,12 +504,12 @@ impl PollLoop<'_, '_, '_> {
             if let Some(mut m) = pool.alloc() {
                 if m.extend_from_slice(frame) {
                     emitted += 1;
-                    *tx_full += push_or_flush(outs, tx, port, m) as u64;
+                    *tx_full += outs.push(tx, port, m) as u64;
                 }
             }
         });
         if emitted > 0 {
-            *tx_full += flush_all(outs, tx) as u64;
+            *tx_full += outs.flush(tx) as u64;
         }
     }
 
@@ -475,7 +520,7 @@ impl PollLoop<'_, '_, '_> {
         if let Ok(mut c) = slot.counters.try_lock() {
             c.clone_from(self.pipeline.counters());
         }
-        let (rt, t) = (&slot.runtime, &self.tally);
+        let (rt, t, b) = (&slot.runtime, &self.tally, self.outs.tally());
         for (cell, value) in [
             (&slot.tx_full, t.tx_full),
             (&slot.exception_drops, t.exc_drops),
@@ -486,6 +531,8 @@ impl PollLoop<'_, '_, '_> {
             (&rt.handoff_sent, t.handoff_sent),
             (&rt.handoff_received, t.handoff_received),
             (&rt.handoff_full, t.handoff_full),
+            (&rt.tx_blocked, b.episodes),
+            (&rt.tx_blocked_ns, b.ns),
         ] {
             cell.store(value, Ordering::Relaxed);
         }
@@ -495,7 +542,7 @@ impl PollLoop<'_, '_, '_> {
     #[inline(always)]
     fn answer_flow_listings(&mut self, now: u32) {
         while let Ok(req) = self.flow_requests.try_recv() {
-            let listing = flow_listing(self.pipeline, req.limit, now);
+            let listing = flow_listing(self.pipeline, &req, now);
             let _ = req.reply.try_send(listing);
         }
     }
@@ -523,14 +570,16 @@ impl PollLoop<'_, '_, '_> {
     }
 }
 
-/// Up to `limit` (capped at [`MAX_FLOWS_PER_REQUEST`]) of the pipeline's flows and their total.
-fn flow_listing(pipeline: &Pipeline, limit: usize, now: u32) -> FlowListing {
-    let limit = limit.min(MAX_FLOWS_PER_REQUEST);
+/// Up to the request's limit (capped at [`MAX_FLOWS_PER_REQUEST`]) of the pipeline's flows
+/// and their total (only the SNAT translations when the request says so).
+fn flow_listing(pipeline: &Pipeline, req: &FlowRequest, now: u32) -> FlowListing {
+    let limit = req.limit.min(MAX_FLOWS_PER_REQUEST);
     let mut listing = FlowListing {
         now,
         ..FlowListing::default()
     };
-    for (k, e) in pipeline.flows() {
+    let inbound = pipeline.flows().filter(|_| !req.outbound_only);
+    for (k, e) in inbound {
         listing.total += 1;
         if listing.flows.len() < limit {
             listing.flows.push((*k, *e));

@@ -4,16 +4,16 @@ use super::http::{self, StatusLine};
 use super::{ProbeProtocol, ProbeReason, ProbeSpec};
 use rustls::pki_types::ServerName;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 /// Probes `addr` once as `spec` says, from `source` if given; bounded by `spec.timeout()`.
 pub(crate) async fn probe_once(
-    addr: Ipv4Addr,
+    addr: IpAddr,
     spec: &ProbeSpec,
-    source: Option<Ipv4Addr>,
+    source: Option<IpAddr>,
     tls: &TlsConnector,
 ) -> ProbeReason {
     match tokio::time::timeout(spec.timeout(), probe_inner(addr, spec, source, tls)).await {
@@ -23,9 +23,9 @@ pub(crate) async fn probe_once(
 }
 
 async fn probe_inner(
-    addr: Ipv4Addr,
+    addr: IpAddr,
     spec: &ProbeSpec,
-    source: Option<Ipv4Addr>,
+    source: Option<IpAddr>,
     tls: &TlsConnector,
 ) -> ProbeReason {
     let stream = match connect(addr, spec.port, source).await {
@@ -53,17 +53,20 @@ async fn probe_inner(
     }
 }
 
-async fn connect(addr: Ipv4Addr, port: u16, source: Option<Ipv4Addr>) -> io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    if let Some(src) = source {
+/// Connects to `addr:port` (IPv4 or IPv6), from `source` when it is of the same family.
+async fn connect(addr: IpAddr, port: u16, source: Option<IpAddr>) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(src) = source.filter(|s| s.is_ipv4() == addr.is_ipv4()) {
         // Probes to many members share the source address; let the ephemeral port of a probe
         // still in TIME_WAIT be reused for another destination.
         socket.set_reuseaddr(true)?;
-        socket.bind(SocketAddr::V4(SocketAddrV4::new(src, 0)))?;
+        socket.bind(SocketAddr::new(src, 0))?;
     }
-    let stream = socket
-        .connect(SocketAddr::V4(SocketAddrV4::new(addr, port)))
-        .await?;
+    let stream = socket.connect(SocketAddr::new(addr, port)).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
@@ -124,7 +127,7 @@ where
 /// bounded by `timeout`, and closes at once: the outcome of each, in order. A check run on
 /// demand (by `diagnose`, to see whether anything listens on a rule's backend port), not a probe.
 pub fn tcp_reachability(
-    targets: &[(Ipv4Addr, u16, Option<Ipv4Addr>)],
+    targets: &[(IpAddr, u16, Option<IpAddr>)],
     timeout: std::time::Duration,
 ) -> Vec<ProbeReason> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -170,11 +173,30 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let lo = Ipv4Addr::LOCALHOST;
+        let lo = IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
         let got = tcp_reachability(
             &[(lo, open, None), (lo, closed, Some(lo))],
             std::time::Duration::from_secs(5),
         );
         assert_eq!(got, vec![ProbeReason::Ok, ProbeReason::Refused]);
+    }
+
+    #[test]
+    fn reachability_over_ipv6_ignores_an_ipv4_source() {
+        let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "no IPv6 loopback"
+            );
+            return;
+        };
+        let open = listener.local_addr().unwrap().port();
+        let lo6 = IpAddr::from(std::net::Ipv6Addr::LOCALHOST);
+        let lo4 = IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
+        let got = tcp_reachability(
+            &[(lo6, open, Some(lo4)), (lo6, open, Some(lo6))],
+            std::time::Duration::from_secs(5),
+        );
+        assert_eq!(got, vec![ProbeReason::Ok, ProbeReason::Ok]);
     }
 }

@@ -1,6 +1,6 @@
 //! The HTTP/1.1 side of HTTP and HTTPS probes: building the request, parsing the status line.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The largest response head read while looking for the status line.
 pub(crate) const MAX_STATUS_LINE: usize = 4096;
@@ -22,13 +22,14 @@ pub(crate) fn sanitize_path(path: &str) -> String {
     out
 }
 
-/// The `Host` header value: the address, with the port unless it is the scheme's default.
-pub(crate) fn host_header(addr: Ipv4Addr, port: u16, tls: bool) -> String {
+/// The `Host` header value: the address (an IPv6 one in brackets), with the port unless it is
+/// the scheme's default.
+pub(crate) fn host_header(addr: IpAddr, port: u16, tls: bool) -> String {
     let default = if tls { 443 } else { 80 };
-    if port == default {
-        addr.to_string()
-    } else {
-        format!("{addr}:{port}")
+    match (addr, port == default) {
+        (IpAddr::V4(a), true) => a.to_string(),
+        (IpAddr::V6(a), true) => format!("[{a}]"),
+        (_, false) => SocketAddr::new(addr, port).to_string(),
     }
 }
 
@@ -107,11 +108,18 @@ mod tests {
 
     #[test]
     fn host_header_omits_default_port() {
-        let a = Ipv4Addr::new(10, 0, 0, 1);
+        let a = IpAddr::from([10, 0, 0, 1]);
         assert_eq!(host_header(a, 80, false), "10.0.0.1");
         assert_eq!(host_header(a, 443, true), "10.0.0.1");
         assert_eq!(host_header(a, 443, false), "10.0.0.1:443");
         assert_eq!(host_header(a, 8443, true), "10.0.0.1:8443");
+    }
+
+    #[test]
+    fn host_header_brackets_ipv6() {
+        let a: IpAddr = "fd00:1::11".parse().unwrap();
+        assert_eq!(host_header(a, 80, false), "[fd00:1::11]");
+        assert_eq!(host_header(a, 8080, false), "[fd00:1::11]:8080");
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub use tracker::HealthTracker;
 
 use serde::Serialize;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 /// The longest any single probe may wait for its answer, whatever the interval.
@@ -128,27 +128,29 @@ pub struct ProbeTarget {
     /// The caller's key for the member (unique among the targets of one prober).
     pub id: u32,
     /// The member's address.
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// How to probe it.
     pub spec: ProbeSpec,
     /// The address its probes leave from (the appliance's address on the interface toward the
     /// member); `None`: the prober's default source.
-    pub source: Option<Ipv4Addr>,
+    pub source: Option<IpAddr>,
 }
 
 impl ProbeTarget {
-    /// A target `id` at `addr` probed as `spec`, from the prober's default source.
-    pub fn new(id: u32, addr: Ipv4Addr, spec: ProbeSpec) -> Self {
+    /// A target `id` at `addr` (IPv4 or IPv6) probed as `spec`, from the prober's default source.
+    pub fn new(id: u32, addr: impl Into<IpAddr>, spec: ProbeSpec) -> Self {
         ProbeTarget {
             id,
-            addr,
+            addr: addr.into(),
             spec,
             source: None,
         }
     }
 
-    /// The same target, its probes leaving from `source` (`None`: the prober's default).
-    pub fn with_source(self, source: Option<Ipv4Addr>) -> Self {
+    /// The same target, its probes leaving from `source` (`None`: the prober's default; a
+    /// source of the other family than the target is not used).
+    pub fn with_source<A: Into<IpAddr>>(self, source: Option<A>) -> Self {
+        let source = source.map(Into::into);
         ProbeTarget { source, ..self }
     }
 }
@@ -225,7 +227,7 @@ pub struct TargetStatus {
     /// The caller's key for the member.
     pub id: u32,
     /// The member's address.
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// The probe in use.
     pub spec: ProbeSpec,
     /// Current health.
@@ -250,7 +252,7 @@ pub struct HealthChange {
     /// The caller's key for the member.
     pub id: u32,
     /// The member's address.
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// `true` when the member became Up, `false` when it became Down.
     pub up: bool,
     /// The state before the change (Unknown for the first decision).

@@ -6,7 +6,7 @@ use super::{HealthChange, HealthState, HealthTracker, ProbeReason, ProbeTarget, 
 use crossbeam::channel::{self, Receiver, Sender};
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
 pub struct ProberOptions {
     /// Source address the probes of a target without its own [`ProbeTarget::source`] bind to;
     /// `None` lets the kernel choose.
-    pub source_addr: Option<Ipv4Addr>,
+    pub source_addr: Option<IpAddr>,
     /// Most probes in flight at once; a probe due while the cap is reached waits for a slot.
     pub max_in_flight: usize,
 }
@@ -64,7 +64,7 @@ impl Prober {
     /// `source_addr` when given.
     pub fn spawn(
         targets: Vec<ProbeTarget>,
-        source_addr: Option<Ipv4Addr>,
+        source_addr: Option<IpAddr>,
     ) -> io::Result<ProberHandle> {
         Self::spawn_with(
             targets,
@@ -223,7 +223,7 @@ struct Ctx {
     table: Arc<Mutex<HashMap<u32, Entry>>>,
     changes: Sender<HealthChange>,
     tls: TlsConnector,
-    source: Option<Ipv4Addr>,
+    source: Option<IpAddr>,
     limit: Semaphore,
 }
 
