@@ -76,7 +76,10 @@ impl OutboundFlows {
         })?;
         let members: Vec<(MemberId, Ipv4Addr)> = rule
             .ports_by_member()
-            .filter_map(|(m, _)| Some((m, snapshot.member(m)?.addr)))
+            .filter_map(|(m, _)| match snapshot.member(m)?.addr {
+                std::net::IpAddr::V4(a) => Some((m, a)),
+                std::net::IpAddr::V6(_) => None,
+            })
             .collect();
         let frontend = *rule.frontends.first().ok_or_else(|| {
             TargetError(format!("outbound rule {:?} has no frontend IP", rule.name))
@@ -322,7 +325,7 @@ impl OutboundCheck {
             return Err(WrongDst);
         }
         let info = snapshot.member(member).ok_or(WrongDst)?;
-        if dst_mac != neighbour_mac(info.next_hop.unwrap_or(info.addr)) {
+        if dst_mac != neighbour_mac(info.next_hop4().unwrap_or(*to.ip())) {
             return Err(WrongMac);
         }
         Ok((flow + self.flows.count, member))
