@@ -196,7 +196,8 @@ fn quick_run_writes_csv_table_and_plots() {
 }
 
 /// The memif part ran: dataplane.csv carries the SYN flood with established traffic (the flood split
-/// columns, then the memif mode, at the end of the header, numbers that parse) and the README table its line.
+/// columns, then the memif mode, at the end of the header, numbers that parse), the outbound SNAT rows
+/// without errors, and the README table the flood's line.
 fn check_synflood_established(out: &Path, table: &str) {
     if std::env::var("DP_SYNFLOOD").as_deref() == Ok("0") {
         return;
@@ -255,6 +256,15 @@ fn check_synflood_established(out: &Path, table: &str) {
         .parse()
         .unwrap_or_else(|e| panic!("busy cycles of {vip:?}: {e}"));
     assert!(busy > 0.0, "busy cycles {busy} in {vip:?}");
+    // The outbound SNAT points: both modes, each with its gate passed (no wrong SNAT).
+    let config = col("config");
+    for m in ["established", "syn"] {
+        let row = rows
+            .iter()
+            .find(|r| r[config] == "vipmux-outbound" && r[mode] == m)
+            .unwrap_or_else(|| panic!("no vipmux-outbound {m} row: {rows:?}"));
+        assert_eq!(row[col("errors")], "0", "outbound {m}: {row:?}");
+    }
     assert!(
         table.contains("M new flows/s while established flows lose"),
         "README-table.md lacks the SYN-flood line"

@@ -1,7 +1,9 @@
 //! `vipmux pktgen`: the rewrite checker on hand-built frames, and short runs over memif, the
 //! two-process benchmark setup: against dpdk-testpmd reflecting frames (macswap), once with the
 //! right expectation (exit 0, every checksum verified) and once with a deliberately wrong one
-//! (pktgen must exit non-zero: the gate), and against vipmux itself (the gate passes).
+//! (pktgen must exit non-zero: the gate), and against vipmux itself (the gate passes), inbound and
+//! outbound (`--direction outbound`: the members' connections through SNAT and the remote hosts'
+//! answers back). The outbound frames also go through vipmux's pure pipeline into the checker.
 //!
 //! The DPDK test needs root, free hugepages and `dpdk-testpmd`; without them it says why and
 //! passes (with CI=true or VIPMUX_REQUIRE_DPDK=1 a missing prerequisite is a failure).
@@ -14,11 +16,15 @@ use std::time::{Duration, Instant};
 
 use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
+use vipmux::dataplane::{EgressPort, Pipeline, PipelineConfig, Verdict, View};
 use vipmux::pktgen::flows::{targets, FlowSet};
-use vipmux::pktgen::frames::{build, FrameKind, Macs, L3_OFFSET};
-use vipmux::pktgen::{neighbour_mac, Checker, Expect, MismatchKind, Outcome};
+use vipmux::pktgen::frames::{build, FrameKind, Macs, TemplateRef, L3_OFFSET};
+use vipmux::pktgen::{
+    neighbour_mac, Checker, Expect, MismatchKind, OutboundCheck, OutboundFlows, Outcome,
+};
+use vipmux::slowpath::{NeighbourTable, NeighbourTimers, SlowPathInterface};
 use vipmux::wire::builder::{rewrite_endpoint, Endpoint};
-use vipmux::wire::MacAddr;
+use vipmux::wire::{MacAddr, PacketBuf, VecBuf};
 
 mod common;
 use common::{hugepages_free, Reaper};
@@ -163,6 +169,87 @@ fn checker_classifies_hand_built_frames() {
         (None, false, 0),
         "a rejected frame is not received"
     );
+}
+
+/// One frame through vipmux's pure pipeline (one worker); the frame it forwards on port 0.
+fn through_pipeline(p: &mut Pipeline, view: &View<'_>, frame: &[u8]) -> Vec<u8> {
+    let mut bufs = [VecBuf::with_room(128, frame, 0)];
+    let mut v = [Verdict::Drop(vipmux::dataplane::DropReason::TxFull)];
+    p.process(view, 0, &mut bufs, &mut v, 10);
+    assert_eq!(v[0], Verdict::Forward { port: 0 }, "vipmux forwards it");
+    bufs[0].data().to_vec()
+}
+
+/// pktgen's outbound frames through vipmux's own pipeline (no DPDK) into pktgen's checker: the
+/// blocks pktgen expects are those vipmux allocates from. Every member's SYN opens its
+/// connection, then every member data segment and every remote answer to the SNAT endpoint
+/// learnt passes.
+#[test]
+fn outbound_frames_through_the_pipeline_pass_the_checker() {
+    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-pipe-{}", std::process::id()));
+    let cfg = Config::load(write_config(&dir, true)).expect("config");
+    let _ = std::fs::remove_dir_all(&dir);
+    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+    let (port_mac, gw) = (MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 1, 0, 1));
+    let iface = SlowPathInterface::new("lan", port_mac, Ipv4Addr::new(10, 1, 0, 2), 24, Some(gw));
+    let mut table = NeighbourTable::new(vec![iface], NeighbourTimers::default());
+    for ip in std::iter::once(gw).chain((11..=18).map(|d| Ipv4Addr::new(10, 1, 0, d))) {
+        table.learn(0, ip, neighbour_mac(ip), 0, true);
+    }
+    let (neighbours, ports) = (
+        table.snapshot(),
+        vec![EgressPort {
+            mac: port_mac,
+            addr: Ipv4Addr::new(10, 1, 0, 2),
+            mtu: 1500,
+        }],
+    );
+    let view = View {
+        snapshot: &snap,
+        neighbours: &neighbours,
+        ports: &ports,
+    };
+    let mut p = Pipeline::new(&PipelineConfig {
+        flow_capacity: 4096,
+        recent_capacity: 4096,
+    });
+    let flows = OutboundFlows::new(&snap, None, 64, true).expect("outbound flows");
+    let set = FlowSet::new(flows.units(), vec![flows.target()]);
+    let gen_mac = MacAddr([2, 0, 0, 0, 0, 0x99]);
+    let mut c = Checker::new(
+        snap.clone(),
+        set.clone(),
+        Expect::Rewrite,
+        false,
+        gen_mac,
+        Ipv4Addr::new(10, 1, 0, 253),
+    )
+    .with_outbound(OutboundCheck::new(flows.clone(), &snap));
+    let macs = Macs {
+        src: gen_mac,
+        dst: port_mac,
+    };
+    let mut pass = |c: &mut Checker, t: TemplateRef<'_>| {
+        let TemplateRef::Ready(f) = t else {
+            panic!("outbound templates are per flow")
+        };
+        let mut out = through_pipeline(&mut p, &view, f);
+        let got = c.handle(&mut out, true);
+        assert!(matches!(got, Outcome::Ok(Some(_))), "{got:?}");
+    };
+    let syns = flows.templates(&[FrameKind::Syn], 64, macs, None);
+    for f in 0..flows.count {
+        pass(&mut c, syns.get(&set, f, FrameKind::Syn));
+    }
+    assert_eq!(c.outbound().map(|o| o.opened()), Some(64));
+    let data = flows.templates(&[FrameKind::Data], 64, macs, c.outbound());
+    for u in 0..flows.units() {
+        pass(&mut c, data.get(&set, u, FrameKind::Data));
+    }
+    assert_eq!((c.ok, c.mismatches.total()), (64 * 3, 0));
+    // Answers count under their own units, at the members of their connections.
+    let rx: Vec<u64> = c.flow_outcomes().map(|o| o.2).collect();
+    assert_eq!(rx, [vec![2; 64], vec![1; 64]].concat());
 }
 
 fn missing(what: &str) -> bool {
@@ -404,6 +491,12 @@ impl Drop for Netns {
 /// Writes the device-under-test configuration into `dir` (one memif interface, the VIP 10.1.0.100,
 /// TCP 80 -> 8080 over 8 on-link members, the control socket `dir/ctl.sock`); returns its path.
 fn write_dut_config(dir: &std::path::Path) -> String {
+    write_config(dir, false)
+}
+
+/// [`write_dut_config`], with `outbound` also the gateway 10.1.0.1 and an outbound rule: the
+/// members' connections leave as 10.1.0.100 and a port of their 1,024-port block.
+fn write_config(dir: &std::path::Path, outbound: bool) -> String {
     std::fs::create_dir_all(dir).expect("scratch dir");
     let cfg = dir.join("vipmux.toml");
     let members: Vec<String> = (1..=8)
@@ -412,18 +505,24 @@ fn write_dut_config(dir: &std::path::Path) -> String {
     let text = format!(
         "[appliance]\nname = \"pktgen-gate\"\n\n[dataplane]\ndpdk_profile = \"{}\"\nworkers = 1\n\n\
          [control]\nsocket = \"{}\"\nmetrics = \"\"\n\n\
-         [[interfaces]]\nname = \"lan\"\nport = \"net_memif0\"\naddress = \"10.1.0.2/24\"\n\n\
+         [[interfaces]]\nname = \"lan\"\nport = \"net_memif0\"\naddress = \"10.1.0.2/24\"\n{}\n\
          [[frontends]]\nname = \"vip\"\naddress = \"10.1.0.100\"\ninterface = \"lan\"\n\n\
          [[backend_pools]]\nname = \"web\"\nmembers = [{}]\n\n\
          [[load_balancing_rules]]\nname = \"web\"\nfrontend = \"vip\"\nprotocol = \"tcp\"\n\
-         frontend_port = 80\nbackend_port = 8080\nbackend_pool = \"web\"\n",
+         frontend_port = 80\nbackend_port = 8080\nbackend_pool = \"web\"\n{}",
         repo("dpdk-config/memif-dut.toml"),
         dir.join("ctl.sock").display(),
-        members.join(", ")
+        if outbound { "gateway = \"10.1.0.1\"\n" } else { "" },
+        members.join(", "),
+        if outbound { OUTBOUND_RULE } else { "" }
     );
     std::fs::write(&cfg, text).expect("write config");
     cfg.display().to_string()
 }
+
+/// The outbound rule of [`write_config`].
+const OUTBOUND_RULE: &str = "\n[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"vip\"]\n\
+                             backend_pool = \"web\"\nprotocol = \"tcp\"\n";
 
 /// The gate against vipmux itself: `vipmux run` (memif client, in a namespace) load-balances
 /// pktgen's flows over 8 on-link members; every returned frame must carry the configuration's NAT
@@ -433,10 +532,40 @@ fn pktgen_gate_against_vipmux() {
     if !dpdk_ready() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-gate-{}", std::process::id()));
-    let cfg = write_dut_config(&dir);
-    let ns = Netns::new("g");
-    let (status, out) = pktgen_run(&cfg, &["--expect", "rewrite"], |s| {
+    gate_against_vipmux("g", &["--expect", "rewrite"]);
+}
+
+/// The outbound gate: pktgen plays the 8 members opening 1,024 connections to remote hosts behind
+/// the gateway (it answers the gateway's ARP) and the remotes answering; vipmux (one worker) must
+/// SNAT every member frame to 10.1.0.100 and a port of that member's block, the same port for
+/// every frame of a connection, and translate every answer back to the member's endpoint, with
+/// correct checksums (all verified), or pktgen exits non-zero.
+#[test]
+fn pktgen_outbound_gate_against_vipmux() {
+    if !dpdk_ready() {
+        return;
+    }
+    let v = gate_against_vipmux("o", &["--direction", "outbound", "--mode", "established"]);
+    assert_eq!(v["direction"], "outbound");
+    assert_eq!(num(&v, "flows"), 1024);
+    // Every connection opened and both directions came back: 2,048 units, none silent.
+    assert_eq!(num(&v, "unanswered_flows"), 0, "{v}");
+    let members = v["members"].as_array().expect("members");
+    assert_eq!(members.len(), 8, "{v}");
+    for m in members {
+        assert_eq!(num(m, "flows"), 256, "128 connections each, both ways: {m}");
+    }
+}
+
+/// Runs pktgen with `args` (tag `tag` names the namespace) against `vipmux run` on the
+/// configuration of [`write_config`] (outbound when `args` say so) for 3 s; asserts the gate
+/// passed with frames back, all checked; returns the JSON summary.
+fn gate_against_vipmux(tag: &str, args: &[&str]) -> serde_json::Value {
+    let outbound = args.contains(&"outbound");
+    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-gate{tag}-{}", std::process::id()));
+    let cfg = write_config(&dir, outbound);
+    let ns = Netns::new(tag);
+    let (status, out) = pktgen_run(&cfg, args, |s| {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_vipmux"), "run"])
             .args(["--config", &cfg])
@@ -459,6 +588,7 @@ fn pktgen_gate_against_vipmux() {
     assert!(rx > 0, "nothing came back: {out}");
     assert_eq!(num(&v, "errors"), 0, "{out}");
     assert_eq!(num(&v, "checksums_checked"), rx, "{out}");
+    v
 }
 
 /// The control socket's answer to `{"cmd": cmd}` (its `data`), or `None` while it does not answer.

@@ -15,8 +15,13 @@
 # with established traffic mixed in ("synflood-established": --established-share DP_FLOOD_EST_SHARE
 # percent of the frames are data segments of the established flows, the rest flood SYNs), followed by
 # the established traffic alone at the rate it had in the flood (--established-share 100 --rate R),
-# the loss to compare with. Each point runs DP_REPEAT times; dataplane.csv gets the median by rx Mpps
-# (the whole row of that run).
+# the loss to compare with. Outbound SNAT ("vipmux-outbound", at the first flow count): pktgen plays the
+# 8 members of an outbound rule (--direction outbound) opening connections to remote hosts behind the
+# gateway 10.1.0.1 (pktgen answers its ARP), checks every frame's SNAT (10.1.0.100 and a port of the
+# member's block, one port per connection), and in mode established also sends the remotes' answers to
+# the SNAT endpoints, which vipmux must translate back: established data both ways in turn; mode syn
+# repeats the members' SYNs (each finds its connection's translation). Each point runs DP_REPEAT times;
+# dataplane.csv gets the median by rx Mpps (the whole row of that run).
 #
 # Cost per packet: `perf stat -e cycles` when the CPU exposes the counter, else the DUT's on-CPU time
 # (sum of /proc/PID/task/*/schedstat run time) over the sending window divided by the packets
@@ -37,7 +42,8 @@
 #   VIPMUX_BIN: set it to compare two builds of the DUT against one generator), DP_RULES (rule kinds
 #   of the vipmux established points, see dp_vipmux_config: quick "nat", full all of DP_KINDS; the nat
 #   points are always run, the config column names the kind: vipmux-nat, vipmux-gue, ...),
-#   DP_WORKERS2 (1: the two two-worker points; full runs 1, quick runs 0).
+#   DP_WORKERS2 (1: the two two-worker points; full runs 1, quick runs 0), DP_OUTBOUND (1 = run the two
+#   outbound SNAT points; default 1).
 
 DP_SOCKDIR=""
 DP_MEMIF=${DP_MEMIF:-zero-copy}
@@ -151,6 +157,8 @@ dp_busy_cycles() {
 #   gue          floating IP in GUE (UDP 6080) to the member's address, backend port 80
 #   inbound-nat  no load-balancing rule: an inbound NAT port range 50000-50063 over the pool, to port 22
 #   reset-idle   the nat rule with enable_tcp_reset = true and idle_timeout_seconds = 60
+#   outbound     the nat rule, the gateway 10.1.0.1 and an outbound rule: the pool's members leave as
+#                10.1.0.100 (TCP, 1,024 ports per member); pktgen --direction outbound
 # WORKERS (1 or 2, default 1) workers, two on memif-dut-2w.toml.
 dp_vipmux_config() {
   local i cap=1048576 kind=${4:-nat} dist=default fip=false bport=8080 encap=none extra="" w workers=${5:-1} prof=memif-dut.toml
@@ -168,7 +176,9 @@ dp_vipmux_config() {
     printf '[dataplane]\ndpdk_profile = "%s/dpdk-config/%s"\nworkers = %s\nflow_table_capacity = %s\n\n' \
       "$ROOT" "$prof" "$workers" "$cap"
     printf '[control]\nsocket = "%s"\nmetrics = ""\n\n' "$2"
-    printf '[[interfaces]]\nname = "lan"\nport = "net_memif0"\naddress = "10.1.0.2/24"\n\n'
+    printf '[[interfaces]]\nname = "lan"\nport = "net_memif0"\naddress = "10.1.0.2/24"\n'
+    [ "$kind" = outbound ] && printf 'gateway = "10.1.0.1"\n'
+    printf '\n'
     printf '[[frontends]]\nname = "vip"\naddress = "10.1.0.100"\ninterface = "lan"\n\n'
     printf '[[backend_pools]]\nname = "web"\ndsr_encapsulation = "%s"\nmembers = [\n' "$encap"
     for i in $(seq 1 8); do
@@ -185,6 +195,9 @@ dp_vipmux_config() {
       printf 'backend_port = %s\nbackend_pool = "web"\nload_distribution = "%s"\nenable_floating_ip = %s\n' \
         "$bport" "$dist" "$fip"
       printf '%b' "$extra"
+    fi
+    if [ "$kind" = outbound ]; then
+      printf '\n[[outbound_rules]]\nname = "egress"\nfrontends = ["vip"]\nbackend_pool = "web"\nprotocol = "tcp"\n'
     fi
   } >"$1"
 }
@@ -206,6 +219,7 @@ dp_point() {
   local pgargs=("$@")
   # pktgen targets every load-balancing rule by default; the inbound NAT rule is named.
   [ "$kind" = inbound-nat ] && pgargs+=(--rule ssh)
+  [ "$kind" = outbound ] && pgargs+=(--direction outbound)
   tag="$dut-$kind-$mode-$flows-$RANDOM"
   sock=$DP_SOCKDIR/$tag.sock
   cfg=$DP_SOCKDIR/vipmux-$kind-$flows-${DP_WORKERS:-1}w.toml
@@ -386,6 +400,11 @@ run_dataplane() {
     # owner's queue (what NIC steering would deliver: no hand-off). The difference is the hand-off.
     points+=("vipmux established-2w-handoff $(set -- $flows_list; echo "$1") nat")
     points+=("vipmux established-2w-steered $(set -- $flows_list; echo "$1") nat")
+  fi
+  if [[ " $duts " == *" vipmux "* ]] && [ "${DP_OUTBOUND:-1}" = 1 ]; then
+    # Outbound SNAT at the first flow count: established data both ways, then the members' SYNs.
+    points+=("vipmux established $(set -- $flows_list; echo "$1") outbound")
+    points+=("vipmux syn $(set -- $flows_list; echo "$1") outbound")
   fi
   if [[ " $duts " == *" vipmux "* ]] && [ "${DP_SYNFLOOD:-1}" = 1 ]; then
     points+=("vipmux synflood $(set -- $flows_list; echo "$1") nat")

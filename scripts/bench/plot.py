@@ -73,7 +73,10 @@ def plot_dataplane(rows, out):
                 notes.append(f"{r.get('config')}: {float(r['syn_rx_mpps']):.2f} M new flows/s, established "
                              f"loss {float(r.get('est_loss_percent') or 0):.3f} %")
             continue
-        series.setdefault(r.get("config") or "vipmux", []).append((float(r["flows"]), float(r["mpps"])))
+        name = r.get("config") or "vipmux"
+        if r.get("mode") in ("syn", "mix"):
+            name += f" ({r['mode']})"
+        series.setdefault(name, []).append((float(r["flows"]), float(r["mpps"])))
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, pts in series.items():
         pts.sort()

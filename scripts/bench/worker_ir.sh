@@ -2,7 +2,7 @@
 # Instructions per packet of the whole forwarding worker (rx burst, pipeline, tx burst, mbuf frees,
 # loop checks), counted by callgrind: repeatable on a loaded machine, unlike cycles.
 #
-#   scripts/bench/worker_ir.sh [VIPMUX_BIN] [FLOWS] [SECS]
+#   scripts/bench/worker_ir.sh [VIPMUX_BIN] [FLOWS] [SECS] [KIND]
 #
 # `vipmux pktgen` (memif server, not instrumented) sends 64-byte established NAT traffic as fast as it
 # can to `vipmux run` (memif client in copy mode, --no-huge, else the memif-dut.toml profile and the benchmark's one NAT
@@ -13,12 +13,15 @@
 # then a window without traffic (generator stopped) gives the instructions of one empty poll. Frames
 # and polls come from callgrind's call counts. Prints the whole worker's instructions per packet
 # with and without the empty polls and the split (rx, tx, pipeline, loop), inclusive.
+# KIND (default nat) is a rule kind of dp_vipmux_config (dataplane.sh); with `outbound` pktgen runs
+# --direction outbound (the members' data segments and the remote hosts' answers in turn, through SNAT).
 # Needs root, valgrind, hugepages (for the generator); leaves nothing running (KEEP=1 keeps the dumps).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:-$ROOT/target/release/vipmux}
 FLOWS=${2:-1000}
 SECS=${3:-20}
+KIND=${4:-nat}
 PY=python3
 DIR=$(mktemp -d /tmp/vipmux-worker-ir.XXXXXX)
 NS=vwir$$
@@ -38,7 +41,9 @@ ip netns add "$NS"
 ip netns exec "$NS" ip link set lo up
 # shellcheck source=scripts/bench/dataplane.sh
 source "$ROOT/scripts/bench/dataplane.sh"
-dp_vipmux_config "$DIR/dut.toml" "$DIR/ctl.sock" "$FLOWS" nat 1
+dp_vipmux_config "$DIR/dut.toml" "$DIR/ctl.sock" "$FLOWS" "$KIND" 1
+DIRECTION=inbound
+[ "$KIND" = outbound ] && DIRECTION=outbound
 # valgrind cannot give DPDK the address space hugepage memory wants: the DUT runs --no-huge (so
 # memif copies: a zero-copy client needs shareable hugepage memory), else as memif-dut.toml.
 sed -e 's/^hugepages = .*/hugepages = "off"/' -e 's/"--single-file-segments", "--socket-mem=256", //' \
@@ -61,7 +66,7 @@ EOF
 RUST_LOG=warn "$BIN" pktgen --profile "$ROOT/dpdk-config/memif-pktgen.toml" \
   "--eal=--vdev=net_memif0,role=server,socket=$SOCK,id=0,socket-abstract=no" \
   --config "$DIR/dut.toml" --flows "$FLOWS" --size 64 --duration $((SECS + 600)) --mode established \
-  --expect rewrite </dev/null >"$DIR/gen.json" 2>"$DIR/gen.log" &
+  --expect rewrite --direction "$DIRECTION" </dev/null >"$DIR/gen.json" 2>"$DIR/gen.log" &
 OWN_PIDS+=($!)
 for _ in $(seq 1 300); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { echo "pktgen did not listen: $(tail -n 3 "$DIR/gen.log")" >&2; exit 1; }

@@ -14,7 +14,7 @@ use super::CliResult;
 use crate::config::Config;
 use crate::dpdk::Profile;
 use crate::pktgen::engine::QueueChoice;
-use crate::pktgen::{self, Expect, Mode, Options, TemplateChoice};
+use crate::pktgen::{self, Expect, Mode, Options, TemplateChoice, TrafficDirection};
 use crate::wire::MacAddr;
 
 /// Arguments of `vipmux pktgen`.
@@ -32,9 +32,16 @@ pub struct Args {
     /// Number of distinct flows (client ip:port), spread over the targets.
     #[arg(long, default_value_t = 1024)]
     pub flows: u32,
-    /// Send only to this rule (load-balancing or inbound NAT).
+    /// Send only to this rule (load-balancing or inbound NAT; with --direction outbound, the
+    /// outbound rule whose members send, default the first).
     #[arg(long)]
     pub rule: Option<String>,
+    /// inbound: clients (198.18.0.0/16) toward the rules' frontends; outbound: an outbound rule's
+    /// members toward remote hosts (198.18.0.0/16 standing for the internet), each returned frame
+    /// checked for the SNAT (the rule's frontend IP, a port of the member's block, the same for
+    /// every frame of a flow).
+    #[arg(long, value_enum, default_value_t = TrafficDirection::Inbound)]
+    pub direction: TrafficDirection,
     /// Traffic: SYNs, established data segments, a mix, or a SYN flood from random sources.
     #[arg(long, value_enum, default_value_t = Mode::Established)]
     pub mode: Mode,
@@ -144,6 +151,7 @@ pub fn main(args: Args) -> CliResult {
         flows: args.flows,
         rule: args.rule,
         mode: args.mode,
+        direction: args.direction,
         established_share: args.established_share,
         size: usize::from(args.size),
         rate: args.rate,

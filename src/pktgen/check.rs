@@ -19,6 +19,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use super::flows::{is_client_addr, is_flood_addr, FlowSet, VipTarget};
+use super::outbound::OutboundCheck;
 use crate::balance::snapshot::{MemberId, RuleKind, Snapshot};
 use crate::config::DsrEncapsulation;
 use crate::dataplane::reason::reasons;
@@ -56,6 +57,11 @@ reasons! {
         WrongMac => "wrong_mac",
         /// A flow seen at a member other than the one it went to before.
         Moved => "moved",
+        /// Outbound: the source is not a frontend IP of the rule and a port of the member's
+        /// SNAT block on it.
+        WrongSnat => "wrong_snat",
+        /// Outbound: a flow's frame with another SNAT endpoint than its first one had.
+        SnatChanged => "snat_changed",
     }
 }
 
@@ -203,6 +209,8 @@ pub struct Checker {
     pub ignored: u64,
     /// Address whose ARP reply is awaited (the VIP), and the MAC learned for it.
     pub resolve: Option<(Ipv4Addr, Option<MacAddr>)>,
+    /// Outbound traffic (`--direction outbound`): frames are checked for the rule's SNAT.
+    outbound: Option<OutboundCheck>,
 }
 
 impl Checker {
@@ -256,7 +264,31 @@ impl Checker {
             arp_replies: 0,
             ignored: 0,
             resolve: None,
+            outbound: None,
         }
+    }
+
+    /// The checker of outbound traffic: returned frames must carry `check`'s SNAT (the flow set
+    /// given to [`Checker::new`] must have `check`'s flow count).
+    pub fn with_outbound(mut self, check: OutboundCheck) -> Checker {
+        self.outbound = Some(check);
+        self
+    }
+
+    /// The outbound check, with `--direction outbound`.
+    pub fn outbound(&self) -> Option<&OutboundCheck> {
+        self.outbound.as_ref()
+    }
+
+    /// Starts the measured run after an opening phase: forgets the frames counted so far (not
+    /// the mismatches, nor what the flows are known by).
+    pub fn start_run(&mut self) {
+        self.ok = 0;
+        self.established = ClassCounts::default();
+        self.flood = ClassCounts::default();
+        self.member_packets.fill(0);
+        self.flow_rx.fill(0);
+        self.checksums_checked = 0;
     }
 
     /// The snapshot the expectations come from.
@@ -382,6 +414,27 @@ impl Checker {
         }
     }
 
+    /// Checks one returned IPv4 packet of outbound traffic and records its flow's member.
+    fn outbound_data(
+        &mut self,
+        ip: &[u8],
+        dst_mac: MacAddr,
+        verify: bool,
+    ) -> Result<MemberId, MismatchKind> {
+        let Some(check) = self.outbound.as_mut() else {
+            return Err(MismatchKind::Malformed);
+        };
+        self.checksums_checked += u64::from(verify);
+        self.class = Some(Class::Established);
+        let (flow, member) = check.check(&self.snapshot, ip, dst_mac, verify)?;
+        let i = flow as usize;
+        if let (Some(m), Some(rx)) = (self.flow_member.get_mut(i), self.flow_rx.get_mut(i)) {
+            *m = member.0;
+            *rx = rx.saturating_add(1);
+        }
+        Ok(member)
+    }
+
     /// Checks one IPv4 packet (`ip` starts at the IPv4 header).
     fn data(
         &mut self,
@@ -390,6 +443,9 @@ impl Checker {
         verify: bool,
     ) -> Result<Option<MemberId>, MismatchKind> {
         use MismatchKind::*;
+        if self.outbound.is_some() {
+            return self.outbound_data(ip, dst_mac, verify).map(Some);
+        }
         let outer = Ipv4Packet::new_checked(ip).map_err(|_| Malformed)?;
         let (encap, inner) = self.decapsulate(ip, &outer, verify)?;
         let (src, dst, proto) = (inner.src_addr(), inner.dst_addr(), inner.protocol());
@@ -613,7 +669,10 @@ impl Checker {
 }
 
 /// The L4 ports of the client's packet, verifying the L4 checksum when asked.
-fn l4_ports(inner: &Ipv4Packet<&[u8]>, verify: bool) -> Result<(u16, u16), MismatchKind> {
+pub(super) fn l4_ports(
+    inner: &Ipv4Packet<&[u8]>,
+    verify: bool,
+) -> Result<(u16, u16), MismatchKind> {
     use MismatchKind::*;
     let (src, dst) = (inner.src_addr(), inner.dst_addr());
     match inner.protocol() {
@@ -636,7 +695,7 @@ fn l4_ports(inner: &Ipv4Packet<&[u8]>, verify: bool) -> Result<(u16, u16), Misma
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::balance::snapshot::Health;
     use crate::config::Config;
@@ -645,7 +704,9 @@ mod tests {
     use crate::wire::builder::{prepend_ipip, rewrite_endpoint, EncapSpec, Endpoint};
     use crate::wire::{PacketBuf, VecBuf};
 
-    const CONFIG: &str = r#"
+    /// A configuration with a NAT rule over two on-link members and a floating-IP rule in IPIP
+    /// (the outbound tests add an outbound rule over pool "web").
+    pub(in crate::pktgen) const CONFIG: &str = r#"
 [appliance]
 name = "t"
 [[interfaces]]
@@ -846,7 +907,7 @@ enable_floating_ip = true
         // The JSON keys are the kinds' names, in order.
         assert_eq!(
             serde_json::to_string(&c.mismatches).unwrap(),
-            r#"{"malformed":1,"bad_ip_checksum":1,"bad_l4_checksum":1,"wrong_src":1,"wrong_dst":4,"wrong_encap":0,"wrong_mac":2,"moved":1}"#
+            r#"{"malformed":1,"bad_ip_checksum":1,"bad_l4_checksum":1,"wrong_src":1,"wrong_dst":4,"wrong_encap":0,"wrong_mac":2,"moved":1,"wrong_snat":0,"snat_changed":0}"#
         );
         assert_eq!(c.member_packets.iter().sum::<u64>(), 5);
     }

@@ -5,6 +5,10 @@
 //! In mode synflood with an established share, a [`ShareMix`] picks per frame between the next
 //! established flow's data segment and a random-source SYN, and a [`BurstClasses`] mask follows
 //! the frames through partial sends so the established ones are counted as the device takes them.
+//!
+//! Outbound (`--direction outbound`), the members' flows first open: each flow's SYN is sent until
+//! its translated frame came back (vipmux drops a member's data segment without a translation),
+//! then the measured run starts.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,9 +19,10 @@ use super::flows::{self, FlowSet};
 use super::frames::{
     patch_client, BurstClasses, FrameKind, Macs, ShareMix, TemplateRef, Templates, XorShift,
 };
+use super::outbound::{OutboundCheck, OutboundFlows};
 use super::pace::RatePacer;
 use super::report::{self, FloodSplit, MemberSpread, Summary};
-use super::Mode;
+use super::{Mode, TrafficDirection};
 use crate::balance::snapshot::{Health, Snapshot};
 use crate::balance::Reta;
 use crate::config::Config;
@@ -54,6 +59,8 @@ pub struct Options {
     pub rule: Option<String>,
     /// Traffic mode.
     pub mode: Mode,
+    /// Clients toward frontends, or an outbound rule's members through SNAT.
+    pub direction: TrafficDirection,
     /// Mode synflood: percent of frames (0..=100) that are data segments of the established
     /// flows instead of random-source SYNs.
     pub established_share: u8,
@@ -110,6 +117,11 @@ const ARP_WAIT: Duration = Duration::from_secs(1);
 const ARP_RETRY: Duration = Duration::from_millis(100);
 const DRAIN_MAX: Duration = Duration::from_millis(200);
 const DRAIN_QUIET: Duration = Duration::from_millis(20);
+/// How long outbound flows may take to open (a device under test that is slow to start, e.g.
+/// under valgrind, answers late; the wait ends as soon as every flow is open).
+const OPEN_WAIT: Duration = Duration::from_secs(60);
+/// How long an opening round waits for answers before sending the missing flows' SYNs again.
+const OPEN_ROUND: Duration = Duration::from_millis(200);
 
 /// Counters the worker publishes for the monitor.
 #[derive(Debug, Default)]
@@ -144,11 +156,16 @@ struct Plan {
     synflood: bool,
     kinds: &'static [FrameKind],
     per_flow: bool,
+    /// With `--direction outbound`: the members' flows.
+    outbound: Option<OutboundFlows>,
 }
 
 /// Compiles the configuration, picks the targets and flows, and checks the mode's options.
 fn plan(opts: &Options) -> Result<Plan, Box<dyn std::error::Error>> {
     let snapshot = Snapshot::compile(&opts.config, &Health::all_up(&opts.config));
+    if opts.direction == TrafficDirection::Outbound {
+        return plan_outbound(opts, snapshot);
+    }
     let targets = flows::targets(&snapshot, opts.rule.as_deref())?;
     if targets.len() > usize::from(u16::MAX) {
         return Err("more than 65535 targets".into());
@@ -188,7 +205,71 @@ fn plan(opts: &Options) -> Result<Plan, Box<dyn std::error::Error>> {
         synflood,
         kinds,
         per_flow,
+        outbound: None,
     })
+}
+
+/// The plan of `--direction outbound`: the members of the outbound rule `--rule` names (else the
+/// first), one template per flow, SYNs to open the flows first.
+fn plan_outbound(opts: &Options, snapshot: Snapshot) -> Result<Plan, Box<dyn std::error::Error>> {
+    let replies = opts.mode != Mode::Syn;
+    let out = OutboundFlows::new(&snapshot, opts.rule.as_deref(), opts.flows, replies)?;
+    if opts.mode == Mode::Synflood || opts.established_share > 0 {
+        return Err("--direction outbound: use --mode syn, established or mix".into());
+    }
+    if opts.queues > 1 {
+        return Err("--direction outbound sends on one queue (--queues 0 or 1)".into());
+    }
+    if opts.expect != Expect::Rewrite {
+        return Err("--direction outbound checks the SNAT: --expect rewrite".into());
+    }
+    let kinds: &'static [FrameKind] = match opts.mode {
+        Mode::Syn => &[FrameKind::Syn],
+        _ => &[FrameKind::Syn, FrameKind::Data],
+    };
+    if Templates::per_flow_bytes(out.units(), kinds.len(), opts.size) > TEMPLATE_BUDGET {
+        return Err(format!(
+            "--direction outbound builds one frame per flow: {} flows of {} B take more than {} MiB",
+            out.count,
+            opts.size,
+            TEMPLATE_BUDGET >> 20
+        )
+        .into());
+    }
+    Ok(Plan {
+        gen_ip: opts.gen_ip.unwrap_or_else(|| default_gen_ip(&snapshot)),
+        flowset: FlowSet::new(out.units(), vec![out.target()]),
+        snapshot,
+        synflood: false,
+        kinds,
+        per_flow: true,
+        outbound: Some(out),
+    })
+}
+
+/// The receive side's checker of `flowset` (outbound when `outbound` is given); `own` is the
+/// generator's MAC and address.
+fn new_checker(
+    snapshot: Snapshot,
+    flowset: &FlowSet,
+    outbound: Option<&OutboundFlows>,
+    opts: &Options,
+    synflood: bool,
+    own: (MacAddr, Ipv4Addr),
+) -> Checker {
+    let check = outbound.map(|o| OutboundCheck::new(o.clone(), &snapshot));
+    let checker = Checker::new(
+        snapshot,
+        flowset.clone(),
+        opts.expect,
+        synflood,
+        own.0,
+        own.1,
+    );
+    match check {
+        Some(check) => checker.with_outbound(check),
+        None => checker,
+    }
 }
 
 /// Runs the generator and returns its summary.
@@ -200,6 +281,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
         synflood,
         kinds,
         per_flow,
+        outbound,
     } = plan(opts)?;
 
     signal::install_stop_handler()?;
@@ -214,13 +296,13 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
         flowset.count,
         flowset.targets.len()
     );
-    let mut checker = Checker::new(
+    let mut checker = new_checker(
         snapshot,
-        flowset.clone(),
-        opts.expect,
+        &flowset,
+        outbound.as_ref(),
+        opts,
         synflood,
-        own_mac,
-        gen_ip,
+        (own_mac, gen_ip),
     );
     let shared = Shared::default();
     // Every rx queue of the port is polled: a memif client (e.g. Open vSwitch) may send on any of
@@ -247,7 +329,12 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
                 seen: 0,
                 rx: 0,
             };
-            let out = w.generate(opts, &flowset, kinds, per_flow, own_mac, gen_ip);
+            let frames = FrameChoice {
+                kinds,
+                per_flow,
+                outbound: outbound.as_ref(),
+            };
+            let out = w.generate(opts, &flowset, &frames, own_mac, gen_ip);
             Ok::<_, crate::dpdk::DpdkError>(out)
         });
         let split = synflood && opts.established_share > 0;
@@ -272,8 +359,9 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
         hugepages: eal.hugepages(),
         core,
         mode: opts.mode,
+        direction: opts.direction,
         expect: opts.expect,
-        flows: flowset.count,
+        flows: outbound.as_ref().map_or(flowset.count, |o| o.count),
         targets: flowset.targets.len(),
         size: opts.size,
         rate_limit_pps: opts.rate,
@@ -316,7 +404,9 @@ fn member_spread(checker: &Checker, flowset: &FlowSet, expect: Expect) -> Vec<Me
             let in_targets = flowset.targets.iter().any(|t| {
                 snap.rule(t.rule)
                     .is_some_and(|r| r.members.iter().any(|x| x.index() == i))
-            });
+            }) || checker
+                .outbound()
+                .is_some_and(|o| o.flows().members.iter().any(|(m, _)| m.index() == i));
             if packets == 0 && !in_targets {
                 continue;
             }
@@ -536,6 +626,13 @@ impl Spread {
     }
 }
 
+/// Which frames the worker builds: the kinds, per flow or per target, inbound or outbound.
+struct FrameChoice<'a> {
+    kinds: &'a [FrameKind],
+    per_flow: bool,
+    outbound: Option<&'a OutboundFlows>,
+}
+
 /// The send/receive loop's state.
 struct Worker<'a, 'p> {
     pool: &'a Mempool,
@@ -601,8 +698,7 @@ impl Worker<'_, '_> {
         &mut self,
         opts: &Options,
         flowset: &FlowSet,
-        kinds: &[FrameKind],
-        per_flow: bool,
+        frames: &FrameChoice<'_>,
         own_mac: MacAddr,
         gen_ip: Ipv4Addr,
     ) -> (u64, u64, f64) {
@@ -611,17 +707,62 @@ impl Worker<'_, '_> {
             Some(m) => m,
             None => self.resolve(own_mac, gen_ip, flowset.targets[0].vip),
         };
-        let templates = Templates::build(
-            flowset,
-            kinds,
-            opts.size,
-            Macs {
-                src: own_mac,
-                dst: dst_mac,
-            },
-            per_flow,
-        );
+        let macs = Macs {
+            src: own_mac,
+            dst: dst_mac,
+        };
+        let templates = match frames.outbound {
+            Some(out) => {
+                let opening = out.templates(&[FrameKind::Syn], opts.size, macs, None);
+                self.open_outbound(flowset, out.count, &opening);
+                out.templates(frames.kinds, opts.size, macs, self.checker.outbound())
+            }
+            None => Templates::build(flowset, frames.kinds, opts.size, macs, frames.per_flow),
+        };
         self.send(flowset, &templates, opts)
+    }
+
+    /// Outbound: sends the SYN of every one of `count` flows whose translated frame has not come
+    /// back yet (`templates`: theirs), in rounds, until all have (or [`OPEN_WAIT`] passes); then
+    /// starts the measured run.
+    fn open_outbound(&mut self, flows: &FlowSet, count: u32, templates: &Templates) {
+        let start = Instant::now();
+        let (mut rxb, mut txb) = (Burst::new(), Burst::new());
+        let opened = |c: &Checker| c.outbound().map_or(u32::MAX, |o| o.opened());
+        let late = || signal::stop_requested() || start.elapsed() >= OPEN_WAIT;
+        while opened(self.checker) < count && !late() {
+            let mut f = 0;
+            while f < count && !late() {
+                while txb.room() > 0 && f < count {
+                    let open = self.checker.outbound().is_some_and(|o| o.is_open(f));
+                    if let (false, TemplateRef::Ready(t)) =
+                        (open, templates.get(flows, f, FrameKind::Syn))
+                    {
+                        let Some(mut m) = self.pool.alloc() else {
+                            break;
+                        };
+                        if m.extend_from_slice(t) {
+                            let _ = txb.push(m);
+                        }
+                    }
+                    f += 1;
+                }
+                self.txqs[0].tx_burst_keep(&mut txb);
+                self.poll_rx(&mut rxb);
+            }
+            let round = Instant::now();
+            while round.elapsed() < OPEN_ROUND && opened(self.checker) < count && !late() {
+                self.poll_rx(&mut rxb);
+            }
+        }
+        txb.clear();
+        tracing::info!(
+            "outbound: {} of {count} flows opened in {:?}",
+            opened(self.checker),
+            start.elapsed()
+        );
+        self.checker.start_run();
+        self.rx = 0;
     }
 
     /// connects, and the send clock should not count that time.

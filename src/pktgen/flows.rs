@@ -148,13 +148,19 @@ impl FlowSet {
     /// The flow whose client is `ip:port`, if it is one of ours.
     #[inline]
     pub fn index_of(&self, ip: Ipv4Addr, port: u16) -> Option<u32> {
-        let off = u32::from(ip).wrapping_sub(CLIENT_BASE);
-        if off >= CLIENT_ADDRS || port < CLIENT_PORT_BASE {
-            return None;
-        }
-        let i = u32::from(port - CLIENT_PORT_BASE) * CLIENT_ADDRS + off;
-        (i < self.count).then_some(i)
+        flow_index(ip, port, self.count)
     }
+}
+
+/// The flow of `count` whose endpoint ([`client_of`]) is `ip:port`, if any.
+#[inline]
+pub fn flow_index(ip: Ipv4Addr, port: u16, count: u32) -> Option<u32> {
+    let off = u32::from(ip).wrapping_sub(CLIENT_BASE);
+    if off >= CLIENT_ADDRS || port < CLIENT_PORT_BASE {
+        return None;
+    }
+    let i = u32::from(port - CLIENT_PORT_BASE) * CLIENT_ADDRS + off;
+    (i < count).then_some(i)
 }
 
 /// Client address and port of flow `i` (see the module doc).

@@ -166,34 +166,47 @@ impl Templates {
         macs: Macs,
         per_flow: bool,
     ) -> Templates {
-        let frame_len = buffer_len(size);
         let units = if per_flow {
             flows.count as usize
         } else {
             flows.targets.len()
         };
+        Templates::from_fn(units, kinds, size, per_flow, |out, u, kind| {
+            let i = u as u32;
+            let t = u % flows.targets.len();
+            let isn = if per_flow {
+                client_isn(i)
+            } else {
+                client_isn(0)
+            };
+            build(
+                out,
+                macs,
+                flows.client(i),
+                &flows.targets[t],
+                t as u16,
+                kind,
+                isn,
+            );
+        })
+    }
+
+    /// `units` templates of each of `kinds` (one per flow when `per_flow`, else one per target),
+    /// each written by `make(frame, unit, kind)` into a zeroed buffer of the frame length.
+    pub fn from_fn(
+        units: usize,
+        kinds: &[FrameKind],
+        size: usize,
+        per_flow: bool,
+        mut make: impl FnMut(&mut [u8], usize, FrameKind),
+    ) -> Templates {
+        let frame_len = buffer_len(size);
         let mut bytes = vec![0u8; units * kinds.len() * frame_len];
         let mut chunks = bytes.chunks_exact_mut(frame_len);
         for &kind in kinds {
             for u in 0..units {
-                let i = u as u32;
-                let t = u % flows.targets.len();
-                let isn = if per_flow {
-                    client_isn(i)
-                } else {
-                    client_isn(0)
-                };
                 if let Some(out) = chunks.next() {
-                    let ident = t as u16;
-                    build(
-                        out,
-                        macs,
-                        flows.client(i),
-                        &flows.targets[t],
-                        ident,
-                        kind,
-                        isn,
-                    );
+                    make(out, u, kind);
                 }
             }
         }

@@ -6,7 +6,8 @@
 //! DPDK thread at the highest or a set rate, receives what comes back on the same port, checks
 //! every returned frame against the rewrite the configuration prescribes (NAT, floating IP, IPIP,
 //! GUE), answers ARP for the network's neighbours, and reports rates, loss, mismatches by kind and
-//! the spread over members.
+//! the spread over members. With `--direction outbound` it plays an outbound rule's members
+//! opening connections to the outside instead, and checks the SNAT ([`outbound`]).
 //!
 //! The pure parts (flows, frames, the checker, pacing, the report) work on byte slices and are
 //! tested without DPDK; [`engine`] is the DPDK loop.
@@ -15,6 +16,7 @@ pub mod check;
 pub mod engine;
 pub mod flows;
 pub mod frames;
+pub mod outbound;
 pub mod pace;
 pub mod report;
 
@@ -23,6 +25,7 @@ pub use check::{
 };
 pub use engine::{run, Options, TemplateChoice};
 pub use flows::{FlowSet, VipTarget};
+pub use outbound::{OutboundCheck, OutboundFlows};
 pub use report::Summary;
 
 use serde::Serialize;
@@ -40,4 +43,16 @@ pub enum Mode {
     /// SYNs from a random source address (198.19.0.0/16) and port per packet; with
     /// `--established-share P`, P % of the frames are data segments of the established flows.
     Synflood,
+}
+
+/// Which way the generated traffic crosses vipmux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum TrafficDirection {
+    /// Clients toward the load-balancing (or named inbound NAT) rules' frontends.
+    #[default]
+    Inbound,
+    /// An outbound rule's members toward remote hosts (198.18.0.0/16): SNAT to the rule's
+    /// frontend IP and a port of each member's block.
+    Outbound,
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::check::{ClassCounts, Expect, MismatchKind, Mismatches};
-use super::Mode;
+use super::{Mode, TrafficDirection};
 
 /// Packets of one member in the summary.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,6 +109,8 @@ pub struct Summary {
     pub core: usize,
     /// Traffic mode.
     pub mode: Mode,
+    /// Inbound (clients to frontends) or outbound (members through SNAT).
+    pub direction: TrafficDirection,
     /// What returned frames were checked against.
     pub expect: Expect,
     /// Flows.
@@ -198,12 +200,13 @@ impl Summary {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "pktgen: {} ({}), {}, core {}, mode {:?}, expect {:?}, {} flows over {} targets, {} B frames, rate {}, templates {}",
+            "pktgen: {} ({}), {}, core {}, mode {:?}, direction {:?}, expect {:?}, {} flows over {} targets, {} B frames, rate {}, templates {}",
             self.port,
             self.driver,
             if self.hugepages { "hugepages" } else { "no hugepages" },
             self.core,
             self.mode,
+            self.direction,
             self.expect,
             self.flows,
             self.targets,
