@@ -24,7 +24,7 @@
 //!   with an HA-ports rule; a member address in at most one outbound rule per protocol; once all
 //!   else holds, every SNAT block fits around the ports of rules on its frontend IP (the plan of
 //!   [`super::snat_plan`]);
-//! - families: see [`family`] (a pool's members and a rule's frontend and pool are of one family;
+//! - families: see `validate::family` (a pool's members and a rule's frontend and pool are of one family;
 //!   an interface's `address6`/`gateway6`; outbound rules are IPv4 only for now);
 //! - `[bgp]` and `announce`: see [`bgp`].
 

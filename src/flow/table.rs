@@ -25,7 +25,7 @@
 //!
 //! Expiry is amortised: [`FlowTable::expire_step`] walks a bounded number of buckets from a cursor.
 //! Between sweeps an expired entry can still be found by `lookup`: check
-//! [`E::is_expired`] on a hit.
+//! [`TableEntry::is_expired`] on a hit.
 //!
 //! Why not a general-purpose hash map (hashbrown + aHash): once the table is much larger than
 //! the caches, which is the case that matters, this layout with its burst prefetch looks up
