@@ -36,7 +36,8 @@ impl Devices {
     /// device allows) and its TAP port. Every port is configured and every TAP started before
     /// the first physical port starts: a zero-copy memif client maps its regions from DPDK's
     /// interrupt thread as soon as it starts, inside a memory-segment walk that deadlocks
-    /// against this thread growing the heap (net_tap creates a mempool per tx queue).
+    /// against this thread creating a mempool (net_tap creates one per tx queue; docs/design.md
+    /// §5.1).
     pub(super) fn open(
         eal: &Eal,
         pool: &Mempool,
