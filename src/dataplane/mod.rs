@@ -108,6 +108,7 @@ pub mod neighbours;
 pub mod owner;
 pub mod pipeline;
 pub mod reason;
+pub mod recheck;
 pub mod rewrite;
 pub mod rewrite6;
 pub mod route;
