@@ -142,9 +142,13 @@ busy, polls = count(c1, r"Pipeline.*::process$"), count(c1, r"^vipmux_rx_burst$"
 pk = busy * per_busy
 idle_polls = count(c2, r"^vipmux_rx_burst$")
 per_empty = grand_total(sys.argv[3]) / max(idle_polls, 1)
-empty_ir = (polls - busy) * per_empty
+empty_ir = (polls - busy) * per_empty if idle_polls else 0
 print(f"window: {busy} busy polls x {per_busy:.2f} frames = {pk:.0f} frames, {polls - busy} empty polls")
-print(f"idle window: {idle_polls} empty polls, {per_empty:.1f} Ir each")
+if idle_polls:
+    print(f"idle window: {idle_polls} empty polls, {per_empty:.1f} Ir each")
+else:
+    # With the generator gone the memif link is down and the burst gate skips the PMD's rx call.
+    print("idle window: no rx burst call (link down, burst gate closed): empty polls not taken off")
 rows = []
 for line in text.splitlines():
     m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)", line)
@@ -158,6 +162,12 @@ def first(pat):
 # Collection is on only inside the worker loop, so the program total is the worker's.
 total = first(r"PROGRAM TOTALS")
 print(f"whole worker: {total / pk:.1f} Ir/pkt with the empty polls, {(total - empty_ir) / pk:.1f} without")
+# Sends of frames a tx queue refused, from the next iterations (`EgressQueues::send` out of line;
+# the busy path's own send is the inlined `send_whole`): the worker waiting on a peer that does
+# not drain (back-pressure), not work per packet. Their iterations' loop checks stay in the total.
+retries, retry_ir = count(c1, r"EgressQueues::send$"), first(r"EgressQueues::send \[")
+print(f"tx retries after refusals (back-pressure): {retries} calls, {retry_ir / pk:.1f} Ir/pkt; "
+      f"whole worker without them: {(total - empty_ir - retry_ir) / pk:.1f}")
 parts = [("PMD rx (rx burst call)", r"vipmux_rx_burst"),
          ("PMD tx (tx burst call, incl. its mbuf frees)", r"vipmux_tx_burst"),
          ("pipeline (Pipeline::process)", r"Pipeline>?::process$|Pipeline>?::process \["),
