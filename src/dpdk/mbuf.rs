@@ -371,13 +371,17 @@ impl Burst {
     }
 
     /// Prefetches the first cache line of every frame's data (issue right after `rx_burst`, so
-    /// the burst's misses overlap).
+    /// the burst's misses overlap). The address is the data start, whatever the length (a hint
+    /// never faults): two loads per frame, no length check.
     #[inline]
     pub fn prefetch_data(&self) {
         for m in self.iter() {
-            if let Some(b) = m.data().first() {
-                crate::platform::prefetch(b);
-            }
+            let raw = m.raw();
+            crate::platform::prefetch_ptr(
+                raw.buf_addr
+                    .cast::<u8>()
+                    .wrapping_add(usize::from(raw.data_off)),
+            );
         }
     }
 

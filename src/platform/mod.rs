@@ -21,6 +21,6 @@ pub mod simd;
 pub mod spsc;
 pub mod tsc;
 
-pub use prefetch::{prefetch, prefetch_at, prefetch_index};
+pub use prefetch::{prefetch, prefetch_at, prefetch_index, prefetch_ptr};
 pub use spsc::{spsc, SpscConsumer, SpscProducer};
 pub use tsc::{TscClock, TscFrequency};

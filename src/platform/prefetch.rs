@@ -47,6 +47,23 @@ pub fn prefetch_at<T>(r: &T, offset: usize) {
     }
 }
 
+/// Like [`prefetch`], for the line holding the address `p` (a raw pointer: no reference, so no
+/// length or bounds to check first).
+#[inline(always)]
+pub fn prefetch_ptr(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is only a hint: it reads nothing architecturally visible and never
+        // faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = p;
+    }
+}
+
 /// Prefetches element `i` of `s` if it exists (out of range: nothing).
 #[inline(always)]
 pub fn prefetch_index<T>(s: &[T], i: usize) {
@@ -67,6 +84,7 @@ mod tests {
         prefetch_at(&v, 1 << 20); // clamped to the object
         prefetch_index(&v, 2);
         prefetch_index(&v, 99); // out of range: nothing
+        prefetch_ptr(std::ptr::null()); // any address: never faults
         let empty: [u8; 0] = [];
         prefetch_at(&empty, 5);
         assert_eq!(v, [1, 2, 3]);
