@@ -32,6 +32,7 @@
 use super::classify6::{classify6, Addresses6, Meta6};
 use super::counters::WorkerCounters;
 use super::expiry::PENDING_RESETS;
+use super::pipeline::{count_verdict, Pipeline};
 use super::reason::{DropReason, Exception};
 use super::rewrite6::{reply_to_client6, to_member6, Target6};
 use super::route::{client_hop6, HopCache};
@@ -119,15 +120,42 @@ pub(super) struct Cx6<'p> {
     pub(super) seed: u64,
 }
 
+/// Decides again the frames of a burst that IPv4 classification left `unsupported` (neither IPv4
+/// nor ARP; counted so): each is classified as IPv6 and decided, its count moved to the new
+/// verdict.
+#[cold]
+#[inline(never)]
+pub(super) fn lane<B: PacketBuf>(
+    p: &mut Pipeline,
+    view: &View<'_>,
+    pkts: &mut [B],
+    verdicts: &mut [Verdict],
+    now: u32,
+) {
+    let unsupported = Verdict::Drop(DropReason::Unsupported);
+    let mut cx = Cx6 {
+        lane: &mut p.v6,
+        recent: &mut p.recent,
+        counters: &mut p.counters,
+        hops: &mut p.hops,
+        seed: p.seed,
+    };
+    for (buf, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+        if *v != unsupported {
+            continue;
+        }
+        *v = frame(&mut cx, view, buf, now);
+        if *v != unsupported {
+            let d = &mut cx.counters.drops[DropReason::Unsupported.index()];
+            *d = d.saturating_sub(1);
+            count_verdict(cx.counters, *v);
+        }
+    }
+}
+
 /// Decides the frame `buf` that IPv4 classification found neither IPv4 nor ARP: classifies it
 /// as IPv6 (anything else stays `unsupported`) and decides it. The caller counts the verdict.
-#[inline(never)]
-pub(super) fn frame<B: PacketBuf>(
-    cx: &mut Cx6<'_>,
-    view: &View<'_>,
-    buf: &mut B,
-    now: u32,
-) -> Verdict {
+fn frame<B: PacketBuf>(cx: &mut Cx6<'_>, view: &View<'_>, buf: &mut B, now: u32) -> Verdict {
     match classify6(buf.data(), &SnapshotAddrs6(view.snapshot)) {
         Ok(m) => packet(cx, view, buf, &m, now),
         Err(v @ Verdict::ToSlowPath(Exception::IcmpError | Exception::IcmpToFrontend)) => {
