@@ -17,7 +17,7 @@
 //!   [`rewrite6`]: NAT66, its reverse, MAC rewrite, IPv6-in-IPv6 and GUE over IPv6, hop limit,
 //!   MTU (Packet Too Big).
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
-//!   §3.3–3.8).
+//!   §3.3–3.8); [`pipeline6`]: the same decisions for IPv6 frames (their own flow table).
 //! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`; [`expiry6`]: the RST
 //!   pair of an IPv6 flow.
 //! - [`snat`]: outbound SNAT of members' connections and their replies (docs/design.md §3.5.6).
@@ -107,6 +107,7 @@ pub mod icmp_error6;
 pub mod neighbours;
 pub mod owner;
 pub mod pipeline;
+pub mod pipeline6;
 pub mod reason;
 pub mod rewrite;
 pub mod rewrite6;

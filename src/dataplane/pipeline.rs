@@ -6,6 +6,7 @@ use super::classify::{classify_into, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
 use super::icmp_error::{self, IcmpCx};
+use super::pipeline6::{self, ipv6_capacity, Cx6, Lane6};
 use super::reason::{DropReason, Exception};
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
@@ -15,9 +16,9 @@ use crate::balance::hash::flow_hash;
 use crate::balance::snapshot::{MemberId, Rule, Snapshot};
 use crate::config::{MissingFlow, Protocol};
 use crate::flow::{
-    hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowFlags,
-    FlowKey, FlowState, FlowTable, InsertResult, RecentlyExpired, SlotId, SnatTable, Translation,
-    DEFAULT_TABLE_SEED,
+    hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6,
+    FlowFlags, FlowKey, FlowKey6, FlowState, FlowTable, InsertResult, RecentlyExpired, SlotId,
+    SnatTable, Translation, DEFAULT_TABLE_SEED,
 };
 use crate::wire::{protocol, PacketBuf, BURST};
 use std::net::Ipv4Addr;
@@ -39,6 +40,8 @@ pub struct Pipeline {
     snat_capacity: usize,
     /// This worker's index and the number of workers (its part of each SNAT block).
     pub(super) worker: (usize, usize),
+    /// The IPv6 flow table and its pending RSTs (see [`pipeline6`]).
+    pub(super) v6: Lane6,
     keys: [FlowKey; BURST],
     hashes: [u64; BURST],
     slots: [Option<SlotId>; BURST],
@@ -101,6 +104,7 @@ impl Pipeline {
             snat_pending: Pending::new(),
             snat_capacity: snat_capacity(cfg.flow_capacity),
             worker: (0, 1),
+            v6: Lane6::new(ipv6_capacity(cfg.flow_capacity)),
             keys: [FlowKey::default(); BURST],
             hashes: [0; BURST],
             slots: [None; BURST],
@@ -130,14 +134,22 @@ impl Pipeline {
         self.table.iter()
     }
 
-    /// Number of flow entries stored (live or not yet swept).
-    pub fn flow_count(&self) -> usize {
-        self.table.len()
+    /// Every IPv6 flow entry of this worker (walks the whole table, as [`Pipeline::flows`]).
+    pub fn flows6(&self) -> impl Iterator<Item = (&FlowKey6, &FlowEntry6)> {
+        self.v6.table.iter()
     }
 
-    /// Bytes held by the flow table and the recently-expired record.
+    /// Number of flow entries stored, both families (live or not yet swept).
+    pub fn flow_count(&self) -> usize {
+        self.table.len() + self.v6.table.len()
+    }
+
+    /// Bytes held by the flow tables (both families), the recently-expired record and SNAT.
     pub fn memory_bytes(&self) -> usize {
-        self.table.memory_bytes() + self.recent.memory_bytes() + self.snat.memory_bytes()
+        self.table.memory_bytes()
+            + self.v6.table.memory_bytes()
+            + self.recent.memory_bytes()
+            + self.snat.memory_bytes()
     }
 
     /// Buckets of the flow table (a full expiry sweep is `buckets / budget` calls of `expire`).
@@ -223,6 +235,7 @@ impl Pipeline {
             snat,
             snat_pending,
             worker,
+            v6,
             keys,
             hashes,
             slots,
@@ -242,7 +255,19 @@ impl Pipeline {
                     c += 1;
                 }
                 Err(mut v) => {
-                    if let Verdict::ToSlowPath(Exception::IcmpError | Exception::IcmpToFrontend) = v
+                    if v == Verdict::Drop(DropReason::Unsupported) {
+                        // Neither IPv4 nor ARP: IPv6 takes its own lane (docs/design.md §3.11).
+                        let mut cx6 = Cx6 {
+                            lane: v6,
+                            recent,
+                            counters,
+                            hops,
+                            seed: *seed,
+                        };
+                        v = pipeline6::frame(&mut cx6, view, p, now);
+                    } else if let Verdict::ToSlowPath(
+                        Exception::IcmpError | Exception::IcmpToFrontend,
+                    ) = v
                     {
                         // Errors about flows are delivered here (no insert: lookups stay valid).
                         let mut icx = IcmpCx {
