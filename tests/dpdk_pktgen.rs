@@ -185,6 +185,43 @@ fn through_pipeline(p: &mut Pipeline, view: &View<'_>, frame: &[u8]) -> Vec<u8> 
     bufs[0].data().to_vec()
 }
 
+/// vipmux's pure pipeline (one worker) and what its [`View`] borrows: the configuration, the
+/// neighbours, and port 0 (`port_mac`, 10.1.0.2, MTU 1500).
+struct Rig {
+    snap: Snapshot,
+    neighbours: NeighbourMap,
+    ports: Vec<EgressPort>,
+    p: Pipeline,
+}
+
+impl Rig {
+    fn new(snap: Snapshot, neighbours: NeighbourMap, port_mac: MacAddr) -> Rig {
+        Rig {
+            snap,
+            neighbours,
+            ports: vec![EgressPort {
+                mac: port_mac,
+                addr: Ipv4Addr::new(10, 1, 0, 2),
+                mtu: 1500,
+            }],
+            p: Pipeline::new(&PipelineConfig {
+                flow_capacity: 4096,
+                recent_capacity: 4096,
+            }),
+        }
+    }
+
+    /// `frame` through the pipeline: the frame it forwards on port 0.
+    fn forward(&mut self, frame: &[u8]) -> Vec<u8> {
+        let view = View {
+            snapshot: &self.snap,
+            neighbours: &self.neighbours,
+            ports: &self.ports,
+        };
+        through_pipeline(&mut self.p, &view, frame)
+    }
+}
+
 /// pktgen's outbound frames through vipmux's own pipeline (no DPDK) into pktgen's checker: the
 /// blocks pktgen expects are those vipmux allocates from. Every member's SYN opens its
 /// connection, then every member data segment and every remote answer to the SNAT endpoint
@@ -201,23 +238,7 @@ fn outbound_frames_through_the_pipeline_pass_the_checker() {
     for ip in std::iter::once(gw).chain((11..=18).map(|d| Ipv4Addr::new(10, 1, 0, d))) {
         table.learn(0, ip, neighbour_mac(ip), 0, true);
     }
-    let (neighbours, ports) = (
-        table.snapshot(),
-        vec![EgressPort {
-            mac: port_mac,
-            addr: Ipv4Addr::new(10, 1, 0, 2),
-            mtu: 1500,
-        }],
-    );
-    let view = View {
-        snapshot: &snap,
-        neighbours: &neighbours,
-        ports: &ports,
-    };
-    let mut p = Pipeline::new(&PipelineConfig {
-        flow_capacity: 4096,
-        recent_capacity: 4096,
-    });
+    let mut rig = Rig::new(snap.clone(), table.snapshot(), port_mac);
     let flows = OutboundFlows::new(&snap, None, 64, true).expect("outbound flows");
     let set = FlowSet::new(flows.units(), vec![flows.target()]);
     let gen_mac = MacAddr([2, 0, 0, 0, 0, 0x99]);
@@ -238,7 +259,7 @@ fn outbound_frames_through_the_pipeline_pass_the_checker() {
         let TemplateRef::Ready(f) = t else {
             panic!("outbound templates are per flow")
         };
-        let mut out = through_pipeline(&mut p, &view, f);
+        let mut out = rig.forward(f);
         let got = c.handle(&mut out, true);
         assert!(matches!(got, Outcome::Ok(Some(_))), "{got:?}");
     };
@@ -275,20 +296,7 @@ fn ipv6_frames_through_the_pipeline_pass_the_checker() {
         })
         .collect();
     let neighbours = NeighbourMap::from_entries(Vec::new(), 1).with_ipv6(members6);
-    let ports = vec![EgressPort {
-        mac: port_mac,
-        addr: Ipv4Addr::new(10, 1, 0, 2),
-        mtu: 1500,
-    }];
-    let view = View {
-        snapshot: &snap,
-        neighbours: &neighbours,
-        ports: &ports,
-    };
-    let mut p = Pipeline::new(&PipelineConfig {
-        flow_capacity: 4096,
-        recent_capacity: 4096,
-    });
+    let mut rig = Rig::new(snap.clone(), neighbours, port_mac);
     let set = FlowSet::new(
         64,
         targets_of(&snap, None, Family::V6).expect("IPv6 targets"),
@@ -315,7 +323,7 @@ fn ipv6_frames_through_the_pipeline_pass_the_checker() {
             };
             let mut frame = t.to_vec();
             patch_client(&mut frame, client);
-            let mut out = through_pipeline(&mut p, &view, &frame);
+            let mut out = rig.forward(&frame);
             let got = c.handle(&mut out, true);
             assert!(
                 matches!(got, Outcome::Ok(Some(_))),
