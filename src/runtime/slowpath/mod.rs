@@ -26,7 +26,9 @@ mod links;
 mod reconfigure;
 pub mod setup;
 
-pub use setup::{frontends_of, interfaces_of, probe_targets, wanted_neighbours};
+pub use setup::{
+    frontends_of, interfaces_of, probe_targets, wanted_neighbours, wanted_neighbours6,
+};
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -146,7 +148,7 @@ impl SlowPathThread<'_> {
             next_synthetic: Instant::now(),
             links,
         };
-        l.gratuitous_arps();
+        l.announce();
         l.tick();
         l.flush();
         let mut next_tick = Instant::now() + TICK;
@@ -177,6 +179,8 @@ impl SlowPathThread<'_> {
         let spc = SlowPathConfig::new(interfaces_of(&snap, &self.macs), frontends_of(&snap));
         let mut sp = SlowPath::new(spc, 0);
         sp.neighbours_mut().set_wanted(wanted_neighbours(&snap), 0);
+        sp.neighbours6_mut()
+            .set_wanted(wanted_neighbours6(&snap), 0);
         let (targets, meta) = probe_targets(&snap);
         self.shared.targets.store(Arc::new(meta));
         let changes = match Prober::spawn(targets, source.map(std::net::IpAddr::V4)) {
