@@ -16,15 +16,17 @@ pub mod check;
 pub mod engine;
 pub mod flows;
 pub mod frames;
+pub mod frames6;
 pub mod outbound;
 pub mod pace;
 pub mod report;
 
 pub use check::{
-    neighbour_mac, Checker, Class, ClassCounts, Expect, MismatchKind, Mismatches, Outcome,
+    neighbour_mac, neighbour_mac6, Checker, Class, ClassCounts, Expect, MismatchKind, Mismatches,
+    Outcome,
 };
 pub use engine::{run, Options, TemplateChoice};
-pub use flows::{FlowSet, VipTarget};
+pub use flows::{Family, FlowSet, VipTarget};
 pub use outbound::{OutboundCheck, OutboundFlows};
 pub use report::Summary;
 

@@ -6,6 +6,7 @@
 
 pub mod appliance;
 pub mod idle;
+pub mod ipv6;
 pub mod topology;
 
 use std::path::PathBuf;
