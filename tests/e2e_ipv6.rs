@@ -6,6 +6,9 @@
 //!   that see the client's IPv6 address; the MUX answers ping6 to the VIP (one-arm); a backend
 //!   whose HTTP server stops fails its probe over IPv6 and gets no new flows (one-arm).
 //! - Floating IP (MAC rewrite): the backends hold the VIP on `lo` and see it as destination.
+//! - Floating IP in IPv6-in-IPv6 and in GUE over IPv6 (`gue_port` 6081) to backends whose
+//!   user-space receiver (`scripts/netns/decap.py --ipv6`: the kernel has no ip6tnl or fou device)
+//!   hands the inner packet to their stack through a TUN device; they answer the client directly.
 //! - Inbound NAT: a frontend port to one member's port.
 //! - `source_ip` affinity: every request from one client address reaches one backend.
 //! - Reset on idle: the client's blocked read fails with ECONNRESET and the backend's socket
@@ -25,6 +28,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::appliance::check;
+use common::decap::{tun_rx_packets, Receivers};
 use common::idle::{parse_outcome, parse_ready, IdleClient};
 use common::ipv6::{
     backend_ip6, build6, pool6, requests_from, rule_on, spread_from, up6, url6, Frontends,
@@ -157,6 +161,75 @@ fn floating_ip_over_ipv6_keeps_the_vip_as_destination() {
                 None => Ok(()),
             }
         },
+    );
+}
+
+/// Floating IP over IPv6 through `pool_extra`'s tunnel to backends running `decap.py <args>`:
+/// requests spread over more than one backend, each seeing the VIP and the client, each
+/// answering backend's TUN device received the requests, no receiver rejected a packet.
+fn tunnelled6(test: &str, pool_extra: &'static str, args: &[&str]) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    run6(
+        test,
+        ("one-arm", &["--return", "dsr"]),
+        |topo| {
+            for r in ALL {
+                topo.backend("vip-add", r, &[topo.get("VIP6")])
+                    .expect("VIP6 on a backend's lo");
+            }
+            pool6(ConfigBuilder::one_arm(), "tun6", &ALL, pool_extra)
+                .probe_http("http-80", 80, PROBE_INTERVAL_SECS, PROBE_THRESHOLD)
+                .lb_rule(
+                    "web",
+                    "tcp",
+                    80,
+                    80,
+                    "tun6",
+                    Some("http-80"),
+                    "enable_floating_ip = true",
+                )
+        },
+        Frontends::Ipv6,
+        |topo, app| {
+            let mut rx = Receivers::start(topo, &ALL, &args)?;
+            app.wait_members_healthy(&ALL, Duration::from_secs(30))?;
+            let seen = requests_from(&topo.ns("client"), &vip6_url(topo), 30)
+                .map_err(|e| format!("{e}\nreceivers:\n{}", rx.logs()))?;
+            if seen.len() < 2 {
+                return Err(format!("30 requests all went to {:?}", seen.keys()));
+            }
+            let roles: Vec<&str> = seen.keys().map(String::as_str).collect();
+            spread_from(&seen, &roles, topo.get("CLIENT_IP6"))?;
+            if let Some(r) = seen.values().flatten().find(|r| r.dst != topo.get("VIP6")) {
+                return Err(format!("a backend saw {} instead of the VIP: {r:?}", r.dst));
+            }
+            for role in &roles {
+                let n = tun_rx_packets(topo, role)?;
+                if n < 3 {
+                    return Err(format!("{role} answered but its TUN received {n} packets"));
+                }
+            }
+            eprintln!("receivers: {}", rx.stop()?);
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn floating_ip_in_ipv6_in_ipv6_to_decapsulating_backends() {
+    tunnelled6(
+        "floating_ip_in_ipv6_in_ipv6_to_decapsulating_backends",
+        "dsr_encapsulation = \"ipip\"",
+        &["ipip", "--ipv6"],
+    );
+}
+
+#[test]
+fn floating_ip_in_gue_over_ipv6_to_decapsulating_backends() {
+    tunnelled6(
+        "floating_ip_in_gue_over_ipv6_to_decapsulating_backends",
+        "dsr_encapsulation = \"gue\"\ngue_port = 6081",
+        &["gue", "--port", "6081", "--ipv6"],
     );
 }
 

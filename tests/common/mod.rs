@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod appliance;
+pub mod decap;
 pub mod idle;
 pub mod ipv6;
 pub mod topology;

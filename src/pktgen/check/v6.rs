@@ -9,6 +9,8 @@
 //! - the hop limit is the sent one less one (vipmux is a router hop), kept inside an
 //!   encapsulation; the TCP/UDP checksum is right over the IPv6 pseudo-header; the source is the
 //!   flow's client and the flow keeps its member.
+//!
+//! Multicast frames other than Neighbour Discovery (the device's MLD reports) are ignored.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -63,6 +65,11 @@ impl Checker {
         };
         if ip.next_header() == ICMPV6 {
             return self.nd(frame, l3);
+        }
+        // Multicast that is not Neighbour Discovery (MLD reports of the device's kernel, behind a
+        // Hop-by-Hop header) is no flow's frame.
+        if ip.dst_addr().is_multicast() {
+            return Outcome::Ignored;
         }
         match self.data6(&frame[l3..], dst_mac, verify) {
             Ok(m) => Outcome::Ok(m),

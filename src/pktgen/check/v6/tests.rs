@@ -269,3 +269,16 @@ fn solicitations_answered_for_neighbours_only_and_the_vip_learned() {
         Some(*c.flows.client(3).ip())
     );
 }
+
+#[test]
+fn multicast_other_than_nd_is_ignored() {
+    let mut c = checker6("web6");
+    // An MLD report: to ff02::16 behind a Hop-by-Hop header, from a link-local address.
+    let mut f = sent6(&c, 0);
+    let ip = &mut f[L3_OFFSET6..];
+    ip[6] = 0; // next header: Hop-by-Hop
+    ip[8..24].copy_from_slice(&addr("fe80::1").octets());
+    ip[24..40].copy_from_slice(&addr("ff02::16").octets());
+    assert_eq!(c.handle(&mut f, true), Outcome::Ignored);
+    assert_eq!((c.ignored, c.mismatches.total()), (1, 0));
+}
