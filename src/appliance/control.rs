@@ -16,8 +16,8 @@ use crate::control::metrics::{
     ApplianceMetrics, MemberMetrics, PortMetrics, RuleMetrics, SnatMetrics, WorkerMetrics,
 };
 use crate::control::report::{
-    FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, PoolStatus, PortStatus,
-    RuleStatus, StatusReport,
+    FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, NeighbourStatus, PoolStatus,
+    PortStatus, RuleStatus, StatusReport,
 };
 use crate::control::{Encoder, FlowFilter, MetricsSource};
 use crate::dataplane::icmp_error::IcmpErrorOutcome;
@@ -274,6 +274,7 @@ impl ApplianceControl {
             "slow_path": {
                 "handled": slow.handled,
                 "arp_replies": slow.arp_replies,
+                "nd_adverts": slow.nd_adverts,
                 "to_kernel": slow.to_kernel,
                 "echo_replies": slow.echo_replies,
                 "unreachable_sent": slow.unreachable_sent,
@@ -391,8 +392,10 @@ impl ApplianceControl {
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         let links = self.shared.link_counts();
-        let taps = super::tap_names(&self.shared.config.load());
+        let config = self.shared.config.load();
+        let taps = super::tap_names(&config);
         let missing = super::kernel::missing_taps(&taps);
+        let neighbours = self.shared.neighbours.load();
         self.shared
             .port_names
             .iter()
@@ -411,6 +414,23 @@ impl ApplianceControl {
                 },
                 link_downs: links.get(i).map_or(0, |l| l.downs),
                 exception_tap_missing: taps.get(i).is_some_and(|t| missing.contains(t)),
+                address: config
+                    .interfaces
+                    .get(i)
+                    .map_or(String::new(), |c| c.address.to_string()),
+                address6: config
+                    .interfaces
+                    .get(i)
+                    .and_then(|c| c.address6)
+                    .map_or(String::new(), |a| a.to_string()),
+                neighbours6: neighbours
+                    .iter6()
+                    .filter(|n| n.2 == i)
+                    .map(|(ip, mac, _)| NeighbourStatus {
+                        address: ip.to_string(),
+                        mac: super::kernel::mac_text(mac),
+                    })
+                    .collect(),
             })
             .collect()
     }
