@@ -430,10 +430,7 @@ fn azure_metrics_scenario(topo: &Topology, app: &Appliance) -> Result<(), String
     let vip_up = format!("vipmux_lb_vip_availability{{{fe}}}");
     // Counters are published every 100 ms; wait until the 20 requests' SYNs are in.
     let syns = format!("vipmux_lb_syns_total{{{fe},direction=\"in\"}}");
-    wait_for(Duration::from_secs(10), || {
-        (app.metric(&syns).ok()? >= 20.0).then_some(())
-    })
-    .ok_or_else(|| format!("{syns} never reached 20: {:?}", app.metric(&syns)))?;
+    app.wait_metric(&syns, Duration::from_secs(10), "20 or more", |v| v >= 20.0)?;
     for dir in ["in", "out"] {
         for family in ["vipmux_lb_packets_total", "vipmux_lb_bytes_total"] {
             let v = app.metric(&format!("{family}{{{fe},direction=\"{dir}\"}}"))?;
@@ -444,15 +441,8 @@ fn azure_metrics_scenario(topo: &Topology, app: &Appliance) -> Result<(), String
     }
     // Availability is the verdict of the workers' last synthetic round (one a second): a round
     // run during the first probe round reads 0, so the next one must read 1.
-    wait_for(Duration::from_secs(5), || {
-        (app.metric(&vip_up).ok()? == 1.0).then_some(())
-    })
-    .ok_or_else(|| {
-        format!(
-            "{vip_up} not 1 within 5 s with every member up: {:?}",
-            app.metric(&vip_up)
-        )
-    })?;
+    let up = "1 with every member up";
+    app.wait_metric(&vip_up, Duration::from_secs(5), up, |v| v == 1.0)?;
 
     // Every metric a dashboard query uses is exported by the running appliance (a sample, or a
     // declared family without samples yet, e.g. SNAT's: the parser names a counter family
@@ -484,9 +474,8 @@ fn azure_metrics_scenario(topo: &Topology, app: &Appliance) -> Result<(), String
     for role in ALL {
         topo.backend("stop", role, &["http"])?;
     }
-    let wait = Duration::from_secs(20);
-    wait_for(wait, || (app.metric(&vip_up).ok()? == 0.0).then_some(()))
-        .ok_or_else(|| format!("{vip_up} still 1 with every member's probe failing"))?;
+    let down = "0 with every member's probe failing";
+    app.wait_metric(&vip_up, Duration::from_secs(20), down, |v| v == 0.0)?;
     for ip in &ips {
         if app.metric(&dip(ip))? != 0.0 {
             return Err(format!("{} not 0 with the member down", dip(ip)));

@@ -32,8 +32,8 @@
 # fair. "zero-copy" (default): the client's own mbufs are the ring buffers (zero-copy=yes; the
 # generator, the server, still copies), which is how a memif client in production (VPP, a container)
 # runs. "copy" (the PMD's own default): each side copies frames between its mbufs and the shared rings. Every zero-copy
-# client gets --socket-mem so its heap never grows after start: DPDK 22.11's memif maps its regions
-# inside a memory-segment walk and can deadlock against a concurrent heap expansion.
+# client gets --socket-mem (memory reserved up front). It does not keep DPDK 22.11's memif client from
+# deadlocking against a mempool creation at connect time (docs/design.md §5.1): vipmux's start order does.
 #
 # Environment: DP_FLOWS (quick "1000", full "1000 100000 1000000"), DP_SECS (quick 3, full 10),
 #   DP_REPEAT (quick 1, full 3), DP_DUTS (quick "testpmd vipmux", full "testpmd vipmux ovs"),

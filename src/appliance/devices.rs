@@ -33,7 +33,11 @@ pub(super) struct Devices {
 
 impl Devices {
     /// Opens every interface's port (`workers` rx queues, `workers + 1` tx queues where the
-    /// device allows) and its TAP port.
+    /// device allows) and its TAP port. Every port is configured and every TAP started before
+    /// the first physical port starts: a zero-copy memif client maps its regions from DPDK's
+    /// interrupt thread as soon as it starts, inside a memory-segment walk that deadlocks
+    /// against this thread creating a mempool (net_tap creates one per tx queue; docs/design.md
+    /// §5.1).
     pub(super) fn open(
         eal: &Eal,
         pool: &Mempool,
@@ -43,19 +47,8 @@ impl Devices {
     ) -> Result<Devices, BoxError> {
         let mut ports = Vec::new();
         let mut slow_queue = Vec::new();
-        let mut queues = Vec::new();
-        let mut flows = Vec::new();
-        let snapshot = Snapshot::compile(config, &Health::all_up(config));
         for ifc in &config.interfaces {
-            let (port, dedicated) = open_port(eal, pool, ifc, profile, workers)?;
-            let (steering, note, rules) = program_steering(&port, &snapshot, workers);
-            flows.extend(rules);
-            queues.push(PortQueues {
-                port: ifc.port.clone(),
-                rx_queues: port.rx_queue_count(),
-                steering,
-                note,
-            });
+            let (port, dedicated) = configure_port(eal, pool, ifc, profile, workers)?;
             ports.push(port);
             slow_queue.push(dedicated);
         }
@@ -68,6 +61,21 @@ impl Devices {
                 ..PortConfig::default()
             };
             taps.push(Port::open(eal, &tap_port_name(i), &pc, pool)?);
+        }
+        let mut queues = Vec::new();
+        let mut flows = Vec::new();
+        let snapshot = Snapshot::compile(config, &Health::all_up(config));
+        for (ifc, port) in config.interfaces.iter().zip(&mut ports) {
+            port.start()?;
+            tracing::info!(port = %ifc.port, mac = %port.mac_addr()?, link = %port.link()?, rx_queues = port.rx_queue_count(), tx_queues = port.tx_queue_count(), "port up");
+            let (steering, note, rules) = program_steering(port, &snapshot, workers);
+            flows.extend(rules);
+            queues.push(PortQueues {
+                port: ifc.port.clone(),
+                rx_queues: port.rx_queue_count(),
+                steering,
+                note,
+            });
         }
         let mut infos = Vec::new();
         for (ifc, port) in config.interfaces.iter().zip(&ports) {
@@ -232,9 +240,10 @@ fn slow_queue_extra(port: &str) -> u16 {
     }
 }
 
-/// Opens interface `ifc`'s port: one rx queue per worker, one tx queue per worker plus one for
-/// the slow path when the device has it; returns the port and whether it got that queue.
-fn open_port(
+/// Configures interface `ifc`'s port (not started): one rx queue per worker, one tx queue per
+/// worker plus one for the slow path when the device has it; returns the port and whether it
+/// got that queue.
+fn configure_port(
     eal: &Eal,
     pool: &Mempool,
     ifc: &Interface,
@@ -263,8 +272,7 @@ fn open_port(
         pc.mtu = u16::try_from(ifc.mtu).ok();
     }
     let dedicated = usize::from(pc.tx_queues) > workers;
-    let port = Port::open(eal, &ifc.port, &pc, pool)?;
-    tracing::info!(port = %ifc.port, mac = %port.mac_addr()?, link = %port.link()?, rx_queues = pc.rx_queues, tx_queues = pc.tx_queues, "port up");
+    let port = Port::configured(eal, &ifc.port, &pc, pool)?;
     Ok((port, dedicated))
 }
 

@@ -514,6 +514,9 @@ pub struct ReverseNat<A = Ipv4Addr> {
 pub struct Snapshot {
     /// Increases by one with each `compile_with_previous`.
     pub epoch: u64,
+    /// A number no other snapshot compiled by this process has (clones share it): what a worker
+    /// compares to know whether the snapshot changed since a flow was last checked.
+    uid: u64,
     /// Appliance name.
     pub name: String,
     /// Distribution hash seed.
@@ -562,6 +565,14 @@ pub struct Snapshot {
     snat_errors: Vec<ConfigError>,
     /// The IPv6 frontends, rules and members, keyed by `u128` address.
     v6: Index6,
+}
+
+impl Snapshot {
+    /// This snapshot's process-unique number (see the field).
+    #[inline(always)]
+    pub fn uid(&self) -> u64 {
+        self.uid
+    }
 }
 
 #[cfg(test)]

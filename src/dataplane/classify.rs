@@ -51,6 +51,70 @@ pub struct Meta {
     pub payload: u32,
 }
 
+/// The transport fields of a TCP or UDP header, as IPv4's [`Meta`] and IPv6's
+/// [`Meta6`](super::classify6::Meta6) carry them (TCP's numbers, flags and payload are 0 for UDP).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Transport {
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// TCP sequence number.
+    pub seq: u32,
+    /// TCP acknowledgement number.
+    pub ack: u32,
+    /// TCP flags byte.
+    pub tcp_flags: u8,
+    /// TCP payload length.
+    pub payload: u32,
+}
+
+/// Whether a UDP checksum of 0 ("none computed") is accepted: over IPv4 it is, over IPv6 it is
+/// invalid (RFC 8200 §8.1: receivers discard it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UdpChecksum {
+    /// 0 means "not computed" (IPv4).
+    ZeroAllowed,
+    /// 0 makes the header unsound (IPv6).
+    Required,
+}
+
+impl Transport {
+    /// Reads `seg`, the upper-layer segment of a packet, as a TCP (`tcp`) or UDP header; `None`
+    /// when the header does not fit (TCP data offset, UDP length) or a UDP checksum `udp` refuses
+    /// is 0.
+    #[inline(always)]
+    pub(super) fn read(seg: &[u8], tcp: bool, udp: UdpChecksum) -> Option<Transport> {
+        if tcp {
+            let t = TcpPacket::new_checked(seg).ok()?;
+            return Some(Transport {
+                sport: t.src_port(),
+                dport: t.dst_port(),
+                seq: t.seq_number(),
+                ack: t.ack_number(),
+                tcp_flags: seg[tcp::field::FLAG_BITS],
+                payload: (seg.len() - t.header_len()) as u32,
+            });
+        }
+        let u = UdpPacket::new_checked(seg).ok()?;
+        if udp == UdpChecksum::Required && u.checksum() == 0 {
+            return None;
+        }
+        Some(Transport {
+            sport: u.src_port(),
+            dport: u.dst_port(),
+            ..Transport::default()
+        })
+    }
+
+    /// `(sport, dport, seq, ack, tcp_flags, payload)`, for a one-line store into a meta.
+    #[inline(always)]
+    pub(super) fn fields(self) -> (u16, u16, u32, u32, u8, u32) {
+        let t = self;
+        (t.sport, t.dport, t.seq, t.ack, t.tcp_flags, t.payload)
+    }
+}
+
 /// ICMP types that are errors about another packet (unreachable, time exceeded, parameter problem).
 #[inline]
 fn is_icmp_error(t: u8) -> bool {
@@ -231,23 +295,12 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), V
         return bad;
     };
     match proto {
-        protocol::TCP => {
-            let Ok(t) = TcpPacket::new_checked(seg) else {
+        protocol::TCP | protocol::UDP => {
+            let udp = UdpChecksum::ZeroAllowed;
+            let Some(t) = Transport::read(seg, proto == protocol::TCP, udp) else {
                 return bad;
             };
-            m.sport = t.src_port();
-            m.dport = t.dst_port();
-            m.seq = t.seq_number();
-            m.ack = t.ack_number();
-            m.tcp_flags = seg[tcp::field::FLAG_BITS];
-            m.payload = (seg.len() - t.header_len()) as u32;
-        }
-        protocol::UDP => {
-            let Ok(u) = UdpPacket::new_checked(seg) else {
-                return bad;
-            };
-            m.sport = u.src_port();
-            m.dport = u.dst_port();
+            (m.sport, m.dport, m.seq, m.ack, m.tcp_flags, m.payload) = t.fields();
         }
         protocol::ICMP => {
             let Some(&t) = seg.first() else {

@@ -23,11 +23,12 @@
 //! it works over whatever holds them (a test's lists, the configuration snapshot). Every read is
 //! bounds-checked by the `wire` views: no input makes it read past the frame or panic.
 
+use super::classify::{Transport, UdpChecksum};
 use super::reason::{DropReason, Exception};
 use super::Verdict;
 use crate::wire::icmpv6::msg_type;
 use crate::wire::ipv6::next_header;
-use crate::wire::{ethertype, tcp, EthernetFrame, Ipv6Packet, TcpPacket, UdpPacket};
+use crate::wire::{ethertype, EthernetFrame, Ipv6Packet};
 
 /// The IPv6 addresses classification tells apart (as `u128::from(Ipv6Addr)`).
 pub trait Addresses6 {
@@ -184,26 +185,12 @@ fn upper_layer<A: Addresses6 + ?Sized>(
 ) -> Result<(), Verdict> {
     let bad = Err(Verdict::Drop(DropReason::BadHeader));
     match m.proto {
-        next_header::TCP => {
-            let Ok(t) = TcpPacket::new_checked(seg) else {
+        next_header::TCP | next_header::UDP => {
+            let udp = UdpChecksum::Required;
+            let Some(t) = Transport::read(seg, m.proto == next_header::TCP, udp) else {
                 return bad;
             };
-            m.sport = t.src_port();
-            m.dport = t.dst_port();
-            m.seq = t.seq_number();
-            m.ack = t.ack_number();
-            m.tcp_flags = seg[tcp::field::FLAG_BITS];
-            m.payload = (seg.len() - t.header_len()) as u32;
-        }
-        next_header::UDP => {
-            let Ok(u) = UdpPacket::new_checked(seg) else {
-                return bad;
-            };
-            if u.checksum() == 0 {
-                return bad;
-            }
-            m.sport = u.src_port();
-            m.dport = u.dst_port();
+            (m.sport, m.dport, m.seq, m.ack, m.tcp_flags, m.payload) = t.fields();
         }
         next_header::ICMPV6 => {
             let Some(&t) = seg.first() else {

@@ -22,7 +22,7 @@ use super::counters::WorkerCounters;
 use super::pipeline::Pipeline;
 use super::pipeline6::{self, expire::Expiry6};
 use super::rewrite::{to_member, Target};
-use super::route::{client_hop, HopCache};
+use super::route::{client_hop, Hop, HopCache};
 use super::snat;
 use super::{Verdict, View};
 use crate::balance::snapshot::{MemberId, Snapshot};
@@ -163,6 +163,88 @@ pub(super) fn emit_rst<F: FnMut(usize, &[u8])>(
     }
 }
 
+/// The endpoints and sequence numbers of an expired established flow's two RSTs, for either
+/// IP family (`A`: its socket address type).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ResetPair<A> {
+    /// The client's endpoint.
+    pub client: A,
+    /// The frontend's endpoint (VIP and frontend port).
+    pub vip: A,
+    /// Sequence of the RST to the client (its latest ACK).
+    pub to_client_seq: u32,
+    /// Sequence of the RST to the member (the client's next sequence).
+    pub to_member_seq: u32,
+}
+
+impl ResetPair<SocketAddrV4> {
+    /// The RSTs of the IPv4 flow `key`/`e`; `None` while a sequence number is unknown.
+    fn v4(key: &FlowKey, e: &FlowEntry) -> Option<Self> {
+        Some(ResetPair {
+            client: SocketAddrV4::new(Ipv4Addr::from(key.src_ip), key.src_port),
+            vip: SocketAddrV4::new(Ipv4Addr::from(key.dst_ip), key.dst_port),
+            to_client_seq: e.rst_to_client_seq()?,
+            to_member_seq: e.rst_to_backend_seq()?,
+        })
+    }
+}
+
+/// Builds and emits the two RSTs of `pair` whatever the family: `build(out, l2, src, dst, seq)`
+/// writes one RST frame and returns its length; the client's goes out untagged toward
+/// `client_hop` (none without one); the member's, built with zero MACs, is handed to
+/// `to_member(scratch, len)`, which puts it through the flow's rewrite and returns the egress
+/// port, or `None` when it cannot go. Returns how many were emitted.
+pub(super) fn send_reset_pair<A: Copy, F: FnMut(usize, &[u8])>(
+    scratch: &mut Scratch,
+    pair: &ResetPair<A>,
+    build: impl Fn(&mut [u8], &L2Spec, A, A, u32) -> crate::wire::Result<usize>,
+    client_hop: Option<&Hop>,
+    to_member: impl FnOnce(&mut Scratch, usize) -> Option<usize>,
+    emit: &mut F,
+) -> u64 {
+    let mut sent = 0;
+    if let Some(hop) = client_hop {
+        let l2 = L2Spec {
+            src_mac: hop.src_mac,
+            dst_mac: hop.dst_mac,
+            vlan: None,
+        };
+        scratch.reset();
+        if let Ok(n) = build(
+            scratch.space(),
+            &l2,
+            pair.vip,
+            pair.client,
+            pair.to_client_seq,
+        ) {
+            scratch.set_len(n);
+            emit(hop.port, scratch.data());
+            sent += 1;
+        }
+    }
+    scratch.reset();
+    let l2 = L2Spec {
+        src_mac: MacAddr::ZERO,
+        dst_mac: MacAddr::ZERO,
+        vlan: None,
+    };
+    let Ok(n) = build(
+        scratch.space(),
+        &l2,
+        pair.client,
+        pair.vip,
+        pair.to_member_seq,
+    ) else {
+        return sent;
+    };
+    scratch.set_len(n);
+    if let Some(port) = to_member(scratch, n) {
+        emit(port, scratch.data());
+        sent += 1;
+    }
+    sent
+}
+
 /// Builds and emits the two RSTs of an expired established flow; returns how many were emitted.
 fn send_resets<F: FnMut(usize, &[u8])>(
     view: &View<'_>,
@@ -172,48 +254,37 @@ fn send_resets<F: FnMut(usize, &[u8])>(
     e: &FlowEntry,
     emit: &mut F,
 ) -> u64 {
-    let (Some(to_client_seq), Some(to_backend_seq)) =
-        (e.rst_to_client_seq(), e.rst_to_backend_seq())
-    else {
+    let Some(pair) = ResetPair::v4(key, e) else {
         return 0;
     };
-    let client = SocketAddrV4::new(Ipv4Addr::from(key.src_ip), key.src_port);
-    let vip = SocketAddrV4::new(Ipv4Addr::from(key.dst_ip), key.dst_port);
-    let mut sent = 0;
-    // To the client, from VIP:frontend_port.
-    if let Ok(hop) = client_hop(view, *client.ip()) {
-        let l2 = L2Spec {
-            src_mac: hop.src_mac,
-            dst_mac: hop.dst_mac,
-            vlan: None,
+    let to_member_seq = pair.to_member_seq;
+    let client = client_hop(view, *pair.client.ip()).ok();
+    let build = |out: &mut [u8], l2: &L2Spec, src, dst, seq| tcp_rst(out, l2, src, dst, seq, None);
+    // To the member, as the client's packets were forwarded.
+    let member = |scratch: &mut Scratch, n: usize| {
+        let snap = view.snapshot;
+        let mid = member_of(snap, e, e.member_addr)?;
+        let pool = snap.pools.get(snap.member(mid)?.pool.index())?;
+        let hop = hops.member(view, mid).ok()?;
+        let m = rst_meta(key, n, to_member_seq);
+        let t = Target {
+            addr: e.member_addr,
+            port: e.backend_port,
+            floating: e.flags.contains(FlowFlags::FLOATING),
+            encap: pool.dsr_encapsulation,
+            gue_port: pool.gue_port,
         };
-        sent += emit_rst(scratch, &l2, vip, client, to_client_seq, hop.port, emit);
-    }
-    // To the backend, as the client's packets were forwarded.
-    let snap = view.snapshot;
-    let Some(mid) = member_of(snap, e, e.member_addr) else {
-        return sent;
+        match to_member(scratch, &m, &t, hop, view) {
+            Verdict::Forward { port } => Some(port),
+            _ => None,
+        }
     };
-    let Some(info) = snap.member(mid) else {
-        return sent;
-    };
-    let Some(pool) = snap.pools.get(info.pool.index()) else {
-        return sent;
-    };
-    let Ok(hop) = hops.member(view, mid) else {
-        return sent;
-    };
-    scratch.reset();
-    let l2 = L2Spec {
-        src_mac: MacAddr::ZERO,
-        dst_mac: MacAddr::ZERO,
-        vlan: None,
-    };
-    let Ok(n) = tcp_rst(scratch.space(), &l2, client, vip, to_backend_seq, None) else {
-        return sent;
-    };
-    scratch.set_len(n);
-    let m = Meta {
+    send_reset_pair(scratch, &pair, build, client.as_ref(), member, emit)
+}
+
+/// The classification of the member's RST [`tcp_rst`] built for `key` (`n` bytes, untagged).
+fn rst_meta(key: &FlowKey, n: usize, seq: u32) -> Meta {
+    Meta {
         l3: 14,
         l4: 34,
         ip_len: (n - 14) as u16,
@@ -226,22 +297,10 @@ fn send_resets<F: FnMut(usize, &[u8])>(
         dst: key.dst_ip,
         sport: key.src_port,
         dport: key.dst_port,
-        seq: to_backend_seq,
+        seq,
         ack: 0,
         payload: 0,
-    };
-    let t = Target {
-        addr: e.member_addr,
-        port: e.backend_port,
-        floating: e.flags.contains(FlowFlags::FLOATING),
-        encap: pool.dsr_encapsulation,
-        gue_port: pool.gue_port,
-    };
-    if let Verdict::Forward { port } = to_member(scratch, &m, &t, hop, view) {
-        emit(port, scratch.data());
-        sent += 1;
     }
-    sent
 }
 
 #[inline]

@@ -11,7 +11,7 @@
 //! hops and the member's rewrite come in as parameters, so this works over whatever resolved them.
 
 use super::classify6::Meta6;
-use super::expiry::Scratch;
+use super::expiry::{send_reset_pair, ResetPair, Scratch};
 use super::rewrite6::{to_member6, Target6};
 use super::route::Hop;
 use super::Verdict;
@@ -19,7 +19,7 @@ use crate::flow::{tcp_flags, FlowEntry6, FlowFlags, FlowKey6};
 use crate::wire::builder::{L2Spec, DEFAULT_TTL};
 use crate::wire::ipv6::{self, next_header};
 use crate::wire::tcp::{self, Flags};
-use crate::wire::{ethernet, ethertype, MacAddr, PacketBuf, Result};
+use crate::wire::{ethernet, ethertype, Result};
 use std::net::{Ipv6Addr, SocketAddrV6};
 
 /// Builds an Ethernet/IPv6/TCP RST (flags RST only, window 0, hop limit 64) from `src` to `dst`
@@ -100,45 +100,23 @@ pub fn send_resets6<F: FnMut(usize, &[u8])>(
     else {
         return 0;
     };
-    let client = SocketAddrV6::new(Ipv6Addr::from(key.src_ip), key.src_port, 0, 0);
-    let vip = SocketAddrV6::new(Ipv6Addr::from(key.dst_ip), key.dst_port, 0, 0);
-    let mut sent = 0;
-    if let Some(hop) = route.client {
-        let l2 = L2Spec {
-            src_mac: hop.src_mac,
-            dst_mac: hop.dst_mac,
-            vlan: None,
-        };
-        scratch.reset();
-        if let Ok(n) = tcp_rst6(scratch.space(), &l2, vip, client, to_client_seq) {
-            scratch.set_len(n);
-            emit(hop.port, scratch.data());
-            sent += 1;
+    let pair = ResetPair {
+        client: SocketAddrV6::new(Ipv6Addr::from(key.src_ip), key.src_port, 0, 0),
+        vip: SocketAddrV6::new(Ipv6Addr::from(key.dst_ip), key.dst_port, 0, 0),
+        to_client_seq,
+        to_member_seq,
+    };
+    let member = |scratch: &mut Scratch, n: usize| {
+        let hop = route.member?;
+        let m = rst_meta(key, n, to_member_seq);
+        let mut t = route.target;
+        t.floating = e.flow.flags.contains(FlowFlags::FLOATING);
+        match to_member6(scratch, &m, &t, hop, route.outer_src, route.flow_hash) {
+            Verdict::Forward { port } => Some(port),
+            _ => None,
         }
-    }
-    let Some(hop) = route.member else {
-        return sent;
     };
-    scratch.reset();
-    let l2 = L2Spec {
-        src_mac: MacAddr::ZERO,
-        dst_mac: MacAddr::ZERO,
-        vlan: None,
-    };
-    let Ok(n) = tcp_rst6(scratch.space(), &l2, client, vip, to_member_seq) else {
-        return sent;
-    };
-    scratch.set_len(n);
-    let m = rst_meta(key, n, to_member_seq);
-    let mut t = route.target;
-    t.floating = e.flow.flags.contains(FlowFlags::FLOATING);
-    if let Verdict::Forward { port } =
-        to_member6(scratch, &m, &t, hop, route.outer_src, route.flow_hash)
-    {
-        emit(port, scratch.data());
-        sent += 1;
-    }
-    sent
+    send_reset_pair(scratch, &pair, tcp_rst6, route.client, member, emit)
 }
 
 /// The classification of a RST [`tcp_rst6`] built for `key` (`n` bytes, untagged).

@@ -36,13 +36,14 @@
 use super::classify::Meta;
 use super::counters::WorkerCounters;
 use super::expiry::member_of;
+use super::pipeline::flow_target;
 use super::reason::{reasons, DropReason};
 use super::rewrite::{to_member, Target};
 use super::route::{client_hop, Hop, HopCache};
 use super::{Verdict, View};
 use crate::balance::hash::flow_hash;
 use crate::balance::snapshot::MemberId;
-use crate::flow::{FlowEntry, FlowFlags, FlowKey, FlowTable, SnatTable};
+use crate::flow::{FlowEntry, FlowKey, FlowTable, SnatTable};
 use crate::wire::checksum::{apply, apply_udp, delta_ttl_decrement, delta_u16, delta_u32};
 use crate::wire::icmp::msg_type;
 use crate::wire::{
@@ -489,14 +490,7 @@ fn entry_member(view: &View<'_>, e: &FlowEntry, vip: u32) -> Option<(MemberId, T
         Some(mi) if mi.addr4() == e.member_addr && mi.pool == rule.pool => MemberId(e.member_id),
         _ => snap.rule_member_by_addr(rule.id, e.member_addr)?,
     };
-    let t = Target {
-        addr: e.member_addr,
-        port: e.backend_port,
-        floating: e.flags.contains(FlowFlags::FLOATING),
-        encap: rule.dsr_encapsulation,
-        gue_port: rule.gue_port,
-    };
-    Some((mid, t))
+    Some((mid, flow_target(e, rule)))
 }
 
 /// Sends an error to a frontend on to the flow's member `t` by `hop`: NAT rewrites the outer

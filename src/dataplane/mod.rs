@@ -114,6 +114,7 @@ pub mod owner6;
 pub mod pipeline;
 pub mod pipeline6;
 pub mod reason;
+pub mod recheck;
 pub mod rewrite;
 pub mod rewrite6;
 pub mod route;

@@ -8,6 +8,7 @@ use super::expiry::{Pending, Scratch};
 use super::icmp_error::{self, IcmpCx};
 use super::pipeline6::{self, ipv6_capacity, Lane6};
 use super::reason::{DropReason, Exception};
+use super::recheck::{self, SnapshotGen};
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
 use super::snat;
@@ -43,6 +44,10 @@ pub struct Pipeline {
     /// The IPv6 flow table and its pending RSTs (see [`pipeline6`]; boxed: the IPv4 state keeps
     /// its layout).
     pub(super) v6: Box<Lane6>,
+    /// The snapshot generation flows are stamped with once checked against it.
+    snap_gen: SnapshotGen,
+    /// The generation of the current burst's snapshot.
+    gen: u32,
     keys: [FlowKey; BURST],
     hashes: [u64; BURST],
     slots: [Option<SlotId>; BURST],
@@ -63,6 +68,8 @@ pub(super) struct Pkt<'b> {
     pub(super) hash: u64,
     /// Now, in seconds.
     pub(super) now: u32,
+    /// The worker's snapshot generation (see [`recheck`]).
+    pub(super) gen: u32,
 }
 
 /// The mutable state one packet's decision touches (disjoint borrows of the pipeline).
@@ -106,6 +113,8 @@ impl Pipeline {
             snat_capacity: snat_capacity(cfg.flow_capacity),
             worker: (0, 1),
             v6: Box::new(Lane6::new(ipv6_capacity(cfg.flow_capacity))),
+            snap_gen: SnapshotGen::default(),
+            gen: 0,
             keys: [FlowKey::default(); BURST],
             hashes: [0; BURST],
             slots: [None; BURST],
@@ -172,6 +181,7 @@ impl Pipeline {
         self.counters.ensure(s.rules.len(), s.members.len());
         self.counters.ensure_frontends(s.frontends.len());
         self.hops.refresh(view);
+        self.gen = self.snap_gen.refresh(s);
         // The record's window follows the configuration (one store; a reload applies at once).
         self.recent.set_window(s.longest_idle_timeout_secs);
         if !s.outbound.is_empty() {
@@ -248,6 +258,7 @@ impl Pipeline {
             snat,
             snat_pending,
             worker,
+            gen,
             keys,
             hashes,
             slots,
@@ -317,10 +328,17 @@ impl Pipeline {
             .zip(&keys[..c])
             .zip(&hashes[..c])
             .zip(&slots[..c]);
+        let gen = *gen;
         for ((((&i, m), key), &hash), &slot) in work {
             let i = usize::from(i);
             if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
-                let pkt = Pkt { m, key, hash, now };
+                let pkt = Pkt {
+                    m,
+                    key,
+                    hash,
+                    now,
+                    gen,
+                };
                 // A forward (the common verdict) is counted and stored from its port alone: no
                 // copy of the whole verdict through a temporary, no reload of what was just
                 // stored (a store-forwarding stall per packet).
@@ -441,13 +459,13 @@ fn handle<B: PacketBuf>(
     if let Some(id) = slot {
         // Without an insert since the burst lookup, the slot still holds `key` unless emptied.
         let e = if cx.inserted != 0 {
-            cx.table.slot_mut(id, key)
+            cx.table.slot_stamped(id, key)
         } else {
-            cx.table.occupied_mut(id)
+            cx.table.occupied_stamped(id)
         };
-        if let Some(e) = e {
+        if let Some((e, stamp)) = e {
             if !e.is_expired(now) {
-                return known(cx.counters, cx.hops, view, buf, pkt, e);
+                return known(cx.counters, cx.hops, view, buf, pkt, e, stamp);
             }
             expired = Some(*e);
         }
@@ -457,7 +475,8 @@ fn handle<B: PacketBuf>(
         // bit; a key whose bit is clear was not inserted since the burst lookup: no re-check).
         if let Some(e) = cx.table.lookup(key, hash) {
             if !e.is_expired(now) {
-                return known(cx.counters, cx.hops, view, buf, pkt, e);
+                // Not worth a stamp: a key inserted in this burst is checked again.
+                return known(cx.counters, cx.hops, view, buf, pkt, e, &mut 0);
             }
             expired = Some(*e);
         }
@@ -478,7 +497,8 @@ fn handle<B: PacketBuf>(
     miss(cx, view, buf, pkt)
 }
 
-/// A packet of a known, live flow.
+/// A packet of a known, live flow. `stamp` is its slot's [`recheck`] stamp: a flow already
+/// checked against this snapshot keeps its rule and member without asking the snapshot again.
 #[inline(always)]
 fn known<B: PacketBuf>(
     counters: &mut WorkerCounters,
@@ -487,8 +507,63 @@ fn known<B: PacketBuf>(
     buf: &mut B,
     pkt: &Pkt<'_>,
     e: &mut FlowEntry,
+    stamp: &mut u32,
 ) -> Verdict {
-    let Pkt { m, now, .. } = *pkt;
+    let Pkt { m, now, gen, .. } = *pkt;
+    let snap = view.snapshot;
+    let tcp = m.proto == protocol::TCP;
+    // A SYN on a closed (or closing) TCP entry is a new connection reusing the 5-tuple: it keeps
+    // the member only while that member is eligible, like any new flow.
+    let kept = tcp && !(is_syn(m) && matches!(e.state, FlowState::Closing | FlowState::Closed));
+    let (rule, mid) = match snap.rules.get(e.rule_id as usize) {
+        Some(r) if recheck::is_current(*stamp, gen, kept) => (r, MemberId(e.member_id)),
+        _ => match check(counters, view, m, e, kept, stamp, gen) {
+            Ok(x) => x,
+            Err(v) => return v,
+        },
+    };
+    let rid = rule.id;
+    track_packet(e, m, Direction::ClientToServer, now);
+    let syn = is_syn(m);
+    if let Some(rc) = counters.rules.get_mut(rid.index()) {
+        rc.packets += 1;
+        rc.bytes += u64::from(m.ip_len);
+        rc.syns += u64::from(syn);
+    }
+    counters.member_forwarded(mid.0, syn);
+    let t = flow_target(e, rule);
+    match hops.member(view, mid) {
+        Ok(hop) => to_member(buf, m, &t, hop, view),
+        Err(r) => Verdict::Drop(r),
+    }
+}
+
+/// Where a known flow's packets go: its member's address and port, delivered as `rule` says.
+#[inline(always)]
+pub(super) fn flow_target(e: &FlowEntry, rule: &Rule) -> Target {
+    Target {
+        addr: e.member_addr,
+        port: e.backend_port,
+        floating: e.flags.contains(FlowFlags::FLOATING),
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+    }
+}
+
+/// The rule and member of a known flow, found again in the snapshot: the rule it matched if it
+/// still matches, else the rule the packet matches now; its member if still in the rule's pool
+/// and (unless `kept`) eligible, else a member chosen anew. Stamps the flow when the answer is
+/// its stored rule and member id (see [`recheck`]).
+#[inline(never)]
+fn check<'v>(
+    counters: &mut WorkerCounters,
+    view: &View<'v>,
+    m: &Meta,
+    e: &mut FlowEntry,
+    kept: bool,
+    stamp: &mut u32,
+    gen: u32,
+) -> Result<(&'v Rule, MemberId), Verdict> {
     let snap = view.snapshot;
     let rule = match snap.rules.get(e.rule_id as usize) {
         Some(r) if rule_matches(r, m) => r,
@@ -497,7 +572,7 @@ fn known<B: PacketBuf>(
                 e.rule_id = r.id.0;
                 r
             }
-            None => return Verdict::Drop(DropReason::NoRule),
+            None => return Err(Verdict::Drop(DropReason::NoRule)),
         },
     };
     let rid = rule.id;
@@ -507,21 +582,21 @@ fn known<B: PacketBuf>(
         }
         _ => snap.rule_member_by_addr(rid, e.member_addr),
     };
-    let tcp = m.proto == protocol::TCP;
-    // A SYN on a closed (or closing) TCP entry is a new connection reusing the 5-tuple: it keeps
-    // the member only while that member is eligible, like any new flow.
-    let kept = tcp && !(is_syn(m) && matches!(e.state, FlowState::Closing | FlowState::Closed));
+    let eligible = match mid {
+        Some(x) if !kept => snap.is_eligible(rid, x),
+        _ => false,
+    };
     let mid = match mid {
-        Some(x) if kept || snap.is_eligible(rid, x) => x,
+        Some(x) if kept || eligible => x,
         _ => {
             // Member gone (reload), a non-TCP flow whose member is no longer eligible, or a new
             // connection on a closed 5-tuple whose member is no longer eligible: move.
             let h = dist_hash(view, rule, m);
             let Some(n) = snap.choose(rid, m.dport, h) else {
-                return Verdict::Drop(DropReason::NoHealthyBackend);
+                return Err(Verdict::Drop(DropReason::NoHealthyBackend));
             };
             let Some(info) = snap.member(n) else {
-                return Verdict::Drop(DropReason::NoRoute);
+                return Err(Verdict::Drop(DropReason::NoRoute));
             };
             counters.flow_moved(e.member_id, n.0);
             e.member_id = n.0;
@@ -530,25 +605,10 @@ fn known<B: PacketBuf>(
             n
         }
     };
-    track_packet(e, m, Direction::ClientToServer, now);
-    let syn = is_syn(m);
-    if let Some(rc) = counters.rules.get_mut(rid.index()) {
-        rc.packets += 1;
-        rc.bytes += u64::from(m.ip_len);
-        rc.syns += u64::from(syn);
+    if mid.0 == e.member_id {
+        *stamp = recheck::stamp(gen, eligible);
     }
-    counters.member_forwarded(mid.0, syn);
-    let t = Target {
-        addr: e.member_addr,
-        port: e.backend_port,
-        floating: e.flags.contains(FlowFlags::FLOATING),
-        encap: rule.dsr_encapsulation,
-        gue_port: rule.gue_port,
-    };
-    match hops.member(view, mid) {
-        Ok(hop) => to_member(buf, m, &t, hop, view),
-        Err(r) => Verdict::Drop(r),
-    }
+    Ok((rule, mid))
 }
 
 /// A packet without a (live) flow entry.

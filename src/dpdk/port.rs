@@ -233,6 +233,22 @@ impl Port {
         config: &PortConfig,
         pool: &Mempool,
     ) -> Result<Port, DpdkError> {
+        let mut port = Port::configured(eal, name, config, pool)?;
+        port.start()?;
+        Ok(port)
+    }
+
+    /// `open` without the start: the queues are set up (every allocation the device makes for
+    /// them done), the device is stopped until `start`. A memif client maps its zero-copy
+    /// regions from DPDK's interrupt thread inside a memory-segment walk, which deadlocks
+    /// against a heap growth on another thread (DPDK 22.11), so a process configures every
+    /// port before it starts a memif one (docs/design.md §5.1).
+    pub fn configured(
+        eal: &Eal,
+        name: &str,
+        config: &PortConfig,
+        pool: &Mempool,
+    ) -> Result<Port, DpdkError> {
         let id = port_by_name(eal, name)?;
         let mut port = Port {
             id,
@@ -252,7 +268,6 @@ impl Port {
         if port.info()?.driver == "net_memif" {
             port.gate = Some(BurstGate::new(config.rx_queues, config.tx_queues));
         }
-        port.start()?;
         Ok(port)
     }
 

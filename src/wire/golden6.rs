@@ -4,12 +4,33 @@
 //! client 2001:db8::1, server 2001:db8:0:1::2, client MAC 02:11:22:33:44:55, server MAC
 //! 02:66:77:88:99:aa and hop limit 64 unless said; the doc line names the scapy layers.
 
+use super::builder::{prepend_ethernet, L2Spec};
+use super::{ethertype, MacAddr, PacketBuf, VecBuf};
 use std::net::Ipv6Addr;
 
 /// The client address of the frames.
 pub(crate) const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 /// The server address of the frames.
 pub(crate) const SERVER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 2);
+
+/// The client's MAC (source of the client's frames).
+pub(crate) const CLIENT_MAC: MacAddr = MacAddr([0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
+/// The server's MAC.
+pub(crate) const SERVER_MAC: MacAddr = MacAddr([0x02, 0x66, 0x77, 0x88, 0x99, 0xaa]);
+
+/// The bare IPv6 packet `ip` (a golden one, or one made from it) in an Ethernet frame from the
+/// client's MAC to the server's, as the golden frames with Ethernet were sent, tagged with `vlan`
+/// if given.
+pub(crate) fn client_frame(ip: &[u8], vlan: Option<u16>) -> Vec<u8> {
+    let l2 = L2Spec {
+        src_mac: CLIENT_MAC,
+        dst_mac: SERVER_MAC,
+        vlan,
+    };
+    let mut b = VecBuf::with_room(l2.header_len(), ip, 0);
+    prepend_ethernet(&mut b, &l2, ethertype::IPV6).expect("headroom for the header");
+    b.data().to_vec()
+}
 
 /// The bytes of a frame written as hex lines.
 pub(crate) fn bytes(lines: &[&str]) -> Vec<u8> {

@@ -731,6 +731,23 @@ impl Appliance {
         metric_value(&text, series).ok_or_else(|| format!("no sample {series} in:\n{text}"))
     }
 
+    /// Waits (bounded) until metric `series` reads a value `ok` accepts; that value. The error
+    /// says what it should be (`want`) and the last reading.
+    pub fn wait_metric(
+        &self,
+        series: &str,
+        timeout: Duration,
+        want: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> Result<f64, String> {
+        wait_for(timeout, || self.metric(series).ok().filter(|v| ok(*v))).ok_or_else(|| {
+            format!(
+                "{series} not {want} within {timeout:?}: {:?}",
+                self.metric(series)
+            )
+        })
+    }
+
     /// Member `name`'s (healthy, last_probe) from a status report.
     pub fn member(status: &Value, name: &str) -> Option<(bool, String)> {
         member(status, name)

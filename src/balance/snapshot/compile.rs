@@ -154,6 +154,7 @@ impl Snapshot {
     fn empty(config: &Config, previous: Option<&Snapshot>) -> Snapshot {
         Snapshot {
             epoch: previous.map(|p| p.epoch + 1).unwrap_or(0),
+            uid: next_uid(),
             name: config.appliance.name.clone(),
             hash_seed: config.appliance.hash_seed,
             missing_flow: config.appliance.missing_flow,
@@ -781,4 +782,11 @@ fn compile_probes(config: &Config) -> Vec<ProbeInfo> {
             members: Vec::new(),
         })
         .collect()
+}
+
+/// A snapshot number this process has not given out yet ([`Snapshot::uid`]).
+fn next_uid() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

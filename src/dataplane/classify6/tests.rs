@@ -2,7 +2,7 @@
 //! `wire::golden6`) and mutated or random bytes.
 
 use super::*;
-use crate::wire::golden6::{self, bytes, CLIENT, SERVER};
+use crate::wire::golden6::{self, bytes, client_frame, CLIENT, SERVER};
 use crate::wire::ipv6;
 use proptest::prelude::*;
 
@@ -17,23 +17,9 @@ fn addrs() -> AddressList6<'static> {
     }
 }
 
-/// `ip` (a bare golden IPv6 packet) behind an Ethernet header, tagged with `vlan` if given.
-fn eth(ip: &[u8], vlan: Option<u16>) -> Vec<u8> {
-    let mut f = vec![
-        0x02, 0x66, 0x77, 0x88, 0x99, 0xaa, 0x02, 0x11, 0x22, 0x33, 0x44, 0x55,
-    ];
-    if let Some(t) = vlan {
-        f.extend_from_slice(&[0x81, 0x00]);
-        f.extend_from_slice(&t.to_be_bytes());
-    }
-    f.extend_from_slice(&ethertype::IPV6.to_be_bytes());
-    f.extend_from_slice(ip);
-    f
-}
-
 #[test]
 fn tcp_syn_meta() {
-    let f = eth(&bytes(golden6::TCP_SYN), Some(7));
+    let f = client_frame(&bytes(golden6::TCP_SYN), Some(7));
     let m = classify6(&f, &addrs()).unwrap();
     assert_eq!((m.l3, m.l4, m.ip_len, m.vlan), (18, 58, 64, Some(7)));
     assert_eq!((m.src, m.dst), (CLIENT.to_bits(), SERVER.to_bits()));
@@ -50,7 +36,7 @@ fn tcp_syn_meta() {
 
 #[test]
 fn udp_behind_extension_headers() {
-    let mut f = eth(&bytes(golden6::UDP_EXT), None);
+    let mut f = client_frame(&bytes(golden6::UDP_EXT), None);
     f.extend_from_slice(&[0; 6]); // Ethernet padding is not payload
     let m = classify6(&f, &addrs()).unwrap();
     // Hop-by-Hop (8) + Destination Options (8) before UDP.
@@ -67,7 +53,7 @@ fn udp_behind_extension_headers() {
 
 #[test]
 fn fragments_go_to_the_slow_path() {
-    let f = eth(&bytes(golden6::FRAGMENT), None);
+    let f = client_frame(&bytes(golden6::FRAGMENT), None);
     assert_eq!(
         classify6(&f, &addrs()),
         Err(Verdict::ToSlowPath(Exception::Fragment))
@@ -124,13 +110,13 @@ fn icmpv6_kinds() {
 
 #[test]
 fn appliance_address_and_hop_limit() {
-    let mut f = eth(&bytes(golden6::TCP_SYN), None);
+    let mut f = client_frame(&bytes(golden6::TCP_SYN), None);
     f[14 + 24..14 + 40].copy_from_slice(&OWN.to_be_bytes());
     assert_eq!(
         classify6(&f, &addrs()),
         Err(Verdict::ToSlowPath(Exception::ToAppliance))
     );
-    let mut h = eth(&bytes(golden6::UDP), None);
+    let mut h = client_frame(&bytes(golden6::UDP), None);
     for (hl, ok) in [(0u8, false), (1, false), (2, true), (255, true)] {
         h[14 + ipv6::field::HOP_LIMIT] = hl;
         let r = classify6(&h, &addrs());
@@ -144,14 +130,14 @@ fn appliance_address_and_hop_limit() {
 
 #[test]
 fn not_ipv6_and_every_truncation() {
-    let mut v4 = eth(&bytes(golden6::UDP), None);
+    let mut v4 = client_frame(&bytes(golden6::UDP), None);
     v4[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
     assert_eq!(
         classify6(&v4, &addrs()),
         Err(Verdict::Drop(DropReason::Unsupported))
     );
     for g in [golden6::TCP_SYN, golden6::UDP_EXT, golden6::UDP] {
-        let f = eth(&bytes(g), None);
+        let f = client_frame(&bytes(g), None);
         assert!(classify6(&f, &addrs()).is_ok());
         for n in 0..f.len() {
             assert_eq!(
@@ -177,7 +163,7 @@ fn not_ipv6_and_every_truncation() {
     let pl = (long.len() - 40) as u16;
     long[4..6].copy_from_slice(&pl.to_be_bytes());
     assert_eq!(
-        classify6(&eth(&long, None), &addrs()),
+        classify6(&client_frame(&long, None), &addrs()),
         Err(Verdict::Drop(DropReason::BadHeader))
     );
 }
@@ -191,7 +177,7 @@ fn seeds() -> Vec<Vec<u8>> {
         golden6::FRAGMENT,
     ]
     .iter()
-    .map(|g| eth(&bytes(g), None))
+    .map(|g| client_frame(&bytes(g), None))
     .collect();
     for g in [
         golden6::ECHO_REQUEST,

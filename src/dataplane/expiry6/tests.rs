@@ -5,7 +5,7 @@ use super::*;
 use crate::config::DsrEncapsulation;
 use crate::flow::{track, Direction};
 use crate::wire::golden6::{CLIENT, SERVER};
-use crate::wire::{Ipv6Packet, TcpPacket, UdpPacket};
+use crate::wire::{Ipv6Packet, MacAddr, TcpPacket, UdpPacket};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 
 const MEMBER: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 7, 0, 0, 0, 0x42);

@@ -4,7 +4,7 @@
 use super::*;
 use crate::dataplane::classify6::{classify6, AddressList6};
 use crate::wire::builder::{rewrite_endpoint_v6, Endpoint};
-use crate::wire::golden6::{self, bytes, CLIENT, SERVER};
+use crate::wire::golden6::{self, bytes, client_frame, CLIENT, SERVER};
 use crate::wire::{FrameSpec, Icmpv6Packet, Ipv4Packet, Ipv6Packet, MacAddr, VecBuf};
 use proptest::prelude::*;
 use std::net::Ipv6Addr;
@@ -37,21 +37,13 @@ fn target(floating: bool, encap: DsrEncapsulation) -> Target6 {
     }
 }
 
-/// `ip` (a bare IPv6 packet) behind an untagged Ethernet header.
-fn eth(ip: &[u8]) -> Vec<u8> {
-    let mut f = vec![9u8; 12];
-    f.extend_from_slice(&ethertype::IPV6.to_be_bytes());
-    f.extend_from_slice(ip);
-    f
-}
-
 /// The golden client-to-VIP frames rewriting applies to: TCP SYN, UDP behind extension headers,
 /// plain UDP, ICMPv6 echo (Ethernet included).
 fn client_frames() -> Vec<Vec<u8>> {
     vec![
-        eth(&bytes(golden6::TCP_SYN)),
-        eth(&bytes(golden6::UDP_EXT)),
-        eth(&bytes(golden6::UDP)),
+        client_frame(&bytes(golden6::TCP_SYN), None),
+        client_frame(&bytes(golden6::UDP_EXT), None),
+        client_frame(&bytes(golden6::UDP), None),
         bytes(golden6::ECHO_REQUEST),
     ]
 }
@@ -182,7 +174,7 @@ fn ip6ip6_and_gue6_match_the_builders() {
 
 #[test]
 fn gue6_to_another_port_keeps_the_outer_checksum_valid() {
-    let f = eth(&bytes(golden6::TCP_SYN));
+    let f = client_frame(&bytes(golden6::TCP_SYN), None);
     let m = meta(&f);
     let mut t = target(true, DsrEncapsulation::Gue);
     t.gue_port = 7777;
@@ -196,7 +188,7 @@ fn gue6_to_another_port_keeps_the_outer_checksum_valid() {
     assert_eq!(u.dst_port(), 7777);
     // The inner packet got the backend port, its checksum still right.
     let inner = &u.payload()[4..];
-    assert!(checksum_ok(&eth(inner)));
+    assert!(checksum_ok(&client_frame(inner, None)));
     assert_eq!(&inner[42..44], &[0x1f, 0x90]);
 }
 
@@ -237,7 +229,7 @@ fn ipv4_inner_over_ipv6_matches_the_builder() {
 
 #[test]
 fn too_big_reports_the_usable_mtu_at_least_1280() {
-    let f = eth(&bytes(golden6::TCP_SYN)); // 64 bytes of IPv6
+    let f = client_frame(&bytes(golden6::TCP_SYN), None); // 64 bytes of IPv6
     let m = meta(&f);
     let nat = target(false, DsrEncapsulation::None);
     let gue = target(true, DsrEncapsulation::Gue);
@@ -279,7 +271,7 @@ fn too_big_reports_the_usable_mtu_at_least_1280() {
 /// Golden frames to mutate.
 fn seeds() -> Vec<Vec<u8>> {
     let mut v = client_frames();
-    v.push(eth(&bytes(golden6::FRAGMENT)));
+    v.push(client_frame(&bytes(golden6::FRAGMENT), None));
     v.push(bytes(golden6::PTB));
     v
 }

@@ -202,8 +202,12 @@ impl EgressQueues {
     #[inline]
     fn send(&mut self, tx: &mut [TxQueue<'_>], port: usize) -> usize {
         let Some(q) = tx.get_mut(port) else {
+            // No queue: nothing can be refused, so no episode is open (ended all the same, so
+            // `blocked` holds whatever opened one).
             let n = self.outs[port].len();
             self.outs[port].clear();
+            self.end_episode(port);
+            self.check_blocked();
             return n;
         };
         q.tx_burst_keep(&mut self.outs[port]);
@@ -214,35 +218,55 @@ impl EgressQueues {
     /// what stayed; returns the frames freed.
     fn settle(&mut self, q: &TxQueue<'_>, port: usize) -> usize {
         let now = self.now_ns;
-        let out = &mut self.outs[port];
-        let st = &mut self.state[port];
-        if out.is_empty() {
-            st.shedding = false;
-            if let Some(s) = st.since.take() {
-                self.blocked -= 1;
-                self.tally.ns += now.saturating_sub(s);
-            }
-            return 0;
-        }
-        match on_refusal(st.since, st.shedding, q.link_closed(), now, self.bound_ns) {
-            Refusal::Start => {
-                st.since = Some(now);
-                self.blocked += 1;
-                self.tally.episodes += 1;
-                0
-            }
-            Refusal::Hold => 0,
-            Refusal::Drop => {
-                if let Some(s) = st.since.take() {
-                    self.blocked -= 1;
-                    self.tally.ns += now.saturating_sub(s);
+        let freed = if self.outs[port].is_empty() {
+            self.state[port].shedding = false;
+            self.end_episode(port);
+            0
+        } else {
+            let st = self.state[port];
+            match on_refusal(st.since, st.shedding, q.link_closed(), now, self.bound_ns) {
+                Refusal::Start => {
+                    self.state[port].since = Some(now);
+                    self.blocked += 1;
+                    self.tally.episodes += 1;
+                    0
                 }
-                st.shedding = true;
-                let n = out.len();
-                out.clear();
-                n
+                Refusal::Hold => 0,
+                Refusal::Drop => {
+                    self.end_episode(port);
+                    self.state[port].shedding = true;
+                    let n = self.outs[port].len();
+                    self.outs[port].clear();
+                    n
+                }
             }
+        };
+        self.check_blocked();
+        freed
+    }
+
+    /// Ends `port`'s back-pressure episode, if one is open: the only place `blocked` falls.
+    #[inline(always)]
+    fn end_episode(&mut self, port: usize) {
+        if let Some(s) = self.state[port].since.take() {
+            self.blocked -= 1;
+            self.tally.ns += self.now_ns.saturating_sub(s);
         }
+    }
+
+    /// Debug builds: `blocked` counts exactly the ports in an episode, and each of those holds
+    /// the frames it refused.
+    #[inline(always)]
+    fn check_blocked(&self) {
+        debug_assert_eq!(
+            self.blocked,
+            self.state.iter().filter(|s| s.since.is_some()).count()
+        );
+        debug_assert!(self
+            .state
+            .iter()
+            .zip(self.outs.iter())
+            .all(|(s, out)| s.since.is_none() || !out.is_empty()));
     }
 }
 

@@ -1,0 +1,121 @@
+//! When a known flow's packet may skip the configuration checks (docs/design.md §3.4, §3.8): a
+//! packet of a flow re-finds its rule and member in the snapshot (a reload or a health change
+//! may have removed them) and, when its member's eligibility matters, asks the snapshot again. Within one snapshot those
+//! answers cannot change for one flow key (the key fixes the destination, protocol and port the
+//! rule check reads), so after one check a flow's table slot is stamped with the worker's
+//! snapshot generation and later packets under the same snapshot take the stored answer.
+//!
+//! A stamp is `generation << 1 | eligible`: the low bit says the member's eligibility was also
+//! checked (a TCP packet that keeps its member does not ask; a non-TCP packet or a SYN on a
+//! closed flow does). The table zeroes a slot's stamp whenever the slot gets a new entry, and
+//! generations start at 1, so a new entry is always checked once.
+//!
+//! Generations are 31 bits and wrap to 1: a stamp could only be mistaken for a current one after
+//! 2^31 - 1 snapshot changes without a packet of that flow, far beyond any idle timeout.
+
+use crate::balance::snapshot::Snapshot;
+
+/// The worker's snapshot generation: a number that changes whenever the snapshot does.
+#[derive(Debug)]
+pub struct SnapshotGen {
+    /// Identity of the snapshot of the current generation (address and process-unique number).
+    seen: (usize, u64),
+    gen: u32,
+}
+
+impl Default for SnapshotGen {
+    fn default() -> Self {
+        SnapshotGen {
+            seen: (0, 0),
+            gen: 1,
+        }
+    }
+}
+
+impl SnapshotGen {
+    /// The generation of `snap` (a new one when `snap` is not the snapshot of the last call).
+    /// Once per burst.
+    #[inline]
+    pub fn refresh(&mut self, snap: &Snapshot) -> u32 {
+        let seen = (snap as *const Snapshot as usize, snap.uid());
+        if seen != self.seen {
+            self.seen = seen;
+            self.gen = if self.gen >= u32::MAX >> 1 {
+                1
+            } else {
+                self.gen + 1
+            };
+        }
+        self.gen
+    }
+}
+
+/// True when `stamp` says the flow was checked under generation `gen`, and its member's
+/// eligibility too unless the packet keeps its member regardless (`kept`).
+#[inline(always)]
+pub fn is_current(stamp: u32, gen: u32, kept: bool) -> bool {
+    stamp >> 1 == gen && (kept || stamp & 1 != 0)
+}
+
+/// The stamp of a flow checked under generation `gen`; `eligible`: its member's eligibility
+/// was checked (and holds).
+#[inline(always)]
+pub fn stamp(gen: u32, eligible: bool) -> u32 {
+    gen << 1 | u32::from(eligible)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::Health;
+    use crate::config::Config;
+
+    /// Two snapshots of one configuration, the second compiled after the first (a reload).
+    fn two_snapshots() -> (Snapshot, Snapshot) {
+        let cfg = Config::load(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.toml"));
+        let cfg = cfg.expect("config");
+        let health = Health::all_up(&cfg);
+        let a = Snapshot::compile(&cfg, &health);
+        let b = Snapshot::compile_with_previous(&cfg, &health, Some(&a));
+        (a, b)
+    }
+
+    #[test]
+    fn generation_changes_with_the_snapshot_only() {
+        let (a, b) = two_snapshots();
+        let mut g = SnapshotGen::default();
+        let ga = g.refresh(&a);
+        assert_eq!(g.refresh(&a), ga, "same snapshot, same generation");
+        let gb = g.refresh(&b);
+        assert_ne!(gb, ga, "another snapshot, another generation");
+        assert_ne!(g.refresh(&a), gb);
+        // A clone is another snapshot at another address.
+        let c = a.clone();
+        let gc = g.refresh(&c);
+        assert_ne!(gc, g.refresh(&a));
+    }
+
+    #[test]
+    fn stamps_say_what_was_checked() {
+        assert!(!is_current(0, 1, true), "a new entry is checked");
+        assert!(is_current(stamp(5, false), 5, true));
+        assert!(
+            !is_current(stamp(5, false), 5, false),
+            "eligibility not checked"
+        );
+        assert!(is_current(stamp(5, true), 5, false));
+        assert!(!is_current(stamp(5, true), 6, true), "older generation");
+    }
+
+    #[test]
+    fn generations_wrap_to_one() {
+        let (a, b) = two_snapshots();
+        let mut g = SnapshotGen {
+            seen: (0, 0),
+            gen: (u32::MAX >> 1) - 1,
+        };
+        assert_eq!(g.refresh(&a), u32::MAX >> 1);
+        assert_eq!(g.refresh(&b), 1);
+        assert!(is_current(stamp(u32::MAX >> 1, false), u32::MAX >> 1, true));
+    }
+}
