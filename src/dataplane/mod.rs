@@ -106,6 +106,7 @@ pub mod icmp_error;
 pub mod icmp_error6;
 pub mod neighbours;
 pub mod owner;
+pub mod owner6;
 pub mod pipeline;
 pub mod pipeline6;
 pub mod reason;

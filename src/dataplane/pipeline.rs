@@ -6,7 +6,7 @@ use super::classify::{classify_into, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
 use super::icmp_error::{self, IcmpCx};
-use super::pipeline6::{self, ipv6_capacity, Cx6, Lane6};
+use super::pipeline6::{self, ipv6_capacity, Lane6};
 use super::reason::{DropReason, Exception};
 use super::rewrite::{reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
@@ -211,7 +211,19 @@ impl Pipeline {
         let mut start = 0;
         while start < n {
             let end = (start + BURST).min(n);
+            let unsupported = self.counters.drops[DropReason::Unsupported.index()];
             self.burst(view, &mut pkts[start..end], &mut verdicts[start..end], now);
+            if self.counters.drops[DropReason::Unsupported.index()] != unsupported {
+                // Neither IPv4 nor ARP: IPv6 takes its own lane (docs/design.md §3.11), after the
+                // burst, so the IPv4 loop is untouched.
+                pipeline6::lane(
+                    self,
+                    view,
+                    &mut pkts[start..end],
+                    &mut verdicts[start..end],
+                    now,
+                );
+            }
             start = end;
         }
     }
@@ -235,7 +247,6 @@ impl Pipeline {
             snat,
             snat_pending,
             worker,
-            v6,
             keys,
             hashes,
             slots,
@@ -255,19 +266,7 @@ impl Pipeline {
                     c += 1;
                 }
                 Err(mut v) => {
-                    if v == Verdict::Drop(DropReason::Unsupported) {
-                        // Neither IPv4 nor ARP: IPv6 takes its own lane (docs/design.md §3.11).
-                        let mut cx6 = Cx6 {
-                            lane: v6,
-                            recent,
-                            counters,
-                            hops,
-                            seed: *seed,
-                        };
-                        v = pipeline6::frame(&mut cx6, view, p, now);
-                    } else if let Verdict::ToSlowPath(
-                        Exception::IcmpError | Exception::IcmpToFrontend,
-                    ) = v
+                    if let Verdict::ToSlowPath(Exception::IcmpError | Exception::IcmpToFrontend) = v
                     {
                         // Errors about flows are delivered here (no insert: lookups stay valid).
                         let mut icx = IcmpCx {
@@ -341,7 +340,7 @@ impl Pipeline {
 
 /// Counts one verdict (`tx` for forwards, the drop reason or exception otherwise).
 #[inline(always)]
-fn count_verdict(counters: &mut WorkerCounters, v: Verdict) {
+pub(super) fn count_verdict(counters: &mut WorkerCounters, v: Verdict) {
     match v {
         Verdict::Forward { .. } => counters.tx += 1,
         Verdict::Drop(r) => counters.count_drop(r),

@@ -32,7 +32,8 @@
 use super::classify6::{classify6, Addresses6, Meta6};
 use super::counters::WorkerCounters;
 use super::expiry::PENDING_RESETS;
-use super::reason::DropReason;
+use super::pipeline::{count_verdict, Pipeline};
+use super::reason::{DropReason, Exception};
 use super::rewrite6::{reply_to_client6, to_member6, Target6};
 use super::route::{client_hop6, HopCache};
 use super::{Verdict, View};
@@ -119,17 +120,48 @@ pub(super) struct Cx6<'p> {
     pub(super) seed: u64,
 }
 
+/// Decides again the frames of a burst that IPv4 classification left `unsupported` (neither IPv4
+/// nor ARP; counted so): each is classified as IPv6 and decided, its count moved to the new
+/// verdict.
+#[cold]
+#[inline(never)]
+pub(super) fn lane<B: PacketBuf>(
+    p: &mut Pipeline,
+    view: &View<'_>,
+    pkts: &mut [B],
+    verdicts: &mut [Verdict],
+    now: u32,
+) {
+    let unsupported = Verdict::Drop(DropReason::Unsupported);
+    let mut cx = Cx6 {
+        lane: &mut p.v6,
+        recent: &mut p.recent,
+        counters: &mut p.counters,
+        hops: &mut p.hops,
+        seed: p.seed,
+    };
+    for (buf, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+        if *v != unsupported {
+            continue;
+        }
+        *v = frame(&mut cx, view, buf, now);
+        if *v != unsupported {
+            let d = &mut cx.counters.drops[DropReason::Unsupported.index()];
+            *d = d.saturating_sub(1);
+            count_verdict(cx.counters, *v);
+        }
+    }
+}
+
 /// Decides the frame `buf` that IPv4 classification found neither IPv4 nor ARP: classifies it
 /// as IPv6 (anything else stays `unsupported`) and decides it. The caller counts the verdict.
-#[inline(never)]
-pub(super) fn frame<B: PacketBuf>(
-    cx: &mut Cx6<'_>,
-    view: &View<'_>,
-    buf: &mut B,
-    now: u32,
-) -> Verdict {
+fn frame<B: PacketBuf>(cx: &mut Cx6<'_>, view: &View<'_>, buf: &mut B, now: u32) -> Verdict {
     match classify6(buf.data(), &SnapshotAddrs6(view.snapshot)) {
         Ok(m) => packet(cx, view, buf, &m, now),
+        Err(v @ Verdict::ToSlowPath(Exception::IcmpError | Exception::IcmpToFrontend)) => {
+            // Errors about flows are delivered here; echo and the rest keep their verdict.
+            icmp::handle(cx, view, buf, now).unwrap_or(v)
+        }
         Err(v) => v,
     }
 }
@@ -193,7 +225,7 @@ fn is_syn6(m: &Meta6) -> bool {
 
 /// The rule's distribution hash of `m` (member choice).
 #[inline]
-fn dist_hash6(view: &View<'_>, rule: &Rule, m: &Meta6) -> u64 {
+pub(super) fn dist_hash6(view: &View<'_>, rule: &Rule, m: &Meta6) -> u64 {
     flow_hash6(
         view.snapshot.hash_seed,
         rule.load_distribution,
@@ -308,20 +340,50 @@ fn deliver<B: PacketBuf>(
     };
     let (mut outer_src, mut flow_hash) = (0, 0);
     if t.floating && t.encap != DsrEncapsulation::None {
-        let own = view
-            .snapshot
-            .interfaces
-            .get(hop.port)
-            .and_then(|i| i.address6);
-        let Some(own) = own else {
+        let Some(own) = outer_source(view, hop.port) else {
             // No IPv6 address to send the tunnel from.
             return Verdict::Drop(DropReason::NoRoute);
         };
-        outer_src = u128::from(own.addr);
+        outer_src = own;
         let s = view.snapshot.hash_seed;
         flow_hash = hash_5tuple6(s, m.src, m.dst, m.proto, m.sport, m.dport) as u32;
     }
     to_member6(buf, m, t, hop, outer_src, flow_hash)
+}
+
+/// The IPv6 address of interface `port` (the outer source of an encapsulation), if it has one.
+#[inline]
+pub(super) fn outer_source(view: &View<'_>, port: usize) -> Option<u128> {
+    let own = view.snapshot.interfaces.get(port)?.address6?;
+    Some(u128::from(own.addr))
+}
+
+/// The member and delivery of the entry `e` of a flow to `vip`, while its rule (still on that
+/// frontend after a reload) and member exist.
+pub(super) fn flow_target(
+    view: &View<'_>,
+    e: &FlowEntry6,
+    vip: u128,
+) -> Option<(MemberId, Target6)> {
+    let snap = view.snapshot;
+    let rule = snap
+        .rules
+        .get(e.flow.rule_id as usize)
+        .filter(|r| matches!(r.frontend_addr, IpAddr::V6(a) if u128::from(a) == vip))?;
+    let mid = match snap.members.get(e.flow.member_id as usize) {
+        Some(mi) if mi.addr6() == e.member_addr && mi.pool == rule.pool => {
+            MemberId(e.flow.member_id)
+        }
+        _ => snap.rule_member_by_addr6(rule.id, e.member_addr)?,
+    };
+    let t = Target6 {
+        addr: e.member_addr,
+        port: e.flow.backend_port,
+        floating: e.flow.flags.contains(FlowFlags::FLOATING),
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+    };
+    Some((mid, t))
 }
 
 /// An IPv6 packet without a (live) flow entry.
@@ -450,5 +512,7 @@ fn not_inbound<B: PacketBuf>(
     }
 }
 
+pub(super) mod expire;
+mod icmp;
 #[cfg(test)]
 mod tests;

@@ -364,3 +364,129 @@ fn a_late_packet_of_an_expired_flow_is_idle_expired() {
     assert_eq!(v, Verdict::Drop(DropReason::IdleExpired));
     assert_eq!(p.flows6().count(), 0);
 }
+
+/// An ICMPv6 error from `from` about the IPv6 packet of the frame `about`, as sent to the MUX.
+fn icmp_error_about(about: &[u8], from: Ipv6Addr) -> Vec<u8> {
+    use crate::wire::builder::originate6::{icmpv6_error, Icmpv6ErrorKind};
+    let mut e = vec![0u8; 1600];
+    let l2 = L2Spec {
+        src_mac: GW_MAC,
+        dst_mac: PORT_MAC,
+        vlan: None,
+    };
+    let kind = Icmpv6ErrorKind::DestUnreachable(4);
+    let n = icmpv6_error(&mut e, &l2, from, kind, &about[14..]).unwrap();
+    e.truncate(n);
+    e
+}
+
+/// The outer addresses, quoted addresses and ports of an ICMPv6 error frame, checking its
+/// checksum.
+fn error_fields(f: &[u8]) -> ((Ipv6Addr, Ipv6Addr), (Ipv6Addr, u16, Ipv6Addr, u16)) {
+    let ip = crate::wire::Ipv6Packet::new_checked(&f[14..]).unwrap();
+    let (s, d) = (ip.src_addr(), ip.dst_addr());
+    let icmp = crate::wire::Icmpv6Packet::new_checked(&f[14 + 40..]).unwrap();
+    assert!(icmp.verify_checksum(s, d), "ICMPv6 checksum");
+    let q = icmp.inner_flow().unwrap();
+    let (sp, dp) = q.ports.unwrap();
+    ((s, d), (q.src_addr, sp, q.dst_addr, dp))
+}
+
+#[test]
+fn icmpv6_errors_about_a_flow_reach_the_client_and_the_member() {
+    use crate::dataplane::icmp_error::IcmpErrorOutcome;
+    let w = World::new(&lb("tcp", 80, 8080, "web6", ""));
+    let mut p = pipeline();
+    let (_, to_member) = run(&mut p, &w, &eth(golden6::TCP_SYN), 10);
+    let member = dst_of(&to_member);
+    // The member reports the client's packet (client → member:8080): to the client, as from
+    // the VIP about client → VIP:80.
+    let e = icmp_error_about(&to_member, member);
+    let (v, out) = run(&mut p, &w, &e, 11);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(&out[..6], &GW_MAC.0);
+    assert_eq!(out[14 + 7], 63);
+    assert_eq!(
+        error_fields(&out),
+        ((SERVER, CLIENT), (CLIENT, 49152, SERVER, 80))
+    );
+    // A router on the client's side reports a reply (VIP:80 → client): to the member, about
+    // member:8080 → client.
+    let (_, reply) = run(&mut p, &w, &reversed(&to_member), 12);
+    let router = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xfe);
+    let e = icmp_error_about(&reply, router);
+    let (v, out) = run(&mut p, &w, &e, 13);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(&out[..6], &mac_of(member).0);
+    assert_eq!(
+        error_fields(&out),
+        ((router, member), (member, 8080, CLIENT, 49152))
+    );
+    let c = p.counters();
+    assert_eq!(c.icmp_errors[IcmpErrorOutcome::ToClient.index()], 1);
+    assert_eq!(c.icmp_errors[IcmpErrorOutcome::ToMember.index()], 1);
+    // About no flow: counted and dropped.
+    let mut other = to_member.clone();
+    other[14 + 24 + 15] ^= 0x70; // another destination than any member
+    let (v, _) = run(&mut p, &w, &icmp_error_about(&other, member), 14);
+    assert_eq!(v, Verdict::Drop(DropReason::IcmpNoFlow));
+}
+
+/// `f` (a TCP frame) with flags `flags`, sequence `seq` and acknowledgement `ack`, its checksum
+/// recomputed.
+fn tcp_with(f: &[u8], flags: u8, seq: u32, ack: u32) -> Vec<u8> {
+    let mut g = f.to_vec();
+    let ip = crate::wire::Ipv6Packet::new_checked(&g[14..]).unwrap();
+    let (s, d) = (ip.src_addr(), ip.dst_addr());
+    let mut t = crate::wire::TcpPacket::new_unchecked(&mut g[14 + 40..]);
+    t.set_seq_number(seq);
+    t.set_ack_number(ack);
+    t.set_flags(crate::wire::tcp::Flags(u16::from(flags)));
+    t.fill_checksum_v6(s, d);
+    g
+}
+
+#[test]
+fn reset_on_idle_sends_both_rsts_with_each_receivers_next_sequence() {
+    let w = World::new(&lb(
+        "tcp",
+        80,
+        8080,
+        "web6",
+        "idle_timeout_seconds = 4\nenable_tcp_reset = true",
+    ));
+    let mut p = pipeline();
+    let syn = eth(golden6::TCP_SYN);
+    // Client seq 1 (SYN), the server's ISN 5000; the client's ACK then 10 bytes of data.
+    let (_, to_member) = run(&mut p, &w, &syn, 10);
+    let member = dst_of(&to_member);
+    let synack = tcp_with(&reversed(&to_member), 0x12, 5000, 2);
+    assert_eq!(run(&mut p, &w, &synack, 10).0, Verdict::Forward { port: 0 });
+    let ack = tcp_with(&syn, 0x10, 2, 5001);
+    assert_eq!(run(&mut p, &w, &ack, 11).0, Verdict::Forward { port: 0 });
+    let mut sent = Vec::new();
+    let n = p.expire(&w.view(), 11 + 4000, usize::MAX / 4, |port, f| {
+        sent.push((port, f.to_vec()))
+    });
+    assert_eq!(n, 1);
+    assert_eq!(sent.len(), 2, "an RST to each end");
+    let rst = |f: &[u8]| {
+        let ip = crate::wire::Ipv6Packet::new_checked(&f[14..]).unwrap();
+        let t = crate::wire::TcpPacket::new_checked(&f[14 + 40..]).unwrap();
+        assert!(t.verify_checksum_v6(ip.src_addr(), ip.dst_addr()));
+        (
+            ip.src_addr(),
+            t.src_port(),
+            ip.dst_addr(),
+            t.dst_port(),
+            t.seq_number(),
+        )
+    };
+    // To the client from VIP:80 with the client's latest ACK (5001); to the member from the
+    // client, NATed to member:8080, with the client's next sequence (2).
+    assert_eq!(rst(&sent[0].1), (SERVER, 80, CLIENT, 49152, 5001));
+    assert_eq!(&sent[0].1[..6], &GW_MAC.0);
+    assert_eq!(rst(&sent[1].1), (CLIENT, 49152, member, 8080, 2));
+    assert_eq!(&sent[1].1[..6], &mac_of(member).0);
+    assert_eq!(p.counters().resets_sent, 2);
+}

@@ -194,9 +194,6 @@ fn load_for_reload(shared: &Shared, path: Option<PathBuf>) -> Result<(PathBuf, C
             .clone(),
     };
     let config = Config::load(&path).map_err(|e| refusal(&path, &e))?;
-    for w in config.ipv6_not_forwarded() {
-        tracing::warn!("{}: {w}", path.display());
-    }
     let old = shared.config.load();
     let same_ports = old.interfaces.len() == config.interfaces.len()
         && old.interfaces.iter().zip(&config.interfaces).all(|(a, b)| {
