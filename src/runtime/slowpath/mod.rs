@@ -5,8 +5,9 @@
 //!   slow path's own tx queue), so probes, the kernel's ARP and management use kernel sockets;
 //! - drains the workers' exception queues through [`SlowPath::handle`] and carries out the
 //!   [`Action`](crate::slowpath::Action): reply or send on the port, pass to the kernel TAP, or drop;
-//! - runs the neighbour table (ARP requests for members' next hops and gateways) and publishes a
-//!   new [`NeighbourMap`](crate::dataplane::NeighbourMap) whenever its generation changes;
+//! - runs the neighbour tables (ARP requests and IPv6 Neighbour Solicitations for members' next
+//!   hops and gateways) and publishes a new [`NeighbourMap`](crate::dataplane::NeighbourMap) of both
+//!   families whenever either table's content changes;
 //! - consumes the prober's health changes, recompiles the snapshot with the previous one and
 //!   swaps it in (workers never wait);
 //! - reloads the configuration on SIGHUP or a control-socket request: validate, and on success
