@@ -14,6 +14,9 @@
 //!   member's servers stopped both probes turn them down and ping6 gets "address unreachable"
 //!   from the VIP; a restarted backend turns up again and ping6 is answered again.
 //! - The counters show the slow path's neighbour advertisements and echo replies.
+//! - The exception TAP carries `address6` with `gateway6` as IPv6 default route, router
+//!   advertisements off; a TAP whose interface has no `address6` has IPv6 disabled (in a namespace
+//!   where IPv6 is on by default).
 //!
 //! Needs root; skipped otherwise (a failure with CI=true).
 
@@ -78,7 +81,33 @@ fn neighbour_mac(ns: &str, dev: &str, ip: &str) -> Result<String, String> {
     Ok(mac.to_lowercase())
 }
 
+/// The exception TAP's IPv6 sysctl `key` in the MUX namespace.
+fn tap_sysctl(topo: &Topology, key: &str) -> Result<String, String> {
+    let path = format!("/proc/sys/net/ipv6/conf/vmxdc/{key}");
+    ns_exec_ok(&topo.ns("mux"), &["cat", &path]).map(|v| v.trim().to_string())
+}
+
+/// The TAP of an interface with `address6` carries it and `gateway6`, without router advertisements.
+fn tap_has_ipv6(topo: &Topology) -> Result<(), String> {
+    let mux = topo.ns("mux");
+    let addrs = ns_exec_ok(&mux, &["ip", "-6", "addr", "show", "dev", "vmxdc"])?;
+    let routes = ns_exec_ok(&mux, &["ip", "-6", "route", "show", "default"])?;
+    let own = format!("{}/64", topo.get("MUX_IP6"));
+    let via = format!("via {} dev vmxdc", topo.get("ROUTER_LAN_IP6"));
+    let sysctls = (
+        tap_sysctl(topo, "disable_ipv6")?,
+        tap_sysctl(topo, "accept_ra")?,
+    );
+    if !addrs.contains(&own) || !routes.contains(&via) || sysctls != ("0".into(), "0".into()) {
+        return Err(format!(
+            "TAP without its IPv6 setup: addresses {addrs:?}, default routes {routes:?}, (disable_ipv6, accept_ra) {sysctls:?}"
+        ));
+    }
+    Ok(())
+}
+
 fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    tap_has_ipv6(topo)?;
     let mux_mac = topo.get("MUX_MAC").to_lowercase();
     let (lan_host, client) = (topo.ns("b3"), topo.ns("client"));
     let (vip6, own6) = (topo.get("VIP6"), topo.get("MUX_IP6"));
@@ -154,4 +183,24 @@ fn neighbour_discovery_echo6_and_probes_over_ipv6() {
     let text = build6(&config(), &topo, Frontends::Ipv6);
     let app = Appliance::start(&topo, &text).unwrap_or_else(|e| panic!("{e}"));
     check(&app, scenario(&topo, &app));
+}
+
+#[test]
+fn a_tap_without_address6_has_ipv6_disabled() {
+    let name = "a_tap_without_address6_has_ipv6_disabled";
+    if skip_unless_root(name) {
+        return;
+    }
+    // The IPv6 topology (IPv6 on by default in the MUX namespace), an IPv4-only configuration.
+    let topo = up6("one-arm", &["--return", "gateway"]);
+    let text = ConfigBuilder::one_arm_web().build(&topo);
+    let app = Appliance::start(&topo, &text).unwrap_or_else(|e| panic!("{e}"));
+    let disabled = tap_sysctl(&topo, "disable_ipv6");
+    check(
+        &app,
+        match disabled.as_deref() {
+            Ok("1") => Ok(()),
+            other => Err(format!("disable_ipv6 on the TAP: {other:?}")),
+        },
+    );
 }

@@ -89,6 +89,10 @@
 //! `flow_capacity` up to a power of two; size it with headroom (buckets stay mostly
 //! overflow-free up to about 70 % load).
 //!
+//! IPv6 frames: the burst loop above is IPv4's; frames it leaves `unsupported` (neither IPv4 nor
+//! ARP) are decided after it by [`pipeline6`], one at a time, against a per-worker IPv6 flow table
+//! of a quarter of `flow_capacity` (132 bytes a flow).
+//!
 //! # Outbound SNAT
 //!
 //! In [`snat`]: each worker holds its own translations and allocates from its own part of each

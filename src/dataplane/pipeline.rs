@@ -40,8 +40,9 @@ pub struct Pipeline {
     snat_capacity: usize,
     /// This worker's index and the number of workers (its part of each SNAT block).
     pub(super) worker: (usize, usize),
-    /// The IPv6 flow table and its pending RSTs (see [`pipeline6`]).
-    pub(super) v6: Lane6,
+    /// The IPv6 flow table and its pending RSTs (see [`pipeline6`]; boxed: the IPv4 state keeps
+    /// its layout).
+    pub(super) v6: Box<Lane6>,
     keys: [FlowKey; BURST],
     hashes: [u64; BURST],
     slots: [Option<SlotId>; BURST],
@@ -104,7 +105,7 @@ impl Pipeline {
             snat_pending: Pending::new(),
             snat_capacity: snat_capacity(cfg.flow_capacity),
             worker: (0, 1),
-            v6: Lane6::new(ipv6_capacity(cfg.flow_capacity)),
+            v6: Box::new(Lane6::new(ipv6_capacity(cfg.flow_capacity))),
             keys: [FlowKey::default(); BURST],
             hashes: [0; BURST],
             slots: [None; BURST],
