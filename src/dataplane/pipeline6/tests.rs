@@ -490,3 +490,15 @@ fn reset_on_idle_sends_both_rsts_with_each_receivers_next_sequence() {
     assert_eq!(&sent[1].1[..6], &mac_of(member).0);
     assert_eq!(p.counters().resets_sent, 2);
 }
+
+#[test]
+fn the_ipv6_table_holds_a_quarter_of_the_capacity_at_132_bytes_a_flow() {
+    let p = Pipeline::new(&PipelineConfig {
+        flow_capacity: 1 << 16,
+        recent_capacity: 1024,
+    });
+    assert_eq!(p.v6.table.capacity(), 1 << 14);
+    assert_eq!(p.v6.table.memory_bytes(), (1 << 14) * 132);
+    // The smallest table still holds 1024 flows.
+    assert_eq!(pipeline().v6.table.capacity(), 1024);
+}
