@@ -9,6 +9,10 @@
 //! the spread over members. With `--direction outbound` it plays an outbound rule's members
 //! opening connections to the outside instead, and checks the SNAT ([`outbound`]).
 //!
+//! With `--family 6` the flows are IPv6 ([`flows::client6_of`], [`frames6`]) toward the IPv6
+//! frontends; the checker answers Neighbour Solicitations and checks NAT66, floating IP and IPv6
+//! encapsulation, the hop limit and the checksum over the IPv6 pseudo-header.
+//!
 //! The pure parts (flows, frames, the checker, pacing, the report) work on byte slices and are
 //! tested without DPDK; [`engine`] is the DPDK loop.
 

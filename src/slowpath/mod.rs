@@ -9,7 +9,7 @@
 //! * [`ratelimit`]: token bucket on a virtual clock (all originated ICMP, rate-limited logs).
 //! * [`neighbours`]: address -> MAC table of members, gateways and on-link hosts (one per family,
 //!   the same state machine), with active resolution, refresh with backoff; the slow path
-//!   publishes both as one immutable [`NeighbourMap`](crate::dataplane::NeighbourMap) for workers.
+//!   publishes both as one immutable [`NeighbourMap`] for workers.
 //! * [`arp`]: answers ARP for frontends, passes ARP for the appliance's own address to the
 //!   kernel, learns neighbours, builds gratuitous ARPs.
 //! * [`icmp`]: echo for frontends, ICMP errors to flows, originated errors (fragmentation

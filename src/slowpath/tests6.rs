@@ -375,3 +375,35 @@ fn ipv6_hop_limit_and_too_big_are_answered_from_address6() {
         Action::Drop(SlowPathDrop::IcmpSuppressed)
     );
 }
+
+#[test]
+fn a_reload_announces_an_added_ipv6_frontend_and_keeps_ipv6_neighbours() {
+    let mut sp = slow_path();
+    let mut na = nd::unsolicited_adverts(PEER_MAC, None, &[PEER6]).remove(0);
+    sp.handle(Exception::NeighbourDiscovery, &mut na, 0, 0);
+    let added = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 5);
+    let mut cfg = slow_path_config();
+    cfg.frontends.push(SlowPathFrontend {
+        addr: added.into(),
+        iface: Some(0),
+        any_member_up: false,
+    });
+    sp.reconfigure(cfg, NANOS_PER_SEC);
+    let announced: Vec<Ipv6Addr> = sp
+        .unsolicited_adverts(0)
+        .iter()
+        .map(|f| parse6(f).2)
+        .collect();
+    assert!(announced.contains(&added), "{announced:?}");
+    assert_eq!(sp.neighbour_map().get6(PEER6), Some((PEER_MAC, 0)));
+    // The added VIP is answered at once.
+    assert!(matches!(
+        sp.handle(
+            Exception::NeighbourDiscovery,
+            &mut ns(added),
+            0,
+            NANOS_PER_SEC
+        ),
+        Action::SendOnPort { .. }
+    ));
+}
