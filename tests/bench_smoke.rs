@@ -197,7 +197,7 @@ fn quick_run_writes_csv_table_and_plots() {
 
 /// The memif part ran: dataplane.csv carries the SYN flood with established traffic (the flood split
 /// columns, then the memif mode, at the end of the header, numbers that parse), the outbound SNAT rows
-/// without errors, and the README table the flood's line.
+/// and the IPv6 NAT row without errors, and the README table the flood's line.
 fn check_synflood_established(out: &Path, table: &str) {
     if std::env::var("DP_SYNFLOOD").as_deref() == Ok("0") {
         return;
@@ -264,6 +264,20 @@ fn check_synflood_established(out: &Path, table: &str) {
             .find(|r| r[config] == "vipmux-outbound" && r[mode] == m)
             .unwrap_or_else(|| panic!("no vipmux-outbound {m} row: {rows:?}"));
         assert_eq!(row[col("errors")], "0", "outbound {m}: {row:?}");
+    }
+    // The IPv6 NAT point (quick runs' default DP_RULES "nat nat6"): pktgen --family 6's gate passed.
+    let nat6 =
+        std::env::var("DP_RULES").map_or(true, |r| r.split_whitespace().any(|k| k == "nat6"));
+    if nat6 {
+        let row = rows
+            .iter()
+            .find(|r| r[config] == "vipmux-nat6" && r[mode] == "established")
+            .unwrap_or_else(|| panic!("no vipmux-nat6 row: {rows:?}"));
+        assert_eq!(row[col("errors")], "0", "nat6: {row:?}");
+        assert!(
+            table.contains("| vipmux-nat6 |"),
+            "README-table.md lacks nat6"
+        );
     }
     assert!(
         table.contains("M new flows/s while established flows lose"),

@@ -873,12 +873,19 @@ fn outbound_rules_are_ipv4_only() {
 }
 
 #[test]
-fn ipv6_floating_ip_is_not_encapsulated() {
-    one(
-        &dual("name = \"web6\"\nmembers", "name = \"web6\"\ndsr_encapsulation = \"ipip\"\nmembers")
-            .replace("backend_pool = \"web6\"\nprobe = \"hp\"", "backend_pool = \"web6\"\nprobe = \"hp\"\nenable_floating_ip = true"),
-        &["load_balancing_rules[1] (\"web6\") enable_floating_ip = true: floating IP to the IPv6 members of pool \"web6\" with dsr_encapsulation = \"ipip\" is not supported"],
-    );
+fn ipv6_floating_ip_may_be_encapsulated() {
+    for encap in ["ipip", "gue"] {
+        let text = dual(
+            "name = \"web6\"\nmembers",
+            &format!("name = \"web6\"\ndsr_encapsulation = \"{encap}\"\nmembers"),
+        )
+        .replace(
+            "backend_pool = \"web6\"\nprobe = \"hp\"",
+            "backend_pool = \"web6\"\nprobe = \"hp\"\nenable_floating_ip = true",
+        );
+        Config::from_str(&text, "t.toml")
+            .unwrap_or_else(|e| panic!("{encap} over IPv6 is valid: {e}"));
+    }
 }
 
 #[test]

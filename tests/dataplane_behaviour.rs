@@ -545,12 +545,22 @@ fn every_drop_and_exception_has_its_counter() {
         Verdict::Drop(DropReason::BadHeader),
         Some(DropReason::BadHeader),
     );
+    // An IPv4 packet labelled IPv6 fails IPv6 classification (version 4).
     let mut v6 = good.clone();
     v6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
     expect(
         &mut p,
         &w,
         &v6,
+        Verdict::Drop(DropReason::BadHeader),
+        Some(DropReason::BadHeader),
+    );
+    let mut lldp = good.clone();
+    lldp[12..14].copy_from_slice(&0x88ccu16.to_be_bytes());
+    expect(
+        &mut p,
+        &w,
+        &lldp,
         Verdict::Drop(DropReason::Unsupported),
         Some(DropReason::Unsupported),
     );
@@ -672,8 +682,8 @@ fn every_drop_and_exception_has_its_counter() {
     assert_eq!(p.counters().exception_count(Exception::IcmpToFrontend), 1);
     assert_eq!(
         p.counters().rx,
-        17 + 9,
-        "17 frames, and 9 of a member's UDP"
+        18 + 9,
+        "18 frames, and 9 of a member's UDP"
     );
 }
 

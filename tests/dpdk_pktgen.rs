@@ -9,18 +9,23 @@
 //! passes (with CI=true or VIPMUX_REQUIRE_DPDK=1 a missing prerequisite is a failure).
 
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
-use vipmux::dataplane::{EgressPort, Pipeline, PipelineConfig, Verdict, View};
-use vipmux::pktgen::flows::{targets, FlowSet};
-use vipmux::pktgen::frames::{build, FrameKind, Macs, TemplateRef, L3_OFFSET};
+use vipmux::dataplane::{
+    EgressPort, IfIndex, NeighbourMap, Pipeline, PipelineConfig, Verdict, View,
+};
+use vipmux::pktgen::flows::{targets, targets_of, Family, FlowSet};
+use vipmux::pktgen::frames::{
+    build, patch_client, FrameKind, Macs, TemplateRef, Templates, L3_OFFSET,
+};
 use vipmux::pktgen::{
-    neighbour_mac, Checker, Expect, MismatchKind, OutboundCheck, OutboundFlows, Outcome,
+    neighbour_mac, neighbour_mac6, Checker, Expect, MismatchKind, OutboundCheck, OutboundFlows,
+    Outcome,
 };
 use vipmux::slowpath::{NeighbourTable, NeighbourTimers, SlowPathInterface};
 use vipmux::wire::builder::{rewrite_endpoint, Endpoint};
@@ -180,6 +185,43 @@ fn through_pipeline(p: &mut Pipeline, view: &View<'_>, frame: &[u8]) -> Vec<u8> 
     bufs[0].data().to_vec()
 }
 
+/// vipmux's pure pipeline (one worker) and what its [`View`] borrows: the configuration, the
+/// neighbours, and port 0 (`port_mac`, 10.1.0.2, MTU 1500).
+struct Rig {
+    snap: Snapshot,
+    neighbours: NeighbourMap,
+    ports: Vec<EgressPort>,
+    p: Pipeline,
+}
+
+impl Rig {
+    fn new(snap: Snapshot, neighbours: NeighbourMap, port_mac: MacAddr) -> Rig {
+        Rig {
+            snap,
+            neighbours,
+            ports: vec![EgressPort {
+                mac: port_mac,
+                addr: Ipv4Addr::new(10, 1, 0, 2),
+                mtu: 1500,
+            }],
+            p: Pipeline::new(&PipelineConfig {
+                flow_capacity: 4096,
+                recent_capacity: 4096,
+            }),
+        }
+    }
+
+    /// `frame` through the pipeline: the frame it forwards on port 0.
+    fn forward(&mut self, frame: &[u8]) -> Vec<u8> {
+        let view = View {
+            snapshot: &self.snap,
+            neighbours: &self.neighbours,
+            ports: &self.ports,
+        };
+        through_pipeline(&mut self.p, &view, frame)
+    }
+}
+
 /// pktgen's outbound frames through vipmux's own pipeline (no DPDK) into pktgen's checker: the
 /// blocks pktgen expects are those vipmux allocates from. Every member's SYN opens its
 /// connection, then every member data segment and every remote answer to the SNAT endpoint
@@ -196,23 +238,7 @@ fn outbound_frames_through_the_pipeline_pass_the_checker() {
     for ip in std::iter::once(gw).chain((11..=18).map(|d| Ipv4Addr::new(10, 1, 0, d))) {
         table.learn(0, ip, neighbour_mac(ip), 0, true);
     }
-    let (neighbours, ports) = (
-        table.snapshot(),
-        vec![EgressPort {
-            mac: port_mac,
-            addr: Ipv4Addr::new(10, 1, 0, 2),
-            mtu: 1500,
-        }],
-    );
-    let view = View {
-        snapshot: &snap,
-        neighbours: &neighbours,
-        ports: &ports,
-    };
-    let mut p = Pipeline::new(&PipelineConfig {
-        flow_capacity: 4096,
-        recent_capacity: 4096,
-    });
+    let mut rig = Rig::new(snap.clone(), table.snapshot(), port_mac);
     let flows = OutboundFlows::new(&snap, None, 64, true).expect("outbound flows");
     let set = FlowSet::new(flows.units(), vec![flows.target()]);
     let gen_mac = MacAddr([2, 0, 0, 0, 0, 0x99]);
@@ -233,7 +259,7 @@ fn outbound_frames_through_the_pipeline_pass_the_checker() {
         let TemplateRef::Ready(f) = t else {
             panic!("outbound templates are per flow")
         };
-        let mut out = through_pipeline(&mut p, &view, f);
+        let mut out = rig.forward(f);
         let got = c.handle(&mut out, true);
         assert!(matches!(got, Outcome::Ok(Some(_))), "{got:?}");
     };
@@ -250,6 +276,74 @@ fn outbound_frames_through_the_pipeline_pass_the_checker() {
     // Answers count under their own units, at the members of their connections.
     let rx: Vec<u64> = c.flow_outcomes().map(|o| o.2).collect();
     assert_eq!(rx, [vec![2; 64], vec![1; 64]].concat());
+}
+
+/// pktgen's IPv6 flows (`--family 6`) through vipmux's own pipeline (no DPDK) into pktgen's
+/// checker: every frame of every flow, SYN and data, comes out NAT66-rewritten to an IPv6 member
+/// with its MAC, the backend port, the hop limit less one and a right checksum, each flow at one
+/// member; and the checker fails what vipmux did not do.
+#[test]
+fn ipv6_frames_through_the_pipeline_pass_the_checker() {
+    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-pipe6-{}", std::process::id()));
+    let cfg = Config::load(write_config6(&dir)).expect("config");
+    let _ = std::fs::remove_dir_all(&dir);
+    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+    let port_mac = MacAddr([2, 0, 0, 0, 0, 1]);
+    let members6: Vec<(Ipv6Addr, MacAddr, IfIndex)> = (0x11..=0x18)
+        .map(|d| {
+            let ip = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, d);
+            (ip, neighbour_mac6(ip), 0)
+        })
+        .collect();
+    let neighbours = NeighbourMap::from_entries(Vec::new(), 1).with_ipv6(members6);
+    let mut rig = Rig::new(snap.clone(), neighbours, port_mac);
+    let set = FlowSet::new(
+        64,
+        targets_of(&snap, None, Family::V6).expect("IPv6 targets"),
+    );
+    let gen_mac = MacAddr([2, 0, 0, 0, 0, 0x99]);
+    let mut c = Checker::new(
+        snap.clone(),
+        set.clone(),
+        Expect::Rewrite,
+        false,
+        gen_mac,
+        Ipv4Addr::new(10, 1, 0, 253),
+    );
+    let macs = Macs {
+        src: gen_mac,
+        dst: port_mac,
+    };
+    let kinds = [FrameKind::Syn, FrameKind::Data];
+    let templates = Templates::build(&set, &kinds, 128, macs, false);
+    for kind in kinds {
+        for f in 0..set.count {
+            let TemplateRef::Patch(t, client) = templates.get(&set, f, kind) else {
+                panic!("patched templates")
+            };
+            let mut frame = t.to_vec();
+            patch_client(&mut frame, client);
+            let mut out = rig.forward(&frame);
+            let got = c.handle(&mut out, true);
+            assert!(
+                matches!(got, Outcome::Ok(Some(_))),
+                "flow {f} {kind:?}: {got:?}"
+            );
+            // The frame as sent (not rewritten) fails the check.
+            assert_eq!(
+                c.handle(&mut frame, true),
+                Outcome::Mismatch(MismatchKind::WrongDst)
+            );
+        }
+    }
+    assert_eq!((c.ok, c.checksums_checked), (128, 256));
+    assert_eq!(c.mismatches.get(MismatchKind::WrongDst), 128);
+    let spread = c.member_flows();
+    assert_eq!(spread.iter().sum::<u64>(), 64);
+    assert!(
+        spread.iter().filter(|&&n| n > 0).count() >= 6,
+        "64 flows spread over the 8 members: {spread:?}"
+    );
 }
 
 fn missing(what: &str) -> bool {
@@ -520,6 +614,35 @@ fn write_config(dir: &std::path::Path, outbound: bool) -> String {
     cfg.display().to_string()
 }
 
+/// The IPv6 device-under-test configuration in `dir`: [`write_dut_config`] with the interface's
+/// IPv6 address 2001:db8:1::2/64, the VIP 2001:db8:1::100 and TCP 80 -> 8080 over 8 on-link IPv6
+/// members 2001:db8:1::11..18; returns its path.
+fn write_config6(dir: &std::path::Path) -> String {
+    let path = write_config(dir, false);
+    let members: Vec<String> = (1..=8)
+        .map(|i| {
+            format!(
+                "{{ name = \"b{i}\", address = \"2001:db8:1::{}\" }}",
+                10 + i
+            )
+        })
+        .collect();
+    let mut text = String::new();
+    for line in std::fs::read_to_string(&path).expect("config").lines() {
+        if line.starts_with("members = [") {
+            text += &format!("members = [{}]\n", members.join(", "));
+            continue;
+        }
+        text += &line.replace("\"10.1.0.100\"", "\"2001:db8:1::100\"");
+        text.push('\n');
+        if line == "address = \"10.1.0.2/24\"" {
+            text += "address6 = \"2001:db8:1::2/64\"\n";
+        }
+    }
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
 /// The outbound rule of [`write_config`].
 const OUTBOUND_RULE: &str = "\n[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"vip\"]\n\
                              backend_pool = \"web\"\nprotocol = \"tcp\"\n";
@@ -557,13 +680,31 @@ fn pktgen_outbound_gate_against_vipmux() {
     }
 }
 
+/// The IPv6 gate: pktgen's IPv6 flows (`--family 6`, a mix of SYNs and data) to vipmux's IPv6
+/// VIP over 8 on-link IPv6 members (pktgen answers vipmux's Neighbour Solicitations as them);
+/// every returned frame must carry the NAT66 rewrite (member, its MAC, port, hop limit) with a
+/// right checksum over the IPv6 pseudo-header, or pktgen exits non-zero.
+#[test]
+fn pktgen_ipv6_gate_against_vipmux() {
+    if !dpdk_ready() {
+        return;
+    }
+    let v = gate_against_vipmux("6", &["--family", "6", "--mode", "mix"]);
+    let members = v["members"].as_array().expect("members");
+    assert_eq!(members.len(), 8, "{v}");
+}
+
 /// Runs pktgen with `args` (tag `tag` names the namespace) against `vipmux run` on the
-/// configuration of [`write_config`] (outbound when `args` say so) for 3 s; asserts the gate
-/// passed with frames back, all checked; returns the JSON summary.
+/// configuration of [`write_config`] (outbound when `args` say so, IPv6 with `--family 6`) for
+/// 3 s; asserts the gate passed with frames back, all checked; returns the JSON summary.
 fn gate_against_vipmux(tag: &str, args: &[&str]) -> serde_json::Value {
     let outbound = args.contains(&"outbound");
     let dir = std::env::temp_dir().join(format!("vipmux-pktgen-gate{tag}-{}", std::process::id()));
-    let cfg = write_config(&dir, outbound);
+    let cfg = if args.windows(2).any(|w| w == ["--family", "6"]) {
+        write_config6(&dir)
+    } else {
+        write_config(&dir, outbound)
+    };
     let ns = Netns::new(tag);
     let (status, out) = pktgen_run(&cfg, args, |s| {
         let mut c = Command::new("ip");

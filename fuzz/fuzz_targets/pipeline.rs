@@ -1,10 +1,11 @@
 //! Fuzz target: arbitrary bytes, cut into a burst of frames, through the whole data path
 //! (classify, flow lookup, decide, rewrite, outbound SNAT of the members' own traffic, expiry with
 //! resets). The pipeline must never panic, must give every frame a verdict, and must never grow a
-//! frame past its buffer. Every frame also goes through the IPv6 pieces the pipeline does not
-//! call yet: `classify6`, then the `rewrite6` delivery its bytes select (NAT66, its reverse, MAC
-//! rewrite, IPv6-in-IPv6 or GUE over IPv6), and `icmp_error6`'s quote reading and rewrites, under
-//! the same rules.
+//! frame past its buffer. The configuration has IPv6 rules too, so IPv6 frames take the
+//! pipeline's IPv6 lane (NAT66, replies, tunnels, ICMPv6 errors, expiry with resets). Every frame
+//! also goes through the IPv6 pieces one by one: `classify6`, then the `rewrite6` delivery its
+//! bytes select (NAT66, its reverse, MAC rewrite, IPv6-in-IPv6 or GUE over IPv6), and
+//! `icmp_error6`'s quote reading and rewrites, under the same rules.
 //!
 //! Run: `scripts/fuzz.sh pipeline`, or from the repository root
 //! `cargo fuzz run -s none pipeline`.
@@ -58,8 +59,10 @@ fn world() -> &'static World {
             let ip = Ipv4Addr::new(10, 1, 0, host);
             table.learn(0, ip, MacAddr([2, 0, 10, 1, 0, host]), 0, true);
         }
+        let six = ["fe80::1", "2001:db8:0:1::11", "2001:db8:0:1::12"]
+            .map(|a| (a.parse().expect("address"), MacAddr([2, 0, 0, 0, 6, 1]), 0));
         World {
-            neighbours: table.snapshot(),
+            neighbours: table.snapshot().with_ipv6(six.to_vec()),
             snapshot,
             ports: vec![EgressPort {
                 mac: PORT_MAC,

@@ -40,8 +40,8 @@
 #   DP_SYNFLOOD (1 = run the two flood points; default 1), DP_FLOOD_EST_SHARE (percent of established
 #   frames in the synflood-established point; default 25), PKTGEN_BIN (the generator's binary, default
 #   VIPMUX_BIN: set it to compare two builds of the DUT against one generator), DP_RULES (rule kinds
-#   of the vipmux established points, see dp_vipmux_config: quick "nat", full all of DP_KINDS; the nat
-#   points are always run, the config column names the kind: vipmux-nat, vipmux-gue, ...),
+#   of the vipmux established points, see dp_vipmux_config: quick "nat nat6", full all of DP_KINDS; the nat
+#   points are always run, the config column names the kind: vipmux-nat, vipmux-nat6, vipmux-gue, ...),
 #   DP_WORKERS2 (1: the two two-worker points; full runs 1, quick runs 0), DP_OUTBOUND (1 = run the two
 #   outbound SNAT points; default 1).
 
@@ -159,9 +159,13 @@ dp_busy_cycles() {
 #   reset-idle   the nat rule with enable_tcp_reset = true and idle_timeout_seconds = 60
 #   outbound     the nat rule, the gateway 10.1.0.1 and an outbound rule: the pool's members leave as
 #                10.1.0.100 (TCP, 1,024 ports per member); pktgen --direction outbound
+#   nat6         the nat rule over IPv6: interface address6 2001:db8:1::2/64, the VIP 2001:db8:1::100,
+#                8 on-link members 2001:db8:1::11..18; pktgen --family 6 (IPv6 flows, NAT66 checked;
+#                78-byte frames, the smallest IPv6 TCP frame, where IPv4 points use 64)
 # WORKERS (1 or 2, default 1) workers, two on memif-dut-2w.toml.
 dp_vipmux_config() {
   local i cap=1048576 kind=${4:-nat} dist=default fip=false bport=8080 encap=none extra="" w workers=${5:-1} prof=memif-dut.toml
+  local vip=10.1.0.100 net=10.1.0.
   [ "$3" -gt 500000 ] && cap=2097152
   [ "$workers" = 2 ] && prof=memif-dut-2w.toml
   case $kind in
@@ -170,6 +174,7 @@ dp_vipmux_config() {
     floating) fip=true bport=80 ;;
     gue) fip=true bport=80 encap=gue ;;
     reset-idle) extra='enable_tcp_reset = true\nidle_timeout_seconds = 60\n' ;;
+    nat6) vip=2001:db8:1::100 net=2001:db8:1:: ;;
   esac
   {
     printf '[appliance]\nname = "bench-memif"\nhash_seed = 0x5eedcafe\n\n'
@@ -178,13 +183,14 @@ dp_vipmux_config() {
     printf '[control]\nsocket = "%s"\nmetrics = ""\n\n' "$2"
     printf '[[interfaces]]\nname = "lan"\nport = "net_memif0"\naddress = "10.1.0.2/24"\n'
     [ "$kind" = outbound ] && printf 'gateway = "10.1.0.1"\n'
+    [ "$kind" = nat6 ] && printf 'address6 = "2001:db8:1::2/64"\n'
     printf '\n'
-    printf '[[frontends]]\nname = "vip"\naddress = "10.1.0.100"\ninterface = "lan"\n\n'
+    printf '[[frontends]]\nname = "vip"\naddress = "%s"\ninterface = "lan"\n\n' "$vip"
     printf '[[backend_pools]]\nname = "web"\ndsr_encapsulation = "%s"\nmembers = [\n' "$encap"
     for i in $(seq 1 8); do
       w=1
       [ "$kind" = weighted ] && w=$(((i - 1) % 4 + 1))
-      printf '  { name = "b%d", address = "10.1.0.%d", weight = %d },\n' "$i" $((10 + i)) "$w"
+      printf '  { name = "b%d", address = "%s%d", weight = %d },\n' "$i" "$net" $((10 + i)) "$w"
     done
     printf ']\n\n'
     if [ "$kind" = inbound-nat ]; then
@@ -203,7 +209,7 @@ dp_vipmux_config() {
 }
 
 # dp_kinds — the rule kinds dp_vipmux_config knows.
-DP_KINDS="nat 3tuple 2tuple weighted floating gue inbound-nat reset-idle"
+DP_KINDS="nat 3tuple 2tuple weighted floating gue inbound-nat reset-idle nat6"
 
 # dp_point DUT MODE FLOWS SECS KIND [PKTGEN_ARG...] — one run (vipmux runs a rule of KIND, see
 # dp_vipmux_config; pktgen checks that rule's rewrite); prints "tx_mpps rx_mpps loss_percent errors
@@ -220,6 +226,7 @@ dp_point() {
   # pktgen targets every load-balancing rule by default; the inbound NAT rule is named.
   [ "$kind" = inbound-nat ] && pgargs+=(--rule ssh)
   [ "$kind" = outbound ] && pgargs+=(--direction outbound)
+  [ "$kind" = nat6 ] && pgargs+=(--family 6)
   tag="$dut-$kind-$mode-$flows-$RANDOM"
   sock=$DP_SOCKDIR/$tag.sock
   cfg=$DP_SOCKDIR/vipmux-$kind-$flows-${DP_WORKERS:-1}w.toml
@@ -364,7 +371,7 @@ run_dataplane() {
     flows_list=${DP_FLOWS:-"1000 100000 1000000"} secs=${DP_SECS:-10} repeat=${DP_REPEAT:-3}
   fi
   if [ "$quick" = 1 ]; then duts=${DP_DUTS:-"testpmd vipmux"}; else duts=${DP_DUTS:-"testpmd vipmux ovs"}; fi
-  if [ "$quick" = 1 ]; then rules=${DP_RULES:-nat}; else rules=${DP_RULES:-$DP_KINDS}; fi
+  if [ "$quick" = 1 ]; then rules=${DP_RULES:-"nat nat6"}; else rules=${DP_RULES:-$DP_KINDS}; fi
   # The two-worker points: full runs only, unless DP_WORKERS2=1 asks for them in a quick run.
   if [ "$quick" = 1 ]; then workers2=${DP_WORKERS2:-0}; else workers2=${DP_WORKERS2:-1}; fi
   for kind in $rules; do

@@ -97,6 +97,25 @@ def workers_lines(rows):
     return ["", line + "."]
 
 
+def ipv6_lines(rows):
+    """One line per flow count with both NAT rows: IPv6 NAT's busy cycles per packet against IPv4's
+    (the goal: at most 1.25 times)."""
+    out = []
+    for r6 in rows:
+        if r6.get("config") != "vipmux-nat6" or r6.get("mode") != "established":
+            continue
+        r4 = next((r for r in rows if r.get("config") == "vipmux-nat" and r.get("mode") == "established"
+                   and r.get("flows") == r6.get("flows")), None)
+        try:
+            c6, c4 = float(r6["busy_cycles_per_packet"]), float(r4["busy_cycles_per_packet"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if c4 > 0:
+            out.append(f"IPv6 NAT, {fmt(r6['flows'])} flows: {c6:.0f} busy cycles/packet against IPv4's {c4:.0f} "
+                       f"({c6 / c4:.2f} times; goal at most 1.25), {fmt(r6['mpps'], 2)} Mpps of 78-byte frames.")
+    return [""] + out if out else []
+
+
 def dataplane_table(rows):
     """Data-plane throughput by number of flows (extra columns of bench.sh's memif runs when present),
     then vipmux / testpmd ratios at equal flow counts."""
@@ -117,11 +136,12 @@ def dataplane_table(rows):
     for r in rows:
         # Outbound rows carry SNAT both ways, not the inbound path testpmd's echo compares with.
         if (r.get("dut") == "vipmux" and r.get("mode") == "established" and ref.get(r["flows"])
-                and r.get("config") != "vipmux-outbound"):
+                and r.get("config") not in ("vipmux-outbound", "vipmux-nat6")):
             ratios.append(f"{fmt(r['flows'])} flows {float(r['mpps']) / ref[r['flows']]:.2f}")
     if ratios:
         out += ["", "vipmux / testpmd macswap (rx Mpps): " + ", ".join(ratios) + "."]
     out += workers_lines(rows)
+    out += ipv6_lines(rows)
     modes = sorted({r.get("memif") for r in rows if r.get("memif")})
     if modes:
         out += ["", "memif mode of every device under test (the memif client): " + ", ".join(modes)

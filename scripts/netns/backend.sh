@@ -61,12 +61,19 @@ case $cmd in
     launch http "$NSL_DIR/httpd.py" --name "$role" --port "$http_port" --health-file "$STATE/health/$role.fail"
     launch tcp "$NSL_DIR/echo.py" tcp-server --name "$role" --port "$echo_port"
     launch udp "$NSL_DIR/echo.py" udp-server --name "$role" --port "$echo_port"
+    if [ -f "$STATE/ipv6" ]; then
+      # The IPv6 twins (IPv6 only, beside the IPv4 servers on the same ports).
+      launch http6 "$NSL_DIR/httpd.py" --name "$role" --port "$http_port" --bind :: \
+        --health-file "$STATE/health/$role.fail"
+      launch tcp6 "$NSL_DIR/echo.py" tcp-server --name "$role" --port "$echo_port" --bind ::
+    fi
     ;;
   stop)
     what=${1:-all}
     case $what in
-      http | tcp | udp) nsl_kill_recorded "$role-$what" ;;
-      all) for s in http tcp udp; do nsl_kill_recorded "$role-$s"; done ;;
+      http | tcp) nsl_kill_recorded "$role-$what"; nsl_kill_recorded "$role-${what}6" ;;
+      udp) nsl_kill_recorded "$role-$what" ;;
+      all) for s in http tcp udp http6 tcp6; do nsl_kill_recorded "$role-$s"; done ;;
       *) usage ;;
     esac
     ;;
@@ -81,11 +88,17 @@ case $cmd in
     [ $# -eq 1 ] || usage
     nsl_sysctl "$role" net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
       net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
-    nsx "$role" ip addr replace "$1/32" dev lo
+    case $1 in
+      *:*) nsx "$role" ip -6 addr replace "$1/128" dev lo nodad ;;
+      *) nsx "$role" ip addr replace "$1/32" dev lo ;;
+    esac
     ;;
   vip-del)
     [ $# -eq 1 ] || usage
-    nsx "$role" ip addr del "$1/32" dev lo 2>/dev/null || true
+    case $1 in
+      *:*) nsx "$role" ip -6 addr del "$1/128" dev lo 2>/dev/null || true ;;
+      *) nsx "$role" ip addr del "$1/32" dev lo 2>/dev/null || true ;;
+    esac
     ;;
   status)
     for s in http tcp udp; do

@@ -56,6 +56,13 @@ def tcp_server(args) -> int:
         allow_reuse_address = True
         daemon_threads = True
         request_queue_size = 256
+        # An IPv6 bind ("::") serves IPv6 only, beside an IPv4 server on the same port.
+        address_family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
+
+        def server_bind(self) -> None:
+            if self.address_family == socket.AF_INET6:
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            super().server_bind()
 
     srv = Server((args.bind, args.port), Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -91,12 +98,17 @@ def udp_server(args) -> int:
 
 
 def parse_addr(s: str):
+    """IP:PORT, or [IPv6]:PORT."""
     host, port = s.rsplit(":", 1)
-    return host, int(port)
+    return host.strip("[]"), int(port)
+
+
+def family_of(s: str) -> int:
+    return socket.AF_INET6 if ":" in parse_addr(s)[0] else socket.AF_INET
 
 
 def udp_client(args) -> int:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(family_of(args.to), socket.SOCK_DGRAM)
     sock.settimeout(args.timeout)
     if args.bind:
         sock.bind(parse_addr(args.bind))

@@ -10,6 +10,7 @@ Any other path answers like "/". The PID is written to --pidfile once the socket
 import argparse
 import os
 import signal
+import socket
 import socketserver
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +64,13 @@ def main() -> int:
         allow_reuse_address = True
         daemon_threads = True
         request_queue_size = 256
+        # An IPv6 bind ("::") serves IPv6 only, beside an IPv4 server on the same port.
+        address_family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
+
+        def server_bind(self) -> None:
+            if self.address_family == socket.AF_INET6:
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            super().server_bind()
 
     srv = Server((args.bind, args.port), Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

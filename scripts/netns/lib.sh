@@ -90,6 +90,15 @@ nsl_ns_create() {
     net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0
 }
 
+# nsl_v6_enable ROLE — turn IPv6 back on in a namespace for the --ipv6 topologies: no duplicate
+# address detection (addresses usable at once), no router advertisements, no redirects.
+nsl_v6_enable() {
+  nsl_sysctl "$1" net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+    net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+    net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+    net.ipv6.conf.all.accept_redirects=0 net.ipv6.conf.default.accept_redirects=0
+}
+
 # nsl_offloads_off ROLE IF — software checksums and no TSO/GSO/GRO, so every frame on the wire is a
 # complete, correctly checksummed packet (what a DPDK af_packet port expects to receive).
 nsl_offloads_off() {
@@ -125,6 +134,9 @@ nsl_bridge_port() { nsx "$1" ip link set "$3" master "$2"; }
 
 # nsl_addr ROLE IF CIDR — add an IPv4 address.
 nsl_addr() { nsx "$1" ip addr add "$3" dev "$2"; }
+
+# nsl_addr6 ROLE IF CIDR — add an IPv6 address, usable at once (no duplicate address detection).
+nsl_addr6() { nsx "$1" ip -6 addr add "$3" dev "$2" nodad; }
 
 # nsl_mac ROLE IF — the interface's MAC address.
 nsl_mac() { nsx "$1" cat "/sys/class/net/$2/address"; }

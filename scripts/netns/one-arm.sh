@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-arm topology (docs/design.md §1.2, Ananta layout): client -> router -> LAN bridge shared by the MUX and backends.
 #
-# Usage: one-arm.sh up   [--backends N] [--mux dpdk|kernel] [--return gateway|policy|dsr] [--no-servers]
+# Usage: one-arm.sh up   [--backends N] [--mux dpdk|kernel] [--return gateway|policy|dsr] [--no-servers] [--ipv6]
 #        one-arm.sh down
 # Environment equivalents: VIPMUX_BACKENDS (3), VIPMUX_MUX (dpdk), VIPMUX_RETURN (gateway),
 # VIPMUX_SERVERS (1); naming and state: see lib.sh (VIPMUX_NS_PREFIX, VIPMUX_NS_STATE).
@@ -17,6 +17,10 @@
 #   <p>-bI      eth0 10.1.0.(10+I)/24. --return gateway: default via 10.1.0.2 (replies through the MUX);
 #               policy: default via 10.1.0.1, replies to 10.9.0.0/24 via 10.1.0.2 (ip rule, table 100);
 #               dsr: default via 10.1.0.1 and the VIP on lo (arp_ignore/arp_announce).
+# --ipv6 (VIPMUX_IPV6=1) adds the IPv6 twin of every address: client 2001:db8:9::10/64 (via ::1),
+# router 2001:db8:9::1/64 and 2001:db8:1::1/64 with the VIP6 2001:db8:1::100/128 via the MUX
+# 2001:db8:1::2, backends 2001:db8:1::(10+I)/64 routed as their IPv4 side (gateway: via the MUX;
+# dsr: via the router), and IPv6 HTTP/TCP echo servers beside the IPv4 ones (--mux dpdk only).
 # `up` prints KEY=VALUE lines describing the topology (also saved to $VIPMUX_NS_STATE/topology.env).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -34,11 +38,17 @@ VIP=10.1.0.100
 CLIENT_NET=10.9.0.0/24
 ROUTER_CLIENT_IP=10.9.0.1
 CLIENT_IP=10.9.0.10
+ROUTER_LAN_IP6=2001:db8:1::1
+MUX_IP6=2001:db8:1::2
+VIP6=2001:db8:1::100
+ROUTER_CLIENT_IP6=2001:db8:9::1
+CLIENT_IP6=2001:db8:9::10
 
 backends=${VIPMUX_BACKENDS:-3}
 mux=${VIPMUX_MUX:-dpdk}
 ret=${VIPMUX_RETURN:-gateway}
 servers=${VIPMUX_SERVERS:-1}
+ipv6=${VIPMUX_IPV6:-0}
 
 [ $# -ge 1 ] || usage
 action=$1
@@ -49,6 +59,7 @@ while [ $# -gt 0 ]; do
     --mux) mux=$2; shift 2 ;;
     --return) ret=$2; shift 2 ;;
     --no-servers) servers=0; shift ;;
+    --ipv6) ipv6=1; shift ;;
     *) usage ;;
   esac
 done
@@ -71,6 +82,12 @@ up() {
   nsl_ns_create lan
   nsl_ns_create mux
   for r in "${roles[@]}"; do nsl_ns_create "$r"; done
+  if [ "$ipv6" = 1 ]; then
+    # The mux namespace too: vipmux's exception TAP carries the interface's IPv6 address there
+    # (its DPDK ports stay silent below).
+    for r in client router mux "${roles[@]}"; do nsl_v6_enable "$r"; done
+    : >"$STATE/ipv6"
+  fi
 
   nsl_bridge lan br0
   nsl_veth client eth0 router eth0
@@ -108,11 +125,14 @@ up() {
     nss+=("$(nsl_ns "$r")")
   done
 
+  if [ "$ipv6" = 1 ]; then ipv6_addresses; fi
+
   if [ "$mux" = kernel ]; then
     kernel_mux
   else
     # vipmux owns mux0 through DPDK: the namespace's own stack must stay silent on it.
     nsl_sysctl mux net.ipv4.ip_forward=0 net.ipv4.conf.mux0.arp_ignore=8
+    nsl_sysctl mux net.ipv6.conf.mux0.disable_ipv6=1
   fi
 
   if [ "$ret" = dsr ]; then
@@ -145,8 +165,36 @@ up() {
   nsl_emit ROUTER_LAN_MAC "$(nsl_mac router eth1)"
   nsl_emit HTTP_PORT "${VIPMUX_HTTP_PORT:-80}"
   nsl_emit ECHO_PORT "${VIPMUX_ECHO_PORT:-7000}"
+  if [ "$ipv6" = 1 ]; then
+    local ips6=()
+    for i in $(seq 1 "$backends"); do ips6+=("2001:db8:1::$((10 + i))"); done
+    nsl_emit BACKEND_IPS6 "${ips6[*]}"
+    nsl_emit MUX_IP6 "$MUX_IP6"
+    nsl_emit VIP6 "$VIP6"
+    nsl_emit CLIENT_IP6 "$CLIENT_IP6"
+    nsl_emit ROUTER_LAN_IP6 "$ROUTER_LAN_IP6"
+  fi
   nsl_log "one-arm topology up (prefix $PREFIX, mux=$mux, return=$ret); tear down with:"
   nsl_log "  VIPMUX_NS_PREFIX=$PREFIX $0 down"
+}
+
+# ipv6_addresses — the IPv6 twin of the IPv4 plan (--ipv6).
+ipv6_addresses() {
+  local i r
+  nsl_addr6 client eth0 "$CLIENT_IP6/64"
+  nsx client ip -6 route add default via "$ROUTER_CLIENT_IP6"
+  nsl_addr6 router eth0 "$ROUTER_CLIENT_IP6/64"
+  nsl_addr6 router eth1 "$ROUTER_LAN_IP6/64"
+  nsl_sysctl router net.ipv6.conf.all.forwarding=1
+  nsx router ip -6 route add "$VIP6/128" via "$MUX_IP6" dev eth1
+  for i in $(seq 1 "$backends"); do
+    r=b$i
+    nsl_addr6 "$r" eth0 "2001:db8:1::$((10 + i))/64"
+    case $ret in
+      gateway) nsx "$r" ip -6 route add default via "$MUX_IP6" ;;
+      *) nsx "$r" ip -6 route add default via "$ROUTER_LAN_IP6" ;;
+    esac
+  done
 }
 
 # kernel_mux — the Linux stand-in for vipmux in the mux namespace.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two-arm gateway topology (docs/design.md §1.3): client on one MUX port, backends on a bridge behind the other.
 #
-# Usage: two-arm.sh up   [--backends N] [--mux dpdk|kernel] [--no-servers]
+# Usage: two-arm.sh up   [--backends N] [--mux dpdk|kernel] [--no-servers] [--ipv6]
 #        two-arm.sh down
 # Environment equivalents: VIPMUX_BACKENDS (3), VIPMUX_MUX (dpdk), VIPMUX_SERVERS (1); naming and state:
 # see lib.sh (VIPMUX_NS_PREFIX, VIPMUX_NS_STATE).
@@ -14,6 +14,9 @@
 #               own outbound connections to the VIP (outbound rule).
 #   <p>-lan     bridge br0, ports: mux, b1..bN
 #   <p>-bI      eth0 10.1.0.(10+I)/24, default via 10.1.0.2 (the MUX)
+# --ipv6 (VIPMUX_IPV6=1) adds the IPv6 twin: client 2001:db8:9::10/64 via 2001:db8:9::2 (the MUX;
+# the VIP6 2001:db8:9::100 on-link), backends 2001:db8:1::(10+I)/64 via 2001:db8:1::2, and IPv6
+# HTTP/TCP echo servers beside the IPv4 ones (--mux dpdk only).
 # `up` prints KEY=VALUE lines describing the topology (also saved to $VIPMUX_NS_STATE/topology.env).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -28,12 +31,17 @@ LAN_NET=10.1.0.0/24
 MUX_BACKEND_IP=10.1.0.2
 CLIENT_NET=10.9.0.0/24
 MUX_CLIENT_IP=10.9.0.2
+MUX_CLIENT_IP6=2001:db8:9::2
+MUX_BACKEND_IP6=2001:db8:1::2
+CLIENT_IP6=2001:db8:9::10
+VIP6=2001:db8:9::100
 VIP=10.9.0.100
 CLIENT_IP=10.9.0.10
 
 backends=${VIPMUX_BACKENDS:-3}
 mux=${VIPMUX_MUX:-dpdk}
 servers=${VIPMUX_SERVERS:-1}
+ipv6=${VIPMUX_IPV6:-0}
 
 [ $# -ge 1 ] || usage
 action=$1
@@ -43,6 +51,7 @@ while [ $# -gt 0 ]; do
     --backends) backends=$2; shift 2 ;;
     --mux) mux=$2; shift 2 ;;
     --no-servers) servers=0; shift ;;
+    --ipv6) ipv6=1; shift ;;
     *) usage ;;
   esac
 done
@@ -63,6 +72,12 @@ up() {
   nsl_ns_create mux
   nsl_ns_create lan
   for r in "${roles[@]}"; do nsl_ns_create "$r"; done
+  if [ "$ipv6" = 1 ]; then
+    # The mux namespace too: vipmux's exception TAP carries the interfaces' IPv6 addresses there
+    # (its DPDK ports stay silent below).
+    for r in client mux "${roles[@]}"; do nsl_v6_enable "$r"; done
+    : >"$STATE/ipv6"
+  fi
 
   nsl_bridge lan br0
   nsl_veth client eth0 mux mux0
@@ -85,10 +100,22 @@ up() {
     nss+=("$(nsl_ns "$r")")
   done
 
+  if [ "$ipv6" = 1 ]; then
+    nsl_addr6 client eth0 "$CLIENT_IP6/64"
+    nsx client ip -6 route add default via "$MUX_CLIENT_IP6"
+    local ips6=()
+    for i in $(seq 1 "$backends"); do
+      ips6+=("2001:db8:1::$((10 + i))")
+      nsl_addr6 "b$i" eth0 "2001:db8:1::$((10 + i))/64"
+      nsx "b$i" ip -6 route add default via "$MUX_BACKEND_IP6"
+    done
+  fi
+
   if [ "$mux" = kernel ]; then
     kernel_mux
   else
     nsl_sysctl mux net.ipv4.ip_forward=0 net.ipv4.conf.mux0.arp_ignore=8 net.ipv4.conf.mux1.arp_ignore=8
+    nsl_sysctl mux net.ipv6.conf.mux0.disable_ipv6=1 net.ipv6.conf.mux1.disable_ipv6=1
   fi
   if [ "$servers" = 1 ]; then nsl_start_servers "${roles[@]}"; fi
 
@@ -117,6 +144,13 @@ up() {
   nsl_emit CLIENT_MAC "$(nsl_mac client eth0)"
   nsl_emit HTTP_PORT "${VIPMUX_HTTP_PORT:-80}"
   nsl_emit ECHO_PORT "${VIPMUX_ECHO_PORT:-7000}"
+  if [ "$ipv6" = 1 ]; then
+    nsl_emit BACKEND_IPS6 "${ips6[*]}"
+    nsl_emit MUX_CLIENT_IP6 "$MUX_CLIENT_IP6"
+    nsl_emit MUX_BACKEND_IP6 "$MUX_BACKEND_IP6"
+    nsl_emit VIP6 "$VIP6"
+    nsl_emit CLIENT_IP6 "$CLIENT_IP6"
+  fi
   nsl_log "two-arm topology up (prefix $PREFIX, mux=$mux); tear down with:"
   nsl_log "  VIPMUX_NS_PREFIX=$PREFIX $0 down"
 }

@@ -2,7 +2,7 @@
 //! flows, diagnose, reload, counters) and [`MetricsSource`] over the hub the threads share.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use crate::control::metrics::{
     ApplianceMetrics, MemberMetrics, PortMetrics, RuleMetrics, SnatMetrics, WorkerMetrics,
 };
 use crate::control::report::{
-    FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, PoolStatus, PortStatus,
-    RuleStatus, StatusReport,
+    FlowRow, FlowsReport, FrontendStatus, MemberStatus, NatMapping, NeighbourStatus, PoolStatus,
+    PortStatus, RuleStatus, StatusReport,
 };
 use crate::control::{Encoder, FlowFilter, MetricsSource};
 use crate::dataplane::icmp_error::IcmpErrorOutcome;
@@ -274,6 +274,7 @@ impl ApplianceControl {
             "slow_path": {
                 "handled": slow.handled,
                 "arp_replies": slow.arp_replies,
+                "nd_adverts": slow.nd_adverts,
                 "to_kernel": slow.to_kernel,
                 "echo_replies": slow.echo_replies,
                 "unreachable_sent": slow.unreachable_sent,
@@ -391,8 +392,10 @@ impl ApplianceControl {
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         let links = self.shared.link_counts();
-        let taps = super::tap_names(&self.shared.config.load());
+        let config = self.shared.config.load();
+        let taps = super::tap_names(&config);
         let missing = super::kernel::missing_taps(&taps);
+        let neighbours = self.shared.neighbours.load();
         self.shared
             .port_names
             .iter()
@@ -411,6 +414,23 @@ impl ApplianceControl {
                 },
                 link_downs: links.get(i).map_or(0, |l| l.downs),
                 exception_tap_missing: taps.get(i).is_some_and(|t| missing.contains(t)),
+                address: config
+                    .interfaces
+                    .get(i)
+                    .map_or(String::new(), |c| c.address.to_string()),
+                address6: config
+                    .interfaces
+                    .get(i)
+                    .and_then(|c| c.address6)
+                    .map_or(String::new(), |a| a.to_string()),
+                neighbours6: neighbours
+                    .iter6()
+                    .filter(|n| n.2 == i)
+                    .map(|(ip, mac, _)| NeighbourStatus {
+                        address: ip.to_string(),
+                        mac: super::kernel::mac_text(mac),
+                    })
+                    .collect(),
             })
             .collect()
     }
@@ -681,7 +701,23 @@ impl crate::control::ControlHandler for ApplianceControl {
         let mut total = 0u64;
         for (w, listing) in self.listings(limit, false)?.into_iter().enumerate() {
             total += listing.total;
-            for (k, e) in listing.flows {
+            // Both families as (protocol, client, VIP, backend, entry); IPv6 shows as [addr]:port.
+            let v4 = listing.flows.iter().map(|(k, e)| {
+                let sa = |a: u32, p: u16| SocketAddr::from((Ipv4Addr::from(a), p));
+                let ends = (sa(k.src_ip, k.src_port), sa(k.dst_ip, k.dst_port));
+                (k.proto, ends, sa(e.member_addr, e.backend_port), *e)
+            });
+            let v6 = listing.flows6.iter().map(|(k, e)| {
+                let sa = |a: u128, p: u16| SocketAddr::from((Ipv6Addr::from(a), p));
+                let ends = (sa(k.src_ip, k.src_port), sa(k.dst_ip, k.dst_port));
+                (
+                    k.proto,
+                    ends,
+                    sa(e.member_addr, e.flow.backend_port),
+                    e.flow,
+                )
+            });
+            for (proto, (client, vip), backend, e) in v4.chain(v6) {
                 let Some(rule) = snap.rule(crate::balance::RuleId(e.rule_id)) else {
                     continue;
                 };
@@ -706,16 +742,16 @@ impl crate::control::ControlHandler for ApplianceControl {
                 report.flows.push(FlowRow {
                     frontend,
                     rule: rule.name.clone(),
-                    protocol: match k.proto {
+                    protocol: match proto {
                         6 => "tcp".into(),
                         17 => "udp".into(),
                         p => p.to_string(),
                     },
-                    client: format!("{}:{}", Ipv4Addr::from(k.src_ip), k.src_port),
-                    vip: format!("{}:{}", Ipv4Addr::from(k.dst_ip), k.dst_port),
-                    backend: format!("{}:{}", Ipv4Addr::from(e.member_addr), e.backend_port),
+                    client: client.to_string(),
+                    vip: vip.to_string(),
+                    backend: backend.to_string(),
                     member,
-                    state: if k.proto == 17 {
+                    state: if proto == 17 {
                         "udp".into()
                     } else {
                         tcp_state_name(&e)

@@ -112,12 +112,18 @@ impl Devices {
             if let Some(dev) = kernel::af_packet_iface(eal_args, &ifc.port) {
                 kernel::silence_af_packet_iface(dev);
             }
+            let ipv6 = ifc.address6.map(|a| kernel::TapIpv6 {
+                addr: a.addr,
+                prefix_len: a.prefix_len,
+                gateway: ifc.gateway6,
+            });
             kernel::configure_tap(
                 &taps[i],
                 self.infos[i].mac,
                 ifc.address.addr,
                 ifc.address.prefix_len,
                 ifc.gateway,
+                ipv6.as_ref(),
             )
             .map_err(|e| format!("configuring the kernel TAP of interface {}: {e}", ifc.name))?;
             tracing::info!(interface = %ifc.name, tap = %taps[i], address = %ifc.address, "kernel exception port up");

@@ -1,8 +1,13 @@
 //! The kernel side of the exception path: each interface's TAP gets the physical port's MAC, the
-//! interface address, link up and a default route via the gateway; the `af_packet` veth (if any)
-//! is kept silent so only the TAP answers for the appliance's address.
+//! interface address, link up and a default route via the gateway; with an `address6`, the IPv6
+//! address too (and `gateway6` as the IPv6 default route), without router advertisements,
+//! autoconfiguration or duplicate address detection (the address is configured, and vipmux
+//! answers Neighbour Discovery for the VIPs itself: the kernel only ever sees ND for its own
+//! addresses, so it answers nothing else); without `address6`, IPv6 stays disabled on the TAP.
+//! The `af_packet` veth (if any) is kept silent so only the TAP answers for the appliance's
+//! address.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 
 use crate::wire::MacAddr;
@@ -68,15 +73,63 @@ pub fn mac_text(mac: MacAddr) -> String {
     )
 }
 
-/// Configures the TAP `tap`: MAC, address, up, no IPv6, default route via `gateway`.
+/// The IPv6 side of a TAP: the interface's `address6` and `gateway6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapIpv6 {
+    /// The appliance's IPv6 address on the interface.
+    pub addr: Ipv6Addr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+    /// The IPv6 default gateway, if any.
+    pub gateway: Option<Ipv6Addr>,
+}
+
+/// The IPv6 sysctls of a TAP (before its link comes up): disabled without an address; with one,
+/// enabled without router advertisements, autoconfiguration, router solicitations or duplicate
+/// address detection.
+fn tap_ipv6_sysctls(tap: &str, ipv6: Option<&TapIpv6>) {
+    let key = |k: &str| format!("net.ipv6.conf.{tap}.{k}");
+    if ipv6.is_none() {
+        sysctl(&key("disable_ipv6"), "1");
+        return;
+    }
+    for (k, v) in [
+        ("accept_ra", "0"),
+        ("autoconf", "0"),
+        ("router_solicitations", "0"),
+        ("dad_transmits", "0"),
+        ("accept_dad", "0"),
+        ("disable_ipv6", "0"),
+    ] {
+        sysctl(&key(k), v);
+    }
+}
+
+/// Gives the TAP `tap` its IPv6 address (no duplicate address detection: vipmux owns the port)
+/// and default route.
+fn tap_ipv6_address(tap: &str, v6: &TapIpv6) -> Result<(), String> {
+    let cidr = format!("{}/{}", v6.addr, v6.prefix_len);
+    run(&["ip", "-6", "addr", "replace", &cidr, "dev", tap, "nodad"])?;
+    if let Some(gw) = v6.gateway {
+        let gw = gw.to_string();
+        run(&[
+            "ip", "-6", "route", "replace", "default", "via", &gw, "dev", tap,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Configures the TAP `tap`: MAC, address, up, default route via `gateway`; IPv6 address and
+/// default route from `ipv6`, or IPv6 disabled without it.
 pub fn configure_tap(
     tap: &str,
     mac: MacAddr,
     addr: Ipv4Addr,
     prefix_len: u8,
     gateway: Option<Ipv4Addr>,
+    ipv6: Option<&TapIpv6>,
 ) -> Result<(), String> {
-    sysctl(&format!("net.ipv6.conf.{tap}.disable_ipv6"), "1");
+    tap_ipv6_sysctls(tap, ipv6);
     run(&["ip", "link", "set", "dev", tap, "down"])?;
     run(&["ip", "link", "set", "dev", tap, "address", &mac_text(mac)])?;
     run(&["ip", "link", "set", "dev", tap, "up"])?;
@@ -99,6 +152,9 @@ pub fn configure_tap(
             "dev",
             tap,
         ])?;
+    }
+    if let Some(v6) = ipv6 {
+        tap_ipv6_address(tap, v6)?;
     }
     Ok(())
 }

@@ -190,9 +190,6 @@ fn load(config_path: &Path) -> Result<Option<(Config, Profile)>, BoxError> {
             return Ok(None);
         }
     };
-    for w in config.ipv6_not_forwarded() {
-        tracing::warn!("{}: {w}", config_path.display());
-    }
     let profile = match &config.dataplane.dpdk_profile {
         Some(p) => {
             let path = resolve_profile(config_path, p);

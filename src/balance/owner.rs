@@ -96,6 +96,16 @@ pub fn client_hash(addr: u32, port: u16) -> u32 {
         ^ t[5][usize::from(p[1])]
 }
 
+/// The RSS hash of an IPv6 client endpoint: Toeplitz over the 16-byte address then the port,
+/// both in network order (what a NIC's IPv6 source-only or destination-only RSS computes).
+#[inline]
+pub fn client_hash6(addr: u128, port: u16) -> u32 {
+    let mut input = [0u8; 18];
+    input[..16].copy_from_slice(&addr.to_be_bytes());
+    input[16..].copy_from_slice(&port.to_be_bytes());
+    toeplitz(&RSS_KEY, &input)
+}
+
 /// A redirection table: RSS hash -> worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reta {
@@ -143,6 +153,15 @@ impl Reta {
             return 0;
         }
         self.worker(client_hash(addr, port))
+    }
+
+    /// The owner of the IPv6 flow whose client endpoint is `addr:port` (`u128::from(Ipv6Addr)`).
+    #[inline]
+    pub fn owner6(&self, addr: u128, port: u16) -> usize {
+        if self.workers == 1 {
+            return 0;
+        }
+        self.worker(client_hash6(addr, port))
     }
 }
 

@@ -214,7 +214,7 @@ pub fn steer_plan(snapshot: &Snapshot, workers: usize) -> Result<SteerPlan, Stee
     let mut to_frontends = BTreeSet::new();
     let mut replies = BTreeSet::new();
     for rule in &snapshot.rules {
-        // IPv6 rules are not forwarded yet (docs/design.md §2.5): nothing to steer.
+        // The patterns are IPv4: IPv6 flows take the software hand-off (docs/design.md §6.2).
         let Some(vip) = ipv4_of(rule.frontend_addr) else {
             continue;
         };

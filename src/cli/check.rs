@@ -67,7 +67,6 @@ pub fn warnings(c: &Config) -> Vec<String> {
             _ => {}
         }
     }
-    out.extend(c.ipv6_not_forwarded());
     out
 }
 

@@ -14,7 +14,7 @@ use super::CliResult;
 use crate::config::Config;
 use crate::dpdk::Profile;
 use crate::pktgen::engine::QueueChoice;
-use crate::pktgen::{self, Expect, Mode, Options, TemplateChoice, TrafficDirection};
+use crate::pktgen::{self, Expect, Family, Mode, Options, TemplateChoice, TrafficDirection};
 use crate::wire::MacAddr;
 
 /// Arguments of `vipmux pktgen`.
@@ -78,6 +78,14 @@ pub struct Args {
     /// The generator's own IPv4 address (default: the first interface's last host but one).
     #[arg(long)]
     pub gen_ip: Option<Ipv4Addr>,
+    /// Address family of the flows: 4, or 6 for IPv6 flows (clients in 2001:2::/96) to the
+    /// configuration's IPv6 frontends, each returned frame checked for NAT66 / floating IP /
+    /// IPv6 encapsulation; IPv6 frames are at least 78 bytes.
+    #[arg(long, value_enum, default_value_t = Family::V4)]
+    pub family: Family,
+    /// The generator's own IPv6 address (default: the first interface's address6 prefix ::fffe).
+    #[arg(long)]
+    pub gen_ip6: Option<std::net::Ipv6Addr>,
     /// DPDK port name from the profile (default: its first port).
     #[arg(long)]
     pub port: Option<String>,
@@ -168,6 +176,8 @@ pub fn main(args: Args) -> CliResult {
         checksum_every: args.checksum_every,
         dst_mac: args.dst_mac.as_deref().map(parse_mac).transpose()?,
         gen_ip: args.gen_ip,
+        family: args.family,
+        gen_ip6: args.gen_ip6,
         port: args.port,
         queues: args.queues,
         count: args.count,

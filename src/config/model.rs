@@ -48,33 +48,6 @@ pub struct Config {
     pub bgp: Option<Bgp>,
 }
 
-impl Config {
-    /// One line per load-balancing or inbound NAT rule on an IPv6 frontend: such rules are
-    /// validated and compiled, but the data path does not forward IPv6 yet (docs/design.md
-    /// §2.5), so `check` prints and `run` logs these as warnings.
-    pub fn ipv6_not_forwarded(&self) -> Vec<String> {
-        let lb = self
-            .load_balancing_rules
-            .iter()
-            .map(|r| ("load_balancing_rules", &r.name, &r.frontend));
-        let nat = self
-            .inbound_nat_rules
-            .iter()
-            .map(|r| ("inbound_nat_rules", &r.name, &r.frontend));
-        lb.chain(nat)
-            .filter_map(|(table, name, fe)| {
-                let f = self.frontends.iter().find(|f| &f.name == fe)?;
-                f.address.is_ipv6().then(|| {
-                    format!(
-                        "{table} \"{name}\": IPv6 frontend \"{fe}\" ({}): IPv6 forwarding is not built yet; the rule is compiled but its packets are dropped as `unsupported`",
-                        f.address
-                    )
-                })
-            })
-            .collect()
-    }
-}
-
 /// `[appliance]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

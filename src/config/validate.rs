@@ -619,7 +619,7 @@ impl<'a> Validator<'a> {
                 let members: Vec<&Member> = pool.members.iter().collect();
                 let floating = r.enable_floating_ip;
                 let (fe, field) = (&r.frontend, "backend_pool");
-                self.rule_family(T, i, &r.name, fe, field, pool, &members, floating);
+                self.rule_family(T, i, &r.name, fe, field, pool, &members);
                 if floating && pool.dsr_encapsulation == DsrEncapsulation::None {
                     self.floating_on_link(T, i, &r.name, &members);
                 }
@@ -667,9 +667,8 @@ impl<'a> Validator<'a> {
         };
         if let Some((pool, field)) = pool_ref.filter(|_| !members.is_empty()) {
             if let Some(pool) = self.pools_by_name.get(pool.as_str()).copied() {
-                let floating = r.enable_floating_ip;
                 let fe = &r.frontend;
-                self.rule_family(NAT, i, &r.name, fe, field, pool, &members, floating);
+                self.rule_family(NAT, i, &r.name, fe, field, pool, &members);
             }
         }
         if !port_ok(r.backend_port) {

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::report::{BgpStatus, DiagnoseReport, FlowsReport, StatusReport};
+use super::report::{BgpStatus, DiagnoseReport, FlowsReport, PortStatus, StatusReport};
 
 /// A text table: a header row and data rows, columns padded to their widest cell.
 #[derive(Debug, Clone, Default)]
@@ -146,6 +146,7 @@ pub fn status(r: &StatusReport) -> String {
             out.push_str(", exception TAP missing (deleted from outside: restart vipmux)");
         }
         out.push('\n');
+        port_addresses(&mut out, p);
     }
     if r.draining {
         out.push_str(
@@ -216,6 +217,30 @@ pub fn status(r: &StatusReport) -> String {
         out.push_str(&nat.render());
     }
     out
+}
+
+/// A port's own addresses and IPv6 neighbours in the `status` text (nothing when unknown).
+fn port_addresses(out: &mut String, p: &PortStatus) {
+    if p.address.is_empty() && p.address6.is_empty() {
+        return;
+    }
+    let both = [p.address.as_str(), p.address6.as_str()];
+    let addrs: Vec<&str> = both.into_iter().filter(|a| !a.is_empty()).collect();
+    let _ = write!(out, "  address {}", addrs.join(", "));
+    if !p.address6.is_empty() {
+        let n: Vec<String> = p
+            .neighbours6
+            .iter()
+            .map(|n| format!("{} at {}", n.address, n.mac))
+            .collect();
+        let list = if n.is_empty() {
+            "none".into()
+        } else {
+            n.join(", ")
+        };
+        let _ = write!(out, "; IPv6 neighbours: {list}");
+    }
+    out.push('\n');
 }
 
 /// The pools' members in the `status` text: health, probe, flows and SNAT ports.
@@ -407,6 +432,7 @@ mod tests {
                 link: "down".into(),
                 link_downs: 3,
                 exception_tap_missing: true,
+                ..Default::default()
             }],
             ..Default::default()
         };
@@ -417,6 +443,31 @@ mod tests {
             "{}",
             status(&r)
         );
+    }
+
+    #[test]
+    fn status_shows_each_ports_addresses_and_ipv6_neighbours() {
+        let port = |address6: &str, neighbours6| PortStatus {
+            interface: "dc".into(),
+            address: "10.1.0.2/24".into(),
+            address6: address6.into(),
+            neighbours6,
+            ..Default::default()
+        };
+        let n = NeighbourStatus {
+            address: "2001:db8:1::11".into(),
+            mac: "02:00:00:00:00:11".into(),
+        };
+        let r = StatusReport {
+            ports: vec![port("2001:db8:1::2/64", vec![n]), port("", vec![])],
+            ..Default::default()
+        };
+        let text = status(&r);
+        assert!(
+            text.contains("  address 10.1.0.2/24, 2001:db8:1::2/64; IPv6 neighbours: 2001:db8:1::11 at 02:00:00:00:00:11\n"),
+            "{text}"
+        );
+        assert!(text.contains("  address 10.1.0.2/24\n"), "{text}");
     }
 
     #[test]

@@ -58,6 +58,22 @@ pub struct PortStatus {
     pub link_downs: u64,
     /// The interface's exception TAP was deleted from outside (restart vipmux to get it back).
     pub exception_tap_missing: bool,
+    /// The interface's own IPv4 address (CIDR).
+    pub address: String,
+    /// The interface's own IPv6 address (`address6`, CIDR); empty without one.
+    pub address6: String,
+    /// The IPv6 neighbours resolved on the interface (what workers use as next hops), by address.
+    pub neighbours6: Vec<NeighbourStatus>,
+}
+
+/// One resolved neighbour in [`PortStatus`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NeighbourStatus {
+    /// Its address.
+    pub address: String,
+    /// Its MAC address.
+    pub mac: String,
 }
 
 /// The BGP part of [`StatusReport`].

@@ -20,6 +20,7 @@
 use super::classify::Meta;
 use super::counters::WorkerCounters;
 use super::pipeline::Pipeline;
+use super::pipeline6::{self, expire::Expiry6};
 use super::rewrite::{to_member, Target};
 use super::route::{client_hop, Hop, HopCache};
 use super::snat;
@@ -311,7 +312,7 @@ fn account(counters: &mut WorkerCounters, e: &FlowEntry) {
 impl Pipeline {
     /// RSTs queued by the packet path (sent by the next [`Pipeline::expire`] call).
     pub fn pending_resets(&self) -> usize {
-        self.pending.len
+        self.pending.len + self.v6.pending.len
     }
 
     /// Expires idle flows in at most `budget_buckets` buckets of the flow table (a full sweep
@@ -336,6 +337,7 @@ impl Pipeline {
             seed,
             snat,
             snat_pending,
+            v6,
             ..
         } = self;
         for i in 0..pending.len.min(PENDING_RESETS) {
@@ -363,7 +365,7 @@ impl Pipeline {
             });
         }
         let seed = *seed;
-        table.expire_step(now, budget_buckets, |k, e| {
+        let expired = table.expire_step(now, budget_buckets, |k, e| {
             account(counters, e);
             if e.should_record_expiry() {
                 recent.note_expired(k.hash_seeded(seed), now);
@@ -371,7 +373,20 @@ impl Pipeline {
             if e.wants_reset_on_expiry() {
                 counters.resets_sent += send_resets(view, hops, scratch, k, e, &mut emit);
             }
-        })
+        });
+        // The same share of the IPv6 table: both tables swept in the same number of calls.
+        let budget6 = budget_buckets
+            .saturating_mul(v6.table.buckets())
+            .div_ceil(table.buckets().max(1));
+        let mut x = Expiry6 {
+            lane: v6,
+            recent,
+            counters,
+            hops,
+            scratch,
+            seed,
+        };
+        expired + pipeline6::expire::expire(&mut x, view, now, budget6, &mut emit)
     }
 }
 

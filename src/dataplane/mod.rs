@@ -17,7 +17,7 @@
 //!   [`rewrite6`]: NAT66, its reverse, MAC rewrite, IPv6-in-IPv6 and GUE over IPv6, hop limit,
 //!   MTU (Packet Too Big).
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
-//!   §3.3–3.8).
+//!   §3.3–3.8); [`pipeline6`]: the same decisions for IPv6 frames (their own flow table).
 //! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`; [`expiry6`]: the RST
 //!   pair of an IPv6 flow.
 //! - [`snat`]: outbound SNAT of members' connections and their replies (docs/design.md §3.5.6).
@@ -89,6 +89,10 @@
 //! `flow_capacity` up to a power of two; size it with headroom (buckets stay mostly
 //! overflow-free up to about 70 % load).
 //!
+//! IPv6 frames: the burst loop above is IPv4's; frames it leaves `unsupported` (neither IPv4 nor
+//! ARP) are decided after it by [`pipeline6`], one at a time, against a per-worker IPv6 flow table
+//! of a quarter of `flow_capacity` (132 bytes a flow).
+//!
 //! # Outbound SNAT
 //!
 //! In [`snat`]: each worker holds its own translations and allocates from its own part of each
@@ -106,7 +110,9 @@ pub mod icmp_error;
 pub mod icmp_error6;
 pub mod neighbours;
 pub mod owner;
+pub mod owner6;
 pub mod pipeline;
+pub mod pipeline6;
 pub mod reason;
 pub mod recheck;
 pub mod rewrite;

@@ -10,6 +10,8 @@
 //!   included —, packets of no rule): no owner, the
 //!   receiving worker handles it (the pipeline sends it to the slow path or drops it).
 //!
+//! IPv6 frames: [`super::owner6`], the same rule.
+//!
 //! An ICMP error's owner is its quoted flow's ([`quoted_owner`] reads the IPv4 header the error
 //! quotes), so the worker holding the flow's entry forwards it; ICMP queries have no owner. Reads are bounds-checked; no input panics.
 
@@ -93,7 +95,10 @@ fn ipv4_offset(frame: &[u8]) -> Option<usize> {
 /// hash.
 #[inline]
 pub fn frame_owner(frame: &[u8], view: &View<'_>, reta: &Reta) -> Option<usize> {
-    let ip = frame.get(ipv4_offset(frame)?..)?;
+    let Some(off) = ipv4_offset(frame) else {
+        return super::owner6::frame_owner6(frame, view, reta);
+    };
+    let ip = frame.get(off..)?;
     let e = endpoints(ip)?;
     let snapshot = view.snapshot;
     if view.ports.iter().any(|p| u32::from(p.addr) == e.dst) {

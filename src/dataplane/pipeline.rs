@@ -6,6 +6,7 @@ use super::classify::{classify_into, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
 use super::icmp_error::{self, IcmpCx};
+use super::pipeline6::{self, ipv6_capacity, Lane6};
 use super::reason::{DropReason, Exception};
 use super::recheck::{self, SnapshotGen};
 use super::rewrite::{reply_to_client, to_member, Target};
@@ -16,9 +17,9 @@ use crate::balance::hash::flow_hash;
 use crate::balance::snapshot::{MemberId, Rule, Snapshot};
 use crate::config::{MissingFlow, Protocol};
 use crate::flow::{
-    hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowFlags,
-    FlowKey, FlowState, FlowTable, InsertResult, RecentlyExpired, SlotId, SnatTable, Translation,
-    DEFAULT_TABLE_SEED,
+    hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6,
+    FlowFlags, FlowKey, FlowKey6, FlowState, FlowTable, InsertResult, RecentlyExpired, SlotId,
+    SnatTable, Translation, DEFAULT_TABLE_SEED,
 };
 use crate::wire::{protocol, PacketBuf, BURST};
 use std::net::Ipv4Addr;
@@ -40,6 +41,9 @@ pub struct Pipeline {
     snat_capacity: usize,
     /// This worker's index and the number of workers (its part of each SNAT block).
     pub(super) worker: (usize, usize),
+    /// The IPv6 flow table and its pending RSTs (see [`pipeline6`]; boxed: the IPv4 state keeps
+    /// its layout).
+    pub(super) v6: Box<Lane6>,
     /// The snapshot generation flows are stamped with once checked against it.
     snap_gen: SnapshotGen,
     /// The generation of the current burst's snapshot.
@@ -108,6 +112,7 @@ impl Pipeline {
             snat_pending: Pending::new(),
             snat_capacity: snat_capacity(cfg.flow_capacity),
             worker: (0, 1),
+            v6: Box::new(Lane6::new(ipv6_capacity(cfg.flow_capacity))),
             snap_gen: SnapshotGen::default(),
             gen: 0,
             keys: [FlowKey::default(); BURST],
@@ -139,14 +144,22 @@ impl Pipeline {
         self.table.iter()
     }
 
-    /// Number of flow entries stored (live or not yet swept).
-    pub fn flow_count(&self) -> usize {
-        self.table.len()
+    /// Every IPv6 flow entry of this worker (walks the whole table, as [`Pipeline::flows`]).
+    pub fn flows6(&self) -> impl Iterator<Item = (&FlowKey6, &FlowEntry6)> {
+        self.v6.table.iter()
     }
 
-    /// Bytes held by the flow table and the recently-expired record.
+    /// Number of flow entries stored, both families (live or not yet swept).
+    pub fn flow_count(&self) -> usize {
+        self.table.len() + self.v6.table.len()
+    }
+
+    /// Bytes held by the flow tables (both families), the recently-expired record and SNAT.
     pub fn memory_bytes(&self) -> usize {
-        self.table.memory_bytes() + self.recent.memory_bytes() + self.snat.memory_bytes()
+        self.table.memory_bytes()
+            + self.v6.table.memory_bytes()
+            + self.recent.memory_bytes()
+            + self.snat.memory_bytes()
     }
 
     /// Buckets of the flow table (a full expiry sweep is `buckets / budget` calls of `expire`).
@@ -209,7 +222,19 @@ impl Pipeline {
         let mut start = 0;
         while start < n {
             let end = (start + BURST).min(n);
+            let unsupported = self.counters.drops[DropReason::Unsupported.index()];
             self.burst(view, &mut pkts[start..end], &mut verdicts[start..end], now);
+            if self.counters.drops[DropReason::Unsupported.index()] != unsupported {
+                // Neither IPv4 nor ARP: IPv6 takes its own lane (docs/design.md §3.11), after the
+                // burst, so the IPv4 loop is untouched.
+                pipeline6::lane(
+                    self,
+                    view,
+                    &mut pkts[start..end],
+                    &mut verdicts[start..end],
+                    now,
+                );
+            }
             start = end;
         }
     }
@@ -334,7 +359,7 @@ impl Pipeline {
 
 /// Counts one verdict (`tx` for forwards, the drop reason or exception otherwise).
 #[inline(always)]
-fn count_verdict(counters: &mut WorkerCounters, v: Verdict) {
+pub(super) fn count_verdict(counters: &mut WorkerCounters, v: Verdict) {
     match v {
         Verdict::Forward { .. } => counters.tx += 1,
         Verdict::Drop(r) => counters.count_drop(r),

@@ -149,7 +149,7 @@ pub fn decrement_hop_limit(frame: &mut [u8], m: &Meta6) {
 
 /// Writes the Ethernet addresses of `hop` (destination then source, the first 12 bytes).
 #[inline(always)]
-fn set_macs(frame: &mut [u8], hop: &Hop) {
+pub(super) fn set_macs(frame: &mut [u8], hop: &Hop) {
     if let Some(h) = frame.get_mut(..ethernet::field::SOURCE.end) {
         h.copy_from_slice(&hop.macs);
     }

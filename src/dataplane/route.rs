@@ -8,6 +8,10 @@
 //! - Toward a client (NAT replies, RSTs to clients): the interface on-link with the destination,
 //!   else the first interface with a gateway; MAC of the destination or the gateway.
 //!
+//! - IPv6 (members and clients alike): the same choices over the interfaces' `address6` and
+//!   `gateway6`, MACs from the map's IPv6 neighbours (`NeighbourMap::get6`); the per-member cache
+//!   holds both families (it is keyed by member).
+//!
 //! No neighbour entry yet → `no_neighbour` (the slow path resolves members and gateways on its
 //! own, so later packets pass); no interface → `no_route`.
 
@@ -15,7 +19,7 @@ use super::reason::DropReason;
 use super::View;
 use crate::balance::snapshot::MemberId;
 use crate::wire::MacAddr;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Where and how a frame leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,12 +117,42 @@ impl HopCache {
     }
 }
 
-/// The hop toward member `id`, uncached.
+/// The hop toward member `id` (IPv4 or IPv6: the next hop's family), uncached.
 pub fn member_hop(view: &View<'_>, id: MemberId) -> Result<Hop, DropReason> {
     let m = view.snapshot.member(id).ok_or(DropReason::NoRoute)?;
     let port = m.interface.ok_or(DropReason::NoRoute)?.index();
-    let nh = m.next_hop4().ok_or(DropReason::NoRoute)?;
-    resolve(view, port, nh)
+    match m.next_hop.ok_or(DropReason::NoRoute)? {
+        IpAddr::V4(nh) => resolve(view, port, nh),
+        IpAddr::V6(nh) => resolve6(view, port, nh),
+    }
+}
+
+/// The hop toward the IPv6 `dst` (a client): the interface whose IPv6 prefix holds it, else the
+/// first one with an IPv6 gateway.
+pub fn client_hop6(view: &View<'_>, dst: Ipv6Addr) -> Result<Hop, DropReason> {
+    let ifs = &view.snapshot.interfaces;
+    if let Some(i) = ifs
+        .iter()
+        .position(|i| i.address6.is_some_and(|a| a.contains(dst)))
+    {
+        return resolve6(view, i, dst);
+    }
+    let (i, gw) = ifs
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| f.gateway6.map(|g| (i, g)))
+        .ok_or(DropReason::NoRoute)?;
+    resolve6(view, i, gw)
+}
+
+/// [`resolve`] for an IPv6 next hop (the neighbours Neighbour Discovery learnt).
+fn resolve6(view: &View<'_>, port: usize, next_hop: Ipv6Addr) -> Result<Hop, DropReason> {
+    let p = view.ports.get(port).ok_or(DropReason::NoRoute)?;
+    let (mac, _) = view
+        .neighbours
+        .get6(next_hop)
+        .ok_or(DropReason::NoNeighbour)?;
+    on_port(p, port, mac)
 }
 
 /// The hop toward `dst` (a client): on-link interface, else the first one with a gateway.
@@ -142,6 +176,12 @@ fn resolve(view: &View<'_>, port: usize, next_hop: Ipv4Addr) -> Result<Hop, Drop
         .neighbours
         .get(next_hop)
         .ok_or(DropReason::NoNeighbour)?;
+    on_port(p, port, mac)
+}
+
+/// The hop out of `p` (index `port`) toward the neighbour with `mac`.
+#[inline]
+fn on_port(p: &super::EgressPort, port: usize, mac: MacAddr) -> Result<Hop, DropReason> {
     let mut macs = [0u8; 12];
     macs[..6].copy_from_slice(&mac.0);
     macs[6..].copy_from_slice(&p.mac.0);

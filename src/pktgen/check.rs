@@ -12,8 +12,12 @@
 //! Returned frames are also sorted by source into two classes, counted apart: the flows' own
 //! (198.18.0.0/16) and the SYN flood's random sources (198.19.0.0/16), so a flood run can show
 //! what happened to established flows while it went on.
+//!
+//! IPv6 frames (`--family 6`) are checked by [`v6`]: NAT66, floating IP by MAC rewrite,
+//! IPv6-in-IPv6 and GUE over IPv6, the hop limit, the checksum over the IPv6 pseudo-header, and
+//! Neighbour Solicitations answered as the neighbours.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -62,6 +66,8 @@ reasons! {
         WrongSnat => "wrong_snat",
         /// Outbound: a flow's frame with another SNAT endpoint than its first one had.
         SnatChanged => "snat_changed",
+        /// IPv6: the hop limit is not the sent one less the MUX's hop (encapsulation keeps it).
+        WrongHopLimit => "wrong_hop_limit",
     }
 }
 
@@ -140,7 +146,8 @@ pub enum Outcome {
     Ok(Option<MemberId>),
     /// A data frame with this mismatch.
     Mismatch(MismatchKind),
-    /// An ARP request answered in place: send the first `len` bytes back.
+    /// An ARP request (or IPv6 Neighbour Solicitation) answered in place: send the first `len`
+    /// bytes back.
     ArpReply(usize),
     /// Anything else (ARP not to answer, other ethertypes): dropped silently.
     Ignored,
@@ -181,7 +188,9 @@ pub struct Checker {
     synflood: bool,
     own_mac: MacAddr,
     own_ip: Ipv4Addr,
+    own_ip6: Option<Ipv6Addr>,
     dut_addrs: Vec<Ipv4Addr>,
+    dut_addrs6: Vec<Ipv6Addr>,
     gue_ports: Vec<u16>,
     flow_member: Vec<u32>,
     flow_verified: Vec<Option<Verified>>,
@@ -207,8 +216,9 @@ pub struct Checker {
     pub arp_replies: u64,
     /// Frames ignored (ARP not for a neighbour, other ethertypes).
     pub ignored: u64,
-    /// Address whose ARP reply is awaited (the VIP), and the MAC learned for it.
-    pub resolve: Option<(Ipv4Addr, Option<MacAddr>)>,
+    /// Address whose ARP reply (or Neighbour Advertisement) is awaited (the VIP), and the MAC
+    /// learned for it.
+    pub resolve: Option<(IpAddr, Option<MacAddr>)>,
     /// Outbound traffic (`--direction outbound`): frames are checked for the rule's SNAT.
     outbound: Option<OutboundCheck>,
 }
@@ -231,6 +241,21 @@ impl Checker {
             .filter_map(|f| crate::balance::snapshot::ipv4_of(f.addr))
             .collect();
         dut_addrs.extend(snapshot.interfaces.iter().map(|i| i.address.addr));
+        let mut dut_addrs6: Vec<Ipv6Addr> = snapshot
+            .frontends
+            .iter()
+            .filter_map(|f| match f.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        dut_addrs6.extend(
+            snapshot
+                .interfaces
+                .iter()
+                .filter_map(|i| i.address6)
+                .map(|c| c.addr),
+        );
         let mut gue_ports: Vec<u16> = snapshot
             .pools
             .iter()
@@ -248,7 +273,9 @@ impl Checker {
             synflood,
             own_mac,
             own_ip,
+            own_ip6: None,
             dut_addrs,
+            dut_addrs6,
             gue_ports,
             flow_verified: vec![None; flow_member.len()],
             flow_rx: vec![0; flow_member.len()],
@@ -273,6 +300,18 @@ impl Checker {
     pub fn with_outbound(mut self, check: OutboundCheck) -> Checker {
         self.outbound = Some(check);
         self
+    }
+
+    /// The generator's own IPv6 address (never answered for; its Neighbour Solicitations come
+    /// from it).
+    pub fn with_own_ip6(mut self, ip: Ipv6Addr) -> Checker {
+        self.own_ip6 = Some(ip);
+        self
+    }
+
+    /// The generator's own IPv6 address, when set.
+    pub fn own_ip6(&self) -> Option<Ipv6Addr> {
+        self.own_ip6
     }
 
     /// The outbound check, with `--direction outbound`.
@@ -346,6 +385,11 @@ impl Checker {
                 };
                 self.count(out)
             }
+            ethertype::IPV6 => {
+                self.class = None;
+                let out = self.handle6(frame, l3.offset, dst_mac, verify_checksums);
+                self.count(out)
+            }
             _ => self.count(Outcome::Ignored),
         }
     }
@@ -392,7 +436,7 @@ impl Checker {
         );
         if op == arp::OP_REPLY {
             if let Some((want, got)) = &mut self.resolve {
-                if sender_ip == *want && neighbour_ip(sender_mac).is_none() {
+                if IpAddr::V4(sender_ip) == *want && neighbour_ip(sender_mac).is_none() {
                     *got = Some(sender_mac);
                 }
             }
@@ -499,7 +543,7 @@ impl Checker {
             return Ok(None);
         }
         let member = self.expected_member(target, encap, outer.dst_addr(), seen)?;
-        self.record(flow, member, encap, seen)?;
+        self.record(flow, member, encap.is_none().then_some(seen))?;
         Ok(Some(member))
     }
 
@@ -639,14 +683,13 @@ impl Checker {
         Ok(member)
     }
 
-    /// Remembers the flow's member (a flow that moves is an error) and, unencapsulated, its
-    /// checked rewrite.
+    /// Remembers the flow's member (a flow that moves is an error) and, when given, its checked
+    /// rewrite (`verified`: unencapsulated IPv4 frames).
     fn record(
         &mut self,
         flow: Option<u32>,
         member: MemberId,
-        encap: Option<DsrEncapsulation>,
-        seen: Verified,
+        verified: Option<Verified>,
     ) -> Result<(), MismatchKind> {
         use MismatchKind::*;
         if let Some(slot) = flow.and_then(|i| self.flow_member.get_mut(i as usize)) {
@@ -659,7 +702,7 @@ impl Checker {
                 return Err(Moved);
             }
         }
-        if encap.is_none() {
+        if let Some(seen) = verified {
             if let Some(v) = flow.and_then(|i| self.flow_verified.get_mut(i as usize)) {
                 *v = Some(seen);
             }
@@ -667,6 +710,9 @@ impl Checker {
         Ok(())
     }
 }
+
+mod v6;
+pub use v6::neighbour_mac6;
 
 /// The L4 ports of the client's packet, verifying the L4 checksum when asked.
 pub(super) fn l4_ports(
@@ -907,7 +953,7 @@ enable_floating_ip = true
         // The JSON keys are the kinds' names, in order.
         assert_eq!(
             serde_json::to_string(&c.mismatches).unwrap(),
-            r#"{"malformed":1,"bad_ip_checksum":1,"bad_l4_checksum":1,"wrong_src":1,"wrong_dst":4,"wrong_encap":0,"wrong_mac":2,"moved":1,"wrong_snat":0,"snat_changed":0}"#
+            r#"{"malformed":1,"bad_ip_checksum":1,"bad_l4_checksum":1,"wrong_src":1,"wrong_dst":4,"wrong_encap":0,"wrong_mac":2,"moved":1,"wrong_snat":0,"snat_changed":0,"wrong_hop_limit":0}"#
         );
         assert_eq!(c.member_packets.iter().sum::<u64>(), 5);
     }

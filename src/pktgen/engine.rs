@@ -10,12 +10,12 @@
 //! its translated frame came back (vipmux drops a member's data segment without a translation),
 //! then the measured run starts.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::check::{Checker, Expect, Outcome};
-use super::flows::{self, FlowSet};
+use super::flows::{self, Family, FlowSet};
 use super::frames::{
     patch_client, BurstClasses, FrameKind, Macs, ShareMix, TemplateRef, Templates, XorShift,
 };
@@ -31,7 +31,8 @@ use crate::dpdk::{
     Burst, DpdkThread, Eal, Mbuf, Mempool, Port, PortConfig, Profile, QueueId, RxQueue, TxQueue,
 };
 use crate::platform::signal;
-use crate::wire::{builder::arp_request, MacAddr, BURST};
+use crate::wire::builder::{arp_request, neighbor_solicit};
+use crate::wire::{MacAddr, BURST};
 
 /// Template strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,11 @@ pub struct Options {
     pub dst_mac: Option<MacAddr>,
     /// The generator's own address (never answered for; ARP requests come from it).
     pub gen_ip: Option<Ipv4Addr>,
+    /// Address family of the flows (`--family 6`: IPv6 flows to the IPv6 frontends; frames are
+    /// then at least [`super::frames6::MIN_SIZE6`] bytes).
+    pub family: Family,
+    /// The generator's own IPv6 address (default: the first `address6` prefix's `::fffe`).
+    pub gen_ip6: Option<Ipv6Addr>,
     /// Port to use (default: the profile's first).
     pub port: Option<String>,
     /// Print the live line (to stderr) once per second.
@@ -148,6 +154,28 @@ fn default_gen_ip(snapshot: &Snapshot) -> Ipv4Addr {
     }
 }
 
+/// The generator's own IPv6 address: the first interface's `address6` prefix with host part
+/// `::fffe` (its Neighbour Solicitations come from it).
+fn default_gen_ip6(snapshot: &Snapshot) -> Ipv6Addr {
+    let net = snapshot
+        .interfaces
+        .iter()
+        .find_map(|i| i.address6)
+        .map_or(flows::CLIENT6_PREFIX, |c| {
+            u128::from(c.addr) & (u128::MAX << (128 - u32::from(c.prefix_len.min(112))))
+        });
+    Ipv6Addr::from(net | 0xfffe)
+}
+
+/// The options as run: IPv6 frames are at least [`super::frames6::MIN_SIZE6`] bytes.
+fn effective(opts: &Options) -> Options {
+    let mut o = opts.clone();
+    if o.family == Family::V6 {
+        o.size = o.size.max(super::frames6::MIN_SIZE6);
+    }
+    o
+}
+
 /// What the generator sends, decided from the options before any port is opened.
 struct Plan {
     snapshot: Snapshot,
@@ -166,7 +194,7 @@ fn plan(opts: &Options) -> Result<Plan, Box<dyn std::error::Error>> {
     if opts.direction == TrafficDirection::Outbound {
         return plan_outbound(opts, snapshot);
     }
-    let targets = flows::targets(&snapshot, opts.rule.as_deref())?;
+    let targets = flows::targets_of(&snapshot, opts.rule.as_deref(), opts.family)?;
     if targets.len() > usize::from(u16::MAX) {
         return Err("more than 65535 targets".into());
     }
@@ -217,6 +245,9 @@ fn plan_outbound(opts: &Options, snapshot: Snapshot) -> Result<Plan, Box<dyn std
     if opts.mode == Mode::Synflood || opts.established_share > 0 {
         return Err("--direction outbound: use --mode syn, established or mix".into());
     }
+    if opts.family != Family::V4 {
+        return Err("--direction outbound speaks IPv4 only (--family 4)".into());
+    }
     if opts.queues > 1 {
         return Err("--direction outbound sends on one queue (--queues 0 or 1)".into());
     }
@@ -258,6 +289,7 @@ fn new_checker(
     own: (MacAddr, Ipv4Addr),
 ) -> Checker {
     let check = outbound.map(|o| OutboundCheck::new(o.clone(), &snapshot));
+    let own6 = opts.gen_ip6.unwrap_or_else(|| default_gen_ip6(&snapshot));
     let checker = Checker::new(
         snapshot,
         flowset.clone(),
@@ -265,7 +297,8 @@ fn new_checker(
         synflood,
         own.0,
         own.1,
-    );
+    )
+    .with_own_ip6(own6);
     match check {
         Some(check) => checker.with_outbound(check),
         None => checker,
@@ -274,6 +307,7 @@ fn new_checker(
 
 /// Runs the generator and returns its summary.
 pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
+    let opts = &effective(opts);
     let Plan {
         snapshot,
         flowset,
@@ -705,7 +739,10 @@ impl Worker<'_, '_> {
         self.wait_link();
         let dst_mac = match opts.dst_mac {
             Some(m) => m,
-            None => self.resolve(own_mac, gen_ip, flowset.targets[0].vip),
+            None => {
+                let own6 = self.checker.own_ip6().unwrap_or(Ipv6Addr::UNSPECIFIED);
+                self.resolve(own_mac, (gen_ip, own6), flowset.targets[0].vip)
+            }
         };
         let macs = Macs {
             src: own_mac,
@@ -787,8 +824,9 @@ impl Worker<'_, '_> {
         }
     }
 
-    /// Asks for the MAC of `vip` (ARP, up to a second); broadcast when nobody answers.
-    fn resolve(&mut self, own_mac: MacAddr, own_ip: Ipv4Addr, vip: Ipv4Addr) -> MacAddr {
+    /// Asks for the MAC of `vip` (ARP, or a Neighbour Solicitation from `own.1` for an IPv6 VIP,
+    /// up to a second); broadcast when nobody answers.
+    fn resolve(&mut self, own_mac: MacAddr, own: (Ipv4Addr, Ipv6Addr), vip: IpAddr) -> MacAddr {
         self.checker.resolve = Some((vip, None));
         let start = Instant::now();
         let mut last_ask: Option<Instant> = None;
@@ -797,8 +835,12 @@ impl Worker<'_, '_> {
             if last_ask.is_none_or(|t| t.elapsed() >= ARP_RETRY) {
                 last_ask = Some(Instant::now());
                 if let Some(mut m) = self.pool.alloc() {
-                    let mut buf = [0u8; 64];
-                    if let Ok(n) = arp_request(&mut buf, own_mac, None, own_ip, vip) {
+                    let mut buf = [0u8; 128];
+                    let asked = match vip {
+                        IpAddr::V4(v) => arp_request(&mut buf, own_mac, None, own.0, v),
+                        IpAddr::V6(v) => neighbor_solicit(&mut buf, own_mac, None, own.1, v),
+                    };
+                    if let Ok(n) = asked {
                         if m.extend_from_slice(&buf[..n]) {
                             let mut b = Burst::new();
                             let _ = b.push(m);
@@ -815,7 +857,7 @@ impl Worker<'_, '_> {
             }
         }
         self.checker.resolve = None;
-        tracing::warn!("no ARP reply for {vip}: sending to ff:ff:ff:ff:ff:ff (give --dst-mac)");
+        tracing::warn!("no ARP/ND reply for {vip}: sending to ff:ff:ff:ff:ff:ff (give --dst-mac)");
         MacAddr::BROADCAST
     }
 

@@ -6,11 +6,16 @@
 //! without a hash table, and 4096 distinct client addresses spread even 2-tuple distributions.
 //! Flows only use 198.18.0.0/16; SYN-flood sources are drawn from the other half, 198.19.0.0/16,
 //! so a returned frame tells by its source whether it belongs to a flow or to the flood.
+//!
+//! IPv6 flows (`--family 6`) use the same numbering inside 2001:2::/48 (RFC 5180's benchmarking
+//! range): the client of flow `i` is 2001:2::/96 followed by flow `i`'s IPv4 client address
+//! ([`client6_of`]), so both families share one mapping, and a flood source stays a flood source.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 
 use crate::balance::snapshot::{RuleId, RuleKind, Snapshot, IPPROTO_TCP, IPPROTO_UDP};
 use crate::config::Protocol;
+use serde::Serialize;
 
 /// First client address (198.18.0.1).
 pub const CLIENT_BASE: u32 = u32::from_be_bytes([198, 18, 0, 1]);
@@ -36,8 +41,8 @@ pub const HA_PORTS_DST: u16 = 80;
 pub struct VipTarget {
     /// The rule whose frontend this is.
     pub rule: RuleId,
-    /// The VIP.
-    pub vip: Ipv4Addr,
+    /// The VIP (IPv4, or IPv6 with `--family 6`).
+    pub vip: IpAddr,
     /// Frontend port.
     pub port: u16,
     /// IP protocol (TCP or UDP).
@@ -63,15 +68,49 @@ fn proto_of(p: Protocol) -> u8 {
     }
 }
 
-/// The targets of a snapshot: every load-balancing rule's frontend ip:port, or only those of the
-/// rule named `only` (any kind; a port-range NAT rule gives one target per occupied slot). The
-/// generator speaks IPv4: IPv6 rules give no target.
+/// Which address family the generator's flows use (`--family`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+pub enum Family {
+    /// IPv4 flows to the IPv4 frontends.
+    #[default]
+    #[value(name = "4")]
+    #[serde(rename = "4")]
+    V4,
+    /// IPv6 flows (clients in 2001:2::/96) to the IPv6 frontends.
+    #[value(name = "6")]
+    #[serde(rename = "6")]
+    V6,
+}
+
+impl Family {
+    /// The family of `ip`.
+    pub fn of(ip: IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// The IPv4 targets of a snapshot ([`targets_of`] with [`Family::V4`]).
 pub fn targets(snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<VipTarget>, TargetError> {
+    targets_of(snapshot, only, Family::V4)
+}
+
+/// The targets of a snapshot in `family`: every load-balancing rule's frontend ip:port, or only
+/// those of the rule named `only` (any kind; a port-range NAT rule gives one target per occupied
+/// slot). Rules of the other family give no target.
+pub fn targets_of(
+    snapshot: &Snapshot,
+    only: Option<&str>,
+    family: Family,
+) -> Result<Vec<VipTarget>, TargetError> {
     let mut out = Vec::new();
     for r in &snapshot.rules {
-        let IpAddr::V4(vip) = r.frontend_addr else {
+        let vip = r.frontend_addr;
+        if Family::of(vip) != family {
             continue;
-        };
+        }
         let chosen = match only {
             Some(name) => r.name == name,
             None => r.kind == RuleKind::LoadBalancing,
@@ -108,8 +147,10 @@ pub fn targets(snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<VipTarget>
     }
     if out.is_empty() {
         return Err(TargetError(match only {
-            Some(name) => format!("no rule named {name:?} with a usable frontend port"),
-            None => "the configuration has no load-balancing rule to send to".into(),
+            Some(name) => {
+                format!("no rule named {name:?} of IP{family:?} with a usable frontend port")
+            }
+            None => format!("the configuration has no IP{family:?} load-balancing rule to send to"),
         }));
     }
     Ok(out)
@@ -183,6 +224,22 @@ pub fn is_flood_addr(ip: Ipv4Addr) -> bool {
     u32::from(ip) & FLOOD_MASK == FLOOD_NET
 }
 
+/// The IPv6 client network 2001:2::/96 that [`client6_of`] embeds IPv4 client addresses in.
+pub const CLIENT6_PREFIX: u128 = 0x2001_0002_0000_0000_0000_0000_0000_0000;
+
+/// The IPv6 form of a client (or flood) address: [`CLIENT6_PREFIX`] followed by `v4`.
+#[inline]
+pub fn client6_of(v4: Ipv4Addr) -> Ipv6Addr {
+    Ipv6Addr::from(CLIENT6_PREFIX | u128::from(u32::from(v4)))
+}
+
+/// The IPv4 address a [`client6_of`] address embeds; `None` outside 2001:2::/96.
+#[inline]
+pub fn client4_of6(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let v = u128::from(ip);
+    (v >> 32 == CLIENT6_PREFIX >> 32).then(|| Ipv4Addr::from(v as u32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,7 +250,7 @@ mod tests {
             100_000,
             vec![VipTarget {
                 rule: RuleId(0),
-                vip: Ipv4Addr::new(10, 1, 0, 100),
+                vip: Ipv4Addr::new(10, 1, 0, 100).into(),
                 port: 80,
                 proto: IPPROTO_TCP,
             }],
@@ -216,6 +273,15 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_clients_embed_the_ipv4_numbering() {
+        let c = client6_of(*client_of(4097).ip());
+        assert_eq!(c, "2001:2::c612:2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(client4_of6(c), Some(*client_of(4097).ip()));
+        assert_eq!(client4_of6("2001:3::c612:2".parse().unwrap()), None);
+        assert_eq!(client4_of6("2001:2::1:c612:2".parse().unwrap()), None);
+    }
+
+    #[test]
     fn targets_of_spec_example() {
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -226,7 +292,11 @@ mod tests {
         let snap = Snapshot::compile(&cfg, &crate::balance::snapshot::Health::all_up(&cfg));
         let t = targets(&snap, None).unwrap();
         assert_eq!(t.len(), 1);
-        assert_eq!((t[0].vip, t[0].port), (Ipv4Addr::new(10, 1, 0, 100), 80));
+        assert_eq!(
+            (t[0].vip, t[0].port),
+            (Ipv4Addr::new(10, 1, 0, 100).into(), 80)
+        );
+        assert!(targets_of(&snap, None, Family::V6).is_err(), "no IPv6 rule");
         let range = targets(&snap, Some("ssh-pool")).unwrap();
         assert_eq!(range.len(), 2, "two members occupy two slots");
         assert_eq!(range[0].port, 50100);

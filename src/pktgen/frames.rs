@@ -6,7 +6,7 @@
 //! the 4-byte FCS the NIC appends, so 64 gives 60-byte buffers (54 bytes of headers + 6 of payload
 //! or padding).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
 use super::flows::{FlowSet, VipTarget, FLOOD_MASK, FLOOD_NET};
 use crate::balance::snapshot::IPPROTO_UDP;
@@ -65,33 +65,20 @@ pub fn build(
     kind: FrameKind,
     isn: u32,
 ) {
-    let len = out.len();
-    let headers = L4_OFFSET
-        + if target.proto == IPPROTO_UDP {
-            crate::wire::udp::HEADER_LEN
-        } else {
-            tcp::HEADER_LEN
-        };
-    let mut payload = [0u8; MAX_SIZE];
-    let payload_len = match (target.proto, kind) {
-        (IPPROTO_UDP, _) | (_, FrameKind::Data) => len.saturating_sub(headers),
-        _ => 0,
+    let vip = match target.vip {
+        IpAddr::V4(v) => v,
+        IpAddr::V6(_) => {
+            return super::frames6::build6(out, macs, client, target, ident, kind, isn)
+        }
     };
-    for (k, b) in payload[..payload_len].iter_mut().enumerate() {
-        *b = b'a' + (k % 26) as u8;
-    }
-    let dst = SocketAddrV4::new(target.vip, target.port);
+    let len = out.len();
+    let mut payload = [0u8; MAX_SIZE];
+    let payload_len = fill_payload(&mut payload, len, L4_OFFSET, target.proto, kind);
+    let dst = SocketAddrV4::new(vip, target.port);
     let mut spec = if target.proto == IPPROTO_UDP {
         FrameSpec::udp(client, dst, &payload[..payload_len])
     } else {
-        let (flags, seq, ack) = match kind {
-            FrameKind::Syn => (TcpFlags::SYN, isn, 0),
-            FrameKind::Data => (
-                TcpFlags(TcpFlags::ACK.bits() | TcpFlags::PSH.bits()),
-                isn.wrapping_add(1),
-                1,
-            ),
-        };
+        let (flags, seq, ack) = tcp_fields(kind, isn);
         FrameSpec {
             proto: L4Spec::Tcp {
                 sport: client.port(),
@@ -112,10 +99,52 @@ pub fn build(
     spec.build(out);
 }
 
+/// Writes the payload pattern of a frame of `len` bytes whose transport header starts at `l4`
+/// into `payload` and returns its length (none for a TCP SYN, which is zero-padded instead).
+pub(super) fn fill_payload(
+    payload: &mut [u8; MAX_SIZE],
+    len: usize,
+    l4: usize,
+    proto: u8,
+    kind: FrameKind,
+) -> usize {
+    let headers = l4
+        + if proto == IPPROTO_UDP {
+            crate::wire::udp::HEADER_LEN
+        } else {
+            tcp::HEADER_LEN
+        };
+    let payload_len = match (proto, kind) {
+        (IPPROTO_UDP, _) | (_, FrameKind::Data) => len.saturating_sub(headers).min(MAX_SIZE),
+        _ => 0,
+    };
+    for (k, b) in payload[..payload_len].iter_mut().enumerate() {
+        *b = b'a' + (k % 26) as u8;
+    }
+    payload_len
+}
+
+/// TCP flags, sequence and acknowledgement numbers of a frame of `kind` from a client whose
+/// initial sequence number is `isn`.
+pub(super) fn tcp_fields(kind: FrameKind, isn: u32) -> (TcpFlags, u32, u32) {
+    match kind {
+        FrameKind::Syn => (TcpFlags::SYN, isn, 0),
+        FrameKind::Data => (
+            TcpFlags(TcpFlags::ACK.bits() | TcpFlags::PSH.bits()),
+            isn.wrapping_add(1),
+            1,
+        ),
+    }
+}
+
 /// Moves a generated frame (untagged, TCP or UDP, built by [`build`]) to a new client address and
-/// port, updating the IPv4 and L4 checksums incrementally.
+/// port, updating the IPv4 and L4 checksums incrementally (an IPv6 frame gets the client's
+/// [`super::flows::client6_of`] address).
 #[inline]
 pub fn patch_client(frame: &mut [u8], client: SocketAddrV4) {
+    if frame.get(12..14) == Some(&crate::wire::ethernet::ethertype::IPV6.to_be_bytes()[..]) {
+        return super::frames6::patch_client6(frame, client);
+    }
     if frame.len() < L4_OFFSET + 8 {
         return;
     }
@@ -373,7 +402,7 @@ mod tests {
     fn target(proto: u8) -> VipTarget {
         VipTarget {
             rule: RuleId(0),
-            vip: Ipv4Addr::new(10, 1, 0, 100),
+            vip: Ipv4Addr::new(10, 1, 0, 100).into(),
             port: 80,
             proto,
         }

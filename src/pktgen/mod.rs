@@ -9,6 +9,10 @@
 //! the spread over members. With `--direction outbound` it plays an outbound rule's members
 //! opening connections to the outside instead, and checks the SNAT ([`outbound`]).
 //!
+//! With `--family 6` the flows are IPv6 ([`flows::client6_of`], [`frames6`]) toward the IPv6
+//! frontends; the checker answers Neighbour Solicitations and checks NAT66, floating IP and IPv6
+//! encapsulation, the hop limit and the checksum over the IPv6 pseudo-header.
+//!
 //! The pure parts (flows, frames, the checker, pacing, the report) work on byte slices and are
 //! tested without DPDK; [`engine`] is the DPDK loop.
 
@@ -16,15 +20,17 @@ pub mod check;
 pub mod engine;
 pub mod flows;
 pub mod frames;
+pub mod frames6;
 pub mod outbound;
 pub mod pace;
 pub mod report;
 
 pub use check::{
-    neighbour_mac, Checker, Class, ClassCounts, Expect, MismatchKind, Mismatches, Outcome,
+    neighbour_mac, neighbour_mac6, Checker, Class, ClassCounts, Expect, MismatchKind, Mismatches,
+    Outcome,
 };
 pub use engine::{run, Options, TemplateChoice};
-pub use flows::{FlowSet, VipTarget};
+pub use flows::{Family, FlowSet, VipTarget};
 pub use outbound::{OutboundCheck, OutboundFlows};
 pub use report::Summary;
 

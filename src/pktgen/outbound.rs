@@ -135,7 +135,7 @@ impl OutboundFlows {
     pub fn target(&self) -> VipTarget {
         VipTarget {
             rule: RuleId(u32::MAX),
-            vip: self.frontend,
+            vip: self.frontend.into(),
             port: 0,
             proto: self.proto,
         }
@@ -169,7 +169,7 @@ impl OutboundFlows {
                 (remote, to, FrameKind::Data)
             };
             let target = VipTarget {
-                vip: *dst.ip(),
+                vip: (*dst.ip()).into(),
                 port: dst.port(),
                 ..self.target()
             };

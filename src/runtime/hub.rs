@@ -94,6 +94,8 @@ pub type ExceptionItem = (Mbuf, usize, Exception);
 pub struct FlowListing {
     /// The flows returned.
     pub flows: Vec<(FlowKey, FlowEntry)>,
+    /// The IPv6 flows returned (within the same limit).
+    pub flows6: Vec<(crate::flow::FlowKey6, crate::flow::FlowEntry6)>,
     /// The outbound SNAT translations returned (within the same limit).
     pub snat: Vec<crate::flow::Translation>,
     /// Flows in the worker's table (may exceed `flows.len()`).

@@ -24,6 +24,7 @@ use super::neighbours::{Learned, NeighbourTable};
 use super::ratelimit::Nanos;
 use super::{Action, Frontends, IfIndex, SlowPathDrop, SlowPathFrontend, SlowPathInterface};
 use crate::wire::{arp as warp, builder, ethernet, ArpPacket, ArpRepr, EthernetFrame, MacAddr};
+use std::net::IpAddr;
 
 /// What [`handle_arp`] needs to know about the ingress interface.
 #[derive(Debug, Clone, Copy)]
@@ -123,13 +124,16 @@ pub fn handle_arp(
 }
 
 /// Gratuitous ARP requests (sender IP = target IP = the frontend, from the port's MAC, to
-/// broadcast) for `frontends` on the interface `info`.
+/// broadcast) for the IPv4 `frontends` on the interface `info`.
 pub fn gratuitous_arps(info: &SlowPathInterface, frontends: &[SlowPathFrontend]) -> Vec<Vec<u8>> {
     frontends
         .iter()
         .filter_map(|f| {
+            let IpAddr::V4(addr) = f.addr else {
+                return None;
+            };
             let mut v = vec![0u8; ethernet::TAGGED_HEADER_LEN + ethernet::MIN_FRAME_LEN];
-            let n = builder::arp_request(&mut v, info.mac, info.vlan, f.addr, f.addr).ok()?;
+            let n = builder::arp_request(&mut v, info.mac, info.vlan, addr, addr).ok()?;
             v.truncate(n);
             Some(v)
         })
@@ -151,7 +155,7 @@ mod tests {
     fn setup() -> (SlowPathInterface, Frontends, NeighbourTable) {
         let i = SlowPathInterface::new("dc", OUR_MAC, OWN, 24, None);
         let f = Frontends::new([SlowPathFrontend {
-            addr: VIP,
+            addr: VIP.into(),
             iface: Some(0),
             any_member_up: true,
         }]);
@@ -358,7 +362,7 @@ mod tests {
         const ROUTED: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
         let i = SlowPathInterface::new("dc", OUR_MAC, OWN, 24, None);
         let f = Frontends::new([SlowPathFrontend {
-            addr: ROUTED,
+            addr: ROUTED.into(),
             iface: None,
             any_member_up: true,
         }]);

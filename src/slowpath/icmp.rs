@@ -137,7 +137,7 @@ fn handle_icmp_inner(
             l3,
             vlan,
             info.mac,
-            fe.addr,
+            ip.dst_addr(),
             IcmpErrorKind::HOST_UNREACHABLE,
         )?;
         return Ok(Action::SendOnPort { iface, frame: out });

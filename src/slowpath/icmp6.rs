@@ -4,7 +4,13 @@
 //! token bucket (the one IPv4's fragmentation-needed and time-exceeded use). Addresses come in
 //! as parameters.
 //!
-//! * **Echo request to a frontend** (checksum right): answered in place from the frontend.
+//! * **Echo request to a frontend** (checksum right, [`handle_icmp6`]): with IPv4's health
+//!   semantics — answered in place from the frontend while it has at least one eligible member,
+//!   otherwise answered with Destination Unreachable, code 3 (*address unreachable*, ICMPv6's host
+//!   unreachable) from the frontend address. Echo to the interface's `address6` is the kernel's
+//!   (classification hands it over as traffic to the appliance).
+//! * **ICMPv6 errors** handed over: the workers deliver those about flows themselves; one that
+//!   still reaches the slow path is dropped `no_flow`.
 //! * **Originated errors** go to the previous hop (the received frame's source MAC, on its VLAN),
 //!   from the ingress interface's own IPv6 address, quoting as much of the offending packet as
 //!   fits in 1280 bytes. None is sent (RFC 4443 §2.4 (e)) about an ICMPv6 error or a redirect, a
@@ -13,12 +19,12 @@
 //!   destinations too (path-MTU discovery for multicast needs it).
 
 use super::ratelimit::{Nanos, TokenBucket};
-use super::{Action, IfIndex, SlowPathDrop};
+use super::{Action, Frontends, IfIndex, SlowPathDrop, SlowPathInterface};
 use crate::wire::builder::{icmpv6_echo_reply_in_place, icmpv6_error, Icmpv6ErrorKind, L2Spec};
-use crate::wire::icmpv6::time_exceeded;
+use crate::wire::icmpv6::{time_exceeded, unreachable};
 use crate::wire::ipv6::{self, next_header};
 use crate::wire::{ethertype, EthernetFrame, Icmpv6Packet, Ipv6Packet, MacAddr};
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// Where the IPv6 packet of an Ethernet frame is: (L3 offset, VLAN TCI) or `Malformed`.
 fn ipv6_offset(frame: &[u8]) -> Result<(usize, Option<u16>), SlowPathDrop> {
@@ -32,6 +38,28 @@ fn ipv6_offset(frame: &[u8]) -> Result<(usize, Option<u16>), SlowPathDrop> {
     Ok((l3.offset, l3.vlan_tci))
 }
 
+/// Checks that `frame` is a sound ICMPv6 echo request to one of `frontends`: `NotForUs` when
+/// the destination is no frontend, `BadChecksum`, `Unsupported` for other messages.
+fn check_echo_request(frame: &[u8], frontends: &[Ipv6Addr]) -> Result<(), SlowPathDrop> {
+    let (l3, _) = ipv6_offset(frame)?;
+    let ip = Ipv6Packet::new_unchecked(&frame[l3..]);
+    if !frontends.contains(&ip.dst_addr()) {
+        return Err(SlowPathDrop::NotForUs);
+    }
+    let (u, l4) = ip.upper_layer_payload().ok_or(SlowPathDrop::Malformed)?;
+    if u.protocol != next_header::ICMPV6 || u.is_fragment() {
+        return Err(SlowPathDrop::Unsupported);
+    }
+    let m = Icmpv6Packet::new_checked(l4).map_err(|_| SlowPathDrop::Malformed)?;
+    if !m.verify_checksum(ip.src_addr(), ip.dst_addr()) {
+        return Err(SlowPathDrop::BadChecksum);
+    }
+    if !m.is_echo_request() {
+        return Err(SlowPathDrop::Unsupported);
+    }
+    Ok(())
+}
+
 /// Answers an ICMPv6 echo request to one of `frontends` in place (rate-limited by `limiter`):
 /// `ReplyInPlace` with the reply's length on `iface`. `NotForUs` when the destination is no
 /// frontend, `BadChecksum`, `Unsupported` for other messages, `RateLimited` over the rate.
@@ -43,22 +71,7 @@ pub fn echo_reply6(
     now: Nanos,
 ) -> Action {
     let checked = (|| {
-        let (l3, _) = ipv6_offset(frame)?;
-        let ip = Ipv6Packet::new_unchecked(&frame[l3..]);
-        if !frontends.contains(&ip.dst_addr()) {
-            return Err(SlowPathDrop::NotForUs);
-        }
-        let (u, l4) = ip.upper_layer_payload().ok_or(SlowPathDrop::Malformed)?;
-        if u.protocol != next_header::ICMPV6 || u.is_fragment() {
-            return Err(SlowPathDrop::Unsupported);
-        }
-        let m = Icmpv6Packet::new_checked(l4).map_err(|_| SlowPathDrop::Malformed)?;
-        if !m.verify_checksum(ip.src_addr(), ip.dst_addr()) {
-            return Err(SlowPathDrop::BadChecksum);
-        }
-        if !m.is_echo_request() {
-            return Err(SlowPathDrop::Unsupported);
-        }
+        check_echo_request(frame, frontends)?;
         if !limiter.try_take(now) {
             return Err(SlowPathDrop::RateLimited);
         }
@@ -68,6 +81,37 @@ pub fn echo_reply6(
         Ok(len) => Action::ReplyInPlace { iface, len },
         Err(r) => Action::Drop(r),
     }
+}
+
+/// Handles an ICMPv6 message handed over as [`super::Exception::IcmpToFrontend`] or
+/// [`super::Exception::IcmpError`] (see the module doc), rate-limited by `limiter`.
+pub fn handle_icmp6(
+    frame: &mut [u8],
+    iface: IfIndex,
+    info: &SlowPathInterface,
+    frontends: &Frontends,
+    limiter: &mut TokenBucket,
+    now: Nanos,
+) -> Action {
+    let dst = match ipv6_offset(frame) {
+        Ok((l3, _)) => Ipv6Packet::new_unchecked(&frame[l3..]).dst_addr(),
+        Err(r) => return Action::Drop(r),
+    };
+    let Some(fe) = frontends.get(dst).copied() else {
+        return Action::Drop(SlowPathDrop::NoFlow);
+    };
+    if fe.any_member_up {
+        return echo_reply6(frame, iface, &[dst], limiter, now);
+    }
+    // Down: the checks of an answer, then address unreachable from the frontend.
+    if let Err(r) = check_echo_request(frame, &[dst]) {
+        return Action::Drop(r);
+    }
+    if !matches!(fe.addr, IpAddr::V6(_)) {
+        return Action::Drop(SlowPathDrop::Malformed);
+    }
+    let kind = Icmpv6ErrorKind::DestUnreachable(unreachable::ADDRESS);
+    originate_error6(frame, iface, info.mac, dst, kind, limiter, now)
 }
 
 /// ICMPv6 type of a Redirect (RFC 4861 §4.5).

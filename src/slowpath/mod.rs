@@ -7,16 +7,17 @@
 //! it to a load-balanced flow (ICMP errors), or drop it with a [`SlowPathDrop`].
 //!
 //! * [`ratelimit`]: token bucket on a virtual clock (all originated ICMP, rate-limited logs).
-//! * [`neighbours`]: IPv4 -> MAC table of members, gateways and on-link hosts, with active
-//!   resolution, refresh with backoff; it publishes an immutable
-//!   [`NeighbourMap`](crate::dataplane::NeighbourMap) for workers.
+//! * [`neighbours`]: address -> MAC table of members, gateways and on-link hosts (one per family,
+//!   the same state machine), with active resolution, refresh with backoff; the slow path
+//!   publishes both as one immutable [`NeighbourMap`] for workers.
 //! * [`arp`]: answers ARP for frontends, passes ARP for the appliance's own address to the
 //!   kernel, learns neighbours, builds gratuitous ARPs.
 //! * [`icmp`]: echo for frontends, ICMP errors to flows, originated errors (fragmentation
 //!   needed, time exceeded); [`icmp6`]: the same for ICMPv6 (echo, Packet Too Big, Time
 //!   Exceeded).
-//! * [`nd`]: IPv6 Neighbour Discovery: advertisements answering solicitations, unsolicited
-//!   advertisements, solicitations, learning (pure functions, not wired yet: workers drop IPv6).
+//! * [`nd`]: IPv6 Neighbour Discovery, IPv6's [`arp`]: answers solicitations for IPv6 frontends,
+//!   passes ND for the interface's `address6` to the kernel, learns neighbours, builds
+//!   unsolicited advertisements and solicitations.
 //! * [`probe`]: TCP/HTTP/HTTPS health probes of all members on one thread.
 //! * [`fragments`]: counts, logs (rate-limited) and drops IP fragments.
 //!
@@ -33,14 +34,18 @@ pub mod probe;
 pub mod ratelimit;
 
 pub use icmp::{FlowTuple, IcmpErrorInfo, IcmpSide};
-pub use neighbours::{ArpRequestToSend, Learned, NeighbourState, NeighbourTable, NeighbourTimers};
+pub use neighbours::{
+    ArpRequestToSend, Learned, NeighbourAddr, NeighbourState, NeighbourTable, NeighbourTimers,
+    NsToSend, RequestToSend,
+};
 pub use ratelimit::{LogLimiter, Nanos, RateSpec, TokenBucket};
 
 use crate::dataplane::reason::reasons;
 use crate::dataplane::Exception;
-use crate::wire::MacAddr;
+use crate::dataplane::NeighbourMap;
+use crate::wire::{ethertype, EthernetFrame, MacAddr};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use crate::dataplane::IfIndex;
 
@@ -59,6 +64,12 @@ pub struct SlowPathInterface {
     pub gateway: Option<Ipv4Addr>,
     /// 802.1Q TCI to tag originated frames with (ARP requests, gratuitous ARPs), if tagged.
     pub vlan: Option<u16>,
+    /// The appliance's own IPv6 address on this port (`address6`), if any.
+    pub addr6: Option<Ipv6Addr>,
+    /// Prefix length of `addr6`'s subnet.
+    pub prefix6_len: u8,
+    /// IPv6 default gateway reached through this port (`gateway6`), if any.
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 impl SlowPathInterface {
@@ -77,6 +88,54 @@ impl SlowPathInterface {
             prefix_len,
             gateway,
             vlan: None,
+            addr6: None,
+            prefix6_len: 0,
+            gateway6: None,
+        }
+    }
+
+    /// The same interface with the IPv6 address `addr6`/`prefix6_len` and IPv6 gateway.
+    pub fn with_ipv6(
+        mut self,
+        addr6: Ipv6Addr,
+        prefix6_len: u8,
+        gateway6: Option<Ipv6Addr>,
+    ) -> Self {
+        self.addr6 = Some(addr6);
+        self.prefix6_len = prefix6_len.min(128);
+        self.gateway6 = gateway6;
+        self
+    }
+
+    /// True when `ip` is on-link over IPv6: in `addr6`'s prefix, or link-local (fe80::/10).
+    /// Nothing is on-link without `addr6`.
+    pub fn on_link6(&self, ip: Ipv6Addr) -> bool {
+        let Some(own) = self.addr6 else {
+            return false;
+        };
+        let mask = match self.prefix6_len {
+            0 => 0,
+            p => u128::MAX << (128 - u32::from(p.min(128))),
+        };
+        nd::is_link_local(ip) || u128::from(ip) & mask == u128::from(own) & mask
+    }
+
+    /// True when `ip` can be an IPv6 neighbour on this interface: on-link, not our own address,
+    /// not unspecified, loopback or multicast.
+    pub fn is_neighbour_addr6(&self, ip: Ipv6Addr) -> bool {
+        self.on_link6(ip)
+            && Some(ip) != self.addr6
+            && !ip.is_unspecified()
+            && !ip.is_loopback()
+            && !ip.is_multicast()
+    }
+
+    /// The IPv6 next hop toward `dst`: `dst` if on-link, else the IPv6 gateway.
+    pub fn next_hop6(&self, dst: Ipv6Addr) -> Option<Ipv6Addr> {
+        if self.on_link6(dst) {
+            Some(dst)
+        } else {
+            self.gateway6
         }
     }
 
@@ -128,10 +187,11 @@ impl SlowPathInterface {
 /// A frontend (VIP) as the slow path needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlowPathFrontend {
-    /// The frontend address.
-    pub addr: Ipv4Addr,
-    /// Interface on which ARP for it is answered (and gratuitous ARP sent); `None` for a routed
-    /// VIP, which is never ARP-answered: several MUXes may share its LAN.
+    /// The frontend address (IPv4 or IPv6).
+    pub addr: IpAddr,
+    /// Interface on which ARP (IPv4) or Neighbour Discovery (IPv6) for it is answered (and
+    /// gratuitous ARP / unsolicited advertisements sent); `None` for a routed VIP, which is never
+    /// answered: several MUXes may share its LAN.
     pub iface: Option<IfIndex>,
     /// True while at least one member of one of its rules is eligible (answers pings).
     pub any_member_up: bool,
@@ -140,7 +200,7 @@ pub struct SlowPathFrontend {
 /// The frontends, by address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Frontends {
-    by_addr: HashMap<Ipv4Addr, SlowPathFrontend>,
+    by_addr: HashMap<IpAddr, SlowPathFrontend>,
 }
 
 impl Frontends {
@@ -151,12 +211,12 @@ impl Frontends {
         }
     }
     /// The frontend at `addr`.
-    pub fn get(&self, addr: Ipv4Addr) -> Option<&SlowPathFrontend> {
-        self.by_addr.get(&addr)
+    pub fn get(&self, addr: impl Into<IpAddr>) -> Option<&SlowPathFrontend> {
+        self.by_addr.get(&addr.into())
     }
     /// Sets whether `addr` has an eligible member; false if no such frontend.
-    pub fn set_up(&mut self, addr: Ipv4Addr, up: bool) -> bool {
-        match self.by_addr.get_mut(&addr) {
+    pub fn set_up(&mut self, addr: impl Into<IpAddr>, up: bool) -> bool {
+        match self.by_addr.get_mut(&addr.into()) {
             Some(f) => {
                 f.any_member_up = up;
                 true
@@ -164,7 +224,7 @@ impl Frontends {
             None => false,
         }
     }
-    /// The frontends answered on `iface`, sorted by address.
+    /// The frontends answered on `iface` (both families), sorted by address.
     pub fn on_iface(&self, iface: IfIndex) -> Vec<SlowPathFrontend> {
         let mut v: Vec<_> = self
             .by_addr
@@ -200,7 +260,8 @@ reasons! {
         AddressConflict => "address_conflict",
         /// Our own frame came back (sender MAC is the port's).
         OwnFrame => "own_frame",
-        /// An ARP operation or ICMP type this appliance does not handle.
+        /// An ARP operation, ICMP type or Neighbour Discovery message this appliance does not
+        /// handle.
         Unsupported => "unsupported",
         /// An ICMP message or ARP reply we would have originated was over the rate limit.
         RateLimited => "rate_limited",
@@ -263,19 +324,22 @@ pub struct SlowPathCounters {
     pub handled: u64,
     /// ARP replies sent for frontends.
     pub arp_replies: u64,
+    /// Neighbour advertisements sent for IPv6 frontends (answers to solicitations).
+    pub nd_adverts: u64,
     /// Frames passed to a kernel TAP.
     pub to_kernel: u64,
-    /// ICMP echo replies sent for frontends.
+    /// ICMP and ICMPv6 echo replies sent for frontends.
     pub echo_replies: u64,
-    /// Destination-unreachable (host) sent for echo requests to frontends with no member up.
+    /// Destination-unreachable (host; ICMPv6: address) sent for echo requests to frontends with
+    /// no member up.
     pub unreachable_sent: u64,
-    /// Fragmentation-needed errors sent.
+    /// Fragmentation-needed errors (ICMPv6: Packet Too Big) sent.
     pub frag_needed_sent: u64,
-    /// Time-exceeded errors sent.
+    /// Time-exceeded errors (IPv4 and ICMPv6) sent.
     pub time_exceeded_sent: u64,
     /// ICMP errors handed back for delivery to a flow.
     pub icmp_errors_to_flows: u64,
-    /// Neighbour MACs learned or changed from ARP.
+    /// Neighbour MACs learned or changed from ARP or Neighbour Discovery.
     pub neighbours_learned: u64,
     /// Drops, indexed by [`SlowPathDrop::index`].
     pub drops: [u64; SlowPathDrop::COUNT],
@@ -298,8 +362,8 @@ pub struct SlowPathConfig {
     /// Rate of every ICMP message the MUX originates, echo replies included (default 1000/s,
     /// burst 50: Linux's `icmp_msgs_per_sec` / `icmp_msgs_burst`).
     pub icmp_rate: RateSpec,
-    /// Rate of ARP replies the MUX originates for its frontends (default 1000/s, burst 100);
-    /// requests over it are dropped `rate_limited`.
+    /// Rate of ARP replies and neighbour advertisements the MUX originates for its frontends
+    /// (default 1000/s, burst 100, one bucket); requests over it are dropped `rate_limited`.
     pub arp_rate: RateSpec,
     /// Rate of slow-path log lines of one kind (default 1/s, burst 5).
     pub log_rate: RateSpec,
@@ -321,12 +385,13 @@ impl SlowPathConfig {
     }
 }
 
-/// The slow path's state: interfaces, frontends, neighbour table, rate limiters, counters.
+/// The slow path's state: interfaces, frontends, neighbour tables, rate limiters, counters.
 #[derive(Debug, Clone)]
 pub struct SlowPath {
     interfaces: Vec<SlowPathInterface>,
     frontends: Frontends,
     neighbours: NeighbourTable,
+    neighbours6: NeighbourTable<Ipv6Addr>,
     icmp_limiter: TokenBucket,
     arp_limiter: TokenBucket,
     conflict_log: LogLimiter,
@@ -339,6 +404,7 @@ impl SlowPath {
     pub fn new(cfg: SlowPathConfig, now: Nanos) -> Self {
         SlowPath {
             neighbours: NeighbourTable::new(cfg.interfaces.clone(), cfg.neighbour_timers),
+            neighbours6: NeighbourTable::new(cfg.interfaces.clone(), cfg.neighbour_timers),
             interfaces: cfg.interfaces,
             frontends: Frontends::new(cfg.frontends),
             icmp_limiter: TokenBucket::new(cfg.icmp_rate, now),
@@ -354,6 +420,7 @@ impl SlowPath {
     /// ([`NeighbourTable::set_wanted`] through [`SlowPath::neighbours_mut`]).
     pub fn reconfigure(&mut self, cfg: SlowPathConfig, now: Nanos) {
         self.neighbours.set_interfaces(cfg.interfaces.clone());
+        self.neighbours6.set_interfaces(cfg.interfaces.clone());
         self.interfaces = cfg.interfaces;
         self.frontends = Frontends::new(cfg.frontends);
         self.icmp_limiter.set_spec(cfg.icmp_rate, now);
@@ -363,7 +430,7 @@ impl SlowPath {
     }
 
     /// Records whether frontend `addr` has an eligible member (health change); false if unknown.
-    pub fn set_frontend_up(&mut self, addr: Ipv4Addr, up: bool) -> bool {
+    pub fn set_frontend_up(&mut self, addr: impl Into<IpAddr>, up: bool) -> bool {
         self.frontends.set_up(addr, up)
     }
 
@@ -387,6 +454,31 @@ impl SlowPath {
         &mut self.neighbours
     }
 
+    /// The IPv6 neighbour table.
+    pub fn neighbours6(&self) -> &NeighbourTable<Ipv6Addr> {
+        &self.neighbours6
+    }
+
+    /// The IPv6 neighbour table, to want addresses.
+    pub fn neighbours6_mut(&mut self) -> &mut NeighbourTable<Ipv6Addr> {
+        &mut self.neighbours6
+    }
+
+    /// Generation of the neighbour map workers see: changes whenever either table's content
+    /// does (each table's generation only moves forward, one step per change).
+    pub fn neighbour_generation(&self) -> u64 {
+        self.neighbours
+            .generation()
+            .wrapping_add(self.neighbours6.generation())
+    }
+
+    /// The neighbour map to publish to workers: both tables' resolved entries, at
+    /// [`SlowPath::neighbour_generation`].
+    pub fn neighbour_map(&self) -> NeighbourMap {
+        NeighbourMap::from_entries(self.neighbours.published(), self.neighbour_generation())
+            .with_ipv6(self.neighbours6.published())
+    }
+
     /// The counters.
     pub fn counters(&self) -> &SlowPathCounters {
         &self.counters
@@ -398,13 +490,40 @@ impl SlowPath {
         self.neighbours.poll(now)
     }
 
-    /// Gratuitous ARPs announcing every frontend answered on `iface` (at start and after a
+    /// Advances both tables' timers to `now` and returns every request to send as a frame, with
+    /// its interface: ARP requests, then Neighbour Solicitations.
+    pub fn poll_frames(&mut self, now: Nanos) -> Vec<(IfIndex, Vec<u8>)> {
+        let arp = self.neighbours.poll(now).into_iter();
+        let arp = arp.map(|r| (r.iface, r.to_vec()));
+        let ns = self.neighbours6.poll(now).into_iter();
+        arp.chain(ns.map(|r| (r.iface, r.to_vec()))).collect()
+    }
+
+    /// Gratuitous ARPs announcing every IPv4 frontend answered on `iface` (at start and after a
     /// reload), one frame each.
     pub fn gratuitous_arps(&self, iface: IfIndex) -> Vec<Vec<u8>> {
         match self.interfaces.get(iface) {
             Some(i) => arp::gratuitous_arps(i, &self.frontends.on_iface(iface)),
             None => Vec::new(),
         }
+    }
+
+    /// Unsolicited neighbour advertisements announcing every IPv6 frontend answered on `iface`
+    /// (at start and after a reload, as gratuitous ARPs), one frame each.
+    pub fn unsolicited_adverts(&self, iface: IfIndex) -> Vec<Vec<u8>> {
+        let Some(i) = self.interfaces.get(iface) else {
+            return Vec::new();
+        };
+        let addrs: Vec<Ipv6Addr> = self
+            .frontends
+            .on_iface(iface)
+            .iter()
+            .filter_map(|f| match f.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        nd::unsolicited_adverts(i.mac, i.vlan, &addrs)
     }
 
     /// Decides the fate of `frame` (a whole Ethernet frame received on `iface`, handed over for
@@ -421,31 +540,18 @@ impl SlowPath {
         let action = match self.interfaces.get(iface) {
             None => Action::Drop(SlowPathDrop::UnknownInterface),
             Some(info) => match why {
-                Exception::Arp => {
-                    let ctx = arp::ArpCtx {
+                Exception::Arp | Exception::NeighbourDiscovery => {
+                    self.handle_neighbour(why, frame, iface, now)
+                }
+                Exception::IcmpToFrontend | Exception::IcmpError if is_ipv6(frame) => {
+                    icmp6::handle_icmp6(
+                        frame,
                         iface,
                         info,
-                        frontends: &self.frontends,
-                    };
-                    let out = arp::handle_arp(frame, &ctx, &mut self.neighbours, now);
-                    if out.learned {
-                        self.counters.neighbours_learned += 1;
-                    }
-                    if let Action::Drop(SlowPathDrop::AddressConflict) = out.action {
-                        if let Some(suppressed) = self.conflict_log.check(now) {
-                            tracing::warn!(
-                                interface = %info.name,
-                                suppressed,
-                                "ARP from another host claims one of our addresses"
-                            );
-                        }
-                    }
-                    match out.action {
-                        Action::ReplyInPlace { .. } if !self.arp_limiter.try_take(now) => {
-                            Action::Drop(SlowPathDrop::RateLimited)
-                        }
-                        action => action,
-                    }
+                        &self.frontends,
+                        &mut self.icmp_limiter,
+                        now,
+                    )
                 }
                 Exception::IcmpToFrontend | Exception::IcmpError => icmp::handle_icmp(
                     frame,
@@ -460,19 +566,87 @@ impl SlowPath {
                     self.fragments.reject(frame, info, now);
                     Action::Drop(SlowPathDrop::Fragment)
                 }
+                Exception::TooBig { mtu } if is_ipv6(frame) => match info.addr6 {
+                    Some(src) => icmp6::packet_too_big(
+                        frame,
+                        iface,
+                        info.mac,
+                        src,
+                        mtu,
+                        &mut self.icmp_limiter,
+                        now,
+                    ),
+                    None => Action::Drop(SlowPathDrop::IcmpSuppressed),
+                },
                 Exception::TooBig { mtu } => {
                     icmp::frag_needed(frame, iface, info, mtu, &mut self.icmp_limiter, now)
                 }
+                Exception::TtlExceeded if is_ipv6(frame) => match info.addr6 {
+                    Some(src) => icmp6::hop_limit_exceeded(
+                        frame,
+                        iface,
+                        info.mac,
+                        src,
+                        &mut self.icmp_limiter,
+                        now,
+                    ),
+                    None => Action::Drop(SlowPathDrop::IcmpSuppressed),
+                },
                 Exception::TtlExceeded => {
                     icmp::time_exceeded(frame, iface, info, &mut self.icmp_limiter, now)
                 }
-                // Workers do not hand IPv6 over yet (they drop it `unsupported`); the answers
-                // are in `nd` and `icmp6`, to be wired with the IPv6 configuration.
-                Exception::NeighbourDiscovery => Action::Drop(SlowPathDrop::Unsupported),
             },
         };
         self.count(why, &action);
         action
+    }
+
+    /// ARP (the IPv4 table) or Neighbour Discovery (the IPv6 table), for the frontends answered
+    /// on `iface`; counts a learned neighbour, logs (rate-limited) an address conflict, and holds
+    /// answers to the ARP/ND rate.
+    fn handle_neighbour(
+        &mut self,
+        why: Exception,
+        frame: &mut [u8],
+        iface: IfIndex,
+        now: Nanos,
+    ) -> Action {
+        let Some(info) = self.interfaces.get(iface) else {
+            return Action::Drop(SlowPathDrop::UnknownInterface);
+        };
+        let ctx = arp::ArpCtx {
+            iface,
+            info,
+            frontends: &self.frontends,
+        };
+        let (out, what) = if why == Exception::Arp {
+            let out = arp::handle_arp(frame, &ctx, &mut self.neighbours, now);
+            (out, "ARP")
+        } else {
+            let out = nd::handle_nd(frame, &ctx, &mut self.neighbours6, now);
+            (out, "Neighbour Discovery")
+        };
+        if out.learned {
+            self.counters.neighbours_learned += 1;
+        }
+        if let Action::Drop(SlowPathDrop::AddressConflict) = out.action {
+            if let Some(suppressed) = self.conflict_log.check(now) {
+                let name = self.interfaces.get(iface).map_or("?", |i| i.name.as_str());
+                tracing::warn!(
+                    interface = %name,
+                    suppressed,
+                    "{what} from another host claims one of our addresses"
+                );
+            }
+        }
+        match out.action {
+            Action::ReplyInPlace { .. } | Action::SendOnPort { .. }
+                if !self.arp_limiter.try_take(now) =>
+            {
+                Action::Drop(SlowPathDrop::RateLimited)
+            }
+            action => action,
+        }
     }
 
     fn count(&mut self, why: Exception, action: &Action) {
@@ -480,6 +654,7 @@ impl SlowPath {
         match action {
             Action::ReplyInPlace { .. } if why == Exception::Arp => c.arp_replies += 1,
             Action::ReplyInPlace { .. } => c.echo_replies += 1,
+            Action::SendOnPort { .. } if why == Exception::NeighbourDiscovery => c.nd_adverts += 1,
             Action::SendOnPort { .. } => match why {
                 Exception::TooBig { .. } => c.frag_needed_sent += 1,
                 Exception::TtlExceeded => c.time_exceeded_sent += 1,
@@ -492,5 +667,14 @@ impl SlowPath {
     }
 }
 
+/// True when `frame` is Ethernet (one optional tag) carrying IPv6.
+fn is_ipv6(frame: &[u8]) -> bool {
+    EthernetFrame::new_checked(frame)
+        .and_then(|e| e.l3())
+        .is_ok_and(|l3| l3.ethertype == ethertype::IPV6)
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests6;

@@ -10,11 +10,35 @@
 //!   (IPv6's gratuitous ARP).
 //! - [`solicit`]: a solicitation resolving a neighbour, to its solicited-node multicast group
 //!   (ff02::1:ffXX:XXXX) at MAC 33:33:ff:XX:XX:XX, with our link-layer address.
+//! - [`solicit_unicast`]: the same to the target's address at its cached MAC (a refresh).
 //! - [`learn`]: the (address, MAC) a valid advertisement (target + target link-layer option) or
 //!   solicitation (source + source link-layer option) teaches.
+//! - [`handle_nd`]: the slow path's decision for a Neighbour Discovery frame a worker handed over,
+//!   IPv6's [`super::arp::handle_arp`]:
+//!
+//! | frame | action |
+//! | --- | --- |
+//! | not a valid ND message (RFC 4861 §7.1: hop limit 255, checksum, options) | drop `Malformed` / `BadChecksum` |
+//! | source MAC is the port's own | drop `OwnFrame` (looped back) |
+//! | source MAC multicast | drop `Malformed` |
+//! | solicitation from, or advertisement of, one of our addresses by another host | drop `AddressConflict` (logged) |
+//! | solicitation for an IPv6 frontend answered on this interface (unicast or to its solicited-node group, DAD too) | advertisement from the port's MAC |
+//! | solicitation for the interface's `address6` or a link-local address (the kernel's) | to the kernel (its stack answers) |
+//! | other solicitation | drop `NotForUs` |
+//! | advertisement | to the kernel (it resolves its own neighbours: probes, BGP) |
+//! | router solicitation/advertisement, redirect | drop `Unsupported` (routes are configured) |
+//!
+//! Every valid solicitation (its source link-layer option) and advertisement (its target
+//! link-layer option) teaches the IPv6 neighbour table: known entries are updated; a passive entry
+//! is created for solicitations for us and for advertisements, as ARP does.
 
-use super::SlowPathDrop;
-use crate::wire::builder::{neighbor_advert_reply, neighbor_solicit, unsolicited_advert};
+use super::arp::{ArpCtx, ArpOutcome};
+use super::neighbours::{Learned, NeighbourTable};
+use super::ratelimit::Nanos;
+use super::{Action, SlowPathDrop};
+use crate::wire::builder::{
+    neighbor_advert_reply, neighbor_solicit, neighbor_solicit_to, unsolicited_advert, L2Spec,
+};
 use crate::wire::icmpv6::{self, msg_type, NdRepr, ND_HOP_LIMIT};
 use crate::wire::ipv6::{self, next_header};
 use crate::wire::{
@@ -105,6 +129,104 @@ pub fn solicit(mac: MacAddr, vlan: Option<u16>, src_ip: Ipv6Addr, target: Ipv6Ad
         Err(_) => out.clear(),
     }
     out
+}
+
+/// A solicitation for `target` from `src_ip`/`mac` (tagged with `vlan` if given) to `target`
+/// itself at `dst_mac`, its cached link-layer address: confirms a known neighbour.
+pub fn solicit_unicast(
+    mac: MacAddr,
+    dst_mac: MacAddr,
+    vlan: Option<u16>,
+    src_ip: Ipv6Addr,
+    target: Ipv6Addr,
+) -> Vec<u8> {
+    let mut out = vec![0u8; ND_FRAME_LEN];
+    let l2 = L2Spec {
+        src_mac: mac,
+        dst_mac,
+        vlan,
+    };
+    match neighbor_solicit_to(&mut out, &l2, src_ip, target, target) {
+        Ok(n) => out.truncate(n),
+        Err(_) => out.clear(),
+    }
+    out
+}
+
+/// True for a link-local address (fe80::/10): the kernel's own on the TAP, or a neighbour's.
+pub fn is_link_local(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// Handles a Neighbour Discovery frame received on `ctx.iface` (see the module table). `frame` is
+/// not changed; an answer is a new frame ([`Action::SendOnPort`]).
+pub fn handle_nd(
+    frame: &[u8],
+    ctx: &ArpCtx<'_>,
+    neighbours: &mut NeighbourTable<Ipv6Addr>,
+    now: Nanos,
+) -> ArpOutcome {
+    let drop = |r| ArpOutcome {
+        action: Action::Drop(r),
+        learned: false,
+    };
+    let (ip, m) = match nd_message(frame) {
+        Ok(v) => v,
+        Err(r) => return drop(r),
+    };
+    let info = ctx.info;
+    let src_mac = EthernetFrame::new_unchecked(frame).src_addr();
+    if src_mac == info.mac {
+        return drop(SlowPathDrop::OwnFrame);
+    }
+    if src_mac.is_multicast() {
+        return drop(SlowPathDrop::Malformed);
+    }
+    let is_ours = |a: Ipv6Addr| Some(a) == info.addr6 || ctx.frontends.get(a).is_some();
+    let Some(target) = m.nd_target() else {
+        return drop(SlowPathDrop::Unsupported);
+    };
+    let (action, for_us) = match m.msg_type() {
+        msg_type::NEIGHBOR_SOLICIT if is_ours(ip.src_addr()) => {
+            return drop(SlowPathDrop::AddressConflict)
+        }
+        msg_type::NEIGHBOR_SOLICIT => {
+            let frontend = ctx
+                .frontends
+                .get(target)
+                .filter(|f| f.iface == Some(ctx.iface))
+                .is_some();
+            let kernel = Some(target) == info.addr6 || is_link_local(target);
+            let action = if frontend {
+                let mut out = vec![0u8; ND_FRAME_LEN];
+                match answer_solicitation(frame, &[target], info.mac, &mut out) {
+                    Ok(n) => {
+                        out.truncate(n);
+                        Action::SendOnPort {
+                            iface: ctx.iface,
+                            frame: out,
+                        }
+                    }
+                    Err(r) => Action::Drop(r),
+                }
+            } else if kernel {
+                Action::ToKernel { iface: ctx.iface }
+            } else {
+                Action::Drop(SlowPathDrop::NotForUs)
+            };
+            (action, frontend || kernel)
+        }
+        msg_type::NEIGHBOR_ADVERT if is_ours(target) => return drop(SlowPathDrop::AddressConflict),
+        msg_type::NEIGHBOR_ADVERT => (Action::ToKernel { iface: ctx.iface }, true),
+        _ => return drop(SlowPathDrop::Unsupported),
+    };
+    let learned = learn(frame).is_some_and(|l| {
+        matches!(
+            neighbours.learn(ctx.iface, l.addr, l.mac, now, for_us),
+            Learned::New | Learned::Changed
+        )
+    });
+    ArpOutcome { action, learned }
 }
 
 /// What a valid Neighbour Discovery message teaches about a neighbour.

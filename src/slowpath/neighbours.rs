@@ -1,16 +1,22 @@
-//! The neighbour table: IPv4 -> MAC for members, gateways and on-link hosts, learned from ARP and
-//! from an external source (the kernel's neighbour table), refreshed by ARP requests with backoff,
-//! and published to workers as an immutable [`NeighbourMap`] (the dataplane's read side).
+//! The neighbour table: address -> MAC for members, gateways and on-link hosts, learned from ARP
+//! (IPv4) or Neighbour Discovery (IPv6) and from an external source (the kernel's neighbour
+//! table), refreshed by requests with backoff, and published to workers as an immutable
+//! [`NeighbourMap`] (the dataplane's read side). One state machine serves both families: the table
+//! is generic over its address type ([`NeighbourAddr`]), `NeighbourTable` (IPv4, resolved by ARP)
+//! and `NeighbourTable<Ipv6Addr>` (resolved by Neighbour Solicitations).
 //!
 //! Two kinds of entries:
 //!
 //! * **wanted** ([`NeighbourTable::want`]): members and gateways of the configuration. They are
-//!   resolved actively: [`NeighbourTable::poll`] returns ARP requests for them while they are
+//!   resolved actively: [`NeighbourTable::poll`] returns requests for them while they are
 //!   unresolved, and refreshes them before their reachable time runs out. A wanted entry keeps its
 //!   last MAC (state `Stale`) when refreshes go unanswered, so workers never lose a next hop
-//!   because one ARP was missed; health probes decide whether the member gets traffic.
-//! * **passive**: on-link hosts that spoke ARP to us (clients of a two-arm deployment ARPing for a
-//!   VIP, for instance). They are never asked for and are forgotten after
+//!   because one request was missed; health probes decide whether the member gets traffic.
+//!   Requests go to every host (ARP broadcast; IPv6 solicited-node multicast), except refreshes of
+//!   a known MAC, which [`RequestToSend::unicast`] addresses to that MAC for the first
+//!   [`UNICAST_PROBES`] tries (RFC 4861 §7.3.3; the ARP builder broadcasts them anyway).
+//! * **passive**: on-link hosts that spoke ARP/ND to us (clients of a two-arm deployment asking
+//!   for a VIP, for instance). They are never asked for and are forgotten after
 //!   [`NeighbourTimers::passive_gc`] without a confirmation; their number is capped.
 //!
 //! Workers read only the published map; the table bumps [`NeighbourTable::generation`] whenever
@@ -21,7 +27,49 @@ use super::{IfIndex, SlowPathInterface};
 use crate::dataplane::NeighbourMap;
 use crate::wire::{builder, ethernet, MacAddr};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Refresh requests addressed to the known MAC before falling back to every host (RFC 4861's
+/// MAX_UNICAST_SOLICIT).
+pub const UNICAST_PROBES: u32 = 3;
+
+/// An address family the neighbour table resolves: where an address is a neighbour, and the
+/// interface address requests leave from.
+pub trait NeighbourAddr: Copy + Eq + Ord + Hash + Debug {
+    /// True when `self` can be a neighbour on `i` (on-link, not `i`'s own address, not a network,
+    /// broadcast, multicast or unspecified address).
+    fn is_neighbour_on(self, i: &SlowPathInterface) -> bool;
+    /// The next hop toward `self` out of `i`: `self` if on-link, else `i`'s gateway of the family.
+    fn next_hop_on(self, i: &SlowPathInterface) -> Option<Self>;
+    /// The address of `i` requests for neighbours leave from (none without one of the family).
+    fn source_on(i: &SlowPathInterface) -> Option<Self>;
+}
+
+impl NeighbourAddr for Ipv4Addr {
+    fn is_neighbour_on(self, i: &SlowPathInterface) -> bool {
+        i.is_neighbour_addr(self)
+    }
+    fn next_hop_on(self, i: &SlowPathInterface) -> Option<Self> {
+        i.next_hop(self)
+    }
+    fn source_on(i: &SlowPathInterface) -> Option<Self> {
+        Some(i.addr)
+    }
+}
+
+impl NeighbourAddr for Ipv6Addr {
+    fn is_neighbour_on(self, i: &SlowPathInterface) -> bool {
+        i.is_neighbour_addr6(self)
+    }
+    fn next_hop_on(self, i: &SlowPathInterface) -> Option<Self> {
+        i.next_hop6(self)
+    }
+    fn source_on(i: &SlowPathInterface) -> Option<Self> {
+        i.addr6
+    }
+}
 
 /// Resolution state of a neighbour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,9 +121,9 @@ impl Default for NeighbourTimers {
 
 /// One neighbour entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Neighbour {
+pub struct Neighbour<A = Ipv4Addr> {
     /// Its address.
-    pub ip: Ipv4Addr,
+    pub ip: A,
     /// The interface it is on-link of.
     pub iface: IfIndex,
     /// Its MAC, once known.
@@ -92,6 +140,9 @@ pub struct Neighbour {
     pub next_request_at: Nanos,
     /// True for configured members and gateways (resolved actively).
     pub wanted: bool,
+    /// True when the next requests go to every host whatever MAC is known (set by
+    /// [`NeighbourTable::revalidate`], cleared by a confirmation).
+    pub ask_all: bool,
 }
 
 /// What [`NeighbourTable::learn`] did with an observation.
@@ -123,22 +174,31 @@ pub enum LearnReject {
     Full,
 }
 
-/// An ARP request [`NeighbourTable::poll`] wants sent.
+/// A request [`NeighbourTable::poll`] wants sent (an ARP request, or an IPv6 Neighbour
+/// Solicitation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ArpRequestToSend {
+pub struct RequestToSend<A = Ipv4Addr> {
     /// Interface to send it out of.
     pub iface: IfIndex,
     /// Source MAC (the interface's).
     pub src_mac: MacAddr,
     /// 802.1Q TCI of the interface, if tagged.
     pub vlan: Option<u16>,
-    /// Sender address (the interface's own address).
-    pub sender_ip: Ipv4Addr,
+    /// Sender address (the interface's own address of the family).
+    pub sender_ip: A,
     /// Address to resolve.
-    pub target_ip: Ipv4Addr,
+    pub target_ip: A,
+    /// The known MAC to address a refresh to; `None` to ask every host.
+    pub unicast: Option<MacAddr>,
 }
 
-impl ArpRequestToSend {
+/// An ARP request the IPv4 table wants sent.
+pub type ArpRequestToSend = RequestToSend<Ipv4Addr>;
+
+/// A Neighbour Solicitation the IPv6 table wants sent.
+pub type NsToSend = RequestToSend<Ipv6Addr>;
+
+impl RequestToSend<Ipv4Addr> {
     /// Writes the broadcast request (padded to 60 bytes) into `out`; returns its length.
     pub fn build(&self, out: &mut [u8]) -> crate::wire::Result<usize> {
         builder::arp_request(out, self.src_mac, self.vlan, self.sender_ip, self.target_ip)
@@ -153,17 +213,34 @@ impl ArpRequestToSend {
     }
 }
 
+impl RequestToSend<Ipv6Addr> {
+    /// The solicitation as a new frame: to the target's solicited-node group, or to the target
+    /// itself at its known MAC for a refresh (RFC 4861 §7.2.2).
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self.unicast {
+            None => super::nd::solicit(self.src_mac, self.vlan, self.sender_ip, self.target_ip),
+            Some(mac) => super::nd::solicit_unicast(
+                self.src_mac,
+                mac,
+                self.vlan,
+                self.sender_ip,
+                self.target_ip,
+            ),
+        }
+    }
+}
+
 /// The neighbour table owned by the slow-path thread.
 #[derive(Debug, Clone)]
-pub struct NeighbourTable {
+pub struct NeighbourTable<A = Ipv4Addr> {
     interfaces: Vec<SlowPathInterface>,
-    entries: HashMap<Ipv4Addr, Neighbour>,
+    entries: HashMap<A, Neighbour<A>>,
     timers: NeighbourTimers,
     generation: u64,
     passive: usize,
 }
 
-impl NeighbourTable {
+impl<A: NeighbourAddr> NeighbourTable<A> {
     /// An empty table for `interfaces` (indexed by position).
     pub fn new(interfaces: Vec<SlowPathInterface>, timers: NeighbourTimers) -> Self {
         NeighbourTable {
@@ -186,7 +263,7 @@ impl NeighbourTable {
         let ifs = &self.interfaces;
         let before = self.entries.len();
         self.entries
-            .retain(|ip, n| ifs.get(n.iface).is_some_and(|i| i.is_neighbour_addr(*ip)));
+            .retain(|ip, n| ifs.get(n.iface).is_some_and(|i| ip.is_neighbour_on(i)));
         if self.entries.len() != before {
             self.recount_and_bump();
         }
@@ -203,12 +280,12 @@ impl NeighbourTable {
     }
 
     /// The entry for `ip`.
-    pub fn get(&self, ip: Ipv4Addr) -> Option<&Neighbour> {
+    pub fn get(&self, ip: A) -> Option<&Neighbour<A>> {
         self.entries.get(&ip)
     }
 
     /// All entries, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Neighbour> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = &Neighbour<A>> + '_ {
         self.entries.values()
     }
 
@@ -232,18 +309,18 @@ impl NeighbourTable {
     }
 
     /// The next hop toward `dst` out of `iface`: `dst` if on-link, else the interface gateway.
-    pub fn next_hop(&self, dst: Ipv4Addr, iface: IfIndex) -> Option<Ipv4Addr> {
-        self.interfaces.get(iface).and_then(|i| i.next_hop(dst))
+    pub fn next_hop(&self, dst: A, iface: IfIndex) -> Option<A> {
+        self.interfaces.get(iface).and_then(|i| dst.next_hop_on(i))
     }
 
     /// Registers `ip` (a member or gateway, on-link of `iface`) for active resolution; the first
     /// request goes out at the next [`NeighbourTable::poll`]. False if `ip` is not a valid
     /// on-link neighbour of `iface`.
-    pub fn want(&mut self, ip: Ipv4Addr, iface: IfIndex, now: Nanos) -> bool {
+    pub fn want(&mut self, ip: A, iface: IfIndex, now: Nanos) -> bool {
         let Some(i) = self.interfaces.get(iface) else {
             return false;
         };
-        if !i.is_neighbour_addr(ip) {
+        if !ip.is_neighbour_on(i) {
             return false;
         }
         let timers = self.timers;
@@ -276,6 +353,7 @@ impl NeighbourTable {
                         attempts: 0,
                         next_request_at: now,
                         wanted: true,
+                        ask_all: false,
                     },
                 );
             }
@@ -287,10 +365,11 @@ impl NeighbourTable {
     /// the retry backoff restarted), keeping its MAC until an answer replaces it: called when a
     /// member's health changes, since a member that went away and came back may have a new MAC.
     /// False if `ip` is not a wanted entry.
-    pub fn revalidate(&mut self, ip: Ipv4Addr, now: Nanos) -> bool {
+    pub fn revalidate(&mut self, ip: A, now: Nanos) -> bool {
         match self.entries.get_mut(&ip) {
             Some(n) if n.wanted => {
                 n.attempts = 0;
+                n.ask_all = true;
                 n.next_request_at = now;
                 true
             }
@@ -300,19 +379,15 @@ impl NeighbourTable {
 
     /// Wants the next hop toward `dst` out of `iface` (the member itself if on-link, else the
     /// gateway); returns that next hop.
-    pub fn want_next_hop(&mut self, dst: Ipv4Addr, iface: IfIndex, now: Nanos) -> Option<Ipv4Addr> {
+    pub fn want_next_hop(&mut self, dst: A, iface: IfIndex, now: Nanos) -> Option<A> {
         let nh = self.next_hop(dst, iface)?;
         self.want(nh, iface, now).then_some(nh)
     }
 
     /// Replaces the wanted set (on reload): entries in `wanted` become wanted, other wanted
     /// entries become passive (kept while confirmed, then forgotten).
-    pub fn set_wanted<I: IntoIterator<Item = (Ipv4Addr, IfIndex)>>(
-        &mut self,
-        wanted: I,
-        now: Nanos,
-    ) {
-        let new: HashMap<Ipv4Addr, IfIndex> = wanted.into_iter().collect();
+    pub fn set_wanted<I: IntoIterator<Item = (A, IfIndex)>>(&mut self, wanted: I, now: Nanos) {
+        let new: HashMap<A, IfIndex> = wanted.into_iter().collect();
         let mut changed = false;
         self.entries.retain(|ip, n| {
             if n.wanted && !new.contains_key(ip) {
@@ -349,7 +424,7 @@ impl NeighbourTable {
     pub fn learn(
         &mut self,
         iface: IfIndex,
-        ip: Ipv4Addr,
+        ip: A,
         mac: MacAddr,
         now: Nanos,
         create_passive: bool,
@@ -357,7 +432,7 @@ impl NeighbourTable {
         let Some(i) = self.interfaces.get(iface) else {
             return Learned::Rejected(LearnReject::UnknownInterface);
         };
-        if !i.is_neighbour_addr(ip) {
+        if !ip.is_neighbour_on(i) {
             return Learned::Rejected(LearnReject::NotOnLink);
         }
         if mac.is_multicast() || mac == MacAddr::ZERO {
@@ -377,6 +452,7 @@ impl NeighbourTable {
                 n.state = NeighbourState::Reachable;
                 n.confirmed_at = Some(now);
                 n.attempts = 0;
+                n.ask_all = false;
                 n.next_request_at = due;
                 res
             }
@@ -400,6 +476,7 @@ impl NeighbourTable {
                         attempts: 0,
                         next_request_at: due,
                         wanted: false,
+                        ask_all: false,
                     },
                 );
                 Learned::New
@@ -415,7 +492,7 @@ impl NeighbourTable {
     /// `out` the ARP requests due for wanted entries (unresolved: retried with backoff from
     /// `retry_base` doubling to `retry_max`; resolved: refreshed `refresh_margin` before the
     /// reachable time ends, then retried with the same backoff).
-    pub fn poll_into(&mut self, now: Nanos, out: &mut Vec<ArpRequestToSend>) {
+    pub fn poll_into(&mut self, now: Nanos, out: &mut Vec<RequestToSend<A>>) {
         let t = self.timers;
         let mut removed = false;
         self.entries.retain(|_, n| {
@@ -433,7 +510,7 @@ impl NeighbourTable {
         if removed {
             self.recount_and_bump();
         }
-        let mut due: Vec<Ipv4Addr> = self
+        let mut due: Vec<A> = self
             .entries
             .values()
             .filter(|n| n.wanted && now >= n.next_request_at)
@@ -444,15 +521,21 @@ impl NeighbourTable {
             let Some(n) = self.entries.get(&ip) else {
                 continue;
             };
-            let Some(i) = self.interfaces.get(n.iface) else {
+            let Some((i, sender_ip)) = self
+                .interfaces
+                .get(n.iface)
+                .and_then(|i| Some((i, A::source_on(i)?)))
+            else {
                 continue;
             };
-            out.push(ArpRequestToSend {
+            let unicast = n.mac.filter(|_| !n.ask_all && n.attempts < UNICAST_PROBES);
+            out.push(RequestToSend {
                 iface: n.iface,
                 src_mac: i.mac,
                 vlan: i.vlan,
-                sender_ip: i.addr,
+                sender_ip,
                 target_ip: ip,
+                unicast,
             });
             let attempts = n.attempts.saturating_add(1);
             let next = now.saturating_add(self.retry_interval(attempts));
@@ -465,20 +548,25 @@ impl NeighbourTable {
     }
 
     /// [`NeighbourTable::poll_into`] into a new vector.
-    pub fn poll(&mut self, now: Nanos) -> Vec<ArpRequestToSend> {
+    pub fn poll(&mut self, now: Nanos) -> Vec<RequestToSend<A>> {
         let mut v = Vec::new();
         self.poll_into(now, &mut v);
         v
     }
 
-    /// The map to publish to workers: every entry with a MAC (reachable or stale).
-    pub fn snapshot(&self) -> NeighbourMap {
-        let entries = self
-            .entries
+    /// What workers are to see: every entry with a MAC (reachable or stale), in no order.
+    pub fn published(&self) -> Vec<(A, MacAddr, IfIndex)> {
+        self.entries
             .values()
             .filter_map(|n| n.mac.map(|m| (n.ip, m, n.iface)))
-            .collect();
-        NeighbourMap::from_entries(entries, self.generation)
+            .collect()
+    }
+}
+
+impl NeighbourTable<Ipv4Addr> {
+    /// The map to publish to workers: every entry with a MAC (reachable or stale).
+    pub fn snapshot(&self) -> NeighbourMap {
+        NeighbourMap::from_entries(self.published(), self.generation)
     }
 }
 
@@ -698,6 +786,50 @@ mod tests {
         t.set_interfaces(ifs);
         assert!(t.get(a).is_none());
         assert!(t.generation() > g);
+    }
+
+    #[test]
+    fn ipv6_refreshes_go_unicast_then_to_every_host() {
+        let own = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 2);
+        let gw = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+        let mut ifs = ifaces();
+        ifs[0] = ifs[0].clone().with_ipv6(own, 64, Some(gw));
+        let mut t = NeighbourTable::<Ipv6Addr>::new(ifs, NeighbourTimers::default());
+        let m = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 11);
+        assert!(t.want(m, 0, 0));
+        assert!(t.want(gw, 0, 0), "a link-local gateway is on-link");
+        assert!(!t.want(own, 0, 0), "our own address");
+        assert!(!t.want(m, 1, 0), "no address6 on be");
+        assert!(!t.want(Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1), 0, 0));
+        assert_eq!(
+            t.next_hop(Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 1), 0),
+            Some(gw)
+        );
+        let r = t.poll(0);
+        assert_eq!(r.len(), 2);
+        assert!(r.iter().all(|r| r.unicast.is_none() && r.sender_ip == own));
+        assert_eq!(t.learn(0, m, mac(1), S, false), Learned::New);
+        // The refresh (at 46 s) and its next two retries go to the known MAC, then to every host.
+        let mut sent = vec![];
+        for s in 46..=60 {
+            for r in t.poll(s * S).into_iter().filter(|r| r.target_ip == m) {
+                sent.push((s, r.unicast));
+            }
+        }
+        let u = Some(mac(1));
+        assert_eq!(sent, vec![(46, u), (47, u), (49, u), (53, None)]);
+        // A health change asks every host at once; an answer goes back to unicast refreshes.
+        assert!(t.revalidate(m, 70 * S));
+        assert_eq!(t.poll(70 * S)[0].unicast, None);
+        t.learn(0, m, mac(1), 71 * S, false);
+        assert_eq!(t.poll(116 * S)[0].unicast, u);
+        let f = t
+            .poll(200 * S)
+            .into_iter()
+            .find(|r| r.target_ip == m)
+            .unwrap()
+            .to_vec();
+        assert_eq!(&f[0..6], &mac(1).0, "unicast solicitation frame");
     }
 
     #[test]

@@ -27,12 +27,12 @@ fn config() -> SlowPathConfig {
         ],
         vec![
             SlowPathFrontend {
-                addr: VIP,
+                addr: VIP.into(),
                 iface: Some(0),
                 any_member_up: true,
             },
             SlowPathFrontend {
-                addr: DOWN_VIP,
+                addr: DOWN_VIP.into(),
                 iface: Some(0),
                 any_member_up: false,
             },

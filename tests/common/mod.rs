@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 pub mod appliance;
+pub mod decap;
 pub mod idle;
+pub mod ipv6;
 pub mod topology;
 
 use std::path::PathBuf;

@@ -5,9 +5,7 @@
 use std::net::IpAddr;
 
 use super::{list, q, unicast, ConfigError, Validator};
-use crate::config::model::{
-    family_name, BackendPool, DsrEncapsulation, Interface, Member, OutboundRule,
-};
+use crate::config::model::{family_name, BackendPool, Interface, Member, OutboundRule};
 
 /// Whether `pool` holds members of both families (reported once, by `pool_family`).
 fn mixed(pool: &BackendPool) -> bool {
@@ -93,8 +91,8 @@ impl<'a> Validator<'a> {
         }
     }
 
-    /// A rule's frontend and the members it sends to are of one family; floating IP to IPv6
-    /// members is not encapsulated (yet). `field` names the rule's pool reference.
+    /// A rule's frontend and the members it sends to are of one family. `field` names the rule's
+    /// pool reference.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn rule_family(
         &mut self,
@@ -105,7 +103,6 @@ impl<'a> Validator<'a> {
         field: &str,
         pool: &BackendPool,
         members: &[&Member],
-        floating: bool,
     ) {
         let Some(fe) = self.c.frontends.iter().find(|f| f.name == frontend) else {
             return;
@@ -131,19 +128,6 @@ impl<'a> Validator<'a> {
                 ))
                 .field(field)
                 .value(q(&pool.name)),
-            );
-        } else if floating
-            && fe.address.is_ipv6()
-            && pool.dsr_encapsulation != DsrEncapsulation::None
-        {
-            self.err(
-                e(format!(
-                    "floating IP to the IPv6 members of pool \"{}\" with dsr_encapsulation = \"{}\" is not supported (ipip and gue carry IPv4 only); valid: dsr_encapsulation = \"none\" with on-link members",
-                    pool.name,
-                    if pool.dsr_encapsulation == DsrEncapsulation::Ipip { "ipip" } else { "gue" }
-                ))
-                .field("enable_floating_ip")
-                .value("true"),
             );
         }
     }

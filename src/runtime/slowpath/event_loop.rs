@@ -157,23 +157,22 @@ impl Loop<'_, '_> {
 
     /// Publishes a new neighbour map for the workers when the table's generation changed.
     fn publish_neighbours(&mut self) {
-        let gen = self.sp.neighbours().generation();
+        let gen = self.sp.neighbour_generation();
         if gen != self.neigh_generation {
             self.neigh_generation = gen;
             self.t
                 .shared
                 .neighbours
-                .store(Arc::new(self.sp.neighbours().snapshot()));
+                .store(Arc::new(self.sp.neighbour_map()));
         }
     }
 
-    /// The periodic step: ARP requests the neighbour table wants sent, the neighbour map, the end
+    /// The periodic step: ARP requests and Neighbour Solicitations the neighbour tables want sent, the neighbour map, the end
     /// of the first probe round, the counters.
     pub(super) fn tick(&mut self) {
         let now = self.now();
-        for req in self.sp.poll(now) {
-            let frame = req.to_vec();
-            self.send_frame(req.iface, &frame);
+        for (iface, frame) in self.sp.poll_frames(now) {
+            self.send_frame(iface, &frame);
         }
         self.publish_neighbours();
         self.settle_after_first_round();
@@ -223,10 +222,13 @@ impl Loop<'_, '_> {
         }
     }
 
-    /// Announces every interface's addresses (at start and after a reload).
-    pub(super) fn gratuitous_arps(&mut self) {
+    /// Announces every interface's frontends (at start and after a reload): gratuitous ARPs for
+    /// IPv4, unsolicited neighbour advertisements for IPv6.
+    pub(super) fn announce(&mut self) {
         for i in 0..self.t.phys_tx.len() {
-            for frame in self.sp.gratuitous_arps(i) {
+            let mut frames = self.sp.gratuitous_arps(i);
+            frames.extend(self.sp.unsolicited_adverts(i));
+            for frame in frames {
                 self.send_frame(i, &frame);
             }
         }

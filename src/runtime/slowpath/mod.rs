@@ -5,8 +5,9 @@
 //!   slow path's own tx queue), so probes, the kernel's ARP and management use kernel sockets;
 //! - drains the workers' exception queues through [`SlowPath::handle`] and carries out the
 //!   [`Action`](crate::slowpath::Action): reply or send on the port, pass to the kernel TAP, or drop;
-//! - runs the neighbour table (ARP requests for members' next hops and gateways) and publishes a
-//!   new [`NeighbourMap`](crate::dataplane::NeighbourMap) whenever its generation changes;
+//! - runs the neighbour tables (ARP requests and IPv6 Neighbour Solicitations for members' next
+//!   hops and gateways) and publishes a new [`NeighbourMap`](crate::dataplane::NeighbourMap) of both
+//!   families whenever either table's content changes;
 //! - consumes the prober's health changes, recompiles the snapshot with the previous one and
 //!   swaps it in (workers never wait);
 //! - reloads the configuration on SIGHUP or a control-socket request: validate, and on success
@@ -26,7 +27,9 @@ mod links;
 mod reconfigure;
 pub mod setup;
 
-pub use setup::{frontends_of, interfaces_of, probe_targets, wanted_neighbours};
+pub use setup::{
+    frontends_of, interfaces_of, probe_targets, wanted_neighbours, wanted_neighbours6,
+};
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -146,7 +149,7 @@ impl SlowPathThread<'_> {
             next_synthetic: Instant::now(),
             links,
         };
-        l.gratuitous_arps();
+        l.announce();
         l.tick();
         l.flush();
         let mut next_tick = Instant::now() + TICK;
@@ -177,6 +180,8 @@ impl SlowPathThread<'_> {
         let spc = SlowPathConfig::new(interfaces_of(&snap, &self.macs), frontends_of(&snap));
         let mut sp = SlowPath::new(spc, 0);
         sp.neighbours_mut().set_wanted(wanted_neighbours(&snap), 0);
+        sp.neighbours6_mut()
+            .set_wanted(wanted_neighbours6(&snap), 0);
         let (targets, meta) = probe_targets(&snap);
         self.shared.targets.store(Arc::new(meta));
         let changes = match Prober::spawn(targets, source.map(std::net::IpAddr::V4)) {

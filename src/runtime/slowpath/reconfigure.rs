@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::event_loop::Loop;
-use super::setup::{frontends_of, interfaces_of, probe_targets, wanted_neighbours};
+use super::setup::{
+    frontends_of, interfaces_of, probe_targets, wanted_neighbours, wanted_neighbours6,
+};
 use crate::balance::{ProbeState, Snapshot};
 use crate::config::{Config, ConfigErrors};
 use crate::runtime::hub::Shared;
@@ -33,9 +35,10 @@ impl Loop<'_, '_> {
         self.health.set(&m.probe, m.addr, state);
         // Whether it went away or came back, its MAC may have changed: ask again now.
         let now = self.now();
-        if let std::net::IpAddr::V4(a) = m.addr {
-            self.sp.neighbours_mut().revalidate(a, now);
-        }
+        match m.addr {
+            std::net::IpAddr::V4(a) => self.sp.neighbours_mut().revalidate(a, now),
+            std::net::IpAddr::V6(a) => self.sp.neighbours6_mut().revalidate(a, now),
+        };
         self.recompile();
     }
 
@@ -116,6 +119,9 @@ impl Loop<'_, '_> {
         self.sp
             .neighbours_mut()
             .set_wanted(wanted_neighbours(&snap), now);
+        self.sp
+            .neighbours6_mut()
+            .set_wanted(wanted_neighbours6(&snap), now);
         let (targets, meta) = probe_targets(&snap);
         let summary = format!(
             "{}: reloaded (generation {}): {} frontends, {} rules, {} members, {} probe targets",
@@ -136,7 +142,7 @@ impl Loop<'_, '_> {
             *p = path;
         }
         shared.generation.fetch_add(1, Ordering::SeqCst);
-        self.gratuitous_arps();
+        self.announce();
         tracing::info!("{summary}");
         Ok(summary)
     }
@@ -188,9 +194,6 @@ fn load_for_reload(shared: &Shared, path: Option<PathBuf>) -> Result<(PathBuf, C
             .clone(),
     };
     let config = Config::load(&path).map_err(|e| refusal(&path, &e))?;
-    for w in config.ipv6_not_forwarded() {
-        tracing::warn!("{}: {w}", path.display());
-    }
     let old = shared.config.load();
     let same_ports = old.interfaces.len() == config.interfaces.len()
         && old.interfaces.iter().zip(&config.interfaces).all(|(a, b)| {

@@ -2,43 +2,48 @@
 //! slow path, the neighbour table and the prober (at start and on every reload).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use crate::balance::snapshot::{ipv4_of, MemberInfo};
+use crate::balance::snapshot::MemberInfo;
 use crate::balance::Snapshot;
 use crate::runtime::hub::TargetMeta;
 use crate::slowpath::probe::{ProbeSpec, ProbeTarget};
 use crate::slowpath::{SlowPathFrontend, SlowPathInterface};
 use crate::wire::MacAddr;
 
-/// The slow path's view of a snapshot's interfaces (with the ports' MACs).
+/// The slow path's view of a snapshot's interfaces (with the ports' MACs), IPv6 address and
+/// gateway included.
 pub fn interfaces_of(snapshot: &Snapshot, macs: &[MacAddr]) -> Vec<SlowPathInterface> {
     snapshot
         .interfaces
         .iter()
         .enumerate()
         .map(|(i, ifc)| {
-            SlowPathInterface::new(
+            let v4 = SlowPathInterface::new(
                 &ifc.name,
                 macs.get(i).copied().unwrap_or(MacAddr([0; 6])),
                 ifc.address.addr,
                 ifc.address.prefix_len,
                 ifc.gateway,
-            )
+            );
+            match ifc.address6 {
+                Some(a) => v4.with_ipv6(a.addr, a.prefix_len, ifc.gateway6),
+                None => v4,
+            }
         })
         .collect()
 }
 
-/// The slow path's view of a snapshot's IPv4 frontends (it answers ARP and ICMP for IPv4 only).
+/// The slow path's view of a snapshot's frontends, both families (ARP and ICMP for IPv4,
+/// Neighbour Discovery and ICMPv6 for IPv6).
 pub fn frontends_of(snapshot: &Snapshot) -> Vec<SlowPathFrontend> {
     snapshot
         .frontends
         .iter()
         .enumerate()
-        .filter_map(|(i, fe)| Some((i, fe, ipv4_of(fe.addr)?)))
-        .map(|(i, fe, addr)| SlowPathFrontend {
-            addr,
+        .map(|(i, fe)| SlowPathFrontend {
+            addr: fe.addr,
             iface: fe.interface.map(|x| x.index()),
             any_member_up: snapshot
                 .frontend_has_healthy_member(crate::balance::snapshot::FrontendId(i as u32)),
@@ -56,6 +61,22 @@ pub fn wanted_neighbours(snapshot: &Snapshot) -> Vec<(Ipv4Addr, usize)> {
     }
     for (i, ifc) in snapshot.interfaces.iter().enumerate() {
         if let Some(gw) = ifc.gateway {
+            set.insert((gw, i));
+        }
+    }
+    set.into_iter().collect()
+}
+
+/// IPv6 neighbours to keep resolved: IPv6 members' next hops and interface IPv6 gateways.
+pub fn wanted_neighbours6(snapshot: &Snapshot) -> Vec<(Ipv6Addr, usize)> {
+    let mut set = BTreeSet::new();
+    for m in &snapshot.members {
+        if let (Some(IpAddr::V6(nh)), Some(ifc)) = (m.next_hop, m.interface) {
+            set.insert((nh, ifc.index()));
+        }
+    }
+    for (i, ifc) in snapshot.interfaces.iter().enumerate() {
+        if let Some(gw) = ifc.gateway6 {
             set.insert((gw, i));
         }
     }
@@ -229,10 +250,36 @@ probe = "tcp"
     }
 
     #[test]
+    fn ipv6_interface_frontends_and_neighbours() {
+        let v6 = CONFIG
+            .replace(
+                "gateway = \"10.1.0.1\"",
+                "gateway = \"10.1.0.1\"\naddress6 = \"2001:db8:1::2/64\"\ngateway6 = \"fe80::1\"",
+            )
+            .replace(
+                "[[backend_pools]]",
+                "[[frontends]]\nname = \"fe6\"\naddress = \"2001:db8:1::100\"\ninterface = \"dc\"\n\n[[backend_pools]]\nname = \"web6\"\nmembers = [{ name = \"a6\", address = \"2001:db8:1::11\" }, { name = \"b6\", address = \"2001:db8:7::12\" }]\n\n[[backend_pools]]",
+            );
+        let c = Config::from_str(&v6, "test").expect("valid config");
+        let s = Snapshot::compile(&c, &Health::new());
+        let i = interfaces_of(&s, &[MacAddr([2, 0, 0, 0, 0, 1])]);
+        assert_eq!(i[0].addr6, Some("2001:db8:1::2".parse().unwrap()));
+        assert_eq!(i[0].prefix6_len, 64);
+        assert_eq!(i[0].gateway6, Some("fe80::1".parse().unwrap()));
+        let f = frontends_of(&s);
+        assert!(f
+            .iter()
+            .any(|f| f.addr == "2001:db8:1::100".parse::<IpAddr>().unwrap()));
+        let w = wanted_neighbours6(&s);
+        let a = |t: &str| t.parse::<Ipv6Addr>().unwrap();
+        assert_eq!(w, vec![(a("2001:db8:1::11"), 0), (a("fe80::1"), 0)]);
+    }
+
+    #[test]
     fn frontends_down_until_probed() {
         let f = frontends_of(&snapshot());
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].addr, Ipv4Addr::new(10, 1, 0, 100));
+        assert_eq!(f[0].addr, IpAddr::V4(Ipv4Addr::new(10, 1, 0, 100)));
         assert_eq!(f[0].iface, Some(0));
         assert!(!f[0].any_member_up);
         let i = interfaces_of(&snapshot(), &[MacAddr([2, 0, 0, 0, 0, 1])]);

@@ -585,6 +585,12 @@ fn flow_listing(pipeline: &Pipeline, req: &FlowRequest, now: u32) -> FlowListing
             listing.flows.push((*k, *e));
         }
     }
+    for (k, e) in pipeline.flows6().filter(|_| !req.outbound_only) {
+        listing.total += 1;
+        if listing.flows.len() + listing.flows6.len() < limit {
+            listing.flows6.push((*k, *e));
+        }
+    }
     for t in pipeline.snat_translations() {
         listing.total += 1;
         if listing.flows.len() + listing.snat.len() < limit {

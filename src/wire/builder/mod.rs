@@ -40,8 +40,8 @@ pub use originate::{
 };
 pub use originate6::{
     icmpv6_echo_reply_in_place, icmpv6_error, multicast_mac, neighbor_advert,
-    neighbor_advert_reply, neighbor_solicit, solicited_node, unsolicited_advert, Icmpv6ErrorKind,
-    ALL_NODES, MAX_ERROR_QUOTE,
+    neighbor_advert_reply, neighbor_solicit, neighbor_solicit_to, solicited_node,
+    unsolicited_advert, Icmpv6ErrorKind, ALL_NODES, MAX_ERROR_QUOTE,
 };
 pub use spec::{FrameSpec, L4Spec};
 

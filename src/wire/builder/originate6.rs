@@ -229,11 +229,24 @@ pub fn neighbor_solicit(
         dst_mac: multicast_mac(dst),
         vlan,
     };
+    neighbor_solicit_to(out, &l2, src_ip, dst, target)
+}
+
+/// Builds a Neighbour Solicitation for `target` from `src_ip` to `dst_ip` (the solicited-node
+/// group, or the target itself to confirm a cached address, RFC 4861 §7.2.2) with the source
+/// link-layer address option `l2.src_mac`.
+pub fn neighbor_solicit_to(
+    out: &mut [u8],
+    l2: &L2Spec,
+    src_ip: Ipv6Addr,
+    dst_ip: Ipv6Addr,
+    target: Ipv6Addr,
+) -> Result<usize> {
     let nd = NdRepr::Solicit {
         target,
-        source_ll: Some(src_mac),
+        source_ll: Some(l2.src_mac),
     };
-    nd_frame(out, &l2, src_ip, dst, &nd)
+    nd_frame(out, l2, src_ip, dst_ip, &nd)
 }
 
 /// An error about the Neighbour Solicitation at `offset` of a frame.

@@ -1,0 +1,518 @@
+//! The IPv6 lane of a worker's [`Pipeline`](super::Pipeline): the decisions of docs/design.md
+//! §3.3–3.8 for IPv6 frames, over a per-worker [`FlowTable6`].
+//!
+//! The IPv4 burst loop is unchanged: a frame IPv4 classification calls `unsupported` (not IPv4,
+//! not ARP) comes here, one frame at a time, and [`frame`] classifies it with `classify6`
+//! (EtherType 0x86DD, behind one 802.1Q tag too). Then, as for IPv4:
+//!
+//! - **known flow** (live entry): the rule and member are re-checked (rule gone → `no_rule`;
+//!   member gone → re-chosen; a non-TCP flow whose member is no longer eligible moves; a SYN on a
+//!   closed 5-tuple keeps its member only while eligible), the entry is tracked (`flow::track`,
+//!   the same TCP tracker) and the packet delivered;
+//! - **miss**: `lookup6` finds the rule (load balancing, inbound NAT, HA ports); a non-SYN TCP
+//!   packet of a recently expired flow is `idle_expired`, else `missing_flow` decides; a new flow
+//!   takes the member Maglev gives the rule's distribution hash over the IPv6 tuple
+//!   ([`flow_hash6`]) and is inserted;
+//! - **delivery** ([`to_member6`]): NAT66, floating IP by MAC rewrite, IPv6-in-IPv6 or GUE over
+//!   IPv6 (outer source: the egress interface's IPv6 address; GUE source port and flow label from
+//!   the 5-tuple hash); a packet over the MTU is `too_big` for the slow path (Packet Too Big);
+//! - **not to a rule**: a NAT66 reply from a member (`reverse_nat6`) is translated back to
+//!   VIP:port toward the client ([`reply_to_client6`]) and refreshes the flow this worker holds;
+//!   anything else is `no_rule` (outbound SNAT is IPv4 only).
+//!
+//! Next hops come from the worker's [`HopCache`] (members of both families) and
+//! [`client_hop6`]. An entry found expired on lookup is removed, recorded in the worker's
+//! recently-expired record (which keeps hashes, so both families share it) and its RSTs are
+//! queued for the next expiry step. Nothing here allocates; every drop has its reason.
+//!
+//! Memory: an IPv6 flow takes 132 bytes (a 128-byte slot and its signature, see
+//! [`crate::flow::table`]); the table holds [`ipv6_capacity`] flows (a quarter of the IPv4
+//! table's capacity, at least 1024).
+
+use super::classify6::{classify6, Addresses6, Meta6};
+use super::counters::WorkerCounters;
+use super::expiry::PENDING_RESETS;
+use super::pipeline::{count_verdict, Pipeline};
+use super::reason::{DropReason, Exception};
+use super::rewrite6::{reply_to_client6, to_member6, Target6};
+use super::route::{client_hop6, HopCache};
+use super::{Verdict, View};
+use crate::balance::hash::{flow_hash6, hash_5tuple6};
+use crate::balance::snapshot::{MemberId, Rule, RuleId, Snapshot};
+use crate::config::{DsrEncapsulation, MissingFlow, Protocol};
+use crate::flow::{
+    tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6, FlowFlags,
+    FlowKey6, FlowState, FlowTable6, InsertResult, RecentlyExpired,
+};
+use crate::wire::{ipv6::next_header, PacketBuf};
+use std::net::{IpAddr, Ipv6Addr};
+
+/// IPv6 flows a worker's table holds for an IPv4 `flow_capacity`: a quarter (an IPv6 flow takes
+/// about twice the memory of an IPv4 one), at least 1024.
+pub fn ipv6_capacity(flow_capacity: usize) -> usize {
+    (flow_capacity / 4).max(1024)
+}
+
+/// Fixed list of IPv6 (key, entry) whose RSTs the next expiry step sends.
+pub struct Pending6 {
+    pub(super) items: [(FlowKey6, FlowEntry6); PENDING_RESETS],
+    pub(super) len: usize,
+}
+
+impl Pending6 {
+    fn new() -> Self {
+        Pending6 {
+            items: [(FlowKey6::default(), FlowEntry6::default()); PENDING_RESETS],
+            len: 0,
+        }
+    }
+
+    /// Queues one flow's RSTs (dropped silently when the list is full).
+    #[inline]
+    pub(super) fn push(&mut self, k: FlowKey6, e: FlowEntry6) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = (k, e);
+            self.len += 1;
+        }
+    }
+}
+
+/// One worker's IPv6 state: its flow table and the RSTs owed by flows found expired.
+pub struct Lane6 {
+    pub(super) table: FlowTable6,
+    pub(super) pending: Pending6,
+}
+
+impl Lane6 {
+    /// A lane whose table holds `capacity` flows (rounded up to a power of two).
+    pub(super) fn new(capacity: usize) -> Self {
+        Lane6 {
+            table: FlowTable6::new(capacity),
+            pending: Pending6::new(),
+        }
+    }
+}
+
+/// [`Addresses6`] over a snapshot: the interfaces' IPv6 addresses and the IPv6 frontends.
+#[derive(Clone, Copy)]
+pub struct SnapshotAddrs6<'a>(pub &'a Snapshot);
+
+impl Addresses6 for SnapshotAddrs6<'_> {
+    #[inline]
+    fn is_own(&self, addr: u128) -> bool {
+        self.0
+            .interfaces
+            .iter()
+            .any(|i| i.address6.is_some_and(|a| u128::from(a.addr) == addr))
+    }
+    #[inline]
+    fn is_frontend(&self, addr: u128) -> bool {
+        self.0.is_frontend6(addr)
+    }
+}
+
+/// The state one IPv6 packet's decision touches (disjoint borrows of the pipeline).
+pub(super) struct Cx6<'p> {
+    pub(super) lane: &'p mut Lane6,
+    pub(super) recent: &'p mut RecentlyExpired,
+    pub(super) counters: &'p mut WorkerCounters,
+    pub(super) hops: &'p mut HopCache,
+    pub(super) seed: u64,
+}
+
+/// Decides again the frames of a burst that IPv4 classification left `unsupported` (neither IPv4
+/// nor ARP; counted so): each is classified as IPv6 and decided, its count moved to the new
+/// verdict.
+#[cold]
+#[inline(never)]
+pub(super) fn lane<B: PacketBuf>(
+    p: &mut Pipeline,
+    view: &View<'_>,
+    pkts: &mut [B],
+    verdicts: &mut [Verdict],
+    now: u32,
+) {
+    let unsupported = Verdict::Drop(DropReason::Unsupported);
+    let mut cx = Cx6 {
+        lane: &mut p.v6,
+        recent: &mut p.recent,
+        counters: &mut p.counters,
+        hops: &mut p.hops,
+        seed: p.seed,
+    };
+    for (buf, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+        if *v != unsupported {
+            continue;
+        }
+        *v = frame(&mut cx, view, buf, now);
+        if *v != unsupported {
+            let d = &mut cx.counters.drops[DropReason::Unsupported.index()];
+            *d = d.saturating_sub(1);
+            count_verdict(cx.counters, *v);
+        }
+    }
+}
+
+/// Decides the frame `buf` that IPv4 classification found neither IPv4 nor ARP: classifies it
+/// as IPv6 (anything else stays `unsupported`) and decides it. The caller counts the verdict.
+fn frame<B: PacketBuf>(cx: &mut Cx6<'_>, view: &View<'_>, buf: &mut B, now: u32) -> Verdict {
+    match classify6(buf.data(), &SnapshotAddrs6(view.snapshot)) {
+        Ok(m) => packet(cx, view, buf, &m, now),
+        Err(v @ Verdict::ToSlowPath(Exception::IcmpError | Exception::IcmpToFrontend)) => {
+            // Errors about flows are delivered here; echo and the rest keep their verdict.
+            icmp::handle(cx, view, buf, now).unwrap_or(v)
+        }
+        Err(v) => v,
+    }
+}
+
+/// One classified IPv6 packet: known flow, or miss.
+fn packet<B: PacketBuf>(
+    cx: &mut Cx6<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    m: &Meta6,
+    now: u32,
+) -> Verdict {
+    let key = m.key();
+    let hash = key.hash_seeded(cx.seed);
+    let mut expired = None;
+    if let Some(e) = cx.lane.table.lookup(&key, hash) {
+        if !e.flow.is_expired(now) {
+            return known(cx.counters, cx.hops, view, buf, m, e, now);
+        }
+        expired = Some(*e);
+    }
+    if let Some(old) = expired {
+        // Expired before the sweep got there: remove, remember, queue its RSTs.
+        if cx.lane.table.remove(&key, hash).is_some() {
+            cx.counters
+                .flow_removed(old.flow.rule_id, old.flow.member_id);
+            cx.counters.flow_expired(old.flow.rule_id);
+        }
+        if old.flow.should_record_expiry() {
+            cx.recent.note_expired(hash, now);
+        }
+        if old.flow.wants_reset_on_expiry() {
+            cx.lane.pending.push(key, old);
+        }
+    }
+    miss(cx, view, buf, m, &key, hash, now)
+}
+
+/// Does `r` match an IPv6 packet to `m.dst:m.dport` with `m.proto`?
+#[inline]
+fn rule_matches6(r: &Rule, m: &Meta6) -> bool {
+    if !matches!(r.frontend_addr, IpAddr::V6(a) if u128::from(a) == m.dst) {
+        return false;
+    }
+    if r.ha_ports {
+        return true;
+    }
+    let proto_ok = match r.protocol {
+        Protocol::Tcp => m.proto == next_header::TCP,
+        Protocol::Udp => m.proto == next_header::UDP,
+        Protocol::All => m.proto == next_header::TCP || m.proto == next_header::UDP,
+    };
+    proto_ok && m.dport >= r.frontend_port && m.dport <= r.frontend_port_end
+}
+
+/// A TCP SYN without ACK.
+#[inline]
+fn is_syn6(m: &Meta6) -> bool {
+    m.proto == next_header::TCP && m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+}
+
+/// The rule's distribution hash of `m` (member choice).
+#[inline]
+pub(super) fn dist_hash6(view: &View<'_>, rule: &Rule, m: &Meta6) -> u64 {
+    flow_hash6(
+        view.snapshot.hash_seed,
+        rule.load_distribution,
+        m.src,
+        m.dst,
+        m.proto,
+        m.sport,
+        m.dport,
+    )
+}
+
+/// Tracks `m` on `e` in direction `dir` (the IPv4 tracker: TCP state, or refresh).
+#[inline]
+fn track6(e: &mut FlowEntry, m: &Meta6, dir: Direction, now: u32, first: bool) {
+    if m.proto == next_header::TCP {
+        if first {
+            track_general(e, dir, m.tcp_flags, m.seq, m.ack, m.payload, now);
+        } else {
+            track(e, dir, m.tcp_flags, m.seq, m.ack, m.payload, now);
+        }
+    } else if dir == Direction::ClientToServer {
+        track_udp(e, now);
+    } else {
+        e.touch(now);
+    }
+}
+
+/// Counts a client packet of rule `rid`.
+#[inline]
+fn count_rule(counters: &mut WorkerCounters, rid: RuleId, m: &Meta6, syn: bool) {
+    if let Some(rc) = counters.rules.get_mut(rid.index()) {
+        rc.packets += 1;
+        rc.bytes += u64::from(m.ip_len);
+        rc.syns += u64::from(syn);
+    }
+}
+
+/// A packet of a known, live IPv6 flow.
+fn known<B: PacketBuf>(
+    counters: &mut WorkerCounters,
+    hops: &mut HopCache,
+    view: &View<'_>,
+    buf: &mut B,
+    m: &Meta6,
+    e: &mut FlowEntry6,
+    now: u32,
+) -> Verdict {
+    let snap = view.snapshot;
+    let rule = match snap.rules.get(e.flow.rule_id as usize) {
+        Some(r) if rule_matches6(r, m) => r,
+        _ => match snap.lookup6(m.dst, m.proto, m.dport) {
+            Some(r) => {
+                e.flow.rule_id = r.id.0;
+                r
+            }
+            None => return Verdict::Drop(DropReason::NoRule),
+        },
+    };
+    let rid = rule.id;
+    let mid = match snap.members.get(e.flow.member_id as usize) {
+        Some(mi) if mi.addr6() == e.member_addr && mi.pool == rule.pool => {
+            Some(MemberId(e.flow.member_id))
+        }
+        _ => snap.rule_member_by_addr6(rid, e.member_addr),
+    };
+    let syn = is_syn6(m);
+    let tcp = m.proto == next_header::TCP;
+    // As IPv4: TCP keeps its member unless a SYN reuses a closed 5-tuple.
+    let kept = tcp && !(syn && matches!(e.flow.state, FlowState::Closing | FlowState::Closed));
+    let mid = match mid {
+        Some(x) if kept || snap.is_eligible(rid, x) => x,
+        _ => {
+            let Some(n) = snap.choose(rid, m.dport, dist_hash6(view, rule, m)) else {
+                return Verdict::Drop(DropReason::NoHealthyBackend);
+            };
+            let Some(info) = snap.member(n) else {
+                return Verdict::Drop(DropReason::NoRoute);
+            };
+            counters.flow_moved(e.flow.member_id, n.0);
+            e.flow.member_id = n.0;
+            e.member_addr = info.addr6();
+            e.flow.backend_port = rule.backend_port_for(m.dport);
+            n
+        }
+    };
+    track6(&mut e.flow, m, Direction::ClientToServer, now, false);
+    count_rule(counters, rid, m, syn);
+    counters.member_forwarded(mid.0, syn);
+    let t = Target6 {
+        addr: e.member_addr,
+        port: e.flow.backend_port,
+        floating: e.flow.flags.contains(FlowFlags::FLOATING),
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+    };
+    deliver(hops, view, buf, m, &t, mid)
+}
+
+/// Sends `m` to member `mid` as `t` says (NAT66, MAC rewrite or encapsulation).
+#[inline]
+fn deliver<B: PacketBuf>(
+    hops: &mut HopCache,
+    view: &View<'_>,
+    buf: &mut B,
+    m: &Meta6,
+    t: &Target6,
+    mid: MemberId,
+) -> Verdict {
+    let hop = match hops.member(view, mid) {
+        Ok(h) => h,
+        Err(r) => return Verdict::Drop(r),
+    };
+    let (mut outer_src, mut flow_hash) = (0, 0);
+    if t.floating && t.encap != DsrEncapsulation::None {
+        let Some(own) = outer_source(view, hop.port) else {
+            // No IPv6 address to send the tunnel from.
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        outer_src = own;
+        let s = view.snapshot.hash_seed;
+        flow_hash = hash_5tuple6(s, m.src, m.dst, m.proto, m.sport, m.dport) as u32;
+    }
+    to_member6(buf, m, t, hop, outer_src, flow_hash)
+}
+
+/// The IPv6 address of interface `port` (the outer source of an encapsulation), if it has one.
+#[inline]
+pub(super) fn outer_source(view: &View<'_>, port: usize) -> Option<u128> {
+    let own = view.snapshot.interfaces.get(port)?.address6?;
+    Some(u128::from(own.addr))
+}
+
+/// The member and delivery of the entry `e` of a flow to `vip`, while its rule (still on that
+/// frontend after a reload) and member exist.
+pub(super) fn flow_target(
+    view: &View<'_>,
+    e: &FlowEntry6,
+    vip: u128,
+) -> Option<(MemberId, Target6)> {
+    let snap = view.snapshot;
+    let rule = snap
+        .rules
+        .get(e.flow.rule_id as usize)
+        .filter(|r| matches!(r.frontend_addr, IpAddr::V6(a) if u128::from(a) == vip))?;
+    let mid = match snap.members.get(e.flow.member_id as usize) {
+        Some(mi) if mi.addr6() == e.member_addr && mi.pool == rule.pool => {
+            MemberId(e.flow.member_id)
+        }
+        _ => snap.rule_member_by_addr6(rule.id, e.member_addr)?,
+    };
+    let t = Target6 {
+        addr: e.member_addr,
+        port: e.flow.backend_port,
+        floating: e.flow.flags.contains(FlowFlags::FLOATING),
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+    };
+    Some((mid, t))
+}
+
+/// An IPv6 packet without a (live) flow entry.
+fn miss<B: PacketBuf>(
+    cx: &mut Cx6<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    m: &Meta6,
+    key: &FlowKey6,
+    hash: u64,
+    now: u32,
+) -> Verdict {
+    let snap = view.snapshot;
+    let Some(rule) = snap.lookup6(m.dst, m.proto, m.dport) else {
+        return not_inbound(cx, view, buf, m, now);
+    };
+    let rid = rule.id;
+    let tcp = m.proto == next_header::TCP;
+    let syn = is_syn6(m);
+    count_rule(cx.counters, rid, m, syn);
+    if tcp && !syn {
+        if cx.recent.recently_expired(hash, now) {
+            cx.counters.idle_late_packet(rid.0);
+            return Verdict::Drop(DropReason::IdleExpired);
+        }
+        if snap.missing_flow == MissingFlow::Drop {
+            return Verdict::Drop(DropReason::NoFlow);
+        }
+    } else if syn {
+        if snap.probes_settling && rule.probe.is_some() {
+            return Verdict::Drop(DropReason::ProbesPending);
+        }
+        cx.recent.forget(hash);
+    }
+    let Some(mid) = snap.choose(rid, m.dport, dist_hash6(view, rule, m)) else {
+        return Verdict::Drop(DropReason::NoHealthyBackend);
+    };
+    let Some(info) = snap.member(mid) else {
+        return Verdict::Drop(DropReason::NoRoute);
+    };
+    let mut flags = FlowFlags::NONE;
+    if rule.floating_ip {
+        flags.insert(FlowFlags::FLOATING);
+    }
+    if rule.enable_tcp_reset && tcp {
+        flags.insert(FlowFlags::RESET_ENABLED);
+    }
+    let mut e = FlowEntry6::new(
+        rid.0,
+        info.addr6(),
+        rule.backend_port_for(m.dport),
+        mid.0,
+        flags,
+        rule.idle_timeout_secs.max(1),
+        now,
+    );
+    track6(&mut e.flow, m, Direction::ClientToServer, now, true);
+    insert(cx, key, hash, e, now);
+    cx.counters.member_forwarded(mid.0, syn);
+    let t = Target6 {
+        addr: e.member_addr,
+        port: e.flow.backend_port,
+        floating: rule.floating_ip,
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+    };
+    deliver(cx.hops, view, buf, m, &t, mid)
+}
+
+/// Inserts the new flow `e` (known absent: the lookup just missed), accounting what it
+/// replaced or evicted.
+fn insert(cx: &mut Cx6<'_>, key: &FlowKey6, hash: u64, e: FlowEntry6, now: u32) {
+    let (rid, mid) = (e.flow.rule_id, e.flow.member_id);
+    let c = &mut *cx.counters;
+    match cx.lane.table.insert_absent(*key, hash, e, now) {
+        InsertResult::Inserted => c.flow_created(rid, mid),
+        InsertResult::Replaced(old) | InsertResult::EvictedUntrusted(_, old) => {
+            c.flow_removed(old.flow.rule_id, old.flow.member_id);
+            c.flow_created(rid, mid);
+        }
+        InsertResult::EvictedExpired(k, old) => {
+            c.flow_removed(old.flow.rule_id, old.flow.member_id);
+            c.flow_expired(old.flow.rule_id);
+            if old.flow.should_record_expiry() {
+                cx.recent.note_expired(k.hash_seeded(cx.seed), now);
+            }
+            if old.flow.wants_reset_on_expiry() {
+                cx.lane.pending.push(k, old);
+            }
+            c.flow_created(rid, mid);
+        }
+        InsertResult::Full => {
+            c.count_drop(DropReason::FlowTableFull);
+            c.untracked += 1;
+        }
+    }
+}
+
+/// Not addressed to an IPv6 rule: a NAT66 reply from a member, or `no_rule`.
+fn not_inbound<B: PacketBuf>(
+    cx: &mut Cx6<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    m: &Meta6,
+    now: u32,
+) -> Verdict {
+    let Some(rn) = view.snapshot.reverse_nat6(m.src, m.proto, m.sport) else {
+        return Verdict::Drop(DropReason::NoRule);
+    };
+    let vip = u128::from(rn.vip);
+    // Refresh the flow if this worker holds it.
+    let okey = FlowKey6::new(m.dst, vip, m.dport, rn.vip_port, m.proto);
+    if let Some(e) = cx.lane.table.lookup(&okey, okey.hash_seeded(cx.seed)) {
+        if !e.flow.is_expired(now) {
+            track6(&mut e.flow, m, Direction::ServerToClient, now, false);
+        }
+    }
+    if let Some(rc) = cx.counters.rules.get_mut(rn.rule.index()) {
+        rc.reply_packets += 1;
+        rc.reply_bytes += u64::from(m.ip_len);
+    }
+    cx.counters.member_replied(rn.member.0);
+    match client_hop6(view, Ipv6Addr::from(m.dst)) {
+        Ok(hop) => reply_to_client6(buf, m, vip, rn.vip_port, &hop),
+        Err(r) => Verdict::Drop(r),
+    }
+}
+
+pub(super) mod expire;
+mod icmp;
+#[cfg(test)]
+mod tests;

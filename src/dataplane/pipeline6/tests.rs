@@ -1,0 +1,504 @@
+//! Tests of [`super`] through the whole [`Pipeline`]: golden IPv6 frames (made by a real stack's
+//! packet library, `wire::golden6`) for every rule kind, compared byte for byte with what the
+//! `wire` builders make of them, and the flow state they leave.
+
+use crate::balance::{Health, Snapshot};
+use crate::config::Config;
+use crate::dataplane::{
+    DropReason, EgressPort, Exception, NeighbourMap, Pipeline, PipelineConfig, Verdict, View,
+};
+use crate::flow::FlowState;
+use crate::wire::builder::{
+    prepend_ethernet, prepend_gue6, prepend_ip6ip6, rewrite_endpoint_v6, EncapSpecV6, Endpoint,
+    L2Spec,
+};
+use crate::wire::golden6::{self, bytes, CLIENT, SERVER};
+use crate::wire::{ethertype, MacAddr, PacketBuf, VecBuf};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+const PORT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xaa]);
+const GW_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+const GW6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+const OWN6: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 2);
+const VM1: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 0x11);
+const VM2: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 0x12);
+const TUN1: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 0x31);
+const GUE1: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 0x41);
+
+/// The configuration every test extends with its rule: one dual-stack interface, the golden
+/// frames' server address as a routed IPv6 frontend, a NAT pool and two tunnel pools.
+const BASE: &str = r#"
+[appliance]
+name = "t6"
+hash_seed = 0x5eedcafe
+missing_flow = "rehash"
+
+[[interfaces]]
+name = "dc"
+port = "p0"
+address = "10.1.0.2/24"
+gateway = "10.1.0.1"
+address6 = "fd00:1::2/64"
+gateway6 = "fe80::1"
+
+[[frontends]]
+name = "fe6"
+address = "2001:db8:0:1::2"
+
+[[backend_pools]]
+name = "web6"
+members = [
+  { name = "vm1", address = "fd00:1::11" },
+  { name = "vm2", address = "fd00:1::12" },
+]
+
+[[backend_pools]]
+name = "tun6"
+dsr_encapsulation = "ipip"
+members = [ { name = "t1", address = "fd00:1::31" } ]
+
+[[backend_pools]]
+name = "gue6"
+dsr_encapsulation = "gue"
+gue_port = 6080
+members = [ { name = "g1", address = "fd00:1::41" } ]
+"#;
+
+/// MAC of an IPv6 neighbour: 02:00:00:00:00:<last byte>.
+fn mac_of(ip: Ipv6Addr) -> MacAddr {
+    MacAddr([2, 0, 0, 0, 0, ip.octets()[15]])
+}
+
+/// Everything a `View` borrows.
+struct World {
+    snapshot: Snapshot,
+    neighbours: NeighbourMap,
+    ports: Vec<EgressPort>,
+}
+
+impl World {
+    /// [`BASE`] with `rules` (TOML tables) appended.
+    fn new(rules: &str) -> World {
+        let text = format!("{BASE}\n{rules}");
+        let config = Config::from_str(&text, "t6.toml").unwrap_or_else(|e| panic!("{e}"));
+        let snapshot = Snapshot::compile(&config, &Health::all_up(&config));
+        let six = [GW6, VM1, VM2, TUN1, GUE1].map(|a| (a, mac_of(a), 0));
+        let neighbours = NeighbourMap::from_entries(vec![], 1).with_ipv6(six.to_vec());
+        World {
+            snapshot,
+            neighbours,
+            ports: vec![EgressPort {
+                mac: PORT_MAC,
+                addr: Ipv4Addr::new(10, 1, 0, 2),
+                mtu: 1500,
+            }],
+        }
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            snapshot: &self.snapshot,
+            neighbours: &self.neighbours,
+            ports: &self.ports,
+        }
+    }
+}
+
+/// A load-balancing rule on the frontend: `extra` adds fields.
+fn lb(protocol: &str, port: u16, backend_port: u16, pool: &str, extra: &str) -> String {
+    format!(
+        "[[load_balancing_rules]]\nname = \"r{port}\"\nfrontend = \"fe6\"\nprotocol = \"{protocol}\"\nfrontend_port = {port}\nbackend_port = {backend_port}\nbackend_pool = \"{pool}\"\n{extra}\n"
+    )
+}
+
+fn pipeline() -> Pipeline {
+    Pipeline::new(&PipelineConfig {
+        flow_capacity: 4096,
+        recent_capacity: 4096,
+    })
+}
+
+/// `ip` (a bare golden IPv6 packet) as the gateway hands it to the MUX.
+fn eth(ip: &[&str]) -> Vec<u8> {
+    let mut f = GW_MAC.0.to_vec();
+    f.splice(0..0, PORT_MAC.0);
+    f.extend_from_slice(&ethertype::IPV6.to_be_bytes());
+    f.extend_from_slice(&bytes(ip));
+    f
+}
+
+/// Runs `frame` through the pipeline at `now`: the verdict and the frame after it.
+fn run(p: &mut Pipeline, w: &World, frame: &[u8], now: u32) -> (Verdict, Vec<u8>) {
+    let mut bufs = [VecBuf::with_room(128, frame, 0)];
+    let mut v = [Verdict::Drop(DropReason::TxFull)];
+    p.process(&w.view(), 0, &mut bufs, &mut v, now);
+    (v[0], bufs[0].data().to_vec())
+}
+
+/// What the builders make of `f` for one endpoint rewrite toward the neighbour `to`: NAT66,
+/// hop limit − 1, MACs.
+fn nat_by_builder(f: &[u8], which: Endpoint, addr: Ipv6Addr, port: u16, to: MacAddr) -> Vec<u8> {
+    let mut want = f.to_vec();
+    rewrite_endpoint_v6(&mut want[14..], which, addr, Some(port)).unwrap();
+    want[14 + 7] -= 1;
+    want[..6].copy_from_slice(&to.0);
+    want[6..12].copy_from_slice(&PORT_MAC.0);
+    want
+}
+
+/// The destination address of the IPv6 frame `f`.
+fn dst_of(f: &[u8]) -> Ipv6Addr {
+    Ipv6Addr::from(<[u8; 16]>::try_from(&f[14 + 24..14 + 40]).unwrap())
+}
+
+/// `f` with source and destination (addresses and ports) swapped: the other direction. The
+/// checksum stays valid (the same words in another order).
+fn reversed(f: &[u8]) -> Vec<u8> {
+    let mut r = f.to_vec();
+    let (s, d) = (14 + 8..14 + 24, 14 + 24..14 + 40);
+    let src = r[s.clone()].to_vec();
+    r.copy_within(d.clone(), s.start);
+    r[d].copy_from_slice(&src);
+    let l4 = 14 + 40;
+    let sport = [r[l4], r[l4 + 1]];
+    r.copy_within(l4 + 2..l4 + 4, l4);
+    r[l4 + 2..l4 + 4].copy_from_slice(&sport);
+    r
+}
+
+#[test]
+fn nat66_syn_and_data_go_to_one_member_and_replies_come_back_from_the_vip() {
+    let w = World::new(&lb("tcp", 80, 8080, "web6", ""));
+    let mut p = pipeline();
+    let syn = eth(golden6::TCP_SYN);
+    let (v, out) = run(&mut p, &w, &syn, 10);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    let member = dst_of(&out);
+    assert!([VM1, VM2].contains(&member), "{member}");
+    assert_eq!(
+        out,
+        nat_by_builder(&syn, Endpoint::Dst, member, 8080, mac_of(member))
+    );
+    assert_eq!(p.flows6().count(), 1);
+    let (k, e) = p.flows6().next().unwrap();
+    assert_eq!((k.src_ip, k.dst_ip), (CLIENT.to_bits(), SERVER.to_bits()));
+    assert_eq!(
+        (e.member_addr, e.flow.state),
+        (member.to_bits(), FlowState::SynSent)
+    );
+    // The same SYN again keeps the member.
+    assert_eq!(run(&mut p, &w, &syn, 11).1, out);
+    // The member's SYN-ACK-like reply (the SYN reversed from the member's NATed form).
+    let reply = reversed(&out);
+    let (v, back) = run(&mut p, &w, &reply, 12);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    let mut want = nat_by_builder(&reply, Endpoint::Src, SERVER, 80, GW_MAC);
+    // The reply went out NATed from the member: back to the VIP, toward the gateway.
+    assert_eq!(back, want);
+    want.clear();
+    let c = p.counters();
+    assert_eq!(c.tx, 3);
+    assert_eq!(c.rules[0].reply_packets, 1);
+    assert_eq!(c.rules[0].packets, 2);
+}
+
+#[test]
+fn udp_nat66_behind_extension_headers() {
+    let w = World::new(&lb("udp", 53, 5353, "web6", ""));
+    let mut p = pipeline();
+    let f = eth(golden6::UDP_EXT);
+    let (v, out) = run(&mut p, &w, &f, 10);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    let member = dst_of(&out);
+    assert_eq!(
+        out,
+        nat_by_builder(&f, Endpoint::Dst, member, 5353, mac_of(member))
+    );
+}
+
+#[test]
+fn ipv6_of_no_rule_is_counted_no_rule_and_other_ethertypes_stay_unsupported() {
+    let w = World::new(&lb("tcp", 443, 443, "web6", ""));
+    let mut p = pipeline();
+    let (v, _) = run(&mut p, &w, &eth(golden6::TCP_SYN), 10);
+    assert_eq!(v, Verdict::Drop(DropReason::NoRule));
+    let mut other = eth(golden6::TCP_SYN);
+    other[12..14].copy_from_slice(&0x88ccu16.to_be_bytes());
+    let (v, _) = run(&mut p, &w, &other, 10);
+    assert_eq!(v, Verdict::Drop(DropReason::Unsupported));
+    let c = p.counters();
+    assert_eq!(c.drops[DropReason::NoRule.index()], 1);
+    assert_eq!(c.drops[DropReason::Unsupported.index()], 1);
+}
+
+#[test]
+fn neighbour_discovery_and_echo_to_the_vip_go_to_the_slow_path() {
+    let w = World::new(&lb("tcp", 80, 8080, "web6", ""));
+    let mut p = pipeline();
+    let (v, _) = run(&mut p, &w, &bytes(golden6::NS), 10);
+    assert_eq!(v, Verdict::ToSlowPath(Exception::NeighbourDiscovery));
+    let (v, _) = run(&mut p, &w, &bytes(golden6::ECHO_REQUEST), 10);
+    assert_eq!(v, Verdict::ToSlowPath(Exception::IcmpToFrontend));
+    // To the appliance's own IPv6 address: the kernel's.
+    let mut own = eth(golden6::TCP_SYN);
+    own[14 + 24..14 + 40].copy_from_slice(&OWN6.octets());
+    let (v, _) = run(&mut p, &w, &own, 10);
+    assert_eq!(v, Verdict::ToSlowPath(Exception::ToAppliance));
+}
+
+#[test]
+fn floating_ip_rewrites_macs_and_hop_limit_only() {
+    let w = World::new(&lb("udp", 6080, 6080, "web6", "enable_floating_ip = true"));
+    let mut p = pipeline();
+    let f = eth(golden6::UDP);
+    let (v, out) = run(&mut p, &w, &f, 10);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    let member = Ipv6Addr::from(p.flows6().next().unwrap().1.member_addr);
+    let mut want = f.clone();
+    want[14 + 7] -= 1;
+    want[..6].copy_from_slice(&mac_of(member).0);
+    want[6..12].copy_from_slice(&PORT_MAC.0);
+    assert_eq!(out, want);
+}
+
+/// What the builders make of `f`'s IPv6 packet encapsulated toward `member`.
+fn encap_by_builder(f: &[u8], member: Ipv6Addr, gue: bool, hash: u32) -> Vec<u8> {
+    let mut b = VecBuf::with_room(128, &f[14..], 0);
+    let spec = EncapSpecV6 {
+        outer_src: OWN6,
+        outer_dst: member,
+        hop_limit: 64,
+    };
+    if gue {
+        prepend_gue6(&mut b, &spec, hash).unwrap();
+    } else {
+        prepend_ip6ip6(&mut b, &spec, hash).unwrap();
+    }
+    let l2 = L2Spec {
+        src_mac: PORT_MAC,
+        dst_mac: mac_of(member),
+        vlan: None,
+    };
+    prepend_ethernet(&mut b, &l2, ethertype::IPV6).unwrap();
+    b.data().to_vec()
+}
+
+#[test]
+fn ip6ip6_and_gue_over_ipv6_match_the_builders() {
+    for (pool, member, gue) in [("tun6", TUN1, false), ("gue6", GUE1, true)] {
+        let w = World::new(&lb("tcp", 80, 80, pool, "enable_floating_ip = true"));
+        let mut p = pipeline();
+        let f = eth(golden6::TCP_SYN);
+        let (v, out) = run(&mut p, &w, &f, 10);
+        assert_eq!(v, Verdict::Forward { port: 0 }, "{pool}");
+        let hash = crate::balance::hash::hash_5tuple6(
+            0x5eed_cafe,
+            CLIENT.to_bits(),
+            SERVER.to_bits(),
+            6,
+            49152,
+            80,
+        ) as u32;
+        assert_eq!(out, encap_by_builder(&f, member, gue, hash), "{pool}");
+    }
+}
+
+#[test]
+fn packet_too_big_goes_to_the_slow_path_with_the_usable_mtu() {
+    let mut w = World::new(&lb("tcp", 80, 80, "tun6", "enable_floating_ip = true"));
+    w.ports[0].mtu = 1280;
+    let mut p = pipeline();
+    // A 1260-byte packet fits 1280 but not with the 40 bytes of IPv6-in-IPv6.
+    let mut f = eth(golden6::TCP_SYN);
+    let grow = 1260 - (f.len() - 14);
+    f.extend(std::iter::repeat_n(0u8, grow));
+    let pl = (1260 - 40) as u16;
+    f[14 + 4..14 + 6].copy_from_slice(&pl.to_be_bytes());
+    let (v, _) = run(&mut p, &w, &f, 10);
+    assert_eq!(v, Verdict::ToSlowPath(Exception::TooBig { mtu: 1280 }));
+    assert_eq!(p.counters().drops[DropReason::TooBig.index()], 1);
+}
+
+#[test]
+fn inbound_nat_and_ha_ports_rules() {
+    let nat = "[[inbound_nat_rules]]\nname = \"ssh\"\nfrontend = \"fe6\"\nprotocol = \"tcp\"\nfrontend_port_range_start = 80\nfrontend_port_range_end = 81\nbackend_pool = \"web6\"\nbackend_port = 22\n";
+    let w = World::new(nat);
+    let mut p = pipeline();
+    let f = eth(golden6::TCP_SYN);
+    let (v, out) = run(&mut p, &w, &f, 10);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    // Port 80 is the range's first port: the pool's first member.
+    assert_eq!(out, nat_by_builder(&f, Endpoint::Dst, VM1, 22, mac_of(VM1)));
+    let w = World::new(&lb("all", 0, 0, "web6", ""));
+    let mut p = pipeline();
+    for g in [golden6::TCP_SYN, golden6::UDP] {
+        let f = eth(g);
+        let (v, out) = run(&mut p, &w, &f, 10);
+        assert_eq!(v, Verdict::Forward { port: 0 });
+        let member = dst_of(&out);
+        let port = u16::from_be_bytes([f[14 + 42], f[14 + 43]]);
+        assert_eq!(
+            out,
+            nat_by_builder(&f, Endpoint::Dst, member, port, mac_of(member))
+        );
+    }
+}
+
+#[test]
+fn a_late_packet_of_an_expired_flow_is_idle_expired() {
+    let w = World::new(&lb("tcp", 80, 8080, "web6", "idle_timeout_seconds = 4"));
+    let mut p = pipeline();
+    let syn = eth(golden6::TCP_SYN);
+    assert_eq!(run(&mut p, &w, &syn, 10).0, Verdict::Forward { port: 0 });
+    // Establish: the client's ACK (flags byte at 13 of TCP).
+    let mut ack = syn.clone();
+    let l4 = 14 + 40;
+    ack[l4 + 13] = 0x10;
+    // Keep the checksum valid: SYN (0x02) → ACK (0x10) in the flags word.
+    let c = u16::from_be_bytes([ack[l4 + 16], ack[l4 + 17]]);
+    let c = crate::wire::checksum::apply(c, crate::wire::checksum::delta_u16(0x5002, 0x5010));
+    ack[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(run(&mut p, &w, &ack, 11).0, Verdict::Forward { port: 0 });
+    // Long after the idle timeout, a data packet: removed, recorded, dropped.
+    let (v, _) = run(&mut p, &w, &ack, 11 + 4000);
+    assert_eq!(v, Verdict::Drop(DropReason::IdleExpired));
+    assert_eq!(p.flows6().count(), 0);
+}
+
+/// An ICMPv6 error from `from` about the IPv6 packet of the frame `about`, as sent to the MUX.
+fn icmp_error_about(about: &[u8], from: Ipv6Addr) -> Vec<u8> {
+    use crate::wire::builder::originate6::{icmpv6_error, Icmpv6ErrorKind};
+    let mut e = vec![0u8; 1600];
+    let l2 = L2Spec {
+        src_mac: GW_MAC,
+        dst_mac: PORT_MAC,
+        vlan: None,
+    };
+    let kind = Icmpv6ErrorKind::DestUnreachable(4);
+    let n = icmpv6_error(&mut e, &l2, from, kind, &about[14..]).unwrap();
+    e.truncate(n);
+    e
+}
+
+/// The outer addresses, quoted addresses and ports of an ICMPv6 error frame, checking its
+/// checksum.
+fn error_fields(f: &[u8]) -> ((Ipv6Addr, Ipv6Addr), (Ipv6Addr, u16, Ipv6Addr, u16)) {
+    let ip = crate::wire::Ipv6Packet::new_checked(&f[14..]).unwrap();
+    let (s, d) = (ip.src_addr(), ip.dst_addr());
+    let icmp = crate::wire::Icmpv6Packet::new_checked(&f[14 + 40..]).unwrap();
+    assert!(icmp.verify_checksum(s, d), "ICMPv6 checksum");
+    let q = icmp.inner_flow().unwrap();
+    let (sp, dp) = q.ports.unwrap();
+    ((s, d), (q.src_addr, sp, q.dst_addr, dp))
+}
+
+#[test]
+fn icmpv6_errors_about_a_flow_reach_the_client_and_the_member() {
+    use crate::dataplane::icmp_error::IcmpErrorOutcome;
+    let w = World::new(&lb("tcp", 80, 8080, "web6", ""));
+    let mut p = pipeline();
+    let (_, to_member) = run(&mut p, &w, &eth(golden6::TCP_SYN), 10);
+    let member = dst_of(&to_member);
+    // The member reports the client's packet (client → member:8080): to the client, as from
+    // the VIP about client → VIP:80.
+    let e = icmp_error_about(&to_member, member);
+    let (v, out) = run(&mut p, &w, &e, 11);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(&out[..6], &GW_MAC.0);
+    assert_eq!(out[14 + 7], 63);
+    assert_eq!(
+        error_fields(&out),
+        ((SERVER, CLIENT), (CLIENT, 49152, SERVER, 80))
+    );
+    // A router on the client's side reports a reply (VIP:80 → client): to the member, about
+    // member:8080 → client.
+    let (_, reply) = run(&mut p, &w, &reversed(&to_member), 12);
+    let router = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xfe);
+    let e = icmp_error_about(&reply, router);
+    let (v, out) = run(&mut p, &w, &e, 13);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(&out[..6], &mac_of(member).0);
+    assert_eq!(
+        error_fields(&out),
+        ((router, member), (member, 8080, CLIENT, 49152))
+    );
+    let c = p.counters();
+    assert_eq!(c.icmp_errors[IcmpErrorOutcome::ToClient.index()], 1);
+    assert_eq!(c.icmp_errors[IcmpErrorOutcome::ToMember.index()], 1);
+    // About no flow: counted and dropped.
+    let mut other = to_member.clone();
+    other[14 + 24 + 15] ^= 0x70; // another destination than any member
+    let (v, _) = run(&mut p, &w, &icmp_error_about(&other, member), 14);
+    assert_eq!(v, Verdict::Drop(DropReason::IcmpNoFlow));
+}
+
+/// `f` (a TCP frame) with flags `flags`, sequence `seq` and acknowledgement `ack`, its checksum
+/// recomputed.
+fn tcp_with(f: &[u8], flags: u8, seq: u32, ack: u32) -> Vec<u8> {
+    let mut g = f.to_vec();
+    let ip = crate::wire::Ipv6Packet::new_checked(&g[14..]).unwrap();
+    let (s, d) = (ip.src_addr(), ip.dst_addr());
+    let mut t = crate::wire::TcpPacket::new_unchecked(&mut g[14 + 40..]);
+    t.set_seq_number(seq);
+    t.set_ack_number(ack);
+    t.set_flags(crate::wire::tcp::Flags(u16::from(flags)));
+    t.fill_checksum_v6(s, d);
+    g
+}
+
+#[test]
+fn reset_on_idle_sends_both_rsts_with_each_receivers_next_sequence() {
+    let w = World::new(&lb(
+        "tcp",
+        80,
+        8080,
+        "web6",
+        "idle_timeout_seconds = 4\nenable_tcp_reset = true",
+    ));
+    let mut p = pipeline();
+    let syn = eth(golden6::TCP_SYN);
+    // Client seq 1 (SYN), the server's ISN 5000; the client's ACK then 10 bytes of data.
+    let (_, to_member) = run(&mut p, &w, &syn, 10);
+    let member = dst_of(&to_member);
+    let synack = tcp_with(&reversed(&to_member), 0x12, 5000, 2);
+    assert_eq!(run(&mut p, &w, &synack, 10).0, Verdict::Forward { port: 0 });
+    let ack = tcp_with(&syn, 0x10, 2, 5001);
+    assert_eq!(run(&mut p, &w, &ack, 11).0, Verdict::Forward { port: 0 });
+    let mut sent = Vec::new();
+    let n = p.expire(&w.view(), 11 + 4000, usize::MAX / 4, |port, f| {
+        sent.push((port, f.to_vec()))
+    });
+    assert_eq!(n, 1);
+    assert_eq!(sent.len(), 2, "an RST to each end");
+    let rst = |f: &[u8]| {
+        let ip = crate::wire::Ipv6Packet::new_checked(&f[14..]).unwrap();
+        let t = crate::wire::TcpPacket::new_checked(&f[14 + 40..]).unwrap();
+        assert!(t.verify_checksum_v6(ip.src_addr(), ip.dst_addr()));
+        (
+            ip.src_addr(),
+            t.src_port(),
+            ip.dst_addr(),
+            t.dst_port(),
+            t.seq_number(),
+        )
+    };
+    // To the client from VIP:80 with the client's latest ACK (5001); to the member from the
+    // client, NATed to member:8080, with the client's next sequence (2).
+    assert_eq!(rst(&sent[0].1), (SERVER, 80, CLIENT, 49152, 5001));
+    assert_eq!(&sent[0].1[..6], &GW_MAC.0);
+    assert_eq!(rst(&sent[1].1), (CLIENT, 49152, member, 8080, 2));
+    assert_eq!(&sent[1].1[..6], &mac_of(member).0);
+    assert_eq!(p.counters().resets_sent, 2);
+}
+
+#[test]
+fn the_ipv6_table_holds_a_quarter_of_the_capacity_at_132_bytes_a_flow() {
+    let p = Pipeline::new(&PipelineConfig {
+        flow_capacity: 1 << 16,
+        recent_capacity: 1024,
+    });
+    assert_eq!(p.v6.table.capacity(), 1 << 14);
+    assert_eq!(p.v6.table.memory_bytes(), (1 << 14) * 132);
+    // The smallest table still holds 1024 flows.
+    assert_eq!(pipeline().v6.table.capacity(), 1024);
+}
