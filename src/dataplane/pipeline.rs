@@ -219,23 +219,17 @@ impl Pipeline {
         let _ = in_port; // all ports are one routing domain; kept for per-port policy later
         let n = pkts.len().min(verdicts.len());
         self.prepare(view);
+        let unsupported = self.counters.drops[DropReason::Unsupported.index()];
         let mut start = 0;
         while start < n {
             let end = (start + BURST).min(n);
-            let unsupported = self.counters.drops[DropReason::Unsupported.index()];
             self.burst(view, &mut pkts[start..end], &mut verdicts[start..end], now);
-            if self.counters.drops[DropReason::Unsupported.index()] != unsupported {
-                // Neither IPv4 nor ARP: IPv6 takes its own lane (docs/design.md §3.11), after the
-                // burst, so the IPv4 loop is untouched.
-                pipeline6::lane(
-                    self,
-                    view,
-                    &mut pkts[start..end],
-                    &mut verdicts[start..end],
-                    now,
-                );
-            }
             start = end;
+        }
+        if self.counters.drops[DropReason::Unsupported.index()] != unsupported {
+            // Neither IPv4 nor ARP: IPv6 takes its own lane (docs/design.md §3.11), after the
+            // IPv4 bursts, so their loop is untouched.
+            pipeline6::lane(self, view, &mut pkts[..n], &mut verdicts[..n], now);
         }
     }
 
