@@ -1,8 +1,8 @@
-//! The IPv6 lane of a worker's [`Pipeline`](super::Pipeline): the decisions of docs/design.md
+//! The IPv6 lane of a worker's [`Pipeline`]: the decisions of docs/design.md
 //! §3.3–3.8 for IPv6 frames, over a per-worker [`FlowTable6`].
 //!
 //! The IPv4 burst loop is unchanged: a frame IPv4 classification calls `unsupported` (not IPv4,
-//! not ARP) comes here, one frame at a time, and [`frame`] classifies it with `classify6`
+//! not ARP) comes here, one frame at a time, and `frame` classifies it with `classify6`
 //! (EtherType 0x86DD, behind one 802.1Q tag too). Then, as for IPv4:
 //!
 //! - **known flow** (live entry): the rule and member are re-checked (rule gone → `no_rule`;

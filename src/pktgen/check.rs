@@ -13,7 +13,7 @@
 //! (198.18.0.0/16) and the SYN flood's random sources (198.19.0.0/16), so a flood run can show
 //! what happened to established flows while it went on.
 //!
-//! IPv6 frames (`--family 6`) are checked by [`v6`]: NAT66, floating IP by MAC rewrite,
+//! IPv6 frames (`--family 6`) are checked by `v6`: NAT66, floating IP by MAC rewrite,
 //! IPv6-in-IPv6 and GUE over IPv6, the hop limit, the checksum over the IPv6 pseudo-header, and
 //! Neighbour Solicitations answered as the neighbours.
 
