@@ -6,7 +6,9 @@
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream,
+};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -36,25 +38,22 @@ enum Mode {
 /// A connection a test server saw: the client's address and, for HTTP(S), the request head.
 #[derive(Debug)]
 struct Seen {
-    peer: Ipv4Addr,
+    peer: IpAddr,
     request: Option<String>,
 }
 
 /// A server thread on one loopback address; stopped (port closed) by `stop` or on drop.
 struct Server {
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     seen: Receiver<Seen>,
 }
 
 impl Server {
-    fn start(ip: Ipv4Addr, mode: Mode) -> Server {
-        let listener = TcpListener::bind(SocketAddrV4::new(ip, 0)).expect("bind test server");
-        let addr = match listener.local_addr().unwrap() {
-            std::net::SocketAddr::V4(a) => a,
-            other => panic!("unexpected address {other}"),
-        };
+    fn start(ip: impl Into<IpAddr>, mode: Mode) -> Server {
+        let listener = TcpListener::bind(SocketAddr::new(ip.into(), 0)).expect("bind test server");
+        let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, seen) = channel::unbounded();
         let flag = stop.clone();
@@ -95,9 +94,8 @@ fn serve(listener: TcpListener, mode: Mode, stop: Arc<AtomicBool>, seen: Sender<
             break;
         }
         let Ok(mut conn) = conn else { continue };
-        let peer = match conn.peer_addr() {
-            Ok(std::net::SocketAddr::V4(a)) => *a.ip(),
-            _ => continue,
+        let Ok(peer) = conn.peer_addr().map(|a| a.ip()) else {
+            continue;
         };
         conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         conn.set_write_timeout(Some(Duration::from_secs(5)))
@@ -337,6 +335,28 @@ fn https_self_signed_is_up() {
 }
 
 #[test]
+fn https_over_ipv6_is_up_with_a_bracketed_host() {
+    let status = Arc::new(AtomicU16::new(200));
+    let server = Server::start(
+        Ipv6Addr::LOCALHOST,
+        Mode::Https(status, tls_server_config()),
+    );
+    let spec = ProbeSpec::https(server.port(), "/probe", secs(1.0), 1);
+    let prober = Prober::spawn(vec![ProbeTarget::new(9, Ipv6Addr::LOCALHOST, spec)], None).unwrap();
+    let c = next_change(&prober, 9);
+    assert_eq!(c.reason, ProbeReason::Ok);
+    assert!(c.up);
+    let seen = server.seen.recv_timeout(WAIT).expect("request seen");
+    let req = seen.request.expect("request decrypted by the server");
+    let host = format!("\r\nHost: [::1]:{}\r\n", server.port());
+    assert!(
+        req.starts_with("GET /probe HTTP/1.1\r\n") && req.contains(&host),
+        "{req}"
+    );
+    prober.shutdown();
+}
+
+#[test]
 fn https_status_503_over_tls_is_down() {
     let status = Arc::new(AtomicU16::new(503));
     let server = Server::start(lo(7), Mode::Https(status, tls_server_config()));
@@ -432,7 +452,7 @@ fn probes_originate_from_the_source_address() {
     .unwrap();
     assert!(next_change(&prober, 14).up);
     let seen = server.seen.recv_timeout(WAIT).expect("connection seen");
-    assert_eq!(seen.peer, source);
+    assert_eq!(seen.peer, IpAddr::from(source));
     prober.shutdown();
 }
 
@@ -451,9 +471,13 @@ fn a_target_leaves_from_its_own_source_else_the_default() {
     )
     .unwrap();
     let seen = own.seen.recv_timeout(WAIT).expect("connection seen");
-    assert_eq!(seen.peer, lo(98), "the target's own source");
+    assert_eq!(seen.peer, IpAddr::from(lo(98)), "the target's own source");
     let seen = default.seen.recv_timeout(WAIT).expect("connection seen");
-    assert_eq!(seen.peer, lo(99), "the prober's default source");
+    assert_eq!(
+        seen.peer,
+        IpAddr::from(lo(99)),
+        "the prober's default source"
+    );
     // A reload moving the target to another source restarts it from there, state kept.
     let report = prober
         .update_targets(vec![
@@ -464,10 +488,14 @@ fn a_target_leaves_from_its_own_source_else_the_default() {
     let deadline = Instant::now() + WAIT;
     loop {
         let seen = own.seen.recv_timeout(WAIT).expect("connection seen");
-        if seen.peer == lo(97) {
+        if seen.peer == IpAddr::from(lo(97)) {
             break;
         }
-        assert_eq!(seen.peer, lo(98), "only the old source before the new one");
+        assert_eq!(
+            seen.peer,
+            IpAddr::from(lo(98)),
+            "only the old source before the new one"
+        );
         assert!(Instant::now() < deadline, "no probe from the new source");
     }
     prober.shutdown();
@@ -545,7 +573,7 @@ fn two_thousand_targets_complete_a_round_on_one_thread() {
     let targets: Vec<ProbeTarget> = (0..N)
         .map(|id| {
             let s = &servers[(id % 4) as usize];
-            ProbeTarget::new(id, *s.addr.ip(), ProbeSpec::tcp(s.port(), secs(1.0), 1))
+            ProbeTarget::new(id, s.addr.ip(), ProbeSpec::tcp(s.port(), secs(1.0), 1))
         })
         .collect();
     let prober = Prober::spawn_with(
