@@ -323,10 +323,9 @@ fn target6(e: &FlowEntry6, rule: &Rule) -> Target6 {
     }
 }
 
-/// The rule and member of a known IPv6 flow, found again in the snapshot: the rule it matched if
-/// it still matches, else the rule the packet matches now; its member if still in the rule's pool
-/// and (unless `kept`) eligible, else a member chosen anew. Stamps the flow when the answer is
-/// its stored rule and member id (see [`recheck`]).
+/// IPv4's known-flow check for an IPv6 flow (docs/design.md §3.8): rule still matching or
+/// found again, member still in its pool and, unless `kept`, eligible, or a new one; the slot
+/// is stamped (see [`recheck`]) when the flow keeps its stored rule and member id.
 #[inline(never)]
 fn check<'v>(
     counters: &mut WorkerCounters,
