@@ -124,6 +124,7 @@ pub fn is_icmpv6_error(t: u8) -> bool {
 }
 
 /// Classifies the Ethernet/IPv6 `frame`. `Err` carries the final verdict (decided here).
+#[inline(always)]
 pub fn classify6<A: Addresses6 + ?Sized>(frame: &[u8], addrs: &A) -> Result<Meta6, Verdict> {
     let bad = Err(Verdict::Drop(DropReason::BadHeader));
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
@@ -178,6 +179,7 @@ pub fn classify6<A: Addresses6 + ?Sized>(frame: &[u8], addrs: &A) -> Result<Meta
 }
 
 /// Reads the upper layer `seg` into `m`: ports, TCP numbers and flags; ICMPv6 verdicts.
+#[inline(always)]
 fn upper_layer<A: Addresses6 + ?Sized>(
     seg: &[u8],
     m: &mut Meta6,

@@ -47,7 +47,7 @@ pub struct Pipeline {
     /// The snapshot generation flows are stamped with once checked against it.
     snap_gen: SnapshotGen,
     /// The generation of the current burst's snapshot.
-    gen: u32,
+    pub(super) gen: u32,
     keys: [FlowKey; BURST],
     hashes: [u64; BURST],
     slots: [Option<SlotId>; BURST],

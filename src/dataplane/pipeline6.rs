@@ -34,6 +34,7 @@ use super::counters::WorkerCounters;
 use super::expiry::PENDING_RESETS;
 use super::pipeline::{count_verdict, Pipeline};
 use super::reason::{DropReason, Exception};
+use super::recheck;
 use super::rewrite6::{reply_to_client6, to_member6, Target6};
 use super::route::{client_hop6, HopCache};
 use super::{Verdict, View};
@@ -118,6 +119,8 @@ pub(super) struct Cx6<'p> {
     pub(super) counters: &'p mut WorkerCounters,
     pub(super) hops: &'p mut HopCache,
     pub(super) seed: u64,
+    /// The worker's snapshot generation (see [`recheck`]).
+    pub(super) gen: u32,
 }
 
 /// Decides again the frames of a burst that IPv4 classification left `unsupported` (neither IPv4
@@ -139,6 +142,7 @@ pub(super) fn lane<B: PacketBuf>(
         counters: &mut p.counters,
         hops: &mut p.hops,
         seed: p.seed,
+        gen: p.gen,
     };
     for (buf, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
         if *v != unsupported {
@@ -177,9 +181,14 @@ fn packet<B: PacketBuf>(
     let key = m.key();
     let hash = key.hash_seeded(cx.seed);
     let mut expired = None;
-    if let Some(e) = cx.lane.table.lookup(&key, hash) {
+    if let Some((e, stamp)) = cx.lane.table.lookup_stamped(&key, hash) {
         if !e.flow.is_expired(now) {
-            return known(cx.counters, cx.hops, view, buf, m, e, now);
+            let at = Seen {
+                stamp,
+                gen: cx.gen,
+                now,
+            };
+            return known(cx.counters, cx.hops, view, buf, m, e, at);
         }
         expired = Some(*e);
     }
@@ -263,7 +272,16 @@ fn count_rule(counters: &mut WorkerCounters, rid: RuleId, m: &Meta6, syn: bool) 
     }
 }
 
-/// A packet of a known, live IPv6 flow.
+/// What a known flow's packet brings to its decision: its slot's [`recheck`] stamp, the worker's
+/// snapshot generation and the time.
+struct Seen<'s> {
+    stamp: &'s mut u32,
+    gen: u32,
+    now: u32,
+}
+
+/// A packet of a known, live IPv6 flow. A flow already checked against this snapshot (its slot
+/// stamp, see [`recheck`]) keeps its rule and member without asking the snapshot again.
 fn known<B: PacketBuf>(
     counters: &mut WorkerCounters,
     hops: &mut HopCache,
@@ -271,8 +289,53 @@ fn known<B: PacketBuf>(
     buf: &mut B,
     m: &Meta6,
     e: &mut FlowEntry6,
-    now: u32,
+    at: Seen<'_>,
 ) -> Verdict {
+    let snap = view.snapshot;
+    let syn = is_syn6(m);
+    let tcp = m.proto == next_header::TCP;
+    // As IPv4: TCP keeps its member unless a SYN reuses a closed 5-tuple.
+    let kept = tcp && !(syn && matches!(e.flow.state, FlowState::Closing | FlowState::Closed));
+    let (rule, mid) = match snap.rules.get(e.flow.rule_id as usize) {
+        Some(r) if recheck::is_current(*at.stamp, at.gen, kept) => (r, MemberId(e.flow.member_id)),
+        _ => match check(counters, view, m, e, kept, at.stamp, at.gen) {
+            Ok(x) => x,
+            Err(v) => return v,
+        },
+    };
+    let rid = rule.id;
+    track6(&mut e.flow, m, Direction::ClientToServer, at.now, false);
+    count_rule(counters, rid, m, syn);
+    counters.member_forwarded(mid.0, syn);
+    let t = target6(e, rule);
+    deliver(hops, view, buf, m, &t, mid)
+}
+
+/// Where a known flow's packets go: its member's address and port, delivered as `rule` says.
+#[inline(always)]
+fn target6(e: &FlowEntry6, rule: &Rule) -> Target6 {
+    Target6 {
+        addr: e.member_addr,
+        port: e.flow.backend_port,
+        floating: e.flow.flags.contains(FlowFlags::FLOATING),
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+    }
+}
+
+/// IPv4's known-flow check for an IPv6 flow (docs/design.md §3.8): rule still matching or
+/// found again, member still in its pool and, unless `kept`, eligible, or a new one; the slot
+/// is stamped (see [`recheck`]) when the flow keeps its stored rule and member id.
+#[inline(never)]
+fn check<'v>(
+    counters: &mut WorkerCounters,
+    view: &View<'v>,
+    m: &Meta6,
+    e: &mut FlowEntry6,
+    kept: bool,
+    stamp: &mut u32,
+    gen: u32,
+) -> Result<(&'v Rule, MemberId), Verdict> {
     let snap = view.snapshot;
     let rule = match snap.rules.get(e.flow.rule_id as usize) {
         Some(r) if rule_matches6(r, m) => r,
@@ -281,7 +344,7 @@ fn known<B: PacketBuf>(
                 e.flow.rule_id = r.id.0;
                 r
             }
-            None => return Verdict::Drop(DropReason::NoRule),
+            None => return Err(Verdict::Drop(DropReason::NoRule)),
         },
     };
     let rid = rule.id;
@@ -291,18 +354,18 @@ fn known<B: PacketBuf>(
         }
         _ => snap.rule_member_by_addr6(rid, e.member_addr),
     };
-    let syn = is_syn6(m);
-    let tcp = m.proto == next_header::TCP;
-    // As IPv4: TCP keeps its member unless a SYN reuses a closed 5-tuple.
-    let kept = tcp && !(syn && matches!(e.flow.state, FlowState::Closing | FlowState::Closed));
+    let eligible = match mid {
+        Some(x) if !kept => snap.is_eligible(rid, x),
+        _ => false,
+    };
     let mid = match mid {
-        Some(x) if kept || snap.is_eligible(rid, x) => x,
+        Some(x) if kept || eligible => x,
         _ => {
             let Some(n) = snap.choose(rid, m.dport, dist_hash6(view, rule, m)) else {
-                return Verdict::Drop(DropReason::NoHealthyBackend);
+                return Err(Verdict::Drop(DropReason::NoHealthyBackend));
             };
             let Some(info) = snap.member(n) else {
-                return Verdict::Drop(DropReason::NoRoute);
+                return Err(Verdict::Drop(DropReason::NoRoute));
             };
             counters.flow_moved(e.flow.member_id, n.0);
             e.flow.member_id = n.0;
@@ -311,17 +374,10 @@ fn known<B: PacketBuf>(
             n
         }
     };
-    track6(&mut e.flow, m, Direction::ClientToServer, now, false);
-    count_rule(counters, rid, m, syn);
-    counters.member_forwarded(mid.0, syn);
-    let t = Target6 {
-        addr: e.member_addr,
-        port: e.flow.backend_port,
-        floating: e.flow.flags.contains(FlowFlags::FLOATING),
-        encap: rule.dsr_encapsulation,
-        gue_port: rule.gue_port,
-    };
-    deliver(hops, view, buf, m, &t, mid)
+    if mid.0 == e.flow.member_id {
+        *stamp = recheck::stamp(gen, eligible);
+    }
+    Ok((rule, mid))
 }
 
 /// Sends `m` to member `mid` as `t` says (NAT66, MAC rewrite or encapsulation).
@@ -376,13 +432,7 @@ pub(super) fn flow_target(
         }
         _ => snap.rule_member_by_addr6(rule.id, e.member_addr)?,
     };
-    let t = Target6 {
-        addr: e.member_addr,
-        port: e.flow.backend_port,
-        floating: e.flow.flags.contains(FlowFlags::FLOATING),
-        encap: rule.dsr_encapsulation,
-        gue_port: rule.gue_port,
-    };
+    let t = target6(e, rule);
     Some((mid, t))
 }
 

@@ -83,6 +83,7 @@ fn segment<'f>(frame: &'f mut [u8], m: &Meta6) -> Option<&'f mut [u8]> {
 /// Rewrites `end`'s address to `addr` and (TCP/UDP, `port` Some) port, updating the TCP, UDP or
 /// ICMPv6 checksum in one RFC 1624 application. Other upper layers change the address only.
 /// Every access is checked: a frame shorter than `m` says is left unchanged.
+#[inline(always)]
 pub fn nat66(frame: &mut [u8], m: &Meta6, end: End6, addr: u128, port: Option<u16>) {
     let (a_field, old_port, p_at) = match end {
         End6::Src => (ipv6::field::SRC_ADDR, m.sport, 0),
@@ -171,6 +172,7 @@ pub fn mtu_check6(hop: &Hop, ip_len: u32, overhead: usize) -> Option<Verdict> {
 /// Rewrites a client-to-member IPv6 packet for `t` and sends it by `hop`. `outer_src` (the egress
 /// interface's IPv6 address) and `flow_hash` (the packet's distribution hash: GUE source port and
 /// outer flow label) are used by encapsulation only.
+#[inline(always)]
 pub fn to_member6<B: PacketBuf + ?Sized>(
     buf: &mut B,
     m: &Meta6,

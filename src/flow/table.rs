@@ -295,13 +295,21 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// The entry of `key` (`hash` = its table hash), expired or not.
     #[inline]
     pub fn lookup(&mut self, key: &K, hash: u64) -> Option<&mut E> {
+        self.lookup_stamped(key, hash).map(|(e, _)| e)
+    }
+
+    /// [`lookup`](Self::lookup) with the slot's stamp (see
+    /// [`occupied_stamped`](Self::occupied_stamped)).
+    #[inline]
+    pub fn lookup_stamped(&mut self, key: &K, hash: u64) -> Option<(&mut E, &mut u32)> {
         let bi = self.bucket_index(hash);
         let b = &mut self.buckets[bi];
         let mut m = match_mask(&b.sig, sig_of(hash));
         while m != 0 {
             let w = m.trailing_zeros() as usize;
             if b.slots[w].key.same(key) {
-                return Some(&mut b.slots[w].entry);
+                let s = &mut b.slots[w];
+                return Some((&mut s.entry, &mut s.stamp));
             }
             m &= m - 1;
         }

@@ -79,7 +79,12 @@ struct World {
 impl World {
     /// [`BASE`] with `rules` (TOML tables) appended.
     fn new(rules: &str) -> World {
-        let text = format!("{BASE}\n{rules}");
+        World::with_base(BASE, rules)
+    }
+
+    /// `base` (a variant of [`BASE`]) with `rules` appended.
+    fn with_base(base: &str, rules: &str) -> World {
+        let text = format!("{base}\n{rules}");
         let config = Config::from_str(&text, "t6.toml").unwrap_or_else(|e| panic!("{e}"));
         let snapshot = Snapshot::compile(&config, &Health::all_up(&config));
         let six = [GW6, VM1, VM2, TUN1, GUE1].map(|a| (a, mac_of(a), 0));
@@ -213,6 +218,45 @@ fn udp_nat66_behind_extension_headers() {
     assert_eq!(
         out,
         nat_by_builder(&f, Endpoint::Dst, member, 5353, mac_of(member))
+    );
+}
+
+/// A known flow is checked once per snapshot (its slot stamp): under one snapshot its packets
+/// keep their member; after a reload that takes that member out of the pool they move to the
+/// other one; after a reload that removes the rule they are `no_rule`.
+#[test]
+fn a_known_flow_is_checked_again_after_each_reload() {
+    let rule = lb("udp", 53, 5353, "web6", "");
+    let w = World::new(&rule);
+    let mut p = pipeline();
+    let f = eth(golden6::UDP_EXT);
+    let first = dst_of(&run(&mut p, &w, &f, 10).1);
+    for now in 11..14 {
+        assert_eq!(dst_of(&run(&mut p, &w, &f, now).1), first, "same snapshot");
+    }
+    let (gone, other) = if first == VM1 {
+        ("{ name = \"vm1\", address = \"fd00:1::11\" },", VM2)
+    } else {
+        ("{ name = \"vm2\", address = \"fd00:1::12\" },", VM1)
+    };
+    assert!(BASE.contains(gone));
+    let w2 = World::with_base(&BASE.replace(gone, ""), &rule);
+    for now in 14..17 {
+        let (v, out) = run(&mut p, &w2, &f, now);
+        assert_eq!(v, Verdict::Forward { port: 0 });
+        assert_eq!(dst_of(&out), other, "member removed: the flow moves");
+    }
+    let w3 = World::new("");
+    for now in 17..19 {
+        assert_eq!(
+            run(&mut p, &w3, &f, now).0,
+            Verdict::Drop(DropReason::NoRule)
+        );
+    }
+    assert_eq!(
+        dst_of(&run(&mut p, &w2, &f, 19).1),
+        other,
+        "the rule is back"
     );
 }
 
