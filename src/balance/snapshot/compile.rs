@@ -574,9 +574,13 @@ impl Snapshot {
                 let Some(m) = members.get(b.member) else {
                     continue;
                 };
+                // The data path translates IPv4 only (validation refuses IPv6 outbound rules).
+                let Some(frontend_addr) = ipv4_of(b.frontend_addr) else {
+                    continue;
+                };
                 blocks.push(SnatBlock {
                     member: *m,
-                    frontend_addr: b.frontend_addr,
+                    frontend_addr,
                     first_port: b.first_port,
                     count: b.count,
                 });
@@ -647,7 +651,7 @@ impl Snapshot {
                     rule: ob.name.clone(),
                     pool: pool.clone(),
                     member: self.members[b.member.index()].name.clone(),
-                    frontend_addr: b.frontend_addr,
+                    frontend_addr: b.frontend_addr.into(),
                     first_port: b.first_port,
                     count: b.count,
                 });
