@@ -19,42 +19,32 @@ pub trait SnatAddr: Copy + Default + Eq + core::fmt::Debug {
     fn entry_addr(self) -> u32;
 }
 
-impl SnatAddr for u32 {
-    type Key = FlowKey;
-    #[inline(always)]
-    fn key(src: u32, dst: u32, src_port: u16, dst_port: u16, proto: u8) -> FlowKey {
-        FlowKey::new(src, dst, src_port, dst_port, proto)
-    }
-    #[inline(always)]
-    fn addrs(k: &FlowKey) -> (u32, u32) {
-        (k.src_ip, k.dst_ip)
-    }
-    #[inline(always)]
-    fn ports(k: &FlowKey) -> (u16, u16, u8) {
-        (k.src_port, k.dst_port, k.proto)
-    }
-    #[inline(always)]
-    fn entry_addr(self) -> u32 {
-        self
-    }
+/// Implements [`SnatAddr`] for address type `$a` with key `$k`; `$entry` maps an address to
+/// the entry's `member_addr`.
+macro_rules! snat_addr {
+    ($a:ty, $k:ident, $entry:expr) => {
+        impl SnatAddr for $a {
+            type Key = $k;
+            #[inline(always)]
+            fn key(src: $a, dst: $a, src_port: u16, dst_port: u16, proto: u8) -> $k {
+                $k::new(src, dst, src_port, dst_port, proto)
+            }
+            #[inline(always)]
+            fn addrs(k: &$k) -> ($a, $a) {
+                (k.src_ip, k.dst_ip)
+            }
+            #[inline(always)]
+            fn ports(k: &$k) -> (u16, u16, u8) {
+                (k.src_port, k.dst_port, k.proto)
+            }
+            #[inline(always)]
+            fn entry_addr(self) -> u32 {
+                let f: fn($a) -> u32 = $entry;
+                f(self)
+            }
+        }
+    };
 }
 
-impl SnatAddr for u128 {
-    type Key = FlowKey6;
-    #[inline(always)]
-    fn key(src: u128, dst: u128, src_port: u16, dst_port: u16, proto: u8) -> FlowKey6 {
-        FlowKey6::new(src, dst, src_port, dst_port, proto)
-    }
-    #[inline(always)]
-    fn addrs(k: &FlowKey6) -> (u128, u128) {
-        (k.src_ip, k.dst_ip)
-    }
-    #[inline(always)]
-    fn ports(k: &FlowKey6) -> (u16, u16, u8) {
-        (k.src_port, k.dst_port, k.proto)
-    }
-    #[inline(always)]
-    fn entry_addr(self) -> u32 {
-        0
-    }
-}
+snat_addr!(u32, FlowKey, |a| a);
+snat_addr!(u128, FlowKey6, |_| 0);
