@@ -321,13 +321,7 @@ fn known<B: PacketBuf>(
     track6(&mut e.flow, m, Direction::ClientToServer, now, false);
     count_rule(counters, rid, m, syn);
     counters.member_forwarded(mid.0, syn);
-    let t = Target6 {
-        addr: e.member_addr,
-        port: e.flow.backend_port,
-        floating: e.flow.flags.contains(FlowFlags::FLOATING),
-        encap: rule.dsr_encapsulation,
-        gue_port: rule.gue_port,
-    };
+    let t = entry_target(e, rule);
     deliver(hops, view, buf, m, &t, mid)
 }
 
@@ -365,6 +359,18 @@ pub(super) fn outer_source(view: &View<'_>, port: usize) -> Option<u128> {
     Some(u128::from(own.addr))
 }
 
+/// The delivery of flow entry `e` under `rule`.
+#[inline]
+fn entry_target(e: &FlowEntry6, rule: &Rule) -> Target6 {
+    Target6 {
+        addr: e.member_addr,
+        port: e.flow.backend_port,
+        floating: e.flow.flags.contains(FlowFlags::FLOATING),
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+    }
+}
+
 /// The member and delivery of the entry `e` of a flow to `vip`, while its rule (still on that
 /// frontend after a reload) and member exist.
 pub(super) fn flow_target(
@@ -383,13 +389,7 @@ pub(super) fn flow_target(
         }
         _ => snap.rule_member_by_addr6(rule.id, e.member_addr)?,
     };
-    let t = Target6 {
-        addr: e.member_addr,
-        port: e.flow.backend_port,
-        floating: e.flow.flags.contains(FlowFlags::FLOATING),
-        encap: rule.dsr_encapsulation,
-        gue_port: rule.gue_port,
-    };
+    let t = entry_target(e, rule);
     Some((mid, t))
 }
 

@@ -600,3 +600,35 @@ fn ipv6_snat_ports_run_out_like_ipv4_and_come_back_after_idle_expiry() {
         Verdict::Forward { port: 0 }
     );
 }
+
+/// The golden UDP datagram as vm1 sends it from 5000 to [`REMOTE6`]:`port`.
+fn member_udp(port: u16) -> Vec<u8> {
+    let mut f = eth(golden6::UDP);
+    rewrite_endpoint_v6(&mut f[14..], Endpoint::Src, VM1, Some(5000)).unwrap();
+    rewrite_endpoint_v6(&mut f[14..], Endpoint::Dst, REMOTE6, Some(port)).unwrap();
+    f
+}
+
+#[test]
+fn ipv6_udp_leaves_from_the_frontend_keeps_its_port_per_remote_ip_and_is_answered() {
+    let w = World::new(&outbound6(8));
+    let mut p = pipeline();
+    let d = member_udp(53);
+    let (v, out) = run(&mut p, &w, &d, 10);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(out, nat_by_builder(&d, Endpoint::Src, SNAT6, 1024, GW_MAC));
+    let reply = reversed(&out);
+    let (v, back) = run(&mut p, &w, &reply, 11);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(
+        back,
+        nat_by_builder(&reply, Endpoint::Dst, VM1, 5000, mac_of(VM1))
+    );
+    // Port-restricted cone: another port of the same remote IP keeps the SNAT port.
+    let d2 = member_udp(54);
+    let (_, out2) = run(&mut p, &w, &d2, 12);
+    assert_eq!(
+        out2,
+        nat_by_builder(&d2, Endpoint::Src, SNAT6, 1024, GW_MAC)
+    );
+}
