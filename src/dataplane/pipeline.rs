@@ -161,6 +161,7 @@ impl Pipeline {
             + self.v6.table.memory_bytes()
             + self.recent.memory_bytes()
             + self.snat.memory_bytes()
+            + self.v6.snat.memory_bytes()
     }
 
     /// Buckets of the flow table (a full expiry sweep is `buckets / budget` calls of `expire`).

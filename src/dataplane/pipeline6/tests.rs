@@ -631,4 +631,11 @@ fn ipv6_udp_leaves_from_the_frontend_keeps_its_port_per_remote_ip_and_is_answere
         out2,
         nat_by_builder(&d2, Endpoint::Src, SNAT6, 1024, GW_MAC)
     );
+    // The IPv6 SNAT table (allocated with the IPv6 outbound rule) counts in the worker's memory.
+    assert!(p.v6.snat.capacity() >= 256);
+    let others = p.table.memory_bytes()
+        + p.v6.table.memory_bytes()
+        + p.recent.memory_bytes()
+        + p.snat.memory_bytes();
+    assert_eq!(p.memory_bytes(), others + p.v6.snat.memory_bytes());
 }
