@@ -858,17 +858,24 @@ fn ipv6_frontend_must_be_unicast() {
 }
 
 #[test]
-fn outbound_rules_are_ipv4_only() {
+fn an_outbound_rule_is_of_one_family() {
+    // IPv6 frontend and IPv6 pool: valid.
+    let v6 = dual(
+        "frontends = [\"fe4\"]\nbackend_pool = \"web4\"",
+        "frontends = [\"fe6\"]\nbackend_pool = \"web6\"",
+    );
+    let c = Config::from_str(&v6, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.outbound_rules[0].frontends == ["fe6"]);
     one(
         &dual("frontends = [\"fe4\"]", "frontends = [\"fe6\"]"),
-        &["outbound_rules[0] (\"egress\") frontends[0] = \"fe6\": frontend \"fe6\" is IPv6 (fd00:1::100); outbound rules (SNAT) are IPv4 only for now; valid: an IPv4 frontend: \"fe4\""],
+        &["outbound_rules[0] (\"egress\") frontends[0] = \"fe6\": frontend \"fe6\" is IPv6 (fd00:1::100); an outbound rule is of one family (pool \"web4\" has IPv4 members, \"vm1\" is 10.1.0.11); valid: an IPv4 frontend: \"fe4\""],
     );
     one(
         &dual(
             "frontends = [\"fe4\"]\nbackend_pool = \"web4\"",
             "frontends = [\"fe4\"]\nbackend_pool = \"web6\"",
         ),
-        &["outbound_rules[0] (\"egress\") backend_pool = \"web6\": pool \"web6\" has IPv6 members (\"vm1\" is fd00:1::11); outbound rules (SNAT) are IPv4 only for now"],
+        &["outbound_rules[0] (\"egress\") frontends[0] = \"fe4\": frontend \"fe4\" is IPv4 (10.1.0.100); an outbound rule is of one family (pool \"web6\" has IPv6 members, \"vm1\" is fd00:1::11); valid: an IPv6 frontend: \"fe6\""],
     );
 }
 

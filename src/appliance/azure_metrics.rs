@@ -10,8 +10,6 @@
 //! appliance is forwarding. The member's own answer is what the health probe status
 //! (`DipAvailability`) measures.
 
-use std::net::IpAddr;
-
 use crate::balance::{Rule, RuleKind, Snapshot};
 use crate::control::metrics::{LbBackendMetrics, LbFrontendMetrics};
 use crate::dataplane::WorkerCounters;
@@ -57,10 +55,7 @@ pub fn snat_syns(snap: &Snapshot, c: &WorkerCounters) -> Vec<(String, u64)> {
     snap.frontends
         .iter()
         .enumerate()
-        .filter(|(_, f)| {
-            let IpAddr::V4(ip) = f.addr else { return false };
-            snap.outbound.iter().any(|o| o.frontends.contains(&ip))
-        })
+        .filter(|(_, f)| snap.outbound.iter().any(|o| o.frontends.contains(&f.addr)))
         .map(|(i, f)| (f.addr.to_string(), c.snat_syns.get(i).copied().unwrap_or(0)))
         .collect()
 }

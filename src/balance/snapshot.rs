@@ -414,8 +414,8 @@ impl Rule {
 pub struct SnatBlock {
     /// The member.
     pub member: MemberId,
-    /// Frontend IP whose ports are used.
-    pub frontend_addr: Ipv4Addr,
+    /// Frontend IP whose ports are used (of the member's family).
+    pub frontend_addr: IpAddr,
     /// First port of the block.
     pub first_port: u16,
     /// Number of ports.
@@ -423,6 +423,18 @@ pub struct SnatBlock {
 }
 
 impl SnatBlock {
+    /// The frontend IP as a host-order `u32`; 0 for an IPv6 block.
+    #[inline]
+    pub fn frontend4(&self) -> u32 {
+        host4(self.frontend_addr)
+    }
+
+    /// The frontend IP as a host-order `u128`; 0 for an IPv4 block.
+    #[inline]
+    pub fn frontend6(&self) -> u128 {
+        host6(self.frontend_addr)
+    }
+
     /// The last port of the block.
     #[inline]
     pub fn last_port(&self) -> u16 {
@@ -465,8 +477,8 @@ struct SnatPortRange {
 pub struct OutboundInfo {
     /// Name from the config.
     pub name: String,
-    /// SNAT frontend addresses.
-    pub frontends: Vec<Ipv4Addr>,
+    /// SNAT frontend addresses (one family: the pool's).
+    pub frontends: Vec<IpAddr>,
     /// Pool.
     pub pool: PoolId,
     /// Protocol (`All` = TCP and UDP).
@@ -559,6 +571,8 @@ pub struct Snapshot {
     pool_member_by_addr: Map<(PoolId, u32), MemberId>,
     /// (member address, protocol) → (outbound rule, first block, number of blocks).
     outbound_by_member: Map<(u32, u8), (usize, usize, usize)>,
+    /// The same for IPv6 members (host-order `u128` address).
+    outbound_by_member6: Map<(u128, u8), (usize, usize, usize)>,
     /// (frontend IP, protocol) → the blocks on it, sorted by first port.
     snat_by_port: Map<(u32, u8), Vec<SnatPortRange>>,
     /// SNAT blocks that found no room (see `Snapshot::try_compile_with_previous`).

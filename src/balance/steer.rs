@@ -262,6 +262,10 @@ fn outbound_rules(snapshot: &Snapshot, workers: u16) -> Vec<SteerRule> {
                         ..SteerRule::any(proto, SteerAction::HashSource)
                     });
                 }
+                // Replies to IPv6 frontends are not steered by port (the IPv6 lane's own rule).
+                let Some(fe) = ipv4_of(b.frontend_addr) else {
+                    continue;
+                };
                 for w in 0..workers {
                     let (first, count) = b.worker_ports(w, workers);
                     if count == 0 {
@@ -270,7 +274,7 @@ fn outbound_rules(snapshot: &Snapshot, workers: u16) -> Vec<SteerRule> {
                     let last = first.saturating_add(count - 1);
                     for ports in port_prefixes(first, last) {
                         snat_ports.insert(SteerRule {
-                            dst: Some(b.frontend_addr),
+                            dst: Some(fe),
                             dst_ports: Some(ports),
                             ..SteerRule::any(proto, SteerAction::Queue(w))
                         });
@@ -409,7 +413,7 @@ mod tests {
                 let hits: Vec<_> = plan
                     .outbound
                     .iter()
-                    .filter(|r| r.dst == Some(b.frontend_addr) && r.proto == protocol::TCP)
+                    .filter(|r| r.dst == ipv4_of(b.frontend_addr) && r.proto == protocol::TCP)
                     .filter(|r| r.dst_ports.is_some_and(|(v, m)| port & m == v))
                     .collect();
                 assert_eq!(hits.len(), 1, "port {port}: {hits:?}");

@@ -17,7 +17,7 @@
 //! otherwise.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::error::ConfigError;
 use super::model::{Config, OutboundRule, Protocol};
@@ -96,7 +96,7 @@ pub struct KeptBlock {
     /// Member name.
     pub member: String,
     /// Frontend IP of the block.
-    pub frontend_addr: Ipv4Addr,
+    pub frontend_addr: IpAddr,
     /// First port.
     pub first_port: u16,
     /// Number of ports.
@@ -114,7 +114,7 @@ pub struct PlannedBlock {
     /// Index of the frontend in the rule's `frontends`.
     pub frontend: usize,
     /// The frontend IP.
-    pub frontend_addr: Ipv4Addr,
+    pub frontend_addr: IpAddr,
     /// First port.
     pub first_port: u16,
     /// Number of ports.
@@ -145,7 +145,7 @@ pub fn plan(c: &Config, kept: &[KeptBlock]) -> SnatPlan {
     let mut spaces = reserve_rule_ports(c);
     let mut out = SnatPlan::default();
     let mut pending: Vec<PlannedBlock> = Vec::new();
-    let kept_at: BTreeMap<(&str, &str, &str, Ipv4Addr), &KeptBlock> = kept
+    let kept_at: BTreeMap<(&str, &str, &str, IpAddr), &KeptBlock> = kept
         .iter()
         .map(|k| {
             let key = (
@@ -216,7 +216,7 @@ pub fn plan(c: &Config, kept: &[KeptBlock]) -> SnatPlan {
 /// ones that cannot grow there, in order.
 fn grow_in_place(
     c: &Config,
-    spaces: &mut BTreeMap<Ipv4Addr, Space>,
+    spaces: &mut BTreeMap<IpAddr, Space>,
     growing: &[usize],
     blocks: &mut Vec<PlannedBlock>,
 ) -> Vec<PlannedBlock> {
@@ -252,7 +252,7 @@ fn last_port(first: u16, count: u16) -> u16 {
 /// that finds no room gives one error, and the rule's later members there are not placed.
 fn place_pending(
     c: &Config,
-    spaces: &mut BTreeMap<Ipv4Addr, Space>,
+    spaces: &mut BTreeMap<IpAddr, Space>,
     pending: Vec<PlannedBlock>,
     reload: bool,
     out: &mut SnatPlan,
@@ -291,13 +291,13 @@ fn wanted(c: &Config) -> Vec<PlannedBlock> {
         if count == 0 {
             continue;
         }
-        let addrs: Vec<(usize, Ipv4Addr)> = r
+        let addrs: Vec<(usize, IpAddr)> = r
             .frontends
             .iter()
             .enumerate()
             .filter_map(|(fi, name)| {
                 let fe = c.frontends.iter().find(|f| &f.name == name)?;
-                Some((fi, fe.address4()?))
+                Some((fi, fe.address))
             })
             .collect();
         for mi in 0..pool.members.len() {
@@ -322,13 +322,13 @@ fn pool_of<'c>(c: &'c Config, r: &OutboundRule) -> Option<&'c super::model::Back
 }
 
 /// The ports load-balancing and inbound NAT rules use, per frontend IP (HA ports: all).
-fn reserve_rule_ports(c: &Config) -> BTreeMap<Ipv4Addr, Space> {
-    let mut spaces: BTreeMap<Ipv4Addr, Space> = BTreeMap::new();
+fn reserve_rule_ports(c: &Config) -> BTreeMap<IpAddr, Space> {
+    let mut spaces: BTreeMap<IpAddr, Space> = BTreeMap::new();
     let addr = |name: &str| {
         c.frontends
             .iter()
             .find(|f| f.name == name)
-            .and_then(|f| f.address4())
+            .map(|f| f.address)
     };
     for (i, r) in c.load_balancing_rules.iter().enumerate() {
         let Some(a) = addr(&r.frontend) else { continue };

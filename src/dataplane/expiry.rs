@@ -378,6 +378,13 @@ impl Pipeline {
         let budget6 = budget_buckets
             .saturating_mul(v6.table.buckets())
             .div_ceil(table.buckets().max(1));
+        if !v6.snat.is_empty() {
+            // The same share of the IPv6 SNAT table per call as of the flow table.
+            let budget = budget_buckets
+                .saturating_mul(v6.snat.capacity())
+                .div_ceil(table.buckets().max(1));
+            pipeline6::snat::expire_snat6(&mut v6.snat, counters, now, budget);
+        }
         let mut x = Expiry6 {
             lane: v6,
             recent,

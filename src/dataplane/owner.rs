@@ -359,7 +359,9 @@ mod tests {
                     frames.push((MEMBER, port, CLIENT, 443));
                 }
                 for b in ob.blocks.iter().filter(|_| snat) {
-                    let fe = b.frontend_addr.octets();
+                    let fe = crate::balance::snapshot::ipv4_of(b.frontend_addr)
+                        .expect("IPv4 block")
+                        .octets();
                     for p in (b.first_port..=b.last_port()).step_by(61) {
                         frames.push((CLIENT, 443, fe, p));
                     }

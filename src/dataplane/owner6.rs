@@ -5,6 +5,9 @@
 //!
 //! - to an IPv6 frontend: the client is the source;
 //! - a NAT66 reply from a member (`reverse6`): the client is the destination;
+//! - outbound SNAT: a member's packet under an IPv6 outbound rule is owned by its destination
+//!   (the remote endpoint), as the remote's replies to the frontend are by their source, so one
+//!   worker holds the translation and allocates its port from its own sub-block;
 //! - an ICMPv6 error: its quoted flow's owner (the quote's source when it went toward a VIP or a
 //!   member, its destination when it left a VIP toward a client);
 //! - anything else (Neighbour Discovery, echo, fragments, the appliance's own addresses, no
@@ -53,7 +56,9 @@ pub fn frame_owner6(frame: &[u8], view: &View<'_>, reta: &Reta) -> Option<usize>
     if snap.is_frontend6(dst) {
         return Some(reta.owner6(src, sport));
     }
-    if snap.reverse6(src, u.protocol, sport).is_some() {
+    if snap.reverse6(src, u.protocol, sport).is_some()
+        || snap.outbound_blocks6(src, u.protocol).is_some()
+    {
         return Some(reta.owner6(dst, dport));
     }
     None

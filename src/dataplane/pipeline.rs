@@ -16,6 +16,7 @@ use super::{PipelineConfig, Verdict, View};
 use crate::balance::hash::flow_hash;
 use crate::balance::snapshot::{MemberId, Rule, Snapshot};
 use crate::config::{MissingFlow, Protocol};
+use crate::flow::snat::SnatAddr;
 use crate::flow::{
     hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6,
     FlowFlags, FlowKey, FlowKey6, FlowState, FlowTable, InsertResult, RecentlyExpired, SlotId,
@@ -160,6 +161,7 @@ impl Pipeline {
             + self.v6.table.memory_bytes()
             + self.recent.memory_bytes()
             + self.snat.memory_bytes()
+            + self.v6.snat.memory_bytes()
     }
 
     /// Buckets of the flow table (a full expiry sweep is `buckets / budget` calls of `expire`).
@@ -192,14 +194,17 @@ impl Pipeline {
     /// Allocates the SNAT table on the first snapshot with outbound rules and a port space for
     /// each SNAT frontend IP not seen before (between bursts).
     fn prepare_snat(&mut self, s: &Snapshot) {
-        if self.snat.capacity() == 0 {
-            self.snat = SnatTable::new(self.snat_capacity);
-        }
         for o in &s.outbound {
             for fa in &o.frontends {
-                let a = u32::from(*fa);
-                if !self.snat.has_frontend(a) {
-                    self.snat.add_frontend(a);
+                match *fa {
+                    std::net::IpAddr::V4(a) => {
+                        prepare_frontend(&mut self.snat, self.snat_capacity, u32::from(a))
+                    }
+                    std::net::IpAddr::V6(a) => {
+                        // IPv6 translations: a quarter of the IPv4 number, as for flows.
+                        let n = (self.snat_capacity / 4).max(256);
+                        prepare_frontend(&mut self.v6.snat, n, u128::from(a))
+                    }
                 }
             }
         }
@@ -744,6 +749,17 @@ fn not_inbound<B: PacketBuf>(
         return Verdict::Drop(DropReason::NoOutboundRule);
     }
     Verdict::Drop(DropReason::NoRule)
+}
+
+/// Allocates `snat` for `capacity` translations if it has none, and gives frontend IP `a` its
+/// port space (between bursts).
+fn prepare_frontend<A: SnatAddr>(snat: &mut SnatTable<A>, capacity: usize, a: A) {
+    if snat.capacity() == 0 {
+        *snat = SnatTable::new(capacity);
+    }
+    if !snat.has_frontend(a) {
+        snat.add_frontend(a);
+    }
 }
 
 /// Translations a worker's SNAT table holds for a flow table of `flow_capacity`: a quarter of

@@ -18,7 +18,8 @@
 //!   the 5-tuple hash); a packet over the MTU is `too_big` for the slow path (Packet Too Big);
 //! - **not to a rule**: a NAT66 reply from a member (`reverse_nat6`) is translated back to
 //!   VIP:port toward the client ([`reply_to_client6`]) and refreshes the flow this worker holds;
-//!   anything else is `no_rule` (outbound SNAT is IPv4 only).
+//!   a member's packet under an IPv6 outbound rule, or a reply to one, is translated by
+//!   [`snat`] (outbound SNAT); anything else is `no_rule`.
 //!
 //! Next hops come from the worker's [`HopCache`] (members of both families) and
 //! [`client_hop6`]. An entry found expired on lookup is removed, recorded in the worker's
@@ -43,7 +44,7 @@ use crate::balance::snapshot::{MemberId, Rule, RuleId, Snapshot};
 use crate::config::{DsrEncapsulation, MissingFlow, Protocol};
 use crate::flow::{
     tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6, FlowFlags,
-    FlowKey6, FlowState, FlowTable6, InsertResult, RecentlyExpired,
+    FlowKey6, FlowState, FlowTable6, InsertResult, RecentlyExpired, SnatTable,
 };
 use crate::wire::{ipv6::next_header, PacketBuf};
 use std::net::{IpAddr, Ipv6Addr};
@@ -78,10 +79,12 @@ impl Pending6 {
     }
 }
 
-/// One worker's IPv6 state: its flow table and the RSTs owed by flows found expired.
+/// One worker's IPv6 state: its flow table, the RSTs owed by flows found expired, and its
+/// outbound SNAT translations (allocated with the first IPv6 outbound rule).
 pub struct Lane6 {
     pub(super) table: FlowTable6,
     pub(super) pending: Pending6,
+    pub(super) snat: SnatTable<u128>,
 }
 
 impl Lane6 {
@@ -90,6 +93,7 @@ impl Lane6 {
         Lane6 {
             table: FlowTable6::new(capacity),
             pending: Pending6::new(),
+            snat: SnatTable::new(0),
         }
     }
 }
@@ -121,6 +125,8 @@ pub(super) struct Cx6<'p> {
     pub(super) seed: u64,
     /// The worker's snapshot generation (see [`recheck`]).
     pub(super) gen: u32,
+    /// This worker's index and the number of workers (its part of each SNAT block).
+    pub(super) worker: (usize, usize),
 }
 
 /// Decides again the frames of a burst that IPv4 classification left `unsupported` (neither IPv4
@@ -143,6 +149,7 @@ pub(super) fn lane<B: PacketBuf>(
         hops: &mut p.hops,
         seed: p.seed,
         gen: p.gen,
+        worker: p.worker,
     };
     for (buf, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
         if *v != unsupported {
@@ -532,7 +539,8 @@ fn insert(cx: &mut Cx6<'_>, key: &FlowKey6, hash: u64, e: FlowEntry6, now: u32) 
     }
 }
 
-/// Not addressed to an IPv6 rule: a NAT66 reply from a member, or `no_rule`.
+/// Not addressed to an IPv6 rule: a NAT66 reply from a member, outbound SNAT (a member's
+/// packet out, or a reply to a frontend), or `no_rule`.
 fn not_inbound<B: PacketBuf>(
     cx: &mut Cx6<'_>,
     view: &View<'_>,
@@ -540,7 +548,18 @@ fn not_inbound<B: PacketBuf>(
     m: &Meta6,
     now: u32,
 ) -> Verdict {
-    let Some(rn) = view.snapshot.reverse_nat6(m.src, m.proto, m.sport) else {
+    let snap = view.snapshot;
+    let Some(rn) = snap.reverse_nat6(m.src, m.proto, m.sport) else {
+        if snap.is_frontend6(m.dst) {
+            return snat::reply6(cx, view, buf, m, now)
+                .unwrap_or(Verdict::Drop(DropReason::NoRule));
+        }
+        if let Some((rule, blocks)) = snap.outbound_blocks6(m.src, m.proto) {
+            return snat::egress6(cx, view, buf, m, rule, blocks, now);
+        }
+        if !snap.outbound.is_empty() && snap.member_by_addr6(m.src).is_some() {
+            return Verdict::Drop(DropReason::NoOutboundRule);
+        }
         return Verdict::Drop(DropReason::NoRule);
     };
     let vip = u128::from(rn.vip);
@@ -564,5 +583,6 @@ fn not_inbound<B: PacketBuf>(
 
 pub(super) mod expire;
 mod icmp;
+pub(super) mod snat;
 #[cfg(test)]
 mod tests;

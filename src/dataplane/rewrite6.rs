@@ -58,6 +58,20 @@ pub struct Target6 {
     pub gue_port: u16,
 }
 
+impl Target6 {
+    /// Plain NAT66 to `addr:port` (no floating IP, no encapsulation).
+    #[inline]
+    pub const fn nat(addr: u128, port: u16) -> Self {
+        Target6 {
+            addr,
+            port,
+            floating: false,
+            encap: DsrEncapsulation::None,
+            gue_port: 0,
+        }
+    }
+}
+
 /// Which end of the packet a NAT66 rewrite changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End6 {

@@ -32,7 +32,10 @@ use super::route::{client_hop, HopCache};
 use super::{Verdict, View};
 use crate::balance::snapshot::{snat_port_owner, OutboundInfo, Snapshot, SnatBlock};
 use crate::config::DsrEncapsulation;
-use crate::flow::{Direction, FlowEntry, FlowKey, NewTranslation, SnatError, Translation};
+use crate::flow::snat::SnatAddr;
+use crate::flow::{
+    Direction, FlowEntry, FlowKey, NewTranslation, SnatError, SnatTable, Translation,
+};
 use crate::wire::builder::L2Spec;
 use crate::wire::{protocol, PacketBuf};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -60,7 +63,11 @@ fn member_counters(c: &mut WorkerCounters, id: u32) -> Option<&mut SnatCounters>
 }
 
 /// Accounts a translation that is gone (`freed`: its port is free again).
-pub(super) fn account_released(c: &mut WorkerCounters, t: &Translation, freed: bool) {
+pub(super) fn account_released<A: SnatAddr>(
+    c: &mut WorkerCounters,
+    t: &Translation<A>,
+    freed: bool,
+) {
     if let Some(s) = member_counters(c, t.entry.member_id) {
         s.unanswered += u64::from(!t.answered);
         s.ports_released += u64::from(freed);
@@ -144,35 +151,71 @@ fn create(
     if m.proto == protocol::TCP && !is_syn(m) {
         return Err(Verdict::Drop(DropReason::NoFlow));
     }
-    let Some(first) = blocks.first() else {
+    let new = NewOutbound {
+        key,
+        snap,
+        rule,
+        blocks,
+        worker: cx.worker,
+        now,
+    };
+    let slot = create_in(cx.snat, cx.counters, &new, SnatBlock::frontend4)?;
+    if let Some(t) = cx.snat.get_mut(slot) {
+        track_first(&mut t.entry, m, now);
+    }
+    Ok(slot)
+}
+
+/// What [`create_in`] needs of a member's new outbound connection.
+pub(super) struct NewOutbound<'a, K> {
+    /// The member's packet key.
+    pub(super) key: &'a K,
+    /// The snapshot.
+    pub(super) snap: &'a Snapshot,
+    /// The member's outbound rule.
+    pub(super) rule: &'a OutboundInfo,
+    /// The member's blocks, one per frontend IP of the rule.
+    pub(super) blocks: &'a [SnatBlock],
+    /// This worker's index and the number of workers.
+    pub(super) worker: (usize, usize),
+    /// Now, seconds.
+    pub(super) now: u32,
+}
+
+/// Creates the translation of `n` in `snat` (either family; `fe` reads a block's frontend IP
+/// in the table's form) and counts it for the member; the caller tracks the first packet.
+pub(super) fn create_in<A: SnatAddr>(
+    snat: &mut SnatTable<A>,
+    counters: &mut WorkerCounters,
+    n: &NewOutbound<'_, A::Key>,
+    fe: fn(&SnatBlock) -> A,
+) -> Result<u32, Verdict> {
+    let Some(first) = n.blocks.first() else {
         return Err(Verdict::Drop(DropReason::NoOutboundRule));
     };
-    let kept = cx.snat.cone_frontend(key);
-    let kept_first = blocks
-        .iter()
-        .filter(|b| Some(u32::from(b.frontend_addr)) == kept);
-    let others = blocks
-        .iter()
-        .filter(|b| Some(u32::from(b.frontend_addr)) != kept);
-    let outbound = snap
+    let kept = snat.cone_frontend(n.key);
+    let kept_first = n.blocks.iter().filter(|b| Some(fe(b)) == kept);
+    let others = n.blocks.iter().filter(|b| Some(fe(b)) != kept);
+    let outbound = n
+        .snap
         .outbound
         .iter()
-        .position(|o| std::ptr::eq(o, rule))
+        .position(|o| std::ptr::eq(o, n.rule))
         .unwrap_or(0) as u32;
     let mut result = Err(SnatError::Exhausted);
     for block in kept_first.chain(others) {
-        let (first_port, ports) = worker_range(block, cx.worker.0, cx.worker.1);
-        let n = NewTranslation {
-            key: *key,
-            frontend: u32::from(block.frontend_addr),
+        let (first_port, ports) = worker_range(block, n.worker.0, n.worker.1);
+        let t = NewTranslation {
+            key: *n.key,
+            frontend: fe(block),
             first_port,
             ports,
             outbound,
             member_id: block.member.0,
-            idle_timeout: rule.idle_timeout_secs,
-            reset: rule.enable_tcp_reset,
+            idle_timeout: n.rule.idle_timeout_secs,
+            reset: n.rule.enable_tcp_reset,
         };
-        result = cx.snat.create(&n, now);
+        result = snat.create(&t, n.now);
         if result != Err(SnatError::Exhausted) {
             break;
         }
@@ -183,7 +226,7 @@ fn create(
         Err(e) => {
             let reason = match e {
                 SnatError::Exhausted => {
-                    if let Some(s) = member_counters(cx.counters, member) {
+                    if let Some(s) = member_counters(counters, member) {
                         s.exhausted += 1;
                     }
                     DropReason::SnatExhausted
@@ -193,17 +236,12 @@ fn create(
             return Err(Verdict::Drop(reason));
         }
     };
-    let (frontend, port) = cx
-        .snat
+    let fresh = snat
         .get(slot)
-        .map_or((0, 0), |t| (t.frontend, t.snat_port));
-    let fresh = cx.snat.port_uses(frontend, port) == 1;
-    if let Some(s) = member_counters(cx.counters, member) {
+        .is_some_and(|t| snat.port_uses(t.frontend, t.snat_port) == 1);
+    if let Some(s) = member_counters(counters, member) {
         s.connections += 1;
         s.ports_taken += u64::from(fresh);
-    }
-    if let Some(t) = cx.snat.get_mut(slot) {
-        track_first(&mut t.entry, m, now);
     }
     Ok(slot)
 }
@@ -303,7 +341,7 @@ mod tests {
     fn block(first: u16, count: u16) -> SnatBlock {
         SnatBlock {
             member: MemberId(0),
-            frontend_addr: Ipv4Addr::new(10, 0, 0, 1),
+            frontend_addr: Ipv4Addr::new(10, 0, 0, 1).into(),
             first_port: first,
             count,
         }

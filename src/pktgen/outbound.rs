@@ -81,7 +81,11 @@ impl OutboundFlows {
                 std::net::IpAddr::V6(_) => None,
             })
             .collect();
-        let frontend = *rule.frontends.first().ok_or_else(|| {
+        let frontend = rule.frontends.first().and_then(|a| match a {
+            std::net::IpAddr::V4(a) => Some(*a),
+            std::net::IpAddr::V6(_) => None,
+        });
+        let frontend = frontend.ok_or_else(|| {
             TargetError(format!("outbound rule {:?} has no frontend IP", rule.name))
         })?;
         if members.is_empty() {

@@ -3,7 +3,7 @@
 //! at control time).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::balance::snapshot::OutboundInfo;
@@ -97,7 +97,7 @@ pub fn ports_by_destination(
         let fe = Ipv4Addr::from(t.frontend);
         if !blocks
             .iter()
-            .any(|b| b.frontend_addr == fe && b.contains(t.snat_port))
+            .any(|b| b.frontend_addr == IpAddr::V4(fe) && b.contains(t.snat_port))
         {
             continue;
         }

@@ -5,7 +5,7 @@
 //! reloads), the lookup maps, and the outbound rules' SNAT blocks (planned by
 //! `config::snat_plan`, the previous snapshot's blocks kept in place).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::super::maglev::{Maglev, MaglevMember};
@@ -179,6 +179,7 @@ impl Snapshot {
             member_by_addr: Map::default(),
             pool_member_by_addr: Map::default(),
             outbound_by_member: Map::default(),
+            outbound_by_member6: Map::default(),
             snat_by_port: Map::default(),
             snat_errors: Vec::new(),
             v6: Default::default(),
@@ -559,11 +560,11 @@ impl Snapshot {
             let Some(pool) = ids.pool(&r.backend_pool) else {
                 continue;
             };
-            let frontends: Vec<Ipv4Addr> = r
+            let frontends: Vec<IpAddr> = r
                 .frontends
                 .iter()
                 .filter_map(|f| ids.frontend(f))
-                .filter_map(|f| ipv4_of(self.frontends[f.index()].addr))
+                .map(|f| self.frontends[f.index()].addr)
                 .collect();
             let members = self.pools[pool.index()].members.clone();
             let mut blocks = Vec::new();
@@ -609,18 +610,28 @@ impl Snapshot {
                     .iter()
                     .take_while(|b| b.member == member)
                     .count();
-                let addr = self.members[member.index()].addr4();
+                let info = &self.members[member.index()];
                 for &p in protos(ob.protocol) {
-                    self.outbound_by_member
-                        .entry((addr, p))
-                        .or_insert((oi, bi, n));
+                    if info.addr.is_ipv6() {
+                        self.outbound_by_member6
+                            .entry((info.addr6(), p))
+                            .or_insert((oi, bi, n));
+                    } else {
+                        self.outbound_by_member
+                            .entry((info.addr4(), p))
+                            .or_insert((oi, bi, n));
+                    }
                 }
                 bi += n;
             }
+            // Reply ownership by port (steering, `vipmux check`): IPv4 blocks.
             for (bi, b) in ob.blocks.iter().enumerate() {
+                let Some(fe) = ipv4_of(b.frontend_addr) else {
+                    continue;
+                };
                 for &p in protos(ob.protocol) {
                     self.snat_by_port
-                        .entry((u32::from(b.frontend_addr), p))
+                        .entry((u32::from(fe), p))
                         .or_default()
                         .push(SnatPortRange {
                             first: b.first_port,

@@ -291,18 +291,35 @@ impl Snapshot {
         member_ip: u32,
         proto: u8,
     ) -> Option<(&OutboundInfo, &[SnatBlock])> {
-        let &(o, b, n) = self.outbound_by_member.get(&(member_ip, proto))?;
+        self.outbound_at(self.outbound_by_member.get(&(member_ip, proto)))
+    }
+
+    /// The rule and blocks an `outbound_by_member` entry `(rule, first block, blocks)` names.
+    #[inline]
+    fn outbound_at(
+        &self,
+        at: Option<&(usize, usize, usize)>,
+    ) -> Option<(&OutboundInfo, &[SnatBlock])> {
+        let &(o, b, n) = at?;
         let ob = self.outbound.get(o)?;
         Some((ob, ob.blocks.get(b..b + n)?))
+    }
+
+    /// [`Snapshot::outbound_blocks`] of an IPv6 member (host-order `u128` address).
+    #[inline]
+    pub fn outbound_blocks6(
+        &self,
+        member_ip: u128,
+        proto: u8,
+    ) -> Option<(&OutboundInfo, &[SnatBlock])> {
+        self.outbound_at(self.outbound_by_member6.get(&(member_ip, proto)))
     }
 
     /// The SNAT block of a member sending with `proto` on frontend IP `frontend_ip`.
     #[inline]
     pub fn snat_block(&self, member_ip: u32, proto: u8, frontend_ip: u32) -> Option<&SnatBlock> {
         let (_, blocks) = self.outbound_blocks(member_ip, proto)?;
-        blocks
-            .iter()
-            .find(|b| u32::from(b.frontend_addr) == frontend_ip)
+        blocks.iter().find(|b| b.frontend4() == frontend_ip)
     }
 
     /// The outbound rule and SNAT block that hold `port` of frontend IP `frontend_ip` for

@@ -303,7 +303,7 @@ fn outbound_blocks_follow_the_default_table() {
     let s = all_up(&config(BASE));
     let (o, b) = s.outbound_for(ip("10.1.0.12"), IPPROTO_UDP).unwrap();
     assert_eq!(o.ports_per_member, 1024);
-    assert_eq!(b.frontend_addr, "10.1.0.100".parse::<Ipv4Addr>().unwrap());
+    assert_eq!(b.frontend4(), ip("10.1.0.100"));
     assert_eq!((b.first_port, b.count), (1024 + 1024, 1024));
     assert!(s.outbound_for(ip("10.1.0.99"), IPPROTO_TCP).is_none());
     assert_eq!(default_snat_ports(51), 512);
@@ -353,7 +353,7 @@ fn a_member_has_a_block_on_each_frontend_and_replies_find_it() {
     assert_eq!(o.name, "out");
     let got: Vec<(Ipv4Addr, u16, u16)> = blocks
         .iter()
-        .map(|b| (b.frontend_addr, b.first_port, b.last_port()))
+        .map(|b| (b.frontend4().into(), b.first_port, b.last_port()))
         .collect();
     let (fe, fe2) = ("10.1.0.100", "10.1.0.101");
     assert_eq!(

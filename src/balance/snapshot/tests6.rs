@@ -121,7 +121,10 @@ fn health_is_per_address_of_either_family() {
 #[test]
 fn outbound_rules_keep_their_ipv4_frontends() {
     let s = all_up(&config(DUAL));
-    assert_eq!(s.outbound[0].frontends, vec![Ipv4Addr::new(10, 1, 0, 100)]);
+    assert_eq!(
+        s.outbound[0].frontends,
+        vec![std::net::IpAddr::from(Ipv4Addr::new(10, 1, 0, 100))]
+    );
     assert!(s.outbound_for(v4("10.1.0.11"), IPPROTO_TCP).is_some());
     assert_eq!(s.interfaces[0].gateway6, Some("fe80::1".parse().unwrap()));
 }

@@ -54,7 +54,7 @@ fn config(t: &str) -> Config {
 }
 
 /// The blocks of `p` as (member name, frontend IP, first port, count).
-fn named(c: &Config, p: &SnatPlan) -> Vec<(String, Ipv4Addr, u16, u16)> {
+fn named(c: &Config, p: &SnatPlan) -> Vec<(String, IpAddr, u16, u16)> {
     p.blocks
         .iter()
         .map(|b| {
@@ -65,11 +65,19 @@ fn named(c: &Config, p: &SnatPlan) -> Vec<(String, Ipv4Addr, u16, u16)> {
         .collect()
 }
 
+/// The last octet of an IPv4 address, the last group of an IPv6 one.
+fn last_part(a: IpAddr) -> u16 {
+    match a {
+        IpAddr::V4(a) => u16::from(a.octets()[3]),
+        IpAddr::V6(a) => a.segments()[7],
+    }
+}
+
 /// The blocks of `p` as `member@frontend-octet:first/count`, comma-separated.
 fn layout(c: &Config, p: &SnatPlan) -> String {
     let v: Vec<String> = named(c, p)
         .iter()
-        .map(|(m, fe, first, n)| format!("{m}@{}:{first}/{n}", fe.octets()[3]))
+        .map(|(m, fe, first, n)| format!("{m}@{}:{first}/{n}", last_part(*fe)))
         .collect();
     v.join(", ")
 }
@@ -89,8 +97,8 @@ fn kept(c: &Config, p: &SnatPlan) -> Vec<KeptBlock> {
         .collect()
 }
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
 #[test]
 fn default_table_edges() {
@@ -130,6 +138,28 @@ fn a_member_gets_a_block_on_every_frontend_lowest_first() {
         layout(&c, &p),
         "m1@1:1024/64, m1@2:1024/64, m2@1:1088/64, m2@2:1088/64"
     );
+}
+
+#[test]
+fn ipv6_frontends_get_the_same_blocks_as_ipv4_ones() {
+    // The same rule over IPv6 frontends and members: the plan does not look at the family.
+    let v4 = text(&[1, 2], &["a", "b"], 64, "");
+    let v6 = v4
+        .replace("\"10.0.0.1\"", "\"fd00::1\"")
+        .replace("\"10.0.0.2\"", "\"fd00::2\"")
+        .replace("\"10.1.0.", "\"fd00:1::");
+    let (c4, c6) = (config_unvalidated(&v4), config_unvalidated(&v6));
+    let (p4, p6) = (plan(&c4, &[]), plan(&c6, &[]));
+    assert!(p6.errors.is_empty(), "{:?}", p6.errors);
+    assert_eq!(layout(&c6, &p6), layout(&c4, &p4));
+    assert!(p6.blocks.iter().all(|b| b.frontend_addr.is_ipv6()));
+    // A rule port on an IPv6 frontend is carved around as on an IPv4 one.
+    let extra = lb_rule("web", "tcp", 1030);
+    let (c4, c6) = (
+        config_unvalidated(&format!("{v4}{extra}")),
+        config_unvalidated(&format!("{v6}{extra}")),
+    );
+    assert_eq!(layout(&c6, &plan(&c6, &[])), layout(&c4, &plan(&c4, &[])));
 }
 
 /// 1000 members x 64 ports = 64,000: exactly the SNAT ports of frontend IP "a".

@@ -1,6 +1,7 @@
 //! Address families (docs/design.md §2.2 rule 12, §2.5): an interface's IPv6 address and gateway, a pool's
 //! members of one family, a rule's frontend and pool of one family (a dual-stack VIP is two
-//! frontends), and what is IPv4 only for now (outbound rules, encapsulated floating IP).
+//! frontends), an outbound rule's frontends and pool of one family, and what is IPv4 only for now
+//! (encapsulated floating IP).
 
 use std::net::IpAddr;
 
@@ -132,7 +133,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    /// Outbound rules (SNAT) are IPv4 only for now: IPv4 frontends, a pool of IPv4 members.
+    /// An outbound rule is of one family: its frontends and its pool's members (IPv4 or IPv6).
     pub(super) fn outbound_family(
         &mut self,
         i: usize,
@@ -141,36 +142,44 @@ impl<'a> Validator<'a> {
     ) {
         let c = self.c;
         let e = |m: String| ConfigError::new("outbound_rules", m).entry(i, Some(&r.name));
-        for (k, name) in r.frontends.iter().enumerate() {
-            let Some(fe) = c.frontends.iter().find(|f| &f.name == name) else {
-                continue;
-            };
-            if fe.address.is_ipv6() {
-                let valid = list(
-                    c.frontends
-                        .iter()
-                        .filter(|f| f.address.is_ipv4())
-                        .map(|f| f.name.as_str()),
-                );
-                self.err(
-                    e(format!(
-                        "frontend \"{name}\" is IPv6 ({}); outbound rules (SNAT) are IPv4 only for now; valid: an IPv4 frontend: {valid}",
-                        fe.address
-                    ))
-                    .field(format!("frontends[{k}]"))
-                    .value(q(name)),
-                );
-            }
-        }
+        let fes: Vec<_> = r
+            .frontends
+            .iter()
+            .enumerate()
+            .filter_map(|(k, name)| Some((k, c.frontends.iter().find(|f| &f.name == name)?)))
+            .collect();
         let pool = pool.filter(|p| !mixed(p));
-        if let Some(m) = pool.and_then(|p| p.members.iter().find(|m| m.address.is_ipv6())) {
+        // The family is the pool's (its first member's), else the first frontend's.
+        let first_member = pool.and_then(|p| p.members.first());
+        let Some(v4) = first_member
+            .map(|m| m.address.is_ipv4())
+            .or_else(|| fes.first().map(|(_, f)| f.address.is_ipv4()))
+        else {
+            return;
+        };
+        let family = if v4 { "IPv4" } else { "IPv6" };
+        let of_pool = first_member.map_or(String::new(), |m| {
+            format!(
+                " (pool \"{}\" has {family} members, \"{}\" is {})",
+                r.backend_pool, m.name, m.address
+            )
+        });
+        for (k, fe) in fes.iter().filter(|(_, f)| f.address.is_ipv4() != v4) {
+            let valid = list(
+                c.frontends
+                    .iter()
+                    .filter(|f| f.address.is_ipv4() == v4)
+                    .map(|f| f.name.as_str()),
+            );
             self.err(
                 e(format!(
-                    "pool \"{}\" has IPv6 members (\"{}\" is {}); outbound rules (SNAT) are IPv4 only for now; valid: a pool of IPv4 members",
-                    r.backend_pool, m.name, m.address
+                    "frontend \"{}\" is {} ({}); an outbound rule is of one family{of_pool}; valid: an {family} frontend: {valid}",
+                    fe.name,
+                    family_name(fe.address),
+                    fe.address
                 ))
-                .field("backend_pool")
-                .value(q(&r.backend_pool)),
+                .field(format!("frontends[{k}]"))
+                .value(q(&fe.name)),
             );
         }
     }

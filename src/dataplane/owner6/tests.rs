@@ -153,3 +153,25 @@ fn the_ipv6_client_hash_is_toeplitz_over_address_and_port() {
         assert_eq!(client_hash6(u128::from(s), sp), toeplitz(&RSS_KEY, &one));
     }
 }
+
+#[test]
+fn a_members_snat_connection_and_its_replies_have_one_owner() {
+    let text = CONFIG.replacen(
+        "frontends = [\"fe4\"]\nbackend_pool = \"web4\"",
+        "frontends = [\"fe6\"]\nbackend_pool = \"web6\"",
+        1,
+    );
+    let c = Config::from_str(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let snap = Snapshot::compile(&c, &Health::all_up(&c));
+    for workers in [1, 2, 3, 4, 8] {
+        let reta = Reta::new(workers);
+        for i in 0..64u16 {
+            let remote = Ipv6Addr::new(0x2001, 0xdb8, 9, i, 0, 0, 0, 7);
+            let want = reta.owner6(u128::from(remote), 443);
+            let out = frame(VM1, 40000 + i, remote, 443, false);
+            let reply = frame(remote, 443, VIP, 1024 + i, false);
+            assert_eq!(owner(&out, &snap, &reta), Some(want), "{workers} workers");
+            assert_eq!(owner(&reply, &snap, &reta), Some(want), "{workers} workers");
+        }
+    }
+}

@@ -546,3 +546,140 @@ fn the_ipv6_table_holds_a_quarter_of_the_capacity_at_132_bytes_a_flow() {
     // The smallest table still holds 1024 flows.
     assert_eq!(pipeline().v6.table.capacity(), 1024);
 }
+
+/// The IPv6 SNAT frontend of [`outbound6`].
+const SNAT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 0x100);
+/// A remote endpoint on the client side.
+const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x99, 0, 0, 0, 0, 7);
+
+/// An outbound rule over pool "web6" on frontend [`SNAT6`], `ports` ports per member.
+fn outbound6(ports: u16) -> String {
+    format!(
+        "[[frontends]]\nname = \"out6\"\naddress = \"{SNAT6}\"\n[[outbound_rules]]\nname = \"egress6\"\nfrontends = [\"out6\"]\nbackend_pool = \"web6\"\nallocated_outbound_ports = {ports}\nidle_timeout_seconds = 60\n"
+    )
+}
+
+/// The golden SYN as vm1 sends it from `port` to [`REMOTE6`]:443.
+fn member_syn(port: u16) -> Vec<u8> {
+    let mut f = eth(golden6::TCP_SYN);
+    rewrite_endpoint_v6(&mut f[14..], Endpoint::Src, VM1, Some(port)).unwrap();
+    rewrite_endpoint_v6(&mut f[14..], Endpoint::Dst, REMOTE6, Some(443)).unwrap();
+    f
+}
+
+#[test]
+fn a_members_syn_leaves_from_the_frontend_and_the_reply_comes_back_to_the_member() {
+    let w = World::new(&outbound6(8));
+    let mut p = pipeline();
+    let syn = member_syn(40000);
+    let (v, out) = run(&mut p, &w, &syn, 10);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    // Source → frontend:first port of vm1's block (1024), checksum over the new pseudo-header,
+    // hop limit − 1, toward the gateway.
+    assert_eq!(
+        out,
+        nat_by_builder(&syn, Endpoint::Src, SNAT6, 1024, GW_MAC)
+    );
+    let t: Vec<_> = p.v6.snat.iter().copied().collect();
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].member, t[0].member_port, t[0].frontend, t[0].snat_port),
+        (VM1.to_bits(), 40000, SNAT6.to_bits(), 1024)
+    );
+    // The remote's answer to frontend:1024 goes to vm1:40000 at its MAC.
+    let reply = reversed(&out);
+    let (v, back) = run(&mut p, &w, &reply, 11);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(
+        back,
+        nat_by_builder(&reply, Endpoint::Dst, VM1, 40000, mac_of(VM1))
+    );
+    // The same connection keeps its port; another one takes the next.
+    assert_eq!(run(&mut p, &w, &syn, 12).1, out);
+    let (v, out2) = run(&mut p, &w, &member_syn(40001), 12);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    let second = member_syn(40001);
+    assert_eq!(
+        out2,
+        nat_by_builder(&second, Endpoint::Src, SNAT6, 1025, GW_MAC)
+    );
+    let vm1 = w.snapshot.member_by_addr6(VM1.to_bits()).unwrap();
+    let s = p.counters().snat[vm1.index()];
+    assert_eq!((s.connections, s.successful, s.ports_taken), (2, 1, 2));
+    // A remote endpoint vm1 never sent to gets nothing.
+    let mut stranger = reply.clone();
+    rewrite_endpoint_v6(&mut stranger[14..], Endpoint::Src, REMOTE6, Some(444)).unwrap();
+    assert_eq!(
+        run(&mut p, &w, &stranger, 13).0,
+        Verdict::Drop(DropReason::NoRule)
+    );
+}
+
+#[test]
+fn ipv6_snat_ports_run_out_like_ipv4_and_come_back_after_idle_expiry() {
+    let w = World::new(&outbound6(8));
+    let mut p = pipeline();
+    for i in 0..8 {
+        let (v, _) = run(&mut p, &w, &member_syn(40000 + i), 10);
+        assert_eq!(v, Verdict::Forward { port: 0 }, "connection {i}");
+    }
+    assert_eq!(
+        run(&mut p, &w, &member_syn(40100), 10).0,
+        Verdict::Drop(DropReason::SnatExhausted)
+    );
+    let vm1 = w.snapshot.member_by_addr6(VM1.to_bits()).unwrap();
+    assert_eq!(p.counters().snat[vm1.index()].exhausted, 1);
+    // A non-SYN without a translation does not leave.
+    let ack = tcp_with(&member_syn(40200), 0x10, 2, 5001);
+    assert_eq!(
+        run(&mut p, &w, &ack, 10).0,
+        Verdict::Drop(DropReason::NoFlow)
+    );
+    // After the idle timeout (60 s) the sweep releases every translation and its port.
+    p.expire(&w.view(), 10 + 61, usize::MAX / 4, |_, _| {});
+    assert_eq!(p.v6.snat.len(), 0);
+    assert_eq!(p.counters().snat[vm1.index()].ports_released, 8);
+    assert_eq!(
+        run(&mut p, &w, &member_syn(40100), 80).0,
+        Verdict::Forward { port: 0 }
+    );
+}
+
+/// The golden UDP datagram as vm1 sends it from 5000 to [`REMOTE6`]:`port`.
+fn member_udp(port: u16) -> Vec<u8> {
+    let mut f = eth(golden6::UDP);
+    rewrite_endpoint_v6(&mut f[14..], Endpoint::Src, VM1, Some(5000)).unwrap();
+    rewrite_endpoint_v6(&mut f[14..], Endpoint::Dst, REMOTE6, Some(port)).unwrap();
+    f
+}
+
+#[test]
+fn ipv6_udp_leaves_from_the_frontend_keeps_its_port_per_remote_ip_and_is_answered() {
+    let w = World::new(&outbound6(8));
+    let mut p = pipeline();
+    let d = member_udp(53);
+    let (v, out) = run(&mut p, &w, &d, 10);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(out, nat_by_builder(&d, Endpoint::Src, SNAT6, 1024, GW_MAC));
+    let reply = reversed(&out);
+    let (v, back) = run(&mut p, &w, &reply, 11);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(
+        back,
+        nat_by_builder(&reply, Endpoint::Dst, VM1, 5000, mac_of(VM1))
+    );
+    // Port-restricted cone: another port of the same remote IP keeps the SNAT port.
+    let d2 = member_udp(54);
+    let (_, out2) = run(&mut p, &w, &d2, 12);
+    assert_eq!(
+        out2,
+        nat_by_builder(&d2, Endpoint::Src, SNAT6, 1024, GW_MAC)
+    );
+    // The IPv6 SNAT table (allocated with the IPv6 outbound rule) counts in the worker's memory.
+    assert!(p.v6.snat.capacity() >= 256);
+    let others = p.table.memory_bytes()
+        + p.v6.table.memory_bytes()
+        + p.recent.memory_bytes()
+        + p.snat.memory_bytes();
+    assert_eq!(p.memory_bytes(), others + p.v6.snat.memory_bytes());
+}

@@ -1,4 +1,4 @@
-//! [`KeyIndex`]: a fixed-capacity open-addressing map from a [`FlowKey`] to a slot number, the
+//! [`KeyIndex`]: a fixed-capacity open-addressing map from a flow key (IPv4 or IPv6) to a slot number, the
 //! two lookups of the SNAT table (member side and remote side) are built on it.
 //!
 //! Linear probing over a power-of-two array sized at construction to at least twice the most
@@ -6,7 +6,7 @@
 //! by backward shift (no tombstones, so a long-lived table never degrades). Allocation happens in
 //! [`KeyIndex::new`] only.
 
-use crate::flow::FlowKey;
+use crate::flow::key::TableKey;
 
 /// Marks an empty cell.
 const EMPTY: u32 = u32::MAX;
@@ -14,20 +14,20 @@ const EMPTY: u32 = u32::MAX;
 /// Seed of the index hash (spreads keys only; not the distribution hash).
 const INDEX_SEED: u64 = 0x2d35_8dcc_aa6c_78a5;
 
-/// A map from [`FlowKey`] to `u32`, fixed capacity (see the module documentation).
-pub struct KeyIndex {
-    keys: Vec<FlowKey>,
+/// A map from a flow key to `u32`, fixed capacity (see the module documentation).
+pub struct KeyIndex<K> {
+    keys: Vec<K>,
     vals: Vec<u32>,
     mask: usize,
     len: usize,
 }
 
-impl KeyIndex {
+impl<K: TableKey + Default> KeyIndex<K> {
     /// An index for at most `max_keys` keys (cells: the next power of two of twice that).
     pub fn new(max_keys: usize) -> Self {
         let cells = (max_keys.max(1) * 2).next_power_of_two();
         KeyIndex {
-            keys: vec![FlowKey::default(); cells],
+            keys: vec![K::default(); cells],
             vals: vec![EMPTY; cells],
             mask: cells - 1,
             len: 0,
@@ -46,24 +46,24 @@ impl KeyIndex {
 
     /// Bytes held.
     pub fn memory_bytes(&self) -> usize {
-        self.keys.len() * (core::mem::size_of::<FlowKey>() + 4)
+        self.keys.len() * (core::mem::size_of::<K>() + 4)
     }
 
     #[inline(always)]
-    fn home(&self, key: &FlowKey) -> usize {
+    fn home(&self, key: &K) -> usize {
         key.hash_seeded(INDEX_SEED) as usize & self.mask
     }
 
     /// The cell holding `key`, if stored.
     #[inline]
-    fn find(&self, key: &FlowKey) -> Option<usize> {
+    fn find(&self, key: &K) -> Option<usize> {
         let mut i = self.home(key);
         for _ in 0..=self.mask {
             let v = *self.vals.get(i)?;
             if v == EMPTY {
                 return None;
             }
-            if self.keys.get(i) == Some(key) {
+            if self.keys.get(i).is_some_and(|k| k.same(key)) {
                 return Some(i);
             }
             i = (i + 1) & self.mask;
@@ -73,12 +73,12 @@ impl KeyIndex {
 
     /// The value of `key`.
     #[inline]
-    pub fn get(&self, key: &FlowKey) -> Option<u32> {
+    pub fn get(&self, key: &K) -> Option<u32> {
         self.find(key).and_then(|i| self.vals.get(i).copied())
     }
 
     /// Stores `key → val` (replacing an existing value); false when the index is full.
-    pub fn insert(&mut self, key: FlowKey, val: u32) -> bool {
+    pub fn insert(&mut self, key: K, val: u32) -> bool {
         let mut i = self.home(&key);
         for _ in 0..=self.mask {
             let (Some(k), Some(v)) = (self.keys.get_mut(i), self.vals.get_mut(i)) else {
@@ -94,7 +94,7 @@ impl KeyIndex {
                 self.len += 1;
                 return true;
             }
-            if *k == key {
+            if k.same(&key) {
                 *v = val;
                 return true;
             }
@@ -104,7 +104,7 @@ impl KeyIndex {
     }
 
     /// Removes `key` when it maps to `val` (another slot's key stays); returns whether it did.
-    pub fn remove_if(&mut self, key: &FlowKey, val: u32) -> bool {
+    pub fn remove_if(&mut self, key: &K, val: u32) -> bool {
         let Some(mut hole) = self.find(key) else {
             return false;
         };
@@ -145,6 +145,7 @@ impl KeyIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::{FlowKey, FlowKey6};
 
     fn k(i: u32) -> FlowKey {
         FlowKey::new(i, i.wrapping_mul(7), (i % 65536) as u16, 80, 6)
@@ -174,6 +175,18 @@ mod tests {
         assert_eq!(ix.get(&k(1)), Some(5));
         assert!(ix.insert(k(1), 6));
         assert_eq!(ix.get(&k(1)), Some(6));
+    }
+
+    #[test]
+    fn ipv6_keys_too() {
+        let k6 = |i: u128| FlowKey6::new(i << 64 | 1, 7, 1000, 80, 6);
+        let mut ix = KeyIndex::new(100);
+        for i in 0..100 {
+            assert!(ix.insert(k6(i), i as u32));
+        }
+        assert!(ix.remove_if(&k6(5), 5));
+        assert_eq!(ix.get(&k6(5)), None);
+        assert_eq!(ix.get(&k6(6)), Some(6));
     }
 
     #[test]

@@ -25,40 +25,45 @@
 //! idle timeout. TCP state is tracked in a [`FlowEntry`] with the member as the client, so
 //! reset on idle reads the same numbers as for inbound flows.
 //!
+//! One table serves either family: its addresses are `u32` (IPv4, the default) or `u128` (IPv6),
+//! [`SnatAddr`] gives the flow key of each.
+//!
 //! Fixed size: every vector is allocated by [`SnatTable::new`] and [`SnatTable::add_frontend`]
 //! (between bursts); nothing allocates per packet. Time is a parameter (whole seconds).
 
+mod addr;
 mod index;
 mod ports;
 #[cfg(test)]
 mod tests;
 
+pub use addr::SnatAddr;
 pub use index::KeyIndex;
 pub use ports::PortSpace;
 
 use super::entry::{FlowEntry, FlowFlags, FlowState};
-use super::key::{FlowKey, PROTO_TCP, PROTO_UDP};
+use super::key::{PROTO_TCP, PROTO_UDP};
 
 /// Release time of a port after FINs both ways, seconds.
 pub const SNAT_FIN_TIMEOUT: u32 = 240;
 /// Release time of a port after a RST, seconds.
 pub const SNAT_RST_TIMEOUT: u32 = 15;
 
-/// One outbound connection's translation.
+/// One outbound connection's translation (addresses `u32` for IPv4, `u128` for IPv6).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Translation {
+pub struct Translation<A = u32> {
     /// The member's address (host order).
-    pub member: u32,
+    pub member: A,
     /// The member's port.
     pub member_port: u16,
     /// The remote address (host order).
-    pub remote: u32,
+    pub remote: A,
     /// The remote port.
     pub remote_port: u16,
     /// IP protocol.
     pub proto: u8,
     /// The frontend IP the member's packets leave with.
-    pub frontend: u32,
+    pub frontend: A,
     /// The SNAT port the member's packets leave with.
     pub snat_port: u16,
     /// Index of the outbound rule in the snapshot that created it (informational).
@@ -70,11 +75,11 @@ pub struct Translation {
     pub answered: bool,
 }
 
-impl Translation {
+impl<A: SnatAddr> Translation<A> {
     /// The key of the member's packets (member → remote) as received.
     #[inline]
-    pub fn egress_key(&self) -> FlowKey {
-        FlowKey::new(
+    pub fn egress_key(&self) -> A::Key {
+        A::key(
             self.member,
             self.remote,
             self.member_port,
@@ -85,8 +90,8 @@ impl Translation {
 
     /// The key of the replies (remote → frontend:snat_port) as received.
     #[inline]
-    pub fn reply_key(&self) -> FlowKey {
-        FlowKey::new(
+    pub fn reply_key(&self) -> A::Key {
+        A::key(
             self.remote,
             self.frontend,
             self.remote_port,
@@ -97,7 +102,7 @@ impl Translation {
 
     /// The UDP cone key: member endpoint and destination IP (protocol 0 never collides).
     #[inline]
-    fn cone_key(&self) -> FlowKey {
+    fn cone_key(&self) -> A::Key {
         cone_key(self.member, self.member_port, self.remote)
     }
 
@@ -126,18 +131,18 @@ impl Translation {
 }
 
 #[inline]
-fn cone_key(member: u32, member_port: u16, remote: u32) -> FlowKey {
-    FlowKey::new(member, remote, member_port, 0, 0)
+fn cone_key<A: SnatAddr>(member: A, member_port: u16, remote: A) -> A::Key {
+    A::key(member, remote, member_port, 0, 0)
 }
 
 /// What a new translation needs: the member's packet key, where its ports come from, and the
 /// outbound rule's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NewTranslation {
+pub struct NewTranslation<A: SnatAddr = u32> {
     /// The member's packet (member → remote) as received.
-    pub key: FlowKey,
+    pub key: A::Key,
     /// Frontend IP of the block.
-    pub frontend: u32,
+    pub frontend: A,
     /// First port this worker may use.
     pub first_port: u16,
     /// Ports after `first_port` this worker may use.
@@ -164,17 +169,17 @@ pub enum SnatError {
 }
 
 /// One worker's SNAT translations and port allocations (see the module documentation).
-pub struct SnatTable {
-    slots: Vec<Translation>,
+pub struct SnatTable<A: SnatAddr = u32> {
+    slots: Vec<Translation<A>>,
     live: Vec<bool>,
     free: Vec<u32>,
-    egress: KeyIndex,
-    reply: KeyIndex,
-    spaces: Vec<PortSpace>,
+    egress: KeyIndex<A::Key>,
+    reply: KeyIndex<A::Key>,
+    spaces: Vec<PortSpace<A>>,
     cursor: usize,
 }
 
-impl SnatTable {
+impl<A: SnatAddr> SnatTable<A> {
     /// A table for at most `capacity` translations, all memory allocated now (the port spaces
     /// come with [`SnatTable::add_frontend`]).
     pub fn new(capacity: usize) -> Self {
@@ -208,18 +213,18 @@ impl SnatTable {
 
     /// Bytes held.
     pub fn memory_bytes(&self) -> usize {
-        self.slots.len() * (core::mem::size_of::<Translation>() + 1 + 4)
+        self.slots.len() * (core::mem::size_of::<Translation<A>>() + 1 + 4)
             + self.egress.memory_bytes()
             + self.reply.memory_bytes()
             + self
                 .spaces
                 .iter()
-                .map(PortSpace::memory_bytes)
+                .map(PortSpace::<A>::memory_bytes)
                 .sum::<usize>()
     }
 
     /// Gives frontend IP `addr` its port space (allocates once per address; between bursts).
-    pub fn add_frontend(&mut self, addr: u32) {
+    pub fn add_frontend(&mut self, addr: A) {
         if !self.spaces.iter().any(|s| s.addr == addr) {
             self.spaces.push(PortSpace::new(addr));
         }
@@ -227,25 +232,25 @@ impl SnatTable {
 
     /// Whether `addr` has a port space.
     #[inline]
-    pub fn has_frontend(&self, addr: u32) -> bool {
+    pub fn has_frontend(&self, addr: A) -> bool {
         self.spaces.iter().any(|s| s.addr == addr)
     }
 
     /// The slot of the translation whose member-side key is `key`.
     #[inline]
-    pub fn lookup_egress(&self, key: &FlowKey) -> Option<u32> {
+    pub fn lookup_egress(&self, key: &A::Key) -> Option<u32> {
         self.egress.get(key)
     }
 
     /// The slot of the translation whose remote-side key is `key`.
     #[inline]
-    pub fn lookup_reply(&self, key: &FlowKey) -> Option<u32> {
+    pub fn lookup_reply(&self, key: &A::Key) -> Option<u32> {
         self.reply.get(key)
     }
 
     /// The translation in `slot`, if live.
     #[inline]
-    pub fn get(&self, slot: u32) -> Option<&Translation> {
+    pub fn get(&self, slot: u32) -> Option<&Translation<A>> {
         let i = slot as usize;
         if *self.live.get(i)? {
             self.slots.get(i)
@@ -256,7 +261,7 @@ impl SnatTable {
 
     /// The translation in `slot`, if live, to update.
     #[inline]
-    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Translation> {
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Translation<A>> {
         let i = slot as usize;
         if *self.live.get(i)? {
             self.slots.get_mut(i)
@@ -266,7 +271,7 @@ impl SnatTable {
     }
 
     /// Every live translation (walks the whole table: for listings, not per packet).
-    pub fn iter(&self) -> impl Iterator<Item = &Translation> {
+    pub fn iter(&self) -> impl Iterator<Item = &Translation<A>> {
         self.slots
             .iter()
             .zip(&self.live)
@@ -275,7 +280,7 @@ impl SnatTable {
 
     /// Translations using `port` of `frontend`.
     #[inline]
-    pub fn port_uses(&self, frontend: u32, port: u16) -> u16 {
+    pub fn port_uses(&self, frontend: A, port: u16) -> u16 {
         self.spaces
             .iter()
             .find(|s| s.addr == frontend)
@@ -283,7 +288,7 @@ impl SnatTable {
     }
 
     /// Ports of `frontend` in `first..first + count` in use by this table.
-    pub fn used_ports(&self, frontend: u32, first: u16, count: u16) -> u32 {
+    pub fn used_ports(&self, frontend: A, first: u16, count: u16) -> u32 {
         self.spaces
             .iter()
             .find(|s| s.addr == frontend)
@@ -292,7 +297,7 @@ impl SnatTable {
 
     /// A new translation for `n.key` with a port from `n`'s range, last seen at `now`; the
     /// caller tracks its first packet. The caller has looked the key up and found nothing live.
-    pub fn create(&mut self, n: &NewTranslation, now: u32) -> Result<u32, SnatError> {
+    pub fn create(&mut self, n: &NewTranslation<A>, now: u32) -> Result<u32, SnatError> {
         let space = self
             .spaces
             .iter()
@@ -302,22 +307,24 @@ impl SnatTable {
             return Err(SnatError::TableFull);
         };
         let port = self.pick_port(space, n)?;
+        let (src, dst) = A::addrs(&n.key);
+        let (src_port, dst_port, proto) = A::ports(&n.key);
         let mut flags = FlowFlags::NONE;
-        if n.reset && n.key.proto == PROTO_TCP {
+        if n.reset && proto == PROTO_TCP {
             flags.insert(FlowFlags::RESET_ENABLED);
         }
         let t = Translation {
-            member: n.key.src_ip,
-            member_port: n.key.src_port,
-            remote: n.key.dst_ip,
-            remote_port: n.key.dst_port,
-            proto: n.key.proto,
+            member: src,
+            member_port: src_port,
+            remote: dst,
+            remote_port: dst_port,
+            proto,
             frontend: n.frontend,
             snat_port: port,
             outbound: n.outbound,
             entry: FlowEntry::new(
                 n.outbound,
-                n.frontend,
+                n.frontend.entry_addr(),
                 port,
                 n.member_id,
                 flags,
@@ -353,24 +360,27 @@ impl SnatTable {
     /// The frontend IP of the translation a UDP member endpoint keeps toward `key`'s
     /// destination IP (the cone), if any; `None` for TCP.
     #[inline]
-    pub fn cone_frontend(&self, key: &FlowKey) -> Option<u32> {
-        if key.proto != PROTO_UDP {
+    pub fn cone_frontend(&self, key: &A::Key) -> Option<A> {
+        let (src, dst) = A::addrs(key);
+        let (src_port, _, proto) = A::ports(key);
+        if proto != PROTO_UDP {
             return None;
         }
-        let cone = cone_key(key.src_ip, key.src_port, key.dst_ip);
+        let cone = cone_key(src, src_port, dst);
         let slot = self.egress.get(&cone)?;
         self.get(slot).map(|t| t.frontend)
     }
 
     /// The port a new translation takes (see the module documentation).
-    fn pick_port(&self, space: usize, n: &NewTranslation) -> Result<u16, SnatError> {
+    fn pick_port(&self, space: usize, n: &NewTranslation<A>) -> Result<u16, SnatError> {
         let s = self.spaces.get(space).ok_or(SnatError::UnknownFrontend)?;
         let lo = n.first_port;
         let hi = u32::from(lo) + u32::from(n.ports);
-        let k = &n.key;
-        let reply_key = |p: u16| FlowKey::new(k.dst_ip, n.frontend, k.dst_port, p, k.proto);
-        if k.proto == PROTO_UDP {
-            let cone = cone_key(k.src_ip, k.src_port, k.dst_ip);
+        let (src, dst) = A::addrs(&n.key);
+        let (src_port, dst_port, proto) = A::ports(&n.key);
+        let reply_key = |p: u16| A::key(dst, n.frontend, dst_port, p, proto);
+        if proto == PROTO_UDP {
+            let cone = cone_key(src, src_port, dst);
             let kept = self.egress.get(&cone).and_then(|slot| self.get(slot));
             if let Some(t) = kept {
                 let inside = (u32::from(lo)..hi).contains(&u32::from(t.snat_port));
@@ -385,7 +395,7 @@ impl SnatTable {
         if let Some(p) = s.lowest_free(lo, hi) {
             return Ok(p);
         }
-        if k.proto == PROTO_TCP {
+        if proto == PROTO_TCP {
             for p in u32::from(lo)..hi.min(1 << 16) {
                 let p = p as u16;
                 if self.reply.get(&reply_key(p)).is_none() {
@@ -397,7 +407,7 @@ impl SnatTable {
     }
 
     /// Removes the translation in `slot` and releases its port; returns it.
-    pub fn remove(&mut self, slot: u32) -> Option<Translation> {
+    pub fn remove(&mut self, slot: u32) -> Option<Translation<A>> {
         let t = *self.get(slot)?;
         self.egress.remove_if(&t.egress_key(), slot);
         self.reply.remove_if(&t.reply_key(), slot);
@@ -417,7 +427,7 @@ impl SnatTable {
     /// Releases expired translations among the next `budget` slots (a full sweep takes
     /// `capacity / budget` calls), calling `f` on each once it is gone, with whether its port
     /// is free now; returns how many.
-    pub fn expire_step<F: FnMut(&Translation, bool)>(
+    pub fn expire_step<F: FnMut(&Translation<A>, bool)>(
         &mut self,
         now: u32,
         budget: usize,

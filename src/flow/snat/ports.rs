@@ -2,16 +2,16 @@
 //! ports in use, so the lowest free port of a range is found a 64-port word at a time.
 
 /// Ports of one frontend IP (all 65,536 port numbers, so a block anywhere fits).
-pub struct PortSpace {
+pub struct PortSpace<A> {
     /// The frontend IP (host order).
-    pub addr: u32,
+    pub addr: A,
     uses: Box<[u16]>,
     busy: Box<[u64]>,
 }
 
-impl PortSpace {
+impl<A> PortSpace<A> {
     /// Every port of `addr` free.
-    pub fn new(addr: u32) -> Self {
+    pub fn new(addr: A) -> Self {
         PortSpace {
             addr,
             uses: vec![0u16; 1 << 16].into_boxed_slice(),
@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn lowest_free_skips_busy_ports_across_words() {
-        let mut s = PortSpace::new(1);
+        let mut s = PortSpace::new(1u32);
         for p in 1000..1100 {
             s.take(p);
         }
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn the_top_port_is_reachable() {
-        let s = PortSpace::new(1);
+        let s = PortSpace::new(1u32);
         assert_eq!(s.lowest_free(65535, 65536), Some(65535));
         assert_eq!(s.lowest_free(65535, 70000), Some(65535));
     }

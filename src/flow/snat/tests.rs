@@ -2,7 +2,7 @@
 //! the UDP cone.
 
 use super::*;
-use crate::flow::{tcp_flags, track_general, Direction};
+use crate::flow::{tcp_flags, track_general, Direction, FlowKey};
 
 const FIP: u32 = 0x0a00_0064; // 10.0.0.100
 const MEMBER: u32 = 0x0a01_000b; // 10.1.0.11
