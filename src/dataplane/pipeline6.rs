@@ -19,7 +19,7 @@
 //! - **not to a rule**: a NAT66 reply from a member (`reverse_nat6`) is translated back to
 //!   VIP:port toward the client ([`reply_to_client6`]) and refreshes the flow this worker holds;
 //!   a member's packet under an IPv6 outbound rule, or a reply to one, is translated by
-//!   [`snat`] (outbound SNAT); anything else is `no_rule`.
+//!   `snat` (outbound SNAT); anything else is `no_rule`.
 //!
 //! Next hops come from the worker's [`HopCache`] (members of both families) and
 //! [`client_hop6`]. An entry found expired on lookup is removed, recorded in the worker's
