@@ -44,7 +44,8 @@ const KINDS: &[(&str, Expect)] = &[
     ("syn_fin", Expect::Counter("/received")),
     ("no_flags", Expect::Counter("/received")),
     ("all_flags", Expect::Counter("/received")),
-    ("ipv6", Expect::Counter("/drops/unsupported")),
+    // IPv6 is forwarded: a datagram to an address without a rule is `no_rule`.
+    ("ipv6", Expect::Counter("/drops/no_rule")),
     ("lldp", Expect::Counter("/drops/unsupported")),
     ("random_type", Expect::Counter("/drops/unsupported")),
     ("arp_short", Expect::Counter("/slow_path/drops/malformed")),

@@ -14,7 +14,8 @@
 # and polls come from callgrind's call counts. Prints the whole worker's instructions per packet
 # with and without the empty polls and the split (rx, tx, pipeline, loop), inclusive.
 # KIND (default nat) is a rule kind of dp_vipmux_config (dataplane.sh); with `outbound` pktgen runs
-# --direction outbound (the members' data segments and the remote hosts' answers in turn, through SNAT).
+# --direction outbound (the members' data segments and the remote hosts' answers in turn, through SNAT);
+# with `nat6` pktgen sends IPv6 flows (--family 6, 78-byte frames).
 # Needs root, valgrind, hugepages (for the generator); leaves nothing running (KEEP=1 keeps the dumps).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -44,6 +45,8 @@ source "$ROOT/scripts/bench/dataplane.sh"
 dp_vipmux_config "$DIR/dut.toml" "$DIR/ctl.sock" "$FLOWS" "$KIND" 1
 DIRECTION=inbound
 [ "$KIND" = outbound ] && DIRECTION=outbound
+FAMILY=4
+[ "$KIND" = nat6 ] && FAMILY=6
 # valgrind cannot give DPDK the address space hugepage memory wants: the DUT runs --no-huge (so
 # memif copies: a zero-copy client needs shareable hugepage memory), else as memif-dut.toml.
 sed -e 's/^hugepages = .*/hugepages = "off"/' -e 's/"--single-file-segments", "--socket-mem=256", //' \
@@ -66,7 +69,7 @@ EOF
 RUST_LOG=warn "$BIN" pktgen --profile "$ROOT/dpdk-config/memif-pktgen.toml" \
   "--eal=--vdev=net_memif0,role=server,socket=$SOCK,id=0,socket-abstract=no" \
   --config "$DIR/dut.toml" --flows "$FLOWS" --size 64 --duration $((SECS + 600)) --mode established \
-  --expect rewrite --direction "$DIRECTION" </dev/null >"$DIR/gen.json" 2>"$DIR/gen.log" &
+  --expect rewrite --direction "$DIRECTION" --family "$FAMILY" </dev/null >"$DIR/gen.json" 2>"$DIR/gen.log" &
 OWN_PIDS+=($!)
 for _ in $(seq 1 300); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { echo "pktgen did not listen: $(tail -n 3 "$DIR/gen.log")" >&2; exit 1; }

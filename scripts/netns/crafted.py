@@ -22,7 +22,7 @@ Kinds (the drop reason the MUX should count, docs/design.md §3.1, is in bracket
   syn_fin        TCP SYN+FIN to VIP:port
   no_flags       TCP with no flag at all to VIP:port
   all_flags      TCP with every flag (FSRPAUEC) to VIP:port
-  ipv6           an IPv6 packet                                          [unsupported]
+  ipv6           an IPv6 packet to an address without a rule             [no_rule]
   lldp           an LLDP frame (0x88cc) to the MUX's MAC                  [unsupported]
   random_type    ethertype 0x1234 with junk                              [unsupported]
   arp_short      ARP with the header cut after 4 bytes                   (slow path: malformed)
