@@ -79,6 +79,7 @@ fn established(w: &World) -> Pipeline {
     let mut p = Pipeline::new(&PipelineConfig {
         flow_capacity: 4096,
         recent_capacity: 1024,
+        flow_capacity6: None,
     });
     feed(
         &mut p,

@@ -45,6 +45,7 @@ fn prepare(w: &World, flows: u32) -> (Pipeline, Vec<[u8; FRAME_LEN]>) {
     let mut p = Pipeline::new(&PipelineConfig {
         flow_capacity: (flows as usize * 3 / 2).max(4096),
         recent_capacity: 1024,
+        flow_capacity6: None,
     });
     feed(
         &mut p,
@@ -126,6 +127,7 @@ fn new_flows(c: &mut Criterion) {
     let mut p = Pipeline::new(&PipelineConfig {
         flow_capacity: 1 << 20,
         recent_capacity: 1024,
+        flow_capacity6: None,
     });
     let mut b = bufs();
     let mut v = [Verdict::Forward { port: 0 }; BURST];
@@ -214,6 +216,7 @@ fn established_outbound(c: &mut Criterion) {
     let mut p = Pipeline::new(&PipelineConfig {
         flow_capacity: 4096,
         recent_capacity: 1024,
+        flow_capacity6: None,
     });
     // Each connection's SYN, then its ACK: all established.
     for flags in [TcpFlags::SYN, TcpFlags::ACK] {

@@ -78,6 +78,7 @@ fn main() {
         let mut p = Pipeline::new(&PipelineConfig {
             flow_capacity: 1 << 20,
             recent_capacity: 1 << 19,
+            flow_capacity6: None,
         });
         if mode == "evict" {
             // Client numbers from 2^24 up (never those of the measured SYNs): 2 M SYNs into
@@ -100,6 +101,7 @@ fn main() {
         let mut p = Pipeline::new(&PipelineConfig {
             flow_capacity: (flows as usize * 3 / 2).max(4096),
             recent_capacity: 1024,
+            flow_capacity6: None,
         });
         feed(&mut p, &view, (0..flows).map(|i| frame(i, TcpFlags::SYN)));
         feed(&mut p, &view, (0..flows).map(|i| frame(i, TcpFlags::ACK)));

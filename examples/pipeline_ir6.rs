@@ -169,6 +169,7 @@ fn main() {
     let mut p = Pipeline::new(&PipelineConfig {
         flow_capacity: (flows as usize * 6).max(4096),
         recent_capacity: 1024,
+        flow_capacity6: None,
     });
     feed(&mut p, &view, (0..flows).map(|i| frame(i, 0x02)));
     feed(&mut p, &view, (0..flows).map(|i| frame(i, 0x10)));

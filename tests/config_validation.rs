@@ -406,6 +406,26 @@ fn dataplane_ranges() {
         &with("[dataplane]\nflow_table_capacity = 0\n"),
         &["flow_table_capacity = 0: must be 1..=268435456"],
     );
+    one(
+        &with("[dataplane]\nflow_table_capacity_ipv6 = 1000\n"),
+        &["t.toml:", "dataplane.flow_table_capacity_ipv6 = 1000: must be 1024..=268435456 (2^28) IPv6 flows per worker"],
+    );
+    one(
+        &with("[dataplane]\nflow_table_capacity_ipv6 = 268435457\n"),
+        &["flow_table_capacity_ipv6 = 268435457: must be 1024..=268435456"],
+    );
+}
+
+#[test]
+fn ipv6_flow_table_capacity_is_optional_and_taken_as_given() {
+    let c = Config::from_str(
+        &with("[dataplane]\nflow_table_capacity_ipv6 = 2097152\n"),
+        "t.toml",
+    )
+    .expect("valid");
+    assert_eq!(c.dataplane.flow_table_capacity_ipv6, Some(1 << 21));
+    let c = Config::from_str(BASE, "t.toml").expect("valid");
+    assert_eq!(c.dataplane.flow_table_capacity_ipv6, None);
 }
 
 #[test]

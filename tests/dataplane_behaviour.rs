@@ -408,6 +408,7 @@ fn table_full_keeps_established_flows() {
     let mut p = Pipeline::new(&PipelineConfig {
         flow_capacity: 16,
         recent_capacity: 64,
+        flow_capacity6: None,
     });
     let mut members = Vec::new();
     for i in 0..15u16 {

@@ -173,6 +173,7 @@ fn ipv6_flows_through_the_pipeline_on_real_mbufs() {
     let mut p = Pipeline::new(&PipelineConfig {
         flow_capacity: 4096,
         recent_capacity: 1024,
+        flow_capacity6: None,
     });
     // Received from the ring, processed, sent back into the ring and received again.
     let mut run = |f: &[u8]| -> (Verdict, Vec<u8>) {

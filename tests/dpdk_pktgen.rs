@@ -207,6 +207,7 @@ impl Rig {
             p: Pipeline::new(&PipelineConfig {
                 flow_capacity: 4096,
                 recent_capacity: 4096,
+                flow_capacity6: None,
             }),
         }
     }

@@ -136,6 +136,7 @@ fuzz_target!(|data: &[u8]| {
     let mut pipeline = Pipeline::new(&PipelineConfig {
         flow_capacity: 256,
         recent_capacity: 256,
+        flow_capacity6: None,
     });
     // Input: [time step, then frames as (length byte, bytes)...], repeated bursts.
     let mut rest = data;

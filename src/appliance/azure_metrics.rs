@@ -169,6 +169,7 @@ backend_pool = "dns"
         let mut pipeline = Pipeline::new(&PipelineConfig {
             flow_capacity: 64,
             recent_capacity: 16,
+            flow_capacity6: None,
         });
         let mut judged = HashMap::new();
         for r in &view.snapshot.rules {

@@ -236,9 +236,13 @@ fn thread_plan(config: &Config, profile: &Profile, workers: usize) -> ThreadPlan
 /// A worker's pipeline sizes: the configured flow table and a recently-expired record sized to it.
 fn pipeline_config(config: &Config) -> PipelineConfig {
     let flow_capacity = usize::try_from(config.dataplane.flow_table_capacity).unwrap_or(1 << 20);
+    let d = &config.dataplane;
     PipelineConfig {
         flow_capacity,
         recent_capacity: recent_capacity(flow_capacity),
+        flow_capacity6: d
+            .flow_table_capacity_ipv6
+            .and_then(|n| usize::try_from(n).ok()),
     }
 }
 

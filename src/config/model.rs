@@ -118,6 +118,10 @@ pub struct Dataplane {
     /// Flows per worker, allocated at start, 1..=2^28. Default: `1048576`.
     #[serde(default = "default_flow_table_capacity")]
     pub flow_table_capacity: u64,
+    /// IPv6 flows per worker, allocated at start, 1024..=2^28. Default: a quarter of
+    /// `flow_table_capacity`, at least 1024.
+    #[serde(default)]
+    pub flow_table_capacity_ipv6: Option<u64>,
 }
 
 impl Default for Dataplane {
@@ -126,6 +130,7 @@ impl Default for Dataplane {
             dpdk_profile: None,
             workers: default_workers(),
             flow_table_capacity: default_flow_table_capacity(),
+            flow_table_capacity_ipv6: None,
         }
     }
 }

@@ -203,6 +203,18 @@ impl<'a> Validator<'a> {
                     .value(d.flow_table_capacity.to_string()),
             );
         }
+        if let Some(n) = d.flow_table_capacity_ipv6 {
+            if !(1024..=(1u64 << 28)).contains(&n) {
+                self.err(
+                    ConfigError::new(
+                        "dataplane",
+                        "must be 1024..=268435456 (2^28) IPv6 flows per worker",
+                    )
+                    .field("flow_table_capacity_ipv6")
+                    .value(n.to_string()),
+                );
+            }
+        }
     }
 
     fn control(&mut self) {

@@ -2,7 +2,8 @@
 //! ICMP or another protocol, into a [`Meta`] the rest of the pipeline works from, or an early
 //! verdict (slow path or drop).
 //!
-//! Order of checks: ARP → slow path; other non-IPv4 ethertypes → `unsupported`; IPv4 header
+//! Order of checks: ARP → slow path; IPv6 → [`Early::Ipv6`] (the pipeline's IPv6 lane decides it);
+//! other non-IPv4 ethertypes → `unsupported`; IPv4 header
 //! (version, IHL, total length within the frame; IP options are accepted and skipped) →
 //! `bad_header`; destination = an appliance interface address → slow path (`ToAppliance`, the
 //! kernel reassembles and answers); fragments → slow path, counted `fragment`; ICMP to a frontend
@@ -121,17 +122,39 @@ fn is_icmp_error(t: u8) -> bool {
     matches!(t, 3 | 4 | 5 | 11 | 12)
 }
 
-/// Classifies `frame`. `Err` carries the final verdict (already decided here).
+/// Why IPv4 classification did not produce a [`Meta`]: a final verdict, or an IPv6 frame (for
+/// the pipeline's IPv6 lane: neither a verdict nor a counted drop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Early {
+    /// The frame's verdict, decided here.
+    Verdict(Verdict),
+    /// EtherType IPv6 (untagged or behind one 802.1Q tag): the IPv6 classifier decides it.
+    Ipv6,
+}
+
+impl From<Verdict> for Early {
+    #[inline(always)]
+    fn from(v: Verdict) -> Early {
+        Early::Verdict(v)
+    }
+}
+
+/// Classifies `frame`. `Err` carries the final verdict (already decided here; an IPv6 frame is
+/// `unsupported` for this IPv4 classifier).
 #[inline]
 pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
     let mut m = Meta::default();
-    classify_into(frame, view, &mut m).map(|()| m)
+    match classify_into(frame, view, &mut m) {
+        Ok(()) => Ok(m),
+        Err(Early::Verdict(v)) => Err(v),
+        Err(Early::Ipv6) => Err(Verdict::Drop(DropReason::Unsupported)),
+    }
 }
 
-/// [`classify`] writing the result into `m` (the pipeline's burst array: no copy of the struct).
-/// On `Err`, `m` holds unspecified values.
+/// [`classify`] writing the result into `m` (the pipeline's burst array: no copy of the struct);
+/// an IPv6 frame is [`Early::Ipv6`]. On `Err`, `m` holds unspecified values.
 #[inline(always)]
-pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), Verdict> {
+pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), Early> {
     if classify_tcp_fast(frame, view, m) {
         return Ok(());
     }
@@ -241,8 +264,8 @@ fn classify_tcp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> bool {
 
 /// Every frame the fast path does not take: the checks in the order of the module documentation.
 #[inline(never)]
-fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), Verdict> {
-    let bad = Err(Verdict::Drop(DropReason::BadHeader));
+fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), Early> {
+    let bad = Err(Verdict::Drop(DropReason::BadHeader).into());
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
         return bad;
     };
@@ -250,10 +273,10 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), V
         return bad;
     };
     if l3.ethertype != ethertype::IPV4 {
-        return Err(if l3.ethertype == ethertype::ARP {
-            Verdict::ToSlowPath(Exception::Arp)
-        } else {
-            Verdict::Drop(DropReason::Unsupported)
+        return Err(match l3.ethertype {
+            ethertype::ARP => Verdict::ToSlowPath(Exception::Arp).into(),
+            ethertype::IPV6 => Early::Ipv6,
+            _ => Verdict::Drop(DropReason::Unsupported).into(),
         });
     }
     let off = l3.offset;
@@ -265,10 +288,10 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), V
     };
     let dst = u32::from(ip.dst_addr());
     if view.ports.iter().any(|p| u32::from(p.addr) == dst) {
-        return Err(Verdict::ToSlowPath(Exception::ToAppliance));
+        return Err(Verdict::ToSlowPath(Exception::ToAppliance).into());
     }
     if ip.is_fragment() {
-        return Err(Verdict::ToSlowPath(Exception::Fragment));
+        return Err(Verdict::ToSlowPath(Exception::Fragment).into());
     }
     let hl = ip.header_len();
     let ip_len = ip.total_len() as usize;
@@ -307,16 +330,16 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), V
                 return bad;
             };
             if view.snapshot.is_frontend(dst) {
-                return Err(Verdict::ToSlowPath(Exception::IcmpToFrontend));
+                return Err(Verdict::ToSlowPath(Exception::IcmpToFrontend).into());
             }
             if is_icmp_error(t) {
-                return Err(Verdict::ToSlowPath(Exception::IcmpError));
+                return Err(Verdict::ToSlowPath(Exception::IcmpError).into());
             }
         }
         _ => {}
     }
     if m.ttl <= 1 {
-        return Err(Verdict::ToSlowPath(Exception::TtlExceeded));
+        return Err(Verdict::ToSlowPath(Exception::TtlExceeded).into());
     }
     Ok(())
 }
@@ -386,6 +409,28 @@ backend_pool = "web"
         assert_eq!((m.sport, m.dport, m.payload), (4000, 80, 3));
         assert_eq!(m.tcp_flags, 0x12);
         assert_eq!(m.dst, u32::from(Ipv4Addr::new(10, 1, 0, 100)));
+    }
+
+    /// IPv6 (untagged or behind one 802.1Q tag) is marked for the IPv6 lane, not decided; another
+    /// ethertype stays `unsupported`; [`classify`] calls IPv6 `unsupported` (it is IPv4's).
+    #[test]
+    fn ipv6_is_marked_for_its_lane_and_other_ethertypes_are_unsupported() {
+        let mut untagged = vec![0u8; 80];
+        untagged[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
+        untagged[14] = 0x60;
+        let mut tagged = untagged[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+        tagged.extend_from_slice(&untagged[12..]);
+        let mut other = untagged.clone();
+        other[12..14].copy_from_slice(&0x88ccu16.to_be_bytes());
+        with_view(|v| {
+            let mut m = Meta::default();
+            assert_eq!(classify_into(&untagged, v, &mut m), Err(Early::Ipv6));
+            assert_eq!(classify_into(&tagged, v, &mut m), Err(Early::Ipv6));
+            let unsupported = Verdict::Drop(DropReason::Unsupported);
+            assert_eq!(classify_into(&other, v, &mut m), Err(unsupported.into()));
+            assert_eq!(classify(&untagged, v), Err(unsupported));
+        });
     }
 
     #[test]

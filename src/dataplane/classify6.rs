@@ -28,7 +28,7 @@ use super::reason::{DropReason, Exception};
 use super::Verdict;
 use crate::wire::icmpv6::msg_type;
 use crate::wire::ipv6::next_header;
-use crate::wire::{ethertype, EthernetFrame, Ipv6Packet};
+use crate::wire::{ethertype, ipv6, tcp, EthernetFrame, Ipv6Packet};
 
 /// The IPv6 addresses classification tells apart (as `u128::from(Ipv6Addr)`).
 pub trait Addresses6 {
@@ -124,8 +124,124 @@ pub fn is_icmpv6_error(t: u8) -> bool {
 }
 
 /// Classifies the Ethernet/IPv6 `frame`. `Err` carries the final verdict (decided here).
-#[inline(always)]
+#[inline]
 pub fn classify6<A: Addresses6 + ?Sized>(frame: &[u8], addrs: &A) -> Result<Meta6, Verdict> {
+    let mut m = Meta6::default();
+    classify6_into(frame, addrs, &mut m).map(|()| m)
+}
+
+/// [`classify6`] writing the result into `m` (the IPv6 lane's burst array: no copy of the
+/// struct). On `Err`, `m` holds unspecified values.
+#[inline(always)]
+pub fn classify6_into<A: Addresses6 + ?Sized>(
+    frame: &[u8],
+    addrs: &A,
+    m: &mut Meta6,
+) -> Result<(), Verdict> {
+    if classify6_tcp_fast(frame, addrs, m) {
+        return Ok(());
+    }
+    *m = classify6_general(frame, addrs)?;
+    Ok(())
+}
+
+/// Offsets in the frame shape [`classify6_tcp_fast`] takes: an untagged Ethernet header, an IPv6
+/// header without extension headers, a TCP header (each field named by its `wire` module).
+mod at {
+    use crate::wire::{ethernet, ipv6, tcp};
+
+    /// The IPv6 header.
+    pub const IP: usize = ethernet::HEADER_LEN;
+    /// The TCP header.
+    pub const TCP: usize = IP + ipv6::HEADER_LEN;
+    /// The end of the option-less TCP header: the bytes the fast path reads.
+    pub const END: usize = TCP + tcp::HEADER_LEN;
+
+    /// Ethernet: the ethertype.
+    pub const ETHERTYPE: usize = ethernet::field::ETHERTYPE.start;
+    /// IPv6: version (high nibble).
+    pub const VERSION: usize = IP + ipv6::field::VER_TC_FLOW.start;
+    /// IPv6: payload length.
+    pub const PAYLOAD_LEN: usize = IP + ipv6::field::PAYLOAD_LEN.start;
+    /// IPv6: next header.
+    pub const NEXT_HEADER: usize = IP + ipv6::field::NEXT_HEADER;
+    /// IPv6: hop limit.
+    pub const HOP_LIMIT: usize = IP + ipv6::field::HOP_LIMIT;
+    /// IPv6: source address.
+    pub const SRC_ADDR: usize = IP + ipv6::field::SRC_ADDR.start;
+    /// IPv6: destination address.
+    pub const DST_ADDR: usize = IP + ipv6::field::DST_ADDR.start;
+    /// TCP: source port.
+    pub const SRC_PORT: usize = TCP + tcp::field::SRC_PORT.start;
+    /// TCP: destination port.
+    pub const DST_PORT: usize = TCP + tcp::field::DST_PORT.start;
+    /// TCP: sequence number.
+    pub const SEQ_NUM: usize = TCP + tcp::field::SEQ_NUM.start;
+    /// TCP: acknowledgement number.
+    pub const ACK_NUM: usize = TCP + tcp::field::ACK_NUM.start;
+    /// TCP: data offset.
+    pub const DATA_OFF: usize = TCP + tcp::field::DATA_OFF;
+    /// TCP: flag bits.
+    pub const FLAG_BITS: usize = TCP + tcp::field::FLAG_BITS;
+}
+
+/// The big-endian word of `N` bytes at `i` of `h` (`i` is a constant offset of [`at`]).
+#[inline(always)]
+fn be<const N: usize>(h: &[u8; at::END], i: usize) -> [u8; N] {
+    let mut w = [0u8; N];
+    if let Some(s) = h.get(i..i + N) {
+        w.copy_from_slice(s);
+    }
+    w
+}
+
+/// The common case in one pass over fixed offsets: an untagged IPv6 frame without extension
+/// headers carrying TCP, hop limit > 1, not to an appliance address, lengths consistent. Fills
+/// `m` exactly as [`classify6_general`] would and returns true; false for anything else, which
+/// then takes the general path (and gets its verdict there).
+#[inline(always)]
+fn classify6_tcp_fast<A: Addresses6 + ?Sized>(frame: &[u8], addrs: &A, m: &mut Meta6) -> bool {
+    let Some(h) = frame.first_chunk::<{ at::END }>() else {
+        return false;
+    };
+    if u16::from_be_bytes(be(h, at::ETHERTYPE)) != ethertype::IPV6
+        || h[at::VERSION] >> 4 != 6
+        || h[at::NEXT_HEADER] != next_header::TCP
+        || h[at::HOP_LIMIT] <= 1
+    {
+        return false;
+    }
+    let payload_len = usize::from(u16::from_be_bytes(be(h, at::PAYLOAD_LEN)));
+    let thl = usize::from(h[at::DATA_OFF] >> 4) * 4;
+    if at::TCP + payload_len > frame.len() || thl < tcp::HEADER_LEN || thl > payload_len {
+        return false;
+    }
+    let dst = u128::from_be_bytes(be(h, at::DST_ADDR));
+    if addrs.is_own(dst) {
+        return false;
+    }
+    *m = Meta6 {
+        l3: at::IP as u16,
+        l4: at::TCP as u16,
+        ip_len: (ipv6::HEADER_LEN + payload_len) as u32,
+        vlan: None,
+        proto: next_header::TCP,
+        hop_limit: h[at::HOP_LIMIT],
+        tcp_flags: h[at::FLAG_BITS],
+        src: u128::from_be_bytes(be(h, at::SRC_ADDR)),
+        dst,
+        sport: u16::from_be_bytes(be(h, at::SRC_PORT)),
+        dport: u16::from_be_bytes(be(h, at::DST_PORT)),
+        seq: u32::from_be_bytes(be(h, at::SEQ_NUM)),
+        ack: u32::from_be_bytes(be(h, at::ACK_NUM)),
+        payload: (payload_len - thl) as u32,
+    };
+    true
+}
+
+/// Every frame the fast path does not take: the checks in the order of the module documentation.
+#[inline(never)]
+fn classify6_general<A: Addresses6 + ?Sized>(frame: &[u8], addrs: &A) -> Result<Meta6, Verdict> {
     let bad = Err(Verdict::Drop(DropReason::BadHeader));
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
         return bad;

@@ -175,6 +175,9 @@ pub struct PipelineConfig {
     /// Recently-expired record capacity (about twice the expirations expected in one window;
     /// the window is the snapshot's longest idle timeout).
     pub recent_capacity: usize,
+    /// IPv6 flow table capacity (rounded up to a power of two); `None`: a quarter of
+    /// `flow_capacity`, at least 1024.
+    pub flow_capacity6: Option<usize>,
 }
 
 impl Default for PipelineConfig {
@@ -182,6 +185,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             flow_capacity: 1 << 20,
             recent_capacity: 1 << 18,
+            flow_capacity6: None,
         }
     }
 }

@@ -2,11 +2,11 @@
 //! next-hop cache, scratch) and the burst loop `process` (see the parent module for the
 //! decisions it implements).
 
-use super::classify::{classify_into, Meta};
+use super::classify::{classify_into, Early, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
 use super::icmp_error::{self, IcmpCx};
-use super::pipeline6::{self, ipv6_capacity, Lane6};
+use super::pipeline6::{self, ipv6_capacity, Burst6, Lane6};
 use super::reason::{DropReason, Exception};
 use super::recheck::{self, SnapshotGen};
 use super::rewrite::{reply_to_client, to_member, Target};
@@ -19,8 +19,8 @@ use crate::config::{MissingFlow, Protocol};
 use crate::flow::snat::SnatAddr;
 use crate::flow::{
     hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6,
-    FlowFlags, FlowKey, FlowKey6, FlowState, FlowTable, InsertResult, RecentlyExpired, SlotId,
-    SnatTable, Translation, DEFAULT_TABLE_SEED,
+    FlowFlags, FlowKey, FlowKey6, FlowState, FlowTable, InsertResult, RecentlyExpired, SetTable,
+    SlotId, SnatTable, TableEntry, TableKey, Translation, DEFAULT_TABLE_SEED,
 };
 use crate::wire::{protocol, PacketBuf, BURST};
 use std::net::Ipv4Addr;
@@ -45,6 +45,8 @@ pub struct Pipeline {
     /// The IPv6 flow table and its pending RSTs (see [`pipeline6`]; boxed: the IPv4 state keeps
     /// its layout).
     pub(super) v6: Box<Lane6>,
+    /// The IPv6 frames of the current burst (see [`pipeline6::lane`]; boxed, as `v6`).
+    pub(super) b6: Box<Burst6>,
     /// The snapshot generation flows are stamped with once checked against it.
     snap_gen: SnapshotGen,
     /// The generation of the current burst's snapshot.
@@ -94,7 +96,7 @@ pub(super) struct Cx<'p> {
 /// The bit of [`Cx::inserted`] a key with table hash `hash` sets (its top 6 bits: the bucket
 /// index takes the low ones).
 #[inline(always)]
-fn inserted_bit(hash: u64) -> u64 {
+pub(super) fn inserted_bit(hash: u64) -> u64 {
     1 << (hash >> 58)
 }
 
@@ -113,7 +115,11 @@ impl Pipeline {
             snat_pending: Pending::new(),
             snat_capacity: snat_capacity(cfg.flow_capacity),
             worker: (0, 1),
-            v6: Box::new(Lane6::new(ipv6_capacity(cfg.flow_capacity))),
+            v6: Box::new(Lane6::new(
+                cfg.flow_capacity6
+                    .unwrap_or_else(|| ipv6_capacity(cfg.flow_capacity)),
+            )),
+            b6: Box::new(Burst6::new()),
             snap_gen: SnapshotGen::default(),
             gen: 0,
             keys: [FlowKey::default(); BURST],
@@ -224,20 +230,21 @@ impl Pipeline {
         let _ = in_port; // all ports are one routing domain; kept for per-port policy later
         let n = pkts.len().min(verdicts.len());
         self.prepare(view);
-        let unsupported = self.counters.drops[DropReason::Unsupported.index()];
         let mut start = 0;
         while start < n {
             let end = (start + BURST).min(n);
-            self.burst(view, &mut pkts[start..end], &mut verdicts[start..end], now);
+            let (pkts, verdicts) = (&mut pkts[start..end], &mut verdicts[start..end]);
+            self.burst(view, pkts, verdicts, now);
+            if self.b6.marked != 0 {
+                // The burst's IPv6 frames take their own lane (docs/design.md §3.11).
+                pipeline6::lane(self, view, pkts, verdicts, now);
+            }
             start = end;
-        }
-        if self.counters.drops[DropReason::Unsupported.index()] != unsupported {
-            // Neither IPv4 nor ARP: IPv6 takes its own lane (docs/design.md §3.11), after the
-            // IPv4 bursts, so their loop is untouched.
-            pipeline6::lane(self, view, &mut pkts[..n], &mut verdicts[..n], now);
         }
     }
 
+    /// Decides the burst's IPv4 (and ARP, and other) frames; marks its IPv6 frames in `b6` for
+    /// the IPv6 lane (their verdicts not yet set).
     #[inline(always)]
     fn burst<B: PacketBuf>(
         &mut self,
@@ -263,6 +270,7 @@ impl Pipeline {
             slots,
             metas,
             idx,
+            b6,
             ..
         } = self;
         counters.rx += n as u64;
@@ -276,7 +284,7 @@ impl Pipeline {
                     idx[c] = i as u8;
                     c += 1;
                 }
-                Err(mut v) => {
+                Err(Early::Verdict(mut v)) => {
                     if let Verdict::ToSlowPath(Exception::IcmpError | Exception::IcmpToFrontend) = v
                     {
                         // Errors about flows are delivered here (no insert: lookups stay valid).
@@ -292,22 +300,12 @@ impl Pipeline {
                     count_verdict(counters, v);
                     verdicts[i] = v;
                 }
+                Err(Early::Ipv6) => b6.marked |= 1u64.wrapping_shl(i as u32),
             }
         }
         // 2. hash, prefetch, look up the whole burst
-        hash_burst(&keys[..c], *seed, &mut hashes[..c]);
-        table.prefetch_burst(&hashes[..c]);
-        let hits = table.lookup_burst(&keys[..c], &hashes[..c], &mut slots[..c]);
-        // A miss reads the recently-expired record (a SYN forgets its key there, another packet
-        // checks it): start loading those buckets now, so their cache misses overlap (a burst
-        // of established flows has no miss and skips the loop).
-        if hits < c {
-            for (&h, s) in hashes[..c].iter().zip(&slots[..c]) {
-                if s.is_none() {
-                    recent.prefetch(h);
-                }
-            }
-        }
+        let (keys, hashes, slots) = (&keys[..c], &mut hashes[..c], &mut slots[..c]);
+        look_up(table, recent, *seed, keys, hashes, slots);
         // 3. decide and rewrite
         let mut cx = Cx {
             table,
@@ -324,9 +322,9 @@ impl Pipeline {
         let work = idx[..c]
             .iter()
             .zip(&metas[..c])
-            .zip(&keys[..c])
-            .zip(&hashes[..c])
-            .zip(&slots[..c]);
+            .zip(keys)
+            .zip(&*hashes)
+            .zip(&*slots);
         let gen = *gen;
         for ((((&i, m), key), &hash), &slot) in work {
             let i = usize::from(i);
@@ -351,6 +349,31 @@ impl Pipeline {
                         count_verdict(cx.counters, v);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Hashes `keys` into `hashes`, prefetches their buckets and looks them up as a burst into
+/// `slots`; for each miss, prefetches its recently-expired bucket (a miss reads the record: a SYN
+/// forgets its key there, another packet checks it), so the cache misses overlap (a burst of
+/// established flows has no miss and skips that loop). Both families' lanes start so.
+#[inline(always)]
+pub(super) fn look_up<K: TableKey, E: TableEntry>(
+    table: &SetTable<K, E>,
+    recent: &RecentlyExpired,
+    seed: u64,
+    keys: &[K],
+    hashes: &mut [u64],
+    slots: &mut [Option<SlotId>],
+) {
+    hash_burst(keys, seed, hashes);
+    table.prefetch_burst(hashes);
+    let hits = table.lookup_burst(keys, hashes, slots);
+    if hits < keys.len() {
+        for (&h, s) in hashes.iter().zip(slots.iter()) {
+            if s.is_none() {
+                recent.prefetch(h);
             }
         }
     }

@@ -30,10 +30,10 @@
 //! [`crate::flow::table`]); the table holds [`ipv6_capacity`] flows (a quarter of the IPv4
 //! table's capacity, at least 1024).
 
-use super::classify6::{classify6, Addresses6, Meta6};
+use super::classify6::{classify6_into, Addresses6, Meta6};
 use super::counters::WorkerCounters;
 use super::expiry::PENDING_RESETS;
-use super::pipeline::{count_verdict, Pipeline};
+use super::pipeline::{count_verdict, inserted_bit, look_up, Pipeline};
 use super::reason::{DropReason, Exception};
 use super::recheck;
 use super::rewrite6::{reply_to_client6, to_member6, Target6};
@@ -44,9 +44,9 @@ use crate::balance::snapshot::{MemberId, Rule, RuleId, Snapshot};
 use crate::config::{DsrEncapsulation, MissingFlow, Protocol};
 use crate::flow::{
     tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6, FlowFlags,
-    FlowKey6, FlowState, FlowTable6, InsertResult, RecentlyExpired, SnatTable,
+    FlowKey6, FlowState, FlowTable6, InsertResult, RecentlyExpired, SlotId, SnatTable,
 };
-use crate::wire::{ipv6::next_header, PacketBuf};
+use crate::wire::{ipv6::next_header, PacketBuf, BURST};
 use std::net::{IpAddr, Ipv6Addr};
 
 /// IPv6 flows a worker's table holds for an IPv4 `flow_capacity`: a quarter (an IPv6 flow takes
@@ -127,12 +127,44 @@ pub(super) struct Cx6<'p> {
     pub(super) gen: u32,
     /// This worker's index and the number of workers (its part of each SNAT block).
     pub(super) worker: (usize, usize),
+    /// The keys inserted earlier in this burst (as the IPv4 loop's `Cx::inserted`).
+    pub(super) inserted: u64,
 }
 
-/// Decides again the frames of a burst that IPv4 classification left `unsupported` (neither IPv4
-/// nor ARP; counted so): each is classified as IPv6 and decided, its count moved to the new
-/// verdict.
-#[cold]
+/// One burst's IPv6 frames as the lane decides them (fixed arrays of [`BURST`], allocated once
+/// per worker): the frames IPv4 classification marked IPv6, then for each one classified IPv6
+/// its slot in the burst, meta, flow key, table hash and burst lookup result.
+pub struct Burst6 {
+    /// Bit `i` set: frame `i` of the burst is IPv6 (the burst loop sets it, the lane clears all).
+    pub(super) marked: u64,
+    at: [u8; BURST],
+    metas: [Meta6; BURST],
+    keys: [FlowKey6; BURST],
+    hashes: [u64; BURST],
+    slots: [Option<SlotId>; BURST],
+}
+
+// One bit of `Burst6::marked` per frame of a burst.
+const _: () = assert!(BURST <= 64);
+
+impl Burst6 {
+    /// Empty arrays.
+    pub(super) fn new() -> Self {
+        Burst6 {
+            marked: 0,
+            at: [0; BURST],
+            metas: [Meta6::default(); BURST],
+            keys: [FlowKey6::default(); BURST],
+            hashes: [0; BURST],
+            slots: [None; BURST],
+        }
+    }
+}
+
+/// Decides the frames of `p`'s [`Burst6::marked`] (the burst's IPv6 frames, which IPv4
+/// classification neither decided nor counted) the way the IPv4 loop decides its frames: all
+/// classified, keys hashed, buckets prefetched and looked up as a burst, then each decided and
+/// its verdict stored in its slot and counted.
 #[inline(never)]
 pub(super) fn lane<B: PacketBuf>(
     p: &mut Pipeline,
@@ -141,67 +173,148 @@ pub(super) fn lane<B: PacketBuf>(
     verdicts: &mut [Verdict],
     now: u32,
 ) {
-    let unsupported = Verdict::Drop(DropReason::Unsupported);
+    let Pipeline {
+        v6,
+        b6,
+        recent,
+        counters,
+        hops,
+        seed,
+        gen,
+        worker,
+        ..
+    } = p;
+    let Burst6 {
+        marked,
+        at,
+        metas,
+        keys,
+        hashes,
+        slots,
+    } = &mut **b6;
     let mut cx = Cx6 {
-        lane: &mut p.v6,
-        recent: &mut p.recent,
-        counters: &mut p.counters,
-        hops: &mut p.hops,
-        seed: p.seed,
-        gen: p.gen,
-        worker: p.worker,
+        lane: v6,
+        recent,
+        counters,
+        hops,
+        seed: *seed,
+        gen: *gen,
+        worker: *worker,
+        inserted: 0,
     };
-    for (buf, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
-        if *v != unsupported {
+    // 1. classify
+    let addrs = SnapshotAddrs6(view.snapshot);
+    let mut c = 0;
+    let mut left = core::mem::take(marked);
+    while left != 0 {
+        let i = left.trailing_zeros() as u8;
+        left &= left - 1;
+        let (Some(buf), Some(out)) = (
+            pkts.get_mut(usize::from(i)),
+            verdicts.get_mut(usize::from(i)),
+        ) else {
             continue;
+        };
+        let m = &mut metas[c];
+        match classify6_into(buf.data(), &addrs, m) {
+            Ok(()) => {
+                keys[c] = m.key();
+                at[c] = i;
+                c += 1;
+            }
+            Err(v) => {
+                let v = early(&mut cx, view, buf, v, now);
+                *out = v;
+                count_verdict(cx.counters, v);
+            }
         }
-        *v = frame(&mut cx, view, buf, now);
-        if *v != unsupported {
-            let d = &mut cx.counters.drops[DropReason::Unsupported.index()];
-            *d = d.saturating_sub(1);
-            count_verdict(cx.counters, *v);
+    }
+    // 2. hash, prefetch, look up the whole burst
+    let (keys, hashes, slots) = (&keys[..c], &mut hashes[..c], &mut slots[..c]);
+    look_up(&cx.lane.table, cx.recent, cx.seed, keys, hashes, slots);
+    // 3. decide and rewrite
+    let work = at[..c]
+        .iter()
+        .zip(&metas[..c])
+        .zip(keys)
+        .zip(&*hashes)
+        .zip(&*slots);
+    for ((((&i, m), key), &hash), &slot) in work {
+        let i = usize::from(i);
+        if let (Some(buf), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
+            let v = handle(&mut cx, view, buf, m, key, hash, slot, now);
+            *out = v;
+            count_verdict(cx.counters, v);
         }
     }
 }
 
-/// Decides the frame `buf` that IPv4 classification found neither IPv4 nor ARP: classifies it
-/// as IPv6 (anything else stays `unsupported`) and decides it. The caller counts the verdict.
-fn frame<B: PacketBuf>(cx: &mut Cx6<'_>, view: &View<'_>, buf: &mut B, now: u32) -> Verdict {
-    match classify6(buf.data(), &SnapshotAddrs6(view.snapshot)) {
-        Ok(m) => packet(cx, view, buf, &m, now),
-        Err(v @ Verdict::ToSlowPath(Exception::IcmpError | Exception::IcmpToFrontend)) => {
-            // Errors about flows are delivered here; echo and the rest keep their verdict.
+/// The verdict of a frame `classify6` decided (`v`): ICMPv6 errors about flows are delivered
+/// here; echo and the rest keep their verdict.
+#[inline(never)]
+fn early<B: PacketBuf>(
+    cx: &mut Cx6<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    v: Verdict,
+    now: u32,
+) -> Verdict {
+    match v {
+        Verdict::ToSlowPath(Exception::IcmpError | Exception::IcmpToFrontend) => {
             icmp::handle(cx, view, buf, now).unwrap_or(v)
         }
-        Err(v) => v,
+        v => v,
     }
 }
 
-/// One classified IPv6 packet: known flow, or miss.
-fn packet<B: PacketBuf>(
+/// One classified IPv6 packet: known flow, or miss. `slot` is what the burst lookup found for
+/// its key (see the IPv4 loop's `handle` for how inserts earlier in the burst are accounted).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn handle<B: PacketBuf>(
     cx: &mut Cx6<'_>,
     view: &View<'_>,
     buf: &mut B,
     m: &Meta6,
+    key: &FlowKey6,
+    hash: u64,
+    slot: Option<SlotId>,
     now: u32,
 ) -> Verdict {
-    let key = m.key();
-    let hash = key.hash_seeded(cx.seed);
+    let gen = cx.gen;
     let mut expired = None;
-    if let Some((e, stamp)) = cx.lane.table.lookup_stamped(&key, hash) {
-        if !e.flow.is_expired(now) {
-            let at = Seen {
-                stamp,
-                gen: cx.gen,
-                now,
-            };
-            return known(cx.counters, cx.hops, view, buf, m, e, at);
+    if let Some(id) = slot {
+        // Without an insert since the burst lookup, the slot still holds `key` unless emptied.
+        let e = if cx.inserted != 0 {
+            cx.lane.table.slot_stamped(id, key)
+        } else {
+            cx.lane.table.occupied_stamped(id)
+        };
+        if let Some((e, stamp)) = e {
+            if !e.flow.is_expired(now) {
+                let at = Seen { stamp, gen, now };
+                return known(cx.counters, cx.hops, view, buf, m, e, at);
+            }
+            expired = Some(*e);
         }
-        expired = Some(*e);
+    }
+    if expired.is_none() && cx.inserted & inserted_bit(hash) != 0 {
+        // An insert earlier in this burst may have stored this key.
+        if let Some(e) = cx.lane.table.lookup(key, hash) {
+            if !e.flow.is_expired(now) {
+                let at = Seen {
+                    stamp: &mut 0,
+                    gen,
+                    now,
+                };
+                return known(cx.counters, cx.hops, view, buf, m, e, at);
+            }
+            expired = Some(*e);
+        }
     }
     if let Some(old) = expired {
         // Expired before the sweep got there: remove, remember, queue its RSTs.
-        if cx.lane.table.remove(&key, hash).is_some() {
+        if cx.lane.table.remove(key, hash).is_some() {
             cx.counters
                 .flow_removed(old.flow.rule_id, old.flow.member_id);
             cx.counters.flow_expired(old.flow.rule_id);
@@ -210,10 +323,10 @@ fn packet<B: PacketBuf>(
             cx.recent.note_expired(hash, now);
         }
         if old.flow.wants_reset_on_expiry() {
-            cx.lane.pending.push(key, old);
+            cx.lane.pending.push(*key, old);
         }
     }
-    miss(cx, view, buf, m, &key, hash, now)
+    miss(cx, view, buf, m, key, hash, now)
 }
 
 /// Does `r` match an IPv6 packet to `m.dst:m.dport` with `m.proto`?
@@ -289,6 +402,7 @@ struct Seen<'s> {
 
 /// A packet of a known, live IPv6 flow. A flow already checked against this snapshot (its slot
 /// stamp, see [`recheck`]) keeps its rule and member without asking the snapshot again.
+#[inline(always)]
 fn known<B: PacketBuf>(
     counters: &mut WorkerCounters,
     hops: &mut HopCache,
@@ -499,6 +613,7 @@ fn miss<B: PacketBuf>(
     );
     track6(&mut e.flow, m, Direction::ClientToServer, now, true);
     insert(cx, key, hash, e, now);
+    cx.inserted |= inserted_bit(hash);
     cx.counters.member_forwarded(mid.0, syn);
     let t = Target6 {
         addr: e.member_addr,

@@ -146,6 +146,7 @@ pub fn pipeline() -> Pipeline {
     Pipeline::new(&PipelineConfig {
         flow_capacity: 4096,
         recent_capacity: 4096,
+        flow_capacity6: None,
     })
 }
 

@@ -120,6 +120,7 @@ fn pipeline() -> Pipeline {
     Pipeline::new(&PipelineConfig {
         flow_capacity: 4096,
         recent_capacity: 4096,
+        flow_capacity6: None,
     })
 }
 
@@ -273,6 +274,100 @@ fn ipv6_of_no_rule_is_counted_no_rule_and_other_ethertypes_stay_unsupported() {
     let c = p.counters();
     assert_eq!(c.drops[DropReason::NoRule.index()], 1);
     assert_eq!(c.drops[DropReason::Unsupported.index()], 1);
+}
+
+/// `f` (an untagged Ethernet frame) behind an 802.1Q tag with TCI `tci`.
+fn tagged(f: &[u8], tci: u16) -> Vec<u8> {
+    let mut t = f[..12].to_vec();
+    t.extend_from_slice(&[0x81, 0x00]);
+    t.extend_from_slice(&tci.to_be_bytes());
+    t.extend_from_slice(&f[12..]);
+    t
+}
+
+#[test]
+fn an_ipv6_frame_gets_its_own_verdict_and_is_never_counted_unsupported() {
+    let w = World::new(&lb("tcp", 80, 8080, "web6", ""));
+    let mut p = pipeline();
+    let syn = eth(golden6::TCP_SYN);
+    let (v, out) = run(&mut p, &w, &syn, 10);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert!([VM1, VM2].contains(&dst_of(&out)));
+    // Behind one 802.1Q tag too (the tag is kept).
+    let (v, out) = run(&mut p, &w, &tagged(&syn, 7), 10);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(&out[12..16], &[0x81, 0x00, 0x00, 0x07]);
+    let c = p.counters();
+    assert_eq!(c.drops[DropReason::Unsupported.index()], 0);
+    assert_eq!((c.rx, c.tx), (2, 2));
+}
+
+/// The IPv6 SYN of client port `port` (the golden SYN with another source port; the checksum
+/// is not checked on the way).
+fn syn_from(port: u16) -> Vec<u8> {
+    let mut f = eth(golden6::TCP_SYN);
+    f[14 + 40..14 + 42].copy_from_slice(&port.to_be_bytes());
+    f
+}
+
+#[test]
+fn a_burst_mixing_ipv4_ipv6_and_others_gives_each_frame_its_verdict_in_its_slot() {
+    use crate::wire::{FrameSpec, TcpFlags};
+    use std::net::SocketAddrV4;
+    let w = World::new(&lb("tcp", 80, 8080, "web6", ""));
+    let mut p = pipeline();
+    let v4 = FrameSpec::tcp(
+        SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 4000),
+        SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), 80),
+        TcpFlags::SYN,
+    )
+    .to_vec();
+    let mut arp = v4.clone();
+    arp[12..14].copy_from_slice(&ethertype::ARP.to_be_bytes());
+    let mut other = syn_from(1);
+    other[12..14].copy_from_slice(&0x88ccu16.to_be_bytes());
+    let mut no_rule = syn_from(2);
+    no_rule[14 + 40 + 2..14 + 40 + 4].copy_from_slice(&81u16.to_be_bytes());
+    let forward = Verdict::Forward { port: 0 };
+    // 40 frames (a burst and a part): each kind in turn; the IPv6 SYNs of 8 flows, each flow
+    // twice in a burst (its second packet finds the entry its first inserted).
+    let mut frames = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..40u16 {
+        let (f, v) = match i % 5 {
+            0 | 3 => (syn_from(5000 + (i / 5) % 8), forward),
+            1 => (v4.clone(), Verdict::Drop(DropReason::NoRule)),
+            2 => (arp.clone(), Verdict::ToSlowPath(Exception::Arp)),
+            _ if i % 2 == 0 => (other.clone(), Verdict::Drop(DropReason::Unsupported)),
+            _ => (no_rule.clone(), Verdict::Drop(DropReason::NoRule)),
+        };
+        frames.push(f);
+        want.push(v);
+    }
+    let mut bufs: Vec<VecBuf> = frames
+        .iter()
+        .map(|f| VecBuf::with_room(128, f, 0))
+        .collect();
+    let mut got = vec![Verdict::Drop(DropReason::TxFull); frames.len()];
+    p.process(&w.view(), 0, &mut bufs, &mut got, 10);
+    assert_eq!(got, want);
+    // Every IPv6 SYN went to a member, both packets of a flow to the same one.
+    let mut member = std::collections::HashMap::new();
+    for (i, b) in bufs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(i % 5, 0 | 3))
+    {
+        let to = dst_of(b.data());
+        assert!([VM1, VM2].contains(&to), "slot {i}");
+        assert_eq!(*member.entry((i / 5) % 8).or_insert(to), to, "slot {i}");
+    }
+    assert_eq!(p.flows6().count(), 8);
+    let c = p.counters();
+    assert_eq!(c.rx, 40);
+    assert_eq!(c.tx, 16);
+    assert_eq!(c.drops[DropReason::Unsupported.index()], 4);
+    assert_eq!(c.drops[DropReason::NoRule.index()], 8 + 4);
 }
 
 #[test]
@@ -540,11 +635,22 @@ fn the_ipv6_table_holds_a_quarter_of_the_capacity_at_132_bytes_a_flow() {
     let p = Pipeline::new(&PipelineConfig {
         flow_capacity: 1 << 16,
         recent_capacity: 1024,
+        flow_capacity6: None,
     });
     assert_eq!(p.v6.table.capacity(), 1 << 14);
     assert_eq!(p.v6.table.memory_bytes(), (1 << 14) * 132);
     // The smallest table still holds 1024 flows.
     assert_eq!(pipeline().v6.table.capacity(), 1024);
+    // `flow_capacity6` sets it apart from the IPv4 table.
+    let p = Pipeline::new(&PipelineConfig {
+        flow_capacity: 1 << 12,
+        recent_capacity: 1024,
+        flow_capacity6: Some(1 << 15),
+    });
+    assert_eq!(
+        (p.table.capacity(), p.v6.table.capacity()),
+        (1 << 12, 1 << 15)
+    );
 }
 
 /// The IPv6 SNAT frontend of [`outbound6`].

@@ -74,6 +74,7 @@ use tx::{one_egress, EgressQueues, TX_BLOCKED_MAX};
 const SYNTHETIC_PIPELINE: PipelineConfig = PipelineConfig {
     flow_capacity: 256,
     recent_capacity: 16,
+    flow_capacity6: None,
 };
 
 /// What one worker needs: its queues, the shared state, the pool for RST frames.
