@@ -161,7 +161,8 @@ dp_busy_cycles() {
 #                10.1.0.100 (TCP, 1,024 ports per member); pktgen --direction outbound
 #   nat6         the nat rule over IPv6: interface address6 2001:db8:1::2/64, the VIP 2001:db8:1::100,
 #                8 on-link members 2001:db8:1::11..18; pktgen --family 6 (IPv6 flows, NAT66 checked;
-#                78-byte frames, the smallest IPv6 TCP frame, where IPv4 points use 64)
+#                78-byte frames, the smallest IPv6 TCP frame, where IPv4 points use 64); its IPv6
+#                flow table as large as the IPv4 one (flow_table_capacity_ipv6), so 1 M flows fit
 # WORKERS (1 or 2, default 1) workers, two on memif-dut-2w.toml.
 dp_vipmux_config() {
   local i cap=1048576 kind=${4:-nat} dist=default fip=false bport=8080 encap=none extra="" w workers=${5:-1} prof=memif-dut.toml
@@ -178,8 +179,11 @@ dp_vipmux_config() {
   esac
   {
     printf '[appliance]\nname = "bench-memif"\nhash_seed = 0x5eedcafe\n\n'
-    printf '[dataplane]\ndpdk_profile = "%s/dpdk-config/%s"\nworkers = %s\nflow_table_capacity = %s\n\n' \
+    printf '[dataplane]\ndpdk_profile = "%s/dpdk-config/%s"\nworkers = %s\nflow_table_capacity = %s\n' \
       "$ROOT" "$prof" "$workers" "$cap"
+    # IPv6 flows get as many slots as IPv4's (the default, a quarter, would overflow at 1 M).
+    [ "$kind" = nat6 ] && printf 'flow_table_capacity_ipv6 = %s\n' "$cap"
+    printf '\n'
     printf '[control]\nsocket = "%s"\nmetrics = ""\n\n' "$2"
     printf '[[interfaces]]\nname = "lan"\nport = "net_memif0"\naddress = "10.1.0.2/24"\n'
     [ "$kind" = outbound ] && printf 'gateway = "10.1.0.1"\n'
