@@ -99,6 +99,7 @@
 //! member's block, so a reply's destination port names the worker that owns it (docs/design.md
 //! §3.5.6, §6.2).
 
+mod admission;
 pub mod capture;
 pub mod classify;
 pub mod classify6;

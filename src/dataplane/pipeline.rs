@@ -2,6 +2,7 @@
 //! next-hop cache, scratch) and the burst loop `process` (see the parent module for the
 //! decisions it implements).
 
+use super::admission::{admit, Candidate};
 use super::classify::{classify_into, Early, Meta};
 use super::counters::WorkerCounters;
 use super::expiry::{Pending, Scratch};
@@ -15,7 +16,7 @@ use super::snat;
 use super::{PipelineConfig, Verdict, View};
 use crate::balance::hash::flow_hash;
 use crate::balance::snapshot::{MemberId, Rule, Snapshot};
-use crate::config::{MissingFlow, Protocol};
+use crate::config::Protocol;
 use crate::flow::snat::SnatAddr;
 use crate::flow::{
     hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6,
@@ -644,48 +645,29 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         return not_inbound(cx, view, buf, pkt);
     };
     let rid = rule.id;
-    let tcp = m.proto == protocol::TCP;
     let syn = is_syn(m);
-    if let Some(rc) = cx.counters.rules.get_mut(rid.index()) {
-        rc.packets += 1;
-        rc.bytes += u64::from(m.ip_len);
-        rc.syns += u64::from(syn);
-    }
-    if tcp && !syn {
-        if cx.recent.recently_expired(hash, now) {
-            cx.counters.idle_late_packet(rid.0);
-            return Verdict::Drop(DropReason::IdleExpired);
-        }
-        if snap.missing_flow == MissingFlow::Drop {
-            return Verdict::Drop(DropReason::NoFlow);
-        }
-    } else if syn {
-        if snap.probes_settling && rule.probe.is_some() {
-            return Verdict::Drop(DropReason::ProbesPending);
-        }
-        cx.recent.forget(hash);
-    }
-    let h = dist_hash(view, rule, m);
-    let Some(mid) = snap.choose(rid, m.dport, h) else {
-        return Verdict::Drop(DropReason::NoHealthyBackend);
+    let c = Candidate {
+        tcp: m.proto == protocol::TCP,
+        syn,
+        dport: m.dport,
+        ip_len: u32::from(m.ip_len),
+        hash,
+        now,
     };
-    let Some(info) = snap.member(mid) else {
-        return Verdict::Drop(DropReason::NoRoute);
+    let a = match admit(cx.counters, cx.recent, snap, rule, &c, || {
+        dist_hash(view, rule, m)
+    }) {
+        Ok(a) => a,
+        Err(v) => return v,
     };
-    let mut flags = FlowFlags::NONE;
-    if rule.floating_ip {
-        flags.insert(FlowFlags::FLOATING);
-    }
-    if rule.enable_tcp_reset && tcp {
-        flags.insert(FlowFlags::RESET_ENABLED);
-    }
+    let mid = a.mid;
     let mut e = FlowEntry::new(
         rid.0,
-        info.addr4(),
-        rule.backend_port_for(m.dport),
+        a.info.addr4(),
+        a.backend_port,
         mid.0,
-        flags,
-        rule.idle_timeout_secs.max(1),
+        a.flags,
+        a.idle_secs,
         now,
     );
     track_first(&mut e, m, now);

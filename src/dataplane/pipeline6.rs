@@ -30,6 +30,7 @@
 //! [`crate::flow::table`]); the table holds [`ipv6_capacity`] flows (a quarter of the IPv4
 //! table's capacity, at least 1024).
 
+use super::admission::{admit, Candidate};
 use super::classify6::{classify6_into, Addresses6, Meta6};
 use super::counters::WorkerCounters;
 use super::expiry::PENDING_RESETS;
@@ -41,7 +42,7 @@ use super::route::{client_hop6, HopCache};
 use super::{Verdict, View};
 use crate::balance::hash::{flow_hash6, hash_5tuple6};
 use crate::balance::snapshot::{MemberId, Rule, RuleId, Snapshot};
-use crate::config::{DsrEncapsulation, MissingFlow, Protocol};
+use crate::config::{DsrEncapsulation, Protocol};
 use crate::flow::{
     tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6, FlowFlags,
     FlowKey6, FlowState, FlowTable6, InsertResult, RecentlyExpired, SlotId, SnatTable,
@@ -572,43 +573,29 @@ fn miss<B: PacketBuf>(
         return not_inbound(cx, view, buf, m, now);
     };
     let rid = rule.id;
-    let tcp = m.proto == next_header::TCP;
     let syn = is_syn6(m);
-    count_rule(cx.counters, rid, m, syn);
-    if tcp && !syn {
-        if cx.recent.recently_expired(hash, now) {
-            cx.counters.idle_late_packet(rid.0);
-            return Verdict::Drop(DropReason::IdleExpired);
-        }
-        if snap.missing_flow == MissingFlow::Drop {
-            return Verdict::Drop(DropReason::NoFlow);
-        }
-    } else if syn {
-        if snap.probes_settling && rule.probe.is_some() {
-            return Verdict::Drop(DropReason::ProbesPending);
-        }
-        cx.recent.forget(hash);
-    }
-    let Some(mid) = snap.choose(rid, m.dport, dist_hash6(view, rule, m)) else {
-        return Verdict::Drop(DropReason::NoHealthyBackend);
+    let c = Candidate {
+        tcp: m.proto == next_header::TCP,
+        syn,
+        dport: m.dport,
+        ip_len: m.ip_len,
+        hash,
+        now,
     };
-    let Some(info) = snap.member(mid) else {
-        return Verdict::Drop(DropReason::NoRoute);
+    let a = match admit(cx.counters, cx.recent, snap, rule, &c, || {
+        dist_hash6(view, rule, m)
+    }) {
+        Ok(a) => a,
+        Err(v) => return v,
     };
-    let mut flags = FlowFlags::NONE;
-    if rule.floating_ip {
-        flags.insert(FlowFlags::FLOATING);
-    }
-    if rule.enable_tcp_reset && tcp {
-        flags.insert(FlowFlags::RESET_ENABLED);
-    }
+    let mid = a.mid;
     let mut e = FlowEntry6::new(
         rid.0,
-        info.addr6(),
-        rule.backend_port_for(m.dport),
+        a.info.addr6(),
+        a.backend_port,
         mid.0,
-        flags,
-        rule.idle_timeout_secs.max(1),
+        a.flags,
+        a.idle_secs,
         now,
     );
     track6(&mut e.flow, m, Direction::ClientToServer, now, true);
