@@ -6,8 +6,9 @@
 //! bursts of 32 SYNs of new flows into a 1 M table; `pipeline_ir evict BURSTS [KIND]` the same into
 //! that table once full of half-open flows (every insert evicts, as in a long SYN flood; the fill
 //! is not measured). KIND is the rule kind (default `nat`; the others
-//! are the memif bench's: 3tuple, 2tuple, weighted, floating, gue, inbound-nat, reset-idle). It
-//! prints the on-CPU time per packet (meaningless under callgrind).
+//! are the memif bench's: 3tuple, 2tuple, weighted, floating, gue, inbound-nat, reset-idle, and
+//! nat6: the NAT rule over IPv6 with 74-byte IPv6 frames, its IPv6 table as large as the IPv4
+//! one). It prints the on-CPU time per packet (meaningless under callgrind).
 //! Count only the measured bursts with
 //! `valgrind --tool=callgrind --toggle-collect='*measured*' target/release/examples/pipeline_ir est 1000 1000`
 //! and divide the total instructions by BURSTS × 32.
@@ -22,17 +23,57 @@ use vipmux::wire::{PacketBuf, TcpFlags, VecBuf};
 mod world;
 use world::*;
 
+/// The frames of one address family: flow `i`'s frame, and a frame turned into flow `i`'s.
+trait Frames<const N: usize> {
+    /// The frame of flow `i` with `flags`.
+    fn frame(i: u32, flags: TcpFlags) -> [u8; N];
+    /// Rewrites a frame of [`Frames::frame`] into one of flow `i`.
+    fn patch(d: &mut [u8], i: u32);
+}
+
+/// IPv4 frames (every kind but `nat6`).
+struct V4;
+
+impl Frames<FRAME_LEN> for V4 {
+    fn frame(i: u32, flags: TcpFlags) -> [u8; FRAME_LEN] {
+        frame(i, flags)
+    }
+    #[inline(always)]
+    fn patch(d: &mut [u8], i: u32) {
+        patch_client(d, i)
+    }
+}
+
+/// IPv6 frames (`nat6`).
+struct V6;
+
+impl Frames<FRAME_LEN6> for V6 {
+    fn frame(i: u32, flags: TcpFlags) -> [u8; FRAME_LEN6] {
+        frame6(i, flags)
+    }
+    #[inline(always)]
+    fn patch(d: &mut [u8], i: u32) {
+        patch_client6(d, i)
+    }
+}
+
 /// Where the measured frames come from.
-enum Source {
+enum Source<const N: usize> {
     /// Cycle through pre-built frames.
-    Pool(Vec<[u8; FRAME_LEN]>),
+    Pool(Vec<[u8; N]>),
     /// Patch a SYN template with a new client address and port per frame (as the bench does).
-    Fresh([u8; FRAME_LEN]),
+    Fresh([u8; N]),
 }
 
 /// The measured bursts (callgrind collects only inside this function).
 #[inline(never)]
-fn measured(p: &mut Pipeline, view: &View<'_>, src: &Source, b: &mut [VecBuf], bursts: u32) {
+fn measured<const N: usize, F: Frames<N>>(
+    p: &mut Pipeline,
+    view: &View<'_>,
+    src: &Source<N>,
+    b: &mut [VecBuf],
+    bursts: u32,
+) {
     let mut v = [Verdict::Forward { port: 0 }; BURST];
     let mut at = 0usize;
     let mut next = 0u32;
@@ -47,7 +88,7 @@ fn measured(p: &mut Pipeline, view: &View<'_>, src: &Source, b: &mut [VecBuf], b
             Source::Fresh(t) => {
                 for buf in b.iter_mut() {
                     refill(buf, t);
-                    patch_client(buf.data_mut(), next & 0x00ff_ffff);
+                    F::patch(buf.data_mut(), next & 0x00ff_ffff);
                     next = next.wrapping_add(1);
                 }
             }
@@ -66,9 +107,23 @@ fn main() {
         .map(String::as_str)
         .unwrap_or("nat");
     let Some(w) = World::of_kind(kind) else {
-        eprintln!("unknown rule kind {kind}; known: {}", KINDS.join(" "));
+        eprintln!("unknown rule kind {kind}; known: {} nat6", KINDS.join(" "));
         std::process::exit(2);
     };
+    if kind == "nat6" {
+        run::<FRAME_LEN6, V6>(&w, mode, kind, &num);
+    } else {
+        run::<FRAME_LEN, V4>(&w, mode, kind, &num);
+    }
+}
+
+/// Prepares the flows of `mode`, measures, and prints the summary.
+fn run<const N: usize, F: Frames<N>>(
+    w: &World,
+    mode: &str,
+    kind: &str,
+    num: &dyn Fn(usize, u32) -> u32,
+) {
     let view = w.view();
     let mut b = bufs();
     let (mut p, src, bursts) = if mode == "syn" || mode == "evict" {
@@ -78,41 +133,49 @@ fn main() {
         let mut p = Pipeline::new(&PipelineConfig {
             flow_capacity: 1 << 20,
             recent_capacity: 1 << 19,
-            flow_capacity6: None,
+            flow_capacity6: (N == FRAME_LEN6).then_some(1 << 20),
         });
         if mode == "evict" {
             // Client numbers from 2^24 up (never those of the measured SYNs): 2 M SYNs into
             // 64 K buckets of 16 ways leave about one bucket in 1,000 with room.
-            let t = frame(0, TcpFlags::SYN);
+            let t = F::frame(0, TcpFlags::SYN);
             feed(
                 &mut p,
                 &view,
                 (0..(1u32 << 21)).map(|i| {
                     let mut f = t;
-                    patch_client(&mut f, (1 << 24) | i);
+                    F::patch(&mut f, (1 << 24) | i);
                     f
                 }),
             );
         }
-        (p, Source::Fresh(frame(0, TcpFlags::SYN)), bursts)
+        (p, Source::Fresh(F::frame(0, TcpFlags::SYN)), bursts)
     } else {
         let flows = num(1, 1000);
         let bursts = num(2, 1000);
         let mut p = Pipeline::new(&PipelineConfig {
             flow_capacity: (flows as usize * 3 / 2).max(4096),
             recent_capacity: 1024,
-            flow_capacity6: None,
+            flow_capacity6: (N == FRAME_LEN6).then_some((flows as usize * 3 / 2).max(4096)),
         });
-        feed(&mut p, &view, (0..flows).map(|i| frame(i, TcpFlags::SYN)));
-        feed(&mut p, &view, (0..flows).map(|i| frame(i, TcpFlags::ACK)));
+        feed(
+            &mut p,
+            &view,
+            (0..flows).map(|i| F::frame(i, TcpFlags::SYN)),
+        );
+        feed(
+            &mut p,
+            &view,
+            (0..flows).map(|i| F::frame(i, TcpFlags::ACK)),
+        );
         let mut s = 7u64;
         let pool: Vec<_> = (0..(bursts as usize * BURST).min(1 << 16))
-            .map(|_| frame((splitmix(&mut s) % u64::from(flows)) as u32, TcpFlags::ACK))
+            .map(|_| F::frame((splitmix(&mut s) % u64::from(flows)) as u32, TcpFlags::ACK))
             .collect();
         (p, Source::Pool(pool), bursts)
     };
     let t0 = cpu_ns().unwrap_or(0);
-    measured(&mut p, &view, &src, &mut b, bursts);
+    measured::<N, F>(&mut p, &view, &src, &mut b, bursts);
     let ns = (cpu_ns().unwrap_or(0) - t0) as f64 / (f64::from(bursts) * BURST as f64);
     eprintln!(
         "{mode} {kind}: {} packets measured, {} flows in the table, counters rx {} tx {}; {ns:.1} ns/packet on-CPU",

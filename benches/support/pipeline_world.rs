@@ -1,8 +1,9 @@
 //! The pipeline workload shared by the `pipeline` bench and the `pipeline_ir` example (callgrind):
 //! one NAT rule over four members, a port and its neighbours, 60-byte TCP frames of numbered
-//! flows, and helpers to feed bursts and to measure on-CPU time.
+//! flows (74-byte IPv6 ones for the `nat6` kind), and helpers to feed bursts and to measure
+//! on-CPU time.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 
 use vipmux::balance::{Health, Snapshot};
 use vipmux::config::Config;
@@ -14,8 +15,13 @@ use vipmux::wire::{FrameSpec, L4Spec, MacAddr, PacketBuf, TcpFlags, VecBuf};
 pub use vipmux::wire::BURST;
 /// Frame length without the FCS (64 bytes on the wire).
 pub const FRAME_LEN: usize = 60;
+/// IPv6 frame length without the FCS (Ethernet, IPv6, TCP without options).
+pub const FRAME_LEN6: usize = 74;
 /// The rule's VIP.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 100);
+/// The `nat6` rule's VIP.
+#[allow(dead_code)] // IPv6 frames: the pipeline_ir example's nat6 kind, not the bench
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 2);
 /// The port's MAC.
 pub const PORT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xaa]);
 
@@ -53,7 +59,45 @@ backend_pool = "web"
 idle_timeout_minutes = 30
 "#;
 
-/// The rule kinds of [`config_of_kind`] (the memif bench's `DP_RULES` kinds).
+/// [`CONFIG`] over IPv6 (the `nat6` kind): the interface's `address6` and `gateway6`, an IPv6 VIP
+/// ([`VIP6`]) and four IPv6 members.
+pub const CONFIG6: &str = r#"
+[appliance]
+hash_seed = 1
+
+[[interfaces]]
+name = "dc"
+port = "p0"
+address = "10.1.0.2/24"
+gateway = "10.1.0.1"
+address6 = "fd00:1::2/64"
+gateway6 = "fe80::1"
+
+[[frontends]]
+name = "fe"
+address = "2001:db8:0:1::2"
+
+[[backend_pools]]
+name = "web"
+members = [
+  { name = "vm1", address = "fd00:1::11" },
+  { name = "vm2", address = "fd00:1::12" },
+  { name = "vm3", address = "fd00:1::13" },
+  { name = "vm4", address = "fd00:1::14" },
+]
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 8080
+backend_pool = "web"
+idle_timeout_minutes = 30
+"#;
+
+/// The rule kinds of [`config_of_kind`] (the memif bench's `DP_RULES` kinds) over IPv4 frames
+/// ([`frame`]); `nat6` (IPv6 frames, [`frame6`]) is apart.
 pub const KINDS: [&str; 8] = [
     "nat",
     "3tuple",
@@ -68,7 +112,8 @@ pub const KINDS: [&str; 8] = [
 /// [`CONFIG`] with its rule turned into `kind`: "nat" (as is), "3tuple" / "2tuple" (load
 /// distribution), "weighted" (weights 1..4), "floating" (floating IP by MAC rewrite, backend port
 /// 80), "gue" (floating IP in GUE), "inbound-nat" (an inbound NAT port range 80-143 over the pool
-/// instead of the rule), "reset-idle" (TCP reset on idle). `None` for another kind.
+/// instead of the rule), "reset-idle" (TCP reset on idle), "nat6" ([`CONFIG6`]). `None` for another
+/// kind.
 pub fn config_of_kind(kind: &str) -> Option<String> {
     let rule = "backend_port = 8080\nbackend_pool = \"web\"\n";
     let pool = "[[backend_pools]]\nname = \"web\"\n";
@@ -104,6 +149,7 @@ pub fn config_of_kind(kind: &str) -> Option<String> {
             )
         }
         "reset-idle" => c.replace(rule, &format!("{rule}enable_tcp_reset = true\n")),
+        "nat6" => CONFIG6.to_string(),
         _ => return None,
     })
 }
@@ -184,9 +230,21 @@ impl World {
                 true,
             );
         }
+        let mut neighbours = t.snapshot();
+        if toml.contains("address6") {
+            // The IPv6 gateway and members: fe80::1 and fd00:1::11..14, MACs as IPv4's.
+            let six = [1u16, 0x11, 0x12, 0x13, 0x14].map(|l| {
+                let a = match l {
+                    1 => Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
+                    _ => Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, l),
+                };
+                (a, MacAddr([2, 0, 0, 0, 0, l as u8]), 0)
+            });
+            neighbours = neighbours.with_ipv6(six.to_vec());
+        }
         World {
             snapshot,
-            neighbours: t.snapshot(),
+            neighbours,
             ports: vec![EgressPort {
                 mac: PORT_MAC,
                 addr: Ipv4Addr::new(10, 1, 0, 2),
@@ -241,6 +299,48 @@ pub fn patch_client(d: &mut [u8], i: u32) {
     d[34..36].copy_from_slice(&cl.port().to_be_bytes());
 }
 
+/// The IPv6 frame of flow `i` (client 2001:db8:100::/64, 256 ports per address) toward
+/// [`VIP6`]:80 with `flags` (checksum left 0: the decision path does not read it).
+#[allow(dead_code)] // the pipeline_ir example's nat6 kind, not the bench
+pub fn frame6(i: u32, flags: TcpFlags) -> [u8; FRAME_LEN6] {
+    let mut f = [0u8; FRAME_LEN6];
+    f[..6].copy_from_slice(&PORT_MAC.0);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    let ip = &mut f[14..54];
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&20u16.to_be_bytes());
+    ip[6] = 6;
+    ip[7] = 64;
+    ip[24..40].copy_from_slice(&VIP6.octets());
+    let t = &mut f[54..];
+    t[2..4].copy_from_slice(&80u16.to_be_bytes());
+    t[4..8].copy_from_slice(&1u32.to_be_bytes());
+    t[8..12].copy_from_slice(&1u32.to_be_bytes());
+    t[12] = 0x50;
+    t[13] = flags.bits() as u8;
+    t[14..16].copy_from_slice(&1024u16.to_be_bytes());
+    patch_client6(&mut f, i);
+    f
+}
+
+/// Rewrites a frame built by [`frame6`] into one of flow `i` (client address and port).
+#[allow(dead_code)] // the pipeline_ir example's nat6 kind, not the bench
+pub fn patch_client6(d: &mut [u8], i: u32) {
+    let client = Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        0x100,
+        0,
+        0,
+        0,
+        (i >> 24) as u16,
+        (i >> 8) as u16,
+    );
+    d[22..38].copy_from_slice(&client.octets());
+    d[54..56].copy_from_slice(&(1024 + (i & 0xff) as u16).to_be_bytes());
+}
+
 /// A fixed pseudo-random sequence (splitmix64).
 pub fn splitmix(x: &mut u64) -> u64 {
     *x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -250,10 +350,10 @@ pub fn splitmix(x: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A burst of buffers with 128 bytes of headroom.
+/// A burst of buffers with 128 bytes of headroom and room behind for an IPv6 frame.
 pub fn bufs() -> Vec<VecBuf> {
     (0..BURST)
-        .map(|_| VecBuf::with_room(HEADROOM, &[0u8; FRAME_LEN], 0))
+        .map(|_| VecBuf::with_room(HEADROOM, &[0u8; FRAME_LEN], FRAME_LEN6 - FRAME_LEN))
         .collect()
 }
 
@@ -280,7 +380,11 @@ pub fn refill(buf: &mut VecBuf, f: &[u8]) {
 }
 
 /// Runs `frames` through `p` in bursts (flow preparation).
-pub fn feed(p: &mut Pipeline, view: &View<'_>, frames: impl Iterator<Item = [u8; FRAME_LEN]>) {
+pub fn feed<const N: usize>(
+    p: &mut Pipeline,
+    view: &View<'_>,
+    frames: impl Iterator<Item = [u8; N]>,
+) {
     let mut b = bufs();
     let mut v = [Verdict::Forward { port: 0 }; BURST];
     let mut n = 0;
