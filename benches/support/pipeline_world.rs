@@ -20,7 +20,6 @@ pub const FRAME_LEN6: usize = 74;
 /// The rule's VIP.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 100);
 /// The `nat6` rule's VIP.
-#[allow(dead_code)] // IPv6 frames: the pipeline_ir example's nat6 kind, not the bench
 pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 2);
 /// The port's MAC.
 pub const PORT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xaa]);
@@ -60,41 +59,22 @@ idle_timeout_minutes = 30
 "#;
 
 /// [`CONFIG`] over IPv6 (the `nat6` kind): the interface's `address6` and `gateway6`, an IPv6 VIP
-/// ([`VIP6`]) and four IPv6 members.
-pub const CONFIG6: &str = r#"
-[appliance]
-hash_seed = 1
-
-[[interfaces]]
-name = "dc"
-port = "p0"
-address = "10.1.0.2/24"
-gateway = "10.1.0.1"
-address6 = "fd00:1::2/64"
-gateway6 = "fe80::1"
-
-[[frontends]]
-name = "fe"
-address = "2001:db8:0:1::2"
-
-[[backend_pools]]
-name = "web"
-members = [
-  { name = "vm1", address = "fd00:1::11" },
-  { name = "vm2", address = "fd00:1::12" },
-  { name = "vm3", address = "fd00:1::13" },
-  { name = "vm4", address = "fd00:1::14" },
-]
-
-[[load_balancing_rules]]
-name = "web"
-frontend = "fe"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web"
-idle_timeout_minutes = 30
-"#;
+/// ([`VIP6`]) and four IPv6 members fd00:1::11..14.
+pub fn config6() -> String {
+    let mut c = CONFIG
+        .replace(
+            "gateway = \"10.1.0.1\"\n",
+            "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = \"fe80::1\"\n",
+        )
+        .replace("address = \"10.1.0.100\"", &format!("address = \"{VIP6}\""));
+    for last in 11..=14 {
+        c = c.replace(
+            &format!("\"10.1.0.{last}\""),
+            &format!("\"fd00:1::{last}\""),
+        );
+    }
+    c
+}
 
 /// The rule kinds of [`config_of_kind`] (the memif bench's `DP_RULES` kinds) over IPv4 frames
 /// ([`frame`]); `nat6` (IPv6 frames, [`frame6`]) is apart.
@@ -112,7 +92,7 @@ pub const KINDS: [&str; 8] = [
 /// [`CONFIG`] with its rule turned into `kind`: "nat" (as is), "3tuple" / "2tuple" (load
 /// distribution), "weighted" (weights 1..4), "floating" (floating IP by MAC rewrite, backend port
 /// 80), "gue" (floating IP in GUE), "inbound-nat" (an inbound NAT port range 80-143 over the pool
-/// instead of the rule), "reset-idle" (TCP reset on idle), "nat6" ([`CONFIG6`]). `None` for another
+/// instead of the rule), "reset-idle" (TCP reset on idle), "nat6" ([`config6`]). `None` for another
 /// kind.
 pub fn config_of_kind(kind: &str) -> Option<String> {
     let rule = "backend_port = 8080\nbackend_pool = \"web\"\n";
@@ -149,7 +129,7 @@ pub fn config_of_kind(kind: &str) -> Option<String> {
             )
         }
         "reset-idle" => c.replace(rule, &format!("{rule}enable_tcp_reset = true\n")),
-        "nat6" => CONFIG6.to_string(),
+        "nat6" => config6(),
         _ => return None,
     })
 }
