@@ -177,17 +177,21 @@ impl Pipeline {
     }
 
     /// Grows counters, refreshes the next-hop cache and sets the recently-expired window for
-    /// `view` (between bursts).
+    /// `view`, and prepares SNAT when the snapshot is new to this pipeline (between bursts).
     pub(super) fn prepare(&mut self, view: &View<'_>) {
         let s = view.snapshot;
         self.counters.ensure(s.rules.len(), s.members.len());
         self.counters.ensure_frontends(s.frontends.len());
         self.hops.refresh(view);
-        self.gen = self.snap_gen.refresh(s);
         // The record's window follows the configuration (one store; a reload applies at once).
         self.recent.set_window(s.longest_idle_timeout_secs);
-        if !s.outbound.is_empty() {
-            self.prepare_snat(s);
+        // Generations start at 1, so the first snapshot is new too.
+        let gen = self.snap_gen.refresh(s);
+        if gen != self.gen {
+            self.gen = gen;
+            if !s.outbound.is_empty() {
+                self.prepare_snat(s);
+            }
         }
     }
 

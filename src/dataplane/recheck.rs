@@ -68,10 +68,18 @@ mod tests {
     use super::*;
     use crate::balance::Health;
     use crate::config::Config;
+    use crate::dataplane::{NeighbourMap, Pipeline, PipelineConfig, View};
+    use crate::flow::SnatTable;
+    use std::net::IpAddr;
 
     /// Two snapshots of one configuration, the second compiled after the first (a reload).
     fn two_snapshots() -> (Snapshot, Snapshot) {
-        let cfg = Config::load(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.toml"));
+        two_snapshots_of("demo.toml")
+    }
+
+    /// Two snapshots of the example `name`, the second compiled after the first (a reload).
+    fn two_snapshots_of(name: &str) -> (Snapshot, Snapshot) {
+        let cfg = Config::load(format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR")));
         let cfg = cfg.expect("config");
         let health = Health::all_up(&cfg);
         let a = Snapshot::compile(&cfg, &health);
@@ -120,5 +128,34 @@ mod tests {
         assert_eq!(g.refresh(&a), u32::MAX >> 1);
         assert_eq!(g.refresh(&b), 1);
         assert!(is_current(stamp(u32::MAX >> 1, false), u32::MAX >> 1, true));
+    }
+
+    /// Whether `p`'s SNAT table holds a port space for the first outbound frontend of `snap`.
+    fn snat_prepared(p: &Pipeline, snap: &Snapshot) -> bool {
+        let IpAddr::V4(fe) = snap.outbound[0].frontends[0] else {
+            panic!("an IPv4 outbound frontend")
+        };
+        p.snat.capacity() > 0 && p.snat.has_frontend(u32::from(fe))
+    }
+
+    #[test]
+    fn snat_is_prepared_on_the_first_snapshot_and_after_each_reload_only() {
+        let (a, b) = two_snapshots_of("spec-example.toml");
+        assert!(!a.outbound.is_empty());
+        let neighbours = NeighbourMap::default();
+        let view = |snapshot| View {
+            snapshot,
+            neighbours: &neighbours,
+            ports: &[],
+        };
+        let mut p = Pipeline::new(&PipelineConfig::default());
+        p.prepare(&view(&a));
+        assert!(snat_prepared(&p, &a), "the first snapshot");
+        // Forget the table: a later burst under the same snapshot does not prepare it again.
+        p.snat = SnatTable::new(0);
+        p.prepare(&view(&a));
+        assert!(!snat_prepared(&p, &a), "same snapshot: prepared once");
+        p.prepare(&view(&b));
+        assert!(snat_prepared(&p, &b), "a reload");
     }
 }
