@@ -741,94 +741,25 @@ pub(super) fn l4_ports(
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{self as support, CONFIG};
     use super::*;
-    use crate::balance::snapshot::Health;
-    use crate::config::Config;
-    use crate::pktgen::flows::{targets, FlowSet};
-    use crate::pktgen::frames::{build, FrameKind, Macs, L3_OFFSET};
+    use crate::pktgen::flows::Family;
+    use crate::pktgen::frames::{FrameKind, L3_OFFSET};
     use crate::wire::builder::{prepend_ipip, rewrite_endpoint, EncapSpec, Endpoint};
     use crate::wire::{PacketBuf, VecBuf};
 
-    /// A configuration with a NAT rule over two on-link members and a floating-IP rule in IPIP
-    /// (the outbound tests add an outbound rule over pool "web").
-    pub(in crate::pktgen) const CONFIG: &str = r#"
-[appliance]
-name = "t"
-[[interfaces]]
-name = "dc"
-port = "net_memif0"
-address = "10.1.0.2/24"
-gateway = "10.1.0.1"
-[[frontends]]
-name = "fe"
-address = "10.1.0.100"
-interface = "dc"
-[[backend_pools]]
-name = "web"
-members = [ { name = "vm1", address = "10.1.0.11" }, { name = "vm2", address = "10.1.0.12" } ]
-[[backend_pools]]
-name = "tun"
-dsr_encapsulation = "ipip"
-members = [ { name = "t1", address = "10.9.0.1" } ]
-[[probes]]
-name = "p"
-protocol = "tcp"
-port = 8080
-[[load_balancing_rules]]
-name = "web"
-frontend = "fe"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web"
-probe = "p"
-[[load_balancing_rules]]
-name = "tun"
-frontend = "fe"
-protocol = "tcp"
-frontend_port = 443
-backend_port = 443
-backend_pool = "tun"
-probe = "p"
-enable_floating_ip = true
-"#;
-
-    const GEN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x99]);
-
+    /// A checker of the NAT flows to `rule`.
     fn checker(rule: &str) -> Checker {
-        let cfg = Config::from_str(CONFIG, "test.toml").expect("config");
-        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-        let t = targets(&snap, Some(rule)).unwrap();
-        let flows = FlowSet::new(8, t);
-        Checker::new(
-            snap,
-            flows,
-            Expect::Rewrite,
-            false,
-            GEN_MAC,
-            Ipv4Addr::new(10, 1, 0, 254),
-        )
+        support::checker(CONFIG, Family::V4, rule)
     }
 
+    /// The generator's SYN of `flow`.
     fn sent(c: &Checker, flow: u32) -> Vec<u8> {
-        let mut f = vec![0; 60];
-        let macs = Macs {
-            src: GEN_MAC,
-            dst: MacAddr([2, 0, 0, 0, 0, 1]),
-        };
-        let t = flow as usize % c.flows.targets.len();
-        let target = c.flows.targets[t];
-        build(
-            &mut f,
-            macs,
-            c.flows.client(flow),
-            &target,
-            t as u16,
-            FrameKind::Syn,
-            1,
-        );
-        f
+        support::sent(c, flow, FrameKind::Syn, 60)
     }
 
     fn nat(frame: &mut [u8], ip: Ipv4Addr, port: u16) {
@@ -1019,17 +950,7 @@ enable_floating_ip = true
 
     #[test]
     fn echo_mode_accepts_unchanged_frames() {
-        let cfg = Config::from_str(CONFIG, "test.toml").unwrap();
-        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-        let flows = FlowSet::new(4, targets(&snap, None).unwrap());
-        let mut c = Checker::new(
-            snap,
-            flows,
-            Expect::Echo,
-            false,
-            GEN_MAC,
-            Ipv4Addr::LOCALHOST,
-        );
+        let mut c = support::checker_with(CONFIG, Family::V4, None, 4, Expect::Echo, false);
         for i in 0..4 {
             let mut f = sent(&c, i);
             assert_eq!(c.handle(&mut f, true), Outcome::Ok(None));
@@ -1044,17 +965,8 @@ enable_floating_ip = true
 
     #[test]
     fn flood_and_established_frames_are_counted_apart() {
-        let cfg = Config::from_str(CONFIG, "test.toml").expect("config");
-        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-        let flows = FlowSet::new(8, targets(&snap, Some("web")).unwrap());
-        let mut c = Checker::new(
-            snap,
-            flows,
-            Expect::Rewrite,
-            true,
-            GEN_MAC,
-            Ipv4Addr::new(10, 1, 0, 254),
-        );
+        let web = Some("web");
+        let mut c = support::checker_with(CONFIG, Family::V4, web, 8, Expect::Rewrite, true);
         let (vm1, vm2) = (Ipv4Addr::new(10, 1, 0, 11), Ipv4Addr::new(10, 1, 0, 12));
         // An established flow's frame, rewritten correctly.
         let mut f = sent(&c, 0);

@@ -3,98 +3,27 @@
 //! kind.
 
 use super::*;
-use crate::balance::snapshot::{Health, Snapshot};
-use crate::config::Config;
-use crate::pktgen::flows::{client6_of, targets_of, Family, FlowSet};
-use crate::pktgen::frames::{buffer_len, build, FrameKind, Macs};
+use crate::pktgen::check::test_support::{self as support, CONFIG6, GEN_MAC};
+use crate::pktgen::flows::{client6_of, Family};
+use crate::pktgen::frames::{buffer_len, FrameKind};
 use crate::pktgen::frames6::{L3_OFFSET6, L4_OFFSET6};
 use crate::wire::builder::{
     neighbor_solicit, prepend_ip6ip6, rewrite_endpoint_v6, EncapSpecV6, Endpoint,
 };
 use crate::wire::{PacketBuf, VecBuf};
 
-/// An IPv6 frontend with a NAT66 rule over two on-link members and a floating-IP rule (MAC
-/// rewrite) over an on-link member.
-const CONFIG6: &str = r#"
-[appliance]
-name = "t"
-[[interfaces]]
-name = "dc"
-port = "net_memif0"
-address = "10.1.0.2/24"
-address6 = "2001:db8:1::2/64"
-gateway6 = "2001:db8:1::1"
-[[frontends]]
-name = "fe6"
-address = "2001:db8:1::100"
-interface = "dc"
-[[backend_pools]]
-name = "web6"
-members = [ { name = "vm1", address = "2001:db8:1::11" }, { name = "vm2", address = "2001:db8:1::12" } ]
-[[backend_pools]]
-name = "dsr6"
-members = [ { name = "d1", address = "2001:db8:1::21" } ]
-[[probes]]
-name = "p"
-protocol = "tcp"
-port = 8080
-[[load_balancing_rules]]
-name = "web6"
-frontend = "fe6"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web6"
-probe = "p"
-[[load_balancing_rules]]
-name = "dsr6"
-frontend = "fe6"
-protocol = "tcp"
-frontend_port = 443
-backend_port = 443
-backend_pool = "dsr6"
-probe = "p"
-enable_floating_ip = true
-"#;
-
-const GEN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x99]);
-
 fn addr(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
+/// A checker of the flows to `rule` that knows its own IPv6 address.
 fn checker6(rule: &str) -> Checker {
-    let cfg = Config::from_str(CONFIG6, "test.toml").expect("config");
-    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-    let t = targets_of(&snap, Some(rule), Family::V6).unwrap();
-    Checker::new(
-        snap,
-        FlowSet::new(8, t),
-        Expect::Rewrite,
-        false,
-        GEN_MAC,
-        std::net::Ipv4Addr::new(10, 1, 0, 254),
-    )
-    .with_own_ip6(addr("2001:db8:1::fe"))
+    support::checker(CONFIG6, Family::V6, rule).with_own_ip6(addr("2001:db8:1::fe"))
 }
 
 /// The frame the generator sends for `flow`.
 fn sent6(c: &Checker, flow: u32) -> Vec<u8> {
-    let mut f = vec![0; buffer_len(100)];
-    let macs = Macs {
-        src: GEN_MAC,
-        dst: MacAddr([2, 0, 0, 0, 0, 1]),
-    };
-    build(
-        &mut f,
-        macs,
-        c.flows.client(flow),
-        c.flows.target(flow),
-        0,
-        FrameKind::Data,
-        1,
-    );
-    f
+    support::sent(c, flow, FrameKind::Data, buffer_len(100))
 }
 
 /// What vipmux does in NAT66: destination to member:port, hop limit less one, next-hop MAC.
