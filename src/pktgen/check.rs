@@ -762,111 +762,76 @@ mod tests {
         support::sent(c, flow, FrameKind::Syn, 60)
     }
 
+    /// What vipmux's NAT does: destination to `ip:port`, next-hop MAC.
     fn nat(frame: &mut [u8], ip: Ipv4Addr, port: u16) {
         rewrite_endpoint(&mut frame[L3_OFFSET..], Endpoint::Dst, ip, Some(port)).unwrap();
         frame[..6].copy_from_slice(&neighbour_mac(ip).0);
+    }
+
+    /// The generator's SYN of `flow` as NAT to `ip:port` makes it.
+    fn natted(c: &Checker, flow: u32, ip: Ipv4Addr, port: u16) -> Vec<u8> {
+        let mut f = sent(c, flow);
+        nat(&mut f, ip, port);
+        f
     }
 
     #[test]
     fn nat_rewrite_passes_and_mismatches_are_classified() {
         let mut c = checker("web");
         let vm1 = Ipv4Addr::new(10, 1, 0, 11);
-        let mut f = sent(&c, 0);
-        nat(&mut f, vm1, 8080);
+        let mut f = natted(&c, 0, vm1, 8080);
         assert!(matches!(c.handle(&mut f, true), Outcome::Ok(Some(_))));
         // The same flow at another member.
-        let mut g = sent(&c, 0);
-        nat(&mut g, Ipv4Addr::new(10, 1, 0, 12), 8080);
+        let mut g = natted(&c, 0, Ipv4Addr::new(10, 1, 0, 12), 8080);
         assert_eq!(
             c.handle(&mut g, true),
             Outcome::Mismatch(MismatchKind::Moved)
         );
         // Once verified, the same rewrite passes again (fast path) with the same member, while
         // any difference still goes through the full check: another port, another MAC.
-        let mut f2 = sent(&c, 0);
-        nat(&mut f2, vm1, 8080);
+        let mut f2 = natted(&c, 0, vm1, 8080);
         assert_eq!(c.handle(&mut f2, false), c.handle(&mut f.clone(), false));
         assert!(matches!(c.handle(&mut f2, false), Outcome::Ok(Some(_))));
-        let mut p = sent(&c, 0);
-        nat(&mut p, vm1, 8081);
+        let mut p = natted(&c, 0, vm1, 8081);
         assert_eq!(
             c.handle(&mut p, false),
             Outcome::Mismatch(MismatchKind::WrongDst)
         );
-        let mut q = sent(&c, 0);
-        nat(&mut q, vm1, 8080);
+        let mut q = natted(&c, 0, vm1, 8080);
         q[..6].copy_from_slice(&neighbour_mac(Ipv4Addr::new(10, 1, 0, 12)).0);
         assert_eq!(
             c.handle(&mut q, false),
             Outcome::Mismatch(MismatchKind::WrongMac)
         );
-        // Not a member / wrong port.
-        let mut h = sent(&c, 1);
-        nat(&mut h, Ipv4Addr::new(10, 1, 0, 13), 8080);
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::WrongDst)
-        );
-        let mut h = sent(&c, 1);
-        nat(&mut h, vm1, 8081);
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::WrongDst)
-        );
-        // Unchanged (not rewritten at all).
-        let mut h = sent(&c, 2);
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::WrongDst)
-        );
-        // Source changed.
-        let mut h = sent(&c, 3);
-        nat(&mut h, vm1, 8080);
-        rewrite_endpoint(
-            &mut h[L3_OFFSET..],
-            Endpoint::Src,
-            Ipv4Addr::new(10, 1, 0, 2),
-            Some(5555),
-        )
-        .unwrap();
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::WrongSrc)
-        );
-        // Bad checksums: IP header, then TCP.
-        let mut h = sent(&c, 4);
-        nat(&mut h, vm1, 8080);
-        h[L3_OFFSET + 10] ^= 0xff;
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::BadIpChecksum)
-        );
-        let mut h = sent(&c, 4);
-        nat(&mut h, vm1, 8080);
-        h[L3_OFFSET + 20 + 16] ^= 0xff;
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::BadL4Checksum)
-        );
         // Not verified when sampling skips the frame.
-        let mut h = sent(&c, 5);
-        nat(&mut h, vm1, 8080);
+        let mut h = natted(&c, 5, vm1, 8080);
         h[L3_OFFSET + 20 + 16] ^= 0xff;
         assert!(matches!(c.handle(&mut h, false), Outcome::Ok(_)));
+        let mut cases = Vec::new();
+        // Not a member / wrong port; unchanged (not rewritten at all).
+        let vm3 = Ipv4Addr::new(10, 1, 0, 13);
+        cases.push((MismatchKind::WrongDst, natted(&c, 1, vm3, 8080)));
+        cases.push((MismatchKind::WrongDst, natted(&c, 1, vm1, 8081)));
+        cases.push((MismatchKind::WrongDst, sent(&c, 2)));
+        // Source changed.
+        let mut h = natted(&c, 3, vm1, 8080);
+        let appliance = Ipv4Addr::new(10, 1, 0, 2);
+        rewrite_endpoint(&mut h[L3_OFFSET..], Endpoint::Src, appliance, Some(5555)).unwrap();
+        cases.push((MismatchKind::WrongSrc, h));
+        // Bad checksums: IP header, then TCP.
+        let mut h = natted(&c, 4, vm1, 8080);
+        h[L3_OFFSET + 10] ^= 0xff;
+        cases.push((MismatchKind::BadIpChecksum, h));
+        let mut h = natted(&c, 4, vm1, 8080);
+        h[L3_OFFSET + 20 + 16] ^= 0xff;
+        cases.push((MismatchKind::BadL4Checksum, h));
         // Wrong next-hop MAC.
-        let mut h = sent(&c, 6);
-        nat(&mut h, vm1, 8080);
+        let mut h = natted(&c, 6, vm1, 8080);
         h[..6].copy_from_slice(&[2, 0, 0, 0, 0, 7]);
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::WrongMac)
-        );
+        cases.push((MismatchKind::WrongMac, h));
         // Truncated.
-        let mut h = sent(&c, 7)[..30].to_vec();
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::Malformed)
-        );
+        cases.push((MismatchKind::Malformed, sent(&c, 7)[..30].to_vec()));
+        support::assert_mismatches(&mut c, cases);
 
         let m = |k| c.mismatches.get(k);
         use MismatchKind::*;
@@ -955,8 +920,7 @@ mod tests {
             let mut f = sent(&c, i);
             assert_eq!(c.handle(&mut f, true), Outcome::Ok(None));
         }
-        let mut f = sent(&c, 0);
-        nat(&mut f, Ipv4Addr::new(10, 1, 0, 11), 8080);
+        let mut f = natted(&c, 0, Ipv4Addr::new(10, 1, 0, 11), 8080);
         assert_eq!(
             c.handle(&mut f, true),
             Outcome::Mismatch(MismatchKind::WrongDst)
@@ -969,8 +933,7 @@ mod tests {
         let mut c = support::checker_with(CONFIG, Family::V4, web, 8, Expect::Rewrite, true);
         let (vm1, vm2) = (Ipv4Addr::new(10, 1, 0, 11), Ipv4Addr::new(10, 1, 0, 12));
         // An established flow's frame, rewritten correctly.
-        let mut f = sent(&c, 0);
-        nat(&mut f, vm1, 8080);
+        let mut f = natted(&c, 0, vm1, 8080);
         assert!(matches!(c.handle(&mut f, true), Outcome::Ok(Some(_))));
         // Flood SYNs from random sources, to either member: fine, and no flow is tracked.
         let mut rng = crate::pktgen::frames::XorShift::new(3);
@@ -988,8 +951,7 @@ mod tests {
             c.handle(&mut g, true),
             Outcome::Mismatch(MismatchKind::WrongDst)
         );
-        let mut f = sent(&c, 0);
-        nat(&mut f, vm2, 8080);
+        let mut f = natted(&c, 0, vm2, 8080);
         assert_eq!(
             c.handle(&mut f, true),
             Outcome::Mismatch(MismatchKind::Moved)

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Checker, Expect};
+use super::{Checker, Expect, MismatchKind, Outcome};
 use crate::balance::snapshot::{Health, Snapshot};
 use crate::config::Config;
 use crate::pktgen::flows::{targets_of, Family, FlowSet};
@@ -154,4 +154,11 @@ pub(crate) fn sent(c: &Checker, flow: u32, kind: FrameKind, len: usize) -> Vec<u
         1,
     );
     f
+}
+
+/// Asserts that `c`, verifying, finds each frame of `cases` a mismatch of its kind (in order).
+pub(crate) fn assert_mismatches(c: &mut Checker, cases: Vec<(MismatchKind, Vec<u8>)>) {
+    for (kind, mut f) in cases {
+        assert_eq!(c.handle(&mut f, true), Outcome::Mismatch(kind), "{kind:?}");
+    }
 }
