@@ -32,7 +32,7 @@ use vipmux::wire::builder::{rewrite_endpoint, Endpoint};
 use vipmux::wire::{MacAddr, PacketBuf, VecBuf};
 
 mod common;
-use common::{hugepages_free, Reaper};
+use common::{hugepages_free, Netns, Reaper};
 
 fn repo(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
@@ -560,28 +560,6 @@ fn pktgen_exits_non_zero_on_wrong_frames() {
     );
 }
 
-/// A network namespace for the device under test (its kernel TAP must not touch the host's
-/// routes), deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("vmxpg{tag}{}", std::process::id());
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ip netns add {name}");
-        Netns(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 /// Writes the device-under-test configuration into `dir` (one memif interface, the VIP 10.1.0.100,
 /// TCP 80 -> 8080 over 8 on-link members, the control socket `dir/ctl.sock`); returns its path.
 fn write_dut_config(dir: &std::path::Path) -> String {
@@ -694,7 +672,7 @@ fn pktgen_ipv6_gate_against_vipmux() {
     assert_eq!(members.len(), 8, "{v}");
 }
 
-/// Runs pktgen with `args` (tag `tag` names the namespace) against `vipmux run` on the
+/// Runs pktgen with `args` (tag `tag` names the scratch directory) against `vipmux run` on the
 /// configuration of [`write_config`] (outbound when `args` say so, IPv6 with `--family 6`) for
 /// 3 s; asserts the gate passed with frames back, all checked; returns the JSON summary.
 fn gate_against_vipmux(tag: &str, args: &[&str]) -> serde_json::Value {
@@ -705,7 +683,7 @@ fn gate_against_vipmux(tag: &str, args: &[&str]) -> serde_json::Value {
     } else {
         write_config(&dir, outbound)
     };
-    let ns = Netns::new(tag);
+    let ns = Netns::add();
     let (status, out) = pktgen_run(&cfg, args, |s| {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_vipmux"), "run"])
@@ -850,7 +828,7 @@ fn vipmux_survives_memif_peer_restarts() {
     let dir = std::env::temp_dir().join(format!("vipmux-pktgen-restart-{}", std::process::id()));
     let cfg = write_dut_config(&dir);
     let ctl = dir.join("ctl.sock");
-    let ns = Netns::new("r");
+    let ns = Netns::add();
     let sock = fresh_socket();
     let mut gen = Some(spawn_pktgen(&sock, &cfg, "2", &["--expect", "rewrite"]));
     let mut mux = start_dut(&ns, &cfg, &sock, false);
@@ -881,7 +859,7 @@ fn zero_copy_memif_client_survives_its_peer_exit() {
     let dir = std::env::temp_dir().join(format!("vipmux-pktgen-zc-{}", std::process::id()));
     let cfg = write_dut_config(&dir);
     let ctl = dir.join("ctl.sock");
-    let ns = Netns::new("z");
+    let ns = Netns::add();
     let sock = fresh_socket();
     let gen = spawn_pktgen(&sock, &cfg, "2", &["--expect", "rewrite"]);
     let mut mux = start_dut(&ns, &cfg, &sock, true);
