@@ -38,11 +38,21 @@ fn repo(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The snapshot of the configuration file `path` with every member up.
+fn snapshot_of(path: String) -> Snapshot {
+    let cfg = Config::load(path).expect("config");
+    Snapshot::compile(&cfg, &Health::all_up(&cfg))
+}
+
+/// The snapshot of `examples/spec-example.toml` with every member up.
+fn spec_snapshot() -> Snapshot {
+    snapshot_of(repo("examples/spec-example.toml"))
+}
+
 /// A checker for the load-balancing rule of `examples/spec-example.toml`
 /// (10.1.0.100:80 -> web:8080).
 fn spec_checker(flows: u32) -> Checker {
-    let cfg = Config::load(repo("examples/spec-example.toml")).expect("config");
-    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+    let snap = spec_snapshot();
     let fs = FlowSet::new(flows, targets(&snap, None).expect("targets"));
     Checker::new(
         snap,
@@ -56,8 +66,7 @@ fn spec_checker(flows: u32) -> Checker {
 
 /// The frame pktgen sends for `flow` (10.1.0.100:80 is the only target).
 fn sent(flow: u32) -> Vec<u8> {
-    let cfg = Config::load(repo("examples/spec-example.toml")).expect("config");
-    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+    let snap = spec_snapshot();
     let fs = FlowSet::new(16, targets(&snap, None).expect("targets"));
     let mut f = vec![0; 60];
     let macs = Macs {
@@ -76,10 +85,13 @@ fn sent(flow: u32) -> Vec<u8> {
     f
 }
 
-/// What vipmux does in NAT mode: destination to member:port, next-hop MAC.
-fn nat(frame: &mut [u8], member: Ipv4Addr, port: u16) {
+/// The frame pktgen sends for `flow` as vipmux's NAT makes it: destination to member:port,
+/// next-hop MAC.
+fn natted(flow: u32, member: Ipv4Addr, port: u16) -> Vec<u8> {
+    let mut frame = sent(flow);
     rewrite_endpoint(&mut frame[L3_OFFSET..], Endpoint::Dst, member, Some(port)).expect("rewrite");
     frame[..6].copy_from_slice(&neighbour_mac(member).0);
+    frame
 }
 
 #[test]
@@ -87,59 +99,33 @@ fn checker_classifies_hand_built_frames() {
     let mut c = spec_checker(16);
     let (vm1, vm2) = (Ipv4Addr::new(10, 1, 0, 11), Ipv4Addr::new(10, 1, 0, 12));
 
-    let mut ok = sent(0);
-    nat(&mut ok, vm1, 8080);
+    let mut ok = natted(0, vm1, 8080);
     assert!(matches!(c.handle(&mut ok, true), Outcome::Ok(Some(_))));
-    let mut ok2 = sent(1);
-    nat(&mut ok2, vm2, 8080);
+    let mut ok2 = natted(1, vm2, 8080);
     assert!(matches!(c.handle(&mut ok2, true), Outcome::Ok(Some(_))));
 
-    let mut not_member = sent(2);
-    nat(&mut not_member, Ipv4Addr::new(10, 1, 0, 99), 8080);
-    assert_eq!(
-        c.handle(&mut not_member, true),
-        Outcome::Mismatch(MismatchKind::WrongDst)
-    );
-    let mut wrong_port = sent(3);
-    nat(&mut wrong_port, vm1, 80);
-    assert_eq!(
-        c.handle(&mut wrong_port, true),
-        Outcome::Mismatch(MismatchKind::WrongDst)
-    );
-    let mut bad_ip = sent(4);
-    nat(&mut bad_ip, vm1, 8080);
+    let mut cases = vec![
+        (
+            MismatchKind::WrongDst,
+            natted(2, Ipv4Addr::new(10, 1, 0, 99), 8080),
+        ),
+        (MismatchKind::WrongDst, natted(3, vm1, 80)),
+    ];
+    let mut bad_ip = natted(4, vm1, 8080);
     bad_ip[L3_OFFSET + 8] ^= 1; // TTL changed without fixing the header checksum
-    assert_eq!(
-        c.handle(&mut bad_ip, true),
-        Outcome::Mismatch(MismatchKind::BadIpChecksum)
-    );
-    let mut bad_l4 = sent(5);
-    nat(&mut bad_l4, vm1, 8080);
+    cases.push((MismatchKind::BadIpChecksum, bad_ip));
+    let mut bad_l4 = natted(5, vm1, 8080);
     let last = bad_l4.len() - 1;
     bad_l4[last] ^= 0x55; // payload byte changed without fixing the TCP checksum
-    assert_eq!(
-        c.handle(&mut bad_l4, true),
-        Outcome::Mismatch(MismatchKind::BadL4Checksum)
-    );
-    let mut moved = sent(0);
-    nat(&mut moved, vm2, 8080);
-    assert_eq!(
-        c.handle(&mut moved, true),
-        Outcome::Mismatch(MismatchKind::Moved)
-    );
-    let mut snat = sent(6);
-    nat(&mut snat, vm1, 8080);
-    rewrite_endpoint(
-        &mut snat[L3_OFFSET..],
-        Endpoint::Src,
-        Ipv4Addr::new(10, 1, 0, 2),
-        None,
-    )
-    .unwrap();
-    assert_eq!(
-        c.handle(&mut snat, true),
-        Outcome::Mismatch(MismatchKind::WrongSrc)
-    );
+    cases.push((MismatchKind::BadL4Checksum, bad_l4));
+    cases.push((MismatchKind::Moved, natted(0, vm2, 8080)));
+    let mut snat = natted(6, vm1, 8080);
+    let appliance = Ipv4Addr::new(10, 1, 0, 2);
+    rewrite_endpoint(&mut snat[L3_OFFSET..], Endpoint::Src, appliance, None).unwrap();
+    cases.push((MismatchKind::WrongSrc, snat));
+    for (kind, mut f) in cases {
+        assert_eq!(c.handle(&mut f, true), Outcome::Mismatch(kind), "{kind:?}");
+    }
 
     let m = |k| c.mismatches.get(k);
     assert_eq!(
@@ -229,9 +215,8 @@ impl Rig {
 #[test]
 fn outbound_frames_through_the_pipeline_pass_the_checker() {
     let dir = std::env::temp_dir().join(format!("vipmux-pktgen-pipe-{}", std::process::id()));
-    let cfg = Config::load(write_config(&dir, true)).expect("config");
+    let snap = snapshot_of(write_config(&dir, true));
     let _ = std::fs::remove_dir_all(&dir);
-    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
     let (port_mac, gw) = (MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 1, 0, 1));
     let iface = SlowPathInterface::new("lan", port_mac, Ipv4Addr::new(10, 1, 0, 2), 24, Some(gw));
     let mut table = NeighbourTable::new(vec![iface], NeighbourTimers::default());
@@ -285,9 +270,8 @@ fn outbound_frames_through_the_pipeline_pass_the_checker() {
 #[test]
 fn ipv6_frames_through_the_pipeline_pass_the_checker() {
     let dir = std::env::temp_dir().join(format!("vipmux-pktgen-pipe6-{}", std::process::id()));
-    let cfg = Config::load(write_config6(&dir)).expect("config");
+    let snap = snapshot_of(write_config6(&dir));
     let _ = std::fs::remove_dir_all(&dir);
-    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
     let port_mac = MacAddr([2, 0, 0, 0, 0, 1]);
     let members6: Vec<(Ipv6Addr, MacAddr, IfIndex)> = (0x11..=0x18)
         .map(|d| {
