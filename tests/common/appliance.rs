@@ -61,6 +61,23 @@ fn table<const N: usize>(pairs: [(&str, toml::Value); N]) -> toml::Table {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
+/// A `[[probes]]` table: `protocol` on `port` every `interval` seconds, `threshold` answers.
+fn probe_table(
+    name: &str,
+    protocol: &str,
+    port: u16,
+    interval: u32,
+    threshold: u32,
+) -> toml::Table {
+    table([
+        ("name", name.into()),
+        ("protocol", protocol.into()),
+        ("port", i64::from(port).into()),
+        ("interval_seconds", i64::from(interval).into()),
+        ("probe_threshold", i64::from(threshold).into()),
+    ])
+}
+
 impl ConfigBuilder {
     /// A configuration for the one-arm topology: one interface `dc` (`net_af_packet0`,
     /// 10.1.0.2/24, gateway 10.1.0.1) and the frontend `fe` on the VIP 10.1.0.100.
@@ -180,26 +197,14 @@ impl ConfigBuilder {
 
     /// An HTTP probe `GET /health` on `port`.
     pub fn probe_http(self, name: &str, port: u16, interval: u32, threshold: u32) -> Self {
-        let t = table([
-            ("name", name.into()),
-            ("protocol", "http".into()),
-            ("port", i64::from(port).into()),
-            ("request_path", "/health".into()),
-            ("interval_seconds", i64::from(interval).into()),
-            ("probe_threshold", i64::from(threshold).into()),
-        ]);
+        let mut t = probe_table(name, "http", port, interval, threshold);
+        t.insert("request_path".into(), "/health".into());
         self.entry("probes", t)
     }
 
     /// A TCP (handshake) probe on `port`.
     pub fn probe_tcp(self, name: &str, port: u16, interval: u32, threshold: u32) -> Self {
-        let t = table([
-            ("name", name.into()),
-            ("protocol", "tcp".into()),
-            ("port", i64::from(port).into()),
-            ("interval_seconds", i64::from(interval).into()),
-            ("probe_threshold", i64::from(threshold).into()),
-        ]);
+        let t = probe_table(name, "tcp", port, interval, threshold);
         self.entry("probes", t)
     }
 
