@@ -800,6 +800,33 @@ fn peer_run(
     counts
 }
 
+/// `vipmux run` (the memif client, zero-copy when `zero_copy`) against pktgen (the memif
+/// server) for `runs` runs of pktgen, each gated and ended by pktgen's exit ([`peer_run`]);
+/// `then` gets the control socket before vipmux stops. Returns the link losses and returns
+/// vipmux counted.
+fn memif_peer_runs(
+    tag: &str,
+    zero_copy: bool,
+    runs: u64,
+    then: impl FnOnce(&std::path::Path),
+) -> (u64, u64) {
+    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-{tag}-{}", std::process::id()));
+    let cfg = write_dut_config(&dir);
+    let ctl = dir.join("ctl.sock");
+    let ns = Netns::add();
+    let sock = fresh_socket();
+    let mut gen = Some(spawn_pktgen(&sock, &cfg, "2", &["--expect", "rewrite"]));
+    let mut mux = start_dut(&ns, &cfg, &sock, zero_copy);
+    let mut counts = (0, 0);
+    for run in 1..=runs {
+        counts = peer_run(gen.take(), (&sock, &cfg), &mut mux, &ctl, run);
+    }
+    then(&ctl);
+    stop_dut(mux);
+    let _ = std::fs::remove_dir_all(&dir);
+    counts
+}
+
 /// A memif peer that exits and comes back: `vipmux run` (memif client) stays up while pktgen, the
 /// memif server, exits and starts again three times on the same socket; vipmux counts each link
 /// loss and return (`ports[0].link_downs` / `link_ups` in `counters`), every run's gate passes
@@ -809,18 +836,8 @@ fn vipmux_survives_memif_peer_restarts() {
     if !dpdk_ready() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-restart-{}", std::process::id()));
-    let cfg = write_dut_config(&dir);
-    let ctl = dir.join("ctl.sock");
-    let ns = Netns::add();
-    let sock = fresh_socket();
-    let mut gen = Some(spawn_pktgen(&sock, &cfg, "2", &["--expect", "rewrite"]));
-    let mut mux = start_dut(&ns, &cfg, &sock, false);
     let runs = 3u64;
-    let mut counts = (0, 0);
-    for run in 1..=runs {
-        counts = peer_run(gen.take(), (&sock, &cfg), &mut mux, &ctl, run);
-    }
+    let counts = memif_peer_runs("restart", false, runs, |_| {});
     eprintln!("link downs {}, ups {}", counts.0, counts.1);
     assert_eq!(counts.0, runs, "one link loss per pktgen exit");
     // The first connection may be up before the watch starts (not counted as a return).
@@ -828,8 +845,6 @@ fn vipmux_survives_memif_peer_restarts() {
         counts.1 >= runs - 1,
         "each restart counted as a return: {counts:?}"
     );
-    stop_dut(mux);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A zero-copy memif client cannot connect again (DPDK 22.11's driver, docs/design.md §5.1), but
@@ -840,17 +855,9 @@ fn zero_copy_memif_client_survives_its_peer_exit() {
     if !dpdk_ready() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-zc-{}", std::process::id()));
-    let cfg = write_dut_config(&dir);
-    let ctl = dir.join("ctl.sock");
-    let ns = Netns::add();
-    let sock = fresh_socket();
-    let gen = spawn_pktgen(&sock, &cfg, "2", &["--expect", "rewrite"]);
-    let mut mux = start_dut(&ns, &cfg, &sock, true);
-    let counts = peer_run(Some(gen), (&sock, &cfg), &mut mux, &ctl, 1);
+    let counts = memif_peer_runs("zc", true, 1, |ctl| {
+        let status = control(ctl, "status").expect("status answers with the port down");
+        eprintln!("status with the port down: {status}");
+    });
     assert_eq!(counts.0, 1, "the peer's exit counted as a link loss");
-    let status = control(&ctl, "status").expect("status answers with the port down");
-    eprintln!("status with the port down: {status}");
-    stop_dut(mux);
-    let _ = std::fs::remove_dir_all(&dir);
 }
