@@ -78,6 +78,15 @@ fn probe_table(
     ])
 }
 
+/// The start of a rule table: `name`, on the default frontend `fe`, for `protocol`.
+fn rule_on_fe(name: &str, protocol: &str) -> toml::Table {
+    table([
+        ("name", name.into()),
+        ("frontend", "fe".into()),
+        ("protocol", protocol.into()),
+    ])
+}
+
 impl ConfigBuilder {
     /// A configuration for the one-arm topology: one interface `dc` (`net_af_packet0`,
     /// 10.1.0.2/24, gateway 10.1.0.1) and the frontend `fe` on the VIP 10.1.0.100.
@@ -221,14 +230,12 @@ impl ConfigBuilder {
         probe: Option<&str>,
         extra: &str,
     ) -> Self {
-        let mut t = table([
-            ("name", name.into()),
-            ("frontend", "fe".into()),
-            ("protocol", protocol.into()),
+        let mut t = rule_on_fe(name, protocol);
+        t.extend(table([
             ("frontend_port", i64::from(frontend_port).into()),
             ("backend_port", i64::from(backend_port).into()),
             ("backend_pool", pool.into()),
-        ]);
+        ]));
         if let Some(p) = probe {
             t.insert("probe".into(), p.into());
         }
@@ -246,17 +253,15 @@ impl ConfigBuilder {
         member: &str,
         backend_port: u16,
     ) -> Self {
-        let t = table([
-            ("name", name.into()),
-            ("frontend", "fe".into()),
-            ("protocol", protocol.into()),
+        let mut t = rule_on_fe(name, protocol);
+        t.extend(table([
             ("frontend_port", i64::from(frontend_port).into()),
             (
                 "target",
                 table([("pool", pool.into()), ("member", member.into())]).into(),
             ),
             ("backend_port", i64::from(backend_port).into()),
-        ]);
+        ]));
         self.entry("inbound_nat_rules", t)
     }
 
@@ -270,15 +275,13 @@ impl ConfigBuilder {
         pool: &str,
         backend_port: u16,
     ) -> Self {
-        let t = table([
-            ("name", name.into()),
-            ("frontend", "fe".into()),
-            ("protocol", protocol.into()),
+        let mut t = rule_on_fe(name, protocol);
+        t.extend(table([
             ("frontend_port_range_start", i64::from(start).into()),
             ("frontend_port_range_end", i64::from(end).into()),
             ("backend_pool", pool.into()),
             ("backend_port", i64::from(backend_port).into()),
-        ]);
+        ]));
         self.entry("inbound_nat_rules", t)
     }
 
