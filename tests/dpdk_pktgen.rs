@@ -49,18 +49,36 @@ fn spec_snapshot() -> Snapshot {
     snapshot_of(repo("examples/spec-example.toml"))
 }
 
+/// pktgen's MAC address.
+const GEN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x99]);
+/// The device's port MAC address.
+const PORT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+/// The MACs of pktgen's frames to the device.
+const MACS: Macs = Macs {
+    src: GEN_MAC,
+    dst: PORT_MAC,
+};
+
+/// A checker expecting `snap`'s rewrites of the flows `set` (pktgen at 10.1.0.253).
+fn checker_of(snap: &Snapshot, set: &FlowSet) -> Checker {
+    let own_ip = Ipv4Addr::new(10, 1, 0, 253);
+    Checker::new(
+        snap.clone(),
+        set.clone(),
+        Expect::Rewrite,
+        false,
+        GEN_MAC,
+        own_ip,
+    )
+}
+
 /// A checker for the load-balancing rule of `examples/spec-example.toml`
 /// (10.1.0.100:80 -> web:8080).
 fn spec_checker(flows: u32) -> Checker {
     let snap = spec_snapshot();
-    let fs = FlowSet::new(flows, targets(&snap, None).expect("targets"));
-    Checker::new(
-        snap,
-        fs,
-        Expect::Rewrite,
-        false,
-        MacAddr([2, 0, 0, 0, 0, 0x99]),
-        Ipv4Addr::new(10, 1, 0, 254),
+    checker_of(
+        &snap,
+        &FlowSet::new(flows, targets(&snap, None).expect("targets")),
     )
 }
 
@@ -69,13 +87,9 @@ fn sent(flow: u32) -> Vec<u8> {
     let snap = spec_snapshot();
     let fs = FlowSet::new(16, targets(&snap, None).expect("targets"));
     let mut f = vec![0; 60];
-    let macs = Macs {
-        src: MacAddr([2, 0, 0, 0, 0, 0x99]),
-        dst: MacAddr([2, 0, 0, 0, 0, 1]),
-    };
     build(
         &mut f,
-        macs,
+        MACS,
         fs.client(flow),
         fs.target(flow),
         0,
@@ -217,29 +231,16 @@ fn outbound_frames_through_the_pipeline_pass_the_checker() {
     let dir = std::env::temp_dir().join(format!("vipmux-pktgen-pipe-{}", std::process::id()));
     let snap = snapshot_of(write_config(&dir, true));
     let _ = std::fs::remove_dir_all(&dir);
-    let (port_mac, gw) = (MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 1, 0, 1));
-    let iface = SlowPathInterface::new("lan", port_mac, Ipv4Addr::new(10, 1, 0, 2), 24, Some(gw));
+    let gw = Ipv4Addr::new(10, 1, 0, 1);
+    let iface = SlowPathInterface::new("lan", PORT_MAC, Ipv4Addr::new(10, 1, 0, 2), 24, Some(gw));
     let mut table = NeighbourTable::new(vec![iface], NeighbourTimers::default());
     for ip in std::iter::once(gw).chain((11..=18).map(|d| Ipv4Addr::new(10, 1, 0, d))) {
         table.learn(0, ip, neighbour_mac(ip), 0, true);
     }
-    let mut rig = Rig::new(snap.clone(), table.snapshot(), port_mac);
+    let mut rig = Rig::new(snap.clone(), table.snapshot(), PORT_MAC);
     let flows = OutboundFlows::new(&snap, None, 64, true).expect("outbound flows");
     let set = FlowSet::new(flows.units(), vec![flows.target()]);
-    let gen_mac = MacAddr([2, 0, 0, 0, 0, 0x99]);
-    let mut c = Checker::new(
-        snap.clone(),
-        set.clone(),
-        Expect::Rewrite,
-        false,
-        gen_mac,
-        Ipv4Addr::new(10, 1, 0, 253),
-    )
-    .with_outbound(OutboundCheck::new(flows.clone(), &snap));
-    let macs = Macs {
-        src: gen_mac,
-        dst: port_mac,
-    };
+    let mut c = checker_of(&snap, &set).with_outbound(OutboundCheck::new(flows.clone(), &snap));
     let mut pass = |c: &mut Checker, t: TemplateRef<'_>| {
         let TemplateRef::Ready(f) = t else {
             panic!("outbound templates are per flow")
@@ -248,12 +249,12 @@ fn outbound_frames_through_the_pipeline_pass_the_checker() {
         let got = c.handle(&mut out, true);
         assert!(matches!(got, Outcome::Ok(Some(_))), "{got:?}");
     };
-    let syns = flows.templates(&[FrameKind::Syn], 64, macs, None);
+    let syns = flows.templates(&[FrameKind::Syn], 64, MACS, None);
     for f in 0..flows.count {
         pass(&mut c, syns.get(&set, f, FrameKind::Syn));
     }
     assert_eq!(c.outbound().map(|o| o.opened()), Some(64));
-    let data = flows.templates(&[FrameKind::Data], 64, macs, c.outbound());
+    let data = flows.templates(&[FrameKind::Data], 64, MACS, c.outbound());
     for u in 0..flows.units() {
         pass(&mut c, data.get(&set, u, FrameKind::Data));
     }
@@ -272,7 +273,6 @@ fn ipv6_frames_through_the_pipeline_pass_the_checker() {
     let dir = std::env::temp_dir().join(format!("vipmux-pktgen-pipe6-{}", std::process::id()));
     let snap = snapshot_of(write_config6(&dir));
     let _ = std::fs::remove_dir_all(&dir);
-    let port_mac = MacAddr([2, 0, 0, 0, 0, 1]);
     let members6: Vec<(Ipv6Addr, MacAddr, IfIndex)> = (0x11..=0x18)
         .map(|d| {
             let ip = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, d);
@@ -280,26 +280,14 @@ fn ipv6_frames_through_the_pipeline_pass_the_checker() {
         })
         .collect();
     let neighbours = NeighbourMap::from_entries(Vec::new(), 1).with_ipv6(members6);
-    let mut rig = Rig::new(snap.clone(), neighbours, port_mac);
+    let mut rig = Rig::new(snap.clone(), neighbours, PORT_MAC);
     let set = FlowSet::new(
         64,
         targets_of(&snap, None, Family::V6).expect("IPv6 targets"),
     );
-    let gen_mac = MacAddr([2, 0, 0, 0, 0, 0x99]);
-    let mut c = Checker::new(
-        snap.clone(),
-        set.clone(),
-        Expect::Rewrite,
-        false,
-        gen_mac,
-        Ipv4Addr::new(10, 1, 0, 253),
-    );
-    let macs = Macs {
-        src: gen_mac,
-        dst: port_mac,
-    };
+    let mut c = checker_of(&snap, &set);
     let kinds = [FrameKind::Syn, FrameKind::Data];
-    let templates = Templates::build(&set, &kinds, 128, macs, false);
+    let templates = Templates::build(&set, &kinds, 128, MACS, false);
     for kind in kinds {
         for f in 0..set.count {
             let TemplateRef::Patch(t, client) = templates.get(&set, f, kind) else {
