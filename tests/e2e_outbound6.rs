@@ -6,7 +6,10 @@
 //!
 //! - each member's TCP connection leaves as the frontend address from a port of that member's
 //!   block (a pool of 3: 1,024 ports each, in pool order from 1024), and the answer reaches the
-//!   member.
+//!   member;
+//! - `vipmux flows` lists each member's translation as an outbound row from `[frontend]:port`;
+//! - a member's connected UDP socket sending to a closed port of the internet host gets
+//!   ECONNREFUSED: the host's ICMPv6 port unreachable, sent to the frontend, reaches the member.
 //!
 //! Needs root; skipped otherwise (a failure with CI=true).
 
@@ -73,8 +76,59 @@ fn seen_from(topo: &Topology, role: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{role}: answer {out:?}"))
 }
 
-/// Every member's connection is seen from the frontend address and a port of its block.
-fn scenario(topo: &Topology) -> Result<(), String> {
+/// A UDP datagram from `role` to a closed port of the internet host, then a receive: what the
+/// socket reported (`refused` when the ICMPv6 port unreachable reached it).
+const UDP_TO_CLOSED: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.send(b"x")
+try:
+    s.recv(100)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+"#;
+
+/// `role`'s UDP to a closed port is refused (the ICMPv6 error about its translation reached it).
+fn udp_refused(topo: &Topology, role: &str) -> Result<(), String> {
+    let to = topo.get("CLIENT_IP6");
+    let cmd = ["python3", "-c", UDP_TO_CLOSED, to, "7999"];
+    let out = ns_exec_ok(&topo.ns(role), &cmd)?;
+    if out.trim() != "refused" {
+        return Err(format!(
+            "{role}'s UDP to a closed port of the internet host: {out:?}, not refused (the ICMPv6 port unreachable did not reach it)"
+        ));
+    }
+    Ok(())
+}
+
+/// `vipmux flows` lists an outbound row of `role` from `[vip6]:port`.
+fn listed(app: &Appliance, role: &str, vip6: &str) -> Result<(), String> {
+    let rows = app.flows_json()?["flows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let prefix = format!("[{vip6}]:");
+    let found = rows.iter().any(|r| {
+        r["outbound"] == true
+            && r["member"] == role
+            && r["vip"].as_str().is_some_and(|v| v.starts_with(&prefix))
+    });
+    if !found {
+        return Err(format!(
+            "flows does not list {role}'s translation: {rows:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Every member's connection is seen from the frontend address and a port of its block, and
+/// listed by `flows`; a member's UDP to a closed port is refused.
+fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     let _server = internet(topo)?;
     let vip6 = topo.get("VIP6");
     for (i, role) in ALL.iter().enumerate() {
@@ -92,8 +146,9 @@ fn scenario(topo: &Topology) -> Result<(), String> {
                 first + 1024
             ));
         }
+        listed(app, role, vip6)?;
     }
-    Ok(())
+    udp_refused(topo, "b1")
 }
 
 #[test]
@@ -107,5 +162,5 @@ fn ipv6_members_connect_out_as_the_ipv6_frontend() {
     );
     let text = build6(&c, &topo, Frontends::Ipv6);
     let app = Appliance::start(&topo, &text).unwrap_or_else(|e| panic!("{e}"));
-    check(&app, scenario(&topo));
+    check(&app, scenario(&topo, &app));
 }

@@ -19,7 +19,7 @@ use crate::slowpath::probe::{tcp_reachability, HealthState, ProbeReason, TargetS
 
 mod snat;
 
-pub use snat::{by_destination, ports_by_destination, Destination, TOP_DESTINATIONS};
+pub use snat::{by_destination, ports_by_destination, Destination, SnatListing, TOP_DESTINATIONS};
 
 /// Every check, in the order of the table.
 pub const CHECKS: [&str; 14] = [
@@ -98,7 +98,7 @@ pub fn run(
     baseline: &Baseline,
     counters: WorkerCounters,
     started: Instant,
-    translations: &dyn Fn() -> Vec<crate::flow::Translation>,
+    translations: &dyn Fn() -> SnatListing,
 ) -> DiagnoseReport {
     let (delta, window) = baseline.since(counters, started);
     let mut report = DiagnoseReport {
@@ -536,7 +536,10 @@ enable_tcp_reset = true
             &baseline,
             counters.clone(),
             Instant::now(),
-            &|| snat::tests::translations(block.first_port),
+            &|| SnatListing {
+                v4: snat::tests::translations(block.first_port),
+                v6: Vec::new(),
+            },
         );
         let f: Vec<_> = r
             .findings
@@ -559,7 +562,14 @@ enable_tcp_reset = true
             "{f:?}"
         );
         // Nothing more since: the finding clears.
-        let r = run(&snap, &[], &baseline, counters, Instant::now(), &Vec::new);
+        let r = run(
+            &snap,
+            &[],
+            &baseline,
+            counters,
+            Instant::now(),
+            &SnatListing::default,
+        );
         assert!(r.findings.iter().all(|f| f.check != "snat_exhausted"));
     }
 
@@ -582,7 +592,14 @@ enable_tcp_reset = true
         c.rule_idle[1].late_packets = 5; // resets enabled: not a finding
         c.count_drop(DropReason::Fragment);
         let baseline = Baseline::default();
-        let mut r = run(&snap, &[], &baseline, c.clone(), Instant::now(), &Vec::new);
+        let mut r = run(
+            &snap,
+            &[],
+            &baseline,
+            c.clone(),
+            Instant::now(),
+            &SnatListing::default,
+        );
         r.finish(&CHECKS);
         let names = |r: &DiagnoseReport| -> Vec<(String, String)> {
             r.findings
@@ -610,7 +627,14 @@ enable_tcp_reset = true
         c.members[id("n1")].replies = 1;
         c.members[id("d1")].syns = 4;
         c.members[id("d1")].packets = 5;
-        let mut r = run(&snap, &[], &baseline, c, Instant::now(), &Vec::new);
+        let mut r = run(
+            &snap,
+            &[],
+            &baseline,
+            c,
+            Instant::now(),
+            &SnatListing::default,
+        );
         r.finish(&CHECKS);
         let found = names(&r);
         assert_eq!(found.len(), 1, "{found:?}");
