@@ -573,6 +573,55 @@ enable_tcp_reset = true
         assert!(r.findings.iter().all(|f| f.check != "snat_exhausted"));
     }
 
+    #[test]
+    fn an_ipv6_member_out_of_snat_ports_is_named_with_its_destinations() {
+        let text = "[[interfaces]]\nname = \"dc\"\nport = \"p0\"\naddress = \"10.1.0.2/24\"\naddress6 = \"fd00:1::2/64\"\n\n\
+            [[frontends]]\nname = \"fe6\"\naddress = \"fd00:1::100\"\n\n\
+            [[backend_pools]]\nname = \"p6\"\nmembers = [{ name = \"v1\", address = \"fd00:1::11\" }]\n\n\
+            [[outbound_rules]]\nname = \"egress6\"\nfrontends = [\"fe6\"]\nbackend_pool = \"p6\"\nallocated_outbound_ports = 16\n";
+        let c = Config::from_str(text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        let snap = Snapshot::compile(&c, &Health::all_up(&c));
+        let mut counters = WorkerCounters::default();
+        counters.ensure(snap.rules.len(), snap.members.len());
+        counters.snat[0].exhausted = 2;
+        let first = snap.outbound[0].blocks[0].first_port;
+        let addr = |s: &str| u128::from(s.parse::<std::net::Ipv6Addr>().unwrap());
+        let t = |port: u16, remote_port: u16| crate::flow::Translation::<u128> {
+            member: addr("fd00:1::11"),
+            member_port: 40000 + port,
+            remote: addr("2001:db8::7"),
+            remote_port,
+            proto: 6,
+            frontend: addr("fd00:1::100"),
+            snat_port: first + port,
+            ..Default::default()
+        };
+        let listing = SnatListing {
+            v4: Vec::new(),
+            v6: vec![t(0, 443), t(1, 443), t(2, 80)],
+        };
+        let r = run(
+            &snap,
+            &[],
+            &Baseline::default(),
+            counters,
+            Instant::now(),
+            &|| listing.clone(),
+        );
+        let f: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.check == "snat_exhausted")
+            .collect();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].subject.contains("v1"), "{f:?}");
+        assert!(
+            f[0].seen
+                .ends_with("by destination: [2001:db8::7]:443 tcp 2, [2001:db8::7]:80 tcp 1)"),
+            "{f:?}"
+        );
+    }
+
     fn rows<'r>(r: &'r DiagnoseReport, check: &str) -> Vec<&'r crate::control::report::CheckRow> {
         r.checks.iter().filter(|c| c.check == check).collect()
     }
