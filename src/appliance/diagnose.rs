@@ -517,6 +517,14 @@ enable_tcp_reset = true
         Snapshot::compile(&c, &Health::all_up(&c))
     }
 
+    /// The `snat_exhausted` findings of `r`.
+    fn snat_findings(r: &DiagnoseReport) -> Vec<&crate::control::report::Finding> {
+        r.findings
+            .iter()
+            .filter(|f| f.check == "snat_exhausted")
+            .collect()
+    }
+
     #[test]
     fn a_member_out_of_snat_ports_is_named_until_it_stops() {
         let text = format!(
@@ -541,11 +549,7 @@ enable_tcp_reset = true
                 v6: Vec::new(),
             },
         );
-        let f: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|f| f.check == "snat_exhausted")
-            .collect();
+        let f = snat_findings(&r);
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(
             f[0].subject.contains("n1") && f[0].subject.contains("egress"),
@@ -608,11 +612,7 @@ enable_tcp_reset = true
             Instant::now(),
             &|| listing.clone(),
         );
-        let f: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|f| f.check == "snat_exhausted")
-            .collect();
+        let f = snat_findings(&r);
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].subject.contains("v1"), "{f:?}");
         assert!(
