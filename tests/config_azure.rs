@@ -539,8 +539,8 @@ fn floating_ip_encapsulation_is_an_option() {
     assert!(e.contains("needs on-link members"), "{e}");
 }
 
-#[test]
-fn ipv6_frontends_and_pools_are_imported_and_nat_pools_warn() {
+/// [`minimal_props`] with the IPv6 frontend `fe6` (fd00::9) and the IPv6 pool `p6` (a6, fd00::4).
+fn minimal_props_with_ipv6() -> serde_json::Value {
     let mut props = minimal_props();
     props["frontendIPConfigurations"]
         .as_array_mut()
@@ -550,6 +550,12 @@ fn ipv6_frontends_and_pools_are_imported_and_nat_pools_warn() {
         json!({ "name": "p6", "properties": { "loadBalancerBackendAddresses": [
             { "name": "a6", "properties": { "ipAddress": "fd00::4" } } ] } }),
     );
+    props
+}
+
+#[test]
+fn ipv6_frontends_and_pools_are_imported_and_nat_pools_warn() {
+    let mut props = minimal_props_with_ipv6();
     props["loadBalancingRules"]
         .as_array_mut()
         .unwrap()
@@ -576,6 +582,49 @@ fn ipv6_frontends_and_pools_are_imported_and_nat_pools_warn() {
     assert!(!w.contains("IPv6"), "{w}");
     assert!(w.contains("inbound NAT pool \"np\""), "{w}");
     assert_eq!(imp.placeholders, 1, "{:?}", imp.warnings);
+}
+
+#[test]
+fn ipv6_outbound_frontends_are_imported() {
+    let mut props = minimal_props_with_ipv6();
+    let outbound = |frontends: &[&str], pool: &str| {
+        let refs: Vec<_> = frontends
+            .iter()
+            .map(|f| json!({ "id": format!("/x/frontendIPConfigurations/{f}") }))
+            .collect();
+        json!([{ "name": "egress", "properties": {
+            "frontendIPConfigurations": refs,
+            "backendAddressPool": { "id": format!("/x/backendAddressPools/{pool}") },
+            "protocol": "All", "allocatedOutboundPorts": 1024, "enableTcpReset": true } }])
+    };
+    // Only IPv6 frontends: an IPv6 outbound rule over its (IPv6) pool.
+    props["outboundRules"] = outbound(&["fe6"], "p6");
+    let imp = import(&lb("lb", props.clone()), &ImportOptions::default()).unwrap();
+    let c = Config::from_str(&imp.toml, "t").unwrap_or_else(|e| panic!("{e}\n{}", imp.toml));
+    assert_eq!(c.outbound_rules.len(), 1, "{}", imp.toml);
+    let o = &c.outbound_rules[0];
+    assert_eq!(
+        (o.frontends.clone(), o.backend_pool.as_str()),
+        (vec!["fe6".to_string()], "p6")
+    );
+    assert!(o.enable_tcp_reset, "{}", imp.toml);
+    assert!(
+        !imp.warnings.join("\n").contains("IPv6"),
+        "{:?}",
+        imp.warnings
+    );
+    // Both families, but no rule on the IPv6 frontend names its pool: the IPv6 half is left out
+    // with the reason.
+    props["outboundRules"] = outbound(&["fe", "fe6"], "p");
+    let imp = import(&lb("lb", props.clone()), &ImportOptions::default()).unwrap();
+    assert!(
+        imp.toml
+            .contains("outbound rule \"egress\": IPv6 frontends fe6 left out"),
+        "{}",
+        imp.toml
+    );
+    let c = Config::from_str(&imp.toml, "t").unwrap_or_else(|e| panic!("{e}\n{}", imp.toml));
+    assert_eq!(c.outbound_rules[0].frontends, vec!["fe".to_string()]);
 }
 
 #[test]
@@ -611,12 +660,14 @@ fn dual_stack_template_imports_both_families() {
         "name = \"http-v6\"\nfrontend = \"fe-v6\"",
         "backend_pool = \"web-v6\"",
         "# address6 = \"FILL IN\"",
-        "frontends = [\"fe-v4\"]",
-        "# - NOT TRANSLATED: outbound rule \"egress\": frontend \"fe-v6\" is IPv6: vipmux's outbound rules (SNAT) are IPv4 only for now",
+        "name = \"egress\"\nfrontends = [\"fe-v4\"]\nbackend_pool = \"web-v4\"",
+        "name = \"egress-v6\"\nfrontends = [\"fe-v6\"]\nbackend_pool = \"web-v6\"",
     ] {
         assert!(toml.contains(line), "missing `{line}` in:\n{toml}");
     }
-    assert!(stderr.contains("1 placeholder left"), "{stderr}");
+    // Nothing is left untranslated (the outbound rule's IPv6 half included).
+    assert!(!stderr.contains("placeholder"), "{stderr}");
+    assert!(stderr.contains("the configuration validates"), "{stderr}");
     // With an interface holding both families, `check` passes and prints the IPv6 objects.
     let filled = format!(
         "{toml}\n[dataplane]\ndpdk_profile = \"p\"\n\n[[interfaces]]\nname = \"lan\"\nport = \"net_af_packet0\"\naddress = \"10.77.0.254/24\"\naddress6 = \"fd00:77::fe/64\"\n"

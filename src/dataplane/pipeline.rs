@@ -135,6 +135,11 @@ impl Pipeline {
         self.snat.iter()
     }
 
+    /// Live IPv6 outbound SNAT translations of this worker (walks the table: for listings).
+    pub fn snat_translations6(&self) -> impl Iterator<Item = &Translation<u128>> {
+        self.v6.snat.iter()
+    }
+
     /// This worker's counters.
     pub fn counters(&self) -> &WorkerCounters {
         &self.counters

@@ -1011,3 +1011,36 @@ pub fn tcp_whoami(ns: &str, to: &str) -> Result<super::BackendReply, String> {
 pub fn start_or_panic(topo: &Topology, config: &ConfigBuilder) -> Appliance {
     Appliance::start(topo, &config.build(topo)).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Starts `vipmux capture ARGS --json -w FILE` against `app` and waits until the appliance
+/// logged one more armed capture.
+pub fn spawn_capture(
+    app: &Appliance,
+    args: &[&str],
+    file: &Path,
+) -> Result<std::process::Child, String> {
+    let armed_before = app.log_text().matches("capture armed").count();
+    let mut child = Command::new(VIPMUX)
+        .arg("capture")
+        .args(args)
+        .args(["--json", "-w"])
+        .arg(file)
+        .arg("--socket")
+        .arg(app.socket())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("vipmux capture: {e}"))?;
+    let armed = wait_for(Duration::from_secs(10), || {
+        (app.log_text().matches("capture armed").count() > armed_before).then_some(())
+    });
+    if armed.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "capture {args:?} never armed; log:\n{}",
+            app.log_text()
+        ));
+    }
+    Ok(child)
+}
