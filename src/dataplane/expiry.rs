@@ -285,6 +285,7 @@ fn send_resets<F: FnMut(usize, &[u8])>(
             floating: e.flags.contains(FlowFlags::FLOATING),
             encap: pool.dsr_encapsulation,
             gue_port: pool.gue_port,
+            sums: None,
         };
         match to_member(scratch, &m, &t, hop, view) {
             Verdict::Forward { port } => Some(port),
