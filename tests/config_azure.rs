@@ -29,6 +29,19 @@ fn vipmux(args: &[&str]) -> Output {
         .expect("run vipmux")
 }
 
+/// Runs `vipmux import-azure <input> <args>`.
+fn import_azure(input: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["import-azure", input.to_str().expect("a UTF-8 path")];
+    all.extend_from_slice(args);
+    vipmux(&all)
+}
+
+/// Asserts that `out` is a success, showing its standard error otherwise.
+fn assert_success(out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+}
+
 /// `toml` with its placeholder members filled in (uncommented, with addresses 10.77.0.1...),
 /// as an operator would.
 fn fill(toml: &str) -> String {
@@ -173,12 +186,7 @@ fn standard_template_imports_validates_and_compiles() {
 #[test]
 fn cli_writes_stdout_or_file_and_check_accepts_it() {
     let path = example("azure-standard-lb.json");
-    let out = vipmux(&[
-        "import-azure",
-        path.to_str().unwrap(),
-        "--dsr-encapsulation",
-        "ipip",
-    ]);
+    let out = import_azure(&path, &["--dsr-encapsulation", "ipip"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let toml = String::from_utf8(out.stdout).unwrap();
@@ -188,19 +196,16 @@ fn cli_writes_stdout_or_file_and_check_accepts_it() {
 
     let dir = Scratch::new("cli");
     let file = dir.0.join("lb.toml");
-    let out = vipmux(&[
-        "import-azure",
-        path.to_str().unwrap(),
-        "--output",
-        file.to_str().unwrap(),
-        "--dsr-encapsulation",
-        "ipip",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = import_azure(
+        &path,
+        &[
+            "--output",
+            file.to_str().unwrap(),
+            "--dsr-encapsulation",
+            "ipip",
+        ],
     );
+    assert_success(&out);
     assert!(out.stdout.is_empty());
     let check = vipmux(&["check", file.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&check.stdout);
@@ -217,7 +222,7 @@ fn az_show_output_needs_the_public_address() {
     let path = example("azure-lb-show.json");
     // Without the address: TOML with placeholders, warnings, the validation errors they cause,
     // exit 0 (the import did its part); --strict fails.
-    let out = vipmux(&["import-azure", path.to_str().unwrap()]);
+    let out = import_azure(&path, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}");
@@ -234,17 +239,12 @@ fn az_show_output_needs_the_public_address() {
         stderr.contains("the errors above remain until they are filled in"),
         "{stderr}"
     );
-    let strict = vipmux(&["import-azure", path.to_str().unwrap(), "--strict"]);
+    let strict = import_azure(&path, &["--strict"]);
     assert_strict_refused(&strict);
 
     // With the address: the NIC-based members are commented placeholders; the NAT rule targets
     // one of them, so the configuration validates once they are filled in.
-    let out = vipmux(&[
-        "import-azure",
-        path.to_str().unwrap(),
-        "--frontend-address",
-        "fe-public=20.50.60.70",
-    ]);
+    let out = import_azure(&path, &["--frontend-address", "fe-public=20.50.60.70"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}");
@@ -284,13 +284,10 @@ fn az_show_output_needs_the_public_address() {
     );
 
     // --strict fails while placeholders are left.
-    let out = vipmux(&[
-        "import-azure",
-        path.to_str().unwrap(),
-        "--frontend-address",
-        "fe-public=20.50.60.70",
-        "--strict",
-    ]);
+    let out = import_azure(
+        &path,
+        &["--frontend-address", "fe-public=20.50.60.70", "--strict"],
+    );
     assert_strict_refused(&out);
 }
 
@@ -500,7 +497,7 @@ fn cli_errors_name_the_file_and_field() {
         .unwrap(),
     )
     .unwrap();
-    let out = vipmux(&["import-azure", file.to_str().unwrap()]);
+    let out = import_azure(&file, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
@@ -508,12 +505,10 @@ fn cli_errors_name_the_file_and_field() {
         stderr.contains("bad.json: properties.probes[0].properties.protocol: unsupported value \"Udp\"; valid: Tcp, Http, Https"),
         "{stderr}"
     );
-    let out = vipmux(&[
-        "import-azure",
-        example("azure-standard-lb.json").to_str().unwrap(),
-        "--frontend-address",
-        "nope=1.2.3.4",
-    ]);
+    let out = import_azure(
+        &example("azure-standard-lb.json"),
+        &["--frontend-address", "nope=1.2.3.4"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -544,8 +539,8 @@ fn floating_ip_encapsulation_is_an_option() {
     assert!(e.contains("needs on-link members"), "{e}");
 }
 
-#[test]
-fn ipv6_frontends_and_pools_are_imported_and_nat_pools_warn() {
+/// [`minimal_props`] with the IPv6 frontend `fe6` (fd00::9) and the IPv6 pool `p6` (a6, fd00::4).
+fn minimal_props_with_ipv6() -> serde_json::Value {
     let mut props = minimal_props();
     props["frontendIPConfigurations"]
         .as_array_mut()
@@ -555,6 +550,12 @@ fn ipv6_frontends_and_pools_are_imported_and_nat_pools_warn() {
         json!({ "name": "p6", "properties": { "loadBalancerBackendAddresses": [
             { "name": "a6", "properties": { "ipAddress": "fd00::4" } } ] } }),
     );
+    props
+}
+
+#[test]
+fn ipv6_frontends_and_pools_are_imported_and_nat_pools_warn() {
+    let mut props = minimal_props_with_ipv6();
     props["loadBalancingRules"]
         .as_array_mut()
         .unwrap()
@@ -581,6 +582,49 @@ fn ipv6_frontends_and_pools_are_imported_and_nat_pools_warn() {
     assert!(!w.contains("IPv6"), "{w}");
     assert!(w.contains("inbound NAT pool \"np\""), "{w}");
     assert_eq!(imp.placeholders, 1, "{:?}", imp.warnings);
+}
+
+#[test]
+fn ipv6_outbound_frontends_are_imported() {
+    let mut props = minimal_props_with_ipv6();
+    let outbound = |frontends: &[&str], pool: &str| {
+        let refs: Vec<_> = frontends
+            .iter()
+            .map(|f| json!({ "id": format!("/x/frontendIPConfigurations/{f}") }))
+            .collect();
+        json!([{ "name": "egress", "properties": {
+            "frontendIPConfigurations": refs,
+            "backendAddressPool": { "id": format!("/x/backendAddressPools/{pool}") },
+            "protocol": "All", "allocatedOutboundPorts": 1024, "enableTcpReset": true } }])
+    };
+    // Only IPv6 frontends: an IPv6 outbound rule over its (IPv6) pool.
+    props["outboundRules"] = outbound(&["fe6"], "p6");
+    let imp = import(&lb("lb", props.clone()), &ImportOptions::default()).unwrap();
+    let c = Config::from_str(&imp.toml, "t").unwrap_or_else(|e| panic!("{e}\n{}", imp.toml));
+    assert_eq!(c.outbound_rules.len(), 1, "{}", imp.toml);
+    let o = &c.outbound_rules[0];
+    assert_eq!(
+        (o.frontends.clone(), o.backend_pool.as_str()),
+        (vec!["fe6".to_string()], "p6")
+    );
+    assert!(o.enable_tcp_reset, "{}", imp.toml);
+    assert!(
+        !imp.warnings.join("\n").contains("IPv6"),
+        "{:?}",
+        imp.warnings
+    );
+    // Both families, but no rule on the IPv6 frontend names its pool: the IPv6 half is left out
+    // with the reason.
+    props["outboundRules"] = outbound(&["fe", "fe6"], "p");
+    let imp = import(&lb("lb", props.clone()), &ImportOptions::default()).unwrap();
+    assert!(
+        imp.toml
+            .contains("outbound rule \"egress\": IPv6 frontends fe6 left out"),
+        "{}",
+        imp.toml
+    );
+    let c = Config::from_str(&imp.toml, "t").unwrap_or_else(|e| panic!("{e}\n{}", imp.toml));
+    assert_eq!(c.outbound_rules[0].frontends, vec!["fe".to_string()]);
 }
 
 #[test]
@@ -616,12 +660,14 @@ fn dual_stack_template_imports_both_families() {
         "name = \"http-v6\"\nfrontend = \"fe-v6\"",
         "backend_pool = \"web-v6\"",
         "# address6 = \"FILL IN\"",
-        "frontends = [\"fe-v4\"]",
-        "# - NOT TRANSLATED: outbound rule \"egress\": frontend \"fe-v6\" is IPv6: vipmux's outbound rules (SNAT) are IPv4 only for now",
+        "name = \"egress\"\nfrontends = [\"fe-v4\"]\nbackend_pool = \"web-v4\"",
+        "name = \"egress-v6\"\nfrontends = [\"fe-v6\"]\nbackend_pool = \"web-v6\"",
     ] {
         assert!(toml.contains(line), "missing `{line}` in:\n{toml}");
     }
-    assert!(stderr.contains("1 placeholder left"), "{stderr}");
+    // Nothing is left untranslated (the outbound rule's IPv6 half included).
+    assert!(!stderr.contains("placeholder"), "{stderr}");
+    assert!(stderr.contains("the configuration validates"), "{stderr}");
     // With an interface holding both families, `check` passes and prints the IPv6 objects.
     let filled = format!(
         "{toml}\n[dataplane]\ndpdk_profile = \"p\"\n\n[[interfaces]]\nname = \"lan\"\nport = \"net_af_packet0\"\naddress = \"10.77.0.254/24\"\naddress6 = \"fd00:77::fe/64\"\n"
@@ -689,10 +735,7 @@ fn fixture(name: &str) -> String {
 
 /// Runs `vipmux import-azure` on the fixture `name` with `args`: (status ok, stdout, stderr).
 fn import_fixture(name: &str, args: &[&str]) -> (bool, String, String) {
-    let path = fixture(name);
-    let mut all = vec!["import-azure", path.as_str()];
-    all.extend_from_slice(args);
-    let out = vipmux(&all);
+    let out = import_azure(Path::new(&fixture(name)), args);
     (
         out.status.success(),
         String::from_utf8(out.stdout).unwrap(),
@@ -988,16 +1031,6 @@ fn corpus_global_tier_and_ipv6_are_placeholders_with_reasons() {
 #[test]
 fn strict_passes_when_nothing_is_left() {
     let path = example("azure-standard-lb.json");
-    let out = vipmux(&[
-        "import-azure",
-        path.to_str().unwrap(),
-        "--dsr-encapsulation",
-        "ipip",
-        "--strict",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = import_azure(&path, &["--dsr-encapsulation", "ipip", "--strict"]);
+    assert_success(&out);
 }

@@ -932,19 +932,25 @@ fn ipv6_backend_destinations_are_unique() {
 }
 
 #[test]
-fn ipv6_vip_is_not_announced() {
+fn ipv6_vip_is_announced_with_an_ipv6_next_hop() {
     let bgp = "[bgp]\nlocal_as = 65001\nrouter_id = \"10.1.0.2\"\npeers = [{ address = \"10.1.0.1\", remote_as = 65000 }]\n";
     let c = Config::from_str(&format!("{DUAL}\n{bgp}"), "t.toml").unwrap_or_else(|e| panic!("{e}"));
     assert!(c.frontends[0].announced(c.bgp.as_ref()));
-    assert!(!c.frontends[1].announced(c.bgp.as_ref()));
+    assert!(c.frontends[1].announced(c.bgp.as_ref()));
+    let no_address6 = DUAL
+        .lines()
+        .filter(|l| !l.starts_with("address6") && !l.starts_with("gateway6"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let errors = Config::from_str(&format!("{no_address6}\n{bgp}"), "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("frontends[1] (\"fe6\") announce = true (default): IPv6 VIP fd00:1::100 is announced over BGP but there is no IPv6 next hop"),
+        "{errors}"
+    );
     one(
-        &format!(
-            "{}\n{bgp}",
-            dual(
-                "address = \"fd00:1::100\"",
-                "address = \"fd00:1::100\"\nannounce = true"
-            )
-        ),
-        &["frontends[1] (\"fe6\") announce = true: IPv6 VIP fd00:1::100 cannot be announced yet"],
+        &format!("{DUAL}\n{bgp}").replace("local_as", "next_hop6 = \"fd00:1::100\"\nlocal_as"),
+        &["bgp.next_hop6 = \"fd00:1::100\": must not be a frontend address"],
     );
 }

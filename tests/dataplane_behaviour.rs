@@ -338,6 +338,7 @@ fn udp_flow_moves_when_member_goes_down() {
     w.set_health(m, ProbeState::Up);
     let (_, out) = run(&mut p, &w, &udp(sa(CLIENT, 6000), sa(VIP_NAT, 53), b"q"), 2);
     assert_eq!(dst_ip(&out), m2);
+    check(&out);
 }
 
 #[test]

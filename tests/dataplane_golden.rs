@@ -108,6 +108,11 @@ fn nat_udp_rule() {
         .to(dip, 5353)
         .ttl(ROUTED_TTL);
     forwards(&mut p, &w, &query, 1, &want);
+    // The flow's next datagrams take the known-flow path (its stored checksum deltas).
+    forwards(&mut p, &w, &query, 2, &want);
+    let again = query.clone().payload(b"second query");
+    let want = want.payload(b"second query");
+    forwards(&mut p, &w, &again, 3, &want);
 }
 
 #[test]
@@ -153,6 +158,10 @@ fn floating_ip_mac_rewrite() {
         .to(VIP_FLOAT, 8080)
         .ttl(ROUTED_TTL);
     forwards(&mut p, &w, &syn, 1, &want);
+    // The flow's next packet takes the known-flow path: the same rewrite.
+    let ack = syn.flags(ACK).seq(8).ack(99);
+    let want = want.flags(ACK).seq(8).ack(99);
+    forwards(&mut p, &w, &ack, 2, &want);
 }
 
 #[test]
@@ -193,6 +202,10 @@ fn gue_encapsulation() {
         .ident(quic.ident);
     let want = quic.clone().eth(PORT_MAC, GW_MAC).tunnelled(outer);
     forwards(&mut p, &w, &quic, 1, &want);
+    // The flow's next datagrams take the known-flow path (its stored source port): the same
+    // outer port, first after the check that stamps the flow, then from the stamp.
+    forwards(&mut p, &w, &quic, 2, &want);
+    forwards(&mut p, &w, &quic, 3, &want);
 }
 
 #[test]

@@ -136,16 +136,21 @@ fn web_reply_from_vip() -> Frame {
         .payload(&[0x55; 1400])
 }
 
-#[test]
-fn nat_frag_needed_reaches_the_flow_member_rewritten() {
-    let w = World::standard();
-    let mut p = pipeline();
+/// Opens the client's flow CLIENT:40000 → VIP_NAT:80 (to [`WEB_40000`]) with its SYN.
+fn open_web_flow(p: &mut Pipeline, w: &World) {
     let syn = Frame::tcp()
         .from(CLIENT, 40000)
         .to(VIP_NAT, 80)
         .flags(SYN)
         .seq(1000);
-    assert_eq!(run(&mut p, &w, &syn.bytes(), 1).0, FWD);
+    assert_eq!(run(p, w, &syn.bytes(), 1).0, FWD);
+}
+
+#[test]
+fn nat_frag_needed_reaches_the_flow_member_rewritten() {
+    let w = World::standard();
+    let mut p = pipeline();
+    open_web_flow(&mut p, &w);
     let reply = web_reply_from_vip();
     // The quote the member must see: its own addresses, the TTL the MUX sent the reply with.
     let as_sent = reply.clone().from(WEB_40000, 8080);
@@ -188,12 +193,7 @@ fn quoted_flow_names_the_clients_flow() {
 fn flow_entry_wins_over_the_hash() {
     let mut w = World::standard();
     let mut p = pipeline();
-    let syn = Frame::tcp()
-        .from(CLIENT, 40000)
-        .to(VIP_NAT, 80)
-        .flags(SYN)
-        .seq(1000);
-    assert_eq!(run(&mut p, &w, &syn.bytes(), 1).0, FWD);
+    open_web_flow(&mut p, &w);
     // vm1 goes down: a new flow of this tuple would go elsewhere, the flow (TCP) stays on vm1.
     w.set_health(VM1, ProbeState::Down);
     let input = frag_needed_to(VIP_NAT, &web_reply_from_vip(), 28);
@@ -295,30 +295,17 @@ fn member_error_about_a_client_packet_is_reverse_translated() {
         .ttl(63);
     let client_saw = got.clone().to(VIP_NAT, 80);
     let kind = Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port);
-    let input = eth(
-        mac_of(VM1),
-        PORT_MAC,
-        &icmp_error_ip(VM1, CLIENT, 64, kind.clone(), &quote(&got, 40)),
-    );
-    let want = eth(
-        PORT_MAC,
-        GW_MAC,
-        &icmp_error_ip(VIP_NAT, CLIENT, 63, kind.clone(), &quote(&client_saw, 40)),
-    );
-    forwards(&mut p, &w, &input, &want);
+    // The error from `from` (quoting `n` bytes) reaches the client from `to_client`.
+    let mut reaches_client = |from, n, to_client| {
+        let error = icmp_error_ip(from, CLIENT, 64, kind.clone(), &quote(&got, n));
+        let input = eth(mac_of(VM1), PORT_MAC, &error);
+        let on = icmp_error_ip(to_client, CLIENT, 63, kind.clone(), &quote(&client_saw, n));
+        forwards(&mut p, &w, &input, &eth(PORT_MAC, GW_MAC, &on));
+    };
+    reaches_client(VM1, 40, VIP_NAT);
     // A hop between the MUX and the member keeps its own address as the source.
     let hop = Ipv4Addr::new(10, 1, 0, 77);
-    let input = eth(
-        mac_of(VM1),
-        PORT_MAC,
-        &icmp_error_ip(hop, CLIENT, 64, kind.clone(), &quote(&got, 28)),
-    );
-    let want = eth(
-        PORT_MAC,
-        GW_MAC,
-        &icmp_error_ip(hop, CLIENT, 63, kind, &quote(&client_saw, 28)),
-    );
-    forwards(&mut p, &w, &input, &want);
+    reaches_client(hop, 28, hop);
     assert_eq!(outcome(&p, IcmpErrorOutcome::ToClient), 2);
 }
 

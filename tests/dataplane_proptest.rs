@@ -148,125 +148,24 @@ fn one_burst(
     Ok(())
 }
 
-/// The standard configuration with an IPv6 address on its interface and IPv6 rules of every
-/// kind (NAT66 with reset on idle, HA ports, IPv6-in-IPv6, GUE over IPv6), and its IPv6
-/// neighbours published.
+/// [`World::dual_stack`], built once.
 fn world6() -> &'static World {
     static W: std::sync::OnceLock<World> = std::sync::OnceLock::new();
-    W.get_or_init(|| {
-        let gw = "gateway = \"10.1.0.1\"";
-        let text = CONFIG.replacen(
-            gw,
-            &format!("{gw}\naddress6 = \"fd00:1::2/64\"\ngateway6 = \"fe80::1\""),
-            1,
-        ) + r#"
-[[frontends]]
-name = "nat6"
-address = "2001:db8:0:1::2"
-
-[[frontends]]
-name = "ha6"
-address = "2001:db8:0:1::3"
-
-[[frontends]]
-name = "tun6"
-address = "2001:db8:0:1::4"
-
-[[backend_pools]]
-name = "web6"
-members = [{ name = "a", address = "fd00:1::11" }, { name = "b", address = "fd00:1::12" }]
-
-[[backend_pools]]
-name = "ha6"
-members = [{ name = "c", address = "fd00:1::13" }]
-
-[[backend_pools]]
-name = "ipip6"
-dsr_encapsulation = "ipip"
-members = [{ name = "a", address = "fd00:1::11" }]
-
-[[backend_pools]]
-name = "gue6"
-dsr_encapsulation = "gue"
-members = [{ name = "b", address = "fd00:1::12" }]
-
-[[load_balancing_rules]]
-name = "nat6"
-frontend = "nat6"
-protocol = "all"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web6"
-idle_timeout_seconds = 4
-enable_tcp_reset = true
-
-[[load_balancing_rules]]
-name = "ha6"
-frontend = "ha6"
-protocol = "all"
-frontend_port = 0
-backend_port = 0
-backend_pool = "ha6"
-
-[[load_balancing_rules]]
-name = "ipip6"
-frontend = "tun6"
-protocol = "tcp"
-frontend_port = 443
-backend_pool = "ipip6"
-enable_floating_ip = true
-
-[[load_balancing_rules]]
-name = "gue6"
-frontend = "tun6"
-protocol = "udp"
-frontend_port = 443
-backend_pool = "gue6"
-enable_floating_ip = true
-"#;
-        let mut w = World::new(&text);
-        let six = ["fe80::1", "fd00:1::11", "fd00:1::12", "fd00:1::13"].map(|a| {
-            (
-                a.parse().unwrap(),
-                vipmux::wire::MacAddr([2, 0, 0, 0, 6, 1]),
-                0,
-            )
-        });
-        w.neighbours = w.neighbours.clone().with_ipv6(six.to_vec());
-        w
-    })
-}
-
-/// An Ethernet/IPv6 TCP (flags `syn`/ACK) or UDP frame from `src:sport` to `dst:dport`.
-fn frame6(src: &str, sport: u16, dst: &str, dport: u16, proto: u8, syn: bool) -> Vec<u8> {
-    use etherparse::PacketBuilder;
-    let (s, d): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
-        (src.parse().unwrap(), dst.parse().unwrap());
-    let b =
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], PORT_MAC.0).ipv6(s.octets(), d.octets(), 64);
-    let mut out = Vec::new();
-    if proto == 6 {
-        let t = b.tcp(sport, dport, 1, 1000);
-        let t = if syn { t.syn() } else { t.ack(7) };
-        t.write(&mut out, b"data").unwrap();
-    } else {
-        b.udp(sport, dport).write(&mut out, b"data").unwrap();
-    }
-    out
+    W.get_or_init(World::dual_stack)
 }
 
 /// Valid IPv6 frames of every kind `world6` knows, to mutate.
 fn seeds6() -> Vec<Vec<u8>> {
-    let c = "2001:db8::1";
+    let c = CLIENT6;
     vec![
-        frame6(c, 1000, "2001:db8:0:1::2", 80, 6, true),
-        frame6(c, 1000, "2001:db8:0:1::2", 80, 6, false),
-        frame6(c, 1001, "2001:db8:0:1::2", 80, 17, false),
-        frame6(c, 1002, "2001:db8:0:1::3", 9999, 17, false),
-        frame6(c, 1003, "2001:db8:0:1::4", 443, 6, true),
-        frame6(c, 1004, "2001:db8:0:1::4", 443, 17, false),
-        frame6("fd00:1::11", 8080, c, 1000, 6, false),
-        frame6(c, 1005, "fd00:1::2", 22, 6, true),
+        frame6(c, 1000, VIP6_NAT, 80, 6, true),
+        frame6(c, 1000, VIP6_NAT, 80, 6, false),
+        frame6(c, 1001, VIP6_NAT, 80, 17, false),
+        frame6(c, 1002, VIP6_HA, 9999, 17, false),
+        frame6(c, 1003, VIP6_TUN, 443, 6, true),
+        frame6(c, 1004, VIP6_TUN, 443, 17, false),
+        frame6(VM6_1, 8080, c, 1000, 6, false),
+        frame6(c, 1005, OWN6, 22, 6, true),
         frame6(c, 1006, "2001:db8:0:1::9", 80, 6, true),
         tcp(sa(CLIENT, 1000), sa(VIP_NAT, 80), TcpFlags::SYN, 1, 0, &[]),
     ]

@@ -3,86 +3,15 @@
 //! headroom, each sent into the ring, received, processed, sent again and received back, then
 //! read with an independent parser (etherparse: addresses, ports, every checksum).
 
+mod dataplane_common;
 mod dpdk_profiles;
 
-use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use std::net::{Ipv4Addr, Ipv6Addr};
-use vipmux::balance::{Health, Snapshot};
-use vipmux::config::Config;
-use vipmux::dataplane::{EgressPort, NeighbourMap, Pipeline, PipelineConfig, Verdict, View};
+use dataplane_common::{frame6, ip6, pipeline, World, CLIENT6, OWN6, VIP6_NAT, VIP6_TUN};
+use dataplane_common::{VM6_1, VM6_2};
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use std::net::Ipv6Addr;
+use vipmux::dataplane::Verdict;
 use vipmux::dpdk::{Burst, Mbuf, Mempool, Port, PortConfig, QueueId, RxQueue, TxQueue};
-use vipmux::wire::MacAddr;
-
-const PORT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xaa]);
-const CLIENT: &str = "2001:db8::1";
-const VIP: &str = "2001:db8:0:1::2";
-const MEMBER: &str = "fd00:1::11";
-const TUNNEL: &str = "fd00:1::41";
-
-const CONFIG: &str = r#"
-[appliance]
-name = "ring6"
-
-[[interfaces]]
-name = "dc"
-port = "p0"
-address = "10.1.0.2/24"
-gateway = "10.1.0.1"
-address6 = "fd00:1::2/64"
-gateway6 = "fe80::1"
-
-[[frontends]]
-name = "fe6"
-address = "2001:db8:0:1::2"
-
-[[backend_pools]]
-name = "web6"
-members = [{ name = "vm1", address = "fd00:1::11" }]
-
-[[backend_pools]]
-name = "gue6"
-dsr_encapsulation = "gue"
-members = [{ name = "g1", address = "fd00:1::41" }]
-
-[[load_balancing_rules]]
-name = "web6"
-frontend = "fe6"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web6"
-
-[[load_balancing_rules]]
-name = "dns6"
-frontend = "fe6"
-protocol = "udp"
-frontend_port = 53
-backend_pool = "gue6"
-enable_floating_ip = true
-"#;
-
-fn ip(s: &str) -> Ipv6Addr {
-    s.parse().expect("address")
-}
-
-/// An Ethernet/IPv6 TCP SYN or UDP frame.
-fn frame(src: &str, sport: u16, dst: &str, dport: u16, udp: bool) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], PORT_MAC.0).ipv6(
-        ip(src).octets(),
-        ip(dst).octets(),
-        64,
-    );
-    let mut out = Vec::new();
-    if udp {
-        b.udp(sport, dport).write(&mut out, b"query").expect("udp");
-    } else {
-        b.tcp(sport, dport, 100, 1000)
-            .syn()
-            .write(&mut out, &[])
-            .expect("tcp");
-    }
-    out
-}
 
 /// Sends `f` into the ring and returns the mbuf received from it.
 fn through_ring(pool: &Mempool, tx: &mut TxQueue, rx: &mut RxQueue, f: &[u8]) -> Mbuf {
@@ -156,25 +85,9 @@ fn ipv6_flows_through_the_pipeline_on_real_mbufs() {
     let mut rx = port.rx_queue(QueueId(0)).expect("rx queue");
     let mut tx = port.tx_queue(QueueId(0)).expect("tx queue");
 
-    let config = Config::from_str(CONFIG, "ring6.toml").unwrap_or_else(|e| panic!("{e}"));
-    let snapshot = Snapshot::compile(&config, &Health::all_up(&config));
-    let six = ["fe80::1", MEMBER, TUNNEL].map(|a| (ip(a), MacAddr([2, 0, 0, 0, 6, 1]), 0));
-    let neighbours = NeighbourMap::from_entries(vec![], 1).with_ipv6(six.to_vec());
-    let ports = [EgressPort {
-        mac: PORT_MAC,
-        addr: Ipv4Addr::new(10, 1, 0, 2),
-        mtu: 1500,
-    }];
-    let view = View {
-        snapshot: &snapshot,
-        neighbours: &neighbours,
-        ports: &ports,
-    };
-    let mut p = Pipeline::new(&PipelineConfig {
-        flow_capacity: 4096,
-        recent_capacity: 1024,
-        flow_capacity6: None,
-    });
+    let world = World::dual_stack();
+    let view = world.view();
+    let mut p = pipeline();
     // Received from the ring, processed, sent back into the ring and received again.
     let mut run = |f: &[u8]| -> (Verdict, Vec<u8>) {
         let mut m = [through_ring(&pool, &mut tx, &mut rx, f)];
@@ -187,24 +100,23 @@ fn ipv6_flows_through_the_pipeline_on_real_mbufs() {
         (v[0], receive(&mut rx).data().to_vec())
     };
     let fwd = Verdict::Forward { port: 0 };
-    // NAT66: client → VIP:80 becomes client → member:8080.
-    let (v, out) = run(&frame(CLIENT, 40000, VIP, 80, false));
+    // NAT66: client → VIP:80 becomes client → member:8080 (one of pool "web6").
+    let (v, out) = run(&frame6(CLIENT6, 40000, VIP6_NAT, 80, 6, true));
     assert_eq!(v, fwd);
-    assert_eq!(
-        endpoints(&out),
-        (ip(CLIENT), 40000, ip(MEMBER), 8080),
-        "NAT66 to the member"
-    );
+    let (src, sport, member, dport) = endpoints(&out);
+    assert_eq!((src, sport, dport), (ip6(CLIENT6), 40000, 8080), "NAT66");
+    assert!([ip6(VM6_1), ip6(VM6_2)].contains(&member), "to {member}");
     // The member's reply: member:8080 → client becomes VIP:80 → client.
-    let (v, out) = run(&frame(MEMBER, 8080, CLIENT, 40000, false));
+    let member = member.to_string();
+    let (v, out) = run(&frame6(&member, 8080, CLIENT6, 40000, 6, false));
     assert_eq!(v, fwd);
     assert_eq!(
         endpoints(&out),
-        (ip(VIP), 80, ip(CLIENT), 40000),
+        (ip6(VIP6_NAT), 80, ip6(CLIENT6), 40000),
         "NAT66 reply"
     );
     // Floating IP in GUE over IPv6: the outer UDP to the tunnel member, the inner packet as sent.
-    let query = frame(CLIENT, 5353, VIP, 53, true);
+    let query = frame6(CLIENT6, 5353, VIP6_TUN, 443, 17, false);
     let (v, out) = run(&query);
     assert_eq!(v, fwd);
     assert_eq!(
@@ -213,7 +125,7 @@ fn ipv6_flows_through_the_pipeline_on_real_mbufs() {
         "IPv6 + UDP + GUE in front"
     );
     let (osrc, _, odst, odport) = endpoints(&out);
-    assert_eq!((osrc, odst, odport), (ip("fd00:1::2"), ip(TUNNEL), 6080));
+    assert_eq!((osrc, odst, odport), (ip6(OWN6), ip6(VM6_2), 6080));
     assert_eq!(
         &out[14 + 40 + 8 + 4..],
         &query[14..],

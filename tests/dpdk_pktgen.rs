@@ -32,41 +32,64 @@ use vipmux::wire::builder::{rewrite_endpoint, Endpoint};
 use vipmux::wire::{MacAddr, PacketBuf, VecBuf};
 
 mod common;
-use common::{hugepages_free, Reaper};
+use common::{hugepages_free, Netns, Reaper};
 
 fn repo(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The snapshot of the configuration file `path` with every member up.
+fn snapshot_of(path: String) -> Snapshot {
+    let cfg = Config::load(path).expect("config");
+    Snapshot::compile(&cfg, &Health::all_up(&cfg))
+}
+
+/// The snapshot of `examples/spec-example.toml` with every member up.
+fn spec_snapshot() -> Snapshot {
+    snapshot_of(repo("examples/spec-example.toml"))
+}
+
+/// pktgen's MAC address.
+const GEN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x99]);
+/// The device's port MAC address.
+const PORT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+/// The MACs of pktgen's frames to the device.
+const MACS: Macs = Macs {
+    src: GEN_MAC,
+    dst: PORT_MAC,
+};
+
+/// A checker expecting `snap`'s rewrites of the flows `set` (pktgen at 10.1.0.253).
+fn checker_of(snap: &Snapshot, set: &FlowSet) -> Checker {
+    let own_ip = Ipv4Addr::new(10, 1, 0, 253);
+    Checker::new(
+        snap.clone(),
+        set.clone(),
+        Expect::Rewrite,
+        false,
+        GEN_MAC,
+        own_ip,
+    )
+}
+
 /// A checker for the load-balancing rule of `examples/spec-example.toml`
 /// (10.1.0.100:80 -> web:8080).
 fn spec_checker(flows: u32) -> Checker {
-    let cfg = Config::load(repo("examples/spec-example.toml")).expect("config");
-    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-    let fs = FlowSet::new(flows, targets(&snap, None).expect("targets"));
-    Checker::new(
-        snap,
-        fs,
-        Expect::Rewrite,
-        false,
-        MacAddr([2, 0, 0, 0, 0, 0x99]),
-        Ipv4Addr::new(10, 1, 0, 254),
+    let snap = spec_snapshot();
+    checker_of(
+        &snap,
+        &FlowSet::new(flows, targets(&snap, None).expect("targets")),
     )
 }
 
 /// The frame pktgen sends for `flow` (10.1.0.100:80 is the only target).
 fn sent(flow: u32) -> Vec<u8> {
-    let cfg = Config::load(repo("examples/spec-example.toml")).expect("config");
-    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+    let snap = spec_snapshot();
     let fs = FlowSet::new(16, targets(&snap, None).expect("targets"));
     let mut f = vec![0; 60];
-    let macs = Macs {
-        src: MacAddr([2, 0, 0, 0, 0, 0x99]),
-        dst: MacAddr([2, 0, 0, 0, 0, 1]),
-    };
     build(
         &mut f,
-        macs,
+        MACS,
         fs.client(flow),
         fs.target(flow),
         0,
@@ -76,10 +99,13 @@ fn sent(flow: u32) -> Vec<u8> {
     f
 }
 
-/// What vipmux does in NAT mode: destination to member:port, next-hop MAC.
-fn nat(frame: &mut [u8], member: Ipv4Addr, port: u16) {
+/// The frame pktgen sends for `flow` as vipmux's NAT makes it: destination to member:port,
+/// next-hop MAC.
+fn natted(flow: u32, member: Ipv4Addr, port: u16) -> Vec<u8> {
+    let mut frame = sent(flow);
     rewrite_endpoint(&mut frame[L3_OFFSET..], Endpoint::Dst, member, Some(port)).expect("rewrite");
     frame[..6].copy_from_slice(&neighbour_mac(member).0);
+    frame
 }
 
 #[test]
@@ -87,59 +113,33 @@ fn checker_classifies_hand_built_frames() {
     let mut c = spec_checker(16);
     let (vm1, vm2) = (Ipv4Addr::new(10, 1, 0, 11), Ipv4Addr::new(10, 1, 0, 12));
 
-    let mut ok = sent(0);
-    nat(&mut ok, vm1, 8080);
+    let mut ok = natted(0, vm1, 8080);
     assert!(matches!(c.handle(&mut ok, true), Outcome::Ok(Some(_))));
-    let mut ok2 = sent(1);
-    nat(&mut ok2, vm2, 8080);
+    let mut ok2 = natted(1, vm2, 8080);
     assert!(matches!(c.handle(&mut ok2, true), Outcome::Ok(Some(_))));
 
-    let mut not_member = sent(2);
-    nat(&mut not_member, Ipv4Addr::new(10, 1, 0, 99), 8080);
-    assert_eq!(
-        c.handle(&mut not_member, true),
-        Outcome::Mismatch(MismatchKind::WrongDst)
-    );
-    let mut wrong_port = sent(3);
-    nat(&mut wrong_port, vm1, 80);
-    assert_eq!(
-        c.handle(&mut wrong_port, true),
-        Outcome::Mismatch(MismatchKind::WrongDst)
-    );
-    let mut bad_ip = sent(4);
-    nat(&mut bad_ip, vm1, 8080);
+    let mut cases = vec![
+        (
+            MismatchKind::WrongDst,
+            natted(2, Ipv4Addr::new(10, 1, 0, 99), 8080),
+        ),
+        (MismatchKind::WrongDst, natted(3, vm1, 80)),
+    ];
+    let mut bad_ip = natted(4, vm1, 8080);
     bad_ip[L3_OFFSET + 8] ^= 1; // TTL changed without fixing the header checksum
-    assert_eq!(
-        c.handle(&mut bad_ip, true),
-        Outcome::Mismatch(MismatchKind::BadIpChecksum)
-    );
-    let mut bad_l4 = sent(5);
-    nat(&mut bad_l4, vm1, 8080);
+    cases.push((MismatchKind::BadIpChecksum, bad_ip));
+    let mut bad_l4 = natted(5, vm1, 8080);
     let last = bad_l4.len() - 1;
     bad_l4[last] ^= 0x55; // payload byte changed without fixing the TCP checksum
-    assert_eq!(
-        c.handle(&mut bad_l4, true),
-        Outcome::Mismatch(MismatchKind::BadL4Checksum)
-    );
-    let mut moved = sent(0);
-    nat(&mut moved, vm2, 8080);
-    assert_eq!(
-        c.handle(&mut moved, true),
-        Outcome::Mismatch(MismatchKind::Moved)
-    );
-    let mut snat = sent(6);
-    nat(&mut snat, vm1, 8080);
-    rewrite_endpoint(
-        &mut snat[L3_OFFSET..],
-        Endpoint::Src,
-        Ipv4Addr::new(10, 1, 0, 2),
-        None,
-    )
-    .unwrap();
-    assert_eq!(
-        c.handle(&mut snat, true),
-        Outcome::Mismatch(MismatchKind::WrongSrc)
-    );
+    cases.push((MismatchKind::BadL4Checksum, bad_l4));
+    cases.push((MismatchKind::Moved, natted(0, vm2, 8080)));
+    let mut snat = natted(6, vm1, 8080);
+    let appliance = Ipv4Addr::new(10, 1, 0, 2);
+    rewrite_endpoint(&mut snat[L3_OFFSET..], Endpoint::Src, appliance, None).unwrap();
+    cases.push((MismatchKind::WrongSrc, snat));
+    for (kind, mut f) in cases {
+        assert_eq!(c.handle(&mut f, true), Outcome::Mismatch(kind), "{kind:?}");
+    }
 
     let m = |k| c.mismatches.get(k);
     assert_eq!(
@@ -230,32 +230,18 @@ impl Rig {
 #[test]
 fn outbound_frames_through_the_pipeline_pass_the_checker() {
     let dir = std::env::temp_dir().join(format!("vipmux-pktgen-pipe-{}", std::process::id()));
-    let cfg = Config::load(write_config(&dir, true)).expect("config");
+    let snap = snapshot_of(write_config(&dir, true));
     let _ = std::fs::remove_dir_all(&dir);
-    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-    let (port_mac, gw) = (MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 1, 0, 1));
-    let iface = SlowPathInterface::new("lan", port_mac, Ipv4Addr::new(10, 1, 0, 2), 24, Some(gw));
+    let gw = Ipv4Addr::new(10, 1, 0, 1);
+    let iface = SlowPathInterface::new("lan", PORT_MAC, Ipv4Addr::new(10, 1, 0, 2), 24, Some(gw));
     let mut table = NeighbourTable::new(vec![iface], NeighbourTimers::default());
     for ip in std::iter::once(gw).chain((11..=18).map(|d| Ipv4Addr::new(10, 1, 0, d))) {
         table.learn(0, ip, neighbour_mac(ip), 0, true);
     }
-    let mut rig = Rig::new(snap.clone(), table.snapshot(), port_mac);
+    let mut rig = Rig::new(snap.clone(), table.snapshot(), PORT_MAC);
     let flows = OutboundFlows::new(&snap, None, 64, true).expect("outbound flows");
     let set = FlowSet::new(flows.units(), vec![flows.target()]);
-    let gen_mac = MacAddr([2, 0, 0, 0, 0, 0x99]);
-    let mut c = Checker::new(
-        snap.clone(),
-        set.clone(),
-        Expect::Rewrite,
-        false,
-        gen_mac,
-        Ipv4Addr::new(10, 1, 0, 253),
-    )
-    .with_outbound(OutboundCheck::new(flows.clone(), &snap));
-    let macs = Macs {
-        src: gen_mac,
-        dst: port_mac,
-    };
+    let mut c = checker_of(&snap, &set).with_outbound(OutboundCheck::new(flows.clone(), &snap));
     let mut pass = |c: &mut Checker, t: TemplateRef<'_>| {
         let TemplateRef::Ready(f) = t else {
             panic!("outbound templates are per flow")
@@ -264,12 +250,12 @@ fn outbound_frames_through_the_pipeline_pass_the_checker() {
         let got = c.handle(&mut out, true);
         assert!(matches!(got, Outcome::Ok(Some(_))), "{got:?}");
     };
-    let syns = flows.templates(&[FrameKind::Syn], 64, macs, None);
+    let syns = flows.templates(&[FrameKind::Syn], 64, MACS, None);
     for f in 0..flows.count {
         pass(&mut c, syns.get(&set, f, FrameKind::Syn));
     }
     assert_eq!(c.outbound().map(|o| o.opened()), Some(64));
-    let data = flows.templates(&[FrameKind::Data], 64, macs, c.outbound());
+    let data = flows.templates(&[FrameKind::Data], 64, MACS, c.outbound());
     for u in 0..flows.units() {
         pass(&mut c, data.get(&set, u, FrameKind::Data));
     }
@@ -286,10 +272,8 @@ fn outbound_frames_through_the_pipeline_pass_the_checker() {
 #[test]
 fn ipv6_frames_through_the_pipeline_pass_the_checker() {
     let dir = std::env::temp_dir().join(format!("vipmux-pktgen-pipe6-{}", std::process::id()));
-    let cfg = Config::load(write_config6(&dir)).expect("config");
+    let snap = snapshot_of(write_config6(&dir));
     let _ = std::fs::remove_dir_all(&dir);
-    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-    let port_mac = MacAddr([2, 0, 0, 0, 0, 1]);
     let members6: Vec<(Ipv6Addr, MacAddr, IfIndex)> = (0x11..=0x18)
         .map(|d| {
             let ip = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, d);
@@ -297,26 +281,14 @@ fn ipv6_frames_through_the_pipeline_pass_the_checker() {
         })
         .collect();
     let neighbours = NeighbourMap::from_entries(Vec::new(), 1).with_ipv6(members6);
-    let mut rig = Rig::new(snap.clone(), neighbours, port_mac);
+    let mut rig = Rig::new(snap.clone(), neighbours, PORT_MAC);
     let set = FlowSet::new(
         64,
         targets_of(&snap, None, Family::V6).expect("IPv6 targets"),
     );
-    let gen_mac = MacAddr([2, 0, 0, 0, 0, 0x99]);
-    let mut c = Checker::new(
-        snap.clone(),
-        set.clone(),
-        Expect::Rewrite,
-        false,
-        gen_mac,
-        Ipv4Addr::new(10, 1, 0, 253),
-    );
-    let macs = Macs {
-        src: gen_mac,
-        dst: port_mac,
-    };
+    let mut c = checker_of(&snap, &set);
     let kinds = [FrameKind::Syn, FrameKind::Data];
-    let templates = Templates::build(&set, &kinds, 128, macs, false);
+    let templates = Templates::build(&set, &kinds, 128, MACS, false);
     for kind in kinds {
         for f in 0..set.count {
             let TemplateRef::Patch(t, client) = templates.get(&set, f, kind) else {
@@ -561,28 +533,6 @@ fn pktgen_exits_non_zero_on_wrong_frames() {
     );
 }
 
-/// A network namespace for the device under test (its kernel TAP must not touch the host's
-/// routes), deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("vmxpg{tag}{}", std::process::id());
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ip netns add {name}");
-        Netns(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 /// Writes the device-under-test configuration into `dir` (one memif interface, the VIP 10.1.0.100,
 /// TCP 80 -> 8080 over 8 on-link members, the control socket `dir/ctl.sock`); returns its path.
 fn write_dut_config(dir: &std::path::Path) -> String {
@@ -695,7 +645,7 @@ fn pktgen_ipv6_gate_against_vipmux() {
     assert_eq!(members.len(), 8, "{v}");
 }
 
-/// Runs pktgen with `args` (tag `tag` names the namespace) against `vipmux run` on the
+/// Runs pktgen with `args` (tag `tag` names the scratch directory) against `vipmux run` on the
 /// configuration of [`write_config`] (outbound when `args` say so, IPv6 with `--family 6`) for
 /// 3 s; asserts the gate passed with frames back, all checked; returns the JSON summary.
 fn gate_against_vipmux(tag: &str, args: &[&str]) -> serde_json::Value {
@@ -706,7 +656,7 @@ fn gate_against_vipmux(tag: &str, args: &[&str]) -> serde_json::Value {
     } else {
         write_config(&dir, outbound)
     };
-    let ns = Netns::new(tag);
+    let ns = Netns::add();
     let (status, out) = pktgen_run(&cfg, args, |s| {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_vipmux"), "run"])
@@ -839,6 +789,33 @@ fn peer_run(
     counts
 }
 
+/// `vipmux run` (the memif client, zero-copy when `zero_copy`) against pktgen (the memif
+/// server) for `runs` runs of pktgen, each gated and ended by pktgen's exit ([`peer_run`]);
+/// `then` gets the control socket before vipmux stops. Returns the link losses and returns
+/// vipmux counted.
+fn memif_peer_runs(
+    tag: &str,
+    zero_copy: bool,
+    runs: u64,
+    then: impl FnOnce(&std::path::Path),
+) -> (u64, u64) {
+    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-{tag}-{}", std::process::id()));
+    let cfg = write_dut_config(&dir);
+    let ctl = dir.join("ctl.sock");
+    let ns = Netns::add();
+    let sock = fresh_socket();
+    let mut gen = Some(spawn_pktgen(&sock, &cfg, "2", &["--expect", "rewrite"]));
+    let mut mux = start_dut(&ns, &cfg, &sock, zero_copy);
+    let mut counts = (0, 0);
+    for run in 1..=runs {
+        counts = peer_run(gen.take(), (&sock, &cfg), &mut mux, &ctl, run);
+    }
+    then(&ctl);
+    stop_dut(mux);
+    let _ = std::fs::remove_dir_all(&dir);
+    counts
+}
+
 /// A memif peer that exits and comes back: `vipmux run` (memif client) stays up while pktgen, the
 /// memif server, exits and starts again three times on the same socket; vipmux counts each link
 /// loss and return (`ports[0].link_downs` / `link_ups` in `counters`), every run's gate passes
@@ -848,18 +825,8 @@ fn vipmux_survives_memif_peer_restarts() {
     if !dpdk_ready() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-restart-{}", std::process::id()));
-    let cfg = write_dut_config(&dir);
-    let ctl = dir.join("ctl.sock");
-    let ns = Netns::new("r");
-    let sock = fresh_socket();
-    let mut gen = Some(spawn_pktgen(&sock, &cfg, "2", &["--expect", "rewrite"]));
-    let mut mux = start_dut(&ns, &cfg, &sock, false);
     let runs = 3u64;
-    let mut counts = (0, 0);
-    for run in 1..=runs {
-        counts = peer_run(gen.take(), (&sock, &cfg), &mut mux, &ctl, run);
-    }
+    let counts = memif_peer_runs("restart", false, runs, |_| {});
     eprintln!("link downs {}, ups {}", counts.0, counts.1);
     assert_eq!(counts.0, runs, "one link loss per pktgen exit");
     // The first connection may be up before the watch starts (not counted as a return).
@@ -867,8 +834,6 @@ fn vipmux_survives_memif_peer_restarts() {
         counts.1 >= runs - 1,
         "each restart counted as a return: {counts:?}"
     );
-    stop_dut(mux);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A zero-copy memif client cannot connect again (DPDK 22.11's driver, docs/design.md §5.1), but
@@ -879,17 +844,9 @@ fn zero_copy_memif_client_survives_its_peer_exit() {
     if !dpdk_ready() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("vipmux-pktgen-zc-{}", std::process::id()));
-    let cfg = write_dut_config(&dir);
-    let ctl = dir.join("ctl.sock");
-    let ns = Netns::new("z");
-    let sock = fresh_socket();
-    let gen = spawn_pktgen(&sock, &cfg, "2", &["--expect", "rewrite"]);
-    let mut mux = start_dut(&ns, &cfg, &sock, true);
-    let counts = peer_run(Some(gen), (&sock, &cfg), &mut mux, &ctl, 1);
+    let counts = memif_peer_runs("zc", true, 1, |ctl| {
+        let status = control(ctl, "status").expect("status answers with the port down");
+        eprintln!("status with the port down: {status}");
+    });
     assert_eq!(counts.0, 1, "the peer's exit counted as a link loss");
-    let status = control(&ctl, "status").expect("status answers with the port down");
-    eprintln!("status with the port down: {status}");
-    stop_dut(mux);
-    let _ = std::fs::remove_dir_all(&dir);
 }

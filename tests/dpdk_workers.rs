@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{hugepages_free, pktgen_summary, wait_pktgen_listening, Reaper};
+use common::{hugepages_free, pktgen_summary, wait_pktgen_listening, Netns, Reaper};
 use serde_json::Value;
 use vipmux::balance::{Health, Reta, Snapshot};
 use vipmux::config::Config;
@@ -40,27 +40,6 @@ fn skip(what: &str) -> bool {
     assert!(!required, "prerequisite missing: {what}");
     eprintln!("skipping: {what}");
     true
-}
-
-/// A network namespace of the test's own (for the DUT's exception TAP), deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn add() -> Netns {
-        let name = common::unique_prefix();
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ip netns add {name}");
-        Netns(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
 }
 
 /// A scratch directory removed on drop.

@@ -24,6 +24,8 @@
 //! - A peer refusing the session (wrong AS), then a dead ExaBGP (one MUX): `diagnose` names
 //!   `bgp_session_down`, then `bgp_daemon_not_running`, and each clears once fixed (ExaBGP
 //!   restarted with the right AS; started again) while vipmux keeps forwarding.
+//! - An IPv6 VIP (one MUX, `--ipv6`): the router learns its /128 with the MUX's `address6` as next
+//!   hop, loses it while the member is down and on drain.
 //!
 //! Needs root, FRR and ExaBGP; skipped otherwise.
 
@@ -149,7 +151,12 @@ hold_time_seconds = 3
 }
 
 fn routes(topo: &Topology) -> Vec<String> {
-    topo.script(&["routes"], &[])
+    script_lines(topo, "routes")
+}
+
+/// The lines the topology script prints for `cmd` (none when it fails).
+fn script_lines(topo: &Topology, cmd: &str) -> Vec<String> {
+    topo.script(&[cmd], &[])
         .map(|s| s.lines().map(str::to_string).collect())
         .unwrap_or_default()
 }
@@ -639,21 +646,24 @@ fn all_probes_down_withdraws(topo: &Topology, muxes: &[String]) -> Result<(), St
     Ok(())
 }
 
+/// The scale-out topology with one MUX, one backend and one client (and `extra` options); `None`
+/// when the test is skipped (no root, FRR or ExaBGP outside CI).
+fn one_mux_topology(extra: &[&str]) -> Option<Topology> {
+    if skip_unless_root("e2e_bgp") || skip_without_tools("e2e_bgp") {
+        return None;
+    }
+    let mut args = vec!["--muxes", "1", "--backends", "1", "--clients", "1"];
+    args.extend_from_slice(extra);
+    Some(Topology::up("scale-out", &args).unwrap_or_else(|e| panic!("{e}")))
+}
+
 /// A peer that refuses the session (wrong AS) and a daemon that dies are reported by `status` and
 /// `diagnose` and cleared once fixed, and vipmux keeps forwarding.
 #[test]
 fn refused_session_and_missing_daemon_are_reported() {
-    if skip_unless_root("e2e_bgp") {
+    let Some(topo) = one_mux_topology(&[]) else {
         return;
-    }
-    if skip_without_tools("e2e_bgp") {
-        return;
-    }
-    let topo = Topology::up(
-        "scale-out",
-        &["--muxes", "1", "--backends", "1", "--clients", "1"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    };
     if let Err(e) = reported(&topo) {
         panic!("{e}\n{}", mux_logs(&topo));
     }
@@ -805,5 +815,122 @@ fn cleared(topo: &Topology, check: &str) -> Result<(), String> {
     if st["forwarding"] != true || st["bgp"]["sessions"][topo.get("ROUTER_LAN_IP")] != "up" {
         return Err(format!("{check} cleared but status disagrees: {st}"));
     }
+    Ok(())
+}
+
+/// An IPv6 VIP is announced like an IPv4 one: the router learns the /128 (IPv6 unicast over the
+/// IPv4 session) with the MUX's `address6` as next hop once its member's probe is up, loses it
+/// when the member is down and learns it again when it returns, and loses it on `vipmux drain`.
+#[test]
+fn ipv6_vip_announced_withdrawn_on_members_down_and_drain() {
+    let Some(topo) = one_mux_topology(&["--ipv6"]) else {
+        return;
+    };
+    if let Err(e) = ipv6_scenario(&topo) {
+        panic!("{e}\n{}", mux_logs(&topo));
+    }
+}
+
+/// MUX `i`'s configuration with its `address6` and the IPv6 VIP over the IPv6 backends.
+fn mux_config6(topo: &Topology, i: usize) -> String {
+    let ip = &topo.list("MUX_IPS")[i - 1];
+    let ip6 = &topo.list("MUX_IPS6")[i - 1];
+    let members: Vec<String> = topo
+        .list("BACKEND_ROLES")
+        .iter()
+        .zip(topo.list("BACKEND_IPS6"))
+        .map(|(r, a)| format!("{{ name = \"{r}-6\", address = \"{a}\" }}"))
+        .collect();
+    let base = mux_config(topo, i, 1).replacen(
+        &format!("address = \"{ip}/24\"\n"),
+        &format!("address = \"{ip}/24\"\naddress6 = \"{ip6}/64\"\n"),
+        1,
+    );
+    format!(
+        "{base}\n[[frontends]]\nname = \"fe6\"\naddress = \"{vip6}\"\n\n\
+         [[backend_pools]]\nname = \"web6\"\nmembers = [{members}]\n\n\
+         [[load_balancing_rules]]\nname = \"echo6\"\nfrontend = \"fe6\"\nprotocol = \"tcp\"\n\
+         frontend_port = 7000\nbackend_pool = \"web6\"\nprobe = \"http\"\n",
+        vip6 = topo.get("VIP6"),
+        members = members.join(", "),
+    )
+}
+
+fn routes6(topo: &Topology) -> Vec<String> {
+    script_lines(topo, "routes6")
+}
+
+fn ipv6_scenario(topo: &Topology) -> Result<(), String> {
+    let path = topo.state_dir().join("mux1.toml");
+    std::fs::write(&path, mux_config6(topo, 1)).map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    topo.script(
+        &["mux-start", "1", &path.display().to_string()],
+        &[("VIPMUX_BIN", VIPMUX)],
+    )?;
+    let mux6 = vec![topo.list("MUX_IPS6")[0].clone()];
+    if wait_for(ROUTE_BOUND, || (routes6(topo) == mux6).then_some(())).is_none() {
+        return Err(format!(
+            "the router never learned the IPv6 VIP via {mux6:?}: {:?}",
+            routes6(topo)
+        ));
+    }
+    eprintln!(
+        "IPv6 VIP learned via {mux6:?} {:.1} s after start",
+        t.elapsed().as_secs_f64()
+    );
+    // The helper reports what it announced with its next request (every 100 ms).
+    let want = format!("{}/128 next-hop {}", topo.get("VIP6"), mux6[0]);
+    let shown = wait_for(COUNTER_BOUND, || {
+        let st = status_json(topo, 1).ok()?;
+        st["bgp"]["announced"]
+            .as_array()?
+            .iter()
+            .any(|r| r == want.as_str())
+            .then_some(())
+    });
+    if shown.is_none() {
+        return Err(format!(
+            "status does not show {want}: {:?}",
+            status_json(topo, 1).map(|s| s["bgp"].clone())
+        ));
+    }
+    let role = &topo.list("BACKEND_ROLES")[0];
+    topo.backend("stop", role, &["http"])?;
+    if wait_for(WITHDRAW_BOUND, || routes6(topo).is_empty().then_some(())).is_none() {
+        return Err(format!(
+            "member down, the IPv6 VIP is still routed: {:?}",
+            routes6(topo)
+        ));
+    }
+    let st = status_json(topo, 1)?;
+    if st["bgp"]["withdrawn"]["fe6"] != "no_eligible_member" {
+        return Err(format!(
+            "status does not say why fe6 is withdrawn: {}",
+            st["bgp"]
+        ));
+    }
+    topo.backend("start", role, &[])?;
+    if wait_for(WITHDRAW_BOUND, || (routes6(topo) == mux6).then_some(())).is_none() {
+        return Err(format!(
+            "member back, the IPv6 VIP is not re-announced: {:?}",
+            routes6(topo)
+        ));
+    }
+    let out = Command::new(VIPMUX)
+        .args(["drain", "--deadline", "10", "--socket"])
+        .arg(topo.state_dir().join("mux1.sock"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err("vipmux drain failed".into());
+    }
+    if wait_for(WITHDRAW_BOUND, || routes6(topo).is_empty().then_some(())).is_none() {
+        return Err(format!(
+            "drained, the IPv6 VIP is still routed: {:?}",
+            routes6(topo)
+        ));
+    }
+    eprintln!("IPv6 VIP: withdrawn with its member down, re-announced, withdrawn on drain");
     Ok(())
 }

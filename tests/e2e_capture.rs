@@ -10,10 +10,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::appliance::{check, VIPMUX};
+use common::appliance::{check, spawn_capture};
 use common::{crafted_send, skip_unless_root, wait_for, Appliance, ConfigBuilder, Topology};
 
 /// Frames sent per kind.
@@ -27,35 +27,6 @@ fn send(topo: &Topology, kind: &str) -> Result<Vec<String>, String> {
         .filter(|l| !l.starts_with("sent "))
         .map(str::to_string)
         .collect())
-}
-
-/// Starts `vipmux capture ARGS --json -w FILE` against `app` and waits until the appliance
-/// logged one more armed capture.
-fn spawn_capture(app: &Appliance, args: &[&str], file: &Path) -> Result<Child, String> {
-    let armed_before = app.log_text().matches("capture armed").count();
-    let mut child = Command::new(VIPMUX)
-        .arg("capture")
-        .args(args)
-        .args(["--json", "-w"])
-        .arg(file)
-        .arg("--socket")
-        .arg(app.socket())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("vipmux capture: {e}"))?;
-    let armed = wait_for(Duration::from_secs(10), || {
-        (app.log_text().matches("capture armed").count() > armed_before).then_some(())
-    });
-    if armed.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(format!(
-            "capture {args:?} never armed; log:\n{}",
-            app.log_text()
-        ));
-    }
-    Ok(child)
 }
 
 /// Runs a reader over `file`: its stdout lines, or why it failed.

@@ -6,7 +6,13 @@
 //!
 //! - each member's TCP connection leaves as the frontend address from a port of that member's
 //!   block (a pool of 3: 1,024 ports each, in pool order from 1024), and the answer reaches the
-//!   member.
+//!   member;
+//! - `vipmux flows` lists each member's translation as an outbound row from `[frontend]:port`;
+//! - a member's connected UDP socket sending to a closed port of the internet host gets
+//!   ECONNREFUSED: the host's ICMPv6 port unreachable, sent to the frontend, reaches the member;
+//! - with `enable_tcp_reset`, an idle connection's translation expires with a RST to each end:
+//!   the member's read ends with ECONNRESET at the idle timeout and the internet host's socket
+//!   goes (both kernels accept their RST).
 //!
 //! Needs root; skipped otherwise (a failure with CI=true).
 
@@ -15,10 +21,11 @@ mod common;
 use std::time::Duration;
 
 use common::appliance::check;
+use common::idle::{parse_outcome, IdleClient};
 use common::ipv6::{build6, pool6, up6, Frontends};
 use common::{
-    ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, wait_for, Appliance, ConfigBuilder,
-    NsChild, Topology,
+    ns_exec, ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, wait_for, wait_until,
+    Appliance, ConfigBuilder, NsChild, Topology,
 };
 
 const ALL: [&str; 3] = ["b1", "b2", "b3"];
@@ -73,8 +80,59 @@ fn seen_from(topo: &Topology, role: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{role}: answer {out:?}"))
 }
 
-/// Every member's connection is seen from the frontend address and a port of its block.
-fn scenario(topo: &Topology) -> Result<(), String> {
+/// A UDP datagram from `role` to a closed port of the internet host, then a receive: what the
+/// socket reported (`refused` when the ICMPv6 port unreachable reached it).
+const UDP_TO_CLOSED: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.send(b"x")
+try:
+    s.recv(100)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+"#;
+
+/// `role`'s UDP to a closed port is refused (the ICMPv6 error about its translation reached it).
+fn udp_refused(topo: &Topology, role: &str) -> Result<(), String> {
+    let to = topo.get("CLIENT_IP6");
+    let cmd = ["python3", "-c", UDP_TO_CLOSED, to, "7999"];
+    let out = ns_exec_ok(&topo.ns(role), &cmd)?;
+    if out.trim() != "refused" {
+        return Err(format!(
+            "{role}'s UDP to a closed port of the internet host: {out:?}, not refused (the ICMPv6 port unreachable did not reach it)"
+        ));
+    }
+    Ok(())
+}
+
+/// `vipmux flows` lists an outbound row of `role` from `[vip6]:port`.
+fn listed(app: &Appliance, role: &str, vip6: &str) -> Result<(), String> {
+    let rows = app.flows_json()?["flows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let prefix = format!("[{vip6}]:");
+    let found = rows.iter().any(|r| {
+        r["outbound"] == true
+            && r["member"] == role
+            && r["vip"].as_str().is_some_and(|v| v.starts_with(&prefix))
+    });
+    if !found {
+        return Err(format!(
+            "flows does not list {role}'s translation: {rows:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Every member's connection is seen from the frontend address and a port of its block, and
+/// listed by `flows`; a member's UDP to a closed port is refused.
+fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     let _server = internet(topo)?;
     let vip6 = topo.get("VIP6");
     for (i, role) in ALL.iter().enumerate() {
@@ -92,8 +150,21 @@ fn scenario(topo: &Topology) -> Result<(), String> {
                 first + 1024
             ));
         }
+        listed(app, role, vip6)?;
     }
-    Ok(())
+    udp_refused(topo, "b1")
+}
+
+/// The one-arm `--ipv6` topology and vipmux with the IPv6 outbound rule over b1..b3 (`extra`
+/// lines added to the rule).
+fn start(extra: &str) -> (Topology, Appliance) {
+    let topo = up6("one-arm", &[]);
+    let c = pool6(ConfigBuilder::one_arm(), "web6", &ALL, "").raw(&format!(
+        "[[outbound_rules]]\nname = \"egress6\"\nfrontends = [\"fe\"]\nbackend_pool = \"web6\"\nprotocol = \"all\"\n{extra}\n"
+    ));
+    let text = build6(&c, &topo, Frontends::Ipv6);
+    let app = Appliance::start(&topo, &text).unwrap_or_else(|e| panic!("{e}"));
+    (topo, app)
 }
 
 #[test]
@@ -101,11 +172,63 @@ fn ipv6_members_connect_out_as_the_ipv6_frontend() {
     if skip_unless_root("ipv6_members_connect_out_as_the_ipv6_frontend") {
         return;
     }
-    let topo = up6("one-arm", &[]);
-    let c = pool6(ConfigBuilder::one_arm(), "web6", &ALL, "").raw(
-        "[[outbound_rules]]\nname = \"egress6\"\nfrontends = [\"fe\"]\nbackend_pool = \"web6\"\nprotocol = \"all\"\n",
-    );
-    let text = build6(&c, &topo, Frontends::Ipv6);
-    let app = Appliance::start(&topo, &text).unwrap_or_else(|e| panic!("{e}"));
-    check(&app, scenario(&topo));
+    let (topo, app) = start("");
+    check(&app, scenario(&topo, &app));
+}
+
+/// The outbound rule's idle timeout in the reset test.
+const IDLE_SECS: u64 = 3;
+
+/// b1's idle connection to the internet host ends with ECONNRESET at the idle timeout, the
+/// host's socket goes too, and the appliance counts the RST pair.
+fn idle_with_reset(topo: &Topology, app: &Appliance) -> Result<(), String> {
+    let _server = internet(topo)?;
+    seen_from(topo, "b1")?;
+    let to = format!("{}:{PORT}", topo.get("CLIENT_IP6"));
+    let client = IdleClient::start(&topo.ns("b1"), &to, IDLE_SECS + 5, false)?;
+    let ready = client.line(Duration::from_secs(10))?;
+    if !ready.starts_with("READY") {
+        return Err(format!("b1's idle client: {ready}"));
+    }
+    let established = || {
+        let filter = format!("( sport = :{PORT} )");
+        let out = ns_exec(
+            &topo.ns("client"),
+            &["ss", "-tnH", "state", "established", &filter],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    if established().is_empty() {
+        return Err("the internet host shows no connection from b1".into());
+    }
+    let (word, secs) = parse_outcome(&client.line(Duration::from_secs(IDLE_SECS + 10))?)?;
+    eprintln!("b1's read ended with {word} after {secs:.3} s (idle timeout {IDLE_SECS} s)");
+    let (lo, hi) = (IDLE_SECS as f64 - 0.05, IDLE_SECS as f64 + 2.0);
+    if word != "RESET" || secs < lo || secs > hi {
+        return Err(format!(
+            "{word} after {secs} s, not ECONNRESET within {lo}..{hi} s"
+        ));
+    }
+    if !wait_until(Duration::from_secs(5), || established().is_empty()) {
+        return Err(format!(
+            "the internet host still holds it: {}",
+            established()
+        ));
+    }
+    wait_for(Duration::from_secs(5), || {
+        let c = app.counters_json().ok()?;
+        (c["resets_sent"].as_u64()? >= 2).then_some(())
+    })
+    .ok_or_else(|| "resets_sent never showed the pair".to_string())
+}
+
+#[test]
+fn ipv6_outbound_idle_timeout_with_reset_closes_both_sockets() {
+    if skip_unless_root("ipv6_outbound_idle_timeout_with_reset_closes_both_sockets") {
+        return;
+    }
+    let (topo, app) = start(&format!(
+        "idle_timeout_seconds = {IDLE_SECS}\nenable_tcp_reset = true"
+    ));
+    check(&app, idle_with_reset(&topo, &app));
 }

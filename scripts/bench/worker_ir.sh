@@ -10,7 +10,8 @@
 # `valgrind --tool=callgrind --toggle-collect='*Worker*run*'`: only the worker thread's loop is
 # counted. DPDK cannot get its hugepage address space under valgrind, hence --no-huge and memif copy
 # mode. Once traffic flows the counts are zeroed (callgrind_control -z), SECS later dumped (-d),
-# then a window without traffic (generator stopped) gives the instructions of one empty poll. Frames
+# then a window with a trickle (a new generator sending 100 frames per second, the link up) gives
+# the instructions of one empty poll. Frames
 # and polls come from callgrind's call counts. Prints the whole worker's instructions per packet
 # with and without the empty polls and the split (rx, tx, pipeline, loop), inclusive.
 # KIND (default nat) is a rule kind of dp_vipmux_config (dataplane.sh); with `outbound` pktgen runs
@@ -24,22 +25,9 @@ FLOWS=${2:-1000}
 SECS=${3:-20}
 KIND=${4:-nat}
 PY=python3
-DIR=$(mktemp -d /tmp/vipmux-worker-ir.XXXXXX)
-NS=vwir$$
-OWN_PIDS=()
-cleanup() {
-  local p
-  for p in "${OWN_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${OWN_PIDS[@]}"; do
-    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-  done
-  ip netns del "$NS" 2>/dev/null || true
-  [ -n "${KEEP:-}" ] || rm -rf "$DIR"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip netns exec "$NS" ip link set lo up
+# shellcheck source=scripts/bench/ir_common.sh
+source "$ROOT/scripts/bench/ir_common.sh"
+ir_begin worker-ir vwir
 # shellcheck source=scripts/bench/dataplane.sh
 source "$ROOT/scripts/bench/dataplane.sh"
 dp_vipmux_config "$DIR/dut.toml" "$DIR/ctl.sock" "$FLOWS" "$KIND" 1
@@ -52,7 +40,6 @@ FAMILY=4
 sed -e 's/^hugepages = .*/hugepages = "off"/' -e 's/"--single-file-segments", "--socket-mem=256", //' \
   "$ROOT/dpdk-config/memif-dut.toml" >"$DIR/dut-profile.toml"
 sed -i "s|^dpdk_profile = .*|dpdk_profile = \"$DIR/dut-profile.toml\"|" "$DIR/dut.toml"
-SOCK=$DIR/memif.sock
 # The worker's received frames, polls, busy polls and the frames sent, from its control socket.
 runtime() {
   "$PY" - "$DIR/ctl.sock" <<'EOF'
@@ -66,13 +53,8 @@ w = d["workers"][0]
 print(w["received"], w["polls"], w["busy_polls"], d["transmitted"])
 EOF
 }
-RUST_LOG=warn "$BIN" pktgen --profile "$ROOT/dpdk-config/memif-pktgen.toml" \
-  "--eal=--vdev=net_memif0,role=server,socket=$SOCK,id=0,socket-abstract=no" \
-  --config "$DIR/dut.toml" --flows "$FLOWS" --size 64 --duration $((SECS + 600)) --mode established \
-  --expect rewrite --direction "$DIRECTION" --family "$FAMILY" </dev/null >"$DIR/gen.json" 2>"$DIR/gen.log" &
-OWN_PIDS+=($!)
-for _ in $(seq 1 300); do [ -S "$SOCK" ] && break; sleep 0.1; done
-[ -S "$SOCK" ] || { echo "pktgen did not listen: $(tail -n 3 "$DIR/gen.log")" >&2; exit 1; }
+GEN_ARGS=(--expect rewrite --direction "$DIRECTION" --family "$FAMILY")
+ir_pktgen "${GEN_ARGS[@]}"
 ip netns exec "$NS" valgrind --tool=callgrind --toggle-collect='*Worker*run*' \
   --callgrind-out-file="$DIR/cg.out" "$BIN" run --config "$DIR/dut.toml" \
   "--eal=--vdev=net_memif0,role=client,socket=$SOCK,id=0,socket-abstract=no" \
@@ -81,28 +63,22 @@ DUT=$!
 OWN_PIDS+=("$DUT")
 # Traffic flows once the DUT has forwarded frames (link up, the members' ARP answered).
 r0=""
-for _ in $(seq 1 1200); do
-  if [ -S "$DIR/ctl.sock" ]; then
-    r0=$(runtime 2>/dev/null || true)
-    [ -n "$r0" ] && [ "${r0##* }" -gt 100000 ] && break
-  fi
-  kill -0 "$DUT" 2>/dev/null || { echo "the DUT exited: $(tail -n 5 "$DIR/dut.log")" >&2; exit 1; }
-  sleep 0.5
-done
+ir_await runtime 100000
 callgrind_control -z "$DUT" >/dev/null
 r0=$(runtime)
 sleep "$SECS"
 r1=$(runtime)
 callgrind_control -d "$DUT" >/dev/null
 # The generator is slower than one full burst per poll here (load, valgrind's thread switching),
-# so the window has empty polls too: a second window without traffic (generator stopped, link
-# down) gives the instructions of one empty poll, taken off the total below.
-kill "${OWN_PIDS[0]}" 2>/dev/null || true
-sleep 3
+# so the window has empty polls too: a second window with a trickle (100 frames per second, the
+# link up: polls on a link that is down skip the PMD) gives the instructions of one empty poll,
+# taken off the total below (the trickle's pipeline and tx calls taken off it first).
+ir_trickle 100 "${GEN_ARGS[@]}"
+rt=$(runtime)
+ir_await runtime "$((${rt##* } + 100))"
 callgrind_control -z "$DUT" >/dev/null
 sleep 5
 callgrind_control -d "$DUT" >/dev/null
-sleep 2
 dump=$DIR/cg.out.1
 [ -f "$dump" ] && [ -f "$DIR/cg.out.2" ] || { echo "no callgrind dumps" >&2; exit 1; }
 read -r rx0 p0 b0 tx0 <<<"$r0"
@@ -110,10 +86,11 @@ read -r rx1 p1 b1 tx1 <<<"$r1"
 pk=$((rx1 - rx0))
 echo "counters over about the window: $pk frames ($((tx1 - tx0)) forwarded), $((p1 - p0)) polls, $((b1 - b0)) busy"
 callgrind_annotate --inclusive=yes "$dump" 2>/dev/null >"$DIR/annotate.txt"
+callgrind_annotate --inclusive=yes "$DIR/cg.out.2" 2>/dev/null >"$DIR/annotate2.txt"
 # Frames and polls come from callgrind's own call counts (the control socket answers seconds late
 # under valgrind): busy polls = calls of Pipeline::process, polls = calls of the rx burst, frames =
 # busy polls x the worker's frames per busy poll over the window.
-"$PY" - "$DIR/annotate.txt" "$dump" "$DIR/cg.out.2" "$pk" "$((b1 - b0))" <<'EOF'
+"$PY" - "$DIR/annotate.txt" "$dump" "$DIR/cg.out.2" "$pk" "$((b1 - b0))" "$DIR/annotate2.txt" <<'EOF'
 import re, sys
 from collections import Counter
 def calls(path):
@@ -138,30 +115,39 @@ def grand_total(path):
     return 0
 def count(c, pat):
     return sum(n for name, n in c.items() if re.search(pat, name))
-text = open(sys.argv[1]).read()
 c1, c2 = calls(sys.argv[2]), calls(sys.argv[3])
 per_busy = int(sys.argv[4]) / max(int(sys.argv[5]), 1)
 busy, polls = count(c1, r"Pipeline.*::process$"), count(c1, r"^vipmux_rx_burst$")
 pk = busy * per_busy
-idle_polls = count(c2, r"^vipmux_rx_burst$")
-per_empty = grand_total(sys.argv[3]) / max(idle_polls, 1)
-empty_ir = (polls - busy) * per_empty if idle_polls else 0
-print(f"window: {busy} busy polls x {per_busy:.2f} frames = {pk:.0f} frames, {polls - busy} empty polls")
-if idle_polls:
-    print(f"idle window: {idle_polls} empty polls, {per_empty:.1f} Ir each")
-else:
-    # With the generator gone the memif link is down and the burst gate skips the PMD's rx call.
-    print("idle window: no rx burst call (link down, burst gate closed): empty polls not taken off")
-rows = []
-for line in text.splitlines():
-    m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)", line)
-    if m:
-        rows.append((int(m.group(1).replace(",", "")), m.group(2)))
-def first(pat):
+def inclusive(path):
+    rows = []
+    for line in open(path, errors="replace"):
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)", line)
+        if m:
+            rows.append((int(m.group(1).replace(",", "")), m.group(2)))
+    return rows
+def first_of(rows, pat):
     for ir, name in rows:
         if re.search(pat, name):
             return ir
     return 0
+rows, rows2 = inclusive(sys.argv[1]), inclusive(sys.argv[6])
+def first(pat):
+    return first_of(rows, pat)
+RX, TX = r"vipmux_rx_burst", r"vipmux_tx_burst"
+PROCESS = r"Pipeline>?::process$|Pipeline>?::process \["
+# The trickle's few frames: their pipeline and tx calls are taken off the idle window.
+idle_polls = count(c2, r"^vipmux_rx_burst$")
+idle_ir = first_of(rows2, r"PROGRAM TOTALS") - first_of(rows2, PROCESS) - first_of(rows2, TX)
+per_empty = idle_ir / max(idle_polls, 1)
+rx_per_empty = first_of(rows2, RX) / max(idle_polls, 1)
+empty_ir = (polls - busy) * per_empty if idle_polls else 0
+empty_rx = (polls - busy) * rx_per_empty if idle_polls else 0
+print(f"window: {busy} busy polls x {per_busy:.2f} frames = {pk:.0f} frames, {polls - busy} empty polls")
+if idle_polls:
+    print(f"idle window: {idle_polls} polls, {per_empty:.1f} Ir each ({rx_per_empty:.1f} in the rx call)")
+else:
+    print("idle window: no rx burst call (the link stayed down): empty polls not taken off")
 # Collection is on only inside the worker loop, so the program total is the worker's.
 total = first(r"PROGRAM TOTALS")
 print(f"whole worker: {total / pk:.1f} Ir/pkt with the empty polls, {(total - empty_ir) / pk:.1f} without")
@@ -171,17 +157,18 @@ print(f"whole worker: {total / pk:.1f} Ir/pkt with the empty polls, {(total - em
 retries, retry_ir = count(c1, r"EgressQueues::send$"), first(r"EgressQueues::send \[")
 print(f"tx retries after refusals (back-pressure): {retries} calls, {retry_ir / pk:.1f} Ir/pkt; "
       f"whole worker without them: {(total - empty_ir - retry_ir) / pk:.1f}")
-parts = [("PMD rx (rx burst call)", r"vipmux_rx_burst"),
-         ("PMD tx (tx burst call, incl. its mbuf frees)", r"vipmux_tx_burst"),
-         ("pipeline (Pipeline::process)", r"Pipeline>?::process$|Pipeline>?::process \["),
-         ("mbuf free outside tx (drops)", r"vipmux_pktmbuf_free")]
+print("  (Ir/pkt: with the empty polls, without)")
+parts = [("PMD rx (rx burst call)", RX, empty_rx),
+         ("PMD tx (tx burst call, incl. its mbuf frees and the retries')", TX, 0),
+         ("pipeline (Pipeline::process)", PROCESS, 0),
+         ("mbuf free outside tx (drops)", r"vipmux_pktmbuf_free", 0)]
 rest = total
-for label, pat in parts:
+for label, pat, empty in parts:
     ir = first(pat)
     rest -= ir
-    print(f"  {label}: {ir / pk:.1f}")
-print(f"  loop (the rest: dispatch, checks, clock, counters): {rest / pk:.1f}")
-print(f"  of rx + loop, empty polls: {empty_ir / pk:.1f}")
+    print(f"  {label}: {ir / pk:.1f} {(ir - empty) / pk:.1f}")
+print(f"  loop (the rest: dispatch, checks, clock, counters, retries): {rest / pk:.1f} "
+      f"{(rest - (empty_ir - empty_rx)) / pk:.1f}")
 print("top inclusive:")
 for ir, name in rows[:25]:
     print(f"  {ir / pk:9.1f}  {name[:110]}")

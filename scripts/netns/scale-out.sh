@@ -2,12 +2,13 @@
 # Scale-out topology (docs/design.md §6): clients -> an FRR router with ECMP over BGP-learned routes ->
 # a LAN shared by several MUXes (vipmux on af_packet, each with ExaBGP) and the backends (DSR).
 #
-# Usage: scale-out.sh up   [--muxes N] [--backends N] [--clients N] [--no-servers]
+# Usage: scale-out.sh up   [--muxes N] [--backends N] [--clients N] [--no-servers] [--ipv6]
 #        scale-out.sh mux-start I CONFIG    start vipmux (CONFIG, socket from its [control]) in mux I,
 #                                          wait until it forwards, then its ExaBGP (config from vipmux bgp-config)
 #        scale-out.sh mux-kill I            kill -9 the vipmux of mux I (its ExaBGP follows by itself)
 #        scale-out.sh exabgp-start I CONFIG (re)start only the ExaBGP of mux I (its vipmux runs), config from CONFIG
 #        scale-out.sh routes                the router's next hops for the VIP, one per line
+#        scale-out.sh routes6               the router's next hops for the IPv6 VIP, one per line
 #        scale-out.sh down
 # Environment: VIPMUX_BIN (the vipmux binary; default: vipmux on PATH), VIPMUX_MUXES (3),
 # VIPMUX_BACKENDS (3), VIPMUX_CLIENTS (source addresses, 20); naming and state: see lib.sh.
@@ -19,16 +20,21 @@
 #   <p>-muxI    mux0 (on the LAN), no address: vipmux owns it (net_af_packet iface=mux0) with 10.1.0.(1+I)
 #   <p>-bI      eth0 10.1.0.(10+I)/24, default via 10.1.0.1, the VIP on lo (floating IP / DSR)
 # The VIP 10.200.0.100 is routed: the router learns it from the MUXes over BGP.
+# --ipv6 adds the IPv6 LAN 2001:db8:1::/64 (router ::1, MUX I ::(1+I) for its config's address6,
+# backends ::(10+I) with IPv6 servers) and IPv6 unicast on the router's BGP sessions, over which it
+# learns the IPv6 VIP 2001:db8:200::100/128.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 VIP=10.200.0.100
+VIP6=2001:db8:200::100
+ROUTER_LAN_IP6=2001:db8:1::1
 ROUTER_LAN_IP=10.1.0.1
 ROUTER_CLIENT_IP=10.9.0.1
 ROUTER_AS=65000
@@ -39,6 +45,7 @@ muxes=${VIPMUX_MUXES:-3}
 backends=${VIPMUX_BACKENDS:-3}
 clients=${VIPMUX_CLIENTS:-20}
 servers=1
+ipv6=0
 VIPMUX_BIN=${VIPMUX_BIN:-$(command -v vipmux || true)}
 
 [ $# -ge 1 ] || usage
@@ -46,6 +53,7 @@ action=$1
 shift
 
 mux_ip() { printf '10.1.0.%d' $((1 + $1)); }
+mux_ip6() { printf '2001:db8:1::%x' $((1 + $1)); }
 
 up() {
   while [ $# -gt 0 ]; do
@@ -54,6 +62,7 @@ up() {
       --backends) backends=$2; shift 2 ;;
       --clients) clients=$2; shift 2 ;;
       --no-servers) servers=0; shift ;;
+      --ipv6) ipv6=1; shift ;;
       *) usage ;;
     esac
   done
@@ -87,6 +96,7 @@ up() {
     nsl_veth "$r" eth0 lan "$r"
     nsl_bridge_port lan br0 "$r"
   done
+  if [ "$ipv6" = 1 ]; then ipv6_addresses; fi
 
   for i in $(seq 0 $((clients - 1))); do nsl_addr client eth0 "10.9.0.$((10 + i))/24"; done
   nsx client ip route add default via "$ROUTER_CLIENT_IP"
@@ -119,9 +129,29 @@ up() {
   nsl_emit ROUTER_LAN_IP "$ROUTER_LAN_IP"
   nsl_emit ROUTER_AS "$ROUTER_AS"
   nsl_emit MUX_AS "$MUX_AS"
+  if [ "$ipv6" = 1 ]; then
+    nsl_emit VIP6 "$VIP6"
+    nsl_emit MUX_IPS6 "$(for i in $(seq 1 "$muxes"); do mux_ip6 "$i"; printf ' '; done)"
+    nsl_emit BACKEND_IPS6 "$(seq -s ' ' -f '2001:db8:1::%g' 11 $((10 + backends)))"
+  fi
   nsl_emit ECHO_PORT "${VIPMUX_ECHO_PORT:-7000}"
   nsl_log "scale-out topology up (prefix $PREFIX, $muxes MUX namespaces); tear down with:"
   nsl_log "  VIPMUX_NS_PREFIX=$PREFIX $0 down"
+}
+
+# ipv6_addresses — the IPv6 LAN (--ipv6): router and backends addressed, the MUXes' own stacks
+# silent on mux0 (vipmux owns it), the backends' servers doubled on IPv6 (the state marker).
+ipv6_addresses() {
+  local r i
+  : >"$STATE/ipv6"
+  for r in router "${mux_roles[@]}" "${roles[@]}"; do nsl_v6_enable "$r"; done
+  for r in "${mux_roles[@]}"; do nsl_sysctl "$r" net.ipv6.conf.mux0.disable_ipv6=1; done
+  nsl_addr6 router eth1 "$ROUTER_LAN_IP6/64"
+  nsl_sysctl router net.ipv6.conf.all.forwarding=1
+  for i in $(seq 1 "$backends"); do
+    nsl_addr6 "b$i" eth0 "2001:db8:1::$((10 + i))/64"
+    nsx "b$i" ip -6 route add default via "$ROUTER_LAN_IP6"
+  done
 }
 
 # start_router — zebra and bgpd in the router namespace, with their own files under the state directory.
@@ -145,6 +175,10 @@ router bgp $ROUTER_AS
   maximum-paths 8
  exit-address-family
 EOF
+  if [ "$ipv6" = 1 ]; then
+    # IPv6 unicast over the same (IPv4) sessions: the MUXes announce IPv6 VIPs with IPv6 next hops.
+    printf ' address-family ipv6 unicast\n  neighbor MUXES activate\n  maximum-paths 8\n exit-address-family\n' >>"$d/bgpd.conf"
+  fi
   # The daemons drop to the frr user (the Debian package's): their directory must be theirs.
   chown -R frr:frr "$d"
   for daemon in zebra bgpd; do
@@ -206,6 +240,11 @@ routes() {
   nsx router ip route show "$VIP/32" | grep -o 'via [0-9.]*' | awk '{print $2}' | sort
 }
 
+# routes6 — the router's kernel next hops for the IPv6 VIP (one per line; none when withdrawn).
+routes6() {
+  nsx router ip -6 route show "$VIP6/128" | grep -o 'via [0-9a-f:]*' | awk '{print $2}' | sort
+}
+
 nsl_init "$action"
 case $action in
   up)
@@ -218,6 +257,7 @@ case $action in
   mux-kill) [ $# -eq 1 ] || usage; mux_kill "$1" ;;
   exabgp-start) [ $# -eq 2 ] || usage; exabgp_start "$1" "$2" ;;
   routes) routes ;;
+  routes6) routes6 ;;
   down) nsl_teardown ;;
   *) usage ;;
 esac

@@ -108,7 +108,7 @@ pub fn fill_status(shared: &Shared, report: &mut StatusReport) {
         announced: helper
             .announced
             .iter()
-            .map(|r| format!("{}/32 next-hop {}", r.prefix, r.next_hop))
+            .map(|r| format!("{} next-hop {}", r.cidr(), r.next_hop))
             .collect(),
         withdrawn,
     });

@@ -55,12 +55,6 @@ pub struct Captures {
     next_id: AtomicU64,
 }
 
-/// The IPv4 VIP a capture filter matches (the data path forwards IPv4 only so far).
-fn capture_addr(vip: std::net::IpAddr) -> Result<std::net::Ipv4Addr, String> {
-    crate::balance::snapshot::ipv4_of(vip)
-        .ok_or_else(|| format!("capture by IPv6 frontend {vip} is not supported yet"))
-}
-
 /// The filter `spec` asks for, with frontend and rule names resolved in `snap`.
 pub fn compile_filter(spec: &CaptureSpec, snap: &Snapshot) -> Result<CaptureMatch, String> {
     let mut m = CaptureMatch::default();
@@ -81,7 +75,7 @@ pub fn compile_filter(spec: &CaptureSpec, snap: &Snapshot) -> Result<CaptureMatc
             .find(|f| &f.name == name)
             .ok_or_else(|| format!("unknown frontend {name:?}"))?;
         m.frontend = Some(FrontendMatch {
-            addr: capture_addr(fe.addr)?,
+            addr: fe.addr,
             proto: 0,
             ports: (0, u16::MAX),
         });
@@ -92,7 +86,7 @@ pub fn compile_filter(spec: &CaptureSpec, snap: &Snapshot) -> Result<CaptureMatc
             .iter()
             .find(|r| &r.name == name)
             .ok_or_else(|| format!("unknown rule {name:?}"))?;
-        let addr = capture_addr(rule.frontend_addr)?;
+        let addr = rule.frontend_addr;
         if m.frontend.is_some_and(|f| f.addr != addr) {
             return Err(format!(
                 "rule {name:?} is not on frontend {:?}",
@@ -279,7 +273,7 @@ mod tests {
         assert_eq!(
             m.frontend,
             Some(FrontendMatch {
-                addr: vip,
+                addr: vip.into(),
                 proto: 0,
                 ports: (0, u16::MAX)
             })
@@ -295,7 +289,7 @@ mod tests {
         assert_eq!(
             m.frontend,
             Some(FrontendMatch {
-                addr: vip,
+                addr: vip.into(),
                 proto: 6,
                 ports: (7001, 7001)
             })

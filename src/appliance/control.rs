@@ -581,50 +581,64 @@ fn tcp_state_name(e: &crate::flow::FlowEntry) -> String {
     format!("{:?}", e.state).to_lowercase()
 }
 
-/// The `flows` rows of a worker's SNAT translations (see [`FlowRow::outbound`]).
-fn snat_flow_rows(
+/// The `flows` rows of a worker's SNAT translations of both families (see [`FlowRow::outbound`];
+/// IPv6 endpoints as `[address]:port`).
+fn snat_flow_rows(snap: &Snapshot, listing: &FlowListing, worker: u32) -> Vec<FlowRow> {
+    let now = listing.now;
+    let v4 = listing.snat.iter().map(|t| {
+        let ep = |ip: u32, port: u16| format!("{}:{port}", Ipv4Addr::from(ip));
+        snat_flow_row(snap, t, snap.frontend_by_addr(t.frontend), ep, now, worker)
+    });
+    let v6 = listing.snat6.iter().map(|t| {
+        let ep = |ip: u128, port: u16| format!("[{}]:{port}", std::net::Ipv6Addr::from(ip));
+        snat_flow_row(snap, t, snap.frontend_by_addr6(t.frontend), ep, now, worker)
+    });
+    v4.chain(v6).collect()
+}
+
+/// The `flows` row of one SNAT translation (`fe`: its frontend IP's frontend; `ep` shows an
+/// endpoint).
+fn snat_flow_row<A: crate::flow::snat::SnatAddr>(
     snap: &Snapshot,
-    snat: &[crate::flow::Translation],
+    t: &crate::flow::Translation<A>,
+    fe: Option<crate::balance::snapshot::FrontendId>,
+    ep: impl Fn(A, u16) -> String,
     now: u32,
     worker: u32,
-) -> Vec<FlowRow> {
-    let ep = |ip: u32, port: u16| format!("{}:{port}", Ipv4Addr::from(ip));
-    snat.iter()
-        .map(|t| FlowRow {
-            frontend: snap
-                .frontend_by_addr(t.frontend)
-                .and_then(|f| snap.frontends.get(f.index()))
-                .map(|f| f.name.clone())
-                .unwrap_or_default(),
-            rule: snap
-                .outbound
-                .get(t.outbound as usize)
-                .map(|o| o.name.clone())
-                .unwrap_or_default(),
-            protocol: match t.proto {
-                6 => "tcp".into(),
-                17 => "udp".into(),
-                p => p.to_string(),
-            },
-            client: ep(t.member, t.member_port),
-            vip: ep(t.frontend, t.snat_port),
-            backend: ep(t.remote, t.remote_port),
-            member: snap
-                .member(crate::balance::MemberId(t.entry.member_id))
-                .map(|m| m.name.clone())
-                .unwrap_or_default(),
-            state: if t.proto == 17 {
-                "udp".into()
-            } else {
-                tcp_state_name(&t.entry)
-            },
-            idle_secs: u64::from(now.saturating_sub(t.entry.last_seen)),
-            packets: 0,
-            bytes: 0,
-            worker,
-            outbound: true,
-        })
-        .collect()
+) -> FlowRow {
+    FlowRow {
+        frontend: fe
+            .and_then(|f| snap.frontends.get(f.index()))
+            .map(|f| f.name.clone())
+            .unwrap_or_default(),
+        rule: snap
+            .outbound
+            .get(t.outbound as usize)
+            .map(|o| o.name.clone())
+            .unwrap_or_default(),
+        protocol: match t.proto {
+            6 => "tcp".into(),
+            17 => "udp".into(),
+            p => p.to_string(),
+        },
+        client: ep(t.member, t.member_port),
+        vip: ep(t.frontend, t.snat_port),
+        backend: ep(t.remote, t.remote_port),
+        member: snap
+            .member(crate::balance::MemberId(t.entry.member_id))
+            .map(|m| m.name.clone())
+            .unwrap_or_default(),
+        state: if t.proto == 17 {
+            "udp".into()
+        } else {
+            tcp_state_name(&t.entry)
+        },
+        idle_secs: u64::from(now.saturating_sub(t.entry.last_seen)),
+        packets: 0,
+        bytes: 0,
+        worker,
+        outbound: true,
+    }
 }
 
 impl ApplianceControl {
@@ -657,12 +671,16 @@ impl ApplianceControl {
 
     /// Every worker's SNAT translations (up to [`MAX_FLOWS_PER_REQUEST`] each; none when a
     /// worker does not answer), for `diagnose`.
-    fn snat_translations(&self) -> Vec<crate::flow::Translation> {
-        self.listings(MAX_FLOWS_PER_REQUEST, true)
+    fn snat_translations(&self) -> super::diagnose::SnatListing {
+        let mut all = super::diagnose::SnatListing::default();
+        for l in self
+            .listings(MAX_FLOWS_PER_REQUEST, true)
             .unwrap_or_default()
-            .into_iter()
-            .flat_map(|l| l.snat)
-            .collect()
+        {
+            all.v4.extend(l.snat);
+            all.v6.extend(l.snat6);
+        }
+        all
     }
 }
 
@@ -763,7 +781,7 @@ impl crate::control::ControlHandler for ApplianceControl {
                     outbound: false,
                 });
             }
-            for row in snat_flow_rows(&snap, &listing.snat, listing.now, w as u32) {
+            for row in snat_flow_rows(&snap, &listing, w as u32) {
                 let wanted = filter.frontend.as_ref().is_none_or(|f| *f == row.frontend)
                     && filter.rule.as_ref().is_none_or(|r| *r == row.rule);
                 if !wanted {

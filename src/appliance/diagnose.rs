@@ -19,7 +19,7 @@ use crate::slowpath::probe::{tcp_reachability, HealthState, ProbeReason, TargetS
 
 mod snat;
 
-pub use snat::{by_destination, ports_by_destination, Destination, TOP_DESTINATIONS};
+pub use snat::{by_destination, ports_by_destination, Destination, SnatListing, TOP_DESTINATIONS};
 
 /// Every check, in the order of the table.
 pub const CHECKS: [&str; 14] = [
@@ -98,7 +98,7 @@ pub fn run(
     baseline: &Baseline,
     counters: WorkerCounters,
     started: Instant,
-    translations: &dyn Fn() -> Vec<crate::flow::Translation>,
+    translations: &dyn Fn() -> SnatListing,
 ) -> DiagnoseReport {
     let (delta, window) = baseline.since(counters, started);
     let mut report = DiagnoseReport {
@@ -517,6 +517,14 @@ enable_tcp_reset = true
         Snapshot::compile(&c, &Health::all_up(&c))
     }
 
+    /// The `snat_exhausted` findings of `r`.
+    fn snat_findings(r: &DiagnoseReport) -> Vec<&crate::control::report::Finding> {
+        r.findings
+            .iter()
+            .filter(|f| f.check == "snat_exhausted")
+            .collect()
+    }
+
     #[test]
     fn a_member_out_of_snat_ports_is_named_until_it_stops() {
         let text = format!(
@@ -536,13 +544,12 @@ enable_tcp_reset = true
             &baseline,
             counters.clone(),
             Instant::now(),
-            &|| snat::tests::translations(block.first_port),
+            &|| SnatListing {
+                v4: snat::tests::translations(block.first_port),
+                v6: Vec::new(),
+            },
         );
-        let f: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|f| f.check == "snat_exhausted")
-            .collect();
+        let f = snat_findings(&r);
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(
             f[0].subject.contains("n1") && f[0].subject.contains("egress"),
@@ -559,8 +566,60 @@ enable_tcp_reset = true
             "{f:?}"
         );
         // Nothing more since: the finding clears.
-        let r = run(&snap, &[], &baseline, counters, Instant::now(), &Vec::new);
+        let r = run(
+            &snap,
+            &[],
+            &baseline,
+            counters,
+            Instant::now(),
+            &SnatListing::default,
+        );
         assert!(r.findings.iter().all(|f| f.check != "snat_exhausted"));
+    }
+
+    #[test]
+    fn an_ipv6_member_out_of_snat_ports_is_named_with_its_destinations() {
+        let text = "[[interfaces]]\nname = \"dc\"\nport = \"p0\"\naddress = \"10.1.0.2/24\"\naddress6 = \"fd00:1::2/64\"\n\n\
+            [[frontends]]\nname = \"fe6\"\naddress = \"fd00:1::100\"\n\n\
+            [[backend_pools]]\nname = \"p6\"\nmembers = [{ name = \"v1\", address = \"fd00:1::11\" }]\n\n\
+            [[outbound_rules]]\nname = \"egress6\"\nfrontends = [\"fe6\"]\nbackend_pool = \"p6\"\nallocated_outbound_ports = 16\n";
+        let c = Config::from_str(text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        let snap = Snapshot::compile(&c, &Health::all_up(&c));
+        let mut counters = WorkerCounters::default();
+        counters.ensure(snap.rules.len(), snap.members.len());
+        counters.snat[0].exhausted = 2;
+        let first = snap.outbound[0].blocks[0].first_port;
+        let addr = |s: &str| u128::from(s.parse::<std::net::Ipv6Addr>().unwrap());
+        let t = |port: u16, remote_port: u16| crate::flow::Translation::<u128> {
+            member: addr("fd00:1::11"),
+            member_port: 40000 + port,
+            remote: addr("2001:db8::7"),
+            remote_port,
+            proto: 6,
+            frontend: addr("fd00:1::100"),
+            snat_port: first + port,
+            ..Default::default()
+        };
+        let listing = SnatListing {
+            v4: Vec::new(),
+            v6: vec![t(0, 443), t(1, 443), t(2, 80)],
+        };
+        let r = run(
+            &snap,
+            &[],
+            &Baseline::default(),
+            counters,
+            Instant::now(),
+            &|| listing.clone(),
+        );
+        let f = snat_findings(&r);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].subject.contains("v1"), "{f:?}");
+        assert!(
+            f[0].seen
+                .ends_with("by destination: [2001:db8::7]:443 tcp 2, [2001:db8::7]:80 tcp 1)"),
+            "{f:?}"
+        );
     }
 
     fn rows<'r>(r: &'r DiagnoseReport, check: &str) -> Vec<&'r crate::control::report::CheckRow> {
@@ -582,7 +641,14 @@ enable_tcp_reset = true
         c.rule_idle[1].late_packets = 5; // resets enabled: not a finding
         c.count_drop(DropReason::Fragment);
         let baseline = Baseline::default();
-        let mut r = run(&snap, &[], &baseline, c.clone(), Instant::now(), &Vec::new);
+        let mut r = run(
+            &snap,
+            &[],
+            &baseline,
+            c.clone(),
+            Instant::now(),
+            &SnatListing::default,
+        );
         r.finish(&CHECKS);
         let names = |r: &DiagnoseReport| -> Vec<(String, String)> {
             r.findings
@@ -610,7 +676,14 @@ enable_tcp_reset = true
         c.members[id("n1")].replies = 1;
         c.members[id("d1")].syns = 4;
         c.members[id("d1")].packets = 5;
-        let mut r = run(&snap, &[], &baseline, c, Instant::now(), &Vec::new);
+        let mut r = run(
+            &snap,
+            &[],
+            &baseline,
+            c,
+            Instant::now(),
+            &SnatListing::default,
+        );
         r.finish(&CHECKS);
         let found = names(&r);
         assert_eq!(found.len(), 1, "{found:?}");

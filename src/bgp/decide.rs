@@ -9,7 +9,7 @@
 //! a short while carrying the GRACEFUL_SHUTDOWN community before they are withdrawn (the caller
 //! says which phase it is in).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
 
@@ -119,16 +119,26 @@ pub fn next_hop(config: &Config) -> Option<Ipv4Addr> {
         .or_else(|| config.interfaces.first().map(|i| i.address.addr))
 }
 
-/// Every frontend's decision (empty without `[bgp]`), in configuration order.
+/// The next hop announced for a VIP of `vip`'s family (see [`next_hop`] and
+/// `config::validate::bgp::next_hop6`).
+pub fn next_hop_for(config: &Config, vip: IpAddr) -> Option<IpAddr> {
+    match vip {
+        IpAddr::V4(_) => next_hop(config).map(IpAddr::V4),
+        IpAddr::V6(_) => crate::config::validate::bgp::next_hop6(config).map(IpAddr::V6),
+    }
+}
+
+/// Every frontend's decision (empty without `[bgp]`), in configuration order. A VIP whose
+/// family has no next hop is left out (the configuration's validation refuses it when announced).
 pub fn decisions(config: &Config, snapshot: &Snapshot, r: &Readiness) -> Vec<VipDecision> {
-    let (Some(bgp), Some(nh)) = (config.bgp.as_ref(), next_hop(config)) else {
+    let Some(bgp) = config.bgp.as_ref() else {
         return Vec::new();
     };
     config
         .frontends
         .iter()
-        .filter_map(|fe| Some((fe, fe.address4()?)))
-        .map(|(fe, prefix)| {
+        .filter_map(|fe| Some((fe, next_hop_for(config, fe.address)?)))
+        .map(|(fe, nh)| {
             let id = snapshot
                 .frontends
                 .iter()
@@ -143,7 +153,7 @@ pub fn decisions(config: &Config, snapshot: &Snapshot, r: &Readiness) -> Vec<Vip
             VipDecision {
                 route: Route {
                     frontend: fe.name.clone(),
-                    prefix,
+                    prefix: fe.address,
                     next_hop: nh,
                     communities,
                 },
@@ -306,7 +316,7 @@ remote_as = 65000
         let snap = Snapshot::compile(&c, &Health::new());
         let d = decisions(&c, &snap, &READY);
         assert_eq!(d.len(), 3);
-        assert_eq!(d[0].route.next_hop, Ipv4Addr::new(10, 1, 0, 2));
+        assert_eq!(d[0].route.next_hop, IpAddr::from([10, 1, 0, 2]));
         assert_eq!(d[0].route.communities, vec!["65010:1".to_string()]);
         // web: probed, member not up yet; quiet: opted out; all: no rule at all.
         assert_eq!(
@@ -336,11 +346,59 @@ remote_as = 65000
         };
         let w = wanted(&decisions(&c, &snap, &graceful));
         assert_eq!(w.len(), 1);
-        assert_eq!(w[0].prefix, Ipv4Addr::new(10, 9, 0, 1));
+        assert_eq!(w[0].prefix, IpAddr::from([10, 9, 0, 1]));
         assert_eq!(
             w[0].communities,
             vec!["65010:1".to_string(), GRACEFUL_SHUTDOWN.to_string()]
         );
+    }
+
+    #[test]
+    fn ipv6_vips_are_announced_with_the_ipv6_next_hop() {
+        let text = CONFIG
+            .replace(
+                "address = \"10.1.0.2/24\"",
+                "address = \"10.1.0.2/24\"\naddress6 = \"fd00:1::2/64\"",
+            )
+            .replace(
+                "members = [{ name = \"a\", address = \"10.1.0.11\" }]",
+                "members = [{ name = \"a\", address = \"10.1.0.11\" }]\n\n\
+                 [[backend_pools]]\nname = \"p6\"\nmembers = [{ name = \"a6\", address = \"fd00:1::11\" }]\n\n\
+                 [[frontends]]\nname = \"web6\"\naddress = \"fd00:9::1\"\n\n\
+                 [[load_balancing_rules]]\nname = \"web6\"\nfrontend = \"web6\"\nprotocol = \"tcp\"\n\
+                 frontend_port = 80\nbackend_pool = \"p6\"",
+            );
+        let c = Config::from_str(&text, "t").unwrap_or_else(|e| panic!("{e}"));
+        let snap = Snapshot::compile(&c, &Health::new());
+        let d = decisions(&c, &snap, &READY);
+        let six = d.iter().find(|d| d.route.frontend == "web6").unwrap();
+        assert_eq!(six.route.prefix, "fd00:9::1".parse::<IpAddr>().unwrap());
+        assert_eq!(six.route.next_hop, "fd00:1::2".parse::<IpAddr>().unwrap());
+        assert_eq!(six.route.cidr(), "fd00:9::1/128");
+        // No probe: the member is eligible, so the /128 is wanted; draining withdraws it.
+        assert_eq!(six.verdict, AnnounceVerdict::Announce { graceful: false });
+        let draining = Readiness {
+            draining: true,
+            ..READY
+        };
+        let d = decisions(&c, &snap, &draining);
+        let six = d.iter().find(|d| d.route.frontend == "web6").unwrap();
+        assert_eq!(
+            six.verdict,
+            AnnounceVerdict::Withdraw(WithdrawReason::Draining)
+        );
+        // `next_hop6` overrides the interface's address6.
+        let c = Config::from_str(
+            &text.replace(
+                "local_as = 65010",
+                "local_as = 65010\nnext_hop6 = \"fd00:1::99\"",
+            ),
+            "t",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let d = decisions(&c, &snap, &READY);
+        let six = d.iter().find(|d| d.route.frontend == "web6").unwrap();
+        assert_eq!(six.route.next_hop, "fd00:1::99".parse::<IpAddr>().unwrap());
     }
 
     #[test]

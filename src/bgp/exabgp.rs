@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::{BgpSpeaker, Route};
 use crate::config::Config;
@@ -24,6 +24,12 @@ pub const PROCESS: &str = "vipmux";
 pub fn render_config(config: &Config, helper_command: &str) -> Option<String> {
     let bgp = config.bgp.as_ref()?;
     let local = super::decide::next_hop(config)?;
+    // IPv6 unicast is negotiated only when an IPv6 VIP is announced (over the same sessions).
+    let v6 = if announces_ipv6(config) {
+        "\n\t\tipv6 unicast;"
+    } else {
+        ""
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -41,7 +47,7 @@ pub fn render_config(config: &Config, helper_command: &str) -> Option<String> {
         let _ = writeln!(s, "\tpeer-as {};", p.remote_as);
         let _ = writeln!(s, "\thold-time {};", p.hold_time_seconds);
         let _ = writeln!(s, "\tgroup-updates false;");
-        let _ = writeln!(s, "\tfamily {{\n\t\tipv4 unicast;\n\t}}");
+        let _ = writeln!(s, "\tfamily {{\n\t\tipv4 unicast;{v6}\n\t}}");
         let _ = writeln!(
             s,
             "\tapi {{\n\t\tprocesses [ {PROCESS} ];\n\t\tneighbor-changes;\n\t}}"
@@ -49,6 +55,15 @@ pub fn render_config(config: &Config, helper_command: &str) -> Option<String> {
         let _ = writeln!(s, "}}\n");
     }
     Some(s)
+}
+
+/// Whether `config` announces an IPv6 VIP (one with an IPv6 next hop).
+fn announces_ipv6(config: &Config) -> bool {
+    config.frontends.iter().any(|f| {
+        f.address.is_ipv6()
+            && f.announced(config.bgp.as_ref())
+            && super::decide::next_hop_for(config, f.address).is_some()
+    })
 }
 
 /// The ExaBGP environment file: stop with the helper, no respawn, no acknowledgements, no CLI
@@ -62,7 +77,7 @@ pub fn render_env() -> String {
 
 /// The `announce route` line for `r`.
 pub fn announce_line(r: &Route) -> String {
-    let mut s = format!("announce route {}/32 next-hop {}", r.prefix, r.next_hop);
+    let mut s = format!("announce route {} next-hop {}", r.cidr(), r.next_hop);
     if !r.communities.is_empty() {
         let _ = write!(s, " community [ {} ]", r.communities.join(" "));
     }
@@ -71,14 +86,14 @@ pub fn announce_line(r: &Route) -> String {
 
 /// The `withdraw route` line for `r`.
 pub fn withdraw_line(r: &Route) -> String {
-    format!("withdraw route {}/32 next-hop {}", r.prefix, r.next_hop)
+    format!("withdraw route {} next-hop {}", r.cidr(), r.next_hop)
 }
 
 /// A [`BgpSpeaker`] writing ExaBGP API commands to `out` (the helper's stdout).
 #[derive(Debug)]
 pub struct ExaBgp<W: Write> {
     out: W,
-    current: BTreeMap<Ipv4Addr, Route>,
+    current: BTreeMap<IpAddr, Route>,
 }
 
 impl<W: Write> ExaBgp<W> {
@@ -98,7 +113,7 @@ impl<W: Write> ExaBgp<W> {
 
 impl<W: Write> BgpSpeaker for ExaBgp<W> {
     fn apply(&mut self, wanted: &[Route]) -> std::io::Result<usize> {
-        let want: BTreeMap<Ipv4Addr, &Route> = wanted.iter().map(|r| (r.prefix, r)).collect();
+        let want: BTreeMap<IpAddr, &Route> = wanted.iter().map(|r| (r.prefix, r)).collect();
         let mut lines = Vec::new();
         for (prefix, r) in &self.current {
             if !want.contains_key(prefix) {
@@ -143,8 +158,8 @@ mod tests {
     fn route(last: u8, communities: &[&str]) -> Route {
         Route {
             frontend: format!("fe{last}"),
-            prefix: Ipv4Addr::new(10, 9, 0, last),
-            next_hop: Ipv4Addr::new(10, 1, 0, 2),
+            prefix: IpAddr::from([10, 9, 0, last]),
+            next_hop: IpAddr::from([10, 1, 0, 2]),
             communities: communities.iter().map(|c| c.to_string()).collect(),
         }
     }
@@ -191,6 +206,25 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_routes_are_host_routes_with_an_ipv6_next_hop() {
+        let mut s = ExaBgp::new(Vec::new());
+        let r = Route {
+            frontend: "fe6".into(),
+            prefix: "fd00:9::1".parse().unwrap(),
+            next_hop: "fd00:1::2".parse().unwrap(),
+            communities: vec!["65010:1".into()],
+        };
+        assert_eq!(
+            sent(&mut s, std::slice::from_ref(&r)),
+            vec!["announce route fd00:9::1/128 next-hop fd00:1::2 community [ 65010:1 ]"]
+        );
+        assert_eq!(
+            sent(&mut s, &[]),
+            vec!["withdraw route fd00:9::1/128 next-hop fd00:1::2"]
+        );
+    }
+
+    #[test]
     fn config_has_a_neighbor_per_peer() {
         let text = "[[interfaces]]\nname = \"dc\"\nport = \"p\"\naddress = \"10.1.0.2/24\"\n\n\
             [bgp]\nlocal_as = 65010\nrouter_id = \"10.1.0.2\"\n\n\
@@ -207,7 +241,16 @@ mod tests {
         assert!(conf.contains("local-address 10.1.0.2;"), "{conf}");
         assert!(conf.contains("hold-time 9;"), "{conf}");
         assert!(conf.contains("hold-time 90;"), "{conf}");
+        assert!(!conf.contains("ipv6 unicast"), "{conf}");
         assert!(render_env().contains("terminate = true"));
+        let six = text.replace(
+            "address = \"10.1.0.2/24\"\n",
+            "address = \"10.1.0.2/24\"\naddress6 = \"fd00:1::2/64\"\n\n\
+             [[frontends]]\nname = \"fe6\"\naddress = \"fd00:9::1\"\n",
+        );
+        let c = Config::from_str(&six, "t").unwrap_or_else(|e| panic!("{e}"));
+        let conf = render_config(&c, "h").unwrap();
+        assert!(conf.contains("ipv4 unicast;\n\t\tipv6 unicast;"), "{conf}");
         assert!(render_config(&Config::default(), "x").is_none());
     }
 

@@ -11,21 +11,21 @@ pub mod decide;
 pub mod exabgp;
 pub mod helper;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 pub use decide::{decide, AnnounceVerdict, Readiness, VipDecision, WithdrawReason};
 
-/// One announcement: a VIP as a /32 with its next hop and communities.
+/// One announcement: a VIP as a host route (/32 or /128) with its next hop and communities.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Route {
     /// The frontend's name.
     pub frontend: String,
-    /// The VIP (announced as a /32).
-    pub prefix: Ipv4Addr,
-    /// Next hop the routers forward the VIP's traffic to.
-    pub next_hop: Ipv4Addr,
+    /// The VIP (announced as a /32 when IPv4, a /128 when IPv6).
+    pub prefix: IpAddr,
+    /// Next hop the routers forward the VIP's traffic to (of the VIP's family).
+    pub next_hop: IpAddr,
     /// Standard communities `"ASN:VALUE"`.
     #[serde(default)]
     pub communities: Vec<String>,
@@ -40,6 +40,14 @@ pub struct BgpReport {
     /// What the daemon was told to announce.
     #[serde(default)]
     pub announced: Vec<Route>,
+}
+
+impl Route {
+    /// The announced prefix, `VIP/32` or `VIP/128`.
+    pub fn cidr(&self) -> String {
+        let len = if self.prefix.is_ipv4() { 32 } else { 128 };
+        format!("{}/{len}", self.prefix)
+    }
 }
 
 /// A BGP daemon driver: keeps the daemon's announcements equal to the wanted set.

@@ -404,14 +404,14 @@ pub struct Frontend {
     /// Interface on which ARP (IPv4) or neighbour solicitations (IPv6) for the VIP are answered. Default: none (the VIP is routed to the MUX).
     #[serde(default)]
     pub interface: Option<String>,
-    /// Whether the VIP is announced over BGP. Default: true when `[bgp]` exists and the VIP is
-    /// IPv4; `true` without `[bgp]`, or on an IPv6 VIP (not announced yet), is an error.
+    /// Whether the VIP is announced over BGP (an IPv4 VIP as a /32, an IPv6 VIP as a /128).
+    /// Default: true when `[bgp]` exists; `true` without `[bgp]` is an error.
     #[serde(default)]
     pub announce: Option<bool>,
 }
 
 impl Frontend {
-    /// The VIP when it is IPv4 (outbound SNAT and BGP announce IPv4 VIPs only).
+    /// The VIP when it is IPv4.
     pub fn address4(&self) -> Option<Ipv4Addr> {
         match self.address {
             IpAddr::V4(a) => Some(a),
@@ -419,9 +419,9 @@ impl Frontend {
         }
     }
 
-    /// Whether this frontend is announced under `bgp` (absent `[bgp]`, or an IPv6 VIP: never).
+    /// Whether this frontend is announced under `bgp` (absent `[bgp]`: never).
     pub fn announced(&self, bgp: Option<&Bgp>) -> bool {
-        bgp.is_some() && self.address.is_ipv4() && self.announce.unwrap_or(true)
+        bgp.is_some() && self.announce.unwrap_or(true)
     }
 }
 
@@ -440,6 +440,10 @@ pub struct Bgp {
     /// Next hop announced for the VIPs. Default: the first interface's address.
     #[serde(default, deserialize_with = "de_opt_ipv4")]
     pub next_hop: Option<Ipv4Addr>,
+    /// Next hop announced for the IPv6 VIPs. Default: the `address6` of the first interface
+    /// that has one.
+    #[serde(default, deserialize_with = "de_opt_ipv6")]
+    pub next_hop6: Option<Ipv6Addr>,
     /// Standard communities attached to every announcement, `"ASN:VALUE"` (each 0..=65535).
     /// Default: none.
     #[serde(default)]

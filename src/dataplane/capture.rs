@@ -4,7 +4,7 @@
 //! The worker consults it only while a capture is armed; the decision reads the verdict first
 //! (a mask test) and parses headers only for verdicts that pass, with every read bounds-checked.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::reason::{DropReason, Exception};
 use super::Verdict;
@@ -61,13 +61,14 @@ pub struct CaptureFlow {
     /// IP protocol (6 TCP, 17 UDP).
     pub proto: u8,
     /// One endpoint.
-    pub a: (Ipv4Addr, u16),
+    pub a: (IpAddr, u16),
     /// The other endpoint.
-    pub b: (Ipv4Addr, u16),
+    pub b: (IpAddr, u16),
 }
 
 impl CaptureFlow {
-    /// Parses `SRC:PORT-DST:PORT/PROTO` (`PROTO` is `tcp` or `udp`).
+    /// Parses `SRC:PORT-DST:PORT/PROTO` (`PROTO` is `tcp` or `udp`; an IPv6 address in brackets,
+    /// `[2001:db8::1]:40000`).
     pub fn parse(s: &str) -> Result<CaptureFlow, String> {
         let bad = || {
             format!("flow {s:?}: expected SRC:PORT-DST:PORT/PROTO, e.g. 10.0.0.1:40000-192.0.2.10:80/tcp")
@@ -79,12 +80,18 @@ impl CaptureFlow {
             _ => return Err(bad()),
         };
         let (a, b) = ends.split_once('-').ok_or_else(bad)?;
-        let end = |e: &str| -> Result<(Ipv4Addr, u16), String> {
+        let end = |e: &str| -> Result<(IpAddr, u16), String> {
             let (ip, port) = e.rsplit_once(':').ok_or_else(bad)?;
-            Ok((
-                ip.parse().map_err(|_| bad())?,
-                port.parse().map_err(|_| bad())?,
-            ))
+            let ip = match ip.strip_prefix('[') {
+                Some(v6) => IpAddr::V6(
+                    v6.strip_suffix(']')
+                        .ok_or_else(bad)?
+                        .parse()
+                        .map_err(|_| bad())?,
+                ),
+                None => IpAddr::V4(ip.parse().map_err(|_| bad())?),
+            };
+            Ok((ip, port.parse().map_err(|_| bad())?))
         };
         Ok(CaptureFlow {
             proto,
@@ -94,19 +101,19 @@ impl CaptureFlow {
     }
 }
 
-/// The IPv4 fields a filter looks at (ports are 0 for non-TCP/UDP and later fragments).
+/// The IP fields a filter looks at (ports are 0 for non-TCP/UDP and later fragments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameTuple {
     /// IP protocol.
     pub proto: u8,
     /// Source address and port.
-    pub src: (Ipv4Addr, u16),
+    pub src: (IpAddr, u16),
     /// Destination address and port.
-    pub dst: (Ipv4Addr, u16),
+    pub dst: (IpAddr, u16),
 }
 
 impl FrameTuple {
-    /// The tuple of an Ethernet frame carrying IPv4 (one 802.1Q tag allowed), or `None`.
+    /// The tuple of an Ethernet frame carrying IPv4 or IPv6 (one 802.1Q tag allowed), or `None`.
     pub fn parse(frame: &[u8]) -> Option<FrameTuple> {
         let mut off = 12;
         let mut ethertype = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
@@ -114,10 +121,49 @@ impl FrameTuple {
             off += 4;
             ethertype = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
         }
-        if ethertype != 0x0800 {
+        let ip = frame.get(off + 2..)?;
+        match ethertype {
+            0x0800 => Self::parse4(ip),
+            0x86dd => Self::parse6(ip),
+            _ => None,
+        }
+    }
+
+    /// The tuple of an IPv6 packet: the transport after the extension headers (ports of TCP and
+    /// UDP, but not of a later fragment).
+    fn parse6(ip: &[u8]) -> Option<FrameTuple> {
+        use crate::wire::ipv6::{walk_extension_headers, HEADER_LEN};
+        if *ip.first()? >> 4 != 6 {
             return None;
         }
-        let ip = frame.get(off + 2..)?;
+        let addr = |at: usize| -> Option<Ipv6Addr> {
+            let b: [u8; 16] = ip.get(at..at + 16)?.try_into().ok()?;
+            Some(Ipv6Addr::from(b))
+        };
+        let (src, dst) = (addr(8)?, addr(24)?);
+        let payload = ip.get(HEADER_LEN..)?;
+        let upper = walk_extension_headers(*ip.get(6)?, payload).ok()?;
+        let first = upper.fragment.is_none_or(|f| f.offset == 0);
+        let at = upper.offset;
+        let ports = match upper.protocol {
+            6 | 17 if first => payload.get(at..at + 4).map(|p| {
+                (
+                    u16::from_be_bytes([p[0], p[1]]),
+                    u16::from_be_bytes([p[2], p[3]]),
+                )
+            }),
+            _ => None,
+        };
+        let (sp, dp) = ports.unwrap_or((0, 0));
+        Some(FrameTuple {
+            proto: upper.protocol,
+            src: (IpAddr::V6(src), sp),
+            dst: (IpAddr::V6(dst), dp),
+        })
+    }
+
+    /// The tuple of an IPv4 packet.
+    fn parse4(ip: &[u8]) -> Option<FrameTuple> {
         let ihl = usize::from(*ip.first()? & 0x0f) * 4;
         if *ip.first()? >> 4 != 4 || ihl < 20 {
             return None;
@@ -141,8 +187,8 @@ impl FrameTuple {
         let (sp, dp) = ports.unwrap_or((0, 0));
         Some(FrameTuple {
             proto,
-            src: (src, sp),
-            dst: (dst, dp),
+            src: (IpAddr::V4(src), sp),
+            dst: (IpAddr::V4(dst), dp),
         })
     }
 }
@@ -151,8 +197,8 @@ impl FrameTuple {
 /// protocol and port range).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrontendMatch {
-    /// The frontend's address.
-    pub addr: Ipv4Addr,
+    /// The frontend's address (IPv4 or IPv6).
+    pub addr: IpAddr,
     /// The rule's protocol (0: any).
     pub proto: u8,
     /// The rule's frontend ports, inclusive (`(0, 65535)`: any).
@@ -302,7 +348,7 @@ mod tests {
     fn frontend_and_rule_limits_look_at_the_destination() {
         let mut m = CaptureMatch::all_drops();
         m.frontend = Some(FrontendMatch {
-            addr: Ipv4Addr::from(VIP),
+            addr: Ipv4Addr::from(VIP).into(),
             proto: 0,
             ports: (0, 65535),
         });
@@ -312,13 +358,68 @@ mod tests {
         // A frame that does not parse as IPv4 cannot be to the frontend.
         assert!(!m.matches(&drop, &[0u8; 20]));
         m.frontend = Some(FrontendMatch {
-            addr: Ipv4Addr::from(VIP),
+            addr: Ipv4Addr::from(VIP).into(),
             proto: 6,
             ports: (80, 81),
         });
         assert!(m.matches(&drop, &frame(6, CLIENT, 5, VIP, 81, 64)));
         assert!(!m.matches(&drop, &frame(6, CLIENT, 5, VIP, 82, 64)));
         assert!(!m.matches(&drop, &frame(17, CLIENT, 5, VIP, 80, 64)));
+    }
+
+    /// Ethernet + IPv6 (a Hop-by-Hop options header when `hbh`) + 4 bytes of L4 ports.
+    fn frame6(proto: u8, src: Ipv6Addr, sp: u16, dst: Ipv6Addr, dp: u16, hbh: bool) -> Vec<u8> {
+        let mut f = vec![0xa5u8; 12];
+        let first = if hbh { 0 } else { proto };
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 28, first, 64]);
+        f.extend_from_slice(&src.octets());
+        f.extend_from_slice(&dst.octets());
+        if hbh {
+            f.extend_from_slice(&[proto, 0, 1, 4, 0, 0, 0, 0]);
+        }
+        f.extend_from_slice(&sp.to_be_bytes());
+        f.extend_from_slice(&dp.to_be_bytes());
+        f.extend_from_slice(&[0; 16]);
+        f
+    }
+
+    #[test]
+    fn ipv6_frames_match_an_ipv6_frontend_rule_and_flow() {
+        let vip: Ipv6Addr = "2001:db8::10".parse().unwrap();
+        let client: Ipv6Addr = "2001:db8:9::1".parse().unwrap();
+        let mut m = CaptureMatch::all_drops();
+        m.frontend = Some(FrontendMatch {
+            addr: vip.into(),
+            proto: 6,
+            ports: (80, 80),
+        });
+        let drop = Verdict::Drop(DropReason::NoRule);
+        for hbh in [false, true] {
+            assert!(
+                m.matches(&drop, &frame6(6, client, 5, vip, 80, hbh)),
+                "{hbh}"
+            );
+            assert!(!m.matches(&drop, &frame6(6, client, 5, vip, 81, hbh)));
+            assert!(!m.matches(&drop, &frame6(17, client, 5, vip, 80, hbh)));
+            assert!(!m.matches(&drop, &frame6(6, vip, 80, client, 5, hbh)));
+        }
+        // An IPv4 frame to another family's frontend does not match.
+        assert!(!m.matches(&drop, &frame(6, CLIENT, 5, VIP, 80, 64)));
+        let flow = CaptureFlow::parse("[2001:db8:9::1]:5-[2001:db8::10]:80/tcp").unwrap();
+        assert_eq!(flow.a, (IpAddr::V6(client), 5));
+        let m = CaptureMatch {
+            forwarded: true,
+            flow: Some(flow),
+            ..CaptureMatch::default()
+        };
+        let fwd = Verdict::Forward { port: 0 };
+        assert!(m.matches(&fwd, &frame6(6, vip, 80, client, 5, false)));
+        assert!(!m.matches(&fwd, &frame6(6, vip, 80, client, 6, false)));
+        assert!(CaptureFlow::parse("[2001:db8::1:5-10.0.0.2:2/tcp").is_err());
+        let f = frame6(17, client, 5, vip, 53, true);
+        for n in 0..f.len() {
+            let _ = FrameTuple::parse(&f[..n]);
+        }
     }
 
     #[test]
@@ -350,7 +451,7 @@ mod tests {
             let _ = FrameTuple::parse(&f[..n]);
         }
         let t = FrameTuple::parse(&f).unwrap();
-        assert_eq!(t.dst, (Ipv4Addr::from(VIP), 80));
+        assert_eq!(t.dst, (Ipv4Addr::from(VIP).into(), 80));
         let mut tagged = f[..12].to_vec();
         tagged.extend_from_slice(&[0x81, 0x00, 0, 5]);
         tagged.extend_from_slice(&f[12..]);

@@ -152,8 +152,20 @@ pub(super) fn emit_rst<F: FnMut(usize, &[u8])>(
     port: usize,
     emit: &mut F,
 ) -> u64 {
+    emit_frame(scratch, port, emit, |out| {
+        tcp_rst(out, l2, src, dst, seq, None)
+    })
+}
+
+/// Builds one frame in `scratch` with `build` and emits it on `port`; 1 when it did.
+pub(super) fn emit_frame<F: FnMut(usize, &[u8])>(
+    scratch: &mut Scratch,
+    port: usize,
+    emit: &mut F,
+    build: impl FnOnce(&mut [u8]) -> crate::wire::Result<usize>,
+) -> u64 {
     scratch.reset();
-    match tcp_rst(scratch.space(), l2, src, dst, seq, None) {
+    match build(scratch.space()) {
         Ok(n) => {
             scratch.set_len(n);
             emit(port, scratch.data());
@@ -273,6 +285,7 @@ fn send_resets<F: FnMut(usize, &[u8])>(
             floating: e.flags.contains(FlowFlags::FLOATING),
             encap: pool.dsr_encapsulation,
             gue_port: pool.gue_port,
+            sums: None,
         };
         match to_member(scratch, &m, &t, hop, view) {
             Verdict::Forward { port } => Some(port),
@@ -378,13 +391,10 @@ impl Pipeline {
         let budget6 = budget_buckets
             .saturating_mul(v6.table.buckets())
             .div_ceil(table.buckets().max(1));
-        if !v6.snat.is_empty() {
-            // The same share of the IPv6 SNAT table per call as of the flow table.
-            let budget = budget_buckets
-                .saturating_mul(v6.snat.capacity())
-                .div_ceil(table.buckets().max(1));
-            pipeline6::snat::expire_snat6(&mut v6.snat, counters, now, budget);
-        }
+        // The same share of the IPv6 SNAT table per call as of the flow table.
+        let budget_snat6 = budget_buckets
+            .saturating_mul(v6.snat.capacity())
+            .div_ceil(table.buckets().max(1));
         let mut x = Expiry6 {
             lane: v6,
             recent,
@@ -393,6 +403,7 @@ impl Pipeline {
             scratch,
             seed,
         };
+        pipeline6::snat::expire_snat6(&mut x, view, now, budget_snat6, &mut emit);
         expired + pipeline6::expire::expire(&mut x, view, now, budget6, &mut emit)
     }
 }

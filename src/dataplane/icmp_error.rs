@@ -474,6 +474,7 @@ fn flow_member(
         floating: rule.floating_ip,
         encap: rule.dsr_encapsulation,
         gue_port: rule.gue_port,
+        sums: None,
     };
     Some((IcmpErrorOutcome::ToMemberHashed, mid, t))
 }

@@ -157,12 +157,14 @@ pub fn quoted_owner(quoted: &[u8], snapshot: &Snapshot, reta: &Reta) -> Option<u
 }
 
 #[cfg(test)]
+pub(super) mod test_rig;
+
+#[cfg(test)]
 mod tests {
+    use super::test_rig::{assert_both_directions, frame, owner};
     use super::*;
     use crate::balance::Health;
     use crate::config::Config;
-    use crate::dataplane::{EgressPort, NeighbourMap};
-    use crate::wire::MacAddr;
     use std::net::Ipv4Addr;
 
     /// 10.1.0.100:80 (TCP) -> web members 10.1.0.11, 10.1.0.12 port 8080 (NAT).
@@ -170,39 +172,6 @@ mod tests {
         let path = format!("{}/examples/spec-example.toml", env!("CARGO_MANIFEST_DIR"));
         let cfg = Config::load(path).expect("config");
         Snapshot::compile(&cfg, &Health::all_up(&cfg))
-    }
-
-    /// An untagged Ethernet + IPv4 + TCP frame (no checksums: ownership does not read them).
-    fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, vlan: bool) -> Vec<u8> {
-        let mut f = vec![0u8; 12];
-        if vlan {
-            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
-        }
-        f.extend_from_slice(&[0x08, 0x00]);
-        let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, protocol::TCP, 0, 0];
-        ip.extend_from_slice(&src);
-        ip.extend_from_slice(&dst);
-        ip.extend_from_slice(&sport.to_be_bytes());
-        ip.extend_from_slice(&dport.to_be_bytes());
-        ip.extend_from_slice(&[0; 16]);
-        f.extend_from_slice(&ip);
-        f
-    }
-
-    /// `frame_owner` over `snap` with the appliance address 10.1.0.2.
-    fn owner(f: &[u8], snap: &Snapshot, reta: &Reta) -> Option<usize> {
-        let ports = [EgressPort {
-            mac: MacAddr([2, 0, 0, 0, 0, 1]),
-            addr: Ipv4Addr::new(10, 1, 0, 2),
-            mtu: 1500,
-        }];
-        let neighbours = NeighbourMap::default();
-        let view = View {
-            snapshot: snap,
-            neighbours: &neighbours,
-            ports: &ports,
-        };
-        frame_owner(f, &view, reta)
     }
 
     const CLIENT: [u8; 4] = [198, 18, 0, 7];
@@ -213,15 +182,8 @@ mod tests {
     fn both_directions_of_a_nat_flow_have_one_owner() {
         let snap = snapshot();
         let reta = Reta::new(4);
-        let client = u32::from(Ipv4Addr::from(CLIENT));
         for port in 40_000u16..40_064 {
-            let want = reta.owner(client, port);
-            let inbound = frame(CLIENT, port, VIP, 80, false);
-            let reply = frame(MEMBER, 8080, CLIENT, port, false);
-            let tagged = frame(MEMBER, 8080, CLIENT, port, true);
-            assert_eq!(owner(&inbound, &snap, &reta), Some(want));
-            assert_eq!(owner(&reply, &snap, &reta), Some(want));
-            assert_eq!(owner(&tagged, &snap, &reta), Some(want));
+            assert_both_directions(&snap, &reta, CLIENT, port, (VIP, MEMBER));
         }
     }
 

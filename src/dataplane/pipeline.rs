@@ -10,7 +10,7 @@ use super::icmp_error::{self, IcmpCx};
 use super::pipeline6::{self, ipv6_capacity, Burst6, Lane6};
 use super::reason::{DropReason, Exception};
 use super::recheck::{self, SnapshotGen};
-use super::rewrite::{reply_to_client, to_member, Target};
+use super::rewrite::{flow_sums, flow_to_member, reply_to_client, to_member, Target};
 use super::route::{client_hop, HopCache};
 use super::snat;
 use super::{PipelineConfig, Verdict, View};
@@ -142,6 +142,11 @@ impl Pipeline {
         self.snat.iter()
     }
 
+    /// Live IPv6 outbound SNAT translations of this worker (walks the table: for listings).
+    pub fn snat_translations6(&self) -> impl Iterator<Item = &Translation<u128>> {
+        self.v6.snat.iter()
+    }
+
     /// This worker's counters.
     pub fn counters(&self) -> &WorkerCounters {
         &self.counters
@@ -184,17 +189,21 @@ impl Pipeline {
     }
 
     /// Grows counters, refreshes the next-hop cache and sets the recently-expired window for
-    /// `view` (between bursts).
+    /// `view`, and prepares SNAT when the snapshot is new to this pipeline (between bursts).
     pub(super) fn prepare(&mut self, view: &View<'_>) {
         let s = view.snapshot;
         self.counters.ensure(s.rules.len(), s.members.len());
         self.counters.ensure_frontends(s.frontends.len());
         self.hops.refresh(view);
-        self.gen = self.snap_gen.refresh(s);
         // The record's window follows the configuration (one store; a reload applies at once).
         self.recent.set_window(s.longest_idle_timeout_secs);
-        if !s.outbound.is_empty() {
-            self.prepare_snat(s);
+        // Generations start at 1, so the first snapshot is new too.
+        let gen = self.snap_gen.refresh(s);
+        if gen != self.gen {
+            self.gen = gen;
+            if !s.outbound.is_empty() {
+                self.prepare_snat(s);
+            }
         }
     }
 
@@ -554,9 +563,9 @@ fn known<B: PacketBuf>(
         rc.syns += u64::from(syn);
     }
     counters.member_forwarded(mid.0, syn);
-    let t = flow_target(e, rule);
+    // Checked under this snapshot (here or by `check`): the flow's rewrite constants hold.
     match hops.member(view, mid) {
-        Ok(hop) => to_member(buf, m, &t, hop, view),
+        Ok(hop) => flow_to_member(buf, m, e, rule, hop, view),
         Err(r) => Verdict::Drop(r),
     }
 }
@@ -570,13 +579,15 @@ pub(super) fn flow_target(e: &FlowEntry, rule: &Rule) -> Target {
         floating: e.flags.contains(FlowFlags::FLOATING),
         encap: rule.dsr_encapsulation,
         gue_port: rule.gue_port,
+        sums: None,
     }
 }
 
 /// The rule and member of a known flow, found again in the snapshot: the rule it matched if it
 /// still matches, else the rule the packet matches now; its member if still in the rule's pool
 /// and (unless `kept`) eligible, else a member chosen anew. Stamps the flow when the answer is
-/// its stored rule and member id (see [`recheck`]).
+/// its stored rule and member id (see [`recheck`]), and sets its rewrite constants for that rule
+/// and member.
 #[inline(never)]
 fn check<'v>(
     counters: &mut WorkerCounters,
@@ -631,6 +642,7 @@ fn check<'v>(
     if mid.0 == e.member_id {
         *stamp = recheck::stamp(gen, eligible);
     }
+    e.sums = flow_sums(view, m, &flow_target(e, rule));
     Ok((rule, mid))
 }
 
@@ -671,6 +683,16 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         now,
     );
     track_first(&mut e, m, now);
+    let mut t = Target {
+        addr: e.member_addr,
+        port: e.backend_port,
+        floating: rule.floating_ip,
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+        sums: None,
+    };
+    e.sums = flow_sums(view, m, &t);
+    t.sums = Some(e.sums);
     let c = &mut *cx.counters;
     // `handle` comes here only once the key is known not to be stored (the burst lookup or a
     // lookup since the last insert missed it, or its expired entry was just removed).
@@ -699,13 +721,6 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
     }
     cx.inserted |= inserted_bit(hash);
     c.member_forwarded(mid.0, syn);
-    let t = Target {
-        addr: e.member_addr,
-        port: e.backend_port,
-        floating: rule.floating_ip,
-        encap: rule.dsr_encapsulation,
-        gue_port: rule.gue_port,
-    };
     match cx.hops.member(view, mid) {
         Ok(hop) => to_member(buf, m, &t, hop, view),
         Err(r) => Verdict::Drop(r),

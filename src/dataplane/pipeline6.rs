@@ -86,6 +86,8 @@ pub struct Lane6 {
     pub(super) table: FlowTable6,
     pub(super) pending: Pending6,
     pub(super) snat: SnatTable<u128>,
+    /// RSTs of expired IPv6 translations found on the packet path, sent by the next sweep.
+    pub(super) snat_pending: snat::SnatPending6,
 }
 
 impl Lane6 {
@@ -95,6 +97,7 @@ impl Lane6 {
             table: FlowTable6::new(capacity),
             pending: Pending6::new(),
             snat: SnatTable::new(0),
+            snat_pending: snat::SnatPending6::new(),
         }
     }
 }

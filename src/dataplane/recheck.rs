@@ -18,17 +18,16 @@ use crate::balance::snapshot::Snapshot;
 /// The worker's snapshot generation: a number that changes whenever the snapshot does.
 #[derive(Debug)]
 pub struct SnapshotGen {
-    /// Identity of the snapshot of the current generation (address and process-unique number).
-    seen: (usize, u64),
+    /// `Snapshot::uid` of the snapshot of the current generation (0: none yet; uids start at 1).
+    /// The uid alone identifies a snapshot: every compile gives a new one, and a clone, which
+    /// shares it, gives the same answers.
+    seen: u64,
     gen: u32,
 }
 
 impl Default for SnapshotGen {
     fn default() -> Self {
-        SnapshotGen {
-            seen: (0, 0),
-            gen: 1,
-        }
+        SnapshotGen { seen: 0, gen: 1 }
     }
 }
 
@@ -37,7 +36,7 @@ impl SnapshotGen {
     /// Once per burst.
     #[inline]
     pub fn refresh(&mut self, snap: &Snapshot) -> u32 {
-        let seen = (snap as *const Snapshot as usize, snap.uid());
+        let seen = snap.uid();
         if seen != self.seen {
             self.seen = seen;
             self.gen = if self.gen >= u32::MAX >> 1 {
@@ -69,10 +68,18 @@ mod tests {
     use super::*;
     use crate::balance::Health;
     use crate::config::Config;
+    use crate::dataplane::{NeighbourMap, Pipeline, PipelineConfig, View};
+    use crate::flow::SnatTable;
+    use std::net::IpAddr;
 
     /// Two snapshots of one configuration, the second compiled after the first (a reload).
     fn two_snapshots() -> (Snapshot, Snapshot) {
-        let cfg = Config::load(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.toml"));
+        two_snapshots_of("demo.toml")
+    }
+
+    /// Two snapshots of the example `name`, the second compiled after the first (a reload).
+    fn two_snapshots_of(name: &str) -> (Snapshot, Snapshot) {
+        let cfg = Config::load(format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR")));
         let cfg = cfg.expect("config");
         let health = Health::all_up(&cfg);
         let a = Snapshot::compile(&cfg, &health);
@@ -88,11 +95,15 @@ mod tests {
         assert_eq!(g.refresh(&a), ga, "same snapshot, same generation");
         let gb = g.refresh(&b);
         assert_ne!(gb, ga, "another snapshot, another generation");
-        assert_ne!(g.refresh(&a), gb);
-        // A clone is another snapshot at another address.
+        let ga2 = g.refresh(&a);
+        assert_ne!(ga2, gb);
+        // A clone shares the uid and the answers: the same generation, wherever it lives.
         let c = a.clone();
-        let gc = g.refresh(&c);
-        assert_ne!(gc, g.refresh(&a));
+        assert_eq!(g.refresh(&c), ga2, "a clone is the same snapshot");
+        // A reload compiled in place of a dropped snapshot may reuse its memory; its uid is new.
+        drop(b);
+        let (_, d) = two_snapshots();
+        assert_ne!(g.refresh(&d), ga2, "a new compile is another generation");
     }
 
     #[test]
@@ -111,11 +122,40 @@ mod tests {
     fn generations_wrap_to_one() {
         let (a, b) = two_snapshots();
         let mut g = SnapshotGen {
-            seen: (0, 0),
+            seen: 0,
             gen: (u32::MAX >> 1) - 1,
         };
         assert_eq!(g.refresh(&a), u32::MAX >> 1);
         assert_eq!(g.refresh(&b), 1);
         assert!(is_current(stamp(u32::MAX >> 1, false), u32::MAX >> 1, true));
+    }
+
+    /// Whether `p`'s SNAT table holds a port space for the first outbound frontend of `snap`.
+    fn snat_prepared(p: &Pipeline, snap: &Snapshot) -> bool {
+        let IpAddr::V4(fe) = snap.outbound[0].frontends[0] else {
+            panic!("an IPv4 outbound frontend")
+        };
+        p.snat.capacity() > 0 && p.snat.has_frontend(u32::from(fe))
+    }
+
+    #[test]
+    fn snat_is_prepared_on_the_first_snapshot_and_after_each_reload_only() {
+        let (a, b) = two_snapshots_of("spec-example.toml");
+        assert!(!a.outbound.is_empty());
+        let neighbours = NeighbourMap::default();
+        let view = |snapshot| View {
+            snapshot,
+            neighbours: &neighbours,
+            ports: &[],
+        };
+        let mut p = Pipeline::new(&PipelineConfig::default());
+        p.prepare(&view(&a));
+        assert!(snat_prepared(&p, &a), "the first snapshot");
+        // Forget the table: a later burst under the same snapshot does not prepare it again.
+        p.snat = SnatTable::new(0);
+        p.prepare(&view(&a));
+        assert!(!snat_prepared(&p, &a), "same snapshot: prepared once");
+        p.prepare(&view(&b));
+        assert!(snat_prepared(&p, &b), "a reload");
     }
 }

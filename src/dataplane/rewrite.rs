@@ -29,12 +29,14 @@ use super::reason::{DropReason, Exception};
 use super::route::Hop;
 use super::{Verdict, View};
 use crate::balance::hash::hash_5tuple;
+use crate::balance::snapshot::Rule;
 use crate::config::DsrEncapsulation;
+use crate::flow::{FlowEntry, FlowFlags, FlowSums};
 use crate::wire::builder::{
     gue_source_port, prepend_ethernet, prepend_gue, prepend_ipip, EncapSpec, L2Spec, DEFAULT_TTL,
     GUE_OVERHEAD, IPIP_OVERHEAD,
 };
-use crate::wire::checksum::{apply, apply_udp, delta_ttl_decrement, delta_u16, delta_u32};
+use crate::wire::checksum::{apply, apply_udp, delta_ttl_decrement, delta_u16, delta_u32, fold};
 use crate::wire::{
     ethernet, ethertype, ipv4, protocol, tcp, udp, Ipv4Packet, PacketBuf, TcpPacket, UdpPacket,
 };
@@ -53,6 +55,44 @@ pub struct Target {
     pub encap: DsrEncapsulation,
     /// GUE destination port.
     pub gue_port: u16,
+    /// The flow's rewrite constants ([`flow_sums`] of this target and the packet's 5-tuple),
+    /// when the caller has them; `None`: computed from the packet.
+    pub sums: Option<FlowSums>,
+}
+
+/// The rewrite constants of a flow whose packets (as `m` classifies them: TCP/UDP ports or
+/// none) go to `t` (docs/design.md §3.5): the folded checksum deltas of the NAT of `m.dst` (and
+/// `m.dport`, when it changes) to `t`, and the GUE source port. Stored per flow, they spare each
+/// packet computing them; the checksums come out bit-identical (a delta folded once is the same
+/// ones'-complement term, zero only when the unfolded one is).
+#[inline]
+pub fn flow_sums(view: &View<'_>, m: &Meta, t: &Target) -> FlowSums {
+    if t.floating {
+        let gue = t.encap == DsrEncapsulation::Gue;
+        return FlowSums {
+            gue_sport: if gue { gue_port_for(view, m) } else { 0 },
+            ..FlowSums::default()
+        };
+    }
+    let (ip_delta, l4_delta) = nat_deltas(m, t.addr, t.port);
+    FlowSums {
+        ip_delta,
+        l4_delta,
+        gue_sport: 0,
+    }
+}
+
+/// The folded deltas of the NAT of `m.dst:m.dport` to `addr:port`: the IPv4 header's (address)
+/// and the transport checksum's (address, and port when it changes).
+#[inline]
+fn nat_deltas(m: &Meta, addr: u32, port: u16) -> (u16, u16) {
+    let d_addr = delta_u32(m.dst, addr);
+    let d_port = if port != m.dport {
+        delta_u16(m.dport, port)
+    } else {
+        0
+    };
+    (fold(d_addr) as u16, fold(d_addr + d_port) as u16)
 }
 
 /// Which end of the packet a NAT rewrite changes.
@@ -126,8 +166,14 @@ fn nat(frame: &mut [u8], m: &Meta, end: End, addr: u32, port: Option<u16>) {
 /// the end with the same outcome. Frames it cannot handle (shorter than `classify` promised) go
 /// the field-by-field way.
 #[inline(always)]
-fn nat_dst_and_ttl(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>) {
-    if nat_dst_and_ttl_fast(frame, m, addr, port).is_none() {
+fn nat_dst_and_ttl(
+    frame: &mut [u8],
+    m: &Meta,
+    addr: u32,
+    port: Option<u16>,
+    pre: Option<FlowSums>,
+) {
+    if nat_dst_and_ttl_fast(frame, m, addr, port, pre).is_none() {
         nat(frame, m, End::Dst, addr, port);
         decrement_ttl(frame, m);
     }
@@ -135,9 +181,16 @@ fn nat_dst_and_ttl(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>) {
 
 /// [`nat_dst_and_ttl`] on a frame whose headers are where `m` says (what `classify` promises):
 /// fixed-size views of the IPv4 and transport headers, so no access needs its own bounds check.
+/// With `pre` (the flow's [`flow_sums`] for `addr` and `port`) the deltas are not computed.
 /// `None` (nothing written) when the frame is shorter than `m` claims.
 #[inline(always)]
-fn nat_dst_and_ttl_fast(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>) -> Option<()> {
+fn nat_dst_and_ttl_fast(
+    frame: &mut [u8],
+    m: &Meta,
+    addr: u32,
+    port: Option<u16>,
+    pre: Option<FlowSums>,
+) -> Option<()> {
     let (l3, l4, end_ip) = (
         usize::from(m.l3),
         usize::from(m.l4),
@@ -156,10 +209,12 @@ fn nat_dst_and_ttl_fast(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>
         return None;
     }
     // IPv4 header: destination, TTL (one 16-bit word with the protocol byte), checksum.
-    let old_dst = be32(ip, ipv4::field::DST_ADDR.start);
     let ttl = ip[ipv4::field::TTL];
     let hc = be16(ip, ipv4::field::CHECKSUM.start);
-    let d_addr = delta_u32(old_dst, addr);
+    let d_addr = match pre {
+        Some(s) => u64::from(s.ip_delta),
+        None => delta_u32(be32(ip, ipv4::field::DST_ADDR.start), addr),
+    };
     let c = apply(hc, d_addr + delta_ttl_decrement(ttl));
     ip[ipv4::field::DST_ADDR].copy_from_slice(&addr.to_be_bytes());
     ip[ipv4::field::TTL] = ttl.saturating_sub(1);
@@ -167,6 +222,8 @@ fn nat_dst_and_ttl_fast(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>
     if need == 0 {
         return Some(());
     }
+    // The transport checksum's delta: the flow's, or the address's plus the port's below.
+    let l4 = pre.map(|s| u64::from(s.l4_delta));
     // Transport: pseudo-header destination, destination port.
     const TCP_LEN: usize = tcp::HEADER_LEN;
     const TCP_PORT: usize = tcp::field::DST_PORT.start;
@@ -176,12 +233,12 @@ fn nat_dst_and_ttl_fast(frame: &mut [u8], m: &Meta, addr: u32, port: Option<u16>
     const UDP_SUM: usize = udp::field::CHECKSUM.start;
     match seg.first_chunk_mut::<TCP_LEN>() {
         Some(h) if !udp => {
-            l4_nat_dst::<TCP_LEN, TCP_PORT, TCP_SUM>(h, false, d_addr, port, m.dport)
+            l4_nat_dst::<TCP_LEN, TCP_PORT, TCP_SUM>(h, false, (d_addr, l4), port, m.dport)
         }
         _ => l4_nat_dst::<UDP_LEN, UDP_PORT, UDP_SUM>(
             seg.first_chunk_mut::<UDP_LEN>()?,
             udp,
-            d_addr,
+            (d_addr, l4),
             port,
             m.dport,
         ),
@@ -202,24 +259,27 @@ fn be32<const N: usize>(h: &[u8; N], at: usize) -> u32 {
 }
 
 /// The transport part of [`nat_dst_and_ttl_fast`] on a header of at least `N` bytes with its
-/// destination port at `P` and its checksum at `C`: the port and the checksum update for `d_addr`
-/// (the address delta) and the port. UDP: a zero checksum stays zero, a computed zero becomes
-/// `0xffff`.
+/// destination port at `P` and its checksum at `C`: the port and the checksum update for
+/// `deltas` (the address delta, and the flow's whole delta when known) and the port. UDP: a zero
+/// checksum stays zero, a computed zero becomes `0xffff`.
 #[inline(always)]
 fn l4_nat_dst<const N: usize, const P: usize, const C: usize>(
     h: &mut [u8; N],
     udp: bool,
-    d_addr: u64,
+    deltas: (u64, Option<u64>),
     port: Option<u16>,
     old_dport: u16,
 ) {
     let hc = be16(h, C);
+    let (d_addr, flow) = deltas;
     let mut delta = d_addr;
     if let Some(p) = port.filter(|&p| p != old_dport) {
-        let old_port = be16(h, P);
+        if flow.is_none() {
+            delta += delta_u16(be16(h, P), p);
+        }
         h[P..P + 2].copy_from_slice(&p.to_be_bytes());
-        delta += delta_u16(old_port, p);
     }
+    let delta = flow.unwrap_or(delta);
     let c = if udp {
         apply_udp(hc, delta)
     } else {
@@ -305,11 +365,59 @@ pub fn to_member<B: PacketBuf + ?Sized>(
             return v;
         }
         let f = buf.data_mut();
-        nat_dst_and_ttl(f, m, t.addr, Some(t.port));
+        nat_dst_and_ttl(f, m, t.addr, Some(t.port), t.sums);
         set_macs(f, hop);
         return Verdict::Forward { port: hop.port };
     }
     to_member_other(buf, m, t, hop, view)
+}
+
+/// [`to_member`] for a packet of a known flow checked under the current snapshot: its target is
+/// the entry's member address and backend port delivered as `rule` says, with the entry's
+/// rewrite constants (see [`FlowSums`]). The NAT of TCP/UDP reads the entry in place (no
+/// [`Target`] built for it).
+#[inline(always)]
+pub fn flow_to_member<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    m: &Meta,
+    e: &FlowEntry,
+    rule: &Rule,
+    hop: &Hop,
+    view: &View<'_>,
+) -> Verdict {
+    let floating = e.flags.contains(FlowFlags::FLOATING);
+    if !floating && matches!(m.proto, protocol::TCP | protocol::UDP) {
+        if let Some(v) = mtu_check(hop, m, 0) {
+            return v;
+        }
+        let f = buf.data_mut();
+        nat_dst_and_ttl(f, m, e.member_addr, Some(e.backend_port), Some(e.sums));
+        set_macs(f, hop);
+        return Verdict::Forward { port: hop.port };
+    }
+    let encap = rule.dsr_encapsulation;
+    if floating {
+        let overhead = encap_overhead(encap);
+        if let Some(v) = mtu_check(hop, m, overhead) {
+            return v;
+        }
+        if encap == DsrEncapsulation::None {
+            return mac_rewrite(buf.data_mut(), m, e.backend_port, hop);
+        }
+    }
+    let t = Target {
+        addr: e.member_addr,
+        port: e.backend_port,
+        floating,
+        encap: rule.dsr_encapsulation,
+        gue_port: rule.gue_port,
+        sums: Some(e.sums),
+    };
+    if floating {
+        // IPIP or GUE (MTU checked above).
+        return encapsulate(buf, m, &t, hop, view, encap, encap_overhead(encap));
+    }
+    to_member_other(buf, m, &t, hop, view)
 }
 
 /// [`to_member`] for floating IP and protocols without ports.
@@ -326,11 +434,7 @@ fn to_member_other<B: PacketBuf + ?Sized>(
     } else {
         DsrEncapsulation::None
     };
-    let overhead = match encap {
-        DsrEncapsulation::None => 0,
-        DsrEncapsulation::Ipip => IPIP_OVERHEAD,
-        DsrEncapsulation::Gue => GUE_OVERHEAD,
-    };
+    let overhead = encap_overhead(encap);
     if let Some(v) = mtu_check(hop, m, overhead) {
         return v;
     }
@@ -339,17 +443,35 @@ fn to_member_other<B: PacketBuf + ?Sized>(
         // NAT / MAC rewrite: in place.
         let f = buf.data_mut();
         if t.floating {
-            if has_ports {
-                dst_port_only(f, m, t.port);
-            }
-            decrement_ttl(f, m);
-        } else {
-            nat_dst_and_ttl(f, m, t.addr, has_ports.then_some(t.port));
+            return mac_rewrite(f, m, t.port, hop);
         }
+        nat_dst_and_ttl(f, m, t.addr, has_ports.then_some(t.port), None);
         set_macs(f, hop);
         return Verdict::Forward { port: hop.port };
     }
     encapsulate(buf, m, t, hop, view, encap, overhead)
+}
+
+/// Bytes `encap` adds in front of the IPv4 packet.
+#[inline(always)]
+fn encap_overhead(encap: DsrEncapsulation) -> usize {
+    match encap {
+        DsrEncapsulation::None => 0,
+        DsrEncapsulation::Ipip => IPIP_OVERHEAD,
+        DsrEncapsulation::Gue => GUE_OVERHEAD,
+    }
+}
+
+/// The floating-IP delivery by MAC rewrite (MTU already checked): the destination stays the
+/// VIP, the port becomes `port` (TCP/UDP), TTL − 1, Ethernet addresses for `hop`.
+#[inline(always)]
+fn mac_rewrite(f: &mut [u8], m: &Meta, port: u16, hop: &Hop) -> Verdict {
+    if matches!(m.proto, protocol::TCP | protocol::UDP) {
+        dst_port_only(f, m, port);
+    }
+    decrement_ttl(f, m);
+    set_macs(f, hop);
+    Verdict::Forward { port: hop.port }
 }
 
 /// The IPIP/GUE delivery (out of line: the NAT fast path stays small).
@@ -377,8 +499,9 @@ fn encapsulate<B: PacketBuf + ?Sized>(
     let outer = Outer {
         src: u32::from(port_info.addr),
         dst: t.addr,
-        sport: match encap {
-            DsrEncapsulation::Gue => gue_port_for(view, m),
+        sport: match (encap, t.sums) {
+            (DsrEncapsulation::Gue, Some(s)) => s.gue_sport,
+            (DsrEncapsulation::Gue, None) => gue_port_for(view, m),
             _ => 0,
         },
         dport: t.gue_port,
@@ -397,7 +520,7 @@ fn encapsulate<B: PacketBuf + ?Sized>(
     let r = match encap {
         DsrEncapsulation::Gue => {
             // A GUE port is its own flow hash (`gue_source_port` keeps a port in its range).
-            let r = prepend_gue(buf, &spec, u32::from(gue_port_for(view, m)), false);
+            let r = prepend_gue(buf, &spec, u32::from(outer.sport), false);
             if r.is_ok() && t.gue_port != crate::wire::builder::GUE_PORT {
                 let outer_udp = ipv4::HEADER_LEN..ipv4::HEADER_LEN + udp::HEADER_LEN;
                 if let Some(u) = buf.data_mut().get_mut(outer_udp) {
@@ -510,8 +633,18 @@ mod tests {
             let mut b = a.clone();
             nat(&mut a, &m, End::Dst, addr, port);
             decrement_ttl(&mut a, &m);
-            nat_dst_and_ttl(&mut b, &m, addr, port);
-            prop_assert_eq!(a, b);
+            let mut c = b.clone();
+            nat_dst_and_ttl(&mut b, &m, addr, port, None);
+            prop_assert_eq!(&a, &b);
+            // With the flow's constants (its destination as the frame holds it).
+            let m = Meta {
+                dst: u32::from_be_bytes([c[30], c[31], c[32], c[33]]),
+                ..m
+            };
+            let (ip_delta, l4_delta) = nat_deltas(&m, addr, port.unwrap_or(m.dport));
+            let sums = FlowSums { ip_delta, l4_delta, gue_sport: 0 };
+            nat_dst_and_ttl(&mut c, &m, addr, port, Some(sums));
+            prop_assert_eq!(a, c);
         }
     }
 
@@ -522,7 +655,7 @@ mod tests {
         let mut b = a.clone();
         nat(&mut a, &m, End::Dst, 0x0a00_0001, Some(1));
         decrement_ttl(&mut a, &m);
-        nat_dst_and_ttl(&mut b, &m, 0x0a00_0001, Some(1));
+        nat_dst_and_ttl(&mut b, &m, 0x0a00_0001, Some(1), None);
         assert_eq!(a, b);
     }
 }

@@ -283,6 +283,7 @@ pub(super) fn reply<B: PacketBuf>(
         floating: false,
         encap: DsrEncapsulation::None,
         gue_port: 0,
+        sums: None,
     };
     Some(match cx.hops.member(view, mid) {
         Ok(hop) => to_member(buf, m, &target, hop, view),

@@ -1,8 +1,11 @@
 //! One flow's record: the rewrite target, TCP state, what a reset needs, and its timers.
 //!
 //! The entry is self-contained (member address and backend port, not indices into a configuration
-//! snapshot), so a reload can never make an existing flow point somewhere else. It is 32 bytes
-//! (`repr(C)`, checked by a test); with its 16-byte key it fills 48 bytes of a table slot's cache line.
+//! snapshot), so a reload can never make an existing flow point somewhere else. It is 40 bytes
+//! (`repr(C)`, checked by a test); with its 16-byte key it fills 56 bytes of a table slot's cache line.
+//! It also keeps what its packets' rewrite needs that is the same for every packet of the flow
+//! ([`FlowSums`]: checksum deltas of the NAT, the GUE source port), computed once by the data
+//! path whenever it checks the flow against a snapshot, instead of once per packet.
 //!
 //! Timeouts (seconds of silence after the last packet, either direction), each capped by the entry's
 //! own idle timeout when that is shorter:
@@ -126,7 +129,24 @@ impl FlowState {
     ];
 }
 
-/// One flow's record (32 bytes).
+/// The per-flow constants of a flow's rewrite (docs/design.md §3.5), valid for the rule and
+/// member the flow was last checked against: the data path sets them when it creates the flow
+/// and whenever it checks it again (a new snapshot, a moved member), and reads them only for a
+/// flow checked under the current snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct FlowSums {
+    /// NAT: the ones'-complement delta (folded, RFC 1624) of the destination address change,
+    /// the IPv4 header checksum's part without the TTL.
+    pub ip_delta: u16,
+    /// NAT: the delta of the destination address and (when it changes) port, the TCP/UDP
+    /// checksum's part.
+    pub l4_delta: u16,
+    /// GUE: the outer UDP source port (from the flow's 5-tuple hash).
+    pub gue_sport: u16,
+}
+
+/// One flow's record (40 bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct FlowEntry {
@@ -150,6 +170,8 @@ pub struct FlowEntry {
     pub flags: FlowFlags,
     /// Connection state.
     pub state: FlowState,
+    /// The rewrite's per-flow constants (see [`FlowSums`]).
+    pub sums: FlowSums,
 }
 
 impl FlowEntry {
@@ -175,6 +197,11 @@ impl FlowEntry {
             backend_port,
             flags,
             state: FlowState::New,
+            sums: FlowSums {
+                ip_delta: 0,
+                l4_delta: 0,
+                gue_sport: 0,
+            },
         }
     }
 
@@ -281,8 +308,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_is_32_bytes() {
-        assert_eq!(core::mem::size_of::<FlowEntry>(), 32);
+    fn entry_is_40_bytes() {
+        assert_eq!(core::mem::size_of::<FlowEntry>(), 40);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! One IPv6 flow's record: the IPv4 record's state, timers and reset numbers (so the TCP tracker,
 //! the timeouts and the eviction policy are the same code) with a 128-bit member address.
 //!
-//! 48 bytes (`repr(C)`, checked by a test): with its 48-byte key a slot needs 96 bytes, so an IPv6
-//! table slot is two cache lines (see [`super::table`]); the IPv4 table is unchanged.
+//! 64 bytes (`repr(C)`, checked by a test; the IPv4 record's 40 bytes padded to the address's
+//! 16-byte alignment): with its 48-byte key a slot needs 116 bytes, so an IPv6 table slot is two
+//! cache lines (see [`super::table`]).
 
 use super::entry::FlowEntry;
 use super::table::TableEntry;
@@ -12,7 +13,8 @@ use super::table::TableEntry;
 #[repr(C)]
 pub struct FlowEntry6 {
     /// Rule, member id, backend port, flags, TCP state, reset numbers and timers, as for IPv4;
-    /// drive it with [`super::track`] like an IPv4 entry. Its `member_addr` is unused (0).
+    /// drive it with [`super::track`] like an IPv4 entry. Its `member_addr` is unused (0), and
+    /// so are its `sums` (IPv4's rewrite constants).
     pub flow: FlowEntry,
     /// Rewrite target: the member's IPv6 address (`u128::from(Ipv6Addr)`).
     pub member_addr: u128,
@@ -74,8 +76,8 @@ mod tests {
     use crate::flow::{tcp_flags, track, Direction, FlowFlags, FlowState};
 
     #[test]
-    fn entry_is_48_bytes() {
-        assert_eq!(core::mem::size_of::<FlowEntry6>(), 48);
+    fn entry_is_64_bytes() {
+        assert_eq!(core::mem::size_of::<FlowEntry6>(), 64);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod snat;
 pub mod table;
 pub mod tcp;
 
-pub use entry::{FlowEntry, FlowFlags, FlowState};
+pub use entry::{FlowEntry, FlowFlags, FlowState, FlowSums};
 pub use entry6::FlowEntry6;
 pub use key::{hash_burst, FlowKey, TableKey, DEFAULT_TABLE_SEED, PROTO_TCP, PROTO_UDP};
 pub use key6::FlowKey6;

@@ -3,7 +3,7 @@
 //! Layout (after VPP's `lbhash`, widened): the table is an array of buckets, one per hash value's
 //! low bits. A bucket is 1088 bytes, 64-byte aligned: one cache line of 16 × u32 signatures (the
 //! high 32 bits of the key's hash; 0 = empty slot), then 16 slots of one cache line each (16-byte
-//! key + 32-byte entry, 16 bytes of padding). A lookup reads the signature line (compared with
+//! key + 40-byte entry + 4-byte stamp, 4 bytes of padding). A lookup reads the signature line (compared with
 //! SSE2: four 128-bit compares and a movemask), then only the slot whose signature matches, and
 //! compares the full key: two cache lines per hit. Sixteen ways keep bucket overflow rare up to
 //! ~70 % load (Poisson tail), where VPP's 4-way buckets lose inserts much earlier. Memory: 68 bytes
@@ -13,7 +13,7 @@
 //!
 //! The table is generic over its key and entry ([`SetTable`]): [`FlowTable`] holds IPv4 flows in
 //! exactly the layout above; [`FlowTable6`] holds IPv6 flows ([`FlowKey6`] 48 bytes,
-//! [`FlowEntry6`] 48 bytes), whose 96-byte slots are padded to two cache lines: 2112-byte buckets,
+//! [`FlowEntry6`] 64 bytes), whose 116-byte slots are padded to two cache lines: 2112-byte buckets,
 //! 132 bytes of memory per slot, three lines per hit (the signature line and the slot's two, which
 //! the adjacent-line prefetcher usually brings together). A separate instantiation keeps the IPv4
 //! table's memory and code exactly what they were.
@@ -91,6 +91,11 @@ impl TableEntry for FlowEntry {
         backend_port: 0,
         flags: super::entry::FlowFlags::NONE,
         state: super::entry::FlowState::New,
+        sums: super::entry::FlowSums {
+            ip_delta: 0,
+            l4_delta: 0,
+            gue_sport: 0,
+        },
     };
     #[inline(always)]
     fn is_expired(&self, now: u32) -> bool {
@@ -111,7 +116,7 @@ impl TableEntry for FlowEntry {
 }
 
 /// A key and its entry, aligned to cache lines so that no slot straddles more lines than it
-/// needs: IPv4 48 bytes in one line, IPv6 96 bytes in two.
+/// needs: IPv4 60 bytes in one line, IPv6 116 bytes in two.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Slot<K, E> {

@@ -741,201 +741,97 @@ pub(super) fn l4_ports(
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{self as support, CONFIG};
     use super::*;
-    use crate::balance::snapshot::Health;
-    use crate::config::Config;
-    use crate::pktgen::flows::{targets, FlowSet};
-    use crate::pktgen::frames::{build, FrameKind, Macs, L3_OFFSET};
+    use crate::pktgen::flows::Family;
+    use crate::pktgen::frames::{FrameKind, L3_OFFSET};
     use crate::wire::builder::{prepend_ipip, rewrite_endpoint, EncapSpec, Endpoint};
     use crate::wire::{PacketBuf, VecBuf};
 
-    /// A configuration with a NAT rule over two on-link members and a floating-IP rule in IPIP
-    /// (the outbound tests add an outbound rule over pool "web").
-    pub(in crate::pktgen) const CONFIG: &str = r#"
-[appliance]
-name = "t"
-[[interfaces]]
-name = "dc"
-port = "net_memif0"
-address = "10.1.0.2/24"
-gateway = "10.1.0.1"
-[[frontends]]
-name = "fe"
-address = "10.1.0.100"
-interface = "dc"
-[[backend_pools]]
-name = "web"
-members = [ { name = "vm1", address = "10.1.0.11" }, { name = "vm2", address = "10.1.0.12" } ]
-[[backend_pools]]
-name = "tun"
-dsr_encapsulation = "ipip"
-members = [ { name = "t1", address = "10.9.0.1" } ]
-[[probes]]
-name = "p"
-protocol = "tcp"
-port = 8080
-[[load_balancing_rules]]
-name = "web"
-frontend = "fe"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web"
-probe = "p"
-[[load_balancing_rules]]
-name = "tun"
-frontend = "fe"
-protocol = "tcp"
-frontend_port = 443
-backend_port = 443
-backend_pool = "tun"
-probe = "p"
-enable_floating_ip = true
-"#;
-
-    const GEN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x99]);
-
+    /// A checker of the NAT flows to `rule`.
     fn checker(rule: &str) -> Checker {
-        let cfg = Config::from_str(CONFIG, "test.toml").expect("config");
-        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-        let t = targets(&snap, Some(rule)).unwrap();
-        let flows = FlowSet::new(8, t);
-        Checker::new(
-            snap,
-            flows,
-            Expect::Rewrite,
-            false,
-            GEN_MAC,
-            Ipv4Addr::new(10, 1, 0, 254),
-        )
+        support::checker(CONFIG, Family::V4, rule)
     }
 
+    /// The generator's SYN of `flow`.
     fn sent(c: &Checker, flow: u32) -> Vec<u8> {
-        let mut f = vec![0; 60];
-        let macs = Macs {
-            src: GEN_MAC,
-            dst: MacAddr([2, 0, 0, 0, 0, 1]),
-        };
-        let t = flow as usize % c.flows.targets.len();
-        let target = c.flows.targets[t];
-        build(
-            &mut f,
-            macs,
-            c.flows.client(flow),
-            &target,
-            t as u16,
-            FrameKind::Syn,
-            1,
-        );
-        f
+        support::sent(c, flow, FrameKind::Syn, 60)
     }
 
+    /// What vipmux's NAT does: destination to `ip:port`, next-hop MAC.
     fn nat(frame: &mut [u8], ip: Ipv4Addr, port: u16) {
         rewrite_endpoint(&mut frame[L3_OFFSET..], Endpoint::Dst, ip, Some(port)).unwrap();
         frame[..6].copy_from_slice(&neighbour_mac(ip).0);
+    }
+
+    /// The generator's SYN of `flow` as NAT to `ip:port` makes it.
+    fn natted(c: &Checker, flow: u32, ip: Ipv4Addr, port: u16) -> Vec<u8> {
+        let mut f = sent(c, flow);
+        nat(&mut f, ip, port);
+        f
     }
 
     #[test]
     fn nat_rewrite_passes_and_mismatches_are_classified() {
         let mut c = checker("web");
         let vm1 = Ipv4Addr::new(10, 1, 0, 11);
-        let mut f = sent(&c, 0);
-        nat(&mut f, vm1, 8080);
+        let mut f = natted(&c, 0, vm1, 8080);
         assert!(matches!(c.handle(&mut f, true), Outcome::Ok(Some(_))));
         // The same flow at another member.
-        let mut g = sent(&c, 0);
-        nat(&mut g, Ipv4Addr::new(10, 1, 0, 12), 8080);
+        let mut g = natted(&c, 0, Ipv4Addr::new(10, 1, 0, 12), 8080);
         assert_eq!(
             c.handle(&mut g, true),
             Outcome::Mismatch(MismatchKind::Moved)
         );
         // Once verified, the same rewrite passes again (fast path) with the same member, while
         // any difference still goes through the full check: another port, another MAC.
-        let mut f2 = sent(&c, 0);
-        nat(&mut f2, vm1, 8080);
+        let mut f2 = natted(&c, 0, vm1, 8080);
         assert_eq!(c.handle(&mut f2, false), c.handle(&mut f.clone(), false));
         assert!(matches!(c.handle(&mut f2, false), Outcome::Ok(Some(_))));
-        let mut p = sent(&c, 0);
-        nat(&mut p, vm1, 8081);
+        let mut p = natted(&c, 0, vm1, 8081);
         assert_eq!(
             c.handle(&mut p, false),
             Outcome::Mismatch(MismatchKind::WrongDst)
         );
-        let mut q = sent(&c, 0);
-        nat(&mut q, vm1, 8080);
+        let mut q = natted(&c, 0, vm1, 8080);
         q[..6].copy_from_slice(&neighbour_mac(Ipv4Addr::new(10, 1, 0, 12)).0);
         assert_eq!(
             c.handle(&mut q, false),
             Outcome::Mismatch(MismatchKind::WrongMac)
         );
-        // Not a member / wrong port.
-        let mut h = sent(&c, 1);
-        nat(&mut h, Ipv4Addr::new(10, 1, 0, 13), 8080);
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::WrongDst)
-        );
-        let mut h = sent(&c, 1);
-        nat(&mut h, vm1, 8081);
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::WrongDst)
-        );
-        // Unchanged (not rewritten at all).
-        let mut h = sent(&c, 2);
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::WrongDst)
-        );
-        // Source changed.
-        let mut h = sent(&c, 3);
-        nat(&mut h, vm1, 8080);
-        rewrite_endpoint(
-            &mut h[L3_OFFSET..],
-            Endpoint::Src,
-            Ipv4Addr::new(10, 1, 0, 2),
-            Some(5555),
-        )
-        .unwrap();
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::WrongSrc)
-        );
-        // Bad checksums: IP header, then TCP.
-        let mut h = sent(&c, 4);
-        nat(&mut h, vm1, 8080);
-        h[L3_OFFSET + 10] ^= 0xff;
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::BadIpChecksum)
-        );
-        let mut h = sent(&c, 4);
-        nat(&mut h, vm1, 8080);
-        h[L3_OFFSET + 20 + 16] ^= 0xff;
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::BadL4Checksum)
-        );
         // Not verified when sampling skips the frame.
-        let mut h = sent(&c, 5);
-        nat(&mut h, vm1, 8080);
+        let mut h = natted(&c, 5, vm1, 8080);
         h[L3_OFFSET + 20 + 16] ^= 0xff;
         assert!(matches!(c.handle(&mut h, false), Outcome::Ok(_)));
+        let mut cases = Vec::new();
+        // Not a member / wrong port; unchanged (not rewritten at all).
+        let vm3 = Ipv4Addr::new(10, 1, 0, 13);
+        cases.push((MismatchKind::WrongDst, natted(&c, 1, vm3, 8080)));
+        cases.push((MismatchKind::WrongDst, natted(&c, 1, vm1, 8081)));
+        cases.push((MismatchKind::WrongDst, sent(&c, 2)));
+        // Source changed.
+        let mut h = natted(&c, 3, vm1, 8080);
+        let appliance = Ipv4Addr::new(10, 1, 0, 2);
+        rewrite_endpoint(&mut h[L3_OFFSET..], Endpoint::Src, appliance, Some(5555)).unwrap();
+        cases.push((MismatchKind::WrongSrc, h));
+        // Bad checksums: IP header, then TCP.
+        let mut h = natted(&c, 4, vm1, 8080);
+        h[L3_OFFSET + 10] ^= 0xff;
+        cases.push((MismatchKind::BadIpChecksum, h));
+        let mut h = natted(&c, 4, vm1, 8080);
+        h[L3_OFFSET + 20 + 16] ^= 0xff;
+        cases.push((MismatchKind::BadL4Checksum, h));
         // Wrong next-hop MAC.
-        let mut h = sent(&c, 6);
-        nat(&mut h, vm1, 8080);
+        let mut h = natted(&c, 6, vm1, 8080);
         h[..6].copy_from_slice(&[2, 0, 0, 0, 0, 7]);
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::WrongMac)
-        );
+        cases.push((MismatchKind::WrongMac, h));
         // Truncated.
-        let mut h = sent(&c, 7)[..30].to_vec();
-        assert_eq!(
-            c.handle(&mut h, true),
-            Outcome::Mismatch(MismatchKind::Malformed)
-        );
+        cases.push((MismatchKind::Malformed, sent(&c, 7)[..30].to_vec()));
+        support::assert_mismatches(&mut c, cases);
 
         let m = |k| c.mismatches.get(k);
         use MismatchKind::*;
@@ -1019,23 +915,12 @@ enable_floating_ip = true
 
     #[test]
     fn echo_mode_accepts_unchanged_frames() {
-        let cfg = Config::from_str(CONFIG, "test.toml").unwrap();
-        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-        let flows = FlowSet::new(4, targets(&snap, None).unwrap());
-        let mut c = Checker::new(
-            snap,
-            flows,
-            Expect::Echo,
-            false,
-            GEN_MAC,
-            Ipv4Addr::LOCALHOST,
-        );
+        let mut c = support::checker_with(CONFIG, Family::V4, None, 4, Expect::Echo, false);
         for i in 0..4 {
             let mut f = sent(&c, i);
             assert_eq!(c.handle(&mut f, true), Outcome::Ok(None));
         }
-        let mut f = sent(&c, 0);
-        nat(&mut f, Ipv4Addr::new(10, 1, 0, 11), 8080);
+        let mut f = natted(&c, 0, Ipv4Addr::new(10, 1, 0, 11), 8080);
         assert_eq!(
             c.handle(&mut f, true),
             Outcome::Mismatch(MismatchKind::WrongDst)
@@ -1044,21 +929,11 @@ enable_floating_ip = true
 
     #[test]
     fn flood_and_established_frames_are_counted_apart() {
-        let cfg = Config::from_str(CONFIG, "test.toml").expect("config");
-        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-        let flows = FlowSet::new(8, targets(&snap, Some("web")).unwrap());
-        let mut c = Checker::new(
-            snap,
-            flows,
-            Expect::Rewrite,
-            true,
-            GEN_MAC,
-            Ipv4Addr::new(10, 1, 0, 254),
-        );
+        let web = Some("web");
+        let mut c = support::checker_with(CONFIG, Family::V4, web, 8, Expect::Rewrite, true);
         let (vm1, vm2) = (Ipv4Addr::new(10, 1, 0, 11), Ipv4Addr::new(10, 1, 0, 12));
         // An established flow's frame, rewritten correctly.
-        let mut f = sent(&c, 0);
-        nat(&mut f, vm1, 8080);
+        let mut f = natted(&c, 0, vm1, 8080);
         assert!(matches!(c.handle(&mut f, true), Outcome::Ok(Some(_))));
         // Flood SYNs from random sources, to either member: fine, and no flow is tracked.
         let mut rng = crate::pktgen::frames::XorShift::new(3);
@@ -1076,8 +951,7 @@ enable_floating_ip = true
             c.handle(&mut g, true),
             Outcome::Mismatch(MismatchKind::WrongDst)
         );
-        let mut f = sent(&c, 0);
-        nat(&mut f, vm2, 8080);
+        let mut f = natted(&c, 0, vm2, 8080);
         assert_eq!(
             c.handle(&mut f, true),
             Outcome::Mismatch(MismatchKind::Moved)

@@ -339,8 +339,7 @@ impl OutboundCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::snapshot::Health;
-    use crate::config::Config;
+    use crate::pktgen::check::test_support::{self as support, macs, GEN_MAC};
     use crate::pktgen::check::{Checker, Expect, Outcome};
     use crate::pktgen::flows::FlowSet;
     use crate::pktgen::frames::{TemplateRef, L3_OFFSET};
@@ -350,10 +349,8 @@ mod tests {
     fn config() -> String {
         let rule = "[[outbound_rules]]\nname = \"egress\"\nfrontends = [\"fe\"]\n\
                     backend_pool = \"web\"\nallocated_outbound_ports = 64\n";
-        format!("{}\n{rule}", crate::pktgen::check::tests::CONFIG)
+        format!("{}\n{rule}", support::CONFIG)
     }
-    const GEN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x99]);
-    const DUT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
     const FE: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 100);
 
     struct Fixture {
@@ -363,8 +360,7 @@ mod tests {
     }
 
     fn fixture(count: u32, replies: bool) -> Fixture {
-        let cfg = Config::from_str(&config(), "test.toml").expect("config");
-        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+        let snap = support::snapshot(&config());
         let flows = OutboundFlows::new(&snap, None, count, replies).expect("flows");
         let set = FlowSet::new(flows.units(), vec![flows.target()]);
         let checker = Checker::new(
@@ -380,13 +376,6 @@ mod tests {
             checker,
             flows,
             snap,
-        }
-    }
-
-    fn macs() -> Macs {
-        Macs {
-            src: GEN_MAC,
-            dst: DUT_MAC,
         }
     }
 
@@ -427,8 +416,7 @@ mod tests {
         }
         assert_eq!(f.flows.member(0).1.port(), MEMBER_PORT_BASE);
         assert_eq!(f.flows.member(2).1.port(), MEMBER_PORT_BASE + 1);
-        let cfg = Config::from_str(&config(), "t.toml").unwrap();
-        let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
+        let snap = support::snapshot(&config());
         assert!(OutboundFlows::new(&snap, Some("nope"), 1, false).is_err());
     }
 

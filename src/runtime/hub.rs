@@ -98,6 +98,8 @@ pub struct FlowListing {
     pub flows6: Vec<(crate::flow::FlowKey6, crate::flow::FlowEntry6)>,
     /// The outbound SNAT translations returned (within the same limit).
     pub snat: Vec<crate::flow::Translation>,
+    /// The IPv6 outbound SNAT translations returned (within the same limit).
+    pub snat6: Vec<crate::flow::Translation<u128>>,
     /// Flows in the worker's table (may exceed `flows.len()`).
     pub total: u64,
     /// The worker's coarse clock (seconds) when it answered, to compute idle times.

@@ -61,6 +61,32 @@ fn table<const N: usize>(pairs: [(&str, toml::Value); N]) -> toml::Table {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
+/// A `[[probes]]` table: `protocol` on `port` every `interval` seconds, `threshold` answers.
+fn probe_table(
+    name: &str,
+    protocol: &str,
+    port: u16,
+    interval: u32,
+    threshold: u32,
+) -> toml::Table {
+    table([
+        ("name", name.into()),
+        ("protocol", protocol.into()),
+        ("port", i64::from(port).into()),
+        ("interval_seconds", i64::from(interval).into()),
+        ("probe_threshold", i64::from(threshold).into()),
+    ])
+}
+
+/// The start of a rule table: `name`, on the default frontend `fe`, for `protocol`.
+fn rule_on_fe(name: &str, protocol: &str) -> toml::Table {
+    table([
+        ("name", name.into()),
+        ("frontend", "fe".into()),
+        ("protocol", protocol.into()),
+    ])
+}
+
 impl ConfigBuilder {
     /// A configuration for the one-arm topology: one interface `dc` (`net_af_packet0`,
     /// 10.1.0.2/24, gateway 10.1.0.1) and the frontend `fe` on the VIP 10.1.0.100.
@@ -180,26 +206,14 @@ impl ConfigBuilder {
 
     /// An HTTP probe `GET /health` on `port`.
     pub fn probe_http(self, name: &str, port: u16, interval: u32, threshold: u32) -> Self {
-        let t = table([
-            ("name", name.into()),
-            ("protocol", "http".into()),
-            ("port", i64::from(port).into()),
-            ("request_path", "/health".into()),
-            ("interval_seconds", i64::from(interval).into()),
-            ("probe_threshold", i64::from(threshold).into()),
-        ]);
+        let mut t = probe_table(name, "http", port, interval, threshold);
+        t.insert("request_path".into(), "/health".into());
         self.entry("probes", t)
     }
 
     /// A TCP (handshake) probe on `port`.
     pub fn probe_tcp(self, name: &str, port: u16, interval: u32, threshold: u32) -> Self {
-        let t = table([
-            ("name", name.into()),
-            ("protocol", "tcp".into()),
-            ("port", i64::from(port).into()),
-            ("interval_seconds", i64::from(interval).into()),
-            ("probe_threshold", i64::from(threshold).into()),
-        ]);
+        let t = probe_table(name, "tcp", port, interval, threshold);
         self.entry("probes", t)
     }
 
@@ -216,14 +230,12 @@ impl ConfigBuilder {
         probe: Option<&str>,
         extra: &str,
     ) -> Self {
-        let mut t = table([
-            ("name", name.into()),
-            ("frontend", "fe".into()),
-            ("protocol", protocol.into()),
+        let mut t = rule_on_fe(name, protocol);
+        t.extend(table([
             ("frontend_port", i64::from(frontend_port).into()),
             ("backend_port", i64::from(backend_port).into()),
             ("backend_pool", pool.into()),
-        ]);
+        ]));
         if let Some(p) = probe {
             t.insert("probe".into(), p.into());
         }
@@ -241,17 +253,15 @@ impl ConfigBuilder {
         member: &str,
         backend_port: u16,
     ) -> Self {
-        let t = table([
-            ("name", name.into()),
-            ("frontend", "fe".into()),
-            ("protocol", protocol.into()),
+        let mut t = rule_on_fe(name, protocol);
+        t.extend(table([
             ("frontend_port", i64::from(frontend_port).into()),
             (
                 "target",
                 table([("pool", pool.into()), ("member", member.into())]).into(),
             ),
             ("backend_port", i64::from(backend_port).into()),
-        ]);
+        ]));
         self.entry("inbound_nat_rules", t)
     }
 
@@ -265,15 +275,13 @@ impl ConfigBuilder {
         pool: &str,
         backend_port: u16,
     ) -> Self {
-        let t = table([
-            ("name", name.into()),
-            ("frontend", "fe".into()),
-            ("protocol", protocol.into()),
+        let mut t = rule_on_fe(name, protocol);
+        t.extend(table([
             ("frontend_port_range_start", i64::from(start).into()),
             ("frontend_port_range_end", i64::from(end).into()),
             ("backend_pool", pool.into()),
             ("backend_port", i64::from(backend_port).into()),
-        ]);
+        ]));
         self.entry("inbound_nat_rules", t)
     }
 
@@ -1002,4 +1010,37 @@ pub fn tcp_whoami(ns: &str, to: &str) -> Result<super::BackendReply, String> {
 /// when it does not come up.
 pub fn start_or_panic(topo: &Topology, config: &ConfigBuilder) -> Appliance {
     Appliance::start(topo, &config.build(topo)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Starts `vipmux capture ARGS --json -w FILE` against `app` and waits until the appliance
+/// logged one more armed capture.
+pub fn spawn_capture(
+    app: &Appliance,
+    args: &[&str],
+    file: &Path,
+) -> Result<std::process::Child, String> {
+    let armed_before = app.log_text().matches("capture armed").count();
+    let mut child = Command::new(VIPMUX)
+        .arg("capture")
+        .args(args)
+        .args(["--json", "-w"])
+        .arg(file)
+        .arg("--socket")
+        .arg(app.socket())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("vipmux capture: {e}"))?;
+    let armed = wait_for(Duration::from_secs(10), || {
+        (app.log_text().matches("capture armed").count() > armed_before).then_some(())
+    });
+    if armed.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "capture {args:?} never armed; log:\n{}",
+            app.log_text()
+        ));
+    }
+    Ok(child)
 }

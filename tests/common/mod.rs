@@ -64,6 +64,29 @@ pub fn unique_prefix() -> String {
     )
 }
 
+/// A network namespace of the test's own with a unique name (e.g. for a device's exception
+/// TAP, which must not touch the host's routes), deleted on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    /// Adds a namespace named by [`unique_prefix`].
+    pub fn add() -> Netns {
+        let name = unique_prefix();
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip netns add {name}");
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
 /// Runs `cmd` inside network namespace `ns` (`ip netns exec`) and returns its output.
 pub fn ns_exec(ns: &str, cmd: &[&str]) -> Output {
     Command::new("ip")

@@ -1,16 +1,19 @@
 //! Shared fixtures of the dataplane integration tests: a configuration with every rule kind
 //! (`tests/fixtures/dataplane_every_rule.toml`), a published neighbour map, the port table, frame
-//! builders ([`frame`]: named fields, written by etherparse) and the independent read-back of an
-//! output frame ([`layers`]).
+//! builders ([`frame`]: named fields, written by etherparse), the independent read-back of an
+//! output frame ([`layers`]) and the IPv6 fixtures ([`six`]).
 #![allow(dead_code)]
 
 pub mod frame;
 pub mod layers;
+pub mod six;
 
 #[allow(unused_imports)]
 pub use frame::{flags, Frame, Tunnel};
 #[allow(unused_imports)]
 pub use layers::assert_frame;
+#[allow(unused_imports)]
+pub use six::*;
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use std::net::{Ipv4Addr, SocketAddrV4};

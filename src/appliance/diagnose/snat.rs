@@ -3,7 +3,7 @@
 //! at control time).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::balance::snapshot::OutboundInfo;
@@ -12,6 +12,33 @@ use crate::control::report::DiagnoseReport;
 use crate::dataplane::WorkerCounters;
 use crate::flow::key::PROTO_UDP;
 use crate::flow::Translation;
+
+/// The workers' SNAT translations of both families, as listed at control time.
+#[derive(Debug, Clone, Default)]
+pub struct SnatListing {
+    /// IPv4 translations.
+    pub v4: Vec<Translation>,
+    /// IPv6 translations.
+    pub v6: Vec<Translation<u128>>,
+}
+
+impl SnatListing {
+    /// Every translation's (member, frontend, SNAT port, remote, remote port, protocol), either
+    /// family.
+    fn ends(&self) -> impl Iterator<Item = (IpAddr, IpAddr, u16, IpAddr, u16, u8)> + '_ {
+        let v4 = self.v4.iter().map(|t| {
+            let a = |x: u32| IpAddr::V4(Ipv4Addr::from(x));
+            let (m, f, r) = (a(t.member), a(t.frontend), a(t.remote));
+            (m, f, t.snat_port, r, t.remote_port, t.proto)
+        });
+        let v6 = self.v6.iter().map(|t| {
+            let a = |x: u128| IpAddr::V6(Ipv6Addr::from(x));
+            let (m, f, r) = (a(t.member), a(t.frontend), a(t.remote));
+            (m, f, t.snat_port, r, t.remote_port, t.proto)
+        });
+        v4.chain(v6)
+    }
+}
 
 /// Destinations named per exhausted member (the busiest first).
 pub const TOP_DESTINATIONS: usize = 5;
@@ -26,14 +53,14 @@ pub fn snat_check(
     snap: &Snapshot,
     delta: &WorkerCounters,
     window: Duration,
-    translations: &dyn Fn() -> Vec<Translation>,
+    translations: &dyn Fn() -> SnatListing,
 ) {
     if snap.outbound.is_empty() {
         let why = "not applicable: no outbound rules".into();
         report.add("snat_exhausted", "n/a", String::new(), why, "");
         return;
     }
-    let mut listed: Option<Vec<Translation>> = None;
+    let mut listed: Option<SnatListing> = None;
     for o in &snap.outbound {
         for (member, ports) in o.ports_by_member() {
             let Some(s) = delta.snat.get(member.index()).filter(|s| s.exhausted > 0) else {
@@ -42,8 +69,8 @@ pub fn snat_check(
             let ts = listed.get_or_insert_with(translations);
             let (name, addr) = snap
                 .member(member)
-                .map_or(("?", Ipv4Addr::UNSPECIFIED), |m| {
-                    (m.name.as_str(), Ipv4Addr::from(m.addr4()))
+                .map_or(("?", IpAddr::V4(Ipv4Addr::UNSPECIFIED)), |m| {
+                    (m.name.as_str(), m.addr)
                 });
             let seen = format!(
                 "{} new outbound connections found no free port in the last {}s ({} of {} ports in use; by destination: {})",
@@ -69,7 +96,7 @@ pub fn snat_check(
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Destination {
     /// The remote address.
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// The remote port (TCP), `None` for UDP.
     pub port: Option<u16>,
 }
@@ -77,7 +104,7 @@ pub struct Destination {
 impl std::fmt::Display for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.port {
-            Some(p) => write!(f, "{}:{p} tcp", self.addr),
+            Some(p) => write!(f, "{} tcp", std::net::SocketAddr::new(self.addr, p)),
             None => write!(f, "{} udp", self.addr),
         }
     }
@@ -86,29 +113,26 @@ impl std::fmt::Display for Destination {
 /// The SNAT ports (frontend IP and port) `member` (address `addr`) holds in `o`'s blocks, per
 /// destination, the most ports first (ties by destination).
 pub fn ports_by_destination(
-    translations: &[Translation],
+    translations: &SnatListing,
     o: &OutboundInfo,
     member: MemberId,
-    addr: Ipv4Addr,
+    addr: IpAddr,
 ) -> Vec<(Destination, usize)> {
     let blocks: Vec<_> = o.blocks.iter().filter(|b| b.member == member).collect();
-    let mut ports: BTreeMap<Destination, BTreeSet<(u32, u16)>> = BTreeMap::new();
-    for t in translations.iter().filter(|t| t.member == u32::from(addr)) {
-        let fe = Ipv4Addr::from(t.frontend);
-        if !blocks
-            .iter()
-            .any(|b| b.frontend_addr == IpAddr::V4(fe) && b.contains(t.snat_port))
+    let mut ports: BTreeMap<Destination, BTreeSet<(IpAddr, u16)>> = BTreeMap::new();
+    for (m, fe, snat_port, remote, remote_port, proto) in translations.ends() {
+        if m != addr
+            || !blocks
+                .iter()
+                .any(|b| b.frontend_addr == fe && b.contains(snat_port))
         {
             continue;
         }
         let dest = Destination {
-            addr: Ipv4Addr::from(t.remote),
-            port: (t.proto != PROTO_UDP).then_some(t.remote_port),
+            addr: remote,
+            port: (proto != PROTO_UDP).then_some(remote_port),
         };
-        ports
-            .entry(dest)
-            .or_default()
-            .insert((t.frontend, t.snat_port));
+        ports.entry(dest).or_default().insert((fe, snat_port));
     }
     let mut out: Vec<(Destination, usize)> = ports.into_iter().map(|(d, p)| (d, p.len())).collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -170,7 +194,7 @@ pub(super) mod tests {
     fn the_busiest_destinations_are_named_then_how_many_more() {
         let d = |i: u8, n| {
             let dest = Destination {
-                addr: Ipv4Addr::new(192, 0, 2, i),
+                addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, i)),
                 port: (i % 2 == 0).then_some(443),
             };
             (dest, n)
@@ -183,5 +207,10 @@ pub(super) mod tests {
         );
         assert_eq!(by_destination(&dests[..1]), "192.0.2.1 udp 9");
         assert_eq!(by_destination(&[]), "none listed");
+        let six = Destination {
+            addr: "2001:db8::7".parse().unwrap(),
+            port: Some(443),
+        };
+        assert_eq!(by_destination(&[(six, 3)]), "[2001:db8::7]:443 tcp 3");
     }
 }

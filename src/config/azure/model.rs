@@ -143,12 +143,12 @@ pub(super) enum NatRule {
     },
 }
 
-/// An outbound rule.
-#[derive(Debug)]
+/// An outbound rule (of one family: an Azure rule with frontends of both is split in two).
+#[derive(Debug, Clone)]
 pub(super) struct Outbound {
     /// Its name.
     pub(super) name: String,
-    /// Its (IPv4) frontends.
+    /// Its frontends (all IPv4 or all IPv6).
     pub(super) frontends: Vec<String>,
     /// The pool whose members get SNAT.
     pub(super) pool: String,

@@ -17,7 +17,7 @@ const PROTO: &[(&str, &str)] = &[("Tcp", "tcp"), ("Udp", "udp"), ("All", "all")]
 struct Defined {
     /// Every frontend's name.
     frontends: Vec<String>,
-    /// The IPv6 frontends (outbound rules leave them out: SNAT is IPv4 only).
+    /// The IPv6 frontends (an outbound rule's are split from its IPv4 ones).
     ipv6_frontends: Vec<String>,
     /// The backend pools' names.
     pools: Vec<String>,
@@ -68,8 +68,12 @@ impl<'a> Importer<'a, '_> {
             NatRule::Range { c, pool, .. } => Some((pool, &c.frontend)),
             NatRule::Single { .. } => None,
         });
+        let out = m
+            .outbound
+            .iter()
+            .flat_map(|o| o.frontends.iter().map(move |f| (&o.pool, f)));
         let mut families: std::collections::BTreeMap<&str, (bool, bool)> = Default::default();
-        for (pool, fe) in lb.chain(nat) {
+        for (pool, fe) in lb.chain(nat).chain(out) {
             let e = families.entry(pool.as_str()).or_default();
             match ipv6(fe) {
                 Some(true) => e.1 = true,
@@ -170,9 +174,8 @@ impl<'a> Importer<'a, '_> {
             }
         }
         for r in lb.items("outboundRules")? {
-            if let Some(rule) = self.read_outbound(&r, defined)? {
-                m.outbound.push(rule);
-            }
+            let rules = self.read_outbound(&r, defined, m)?;
+            m.outbound.extend(rules);
         }
         for c in self.children.clone() {
             let ty = c.get("type").and_then(|t| t.v.as_str()).unwrap_or("");
@@ -613,30 +616,31 @@ impl<'a> Importer<'a, '_> {
         }))
     }
 
-    /// One outbound rule; `None` when it has no IPv4 frontend.
+    /// One outbound rule: one vipmux rule per family of its frontends. With both, the IPv4
+    /// frontends keep the rule's pool and the IPv6 ones become `NAME-v6` over the pool the
+    /// load-balancing rules of those frontends send to (see [`Self::ipv6_pool_of`]).
     fn read_outbound(
         &mut self,
         r: &Node<'a>,
         defined: &Defined,
-    ) -> Result<Option<Outbound>, ImportError> {
+        m: &Model,
+    ) -> Result<Vec<Outbound>, ImportError> {
         let name = self.name_of(r, "outbound rule")?;
-        let mut frontends = Vec::new();
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for f in r.items("frontendIPConfigurations")? {
             let (fe, path) = self.ref_of(&f)?;
             let fe = self.check_ref(&fe, &path, "frontend IP configuration", &defined.frontends)?;
             if defined.ipv6_frontends.contains(&fe) {
-                self.untranslated(format!(
-                    "outbound rule \"{name}\": frontend \"{fe}\" is IPv6: vipmux's outbound rules (SNAT) are IPv4 only for now"
-                ));
-                continue;
+                v6.push(fe);
+            } else {
+                v4.push(fe);
             }
-            frontends.push(fe);
         }
-        if frontends.is_empty() {
+        if v4.is_empty() && v6.is_empty() {
             self.warn(format!(
-                "outbound rule \"{name}\" has no IPv4 frontend and is skipped"
+                "outbound rule \"{name}\" has no frontend and is skipped"
             ));
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let (pool, path) = self.required(
             self.ref_name(r, "backendAddressPool")?,
@@ -644,15 +648,65 @@ impl<'a> Importer<'a, '_> {
             "backendAddressPool",
         )?;
         let pool = self.check_ref(&pool, &path, "backend pool", &defined.pools)?;
-        Ok(Some(Outbound {
+        let base = Outbound {
             name,
-            frontends,
+            frontends: Vec::new(),
             pool,
             protocol: self.enum_field(r, "protocol", PROTO)?,
             ports: self.opt_u32(r, "allocatedOutboundPorts")?,
             idle: self.opt_u32(r, "idleTimeoutInMinutes")?,
             reset: self.opt_bool(r, "enableTcpReset")?.unwrap_or(false),
-        }))
+        };
+        if v4.is_empty() || v6.is_empty() {
+            let frontends = if v4.is_empty() { v6 } else { v4 };
+            return Ok(vec![Outbound { frontends, ..base }]);
+        }
+        let mut rules = vec![Outbound {
+            frontends: v4,
+            ..base.clone()
+        }];
+        match self.ipv6_pool_of(m, &v6) {
+            Some(pool) => {
+                let name = format!("{}-v6", base.name);
+                self.note(format!(
+                    "outbound rule \"{}\": its IPv6 frontends ({}) are imported as outbound rule \"{name}\" over pool \"{pool}\", the pool their load-balancing rules use (a vipmux rule's frontends and pool are of one family)",
+                    base.name,
+                    v6.join(", ")
+                ));
+                rules.push(Outbound {
+                    name,
+                    frontends: v6,
+                    pool,
+                    ..base
+                });
+            }
+            None => self.untranslated(format!(
+                "outbound rule \"{}\": IPv6 frontends {} left out: a vipmux outbound rule's frontends and pool are of one family and no single pool serves rules on them; add an [[outbound_rules]] entry over the IPv6 pool",
+                base.name,
+                v6.join(", ")
+            )),
+        }
+        Ok(rules)
+    }
+
+    /// The one pool the load-balancing and port-range NAT rules on `frontends` send to, if
+    /// there is exactly one (the IPv6 pool of a dual-stack outbound rule).
+    fn ipv6_pool_of(&self, m: &Model, frontends: &[String]) -> Option<String> {
+        let lb = m.lb_rules.iter().map(|r| (&r.c.frontend, &r.pool));
+        let nat = m.nat_rules.iter().filter_map(|r| match r {
+            NatRule::Range { c, pool, .. } => Some((&c.frontend, pool)),
+            NatRule::Single { .. } => None,
+        });
+        let pools: std::collections::BTreeSet<&String> = lb
+            .chain(nat)
+            .filter(|(fe, _)| frontends.contains(fe))
+            .map(|(_, p)| p)
+            .collect();
+        let mut it = pools.into_iter();
+        match (it.next(), it.next()) {
+            (Some(p), None) => Some(p.clone()),
+            _ => None,
+        }
     }
 
     /// Fields shared by load-balancing and inbound NAT rules; `None` if the rule is skipped.

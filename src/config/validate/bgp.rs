@@ -2,7 +2,7 @@
 //! communities, peers and hold times, each error naming the field, the bad value and what is valid.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::super::error::ConfigError;
 use super::super::model::{Bgp, Config};
@@ -34,21 +34,22 @@ fn as_ok(asn: u64) -> bool {
     (1..=MAX_AS).contains(&asn)
 }
 
-/// `announce = true` needs a `[bgp]` table and an IPv4 VIP.
+/// `announce = true` needs a `[bgp]` table; an announced IPv6 VIP needs an IPv6 next hop.
 fn announce_flags(c: &Config, errors: &mut Vec<ConfigError>) {
     for (i, fe) in c.frontends.iter().enumerate() {
-        if c.bgp.is_some() && fe.announce == Some(true) && fe.address.is_ipv6() {
+        let bgp = c.bgp.as_ref();
+        if fe.address.is_ipv6() && fe.announced(bgp) && next_hop6(c).is_none() {
             errors.push(
                 ConfigError::new(
                     "frontends",
                     format!(
-                        "IPv6 VIP {} cannot be announced yet: vipmux announces IPv4 VIPs only; valid: remove `announce` (IPv6 VIPs are not announced) and route the VIP to the MUX statically",
+                        "IPv6 VIP {} is announced over BGP but there is no IPv6 next hop; valid: set [bgp] next_hop6, give an [[interfaces]] entry an address6, or set announce = false",
                         fe.address
                     ),
                 )
                 .entry(i, Some(&fe.name))
                 .field("announce")
-                .value("true"),
+                .value(fe.announce.map_or("true (default)".into(), |a| a.to_string())),
             );
         }
         if c.bgp.is_some() {
@@ -104,6 +105,29 @@ fn identity(c: &Config, bgp: &Bgp, errors: &mut Vec<ConfigError>) {
         ),
         _ => {}
     }
+    if let Some(nh) = bgp.next_hop6 {
+        if nh.is_unspecified() || nh.is_multicast() || nh.is_loopback() {
+            errors.push(e(
+                "must be a unicast IPv6 address (the MUX's address the router forwards IPv6 VIP traffic to)",
+                "next_hop6",
+                format!("\"{nh}\""),
+            ));
+        } else if c.frontends.iter().any(|f| f.address == IpAddr::V6(nh)) {
+            errors.push(e(
+                "must not be a frontend address: the router would route the VIP to itself",
+                "next_hop6",
+                format!("\"{nh}\""),
+            ));
+        }
+    }
+}
+
+/// The IPv6 next hop announced for IPv6 VIPs: `[bgp] next_hop6`, else the `address6` of the
+/// first interface that has one (`None` without `[bgp]`).
+pub fn next_hop6(c: &Config) -> Option<Ipv6Addr> {
+    let bgp = c.bgp.as_ref()?;
+    bgp.next_hop6
+        .or_else(|| c.interfaces.iter().find_map(|i| i.address6.map(|a| a.addr)))
 }
 
 /// Whether `s` is a standard community `"ASN:VALUE"` with both halves 0..=65535.

@@ -4,12 +4,11 @@
 use super::*;
 use crate::balance::{Health, Snapshot};
 use crate::config::Config;
-use crate::dataplane::owner::frame_owner;
-use crate::dataplane::{EgressPort, NeighbourMap};
+use crate::dataplane::owner::test_rig::{assert_both_directions, frame, owner};
 use crate::wire::builder::originate6::{icmpv6_error, Icmpv6ErrorKind};
 use crate::wire::builder::L2Spec;
 use crate::wire::MacAddr;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 const CONFIG: &str = include_str!("../../../tests/fixtures/dual_stack.toml");
 const VIP: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 0x100);
@@ -19,37 +18,6 @@ const OWN: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 2);
 fn snapshot() -> Snapshot {
     let c = Config::from_str(CONFIG, "dual_stack.toml").unwrap_or_else(|e| panic!("{e}"));
     Snapshot::compile(&c, &Health::all_up(&c))
-}
-
-/// An Ethernet/IPv6/TCP frame (checksum not filled: ownership does not read it).
-fn frame(src: Ipv6Addr, sport: u16, dst: Ipv6Addr, dport: u16, vlan: bool) -> Vec<u8> {
-    let mut f = vec![0u8; 12];
-    if vlan {
-        f.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
-    }
-    f.extend_from_slice(&[0x86, 0xdd]);
-    f.extend_from_slice(&[0x60, 0, 0, 0, 0, 20, next_header::TCP, 64]);
-    f.extend_from_slice(&src.octets());
-    f.extend_from_slice(&dst.octets());
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
-    f
-}
-
-fn owner(f: &[u8], snap: &Snapshot, reta: &Reta) -> Option<usize> {
-    let ports = [EgressPort {
-        mac: MacAddr([2, 0, 0, 0, 0, 1]),
-        addr: Ipv4Addr::new(10, 1, 0, 2),
-        mtu: 1500,
-    }];
-    let neighbours = NeighbourMap::default();
-    let view = View {
-        snapshot: snap,
-        neighbours: &neighbours,
-        ports: &ports,
-    };
-    frame_owner(f, &view, reta)
 }
 
 /// An ICMPv6 error from `from` about the packet of frame `about`.
@@ -75,12 +43,8 @@ fn both_directions_of_an_ipv6_flow_and_its_errors_have_one_owner() {
         for i in 0..64u16 {
             let client = Ipv6Addr::new(0x2001, 0xdb8, 0, i, 0, 0, 0, 1 + i);
             let port = 40000 + i * 7;
-            let want = reta.owner6(u128::from(client), port);
+            let want = assert_both_directions(&snap, &reta, client, port, (VIP, VM1));
             seen[want] = true;
-            let to_vip = frame(client, port, VIP, 80, i % 2 == 0);
-            let reply = frame(VM1, 8080, client, port, false);
-            assert_eq!(owner(&to_vip, &snap, &reta), Some(want));
-            assert_eq!(owner(&reply, &snap, &reta), Some(want));
             // Errors quoting either direction: to the member's side, and from the VIP to the
             // client (a NAT66 reply after reverse translation).
             let natted = frame(client, port, VM1, 8080, false);

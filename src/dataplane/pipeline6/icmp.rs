@@ -5,6 +5,8 @@
 //!   the live entry's, else the rule's hash choice. NAT66: the outer destination and the quoted
 //!   source become the member and its backend port; floating IP: sent as the flow's packets
 //!   (MAC rewrite, IPv6-in-IPv6 or GUE over IPv6);
+//! - **to a frontend, quoting frontend:SNAT port → remote** (an outbound translation): the outer
+//!   destination and the quoted source become the member and its port, as IPv4's;
 //! - **in transit, quoting client → member:backend_port**: reverse-translated toward the client
 //!   (quoted destination → VIP:port; the outer source too when it is the member).
 //!
@@ -12,6 +14,7 @@
 //! `icmp_no_flow`. Not an error (echo and other informational messages): `None`, the
 //! classification's verdict stands (the slow path answers echo to a VIP).
 
+use super::snat::snat_member6;
 use super::{dist_hash6, flow_target, Cx6};
 use crate::balance::snapshot::MemberId;
 use crate::dataplane::classify6::Meta6;
@@ -65,6 +68,9 @@ fn deliver<B: PacketBuf>(
     if snap.is_frontend6(q.outer_dst) {
         if q.src != q.outer_dst {
             return None;
+        }
+        if let Some(found) = snat_member(cx, view, buf, q, now) {
+            return Some(found);
         }
         let (outcome, mid, t) = flow_member(cx, view, q, now)?;
         let v = match cx.hops.member(view, mid) {
@@ -173,9 +179,42 @@ fn to_flow_member<B: PacketBuf>(
         let outer_src = super::outer_source(view, hop.port).unwrap_or(0);
         return to_member6(buf, &m, t, hop, outer_src, 0);
     }
-    let f = buf.data_mut();
-    rewrite_quote6(f, q, End6::Src, t.addr, t.port);
-    rewrite_outer6(f, q, End6::Dst, Some(t.addr));
+    quote_source_to(buf.data_mut(), q, t.addr, t.port, hop)
+}
+
+/// Sends an error about a live outbound translation on to its member: the outer destination
+/// and the quoted source become the member's endpoint; `None` when the quote names none.
+fn snat_member<B: PacketBuf>(
+    cx: &mut Cx6<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    q: &QuotedFlow6,
+    now: u32,
+) -> Option<(IcmpErrorOutcome, Verdict)> {
+    let snat = &cx.lane.snat;
+    if snat.is_empty() {
+        return None;
+    }
+    let slot = snat.lookup_reply(&q.client_key())?;
+    let t = *snat.get(slot).filter(|t| !t.is_expired(now))?;
+    let outcome = IcmpErrorOutcome::ToSnatMember;
+    let Some(mid) = snat_member6(view.snapshot, &t) else {
+        return Some((outcome, Verdict::Drop(DropReason::NoRoute)));
+    };
+    let hop = match cx.hops.member(view, mid) {
+        Ok(h) => h,
+        Err(r) => return Some((outcome, Verdict::Drop(r))),
+    };
+    let v = out_checks(buf, q, hop)
+        .unwrap_or_else(|| quote_source_to(buf.data_mut(), q, t.member, t.member_port, hop));
+    Some((outcome, v))
+}
+
+/// Rewrites the quoted source and the outer destination to `addr`/`port` and sends the error by
+/// `hop`.
+fn quote_source_to(f: &mut [u8], q: &QuotedFlow6, addr: u128, port: u16, hop: &Hop) -> Verdict {
+    rewrite_quote6(f, q, End6::Src, addr, port);
+    rewrite_outer6(f, q, End6::Dst, Some(addr));
     set_macs(f, hop);
     Verdict::Forward { port: hop.port }
 }

@@ -789,3 +789,99 @@ fn ipv6_udp_leaves_from_the_frontend_keeps_its_port_per_remote_ip_and_is_answere
         + p.snat.memory_bytes();
     assert_eq!(p.memory_bytes(), others + p.v6.snat.memory_bytes());
 }
+
+/// The TCP endpoints and sequence number of an RST frame, checking its checksum.
+fn rst_fields(f: &[u8]) -> (Ipv6Addr, u16, Ipv6Addr, u16, u32) {
+    let ip = crate::wire::Ipv6Packet::new_checked(&f[14..]).unwrap();
+    let t = crate::wire::TcpPacket::new_checked(&f[14 + 40..]).unwrap();
+    assert!(t.verify_checksum_v6(ip.src_addr(), ip.dst_addr()));
+    assert_eq!(t.flags().0 & 0x3f, 0x04, "RST only");
+    (
+        ip.src_addr(),
+        t.src_port(),
+        ip.dst_addr(),
+        t.dst_port(),
+        t.seq_number(),
+    )
+}
+
+/// vm1:`port` → REMOTE6:443 established through the SNAT (member ISN 1, remote ISN 5000), at
+/// time 10..11.
+fn snat_established(p: &mut Pipeline, w: &World, port: u16) {
+    let syn = tcp_with(&member_syn(port), 0x02, 1, 0);
+    let (v, out) = run(p, w, &syn, 10);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    let synack = tcp_with(&reversed(&out), 0x12, 5000, 2);
+    assert_eq!(run(p, w, &synack, 10).0, Verdict::Forward { port: 0 });
+    let ack = tcp_with(&syn, 0x10, 2, 5001);
+    assert_eq!(run(p, w, &ack, 11).0, Verdict::Forward { port: 0 });
+}
+
+#[test]
+fn ipv6_snat_reset_on_idle_sends_rsts_to_the_member_and_the_remote() {
+    let w = World::new(&format!("{}enable_tcp_reset = true\n", outbound6(8)));
+    let mut p = pipeline();
+    snat_established(&mut p, &w, 40000);
+    let mut sent = Vec::new();
+    let n = p.expire(&w.view(), 11 + 61, usize::MAX / 4, |port, f| {
+        sent.push((port, f.to_vec()))
+    });
+    assert_eq!(n, 0, "translations are not flows of the table");
+    assert_eq!(p.v6.snat.len(), 0);
+    assert_eq!(sent.len(), 2, "an RST to each end");
+    // To the member from the remote with the member's latest ACK; to the remote from the
+    // frontend:SNAT port with the member's next sequence.
+    assert_eq!(rst_fields(&sent[0].1), (REMOTE6, 443, VM1, 40000, 5001));
+    assert_eq!(&sent[0].1[..6], &mac_of(VM1).0);
+    assert_eq!(rst_fields(&sent[1].1), (SNAT6, 1024, REMOTE6, 443, 2));
+    assert_eq!(&sent[1].1[..6], &GW_MAC.0);
+    assert_eq!(p.counters().resets_sent, 2);
+    // Found expired by a late packet of the member: released on the spot (the packet is
+    // no_flow), its RSTs sent by the next sweep.
+    snat_established(&mut p, &w, 40001);
+    let late = tcp_with(&member_syn(40001), 0x10, 2, 5001);
+    assert_eq!(
+        run(&mut p, &w, &late, 11 + 61).0,
+        Verdict::Drop(DropReason::NoFlow)
+    );
+    assert_eq!(p.v6.snat.len(), 0);
+    sent.clear();
+    p.expire(&w.view(), 11 + 62, usize::MAX / 4, |port, f| {
+        sent.push((port, f.to_vec()))
+    });
+    assert_eq!(sent.len(), 2, "the queued RSTs");
+    assert_eq!(rst_fields(&sent[0].1), (REMOTE6, 443, VM1, 40001, 5001));
+    // Without enable_tcp_reset: released silently.
+    let w = World::new(&outbound6(8));
+    let mut p = pipeline();
+    snat_established(&mut p, &w, 40000);
+    let mut n = 0;
+    p.expire(&w.view(), 11 + 61, usize::MAX / 4, |_, _| n += 1);
+    assert_eq!((n, p.v6.snat.len()), (0, 0));
+}
+
+#[test]
+fn icmpv6_error_about_a_snat_connection_reaches_its_member() {
+    use crate::dataplane::icmp_error::IcmpErrorOutcome;
+    let w = World::new(&outbound6(8));
+    let mut p = pipeline();
+    let (_, out) = run(&mut p, &w, &member_syn(40000), 10);
+    // A router on the way reports frontend:1024 → REMOTE6:443: to vm1, about vm1:40000 →
+    // REMOTE6:443, hop limit − 1, checksums valid.
+    let router = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xfe);
+    let (v, back) = run(&mut p, &w, &icmp_error_about(&out, router), 11);
+    assert_eq!(v, Verdict::Forward { port: 0 });
+    assert_eq!(&back[..6], &mac_of(VM1).0);
+    assert_eq!(back[14 + 7], 63);
+    assert_eq!(
+        error_fields(&back),
+        ((router, VM1), (VM1, 40000, REMOTE6, 443))
+    );
+    let c = p.counters();
+    assert_eq!(c.icmp_errors[IcmpErrorOutcome::ToSnatMember.index()], 1);
+    // About a port no translation holds: no flow.
+    let mut other = out.clone();
+    rewrite_endpoint_v6(&mut other[14..], Endpoint::Src, SNAT6, Some(1030)).unwrap();
+    let (v, _) = run(&mut p, &w, &icmp_error_about(&other, router), 12);
+    assert_eq!(v, Verdict::Drop(DropReason::IcmpNoFlow));
+}

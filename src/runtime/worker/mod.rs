@@ -598,6 +598,12 @@ fn flow_listing(pipeline: &Pipeline, req: &FlowRequest, now: u32) -> FlowListing
             listing.snat.push(*t);
         }
     }
+    for t in pipeline.snat_translations6() {
+        listing.total += 1;
+        if listing.flows.len() + listing.snat.len() + listing.snat6.len() < limit {
+            listing.snat6.push(*t);
+        }
+    }
     listing
 }
 

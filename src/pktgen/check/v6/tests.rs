@@ -3,98 +3,27 @@
 //! kind.
 
 use super::*;
-use crate::balance::snapshot::{Health, Snapshot};
-use crate::config::Config;
-use crate::pktgen::flows::{client6_of, targets_of, Family, FlowSet};
-use crate::pktgen::frames::{buffer_len, build, FrameKind, Macs};
+use crate::pktgen::check::test_support::{self as support, CONFIG6, GEN_MAC};
+use crate::pktgen::flows::{client6_of, Family};
+use crate::pktgen::frames::{buffer_len, FrameKind};
 use crate::pktgen::frames6::{L3_OFFSET6, L4_OFFSET6};
 use crate::wire::builder::{
     neighbor_solicit, prepend_ip6ip6, rewrite_endpoint_v6, EncapSpecV6, Endpoint,
 };
 use crate::wire::{PacketBuf, VecBuf};
 
-/// An IPv6 frontend with a NAT66 rule over two on-link members and a floating-IP rule (MAC
-/// rewrite) over an on-link member.
-const CONFIG6: &str = r#"
-[appliance]
-name = "t"
-[[interfaces]]
-name = "dc"
-port = "net_memif0"
-address = "10.1.0.2/24"
-address6 = "2001:db8:1::2/64"
-gateway6 = "2001:db8:1::1"
-[[frontends]]
-name = "fe6"
-address = "2001:db8:1::100"
-interface = "dc"
-[[backend_pools]]
-name = "web6"
-members = [ { name = "vm1", address = "2001:db8:1::11" }, { name = "vm2", address = "2001:db8:1::12" } ]
-[[backend_pools]]
-name = "dsr6"
-members = [ { name = "d1", address = "2001:db8:1::21" } ]
-[[probes]]
-name = "p"
-protocol = "tcp"
-port = 8080
-[[load_balancing_rules]]
-name = "web6"
-frontend = "fe6"
-protocol = "tcp"
-frontend_port = 80
-backend_port = 8080
-backend_pool = "web6"
-probe = "p"
-[[load_balancing_rules]]
-name = "dsr6"
-frontend = "fe6"
-protocol = "tcp"
-frontend_port = 443
-backend_port = 443
-backend_pool = "dsr6"
-probe = "p"
-enable_floating_ip = true
-"#;
-
-const GEN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x99]);
-
 fn addr(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
+/// A checker of the flows to `rule` that knows its own IPv6 address.
 fn checker6(rule: &str) -> Checker {
-    let cfg = Config::from_str(CONFIG6, "test.toml").expect("config");
-    let snap = Snapshot::compile(&cfg, &Health::all_up(&cfg));
-    let t = targets_of(&snap, Some(rule), Family::V6).unwrap();
-    Checker::new(
-        snap,
-        FlowSet::new(8, t),
-        Expect::Rewrite,
-        false,
-        GEN_MAC,
-        std::net::Ipv4Addr::new(10, 1, 0, 254),
-    )
-    .with_own_ip6(addr("2001:db8:1::fe"))
+    support::checker(CONFIG6, Family::V6, rule).with_own_ip6(addr("2001:db8:1::fe"))
 }
 
 /// The frame the generator sends for `flow`.
 fn sent6(c: &Checker, flow: u32) -> Vec<u8> {
-    let mut f = vec![0; buffer_len(100)];
-    let macs = Macs {
-        src: GEN_MAC,
-        dst: MacAddr([2, 0, 0, 0, 0, 1]),
-    };
-    build(
-        &mut f,
-        macs,
-        c.flows.client(flow),
-        c.flows.target(flow),
-        0,
-        FrameKind::Data,
-        1,
-    );
-    f
+    support::sent(c, flow, FrameKind::Data, buffer_len(100))
 }
 
 /// What vipmux does in NAT66: destination to member:port, hop limit less one, next-hop MAC.
@@ -104,43 +33,39 @@ fn nat66(frame: &mut [u8], member: Ipv6Addr, port: u16) {
     frame[..6].copy_from_slice(&neighbour_mac6(member).0);
 }
 
+/// The frame the generator sends for `flow` as NAT66 to `member:port` makes it.
+fn natted6(c: &Checker, flow: u32, member: Ipv6Addr, port: u16) -> Vec<u8> {
+    let mut f = sent6(c, flow);
+    nat66(&mut f, member, port);
+    f
+}
+
 #[test]
 fn nat66_rewrite_passes_and_wrong_rewrites_are_classified() {
     use MismatchKind::*;
     let mut c = checker6("web6");
     let (vm1, vm2) = (addr("2001:db8:1::11"), addr("2001:db8:1::12"));
-    let mut ok = sent6(&c, 0);
-    nat66(&mut ok, vm1, 8080);
+    let mut ok = natted6(&c, 0, vm1, 8080);
     assert!(matches!(c.handle(&mut ok, true), Outcome::Ok(Some(_))));
-    let mut again = sent6(&c, 0);
-    nat66(&mut again, vm1, 8080);
+    let mut again = natted6(&c, 0, vm1, 8080);
     assert!(matches!(c.handle(&mut again, true), Outcome::Ok(Some(_))));
 
     let mut cases: Vec<(MismatchKind, Vec<u8>)> = Vec::new();
-    let mut moved = sent6(&c, 0);
-    nat66(&mut moved, vm2, 8080);
-    cases.push((Moved, moved));
-    let mut not_member = sent6(&c, 1);
-    nat66(&mut not_member, addr("2001:db8:1::13"), 8080);
+    cases.push((Moved, natted6(&c, 0, vm2, 8080)));
+    let not_member = natted6(&c, 1, addr("2001:db8:1::13"), 8080);
     cases.push((WrongDst, not_member));
-    let mut port = sent6(&c, 1);
-    nat66(&mut port, vm1, 80);
-    cases.push((WrongDst, port));
+    cases.push((WrongDst, natted6(&c, 1, vm1, 80)));
     cases.push((WrongDst, sent6(&c, 2))); // not rewritten at all
-    let mut mac = sent6(&c, 3);
-    nat66(&mut mac, vm1, 8080);
+    let mut mac = natted6(&c, 3, vm1, 8080);
     mac[..6].copy_from_slice(&neighbour_mac6(vm2).0);
     cases.push((WrongMac, mac));
-    let mut hop = sent6(&c, 4);
-    nat66(&mut hop, vm1, 8080);
+    let mut hop = natted6(&c, 4, vm1, 8080);
     hop[L3_OFFSET6 + 7] += 1; // hop limit not decremented
     cases.push((WrongHopLimit, hop));
-    let mut l4 = sent6(&c, 5);
-    nat66(&mut l4, vm1, 8080);
+    let mut l4 = natted6(&c, 5, vm1, 8080);
     l4[L4_OFFSET6 + 20] ^= 0x55; // payload changed without fixing the checksum
     cases.push((BadL4Checksum, l4));
-    let mut src = sent6(&c, 6);
-    nat66(&mut src, vm1, 8080);
+    let mut src = natted6(&c, 6, vm1, 8080);
     rewrite_endpoint_v6(
         &mut src[L3_OFFSET6..],
         Endpoint::Src,
@@ -152,9 +77,7 @@ fn nat66_rewrite_passes_and_wrong_rewrites_are_classified() {
     let mut short = sent6(&c, 7);
     short.truncate(L4_OFFSET6 + 10);
     cases.push((Malformed, short));
-    for (kind, mut f) in cases {
-        assert_eq!(c.handle(&mut f, true), Outcome::Mismatch(kind), "{kind:?}");
-    }
+    support::assert_mismatches(&mut c, cases);
     for k in [
         Moved,
         WrongMac,
