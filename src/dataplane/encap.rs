@@ -34,7 +34,7 @@ pub struct Outer {
 /// Returns false, with the buffer unchanged, when the fast path does not apply (a tagged frame, a
 /// frame shorter than its IPv4 length, too little headroom): the caller then takes the builder
 /// path.
-#[inline]
+#[inline(always)]
 pub fn encapsulate_untagged<B: PacketBuf + ?Sized>(
     buf: &mut B,
     m: &Meta,
