@@ -140,6 +140,7 @@ fn data_path_frames(tcp: &[u8], udp: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
         dst_mac: PEER_MAC,
         macs,
         mtu: 1500,
+        src_addr: 0,
     };
     let syn = framed(&ipv6_packet(CLIENT, VIP, next_header::TCP, tcp));
     let m = classify6(&syn, &AddressList6::default()).unwrap();

@@ -16,13 +16,11 @@ use crate::wire::{ethernet, ethertype, ipv4, protocol, udp, PacketBuf};
 /// Ethernet header length of an untagged frame.
 const ETH: usize = ethernet::HEADER_LEN;
 /// The DF bit of the IPv4 flags/fragment word.
-const DF: u16 = 0x4000;
+const DF: u32 = 0x4000;
 
-/// Outer addressing and ports of one encapsulated packet.
+/// Outer destination and ports of one encapsulated packet (the source is the hop's address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outer {
-    /// Outer source (the egress interface's address, host order).
-    pub src: u32,
     /// Outer destination (the member, host order).
     pub dst: u32,
     /// GUE: UDP source port (from the flow hash); unused for IPIP.
@@ -32,10 +30,11 @@ pub struct Outer {
 }
 
 /// Encapsulates the untagged frame `buf` holds (inner IPv4 packet at offset 14, `m.ip_len` long)
-/// for `encap` (IPIP or GUE) and rewrites its Ethernet header for `hop`. Returns false, with the
-/// buffer unchanged, when the fast path does not apply (a tagged frame, a frame shorter than its
-/// IPv4 length, too little headroom): the caller then takes the builder path.
-#[inline]
+/// for `encap` (IPIP or GUE) from `hop.src_addr` and rewrites its Ethernet header for `hop`.
+/// Returns false, with the buffer unchanged, when the fast path does not apply (a tagged frame, a
+/// frame shorter than its IPv4 length, too little headroom): the caller then takes the builder
+/// path.
+#[inline(always)]
 pub fn encapsulate_untagged<B: PacketBuf + ?Sized>(
     buf: &mut B,
     m: &Meta,
@@ -52,17 +51,15 @@ pub fn encapsulate_untagged<B: PacketBuf + ?Sized>(
     if m.vlan.is_some() || usize::from(m.l3) != ETH || buf.headroom() < overhead {
         return false;
     }
-    // The inner header's TOS, ident and DF, copied to the outer header.
+    // The inner header's first two words: TOS, ident and DF go to the outer header.
     let Some(inner) = buf
         .data()
         .get(ETH..ETH + ip_len)
-        .and_then(|d| d.first_chunk::<{ ipv4::HEADER_LEN }>())
+        .and_then(|d| d.first_chunk::<8>())
     else {
         return false;
     };
-    let tos = inner[1];
-    let ident = u16::from_be_bytes([inner[4], inner[5]]);
-    let flags = u16::from_be_bytes([inner[6], inner[7]]) & DF;
+    let inner = (word(inner, 0), word(inner, 4));
     // Trailing bytes past the inner packet (Ethernet padding) go, as the builder drops them.
     buf.truncate(ETH + ip_len);
     if buf.prepend(overhead).is_none() {
@@ -74,62 +71,68 @@ pub fn encapsulate_untagged<B: PacketBuf + ?Sized>(
             let Some(h) = d.first_chunk_mut::<{ ETH + GUE_OVERHEAD }>() else {
                 return false;
             };
-            let udp_len = (udp::HEADER_LEN + GUE_HEADER_LEN + ip_len) as u16;
-            let total = ipv4::HEADER_LEN as u16 + udp_len;
-            write_outer_ipv4(h, hop, outer, (tos, ident, flags), protocol::UDP, total);
+            let udp_len = (udp::HEADER_LEN + GUE_HEADER_LEN + ip_len) as u32;
+            let total = ipv4::HEADER_LEN as u32 + udp_len;
+            write_outer_ipv4(h, hop, outer.dst, inner, protocol::UDP, total);
             let u = ETH + ipv4::HEADER_LEN;
-            h[u..u + 2].copy_from_slice(&outer.sport.to_be_bytes());
-            h[u + 2..u + 4].copy_from_slice(&outer.dport.to_be_bytes());
-            h[u + 4..u + 6].copy_from_slice(&udp_len.to_be_bytes());
+            let ports = u32::from(outer.sport) << 16 | u32::from(outer.dport);
+            put(h, u, ports);
             // UDP checksum 0 ("none"); GUE v0, no extensions, protocol 4 (IPv4).
-            h[u + 6..u + 12].copy_from_slice(&[0, 0, 0, protocol::IPIP, 0, 0]);
+            put(h, u + 4, udp_len << 16);
+            put(h, u + 8, u32::from(protocol::IPIP) << 16);
         }
         _ => {
             let Some(h) = d.first_chunk_mut::<{ ETH + IPIP_OVERHEAD }>() else {
                 return false;
             };
-            let total = (ipv4::HEADER_LEN + ip_len) as u16;
-            write_outer_ipv4(h, hop, outer, (tos, ident, flags), protocol::IPIP, total);
+            let total = (ipv4::HEADER_LEN + ip_len) as u32;
+            write_outer_ipv4(h, hop, outer.dst, inner, protocol::IPIP, total);
         }
     }
     true
 }
 
-/// Writes the Ethernet header for `hop` and the outer IPv4 header (TTL 64, `inner` = TOS, ident
-/// and flags word copied from the inner header, checksum filled) at the front of `h`.
+/// The big-endian 32-bit word at `at` of `b`.
+#[inline(always)]
+fn word<const N: usize>(b: &[u8; N], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_be_bytes(w)
+}
+
+/// Stores `w` big-endian at `at` of `h` (one 4-byte store).
+#[inline(always)]
+fn put<const N: usize>(h: &mut [u8; N], at: usize, w: u32) {
+    h[at..at + 4].copy_from_slice(&w.to_be_bytes());
+}
+
+/// Writes the Ethernet header for `hop` and the outer IPv4 header from `hop.src_addr` to `dst`
+/// (TTL 64, TOS, ident and DF copied from `inner`, the inner header's first two words, checksum
+/// filled) at the front of `h`, a 32-bit word at a time. The checksum sums those words with one
+/// carry fold: the ones'-complement sum of 16-bit words is the same over 32-bit words, folded.
 #[inline(always)]
 fn write_outer_ipv4<const N: usize>(
     h: &mut [u8; N],
     hop: &Hop,
-    outer: &Outer,
-    inner: (u8, u16, u16),
+    dst: u32,
+    inner: (u32, u32),
     proto: u8,
-    total: u16,
+    total: u32,
 ) {
-    let (tos, ident, flags) = inner;
     h[..12].copy_from_slice(&hop.macs);
     h[12..ETH].copy_from_slice(&ethertype::IPV4.to_be_bytes());
-    let w0 = 0x4500 | u16::from(tos);
-    let w4 = u16::from(DEFAULT_TTL) << 8 | u16::from(proto);
-    let sum = u64::from(w0)
-        + u64::from(total)
-        + u64::from(ident)
-        + u64::from(flags)
-        + u64::from(w4)
-        + u64::from(outer.src >> 16)
-        + u64::from(outer.src & 0xffff)
-        + u64::from(outer.dst >> 16)
-        + u64::from(outer.dst & 0xffff);
-    let csum = !fold_small(sum);
-    let ip = ETH;
-    h[ip..ip + 2].copy_from_slice(&w0.to_be_bytes());
-    h[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
-    h[ip + 4..ip + 6].copy_from_slice(&ident.to_be_bytes());
-    h[ip + 6..ip + 8].copy_from_slice(&flags.to_be_bytes());
-    h[ip + 8..ip + 10].copy_from_slice(&w4.to_be_bytes());
-    h[ip + 10..ip + 12].copy_from_slice(&csum.to_be_bytes());
-    h[ip + 12..ip + 16].copy_from_slice(&outer.src.to_be_bytes());
-    h[ip + 16..ip + 20].copy_from_slice(&outer.dst.to_be_bytes());
+    let w0 = 0x4500_0000 | (inner.0 & 0x00ff_0000) | total;
+    let w1 = inner.1 & (0xffff_0000 | DF);
+    let w2 = u32::from(DEFAULT_TTL) << 24 | u32::from(proto) << 16;
+    let sum = u64::from(w0) + u64::from(w1) + u64::from(w2) + u64::from(hop.src_addr);
+    let sum = sum + u64::from(dst);
+    let sum = (sum & 0xffff_ffff) + (sum >> 32);
+    let csum = !fold_small((sum & 0xffff) + (sum >> 16));
+    put(h, ETH, w0);
+    put(h, ETH + 4, w1);
+    put(h, ETH + 8, w2 | u32::from(csum));
+    put(h, ETH + 12, hop.src_addr);
+    put(h, ETH + 16, dst);
 }
 
 #[cfg(test)]
@@ -145,7 +148,7 @@ mod tests {
     const SRC_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xaa]);
     const DST_MAC: MacAddr = MacAddr([2, 0x76, 10, 1, 0, 11]);
 
-    fn hop() -> Hop {
+    fn hop(src_addr: u32) -> Hop {
         let mut macs = [0u8; 12];
         macs[..6].copy_from_slice(&DST_MAC.0);
         macs[6..].copy_from_slice(&SRC_MAC.0);
@@ -155,6 +158,7 @@ mod tests {
             dst_mac: DST_MAC,
             macs,
             mtu: 1500,
+            src_addr,
         }
     }
 
@@ -193,11 +197,11 @@ mod tests {
     }
 
     /// What the builder path makes of `f`.
-    fn by_builder(f: &[u8], encap: DsrEncapsulation, outer: &Outer) -> Vec<u8> {
+    fn by_builder(f: &[u8], encap: DsrEncapsulation, src: u32, outer: &Outer) -> Vec<u8> {
         let mut b = VecBuf::from_slice(f);
         assert!(b.trim_front(ETH));
         let spec = EncapSpec {
-            outer_src: Ipv4Addr::from(outer.src),
+            outer_src: Ipv4Addr::from(src),
             outer_dst: Ipv4Addr::from(outer.dst),
             ttl: DEFAULT_TTL,
         };
@@ -226,6 +230,7 @@ mod tests {
             tos: u8,
             ident: u16,
             df: bool,
+            frag_bits: u16,
             len in 0usize..64,
             pad in 0usize..8,
             src: u32,
@@ -234,12 +239,15 @@ mod tests {
             dport in 1u16..,
         ) {
             let payload = vec![0x5a; len];
-            let f = frame(udp, tos, ident, df, &payload, pad);
+            let mut f = frame(udp, tos, ident, df, &payload, pad);
+            // MF and offset bits in the inner flags word (the outer header keeps only DF).
+            f[ETH + 6] |= (frag_bits >> 8) as u8 & 0xbf;
+            f[ETH + 7] |= frag_bits as u8;
             let encap = if gue { DsrEncapsulation::Gue } else { DsrEncapsulation::Ipip };
-            let outer = Outer { src, dst, sport, dport };
+            let outer = Outer { dst, sport, dport };
             let mut b = VecBuf::from_slice(&f);
-            prop_assert!(encapsulate_untagged(&mut b, &meta(&f), &hop(), encap, &outer));
-            prop_assert_eq!(b.to_vec(), by_builder(&f, encap, &outer));
+            prop_assert!(encapsulate_untagged(&mut b, &meta(&f), &hop(src), encap, &outer));
+            prop_assert_eq!(b.to_vec(), by_builder(&f, encap, src, &outer));
         }
     }
 
@@ -247,12 +255,11 @@ mod tests {
     fn declined(mut b: VecBuf, m: &Meta, encap: DsrEncapsulation) -> bool {
         let before = b.to_vec();
         let outer = Outer {
-            src: 1,
             dst: 2,
             sport: 0xc000,
             dport: 6080,
         };
-        !encapsulate_untagged(&mut b, m, &hop(), encap, &outer) && b.to_vec() == before
+        !encapsulate_untagged(&mut b, m, &hop(1), encap, &outer) && b.to_vec() == before
     }
 
     #[test]

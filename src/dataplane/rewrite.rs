@@ -404,6 +404,9 @@ pub fn flow_to_member<B: PacketBuf + ?Sized>(
         if encap == DsrEncapsulation::None {
             return mac_rewrite(buf.data_mut(), m, e.backend_port, hop);
         }
+        if let Some(v) = encapsulate_flow(buf, m, e, rule, hop) {
+            return v;
+        }
     }
     let t = Target {
         addr: e.member_addr,
@@ -418,6 +421,31 @@ pub fn flow_to_member<B: PacketBuf + ?Sized>(
         return encapsulate(buf, m, &t, hop, view, encap, encap_overhead(encap));
     }
     to_member_other(buf, m, &t, hop, view)
+}
+
+/// The IPIP/GUE delivery of a known flow's untagged frame from the entry's constants (MTU checked
+/// by the caller); `None` when the one-pass writer declines it and the general path must run.
+#[inline(always)]
+fn encapsulate_flow<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    m: &Meta,
+    e: &FlowEntry,
+    rule: &Rule,
+    hop: &Hop,
+) -> Option<Verdict> {
+    let outer = Outer {
+        dst: e.member_addr,
+        sport: e.sums.gue_sport,
+        dport: rule.gue_port,
+    };
+    if m.vlan.is_some() || buf.headroom() < encap_overhead(rule.dsr_encapsulation) {
+        return None;
+    }
+    if matches!(m.proto, protocol::TCP | protocol::UDP) {
+        dst_port_only(buf.data_mut(), m, e.backend_port);
+    }
+    encapsulate_untagged(buf, m, hop, rule.dsr_encapsulation, &outer)
+        .then_some(Verdict::Forward { port: hop.port })
 }
 
 /// [`to_member`] for floating IP and protocols without ports.
@@ -497,7 +525,6 @@ fn encapsulate<B: PacketBuf + ?Sized>(
         return Verdict::Drop(DropReason::NoRoute);
     };
     let outer = Outer {
-        src: u32::from(port_info.addr),
         dst: t.addr,
         sport: match (encap, t.sums) {
             (DsrEncapsulation::Gue, Some(s)) => s.gue_sport,

@@ -34,6 +34,8 @@ pub struct Hop {
     pub macs: [u8; 12],
     /// IP MTU of the egress port.
     pub mtu: u16,
+    /// The egress port's own IPv4 address (host order): the source of an encapsulated packet.
+    pub src_addr: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,5 +193,6 @@ fn on_port(p: &super::EgressPort, port: usize, mac: MacAddr) -> Result<Hop, Drop
         dst_mac: mac,
         macs,
         mtu: p.mtu,
+        src_addr: u32::from(p.addr),
     })
 }

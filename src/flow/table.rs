@@ -342,6 +342,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// points at, or for a miss the free slot an insert would take), then full-key checks, so the
     /// slot misses of a burst overlap. Call [`prefetch_burst`](Self::prefetch_burst) earlier for
     /// the signature lines.
+    #[inline(always)]
     pub fn lookup_burst(&self, keys: &[K], hashes: &[u64], out: &mut [Option<SlotId>]) -> usize {
         let n = keys.len().min(hashes.len()).min(out.len());
         let mut hits = 0;

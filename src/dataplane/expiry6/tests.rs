@@ -21,6 +21,7 @@ fn hop(port: usize, last: u8) -> Hop {
         dst_mac: dst,
         macs,
         mtu: 1500,
+        src_addr: 0,
     }
 }
 

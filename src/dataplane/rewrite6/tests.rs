@@ -24,6 +24,7 @@ fn hop(mtu: u16) -> Hop {
         dst_mac: DST_MAC,
         macs,
         mtu,
+        src_addr: 0,
     }
 }
 
