@@ -14,8 +14,9 @@
 //! The table is generic over its key and entry ([`SetTable`]): [`FlowTable`] holds IPv4 flows in
 //! exactly the layout above; [`FlowTable6`] holds IPv6 flows ([`FlowKey6`] 48 bytes,
 //! [`FlowEntry6`] 64 bytes), whose 116-byte slots are padded to two cache lines: 2112-byte buckets,
-//! 132 bytes of memory per slot, three lines per hit (the signature line and the slot's two, which
-//! the adjacent-line prefetcher usually brings together). A separate instantiation keeps the IPv4
+//! 132 bytes of memory per slot, three lines per hit (the signature line and the slot's two; the
+//! burst lookup prefetches both of the slot's lines, since the adjacent-line prefetcher does not
+//! reliably bring the second). A separate instantiation keeps the IPv4
 //! table's memory and code exactly what they were.
 //!
 //! Full bucket (Ananta's trusted/untrusted split): an insert takes an empty slot; else evicts an
@@ -271,13 +272,16 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         }
     }
 
-    /// Prefetches the (first) line of slot `w` of `b` (each slot starts a cache line).
+    /// Prefetches slot `w` of `b` (each slot starts a cache line): its one line, or both lines of
+    /// a two-line IPv6 slot (the key is in the first, most of the entry in the second; a constant
+    /// test, so the IPv4 table's code is unchanged).
     #[inline(always)]
     fn prefetch_slot(b: &Bucket<K, E>, w: usize) {
-        prefetch_at(
-            b,
-            Bucket::<K, E>::SLOT_OFFSET + w * Bucket::<K, E>::SLOT_BYTES,
-        );
+        let at = Bucket::<K, E>::SLOT_OFFSET + w * Bucket::<K, E>::SLOT_BYTES;
+        prefetch_at(b, at);
+        if Bucket::<K, E>::SLOT_BYTES > 64 {
+            prefetch_at(b, at + 64);
+        }
     }
 
     /// Prefetches every slot of `b` (a full bucket an eviction will read; out of line, so the
