@@ -155,6 +155,7 @@ fn data_path_frames(tcp: &[u8], udp: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
             floating,
             encap,
             gue_port: builder::GUE_PORT,
+            l4_delta: None,
         };
         let mut buf = VecBuf::with_room(128, &syn, 0);
         let out = to_member6(&mut buf, &m, &t, &hop, VIP.to_bits(), 0x77);

@@ -101,6 +101,7 @@ fn ipv6_path(frame: &[u8], sel: u8) {
         dst_mac: MacAddr([2, 0, 0, 0, 0, sel]),
         macs: [sel; 12],
         mtu: 1280 + u16::from(sel) * 4,
+        src_addr: 0x0a01_0001,
     };
     let encap = match sel % 3 {
         0 => DsrEncapsulation::None,
@@ -113,6 +114,7 @@ fn ipv6_path(frame: &[u8], sel: u8) {
         floating: sel & 4 != 0,
         encap,
         gue_port: 6080,
+        l4_delta: None,
     };
     let mut b = VecBuf::with_room(HEADROOM, frame, ROOM);
     let v = if sel & 8 != 0 {

@@ -37,7 +37,7 @@ use super::expiry::PENDING_RESETS;
 use super::pipeline::{count_verdict, inserted_bit, look_up, Pipeline};
 use super::reason::{DropReason, Exception};
 use super::recheck;
-use super::rewrite6::{reply_to_client6, to_member6, Target6};
+use super::rewrite6::{nat66_delta, reply_to_client6, to_member6, Target6};
 use super::route::{client_hop6, HopCache};
 use super::{Verdict, View};
 use crate::balance::hash::{flow_hash6, hash_5tuple6};
@@ -445,6 +445,7 @@ fn target6(e: &FlowEntry6, rule: &Rule) -> Target6 {
         floating: e.flow.flags.contains(FlowFlags::FLOATING),
         encap: rule.dsr_encapsulation,
         gue_port: rule.gue_port,
+        l4_delta: Some(e.flow.sums.l4_delta),
     }
 }
 
@@ -499,6 +500,9 @@ fn check<'v>(
             n
         }
     };
+    // The NAT66 delta for the member and port the flow now has (the stamp vouches for it until
+    // the next check).
+    e.flow.sums.l4_delta = nat66_delta(m, e.member_addr, e.flow.backend_port);
     if mid.0 == e.flow.member_id {
         *stamp = recheck::stamp(gen, eligible);
     }
@@ -611,6 +615,7 @@ fn miss<B: PacketBuf>(
         floating: rule.floating_ip,
         encap: rule.dsr_encapsulation,
         gue_port: rule.gue_port,
+        l4_delta: None,
     };
     deliver(cx.hops, view, buf, m, &t, mid)
 }

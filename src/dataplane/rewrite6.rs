@@ -39,7 +39,7 @@ use crate::wire::builder::{
     prepend_ethernet, prepend_gue6, prepend_ip6ip6, EncapSpecV6, L2Spec, DEFAULT_TTL,
     GUE6_OVERHEAD, GUE_PORT, IP6IP6_OVERHEAD,
 };
-use crate::wire::checksum::{apply, apply_udp, delta_u128, delta_u16};
+use crate::wire::checksum::{apply, apply_udp, delta_u128, delta_u16, fold};
 use crate::wire::ipv6::{self, next_header};
 use crate::wire::{ethernet, ethertype, icmpv6, tcp, udp, PacketBuf, TcpPacket, UdpPacket};
 
@@ -56,6 +56,9 @@ pub struct Target6 {
     pub encap: DsrEncapsulation,
     /// GUE destination port.
     pub gue_port: u16,
+    /// The flow's NAT66 checksum delta ([`nat66_delta`] of this target and the packet's
+    /// destination), when the flow has it; `None` computes it from the packet.
+    pub l4_delta: Option<u16>,
 }
 
 impl Target6 {
@@ -68,8 +71,22 @@ impl Target6 {
             floating: false,
             encap: DsrEncapsulation::None,
             gue_port: 0,
+            l4_delta: None,
         }
     }
+}
+
+/// The folded checksum delta of the NAT66 of `m`'s destination to `addr:port`: what [`nat66`]
+/// adds to the TCP, UDP or ICMPv6 checksum (the address, and the port when it changes). The same
+/// for every packet of a flow, so a known flow keeps it in its entry; applying it gives the same
+/// bytes as computing it per packet (a folded sum is the same ones'-complement value).
+#[inline]
+pub fn nat66_delta(m: &Meta6, addr: u128, port: u16) -> u16 {
+    let mut delta = delta_u128(m.dst, addr);
+    if port != m.dport && has_ports(m) {
+        delta += delta_u16(m.dport, port);
+    }
+    fold(delta) as u16
 }
 
 /// Which end of the packet a NAT66 rewrite changes.
@@ -98,7 +115,14 @@ fn segment<'f>(frame: &'f mut [u8], m: &Meta6) -> Option<&'f mut [u8]> {
 /// ICMPv6 checksum in one RFC 1624 application. Other upper layers change the address only.
 /// Every access is checked: a frame shorter than `m` says is left unchanged.
 #[inline(always)]
-pub fn nat66(frame: &mut [u8], m: &Meta6, end: End6, addr: u128, port: Option<u16>) {
+pub fn nat66(
+    frame: &mut [u8],
+    m: &Meta6,
+    end: End6,
+    addr: u128,
+    port: Option<u16>,
+    pre: Option<u16>,
+) {
     let (a_field, old_port, p_at) = match end {
         End6::Src => (ipv6::field::SRC_ADDR, m.sport, 0),
         End6::Dst => (ipv6::field::DST_ADDR, m.dport, 2),
@@ -121,12 +145,24 @@ pub fn nat66(frame: &mut [u8], m: &Meta6, end: End6, addr: u128, port: Option<u1
     let Some(seg) = segment(frame, m).filter(|s| s.len() >= min_len) else {
         return;
     };
-    let mut delta = delta_u128(old, addr);
-    if let Some(p) = port.filter(|&p| p != old_port && has_ports(m)) {
-        let w = u16::from_be_bytes([seg[p_at], seg[p_at + 1]]);
-        seg[p_at..p_at + 2].copy_from_slice(&p.to_be_bytes());
-        delta += delta_u16(w, p);
-    }
+    let port = port.filter(|&p| p != old_port && has_ports(m));
+    let delta = match pre {
+        Some(d) => {
+            if let Some(p) = port {
+                seg[p_at..p_at + 2].copy_from_slice(&p.to_be_bytes());
+            }
+            u64::from(d)
+        }
+        None => {
+            let mut delta = delta_u128(old, addr);
+            if let Some(p) = port {
+                let w = u16::from_be_bytes([seg[p_at], seg[p_at + 1]]);
+                seg[p_at..p_at + 2].copy_from_slice(&p.to_be_bytes());
+                delta += delta_u16(w, p);
+            }
+            delta
+        }
+    };
     let hc = u16::from_be_bytes([seg[csum_at], seg[csum_at + 1]]);
     let c = if udp {
         apply_udp(hc, delta)
@@ -233,7 +269,14 @@ pub fn to_member6<B: PacketBuf + ?Sized>(
             dst_port_only6(f, m, t.port);
         }
     } else {
-        nat66(f, m, End6::Dst, t.addr, has_ports(m).then_some(t.port));
+        nat66(
+            f,
+            m,
+            End6::Dst,
+            t.addr,
+            has_ports(m).then_some(t.port),
+            t.l4_delta,
+        );
     }
     decrement_hop_limit(f, m);
     set_macs(f, hop);
@@ -252,7 +295,7 @@ pub fn reply_to_client6<B: PacketBuf + ?Sized>(
         return v;
     }
     let f = buf.data_mut();
-    nat66(f, m, End6::Src, vip, has_ports(m).then_some(vip_port));
+    nat66(f, m, End6::Src, vip, has_ports(m).then_some(vip_port), None);
     decrement_hop_limit(f, m);
     set_macs(f, hop);
     Verdict::Forward { port: hop.port }

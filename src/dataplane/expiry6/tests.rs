@@ -102,6 +102,7 @@ fn route<'a>(client: &'a Hop, member: &'a Hop, encap: DsrEncapsulation) -> Reset
             floating: false,
             encap,
             gue_port: 6080,
+            l4_delta: None,
         },
         outer_src: 0xfd00_0000_0000_0007_0000_0000_0000_0001,
         flow_hash: 77,

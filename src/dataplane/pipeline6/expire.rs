@@ -82,6 +82,7 @@ fn resets<F: FnMut(usize, &[u8])>(
         floating: false,
         encap: DsrEncapsulation::None,
         gue_port: 0,
+        l4_delta: None,
     });
     let outer_src = member.and_then(|h| outer_source(view, h.port)).unwrap_or(0);
     let s = view.snapshot.hash_seed;

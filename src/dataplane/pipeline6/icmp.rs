@@ -144,6 +144,7 @@ fn flow_member(
         floating: rule.floating_ip,
         encap: rule.dsr_encapsulation,
         gue_port: rule.gue_port,
+        l4_delta: None,
     };
     Some((IcmpErrorOutcome::ToMemberHashed, mid, t))
 }

@@ -35,6 +35,7 @@ fn target(floating: bool, encap: DsrEncapsulation) -> Target6 {
         floating,
         encap,
         gue_port: GUE_PORT,
+        l4_delta: None,
     }
 }
 
@@ -309,7 +310,7 @@ proptest! {
         };
         let valid = checksum_ok(&f);
         let mut b = VecBuf::with_room(128, &f, 8);
-        let t = Target6 { addr, port, floating, encap, gue_port: port };
+        let t = Target6 { addr, port, floating, encap, gue_port: port, l4_delta: None };
         let v = if reply {
             reply_to_client6(&mut b, &m, addr, port, &hop(mtu))
         } else {
@@ -329,6 +330,33 @@ proptest! {
             }
             _ => prop_assert_eq!(&out, &f),
         }
+    }
+
+    /// A flow's stored NAT66 delta ([`nat66_delta`]) gives exactly the bytes of the delta
+    /// computed from the packet, for any member address and port, on any classifying mutation.
+    #[test]
+    fn the_flow_nat66_delta_gives_the_same_bytes(
+        seed in 0usize..6,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        addr in any::<u128>(),
+        port in any::<u16>(),
+    ) {
+        let mut f = seeds().swap_remove(seed);
+        for (i, v) in flips {
+            let i = i % f.len();
+            f[i] = v;
+        }
+        let Ok(m) = classify6(&f, &AddressList6::default()) else {
+            return Ok(());
+        };
+        let per_packet = Target6::nat(addr, port);
+        let per_flow = Target6 { l4_delta: Some(nat66_delta(&m, addr, port)), ..per_packet };
+        let send = |t: &Target6| {
+            let mut b = VecBuf::from_slice(&f);
+            let v = to_member6(&mut b, &m, t, &hop(1500), 0, 0);
+            (v, b.to_vec())
+        };
+        prop_assert_eq!(send(&per_flow), send(&per_packet));
     }
 
     #[test]
