@@ -13,8 +13,8 @@ use super::table::TableEntry;
 #[repr(C)]
 pub struct FlowEntry6 {
     /// Rule, member id, backend port, flags, TCP state, reset numbers and timers, as for IPv4;
-    /// drive it with [`super::track`] like an IPv4 entry. Its `member_addr` is unused (0), and
-    /// so are its `sums` (IPv4's rewrite constants).
+    /// drive it with [`super::track`] like an IPv4 entry. Its `member_addr` is unused (0); of its
+    /// `sums`, only `l4_delta` is used (the flow's NAT66 checksum delta, set at each check).
     pub flow: FlowEntry,
     /// Rewrite target: the member's IPv6 address (`u128::from(Ipv6Addr)`).
     pub member_addr: u128,
