@@ -61,4 +61,6 @@ ir_await() {
     kill -0 "$DUT" 2>/dev/null || { echo "the DUT exited: $(tail -n 5 "$DIR/dut.log")" >&2; exit 1; }
     sleep 0.5
   done
+  echo "$command did not report more than $least frames in 10 minutes" >&2
+  exit 1
 }
