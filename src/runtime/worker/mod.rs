@@ -90,7 +90,7 @@ const SYNTHETIC_PIPELINE: PipelineConfig = PipelineConfig {
 /// frames wait at most this long (plus one iteration) for the worker.
 pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_micros(10);
 
-/// Most rounds of rx polls alone ([`PollLoop::spin`]) after an iteration that received nothing,
+/// Most rounds of rx polls alone (the loop's spin) after an iteration that received nothing,
 /// before the loop's other steps run again (about 2 µs of empty memif polls).
 pub const SPIN_POLLS: usize = 32;
 
