@@ -278,7 +278,8 @@ pub mod names {
     pub const SNAT_USED_PORTS: &str = "vipmux_snat_used_ports";
     /// Gauge `{rule,pool,member}`: outbound connections waiting for their first answer.
     pub const SNAT_PENDING: &str = "vipmux_snat_connections_pending";
-    /// Counter `{worker,result}`: poll-loop iterations (`busy`: received frames, `empty`).
+    /// Counter `{worker,result}`: polls (loop iterations and idle rx-only rounds; `busy`: received
+    /// frames, `empty`).
     pub const WORKER_POLLS: &str = "vipmux_worker_polls_total";
     /// Counter `{worker}`: seconds spent in busy poll-loop iterations.
     pub const WORKER_BUSY_SECONDS: &str = "vipmux_worker_busy_seconds_total";
@@ -819,7 +820,7 @@ impl ApplianceMetrics {
         enc.family(
             WORKER_POLLS,
             Counter,
-            "Poll-loop iterations of a worker, by whether they received frames.",
+            "Polls of a worker (loop iterations and idle rx-only rounds), by whether they received frames.",
         );
         for w in &self.workers {
             let empty = w.polls.saturating_sub(w.busy_polls);

@@ -929,6 +929,29 @@ mod tests {
     }
 
     #[test]
+    fn expire_step_visits_exactly_its_buckets_across_the_wrap() {
+        let mut t = FlowTable::new(1024); // 64 buckets
+        let nb = t.buckets();
+        for i in 0..600 {
+            let k = key(i);
+            t.insert(k, k.table_hash(), entry(i, 0), 0);
+        }
+        // Steps of 13 buckets: each removes exactly the entries of the buckets from the cursor
+        // on, wrapping past the last bucket.
+        let mut cursor = 0usize;
+        for _ in 0..10 {
+            let mut gone = Vec::new();
+            t.expire_step(1000, 13, |k, _| gone.push(*k));
+            let mine = |k: &FlowKey| (k.table_hash() as usize & (nb - 1)).wrapping_sub(cursor) % nb;
+            assert!(gone.iter().all(|k| mine(k) < 13));
+            let left_in_step = t.iter().filter(|(k, _)| mine(k) < 13).count();
+            assert_eq!(left_in_step, 0);
+            cursor = (cursor + 13) % nb;
+        }
+        assert!(t.is_empty());
+    }
+
+    #[test]
     fn full_bucket_evicts_untrusted_keeps_established() {
         let mut t = one_bucket();
         for i in 0..12 {

@@ -123,7 +123,7 @@ pub struct FlowRequest {
 /// over packets overstates the cost of a worker that is not saturated).
 #[derive(Debug, Default)]
 pub struct WorkerRuntime {
-    /// Loop iterations.
+    /// Polls: loop iterations and the rx-only rounds an idle worker spins between them.
     pub polls: AtomicU64,
     /// Loop iterations that received at least one frame.
     pub busy_polls: AtomicU64,
