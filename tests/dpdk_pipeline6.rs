@@ -6,8 +6,8 @@
 mod dataplane_common;
 mod dpdk_profiles;
 
-use dataplane_common::{frame6, ip6, pipeline, World, CLIENT6, OWN6, VIP6_NAT, VIP6_TUN};
 use dataplane_common::VM6_2;
+use dataplane_common::{frame6, ip6, pipeline, World, CLIENT6, OWN6, VIP6_NAT, VIP6_TUN};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use std::net::Ipv6Addr;
 use vipmux::dataplane::Verdict;
