@@ -158,12 +158,18 @@ pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), 
     if classify_tcp_fast(frame, view, m) {
         return Ok(());
     }
+    if frame.get(crate::wire::ethernet::field::ETHERTYPE)
+        == Some(&ethertype::IPV6.to_be_bytes()[..])
+    {
+        // The IPv6 lane's common frame, untagged: marked without a call.
+        return Err(Early::Ipv6);
+    }
     classify_other(frame, view, m)
 }
 
-/// A frame the fast path does not take: an IPv6 frame is marked [`Early::Ipv6`] at once (no
-/// general parse for the IPv6 lane's frames), anything else takes [`classify_general`]. Out of
-/// line, so the fast path's code stays what it was.
+/// A frame neither the fast path nor the untagged IPv6 check took: an IPv6 frame behind a tag is
+/// marked [`Early::Ipv6`] at once (no general parse for the IPv6 lane's frames), anything else
+/// takes [`classify_general`]. Out of line, as the general path.
 #[inline(never)]
 fn classify_other(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), Early> {
     if is_ipv6(frame) {
