@@ -372,6 +372,17 @@ fn fresh_socket() -> String {
 /// Starts `vipmux pktgen` as the memif server on `sock` for `secs` seconds with `config` and
 /// `args`, and returns once it listens.
 fn spawn_pktgen(sock: &str, config: &str, secs: &str, args: &[&str]) -> Reaper {
+    spawn_pktgen_logging(sock, config, secs, args, ("warn", Stdio::inherit()))
+}
+
+/// [`spawn_pktgen`] with `RUST_LOG` = `log.0` and its stderr to `log.1`.
+fn spawn_pktgen_logging(
+    sock: &str,
+    config: &str,
+    secs: &str,
+    args: &[&str],
+    log: (&str, Stdio),
+) -> Reaper {
     let mut gen = Reaper(
         Command::new(env!("CARGO_BIN_EXE_vipmux"))
             .args([
@@ -392,10 +403,10 @@ fn spawn_pktgen(sock: &str, config: &str, secs: &str, args: &[&str]) -> Reaper {
                 "--json",
             ])
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log.0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log.1)
             .spawn()
             .expect("start vipmux pktgen"),
     );
@@ -513,6 +524,61 @@ fn pktgen_against_testpmd_macswap_over_memif() {
         "without --sample-checksums every returned frame's checksums are verified: {out}"
     );
     assert_eq!(v["mode"], "established");
+}
+
+/// `--wait-for-file`: once the link is up pktgen holds its traffic until the file exists, then
+/// runs as without it (testpmd reflecting).
+#[test]
+fn pktgen_holds_until_its_file_exists() {
+    if !dpdk_ready() {
+        return;
+    }
+    let Some(testpmd) = testpmd() else {
+        return;
+    };
+    let sock = fresh_socket();
+    let go = format!("{sock}.go");
+    let _ = std::fs::remove_file(&go);
+    let args = ["--expect", "echo", "--dst-mac", "02:00:00:00:00:01"];
+    let args = [&args[..], &["--wait-for-file", &go]].concat();
+    let spec = repo("examples/spec-example.toml");
+    let mut gen = spawn_pktgen_logging(&sock, &spec, "1", &args, ("info", Stdio::piped()));
+    let (lines, seen) = std::sync::mpsc::channel();
+    let err = gen.0.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for l in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
+            let _ = lines.send(l);
+        }
+    });
+    let _peer = Reaper(
+        testpmd_macswap(testpmd, &sock)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start testpmd"),
+    );
+    let log_until = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match seen.recv_timeout(left) {
+                Ok(l) if l.contains(what) => return,
+                Ok(_) => {}
+                Err(e) => panic!("no log line with {what:?}: {e}"),
+            }
+        }
+    };
+    log_until("holding until");
+    std::fs::write(&go, b"").expect("the file");
+    log_until("exists after");
+    let (status, out) = wait_pktgen(gen);
+    let _ = std::fs::remove_file(&go);
+    let _ = std::fs::remove_file(&sock);
+    assert!(status.success(), "pktgen failed: {status}\n{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON summary");
+    assert!(num(&v, "tx_packets") > 0, "nothing sent: {out}");
+    assert!(num(&v, "rx_packets") > 0, "nothing came back: {out}");
 }
 
 /// The gate: expecting vipmux's rewrite from a reflector that returns frames unchanged (a

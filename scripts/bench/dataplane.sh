@@ -85,19 +85,35 @@ dp_sched_ns() {
 # workers' own accounting of the iterations that found frames), frames handed between workers, and
 # "received:busy_ns" of each worker joined by ";".
 dp_vipmux_runtime() {
-  "$PY" - "$1" <<'EOF' 2>/dev/null || true
+  dp_vipmux_ask "$1" counters
+}
+
+# dp_vipmux_neighbours6 CTL — the number of IPv6 neighbours vipmux's workers have (resolved, over
+# every port) by its control socket CTL ("" if it does not answer).
+dp_vipmux_neighbours6() {
+  dp_vipmux_ask "$1" status
+}
+
+# dp_vipmux_ask CTL CMD — CMD's reading of dp_vipmux_runtime (counters) or dp_vipmux_neighbours6
+# (status).
+dp_vipmux_ask() {
+  "$PY" - "$1" "$2" <<'EOF' 2>/dev/null || true
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(5)
 s.connect(sys.argv[1])
-s.sendall(b'{"cmd":"counters"}\n')
+s.sendall(json.dumps({"cmd": sys.argv[2]}).encode() + b"\n")
 buf = b""
 while not buf.endswith(b"\n"):
     chunk = s.recv(65536)
     if not chunk:
         break
     buf += chunk
-ws = json.loads(buf)["data"]["workers"]
+data = json.loads(buf)["data"]
+if sys.argv[2] == "status":
+    print(sum(len(p.get("neighbours6", [])) for p in data["ports"]))
+    sys.exit(0)
+ws = data["workers"]
 print(sum(w["received"] for w in ws), sum(w["busy_ns"] for w in ws),
       sum(w.get("handoff_sent", 0) for w in ws),
       ";".join(f'{w["received"]}:{w["busy_ns"]}' for w in ws))
@@ -231,6 +247,10 @@ dp_point() {
   [ "$kind" = inbound-nat ] && pgargs+=(--rule ssh)
   [ "$kind" = outbound ] && pgargs+=(--direction outbound)
   [ "$kind" = nat6 ] && pgargs+=(--family 6)
+  # vipmux resolves its IPv6 members once the link is up: pktgen holds its traffic (answering
+  # their solicitations) until they are, else the run's first frames are dropped `no_neighbour`.
+  local go=""
+  [ "$kind" = nat6 ] && [ "$dut" = vipmux ] && go=$DP_SOCKDIR/go-$RANDOM && pgargs+=(--wait-for-file "$go")
   tag="$dut-$kind-$mode-$flows-$RANDOM"
   sock=$DP_SOCKDIR/$tag.sock
   cfg=$DP_SOCKDIR/vipmux-$kind-$flows-${DP_WORKERS:-1}w.toml
@@ -285,6 +305,16 @@ dp_point() {
   else
     dutpid=$!
     OWN_PIDS+=("$dutpid")
+  fi
+  if [ -n "$go" ]; then
+    # Bounded: the 8 members' IPv6 neighbours in the workers' map, or 30 s (then pktgen goes anyway).
+    for i in $(seq 1 300); do
+      [ "$(dp_vipmux_neighbours6 "$DP_SOCKDIR/$tag.ctl")" = 8 ] && break
+      kill -0 "$dutpid" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ "$i" = 300 ] && log "dataplane $tag: vipmux had not resolved its 8 IPv6 members after 30 s"
+    touch "$go"
   fi
   # The sending window starts with the first live line that shows traffic (link up, ARP resolved).
   for i in $(seq 1 $((10 * (secs + 40)))); do

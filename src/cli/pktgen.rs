@@ -101,6 +101,11 @@ pub struct Args {
     /// worker that owns it (`owner`, what a NIC steering by the ownership rule delivers).
     #[arg(long, value_enum, default_value_t = QueueChoice::Flow)]
     pub spread: QueueChoice,
+    /// Before sending (link up, destination MAC known), keep answering ARP and neighbour
+    /// solicitations until this file exists, at most 60 s: lets a script start the run once the
+    /// device under test is ready (e.g. its neighbours resolved).
+    #[arg(long, value_name = "PATH")]
+    pub wait_for_file: Option<PathBuf>,
 }
 
 /// Exit code when a returned frame was wrong or none came back (1 is any other failure).
@@ -182,6 +187,7 @@ pub fn main(args: Args) -> CliResult {
         queues: args.queues,
         count: args.count,
         spread: args.spread,
+        wait_for_file: args.wait_for_file,
         live: true,
     };
     let summary = pktgen::run(&opts)?;

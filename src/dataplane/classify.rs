@@ -158,7 +158,40 @@ pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), 
     if classify_tcp_fast(frame, view, m) {
         return Ok(());
     }
+    if frame.get(crate::wire::ethernet::field::ETHERTYPE)
+        == Some(&ethertype::IPV6.to_be_bytes()[..])
+    {
+        // The IPv6 lane's common frame, untagged: marked without a call.
+        return Err(Early::Ipv6);
+    }
+    classify_other(frame, view, m)
+}
+
+/// A frame neither the fast path nor the untagged IPv6 check took: an IPv6 frame behind a tag is
+/// marked [`Early::Ipv6`] at once (no general parse for the IPv6 lane's frames), anything else
+/// takes [`classify_general`]. Out of line, as the general path.
+#[inline(never)]
+fn classify_other(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), Early> {
+    if is_ipv6(frame) {
+        return Err(Early::Ipv6);
+    }
     classify_general(frame, view, m)
+}
+
+/// EtherType IPv6, untagged or behind one 802.1Q tag: the frames [`classify_general`] would mark
+/// [`Early::Ipv6`], recognised before it (a tagged frame too short for its tag is left to it).
+#[inline(always)]
+fn is_ipv6(frame: &[u8]) -> bool {
+    let word = |at: core::ops::Range<usize>| {
+        frame
+            .get(at)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    match word(crate::wire::ethernet::field::ETHERTYPE) {
+        ethertype::IPV6 => true,
+        ethertype::VLAN => word(crate::wire::ethernet::field::VLAN_ETHERTYPE) == ethertype::IPV6,
+        _ => false,
+    }
 }
 
 /// Offsets in the frame shape [`classify_tcp_fast`] takes: an untagged Ethernet header, an IPv4
@@ -430,6 +463,12 @@ backend_pool = "web"
             let unsupported = Verdict::Drop(DropReason::Unsupported);
             assert_eq!(classify_into(&other, v, &mut m), Err(unsupported.into()));
             assert_eq!(classify(&untagged, v), Err(unsupported));
+            // Marked before any parse, as the general path marks them: the bare Ethernet
+            // header of each; a tag cut short is the general path's `bad_header`.
+            assert_eq!(classify_into(&untagged[..14], v, &mut m), Err(Early::Ipv6));
+            assert_eq!(classify_into(&tagged[..18], v, &mut m), Err(Early::Ipv6));
+            let bad = Verdict::Drop(DropReason::BadHeader);
+            assert_eq!(classify_into(&tagged[..16], v, &mut m), Err(bad.into()));
         });
     }
 

@@ -37,7 +37,7 @@ use super::expiry::PENDING_RESETS;
 use super::pipeline::{count_verdict, inserted_bit, look_up, Pipeline};
 use super::reason::{DropReason, Exception};
 use super::recheck;
-use super::rewrite6::{nat66_delta, reply_to_client6, to_member6, Target6};
+use super::rewrite6::{nat66_delta, nat66_to, reply_to_client6, to_member6, Target6};
 use super::route::{client_hop6, HopCache};
 use super::{Verdict, View};
 use crate::balance::hash::{flow_hash6, hash_5tuple6};
@@ -432,6 +432,20 @@ fn known<B: PacketBuf>(
     track6(&mut e.flow, m, Direction::ClientToServer, at.now, false);
     count_rule(counters, rid, m, syn);
     counters.member_forwarded(mid.0, syn);
+    if !e.flow.flags.contains(FlowFlags::FLOATING) {
+        // NAT66 with the delta the flow's check stored.
+        return match hops.member(view, mid) {
+            Ok(hop) => nat66_to(
+                buf,
+                m,
+                e.member_addr,
+                e.flow.backend_port,
+                Some(e.flow.sums.l4_delta),
+                hop,
+            ),
+            Err(r) => Verdict::Drop(r),
+        };
+    }
     let t = target6(e, rule);
     deliver(hops, view, buf, m, &t, mid)
 }
@@ -501,8 +515,10 @@ fn check<'v>(
         }
     };
     // The NAT66 delta for the member and port the flow now has (the stamp vouches for it until
-    // the next check).
-    e.flow.sums.l4_delta = nat66_delta(m, e.member_addr, e.flow.backend_port);
+    // the next check); a floating-IP flow keeps the VIP and never reads it.
+    if !e.flow.flags.contains(FlowFlags::FLOATING) {
+        e.flow.sums.l4_delta = nat66_delta(m, e.member_addr, e.flow.backend_port);
+    }
     if mid.0 == e.flow.member_id {
         *stamp = recheck::stamp(gen, eligible);
     }

@@ -82,11 +82,19 @@ impl Target6 {
 /// bytes as computing it per packet (a folded sum is the same ones'-complement value).
 #[inline]
 pub fn nat66_delta(m: &Meta6, addr: u128, port: u16) -> u16 {
-    let mut delta = delta_u128(m.dst, addr);
-    if port != m.dport && has_ports(m) {
-        delta += delta_u16(m.dport, port);
+    let ports = (port != m.dport && has_ports(m)).then_some((m.dport, port));
+    fold(nat66_sum(m.dst, addr, ports)) as u16
+}
+
+/// The checksum delta (not folded) of rewriting address `old` to `addr` and, with `ports` =
+/// (from, to), port `from` to `to`: what [`nat66`] adds to the upper-layer checksum.
+#[inline(always)]
+fn nat66_sum(old: u128, addr: u128, ports: Option<(u16, u16)>) -> u64 {
+    let mut delta = delta_u128(old, addr);
+    if let Some((from, to)) = ports {
+        delta += delta_u16(from, to);
     }
-    fold(delta) as u16
+    delta
 }
 
 /// Which end of the packet a NAT66 rewrite changes.
@@ -147,22 +155,15 @@ pub fn nat66(
     };
     let port = port.filter(|&p| p != old_port && has_ports(m));
     let delta = match pre {
-        Some(d) => {
-            if let Some(p) = port {
-                seg[p_at..p_at + 2].copy_from_slice(&p.to_be_bytes());
-            }
-            u64::from(d)
-        }
+        Some(d) => u64::from(d),
         None => {
-            let mut delta = delta_u128(old, addr);
-            if let Some(p) = port {
-                let w = u16::from_be_bytes([seg[p_at], seg[p_at + 1]]);
-                seg[p_at..p_at + 2].copy_from_slice(&p.to_be_bytes());
-                delta += delta_u16(w, p);
-            }
-            delta
+            let from = u16::from_be_bytes([seg[p_at], seg[p_at + 1]]);
+            nat66_sum(old, addr, port.map(|p| (from, p)))
         }
     };
+    if let Some(p) = port {
+        seg[p_at..p_at + 2].copy_from_slice(&p.to_be_bytes());
+    }
     let hc = u16::from_be_bytes([seg[csum_at], seg[csum_at + 1]]);
     let c = if udp {
         apply_udp(hc, delta)
@@ -231,11 +232,10 @@ pub fn to_member6<B: PacketBuf + ?Sized>(
     outer_src: u128,
     flow_hash: u32,
 ) -> Verdict {
-    let encap = if t.floating {
-        t.encap
-    } else {
-        DsrEncapsulation::None
-    };
+    if !t.floating {
+        return nat66_to(buf, m, t.addr, t.port, t.l4_delta, hop);
+    }
+    let encap = t.encap;
     if encap != DsrEncapsulation::None {
         // The MTU first (the slow path quotes the packet as sent), then the backend port of
         // the inner packet, then the outer headers.
@@ -264,20 +264,31 @@ pub fn to_member6<B: PacketBuf + ?Sized>(
         return v;
     }
     let f = buf.data_mut();
-    if t.floating {
-        if has_ports(m) {
-            dst_port_only6(f, m, t.port);
-        }
-    } else {
-        nat66(
-            f,
-            m,
-            End6::Dst,
-            t.addr,
-            has_ports(m).then_some(t.port),
-            t.l4_delta,
-        );
+    if has_ports(m) {
+        dst_port_only6(f, m, t.port);
     }
+    decrement_hop_limit(f, m);
+    set_macs(f, hop);
+    Verdict::Forward { port: hop.port }
+}
+
+/// NAT66 of a client-to-member packet to `addr:port` sent by `hop` (the delivery of
+/// [`to_member6`] without floating IP): `l4_delta` is the flow's [`nat66_delta`] when it has one,
+/// which a known flow's packet takes without building a [`Target6`].
+#[inline(always)]
+pub fn nat66_to<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    m: &Meta6,
+    addr: u128,
+    port: u16,
+    l4_delta: Option<u16>,
+    hop: &Hop,
+) -> Verdict {
+    if let Some(v) = mtu_check6(hop, m.ip_len, 0) {
+        return v;
+    }
+    let f = buf.data_mut();
+    nat66(f, m, End6::Dst, addr, Some(port), l4_delta);
     decrement_hop_limit(f, m);
     set_macs(f, hop);
     Verdict::Forward { port: hop.port }

@@ -98,6 +98,9 @@ pub struct Options {
     /// Stop after this many frames (0 = run for `duration`): with it, flow `i` of `n` gets
     /// exactly `count / n` frames, plus one when `i < count mod n`.
     pub count: u64,
+    /// Before sending, answer ARP and neighbour solicitations until this file exists (at most
+    /// [`HOLD_WAIT`]): a script starts the run once the device under test is ready.
+    pub wait_for_file: Option<std::path::PathBuf>,
 }
 
 /// How flows are spread over several tx queues.
@@ -128,6 +131,10 @@ const DRAIN_QUIET: Duration = Duration::from_millis(20);
 const OPEN_WAIT: Duration = Duration::from_secs(60);
 /// How long an opening round waits for answers before sending the missing flows' SYNs again.
 const OPEN_ROUND: Duration = Duration::from_millis(200);
+/// The longest [`Options::wait_for_file`] holds the sending back.
+pub const HOLD_WAIT: Duration = Duration::from_secs(60);
+/// How often a hold looks for its file (rx is polled in between).
+const HOLD_LOOK: Duration = Duration::from_millis(10);
 
 /// Counters the worker publishes for the monitor.
 #[derive(Debug, Default)]
@@ -756,7 +763,41 @@ impl Worker<'_, '_> {
             }
             None => Templates::build(flowset, frames.kinds, opts.size, macs, frames.per_flow),
         };
+        if let Some(path) = &opts.wait_for_file {
+            self.hold(path);
+        }
         self.send(flowset, &templates, opts)
+    }
+
+    /// Polls rx (answering ARP and neighbour solicitations) until `path` exists, at most
+    /// [`HOLD_WAIT`] (then sends anyway, warned).
+    fn hold(&mut self, path: &std::path::Path) {
+        let start = Instant::now();
+        let mut rxb = Burst::new();
+        let mut look = start;
+        tracing::info!("holding until {} exists", path.display());
+        loop {
+            if Instant::now() >= look {
+                if path.exists() {
+                    tracing::info!(
+                        "{} exists after {:?}: sending",
+                        path.display(),
+                        start.elapsed()
+                    );
+                    return;
+                }
+                look += HOLD_LOOK;
+            }
+            if start.elapsed() >= HOLD_WAIT || signal::stop_requested() {
+                tracing::warn!(
+                    "{} still missing after {:?}: sending anyway",
+                    path.display(),
+                    start.elapsed()
+                );
+                return;
+            }
+            self.poll_rx(&mut rxb);
+        }
     }
 
     /// Outbound: sends the SYN of every one of `count` flows whose translated frame has not come

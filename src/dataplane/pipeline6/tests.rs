@@ -398,6 +398,10 @@ fn floating_ip_rewrites_macs_and_hop_limit_only() {
     want[..6].copy_from_slice(&mac_of(member).0);
     want[6..12].copy_from_slice(&PORT_MAC.0);
     assert_eq!(out, want);
+    // Known now: the same bytes, and its check stored no NAT66 delta (a floating flow never
+    // reads one).
+    assert_eq!(run(&mut p, &w, &f, 11), (v, want));
+    assert_eq!(p.flows6().next().unwrap().1.flow.sums.l4_delta, 0);
 }
 
 /// What the builders make of `f`'s IPv6 packet encapsulated toward `member`.
