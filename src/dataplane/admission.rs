@@ -75,7 +75,7 @@ pub(super) fn admit<'v>(
         if snap.probes_settling && rule.probe.is_some() {
             return Err(Verdict::Drop(DropReason::ProbesPending));
         }
-        recent.forget(c.hash);
+        recent.forget(c.hash, c.now);
     }
     let Some(mid) = snap.choose(rid, c.dport, dist()) else {
         return Err(Verdict::Drop(DropReason::NoHealthyBackend));

@@ -683,7 +683,9 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         now,
     );
     track_first(&mut e, m, now);
-    let mut t = Target {
+    // No rewrite constants: the new slot's stamp is 0, so the flow's next packet runs `check`,
+    // which sets them; this packet's rewrite computes the same bytes from the packet.
+    let t = Target {
         addr: e.member_addr,
         port: e.backend_port,
         floating: rule.floating_ip,
@@ -691,8 +693,6 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         gue_port: rule.gue_port,
         sums: None,
     };
-    e.sums = flow_sums(view, m, &t);
-    t.sums = Some(e.sums);
     let c = &mut *cx.counters;
     // `handle` comes here only once the key is known not to be stored (the burst lookup or a
     // lookup since the last insert missed it, or its expired entry was just removed).

@@ -24,7 +24,7 @@
 //! counted `too_big`.
 
 use super::classify::Meta;
-use super::encap::{encapsulate_untagged, Outer};
+use super::encap::{encapsulate_as, encapsulate_untagged, Outer};
 use super::reason::{DropReason, Exception};
 use super::route::Hop;
 use super::{Verdict, View};
@@ -290,7 +290,7 @@ fn l4_nat_dst<const N: usize, const P: usize, const C: usize>(
 
 /// Changes only the destination port (floating IP with a backend port ≠ frontend port).
 #[inline(always)]
-fn dst_port_only(frame: &mut [u8], m: &Meta, port: u16) {
+pub(super) fn dst_port_only(frame: &mut [u8], m: &Meta, port: u16) {
     if port == m.dport {
         return;
     }
@@ -397,14 +397,17 @@ pub fn flow_to_member<B: PacketBuf + ?Sized>(
     }
     let encap = rule.dsr_encapsulation;
     if floating {
-        let overhead = encap_overhead(encap);
-        if let Some(v) = mtu_check(hop, m, overhead) {
-            return v;
-        }
-        if encap == DsrEncapsulation::None {
-            return mac_rewrite(buf.data_mut(), m, e.backend_port, hop);
-        }
-        if let Some(v) = encapsulate_flow(buf, m, e, rule, hop) {
+        let fast = match encap {
+            DsrEncapsulation::None => {
+                if let Some(v) = mtu_check(hop, m, 0) {
+                    return v;
+                }
+                return mac_rewrite(buf.data_mut(), m, e.backend_port, hop);
+            }
+            DsrEncapsulation::Ipip => encapsulate_flow::<B, false>(buf, m, e, rule, hop),
+            DsrEncapsulation::Gue => encapsulate_flow::<B, true>(buf, m, e, rule, hop),
+        };
+        if let Some(v) = fast {
             return v;
         }
     }
@@ -417,34 +420,33 @@ pub fn flow_to_member<B: PacketBuf + ?Sized>(
         sums: Some(e.sums),
     };
     if floating {
-        // IPIP or GUE (MTU checked above).
+        // IPIP or GUE (MTU checked by `encapsulate_flow`).
         return encapsulate(buf, m, &t, hop, view, encap, encap_overhead(encap));
     }
     to_member_other(buf, m, &t, hop, view)
 }
 
-/// The IPIP/GUE delivery of a known flow's untagged frame from the entry's constants (MTU checked
-/// by the caller); `None` when the one-pass writer declines it and the general path must run.
+/// The GUE (`GUE`) or IPIP delivery of a known flow's packet from the entry's constants: the
+/// MTU verdict, or the one-pass writer for this encapsulation (its checks cover the port rewrite
+/// too); `None` when the writer declines the frame (untouched) and the general path must run.
 #[inline(always)]
-fn encapsulate_flow<B: PacketBuf + ?Sized>(
+fn encapsulate_flow<B: PacketBuf + ?Sized, const GUE: bool>(
     buf: &mut B,
     m: &Meta,
     e: &FlowEntry,
     rule: &Rule,
     hop: &Hop,
 ) -> Option<Verdict> {
+    if let Some(v) = mtu_check(hop, m, if GUE { GUE_OVERHEAD } else { IPIP_OVERHEAD }) {
+        return Some(v);
+    }
     let outer = Outer {
         dst: e.member_addr,
         sport: e.sums.gue_sport,
         dport: rule.gue_port,
     };
-    if m.vlan.is_some() || buf.headroom() < encap_overhead(rule.dsr_encapsulation) {
-        return None;
-    }
-    if matches!(m.proto, protocol::TCP | protocol::UDP) {
-        dst_port_only(buf.data_mut(), m, e.backend_port);
-    }
-    encapsulate_untagged(buf, m, hop, rule.dsr_encapsulation, &outer)
+    let port = matches!(m.proto, protocol::TCP | protocol::UDP).then_some(e.backend_port);
+    encapsulate_as::<B, GUE>(buf, m, hop, &outer, port)
         .then_some(Verdict::Forward { port: hop.port })
 }
 

@@ -65,8 +65,8 @@ impl TableEntry for FlowEntry6 {
         self.flow.last_seen
     }
     #[inline(always)]
-    fn is_expired_scan(&self, now: u32) -> bool {
-        self.flow.is_expired_scan(now)
+    fn may_be_expired(&self, now: u32) -> bool {
+        self.flow.may_be_expired(now)
     }
 }
 

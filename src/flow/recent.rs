@@ -40,6 +40,9 @@ pub struct RecentlyExpired {
     buckets: Box<[RBucket]>,
     mask: usize,
     window: u32,
+    /// The latest forget-time of any key noted: once it has passed, no record is live and the
+    /// queries answer without reading a bucket (a SYN flood with nothing expiring never reads one).
+    live_until: u32,
 }
 
 #[inline(always)]
@@ -76,6 +79,7 @@ impl RecentlyExpired {
             .into_boxed_slice(),
             mask: nb - 1,
             window: window_secs.min(MAX_WINDOW_SECS),
+            live_until: 0,
         }
     }
 
@@ -109,6 +113,9 @@ impl RecentlyExpired {
         }
         let s = sig_of(key_hash);
         let until = now.wrapping_add(self.window);
+        if !live(self.live_until, until) {
+            self.live_until = until;
+        }
         let b = &mut self.buckets[key_hash as usize & self.mask];
         let mut victim = 0;
         let mut victim_left = u32::MAX;
@@ -134,6 +141,9 @@ impl RecentlyExpired {
     /// True when `key_hash` was noted less than `window` seconds before `now`.
     #[inline]
     pub fn recently_expired(&self, key_hash: u64, now: u32) -> bool {
+        if self.is_empty_at(now) {
+            return false;
+        }
         let s = sig_of(key_hash);
         let b = &self.buckets[key_hash as usize & self.mask];
         let mut m = eq_mask8(&b.sig, s);
@@ -157,9 +167,20 @@ impl RecentlyExpired {
         }
     }
 
-    /// Forgets `key_hash` (e.g. when a SYN re-creates the flow).
+    /// True when no record is live at `now` (every key noted was noted more than its window
+    /// before): [`recently_expired`](Self::recently_expired) is false for every key.
+    #[inline(always)]
+    pub fn is_empty_at(&self, now: u32) -> bool {
+        !live(self.live_until, now)
+    }
+
+    /// Forgets `key_hash` at `now` (e.g. when a SYN re-creates the flow); nothing to do when no
+    /// record is live.
     #[inline]
-    pub fn forget(&mut self, key_hash: u64) {
+    pub fn forget(&mut self, key_hash: u64, now: u32) {
+        if self.is_empty_at(now) {
+            return;
+        }
         let s = sig_of(key_hash);
         let b = &mut self.buckets[key_hash as usize & self.mask];
         // Usually no record matches: one SIMD compare, no store.
@@ -192,6 +213,27 @@ mod tests {
     }
 
     #[test]
+    fn empty_once_the_latest_forget_time_passed() {
+        let mut r = RecentlyExpired::new(1024, 300);
+        assert!(r.is_empty_at(1000));
+        r.note_expired(h(1), 1000);
+        // A shorter window later does not shorten the time the first key stays live.
+        r.set_window(10);
+        r.note_expired(h(2), 1100);
+        assert!(!r.is_empty_at(1000));
+        assert!(!r.is_empty_at(1299));
+        assert!(r.recently_expired(h(1), 1299));
+        r.forget(h(1), 1299);
+        assert!(!r.recently_expired(h(1), 1299));
+        assert!(r.is_empty_at(1300));
+        // A key noted again makes the record live again.
+        r.note_expired(h(3), 2000);
+        assert!(r.recently_expired(h(3), 2009));
+        assert!(!r.recently_expired(h(3), 2010));
+        assert!(r.is_empty_at(2010));
+    }
+
+    #[test]
     fn remembered_within_window_then_forgotten() {
         let mut r = RecentlyExpired::new(1024, 300);
         r.note_expired(h(1), 1000);
@@ -201,7 +243,7 @@ mod tests {
         assert!(!r.recently_expired(h(2), 1000));
         r.note_expired(h(1), 2000);
         assert!(r.recently_expired(h(1), 2001));
-        r.forget(h(1));
+        r.forget(h(1), 2001);
         assert!(!r.recently_expired(h(1), 2001));
     }
 

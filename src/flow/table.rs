@@ -72,11 +72,11 @@ pub trait TableEntry: Copy {
     fn is_trusted(&self) -> bool;
     /// Time of the entry's last packet (the oldest untrusted entry is evicted first).
     fn last_seen(&self) -> u32;
-    /// [`is_expired`](Self::is_expired) as the eviction scan asks it (an entry may answer the
-    /// common case inline).
+    /// False only when the entry is surely live at `now` (a cheap, branch-free test the eviction
+    /// scan asks of every slot; [`is_expired`](Self::is_expired) decides the rest).
     #[inline(always)]
-    fn is_expired_scan(&self, now: u32) -> bool {
-        self.is_expired(now)
+    fn may_be_expired(&self, _now: u32) -> bool {
+        true
     }
 }
 
@@ -111,8 +111,8 @@ impl TableEntry for FlowEntry {
         self.last_seen
     }
     #[inline(always)]
-    fn is_expired_scan(&self, now: u32) -> bool {
-        FlowEntry::is_expired_scan(self, now)
+    fn may_be_expired(&self, now: u32) -> bool {
+        FlowEntry::may_be_expired(self, now)
     }
 }
 
@@ -148,6 +148,20 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
     const SLOT_OFFSET: usize = core::mem::offset_of!(Self, slots);
     /// Bytes of one slot.
     const SLOT_BYTES: usize = core::mem::size_of::<Slot<K, E>>();
+
+    /// Stores `key` and `entry` with signature `sig` in way `w` (stamp 0) and returns what the
+    /// slot held.
+    #[inline(always)]
+    fn put(&mut self, w: usize, sig: u32, key: K, entry: E) -> Slot<K, E> {
+        let old = self.slots[w];
+        self.sig[w] = sig;
+        self.slots[w] = Slot {
+            key,
+            entry,
+            stamp: 0,
+        };
+        old
+    }
 }
 
 /// Bytes of one IPv4 bucket (16 slots).
@@ -512,52 +526,38 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         let b = &mut self.buckets[self.bucket_index(hash)];
         let free = match_mask(&b.sig, 0);
         if free != 0 {
-            let w = free.trailing_zeros() as usize;
-            b.sig[w] = s;
-            b.slots[w] = Slot {
-                key,
-                entry,
-                stamp: 0,
-            };
+            b.put(free.trailing_zeros() as usize, s, key, entry);
             self.len += 1;
             return InsertResult::Inserted;
         }
         // Bucket full: first expired, else the oldest untrusted (the first of equal age). Every
-        // slot is read here (a SYN flood into a full table comes here for every SYN), so the
-        // loop keeps its work inline and without branches where it can: the victim's rank is
-        // its age + 1, 0 for none (a trusted entry), and the oldest wins by a compare.
-        let (mut victim, mut rank) = (0usize, 0u64);
-        for w in 0..WAYS {
-            let e = &b.slots[w].entry;
-            if e.is_expired_scan(now) {
-                let old = b.slots[w];
-                b.sig[w] = s;
-                b.slots[w] = Slot {
-                    key,
-                    entry,
-                    stamp: 0,
-                };
-                return InsertResult::EvictedExpired(old.key, old.entry);
-            }
-            let r = if e.is_trusted() {
-                0
-            } else {
-                u64::from(now.wrapping_sub(e.last_seen())) + 1
-            };
-            if r > rank {
-                (victim, rank) = (w, r);
+        // slot is read here (a SYN flood into a full table comes here for every SYN), so the scan
+        // has no branch: it notes whether any slot may have expired and ranks the victims by
+        // one maximum over `(age + 1) << 4 | (15 - way)` (0 for none: a trusted entry), which
+        // is the oldest and, of equal age, the first. Only when some slot may have expired (rare
+        // while the table turns over faster than entries expire) are the slots asked whether
+        // they really did, in order.
+        const _: () = assert!(WAYS <= 16);
+        let (mut best, mut maybe) = (0u64, false);
+        for (w, slot) in b.slots.iter().enumerate() {
+            let e = &slot.entry;
+            maybe |= e.may_be_expired(now);
+            let age = u64::from(now.wrapping_sub(e.last_seen())) + 1;
+            let rank = age << 4 | (WAYS - 1 - w) as u64;
+            best = best.max(if e.is_trusted() { 0 } else { rank });
+        }
+        if maybe {
+            for w in 0..WAYS {
+                if b.slots[w].entry.is_expired(now) {
+                    let old = b.put(w, s, key, entry);
+                    return InsertResult::EvictedExpired(old.key, old.entry);
+                }
             }
         }
-        if rank == 0 {
+        if best == 0 {
             return InsertResult::Full;
         }
-        let old = b.slots[victim];
-        b.sig[victim] = s;
-        b.slots[victim] = Slot {
-            key,
-            entry,
-            stamp: 0,
-        };
+        let old = b.put(WAYS - 1 - (best & 15) as usize, s, key, entry);
         InsertResult::EvictedUntrusted(old.key, old.entry)
     }
 
@@ -996,6 +996,50 @@ mod tests {
         let k = key(100);
         match t.insert(k, k.table_hash(), half_open(100, 300), 300) {
             InsertResult::EvictedExpired(ek, _) => assert_eq!(ek, key(5)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_bucket_scan_takes_the_first_expired_then_the_first_oldest() {
+        // Slots 0-15 in insert order. At 200: slot 2 half-open since 193 (idle 7: past the
+        // shortest timeout but within the SYN timeout, live), slots 6 and 9 half-open since 100
+        // (expired), slots 11 and 13 half-open since 150 (expired too: SYN timeout 10), the rest
+        // established (trusted).
+        let fill = |t: &mut FlowTable, at: &dyn Fn(u32) -> Option<u32>| {
+            for i in 0..16 {
+                let k = key(i);
+                let e = match at(i) {
+                    Some(seen) => half_open(i, seen),
+                    None => established(i, 190),
+                };
+                t.insert(k, k.table_hash(), e, 190);
+            }
+        };
+        let mut t = one_bucket();
+        let seen = |i| match i {
+            2 => Some(193),
+            6 | 9 => Some(100),
+            11 | 13 => Some(150),
+            _ => None,
+        };
+        fill(&mut t, &seen);
+        let k = key(100);
+        match t.insert_absent(k, k.table_hash(), half_open(100, 200), 200) {
+            InsertResult::EvictedExpired(ek, _) => assert_eq!(ek, key(6)),
+            other => panic!("unexpected {other:?}"),
+        }
+        // Nothing expired: the oldest untrusted, the first of equal age.
+        let mut t = one_bucket();
+        let seen = |i| match i {
+            3 => Some(198),
+            7 | 12 => Some(196),
+            14 => Some(199),
+            _ => None,
+        };
+        fill(&mut t, &seen);
+        match t.insert_absent(k, k.table_hash(), half_open(100, 200), 200) {
+            InsertResult::EvictedUntrusted(ek, _) => assert_eq!(ek, key(7)),
             other => panic!("unexpected {other:?}"),
         }
     }
