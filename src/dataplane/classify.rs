@@ -30,8 +30,6 @@ pub struct Meta {
     pub vlan: Option<u16>,
     /// IP protocol.
     pub proto: u8,
-    /// TTL as received.
-    pub ttl: u8,
     /// DF flag.
     pub df: bool,
     /// TCP flags byte (0 for other protocols).
@@ -296,7 +294,6 @@ fn plain_meta<const N: usize>(h: &[u8; N], ip: (u16, usize), proto: u8, t: Trans
         ip_len: ip_len as u16,
         vlan: None,
         proto,
-        ttl: h[at::TTL],
         df: ff & ipv4::FLAG_DF != 0,
         tcp_flags: t.tcp_flags,
         src: be32(h, at::SRC_ADDR),
@@ -371,6 +368,7 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), E
     let hl = ip.header_len();
     let ip_len = ip.total_len() as usize;
     let proto = ip.protocol();
+    let ttl = ip.ttl();
     let l4 = off + hl;
     *m = Meta {
         l3: off as u16,
@@ -378,7 +376,6 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), E
         ip_len: ip_len as u16,
         vlan: l3.vlan_tci,
         proto,
-        ttl: ip.ttl(),
         df: ip.dont_frag(),
         tcp_flags: 0,
         src: u32::from(ip.src_addr()),
@@ -413,7 +410,7 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), E
         }
         _ => {}
     }
-    if m.ttl <= 1 {
+    if ttl <= 1 {
         return Err(Verdict::ToSlowPath(Exception::TtlExceeded).into());
     }
     Ok(())
