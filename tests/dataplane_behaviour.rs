@@ -61,12 +61,7 @@ fn idle_expiry_at_configured_time_and_silent() {
     assert_eq!(p.flows().count(), 0);
     assert_eq!(p.counters().expired_flows, 1);
     assert_eq!(p.counters().resets_sent, 0);
-    let web = w
-        .snapshot
-        .rules
-        .iter()
-        .position(|r| r.name == "web")
-        .unwrap();
+    let web = rule_index(&w, "web");
     assert_eq!(p.counters().rules[web].active_flows(), 0);
     assert_eq!(p.counters().rules[web].new_flows, 1);
 }
@@ -807,6 +802,36 @@ fn restart_rehash_waits_for_the_first_probe_round() {
     assert_eq!(dst_ip(&out), VM1);
 }
 
+/// The counters of the members that forwarded a packet.
+fn used_members(p: &Pipeline) -> Vec<vipmux::dataplane::MemberCounters> {
+    p.counters()
+        .members
+        .iter()
+        .filter(|c| c.packets > 0)
+        .copied()
+        .collect()
+}
+
+/// A SYN retransmitted on a known flow is counted as a SYN of its rule and member (and as a
+/// packet); plain ACKs count as packets only.
+#[test]
+fn known_flow_syn_is_counted_for_rule_and_member() {
+    let w = World::standard();
+    let mut p = pipeline();
+    establish(&mut p, &w, CLIENT, 3100, 0);
+    let syn = tcp(sa(CLIENT, 3100), sa(VIP_NAT, 80), TcpFlags::SYN, 1, 0, &[]);
+    assert_eq!(run(&mut p, &w, &syn, 1).0, FWD);
+    let ack = tcp(sa(CLIENT, 3100), sa(VIP_NAT, 80), TcpFlags::ACK, 2, 1, &[]);
+    assert_eq!(run(&mut p, &w, &ack, 1).0, FWD);
+    let web = rule_index(&w, "web");
+    let rc = p.counters().rules[web];
+    assert_eq!((rc.packets, rc.syns, rc.new_flows), (4, 2, 1));
+    let used = used_members(&p);
+    assert_eq!(used.len(), 1, "{used:?}");
+    assert_eq!((used[0].packets, used[0].syns), (4, 2));
+    assert_eq!(p.counters().tx, 4);
+}
+
 #[test]
 fn member_and_idle_counters_read_by_diagnose() {
     let w = World::standard();
@@ -814,13 +839,7 @@ fn member_and_idle_counters_read_by_diagnose() {
     let m = establish(&mut p, &w, CLIENT, 3000, 0);
     let reply = tcp(sa(m, 8080), sa(CLIENT, 3000), TcpFlags::ACK, 1, 2, &[]);
     assert_eq!(run(&mut p, &w, &reply, 1).0, FWD);
-    let used: Vec<_> = p
-        .counters()
-        .members
-        .iter()
-        .filter(|c| c.packets > 0)
-        .copied()
-        .collect();
+    let used = used_members(&p);
     assert_eq!(used.len(), 1, "{used:?}");
     assert_eq!((used[0].packets, used[0].syns, used[0].replies), (2, 1, 1));
     assert_eq!(expire_all(&mut p, &w, 62).0, 1);

@@ -14,7 +14,7 @@
 use super::reason::{DropReason, Exception};
 use super::{Verdict, View};
 use crate::wire::{
-    ethertype, ipv4, protocol, tcp, EthernetFrame, Ipv4Packet, TcpPacket, UdpPacket,
+    ethertype, ipv4, protocol, tcp, udp, EthernetFrame, Ipv4Packet, TcpPacket, UdpPacket,
 };
 
 /// What the pipeline needs to know about a classified IPv4 packet (offsets into the frame).
@@ -30,8 +30,6 @@ pub struct Meta {
     pub vlan: Option<u16>,
     /// IP protocol.
     pub proto: u8,
-    /// TTL as received.
-    pub ttl: u8,
     /// DF flag.
     pub df: bool,
     /// TCP flags byte (0 for other protocols).
@@ -164,10 +162,15 @@ pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), 
         // The IPv6 lane's common frame, untagged: marked without a call.
         return Err(Early::Ipv6);
     }
+    // Only a frame with UDP's protocol byte where an option-less IPv4 header has it tries UDP's
+    // fast path (one load and compare for the others).
+    if frame.get(at::PROTOCOL) == Some(&protocol::UDP) && classify_udp_fast(frame, view, m) {
+        return Ok(());
+    }
     classify_other(frame, view, m)
 }
 
-/// A frame neither the fast path nor the untagged IPv6 check took: an IPv6 frame behind a tag is
+/// A frame neither fast path nor the untagged IPv6 check took: an IPv6 frame behind a tag is
 /// marked [`Early::Ipv6`] at once (no general parse for the IPv6 lane's frames), anything else
 /// takes [`classify_general`]. Out of line, as the general path.
 #[inline(never)]
@@ -194,10 +197,11 @@ fn is_ipv6(frame: &[u8]) -> bool {
     }
 }
 
-/// Offsets in the frame shape [`classify_tcp_fast`] takes: an untagged Ethernet header, an IPv4
-/// header without options, a TCP header (each field named by its `wire` module).
+/// Offsets in the frame shape [`classify_tcp_fast`] and [`classify_udp_fast`] take: an untagged
+/// Ethernet header, an IPv4 header without options, a TCP or UDP header (each field named by its
+/// `wire` module).
 mod at {
-    use crate::wire::{ethernet, ipv4, tcp};
+    use crate::wire::{ethernet, ipv4, tcp, udp};
 
     /// The IPv4 header.
     pub const IP: usize = ethernet::HEADER_LEN;
@@ -234,18 +238,51 @@ mod at {
     pub const DATA_OFF: usize = TCP + tcp::field::DATA_OFF;
     /// TCP: flag bits.
     pub const FLAG_BITS: usize = TCP + tcp::field::FLAG_BITS;
+
+    /// The end of the UDP header (it starts where the TCP one does).
+    pub const UDP_END: usize = TCP + udp::HEADER_LEN;
+    /// UDP: source port.
+    pub const UDP_SRC_PORT: usize = TCP + udp::field::SRC_PORT.start;
+    /// UDP: destination port.
+    pub const UDP_DST_PORT: usize = TCP + udp::field::DST_PORT.start;
+    /// UDP: length.
+    pub const UDP_LENGTH: usize = TCP + udp::field::LENGTH.start;
 }
 
 /// The big-endian 16-bit word at `i` of `h` (`i` is a constant offset of [`at`]).
 #[inline(always)]
-fn be16(h: &[u8; at::END], i: usize) -> u16 {
+fn be16<const N: usize>(h: &[u8; N], i: usize) -> u16 {
     u16::from_be_bytes([h[i], h[i + 1]])
 }
 
 /// The big-endian 32-bit word at `i` of `h` (`i` is a constant offset of [`at`]).
 #[inline(always)]
-fn be32(h: &[u8; at::END], i: usize) -> u32 {
+fn be32<const N: usize>(h: &[u8; N], i: usize) -> u32 {
     u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]])
+}
+
+/// The checks both fast paths make on the first `N` bytes `h` of a frame of `frame_len` bytes:
+/// untagged IPv4 without options carrying `proto`, not a fragment, TTL > 1, the total length
+/// within the frame. Its flags-and-fragment-offset word and total length; `None` otherwise.
+#[inline(always)]
+fn plain_ipv4<const N: usize>(h: &[u8; N], frame_len: usize, proto: u8) -> Option<(u16, usize)> {
+    let ff = be16(h, at::FLG_OFF);
+    if be16(h, at::ETHERTYPE) != ethertype::IPV4
+        || h[at::VER_IHL] != ipv4::VER_IHL_NO_OPTIONS
+        || h[at::PROTOCOL] != proto
+        || h[at::TTL] <= 1
+        || ff & ipv4::FRAGMENT_MASK != 0
+    {
+        return None;
+    }
+    let ip_len = usize::from(be16(h, at::LENGTH));
+    (ip_len + at::IP <= frame_len).then_some((ff, ip_len))
+}
+
+/// Is `dst` an address of one of the appliance's interfaces?
+#[inline(always)]
+fn to_appliance(view: &View<'_>, dst: u32) -> bool {
+    view.ports.iter().any(|p| u32::from(p.addr) == dst)
 }
 
 /// The common case in one pass over fixed offsets: an untagged IPv4 frame without options or
@@ -257,45 +294,80 @@ fn classify_tcp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> bool {
     let Some(h) = frame.first_chunk::<{ at::END }>() else {
         return false;
     };
-    let ff = be16(h, at::FLG_OFF);
-    if be16(h, at::ETHERTYPE) != ethertype::IPV4
-        || h[at::VER_IHL] != ipv4::VER_IHL_NO_OPTIONS
-        || h[at::PROTOCOL] != protocol::TCP
-        || h[at::TTL] <= 1
-        || ff & ipv4::FRAGMENT_MASK != 0
-    {
+    let Some((ff, ip_len)) = plain_ipv4(h, frame.len(), protocol::TCP) else {
         return false;
-    }
-    let ip_len = usize::from(be16(h, at::LENGTH));
+    };
     let thl = usize::from(h[at::DATA_OFF] >> 4) * 4;
-    if ip_len + at::IP > frame.len() || thl < tcp::HEADER_LEN || ipv4::HEADER_LEN + thl > ip_len {
+    if thl < tcp::HEADER_LEN || ipv4::HEADER_LEN + thl > ip_len {
         return false;
     }
-    let dst = be32(h, at::DST_ADDR);
-    if view.ports.iter().any(|p| u32::from(p.addr) == dst) {
+    if to_appliance(view, be32(h, at::DST_ADDR)) {
         return false;
     }
-    *m = Meta {
-        l3: at::IP as u16,
-        l4: at::TCP as u16,
-        ip_len: ip_len as u16,
-        vlan: None,
-        proto: protocol::TCP,
-        ttl: h[at::TTL],
-        df: ff & ipv4::FLAG_DF != 0,
-        tcp_flags: h[at::FLAG_BITS],
-        src: be32(h, at::SRC_ADDR),
-        dst,
+    let t = Transport {
         sport: be16(h, at::SRC_PORT),
         dport: be16(h, at::DST_PORT),
         seq: be32(h, at::SEQ_NUM),
         ack: be32(h, at::ACK_NUM),
+        tcp_flags: h[at::FLAG_BITS],
         payload: (ip_len - ipv4::HEADER_LEN - thl) as u32,
     };
+    *m = plain_meta(h, (ff, ip_len), protocol::TCP, t);
     true
 }
 
-/// Every frame the fast path does not take: the checks in the order of the module documentation.
+/// The [`Meta`] of a frame of the fast paths' shape whose first bytes are `h`, with its
+/// flags-and-fragment-offset word and total length `ip`, protocol `proto` and transport `t`.
+#[inline(always)]
+fn plain_meta<const N: usize>(h: &[u8; N], ip: (u16, usize), proto: u8, t: Transport) -> Meta {
+    let (ff, ip_len) = ip;
+    Meta {
+        l3: at::IP as u16,
+        l4: at::TCP as u16,
+        ip_len: ip_len as u16,
+        vlan: None,
+        proto,
+        df: ff & ipv4::FLAG_DF != 0,
+        tcp_flags: t.tcp_flags,
+        src: be32(h, at::SRC_ADDR),
+        dst: be32(h, at::DST_ADDR),
+        sport: t.sport,
+        dport: t.dport,
+        seq: t.seq,
+        ack: t.ack,
+        payload: t.payload,
+    }
+}
+
+/// [`classify_tcp_fast`] for UDP (after it declined the frame): an untagged IPv4 frame without
+/// options or fragmentation carrying UDP, TTL > 1, not to an appliance address, the UDP length
+/// within the IPv4 payload. Fills `m` exactly as [`classify_general`] would and returns true;
+/// false (with `m` untouched) for anything else. Out of line: the burst loop keeps only TCP's.
+#[inline(never)]
+fn classify_udp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> bool {
+    let Some(h) = frame.first_chunk::<{ at::UDP_END }>() else {
+        return false;
+    };
+    let Some((ff, ip_len)) = plain_ipv4(h, frame.len(), protocol::UDP) else {
+        return false;
+    };
+    let udp_len = usize::from(be16(h, at::UDP_LENGTH));
+    if udp_len < udp::HEADER_LEN || ipv4::HEADER_LEN + udp_len > ip_len {
+        return false;
+    }
+    if to_appliance(view, be32(h, at::DST_ADDR)) {
+        return false;
+    }
+    let t = Transport {
+        sport: be16(h, at::UDP_SRC_PORT),
+        dport: be16(h, at::UDP_DST_PORT),
+        ..Transport::default()
+    };
+    *m = plain_meta(h, (ff, ip_len), protocol::UDP, t);
+    true
+}
+
+/// Every frame the fast paths do not take: the checks in the order of the module documentation.
 #[inline(never)]
 fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), Early> {
     let bad = Err(Verdict::Drop(DropReason::BadHeader).into());
@@ -320,7 +392,7 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), E
         return bad;
     };
     let dst = u32::from(ip.dst_addr());
-    if view.ports.iter().any(|p| u32::from(p.addr) == dst) {
+    if to_appliance(view, dst) {
         return Err(Verdict::ToSlowPath(Exception::ToAppliance).into());
     }
     if ip.is_fragment() {
@@ -329,6 +401,7 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), E
     let hl = ip.header_len();
     let ip_len = ip.total_len() as usize;
     let proto = ip.protocol();
+    let ttl = ip.ttl();
     let l4 = off + hl;
     *m = Meta {
         l3: off as u16,
@@ -336,7 +409,6 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), E
         ip_len: ip_len as u16,
         vlan: l3.vlan_tci,
         proto,
-        ttl: ip.ttl(),
         df: ip.dont_frag(),
         tcp_flags: 0,
         src: u32::from(ip.src_addr()),
@@ -371,7 +443,7 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), E
         }
         _ => {}
     }
-    if m.ttl <= 1 {
+    if ttl <= 1 {
         return Err(Verdict::ToSlowPath(Exception::TtlExceeded).into());
     }
     Ok(())
@@ -492,8 +564,8 @@ backend_pool = "web"
         });
     }
 
-    /// The fast path gives exactly what the general path gives, on frames with any one byte of
-    /// the headers changed (versions, lengths, offsets, flags, protocols, TTLs, addresses) and
+    /// The TCP fast path gives exactly what the general path gives, on frames with any one byte
+    /// of the headers changed (versions, lengths, offsets, flags, protocols, TTLs, addresses) and
     /// every truncation.
     #[test]
     fn fast_path_agrees_with_general_path() {
@@ -503,19 +575,35 @@ backend_pool = "web"
             TcpFlags::ACK,
         );
         spec.payload = b"abcdef";
-        let f = spec.to_vec();
+        fast_agrees_with_general(&spec.to_vec(), classify_tcp_fast);
+    }
+
+    /// [`fast_path_agrees_with_general_path`] for the UDP fast path (UDP lengths included).
+    #[test]
+    fn udp_fast_path_agrees_with_general_path() {
+        let spec = FrameSpec::udp(
+            SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 4000),
+            SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 100), 53),
+            b"abcdef",
+        );
+        fast_agrees_with_general(&spec.to_vec(), classify_udp_fast);
+    }
+
+    /// `fast` on `f`, every truncation of it and every one-byte change of it: wherever it takes
+    /// the frame, it fills exactly what the general path does; it takes `f`.
+    fn fast_agrees_with_general(f: &[u8], fast: fn(&[u8], &View<'_>, &mut Meta) -> bool) {
         with_view(|v| {
             let mut fast_taken = 0;
             let mut check = |fr: &[u8]| {
                 let mut a = Meta::default();
-                if classify_tcp_fast(fr, v, &mut a) {
+                if fast(fr, v, &mut a) {
                     fast_taken += 1;
                     let mut b = Meta::default();
                     assert_eq!(classify_general(fr, v, &mut b), Ok(()));
                     assert_eq!(a, b, "frame {fr:?}");
                 }
             };
-            check(&f);
+            check(f);
             for n in 0..f.len() {
                 check(&f[..n]);
             }
@@ -523,13 +611,13 @@ backend_pool = "web"
                 for val in [
                     0u8, 1, 2, 4, 5, 6, 0x0f, 0x10, 0x11, 0x20, 0x40, 0x45, 0x46, 0x50, 0xff,
                 ] {
-                    let mut g = f.clone();
+                    let mut g = f.to_vec();
                     g[at] = val;
                     check(&g);
                 }
             }
             assert!(fast_taken > 100);
-            assert!(classify_tcp_fast(&f, v, &mut Meta::default()));
+            assert!(fast(f, v, &mut Meta::default()));
         });
     }
 

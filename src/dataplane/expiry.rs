@@ -303,7 +303,6 @@ fn rst_meta(key: &FlowKey, n: usize, seq: u32) -> Meta {
         ip_len: (n - 14) as u16,
         vlan: None,
         proto: protocol::TCP,
-        ttl: 64,
         df: true,
         tcp_flags: crate::flow::tcp_flags::RST,
         src: key.src_ip,

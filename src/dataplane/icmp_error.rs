@@ -518,7 +518,6 @@ fn to_flow_member<B: PacketBuf>(
                 .and_then(|e| e.l3().ok())
                 .and_then(|l| l.vlan_tci),
             proto: protocol::ICMP,
-            ttl: f.get(q.l3 + ipv4::field::TTL).copied().unwrap_or(0),
             df: false,
             src: q.outer_src,
             dst: q.outer_dst,

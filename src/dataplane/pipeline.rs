@@ -556,17 +556,32 @@ fn known<B: PacketBuf>(
     };
     let rid = rule.id;
     track_packet(e, m, Direction::ClientToServer, now);
-    let syn = is_syn(m);
     if let Some(rc) = counters.rules.get_mut(rid.index()) {
         rc.packets += 1;
         rc.bytes += u64::from(m.ip_len);
-        rc.syns += u64::from(syn);
     }
-    counters.member_forwarded(mid.0, syn);
+    counters.member_forwarded(mid.0, false);
+    if is_syn(m) {
+        // A SYN on a known flow (a retransmission, or a new connection on a closed 5-tuple).
+        count_known_syn(counters, rid.index(), mid.0);
+    }
     // Checked under this snapshot (here or by `check`): the flow's rewrite constants hold.
     match hops.member(view, mid) {
         Ok(hop) => flow_to_member(buf, m, e, rule, hop, view),
         Err(r) => Verdict::Drop(r),
+    }
+}
+
+/// Counts a known flow's SYN for its rule and member (out of line: rare; the packet itself is
+/// counted by [`known`]).
+#[cold]
+#[inline(never)]
+fn count_known_syn(counters: &mut WorkerCounters, rule: usize, member: u32) {
+    if let Some(rc) = counters.rules.get_mut(rule) {
+        rc.syns += 1;
+    }
+    if let Some(mc) = counters.members.get_mut(member as usize) {
+        mc.syns += 1;
     }
 }
 

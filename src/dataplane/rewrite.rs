@@ -173,11 +173,77 @@ fn nat_dst_and_ttl(
     port: Option<u16>,
     pre: Option<FlowSums>,
 ) {
+    if let Some(s) = pre {
+        if nat_dst_and_ttl_plain(frame, m, addr, port, s).is_some() {
+            return;
+        }
+    }
     if nat_dst_and_ttl_fast(frame, m, addr, port, pre).is_none() {
         nat(frame, m, End::Dst, addr, port);
         decrement_ttl(frame, m);
     }
 }
+
+/// The transport header's offset in the frame shape of the classifier's fast path: untagged
+/// Ethernet, IPv4 without options.
+const PLAIN_L4: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+
+/// [`nat_dst_and_ttl_fast`] with the flow's rewrite constants `s` for a frame of the common shape
+/// (untagged, IPv4 without options, TCP or UDP): every field at a constant offset, one length
+/// check. `None` (nothing written) for any other shape or a frame too short for its header.
+#[inline(always)]
+fn nat_dst_and_ttl_plain(
+    frame: &mut [u8],
+    m: &Meta,
+    addr: u32,
+    port: Option<u16>,
+    s: FlowSums,
+) -> Option<()> {
+    // `l4` is `l3` (14, or 18 behind a tag) plus the IPv4 header (20 bytes or more): 34 means
+    // untagged and without options.
+    if usize::from(m.l4) != PLAIN_L4 {
+        return None;
+    }
+    let (head, seg) = frame.split_at_mut_checked(PLAIN_L4)?;
+    let ip = head.last_chunk_mut::<{ ipv4::HEADER_LEN }>()?;
+    let deltas = (u64::from(s.ip_delta), Some(u64::from(s.l4_delta)));
+    match m.proto {
+        protocol::TCP => {
+            let h = seg.first_chunk_mut::<{ tcp::HEADER_LEN }>()?;
+            ip_dst_and_ttl(ip, addr, deltas.0);
+            l4_nat_dst::<{ tcp::HEADER_LEN }, TCP_PORT, TCP_SUM>(h, false, deltas, port, m.dport);
+        }
+        protocol::UDP => {
+            let h = seg.first_chunk_mut::<{ udp::HEADER_LEN }>()?;
+            ip_dst_and_ttl(ip, addr, deltas.0);
+            l4_nat_dst::<{ udp::HEADER_LEN }, UDP_PORT, UDP_SUM>(h, true, deltas, port, m.dport);
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// The IPv4 header's part of the NAT of the destination with the TTL decrement: destination
+/// `addr`, TTL − 1, and one checksum update for `d_addr` (the address's delta) and the TTL.
+#[inline(always)]
+fn ip_dst_and_ttl(ip: &mut [u8; ipv4::HEADER_LEN], addr: u32, d_addr: u64) {
+    // TTL (one 16-bit word with the protocol byte), destination, checksum.
+    let ttl = ip[ipv4::field::TTL];
+    let hc = be16(ip, ipv4::field::CHECKSUM.start);
+    let c = apply(hc, d_addr + delta_ttl_decrement(ttl));
+    ip[ipv4::field::DST_ADDR].copy_from_slice(&addr.to_be_bytes());
+    ip[ipv4::field::TTL] = ttl.saturating_sub(1);
+    ip[ipv4::field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+}
+
+/// TCP: the destination port's offset in the header.
+const TCP_PORT: usize = tcp::field::DST_PORT.start;
+/// TCP: the checksum's offset in the header.
+const TCP_SUM: usize = tcp::field::CHECKSUM.start;
+/// UDP: the destination port's offset in the header.
+const UDP_PORT: usize = udp::field::DST_PORT.start;
+/// UDP: the checksum's offset in the header.
+const UDP_SUM: usize = udp::field::CHECKSUM.start;
 
 /// [`nat_dst_and_ttl`] on a frame whose headers are where `m` says (what `classify` promises):
 /// fixed-size views of the IPv4 and transport headers, so no access needs its own bounds check.
@@ -208,17 +274,11 @@ fn nat_dst_and_ttl_fast(
     if seg.len() < need {
         return None;
     }
-    // IPv4 header: destination, TTL (one 16-bit word with the protocol byte), checksum.
-    let ttl = ip[ipv4::field::TTL];
-    let hc = be16(ip, ipv4::field::CHECKSUM.start);
     let d_addr = match pre {
         Some(s) => u64::from(s.ip_delta),
         None => delta_u32(be32(ip, ipv4::field::DST_ADDR.start), addr),
     };
-    let c = apply(hc, d_addr + delta_ttl_decrement(ttl));
-    ip[ipv4::field::DST_ADDR].copy_from_slice(&addr.to_be_bytes());
-    ip[ipv4::field::TTL] = ttl.saturating_sub(1);
-    ip[ipv4::field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    ip_dst_and_ttl(ip, addr, d_addr);
     if need == 0 {
         return Some(());
     }
@@ -226,11 +286,7 @@ fn nat_dst_and_ttl_fast(
     let l4 = pre.map(|s| u64::from(s.l4_delta));
     // Transport: pseudo-header destination, destination port.
     const TCP_LEN: usize = tcp::HEADER_LEN;
-    const TCP_PORT: usize = tcp::field::DST_PORT.start;
-    const TCP_SUM: usize = tcp::field::CHECKSUM.start;
     const UDP_LEN: usize = udp::HEADER_LEN;
-    const UDP_PORT: usize = udp::field::DST_PORT.start;
-    const UDP_SUM: usize = udp::field::CHECKSUM.start;
     match seg.first_chunk_mut::<TCP_LEN>() {
         Some(h) if !udp => {
             l4_nat_dst::<TCP_LEN, TCP_PORT, TCP_SUM>(h, false, (d_addr, l4), port, m.dport)
@@ -361,15 +417,29 @@ pub fn to_member<B: PacketBuf + ?Sized>(
 ) -> Verdict {
     if !t.floating && matches!(m.proto, protocol::TCP | protocol::UDP) {
         // The common case (NAT of TCP/UDP), kept small enough to inline into the burst loop.
-        if let Some(v) = mtu_check(hop, m, 0) {
-            return v;
-        }
-        let f = buf.data_mut();
-        nat_dst_and_ttl(f, m, t.addr, Some(t.port), t.sums);
-        set_macs(f, hop);
-        return Verdict::Forward { port: hop.port };
+        return nat_to(buf, m, (t.addr, t.port), t.sums, hop);
     }
     to_member_other(buf, m, t, hop, view)
+}
+
+/// The NAT of a TCP/UDP packet to `to` (address, port) with the flow's rewrite constants `sums`
+/// when known, sent by `hop` (the MTU checked first): the common block of [`to_member`] and
+/// [`flow_to_member`].
+#[inline(always)]
+fn nat_to<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    m: &Meta,
+    to: (u32, u16),
+    sums: Option<FlowSums>,
+    hop: &Hop,
+) -> Verdict {
+    if let Some(v) = mtu_check(hop, m, 0) {
+        return v;
+    }
+    let f = buf.data_mut();
+    nat_dst_and_ttl(f, m, to.0, Some(to.1), sums);
+    set_macs(f, hop);
+    Verdict::Forward { port: hop.port }
 }
 
 /// [`to_member`] for a packet of a known flow checked under the current snapshot: its target is
@@ -387,13 +457,7 @@ pub fn flow_to_member<B: PacketBuf + ?Sized>(
 ) -> Verdict {
     let floating = e.flags.contains(FlowFlags::FLOATING);
     if !floating && matches!(m.proto, protocol::TCP | protocol::UDP) {
-        if let Some(v) = mtu_check(hop, m, 0) {
-            return v;
-        }
-        let f = buf.data_mut();
-        nat_dst_and_ttl(f, m, e.member_addr, Some(e.backend_port), Some(e.sums));
-        set_macs(f, hop);
-        return Verdict::Forward { port: hop.port };
+        return nat_to(buf, m, (e.member_addr, e.backend_port), Some(e.sums), hop);
     }
     let encap = rule.dsr_encapsulation;
     if floating {
