@@ -696,7 +696,6 @@ mod tests {
             l4: (14 + hl) as u16,
             ip_len: ip_len as u16,
             proto,
-            ttl,
             dport: u16::from_be_bytes([f[14 + hl + 2], f[14 + hl + 3]]),
             ..Meta::default()
         };
