@@ -29,7 +29,8 @@
 //!    **run synthetic frames** (data path availability, [`synthetic`](super::synthetic)) through
 //!    a pipeline of the worker's own beside the forwarding one, answering the verdict instead of
 //!    sending;
-//! 4. **expiry step**: idle expiry paced by time, not by loop iterations ([`ExpiryPacer`]); RSTs
+//! 4. **expiry step**: idle expiry paced by time, not by loop iterations ([`ExpiryPacer`]), at a
+//!    period derived from the snapshot's shortest idle timeout (again after a reload); RSTs
 //!    queued by the packet path go out at the end of the iteration that queued them;
 //! 5. every [`COUNTER_PUBLISH_INTERVAL`]: **publish counters** (a `try_lock` that never waits) and
 //!    its runtime (iterations, busy iterations and their time, the worker's true cost per
@@ -52,7 +53,9 @@ pub use idle::{
     idle_action, IdleAction, IDLE_PAUSE_ROUNDS, IDLE_SLEEP_MAX, IDLE_SLEEP_MIN, IDLE_SPIN_ROUNDS,
     PAUSES_PER_ROUND,
 };
-pub use pacing::{ExpiryPacer, EXPIRE_MAX_STEP, EXPIRE_MIN_STEP, EXPIRY_SWEEP};
+pub use pacing::{
+    sweep_period, ExpiryPacer, EXPIRE_MAX_STEP, EXPIRE_MIN_STEP, EXPIRY_SWEEP, EXPIRY_SWEEP_MAX,
+};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -209,7 +212,9 @@ impl Worker<'_> {
                 next_chores = t_ns + chores_every;
                 if !l.outs.is_blocked() {
                     l.drain_injected();
-                    l.expiry_step(&view, now, pacer.due(Duration::from_nanos(t_ns)));
+                    let elapsed = Duration::from_nanos(t_ns);
+                    pacer.follow(view.snapshot, elapsed);
+                    l.expiry_step(&view, now, pacer.due(elapsed));
                 }
                 l.run_synthetic(&view, now);
                 if t_ns >= next_publish {

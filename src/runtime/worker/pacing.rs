@@ -2,15 +2,47 @@
 //!
 //! A sweep step reads buckets that are cold by construction, so a step on every loop iteration
 //! would cost a fixed number of cache misses per burst however little there is to expire. Paced,
-//! the whole table is visited once per [`EXPIRY_SWEEP`] in steps of [`EXPIRE_MIN_STEP`] to
-//! [`EXPIRE_MAX_STEP`] buckets, so a 1 M-flow table costs ~130 K bucket reads per second whatever
-//! the packet rate.
+//! the whole table is visited once per sweep period in steps of [`EXPIRE_MIN_STEP`] to
+//! [`EXPIRE_MAX_STEP`] buckets, so its cost does not grow with the packet rate.
+//!
+//! The period follows the timeouts in effect ([`sweep_period`]): an eighth of the shortest idle
+//! timeout the configuration sets, between [`EXPIRY_SWEEP`] and [`EXPIRY_SWEEP_MAX`]. With the
+//! default 4-minute timeouts a 1 M-flow table costs ~32 K bucket reads per second instead of ~130 K
+//! at the shortest period.
 
 use std::time::Duration;
 
-/// Time in which idle expiry visits every bucket of the flow table once (flows therefore expire
-/// at most this long after their timeout, on top of the whole-second flow clock).
+use crate::balance::Snapshot;
+
+/// The shortest sweep period: idle expiry visits every bucket of the flow table at most this often
+/// (the period for idle timeouts up to 4 s, e.g. tests with short timeouts).
 pub const EXPIRY_SWEEP: Duration = Duration::from_millis(500);
+/// The longest sweep period (idle timeouts of 32 s and more, the defaults among them): a flow is
+/// swept, and its reset-on-idle RSTs sent, at most this long after its deadline.
+pub const EXPIRY_SWEEP_MAX: Duration = Duration::from_secs(4);
+/// The period is the shortest idle timeout divided by this (an idle flow is freed at most an
+/// eighth of its timeout late, within the bounds above).
+pub const EXPIRY_SWEEP_DIVISOR: u32 = 8;
+
+/// The sweep period for a shortest idle timeout of `shortest_secs` seconds (`None`: no rule sets
+/// one, nothing to hurry): `shortest / 8`, clamped to [`EXPIRY_SWEEP`]..=[`EXPIRY_SWEEP_MAX`].
+pub fn sweep_period(shortest_secs: Option<u32>) -> Duration {
+    match shortest_secs {
+        None => EXPIRY_SWEEP_MAX,
+        Some(s) => (Duration::from_secs(u64::from(s)) / EXPIRY_SWEEP_DIVISOR)
+            .clamp(EXPIRY_SWEEP, EXPIRY_SWEEP_MAX),
+    }
+}
+
+/// The shortest idle timeout, seconds, of the snapshot's load-balancing, inbound NAT and outbound
+/// rules (`None` without rules). The fixed per-state timeouts of closing or reset TCP flows are
+/// not counted: they only free slots and ports a little later (a full bucket reuses an expired
+/// slot at once), and no reset-on-idle RST depends on them.
+pub fn shortest_idle_timeout(snapshot: &Snapshot) -> Option<u32> {
+    let rules = snapshot.rules.iter().map(|r| r.idle_timeout_secs);
+    let outbound = snapshot.outbound.iter().map(|o| o.idle_timeout_secs);
+    rules.chain(outbound).min()
+}
 /// Fewest buckets one expiry step visits: smaller amounts wait and are batched.
 pub const EXPIRE_MIN_STEP: usize = 8;
 /// Most buckets one expiry step visits; a larger backlog (a long sleep, a huge table on an idle
@@ -22,7 +54,12 @@ pub const EXPIRE_MAX_STEP: usize = 64;
 pub struct ExpiryPacer {
     buckets: u128,
     sweep_ns: u128,
+    /// The instant (ns) the current period took effect: progress is counted from there.
+    origin_ns: u128,
+    /// Buckets counted as visited since `origin_ns`.
     swept: u128,
+    /// `Snapshot::uid` of the snapshot the period was last derived from (0: none yet).
+    snapshot_uid: u64,
     /// The first instant (ns) at which [`EXPIRE_MIN_STEP`] more buckets are due: before it,
     /// [`ExpiryPacer::due`] is one compare (no 128-bit division per loop iteration).
     next_ns: u128,
@@ -34,9 +71,39 @@ impl ExpiryPacer {
         ExpiryPacer {
             buckets: buckets as u128,
             sweep_ns: sweep.as_nanos().max(1),
+            origin_ns: 0,
             swept: 0,
+            snapshot_uid: 0,
             next_ns: 0,
         }
+    }
+
+    /// Derives the period from `snapshot`'s timeouts ([`sweep_period`]) when it is not the
+    /// snapshot of the last call (a reload): one compare otherwise.
+    #[inline]
+    pub fn follow(&mut self, snapshot: &Snapshot, elapsed: Duration) {
+        if snapshot.uid() != self.snapshot_uid {
+            self.snapshot_uid = snapshot.uid();
+            self.set_sweep(sweep_period(shortest_idle_timeout(snapshot)), elapsed);
+        }
+    }
+
+    /// The current sweep period.
+    pub fn sweep(&self) -> Duration {
+        Duration::from_nanos(self.sweep_ns.min(u128::from(u64::MAX)) as u64)
+    }
+
+    /// Sweeps once per `sweep` from `elapsed` on (after the worker started); the pass under way
+    /// continues from where it is, at the new pace (no backlog is created or forgiven).
+    pub fn set_sweep(&mut self, sweep: Duration, elapsed: Duration) {
+        let sweep_ns = sweep.as_nanos().max(1);
+        if sweep_ns == self.sweep_ns {
+            return;
+        }
+        self.sweep_ns = sweep_ns;
+        self.origin_ns = elapsed.as_nanos();
+        self.swept = 0;
+        self.next_ns = self.threshold();
     }
 
     /// Buckets to visit now, `elapsed` after the worker started: 0 while fewer than
@@ -54,7 +121,7 @@ impl ExpiryPacer {
     /// [`ExpiryPacer::due`] once the threshold passed: the step, and the next threshold.
     #[inline(never)]
     fn step(&mut self, ns: u128) -> usize {
-        let target = ns * self.buckets / self.sweep_ns;
+        let target = ns.saturating_sub(self.origin_ns) * self.buckets / self.sweep_ns;
         let due = target.saturating_sub(self.swept);
         let step = if due < EXPIRE_MIN_STEP as u128 {
             0
@@ -63,19 +130,131 @@ impl ExpiryPacer {
             self.swept = target;
             due.min(EXPIRE_MAX_STEP as u128) as usize
         };
-        // target >= swept + MIN  <=>  ns * buckets >= (swept + MIN) * sweep_ns.
-        let k = (self.swept + EXPIRE_MIN_STEP as u128) * self.sweep_ns;
-        self.next_ns = match self.buckets {
-            0 => u128::MAX,
-            b => k.div_ceil(b),
-        };
+        self.next_ns = self.threshold();
         step
+    }
+
+    /// The first instant (ns) at which [`EXPIRE_MIN_STEP`] more buckets are due.
+    fn threshold(&self) -> u128 {
+        // target >= swept + MIN  <=>  (ns - origin) * buckets >= (swept + MIN) * sweep_ns.
+        let k = (self.swept + EXPIRE_MIN_STEP as u128) * self.sweep_ns;
+        match self.buckets {
+            0 => u128::MAX,
+            b => self.origin_ns + k.div_ceil(b),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweep_period_is_an_eighth_of_the_shortest_timeout_within_bounds() {
+        let ms = |s| sweep_period(s).as_millis();
+        // Short timeouts (tests: 1 to 4 s) keep the shortest period.
+        for s in [0, 1, 3, 4] {
+            assert_eq!(ms(Some(s)), 500, "{s} s");
+        }
+        assert_eq!(ms(Some(5)), 625);
+        assert_eq!(ms(Some(10)), 1_250);
+        assert_eq!(ms(Some(16)), 2_000);
+        // 32 s and more, the 4-minute default among them, get the longest.
+        for s in [32, 240, 6_000, 86_400, u32::MAX] {
+            assert_eq!(ms(Some(s)), 4_000, "{s} s");
+        }
+        assert_eq!(sweep_period(None), EXPIRY_SWEEP_MAX);
+    }
+
+    #[test]
+    fn shortest_timeout_covers_rules_and_outbound_rules() {
+        use crate::balance::Health;
+        use crate::config::Config;
+        let shortest = |lb: u32, nat: u32, out: u32| {
+            let text = format!(
+                r#"
+[[frontends]]
+name = "fe"
+address = "10.1.0.100"
+
+[[backend_pools]]
+name = "web"
+members = [{{ name = "vm1", address = "10.1.0.11" }}]
+
+[[load_balancing_rules]]
+name = "web"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 80
+backend_port = 8080
+backend_pool = "web"
+idle_timeout_seconds = {lb}
+
+[[inbound_nat_rules]]
+name = "rdp"
+frontend = "fe"
+protocol = "tcp"
+frontend_port = 50001
+target = {{ pool = "web", member = "vm1" }}
+backend_port = 3389
+idle_timeout_seconds = {nat}
+
+[[outbound_rules]]
+name = "out"
+frontends = ["fe"]
+backend_pool = "web"
+idle_timeout_seconds = {out}
+"#
+            );
+            let c = Config::from_str(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+            shortest_idle_timeout(&Snapshot::compile(&c, &Health::all_up(&c)))
+        };
+        assert_eq!(shortest(300, 600, 900), Some(300));
+        assert_eq!(shortest(300, 7, 900), Some(7));
+        assert_eq!(shortest(300, 600, 3), Some(3));
+        let empty = Config::from_str("", "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        let none = Snapshot::compile(&empty, &Health::all_up(&empty));
+        assert_eq!(shortest_idle_timeout(&none), None);
+    }
+
+    #[test]
+    fn a_new_period_continues_the_pass_at_the_new_pace() {
+        let buckets = 1 << 16;
+        let mut p = ExpiryPacer::new(buckets, EXPIRY_SWEEP);
+        let step = Duration::from_micros(10);
+        let run = |p: &mut ExpiryPacer, from: Duration, to: Duration| {
+            let (mut t, mut total) = (from, 0);
+            while t < to {
+                t += step;
+                total += p.due(t);
+            }
+            total
+        };
+        // Half a pass at 500 ms, then the period grows to 4 s: no stall, no burst, 1/8 the pace.
+        let half = run(&mut p, Duration::ZERO, Duration::from_millis(250));
+        assert!(half.abs_diff(buckets / 2) <= EXPIRE_MIN_STEP, "{half}");
+        p.set_sweep(EXPIRY_SWEEP_MAX, Duration::from_millis(250));
+        assert_eq!(p.sweep(), EXPIRY_SWEEP_MAX);
+        let slow = run(
+            &mut p,
+            Duration::from_millis(250),
+            Duration::from_millis(750),
+        );
+        assert!(slow.abs_diff(buckets / 8) <= EXPIRE_MIN_STEP, "{slow}");
+        // Back to 500 ms: the full pace at once, without a backlog of the slow time.
+        p.set_sweep(EXPIRY_SWEEP, Duration::from_millis(750));
+        assert_eq!(p.due(Duration::from_millis(750) + step), 0);
+        let fast = run(
+            &mut p,
+            Duration::from_millis(750),
+            Duration::from_millis(1_000),
+        );
+        assert!(fast.abs_diff(buckets / 2) <= 2 * EXPIRE_MIN_STEP, "{fast}");
+        // The same period again changes nothing.
+        let before = p.clone();
+        p.set_sweep(EXPIRY_SWEEP, Duration::from_secs(5));
+        assert_eq!(p.origin_ns, before.origin_ns);
+    }
 
     #[test]
     fn pacer_sweeps_the_table_once_per_period_in_bounded_steps() {
