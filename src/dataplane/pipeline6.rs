@@ -386,6 +386,25 @@ fn track6(e: &mut FlowEntry, m: &Meta6, dir: Direction, now: u32, first: bool) {
     }
 }
 
+/// [`track6`] for a known flow's client packet, inlined into the known path (as IPv4's
+/// `track_packet`): the plain-ACK fast path without a call.
+#[inline(always)]
+fn track6_known(e: &mut FlowEntry, m: &Meta6, now: u32) {
+    if m.proto == next_header::TCP {
+        track(
+            e,
+            Direction::ClientToServer,
+            m.tcp_flags,
+            m.seq,
+            m.ack,
+            m.payload,
+            now,
+        );
+    } else {
+        track_udp(e, now);
+    }
+}
+
 /// Counts a client packet of rule `rid`.
 #[inline]
 fn count_rule(counters: &mut WorkerCounters, rid: RuleId, m: &Meta6, syn: bool) {
@@ -429,7 +448,7 @@ fn known<B: PacketBuf>(
         },
     };
     let rid = rule.id;
-    track6(&mut e.flow, m, Direction::ClientToServer, at.now, false);
+    track6_known(&mut e.flow, m, at.now);
     count_rule(counters, rid, m, syn);
     counters.member_forwarded(mid.0, syn);
     if !e.flow.flags.contains(FlowFlags::FLOATING) {

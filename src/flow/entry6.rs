@@ -1,9 +1,12 @@
 //! One IPv6 flow's record: the IPv4 record's state, timers and reset numbers (so the TCP tracker,
 //! the timeouts and the eviction policy are the same code) with a 128-bit member address.
 //!
-//! 64 bytes (`repr(C)`, checked by a test; the IPv4 record's 40 bytes padded to the address's
-//! 16-byte alignment): with its 48-byte key a slot needs 116 bytes, so an IPv6 table slot is two
-//! cache lines (see [`super::table`]).
+//! 64 bytes (`repr(C)`, checked by a test: the 16-byte address, then the IPv4 record's 40 bytes,
+//! padded to the address's alignment): with its 48-byte key a slot needs 116 bytes, so an IPv6
+//! table slot is two cache lines (see [`super::table`]). The address comes first so that it fills
+//! the key's line: a known flow's packet only reads that line (key compare, rewrite target) and
+//! writes nothing but the second one (the record's timers, TCP numbers and the slot's stamp),
+//! which is also the only line the expiry sweep and the eviction scan read.
 
 use super::entry::FlowEntry;
 use super::table::TableEntry;
@@ -12,12 +15,12 @@ use super::table::TableEntry;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct FlowEntry6 {
+    /// Rewrite target: the member's IPv6 address (`u128::from(Ipv6Addr)`).
+    pub member_addr: u128,
     /// Rule, member id, backend port, flags, TCP state, reset numbers and timers, as for IPv4;
     /// drive it with [`super::track`] like an IPv4 entry. Its `member_addr` is unused (0); of its
     /// `sums`, only `l4_delta` is used (the flow's NAT66 checksum delta, set at each check).
     pub flow: FlowEntry,
-    /// Rewrite target: the member's IPv6 address (`u128::from(Ipv6Addr)`).
-    pub member_addr: u128,
 }
 
 impl FlowEntry6 {
@@ -33,6 +36,7 @@ impl FlowEntry6 {
         now: u32,
     ) -> Self {
         FlowEntry6 {
+            member_addr,
             flow: FlowEntry::new(
                 rule_id,
                 0,
@@ -42,15 +46,14 @@ impl FlowEntry6 {
                 idle_timeout,
                 now,
             ),
-            member_addr,
         }
     }
 }
 
 impl TableEntry for FlowEntry6 {
     const EMPTY: Self = FlowEntry6 {
-        flow: <FlowEntry as TableEntry>::EMPTY,
         member_addr: 0,
+        flow: <FlowEntry as TableEntry>::EMPTY,
     };
     #[inline(always)]
     fn is_expired(&self, now: u32) -> bool {
@@ -76,8 +79,10 @@ mod tests {
     use crate::flow::{tcp_flags, track, Direction, FlowFlags, FlowState};
 
     #[test]
-    fn entry_is_64_bytes() {
+    fn entry_is_64_bytes_address_first() {
         assert_eq!(core::mem::size_of::<FlowEntry6>(), 64);
+        assert_eq!(core::mem::offset_of!(FlowEntry6, member_addr), 0);
+        assert_eq!(core::mem::offset_of!(FlowEntry6, flow), 16);
     }
 
     #[test]

@@ -51,6 +51,19 @@ impl FlowKey6 {
         fold_mul(h ^ K3, seed ^ K1 ^ b.rotate_left(17))
     }
 
+    /// `self == other` with one branch: the addresses' and the ports' and protocol's differences
+    /// ORed into one 128-bit test (the table compares a stored key on every hit).
+    #[inline(always)]
+    pub fn same(&self, other: &FlowKey6) -> bool {
+        let rest = |k: &FlowKey6| {
+            u64::from(k.src_port) | u64::from(k.dst_port) << 16 | u64::from(k.proto) << 32
+        };
+        ((self.src_ip ^ other.src_ip)
+            | (self.dst_ip ^ other.dst_ip)
+            | u128::from(rest(self) ^ rest(other)))
+            == 0
+    }
+
     /// Table hash with [`super::DEFAULT_TABLE_SEED`].
     #[inline(always)]
     pub fn table_hash(&self) -> u64 {
@@ -63,6 +76,10 @@ impl TableKey for FlowKey6 {
     #[inline(always)]
     fn hash_seeded(&self, seed: u64) -> u64 {
         FlowKey6::hash_seeded(self, seed)
+    }
+    #[inline(always)]
+    fn same(&self, other: &Self) -> bool {
+        FlowKey6::same(self, other)
     }
 }
 
@@ -113,6 +130,39 @@ mod tests {
         ];
         for v in variants {
             assert_ne!(k.table_hash(), v.table_hash(), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn same_is_equality() {
+        let k = FlowKey6::new(CLIENTS | 1, VIP, 1234, 80, PROTO_TCP);
+        assert!(k.same(&k));
+        let variants = [
+            FlowKey6 {
+                src_ip: k.src_ip ^ (1 << 127),
+                ..k
+            },
+            FlowKey6 {
+                src_ip: k.src_ip ^ 1,
+                ..k
+            },
+            FlowKey6 {
+                dst_ip: k.dst_ip ^ (1 << 64),
+                ..k
+            },
+            FlowKey6 {
+                src_port: 1235,
+                ..k
+            },
+            FlowKey6 { dst_port: 81, ..k },
+            FlowKey6 {
+                proto: PROTO_UDP,
+                ..k
+            },
+        ];
+        for v in variants {
+            assert!(!k.same(&v) && !v.same(&k), "{v:?}");
+            assert_eq!(k.same(&v), k == v);
         }
     }
 

@@ -16,7 +16,9 @@
 //! [`FlowEntry6`] 64 bytes), whose 116-byte slots are padded to two cache lines: 2112-byte buckets,
 //! 132 bytes of memory per slot, three lines per hit (the signature line and the slot's two; the
 //! burst lookup prefetches both of the slot's lines, since the adjacent-line prefetcher does not
-//! reliably bring the second). A separate instantiation keeps the IPv4
+//! reliably bring the second). The slot's first line holds the key and the member address (a hit
+//! only reads it), the second the flow's record and the stamp (the one line a hit writes, and the
+//! only one the sweep and the eviction scan read). A separate instantiation keeps the IPv4
 //! table's memory and code exactly what they were.
 //!
 //! Full bucket (Ananta's trusted/untrusted split): an insert takes an empty slot; else evicts an
@@ -287,8 +289,8 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     }
 
     /// Prefetches slot `w` of `b` (each slot starts a cache line): its one line, or both lines of
-    /// a two-line IPv6 slot (the key is in the first, most of the entry in the second; a constant
-    /// test, so the IPv4 table's code is unchanged).
+    /// a two-line IPv6 slot (the key and member address are in the first, the flow's record and
+    /// stamp in the second; a constant test, so the IPv4 table's code is unchanged).
     #[inline(always)]
     fn prefetch_slot(b: &Bucket<K, E>, w: usize) {
         let at = Bucket::<K, E>::SLOT_OFFSET + w * Bucket::<K, E>::SLOT_BYTES;
@@ -1117,6 +1119,13 @@ mod tests {
         assert_eq!(SLOT_BYTES6, 128);
         assert_eq!(BUCKET_BYTES6, 64 + 16 * 128);
         assert_eq!(Bucket::<FlowKey6, FlowEntry6>::SLOT_OFFSET, 64);
+        // A known flow's packet reads the first line (key, member address) and writes only the
+        // second (the flow's record and the stamp), the one line the sweep reads.
+        type S6 = Slot<FlowKey6, FlowEntry6>;
+        let flow = core::mem::offset_of!(S6, entry) + core::mem::offset_of!(FlowEntry6, flow);
+        assert_eq!(core::mem::offset_of!(S6, entry), 48);
+        assert_eq!(flow, 64);
+        assert!(core::mem::offset_of!(S6, stamp) >= 64);
         let t = FlowTable6::new(1000);
         assert_eq!(t.capacity(), 1024);
         assert_eq!(t.memory_bytes(), 64 * BUCKET_BYTES6);
