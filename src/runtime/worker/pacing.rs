@@ -166,13 +166,12 @@ mod tests {
         assert_eq!(sweep_period(None), EXPIRY_SWEEP_MAX);
     }
 
-    #[test]
-    fn shortest_timeout_covers_rules_and_outbound_rules() {
+    /// A snapshot whose load-balancing, inbound NAT and outbound rules have these idle timeouts.
+    fn snapshot(lb: u32, nat: u32, out: u32) -> Snapshot {
         use crate::balance::Health;
         use crate::config::Config;
-        let shortest = |lb: u32, nat: u32, out: u32| {
-            let text = format!(
-                r#"
+        let text = format!(
+            r#"
 [[frontends]]
 name = "fe"
 address = "10.1.0.100"
@@ -205,16 +204,39 @@ frontends = ["fe"]
 backend_pool = "web"
 idle_timeout_seconds = {out}
 "#
-            );
-            let c = Config::from_str(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
-            shortest_idle_timeout(&Snapshot::compile(&c, &Health::all_up(&c)))
-        };
+        );
+        let c = Config::from_str(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        Snapshot::compile(&c, &Health::all_up(&c))
+    }
+
+    #[test]
+    fn shortest_timeout_covers_rules_and_outbound_rules() {
+        use crate::balance::Health;
+        use crate::config::Config;
+        let shortest = |lb, nat, out| shortest_idle_timeout(&snapshot(lb, nat, out));
         assert_eq!(shortest(300, 600, 900), Some(300));
         assert_eq!(shortest(300, 7, 900), Some(7));
         assert_eq!(shortest(300, 600, 3), Some(3));
         let empty = Config::from_str("", "t.toml").unwrap_or_else(|e| panic!("{e}"));
         let none = Snapshot::compile(&empty, &Health::all_up(&empty));
         assert_eq!(shortest_idle_timeout(&none), None);
+    }
+
+    #[test]
+    fn the_pacer_follows_each_new_snapshot_s_timeouts() {
+        let mut p = ExpiryPacer::new(1 << 16, EXPIRY_SWEEP);
+        let long = snapshot(240, 240, 240);
+        p.follow(&long, Duration::from_millis(10));
+        assert_eq!(p.sweep(), EXPIRY_SWEEP_MAX);
+        // A reload to a 10-second timeout: an eighth of it.
+        let short = snapshot(240, 10, 240);
+        p.follow(&short, Duration::from_millis(20));
+        assert_eq!(p.sweep(), Duration::from_millis(1_250));
+        // The same snapshot again changes nothing; back to the long timeouts, the longest period.
+        p.follow(&short, Duration::from_millis(30));
+        assert_eq!(p.sweep(), Duration::from_millis(1_250));
+        p.follow(&snapshot(240, 240, 240), Duration::from_millis(40));
+        assert_eq!(p.sweep(), EXPIRY_SWEEP_MAX);
     }
 
     #[test]
