@@ -98,37 +98,33 @@ mod tests {
         assert_eq!(core::mem::size_of::<FlowKey6>(), 48);
     }
 
+    /// `k` with one field changed, for each field (both ends of each address), and `k` with its
+    /// source and destination swapped: each another flow.
+    fn other_flows(k: FlowKey6) -> [FlowKey6; 9] {
+        let with = |f: fn(&mut FlowKey6)| {
+            let mut v = k;
+            f(&mut v);
+            v
+        };
+        [
+            with(|v| v.proto = PROTO_UDP),
+            with(|v| v.src_ip ^= 1),
+            with(|v| v.src_ip ^= 1 << 127),
+            with(|v| v.dst_ip ^= 1),
+            with(|v| v.dst_ip ^= 1 << 64),
+            with(|v| v.dst_ip ^= 1 << 127),
+            with(|v| v.src_port ^= 1),
+            with(|v| v.dst_port ^= 1),
+            FlowKey6::new(k.dst_ip, k.src_ip, k.dst_port, k.src_port, k.proto),
+        ]
+    }
+
     #[test]
     fn hash_is_deterministic_seeded_and_covers_every_field() {
         let k = FlowKey6::new(CLIENTS | 1, VIP, 1234, 80, PROTO_TCP);
         assert_eq!(k.table_hash(), k.table_hash());
         assert_ne!(k.hash_seeded(1), k.hash_seeded(2));
-        let variants = [
-            FlowKey6 {
-                proto: PROTO_UDP,
-                ..k
-            },
-            FlowKey6 {
-                src_ip: k.src_ip ^ (1 << 100),
-                ..k
-            },
-            FlowKey6 {
-                dst_ip: k.dst_ip ^ 1,
-                ..k
-            },
-            FlowKey6 {
-                dst_ip: k.dst_ip ^ (1 << 127),
-                ..k
-            },
-            FlowKey6 {
-                src_port: 1235,
-                ..k
-            },
-            FlowKey6 { dst_port: 81, ..k },
-            // Source and destination swapped is another flow.
-            FlowKey6::new(VIP, CLIENTS | 1, 80, 1234, PROTO_TCP),
-        ];
-        for v in variants {
+        for v in other_flows(k) {
             assert_ne!(k.table_hash(), v.table_hash(), "{v:?}");
         }
     }
@@ -137,30 +133,7 @@ mod tests {
     fn same_is_equality() {
         let k = FlowKey6::new(CLIENTS | 1, VIP, 1234, 80, PROTO_TCP);
         assert!(k.same(&k));
-        let variants = [
-            FlowKey6 {
-                src_ip: k.src_ip ^ (1 << 127),
-                ..k
-            },
-            FlowKey6 {
-                src_ip: k.src_ip ^ 1,
-                ..k
-            },
-            FlowKey6 {
-                dst_ip: k.dst_ip ^ (1 << 64),
-                ..k
-            },
-            FlowKey6 {
-                src_port: 1235,
-                ..k
-            },
-            FlowKey6 { dst_port: 81, ..k },
-            FlowKey6 {
-                proto: PROTO_UDP,
-                ..k
-            },
-        ];
-        for v in variants {
+        for v in other_flows(k) {
             assert!(!k.same(&v) && !v.same(&k), "{v:?}");
             assert_eq!(k.same(&v), k == v);
         }
