@@ -81,15 +81,23 @@ fn scenario(topo: &Topology, app: &mut Appliance, text: &str) -> Result<(), Stri
         }
     }
     // The reliability gauges are published: the worst busy iteration and the pool's mbufs in use
-    // (the receive rings hold some at all times).
-    let c = app.counters_json()?;
-    let max_busy = c["workers"][0]["max_busy_iteration_ns"]
-        .as_u64()
-        .unwrap_or(0);
-    let mbufs = c["mbufs_in_use"].as_u64().unwrap_or(0);
-    if max_busy == 0 || mbufs == 0 {
+    // (the receive rings hold some at all times). The worker publishes every 100 ms, so the
+    // echoes above may not be in the counters yet: await a publication that includes them.
+    let mut last = String::new();
+    let published = common::wait_until(Duration::from_secs(5), || {
+        let Ok(c) = app.counters_json() else {
+            return false;
+        };
+        let max_busy = c["workers"][0]["max_busy_iteration_ns"]
+            .as_u64()
+            .unwrap_or(0);
+        let mbufs = c["mbufs_in_use"].as_u64().unwrap_or(0);
+        last = format!("max_busy_iteration_ns {max_busy}, mbufs_in_use {mbufs} in {c}");
+        max_busy > 0 && mbufs > 0
+    });
+    if !published {
         return Err(format!(
-            "max_busy_iteration_ns {max_busy}, mbufs_in_use {mbufs} in {c}"
+            "no publication within 5 s shows both gauges: {last}"
         ));
     }
     Ok(())
