@@ -405,7 +405,7 @@ impl PollLoop<'_, '_, '_> {
         if n == 0 {
             return;
         }
-        self.burst.prefetch_data();
+        self.burst.prefetch_data(self.pipeline.encapsulates());
         self.pipeline.process(
             view,
             in_port,
