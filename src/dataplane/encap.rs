@@ -32,7 +32,8 @@ pub struct Outer {
     pub dport: u16,
 }
 
-/// Encapsulates the untagged frame `buf` holds (inner IPv4 packet at offset 14, `m.ip_len` long)
+/// Encapsulates the untagged frame `buf` holds (inner IPv4 packet at offset 14, `m.ip_len` long;
+/// `m.l3` other than 14 declines)
 /// for `encap` (IPIP or GUE) from `hop.src_addr` and rewrites its Ethernet header for `hop`.
 /// Returns false, with the buffer unchanged, when the fast path does not apply (a tagged frame, a
 /// frame shorter than its IPv4 length, too little headroom): the caller then takes the builder
@@ -66,7 +67,8 @@ pub fn encapsulate_as<B: PacketBuf + ?Sized, const GUE: bool>(
 ) -> bool {
     let ip_len = usize::from(m.ip_len);
     let overhead = if GUE { GUE_OVERHEAD } else { IPIP_OVERHEAD };
-    if m.vlan.is_some() || usize::from(m.l3) != ETH || buf.headroom() < overhead {
+    // IPv4 at offset 14: an untagged frame (`classify` puts a tagged frame's IPv4 header later).
+    if usize::from(m.l3) != ETH {
         return false;
     }
     // The inner header's first two words: TOS, ident and DF go to the outer header.
@@ -78,11 +80,12 @@ pub fn encapsulate_as<B: PacketBuf + ?Sized, const GUE: bool>(
         return false;
     };
     let words = (word(words, 0), word(words, 4));
-    // Trailing bytes past the inner packet (Ethernet padding) go, as the builder drops them.
-    buf.truncate(ETH + ip_len);
+    // The headroom check (no change when short of it).
     if buf.prepend(overhead).is_none() {
         return false;
     }
+    // Trailing bytes past the inner packet (Ethernet padding) go, as the builder drops them.
+    buf.truncate(overhead + ETH + ip_len);
     let d = buf.data_mut();
     if let (Some(p), Some(f)) = (port, d.get_mut(overhead..)) {
         dst_port_only(f, m, p);
@@ -327,8 +330,10 @@ mod tests {
         let gue = DsrEncapsulation::Gue;
         let too_little_headroom = VecBuf::with_room(GUE_OVERHEAD - 1, &f, 0);
         assert!(declined(too_little_headroom, &meta(&f), gue));
+        // A tagged frame as `classify` describes it: the IPv4 header after the tag.
         let tagged = Meta {
             vlan: Some(7),
+            l3: (ETH + 4) as u16,
             ..meta(&f)
         };
         assert!(declined(VecBuf::from_slice(&f), &tagged, gue));

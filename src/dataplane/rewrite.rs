@@ -459,40 +459,24 @@ pub fn flow_to_member<B: PacketBuf + ?Sized>(
     if !floating && matches!(m.proto, protocol::TCP | protocol::UDP) {
         return nat_to(buf, m, (e.member_addr, e.backend_port), Some(e.sums), hop);
     }
-    let encap = rule.dsr_encapsulation;
     if floating {
-        let fast = match encap {
+        return match rule.dsr_encapsulation {
             DsrEncapsulation::None => {
                 if let Some(v) = mtu_check(hop, m, 0) {
                     return v;
                 }
-                return mac_rewrite(buf.data_mut(), m, e.backend_port, hop);
+                mac_rewrite(buf.data_mut(), m, e.backend_port, hop)
             }
-            DsrEncapsulation::Ipip => encapsulate_flow::<B, false>(buf, m, e, rule, hop),
-            DsrEncapsulation::Gue => encapsulate_flow::<B, true>(buf, m, e, rule, hop),
+            DsrEncapsulation::Ipip => encapsulate_flow::<B, false>(buf, m, e, rule, hop, view),
+            DsrEncapsulation::Gue => encapsulate_flow::<B, true>(buf, m, e, rule, hop, view),
         };
-        if let Some(v) = fast {
-            return v;
-        }
     }
-    let t = Target {
-        addr: e.member_addr,
-        port: e.backend_port,
-        floating,
-        encap: rule.dsr_encapsulation,
-        gue_port: rule.gue_port,
-        sums: Some(e.sums),
-    };
-    if floating {
-        // IPIP or GUE (MTU checked by `encapsulate_flow`).
-        return encapsulate(buf, m, &t, hop, view, encap, encap_overhead(encap));
-    }
-    to_member_other(buf, m, &t, hop, view)
+    flow_general(buf, m, e, rule, hop, view)
 }
 
 /// The GUE (`GUE`) or IPIP delivery of a known flow's packet from the entry's constants: the
 /// MTU verdict, or the one-pass writer for this encapsulation (its checks cover the port rewrite
-/// too); `None` when the writer declines the frame (untouched) and the general path must run.
+/// too), or, when the writer declines the frame (untouched), the general path.
 #[inline(always)]
 fn encapsulate_flow<B: PacketBuf + ?Sized, const GUE: bool>(
     buf: &mut B,
@@ -500,9 +484,10 @@ fn encapsulate_flow<B: PacketBuf + ?Sized, const GUE: bool>(
     e: &FlowEntry,
     rule: &Rule,
     hop: &Hop,
-) -> Option<Verdict> {
+    view: &View<'_>,
+) -> Verdict {
     if let Some(v) = mtu_check(hop, m, if GUE { GUE_OVERHEAD } else { IPIP_OVERHEAD }) {
-        return Some(v);
+        return v;
     }
     let outer = Outer {
         dst: e.member_addr,
@@ -510,8 +495,39 @@ fn encapsulate_flow<B: PacketBuf + ?Sized, const GUE: bool>(
         dport: rule.gue_port,
     };
     let port = matches!(m.proto, protocol::TCP | protocol::UDP).then_some(e.backend_port);
-    encapsulate_as::<B, GUE>(buf, m, hop, &outer, port)
-        .then_some(Verdict::Forward { port: hop.port })
+    if encapsulate_as::<B, GUE>(buf, m, hop, &outer, port) {
+        return Verdict::Forward { port: hop.port };
+    }
+    flow_general(buf, m, e, rule, hop, view)
+}
+
+/// [`flow_to_member`] through a [`Target`]: a floating flow's frame the one-pass writer declined
+/// (tagged, short of headroom; its MTU already checked), or a NAT flow of a protocol without
+/// ports (out of line: rare).
+#[cold]
+#[inline(never)]
+fn flow_general<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    m: &Meta,
+    e: &FlowEntry,
+    rule: &Rule,
+    hop: &Hop,
+    view: &View<'_>,
+) -> Verdict {
+    let floating = e.flags.contains(FlowFlags::FLOATING);
+    let encap = rule.dsr_encapsulation;
+    let t = Target {
+        addr: e.member_addr,
+        port: e.backend_port,
+        floating,
+        encap,
+        gue_port: rule.gue_port,
+        sums: Some(e.sums),
+    };
+    if floating {
+        return encapsulate(buf, m, &t, hop, view, encap, encap_overhead(encap));
+    }
+    to_member_other(buf, m, &t, hop, view)
 }
 
 /// [`to_member`] for floating IP and protocols without ports.

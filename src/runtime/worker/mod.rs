@@ -14,7 +14,8 @@
 //!    (docs/design.md §6.2, [`frame_owner`]) is another worker to that worker's ring from this
 //!    one ([`handoff`]); prefetch the first cache line of every frame (so the
 //!    misses of a burst whose bytes another core just wrote, a zero-copy memif or a NIC's DMA,
-//!    overlap instead of stalling classification one frame at a time), run the pipeline over it,
+//!    overlap instead of stalling classification one frame at a time; when a rule encapsulates,
+//!    the headroom line an outer header will be written into too), run the pipeline over it,
 //!    copy the frames an armed `vipmux capture` wants (one flag read per burst otherwise; see
 //!    [`capture`](super::capture)) and dispatch the verdicts: a burst all forwarded to one port is sent as it is, else
 //!    `Forward` into the egress port's out-burst (`tx`),
@@ -405,7 +406,7 @@ impl PollLoop<'_, '_, '_> {
         if n == 0 {
             return;
         }
-        self.burst.prefetch_data();
+        self.burst.prefetch_data(self.pipeline.encapsulates());
         self.pipeline.process(
             view,
             in_port,
