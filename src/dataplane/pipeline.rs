@@ -289,8 +289,8 @@ impl Pipeline {
         for (i, p) in pkts.iter_mut().enumerate() {
             let m = &mut metas[c];
             match classify_into(p.data(), view, m) {
-                Ok(()) => {
-                    keys[c] = FlowKey::new(m.src, m.dst, m.sport, m.dport, m.proto);
+                Ok(key) => {
+                    keys[c] = key;
                     idx[c] = i as u8;
                     c += 1;
                 }
@@ -354,10 +354,7 @@ impl Pipeline {
                         cx.counters.tx += 1;
                         *out = Verdict::Forward { port };
                     }
-                    v => {
-                        *out = v;
-                        count_verdict(cx.counters, v);
-                    }
+                    v => store_other(cx.counters, out, v),
                 }
             }
         }
@@ -387,6 +384,15 @@ pub(super) fn look_up<K: TableKey, E: TableEntry>(
             }
         }
     }
+}
+
+/// Stores and counts a verdict of the burst loop other than a forward. Out of line: inline,
+/// the compiler merged the forward's store into this whole-verdict copy (every field of every
+/// variant moved through a temporary, per forwarded packet too).
+#[inline(never)]
+fn store_other(counters: &mut WorkerCounters, out: &mut Verdict, v: Verdict) {
+    *out = v;
+    count_verdict(counters, v);
 }
 
 /// Counts one verdict (`tx` for forwards, the drop reason or exception otherwise).

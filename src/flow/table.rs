@@ -393,16 +393,17 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
                 let bi = self.bucket_index(hashes[i]);
                 let b = &self.buckets[bi];
                 let mut m = masks[i - start];
-                out[i] = None;
+                let mut found = None;
                 while m != 0 {
                     let w = m.trailing_zeros() as usize;
                     if b.slots[w].key.same(&keys[i]) {
-                        out[i] = Some(SlotId((bi * WAYS + w) as u32));
+                        found = Some(SlotId((bi * WAYS + w) as u32));
                         hits += 1;
                         break;
                     }
                     m &= m - 1;
                 }
+                out[i] = found;
             }
             start = end;
         }
