@@ -532,7 +532,10 @@ fn handle<B: PacketBuf>(
             cx.pending.push(*key, old);
         }
     }
-    miss(cx, view, buf, pkt)
+    // A copy made here, on the miss path: `miss` is out of line and reads the packet through a
+    // reference, which, given `pkt` itself, would make every packet store its description to
+    // memory before the known-flow test.
+    miss(cx, view, buf, &Pkt { ..*pkt })
 }
 
 /// A packet of a known, live flow. `stamp` is its slot's [`recheck`] stamp: a flow already
