@@ -352,7 +352,7 @@ impl Pipeline {
                 match handle(&mut cx, view, p, &pkt, slot) {
                     Verdict::Forward { port } => {
                         cx.counters.tx += 1;
-                        *out = Verdict::Forward { port };
+                        *out = forward_to(port);
                     }
                     v => store_other(cx.counters, out, v),
                 }
@@ -383,6 +383,17 @@ pub(super) fn look_up<K: TableKey, E: TableEntry>(
                 recent.prefetch(h);
             }
         }
+    }
+}
+
+/// `Verdict::Forward { port }` for the burst loop's store, with `port` passed through a mask
+/// that never changes a port index (there are a handful of ports, far below 2^32): without it
+/// the compiler recognises the verdict `port` was matched from and copies that one, every field
+/// of every variant through a temporary, instead of storing the tag and the port.
+#[inline(always)]
+fn forward_to(port: usize) -> Verdict {
+    Verdict::Forward {
+        port: port & 0xffff_ffff,
     }
 }
 
