@@ -13,6 +13,7 @@
 
 use super::reason::{DropReason, Exception};
 use super::{Verdict, View};
+use crate::flow::FlowKey;
 use crate::wire::{
     ethertype, ipv4, protocol, tcp, udp, EthernetFrame, Ipv4Packet, TcpPacket, UdpPacket,
 };
@@ -48,6 +49,14 @@ pub struct Meta {
     pub ack: u32,
     /// TCP payload length.
     pub payload: u32,
+}
+
+impl Meta {
+    /// The packet's flow key (its 5-tuple as received).
+    #[inline(always)]
+    pub fn key(&self) -> FlowKey {
+        FlowKey::new(self.src, self.dst, self.sport, self.dport, self.proto)
+    }
 }
 
 /// The transport fields of a TCP or UDP header, as IPv4's [`Meta`] and IPv6's
@@ -143,18 +152,19 @@ impl From<Verdict> for Early {
 pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
     let mut m = Meta::default();
     match classify_into(frame, view, &mut m) {
-        Ok(()) => Ok(m),
+        Ok(_) => Ok(m),
         Err(Early::Verdict(v)) => Err(v),
         Err(Early::Ipv6) => Err(Verdict::Drop(DropReason::Unsupported)),
     }
 }
 
-/// [`classify`] writing the result into `m` (the pipeline's burst array: no copy of the struct);
-/// an IPv6 frame is [`Early::Ipv6`]. On `Err`, `m` holds unspecified values.
+/// [`classify`] writing the result into `m` (the pipeline's burst array: no copy of the struct)
+/// and returning the packet's flow key ([`Meta::key`], built from the values just stored, not
+/// read back from `m`); an IPv6 frame is [`Early::Ipv6`]. On `Err`, `m` holds unspecified values.
 #[inline(always)]
-pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), Early> {
+pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<FlowKey, Early> {
     if classify_tcp_fast(frame, view, m) {
-        return Ok(());
+        return Ok(m.key());
     }
     if frame.get(crate::wire::ethernet::field::ETHERTYPE)
         == Some(&ethertype::IPV6.to_be_bytes()[..])
@@ -165,9 +175,9 @@ pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), 
     // Only a frame with UDP's protocol byte where an option-less IPv4 header has it tries UDP's
     // fast path (one load and compare for the others).
     if frame.get(at::PROTOCOL) == Some(&protocol::UDP) && classify_udp_fast(frame, view, m) {
-        return Ok(());
+        return Ok(m.key());
     }
-    classify_other(frame, view, m)
+    classify_other(frame, view, m).map(|()| m.key())
 }
 
 /// A frame neither fast path nor the untagged IPv6 check took: an IPv6 frame behind a tag is

@@ -304,8 +304,8 @@ impl Pipeline {
         for (i, p) in pkts.iter_mut().enumerate() {
             let m = &mut metas[c];
             match classify_into(p.data(), view, m) {
-                Ok(()) => {
-                    keys[c] = FlowKey::new(m.src, m.dst, m.sport, m.dport, m.proto);
+                Ok(key) => {
+                    keys[c] = key;
                     idx[c] = i as u8;
                     c += 1;
                 }
@@ -367,12 +367,9 @@ impl Pipeline {
                 match handle(&mut cx, view, p, &pkt, slot) {
                     Verdict::Forward { port } => {
                         cx.counters.tx += 1;
-                        *out = Verdict::Forward { port };
+                        *out = forward_to(port);
                     }
-                    v => {
-                        *out = v;
-                        count_verdict(cx.counters, v);
-                    }
+                    v => store_other(cx.counters, out, v),
                 }
             }
         }
@@ -402,6 +399,26 @@ pub(super) fn look_up<K: TableKey, E: TableEntry>(
             }
         }
     }
+}
+
+/// `Verdict::Forward { port }` for the burst loop's store, with `port` passed through a mask
+/// that never changes a port index (there are a handful of ports, far below 2^32): without it
+/// the compiler recognises the verdict `port` was matched from and copies that one, every field
+/// of every variant through a temporary, instead of storing the tag and the port.
+#[inline(always)]
+fn forward_to(port: usize) -> Verdict {
+    Verdict::Forward {
+        port: port & 0xffff_ffff,
+    }
+}
+
+/// Stores and counts a verdict of the burst loop other than a forward. Out of line: inline,
+/// the compiler merged the forward's store into this whole-verdict copy (every field of every
+/// variant moved through a temporary, per forwarded packet too).
+#[inline(never)]
+fn store_other(counters: &mut WorkerCounters, out: &mut Verdict, v: Verdict) {
+    *out = v;
+    count_verdict(counters, v);
 }
 
 /// Counts one verdict (`tx` for forwards, the drop reason or exception otherwise).
@@ -541,7 +558,10 @@ fn handle<B: PacketBuf>(
             cx.pending.push(*key, old);
         }
     }
-    miss(cx, view, buf, pkt)
+    // A copy made here, on the miss path: `miss` is out of line and reads the packet through a
+    // reference, which, given `pkt` itself, would make every packet store its description to
+    // memory before the known-flow test.
+    miss(cx, view, buf, &Pkt { ..*pkt })
 }
 
 /// A packet of a known, live flow. `stamp` is its slot's [`recheck`] stamp: a flow already

@@ -53,7 +53,9 @@ impl SnapshotGen {
 /// eligibility too unless the packet keeps its member regardless (`kept`).
 #[inline(always)]
 pub fn is_current(stamp: u32, gen: u32, kept: bool) -> bool {
-    stamp >> 1 == gen && (kept || stamp & 1 != 0)
+    // `stamp >> 1 == gen && (kept || stamp & 1 != 0)` as one compare: `kept` sets the low bit
+    // the stamp may lack; a 31-bit generation shifts without loss.
+    stamp | u32::from(kept) == gen << 1 | 1
 }
 
 /// The stamp of a flow checked under generation `gen`; `eligible`: its member's eligibility
@@ -116,6 +118,21 @@ mod tests {
         );
         assert!(is_current(stamp(5, true), 5, false));
         assert!(!is_current(stamp(5, true), 6, true), "older generation");
+    }
+
+    #[test]
+    fn one_compare_agrees_with_the_two_tests() {
+        let max = u32::MAX >> 1;
+        for gen in [1, 2, 5, 6, max - 1, max] {
+            for g in [0, 1, 2, 4, 5, 6, max - 1, max] {
+                for stamp in [g << 1, g << 1 | 1] {
+                    for kept in [false, true] {
+                        let two = stamp >> 1 == gen && (kept || stamp & 1 != 0);
+                        assert_eq!(is_current(stamp, gen, kept), two, "{stamp} {gen} {kept}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

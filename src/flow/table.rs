@@ -196,15 +196,11 @@ pub enum InsertResult<K = FlowKey, E = FlowEntry> {
     Full,
 }
 
-/// Signature of a hash: its high 32 bits, never 0 (0 marks an empty slot).
+/// Signature of a hash: its high 32 bits with the lowest set, so never 0 (0 marks an empty slot).
+/// One OR instead of a test and a select; 31 bits still tell keys apart before the key compare.
 #[inline(always)]
 fn sig_of(hash: u64) -> u32 {
-    let s = (hash >> 32) as u32;
-    if s == 0 {
-        1
-    } else {
-        s
-    }
+    (hash >> 32) as u32 | 1
 }
 
 /// Bit `i` set when `sig[i] == s` (SSE2: four compares, two packs, one movemask).
@@ -393,16 +389,17 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
                 let bi = self.bucket_index(hashes[i]);
                 let b = &self.buckets[bi];
                 let mut m = masks[i - start];
-                out[i] = None;
+                let mut found = None;
                 while m != 0 {
                     let w = m.trailing_zeros() as usize;
                     if b.slots[w].key.same(&keys[i]) {
-                        out[i] = Some(SlotId((bi * WAYS + w) as u32));
+                        found = Some(SlotId((bi * WAYS + w) as u32));
                         hits += 1;
                         break;
                     }
                     m &= m - 1;
                 }
+                out[i] = found;
             }
             start = end;
         }
