@@ -26,6 +26,7 @@
 use super::classify::{Transport, UdpChecksum};
 use super::reason::{DropReason, Exception};
 use super::Verdict;
+use crate::flow::FlowKey6;
 use crate::wire::icmpv6::msg_type;
 use crate::wire::ipv6::next_header;
 use crate::wire::{ethertype, ipv6, tcp, EthernetFrame, Ipv6Packet};
@@ -94,8 +95,8 @@ pub struct Meta6 {
 impl Meta6 {
     /// The flow key of the packet as received.
     #[inline]
-    pub fn key(&self) -> crate::flow::FlowKey6 {
-        crate::flow::FlowKey6::new(self.src, self.dst, self.sport, self.dport, self.proto)
+    pub fn key(&self) -> FlowKey6 {
+        FlowKey6::new(self.src, self.dst, self.sport, self.dport, self.proto)
     }
 }
 
@@ -127,22 +128,23 @@ pub fn is_icmpv6_error(t: u8) -> bool {
 #[inline]
 pub fn classify6<A: Addresses6 + ?Sized>(frame: &[u8], addrs: &A) -> Result<Meta6, Verdict> {
     let mut m = Meta6::default();
-    classify6_into(frame, addrs, &mut m).map(|()| m)
+    classify6_into(frame, addrs, &mut m).map(|_| m)
 }
 
 /// [`classify6`] writing the result into `m` (the IPv6 lane's burst array: no copy of the
-/// struct). On `Err`, `m` holds unspecified values.
+/// struct) and returning the packet's flow key ([`Meta6::key`]), built from the values read
+/// rather than loaded back from `m`. On `Err`, `m` holds unspecified values.
 #[inline(always)]
 pub fn classify6_into<A: Addresses6 + ?Sized>(
     frame: &[u8],
     addrs: &A,
     m: &mut Meta6,
-) -> Result<(), Verdict> {
-    if classify6_tcp_fast(frame, addrs, m) {
-        return Ok(());
+) -> Result<FlowKey6, Verdict> {
+    if let Some(key) = classify6_tcp_fast(frame, addrs, m) {
+        return Ok(key);
     }
     *m = classify6_general(frame, addrs)?;
-    Ok(())
+    Ok(m.key())
 }
 
 /// Offsets in the frame shape [`classify6_tcp_fast`] takes: an untagged Ethernet header, an IPv6
@@ -197,29 +199,34 @@ fn be<const N: usize>(h: &[u8; at::END], i: usize) -> [u8; N] {
 
 /// The common case in one pass over fixed offsets: an untagged IPv6 frame without extension
 /// headers carrying TCP, hop limit > 1, not to an appliance address, lengths consistent. Fills
-/// `m` exactly as [`classify6_general`] would and returns true; false for anything else, which
-/// then takes the general path (and gets its verdict there).
+/// `m` exactly as [`classify6_general`] would and returns the flow key; `None` for anything
+/// else, which then takes the general path (and gets its verdict there).
 #[inline(always)]
-fn classify6_tcp_fast<A: Addresses6 + ?Sized>(frame: &[u8], addrs: &A, m: &mut Meta6) -> bool {
-    let Some(h) = frame.first_chunk::<{ at::END }>() else {
-        return false;
-    };
+fn classify6_tcp_fast<A: Addresses6 + ?Sized>(
+    frame: &[u8],
+    addrs: &A,
+    m: &mut Meta6,
+) -> Option<FlowKey6> {
+    let h = frame.first_chunk::<{ at::END }>()?;
     if u16::from_be_bytes(be(h, at::ETHERTYPE)) != ethertype::IPV6
         || h[at::VERSION] >> 4 != 6
         || h[at::NEXT_HEADER] != next_header::TCP
         || h[at::HOP_LIMIT] <= 1
     {
-        return false;
+        return None;
     }
     let payload_len = usize::from(u16::from_be_bytes(be(h, at::PAYLOAD_LEN)));
     let thl = usize::from(h[at::DATA_OFF] >> 4) * 4;
     if at::TCP + payload_len > frame.len() || thl < tcp::HEADER_LEN || thl > payload_len {
-        return false;
+        return None;
     }
     let dst = u128::from_be_bytes(be(h, at::DST_ADDR));
     if addrs.is_own(dst) {
-        return false;
+        return None;
     }
+    let src = u128::from_be_bytes(be(h, at::SRC_ADDR));
+    let sport = u16::from_be_bytes(be(h, at::SRC_PORT));
+    let dport = u16::from_be_bytes(be(h, at::DST_PORT));
     *m = Meta6 {
         l3: at::IP as u16,
         l4: at::TCP as u16,
@@ -228,15 +235,15 @@ fn classify6_tcp_fast<A: Addresses6 + ?Sized>(frame: &[u8], addrs: &A, m: &mut M
         proto: next_header::TCP,
         hop_limit: h[at::HOP_LIMIT],
         tcp_flags: h[at::FLAG_BITS],
-        src: u128::from_be_bytes(be(h, at::SRC_ADDR)),
+        src,
         dst,
-        sport: u16::from_be_bytes(be(h, at::SRC_PORT)),
-        dport: u16::from_be_bytes(be(h, at::DST_PORT)),
+        sport,
+        dport,
         seq: u32::from_be_bytes(be(h, at::SEQ_NUM)),
         ack: u32::from_be_bytes(be(h, at::ACK_NUM)),
         payload: (payload_len - thl) as u32,
     };
-    true
+    Some(FlowKey6::new(src, dst, sport, dport, next_header::TCP))
 }
 
 /// Every frame the fast path does not take: the checks in the order of the module documentation.

@@ -406,7 +406,7 @@ pub(super) fn look_up<K: TableKey, E: TableEntry>(
 /// the compiler recognises the verdict `port` was matched from and copies that one, every field
 /// of every variant through a temporary, instead of storing the tag and the port.
 #[inline(always)]
-fn forward_to(port: usize) -> Verdict {
+pub(super) fn forward_to(port: usize) -> Verdict {
     Verdict::Forward {
         port: port & 0xffff_ffff,
     }
@@ -416,7 +416,7 @@ fn forward_to(port: usize) -> Verdict {
 /// the compiler merged the forward's store into this whole-verdict copy (every field of every
 /// variant moved through a temporary, per forwarded packet too).
 #[inline(never)]
-fn store_other(counters: &mut WorkerCounters, out: &mut Verdict, v: Verdict) {
+pub(super) fn store_other(counters: &mut WorkerCounters, out: &mut Verdict, v: Verdict) {
     *out = v;
     count_verdict(counters, v);
 }

@@ -34,7 +34,7 @@ use super::admission::{admit, Candidate};
 use super::classify6::{classify6_into, Addresses6, Meta6};
 use super::counters::WorkerCounters;
 use super::expiry::PENDING_RESETS;
-use super::pipeline::{count_verdict, inserted_bit, look_up, Pipeline};
+use super::pipeline::{count_verdict, forward_to, inserted_bit, look_up, store_other, Pipeline};
 use super::reason::{DropReason, Exception};
 use super::recheck;
 use super::rewrite6::{nat66_delta, nat66_to, reply_to_client6, to_member6, Target6};
@@ -221,8 +221,8 @@ pub(super) fn lane<B: PacketBuf>(
         };
         let m = &mut metas[c];
         match classify6_into(buf.data(), &addrs, m) {
-            Ok(()) => {
-                keys[c] = m.key();
+            Ok(key) => {
+                keys[c] = key;
                 at[c] = i;
                 c += 1;
             }
@@ -246,9 +246,14 @@ pub(super) fn lane<B: PacketBuf>(
     for ((((&i, m), key), &hash), &slot) in work {
         let i = usize::from(i);
         if let (Some(buf), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
-            let v = handle(&mut cx, view, buf, m, key, hash, slot, now);
-            *out = v;
-            count_verdict(cx.counters, v);
+            // As the IPv4 loop: a forward stored from its port alone, the rest out of line.
+            match handle(&mut cx, view, buf, m, key, hash, slot, now) {
+                Verdict::Forward { port } => {
+                    cx.counters.tx += 1;
+                    *out = forward_to(port);
+                }
+                v => store_other(cx.counters, out, v),
+            }
         }
     }
 }

@@ -140,37 +140,86 @@ pub fn nat66(
         return;
     };
     let old = u128::from_be_bytes(a.try_into().unwrap_or([0; 16]));
-    let (csum_at, min_len, udp) = match m.proto {
-        next_header::TCP => (tcp::field::CHECKSUM.start, tcp::HEADER_LEN, false),
-        next_header::UDP => (udp::field::CHECKSUM.start, udp::HEADER_LEN, true),
-        next_header::ICMPV6 => (2, icmpv6::HEADER_LEN, false),
-        _ => {
-            a.copy_from_slice(&addr.to_be_bytes());
-            return;
-        }
-    };
     a.copy_from_slice(&addr.to_be_bytes());
-    let Some(seg) = segment(frame, m).filter(|s| s.len() >= min_len) else {
-        return;
+    // Each upper layer with its own constants: its length and offset checks fold.
+    let l4 = L4Nat {
+        old,
+        addr,
+        old_port,
+        p_at,
+        pre,
     };
-    let port = port.filter(|&p| p != old_port && has_ports(m));
-    let delta = match pre {
-        Some(d) => u64::from(d),
-        None => {
-            let from = u16::from_be_bytes([seg[p_at], seg[p_at + 1]]);
-            nat66_sum(old, addr, port.map(|p| (from, p)))
-        }
-    };
-    if let Some(p) = port {
-        seg[p_at..p_at + 2].copy_from_slice(&p.to_be_bytes());
+    match m.proto {
+        next_header::TCP => l4.apply(
+            frame,
+            m,
+            tcp::field::CHECKSUM.start,
+            tcp::HEADER_LEN,
+            false,
+            port,
+        ),
+        next_header::UDP => l4.apply(
+            frame,
+            m,
+            udp::field::CHECKSUM.start,
+            udp::HEADER_LEN,
+            true,
+            port,
+        ),
+        next_header::ICMPV6 => l4.apply(frame, m, 2, icmpv6::HEADER_LEN, false, None),
+        _ => {}
     }
-    let hc = u16::from_be_bytes([seg[csum_at], seg[csum_at + 1]]);
-    let c = if udp {
-        apply_udp(hc, delta)
-    } else {
-        apply(hc, delta)
-    };
-    seg[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+/// The upper-layer part of one [`nat66`]: the address change (`old` → `addr`), the port at
+/// `p_at` of the upper-layer header (`old_port` as classified) and the precomputed delta, if any.
+struct L4Nat {
+    old: u128,
+    addr: u128,
+    old_port: u16,
+    p_at: usize,
+    pre: Option<u16>,
+}
+
+impl L4Nat {
+    /// Rewrites the port (to `port` when it changes) and updates the checksum at `csum_at` of an
+    /// upper-layer header of at least `min_len` bytes (`udp`: a UDP checksum).
+    #[inline(always)]
+    fn apply(
+        &self,
+        frame: &mut [u8],
+        m: &Meta6,
+        csum_at: usize,
+        min_len: usize,
+        udp: bool,
+        port: Option<u16>,
+    ) {
+        let Some(seg) = segment(frame, m).filter(|s| s.len() >= min_len) else {
+            return;
+        };
+        let p_at = self.p_at;
+        let port = port.filter(|&p| p != self.old_port);
+        let delta = match self.pre {
+            Some(d) => u64::from(d),
+            None => {
+                let from = u16::from_be_bytes([seg[p_at], seg[p_at + 1]]);
+                nat66_sum(self.old, self.addr, port.map(|p| (from, p)))
+            }
+        };
+        if let Some(p) = port {
+            seg[p_at..p_at + 2].copy_from_slice(&p.to_be_bytes());
+        }
+        let Some(cs) = seg.get_mut(csum_at..csum_at + 2) else {
+            return;
+        };
+        let hc = u16::from_be_bytes([cs[0], cs[1]]);
+        let c = if udp {
+            apply_udp(hc, delta)
+        } else {
+            apply(hc, delta)
+        };
+        cs.copy_from_slice(&c.to_be_bytes());
+    }
 }
 
 /// Changes only the destination port (floating IP with a backend port ≠ frontend port).
