@@ -558,6 +558,9 @@ pub struct Snapshot {
     /// rules): how long a worker remembers a flow it expired, so that a late packet of any rule's
     /// flow is still recognised.
     pub longest_idle_timeout_secs: u32,
+    /// Some rule delivers by floating IP over IPIP or GUE: its frames may get an outer header in
+    /// their headroom, whose cache line the worker then prefetches with the frame's first.
+    pub encapsulates: bool,
     tables: Vec<Arc<Maglev>>,
     table_keys: Vec<TableKey>,
     frontend_by_addr: Map<u32, FrontendId>,

@@ -16,7 +16,7 @@ use super::snat;
 use super::{PipelineConfig, Verdict, View};
 use crate::balance::hash::flow_hash;
 use crate::balance::snapshot::{MemberId, Rule, Snapshot};
-use crate::config::{DsrEncapsulation, Protocol};
+use crate::config::Protocol;
 use crate::flow::snat::SnatAddr;
 use crate::flow::{
     hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6,
@@ -52,9 +52,6 @@ pub struct Pipeline {
     snap_gen: SnapshotGen,
     /// The generation of the current burst's snapshot.
     pub(super) gen: u32,
-    /// Whether the current snapshot has a rule that encapsulates (IPIP/GUE; see
-    /// [`Pipeline::encapsulates`]).
-    encaps: bool,
     keys: [FlowKey; BURST],
     hashes: [u64; BURST],
     slots: [Option<SlotId>; BURST],
@@ -126,7 +123,6 @@ impl Pipeline {
             b6: Box::new(Burst6::new()),
             snap_gen: SnapshotGen::default(),
             gen: 0,
-            encaps: false,
             keys: [FlowKey::default(); BURST],
             hashes: [0; BURST],
             slots: [None; BURST],
@@ -149,13 +145,6 @@ impl Pipeline {
     /// Live IPv6 outbound SNAT translations of this worker (walks the table: for listings).
     pub fn snat_translations6(&self) -> impl Iterator<Item = &Translation<u128>> {
         self.v6.snat.iter()
-    }
-
-    /// Whether the snapshot of the last burst has a rule that encapsulates (floating IP over
-    /// IPIP or GUE): its frames may get an outer header in their headroom, whose cache line the
-    /// worker then prefetches with the frame's first (see `Burst::prefetch_data`).
-    pub fn encapsulates(&self) -> bool {
-        self.encaps
     }
 
     /// This worker's counters.
@@ -212,10 +201,6 @@ impl Pipeline {
         let gen = self.snap_gen.refresh(s);
         if gen != self.gen {
             self.gen = gen;
-            self.encaps = s
-                .rules
-                .iter()
-                .any(|r| r.floating_ip && r.dsr_encapsulation != DsrEncapsulation::None);
             if !s.outbound.is_empty() {
                 self.prepare_snat(s);
             }

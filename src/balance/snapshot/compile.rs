@@ -16,8 +16,8 @@ use super::{
 };
 use crate::config::validate::idle_timeout_seconds;
 use crate::config::{
-    snat_plan, AdminState, Config, ConfigError, ConfigErrors, InboundNatRule, LoadBalancingRule,
-    LoadDistribution, NoHealthyBackends, Protocol,
+    snat_plan, AdminState, Config, ConfigError, ConfigErrors, DsrEncapsulation, InboundNatRule,
+    LoadBalancingRule, LoadDistribution, NoHealthyBackends, Protocol,
 };
 
 /// What a Maglev table depends on besides the seed: (name, weight, eligible) of each member.
@@ -145,6 +145,10 @@ impl Snapshot {
             .map(|r| r.idle_timeout_secs)
             .max()
             .unwrap_or(0);
+        s.encapsulates = s
+            .rules
+            .iter()
+            .any(|r| r.floating_ip && r.dsr_encapsulation != DsrEncapsulation::None);
         s.compile_outbound(config, &ids, previous);
         s.rule_cache = RuleCache::build(&s.by_key);
         s
@@ -168,6 +172,7 @@ impl Snapshot {
             rules: Vec::new(),
             outbound: Vec::new(),
             longest_idle_timeout_secs: 0,
+            encapsulates: false,
             tables: Vec::new(),
             table_keys: Vec::new(),
             frontend_by_addr: Map::default(),

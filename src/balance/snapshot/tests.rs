@@ -121,6 +121,20 @@ fn longest_idle_timeout_follows_the_rules() {
 }
 
 #[test]
+fn encapsulates_only_with_a_floating_ip_rule_over_a_tunnel() {
+    let (pool, rule) = ("name = \"fw\"\n", "backend_pool = \"fw\"\n");
+    let floating = format!("{rule}enable_floating_ip = true\n");
+    let tunnel = format!("{pool}dsr_encapsulation = \"gue\"\n");
+    assert!(!all_up(&config(BASE)).encapsulates);
+    // Floating IP by MAC rewrite (on-link members) writes no outer header.
+    let mac = BASE.replace(rule, &floating);
+    assert!(!all_up(&config(&mac)).encapsulates);
+    assert!(all_up(&config(&mac.replace(pool, &tunnel))).encapsulates);
+    // A tunnel pool behind a rule without floating IP delivers by NAT: no outer header.
+    assert!(!all_up(&config(&BASE.replace(pool, &tunnel))).encapsulates);
+}
+
+#[test]
 fn ha_ports_match_any_protocol_and_port() {
     let s = all_up(&config(BASE));
     for (proto, port) in [(IPPROTO_TCP, 1), (IPPROTO_UDP, 53), (1, 0), (47, 0)] {

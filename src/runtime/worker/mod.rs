@@ -406,7 +406,7 @@ impl PollLoop<'_, '_, '_> {
         if n == 0 {
             return;
         }
-        self.burst.prefetch_data(self.pipeline.encapsulates());
+        self.burst.prefetch_data(view.snapshot.encapsulates);
         self.pipeline.process(
             view,
             in_port,
