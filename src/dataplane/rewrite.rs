@@ -199,28 +199,61 @@ fn nat_dst_and_ttl_plain(
     port: Option<u16>,
     s: FlowSums,
 ) -> Option<()> {
+    match m.proto {
+        protocol::TCP => nat_plain::<false>(frame, m, addr, port, s),
+        protocol::UDP => nat_plain::<true>(frame, m, addr, port, s),
+        _ => None,
+    }
+}
+
+/// The end of a TCP header in the common frame shape.
+const PLAIN_TCP_END: usize = PLAIN_L4 + tcp::HEADER_LEN;
+/// The end of a UDP header in the common frame shape.
+const PLAIN_UDP_END: usize = PLAIN_L4 + udp::HEADER_LEN;
+
+/// [`nat_dst_and_ttl_plain`] for TCP (`UDP` false) or UDP, the protocol a constant: the frame's
+/// headers viewed as one fixed-size array after one length test, so every offset is proven.
+/// `None` (nothing written) for another shape or a frame too short for its headers.
+#[inline(always)]
+fn nat_plain<const UDP: bool>(
+    frame: &mut [u8],
+    m: &Meta,
+    addr: u32,
+    port: Option<u16>,
+    s: FlowSums,
+) -> Option<()> {
     // `l4` is `l3` (14, or 18 behind a tag) plus the IPv4 header (20 bytes or more): 34 means
     // untagged and without options.
     if usize::from(m.l4) != PLAIN_L4 {
         return None;
     }
-    let (head, seg) = frame.split_at_mut_checked(PLAIN_L4)?;
-    let ip = head.last_chunk_mut::<{ ipv4::HEADER_LEN }>()?;
     let deltas = (u64::from(s.ip_delta), Some(u64::from(s.l4_delta)));
-    match m.proto {
-        protocol::TCP => {
-            let h = seg.first_chunk_mut::<{ tcp::HEADER_LEN }>()?;
-            ip_dst_and_ttl(ip, addr, deltas.0);
-            l4_nat_dst::<{ tcp::HEADER_LEN }, TCP_PORT, TCP_SUM>(h, false, deltas, port, m.dport);
-        }
-        protocol::UDP => {
-            let h = seg.first_chunk_mut::<{ udp::HEADER_LEN }>()?;
-            ip_dst_and_ttl(ip, addr, deltas.0);
-            l4_nat_dst::<{ udp::HEADER_LEN }, UDP_PORT, UDP_SUM>(h, true, deltas, port, m.dport);
-        }
-        _ => return None,
+    if UDP {
+        let h = frame.first_chunk_mut::<PLAIN_UDP_END>()?;
+        plain_ip_dst_and_ttl(h, addr, deltas.0);
+        const P: usize = PLAIN_L4 + UDP_PORT;
+        const C: usize = PLAIN_L4 + UDP_SUM;
+        l4_nat_dst::<PLAIN_UDP_END, P, C>(h, true, deltas, port, m.dport);
+    } else {
+        let h = frame.first_chunk_mut::<PLAIN_TCP_END>()?;
+        plain_ip_dst_and_ttl(h, addr, deltas.0);
+        const P: usize = PLAIN_L4 + TCP_PORT;
+        const C: usize = PLAIN_L4 + TCP_SUM;
+        l4_nat_dst::<PLAIN_TCP_END, P, C>(h, false, deltas, port, m.dport);
     }
     Some(())
+}
+
+/// [`ip_dst_and_ttl`] on the IPv4 header of a frame of the common shape whose first `N` bytes
+/// (`N` at least [`PLAIN_L4`]) are `h`.
+#[inline(always)]
+fn plain_ip_dst_and_ttl<const N: usize>(h: &mut [u8; N], addr: u32, d_addr: u64) {
+    if let Some(ip) = h
+        .get_mut(ethernet::HEADER_LEN..PLAIN_L4)
+        .and_then(|ip| <&mut [u8; ipv4::HEADER_LEN]>::try_from(ip).ok())
+    {
+        ip_dst_and_ttl(ip, addr, d_addr);
+    }
 }
 
 /// The IPv4 header's part of the NAT of the destination with the TTL decrement: destination
