@@ -302,13 +302,11 @@ impl Pipeline {
         // 1. classify
         let mut c = 0;
         for (i, p) in pkts.iter_mut().enumerate() {
-            // `c <= i < pkts.len() <= BURST`: the mask changes nothing and spares a bounds check.
-            let c_at = c % BURST;
-            let m = &mut metas[c_at];
+            let m = &mut metas[c];
             match classify_into(p.data(), view, m) {
                 Ok(key) => {
-                    keys[c_at] = key;
-                    idx[c_at] = i as u8;
+                    keys[c] = key;
+                    idx[c] = i as u8;
                     c += 1;
                 }
                 Err(Early::Verdict(mut v)) => {
