@@ -247,11 +247,12 @@ fn nat_plain<const UDP: bool>(
 }
 
 /// [`ip_dst_and_ttl`] on the IPv4 header of a frame of the common shape whose first `N` bytes
-/// (`N` at least [`PLAIN_L4`]) are `h`, with the address's delta `d_addr` folded to 16 bits (a
-/// flow's): the checksum takes two end-around-carry adds ([`add16`]) instead of a fold, the
-/// same value.
+/// (`N` at least [`PLAIN_L4`], checked at compile time) are `h`, with the address's delta
+/// `d_addr` folded to 16 bits (a flow's): the checksum takes two end-around-carry adds
+/// ([`add16`]) instead of a fold, the same value.
 #[inline(always)]
 fn plain_ip_dst_and_ttl<const N: usize>(h: &mut [u8; N], addr: u32, d_addr: u16) {
+    const { assert!(N >= PLAIN_L4) };
     let Some(ip) = h
         .get_mut(ethernet::HEADER_LEN..PLAIN_L4)
         .and_then(|ip| <&mut [u8; ipv4::HEADER_LEN]>::try_from(ip).ok())
