@@ -292,7 +292,11 @@ fn plain_ipv4<const N: usize>(h: &[u8; N], frame_len: usize, proto: u8) -> Optio
 /// Is `dst` an address of one of the appliance's interfaces?
 #[inline(always)]
 fn to_appliance(view: &View<'_>, dst: u32) -> bool {
-    view.ports.iter().any(|p| u32::from(p.addr) == dst)
+    // One port (a one-arm appliance) without the loop's pointer walk.
+    match view.ports {
+        [p] => u32::from(p.addr) == dst,
+        ports => ports.iter().any(|p| u32::from(p.addr) == dst),
+    }
 }
 
 /// The common case in one pass over fixed offsets: an untagged IPv4 frame without options or

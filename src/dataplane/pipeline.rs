@@ -564,9 +564,11 @@ fn known<B: PacketBuf>(
     let Pkt { m, now, gen, .. } = *pkt;
     let snap = view.snapshot;
     let tcp = m.proto == protocol::TCP;
+    // Read once: the stores below (entry, counters) would make the compiler read the flags again.
+    let syn = is_syn(m);
     // A SYN on a closed (or closing) TCP entry is a new connection reusing the 5-tuple: it keeps
     // the member only while that member is eligible, like any new flow.
-    let kept = tcp && !(is_syn(m) && matches!(e.state, FlowState::Closing | FlowState::Closed));
+    let kept = tcp && !(syn && matches!(e.state, FlowState::Closing | FlowState::Closed));
     let (rule, mid) = match snap.rules.get(e.rule_id as usize) {
         Some(r) if recheck::is_current(*stamp, gen, kept) => (r, MemberId(e.member_id)),
         _ => match check(counters, view, m, e, kept, stamp, gen) {
@@ -581,7 +583,7 @@ fn known<B: PacketBuf>(
         rc.bytes += u64::from(m.ip_len);
     }
     counters.member_forwarded(mid.0, false);
-    if is_syn(m) {
+    if syn {
         // A SYN on a known flow (a retransmission, or a new connection on a closed 5-tuple).
         count_known_syn(counters, rid.index(), mid.0);
     }

@@ -36,7 +36,10 @@ use crate::wire::builder::{
     gue_source_port, prepend_ethernet, prepend_gue, prepend_ipip, EncapSpec, L2Spec, DEFAULT_TTL,
     GUE_OVERHEAD, IPIP_OVERHEAD,
 };
-use crate::wire::checksum::{apply, apply_udp, delta_ttl_decrement, delta_u16, delta_u32, fold};
+use crate::wire::checksum::{
+    add16, apply, apply_folded, apply_udp, apply_udp_folded, delta_ttl_decrement, delta_u16,
+    delta_u32, fold,
+};
 use crate::wire::{
     ethernet, ethertype, ipv4, protocol, tcp, udp, Ipv4Packet, PacketBuf, TcpPacket, UdpPacket,
 };
@@ -199,28 +202,70 @@ fn nat_dst_and_ttl_plain(
     port: Option<u16>,
     s: FlowSums,
 ) -> Option<()> {
+    match m.proto {
+        protocol::TCP => nat_plain::<false>(frame, m, addr, port, s),
+        protocol::UDP => nat_plain::<true>(frame, m, addr, port, s),
+        _ => None,
+    }
+}
+
+/// The end of a TCP header in the common frame shape.
+const PLAIN_TCP_END: usize = PLAIN_L4 + tcp::HEADER_LEN;
+/// The end of a UDP header in the common frame shape.
+const PLAIN_UDP_END: usize = PLAIN_L4 + udp::HEADER_LEN;
+
+/// [`nat_dst_and_ttl_plain`] for TCP (`UDP` false) or UDP, the protocol a constant: the frame's
+/// headers viewed as one fixed-size array after one length test, so every offset is proven.
+/// `None` (nothing written) for another shape or a frame too short for its headers.
+#[inline(always)]
+fn nat_plain<const UDP: bool>(
+    frame: &mut [u8],
+    m: &Meta,
+    addr: u32,
+    port: Option<u16>,
+    s: FlowSums,
+) -> Option<()> {
     // `l4` is `l3` (14, or 18 behind a tag) plus the IPv4 header (20 bytes or more): 34 means
     // untagged and without options.
     if usize::from(m.l4) != PLAIN_L4 {
         return None;
     }
-    let (head, seg) = frame.split_at_mut_checked(PLAIN_L4)?;
-    let ip = head.last_chunk_mut::<{ ipv4::HEADER_LEN }>()?;
-    let deltas = (u64::from(s.ip_delta), Some(u64::from(s.l4_delta)));
-    match m.proto {
-        protocol::TCP => {
-            let h = seg.first_chunk_mut::<{ tcp::HEADER_LEN }>()?;
-            ip_dst_and_ttl(ip, addr, deltas.0);
-            l4_nat_dst::<{ tcp::HEADER_LEN }, TCP_PORT, TCP_SUM>(h, false, deltas, port, m.dport);
-        }
-        protocol::UDP => {
-            let h = seg.first_chunk_mut::<{ udp::HEADER_LEN }>()?;
-            ip_dst_and_ttl(ip, addr, deltas.0);
-            l4_nat_dst::<{ udp::HEADER_LEN }, UDP_PORT, UDP_SUM>(h, true, deltas, port, m.dport);
-        }
-        _ => return None,
+    if UDP {
+        let h = frame.first_chunk_mut::<PLAIN_UDP_END>()?;
+        plain_ip_dst_and_ttl(h, addr, s.ip_delta);
+        const P: usize = PLAIN_L4 + UDP_PORT;
+        const C: usize = PLAIN_L4 + UDP_SUM;
+        l4_nat_dst_folded::<PLAIN_UDP_END, P, C>(h, true, s.l4_delta, port, m.dport);
+    } else {
+        let h = frame.first_chunk_mut::<PLAIN_TCP_END>()?;
+        plain_ip_dst_and_ttl(h, addr, s.ip_delta);
+        const P: usize = PLAIN_L4 + TCP_PORT;
+        const C: usize = PLAIN_L4 + TCP_SUM;
+        l4_nat_dst_folded::<PLAIN_TCP_END, P, C>(h, false, s.l4_delta, port, m.dport);
     }
     Some(())
+}
+
+/// [`ip_dst_and_ttl`] on the IPv4 header of a frame of the common shape whose first `N` bytes
+/// (`N` at least [`PLAIN_L4`], checked at compile time) are `h`, with the address's delta
+/// `d_addr` folded to 16 bits (a flow's): the checksum takes two end-around-carry adds
+/// ([`add16`]) instead of a fold, the same value.
+#[inline(always)]
+fn plain_ip_dst_and_ttl<const N: usize>(h: &mut [u8; N], addr: u32, d_addr: u16) {
+    const { assert!(N >= PLAIN_L4) };
+    let Some(ip) = h
+        .get_mut(ethernet::HEADER_LEN..PLAIN_L4)
+        .and_then(|ip| <&mut [u8; ipv4::HEADER_LEN]>::try_from(ip).ok())
+    else {
+        return;
+    };
+    let ttl = ip[ipv4::field::TTL];
+    let hc = be16(ip, ipv4::field::CHECKSUM.start);
+    // `delta_ttl_decrement` is 0xfeff or 0xffff: a 16-bit term.
+    let c = !add16(add16(!hc, d_addr), delta_ttl_decrement(ttl) as u16);
+    ip[ipv4::field::DST_ADDR].copy_from_slice(&addr.to_be_bytes());
+    ip[ipv4::field::TTL] = ttl.saturating_sub(1);
+    ip[ipv4::field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
 }
 
 /// The IPv4 header's part of the NAT of the destination with the TTL decrement: destination
@@ -340,6 +385,28 @@ fn l4_nat_dst<const N: usize, const P: usize, const C: usize>(
         apply_udp(hc, delta)
     } else {
         apply(hc, delta)
+    };
+    h[C..C + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+/// [`l4_nat_dst`] with the flow's transport delta `flow` (folded to 16 bits): the port, and the
+/// checksum through [`apply_folded`] (UDP: [`apply_udp_folded`]), the same value as `apply`'s.
+#[inline(always)]
+fn l4_nat_dst_folded<const N: usize, const P: usize, const C: usize>(
+    h: &mut [u8; N],
+    udp: bool,
+    flow: u16,
+    port: Option<u16>,
+    old_dport: u16,
+) {
+    let hc = be16(h, C);
+    if let Some(p) = port.filter(|&p| p != old_dport) {
+        h[P..P + 2].copy_from_slice(&p.to_be_bytes());
+    }
+    let c = if udp {
+        apply_udp_folded(hc, flow)
+    } else {
+        apply_folded(hc, flow)
     };
     h[C..C + 2].copy_from_slice(&c.to_be_bytes());
 }

@@ -203,10 +203,13 @@ fn sig_of(hash: u64) -> u32 {
     (hash >> 32) as u32 | 1
 }
 
-/// Bit `i` set when `sig[i] == s` (SSE2: four compares, two packs, one movemask).
+/// Bit `i` set when `sig[i] == s` (SSE2: four compares, two packs, one movemask). 16 bits, one
+/// per way: the way of a set bit is below [`WAYS`] by its type, so indexing a bucket's slots with
+/// it needs no bounds check.
 #[inline(always)]
-fn match_mask(sig: &[u32; WAYS], s: u32) -> u32 {
-    eq_mask16(sig, s)
+fn match_mask(sig: &[u32; WAYS], s: u32) -> u16 {
+    const _: () = assert!(WAYS == 16);
+    eq_mask16(sig, s) as u16
 }
 
 /// A per-worker set-associative table of keys `K` and entries `E` (see the module
@@ -271,9 +274,12 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         self.buckets.len() * core::mem::size_of::<Bucket<K, E>>()
     }
 
+    /// The bucket of `hash`. Masked with the bucket count less one (equal to `mask`, which `new`
+    /// makes a power of two less one) so that, once the table is known not to be empty, indexing
+    /// with it needs no bounds check.
     #[inline(always)]
     fn bucket_index(&self, hash: u64) -> usize {
-        hash as usize & self.mask
+        hash as usize & self.buckets.len().wrapping_sub(1)
     }
 
     /// Starts loading the signature line of `hash`'s bucket into the cache (a hint: never blocks).
@@ -308,6 +314,9 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// Prefetches the buckets of every hash of a burst.
     #[inline]
     pub fn prefetch_burst(&self, hashes: &[u64]) {
+        if self.buckets.is_empty() {
+            return; // never: `new` makes at least one bucket (lets the loop index unchecked)
+        }
         for &h in hashes {
             self.prefetch(h);
         }
@@ -360,17 +369,22 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// the signature lines.
     #[inline(always)]
     pub fn lookup_burst(&self, keys: &[K], hashes: &[u64], out: &mut [Option<SlotId>]) -> usize {
+        if self.buckets.is_empty() {
+            return 0; // never: `new` makes at least one bucket (lets the loops index unchecked)
+        }
         let n = keys.len().min(hashes.len()).min(out.len());
+        let (keys, hashes, out) = (&keys[..n], &hashes[..n], &mut out[..n]);
         let mut hits = 0;
-        let mut start = 0;
-        while start < n {
-            let end = (start + BURST).min(n);
-            let mut masks = [0u32; BURST];
-            for i in start..end {
-                let bi = self.bucket_index(hashes[i]);
-                let b = &self.buckets[bi];
-                let m = match_mask(&b.sig, sig_of(hashes[i]));
-                masks[i - start] = m;
+        let groups = keys
+            .chunks(BURST)
+            .zip(hashes.chunks(BURST))
+            .zip(out.chunks_mut(BURST));
+        for ((keys, hashes), out) in groups {
+            let mut masks = [0u16; BURST];
+            for (&h, mask) in hashes.iter().zip(masks.iter_mut()) {
+                let b = &self.buckets[self.bucket_index(h)];
+                let m = match_mask(&b.sig, sig_of(h));
+                *mask = m;
                 if m != 0 {
                     Self::prefetch_slot(b, m.trailing_zeros() as usize);
                 } else {
@@ -385,23 +399,23 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
                     }
                 }
             }
-            for i in start..end {
-                let bi = self.bucket_index(hashes[i]);
+            let work = keys.iter().zip(hashes).zip(&masks).zip(out.iter_mut());
+            for (((key, &h), &mask), o) in work {
+                let bi = self.bucket_index(h);
                 let b = &self.buckets[bi];
-                let mut m = masks[i - start];
+                let mut m = mask;
                 let mut found = None;
                 while m != 0 {
                     let w = m.trailing_zeros() as usize;
-                    if b.slots[w].key.same(&keys[i]) {
+                    if b.slots[w].key.same(key) {
                         found = Some(SlotId((bi * WAYS + w) as u32));
                         hits += 1;
                         break;
                     }
                     m &= m - 1;
                 }
-                out[i] = found;
+                *o = found;
             }
-            start = end;
         }
         hits
     }
@@ -585,7 +599,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         let mut c = self.cursor;
         for _ in 0..budget.min(nb) {
             let b = &mut self.buckets[c];
-            let mut occ = !match_mask(&b.sig, 0) & ((1u32 << WAYS) - 1);
+            let mut occ = !match_mask(&b.sig, 0);
             while occ != 0 {
                 let w = occ.trailing_zeros() as usize;
                 occ &= occ - 1;

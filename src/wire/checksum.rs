@@ -189,6 +189,34 @@ pub const fn apply_udp(hc: u16, delta: u64) -> u16 {
     }
 }
 
+/// Ones'-complement sum of two 16-bit terms: one add and the end-around carry added back. The
+/// same value as [`fold_small`] of `a + b` (at most `0x1fffe`, which one carry folds).
+#[inline(always)]
+pub const fn add16(a: u16, b: u16) -> u16 {
+    let (s, carry) = a.overflowing_add(b);
+    // With a carry, `s` is at most 0xfffe: adding it back cannot overflow.
+    s + carry as u16
+}
+
+/// [`apply`] for a `delta` already folded to 16 bits (a flow's stored term): the same checksum,
+/// `~add16(~hc, delta)`, without the folding of a wider accumulator.
+#[inline(always)]
+pub const fn apply_folded(hc: u16, delta: u16) -> u16 {
+    !add16(!hc, delta)
+}
+
+/// [`apply_udp`] for a `delta` already folded to 16 bits (see [`apply_folded`]).
+#[inline(always)]
+pub const fn apply_udp_folded(hc: u16, delta: u16) -> u16 {
+    if hc == 0 {
+        return 0;
+    }
+    match apply_folded(hc, delta) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
 /// RFC 1624 eqn. 3: the checksum `hc` after a 16-bit word of the covered data changed `old` -> `new`.
 #[inline]
 pub const fn update_u16(hc: u16, old: u16, new: u16) -> u16 {
@@ -241,6 +269,32 @@ pub const fn update_udp_addr_v6(hc: u16, old: Ipv6Addr, new: Ipv6Addr) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folded_apply_matches_apply() {
+        // Every checksum against deltas spread over the 16-bit range and its edges (0, 0xffff,
+        // and the TTL terms): one end-around carry gives exactly `apply`'s fold.
+        let deltas = (0..=0xffffu32)
+            .step_by(251)
+            .chain([0, 1, 0xfeff, 0xfffe, 0xffff]);
+        for d in deltas {
+            let d = d as u16;
+            for hc in 0..=0xffffu16 {
+                assert_eq!(
+                    apply_folded(hc, d),
+                    apply(hc, u64::from(d)),
+                    "{hc:#x} {d:#x}"
+                );
+                assert_eq!(apply_udp_folded(hc, d), apply_udp(hc, u64::from(d)));
+                for ttl in [delta_ttl_decrement(7), delta_ttl_decrement(0)] {
+                    assert_eq!(
+                        !add16(add16(!hc, d), ttl as u16),
+                        apply(hc, u64::from(d) + ttl)
+                    );
+                }
+            }
+        }
+    }
 
     fn naive(data: &[u8]) -> u16 {
         let mut s: u32 = 0;
