@@ -323,14 +323,6 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         hash as usize & self.buckets.len().wrapping_sub(1)
     }
 
-    /// Starts loading the signature line of `hash`'s bucket into the cache (a hint: never blocks).
-    #[inline(always)]
-    pub fn prefetch(&self, hash: u64) {
-        if let Some(b) = self.buckets.get(self.bucket_index(hash)) {
-            prefetch(&b.sig);
-        }
-    }
-
     /// Prefetches slot `w` of `b` (each slot starts a cache line): its one line, or both lines of
     /// a two-line IPv6 slot (the key and member address are in the first, the flow's record and
     /// stamp in the second; a constant test, so the IPv4 table's code is unchanged).

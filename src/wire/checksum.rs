@@ -180,12 +180,17 @@ pub const fn apply(hc: u16, delta: u64) -> u16 {
 /// [`apply`] for a UDP checksum: `0` ("no checksum") stays `0`, a computed `0` becomes `0xffff`.
 #[inline(always)]
 pub const fn apply_udp(hc: u16, delta: u64) -> u16 {
-    if hc == 0 {
-        return 0;
-    }
-    match apply(hc, delta) {
-        0 => 0xffff,
-        c => c,
+    udp_rules(hc, apply(hc, delta))
+}
+
+/// UDP's two checksum rules for an update of `hc` that computed `updated`: a checksum of `0` ("no
+/// checksum") stays `0`, and a computed `0` is sent as `0xffff` (its ones'-complement twin).
+#[inline(always)]
+const fn udp_rules(hc: u16, updated: u16) -> u16 {
+    match (hc, updated) {
+        (0, _) => 0,
+        (_, 0) => 0xffff,
+        (_, c) => c,
     }
 }
 
@@ -208,13 +213,7 @@ pub const fn apply_folded(hc: u16, delta: u16) -> u16 {
 /// [`apply_udp`] for a `delta` already folded to 16 bits (see [`apply_folded`]).
 #[inline(always)]
 pub const fn apply_udp_folded(hc: u16, delta: u16) -> u16 {
-    if hc == 0 {
-        return 0;
-    }
-    match apply_folded(hc, delta) {
-        0 => 0xffff,
-        c => c,
-    }
+    udp_rules(hc, apply_folded(hc, delta))
 }
 
 /// RFC 1624 eqn. 3: the checksum `hc` after a 16-bit word of the covered data changed `old` -> `new`.
