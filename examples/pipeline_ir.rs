@@ -8,7 +8,9 @@
 //! is not measured). KIND is the rule kind (default `nat`; the others
 //! are the memif bench's: 3tuple, 2tuple, weighted, floating, gue, inbound-nat, reset-idle, and
 //! nat6: the NAT rule over IPv6 with 74-byte IPv6 frames, its IPv6 table as large as the IPv4
-//! one). `pipeline_ir sweep FLOWS BURSTS [KIND]` is `est` with the worker's idle-expiry sweep
+//! one). `pipeline_ir walk FLOWS BURSTS [KIND]` is `est` with every flow in turn (a template
+//! patched per frame), so at 1 M flows each slot comes from memory as in the memif bench.
+//! `pipeline_ir sweep FLOWS BURSTS [KIND]` is `est` with the worker's idle-expiry sweep
 //! interleaved at the memif bench's pace (a step of 8 buckets every 8 bursts: a 2 M-slot table,
 //! swept every 500 ms, at about 8.4 M packets per second; nothing expires).
 //! It prints the on-CPU time per packet (meaningless under callgrind).
@@ -64,8 +66,9 @@ impl Frames<FRAME_LEN6> for V6 {
 enum Source<const N: usize> {
     /// Cycle through pre-built frames.
     Pool(Vec<[u8; N]>),
-    /// Patch a SYN template with a new client address and port per frame (as the bench does).
-    Fresh([u8; N]),
+    /// Patch a template with the next client address and port per frame (as the bench does),
+    /// flow numbers counting up modulo the second field.
+    Fresh([u8; N], u32),
 }
 
 /// The measured bursts (callgrind collects only inside this function).
@@ -90,11 +93,14 @@ fn measured<const N: usize, F: Frames<N>>(
                 }
                 at = (at + BURST) % pool.len();
             }
-            Source::Fresh(t) => {
+            Source::Fresh(t, flows) => {
                 for buf in b.iter_mut() {
                     refill(buf, t);
-                    F::patch(buf.data_mut(), next & 0x00ff_ffff);
-                    next = next.wrapping_add(1);
+                    F::patch(buf.data_mut(), next);
+                    next += 1;
+                    if next == *flows {
+                        next = 0;
+                    }
                 }
             }
         }
@@ -121,7 +127,7 @@ fn main() {
     let num = |i: usize, d: u32| -> u32 { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d) };
     let mode = args.first().map(String::as_str).unwrap_or("est");
     let kind = args
-        .get(if mode == "est" || mode == "sweep" {
+        .get(if mode == "est" || mode == "sweep" || mode == "walk" {
             3
         } else {
             2
@@ -171,7 +177,11 @@ fn run<const N: usize, F: Frames<N>>(
                 }),
             );
         }
-        (p, Source::Fresh(F::frame(0, TcpFlags::SYN)), bursts)
+        (
+            p,
+            Source::Fresh(F::frame(0, TcpFlags::SYN), 1 << 24),
+            bursts,
+        )
     } else {
         let flows = num(1, 1000);
         let bursts = num(2, 1000);
@@ -190,11 +200,17 @@ fn run<const N: usize, F: Frames<N>>(
             &view,
             (0..flows).map(|i| F::frame(i, TcpFlags::ACK)),
         );
-        let mut s = 7u64;
-        let pool: Vec<_> = (0..(bursts as usize * BURST).min(1 << 16))
-            .map(|_| F::frame((splitmix(&mut s) % u64::from(flows)) as u32, TcpFlags::ACK))
-            .collect();
-        (p, Source::Pool(pool), bursts)
+        let src = if mode == "walk" {
+            // Every flow in turn: at 1 M flows each packet's slot comes from memory, as in the
+            // memif bench (the pool's 64 K frames would keep their slots in the last-level cache).
+            Source::Fresh(F::frame(0, TcpFlags::ACK), flows)
+        } else {
+            let mut s = 7u64;
+            let pool = (0..(bursts as usize * BURST).min(1 << 16))
+                .map(|_| F::frame((splitmix(&mut s) % u64::from(flows)) as u32, TcpFlags::ACK));
+            Source::Pool(pool.collect())
+        };
+        (p, src, bursts)
     };
     let t0 = cpu_ns().unwrap_or(0);
     measured::<N, F>(&mut p, &view, &src, &mut b, bursts, mode == "sweep");
