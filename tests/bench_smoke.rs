@@ -233,12 +233,13 @@ fn check_synflood_established(out: &Path, table: &str) {
             .unwrap_or_else(|e| panic!("{name} of {row:?} is not a number: {e}"));
     }
     assert!(
-        col("est_only_loss_percent") == header.len() - 6
-            && col("busy_cycles_per_packet") == header.len() - 5
-            && col("memif") == header.len() - 4
-            && col("workers") == header.len() - 3
-            && col("busy_cycles_per_worker") == header.len() - 2
-            && col("handoff_percent") == header.len() - 1,
+        col("est_only_loss_percent") == header.len() - 7
+            && col("busy_cycles_per_packet") == header.len() - 6
+            && col("memif") == header.len() - 5
+            && col("workers") == header.len() - 4
+            && col("busy_cycles_per_worker") == header.len() - 3
+            && col("handoff_percent") == header.len() - 2
+            && col("busy_cycles_q1") == header.len() - 1,
         "the new columns come last: {header:?}"
     );
     assert!(
@@ -256,6 +257,15 @@ fn check_synflood_established(out: &Path, table: &str) {
         .parse()
         .unwrap_or_else(|e| panic!("busy cycles of {vip:?}: {e}"));
     assert!(busy > 0.0, "busy cycles {busy} in {vip:?}");
+    // And the lower quartile of its quarter-second windows: a cost, and near the window's average
+    // (not above twice it).
+    let q1: f64 = vip[col("busy_cycles_q1")]
+        .parse()
+        .unwrap_or_else(|e| panic!("busy cycles q1 of {vip:?}: {e}"));
+    assert!(
+        q1 > 0.0 && q1 <= 2.0 * busy,
+        "busy cycles q1 {q1} against {busy} in {vip:?}"
+    );
     // The outbound SNAT points: both modes, each with its gate passed (no wrong SNAT).
     let config = col("config");
     for m in ["established", "syn"] {

@@ -94,26 +94,39 @@ dp_vipmux_neighbours6() {
   dp_vipmux_ask "$1" status
 }
 
-# dp_vipmux_ask CTL CMD — CMD's reading of dp_vipmux_runtime (counters) or dp_vipmux_neighbours6
-# (status).
+# dp_vipmux_ask CTL CMD [OUT] — CMD's reading of dp_vipmux_runtime (counters) or
+# dp_vipmux_neighbours6 (status); CMD "sample" is dp_vipmux_sample's loop.
 dp_vipmux_ask() {
-  "$PY" - "$1" "$2" <<'EOF' 2>/dev/null || true
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall(json.dumps({"cmd": sys.argv[2]}).encode() + b"\n")
-buf = b""
-while not buf.endswith(b"\n"):
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    buf += chunk
-data = json.loads(buf)["data"]
+  "$PY" - "$1" "$2" "${3:-}" <<'EOF' 2>/dev/null || true
+import json, os, socket, sys, time
+def ask(cmd):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(sys.argv[1])
+    s.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return json.loads(buf)["data"]
 if sys.argv[2] == "status":
-    print(sum(len(p.get("neighbours6", [])) for p in data["ports"]))
+    print(sum(len(p.get("neighbours6", [])) for p in ask("status")["ports"]))
     sys.exit(0)
-ws = data["workers"]
+if sys.argv[2] == "sample":
+    out, end = sys.argv[3], time.time() + 900
+    while not os.path.exists(out + ".stop") and time.time() < end:
+        try:
+            ws = ask("counters")["workers"]
+        except (OSError, ValueError, KeyError):
+            break  # the DUT is gone
+        with open(out, "a") as f:
+            f.write(f'{sum(w["received"] for w in ws)} {sum(w["busy_ns"] for w in ws)}\n')
+        time.sleep(0.25)
+    sys.exit(0)
+ws = ask("counters")["workers"]
 print(sum(w["received"] for w in ws), sum(w["busy_ns"] for w in ws),
       sum(w.get("handoff_sent", 0) for w in ws),
       ";".join(f'{w["received"]}:{w["busy_ns"]}' for w in ws))
@@ -132,6 +145,29 @@ w1 = [tuple(map(int, x.split(":"))) for x in b[3].split(";")]
 cyc = [f"{(b1 - b0) * mhz / 1000 / (r1 - r0):.0f}" if r1 > r0 else "-" for (r0, b0), (r1, b1) in zip(w0, w1)]
 rx = int(b[0]) - int(a[0])
 print(";".join(cyc), f"{100.0 * (int(b[2]) - int(a[2])) / rx:.1f}" if rx > 0 else "-")
+EOF
+}
+
+# dp_vipmux_sample CTL OUT — appends "received busy_ns" of vipmux's workers (summed) to OUT every
+# quarter second, read over the control socket CTL by one long-lived process (none started per
+# reading: its own CPU time stays far below a millisecond a reading), until OUT.stop exists or the
+# DUT is gone (15 minutes at most).
+dp_vipmux_sample() {
+  dp_vipmux_ask "$1" sample "$2"
+}
+
+# dp_window_q1 MHZ FILE — the lower quartile of the busy cycles per packet of the quarter-second windows
+# dp_vipmux_sample wrote to FILE ("-" with fewer than 4 windows that received frames). The host's
+# co-tenants can slow the core for seconds at a time (both DUTs then show about 1.6 to 2 times their
+# cost); a whole-window average mixes both, the lower quartile is the cost when the core was not slowed.
+dp_window_q1() {
+  "$PY" - "$1" "$2" <<'EOF' 2>/dev/null || echo -
+import sys
+mhz = float(sys.argv[1])
+pts = [tuple(map(int, l.split())) for l in open(sys.argv[2]) if len(l.split()) == 2]
+cyc = sorted((b1 - b0) * mhz / 1000 / (r1 - r0)
+             for (r0, b0), (r1, b1) in zip(pts, pts[1:]) if r1 - r0 > 10000)
+print(f"{cyc[len(cyc) // 4]:.0f}" if len(cyc) >= 4 else "-")
 EOF
 }
 
@@ -328,7 +364,13 @@ dp_point() {
     sleep 0.1
   done
   local b0="" b1="" octl=(ovs-appctl -t "$DP_SOCKDIR/$tag-ovs/vswitchd.ctl")
-  [ "$dut" = vipmux ] && b0=$(dp_vipmux_runtime "$DP_SOCKDIR/$tag.ctl")
+  local sampler=""
+  if [ "$dut" = vipmux ]; then
+    b0=$(dp_vipmux_runtime "$DP_SOCKDIR/$tag.ctl")
+    dp_vipmux_sample "$DP_SOCKDIR/$tag.ctl" "$DP_SOCKDIR/$tag.windows" &
+    sampler=$!
+    OWN_PIDS+=("$sampler")
+  fi
   [ "$dut" = ovs ] && "${octl[@]}" dpif-netdev/pmd-stats-clear >/dev/null 2>&1
   t0=$(bench_now) c0=$(dp_sched_ns "$dutpid")
   # The window ends shortly before pktgen's own end (it stops sending at --duration), so the
@@ -340,6 +382,10 @@ dp_point() {
   done
   t1=$(bench_now) c1=$(dp_sched_ns "$dutpid")
   [ "$dut" = vipmux ] && b1=$(dp_vipmux_runtime "$DP_SOCKDIR/$tag.ctl")
+  if [ -n "$sampler" ]; then
+    touch "$DP_SOCKDIR/$tag.windows.stop"
+    wait "$sampler" 2>/dev/null || true
+  fi
   [ "$dut" = ovs ] && "${octl[@]}" dpif-netdev/pmd-stats-show >"$DP_SOCKDIR/$tag-ovs/pmd-stats.txt" 2>&1
   # A non-zero exit (wrong frames) still leaves the JSON summary, whose errors the row records.
   wait "$gen" 2>/dev/null || true
@@ -352,6 +398,9 @@ dp_point() {
   local busy wstats="- -"
   busy=$(dp_busy_cycles "$dut" "$tag" "${DP_MHZ:-0}" "$b0" "$b1")
   [ "$dut" = vipmux ] && [ -n "$b0" ] && [ -n "$b1" ] && wstats=$(dp_worker_stats "${DP_MHZ:-0}" "$b0" "$b1")
+  local q1=-
+  [ -n "$sampler" ] && [ -s "$DP_SOCKDIR/$tag.windows" ] && q1=$(dp_window_q1 "${DP_MHZ:-0}" "$DP_SOCKDIR/$tag.windows")
+  wstats+=" $q1"
   res=$("$PY" - "$DP_SOCKDIR/$tag.json" "$t0" "$t1" "$c0" "$c1" "${busy:--} $wstats" <<'EOF'
 import json, sys
 try:
@@ -423,7 +472,7 @@ run_dataplane() {
   mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
   DP_MHZ=${mhz:-0}
   local csv=$out/dataplane.csv
-  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif,workers,busy_cycles_per_worker,handoff_percent\n' >"$csv"
+  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif,workers,busy_cycles_per_worker,handoff_percent,busy_cycles_q1\n' >"$csv"
   points=()
   for dut in $duts; do
     for flows in $flows_list; do points+=("$dut established $flows nat"); done
@@ -473,7 +522,7 @@ run_dataplane() {
       failures+=("dataplane:$dut:$mode:$flows")
       continue
     fi
-    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy wcyc hpct <<<"$(printf '%s' "$all" | dp_median)"
+    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy wcyc hpct bq1 <<<"$(printf '%s' "$all" | dp_median)"
     [ "$busy" = - ] && busy=""
     orx="" oloss=""
     if [ "$mode" = synflood-established ] && [ "$etx" != - ]; then
@@ -486,7 +535,7 @@ run_dataplane() {
         [ -n "$oline" ] && oall+="$oline"$'\n'
       done
       if [ -n "$oall" ]; then
-        read -r _ _ _ _ _ _ _ orx oloss _ _ _ _ _ <<<"$(printf '%s' "$oall" | dp_median)"
+        read -r _ _ _ _ _ _ _ orx oloss _ _ _ _ _ _ <<<"$(printf '%s' "$oall" | dp_median)"
       else
         failures+=("dataplane:vipmux:established-only:$flows")
       fi
@@ -504,12 +553,13 @@ run_dataplane() {
     [ "$mode" = established-2w-steered ] && cfgname="vipmux-nat-2w-steered"
     [ "$wcyc" = - ] && wcyc=""
     [ "$hpct" = - ] && hpct=""
+    [ "${bq1:--}" = - ] && bq1=""
     local pshare=""
     [ "$mode" = synflood ] && pshare=0
     [ "$mode" = synflood-established ] && pshare=$eshare
-    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
       "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" \
-      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" "$DP_WORKERS" "$wcyc" "$hpct" >>"$csv"
+      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" "$DP_WORKERS" "$wcyc" "$hpct" "$bq1" >>"$csv"
   done
   dp_cleanup
 }

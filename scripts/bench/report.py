@@ -111,8 +111,15 @@ def ipv6_lines(rows):
         except (KeyError, TypeError, ValueError):
             continue
         if c4 > 0:
-            out.append(f"IPv6 NAT, {fmt(r6['flows'])} flows: {c6:.0f} busy cycles/packet against IPv4's {c4:.0f} "
-                       f"({c6 / c4:.2f} times; goal at most 1.25), {fmt(r6['mpps'], 2)} Mpps of 78-byte frames.")
+            line = (f"IPv6 NAT, {fmt(r6['flows'])} flows: {c6:.0f} busy cycles/packet against IPv4's {c4:.0f} "
+                    f"({c6 / c4:.2f} times; goal at most 1.25), {fmt(r6['mpps'], 2)} Mpps of 78-byte frames")
+            try:
+                q6, q4 = float(r6["busy_cycles_q1"]), float(r4["busy_cycles_q1"])
+                line += (f"; lower quartile of the quarter-second windows {q6:.0f} against {q4:.0f} "
+                         f"({q6 / q4:.2f} times)")
+            except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                pass
+            out.append(line + ".")
     return [""] + out if out else []
 
 
