@@ -3,7 +3,7 @@
 //! Layout (after VPP's `lbhash`, widened): the table is an array of buckets, one per hash value's
 //! low bits. A bucket is 1088 bytes, 64-byte aligned: one cache line of 16 × u32 signatures (the
 //! high 32 bits of the key's hash; 0 = empty slot), then 16 slots of one cache line each (16-byte
-//! key + 40-byte entry + 4-byte stamp + 4-byte tag). A lookup reads the signature line (compared with
+//! key + 40-byte entry + 4-byte stamp + 2-byte tag + 2-byte away mask). A lookup reads the signature line (compared with
 //! SSE2: four 128-bit compares and a movemask), then only the slot whose signature matches, and
 //! compares the full key: two cache lines per hit; one for a key in its home way (below). Sixteen ways keep bucket overflow rare up to
 //! ~70 % load (Poisson tail), where VPP's 4-way buckets lose inserts much earlier. Memory: 68 bytes
@@ -12,11 +12,14 @@
 //! the core can have in flight, so the padding buys fewer lines per packet with 31 % more memory.
 //!
 //! Home way: four more bits of the hash name one way of the bucket, the key's home, which an
-//! insert takes when it is free (else the first free way); each slot repeats its signature in its
-//! padding (its tag, 0 when empty). A burst lookup first reads each key's home slot alone, so a
-//! key found there costs that one line and no signature line; only the others read their
-//! signature line and then their candidate's slot. A table filled to half its slots from empty
-//! holds about three quarters of its keys at home (fewer after churn). The slot-id accessors
+//! insert takes when it is free (else the first free way); each slot repeats the low half of its
+//! signature in its padding (its tag, 0 when empty). Each slot also names, in a 16-bit mask
+//! (`away`), the other ways holding keys whose home is its way, whatever it holds itself; the
+//! bucket's writes (`put`, `free`) keep it exact. A burst lookup first reads each key's home slot
+//! alone: a key found there costs that one line; a key not there is in a way its home slot's mask
+//! names (one more slot line) or absent, so lookups read no signature line. A table filled to half
+//! its slots from empty holds about three quarters of its keys at home (fewer after churn). The
+//! signature line is read by inserts (the free ways), the eviction scan and the sweep. The slot-id accessors
 //! ([`SetTable::occupied_stamped`] and the like) test the tag, in the slot's own line, not the
 //! signature line.
 //!
@@ -49,9 +52,10 @@
 //! Prefetching (VPP style): the caller hashes a whole burst and calls
 //! [`FlowTable::prefetch_burst`] for every key (its home slot) before any bucket is read;
 //! [`FlowTable::lookup_burst`] then checks each home slot (by now in flight or cached), prefetches
-//! the signature lines of the keys not there, reads them and prefetches the one slot each
-//! candidate points at (or, for a miss, the free slot an insert would take) before it compares any
-//! of those full keys, so the misses of a burst overlap instead of queueing at each step. The hint itself is
+//! for each key not there the first slot its home slot's mask names (for a key with none, absent,
+//! the signature line its insert reads), then for the absent keys prefetches the free slot an insert
+//! would take, before it compares any of the named slots' keys, so the misses of a burst overlap
+//! instead of queueing at each step. The hint itself is
 //! [`crate::platform::prefetch()`] (`prefetcht0`, the instruction of DPDK's `rte_prefetch0`):
 //! `_mm_prefetch` is an `unsafe` intrinsic and the crate allows `unsafe` only in the `platform` and
 //! `dpdk` rooms, so this module uses three small safe helpers of `platform`: that prefetch,
@@ -138,9 +142,13 @@ struct Slot<K, E> {
     /// The caller's word about this entry (see [`SetTable::occupied_stamped`]); 0 whenever the
     /// slot gets a new entry. It lives in the slot's padding: no slot grows.
     stamp: u32,
-    /// The slot's signature, as in the bucket's signature line (0: empty), so a lookup that
-    /// finds its key in its home way reads this line alone. Also in the padding.
-    tag: u32,
+    /// The low 16 bits of the slot's signature (never 0, since a signature's lowest bit is
+    /// set; 0: empty), so a lookup that finds its key in its home way reads this line alone.
+    tag: u16,
+    /// The ways of this bucket holding keys whose home is this slot's way but which live
+    /// elsewhere, one bit each, whatever this slot holds: a key not found at home is in one of
+    /// these or absent, so its lookup needs no signature line.
+    away: u16,
 }
 
 #[derive(Clone, Copy)]
@@ -158,6 +166,7 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
             entry: E::EMPTY,
             stamp: 0,
             tag: 0,
+            away: 0,
         }; WAYS],
     };
     /// Offset of the first slot in a bucket (after the signature line).
@@ -166,23 +175,33 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
     const SLOT_BYTES: usize = core::mem::size_of::<Slot<K, E>>();
 
     /// Stores `key` and `entry` with signature `sig` in way `w` (stamp 0) and returns what the
-    /// slot held.
+    /// slot held (emptied first if it held an entry: see [`free`](Self::free)).
     #[inline(always)]
     fn put(&mut self, w: usize, sig: u32, key: K, entry: E) -> Slot<K, E> {
         let old = self.slots[w];
+        self.free(w);
         self.sig[w] = sig;
-        self.slots[w] = Slot {
-            key,
-            entry,
-            stamp: 0,
-            tag: sig,
-        };
+        let slot = &mut self.slots[w];
+        slot.key = key;
+        slot.entry = entry;
+        slot.stamp = 0;
+        slot.tag = sig as u16;
+        let home = home_of_sig(sig);
+        if home != w {
+            self.slots[home].away |= 1 << w;
+        }
         old
     }
 
-    /// Empties way `w` (its signature and its slot's tag).
+    /// Empties way `w`, if it holds an entry: its signature and its slot's tag, and its bit in
+    /// its home slot's `away`.
     #[inline(always)]
     fn free(&mut self, w: usize) {
+        let tag = self.slots[w].tag;
+        if tag != 0 {
+            let home = home_of_sig(u32::from(tag));
+            self.slots[home].away &= !(1 << w);
+        }
         self.sig[w] = 0;
         self.slots[w].tag = 0;
     }
@@ -230,6 +249,12 @@ fn sig_of(hash: u64) -> u32 {
 #[inline(always)]
 fn home_of(hash: u64) -> usize {
     (hash >> 33) as usize & (WAYS - 1)
+}
+
+/// [`home_of`] from a signature (or a slot's tag, its low 16 bits): the same four bits.
+#[inline(always)]
+fn home_of_sig(sig: u32) -> usize {
+    (sig >> 1) as usize & (WAYS - 1)
 }
 
 /// The free way an insert of `hash` takes, of the non-empty mask `free`: its home way if free,
@@ -424,13 +449,18 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
                 let b = &self.buckets[bi];
                 let w = home_of(h);
                 let s = &b.slots[w];
-                if s.tag == sig_of(h) && s.key.same(key) {
+                if s.tag == sig_of(h) as u16 && s.key.same(key) {
                     *o = Some(SlotId((bi * WAYS + w) as u32));
                     hits += 1;
                 } else {
                     *o = None;
                     away |= 1 << i;
-                    prefetch(&b.sig);
+                    // The ways holding keys of this home: the first one's slot, else (absent)
+                    // the signature line an insert reads.
+                    match s.away {
+                        0 => prefetch(&b.sig),
+                        m => Self::prefetch_slot(b, m.trailing_zeros() as usize),
+                    }
                 }
             }
             if away != 0 {
@@ -440,9 +470,13 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         hits
     }
 
-    /// Steps 2 and 3 of [`lookup_burst`](Self::lookup_burst) for one group's keys not found in
-    /// their home way (bit `i` of `away`: `keys[i]`); returns their hits. Out of line: a burst of
-    /// known flows in a table that is not crowded has none.
+    /// Steps 2 and 3 of [`lookup_burst`](Self::lookup_burst), for the keys of one group that
+    /// step 1 did not find at home (bit `i` of `away`: `keys[i]`). A key is in its home way or
+    /// in a way its home slot's `away` names: with none named it is absent, and the slot its
+    /// insert will take is prefetched (from the signature line step 1 started loading; every
+    /// slot of a full bucket, for the eviction scan); then the keys in the named ways (whose
+    /// first slot step 1 prefetched) are compared. Sets their `out` and returns their hits. Out of line: a burst of known flows in a table that is not crowded
+    /// has none.
     #[inline(never)]
     fn lookup_away(
         &self,
@@ -452,50 +486,43 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         away: u64,
     ) -> usize {
         let mut hits = 0;
-        // 2. their signatures
-        let mut masks = [0u16; BURST];
+        // 2. the absent keys' inserts
         let mut cand = 0u64;
         let mut left = away;
         while left != 0 {
             let i = left.trailing_zeros() as usize;
             left &= left - 1;
-            let (Some(&h), Some(mask)) = (hashes.get(i), masks.get_mut(i)) else {
+            let Some(&h) = hashes.get(i) else {
                 continue;
             };
             let b = &self.buckets[self.bucket_index(h)];
-            let m = match_mask(&b.sig, sig_of(h)) & !(1 << home_of(h));
-            *mask = m;
-            if m != 0 {
+            if b.slots[home_of(h)].away != 0 {
                 cand |= 1 << i;
-                Self::prefetch_slot(b, m.trailing_zeros() as usize);
+                continue;
+            }
+            let free = match_mask(&b.sig, 0);
+            if free != 0 {
+                Self::prefetch_slot(b, insert_way(free, h));
             } else {
-                // A miss is often followed by an insert into a free slot; into a full
-                // bucket, by an eviction that reads every slot (a SYN flood into a full
-                // table: start those lines now, so they overlap across the burst).
-                let free = match_mask(&b.sig, 0);
-                if free != 0 {
-                    Self::prefetch_slot(b, insert_way(free, h));
-                } else {
-                    Self::prefetch_all_slots(b);
-                }
+                Self::prefetch_all_slots(b);
             }
         }
-        // 3. their candidates' keys (none for a burst of new flows)
+        // 3. the keys in the ways their home names
         let mut left = cand;
         while left != 0 {
             let i = left.trailing_zeros() as usize;
             left &= left - 1;
-            let (Some(key), Some(&h), Some(&mask), Some(o)) =
-                (keys.get(i), hashes.get(i), masks.get(i), out.get_mut(i))
+            let (Some(key), Some(&h), Some(o)) = (keys.get(i), hashes.get(i), out.get_mut(i))
             else {
                 continue;
             };
             let bi = self.bucket_index(h);
             let b = &self.buckets[bi];
-            let mut m = mask;
+            let tag = sig_of(h) as u16;
+            let mut m = b.slots[home_of(h)].away;
             while m != 0 {
                 let w = m.trailing_zeros() as usize;
-                if b.slots[w].key.same(key) {
+                if b.slots[w].tag == tag && b.slots[w].key.same(key) {
                     *o = Some(SlotId((bi * WAYS + w) as u32));
                     hits += 1;
                     break;
@@ -538,7 +565,8 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// [`occupied_mut`](Self::occupied_mut) with the slot's stamp: a word the caller keeps about
     /// the entry (the data path: the configuration the entry was last checked against), which
     /// the table sets to 0 whenever the slot gets a new entry (insert, replace, eviction) and
-    /// never reads. It costs no memory: IPv4 slots have 16 bytes of padding, IPv6 slots 32.
+    /// never reads. It costs no memory: it lives in the slot's padding, with the tag and the
+    /// away mask.
     #[inline(always)]
     pub fn occupied_stamped(&mut self, id: SlotId) -> Option<(&mut E, &mut u32)> {
         let i = id.0 as usize;
@@ -1428,10 +1456,15 @@ mod tests {
                     }
                     Op::Lookup(_) | Op::Touch(_) => {}
                 }
-                // Every slot's tag is its signature; the burst finds exactly the model's keys.
+                // Every slot's tag is its signature's low half; each slot's `away` names exactly
+                // the other ways whose key has this home; the burst finds exactly the model's keys.
                 for b in t.buckets.iter() {
                     for w in 0..WAYS {
-                        prop_assert_eq!(b.slots[w].tag, b.sig[w]);
+                        prop_assert_eq!(b.slots[w].tag, b.sig[w] as u16);
+                        let want = (0..WAYS)
+                            .filter(|&o| o != w && b.sig[o] != 0 && home_of_sig(b.sig[o]) == w)
+                            .fold(0u16, |m, o| m | 1 << o);
+                        prop_assert_eq!(b.slots[w].away, want);
                     }
                 }
                 let mut out = [None; 16];
