@@ -3,13 +3,15 @@
 //! Layout (after VPP's `lbhash`, widened): the table is an array of buckets, one per hash value's
 //! low bits. A bucket is 1088 bytes, 64-byte aligned: one cache line of 16 × u32 signatures (the
 //! high 32 bits of the key's hash; 0 = empty slot), then 16 slots of one cache line each (16-byte
-//! key + 40-byte entry + 4-byte stamp + 2-byte tag + 2-byte away mask). A lookup reads the signature line (compared with
-//! SSE2: four 128-bit compares and a movemask), then only the slot whose signature matches, and
-//! compares the full key: two cache lines per hit; one for a key in its home way (below). Sixteen ways keep bucket overflow rare up to
-//! ~70 % load (Poisson tail), where VPP's 4-way buckets lose inserts much earlier. Memory: 68 bytes
-//! per slot (64 + 4 of signature). Packed 48-byte slots (52 bytes per slot) straddled two lines in
-//! every other slot, 2.5 lines per hit: at a million flows the lookups are bound by how many lines
-//! the core can have in flight, so the padding buys fewer lines per packet with 31 % more memory.
+//! key + 40-byte entry + 4-byte stamp + 2-byte tag + 2-byte away mask). A lookup reads the key's
+//! home slot, and for a key not there the one slot the home slot names (below): one cache line per
+//! hit at home, two away. Inserts, the eviction scan and the sweep read the signature line (compared
+//! with SSE2: four 128-bit compares and a movemask) for the free or occupied ways. Sixteen ways
+//! keep bucket overflow rare up to ~70 % load (Poisson tail), where VPP's 4-way buckets lose
+//! inserts much earlier. Memory: 68 bytes per slot (64 + 4 of signature). Packed 48-byte slots (52
+//! bytes per slot) straddled two lines in every other slot: at a million flows the lookups are
+//! bound by how many lines the core can have in flight, so the padding buys fewer lines per packet
+//! with 31 % more memory.
 //!
 //! Home way: four more bits of the hash name one way of the bucket, the key's home, which an
 //! insert takes when it is free (else the first free way); each slot repeats the low half of its
@@ -19,15 +21,14 @@
 //! alone: a key found there costs that one line; a key not there is in a way its home slot's mask
 //! names (one more slot line) or absent, so lookups read no signature line. A table filled to half
 //! its slots from empty holds about three quarters of its keys at home (fewer after churn). The
-//! signature line is read by inserts (the free ways), the eviction scan and the sweep. The slot-id accessors
-//! ([`SetTable::occupied_stamped`] and the like) test the tag, in the slot's own line, not the
-//! signature line.
+//! slot-id accessors ([`SetTable::occupied_stamped`] and the like) test the tag, in the slot's own
+//! line, not the signature line.
 //!
 //! The table is generic over its key and entry ([`SetTable`]): [`FlowTable`] holds IPv4 flows in
 //! exactly the layout above; [`FlowTable6`] holds IPv6 flows ([`FlowKey6`] 48 bytes,
 //! [`FlowEntry6`] 64 bytes), whose 116-byte slots are padded to two cache lines: 2112-byte buckets,
-//! 132 bytes of memory per slot, three lines per hit, two at home (the signature line and the slot's two; the
-//! burst lookup prefetches both of the slot's lines, since the adjacent-line prefetcher does not
+//! 132 bytes of memory per slot, two lines per hit at home and four away (each slot's two; the
+//! burst lookup prefetches both of a slot's lines, since the adjacent-line prefetcher does not
 //! reliably bring the second). The slot's first line holds the key and the member address (a hit
 //! only reads it), the second the flow's record and the stamp (the one line a hit writes, and the
 //! only one the sweep and the eviction scan read). A separate instantiation keeps the IPv4
@@ -475,8 +476,8 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// in a way its home slot's `away` names: with none named it is absent, and the slot its
     /// insert will take is prefetched (from the signature line step 1 started loading; every
     /// slot of a full bucket, for the eviction scan); then the keys in the named ways (whose
-    /// first slot step 1 prefetched) are compared. Sets their `out` and returns their hits. Out of line: a burst of known flows in a table that is not crowded
-    /// has none.
+    /// first slot step 1 prefetched) are compared. Sets their `out` and returns their hits. Out
+    /// of line: a burst of known flows in a table that is not crowded has none.
     #[inline(never)]
     fn lookup_away(
         &self,
@@ -500,6 +501,8 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
                 cand |= 1 << i;
                 continue;
             }
+            // Its insert takes a free slot; into a full bucket, an eviction reads every slot (a
+            // SYN flood into a full table): start those lines now, so they overlap across the burst.
             let free = match_mask(&b.sig, 0);
             if free != 0 {
                 Self::prefetch_slot(b, insert_way(free, h));
