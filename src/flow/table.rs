@@ -176,11 +176,11 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
     const SLOT_BYTES: usize = core::mem::size_of::<Slot<K, E>>();
 
     /// Stores `key` and `entry` with signature `sig` in way `w` (stamp 0) and returns what the
-    /// slot held (emptied first if it held an entry: see [`free`](Self::free)).
+    /// slot held (whose bit in its home slot's `away` it clears first, as [`free`](Self::free)).
     #[inline(always)]
     fn put(&mut self, w: usize, sig: u32, key: K, entry: E) -> Slot<K, E> {
         let old = self.slots[w];
-        self.free(w);
+        self.unlink(w);
         self.sig[w] = sig;
         let slot = &mut self.slots[w];
         slot.key = key;
@@ -194,17 +194,24 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
         old
     }
 
-    /// Empties way `w`, if it holds an entry: its signature and its slot's tag, and its bit in
-    /// its home slot's `away`.
+    /// Empties way `w`: its signature, its slot's tag, and (if it held an entry) its bit in its
+    /// home slot's `away`.
     #[inline(always)]
     fn free(&mut self, w: usize) {
+        self.unlink(w);
+        self.sig[w] = 0;
+        self.slots[w].tag = 0;
+    }
+
+    /// Clears the bit of way `w`'s entry, if any, in its home slot's `away` (the way is about to
+    /// be emptied or overwritten).
+    #[inline(always)]
+    fn unlink(&mut self, w: usize) {
         let tag = self.slots[w].tag;
         if tag != 0 {
             let home = home_of_sig(u32::from(tag));
             self.slots[home].away &= !(1 << w);
         }
-        self.sig[w] = 0;
-        self.slots[w].tag = 0;
     }
 }
 
@@ -249,10 +256,11 @@ fn sig_of(hash: u64) -> u32 {
 /// signature (above its lowest, which is always set), none of the bucket index's.
 #[inline(always)]
 fn home_of(hash: u64) -> usize {
-    (hash >> 33) as usize & (WAYS - 1)
+    home_of_sig(sig_of(hash))
 }
 
-/// [`home_of`] from a signature (or a slot's tag, its low 16 bits): the same four bits.
+/// [`home_of`] from a signature (or a slot's tag, its low 16 bits): bits 1 to 4, above the
+/// lowest (always set).
 #[inline(always)]
 fn home_of_sig(sig: u32) -> usize {
     (sig >> 1) as usize & (WAYS - 1)
