@@ -154,7 +154,8 @@ fn new_flows(c: &mut Criterion) {
     g.bench_function("burst32_syn_1M_table", |bench| {
         bench.iter(|| one(&mut b, &mut v, &mut p));
     });
-    // Full table of half-open flows: every insert evicts the oldest untrusted entry.
+    // Full table of half-open flows: every insert evicts the oldest untrusted entry of its
+    // eviction class.
     if p.flow_count() >= p.flow_buckets() * 8 {
         cpu_report("new flows (SYN), full table (evicting)", 100_000, || {
             one(&mut b, &mut v, &mut p)

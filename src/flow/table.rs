@@ -36,8 +36,12 @@
 //!
 //! Full bucket (Ananta's trusted/untrusted split): an insert takes an empty slot; else evicts an
 //! expired entry; else the least recently seen *untrusted* entry (half-open TCP, single-packet
-//! UDP, reset flows); never a trusted (established or closing) one. If none qualifies it returns
-//! [`InsertResult::Full`] and the data path forwards the packet by hash, untracked.
+//! UDP, reset flows); never a trusted (established or closing) one. It chooses first among the
+//! four ways of the key's eviction class (those agreeing with its home way in the low two bits)
+//! and only when all four are trusted and live among all sixteen, so an insert into a full bucket
+//! (every SYN of a long flood) reads four slots, not sixteen: the victim is the oldest untrusted
+//! entry of the class. If none qualifies it returns [`InsertResult::Full`] and the data path
+//! forwards the packet by hash, untracked.
 //!
 //! Expiry is amortised: [`FlowTable::expire_step`] walks a bounded number of buckets from a cursor.
 //! Between sweeps an expired entry can still be found by `lookup`: check
@@ -55,7 +59,7 @@
 //! [`FlowTable::lookup_burst`] then checks each home slot (by now in flight or cached), prefetches
 //! for each key not there the first slot its home slot's mask names (for a key with none, absent,
 //! the signature line its insert reads), then for the absent keys prefetches the free slot an insert
-//! would take, before it compares any of the named slots' keys, so the misses of a burst overlap
+//! would take (in a full bucket, the slots of its eviction class), before it compares any of the named slots' keys, so the misses of a burst overlap
 //! instead of queueing at each step. The hint itself is
 //! [`crate::platform::prefetch()`] (`prefetcht0`, the instruction of DPDK's `rte_prefetch0`):
 //! `_mm_prefetch` is an `unsafe` intrinsic and the crate allows `unsafe` only in the `platform` and
@@ -203,6 +207,53 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
         self.slots[w].tag = 0;
     }
 
+    /// Stores `key` and `entry` (signature `sig`) in place of a victim among the occupied `ways`
+    /// of this full bucket: the first expired entry, else the oldest untrusted one (the first of
+    /// equal age); `None` (nothing stored) when every one of them is trusted and live. The scan
+    /// has no branch: it notes whether any slot may have expired and ranks the victims by one
+    /// maximum over `(age + 1) << 4 | (15 - way)` (0 for none: a trusted entry), which is the
+    /// oldest and, of equal age, the first. Only when some slot may have expired (rare while the
+    /// table turns over faster than entries expire) are the slots asked whether they really did,
+    /// in order.
+    #[inline(always)]
+    fn evict(
+        &mut self,
+        ways: u16,
+        sig: u32,
+        key: K,
+        entry: E,
+        now: u32,
+    ) -> Option<InsertResult<K, E>> {
+        const _: () = assert!(WAYS <= 16);
+        let (mut best, mut maybe) = (0u64, false);
+        let mut m = ways;
+        while m != 0 {
+            let w = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let e = &self.slots[w].entry;
+            maybe |= e.may_be_expired(now);
+            let age = u64::from(now.wrapping_sub(e.last_seen())) + 1;
+            let rank = age << 4 | (WAYS - 1 - w) as u64;
+            best = best.max(if e.is_trusted() { 0 } else { rank });
+        }
+        if maybe {
+            let mut m = ways;
+            while m != 0 {
+                let w = m.trailing_zeros() as usize;
+                m &= m - 1;
+                if self.slots[w].entry.is_expired(now) {
+                    let old = self.put(w, sig, key, entry);
+                    return Some(InsertResult::EvictedExpired(old.key, old.entry));
+                }
+            }
+        }
+        if best == 0 {
+            return None;
+        }
+        let old = self.put(WAYS - 1 - (best & 15) as usize, sig, key, entry);
+        Some(InsertResult::EvictedUntrusted(old.key, old.entry))
+    }
+
     /// Clears the bit of way `w`'s entry, if any, in its home slot's `away` (the way is about to
     /// be emptied or overwritten).
     #[inline(always)]
@@ -239,7 +290,8 @@ pub enum InsertResult<K = FlowKey, E = FlowEntry> {
     Replaced(E),
     /// Stored in place of an expired entry.
     EvictedExpired(K, E),
-    /// Stored in place of the least recently seen untrusted entry.
+    /// Stored in place of the least recently seen untrusted entry (of the eviction class, see the
+    /// module documentation).
     EvictedUntrusted(K, E),
     /// Bucket full of trusted, live entries: not stored (forward by hash, count `flow_table_full`).
     Full,
@@ -276,6 +328,15 @@ fn insert_way(free: u16, hash: u64) -> usize {
     } else {
         free.trailing_zeros() as usize
     }
+}
+
+/// The ways a full bucket's insert of `hash` looks at first (its eviction class): the four
+/// ways whose numbers agree with its home way's in the low two bits, so an insert into a full
+/// bucket reads four slots, not sixteen (a SYN flood into a full table inserts so per SYN).
+#[inline(always)]
+fn evict_class(hash: u64) -> u16 {
+    const _: () = assert!(WAYS == 16);
+    0x1111 << (home_of(hash) & 3)
 }
 
 /// Bit `i` set when `sig[i] == s` (SSE2: four compares, two packs, one movemask). 16 bits, one
@@ -369,12 +430,14 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         }
     }
 
-    /// Prefetches every slot of `b` (a full bucket an eviction will read; out of line, so the
-    /// burst lookup's loop stays as compact for hits).
-    #[inline(never)]
-    fn prefetch_all_slots(b: &Bucket<K, E>) {
-        for w in 0..WAYS {
-            Self::prefetch_slot(b, w);
+    /// Prefetches the slots of `b` named by `ways` (the eviction class a full bucket's insert
+    /// will read).
+    #[inline(always)]
+    fn prefetch_ways(b: &Bucket<K, E>, ways: u16) {
+        let mut m = ways;
+        while m != 0 {
+            Self::prefetch_slot(b, m.trailing_zeros() as usize);
+            m &= m - 1;
         }
     }
 
@@ -509,13 +572,14 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
                 cand |= 1 << i;
                 continue;
             }
-            // Its insert takes a free slot; into a full bucket, an eviction reads every slot (a
-            // SYN flood into a full table): start those lines now, so they overlap across the burst.
+            // Its insert takes a free slot; into a full bucket, an eviction reads the four slots
+            // of its eviction class (a SYN flood into a full table): start those lines now, so
+            // they overlap across the burst.
             let free = match_mask(&b.sig, 0);
             if free != 0 {
                 Self::prefetch_slot(b, insert_way(free, h));
             } else {
-                Self::prefetch_all_slots(b);
+                Self::prefetch_ways(b, evict_class(h));
             }
         }
         // 3. the keys in the ways their home names
@@ -668,35 +732,13 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
             self.len += 1;
             return InsertResult::Inserted;
         }
-        // Bucket full: first expired, else the oldest untrusted (the first of equal age). Every
-        // slot is read here (a SYN flood into a full table comes here for every SYN), so the scan
-        // has no branch: it notes whether any slot may have expired and ranks the victims by
-        // one maximum over `(age + 1) << 4 | (15 - way)` (0 for none: a trusted entry), which
-        // is the oldest and, of equal age, the first. Only when some slot may have expired (rare
-        // while the table turns over faster than entries expire) are the slots asked whether
-        // they really did, in order.
-        const _: () = assert!(WAYS <= 16);
-        let (mut best, mut maybe) = (0u64, false);
-        for (w, slot) in b.slots.iter().enumerate() {
-            let e = &slot.entry;
-            maybe |= e.may_be_expired(now);
-            let age = u64::from(now.wrapping_sub(e.last_seen())) + 1;
-            let rank = age << 4 | (WAYS - 1 - w) as u64;
-            best = best.max(if e.is_trusted() { 0 } else { rank });
+        // Bucket full: a victim among the four ways of the key's eviction class, else (all four
+        // trusted and live) among all sixteen.
+        if let Some(r) = b.evict(evict_class(hash), s, key, entry, now) {
+            return r;
         }
-        if maybe {
-            for w in 0..WAYS {
-                if b.slots[w].entry.is_expired(now) {
-                    let old = b.put(w, s, key, entry);
-                    return InsertResult::EvictedExpired(old.key, old.entry);
-                }
-            }
-        }
-        if best == 0 {
-            return InsertResult::Full;
-        }
-        let old = b.put(WAYS - 1 - (best & 15) as usize, s, key, entry);
-        InsertResult::EvictedUntrusted(old.key, old.entry)
+        b.evict(u16::MAX, s, key, entry, now)
+            .unwrap_or(InsertResult::Full)
     }
 
     /// Removes `key`'s entry and returns it.
@@ -839,6 +881,83 @@ mod tests {
     /// Keys that all land in bucket 0 of a one-bucket table (every key does).
     fn one_bucket() -> FlowTable {
         FlowTable::new(1)
+    }
+
+    /// The (key, entry) of every way of a one-bucket table's full bucket, in way order.
+    fn ways_of(t: &FlowTable) -> Vec<(FlowKey, FlowEntry)> {
+        let ways: Vec<_> = t.iter().map(|(k, e)| (*k, *e)).collect();
+        assert_eq!(ways.len(), WAYS, "the bucket is full");
+        ways
+    }
+
+    /// The eviction policy written out plainly, for a full one-bucket table: among the ways of
+    /// the key's eviction class the first expired entry, else the oldest untrusted (the first of
+    /// equal age); if none of them qualifies, the same over all sixteen ways.
+    fn policy_victim(t: &FlowTable, hash: u64, now: u32) -> FlowKey {
+        let ways = ways_of(t);
+        let pick = |class: u16| {
+            let ws = || (0..WAYS).filter(move |w| class >> w & 1 != 0);
+            if let Some(w) = ws().find(|&w| ways[w].1.is_expired(now)) {
+                return Some(ways[w].0);
+            }
+            ws().filter(|&w| !ways[w].1.is_trusted())
+                .max_by_key(|&w| (now.wrapping_sub(ways[w].1.last_seen), WAYS - w))
+                .map(|w| ways[w].0)
+        };
+        pick(evict_class(hash))
+            .or_else(|| pick(u16::MAX))
+            .expect("an evictable entry")
+    }
+
+    #[test]
+    fn full_bucket_evicts_within_the_eviction_class_first() {
+        // Sixteen established flows fill the bucket; a new key's eviction class is four ways.
+        let fill = || {
+            let mut t = one_bucket();
+            for i in 0..16 {
+                let k = key(i);
+                t.insert(k, k.table_hash(), established(i, 190), 190);
+            }
+            t
+        };
+        let k = key(100);
+        let h = k.table_hash();
+        let class = evict_class(h);
+        let inside: Vec<usize> = (0..WAYS).filter(|w| class >> w & 1 != 0).collect();
+        let outside = (0..WAYS).find(|w| class >> w & 1 == 0).unwrap();
+        assert_eq!(inside.len(), 4);
+        assert!(inside.contains(&home_of(h)));
+        let set = |t: &mut FlowTable, w: usize, e: FlowEntry| {
+            let wk = ways_of(t)[w].0;
+            *t.lookup(&wk, wk.table_hash()).unwrap() = e;
+            wk
+        };
+        // A half-open flow in the class goes, though one outside it is older.
+        let mut t = fill();
+        let older = set(&mut t, outside, half_open(1, 186));
+        let young = set(&mut t, inside[1], half_open(2, 189));
+        match t.insert_absent(k, h, half_open(100, 195), 195) {
+            InsertResult::EvictedUntrusted(ek, _) => assert_eq!(ek, young),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(t.lookup(&older, older.table_hash()).is_some());
+        // In the class, an expired flow goes before a live half-open one.
+        let mut t = fill();
+        set(&mut t, inside[2], half_open(2, 189));
+        let expired = set(&mut t, inside[3], half_open(3, 150));
+        match t.insert_absent(k, h, half_open(100, 195), 195) {
+            InsertResult::EvictedExpired(ek, _) => assert_eq!(ek, expired),
+            other => panic!("unexpected {other:?}"),
+        }
+        // The class all trusted and live: the whole bucket's oldest untrusted flow goes.
+        let mut t = fill();
+        let only = set(&mut t, outside, half_open(1, 186));
+        match t.insert_absent(k, h, half_open(100, 195), 195) {
+            InsertResult::EvictedUntrusted(ek, _) => assert_eq!(ek, only),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(t.len(), 16);
+        assert!(t.lookup(&k, h).is_some());
     }
 
     #[test]
@@ -1110,9 +1229,11 @@ mod tests {
             );
         }
         let k = key(100);
+        let want = policy_victim(&t, k.table_hash(), 57);
         match t.insert(k, k.table_hash(), half_open(100, 57), 57) {
             InsertResult::EvictedUntrusted(ek, ee) => {
-                assert_eq!(ek, key(12));
+                assert_eq!(ek, want);
+                assert!((12..16).any(|i| key(i) == ek));
                 assert_eq!(ee.state, FlowState::SynSent);
             }
             other => panic!("unexpected {other:?}"),
@@ -1171,8 +1292,18 @@ mod tests {
             _ => None,
         };
         fill(&mut t, &seen);
-        let want = first_of(&t, &[6, 9, 11, 13]);
         let k = key(100);
+        // All four ways of its eviction class trusted: the whole bucket is scanned.
+        let class = evict_class(k.table_hash());
+        assert_eq!(class.count_ones(), 4);
+        let want = policy_victim(&t, k.table_hash(), 200);
+        if ways_of(&t)
+            .iter()
+            .enumerate()
+            .all(|(w, (_, e))| class >> w & 1 == 0 || e.is_trusted())
+        {
+            assert_eq!(want, first_of(&t, &[6, 9, 11, 13]));
+        }
         match t.insert_absent(k, k.table_hash(), half_open(100, 200), 200) {
             InsertResult::EvictedExpired(ek, _) => assert_eq!(ek, want),
             other => panic!("unexpected {other:?}"),
@@ -1186,7 +1317,8 @@ mod tests {
             _ => None,
         };
         fill(&mut t, &seen);
-        let want = first_of(&t, &[7, 12]);
+        let want = policy_victim(&t, k.table_hash(), 200);
+        assert!([3, 7, 12, 14].iter().any(|&i| key(i) == want));
         match t.insert_absent(k, k.table_hash(), half_open(100, 200), 200) {
             InsertResult::EvictedUntrusted(ek, _) => assert_eq!(ek, want),
             other => panic!("unexpected {other:?}"),
