@@ -387,6 +387,14 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         self.buckets.len() * WAYS
     }
 
+    /// True when the table holds at least 15/16 of its capacity: most buckets are then full, so
+    /// an absent key's insert likely evicts (a SYN flood into a full table), and the burst lookup
+    /// prefetches its eviction class with its signature line.
+    #[inline(always)]
+    fn crowded(&self) -> bool {
+        self.len >= self.capacity() - self.capacity() / 16
+    }
+
     /// Number of buckets.
     #[inline]
     pub fn buckets(&self) -> usize {
@@ -496,11 +504,11 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// Looks up a burst: `out[i]` gets the slot of `keys[i]` or `None`; returns the number of hits.
     ///
     /// Per group of [`BURST`] keys: first each key's home slot (prefetched by
-    /// [`prefetch_burst`](Self::prefetch_burst)), a hit there reading that slot's line alone;
-    /// for the keys not there, their signature lines are prefetched, then their signatures
-    /// probed (prefetching the slot each candidate points at, or for a miss the free slot an
-    /// insert would take), then their candidates' full keys compared: the misses of a burst
-    /// overlap at each step.
+    /// [`prefetch_burst`](Self::prefetch_burst)), a hit there reading that slot's line alone; for
+    /// a key not there, the first slot its home slot's `away` names is prefetched, or for an
+    /// absent key (none named) the signature line its insert reads (in a crowded table, see
+    /// [`crowded`](Self::crowded), the slots of its eviction class too, before any signature
+    /// line is read); then the named slots' keys are compared. The misses of a burst overlap at each step.
     #[inline(always)]
     pub fn lookup_burst(&self, keys: &[K], hashes: &[u64], out: &mut [Option<SlotId>]) -> usize {
         if self.buckets.is_empty() {
@@ -542,13 +550,35 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         hits
     }
 
+    /// For each set bit `i` of `mask` (a key of a burst group, as `lookup_away`'s masks): `i`,
+    /// the key's hash `hashes[i]` and its bucket's index.
+    #[inline(always)]
+    fn marked<'a>(
+        &'a self,
+        mask: u64,
+        hashes: &'a [u64],
+    ) -> impl Iterator<Item = (usize, u64, usize)> + 'a {
+        let mut left = mask;
+        core::iter::from_fn(move || {
+            while left != 0 {
+                let i = left.trailing_zeros() as usize;
+                left &= left - 1;
+                if let Some(&h) = hashes.get(i) {
+                    return Some((i, h, self.bucket_index(h)));
+                }
+            }
+            None
+        })
+    }
+
     /// Steps 2 and 3 of [`lookup_burst`](Self::lookup_burst), for the keys of one group that
     /// step 1 did not find at home (bit `i` of `away`: `keys[i]`). A key is in its home way or
     /// in a way its home slot's `away` names: with none named it is absent, and the slot its
-    /// insert will take is prefetched (from the signature line step 1 started loading; every
-    /// slot of a full bucket, for the eviction scan); then the keys in the named ways (whose
-    /// first slot step 1 prefetched) are compared. Sets their `out` and returns their hits. Out
-    /// of line: a burst of known flows in a table that is not crowded has none.
+    /// insert will take is prefetched (from the signature line step 1 started loading; the
+    /// slots of its eviction class in a full bucket, for the eviction scan, and in a crowded
+    /// table before any signature line is read); then the keys in the named ways (whose first
+    /// slot step 1 prefetched) are compared. Sets their `out` and returns their hits. Out of
+    /// line: a burst of known flows in a table that is not crowded has none.
     #[inline(never)]
     fn lookup_away(
         &self,
@@ -558,16 +588,21 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         away: u64,
     ) -> usize {
         let mut hits = 0;
+        if self.crowded() {
+            // The absent keys' inserts will likely evict: start their eviction classes' lines
+            // before any signature line is read.
+            for (_, h, bi) in self.marked(away, hashes) {
+                let b = &self.buckets[bi];
+                let home = &b.slots[home_of(h)];
+                if home.away == 0 && home.tag != 0 {
+                    Self::prefetch_ways(b, evict_class(h) & !(1 << home_of(h)));
+                }
+            }
+        }
         // 2. the absent keys' inserts
         let mut cand = 0u64;
-        let mut left = away;
-        while left != 0 {
-            let i = left.trailing_zeros() as usize;
-            left &= left - 1;
-            let Some(&h) = hashes.get(i) else {
-                continue;
-            };
-            let b = &self.buckets[self.bucket_index(h)];
+        for (i, h, bi) in self.marked(away, hashes) {
+            let b = &self.buckets[bi];
             if b.slots[home_of(h)].away != 0 {
                 cand |= 1 << i;
                 continue;
@@ -583,15 +618,10 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
             }
         }
         // 3. the keys in the ways their home names
-        let mut left = cand;
-        while left != 0 {
-            let i = left.trailing_zeros() as usize;
-            left &= left - 1;
-            let (Some(key), Some(&h), Some(o)) = (keys.get(i), hashes.get(i), out.get_mut(i))
-            else {
+        for (i, h, bi) in self.marked(cand, hashes) {
+            let (Some(key), Some(o)) = (keys.get(i), out.get_mut(i)) else {
                 continue;
             };
-            let bi = self.bucket_index(h);
             let b = &self.buckets[bi];
             let tag = sig_of(h) as u16;
             let mut m = b.slots[home_of(h)].away;
@@ -907,6 +937,25 @@ mod tests {
         pick(evict_class(hash))
             .or_else(|| pick(u16::MAX))
             .expect("an evictable entry")
+    }
+
+    #[test]
+    fn crowded_from_fifteen_sixteenths() {
+        let mut t = FlowTable::new(64);
+        let cap = t.capacity() as u32;
+        let mut i = 0;
+        while (t.len() as u32) < cap - cap / 16 - 1 {
+            let k = key(i);
+            t.insert(k, k.table_hash(), established(i, 0), 0);
+            i += 1;
+        }
+        assert!(!t.crowded());
+        while !t.crowded() {
+            let k = key(i);
+            t.insert(k, k.table_hash(), established(i, 0), 0);
+            i += 1;
+        }
+        assert_eq!(t.len() as u32, cap - cap / 16);
     }
 
     #[test]
