@@ -59,9 +59,10 @@
 //! [`FlowTable::lookup_burst`] then checks each home slot (by now in flight or cached), prefetches
 //! for each key not there the first slot its home slot's mask names (for a key with none, absent,
 //! the signature line its insert reads), then for the absent keys prefetches the free slot an insert
-//! would take (in a full bucket, the slots of its eviction class), before it compares any of the named slots' keys, so the misses of a burst overlap
-//! instead of queueing at each step. The hint itself is
-//! [`crate::platform::prefetch()`] (`prefetcht0`, the instruction of DPDK's `rte_prefetch0`):
+//! would take (in a full bucket, the slots of its eviction class), before it compares any of the
+//! named slots' keys, so the misses of a burst overlap instead of queueing at each step. The hint
+//! itself is [`crate::platform::prefetch()`] (`prefetcht0`, the instruction of DPDK's
+//! `rte_prefetch0`):
 //! `_mm_prefetch` is an `unsafe` intrinsic and the crate allows `unsafe` only in the `platform` and
 //! `dpdk` rooms, so this module uses three small safe helpers of `platform`: that prefetch,
 //! [`crate::platform::simd::eq_mask16`] (the SSE2 signature compare) and
@@ -389,7 +390,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
 
     /// True when the table holds at least 15/16 of its capacity: most buckets are then full, so
     /// an absent key's insert likely evicts (a SYN flood into a full table), and the burst lookup
-    /// prefetches its eviction class with its signature line.
+    /// prefetches its eviction class before reading any signature line.
     #[inline(always)]
     fn crowded(&self) -> bool {
         self.len >= self.capacity() - self.capacity() / 16
@@ -508,7 +509,8 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// a key not there, the first slot its home slot's `away` names is prefetched, or for an
     /// absent key (none named) the signature line its insert reads (in a crowded table, see
     /// [`crowded`](Self::crowded), the slots of its eviction class too, before any signature
-    /// line is read); then the named slots' keys are compared. The misses of a burst overlap at each step.
+    /// line is read); then the named slots' keys are compared. The misses of a burst overlap at
+    /// each step.
     #[inline(always)]
     pub fn lookup_burst(&self, keys: &[K], hashes: &[u64], out: &mut [Option<SlotId>]) -> usize {
         if self.buckets.is_empty() {
@@ -960,12 +962,13 @@ mod tests {
 
     #[test]
     fn full_bucket_evicts_within_the_eviction_class_first() {
-        // Sixteen established flows fill the bucket; a new key's eviction class is four ways.
-        let fill = || {
+        // Sixteen established flows (idle timeout 240 s) fill the bucket at `at`; a new key's
+        // eviction class is four ways.
+        let fill = |at: u32| {
             let mut t = one_bucket();
             for i in 0..16 {
                 let k = key(i);
-                t.insert(k, k.table_hash(), established(i, 190), 190);
+                t.insert(k, k.table_hash(), established(i, at), at);
             }
             t
         };
@@ -982,7 +985,7 @@ mod tests {
             wk
         };
         // A half-open flow in the class goes, though one outside it is older.
-        let mut t = fill();
+        let mut t = fill(190);
         let older = set(&mut t, outside, half_open(1, 186));
         let young = set(&mut t, inside[1], half_open(2, 189));
         match t.insert_absent(k, h, half_open(100, 195), 195) {
@@ -990,16 +993,17 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(t.lookup(&older, older.table_hash()).is_some());
-        // In the class, an expired flow goes before a live half-open one.
-        let mut t = fill();
-        set(&mut t, inside[2], half_open(2, 189));
-        let expired = set(&mut t, inside[3], half_open(3, 150));
-        match t.insert_absent(k, h, half_open(100, 195), 195) {
+        // In the class, an expired flow goes before a live half-open one (by rank alone, the
+        // half-open one would: an expired established flow is trusted).
+        let mut t = fill(1000);
+        set(&mut t, inside[2], half_open(2, 996));
+        let expired = set(&mut t, inside[3], established(3, 700));
+        match t.insert_absent(k, h, half_open(100, 1005), 1005) {
             InsertResult::EvictedExpired(ek, _) => assert_eq!(ek, expired),
             other => panic!("unexpected {other:?}"),
         }
         // The class all trusted and live: the whole bucket's oldest untrusted flow goes.
-        let mut t = fill();
+        let mut t = fill(190);
         let only = set(&mut t, outside, half_open(1, 186));
         match t.insert_absent(k, h, half_open(100, 195), 195) {
             InsertResult::EvictedUntrusted(ek, _) => assert_eq!(ek, only),
