@@ -507,9 +507,9 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// Per group of [`BURST`] keys: first each key's home slot (prefetched by
     /// [`prefetch_burst`](Self::prefetch_burst)), a hit there reading that slot's line alone; for
     /// a key not there, the first slot its home slot's `away` names is prefetched, or for an
-    /// absent key (none named) the signature line its insert reads (in a crowded table, see
-    /// [`crowded`](Self::crowded), the slots of its eviction class too, before any signature
-    /// line is read); then the named slots' keys are compared. The misses of a burst overlap at
+    /// absent key (none named) the signature line its insert reads (in a table at least 15/16
+    /// full, the slots of its eviction class too, before any signature line is read); then the
+    /// named slots' keys are compared. The misses of a burst overlap at
     /// each step.
     #[inline(always)]
     pub fn lookup_burst(&self, keys: &[K], hashes: &[u64], out: &mut [Option<SlotId>]) -> usize {
