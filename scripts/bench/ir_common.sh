@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared by the callgrind counters worker_ir.sh and testpmd_ir.sh (sourced, with ROOT, BIN, FLOWS
-# and SECS set): a temporary directory, a network namespace for the DUT, the generator's start
-# and the cleanup of what the script started (OWN_PIDS, by PID). KEEP=1 keeps the directory.
+# and SECS set; IR_MODE, the generator's --mode, default established): a temporary directory, a
+# network namespace for the DUT, the generator's start and the cleanup of what the script started
+# (OWN_PIDS, by PID). KEEP=1 keeps the directory.
 
 # Creates DIR (/tmp/vipmux-NAME.*) and the namespace NS (PREFIX and the script's PID).
 ir_begin() {
@@ -31,7 +32,7 @@ ir_cleanup() {
 ir_pktgen() {
   RUST_LOG=warn "$BIN" pktgen --profile "$ROOT/dpdk-config/memif-pktgen.toml" \
     "--eal=--vdev=net_memif0,role=server,socket=$SOCK,id=0,socket-abstract=no" \
-    --config "$DIR/dut.toml" --flows "$FLOWS" --size 64 --duration $((SECS + 600)) --mode established \
+    --config "$DIR/dut.toml" --flows "$FLOWS" --size 64 --duration $((SECS + 600)) --mode "${IR_MODE:-established}" \
     "$@" </dev/null >"$DIR/gen.json" 2>"$DIR/gen.log" &
   OWN_PIDS+=($!)
   for _ in $(seq 1 300); do [ -S "$SOCK" ] && break; sleep 0.1; done

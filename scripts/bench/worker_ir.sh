@@ -2,7 +2,7 @@
 # Instructions per packet of the whole forwarding worker (rx burst, pipeline, tx burst, mbuf frees,
 # loop checks), counted by callgrind: repeatable on a loaded machine, unlike cycles.
 #
-#   scripts/bench/worker_ir.sh [VIPMUX_BIN] [FLOWS] [SECS] [KIND]
+#   scripts/bench/worker_ir.sh [VIPMUX_BIN] [FLOWS] [SECS] [KIND] [MODE]
 #
 # `vipmux pktgen` (memif server, not instrumented) sends 64-byte established NAT traffic as fast as it
 # can to `vipmux run` (memif client in copy mode, --no-huge, else the memif-dut.toml profile and the benchmark's one NAT
@@ -16,7 +16,10 @@
 # with and without the empty polls and the split (rx, tx, pipeline, loop), inclusive.
 # KIND (default nat) is a rule kind of dp_vipmux_config (dataplane.sh); with `outbound` pktgen runs
 # --direction outbound (the members' data segments and the remote hosts' answers in turn, through SNAT);
-# with `nat6` pktgen sends IPv6 flows (--family 6, 78-byte frames).
+# with `nat6` pktgen sends IPv6 flows (--family 6, 78-byte frames). MODE (default established) is
+# pktgen's --mode; with `synflood` (SYNs from random sources) the DUT's flow table has 65,536 slots,
+# so that it fills within the first seconds under valgrind and every SYN after evicts, as in the
+# memif bench's flood into its 1 M-slot table.
 # Needs root, valgrind, hugepages (for the generator); leaves nothing running (KEEP=1 keeps the dumps).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,6 +27,7 @@ BIN=${1:-$ROOT/target/release/vipmux}
 FLOWS=${2:-1000}
 SECS=${3:-20}
 KIND=${4:-nat}
+IR_MODE=${5:-established}
 PY=python3
 # shellcheck source=scripts/bench/ir_common.sh
 source "$ROOT/scripts/bench/ir_common.sh"
@@ -31,6 +35,9 @@ ir_begin worker-ir vwir
 # shellcheck source=scripts/bench/dataplane.sh
 source "$ROOT/scripts/bench/dataplane.sh"
 dp_vipmux_config "$DIR/dut.toml" "$DIR/ctl.sock" "$FLOWS" "$KIND" 1
+if [ "$IR_MODE" = synflood ]; then
+  sed -i 's/^flow_table_capacity = .*/flow_table_capacity = 65536/' "$DIR/dut.toml"
+fi
 DIRECTION=inbound
 [ "$KIND" = outbound ] && DIRECTION=outbound
 FAMILY=4
