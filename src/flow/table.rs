@@ -590,7 +590,8 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         away: u64,
     ) -> usize {
         let mut hits = 0;
-        if self.crowded() {
+        let crowded = self.crowded();
+        if crowded {
             // The absent keys' inserts will likely evict: start their eviction classes' lines
             // before any signature line is read.
             for (_, h, bi) in self.marked(away, hashes) {
@@ -611,11 +612,11 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
             }
             // Its insert takes a free slot; into a full bucket, an eviction reads the four slots
             // of its eviction class (a SYN flood into a full table): start those lines now, so
-            // they overlap across the burst.
+            // they overlap across the burst (in a crowded table they are already started).
             let free = match_mask(&b.sig, 0);
             if free != 0 {
                 Self::prefetch_slot(b, insert_way(free, h));
-            } else {
+            } else if !crowded {
                 Self::prefetch_ways(b, evict_class(h));
             }
         }
@@ -765,11 +766,12 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
             return InsertResult::Inserted;
         }
         // Bucket full: a victim among the four ways of the key's eviction class, else (all four
-        // trusted and live) among all sixteen.
-        if let Some(r) = b.evict(evict_class(hash), s, key, entry, now) {
+        // trusted and live, so none of them can be the victim) among the other twelve.
+        let class = evict_class(hash);
+        if let Some(r) = b.evict(class, s, key, entry, now) {
             return r;
         }
-        b.evict(u16::MAX, s, key, entry, now)
+        b.evict(!class, s, key, entry, now)
             .unwrap_or(InsertResult::Full)
     }
 
@@ -1316,64 +1318,48 @@ mod tests {
 
     #[test]
     fn full_bucket_scan_takes_the_first_expired_then_the_first_oldest() {
-        // Keys 0-15 fill the bucket (each in its home way if free, else the first free one).
-        // At 200: key 2 half-open since 193 (idle 7: past the shortest timeout but within the
-        // SYN timeout, live), keys 6 and 9 half-open since 100 (expired), keys 11 and 13
-        // half-open since 150 (expired too: SYN timeout 10), the rest established (trusted).
-        // "First" is in way order, which is the order `iter` walks a bucket.
-        let first_of = |t: &FlowTable, want: &[u32]| {
-            t.iter()
-                .map(|(k, _)| *k)
-                .find(|k| want.iter().any(|&i| key(i) == *k))
-                .unwrap()
-        };
-        let fill = |t: &mut FlowTable, at: &dyn Fn(u32) -> Option<u32>| {
+        // Keys 0-15 fill the bucket (each in its home way if free, else the first free one); the
+        // placement depends on the insertion order only, so a first fill finds which key lands
+        // in which way. The untrusted (half-open) entries then go into ways 4, 8 and 12 only,
+        // one eviction class, and the new key is of another class whose four ways are all
+        // trusted: the whole bucket is scanned, in way order.
+        // A full bucket whose keys in the ways of `half` are half-open since the time given, the
+        // rest established.
+        let fill = |half: &[(usize, u32)], way: &[FlowKey]| {
+            let mut t = one_bucket();
             for i in 0..16 {
                 let k = key(i);
-                let e = match at(i) {
-                    Some(seen) => half_open(i, seen),
+                let w = way.iter().position(|&wk| wk == k);
+                let e = match half.iter().find(|p| Some(p.0) == w) {
+                    Some(&(_, at)) => half_open(i, at),
                     None => established(i, 190),
                 };
                 t.insert(k, k.table_hash(), e, 190);
             }
+            t
         };
-        let mut t = one_bucket();
-        let seen = |i| match i {
-            2 => Some(193),
-            6 | 9 => Some(100),
-            11 | 13 => Some(150),
-            _ => None,
-        };
-        fill(&mut t, &seen);
-        let k = key(100);
-        // All four ways of its eviction class trusted: the whole bucket is scanned.
-        let class = evict_class(k.table_hash());
-        assert_eq!(class.count_ones(), 4);
-        let want = policy_victim(&t, k.table_hash(), 200);
-        if ways_of(&t)
-            .iter()
-            .enumerate()
-            .all(|(w, (_, e))| class >> w & 1 == 0 || e.is_trusted())
-        {
-            assert_eq!(want, first_of(&t, &[6, 9, 11, 13]));
-        }
-        match t.insert_absent(k, k.table_hash(), half_open(100, 200), 200) {
-            InsertResult::EvictedExpired(ek, _) => assert_eq!(ek, want),
+        let way: Vec<FlowKey> = ways_of(&fill(&[], &[])).iter().map(|(k, _)| *k).collect();
+        let k = (100..1100)
+            .map(key)
+            .find(|k| evict_class(k.table_hash()) != 0x1111)
+            .expect("a key outside ways 4, 8 and 12's class within a thousand");
+        let evict =
+            |t: &mut FlowTable| t.insert_absent(k, k.table_hash(), half_open(100, 200), 200);
+        // At 200: way 4 half-open since 193 (idle 7: past the shortest timeout but within the
+        // SYN timeout, live), way 8 since 150 and way 12 since 100 (both expired, SYN timeout
+        // 10). The first expired in way order goes, not the oldest.
+        let mut t = fill(&[(4, 193), (8, 150), (12, 100)], &way);
+        assert_eq!(ways_of(&t).iter().map(|(k, _)| *k).collect::<Vec<_>>(), way);
+        assert_eq!(policy_victim(&t, k.table_hash(), 200), way[8]);
+        match evict(&mut t) {
+            InsertResult::EvictedExpired(ek, _) => assert_eq!(ek, way[8]),
             other => panic!("unexpected {other:?}"),
         }
-        // Nothing expired: the oldest untrusted, the first of equal age.
-        let mut t = one_bucket();
-        let seen = |i| match i {
-            3 => Some(198),
-            7 | 12 => Some(196),
-            14 => Some(199),
-            _ => None,
-        };
-        fill(&mut t, &seen);
-        let want = policy_victim(&t, k.table_hash(), 200);
-        assert!([3, 7, 12, 14].iter().any(|&i| key(i) == want));
-        match t.insert_absent(k, k.table_hash(), half_open(100, 200), 200) {
-            InsertResult::EvictedUntrusted(ek, _) => assert_eq!(ek, want),
+        // Nothing expired: the oldest untrusted, the first of equal age (way 8, not 12).
+        let mut t = fill(&[(4, 198), (8, 196), (12, 196)], &way);
+        assert_eq!(policy_victim(&t, k.table_hash(), 200), way[8]);
+        match evict(&mut t) {
+            InsertResult::EvictedUntrusted(ek, _) => assert_eq!(ek, way[8]),
             other => panic!("unexpected {other:?}"),
         }
     }
