@@ -199,7 +199,7 @@ dp_busy_cycles() {
   esac
 }
 
-# dp_vipmux_config FILE SOCKET FLOWS [KIND] [WORKERS] — the DUT configuration: one interface on net_memif0, the
+# dp_vipmux_config FILE SOCKET FLOWS [KIND] [WORKERS] [CAPACITY] — the DUT configuration: one interface on net_memif0, the
 # VIP 10.1.0.100, 8 on-link members 10.1.0.11..18 and one rule of KIND (default nat; see DP_RULES):
 #   nat          TCP 80 load-balancing rule, NAT to port 8080, 5-tuple distribution
 #   3tuple       the same with load_distribution = "source_ip_protocol"
@@ -215,11 +215,13 @@ dp_busy_cycles() {
 #                8 on-link members 2001:db8:1::11..18; pktgen --family 6 (IPv6 flows, NAT66 checked;
 #                78-byte frames, the smallest IPv6 TCP frame, where IPv4 points use 64); its IPv6
 #                flow table as large as the IPv4 one (flow_table_capacity_ipv6), so 1 M flows fit
-# WORKERS (1 or 2, default 1) workers, two on memif-dut-2w.toml.
+# WORKERS (1 or 2, default 1) workers, two on memif-dut-2w.toml. CAPACITY (default 1 M slots, 2 M above
+# 500 K flows) sets flow_table_capacity.
 dp_vipmux_config() {
   local i cap=1048576 kind=${4:-nat} dist=default fip=false bport=8080 encap=none extra="" w workers=${5:-1} prof=memif-dut.toml
   local vip=10.1.0.100 net=10.1.0.
   [ "$3" -gt 500000 ] && cap=2097152
+  [ -n "${6:-}" ] && cap=$6
   [ "$workers" = 2 ] && prof=memif-dut-2w.toml
   case $kind in
     3tuple) dist=source_ip_protocol ;;

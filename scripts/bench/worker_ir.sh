@@ -34,10 +34,9 @@ source "$ROOT/scripts/bench/ir_common.sh"
 ir_begin worker-ir vwir
 # shellcheck source=scripts/bench/dataplane.sh
 source "$ROOT/scripts/bench/dataplane.sh"
-dp_vipmux_config "$DIR/dut.toml" "$DIR/ctl.sock" "$FLOWS" "$KIND" 1
-if [ "$IR_MODE" = synflood ]; then
-  sed -i 's/^flow_table_capacity = .*/flow_table_capacity = 65536/' "$DIR/dut.toml"
-fi
+CAPACITY=""
+[ "$IR_MODE" = synflood ] && CAPACITY=65536
+dp_vipmux_config "$DIR/dut.toml" "$DIR/ctl.sock" "$FLOWS" "$KIND" 1 "$CAPACITY"
 DIRECTION=inbound
 [ "$KIND" = outbound ] && DIRECTION=outbound
 FAMILY=4

@@ -509,8 +509,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// a key not there, the first slot its home slot's `away` names is prefetched, or for an
     /// absent key (none named) the signature line its insert reads (in a table at least 15/16
     /// full, the slots of its eviction class too, before any signature line is read); then the
-    /// named slots' keys are compared. The misses of a burst overlap at
-    /// each step.
+    /// named slots' keys are compared. The misses of a burst overlap at each step.
     #[inline(always)]
     pub fn lookup_burst(&self, keys: &[K], hashes: &[u64], out: &mut [Option<SlotId>]) -> usize {
         if self.buckets.is_empty() {
@@ -925,6 +924,11 @@ mod tests {
         ways
     }
 
+    /// The key of every way of a one-bucket table's full bucket, in way order.
+    fn keys_of(t: &FlowTable) -> Vec<FlowKey> {
+        ways_of(t).iter().map(|(k, _)| *k).collect()
+    }
+
     /// The eviction policy written out plainly, for a full one-bucket table: among the ways of
     /// the key's eviction class the first expired entry, else the oldest untrusted (the first of
     /// equal age); if none of them qualifies, the same over all sixteen ways.
@@ -1324,8 +1328,9 @@ mod tests {
         // in which way. The untrusted (half-open) entries then go into ways 4, 8 and 12 only,
         // one eviction class, and the new key is of another class whose four ways are all
         // trusted: the whole bucket is scanned, in way order.
-        // A full bucket whose keys in the ways of `half` are half-open since the time given, the
-        // rest established.
+        //
+        // `fill(half, way)`: a full bucket whose keys in the ways of `half` (by the placement
+        // `way`) are half-open since the time given, the rest established.
         let fill = |half: &[(usize, u32)], way: &[FlowKey]| {
             let mut t = one_bucket();
             for i in 0..16 {
@@ -1339,7 +1344,7 @@ mod tests {
             }
             t
         };
-        let way: Vec<FlowKey> = ways_of(&fill(&[], &[])).iter().map(|(k, _)| *k).collect();
+        let way = keys_of(&fill(&[], &[]));
         let k = (100..1100)
             .map(key)
             .find(|k| evict_class(k.table_hash()) != 0x1111)
@@ -1350,7 +1355,7 @@ mod tests {
         // SYN timeout, live), way 8 since 150 and way 12 since 100 (both expired, SYN timeout
         // 10). The first expired in way order goes, not the oldest.
         let mut t = fill(&[(4, 193), (8, 150), (12, 100)], &way);
-        assert_eq!(ways_of(&t).iter().map(|(k, _)| *k).collect::<Vec<_>>(), way);
+        assert_eq!(keys_of(&t), way);
         assert_eq!(policy_victim(&t, k.table_hash(), 200), way[8]);
         match evict(&mut t) {
             InsertResult::EvictedExpired(ek, _) => assert_eq!(ek, way[8]),
