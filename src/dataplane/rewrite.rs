@@ -392,7 +392,7 @@ fn l4_nat_dst<const N: usize, const P: usize, const C: usize>(
 /// [`l4_nat_dst`] with the flow's transport delta `flow` (folded to 16 bits): the port, and the
 /// checksum through [`apply_folded`] (UDP: [`apply_udp_folded`]), the same value as `apply`'s.
 #[inline(always)]
-fn l4_nat_dst_folded<const N: usize, const P: usize, const C: usize>(
+pub(super) fn l4_nat_dst_folded<const N: usize, const P: usize, const C: usize>(
     h: &mut [u8; N],
     udp: bool,
     flow: u16,

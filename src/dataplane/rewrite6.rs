@@ -32,6 +32,7 @@
 
 use super::classify6::Meta6;
 use super::reason::{DropReason, Exception};
+use super::rewrite::l4_nat_dst_folded;
 use super::route::Hop;
 use super::Verdict;
 use crate::config::DsrEncapsulation;
@@ -337,10 +338,74 @@ pub fn nat66_to<B: PacketBuf + ?Sized>(
         return v;
     }
     let f = buf.data_mut();
+    if let Some(d) = l4_delta {
+        if nat66_plain(f, m, addr, port, d, hop).is_some() {
+            return Verdict::Forward { port: hop.port };
+        }
+    }
     nat66(f, m, End6::Dst, addr, Some(port), l4_delta);
     decrement_hop_limit(f, m);
     set_macs(f, hop);
     Verdict::Forward { port: hop.port }
+}
+
+/// The upper-layer header's offset in the common IPv6 frame shape: untagged Ethernet, no
+/// extension headers.
+const PLAIN_L4: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
+/// The IPv6 header's offset in that shape.
+const PLAIN_L3: usize = ethernet::HEADER_LEN;
+
+/// [`nat66_to`]'s rewrite (NAT66 of the destination with the flow's delta `d`, hop limit,
+/// Ethernet addresses) for a TCP or UDP frame of the common shape: the headers viewed as one
+/// fixed-size array after one length test, every offset a constant. `None` (nothing written)
+/// for any other shape or a frame too short for its headers.
+#[inline(always)]
+fn nat66_plain(
+    frame: &mut [u8],
+    m: &Meta6,
+    addr: u128,
+    port: u16,
+    d: u16,
+    hop: &Hop,
+) -> Option<()> {
+    // `l4` is `l3` (14, or 18 behind a tag) plus 40 and the extension headers: 54 means
+    // untagged and without extension headers.
+    if usize::from(m.l4) != PLAIN_L4 {
+        return None;
+    }
+    const TCP_END: usize = PLAIN_L4 + tcp::HEADER_LEN;
+    const UDP_END: usize = PLAIN_L4 + udp::HEADER_LEN;
+    const TCP_PORT: usize = PLAIN_L4 + tcp::field::DST_PORT.start;
+    const TCP_SUM: usize = PLAIN_L4 + tcp::field::CHECKSUM.start;
+    const UDP_PORT: usize = PLAIN_L4 + udp::field::DST_PORT.start;
+    const UDP_SUM: usize = PLAIN_L4 + udp::field::CHECKSUM.start;
+    match m.proto {
+        next_header::TCP => {
+            let h = frame.first_chunk_mut::<TCP_END>()?;
+            plain_ip6_dst(h, addr, hop);
+            l4_nat_dst_folded::<TCP_END, TCP_PORT, TCP_SUM>(h, false, d, Some(port), m.dport);
+        }
+        next_header::UDP => {
+            let h = frame.first_chunk_mut::<UDP_END>()?;
+            plain_ip6_dst(h, addr, hop);
+            l4_nat_dst_folded::<UDP_END, UDP_PORT, UDP_SUM>(h, true, d, Some(port), m.dport);
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// The Ethernet and IPv6 part of [`nat66_plain`] on a frame of the common shape whose first `N`
+/// bytes (`N` at least [`PLAIN_L4`], checked at compile time) are `h`: `hop`'s Ethernet
+/// addresses, hop limit − 1 (saturating), destination `addr`.
+#[inline(always)]
+fn plain_ip6_dst<const N: usize>(h: &mut [u8; N], addr: u128, hop: &Hop) {
+    const { assert!(N >= PLAIN_L4) };
+    const HOP: usize = PLAIN_L3 + ipv6::field::HOP_LIMIT;
+    const DST: usize = PLAIN_L3 + ipv6::field::DST_ADDR.start;
+    h[..ethernet::field::SOURCE.end].copy_from_slice(&hop.macs);
+    h[HOP] = h[HOP].saturating_sub(1);
+    h[DST..DST + 16].copy_from_slice(&addr.to_be_bytes());
 }
 
 /// Rewrites a NAT66 reply (source → `vip:vip_port`) and sends it by `hop`.

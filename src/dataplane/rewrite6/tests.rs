@@ -372,6 +372,9 @@ proptest! {
         let mut buf = VecBuf::with_room(64, &b, 0);
         let _ = to_member6(&mut buf, &m, &target(false, encap), &hop(1500), 1, 2);
         let _ = to_member6(&mut buf, &m, &target(true, encap), &hop(1500), 1, 2);
+        // A flow's stored delta (the fixed-offset path for TCP and UDP of the common shape).
+        let flow = Target6 { l4_delta: Some(0x1234), ..target(false, encap) };
+        let _ = to_member6(&mut buf, &m, &flow, &hop(1500), 1, 2);
         let _ = reply_to_client6(&mut buf, &m, 3, 4, &hop(1500));
         let inner = Inner { l3, vlan: None };
         let o = Outer6 { src: 1, dst: 2, gue_port: 9, flow_hash: 3 };
