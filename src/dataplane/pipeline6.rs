@@ -41,7 +41,7 @@ use super::rewrite6::{nat66_delta, nat66_to, reply_to_client6, to_member6, Targe
 use super::route::{client_hop6, HopCache};
 use super::{Verdict, View};
 use crate::balance::hash::{flow_hash6, hash_5tuple6};
-use crate::balance::snapshot::{MemberId, Rule, RuleId, Snapshot};
+use crate::balance::snapshot::{InterfaceInfo, MemberId, Rule, RuleId, Snapshot};
 use crate::config::{DsrEncapsulation, Protocol};
 use crate::flow::{
     tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6, FlowFlags,
@@ -109,10 +109,12 @@ pub struct SnapshotAddrs6<'a>(pub &'a Snapshot);
 impl Addresses6 for SnapshotAddrs6<'_> {
     #[inline]
     fn is_own(&self, addr: u128) -> bool {
-        self.0
-            .interfaces
-            .iter()
-            .any(|i| i.address6.is_some_and(|a| u128::from(a.addr) == addr))
+        let own = |i: &InterfaceInfo| i.address6.is_some_and(|a| u128::from(a.addr) == addr);
+        // One interface (a one-arm appliance) without the loop's pointer walk, as IPv4's check.
+        match &self.0.interfaces[..] {
+            [i] => own(i),
+            all => all.iter().any(own),
+        }
     }
     #[inline]
     fn is_frontend(&self, addr: u128) -> bool {

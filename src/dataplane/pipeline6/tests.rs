@@ -386,6 +386,22 @@ fn neighbour_discovery_and_echo_to_the_vip_go_to_the_slow_path() {
 }
 
 #[test]
+fn every_interface_s_own_ipv6_address_is_the_kernel_s() {
+    // Two interfaces (a two-arm appliance): the check walks them all.
+    let second = "[[interfaces]]\nname = \"out\"\nport = \"p1\"\naddress = \"10.2.0.2/24\"\naddress6 = \"fd00:2::2/64\"\n";
+    let base = BASE.replacen("[[frontends]]", &format!("{second}\n[[frontends]]"), 1);
+    let w = World::with_base(&base, &lb("tcp", 80, 8080, "web6", ""));
+    let mut p = pipeline();
+    let second_own: Ipv6Addr = "fd00:2::2".parse().unwrap();
+    for own in [OWN6, second_own] {
+        let mut f = eth(golden6::TCP_SYN);
+        f[14 + 24..14 + 40].copy_from_slice(&own.octets());
+        let (v, _) = run(&mut p, &w, &f, 10);
+        assert_eq!(v, Verdict::ToSlowPath(Exception::ToAppliance), "{own}");
+    }
+}
+
+#[test]
 fn floating_ip_rewrites_macs_and_hop_limit_only() {
     let w = World::new(&lb("udp", 6080, 6080, "web6", "enable_floating_ip = true"));
     let mut p = pipeline();
