@@ -122,7 +122,10 @@ pub fn queue_of_flow(flow: u32, queues: u16) -> u16 {
 
 const TEMPLATE_BUDGET: usize = 64 << 20;
 const LINK_WAIT: Duration = Duration::from_secs(30);
-const ARP_WAIT: Duration = Duration::from_secs(1);
+/// How long the first VIP's ARP or Neighbour Solicitation is asked before falling back to
+/// broadcast: long enough for a device under test that answers late (its slow path under
+/// valgrind); the wait ends at the first answer.
+const ARP_WAIT: Duration = Duration::from_secs(10);
 const ARP_RETRY: Duration = Duration::from_millis(100);
 const DRAIN_MAX: Duration = Duration::from_millis(200);
 const DRAIN_QUIET: Duration = Duration::from_millis(20);
@@ -866,7 +869,7 @@ impl Worker<'_, '_> {
     }
 
     /// Asks for the MAC of `vip` (ARP, or a Neighbour Solicitation from `own.1` for an IPv6 VIP,
-    /// up to a second); broadcast when nobody answers.
+    /// up to [`ARP_WAIT`]); broadcast when nobody answers.
     fn resolve(&mut self, own_mac: MacAddr, own: (Ipv4Addr, Ipv6Addr), vip: IpAddr) -> MacAddr {
         self.checker.resolve = Some((vip, None));
         let start = Instant::now();
