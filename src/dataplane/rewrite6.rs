@@ -403,7 +403,7 @@ fn plain_ip6_dst<const N: usize>(h: &mut [u8; N], addr: u128, hop: &Hop) {
     const { assert!(N >= PLAIN_L4) };
     const HOP: usize = PLAIN_L3 + ipv6::field::HOP_LIMIT;
     const DST: usize = PLAIN_L3 + ipv6::field::DST_ADDR.start;
-    h[..ethernet::field::SOURCE.end].copy_from_slice(&hop.macs);
+    set_macs(h, hop);
     h[HOP] = h[HOP].saturating_sub(1);
     h[DST..DST + 16].copy_from_slice(&addr.to_be_bytes());
 }
