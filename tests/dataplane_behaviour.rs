@@ -4,7 +4,7 @@
 mod dataplane_common;
 
 use dataplane_common::*;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use vipmux::balance::ProbeState;
 use vipmux::dataplane::{DropReason, Exception, Pipeline, PipelineConfig, Verdict};
 use vipmux::flow::FlowState;
@@ -857,4 +857,100 @@ fn member_and_idle_counters_read_by_diagnose() {
         .collect();
     assert_eq!(idle.len(), 1, "{idle:?}");
     assert_eq!((idle[0].expired, idle[0].late_packets), (1, 1));
+}
+
+/// Runs `frames` through `p` as one burst at `now`; returns the verdicts and output frames.
+fn run_burst(p: &mut Pipeline, w: &World, frames: &[Vec<u8>], now: u32) -> Vec<(Verdict, Vec<u8>)> {
+    let mut bufs: Vec<VecBuf> = frames
+        .iter()
+        .map(|f| VecBuf::with_room(128, f, 0))
+        .collect();
+    let mut v = vec![Verdict::Drop(DropReason::TxFull); frames.len()];
+    p.process(&w.view(), 0, &mut bufs, &mut v, now);
+    v.into_iter()
+        .zip(bufs.iter().map(|b| b.data().to_vec()))
+        .collect()
+}
+
+/// The established lane (a burst's leading plain ACKs of known flows, decided in a loop of their
+/// own) decides as the general path: the same frames, verdicts, counters and flow entries when
+/// the ACKs lead the burst (the lane takes them) as when a new flow's SYN leads it (the lane
+/// stops at the SYN and the general path takes every packet). For every delivery the lane
+/// makes: NAT at constant offsets, floating IP by MAC rewrite, IPIP and GUE.
+#[test]
+fn established_lane_decides_as_the_general_path() {
+    for vip in [
+        sa(VIP_NAT, 80),
+        sa(VIP_FLOAT, 80),
+        sa(VIP_IPIP, 443),
+        sa(VIP_GUE, 443),
+    ] {
+        lane_against_general(vip);
+    }
+}
+
+/// [`established_lane_decides_as_the_general_path`] for the rule of `vip`.
+fn lane_against_general(vip: SocketAddrV4) {
+    let w = World::standard();
+    let clients: Vec<_> = (0..5).map(|i| sa(CLIENT, 41000 + i)).collect();
+    let isn = |i: usize| 1000 * i as u32 + u32::MAX - 2500;
+    let open = |p: &mut Pipeline| {
+        for (i, &c) in clients.iter().enumerate() {
+            run(p, &w, &tcp(c, vip, TcpFlags::SYN, isn(i), 0, &[]), 10);
+            run(p, &w, &tcp(c, vip, TcpFlags::ACK, isn(i) + 1, 9, &[]), 10);
+        }
+    };
+    let (mut lane, mut general) = (pipeline(), pipeline());
+    open(&mut lane);
+    open(&mut general);
+    // Plain ACKs with and without data (PSH too), sequence numbers across the wrap.
+    let acks: Vec<Vec<u8>> = clients
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &c)| {
+            let seq = isn(i) + 1;
+            [
+                tcp(c, vip, TcpFlags::ACK, seq, 9, b"hello"),
+                tcp(
+                    c,
+                    vip,
+                    TcpFlags::ACK | TcpFlags::PSH,
+                    seq + 5,
+                    30,
+                    &[7; 1000],
+                ),
+                tcp(c, vip, TcpFlags::ACK, seq + 1005, 60, &[]),
+            ]
+        })
+        .collect();
+    let syn = tcp(sa(CLIENT, 42000), vip, TcpFlags::SYN, 5, 0, &[]);
+    let lane_out = run_burst(
+        &mut lane,
+        &w,
+        &[acks.clone(), vec![syn.clone()]].concat(),
+        20,
+    );
+    let general_out = run_burst(&mut general, &w, &[vec![syn], acks.clone()].concat(), 20);
+    assert!(
+        lane_out
+            .iter()
+            .all(|(v, _)| matches!(v, Verdict::Forward { .. })),
+        "{vip}"
+    );
+    // Outputs in each burst's order: the ACKs first in one, after the SYN in the other.
+    assert_eq!(lane_out[acks.len()], general_out[0], "{vip}: the SYN");
+    assert_eq!(lane_out[..acks.len()], general_out[1..], "{vip}: the ACKs");
+    assert_ne!(lane_out[0].1, acks[0], "{vip}: rewritten");
+    assert_eq!(
+        format!("{:?}", lane.counters()),
+        format!("{:?}", general.counters()),
+        "{vip}"
+    );
+    let entries = |p: &Pipeline| {
+        let mut e: Vec<_> = p.flows().map(|(k, e)| format!("{k:?} {e:?}")).collect();
+        e.sort();
+        e
+    };
+    assert_eq!(entries(&lane), entries(&general), "{vip}");
+    assert_eq!(lane.flows().count(), clients.len() + 1, "{vip}");
 }

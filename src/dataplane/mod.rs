@@ -17,7 +17,8 @@
 //!   [`rewrite6`]: NAT66, its reverse, MAC rewrite, IPv6-in-IPv6 and GUE over IPv6, hop limit,
 //!   MTU (Packet Too Big).
 //! - [`pipeline`]: [`Pipeline`], the burst loop and the decisions below (docs/design.md
-//!   §3.3–3.8); [`pipeline6`]: the same decisions for IPv6 frames (their own flow table).
+//!   §3.3–3.8); [`established`]: its loop for plain ACKs of known flows, run first;
+//!   [`pipeline6`]: the same decisions for IPv6 frames (their own flow table).
 //! - [`expiry`]: the idle sweep and the RST pair of `enable_tcp_reset`; [`expiry6`]: the RST
 //!   pair of an IPv6 flow.
 //! - [`snat`]: outbound SNAT of members' connections and their replies (docs/design.md §3.5.6).
@@ -73,6 +74,9 @@
 //!   straight into the burst's `Meta` array; everything else takes the general path.
 //! - The flow keys of a whole burst are hashed and their buckets prefetched before any is read
 //!   (see [`crate::flow::FlowTable`]).
+//! - The burst's leading plain ACKs of known, checked flows (most of the traffic) are decided first
+//!   by [`established`], a loop without the general path's other cases; the general decision takes
+//!   the burst from the first packet the lane does not take, so a flow's packets keep their order.
 //! - The NAT rewrite of a known flow has an inlined fast path over fixed-size header views; the
 //!   next hop is borrowed from a per-member cache (it carries the egress MTU), not copied.
 //! - While nothing was inserted in a burst, burst hits need no second key compare; a burst
@@ -105,6 +109,7 @@ pub mod classify;
 pub mod classify6;
 pub mod counters;
 pub mod encap;
+pub mod established;
 pub mod expiry;
 pub mod expiry6;
 pub mod icmp_error;

@@ -5,6 +5,7 @@
 use super::admission::{admit, Candidate};
 use super::classify::{classify_into, Early, Meta};
 use super::counters::WorkerCounters;
+use super::established::{self, LaneCx};
 use super::expiry::{Pending, Scratch};
 use super::icmp_error::{self, IcmpCx};
 use super::pipeline6::{self, ipv6_capacity, Burst6, Lane6};
@@ -316,7 +317,23 @@ impl Pipeline {
         // 2. hash, prefetch, look up the whole burst
         let (keys, hashes, slots) = (&keys[..c], &mut hashes[..c], &mut slots[..c]);
         look_up(table, recent, *seed, keys, hashes, slots);
-        // 3. decide and rewrite
+        // 3. the established lane, in arrival order, up to the first packet it declines
+        let gen = *gen;
+        let mut lcx = LaneCx {
+            table,
+            counters,
+            hops,
+        };
+        let done = established::run(
+            &mut lcx,
+            view,
+            pkts,
+            verdicts,
+            (&idx[..c], &metas[..c], slots),
+            now,
+            gen,
+        );
+        // 4. decide and rewrite the rest
         let mut cx = Cx {
             table,
             recent,
@@ -329,13 +346,12 @@ impl Pipeline {
             seed: *seed,
             inserted: 0,
         };
-        let work = idx[..c]
+        let work = idx[done..c]
             .iter()
-            .zip(&metas[..c])
-            .zip(keys)
-            .zip(&*hashes)
-            .zip(&*slots);
-        let gen = *gen;
+            .zip(&metas[done..c])
+            .zip(&keys[done..])
+            .zip(&hashes[done..])
+            .zip(&slots[done..]);
         for ((((&i, m), key), &hash), &slot) in work {
             let i = usize::from(i);
             if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
@@ -578,11 +594,7 @@ fn known<B: PacketBuf>(
     };
     let rid = rule.id;
     track_packet(e, m, Direction::ClientToServer, now);
-    if let Some(rc) = counters.rules.get_mut(rid.index()) {
-        rc.packets += 1;
-        rc.bytes += u64::from(m.ip_len);
-    }
-    counters.member_forwarded(mid.0, false);
+    count_known(counters, rid.index(), mid, m.ip_len);
     if syn {
         // A SYN on a known flow (a retransmission, or a new connection on a closed 5-tuple).
         count_known_syn(counters, rid.index(), mid.0);
@@ -592,6 +604,17 @@ fn known<B: PacketBuf>(
         Ok(hop) => flow_to_member(buf, m, e, rule, hop, view),
         Err(r) => Verdict::Drop(r),
     }
+}
+
+/// Counts a known flow's packet of `ip_len` bytes forwarded to member `mid` for its rule (index
+/// `rule`) and member (its SYNs are counted apart, by [`count_known_syn`]).
+#[inline(always)]
+pub(super) fn count_known(counters: &mut WorkerCounters, rule: usize, mid: MemberId, ip_len: u16) {
+    if let Some(rc) = counters.rules.get_mut(rule) {
+        rc.packets += 1;
+        rc.bytes += u64::from(ip_len);
+    }
+    counters.member_forwarded(mid.0, false);
 }
 
 /// Counts a known flow's SYN for its rule and member (out of line: rare; the packet itself is

@@ -210,7 +210,7 @@ fn nat_dst_and_ttl_plain(
 }
 
 /// The end of a TCP header in the common frame shape.
-const PLAIN_TCP_END: usize = PLAIN_L4 + tcp::HEADER_LEN;
+pub(super) const PLAIN_TCP_END: usize = PLAIN_L4 + tcp::HEADER_LEN;
 /// The end of a UDP header in the common frame shape.
 const PLAIN_UDP_END: usize = PLAIN_L4 + udp::HEADER_LEN;
 
@@ -238,12 +238,26 @@ fn nat_plain<const UDP: bool>(
         l4_nat_dst_folded::<PLAIN_UDP_END, P, C>(h, true, s.l4_delta, port, m.dport);
     } else {
         let h = frame.first_chunk_mut::<PLAIN_TCP_END>()?;
-        plain_ip_dst_and_ttl(h, addr, s.ip_delta);
-        const P: usize = PLAIN_L4 + TCP_PORT;
-        const C: usize = PLAIN_L4 + TCP_SUM;
-        l4_nat_dst_folded::<PLAIN_TCP_END, P, C>(h, false, s.l4_delta, port, m.dport);
+        nat_plain_tcp(h, addr, port, m.dport, s);
     }
     Some(())
+}
+
+/// The NAT of a TCP segment in a frame of the common shape whose headers are `h`: destination
+/// `addr` and (unless `None` or equal to `dport`, the segment's destination port now) port
+/// `port`, TTL − 1, both checksums updated with the flow's constants `s`.
+#[inline(always)]
+pub(super) fn nat_plain_tcp(
+    h: &mut [u8; PLAIN_TCP_END],
+    addr: u32,
+    port: Option<u16>,
+    dport: u16,
+    s: FlowSums,
+) {
+    plain_ip_dst_and_ttl(h, addr, s.ip_delta);
+    const P: usize = PLAIN_L4 + TCP_PORT;
+    const C: usize = PLAIN_L4 + TCP_SUM;
+    l4_nat_dst_folded::<PLAIN_TCP_END, P, C>(h, false, s.l4_delta, port, dport);
 }
 
 /// [`ip_dst_and_ttl`] on the IPv4 header of a frame of the common shape whose first `N` bytes
@@ -443,7 +457,7 @@ fn decrement_ttl(frame: &mut [u8], m: &Meta) {
 
 /// Writes the Ethernet addresses of `hop` (destination then source, the first 12 bytes).
 #[inline(always)]
-fn set_macs(frame: &mut [u8], hop: &Hop) {
+pub(super) fn set_macs(frame: &mut [u8], hop: &Hop) {
     if let Some(h) = frame.get_mut(..ethernet::field::SOURCE.end) {
         h.copy_from_slice(&hop.macs);
     }

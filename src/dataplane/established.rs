@@ -1,0 +1,134 @@
+//! The established lane: the bulk of a load balancer's traffic, a TCP segment that only
+//! acknowledges (ACK set; no SYN, FIN or RST) of a live flow already checked under the current
+//! snapshot, decided in a loop of its own before the general decision (docs/design.md §3.4).
+//!
+//! The burst loop runs the lane over the burst's classified packets in arrival order. It stops
+//! at the first packet that is not the lane's: another kind of segment or protocol, a miss, an
+//! expired flow, a stamp from an older snapshot, a rule gone, a next hop in error. The general
+//! decision takes that packet and every later one, so each flow's packets are still decided in
+//! the order they came. For the lane's packets the lane makes the known-flow decision the
+//! general path makes for them (the same tracking, counters, next hop and delivery; NAT in the
+//! common frame shape within the MTU at constant offsets), without the general path's other
+//! cases in its loop. A burst of another traffic kind costs the lane one test of its first packet.
+
+use super::classify::Meta;
+use super::counters::WorkerCounters;
+use super::pipeline::{count_known, forward_to, store_other};
+use super::recheck;
+use super::rewrite::{flow_to_member, nat_plain_tcp, set_macs, PLAIN_TCP_END};
+use super::route::HopCache;
+use super::{Verdict, View};
+use crate::balance::snapshot::MemberId;
+use crate::flow::{tcp_flags, track, Direction, FlowEntry, FlowFlags, FlowTable, SlotId};
+use crate::wire::{ethernet, ipv4, protocol, PacketBuf};
+
+/// The transport header's offset in the common frame shape (untagged, IPv4 without options).
+const PLAIN_L4: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+
+/// The tables and counters the lane touches (disjoint borrows of the pipeline).
+pub(super) struct LaneCx<'p> {
+    /// The worker's flow table.
+    pub(super) table: &'p mut FlowTable,
+    /// The worker's counters.
+    pub(super) counters: &'p mut WorkerCounters,
+    /// The per-member next-hop cache.
+    pub(super) hops: &'p mut HopCache,
+}
+
+/// The burst's classified packets as the lane reads them: the `k`-th is frame `idx[k]` of the
+/// burst, classified as `metas[k]`, found at `slots[k]` by the burst lookup (`None`: a miss).
+pub(super) type Classified<'b> = (&'b [u8], &'b [Meta], &'b [Option<SlotId>]);
+
+/// Runs the lane over the burst's classified packets `work` in order, up to the first one that
+/// is not the lane's; returns how many it decided (their verdicts set in `verdicts`, indexed as
+/// `pkts`). `now` in seconds, `gen` the burst's snapshot generation.
+#[inline(always)]
+pub(super) fn run<B: PacketBuf>(
+    cx: &mut LaneCx<'_>,
+    view: &View<'_>,
+    pkts: &mut [B],
+    verdicts: &mut [Verdict],
+    work: Classified<'_>,
+    now: u32,
+    gen: u32,
+) -> usize {
+    let (idx, metas, slots) = work;
+    let mut done = 0;
+    for ((&i, m), &slot) in idx.iter().zip(metas).zip(slots) {
+        let i = usize::from(i);
+        let (Some(p), Some(out), Some(id)) = (pkts.get_mut(i), verdicts.get_mut(i), slot) else {
+            break;
+        };
+        if !is_lane_frame(m) {
+            break;
+        }
+        match decide(cx, view, p, m, id, now, gen) {
+            Some(Verdict::Forward { port }) => {
+                cx.counters.tx += 1;
+                *out = forward_to(port);
+            }
+            Some(v) => store_other(cx.counters, out, v),
+            None => break,
+        }
+        done += 1;
+    }
+    done
+}
+
+/// Whether a packet classified as `m` is the lane's kind: a TCP segment that only acknowledges
+/// (ACK set; SYN, FIN and RST clear) in the common frame shape (untagged, IPv4 without options).
+#[inline(always)]
+fn is_lane_frame(m: &Meta) -> bool {
+    use tcp_flags::{ACK, FIN, RST, SYN};
+    m.proto == protocol::TCP && m.tcp_flags & (SYN | FIN | RST | ACK) == ACK
+}
+
+/// Decides and rewrites the lane's packet in `buf` (classified as `m`) whose burst lookup found
+/// slot `id` (no insert since: the lane runs first): its verdict (a forward, or the MTU's), or
+/// `None`, nothing changed, when the general decision must take it.
+#[inline(always)]
+fn decide<B: PacketBuf>(
+    cx: &mut LaneCx<'_>,
+    view: &View<'_>,
+    buf: &mut B,
+    m: &Meta,
+    id: SlotId,
+    now: u32,
+    gen: u32,
+) -> Option<Verdict> {
+    let (e, stamp) = cx.table.occupied_stamped(id)?;
+    // A plain ACK keeps its flow's member (TCP), so the stamp's eligibility bit does not matter.
+    if e.is_expired(now) || !recheck::is_current(*stamp, gen, true) {
+        return None;
+    }
+    let rule = view.snapshot.rules.get(e.rule_id as usize)?;
+    let mid = MemberId(e.member_id);
+    let hop = cx.hops.member(view, mid).ok()?;
+    // NAT in the common frame shape within the MTU at constant offsets; any other delivery as
+    // the general path makes it.
+    let plain = usize::from(m.l4) == PLAIN_L4 && m.ip_len <= hop.mtu;
+    let floating = e.flags.contains(FlowFlags::FLOATING);
+    let track_and_count = |e: &mut FlowEntry, counters: &mut WorkerCounters| {
+        // `track` itself: `track_packet`'s protocol test (always TCP here) costs 36 instructions
+        // a packet in this loop's compiled form.
+        track(
+            e,
+            Direction::ClientToServer,
+            m.tcp_flags,
+            m.seq,
+            m.ack,
+            m.payload,
+            now,
+        );
+        count_known(counters, rule.id.index(), mid, m.ip_len);
+    };
+    if !plain || floating {
+        track_and_count(e, cx.counters);
+        return Some(flow_to_member(buf, m, e, rule, hop, view));
+    }
+    let h = buf.data_mut().first_chunk_mut::<PLAIN_TCP_END>()?;
+    track_and_count(e, cx.counters);
+    nat_plain_tcp(h, e.member_addr, Some(e.backend_port), m.dport, e.sums);
+    set_macs(h, hop);
+    Some(Verdict::Forward { port: hop.port })
+}
