@@ -893,11 +893,16 @@ fn established_lane_decides_as_the_general_path() {
 fn lane_against_general(vip: SocketAddrV4) {
     let w = World::standard();
     let clients: Vec<_> = (0..5).map(|i| sa(CLIENT, 41000 + i)).collect();
-    let isn = |i: usize| 1000 * i as u32 + u32::MAX - 2500;
+    let isn = |i: usize| (u32::MAX - 2500).wrapping_add(1000 * i as u32);
     let open = |p: &mut Pipeline| {
         for (i, &c) in clients.iter().enumerate() {
             run(p, &w, &tcp(c, vip, TcpFlags::SYN, isn(i), 0, &[]), 10);
-            run(p, &w, &tcp(c, vip, TcpFlags::ACK, isn(i) + 1, 9, &[]), 10);
+            run(
+                p,
+                &w,
+                &tcp(c, vip, TcpFlags::ACK, isn(i).wrapping_add(1), 9, &[]),
+                10,
+            );
         }
     };
     let (mut lane, mut general) = (pipeline(), pipeline());
@@ -908,18 +913,18 @@ fn lane_against_general(vip: SocketAddrV4) {
         .iter()
         .enumerate()
         .flat_map(|(i, &c)| {
-            let seq = isn(i) + 1;
+            let seq = isn(i).wrapping_add(1);
             [
                 tcp(c, vip, TcpFlags::ACK, seq, 9, b"hello"),
                 tcp(
                     c,
                     vip,
                     TcpFlags::ACK | TcpFlags::PSH,
-                    seq + 5,
+                    seq.wrapping_add(5),
                     30,
                     &[7; 1000],
                 ),
-                tcp(c, vip, TcpFlags::ACK, seq + 1005, 60, &[]),
+                tcp(c, vip, TcpFlags::ACK, seq.wrapping_add(1005), 60, &[]),
             ]
         })
         .collect();

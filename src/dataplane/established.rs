@@ -15,15 +15,12 @@ use super::classify::Meta;
 use super::counters::WorkerCounters;
 use super::pipeline::{count_known, forward_to, store_other};
 use super::recheck;
-use super::rewrite::{flow_to_member, nat_plain_tcp, set_macs, PLAIN_TCP_END};
+use super::rewrite::{flow_to_member, nat_plain_tcp, set_macs, PLAIN_L4, PLAIN_TCP_END};
 use super::route::HopCache;
 use super::{Verdict, View};
 use crate::balance::snapshot::MemberId;
 use crate::flow::{tcp_flags, track, Direction, FlowEntry, FlowFlags, FlowTable, SlotId};
-use crate::wire::{ethernet, ipv4, protocol, PacketBuf};
-
-/// The transport header's offset in the common frame shape (untagged, IPv4 without options).
-const PLAIN_L4: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+use crate::wire::{protocol, PacketBuf};
 
 /// The tables and counters the lane touches (disjoint borrows of the pipeline).
 pub(super) struct LaneCx<'p> {
@@ -76,7 +73,8 @@ pub(super) fn run<B: PacketBuf>(
 }
 
 /// Whether a packet classified as `m` is the lane's kind: a TCP segment that only acknowledges
-/// (ACK set; SYN, FIN and RST clear) in the common frame shape (untagged, IPv4 without options).
+/// (ACK set; SYN, FIN and RST clear), in any frame shape (a tagged frame or one with IPv4
+/// options takes the general path's delivery in [`decide`]).
 #[inline(always)]
 fn is_lane_frame(m: &Meta) -> bool {
     use tcp_flags::{ACK, FIN, RST, SYN};

@@ -189,7 +189,7 @@ fn nat_dst_and_ttl(
 
 /// The transport header's offset in the frame shape of the classifier's fast path: untagged
 /// Ethernet, IPv4 without options.
-const PLAIN_L4: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+pub(super) const PLAIN_L4: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
 
 /// [`nat_dst_and_ttl_fast`] with the flow's rewrite constants `s` for a frame of the common shape
 /// (untagged, IPv4 without options, TCP or UDP): every field at a constant offset, one length
