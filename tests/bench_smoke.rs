@@ -233,13 +233,14 @@ fn check_synflood_established(out: &Path, table: &str) {
             .unwrap_or_else(|e| panic!("{name} of {row:?} is not a number: {e}"));
     }
     assert!(
-        col("est_only_loss_percent") == header.len() - 7
-            && col("busy_cycles_per_packet") == header.len() - 6
-            && col("memif") == header.len() - 5
-            && col("workers") == header.len() - 4
-            && col("busy_cycles_per_worker") == header.len() - 3
-            && col("handoff_percent") == header.len() - 2
-            && col("busy_cycles_q1") == header.len() - 1,
+        col("est_only_loss_percent") == header.len() - 8
+            && col("busy_cycles_per_packet") == header.len() - 7
+            && col("memif") == header.len() - 6
+            && col("workers") == header.len() - 5
+            && col("busy_cycles_per_worker") == header.len() - 4
+            && col("handoff_percent") == header.len() - 3
+            && col("busy_cycles_q1") == header.len() - 2
+            && col("frames_per_busy_poll") == header.len() - 1,
         "the new columns come last: {header:?}"
     );
     assert!(
@@ -265,6 +266,15 @@ fn check_synflood_established(out: &Path, table: &str) {
     assert!(
         q1 > 0.0 && q1 <= 2.0 * busy,
         "busy cycles q1 {q1} against {busy} in {vip:?}"
+    );
+    // And the frames one busy iteration received: at least one (a busy iteration found frames),
+    // at most a burst (32) from each of the DUT's two ports (memif and the kernel exception port).
+    let fpp: f64 = vip[col("frames_per_busy_poll")]
+        .parse()
+        .unwrap_or_else(|e| panic!("frames per busy poll of {vip:?}: {e}"));
+    assert!(
+        (1.0..=64.0).contains(&fpp),
+        "frames per busy poll {fpp} in {vip:?}"
     );
     // The outbound SNAT points: both modes, each with its gate passed (no wrong SNAT).
     let config = col("config");

@@ -103,6 +103,11 @@ fn mbuf_edits_and_tx_drop_accounting() {
     assert!(m.extend_from_slice(b"payload"));
     m.prepend(4).expect("headroom").copy_from_slice(b"HDR:");
     assert_eq!(m.data(), b"HDR:payload");
+    assert_eq!(
+        (m.headroom(), m.pkt_len()),
+        (124, 11),
+        "prepend moves the packet's front"
+    );
     assert!(m.adj(4));
     assert!(m.trim(3));
     assert_eq!(m.data(), b"payl");
@@ -114,6 +119,9 @@ fn mbuf_edits_and_tx_drop_accounting() {
         m.prepend(129).is_none(),
         "prepend beyond the headroom is refused"
     );
+    let room = m.headroom();
+    assert!(m.prepend(room + 1).is_none() && m.prepend(room).is_some());
+    assert!(m.adj(room), "all of the headroom prepended, and taken back");
     assert!(
         m.append(m.tailroom() + 1).is_none(),
         "append beyond the tailroom is refused"

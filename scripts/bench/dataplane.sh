@@ -80,10 +80,10 @@ dp_sched_ns() {
   echo "$s"
 }
 
-# dp_vipmux_runtime SOCKET — "received busy_ns handoffs per_worker" of vipmux from its control socket
-# ("" if it does not answer): frames received and busy nanoseconds summed over the workers (the
-# workers' own accounting of the iterations that found frames), frames handed between workers, and
-# "received:busy_ns" of each worker joined by ";".
+# dp_vipmux_runtime SOCKET — "received busy_ns handoffs per_worker busy_polls" of vipmux from its
+# control socket ("" if it does not answer): frames received and busy nanoseconds summed over the
+# workers (the workers' own accounting of the iterations that found frames), frames handed between
+# workers, "received:busy_ns" of each worker joined by ";", and the iterations that found frames.
 dp_vipmux_runtime() {
   dp_vipmux_ask "$1" counters
 }
@@ -129,8 +129,19 @@ if sys.argv[2] == "sample":
 ws = ask("counters")["workers"]
 print(sum(w["received"] for w in ws), sum(w["busy_ns"] for w in ws),
       sum(w.get("handoff_sent", 0) for w in ws),
-      ";".join(f'{w["received"]}:{w["busy_ns"]}' for w in ws))
+      ";".join(f'{w["received"]}:{w["busy_ns"]}' for w in ws),
+      sum(w["busy_polls"] for w in ws))
 EOF
+}
+
+# dp_frames_per_poll B0 B1 — from two dp_vipmux_runtime readings: the frames one busy iteration
+# received on average, over its ports' rx bursts ("-" when unknown). Near the burst size (32) the
+# DUT was the limit (an iteration can also take the exception port's few frames: a little over 32);
+# well below it the generator was, and the per-iteration costs (rx and tx calls, clock) weigh on
+# fewer frames each.
+dp_frames_per_poll() {
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    if (y[5] > x[5]) printf "%.1f\n", (y[1] - x[1]) / (y[5] - x[5]); else print "-" }'
 }
 
 # dp_worker_stats MHZ B0 B1 — from two dp_vipmux_runtime readings: "cycles;cycles… handoff_percent",
@@ -403,6 +414,7 @@ dp_point() {
   local q1=-
   [ -n "$sampler" ] && [ -s "$DP_SOCKDIR/$tag.windows" ] && q1=$(dp_window_q1 "${DP_MHZ:-0}" "$DP_SOCKDIR/$tag.windows")
   wstats+=" $q1"
+  if [ "$dut" = vipmux ] && [ -n "$b0" ] && [ -n "$b1" ]; then wstats+=" $(dp_frames_per_poll "$b0" "$b1")"; else wstats+=" -"; fi
   res=$("$PY" - "$DP_SOCKDIR/$tag.json" "$t0" "$t1" "$c0" "$c1" "${busy:--} $wstats" <<'EOF'
 import json, sys
 try:
@@ -444,7 +456,7 @@ dp_median() {
 
 run_dataplane() {
   local flows_list secs repeat duts rules workers2 kind why dut flows mode r line mhz cyc all n load1 tx rx loss errs ns share p points
-  local pmode pgargs wcyc hpct etx erx eloss eerrs srx eshare oline orx oloss rate oall
+  local pmode pgargs wcyc hpct etx erx eloss eerrs srx eshare oline orx oloss rate oall fpp
   why=$(dp_prereq)
   if [ -n "$why" ]; then
     log "dataplane: skipped ($why)"
@@ -474,7 +486,7 @@ run_dataplane() {
   mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
   DP_MHZ=${mhz:-0}
   local csv=$out/dataplane.csv
-  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif,workers,busy_cycles_per_worker,handoff_percent,busy_cycles_q1\n' >"$csv"
+  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif,workers,busy_cycles_per_worker,handoff_percent,busy_cycles_q1,frames_per_busy_poll\n' >"$csv"
   points=()
   for dut in $duts; do
     for flows in $flows_list; do points+=("$dut established $flows nat"); done
@@ -524,7 +536,7 @@ run_dataplane() {
       failures+=("dataplane:$dut:$mode:$flows")
       continue
     fi
-    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy wcyc hpct bq1 <<<"$(printf '%s' "$all" | dp_median)"
+    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy wcyc hpct bq1 fpp <<<"$(printf '%s' "$all" | dp_median)"
     [ "$busy" = - ] && busy=""
     orx="" oloss=""
     if [ "$mode" = synflood-established ] && [ "$etx" != - ]; then
@@ -556,12 +568,13 @@ run_dataplane() {
     [ "$wcyc" = - ] && wcyc=""
     [ "$hpct" = - ] && hpct=""
     [ "${bq1:--}" = - ] && bq1=""
+    [ "${fpp:--}" = - ] && fpp=""
     local pshare=""
     [ "$mode" = synflood ] && pshare=0
     [ "$mode" = synflood-established ] && pshare=$eshare
-    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
       "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" \
-      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" "$DP_WORKERS" "$wcyc" "$hpct" "$bq1" >>"$csv"
+      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" "$DP_WORKERS" "$wcyc" "$hpct" "$bq1" "$fpp" >>"$csv"
   done
   dp_cleanup
 }

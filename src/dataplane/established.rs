@@ -19,7 +19,7 @@ use super::rewrite::{flow_to_member, nat_plain_tcp, set_macs, PLAIN_L4, PLAIN_TC
 use super::route::HopCache;
 use super::{Verdict, View};
 use crate::balance::snapshot::MemberId;
-use crate::flow::{tcp_flags, track, Direction, FlowEntry, FlowFlags, FlowTable, SlotId};
+use crate::flow::{is_plain_ack, track, Direction, FlowEntry, FlowFlags, FlowTable, SlotId};
 use crate::wire::{protocol, PacketBuf};
 
 /// The tables and counters the lane touches (disjoint borrows of the pipeline).
@@ -77,8 +77,7 @@ pub(super) fn run<B: PacketBuf>(
 /// options takes the general path's delivery in [`decide`]).
 #[inline(always)]
 fn is_lane_frame(m: &Meta) -> bool {
-    use tcp_flags::{ACK, FIN, RST, SYN};
-    m.proto == protocol::TCP && m.tcp_flags & (SYN | FIN | RST | ACK) == ACK
+    m.proto == protocol::TCP && is_plain_ack(m.tcp_flags)
 }
 
 /// Decides and rewrites the lane's packet in `buf` (classified as `m`) whose burst lookup found

@@ -108,17 +108,25 @@ impl Mbuf {
     }
 
     /// Grows the packet by `n` bytes at the front; returns them (uninitialised contents), or
-    /// `None` (unchanged) without enough headroom.
+    /// `None` (unchanged) without enough headroom. What `rte_pktmbuf_prepend` does, inline: the
+    /// encapsulating delivery calls it once a packet, and the C call costs more than the edit.
+    #[inline]
     pub fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
         let n16 = u16::try_from(n).ok()?;
-        // SAFETY: the mbuf is valid and exclusively ours; DPDK checks the headroom and returns
-        // NULL without changing anything when it is short.
-        let p = unsafe { sys::vipmux_pktmbuf_prepend(self.0.as_ptr(), n16) };
-        if p.is_null() {
+        // SAFETY: the mbuf is valid and exclusively ours (`&mut self`).
+        let m = unsafe { self.0.as_mut() };
+        if n16 > m.data_off {
             return None;
         }
-        // SAFETY: on success the new data starts at p and the first n bytes are inside the buffer.
-        Some(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), n) })
+        // data_off + data_len <= buf_len (a u16) and n <= data_off: neither field wraps.
+        m.data_off -= n16;
+        m.data_len = m.data_len.wrapping_add(n16);
+        m.pkt_len = m.pkt_len.wrapping_add(u32::from(n16));
+        // SAFETY: the new data starts data_off bytes into the buffer, and its first n bytes were
+        // headroom, inside the buffer; `&mut self` makes the access exclusive.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(m.buf_addr.cast::<u8>().add(usize::from(m.data_off)), n)
+        })
     }
 
     /// Grows the packet by `n` bytes at the end; returns them, or `None` (unchanged) without

@@ -41,7 +41,6 @@ struct rte_mbuf *vipmux_pktmbuf_alloc(struct rte_mempool *mp);
 int vipmux_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned count);
 void vipmux_pktmbuf_free(struct rte_mbuf *m);
 /* Returns the new data start, or NULL (mbuf unchanged) when the space is missing. */
-char *vipmux_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
 char *vipmux_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 char *vipmux_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
 /* 0 on success, -1 (mbuf unchanged) when len exceeds the last segment. */

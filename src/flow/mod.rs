@@ -31,4 +31,4 @@ pub use key6::FlowKey6;
 pub use recent::RecentlyExpired;
 pub use snat::{NewTranslation, SnatError, SnatTable, Translation};
 pub use table::{FlowTable, FlowTable6, InsertResult, SetTable, SlotId, TableEntry};
-pub use tcp::{seq_after, tcp_flags, track, track_general, track_udp, Direction};
+pub use tcp::{is_plain_ack, seq_after, tcp_flags, track, track_general, track_udp, Direction};

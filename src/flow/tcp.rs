@@ -54,6 +54,14 @@ pub fn seq_after(a: u32, b: u32) -> bool {
 const PLAIN_ACK_FLAGS: FlowFlags =
     FlowFlags(FlowFlags::SEEN.0 | FlowFlags::SEQ_VALID.0 | FlowFlags::ACK_VALID.0);
 
+/// Whether a segment with TCP flags `flags` only acknowledges: ACK set; SYN, FIN and RST clear
+/// (PSH, URG and the rest do not matter). The common segment of an established connection.
+#[inline(always)]
+pub fn is_plain_ack(flags: u8) -> bool {
+    use tcp_flags::*;
+    flags & (SYN | FIN | RST | ACK) == ACK
+}
+
 /// Updates `entry` for one TCP packet: state, trust, client seq/ack, last-seen time.
 #[inline(always)]
 pub fn track(
@@ -65,9 +73,8 @@ pub fn track(
     payload_len: u32,
     now: u32,
 ) {
-    use tcp_flags::*;
     if dir == Direction::ClientToServer
-        && flags & (SYN | FIN | RST | ACK) == ACK
+        && is_plain_ack(flags)
         && entry.state == FlowState::Established
         && entry.flags.contains(PLAIN_ACK_FLAGS)
     {

@@ -125,7 +125,7 @@ const LINK_WAIT: Duration = Duration::from_secs(30);
 /// How long the first VIP's ARP or Neighbour Solicitation is asked before falling back to
 /// broadcast: long enough for a device under test that answers late (its slow path under
 /// valgrind); the wait ends at the first answer.
-const ARP_WAIT: Duration = Duration::from_secs(10);
+const ARP_WAIT: Duration = Duration::from_secs(30);
 const ARP_RETRY: Duration = Duration::from_millis(100);
 const DRAIN_MAX: Duration = Duration::from_millis(200);
 const DRAIN_QUIET: Duration = Duration::from_millis(20);
