@@ -28,11 +28,11 @@
 //!
 //! # A burst (VPP `lb` node style)
 //!
-//! 1. classify every frame; exceptions and malformed frames get their verdict at once;
-//! 2. build the flow keys of the rest, hash them all (the per-worker table hash, not the
-//!    distribution hash), prefetch all their buckets, then look the whole burst up (the lookup
-//!    prefetches each candidate slot, or the free slot a new flow will take, before comparing
-//!    any key);
+//! 1. classify every frame; exceptions and malformed frames get their verdict at once; for the
+//!    rest, build the flow key, hash it (the per-worker table hash, not the distribution hash)
+//!    and prefetch its home slot at once;
+//! 2. look the whole burst up (the lookup prefetches each candidate slot, or the free slot a new
+//!    flow will take, before comparing any key);
 //! 3. per packet: known flow → refresh/track and rewrite; miss → rule lookup, NAT reply
 //!    (stateless, any worker), new flow (Maglev over eligible members with the rule's seeded
 //!    distribution hash), recently expired, or `missing_flow`; then rewrite and pick the next hop.
@@ -72,8 +72,9 @@
 //!
 //! - Plain IPv4 TCP without options or VLAN tag, the common case, is classified in one pass
 //!   straight into the burst's `Meta` array; everything else takes the general path.
-//! - The flow keys of a whole burst are hashed and their buckets prefetched before any is read
-//!   (see [`crate::flow::FlowTable`]).
+//! - Each packet's flow key is hashed and its home slot prefetched as it is classified, and no
+//!   slot is read before the whole burst is classified: the classification of the later packets
+//!   overlaps the first slots' memory latency (see [`crate::flow::FlowTable`]).
 //! - The burst's leading plain ACKs of known, checked flows (most of the traffic) are decided first
 //!   by [`established`], a loop without the general path's other cases; the general decision takes
 //!   the burst from the first packet the lane does not take, so a flow's packets keep their order.

@@ -20,9 +20,9 @@ use crate::balance::snapshot::{MemberId, Rule, Snapshot};
 use crate::config::Protocol;
 use crate::flow::snat::SnatAddr;
 use crate::flow::{
-    hash_burst, tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6,
-    FlowFlags, FlowKey, FlowKey6, FlowState, FlowTable, InsertResult, RecentlyExpired, SetTable,
-    SlotId, SnatTable, TableEntry, TableKey, Translation, DEFAULT_TABLE_SEED,
+    tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6, FlowFlags,
+    FlowKey, FlowKey6, FlowState, FlowTable, InsertResult, RecentlyExpired, SetTable, SlotId,
+    SnatTable, TableEntry, TableKey, Translation, DEFAULT_TABLE_SEED,
 };
 use crate::wire::{protocol, PacketBuf, BURST};
 use std::net::Ipv4Addr;
@@ -285,13 +285,17 @@ impl Pipeline {
             ..
         } = self;
         counters.rx += n as u64;
-        // 1. classify
+        // 1. classify, hash and prefetch each packet's home slot at once: the first lookups
+        // then find their lines on the way or arrived (at 1 M flows, each one from memory)
         let mut c = 0;
         for (i, p) in pkts.iter_mut().enumerate() {
             let m = &mut metas[c];
             match classify_into(p.data(), view, m) {
                 Ok(key) => {
+                    let h = key.hash_seeded(*seed);
+                    table.prefetch(h);
                     keys[c] = key;
+                    hashes[c] = h;
                     idx[c] = i as u8;
                     c += 1;
                 }
@@ -314,9 +318,9 @@ impl Pipeline {
                 Err(Early::Ipv6) => b6.marked |= 1u64.wrapping_shl(i as u32),
             }
         }
-        // 2. hash, prefetch, look up the whole burst
-        let (keys, hashes, slots) = (&keys[..c], &mut hashes[..c], &mut slots[..c]);
-        look_up(table, recent, *seed, keys, hashes, slots);
+        // 2. look up the whole burst
+        let (keys, hashes, slots) = (&keys[..c], &hashes[..c], &mut slots[..c]);
+        look_up_hashed(table, recent, keys, hashes, slots);
         // 3. the established lane, in arrival order, up to the first packet it declines
         let gen = *gen;
         let mut lcx = LaneCx {
@@ -377,21 +381,18 @@ impl Pipeline {
     }
 }
 
-/// Hashes `keys` into `hashes`, prefetches their buckets and looks them up as a burst into
-/// `slots`; for each miss, prefetches its recently-expired bucket (a miss reads the record: a SYN
-/// forgets its key there, another packet checks it), so the cache misses overlap (a burst of
-/// established flows has no miss and skips that loop). Both families' lanes start so.
+/// Looks up `keys`, already hashed into `hashes` with their home slots prefetched, as a burst
+/// into `slots`; for each miss, prefetches its recently-expired bucket (a miss reads the record:
+/// a SYN forgets its key there, another packet checks it), so the cache misses overlap (a burst
+/// of established flows has no miss and skips that loop).
 #[inline(always)]
-pub(super) fn look_up<K: TableKey, E: TableEntry>(
+pub(super) fn look_up_hashed<K: TableKey, E: TableEntry>(
     table: &SetTable<K, E>,
     recent: &RecentlyExpired,
-    seed: u64,
     keys: &[K],
-    hashes: &mut [u64],
+    hashes: &[u64],
     slots: &mut [Option<SlotId>],
 ) {
-    hash_burst(keys, seed, hashes);
-    table.prefetch_burst(hashes);
     let hits = table.lookup_burst(keys, hashes, slots);
     if hits < keys.len() {
         for (&h, s) in hashes.iter().zip(slots.iter()) {

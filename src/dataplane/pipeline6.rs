@@ -34,7 +34,9 @@ use super::admission::{admit, Candidate};
 use super::classify6::{classify6_into, Addresses6, Meta6};
 use super::counters::WorkerCounters;
 use super::expiry::PENDING_RESETS;
-use super::pipeline::{count_verdict, forward_to, inserted_bit, look_up, store_other, Pipeline};
+use super::pipeline::{
+    count_verdict, forward_to, inserted_bit, look_up_hashed, store_other, Pipeline,
+};
 use super::reason::{DropReason, Exception};
 use super::recheck;
 use super::rewrite6::{nat66_delta, nat66_to, reply_to_client6, to_member6, Target6};
@@ -208,7 +210,7 @@ pub(super) fn lane<B: PacketBuf>(
         worker: *worker,
         inserted: 0,
     };
-    // 1. classify
+    // 1. classify, hash and prefetch each packet's home slot at once (as IPv4's burst)
     let addrs = SnapshotAddrs6(view.snapshot);
     let mut c = 0;
     let mut left = core::mem::take(marked);
@@ -224,7 +226,10 @@ pub(super) fn lane<B: PacketBuf>(
         let m = &mut metas[c];
         match classify6_into(buf.data(), &addrs, m) {
             Ok(key) => {
+                let h = key.hash_seeded(cx.seed);
+                cx.lane.table.prefetch(h);
                 keys[c] = key;
+                hashes[c] = h;
                 at[c] = i;
                 c += 1;
             }
@@ -235,15 +240,15 @@ pub(super) fn lane<B: PacketBuf>(
             }
         }
     }
-    // 2. hash, prefetch, look up the whole burst
-    let (keys, hashes, slots) = (&keys[..c], &mut hashes[..c], &mut slots[..c]);
-    look_up(&cx.lane.table, cx.recent, cx.seed, keys, hashes, slots);
+    // 2. look up the whole burst
+    let (keys, hashes, slots) = (&keys[..c], &hashes[..c], &mut slots[..c]);
+    look_up_hashed(&cx.lane.table, cx.recent, keys, hashes, slots);
     // 3. decide and rewrite
     let work = at[..c]
         .iter()
         .zip(&metas[..c])
         .zip(keys)
-        .zip(&*hashes)
+        .zip(hashes)
         .zip(&*slots);
     for ((((&i, m), key), &hash), &slot) in work {
         let i = usize::from(i);

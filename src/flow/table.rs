@@ -54,8 +54,9 @@
 //! of growth, and a resumable expiry cursor. When everything fits in cache a swiss table is
 //! faster; that case is not the one to optimise for.
 //!
-//! Prefetching (VPP style): the caller hashes a whole burst and calls
-//! [`FlowTable::prefetch_burst`] for every key (its home slot) before any bucket is read;
+//! Prefetching (VPP style): the caller prefetches every key's home slot before any bucket is read,
+//! with [`FlowTable::prefetch_burst`] over a hashed burst or [`FlowTable::prefetch`] per key as it
+//! builds the burst (the IPv4 pipeline, while it classifies);
 //! [`FlowTable::lookup_burst`] then checks each home slot (by now in flight or cached), prefetches
 //! for each key not there the first slot its home slot's mask names (for a key with none, absent,
 //! the signature line its insert reads), then for the absent keys prefetches the free slot an insert
@@ -455,11 +456,19 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// goes when it can. The signature line is loaded only for keys not found there.
     #[inline]
     pub fn prefetch_burst(&self, hashes: &[u64]) {
-        if self.buckets.is_empty() {
-            return; // never: `new` makes at least one bucket (lets the loop index unchecked)
-        }
         for &h in hashes {
-            Self::prefetch_slot(&self.buckets[self.bucket_index(h)], home_of(h));
+            self.prefetch(h);
+        }
+    }
+
+    /// [`prefetch_burst`](Self::prefetch_burst) for one hash: a caller that classifies a burst
+    /// prefetches each slot as soon as it has the key, so the first lookups find their lines
+    /// arrived.
+    #[inline(always)]
+    pub fn prefetch(&self, hash: u64) {
+        // `new` makes at least one bucket, so the index is in range.
+        if let Some(b) = self.buckets.get(self.bucket_index(hash)) {
+            Self::prefetch_slot(b, home_of(hash));
         }
     }
 
