@@ -350,32 +350,66 @@ impl Pipeline {
             seed: *seed,
             inserted: 0,
         };
-        let work = idx[done..c]
-            .iter()
-            .zip(&metas[done..c])
-            .zip(&keys[done..])
-            .zip(&hashes[done..])
-            .zip(&slots[done..]);
-        for ((((&i, m), key), &hash), &slot) in work {
-            let i = usize::from(i);
-            if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
-                let pkt = Pkt {
-                    m,
-                    key,
-                    hash,
-                    now,
-                    gen,
-                };
-                // A forward (the common verdict) is counted and stored from its port alone: no
-                // copy of the whole verdict through a temporary, no reload of what was just
-                // stored (a store-forwarding stall per packet).
-                match handle(&mut cx, view, p, &pkt, slot) {
-                    Verdict::Forward { port } => {
-                        cx.counters.tx += 1;
-                        *out = forward_to(port);
-                    }
-                    v => store_other(cx.counters, out, v),
+        let rest = Rest {
+            idx: &idx[done..c],
+            metas: &metas[done..c],
+            keys: &keys[done..],
+            hashes: &hashes[done..],
+            slots: &slots[done..],
+        };
+        decide_rest(&mut cx, view, pkts, verdicts, rest, now, gen);
+    }
+}
+
+/// The classified packets the established lane left, as the general decision reads them: the
+/// `k`-th is frame `idx[k]` of the burst, classified as `metas[k]`, with flow key `keys[k]`, its
+/// table hash `hashes[k]` and what the burst lookup found, `slots[k]`.
+struct Rest<'b> {
+    idx: &'b [u8],
+    metas: &'b [Meta],
+    keys: &'b [FlowKey],
+    hashes: &'b [u64],
+    slots: &'b [Option<SlotId>],
+}
+
+/// Step 4 of the burst: decides and rewrites the packets the lane left (`rest`), in order, their
+/// verdicts set in `verdicts` (indexed as `pkts`).
+#[inline(always)]
+fn decide_rest<B: PacketBuf>(
+    cx: &mut Cx<'_>,
+    view: &View<'_>,
+    pkts: &mut [B],
+    verdicts: &mut [Verdict],
+    rest: Rest<'_>,
+    now: u32,
+    gen: u32,
+) {
+    let work = rest
+        .idx
+        .iter()
+        .zip(rest.metas)
+        .zip(rest.keys)
+        .zip(rest.hashes)
+        .zip(rest.slots);
+    for ((((&i, m), key), &hash), &slot) in work {
+        let i = usize::from(i);
+        if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
+            let pkt = Pkt {
+                m,
+                key,
+                hash,
+                now,
+                gen,
+            };
+            // A forward (the common verdict) is counted and stored from its port alone: no copy
+            // of the whole verdict through a temporary, no reload of what was just stored (a
+            // store-forwarding stall per packet).
+            match handle(cx, view, p, &pkt, slot) {
+                Verdict::Forward { port } => {
+                    cx.counters.tx += 1;
+                    *out = forward_to(port);
                 }
+                v => store_other(cx.counters, out, v),
             }
         }
     }
