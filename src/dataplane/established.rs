@@ -13,7 +13,7 @@
 
 use super::classify::Meta;
 use super::counters::WorkerCounters;
-use super::pipeline::{count_known, forward_to, store_other};
+use super::pipeline::{count_known, forward_to, store_other, Classified};
 use super::recheck;
 use super::rewrite::{flow_to_member, nat_plain_tcp, set_macs, PLAIN_L4, PLAIN_TCP_END};
 use super::route::HopCache;
@@ -32,10 +32,6 @@ pub(super) struct LaneCx<'p> {
     pub(super) hops: &'p mut HopCache,
 }
 
-/// The burst's classified packets as the lane reads them: the `k`-th is frame `idx[k]` of the
-/// burst, classified as `metas[k]`, found at `slots[k]` by the burst lookup (`None`: a miss).
-pub(super) type Classified<'b> = (&'b [u8], &'b [Meta], &'b [Option<SlotId>]);
-
 /// Runs the lane over the burst's classified packets `work` in order, up to the first one that
 /// is not the lane's; returns how many it decided (their verdicts set in `verdicts`, indexed as
 /// `pkts`). `now` in seconds, `gen` the burst's snapshot generation.
@@ -49,9 +45,8 @@ pub(super) fn run<B: PacketBuf>(
     now: u32,
     gen: u32,
 ) -> usize {
-    let (idx, metas, slots) = work;
     let mut done = 0;
-    for ((&i, m), &slot) in idx.iter().zip(metas).zip(slots) {
+    for ((&i, m), &slot) in work.idx.iter().zip(work.metas).zip(work.slots) {
         let i = usize::from(i);
         let (Some(p), Some(out), Some(id)) = (pkts.get_mut(i), verdicts.get_mut(i), slot) else {
             break;

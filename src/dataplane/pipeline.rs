@@ -328,15 +328,14 @@ impl Pipeline {
             counters,
             hops,
         };
-        let done = established::run(
-            &mut lcx,
-            view,
-            pkts,
-            verdicts,
-            (&idx[..c], &metas[..c], slots),
-            now,
-            gen,
-        );
+        let work = Classified {
+            idx: &idx[..c],
+            metas: &metas[..c],
+            keys,
+            hashes,
+            slots,
+        };
+        let done = established::run(&mut lcx, view, pkts, verdicts, work, now, gen);
         // 4. decide and rewrite the rest
         let mut cx = Cx {
             table,
@@ -350,26 +349,39 @@ impl Pipeline {
             seed: *seed,
             inserted: 0,
         };
-        let rest = Rest {
-            idx: &idx[done..c],
-            metas: &metas[done..c],
-            keys: &keys[done..],
-            hashes: &hashes[done..],
-            slots: &slots[done..],
-        };
-        decide_rest(&mut cx, view, pkts, verdicts, rest, now, gen);
+        decide_rest(&mut cx, view, pkts, verdicts, work.after(done), now, gen);
     }
 }
 
-/// The classified packets the established lane left, as the general decision reads them: the
-/// `k`-th is frame `idx[k]` of the burst, classified as `metas[k]`, with flow key `keys[k]`, its
-/// table hash `hashes[k]` and what the burst lookup found, `slots[k]`.
-struct Rest<'b> {
-    idx: &'b [u8],
-    metas: &'b [Meta],
-    keys: &'b [FlowKey],
-    hashes: &'b [u64],
-    slots: &'b [Option<SlotId>],
+/// The burst's classified packets, as the established lane and the general decision read them:
+/// the `k`-th is frame `idx[k]` of the burst, classified as `metas[k]`, with flow key `keys[k]`,
+/// its table hash `hashes[k]` and what the burst lookup found, `slots[k]` (`None`: a miss).
+#[derive(Clone, Copy)]
+pub(super) struct Classified<'b> {
+    /// Each packet's index in the burst.
+    pub(super) idx: &'b [u8],
+    /// Each packet's classification.
+    pub(super) metas: &'b [Meta],
+    /// Each packet's flow key.
+    pub(super) keys: &'b [FlowKey],
+    /// Each key's table hash.
+    pub(super) hashes: &'b [u64],
+    /// Each key's slot, as the burst lookup found it.
+    pub(super) slots: &'b [Option<SlotId>],
+}
+
+impl<'b> Classified<'b> {
+    /// The packets from the `k`-th on (none when `k` is past the end).
+    #[inline(always)]
+    fn after(self, k: usize) -> Classified<'b> {
+        Classified {
+            idx: self.idx.get(k..).unwrap_or_default(),
+            metas: self.metas.get(k..).unwrap_or_default(),
+            keys: self.keys.get(k..).unwrap_or_default(),
+            hashes: self.hashes.get(k..).unwrap_or_default(),
+            slots: self.slots.get(k..).unwrap_or_default(),
+        }
+    }
 }
 
 /// Step 4 of the burst: decides and rewrites the packets the lane left (`rest`), in order, their
@@ -380,7 +392,7 @@ fn decide_rest<B: PacketBuf>(
     view: &View<'_>,
     pkts: &mut [B],
     verdicts: &mut [Verdict],
-    rest: Rest<'_>,
+    rest: Classified<'_>,
     now: u32,
     gen: u32,
 ) {
