@@ -13,7 +13,7 @@
 
 use super::reason::{DropReason, Exception};
 use super::{Verdict, View};
-use crate::flow::FlowKey;
+use crate::flow::{FlowKey, HoldsKey};
 use crate::wire::{
     ethertype, ipv4, protocol, tcp, udp, EthernetFrame, Ipv4Packet, TcpPacket, UdpPacket,
 };
@@ -21,6 +21,9 @@ use crate::wire::{
 /// What the pipeline needs to know about a classified IPv4 packet (offsets into the frame).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Meta {
+    /// The packet's 5-tuple as received (addresses in host order; ports 0 without ports): its
+    /// flow key, stored once here, where the burst lookup reads it.
+    pub key: FlowKey,
     /// Offset of the IPv4 header (14, or 18 behind a tag).
     pub l3: u16,
     /// Offset of the transport header.
@@ -29,20 +32,10 @@ pub struct Meta {
     pub ip_len: u16,
     /// 802.1Q TCI of the received frame, if tagged (kept on output).
     pub vlan: Option<u16>,
-    /// IP protocol.
-    pub proto: u8,
     /// DF flag.
     pub df: bool,
     /// TCP flags byte (0 for other protocols).
     pub tcp_flags: u8,
-    /// Source address (host order).
-    pub src: u32,
-    /// Destination address (host order).
-    pub dst: u32,
-    /// Source port (0 without ports).
-    pub sport: u16,
-    /// Destination port (0 without ports).
-    pub dport: u16,
     /// TCP sequence number.
     pub seq: u32,
     /// TCP acknowledgement number.
@@ -51,11 +44,10 @@ pub struct Meta {
     pub payload: u32,
 }
 
-impl Meta {
-    /// The packet's flow key (its 5-tuple as received).
+impl HoldsKey<FlowKey> for Meta {
     #[inline(always)]
-    pub fn key(&self) -> FlowKey {
-        FlowKey::new(self.src, self.dst, self.sport, self.dport, self.proto)
+    fn held_key(&self) -> &FlowKey {
+        &self.key
     }
 }
 
@@ -164,7 +156,7 @@ pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
 #[inline(always)]
 pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<FlowKey, Early> {
     if classify_tcp_fast(frame, view, m) {
-        return Ok(m.key());
+        return Ok(m.key);
     }
     if frame.get(crate::wire::ethernet::field::ETHERTYPE)
         == Some(&ethertype::IPV6.to_be_bytes()[..])
@@ -175,9 +167,9 @@ pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<Flow
     // Only a frame with UDP's protocol byte where an option-less IPv4 header has it tries UDP's
     // fast path (one load and compare for the others).
     if frame.get(at::PROTOCOL) == Some(&protocol::UDP) && classify_udp_fast(frame, view, m) {
-        return Ok(m.key());
+        return Ok(m.key);
     }
-    classify_other(frame, view, m).map(|()| m.key())
+    classify_other(frame, view, m).map(|()| m.key)
 }
 
 /// A frame neither fast path nor the untagged IPv6 check took: an IPv6 frame behind a tag is
@@ -336,17 +328,19 @@ fn classify_tcp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> bool {
 fn plain_meta<const N: usize>(h: &[u8; N], ip: (u16, usize), proto: u8, t: Transport) -> Meta {
     let (ff, ip_len) = ip;
     Meta {
+        key: FlowKey::new(
+            be32(h, at::SRC_ADDR),
+            be32(h, at::DST_ADDR),
+            t.sport,
+            t.dport,
+            proto,
+        ),
         l3: at::IP as u16,
         l4: at::TCP as u16,
         ip_len: ip_len as u16,
         vlan: None,
-        proto,
         df: ff & ipv4::FLAG_DF != 0,
         tcp_flags: t.tcp_flags,
-        src: be32(h, at::SRC_ADDR),
-        dst: be32(h, at::DST_ADDR),
-        sport: t.sport,
-        dport: t.dport,
         seq: t.seq,
         ack: t.ack,
         payload: t.payload,
@@ -418,17 +412,13 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), E
     let ttl = ip.ttl();
     let l4 = off + hl;
     *m = Meta {
+        key: FlowKey::new(u32::from(ip.src_addr()), dst, 0, 0, proto),
         l3: off as u16,
         l4: l4 as u16,
         ip_len: ip_len as u16,
         vlan: l3.vlan_tci,
-        proto,
         df: ip.dont_frag(),
         tcp_flags: 0,
-        src: u32::from(ip.src_addr()),
-        dst,
-        sport: 0,
-        dport: 0,
         seq: 0,
         ack: 0,
         payload: 0,
@@ -442,7 +432,8 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), E
             let Some(t) = Transport::read(seg, proto == protocol::TCP, udp) else {
                 return bad;
             };
-            (m.sport, m.dport, m.seq, m.ack, m.tcp_flags, m.payload) = t.fields();
+            (m.key.src_port, m.key.dst_port) = (t.sport, t.dport);
+            (m.seq, m.ack, m.tcp_flags, m.payload) = (t.seq, t.ack, t.tcp_flags, t.payload);
         }
         protocol::ICMP => {
             let Some(&t) = seg.first() else {
@@ -525,9 +516,9 @@ backend_pool = "web"
         let m = with_view(|v| classify(&f, v)).unwrap();
         assert_eq!((m.l3, m.l4, m.ip_len), (18, 38, 43));
         assert_eq!(m.vlan, Some(7));
-        assert_eq!((m.sport, m.dport, m.payload), (4000, 80, 3));
+        assert_eq!((m.key.src_port, m.key.dst_port, m.payload), (4000, 80, 3));
         assert_eq!(m.tcp_flags, 0x12);
-        assert_eq!(m.dst, u32::from(Ipv4Addr::new(10, 1, 0, 100)));
+        assert_eq!(m.key.dst_ip, u32::from(Ipv4Addr::new(10, 1, 0, 100)));
     }
 
     /// IPv6 (untagged or behind one 802.1Q tag) is marked for the IPv6 lane, not decided; another

@@ -271,11 +271,9 @@ mod tests {
             prop_assert!(encapsulate_untagged(&mut b, &meta(&f), &hop(src), encap, &outer));
             prop_assert_eq!(b.to_vec(), by_builder(&f, encap, src, &outer));
             // With a known flow's port change inside: the port rewrite, then the same.
-            let m = Meta {
-                proto: if udp { protocol::UDP } else { protocol::TCP },
-                dport: 80,
-                ..meta(&f)
-            };
+            let mut m = meta(&f);
+            m.key.proto = if udp { protocol::UDP } else { protocol::TCP };
+            m.key.dst_port = 80;
             let mut want = VecBuf::from_slice(&f);
             dst_port_only(want.data_mut(), &m, port);
             prop_assert!(encapsulate_untagged(&mut want, &m, &hop(src), encap, &outer));
@@ -310,11 +308,9 @@ mod tests {
             sport: 0xc000,
             dport: 6080,
         };
-        let tcp = Meta {
-            proto: protocol::TCP,
-            dport: 80,
-            ..*m
-        };
+        let mut tcp = *m;
+        tcp.key.proto = protocol::TCP;
+        tcp.key.dst_port = 80;
         let mut c = b.clone();
         let gue = encap == DsrEncapsulation::Gue;
         let port_declined = encap == DsrEncapsulation::None

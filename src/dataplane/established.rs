@@ -72,7 +72,7 @@ pub(super) fn run<B: PacketBuf>(
 /// options takes the general path's delivery in [`decide`]).
 #[inline(always)]
 fn is_lane_frame(m: &Meta) -> bool {
-    m.proto == protocol::TCP && is_plain_ack(m.tcp_flags)
+    m.key.proto == protocol::TCP && is_plain_ack(m.tcp_flags)
 }
 
 /// Decides and rewrites the lane's packet in `buf` (classified as `m`) whose burst lookup found
@@ -120,7 +120,13 @@ fn decide<B: PacketBuf>(
     }
     let h = buf.data_mut().first_chunk_mut::<PLAIN_TCP_END>()?;
     track_and_count(e, cx.counters);
-    nat_plain_tcp(h, e.member_addr, Some(e.backend_port), m.dport, e.sums);
+    nat_plain_tcp(
+        h,
+        e.member_addr,
+        Some(e.backend_port),
+        m.key.dst_port,
+        e.sums,
+    );
     set_macs(h, hop);
     Some(Verdict::Forward { port: hop.port })
 }

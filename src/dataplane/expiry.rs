@@ -298,17 +298,16 @@ fn send_resets<F: FnMut(usize, &[u8])>(
 /// The classification of the member's RST [`tcp_rst`] built for `key` (`n` bytes, untagged).
 fn rst_meta(key: &FlowKey, n: usize, seq: u32) -> Meta {
     Meta {
+        key: FlowKey {
+            proto: protocol::TCP,
+            ..*key
+        },
         l3: 14,
         l4: 34,
         ip_len: (n - 14) as u16,
         vlan: None,
-        proto: protocol::TCP,
         df: true,
         tcp_flags: crate::flow::tcp_flags::RST,
-        src: key.src_ip,
-        dst: key.dst_ip,
-        sport: key.src_port,
-        dport: key.dst_port,
         seq,
         ack: 0,
         payload: 0,

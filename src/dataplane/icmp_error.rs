@@ -517,10 +517,8 @@ fn to_flow_member<B: PacketBuf>(
                 .ok()
                 .and_then(|e| e.l3().ok())
                 .and_then(|l| l.vlan_tci),
-            proto: protocol::ICMP,
+            key: FlowKey::new(q.outer_src, q.outer_dst, 0, 0, protocol::ICMP),
             df: false,
-            src: q.outer_src,
-            dst: q.outer_dst,
             ..Meta::default()
         };
         return to_member(buf, &m, t, hop, view);

@@ -21,8 +21,8 @@ use crate::config::Protocol;
 use crate::flow::snat::SnatAddr;
 use crate::flow::{
     tcp_flags, track, track_general, track_udp, Direction, FlowEntry, FlowEntry6, FlowFlags,
-    FlowKey, FlowKey6, FlowState, FlowTable, InsertResult, RecentlyExpired, SetTable, SlotId,
-    SnatTable, TableEntry, TableKey, Translation, DEFAULT_TABLE_SEED,
+    FlowKey, FlowKey6, FlowState, FlowTable, HoldsKey, InsertResult, RecentlyExpired, SetTable,
+    SlotId, SnatTable, TableEntry, TableKey, Translation, DEFAULT_TABLE_SEED,
 };
 use crate::wire::{protocol, PacketBuf, BURST};
 use std::net::Ipv4Addr;
@@ -53,23 +53,20 @@ pub struct Pipeline {
     snap_gen: SnapshotGen,
     /// The generation of the current burst's snapshot.
     pub(super) gen: u32,
-    keys: [FlowKey; BURST],
     hashes: [u64; BURST],
     slots: [Option<SlotId>; BURST],
     metas: [Meta; BURST],
     idx: [u8; BURST],
 }
 
-/// One packet as its decision sees it: what classify found, its flow key and table hash, and the
-/// time. Built once per packet in the burst loop and passed down by reference: one packet
+/// One packet as its decision sees it: what classify found (with its flow key), the key's table
+/// hash, and the time. Built once per packet in the burst loop and passed down by reference: one packet
 /// description instead of the same arguments on every step (the burst lookup's slot goes to
 /// [`handle`] alone, the only step that reads it).
 pub(super) struct Pkt<'b> {
     /// The classification.
     pub(super) m: &'b Meta,
-    /// The flow key (client-to-server orientation).
-    pub(super) key: &'b FlowKey,
-    /// The per-worker table hash of `key`.
+    /// The per-worker table hash of `m.key`.
     pub(super) hash: u64,
     /// Now, in seconds.
     pub(super) now: u32,
@@ -124,7 +121,6 @@ impl Pipeline {
             b6: Box::new(Burst6::new()),
             snap_gen: SnapshotGen::default(),
             gen: 0,
-            keys: [FlowKey::default(); BURST],
             hashes: [0; BURST],
             slots: [None; BURST],
             metas: [Meta::default(); BURST],
@@ -276,7 +272,6 @@ impl Pipeline {
             snat_pending,
             worker,
             gen,
-            keys,
             hashes,
             slots,
             metas,
@@ -294,7 +289,6 @@ impl Pipeline {
                 Ok(key) => {
                     let h = key.hash_seeded(*seed);
                     table.prefetch(h);
-                    keys[c] = key;
                     hashes[c] = h;
                     idx[c] = i as u8;
                     c += 1;
@@ -319,8 +313,8 @@ impl Pipeline {
             }
         }
         // 2. look up the whole burst
-        let (keys, hashes, slots) = (&keys[..c], &hashes[..c], &mut slots[..c]);
-        look_up_hashed(table, recent, keys, hashes, slots);
+        let (metas, hashes, slots) = (&metas[..c], &hashes[..c], &mut slots[..c]);
+        look_up_hashed(table, recent, metas, hashes, slots);
         // 3. the established lane, in arrival order, up to the first packet it declines
         let gen = *gen;
         let mut lcx = LaneCx {
@@ -330,8 +324,7 @@ impl Pipeline {
         };
         let work = Classified {
             idx: &idx[..c],
-            metas: &metas[..c],
-            keys,
+            metas,
             hashes,
             slots,
         };
@@ -354,16 +347,14 @@ impl Pipeline {
 }
 
 /// The burst's classified packets, as the established lane and the general decision read them:
-/// the `k`-th is frame `idx[k]` of the burst, classified as `metas[k]`, with flow key `keys[k]`,
-/// its table hash `hashes[k]` and what the burst lookup found, `slots[k]` (`None`: a miss).
+/// the `k`-th is frame `idx[k]` of the burst, classified as `metas[k]` (with its flow key), the
+/// key's table hash `hashes[k]` and what the burst lookup found, `slots[k]` (`None`: a miss).
 #[derive(Clone, Copy)]
 pub(super) struct Classified<'b> {
     /// Each packet's index in the burst.
     pub(super) idx: &'b [u8],
     /// Each packet's classification.
     pub(super) metas: &'b [Meta],
-    /// Each packet's flow key.
-    pub(super) keys: &'b [FlowKey],
     /// Each key's table hash.
     pub(super) hashes: &'b [u64],
     /// Each key's slot, as the burst lookup found it.
@@ -377,7 +368,6 @@ impl<'b> Classified<'b> {
         Classified {
             idx: self.idx.get(k..).unwrap_or_default(),
             metas: self.metas.get(k..).unwrap_or_default(),
-            keys: self.keys.get(k..).unwrap_or_default(),
             hashes: self.hashes.get(k..).unwrap_or_default(),
             slots: self.slots.get(k..).unwrap_or_default(),
         }
@@ -400,19 +390,12 @@ fn decide_rest<B: PacketBuf>(
         .idx
         .iter()
         .zip(rest.metas)
-        .zip(rest.keys)
         .zip(rest.hashes)
         .zip(rest.slots);
-    for ((((&i, m), key), &hash), &slot) in work {
+    for (((&i, m), &hash), &slot) in work {
         let i = usize::from(i);
         if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
-            let pkt = Pkt {
-                m,
-                key,
-                hash,
-                now,
-                gen,
-            };
+            let pkt = Pkt { m, hash, now, gen };
             // A forward (the common verdict) is counted and stored from its port alone: no copy
             // of the whole verdict through a temporary, no reload of what was just stored (a
             // store-forwarding stall per packet).
@@ -427,15 +410,15 @@ fn decide_rest<B: PacketBuf>(
     }
 }
 
-/// Looks up `keys`, already hashed into `hashes` with their home slots prefetched, as a burst
+/// Looks up `keys` (or the keys they hold), already hashed into `hashes` with their home slots prefetched, as a burst
 /// into `slots`; for each miss, prefetches its recently-expired bucket (a miss reads the record:
 /// a SYN forgets its key there, another packet checks it), so the cache misses overlap (a burst
 /// of established flows has no miss and skips that loop).
 #[inline(always)]
-pub(super) fn look_up_hashed<K: TableKey, E: TableEntry>(
+pub(super) fn look_up_hashed<K: TableKey, E: TableEntry, H: HoldsKey<K>>(
     table: &SetTable<K, E>,
     recent: &RecentlyExpired,
-    keys: &[K],
+    keys: &[H],
     hashes: &[u64],
     slots: &mut [Option<SlotId>],
 ) {
@@ -492,26 +475,27 @@ fn count_exception(counters: &mut WorkerCounters, e: Exception) {
     }
 }
 
-/// Does `r` match a packet to `m.dst:m.dport` with `m.proto`?
+/// Does `r` match a packet to `m.key.dst_ip:m.key.dst_port` with `m.key.proto`?
 #[inline(always)]
 fn rule_matches(r: &Rule, m: &Meta) -> bool {
-    if r.frontend_addr4() != m.dst {
+    if r.frontend_addr4() != m.key.dst_ip {
         return false;
     }
     if r.ha_ports {
         return true;
     }
     let proto_ok = match r.protocol {
-        Protocol::Tcp => m.proto == protocol::TCP,
-        Protocol::Udp => m.proto == protocol::UDP,
-        Protocol::All => m.proto == protocol::TCP || m.proto == protocol::UDP,
+        Protocol::Tcp => m.key.proto == protocol::TCP,
+        Protocol::Udp => m.key.proto == protocol::UDP,
+        Protocol::All => m.key.proto == protocol::TCP || m.key.proto == protocol::UDP,
     };
-    proto_ok && m.dport >= r.frontend_port && m.dport <= r.frontend_port_end
+    proto_ok && m.key.dst_port >= r.frontend_port && m.key.dst_port <= r.frontend_port_end
 }
 
 #[inline(always)]
 pub(super) fn is_syn(m: &Meta) -> bool {
-    m.proto == protocol::TCP && m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+    m.key.proto == protocol::TCP
+        && m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
 }
 
 #[inline(always)]
@@ -519,17 +503,17 @@ fn dist_hash(view: &View<'_>, rule: &Rule, m: &Meta) -> u64 {
     flow_hash(
         view.snapshot.hash_seed,
         rule.load_distribution,
-        m.src,
-        m.dst,
-        m.proto,
-        m.sport,
-        m.dport,
+        m.key.src_ip,
+        m.key.dst_ip,
+        m.key.proto,
+        m.key.src_port,
+        m.key.dst_port,
     )
 }
 
 #[inline(always)]
 pub(super) fn track_packet(e: &mut FlowEntry, m: &Meta, dir: Direction, now: u32) {
-    if m.proto == protocol::TCP {
+    if m.key.proto == protocol::TCP {
         track(e, dir, m.tcp_flags, m.seq, m.ack, m.payload, now);
     } else {
         track_other(e, dir, now);
@@ -540,7 +524,7 @@ pub(super) fn track_packet(e: &mut FlowEntry, m: &Meta, dir: Direction, now: u32
 #[inline(always)]
 pub(super) fn track_first(e: &mut FlowEntry, m: &Meta, now: u32) {
     let dir = Direction::ClientToServer;
-    if m.proto == protocol::TCP {
+    if m.key.proto == protocol::TCP {
         track_general(e, dir, m.tcp_flags, m.seq, m.ack, m.payload, now);
     } else {
         track_other(e, dir, now);
@@ -566,7 +550,8 @@ fn handle<B: PacketBuf>(
     pkt: &Pkt<'_>,
     slot: Option<SlotId>,
 ) -> Verdict {
-    let Pkt { key, hash, now, .. } = *pkt;
+    let Pkt { m, hash, now, .. } = *pkt;
+    let key = &m.key;
     let mut expired = None;
     if let Some(id) = slot {
         // Without an insert since the burst lookup, the slot still holds `key` unless emptied.
@@ -626,7 +611,7 @@ fn known<B: PacketBuf>(
 ) -> Verdict {
     let Pkt { m, now, gen, .. } = *pkt;
     let snap = view.snapshot;
-    let tcp = m.proto == protocol::TCP;
+    let tcp = m.key.proto == protocol::TCP;
     // Read once: the stores below (entry, counters) would make the compiler read the flags again.
     let syn = is_syn(m);
     // A SYN on a closed (or closing) TCP entry is a new connection reusing the 5-tuple: it keeps
@@ -708,7 +693,7 @@ fn check<'v>(
     let snap = view.snapshot;
     let rule = match snap.rules.get(e.rule_id as usize) {
         Some(r) if rule_matches(r, m) => r,
-        _ => match snap.lookup(m.dst, m.proto, m.dport) {
+        _ => match snap.lookup(m.key.dst_ip, m.key.proto, m.key.dst_port) {
             Some(r) => {
                 e.rule_id = r.id.0;
                 r
@@ -733,7 +718,7 @@ fn check<'v>(
             // Member gone (reload), a non-TCP flow whose member is no longer eligible, or a new
             // connection on a closed 5-tuple whose member is no longer eligible: move.
             let h = dist_hash(view, rule, m);
-            let Some(n) = snap.choose(rid, m.dport, h) else {
+            let Some(n) = snap.choose(rid, m.key.dst_port, h) else {
                 return Err(Verdict::Drop(DropReason::NoHealthyBackend));
             };
             let Some(info) = snap.member(n) else {
@@ -742,7 +727,7 @@ fn check<'v>(
             counters.flow_moved(e.member_id, n.0);
             e.member_id = n.0;
             e.member_addr = info.addr4();
-            e.backend_port = rule.backend_port_for(m.dport);
+            e.backend_port = rule.backend_port_for(m.key.dst_port);
             n
         }
     };
@@ -756,19 +741,18 @@ fn check<'v>(
 /// A packet without a (live) flow entry.
 #[inline(never)]
 fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'_>) -> Verdict {
-    let Pkt {
-        m, key, hash, now, ..
-    } = *pkt;
+    let Pkt { m, hash, now, .. } = *pkt;
+    let key = &m.key;
     let snap = view.snapshot;
-    let Some(rule) = snap.lookup(m.dst, m.proto, m.dport) else {
+    let Some(rule) = snap.lookup(m.key.dst_ip, m.key.proto, m.key.dst_port) else {
         return not_inbound(cx, view, buf, pkt);
     };
     let rid = rule.id;
     let syn = is_syn(m);
     let c = Candidate {
-        tcp: m.proto == protocol::TCP,
+        tcp: m.key.proto == protocol::TCP,
         syn,
-        dport: m.dport,
+        dport: m.key.dst_port,
         ip_len: u32::from(m.ip_len),
         hash,
         now,
@@ -844,10 +828,10 @@ fn not_inbound<B: PacketBuf>(
 ) -> Verdict {
     let Pkt { m, now, .. } = *pkt;
     let snap = view.snapshot;
-    if let Some(rn) = snap.reverse_nat(m.src, m.proto, m.sport) {
+    if let Some(rn) = snap.reverse_nat(m.key.src_ip, m.key.proto, m.key.src_port) {
         let vip = u32::from(rn.vip);
         // Refresh the flow if this worker holds it (replies may arrive on any worker).
-        let okey = FlowKey::new(m.dst, vip, m.dport, rn.vip_port, m.proto);
+        let okey = FlowKey::new(m.key.dst_ip, vip, m.key.dst_port, rn.vip_port, m.key.proto);
         if let Some(e) = cx.table.lookup(&okey, okey.hash_seeded(cx.seed)) {
             if !e.is_expired(now) {
                 track_packet(e, m, Direction::ServerToClient, now);
@@ -858,21 +842,21 @@ fn not_inbound<B: PacketBuf>(
             rc.reply_bytes += u64::from(m.ip_len);
         }
         cx.counters.member_replied(rn.member.0);
-        return match client_hop(view, Ipv4Addr::from(m.dst)) {
+        return match client_hop(view, Ipv4Addr::from(m.key.dst_ip)) {
             Ok(hop) => reply_to_client(buf, m, vip, rn.vip_port, &hop, view),
             Err(r) => Verdict::Drop(r),
         };
     }
-    if snap.is_frontend(m.dst) {
+    if snap.is_frontend(m.key.dst_ip) {
         return match snat::reply(cx, view, buf, pkt) {
             Some(v) => v,
             None => Verdict::Drop(DropReason::NoRule),
         };
     }
-    if let Some((rule, blocks)) = snap.outbound_blocks(m.src, m.proto) {
+    if let Some((rule, blocks)) = snap.outbound_blocks(m.key.src_ip, m.key.proto) {
         return snat::egress(cx, view, buf, pkt, rule, blocks);
     }
-    if !snap.outbound.is_empty() && snap.member_by_addr(m.src).is_some() {
+    if !snap.outbound.is_empty() && snap.member_by_addr(m.key.src_ip).is_some() {
         return Verdict::Drop(DropReason::NoOutboundRule);
     }
     Verdict::Drop(DropReason::NoRule)

@@ -64,8 +64,8 @@ pub struct Target {
 }
 
 /// The rewrite constants of a flow whose packets (as `m` classifies them: TCP/UDP ports or
-/// none) go to `t` (docs/design.md §3.5): the folded checksum deltas of the NAT of `m.dst` (and
-/// `m.dport`, when it changes) to `t`, and the GUE source port. Stored per flow, they spare each
+/// none) go to `t` (docs/design.md §3.5): the folded checksum deltas of the NAT of `m.key.dst_ip` (and
+/// `m.key.dst_port`, when it changes) to `t`, and the GUE source port. Stored per flow, they spare each
 /// packet computing them; the checksums come out bit-identical (a delta folded once is the same
 /// ones'-complement term, zero only when the unfolded one is).
 #[inline]
@@ -85,13 +85,13 @@ pub fn flow_sums(view: &View<'_>, m: &Meta, t: &Target) -> FlowSums {
     }
 }
 
-/// The folded deltas of the NAT of `m.dst:m.dport` to `addr:port`: the IPv4 header's (address)
+/// The folded deltas of the NAT of `m.key.dst_ip:m.key.dst_port` to `addr:port`: the IPv4 header's (address)
 /// and the transport checksum's (address, and port when it changes).
 #[inline]
 fn nat_deltas(m: &Meta, addr: u32, port: u16) -> (u16, u16) {
-    let d_addr = delta_u32(m.dst, addr);
-    let d_port = if port != m.dport {
-        delta_u16(m.dport, port)
+    let d_addr = delta_u32(m.key.dst_ip, addr);
+    let d_port = if port != m.key.dst_port {
+        delta_u16(m.key.dst_port, port)
     } else {
         0
     };
@@ -129,15 +129,15 @@ fn nat(frame: &mut [u8], m: &Meta, end: End, addr: u32, port: Option<u16>) {
     let Some(seg) = ipb.get_mut(l4 - l3..) else {
         return;
     };
-    match m.proto {
+    match m.key.proto {
         protocol::TCP if seg.len() >= tcp::HEADER_LEN => {
             let mut t = TcpPacket::new_unchecked(seg);
             t.update_checksum_for_addr(old, new);
             match (end, port) {
-                (End::Src, Some(p)) if p != m.sport => {
+                (End::Src, Some(p)) if p != m.key.src_port => {
                     t.rewrite_src_port(p);
                 }
-                (End::Dst, Some(p)) if p != m.dport => {
+                (End::Dst, Some(p)) if p != m.key.dst_port => {
                     t.rewrite_dst_port(p);
                 }
                 _ => {}
@@ -147,10 +147,10 @@ fn nat(frame: &mut [u8], m: &Meta, end: End, addr: u32, port: Option<u16>) {
             let mut u = UdpPacket::new_unchecked(seg);
             u.update_checksum_for_addr(old, new);
             match (end, port) {
-                (End::Src, Some(p)) if p != m.sport => {
+                (End::Src, Some(p)) if p != m.key.src_port => {
                     u.rewrite_src_port(p);
                 }
-                (End::Dst, Some(p)) if p != m.dport => {
+                (End::Dst, Some(p)) if p != m.key.dst_port => {
                     u.rewrite_dst_port(p);
                 }
                 _ => {}
@@ -202,7 +202,7 @@ fn nat_dst_and_ttl_plain(
     port: Option<u16>,
     s: FlowSums,
 ) -> Option<()> {
-    match m.proto {
+    match m.key.proto {
         protocol::TCP => nat_plain::<false>(frame, m, addr, port, s),
         protocol::UDP => nat_plain::<true>(frame, m, addr, port, s),
         _ => None,
@@ -235,10 +235,10 @@ fn nat_plain<const UDP: bool>(
         plain_ip_dst_and_ttl(h, addr, s.ip_delta);
         const P: usize = PLAIN_L4 + UDP_PORT;
         const C: usize = PLAIN_L4 + UDP_SUM;
-        l4_nat_dst_folded::<PLAIN_UDP_END, P, C>(h, true, s.l4_delta, port, m.dport);
+        l4_nat_dst_folded::<PLAIN_UDP_END, P, C>(h, true, s.l4_delta, port, m.key.dst_port);
     } else {
         let h = frame.first_chunk_mut::<PLAIN_TCP_END>()?;
-        nat_plain_tcp(h, addr, port, m.dport, s);
+        nat_plain_tcp(h, addr, port, m.key.dst_port, s);
     }
     Some(())
 }
@@ -325,7 +325,7 @@ fn nat_dst_and_ttl_fast(
     let (iph, seg) = ipb.split_at_mut_checked(l4.checked_sub(l3)?)?;
     let ip = iph.first_chunk_mut::<{ ipv4::HEADER_LEN }>()?;
     // Transport header length needed (none for other protocols).
-    let (need, udp) = match m.proto {
+    let (need, udp) = match m.key.proto {
         protocol::TCP => (tcp::HEADER_LEN, false),
         protocol::UDP => (udp::HEADER_LEN, true),
         _ => (0, false),
@@ -348,14 +348,14 @@ fn nat_dst_and_ttl_fast(
     const UDP_LEN: usize = udp::HEADER_LEN;
     match seg.first_chunk_mut::<TCP_LEN>() {
         Some(h) if !udp => {
-            l4_nat_dst::<TCP_LEN, TCP_PORT, TCP_SUM>(h, false, (d_addr, l4), port, m.dport)
+            l4_nat_dst::<TCP_LEN, TCP_PORT, TCP_SUM>(h, false, (d_addr, l4), port, m.key.dst_port)
         }
         _ => l4_nat_dst::<UDP_LEN, UDP_PORT, UDP_SUM>(
             seg.first_chunk_mut::<UDP_LEN>()?,
             udp,
             (d_addr, l4),
             port,
-            m.dport,
+            m.key.dst_port,
         ),
     }
     Some(())
@@ -428,14 +428,14 @@ pub(super) fn l4_nat_dst_folded<const N: usize, const P: usize, const C: usize>(
 /// Changes only the destination port (floating IP with a backend port ≠ frontend port).
 #[inline(always)]
 pub(super) fn dst_port_only(frame: &mut [u8], m: &Meta, port: u16) {
-    if port == m.dport {
+    if port == m.key.dst_port {
         return;
     }
     let (l4, end) = (usize::from(m.l4), usize::from(m.l3) + usize::from(m.ip_len));
     let Some(seg) = frame.get_mut(l4..end) else {
         return;
     };
-    match m.proto {
+    match m.key.proto {
         protocol::TCP if seg.len() >= tcp::HEADER_LEN => {
             TcpPacket::new_unchecked(seg).rewrite_dst_port(port);
         }
@@ -496,7 +496,7 @@ pub fn to_member<B: PacketBuf + ?Sized>(
     hop: &Hop,
     view: &View<'_>,
 ) -> Verdict {
-    if !t.floating && matches!(m.proto, protocol::TCP | protocol::UDP) {
+    if !t.floating && matches!(m.key.proto, protocol::TCP | protocol::UDP) {
         // The common case (NAT of TCP/UDP), kept small enough to inline into the burst loop.
         return nat_to(buf, m, (t.addr, t.port), t.sums, hop);
     }
@@ -537,7 +537,7 @@ pub fn flow_to_member<B: PacketBuf + ?Sized>(
     view: &View<'_>,
 ) -> Verdict {
     let floating = e.flags.contains(FlowFlags::FLOATING);
-    if !floating && matches!(m.proto, protocol::TCP | protocol::UDP) {
+    if !floating && matches!(m.key.proto, protocol::TCP | protocol::UDP) {
         return nat_to(buf, m, (e.member_addr, e.backend_port), Some(e.sums), hop);
     }
     if floating {
@@ -575,7 +575,7 @@ fn encapsulate_flow<B: PacketBuf + ?Sized, const GUE: bool>(
         sport: e.sums.gue_sport,
         dport: rule.gue_port,
     };
-    let port = matches!(m.proto, protocol::TCP | protocol::UDP).then_some(e.backend_port);
+    let port = matches!(m.key.proto, protocol::TCP | protocol::UDP).then_some(e.backend_port);
     if encapsulate_as::<B, GUE>(buf, m, hop, &outer, port) {
         return Verdict::Forward { port: hop.port };
     }
@@ -629,7 +629,7 @@ fn to_member_other<B: PacketBuf + ?Sized>(
     if let Some(v) = mtu_check(hop, m, overhead) {
         return v;
     }
-    let has_ports = matches!(m.proto, protocol::TCP | protocol::UDP);
+    let has_ports = matches!(m.key.proto, protocol::TCP | protocol::UDP);
     if encap == DsrEncapsulation::None {
         // NAT / MAC rewrite: in place.
         let f = buf.data_mut();
@@ -657,7 +657,7 @@ fn encap_overhead(encap: DsrEncapsulation) -> usize {
 /// VIP, the port becomes `port` (TCP/UDP), TTL − 1, Ethernet addresses for `hop`.
 #[inline(always)]
 fn mac_rewrite(f: &mut [u8], m: &Meta, port: u16, hop: &Hop) -> Verdict {
-    if matches!(m.proto, protocol::TCP | protocol::UDP) {
+    if matches!(m.key.proto, protocol::TCP | protocol::UDP) {
         dst_port_only(f, m, port);
     }
     decrement_ttl(f, m);
@@ -681,7 +681,7 @@ fn encapsulate<B: PacketBuf + ?Sized>(
     if buf.headroom() + l3 < overhead + l3 || buf.len() < l3 {
         return Verdict::Drop(DropReason::NoHeadroom);
     }
-    if matches!(m.proto, protocol::TCP | protocol::UDP) {
+    if matches!(m.key.proto, protocol::TCP | protocol::UDP) {
         dst_port_only(buf.data_mut(), m, t.port);
     }
     let Some(port_info) = view.ports.get(hop.port) else {
@@ -750,7 +750,7 @@ pub fn reply_to_client<B: PacketBuf + ?Sized>(
     if let Some(v) = mtu_check(hop, m, 0) {
         return v;
     }
-    let has_ports = matches!(m.proto, protocol::TCP | protocol::UDP);
+    let has_ports = matches!(m.key.proto, protocol::TCP | protocol::UDP);
     let f = buf.data_mut();
     nat(f, m, End::Src, vip, has_ports.then_some(vip_port));
     decrement_ttl(f, m);
@@ -763,17 +763,18 @@ pub fn reply_to_client<B: PacketBuf + ?Sized>(
 pub fn gue_port_for(view: &View<'_>, m: &Meta) -> u16 {
     gue_source_port(hash_5tuple(
         view.snapshot.hash_seed,
-        m.src,
-        m.dst,
-        m.proto,
-        m.sport,
-        m.dport,
+        m.key.src_ip,
+        m.key.dst_ip,
+        m.key.proto,
+        m.key.src_port,
+        m.key.dst_port,
     ) as u32)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::FlowKey;
     use proptest::prelude::*;
 
     /// A frame: 14-byte Ethernet, IPv4 header of `ihl` words, then `l4_len` bytes of TCP or UDP,
@@ -792,8 +793,11 @@ mod tests {
             l3: 14,
             l4: (14 + hl) as u16,
             ip_len: ip_len as u16,
-            proto,
-            dport: u16::from_be_bytes([f[14 + hl + 2], f[14 + hl + 3]]),
+            key: FlowKey {
+                proto,
+                dst_port: u16::from_be_bytes([f[14 + hl + 2], f[14 + hl + 3]]),
+                ..FlowKey::default()
+            },
             ..Meta::default()
         };
         (f, m)
@@ -818,7 +822,7 @@ mod tests {
             let at = usize::from(m.l4)
                 + if udp { udp::field::CHECKSUM.start } else { tcp::field::CHECKSUM.start };
             a[at..at + 2].copy_from_slice(&csum.to_be_bytes());
-            let port = if same_port { Some(m.dport) } else { port };
+            let port = if same_port { Some(m.key.dst_port) } else { port };
             let mut b = a.clone();
             nat(&mut a, &m, End::Dst, addr, port);
             decrement_ttl(&mut a, &m);
@@ -826,11 +830,9 @@ mod tests {
             nat_dst_and_ttl(&mut b, &m, addr, port, None);
             prop_assert_eq!(&a, &b);
             // With the flow's constants (its destination as the frame holds it).
-            let m = Meta {
-                dst: u32::from_be_bytes([c[30], c[31], c[32], c[33]]),
-                ..m
-            };
-            let (ip_delta, l4_delta) = nat_deltas(&m, addr, port.unwrap_or(m.dport));
+            let mut m = m;
+            m.key.dst_ip = u32::from_be_bytes([c[30], c[31], c[32], c[33]]);
+            let (ip_delta, l4_delta) = nat_deltas(&m, addr, port.unwrap_or(m.key.dst_port));
             let sums = FlowSums { ip_delta, l4_delta, gue_sport: 0 };
             nat_dst_and_ttl(&mut c, &m, addr, port, Some(sums));
             prop_assert_eq!(a, c);

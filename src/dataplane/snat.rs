@@ -99,9 +99,10 @@ pub(super) fn egress<B: PacketBuf>(
     rule: &OutboundInfo,
     blocks: &[SnatBlock],
 ) -> Verdict {
-    let Pkt { m, key, now, .. } = *pkt;
+    let Pkt { m, now, .. } = *pkt;
+    let key = &m.key;
     // The way out first: a packet that cannot leave takes no port.
-    let hop = match client_hop(view, Ipv4Addr::from(m.dst)) {
+    let hop = match client_hop(view, Ipv4Addr::from(m.key.dst_ip)) {
         Ok(hop) => hop,
         Err(r) => return Verdict::Drop(r),
     };
@@ -147,8 +148,9 @@ fn create(
     rule: &OutboundInfo,
     blocks: &[SnatBlock],
 ) -> Result<u32, Verdict> {
-    let Pkt { m, key, now, .. } = *pkt;
-    if m.proto == protocol::TCP && !is_syn(m) {
+    let Pkt { m, now, .. } = *pkt;
+    let key = &m.key;
+    if m.key.proto == protocol::TCP && !is_syn(m) {
         return Err(Verdict::Drop(DropReason::NoFlow));
     }
     let new = NewOutbound {
@@ -254,7 +256,8 @@ pub(super) fn reply<B: PacketBuf>(
     buf: &mut B,
     pkt: &Pkt<'_>,
 ) -> Option<Verdict> {
-    let Pkt { m, key, now, .. } = *pkt;
+    let Pkt { m, now, .. } = *pkt;
+    let key = &m.key;
     if cx.snat.is_empty() {
         return None;
     }

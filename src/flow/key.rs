@@ -48,6 +48,20 @@ pub trait TableKey: Copy + PartialEq {
     }
 }
 
+/// What a burst lookup reads each key from: the key itself, or a per-packet record that holds
+/// it (the pipeline's classification), so the burst needs no separate array of keys.
+pub trait HoldsKey<K> {
+    /// The key held.
+    fn held_key(&self) -> &K;
+}
+
+impl<K: TableKey> HoldsKey<K> for K {
+    #[inline(always)]
+    fn held_key(&self) -> &K {
+        self
+    }
+}
+
 /// The 128-bit product of `a` and `b`, its halves XORed.
 #[inline(always)]
 pub(super) fn fold_mul(a: u64, b: u64) -> u64 {

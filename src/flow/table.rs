@@ -72,7 +72,7 @@
 
 use super::entry::FlowEntry;
 use super::entry6::FlowEntry6;
-use super::key::{FlowKey, TableKey};
+use super::key::{FlowKey, HoldsKey, TableKey};
 use super::key6::FlowKey6;
 use crate::platform::hugepage_hint::advise_huge_pages;
 use crate::platform::prefetch::{prefetch, prefetch_at};
@@ -520,7 +520,12 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// full, the slots of its eviction class too, before any signature line is read); then the
     /// named slots' keys are compared. The misses of a burst overlap at each step.
     #[inline(always)]
-    pub fn lookup_burst(&self, keys: &[K], hashes: &[u64], out: &mut [Option<SlotId>]) -> usize {
+    pub fn lookup_burst<H: HoldsKey<K>>(
+        &self,
+        keys: &[H],
+        hashes: &[u64],
+        out: &mut [Option<SlotId>],
+    ) -> usize {
         if self.buckets.is_empty() {
             return 0; // never: `new` makes at least one bucket (lets the loops index unchecked)
         }
@@ -539,7 +544,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
                 let b = &self.buckets[bi];
                 let w = home_of(h);
                 let s = &b.slots[w];
-                if s.tag == sig_of(h) as u16 && s.key.same(key) {
+                if s.tag == sig_of(h) as u16 && s.key.same(key.held_key()) {
                     *o = Some(SlotId((bi * WAYS + w) as u32));
                     hits += 1;
                 } else {
@@ -590,9 +595,9 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// slot step 1 prefetched) are compared. Sets their `out` and returns their hits. Out of
     /// line: a burst of known flows in a table that is not crowded has none.
     #[inline(never)]
-    fn lookup_away(
+    fn lookup_away<H: HoldsKey<K>>(
         &self,
-        keys: &[K],
+        keys: &[H],
         hashes: &[u64],
         out: &mut [Option<SlotId>],
         away: u64,
@@ -639,7 +644,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
             let mut m = b.slots[home_of(h)].away;
             while m != 0 {
                 let w = m.trailing_zeros() as usize;
-                if b.slots[w].tag == tag && b.slots[w].key.same(key) {
+                if b.slots[w].tag == tag && b.slots[w].key.same(key.held_key()) {
                     *o = Some(SlotId((bi * WAYS + w) as u32));
                     hits += 1;
                     break;
