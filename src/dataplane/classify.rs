@@ -106,13 +106,6 @@ impl Transport {
             ..Transport::default()
         })
     }
-
-    /// `(sport, dport, seq, ack, tcp_flags, payload)`, for a one-line store into a meta.
-    #[inline(always)]
-    pub(super) fn fields(self) -> (u16, u16, u32, u32, u8, u32) {
-        let t = self;
-        (t.sport, t.dport, t.seq, t.ack, t.tcp_flags, t.payload)
-    }
 }
 
 /// ICMP types that are errors about another packet (unreachable, time exceeded, parameter problem).

@@ -26,7 +26,7 @@
 use super::classify::{Transport, UdpChecksum};
 use super::reason::{DropReason, Exception};
 use super::Verdict;
-use crate::flow::FlowKey6;
+use crate::flow::{FlowKey6, HoldsKey};
 use crate::wire::icmpv6::msg_type;
 use crate::wire::ipv6::next_header;
 use crate::wire::{ethertype, ipv6, tcp, EthernetFrame, Ipv6Packet};
@@ -62,6 +62,9 @@ impl Addresses6 for AddressList6<'_> {
 /// What the pipeline needs to know about a classified IPv6 packet (offsets into the frame).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Meta6 {
+    /// The packet's 5-tuple as received (ports 0 without ports; the protocol after the
+    /// extension headers): its flow key, stored once here, where the burst lookup reads it.
+    pub key: FlowKey6,
     /// Offset of the IPv6 header (14, or 18 behind a tag).
     pub l3: u16,
     /// Offset of the upper-layer header (after the extension headers).
@@ -70,20 +73,10 @@ pub struct Meta6 {
     pub ip_len: u32,
     /// 802.1Q TCI of the received frame, if tagged (kept on output).
     pub vlan: Option<u16>,
-    /// Upper-layer protocol after the extension headers.
-    pub proto: u8,
     /// Hop limit as received.
     pub hop_limit: u8,
     /// TCP flags byte (0 for other protocols).
     pub tcp_flags: u8,
-    /// Source address.
-    pub src: u128,
-    /// Destination address.
-    pub dst: u128,
-    /// Source port (0 without ports).
-    pub sport: u16,
-    /// Destination port (0 without ports).
-    pub dport: u16,
     /// TCP sequence number.
     pub seq: u32,
     /// TCP acknowledgement number.
@@ -92,11 +85,10 @@ pub struct Meta6 {
     pub payload: u32,
 }
 
-impl Meta6 {
-    /// The flow key of the packet as received.
-    #[inline]
-    pub fn key(&self) -> FlowKey6 {
-        FlowKey6::new(self.src, self.dst, self.sport, self.dport, self.proto)
+impl HoldsKey<FlowKey6> for Meta6 {
+    #[inline(always)]
+    fn held_key(&self) -> &FlowKey6 {
+        &self.key
     }
 }
 
@@ -144,7 +136,7 @@ pub fn classify6_into<A: Addresses6 + ?Sized>(
         return Ok(key);
     }
     *m = classify6_general(frame, addrs)?;
-    Ok(m.key())
+    Ok(m.key)
 }
 
 /// Offsets in the frame shape [`classify6_tcp_fast`] takes: an untagged Ethernet header, an IPv6
@@ -228,22 +220,18 @@ fn classify6_tcp_fast<A: Addresses6 + ?Sized>(
     let sport = u16::from_be_bytes(be(h, at::SRC_PORT));
     let dport = u16::from_be_bytes(be(h, at::DST_PORT));
     *m = Meta6 {
+        key: FlowKey6::new(src, dst, sport, dport, next_header::TCP),
         l3: at::IP as u16,
         l4: at::TCP as u16,
         ip_len: (ipv6::HEADER_LEN + payload_len) as u32,
         vlan: None,
-        proto: next_header::TCP,
         hop_limit: h[at::HOP_LIMIT],
         tcp_flags: h[at::FLAG_BITS],
-        src,
-        dst,
-        sport,
-        dport,
         seq: u32::from_be_bytes(be(h, at::SEQ_NUM)),
         ack: u32::from_be_bytes(be(h, at::ACK_NUM)),
         payload: (payload_len - thl) as u32,
     };
-    Some(FlowKey6::new(src, dst, sport, dport, next_header::TCP))
+    Some(m.key)
 }
 
 /// Every frame the fast path does not take: the checks in the order of the module documentation.
@@ -284,14 +272,12 @@ fn classify6_general<A: Addresses6 + ?Sized>(frame: &[u8], addrs: &A) -> Result<
         return Err(Verdict::ToSlowPath(Exception::Fragment));
     }
     let mut m = Meta6 {
+        key: FlowKey6::new(u128::from(ip.src_addr()), dst, 0, 0, u.protocol),
         l3: off as u16,
         l4: (off + u.offset) as u16,
         ip_len: ip_len as u32,
         vlan: l3.vlan_tci,
-        proto: u.protocol,
         hop_limit: ip.hop_limit(),
-        src: u128::from(ip.src_addr()),
-        dst,
         ..Meta6::default()
     };
     upper_layer(seg, &mut m, addrs)?;
@@ -309,19 +295,20 @@ fn upper_layer<A: Addresses6 + ?Sized>(
     addrs: &A,
 ) -> Result<(), Verdict> {
     let bad = Err(Verdict::Drop(DropReason::BadHeader));
-    match m.proto {
+    match m.key.proto {
         next_header::TCP | next_header::UDP => {
             let udp = UdpChecksum::Required;
-            let Some(t) = Transport::read(seg, m.proto == next_header::TCP, udp) else {
+            let Some(t) = Transport::read(seg, m.key.proto == next_header::TCP, udp) else {
                 return bad;
             };
-            (m.sport, m.dport, m.seq, m.ack, m.tcp_flags, m.payload) = t.fields();
+            (m.key.src_port, m.key.dst_port) = (t.sport, t.dport);
+            (m.seq, m.ack, m.tcp_flags, m.payload) = (t.seq, t.ack, t.tcp_flags, t.payload);
         }
         next_header::ICMPV6 => {
             let Some(&t) = seg.first() else {
                 return bad;
             };
-            if addrs.is_frontend(m.dst) {
+            if addrs.is_frontend(m.key.dst_ip) {
                 return Err(Verdict::ToSlowPath(Exception::IcmpToFrontend));
             }
             if is_icmpv6_error(t) {

@@ -126,13 +126,12 @@ fn rst_meta(key: &FlowKey6, n: usize, seq: u32) -> Meta6 {
         l4: (ethernet::HEADER_LEN + ipv6::HEADER_LEN) as u16,
         ip_len: (n - ethernet::HEADER_LEN) as u32,
         vlan: None,
-        proto: next_header::TCP,
+        key: FlowKey6 {
+            proto: next_header::TCP,
+            ..*key
+        },
         hop_limit: DEFAULT_TTL,
         tcp_flags: tcp_flags::RST,
-        src: key.src_ip,
-        dst: key.dst_ip,
-        sport: key.src_port,
-        dport: key.dst_port,
         seq,
         ack: 0,
         payload: 0,

@@ -141,13 +141,12 @@ pub(super) struct Cx6<'p> {
 
 /// One burst's IPv6 frames as the lane decides them (fixed arrays of [`BURST`], allocated once
 /// per worker): the frames IPv4 classification marked IPv6, then for each one classified IPv6
-/// its slot in the burst, meta, flow key, table hash and burst lookup result.
+/// its slot in the burst, meta (with its flow key), table hash and burst lookup result.
 pub struct Burst6 {
     /// Bit `i` set: frame `i` of the burst is IPv6 (the burst loop sets it, the lane clears all).
     pub(super) marked: u64,
     at: [u8; BURST],
     metas: [Meta6; BURST],
-    keys: [FlowKey6; BURST],
     hashes: [u64; BURST],
     slots: [Option<SlotId>; BURST],
 }
@@ -162,7 +161,6 @@ impl Burst6 {
             marked: 0,
             at: [0; BURST],
             metas: [Meta6::default(); BURST],
-            keys: [FlowKey6::default(); BURST],
             hashes: [0; BURST],
             slots: [None; BURST],
         }
@@ -196,7 +194,6 @@ pub(super) fn lane<B: PacketBuf>(
         marked,
         at,
         metas,
-        keys,
         hashes,
         slots,
     } = &mut **b6;
@@ -228,7 +225,6 @@ pub(super) fn lane<B: PacketBuf>(
             Ok(key) => {
                 let h = key.hash_seeded(cx.seed);
                 cx.lane.table.prefetch(h);
-                keys[c] = key;
                 hashes[c] = h;
                 at[c] = i;
                 c += 1;
@@ -241,20 +237,15 @@ pub(super) fn lane<B: PacketBuf>(
         }
     }
     // 2. look up the whole burst
-    let (keys, hashes, slots) = (&keys[..c], &hashes[..c], &mut slots[..c]);
-    look_up_hashed(&cx.lane.table, cx.recent, keys, hashes, slots);
+    let (metas, hashes, slots) = (&metas[..c], &hashes[..c], &mut slots[..c]);
+    look_up_hashed(&cx.lane.table, cx.recent, metas, hashes, slots);
     // 3. decide and rewrite
-    let work = at[..c]
-        .iter()
-        .zip(&metas[..c])
-        .zip(keys)
-        .zip(hashes)
-        .zip(&*slots);
-    for ((((&i, m), key), &hash), &slot) in work {
+    let work = at[..c].iter().zip(metas).zip(hashes).zip(&*slots);
+    for (((&i, m), &hash), &slot) in work {
         let i = usize::from(i);
         if let (Some(buf), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
             // As the IPv4 loop: a forward stored from its port alone, the rest out of line.
-            match handle(&mut cx, view, buf, m, key, hash, slot, now) {
+            match handle(&mut cx, view, buf, m, hash, slot, now) {
                 Verdict::Forward { port } => {
                     cx.counters.tx += 1;
                     *out = forward_to(port);
@@ -285,18 +276,17 @@ fn early<B: PacketBuf>(
 
 /// One classified IPv6 packet: known flow, or miss. `slot` is what the burst lookup found for
 /// its key (see the IPv4 loop's `handle` for how inserts earlier in the burst are accounted).
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn handle<B: PacketBuf>(
     cx: &mut Cx6<'_>,
     view: &View<'_>,
     buf: &mut B,
     m: &Meta6,
-    key: &FlowKey6,
     hash: u64,
     slot: Option<SlotId>,
     now: u32,
 ) -> Verdict {
+    let key = &m.key;
     let gen = cx.gen;
     let mut expired = None;
     if let Some(id) = slot {
@@ -345,27 +335,28 @@ fn handle<B: PacketBuf>(
     miss(cx, view, buf, m, key, hash, now)
 }
 
-/// Does `r` match an IPv6 packet to `m.dst:m.dport` with `m.proto`?
+/// Does `r` match an IPv6 packet to `m.key.dst_ip:m.key.dst_port` with `m.key.proto`?
 #[inline]
 fn rule_matches6(r: &Rule, m: &Meta6) -> bool {
-    if !matches!(r.frontend_addr, IpAddr::V6(a) if u128::from(a) == m.dst) {
+    if !matches!(r.frontend_addr, IpAddr::V6(a) if u128::from(a) == m.key.dst_ip) {
         return false;
     }
     if r.ha_ports {
         return true;
     }
     let proto_ok = match r.protocol {
-        Protocol::Tcp => m.proto == next_header::TCP,
-        Protocol::Udp => m.proto == next_header::UDP,
-        Protocol::All => m.proto == next_header::TCP || m.proto == next_header::UDP,
+        Protocol::Tcp => m.key.proto == next_header::TCP,
+        Protocol::Udp => m.key.proto == next_header::UDP,
+        Protocol::All => m.key.proto == next_header::TCP || m.key.proto == next_header::UDP,
     };
-    proto_ok && m.dport >= r.frontend_port && m.dport <= r.frontend_port_end
+    proto_ok && m.key.dst_port >= r.frontend_port && m.key.dst_port <= r.frontend_port_end
 }
 
 /// A TCP SYN without ACK.
 #[inline]
 fn is_syn6(m: &Meta6) -> bool {
-    m.proto == next_header::TCP && m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+    m.key.proto == next_header::TCP
+        && m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
 }
 
 /// The rule's distribution hash of `m` (member choice).
@@ -374,18 +365,18 @@ pub(super) fn dist_hash6(view: &View<'_>, rule: &Rule, m: &Meta6) -> u64 {
     flow_hash6(
         view.snapshot.hash_seed,
         rule.load_distribution,
-        m.src,
-        m.dst,
-        m.proto,
-        m.sport,
-        m.dport,
+        m.key.src_ip,
+        m.key.dst_ip,
+        m.key.proto,
+        m.key.src_port,
+        m.key.dst_port,
     )
 }
 
 /// Tracks `m` on `e` in direction `dir` (the IPv4 tracker: TCP state, or refresh).
 #[inline]
 fn track6(e: &mut FlowEntry, m: &Meta6, dir: Direction, now: u32, first: bool) {
-    if m.proto == next_header::TCP {
+    if m.key.proto == next_header::TCP {
         if first {
             track_general(e, dir, m.tcp_flags, m.seq, m.ack, m.payload, now);
         } else {
@@ -402,7 +393,7 @@ fn track6(e: &mut FlowEntry, m: &Meta6, dir: Direction, now: u32, first: bool) {
 /// `track_packet`): the plain-ACK fast path without a call.
 #[inline(always)]
 fn track6_known(e: &mut FlowEntry, m: &Meta6, now: u32) {
-    if m.proto == next_header::TCP {
+    if m.key.proto == next_header::TCP {
         track(
             e,
             Direction::ClientToServer,
@@ -449,7 +440,7 @@ fn known<B: PacketBuf>(
 ) -> Verdict {
     let snap = view.snapshot;
     let syn = is_syn6(m);
-    let tcp = m.proto == next_header::TCP;
+    let tcp = m.key.proto == next_header::TCP;
     // As IPv4: TCP keeps its member unless a SYN reuses a closed 5-tuple.
     let kept = tcp && !(syn && matches!(e.flow.state, FlowState::Closing | FlowState::Closed));
     let (rule, mid) = match snap.rules.get(e.flow.rule_id as usize) {
@@ -510,7 +501,7 @@ fn check<'v>(
     let snap = view.snapshot;
     let rule = match snap.rules.get(e.flow.rule_id as usize) {
         Some(r) if rule_matches6(r, m) => r,
-        _ => match snap.lookup6(m.dst, m.proto, m.dport) {
+        _ => match snap.lookup6(m.key.dst_ip, m.key.proto, m.key.dst_port) {
             Some(r) => {
                 e.flow.rule_id = r.id.0;
                 r
@@ -532,7 +523,7 @@ fn check<'v>(
     let mid = match mid {
         Some(x) if kept || eligible => x,
         _ => {
-            let Some(n) = snap.choose(rid, m.dport, dist_hash6(view, rule, m)) else {
+            let Some(n) = snap.choose(rid, m.key.dst_port, dist_hash6(view, rule, m)) else {
                 return Err(Verdict::Drop(DropReason::NoHealthyBackend));
             };
             let Some(info) = snap.member(n) else {
@@ -541,7 +532,7 @@ fn check<'v>(
             counters.flow_moved(e.flow.member_id, n.0);
             e.flow.member_id = n.0;
             e.member_addr = info.addr6();
-            e.flow.backend_port = rule.backend_port_for(m.dport);
+            e.flow.backend_port = rule.backend_port_for(m.key.dst_port);
             n
         }
     };
@@ -578,7 +569,14 @@ fn deliver<B: PacketBuf>(
         };
         outer_src = own;
         let s = view.snapshot.hash_seed;
-        flow_hash = hash_5tuple6(s, m.src, m.dst, m.proto, m.sport, m.dport) as u32;
+        flow_hash = hash_5tuple6(
+            s,
+            m.key.src_ip,
+            m.key.dst_ip,
+            m.key.proto,
+            m.key.src_port,
+            m.key.dst_port,
+        ) as u32;
     }
     to_member6(buf, m, t, hop, outer_src, flow_hash)
 }
@@ -623,15 +621,15 @@ fn miss<B: PacketBuf>(
     now: u32,
 ) -> Verdict {
     let snap = view.snapshot;
-    let Some(rule) = snap.lookup6(m.dst, m.proto, m.dport) else {
+    let Some(rule) = snap.lookup6(m.key.dst_ip, m.key.proto, m.key.dst_port) else {
         return not_inbound(cx, view, buf, m, now);
     };
     let rid = rule.id;
     let syn = is_syn6(m);
     let c = Candidate {
-        tcp: m.proto == next_header::TCP,
+        tcp: m.key.proto == next_header::TCP,
         syn,
-        dport: m.dport,
+        dport: m.key.dst_port,
         ip_len: m.ip_len,
         hash,
         now,
@@ -706,22 +704,22 @@ fn not_inbound<B: PacketBuf>(
     now: u32,
 ) -> Verdict {
     let snap = view.snapshot;
-    let Some(rn) = snap.reverse_nat6(m.src, m.proto, m.sport) else {
-        if snap.is_frontend6(m.dst) {
+    let Some(rn) = snap.reverse_nat6(m.key.src_ip, m.key.proto, m.key.src_port) else {
+        if snap.is_frontend6(m.key.dst_ip) {
             return snat::reply6(cx, view, buf, m, now)
                 .unwrap_or(Verdict::Drop(DropReason::NoRule));
         }
-        if let Some((rule, blocks)) = snap.outbound_blocks6(m.src, m.proto) {
+        if let Some((rule, blocks)) = snap.outbound_blocks6(m.key.src_ip, m.key.proto) {
             return snat::egress6(cx, view, buf, m, rule, blocks, now);
         }
-        if !snap.outbound.is_empty() && snap.member_by_addr6(m.src).is_some() {
+        if !snap.outbound.is_empty() && snap.member_by_addr6(m.key.src_ip).is_some() {
             return Verdict::Drop(DropReason::NoOutboundRule);
         }
         return Verdict::Drop(DropReason::NoRule);
     };
     let vip = u128::from(rn.vip);
     // Refresh the flow if this worker holds it.
-    let okey = FlowKey6::new(m.dst, vip, m.dport, rn.vip_port, m.proto);
+    let okey = FlowKey6::new(m.key.dst_ip, vip, m.key.dst_port, rn.vip_port, m.key.proto);
     if let Some(e) = cx.lane.table.lookup(&okey, okey.hash_seeded(cx.seed)) {
         if !e.flow.is_expired(now) {
             track6(&mut e.flow, m, Direction::ServerToClient, now, false);
@@ -732,7 +730,7 @@ fn not_inbound<B: PacketBuf>(
         rc.reply_bytes += u64::from(m.ip_len);
     }
     cx.counters.member_replied(rn.member.0);
-    match client_hop6(view, Ipv6Addr::from(m.dst)) {
+    match client_hop6(view, Ipv6Addr::from(m.key.dst_ip)) {
         Ok(hop) => reply_to_client6(buf, m, vip, rn.vip_port, &hop),
         Err(r) => Verdict::Drop(r),
     }

@@ -83,8 +83,8 @@ impl Target6 {
 /// bytes as computing it per packet (a folded sum is the same ones'-complement value).
 #[inline]
 pub fn nat66_delta(m: &Meta6, addr: u128, port: u16) -> u16 {
-    let ports = (port != m.dport && has_ports(m)).then_some((m.dport, port));
-    fold(nat66_sum(m.dst, addr, ports)) as u16
+    let ports = (port != m.key.dst_port && has_ports(m)).then_some((m.key.dst_port, port));
+    fold(nat66_sum(m.key.dst_ip, addr, ports)) as u16
 }
 
 /// The checksum delta (not folded) of rewriting address `old` to `addr` and, with `ports` =
@@ -110,7 +110,7 @@ pub enum End6 {
 /// True for the upper layers whose ports NAT66 rewrites.
 #[inline(always)]
 fn has_ports(m: &Meta6) -> bool {
-    matches!(m.proto, next_header::TCP | next_header::UDP)
+    matches!(m.key.proto, next_header::TCP | next_header::UDP)
 }
 
 /// The upper-layer bytes of `m` in `frame`, if the frame holds them.
@@ -133,8 +133,8 @@ pub fn nat66(
     pre: Option<u16>,
 ) {
     let (a_field, old_port, p_at) = match end {
-        End6::Src => (ipv6::field::SRC_ADDR, m.sport, 0),
-        End6::Dst => (ipv6::field::DST_ADDR, m.dport, 2),
+        End6::Src => (ipv6::field::SRC_ADDR, m.key.src_port, 0),
+        End6::Dst => (ipv6::field::DST_ADDR, m.key.dst_port, 2),
     };
     let l3 = usize::from(m.l3);
     let Some(a) = frame.get_mut(l3 + a_field.start..l3 + a_field.end) else {
@@ -150,7 +150,7 @@ pub fn nat66(
         p_at,
         pre,
     };
-    match m.proto {
+    match m.key.proto {
         next_header::TCP => l4.apply(
             frame,
             m,
@@ -225,13 +225,13 @@ impl L4Nat {
 
 /// Changes only the destination port (floating IP with a backend port ≠ frontend port).
 fn dst_port_only6(frame: &mut [u8], m: &Meta6, port: u16) {
-    if port == m.dport {
+    if port == m.key.dst_port {
         return;
     }
     let Some(seg) = segment(frame, m) else {
         return;
     };
-    match m.proto {
+    match m.key.proto {
         next_header::TCP if seg.len() >= tcp::HEADER_LEN => {
             TcpPacket::new_unchecked(seg).rewrite_dst_port(port);
         }
@@ -379,16 +379,22 @@ fn nat66_plain(
     const TCP_SUM: usize = PLAIN_L4 + tcp::field::CHECKSUM.start;
     const UDP_PORT: usize = PLAIN_L4 + udp::field::DST_PORT.start;
     const UDP_SUM: usize = PLAIN_L4 + udp::field::CHECKSUM.start;
-    match m.proto {
+    match m.key.proto {
         next_header::TCP => {
             let h = frame.first_chunk_mut::<TCP_END>()?;
             plain_ip6_dst(h, addr, hop);
-            l4_nat_dst_folded::<TCP_END, TCP_PORT, TCP_SUM>(h, false, d, Some(port), m.dport);
+            l4_nat_dst_folded::<TCP_END, TCP_PORT, TCP_SUM>(
+                h,
+                false,
+                d,
+                Some(port),
+                m.key.dst_port,
+            );
         }
         next_header::UDP => {
             let h = frame.first_chunk_mut::<UDP_END>()?;
             plain_ip6_dst(h, addr, hop);
-            l4_nat_dst_folded::<UDP_END, UDP_PORT, UDP_SUM>(h, true, d, Some(port), m.dport);
+            l4_nat_dst_folded::<UDP_END, UDP_PORT, UDP_SUM>(h, true, d, Some(port), m.key.dst_port);
         }
         _ => return None,
     }

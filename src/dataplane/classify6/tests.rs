@@ -22,14 +22,17 @@ fn tcp_syn_meta() {
     let f = client_frame(&bytes(golden6::TCP_SYN), Some(7));
     let m = classify6(&f, &addrs()).unwrap();
     assert_eq!((m.l3, m.l4, m.ip_len, m.vlan), (18, 58, 64, Some(7)));
-    assert_eq!((m.src, m.dst), (CLIENT.to_bits(), SERVER.to_bits()));
-    assert_eq!((m.proto, m.hop_limit, m.tcp_flags), (6, 64, 0x02));
     assert_eq!(
-        (m.sport, m.dport, m.seq, m.ack, m.payload),
+        (m.key.src_ip, m.key.dst_ip),
+        (CLIENT.to_bits(), SERVER.to_bits())
+    );
+    assert_eq!((m.key.proto, m.hop_limit, m.tcp_flags), (6, 64, 0x02));
+    assert_eq!(
+        (m.key.src_port, m.key.dst_port, m.seq, m.ack, m.payload),
         (49152, 80, 1, 0, 0)
     );
     assert_eq!(
-        m.key(),
+        m.key,
         crate::flow::FlowKey6::new(CLIENT.to_bits(), SERVER.to_bits(), 49152, 80, 6)
     );
 }
@@ -40,8 +43,8 @@ fn udp_behind_extension_headers() {
     f.extend_from_slice(&[0; 6]); // Ethernet padding is not payload
     let m = classify6(&f, &addrs()).unwrap();
     // Hop-by-Hop (8) + Destination Options (8) before UDP.
-    assert_eq!((m.l4, m.ip_len, m.proto), (14 + 56, 68, 17));
-    assert_eq!((m.sport, m.dport, m.tcp_flags), (5353, 53, 0));
+    assert_eq!((m.l4, m.ip_len, m.key.proto), (14 + 56, 68, 17));
+    assert_eq!((m.key.src_port, m.key.dst_port, m.tcp_flags), (5353, 53, 0));
     // A zero UDP checksum is invalid over IPv6.
     let at = usize::from(m.l4) + 6;
     f[at..at + 2].copy_from_slice(&[0, 0]);
@@ -86,7 +89,7 @@ fn icmpv6_kinds() {
     // ... and to an address that is no frontend: forwarded like any packet (a rule may match).
     let none = AddressList6::default();
     let m = classify6(&echo, &none).unwrap();
-    assert_eq!((m.proto, m.sport, m.dport), (58, 0, 0));
+    assert_eq!((m.key.proto, m.key.src_port, m.key.dst_port), (58, 0, 0));
     // Packet Too Big in transit is an error about a flow; to a frontend it is IcmpToFrontend.
     let ptb = bytes(golden6::PTB);
     assert_eq!(classify6(&ptb, &none), slow(Exception::IcmpError));
@@ -238,7 +241,7 @@ fn fast_path_agrees_with_general_path() {
         if let Some(key) = classify6_tcp_fast(fr, &a, &mut m) {
             fast_taken += 1;
             assert_eq!(classify6_general(fr, &a), Ok(m), "frame {fr:?}");
-            assert_eq!(key, m.key(), "frame {fr:?}");
+            assert_eq!(key, m.key, "frame {fr:?}");
         }
     };
     check(&f);

@@ -26,6 +26,7 @@ use crate::dataplane::reason::DropReason;
 use crate::dataplane::rewrite6::{set_macs, to_member6, End6, Target6};
 use crate::dataplane::route::{client_hop6, Hop};
 use crate::dataplane::{Verdict, View};
+use crate::flow::FlowKey6;
 use crate::wire::ipv6::{self, next_header};
 use crate::wire::{EthernetFrame, PacketBuf};
 use std::net::Ipv6Addr;
@@ -130,11 +131,7 @@ fn flow_member(
     }
     let rule = snap.lookup6(key.dst_ip, q.proto, key.dst_port)?;
     let m = Meta6 {
-        proto: q.proto,
-        src: key.src_ip,
-        dst: key.dst_ip,
-        sport: key.src_port,
-        dport: key.dst_port,
+        key,
         ..Meta6::default()
     };
     let mid = snap.choose(rule.id, key.dst_port, dist_hash6(view, rule, &m))?;
@@ -171,10 +168,8 @@ fn to_flow_member<B: PacketBuf>(
                 .ok()
                 .and_then(|e| e.l3().ok())
                 .and_then(|l| l.vlan_tci),
-            proto: next_header::ICMPV6,
+            key: FlowKey6::new(q.outer_src, q.outer_dst, 0, 0, next_header::ICMPV6),
             hop_limit: f.get(q.l3 + ipv6::field::HOP_LIMIT).copied().unwrap_or(0),
-            src: q.outer_src,
-            dst: q.outer_dst,
             ..Meta6::default()
         };
         let outer_src = super::outer_source(view, hop.port).unwrap_or(0);

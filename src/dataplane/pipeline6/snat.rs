@@ -94,11 +94,11 @@ pub(super) fn egress6<B: PacketBuf>(
     now: u32,
 ) -> Verdict {
     // The way out first: a packet that cannot leave takes no port.
-    let hop = match client_hop6(view, Ipv6Addr::from(m.dst)) {
+    let hop = match client_hop6(view, Ipv6Addr::from(m.key.dst_ip)) {
         Ok(hop) => hop,
         Err(r) => return Verdict::Drop(r),
     };
-    let key = m.key();
+    let key = m.key;
     let mut found = cx.lane.snat.lookup_egress(&key);
     if let Some(slot) = found {
         if cx.lane.snat.get(slot).is_none_or(|t| t.is_expired(now)) {
@@ -115,7 +115,7 @@ pub(super) fn egress6<B: PacketBuf>(
             slot
         }
         None => {
-            if m.proto == next_header::TCP && !is_syn6(m) {
+            if m.key.proto == next_header::TCP && !is_syn6(m) {
                 return Verdict::Drop(DropReason::NoFlow);
             }
             let n = NewOutbound {
@@ -160,7 +160,7 @@ pub(super) fn reply6<B: PacketBuf>(
     if cx.lane.snat.is_empty() {
         return None;
     }
-    let slot = cx.lane.snat.lookup_reply(&m.key())?;
+    let slot = cx.lane.snat.lookup_reply(&m.key)?;
     if cx.lane.snat.get(slot).is_none_or(|t| t.is_expired(now)) {
         expire_found(cx.lane, cx.counters, slot);
         return Some(Verdict::Drop(DropReason::IdleExpired));

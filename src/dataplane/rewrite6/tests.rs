@@ -76,7 +76,7 @@ fn checksum_ok(f: &[u8]) -> bool {
 fn by_builder(f: &[u8], which: Endpoint, addr: Ipv6Addr, port: u16) -> Vec<u8> {
     let mut want = f.to_vec();
     let m = meta(f);
-    let port = matches!(m.proto, 6 | 17).then_some(port);
+    let port = matches!(m.key.proto, 6 | 17).then_some(port);
     rewrite_endpoint_v6(&mut want[14..], which, addr, port).unwrap();
     want[14 + 7] -= 1;
     want[..12].copy_from_slice(&hop(1500).macs);
@@ -129,7 +129,7 @@ fn floating_ip_rewrites_macs_port_and_hop_limit_only() {
         assert_eq!(ip.hop_limit(), 63);
         assert_eq!(&out[..12], &hop(1500).macs);
         assert!(checksum_ok(&out));
-        if matches!(m.proto, 6 | 17) {
+        if matches!(m.key.proto, 6 | 17) {
             assert_eq!(
                 &out[usize::from(m.l4) + 2..usize::from(m.l4) + 4],
                 &[0x1f, 0x90]
@@ -165,7 +165,7 @@ fn ip6ip6_and_gue6_match_the_builders() {
         for f in client_frames() {
             let m = meta(&f);
             let mut t = target(true, encap);
-            t.port = m.dport; // the inner packet as received
+            t.port = m.key.dst_port; // the inner packet as received
             let mut b = VecBuf::with_room(128, &f, 0);
             let v = to_member6(&mut b, &m, &t, &hop(1500), OUR_V6.to_bits(), 0xabcd_1234);
             assert_eq!(v, Verdict::Forward { port: 1 });
@@ -368,7 +368,8 @@ proptest! {
         proto in prop_oneof![Just(6u8), Just(17), Just(58), any::<u8>()],
         encap in any_encap(),
     ) {
-        let m = Meta6 { l3, l4, ip_len, proto, ..Meta6::default() };
+        let key = crate::flow::FlowKey6 { proto, ..Default::default() };
+        let m = Meta6 { key, l3, l4, ip_len, ..Meta6::default() };
         let mut buf = VecBuf::with_room(64, &b, 0);
         let _ = to_member6(&mut buf, &m, &target(false, encap), &hop(1500), 1, 2);
         let _ = to_member6(&mut buf, &m, &target(true, encap), &hop(1500), 1, 2);
