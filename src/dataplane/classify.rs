@@ -144,12 +144,12 @@ pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
 }
 
 /// [`classify`] writing the result into `m` (the pipeline's burst array: no copy of the struct)
-/// and returning the packet's flow key ([`Meta::key`], built from the values just stored, not
+/// and returning the packet's flow key (`m.key`; on the fast paths the value just stored, not
 /// read back from `m`); an IPv6 frame is [`Early::Ipv6`]. On `Err`, `m` holds unspecified values.
 #[inline(always)]
 pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<FlowKey, Early> {
-    if classify_tcp_fast(frame, view, m) {
-        return Ok(m.key);
+    if let Some(key) = classify_tcp_fast(frame, view, m) {
+        return Ok(key);
     }
     if frame.get(crate::wire::ethernet::field::ETHERTYPE)
         == Some(&ethertype::IPV6.to_be_bytes()[..])
@@ -159,8 +159,10 @@ pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<Flow
     }
     // Only a frame with UDP's protocol byte where an option-less IPv4 header has it tries UDP's
     // fast path (one load and compare for the others).
-    if frame.get(at::PROTOCOL) == Some(&protocol::UDP) && classify_udp_fast(frame, view, m) {
-        return Ok(m.key);
+    if frame.get(at::PROTOCOL) == Some(&protocol::UDP) {
+        if let Some(key) = classify_udp_fast(frame, view, m) {
+            return Ok(key);
+        }
     }
     classify_other(frame, view, m).map(|()| m.key)
 }
@@ -286,22 +288,19 @@ fn to_appliance(view: &View<'_>, dst: u32) -> bool {
 
 /// The common case in one pass over fixed offsets: an untagged IPv4 frame without options or
 /// fragmentation carrying TCP, TTL > 1, not to an appliance address, lengths consistent. Fills
-/// `m` exactly as [`classify_general`] would and returns true; false (with `m` untouched) for
-/// anything else, which then takes the general path (and gets its verdict there).
+/// `m` exactly as [`classify_general`] would and returns its flow key (the value stored in `m`,
+/// not read back); `None` (with `m` untouched) for anything else, which then takes the general
+/// path (and gets its verdict there).
 #[inline(always)]
-fn classify_tcp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> bool {
-    let Some(h) = frame.first_chunk::<{ at::END }>() else {
-        return false;
-    };
-    let Some((ff, ip_len)) = plain_ipv4(h, frame.len(), protocol::TCP) else {
-        return false;
-    };
+fn classify_tcp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Option<FlowKey> {
+    let h = frame.first_chunk::<{ at::END }>()?;
+    let (ff, ip_len) = plain_ipv4(h, frame.len(), protocol::TCP)?;
     let thl = usize::from(h[at::DATA_OFF] >> 4) * 4;
     if thl < tcp::HEADER_LEN || ipv4::HEADER_LEN + thl > ip_len {
-        return false;
+        return None;
     }
     if to_appliance(view, be32(h, at::DST_ADDR)) {
-        return false;
+        return None;
     }
     let t = Transport {
         sport: be16(h, at::SRC_PORT),
@@ -311,23 +310,26 @@ fn classify_tcp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> bool {
         tcp_flags: h[at::FLAG_BITS],
         payload: (ip_len - ipv4::HEADER_LEN - thl) as u32,
     };
-    *m = plain_meta(h, (ff, ip_len), protocol::TCP, t);
-    true
+    let key = plain_key(h, protocol::TCP, &t);
+    *m = plain_meta(key, (ff, ip_len), t);
+    Some(key)
 }
 
-/// The [`Meta`] of a frame of the fast paths' shape whose first bytes are `h`, with its
-/// flags-and-fragment-offset word and total length `ip`, protocol `proto` and transport `t`.
+/// The flow key of a frame of the fast paths' shape whose first bytes are `h`, with protocol
+/// `proto` and transport `t`.
 #[inline(always)]
-fn plain_meta<const N: usize>(h: &[u8; N], ip: (u16, usize), proto: u8, t: Transport) -> Meta {
+fn plain_key<const N: usize>(h: &[u8; N], proto: u8, t: &Transport) -> FlowKey {
+    let (src, dst) = (be32(h, at::SRC_ADDR), be32(h, at::DST_ADDR));
+    FlowKey::new(src, dst, t.sport, t.dport, proto)
+}
+
+/// The [`Meta`] of a frame of the fast paths' shape with flow key `key`, flags-and-fragment-offset
+/// word and total length `ip`, and transport `t`.
+#[inline(always)]
+fn plain_meta(key: FlowKey, ip: (u16, usize), t: Transport) -> Meta {
     let (ff, ip_len) = ip;
     Meta {
-        key: FlowKey::new(
-            be32(h, at::SRC_ADDR),
-            be32(h, at::DST_ADDR),
-            t.sport,
-            t.dport,
-            proto,
-        ),
+        key,
         l3: at::IP as u16,
         l4: at::TCP as u16,
         ip_len: ip_len as u16,
@@ -342,30 +344,28 @@ fn plain_meta<const N: usize>(h: &[u8; N], ip: (u16, usize), proto: u8, t: Trans
 
 /// [`classify_tcp_fast`] for UDP (after it declined the frame): an untagged IPv4 frame without
 /// options or fragmentation carrying UDP, TTL > 1, not to an appliance address, the UDP length
-/// within the IPv4 payload. Fills `m` exactly as [`classify_general`] would and returns true;
-/// false (with `m` untouched) for anything else. Out of line: the burst loop keeps only TCP's.
+/// within the IPv4 payload. Fills `m` exactly as [`classify_general`] would and returns its flow
+/// key; `None` (with `m` untouched) for anything else. Out of line: the burst loop keeps only
+/// TCP's.
 #[inline(never)]
-fn classify_udp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> bool {
-    let Some(h) = frame.first_chunk::<{ at::UDP_END }>() else {
-        return false;
-    };
-    let Some((ff, ip_len)) = plain_ipv4(h, frame.len(), protocol::UDP) else {
-        return false;
-    };
+fn classify_udp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Option<FlowKey> {
+    let h = frame.first_chunk::<{ at::UDP_END }>()?;
+    let (ff, ip_len) = plain_ipv4(h, frame.len(), protocol::UDP)?;
     let udp_len = usize::from(be16(h, at::UDP_LENGTH));
     if udp_len < udp::HEADER_LEN || ipv4::HEADER_LEN + udp_len > ip_len {
-        return false;
+        return None;
     }
     if to_appliance(view, be32(h, at::DST_ADDR)) {
-        return false;
+        return None;
     }
     let t = Transport {
         sport: be16(h, at::UDP_SRC_PORT),
         dport: be16(h, at::UDP_DST_PORT),
         ..Transport::default()
     };
-    *m = plain_meta(h, (ff, ip_len), protocol::UDP, t);
-    true
+    let key = plain_key(h, protocol::UDP, &t);
+    *m = plain_meta(key, (ff, ip_len), t);
+    Some(key)
 }
 
 /// Every frame the fast paths do not take: the checks in the order of the module documentation.
@@ -589,12 +589,16 @@ backend_pool = "web"
 
     /// `fast` on `f`, every truncation of it and every one-byte change of it: wherever it takes
     /// the frame, it fills exactly what the general path does; it takes `f`.
-    fn fast_agrees_with_general(f: &[u8], fast: fn(&[u8], &View<'_>, &mut Meta) -> bool) {
+    fn fast_agrees_with_general(
+        f: &[u8],
+        fast: fn(&[u8], &View<'_>, &mut Meta) -> Option<FlowKey>,
+    ) {
         with_view(|v| {
             let mut fast_taken = 0;
             let mut check = |fr: &[u8]| {
                 let mut a = Meta::default();
-                if fast(fr, v, &mut a) {
+                if let Some(key) = fast(fr, v, &mut a) {
+                    assert_eq!(key, a.key, "frame {fr:?}");
                     fast_taken += 1;
                     let mut b = Meta::default();
                     assert_eq!(classify_general(fr, v, &mut b), Ok(()));
@@ -615,7 +619,7 @@ backend_pool = "web"
                 }
             }
             assert!(fast_taken > 100);
-            assert!(fast(f, v, &mut Meta::default()));
+            assert!(fast(f, v, &mut Meta::default()).is_some());
         });
     }
 
