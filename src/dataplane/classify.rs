@@ -144,13 +144,25 @@ pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
 }
 
 /// [`classify`] writing the result into `m` (the pipeline's burst array: no copy of the struct)
-/// and returning the packet's flow key (`m.key`; on the fast paths the value just stored, not
-/// read back from `m`); an IPv6 frame is [`Early::Ipv6`]. On `Err`, `m` holds unspecified values.
+/// and returning the packet's flow key (`m.key`, the value just stored, not read back from `m`);
+/// an IPv6 frame is [`Early::Ipv6`]. On `Err`, `m` holds unspecified values.
 #[inline(always)]
 pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<FlowKey, Early> {
-    if let Some(key) = classify_tcp_fast(frame, view, m) {
-        return Ok(key);
+    match classify_tcp_fast(frame, view, m) {
+        Some(key) => Ok(key),
+        None => classify_beyond_tcp(frame, view, m),
     }
+}
+
+/// [`classify_into`] for a frame [`classify_tcp_fast`] declined. The burst loop calls the two
+/// itself and hashes each one's key in its own arm: one key value merged from both paths was
+/// taken apart and put together again byte by byte in the loop's compiled form.
+#[inline(always)]
+pub(super) fn classify_beyond_tcp(
+    frame: &[u8],
+    view: &View<'_>,
+    m: &mut Meta,
+) -> Result<FlowKey, Early> {
     if frame.get(crate::wire::ethernet::field::ETHERTYPE)
         == Some(&ethertype::IPV6.to_be_bytes()[..])
     {
@@ -292,7 +304,7 @@ fn to_appliance(view: &View<'_>, dst: u32) -> bool {
 /// not read back); `None` (with `m` untouched) for anything else, which then takes the general
 /// path (and gets its verdict there).
 #[inline(always)]
-fn classify_tcp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Option<FlowKey> {
+pub(super) fn classify_tcp_fast(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Option<FlowKey> {
     let h = frame.first_chunk::<{ at::END }>()?;
     let (ff, ip_len) = plain_ipv4(h, frame.len(), protocol::TCP)?;
     let thl = usize::from(h[at::DATA_OFF] >> 4) * 4;

@@ -3,7 +3,7 @@
 //! decisions it implements).
 
 use super::admission::{admit, Candidate};
-use super::classify::{classify_into, Early, Meta};
+use super::classify::{classify_beyond_tcp, classify_tcp_fast, Early, Meta};
 use super::counters::WorkerCounters;
 use super::established::{self, LaneCx};
 use super::expiry::{Pending, Scratch};
@@ -285,9 +285,12 @@ impl Pipeline {
         let mut c = 0;
         for (i, p) in pkts.iter_mut().enumerate() {
             let m = &mut metas[c];
-            match classify_into(p.data(), view, m) {
-                Ok(key) => {
-                    let h = key.hash_seeded(*seed);
+            let hashed = match classify_tcp_fast(p.data(), view, m) {
+                Some(key) => Ok(key.hash_seeded(*seed)),
+                None => classify_beyond_tcp(p.data(), view, m).map(|key| key.hash_seeded(*seed)),
+            };
+            match hashed {
+                Ok(h) => {
                     table.prefetch(h);
                     hashes[c] = h;
                     idx[c] = i as u8;
