@@ -20,7 +20,8 @@
 # pktgen's --mode; with `synflood` (SYNs from random sources) the DUT's flow table has 65,536 slots,
 # so that it fills within the first seconds under valgrind and every SYN after evicts, as in the
 # memif bench's flood into its 1 M-slot table.
-# Needs root, valgrind, hugepages (for the generator); leaves nothing running (KEEP=1 keeps the dumps).
+# Needs root, valgrind, hugepages (for the generator); leaves nothing running (KEEP=1 keeps the dumps;
+# IR_VALGRIND_OPTS adds valgrind options, e.g. "--dump-instr=yes" for per-instruction counts).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:-$ROOT/target/release/vipmux}
@@ -61,7 +62,8 @@ EOF
 }
 GEN_ARGS=(--expect rewrite --direction "$DIRECTION" --family "$FAMILY")
 ir_pktgen "${GEN_ARGS[@]}"
-ip netns exec "$NS" valgrind --tool=callgrind --toggle-collect='*Worker*run*' \
+# shellcheck disable=SC2086 # IR_VALGRIND_OPTS: extra options, split on spaces
+ip netns exec "$NS" valgrind --tool=callgrind --toggle-collect='*Worker*run*' ${IR_VALGRIND_OPTS:-} \
   --callgrind-out-file="$DIR/cg.out" "$BIN" run --config "$DIR/dut.toml" \
   "--eal=--vdev=net_memif0,role=client,socket=$SOCK,id=0,socket-abstract=no" \
   </dev/null >"$DIR/dut.log" 2>&1 &
