@@ -60,9 +60,9 @@ pub struct Pipeline {
 }
 
 /// One packet as its decision sees it: what classify found (with its flow key), the key's table
-/// hash, and the time. Built once per packet in the burst loop and passed down by reference: one packet
-/// description instead of the same arguments on every step (the burst lookup's slot goes to
-/// [`handle`] alone, the only step that reads it).
+/// hash, and the time. Built once per packet in the burst loop and passed down by reference: one
+/// packet description instead of the same arguments on every step (the burst lookup's slot goes
+/// to [`handle`] alone, the only step that reads it).
 pub(super) struct Pkt<'b> {
     /// The classification.
     pub(super) m: &'b Meta,
@@ -413,10 +413,10 @@ fn decide_rest<B: PacketBuf>(
     }
 }
 
-/// Looks up `keys` (or the keys they hold), already hashed into `hashes` with their home slots prefetched, as a burst
-/// into `slots`; for each miss, prefetches its recently-expired bucket (a miss reads the record:
-/// a SYN forgets its key there, another packet checks it), so the cache misses overlap (a burst
-/// of established flows has no miss and skips that loop).
+/// Looks up `keys` (or the keys they hold), already hashed into `hashes` with their home slots
+/// prefetched, as a burst into `slots`; for each miss, prefetches its recently-expired bucket (a
+/// miss reads the record: a SYN forgets its key there, another packet checks it), so the cache
+/// misses overlap (a burst of established flows has no miss and skips that loop).
 #[inline(always)]
 pub(super) fn look_up_hashed<K: TableKey, E: TableEntry, H: HoldsKey<K>>(
     table: &SetTable<K, E>,

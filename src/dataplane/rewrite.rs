@@ -64,10 +64,10 @@ pub struct Target {
 }
 
 /// The rewrite constants of a flow whose packets (as `m` classifies them: TCP/UDP ports or
-/// none) go to `t` (docs/design.md §3.5): the folded checksum deltas of the NAT of `m.key.dst_ip` (and
-/// `m.key.dst_port`, when it changes) to `t`, and the GUE source port. Stored per flow, they spare each
-/// packet computing them; the checksums come out bit-identical (a delta folded once is the same
-/// ones'-complement term, zero only when the unfolded one is).
+/// none) go to `t` (docs/design.md §3.5): the folded checksum deltas of the NAT of
+/// `m.key.dst_ip` (and `m.key.dst_port`, when it changes) to `t`, and the GUE source port.
+/// Stored per flow, they spare each packet computing them; the checksums come out bit-identical
+/// (a delta folded once is the same ones'-complement term, zero only when the unfolded one is).
 #[inline]
 pub fn flow_sums(view: &View<'_>, m: &Meta, t: &Target) -> FlowSums {
     if t.floating {
@@ -85,8 +85,8 @@ pub fn flow_sums(view: &View<'_>, m: &Meta, t: &Target) -> FlowSums {
     }
 }
 
-/// The folded deltas of the NAT of `m.key.dst_ip:m.key.dst_port` to `addr:port`: the IPv4 header's (address)
-/// and the transport checksum's (address, and port when it changes).
+/// The folded deltas of the NAT of `m.key.dst_ip:m.key.dst_port` to `addr:port`: the IPv4
+/// header's (address) and the transport checksum's (address, and port when it changes).
 #[inline]
 fn nat_deltas(m: &Meta, addr: u32, port: u16) -> (u16, u16) {
     let d_addr = delta_u32(m.key.dst_ip, addr);
