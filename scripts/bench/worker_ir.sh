@@ -81,12 +81,18 @@ callgrind_control -d "$DUT" >/dev/null
 # so the window has empty polls too: a second window with a trickle (100 frames per second, the
 # link up: polls on a link that is down skip the PMD) gives the instructions of one empty poll,
 # taken off the total below (the trickle's pipeline and tx calls taken off it first).
+# DPDK 22.11's memif driver has died under valgrind (SIGSEGV in the EAL interrupt thread) when the
+# generator went away here, in about one run in six; the first window's dump is written by then, so
+# the figures are printed without the empty polls' correction (an empty second dump).
 ir_trickle 100 "${GEN_ARGS[@]}"
-rt=$(runtime)
-ir_await runtime "$((${rt##* } + 100))"
-callgrind_control -z "$DUT" >/dev/null
-sleep 5
-callgrind_control -d "$DUT" >/dev/null
+if rt=$(runtime 2>/dev/null) && IR_SOFT=1 ir_await runtime "$((${rt##* } + 100))"; then
+  callgrind_control -z "$DUT" >/dev/null
+  sleep 5
+  callgrind_control -d "$DUT" >/dev/null
+else
+  echo "no idle window: the DUT stopped after the first window (see $DIR/dut.log)" >&2
+  : >"$DIR/cg.out.2"
+fi
 dump=$DIR/cg.out.1
 [ -f "$dump" ] && [ -f "$DIR/cg.out.2" ] || { echo "no callgrind dumps" >&2; exit 1; }
 read -r rx0 p0 b0 tx0 <<<"$r0"
@@ -94,7 +100,7 @@ read -r rx1 p1 b1 tx1 <<<"$r1"
 pk=$((rx1 - rx0))
 echo "counters over about the window: $pk frames ($((tx1 - tx0)) forwarded), $((p1 - p0)) polls, $((b1 - b0)) busy"
 callgrind_annotate --inclusive=yes "$dump" 2>/dev/null >"$DIR/annotate.txt"
-callgrind_annotate --inclusive=yes "$DIR/cg.out.2" 2>/dev/null >"$DIR/annotate2.txt"
+callgrind_annotate --inclusive=yes "$DIR/cg.out.2" 2>/dev/null >"$DIR/annotate2.txt" || true
 # Frames and polls come from callgrind's own call counts (the control socket answers seconds late
 # under valgrind): busy polls = calls of Pipeline::process, polls = calls of the rx burst, frames =
 # busy polls x the worker's frames per busy poll over the window.
@@ -155,7 +161,7 @@ print(f"window: {busy} busy polls x {per_busy:.2f} frames = {pk:.0f} frames, {po
 if idle_polls:
     print(f"idle window: {idle_polls} polls, {per_empty:.1f} Ir each ({rx_per_empty:.1f} in the rx call)")
 else:
-    print("idle window: no rx burst call (the link stayed down): empty polls not taken off")
+    print("idle window: no rx burst call (the link stayed down, or the DUT stopped): empty polls not taken off")
 # Collection is on only inside the worker loop, so the program total is the worker's.
 total = first(r"PROGRAM TOTALS")
 print(f"whole worker: {total / pk:.1f} Ir/pkt with the empty polls, {(total - empty_ir) / pk:.1f} without")
