@@ -106,6 +106,13 @@ impl Transport {
             ..Transport::default()
         })
     }
+
+    /// `(sport, dport, seq, ack, tcp_flags, payload)`, for a one-line store into a meta.
+    #[inline(always)]
+    pub(super) fn fields(self) -> (u16, u16, u32, u32, u8, u32) {
+        let t = self;
+        (t.sport, t.dport, t.seq, t.ack, t.tcp_flags, t.payload)
+    }
 }
 
 /// ICMP types that are errors about another packet (unreachable, time exceeded, parameter problem).
@@ -143,14 +150,13 @@ pub fn classify(frame: &[u8], view: &View<'_>) -> Result<Meta, Verdict> {
     }
 }
 
-/// [`classify`] writing the result into `m` (the pipeline's burst array: no copy of the struct)
-/// and returning the packet's flow key (`m.key`, the value just stored, not read back from `m`);
-/// an IPv6 frame is [`Early::Ipv6`]. On `Err`, `m` holds unspecified values.
-#[inline(always)]
-pub fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<FlowKey, Early> {
+/// [`classify`] writing the result into `m`; an IPv6 frame is [`Early::Ipv6`]. On `Err`, `m`
+/// holds unspecified values. (The burst loop calls the two steps itself: see
+/// [`classify_beyond_tcp`].)
+fn classify_into(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), Early> {
     match classify_tcp_fast(frame, view, m) {
-        Some(key) => Ok(key),
-        None => classify_beyond_tcp(frame, view, m),
+        Some(_) => Ok(()),
+        None => classify_beyond_tcp(frame, view, m).map(|_| ()),
     }
 }
 
@@ -437,8 +443,8 @@ fn classify_general(frame: &[u8], view: &View<'_>, m: &mut Meta) -> Result<(), E
             let Some(t) = Transport::read(seg, proto == protocol::TCP, udp) else {
                 return bad;
             };
-            (m.key.src_port, m.key.dst_port) = (t.sport, t.dport);
-            (m.seq, m.ack, m.tcp_flags, m.payload) = (t.seq, t.ack, t.tcp_flags, t.payload);
+            let k = &mut m.key;
+            (k.src_port, k.dst_port, m.seq, m.ack, m.tcp_flags, m.payload) = t.fields();
         }
         protocol::ICMP => {
             let Some(&t) = seg.first() else {

@@ -301,8 +301,8 @@ fn upper_layer<A: Addresses6 + ?Sized>(
             let Some(t) = Transport::read(seg, m.key.proto == next_header::TCP, udp) else {
                 return bad;
             };
-            (m.key.src_port, m.key.dst_port) = (t.sport, t.dport);
-            (m.seq, m.ack, m.tcp_flags, m.payload) = (t.seq, t.ack, t.tcp_flags, t.payload);
+            let k = &mut m.key;
+            (k.src_port, k.dst_port, m.seq, m.ack, m.tcp_flags, m.payload) = t.fields();
         }
         next_header::ICMPV6 => {
             let Some(&t) = seg.first() else {
