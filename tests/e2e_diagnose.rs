@@ -365,12 +365,14 @@ fn fragments(topo: &Topology, app: &Appliance) -> Result<(), String> {
         let _ = send("3000");
     })
     .map_err(|e| format!("{e}\ncounters: {}", app.counters_json().unwrap_or_default()))?;
-    let after = app.drop_count("fragment")?;
-    if after < before + 2 {
-        return Err(format!(
-            "the fragments were not counted `fragment`: {before} -> {after}"
-        ));
-    }
+    // Each worker publishes its counters on its own schedule, and the fragments of one datagram
+    // may land on different workers: wait for the count rather than read it once.
+    let mut after = before;
+    wait_for(BOUND, || {
+        after = app.drop_count("fragment").ok()?;
+        (after >= before + 2).then_some(())
+    })
+    .ok_or_else(|| format!("the fragments were not counted `fragment`: {before} -> {after}"))?;
     wait_cleared(app, "fragments_dropped", || send("100"))
 }
 
