@@ -7,9 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use vipmux::flow::{
-    hash_burst, FlowEntry, FlowFlags, FlowKey, FlowTable, SlotId, DEFAULT_TABLE_SEED,
-};
+use vipmux::flow::{FlowEntry, FlowFlags, FlowKey, FlowTable, SlotId, DEFAULT_TABLE_SEED};
 use vipmux::wire::BURST;
 
 const QUERIES: usize = 1 << 16;
@@ -82,8 +80,11 @@ fn lookup(c: &mut Criterion) {
             b.iter(|| {
                 let keys = &q[pos..pos + BURST];
                 pos = (pos + BURST) % QUERIES;
-                hash_burst(keys, DEFAULT_TABLE_SEED, &mut hashes);
-                t.prefetch_burst(&hashes);
+                // As the data path does: each key hashed and its home slot prefetched in turn.
+                for (k, h) in keys.iter().zip(hashes.iter_mut()) {
+                    *h = k.hash_seeded(DEFAULT_TABLE_SEED);
+                    t.prefetch(*h);
+                }
                 t.lookup_burst(keys, &hashes, &mut out);
                 for (k, id) in keys.iter().zip(out) {
                     if let Some(e) = id.and_then(|id| t.slot_mut(id, k)) {
@@ -178,8 +179,10 @@ fn insert(c: &mut Criterion) {
                     next = next.wrapping_add(1);
                 }
                 let start = Instant::now();
-                hash_burst(&keys, DEFAULT_TABLE_SEED, &mut hashes);
-                t.prefetch_burst(&hashes);
+                for (k, h) in keys.iter().zip(hashes.iter_mut()) {
+                    *h = k.hash_seeded(DEFAULT_TABLE_SEED);
+                    t.prefetch(*h);
+                }
                 for (k, h) in keys.iter().zip(hashes) {
                     black_box(t.insert(*k, h, entry(1), 0));
                 }

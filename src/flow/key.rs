@@ -132,14 +132,6 @@ impl TableKey for FlowKey {
     }
 }
 
-/// Hashes every key of a burst into `hashes` (stops at the shorter of the two slices).
-#[inline]
-pub fn hash_burst<K: TableKey>(keys: &[K], seed: u64, hashes: &mut [u64]) {
-    for (k, h) in keys.iter().zip(hashes.iter_mut()) {
-        *h = k.hash_seeded(seed);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,16 +194,6 @@ mod tests {
         for v in variants {
             assert!(!k.same(&v) && !v.same(&k), "{v:?}");
             assert_eq!(k.same(&v), k == v);
-        }
-    }
-
-    #[test]
-    fn hash_burst_matches_single() {
-        let keys: Vec<FlowKey> = (0..5).map(|i| FlowKey::new(i, 2, 3, 4, 6)).collect();
-        let mut hs = [0u64; 5];
-        hash_burst(&keys, 7, &mut hs);
-        for (k, h) in keys.iter().zip(hs) {
-            assert_eq!(k.hash_seeded(7), h);
         }
     }
 }

@@ -86,7 +86,6 @@ impl TableKey for FlowKey6 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::key::hash_burst;
     use crate::flow::{PROTO_TCP, PROTO_UDP};
     use std::collections::HashSet;
 
@@ -153,17 +152,5 @@ mod tests {
         }
         assert!(low.len() > 2400, "low bits poorly spread: {}", low.len());
         assert_eq!(high.len(), 4096);
-    }
-
-    #[test]
-    fn hash_burst_matches_single() {
-        let keys: Vec<FlowKey6> = (0..5u128)
-            .map(|i| FlowKey6::new(CLIENTS | i, VIP, 3, 4, PROTO_TCP))
-            .collect();
-        let mut hs = [0u64; 5];
-        hash_burst(&keys, 7, &mut hs);
-        for (k, h) in keys.iter().zip(hs) {
-            assert_eq!(k.hash_seeded(7), h);
-        }
     }
 }

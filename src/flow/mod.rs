@@ -26,7 +26,7 @@ pub mod tcp;
 
 pub use entry::{FlowEntry, FlowFlags, FlowState, FlowSums};
 pub use entry6::FlowEntry6;
-pub use key::{hash_burst, FlowKey, HoldsKey, TableKey, DEFAULT_TABLE_SEED, PROTO_TCP, PROTO_UDP};
+pub use key::{FlowKey, HoldsKey, TableKey, DEFAULT_TABLE_SEED, PROTO_TCP, PROTO_UDP};
 pub use key6::FlowKey6;
 pub use recent::RecentlyExpired;
 pub use snat::{NewTranslation, SnatError, SnatTable, Translation};

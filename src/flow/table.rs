@@ -55,8 +55,7 @@
 //! faster; that case is not the one to optimise for.
 //!
 //! Prefetching (VPP style): the caller prefetches every key's home slot before any bucket is read,
-//! with [`FlowTable::prefetch_burst`] over a hashed burst or [`FlowTable::prefetch`] per key as it
-//! builds the burst (the pipeline's IPv4 burst and IPv6 lane, while they classify);
+//! with [`FlowTable::prefetch`] per key as it builds the burst (the pipeline's IPv4 burst and IPv6 lane, while they classify);
 //! [`FlowTable::lookup_burst`] then checks each home slot (by now in flight or cached), prefetches
 //! for each key not there the first slot its home slot's mask names (for a key with none, absent,
 //! the signature line its insert reads), then for the absent keys prefetches the free slot an insert
@@ -451,19 +450,11 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         }
     }
 
-    /// Prefetches the home slot of every hash of a burst (the slot's line, or both lines of an
-    /// IPv6 slot): where [`lookup_burst`](Self::lookup_burst) looks first, and where an insert
-    /// goes when it can. The signature line is loaded only for keys not found there.
-    #[inline]
-    pub fn prefetch_burst(&self, hashes: &[u64]) {
-        for &h in hashes {
-            self.prefetch(h);
-        }
-    }
-
-    /// [`prefetch_burst`](Self::prefetch_burst) for one hash: a caller that classifies a burst
-    /// prefetches each slot as soon as it has the key, so the first lookups find their lines
-    /// arrived.
+    /// Prefetches the home slot of `hash` (the slot's line, or both lines of an IPv6 slot):
+    /// where [`lookup_burst`](Self::lookup_burst) looks first, and where an insert goes when it
+    /// can (the signature line is loaded only for keys not found there). A caller that classifies
+    /// a burst prefetches each slot as soon as it has the key, so the first lookups find their
+    /// lines arrived.
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
         // `new` makes at least one bucket, so the index is in range.
@@ -514,7 +505,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// Looks up a burst: `out[i]` gets the slot of `keys[i]` or `None`; returns the number of hits.
     ///
     /// Per group of [`BURST`] keys: first each key's home slot (prefetched by
-    /// [`prefetch_burst`](Self::prefetch_burst)), a hit there reading that slot's line alone; for
+    /// [`prefetch`](Self::prefetch)), a hit there reading that slot's line alone; for
     /// a key not there, the first slot its home slot's `away` names is prefetched, or for an
     /// absent key (none named) the signature line its insert reads (in a table at least 15/16
     /// full, the slots of its eviction class too, before any signature line is read); then the
@@ -875,6 +866,18 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashMap;
 
+    /// Hashes each of `keys` into `hashes` and prefetches its home slot, as the data path does.
+    fn prefetch_each<K: TableKey, E: TableEntry>(
+        t: &SetTable<K, E>,
+        keys: &[K],
+        hashes: &mut [u64],
+    ) {
+        for (k, h) in keys.iter().zip(hashes.iter_mut()) {
+            *h = k.hash_seeded(crate::flow::DEFAULT_TABLE_SEED);
+            t.prefetch(*h);
+        }
+    }
+
     fn key(i: u32) -> FlowKey {
         FlowKey::new(
             0x0a00_0000 | i,
@@ -1153,8 +1156,7 @@ mod tests {
             t.insert(*k, k.table_hash(), entry(i as u32, 0), 0);
         }
         let mut hashes = vec![0u64; keys.len()];
-        crate::flow::key::hash_burst(&keys, crate::flow::key::DEFAULT_TABLE_SEED, &mut hashes);
-        t.prefetch_burst(&hashes);
+        prefetch_each(&t, &keys, &mut hashes);
         let mut out = vec![None; keys.len()];
         assert_eq!(t.lookup_burst(&keys, &hashes, &mut out), 35);
         for (i, k) in keys.iter().enumerate() {
@@ -1497,8 +1499,7 @@ mod tests {
         }
         let keys: Vec<FlowKey6> = (0..600).map(key6).collect();
         let mut hashes = vec![0u64; keys.len()];
-        crate::flow::key::hash_burst(&keys, crate::flow::DEFAULT_TABLE_SEED, &mut hashes);
-        t.prefetch_burst(&hashes);
+        prefetch_each(&t, &keys, &mut hashes);
         let mut out = vec![None; keys.len()];
         assert_eq!(t.lookup_burst(&keys, &hashes, &mut out), 500);
         for (i, k) in keys.iter().enumerate() {
