@@ -93,7 +93,9 @@ fn decide<B: PacketBuf>(
     if e.is_expired(now) || !recheck::is_current(*stamp, gen, true) {
         return None;
     }
-    let rule = view.snapshot.rules.get(e.rule_id as usize)?;
+    // A current stamp means the flow's rule is in this snapshot, at its id's index: the common
+    // shape below counts by the id and never loads the rule.
+    let rule_index = e.rule_id as usize;
     let mid = MemberId(e.member_id);
     let hop = cx.hops.member(view, mid).ok()?;
     // NAT in the common frame shape within the MTU at constant offsets; any other delivery as
@@ -112,9 +114,10 @@ fn decide<B: PacketBuf>(
             m.payload,
             now,
         );
-        count_known(counters, rule.id.index(), mid, m.ip_len);
+        count_known(counters, rule_index, mid, m.ip_len);
     };
     if !plain || floating {
+        let rule = view.snapshot.rules.get(rule_index)?;
         track_and_count(e, cx.counters);
         return Some(flow_to_member(buf, m, e, rule, hop, view));
     }

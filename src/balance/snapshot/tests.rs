@@ -115,6 +115,17 @@ fn lookup_by_frontend_protocol_port() {
 }
 
 #[test]
+fn each_rule_sits_at_its_id() {
+    // The established lane counts a flow by its stored rule id without loading the rule.
+    let s = all_up(&config(BASE));
+    assert!(s.rules.len() >= 2, "load-balancing and inbound NAT rules");
+    for (i, r) in s.rules.iter().enumerate() {
+        assert_eq!(r.id.index(), i, "{}", r.name);
+        assert_eq!(s.rule(r.id).map(|x| x.id), Some(r.id));
+    }
+}
+
+#[test]
 fn longest_idle_timeout_follows_the_rules() {
     let c = config(&BASE.replace("idle_timeout_seconds = 30", "idle_timeout_seconds = 5400"));
     assert_eq!(all_up(&c).longest_idle_timeout_secs, 5400);
