@@ -316,44 +316,21 @@ fn scenario(topo: &Topology) -> Result<(), String> {
         "VIP learned with {MUXES} next hops {:.1} s after the first MUX started",
         t0.elapsed().as_secs_f64()
     );
-    let st = status_json(topo, 1)?;
-    let bgp = &st["bgp"];
-    if bgp["daemon_running"] != true || bgp["sessions"][topo.get("ROUTER_LAN_IP")] != "up" {
-        return Err(format!(
-            "status of mux1 does not show the session up: {bgp}"
-        ));
-    }
-    if st["frontends"][0]["announced"] != true {
-        return Err(format!(
-            "status of mux1 does not show the VIP announced: {st}"
-        ));
-    }
-    let metrics = ns_exec_ok(
-        &topo.ns("mux1"),
-        &["curl", "-sS", "-m", "5", "http://127.0.0.1:9469/metrics"],
-    )?;
-    let peer = format!(
-        "vipmux_bgp_session_up{{peer=\"{}\"}} 1",
-        topo.get("ROUTER_LAN_IP")
-    );
-    for want in [
-        "vipmux_bgp_announced{frontend=\"fe\"} 1",
-        &peer,
-        "vipmux_draining 0",
-    ] {
-        if !metrics.lines().any(|l| l == want) {
-            return Err(format!("metrics of mux1 lack `{want}`"));
-        }
-    }
+    mux1_reports_announced(topo)?;
 
     let mut held = Held::open(topo, SESSIONS)?;
-    // ECMP spread the connections: every MUX holds some of them.
+    // ECMP spread the connections: every MUX holds some of them. Active flows are counters the
+    // workers publish every 100 ms, so the last connections may not be in yet: poll (bounded).
     for i in 1..=MUXES {
-        let flows = flows_on(topo, i)?;
+        let flows = wait_for(COUNTER_BOUND, || flows_on(topo, i).ok().filter(|n| *n > 0));
+        let Some(flows) = flows else {
+            return Err(format!(
+                "mux{i} carries none of the {SESSIONS} connections within {COUNTER_BOUND:?}: \
+                 active flows {:?}",
+                flows_on(topo, i)
+            ));
+        };
         eprintln!("mux{i}: {flows} connections");
-        if flows == 0 {
-            return Err(format!("mux{i} carries none of the {SESSIONS} connections"));
-        }
     }
 
     // kill -9 of mux1: a round starts at once (the connections through mux1 stall until the
@@ -414,6 +391,55 @@ fn scenario(topo: &Topology) -> Result<(), String> {
         SESSIONS as u64 - on_mux1.min(SESSIONS as u64),
     )?;
     sigterm_withdraws_first(topo)
+}
+
+/// mux1's `status` shows the session up and the VIP announced, and its metrics say so. Both come
+/// from the BGP helper's report, which it sends with its next request (every 100 ms): the router
+/// may have learned the route before mux1 heard of it, so poll (bounded).
+fn mux1_reports_announced(topo: &Topology) -> Result<(), String> {
+    let mut last = String::new();
+    let shown = wait_for(COUNTER_BOUND, || match mux1_announced_now(topo) {
+        Ok(()) => Some(()),
+        Err(e) => {
+            last = e;
+            None
+        }
+    });
+    shown.ok_or_else(|| format!("{last} (polled for {COUNTER_BOUND:?})"))
+}
+
+/// One reading of [`mux1_reports_announced`].
+fn mux1_announced_now(topo: &Topology) -> Result<(), String> {
+    let st = status_json(topo, 1)?;
+    let bgp = &st["bgp"];
+    if bgp["daemon_running"] != true || bgp["sessions"][topo.get("ROUTER_LAN_IP")] != "up" {
+        return Err(format!(
+            "status of mux1 does not show the session up: {bgp}"
+        ));
+    }
+    if st["frontends"][0]["announced"] != true {
+        return Err(format!(
+            "status of mux1 does not show the VIP announced: {st}"
+        ));
+    }
+    let metrics = ns_exec_ok(
+        &topo.ns("mux1"),
+        &["curl", "-sS", "-m", "5", "http://127.0.0.1:9469/metrics"],
+    )?;
+    let peer = format!(
+        "vipmux_bgp_session_up{{peer=\"{}\"}} 1",
+        topo.get("ROUTER_LAN_IP")
+    );
+    for want in [
+        "vipmux_bgp_announced{frontend=\"fe\"} 1",
+        &peer,
+        "vipmux_draining 0",
+    ] {
+        if !metrics.lines().any(|l| l == want) {
+            return Err(format!("metrics of mux1 lack `{want}`"));
+        }
+    }
+    Ok(())
 }
 
 /// SIGTERM to the last MUX (mux1): its route leaves the router before vipmux has exited (an

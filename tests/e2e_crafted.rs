@@ -128,9 +128,15 @@ fn scenario(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
             return Err(format!("vipmux exited after the {kind} frames"));
         }
     }
-    // TTL 1 earns an ICMP time exceeded from the slow path (rate-limited, at least one).
-    let c = app.counters_json()?;
-    if c["slow_path"]["time_exceeded_sent"].as_u64().unwrap_or(0) == 0 {
+    // TTL 1 earns an ICMP time exceeded from the slow path (rate-limited, at least one). Nothing
+    // above waited for it (only for the worker's `ttl` drops), and the slow path publishes its
+    // counters on its own tick: poll.
+    let sent = |c: &serde_json::Value| c["slow_path"]["time_exceeded_sent"].as_u64().unwrap_or(0);
+    let answered = wait_for(Duration::from_secs(5), || {
+        app.counters_json().ok().filter(|c| sent(c) > 0)
+    });
+    if answered.is_none() {
+        let c = app.counters_json()?;
         failures.push(format!("no ICMP time exceeded sent for TTL 1: {c}"));
     }
     // The appliance keeps forwarding.

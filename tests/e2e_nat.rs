@@ -291,10 +291,13 @@ fn control_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
             .filter(|t| t.contains("vipmux_forwarding 1"))
     })
     .ok_or("metrics endpoint never reported vipmux_forwarding 1")?;
-    let new_flows = app.metric("vipmux_rule_new_flows_total{frontend=\"fe\",rule=\"web\"}")?;
-    if new_flows < 20.0 {
-        return Err(format!("rule new flows {new_flows} < 20 requests"));
-    }
+    // Counters are published every 100 ms: wait until the 20 requests' new flows are in.
+    app.wait_metric(
+        "vipmux_rule_new_flows_total{frontend=\"fe\",rule=\"web\"}",
+        Duration::from_secs(10),
+        "20 or more (one per request)",
+        |v| v >= 20.0,
+    )?;
 
     // diagnose: a member whose probe fails is reported (once down) with the reason.
     topo.backend("stop", "b1", &["http"])?;
