@@ -959,3 +959,29 @@ fn lane_against_general(vip: SocketAddrV4) {
     assert_eq!(entries(&lane), entries(&general), "{vip}");
     assert_eq!(lane.flows().count(), clients.len() + 1, "{vip}");
 }
+
+/// Established packets of flows on rules other than the first (the established lane counts a
+/// flow by its stored rule id): each rule's counters get its own flows' packets, no other rule's.
+#[test]
+fn established_packets_count_for_their_own_rule() {
+    let w = World::standard();
+    let mut p = pipeline();
+    let (web, sip, float) = (
+        rule_index(&w, "web"),
+        rule_index(&w, "sip"),
+        rule_index(&w, "float"),
+    );
+    assert!(sip > web && float > web, "rules after the first");
+    for (vip, acks) in [(VIP_SIP, 5u32), (VIP_FLOAT, 3)] {
+        let syn = tcp(sa(CLIENT, 7000), sa(vip, 80), TcpFlags::SYN, 1, 0, &[]);
+        assert_eq!(run(&mut p, &w, &syn, 1).0, FWD);
+        for i in 0..acks {
+            let ack = tcp(sa(CLIENT, 7000), sa(vip, 80), TcpFlags::ACK, 2 + i, 1, &[]);
+            assert_eq!(run(&mut p, &w, &ack, 1).0, FWD);
+        }
+    }
+    let c = p.counters();
+    assert_eq!(c.rules[sip].packets, 6, "the SYN and 5 ACKs");
+    assert_eq!(c.rules[float].packets, 4, "the SYN and 3 ACKs");
+    assert_eq!(c.rules[web].packets, 0);
+}
