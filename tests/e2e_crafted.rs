@@ -129,15 +129,10 @@ fn scenario(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
         }
     }
     // TTL 1 earns an ICMP time exceeded from the slow path (rate-limited, at least one). Nothing
-    // above waited for it (only for the worker's `ttl` drops), and the slow path publishes its
-    // counters on its own tick: poll.
-    let sent = |c: &serde_json::Value| c["slow_path"]["time_exceeded_sent"].as_u64().unwrap_or(0);
-    let answered = wait_for(Duration::from_secs(5), || {
-        app.counters_json().ok().filter(|c| sent(c) > 0)
-    });
-    if answered.is_none() {
-        let c = app.counters_json()?;
-        failures.push(format!("no ICMP time exceeded sent for TTL 1: {c}"));
+    // above waited for it (only for the worker's `ttl` drops).
+    let sent = "/slow_path/time_exceeded_sent";
+    if let Err(e) = app.wait_counter(sent, Duration::from_secs(5), "above 0", |n| n > 0) {
+        failures.push(format!("no ICMP time exceeded sent for TTL 1: {e}"));
     }
     // The appliance keeps forwarding.
     for i in 0..10 {

@@ -365,14 +365,10 @@ fn fragments(topo: &Topology, app: &Appliance) -> Result<(), String> {
         let _ = send("3000");
     })
     .map_err(|e| format!("{e}\ncounters: {}", app.counters_json().unwrap_or_default()))?;
-    // Each worker publishes its counters on its own schedule, and the fragments of one datagram
-    // may land on different workers: wait for the count rather than read it once.
-    let mut after = before;
-    wait_for(BOUND, || {
-        after = app.drop_count("fragment").ok()?;
-        (after >= before + 2).then_some(())
-    })
-    .ok_or_else(|| format!("the fragments were not counted `fragment`: {before} -> {after}"))?;
+    // The fragments of one datagram may land on different workers, each publishing on its tick.
+    app.wait_counter("/drops/fragment", BOUND, &format!("{before} + 2"), |n| {
+        n >= before + 2
+    })?;
     wait_cleared(app, "fragments_dropped", || send("100"))
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::appliance::{backend_ip, check, http_backend, start_or_panic, tcp_whoami};
-use common::{skip_unless_root, tcp_from, wait_until, Appliance, ConfigBuilder, Topology};
+use common::{skip_unless_root, tcp_from, Appliance, ConfigBuilder, Topology};
 
 fn config(members: &[&str]) -> ConfigBuilder {
     ConfigBuilder::one_arm()
@@ -109,11 +109,10 @@ fn scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     if let Ok(got) = tcp_from(&client, &format!("{vip}:50103"), "hello") {
         return Err(format!("port 50103 (no rule) answered: {got:?}"));
     }
-    if !wait_until(Duration::from_secs(5), || {
-        app.drop_count("no_rule").is_ok_and(|n| n > before)
-    }) {
-        return Err(format!("no_rule did not grow from {before}"));
-    }
+    let grown = format!("above {before}");
+    app.wait_counter("/drops/no_rule", Duration::from_secs(5), &grown, |n| {
+        n > before
+    })?;
 
     // Reload without b1: b2 and b3 keep their frontend ports; b1's port is gone.
     let text = config(&["b2", "b3"]).build(topo);

@@ -754,10 +754,10 @@ fn idle_silent(topo: &Topology, app: &Appliance) -> Result<(), String> {
     }
     let before = app.drop_count("no_flow")?;
     client.go_late()?;
-    wait_for(Duration::from_secs(5), || {
-        app.drop_count("no_flow").ok().filter(|n| *n > before)
-    })
-    .ok_or("no_flow never counted the late segment")?;
+    let grown = format!("above {before} (the late segment)");
+    app.wait_counter("/drops/no_flow", Duration::from_secs(5), &grown, |n| {
+        n > before
+    })?;
     let late = client.line(Duration::from_secs(10))?;
     if late != "LATE_TIMEOUT" {
         return Err(format!("the late segment was not dropped: {late}"));

@@ -55,7 +55,8 @@
 //! faster; that case is not the one to optimise for.
 //!
 //! Prefetching (VPP style): the caller prefetches every key's home slot before any bucket is read,
-//! with [`FlowTable::prefetch`] per key as it builds the burst (the pipeline's IPv4 burst and IPv6 lane, while they classify);
+//! with [`FlowTable::prefetch`] per key as it builds the burst (the pipeline's IPv4 burst and
+//! IPv6 lane, while they classify);
 //! [`FlowTable::lookup_burst`] then checks each home slot (by now in flight or cached), prefetches
 //! for each key not there the first slot its home slot's mask names (for a key with none, absent,
 //! the signature line its insert reads), then for the absent keys prefetches the free slot an insert
