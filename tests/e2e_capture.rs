@@ -105,10 +105,9 @@ fn scenario(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
             expected = frames;
         }
     }
-    let counted = wait_for(Duration::from_secs(10), || {
-        app.drop_count("ttl")
-            .ok()
-            .filter(|n| *n >= before + COUNT as u64)
+    let want = format!("{before} + {COUNT}");
+    let counted = app.wait_counter("/drops/ttl", Duration::from_secs(10), &want, |n| {
+        n >= before + COUNT as u64
     });
     let _ = Command::new("kill")
         .args(["-INT", &capture.id().to_string()])
@@ -117,7 +116,7 @@ fn scenario(topo: &Topology, app: &mut Appliance) -> Result<(), String> {
         .wait_with_output()
         .map_err(|e| format!("vipmux capture: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if counted.is_none() || !out.status.success() {
+    if counted.is_err() || !out.status.success() {
         return Err(format!(
             "ttl counted: {counted:?}; capture exit {}: {stdout}{}",
             out.status,

@@ -159,18 +159,9 @@ fn silent_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
     // The flow has expired (timeout + 2 s passed): a late segment is dropped and counted.
     let expired_before = app.drop_count("idle_expired")?;
     client.go_late()?;
-    let counted = wait_for(Duration::from_secs(5), || {
-        app.drop_count("idle_expired")
-            .ok()
-            .filter(|n| *n > expired_before)
-    })
-    .ok_or_else(|| {
-        format!(
-            "idle_expired never counted the late segment: {}",
-            app.counters_json()
-                .map(|c| c.to_string())
-                .unwrap_or_default()
-        )
+    let above = format!("above {expired_before} (the late segment)");
+    let counted = app.wait_counter("/drops/idle_expired", Duration::from_secs(5), &above, |n| {
+        n > expired_before
     })?;
     let late = client.line(Duration::from_secs(10))?;
     eprintln!("late segment: {late}, idle_expired = {counted}");

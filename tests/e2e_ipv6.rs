@@ -373,14 +373,6 @@ fn reset_on_idle_over_ipv6_reaches_both_kernels() {
     );
 }
 
-/// A counter of the `counters` control command by JSON pointer.
-fn counter(app: &Appliance, pointer: &str) -> Result<u64, String> {
-    let c = app.counters_json()?;
-    c.pointer(pointer)
-        .and_then(|v| v.as_u64())
-        .ok_or_else(|| format!("no counter {pointer} in {c}"))
-}
-
 /// Sends one UDP datagram of `size` bytes from the client to `[ip]:port` and waits 2 s for an
 /// answer: "REPLY <n>" or "NOREPLY".
 fn udp6(topo: &Topology, ip: &str, port: u16, size: usize) -> Result<String, String> {
@@ -403,24 +395,16 @@ fn fragmented_udp_over_ipv6_is_dropped_and_counted() {
         },
         Frontends::Ipv6,
         |topo, app| {
-            let before = counter(app, "/drops/fragment")?;
+            let before = app.counter("/drops/fragment")?;
             let res = udp6(topo, topo.get("VIP6"), 7000, 3000)?;
             if res != "NOREPLY" {
                 return Err(format!("a fragmented datagram was answered: {res}"));
             }
-            wait_for(Duration::from_secs(5), || {
-                counter(app, "/drops/fragment")
-                    .ok()
-                    .filter(|v| *v >= before + 3)
+            let want = format!("{before} + 3 (the 3 fragments)");
+            app.wait_counter("/drops/fragment", Duration::from_secs(5), &want, |v| {
+                v >= before + 3
             })
             .map(|_| ())
-            .ok_or_else(|| {
-                let c = app
-                    .counters_json()
-                    .map(|c| c.to_string())
-                    .unwrap_or_default();
-                format!("the 3 fragments were not counted `fragment`: {c}")
-            })
         },
     );
 }
@@ -451,7 +435,7 @@ fn packet_too_big_after_ipv6_encapsulation_reaches_the_sender() {
         |topo, app| {
             let vip6 = topo.get("VIP6");
             let client = topo.ns("client");
-            let before = counter(app, "/drops/too_big")?;
+            let before = app.counter("/drops/too_big")?;
             // 1452 bytes of payload: a 1500-byte IPv6 packet, 40 bytes too long once encapsulated.
             let learned = wait_for(Duration::from_secs(10), || {
                 udp6(topo, vip6, 7001, 1452).ok()?;

@@ -609,6 +609,15 @@ impl Appliance {
             .ok_or_else(|| format!("no drop counter {reason:?} in {c}"))
     }
 
+    /// The counter at JSON `pointer` of the `counters` command (e.g. `/drops/fragment`), read
+    /// once: for a baseline; a value that follows an event is awaited with [`Self::wait_counter`].
+    pub fn counter(&self, pointer: &str) -> Result<u64, String> {
+        let c = self.counters_json()?;
+        c.pointer(pointer)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("no counter {pointer} in {c}"))
+    }
+
     /// Waits (bounded) until the counter at JSON `pointer` of the `counters` command (e.g.
     /// `/drops/fragment`) reads a value `ok` accepts; that value. Workers and the slow path publish
     /// their counters on a tick, so a value that follows an event is awaited, not read once. The
@@ -620,14 +629,12 @@ impl Appliance {
         want: &str,
         ok: impl Fn(u64) -> bool,
     ) -> Result<u64, String> {
-        let read = || {
-            let c = self.counters_json()?;
-            c.pointer(pointer)
-                .and_then(Value::as_u64)
-                .ok_or_else(|| format!("no counter {pointer} in {c}"))
-        };
-        wait_for(timeout, || read().ok().filter(|v| ok(*v)))
-            .ok_or_else(|| format!("{pointer} not {want} within {timeout:?}: {:?}", read()))
+        wait_for(timeout, || self.counter(pointer).ok().filter(|v| ok(*v))).ok_or_else(|| {
+            format!(
+                "{pointer} not {want} within {timeout:?}: {:?}",
+                self.counter(pointer)
+            )
+        })
     }
 
     /// Worker 0's published runtime: (received, polls, busy polls, busy ns).
