@@ -603,10 +603,7 @@ impl Appliance {
 
     /// The data path's drop counter for `reason` (e.g. `no_rule`, `no_healthy_backend`).
     pub fn drop_count(&self, reason: &str) -> Result<u64, String> {
-        let c = self.counters_json()?;
-        c["drops"][reason]
-            .as_u64()
-            .ok_or_else(|| format!("no drop counter {reason:?} in {c}"))
+        self.counter(&format!("/drops/{reason}"))
     }
 
     /// The counter at JSON `pointer` of the `counters` command (e.g. `/drops/fragment`), read
@@ -621,7 +618,8 @@ impl Appliance {
     /// Waits (bounded) until the counter at JSON `pointer` of the `counters` command (e.g.
     /// `/drops/fragment`) reads a value `ok` accepts; that value. Workers and the slow path publish
     /// their counters on a tick, so a value that follows an event is awaited, not read once. The
-    /// error says what it should be (`want`) and the last reading.
+    /// error says what it should be (`want`), the last reading and all the counters (where the
+    /// packets went instead).
     pub fn wait_counter(
         &self,
         pointer: &str,
@@ -630,9 +628,11 @@ impl Appliance {
         ok: impl Fn(u64) -> bool,
     ) -> Result<u64, String> {
         wait_for(timeout, || self.counter(pointer).ok().filter(|v| ok(*v))).ok_or_else(|| {
+            let all = self.counters_json().map(|c| c.to_string());
             format!(
-                "{pointer} not {want} within {timeout:?}: {:?}",
-                self.counter(pointer)
+                "{pointer} not {want} within {timeout:?}: {:?}; counters: {}",
+                self.counter(pointer),
+                all.unwrap_or_else(|e| e)
             )
         })
     }
