@@ -4,8 +4,10 @@
 //! when the memif part runs, that its SYN flood with established traffic left a row and a table line.
 //! The criterion part is skipped with `--no-criterion` (the test suite already runs that code); the
 //! criterion-to-CSV converter is exercised on a synthetic criterion tree instead.
-//! Needs root and wrk, nginx, haproxy, python3-matplotlib (scripts/setup.sh); skipped otherwise unless
-//! `VIPMUX_REQUIRE_NETNS=1`.
+//! Also runs `scripts/bench/ab.sh` (interleaved memif runs of two builds) for one short round and
+//! `scripts/bench/pipeline_ir.sh` (callgrind instructions per packet) on two small points.
+//! Needs root and wrk, nginx, haproxy, python3-matplotlib, valgrind (scripts/setup.sh); skipped
+//! otherwise unless `CI=true` or `VIPMUX_REQUIRE_NETNS=1`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -35,9 +37,17 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// True when the test must skip (not root, or a tool missing), printing why.
+/// Whether a missing privilege or tool fails the test instead of skipping it: under CI
+/// (`CI=true`) or with `VIPMUX_REQUIRE_NETNS=1`.
+fn required() -> bool {
+    std::env::var("VIPMUX_REQUIRE_NETNS").as_deref() == Ok("1")
+        || std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// True when the test must skip (not root, or a tool missing), printing why; a failure instead
+/// when [`required`].
 fn skip(test: &str) -> bool {
-    let require = std::env::var("VIPMUX_REQUIRE_NETNS").as_deref() == Ok("1");
+    let require = required();
     let is_root = Command::new("id")
         .arg("-u")
         .output()
@@ -70,7 +80,10 @@ fn skip(test: &str) -> bool {
     } else {
         return false;
     };
-    assert!(!require, "{test}: {why} and VIPMUX_REQUIRE_NETNS=1");
+    assert!(
+        !require,
+        "{test}: {why}, and CI=true or VIPMUX_REQUIRE_NETNS=1"
+    );
     eprintln!("SKIP {test}: {why}");
     true
 }
@@ -346,6 +359,7 @@ fn criterion_csv_counts_burst32_packets() {
     match st {
         Ok(s) => assert!(s.success(), "criterion_csv.py failed"),
         Err(e) => {
+            assert!(!required(), "no python3 ({e})");
             eprintln!("SKIP criterion_csv_counts_burst32_packets: no python3 ({e})");
             return;
         }
@@ -372,4 +386,114 @@ fn criterion_csv_counts_burst32_packets() {
     assert_eq!(burst[6].parse::<f64>().expect("mpps"), 50.0);
     let plain = rows.iter().find(|r| r[2] == "parse").expect("plain row");
     assert_eq!(plain[4], "");
+}
+
+/// Whether `tool` is on the PATH.
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// `scripts/bench/ab.sh` refuses a single build, and with two runs each in turn on memif and
+/// summarises each build's point (here the same binary twice: labels by position keep them apart).
+#[test]
+fn ab_script_interleaves_builds_and_summarises_each() {
+    if skip("ab_script_interleaves_builds_and_summarises_each") {
+        return;
+    }
+    let script = root().join("scripts/bench/ab.sh");
+    let bin = env!("CARGO_BIN_EXE_vipmux");
+    let one = Command::new(&script).arg(bin).output().expect("run ab.sh");
+    assert_eq!(
+        one.status.code(),
+        Some(2),
+        "one build must be refused: {one:?}"
+    );
+    let res = Command::new("timeout")
+        .args(["-s", "INT", "240"])
+        .arg(&script)
+        .args(["--rounds", "1", "--flows", "1000", "--secs", "1", bin, bin])
+        .current_dir(root())
+        .output()
+        .expect("run ab.sh");
+    let out = String::from_utf8_lossy(&res.stdout);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "ab.sh failed: {out}{err}");
+    for label in ["1:vipmux", "2:vipmux"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("round 1 {label} vipmux-nat 1000 flows: busy "))),
+            "no run of {label}: {out}"
+        );
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(&format!("| vipmux-nat 1000 | {label} | 1 | ")))
+            .unwrap_or_else(|| panic!("no summary row for {label}: {out}"));
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let busy: f64 = cells[3].parse().unwrap_or_else(|e| panic!("{row}: {e}"));
+        assert!(busy > 0.0, "{row}");
+        assert_eq!(cells[6], "0", "rewrite errors in {row}");
+    }
+}
+
+/// `scripts/bench/pipeline_ir.sh` prints, for each point and build, the measured instructions
+/// divided by the point's packets (its bursts times 32), and the total they come from.
+#[test]
+fn pipeline_ir_script_divides_by_the_points_packets() {
+    if !have("valgrind") {
+        assert!(
+            !required(),
+            "valgrind is missing (scripts/setup.sh installs it)"
+        );
+        eprintln!("SKIP pipeline_ir_script_divides_by_the_points_packets: no valgrind");
+        return;
+    }
+    // The example next to this test's own build (target/<profile>/examples), built if missing.
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let example = profile_dir.join("examples/pipeline_ir");
+    if !example.exists() {
+        let st = Command::new("cargo")
+            .args(["build", "--example", "pipeline_ir"])
+            .current_dir(root())
+            .status()
+            .expect("cargo build --example pipeline_ir");
+        assert!(st.success(), "building the pipeline_ir example failed");
+    }
+    let res = Command::new(root().join("scripts/bench/pipeline_ir.sh"))
+        .arg(&example)
+        .env("IR_POINTS", "est 100 10 nat;syn 10 nat")
+        .current_dir(root())
+        .output()
+        .expect("run pipeline_ir.sh");
+    let out = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        res.status.success(),
+        "pipeline_ir.sh failed: {out}{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    for (point, packets) in [("est 100 10 nat", 320.0), ("syn 10 nat", 320.0)] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(point))
+            .unwrap_or_else(|| panic!("no line for {point}: {out}"));
+        let rest = line[point.len()..].trim();
+        let (per, total) = rest
+            .trim_end_matches(')')
+            .split_once(" (")
+            .unwrap_or_else(|| panic!("{line}: not `PER (TOTAL)`"));
+        let per: f64 = per.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+        let total: f64 = total.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(total > 0.0, "{line}");
+        assert!(
+            (per - total / packets).abs() < 0.1,
+            "{line}: {per} != {total} / {packets}"
+        );
+    }
 }

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Interleaved memif comparison of vipmux builds: the data-plane bench's established points (section
+# (d) of scripts/bench/README.md) for each binary in turn, ROUNDS times, the order reversed every
+# other round; then, per binary and point, the lowest and the median busy cycles per packet, the
+# lowest lower quartile, and the rewrite errors. The core of a shared VM slows for seconds to minutes
+# at a time, so one run of each build compares two moments of the host, not two builds; the lowest
+# figures of several interleaved runs compare the builds in the host's fast moments.
+#
+# Usage: scripts/bench/ab.sh [--rounds N] [--rules "KINDS"] [--flows "COUNTS"] [--secs S] BIN BIN...
+#   BIN...        two or more vipmux binaries, labelled by position and file name (1:vipmux, ...)
+#   --rounds N    rounds (default 3): each runs every binary once
+#   --rules K     the rule kinds, as DP_RULES (default "nat")
+#   --flows F     the flow counts, as DP_FLOWS (default "1000 1000000")
+#   --secs S      seconds per point (default 5)
+# The generator is the first binary (PKTGEN_BIN overrides it), the same in every run. Needs what
+# scripts/bench.sh's memif part needs (root, hugepages). Exits 1 when a run fails or a returned
+# frame had a wrong rewrite; the per-run lines and the summary go to stdout.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+rounds=3 rules=nat flows="1000 1000000" secs=5
+bins=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
+    --rules) rules=${2:?--rules needs a value}; shift 2 ;;
+    --flows) flows=${2:?--flows needs a value}; shift 2 ;;
+    --secs) secs=${2:?--secs needs a value}; shift 2 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -*) echo "ab.sh: unknown option $1" >&2; exit 2 ;;
+    *) bins+=("$1"); shift ;;
+  esac
+done
+if [ "${#bins[@]}" -lt 2 ]; then
+  echo "ab.sh: give two or more vipmux binaries (see --help)" >&2
+  exit 2
+fi
+for b in "${bins[@]}"; do
+  [ -x "$b" ] || { echo "ab.sh: $b is not an executable" >&2; exit 2; }
+done
+gen=${PKTGEN_BIN:-${bins[0]}}
+
+work=$(mktemp -d /tmp/vipmux-ab.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+rows=$work/rows.csv
+failed=0
+
+# One bench run of binary number $1 in round $2; appends its rows (label first) to $rows.
+run_one() {
+  local i=$1 r=$2 b=${bins[$1]} label out
+  label="$((i + 1)):$(basename "${bins[$1]}")"
+  out=$work/run.$r.$i
+  if ! PKTGEN_BIN=$gen VIPMUX_BIN=$b DP_SYNFLOOD=0 DP_OUTBOUND=0 DP_WORKERS2=0 DP_DUTS=vipmux \
+    DP_RULES=$rules DP_FLOWS=$flows DP_SECS=$secs DP_REPEAT=1 \
+    scripts/bench.sh --quick --no-criterion --peers "" --out "$out" >"$out.log" 2>&1; then
+    echo "round $r $label: scripts/bench.sh failed: $(tail -n 3 "$out.log")"
+    failed=1
+    return
+  fi
+  python3 - "$out/dataplane.csv" "$label" "$r" "$rows" <<'PY'
+import csv, sys
+path, label, rnd, rows = sys.argv[1:5]
+with open(rows, "a") as sink:
+    for x in csv.DictReader(open(path)):
+        if x["dut"] != "vipmux" or x["mode"] != "established":
+            continue
+        fields = [label, x["config"], x["flows"], x["busy_cycles_per_packet"],
+                  x["busy_cycles_q1"], x["errors"], x["rx_mpps"]]
+        print(f"round {rnd} {label} {x['config']} {x['flows']} flows: busy {fields[3]} "
+              f"(q1 {fields[4]}), rx {fields[6]} Mpps, errors {fields[5]}", flush=True)
+        sink.write(",".join(fields) + "\n")
+PY
+}
+
+for r in $(seq 1 "$rounds"); do
+  order=$(seq 0 $((${#bins[@]} - 1)))
+  [ $((r % 2)) -eq 0 ] && order=$(echo "$order" | tac)
+  for i in $order; do run_one "$i" "$r"; done
+done
+
+[ -s "$rows" ] || { echo "ab.sh: no run left a result"; exit 1; }
+python3 - "$rows" <<'PY' || failed=1
+import csv, statistics, sys
+groups = {}
+for label, config, flows, busy, q1, errors, _ in csv.reader(open(sys.argv[1])):
+    g = groups.setdefault((config, int(flows), label), {"busy": [], "q1": [], "errors": 0})
+    if busy not in ("", "-"):
+        g["busy"].append(float(busy))
+    if q1 not in ("", "-"):
+        g["q1"].append(float(q1))
+    g["errors"] += int(errors or 0)
+print("\n| point | binary | runs | lowest busy | median busy | lowest q1 | errors |")
+print("|---|---|---:|---:|---:|---:|---:|")
+bad = False
+for (config, flows, label), g in sorted(groups.items()):
+    low = f"{min(g['busy']):.0f}" if g["busy"] else "-"
+    med = f"{statistics.median(g['busy']):.0f}" if g["busy"] else "-"
+    lq1 = f"{min(g['q1']):.0f}" if g["q1"] else "-"
+    print(f"| {config} {flows} | {label} | {len(g['busy'])} | {low} | {med} | {lq1} | {g['errors']} |")
+    bad |= g["errors"] > 0 or not g["busy"]
+if bad:
+    print("ab.sh: wrong rewrites or a point without busy cycles (see the table)")
+    sys.exit(1)
+PY
+exit "$failed"
