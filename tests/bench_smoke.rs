@@ -55,13 +55,7 @@ fn skip(test: &str) -> bool {
         .unwrap_or(false);
     let mut missing: Vec<&str> = ["wrk", "nginx", "haproxy", "nft", "curl", "ip"]
         .into_iter()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-        })
+        .filter(|t| !have(t))
         .collect();
     let matplotlib = ["/usr/bin/python3", "python3"].iter().any(|py| {
         Command::new(py)
