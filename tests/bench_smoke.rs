@@ -7,7 +7,9 @@
 //! Also runs `scripts/bench/ab.sh` (interleaved memif runs of two builds) for one short round and
 //! `scripts/bench/pipeline_ir.sh` (callgrind instructions per packet) on two small points.
 //! Needs root and wrk, nginx, haproxy, python3-matplotlib, valgrind (scripts/setup.sh); skipped
-//! otherwise unless `CI=true` or `VIPMUX_REQUIRE_NETNS=1`.
+//! otherwise, except where prerequisites are required (`tests/prereq`: under `CI=true`).
+
+mod prereq;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,17 +39,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Whether a missing privilege or tool fails the test instead of skipping it: under CI
-/// (`CI=true`) or with `VIPMUX_REQUIRE_NETNS=1`.
-fn required() -> bool {
-    std::env::var("VIPMUX_REQUIRE_NETNS").as_deref() == Ok("1")
-        || std::env::var("CI").as_deref() == Ok("true")
-}
-
 /// True when the test must skip (not root, or a tool missing), printing why; a failure instead
-/// when [`required`].
+/// where prerequisites are required ([`prereq`]).
 fn skip(test: &str) -> bool {
-    let require = required();
     let is_root = Command::new("id")
         .arg("-u")
         .output()
@@ -74,12 +68,7 @@ fn skip(test: &str) -> bool {
     } else {
         return false;
     };
-    assert!(
-        !require,
-        "{test}: {why}, and CI=true or VIPMUX_REQUIRE_NETNS=1"
-    );
-    eprintln!("SKIP {test}: {why}");
-    true
+    prereq::missing(test, &why)
 }
 
 /// Parses a CSV without quoting (the harness never quotes): header and rows, each row as wide as the header.
@@ -353,8 +342,10 @@ fn criterion_csv_counts_burst32_packets() {
     match st {
         Ok(s) => assert!(s.success(), "criterion_csv.py failed"),
         Err(e) => {
-            assert!(!required(), "no python3 ({e})");
-            eprintln!("SKIP criterion_csv_counts_burst32_packets: no python3 ({e})");
+            prereq::missing(
+                "criterion_csv_counts_burst32_packets",
+                &format!("no python3 ({e})"),
+            );
             return;
         }
     }
@@ -437,12 +428,12 @@ fn ab_script_interleaves_builds_and_summarises_each() {
 /// divided by the point's packets (its bursts times 32), and the total they come from.
 #[test]
 fn pipeline_ir_script_divides_by_the_points_packets() {
-    if !have("valgrind") {
-        assert!(
-            !required(),
-            "valgrind is missing (scripts/setup.sh installs it)"
-        );
-        eprintln!("SKIP pipeline_ir_script_divides_by_the_points_packets: no valgrind");
+    if !have("valgrind")
+        && prereq::missing(
+            "pipeline_ir_script_divides_by_the_points_packets",
+            "valgrind is missing (scripts/setup.sh installs it)",
+        )
+    {
         return;
     }
     // The example next to this test's own build (target/<profile>/examples), built if missing.

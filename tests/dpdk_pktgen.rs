@@ -6,7 +6,7 @@
 //! answers back). The outbound frames also go through vipmux's pure pipeline into the checker.
 //!
 //! The DPDK test needs root, free hugepages and `dpdk-testpmd`; without them it says why and
-//! passes (with CI=true or VIPMUX_REQUIRE_DPDK=1 a missing prerequisite is a failure).
+//! passes (under `CI=true` a missing prerequisite is a failure: `tests/prereq`).
 
 use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -32,7 +32,7 @@ use vipmux::wire::builder::{rewrite_endpoint, Endpoint};
 use vipmux::wire::{MacAddr, PacketBuf, VecBuf};
 
 mod common;
-use common::{hugepages_free, Netns, Reaper};
+use common::{hugepages_free, is_root, prereq, Netns, Reaper};
 
 fn repo(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
@@ -319,28 +319,16 @@ fn ipv6_frames_through_the_pipeline_pass_the_checker() {
     );
 }
 
+/// Reports a missing prerequisite of the DPDK runs: a skip, or a failure where prerequisites are
+/// required ([`prereq`]).
 fn missing(what: &str) -> bool {
-    if std::env::var_os("VIPMUX_REQUIRE_DPDK").is_some_and(|v| v == "1")
-        || std::env::var("CI").as_deref() == Ok("true")
-    {
-        panic!("prerequisite missing: {what}");
-    }
-    eprintln!("skipping: {what}");
-    true
+    prereq::missing("dpdk_pktgen", what)
 }
 
-/// True when the DPDK runs can go ahead (root, 256 free hugepages); otherwise says why (and fails
-/// under VIPMUX_REQUIRE_DPDK=1).
+/// True when the DPDK runs can go ahead (root, 256 free hugepages); otherwise says why (a failure
+/// where prerequisites are required).
 fn dpdk_ready() -> bool {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false);
-    if !uid && missing("not root") {
+    if !is_root() && missing("not root") {
         return false;
     }
     !(hugepages_free() < 256 && missing("fewer than 256 free hugepages"))

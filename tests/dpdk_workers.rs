@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{hugepages_free, pktgen_summary, wait_pktgen_listening, Netns, Reaper};
+use common::{hugepages_free, pktgen_summary, prereq, wait_pktgen_listening, Netns, Reaper};
 use serde_json::Value;
 use vipmux::balance::{Health, Reta, Snapshot};
 use vipmux::config::Config;
@@ -33,13 +33,10 @@ fn repo(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// True when the test must skip (printing why); panics instead when prerequisites are required.
+/// True when the test must skip (printing why); a failure instead where prerequisites are
+/// required ([`prereq`]).
 fn skip(what: &str) -> bool {
-    let required = std::env::var("CI").as_deref() == Ok("true")
-        || std::env::var("VIPMUX_REQUIRE_DPDK").as_deref() == Ok("1");
-    assert!(!required, "prerequisite missing: {what}");
-    eprintln!("skipping: {what}");
-    true
+    prereq::missing("dpdk_workers", what)
 }
 
 /// A scratch directory removed on drop.

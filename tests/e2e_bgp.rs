@@ -36,7 +36,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::appliance::{diagnose_names, findings_of, VIPMUX};
-use common::{ns_exec_ok, skip_unless_root, wait_for, NsScript, Topology};
+use common::{ns_exec_ok, prereq, skip_unless_root, wait_for, NsScript, Topology};
 
 const MUXES: usize = 3;
 /// Long-lived connections held through the scale-out events.
@@ -62,19 +62,15 @@ fn tools_present() -> bool {
 }
 
 /// Whether `test` must be skipped because FRR or ExaBGP is missing: only outside CI; under
-/// `CI=true` (or `VIPMUX_REQUIRE_NETNS=1`) a missing tool fails the test.
+/// `CI=true` a missing tool fails the test ([`prereq`]).
 fn skip_without_tools(test: &str) -> bool {
     if tools_present() {
         return false;
     }
-    let required = std::env::var("VIPMUX_REQUIRE_NETNS").as_deref() == Ok("1")
-        || std::env::var("CI").as_deref() == Ok("true");
-    assert!(
-        !required,
-        "{test}: FRR (bgpd) or ExaBGP is missing (scripts/setup.sh installs them)"
-    );
-    eprintln!("SKIP {test}: FRR (bgpd) or ExaBGP not installed (scripts/setup.sh)");
-    true
+    prereq::missing(
+        test,
+        "FRR (bgpd) or ExaBGP is missing (scripts/setup.sh installs them)",
+    )
 }
 
 /// The configuration of MUX `i` (1-based) with the first `members` backends in the pool: the same frontends, pool, rule and hash seed on every

@@ -616,21 +616,23 @@ impl Appliance {
     }
 
     /// Waits (bounded) until the counter at JSON `pointer` of the `counters` command (e.g.
-    /// `/drops/fragment`) reads a value `ok` accepts; that value. Workers and the slow path publish
-    /// their counters on a tick, so a value that follows an event is awaited, not read once. The
-    /// error says what it should be (`want`), the last reading and all the counters (where the
-    /// packets went instead).
+    /// `/drops/fragment`) reads at least `at_least` (a baseline plus what the test caused); that
+    /// value. Workers and the slow path publish their counters on a tick, so a value that follows
+    /// an event is awaited, not read once. The error says what it should be, the last reading and
+    /// all the counters (where the packets went instead).
     pub fn wait_counter(
         &self,
         pointer: &str,
         timeout: Duration,
-        want: &str,
-        ok: impl Fn(u64) -> bool,
+        at_least: u64,
     ) -> Result<u64, String> {
-        wait_for(timeout, || self.counter(pointer).ok().filter(|v| ok(*v))).ok_or_else(|| {
+        wait_for(timeout, || {
+            self.counter(pointer).ok().filter(|&v| v >= at_least)
+        })
+        .ok_or_else(|| {
             let all = self.counters_json().map(|c| c.to_string());
             format!(
-                "{pointer} not {want} within {timeout:?}: {:?}; counters: {}",
+                "{pointer} not at least {at_least} within {timeout:?}: {:?}; counters: {}",
                 self.counter(pointer),
                 all.unwrap_or_else(|e| e)
             )

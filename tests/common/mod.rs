@@ -8,6 +8,8 @@ pub mod appliance;
 pub mod decap;
 pub mod idle;
 pub mod ipv6;
+#[path = "../prereq/mod.rs"]
+pub mod prereq;
 pub mod topology;
 
 use std::path::PathBuf;
@@ -39,19 +41,10 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Returns true (after printing why) when a namespace test must be skipped because we are not root.
-/// With `CI=true` or `VIPMUX_REQUIRE_NETNS=1` in the environment a missing privilege is a failure instead.
+/// Returns true (after printing why) when a namespace test must be skipped because we are not
+/// root; a failure instead where prerequisites are required ([`prereq`]).
 pub fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    let required = std::env::var("VIPMUX_REQUIRE_NETNS").as_deref() == Ok("1")
-        || std::env::var("CI").as_deref() == Ok("true");
-    if required {
-        panic!("{test}: needs root for network namespaces (CI=true or VIPMUX_REQUIRE_NETNS=1)");
-    }
-    eprintln!("SKIP {test}: needs root (network namespaces)");
-    true
+    !is_root() && prereq::missing(test, "needs root (network namespaces)")
 }
 
 /// A name prefix unique to this process and call: `vmx<pid>_<n>`.
