@@ -32,16 +32,7 @@ fn entry(i: u32, now: u32) -> FlowEntry {
 }
 
 fn established(i: u32, now: u32) -> FlowEntry {
-    let mut e = entry(i, now);
-    track(
-        &mut e,
-        Direction::ClientToServer,
-        tcp_flags::SYN,
-        1,
-        0,
-        0,
-        now,
-    );
+    let mut e = half_open(i, now);
     track(
         &mut e,
         Direction::ClientToServer,
