@@ -13,6 +13,8 @@
 //! `pipeline_ir sweep FLOWS BURSTS [KIND]` is `est` with the worker's idle-expiry sweep
 //! interleaved at the memif bench's pace (a step of 8 buckets every 8 bursts: a 2 M-slot table,
 //! swept every 500 ms, at about 8.4 M packets per second; nothing expires).
+//! `pipeline_ir first FLOWS [KIND]` opens FLOWS flows with their SYNs (not measured) and measures
+//! each flow's first ACK once, FLOWS / 32 bursts: the packet that follows a new flow's insert.
 //! It prints the on-CPU time per packet (meaningless under callgrind).
 //! Count only the measured bursts with
 //! `valgrind --tool=callgrind --toggle-collect='*measured*' target/release/examples/pipeline_ir est 1000 1000`
@@ -127,7 +129,7 @@ fn main() {
     let num = |i: usize, d: u32| -> u32 { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d) };
     let mode = args.first().map(String::as_str).unwrap_or("est");
     let kind = args
-        .get(if mode == "est" || mode == "sweep" || mode == "walk" {
+        .get(if matches!(mode, "est" | "sweep" | "walk") {
             3
         } else {
             2
@@ -184,7 +186,12 @@ fn run<const N: usize, F: Frames<N>>(
         )
     } else {
         let flows = num(1, 1000);
-        let bursts = num(2, 1000);
+        let first = mode == "first";
+        let bursts = if first {
+            (flows / BURST as u32).max(1)
+        } else {
+            num(2, 1000)
+        };
         let mut p = Pipeline::new(&PipelineConfig {
             flow_capacity: (flows as usize * 3 / 2).max(4096),
             recent_capacity: 1024,
@@ -195,12 +202,14 @@ fn run<const N: usize, F: Frames<N>>(
             &view,
             (0..flows).map(|i| F::frame(i, TcpFlags::SYN)),
         );
-        feed(
-            &mut p,
-            &view,
-            (0..flows).map(|i| F::frame(i, TcpFlags::ACK)),
-        );
-        let src = if mode == "walk" {
+        if !first {
+            feed(
+                &mut p,
+                &view,
+                (0..flows).map(|i| F::frame(i, TcpFlags::ACK)),
+            );
+        }
+        let src = if mode == "walk" || first {
             // Every flow in turn: at 1 M flows each packet's slot comes from memory, as in the
             // memif bench (the pool's 64 K frames would keep their slots in the last-level cache).
             Source::Fresh(F::frame(0, TcpFlags::ACK), flows)

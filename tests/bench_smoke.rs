@@ -453,7 +453,7 @@ fn pipeline_ir_script_divides_by_the_points_packets() {
     }
     let res = Command::new(root().join("scripts/bench/pipeline_ir.sh"))
         .arg(&example)
-        .env("IR_POINTS", "est 100 10 nat;syn 10 nat")
+        .env("IR_POINTS", "est 100 10 nat;syn 10 nat;first 320 nat")
         .current_dir(root())
         .output()
         .expect("run pipeline_ir.sh");
@@ -463,7 +463,11 @@ fn pipeline_ir_script_divides_by_the_points_packets() {
         "pipeline_ir.sh failed: {out}{}",
         String::from_utf8_lossy(&res.stderr)
     );
-    for (point, packets) in [("est 100 10 nat", 320.0), ("syn 10 nat", 320.0)] {
+    for (point, packets) in [
+        ("est 100 10 nat", 320.0),
+        ("syn 10 nat", 320.0),
+        ("first 320 nat", 320.0),
+    ] {
         let line = out
             .lines()
             .find(|l| l.starts_with(point))

@@ -22,11 +22,12 @@ fi
 points=${IR_POINTS:-"est 1000 1000 nat;est 1000 1000 floating;est 1000 1000 gue;est 1000 1000 nat6;syn 1000 nat"}
 
 # The number of bursts a pipeline_ir argument list measures: `est FLOWS BURSTS ...` and `walk`
-# take it second, `syn BURSTS` and `evict BURSTS` first.
+# take it second, `syn BURSTS` and `evict BURSTS` first; `first FLOWS` measures FLOWS / 32.
 bursts_of() {
   set -- $1
   case $1 in
     syn | evict) echo "$2" ;;
+    first) echo $(($2 / 32 > 0 ? $2 / 32 : 1)) ;;
     *) echo "$3" ;;
   esac
 }

@@ -744,7 +744,7 @@ fn check<'v>(
 /// A packet without a (live) flow entry.
 #[inline(never)]
 fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'_>) -> Verdict {
-    let Pkt { m, hash, now, .. } = *pkt;
+    let Pkt { m, hash, now, gen } = *pkt;
     let key = &m.key;
     let snap = view.snapshot;
     let Some(rule) = snap.lookup(m.key.dst_ip, m.key.proto, m.key.dst_port) else {
@@ -777,9 +777,7 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         now,
     );
     track_first(&mut e, m, now);
-    // No rewrite constants: the new slot's stamp is 0, so the flow's next packet runs `check`,
-    // which sets them; this packet's rewrite computes the same bytes from the packet.
-    let t = Target {
+    let mut t = Target {
         addr: e.member_addr,
         port: e.backend_port,
         floating: rule.floating_ip,
@@ -787,10 +785,17 @@ fn miss<B: PacketBuf>(cx: &mut Cx<'_>, view: &View<'_>, buf: &mut B, pkt: &Pkt<'
         gue_port: rule.gue_port,
         sums: None,
     };
+    // The flow's rewrite constants, once: NAT's rewrite of this packet then takes the common
+    // shape's constant offsets, and the entry keeps them for its next packets.
+    e.sums = flow_sums(view, m, &t);
+    t.sums = Some(e.sums);
     let c = &mut *cx.counters;
     // `handle` comes here only once the key is known not to be stored (the burst lookup or a
     // lookup since the last insert missed it, or its expired entry was just removed).
-    match cx.table.insert_absent(*key, hash, e, now) {
+    // The new flow is checked: its rule and member come from this snapshot, and the member was
+    // eligible. Stamped so, its next packet needs no check (`recheck`).
+    let checked = recheck::stamp(gen, true);
+    match cx.table.insert_absent_stamped(*key, hash, e, now, checked) {
         InsertResult::Inserted => c.flow_created(rid.0, mid.0),
         InsertResult::Replaced(old) | InsertResult::EvictedUntrusted(_, old) => {
             c.flow_removed(old.rule_id, old.member_id);

@@ -8,7 +8,9 @@
 //! A stamp is `generation << 1 | eligible`: the low bit says the member's eligibility was also
 //! checked (a TCP packet that keeps its member does not ask; a non-TCP packet or a SYN on a
 //! closed flow does). The table zeroes a slot's stamp whenever the slot gets a new entry, and
-//! generations start at 1, so a new entry is always checked once.
+//! generations start at 1, so a new entry is checked once; except a new IPv4 flow in a free
+//! slot, which the insert stamps as checked (its rule and member were just chosen from the
+//! current snapshot, its member eligible).
 //!
 //! Generations are 31 bits and wrap to 1: a stamp could only be mistaken for a current one after
 //! 2^31 - 1 snapshot changes without a packet of that flow, far beyond any idle timeout.
@@ -145,6 +147,53 @@ mod tests {
         assert_eq!(g.refresh(&a), u32::MAX >> 1);
         assert_eq!(g.refresh(&b), 1);
         assert!(is_current(stamp(u32::MAX >> 1, false), u32::MAX >> 1, true));
+    }
+
+    /// A new IPv4 flow's insert stamps it as checked under the snapshot that chose its rule and
+    /// member (so its next packet, the handshake's ACK, takes the established lane); a reload
+    /// makes that stamp old.
+    #[test]
+    fn a_new_flow_is_stamped_checked_by_its_insert() {
+        use crate::dataplane::owner::test_rig::frame;
+        use crate::dataplane::{EgressPort, Verdict};
+        use crate::flow::FlowKey;
+        use crate::wire::{MacAddr, VecBuf};
+        use std::net::Ipv4Addr;
+
+        let (a, b) = two_snapshots();
+        let neighbours = NeighbourMap::default();
+        let ports = [EgressPort {
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            addr: Ipv4Addr::new(10, 1, 0, 2),
+            mtu: 1500,
+        }];
+        let view = |snapshot| View {
+            snapshot,
+            neighbours: &neighbours,
+            ports: &ports,
+        };
+        let (client, vip) = (Ipv4Addr::new(192, 0, 2, 7), Ipv4Addr::new(10, 1, 0, 100));
+        let mut p = Pipeline::new(&PipelineConfig::default());
+        let mut syn = [VecBuf::from_slice(&frame(client, 40000, vip, 80, false))];
+        let mut v = [Verdict::Forward { port: 0 }];
+        p.process(&view(&a), 0, &mut syn, &mut v, 1);
+        let key = FlowKey::new(
+            client.into(),
+            vip.into(),
+            40000,
+            80,
+            crate::wire::protocol::TCP,
+        );
+        let hash = key.hash_seeded(p.seed);
+        let gen = p.gen;
+        let (_, stamp) = p.table.lookup_stamped(&key, hash).expect("the SYN's flow");
+        assert!(
+            is_current(*stamp, gen, false),
+            "checked by its insert: {stamp}"
+        );
+        p.prepare(&view(&b));
+        let (_, stamp) = p.table.lookup_stamped(&key, hash).expect("the flow");
+        assert!(!is_current(*stamp, p.gen, true), "a reload: checked again");
     }
 
     /// Whether `p`'s SNAT table holds a port space for the first outbound frontend of `snap`.

@@ -147,7 +147,8 @@ struct Slot<K, E> {
     key: K,
     entry: E,
     /// The caller's word about this entry (see [`SetTable::occupied_stamped`]); 0 whenever the
-    /// slot gets a new entry. It lives in the slot's padding: no slot grows.
+    /// slot gets a new entry, unless the insert gives one. It lives in the slot's padding: no
+    /// slot grows.
     stamp: u32,
     /// The low 16 bits of the slot's signature (never 0, since a signature's lowest bit is
     /// set; 0: empty), so a lookup that finds its key in its home way reads this line alone.
@@ -181,17 +182,18 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
     /// Bytes of one slot.
     const SLOT_BYTES: usize = core::mem::size_of::<Slot<K, E>>();
 
-    /// Stores `key` and `entry` with signature `sig` in way `w` (stamp 0) and returns what the
-    /// slot held (whose bit in its home slot's `away` it clears first, as [`free`](Self::free)).
+    /// Stores `key` and `entry` with signature `sig` and stamp `stamp` in way `w` and returns
+    /// what the slot held (whose bit in its home slot's `away` it clears first, as
+    /// [`free`](Self::free)).
     #[inline(always)]
-    fn put(&mut self, w: usize, sig: u32, key: K, entry: E) -> Slot<K, E> {
+    fn put(&mut self, w: usize, sig: u32, key: K, entry: E, stamp: u32) -> Slot<K, E> {
         let old = self.slots[w];
         self.unlink(w);
         self.sig[w] = sig;
         let slot = &mut self.slots[w];
         slot.key = key;
         slot.entry = entry;
-        slot.stamp = 0;
+        slot.stamp = stamp;
         slot.tag = sig as u16;
         let home = home_of_sig(sig);
         if home != w {
@@ -209,8 +211,8 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
         self.slots[w].tag = 0;
     }
 
-    /// Stores `key` and `entry` (signature `sig`) in place of a victim among the occupied `ways`
-    /// of this full bucket: the first expired entry, else the oldest untrusted one (the first of
+    /// Stores `key` and `entry` (signature `sig`, stamp 0) in place of a victim among the
+    /// occupied `ways` of this full bucket: the first expired entry, else the oldest untrusted one (the first of
     /// equal age); `None` (nothing stored) when every one of them is trusted and live. The scan
     /// has no branch: it notes whether any slot may have expired and ranks the victims by one
     /// maximum over `(age + 1) << 4 | (15 - way)` (0 for none: a trusted entry), which is the
@@ -244,7 +246,7 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
                 let w = m.trailing_zeros() as usize;
                 m &= m - 1;
                 if self.slots[w].entry.is_expired(now) {
-                    let old = self.put(w, sig, key, entry);
+                    let old = self.put(w, sig, key, entry, 0);
                     return Some(InsertResult::EvictedExpired(old.key, old.entry));
                 }
             }
@@ -252,7 +254,7 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
         if best == 0 {
             return None;
         }
-        let old = self.put(WAYS - 1 - (best & 15) as usize, sig, key, entry);
+        let old = self.put(WAYS - 1 - (best & 15) as usize, sig, key, entry, 0);
         Some(InsertResult::EvictedUntrusted(old.key, old.entry))
     }
 
@@ -678,8 +680,8 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
 
     /// [`occupied_mut`](Self::occupied_mut) with the slot's stamp: a word the caller keeps about
     /// the entry (the data path: the configuration the entry was last checked against), which
-    /// the table sets to 0 whenever the slot gets a new entry (insert, replace, eviction) and
-    /// never reads. It costs no memory: it lives in the slot's padding, with the tag and the
+    /// the table sets to 0 whenever the slot gets a new entry (insert, replace, eviction; an
+    /// [`insert_absent_stamped`](Self::insert_absent_stamped) sets the caller's) and never reads. It costs no memory: it lives in the slot's padding, with the tag and the
     /// away mask.
     #[inline(always)]
     pub fn occupied_stamped(&mut self, id: SlotId) -> Option<(&mut E, &mut u32)> {
@@ -759,6 +761,22 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// for it (the first one found wins on lookups), which is why the caller must know.
     #[inline]
     pub fn insert_absent(&mut self, key: K, hash: u64, entry: E, now: u32) -> InsertResult<K, E> {
+        self.insert_absent_stamped(key, hash, entry, now, 0)
+    }
+
+    /// [`insert_absent`](Self::insert_absent) with the new slot's stamp (see
+    /// [`occupied_stamped`](Self::occupied_stamped)) set to `stamp` instead of 0 when the entry
+    /// takes a free slot: for an entry the caller has just checked, as it would check it on its
+    /// next use. An entry that evicts another gets 0 (a full table's inserts stay as they were).
+    #[inline]
+    pub fn insert_absent_stamped(
+        &mut self,
+        key: K,
+        hash: u64,
+        entry: E,
+        now: u32,
+        stamp: u32,
+    ) -> InsertResult<K, E> {
         debug_assert!(
             self.find(&key, hash).is_none(),
             "insert_absent of a stored key"
@@ -767,7 +785,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         let b = &mut self.buckets[self.bucket_index(hash)];
         let free = match_mask(&b.sig, 0);
         if free != 0 {
-            b.put(insert_way(free, hash), s, key, entry);
+            b.put(insert_way(free, hash), s, key, entry, stamp);
             self.len += 1;
             return InsertResult::Inserted;
         }

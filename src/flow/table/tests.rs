@@ -278,6 +278,30 @@ fn stamps_are_kept_until_the_slot_gets_a_new_entry() {
     );
 }
 
+/// `insert_absent_stamped` gives a free slot the caller's stamp; an insert that evicts gets 0,
+/// as every other insert does.
+#[test]
+fn a_stamped_insert_stamps_a_free_slot_only() {
+    let mut t = one_bucket();
+    let k = key(1);
+    t.insert_absent_stamped(k, k.table_hash(), half_open(1, 0), 0, 7);
+    assert_eq!(stamp_of(&mut t, &k), Some(7), "a free slot takes the stamp");
+    for i in 2..=WAYS as u32 {
+        let k = key(i);
+        t.insert_absent_stamped(k, k.table_hash(), half_open(i, 0), 0, 7);
+    }
+    let n = key(100);
+    assert!(matches!(
+        t.insert_absent_stamped(n, n.table_hash(), half_open(100, 1), 1, 7),
+        InsertResult::EvictedUntrusted(..)
+    ));
+    assert_eq!(
+        stamp_of(&mut t, &n),
+        Some(0),
+        "an evicting entry has stamp 0"
+    );
+}
+
 #[test]
 fn burst_lookup_and_slot_guard() {
     let mut t = FlowTable::new(4096);
