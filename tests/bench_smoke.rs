@@ -420,7 +420,9 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
         let busy: f64 = cells[3].parse().unwrap_or_else(|e| panic!("{row}: {e}"));
         assert!(busy > 0.0, "{row}");
-        assert_eq!(cells[6], "0", "rewrite errors in {row}");
+        let mpps: f64 = cells[6].parse().unwrap_or_else(|e| panic!("{row}: {e}"));
+        assert!(mpps > 0.0, "{row}");
+        assert_eq!(cells[7], "0", "rewrite errors in {row}");
     }
 }
 

@@ -6,19 +6,22 @@
 # at a time, so one run of each build compares two moments of the host, not two builds; the lowest
 # figures of several interleaved runs compare the builds in the host's fast moments.
 #
-# Usage: scripts/bench/ab.sh [--rounds N] [--rules "KINDS"] [--flows "COUNTS"] [--secs S] BIN BIN...
+# Usage: scripts/bench/ab.sh [--rounds N] [--rules "KINDS"] [--flows "COUNTS"] [--secs S] [--flood]
+#                            BIN BIN...
 #   BIN...        two or more vipmux binaries, labelled by position and file name (1:vipmux, ...)
 #   --rounds N    rounds (default 3): each runs every binary once
 #   --rules K     the rule kinds, as DP_RULES (default "nat")
 #   --flows F     the flow counts, as DP_FLOWS (default "1000 1000000")
 #   --secs S      seconds per point (default 5)
+#   --flood       the two SYN flood points too (alone, and with established traffic mixed in; at the
+#                 first flow count, NAT): busy cycles per received frame, rx Mpps = new flows/s
 # The generator is the first binary (PKTGEN_BIN overrides it), the same in every run. Needs what
 # scripts/bench.sh's memif part needs (root, hugepages). Exits 1 when a run fails or a returned
 # frame had a wrong rewrite; the per-run lines and the summary go to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-rounds=3 rules=nat flows="1000 1000000" secs=5
+rounds=3 rules=nat flows="1000 1000000" secs=5 flood=0
 bins=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -26,7 +29,8 @@ while [ $# -gt 0 ]; do
     --rules) rules=${2:?--rules needs a value}; shift 2 ;;
     --flows) flows=${2:?--flows needs a value}; shift 2 ;;
     --secs) secs=${2:?--secs needs a value}; shift 2 ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    --flood) flood=1; shift ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     -*) echo "ab.sh: unknown option $1" >&2; exit 2 ;;
     *) bins+=("$1"); shift ;;
   esac
@@ -50,7 +54,7 @@ run_one() {
   local i=$1 r=$2 b=${bins[$1]} label out
   label="$((i + 1)):$(basename "${bins[$1]}")"
   out=$work/run.$r.$i
-  if ! PKTGEN_BIN=$gen VIPMUX_BIN=$b DP_SYNFLOOD=0 DP_OUTBOUND=0 DP_WORKERS2=0 DP_DUTS=vipmux \
+  if ! PKTGEN_BIN=$gen VIPMUX_BIN=$b DP_SYNFLOOD=$flood DP_OUTBOUND=0 DP_WORKERS2=0 DP_DUTS=vipmux \
     DP_RULES=$rules DP_FLOWS=$flows DP_SECS=$secs DP_REPEAT=1 \
     scripts/bench.sh --quick --no-criterion --peers "" --out "$out" >"$out.log" 2>&1; then
     echo "round $r $label: scripts/bench.sh failed: $(tail -n 3 "$out.log")"
@@ -62,11 +66,12 @@ import csv, sys
 path, label, rnd, rows = sys.argv[1:5]
 with open(rows, "a") as sink:
     for x in csv.DictReader(open(path)):
-        if x["dut"] != "vipmux" or x["mode"] != "established":
+        if x["dut"] != "vipmux" or x["mode"] not in ("established", "synflood", "synflood-established"):
             continue
-        fields = [label, x["config"], x["flows"], x["busy_cycles_per_packet"],
+        point = x["config"] if x["mode"] == "established" else x["mode"]
+        fields = [label, point, x["flows"], x["busy_cycles_per_packet"],
                   x["busy_cycles_q1"], x["errors"], x["rx_mpps"]]
-        print(f"round {rnd} {label} {x['config']} {x['flows']} flows: busy {fields[3]} "
+        print(f"round {rnd} {label} {point} {x['flows']} flows: busy {fields[3]} "
               f"(q1 {fields[4]}), rx {fields[6]} Mpps, errors {fields[5]}", flush=True)
         sink.write(",".join(fields) + "\n")
 PY
@@ -82,21 +87,24 @@ done
 python3 - "$rows" <<'PY' || failed=1
 import csv, statistics, sys
 groups = {}
-for label, config, flows, busy, q1, errors, _ in csv.reader(open(sys.argv[1])):
-    g = groups.setdefault((config, int(flows), label), {"busy": [], "q1": [], "errors": 0})
+for label, config, flows, busy, q1, errors, mpps in csv.reader(open(sys.argv[1])):
+    g = groups.setdefault((config, int(flows), label), {"busy": [], "q1": [], "mpps": [], "errors": 0})
     if busy not in ("", "-"):
         g["busy"].append(float(busy))
     if q1 not in ("", "-"):
         g["q1"].append(float(q1))
+    if mpps not in ("", "-"):
+        g["mpps"].append(float(mpps))
     g["errors"] += int(errors or 0)
-print("\n| point | binary | runs | lowest busy | median busy | lowest q1 | errors |")
-print("|---|---|---:|---:|---:|---:|---:|")
+print("\n| point | binary | runs | lowest busy | median busy | lowest q1 | highest rx Mpps | errors |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
 bad = False
 for (config, flows, label), g in sorted(groups.items()):
     low = f"{min(g['busy']):.0f}" if g["busy"] else "-"
     med = f"{statistics.median(g['busy']):.0f}" if g["busy"] else "-"
     lq1 = f"{min(g['q1']):.0f}" if g["q1"] else "-"
-    print(f"| {config} {flows} | {label} | {len(g['busy'])} | {low} | {med} | {lq1} | {g['errors']} |")
+    top = f"{max(g['mpps']):.2f}" if g["mpps"] else "-"
+    print(f"| {config} {flows} | {label} | {len(g['busy'])} | {low} | {med} | {lq1} | {top} | {g['errors']} |")
     bad |= g["errors"] > 0 or not g["busy"]
 if bad:
     print("ab.sh: wrong rewrites or a point without busy cycles (see the table)")

@@ -68,7 +68,7 @@ pub struct Target {
 /// `m.key.dst_ip` (and `m.key.dst_port`, when it changes) to `t`, and the GUE source port.
 /// Stored per flow, they spare each packet computing them; the checksums come out bit-identical
 /// (a delta folded once is the same ones'-complement term, zero only when the unfolded one is).
-#[inline]
+#[inline(always)]
 pub fn flow_sums(view: &View<'_>, m: &Meta, t: &Target) -> FlowSums {
     if t.floating {
         let gue = t.encap == DsrEncapsulation::Gue;
