@@ -651,6 +651,10 @@ fn miss<B: PacketBuf>(
         now,
     );
     track6(&mut e.flow, m, Direction::ClientToServer, now, true);
+    // The NAT66 delta, once (as `check` sets it): this packet's rewrite uses it, and the entry,
+    // stamped as checked by its insert, keeps it for its next packets.
+    let l4_delta = (!rule.floating_ip).then(|| nat66_delta(m, e.member_addr, e.flow.backend_port));
+    e.flow.sums.l4_delta = l4_delta.unwrap_or(0);
     insert(cx, key, hash, e, now);
     cx.inserted |= inserted_bit(hash);
     cx.counters.member_forwarded(mid.0, syn);
@@ -660,17 +664,23 @@ fn miss<B: PacketBuf>(
         floating: rule.floating_ip,
         encap: rule.dsr_encapsulation,
         gue_port: rule.gue_port,
-        l4_delta: None,
+        l4_delta,
     };
     deliver(cx.hops, view, buf, m, &t, mid)
 }
 
 /// Inserts the new flow `e` (known absent: the lookup just missed), accounting what it
-/// replaced or evicted.
+/// replaced or evicted. Its rule and member were just chosen from this snapshot, the member
+/// eligible: stamped so (`recheck`), its next packet needs no check.
 fn insert(cx: &mut Cx6<'_>, key: &FlowKey6, hash: u64, e: FlowEntry6, now: u32) {
     let (rid, mid) = (e.flow.rule_id, e.flow.member_id);
+    let checked = recheck::stamp(cx.gen, true);
     let c = &mut *cx.counters;
-    match cx.lane.table.insert_absent(*key, hash, e, now) {
+    match cx
+        .lane
+        .table
+        .insert_absent_stamped(*key, hash, e, now, checked)
+    {
         InsertResult::Inserted => c.flow_created(rid, mid),
         InsertResult::Replaced(old) | InsertResult::EvictedUntrusted(_, old) => {
             c.flow_removed(old.flow.rule_id, old.flow.member_id);

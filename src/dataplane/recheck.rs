@@ -8,9 +8,9 @@
 //! A stamp is `generation << 1 | eligible`: the low bit says the member's eligibility was also
 //! checked (a TCP packet that keeps its member does not ask; a non-TCP packet or a SYN on a
 //! closed flow does). The table zeroes a slot's stamp whenever the slot gets a new entry, and
-//! generations start at 1, so a new entry is checked once; except a new IPv4 flow in a free
-//! slot, which the insert stamps as checked (its rule and member were just chosen from the
-//! current snapshot, its member eligible).
+//! generations start at 1, so a new entry is checked once; except a new flow in a free slot,
+//! which the insert stamps as checked (its rule and member were just chosen from the current
+//! snapshot, its member eligible).
 //!
 //! Generations are 31 bits and wrap to 1: a stamp could only be mistaken for a current one after
 //! 2^31 - 1 snapshot changes without a packet of that flow, far beyond any idle timeout.
@@ -149,7 +149,7 @@ mod tests {
         assert!(is_current(stamp(u32::MAX >> 1, false), u32::MAX >> 1, true));
     }
 
-    /// A new IPv4 flow's insert stamps it as checked under the snapshot that chose its rule and
+    /// A new IPv4 flow's insert stamps it as checked (IPv6: `pipeline6`'s test of the same name) under the snapshot that chose its rule and
     /// member (so its next packet, the handshake's ACK, takes the established lane); a reload
     /// makes that stamp old.
     #[test]

@@ -222,6 +222,26 @@ fn udp_nat66_behind_extension_headers() {
     );
 }
 
+/// A new flow's insert stamps it as checked under the snapshot that chose its rule and member:
+/// its next packet skips the check.
+#[test]
+fn a_new_flow_is_stamped_checked_by_its_insert() {
+    let w = World::new(&lb("tcp", 80, 8080, "web6", ""));
+    let mut p = pipeline();
+    assert_eq!(
+        run(&mut p, &w, &eth(golden6::TCP_SYN), 10).0,
+        Verdict::Forward { port: 0 }
+    );
+    let k = p.flows6().next().map(|(k, _)| *k).expect("the SYN's flow");
+    let hash = k.hash_seeded(p.seed);
+    let gen = p.gen;
+    let (_, stamp) = p.v6.table.lookup_stamped(&k, hash).expect("its slot");
+    assert!(
+        crate::dataplane::recheck::is_current(*stamp, gen, false),
+        "checked by its insert: {stamp}"
+    );
+}
+
 /// A known flow is checked once per snapshot (its slot stamp): under one snapshot its packets
 /// keep their member; after a reload that takes that member out of the pool they move to the
 /// other one; after a reload that removes the rule they are `no_rule`.
