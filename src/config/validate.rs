@@ -28,8 +28,9 @@
 //!   an interface's `address6`/`gateway6`; outbound rules are IPv4 only for now);
 //! - `[bgp]` and `announce`: see [`bgp`].
 //!
-//! The checks of a table with many rules of its own live in rooms named after it: `nat` (inbound NAT
-//! rules), `outbound` (outbound rules), `conflicts` (between rules), `family`, [`bgp`].
+//! The checks of a table with many rules of its own live in rooms named after it: `nat`
+//! (inbound NAT rules), `outbound` (outbound rules), `conflicts` (between rules), `family`,
+//! [`bgp`].
 
 pub mod bgp;
 mod conflicts;

@@ -212,13 +212,13 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
     }
 
     /// Stores `key` and `entry` (signature `sig`, stamp 0) in place of a victim among the
-    /// occupied `ways` of this full bucket: the first expired entry, else the oldest untrusted one (the first of
-    /// equal age); `None` (nothing stored) when every one of them is trusted and live. The scan
-    /// has no branch: it notes whether any slot may have expired and ranks the victims by one
-    /// maximum over `(age + 1) << 4 | (15 - way)` (0 for none: a trusted entry), which is the
-    /// oldest and, of equal age, the first. Only when some slot may have expired (rare while the
-    /// table turns over faster than entries expire) are the slots asked whether they really did,
-    /// in order.
+    /// occupied `ways` of this full bucket: the first expired entry, else the oldest untrusted
+    /// one (the first of equal age); `None` (nothing stored) when every one of them is trusted
+    /// and live. The scan has no branch: it notes whether any slot may have expired and ranks
+    /// the victims by one maximum over `(age + 1) << 4 | (15 - way)` (0 for none: a trusted
+    /// entry), which is the oldest and, of equal age, the first. Only when some slot may have
+    /// expired (rare while the table turns over faster than entries expire) are the slots asked
+    /// whether they really did, in order.
     #[inline(always)]
     fn evict(
         &mut self,
@@ -681,8 +681,8 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
     /// [`occupied_mut`](Self::occupied_mut) with the slot's stamp: a word the caller keeps about
     /// the entry (the data path: the configuration the entry was last checked against), which
     /// the table sets to 0 whenever the slot gets a new entry (insert, replace, eviction; an
-    /// [`insert_absent_stamped`](Self::insert_absent_stamped) sets the caller's) and never reads. It costs no memory: it lives in the slot's padding, with the tag and the
-    /// away mask.
+    /// [`insert_absent_stamped`](Self::insert_absent_stamped) sets the caller's) and never
+    /// reads. It costs no memory: it lives in the slot's padding, with the tag and the away mask.
     #[inline(always)]
     pub fn occupied_stamped(&mut self, id: SlotId) -> Option<(&mut E, &mut u32)> {
         let i = id.0 as usize;
