@@ -2,7 +2,11 @@
 //!
 //! Flags come from `pkg-config --cflags libdpdk` and are passed verbatim to both bindgen and the C
 //! compiler (they carry `-include rte_config.h` and DPDK's `-march`); the link line is
-//! `pkg-config --libs libdpdk`, translated into cargo directives. Nothing DPDK-specific is
+//! `pkg-config --static --libs libdpdk`, translated into cargo directives: DPDK is linked into the
+//! binary, so its drivers' calls into the mempool and EAL (the per-lcore mempool cache of every
+//! mbuf alloc and free) are direct calls and direct thread-local reads, not a shared object's
+//! `__tls_get_addr` and PLT calls. `VIPMUX_DPDK_LINK=shared` links DPDK's shared objects instead
+//! (`pkg-config --libs`; EAL then loads the PMDs as plugins). Nothing DPDK-specific is
 //! hard-coded here. The script reruns only when build.rs, shim.c or shim.h change, so editing the
 //! Rust sources never regenerates the bindings.
 
@@ -13,16 +17,17 @@ use std::process::Command;
 const SHIM_C: &str = "src/dpdk/shim.c";
 const SHIM_H: &str = "src/dpdk/shim.h";
 
-fn pkg_config(arg: &str) -> Vec<String> {
+fn pkg_config(args: &[&str]) -> Vec<String> {
     let out = Command::new("pkg-config")
-        .args([arg, "libdpdk"])
+        .args(args.iter().chain(&["libdpdk"]))
         .output()
         .unwrap_or_else(|e| {
             panic!("cannot run pkg-config (install pkg-config and libdpdk-dev): {e}")
         });
     if !out.status.success() {
         panic!(
-            "`pkg-config {arg} libdpdk` failed (is libdpdk-dev installed?): {}",
+            "`pkg-config {} libdpdk` failed (is libdpdk-dev installed?): {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -38,8 +43,18 @@ fn main() {
     println!("cargo:rerun-if-changed={SHIM_C}");
     println!("cargo:rerun-if-changed={SHIM_H}");
 
-    let cflags = pkg_config("--cflags");
-    let libs = pkg_config("--libs");
+    let cflags = pkg_config(&["--cflags"]);
+    println!("cargo:rerun-if-env-changed=VIPMUX_DPDK_LINK");
+    let static_link = match env::var("VIPMUX_DPDK_LINK").as_deref() {
+        Ok("shared") => false,
+        Ok("static") | Err(_) => true,
+        Ok(other) => panic!("VIPMUX_DPDK_LINK={other}: use `static` (the default) or `shared`"),
+    };
+    let libs = if static_link {
+        pkg_config(&["--static", "--libs"])
+    } else {
+        pkg_config(&["--libs"])
+    };
 
     // The shim: DPDK's static-inline functions and function-like-macro constants as real symbols.
     let mut build = cc::Build::new();
@@ -49,15 +64,11 @@ fn main() {
     }
     build.compile("vipmux_dpdk_shim");
 
-    // Link line, verbatim from pkg-config (after the shim, which depends on it).
-    for lib in &libs {
-        if let Some(dir) = lib.strip_prefix("-L") {
-            println!("cargo:rustc-link-search=native={dir}");
-        } else if let Some(name) = lib.strip_prefix("-l") {
-            println!("cargo:rustc-link-lib={name}");
-        } else {
-            println!("cargo:rustc-link-arg={lib}");
-        }
+    // Link line (after the shim, which depends on it).
+    if static_link {
+        link_static(&libs);
+    } else {
+        link_shared(&libs);
     }
 
     let bindings = bindgen::Builder::default()
@@ -96,4 +107,56 @@ fn main() {
     bindings
         .write_to_file(&out)
         .expect("cannot write the DPDK bindings");
+}
+
+/// The shared link: pkg-config's `--libs` line as cargo directives. EAL then loads the PMDs as
+/// plugins from DPDK's driver directory.
+fn link_shared(libs: &[String]) {
+    for lib in libs {
+        if let Some(dir) = lib.strip_prefix("-L") {
+            println!("cargo:rustc-link-search=native={dir}");
+        } else if let Some(name) = lib.strip_prefix("-l") {
+            println!("cargo:rustc-link-lib={name}");
+        } else {
+            println!("cargo:rustc-link-arg={lib}");
+        }
+    }
+}
+
+/// The static link: pkg-config's `--static --libs` line, whose DPDK archives (`-l:librte_*.a`)
+/// are linked whole between its `--whole-archive` markers, so that every driver's constructor
+/// registers it; the libraries they need stay shared. The line also names each DPDK library
+/// again as `-lrte_*` (its shared form): those already linked as archives are left out, as are
+/// the flags meant for a C program that loads plugins (`--export-dynamic`).
+fn link_static(libs: &[String]) {
+    let mut whole = false;
+    let mut archives = Vec::new();
+    for lib in libs {
+        if lib == "-Wl,--whole-archive" {
+            whole = true;
+        } else if lib == "-Wl,--no-whole-archive" {
+            whole = false;
+        } else if lib == "-Wl,--export-dynamic" || lib == "-Wl,--as-needed" {
+            // rustc links with --as-needed itself; nothing here loads plugins.
+        } else if let Some(dir) = lib.strip_prefix("-L") {
+            println!("cargo:rustc-link-search=native={dir}");
+        } else if let Some(a) = lib
+            .strip_prefix("-l:lib")
+            .and_then(|n| n.strip_suffix(".a"))
+        {
+            let modifiers = if whole {
+                "+whole-archive,-bundle"
+            } else {
+                "-bundle"
+            };
+            println!("cargo:rustc-link-lib=static:{modifiers}={a}");
+            archives.push(a.to_owned());
+        } else if let Some(name) = lib.strip_prefix("-l") {
+            if !archives.iter().any(|a| a == name) {
+                println!("cargo:rustc-link-lib=dylib={name}");
+            }
+        } else {
+            println!("cargo:rustc-link-arg={lib}");
+        }
+    }
 }

@@ -47,7 +47,8 @@ install -D -m 0644 dashboards/vipmux.json "$root/usr/share/vipmux/dashboards/vip
 install -D -m 0644 README.md "$root/usr/share/doc/vipmux/README.md"
 printf 'vipmux\nLicense: Apache-2.0\n' >"$root/usr/share/doc/vipmux/copyright"
 
-# Shared-library dependencies (DPDK's librte-*, libc, ...) as dpkg-shlibdeps finds them.
+# Shared-library dependencies (libc, and those of the DPDK linked into the binary: libnuma, the
+# rdma-core and crypto libraries of its drivers, ...) as dpkg-shlibdeps finds them.
 mkdir -p "$stage/debian"
 printf 'Source: vipmux\n\nPackage: vipmux\nArchitecture: any\n' >"$stage/debian/control"
 depends=$(cd "$stage" && dpkg-shlibdeps -O -e root/usr/bin/vipmux 2>/dev/null | sed -n 's/^shlibs:Depends=//p')

@@ -10,7 +10,7 @@ PACKAGES=(
   dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config build-essential
   iproute2 iputils-ping procps curl python3 python3-scapy python3-prometheus-client nftables tcpdump tshark ethtool
   wrk haproxy nginx-light python3-matplotlib exabgp frr nmap
-  dpkg-dev systemd valgrind
+  dpkg-dev systemd valgrind libsystemd-dev
 )
 
 missing=()

@@ -76,13 +76,14 @@ fn debian_package() {
     }
 }
 
-/// `dpkg-deb --info` and `--contents`: name, version, DPDK dependencies, files, conffiles.
+/// `dpkg-deb --info` and `--contents`: name, version, the dependencies of the DPDK linked into the
+/// binary (EAL's libnuma; no `librte-*` package, DPDK being inside), files, conffiles.
 fn package_metadata_and_contents(deb: &Path) {
     let info = ok(Command::new("dpkg-deb").arg("--info").arg(deb));
     for want in [
         "Package: vipmux",
         "Version: 0.1.0",
-        "librte-ethdev",
+        "libnuma1",
         "conffiles",
         "postinst",
     ] {
@@ -91,6 +92,10 @@ fn package_metadata_and_contents(deb: &Path) {
             "{want} missing in dpkg-deb --info:\n{info}"
         );
     }
+    assert!(
+        !info.contains("librte-"),
+        "DPDK is linked into the binary, yet the package depends on its shared objects:\n{info}"
+    );
     let contents = ok(Command::new("dpkg-deb").arg("--contents").arg(deb));
     for path in [
         "./usr/bin/vipmux",
