@@ -515,7 +515,9 @@ fn pktgen_against_testpmd_macswap_over_memif() {
 }
 
 /// `--wait-for-file`: once the link is up pktgen holds its traffic until the file exists, then
-/// runs as without it (testpmd reflecting).
+/// runs as without it (testpmd reflecting). `--hold-after-file`: after the run pktgen keeps the
+/// link up until its file exists, so testpmd, stopped meanwhile, still prints its cycle totals
+/// (memif clears the port's counters once the peer leaves, and testpmd then prints none).
 #[test]
 fn pktgen_holds_until_its_file_exists() {
     if !dpdk_ready() {
@@ -525,10 +527,15 @@ fn pktgen_holds_until_its_file_exists() {
         return;
     };
     let sock = fresh_socket();
-    let go = format!("{sock}.go");
+    let (go, done) = (format!("{sock}.go"), format!("{sock}.done"));
     let _ = std::fs::remove_file(&go);
+    let _ = std::fs::remove_file(&done);
     let args = ["--expect", "echo", "--dst-mac", "02:00:00:00:00:01"];
-    let args = [&args[..], &["--wait-for-file", &go]].concat();
+    let args = [
+        &args[..],
+        &["--wait-for-file", &go, "--hold-after-file", &done],
+    ]
+    .concat();
     let spec = repo("examples/spec-example.toml");
     let mut gen = spawn_pktgen_logging(&sock, &spec, "1", &args, ("info", Stdio::piped()));
     let (lines, seen) = std::sync::mpsc::channel();
@@ -538,10 +545,11 @@ fn pktgen_holds_until_its_file_exists() {
             let _ = lines.send(l);
         }
     });
-    let _peer = Reaper(
+    let mut peer = Reaper(
         testpmd_macswap(testpmd, &sock)
+            .arg("--record-core-cycles")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start testpmd"),
@@ -560,8 +568,31 @@ fn pktgen_holds_until_its_file_exists() {
     log_until("holding until");
     std::fs::write(&go, b"").expect("the file");
     log_until("exists after");
+    log_until("run over: holding the link until");
+    assert!(
+        gen.0.try_wait().expect("poll pktgen").is_none(),
+        "pktgen closed before its --hold-after-file exists"
+    );
+    // testpmd stopped while the link is up: its counters are live, so it prints its cycles.
+    let _ = Command::new("kill")
+        .args(["-INT", &peer.0.id().to_string()])
+        .status();
+    let mut testpmd_out = String::new();
+    peer.0
+        .stdout
+        .take()
+        .expect("testpmd stdout")
+        .read_to_string(&mut testpmd_out)
+        .expect("read testpmd's output");
+    assert!(
+        testpmd_out.contains("total cycles="),
+        "testpmd printed no cycle totals on stop:\n{testpmd_out}"
+    );
+    std::fs::write(&done, b"").expect("the file");
+    log_until("exists after");
     let (status, out) = wait_pktgen(gen);
     let _ = std::fs::remove_file(&go);
+    let _ = std::fs::remove_file(&done);
     let _ = std::fs::remove_file(&sock);
     assert!(status.success(), "pktgen failed: {status}\n{out}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON summary");

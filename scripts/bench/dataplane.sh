@@ -304,7 +304,15 @@ dp_point() {
   sock=$DP_SOCKDIR/$tag.sock
   cfg=$DP_SOCKDIR/vipmux-$kind-$flows-${DP_WORKERS:-1}w.toml
   dp_vipmux_config "$cfg" "$DP_SOCKDIR/$tag.ctl" "$flows" "$kind" "${DP_WORKERS:-1}"
-  if [ "$dut" = testpmd ]; then expect=echo extra=(--dst-mac 02:00:00:00:00:01); fi
+  # testpmd prints its cycle totals when it stops, and only while its port's counters are live:
+  # memif clears them once the generator leaves. pktgen holds the link after its run until this
+  # file exists, so testpmd is stopped first (below).
+  local hold=""
+  if [ "$dut" = testpmd ]; then
+    expect=echo extra=(--dst-mac 02:00:00:00:00:01)
+    hold=$DP_SOCKDIR/hold-$RANDOM
+    extra+=(--hold-after-file "$hold")
+  fi
   # OVS answers no ARP for the VIP: frames go to a fixed MAC (its netdev bridge takes them all).
   if [ "$dut" = ovs ]; then extra=(--dst-mac 02:00:00:00:00:01); fi
   base=${#OWN_PIDS[@]}
@@ -400,13 +408,20 @@ dp_point() {
     wait "$sampler" 2>/dev/null || true
   fi
   [ "$dut" = ovs ] && "${octl[@]}" dpif-netdev/pmd-stats-show >"$DP_SOCKDIR/$tag-ovs/pmd-stats.txt" 2>&1
-  # A non-zero exit (wrong frames) still leaves the JSON summary, whose errors the row records.
-  wait "$gen" 2>/dev/null || true
-  if [ "$dut" = testpmd ]; then
+  if [ -n "$hold" ]; then
+    # Bounded: pktgen says when its run is over and it holds the link (or it has exited).
+    for i in $(seq 1 $((20 * (secs + 40)))); do
+      grep -q '^run over: holding the link' "$DP_SOCKDIR/$tag.gen.log" && break
+      kill -0 "$gen" 2>/dev/null || break
+      sleep 0.05
+    done
     # testpmd prints its cycle totals while it shuts down: give it time before dp_stop's SIGKILL.
     kill -INT "$dutpid" 2>/dev/null || true
     for i in $(seq 1 200); do kill -0 "$dutpid" 2>/dev/null || break; sleep 0.05; done
+    touch "$hold"
   fi
+  # A non-zero exit (wrong frames) still leaves the JSON summary, whose errors the row records.
+  wait "$gen" 2>/dev/null || true
   dp_stop "$base"
   local busy wstats="- -"
   busy=$(dp_busy_cycles "$dut" "$tag" "${DP_MHZ:-0}" "$b0" "$b1")

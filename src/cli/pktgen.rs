@@ -106,6 +106,12 @@ pub struct Args {
     /// device under test is ready (e.g. its neighbours resolved).
     #[arg(long, value_name = "PATH")]
     pub wait_for_file: Option<PathBuf>,
+    /// After the run (returned frames drained), keep the link up, answering ARP and neighbour
+    /// solicitations, until this file exists, at most 60 s; prints `run over: holding the link
+    /// until PATH exists` first. Lets a script stop the device under test while it is connected
+    /// (testpmd prints its cycle totals on stop only then).
+    #[arg(long, value_name = "PATH")]
+    pub hold_after_file: Option<PathBuf>,
 }
 
 /// Exit code when a returned frame was wrong or none came back (1 is any other failure).
@@ -188,6 +194,7 @@ pub fn main(args: Args) -> CliResult {
         count: args.count,
         spread: args.spread,
         wait_for_file: args.wait_for_file,
+        hold_after_file: args.hold_after_file,
         live: true,
     };
     let summary = pktgen::run(&opts)?;

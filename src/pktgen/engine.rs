@@ -100,6 +100,11 @@ pub struct Options {
     /// Before sending, answer ARP and neighbour solicitations until this file exists (at most
     /// [`HOLD_WAIT`]): a script starts the run once the device under test is ready.
     pub wait_for_file: Option<std::path::PathBuf>,
+    /// After the run (its frames drained), keep the link up, answering ARP and neighbour
+    /// solicitations, until this file exists (at most [`HOLD_WAIT`]): a script stops the device
+    /// under test while it is still connected (testpmd prints its cycle totals on stop only while
+    /// its port's counters are live, and memif clears them when the peer leaves).
+    pub hold_after_file: Option<std::path::PathBuf>,
 }
 
 /// How flows are spread over several tx queues.
@@ -120,7 +125,8 @@ pub fn queue_of_flow(flow: u32, queues: u16) -> u16 {
 }
 
 const TEMPLATE_BUDGET: usize = 64 << 20;
-/// The longest [`Options::wait_for_file`] holds the sending back.
+/// The longest [`Options::wait_for_file`] holds the sending back, and
+/// [`Options::hold_after_file`] the link up after the run.
 pub const HOLD_WAIT: Duration = Duration::from_secs(60);
 
 /// Counters the worker publishes for the monitor.
@@ -367,7 +373,7 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
         });
         let split = synflood && opts.established_share > 0;
         monitor(&shared, opts.live, split, || worker.is_finished());
-        signal::request_stop();
+        stop_unless_holding(opts, &shared);
         worker
             .join()
             .map_err(|_| "pktgen worker panicked".to_owned())
@@ -523,6 +529,15 @@ fn generator_core(profile: &Profile) -> usize {
         .copied()
         .or(profile.main_core())
         .unwrap_or(0)
+}
+
+/// Once the monitor returns: stops the worker, unless its run ended on its own and it now holds
+/// the link for [`Options::hold_after_file`] (bounded by [`HOLD_WAIT`]; a signal still ends it).
+fn stop_unless_holding(opts: &Options, shared: &Shared) {
+    let holding = opts.hold_after_file.is_some() && shared.sending.load(Ordering::Relaxed) == 2;
+    if !holding {
+        signal::request_stop();
+    }
 }
 
 /// Prints the live line once per second while the worker runs.

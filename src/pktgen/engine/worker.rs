@@ -217,14 +217,20 @@ impl Worker<'_, '_> {
             None => Templates::build(flowset, frames.kinds, opts.size, macs, frames.per_flow),
         };
         if let Some(path) = &opts.wait_for_file {
-            self.hold(path);
+            self.hold(path, "sending");
         }
-        self.send(flowset, &templates, opts)
+        let sent = self.send(flowset, &templates, opts);
+        if let Some(path) = &opts.hold_after_file {
+            // Printed whatever the log level: the script waiting for it reads stderr.
+            eprintln!("run over: holding the link until {} exists", path.display());
+            self.hold(path, "closing");
+        }
+        sent
     }
 
     /// Polls rx (answering ARP and neighbour solicitations) until `path` exists, at most
-    /// [`HOLD_WAIT`] (then sends anyway, warned).
-    pub(super) fn hold(&mut self, path: &std::path::Path) {
+    /// [`HOLD_WAIT`] (then goes on anyway, warned); `then` names what comes next, for the log.
+    pub(super) fn hold(&mut self, path: &std::path::Path, then: &str) {
         let start = Instant::now();
         let mut rxb = Burst::new();
         let mut look = start;
@@ -233,7 +239,7 @@ impl Worker<'_, '_> {
             if Instant::now() >= look {
                 if path.exists() {
                     tracing::info!(
-                        "{} exists after {:?}: sending",
+                        "{} exists after {:?}: {then}",
                         path.display(),
                         start.elapsed()
                     );
@@ -243,7 +249,7 @@ impl Worker<'_, '_> {
             }
             if start.elapsed() >= HOLD_WAIT || signal::stop_requested() {
                 tracing::warn!(
-                    "{} still missing after {:?}: sending anyway",
+                    "{} still missing after {:?}: {then} anyway",
                     path.display(),
                     start.elapsed()
                 );
