@@ -577,13 +577,17 @@ fn pktgen_holds_until_its_file_exists() {
     let _ = Command::new("kill")
         .args(["-INT", &peer.0.id().to_string()])
         .status();
-    let mut testpmd_out = String::new();
-    peer.0
-        .stdout
-        .take()
-        .expect("testpmd stdout")
-        .read_to_string(&mut testpmd_out)
-        .expect("read testpmd's output");
+    // Read on a thread (testpmd's output ends when it exits), waited for at most 30 s.
+    let mut out = peer.0.stdout.take().expect("testpmd stdout");
+    let (text, got) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        let _ = text.send(s);
+    });
+    let testpmd_out = got
+        .recv_timeout(Duration::from_secs(30))
+        .expect("testpmd did not exit within 30 s of SIGINT");
     assert!(
         testpmd_out.contains("total cycles="),
         "testpmd printed no cycle totals on stop:\n{testpmd_out}"
