@@ -537,14 +537,24 @@ fn check<'v>(
         }
     };
     // The NAT66 delta for the member and port the flow now has (the stamp vouches for it until
-    // the next check); a floating-IP flow keeps the VIP and never reads it.
-    if !e.flow.flags.contains(FlowFlags::FLOATING) {
-        e.flow.sums.l4_delta = nat66_delta(m, e.member_addr, e.flow.backend_port);
-    }
+    // the next check).
+    set_nat66_delta(e, m);
     if mid.0 == e.flow.member_id {
         *stamp = recheck::stamp(gen, eligible);
     }
     Ok((rule, mid))
+}
+
+/// Stores in `e` the NAT66 delta of `m`'s destination to the entry's member address and backend
+/// port, and returns it; `None` for a floating-IP flow, which keeps the VIP and never reads it.
+#[inline(always)]
+fn set_nat66_delta(e: &mut FlowEntry6, m: &Meta6) -> Option<u16> {
+    if e.flow.flags.contains(FlowFlags::FLOATING) {
+        return None;
+    }
+    let d = nat66_delta(m, e.member_addr, e.flow.backend_port);
+    e.flow.sums.l4_delta = d;
+    Some(d)
 }
 
 /// Sends `m` to member `mid` as `t` says (NAT66, MAC rewrite or encapsulation).
@@ -651,10 +661,9 @@ fn miss<B: PacketBuf>(
         now,
     );
     track6(&mut e.flow, m, Direction::ClientToServer, now, true);
-    // The NAT66 delta, once (as `check` sets it): this packet's rewrite uses it, and the entry,
-    // stamped as checked by its insert, keeps it for its next packets.
-    let l4_delta = (!rule.floating_ip).then(|| nat66_delta(m, e.member_addr, e.flow.backend_port));
-    e.flow.sums.l4_delta = l4_delta.unwrap_or(0);
+    // The NAT66 delta, once: this packet's rewrite uses it, and the entry, stamped as checked
+    // by its insert, keeps it for its next packets.
+    let l4_delta = set_nat66_delta(&mut e, m);
     insert(cx, key, hash, e, now);
     cx.inserted |= inserted_bit(hash);
     cx.counters.member_forwarded(mid.0, syn);

@@ -149,9 +149,9 @@ mod tests {
         assert!(is_current(stamp(u32::MAX >> 1, false), u32::MAX >> 1, true));
     }
 
-    /// A new IPv4 flow's insert stamps it as checked (IPv6: `pipeline6`'s test of the same name) under the snapshot that chose its rule and
+    /// A new IPv4 flow's insert stamps it as checked under the snapshot that chose its rule and
     /// member (so its next packet, the handshake's ACK, takes the established lane); a reload
-    /// makes that stamp old.
+    /// makes that stamp old. IPv6: `pipeline6`'s test of the same name.
     #[test]
     fn a_new_flow_is_stamped_checked_by_its_insert() {
         use crate::dataplane::owner::test_rig::frame;

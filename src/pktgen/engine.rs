@@ -372,8 +372,9 @@ pub fn run(opts: &Options) -> Result<Summary, Box<dyn std::error::Error>> {
             Ok::<_, crate::dpdk::DpdkError>(out)
         });
         let split = synflood && opts.established_share > 0;
+        // Returns when the run is over (the worker then ends, or holds the link for
+        // `hold_after_file`, bounded), on a signal, or when the worker ended: no stop to request.
         monitor(&shared, opts.live, split, || worker.is_finished());
-        stop_unless_holding(opts, &shared);
         worker
             .join()
             .map_err(|_| "pktgen worker panicked".to_owned())
@@ -529,15 +530,6 @@ fn generator_core(profile: &Profile) -> usize {
         .copied()
         .or(profile.main_core())
         .unwrap_or(0)
-}
-
-/// Once the monitor returns: stops the worker, unless its run ended on its own and it now holds
-/// the link for [`Options::hold_after_file`] (bounded by [`HOLD_WAIT`]; a signal still ends it).
-fn stop_unless_holding(opts: &Options, shared: &Shared) {
-    let holding = opts.hold_after_file.is_some() && shared.sending.load(Ordering::Relaxed) == 2;
-    if !holding {
-        signal::request_stop();
-    }
 }
 
 /// Prints the live line once per second while the worker runs.
