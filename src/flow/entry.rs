@@ -62,9 +62,9 @@ impl FlowFlags {
     pub const RESET_ENABLED: FlowFlags = FlowFlags(1 << 1);
     /// Trusted (Ananta): handshake completed (TCP) or a second packet seen (UDP); never evicted.
     pub const TRUSTED: FlowFlags = FlowFlags(1 << 2);
-    /// `client_next_seq` holds a real value.
+    /// `client_next_seq` holds a real value (kept current on plain ACKs only with `RESET_ENABLED`).
     pub const SEQ_VALID: FlowFlags = FlowFlags(1 << 3);
-    /// `client_ack` holds a real value.
+    /// `client_ack` holds a real value (kept current on plain ACKs only with `RESET_ENABLED`).
     pub const ACK_VALID: FlowFlags = FlowFlags(1 << 4);
     /// A FIN from the client was seen.
     pub const FIN_CLIENT: FlowFlags = FlowFlags(1 << 5);

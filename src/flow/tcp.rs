@@ -79,13 +79,16 @@ pub fn track(
         && entry.flags.contains(PLAIN_ACK_FLAGS)
     {
         // The common segment (a plain ACK of an established flow whose numbers are known): only
-        // the numbers can advance, as [`track_general`] would do for it.
-        let next = seq.wrapping_add(payload_len);
-        if seq_after(next, entry.client_next_seq) {
-            entry.client_next_seq = next;
-        }
-        if seq_after(ack, entry.client_ack) {
-            entry.client_ack = ack;
+        // the numbers can advance, as [`track_general`] would do for it; and only the resets of
+        // an idle expiry read them, so a flow without them keeps the numbers it has.
+        if entry.flags.contains(FlowFlags::RESET_ENABLED) {
+            let next = seq.wrapping_add(payload_len);
+            if seq_after(next, entry.client_next_seq) {
+                entry.client_next_seq = next;
+            }
+            if seq_after(ack, entry.client_ack) {
+                entry.client_ack = ack;
+            }
         }
         entry.last_seen = now;
         return;
@@ -223,6 +226,11 @@ mod tests {
                 let mut g = e;
                 track(&mut e, dir, flags, seq, ack, 7, 200);
                 track_general(&mut g, dir, flags, seq, ack, 7, 200);
+                if !e.flags.contains(FlowFlags::RESET_ENABLED) {
+                    // Without resets the fast path may leave the numbers behind (nothing reads
+                    // them): `numbers_only_with_resets` covers that.
+                    (e.client_next_seq, e.client_ack) = (g.client_next_seq, g.client_ack);
+                }
                 assert_eq!(
                     e, g,
                     "{state:?} {flow_flags:#x} {flags:#x} {seq} {ack} {dir:?}"
@@ -231,6 +239,26 @@ mod tests {
             }
         }
         assert!(checked > 100_000);
+    }
+
+    /// A plain ACK of an established flow advances the client's numbers only when the flow
+    /// sends resets on idle (their only reader); it refreshes the flow either way.
+    #[test]
+    fn numbers_only_with_resets() {
+        for reset in [true, false] {
+            let mut e = fresh();
+            if !reset {
+                e.flags = FlowFlags(e.flags.0 & !FlowFlags::RESET_ENABLED.0);
+            }
+            track(&mut e, C, SYN, 1000, 0, 0, 100);
+            track(&mut e, S, SYN | ACK, 5000, 1001, 0, 100);
+            track(&mut e, C, ACK, 1001, 5001, 0, 100);
+            assert_eq!(e.state, FlowState::Established);
+            track(&mut e, C, ACK | PSH, 1001, 6001, 100, 150);
+            assert_eq!(e.last_seen, 150);
+            let want = if reset { (1101, 6001) } else { (1001, 5001) };
+            assert_eq!((e.client_next_seq, e.client_ack), want, "reset {reset}");
+        }
     }
 
     #[test]
