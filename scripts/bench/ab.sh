@@ -7,21 +7,26 @@
 # figures of several interleaved runs compare the builds in the host's fast moments.
 #
 # Usage: scripts/bench/ab.sh [--rounds N] [--rules "KINDS"] [--flows "COUNTS"] [--secs S] [--flood]
-#                            BIN BIN...
-#   BIN...        two or more vipmux binaries, labelled by position and file name (1:vipmux, ...)
+#                            [--testpmd] BIN [BIN...]
+#   BIN...        two or more vipmux binaries (one is enough with --testpmd), labelled by position
+#                 and file name (1:vipmux, ...)
 #   --rounds N    rounds (default 3): each runs every binary once
 #   --rules K     the rule kinds, as DP_RULES (default "nat")
 #   --flows F     the flow counts, as DP_FLOWS (default "1000 1000000")
 #   --secs S      seconds per point (default 5)
 #   --flood       the two SYN flood points too (alone, and with established traffic mixed in; at the
 #                 first flow count, NAT): busy cycles per received frame, rx Mpps = new flows/s
+#   --testpmd     testpmd macswap (the reference DUT) too, first in every round, at each flow count;
+#                 then each build's busy cycles per packet over testpmd's of the same round and
+#                 flow count (lowest and median ratio): the cost relative to the reference, which a
+#                 slow moment of the host moves far less than the cycles themselves
 # The generator is the first binary (PKTGEN_BIN overrides it), the same in every run. Needs what
 # scripts/bench.sh's memif part needs (root, hugepages). Exits 1 when a run fails or a returned
 # frame had a wrong rewrite; the per-run lines and the summary go to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-rounds=3 rules=nat flows="1000 1000000" secs=5 flood=0
+rounds=3 rules=nat flows="1000 1000000" secs=5 flood=0 testpmd=0
 bins=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -30,13 +35,14 @@ while [ $# -gt 0 ]; do
     --flows) flows=${2:?--flows needs a value}; shift 2 ;;
     --secs) secs=${2:?--secs needs a value}; shift 2 ;;
     --flood) flood=1; shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    --testpmd) testpmd=1; shift ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     -*) echo "ab.sh: unknown option $1" >&2; exit 2 ;;
     *) bins+=("$1"); shift ;;
   esac
 done
-if [ "${#bins[@]}" -lt 2 ]; then
-  echo "ab.sh: give two or more vipmux binaries (see --help)" >&2
+if [ "${#bins[@]}" -lt $((2 - testpmd)) ]; then
+  echo "ab.sh: give two or more vipmux binaries, or one with --testpmd (see --help)" >&2
   exit 2
 fi
 for b in "${bins[@]}"; do
@@ -49,13 +55,18 @@ trap 'rm -rf "$work"' EXIT
 rows=$work/rows.csv
 failed=0
 
-# One bench run of binary number $1 in round $2; appends its rows (label first) to $rows.
+# One bench run of binary number $1 (`t`: testpmd) in round $2; appends its rows (label first,
+# round last) to $rows.
 run_one() {
-  local i=$1 r=$2 b=${bins[$1]} label out
-  label="$((i + 1)):$(basename "${bins[$1]}")"
+  local i=$1 r=$2 b label out dut=vipmux kinds=$rules syn=$flood
+  if [ "$i" = t ]; then
+    b=${bins[0]} label=0:testpmd dut=testpmd kinds=nat syn=0
+  else
+    b=${bins[$i]} label="$((i + 1)):$(basename "${bins[$i]}")"
+  fi
   out=$work/run.$r.$i
-  if ! PKTGEN_BIN=$gen VIPMUX_BIN=$b DP_SYNFLOOD=$flood DP_OUTBOUND=0 DP_WORKERS2=0 DP_DUTS=vipmux \
-    DP_RULES=$rules DP_FLOWS=$flows DP_SECS=$secs DP_REPEAT=1 \
+  if ! PKTGEN_BIN=$gen VIPMUX_BIN=$b DP_SYNFLOOD=$syn DP_OUTBOUND=0 DP_WORKERS2=0 DP_DUTS=$dut \
+    DP_RULES=$kinds DP_FLOWS=$flows DP_SECS=$secs DP_REPEAT=1 \
     scripts/bench.sh --quick --no-criterion --peers "" --out "$out" >"$out.log" 2>&1; then
     echo "round $r $label: scripts/bench.sh failed: $(tail -n 3 "$out.log")"
     failed=1
@@ -66,11 +77,11 @@ import csv, sys
 path, label, rnd, rows = sys.argv[1:5]
 with open(rows, "a") as sink:
     for x in csv.DictReader(open(path)):
-        if x["dut"] != "vipmux" or x["mode"] not in ("established", "synflood", "synflood-established"):
+        if x["mode"] not in ("established", "synflood", "synflood-established"):
             continue
         point = x["config"] if x["mode"] == "established" else x["mode"]
         fields = [label, point, x["flows"], x["busy_cycles_per_packet"],
-                  x["busy_cycles_q1"], x["errors"], x["rx_mpps"]]
+                  x["busy_cycles_q1"], x["errors"] or "0", x["rx_mpps"], rnd]
         print(f"round {rnd} {label} {point} {x['flows']} flows: busy {fields[3]} "
               f"(q1 {fields[4]}), rx {fields[6]} Mpps, errors {fields[5]}", flush=True)
         sink.write(",".join(fields) + "\n")
@@ -80,6 +91,7 @@ PY
 for r in $(seq 1 "$rounds"); do
   order=$(seq 0 $((${#bins[@]} - 1)))
   [ $((r % 2)) -eq 0 ] && order=$(echo "$order" | tac)
+  [ "$testpmd" = 1 ] && run_one t "$r"
   for i in $order; do run_one "$i" "$r"; done
 done
 
@@ -87,10 +99,18 @@ done
 python3 - "$rows" <<'PY' || failed=1
 import csv, statistics, sys
 groups = {}
-for label, config, flows, busy, q1, errors, mpps in csv.reader(open(sys.argv[1])):
-    g = groups.setdefault((config, int(flows), label), {"busy": [], "q1": [], "mpps": [], "errors": 0})
+ref = {}  # (round, flows) -> testpmd's busy cycles
+rows = list(csv.reader(open(sys.argv[1])))
+for label, config, flows, busy, q1, errors, mpps, rnd in rows:
+    if label.endswith(":testpmd") and busy not in ("", "-"):
+        ref[(rnd, int(flows))] = float(busy)
+for label, config, flows, busy, q1, errors, mpps, rnd in rows:
+    g = groups.setdefault((config, int(flows), label),
+                          {"busy": [], "q1": [], "mpps": [], "ratio": [], "errors": 0})
     if busy not in ("", "-"):
         g["busy"].append(float(busy))
+        if (rnd, int(flows)) in ref and not label.endswith(":testpmd"):
+            g["ratio"].append(float(busy) / ref[(rnd, int(flows))])
     if q1 not in ("", "-"):
         g["q1"].append(float(q1))
     if mpps not in ("", "-"):
@@ -106,6 +126,13 @@ for (config, flows, label), g in sorted(groups.items()):
     top = f"{max(g['mpps']):.2f}" if g["mpps"] else "-"
     print(f"| {config} {flows} | {label} | {len(g['busy'])} | {low} | {med} | {lq1} | {top} | {g['errors']} |")
     bad |= g["errors"] > 0 or not g["busy"]
+if ref:
+    print("\n| point | binary | rounds | lowest / testpmd | median / testpmd |")
+    print("|---|---|---:|---:|---:|")
+    for (config, flows, label), g in sorted(groups.items()):
+        if g["ratio"]:
+            print(f"| {config} {flows} | {label} | {len(g['ratio'])} | {min(g['ratio']):.2f} "
+                  f"| {statistics.median(g['ratio']):.2f} |")
 if bad:
     print("ab.sh: wrong rewrites or a point without busy cycles (see the table)")
     sys.exit(1)

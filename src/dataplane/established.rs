@@ -13,7 +13,7 @@
 
 use super::classify::Meta;
 use super::counters::WorkerCounters;
-use super::pipeline::{count_known, forward_to, store_other, Classified};
+use super::pipeline::{count_known, store_verdict, Classified};
 use super::recheck;
 use super::rewrite::{flow_to_member, nat_plain_tcp, set_macs, PLAIN_L4, PLAIN_TCP_END};
 use super::route::HopCache;
@@ -45,22 +45,38 @@ pub(super) fn run<B: PacketBuf>(
     now: u32,
     gen: u32,
 ) -> usize {
+    let work = (work.idx, work.metas, work.slots);
+    in_order(pkts, verdicts, work, |p, out, m, id| {
+        if !is_lane_frame(m) {
+            return false;
+        }
+        let Some(v) = decide(cx, view, p, m, id, now, gen) else {
+            return false;
+        };
+        store_verdict(cx.counters, out, v);
+        true
+    })
+}
+
+/// The lane's loop, for either family: over the burst's classified packets in order (the `k`-th
+/// is frame `at[k]` of the burst, classified as `metas[k]`, found by the burst lookup at
+/// `slots[k]`), `take(frame, its verdict, meta, slot)` decides each one and stores its verdict,
+/// up to the first it declines (false) or a miss. Returns how many it took.
+#[inline(always)]
+pub(super) fn in_order<B, M>(
+    pkts: &mut [B],
+    verdicts: &mut [Verdict],
+    (at, metas, slots): (&[u8], &[M], &[Option<SlotId>]),
+    mut take: impl FnMut(&mut B, &mut Verdict, &M, SlotId) -> bool,
+) -> usize {
     let mut done = 0;
-    for ((&i, m), &slot) in work.idx.iter().zip(work.metas).zip(work.slots) {
+    for ((&i, m), &slot) in at.iter().zip(metas).zip(slots) {
         let i = usize::from(i);
         let (Some(p), Some(out), Some(id)) = (pkts.get_mut(i), verdicts.get_mut(i), slot) else {
             break;
         };
-        if !is_lane_frame(m) {
+        if !take(p, out, m, id) {
             break;
-        }
-        match decide(cx, view, p, m, id, now, gen) {
-            Some(Verdict::Forward { port }) => {
-                cx.counters.tx += 1;
-                *out = forward_to(port);
-            }
-            Some(v) => store_other(cx.counters, out, v),
-            None => break,
         }
         done += 1;
     }

@@ -399,16 +399,8 @@ fn decide_rest<B: PacketBuf>(
         let i = usize::from(i);
         if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
             let pkt = Pkt { m, hash, now, gen };
-            // A forward (the common verdict) is counted and stored from its port alone: no copy
-            // of the whole verdict through a temporary, no reload of what was just stored (a
-            // store-forwarding stall per packet).
-            match handle(cx, view, p, &pkt, slot) {
-                Verdict::Forward { port } => {
-                    cx.counters.tx += 1;
-                    *out = forward_to(port);
-                }
-                v => store_other(cx.counters, out, v),
-            }
+            let v = handle(cx, view, p, &pkt, slot);
+            store_verdict(cx.counters, out, v);
         }
     }
 }
@@ -446,11 +438,25 @@ pub(super) fn forward_to(port: usize) -> Verdict {
     }
 }
 
+/// Stores the verdict `v` of a burst loop's packet in `out` and counts it. A forward (the common
+/// verdict) is counted and stored from its port alone: no copy of the whole verdict through a
+/// temporary, no reload of what was just stored (a store-forwarding stall per packet).
+#[inline(always)]
+pub(super) fn store_verdict(counters: &mut WorkerCounters, out: &mut Verdict, v: Verdict) {
+    match v {
+        Verdict::Forward { port } => {
+            counters.tx += 1;
+            *out = forward_to(port);
+        }
+        v => store_other(counters, out, v),
+    }
+}
+
 /// Stores and counts a verdict of the burst loop other than a forward. Out of line: inline,
 /// the compiler merged the forward's store into this whole-verdict copy (every field of every
 /// variant moved through a temporary, per forwarded packet too).
 #[inline(never)]
-pub(super) fn store_other(counters: &mut WorkerCounters, out: &mut Verdict, v: Verdict) {
+fn store_other(counters: &mut WorkerCounters, out: &mut Verdict, v: Verdict) {
     *out = v;
     count_verdict(counters, v);
 }
@@ -641,13 +647,19 @@ fn known<B: PacketBuf>(
     }
 }
 
-/// Counts a known flow's packet of `ip_len` bytes forwarded to member `mid` for its rule (index
-/// `rule`) and member (its SYNs are counted apart, by [`count_known_syn`]).
+/// Counts a known flow's packet of `ip_len` bytes (IPv4's `u16`, IPv6's `u32`) forwarded to member
+/// `mid` for its rule (index `rule`) and member (its SYNs are counted apart, by
+/// [`count_known_syn`]).
 #[inline(always)]
-pub(super) fn count_known(counters: &mut WorkerCounters, rule: usize, mid: MemberId, ip_len: u16) {
+pub(super) fn count_known<L: Into<u64>>(
+    counters: &mut WorkerCounters,
+    rule: usize,
+    mid: MemberId,
+    ip_len: L,
+) {
     if let Some(rc) = counters.rules.get_mut(rule) {
         rc.packets += 1;
-        rc.bytes += u64::from(ip_len);
+        rc.bytes += ip_len.into();
     }
     counters.member_forwarded(mid.0, false);
 }

@@ -34,9 +34,7 @@ use super::admission::{admit, Candidate};
 use super::classify6::{classify6_into, Addresses6, Meta6};
 use super::counters::WorkerCounters;
 use super::expiry::PENDING_RESETS;
-use super::pipeline::{
-    count_verdict, forward_to, inserted_bit, look_up_hashed, store_other, Pipeline,
-};
+use super::pipeline::{count_verdict, inserted_bit, look_up_hashed, store_verdict, Pipeline};
 use super::reason::{DropReason, Exception};
 use super::recheck;
 use super::rewrite6::{nat66_delta, nat66_to, reply_to_client6, to_member6, Target6};
@@ -239,19 +237,21 @@ pub(super) fn lane<B: PacketBuf>(
     // 2. look up the whole burst
     let (metas, hashes, slots) = (&metas[..c], &hashes[..c], &mut slots[..c]);
     look_up_hashed(&cx.lane.table, cx.recent, metas, hashes, slots);
-    // 3. decide and rewrite
-    let work = at[..c].iter().zip(metas).zip(hashes).zip(&*slots);
+    // 3. the established lane, in arrival order, up to the first packet it declines
+    let at = &at[..c];
+    let done = established::run(&mut cx, view, pkts, verdicts, (at, metas, slots), now);
+    // 4. decide and rewrite the rest
+    let after = |n: usize| n.min(done);
+    let work = at[after(at.len())..]
+        .iter()
+        .zip(&metas[after(metas.len())..])
+        .zip(&hashes[after(hashes.len())..])
+        .zip(&slots[after(slots.len())..]);
     for (((&i, m), &hash), &slot) in work {
         let i = usize::from(i);
         if let (Some(buf), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
-            // As the IPv4 loop: a forward stored from its port alone, the rest out of line.
-            match handle(&mut cx, view, buf, m, hash, slot, now) {
-                Verdict::Forward { port } => {
-                    cx.counters.tx += 1;
-                    *out = forward_to(port);
-                }
-                v => store_other(cx.counters, out, v),
-            }
+            let v = handle(&mut cx, view, buf, m, hash, slot, now);
+            store_verdict(cx.counters, out, v);
         }
     }
 }
@@ -755,6 +755,7 @@ fn not_inbound<B: PacketBuf>(
     }
 }
 
+mod established;
 pub(super) mod expire;
 mod icmp;
 pub(super) mod snat;

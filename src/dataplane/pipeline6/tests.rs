@@ -925,3 +925,105 @@ fn icmpv6_error_about_a_snat_connection_reaches_its_member() {
     let (v, _) = run(&mut p, &w, &icmp_error_about(&other, router), 12);
     assert_eq!(v, Verdict::Drop(DropReason::IcmpNoFlow));
 }
+
+/// A TCP frame from [`CLIENT`] port `sport` to [`SERVER`] port `dport` with `flags`, `seq`, `ack`
+/// and `data`, as the gateway hands it to the MUX (lengths and checksum filled).
+fn tcp6(sport: u16, dport: u16, flags: u8, (seq, ack): (u32, u32), data: &[u8]) -> Vec<u8> {
+    let mut f = [PORT_MAC.0, GW_MAC.0].concat();
+    f.extend_from_slice(&ethertype::IPV6.to_be_bytes());
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(20 + data.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[6, 64]);
+    f.extend_from_slice(&CLIENT.octets());
+    f.extend_from_slice(&SERVER.octets());
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&[0; 16]);
+    f[14 + 40 + 12] = 0x50;
+    f[14 + 40 + 14..14 + 40 + 16].copy_from_slice(&1024u16.to_be_bytes());
+    f.extend_from_slice(data);
+    tcp_with(&f, flags, seq, ack)
+}
+
+/// Runs `frames` through `p` as one burst at `now`: each frame's verdict and bytes after it.
+fn run_burst(p: &mut Pipeline, w: &World, frames: &[Vec<u8>], now: u32) -> Vec<(Verdict, Vec<u8>)> {
+    let mut bufs: Vec<VecBuf> = frames
+        .iter()
+        .map(|f| VecBuf::with_room(128, f, 0))
+        .collect();
+    let mut v = vec![Verdict::Drop(DropReason::TxFull); frames.len()];
+    p.process(&w.view(), 0, &mut bufs, &mut v, now);
+    v.into_iter()
+        .zip(bufs.iter().map(|b| b.data().to_vec()))
+        .collect()
+}
+
+/// The IPv6 established lane (a burst's leading plain ACKs of known NAT66 flows, decided in a
+/// loop of their own) decides as the general path: the same frames, verdicts, counters and flow
+/// entries when the ACKs lead the burst (the lane takes them) as when a new flow's SYN leads it
+/// (the general path takes every packet). For NAT66, NAT66 with resets on idle (the lane tracks
+/// the numbers) and floating IP (the lane leaves it to the general path).
+#[test]
+fn established_lane6_decides_as_the_general_path() {
+    for extra in ["", "enable_tcp_reset = true", "enable_floating_ip = true"] {
+        let w = World::new(&lb("tcp", 80, 8080, "web6", extra));
+        let ports: Vec<u16> = (0..5).map(|i| 41000 + i).collect();
+        let isn = |i: usize| (u32::MAX - 2500).wrapping_add(1000 * i as u32);
+        let open = |p: &mut Pipeline| {
+            for (i, &sport) in ports.iter().enumerate() {
+                run(p, &w, &tcp6(sport, 80, 0x02, (isn(i), 0), &[]), 10);
+                let ack = tcp6(sport, 80, 0x10, (isn(i).wrapping_add(1), 9), &[]);
+                assert_eq!(run(p, &w, &ack, 10).0, Verdict::Forward { port: 0 });
+            }
+        };
+        let (mut lane, mut general) = (pipeline(), pipeline());
+        open(&mut lane);
+        open(&mut general);
+        // Plain ACKs with and without data (PSH too), sequence numbers across the wrap.
+        let acks: Vec<Vec<u8>> = ports
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &sport)| {
+                let seq = isn(i).wrapping_add(1);
+                [
+                    tcp6(sport, 80, 0x10, (seq, 9), b"hello"),
+                    tcp6(sport, 80, 0x18, (seq.wrapping_add(5), 30), &[7; 1000]),
+                    tcp6(sport, 80, 0x10, (seq.wrapping_add(1005), 60), &[]),
+                ]
+            })
+            .collect();
+        let syn = tcp6(42000, 80, 0x02, (5, 0), &[]);
+        let lane_out = run_burst(
+            &mut lane,
+            &w,
+            &[acks.clone(), vec![syn.clone()]].concat(),
+            20,
+        );
+        let general_out = run_burst(&mut general, &w, &[vec![syn], acks.clone()].concat(), 20);
+        assert!(
+            lane_out
+                .iter()
+                .all(|(v, _)| *v == Verdict::Forward { port: 0 }),
+            "{extra}: {lane_out:?}"
+        );
+        assert_eq!(lane_out[acks.len()], general_out[0], "{extra}: the SYN");
+        assert_eq!(
+            lane_out[..acks.len()],
+            general_out[1..],
+            "{extra}: the ACKs"
+        );
+        assert_ne!(lane_out[0].1, acks[0], "{extra}: rewritten");
+        assert_eq!(
+            format!("{:?}", lane.counters()),
+            format!("{:?}", general.counters()),
+            "{extra}"
+        );
+        let entries = |p: &Pipeline| {
+            let mut e: Vec<_> = p.flows6().map(|(k, e)| format!("{k:?} {e:?}")).collect();
+            e.sort();
+            e
+        };
+        assert_eq!(entries(&lane), entries(&general), "{extra}");
+        assert_eq!(lane.flows6().count(), ports.len() + 1, "{extra}");
+    }
+}
