@@ -383,7 +383,8 @@ fn have(tool: &str) -> bool {
 }
 
 /// `scripts/bench/ab.sh` refuses a single build, and with two runs each in turn on memif and
-/// summarises each build's point (here the same binary twice: labels by position keep them apart).
+/// summarises each build's point (here the same binary twice: labels by position keep them apart);
+/// with `--testpmd`, one build against testpmd, each point over testpmd's.
 #[test]
 fn ab_script_interleaves_builds_and_summarises_each() {
     if skip("ab_script_interleaves_builds_and_summarises_each") {
@@ -424,6 +425,49 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         assert!(mpps > 0.0, "{row}");
         assert_eq!(cells[7], "0", "rewrite errors in {row}");
     }
+    // With --testpmd one build is enough: testpmd runs first, and the build's point is divided
+    // by testpmd's busy cycles of the same round.
+    let res = Command::new("timeout")
+        .args(["-s", "INT", "240"])
+        .arg(&script)
+        .args([
+            "--testpmd",
+            "--rounds",
+            "1",
+            "--flows",
+            "1000",
+            "--secs",
+            "1",
+            bin,
+        ])
+        .current_dir(root())
+        .output()
+        .expect("run ab.sh --testpmd");
+    let out = String::from_utf8_lossy(&res.stdout);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "ab.sh --testpmd failed: {out}{err}");
+    let testpmd = out
+        .lines()
+        .find(|l| l.starts_with("round 1 0:testpmd testpmd-macswap 1000 flows: busy "))
+        .unwrap_or_else(|| panic!("no testpmd run: {out}"));
+    let busy = |line: &str, after: &str| -> f64 {
+        let rest = line.split(after).nth(1).unwrap_or_default();
+        let cell = rest
+            .split([' ', '|'])
+            .find(|c| !c.is_empty())
+            .unwrap_or_default();
+        cell.parse().unwrap_or_else(|e| panic!("{line}: {e}"))
+    };
+    assert!(busy(testpmd, "busy ") > 0.0, "{testpmd}");
+    let ratio = out
+        .lines()
+        .find(|l| {
+            l.starts_with("| vipmux-nat 1000 | 1:vipmux | 1 | ") && l.matches('|').count() == 6
+        })
+        .unwrap_or_else(|| panic!("no ratio row: {out}"));
+    let cells: Vec<&str> = ratio.trim_matches('|').split('|').map(str::trim).collect();
+    let lowest: f64 = cells[3].parse().unwrap_or_else(|e| panic!("{ratio}: {e}"));
+    assert!(lowest > 0.0, "{ratio}");
 }
 
 /// `scripts/bench/pipeline_ir.sh` prints, for each point and build, the measured instructions
