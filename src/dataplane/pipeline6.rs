@@ -240,7 +240,7 @@ pub(super) fn lane<B: PacketBuf>(
     // 3. the established lane, in arrival order, up to the first packet it declines
     let at = &at[..c];
     let done = established::run(&mut cx, view, pkts, verdicts, (at, metas, slots), now);
-    // 4. decide and rewrite the rest
+    // 4. decide and rewrite the rest (each array from the lane's first declined packet on)
     let after = |n: usize| n.min(done);
     let work = at[after(at.len())..]
         .iter()
