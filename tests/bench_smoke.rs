@@ -398,16 +398,22 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         Some(2),
         "one build must be refused: {one:?}"
     );
-    let res = Command::new("timeout")
-        .args(["-s", "INT", "240"])
-        .arg(&script)
-        .args(["--rounds", "1", "--flows", "1000", "--secs", "1", bin, bin])
-        .current_dir(root())
-        .output()
-        .expect("run ab.sh");
-    let out = String::from_utf8_lossy(&res.stdout);
-    let err = String::from_utf8_lossy(&res.stderr);
-    assert!(res.status.success(), "ab.sh failed: {out}{err}");
+    // One short round of ab.sh with `args`, bounded; its stdout, once it succeeded.
+    let run_ab = |args: &[&str]| -> String {
+        let res = Command::new("timeout")
+            .args(["-s", "INT", "240"])
+            .arg(&script)
+            .args(["--rounds", "1", "--flows", "1000", "--secs", "1"])
+            .args(args)
+            .current_dir(root())
+            .output()
+            .expect("run ab.sh");
+        let out = String::from_utf8_lossy(&res.stdout).into_owned();
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(res.status.success(), "ab.sh {args:?} failed: {out}{err}");
+        out
+    };
+    let out = run_ab(&[bin, bin]);
     for label in ["1:vipmux", "2:vipmux"] {
         assert!(
             out.lines()
@@ -427,25 +433,7 @@ fn ab_script_interleaves_builds_and_summarises_each() {
     }
     // With --testpmd one build is enough: testpmd runs first, and the build's point is divided
     // by testpmd's busy cycles of the same round.
-    let res = Command::new("timeout")
-        .args(["-s", "INT", "240"])
-        .arg(&script)
-        .args([
-            "--testpmd",
-            "--rounds",
-            "1",
-            "--flows",
-            "1000",
-            "--secs",
-            "1",
-            bin,
-        ])
-        .current_dir(root())
-        .output()
-        .expect("run ab.sh --testpmd");
-    let out = String::from_utf8_lossy(&res.stdout);
-    let err = String::from_utf8_lossy(&res.stderr);
-    assert!(res.status.success(), "ab.sh --testpmd failed: {out}{err}");
+    let out = run_ab(&["--testpmd", bin]);
     let testpmd = out
         .lines()
         .find(|l| l.starts_with("round 1 0:testpmd testpmd-macswap 1000 flows: busy "))

@@ -432,7 +432,7 @@ pub(super) fn look_up_hashed<K: TableKey, E: TableEntry, H: HoldsKey<K>>(
 /// the compiler recognises the verdict `port` was matched from and copies that one, every field
 /// of every variant through a temporary, instead of storing the tag and the port.
 #[inline(always)]
-pub(super) fn forward_to(port: usize) -> Verdict {
+fn forward_to(port: usize) -> Verdict {
     Verdict::Forward {
         port: port & 0xffff_ffff,
     }

@@ -135,10 +135,8 @@ fn eth(ip: &[&str]) -> Vec<u8> {
 
 /// Runs `frame` through the pipeline at `now`: the verdict and the frame after it.
 fn run(p: &mut Pipeline, w: &World, frame: &[u8], now: u32) -> (Verdict, Vec<u8>) {
-    let mut bufs = [VecBuf::with_room(128, frame, 0)];
-    let mut v = [Verdict::Drop(DropReason::TxFull)];
-    p.process(&w.view(), 0, &mut bufs, &mut v, now);
-    (v[0], bufs[0].data().to_vec())
+    let mut out = run_burst(p, w, &[frame.to_vec()], now);
+    out.pop().expect("one frame in, one verdict out")
 }
 
 /// What the builders make of `f` for one endpoint rewrite toward the neighbour `to`: NAT66,
