@@ -5,6 +5,7 @@
 mod dpdk_profiles;
 
 use vipmux::dpdk::{Burst, Eal, Mbuf, Mempool, Port, PortConfig, QueueId};
+use vipmux::wire::PacketBuf;
 
 fn eal() -> &'static Eal {
     dpdk_profiles::ring_pair_eal("tests/dpdk_ring.rs")
@@ -126,6 +127,13 @@ fn mbuf_edits_and_tx_drop_accounting() {
         m.append(m.tailroom() + 1).is_none(),
         "append beyond the tailroom is refused"
     );
+    assert_eq!(m.data(), b"Payl");
+    // Truncate (the pipeline's trait): shorter cuts both lengths, longer changes nothing.
+    PacketBuf::truncate(&mut m, 9);
+    assert_eq!((m.data(), m.pkt_len()), (&b"Payl"[..], 4));
+    PacketBuf::truncate(&mut m, 3);
+    assert_eq!((m.data(), m.pkt_len()), (&b"Pay"[..], 3));
+    assert!(m.extend_from_slice(b"l"));
     assert_eq!(m.data(), b"Payl");
     m.reset();
     assert!(m.is_empty());

@@ -214,7 +214,16 @@ impl crate::wire::PacketBuf for Mbuf {
     fn truncate(&mut self, len: usize) {
         let cur = Mbuf::len(self);
         if len < cur {
-            self.trim(cur - len);
+            if self.is_contiguous() {
+                // One segment: both lengths set in place. An encapsulating delivery drops a
+                // short frame's Ethernet padding (a bare ACK's) this way, once a packet.
+                // SAFETY: the mbuf is valid and exclusively ours; len < data_len (a u16).
+                let m = unsafe { self.0.as_mut() };
+                m.data_len = len as u16;
+                m.pkt_len = len as u32;
+            } else {
+                self.trim(cur - len);
+            }
         }
     }
 }
