@@ -413,13 +413,25 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         assert!(res.status.success(), "ab.sh {args:?} failed: {out}{err}");
         out
     };
+    // The number that follows `after` in `line`.
+    let busy = |line: &str, after: &str| -> f64 {
+        let rest = line.split(after).nth(1).unwrap_or_default();
+        let cell = rest
+            .split([' ', '|'])
+            .find(|c| !c.is_empty())
+            .unwrap_or_default();
+        cell.parse().unwrap_or_else(|e| panic!("{line}: {e}"))
+    };
     let out = run_ab(&[bin, bin]);
     for label in ["1:vipmux", "2:vipmux"] {
-        assert!(
-            out.lines()
-                .any(|l| l.starts_with(&format!("round 1 {label} vipmux-nat 1000 flows: busy "))),
-            "no run of {label}: {out}"
-        );
+        let run = out
+            .lines()
+            .find(|l| l.starts_with(&format!("round 1 {label} vipmux-nat 1000 flows: busy ")))
+            .unwrap_or_else(|| panic!("no run of {label}: {out}"));
+        // Each run says how full the DUT's bursts were (the generator's limit or the DUT's).
+        let fpp = busy(run, "Mpps, ");
+        assert!(fpp > 0.0 && fpp <= 40.0, "frames per busy poll in {run}");
+        assert!(run.contains(" frames per busy poll, errors 0"), "{run}");
         let row = out
             .lines()
             .find(|l| l.starts_with(&format!("| vipmux-nat 1000 | {label} | 1 | ")))
@@ -438,14 +450,6 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         .lines()
         .find(|l| l.starts_with("round 1 0:testpmd testpmd-macswap 1000 flows: busy "))
         .unwrap_or_else(|| panic!("no testpmd run: {out}"));
-    let busy = |line: &str, after: &str| -> f64 {
-        let rest = line.split(after).nth(1).unwrap_or_default();
-        let cell = rest
-            .split([' ', '|'])
-            .find(|c| !c.is_empty())
-            .unwrap_or_default();
-        cell.parse().unwrap_or_else(|e| panic!("{line}: {e}"))
-    };
     assert!(busy(testpmd, "busy ") > 0.0, "{testpmd}");
     let ratio = out
         .lines()

@@ -82,8 +82,10 @@ with open(rows, "a") as sink:
         point = x["config"] if x["mode"] == "established" else x["mode"]
         fields = [label, point, x["flows"], x["busy_cycles_per_packet"],
                   x["busy_cycles_q1"], x["errors"] or "0", x["rx_mpps"], rnd]
+        fpp = x.get("frames_per_busy_poll") or "-"
         print(f"round {rnd} {label} {point} {x['flows']} flows: busy {fields[3]} "
-              f"(q1 {fields[4]}), rx {fields[6]} Mpps, errors {fields[5]}", flush=True)
+              f"(q1 {fields[4]}), rx {fields[6]} Mpps, {fpp} frames per busy poll, "
+              f"errors {fields[5]}", flush=True)
         sink.write(",".join(fields) + "\n")
 PY
 }
