@@ -414,7 +414,7 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         out
     };
     // The number that follows `after` in `line`.
-    let busy = |line: &str, after: &str| -> f64 {
+    let number_after = |line: &str, after: &str| -> f64 {
         let rest = line.split(after).nth(1).unwrap_or_default();
         let cell = rest
             .split([' ', '|'])
@@ -429,7 +429,7 @@ fn ab_script_interleaves_builds_and_summarises_each() {
             .find(|l| l.starts_with(&format!("round 1 {label} vipmux-nat 1000 flows: busy ")))
             .unwrap_or_else(|| panic!("no run of {label}: {out}"));
         // Each run says how full the DUT's bursts were (the generator's limit or the DUT's).
-        let fpp = busy(run, "Mpps, ");
+        let fpp = number_after(run, "Mpps, ");
         assert!(fpp > 0.0 && fpp <= 40.0, "frames per busy poll in {run}");
         assert!(run.contains(" frames per busy poll, errors 0"), "{run}");
         let row = out
@@ -450,7 +450,7 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         .lines()
         .find(|l| l.starts_with("round 1 0:testpmd testpmd-macswap 1000 flows: busy "))
         .unwrap_or_else(|| panic!("no testpmd run: {out}"));
-    assert!(busy(testpmd, "busy ") > 0.0, "{testpmd}");
+    assert!(number_after(testpmd, "busy ") > 0.0, "{testpmd}");
     let ratio = out
         .lines()
         .find(|l| {
