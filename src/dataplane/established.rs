@@ -45,7 +45,6 @@ pub(super) fn run<B: PacketBuf>(
     now: u32,
     gen: u32,
 ) -> usize {
-    let work = (work.idx, work.metas, work.slots);
     in_order(pkts, verdicts, work, |p, out, m, id| {
         if !is_lane_frame(m) {
             return false;
@@ -58,19 +57,18 @@ pub(super) fn run<B: PacketBuf>(
     })
 }
 
-/// The lane's loop, for either family: over the burst's classified packets in order (the `k`-th
-/// is frame `at[k]` of the burst, classified as `metas[k]`, found by the burst lookup at
-/// `slots[k]`), `take(frame, its verdict, meta, slot)` decides each one and stores its verdict,
-/// up to the first it declines (false) or a miss. Returns how many it took.
+/// The lane's loop, for either family: over the burst's classified packets `work` in order,
+/// `take(frame, its verdict, meta, slot)` decides each one and stores its verdict, up to the
+/// first it declines (false) or a miss. Returns how many it took.
 #[inline(always)]
 pub(super) fn in_order<B, M>(
     pkts: &mut [B],
     verdicts: &mut [Verdict],
-    (at, metas, slots): (&[u8], &[M], &[Option<SlotId>]),
+    work: Classified<'_, M>,
     mut take: impl FnMut(&mut B, &mut Verdict, &M, SlotId) -> bool,
 ) -> usize {
     let mut done = 0;
-    for ((&i, m), &slot) in at.iter().zip(metas).zip(slots) {
+    for ((&i, m), &slot) in work.idx.iter().zip(work.metas).zip(work.slots) {
         let i = usize::from(i);
         let (Some(p), Some(out), Some(id)) = (pkts.get_mut(i), verdicts.get_mut(i), slot) else {
             break;
@@ -81,6 +79,45 @@ pub(super) fn in_order<B, M>(
         done += 1;
     }
     done
+}
+
+/// The TCP fields of a lane's segment that its flow's tracking reads.
+#[derive(Clone, Copy)]
+pub(super) struct Ack {
+    /// The flags byte.
+    pub(super) flags: u8,
+    /// The sequence number.
+    pub(super) seq: u32,
+    /// The acknowledgement number.
+    pub(super) ack: u32,
+    /// The payload length.
+    pub(super) payload: u32,
+}
+
+/// A lane's known-flow step for either family: tracks the client's segment `a` on flow `e` at
+/// `now` and counts the packet of `ip_len` bytes for the rule (index) and member `to`. `track`
+/// itself: `track_packet`'s protocol test (always TCP here) cost 36 instructions a packet in the
+/// lane's compiled form.
+#[inline(always)]
+pub(super) fn track_and_count<L: Into<u64>>(
+    e: &mut FlowEntry,
+    counters: &mut WorkerCounters,
+    to: (usize, MemberId),
+    a: Ack,
+    ip_len: L,
+    now: u32,
+) {
+    let (rule, mid) = to;
+    track(
+        e,
+        Direction::ClientToServer,
+        a.flags,
+        a.seq,
+        a.ack,
+        a.payload,
+        now,
+    );
+    count_known(counters, rule, mid, ip_len);
 }
 
 /// Whether a packet classified as `m` is the lane's kind: a TCP segment that only acknowledges
@@ -118,27 +155,22 @@ fn decide<B: PacketBuf>(
     // the general path makes it.
     let plain = usize::from(m.l4) == PLAIN_L4 && m.ip_len <= hop.mtu;
     let floating = e.flags.contains(FlowFlags::FLOATING);
-    let track_and_count = |e: &mut FlowEntry, counters: &mut WorkerCounters| {
-        // `track` itself: `track_packet`'s protocol test (always TCP here) costs 36 instructions
-        // a packet in this loop's compiled form.
-        track(
-            e,
-            Direction::ClientToServer,
-            m.tcp_flags,
-            m.seq,
-            m.ack,
-            m.payload,
-            now,
-        );
-        count_known(counters, rule_index, mid, m.ip_len);
+    let ack = Ack {
+        flags: m.tcp_flags,
+        seq: m.seq,
+        ack: m.ack,
+        payload: m.payload,
+    };
+    let step = |e: &mut FlowEntry, counters: &mut WorkerCounters| {
+        track_and_count(e, counters, (rule_index, mid), ack, m.ip_len, now);
     };
     if !plain || floating {
         let rule = view.snapshot.rules.get(rule_index)?;
-        track_and_count(e, cx.counters);
+        step(e, cx.counters);
         return Some(flow_to_member(buf, m, e, rule, hop, view));
     }
     let h = buf.data_mut().first_chunk_mut::<PLAIN_TCP_END>()?;
-    track_and_count(e, cx.counters);
+    step(e, cx.counters);
     nat_plain_tcp(
         h,
         e.member_addr,

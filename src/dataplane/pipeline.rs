@@ -352,28 +352,41 @@ impl Pipeline {
 /// The burst's classified packets, as the established lane and the general decision read them:
 /// the `k`-th is frame `idx[k]` of the burst, classified as `metas[k]` (with its flow key), the
 /// key's table hash `hashes[k]` and what the burst lookup found, `slots[k]` (`None`: a miss).
+/// `M` is the family's classification (IPv4's [`Meta`], IPv6's `Meta6`).
 #[derive(Clone, Copy)]
-pub(super) struct Classified<'b> {
+pub(super) struct Classified<'b, M = Meta> {
     /// Each packet's index in the burst.
     pub(super) idx: &'b [u8],
     /// Each packet's classification.
-    pub(super) metas: &'b [Meta],
+    pub(super) metas: &'b [M],
     /// Each key's table hash.
     pub(super) hashes: &'b [u64],
     /// Each key's slot, as the burst lookup found it.
     pub(super) slots: &'b [Option<SlotId>],
 }
 
-impl<'b> Classified<'b> {
+impl<'b, M> Classified<'b, M> {
     /// The packets from the `k`-th on (none when `k` is past the end).
     #[inline(always)]
-    fn after(self, k: usize) -> Classified<'b> {
+    pub(super) fn after(self, k: usize) -> Classified<'b, M> {
         Classified {
             idx: self.idx.get(k..).unwrap_or_default(),
             metas: self.metas.get(k..).unwrap_or_default(),
             hashes: self.hashes.get(k..).unwrap_or_default(),
             slots: self.slots.get(k..).unwrap_or_default(),
         }
+    }
+
+    /// Each packet in order: `(((index in the burst, meta), hash), slot)`.
+    #[inline(always)]
+    pub(super) fn iter(
+        self,
+    ) -> impl Iterator<Item = (((&'b u8, &'b M), &'b u64), &'b Option<SlotId>)> {
+        self.idx
+            .iter()
+            .zip(self.metas)
+            .zip(self.hashes)
+            .zip(self.slots)
     }
 }
 
@@ -389,13 +402,7 @@ fn decide_rest<B: PacketBuf>(
     now: u32,
     gen: u32,
 ) {
-    let work = rest
-        .idx
-        .iter()
-        .zip(rest.metas)
-        .zip(rest.hashes)
-        .zip(rest.slots);
-    for (((&i, m), &hash), &slot) in work {
+    for (((&i, m), &hash), &slot) in rest.iter() {
         let i = usize::from(i);
         if let (Some(p), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
             let pkt = Pkt { m, hash, now, gen };

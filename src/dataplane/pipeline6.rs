@@ -34,7 +34,9 @@ use super::admission::{admit, Candidate};
 use super::classify6::{classify6_into, Addresses6, Meta6};
 use super::counters::WorkerCounters;
 use super::expiry::PENDING_RESETS;
-use super::pipeline::{count_verdict, inserted_bit, look_up_hashed, store_verdict, Pipeline};
+use super::pipeline::{
+    count_verdict, inserted_bit, look_up_hashed, store_verdict, Classified, Pipeline,
+};
 use super::reason::{DropReason, Exception};
 use super::recheck;
 use super::rewrite6::{nat66_delta, nat66_to, reply_to_client6, to_member6, Target6};
@@ -238,16 +240,15 @@ pub(super) fn lane<B: PacketBuf>(
     let (metas, hashes, slots) = (&metas[..c], &hashes[..c], &mut slots[..c]);
     look_up_hashed(&cx.lane.table, cx.recent, metas, hashes, slots);
     // 3. the established lane, in arrival order, up to the first packet it declines
-    let at = &at[..c];
-    let done = established::run(&mut cx, view, pkts, verdicts, (at, metas, slots), now);
-    // 4. decide and rewrite the rest (each array from the lane's first declined packet on)
-    let after = |n: usize| n.min(done);
-    let work = at[after(at.len())..]
-        .iter()
-        .zip(&metas[after(metas.len())..])
-        .zip(&hashes[after(hashes.len())..])
-        .zip(&slots[after(slots.len())..]);
-    for (((&i, m), &hash), &slot) in work {
+    let work = Classified {
+        idx: &at[..c],
+        metas,
+        hashes,
+        slots,
+    };
+    let done = established::run(&mut cx, view, pkts, verdicts, work, now);
+    // 4. decide and rewrite the rest
+    for (((&i, m), &hash), &slot) in work.after(done).iter() {
         let i = usize::from(i);
         if let (Some(buf), Some(out)) = (pkts.get_mut(i), verdicts.get_mut(i)) {
             let v = handle(&mut cx, view, buf, m, hash, slot, now);

@@ -11,17 +11,16 @@
 use super::Cx6;
 use crate::balance::snapshot::MemberId;
 use crate::dataplane::classify6::Meta6;
-use crate::dataplane::established::in_order;
-use crate::dataplane::pipeline::{count_known, store_verdict};
+use crate::dataplane::established::{in_order, track_and_count, Ack};
+use crate::dataplane::pipeline::{store_verdict, Classified};
 use crate::dataplane::recheck;
 use crate::dataplane::rewrite6::nat66_to;
 use crate::dataplane::{Verdict, View};
-use crate::flow::{is_plain_ack, track, Direction, FlowFlags, SlotId};
+use crate::flow::{is_plain_ack, FlowFlags, SlotId};
 use crate::wire::{ipv6::next_header, PacketBuf};
 
-/// Runs the lane over the burst's classified IPv6 packets in order (the `k`-th is frame `at[k]`
-/// of the burst, classified as `metas[k]`, found by the burst lookup at `slots[k]`), up to the
-/// first one that is not the lane's; returns how many it decided (their verdicts set in
+/// Runs the lane over the burst's classified IPv6 packets `work` in order, up to the first one
+/// that is not the lane's; returns how many it decided (their verdicts set in
 /// `verdicts`, indexed as `pkts`). No insert happened since the lookup: the lane runs first.
 #[inline(always)]
 pub(super) fn run<B: PacketBuf>(
@@ -29,10 +28,10 @@ pub(super) fn run<B: PacketBuf>(
     view: &View<'_>,
     pkts: &mut [B],
     verdicts: &mut [Verdict],
-    (at, metas, slots): (&[u8], &[Meta6], &[Option<SlotId>]),
+    work: Classified<'_, Meta6>,
     now: u32,
 ) -> usize {
-    in_order(pkts, verdicts, (at, metas, slots), |p, out, m, id| {
+    in_order(pkts, verdicts, work, |p, out, m, id| {
         if !(m.key.proto == next_header::TCP && is_plain_ack(m.tcp_flags)) {
             return false;
         }
@@ -67,16 +66,14 @@ fn decide<B: PacketBuf>(
     }
     let mid = MemberId(e.flow.member_id);
     let hop = cx.hops.member(view, mid).ok()?;
-    track(
-        &mut e.flow,
-        Direction::ClientToServer,
-        m.tcp_flags,
-        m.seq,
-        m.ack,
-        m.payload,
-        now,
-    );
-    count_known(cx.counters, e.flow.rule_id as usize, mid, m.ip_len);
+    let ack = Ack {
+        flags: m.tcp_flags,
+        seq: m.seq,
+        ack: m.ack,
+        payload: m.payload,
+    };
+    let to = (e.flow.rule_id as usize, mid);
+    track_and_count(&mut e.flow, cx.counters, to, ack, m.ip_len, now);
     let d = e.flow.sums.l4_delta;
     Some(nat66_to(
         buf,
