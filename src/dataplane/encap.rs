@@ -9,12 +9,12 @@
 //! makes the inner port rewrite once its checks pass.
 
 use super::classify::Meta;
-use super::rewrite::dst_port_only;
+use super::rewrite::{dst_port_only, PLAIN_L4, PLAIN_TCP_END};
 use super::route::Hop;
 use crate::config::DsrEncapsulation;
 use crate::wire::builder::{DEFAULT_TTL, GUE_HEADER_LEN, GUE_OVERHEAD, IPIP_OVERHEAD};
 use crate::wire::checksum::fold_small;
-use crate::wire::{ethernet, ethertype, ipv4, protocol, udp, PacketBuf};
+use crate::wire::{ethernet, ethertype, ipv4, protocol, udp, PacketBuf, TcpPacket};
 
 /// Ethernet header length of an untagged frame.
 const ETH: usize = ethernet::HEADER_LEN;
@@ -94,15 +94,7 @@ pub fn encapsulate_as<B: PacketBuf + ?Sized, const GUE: bool>(
         let Some(h) = d.first_chunk_mut::<{ ETH + GUE_OVERHEAD }>() else {
             return false;
         };
-        let udp_len = (udp::HEADER_LEN + GUE_HEADER_LEN + ip_len) as u32;
-        let total = ipv4::HEADER_LEN as u32 + udp_len;
-        write_outer_ipv4(h, hop, outer.dst, words, protocol::UDP, total);
-        let u = ETH + ipv4::HEADER_LEN;
-        let ports = u32::from(outer.sport) << 16 | u32::from(outer.dport);
-        put(h, u, ports);
-        // UDP checksum 0 ("none"); GUE v0, no extensions, protocol 4 (IPv4).
-        put(h, u + 4, udp_len << 16);
-        put(h, u + 8, u32::from(protocol::IPIP) << 16);
+        write_gue_headers(h, hop, outer, words, ip_len);
     } else {
         let Some(h) = d.first_chunk_mut::<{ ETH + IPIP_OVERHEAD }>() else {
             return false;
@@ -111,6 +103,73 @@ pub fn encapsulate_as<B: PacketBuf + ?Sized, const GUE: bool>(
         write_outer_ipv4(h, hop, outer.dst, words, protocol::IPIP, total);
     }
     true
+}
+
+/// The GUE delivery of the established lane's frame (docs/design.md §3.4) at constant offsets:
+/// an untagged IPv4 TCP segment without options (`classify`'s common shape, `m.l4` at
+/// [`PLAIN_L4`]) whose encapsulated length the caller has checked against the MTU. Prepends the
+/// outer headers for `outer` by `hop`, drops trailing padding and, when `port` differs from the
+/// segment's destination port, rewrites it (checksum updated). False, the buffer unchanged, when
+/// the frame is not of that shape, shorter than its IPv4 length, or short of headroom.
+#[inline(always)]
+pub(super) fn gue_plain_tcp<B: PacketBuf + ?Sized>(
+    buf: &mut B,
+    m: &Meta,
+    hop: &Hop,
+    outer: &Outer,
+    port: u16,
+) -> bool {
+    /// The inner frame's TCP header, past the outer headers.
+    const L4: usize = GUE_OVERHEAD + PLAIN_L4;
+    /// The bytes written or read: the outer headers, then the inner IPv4 and TCP headers.
+    const END: usize = GUE_OVERHEAD + PLAIN_TCP_END;
+    let ip_len = usize::from(m.ip_len);
+    let frame = ETH + ip_len;
+    // The common shape holds a whole TCP header; the frame holds the IPv4 length (`classify`
+    // checks both; checked again here so that nothing below can fail after the buffer changed).
+    if usize::from(m.l4) != PLAIN_L4 || frame < PLAIN_TCP_END || buf.len() < frame {
+        return false;
+    }
+    if buf.prepend(GUE_OVERHEAD).is_none() {
+        return false;
+    }
+    if buf.len() > GUE_OVERHEAD + frame {
+        buf.truncate(GUE_OVERHEAD + frame);
+    }
+    let Some(h) = buf.data_mut().first_chunk_mut::<END>() else {
+        return false;
+    };
+    let inner = GUE_OVERHEAD + ETH;
+    let words = (word(h, inner), word(h, inner + 4));
+    if port != m.key.dst_port {
+        if let Some(seg) = h.get_mut(L4..) {
+            TcpPacket::new_unchecked(seg).rewrite_dst_port(port);
+        }
+    }
+    write_gue_headers(h, hop, outer, words, ip_len);
+    true
+}
+
+/// Writes the Ethernet, outer IPv4, UDP and GUE headers of a GUE packet whose inner IPv4 packet
+/// is `ip_len` long with first words `inner` ([`write_outer_ipv4`]) at the front of `h`.
+#[inline(always)]
+fn write_gue_headers<const N: usize>(
+    h: &mut [u8; N],
+    hop: &Hop,
+    outer: &Outer,
+    inner: (u32, u32),
+    ip_len: usize,
+) {
+    const { assert!(N >= ETH + GUE_OVERHEAD) };
+    let udp_len = (udp::HEADER_LEN + GUE_HEADER_LEN + ip_len) as u32;
+    let total = ipv4::HEADER_LEN as u32 + udp_len;
+    write_outer_ipv4(h, hop, outer.dst, inner, protocol::UDP, total);
+    let u = ETH + ipv4::HEADER_LEN;
+    let ports = u32::from(outer.sport) << 16 | u32::from(outer.dport);
+    put(h, u, ports);
+    // UDP checksum 0 ("none"); GUE v0, no extensions, protocol 4 (IPv4).
+    put(h, u + 4, udp_len << 16);
+    put(h, u + 8, u32::from(protocol::IPIP) << 16);
 }
 
 /// The big-endian 32-bit word at `at` of `b`.
@@ -280,6 +339,12 @@ mod tests {
             let mut got = VecBuf::from_slice(&f);
             prop_assert!(with_port(&mut got, &m, (gue, src), &outer, port));
             prop_assert_eq!(got.to_vec(), want.to_vec());
+            // The established lane's GUE writer: the same bytes for a TCP segment.
+            if gue && !udp {
+                let mut lane = VecBuf::from_slice(&f);
+                prop_assert!(gue_plain_tcp(&mut lane, &m, &hop(src), &outer, port));
+                prop_assert_eq!(lane.to_vec(), want.to_vec());
+            }
         }
     }
 
@@ -315,9 +380,13 @@ mod tests {
         let gue = encap == DsrEncapsulation::Gue;
         let port_declined = encap == DsrEncapsulation::None
             || (!with_port(&mut c, &tcp, (gue, 1), &outer, 8080) && c.to_vec() == before);
+        let mut l = b.clone();
+        let lane_declined =
+            !gue || (!gue_plain_tcp(&mut l, &tcp, &hop(1), &outer, 8080) && l.to_vec() == before);
         !encapsulate_untagged(&mut b, m, &hop(1), encap, &outer)
             && b.to_vec() == before
             && port_declined
+            && lane_declined
     }
 
     #[test]
@@ -326,10 +395,11 @@ mod tests {
         let gue = DsrEncapsulation::Gue;
         let too_little_headroom = VecBuf::with_room(GUE_OVERHEAD - 1, &f, 0);
         assert!(declined(too_little_headroom, &meta(&f), gue));
-        // A tagged frame as `classify` describes it: the IPv4 header after the tag.
+        // A tagged frame as `classify` describes it: the IPv4 and TCP headers after the tag.
         let tagged = Meta {
             vlan: Some(7),
             l3: (ETH + 4) as u16,
+            l4: (ETH + 4 + ipv4::HEADER_LEN) as u16,
             ..meta(&f)
         };
         assert!(declined(VecBuf::from_slice(&f), &tagged, gue));

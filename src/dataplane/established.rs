@@ -7,12 +7,13 @@
 //! expired flow, a stamp from an older snapshot, a rule gone, a next hop in error. The general
 //! decision takes that packet and every later one, so each flow's packets are still decided in
 //! the order they came. For the lane's packets the lane makes the known-flow decision the
-//! general path makes for them (the same tracking, counters, next hop and delivery; NAT in the
-//! common frame shape within the MTU at constant offsets), without the general path's other
-//! cases in its loop. A burst of another traffic kind costs the lane one test of its first packet.
+//! general path makes for them (the same tracking, counters, next hop and delivery; NAT and GUE
+//! in the common frame shape within the MTU at constant offsets), without the general path's
+//! other cases in its loop. A burst of another traffic kind costs the lane one test of its first packet.
 
 use super::classify::Meta;
 use super::counters::WorkerCounters;
+use super::encap::{gue_plain_tcp, Outer};
 use super::pipeline::{count_known, store_verdict, Classified};
 use super::recheck;
 use super::rewrite::{flow_to_member, nat_plain_tcp, set_macs, PLAIN_L4, PLAIN_TCP_END};
@@ -20,6 +21,7 @@ use super::route::HopCache;
 use super::{Verdict, View};
 use crate::balance::snapshot::MemberId;
 use crate::flow::{is_plain_ack, track, Direction, FlowEntry, FlowFlags, FlowTable, SlotId};
+use crate::wire::builder::GUE_OVERHEAD;
 use crate::wire::{protocol, PacketBuf};
 
 /// The tables and counters the lane touches (disjoint borrows of the pipeline).
@@ -151,8 +153,9 @@ fn decide<B: PacketBuf>(
     let rule_index = e.rule_id as usize;
     let mid = MemberId(e.member_id);
     let hop = cx.hops.member(view, mid).ok()?;
-    // NAT in the common frame shape within the MTU at constant offsets; any other delivery as
-    // the general path makes it.
+    // NAT in the common frame shape within the MTU at constant offsets, GUE in that shape within
+    // the MTU less its overhead by its own writer; any other delivery as the general path makes
+    // it.
     let plain = usize::from(m.l4) == PLAIN_L4 && m.ip_len <= hop.mtu;
     let floating = e.flags.contains(FlowFlags::FLOATING);
     let ack = Ack {
@@ -164,6 +167,20 @@ fn decide<B: PacketBuf>(
     let step = |e: &mut FlowEntry, counters: &mut WorkerCounters| {
         track_and_count(e, counters, (rule_index, mid), ack, m.ip_len, now);
     };
+    if floating
+        && e.sums.gue_dport != 0
+        && usize::from(m.ip_len) + GUE_OVERHEAD <= usize::from(hop.mtu)
+    {
+        let outer = Outer {
+            dst: e.member_addr,
+            sport: e.sums.gue_sport,
+            dport: e.sums.gue_dport,
+        };
+        if gue_plain_tcp(buf, m, hop, &outer, e.backend_port) {
+            step(e, cx.counters);
+            return Some(Verdict::Forward { port: hop.port });
+        }
+    }
     if !plain || floating {
         let rule = view.snapshot.rules.get(rule_index)?;
         step(e, cx.counters);

@@ -65,7 +65,7 @@ pub struct Target {
 
 /// The rewrite constants of a flow whose packets (as `m` classifies them: TCP/UDP ports or
 /// none) go to `t` (docs/design.md §3.5): the folded checksum deltas of the NAT of
-/// `m.key.dst_ip` (and `m.key.dst_port`, when it changes) to `t`, and the GUE source port.
+/// `m.key.dst_ip` (and `m.key.dst_port`, when it changes) to `t`, and the GUE ports.
 /// Stored per flow, they spare each packet computing them; the checksums come out bit-identical
 /// (a delta folded once is the same ones'-complement term, zero only when the unfolded one is).
 #[inline(always)]
@@ -74,6 +74,7 @@ pub fn flow_sums(view: &View<'_>, m: &Meta, t: &Target) -> FlowSums {
         let gue = t.encap == DsrEncapsulation::Gue;
         return FlowSums {
             gue_sport: if gue { gue_port_for(view, m) } else { 0 },
+            gue_dport: if gue { t.gue_port } else { 0 },
             ..FlowSums::default()
         };
     }
@@ -82,6 +83,7 @@ pub fn flow_sums(view: &View<'_>, m: &Meta, t: &Target) -> FlowSums {
         ip_delta,
         l4_delta,
         gue_sport: 0,
+        gue_dport: 0,
     }
 }
 
@@ -833,7 +835,11 @@ mod tests {
             let mut m = m;
             m.key.dst_ip = u32::from_be_bytes([c[30], c[31], c[32], c[33]]);
             let (ip_delta, l4_delta) = nat_deltas(&m, addr, port.unwrap_or(m.key.dst_port));
-            let sums = FlowSums { ip_delta, l4_delta, gue_sport: 0 };
+            let sums = FlowSums {
+                ip_delta,
+                l4_delta,
+                ..FlowSums::default()
+            };
             nat_dst_and_ttl(&mut c, &m, addr, port, Some(sums));
             prop_assert_eq!(a, c);
         }

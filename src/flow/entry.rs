@@ -144,6 +144,9 @@ pub struct FlowSums {
     pub l4_delta: u16,
     /// GUE: the outer UDP source port (from the flow's 5-tuple hash).
     pub gue_sport: u16,
+    /// GUE: the outer UDP destination port (the pool's `gue_port`); 0 when the flow's delivery is
+    /// not GUE.
+    pub gue_dport: u16,
 }
 
 /// One flow's record (40 bytes).
@@ -201,6 +204,7 @@ impl FlowEntry {
                 ip_delta: 0,
                 l4_delta: 0,
                 gue_sport: 0,
+                gue_dport: 0,
             },
         }
     }

@@ -119,6 +119,7 @@ impl TableEntry for FlowEntry {
             ip_delta: 0,
             l4_delta: 0,
             gue_sport: 0,
+            gue_dport: 0,
         },
     };
     #[inline(always)]
