@@ -1,12 +1,12 @@
 //! The IPIP/GUE delivery of an untagged frame written in one pass (docs/design.md §3.5): the
 //! Ethernet, outer IPv4 and (GUE) UDP + GUE headers go straight into the bytes in front of the
 //! inner packet, from fields `classify` already read, with the outer header checksum summed over
-//! words the code has in registers. The general builder path (`wire::builder`: parse the inner
-//! header again, emit the outer header through a `Repr`, then prepend Ethernet through an
-//! `L2Spec`) costs about 360 instructions a packet; this one about a fifth of that. Its output is
-//! byte for byte the builder's (the tests compare them); tagged frames keep the builder path. A
-//! known flow's delivery calls the writer of its encapsulation ([`encapsulate_as`]), which also
-//! makes the inner port rewrite once its checks pass.
+//! words the code has in registers, where the general builder path (`wire::builder`) parses the
+//! inner header again, emits the outer header through a `Repr`, then prepends Ethernet through an
+//! `L2Spec`. Its output is byte for byte the builder's (the tests compare them); tagged frames
+//! keep the builder path. A known flow's delivery calls the writer of its encapsulation
+//! ([`encapsulate_as`]), which also makes the inner port rewrite once its checks pass; the
+//! established lane's GUE segments take `gue_plain_tcp`, the same bytes at constant offsets.
 
 use super::classify::Meta;
 use super::rewrite::{dst_port_only, PLAIN_L4, PLAIN_TCP_END};
