@@ -133,9 +133,7 @@ pub(super) fn gue_plain_tcp<B: PacketBuf + ?Sized>(
     if buf.prepend(GUE_OVERHEAD).is_none() {
         return false;
     }
-    if buf.len() > GUE_OVERHEAD + frame {
-        buf.truncate(GUE_OVERHEAD + frame);
-    }
+    buf.truncate(GUE_OVERHEAD + frame);
     let Some(h) = buf.data_mut().first_chunk_mut::<END>() else {
         return false;
     };

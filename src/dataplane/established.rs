@@ -97,9 +97,9 @@ pub(super) struct Ack {
 }
 
 /// A lane's known-flow step for either family: tracks the client's segment `a` on flow `e` at
-/// `now` and counts the packet of `ip_len` bytes for the rule (index) and member `to`. `track`
-/// itself: `track_packet`'s protocol test (always TCP here) cost 36 instructions a packet in the
-/// lane's compiled form.
+/// `now` and counts the packet of `ip_len` bytes for the rule (index) and member `to`. It calls
+/// `track` itself, not `track_packet`, whose protocol test (always TCP here) the lane's compiled
+/// form paid on every packet (benches/README.md).
 #[inline(always)]
 pub(super) fn track_and_count<L: Into<u64>>(
     e: &mut FlowEntry,
@@ -167,6 +167,8 @@ fn decide<B: PacketBuf>(
     let step = |e: &mut FlowEntry, counters: &mut WorkerCounters| {
         track_and_count(e, counters, (rule_index, mid), ack, m.ip_len, now);
     };
+    // A floating-IP flow with a GUE port among its rewrite constants is delivered in GUE (the
+    // flag is tested first: NAT flows, the common case, stop at the flags already loaded).
     if floating
         && e.sums.gue_dport != 0
         && usize::from(m.ip_len) + GUE_OVERHEAD <= usize::from(hop.mtu)

@@ -82,8 +82,7 @@ pub fn flow_sums(view: &View<'_>, m: &Meta, t: &Target) -> FlowSums {
     FlowSums {
         ip_delta,
         l4_delta,
-        gue_sport: 0,
-        gue_dport: 0,
+        ..FlowSums::default()
     }
 }
 

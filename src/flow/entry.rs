@@ -200,12 +200,7 @@ impl FlowEntry {
             backend_port,
             flags,
             state: FlowState::New,
-            sums: FlowSums {
-                ip_delta: 0,
-                l4_delta: 0,
-                gue_sport: 0,
-                gue_dport: 0,
-            },
+            sums: FlowSums::default(),
         }
     }
 
