@@ -382,9 +382,10 @@ fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// `scripts/bench/ab.sh` refuses a single build, and with two runs each in turn on memif and
-/// summarises each build's point (here the same binary twice: labels by position keep them apart);
-/// with `--testpmd`, one build against testpmd, each point over testpmd's.
+/// `scripts/bench/ab.sh` refuses a single build and one-second points; with two builds it runs
+/// each in turn on memif and summarises each build's point (here the same binary twice: labels by
+/// position keep them apart); with `--testpmd`, one build against testpmd, each point over
+/// testpmd's.
 #[test]
 fn ab_script_interleaves_builds_and_summarises_each() {
     if skip("ab_script_interleaves_builds_and_summarises_each") {
@@ -398,12 +399,22 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         Some(2),
         "one build must be refused: {one:?}"
     );
+    // A point's window is its seconds less the first: one second is refused.
+    let short = Command::new(&script)
+        .args(["--secs", "1", bin, bin])
+        .output()
+        .expect("run ab.sh");
+    assert_eq!(
+        short.status.code(),
+        Some(2),
+        "--secs 1 must be refused: {short:?}"
+    );
     // One short round of ab.sh with `args`, bounded; its stdout, once it succeeded.
     let run_ab = |args: &[&str]| -> String {
         let res = Command::new("timeout")
             .args(["-s", "INT", "240"])
             .arg(&script)
-            .args(["--rounds", "1", "--flows", "1000", "--secs", "1"])
+            .args(["--rounds", "1", "--flows", "1000", "--secs", "2"])
             .args(args)
             .current_dir(root())
             .output()

@@ -13,7 +13,7 @@
 #   --rounds N    rounds (default 3): each runs every binary once
 #   --rules K     the rule kinds, as DP_RULES (default "nat")
 #   --flows F     the flow counts, as DP_FLOWS (default "1000 1000000")
-#   --secs S      seconds per point (default 5)
+#   --secs S      seconds per point (default 5, at least 2)
 #   --flood       the two SYN flood points too (alone, and with established traffic mixed in; at the
 #                 first flow count, NAT): busy cycles per received frame, rx Mpps = new flows/s
 #   --testpmd     testpmd macswap (the reference DUT) too, first in every round, at each flow count;
@@ -43,6 +43,10 @@ while [ $# -gt 0 ]; do
 done
 if [ "${#bins[@]}" -lt $((2 - testpmd)) ]; then
   echo "ab.sh: give two or more vipmux binaries, or one with --testpmd (see --help)" >&2
+  exit 2
+fi
+if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 2 ]; then
+  echo "ab.sh: --secs $secs: give 2 seconds or more (a point's window is its seconds less the first)" >&2
   exit 2
 fi
 for b in "${bins[@]}"; do
@@ -88,6 +92,8 @@ with open(rows, "a") as sink:
               f"errors {fields[5]}", flush=True)
         sink.write(",".join(fields) + "\n")
 PY
+  # Why a run has no busy cycles, when the DUT's counters could not be read.
+  grep -h 'gave no counters' "$out.log" | sed "s/^/round $r $label: /" || true
 }
 
 for r in $(seq 1 "$rounds"); do

@@ -35,7 +35,7 @@
 # client gets --socket-mem (memory reserved up front). It does not keep DPDK 22.11's memif client from
 # deadlocking against a mempool creation at connect time (docs/design.md §5.1): vipmux's start order does.
 #
-# Environment: DP_FLOWS (quick "1000", full "1000 100000 1000000"), DP_SECS (quick 3, full 10),
+# Environment: DP_FLOWS (quick "1000", full "1000 100000 1000000"), DP_SECS (quick 3, full 10; 2 at least),
 #   DP_REPEAT (quick 1, full 3), DP_DUTS (quick "testpmd vipmux", full "testpmd vipmux ovs"),
 #   DP_SYNFLOOD (1 = run the two flood points; default 1), DP_FLOOD_EST_SHARE (percent of established
 #   frames in the synflood-established point; default 25), PKTGEN_BIN (the generator's binary, default
@@ -95,13 +95,15 @@ dp_vipmux_neighbours6() {
 }
 
 # dp_vipmux_ask CTL CMD [OUT] — CMD's reading of dp_vipmux_runtime (counters) or
-# dp_vipmux_neighbours6 (status); CMD "sample" is dp_vipmux_sample's loop.
+# dp_vipmux_neighbours6 (status); CMD "sample" is dp_vipmux_sample's loop. A counters reading is
+# tried three times (a loaded host can hold the DUT's control thread for seconds, its core being
+# the generator's) and says on stderr why it failed.
 dp_vipmux_ask() {
-  "$PY" - "$1" "$2" "${3:-}" <<'EOF' 2>/dev/null || true
+  "$PY" - "$1" "$2" "${3:-}" <<'EOF' || true
 import json, os, socket, sys, time
 def ask(cmd):
     s = socket.socket(socket.AF_UNIX)
-    s.settimeout(5)
+    s.settimeout(10)
     s.connect(sys.argv[1])
     s.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
     buf = b""
@@ -113,7 +115,10 @@ def ask(cmd):
     s.close()
     return json.loads(buf)["data"]
 if sys.argv[2] == "status":
-    print(sum(len(p.get("neighbours6", [])) for p in ask("status")["ports"]))
+    try:
+        print(sum(len(p.get("neighbours6", [])) for p in ask("status")["ports"]))
+    except (OSError, ValueError, KeyError):
+        pass  # not up yet: the caller polls
     sys.exit(0)
 if sys.argv[2] == "sample":
     out, end = sys.argv[3], time.time() + 900
@@ -126,7 +131,15 @@ if sys.argv[2] == "sample":
             f.write(f'{sum(w["received"] for w in ws)} {sum(w["busy_ns"] for w in ws)}\n')
         time.sleep(0.25)
     sys.exit(0)
-ws = ask("counters")["workers"]
+for attempt in range(3):
+    try:
+        ws = ask("counters")["workers"]
+        break
+    except (OSError, ValueError, KeyError) as e:
+        why = f"{type(e).__name__}: {e}"
+        time.sleep(0.5)
+else:
+    sys.exit(f"vipmux's control socket {sys.argv[1]} gave no counters (3 tries; last: {why})")
 print(sum(w["received"] for w in ws), sum(w["busy_ns"] for w in ws),
       sum(w.get("handoff_sent", 0) for w in ws),
       ";".join(f'{w["received"]}:{w["busy_ns"]}' for w in ws),
@@ -486,6 +499,8 @@ run_dataplane() {
   if [ "$quick" = 1 ]; then rules=${DP_RULES:-"nat nat6"}; else rules=${DP_RULES:-$DP_KINDS}; fi
   # The two-worker points: full runs only, unless DP_WORKERS2=1 asks for them in a quick run.
   if [ "$quick" = 1 ]; then workers2=${DP_WORKERS2:-0}; else workers2=${DP_WORKERS2:-1}; fi
+  # The measurement window is the sending time less its first second: one second at the least.
+  [[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -ge 2 ] || { log "dataplane: DP_SECS $secs: give 2 seconds or more (the window is DP_SECS - 1)"; failures+=("dataplane:DP_SECS"); return 0; }
   for kind in $rules; do
     [[ " $DP_KINDS " == *" $kind "* ]] || { log "dataplane: unknown rule kind $kind in DP_RULES (known: $DP_KINDS)"; failures+=("dataplane:DP_RULES"); return 0; }
   done
