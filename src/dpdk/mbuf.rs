@@ -404,7 +404,9 @@ impl Burst {
     /// `headroom` (some rule encapsulates), also the line an IPv4 GUE header prepended to the
     /// frame starts in: at the default headroom the line before the data, which receiving never
     /// touched and an encapsulation writes (a store miss per packet otherwise; prefetched here,
-    /// the burst's misses overlap).
+    /// the burst's misses overlap). That line is prefetched to be written (`prefetchw`): a
+    /// software peer (memif) that took this buffer's last encapsulated frame read it from its
+    /// own core, so a read prefetch would leave the stores a second request to take it back.
     #[inline]
     pub fn prefetch_data(&self, headroom: bool) {
         for m in self.iter() {
@@ -417,7 +419,7 @@ impl Burst {
         if headroom {
             for m in self.iter() {
                 let start = data_start(m);
-                crate::platform::prefetch_ptr(start.wrapping_sub(GUE_OVERHEAD));
+                crate::platform::prefetch_write_ptr(start.wrapping_sub(GUE_OVERHEAD));
             }
         }
     }

@@ -7,7 +7,8 @@
 //! room allowed `unsafe` (with `dpdk`): `core::arch` intrinsics, `madvise` and signal registration
 //! are `unsafe` to call, and each block here carries a `// SAFETY:` comment.
 //!
-//! - [`prefetch`](mod@prefetch): the safe cache-prefetch hint the packet path uses (`prefetcht0`).
+//! - [`prefetch`](mod@prefetch): the safe cache-prefetch hints the packet path uses (`prefetcht0`,
+//!   and `prefetchw` for a line it is about to write).
 //! - [`simd`]: the SSE2 signature compare of the flow tables.
 //! - [`hugepage_hint`]: `madvise(MADV_HUGEPAGE)` for the large per-worker tables.
 //! - [`tsc`]: the time-stamp counter as the poll loops' clock.
@@ -21,6 +22,6 @@ pub mod simd;
 pub mod spsc;
 pub mod tsc;
 
-pub use prefetch::{prefetch, prefetch_at, prefetch_index, prefetch_ptr};
+pub use prefetch::{prefetch, prefetch_at, prefetch_index, prefetch_ptr, prefetch_write_ptr};
 pub use spsc::{spsc, SpscConsumer, SpscProducer};
 pub use tsc::{TscClock, TscFrequency};

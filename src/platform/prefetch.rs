@@ -5,10 +5,13 @@
 //! once; the load that needs the line later then finds it (or finds it on its way). Unlike a plain
 //! read, it never stalls the pipeline waiting for the line, so the misses of a whole burst overlap.
 //! On x86-64 it is `prefetcht0` (`_mm_prefetch` with `_MM_HINT_T0`, part of SSE, which every
-//! x86-64 CPU has); on other architectures these functions do nothing.
+//! x86-64 CPU has); on other architectures these functions do nothing. For a line the caller is
+//! about to write, [`prefetch_write_ptr`] is `prefetchw`: the line arrives owned, so the stores
+//! need no second request to take it back from another core that read it since (a software
+//! peer's, such as a memif generator's).
 //!
-//! It lives in the platform room because `_mm_prefetch` is an `unsafe` intrinsic; it is usable
-//! from any thread.
+//! It lives in the platform room because `_mm_prefetch` and inline assembly are `unsafe`; it is
+//! usable from any thread.
 
 /// Hints the CPU to bring the cache line holding `*r` into all cache levels (never blocks, never faults).
 #[inline(always)]
@@ -64,6 +67,29 @@ pub fn prefetch_ptr(p: *const u8) {
     }
 }
 
+/// Like [`prefetch_ptr`], with the intent to write (`prefetchw`): the line arrives owned, so the
+/// stores that follow need no second request to take it from another core's cache.
+#[inline(always)]
+pub fn prefetch_write_ptr(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: a prefetch is only a hint: it reads nothing architecturally visible and never
+        // faults, whatever the address. `prefetchw` (0F 0D /1) is executed as a no-op by x86-64
+        // CPUs that predate it.
+        unsafe {
+            core::arch::asm!(
+                "prefetchw [{}]",
+                in(reg) p,
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = p;
+    }
+}
+
 /// Prefetches element `i` of `s` if it exists (out of range: nothing).
 #[inline(always)]
 pub fn prefetch_index<T>(s: &[T], i: usize) {
@@ -85,6 +111,8 @@ mod tests {
         prefetch_index(&v, 2);
         prefetch_index(&v, 99); // out of range: nothing
         prefetch_ptr(std::ptr::null()); // any address: never faults
+        prefetch_write_ptr(std::ptr::null());
+        prefetch_write_ptr(v.as_ptr().cast::<u8>().wrapping_sub(4096)); // nor does the write hint
         let empty: [u8; 0] = [];
         prefetch_at(&empty, 5);
         assert_eq!(v, [1, 2, 3]);
