@@ -62,7 +62,7 @@ failed=0
 # One bench run of binary number $1 (`t`: testpmd) in round $2; appends its rows (label first,
 # round last) to $rows.
 run_one() {
-  local i=$1 r=$2 b label out dut=vipmux kinds=$rules syn=$flood
+  local i=$1 r=$2 b label out why dut=vipmux kinds=$rules syn=$flood
   if [ "$i" = t ]; then
     b=${bins[0]} label=0:testpmd dut=testpmd kinds=nat syn=0
   else
@@ -72,7 +72,14 @@ run_one() {
   if ! PKTGEN_BIN=$gen VIPMUX_BIN=$b DP_SYNFLOOD=$syn DP_OUTBOUND=0 DP_WORKERS2=0 DP_DUTS=$dut \
     DP_RULES=$kinds DP_FLOWS=$flows DP_SECS=$secs DP_REPEAT=1 \
     scripts/bench.sh --quick --no-criterion --peers "" --out "$out" >"$out.log" 2>&1; then
-    echo "round $r $label: scripts/bench.sh failed: $(tail -n 3 "$out.log")"
+    # The data-plane bench's own words on the failed point, else the log's last lines.
+    why=$(grep -E '^\[bench\] dataplane.*(failed|exited|did not|had not)' "$out.log" | tail -n 3 || true)
+    echo "round $r $label: scripts/bench.sh failed: ${why:-$(tail -n 3 "$out.log")}"
+    failed=1
+    return
+  fi
+  if [ ! -s "$out/dataplane.csv" ]; then
+    echo "round $r $label: no data-plane results: $(grep -E '^\[bench\] dataplane' "$out.log" | tail -n 3 || true)"
     failed=1
     return
   fi
