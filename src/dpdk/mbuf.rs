@@ -417,9 +417,13 @@ impl Burst {
             }
         }
         if headroom {
+            let hint = crate::platform::WriteHint::get();
             for m in self.iter() {
-                let start = data_start(m);
-                crate::platform::prefetch_write_ptr(start.wrapping_sub(GUE_OVERHEAD));
+                let line = data_start(m).wrapping_sub(GUE_OVERHEAD);
+                match hint {
+                    Some(w) => w.prefetch(line),
+                    None => crate::platform::prefetch_ptr(line),
+                }
             }
         }
     }

@@ -22,6 +22,6 @@ pub mod simd;
 pub mod spsc;
 pub mod tsc;
 
-pub use prefetch::{prefetch, prefetch_at, prefetch_index, prefetch_ptr, prefetch_write_ptr};
+pub use prefetch::{prefetch, prefetch_at, prefetch_index, prefetch_ptr, WriteHint};
 pub use spsc::{spsc, SpscConsumer, SpscProducer};
 pub use tsc::{TscClock, TscFrequency};

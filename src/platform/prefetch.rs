@@ -6,9 +6,9 @@
 //! read, it never stalls the pipeline waiting for the line, so the misses of a whole burst overlap.
 //! On x86-64 it is `prefetcht0` (`_mm_prefetch` with `_MM_HINT_T0`, part of SSE, which every
 //! x86-64 CPU has); on other architectures these functions do nothing. For a line the caller is
-//! about to write, [`prefetch_write_ptr`] is `prefetchw`: the line arrives owned, so the stores
-//! need no second request to take it back from another core that read it since (a software
-//! peer's, such as a memif generator's).
+//! about to write, [`WriteHint`] is `prefetchw` where the CPU has it: the line arrives owned, so
+//! the stores need no second request to take it back from another core that read it since (a
+//! software peer's, such as a memif generator's).
 //!
 //! It lives in the platform room because `_mm_prefetch` and inline assembly are `unsafe`; it is
 //! usable from any thread.
@@ -67,26 +67,57 @@ pub fn prefetch_ptr(p: *const u8) {
     }
 }
 
-/// Like [`prefetch_ptr`], with the intent to write (`prefetchw`): the line arrives owned, so the
-/// stores that follow need no second request to take it from another core's cache.
-#[inline(always)]
-pub fn prefetch_write_ptr(p: *const u8) {
+/// The write-intent prefetch (`prefetchw`), as a token that exists only on a CPU that has the
+/// instruction: the line arrives owned, so the stores that follow need no second request to take
+/// it from another core's cache. [`WriteHint::get`] asks the CPU once; without the instruction
+/// the caller keeps [`prefetch_ptr`].
+#[derive(Debug, Clone, Copy)]
+pub struct WriteHint(());
+
+impl WriteHint {
+    /// The hint if this CPU has `prefetchw` (CPUID leaf 0x8000_0001, ECX bit 8: Intel's PRFCHW,
+    /// AMD's 3DNowPrefetch), asked once per process.
+    #[inline]
+    pub fn get() -> Option<WriteHint> {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        HAS.get_or_init(cpu_has_prefetchw).then_some(WriteHint(()))
+    }
+
+    /// Hints the CPU to bring the line holding the address `p` into its cache, owned (never
+    /// blocks, never faults).
+    #[inline(always)]
+    pub fn prefetch(self, p: *const u8) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: a prefetch is only a hint: it reads nothing architecturally visible and
+            // never faults, whatever the address; `self` exists only where `get` found the
+            // instruction.
+            unsafe {
+                core::arch::asm!(
+                    "prefetchw [{}]",
+                    in(reg) p,
+                    options(nostack, preserves_flags, readonly)
+                );
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = p;
+        }
+    }
+}
+
+/// Whether the CPU has `prefetchw` (never on other architectures: no token is made there).
+fn cpu_has_prefetchw() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY: a prefetch is only a hint: it reads nothing architecturally visible and never
-        // faults, whatever the address. `prefetchw` (0F 0D /1) is executed as a no-op by x86-64
-        // CPUs that predate it.
-        unsafe {
-            core::arch::asm!(
-                "prefetchw [{}]",
-                in(reg) p,
-                options(nostack, preserves_flags, readonly)
-            );
-        }
+        use core::arch::x86_64::__cpuid;
+        let top = __cpuid(0x8000_0000).eax;
+        top >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = p;
+        false
     }
 }
 
@@ -111,10 +142,27 @@ mod tests {
         prefetch_index(&v, 2);
         prefetch_index(&v, 99); // out of range: nothing
         prefetch_ptr(std::ptr::null()); // any address: never faults
-        prefetch_write_ptr(std::ptr::null());
-        prefetch_write_ptr(v.as_ptr().cast::<u8>().wrapping_sub(4096)); // nor does the write hint
+        if let Some(w) = WriteHint::get() {
+            w.prefetch(std::ptr::null()); // nor does the write hint
+            w.prefetch(v.as_ptr().cast::<u8>().wrapping_sub(4096));
+        }
         let empty: [u8; 0] = [];
         prefetch_at(&empty, 5);
         assert_eq!(v, [1, 2, 3]);
+    }
+
+    /// The write hint is found exactly where the kernel sees the instruction's CPUID bit
+    /// (`3dnowprefetch` in /proc/cpuinfo, the name Linux gives ECX bit 8 of leaf 0x8000_0001).
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[test]
+    fn write_hint_follows_the_cpu_flag() {
+        let info = std::fs::read_to_string("/proc/cpuinfo").expect("read /proc/cpuinfo");
+        let flags = info
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .expect("a flags line");
+        let has = flags.split_whitespace().any(|f| f == "3dnowprefetch");
+        assert_eq!(WriteHint::get().is_some(), has, "{flags}");
+        assert_eq!(WriteHint::get().is_some(), has, "asked again");
     }
 }
