@@ -96,8 +96,7 @@ dp_vipmux_neighbours6() {
 
 # dp_vipmux_ask CTL CMD [OUT] — CMD's reading of dp_vipmux_runtime (counters) or
 # dp_vipmux_neighbours6 (status); CMD "sample" is dp_vipmux_sample's loop. A counters reading is
-# tried three times (a loaded host can hold the DUT's control thread for seconds, its core being
-# the generator's) and says on stderr why it failed.
+# tried three times and says on stderr why it failed (the point then has no busy cycles).
 dp_vipmux_ask() {
   "$PY" - "$1" "$2" "${3:-}" <<'EOF' || true
 import json, os, socket, sys, time

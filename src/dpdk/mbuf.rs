@@ -404,9 +404,10 @@ impl Burst {
     /// `headroom` (some rule encapsulates), also the line an IPv4 GUE header prepended to the
     /// frame starts in: at the default headroom the line before the data, which receiving never
     /// touched and an encapsulation writes (a store miss per packet otherwise; prefetched here,
-    /// the burst's misses overlap). That line is prefetched to be written (`prefetchw`): a
-    /// software peer (memif) that took this buffer's last encapsulated frame read it from its
-    /// own core, so a read prefetch would leave the stores a second request to take it back.
+    /// the burst's misses overlap). That line is prefetched to be written (`prefetchw`, where the
+    /// CPU has it): a software peer (memif) that took this buffer's last encapsulated frame read
+    /// it from its own core, so a read prefetch would leave the stores a second request to take
+    /// it back.
     #[inline]
     pub fn prefetch_data(&self, headroom: bool) {
         for m in self.iter() {

@@ -7,8 +7,8 @@
 //! room allowed `unsafe` (with `dpdk`): `core::arch` intrinsics, `madvise` and signal registration
 //! are `unsafe` to call, and each block here carries a `// SAFETY:` comment.
 //!
-//! - [`prefetch`](mod@prefetch): the safe cache-prefetch hints the packet path uses (`prefetcht0`,
-//!   and `prefetchw` for a line it is about to write).
+//! - [`prefetch`](mod@prefetch): the safe cache-prefetch hints the packet path uses (`prefetcht0`;
+//!   `prefetchw`, where the CPU has it, for a line it is about to write).
 //! - [`simd`]: the SSE2 signature compare of the flow tables.
 //! - [`hugepage_hint`]: `madvise(MADV_HUGEPAGE)` for the large per-worker tables.
 //! - [`tsc`]: the time-stamp counter as the poll loops' clock.
