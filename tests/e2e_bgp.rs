@@ -812,32 +812,53 @@ fn dead_daemon_named(topo: &Topology) -> Result<(), String> {
     Ok(())
 }
 
-/// Once fixed, `check` clears: the router routes the VIP through MUX 1, and `diagnose` runs the
-/// check with status "ok" (not merely "n/a") and no longer names it.
+/// Once fixed, `check` clears: the router routes the VIP through MUX 1, `diagnose` runs the check
+/// with status "ok" (not merely "n/a") and no longer names it, and `status` shows the session up
+/// while forwarding. All are awaited together: `status` carries the helper's report, which lags the
+/// daemon by up to one helper poll (a fresh helper's first report has no session state yet).
 fn cleared(topo: &Topology, check: &str) -> Result<(), String> {
     let want = vec![topo.list("MUX_IPS")[0].clone()];
+    let router = topo.get("ROUTER_LAN_IP");
+    let mut pending = String::new();
     let ok = wait_for(ROUTE_BOUND, || {
-        let diag: serde_json::Value = serde_json::from_str(&diagnose_text(topo)).ok()?;
-        let rows: Vec<&serde_json::Value> = diag["checks"]
-            .as_array()?
-            .iter()
-            .filter(|r| r["check"] == check)
-            .collect();
-        let all_ok = !rows.is_empty() && rows.iter().all(|r| r["status"] == "ok");
-        (all_ok && findings_of(&diag, check).is_empty() && routes(topo) == want).then_some(())
+        match cleared_pending(topo, check, &want, router) {
+            None => Some(()),
+            Some(what) => {
+                pending = what;
+                None
+            }
+        }
     });
     if ok.is_none() {
-        return Err(format!(
-            "{check} did not clear once fixed (router routes {:?}): {}",
-            routes(topo),
-            diagnose_text(topo)
-        ));
-    }
-    let st = status_json(topo, 1)?;
-    if st["forwarding"] != true || st["bgp"]["sessions"][topo.get("ROUTER_LAN_IP")] != "up" {
-        return Err(format!("{check} cleared but status disagrees: {st}"));
+        return Err(format!("{check} did not clear once fixed: {pending}"));
     }
     Ok(())
+}
+
+/// What `cleared` still waits for (`None` once everything agrees).
+fn cleared_pending(topo: &Topology, check: &str, want: &[String], router: &str) -> Option<String> {
+    let text = diagnose_text(topo);
+    let diag: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let rows: Vec<&serde_json::Value> = diag["checks"]
+        .as_array()
+        .map(|a| a.iter().filter(|r| r["check"] == check).collect())
+        .unwrap_or_default();
+    let all_ok = !rows.is_empty() && rows.iter().all(|r| r["status"] == "ok");
+    if !all_ok || !findings_of(&diag, check).is_empty() {
+        return Some(format!("diagnose: {text}"));
+    }
+    let routes = routes(topo);
+    if routes != want {
+        return Some(format!("the router routes {routes:?}, want {want:?}"));
+    }
+    let st = match status_json(topo, 1) {
+        Ok(st) => st,
+        Err(e) => return Some(format!("status: {e}")),
+    };
+    if st["forwarding"] != true || st["bgp"]["sessions"][router] != "up" {
+        return Some(format!("status disagrees: {st}"));
+    }
+    None
 }
 
 /// An IPv6 VIP is announced like an IPv4 one: the router learns the /128 (IPv6 unicast over the
