@@ -289,14 +289,25 @@ fn nat_replies(topo: &Topology, app: &Appliance) -> Result<(), String> {
 
 fn probe_port_differs(topo: &Topology, app: &Appliance) -> Result<(), String> {
     topo.backend("stop", "b1", &["tcp"])?;
-    let f = wait_named(app, "probe_failing", "member b1", no_fault)?;
-    let (seen, fix) = (
-        f["seen"].as_str().unwrap_or(""),
-        f["fix"].as_str().unwrap_or(""),
-    );
-    if !seen.contains("connection refused") || !seen.contains("rule web backend port 80: open") {
-        return Err(format!("probe_failing without what listens where: {f}"));
-    }
+    wait_named(app, "probe_failing", "member b1", no_fault)?;
+    // The finding's text comes from the last probe and a connect `diagnose` makes to the backend
+    // port at each call: awaited (bounded), as one slow connect on a loaded host reads differently.
+    let listens = |seen: &str| {
+        seen.contains("connection refused") && seen.contains("rule web backend port 80: open")
+    };
+    let mut last = Value::Null;
+    let f = wait_for(BOUND, || {
+        let (fs, _) = findings(app, "probe_failing").ok()?;
+        let f = fs.into_iter().find(|x| {
+            x["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("member b1"))
+        })?;
+        last = f.clone();
+        listens(f["seen"].as_str()?).then_some(f)
+    })
+    .ok_or_else(|| format!("probe_failing without what listens where: {last}"))?;
+    let fix = f["fix"].as_str().unwrap_or("");
     if !fix.contains("listens on port 80 but the probe watches 7000") {
         return Err(format!("probe_failing without the probe-port fix: {f}"));
     }

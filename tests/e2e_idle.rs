@@ -7,18 +7,19 @@
 //!   that connection disappears (`ss` in the backend namespace) — both stacks accepted the RSTs.
 //! - without it: nothing is sent (the client's read does not fail before it gives up at
 //!   timeout + 2 s, and the backend still holds the connection); a late data segment from the
-//!   client is then dropped (no echo comes back) and counted `idle_expired`.
+//!   client, sent once the flow has left `vipmux flows`, is dropped (no echo comes back) and
+//!   counted `idle_expired`.
 //!
 //! The behaviour under test *is* time passing, so the client measures how long its read waited
-//! and the tests check that loosely (between 2/3 of the timeout and timeout + 3 s); every other
-//! wait is a bounded poll for an event. Needs root; skipped otherwise.
+//! and the tests check that loosely (from the timeout to timeout + 2.5 s, `reset_window`); every
+//! other wait is a bounded poll for an event. Needs root; skipped otherwise.
 
 mod common;
 
 use std::time::Duration;
 
 use common::appliance::check;
-use common::idle::{parse_outcome, parse_ready, IdleClient};
+use common::idle::{parse_outcome, parse_ready, reset_window, IdleClient};
 use common::{skip_unless_root, wait_for, wait_until, Appliance, ConfigBuilder, Topology};
 
 /// The rule's idle timeout.
@@ -67,11 +68,7 @@ fn reset_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
             "client read ended with {word} after {secs} s, not ECONNRESET"
         ));
     }
-    // Never before the idle timeout (the MUX's last packet of the flow comes after the client's
-    // clock started; 50 ms absorbs rounding), and within the documented timeout + 1 s, plus 1 s of
-    // margin for a loaded machine.
-    let lo = IDLE_SECS as f64 - 0.05;
-    let hi = IDLE_SECS as f64 + 2.0;
+    let (lo, hi) = reset_window(IDLE_SECS);
     if secs < lo || secs > hi {
         return Err(format!(
             "reset after {secs} s, outside the window {lo}..{hi} s"
@@ -156,7 +153,22 @@ fn silent_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
             who.backend
         ));
     }
-    // The flow has expired (timeout + 2 s passed): a late segment is dropped and counted.
+    // The flow expires between the timeout and about 1.5 s after it (whole-second flow clock,
+    // sweep period): await its leaving the flows listing, then a late segment is dropped and
+    // counted.
+    let listed = || {
+        app.flows_json().map(|f| {
+            f["flows"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|f| f["rule"] == "echo"))
+        })
+    };
+    if !wait_until(Duration::from_secs(10), || listed() == Ok(false)) {
+        return Err(format!(
+            "the idle flow never expired: listed {:?}",
+            listed()
+        ));
+    }
     let expired_before = app.drop_count("idle_expired")?;
     client.go_late()?;
     // The late segment is dropped as expired.

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use common::appliance::check;
 use common::decap::{tun_rx_packets, Receivers};
-use common::idle::{parse_outcome, parse_ready, IdleClient};
+use common::idle::{parse_outcome, parse_ready, reset_window, IdleClient};
 use common::ipv6::{
     backend_ip6, build6, pool6, requests_from, rule_on, spread_from, up6, url6, Frontends,
 };
@@ -362,7 +362,8 @@ fn reset_on_idle_over_ipv6_reaches_both_kernels() {
             }
             let (word, secs) = parse_outcome(&client.line(Duration::from_secs(IDLE_SECS + 10))?)?;
             eprintln!("client read ended with {word} after {secs:.3} s");
-            if word != "RESET" || secs < IDLE_SECS as f64 - 0.05 || secs > IDLE_SECS as f64 + 2.0 {
+            let (lo, hi) = reset_window(IDLE_SECS);
+            if word != "RESET" || secs < lo || secs > hi {
                 return Err(format!("client read ended with {word} after {secs} s"));
             }
             if !wait_until(Duration::from_secs(5), || sockets().is_empty()) {

@@ -40,7 +40,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::appliance::{check, socket_path};
-use common::idle::{parse_outcome, parse_ready, IdleClient};
+use common::idle::{parse_outcome, parse_ready, reset_window, IdleClient};
 use common::{
     ns_exec, ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, udp_from, wait_for,
     wait_until, Appliance, BackendReply, ConfigBuilder, NsChild, NsScript, TcpSession, Topology,
@@ -708,7 +708,7 @@ fn idle_with_reset(topo: &Topology, app: &Appliance) -> Result<(), String> {
     let (client, port) = idle_connection(topo, false)?;
     let (word, secs) = parse_outcome(&client.line(Duration::from_secs(IDLE_SECS + 10))?)?;
     eprintln!("member's read ended with {word} after {secs:.3} s (idle timeout {IDLE_SECS} s)");
-    let (lo, hi) = (IDLE_SECS as f64 - 0.05, IDLE_SECS as f64 + 2.0);
+    let (lo, hi) = reset_window(IDLE_SECS);
     if word != "RESET" || secs < lo || secs > hi {
         return Err(format!(
             "{word} after {secs} s, not ECONNRESET within {lo}..{hi} s"
@@ -751,6 +751,26 @@ fn idle_silent(topo: &Topology, app: &Appliance) -> Result<(), String> {
     }
     if !server_sockets(topo, port).contains("ESTAB") {
         return Err("without reset the server lost the connection".into());
+    }
+    // The translation expires between the timeout and about 1.5 s after it (whole-second flow
+    // clock, sweep period): await its leaving the flows listing before the late segment.
+    let snat = format!(":{port}");
+    let listed = || {
+        app.flows_json().map(|f| {
+            f["flows"].as_array().is_some_and(|a| {
+                a.iter().any(|r| {
+                    r["outbound"] == true
+                        && r["protocol"] == "tcp"
+                        && r["vip"].as_str().is_some_and(|v| v.ends_with(&snat))
+                })
+            })
+        })
+    };
+    if !wait_until(Duration::from_secs(10), || listed() == Ok(false)) {
+        return Err(format!(
+            "the idle translation never expired: listed {:?}",
+            listed()
+        ));
     }
     let before = app.drop_count("no_flow")?;
     client.go_late()?;

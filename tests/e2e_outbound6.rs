@@ -21,7 +21,7 @@ mod common;
 use std::time::Duration;
 
 use common::appliance::check;
-use common::idle::{parse_outcome, IdleClient};
+use common::idle::{parse_outcome, reset_window, IdleClient};
 use common::ipv6::{build6, pool6, up6, Frontends};
 use common::{
     ns_exec, ns_exec_ok, scripts_dir, skip_unless_root, spawn_in_ns, wait_for, wait_until,
@@ -203,7 +203,7 @@ fn idle_with_reset(topo: &Topology, app: &Appliance) -> Result<(), String> {
     }
     let (word, secs) = parse_outcome(&client.line(Duration::from_secs(IDLE_SECS + 10))?)?;
     eprintln!("b1's read ended with {word} after {secs:.3} s (idle timeout {IDLE_SECS} s)");
-    let (lo, hi) = (IDLE_SECS as f64 - 0.05, IDLE_SECS as f64 + 2.0);
+    let (lo, hi) = reset_window(IDLE_SECS);
     if word != "RESET" || secs < lo || secs > hi {
         return Err(format!(
             "{word} after {secs} s, not ECONNRESET within {lo}..{hi} s"
