@@ -229,15 +229,29 @@ fn check_synflood_established(out: &Path, table: &str) {
             .unwrap_or_else(|e| panic!("{name} of {row:?} is not a number: {e}"));
     }
     assert!(
-        col("est_only_loss_percent") == header.len() - 8
-            && col("busy_cycles_per_packet") == header.len() - 7
-            && col("memif") == header.len() - 6
-            && col("workers") == header.len() - 5
-            && col("busy_cycles_per_worker") == header.len() - 4
-            && col("handoff_percent") == header.len() - 3
-            && col("busy_cycles_q1") == header.len() - 2
-            && col("frames_per_busy_poll") == header.len() - 1,
+        col("est_only_loss_percent") == header.len() - 9
+            && col("busy_cycles_per_packet") == header.len() - 8
+            && col("memif") == header.len() - 7
+            && col("workers") == header.len() - 6
+            && col("busy_cycles_per_worker") == header.len() - 5
+            && col("handoff_percent") == header.len() - 4
+            && col("busy_cycles_q1") == header.len() - 3
+            && col("frames_per_busy_poll") == header.len() - 2
+            && col("frame_bytes") == header.len() - 1,
         "the new columns come last: {header:?}"
+    );
+    // Every row says the frame size the generator sent: 64 bytes (DP_SIZE's default), and 78 for
+    // IPv6, whose smallest TCP frame the generator raises it to.
+    assert!(
+        rows.iter().all(|r| {
+            let want = if r[col("config")] == "vipmux-nat6" {
+                "78"
+            } else {
+                "64"
+            };
+            r[col("frame_bytes")] == want
+        }),
+        "frame_bytes column: {rows:?}"
     );
     assert!(
         rows.iter()
@@ -409,6 +423,14 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         Some(2),
         "--secs 1 must be refused: {short:?}"
     );
+    // A frame size pktgen cannot build is refused before any run.
+    for size in ["63", "1519", "x"] {
+        let bad = Command::new(&script)
+            .args(["--size", size, bin, bin])
+            .output()
+            .expect("run ab.sh");
+        assert_eq!(bad.status.code(), Some(2), "--size {size}: {bad:?}");
+    }
     // One short round of ab.sh with `args`, bounded; its stdout, once it succeeded.
     let run_ab = |args: &[&str]| -> String {
         let res = Command::new("timeout")
@@ -443,6 +465,8 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         let fpp = number_after(run, "Mpps, ");
         assert!(fpp > 0.0 && fpp <= 40.0, "frames per busy poll in {run}");
         assert!(run.contains(" frames per busy poll, errors 0"), "{run}");
+        // And the frame size the generator reports it sent (the default).
+        assert!(run.ends_with(", 64-byte frames"), "{run}");
         let row = out
             .lines()
             .find(|l| l.starts_with(&format!("| vipmux-nat 1000 | {label} | 1 | ")))
@@ -455,13 +479,17 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         assert_eq!(cells[7], "0", "rewrite errors in {row}");
     }
     // With --testpmd one build is enough: testpmd runs first, and the build's point is divided
-    // by testpmd's busy cycles of the same round.
-    let out = run_ab(&["--testpmd", bin]);
+    // by testpmd's busy cycles of the same round. Here with 96-byte frames (a GUE packet's size
+    // after encapsulation), which both DUTs receive and return.
+    let out = run_ab(&["--testpmd", "--size", "96", bin]);
     let testpmd = out
         .lines()
         .find(|l| l.starts_with("round 1 0:testpmd testpmd-macswap 1000 flows: busy "))
         .unwrap_or_else(|| panic!("no testpmd run: {out}"));
     assert!(number_after(testpmd, "busy ") > 0.0, "{testpmd}");
+    for line in out.lines().filter(|l| l.starts_with("round 1 ")) {
+        assert!(line.ends_with(", 96-byte frames"), "{line}");
+    }
     let ratio = out
         .lines()
         .find(|l| {

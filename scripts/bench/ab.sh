@@ -6,14 +6,16 @@
 # at a time, so one run of each build compares two moments of the host, not two builds; the lowest
 # figures of several interleaved runs compare the builds in the host's fast moments.
 #
-# Usage: scripts/bench/ab.sh [--rounds N] [--rules "KINDS"] [--flows "COUNTS"] [--secs S] [--flood]
-#                            [--testpmd] BIN [BIN...]
+# Usage: scripts/bench/ab.sh [--rounds N] [--rules "KINDS"] [--flows "COUNTS"] [--secs S] [--size B]
+#                            [--flood] [--testpmd] BIN [BIN...]
 #   BIN...        two or more vipmux binaries (one is enough with --testpmd), labelled by position
 #                 and file name (1:vipmux, ...)
 #   --rounds N    rounds (default 3): each runs every binary once
 #   --rules K     the rule kinds, as DP_RULES (default "nat")
 #   --flows F     the flow counts, as DP_FLOWS (default "1000 1000000")
 #   --secs S      seconds per point (default 5, at least 2)
+#   --size B      the generator's frame size in bytes, FCS included (default 64; 64 to 1518), as
+#                 DP_SIZE; each run's line ends with the size the generator reports it sent
 #   --flood       the two SYN flood points too (alone, and with established traffic mixed in; at the
 #                 first flow count, NAT): busy cycles per received frame, rx Mpps = new flows/s
 #   --testpmd     testpmd macswap (the reference DUT) too, first in every round, at each flow count;
@@ -26,7 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-rounds=3 rules=nat flows="1000 1000000" secs=5 flood=0 testpmd=0
+rounds=3 rules=nat flows="1000 1000000" secs=5 size=64 flood=0 testpmd=0
 bins=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -34,9 +36,10 @@ while [ $# -gt 0 ]; do
     --rules) rules=${2:?--rules needs a value}; shift 2 ;;
     --flows) flows=${2:?--flows needs a value}; shift 2 ;;
     --secs) secs=${2:?--secs needs a value}; shift 2 ;;
+    --size) size=${2:?--size needs a value}; shift 2 ;;
     --flood) flood=1; shift ;;
     --testpmd) testpmd=1; shift ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
     -*) echo "ab.sh: unknown option $1" >&2; exit 2 ;;
     *) bins+=("$1"); shift ;;
   esac
@@ -47,6 +50,10 @@ if [ "${#bins[@]}" -lt $((2 - testpmd)) ]; then
 fi
 if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 2 ]; then
   echo "ab.sh: --secs $secs: give 2 seconds or more (a point's window is its seconds less the first)" >&2
+  exit 2
+fi
+if ! [[ "$size" =~ ^[0-9]+$ ]] || [ "$size" -lt 64 ] || [ "$size" -gt 1518 ]; then
+  echo "ab.sh: --size $size: give a frame size in bytes from 64 to 1518 (FCS included)" >&2
   exit 2
 fi
 for b in "${bins[@]}"; do
@@ -70,7 +77,7 @@ run_one() {
   fi
   out=$work/run.$r.$i
   if ! PKTGEN_BIN=$gen VIPMUX_BIN=$b DP_SYNFLOOD=$syn DP_OUTBOUND=0 DP_WORKERS2=0 DP_DUTS=$dut \
-    DP_RULES=$kinds DP_FLOWS=$flows DP_SECS=$secs DP_REPEAT=1 \
+    DP_RULES=$kinds DP_FLOWS=$flows DP_SECS=$secs DP_SIZE=$size DP_REPEAT=1 \
     scripts/bench.sh --quick --no-criterion --peers "" --out "$out" >"$out.log" 2>&1; then
     # The data-plane bench's own words on the failed point, else the log's last lines.
     why=$(grep -E '^\[bench\] dataplane.*(failed|exited|did not|had not)' "$out.log" | tail -n 3 || true)
@@ -96,7 +103,7 @@ with open(rows, "a") as sink:
         fpp = x.get("frames_per_busy_poll") or "-"
         print(f"round {rnd} {label} {point} {x['flows']} flows: busy {fields[3]} "
               f"(q1 {fields[4]}), rx {fields[6]} Mpps, {fpp} frames per busy poll, "
-              f"errors {fields[5]}", flush=True)
+              f"errors {fields[5]}, {x.get('frame_bytes') or '-'}-byte frames", flush=True)
         sink.write(",".join(fields) + "\n")
 PY
   # Why a run has no busy cycles, when the DUT's counters could not be read.

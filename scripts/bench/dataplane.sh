@@ -10,7 +10,7 @@
 #                ovs      Open vSwitch with the DPDK datapath (full runs only): OVN-style LB, a select group
 #                         over the same members, buckets ct(commit, nat(dst=member:8080)) (--expect rewrite)
 #
-# Points: established traffic (64-byte frames) for each flow count of DP_FLOWS, a SYN flood
+# Points: established traffic (64-byte frames unless DP_SIZE says otherwise) for each flow count of DP_FLOWS, a SYN flood
 # (--mode synflood: every frame a new flow from a random source) against vipmux, and the same flood
 # with established traffic mixed in ("synflood-established": --established-share DP_FLOOD_EST_SHARE
 # percent of the frames are data segments of the established flows, the rest flood SYNs), followed by
@@ -43,7 +43,8 @@
 #   of the vipmux established points, see dp_vipmux_config: quick "nat nat6", full all of DP_KINDS; the nat
 #   points are always run, the config column names the kind: vipmux-nat, vipmux-nat6, vipmux-gue, ...),
 #   DP_WORKERS2 (1: the two two-worker points; full runs 1, quick runs 0), DP_OUTBOUND (1 = run the two
-#   outbound SNAT points; default 1).
+#   outbound SNAT points; default 1), DP_SIZE (the generator's frame size in bytes, FCS included, 64 to
+#   1518; default 64; the frame_bytes column is the size the generator reports it sent).
 
 DP_SOCKDIR=""
 DP_MEMIF=${DP_MEMIF:-zero-copy}
@@ -328,7 +329,7 @@ dp_point() {
   [ "$dut" = ovs ] && gprof=memif-pktgen-2q.toml
   RUST_LOG=warn "${PKTGEN_BIN:-$VIPMUX_BIN}" pktgen --profile "$ROOT/dpdk-config/$gprof" \
     "--eal=--vdev=net_memif0,role=server,socket=$sock,id=0,socket-abstract=no" \
-    --config "$cfg" --flows "$flows" --size 64 --duration "$secs" --mode "$mode" --expect "$expect" \
+    --config "$cfg" --flows "$flows" --size "${DP_SIZE:-64}" --duration "$secs" --mode "$mode" --expect "$expect" \
     --sample-checksums 64 "${extra[@]}" "${pgargs[@]}" --json </dev/null >"$DP_SOCKDIR/$tag.json" 2>"$DP_SOCKDIR/$tag.gen.log" &
   gen=$!
   OWN_PIDS+=("$gen")
@@ -454,7 +455,7 @@ ns = share * 1000.0 / rx if rx > 0 else 0.0
 f = s.get("flood")
 split = (f'{f["established_tx_mpps"]:.4f} {f["established_rx_mpps"]:.4f} {f["established_loss_percent"]:.3f} '
          f'{f["established_errors"]} {f["syn_rx_mpps"]:.4f}') if f else "- - - - -"
-print(f'{s["tx_mpps"]:.4f} {rx:.4f} {s["loss_percent"]:.2f} {s["errors"]} {ns:.1f} {share:.2f} {split} {sys.argv[6]}')
+print(f'{s["tx_mpps"]:.4f} {rx:.4f} {s["loss_percent"]:.2f} {s["errors"]} {ns:.1f} {share:.2f} {split} {sys.argv[6]} {s["size"]}')
 EOF
 )
   if [ -z "$res" ]; then
@@ -462,6 +463,11 @@ EOF
     return 0
   fi
   echo "$res"
+}
+
+# dp_size_valid N — whether N is a frame size pktgen builds: 64 to 1518 bytes, FCS included.
+dp_size_valid() {
+  [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -ge 64 ] && [ "$1" -le 1518 ]
 }
 
 # dp_stop BASE — kill the processes recorded in OWN_PIDS from index BASE on and forget them.
@@ -495,6 +501,7 @@ run_dataplane() {
   if [ "$quick" = 1 ]; then workers2=${DP_WORKERS2:-0}; else workers2=${DP_WORKERS2:-1}; fi
   # The measurement window is the sending time less its first second: one second at the least.
   [[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -ge 2 ] || { log "dataplane: DP_SECS $secs: give 2 seconds or more (the window is DP_SECS - 1)"; failures+=("dataplane:DP_SECS"); return 0; }
+  dp_size_valid "${DP_SIZE:-64}" || { log "dataplane: DP_SIZE ${DP_SIZE}: give a frame size in bytes from 64 to 1518 (FCS included)"; failures+=("dataplane:DP_SIZE"); return 0; }
   for kind in $rules; do
     [[ " $DP_KINDS " == *" $kind "* ]] || { log "dataplane: unknown rule kind $kind in DP_RULES (known: $DP_KINDS)"; failures+=("dataplane:DP_RULES"); return 0; }
   done
@@ -510,7 +517,7 @@ run_dataplane() {
   mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
   DP_MHZ=${mhz:-0}
   local csv=$out/dataplane.csv
-  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif,workers,busy_cycles_per_worker,handoff_percent,busy_cycles_q1,frames_per_busy_poll\n' >"$csv"
+  printf 'date,machine,config,flows,mpps,dut,mode,tx_mpps,rx_mpps,loss_percent,errors,ns_per_packet,cycles_per_packet,cycles_source,dut_cpu_share,runs,loadavg1,est_share_percent,est_tx_mpps,est_rx_mpps,est_loss_percent,est_errors,syn_rx_mpps,est_only_rx_mpps,est_only_loss_percent,busy_cycles_per_packet,memif,workers,busy_cycles_per_worker,handoff_percent,busy_cycles_q1,frames_per_busy_poll,frame_bytes\n' >"$csv"
   points=()
   for dut in $duts; do
     for flows in $flows_list; do points+=("$dut established $flows nat"); done
@@ -560,7 +567,7 @@ run_dataplane() {
       failures+=("dataplane:$dut:$mode:$flows")
       continue
     fi
-    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy wcyc hpct bq1 fpp <<<"$(printf '%s' "$all" | dp_median)"
+    read -r tx rx loss errs ns share etx erx eloss eerrs srx busy wcyc hpct bq1 fpp fbytes <<<"$(printf '%s' "$all" | dp_median)"
     [ "$busy" = - ] && busy=""
     orx="" oloss=""
     if [ "$mode" = synflood-established ] && [ "$etx" != - ]; then
@@ -596,9 +603,9 @@ run_dataplane() {
     local pshare=""
     [ "$mode" = synflood ] && pshare=0
     [ "$mode" = synflood-established ] && pshare=$eshare
-    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$DATE" "$MACHINE" "$cfgname" "$flows" "$rx" "$dut" \
       "$mode" "$tx" "$rx" "$loss" "$errs" "$ns" "$cyc" "derived-cpu-mhz" "$share" "$n" "$load1" \
-      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" "$DP_WORKERS" "$wcyc" "$hpct" "$bq1" "$fpp" >>"$csv"
+      "$pshare" "$etx" "$erx" "$eloss" "$eerrs" "$srx" "$orx" "$oloss" "$busy" "$DP_MEMIF" "$DP_WORKERS" "$wcyc" "$hpct" "$bq1" "$fpp" "$fbytes" >>"$csv"
   done
   dp_cleanup
 }
