@@ -58,7 +58,8 @@ if late:
 /// 2.5 s after it. vipmux's own bound is 1.5 s (its flow clock counts whole seconds and expiry
 /// needs more than the timeout: up to 1 s; the sweep at its shortest period: 0.5 s); the rest is
 /// margin on a loaded host for a delayed ACK, a descheduled worker that leaves part of a sweep to
-/// the next pass, and the client's own wake-up. A reset after twice the timeout fails.
+/// the next pass, and the client's own wake-up. With the tests' 3 s timeout, a reset at twice the
+/// timeout fails.
 pub fn reset_window(idle_secs: u64) -> (f64, f64) {
     (idle_secs as f64 - 0.05, idle_secs as f64 + 2.5)
 }
