@@ -19,8 +19,6 @@ use crate::runtime::Shared;
 
 /// A helper report older than this means the daemon (or its helper) is not running.
 pub const HELPER_STALE_AFTER: Duration = Duration::from_secs(2);
-/// How long routes stay announced with GRACEFUL_SHUTDOWN before the withdrawal, when configured.
-pub const GRACEFUL_PHASE: Duration = Duration::from_secs(2);
 /// Traffic counts as stopped once no packet reached a rule for this long.
 pub const QUIET_PERIOD: Duration = Duration::from_secs(1);
 /// Longest drain accepted (a longer request is shortened to this).
@@ -34,8 +32,7 @@ const DRAIN_POLL: Duration = Duration::from_millis(50);
 /// path).
 pub fn readiness(shared: &Shared) -> Readiness {
     let state = &shared.bgp;
-    let started = state.drain_started.get().copied();
-    let draining = started.is_some();
+    let draining = state.draining();
     let graceful = shared
         .config
         .load()
@@ -46,9 +43,7 @@ pub fn readiness(shared: &Shared) -> Readiness {
         forwarding: shared.forwarding.load(Ordering::SeqCst),
         probes_complete: state.first_round_done.load(Ordering::SeqCst),
         draining,
-        graceful_phase: draining
-            && graceful
-            && started.is_some_and(|t| t.elapsed() < GRACEFUL_PHASE),
+        graceful_phase: graceful && state.graceful_phase_open(),
     }
 }
 
@@ -66,9 +61,7 @@ pub fn answer_helper(shared: &Shared, report: BgpReport) -> Result<Value, String
     if shared.config.load().bgp.is_none() {
         return Err("no [bgp] table in the configuration".into());
     }
-    if let Ok(mut r) = shared.bgp.report.lock() {
-        *r = Some((Instant::now(), report));
-    }
+    shared.bgp.record_report(report);
     Ok(json!({ "wanted": wanted(&current_decisions(shared)) }))
 }
 

@@ -10,6 +10,7 @@
 //! says which phase it is in).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -17,6 +18,25 @@ use super::{Route, GRACEFUL_SHUTDOWN};
 use crate::balance::snapshot::FrontendId;
 use crate::balance::Snapshot;
 use crate::config::Config;
+
+/// How long a drain keeps its routes announced with GRACEFUL_SHUTDOWN before withdrawing them,
+/// counted from when the daemon's helper first reports them so ([`graceful_phase_open`]).
+pub const GRACEFUL_PHASE: Duration = Duration::from_secs(2);
+/// How long a drain waits for that report before counting the phase from its own start instead
+/// (a stuck or dead daemon does not hold the withdrawal back any longer).
+pub const GRACEFUL_REPORT_WAIT: Duration = Duration::from_secs(2);
+
+/// Whether a drain's graceful phase still runs, `since_drain` after the drain started and
+/// `since_reported` after the helper first reported every announced route carrying
+/// GRACEFUL_SHUTDOWN (`None`: not yet): [`GRACEFUL_PHASE`] from that report, so that the peers
+/// have the community for the whole phase however long the daemon took to get it; without the
+/// report, until [`GRACEFUL_REPORT_WAIT`] + [`GRACEFUL_PHASE`] after the drain started.
+pub fn graceful_phase_open(since_drain: Duration, since_reported: Option<Duration>) -> bool {
+    match since_reported {
+        Some(d) => d < GRACEFUL_PHASE,
+        None => since_drain < GRACEFUL_REPORT_WAIT + GRACEFUL_PHASE,
+    }
+}
 
 /// The MUX-wide conditions of the decision.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -399,6 +419,23 @@ remote_as = 65000
         let d = decisions(&c, &snap, &READY);
         let six = d.iter().find(|d| d.route.frontend == "web6").unwrap();
         assert_eq!(six.route.next_hop, "fd00:1::99".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn graceful_phase_runs_from_the_report_or_waits_a_bounded_time() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // Reported at once: the phase runs GRACEFUL_PHASE from the report.
+        assert!(graceful_phase_open(ms(100), Some(ms(50))));
+        assert!(graceful_phase_open(s(2), Some(ms(1_950))));
+        assert!(!graceful_phase_open(ms(2_150), Some(s(2))));
+        // A slow daemon reported late: the peers still get the whole phase.
+        assert!(graceful_phase_open(ms(3_500), Some(ms(1_900))));
+        assert!(!graceful_phase_open(ms(3_700), Some(ms(2_100))));
+        // Never reported: open until the wait and the phase have passed, then closed.
+        assert!(graceful_phase_open(ms(3_999), None));
+        assert!(!graceful_phase_open(s(4), None));
+        assert_eq!(GRACEFUL_REPORT_WAIT + GRACEFUL_PHASE, s(4));
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-pub use decide::{decide, AnnounceVerdict, Readiness, VipDecision, WithdrawReason};
+pub use decide::{
+    decide, graceful_phase_open, AnnounceVerdict, Readiness, VipDecision, WithdrawReason,
+};
 
 /// One announcement: a VIP as a host route (/32 or /128) with its next hop and communities.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -61,3 +63,47 @@ pub trait BgpSpeaker {
 
 /// GRACEFUL_SHUTDOWN well-known community (RFC 8326): routers lower the route's preference.
 pub const GRACEFUL_SHUTDOWN: &str = "65535:0";
+
+impl BgpReport {
+    /// Whether the daemon was told to announce something, and every route of it with
+    /// [`GRACEFUL_SHUTDOWN`] (a drain's graceful phase has reached the daemon).
+    pub fn announces_graceful(&self) -> bool {
+        !self.announced.is_empty()
+            && self
+                .announced
+                .iter()
+                .all(|r| r.communities.iter().any(|c| c == GRACEFUL_SHUTDOWN))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(communities: &[&[&str]]) -> BgpReport {
+        let announced = communities
+            .iter()
+            .enumerate()
+            .map(|(i, cs)| Route {
+                frontend: format!("fe{i}"),
+                prefix: IpAddr::from([10, 9, 0, i as u8]),
+                next_hop: IpAddr::from([10, 1, 0, 2]),
+                communities: cs.iter().map(|c| c.to_string()).collect(),
+            })
+            .collect();
+        BgpReport {
+            announced,
+            ..BgpReport::default()
+        }
+    }
+
+    #[test]
+    fn graceful_only_when_every_announced_route_carries_the_community() {
+        assert!(
+            report(&[&[GRACEFUL_SHUTDOWN], &["65010:1", GRACEFUL_SHUTDOWN]]).announces_graceful()
+        );
+        assert!(!report(&[&[GRACEFUL_SHUTDOWN], &["65010:1"]]).announces_graceful());
+        assert!(!report(&[&[]]).announces_graceful());
+        assert!(!report(&[]).announces_graceful(), "nothing announced");
+    }
+}

@@ -272,6 +272,9 @@ pub struct BgpState {
     pub first_round_done: AtomicBool,
     /// The helper's last report and when it came.
     pub report: Mutex<Option<(Instant, BgpReport)>>,
+    /// When, while draining, the helper first reported every route it announces carrying
+    /// GRACEFUL_SHUTDOWN: the graceful phase runs from then (`bgp::graceful_phase_open`).
+    pub graceful_reported: OnceLock<Instant>,
 }
 
 impl BgpState {
@@ -291,6 +294,28 @@ impl BgpState {
     /// Whether draining has started.
     pub fn draining(&self) -> bool {
         self.drain_started.get().is_some()
+    }
+
+    /// Records the helper's `report` received now; while draining, the first one that announces
+    /// every route with GRACEFUL_SHUTDOWN starts the graceful phase's clock.
+    pub fn record_report(&self, report: BgpReport) {
+        let now = Instant::now();
+        if self.draining() && report.announces_graceful() {
+            let _ = self.graceful_reported.set(now);
+        }
+        if let Ok(mut r) = self.report.lock() {
+            *r = Some((now, report));
+        }
+    }
+
+    /// Whether the drain's graceful phase still runs (false when not draining).
+    pub fn graceful_phase_open(&self) -> bool {
+        self.drain_started.get().is_some_and(|t| {
+            crate::bgp::graceful_phase_open(
+                t.elapsed(),
+                self.graceful_reported.get().map(Instant::elapsed),
+            )
+        })
     }
 }
 
@@ -464,5 +489,35 @@ mod tests {
         );
         assert!(state.draining());
         assert!(state.drain_started.get().is_some());
+    }
+
+    #[test]
+    fn graceful_phase_clock_starts_at_the_first_graceful_report_of_a_drain() {
+        let graceful = BgpReport {
+            announced: vec![crate::bgp::Route {
+                frontend: "fe".into(),
+                prefix: std::net::IpAddr::from([10, 9, 0, 1]),
+                next_hop: std::net::IpAddr::from([10, 1, 0, 2]),
+                communities: vec![crate::bgp::GRACEFUL_SHUTDOWN.into()],
+            }],
+            ..BgpReport::default()
+        };
+        let state = BgpState::default();
+        // Not draining: the report is kept, but no phase starts.
+        state.record_report(graceful.clone());
+        assert!(state.graceful_reported.get().is_none());
+        assert!(!state.graceful_phase_open());
+        assert!(state.fresh_report(Duration::from_secs(2)).is_some());
+        assert!(state.start_draining());
+        // Draining, the daemon not yet told: the phase is open (waiting for the report).
+        state.record_report(BgpReport::default());
+        assert!(state.graceful_reported.get().is_none());
+        assert!(state.graceful_phase_open());
+        // The first graceful report starts the clock; a later one does not move it.
+        state.record_report(graceful.clone());
+        let first = *state.graceful_reported.get().expect("clock started");
+        state.record_report(graceful);
+        assert_eq!(state.graceful_reported.get(), Some(&first));
+        assert!(state.graceful_phase_open());
     }
 }
