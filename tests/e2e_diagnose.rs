@@ -425,15 +425,7 @@ fn idle_timeout(topo: &Topology, app: &Appliance) -> Result<(), String> {
     s.whoami()?;
     findings(app, "idle_timeout_without_reset")?;
     // Wait for the flow to expire (the sweep removes it), then send on the dead flow.
-    let expired = wait_for(BOUND, || {
-        let flows = app.flows_json().ok()?;
-        let listed = flows["flows"]
-            .as_array()?
-            .iter()
-            .any(|f| f["rule"] == "echo");
-        (!listed).then_some(())
-    });
-    expired.ok_or("the idle flow never expired")?;
+    app.wait_flow_gone("the idle flow", BOUND, |f| f["rule"] == "echo")?;
     if s.exchange("late").is_ok() {
         return Err("a late segment of an expired flow was answered".into());
     }

@@ -153,22 +153,10 @@ fn silent_scenario(topo: &Topology, app: &Appliance) -> Result<(), String> {
             who.backend
         ));
     }
-    // The flow expires between the timeout and about 1.5 s after it (whole-second flow clock,
-    // sweep period): await its leaving the flows listing, then a late segment is dropped and
-    // counted.
-    let listed = || {
-        app.flows_json().map(|f| {
-            f["flows"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|f| f["rule"] == "echo"))
-        })
-    };
-    if !wait_until(Duration::from_secs(10), || listed() == Ok(false)) {
-        return Err(format!(
-            "the idle flow never expired: listed {:?}",
-            listed()
-        ));
-    }
+    // Once the flow has left the flows listing, a late segment is dropped and counted.
+    app.wait_flow_gone("the idle flow", Duration::from_secs(10), |f| {
+        f["rule"] == "echo"
+    })?;
     let expired_before = app.drop_count("idle_expired")?;
     client.go_late()?;
     // The late segment is dropped as expired.

@@ -752,26 +752,13 @@ fn idle_silent(topo: &Topology, app: &Appliance) -> Result<(), String> {
     if !server_sockets(topo, port).contains("ESTAB") {
         return Err("without reset the server lost the connection".into());
     }
-    // The translation expires between the timeout and about 1.5 s after it (whole-second flow
-    // clock, sweep period): await its leaving the flows listing before the late segment.
+    // The translation leaves the flows listing before the late segment is sent.
     let snat = format!(":{port}");
-    let listed = || {
-        app.flows_json().map(|f| {
-            f["flows"].as_array().is_some_and(|a| {
-                a.iter().any(|r| {
-                    r["outbound"] == true
-                        && r["protocol"] == "tcp"
-                        && r["vip"].as_str().is_some_and(|v| v.ends_with(&snat))
-                })
-            })
-        })
-    };
-    if !wait_until(Duration::from_secs(10), || listed() == Ok(false)) {
-        return Err(format!(
-            "the idle translation never expired: listed {:?}",
-            listed()
-        ));
-    }
+    app.wait_flow_gone("the idle translation", Duration::from_secs(10), |r| {
+        r["outbound"] == true
+            && r["protocol"] == "tcp"
+            && r["vip"].as_str().is_some_and(|v| v.ends_with(&snat))
+    })?;
     let before = app.drop_count("no_flow")?;
     client.go_late()?;
     // The late segment is dropped: its flow is gone.

@@ -749,6 +749,30 @@ impl Appliance {
         serde_json::from_str(&out).map_err(|e| format!("flows --json: {e}: {out}"))
     }
 
+    /// Waits (bounded by `timeout`) until no row of `vipmux flows` matches `row` (a flow that
+    /// expires does so between its timeout and about 1.5 s after it: whole-second flow clock,
+    /// sweep period, so its leaving is awaited, not assumed). The error names `what` and shows
+    /// the rows that still matched.
+    pub fn wait_flow_gone(
+        &self,
+        what: &str,
+        timeout: Duration,
+        row: impl Fn(&Value) -> bool,
+    ) -> Result<(), String> {
+        let listed = || {
+            self.flows_json().map(|f| {
+                f["flows"]
+                    .as_array()
+                    .map(|a| a.iter().filter(|r| row(r)).cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+        };
+        if wait_until(timeout, || listed().is_ok_and(|rows| rows.is_empty())) {
+            return Ok(());
+        }
+        Err(format!("{what} never expired: listed {:?}", listed()))
+    }
+
     /// One scrape of the Prometheus endpoint (from inside the MUX namespace).
     pub fn metrics_text(&self) -> Result<String, String> {
         let url = format!("http://{METRICS_ADDR}/metrics");
