@@ -77,10 +77,13 @@ def plot_dataplane(rows, out):
         if r.get("mode") in ("syn", "mix"):
             name += f" ({r['mode']})"
         series.setdefault(name, []).append((float(r["flows"]), float(r["mpps"])))
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, pts in series.items():
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    # More series than the colour cycle has colours: each pass through it changes line and marker.
+    styles = [("-", "o"), ("--", "s"), (":", "^")]
+    for i, (name, pts) in enumerate(series.items()):
         pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+        line, marker = styles[(i // 10) % len(styles)]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle=line, marker=marker, label=name)
     ax.set_xscale("log")
     ax.set_xlabel("flows")
     ax.set_ylabel("Mpps (received back by the generator)")
@@ -88,11 +91,14 @@ def plot_dataplane(rows, out):
     ax.set_title(f"Data plane throughput vs flows ({rows[0].get('date', '')})")
     ax.grid(True, alpha=0.3)
     if series:
-        ax.legend()
+        # Beside the axes, not over the lines or the notes.
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    # The notes go under the axes (over them they would hide the lowest points).
+    bottom = 0.03 + 0.035 * len(notes)
     if notes:
-        ax.text(0.02, 0.04, "\n".join(notes), transform=ax.transAxes, fontsize=8)
+        fig.text(0.01, 0.035, "\n".join(notes), fontsize=8)
     fig.text(0.01, 0.01, rows[0].get("machine", ""), fontsize=6)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     print(f"plot: {out}", file=sys.stderr)
