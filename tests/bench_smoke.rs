@@ -3,7 +3,8 @@
 //! README table and the plots exist — never the numbers (timing lives in the benchmarks, not in tests);
 //! when the memif part runs, that its SYN flood with established traffic left a row and a table line.
 //! The criterion part is skipped with `--no-criterion` (the test suite already runs that code); the
-//! criterion-to-CSV converter is exercised on a synthetic criterion tree instead.
+//! criterion-to-CSV converter is exercised on a synthetic criterion tree instead, and the README
+//! table's report (`report.py`) on a synthetic dataplane.csv.
 //! Also runs `scripts/bench/ab.sh` (interleaved memif runs of two builds) for one short round and
 //! `scripts/bench/pipeline_ir.sh` (callgrind instructions per packet) on two small points.
 //! Needs root and wrk, nginx, haproxy, python3-matplotlib, valgrind (scripts/setup.sh); skipped
@@ -385,6 +386,66 @@ fn criterion_csv_counts_burst32_packets() {
     assert_eq!(burst[6].parse::<f64>().expect("mpps"), 50.0);
     let plain = rows.iter().find(|r| r[2] == "parse").expect("plain row");
     assert_eq!(plain[4], "");
+}
+
+/// `scripts/bench/report.py` on a synthetic dataplane.csv: each vipmux / testpmd ratio is named by
+/// its rule kind, and two-worker runs whose steered run is not the cheaper one (a worker sharing the
+/// generator's core) give no hand-off cost, while a cheaper steered run gives one.
+#[test]
+fn report_names_each_ratio_and_derives_no_negative_handoff_cost() {
+    let report = |steered_busy: &str| -> Option<String> {
+        let dir = TempDir::new("report");
+        let header = "date,machine,config,flows,mpps,dut,mode,busy_cycles_per_packet,\
+                      busy_cycles_per_worker,handoff_percent";
+        let rows = [
+            "d,m,testpmd-macswap,1000,10,testpmd,established,100,,".to_string(),
+            "d,m,vipmux-nat,1000,5,vipmux,established,200,,".to_string(),
+            "d,m,vipmux-3tuple,1000,8,vipmux,established,180,,".to_string(),
+            "d,m,vipmux-nat-2w-handoff,1000,1,vipmux,established-2w-handoff,300,300;300,50"
+                .to_string(),
+            format!(
+                "d,m,vipmux-nat-2w-steered,1000,1,vipmux,established-2w-steered,{steered_busy},,0"
+            ),
+        ];
+        fs::write(
+            dir.0.join("dataplane.csv"),
+            format!("{header}\n{}\n", rows.join("\n")),
+        )
+        .expect("write dataplane.csv");
+        let st = Command::new("python3")
+            .arg(root().join("scripts/bench/report.py"))
+            .arg(&dir.0)
+            .status();
+        match st {
+            Ok(s) => assert!(s.success(), "report.py failed"),
+            Err(e) => {
+                prereq::missing(
+                    "report_names_each_ratio_and_derives_no_negative_handoff_cost",
+                    &format!("no python3 ({e})"),
+                );
+                return None;
+            }
+        }
+        Some(fs::read_to_string(dir.0.join("README-table.md")).expect("README-table.md"))
+    };
+    let Some(costlier) = report("400") else {
+        return;
+    };
+    assert!(
+        costlier.contains("vipmux-nat at 1,000 flows 0.50")
+            && costlier.contains("vipmux-3tuple at 1,000 flows 0.80"),
+        "ratios not named by kind: {costlier}"
+    );
+    assert!(
+        costlier.contains("give no hand-off cost") && !costlier.contains("cycles more"),
+        "a steered run costlier than the hand-off gave a cost: {costlier}"
+    );
+    // Steered at 250 against 300 with half the frames handed over: (300 - 250) / 0.5 = 100.
+    let cheaper = report("250").expect("python3 ran once already");
+    assert!(
+        cheaper.contains("a handed-off packet costs about 100 cycles more"),
+        "no hand-off cost from a cheaper steered run: {cheaper}"
+    );
 }
 
 /// Whether `tool` is on the PATH.
