@@ -213,17 +213,19 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
     }
 
     /// Stores `key` and `entry` (signature `sig`, stamp 0) in place of a victim among the
-    /// occupied `ways` of this full bucket: the first expired entry, else the oldest untrusted
-    /// one (the first of equal age); `None` (nothing stored) when every one of them is trusted
-    /// and live. The scan has no branch: it notes whether any slot may have expired and ranks
-    /// the victims by one maximum over `(age + 1) << 4 | (15 - way)` (0 for none: a trusted
-    /// entry), which is the oldest and, of equal age, the first. Only when some slot may have
-    /// expired (rare while the table turns over faster than entries expire) are the slots asked
-    /// whether they really did, in order.
+    /// occupied ways `ways` names of this full bucket: the first expired entry, else the oldest
+    /// untrusted one (the first of equal age); `None` (nothing stored) when every one of them is
+    /// trusted and live. The scan has no branch: it notes whether any slot may have expired and
+    /// ranks the victims by one maximum over `(age + 1) << 4 | (15 - way)` (0 for none: a
+    /// trusted entry), which is the oldest and, of equal age, the first. Only when some slot may
+    /// have expired (rare while the table turns over faster than entries expire) are the slots
+    /// asked whether they really did, in order. The ways are a fixed count at a fixed stride, so
+    /// the scan of an eviction class (four ways, every SYN of a flood into a full table) unrolls
+    /// to straight code.
     #[inline(always)]
     fn evict(
         &mut self,
-        ways: u16,
+        ways: Ways,
         sig: u32,
         key: K,
         entry: E,
@@ -231,10 +233,7 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
     ) -> Option<InsertResult<K, E>> {
         const _: () = assert!(WAYS <= 16);
         let (mut best, mut maybe) = (0u64, false);
-        let mut m = ways;
-        while m != 0 {
-            let w = m.trailing_zeros() as usize;
-            m &= m - 1;
+        for w in ways.iter() {
             let e = &self.slots[w].entry;
             maybe |= e.may_be_expired(now);
             let age = u64::from(now.wrapping_sub(e.last_seen())) + 1;
@@ -242,10 +241,7 @@ impl<K: TableKey, E: TableEntry> Bucket<K, E> {
             best = best.max(if e.is_trusted() { 0 } else { rank });
         }
         if maybe {
-            let mut m = ways;
-            while m != 0 {
-                let w = m.trailing_zeros() as usize;
-                m &= m - 1;
+            for w in ways.iter() {
                 if self.slots[w].entry.is_expired(now) {
                     let old = self.put(w, sig, key, entry, 0);
                     return Some(InsertResult::EvictedExpired(old.key, old.entry));
@@ -335,12 +331,47 @@ fn insert_way(free: u16, hash: u64) -> usize {
     }
 }
 
+/// Ways of a bucket at a fixed stride: `count` of them from `first`, `stride` apart (an
+/// eviction class, or the whole bucket). Constant counts let the eviction scan unroll.
+#[derive(Clone, Copy)]
+struct Ways {
+    first: usize,
+    stride: usize,
+    count: usize,
+}
+
+impl Ways {
+    /// Every way of a bucket.
+    const ALL: Ways = Ways {
+        first: 0,
+        stride: 1,
+        count: WAYS,
+    };
+
+    /// The ways, in order; each below [`WAYS`] (masked), so indexing a bucket's slots with one
+    /// needs no bounds check.
+    #[inline(always)]
+    fn iter(self) -> impl Iterator<Item = usize> {
+        (0..self.count).map(move |j| (self.first + j * self.stride) & (WAYS - 1))
+    }
+}
+
 /// The ways a full bucket's insert of `hash` looks at first (its eviction class): the four
 /// ways whose numbers agree with its home way's in the low two bits, so an insert into a full
 /// bucket reads four slots, not sixteen (a SYN flood into a full table inserts so per SYN).
 #[inline(always)]
-fn evict_class(hash: u64) -> u16 {
+fn evict_class(hash: u64) -> Ways {
     const _: () = assert!(WAYS == 16);
+    Ways {
+        first: home_of(hash) & 3,
+        stride: 4,
+        count: 4,
+    }
+}
+
+/// [`evict_class`] as a mask of ways, one bit each (for the prefetches of its slots).
+#[inline(always)]
+fn evict_class_mask(hash: u64) -> u16 {
     0x1111 << (home_of(hash) & 3)
 }
 
@@ -605,7 +636,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
                 let b = &self.buckets[bi];
                 let home = &b.slots[home_of(h)];
                 if home.away == 0 && home.tag != 0 {
-                    Self::prefetch_ways(b, evict_class(h) & !(1 << home_of(h)));
+                    Self::prefetch_ways(b, evict_class_mask(h) & !(1 << home_of(h)));
                 }
             }
         }
@@ -626,7 +657,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
             if free != 0 {
                 Self::prefetch_slot(b, insert_way(free, h));
             } else {
-                Self::prefetch_ways(b, evict_class(h));
+                Self::prefetch_ways(b, evict_class_mask(h));
             }
         }
         // 3. the keys in the ways their home names
@@ -796,7 +827,7 @@ impl<K: TableKey, E: TableEntry> SetTable<K, E> {
         if let Some(r) = b.evict(evict_class(hash), s, key, entry, now) {
             return r;
         }
-        b.evict(u16::MAX, s, key, entry, now)
+        b.evict(Ways::ALL, s, key, entry, now)
             .unwrap_or(InsertResult::Full)
     }
 

@@ -90,7 +90,7 @@ fn policy_victim(t: &FlowTable, hash: u64, now: u32) -> FlowKey {
             .max_by_key(|&w| (now.wrapping_sub(ways[w].1.last_seen), WAYS - w))
             .map(|w| ways[w].0)
     };
-    pick(evict_class(hash))
+    pick(evict_class_mask(hash))
         .or_else(|| pick(u16::MAX))
         .expect("an evictable entry")
 }
@@ -128,7 +128,7 @@ fn full_bucket_evicts_within_the_eviction_class_first() {
     };
     let k = key(100);
     let h = k.table_hash();
-    let class = evict_class(h);
+    let class = evict_class_mask(h);
     let inside: Vec<usize> = (0..WAYS).filter(|w| class >> w & 1 != 0).collect();
     let outside = (0..WAYS).find(|w| class >> w & 1 == 0).unwrap();
     assert_eq!(inside.len(), 4);
@@ -500,7 +500,7 @@ fn full_bucket_scan_takes_the_first_expired_then_the_first_oldest() {
     let way = keys_of(&fill(&[], &[]));
     let k = (100..1100)
         .map(key)
-        .find(|k| evict_class(k.table_hash()) != 0x1111)
+        .find(|k| evict_class_mask(k.table_hash()) != 0x1111)
         .expect("a key outside ways 4, 8 and 12's class within a thousand");
     let evict = |t: &mut FlowTable| t.insert_absent(k, k.table_hash(), half_open(100, 200), 200);
     // At 200: way 4 half-open since 193 (idle 7: past the shortest timeout but within the
@@ -848,4 +848,20 @@ fn an_insert_takes_its_home_way_when_free() {
     let mut out = [None];
     assert_eq!(t.lookup_burst(&[k], &[h], &mut out), 1);
     assert_eq!(out[0].unwrap().0 as usize % WAYS, home_of(h));
+}
+
+#[test]
+fn eviction_class_ways_are_the_ways_of_its_mask() {
+    for i in 0..64u32 {
+        let h = key(i).table_hash();
+        let listed: u16 = evict_class(h).iter().fold(0, |m, w| m | 1 << w);
+        assert_eq!(listed, evict_class_mask(h), "key {i}");
+        assert_ne!(
+            listed >> home_of(h) & 1,
+            0,
+            "key {i}: its home way is in its class"
+        );
+    }
+    let all: u16 = Ways::ALL.iter().fold(0, |m, w| m | 1 << w);
+    assert_eq!(all, u16::MAX);
 }
