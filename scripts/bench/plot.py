@@ -80,9 +80,10 @@ def plot_dataplane(rows, out):
     fig, ax = plt.subplots(figsize=(10, 4.5))
     # More series than the colour cycle has colours: each pass through it changes line and marker.
     styles = [("-", "o"), ("--", "s"), (":", "^")]
+    colours = max(1, len(plt.rcParams["axes.prop_cycle"].by_key().get("color", [])))
     for i, (name, pts) in enumerate(series.items()):
         pts.sort()
-        line, marker = styles[(i // 10) % len(styles)]
+        line, marker = styles[(i // colours) % len(styles)]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle=line, marker=marker, label=name)
     ax.set_xscale("log")
     ax.set_xlabel("flows")

@@ -369,10 +369,11 @@ fn evict_class(hash: u64) -> Ways {
     }
 }
 
-/// [`evict_class`] as a mask of ways, one bit each (for the prefetches of its slots).
+/// [`evict_class`] as a mask of ways, one bit each (for the prefetches of its slots): bits
+/// 0, 4, 8 and 12 moved to the class's first way.
 #[inline(always)]
 fn evict_class_mask(hash: u64) -> u16 {
-    0x1111 << (home_of(hash) & 3)
+    0x1111 << evict_class(hash).first
 }
 
 /// Bit `i` set when `sig[i] == s` (SSE2: four compares, two packs, one movemask). 16 bits, one
