@@ -492,6 +492,14 @@ fn ab_script_interleaves_builds_and_summarises_each() {
             .expect("run ab.sh");
         assert_eq!(bad.status.code(), Some(2), "--size {size}: {bad:?}");
     }
+    // So is an offered rate that is not a count of packets per second.
+    for rate in ["x", "-1", "1.5"] {
+        let bad = Command::new(&script)
+            .args(["--rate", rate, bin, bin])
+            .output()
+            .expect("run ab.sh");
+        assert_eq!(bad.status.code(), Some(2), "--rate {rate}: {bad:?}");
+    }
     // One short round of ab.sh with `args`, bounded; its stdout, once it succeeded.
     let run_ab = |args: &[&str]| -> String {
         let res = Command::new("timeout")
@@ -516,7 +524,9 @@ fn ab_script_interleaves_builds_and_summarises_each() {
             .unwrap_or_default();
         cell.parse().unwrap_or_else(|e| panic!("{line}: {e}"))
     };
-    let out = run_ab(&[bin, bin]);
+    // At an offered rate of 1 Mpps (the generator's pace, far below either side's limit): every
+    // build's highest rx rate stays at it.
+    let out = run_ab(&["--rate", "1000000", bin, bin]);
     for label in ["1:vipmux", "2:vipmux"] {
         let run = out
             .lines()
@@ -536,7 +546,10 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         let busy: f64 = cells[3].parse().unwrap_or_else(|e| panic!("{row}: {e}"));
         assert!(busy > 0.0, "{row}");
         let mpps: f64 = cells[6].parse().unwrap_or_else(|e| panic!("{row}: {e}"));
-        assert!(mpps > 0.0, "{row}");
+        assert!(
+            mpps > 0.0 && mpps <= 1.05,
+            "not at the 1 Mpps offered: {row}"
+        );
         assert_eq!(cells[7], "0", "rewrite errors in {row}");
     }
     // With --testpmd one build is enough: testpmd runs first, and the build's point is divided

@@ -7,7 +7,7 @@
 # figures of several interleaved runs compare the builds in the host's fast moments.
 #
 # Usage: scripts/bench/ab.sh [--rounds N] [--rules "KINDS"] [--flows "COUNTS"] [--secs S] [--size B]
-#                            [--flood] [--testpmd] BIN [BIN...]
+#                            [--rate PPS] [--flood] [--testpmd] BIN [BIN...]
 #   BIN...        two or more vipmux binaries (one is enough with --testpmd), labelled by position
 #                 and file name (1:vipmux, ...)
 #   --rounds N    rounds (default 3): each runs every binary once
@@ -18,6 +18,9 @@
 #                 DP_SIZE; each run's line ends with the size the generator reports it sent
 #   --flood       the two SYN flood points too (alone, and with established traffic mixed in; at the
 #                 first flow count, NAT): busy cycles per received frame, rx Mpps = new flows/s
+#   --rate PPS    the generator's offered rate at the established points, packets per second, as
+#                 DP_RATE (default 0: as fast as it can); compares kinds or builds at one load, where
+#                 each at its own limit compares them at different burst fills and rates
 #   --testpmd     testpmd macswap (the reference DUT) too, first in every round, at each flow count;
 #                 then each build's busy cycles per packet over testpmd's of the same round and
 #                 flow count (lowest and median ratio): the cost relative to the reference, which a
@@ -28,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-rounds=3 rules=nat flows="1000 1000000" secs=5 size=64 flood=0 testpmd=0
+rounds=3 rules=nat flows="1000 1000000" secs=5 size=64 rate=0 flood=0 testpmd=0
 bins=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -37,9 +40,10 @@ while [ $# -gt 0 ]; do
     --flows) flows=${2:?--flows needs a value}; shift 2 ;;
     --secs) secs=${2:?--secs needs a value}; shift 2 ;;
     --size) size=${2:?--size needs a value}; shift 2 ;;
+    --rate) rate=${2:?--rate needs a value}; shift 2 ;;
     --flood) flood=1; shift ;;
     --testpmd) testpmd=1; shift ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     -*) echo "ab.sh: unknown option $1" >&2; exit 2 ;;
     *) bins+=("$1"); shift ;;
   esac
@@ -54,6 +58,10 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 2 ]; then
 fi
 if ! [[ "$size" =~ ^[0-9]+$ ]] || [ "$size" -lt 64 ] || [ "$size" -gt 1518 ]; then
   echo "ab.sh: --size $size: give a frame size in bytes from 64 to 1518 (FCS included)" >&2
+  exit 2
+fi
+if ! [[ "$rate" =~ ^[0-9]+$ ]]; then
+  echo "ab.sh: --rate $rate: give packets per second (0: as fast as the generator can)" >&2
   exit 2
 fi
 for b in "${bins[@]}"; do
@@ -77,7 +85,7 @@ run_one() {
   fi
   out=$work/run.$r.$i
   if ! PKTGEN_BIN=$gen VIPMUX_BIN=$b DP_SYNFLOOD=$syn DP_OUTBOUND=0 DP_WORKERS2=0 DP_DUTS=$dut \
-    DP_RULES=$kinds DP_FLOWS=$flows DP_SECS=$secs DP_SIZE=$size DP_REPEAT=1 \
+    DP_RULES=$kinds DP_FLOWS=$flows DP_SECS=$secs DP_SIZE=$size DP_RATE=$rate DP_REPEAT=1 \
     scripts/bench.sh --quick --no-criterion --peers "" --out "$out" >"$out.log" 2>&1; then
     # The data-plane bench's own words on the failed point, else the log's last lines.
     why=$(grep -E '^\[bench\] dataplane.*(failed|exited|did not|had not)' "$out.log" | tail -n 3 || true)

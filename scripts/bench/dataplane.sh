@@ -44,7 +44,9 @@
 #   points are always run, the config column names the kind: vipmux-nat, vipmux-nat6, vipmux-gue, ...),
 #   DP_WORKERS2 (1: the two two-worker points; full runs 1, quick runs 0), DP_OUTBOUND (1 = run the two
 #   outbound SNAT points; default 1), DP_SIZE (the generator's frame size in bytes, FCS included, 64 to
-#   1518; default 64; the frame_bytes column is the size the generator reports it sent).
+#   1518; default 64; the frame_bytes column is the size the generator reports it sent), DP_RATE (the
+#   generator's offered rate in packets per second at the established points, every DUT; default 0, as
+#   fast as it can: set it to compare rule kinds or builds at one load rather than each at its limit).
 
 DP_SOCKDIR=""
 DP_MEMIF=${DP_MEMIF:-zero-copy}
@@ -300,6 +302,8 @@ dp_point() {
   if [ "$DP_MEMIF" = zero-copy ]; then zc=",zero-copy=yes" zmem=(--socket-mem=256); fi
   shift 5
   local pgargs=("$@")
+  # DP_RATE caps the established points' offered rate (the flood points set their own).
+  [ "$mode" = established ] && [ "${DP_RATE:-0}" != 0 ] && pgargs+=(--rate "$DP_RATE")
   # pktgen targets every load-balancing rule by default; the inbound NAT rule is named.
   [ "$kind" = inbound-nat ] && pgargs+=(--rule ssh)
   [ "$kind" = outbound ] && pgargs+=(--direction outbound)
@@ -501,6 +505,7 @@ run_dataplane() {
   if [ "$quick" = 1 ]; then workers2=${DP_WORKERS2:-0}; else workers2=${DP_WORKERS2:-1}; fi
   # The measurement window is the sending time less its first second: one second at the least.
   [[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -ge 2 ] || { log "dataplane: DP_SECS $secs: give 2 seconds or more (the window is DP_SECS - 1)"; failures+=("dataplane:DP_SECS"); return 0; }
+  [[ "${DP_RATE:-0}" =~ ^[0-9]+$ ]] || { log "dataplane: DP_RATE ${DP_RATE}: give packets per second (0: as fast as the generator can)"; failures+=("dataplane:DP_RATE"); return 0; }
   dp_size_valid "${DP_SIZE:-64}" || { log "dataplane: DP_SIZE ${DP_SIZE}: give a frame size in bytes from 64 to 1518 (FCS included)"; failures+=("dataplane:DP_SIZE"); return 0; }
   for kind in $rules; do
     [[ " $DP_KINDS " == *" $kind "* ]] || { log "dataplane: unknown rule kind $kind in DP_RULES (known: $DP_KINDS)"; failures+=("dataplane:DP_RULES"); return 0; }
