@@ -484,21 +484,22 @@ fn ab_script_interleaves_builds_and_summarises_each() {
         Some(2),
         "--secs 1 must be refused: {short:?}"
     );
-    // A frame size pktgen cannot build is refused before any run.
-    for size in ["63", "1519", "x"] {
+    // A frame size pktgen cannot build, or an offered rate that is not a count of packets per
+    // second, is refused before any run.
+    let bad_args = [
+        ("--size", "63"),
+        ("--size", "1519"),
+        ("--size", "x"),
+        ("--rate", "x"),
+        ("--rate", "-1"),
+        ("--rate", "1.5"),
+    ];
+    for (opt, value) in bad_args {
         let bad = Command::new(&script)
-            .args(["--size", size, bin, bin])
+            .args([opt, value, bin, bin])
             .output()
             .expect("run ab.sh");
-        assert_eq!(bad.status.code(), Some(2), "--size {size}: {bad:?}");
-    }
-    // So is an offered rate that is not a count of packets per second.
-    for rate in ["x", "-1", "1.5"] {
-        let bad = Command::new(&script)
-            .args(["--rate", rate, bin, bin])
-            .output()
-            .expect("run ab.sh");
-        assert_eq!(bad.status.code(), Some(2), "--rate {rate}: {bad:?}");
+        assert_eq!(bad.status.code(), Some(2), "{opt} {value}: {bad:?}");
     }
     // One short round of ab.sh with `args`, bounded; its stdout, once it succeeded.
     let run_ab = |args: &[&str]| -> String {
