@@ -30,6 +30,10 @@
 # frame had a wrong rewrite; the per-run lines and the summary go to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The data-plane bench's argument checks (dp_size_valid, dp_rate_valid): ab.sh refuses before any
+# run what the bench would refuse in each.
+# shellcheck source=scripts/bench/dataplane.sh
+source scripts/bench/dataplane.sh
 
 rounds=3 rules=nat flows="1000 1000000" secs=5 size=64 rate=0 flood=0 testpmd=0
 bins=()
@@ -43,7 +47,7 @@ while [ $# -gt 0 ]; do
     --rate) rate=${2:?--rate needs a value}; shift 2 ;;
     --flood) flood=1; shift ;;
     --testpmd) testpmd=1; shift ;;
-    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h | --help) awk 'NR > 1 { if (!/^#/) exit; print }' "$0"; exit 0 ;;
     -*) echo "ab.sh: unknown option $1" >&2; exit 2 ;;
     *) bins+=("$1"); shift ;;
   esac
@@ -56,11 +60,11 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 2 ]; then
   echo "ab.sh: --secs $secs: give 2 seconds or more (a point's window is its seconds less the first)" >&2
   exit 2
 fi
-if ! [[ "$size" =~ ^[0-9]+$ ]] || [ "$size" -lt 64 ] || [ "$size" -gt 1518 ]; then
+if ! dp_size_valid "$size"; then
   echo "ab.sh: --size $size: give a frame size in bytes from 64 to 1518 (FCS included)" >&2
   exit 2
 fi
-if ! [[ "$rate" =~ ^[0-9]+$ ]]; then
+if ! dp_rate_valid "$rate"; then
   echo "ab.sh: --rate $rate: give packets per second (0: as fast as the generator can)" >&2
   exit 2
 fi

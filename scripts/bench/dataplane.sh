@@ -474,6 +474,12 @@ dp_size_valid() {
   [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -ge 64 ] && [ "$1" -le 1518 ]
 }
 
+# dp_rate_valid N — whether N is an offered rate pktgen takes: a count of packets per second (0: as
+# fast as it can).
+dp_rate_valid() {
+  [[ "$1" =~ ^[0-9]+$ ]]
+}
+
 # dp_stop BASE — kill the processes recorded in OWN_PIDS from index BASE on and forget them.
 dp_stop() {
   local pids=("${OWN_PIDS[@]:$1}")
@@ -505,7 +511,7 @@ run_dataplane() {
   if [ "$quick" = 1 ]; then workers2=${DP_WORKERS2:-0}; else workers2=${DP_WORKERS2:-1}; fi
   # The measurement window is the sending time less its first second: one second at the least.
   [[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -ge 2 ] || { log "dataplane: DP_SECS $secs: give 2 seconds or more (the window is DP_SECS - 1)"; failures+=("dataplane:DP_SECS"); return 0; }
-  [[ "${DP_RATE:-0}" =~ ^[0-9]+$ ]] || { log "dataplane: DP_RATE ${DP_RATE}: give packets per second (0: as fast as the generator can)"; failures+=("dataplane:DP_RATE"); return 0; }
+  dp_rate_valid "${DP_RATE:-0}" || { log "dataplane: DP_RATE ${DP_RATE}: give packets per second (0: as fast as the generator can)"; failures+=("dataplane:DP_RATE"); return 0; }
   dp_size_valid "${DP_SIZE:-64}" || { log "dataplane: DP_SIZE ${DP_SIZE}: give a frame size in bytes from 64 to 1518 (FCS included)"; failures+=("dataplane:DP_SIZE"); return 0; }
   for kind in $rules; do
     [[ " $DP_KINDS " == *" $kind "* ]] || { log "dataplane: unknown rule kind $kind in DP_RULES (known: $DP_KINDS)"; failures+=("dataplane:DP_RULES"); return 0; }
